@@ -1,0 +1,1 @@
+"""The actor system: clock, supervisor, incident actors and the messages they exchange."""

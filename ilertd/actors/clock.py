@@ -1,0 +1,193 @@
+"""The only source of time: `now()` and keyed, cancellable timers, real (one thread, a heap) or manual.
+
+Timers are keyed (e.g. ("escalation", 42)); arming a key again replaces its timer. A due timer
+runs its callback on the clock's thread (RealClock) or on the caller of `advance()`
+(ManualClock); callbacks must only hand work on (an actor `tell`), never block.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ilertd.actors.tracker import WorkTracker
+
+logger = logging.getLogger(__name__)
+
+TimerCallback = Callable[[datetime], None]
+
+
+@dataclass(order=True)
+class _Entry:
+    when: datetime
+    seq: int
+    key: Hashable = field(compare=False)
+    callback: TimerCallback = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class Clock(ABC):
+    """Shared timer bookkeeping; subclasses say what `now()` is and when due timers run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._heap: list[_Entry] = []
+        self._armed: dict[Hashable, _Entry] = {}
+        self._seq = itertools.count()
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The current instant, aware, in UTC."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Begin firing timers (RealClock runs its thread; ManualClock fires only on advance)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop firing timers."""
+
+    def arm(self, key: Hashable, when: datetime, callback: TimerCallback) -> None:
+        with self._lock:
+            previous = self._armed.pop(key, None)
+            if previous is not None:
+                previous.cancelled = True
+            entry = _Entry(when, next(self._seq), key, callback)
+            self._armed[key] = entry
+            heapq.heappush(self._heap, entry)
+            self._lock.notify_all()
+
+    def disarm(self, key: Hashable) -> None:
+        with self._lock:
+            entry = self._armed.pop(key, None)
+            if entry is not None:
+                entry.cancelled = True
+
+    def armed_at(self, key: Hashable) -> datetime | None:
+        with self._lock:
+            entry = self._armed.get(key)
+            return entry.when if entry is not None else None
+
+    @property
+    def armed_count(self) -> int:
+        with self._lock:
+            return len(self._armed)
+
+    def _pop_due(self, now: datetime) -> _Entry | None:
+        """The earliest live timer due by `now`, removed from the heap (caller holds the lock)."""
+        while self._heap:
+            head = self._heap[0]
+            if head.cancelled:
+                heapq.heappop(self._heap)
+                continue
+            if head.when > now:
+                return None
+            heapq.heappop(self._heap)
+            if self._armed.get(head.key) is head:
+                del self._armed[head.key]
+            return head
+        return None
+
+    def _next_when(self) -> datetime | None:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0].when if self._heap else None
+
+    @staticmethod
+    def _fire(entry: _Entry) -> None:
+        try:
+            entry.callback(entry.when)
+        except Exception:
+            logger.exception("timer %r failed", entry.key)
+
+
+class RealClock(Clock):
+    def __init__(self) -> None:
+        super().__init__()
+        self._running = False
+        self._thread = threading.Thread(target=self._run, name="clock", daemon=True)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def start(self) -> None:
+        self._running = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._running = False
+            self._lock.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._running:
+                    return
+                entry = self._pop_due(self.now())
+                if entry is None:
+                    upcoming = self._next_when()
+                    wait = None if upcoming is None else (upcoming - self.now()).total_seconds()
+                    # Bounded waits keep the thread honest if the system clock jumps.
+                    self._lock.wait(timeout=60.0 if wait is None else min(max(wait, 0), 60.0))
+                    continue
+            self._fire(entry)
+
+
+class ManualClock(Clock):
+    """Time stands still until `advance()`/`set()`; due timers then fire in order, each to quiet.
+
+    `tracker` is waited on after every timer so that work a timer causes (and timers that
+    work arms, if due by the target) completes before time moves on.
+    """
+
+    def __init__(self, start: datetime, tracker: WorkTracker,
+                 on_change: Callable[[datetime], None] | None = None) -> None:
+        super().__init__()
+        self._now = start
+        self._tracker = tracker
+        self._on_change = on_change
+        self._advancing = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def start(self) -> None:
+        """Nothing runs by itself: timers fire inside `advance()` and `set()`."""
+
+    def stop(self) -> None:
+        """No thread to stop."""
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta < timedelta(0):
+            raise ValueError("the clock never goes backwards")
+        return self.set(self.now() + delta)
+
+    def set(self, target: datetime) -> datetime:
+        with self._advancing:
+            if target < self.now():
+                raise ValueError("the clock never goes backwards")
+            self._tracker.wait_idle()
+            while True:
+                with self._lock:
+                    entry = self._pop_due(target)
+                    if entry is not None:
+                        self._now = max(self._now, entry.when)
+                if entry is None:
+                    break
+                self._fire(entry)
+                self._tracker.wait_idle()
+            with self._lock:
+                self._now = target
+            if self._on_change is not None:
+                self._on_change(target)
+            return target

@@ -1,0 +1,108 @@
+"""The frozen messages actors exchange, and the reply a caller waits on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from ilertd.domain.events import Event, Priority
+from ilertd.domain.incidents import Actor
+from ilertd.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a caller learns once the change it asked for is committed, or why it was refused."""
+
+    incident_id: int | None = None
+    alert_key: str | None = None
+    response_code: str | None = None
+    error: ApiError | None = None
+
+
+Reply = Callable[[Outcome], None]
+
+
+def ignore_reply(outcome: Outcome) -> None:
+    """For work nobody waits on (timers, sweeps)."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: int
+    name: str
+    integration_type: str
+    priority: Priority
+    escalation_policy_id: int | None
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    source: SourceInfo
+    event: Event
+    integration: str
+    payload: Any
+    reply: Reply
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    incident_id: int
+    alert_key: str
+    ingest: IngestEvent
+
+
+@dataclass(frozen=True)
+class EventForIncident:
+    incident_id: int
+    alert_key: str
+    ingest: IngestEvent
+
+
+@dataclass(frozen=True)
+class Reroute:
+    """An incident actor got an event for a key it no longer holds open: route it afresh."""
+
+    incident_id: int
+    ingest: IngestEvent
+
+
+@dataclass(frozen=True)
+class IncidentCommand:
+    incident_id: int
+    action: Literal["accept", "resolve", "comment"]
+    actor: Actor
+    reply: Reply
+    content: str = ""
+
+
+@dataclass(frozen=True)
+class TimerDue:
+    incident_id: int
+    kind: Literal["escalation"]
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class IncidentClosed:
+    incident_id: int
+    alert_source_id: int
+    key_identity: str
+
+
+@dataclass(frozen=True)
+class Reload:
+    """A write of this actor failed: its memory may be ahead of the store, so read the store again."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The periodic safety net: fire overdue deadlines without a timer, passivate idle actors."""
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass

@@ -1,0 +1,170 @@
+"""The `ilertd` command: serve, check-config, migrate, user add, token create, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import peewee
+
+from ilertd import __version__
+from ilertd.actors.clock import RealClock
+from ilertd.config import Config, ConfigError, check_config, load_config
+from ilertd.daemon import Daemon, ServeOptions, StartError, configure_logging
+from ilertd.store import models as m
+from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database, write_transaction
+
+logger = logging.getLogger("ilertd")
+
+
+class CommandError(RuntimeError):
+    """A command failed in a way the user can fix; the message says how."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ilertd", description="Self-hosted on-call alerting daemon")
+    parser.add_argument("--version", action="version", version=f"ilertd {__version__}")
+    config_parent = argparse.ArgumentParser(add_help=False)
+    config_parent.add_argument("--config", type=Path, help="TOML settings file (default: none)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[config_parent], help="run the daemon")
+    serve.add_argument("--host", help="address to bind (default: server.host)")
+    serve.add_argument("--port", type=int, help="port to bind (default: server.port; 0 picks one)")
+    serve.add_argument("--manual-clock", action="store_true",
+                       help="time moves only through POST /api/_clock (tests; loopback only)")
+    serve.add_argument("--clock-start", help="the manual clock's first instant (ISO-8601)")
+
+    check = commands.add_parser("check-config", parents=[config_parent],
+                                help="validate a settings file")
+    check.add_argument("file", type=Path)
+
+    commands.add_parser("migrate", parents=[config_parent], help="apply database migrations")
+
+    user = commands.add_parser("user", help="manage users")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", parents=[config_parent], help="create a user")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="give the ADMIN role")
+    add.add_argument("--email", default="")
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", parents=[config_parent],
+                                       help="create an API token for a user; prints only the token")
+    create.add_argument("name", help="the user's username")
+
+    commands.add_parser("plugins", parents=[config_parent], help="list plugins and their state")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def _open_store(config: Config) -> peewee.Database:
+    db = open_database(config.database.effective_url(data_dir()))
+    migrate(db)
+    return db
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    configure_logging()
+    options = ServeOptions(args.host, args.port, args.manual_clock, args.clock_start)
+    return Daemon(_config(args), options).run()
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    problems = check_config(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{args.file}: valid")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    db = open_database(_config(args).database.effective_url(data_dir()))
+    applied = migrate(db)
+    print("applied: " + ", ".join(applied) if applied else "the database is up to date")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from ilertd.web import validate
+
+    validate.username({"username": args.name}, required=True)
+    validate.email({"email": args.email})
+    db = _open_store(_config(args))
+    try:
+        with write_transaction(db):
+            user = m.User.create(
+                username=args.name, email=args.email, role="ADMIN" if args.admin else "USER",
+                created_at=RealClock().now(),
+            )
+    except peewee.IntegrityError:
+        raise CommandError(f"user {args.name!r} already exists") from None
+    print(user.id)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from ilertd.web.auth import create_token
+
+    db = _open_store(_config(args))
+    user = m.User.get_or_none(m.User.username == args.name)
+    if user is None:
+        raise CommandError(f"no user is named {args.name!r}")
+    with write_transaction(db):
+        token = create_token(user.id, "cli", RealClock().now())
+    print(token)
+    return 0
+
+
+def cmd_plugins(_args: argparse.Namespace) -> int:
+    from ilertd.plugins.manager import PluginManager
+
+    logging.disable(logging.CRITICAL)
+    plugins = PluginManager()
+    plugins.load_entry_points()
+    for status in plugins.statuses:
+        line = f"{status.name:<16} {status.state:<11} {status.module}"
+        if status.integrations:
+            line += f"  integrations: {', '.join(status.integrations)}"
+        if status.error:
+            line += f"  ({status.error})"
+        print(line)
+    return 0
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "check-config": cmd_check_config,
+    "migrate": cmd_migrate,
+    "user": cmd_user_add,
+    "token": cmd_token_create,
+    "plugins": cmd_plugins,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, CommandError, StartError, StoreLockedError) as error:
+        print(f"ilertd: {error}", file=sys.stderr)
+        return 1
+    except peewee.OperationalError as error:
+        print(f"ilertd: database error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        from ilertd.errors import ApiError
+
+        if isinstance(error, ApiError):
+            print(f"ilertd: {error.message}", file=sys.stderr)
+            return 1
+        raise

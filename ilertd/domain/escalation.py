@@ -1,0 +1,49 @@
+"""Escalation policies and the walk through their levels: which level comes next, and when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class EscalationRule:
+    escalation_timeout_min: int
+    user_ids: tuple[int, ...] = ()
+    schedule_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    id: int
+    name: str
+    rules: tuple[EscalationRule, ...]
+    repeating: bool = False
+    frequency: int = 0
+
+
+@dataclass(frozen=True)
+class LevelStep:
+    """Where an incident goes when its level runs out: a level and the pass it belongs to."""
+
+    level: int
+    pass_number: int
+
+
+def level_deadline(policy: EscalationPolicy, level: int, reached_at: datetime) -> datetime | None:
+    """When a level reached at `reached_at` runs out; None for a level the policy no longer has."""
+    if not 0 <= level < len(policy.rules):
+        return None
+    return reached_at + timedelta(minutes=policy.rules[level].escalation_timeout_min)
+
+
+def next_step(policy: EscalationPolicy, level: int, pass_number: int) -> LevelStep | None:
+    """The level after `level`; after the last, level 0 again while repeats remain, else None.
+
+    `pass_number` counts from 0: `frequency` 2 allows passes 0, 1 and 2 (three in all).
+    """
+    if level + 1 < len(policy.rules):
+        return LevelStep(level + 1, pass_number)
+    if policy.repeating and pass_number < policy.frequency and policy.rules:
+        return LevelStep(0, pass_number + 1)
+    return None

@@ -1,0 +1,247 @@
+"""The incident state machine: (incident, action, now) → (incident, log entries, response code).
+
+PENDING escalates until accepted or resolved; ACCEPTED halts escalation; RESOLVED is final and
+refuses every action with 409 INCIDENT_RESOLVED. Every change is described by a log entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from ilertd.domain.escalation import EscalationPolicy, level_deadline, next_step
+from ilertd.domain.events import Event, Priority, alert_key_identity
+from ilertd.errors import ApiError
+
+Status = Literal["PENDING", "ACCEPTED", "RESOLVED"]
+ResponseCode = Literal[
+    "NEW_INCIDENT_CREATED",
+    "EVENT_ADDED_TO_INCIDENT",
+    "INCIDENT_ACCEPTED",
+    "INCIDENT_RESOLVED",
+    "INCIDENT_ALREADY_ACCEPTED",
+    "COMMENT_ADDED",
+]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who or what caused a change: a user (by id), an integration, or the system itself."""
+
+    user_id: int | None = None
+    name: str = "system"
+    channel: str | None = None
+
+
+SYSTEM = Actor()
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    log_entry_type: str
+    text: str
+    user_id: int | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    alert_source_id: int
+    alert_key: str
+    summary: str
+    status: Status
+    priority: Priority
+    report_time: datetime
+    details: str = ""
+    escalation_policy_id: int | None = None
+    escalation_level: int = 0
+    escalation_pass: int = 0
+    next_escalation_at: datetime | None = None
+    accepted_at: datetime | None = None
+    accepted_by: int | None = None
+    resolved_at: datetime | None = None
+    resolved_by: int | None = None
+    images: tuple[Mapping[str, str], ...] = ()
+    links: tuple[Mapping[str, str], ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    custom_details: Mapping[str, Any] = field(default_factory=dict)
+    event_count: int = 1
+
+    @property
+    def key_identity(self) -> str:
+        return alert_key_identity(self.alert_key)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "RESOLVED"
+
+
+@dataclass(frozen=True)
+class Transition:
+    incident: Incident
+    log: tuple[LogEntry, ...] = ()
+    response_code: ResponseCode | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.log)
+
+
+def _refuse_if_resolved(incident: Incident) -> None:
+    if incident.status == "RESOLVED":
+        raise ApiError(409, "INCIDENT_RESOLVED", f"incident {incident.id} is resolved")
+
+
+def _by(actor: Actor) -> str:
+    return f" by {actor.name}" if actor.name else ""
+
+
+def open_incident(
+    incident_id: int,
+    alert_source_id: int,
+    alert_key: str,
+    default_priority: Priority,
+    event: Event,
+    policy: EscalationPolicy | None,
+    source_name: str,
+    now: datetime,
+) -> Transition:
+    """An ALERT on a key with no open incident opens one at level 0 of the source's policy."""
+    priority = event.priority or default_priority
+    incident = Incident(
+        id=incident_id,
+        alert_source_id=alert_source_id,
+        alert_key=alert_key,
+        summary=event.summary or "",
+        details=event.details or "",
+        status="PENDING",
+        priority=priority,
+        report_time=now,
+        escalation_policy_id=policy.id if policy else None,
+        images=event.images,
+        links=event.links,
+        labels=dict(event.labels),
+        custom_details=dict(event.custom_details),
+    )
+    log = [
+        LogEntry("INCIDENT_CREATED", f"Incident created from alert source {source_name}"),
+        LogEntry("EVENT_RECEIVED", f"ALERT received: {incident.summary}", channel="API"),
+    ]
+    if policy is None:
+        log.append(LogEntry("NO_ESCALATION_POLICY", "No escalation policy: nobody is notified"))
+    elif not policy.rules:
+        log.append(LogEntry("NO_ESCALATION_POLICY", f"Escalation policy {policy.name} has no levels"))
+    else:
+        incident = _reach_level(incident, policy, 0, 0, now)
+        log.append(LogEntry("ESCALATED", f"Escalation level 0 of policy {policy.name} reached"))
+    log.extend(_comment_entries(event))
+    return Transition(incident, tuple(log), "NEW_INCIDENT_CREATED")
+
+
+def _reach_level(
+    incident: Incident, policy: EscalationPolicy, level: int, pass_number: int, now: datetime
+) -> Incident:
+    deadline = level_deadline(policy, level, now)
+    if incident.priority == "LOW":
+        # LOW priority pages level 0 only and never escalates.
+        deadline = None
+    return replace(
+        incident, escalation_level=level, escalation_pass=pass_number, next_escalation_at=deadline
+    )
+
+
+def _comment_entries(event: Event) -> list[LogEntry]:
+    return [
+        LogEntry("COMMENT", f"{c.creator}: {c.content}" if c.creator else c.content)
+        for c in event.comments
+    ]
+
+
+def apply_event(incident: Incident, event: Event, actor: Actor, now: datetime) -> Transition:
+    """An integration event for this incident's key (the caller has checked it is open)."""
+    _refuse_if_resolved(incident)
+    received = LogEntry(
+        "EVENT_RECEIVED", f"{event.event_type} received" + (f": {event.summary}" if event.summary else ""),
+        channel=actor.channel,
+    )
+    comments = _comment_entries(event)
+    if event.event_type == "ALERT":
+        updated = replace(incident, event_count=incident.event_count + 1)
+        return Transition(updated, (received, *comments), "EVENT_ADDED_TO_INCIDENT")
+    if event.event_type == "ACCEPT":
+        step = accept(incident, actor, now)
+        return replace(step, log=(received, *step.log, *comments))
+    if event.event_type == "RESOLVE":
+        step = resolve(incident, actor, now)
+        return replace(step, log=(received, *step.log, *comments))
+    counted = replace(incident, event_count=incident.event_count + 1)
+    return Transition(counted, (received, *comments), "COMMENT_ADDED")
+
+
+def accept(incident: Incident, actor: Actor, now: datetime) -> Transition:
+    _refuse_if_resolved(incident)
+    if incident.status == "ACCEPTED":
+        return Transition(incident, (), "INCIDENT_ALREADY_ACCEPTED")
+    accepted = replace(
+        incident,
+        status="ACCEPTED",
+        accepted_at=now,
+        accepted_by=actor.user_id,
+        next_escalation_at=None,
+    )
+    entry = LogEntry("ACCEPTED", f"Incident accepted{_by(actor)}", actor.user_id, actor.channel)
+    return Transition(accepted, (entry,), "INCIDENT_ACCEPTED")
+
+
+def resolve(incident: Incident, actor: Actor, now: datetime) -> Transition:
+    _refuse_if_resolved(incident)
+    resolved = replace(
+        incident,
+        status="RESOLVED",
+        resolved_at=now,
+        resolved_by=actor.user_id,
+        next_escalation_at=None,
+    )
+    entry = LogEntry("RESOLVED", f"Incident resolved{_by(actor)}", actor.user_id, actor.channel)
+    return Transition(resolved, (entry,), "INCIDENT_RESOLVED")
+
+
+def comment(incident: Incident, content: str, actor: Actor) -> Transition:
+    _refuse_if_resolved(incident)
+    entry = LogEntry("COMMENT", content, actor.user_id, actor.channel)
+    return Transition(incident, (entry,), "COMMENT_ADDED")
+
+
+def escalation_due(
+    incident: Incident, policy: EscalationPolicy | None, now: datetime
+) -> Transition:
+    """The escalation deadline came: move to the next level, or stop after the last pass.
+
+    A deadline that fires late, twice, or after accept/resolve changes nothing: the state is
+    checked, not the timer trusted.
+    """
+    due = incident.next_escalation_at
+    if incident.status != "PENDING" or due is None or due > now:
+        return Transition(incident)
+    if policy is None or not policy.rules:
+        stopped = replace(incident, next_escalation_at=None)
+        return Transition(stopped, (LogEntry("NO_ESCALATION_POLICY", "Escalation policy is gone"),))
+    step = next_step(policy, incident.escalation_level, incident.escalation_pass)
+    if step is None:
+        ended = replace(incident, next_escalation_at=None)
+        text = f"Last level of policy {policy.name} ran out; no further escalation"
+        return Transition(ended, (LogEntry("ESCALATION_ENDED", text),))
+    # The new level runs from now, not from the missed deadline: after downtime each overdue
+    # escalation fires once instead of cascading through every level at start.
+    escalated = _reach_level(incident, policy, step.level, step.pass_number, now)
+    text = f"Escalated to level {step.level} of policy {policy.name}"
+    if step.pass_number != incident.escalation_pass:
+        text += f" (repeat {step.pass_number} of {policy.frequency})"
+    return Transition(escalated, (LogEntry("ESCALATED", text),))
+
+
+def event_matches(incident: Incident, alert_key: str) -> bool:
+    return incident.is_open and incident.key_identity == alert_key_identity(alert_key)

@@ -1,0 +1,1 @@
+"""Persistence: peewee models, opening by URL, migrations and the group-commit writer."""

@@ -1,0 +1,64 @@
+"""First start on an empty database: the `admin` user with a token and the `default` API alert source."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import peewee
+
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+from ilertd.web.auth import create_token
+from ilertd.web.sources import new_integration_key
+
+SECRET_KEY_SETTING = "secret_key"
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    admin_token: str
+    integration_key: str
+
+
+def bootstrap(db: peewee.Database, now: datetime) -> FirstRun | None:
+    """Create the first admin and source if there are no users yet; None when not a first start."""
+    with write_transaction(db):
+        if m.User.select().exists():
+            return None
+        admin = m.User.create(username="admin", role="ADMIN", created_at=now)
+        token = create_token(admin.id, "first-run", now)
+        source = m.AlertSource.create(
+            name="default", integration_type="API", integration_key=new_integration_key(),
+            created_at=now,
+        )
+    return FirstRun(token, source.integration_key)
+
+
+def write_first_run(directory: Path, first: FirstRun, public_url: str) -> Path:
+    """Keep the one-time secrets where only the daemon's user can read them (mode 0600)."""
+    path = directory / "first-run.txt"
+    text = (
+        f"admin token: {first.admin_token}\n"
+        f"default integration key: {first.integration_key}\n"
+        f"events: POST {public_url}/api/events\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def secret_key(db: peewee.Database, configured: str) -> str:
+    """The link-signing key: the configured one, else one generated once and kept in the store."""
+    if configured:
+        return configured
+    with write_transaction(db):
+        row = m.Setting.get_or_none(m.Setting.key == SECRET_KEY_SETTING)
+        if row is None:
+            row = m.Setting.create(key=SECRET_KEY_SETTING, value=secrets.token_urlsafe(48))
+    return row.value

@@ -1,0 +1,127 @@
+"""Reading and writing incidents as domain values: the mapping between rows and `Incident`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from ilertd.domain import escalation as esc
+from ilertd.domain.incidents import Incident, LogEntry
+from ilertd.store import models as m
+
+
+def incident_row(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "alert_source": incident.alert_source_id,
+        "alert_key": incident.alert_key,
+        "alert_key_identity": incident.key_identity,
+        "summary": incident.summary,
+        "details": incident.details,
+        "status": incident.status,
+        "priority": incident.priority,
+        "escalation_policy_id": incident.escalation_policy_id,
+        "escalation_level": incident.escalation_level,
+        "escalation_pass": incident.escalation_pass,
+        "next_escalation_at": incident.next_escalation_at,
+        "report_time": incident.report_time,
+        "accepted_at": incident.accepted_at,
+        "accepted_by_id": incident.accepted_by,
+        "resolved_at": incident.resolved_at,
+        "resolved_by_id": incident.resolved_by,
+        "images": [dict(i) for i in incident.images],
+        "links": [dict(link) for link in incident.links],
+        "labels": dict(incident.labels),
+        "custom_details": dict(incident.custom_details),
+        "event_count": incident.event_count,
+    }
+
+
+def incident_from_row(row: m.Incident) -> Incident:
+    return Incident(
+        id=row.id,
+        alert_source_id=row.alert_source_id,
+        alert_key=row.alert_key,
+        summary=row.summary,
+        details=row.details,
+        status=row.status,
+        priority=row.priority,
+        report_time=row.report_time,
+        escalation_policy_id=row.escalation_policy_id,
+        escalation_level=row.escalation_level,
+        escalation_pass=row.escalation_pass,
+        next_escalation_at=row.next_escalation_at,
+        accepted_at=row.accepted_at,
+        accepted_by=row.accepted_by_id,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by_id,
+        images=tuple(row.images or ()),
+        links=tuple(row.links or ()),
+        labels=row.labels or {},
+        custom_details=row.custom_details or {},
+        event_count=row.event_count,
+    )
+
+
+def load_incident(incident_id: int) -> Incident | None:
+    row = m.Incident.get_or_none(m.Incident.id == incident_id)
+    return incident_from_row(row) if row is not None else None
+
+
+def policy_from_row(row: m.EscalationPolicy) -> esc.EscalationPolicy:
+    rules = tuple(
+        esc.EscalationRule(
+            escalation_timeout_min=int(rule["escalationTimeout"]),
+            user_ids=tuple(int(u["id"]) for u in rule.get("users") or ()),
+            schedule_ids=tuple(int(s["id"]) for s in rule.get("schedules") or ()),
+        )
+        for rule in row.rules
+    )
+    return esc.EscalationPolicy(row.id, row.name, rules, bool(row.repeating), int(row.frequency))
+
+
+def load_policy(policy_id: int | None) -> esc.EscalationPolicy | None:
+    if policy_id is None:
+        return None
+    row = m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
+    return policy_from_row(row) if row is not None else None
+
+
+def open_alert_keys() -> dict[tuple[int, str], int]:
+    query = (
+        m.Incident.select(m.Incident.id, m.Incident.alert_source, m.Incident.alert_key_identity)
+        .where(m.Incident.status != "RESOLVED")
+        .tuples()
+    )
+    return {(source_id, identity): incident_id for incident_id, source_id, identity in query}
+
+
+def max_incident_id() -> int:
+    from peewee import fn
+
+    return m.Incident.select(fn.MAX(m.Incident.id)).scalar() or 0
+
+
+def escalation_deadlines(until: datetime | None = None) -> list[tuple[int, datetime]]:
+    """(incident id, deadline) of every PENDING incident with a deadline (due by `until`, if given)."""
+    query = m.Incident.select(m.Incident.id, m.Incident.next_escalation_at).where(
+        (m.Incident.status == "PENDING") & m.Incident.next_escalation_at.is_null(False)
+    )
+    if until is not None:
+        query = query.where(m.Incident.next_escalation_at <= until)
+    return [(row.id, row.next_escalation_at) for row in query]
+
+
+def log_rows(incident_id: int, entries: Iterable[LogEntry], at: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "incident": incident_id,
+            "timestamp": at,
+            "log_entry_type": entry.log_entry_type,
+            "text": entry.text,
+            "user_id": entry.user_id,
+            "channel": entry.channel,
+        }
+        for entry in entries
+    ]

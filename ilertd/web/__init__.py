@@ -1,0 +1,1 @@
+"""HTTP API on starlette: thin handlers that parse, authorise and hand work to actors."""

@@ -1,0 +1,66 @@
+"""The starlette application: every route, and errors rendered as API.md's envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ilertd.errors import ApiError
+from ilertd.web import incidents, ops, people, sources
+from ilertd.web.events import EventsEndpoints
+from ilertd.web.http import error_response
+from ilertd.web.services import Services
+
+logger = logging.getLogger(__name__)
+
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 400: "BAD_REQUEST"}
+
+
+async def _api_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    return error_response(error)
+
+
+async def _http_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = HTTP_CODES.get(error.status_code, "HTTP_ERROR")
+    message = "no such path" if error.status_code == 404 else str(error.detail)
+    return JSONResponse(
+        {"status": error.status_code, "code": code, "message": message},
+        status_code=error.status_code,
+        headers=error.headers,
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse(
+        {"status": 500, "code": "INTERNAL_ERROR", "message": "an unexpected error; see the log"},
+        status_code=500,
+    )
+
+
+def build_app(services: Services) -> Starlette:
+    events = EventsEndpoints(services)
+    routes = [
+        Route("/api/events", events.native, methods=["POST"]),
+        Route("/api/v1/events", events.native, methods=["POST"]),
+        Route("/api/v1/events/{type}/{key}", events.tool, methods=["POST"]),
+        *incidents.routes(services),
+        *people.routes(services),
+        *sources.routes(services),
+        *ops.routes(services),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )

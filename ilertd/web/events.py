@@ -1,0 +1,107 @@
+"""Events in: the native Event API and tool payloads through integration plugins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ilertd.actors.messages import IngestEvent, Outcome, SourceInfo
+from ilertd.domain.events import Event, parse_native_event
+from ilertd.errors import ApiError
+from ilertd.hookspecs import IntegrationRequest
+from ilertd.plugins import event_api
+from ilertd.web.http import error_response, parse_json, read_body
+from ilertd.web.ratelimit import RateLimiter
+from ilertd.web.services import Services
+
+SECRET_FIELDS = ("integrationKey", "apiKey")
+
+
+class EventsEndpoints:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.limiter = RateLimiter(services.config.limits.events_per_minute_per_key, services.clock)
+
+    async def _source(self, integration_key: str) -> SourceInfo:
+        # The cache answers from memory for known keys; only a miss touches the store.
+        source = await run_in_threadpool(self.services.sources.get, integration_key)
+        if source is None:
+            raise ApiError(404, "UNKNOWN_INTEGRATION_KEY", "no alert source has this integration key")
+        return source
+
+    async def _ingest(
+        self, source: SourceInfo, event: Event, integration: str, payload: Any
+    ) -> Outcome:
+        received_at = self.services.clock.now()
+        return await self.services.ask_async(
+            lambda reply: IngestEvent(source, event, integration, payload, reply, received_at)
+        )
+
+    def _reply(self, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "alertKey": outcome.alert_key,
+            "alertUrl": f"{self.services.public_url}/api/incidents/{outcome.incident_id}",
+            "incidentId": outcome.incident_id,
+            "responseCode": outcome.response_code,
+        }
+
+    async def native(self, request: Request) -> Response:
+        """POST /api/events: iLert's event body; 202 once the event is committed and routed."""
+        body = await read_body(request, self.services.config.server.max_body_bytes)
+        integration = self.services.plugins.integration(event_api.NAME)
+        if integration is None:
+            raise ApiError(503, "PLUGIN_UNAVAILABLE", "the Event API plugin is not loaded")
+        document = parse_json(body)
+        integration_key, event = parse_native_event(document)
+        source = await self._source(integration_key)
+        self.limiter.check(integration_key)
+        payload = {k: v for k, v in document.items() if k not in SECRET_FIELDS}
+        outcome = await self._ingest(source, event, "api", payload)
+        if outcome.error is not None:
+            return error_response(outcome.error)
+        return JSONResponse(self._reply(outcome), status_code=202)
+
+    async def tool(self, request: Request) -> Response:
+        """POST /api/v1/events/{type}/{key}: a tool's own payload, mapped by its plugin."""
+        kind = request.path_params["type"]
+        integration = self.services.plugins.integration(kind)
+        if integration is None:
+            raise ApiError(404, "UNKNOWN_INTEGRATION_TYPE", f"no integration is named {kind!r}")
+        body = await read_body(request, self.services.config.server.max_body_bytes)
+        integration_key = request.path_params["key"]
+        source = await self._source(integration_key)
+        if not integration.accepts_any_source and source.integration_type != integration.integration_type:
+            raise ApiError(
+                400, "INTEGRATION_TYPE_MISMATCH",
+                f"this key belongs to a {source.integration_type} alert source,"
+                f" not {integration.integration_type}",
+            )
+        self.limiter.check(integration_key)
+        parsed = IntegrationRequest(
+            body=body,
+            headers=dict(request.headers),
+            query=dict(request.query_params),
+            source_name=source.name,
+        )
+        try:
+            events = integration.parse(parsed)
+        except ApiError:
+            raise
+        except (ValueError, KeyError, TypeError) as error:
+            raise ApiError(400, "INVALID_PAYLOAD", f"{integration.name}: {error}") from None
+        payload = parsed.json() if body.strip() else None
+        results = []
+        for event in events:
+            outcome = await self._ingest(source, event, integration.name, payload)
+            if outcome.error is not None and outcome.error.code != "NO_OPEN_INCIDENT_WITH_KEY":
+                return error_response(outcome.error)
+            if outcome.error is not None:
+                # Tools re-send on anything but 2xx: a resolve that matches nothing is done.
+                results.append({"alertKey": event.alert_key, "alertUrl": None, "incidentId": None,
+                                "responseCode": outcome.error.code})
+            else:
+                results.append(self._reply(outcome))
+        return JSONResponse(results, status_code=202)

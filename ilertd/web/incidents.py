@@ -1,0 +1,136 @@
+"""Incidents: list, read, accept, resolve, comment, log entries."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ilertd.actors.messages import IncidentCommand
+from ilertd.domain.incidents import Actor
+from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.errors import invalid, not_found
+from ilertd.store import models as m
+from ilertd.web.auth import Principal, authenticate
+from ilertd.web.http import error_response, json_object, paging, path_id, threaded
+from ilertd.web.services import Services
+from ilertd.web.views import incidents_json, log_entry_json, usernames
+
+STATES = ("PENDING", "ACCEPTED", "RESOLVED")
+
+
+def _id_list(request: Request, name: str) -> list[int] | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise invalid(name, f"{name} must be a comma-separated list of ids")
+    return [int(p) for p in parts]
+
+
+def routes(services: Services) -> list[Route]:
+    def incident_or_404(incident_id: int) -> m.Incident:
+        row = m.Incident.get_or_none(m.Incident.id == incident_id)
+        if row is None:
+            raise not_found("incident", incident_id)
+        return row
+
+    def one(incident_id: int) -> JSONResponse:
+        return JSONResponse(incidents_json([incident_or_404(incident_id)], services.public_url)[0])
+
+    def list_incidents(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        start, size = paging(request)
+        query = m.Incident.select()
+        states = request.query_params.get("states")
+        if states:
+            wanted = [s.strip().upper() for s in states.split(",") if s.strip()]
+            unknown = [s for s in wanted if s not in STATES]
+            if unknown:
+                raise invalid("states", f"states must be among {', '.join(STATES)}")
+            query = query.where(m.Incident.status.in_(wanted))
+        sources = _id_list(request, "sources")
+        if sources is not None:
+            query = query.where(m.Incident.alert_source.in_(sources))
+        for name, op in (("from", "ge"), ("until", "lt")):
+            raw = request.query_params.get(name)
+            if raw:
+                try:
+                    at = parse_instant(raw)
+                except ValueError:
+                    raise invalid(name, f"{name} must be an ISO-8601 instant") from None
+                field = m.Incident.report_time
+                query = query.where(field >= at if op == "ge" else field < at)
+        rows = list(query.order_by(m.Incident.id.desc()).offset(start).limit(size))
+        return JSONResponse(incidents_json(rows, services.public_url))
+
+    def get_incident(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        return one(path_id(request))
+
+    def command(request: Request, action: str, content: str = "") -> Response:
+        principal: Principal = authenticate(request)
+        incident_id = path_id(request)
+        incident_or_404(incident_id)
+        actor = Actor(principal.user_id, principal.username, "API")
+        outcome = services.ask_blocking(
+            lambda reply: IncidentCommand(incident_id, action, actor, reply, content)  # type: ignore[arg-type]
+        )
+        if outcome.error is not None:
+            return error_response(outcome.error)
+        if action == "comment":
+            entry = (
+                m.LogEntry.select()
+                .where(
+                    (m.LogEntry.incident == incident_id)
+                    & (m.LogEntry.log_entry_type == "COMMENT")
+                    & (m.LogEntry.user_id == principal.user_id)
+                )
+                .order_by(m.LogEntry.id.desc())
+                .first()
+            )
+            return JSONResponse(
+                {"id": entry.id, "content": entry.text, "creator": {"id": principal.user_id,
+                 "username": principal.username}, "reportTime": format_instant(entry.timestamp)},
+                status_code=201,
+            )
+        return one(incident_id)
+
+    def accept(request: Request, _body: bytes) -> Response:
+        return command(request, "accept")
+
+    def resolve(request: Request, _body: bytes) -> Response:
+        return command(request, "resolve")
+
+    def add_comment(request: Request, body: bytes) -> Response:
+        authenticate(request)
+        document = json_object(body)
+        content = document.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise invalid("content", "content is required and must be a non-empty string")
+        if len(content) > 10_000:
+            raise invalid("content", "content must be at most 10000 characters")
+        return command(request, "comment", content)
+
+    def log_entries(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        incident_id = path_id(request)
+        incident_or_404(incident_id)
+        start, size = paging(request)
+        rows = list(
+            m.LogEntry.select().where(m.LogEntry.incident == incident_id)
+            .order_by(m.LogEntry.id).offset(start).limit(size)
+        )
+        names = usernames({r.user_id for r in rows})
+        return JSONResponse([log_entry_json(r, names) for r in rows])
+
+    return [
+        Route("/api/incidents", threaded(list_incidents), methods=["GET"]),
+        Route("/api/incidents/{id}", threaded(get_incident), methods=["GET"]),
+        Route("/api/incidents/{id}/accept", threaded(accept), methods=["PUT"]),
+        Route("/api/incidents/{id}/resolve", threaded(resolve), methods=["PUT"]),
+        Route("/api/incidents/{id}/comments", threaded(add_comment), methods=["POST"]),
+        Route("/api/incidents/{id}/log-entries", threaded(log_entries), methods=["GET"]),
+    ]
+

@@ -1,0 +1,67 @@
+"""Operations endpoints: health and the manual clock that end-to-end tests drive."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ilertd.actors.messages import Ping
+from ilertd.domain.timeutil import format_instant, parse_duration, parse_instant
+from ilertd.errors import ApiError, invalid
+from ilertd.web.auth import authenticate, require_admin
+from ilertd.web.http import json_object, threaded
+from ilertd.web.services import Services
+
+PING_TIMEOUT = 5.0
+
+
+def routes(services: Services) -> list[Route]:
+    def store_answers() -> None:
+        services.db.execute_sql("SELECT 1").fetchone()
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            await run_in_threadpool(store_answers)
+        except Exception as error:
+            return JSONResponse({"status": "unavailable", "reason": f"store: {error}"}, 503)
+        try:
+            future = services.supervisor.ask(Ping(), block=False)
+            await asyncio.to_thread(lambda: future.get(timeout=PING_TIMEOUT))
+        except Exception as error:
+            reason = f"supervisor did not answer: {type(error).__name__}"
+            return JSONResponse({"status": "unavailable", "reason": reason}, 503)
+        return JSONResponse({"status": "ok"})
+
+    def clock(request: Request, body: bytes) -> Response:
+        require_admin(authenticate(request))
+        manual = services.manual_clock
+        if manual is None:
+            raise ApiError(404, "NOT_FOUND", "the clock is manual only under serve --manual-clock")
+        document = json_object(body)
+        if ("advance" in document) == ("set" in document):
+            raise ApiError(400, "INVALID_BODY", 'give exactly one of "advance" or "set"')
+        try:
+            if "advance" in document:
+                try:
+                    delta = parse_duration(document["advance"])
+                except ValueError as error:
+                    raise invalid("advance", str(error)) from None
+                now = manual.advance(delta)
+            else:
+                try:
+                    target = parse_instant(document["set"])
+                except (ValueError, TypeError):
+                    raise invalid("set", "set must be an ISO-8601 instant") from None
+                now = manual.set(target)
+        except ValueError as error:
+            raise ApiError(400, "CLOCK_BACKWARDS", str(error)) from None
+        return JSONResponse({"now": format_instant(now)})
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/_clock", threaded(clock), methods=["POST"]),
+    ]

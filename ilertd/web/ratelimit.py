@@ -1,0 +1,37 @@
+"""Per-integration-key event rate limit (`limits.events_per_minute_per_key`), by clock minute."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from ilertd.actors.clock import Clock
+from ilertd.errors import ApiError
+
+
+class RateLimiter:
+    """Fixed one-minute windows; runs on the event loop only, so it needs no lock."""
+
+    def __init__(self, per_minute: int, clock: Clock) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._windows: dict[str, tuple[datetime, int]] = {}
+
+    def check(self, key: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = self.clock.now()
+        window = now.replace(second=0, microsecond=0)
+        start, count = self._windows.get(key, (window, 0))
+        if start != window:
+            start, count = window, 0
+            if len(self._windows) > 100_000:
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+        if count >= self.per_minute:
+            retry = max(1, math.ceil(60 - (now - start).total_seconds()))
+            raise ApiError(
+                429, "RATE_LIMITED",
+                f"more than {self.per_minute} events this minute for this integration key",
+                headers={"Retry-After": str(retry)},
+            )
+        self._windows[key] = (start, count + 1)

@@ -1,0 +1,72 @@
+"""What the HTTP handlers reach: the store, the supervisor, the clock, plugins and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import peewee
+import pykka
+
+from ilertd.actors.base import send
+from ilertd.actors.clock import Clock, ManualClock
+from ilertd.actors.messages import Outcome
+from ilertd.actors.tracker import WorkTracker
+from ilertd.config import Config
+from ilertd.errors import ApiError
+from ilertd.plugins.manager import PluginManager
+from ilertd.web.sources_cache import SourceCache
+
+REPLY_TIMEOUT = 30.0
+TIMED_OUT = ApiError(503, "TIMEOUT", "the change was not confirmed in time; retry")
+
+
+@dataclass
+class Services:
+    config: Config
+    db: peewee.Database
+    clock: Clock
+    tracker: WorkTracker
+    supervisor: pykka.ActorRef[Any]
+    plugins: PluginManager
+    public_url: str
+    sources: SourceCache = field(default_factory=SourceCache)
+
+    @property
+    def manual_clock(self) -> ManualClock | None:
+        return self.clock if isinstance(self.clock, ManualClock) else None
+
+    async def ask_async(self, build: Any) -> Outcome:
+        """Send the message `build(reply)` to the supervisor; await its committed outcome."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+
+        def reply(outcome: Outcome) -> None:
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+        send(self.supervisor, build(reply), self.tracker)
+        try:
+            return await asyncio.wait_for(future, REPLY_TIMEOUT)
+        except TimeoutError:
+            return Outcome(error=TIMED_OUT)
+
+    def ask_blocking(self, build: Any) -> Outcome:
+        """The same from a worker thread (plain handlers run in starlette's thread pool)."""
+        done = threading.Event()
+        box: list[Outcome] = []
+
+        def reply(outcome: Outcome) -> None:
+            box.append(outcome)
+            done.set()
+
+        send(self.supervisor, build(reply), self.tracker)
+        if not done.wait(REPLY_TIMEOUT):
+            return Outcome(error=TIMED_OUT)
+        return box[0]
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)

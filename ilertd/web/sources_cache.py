@@ -1,0 +1,34 @@
+"""Alert sources by integration key, cached: every event looks one up, edits are rare and local."""
+
+from __future__ import annotations
+
+import threading
+
+from ilertd.actors.messages import SourceInfo
+from ilertd.store import models as m
+
+
+class SourceCache:
+    def __init__(self) -> None:
+        self._by_key: dict[str, SourceInfo | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, integration_key: str) -> SourceInfo | None:
+        with self._lock:
+            if integration_key in self._by_key:
+                return self._by_key[integration_key]
+        row = m.AlertSource.get_or_none(m.AlertSource.integration_key == integration_key)
+        info = (
+            SourceInfo(row.id, row.name, row.integration_type, row.priority,
+                       row.escalation_policy_id)
+            if row is not None else None
+        )
+        with self._lock:
+            # Unknown keys are not remembered: a flood of random keys must not grow memory.
+            if info is not None:
+                self._by_key[integration_key] = info
+        return info
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._by_key.clear()

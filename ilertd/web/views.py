@@ -1,0 +1,128 @@
+"""Rows → the camelCase JSON of API.md (iLert's names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ilertd.domain.timeutil import format_instant
+from ilertd.store import models as m
+
+
+def user_ref(user_id: int | None, names: dict[int, str]) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    return {"id": user_id, "username": names.get(user_id, "")}
+
+
+def usernames(ids: set[int]) -> dict[int, str]:
+    ids.discard(None)  # type: ignore[arg-type]
+    if not ids:
+        return {}
+    return dict(m.User.select(m.User.id, m.User.username).where(m.User.id.in_(ids)).tuples())
+
+
+def incidents_json(rows: list[m.Incident], public_url: str) -> list[dict[str, Any]]:
+    """Many incidents with their sources, policies and people fetched in three queries."""
+    source_ids = {r.alert_source_id for r in rows}
+    policy_ids = {r.escalation_policy_id for r in rows if r.escalation_policy_id is not None}
+    sources = dict(
+        m.AlertSource.select(m.AlertSource.id, m.AlertSource.name)
+        .where(m.AlertSource.id.in_(source_ids)).tuples()
+    ) if source_ids else {}
+    policies = dict(
+        m.EscalationPolicy.select(m.EscalationPolicy.id, m.EscalationPolicy.name)
+        .where(m.EscalationPolicy.id.in_(policy_ids)).tuples()
+    ) if policy_ids else {}
+    names = usernames({r.accepted_by_id for r in rows} | {r.resolved_by_id for r in rows})
+    return [_incident(r, sources, policies, names, public_url) for r in rows]
+
+
+def _incident(
+    row: m.Incident,
+    sources: dict[int, str],
+    policies: dict[int, str],
+    names: dict[int, str],
+    public_url: str,
+) -> dict[str, Any]:
+    policy = (
+        {"id": row.escalation_policy_id, "name": policies.get(row.escalation_policy_id, "")}
+        if row.escalation_policy_id is not None else None
+    )
+    responders = []
+    if row.accepted_by_id is not None:
+        responders.append({
+            "user": user_ref(row.accepted_by_id, names),
+            "status": "ACCEPTED",
+            "acceptedAt": format_instant(row.accepted_at),
+        })
+    return {
+        "id": row.id,
+        "summary": row.summary,
+        "details": row.details,
+        "status": row.status,
+        "priority": row.priority,
+        "alertKey": row.alert_key,
+        "alertUrl": f"{public_url}/api/incidents/{row.id}",
+        "alertSource": {"id": row.alert_source_id, "name": sources.get(row.alert_source_id, "")},
+        "escalationPolicy": policy,
+        "escalationLevel": row.escalation_level,
+        "nextEscalationAt": format_instant(row.next_escalation_at),
+        "responders": responders,
+        "reportTime": format_instant(row.report_time),
+        "acceptedAt": format_instant(row.accepted_at),
+        "acceptedBy": user_ref(row.accepted_by_id, names),
+        "resolvedAt": format_instant(row.resolved_at),
+        "resolvedBy": user_ref(row.resolved_by_id, names),
+        "images": row.images or [],
+        "links": row.links or [],
+        "labels": row.labels or {},
+        "customDetails": row.custom_details or {},
+        "eventCount": row.event_count,
+    }
+
+
+def log_entry_json(row: m.LogEntry, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "timestamp": format_instant(row.timestamp),
+        "logEntryType": row.log_entry_type,
+        "text": row.text,
+        "user": user_ref(row.user_id, names),
+        "channel": row.channel,
+    }
+
+
+def user_json(row: m.User) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "username": row.username,
+        "firstName": row.first_name,
+        "lastName": row.last_name,
+        "email": row.email,
+        "timezone": row.timezone,
+        "role": row.role,
+        "mutedUntil": format_instant(row.muted_until),
+    }
+
+
+def alert_source_json(row: m.AlertSource) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "integrationType": row.integration_type,
+        "integrationKey": row.integration_key,
+        "escalationPolicy": (
+            {"id": row.escalation_policy_id} if row.escalation_policy_id is not None else None
+        ),
+        "priority": row.priority,
+    }
+
+
+def escalation_policy_json(row: m.EscalationPolicy) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "escalationRules": row.rules,
+        "repeating": bool(row.repeating),
+        "frequency": row.frequency,
+    }

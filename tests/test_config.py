@@ -1,0 +1,420 @@
+"""Tests of ilertd.config: defaults, the shipped file, environment overrides and problem reports."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ilertd.config import (
+    ChannelConfig,
+    Config,
+    ConfigError,
+    ConfigProblem,
+    ServerConfig,
+    check_config,
+    env_var_name,
+    load_config,
+)
+
+SHIPPED = Path(__file__).parent.parent / "etc" / "ilertd.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ilertd.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def only_problem(path: Path, environ: dict[str, str] | None = None) -> ConfigProblem:
+    problems = check_config(path, environ or {})
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+# --- defaults and the shipped file ----------------------------------------------------------
+
+
+def test_no_file_gives_the_documented_defaults() -> None:
+    config = load_config(None, {})
+    assert config == Config()
+    assert config.server.host == "127.0.0.1"
+    assert config.server.port == 8020
+    assert config.server.max_body_bytes == 524288
+    assert config.database.url == ""
+    assert config.security.link_ttl == 86400
+    assert config.channels.email == ChannelConfig(url="")
+    assert config.twilio.api_base_url == "https://api.twilio.com"
+    assert config.smtp_in.enabled is False
+    assert config.smtp_in.port == 2525
+    assert config.limits.events_per_minute_per_key == 0
+    assert config.actors.max_live_incidents == 1000
+    assert config.actors.idle_seconds == 30
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().server.port = 1  # type: ignore[misc]
+
+
+def test_shipped_file_is_valid_and_equals_the_defaults() -> None:
+    assert check_config(SHIPPED, {}) == []
+    assert load_config(SHIPPED, {}) == Config()
+
+
+def test_shipped_file_sets_every_key() -> None:
+    # The shipped file is the documentation: a key missing from it is undocumented.
+    text = SHIPPED.read_text(encoding="utf-8")
+    for field in dataclasses.fields(ServerConfig):
+        assert f"\n{field.name} = " in text, field.name
+    for var in (
+        "database.url",
+        "security.secret_key",
+        "security.link_ttl",
+        "twilio.account_sid",
+        "twilio.auth_token",
+        "twilio.from_number",
+        "twilio.api_base_url",
+        "smtp_in.enabled",
+        "smtp_in.domain",
+        "limits.events_per_minute_per_key",
+        "actors.max_live_incidents",
+        "actors.idle_seconds",
+    ):
+        section, key = var.split(".")
+        assert f"[{section}]" in text and f"\n{key} = " in text, var
+    for channel in ("email", "sms", "push"):
+        assert f"[channels.{channel}]\n" in text
+
+
+def test_public_url_is_derived_from_host_and_port_when_empty() -> None:
+    assert Config().public_url == "http://127.0.0.1:8020"
+    assert ServerConfig(host="::1", port=9000).effective_public_url == "http://[::1]:9000"
+    explicit = ServerConfig(public_url="https://oncall.example.com/")
+    assert explicit.effective_public_url == "https://oncall.example.com"
+
+
+def test_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    assert Config().database.effective_url(tmp_path) == f"sqlite:///{tmp_path}/ilertd.db"
+
+
+def test_secrets_are_kept_out_of_repr(tmp_path: Path) -> None:
+    path = write(tmp_path, '[security]\nsecret_key = "s3cr3t-value"\n')
+    config = load_config(path, {"ILERTD_TWILIO_AUTH_TOKEN": "t0ken-value"})
+    assert config.security.secret_key == "s3cr3t-value"
+    assert config.twilio.auth_token == "t0ken-value"
+    assert "s3cr3t-value" not in repr(config)
+    assert "t0ken-value" not in repr(config)
+
+
+# --- values from the file -------------------------------------------------------------------
+
+
+def test_file_values_are_loaded(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[server]
+port = 9001
+public_url = "https://oncall.example.com"
+
+[channels.sms]
+url = "twilio://SID:TOKEN@+15550001111/{contact}"
+
+[smtp_in]
+enabled = true
+""",
+    )
+    config = load_config(path, {})
+    assert config.server.port == 9001
+    assert config.public_url == "https://oncall.example.com"
+    assert config.channels.sms.url == "twilio://SID:TOKEN@+15550001111/{contact}"
+    assert config.channels.sms.configured
+    assert not config.channels.email.configured
+    assert config.smtp_in.enabled is True
+    assert config.server.host == "127.0.0.1"
+
+
+def test_dotted_keys_and_inline_tables_are_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+channels.email.url = "mailto://127.0.0.1:25?to={contact}&mode=insecure"
+actors = { idle_seconds = 5 }
+""",
+    )
+    config = load_config(path, {})
+    assert config.channels.email.url.startswith("mailto://")
+    assert config.actors.idle_seconds == 5
+
+
+# --- the environment ------------------------------------------------------------------------
+
+
+def test_env_var_names() -> None:
+    assert env_var_name("server.port") == "ILERTD_SERVER_PORT"
+    assert env_var_name("channels.email.url") == "ILERTD_CHANNELS_EMAIL_URL"
+    assert env_var_name("smtp_in.enabled") == "ILERTD_SMTP_IN_ENABLED"
+
+
+def test_environment_wins_over_the_file_and_is_typed(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 9001\nhost = '0.0.0.0'\n")
+    environ = {
+        "ILERTD_SERVER_PORT": "9000",
+        "ILERTD_SMTP_IN_ENABLED": "Yes",
+        "ILERTD_ACTORS_MAX_LIVE_INCIDENTS": "5",
+        "ILERTD_CHANNELS_EMAIL_URL": "mailto://127.0.0.1:25?to={contact}",
+        "ILERTD_NOT_A_SETTING": "ignored",
+        "UNRELATED": "ignored",
+    }
+    config = load_config(path, environ)
+    assert config.server.port == 9000
+    assert config.server.host == "0.0.0.0"
+    assert config.smtp_in.enabled is True
+    assert config.actors.max_live_incidents == 5
+    assert config.channels.email.url == "mailto://127.0.0.1:25?to={contact}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("FALSE", False), ("1", True), ("0", False), ("yes", True), ("No", False)],
+)
+def test_environment_booleans(raw: str, expected: bool) -> None:
+    assert load_config(None, {"ILERTD_SMTP_IN_ENABLED": raw}).smtp_in.enabled is expected
+
+
+def test_bad_environment_value_is_reported() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"ILERTD_SERVER_PORT": "eighty", "ILERTD_SMTP_IN_ENABLED": "maybe"})
+    problems = {p.key: p for p in caught.value.problems}
+    assert set(problems) == {"server.port", "smtp_in.enabled"}
+    port = problems["server.port"]
+    assert port.file == "environment"
+    assert port.line is None
+    assert "ILERTD_SERVER_PORT" in port.message
+    assert "must be an integer" in port.message
+    assert str(port).startswith("environment: server.port: ILERTD_SERVER_PORT: ")
+    assert "ILERTD_SMTP_IN_ENABLED" in problems["smtp_in.enabled"].message
+
+
+def test_out_of_range_environment_value_names_the_variable() -> None:
+    problems = check_config(Path("/nonexistent/ilertd.toml"), {"ILERTD_ACTORS_IDLE_SECONDS": "0"})
+    env = [p for p in problems if p.file == "environment"]
+    assert [p.key for p in env] == ["actors.idle_seconds"]
+    assert env[0].message.startswith("ILERTD_ACTORS_IDLE_SECONDS: ")
+
+
+# --- problems in the file -------------------------------------------------------------------
+
+
+def test_unknown_key_reports_its_line_and_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "# ilertd\n[server]\nprot = 1\n")
+    problem = only_problem(path)
+    assert problem == ConfigProblem(
+        str(path), 3, "server.prot", "unknown key; did you mean 'port'?"
+    )
+    assert str(problem) == f"{path}:3: server.prot: unknown key; did you mean 'port'?"
+
+
+def test_unknown_key_without_a_close_match_lists_the_valid_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, "[limits]\nzzz = 1\n")
+    problem = only_problem(path)
+    assert problem.line == 2
+    assert "events_per_minute_per_key" in problem.message
+
+
+def test_unknown_section_reports_its_header_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 8020\n\n[sever]\nhost = 'x'\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (4, "sever")
+    assert problem.message == "unknown section; did you mean 'server'?"
+
+
+def test_key_above_every_section_points_at_its_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "idle_seconds = 5\n[actors]\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (1, "idle_seconds")
+    assert "did you mean 'actors.idle_seconds'?" in problem.message
+
+
+def test_environ_defaults_to_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ILERTD_LIMITS_EVENTS_PER_MINUTE_PER_KEY", "-3")
+    problems = check_config(write(tmp_path, ""))
+    assert [(p.file, p.key) for p in problems] == [
+        ("environment", "limits.events_per_minute_per_key")
+    ]
+    monkeypatch.setenv("ILERTD_LIMITS_EVENTS_PER_MINUTE_PER_KEY", "60")
+    assert load_config(None).limits.events_per_minute_per_key == 60
+
+
+def test_unknown_channel(tmp_path: Path) -> None:
+    path = write(tmp_path, "[channels.emial]\nurl = 'mailto://x'\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (1, "channels.emial")
+    assert "did you mean 'email'?" in problem.message
+
+
+def test_wrong_type_reports_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nhost = "127.0.0.1"\nport = "80"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, "server.port")
+    assert "must be an integer" in problem.message
+
+
+def test_boolean_is_not_an_integer(tmp_path: Path) -> None:
+    path = write(tmp_path, "[actors]\nidle_seconds = true\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (2, "actors.idle_seconds")
+    assert "must be an integer" in problem.message
+
+
+def test_wrong_type_for_boolean_and_string(tmp_path: Path) -> None:
+    path = write(tmp_path, '[smtp_in]\nenabled = "yes"\n\n[database]\nurl = 5\n')
+    problems = check_config(path, {})
+    assert [(p.line, p.key) for p in problems] == [(2, "smtp_in.enabled"), (5, "database.url")]
+    assert "true or false" in problems[0].message
+    assert "must be a string" in problems[1].message
+
+
+def test_section_that_is_not_a_table(tmp_path: Path) -> None:
+    path = write(tmp_path, 'server = "localhost"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (1, "server")
+    assert "must be a table" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("server", "port", 0),
+        ("server", "port", 65536),
+        ("server", "max_body_bytes", 0),
+        ("security", "link_ttl", -1),
+        ("smtp_in", "port", 70000),
+        ("limits", "events_per_minute_per_key", -1),
+        ("actors", "max_live_incidents", 0),
+        ("actors", "idle_seconds", 0),
+    ],
+)
+def test_out_of_range(tmp_path: Path, section: str, key: str, value: int) -> None:
+    path = write(tmp_path, f"[{section}]\n\n{key} = {value}\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, f"{section}.{key}")
+    assert str(value) in problem.message
+
+
+def test_range_edges_are_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[server]\nport = 65535\n[limits]\nevents_per_minute_per_key = 0\n"
+        "[actors]\nmax_live_incidents = 1\nidle_seconds = 1\n",
+    )
+    assert check_config(path, {}) == []
+
+
+@pytest.mark.parametrize("url", ["oncall.example.com", "ftp://example.com", "https://"])
+def test_public_url_must_be_http(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f'[server]\npublic_url = "{url}"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (2, "server.public_url")
+    assert "http" in problem.message
+
+
+def test_channel_url_needs_a_scheme(tmp_path: Path) -> None:
+    path = write(tmp_path, '[channels.push]\n# ntfy\nurl = "ntfy.example.com/{contact}"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, "channels.push.url")
+    assert "://" in problem.message
+
+
+def test_toml_syntax_error_reports_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 8020\nhost 127.0.0.1\n")
+    problem = only_problem(path)
+    assert problem.file == str(path)
+    assert problem.line == 3
+    assert "line 3" in problem.message
+    assert str(problem).startswith(f"{path}:3: ")
+
+
+def test_all_problems_are_reported_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[actors]\nidle_seconds = 0\n[server]\nprot = 1\nport = 'x'\n[sever]\n",
+    )
+    problems = check_config(path, {})
+    assert [(p.line, p.key) for p in problems] == [
+        (2, "actors.idle_seconds"),
+        (4, "server.prot"),
+        (5, "server.port"),
+        (6, "sever"),
+    ]
+
+
+def test_lines_are_found_past_multiline_strings_and_arrays(tmp_path: Path) -> None:
+    # Text inside a multi-line string that looks like a header must not move the section.
+    path = write(
+        tmp_path,
+        '[security]\nsecret_key = """\n[server]\nport = 1\n"""\n'
+        "[server]\nhost = '127.0.0.1'\nport = 0\n",
+    )
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (8, "server.port")
+
+
+def test_key_in_an_inline_table_falls_back_to_the_table_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "\n\nserver = { host = '127.0.0.1', port = 0 }\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, "server.port")
+
+
+def test_quoted_and_dotted_keys_are_located(tmp_path: Path) -> None:
+    path = write(tmp_path, '[channels]\n\nsms.url = "x"\n"push" . "url" = "y"\n')
+    problems = check_config(path, {})
+    assert [(p.line, p.key) for p in problems] == [
+        (3, "channels.sms.url"),
+        (4, "channels.push.url"),
+    ]
+
+
+# --- rendering and raising ------------------------------------------------------------------
+
+
+def test_problem_str_format() -> None:
+    assert (
+        str(ConfigProblem("etc/ilertd.toml", 7, "server.port", "must be an integer"))
+        == "etc/ilertd.toml:7: server.port: must be an integer"
+    )
+    assert (
+        str(ConfigProblem("environment", None, "server.port", "bad"))
+        == "environment: server.port: bad"
+    )
+
+
+def test_config_error_lists_every_problem_one_per_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 0\nprot = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    error = caught.value
+    assert len(error.problems) == 2
+    assert str(error).splitlines() == [str(p) for p in error.problems]
+    assert str(error).splitlines()[0].startswith(f"{path}:2: server.port: ")
+
+
+def test_missing_file_raises(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(missing, {})
+    assert [p.file for p in caught.value.problems] == [str(missing)]
+    assert "not found" in str(caught.value)
+    assert check_config(missing, {}) != []
+
+
+def test_check_config_never_raises_for_bad_content(tmp_path: Path) -> None:
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe[server]\x00")
+    problems = check_config(path, {})
+    assert len(problems) == 1
+    assert problems[0].file == str(path)
