@@ -168,16 +168,14 @@ def apply_event(incident: Incident, event: Event, actor: Actor, now: datetime) -
         channel=actor.channel,
     )
     comments = _comment_entries(event)
-    if event.event_type == "ALERT":
-        updated = replace(incident, event_count=incident.event_count + 1)
-        return Transition(updated, (received, *comments), "EVENT_ADDED_TO_INCIDENT")
-    if event.event_type == "ACCEPT":
-        step = accept(incident, actor, now)
-        return replace(step, log=(received, *step.log, *comments))
-    if event.event_type == "RESOLVE":
-        step = resolve(incident, actor, now)
-        return replace(step, log=(received, *step.log, *comments))
+    # eventCount counts every event the incident received, whatever its type.
     counted = replace(incident, event_count=incident.event_count + 1)
+    if event.event_type == "ALERT":
+        return Transition(counted, (received, *comments), "EVENT_ADDED_TO_INCIDENT")
+    if event.event_type in ("ACCEPT", "RESOLVE"):
+        act = accept if event.event_type == "ACCEPT" else resolve
+        step = act(counted, actor, now)
+        return replace(step, log=(received, *step.log, *comments))
     return Transition(counted, (received, *comments), "COMMENT_ADDED")
 
 

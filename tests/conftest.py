@@ -1,0 +1,42 @@
+"""Fixtures shared by the tests: a real daemon per test, and no actor left running after one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pykka
+import pytest
+
+from tests.daemon import DaemonProcess
+
+
+@pytest.fixture(autouse=True)
+def _stop_actors() -> Iterator[None]:
+    yield
+    # A test that leaves an actor running would hang pytest after the last test.
+    pykka.ActorRegistry.stop_all(timeout=5)
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    started: list[DaemonProcess] = []
+
+    def make(name: str = "ilertd", **kwargs: object) -> DaemonProcess:
+        daemon = DaemonProcess(tmp_path / name, **kwargs)  # type: ignore[arg-type]
+        started.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in started:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(10)
+        daemon.stop()
+
+
+@pytest.fixture
+def daemon(make_daemon: Callable[..., DaemonProcess]) -> Iterator[DaemonProcess]:
+    running = make_daemon().start()
+    yield running
+    running.stop()

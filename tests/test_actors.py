@@ -1,0 +1,159 @@
+"""The actor system in-process under a manual clock: activation cap, passivation, the reconcile sweep."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+
+from ilertd.actors.base import send
+from ilertd.actors.clock import ManualClock
+from ilertd.actors.incident import IncidentActor, escalation_timer_key
+from ilertd.actors.messages import IncidentCommand, IngestEvent, Outcome, Ping, SourceInfo
+from ilertd.actors.runtime import Runtime
+from ilertd.actors.supervisor import Supervisor
+from ilertd.actors.tracker import WorkTracker
+from ilertd.domain.events import Event
+from ilertd.domain.incidents import Actor
+from ilertd.store import models as m
+from ilertd.store.committer import Committer
+from ilertd.store.db import migrate, open_database
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class System:
+    runtime: Runtime
+    supervisor: pykka.ActorRef[Any]
+    clock: ManualClock
+    source: SourceInfo
+
+    def ingest(self, key: str, event_type: str = "ALERT") -> Outcome:
+        done = threading.Event()
+        box: list[Outcome] = []
+
+        def reply(outcome: Outcome) -> None:
+            box.append(outcome)
+            done.set()
+
+        event = Event(event_type=event_type, alert_key=key, summary=f"{key} is down")  # type: ignore[arg-type]
+        send(self.supervisor, IngestEvent(self.source, event, "api", {"k": key}, reply), self.runtime.tracker)
+        assert done.wait(10)
+        return box[0]
+
+    def command(self, incident_id: int, action: str) -> Outcome:
+        done = threading.Event()
+        box: list[Outcome] = []
+
+        def reply(outcome: Outcome) -> None:
+            box.append(outcome)
+            done.set()
+
+        message = IncidentCommand(incident_id, action, Actor(1, "admin", "API"), reply)  # type: ignore[arg-type]
+        send(self.supervisor, message, self.runtime.tracker)
+        assert done.wait(10)
+        return box[0]
+
+    def live_incident_actors(self) -> int:
+        return len(pykka.ActorRegistry.get_by_class(IncidentActor))
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    db = open_database(f"sqlite:///{tmp_path / 'ilertd.db'}")
+    migrate(db)
+    policy = m.EscalationPolicy.create(name="ops", rules=[
+        {"escalationTimeout": 10, "users": [{"id": 1}], "schedules": []},
+        {"escalationTimeout": 10, "users": [{"id": 1}], "schedules": []},
+    ])
+    row = m.AlertSource.create(name="src", integration_type="API", integration_key="k" * 32,
+                               escalation_policy=policy.id, created_at=START)
+    tracker = WorkTracker()
+    clock = ManualClock(START, tracker)
+    committer = Committer(db, tracker)
+    committer.start()
+    runtime = Runtime(db, clock, committer, tracker, "http://127.0.0.1:8020")
+    supervisor = Supervisor.start(runtime, 3, 30)
+    supervisor.ask(Ping(), timeout=10)
+    source = SourceInfo(row.id, row.name, "API", "HIGH", policy.id)
+    yield System(runtime, supervisor, clock, source)
+    supervisor.stop(timeout=10)
+    committer.stop()
+    db.close()
+
+
+def test_live_incident_actors_are_capped_and_passivated_ones_come_back(system: System) -> None:
+    opened = [system.ingest(f"host-{i}") for i in range(8)]
+    assert [o.response_code for o in opened] == ["NEW_INCIDENT_CREATED"] * 8
+    system.runtime.tracker.wait_idle()
+    assert system.live_incident_actors() <= 3
+    # Every incident still answers, re-activated from the store with its state intact.
+    for i, outcome in enumerate(opened):
+        again = system.ingest(f"HOST-{i}")
+        assert again.incident_id == outcome.incident_id
+        assert again.response_code == "EVENT_ADDED_TO_INCIDENT"
+    assert system.command(opened[0].incident_id, "accept").response_code == "INCIDENT_ACCEPTED"  # type: ignore[arg-type]
+    assert system.ingest("host-0", "ACCEPT").response_code == "INCIDENT_ALREADY_ACCEPTED"
+    system.runtime.tracker.wait_idle()
+    assert m.Incident.get_by_id(opened[0].incident_id).event_count == 3
+    assert system.live_incident_actors() <= 3
+
+
+def test_idle_actors_passivate_on_the_sweep(system: System) -> None:
+    system.ingest("a")
+    system.ingest("b")
+    system.runtime.tracker.wait_idle()
+    assert system.live_incident_actors() == 2
+    system.clock.advance(timedelta(seconds=61))
+    system.runtime.tracker.wait_idle()
+    assert system.live_incident_actors() == 0
+    assert system.ingest("a").response_code == "EVENT_ADDED_TO_INCIDENT"
+
+
+def test_reconcile_sweep_fires_an_overdue_deadline_that_lost_its_timer(system: System) -> None:
+    # Open off the sweep's 30-second beat, so the deadline falls between two sweeps.
+    system.clock.advance(timedelta(seconds=10))
+    outcome = system.ingest("lost-timer")
+    incident_id = outcome.incident_id
+    assert incident_id is not None
+    system.runtime.tracker.wait_idle()
+    key = escalation_timer_key(incident_id)
+    deadline = START + timedelta(minutes=10, seconds=10)
+    assert system.clock.armed_at(key) == deadline
+    # A timer can be lost (a bug, a race); the store still knows the deadline.
+    system.clock.disarm(key)
+    system.clock.set(deadline)
+    assert m.Incident.get_by_id(incident_id).escalation_level == 0
+    system.clock.advance(timedelta(seconds=20))
+    system.runtime.tracker.wait_idle()
+    row = m.Incident.get_by_id(incident_id)
+    assert row.escalation_level == 1
+    assert row.next_escalation_at == deadline + timedelta(seconds=20) + timedelta(minutes=10)
+
+
+def test_resolved_key_reopens_as_a_new_incident_even_when_the_actor_raced(system: System) -> None:
+    first = system.ingest("race")
+    # Resolve and immediately alert again, without waiting in between.
+    done = threading.Event()
+    box: list[Outcome] = []
+
+    def reply(outcome: Outcome) -> None:
+        box.append(outcome)
+        if len(box) == 2:
+            done.set()
+
+    resolve = Event(event_type="RESOLVE", alert_key="race")
+    alert = Event(event_type="ALERT", alert_key="race", summary="again")
+    send(system.supervisor, IngestEvent(system.source, resolve, "api", {}, reply), system.runtime.tracker)
+    send(system.supervisor, IngestEvent(system.source, alert, "api", {}, reply), system.runtime.tracker)
+    assert done.wait(10)
+    codes = {o.response_code: o.incident_id for o in box}
+    assert codes["INCIDENT_RESOLVED"] == first.incident_id
+    assert codes["NEW_INCIDENT_CREATED"] != first.incident_id
