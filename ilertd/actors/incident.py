@@ -89,7 +89,7 @@ class IncidentActor(TrackedActor):
         policy = store.load_policy(source.escalation_policy_id)
         transition = domain.open_incident(
             message.incident_id, source.id, message.alert_key, source.priority,
-            ingest.event, policy, source.name, now,
+            ingest.event, policy, source.name, now, ingest.integration.upper(),
         )
         self._apply(transition, ingest.reply, new=True, ingest=ingest)
 

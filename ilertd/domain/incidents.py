@@ -108,6 +108,7 @@ def open_incident(
     policy: EscalationPolicy | None,
     source_name: str,
     now: datetime,
+    channel: str = "API",
 ) -> Transition:
     """An ALERT on a key with no open incident opens one at level 0 of the source's policy."""
     priority = event.priority or default_priority
@@ -128,7 +129,7 @@ def open_incident(
     )
     log = [
         LogEntry("INCIDENT_CREATED", f"Incident created from alert source {source_name}"),
-        LogEntry("EVENT_RECEIVED", f"ALERT received: {incident.summary}", channel="API"),
+        LogEntry("EVENT_RECEIVED", f"ALERT received: {incident.summary}", channel=channel),
     ]
     if policy is None:
         log.append(LogEntry("NO_ESCALATION_POLICY", "No escalation policy: nobody is notified"))

@@ -1,0 +1,396 @@
+"""Tests of ilertd.actors.clock: keyed timers on the ManualClock (with a WorkTracker) and the RealClock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ilertd.actors.clock import ManualClock, RealClock
+from ilertd.actors.tracker import WorkTracker
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+Fired = list[tuple[Hashable, datetime, datetime]]
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def manual(on_change: Callable[[datetime], None] | None = None) -> tuple[ManualClock, WorkTracker]:
+    tracker = WorkTracker()
+    return ManualClock(T0, tracker, on_change), tracker
+
+
+def recorder(clock: ManualClock, fired: Fired, key: Hashable) -> Callable[[datetime], None]:
+    """A callback noting (key, the instant it was given, the clock's now() while it runs)."""
+
+    def callback(when: datetime) -> None:
+        fired.append((key, when, clock.now()))
+
+    return callback
+
+
+# --- ManualClock ---------------------------------------------------------------------------------
+
+
+def test_manual_clock_stands_still_until_advanced() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("a", T0 + minutes(1), recorder(clock, fired, "a"))
+    clock.start()
+    assert clock.now() == T0
+    assert fired == []
+    assert clock.advance(minutes(2)) == T0 + minutes(2)
+    assert clock.now() == T0 + minutes(2)
+    assert [key for key, _, _ in fired] == ["a"]
+
+
+def test_timers_fire_in_time_order_each_at_its_own_due_time() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    due = {"third": minutes(3), "first": minutes(1), "second": minutes(2), "later": minutes(6)}
+    for key, offset in due.items():
+        clock.arm(key, T0 + offset, recorder(clock, fired, key))
+    clock.advance(minutes(5))
+    assert fired == [
+        ("first", T0 + minutes(1), T0 + minutes(1)),
+        ("second", T0 + minutes(2), T0 + minutes(2)),
+        ("third", T0 + minutes(3), T0 + minutes(3)),
+    ]
+    assert clock.now() == T0 + minutes(5)
+    assert clock.armed_at("later") == T0 + minutes(6)
+    assert clock.armed_at("first") is None
+    assert clock.armed_count == 1
+
+
+def test_timers_due_at_the_same_instant_fire_in_arming_order() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    for key in ("x", "y", "z"):
+        clock.arm(key, T0 + minutes(1), recorder(clock, fired, key))
+    clock.advance(minutes(1))
+    assert [key for key, _, _ in fired] == ["x", "y", "z"]
+
+
+def test_a_timer_due_exactly_at_the_target_fires() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("edge", T0 + minutes(5), recorder(clock, fired, "edge"))
+    clock.advance(minutes(5) - timedelta(microseconds=1))
+    assert fired == []
+    clock.advance(timedelta(microseconds=1))
+    assert fired == [("edge", T0 + minutes(5), T0 + minutes(5))]
+
+
+def test_a_timer_armed_during_advance_fires_if_due_by_the_target() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+
+    def first(when: datetime) -> None:
+        fired.append(("first", when, clock.now()))
+        clock.arm("chained", when + minutes(2), recorder(clock, fired, "chained"))
+        clock.arm("beyond", when + minutes(9), recorder(clock, fired, "beyond"))
+
+    clock.arm("first", T0 + minutes(1), first)
+    clock.arm("last", T0 + minutes(4), recorder(clock, fired, "last"))
+    clock.advance(minutes(5))
+    assert fired == [
+        ("first", T0 + minutes(1), T0 + minutes(1)),
+        ("chained", T0 + minutes(3), T0 + minutes(3)),
+        ("last", T0 + minutes(4), T0 + minutes(4)),
+    ]
+    assert clock.armed_at("beyond") == T0 + minutes(10)
+
+
+def test_a_timer_that_re_arms_itself_fires_once_per_period() -> None:
+    clock, _ = manual()
+    seen: list[datetime] = []
+
+    def tick(when: datetime) -> None:
+        seen.append(clock.now())
+        clock.arm("tick", when + minutes(1), tick)
+
+    clock.arm("tick", T0 + minutes(1), tick)
+    clock.advance(minutes(3))
+    assert seen == [T0 + minutes(1), T0 + minutes(2), T0 + minutes(3)]
+    assert clock.armed_at("tick") == T0 + minutes(4)
+
+
+def test_disarm_prevents_firing() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("gone", T0 + minutes(1), recorder(clock, fired, "gone"))
+    clock.arm("kept", T0 + minutes(2), recorder(clock, fired, "kept"))
+    clock.disarm("gone")
+    clock.disarm("never armed")  # harmless
+    assert clock.armed_at("gone") is None
+    assert clock.armed_count == 1
+    clock.advance(minutes(5))
+    assert [key for key, _, _ in fired] == ["kept"]
+
+
+def test_arming_a_key_again_replaces_its_timer() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm(("escalation", 42), T0 + minutes(1), recorder(clock, fired, "old"))
+    clock.arm(("escalation", 42), T0 + minutes(3), recorder(clock, fired, "new"))
+    assert clock.armed_at(("escalation", 42)) == T0 + minutes(3)
+    assert clock.armed_count == 1
+    clock.advance(minutes(2))
+    assert fired == []
+    clock.advance(minutes(2))
+    assert fired == [("new", T0 + minutes(3), T0 + minutes(3))]
+    assert clock.armed_count == 0
+
+
+def test_re_arming_earlier_replaces_a_later_timer() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("k", T0 + minutes(10), recorder(clock, fired, "late"))
+    clock.arm("k", T0 + minutes(1), recorder(clock, fired, "early"))
+    clock.advance(minutes(20))
+    assert fired == [("early", T0 + minutes(1), T0 + minutes(1))]
+
+
+def test_a_disarmed_key_can_be_armed_again() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("k", T0 + minutes(1), recorder(clock, fired, "first"))
+    clock.disarm("k")
+    clock.arm("k", T0 + minutes(2), recorder(clock, fired, "second"))
+    clock.advance(minutes(3))
+    assert [key for key, _, _ in fired] == ["second"]
+
+
+def test_the_clock_never_goes_backwards() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("a", T0 - minutes(1), recorder(clock, fired, "a"))
+    with pytest.raises(ValueError):
+        clock.set(T0 - timedelta(microseconds=1))
+    with pytest.raises(ValueError):
+        clock.advance(-minutes(1))
+    assert clock.now() == T0
+    assert fired == []  # a refused move fires nothing
+    clock.set(T0 + minutes(1))
+    with pytest.raises(ValueError):
+        clock.set(T0)
+    assert clock.now() == T0 + minutes(1)
+
+
+def test_advancing_by_zero_fires_overdue_timers() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("overdue", T0 - minutes(5), recorder(clock, fired, "overdue"))
+    clock.arm("now", T0, recorder(clock, fired, "now"))
+    clock.arm("future", T0 + timedelta(seconds=1), recorder(clock, fired, "future"))
+    assert clock.advance(timedelta(0)) == T0
+    # Overdue timers get their own due instant, but time does not run backwards for them.
+    assert fired == [("overdue", T0 - minutes(5), T0), ("now", T0, T0)]
+    assert clock.now() == T0
+    assert clock.armed_at("future") == T0 + timedelta(seconds=1)
+
+
+def test_on_change_receives_each_target() -> None:
+    changes: list[datetime] = []
+    clock, _ = manual(changes.append)
+    clock.advance(minutes(5))
+    clock.set(T0 + minutes(7))
+    clock.advance(timedelta(0))
+    assert changes == [T0 + minutes(5), T0 + minutes(7), T0 + minutes(7)]
+
+
+def test_on_change_runs_after_the_due_timers() -> None:
+    events: list[str] = []
+    clock, _ = manual(lambda target: events.append(f"change to {target:%H:%M}"))
+    clock.arm("a", T0 + minutes(1), lambda when: events.append("timer"))
+    clock.advance(minutes(2))
+    assert events == ["timer", "change to 12:02"]
+
+
+def test_each_timer_waits_for_the_work_the_previous_one_caused() -> None:
+    clock, tracker = manual()
+    events: list[str] = []
+
+    def slow_work() -> None:
+        time.sleep(0.05)
+        events.append("work done")
+        tracker.end()
+
+    def hand_on(when: datetime) -> None:
+        events.append("first timer")
+        tracker.begin()
+        threading.Thread(target=slow_work).start()
+
+    clock.arm("first", T0 + minutes(1), hand_on)
+    clock.arm("second", T0 + minutes(2), lambda when: events.append("second timer"))
+    clock.advance(minutes(3))
+    assert events == ["first timer", "work done", "second timer"]
+    assert tracker.in_flight == 0
+
+
+def test_advance_waits_for_work_in_flight_before_moving() -> None:
+    clock, tracker = manual()
+    events: list[str] = []
+    tracker.begin()
+
+    def finish() -> None:
+        time.sleep(0.05)
+        events.append("work done")
+        tracker.end()
+
+    threading.Thread(target=finish).start()
+    clock.arm("a", T0 + minutes(1), lambda when: events.append("timer"))
+    clock.advance(minutes(1))
+    assert events == ["work done", "timer"]
+
+
+def test_a_failing_timer_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    clock, _ = manual()
+    fired: Fired = []
+
+    def boom(when: datetime) -> None:
+        raise RuntimeError("boom")
+
+    clock.arm("boom", T0 + minutes(1), boom)
+    clock.arm("after", T0 + minutes(2), recorder(clock, fired, "after"))
+    clock.advance(minutes(3))
+    assert [key for key, _, _ in fired] == ["after"]
+    assert clock.now() == T0 + minutes(3)
+    assert any("boom" in record.getMessage() for record in caplog.records)
+
+
+def test_work_tracker_counts_and_waits() -> None:
+    tracker = WorkTracker()
+    assert tracker.wait_idle(timeout=0.01)
+    tracker.begin()
+    tracker.begin()
+    assert tracker.in_flight == 2
+    assert not tracker.wait_idle(timeout=0.01)
+    tracker.end()
+    tracker.end()
+    assert tracker.in_flight == 0
+    tracker.end()  # an extra end never drives the count negative
+    assert tracker.in_flight == 0
+    assert tracker.wait_idle(timeout=0.01)
+
+
+# --- RealClock -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def real_clock() -> Iterator[RealClock]:
+    clock = RealClock()
+    clock.start()
+    yield clock
+    clock.stop()
+
+
+def test_real_clock_now_is_aware_utc(real_clock: RealClock) -> None:
+    before = datetime.now(UTC)
+    now = real_clock.now()
+    after = datetime.now(UTC)
+    assert now.utcoffset() == timedelta(0)
+    assert before <= now <= after
+
+
+def test_real_clock_fires_a_timer_when_due(real_clock: RealClock) -> None:
+    done = threading.Event()
+    seen: list[tuple[datetime, datetime, str]] = []
+
+    def callback(when: datetime) -> None:
+        seen.append((when, datetime.now(UTC), threading.current_thread().name))
+        done.set()
+
+    when = real_clock.now() + timedelta(milliseconds=50)
+    real_clock.arm("soon", when, callback)
+    assert done.wait(2.0)
+    assert len(seen) == 1
+    given, fired_at, thread_name = seen[0]
+    assert given == when
+    assert fired_at >= when  # never early
+    assert thread_name == "clock"
+    assert real_clock.armed_at("soon") is None
+
+
+def test_real_clock_fires_timers_in_time_order(real_clock: RealClock) -> None:
+    done = threading.Event()
+    order: list[str] = []
+
+    def note(name: str) -> Callable[[datetime], None]:
+        def callback(when: datetime) -> None:
+            order.append(name)
+            if len(order) == 2:
+                done.set()
+
+        return callback
+
+    now = real_clock.now()
+    real_clock.arm("later", now + timedelta(milliseconds=120), note("later"))
+    real_clock.arm("sooner", now + timedelta(milliseconds=40), note("sooner"))
+    assert done.wait(2.0)
+    assert order == ["sooner", "later"]
+
+
+def test_real_clock_does_not_fire_a_disarmed_timer(real_clock: RealClock) -> None:
+    fired = threading.Event()
+    canary = threading.Event()
+    real_clock.arm("gone", real_clock.now() + timedelta(milliseconds=50), lambda when: fired.set())
+    real_clock.disarm("gone")
+    assert real_clock.armed_at("gone") is None
+    # A live timer due later proves the clock thread was running past the disarmed one's time.
+    real_clock.arm("canary", real_clock.now() + timedelta(milliseconds=100), lambda when: canary.set())
+    assert not fired.wait(0.2)
+    assert canary.is_set()
+    assert not fired.is_set()
+
+
+def test_real_clock_armed_at_reflects_the_key(real_clock: RealClock) -> None:
+    first = real_clock.now() + timedelta(hours=1)
+    second = first + timedelta(minutes=5)
+    assert real_clock.armed_at(("escalation", 1)) is None
+    real_clock.arm(("escalation", 1), first, lambda when: None)
+    real_clock.arm(("escalation", 2), second, lambda when: None)
+    assert real_clock.armed_at(("escalation", 1)) == first
+    assert real_clock.armed_at(("escalation", 2)) == second
+    real_clock.arm(("escalation", 1), second, lambda when: None)
+    assert real_clock.armed_at(("escalation", 1)) == second
+    assert real_clock.armed_count == 2
+    real_clock.disarm(("escalation", 2))
+    assert real_clock.armed_at(("escalation", 2)) is None
+    assert real_clock.armed_count == 1
+
+
+def test_real_clock_stop_ends_its_thread_promptly() -> None:
+    clock = RealClock()
+    clock.start()
+    ran = threading.Event()
+    fired = threading.Event()
+    # The thread sleeps towards a far timer; stop() must wake it rather than wait for it.
+    clock.arm("near", clock.now() + timedelta(milliseconds=20), lambda when: ran.set())
+    clock.arm("far", clock.now() + timedelta(hours=1), lambda when: fired.set())
+    assert ran.wait(2.0)
+    time.sleep(0.05)  # let the thread settle into its (bounded, 60 s) wait for the far timer
+    thread = clock._thread
+    assert thread.is_alive()
+    started = time.monotonic()
+    clock.stop()
+    assert time.monotonic() - started < 1.0
+    assert not thread.is_alive()
+    assert not fired.is_set()
+
+
+def test_real_clock_keeps_firing_after_a_timer_fails(real_clock: RealClock) -> None:
+    done = threading.Event()
+
+    def boom(when: datetime) -> None:
+        raise RuntimeError("boom")
+
+    now = real_clock.now()
+    real_clock.arm("boom", now + timedelta(milliseconds=20), boom)
+    real_clock.arm("after", now + timedelta(milliseconds=60), lambda when: done.set())
+    assert done.wait(2.0)
