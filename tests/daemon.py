@@ -139,6 +139,19 @@ class DaemonProcess:
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting: requests in flight meet the shutdown."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._close_client()
+            self._close_pipe()
+
     def stop(self, timeout: float = 30.0) -> int:
         if self.process is None or self.process.poll() is not None:
             self._close_client()

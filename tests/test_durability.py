@@ -144,3 +144,38 @@ def test_graceful_stop_then_restart_keeps_everything(make_daemon: Callable[..., 
     assert daemon.event(summary="again", alertKey="K").json()["incidentId"] == opened["incidentId"]
     assert "COMMENT" in daemon.log_types(opened["incidentId"])
     daemon.stop()
+
+
+def test_sigterm_during_a_burst_commits_everything_it_acknowledged(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon().start()
+    acknowledged: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def send(i: int, client: httpx.Client) -> None:
+        try:
+            reply = client.post("/api/events", json={
+                "integrationKey": daemon.integration_key, "eventType": "ALERT",
+                "summary": f"wave {i}", "alertKey": f"svc-{i % 10}",
+            })
+        except httpx.HTTPError:
+            return
+        if reply.status_code == 202:
+            with lock:
+                acknowledged[reply.json()["incidentId"]] += 1
+
+    with httpx.Client(base_url=daemon.url, timeout=30) as client, \
+            ThreadPoolExecutor(max_workers=16) as pool:
+        futures = [pool.submit(send, i, client) for i in range(400)]
+        futures[100].result()
+        daemon.terminate()
+        for future in futures:
+            future.result()
+    assert daemon.wait() == 0
+    assert sum(acknowledged.values()) >= 101
+    daemon.start()
+    incidents = {i["id"]: i for i in daemon.get("/api/incidents").json()}
+    for incident_id, count in acknowledged.items():
+        assert incidents[incident_id]["eventCount"] >= count
+    daemon.stop()
