@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ import peewee
 
 from ilertd import __version__
 from ilertd.actors.clock import RealClock
-from ilertd.config import Config, ConfigError, check_config, load_config
+from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.daemon import Daemon, ServeOptions, StartError, configure_logging
 from ilertd.store import models as m
 from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database, write_transaction
@@ -62,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(getattr(args, "config", None))
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    environ = with_credentials(os.environ, Path(credentials) if credentials else None)
+    return load_config(getattr(args, "config", None), environ)
 
 
 def _open_store(config: Config) -> peewee.Database:

@@ -30,6 +30,8 @@ __all__ = [
     "check_config",
     "env_var_name",
     "load_config",
+    "setting_keys",
+    "with_credentials",
 ]
 
 ENV_PREFIX = "ILERTD_"
@@ -188,6 +190,28 @@ def _scalars(cls: type = Config, prefix: _KeyPath = ()) -> Iterator[tuple[_KeyPa
             yield from _scalars(typ, (*prefix, name))
         else:
             yield (*prefix, name), typ
+
+
+def setting_keys() -> list[str]:
+    """Every dotted key there is, e.g. `server.port`, `channels.email.url`."""
+    return [".".join(path) for path, _ in _scalars()]
+
+
+def with_credentials(environ: Mapping[str, str], credentials_dir: Path | None) -> dict[str, str]:
+    """The environment plus secrets from systemd's `LoadCredential=` (a file per dotted key).
+
+    A credential named like a key (`security.secret_key`, `twilio.auth_token`,
+    `database.url`, ...) sets it unless the environment already does; either wins over the file.
+    """
+    merged = dict(environ)
+    if credentials_dir is None:
+        return merged
+    for key in setting_keys():
+        path = credentials_dir / key
+        name = env_var_name(key)
+        if name not in merged and path.is_file():
+            merged[name] = path.read_text().strip()
+    return merged
 
 
 def env_var_name(key: str) -> str:

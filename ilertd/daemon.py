@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,6 +15,8 @@ from types import FrameType
 from typing import Any
 
 import peewee
+import pykka
+import pykka.debug
 import uvicorn
 
 from ilertd.actors.clock import Clock, ManualClock, RealClock
@@ -27,6 +30,7 @@ from ilertd.plugins.manager import PluginManager
 from ilertd.store import bootstrap
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, migrate, open_database
+from ilertd.systemd import Notifier, Watchdog
 from ilertd.web.app import build_app
 from ilertd.web.services import Services
 
@@ -93,6 +97,8 @@ class Daemon:
         self.http: uvicorn.Server | None = None
         self.http_thread: threading.Thread | None = None
         self.port: int | None = None
+        self.notifier = Notifier()
+        self.watchdog: Watchdog | None = None
 
     # --- the order -------------------------------------------------------------------------
 
@@ -111,14 +117,19 @@ class Daemon:
             logger.info("ilertd ready: serving on http://%s:%s", self.config.server.host, self.port)
             print(f"ilertd: serving on http://{_host_for_url(self.config.server.host)}:{self.port}",
                   flush=True)
+            self.notifier.notify(f"READY=1\nSTATUS=serving on port {self.port}\nMAINPID={os.getpid()}")
+            self.start_watchdog()
             self.stop_requested.wait()
             logger.info("ilertd stopping")
+            self.notifier.notify("STOPPING=1")
         finally:
+            self.stop_watchdog()
             self.stop_http()
             self.stop_supervisor()
             self.stop_committer()
             self.stop_clock()
             self.stop_store()
+            self.notifier.close()
         return 0
 
     # --- start and stop, one pair per subsystem --------------------------------------------
@@ -238,6 +249,22 @@ class Daemon:
             self.http.should_exit = True
             self.http_thread.join(15)
 
+    def start_watchdog(self) -> None:
+        supervisor = self.supervisor
+
+        def supervisor_answers(timeout: float) -> bool:
+            try:
+                return bool(supervisor.ask(Ping(), timeout=timeout))
+            except (pykka.Timeout, pykka.ActorDeadError):
+                return False
+
+        self.watchdog = Watchdog(self.notifier, supervisor_answers)
+        self.watchdog.start()
+
+    def stop_watchdog(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+
     # --- signals ---------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
@@ -247,6 +274,8 @@ class Daemon:
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        # `kill -USR1` logs every thread's stack: how a deadlocked actor is found in production.
+        signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
 
 
 def _host_for_url(host: str) -> str:

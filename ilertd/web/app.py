@@ -51,6 +51,7 @@ def build_app(services: Services) -> Starlette:
         Route("/api/events", events.native, methods=["POST"]),
         Route("/api/v1/events", events.native, methods=["POST"]),
         Route("/api/v1/events/{type}/{key}", events.tool, methods=["POST"]),
+        Route("/v2/enqueue", events.pagerduty, methods=["POST"]),
         *incidents.routes(services),
         *people.routes(services),
         *sources.routes(services),

@@ -12,7 +12,7 @@ from ilertd.actors.messages import IngestEvent, Outcome, SourceInfo
 from ilertd.domain.events import Event, parse_native_event
 from ilertd.errors import ApiError
 from ilertd.hookspecs import IntegrationRequest
-from ilertd.plugins import event_api
+from ilertd.plugins import event_api, pagerduty
 from ilertd.web.http import error_response, parse_json, read_body
 from ilertd.web.ratelimit import RateLimiter
 from ilertd.web.services import Services
@@ -105,3 +105,45 @@ class EventsEndpoints:
             else:
                 results.append(self._reply(outcome))
         return JSONResponse(results, status_code=202)
+
+    async def pagerduty(self, request: Request) -> Response:
+        """POST /v2/enqueue: PagerDuty Events API v2, answered in PagerDuty's own shapes."""
+        try:
+            body = await read_body(request, self.services.config.server.max_body_bytes)
+            document = parse_json(body)
+        except ApiError as error:
+            return _pagerduty_error(error.status, [error.message])
+        try:
+            routing_key, event = pagerduty.parse_enqueue(document)
+        except pagerduty.InvalidPagerDutyEvent as error:
+            return _pagerduty_error(400, error.errors)
+        source = await run_in_threadpool(self.services.sources.get, routing_key)
+        if source is None:
+            return _pagerduty_error(400, ["'routing_key' is not the integration key of any alert source"])
+        try:
+            self.limiter.check(routing_key)
+        except ApiError as error:
+            return JSONResponse(
+                {"status": "throttle event", "message": "Requests for this service are arriving too "
+                 "quickly; retry later"},
+                status_code=429, headers=error.headers,
+            )
+        payload = {k: v for k, v in document.items() if k != "routing_key"}
+        outcome = await self._ingest(source, event, pagerduty.NAME, payload)
+        if outcome.error is not None and outcome.error.code == "NO_OPEN_INCIDENT_WITH_KEY":
+            # As PagerDuty: acknowledging or resolving what is not open is accepted and dropped.
+            dedup_key = event.alert_key
+        elif outcome.error is not None:
+            return _pagerduty_error(outcome.error.status, [outcome.error.message])
+        else:
+            dedup_key = outcome.alert_key
+        return JSONResponse(
+            {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
+            status_code=202,
+        )
+
+
+def _pagerduty_error(status: int, errors: list[str]) -> JSONResponse:
+    message = "Event object is invalid" if status == 400 else errors[0]
+    return JSONResponse({"status": "invalid event", "message": message, "errors": errors},
+                        status_code=status)
