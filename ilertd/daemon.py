@@ -94,6 +94,7 @@ class Daemon:
         self.clock: Clock | None = None
         self.committer: Committer | None = None
         self.supervisor: Any = None
+        self.runtime: Runtime | None = None
         self.http: uvicorn.Server | None = None
         self.http_thread: threading.Thread | None = None
         self.port: int | None = None
@@ -192,6 +193,7 @@ class Daemon:
     def start_supervisor(self) -> None:
         assert self.db is not None and self.clock is not None and self.committer is not None
         runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url)
+        self.runtime = runtime
         self.supervisor = Supervisor.start(
             runtime, self.config.actors.max_live_incidents, self.config.actors.idle_seconds
         )
@@ -206,7 +208,7 @@ class Daemon:
             self.supervisor.stop(block=True, timeout=30)
 
     def start_http(self, plugins: PluginManager) -> None:
-        assert self.db is not None and self.clock is not None
+        assert self.db is not None and self.clock is not None and self.runtime is not None
         server_config = self.config.server
         services = Services(
             config=self.config,
@@ -216,6 +218,7 @@ class Daemon:
             supervisor=self.supervisor,
             plugins=plugins,
             public_url=self.config.public_url,
+            policies=self.runtime.policies,
         )
         app = build_app(services)
         uv_config = uvicorn.Config(

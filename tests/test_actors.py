@@ -1,4 +1,4 @@
-"""The actor system in-process under a manual clock: activation cap, passivation, the reconcile sweep."""
+"""The actor system in-process under a manual clock: the memory cap, forgetting idle incidents, the sweep."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 from ilertd.actors.base import send
 from ilertd.actors.clock import ManualClock
-from ilertd.actors.incident import IncidentActor, escalation_timer_key
-from ilertd.actors.messages import IncidentCommand, IngestEvent, Outcome, Ping, SourceInfo
+from ilertd.actors.incident import escalation_timer_key
+from ilertd.actors.messages import HeldCount, IncidentCommand, IngestEvent, Outcome, Ping, SourceInfo
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.supervisor import Supervisor
 from ilertd.actors.tracker import WorkTracker
@@ -61,8 +61,9 @@ class System:
         assert done.wait(10)
         return box[0]
 
-    def live_incident_actors(self) -> int:
-        return len(pykka.ActorRegistry.get_by_class(IncidentActor))
+    def incidents_in_memory(self) -> int:
+        shards = self.supervisor.proxy().shards.get(timeout=10)
+        return sum(shard.ask(HeldCount(), timeout=10) for shard in shards)
 
 
 @pytest.fixture
@@ -89,11 +90,11 @@ def system(tmp_path: Path) -> Iterator[System]:
     db.close()
 
 
-def test_live_incident_actors_are_capped_and_passivated_ones_come_back(system: System) -> None:
+def test_incidents_held_in_memory_are_capped_and_forgotten_ones_come_back(system: System) -> None:
     opened = [system.ingest(f"host-{i}") for i in range(8)]
     assert [o.response_code for o in opened] == ["NEW_INCIDENT_CREATED"] * 8
     system.runtime.tracker.wait_idle()
-    assert system.live_incident_actors() <= 3
+    assert system.incidents_in_memory() <= 3
     # Every incident still answers, re-activated from the store with its state intact.
     for i, outcome in enumerate(opened):
         again = system.ingest(f"HOST-{i}")
@@ -103,17 +104,17 @@ def test_live_incident_actors_are_capped_and_passivated_ones_come_back(system: S
     assert system.ingest("host-0", "ACCEPT").response_code == "INCIDENT_ALREADY_ACCEPTED"
     system.runtime.tracker.wait_idle()
     assert m.Incident.get_by_id(opened[0].incident_id).event_count == 3
-    assert system.live_incident_actors() <= 3
+    assert system.incidents_in_memory() <= 3
 
 
-def test_idle_actors_passivate_on_the_sweep(system: System) -> None:
+def test_idle_incidents_are_forgotten_on_the_sweep(system: System) -> None:
     system.ingest("a")
     system.ingest("b")
     system.runtime.tracker.wait_idle()
-    assert system.live_incident_actors() == 2
+    assert system.incidents_in_memory() == 2
     system.clock.advance(timedelta(seconds=61))
     system.runtime.tracker.wait_idle()
-    assert system.live_incident_actors() == 0
+    assert system.incidents_in_memory() == 0
     assert system.ingest("a").response_code == "EVENT_ADDED_TO_INCIDENT"
 
 

@@ -1,10 +1,23 @@
-"""IncidentActor: owns one incident's state while it has work, applies transitions, arms its timer."""
+"""Incident shards: actors that each own a fixed share of the incidents, their state and timers.
+
+An incident's state lives in exactly one shard (chosen by its id), which applies the pure
+transitions of `ilertd.domain.incidents`, hands the writes to the committer and arms the
+incident's escalation timer. A shard keeps the incidents it has worked on lately in memory
+and forgets the idle ones; the store has them.
+
+Why shards and not a thread per incident: starting a pykka actor costs a thread start, which
+the supervisor measured at 0.6 ms (p50) under load, capping new incidents near 1,200/s; a
+thread per open incident would also break the 100-thread budget. A shard holds each
+incident's state and mailbox order just as its own actor would.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pykka
@@ -12,11 +25,14 @@ import pykka
 from ilertd.actors.base import TrackedActor, send
 from ilertd.actors.messages import (
     EventForIncident,
+    EvictIdle,
+    HeldCount,
     IncidentClosed,
     IncidentCommand,
     IngestEvent,
     OpenIncident,
     Outcome,
+    Ping,
     Reload,
     Reply,
     Reroute,
@@ -27,7 +43,6 @@ from ilertd.domain import incidents as domain
 from ilertd.domain.incidents import Actor, Incident, Transition
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
-from ilertd.store import models as m
 from ilertd.store.committer import WriteUnit
 
 logger = logging.getLogger(__name__)
@@ -39,35 +54,57 @@ def escalation_timer_key(incident_id: int) -> tuple[str, int]:
     return ("escalation", incident_id)
 
 
-class IncidentActor(TrackedActor):
+class IncidentShard(TrackedActor):
     def __init__(
         self,
-        incident_id: int,
         runtime: Runtime,
         supervisor: pykka.ActorRef[Any],
-        fresh: bool = False,
+        capacity: int,
+        idle_seconds: int,
     ) -> None:
         super().__init__(runtime.tracker)
-        self.incident_id = incident_id
         self.runtime = runtime
         self.supervisor = supervisor
-        self.fresh = fresh
-        self.incident: Incident | None = None
-
-    def on_start(self) -> None:
-        if not self.fresh:
-            self._load()
+        self.capacity = max(1, capacity)
+        self.idle = timedelta(seconds=idle_seconds)
+        self.incidents: OrderedDict[int, Incident | None] = OrderedDict()
+        self.last_used: dict[int, datetime] = {}
 
     def on_stop(self) -> None:
-        # The next actor for this incident reads the store: let our queued writes land first.
-        self.runtime.committer.wait_flushed(self.incident_id)
         self.runtime.db.close()
 
-    def _load(self) -> None:
-        self.runtime.committer.wait_flushed(self.incident_id)
-        self.incident = store.load_incident(self.incident_id)
+    # --- the state this shard holds ----------------------------------------------------------
 
-    def handle(self, message: Any) -> None:
+    def _hold(self, incident_id: int, incident: Incident | None) -> None:
+        self.incidents[incident_id] = incident
+        self.incidents.move_to_end(incident_id)
+        self.last_used[incident_id] = self.runtime.clock.now()
+        while len(self.incidents) > self.capacity:
+            evicted, _ = self.incidents.popitem(last=False)
+            del self.last_used[evicted]
+
+    def _state(self, incident_id: int) -> Incident | None:
+        if incident_id in self.incidents:
+            incident = self.incidents[incident_id]
+        else:
+            # Writes queued for this incident land before it is read back.
+            self.runtime.committer.wait_flushed(incident_id)
+            incident = store.load_incident(incident_id)
+        self._hold(incident_id, incident)
+        return incident
+
+    def _forget(self, incident_id: int) -> None:
+        self.incidents.pop(incident_id, None)
+        self.last_used.pop(incident_id, None)
+
+    def _evict_idle(self) -> None:
+        cutoff = self.runtime.clock.now() - self.idle
+        for incident_id in [i for i, used in self.last_used.items() if used <= cutoff]:
+            self._forget(incident_id)
+
+    # --- messages --------------------------------------------------------------------------
+
+    def handle(self, message: Any) -> Any:
         match message:
             case OpenIncident():
                 self._open(message)
@@ -77,105 +114,122 @@ class IncidentActor(TrackedActor):
                 self._command(message)
             case TimerDue():
                 self._timer(message)
-            case Reload():
-                self._load()
+            case Reload(incident_id=incident_id):
+                self._forget(incident_id)
+            case EvictIdle():
+                self._evict_idle()
+            case HeldCount():
+                return len(self.incidents)
+            case Ping():
+                return True
             case _:
-                super().handle(message)
+                return super().handle(message)
+        return None
 
     def _open(self, message: OpenIncident) -> None:
         ingest = message.ingest
         source = ingest.source
         now = self.runtime.clock.now()
-        policy = store.load_policy(source.escalation_policy_id)
+        policy = self.runtime.policies.get(source.escalation_policy_id)
         transition = domain.open_incident(
             message.incident_id, source.id, message.alert_key, source.priority,
             ingest.event, policy, source.name, now, ingest.integration.upper(),
         )
-        self._apply(transition, ingest.reply, new=True, ingest=ingest)
+        self._apply(None, transition, ingest.reply, ingest=ingest)
 
     def _event(self, message: EventForIncident) -> None:
         ingest = message.ingest
-        if self.incident is None or not self.incident.is_open:
+        incident = self._state(message.incident_id)
+        if incident is None or not incident.is_open:
             send(self.supervisor, Reroute(message.incident_id, ingest), self.tracker)
             return
         actor = Actor(name=ingest.integration, channel=ingest.integration.upper())
         try:
-            transition = domain.apply_event(
-                self.incident, ingest.event, actor, self.runtime.clock.now()
-            )
+            transition = domain.apply_event(incident, ingest.event, actor, self.runtime.clock.now())
         except ApiError as error:
             ingest.reply(Outcome(error=error))
             return
-        self._apply(transition, ingest.reply, new=False, ingest=ingest)
+        self._apply(incident, transition, ingest.reply, ingest=ingest)
 
     def _command(self, message: IncidentCommand) -> None:
-        if self.incident is None:
+        incident = self._state(message.incident_id)
+        if incident is None:
             message.reply(Outcome(error=ApiError(404, "NOT_FOUND",
                                                  f"incident {message.incident_id} does not exist")))
             return
         now = self.runtime.clock.now()
         try:
             if message.action == "accept":
-                transition = domain.accept(self.incident, message.actor, now)
+                transition = domain.accept(incident, message.actor, now)
             elif message.action == "resolve":
-                transition = domain.resolve(self.incident, message.actor, now)
+                transition = domain.resolve(incident, message.actor, now)
             else:
-                transition = domain.comment(self.incident, message.content, message.actor)
+                transition = domain.comment(incident, message.content, message.actor)
         except ApiError as error:
             message.reply(Outcome(error=error))
             return
-        self._apply(transition, message.reply, new=False)
+        self._apply(incident, transition, message.reply)
 
     def _timer(self, message: TimerDue) -> None:
-        if self.incident is None:
+        incident = self._state(message.incident_id)
+        if incident is None:
             return
-        policy = store.load_policy(self.incident.escalation_policy_id)
-        transition = domain.escalation_due(self.incident, policy, self.runtime.clock.now())
+        policy = self.runtime.policies.get(incident.escalation_policy_id)
+        transition = domain.escalation_due(incident, policy, self.runtime.clock.now())
         if transition.changed:
-            self._apply(transition, None, new=False)
+            self._apply(incident, transition, None)
         else:
-            self._sync_timer()
+            self._sync_timer(incident)
+
+    # --- effects ---------------------------------------------------------------------------
 
     def _apply(
-        self, transition: Transition, reply: Reply | None, new: bool, ingest: IngestEvent | None = None
+        self,
+        before: Incident | None,
+        transition: Transition,
+        reply: Reply | None,
+        ingest: IngestEvent | None = None,
     ) -> None:
-        before = self.incident
         incident = transition.incident
-        self.incident = incident
+        self._hold(incident.id, incident)
         now = self.runtime.clock.now()
+        statements = self.runtime.statements
+        writes = []
         row = store.incident_row(incident)
-        logs = store.log_rows(incident.id, transition.log, now)
-        event_row = None
+        if before is None:
+            writes.append(statements.insert_incident_row(row))
+        elif before != incident:
+            update = statements.update_incident_row(store.incident_row(before), row)
+            if update is not None:
+                writes.append(update)
         if ingest is not None:
-            event_row = {
+            writes.append(statements.event({
                 "incident": incident.id,
                 "event_type": ingest.event.event_type,
                 "alert_key": incident.alert_key,
                 "received_at": ingest.received_at or now,
                 "integration": ingest.integration,
                 "payload": ingest.payload,
-            }
-        write = _writer(row, new, before != incident, event_row, logs)
+            }))
+        writes.extend(statements.log(row) for row in store.log_rows(incident.id, transition.log, now))
         outcome = Outcome(incident.id, incident.alert_key, transition.response_code)
         self.runtime.committer.submit(
-            WriteUnit(incident.id, write, self._on_commit(outcome, reply))
+            WriteUnit(incident.id, tuple(writes), self._on_commit(incident.id, outcome, reply))
         )
-        if (before is not None and before.is_open and not incident.is_open) or (
-            before is None and not incident.is_open
-        ):
+        if not incident.is_open and (before is None or before.is_open):
             send(self.supervisor,
                  IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity),
                  self.tracker)
-        self._sync_timer()
+        self._sync_timer(incident)
 
     def _on_commit(
-        self, outcome: Outcome, reply: Reply | None
+        self, incident_id: int, outcome: Outcome, reply: Reply | None
     ) -> Callable[[BaseException | None], None]:
         def done(error: BaseException | None) -> None:
             if error is not None:
-                logger.error("incident %s: write failed (%s); reloading", self.incident_id, error)
+                logger.error("incident %s: write failed (%s); reloading", incident_id, error)
                 with contextlib.suppress(pykka.ActorDeadError):
-                    send(self.actor_ref, Reload(), self.tracker)
+                    send(self.actor_ref, Reload(incident_id), self.tracker)
                 if reply is not None:
                     reply(Outcome(error=STORE_FAILED))
                 return
@@ -184,20 +238,16 @@ class IncidentActor(TrackedActor):
 
         return done
 
-    def _sync_timer(self) -> None:
+    def _sync_timer(self, incident: Incident) -> None:
         """The escalation timer follows the incident's state: armed exactly while it is due."""
-        incident = self.incident
-        key = escalation_timer_key(self.incident_id)
+        key = escalation_timer_key(incident.id)
         clock = self.runtime.clock
-        if incident is not None and incident.status == "PENDING" and incident.next_escalation_at:
+        if incident.status == "PENDING" and incident.next_escalation_at:
             if clock.armed_at(key) != incident.next_escalation_at:
-                clock.arm(key, incident.next_escalation_at, self._timer_callback())
+                clock.arm(key, incident.next_escalation_at,
+                          escalation_callback(incident.id, self.supervisor, self.tracker))
         else:
             clock.disarm(key)
-
-    def _timer_callback(self) -> Callable[[Any], None]:
-        incident_id, supervisor, tracker = self.incident_id, self.supervisor, self.tracker
-        return escalation_callback(incident_id, supervisor, tracker)
 
 
 def escalation_callback(incident_id: int, supervisor: pykka.ActorRef[Any], tracker: Any
@@ -209,24 +259,3 @@ def escalation_callback(incident_id: int, supervisor: pykka.ActorRef[Any], track
             logger.warning("escalation of incident %s due while stopping", incident_id)
 
     return fire
-
-
-def _writer(
-    row: dict[str, Any],
-    new: bool,
-    incident_changed: bool,
-    event_row: dict[str, Any] | None,
-    logs: list[dict[str, Any]],
-) -> Callable[[], None]:
-    def write() -> None:
-        if new:
-            m.Incident.insert(**row).execute()
-        elif incident_changed:
-            fields = {k: v for k, v in row.items() if k != "id"}
-            m.Incident.update(**fields).where(m.Incident.id == row["id"]).execute()
-        if event_row is not None:
-            m.Event.insert(**event_row).execute()
-        if logs:
-            m.LogEntry.insert_many(logs).execute()
-
-    return write

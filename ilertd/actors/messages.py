@@ -95,7 +95,19 @@ class IncidentClosed:
 
 @dataclass(frozen=True)
 class Reload:
-    """A write of this actor failed: its memory may be ahead of the store, so read the store again."""
+    """A write for this incident failed: memory may be ahead of the store, so read it again."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True)
+class EvictIdle:
+    """A shard forgets the incidents it has not worked on for a while (the store has them)."""
+
+
+@dataclass(frozen=True)
+class HeldCount:
+    """Ask a shard how many incidents it holds in memory."""
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import peewee
 
 from ilertd.actors.clock import Clock
 from ilertd.actors.tracker import WorkTracker
 from ilertd.store.committer import Committer
+from ilertd.store.incidents import PolicyCache
+from ilertd.store.statements import Statements
 
 
 @dataclass(frozen=True)
@@ -18,3 +21,8 @@ class Runtime:
     committer: Committer
     tracker: WorkTracker
     public_url: str
+    policies: PolicyCache = field(default_factory=PolicyCache)
+
+    @cached_property
+    def statements(self) -> Statements:
+        return Statements(self.db)

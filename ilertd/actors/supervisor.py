@@ -1,8 +1,9 @@
-"""The supervisor: routes events by (alert source, alert key), activates and passivates incident actors.
+"""The supervisor: routes events by (alert source, alert key) to the incident shards, starts them.
 
 It is the only creator of incidents, which is how "one open incident per alert key" holds
 under concurrent events: every event for a key passes through this one mailbox. On start it
-re-arms every stored deadline; a periodic sweep fires any overdue deadline without a timer.
+re-arms every stored deadline; a periodic sweep fires any overdue deadline without a timer
+and tells the shards to forget idle incidents.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pykka
 
 from ilertd.actors.base import TrackedActor, send
-from ilertd.actors.incident import IncidentActor, escalation_callback, escalation_timer_key
+from ilertd.actors.incident import IncidentShard, escalation_callback, escalation_timer_key
 from ilertd.actors.messages import (
     EventForIncident,
+    EvictIdle,
     IncidentClosed,
     IncidentCommand,
     IngestEvent,
@@ -40,26 +40,30 @@ logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = timedelta(seconds=30)
 SWEEP_KEY = ("sweep",)
-
-
-@dataclass
-class _Live:
-    ref: pykka.ActorRef[Any]
-    last_used: datetime
+# Shards share two cores under one GIL: more would add threads, not throughput.
+SHARDS = 4
 
 
 class Supervisor(TrackedActor):
-    def __init__(self, runtime: Runtime, max_live: int, idle_seconds: int) -> None:
+    def __init__(self, runtime: Runtime, max_live: int, idle_seconds: int,
+                 shards: int = SHARDS) -> None:
         super().__init__(runtime.tracker)
         self.runtime = runtime
         self.max_live = max_live
-        self.idle = timedelta(seconds=idle_seconds)
+        self.idle_seconds = idle_seconds
+        self.shard_count = max(1, min(shards, max_live))
+        self.shards: list[pykka.ActorRef[Any]] = []
         self.open_keys: dict[tuple[int, str], int] = {}
         self.next_id = 1
-        self.live: OrderedDict[int, _Live] = OrderedDict()
-        self.stopping: dict[int, pykka.Future[Any]] = {}
 
     def on_start(self) -> None:
+        capacity = self.max_live // self.shard_count
+        self.shards = [
+            IncidentShard.start(self.runtime, self.actor_ref, capacity, self.idle_seconds)
+            for _ in range(self.shard_count)
+        ]
+        for shard in self.shards:
+            shard.ask(Ping(), timeout=30)
         self.open_keys = store.open_alert_keys()
         self.next_id = store.max_incident_id() + 1
         deadlines = store.escalation_deadlines()
@@ -75,19 +79,16 @@ class Supervisor(TrackedActor):
 
     def on_stop(self) -> None:
         self.runtime.clock.disarm(SWEEP_KEY)
-        for live in self.live.values():
+        # Ask goes down: each shard finishes its mailbox before it stops.
+        for shard in self.shards:
             try:
-                live.ref.stop(block=True, timeout=10)
+                shard.stop(block=True, timeout=30)
             except pykka.Timeout:
-                logger.error("an incident actor did not stop in time")
-        for future in self.stopping.values():
-            try:
-                future.get(timeout=10)
-            except Exception:
-                logger.exception("an incident actor failed to stop")
-        self.live.clear()
-        self.stopping.clear()
+                logger.error("an incident shard did not stop in time")
         self.runtime.db.close()
+
+    def _shard(self, incident_id: int) -> pykka.ActorRef[Any]:
+        return self.shards[incident_id % len(self.shards)]
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -98,10 +99,8 @@ class Supervisor(TrackedActor):
                 self._route(ingest)
             case IncidentClosed():
                 self._forget(message.incident_id, message.alert_source_id, message.key_identity)
-            case IncidentCommand():
-                send(self._activate(message.incident_id), message, self.tracker)
-            case TimerDue():
-                send(self._activate(message.incident_id), message, self.tracker)
+            case IncidentCommand() | TimerDue():
+                send(self._shard(message.incident_id), message, self.tracker)
             case Sweep():
                 self._sweep()
             case Ping():
@@ -131,11 +130,9 @@ class Supervisor(TrackedActor):
             incident_id = self.next_id
             self.next_id += 1
             self.open_keys[(source_id, alert_key_identity(alert_key))] = incident_id
-            ref = self._start_actor(incident_id, fresh=True)
-            send(ref, OpenIncident(incident_id, alert_key, ingest), self.tracker)
+            send(self._shard(incident_id), OpenIncident(incident_id, alert_key, ingest), self.tracker)
             return
-        send(self._activate(incident_id), EventForIncident(incident_id, alert_key, ingest),
-             self.tracker)
+        send(self._shard(incident_id), EventForIncident(incident_id, alert_key, ingest), self.tracker)
 
     def _forget(self, incident_id: int, source_id: int, key_identity: str | None) -> None:
         if key_identity is not None:
@@ -145,31 +142,6 @@ class Supervisor(TrackedActor):
         stale = [k for k, v in self.open_keys.items() if v == incident_id and k[0] == source_id]
         for key in stale:
             del self.open_keys[key]
-
-    def _activate(self, incident_id: int) -> pykka.ActorRef[Any]:
-        live = self.live.get(incident_id)
-        if live is not None:
-            live.last_used = self.runtime.clock.now()
-            self.live.move_to_end(incident_id)
-            return live.ref
-        return self._start_actor(incident_id, fresh=False)
-
-    def _start_actor(self, incident_id: int, fresh: bool) -> pykka.ActorRef[Any]:
-        stopping = self.stopping.pop(incident_id, None)
-        if stopping is not None:
-            # The previous actor for this incident still drains its mailbox: two must never
-            # hold the same incident at once.
-            stopping.get(timeout=30)
-        while len(self.live) >= self.max_live:
-            oldest_id, _ = next(iter(self.live.items()))
-            self._passivate(oldest_id)
-        ref = IncidentActor.start(incident_id, self.runtime, self.actor_ref, fresh)
-        self.live[incident_id] = _Live(ref, self.runtime.clock.now())
-        return ref
-
-    def _passivate(self, incident_id: int) -> None:
-        live = self.live.pop(incident_id)
-        self.stopping[incident_id] = live.ref.stop(block=False)
 
     def _arm_sweep(self) -> None:
         ref, tracker = self.actor_ref, self.tracker
@@ -187,20 +159,8 @@ class Supervisor(TrackedActor):
             armed = clock.armed_at(escalation_timer_key(incident_id))
             if armed is None or armed > due:
                 logger.warning("incident %s: overdue escalation had no timer; firing", incident_id)
-                send(self._activate(incident_id), TimerDue(incident_id, "escalation", due),
-                     self.tracker)
-        for incident_id in [i for i, live in self.live.items() if now - live.last_used >= self.idle]:
-            self._passivate(incident_id)
-        for incident_id in [i for i, f in self.stopping.items() if _done(f)]:
-            del self.stopping[incident_id]
+                send(self._shard(incident_id), TimerDue(incident_id, "escalation", due), self.tracker)
+        for shard in self.shards:
+            send(shard, EvictIdle(), self.tracker)
         self._arm_sweep()
 
-
-def _done(future: pykka.Future[Any]) -> bool:
-    try:
-        future.get(timeout=0)
-    except pykka.Timeout:
-        return False
-    except Exception:
-        logger.exception("an incident actor failed to stop")
-    return True

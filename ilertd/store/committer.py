@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ import peewee
 
 from ilertd.actors.tracker import WorkTracker
 from ilertd.store.db import write_transaction
+from ilertd.store.statements import Statement
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class WriteUnit:
     """Writes that commit together or not at all, and who to tell once they did (or failed)."""
 
     owner: int
-    write: Callable[[], None]
+    statements: tuple[Statement, ...]
     done: Callable[[BaseException | None], None]
 
 
@@ -106,8 +107,9 @@ class Committer:
     def _commit(self, batch: list[WriteUnit]) -> None:
         try:
             with write_transaction(self._db):
-                for unit in batch:
-                    unit.write()
+                cursor = self._db.cursor()
+                for sql, rows in _runs(batch):
+                    cursor.executemany(sql, rows)
         except Exception as error:
             if len(batch) == 1:
                 logger.exception("write for incident %s failed", batch[0].owner)
@@ -133,3 +135,20 @@ class Committer:
                     self._pending_lock.notify_all()
             self._tracker.end()
 
+
+
+def _runs(batch: list[WriteUnit]) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """The batch's statements as executemany runs: by kind (rows before the rows that reference
+    them), then in submission order, consecutive statements with the same SQL in one run."""
+    by_kind: defaultdict[int, list[Statement]] = defaultdict(list)
+    for unit in batch:
+        for statement in unit.statements:
+            by_kind[statement.kind].append(statement)
+    runs: list[tuple[str, list[tuple[object, ...]]]] = []
+    for kind in sorted(by_kind):
+        for statement in by_kind[kind]:
+            if runs and runs[-1][0] == statement.sql:
+                runs[-1][1].append(statement.params)
+            else:
+                runs.append((statement.sql, [statement.params]))
+    return runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -86,6 +87,33 @@ def load_policy(policy_id: int | None) -> esc.EscalationPolicy | None:
         return None
     row = m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
     return policy_from_row(row) if row is not None else None
+
+
+class PolicyCache:
+    """Escalation policies by id, kept in memory: every new incident needs one, edits are rare.
+
+    Reads happen on actor threads; opening a SQLite connection per fresh actor just to read
+    a policy would cost more than the whole rest of opening an incident.
+    """
+
+    def __init__(self) -> None:
+        self._policies: dict[int, esc.EscalationPolicy | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, policy_id: int | None) -> esc.EscalationPolicy | None:
+        if policy_id is None:
+            return None
+        with self._lock:
+            if policy_id in self._policies:
+                return self._policies[policy_id]
+        policy = load_policy(policy_id)
+        with self._lock:
+            self._policies[policy_id] = policy
+        return policy
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._policies.clear()
 
 
 def open_alert_keys() -> dict[tuple[int, str], int]:

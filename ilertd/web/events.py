@@ -27,7 +27,9 @@ class EventsEndpoints:
 
     async def _source(self, integration_key: str) -> SourceInfo:
         # The cache answers from memory for known keys; only a miss touches the store.
-        source = await run_in_threadpool(self.services.sources.get, integration_key)
+        source = self.services.sources.cached(integration_key)
+        if source is None:
+            source = await run_in_threadpool(self.services.sources.get, integration_key)
         if source is None:
             raise ApiError(404, "UNKNOWN_INTEGRATION_KEY", "no alert source has this integration key")
         return source
@@ -117,8 +119,9 @@ class EventsEndpoints:
             routing_key, event = pagerduty.parse_enqueue(document)
         except pagerduty.InvalidPagerDutyEvent as error:
             return _pagerduty_error(400, error.errors)
-        source = await run_in_threadpool(self.services.sources.get, routing_key)
-        if source is None:
+        try:
+            source = await self._source(routing_key)
+        except ApiError:
             return _pagerduty_error(400, ["'routing_key' is not the integration key of any alert source"])
         try:
             self.limiter.check(routing_key)

@@ -17,6 +17,7 @@ from ilertd.actors.tracker import WorkTracker
 from ilertd.config import Config
 from ilertd.errors import ApiError
 from ilertd.plugins.manager import PluginManager
+from ilertd.store.incidents import PolicyCache
 from ilertd.web.sources_cache import SourceCache
 
 REPLY_TIMEOUT = 30.0
@@ -32,6 +33,7 @@ class Services:
     supervisor: pykka.ActorRef[Any]
     plugins: PluginManager
     public_url: str
+    policies: PolicyCache
     sources: SourceCache = field(default_factory=SourceCache)
 
     @property

@@ -193,6 +193,7 @@ def routes(services: Services) -> list[Route]:
         if fields:
             with write_transaction(services.db):
                 m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
+            services.policies.invalidate()
         return JSONResponse(escalation_policy_json(policy_or_404(policy_id)))
 
     def delete_policy(request: Request, _body: bytes) -> Response:
@@ -202,6 +203,7 @@ def routes(services: Services) -> list[Route]:
         with write_transaction(services.db):
             m.EscalationPolicy.delete().where(m.EscalationPolicy.id == policy_id).execute()
         services.sources.invalidate()
+        services.policies.invalidate()
         return Response(status_code=204)
 
     return [

@@ -13,6 +13,11 @@ class SourceCache:
         self._by_key: dict[str, SourceInfo | None] = {}
         self._lock = threading.Lock()
 
+    def cached(self, integration_key: str) -> SourceInfo | None:
+        """The source if it is in memory; never touches the store (safe on the event loop)."""
+        with self._lock:
+            return self._by_key.get(integration_key)
+
     def get(self, integration_key: str) -> SourceInfo | None:
         with self._lock:
             if integration_key in self._by_key:

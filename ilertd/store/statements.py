@@ -1,0 +1,82 @@
+"""Prepared SQL for the hot write path: incident rows, events and log entries as parameter tuples.
+
+Building an UPDATE through the ORM costs more than running it; these statements are rendered
+once per database and executed in batches with `executemany`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import peewee
+
+from ilertd.store import models as m
+from ilertd.store.db import is_sqlite
+
+# Execution order inside one batch: rows must exist before rows that reference them.
+INSERT_INCIDENT, UPDATE_INCIDENT, INSERT_EVENT, INSERT_LOG = range(4)
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: int
+    sql: str
+    params: tuple[Any, ...]
+
+
+class Statements:
+    """SQL strings for one database, and the conversion of values into its parameters."""
+
+    def __init__(self, db: peewee.Database) -> None:
+        self.sqlite = is_sqlite(db)
+        param = db.param
+        self.incident_fields = [f for f in m.Incident._meta.sorted_fields]
+        self.event_fields = [f for f in m.Event._meta.sorted_fields if f.name != "id"]
+        self.log_fields = [f for f in m.LogEntry._meta.sorted_fields if f.name != "id"]
+
+        def insert(model: type[m.BaseModel], fields: list[peewee.Field]) -> str:
+            columns = ", ".join(f.column_name for f in fields)
+            values = ", ".join(param for _ in fields)
+            return f"INSERT INTO {model._meta.table_name} ({columns}) VALUES ({values})"
+
+        self.param = param
+        self.by_name = {f.name: f for f in self.incident_fields}
+        self.insert_incident = insert(m.Incident, self.incident_fields)
+        self.insert_event = insert(m.Event, self.event_fields)
+        self.insert_log = insert(m.LogEntry, self.log_fields)
+        self._updates: dict[tuple[str, ...], str] = {}
+
+    def _value(self, field: peewee.Field, value: Any) -> Any:
+        value = field.db_value(value)
+        if self.sqlite and isinstance(value, datetime):
+            # The text peewee itself writes for a DateTimeField, without sqlite3's default
+            # datetime adapter (deprecated since Python 3.12).
+            return value.isoformat(sep=" ")
+        return value
+
+    def _params(self, fields: list[peewee.Field], row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(self._value(f, row[f.name]) for f in fields)
+
+    def insert_incident_row(self, row: dict[str, Any]) -> Statement:
+        return Statement(INSERT_INCIDENT, self.insert_incident, self._params(self.incident_fields, row))
+
+    def update_incident_row(self, before: dict[str, Any], after: dict[str, Any]) -> Statement | None:
+        """An UPDATE of just the columns that changed (most events change only eventCount)."""
+        names = tuple(name for name, value in after.items() if name != "id" and before.get(name) != value)
+        if not names:
+            return None
+        sql = self._updates.get(names)
+        if sql is None:
+            assignments = ", ".join(f"{self.by_name[n].column_name} = {self.param}" for n in names)
+            sql = self._updates[names] = f"UPDATE incident SET {assignments} WHERE id = {self.param}"
+        fields = [self.by_name[n] for n in names]
+        return Statement(UPDATE_INCIDENT, sql, (*self._params(fields, after), after["id"]))
+
+    def event(self, row: dict[str, Any]) -> Statement:
+        return Statement(INSERT_EVENT, self.insert_event, self._params(self.event_fields, row))
+
+    def log(self, row: dict[str, Any]) -> Statement:
+        return Statement(INSERT_LOG, self.insert_log, self._params(self.log_fields, row))
+
