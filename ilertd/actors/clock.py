@@ -61,7 +61,9 @@ class Clock(ABC):
             entry = _Entry(when, next(self._seq), key, callback)
             self._armed[key] = entry
             heapq.heappush(self._heap, entry)
-            self._lock.notify_all()
+            # Only a new earliest timer changes how long the clock thread must sleep.
+            if self._heap[0] is entry:
+                self._lock.notify_all()
 
     def disarm(self, key: Hashable) -> None:
         with self._lock:

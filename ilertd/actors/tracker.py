@@ -10,7 +10,7 @@ class WorkTracker:
 
     def __init__(self) -> None:
         self._count = 0
-        self._idle = threading.Condition()
+        self._idle = threading.Condition(threading.Lock())
 
     def begin(self) -> None:
         with self._idle:

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from ilertd.errors import ApiError
 from ilertd.web import incidents, ops, people, sources
 from ilertd.web.events import EventsEndpoints
+from ilertd.web.fastpath import EventsFastPath
 from ilertd.web.http import error_response
 from ilertd.web.services import Services
 
@@ -45,7 +46,7 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     )
 
 
-def build_app(services: Services) -> Starlette:
+def build_app(services: Services) -> EventsFastPath:
     events = EventsEndpoints(services)
     routes = [
         Route("/api/events", events.native, methods=["POST"]),
@@ -57,7 +58,7 @@ def build_app(services: Services) -> Starlette:
         *sources.routes(services),
         *ops.routes(services),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={
             ApiError: _api_error,
@@ -65,3 +66,4 @@ def build_app(services: Services) -> Starlette:
             Exception: _unexpected,
         },
     )
+    return EventsFastPath(app, events, services.config.server.max_body_bytes)

@@ -50,11 +50,9 @@ class EventsEndpoints:
             "responseCode": outcome.response_code,
         }
 
-    async def native(self, request: Request) -> Response:
-        """POST /api/events: iLert's event body; 202 once the event is committed and routed."""
-        body = await read_body(request, self.services.config.server.max_body_bytes)
-        integration = self.services.plugins.integration(event_api.NAME)
-        if integration is None:
+    async def native_body(self, body: bytes) -> dict[str, Any]:
+        """iLert's event body → the 202 reply, once the event is committed and routed."""
+        if self.services.plugins.integration(event_api.NAME) is None:
             raise ApiError(503, "PLUGIN_UNAVAILABLE", "the Event API plugin is not loaded")
         document = parse_json(body)
         integration_key, event = parse_native_event(document)
@@ -63,8 +61,13 @@ class EventsEndpoints:
         payload = {k: v for k, v in document.items() if k not in SECRET_FIELDS}
         outcome = await self._ingest(source, event, "api", payload)
         if outcome.error is not None:
-            return error_response(outcome.error)
-        return JSONResponse(self._reply(outcome), status_code=202)
+            raise outcome.error
+        return self._reply(outcome)
+
+    async def native(self, request: Request) -> Response:
+        """POST /api/events: iLert's event body; 202 once the event is committed and routed."""
+        body = await read_body(request, self.services.config.server.max_body_bytes)
+        return JSONResponse(await self.native_body(body), status_code=202)
 
     async def tool(self, request: Request) -> Response:
         """POST /api/v1/events/{type}/{key}: a tool's own payload, mapped by its plugin."""

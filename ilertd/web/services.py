@@ -50,7 +50,9 @@ class Services:
 
         send(self.supervisor, build(reply), self.tracker)
         try:
-            return await asyncio.wait_for(future, REPLY_TIMEOUT)
+            # asyncio.timeout, unlike wait_for, does not wrap the wait in a new task.
+            async with asyncio.timeout(REPLY_TIMEOUT):
+                return await future
         except TimeoutError:
             return Outcome(error=TIMED_OUT)
 

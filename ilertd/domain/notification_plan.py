@@ -1,0 +1,99 @@
+"""Who is paged how and when: user rules + priority + the moment a level is reached → pages.
+
+Each user reached by an escalation level gets a notification cycle: every alert rule of the
+incident's priority fires `delayMin` minutes after the level was reached, on the rule's
+contact. A user with no rule for that priority gets e-mail to their account address at once.
+A muted user (mutedUntil in the future) is not reachable. Throttling keeps one contact from
+being flooded: SMS and VOICE at most one message per 60 s, EMAIL and PUSH per 10 s; pages
+falling inside the window are sent as one summary when it ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ilertd.domain.events import Priority
+
+Method = Literal["EMAIL", "SMS", "VOICE", "PUSH"]
+METHODS: tuple[Method, ...] = ("EMAIL", "SMS", "VOICE", "PUSH")
+RuleType = Literal["HIGH_PRIORITY", "LOW_PRIORITY"]
+
+THROTTLE_WINDOW: dict[str, timedelta] = {
+    "SMS": timedelta(seconds=60),
+    "VOICE": timedelta(seconds=60),
+    "EMAIL": timedelta(seconds=10),
+    "PUSH": timedelta(seconds=10),
+}
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    method: Method
+    target: str
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    method: Method
+    contact_id: int
+    delay_min: int
+    type: RuleType
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user as paging sees them: how to reach them and whether they may be reached now."""
+
+    user_id: int
+    username: str
+    email: str
+    muted_until: datetime | None
+    contacts: tuple[Contact, ...] = ()
+    alert_rules: tuple[AlertRule, ...] = ()
+
+    def muted_at(self, at: datetime) -> bool:
+        return self.muted_until is not None and self.muted_until > at
+
+
+@dataclass(frozen=True)
+class PlannedPage:
+    user_id: int
+    method: Method
+    target: str
+    due_at: datetime
+    # Set when the user had no rule for the priority and falls back to their account e-mail.
+    fallback: bool = False
+
+
+def rule_type(priority: Priority) -> RuleType:
+    return "HIGH_PRIORITY" if priority == "HIGH" else "LOW_PRIORITY"
+
+
+def pages_for(person: Person, priority: Priority, level_reached_at: datetime) -> tuple[PlannedPage, ...]:
+    """The notification cycle of one user for one level; empty when they cannot be reached."""
+    if person.muted_at(level_reached_at):
+        return ()
+    contacts = {c.id: c for c in person.contacts}
+    wanted = rule_type(priority)
+    pages = []
+    for rule in person.alert_rules:
+        contact = contacts.get(rule.contact_id)
+        if rule.type != wanted or contact is None:
+            continue
+        due = level_reached_at + timedelta(minutes=rule.delay_min)
+        pages.append(PlannedPage(person.user_id, contact.method, contact.target, due))
+    # No usable rule (none for this priority, or its contact is gone): never page nobody.
+    if not pages and person.email:
+        return (PlannedPage(person.user_id, "EMAIL", person.email, level_reached_at, fallback=True),)
+    return tuple(sorted(pages, key=lambda p: (p.due_at, METHODS.index(p.method))))
+
+
+def throttle_until(method: str, last_sent_at: datetime | None, now: datetime) -> datetime | None:
+    """None when a page to a contact may go now; else when its throttle window ends."""
+    if last_sent_at is None:
+        return None
+    window_end = last_sent_at + THROTTLE_WINDOW[method]
+    return window_end if now < window_end else None

@@ -1,0 +1,77 @@
+"""The Event API served as bare ASGI, in front of starlette: the one path taken per alert.
+
+Starlette's request objects, routing and middleware cost more per request than the rest of
+the HTTP handling of an event; `POST /api/events` is answered here with the same handler
+and the same envelope, and every other request goes on to the starlette application.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ilertd.errors import ApiError
+from ilertd.web.events import EventsEndpoints
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+EVENT_PATHS = frozenset({"/api/events", "/api/v1/events"})
+JSON_HEADER = (b"content-type", b"application/json")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: nobody is left to answer."""
+
+
+class EventsFastPath:
+    def __init__(self, app: ASGIApp, events: EventsEndpoints, max_body_bytes: int) -> None:
+        self.app = app
+        self.events = events
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in EVENT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._body(scope, receive)
+            status, reply, headers = 202, await self.events.native_body(body), {}
+        except ClientGone:
+            return
+        except ApiError as error:
+            status, reply, headers = error.status, error.body(), error.headers
+        except Exception:
+            logger.exception("unhandled error on POST %s", scope["path"])
+            status, headers = 500, {}
+            reply = {"status": 500, "code": "INTERNAL_ERROR", "message": "an unexpected error; see the log"}
+        content = json.dumps(reply, separators=(",", ":")).encode()
+        raw_headers = [JSON_HEADER, (b"content-length", str(len(content)).encode())]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": content})
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        too_large = ApiError(413, "BODY_TOO_LARGE", f"the body exceeds {self.limit} bytes")
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
