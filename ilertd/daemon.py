@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from dataclasses import dataclass, replace
@@ -19,11 +20,13 @@ import pykka
 import pykka.debug
 import uvicorn
 
+from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock
 from ilertd.actors.messages import Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.supervisor import Supervisor
 from ilertd.actors.tracker import WorkTracker
+from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.timeutil import format_instant, parse_instant
 from ilertd.plugins.manager import PluginManager
@@ -37,6 +40,8 @@ from ilertd.web.services import Services
 logger = logging.getLogger("ilertd")
 
 MANUAL_CLOCK_FILE = "manual-clock"
+# Sends block their actor's thread; two per method let a slow provider delay only half its pages.
+CHANNEL_ACTORS_PER_METHOD = 2
 
 
 class StartError(RuntimeError):
@@ -98,6 +103,8 @@ class Daemon:
         self.http: uvicorn.Server | None = None
         self.http_thread: threading.Thread | None = None
         self.port: int | None = None
+        self.listener: socket.socket | None = None
+        self.channel_actors: list[Any] = []
         self.notifier = Notifier()
         self.watchdog: Watchdog | None = None
 
@@ -109,10 +116,12 @@ class Daemon:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._install_signal_handlers()
         try:
+            self.bind()
             self.start_store()
             self.start_clock()
             self.start_committer()
             plugins = self.start_plugins()
+            self.start_channels()
             self.start_supervisor()
             self.start_http(plugins)
             logger.info("ilertd ready: serving on http://%s:%s", self.config.server.host, self.port)
@@ -127,6 +136,7 @@ class Daemon:
             self.stop_watchdog()
             self.stop_http()
             self.stop_supervisor()
+            self.stop_channels()
             self.stop_committer()
             self.stop_clock()
             self.stop_store()
@@ -190,10 +200,42 @@ class Daemon:
                 logger.error("plugin %s: %s: %s", status.name, status.state, status.error)
         return plugins
 
-    def start_supervisor(self) -> None:
+    def bind(self) -> None:
+        """Listen first: the port (0 picks one) is then known to every link the daemon writes."""
+        host = self.config.server.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            self.listener = socket.create_server((host.strip("[]"), self.config.server.port), family=family)
+        except OSError as error:
+            raise StartError(f"cannot listen on {host}:{self.config.server.port}: {error}") from None
+        self.port = self.listener.getsockname()[1]
+        self.config = replace(self.config, server=replace(self.config.server, port=self.port))
+
+    def start_channels(self) -> None:
+        """Channel actors start before the supervisor re-arms overdue pages, which may be due now."""
         assert self.db is not None and self.clock is not None and self.committer is not None
-        runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url)
-        self.runtime = runtime
+        self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url)
+        pools: dict[str, list[Any]] = {}
+        for method, channel in channels_from_config(self.config).items():
+            pools[method] = [ChannelActor.start(self.runtime, method, channel)
+                             for _ in range(CHANNEL_ACTORS_PER_METHOD)]
+            logger.info("channel %s: %s", method, channel.name)
+        for pool in pools.values():
+            for actor in pool:
+                actor.ask(Ping(), timeout=30)
+        self.channel_actors = [actor for pool in pools.values() for actor in pool]
+        self.runtime.pages.attach(pools)
+
+    def stop_channels(self) -> None:
+        for actor in self.channel_actors:
+            try:
+                actor.stop(block=True, timeout=30)
+            except pykka.Timeout:
+                logger.error("a channel actor did not stop in time")
+
+    def start_supervisor(self) -> None:
+        assert self.runtime is not None
+        runtime = self.runtime
         self.supervisor = Supervisor.start(
             runtime, self.config.actors.max_live_incidents, self.config.actors.idle_seconds
         )
@@ -233,8 +275,10 @@ class Daemon:
             timeout_graceful_shutdown=10,
         )
         self.http = uvicorn.Server(uv_config)
+        server, listener = self.http, self.listener
         # Off the main thread uvicorn installs no signal handlers: shutdown order stays ours.
-        self.http_thread = threading.Thread(target=self.http.run, name="http", daemon=True)
+        self.http_thread = threading.Thread(target=lambda: server.run(sockets=[listener]), name="http",
+                                            daemon=True)
         self.http_thread.start()
         while not self.http.started:
             if not self.http_thread.is_alive():
@@ -242,10 +286,6 @@ class Daemon:
                     f"HTTP could not listen on {server_config.host}:{server_config.port}"
                 )
             self.http_thread.join(0.02)
-        sockets = [s for server in self.http.servers for s in server.sockets]
-        self.port = sockets[0].getsockname()[1] if sockets else server_config.port
-        if server_config.port == 0 and not server_config.public_url:
-            services.public_url = f"http://{_host_for_url(server_config.host)}:{self.port}"
 
     def stop_http(self) -> None:
         if self.http is not None and self.http_thread is not None:

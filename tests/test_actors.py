@@ -70,6 +70,7 @@ class System:
 def system(tmp_path: Path) -> Iterator[System]:
     db = open_database(f"sqlite:///{tmp_path / 'ilertd.db'}")
     migrate(db)
+    m.User.create(username="oncall", email="oncall@example.com", created_at=START)
     policy = m.EscalationPolicy.create(name="ops", rules=[
         {"escalationTimeout": 10, "users": [{"id": 1}], "schedules": []},
         {"escalationTimeout": 10, "users": [{"id": 1}], "schedules": []},

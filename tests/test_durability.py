@@ -30,9 +30,14 @@ def test_200_concurrent_alerts_for_one_key_open_exactly_one_incident(daemon: Dae
 
 
 def escalate_default_source(daemon: DaemonProcess, timeouts: list[int]) -> int:
+    """A policy paging one user (by e-mail to the log: no channel is configured) on every level."""
+    user = daemon.post("/api/users", {"username": "oncall", "email": "oncall@example.com"})
+    assert user.status_code == 201, user.text
     policy = daemon.post("/api/escalation-policies", {
         "name": "ops",
-        "escalationRules": [{"escalationTimeout": t, "users": [{"id": 1}]} for t in timeouts],
+        "escalationRules": [
+            {"escalationTimeout": t, "users": [{"id": user.json()["id"]}]} for t in timeouts
+        ],
     })
     assert policy.status_code == 201, policy.text
     source = daemon.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})

@@ -40,13 +40,18 @@ from ilertd.actors.messages import (
 )
 from ilertd.actors.runtime import Runtime
 from ilertd.domain import incidents as domain
-from ilertd.domain.incidents import Actor, Incident, Transition
+from ilertd.domain.incidents import Actor, Incident, Paging, Transition
+from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
+from ilertd.store.people import load_person, paged_user_ids
 
 logger = logging.getLogger(__name__)
 
+STATUS_UPDATES: dict[str, UpdateType] = {
+    "ACCEPTED": "ALERT_ACCEPTED", "RESOLVED": "ALERT_RESOLVED", "ESCALATED": "ALERT_ESCALATED",
+}
 STORE_FAILED = ApiError(503, "STORE_UNAVAILABLE", "the change could not be stored; retry")
 
 
@@ -133,7 +138,7 @@ class IncidentShard(TrackedActor):
         policy = self.runtime.policies.get(source.escalation_policy_id)
         transition = domain.open_incident(
             message.incident_id, source.id, message.alert_key, source.priority,
-            ingest.event, policy, source.name, now, ingest.integration.upper(),
+            ingest.event, policy, source.name, now, ingest.integration.upper(), self.paging,
         )
         self._apply(None, transition, ingest.reply, ingest=ingest)
 
@@ -163,6 +168,10 @@ class IncidentShard(TrackedActor):
                 transition = domain.accept(incident, message.actor, now)
             elif message.action == "resolve":
                 transition = domain.resolve(incident, message.actor, now)
+            elif message.action == "escalate":
+                policy = self.runtime.policies.get(incident.escalation_policy_id)
+                transition = domain.escalate(incident, policy, message.actor, now, message.level,
+                                             self.paging)
             else:
                 transition = domain.comment(incident, message.content, message.actor)
         except ApiError as error:
@@ -175,7 +184,7 @@ class IncidentShard(TrackedActor):
         if incident is None:
             return
         policy = self.runtime.policies.get(incident.escalation_policy_id)
-        transition = domain.escalation_due(incident, policy, self.runtime.clock.now())
+        transition = domain.escalation_due(incident, policy, self.runtime.clock.now(), self.paging)
         if transition.changed:
             self._apply(incident, transition, None)
         else:
@@ -212,15 +221,46 @@ class IncidentShard(TrackedActor):
                 "payload": ingest.payload,
             }))
         writes.extend(statements.log(row) for row in store.log_rows(incident.id, transition.log, now))
+        if transition.cancel_pages:
+            writes.append(statements.cancel_pages(incident.id))
+        pages = [*transition.pages, *self._status_updates(transition, now)]
+        numbered = [(self.runtime.notification_ids.next(), page) for page in pages]
+        writes.extend(
+            statements.notification({
+                "id": notification_id, "incident": incident.id, "user_id": page.user_id,
+                "kind": page.kind, "method": page.method, "target": page.target, "level": page.level,
+                "due_at": page.due_at, "sent_at": None, "status": "SCHEDULED", "attempts": 0,
+                "error_message": None, "created_at": now,
+            })
+            for notification_id, page in numbered
+        )
         outcome = Outcome(incident.id, incident.alert_key, transition.response_code)
         self.runtime.committer.submit(
             WriteUnit(incident.id, tuple(writes), self._on_commit(incident.id, outcome, reply))
         )
+        for notification_id, page in numbered:
+            self.runtime.pages.arm(notification_id, incident.id, page.method, page.target, page.due_at)
         if not incident.is_open and (before is None or before.is_open):
             send(self.supervisor,
                  IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity),
                  self.tracker)
         self._sync_timer(incident)
+
+    @property
+    def paging(self) -> Paging:
+        return Paging(person=load_person)
+
+    def _status_updates(self, transition: Transition, now: datetime) -> tuple[PlannedPage, ...]:
+        """Who asked to hear of an accept, resolve or manual escalation by someone else."""
+        for entry in transition.log:
+            update = STATUS_UPDATES.get(entry.log_entry_type)
+            if update is None or (entry.log_entry_type == "ESCALATED" and entry.user_id is None):
+                continue
+            # Pages of this incident still queued for the store count as paged too.
+            self.runtime.committer.wait_flushed(transition.incident.id)
+            people = [p for p in map(load_person, paged_user_ids(transition.incident.id)) if p]
+            return update_pages(update, entry.user_id, people, now)
+        return ()
 
     def _on_commit(
         self, incident_id: int, outcome: Outcome, reply: Reply | None

@@ -73,10 +73,12 @@ class Reroute:
 @dataclass(frozen=True)
 class IncidentCommand:
     incident_id: int
-    action: Literal["accept", "resolve", "comment"]
+    action: Literal["accept", "resolve", "comment", "escalate"]
     actor: Actor
     reply: Reply
     content: str = ""
+    # For "escalate": the level to go to; None means the next one.
+    level: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,13 @@ class Sweep:
 @dataclass(frozen=True)
 class Ping:
     pass
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """A page is due: its channel actor sends it (or its summary) unless it is no longer pending."""
+
+    notification_id: int
+    incident_id: int
+    method: str
+    target: str

@@ -8,6 +8,7 @@ from functools import cached_property
 import peewee
 
 from ilertd.actors.clock import Clock
+from ilertd.actors.dispatch import IdAllocator, PageDispatcher
 from ilertd.actors.tracker import WorkTracker
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
@@ -22,6 +23,11 @@ class Runtime:
     tracker: WorkTracker
     public_url: str
     policies: PolicyCache = field(default_factory=PolicyCache)
+    notification_ids: IdAllocator = field(default_factory=IdAllocator)
+
+    @cached_property
+    def pages(self) -> PageDispatcher:
+        return PageDispatcher(self.clock, self.tracker)
 
     @cached_property
     def statements(self) -> Statements:

@@ -19,6 +19,7 @@ import pykka
 from ilertd.actors.base import TrackedActor, send
 from ilertd.actors.incident import IncidentShard, escalation_callback, escalation_timer_key
 from ilertd.actors.messages import (
+    Deliver,
     EventForIncident,
     EvictIdle,
     IncidentClosed,
@@ -35,6 +36,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.domain.events import alert_key_identity, normalize_alert_key
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
+from ilertd.store import people
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,11 @@ class Supervisor(TrackedActor):
             shard.ask(Ping(), timeout=30)
         self.open_keys = store.open_alert_keys()
         self.next_id = store.max_incident_id() + 1
+        self.runtime.notification_ids.start_after(people.max_notification_id())
+        pages = people.scheduled_notifications()
+        for page in pages:
+            self.runtime.pages.arm(page["id"], page["incident_id"], page["method"], page["target"],
+                                   page["due_at"])
         deadlines = store.escalation_deadlines()
         for incident_id, when in deadlines:
             self.runtime.clock.arm(
@@ -73,9 +80,8 @@ class Supervisor(TrackedActor):
                 escalation_callback(incident_id, self.actor_ref, self.tracker),
             )
         self._arm_sweep()
-        logger.info(
-            "supervisor: %d open incidents, %d deadlines re-armed", len(self.open_keys), len(deadlines)
-        )
+        logger.info("supervisor: %d open incidents; %d deadlines and %d pages re-armed",
+                    len(self.open_keys), len(deadlines), len(pages))
 
     def on_stop(self) -> None:
         self.runtime.clock.disarm(SWEEP_KEY)
@@ -160,6 +166,13 @@ class Supervisor(TrackedActor):
             if armed is None or armed > due:
                 logger.warning("incident %s: overdue escalation had no timer; firing", incident_id)
                 send(self._shard(incident_id), TimerDue(incident_id, "escalation", due), self.tracker)
+        for page in people.scheduled_notifications(until=now):
+            armed = self.runtime.pages.armed_at(page["id"])
+            if armed is None or armed > page["due_at"]:
+                logger.warning("page %s: overdue and without a timer; delivering", page["id"])
+                self.runtime.pages.deliver(
+                    Deliver(page["id"], page["incident_id"], page["method"], page["target"])
+                )
         for shard in self.shards:
             send(shard, EvictIdle(), self.tracker)
         self._arm_sweep()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,3 +48,25 @@ def next_step(policy: EscalationPolicy, level: int, pass_number: int) -> LevelSt
     if policy.repeating and pass_number < policy.frequency and policy.rules:
         return LevelStep(0, pass_number + 1)
     return None
+
+
+OnCall = Callable[[int, datetime], "int | None"]
+
+
+def nobody_on_call(_schedule_id: int, _at: datetime) -> int | None:
+    """The on-call lookup before any schedule exists: nobody."""
+    return None
+
+
+def level_user_ids(rule: EscalationRule, at: datetime, on_call: OnCall) -> tuple[int, ...]:
+    """The users a level reaches at `at`: its users, then whoever is on call in its schedules."""
+    seen: dict[int, None] = dict.fromkeys(rule.user_ids)
+    for schedule_id in rule.schedule_ids:
+        user_id = on_call(schedule_id, at)
+        if user_id is not None:
+            seen.setdefault(user_id)
+    return tuple(seen)
+
+
+def policy_user_ids(policy: EscalationPolicy) -> set[int]:
+    return {user_id for rule in policy.rules for user_id in rule.user_ids}

@@ -6,14 +6,22 @@ refuses every action with 409 INCIDENT_RESOLVED. Every change is described by a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from ilertd.domain.escalation import EscalationPolicy, level_deadline, next_step
+from ilertd.domain.escalation import (
+    EscalationPolicy,
+    OnCall,
+    level_deadline,
+    level_user_ids,
+    next_step,
+    nobody_on_call,
+)
 from ilertd.domain.events import Event, Priority, alert_key_identity
-from ilertd.errors import ApiError
+from ilertd.domain.notification_plan import Person, PlannedPage, pages_for
+from ilertd.errors import ApiError, invalid
 
 Status = Literal["PENDING", "ACCEPTED", "RESOLVED"]
 ResponseCode = Literal[
@@ -36,6 +44,17 @@ class Actor:
 
 
 SYSTEM = Actor()
+
+
+@dataclass(frozen=True)
+class Paging:
+    """What a transition may learn about people: given as functions, so it stays pure."""
+
+    person: Callable[[int], Person | None] = field(default=lambda _user_id: None)
+    on_call: OnCall = nobody_on_call
+
+
+NO_PAGING = Paging()
 
 
 @dataclass(frozen=True)
@@ -84,6 +103,10 @@ class Transition:
     incident: Incident
     log: tuple[LogEntry, ...] = ()
     response_code: ResponseCode | None = None
+    # Pages to schedule (the outbox rows written with this change).
+    pages: tuple[PlannedPage, ...] = ()
+    # Accept and resolve cancel every page not yet sent.
+    cancel_pages: bool = False
 
     @property
     def changed(self) -> bool:
@@ -109,6 +132,7 @@ def open_incident(
     source_name: str,
     now: datetime,
     channel: str = "API",
+    paging: Paging = NO_PAGING,
 ) -> Transition:
     """An ALERT on a key with no open incident opens one at level 0 of the source's policy."""
     priority = event.priority or default_priority
@@ -135,11 +159,13 @@ def open_incident(
         log.append(LogEntry("NO_ESCALATION_POLICY", "No escalation policy: nobody is notified"))
     elif not policy.rules:
         log.append(LogEntry("NO_ESCALATION_POLICY", f"Escalation policy {policy.name} has no levels"))
-    else:
-        incident = _reach_level(incident, policy, 0, 0, now)
-        log.append(LogEntry("ESCALATED", f"Escalation level 0 of policy {policy.name} reached"))
+    pages: tuple[PlannedPage, ...] = ()
+    if policy is not None and policy.rules:
+        incident, pages = _enter_level(
+            incident, policy, 0, 0, now, paging, log, f"Level 0 of policy {policy.name} reached"
+        )
     log.extend(_comment_entries(event))
-    return Transition(incident, tuple(log), "NEW_INCIDENT_CREATED")
+    return Transition(incident, tuple(log), "NEW_INCIDENT_CREATED", pages)
 
 
 def _reach_level(
@@ -152,6 +178,62 @@ def _reach_level(
     return replace(
         incident, escalation_level=level, escalation_pass=pass_number, next_escalation_at=deadline
     )
+
+
+def _enter_level(
+    incident: Incident,
+    policy: EscalationPolicy,
+    level: int,
+    pass_number: int,
+    now: datetime,
+    paging: Paging,
+    log: list[LogEntry],
+    reason: str,
+) -> tuple[Incident, tuple[PlannedPage, ...]]:
+    """Reach a level: start a notification cycle for each reachable user of it.
+
+    A level with nobody reachable now (muted users, empty schedules) escalates at once; when
+    no level of the policy has anyone, nobody is paged and the incident stays PENDING.
+    """
+    checked = 0
+    while True:
+        rule = policy.rules[level]
+        pages: list[PlannedPage] = []
+        names: list[str] = []
+        for user_id in level_user_ids(rule, now, paging.on_call):
+            person = paging.person(user_id)
+            if person is None:
+                continue
+            planned = pages_for(person, incident.priority, now)
+            if planned:
+                names.append(person.username)
+            for page in planned:
+                pages.append(replace(page, level=level))
+                if page.fallback:
+                    log.append(LogEntry(
+                        "NOTIFICATION_PLANNED",
+                        f"{person.username} has no alert rule for {incident.priority} priority:"
+                        f" e-mail to {page.target}",
+                        person.user_id,
+                    ))
+        if pages:
+            log.append(LogEntry("ESCALATED", f"{reason}: paging {', '.join(names)}"))
+            return _reach_level(incident, policy, level, pass_number, now), tuple(pages)
+        checked += 1
+        log.append(LogEntry("NOBODY_ON_CALL", f"Nobody reachable at level {level} of policy {policy.name}"))
+        step = None if incident.priority == "LOW" else next_step(policy, level, pass_number)
+        if step is None or checked >= len(policy.rules):
+            stopped = replace(incident, escalation_level=level, escalation_pass=pass_number,
+                              next_escalation_at=None)
+            if checked >= len(policy.rules):
+                text = f"Nobody reachable in policy {policy.name}: nobody is paged"
+                log.append(LogEntry("NOBODY_ON_CALL", text))
+            else:
+                text = f"No further level of policy {policy.name} to escalate to"
+                log.append(LogEntry("ESCALATION_ENDED", text))
+            return stopped, ()
+        level, pass_number = step.level, step.pass_number
+        reason = f"Escalated at once to level {level} of policy {policy.name}"
 
 
 def _comment_entries(event: Event) -> list[LogEntry]:
@@ -192,7 +274,7 @@ def accept(incident: Incident, actor: Actor, now: datetime) -> Transition:
         next_escalation_at=None,
     )
     entry = LogEntry("ACCEPTED", f"Incident accepted{_by(actor)}", actor.user_id, actor.channel)
-    return Transition(accepted, (entry,), "INCIDENT_ACCEPTED")
+    return Transition(accepted, (entry,), "INCIDENT_ACCEPTED", cancel_pages=True)
 
 
 def resolve(incident: Incident, actor: Actor, now: datetime) -> Transition:
@@ -205,7 +287,7 @@ def resolve(incident: Incident, actor: Actor, now: datetime) -> Transition:
         next_escalation_at=None,
     )
     entry = LogEntry("RESOLVED", f"Incident resolved{_by(actor)}", actor.user_id, actor.channel)
-    return Transition(resolved, (entry,), "INCIDENT_RESOLVED")
+    return Transition(resolved, (entry,), "INCIDENT_RESOLVED", cancel_pages=True)
 
 
 def comment(incident: Incident, content: str, actor: Actor) -> Transition:
@@ -215,7 +297,7 @@ def comment(incident: Incident, content: str, actor: Actor) -> Transition:
 
 
 def escalation_due(
-    incident: Incident, policy: EscalationPolicy | None, now: datetime
+    incident: Incident, policy: EscalationPolicy | None, now: datetime, paging: Paging = NO_PAGING
 ) -> Transition:
     """The escalation deadline came: move to the next level, or stop after the last pass.
 
@@ -235,11 +317,44 @@ def escalation_due(
         return Transition(ended, (LogEntry("ESCALATION_ENDED", text),))
     # The new level runs from now, not from the missed deadline: after downtime each overdue
     # escalation fires once instead of cascading through every level at start.
-    escalated = _reach_level(incident, policy, step.level, step.pass_number, now)
-    text = f"Escalated to level {step.level} of policy {policy.name}"
+    reason = f"Escalated to level {step.level} of policy {policy.name}"
     if step.pass_number != incident.escalation_pass:
-        text += f" (repeat {step.pass_number} of {policy.frequency})"
-    return Transition(escalated, (LogEntry("ESCALATED", text),))
+        reason += f" (repeat {step.pass_number} of {policy.frequency})"
+    log: list[LogEntry] = []
+    escalated, pages = _enter_level(
+        incident, policy, step.level, step.pass_number, now, paging, log, reason
+    )
+    return Transition(escalated, tuple(log), pages=pages)
+
+
+def escalate(
+    incident: Incident,
+    policy: EscalationPolicy | None,
+    actor: Actor,
+    now: datetime,
+    level: int | None = None,
+    paging: Paging = NO_PAGING,
+) -> Transition:
+    """Manual (or reply) escalation: to the next level, wrapping to 0 after the last, or to `level`.
+
+    An ACCEPTED incident becomes PENDING again; the pass count is kept.
+    """
+    _refuse_if_resolved(incident)
+    if policy is None or not policy.rules:
+        raise ApiError(400, "NO_ESCALATION_POLICY", f"incident {incident.id} has no escalation policy")
+    if level is None:
+        level = (incident.escalation_level + 1) % len(policy.rules)
+    elif not 0 <= level < len(policy.rules):
+        raise invalid("level", f"level must be from 0 to {len(policy.rules) - 1}")
+    pending = replace(incident, status="PENDING", accepted_at=None, accepted_by=None)
+    log: list[LogEntry] = []
+    reason = f"Escalated to level {level} of policy {policy.name}{_by(actor)}"
+    escalated, pages = _enter_level(
+        pending, policy, level, incident.escalation_pass, now, paging, log, reason
+    )
+    log = [replace(entry, user_id=actor.user_id, channel=actor.channel)
+           if entry.log_entry_type == "ESCALATED" else entry for entry in log]
+    return Transition(escalated, tuple(log), pages=pages)
 
 
 def event_matches(incident: Incident, alert_key: str) -> bool:

@@ -19,6 +19,9 @@ from ilertd.domain.events import Priority
 Method = Literal["EMAIL", "SMS", "VOICE", "PUSH"]
 METHODS: tuple[Method, ...] = ("EMAIL", "SMS", "VOICE", "PUSH")
 RuleType = Literal["HIGH_PRIORITY", "LOW_PRIORITY"]
+UpdateType = Literal["ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED"]
+# An alert page, or a status update saying what someone else did.
+PageKind = Literal["ALERT", "ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED"]
 
 THROTTLE_WINDOW: dict[str, timedelta] = {
     "SMS": timedelta(seconds=60),
@@ -44,6 +47,13 @@ class AlertRule:
 
 
 @dataclass(frozen=True)
+class UpdateRule:
+    method: Method
+    contact_id: int
+    type: UpdateType
+
+
+@dataclass(frozen=True)
 class Person:
     """A user as paging sees them: how to reach them and whether they may be reached now."""
 
@@ -53,6 +63,7 @@ class Person:
     muted_until: datetime | None
     contacts: tuple[Contact, ...] = ()
     alert_rules: tuple[AlertRule, ...] = ()
+    update_rules: tuple[UpdateRule, ...] = ()
 
     def muted_at(self, at: datetime) -> bool:
         return self.muted_until is not None and self.muted_until > at
@@ -66,6 +77,8 @@ class PlannedPage:
     due_at: datetime
     # Set when the user had no rule for the priority and falls back to their account e-mail.
     fallback: bool = False
+    kind: PageKind = "ALERT"
+    level: int | None = None
 
 
 def rule_type(priority: Priority) -> RuleType:
@@ -97,3 +110,19 @@ def throttle_until(method: str, last_sent_at: datetime | None, now: datetime) ->
         return None
     window_end = last_sent_at + THROTTLE_WINDOW[method]
     return window_end if now < window_end else None
+
+
+def update_pages(
+    update: UpdateType, actor_user_id: int | None, people: list[Person], now: datetime
+) -> tuple[PlannedPage, ...]:
+    """Status updates for the people paged for an incident, when someone else changed it."""
+    pages = []
+    for person in people:
+        if person.user_id == actor_user_id or person.muted_at(now):
+            continue
+        contacts = {c.id: c for c in person.contacts}
+        for rule in person.update_rules:
+            contact = contacts.get(rule.contact_id)
+            if rule.type == update and contact is not None:
+                pages.append(PlannedPage(person.user_id, contact.method, contact.target, now, kind=update))
+    return tuple(pages)

@@ -18,7 +18,7 @@ import peewee
 
 from ilertd.actors.tracker import WorkTracker
 from ilertd.store.db import write_transaction
-from ilertd.store.statements import Statement
+from ilertd.store.statements import BARRIER, Statement
 
 logger = logging.getLogger(__name__)
 
@@ -139,16 +139,25 @@ class Committer:
 
 def _runs(batch: list[WriteUnit]) -> list[tuple[str, list[tuple[object, ...]]]]:
     """The batch's statements as executemany runs: by kind (rows before the rows that reference
-    them), then in submission order, consecutive statements with the same SQL in one run."""
-    by_kind: defaultdict[int, list[Statement]] = defaultdict(list)
+    them) between barriers, in submission order within a kind, consecutive equal SQL in one run."""
+    runs: list[tuple[str, list[tuple[object, ...]]]] = []
+    segment: defaultdict[int, list[Statement]] = defaultdict(list)
+
+    def flush() -> None:
+        for kind in sorted(segment):
+            for statement in segment[kind]:
+                if runs and runs[-1][0] == statement.sql:
+                    runs[-1][1].append(statement.params)
+                else:
+                    runs.append((statement.sql, [statement.params]))
+        segment.clear()
+
     for unit in batch:
         for statement in unit.statements:
-            by_kind[statement.kind].append(statement)
-    runs: list[tuple[str, list[tuple[object, ...]]]] = []
-    for kind in sorted(by_kind):
-        for statement in by_kind[kind]:
-            if runs and runs[-1][0] == statement.sql:
-                runs[-1][1].append(statement.params)
-            else:
+            if statement.kind == BARRIER:
+                flush()
                 runs.append((statement.sql, [statement.params]))
+            else:
+                segment[statement.kind].append(statement)
+    flush()
     return runs

@@ -104,6 +104,64 @@ class LogEntry(BaseModel):
     channel = peewee.CharField(null=True, max_length=32)
 
 
+
+
+class Contact(BaseModel):
+    """A way to reach a user: an e-mail address, an E.164 number, a push topic or URL."""
+
+    user = peewee.ForeignKeyField(User, backref="contacts", on_delete="CASCADE")
+    method = peewee.CharField(max_length=8)
+    target = peewee.CharField(max_length=512)
+
+
+class AlertRule(BaseModel):
+    """How a user is paged for an incident of a priority: which contact, how long after."""
+
+    user = peewee.ForeignKeyField(User, backref="alert_rules", on_delete="CASCADE")
+    method = peewee.CharField(max_length=8)
+    contact = peewee.ForeignKeyField(Contact, on_delete="CASCADE")
+    delay_min = peewee.IntegerField(default=0)
+    type = peewee.CharField(max_length=16)
+
+
+class UpdateRule(BaseModel):
+    """A user hears when someone else accepts, resolves or escalates an incident they were paged for."""
+
+    user = peewee.ForeignKeyField(User, backref="update_rules", on_delete="CASCADE")
+    method = peewee.CharField(max_length=8)
+    contact = peewee.ForeignKeyField(Contact, on_delete="CASCADE")
+    type = peewee.CharField(max_length=16)
+
+
+class DutyRule(BaseModel):
+    """A shift-start reminder `before_min` minutes before a user's on-call shift."""
+
+    user = peewee.ForeignKeyField(User, backref="duty_rules", on_delete="CASCADE")
+    method = peewee.CharField(max_length=8)
+    contact = peewee.ForeignKeyField(Contact, on_delete="CASCADE")
+    before_min = peewee.IntegerField(default=0)
+
+
+class Notification(BaseModel):
+    """The outbox: one page (or update) to one contact, written with the change that caused it."""
+
+    # Allocated by the shards so timers can be armed before the batch commits.
+    id = peewee.IntegerField(primary_key=True)
+    incident = peewee.ForeignKeyField(Incident, backref="notifications", on_delete="CASCADE")
+    user_id = peewee.IntegerField()
+    kind = peewee.CharField(max_length=16)
+    method = peewee.CharField(max_length=8)
+    target = peewee.CharField(max_length=512)
+    level = peewee.IntegerField(null=True)
+    due_at = UTCDateTimeField(index=True)
+    sent_at = UTCDateTimeField(null=True)
+    status = peewee.CharField(max_length=10, index=True)
+    attempts = peewee.IntegerField(default=0)
+    error_message = peewee.TextField(null=True)
+    created_at = UTCDateTimeField()
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
+    Contact, AlertRule, UpdateRule, DutyRule, Notification,
 )

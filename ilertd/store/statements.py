@@ -16,7 +16,10 @@ from ilertd.store import models as m
 from ilertd.store.db import is_sqlite
 
 # Execution order inside one batch: rows must exist before rows that reference them.
-INSERT_INCIDENT, UPDATE_INCIDENT, INSERT_EVENT, INSERT_LOG = range(4)
+(INSERT_INCIDENT, UPDATE_INCIDENT, INSERT_EVENT, INSERT_LOG,
+ INSERT_NOTIFICATION, UPDATE_NOTIFICATION) = range(6)
+# Runs exactly where it was submitted: nothing after it moves before it, nothing before after.
+BARRIER = 100
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Statements:
         self.incident_fields = [f for f in m.Incident._meta.sorted_fields]
         self.event_fields = [f for f in m.Event._meta.sorted_fields if f.name != "id"]
         self.log_fields = [f for f in m.LogEntry._meta.sorted_fields if f.name != "id"]
+        self.notification_fields = list(m.Notification._meta.sorted_fields)
+        self.notification_by_name = {f.name: f for f in self.notification_fields}
 
         def insert(model: type[m.BaseModel], fields: list[peewee.Field]) -> str:
             columns = ", ".join(f.column_name for f in fields)
@@ -46,6 +51,11 @@ class Statements:
         self.insert_incident = insert(m.Incident, self.incident_fields)
         self.insert_event = insert(m.Event, self.event_fields)
         self.insert_log = insert(m.LogEntry, self.log_fields)
+        self.insert_notification = insert(m.Notification, self.notification_fields)
+        self.cancel_pages_sql = (
+            f"UPDATE notification SET status = 'CANCELLED' WHERE incident_id = {param}"
+            f" AND status = 'SCHEDULED' AND kind = 'ALERT'"
+        )
         self._updates: dict[tuple[str, ...], str] = {}
 
     def _value(self, field: peewee.Field, value: Any) -> Any:
@@ -80,3 +90,23 @@ class Statements:
     def log(self, row: dict[str, Any]) -> Statement:
         return Statement(INSERT_LOG, self.insert_log, self._params(self.log_fields, row))
 
+
+    def notification(self, row: dict[str, Any]) -> Statement:
+        return Statement(INSERT_NOTIFICATION, self.insert_notification,
+                         self._params(self.notification_fields, row))
+
+    def update_notification(self, notification_id: int, changes: dict[str, Any]) -> Statement:
+        names = tuple(sorted(changes))
+        sql = self._updates.get(("notification", *names))
+        if sql is None:
+            assignments = ", ".join(
+                f"{self.notification_by_name[n].column_name} = {self.param}" for n in names
+            )
+            sql = f"UPDATE notification SET {assignments} WHERE id = {self.param}"
+            self._updates[("notification", *names)] = sql
+        fields = [self.notification_by_name[n] for n in names]
+        return Statement(UPDATE_NOTIFICATION, sql, (*self._params(fields, changes), notification_id))
+
+    def cancel_pages(self, incident_id: int) -> Statement:
+        """Accept and resolve cancel every page of the incident not yet sent."""
+        return Statement(BARRIER, self.cancel_pages_sql, (incident_id,))

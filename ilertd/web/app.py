@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ilertd.errors import ApiError
-from ilertd.web import incidents, ops, people, sources
+from ilertd.web import incidents, ops, people, preferences, sources, twilio
 from ilertd.web.events import EventsEndpoints
 from ilertd.web.fastpath import EventsFastPath
 from ilertd.web.http import error_response
@@ -55,8 +55,10 @@ def build_app(services: Services) -> EventsFastPath:
         Route("/v2/enqueue", events.pagerduty, methods=["POST"]),
         *incidents.routes(services),
         *people.routes(services),
+        *preferences.routes(services),
         *sources.routes(services),
         *ops.routes(services),
+        *twilio.routes(services),
     ]
     app = Starlette(
         routes=routes,

@@ -14,7 +14,7 @@ from ilertd.store import models as m
 from ilertd.web.auth import Principal, authenticate
 from ilertd.web.http import error_response, json_object, paging, path_id, threaded
 from ilertd.web.services import Services
-from ilertd.web.views import incidents_json, log_entry_json, usernames
+from ilertd.web.views import incidents_json, log_entry_json, notification_json, usernames
 
 STATES = ("PENDING", "ACCEPTED", "RESOLVED")
 
@@ -69,13 +69,13 @@ def routes(services: Services) -> list[Route]:
         authenticate(request)
         return one(path_id(request))
 
-    def command(request: Request, action: str, content: str = "") -> Response:
+    def command(request: Request, action: str, content: str = "", level: int | None = None) -> Response:
         principal: Principal = authenticate(request)
         incident_id = path_id(request)
         incident_or_404(incident_id)
         actor = Actor(principal.user_id, principal.username, "API")
         outcome = services.ask_blocking(
-            lambda reply: IncidentCommand(incident_id, action, actor, reply, content)  # type: ignore[arg-type]
+            lambda reply: IncidentCommand(incident_id, action, actor, reply, content, level)  # type: ignore[arg-type]
         )
         if outcome.error is not None:
             return error_response(outcome.error)
@@ -113,6 +113,25 @@ def routes(services: Services) -> list[Route]:
             raise invalid("content", "content must be at most 10000 characters")
         return command(request, "comment", content)
 
+    def escalate(request: Request, body: bytes) -> Response:
+        document = json_object(body, required=False)
+        level = document.get("level")
+        if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 0):
+            raise invalid("level", "level must be a non-negative integer")
+        return command(request, "escalate", level=level)
+
+    def notifications(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        incident_id = path_id(request)
+        incident_or_404(incident_id)
+        start, size = paging(request)
+        rows = list(
+            m.Notification.select().where(m.Notification.incident == incident_id)
+            .order_by(m.Notification.due_at, m.Notification.id).offset(start).limit(size)
+        )
+        names = usernames({r.user_id for r in rows})
+        return JSONResponse([notification_json(r, names) for r in rows])
+
     def log_entries(request: Request, _body: bytes) -> Response:
         authenticate(request)
         incident_id = path_id(request)
@@ -131,6 +150,8 @@ def routes(services: Services) -> list[Route]:
         Route("/api/incidents/{id}/accept", threaded(accept), methods=["PUT"]),
         Route("/api/incidents/{id}/resolve", threaded(resolve), methods=["PUT"]),
         Route("/api/incidents/{id}/comments", threaded(add_comment), methods=["POST"]),
+        Route("/api/incidents/{id}/escalate", threaded(escalate), methods=["PUT"]),
+        Route("/api/incidents/{id}/notifications", threaded(notifications), methods=["GET"]),
         Route("/api/incidents/{id}/log-entries", threaded(log_entries), methods=["GET"]),
     ]
 

@@ -126,3 +126,19 @@ def escalation_policy_json(row: m.EscalationPolicy) -> dict[str, Any]:
         "repeating": bool(row.repeating),
         "frequency": row.frequency,
     }
+
+
+def notification_json(row: m.Notification, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "user": user_ref(row.user_id, names),
+        "method": row.method,
+        "target": row.target,
+        "kind": row.kind,
+        "escalationLevel": row.level,
+        "dueAt": format_instant(row.due_at),
+        "sentAt": format_instant(row.sent_at),
+        "status": row.status,
+        "attempts": row.attempts,
+        "errorMessage": row.error_message,
+    }

@@ -1,0 +1,163 @@
+"""ChannelActor: delivers due outbox rows on one channel, throttles per contact, retries with back-off.
+
+Delivery is at least once: the row is marked sent after the provider took the message, so a
+crash in between sends it again after the restart; each message carries the row's stable
+reference so such a duplicate can be recognised.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from ilertd.actors.base import TrackedActor
+from ilertd.actors.messages import Deliver, Ping
+from ilertd.actors.runtime import Runtime
+from ilertd.channels.base import Channel, DeliveryError, Message
+from ilertd.domain.incidents import LogEntry
+from ilertd.domain.notification_plan import THROTTLE_WINDOW, throttle_until
+from ilertd.domain.page_text import PageFacts, PageText, alert_text, summary_text, update_text
+from ilertd.store import models as m
+from ilertd.store.committer import WriteUnit
+from ilertd.store.incidents import log_rows
+from ilertd.store.people import last_sent
+
+logger = logging.getLogger(__name__)
+
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(minutes=15)
+MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
+UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential back-off after the n-th failed attempt: 30 s, 1 min, 2 min, ... at most 15 min."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+def reference(notification_id: int) -> str:
+    return f"ilertd-n{notification_id}"
+
+
+class ChannelActor(TrackedActor):
+    def __init__(self, runtime: Runtime, method: str, channel: Channel) -> None:
+        super().__init__(runtime.tracker)
+        self.runtime = runtime
+        self.method = method
+        self.channel = channel
+        self.last_sent: dict[str, datetime] = {}
+
+    def on_start(self) -> None:
+        since = self.runtime.clock.now() - THROTTLE_WINDOW[self.method]
+        self.last_sent = {
+            target: sent for (method, target), sent in last_sent(since).items() if method == self.method
+        }
+
+    def on_stop(self) -> None:
+        self.runtime.db.close()
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case Deliver():
+                self._deliver(message)
+            case Ping():
+                return True
+            case _:
+                return super().handle(message)
+        return None
+
+    def _deliver(self, message: Deliver) -> None:
+        now = self.runtime.clock.now()
+        # The row may still sit in a batch behind the change that created it.
+        self.runtime.committer.wait_flushed(message.incident_id)
+        row = m.Notification.get_or_none(m.Notification.id == message.notification_id)
+        if row is None or row.status != "SCHEDULED":
+            return
+        if row.due_at > now:
+            self._arm(row, row.due_at)
+            return
+        window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
+        if window_end is not None:
+            self._write(row, {"due_at": window_end})
+            self._arm(row, window_end)
+            return
+        due = list(
+            m.Notification.select()
+            .where((m.Notification.method == self.method) & (m.Notification.target == row.target)
+                   & (m.Notification.status == "SCHEDULED") & (m.Notification.due_at <= now))
+            .order_by(m.Notification.due_at, m.Notification.id)
+        )
+        if row.id not in {r.id for r in due}:
+            due.insert(0, row)
+        text = self._text(due)
+        outgoing = Message(text.title, text.body, reference(row.id), text.short,
+                           voice_url=f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}")
+        try:
+            self.channel.send(row.target, outgoing)
+        except DeliveryError as error:
+            self._failed(due, str(error), now)
+            return
+        except Exception as error:
+            logger.exception("channel %s failed unexpectedly", self.channel.name)
+            self._failed(due, f"{type(error).__name__}: {error}", now)
+            return
+        self.last_sent[row.target] = now
+        status = "AGGREGATED" if len(due) > 1 else "SUCCESS"
+        for sent in due:
+            note = f" (one summary of {len(due)} pages)" if len(due) > 1 else ""
+            self._write(
+                sent,
+                {"status": status, "sent_at": now, "attempts": sent.attempts + 1, "error_message": None},
+                LogEntry("NOTIFICATION_SENT", f"{sent.method} to {sent.target} via {self.channel.name}"
+                         f"{note}", sent.user_id, sent.method),
+            )
+
+    def _failed(self, rows: list[m.Notification], error: str, now: datetime) -> None:
+        for row in rows:
+            attempts = row.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                self._write(row, {"status": "ERROR", "attempts": attempts, "error_message": error},
+                            LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target} failed"
+                                     f" {attempts} times; giving up: {error}", row.user_id, row.method))
+                continue
+            retry_at = now + retry_delay(attempts)
+            self._write(row, {"attempts": attempts, "error_message": error, "due_at": retry_at},
+                        LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target}, attempt {attempts}:"
+                                 f" {error}; retrying", row.user_id, row.method))
+            self._arm(row, retry_at)
+
+    def _arm(self, row: m.Notification, when: datetime) -> None:
+        self.runtime.pages.arm(row.id, row.incident_id, row.method, row.target, when)
+
+    def _write(self, row: m.Notification, changes: dict[str, Any], entry: LogEntry | None = None) -> None:
+        statements = self.runtime.statements
+        writes = [statements.update_notification(row.id, changes)]
+        if entry is not None:
+            writes.extend(statements.log(r) for r in log_rows(row.incident_id, [entry],
+                                                              self.runtime.clock.now()))
+        self.runtime.committer.submit(WriteUnit(row.incident_id, tuple(writes), _log_failure))
+
+    def _text(self, rows: list[m.Notification]) -> PageText:
+        facts = [self._facts(r.incident_id) for r in rows]
+        ref = reference(rows[0].id)
+        if len(rows) > 1:
+            link = f"{self.runtime.public_url}/api/incidents?states=PENDING"
+            return summary_text(facts, link, ref)
+        row = rows[0]
+        if row.kind != "ALERT":
+            return update_text(facts[0], UPDATE_WORDS.get(row.kind, "changed"), ref)
+        return alert_text(facts[0], ref)
+
+    def _facts(self, incident_id: int) -> PageFacts:
+        incident = m.Incident.get_by_id(incident_id)
+        source = m.AlertSource.get_or_none(m.AlertSource.id == incident.alert_source_id)
+        return PageFacts(
+            incident.id, incident.summary, incident.details, incident.priority, incident.status,
+            source.name if source else "", f"{self.runtime.public_url}/api/incidents/{incident.id}",
+        )
+
+
+def _log_failure(error: BaseException | None) -> None:
+    if error is not None:
+        logger.error("an outbox update could not be stored: %s", error)

@@ -1,0 +1,75 @@
+"""Page timers and their hand-off: arms a clock timer per outbox row, delivers it to its channel actor."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pykka
+
+from ilertd.actors.base import send
+from ilertd.actors.clock import Clock
+from ilertd.actors.messages import Deliver
+from ilertd.actors.tracker import WorkTracker
+
+logger = logging.getLogger(__name__)
+
+
+def page_timer_key(notification_id: int) -> tuple[str, int]:
+    return ("page", notification_id)
+
+
+class IdAllocator:
+    """Outbox ids handed out before the rows commit, so their timers can be armed at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+
+    def start_after(self, highest: int) -> None:
+        with self._lock:
+            self._counter = itertools.count(highest + 1)
+
+    def next(self) -> int:
+        with self._lock:
+            return next(self._counter)
+
+
+class PageDispatcher:
+    """Knows the channel actors; a page's timer hands its row to the actor of its method.
+
+    One actor per (method, target) pair, chosen by hashing the target: throttling a contact
+    needs every page to it to pass through one mailbox.
+    """
+
+    def __init__(self, clock: Clock, tracker: WorkTracker) -> None:
+        self.clock = clock
+        self.tracker = tracker
+        self.pools: dict[str, Sequence[pykka.ActorRef[Any]]] = {}
+
+    def attach(self, pools: dict[str, Sequence[pykka.ActorRef[Any]]]) -> None:
+        self.pools = pools
+
+    def arm(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime) -> None:
+        message = Deliver(notification_id, incident_id, method, target)
+        self.clock.arm(page_timer_key(notification_id), when, lambda _when: self.deliver(message))
+
+    def armed_at(self, notification_id: int) -> datetime | None:
+        return self.clock.armed_at(page_timer_key(notification_id))
+
+    def deliver(self, message: Deliver) -> None:
+        pool = self.pools.get(message.method)
+        if not pool:
+            logger.error("no channel actor for %s; page %s waits for the sweep", message.method,
+                         message.notification_id)
+            return
+        actor = pool[hash(message.target) % len(pool)]
+        try:
+            send(actor, message, self.tracker)
+        except pykka.ActorDeadError:
+            logger.warning("page %s due while stopping; it is sent after the restart",
+                           message.notification_id)

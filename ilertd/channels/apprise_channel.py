@@ -1,0 +1,64 @@
+"""E-mail, SMS and push through apprise URLs in which `{contact}` stands for the contact's target."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from urllib.parse import quote
+
+import apprise
+
+from ilertd.channels.base import DeliveryError, Message
+
+logger = logging.getLogger(__name__)
+
+CACHE_SIZE = 256
+# Schemas that take extra JSON payload fields as `:name=value`: the page's reference rides there.
+PAYLOAD_SCHEMAS = ("json://", "jsons://", "form://", "forms://")
+EMAIL_SCHEMAS = ("mailto://", "mailtos://")
+
+
+def render_url(template: str, target: str, reference: str) -> str:
+    """The apprise URL for one recipient; the reference travels where the service can carry it."""
+    url = template.replace("{contact}", quote(target, safe=""))
+    joiner = "&" if "?" in url else "?"
+    if url.startswith(EMAIL_SCHEMAS):
+        # apprise sets its own Message-ID; a header of ours identifies the page across re-sends.
+        return f"{url}{joiner}+X-Ilertd-Notification={quote(reference, safe='')}"
+    if url.startswith(PAYLOAD_SCHEMAS):
+        return f"{url}{joiner}:reference={quote(reference, safe='')}"
+    return url
+
+
+class AppriseChannel:
+    def __init__(self, name: str, template: str, short_messages: bool = False) -> None:
+        self.name = name
+        self.template = template
+        self.short_messages = short_messages
+        # An Apprise object per URL is reused: building one costs more than a send.
+        self._cache: OrderedDict[str, apprise.Apprise] = OrderedDict()
+        self._asset = apprise.AppriseAsset(async_mode=False)
+
+    def _apprise(self, url: str) -> apprise.Apprise:
+        cached = self._cache.get(url)
+        if cached is not None:
+            self._cache.move_to_end(url)
+            return cached
+        instance = apprise.Apprise(asset=self._asset)
+        if not instance.add(url):
+            raise DeliveryError(f"the {self.name} channel URL is not a valid apprise URL")
+        self._cache[url] = instance
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return instance
+
+    def send(self, target: str, message: Message) -> None:
+        url = render_url(self.template, target, message.reference)
+        instance = self._apprise(url)
+        body = message.short if self.short_messages else message.body
+        with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
+            result = instance.notify(title=message.title, body=body)
+        if not result:
+            detail = " ".join(captured.getvalue().split())[:300] if captured else ""
+            reason = f": {detail}" if detail else ""
+            raise DeliveryError(f"{self.name} delivery to {target} failed{reason}")

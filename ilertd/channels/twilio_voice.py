@@ -1,0 +1,53 @@
+"""Phone calls through Twilio's Calls API, with our own client: apprise hard-codes Twilio's host.
+
+The call's TwiML comes from ilertd itself (`/api/v1/twilio/voice/{notificationId}`), which
+reads the incident aloud; `api_base_url` lets tests and proxies stand in for Twilio. The Calls
+API has no idempotency key: a call re-placed after a crash is recognised by its TwiML URL,
+which names the notification.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ilertd.channels.base import DeliveryError, Message
+
+TIMEOUT_S = 10
+
+
+class TwilioVoiceChannel:
+    name = "voice"
+
+    def __init__(self, account_sid: str, auth_token: str, from_number: str, api_base_url: str) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.from_number = from_number
+        self.api_base_url = api_base_url.rstrip("/")
+
+    def send(self, target: str, message: Message) -> None:
+        if not message.voice_url:
+            raise DeliveryError("a voice page needs a TwiML URL")
+        url = f"{self.api_base_url}/2010-04-01/Accounts/{urllib.parse.quote(self.account_sid)}/Calls.json"
+        form = urllib.parse.urlencode({
+            "To": target, "From": self.from_number, "Url": message.voice_url, "Method": "POST",
+        }).encode()
+        credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        request = urllib.request.Request(url, data=form, method="POST", headers={
+            "Authorization": f"Basic {credentials}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        })
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                reply = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            detail = error.read()[:300].decode(errors="replace")
+            raise DeliveryError(f"Twilio refused the call to {target}: HTTP {error.code} {detail}") from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise DeliveryError(f"Twilio could not be reached: {error}") from None
+        if not reply.get("sid"):
+            raise DeliveryError(f"Twilio answered without a call sid: {str(reply)[:200]}")

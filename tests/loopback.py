@@ -1,0 +1,127 @@
+"""Real servers on loopback SMTP (aiosmtpd), HTTP (SMS gateway, ntfy, Twilio)."""
+
+from __future__ import annotations
+
+import base64
+import email
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
+        with self.lock:
+            self.messages.append(email.message_from_bytes(content))
+        return "250 OK"
+
+
+class SmtpServer:
+    """aiosmtpd on a fixed loopback port, so it can go down and come back at the same address."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.inbox = _Inbox()
+        self.controller: Controller | None = None
+
+    def start(self) -> SmtpServer:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self) -> list[Message]:
+        with self.inbox.lock:
+            return list(self.inbox.messages)
+
+    def url(self) -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=ilertd@example.com&to={{contact}}&mode=insecure"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+
+@dataclass
+class HttpReceiver:
+    """Records every request; answers Twilio's Calls API, everything else with 200 `{}`."""
+
+    twilio_sid: str = "ACtest"
+    twilio_token: str = "twilio-secret"
+    requests: list[Request] = field(default_factory=list)
+    failing: bool = False
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                request = Request("POST", unquote(self.path), dict(self.headers), self.rfile.read(length))
+                receiver.requests.append(request)
+                status, reply = receiver.answer(request)
+                body = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, request: Request) -> tuple[int, dict[str, Any]]:
+        if self.failing:
+            return 503, {"error": "unavailable"}
+        if request.path.endswith("/Calls.json"):
+            expected = base64.b64encode(f"{self.twilio_sid}:{self.twilio_token}".encode()).decode()
+            if request.headers.get("Authorization") != f"Basic {expected}":
+                return 401, {"code": 20003, "message": "Authenticate"}
+            return 201, {"sid": f"CA{len(self.requests):032d}", "status": "queued"}
+        return 200, {}
+
+    def to(self, prefix: str) -> list[Request]:
+        return [r for r in self.requests if r.path.startswith(prefix)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

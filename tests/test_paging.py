@@ -1,0 +1,307 @@
+"""Escalation and delivery end to end: real daemon, manual clock, pages received by loopback servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.daemon import DaemonProcess
+from tests.loopback import HttpReceiver, SmtpServer
+
+T0 = "2026-01-05T09:00:00.000Z"
+
+
+@dataclass
+class Paging:
+    daemon: DaemonProcess
+    smtp: SmtpServer
+    http: HttpReceiver
+    next_phone: int = 0
+
+    def user(self, name: str, rules: list[tuple[str, int, str]] = (), email: bool = True,
+             muted_until: str | None = None) -> int:
+        """A user with one contact per method used in `rules` (method, delayMin, type)."""
+        body: dict[str, Any] = {"username": name}
+        if email:
+            body["email"] = f"{name}@example.com"
+        if muted_until:
+            body["mutedUntil"] = muted_until
+        created = self.daemon.post("/api/users", body)
+        assert created.status_code == 201, created.text
+        user_id = created.json()["id"]
+        contacts: dict[str, int] = {}
+        for method, delay, kind in rules:
+            if method not in contacts:
+                target = self.target(name, method)
+                contact = self.daemon.post(f"/api/users/{user_id}/contacts",
+                                           {"method": method, "target": target})
+                assert contact.status_code == 201, contact.text
+                contacts[method] = contact.json()["id"]
+            rule = self.daemon.post(f"/api/users/{user_id}/notification-preferences/alerts",
+                                    {"method": method, "contact": {"id": contacts[method]},
+                                     "delayMin": delay, "type": kind})
+            assert rule.status_code == 201, rule.text
+        return int(user_id)
+
+    def target(self, name: str, method: str) -> str:
+        if method == "EMAIL":
+            return f"{name}.pager@example.com"
+        if method == "PUSH":
+            return f"ops-{name}"
+        self.next_phone += 1
+        return f"+49151000{self.next_phone:05d}"
+
+    def policy(self, levels: list[tuple[int, list[int]]], repeating: bool = False,
+               frequency: int = 0) -> int:
+        created = self.daemon.post("/api/escalation-policies", {
+            "name": "ops", "repeating": repeating, "frequency": frequency,
+            "escalationRules": [{"escalationTimeout": t, "users": [{"id": u} for u in users]}
+                                for t, users in levels],
+        })
+        assert created.status_code == 201, created.text
+        attached = self.daemon.put("/api/alert-sources/1", {"escalationPolicy": {"id": created.json()["id"]}})
+        assert attached.status_code == 200
+        return int(created.json()["id"])
+
+    def alert(self, key: str = "db1", **fields: Any) -> int:
+        reply = self.daemon.event(summary=fields.pop("summary", f"{key} is down"), alertKey=key, **fields)
+        assert reply.status_code == 202, reply.text
+        return int(reply.json()["incidentId"])
+
+    def mails_to(self, address: str) -> list[Any]:
+        return [m for m in self.smtp.messages if address in m["To"]]
+
+    def notifications(self, incident_id: int) -> list[dict[str, Any]]:
+        reply = self.daemon.get(f"/api/incidents/{incident_id}/notifications", params={"max-results": 100})
+        assert reply.status_code == 200, reply.text
+        return list(reply.json())
+
+
+@pytest.fixture
+def paging(tmp_path: Path, make_daemon: Callable[..., DaemonProcess]) -> Iterator[Paging]:
+    smtp = SmtpServer().start()
+    http = HttpReceiver()
+    config = tmp_path / "ilertd.toml"
+    config.write_text(f'''
+[channels.email]
+url = "{smtp.url()}"
+[channels.sms]
+url = "json://127.0.0.1:{http.port}/sms/{{contact}}"
+[channels.push]
+url = "ntfy://127.0.0.1:{http.port}/{{contact}}"
+[twilio]
+account_sid = "{http.twilio_sid}"
+auth_token = "{http.twilio_token}"
+from_number = "+15550001111"
+api_base_url = "http://127.0.0.1:{http.port}"
+''')
+    daemon = make_daemon(config=config).start()
+    yield Paging(daemon, smtp, http)
+    daemon.stop()
+    smtp.stop()
+    http.close()
+
+
+def test_level_1_is_paged_exactly_at_the_timeout(paging: Paging) -> None:
+    alice = paging.user("alice")
+    bob = paging.user("bob")
+    paging.policy([(10, [alice]), (10, [bob])])
+    incident_id = paging.alert()
+    paging.daemon.advance("PT0S")
+    assert len(paging.mails_to("alice@example.com")) == 1
+    mail = paging.mails_to("alice@example.com")[0]
+    assert f"#{incident_id}" in mail["Subject"] and "db1 is down" in mail["Subject"]
+    assert mail["X-Ilertd-Notification"].startswith("ilertd-n")
+    paging.daemon.advance("PT9M59S")
+    assert paging.mails_to("bob@example.com") == []
+    paging.daemon.advance("PT1S")
+    assert len(paging.mails_to("bob@example.com")) == 1
+    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert incident["escalationLevel"] == 1
+    rows = paging.notifications(incident_id)
+    assert [(r["user"]["username"], r["status"], r["dueAt"]) for r in rows] == [
+        ("alice", "SUCCESS", T0), ("bob", "SUCCESS", "2026-01-05T09:10:00.000Z"),
+    ]
+    assert "NOTIFICATION_PLANNED" in paging.daemon.log_types(incident_id)  # no rules: account e-mail
+
+
+def test_rules_sms_0_voice_0_sms_30_page_exactly_those(paging: Paging) -> None:
+    carol = paging.user("carol", [("SMS", 0, "HIGH_PRIORITY"), ("VOICE", 0, "HIGH_PRIORITY"),
+                                  ("SMS", 30, "HIGH_PRIORITY"), ("PUSH", 0, "LOW_PRIORITY")])
+    paging.policy([(60, [carol])])
+    incident_id = paging.alert(summary="checkout latency high")
+    paging.daemon.advance("PT0S")
+    sms = paging.http.to("/sms/")
+    calls = paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    assert len(sms) == 1 and len(calls) == 1
+    assert sms[0].path == "/sms/+4915100000001"
+    assert "checkout latency high" in sms[0].json()["message"]
+    call = calls[0].form()
+    assert call["To"] == "+4915100000002" and call["From"] == "+15550001111"
+    twiml = paging.daemon.client.get(call["Url"].replace(paging.daemon.url, ""))
+    assert twiml.status_code == 200 and "checkout latency high" in twiml.text and "<Say" in twiml.text
+    assert paging.http.to("/ops-carol") == []  # the LOW rule is not used for HIGH
+    paging.daemon.advance("PT29M59S")
+    assert len(paging.http.to("/sms/")) == 1
+    paging.daemon.advance("PT1S")
+    assert len(paging.http.to("/sms/")) == 2
+    rows = paging.notifications(incident_id)
+    assert sorted((r["method"], r["dueAt"], r["status"]) for r in rows) == [
+        ("SMS", "2026-01-05T09:00:00.000Z", "SUCCESS"),
+        ("SMS", "2026-01-05T09:30:00.000Z", "SUCCESS"),
+        ("VOICE", "2026-01-05T09:00:00.000Z", "SUCCESS"),
+    ]
+
+
+def test_accept_at_t_plus_5_cancels_everything_pending(paging: Paging) -> None:
+    dave = paging.user("dave", [("EMAIL", 0, "HIGH_PRIORITY"), ("SMS", 10, "HIGH_PRIORITY")])
+    erin = paging.user("erin")
+    paging.policy([(30, [dave]), (30, [erin])])
+    incident_id = paging.alert()
+    paging.daemon.advance("PT5M")
+    assert len(paging.mails_to("dave.pager@example.com")) == 1
+    accepted = paging.daemon.put(f"/api/incidents/{incident_id}/accept")
+    assert accepted.status_code == 200
+    paging.daemon.advance("PT2H")
+    assert paging.http.to("/sms/") == []
+    assert paging.mails_to("erin@example.com") == []
+    statuses = {r["method"]: r["status"] for r in paging.notifications(incident_id)}
+    assert statuses == {"EMAIL": "SUCCESS", "SMS": "CANCELLED"}
+
+
+def test_repeating_with_frequency_2_makes_exactly_three_passes(paging: Paging) -> None:
+    frank = paging.user("frank")
+    gina = paging.user("gina")
+    paging.policy([(5, [frank]), (5, [gina])], repeating=True, frequency=2)
+    incident_id = paging.alert()
+    paging.daemon.advance("PT3H")
+    assert len(paging.mails_to("frank@example.com")) == 3
+    assert len(paging.mails_to("gina@example.com")) == 3
+    types = paging.daemon.log_types(incident_id)
+    assert (types.count("ESCALATED") == 6 and types[-1] == "ESCALATION_ENDED") or "ESCALATION_ENDED" in types
+    assert paging.daemon.get(f"/api/incidents/{incident_id}").json()["nextEscalationAt"] is None
+
+
+def test_a_level_whose_only_user_is_muted_escalates_at_once(paging: Paging) -> None:
+    henry = paging.user("henry", muted_until="2026-01-05T12:00:00Z")
+    ivan = paging.user("ivan")
+    paging.policy([(30, [henry]), (30, [ivan])])
+    incident_id = paging.alert()
+    paging.daemon.advance("PT0S")
+    assert paging.mails_to("henry@example.com") == []
+    assert len(paging.mails_to("ivan@example.com")) == 1
+    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert incident["escalationLevel"] == 1
+    assert incident["nextEscalationAt"] == "2026-01-05T09:30:00.000Z"
+    assert "NOBODY_ON_CALL" in paging.daemon.log_types(incident_id)
+
+
+def test_nobody_reachable_in_the_policy_pages_nobody_and_stays_pending(paging: Paging) -> None:
+    muted = paging.user("jo", muted_until="2026-01-06T00:00:00Z")
+    paging.policy([(5, [muted]), (5, [muted])])
+    incident_id = paging.alert()
+    paging.daemon.advance("PT1H")
+    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert incident["status"] == "PENDING" and incident["nextEscalationAt"] is None
+    assert paging.notifications(incident_id) == []
+    assert paging.daemon.log_types(incident_id).count("NOBODY_ON_CALL") == 3
+
+
+def test_low_priority_never_escalates(paging: Paging) -> None:
+    jack = paging.user("jack", [("EMAIL", 0, "LOW_PRIORITY")])
+    kim = paging.user("kim")
+    paging.policy([(5, [jack]), (5, [kim])])
+    incident_id = paging.alert(priority="LOW")
+    paging.daemon.advance("PT2H")
+    assert len(paging.mails_to("jack.pager@example.com")) == 1
+    assert paging.mails_to("kim@example.com") == []
+    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert incident["escalationLevel"] == 0 and incident["nextEscalationAt"] is None
+
+
+def test_manual_escalation_to_the_next_level_and_to_level_n(paging: Paging) -> None:
+    lea = paging.user("lea")
+    max_ = paging.user("max")
+    nina = paging.user("nina")
+    paging.policy([(60, [lea]), (60, [max_]), (60, [nina])])
+    incident_id = paging.alert()
+    paging.daemon.advance("PT0S")
+    paging.daemon.put(f"/api/incidents/{incident_id}/accept")
+    escalated = paging.daemon.put(f"/api/incidents/{incident_id}/escalate")
+    assert escalated.status_code == 200, escalated.text
+    assert escalated.json()["status"] == "PENDING" and escalated.json()["escalationLevel"] == 1
+    paging.daemon.advance("PT0S")
+    assert len(paging.mails_to("max@example.com")) == 1
+    to_level_2 = paging.daemon.put(f"/api/incidents/{incident_id}/escalate", {"level": 2})
+    assert to_level_2.json()["escalationLevel"] == 2
+    wrapped = paging.daemon.put(f"/api/incidents/{incident_id}/escalate")
+    assert wrapped.json()["escalationLevel"] == 0
+    # Lea's second page falls inside her e-mail throttle window (10 s) from the first.
+    paging.daemon.advance("PT10S")
+    assert len(paging.mails_to("nina@example.com")) == 1
+    assert len(paging.mails_to("lea@example.com")) == 2
+    bad = paging.daemon.put(f"/api/incidents/{incident_id}/escalate", {"level": 3})
+    assert bad.status_code == 400 and bad.json()["field"] == "level"
+    paging.daemon.put(f"/api/incidents/{incident_id}/resolve")
+    assert paging.daemon.put(f"/api/incidents/{incident_id}/escalate").status_code == 409
+
+
+def test_smtp_down_for_a_while_then_delivered_and_no_page_lost(paging: Paging) -> None:
+    olga = paging.user("olga")
+    paging.policy([(600, [olga])])
+    paging.smtp.stop()
+    incident_id = paging.alert()
+    paging.daemon.advance("PT0S")
+    paging.daemon.advance("PT30S")
+    row = paging.notifications(incident_id)[0]
+    assert row["status"] == "SCHEDULED" and row["attempts"] == 2 and row["errorMessage"]
+    assert paging.daemon.log_types(incident_id).count("NOTIFICATION_FAILED") == 2
+    paging.smtp.start()
+    paging.daemon.advance("PT2M")
+    assert len(paging.mails_to("olga@example.com")) == 1
+    row = paging.notifications(incident_id)[0]
+    assert row["status"] == "SUCCESS" and row["attempts"] == 3
+
+
+def test_kill_9_before_delivery_then_the_page_goes_out_once_after_restart(paging: Paging) -> None:
+    pia = paging.user("pia", [("EMAIL", 10, "HIGH_PRIORITY")])
+    paging.policy([(600, [pia])])
+    incident_id = paging.alert()
+    paging.daemon.advance("PT5M")
+    paging.daemon.kill()
+    # The page fell due while the daemon was down.
+    (paging.daemon.data_dir / "manual-clock").write_text("2026-01-05T09:20:00Z")
+    paging.daemon.start()
+    paging.daemon.advance("PT0S")
+    assert len(paging.mails_to("pia.pager@example.com")) == 1
+    paging.daemon.advance("PT1H")
+    assert len(paging.mails_to("pia.pager@example.com")) == 1
+    assert [r["status"] for r in paging.notifications(incident_id)] == ["SUCCESS"]
+
+
+def test_a_300_event_storm_sends_one_sms_contact_at_most_two_messages(paging: Paging) -> None:
+    quinn = paging.user("quinn", [("SMS", 0, "HIGH_PRIORITY")])
+    paging.policy([(600, [quinn])])
+    body = {"integrationKey": paging.daemon.integration_key, "eventType": "ALERT", "summary": "storm"}
+    with httpx.Client(base_url=paging.daemon.url, timeout=30) as client, \
+            ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(pool.map(
+            lambda i: client.post("/api/events", json={**body, "alertKey": f"node-{i}"}), range(300)
+        ))
+    assert all(r.status_code == 202 for r in replies)
+    paging.daemon.advance("PT20S")
+    paging.daemon.advance("PT40S")
+    paging.daemon.advance("PT5M")
+    sms = paging.http.to("/sms/")
+    assert 1 <= len(sms) <= 2
+    statuses: dict[str, int] = {}
+    for reply in replies[:50]:
+        for row in paging.notifications(reply.json()["incidentId"]):
+            statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    assert set(statuses) <= {"SUCCESS", "AGGREGATED"} and sum(statuses.values()) == 50
