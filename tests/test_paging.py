@@ -305,3 +305,38 @@ def test_a_300_event_storm_sends_one_sms_contact_at_most_two_messages(paging: Pa
         for row in paging.notifications(reply.json()["incidentId"]):
             statuses[row["status"]] = statuses.get(row["status"], 0) + 1
     assert set(statuses) <= {"SUCCESS", "AGGREGATED"} and sum(statuses.values()) == 50
+
+
+def test_push_goes_to_the_ntfy_topic(paging: Paging) -> None:
+    rosa = paging.user("rosa", [("PUSH", 0, "HIGH_PRIORITY")])
+    paging.policy([(60, [rosa])])
+    paging.alert(summary="queue stuck")
+    paging.daemon.advance("PT0S")
+    pushes = [r for r in paging.http.requests if "ops-rosa" in r.path or b"ops-rosa" in r.body]
+    assert len(pushes) == 1
+    assert b"queue stuck" in pushes[0].body
+
+
+def test_status_updates_reach_who_asked_and_not_who_acted(paging: Paging) -> None:
+    sam = paging.user("sam", [("EMAIL", 0, "HIGH_PRIORITY")])
+    tia = paging.user("tia")
+    contact = paging.daemon.post(f"/api/users/{sam}/contacts", {"method": "SMS", "target": "+4915199999999"})
+    for kind in ("ALERT_ACCEPTED", "ALERT_RESOLVED"):
+        rule = paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates",
+                                  {"method": "SMS", "contact": {"id": contact.json()["id"]}, "type": kind})
+        assert rule.status_code == 201, rule.text
+    paging.policy([(60, [sam, tia])])
+    incident_id = paging.alert()
+    paging.daemon.advance("PT0S")
+    token = paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
+    assert paging.daemon.put(f"/api/incidents/{incident_id}/accept", token=token).status_code == 200
+    paging.daemon.advance("PT0S")
+    updates = paging.http.to("/sms/+4915199999999")
+    assert len(updates) == 1 and "accepted" in updates[0].json()["message"]
+    # Sam resolving it himself does not tell Sam.
+    sam_token = paging.daemon.post(f"/api/users/{sam}/tokens").json()["token"]
+    paging.daemon.put(f"/api/incidents/{incident_id}/resolve", token=sam_token)
+    paging.daemon.advance("PT5M")
+    assert len(paging.http.to("/sms/+4915199999999")) == 1
+    kinds = sorted(r["kind"] for r in paging.notifications(incident_id))
+    assert kinds == ["ALERT", "ALERT", "ALERT_ACCEPTED"]

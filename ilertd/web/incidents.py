@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -120,29 +123,25 @@ def routes(services: Services) -> list[Route]:
             raise invalid("level", "level must be a non-negative integer")
         return command(request, "escalate", level=level)
 
-    def notifications(request: Request, _body: bytes) -> Response:
+    def children(request: Request, model: type[m.Notification] | type[m.LogEntry],
+                 order: tuple[Any, ...], to_json: Callable[[Any, dict[int, str]], dict[str, Any]]
+                 ) -> Response:
+        """A page of an incident's notifications or log entries, each with its user's name."""
         authenticate(request)
         incident_id = path_id(request)
         incident_or_404(incident_id)
         start, size = paging(request)
-        rows = list(
-            m.Notification.select().where(m.Notification.incident == incident_id)
-            .order_by(m.Notification.due_at, m.Notification.id).offset(start).limit(size)
-        )
+        rows = list(model.select().where(model.incident == incident_id).order_by(*order)
+                    .offset(start).limit(size))
         names = usernames({r.user_id for r in rows})
-        return JSONResponse([notification_json(r, names) for r in rows])
+        return JSONResponse([to_json(r, names) for r in rows])
+
+    def notifications(request: Request, _body: bytes) -> Response:
+        return children(request, m.Notification, (m.Notification.due_at, m.Notification.id),
+                        notification_json)
 
     def log_entries(request: Request, _body: bytes) -> Response:
-        authenticate(request)
-        incident_id = path_id(request)
-        incident_or_404(incident_id)
-        start, size = paging(request)
-        rows = list(
-            m.LogEntry.select().where(m.LogEntry.incident == incident_id)
-            .order_by(m.LogEntry.id).offset(start).limit(size)
-        )
-        names = usernames({r.user_id for r in rows})
-        return JSONResponse([log_entry_json(r, names) for r in rows])
+        return children(request, m.LogEntry, (m.LogEntry.id,), log_entry_json)
 
     return [
         Route("/api/incidents", threaded(list_incidents), methods=["GET"]),

@@ -1,0 +1,55 @@
+"""Channel URL rendering (also for services with fixed hosts that tests cannot reach) and back-off."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import apprise
+import pytest
+
+from ilertd.actors.channel import retry_delay
+from ilertd.channels.apprise_channel import render_url
+from ilertd.channels.setup import channels_from_config
+from ilertd.config import ChannelConfig, ChannelsConfig, Config, TwilioConfig
+
+
+# Twilio's formats: an account SID is AC and 32 hex digits, a token 32 characters.
+SID = "AC" + "0123456789abcdef" * 2
+TOKEN = "f" * 32
+
+
+@pytest.mark.parametrize(("template", "target", "expected"), [
+    (f"twilio://{SID}:{TOKEN}@+15550001111/{{contact}}", "+4915112345678",
+     f"twilio://{SID}:{TOKEN}@+15550001111/%2B4915112345678"),
+    ("pover://userkey@apptoken/{contact}", "phone-1", "pover://userkey@apptoken/phone-1"),
+    ("vonage://key:secret@15550001111/{contact}", "+4915112345678",
+     "vonage://key:secret@15550001111/%2B4915112345678"),
+    ("ntfys://ntfy.example.com/{contact}", "ops alice", "ntfys://ntfy.example.com/ops%20alice"),
+    ("json://gw.example.com/sms/{contact}", "+491", "json://gw.example.com/sms/%2B491?:reference=ilertd-n7"),
+    ("mailto://smtp.example.com:587?from=ilertd@example.com&to={contact}&mode=starttls", "a@b.example",
+     "mailto://smtp.example.com:587?from=ilertd@example.com&to=a%40b.example&mode=starttls"
+     "&+X-Ilertd-Notification=ilertd-n7"),
+])
+def test_contact_and_reference_rendering(template: str, target: str, expected: str) -> None:
+    url = render_url(template, target, "ilertd-n7")
+    assert url == expected
+    # Every rendered URL is one apprise accepts: the page would not fail on the URL itself.
+    assert apprise.Apprise().add(url)
+
+
+def test_back_off_doubles_up_to_fifteen_minutes() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 4)] == [
+        timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4),
+    ]
+    assert retry_delay(10) == timedelta(minutes=15)
+
+
+def test_methods_without_a_channel_page_the_log() -> None:
+    channels = channels_from_config(Config())
+    assert all(c.name.startswith("log") for c in channels.values())
+    configured = channels_from_config(Config(
+        channels=ChannelsConfig(email=ChannelConfig("mailto://localhost?to={contact}")),
+        twilio=TwilioConfig(account_sid="AC1", auth_token="t", from_number="+1555"),
+    ))
+    assert configured["EMAIL"].name == "email" and configured["VOICE"].name == "voice"
+    assert configured["SMS"].name.startswith("log")
