@@ -1,3 +1,3 @@
-"""The benchmark of ilertd: `python -m bench` measures ingest, baselines and scale against targets."""
+"""The benchmark of ilertd: `python -m bench` measures ingest, baselines, scale and paging against targets."""
 
 from __future__ import annotations

@@ -26,10 +26,12 @@ def ilertd_command() -> list[str]:
 class Ilertd:
     """One daemon in `root` (data in `root/data`); `start` may be called again after `stop`."""
 
-    def __init__(self, root: Path, name: str = "ilertd") -> None:
+    def __init__(self, root: Path, name: str = "ilertd", config: Path | None = None) -> None:
         self.root = root
         self.data_dir = root / "data"
         self.name = name
+        # A TOML settings file (channels for the paging section); None runs on the defaults.
+        self.config = config
         self.service: Service | None = None
         self.url = ""
         self.integration_key = ""
@@ -40,9 +42,12 @@ class Ilertd:
         """Start the process and return at once (the caller waits in its own way)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._starts += 1
+        argv = [*ilertd_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
         self.service = Service(
             f"{self.name}-{self._starts}",
-            [*ilertd_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            argv,
             log_dir=self.root / "logs",
             cwd=self.root,
             env=environment(STATE_DIRECTORY=str(self.data_dir)),
@@ -72,7 +77,37 @@ class Ilertd:
     def stop(self) -> int | None:
         return self.service.stop() if self.service is not None else None
 
+    def error_lines(self) -> list[str]:
+        """ERROR lines and tracebacks the daemon wrote to stderr in its latest start."""
+        if self.service is None:
+            return []
+        return [line for line in self.service.stderr_text().splitlines()
+                if " ERROR " in line or line.startswith("Traceback")]
+
+    def warning_lines(self) -> list[str]:
+        """WARNING lines of the latest start, except the log channel's pages (WARNING by design)."""
+        if self.service is None:
+            return []
+        return [line for line in self.service.stderr_text().splitlines()
+                if " WARNING " in line and " ilertd.pages: " not in line]
+
     def event_body(self, alert_key: str) -> str:
         """The native event body; `alert_key` may be `load.MARK`, replaced per request."""
         return json.dumps({"integrationKey": self.integration_key, "eventType": "ALERT",
                            "summary": "bench", "alertKey": alert_key})
+
+
+def template(root: Path, name: str) -> Ilertd:
+    """A daemon started once on an empty store (admin, default source), then stopped with SIGTERM.
+
+    Its data directory is what a seeded store is copied from: every schema and first-run row
+    is then written by ilertd itself.
+    """
+    daemon = Ilertd(root, name)
+    try:
+        daemon.start()
+    finally:
+        code = daemon.stop()
+    if code != 0:
+        raise RuntimeError(f"the template daemon stopped with status {code}")
+    return daemon

@@ -10,6 +10,7 @@ from typing import Any
 from bench import client, seed
 from bench.context import Context
 from bench.daemon import Ilertd
+from bench.daemon import template as daemon_template
 from bench.procs import free_port, proc_status
 from bench.spec import MARK, RequestSpec
 
@@ -18,19 +19,7 @@ FULL_SIZES = (1_000, 10_000, 100_000)
 TOUCH_EVENTS = 2_000
 TOUCH_CONNECTIONS = 16
 START_TIMEOUT_S = 120.0
-OPEN_AT_START = re.compile(r"supervisor: (\d+) open incidents, (\d+) deadlines re-armed")
-
-
-def _template(ctx: Context) -> Ilertd:
-    """A daemon started once on an empty store (admin, default source), then stopped with SIGTERM."""
-    daemon = Ilertd(ctx.scratch / "scale-template", "scale-template")
-    try:
-        daemon.start()
-    finally:
-        code = daemon.stop()
-    if code != 0:
-        raise RuntimeError(f"the template daemon stopped with status {code}")
-    return daemon
+OPEN_AT_START = re.compile(r"supervisor: (\d+) open incidents; (\d+) deadlines and \d+ pages re-armed")
 
 
 def _touch_keys(count: int) -> tuple[str, ...]:
@@ -95,7 +84,7 @@ def _one_size(ctx: Context, template: Ilertd, count: int) -> dict[str, Any]:
 def run(ctx: Context) -> dict[str, Any]:
     sizes = QUICK_SIZES if ctx.quick else FULL_SIZES
     ctx.log(f"scale: template daemon, then {', '.join(f'{n:,}' for n in sizes)} open incidents")
-    template = _template(ctx)
+    template = daemon_template(ctx.scratch / "scale-template", "scale-template")
     points = []
     for count in sizes:
         points.append(_one_size(ctx, template, count))

@@ -12,7 +12,6 @@ from ilertd.channels.apprise_channel import render_url
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import ChannelConfig, ChannelsConfig, Config, TwilioConfig
 
-
 # Twilio's formats: an account SID is AC and 32 hex digits, a token 32 characters.
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "f" * 32
@@ -53,3 +52,24 @@ def test_methods_without_a_channel_page_the_log() -> None:
     ))
     assert configured["EMAIL"].name == "email" and configured["VOICE"].name == "voice"
     assert configured["SMS"].name.startswith("log")
+
+
+def test_e_mail_reuses_one_verified_tls_context_and_never_an_unverified_one() -> None:
+    import ssl
+
+    import apprise.plugins.email.smtp as apprise_smtp
+
+    from ilertd.channels.apprise_channel import _ReusedTLSContext, _verifies_certificates
+
+    assert isinstance(apprise_smtp.ssl, _ReusedTLSContext), "apprise's SMTP client uses the shim"
+    tls = _ReusedTLSContext()
+    assert tls.create_default_context() is not tls.create_default_context()
+    tls.allow_for("mailtos://h?to={contact}&mode=starttls")
+    first = tls.create_default_context()
+    assert first is tls.create_default_context() and first.verify_mode == ssl.CERT_REQUIRED
+    tls.allow_for("mailtos://h?to={contact}&mode=starttls&verify=no")
+    assert tls.create_default_context() is not first
+    tls.allow_for("mailtos://h?to={contact}&mode=starttls")
+    assert not tls.reuse, "once a URL turns checks off, nothing shares a context"
+    assert _verifies_certificates("mailtos://h?to=a@b&mode=starttls")
+    assert not _verifies_certificates("mailtos://h?to=a@b&mode=starttls&verify=no")

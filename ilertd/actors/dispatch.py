@@ -50,6 +50,10 @@ class PageDispatcher:
         self.clock = clock
         self.tracker = tracker
         self.pools: dict[str, Sequence[pykka.ActorRef[Any]]] = {}
+        # Pages handed to a channel actor lately: during a backlog they wait in its mailbox,
+        # and the sweep must not take them for pages whose timer was lost.
+        self._handed: dict[int, datetime] = {}
+        self._lock = threading.Lock()
 
     def attach(self, pools: dict[str, Sequence[pykka.ActorRef[Any]]]) -> None:
         self.pools = pools
@@ -61,7 +65,18 @@ class PageDispatcher:
     def armed_at(self, notification_id: int) -> datetime | None:
         return self.clock.armed_at(page_timer_key(notification_id))
 
+    def recently_handed(self, notification_id: int, since: datetime) -> bool:
+        with self._lock:
+            handed = self._handed.get(notification_id)
+        return handed is not None and handed >= since
+
+    def forget_handed_before(self, cutoff: datetime) -> None:
+        with self._lock:
+            self._handed = {k: v for k, v in self._handed.items() if v >= cutoff}
+
     def deliver(self, message: Deliver) -> None:
+        with self._lock:
+            self._handed[message.notification_id] = self.clock.now()
         pool = self.pools.get(message.method)
         if not pool:
             logger.error("no channel actor for %s; page %s waits for the sweep", message.method,

@@ -57,6 +57,8 @@ class Supervisor(TrackedActor):
         self.shards: list[pykka.ActorRef[Any]] = []
         self.open_keys: dict[tuple[int, str], int] = {}
         self.next_id = 1
+        # Escalations handed to a shard lately; see the sweep.
+        self.fired: dict[int, datetime] = {}
 
     def on_start(self) -> None:
         capacity = self.max_live // self.shard_count
@@ -105,7 +107,10 @@ class Supervisor(TrackedActor):
                 self._route(ingest)
             case IncidentClosed():
                 self._forget(message.incident_id, message.alert_source_id, message.key_identity)
-            case IncidentCommand() | TimerDue():
+            case TimerDue():
+                self.fired[message.incident_id] = self.runtime.clock.now()
+                send(self._shard(message.incident_id), message, self.tracker)
+            case IncidentCommand():
                 send(self._shard(message.incident_id), message, self.tracker)
             case Sweep():
                 self._sweep()
@@ -159,20 +164,28 @@ class Supervisor(TrackedActor):
         self.runtime.clock.arm(SWEEP_KEY, self.runtime.clock.now() + SWEEP_INTERVAL, fire)
 
     def _sweep(self) -> None:
+        """The safety net under the timers: fire what is overdue and has no timer.
+
+        Work handed on within the last sweep interval may still wait in a busy mailbox; it is
+        not a lost timer, and firing it again would only add to the backlog.
+        """
         now = self.runtime.clock.now()
+        recent = now - SWEEP_INTERVAL
         clock = self.runtime.clock
+        self.fired = {k: v for k, v in self.fired.items() if v >= recent}
         for incident_id, due in store.escalation_deadlines(until=now):
             armed = clock.armed_at(escalation_timer_key(incident_id))
-            if armed is None or armed > due:
+            if (armed is None or armed > due) and incident_id not in self.fired:
                 logger.warning("incident %s: overdue escalation had no timer; firing", incident_id)
+                self.fired[incident_id] = now
                 send(self._shard(incident_id), TimerDue(incident_id, "escalation", due), self.tracker)
+        pages = self.runtime.pages
+        pages.forget_handed_before(recent)
         for page in people.scheduled_notifications(until=now):
-            armed = self.runtime.pages.armed_at(page["id"])
-            if armed is None or armed > page["due_at"]:
+            armed = pages.armed_at(page["id"])
+            if (armed is None or armed > page["due_at"]) and not pages.recently_handed(page["id"], recent):
                 logger.warning("page %s: overdue and without a timer; delivering", page["id"])
-                self.runtime.pages.deliver(
-                    Deliver(page["id"], page["incident_id"], page["method"], page["target"])
-                )
+                pages.deliver(Deliver(page["id"], page["incident_id"], page["method"], page["target"]))
         for shard in self.shards:
             send(shard, EvictIdle(), self.tracker)
         self._arm_sweep()
