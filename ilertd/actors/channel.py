@@ -71,7 +71,8 @@ class ChannelActor(TrackedActor):
         now = self.runtime.clock.now()
         # The row may still sit in a batch behind the change that created it.
         self.runtime.committer.wait_flushed(message.incident_id)
-        row = m.Notification.get_or_none(m.Notification.id == message.notification_id)
+        reader = self.runtime.reader
+        row = reader.one(m.Notification, "id = ?", message.notification_id)
         if row is None or row.status != "SCHEDULED":
             return
         if row.due_at > now:
@@ -82,11 +83,11 @@ class ChannelActor(TrackedActor):
             self._write(row, {"due_at": window_end})
             self._arm(row, window_end)
             return
-        due = list(
-            m.Notification.select()
-            .where((m.Notification.method == self.method) & (m.Notification.target == row.target)
-                   & (m.Notification.status == "SCHEDULED") & (m.Notification.due_at <= now))
-            .order_by(m.Notification.due_at, m.Notification.id)
+        due_by = self.runtime.statements.value(m.Notification.due_at, now)
+        due = reader.select(
+            m.Notification,
+            "method = ? AND target = ? AND status = 'SCHEDULED' AND due_at <= ? ORDER BY due_at, id",
+            self.method, row.target, due_by,
         )
         if row.id not in {r.id for r in due}:
             due.insert(0, row)
@@ -113,7 +114,7 @@ class ChannelActor(TrackedActor):
                          f"{note}", sent.user_id, sent.method),
             )
 
-    def _failed(self, rows: list[m.Notification], error: str, now: datetime) -> None:
+    def _failed(self, rows: list[Any], error: str, now: datetime) -> None:
         for row in rows:
             attempts = row.attempts + 1
             if attempts >= MAX_ATTEMPTS:
@@ -127,10 +128,10 @@ class ChannelActor(TrackedActor):
                                  f" {error}; retrying", row.user_id, row.method))
             self._arm(row, retry_at)
 
-    def _arm(self, row: m.Notification, when: datetime) -> None:
+    def _arm(self, row: Any, when: datetime) -> None:
         self.runtime.pages.arm(row.id, row.incident_id, row.method, row.target, when)
 
-    def _write(self, row: m.Notification, changes: dict[str, Any], entry: LogEntry | None = None) -> None:
+    def _write(self, row: Any, changes: dict[str, Any], entry: LogEntry | None = None) -> None:
         statements = self.runtime.statements
         writes = [statements.update_notification(row.id, changes)]
         if entry is not None:
@@ -138,7 +139,7 @@ class ChannelActor(TrackedActor):
                                                               self.runtime.clock.now()))
         self.runtime.committer.submit(WriteUnit(row.incident_id, tuple(writes), _log_failure))
 
-    def _text(self, rows: list[m.Notification]) -> PageText:
+    def _text(self, rows: list[Any]) -> PageText:
         facts = [self._facts(r.incident_id) for r in rows]
         ref = reference(rows[0].id)
         if len(rows) > 1:
@@ -150,8 +151,10 @@ class ChannelActor(TrackedActor):
         return alert_text(facts[0], ref)
 
     def _facts(self, incident_id: int) -> PageFacts:
-        incident = m.Incident.get_by_id(incident_id)
-        source = m.AlertSource.get_or_none(m.AlertSource.id == incident.alert_source_id)
+        reader = self.runtime.reader
+        incident = reader.one(m.Incident, "id = ?", incident_id)
+        assert incident is not None, f"page of a missing incident {incident_id}"
+        source = reader.one(m.AlertSource, "id = ?", incident.alert_source_id)
         return PageFacts(
             incident.id, incident.summary, incident.details, incident.priority, incident.status,
             source.name if source else "", f"{self.runtime.public_url}/api/incidents/{incident.id}",

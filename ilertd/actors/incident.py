@@ -94,7 +94,7 @@ class IncidentShard(TrackedActor):
         else:
             # Writes queued for this incident land before it is read back.
             self.runtime.committer.wait_flushed(incident_id)
-            incident = store.load_incident(incident_id)
+            incident = store.load_incident(self.runtime.reader, incident_id)
         self._hold(incident_id, incident)
         return incident
 
@@ -248,7 +248,8 @@ class IncidentShard(TrackedActor):
 
     @property
     def paging(self) -> Paging:
-        return Paging(person=load_person)
+        reader = self.runtime.reader
+        return Paging(person=lambda user_id: load_person(reader, user_id))
 
     def _status_updates(self, transition: Transition, now: datetime) -> tuple[PlannedPage, ...]:
         """Who asked to hear of an accept, resolve or manual escalation by someone else."""
@@ -258,7 +259,9 @@ class IncidentShard(TrackedActor):
                 continue
             # Pages of this incident still queued for the store count as paged too.
             self.runtime.committer.wait_flushed(transition.incident.id)
-            people = [p for p in map(load_person, paged_user_ids(transition.incident.id)) if p]
+            reader = self.runtime.reader
+            paged = paged_user_ids(transition.incident.id)
+            people = [p for p in (load_person(reader, user_id) for user_id in paged) if p]
             return update_pages(update, entry.user_id, people, now)
         return ()
 

@@ -12,6 +12,7 @@ from ilertd.actors.dispatch import IdAllocator, PageDispatcher
 from ilertd.actors.tracker import WorkTracker
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
+from ilertd.store.reader import Reader
 from ilertd.store.statements import Statements
 
 
@@ -28,6 +29,10 @@ class Runtime:
     @cached_property
     def pages(self) -> PageDispatcher:
         return PageDispatcher(self.clock, self.tracker)
+
+    @cached_property
+    def reader(self) -> Reader:
+        return Reader(self.db)
 
     @cached_property
     def statements(self) -> Statements:

@@ -10,6 +10,7 @@ from typing import Any
 from ilertd.domain import escalation as esc
 from ilertd.domain.incidents import Incident, LogEntry
 from ilertd.store import models as m
+from ilertd.store.reader import Reader
 
 
 def incident_row(incident: Incident) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def incident_row(incident: Incident) -> dict[str, Any]:
     }
 
 
-def incident_from_row(row: m.Incident) -> Incident:
+def incident_from_row(row: Any) -> Incident:
     return Incident(
         id=row.id,
         alert_source_id=row.alert_source_id,
@@ -65,8 +66,8 @@ def incident_from_row(row: m.Incident) -> Incident:
     )
 
 
-def load_incident(incident_id: int) -> Incident | None:
-    row = m.Incident.get_or_none(m.Incident.id == incident_id)
+def load_incident(reader: Reader, incident_id: int) -> Incident | None:
+    row = reader.one(m.Incident, "id = ?", incident_id)
     return incident_from_row(row) if row is not None else None
 
 

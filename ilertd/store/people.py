@@ -7,23 +7,24 @@ from typing import Any
 
 from ilertd.domain import notification_plan as plan
 from ilertd.store import models as m
+from ilertd.store.reader import Reader
 
 
-def load_person(user_id: int) -> plan.Person | None:
-    user = m.User.get_or_none(m.User.id == user_id)
+def load_person(reader: Reader, user_id: int) -> plan.Person | None:
+    user = reader.one(m.User, "id = ?", user_id)
     if user is None:
         return None
     contacts = tuple(
         plan.Contact(c.id, c.method, c.target)
-        for c in m.Contact.select().where(m.Contact.user == user_id).order_by(m.Contact.id)
+        for c in reader.select(m.Contact, "user_id = ? ORDER BY id", user_id)
     )
     alert_rules = tuple(
         plan.AlertRule(r.method, r.contact_id, r.delay_min, r.type)
-        for r in m.AlertRule.select().where(m.AlertRule.user == user_id).order_by(m.AlertRule.id)
+        for r in reader.select(m.AlertRule, "user_id = ? ORDER BY id", user_id)
     )
     update_rules = tuple(
         plan.UpdateRule(r.method, r.contact_id, r.type)
-        for r in m.UpdateRule.select().where(m.UpdateRule.user == user_id).order_by(m.UpdateRule.id)
+        for r in reader.select(m.UpdateRule, "user_id = ? ORDER BY id", user_id)
     )
     return plan.Person(user.id, user.username, user.email, user.muted_until, contacts, alert_rules,
                        update_rules)

@@ -58,7 +58,8 @@ class Statements:
         )
         self._updates: dict[tuple[str, ...], str] = {}
 
-    def _value(self, field: peewee.Field, value: Any) -> Any:
+    def value(self, field: peewee.Field, value: Any) -> Any:
+        """`value` as this database stores it in `field`'s column."""
         value = field.db_value(value)
         if self.sqlite and isinstance(value, datetime):
             # The text peewee itself writes for a DateTimeField, without sqlite3's default
@@ -67,7 +68,7 @@ class Statements:
         return value
 
     def _params(self, fields: list[peewee.Field], row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(self._value(f, row[f.name]) for f in fields)
+        return tuple(self.value(f, row[f.name]) for f in fields)
 
     def insert_incident_row(self, row: dict[str, Any]) -> Statement:
         return Statement(INSERT_INCIDENT, self.insert_incident, self._params(self.incident_fields, row))
