@@ -135,7 +135,7 @@ class IncidentShard(TrackedActor):
         ingest = message.ingest
         source = ingest.source
         now = self.runtime.clock.now()
-        policy = self.runtime.policies.get(source.escalation_policy_id)
+        policy = self.runtime.policies.get(source.escalation_policy_id, self.runtime.reader)
         transition = domain.open_incident(
             message.incident_id, source.id, message.alert_key, source.priority,
             ingest.event, policy, source.name, now, ingest.integration.upper(), self.paging,
@@ -169,7 +169,7 @@ class IncidentShard(TrackedActor):
             elif message.action == "resolve":
                 transition = domain.resolve(incident, message.actor, now)
             elif message.action == "escalate":
-                policy = self.runtime.policies.get(incident.escalation_policy_id)
+                policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.escalate(incident, policy, message.actor, now, message.level,
                                              self.paging)
             else:
@@ -183,7 +183,7 @@ class IncidentShard(TrackedActor):
         incident = self._state(message.incident_id)
         if incident is None:
             return
-        policy = self.runtime.policies.get(incident.escalation_policy_id)
+        policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
         transition = domain.escalation_due(incident, policy, self.runtime.clock.now(), self.paging)
         if transition.changed:
             self._apply(incident, transition, None)

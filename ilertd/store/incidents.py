@@ -71,7 +71,7 @@ def load_incident(reader: Reader, incident_id: int) -> Incident | None:
     return incident_from_row(row) if row is not None else None
 
 
-def policy_from_row(row: m.EscalationPolicy) -> esc.EscalationPolicy:
+def policy_from_row(row: Any) -> esc.EscalationPolicy:
     rules = tuple(
         esc.EscalationRule(
             escalation_timeout_min=int(rule["escalationTimeout"]),
@@ -83,10 +83,13 @@ def policy_from_row(row: m.EscalationPolicy) -> esc.EscalationPolicy:
     return esc.EscalationPolicy(row.id, row.name, rules, bool(row.repeating), int(row.frequency))
 
 
-def load_policy(policy_id: int | None) -> esc.EscalationPolicy | None:
+def load_policy(policy_id: int | None, reader: Reader | None = None) -> esc.EscalationPolicy | None:
     if policy_id is None:
         return None
-    row = m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
+    if reader is not None:
+        row = reader.one(m.EscalationPolicy, "id = ?", policy_id)
+    else:
+        row = m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
     return policy_from_row(row) if row is not None else None
 
 
@@ -101,13 +104,13 @@ class PolicyCache:
         self._policies: dict[int, esc.EscalationPolicy | None] = {}
         self._lock = threading.Lock()
 
-    def get(self, policy_id: int | None) -> esc.EscalationPolicy | None:
+    def get(self, policy_id: int | None, reader: Reader | None = None) -> esc.EscalationPolicy | None:
         if policy_id is None:
             return None
         with self._lock:
             if policy_id in self._policies:
                 return self._policies[policy_id]
-        policy = load_policy(policy_id)
+        policy = load_policy(policy_id, reader)
         with self._lock:
             self._policies[policy_id] = policy
         return policy
