@@ -31,6 +31,12 @@ MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
 UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
 
 
+FACTS_SQL = (
+    "SELECT i.id, i.summary, i.details, i.priority, i.status, s.name FROM incident i"
+    " LEFT JOIN alert_source s ON s.id = i.alert_source_id WHERE i.id = ?"
+)
+
+
 def retry_delay(attempts: int) -> timedelta:
     """Exponential back-off after the n-th failed attempt: 30 s, 1 min, 2 min, ... at most 15 min."""
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
@@ -151,14 +157,11 @@ class ChannelActor(TrackedActor):
         return alert_text(facts[0], ref)
 
     def _facts(self, incident_id: int) -> PageFacts:
-        reader = self.runtime.reader
-        incident = reader.one(m.Incident, "id = ?", incident_id)
-        assert incident is not None, f"page of a missing incident {incident_id}"
-        source = reader.one(m.AlertSource, "id = ?", incident.alert_source_id)
-        return PageFacts(
-            incident.id, incident.summary, incident.details, incident.priority, incident.status,
-            source.name if source else "", f"{self.runtime.public_url}/api/incidents/{incident.id}",
-        )
+        found = self.runtime.reader.raw(FACTS_SQL, incident_id)
+        assert found, f"page of a missing incident {incident_id}"
+        number, summary, details, priority, status, source_name = found[0]
+        return PageFacts(number, summary, details, priority, status, source_name or "",
+                         f"{self.runtime.public_url}/api/incidents/{number}")
 
 
 def _log_failure(error: BaseException | None) -> None:

@@ -45,3 +45,9 @@ class Reader:
     def one(self, model: type[m.BaseModel], where: str, *params: Any) -> SimpleNamespace | None:
         found = self.select(model, where, *params)
         return found[0] if found else None
+
+    def raw(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of a hand-written query (`?` placeholders), values as the driver returns them."""
+        if self.db.param != "?":
+            sql = sql.replace("?", self.db.param)
+        return list(self.db.execute_sql(sql, params).fetchall())
