@@ -133,6 +133,17 @@ def _kinds(lines: Sequence[str]) -> dict[str, int]:
     return dict(kinds.most_common())
 
 
+def _daemon_log(errors: Sequence[str], warnings: Sequence[str]) -> dict[str, Any]:
+    """What the daemon's stderr says, as every measurement reports it."""
+    return {
+        "daemon_error_lines": list(errors[:20]),
+        "daemon_error_count": len(errors),
+        "daemon_warning_lines": list(warnings[:20]),
+        "daemon_warning_count": len(warnings),
+        "daemon_warning_kinds": _kinds(warnings),
+    }
+
+
 def _outbox_ok(outbox: dict[str, Any], expected: int) -> bool:
     return (outbox["rows"] == expected and outbox["success"] == expected and outbox["retried"] == 0
             and outbox["distinct_targets"] == expected and outbox["other_rows"] == 0)
@@ -313,11 +324,7 @@ def latency(ctx: Context, template: Ilertd, count: int) -> dict[str, Any]:
         "complete": complete,
         # The warm-up page is in the outbox too.
         "outbox": outbox,
-        "daemon_error_lines": errors[:20],
-        "daemon_error_count": len(errors),
-        "daemon_warning_lines": warnings[:20],
-        "daemon_warning_count": len(warnings),
-        "daemon_warning_kinds": _kinds(warnings),
+        **_daemon_log(errors, warnings),
     }
     check["ok"] = bool(
         fired.accepted == count and warm.accepted == 1 and not check["send_failures"]
@@ -403,11 +410,7 @@ def burst(ctx: Context, template: Ilertd, count: int) -> dict[str, Any]:
         "distinct_references": len(references),
         "complete": complete,
         "outbox": outbox,
-        "daemon_error_lines": errors[:20],
-        "daemon_error_count": len(errors),
-        "daemon_warning_lines": warnings[:20],
-        "daemon_warning_count": len(warnings),
-        "daemon_warning_kinds": _kinds(warnings),
+        **_daemon_log(errors, warnings),
         "smtp_sink_exit_status": sink_status,
     }
     check["ok"] = bool(
@@ -510,11 +513,7 @@ def deadlines(ctx: Context, template: Ilertd, count: int) -> dict[str, Any]:
         "complete": progress.all_handed is not None,
         "handed_when_stopped_waiting": progress.last_counts[1],
         "outbox": outbox,
-        "daemon_error_lines": errors[:20],
-        "daemon_error_count": len(errors),
-        "daemon_warning_lines": warnings[:20],
-        "daemon_warning_count": len(warnings),
-        "daemon_warning_kinds": _kinds(warnings),
+        **_daemon_log(errors, warnings),
     }
     check["ok"] = bool(
         escalated == count and len(page_lines) == count and len(references) == count
