@@ -11,6 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from ilertd.web.twilio import twilio_signature
 from tests.daemon import DaemonProcess
 from tests.loopback import HttpReceiver, SmtpServer
 
@@ -144,8 +145,16 @@ def test_rules_sms_0_voice_0_sms_30_page_exactly_those(paging: Paging) -> None:
     assert "checkout latency high" in sms[0].json()["message"]
     call = calls[0].form()
     assert call["To"] == "+4915100000002" and call["From"] == "+15550001111"
-    twiml = paging.daemon.client.get(call["Url"].replace(paging.daemon.url, ""))
+    # Twilio fetches the TwiML with a signed POST; an unsigned or wrongly signed one is refused.
+    form = {"CallSid": "CA1", "From": "+15550001111", "To": call["To"]}
+    path = call["Url"].replace(paging.daemon.url, "")
+    signature = twilio_signature(paging.http.twilio_token, call["Url"], form)
+    twiml = paging.daemon.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
     assert twiml.status_code == 200 and "checkout latency high" in twiml.text and "<Say" in twiml.text
+    assert paging.daemon.client.post(path, data=form).status_code == 403
+    forged = twilio_signature("not-the-token", call["Url"], form)
+    refused = paging.daemon.client.post(path, data=form, headers={"X-Twilio-Signature": forged})
+    assert refused.status_code == 403
     assert paging.http.to("/ops-carol") == []  # the LOW rule is not used for HIGH
     paging.daemon.advance("PT29M59S")
     assert len(paging.http.to("/sms/")) == 1

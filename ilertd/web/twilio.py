@@ -1,7 +1,16 @@
-"""Twilio's side of a voice page: the TwiML that reads the incident aloud when the call connects."""
+"""Twilio's side of a voice page: the TwiML that reads the incident aloud when the call connects.
+
+Only Twilio may fetch it: every request must carry a valid `X-Twilio-Signature`, computed
+from `twilio.auth_token` and the URL under `server.public_url` (notification ids are
+sequential, and the TwiML says what is wrong).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
@@ -9,14 +18,35 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ilertd.domain.page_text import PageFacts, alert_text
+from ilertd.errors import ApiError
 from ilertd.store import models as m
 from ilertd.web.http import path_id, threaded
 from ilertd.web.services import Services
 
 
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """Twilio's request signature: HMAC-SHA1 over the URL and the sorted POST parameters."""
+    data = url + "".join(key + params[key] for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
 def routes(services: Services) -> list[Route]:
-    def voice(request: Request, _body: bytes) -> Response:
+    def check_signature(request: Request, body: bytes) -> None:
+        token = services.config.twilio.auth_token
+        if not token:
+            raise ApiError(403, "FORBIDDEN", "Twilio is not configured")
+        url = services.public_url + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        params = dict(parse_qsl(body.decode(errors="replace"))) if request.method == "POST" else {}
+        given = request.headers.get("x-twilio-signature", "")
+        if not hmac.compare_digest(given, twilio_signature(token, url, params)):
+            raise ApiError(403, "FORBIDDEN", "missing or invalid X-Twilio-Signature")
+
+    def voice(request: Request, body: bytes) -> Response:
         """GET|POST /api/v1/twilio/voice/{notificationId}: what the callee hears."""
+        check_signature(request, body)
         notification = m.Notification.get_or_none(m.Notification.id == path_id(request))
         if notification is None:
             spoken = "This is ilertd. This page no longer exists. Goodbye."
