@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 STATUS_UPDATES: dict[str, UpdateType] = {
     "ACCEPTED": "ALERT_ACCEPTED", "RESOLVED": "ALERT_RESOLVED", "ESCALATED": "ALERT_ESCALATED",
 }
+INTERNAL = ApiError(500, "INTERNAL_ERROR", "the change failed; see the log")
 STORE_FAILED = ApiError(503, "STORE_UNAVAILABLE", "the change could not be stored; retry")
 
 
@@ -110,6 +111,17 @@ class IncidentShard(TrackedActor):
     # --- messages --------------------------------------------------------------------------
 
     def handle(self, message: Any) -> Any:
+        try:
+            return self._handle(message)
+        except Exception:
+            # Whoever waits for this change hears now, not after their timeout.
+            ingest = getattr(message, "ingest", None)
+            reply = getattr(message, "reply", None) or getattr(ingest, "reply", None)
+            if reply is not None:
+                reply(Outcome(error=INTERNAL))
+            raise
+
+    def _handle(self, message: Any) -> Any:
         match message:
             case OpenIncident():
                 self._open(message)

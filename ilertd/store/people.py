@@ -10,9 +10,11 @@ from ilertd.store import models as m
 from ilertd.store.reader import Reader
 
 # One round trip instead of four: under load every separate query is a wait for the GIL.
+# The casts give every column one type in every arm, which PostgreSQL requires.
 PERSON_SQL = """
-SELECT 'u', id, username, email, muted_until, NULL, NULL FROM "user" WHERE id = ?
-UNION ALL SELECT 'c', id, method, target, NULL, NULL, id FROM contact WHERE user_id = ?
+SELECT 'u', id, username, email, muted_until, CAST(NULL AS INTEGER), CAST(NULL AS INTEGER)
+  FROM "user" WHERE id = ?
+UNION ALL SELECT 'c', id, method, target, NULL, CAST(NULL AS INTEGER), id FROM contact WHERE user_id = ?
 UNION ALL SELECT 'a', contact_id, method, type, NULL, delay_min, id FROM alert_rule WHERE user_id = ?
 UNION ALL SELECT 'r', contact_id, method, type, NULL, NULL, id FROM update_rule WHERE user_id = ?
 ORDER BY 1, 7
