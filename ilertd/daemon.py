@@ -216,10 +216,12 @@ class Daemon:
         assert self.db is not None and self.clock is not None and self.committer is not None
         self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url)
         pools: dict[str, list[Any]] = {}
-        for method, channel in channels_from_config(self.config).items():
-            pools[method] = [ChannelActor.start(self.runtime, method, channel)
-                             for _ in range(CHANNEL_ACTORS_PER_METHOD)]
-            logger.info("channel %s: %s", method, channel.name)
+        for round_number in range(CHANNEL_ACTORS_PER_METHOD):
+            # Each actor its own channel objects: they hold per-send state.
+            for method, channel in channels_from_config(self.config).items():
+                pools.setdefault(method, []).append(ChannelActor.start(self.runtime, method, channel))
+                if round_number == 0:
+                    logger.info("channel %s: %s", method, channel.name)
         for pool in pools.values():
             for actor in pool:
                 actor.ask(Ping(), timeout=30)

@@ -24,13 +24,12 @@ TOKEN = "f" * 32
     ("vonage://key:secret@15550001111/{contact}", "+4915112345678",
      "vonage://key:secret@15550001111/%2B4915112345678"),
     ("ntfys://ntfy.example.com/{contact}", "ops alice", "ntfys://ntfy.example.com/ops%20alice"),
-    ("json://gw.example.com/sms/{contact}", "+491", "json://gw.example.com/sms/%2B491?:reference=ilertd-n7"),
+    ("json://gw.example.com/sms/{contact}", "+491", "json://gw.example.com/sms/%2B491"),
     ("mailto://smtp.example.com:587?from=ilertd@example.com&to={contact}&mode=starttls", "a@b.example",
-     "mailto://smtp.example.com:587?from=ilertd@example.com&to=a%40b.example&mode=starttls"
-     "&+X-Ilertd-Notification=ilertd-n7"),
+     "mailto://smtp.example.com:587?from=ilertd@example.com&to=a%40b.example&mode=starttls"),
 ])
 def test_contact_and_reference_rendering(template: str, target: str, expected: str) -> None:
-    url = render_url(template, target, "ilertd-n7")
+    url = render_url(template, target)
     assert url == expected
     # Every rendered URL is one apprise accepts: the page would not fail on the URL itself.
     assert apprise.Apprise().add(url)

@@ -143,6 +143,7 @@ def test_rules_sms_0_voice_0_sms_30_page_exactly_those(paging: Paging) -> None:
     assert len(sms) == 1 and len(calls) == 1
     assert sms[0].path == "/sms/+4915100000001"
     assert "checkout latency high" in sms[0].json()["message"]
+    assert sms[0].json()["reference"].startswith("ilertd-n")
     call = calls[0].form()
     assert call["To"] == "+4915100000002" and call["From"] == "+15550001111"
     # Twilio fetches the TwiML with a signed POST; an unsigned or wrongly signed one is refused.

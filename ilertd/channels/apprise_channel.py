@@ -66,19 +66,28 @@ def _verifies_certificates(url: str) -> bool:
     return not any(f"verify={off}" in query for off in ("no", "false", "0", "off"))
 
 
-def render_url(template: str, target: str, reference: str) -> str:
-    """The apprise URL for one recipient; the reference travels where the service can carry it."""
-    url = template.replace("{contact}", quote(target, safe=""))
-    joiner = "&" if "?" in url else "?"
-    if url.startswith(EMAIL_SCHEMAS):
-        # apprise sets its own Message-ID; a header of ours identifies the page across re-sends.
-        return f"{url}{joiner}+X-Ilertd-Notification={quote(reference, safe='')}"
-    if url.startswith(PAYLOAD_SCHEMAS):
-        return f"{url}{joiner}:reference={quote(reference, safe='')}"
-    return url
+def render_url(template: str, target: str) -> str:
+    """The apprise URL for one recipient: `{contact}` replaced by the target, URL-encoded."""
+    return template.replace("{contact}", quote(target, safe=""))
+
+
+def attach_reference(instance: apprise.Apprise, url: str, reference: str) -> None:
+    """Put the page's reference where the service carries it, on the cached plugin itself.
+
+    In the URL it would make every page's URL unique, and parsing a URL into a plugin costs
+    more than sending through it.
+    """
+    for plugin in instance:
+        if url.startswith(EMAIL_SCHEMAS) and isinstance(getattr(plugin, "headers", None), dict):
+            # apprise sets its own Message-ID; a header of ours identifies the page across re-sends.
+            plugin.headers["X-Ilertd-Notification"] = reference
+        elif url.startswith(PAYLOAD_SCHEMAS) and isinstance(getattr(plugin, "payload_extras", None), dict):
+            plugin.payload_extras["reference"] = reference
 
 
 class AppriseChannel:
+    """One per channel actor: its cached plugins carry per-page state while they send."""
+
     def __init__(self, name: str, template: str, short_messages: bool = False) -> None:
         self.name = name
         self.template = template
@@ -103,8 +112,9 @@ class AppriseChannel:
         return instance
 
     def send(self, target: str, message: Message) -> None:
-        url = render_url(self.template, target, message.reference)
+        url = render_url(self.template, target)
         instance = self._apprise(url)
+        attach_reference(instance, url, message.reference)
         body = message.short if self.short_messages else message.body
         with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
             result = instance.notify(title=message.title, body=body)
