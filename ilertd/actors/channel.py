@@ -55,6 +55,9 @@ class ChannelActor(TrackedActor):
         self.last_sent: dict[str, datetime] = {}
 
     def on_start(self) -> None:
+        warm = getattr(self.channel, "warm", None)
+        if warm is not None:
+            warm()
         since = self.runtime.clock.now() - THROTTLE_WINDOW[self.method]
         self.last_sent = {
             target: sent for (method, target), sent in last_sent(since).items() if method == self.method
