@@ -198,6 +198,24 @@ class Fired:
         return sum(1 for s in self.statuses if s == 202)
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
+def _post_timed(fired: Fired, i: int, connection: http.client.HTTPConnection, url: str, body: bytes,
+                lock: Any) -> http.client.HTTPConnection:
+    """Send event `i`, keeping its times; a failure is recorded and answered with a new connection."""
+    fired.sent_at[i] = time.monotonic()
+    try:
+        fired.statuses[i] = _post(connection, body)
+    except (OSError, http.client.HTTPException) as error:
+        with lock:
+            fired.failures.append(f"event {i}: {type(error).__name__}: {error}")
+        connection.close()
+        connection = _connect(url)
+    fired.replied_at[i] = time.monotonic()
+    return connection
+
+
 def _send_paced(url: str, bodies: Sequence[bytes], rate: float) -> Fired:
     """One event at a time on one keep-alive connection, the i-th sent no earlier than i/rate s in."""
     fired = Fired([0.0] * len(bodies), [0.0] * len(bodies), [0] * len(bodies))
@@ -208,14 +226,7 @@ def _send_paced(url: str, bodies: Sequence[bytes], rate: float) -> Fired:
             pause = began + i / rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            fired.sent_at[i] = time.monotonic()
-            try:
-                fired.statuses[i] = _post(connection, body)
-            except (OSError, http.client.HTTPException) as error:
-                fired.failures.append(f"event {i}: {type(error).__name__}: {error}")
-                connection.close()
-                connection = _connect(url)
-            fired.replied_at[i] = time.monotonic()
+            connection = _post_timed(fired, i, connection, url, body, _NO_LOCK)
     finally:
         connection.close()
     return fired
@@ -248,15 +259,7 @@ def _send_at_once(url: str, bodies: Sequence[bytes], connections: int) -> Fired:
                     i = next(queue, None)
                 if i is None:
                     return
-                fired.sent_at[i] = time.monotonic()
-                try:
-                    fired.statuses[i] = _post(connection, bodies[i])
-                except (OSError, http.client.HTTPException) as error:
-                    with lock:
-                        fired.failures.append(f"event {i}: {type(error).__name__}: {error}")
-                    connection.close()
-                    connection = _connect(url)
-                fired.replied_at[i] = time.monotonic()
+                connection = _post_timed(fired, i, connection, url, bodies[i], lock)
         finally:
             connection.close()
 

@@ -322,6 +322,14 @@ def _render_latency(section: dict[str, Any], count_note: str) -> list[str]:
     ]
 
 
+def _projection(count_note: str, full: int, what: str, rate: float | None, offset: float = 0.0) -> list[str]:
+    """A straight line from the measured rate, printed only where the full count was not run."""
+    if not count_note or not rate:
+        return []
+    return [f"  at that rate {full:,} {what} would take about {offset + full / rate:.1f} s"
+            " (linear projection, not measured)"]
+
+
 def _render_burst(section: dict[str, Any], count_note: str) -> list[str]:
     part = section.get("burst", {})
     head = f"  (b) {section['counts']['burst']:,} incidents opened at once{count_note}"
@@ -338,12 +346,8 @@ def _render_burst(section: dict[str, Any], count_note: str) -> list[str]:
     ]
     rate = part["emails_per_s"]
     full = section["full_counts"]["burst"]
-    projection = []
-    if count_note and rate and part["first_request_to_first_email_s"] is not None:
-        # A straight line from the measured rate, printed only where the full count was not run.
-        projected = part["first_request_to_first_email_s"] + full / rate
-        projection = [f"  at that rate {full:,} e-mails would take about {projected:.1f} s"
-                      " (linear projection, not measured)"]
+    first = part["first_request_to_first_email_s"]
+    projection = _projection(count_note, full, "e-mails", rate, first if first is not None else 0.0)
     found = (f"{check['accepted']:,}/{check['events']:,} events 202, {check['addresses_mailed']:,}"
              f"/{check['events']:,} addresses mailed, {check['emails']:,} e-mails, {check['duplicates']}"
              f" duplicates, {check['unknown_recipients']} unknown recipients")
@@ -372,11 +376,7 @@ def _render_deadlines(section: dict[str, Any], count_note: str) -> list[str]:
         ["pages handed over/s (from the deadline)", num(part["handed_per_s"]), "-"],
     ]
     full = section["full_counts"]["deadlines"]
-    projection = []
-    if count_note and part["handed_per_s"]:
-        projected = full / part["handed_per_s"]
-        projection = [f"  at that rate {full:,} deadlines would take about {projected:.1f} s"
-                      " (linear projection, not measured)"]
+    projection = _projection(count_note, full, "deadlines", part["handed_per_s"])
     found = (f"{check['escalated_to_level_1']:,}/{check['incidents']:,} incidents at level 1,"
              f" {check['log_channel_pages']:,} pages in the log channel"
              f" ({check['distinct_references']:,} distinct)")
