@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, ingest, machine, paging, report, scale
+from bench import baselines, ingest, machine, paging, report, scale, schedules
 from bench.context import Context
 from bench.load import LoadGenerator
 
@@ -23,6 +23,7 @@ SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "baselines": baselines.run,
     "scale": scale.run,
     "paging": paging.run,
+    "schedules": schedules.run,
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
@@ -30,7 +31,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="3 s per load point, 1k/10k incidents, fewer pages (under a minute)")
+                        help="3 s per load point, 1k/10k incidents, fewer pages and calls (under a minute)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
                         help=f"where to write the figures (default: {DEFAULT_JSON})")
     parser.add_argument("--only", nargs="+", action="extend", choices=list(SECTIONS), metavar="SECTION",

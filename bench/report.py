@@ -413,6 +413,49 @@ def _render_paging(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def _render_schedules(section: dict[str, Any]) -> list[str]:
+    if "error" in section:
+        return [f"schedules: FAILED: {section['error']}"]
+    layers = ", ".join(
+        f"{layer['rotation']} x{layer['users']}"
+        + (f" in {layer['restrictions']} weekly windows" if layer["restrictions"] else "")
+        + (f" until {layer['ends_on'][:10]}" if layer["ends_on"] else "")
+        for layer in section["schedule"]["layers"]
+    )
+    counts = section["counts"]
+    quick = " (quick: fewer calls)" if counts != section["full_counts"] else ""
+
+    def row(label: str, calls: int, spread: dict[str, Any], unit: str) -> list[str]:
+        digits = 2 if unit == "ms" else 1
+        figures = (num(spread.get(key), digits) for key in ("mean", "p50", "p99", "max"))
+        return [label, f"{calls:,}", *figures, unit]
+
+    on_call = section["on_call"]
+    window = section["window_days"]
+    dst_calls = round(counts["on_call"] * section["dst_share"])
+    rows = [
+        row("on_call(at)", counts["on_call"], on_call["us"], "µs"),
+        row("  at instants on the DST days", dst_calls, on_call["dst_days_us"], "µs"),
+        row("  at instants on other days", counts["on_call"] - dst_calls, on_call["other_days_us"], "µs"),
+        row(f"shifts(), {window}-day window", counts["shifts"], section["shifts"]["ms"], "ms"),
+        row("on_call_shift(at)", counts["on_call_shift"], section["on_call_shift"]["us"], "µs"),
+    ]
+    check = section["check"]
+    return [
+        f"schedules: ilertd.domain.schedules in-process on a RECURRING schedule in"
+        f" {section['schedule']['timezone']} ({layers}; {section['schedule']['overrides']} overrides),"
+        f" instants over {section['year']}, {section['dst_share']:.0%} on its DST days{quick}",
+        table(["call", "calls", "mean", "p50", "p99", "max", "unit"], rows),
+        f"  {section['shifts']['shifts_per_window']:.0f} shifts per {window}-day timeline;"
+        f" on_call_shift's shift p50 {num(section['on_call_shift']['hours']['p50'])} h;"
+        f" {on_call['gaps']:,} instants in a gap",
+        f"  check {'ok' if check['ok'] else 'FAILED'}: on_call_shift agrees with on_call at"
+        f" {check['compared'] - check['disagreements']:,}/{check['compared']:,} instants;"
+        f" {check['timelines'] - check['malformed_timelines']:,}/{check['timelines']:,} timelines sorted,"
+        f" non-overlapping and merged",
+    ]
+
+
 def _render_targets(targets: Sequence[dict[str, Any]]) -> list[str]:
     rows = []
     for t in targets:
@@ -435,7 +478,7 @@ def render(results: dict[str, Any]) -> str:
         f"load generator: {results['load_generator']}",
     ]
     renderers = {"ingest": _render_ingest, "baselines": _render_baselines, "scale": _render_scale,
-                 "paging": _render_paging}
+                 "paging": _render_paging, "schedules": _render_schedules}
     for name in results["sections"]:
         lines.append("")
         lines.extend(renderers[name](results.get(name, {"error": "did not run"})))

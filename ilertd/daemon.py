@@ -24,6 +24,7 @@ from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock
 from ilertd.actors.messages import Ping
 from ilertd.actors.runtime import Runtime
+from ilertd.actors.schedule import ScheduleActors
 from ilertd.actors.supervisor import Supervisor
 from ilertd.actors.tracker import WorkTracker
 from ilertd.channels.setup import channels_from_config
@@ -105,6 +106,7 @@ class Daemon:
         self.port: int | None = None
         self.listener: socket.socket | None = None
         self.channel_actors: list[Any] = []
+        self.schedule_actors: ScheduleActors | None = None
         self.notifier = Notifier()
         self.watchdog: Watchdog | None = None
 
@@ -122,6 +124,7 @@ class Daemon:
             self.start_committer()
             plugins = self.start_plugins()
             self.start_channels()
+            self.start_schedules()
             self.start_supervisor()
             self.start_http(plugins)
             logger.info("ilertd ready: serving on http://%s:%s", self.config.server.host, self.port)
@@ -136,6 +139,7 @@ class Daemon:
             self.stop_watchdog()
             self.stop_http()
             self.stop_supervisor()
+            self.stop_schedules()
             self.stop_channels()
             self.stop_committer()
             self.stop_clock()
@@ -235,6 +239,17 @@ class Daemon:
             except pykka.Timeout:
                 logger.error("a channel actor did not stop in time")
 
+    def start_schedules(self) -> None:
+        """Schedule actors start after the channels (a reminder may be due at once) and before the
+        supervisor's start barrier fires what came due while the daemon was down."""
+        assert self.runtime is not None
+        self.schedule_actors = ScheduleActors(self.runtime)
+        self.schedule_actors.start_all()
+
+    def stop_schedules(self) -> None:
+        if self.schedule_actors is not None:
+            self.schedule_actors.stop_all()
+
     def start_supervisor(self) -> None:
         assert self.runtime is not None
         runtime = self.runtime
@@ -263,6 +278,8 @@ class Daemon:
             plugins=plugins,
             public_url=self.config.public_url,
             policies=self.runtime.policies,
+            schedules=self.runtime.schedules,
+            schedule_actors=self.schedule_actors,
         )
         app = build_app(services)
         uv_config = uvicorn.Config(

@@ -9,6 +9,8 @@ import pykka
 import pytest
 
 from tests.daemon import DaemonProcess
+from tests.loopback import HttpReceiver, SmtpServer
+from tests.paging import Paging
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +42,28 @@ def daemon(make_daemon: Callable[..., DaemonProcess]) -> Iterator[DaemonProcess]
     running = make_daemon().start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def paging(tmp_path: Path, make_daemon: Callable[..., DaemonProcess]) -> Iterator[Paging]:
+    smtp = SmtpServer().start()
+    http = HttpReceiver()
+    config = tmp_path / "ilertd.toml"
+    config.write_text(f'''
+[channels.email]
+url = "{smtp.url()}"
+[channels.sms]
+url = "json://127.0.0.1:{http.port}/sms/{{contact}}"
+[channels.push]
+url = "ntfy://127.0.0.1:{http.port}/{{contact}}"
+[twilio]
+account_sid = "{http.twilio_sid}"
+auth_token = "{http.twilio_token}"
+from_number = "+15550001111"
+api_base_url = "http://127.0.0.1:{http.port}"
+''')
+    daemon = make_daemon(config=config).start()
+    yield Paging(daemon, smtp, http)
+    daemon.stop()
+    smtp.stop()
+    http.close()

@@ -2,111 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
-import pytest
 
 from ilertd.web.twilio import twilio_signature
-from tests.daemon import DaemonProcess
-from tests.loopback import HttpReceiver, SmtpServer
+from tests.paging import Paging
 
 T0 = "2026-01-05T09:00:00.000Z"
 
-
-@dataclass
-class Paging:
-    daemon: DaemonProcess
-    smtp: SmtpServer
-    http: HttpReceiver
-    next_phone: int = 0
-
-    def user(self, name: str, rules: list[tuple[str, int, str]] = (), email: bool = True,
-             muted_until: str | None = None) -> int:
-        """A user with one contact per method used in `rules` (method, delayMin, type)."""
-        body: dict[str, Any] = {"username": name}
-        if email:
-            body["email"] = f"{name}@example.com"
-        if muted_until:
-            body["mutedUntil"] = muted_until
-        created = self.daemon.post("/api/users", body)
-        assert created.status_code == 201, created.text
-        user_id = created.json()["id"]
-        contacts: dict[str, int] = {}
-        for method, delay, kind in rules:
-            if method not in contacts:
-                target = self.target(name, method)
-                contact = self.daemon.post(f"/api/users/{user_id}/contacts",
-                                           {"method": method, "target": target})
-                assert contact.status_code == 201, contact.text
-                contacts[method] = contact.json()["id"]
-            rule = self.daemon.post(f"/api/users/{user_id}/notification-preferences/alerts",
-                                    {"method": method, "contact": {"id": contacts[method]},
-                                     "delayMin": delay, "type": kind})
-            assert rule.status_code == 201, rule.text
-        return int(user_id)
-
-    def target(self, name: str, method: str) -> str:
-        if method == "EMAIL":
-            return f"{name}.pager@example.com"
-        if method == "PUSH":
-            return f"ops-{name}"
-        self.next_phone += 1
-        return f"+49151000{self.next_phone:05d}"
-
-    def policy(self, levels: list[tuple[int, list[int]]], repeating: bool = False,
-               frequency: int = 0) -> int:
-        created = self.daemon.post("/api/escalation-policies", {
-            "name": "ops", "repeating": repeating, "frequency": frequency,
-            "escalationRules": [{"escalationTimeout": t, "users": [{"id": u} for u in users]}
-                                for t, users in levels],
-        })
-        assert created.status_code == 201, created.text
-        attached = self.daemon.put("/api/alert-sources/1", {"escalationPolicy": {"id": created.json()["id"]}})
-        assert attached.status_code == 200
-        return int(created.json()["id"])
-
-    def alert(self, key: str = "db1", **fields: Any) -> int:
-        reply = self.daemon.event(summary=fields.pop("summary", f"{key} is down"), alertKey=key, **fields)
-        assert reply.status_code == 202, reply.text
-        return int(reply.json()["incidentId"])
-
-    def mails_to(self, address: str) -> list[Any]:
-        return [m for m in self.smtp.messages if address in m["To"]]
-
-    def notifications(self, incident_id: int) -> list[dict[str, Any]]:
-        reply = self.daemon.get(f"/api/incidents/{incident_id}/notifications", params={"max-results": 100})
-        assert reply.status_code == 200, reply.text
-        return list(reply.json())
-
-
-@pytest.fixture
-def paging(tmp_path: Path, make_daemon: Callable[..., DaemonProcess]) -> Iterator[Paging]:
-    smtp = SmtpServer().start()
-    http = HttpReceiver()
-    config = tmp_path / "ilertd.toml"
-    config.write_text(f'''
-[channels.email]
-url = "{smtp.url()}"
-[channels.sms]
-url = "json://127.0.0.1:{http.port}/sms/{{contact}}"
-[channels.push]
-url = "ntfy://127.0.0.1:{http.port}/{{contact}}"
-[twilio]
-account_sid = "{http.twilio_sid}"
-auth_token = "{http.twilio_token}"
-from_number = "+15550001111"
-api_base_url = "http://127.0.0.1:{http.port}"
-''')
-    daemon = make_daemon(config=config).start()
-    yield Paging(daemon, smtp, http)
-    daemon.stop()
-    smtp.stop()
-    http.close()
 
 
 def test_level_1_is_paged_exactly_at_the_timeout(paging: Paging) -> None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ilertd.actors.base import TrackedActor
-from ilertd.actors.messages import Deliver, Ping
+from ilertd.actors.messages import Deliver, DeliverReminder, Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.notification_plan import THROTTLE_WINDOW, throttle_until
-from ilertd.domain.page_text import PageFacts, PageText, alert_text, summary_text, update_text
+from ilertd.domain.page_text import PageFacts, PageText, alert_text, shift_text, summary_text, update_text
 from ilertd.store import models as m
 from ilertd.store.committer import WriteUnit
+from ilertd.store.db import write_transaction
 from ilertd.store.incidents import log_rows
 from ilertd.store.people import last_sent
 
@@ -70,6 +72,8 @@ class ChannelActor(TrackedActor):
         match message:
             case Deliver():
                 self._deliver(message)
+            case DeliverReminder():
+                self._deliver_reminder(message)
             case Ping():
                 return True
             case _:
@@ -165,6 +169,56 @@ class ChannelActor(TrackedActor):
         number, summary, details, priority, status, source_name = found[0]
         return PageFacts(number, summary, details, priority, status, source_name or "",
                          f"{self.runtime.public_url}/api/incidents/{number}")
+
+
+    # --- shift-start reminders: their own outbox, throttled and retried like pages ------------
+
+    def _deliver_reminder(self, message: DeliverReminder) -> None:
+        now = self.runtime.clock.now()
+        row = m.ShiftReminder.get_or_none(m.ShiftReminder.id == message.reminder_id)
+        if row is None or row.status != "SCHEDULED":
+            return
+        if row.due_at > now:
+            self.runtime.pages.arm_reminder(row.id, row.method, row.target, row.due_at)
+            return
+        window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
+        if window_end is not None:
+            self._update_reminder(row.id, due_at=window_end)
+            self.runtime.pages.arm_reminder(row.id, row.method, row.target, window_end)
+            return
+        schedule = m.Schedule.get_or_none(m.Schedule.id == row.schedule_id)
+        name = schedule.name if schedule else f"schedule {row.schedule_id}"
+        zone = ZoneInfo(schedule.timezone if schedule else "UTC")
+        ref = f"ilertd-r{row.id}"
+        text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone),
+                          f"{self.runtime.public_url}/api/schedules/{row.schedule_id}/shifts", ref)
+        try:
+            self.channel.send(row.target, Message(text.title, text.body, ref, text.short))
+        except Exception as error:
+            if not isinstance(error, DeliveryError):
+                logger.exception("channel %s failed unexpectedly", self.channel.name)
+            attempts = row.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                self._update_reminder(row.id, status="ERROR", attempts=attempts, error_message=str(error))
+                return
+            retry_at = now + retry_delay(attempts)
+            self._update_reminder(row.id, attempts=attempts, error_message=str(error), due_at=retry_at)
+            self.runtime.pages.arm_reminder(row.id, row.method, row.target, retry_at)
+            logger.warning("shift reminder %s to %s failed (attempt %s): %s", row.id, row.target, attempts,
+                           error)
+            return
+        self.last_sent[row.target] = now
+        self._update_reminder(row.id, status="SUCCESS", sent_at=now, attempts=row.attempts + 1,
+                              error_message=None)
+        logger.info("shift reminder %s sent: %s to %s", row.id, row.method, row.target)
+
+    def _update_reminder(self, reminder_id: int, **changes: Any) -> None:
+        with write_transaction(self.runtime.db):
+            m.ShiftReminder.update(**changes).where(m.ShiftReminder.id == reminder_id).execute()
+
+
+def _local(instant: datetime, zone: ZoneInfo) -> str:
+    return instant.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def _log_failure(error: BaseException | None) -> None:

@@ -13,7 +13,7 @@ import pykka
 
 from ilertd.actors.base import send
 from ilertd.actors.clock import Clock
-from ilertd.actors.messages import Deliver
+from ilertd.actors.messages import Deliver, DeliverReminder
 from ilertd.actors.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 def page_timer_key(notification_id: int) -> tuple[str, int]:
     return ("page", notification_id)
+
+
+def reminder_timer_key(reminder_id: int) -> tuple[str, int]:
+    return ("shift-reminder", reminder_id)
 
 
 class IdAllocator:
@@ -74,17 +78,20 @@ class PageDispatcher:
         with self._lock:
             self._handed = {k: v for k, v in self._handed.items() if v >= cutoff}
 
-    def deliver(self, message: Deliver) -> None:
-        with self._lock:
-            self._handed[message.notification_id] = self.clock.now()
+    def arm_reminder(self, reminder_id: int, method: str, target: str, when: datetime) -> None:
+        message = DeliverReminder(reminder_id, method, target)
+        self.clock.arm(reminder_timer_key(reminder_id), when, lambda _when: self.deliver(message))
+
+    def deliver(self, message: Deliver | DeliverReminder) -> None:
+        if isinstance(message, Deliver):
+            with self._lock:
+                self._handed[message.notification_id] = self.clock.now()
         pool = self.pools.get(message.method)
         if not pool:
-            logger.error("no channel actor for %s; page %s waits for the sweep", message.method,
-                         message.notification_id)
+            logger.error("no channel actor for %s; %r waits for the sweep", message.method, message)
             return
         actor = pool[hash(message.target) % len(pool)]
         try:
             send(actor, message, self.tracker)
         except pykka.ActorDeadError:
-            logger.warning("page %s due while stopping; it is sent after the restart",
-                           message.notification_id)
+            logger.warning("%r due while stopping; it is sent after the restart", message)

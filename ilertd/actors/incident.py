@@ -261,7 +261,8 @@ class IncidentShard(TrackedActor):
     @property
     def paging(self) -> Paging:
         reader = self.runtime.reader
-        return Paging(person=lambda user_id: load_person(reader, user_id))
+        return Paging(person=lambda user_id: load_person(reader, user_id),
+                      on_call=self.runtime.schedules.on_call)
 
     def _status_updates(self, transition: Transition, now: datetime) -> tuple[PlannedPage, ...]:
         """Who asked to hear of an accept, resolve or manual escalation by someone else."""

@@ -130,3 +130,29 @@ class Deliver:
     incident_id: int
     method: str
     target: str
+
+
+@dataclass(frozen=True)
+class ScheduleChanged:
+    """A schedule's definition, overrides or its users' duty rules changed: look again from now on."""
+
+
+@dataclass(frozen=True)
+class ScheduleTick:
+    """A schedule actor's timer: a hand-off may have happened, and reminders are planned further."""
+
+
+@dataclass(frozen=True)
+class ReminderDue:
+    """A shift-start reminder's moment: store it (once) and hand it to its channel."""
+
+    reminder: Any  # a domain.shift_reminders.PlannedReminder
+
+
+@dataclass(frozen=True)
+class DeliverReminder:
+    """A stored shift-start reminder is due on its channel."""
+
+    reminder_id: int
+    method: str
+    target: str

@@ -74,3 +74,14 @@ def summary_text(pages: list[PageFacts], incidents_link: str, reference: str) ->
                   f"{first.summary}", SMS_LIMIT - len(tail)) + tail
     spoken = f"This is ilertd. {count} pages for {len(distinct)} incidents. The first: {first.summary}."
     return PageText(title, body, short, spoken)
+
+
+def shift_text(schedule_name: str, start_local: str, end_local: str, link: str, reference: str) -> PageText:
+    """A shift-start reminder: which schedule, from when until when in the schedule's own zone."""
+    title = f"[ilertd] On call for {schedule_name} from {start_local}"
+    body = (f"You are on call for {schedule_name} from {start_local} until {end_local}.\n\n"
+            f"{link}\nref {reference}\n")
+    tail = f" {link}"
+    short = _clip(f"ilertd: on call for {schedule_name} from {start_local} until {end_local}",
+                  SMS_LIMIT - len(tail)) + tail
+    return PageText(title, body, short, f"You are on call for {schedule_name} from {start_local}.")

@@ -160,8 +160,63 @@ class Notification(BaseModel):
     error_message = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
 
+class Schedule(BaseModel):
+    """An on-call schedule; its definition lives in versions, so an edit never rewrites the past."""
+
+    name = peewee.CharField(max_length=255)
+    type = peewee.CharField(max_length=10)
+    # Fixed at creation: every local time of every version is read in this zone.
+    timezone = peewee.CharField(max_length=64)
+    created_at = UTCDateTimeField()
+
+
+class ScheduleVersion(BaseModel):
+    """The schedule's layers or static shifts (API JSON) as defined from `effective_from` on."""
+
+    schedule = peewee.ForeignKeyField(Schedule, backref="versions", on_delete="CASCADE")
+    effective_from = UTCDateTimeField()
+    definition = JSONField()
+
+    class Meta:
+        indexes = ((("schedule", "effective_from"), True),)
+
+
+class ScheduleOverride(BaseModel):
+    """A user on call over [start, end) above every layer; a newer (higher id) one wins an overlap."""
+
+    schedule = peewee.ForeignKeyField(Schedule, backref="overrides", on_delete="CASCADE")
+    user_id = peewee.IntegerField()
+    start = UTCDateTimeField()
+    end = UTCDateTimeField()
+    created_at = UTCDateTimeField()
+
+
+class ShiftReminder(BaseModel):
+    """The outbox of shift-start notifications: one row per (schedule, user, duty rule, shift start).
+
+    The unique key makes creating a reminder idempotent, so a restart that plans it again, or a
+    timer that fires twice, never sends it twice.
+    """
+
+    schedule_id = peewee.IntegerField()
+    user_id = peewee.IntegerField()
+    rule_id = peewee.IntegerField()
+    shift_start = UTCDateTimeField()
+    shift_end = UTCDateTimeField()
+    method = peewee.CharField(max_length=8)
+    target = peewee.CharField(max_length=512)
+    due_at = UTCDateTimeField()
+    sent_at = UTCDateTimeField(null=True)
+    status = peewee.CharField(max_length=10, index=True)
+    attempts = peewee.IntegerField(default=0)
+    error_message = peewee.TextField(null=True)
+
+    class Meta:
+        indexes = ((("schedule_id", "user_id", "rule_id", "shift_start"), True),)
+
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
-    Contact, AlertRule, UpdateRule, DutyRule, Notification,
+    Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
+    ShiftReminder,
 )

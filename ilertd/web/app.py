@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ilertd.errors import ApiError
-from ilertd.web import incidents, ops, people, preferences, sources, twilio
+from ilertd.web import incidents, ops, people, preferences, schedules, sources, twilio
 from ilertd.web.events import EventsEndpoints
 from ilertd.web.fastpath import EventsFastPath
 from ilertd.web.http import error_response
@@ -57,6 +57,7 @@ def build_app(services: Services) -> EventsFastPath:
         *people.routes(services),
         *preferences.routes(services),
         *sources.routes(services),
+        *schedules.routes(services),
         *ops.routes(services),
         *twilio.routes(services),
     ]

@@ -140,6 +140,11 @@ def check_contact(user_id: int, contact_id: int, method: str) -> None:
 
 
 def routes(services: Services) -> list[Route]:
+    def duties_changed() -> None:
+        """Schedules plan shift reminders from duty rules and their contacts: they look again."""
+        if services.schedule_actors is not None:
+            services.schedule_actors.duties_changed()
+
     def user_or_404(user_id: int) -> None:
         if not m.User.select().where(m.User.id == user_id).exists():
             raise not_found("user", user_id)
@@ -205,6 +210,7 @@ def routes(services: Services) -> list[Route]:
             if target is not None:
                 row.target = target
                 row.save()
+        duties_changed()
         return JSONResponse(contact_json(row))
 
     def delete_contact(request: Request, _body: bytes) -> Response:
@@ -220,6 +226,7 @@ def routes(services: Services) -> list[Route]:
         with write_transaction(services.db):
             owned_or_404(m.Contact, "contact", user_id, contact_id)
             m.Contact.delete().where(m.Contact.id == contact_id).execute()
+        duties_changed()
         return Response(status_code=204)
 
     # --- rules ---------------------------------------------------------------------------------
@@ -246,6 +253,8 @@ def routes(services: Services) -> list[Route]:
             with write_transaction(services.db):
                 check_contact(user_id, fields["contact"], fields["method"])
                 row = model.create(user=user_id, **fields)
+            if kind.model is m.DutyRule:
+                duties_changed()
             return JSONResponse(kind.json(row), status_code=201)
 
         def update_rule(request: Request, body: bytes) -> Response:
@@ -260,6 +269,8 @@ def routes(services: Services) -> list[Route]:
                 if fields:
                     model.update(**fields).where(model.id == rule_id).execute()
                 row = model.get_by_id(rule_id)
+            if kind.model is m.DutyRule:
+                duties_changed()
             return JSONResponse(kind.json(row))
 
         def delete_rule(request: Request, _body: bytes) -> Response:
@@ -268,6 +279,8 @@ def routes(services: Services) -> list[Route]:
             with write_transaction(services.db):
                 owned_or_404(model, kind.what, user_id, rule_id)
                 model.delete().where(model.id == rule_id).execute()
+            if kind.model is m.DutyRule:
+                duties_changed()
             return Response(status_code=204)
 
         base = f"/api/users/{{id}}/notification-preferences/{kind.segment}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import peewee
 import pykka
@@ -18,7 +18,11 @@ from ilertd.config import Config
 from ilertd.errors import ApiError
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.incidents import PolicyCache
+from ilertd.store.schedules import ScheduleDirectory
 from ilertd.web.sources_cache import SourceCache
+
+if TYPE_CHECKING:
+    from ilertd.actors.schedule import ScheduleActors
 
 REPLY_TIMEOUT = 30.0
 TIMED_OUT = ApiError(503, "TIMEOUT", "the change was not confirmed in time; retry")
@@ -35,6 +39,8 @@ class Services:
     public_url: str
     policies: PolicyCache
     sources: SourceCache = field(default_factory=SourceCache)
+    schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
+    schedule_actors: ScheduleActors | None = None
 
     @property
     def manual_clock(self) -> ManualClock | None:

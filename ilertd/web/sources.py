@@ -52,8 +52,11 @@ def policy_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
         missing = [u for u in user_ids if u not in known]
         if missing:
             raise invalid(f"{where}.users", f"user {missing[0]} does not exist")
-        if schedule_ids:
-            raise invalid(f"{where}.schedules", f"schedule {schedule_ids[0]} does not exist")
+        known_schedules = {s for (s,) in m.Schedule.select(m.Schedule.id)
+                           .where(m.Schedule.id.in_(schedule_ids)).tuples()}
+        missing_schedules = [s for s in schedule_ids if s not in known_schedules]
+        if missing_schedules:
+            raise invalid(f"{where}.schedules", f"schedule {missing_schedules[0]} does not exist")
         normalised.append({
             "escalationTimeout": timeout,
             "users": [{"id": u} for u in user_ids],

@@ -1,0 +1,216 @@
+"""ScheduleActor: one per schedule, owning its current shift, its hand-off timer and its shift reminders.
+
+The actor holds who is on call now and arms one clock timer for the next moment that can change
+anything: the next hand-off, or the end of the stretch for which reminders are planned
+(`PLAN_AHEAD`), whichever comes first. At a hand-off it logs who is now on call; ahead of each
+shift it stores a reminder for every duty rule of the incoming user (once: the store's unique
+key) and hands it to the channel actor of its method.
+
+Paging does not ask this actor who is on call: shards read the same history through the shared
+`ScheduleDirectory`, a pure function of the stored schedule, so an escalation never waits on a
+schedule's mailbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import peewee
+import pykka
+
+from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.messages import Ping, ReminderDue, ScheduleChanged, ScheduleTick
+from ilertd.actors.runtime import Runtime
+from ilertd.domain import schedule_history, shift_reminders
+from ilertd.domain.schedule_history import History
+from ilertd.domain.shift_reminders import DutyRule, PlannedReminder
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+
+logger = logging.getLogger(__name__)
+
+PLAN_AHEAD = timedelta(hours=1)
+# How far ahead the next hand-off is looked for; the plan-ahead tick comes sooner anyway.
+HANDOFF_HORIZON = timedelta(days=2)
+
+
+def duty_rules(user_ids: set[int]) -> dict[int, list[DutyRule]]:
+    query = (
+        m.DutyRule.select(m.DutyRule, m.Contact.target)
+        .join(m.Contact)
+        .where(m.DutyRule.user.in_(list(user_ids)))
+        .order_by(m.DutyRule.id)
+    )
+    rules: dict[int, list[DutyRule]] = defaultdict(list)
+    for row in query:
+        rules[row.user_id].append(
+            DutyRule(row.id, row.user_id, row.method, row.contact.target, row.before_min))
+    return rules
+
+
+class ScheduleActor(TrackedActor):
+    def __init__(self, runtime: Runtime, schedule_id: int) -> None:
+        super().__init__(runtime.tracker)
+        self.runtime = runtime
+        self.schedule_id = schedule_id
+        self.on_call: int | None = None
+        self.reminder_keys: set[tuple[Any, ...]] = set()
+
+    @property
+    def tick_key(self) -> tuple[str, int]:
+        return ("schedule", self.schedule_id)
+
+    def on_start(self) -> None:
+        self._resume_stored()
+        self._look(starting=True)
+
+    def on_stop(self) -> None:
+        self.runtime.clock.disarm(self.tick_key)
+        for key in self.reminder_keys:
+            self.runtime.clock.disarm(key)
+        self.runtime.db.close()
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case ScheduleChanged() | ScheduleTick():
+                self._look(starting=False)
+            case ReminderDue(reminder=reminder):
+                self._remind(reminder)
+            case Ping():
+                return True
+            case _:
+                return super().handle(message)
+        return None
+
+    def _history(self) -> History | None:
+        return self.runtime.schedules.history(self.schedule_id)
+
+    def _look(self, starting: bool) -> None:
+        """Who is on call now, when that changes next, and which reminders fall due before then."""
+        history = self._history()
+        clock = self.runtime.clock
+        for key in self.reminder_keys:
+            clock.disarm(key)
+        self.reminder_keys.clear()
+        if history is None:
+            clock.disarm(self.tick_key)
+            return
+        now = clock.now()
+        shift = schedule_history.on_call_shift(history, now)
+        user = shift.user if shift else None
+        if starting or user != self.on_call:
+            until = f" until {shift.end.isoformat()}" if shift else ""
+            logger.info("schedule %s: %s on call%s%s", self.schedule_id,
+                        f"user {user}" if user is not None else "nobody", until,
+                        "" if starting else f" (hand-off from {self._who(self.on_call)})")
+        self.on_call = user
+        horizon = now + PLAN_AHEAD
+        change = schedule_history.next_change(history, now, HANDOFF_HORIZON)
+        tick_at = min(change, horizon) if change is not None else horizon
+        actor = self.actor_ref
+        tracker = self.tracker
+        clock.arm(self.tick_key, tick_at, lambda _when: _tell(actor, ScheduleTick(), tracker))
+        ahead = horizon + shift_reminders.LONGEST_LEAD
+        users = {s.user for s in schedule_history.shifts(history, now, ahead)}
+        for planned in shift_reminders.plan(history, duty_rules(users), now, tick_at):
+            key = ("reminder", self.schedule_id, planned.rule.id, planned.shift.start)
+            self.reminder_keys.add(key)
+            message = ReminderDue(planned)
+            clock.arm(key, planned.due_at, lambda _when, message=message: _tell(actor, message, tracker))
+
+    def _remind(self, planned: PlannedReminder) -> None:
+        history = self._history()
+        if history is None:
+            return
+        rules = duty_rules({planned.rule.user_id}).get(planned.rule.user_id, [])
+        if not shift_reminders.still_due(history, planned, rules):
+            return
+        now = self.runtime.clock.now()
+        try:
+            with write_transaction(self.runtime.db):
+                exists = m.ShiftReminder.get_or_none(
+                    (m.ShiftReminder.schedule_id == self.schedule_id)
+                    & (m.ShiftReminder.user_id == planned.rule.user_id)
+                    & (m.ShiftReminder.rule_id == planned.rule.id)
+                    & (m.ShiftReminder.shift_start == planned.shift.start)
+                )
+                if exists is not None:
+                    return
+                row = m.ShiftReminder.create(
+                    schedule_id=self.schedule_id, user_id=planned.rule.user_id, rule_id=planned.rule.id,
+                    shift_start=planned.shift.start, shift_end=planned.shift.end,
+                    method=planned.rule.method, target=planned.rule.target, due_at=now,
+                    status="SCHEDULED", attempts=0,
+                )
+        except peewee.IntegrityError:
+            return  # stored already by an earlier run: sent once, not again
+        self.runtime.pages.arm_reminder(row.id, row.method, row.target, now)
+
+    def _resume_stored(self) -> None:
+        """Reminders stored but not yet sent when the daemon stopped are handed on again."""
+        rows = m.ShiftReminder.select().where(
+            (m.ShiftReminder.schedule_id == self.schedule_id) & (m.ShiftReminder.status == "SCHEDULED")
+        )
+        for row in rows:
+            self.runtime.pages.arm_reminder(row.id, row.method, row.target, row.due_at)
+
+    @staticmethod
+    def _who(user: int | None) -> str:
+        return "nobody" if user is None else f"user {user}"
+
+
+def _tell(actor: pykka.ActorRef[Any], message: Any, tracker: Any) -> None:
+    try:
+        send(actor, message, tracker)
+    except pykka.ActorDeadError:
+        logger.debug("schedule timer fired after its actor stopped: %r", message)
+
+
+class ScheduleActors:
+    """The live schedule actors: started with the daemon, and told (or started, or stopped) on writes."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._lock = threading.Lock()
+        self._actors: dict[int, pykka.ActorRef[Any]] = {}
+
+    def start_all(self) -> None:
+        for (schedule_id,) in m.Schedule.select(m.Schedule.id).tuples():
+            self.changed(schedule_id)
+        for ref in list(self._actors.values()):
+            ref.ask(Ping(), timeout=60)
+
+    def changed(self, schedule_id: int) -> None:
+        """After a write to the schedule (committed): the actor looks again, is started, or stops."""
+        self.runtime.schedules.invalidate(schedule_id)
+        exists = m.Schedule.get_or_none(m.Schedule.id == schedule_id) is not None
+        with self._lock:
+            ref = self._actors.get(schedule_id)
+            if exists and ref is None:
+                self._actors[schedule_id] = ScheduleActor.start(self.runtime, schedule_id)
+            elif exists and ref is not None:
+                _tell(ref, ScheduleChanged(), self.runtime.tracker)
+            elif ref is not None:
+                del self._actors[schedule_id]
+                ref.stop(block=False)
+
+    def duties_changed(self) -> None:
+        """A user's duty rules changed: every schedule plans its reminders again."""
+        with self._lock:
+            refs = list(self._actors.values())
+        for ref in refs:
+            _tell(ref, ScheduleChanged(), self.runtime.tracker)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            refs = list(self._actors.values())
+            self._actors.clear()
+        for ref in refs:
+            try:
+                ref.stop(block=True, timeout=10)
+            except pykka.Timeout:
+                logger.error("a schedule actor did not stop in time")

@@ -1,0 +1,167 @@
+"""A schedule's edits over time: each version rules from its effective instant on, so the past never changes.
+
+Editing a schedule (its layers, rotations, users or static shifts) does not rewrite it: the edit
+becomes a new version effective from the moment it was made. Before that moment the earlier
+version still says who was on call, so shifts already served, and reports about them, stay as
+they were. The first version rules from the beginning of time. Overrides are not versioned: they
+can only be added from now on, and taking one back ends it now (see `end_override`), so they
+never reach into the past either.
+
+The timeline of a history is each version's timeline over its own span, joined: a shift that
+runs across an edit with the same user stays one shift.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from ilertd.domain import schedules as arithmetic
+from ilertd.domain.schedules import Override, Schedule, Shift
+
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Version:
+    """The schedule as it was defined from `effective_from` until the next version."""
+
+    effective_from: datetime
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class History:
+    """Every version of one schedule, oldest first, and the overrides that sit above all of them."""
+
+    versions: tuple[Version, ...]
+    overrides: tuple[Override, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            raise ValueError("a schedule history needs at least one version")
+        starts = [v.effective_from for v in self.versions]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError("versions must be ordered by effective_from, each at its own instant")
+
+    @property
+    def current(self) -> Schedule:
+        return self.versions[-1].schedule
+
+    def _spans(self) -> list[tuple[datetime, datetime | None, Schedule]]:
+        """(from, until, schedule with the overrides) per version; the last one never ends."""
+        result = []
+        for index, version in enumerate(self.versions):
+            until = self.versions[index + 1].effective_from if index + 1 < len(self.versions) else None
+            schedule = replace(version.schedule, overrides=self.overrides)
+            result.append((version.effective_from, until, schedule))
+        return result
+
+
+def edit(history: History, schedule: Schedule, now: datetime) -> History:
+    """The history after `schedule` replaced the definition at `now`: only the future changes.
+
+    Versions that would only have started after `now` (none, unless the clock was set back) are
+    dropped; an edit at the very instant of the last one replaces it.
+    """
+    kept = tuple(v for v in history.versions if v.effective_from < now)
+    if not kept:
+        return History((Version(history.versions[0].effective_from, schedule),), history.overrides)
+    return History((*kept, Version(now, schedule)), history.overrides)
+
+
+def end_override(override: Override, now: datetime) -> Override | None:
+    """An override taken back at `now`: one not yet begun goes; a running one ends now; a past one stays.
+
+    Returns the override to keep (None when it goes); ValueError for one that is already over,
+    since removing it would change who was on call in the past.
+    """
+    if override.start >= now:
+        return None
+    if override.end <= now:
+        raise ValueError(
+            f"override {override.id} ended at {override.end.isoformat()}; the past does not change")
+    return replace(override, end=now)
+
+
+def shifts(history: History, start: datetime, end: datetime) -> list[Shift]:
+    """The on-call timeline over [start, end) across every version: sorted, merged, gaps absent."""
+    timeline: list[Shift] = []
+    for low, high, schedule in history._spans():
+        low = max(low, start)
+        high = end if high is None else min(high, end)
+        if low >= high:
+            continue
+        for shift in arithmetic.shifts(schedule, low, high):
+            if timeline and timeline[-1].end == shift.start and timeline[-1].user == shift.user:
+                timeline[-1] = Shift(shift.user, timeline[-1].start, shift.end)
+            else:
+                timeline.append(shift)
+    return timeline
+
+
+def on_call(history: History, at: datetime) -> int | None:
+    """The user on call at the instant `at`, or None in a gap."""
+    _, _, schedule = _span_at(history, at)
+    return arithmetic.on_call(schedule, at)
+
+
+def on_call_shift(history: History, at: datetime) -> Shift | None:
+    """The merged shift containing `at`, followed across edits while the same user stays on call."""
+    spans = history._spans()
+    index = _index_at(history, at)
+    low, high, schedule = spans[index]
+    found = arithmetic.on_call_shift(schedule, at)
+    if found is None:
+        return None
+    start = max(found.start, low)
+    end = found.end if high is None else min(found.end, high)
+    # Walk back over earlier versions while the same user was on call right up to the edit.
+    back = index
+    while start == spans[back][0] and back > 0:
+        back -= 1
+        before = arithmetic.on_call_shift(spans[back][2], start - _TICK)
+        if before is None or before.user != found.user:
+            break
+        start = max(before.start, spans[back][0])
+    ahead = index
+    while spans[ahead][1] is not None and end == spans[ahead][1]:
+        ahead += 1
+        after = arithmetic.on_call_shift(spans[ahead][2], end)
+        if after is None or after.user != found.user or after.start > end:
+            break
+        next_high = spans[ahead][1]
+        end = after.end if next_high is None else min(after.end, next_high)
+    return Shift(found.user, start, end)
+
+
+def next_change(history: History, at: datetime, horizon: timedelta) -> datetime | None:
+    """The first instant after `at` (within `horizon`) at which who is on call changes."""
+    for shift in shifts(history, at, at + horizon):
+        if shift.start > at:
+            return shift.start
+        if shift.end < at + horizon:
+            return shift.end
+    return None
+
+
+def shift_starts(history: History, start: datetime, end: datetime) -> list[Shift]:
+    """Shifts that begin inside (start, end): the hand-offs a reminder may be due for.
+
+    A shift already running at `start` is not one; a shift is reported whole (as far as the
+    window reaches) so a user continuing across an edit is not reminded twice.
+    """
+    timeline = shifts(history, start, end)
+    return [s for s in timeline if s.start > start]
+
+
+def _span_at(history: History, at: datetime) -> tuple[datetime, datetime | None, Schedule]:
+    return history._spans()[_index_at(history, at)]
+
+
+def _index_at(history: History, at: datetime) -> int:
+    starts = [v.effective_from for v in history.versions]
+    return max(bisect.bisect_right(starts, at) - 1, 0)
+

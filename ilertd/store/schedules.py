@@ -1,0 +1,99 @@
+"""Schedules read from the store as histories, and the shared cache paging asks who is on call."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, time
+from typing import Any
+
+from ilertd.domain import schedule_history as history_rules
+from ilertd.domain.schedule_history import History, Version
+from ilertd.domain.schedules import Layer, Override, Restriction, Schedule, StaticShift, Weekday
+from ilertd.domain.timeutil import parse_instant
+from ilertd.store import models as m
+
+
+def load_history(schedule_id: int) -> tuple[Any, History] | None:
+    """The schedule's row and its whole history, or None when it does not exist."""
+    row = m.Schedule.get_or_none(m.Schedule.id == schedule_id)
+    if row is None:
+        return None
+    versions = tuple(
+        Version(
+            history_rules.BEGINNING if index == 0 else version.effective_from,
+            to_schedule(row.id, row.name, row.type, row.timezone, version.definition),
+        )
+        for index, version in enumerate(
+            m.ScheduleVersion.select().where(m.ScheduleVersion.schedule == schedule_id)
+            .order_by(m.ScheduleVersion.effective_from, m.ScheduleVersion.id)
+        )
+    )
+    overrides = tuple(
+        Override(o.id, o.user_id, o.start, o.end)
+        for o in m.ScheduleOverride.select().where(m.ScheduleOverride.schedule == schedule_id)
+        .order_by(m.ScheduleOverride.id)
+    )
+    return row, History(versions, overrides)
+
+
+def to_schedule(
+    schedule_id: int, name: str, kind: str, timezone: str, definition: dict[str, Any]
+) -> Schedule:
+    """The pure model of one version (without overrides)."""
+    layers = tuple(
+        Layer(
+            name=layer["name"],
+            users=tuple(layer["users"]),
+            rotation=layer["rotation"],
+            starts_on=datetime.fromisoformat(layer["startsOn"]),
+            ends_on=datetime.fromisoformat(layer["endsOn"]) if layer.get("endsOn") else None,
+            restrictions=tuple(
+                Restriction(Weekday[r["from"]["dayOfWeek"]], time.fromisoformat(r["from"]["time"]),
+                            Weekday[r["to"]["dayOfWeek"]], time.fromisoformat(r["to"]["time"]))
+                for r in layer.get("restrictions", [])
+            ),
+        )
+        for layer in definition.get("scheduleLayers", [])
+    )
+    static = tuple(
+        StaticShift(s["user"], parse_instant(s["start"]), parse_instant(s["end"]))
+        for s in definition.get("shifts", [])
+    )
+    return Schedule(schedule_id, name, kind, timezone, layers, static)  # type: ignore[arg-type]
+
+
+class ScheduleDirectory:
+    """Histories by schedule id, loaded once and dropped by every write to that schedule.
+
+    Shards ask it who is on call while escalating, so it must answer without a query most of the
+    time; a write bumps the generation first, so a load that raced with it is not kept.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._histories: dict[int, History | None] = {}
+        self._generation = 0
+
+    def history(self, schedule_id: int) -> History | None:
+        with self._lock:
+            if schedule_id in self._histories:
+                return self._histories[schedule_id]
+            generation = self._generation
+        loaded = load_history(schedule_id)
+        found = loaded[1] if loaded else None
+        with self._lock:
+            if generation == self._generation:
+                self._histories[schedule_id] = found
+        return found
+
+    def invalidate(self, schedule_id: int | None = None) -> None:
+        with self._lock:
+            self._generation += 1
+            if schedule_id is None:
+                self._histories.clear()
+            else:
+                self._histories.pop(schedule_id, None)
+
+    def on_call(self, schedule_id: int, at: datetime) -> int | None:
+        history = self.history(schedule_id)
+        return None if history is None else history_rules.on_call(history, at)

@@ -1,0 +1,367 @@
+"""On-call schedules over HTTP: CRUD, who is on call, shifts, overrides, on-calls per policy, iCal feeds."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ilertd.domain import schedule_history
+from ilertd.domain.ical import CalendarEvent, render_calendar, shift_uid
+from ilertd.domain.schedule_history import History
+from ilertd.domain.schedules import Override, Shift
+from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.errors import ApiError, invalid, not_found
+from ilertd.store import bootstrap
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+from ilertd.web import schedule_json
+from ilertd.web import validate as v
+from ilertd.web.auth import Principal, authenticate, require_admin, require_self_or_admin
+from ilertd.web.http import json_object, paging, path_id, threaded
+from ilertd.web.services import Services
+from ilertd.web.views import user_ref, usernames
+
+# A longer window would let one request compute years of hand-offs.
+LONGEST_WINDOW = timedelta(days=366)
+# What a calendar feed shows: the recent past and the coming quarter.
+FEED_PAST = timedelta(days=30)
+FEED_AHEAD = timedelta(days=90)
+
+
+def feed_token(secret: str, kind: str, ident: int) -> str:
+    """A read-only token for one calendar feed: it opens that feed and nothing else."""
+    message = f"ilertd-feed:{kind}:{ident}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def routes(services: Services) -> list[Route]:
+    def secret() -> str:
+        return bootstrap.secret_key(services.db, services.config.security.secret_key)
+
+    def changed(schedule_id: int) -> None:
+        if services.schedule_actors is not None:
+            services.schedule_actors.changed(schedule_id)
+        else:
+            services.schedules.invalidate(schedule_id)
+
+    def schedule_or_404(schedule_id: int) -> m.Schedule:
+        row = m.Schedule.get_or_none(m.Schedule.id == schedule_id)
+        if row is None:
+            raise not_found("schedule", schedule_id)
+        return row
+
+    def history_or_404(schedule_id: int) -> History:
+        history = services.schedules.history(schedule_id)
+        if history is None:
+            raise not_found("schedule", schedule_id)
+        return history
+
+    def current_definition(schedule_id: int) -> dict[str, Any]:
+        version = (m.ScheduleVersion.select().where(m.ScheduleVersion.schedule == schedule_id)
+                   .order_by(m.ScheduleVersion.effective_from.desc(), m.ScheduleVersion.id.desc()).first())
+        return version.definition if version else {}
+
+    def check_users(ids: set[int], field: str) -> None:
+        known = {u for (u,) in m.User.select(m.User.id).where(m.User.id.in_(list(ids))).tuples()}
+        missing = sorted(ids - known)
+        if missing:
+            raise invalid(field, f"user {missing[0]} does not exist")
+
+    def instant(request: Request, name: str, default: datetime | None = None) -> datetime:
+        raw = request.query_params.get(name)
+        if raw is None:
+            if default is None:
+                raise invalid(name, f"{name} is required")
+            return default
+        try:
+            return parse_instant(raw)
+        except ValueError:
+            raise invalid(name, f"{name} must be an ISO-8601 instant") from None
+
+    def window(request: Request) -> tuple[datetime, datetime]:
+        start = instant(request, "from", services.clock.now())
+        end = instant(request, "until", start + timedelta(microseconds=1))
+        if end < start:
+            raise invalid("until", "until must not be before from")
+        if end - start > LONGEST_WINDOW:
+            raise invalid("until", "the window from..until is at most 366 days")
+        return start, end
+
+    def shifts_json(shifts: list[Shift]) -> list[dict[str, Any]]:
+        names = usernames({s.user for s in shifts})
+        return [{"user": user_ref(s.user, names), "start": format_instant(s.start),
+                 "end": format_instant(s.end)} for s in shifts]
+
+    # --- the schedules themselves ----------------------------------------------------------
+
+    def list_schedules(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        start, size = paging(request)
+        rows = list(m.Schedule.select().order_by(m.Schedule.id).offset(start).limit(size))
+        return JSONResponse([schedule_json.schedule_json(r, current_definition(r.id)) for r in rows])
+
+    def get_schedule(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        row = schedule_or_404(path_id(request))
+        return JSONResponse(schedule_json.schedule_json(row, current_definition(row.id)))
+
+    def create_schedule(request: Request, body: bytes) -> Response:
+        require_admin(authenticate(request))
+        fields, definition = schedule_json.parse_body(json_object(body), None)
+        check_users(schedule_json.user_ids(definition), "scheduleLayers" if "scheduleLayers" in definition
+                    else "shifts")
+        now = services.clock.now()
+        with write_transaction(services.db):
+            row = m.Schedule.create(created_at=now, **fields)
+            m.ScheduleVersion.create(schedule=row.id, effective_from=schedule_history.BEGINNING,
+                                     definition=definition)
+        changed(row.id)
+        return JSONResponse(schedule_json.schedule_json(row, definition), status_code=201)
+
+    def update_schedule(request: Request, body: bytes) -> Response:
+        require_admin(authenticate(request))
+        schedule_id = path_id(request)
+        row = schedule_or_404(schedule_id)
+        fields, definition = schedule_json.parse_body(json_object(body), row.timezone)
+        check_users(schedule_json.user_ids(definition), "scheduleLayers" if "scheduleLayers" in definition
+                    else "shifts")
+        now = services.clock.now()
+        with write_transaction(services.db):
+            m.Schedule.update(**fields).where(m.Schedule.id == schedule_id).execute()
+            # The past keeps its version; a version that was to start later is superseded.
+            m.ScheduleVersion.delete().where(
+                (m.ScheduleVersion.schedule == schedule_id) & (m.ScheduleVersion.effective_from >= now)
+                & (m.ScheduleVersion.effective_from > schedule_history.BEGINNING)
+            ).execute()
+            remaining = m.ScheduleVersion.select().where(m.ScheduleVersion.schedule == schedule_id).count()
+            if remaining:
+                m.ScheduleVersion.create(schedule=schedule_id, effective_from=now, definition=definition)
+            else:
+                m.ScheduleVersion.create(schedule=schedule_id, effective_from=schedule_history.BEGINNING,
+                                         definition=definition)
+        changed(schedule_id)
+        return JSONResponse(schedule_json.schedule_json(schedule_or_404(schedule_id), definition))
+
+    def delete_schedule(request: Request, _body: bytes) -> Response:
+        require_admin(authenticate(request))
+        schedule_id = path_id(request)
+        schedule_or_404(schedule_id)
+        users = [p.id for p in m.EscalationPolicy.select()
+                 if any({"id": schedule_id} in rule.get("schedules", []) for rule in p.rules)]
+        if users:
+            raise ApiError(409, "IN_USE", f"escalation policy {users[0]} pages this schedule; "
+                           "remove it there first")
+        with write_transaction(services.db):
+            m.Schedule.delete().where(m.Schedule.id == schedule_id).execute()
+            m.ShiftReminder.delete().where(
+                (m.ShiftReminder.schedule_id == schedule_id) & (m.ShiftReminder.status == "SCHEDULED")
+            ).execute()
+        changed(schedule_id)
+        return Response(status_code=204)
+
+    # --- who is on call --------------------------------------------------------------------
+
+    def user_on_call(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        history = history_or_404(path_id(request))
+        at = instant(request, "at", services.clock.now())
+        shift = schedule_history.on_call_shift(history, at)
+        if shift is None:
+            return Response(status_code=204)
+        return JSONResponse(shifts_json([shift])[0])
+
+    def schedule_shifts(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        history = history_or_404(path_id(request))
+        start, end = window(request)
+        return JSONResponse(shifts_json(schedule_history.shifts(history, start, end)))
+
+    def on_calls(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        start, end = window(request)
+        entries: list[tuple[int, int, int, datetime, datetime]] = []
+        policies = list(m.EscalationPolicy.select().order_by(m.EscalationPolicy.id))
+        for policy in policies:
+            for level, rule in enumerate(policy.rules):
+                entries.extend((policy.id, level, u["id"], start, end) for u in rule.get("users", []))
+                for ref in rule.get("schedules", []):
+                    history = services.schedules.history(ref["id"])
+                    if history is None:
+                        continue
+                    entries.extend((policy.id, level, s.user, s.start, s.end)
+                                   for s in schedule_history.shifts(history, start, end))
+        names = usernames({e[2] for e in entries})
+        policy_names = {p.id: p.name for p in policies}
+        entries.sort(key=lambda e: (e[0], e[1], e[3], e[2]))
+        return JSONResponse([
+            {"escalationPolicy": {"id": p, "name": policy_names[p]}, "escalationLevel": level,
+             "user": user_ref(user, names), "start": format_instant(s), "end": format_instant(e)}
+            for p, level, user, s, e in entries
+        ])
+
+    # --- overrides -------------------------------------------------------------------------
+
+    def override_json(row: m.ScheduleOverride, names: dict[int, str]) -> dict[str, Any]:
+        return {"id": row.id, "user": user_ref(row.user_id, names), "start": format_instant(row.start),
+                "end": format_instant(row.end)}
+
+    def list_overrides(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        schedule_id = path_id(request)
+        schedule_or_404(schedule_id)
+        rows = list(m.ScheduleOverride.select().where(m.ScheduleOverride.schedule == schedule_id)
+                    .order_by(m.ScheduleOverride.start, m.ScheduleOverride.id))
+        names = usernames({r.user_id for r in rows})
+        return JSONResponse([override_json(r, names) for r in rows])
+
+    def add_override(request: Request, body: bytes) -> Response:
+        require_admin(authenticate(request))
+        schedule_id = path_id(request)
+        schedule_or_404(schedule_id)
+        data = json_object(body)
+        user_id = _ref(data, "user")
+        start = schedule_json.instant(data.get("start"), "start")
+        end = schedule_json.instant(data.get("end"), "end")
+        now = services.clock.now()
+        if start < now:
+            raise invalid("start", f"start {format_instant(start)} is in the past; the past does not change")
+        if end <= start:
+            raise invalid("end", "end must be after start")
+        if end - start > LONGEST_WINDOW:
+            raise invalid("end", "an override lasts at most 366 days")
+        check_users({user_id}, "user")
+        with write_transaction(services.db):
+            row = m.ScheduleOverride.create(schedule=schedule_id, user_id=user_id, start=start, end=end,
+                                            created_at=now)
+        changed(schedule_id)
+        return JSONResponse(override_json(row, usernames({user_id})), status_code=201)
+
+    def delete_override(request: Request, _body: bytes) -> Response:
+        require_admin(authenticate(request))
+        schedule_id = path_id(request)
+        override_id = path_id(request, "oid")
+        row = m.ScheduleOverride.get_or_none(
+            (m.ScheduleOverride.id == override_id) & (m.ScheduleOverride.schedule == schedule_id)
+        )
+        if row is None:
+            raise not_found("override", override_id)
+        try:
+            kept = schedule_history.end_override(Override(row.id, row.user_id, row.start, row.end),
+                                                 services.clock.now())
+        except ValueError as error:
+            raise ApiError(409, "IN_THE_PAST", str(error)) from None
+        with write_transaction(services.db):
+            if kept is None:
+                row.delete_instance()
+            else:
+                m.ScheduleOverride.update(end=kept.end).where(m.ScheduleOverride.id == row.id).execute()
+        changed(schedule_id)
+        return Response(status_code=204)
+
+    # --- calendar feeds --------------------------------------------------------------------
+
+    def feed_access(request: Request, kind: str, ident: int) -> Principal | None:
+        """A feed opens with a bearer token, or with its own read-only token in the URL."""
+        token = request.query_params.get("token")
+        if token is None:
+            return authenticate(request)
+        if not hmac.compare_digest(token, feed_token(secret(), kind, ident)):
+            raise ApiError(401, "UNAUTHORIZED", "the feed token is not valid for this feed")
+        return None
+
+    def feed_shifts(history: History) -> list[Shift]:
+        """The feed's window of shifts, the first and last whole: a clipped start would change the
+        event's UID on every refresh and make calendar apps replace it."""
+        now = services.clock.now()
+        found = schedule_history.shifts(history, now - FEED_PAST, now + FEED_AHEAD)
+        if found:
+            first = schedule_history.on_call_shift(history, found[0].start)
+            last = schedule_history.on_call_shift(history, found[-1].end - timedelta(microseconds=1))
+            if first is not None:
+                found[0] = Shift(found[0].user, first.start, found[0].end)
+            if last is not None:
+                found[-1] = Shift(found[-1].user, found[-1].start, last.end)
+        return found
+
+    def calendar(name: str, events: list[CalendarEvent]) -> Response:
+        text = render_calendar(name, events, services.clock.now())
+        return Response(text, media_type="text/calendar; charset=utf-8")
+
+    def schedule_feed(request: Request, _body: bytes) -> Response:
+        schedule_id = path_id(request)
+        feed_access(request, "schedule", schedule_id)
+        row = schedule_or_404(schedule_id)
+        history = history_or_404(schedule_id)
+        shifts = feed_shifts(history)
+        names = usernames({s.user for s in shifts})
+        return calendar(f"On call: {row.name}", [
+            CalendarEvent(shift_uid(schedule_id, s.user, s.start), s.start, s.end,
+                          f"{names.get(s.user, f'user {s.user}')} on call ({row.name})")
+            for s in shifts
+        ])
+
+    def user_feed(request: Request, _body: bytes) -> Response:
+        user_id = path_id(request)
+        principal = feed_access(request, "user", user_id)
+        if principal is not None:
+            require_self_or_admin(principal, user_id)
+        user = m.User.get_or_none(m.User.id == user_id)
+        if user is None:
+            raise not_found("user", user_id)
+        events = []
+        for row in m.Schedule.select().order_by(m.Schedule.id):
+            history = services.schedules.history(row.id)
+            if history is None:
+                continue
+            events.extend(
+                CalendarEvent(shift_uid(row.id, s.user, s.start), s.start, s.end, f"On call: {row.name}")
+                for s in feed_shifts(history) if s.user == user_id
+            )
+        events.sort(key=lambda e: (e.start, e.uid))
+        return calendar(f"{user.username}: on-call shifts", events)
+
+    def schedule_feed_url(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        schedule_id = path_id(request)
+        schedule_or_404(schedule_id)
+        token = feed_token(secret(), "schedule", schedule_id)
+        return JSONResponse({"url": f"{services.public_url}/api/schedules/{schedule_id}.ics?token={token}"})
+
+    def user_feed_url(request: Request, _body: bytes) -> Response:
+        user_id = path_id(request)
+        require_self_or_admin(authenticate(request), user_id)
+        if m.User.get_or_none(m.User.id == user_id) is None:
+            raise not_found("user", user_id)
+        token = feed_token(secret(), "user", user_id)
+        return JSONResponse({"url": f"{services.public_url}/api/users/{user_id}/shifts.ics?token={token}"})
+
+    return [
+        Route("/api/schedules", threaded(list_schedules), methods=["GET"]),
+        Route("/api/schedules", threaded(create_schedule), methods=["POST"]),
+        Route("/api/schedules/{id:int}.ics", threaded(schedule_feed), methods=["GET"]),
+        Route("/api/schedules/{id}", threaded(get_schedule), methods=["GET"]),
+        Route("/api/schedules/{id}", threaded(update_schedule), methods=["PUT"]),
+        Route("/api/schedules/{id}", threaded(delete_schedule), methods=["DELETE"]),
+        Route("/api/schedules/{id}/user-on-call", threaded(user_on_call), methods=["GET"]),
+        Route("/api/schedules/{id}/shifts", threaded(schedule_shifts), methods=["GET"]),
+        Route("/api/schedules/{id}/overrides", threaded(list_overrides), methods=["GET"]),
+        Route("/api/schedules/{id}/overrides", threaded(add_override), methods=["PUT", "POST"]),
+        Route("/api/schedules/{id}/overrides/{oid}", threaded(delete_override), methods=["DELETE"]),
+        Route("/api/schedules/{id}/feed-url", threaded(schedule_feed_url), methods=["GET"]),
+        Route("/api/on-calls", threaded(on_calls), methods=["GET"]),
+        Route("/api/users/{id:int}/shifts.ics", threaded(user_feed), methods=["GET"]),
+        Route("/api/users/{id}/feed-url", threaded(user_feed_url), methods=["GET"]),
+    ]
+
+
+def _ref(body: dict[str, Any], name: str) -> int:
+    if name not in body:
+        raise invalid(name, f"{name} is required")
+    return v.ref_id(body[name], name)
+
