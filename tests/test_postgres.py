@@ -46,3 +46,42 @@ def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
     assert daemon.stop() == 0
     daemon.start()
     assert daemon.event(summary="down", alertKey="DISK").json()["incidentId"] == first["incidentId"]
+
+
+def test_schedules_on_postgresql_page_the_on_call_user_and_keep_their_past(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    psycopg2 = pytest.importorskip("psycopg2")
+    with psycopg2.connect(POSTGRES_URL) as connection, connection.cursor() as cursor:
+        cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    daemon = make_daemon(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
+    ann = daemon.post("/api/users", {"username": "ann", "email": "ann@example.com"}).json()["id"]
+    ben = daemon.post("/api/users", {"username": "ben", "email": "ben@example.com"}).json()["id"]
+    layer = {"name": "days", "users": [{"id": ann}, {"id": ben}], "rotation": "P1D",
+             "startsOn": "2026-01-05T10:00"}
+    body = {"name": "primary", "type": "RECURRING", "timezone": "Europe/Berlin", "scheduleLayers": [layer]}
+    schedule = daemon.post("/api/schedules", body)
+    assert schedule.status_code == 201, schedule.text
+    schedule_id = schedule.json()["id"]
+    policy = daemon.post("/api/escalation-policies", {
+        "name": "p", "escalationRules": [{"escalationTimeout": 5, "schedules": [{"id": schedule_id}]}],
+    }).json()
+    daemon.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy["id"]}})
+    override = daemon.put(f"/api/schedules/{schedule_id}/overrides",
+                          {"user": {"id": ben}, "start": "2026-01-05T12:00Z", "end": "2026-01-05T13:00Z"})
+    assert override.status_code == 201, override.text
+    daemon.advance("PT3H30M")  # 12:30Z, inside ben's override
+    incident = daemon.event(summary="down", alertKey="db").json()["incidentId"]
+    daemon.advance("PT0S")
+    pages = daemon.get(f"/api/incidents/{incident}/notifications").json()
+    assert [p["user"]["username"] for p in pages] == ["ben"]
+    only_ben = {**body, "scheduleLayers": [{**layer, "users": [{"id": ben}]}]}
+    edited = daemon.put(f"/api/schedules/{schedule_id}", only_ben)
+    assert edited.status_code == 200, edited.text
+    shifts = daemon.get(f"/api/schedules/{schedule_id}/shifts",
+                        params={"from": "2026-01-05T09:00Z", "until": "2026-01-05T14:00Z"}).json()
+    assert [(s["user"]["username"], s["start"], s["end"]) for s in shifts] == [
+        ("ann", "2026-01-05T09:00:00.000Z", "2026-01-05T12:00:00.000Z"),
+        ("ben", "2026-01-05T12:00:00.000Z", "2026-01-05T14:00:00.000Z"),
+    ]
+    assert daemon.stop() == 0

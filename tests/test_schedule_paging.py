@@ -49,6 +49,9 @@ def test_a_level_targeting_a_schedule_pages_whoever_is_on_call_then(paging: Pagi
     paging.daemon.advance("PT0S")
     assert [r["user"]["username"] for r in paging.notifications(third)] == ["ben"]
     assert len(paging.mails_to("ben@example.com")) == 1
+    # The schedule's actor logged the hand-off when it happened.
+    assert (f"schedule {schedule_id}: user {ben} on call until 2026-01-07T09:00:00+00:00 "
+            f"(hand-off from user {ann})") in paging.daemon.log()
 
 
 def test_an_incident_escalating_across_a_hand_off_pages_the_incoming_user(paging: Paging) -> None:
