@@ -41,8 +41,13 @@ def feed_token(secret: str, kind: str, ident: int) -> str:
 
 
 def routes(services: Services) -> list[Route]:
+    known_secret: list[str] = []
+
     def secret() -> str:
-        return bootstrap.secret_key(services.db, services.config.security.secret_key)
+        # The daemon created the key at start; it never changes while it runs.
+        if not known_secret:
+            known_secret.append(bootstrap.secret_key(services.db, services.config.security.secret_key))
+        return known_secret[0]
 
     def changed(schedule_id: int) -> None:
         if services.schedule_actors is not None:
