@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.daemon import DaemonProcess
+
+EXAMPLE_PLUGIN = Path(__file__).resolve().parent.parent / "integrations" / "example-plugin"
 
 GOOD_PLUGIN = '''
 """A third-party integration: {"id": ..., "title": ..., "state": "open"|"closed"}."""
@@ -153,3 +156,30 @@ def test_manual_clock_is_refused_off_loopback(tmp_path: Path) -> None:
     refused = run_cli(["serve", "--manual-clock", "--host", "0.0.0.0", "--port", "0"], tmp_path)
     assert refused.returncode == 1
     assert "loopback" in refused.stderr
+
+
+def test_the_example_distribution_installs_with_pip_and_serves_its_integration(
+    tmp_path: Path, make_daemon: Callable[..., DaemonProcess]
+) -> None:
+    # Built from a copy: building writes into the source tree, and the clone must stay clean.
+    source = tmp_path / "example-plugin"
+    shutil.copytree(EXAMPLE_PLUGIN, source)
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--target", str(site), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr
+    listing = run_cli(["plugins"], tmp_path, {"PYTHONPATH": str(site)})
+    line = next(line for line in listing.stdout.splitlines() if line.startswith("example "))
+    assert "enabled" in line and "ticket" in line
+    daemon = make_daemon(env={"PYTHONPATH": str(site)}).start()
+    source_row = daemon.post("/api/alert-sources", {"name": "tickets", "integrationType": "TICKET"}).json()
+    url = f"/api/v1/events/ticket/{source_row['integrationKey']}"
+    opened = daemon.client.post(url, json={"id": "T-7", "title": "queue stuck", "state": "open"})
+    assert opened.status_code == 202, opened.text
+    assert daemon.get(f"/api/incidents/{opened.json()[0]['incidentId']}").json()["summary"] == "queue stuck"
+    refused = daemon.client.post(url, json={"id": 7})
+    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_PAYLOAD"
+    daemon.stop()
