@@ -143,3 +143,13 @@ def test_history_timelines_are_contiguous_agree_with_on_call_and_split_cleanly(
         else:
             merged.append(shift)
     assert merged == timeline
+
+
+def test_a_before_min_0_reminder_is_planned_at_the_hand_off_itself() -> None:
+    history = History((Version(hist.BEGINNING, daily(ANN, BEN)),))
+    rule = DutyRule(9, BEN, "PUSH", "ben", 0)
+    handoff = utc("2026-01-06T09:00")
+    planned = shift_reminders.plan(history, {BEN: [rule]}, handoff, handoff + timedelta(hours=1))
+    assert [(p.shift.start, p.due_at) for p in planned] == [(handoff, handoff)]
+    later = handoff + timedelta(seconds=1)
+    assert shift_reminders.plan(history, {BEN: [rule]}, later, later + timedelta(hours=1)) == []

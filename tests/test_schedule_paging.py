@@ -98,10 +98,17 @@ def duty(paging: Paging, user_id: int, method: str, target: str, before_min: int
     assert rule.status_code == 201, rule.text
 
 
+def pushes(paging: Paging) -> list[dict[str, Any]]:
+    """ntfy messages to the topic ben-duty (apprise posts them to the server's root)."""
+    return [r.json() for r in paging.http.to("/") if not r.path.startswith("/sms/")
+            and r.json().get("topic") == "ben-duty"]
+
+
 def test_a_shift_start_reminder_arrives_before_min_ahead_on_a_real_channel(paging: Paging) -> None:
     ann, ben = paging.user("ann"), paging.user("ben")
     duty(paging, ben, "EMAIL", "ben.duty@example.com", 60)
     duty(paging, ben, "SMS", "+4915100099999", 15)
+    duty(paging, ben, "PUSH", "ben-duty", 0)
     schedule(paging, [ann, ben])
     # ben's first shift begins on Tuesday at 09:00Z: e-mail at 08:00Z, SMS at 08:45Z.
     paging.daemon.advance("PT22H59M59S")
@@ -117,6 +124,11 @@ def test_a_shift_start_reminder_arrives_before_min_ahead_on_a_real_channel(pagin
     sms = paging.http.to("/sms/")
     assert len(sms) == 1 and sms[0].path == "/sms/+4915100099999"
     assert "on call for primary" in sms[0].json()["message"]
+    # beforeMin 0: at the hand-off itself, 09:00Z.
+    paging.daemon.advance("PT14M59S")
+    assert pushes(paging) == []
+    paging.daemon.advance("PT1S")
+    assert len(pushes(paging)) == 1 and "on call for primary" in pushes(paging)[0]["message"]
     # A restart plans the reminders again; what was sent is not sent twice, and the next
     # reminder (Thursday's shift) still comes.
     paging.daemon.stop()
@@ -126,6 +138,7 @@ def test_a_shift_start_reminder_arrives_before_min_ahead_on_a_real_channel(pagin
     paging.daemon.advance("PT48H")
     assert len(paging.mails_to("ben.duty@example.com")) == 2
     assert len(paging.http.to("/sms/")) == 2
+    assert len(pushes(paging)) == 2
 
 
 def test_a_reminder_due_while_the_daemon_was_down_is_sent_once_at_start(paging: Paging) -> None:

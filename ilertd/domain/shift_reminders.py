@@ -13,6 +13,7 @@ from ilertd.domain.schedules import Shift
 BEFORE_MIN_CHOICES: tuple[int, ...] = (0, 15, 30, 60, 180, 360, 720, 1440)
 DUTY_METHODS: tuple[str, ...] = ("EMAIL", "SMS", "PUSH")
 LONGEST_LEAD = timedelta(minutes=max(BEFORE_MIN_CHOICES))
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,16 @@ class PlannedReminder:
 
 def plan(history: History, rules: Mapping[int, Sequence[DutyRule]], now: datetime,
          until: datetime) -> list[PlannedReminder]:
-    """Reminders due before `until` for shifts that start after `now`, ordered by due time.
+    """Reminders due before `until` for shifts that start from `now` on, ordered by due time.
 
     A reminder whose moment has passed while its shift is still ahead (the daemon was down, or the
     shift was just created closer than `before_min`) is due now: late is better than never, and
     the store's unique key keeps it from being sent twice.
     """
     planned = []
-    for shift in schedule_history.shift_starts(history, now, until + LONGEST_LEAD):
+    # Starting a tick before now keeps a shift that begins exactly now (a `beforeMin` 0 reminder
+    # planned at its hand-off) while a shift already running stays clipped, so not a start.
+    for shift in schedule_history.shift_starts(history, now - _TICK, until + LONGEST_LEAD):
         for rule in rules.get(shift.user, ()):
             due = shift.start - timedelta(minutes=rule.before_min)
             if due < until:
