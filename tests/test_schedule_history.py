@@ -153,3 +153,12 @@ def test_a_before_min_0_reminder_is_planned_at_the_hand_off_itself() -> None:
     assert [(p.shift.start, p.due_at) for p in planned] == [(handoff, handoff)]
     later = handoff + timedelta(seconds=1)
     assert shift_reminders.plan(history, {BEN: [rule]}, later, later + timedelta(hours=1)) == []
+
+
+def test_a_plan_made_by_a_late_timer_goes_on_from_where_the_last_one_ended() -> None:
+    history = History((Version(hist.BEGINNING, daily(ANN, BEN)),))
+    rule = DutyRule(9, BEN, "PUSH", "ben", 0)
+    handoff = utc("2026-01-06T09:00")
+    late = handoff + timedelta(milliseconds=40)
+    planned = shift_reminders.plan(history, {BEN: [rule]}, late, late + timedelta(hours=1), since=handoff)
+    assert [(p.shift.start, p.due_at) for p in planned] == [(handoff, late)]

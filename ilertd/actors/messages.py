@@ -139,7 +139,13 @@ class ScheduleChanged:
 
 @dataclass(frozen=True)
 class ScheduleTick:
-    """A schedule actor's timer: a hand-off may have happened, and reminders are planned further."""
+    """A schedule actor's timer: a hand-off may have happened, and reminders are planned further.
+
+    `when` is the instant the timer was set for: the plan goes on from exactly there, however
+    late the timer fires, so no shift start falls between two plans.
+    """
+
+    when: datetime
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import peewee
@@ -76,8 +76,10 @@ class ScheduleActor(TrackedActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case ScheduleChanged() | ScheduleTick():
+            case ScheduleChanged():
                 self._look(starting=False)
+            case ScheduleTick(when=when):
+                self._look(starting=False, since=when)
             case ReminderDue(reminder=reminder):
                 self._remind(reminder)
             case Ping():
@@ -89,8 +91,12 @@ class ScheduleActor(TrackedActor):
     def _history(self) -> History | None:
         return self.runtime.schedules.history(self.schedule_id)
 
-    def _look(self, starting: bool) -> None:
-        """Who is on call now, when that changes next, and which reminders fall due before then."""
+    def _look(self, starting: bool, since: datetime | None = None) -> None:
+        """Who is on call now, when that changes next, and which reminders fall due before then.
+
+        Reminders are planned for shifts starting from `since` (the previous plan's end, on a
+        tick; now, otherwise).
+        """
         history = self._history()
         clock = self.runtime.clock
         for key in self.reminder_keys:
@@ -113,10 +119,10 @@ class ScheduleActor(TrackedActor):
         tick_at = min(change, horizon) if change is not None else horizon
         actor = self.actor_ref
         tracker = self.tracker
-        clock.arm(self.tick_key, tick_at, lambda _when: _tell(actor, ScheduleTick(), tracker))
+        clock.arm(self.tick_key, tick_at, lambda when: _tell(actor, ScheduleTick(when), tracker))
         ahead = horizon + shift_reminders.LONGEST_LEAD
         users = {s.user for s in schedule_history.shifts(history, now, ahead)}
-        for planned in shift_reminders.plan(history, duty_rules(users), now, tick_at):
+        for planned in shift_reminders.plan(history, duty_rules(users), now, tick_at, since=since):
             key = ("reminder", self.schedule_id, planned.rule.id, planned.shift.start)
             self.reminder_keys.add(key)
             message = ReminderDue(planned)

@@ -35,17 +35,22 @@ class PlannedReminder:
 
 
 def plan(history: History, rules: Mapping[int, Sequence[DutyRule]], now: datetime,
-         until: datetime) -> list[PlannedReminder]:
-    """Reminders due before `until` for shifts that start from `now` on, ordered by due time.
+         until: datetime, since: datetime | None = None) -> list[PlannedReminder]:
+    """Reminders due before `until` for shifts that start at `since` (default `now`) or later,
+    ordered by due time.
+
+    `since` lets a plan made by a timer that fired late go on from where the previous plan
+    ended: a shift starting exactly then (a `beforeMin` 0 reminder) belongs to this plan.
 
     A reminder whose moment has passed while its shift is still ahead (the daemon was down, or the
     shift was just created closer than `before_min`) is due now: late is better than never, and
     the store's unique key keeps it from being sent twice.
     """
     planned = []
-    # Starting a tick before now keeps a shift that begins exactly now (a `beforeMin` 0 reminder
-    # planned at its hand-off) while a shift already running stays clipped, so not a start.
-    for shift in schedule_history.shift_starts(history, now - _TICK, until + LONGEST_LEAD):
+    # A tick before `since` keeps a shift that begins exactly then, while a shift already
+    # running stays clipped to the window's start, so it is not taken for a start.
+    start = min(since, now) if since is not None else now
+    for shift in schedule_history.shift_starts(history, start - _TICK, until + LONGEST_LEAD):
         for rule in rules.get(shift.user, ()):
             due = shift.start - timedelta(minutes=rule.before_min)
             if due < until:
