@@ -263,6 +263,7 @@ class Daemon:
             plugins=plugins,
             public_url=self.config.public_url,
             policies=self.runtime.policies,
+            people=self.runtime.people,
         )
         app = build_app(services)
         uv_config = uvicorn.Config(

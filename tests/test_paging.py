@@ -350,3 +350,43 @@ def test_status_updates_reach_who_asked_and_not_who_acted(paging: Paging) -> Non
     assert len(paging.http.to("/sms/+4915199999999")) == 1
     kinds = sorted(r["kind"] for r in paging.notifications(incident_id))
     assert kinds == ["ALERT", "ALERT", "ALERT_ACCEPTED"]
+
+
+def test_a_preference_change_is_seen_by_the_very_next_page(paging: Paging) -> None:
+    uma = paging.user("uma", [("EMAIL", 0, "HIGH_PRIORITY")])
+    paging.policy([(60, [uma])])
+    paging.alert("first")
+    paging.daemon.advance("PT0S")
+    assert len(paging.mails_to("uma.pager@example.com")) == 1
+    # A new address for her contact: the next incident mails the new one.
+    contact_id = paging.daemon.get(f"/api/users/{uma}/contacts").json()[0]["id"]
+    moved = paging.daemon.put(f"/api/users/{uma}/contacts/{contact_id}", {"target": "uma.new@example.com"})
+    assert moved.status_code == 200, moved.text
+    paging.alert("second")
+    paging.daemon.advance("PT10S")
+    assert len(paging.mails_to("uma.new@example.com")) == 1
+    assert len(paging.mails_to("uma.pager@example.com")) == 1
+    # A new SMS rule is used at once.
+    sms = paging.daemon.post(f"/api/users/{uma}/contacts", {"method": "SMS", "target": "+4915177777777"})
+    rule = paging.daemon.post(f"/api/users/{uma}/notification-preferences/alerts",
+                              {"method": "SMS", "contact": {"id": sms.json()["id"]}, "delayMin": 0,
+                               "type": "HIGH_PRIORITY"})
+    assert rule.status_code == 201, rule.text
+    paging.alert("third")
+    paging.daemon.advance("PT10S")
+    assert len(paging.http.to("/sms/+4915177777777")) == 1
+    # Muted: the next incident finds nobody to page.
+    muted = paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": "2026-01-06T00:00:00Z"})
+    assert muted.status_code == 200, muted.text
+    fourth = paging.alert("fourth")
+    paging.daemon.advance("PT10M")
+    assert paging.notifications(fourth) == []
+    assert "NOBODY_ON_CALL" in paging.daemon.log_types(fourth)
+    # Deleting the contact deletes its rule: back to the account address once unmuted.
+    paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": None})
+    assert paging.daemon.client.delete(f"/api/users/{uma}/contacts/{sms.json()['id']}",
+                                       headers=paging.daemon.auth()).status_code == 204
+    fifth = paging.alert("fifth")
+    paging.daemon.advance("PT10S")
+    assert [(r["method"], r["target"]) for r in paging.notifications(fifth)] == [
+        ("EMAIL", "uma.new@example.com")]

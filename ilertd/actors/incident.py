@@ -45,7 +45,7 @@ from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_page
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
-from ilertd.store.people import load_person, paged_user_ids
+from ilertd.store.people import paged_user_ids
 
 logger = logging.getLogger(__name__)
 
@@ -260,8 +260,8 @@ class IncidentShard(TrackedActor):
 
     @property
     def paging(self) -> Paging:
-        reader = self.runtime.reader
-        return Paging(person=lambda user_id: load_person(reader, user_id))
+        reader, people = self.runtime.reader, self.runtime.people
+        return Paging(person=lambda user_id: people.get(user_id, reader))
 
     def _status_updates(self, transition: Transition, now: datetime) -> tuple[PlannedPage, ...]:
         """Who asked to hear of an accept, resolve or manual escalation by someone else."""
@@ -271,9 +271,9 @@ class IncidentShard(TrackedActor):
                 continue
             # Pages of this incident still queued for the store count as paged too.
             self.runtime.committer.wait_flushed(transition.incident.id)
-            reader = self.runtime.reader
             paged = paged_user_ids(transition.incident.id)
-            people = [p for p in (load_person(reader, user_id) for user_id in paged) if p]
+            found = self.runtime.people.get_many(paged, self.runtime.reader)
+            people = [found[user_id] for user_id in paged if user_id in found]
             return update_pages(update, entry.user_id, people, now)
         return ()
 

@@ -8,12 +8,30 @@ own fields (datetimes, JSON), named by column (`incident_id`, not `incident`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import peewee
 
 from ilertd.store import models as m
+
+# Ids per IN list: four lists of this length in one query stay far below any parameter limit.
+IN_CHUNK = 256
+
+
+def id_chunks(ids: Iterable[int]) -> Iterator[tuple[int, ...]]:
+    """`ids` without repeats, in chunks of at most IN_CHUNK, each padded with its last id to a
+    power-of-two length: IN lists of few distinct lengths mean few statements to prepare."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), IN_CHUNK):
+        chunk = unique[start:start + IN_CHUNK]
+        size = 1 << (len(chunk) - 1).bit_length()
+        yield (*chunk, *[chunk[-1]] * (size - len(chunk)))
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 class Reader:
@@ -41,6 +59,13 @@ class Reader:
             SimpleNamespace(**{f.column_name: f.python_value(v) for f, v in zip(fields, row, strict=True)})
             for row in cursor.fetchall()
         ]
+
+    def by_ids(self, model: type[m.BaseModel], ids: Iterable[int]) -> list[SimpleNamespace]:
+        """Rows of `model` whose id is one of `ids`, one query per IN_CHUNK of them."""
+        rows = []
+        for chunk in id_chunks(ids):
+            rows.extend(self.select(model, f"id IN ({placeholders(len(chunk))})", *chunk))
+        return rows
 
     def one(self, model: type[m.BaseModel], where: str, *params: Any) -> SimpleNamespace | None:
         found = self.select(model, where, *params)

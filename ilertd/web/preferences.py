@@ -188,6 +188,8 @@ def routes(services: Services) -> list[Route]:
         target = contact_target(data, method, required=True)
         with write_transaction(services.db):
             row = m.Contact.create(user=user_id, method=method, target=target)
+        # After the COMMIT (every write below alike): the very next page reads the change.
+        services.people.invalidate(user_id)
         return JSONResponse(contact_json(row), status_code=201)
 
     def update_contact(request: Request, body: bytes) -> Response:
@@ -205,6 +207,7 @@ def routes(services: Services) -> list[Route]:
             if target is not None:
                 row.target = target
                 row.save()
+        services.people.invalidate(user_id)
         return JSONResponse(contact_json(row))
 
     def delete_contact(request: Request, _body: bytes) -> Response:
@@ -220,6 +223,7 @@ def routes(services: Services) -> list[Route]:
         with write_transaction(services.db):
             owned_or_404(m.Contact, "contact", user_id, contact_id)
             m.Contact.delete().where(m.Contact.id == contact_id).execute()
+        services.people.invalidate(user_id)
         return Response(status_code=204)
 
     # --- rules ---------------------------------------------------------------------------------
@@ -246,6 +250,7 @@ def routes(services: Services) -> list[Route]:
             with write_transaction(services.db):
                 check_contact(user_id, fields["contact"], fields["method"])
                 row = model.create(user=user_id, **fields)
+            services.people.invalidate(user_id)
             return JSONResponse(kind.json(row), status_code=201)
 
         def update_rule(request: Request, body: bytes) -> Response:
@@ -260,6 +265,7 @@ def routes(services: Services) -> list[Route]:
                 if fields:
                     model.update(**fields).where(model.id == rule_id).execute()
                 row = model.get_by_id(rule_id)
+            services.people.invalidate(user_id)
             return JSONResponse(kind.json(row))
 
         def delete_rule(request: Request, _body: bytes) -> Response:
@@ -268,6 +274,7 @@ def routes(services: Services) -> list[Route]:
             with write_transaction(services.db):
                 owned_or_404(model, kind.what, user_id, rule_id)
                 model.delete().where(model.id == rule_id).execute()
+            services.people.invalidate(user_id)
             return Response(status_code=204)
 
         base = f"/api/users/{{id}}/notification-preferences/{kind.segment}"
