@@ -145,9 +145,10 @@ class RealClock(Clock):
 
 
 class ManualClock(Clock):
-    """Time stands still until `advance()`/`set()`; due timers then fire in order, each to quiet.
+    """Time stands still until `advance()`/`set()`; due timers then fire in order, each instant to quiet.
 
-    `tracker` is waited on after every timer so that work a timer causes (and timers that
+    The timers due at one instant fire together, in arming order, as the real clock fires them
+    back to back; `tracker` is then waited on, so that the work they cause (and timers that
     work arms, if due by the target) completes before time moves on.
     """
 
@@ -182,11 +183,15 @@ class ManualClock(Clock):
             while True:
                 with self._lock:
                     entry = self._pop_due(target)
-                    if entry is not None:
-                        self._now = max(self._now, entry.when)
-                if entry is None:
-                    break
-                self._fire(entry)
+                    if entry is None:
+                        break
+                    self._now = max(self._now, entry.when)
+                    instant = [entry]
+                    # The heap's head is now the next timer; due by `entry.when` means at it.
+                    while (same := self._pop_due(entry.when)) is not None:
+                        instant.append(same)
+                for due in instant:
+                    self._fire(due)
                 self._tracker.wait_idle()
             with self._lock:
                 self._now = target

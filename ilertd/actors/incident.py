@@ -24,6 +24,7 @@ import pykka
 
 from ilertd.actors.base import TrackedActor, send
 from ilertd.actors.messages import (
+    EscalationsDue,
     EventForIncident,
     EvictIdle,
     HeldCount,
@@ -129,8 +130,10 @@ class IncidentShard(TrackedActor):
                 self._event(message)
             case IncidentCommand():
                 self._command(message)
+            case EscalationsDue(timers=timers):
+                self._escalations(timers)
             case TimerDue():
-                self._timer(message)
+                self._escalations((message,))
             case Reload(incident_id=incident_id):
                 self._forget(incident_id)
             case EvictIdle():
@@ -191,12 +194,42 @@ class IncidentShard(TrackedActor):
             return
         self._apply(incident, transition, message.reply)
 
-    def _timer(self, message: TimerDue) -> None:
-        incident = self._state(message.incident_id)
-        if incident is None:
-            return
+    def _escalations(self, timers: tuple[TimerDue, ...]) -> None:
+        """Escalations that fell due together: their incidents, policies and people are read in
+        one query each (about 5 ms of the interpreter lock per escalation went to reading them
+        one at a time), then each incident moves on as a lone timer would move it."""
+        runtime, reader = self.runtime, self.runtime.reader
+        incident_ids = list(dict.fromkeys(timer.incident_id for timer in timers))
+        missing = [i for i in incident_ids if i not in self.incidents]
+        loaded: dict[int, Incident] = {}
+        if missing:
+            # Writes queued for these incidents land before they are read back.
+            runtime.committer.wait_flushed_all(missing)
+            loaded = store.load_incidents(reader, missing)
+        batch = {i: self.incidents[i] if i in self.incidents else loaded.get(i) for i in incident_ids}
+        now = runtime.clock.now()
+        runtime.policies.load_missing((i.escalation_policy_id for i in batch.values() if i), reader)
+        user_ids = [
+            user_id for incident in batch.values() if incident is not None
+            for user_id in domain.escalation_user_ids(
+                incident, runtime.policies.get(incident.escalation_policy_id, reader), now)
+        ]
+        runtime.people.get_many(user_ids, reader)
+        paging = self.paging
+        for incident_id, incident in batch.items():
+            self._hold(incident_id, incident)
+            if incident is None:
+                continue
+            try:
+                self._escalate(incident, paging)
+            except Exception:
+                # One incident's failure must not hold back the rest of the batch; the sweep
+                # fires its deadline again.
+                logger.exception("incident %s: escalation failed", incident_id)
+
+    def _escalate(self, incident: Incident, paging: Paging) -> None:
         policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
-        transition = domain.escalation_due(incident, policy, self.runtime.clock.now(), self.paging)
+        transition = domain.escalation_due(incident, policy, self.runtime.clock.now(), paging)
         if transition.changed:
             self._apply(incident, transition, None)
         else:

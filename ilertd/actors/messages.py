@@ -89,6 +89,13 @@ class TimerDue:
 
 
 @dataclass(frozen=True)
+class EscalationsDue:
+    """The escalation timers of one shard's incidents that fired close together, as one batch."""
+
+    timers: tuple[TimerDue, ...]
+
+
+@dataclass(frozen=True)
 class IncidentClosed:
     incident_id: int
     alert_source_id: int
