@@ -13,7 +13,7 @@ import pykka
 
 from ilertd.actors.base import send
 from ilertd.actors.clock import Clock
-from ilertd.actors.messages import Deliver
+from ilertd.actors.messages import Deliver, DueBox, PagesDue
 from ilertd.actors.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ class PageDispatcher:
     """Knows the channel actors; a page's timer hands its row to the actor of its method.
 
     One actor per (method, target) pair, chosen by hashing the target: throttling a contact
-    needs every page to it to pass through one mailbox.
+    needs every page to it to pass through one mailbox. Pages due while an actor is busy wait
+    in its box and are taken together: the actor then reads their rows, their contacts' other
+    due pages and their incidents in one query each, not three queries a page.
     """
 
     def __init__(self, clock: Clock, tracker: WorkTracker) -> None:
@@ -54,9 +56,11 @@ class PageDispatcher:
         # and the sweep must not take them for pages whose timer was lost.
         self._handed: dict[int, datetime] = {}
         self._lock = threading.Lock()
+        self._boxes: dict[str, list[DueBox]] = {}
 
     def attach(self, pools: dict[str, Sequence[pykka.ActorRef[Any]]]) -> None:
         self.pools = pools
+        self._boxes = {method: [DueBox() for _ in pool] for method, pool in pools.items()}
 
     def arm(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime) -> None:
         message = Deliver(notification_id, incident_id, method, target)
@@ -82,9 +86,13 @@ class PageDispatcher:
             logger.error("no channel actor for %s; page %s waits for the sweep", message.method,
                          message.notification_id)
             return
-        actor = pool[hash(message.target) % len(pool)]
+        index = hash(message.target) % len(pool)
+        box = self._boxes[message.method][index]
+        if not box.put(message):
+            # The actor has been told already and has not looked yet: it takes this one too.
+            return
         try:
-            send(actor, message, self.tracker)
+            send(pool[index], PagesDue(box), self.tracker)
         except pykka.ActorDeadError:
             logger.warning("page %s due while stopping; it is sent after the restart",
                            message.notification_id)
