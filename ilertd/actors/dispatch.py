@@ -5,14 +5,14 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
 
 import pykka
 
 from ilertd.actors.base import send
-from ilertd.actors.clock import Clock
+from ilertd.actors.clock import Clock, TimerCallback
 from ilertd.actors.messages import Deliver, DueBox, PagesDue
 from ilertd.actors.tracker import WorkTracker
 
@@ -63,8 +63,13 @@ class PageDispatcher:
         self._boxes = {method: [DueBox() for _ in pool] for method, pool in pools.items()}
 
     def arm(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime) -> None:
+        self.clock.arm(*self.timer(notification_id, incident_id, method, target, when))
+
+    def timer(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime
+              ) -> tuple[Hashable, datetime, TimerCallback]:
+        """The page's timer, for `Clock.arm_many`."""
         message = Deliver(notification_id, incident_id, method, target)
-        self.clock.arm(page_timer_key(notification_id), when, lambda _when: self.deliver(message))
+        return page_timer_key(notification_id), when, lambda _when: self.deliver(message)
 
     def armed_at(self, notification_id: int) -> datetime | None:
         return self.clock.armed_at(page_timer_key(notification_id))

@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pykka
 
 from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.clock import TimerCallback
 from ilertd.actors.messages import (
     EscalationsDue,
     EventForIncident,
@@ -76,6 +77,8 @@ class IncidentShard(TrackedActor):
         self.idle = timedelta(seconds=idle_seconds)
         self.incidents: OrderedDict[int, Incident | None] = OrderedDict()
         self.last_used: dict[int, datetime] = {}
+        # While a batch runs: the timers it arms, armed at its end in one go.
+        self.timers: list[tuple[Hashable, datetime, TimerCallback]] | None = None
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -216,16 +219,21 @@ class IncidentShard(TrackedActor):
         ]
         runtime.people.get_many(user_ids, reader)
         paging = self.paging
-        for incident_id, incident in batch.items():
-            self._hold(incident_id, incident)
-            if incident is None:
-                continue
-            try:
-                self._escalate(incident, paging)
-            except Exception:
-                # One incident's failure must not hold back the rest of the batch; the sweep
-                # fires its deadline again.
-                logger.exception("incident %s: escalation failed", incident_id)
+        self.timers = []
+        try:
+            for incident_id, incident in batch.items():
+                self._hold(incident_id, incident)
+                if incident is None:
+                    continue
+                try:
+                    self._escalate(incident, paging)
+                except Exception:
+                    # One incident's failure must not hold back the rest of the batch; the sweep
+                    # fires its deadline again.
+                    logger.exception("incident %s: escalation failed", incident_id)
+        finally:
+            timers, self.timers = self.timers, None
+            runtime.clock.arm_many(timers)
 
     def _escalate(self, incident: Incident, paging: Paging) -> None:
         policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
@@ -284,7 +292,8 @@ class IncidentShard(TrackedActor):
             WriteUnit(incident.id, tuple(writes), self._on_commit(incident.id, outcome, reply))
         )
         for notification_id, page in numbered:
-            self.runtime.pages.arm(notification_id, incident.id, page.method, page.target, page.due_at)
+            self._arm(*self.runtime.pages.timer(notification_id, incident.id, page.method, page.target,
+                                                page.due_at))
         if not incident.is_open and (before is None or before.is_open):
             send(self.supervisor,
                  IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity),
@@ -331,11 +340,18 @@ class IncidentShard(TrackedActor):
         key = escalation_timer_key(incident.id)
         clock = self.runtime.clock
         if incident.status == "PENDING" and incident.next_escalation_at:
-            if clock.armed_at(key) != incident.next_escalation_at:
-                clock.arm(key, incident.next_escalation_at,
+            # In a batch the timer has just fired: it is never armed already.
+            if self.timers is not None or clock.armed_at(key) != incident.next_escalation_at:
+                self._arm(key, incident.next_escalation_at,
                           escalation_callback(incident.id, self.supervisor, self.tracker))
         else:
             clock.disarm(key)
+
+    def _arm(self, key: Hashable, when: datetime, callback: TimerCallback) -> None:
+        if self.timers is not None:
+            self.timers.append((key, when, callback))
+        else:
+            self.runtime.clock.arm(key, when, callback)
 
 
 def escalation_callback(incident_id: int, supervisor: pykka.ActorRef[Any], tracker: Any

@@ -15,6 +15,7 @@ from typing import Any
 import peewee
 
 from ilertd.store import models as m
+from ilertd.store.fields import is_plain
 
 # Ids per IN list: four lists of this length in one query stay far below any parameter limit.
 IN_CHUNK = 256
@@ -39,6 +40,17 @@ class Reader:
         self.db = db
         self._sql: dict[tuple[type[m.BaseModel], str], str] = {}
         self._lock = threading.Lock()
+        self._shapes: dict[type[m.BaseModel], tuple[list[str], list[tuple[int, str, Any]]]] = {}
+
+    def _shape(self, model: type[m.BaseModel]) -> tuple[list[str], list[tuple[int, str, Any]]]:
+        """The model's column names, and (position, name, converter) of the columns that need one."""
+        shape = self._shapes.get(model)
+        if shape is None:
+            fields = model._meta.sorted_fields
+            shape = ([f.column_name for f in fields],
+                     [(i, f.column_name, f.python_value) for i, f in enumerate(fields) if not is_plain(f)])
+            self._shapes[model] = shape
+        return shape
 
     def _statement(self, model: type[m.BaseModel], where: str) -> str:
         key = (model, where)
@@ -53,12 +65,16 @@ class Reader:
 
     def select(self, model: type[m.BaseModel], where: str, *params: Any) -> list[SimpleNamespace]:
         """Rows of `model` matching `where` (with `?` placeholders, and ORDER BY if wanted)."""
-        fields = model._meta.sorted_fields
+        names, converted = self._shape(model)
         cursor = self.db.execute_sql(self._statement(model, where), params)
-        return [
-            SimpleNamespace(**{f.column_name: f.python_value(v) for f, v in zip(fields, row, strict=True)})
-            for row in cursor.fetchall()
-        ]
+        rows = []
+        for row in cursor.fetchall():
+            values = dict(zip(names, row, strict=True))
+            for i, name, python_value in converted:
+                if row[i] is not None:
+                    values[name] = python_value(row[i])
+            rows.append(SimpleNamespace(**values))
+        return rows
 
     def by_ids(self, model: type[m.BaseModel], ids: Iterable[int]) -> list[SimpleNamespace]:
         """Rows of `model` whose id is one of `ids`, one query per IN_CHUNK of them."""
