@@ -78,3 +78,16 @@ def test_the_cache_keeps_at_most_its_size(db: peewee.Database) -> None:
     cache = PersonCache(size=4)
     assert len(cache.get_many(ids, reader)) == 10
     assert len(cache._people) == 4
+
+
+def test_reader_rows_keep_their_order_types_and_text(db: peewee.Database) -> None:
+    ids = [make_user(i, sms=False) for i in range(40)]
+    m.User.update(muted_until=datetime(2026, 3, 2, tzinfo=UTC), email='quote " and ünïcode').where(
+        m.User.id == ids[3]).execute()
+    reader = Reader(db)
+    rows = reader.select(m.User, "id > ? ORDER BY username DESC", 0)
+    assert [r.username for r in rows] == sorted((f"u{i}" for i in range(40)), reverse=True)
+    third = next(r for r in rows if r.id == ids[3])
+    assert third.email == 'quote " and ünïcode'
+    assert third.muted_until == datetime(2026, 3, 2, tzinfo=UTC) and third.created_at == NOW
+    assert isinstance(third.id, int) and reader.select(m.User, "id < ?", 0) == []

@@ -33,9 +33,13 @@ UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALE
 
 
 FACTS_SQL = (
-    "SELECT i.id, i.summary, i.details, i.priority, i.status, s.name FROM incident i"
+    "SELECT i.id AS id, i.summary AS summary, i.details AS details, i.priority AS priority,"
+    " i.status AS status, s.name AS source_name FROM incident i"
     " LEFT JOIN alert_source s ON s.id = i.alert_source_id WHERE i.id IN ({ids})"
 )
+
+
+FACTS_COLUMNS = "id, summary, details, priority, status, source_name"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -191,7 +195,7 @@ class ChannelActor(TrackedActor):
         facts = {}
         for chunk in id_chunks(incident_ids):
             for number, summary, details, priority, status, source_name in self.runtime.reader.raw(
-                FACTS_SQL.format(ids=placeholders(len(chunk))), *chunk
+                FACTS_SQL.format(ids=placeholders(len(chunk))), *chunk, columns=FACTS_COLUMNS
             ):
                 facts[number] = PageFacts(number, summary, details, priority, status, source_name or "",
                                           f"{self.runtime.public_url}/api/incidents/{number}")

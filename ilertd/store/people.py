@@ -15,7 +15,8 @@ from ilertd.store.reader import Reader, id_chunks, placeholders
 # separate query is a wait for the GIL. The casts give every column one type in every arm, which
 # PostgreSQL requires. `{ids}` is a list of placeholders, repeated in each arm.
 PEOPLE_SQL = """
-SELECT 'u', id, username, email, muted_until, CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), id
+SELECT 'u' AS kind, id AS a, username AS b, email AS c, muted_until AS d, CAST(NULL AS INTEGER) AS e,
+       CAST(NULL AS INTEGER) AS f, id AS user_id
   FROM "user" WHERE id IN ({ids})
 UNION ALL SELECT 'c', id, method, target, NULL, CAST(NULL AS INTEGER), id, user_id
   FROM contact WHERE user_id IN ({ids})
@@ -25,6 +26,7 @@ UNION ALL SELECT 'r', contact_id, method, type, NULL, NULL, id, user_id
   FROM update_rule WHERE user_id IN ({ids})
 ORDER BY 8, 1, 7
 """
+PEOPLE_COLUMNS = "kind, a, b, c, d, e, f, user_id"
 # A person is a few hundred bytes; past this many the oldest cached ones are dropped.
 PERSON_CACHE_SIZE = 50_000
 
@@ -34,12 +36,12 @@ def load_people(reader: Reader, user_ids: Iterable[int]) -> dict[int, plan.Perso
     people: dict[int, plan.Person] = {}
     for chunk in id_chunks(user_ids):
         sql = PEOPLE_SQL.format(ids=placeholders(len(chunk)))
-        people.update(_people_from_rows(reader.raw(sql, *(chunk * 4))))
+        people.update(_people_from_rows(reader.raw(sql, *(chunk * 4), columns=PEOPLE_COLUMNS)))
     return people
 
 
-def _people_from_rows(rows: list[tuple[Any, ...]]) -> dict[int, plan.Person]:
-    by_user: dict[int, list[tuple[Any, ...]]] = {}
+def _people_from_rows(rows: list[Any]) -> dict[int, plan.Person]:
+    by_user: dict[int, list[Any]] = {}
     for row in rows:
         by_user.setdefault(row[7], []).append(row)
     people = {}

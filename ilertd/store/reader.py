@@ -3,10 +3,16 @@
 Building a SELECT through peewee costs several times what SQLite takes to run it; an
 escalation storm reads a dozen rows per page. Columns come back converted by the models'
 own fields (datetimes, JSON), named by column (`incident_id`, not `incident`).
+
+On SQLite a result comes back as one JSON array built by SQLite: the sqlite3 module lets go
+of the interpreter lock around every row it steps to, and beside busy threads each row then
+waited for the lock again (256 rows: 1.2 ms alone, 3.4 ms of CPU beside two busy threads;
+as one JSON value 0.8 and 1.7 ms).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
@@ -15,6 +21,7 @@ from typing import Any
 import peewee
 
 from ilertd.store import models as m
+from ilertd.store.db import is_sqlite
 from ilertd.store.fields import is_plain
 
 # Ids per IN list: four lists of this length in one query stay far below any parameter limit.
@@ -38,6 +45,7 @@ def placeholders(count: int) -> str:
 class Reader:
     def __init__(self, db: peewee.Database) -> None:
         self.db = db
+        self.sqlite = is_sqlite(db)
         self._sql: dict[tuple[type[m.BaseModel], str], str] = {}
         self._lock = threading.Lock()
         self._shapes: dict[type[m.BaseModel], tuple[list[str], list[tuple[int, str, Any]]]] = {}
@@ -59,6 +67,8 @@ class Reader:
             columns = ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields)
             clause = where.replace("?", self.db.param)
             sql = f'SELECT {columns} FROM "{model._meta.table_name}" WHERE {clause}'
+            if self.sqlite:
+                sql = as_one_json_row(sql, columns)
             with self._lock:
                 self._sql[key] = sql
         return sql
@@ -66,9 +76,8 @@ class Reader:
     def select(self, model: type[m.BaseModel], where: str, *params: Any) -> list[SimpleNamespace]:
         """Rows of `model` matching `where` (with `?` placeholders, and ORDER BY if wanted)."""
         names, converted = self._shape(model)
-        cursor = self.db.execute_sql(self._statement(model, where), params)
         rows = []
-        for row in cursor.fetchall():
+        for row in self._fetch(self._statement(model, where), params):
             values = dict(zip(names, row, strict=True))
             for i, name, python_value in converted:
                 if row[i] is not None:
@@ -87,8 +96,27 @@ class Reader:
         found = self.select(model, where, *params)
         return found[0] if found else None
 
-    def raw(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Rows of a hand-written query (`?` placeholders), values as the driver returns them."""
+    def raw(self, sql: str, *params: Any, columns: str | None = None) -> list[Any]:
+        """Rows of a hand-written query (`?` placeholders), values as the driver returns them.
+
+        With `columns` (the result's column names, comma-separated) SQLite returns it in one
+        step; rows are then lists, not tuples.
+        """
         if self.db.param != "?":
             sql = sql.replace("?", self.db.param)
+        if columns is not None and self.sqlite:
+            return self._fetch(as_one_json_row(sql, columns), params)
         return list(self.db.execute_sql(sql, params).fetchall())
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        cursor = self.db.execute_sql(sql, params)
+        if not self.sqlite:
+            return list(cursor.fetchall())
+        rows: list[Any] = json.loads(cursor.fetchone()[0])
+        return rows
+
+
+def as_one_json_row(sql: str, columns: str) -> str:
+    """`sql` whose result is one JSON array of rows (SQLite). Its ORDER BY holds: SQLite does not
+    flatten an ordered subquery into an aggregate, so the rows reach the aggregate in order."""
+    return f"SELECT json_group_array(json_array({columns})) FROM ({sql})"
