@@ -280,6 +280,7 @@ class Daemon:
             policies=self.runtime.policies,
             schedules=self.runtime.schedules,
             schedule_actors=self.schedule_actors,
+            people=self.runtime.people,
         )
         app = build_app(services)
         uv_config = uvicorn.Config(

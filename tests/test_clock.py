@@ -233,6 +233,34 @@ def test_each_timer_waits_for_the_work_the_previous_one_caused() -> None:
     assert tracker.in_flight == 0
 
 
+def test_timers_due_at_one_instant_fire_together_then_wait_for_their_work() -> None:
+    clock, tracker = manual()
+    events: list[str] = []
+    gate = threading.Event()
+
+    def held_work() -> None:
+        # Released only by the second timer of the same instant: it must fire meanwhile.
+        events.append(f"work done, released {gate.wait(10)}")
+        tracker.end()
+
+    def hand_on(when: datetime) -> None:
+        events.append("first timer")
+        tracker.begin()
+        threading.Thread(target=held_work).start()
+
+    def release(when: datetime) -> None:
+        events.append("second timer")
+        gate.set()
+
+    clock.arm("first", T0 + minutes(1), hand_on)
+    clock.arm("second", T0 + minutes(1), release)
+    clock.arm("later", T0 + minutes(2), lambda when: events.append("later timer"))
+    clock.advance(minutes(3))
+    assert events[:2] == ["first timer", "second timer"]
+    assert events[2:] == ["work done, released True", "later timer"]
+    assert tracker.in_flight == 0
+
+
 def test_advance_waits_for_work_in_flight_before_moving() -> None:
     clock, tracker = manual()
     events: list[str] = []

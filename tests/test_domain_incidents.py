@@ -31,6 +31,7 @@ from ilertd.domain.incidents import (
     comment,
     escalate,
     escalation_due,
+    escalation_user_ids,
     event_matches,
     open_incident,
     resolve,
@@ -885,6 +886,22 @@ def test_escalation_due_when_the_policy_is_gone_stops_escalating(policy: Escalat
     assert transition.pages == ()
     assert transition.incident.next_escalation_at is None
     assert transition.incident.status == "PENDING"
+
+
+def test_escalation_user_ids_are_the_users_escalation_due_pages_first() -> None:
+    policy = make_policy(5, 10, 15)
+    deadline = T0 + timedelta(minutes=5)
+    incident = opened(policy)
+    assert escalation_user_ids(incident, policy, deadline) == (2,)
+    paged = {p.user_id for p in escalation_due(incident, policy, deadline, paging=EVERYONE).pages}
+    assert paged == {2}
+    # Not due yet, not pending, no policy, or no level left: nobody to read ahead.
+    assert escalation_user_ids(incident, policy, deadline - timedelta(seconds=1)) == ()
+    assert escalation_user_ids(accept(incident, USER, T0).incident, policy, deadline) == ()
+    assert escalation_user_ids(incident, None, deadline) == ()
+    last = replace(incident, escalation_level=2)
+    assert escalation_user_ids(last, policy, deadline) == ()
+    assert escalation_user_ids(last, make_policy(5, 10, 15, repeating=True, frequency=1), deadline) == (1,)
 
 
 @pytest.mark.parametrize(

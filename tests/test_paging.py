@@ -254,3 +254,103 @@ def test_status_updates_reach_who_asked_and_not_who_acted(paging: Paging) -> Non
     assert len(paging.http.to("/sms/+4915199999999")) == 1
     kinds = sorted(r["kind"] for r in paging.notifications(incident_id))
     assert kinds == ["ALERT", "ALERT", "ALERT_ACCEPTED"]
+
+
+def _sources_each_escalating_to_its_own_user(paging: Paging, count: int) -> list[tuple[str, int]]:
+    """`count` alert sources, each with a policy: level 0 a shared first responder, level 1 a
+    user of its own. Returns (integration key, level-1 user id) per source."""
+    first = paging.user("first")
+    made = []
+    for i in range(count):
+        second = paging.user(f"second-{i}")
+        policy = paging.daemon.post("/api/escalation-policies", {
+            "name": f"ops-{i}",
+            "escalationRules": [{"escalationTimeout": 10, "users": [{"id": first}]},
+                                {"escalationTimeout": 10, "users": [{"id": second}]}],
+        })
+        assert policy.status_code == 201, policy.text
+        source = paging.daemon.post("/api/alert-sources", {
+            "name": f"src-{i}", "escalationPolicy": {"id": policy.json()["id"]},
+        })
+        assert source.status_code == 201, source.text
+        made.append((source.json()["integrationKey"], second))
+    return made
+
+
+def test_escalations_due_at_one_instant_page_every_level_1_user_exactly_once(paging: Paging) -> None:
+    sources = _sources_each_escalating_to_its_own_user(paging, 30)
+    incidents = []
+    for i, (key, _) in enumerate(sources):
+        reply = paging.daemon.event(key, summary=f"node {i} down", alertKey=f"node-{i}")
+        assert reply.status_code == 202, reply.text
+        incidents.append(reply.json()["incidentId"])
+    paging.daemon.advance("PT1M")
+    # One of them is accepted before the deadline: it must not escalate with the others.
+    assert paging.daemon.put(f"/api/incidents/{incidents[0]}/accept").status_code == 200
+    paging.daemon.advance("PT9M")
+    for i in range(30):
+        assert len(paging.mails_to(f"second-{i}@example.com")) == (0 if i == 0 else 1), i
+    for i, incident_id in enumerate(incidents):
+        level_1 = [r for r in paging.notifications(incident_id) if r["escalationLevel"] == 1]
+        assert [(r["user"]["username"], r["status"]) for r in level_1] == (
+            [] if i == 0 else [(f"second-{i}", "SUCCESS")]), i
+    # The last level ran out: nothing more for anyone.
+    paging.daemon.advance("PT1H")
+    assert sum(len(paging.mails_to(f"second-{i}@example.com")) for i in range(30)) == 29
+    assert all("ESCALATION_ENDED" in paging.daemon.log_types(i) for i in incidents[1:])
+
+
+def test_escalations_overdue_after_kill_9_fire_once_together_at_start(paging: Paging) -> None:
+    sources = _sources_each_escalating_to_its_own_user(paging, 12)
+    for i, (key, _) in enumerate(sources):
+        assert paging.daemon.event(key, summary=f"db {i} down", alertKey=f"db-{i}").status_code == 202
+    paging.daemon.advance("PT5M")
+    paging.daemon.kill()
+    # Every deadline (09:10) passed while the daemon was down.
+    (paging.daemon.data_dir / "manual-clock").write_text("2026-01-05T09:30:00Z")
+    paging.daemon.start()
+    paging.daemon.advance("PT0S")
+    assert [len(paging.mails_to(f"second-{i}@example.com")) for i in range(12)] == [1] * 12
+    # The next level is timed from the start, and there is none: nothing fires twice.
+    paging.daemon.advance("PT30M")
+    assert [len(paging.mails_to(f"second-{i}@example.com")) for i in range(12)] == [1] * 12
+
+
+def test_a_preference_change_is_seen_by_the_very_next_page(paging: Paging) -> None:
+    uma = paging.user("uma", [("EMAIL", 0, "HIGH_PRIORITY")])
+    paging.policy([(60, [uma])])
+    paging.alert("first")
+    paging.daemon.advance("PT0S")
+    assert len(paging.mails_to("uma.pager@example.com")) == 1
+    # A new address for her contact: the next incident mails the new one.
+    contact_id = paging.daemon.get(f"/api/users/{uma}/contacts").json()[0]["id"]
+    moved = paging.daemon.put(f"/api/users/{uma}/contacts/{contact_id}", {"target": "uma.new@example.com"})
+    assert moved.status_code == 200, moved.text
+    paging.alert("second")
+    paging.daemon.advance("PT10S")
+    assert len(paging.mails_to("uma.new@example.com")) == 1
+    assert len(paging.mails_to("uma.pager@example.com")) == 1
+    # A new SMS rule is used at once.
+    sms = paging.daemon.post(f"/api/users/{uma}/contacts", {"method": "SMS", "target": "+4915177777777"})
+    rule = paging.daemon.post(f"/api/users/{uma}/notification-preferences/alerts",
+                              {"method": "SMS", "contact": {"id": sms.json()["id"]}, "delayMin": 0,
+                               "type": "HIGH_PRIORITY"})
+    assert rule.status_code == 201, rule.text
+    paging.alert("third")
+    paging.daemon.advance("PT10S")
+    assert len(paging.http.to("/sms/+4915177777777")) == 1
+    # Muted: the next incident finds nobody to page.
+    muted = paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": "2026-01-06T00:00:00Z"})
+    assert muted.status_code == 200, muted.text
+    fourth = paging.alert("fourth")
+    paging.daemon.advance("PT10M")
+    assert paging.notifications(fourth) == []
+    assert "NOBODY_ON_CALL" in paging.daemon.log_types(fourth)
+    # Deleting the contact deletes its rule: back to the account address once unmuted.
+    paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": None})
+    assert paging.daemon.client.delete(f"/api/users/{uma}/contacts/{sms.json()['id']}",
+                                       headers=paging.daemon.auth()).status_code == 204
+    fifth = paging.alert("fifth")
+    paging.daemon.advance("PT10S")
+    assert [(r["method"], r["target"]) for r in paging.notifications(fifth)] == [
+        ("EMAIL", "uma.new@example.com")]

@@ -27,8 +27,10 @@ def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
         cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     daemon = make_daemon(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
     user = daemon.post("/api/users", {"username": "pg", "email": "pg@example.com"}).json()
+    backup = daemon.post("/api/users", {"username": "pg2", "email": "pg2@example.com"}).json()
     policy = daemon.post("/api/escalation-policies", {
-        "name": "p", "escalationRules": [{"escalationTimeout": 5, "users": [{"id": user["id"]}]}],
+        "name": "p", "escalationRules": [{"escalationTimeout": 5, "users": [{"id": user["id"]}]},
+                                         {"escalationTimeout": 5, "users": [{"id": backup["id"]}]}],
     }).json()
     daemon.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy["id"]}})
     first = daemon.event(summary="down", alertKey="Disk").json()
@@ -38,6 +40,12 @@ def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
     daemon.advance("PT0S")
     pages = daemon.get(f"/api/incidents/{first['incidentId']}/notifications").json()
     assert [(p["user"]["username"], p["status"]) for p in pages] == [("pg", "SUCCESS")]
+    # The timed escalation goes the batched way: incidents, policies and people read by id lists.
+    daemon.advance("PT5M")
+    pages = daemon.get(f"/api/incidents/{first['incidentId']}/notifications").json()
+    assert sorted((p["user"]["username"], p["status"]) for p in pages) == [
+        ("pg", "SUCCESS"), ("pg2", "SUCCESS"),
+    ]
     assert daemon.put(f"/api/incidents/{first['incidentId']}/accept").json()["status"] == "ACCEPTED"
     second = make_daemon("second", env={"ILERTD_DATABASE_URL": POSTGRES_URL})
     result = subprocess.run(second.command(), cwd=daemon.directory, env=second.environment(),

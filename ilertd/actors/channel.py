@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ilertd.actors.base import TrackedActor
-from ilertd.actors.messages import Deliver, DeliverReminder, Ping
+from ilertd.actors.messages import Deliver, DeliverReminder, PagesDue, Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
@@ -24,6 +24,7 @@ from ilertd.store.committer import WriteUnit
 from ilertd.store.db import write_transaction
 from ilertd.store.incidents import log_rows
 from ilertd.store.people import last_sent
+from ilertd.store.reader import id_chunks, placeholders
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,13 @@ UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALE
 
 
 FACTS_SQL = (
-    "SELECT i.id, i.summary, i.details, i.priority, i.status, s.name FROM incident i"
-    " LEFT JOIN alert_source s ON s.id = i.alert_source_id WHERE i.id = ?"
+    "SELECT i.id AS id, i.summary AS summary, i.details AS details, i.priority AS priority,"
+    " i.status AS status, s.name AS source_name FROM incident i"
+    " LEFT JOIN alert_source s ON s.id = i.alert_source_id WHERE i.id IN ({ids})"
 )
+
+
+FACTS_COLUMNS = "id, summary, details, priority, status, source_name"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -70,8 +75,10 @@ class ChannelActor(TrackedActor):
 
     def handle(self, message: Any) -> Any:
         match message:
+            case PagesDue(box=box):
+                self._deliver(box.take())
             case Deliver():
-                self._deliver(message)
+                self._deliver([message])
             case DeliverReminder():
                 self._deliver_reminder(message)
             case Ping():
@@ -80,31 +87,57 @@ class ChannelActor(TrackedActor):
                 return super().handle(message)
         return None
 
-    def _deliver(self, message: Deliver) -> None:
+    def _deliver(self, pages: list[Deliver]) -> None:
+        """Send the due pages among `pages`, each contact's due pages as one message."""
+        if not pages:
+            return
         now = self.runtime.clock.now()
-        # The row may still sit in a batch behind the change that created it.
-        self.runtime.committer.wait_flushed(message.incident_id)
+        # The rows may still sit in a batch behind the change that created them.
+        self.runtime.committer.wait_flushed_all({page.incident_id for page in pages})
         reader = self.runtime.reader
-        row = reader.one(m.Notification, "id = ?", message.notification_id)
-        if row is None or row.status != "SCHEDULED":
+        rows = {row.id: row for row in reader.by_ids(m.Notification, (p.notification_id for p in pages))}
+        targets: dict[str, Any] = {}
+        for page in pages:
+            row = rows.get(page.notification_id)
+            if row is None or row.status != "SCHEDULED":
+                continue
+            if row.due_at > now:
+                self._arm(row, row.due_at)
+                continue
+            window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
+            if window_end is not None:
+                self._write(row, {"due_at": window_end})
+                self._arm(row, window_end)
+                continue
+            # A second due page of a contact goes out in the first one's summary.
+            targets.setdefault(row.target, row)
+        if not targets:
             return
-        if row.due_at > now:
-            self._arm(row, row.due_at)
-            return
-        window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
-        if window_end is not None:
-            self._write(row, {"due_at": window_end})
-            self._arm(row, window_end)
-            return
+        co_due = self._due_rows(list(targets), now)
+        due_by_target = [(row, co_due.get(target, [])) for target, row in targets.items()]
+        facts = self._facts({r.incident_id for row, due in due_by_target for r in (row, *due)})
+        for row, due in due_by_target:
+            if row.id not in {r.id for r in due}:
+                due.insert(0, row)
+            self._send(row, due, facts, now)
+
+    def _due_rows(self, targets: list[str], now: datetime) -> dict[str, list[Any]]:
+        """The SCHEDULED rows due by `now` of each of these contacts, oldest first."""
         due_by = self.runtime.statements.value(m.Notification.due_at, now)
-        due = reader.select(
-            m.Notification,
-            "method = ? AND target = ? AND status = 'SCHEDULED' AND due_at <= ? ORDER BY due_at, id",
-            self.method, row.target, due_by,
-        )
-        if row.id not in {r.id for r in due}:
-            due.insert(0, row)
-        text = self._text(due)
+        found: dict[str, list[Any]] = {}
+        for start in range(0, len(targets), 256):
+            chunk = targets[start:start + 256]
+            for row in self.runtime.reader.select(
+                m.Notification,
+                f"method = ? AND target IN ({placeholders(len(chunk))}) AND status = 'SCHEDULED'"
+                " AND due_at <= ? ORDER BY due_at, id",
+                self.method, *chunk, due_by,
+            ):
+                found.setdefault(row.target, []).append(row)
+        return found
+
+    def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
+        text = self._text(due, facts)
         outgoing = Message(text.title, text.body, reference(row.id), text.short,
                            voice_url=f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}")
         try:
@@ -152,23 +185,27 @@ class ChannelActor(TrackedActor):
                                                               self.runtime.clock.now()))
         self.runtime.committer.submit(WriteUnit(row.incident_id, tuple(writes), _log_failure))
 
-    def _text(self, rows: list[Any]) -> PageText:
-        facts = [self._facts(r.incident_id) for r in rows]
+    def _text(self, rows: list[Any], facts: dict[int, PageFacts]) -> PageText:
         ref = reference(rows[0].id)
         if len(rows) > 1:
             link = f"{self.runtime.public_url}/api/incidents?states=PENDING"
-            return summary_text(facts, link, ref)
+            return summary_text([facts[r.incident_id] for r in rows], link, ref)
         row = rows[0]
         if row.kind != "ALERT":
-            return update_text(facts[0], UPDATE_WORDS.get(row.kind, "changed"), ref)
-        return alert_text(facts[0], ref)
+            return update_text(facts[row.incident_id], UPDATE_WORDS.get(row.kind, "changed"), ref)
+        return alert_text(facts[row.incident_id], ref)
 
-    def _facts(self, incident_id: int) -> PageFacts:
-        found = self.runtime.reader.raw(FACTS_SQL, incident_id)
-        assert found, f"page of a missing incident {incident_id}"
-        number, summary, details, priority, status, source_name = found[0]
-        return PageFacts(number, summary, details, priority, status, source_name or "",
-                         f"{self.runtime.public_url}/api/incidents/{number}")
+    def _facts(self, incident_ids: set[int]) -> dict[int, PageFacts]:
+        facts = {}
+        for chunk in id_chunks(incident_ids):
+            for number, summary, details, priority, status, source_name in self.runtime.reader.raw(
+                FACTS_SQL.format(ids=placeholders(len(chunk))), *chunk, columns=FACTS_COLUMNS
+            ):
+                facts[number] = PageFacts(number, summary, details, priority, status, source_name or "",
+                                          f"{self.runtime.public_url}/api/incidents/{number}")
+        missing = incident_ids - facts.keys()
+        assert not missing, f"pages of missing incidents {sorted(missing)}"
+        return facts
 
 
     # --- shift-start reminders: their own outbox, throttled and retried like pages ------------

@@ -12,7 +12,7 @@ import itertools
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +21,9 @@ from ilertd.actors.tracker import WorkTracker
 logger = logging.getLogger(__name__)
 
 TimerCallback = Callable[[datetime], None]
+# Due timers the real clock takes from the heap at once; a bound on how long a disarm made
+# meanwhile can come too late.
+MAX_TAKEN = 256
 
 
 @dataclass(order=True)
@@ -54,15 +57,21 @@ class Clock(ABC):
         """Stop firing timers."""
 
     def arm(self, key: Hashable, when: datetime, callback: TimerCallback) -> None:
+        self.arm_many(((key, when, callback),))
+
+    def arm_many(self, timers: Iterable[tuple[Hashable, datetime, TimerCallback]]) -> None:
+        """`arm` for many timers under one hold of the lock, which the clock thread also takes."""
         with self._lock:
-            previous = self._armed.pop(key, None)
-            if previous is not None:
-                previous.cancelled = True
-            entry = _Entry(when, next(self._seq), key, callback)
-            self._armed[key] = entry
-            heapq.heappush(self._heap, entry)
+            earliest = self._heap[0] if self._heap else None
+            for key, when, callback in timers:
+                previous = self._armed.pop(key, None)
+                if previous is not None:
+                    previous.cancelled = True
+                entry = _Entry(when, next(self._seq), key, callback)
+                self._armed[key] = entry
+                heapq.heappush(self._heap, entry)
             # Only a new earliest timer changes how long the clock thread must sleep.
-            if self._heap[0] is entry:
+            if self._heap and self._heap[0] is not earliest:
                 self._lock.notify_all()
 
     def disarm(self, key: Hashable) -> None:
@@ -134,20 +143,26 @@ class RealClock(Clock):
             with self._lock:
                 if not self._running:
                     return
-                entry = self._pop_due(self.now())
-                if entry is None:
+                now = self.now()
+                due = []
+                # Everything due is taken in one hold of the lock: arming threads wait less.
+                while len(due) < MAX_TAKEN and (entry := self._pop_due(now)) is not None:
+                    due.append(entry)
+                if not due:
                     upcoming = self._next_when()
                     wait = None if upcoming is None else (upcoming - self.now()).total_seconds()
                     # Bounded waits keep the thread honest if the system clock jumps.
                     self._lock.wait(timeout=60.0 if wait is None else min(max(wait, 0), 60.0))
                     continue
-            self._fire(entry)
+            for entry in due:
+                self._fire(entry)
 
 
 class ManualClock(Clock):
-    """Time stands still until `advance()`/`set()`; due timers then fire in order, each to quiet.
+    """Time stands still until `advance()`/`set()`; due timers then fire in order, each instant to quiet.
 
-    `tracker` is waited on after every timer so that work a timer causes (and timers that
+    The timers due at one instant fire together, in arming order, as the real clock fires them
+    back to back; `tracker` is then waited on, so that the work they cause (and timers that
     work arms, if due by the target) completes before time moves on.
     """
 
@@ -182,11 +197,15 @@ class ManualClock(Clock):
             while True:
                 with self._lock:
                     entry = self._pop_due(target)
-                    if entry is not None:
-                        self._now = max(self._now, entry.when)
-                if entry is None:
-                    break
-                self._fire(entry)
+                    if entry is None:
+                        break
+                    self._now = max(self._now, entry.when)
+                    instant = [entry]
+                    # The heap's head is now the next timer; due by `entry.when` means at it.
+                    while (same := self._pop_due(entry.when)) is not None:
+                        instant.append(same)
+                for due in instant:
+                    self._fire(due)
                 self._tracker.wait_idle()
             with self._lock:
                 self._now = target

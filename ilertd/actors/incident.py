@@ -16,14 +16,16 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pykka
 
 from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.clock import TimerCallback
 from ilertd.actors.messages import (
+    EscalationsDue,
     EventForIncident,
     EvictIdle,
     HeldCount,
@@ -45,7 +47,7 @@ from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_page
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
-from ilertd.store.people import load_person, paged_user_ids
+from ilertd.store.people import paged_user_ids
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class IncidentShard(TrackedActor):
         self.idle = timedelta(seconds=idle_seconds)
         self.incidents: OrderedDict[int, Incident | None] = OrderedDict()
         self.last_used: dict[int, datetime] = {}
+        # While a batch runs: the timers it arms, armed at its end in one go.
+        self.timers: list[tuple[Hashable, datetime, TimerCallback]] | None = None
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -129,8 +133,10 @@ class IncidentShard(TrackedActor):
                 self._event(message)
             case IncidentCommand():
                 self._command(message)
+            case EscalationsDue(timers=timers):
+                self._escalations(timers)
             case TimerDue():
-                self._timer(message)
+                self._escalations((message,))
             case Reload(incident_id=incident_id):
                 self._forget(incident_id)
             case EvictIdle():
@@ -191,12 +197,48 @@ class IncidentShard(TrackedActor):
             return
         self._apply(incident, transition, message.reply)
 
-    def _timer(self, message: TimerDue) -> None:
-        incident = self._state(message.incident_id)
-        if incident is None:
-            return
+    def _escalations(self, timers: tuple[TimerDue, ...]) -> None:
+        """Escalations that fell due together: their incidents, policies and people are read in
+        one query each (about 5 ms of the interpreter lock per escalation went to reading them
+        one at a time), then each incident moves on as a lone timer would move it."""
+        runtime, reader = self.runtime, self.runtime.reader
+        incident_ids = list(dict.fromkeys(timer.incident_id for timer in timers))
+        missing = [i for i in incident_ids if i not in self.incidents]
+        loaded: dict[int, Incident] = {}
+        if missing:
+            # Writes queued for these incidents land before they are read back.
+            runtime.committer.wait_flushed_all(missing)
+            loaded = store.load_incidents(reader, missing)
+        batch = {i: self.incidents[i] if i in self.incidents else loaded.get(i) for i in incident_ids}
+        now = runtime.clock.now()
+        runtime.policies.load_missing((i.escalation_policy_id for i in batch.values() if i), reader)
+        user_ids = [
+            user_id for incident in batch.values() if incident is not None
+            for user_id in domain.escalation_user_ids(
+                incident, runtime.policies.get(incident.escalation_policy_id, reader), now,
+                runtime.schedules.on_call)
+        ]
+        runtime.people.get_many(user_ids, reader)
+        paging = self.paging
+        self.timers = []
+        try:
+            for incident_id, incident in batch.items():
+                self._hold(incident_id, incident)
+                if incident is None:
+                    continue
+                try:
+                    self._escalate(incident, paging)
+                except Exception:
+                    # One incident's failure must not hold back the rest of the batch; the sweep
+                    # fires its deadline again.
+                    logger.exception("incident %s: escalation failed", incident_id)
+        finally:
+            timers, self.timers = self.timers, None
+            runtime.clock.arm_many(timers)
+
+    def _escalate(self, incident: Incident, paging: Paging) -> None:
         policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
-        transition = domain.escalation_due(incident, policy, self.runtime.clock.now(), self.paging)
+        transition = domain.escalation_due(incident, policy, self.runtime.clock.now(), paging)
         if transition.changed:
             self._apply(incident, transition, None)
         else:
@@ -251,7 +293,8 @@ class IncidentShard(TrackedActor):
             WriteUnit(incident.id, tuple(writes), self._on_commit(incident.id, outcome, reply))
         )
         for notification_id, page in numbered:
-            self.runtime.pages.arm(notification_id, incident.id, page.method, page.target, page.due_at)
+            self._arm(*self.runtime.pages.timer(notification_id, incident.id, page.method, page.target,
+                                                page.due_at))
         if not incident.is_open and (before is None or before.is_open):
             send(self.supervisor,
                  IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity),
@@ -260,8 +303,8 @@ class IncidentShard(TrackedActor):
 
     @property
     def paging(self) -> Paging:
-        reader = self.runtime.reader
-        return Paging(person=lambda user_id: load_person(reader, user_id),
+        reader, people = self.runtime.reader, self.runtime.people
+        return Paging(person=lambda user_id: people.get(user_id, reader),
                       on_call=self.runtime.schedules.on_call)
 
     def _status_updates(self, transition: Transition, now: datetime) -> tuple[PlannedPage, ...]:
@@ -272,9 +315,9 @@ class IncidentShard(TrackedActor):
                 continue
             # Pages of this incident still queued for the store count as paged too.
             self.runtime.committer.wait_flushed(transition.incident.id)
-            reader = self.runtime.reader
             paged = paged_user_ids(transition.incident.id)
-            people = [p for p in (load_person(reader, user_id) for user_id in paged) if p]
+            found = self.runtime.people.get_many(paged, self.runtime.reader)
+            people = [found[user_id] for user_id in paged if user_id in found]
             return update_pages(update, entry.user_id, people, now)
         return ()
 
@@ -299,11 +342,18 @@ class IncidentShard(TrackedActor):
         key = escalation_timer_key(incident.id)
         clock = self.runtime.clock
         if incident.status == "PENDING" and incident.next_escalation_at:
-            if clock.armed_at(key) != incident.next_escalation_at:
-                clock.arm(key, incident.next_escalation_at,
+            # In a batch the timer has just fired: it is never armed already.
+            if self.timers is not None or clock.armed_at(key) != incident.next_escalation_at:
+                self._arm(key, incident.next_escalation_at,
                           escalation_callback(incident.id, self.supervisor, self.tracker))
         else:
             clock.disarm(key)
+
+    def _arm(self, key: Hashable, when: datetime, callback: TimerCallback) -> None:
+        if self.timers is not None:
+            self.timers.append((key, when, callback))
+        else:
+            self.runtime.clock.arm(key, when, callback)
 
 
 def escalation_callback(incident_id: int, supervisor: pykka.ActorRef[Any], tracker: Any

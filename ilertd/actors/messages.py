@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +90,13 @@ class TimerDue:
 
 
 @dataclass(frozen=True)
+class EscalationsDue:
+    """The escalation timers of one shard's incidents that fired close together, as one batch."""
+
+    timers: tuple[TimerDue, ...]
+
+
+@dataclass(frozen=True)
 class IncidentClosed:
     incident_id: int
     alert_source_id: int
@@ -162,3 +170,27 @@ class DeliverReminder:
     reminder_id: int
     method: str
     target: str
+class DueBox:
+    """Pages due for one channel actor, collected between its turns: it takes them all at once."""
+
+    def __init__(self) -> None:
+        self._pages: list[Deliver] = []
+        self._lock = threading.Lock()
+
+    def put(self, page: Deliver) -> bool:
+        """Add a page; True when the box was empty, so the actor must be told to look."""
+        with self._lock:
+            self._pages.append(page)
+            return len(self._pages) == 1
+
+    def take(self) -> list[Deliver]:
+        with self._lock:
+            pages, self._pages = self._pages, []
+        return pages
+
+
+@dataclass(frozen=True)
+class PagesDue:
+    """Look into the box: pages wait there (those put in until the actor looks, included)."""
+
+    box: DueBox

@@ -12,6 +12,7 @@ from ilertd.actors.dispatch import IdAllocator, PageDispatcher
 from ilertd.actors.tracker import WorkTracker
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
+from ilertd.store.people import PersonCache
 from ilertd.store.reader import Reader
 from ilertd.store.schedules import ScheduleDirectory
 from ilertd.store.statements import Statements
@@ -25,6 +26,7 @@ class Runtime:
     tracker: WorkTracker
     public_url: str
     policies: PolicyCache = field(default_factory=PolicyCache)
+    people: PersonCache = field(default_factory=PersonCache)
     notification_ids: IdAllocator = field(default_factory=IdAllocator)
     schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
 

@@ -4,6 +4,11 @@ It is the only creator of incidents, which is how "one open incident per alert k
 under concurrent events: every event for a key passes through this one mailbox. On start it
 re-arms every stored deadline; a periodic sweep fires any overdue deadline without a timer
 and tells the shards to forget idle incidents.
+
+Escalation timers that fire while more messages wait in its mailbox are held back and handed
+to each shard as one batch, once the mailbox is empty (or the batch full), and always before
+any other message to that shard: a shard still sees every incident's messages in the order
+they arrived here, and reads a batch's incidents and people in one query each.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ilertd.actors.base import TrackedActor, send
 from ilertd.actors.incident import IncidentShard, escalation_callback, escalation_timer_key
 from ilertd.actors.messages import (
     Deliver,
+    EscalationsDue,
     EventForIncident,
     EvictIdle,
     IncidentClosed,
@@ -44,6 +50,8 @@ SWEEP_INTERVAL = timedelta(seconds=30)
 SWEEP_KEY = ("sweep",)
 # Shards share two cores under one GIL: more would add threads, not throughput.
 SHARDS = 4
+# Escalations held back for one shard at most: a bound on how long the first of them waits.
+MAX_ESCALATION_BATCH = 500
 
 
 class Supervisor(TrackedActor):
@@ -59,6 +67,8 @@ class Supervisor(TrackedActor):
         self.next_id = 1
         # Escalations handed to a shard lately; see the sweep.
         self.fired: dict[int, datetime] = {}
+        # Due escalations not yet handed over, by shard index.
+        self.due: dict[int, list[TimerDue]] = {}
 
     def on_start(self) -> None:
         capacity = self.max_live // self.shard_count
@@ -87,6 +97,7 @@ class Supervisor(TrackedActor):
 
     def on_stop(self) -> None:
         self.runtime.clock.disarm(SWEEP_KEY)
+        self._hand_over_due()
         # Ask goes down: each shard finishes its mailbox before it stops.
         for shard in self.shards:
             try:
@@ -95,10 +106,39 @@ class Supervisor(TrackedActor):
                 logger.error("an incident shard did not stop in time")
         self.runtime.db.close()
 
-    def _shard(self, incident_id: int) -> pykka.ActorRef[Any]:
-        return self.shards[incident_id % len(self.shards)]
+    def _tell_shard(self, index: int, message: Any) -> None:
+        """Every message to a shard goes here: escalations held back for it go first."""
+        held = self.due.pop(index, None)
+        if held:
+            send(self.shards[index], EscalationsDue(tuple(held)), self.tracker)
+        send(self.shards[index], message, self.tracker)
+
+    def _tell(self, incident_id: int, message: Any) -> None:
+        self._tell_shard(incident_id % len(self.shards), message)
+
+    def _escalation_due(self, timer: TimerDue) -> None:
+        self.fired[timer.incident_id] = self.runtime.clock.now()
+        index = timer.incident_id % len(self.shards)
+        held = self.due.setdefault(index, [])
+        held.append(timer)
+        if len(held) >= MAX_ESCALATION_BATCH:
+            del self.due[index]
+            send(self.shards[index], EscalationsDue(tuple(held)), self.tracker)
+
+    def _hand_over_due(self) -> None:
+        for index, held in self.due.items():
+            send(self.shards[index], EscalationsDue(tuple(held)), self.tracker)
+        self.due = {}
 
     def handle(self, message: Any) -> Any:
+        try:
+            return self._handle(message)
+        finally:
+            # Held escalations wait only while more messages are queued behind this one.
+            if self.due and self.actor_inbox.empty():
+                self._hand_over_due()
+
+    def _handle(self, message: Any) -> Any:
         match message:
             case IngestEvent():
                 self._route(message)
@@ -108,10 +148,9 @@ class Supervisor(TrackedActor):
             case IncidentClosed():
                 self._forget(message.incident_id, message.alert_source_id, message.key_identity)
             case TimerDue():
-                self.fired[message.incident_id] = self.runtime.clock.now()
-                send(self._shard(message.incident_id), message, self.tracker)
+                self._escalation_due(message)
             case IncidentCommand():
-                send(self._shard(message.incident_id), message, self.tracker)
+                self._tell(message.incident_id, message)
             case Sweep():
                 self._sweep()
             case Ping():
@@ -141,9 +180,9 @@ class Supervisor(TrackedActor):
             incident_id = self.next_id
             self.next_id += 1
             self.open_keys[(source_id, alert_key_identity(alert_key))] = incident_id
-            send(self._shard(incident_id), OpenIncident(incident_id, alert_key, ingest), self.tracker)
+            self._tell(incident_id, OpenIncident(incident_id, alert_key, ingest))
             return
-        send(self._shard(incident_id), EventForIncident(incident_id, alert_key, ingest), self.tracker)
+        self._tell(incident_id, EventForIncident(incident_id, alert_key, ingest))
 
     def _forget(self, incident_id: int, source_id: int, key_identity: str | None) -> None:
         if key_identity is not None:
@@ -177,8 +216,7 @@ class Supervisor(TrackedActor):
             armed = clock.armed_at(escalation_timer_key(incident_id))
             if (armed is None or armed > due) and incident_id not in self.fired:
                 logger.warning("incident %s: overdue escalation had no timer; firing", incident_id)
-                self.fired[incident_id] = now
-                send(self._shard(incident_id), TimerDue(incident_id, "escalation", due), self.tracker)
+                self._escalation_due(TimerDue(incident_id, "escalation", due))
         pages = self.runtime.pages
         pages.forget_handed_before(recent)
         for page in people.scheduled_notifications(until=now):
@@ -186,7 +224,7 @@ class Supervisor(TrackedActor):
             if (armed is None or armed > page["due_at"]) and not pages.recently_handed(page["id"], recent):
                 logger.warning("page %s: overdue and without a timer; delivering", page["id"])
                 pages.deliver(Deliver(page["id"], page["incident_id"], page["method"], page["target"]))
-        for shard in self.shards:
-            send(shard, EvictIdle(), self.tracker)
+        for index in range(len(self.shards)):
+            self._tell_shard(index, EvictIdle())
         self._arm_sweep()
 

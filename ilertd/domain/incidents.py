@@ -327,6 +327,17 @@ def escalation_due(
     return Transition(escalated, tuple(log), pages=pages)
 
 
+def escalation_user_ids(
+    incident: Incident, policy: EscalationPolicy | None, now: datetime, on_call: OnCall = nobody_on_call
+) -> tuple[int, ...]:
+    """The users `escalation_due` would reach first: what a batch reads ahead."""
+    due = incident.next_escalation_at
+    if incident.status != "PENDING" or due is None or due > now or policy is None or not policy.rules:
+        return ()
+    step = next_step(policy, incident.escalation_level, incident.escalation_pass)
+    return level_user_ids(policy.rules[step.level], now, on_call) if step is not None else ()
+
+
 def escalate(
     incident: Incident,
     policy: EscalationPolicy | None,

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import peewee
@@ -65,6 +65,12 @@ class Committer:
         """Block until no write of `owner` is queued: a fresh actor then reads what the last one wrote."""
         with self._pending_lock:
             return self._pending_lock.wait_for(lambda: self._pending[owner] == 0, timeout)
+
+    def wait_flushed_all(self, owners: Iterable[int], timeout: float = 30.0) -> bool:
+        """`wait_flushed` for many owners at once, as a batch read needs it."""
+        owners = tuple(owners)
+        with self._pending_lock:
+            return self._pending_lock.wait_for(lambda: not any(self._pending[o] for o in owners), timeout)
 
     def _run(self) -> None:
         self._db.connect(reuse_if_open=True)

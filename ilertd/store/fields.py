@@ -20,7 +20,23 @@ class JSONField(peewee.TextField):
     def python_value(self, value: Any) -> Any:
         if value is None:
             return None
+        # Most incidents have no images, links, labels or details: skip the parser for them.
+        if value == "[]":
+            return []
+        if value == "{}":
+            return {}
         return json.loads(value)
+
+
+def is_plain(field: peewee.Field) -> bool:
+    """Whether the driver's value for this column already is the Python value, both ways: an
+    integer or a string column (or a key to an integer id). Converting those per row and value
+    costs more on the hot paths than the queries."""
+    if isinstance(field, peewee.ForeignKeyField):
+        return is_plain(field.rel_field)
+    overridden = type(field).python_value is not peewee.Field.python_value or (
+        type(field).db_value is not peewee.Field.db_value)
+    return isinstance(field, peewee.IntegerField | peewee._StringField) and not overridden
 
 
 class UTCDateTimeField(peewee.DateTimeField):

@@ -71,6 +71,11 @@ def load_incident(reader: Reader, incident_id: int) -> Incident | None:
     return incident_from_row(row) if row is not None else None
 
 
+def load_incidents(reader: Reader, incident_ids: Iterable[int]) -> dict[int, Incident]:
+    """The existing incidents among `incident_ids`, by id: a batch of escalations reads them at once."""
+    return {row.id: incident_from_row(row) for row in reader.by_ids(m.Incident, incident_ids)}
+
+
 def policy_from_row(row: Any) -> esc.EscalationPolicy:
     rules = tuple(
         esc.EscalationRule(
@@ -97,11 +102,13 @@ class PolicyCache:
     """Escalation policies by id, kept in memory: every new incident needs one, edits are rare.
 
     Reads happen on actor threads; opening a SQLite connection per fresh actor just to read
-    a policy would cost more than the whole rest of opening an incident.
+    a policy would cost more than the whole rest of opening an incident. A read that began
+    before an invalidation is not kept: it may hold what the writer just replaced.
     """
 
     def __init__(self) -> None:
         self._policies: dict[int, esc.EscalationPolicy | None] = {}
+        self._generation = 0
         self._lock = threading.Lock()
 
     def get(self, policy_id: int | None, reader: Reader | None = None) -> esc.EscalationPolicy | None:
@@ -110,13 +117,29 @@ class PolicyCache:
         with self._lock:
             if policy_id in self._policies:
                 return self._policies[policy_id]
+            generation = self._generation
         policy = load_policy(policy_id, reader)
         with self._lock:
-            self._policies[policy_id] = policy
+            if generation == self._generation:
+                self._policies[policy_id] = policy
         return policy
+
+    def load_missing(self, policy_ids: Iterable[int | None], reader: Reader) -> None:
+        """Read the policies among `policy_ids` not yet cached, in one query: for a batch."""
+        with self._lock:
+            missing = {p for p in policy_ids if p is not None and p not in self._policies}
+            generation = self._generation
+        if not missing:
+            return
+        rows = {row.id: policy_from_row(row) for row in reader.by_ids(m.EscalationPolicy, missing)}
+        with self._lock:
+            if generation == self._generation:
+                # A deleted policy is remembered as None, as `get` does.
+                self._policies.update({p: rows.get(p) for p in missing})
 
     def invalidate(self) -> None:
         with self._lock:
+            self._generation += 1
             self._policies.clear()
 
 

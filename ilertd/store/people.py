@@ -2,36 +2,120 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from ilertd.domain import notification_plan as plan
 from ilertd.store import models as m
-from ilertd.store.reader import Reader
+from ilertd.store.reader import Reader, id_chunks, placeholders
 
-# One round trip instead of four: under load every separate query is a wait for the GIL.
-# The casts give every column one type in every arm, which PostgreSQL requires.
-PERSON_SQL = """
-SELECT 'u', id, username, email, muted_until, CAST(NULL AS INTEGER), CAST(NULL AS INTEGER)
-  FROM "user" WHERE id = ?
-UNION ALL SELECT 'c', id, method, target, NULL, CAST(NULL AS INTEGER), id FROM contact WHERE user_id = ?
-UNION ALL SELECT 'a', contact_id, method, type, NULL, delay_min, id FROM alert_rule WHERE user_id = ?
-UNION ALL SELECT 'r', contact_id, method, type, NULL, NULL, id FROM update_rule WHERE user_id = ?
-ORDER BY 1, 7
+# One round trip instead of four per user, and one for a whole batch of users: under load every
+# separate query is a wait for the GIL. The casts give every column one type in every arm, which
+# PostgreSQL requires. `{ids}` is a list of placeholders, repeated in each arm.
+PEOPLE_SQL = """
+SELECT 'u' AS kind, id AS a, username AS b, email AS c, muted_until AS d, CAST(NULL AS INTEGER) AS e,
+       CAST(NULL AS INTEGER) AS f, id AS user_id
+  FROM "user" WHERE id IN ({ids})
+UNION ALL SELECT 'c', id, method, target, NULL, CAST(NULL AS INTEGER), id, user_id
+  FROM contact WHERE user_id IN ({ids})
+UNION ALL SELECT 'a', contact_id, method, type, NULL, delay_min, id, user_id
+  FROM alert_rule WHERE user_id IN ({ids})
+UNION ALL SELECT 'r', contact_id, method, type, NULL, NULL, id, user_id
+  FROM update_rule WHERE user_id IN ({ids})
+ORDER BY 8, 1, 7
 """
+PEOPLE_COLUMNS = "kind, a, b, c, d, e, f, user_id"
+# A person is a few hundred bytes; past this many the oldest cached ones are dropped.
+PERSON_CACHE_SIZE = 50_000
+
+
+def load_people(reader: Reader, user_ids: Iterable[int]) -> dict[int, plan.Person]:
+    """The people among `user_ids` who exist, by id, in one query per IN_CHUNK of them."""
+    people: dict[int, plan.Person] = {}
+    for chunk in id_chunks(user_ids):
+        sql = PEOPLE_SQL.format(ids=placeholders(len(chunk)))
+        people.update(_people_from_rows(reader.raw(sql, *(chunk * 4), columns=PEOPLE_COLUMNS)))
+    return people
+
+
+def _people_from_rows(rows: list[Any]) -> dict[int, plan.Person]:
+    by_user: dict[int, list[Any]] = {}
+    for row in rows:
+        by_user.setdefault(row[7], []).append(row)
+    people = {}
+    for user_id, mine in by_user.items():
+        users = [r for r in mine if r[0] == "u"]
+        if not users:
+            continue
+        _, uid, username, email, muted_until, _, _, _ = users[0]
+        contacts = tuple(plan.Contact(r[1], r[2], r[3]) for r in mine if r[0] == "c")
+        alert_rules = tuple(plan.AlertRule(r[2], r[1], r[5], r[3]) for r in mine if r[0] == "a")
+        update_rules = tuple(plan.UpdateRule(r[2], r[1], r[3]) for r in mine if r[0] == "r")
+        people[user_id] = plan.Person(uid, username, email, m.User.muted_until.python_value(muted_until),
+                                      contacts, alert_rules, update_rules)
+    return people
 
 
 def load_person(reader: Reader, user_id: int) -> plan.Person | None:
-    rows = reader.raw(PERSON_SQL, user_id, user_id, user_id, user_id)
-    users = [r for r in rows if r[0] == "u"]
-    if not users:
-        return None
-    _, uid, username, email, muted_until, _, _ = users[0]
-    contacts = tuple(plan.Contact(r[1], r[2], r[3]) for r in rows if r[0] == "c")
-    alert_rules = tuple(plan.AlertRule(r[2], r[1], r[5], r[3]) for r in rows if r[0] == "a")
-    update_rules = tuple(plan.UpdateRule(r[2], r[1], r[3]) for r in rows if r[0] == "r")
-    return plan.Person(uid, username, email, m.User.muted_until.python_value(muted_until), contacts,
-                       alert_rules, update_rules)
+    return load_people(reader, (user_id,)).get(user_id)
+
+
+class PersonCache:
+    """People as paging sees them, by user id, shared by the incident shards.
+
+    An escalation storm pages the same few people again and again, and a batch of escalations
+    needs all its people at once; the store is read once per person until one of their rows
+    changes. Whatever writes a user, contact or rule calls `invalidate` after its COMMIT. A read
+    that began before an invalidation is not kept: it may hold what the writer just replaced.
+    """
+
+    def __init__(self, size: int = PERSON_CACHE_SIZE) -> None:
+        self._people: dict[int, plan.Person] = {}
+        self._size = size
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, user_id: int, reader: Reader) -> plan.Person | None:
+        with self._lock:
+            person = self._people.get(user_id)
+        if person is not None:
+            return person
+        return self.get_many((user_id,), reader).get(user_id)
+
+    def get_many(self, user_ids: Iterable[int], reader: Reader) -> dict[int, plan.Person]:
+        """The existing people among `user_ids`, reading only those not cached, in one query."""
+        found: dict[int, plan.Person] = {}
+        missing = []
+        with self._lock:
+            generation = self._generation
+            for user_id in user_ids:
+                person = self._people.get(user_id)
+                if person is not None:
+                    found[user_id] = person
+                else:
+                    missing.append(user_id)
+        if not missing:
+            return found
+        # Missing users are not remembered: a user created later must be found then.
+        loaded = load_people(reader, missing)
+        found.update(loaded)
+        with self._lock:
+            if generation == self._generation:
+                self._people.update(loaded)
+                while len(self._people) > self._size:
+                    del self._people[next(iter(self._people))]
+        return found
+
+    def invalidate(self, user_id: int | None = None) -> None:
+        """Forget one user (or everyone): the next page reads them from the store."""
+        with self._lock:
+            self._generation += 1
+            if user_id is None:
+                self._people.clear()
+            else:
+                self._people.pop(user_id, None)
 
 
 def paged_user_ids(incident_id: int) -> list[int]:

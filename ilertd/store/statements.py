@@ -14,6 +14,7 @@ import peewee
 
 from ilertd.store import models as m
 from ilertd.store.db import is_sqlite
+from ilertd.store.fields import is_plain
 
 # Execution order inside one batch: rows must exist before rows that reference them.
 (INSERT_INCIDENT, UPDATE_INCIDENT, INSERT_EVENT, INSERT_LOG,
@@ -57,9 +58,26 @@ class Statements:
             f" AND status = 'SCHEDULED' AND kind = 'ALERT'"
         )
         self._updates: dict[tuple[str, ...], str] = {}
+        # Integers and strings go to the driver as they are (see is_plain); by id, because a
+        # peewee field hashes in Python code.
+        self._plain = {id(f) for model in (m.Incident, m.Event, m.LogEntry, m.Notification)
+                       for f in model._meta.sorted_fields if is_plain(f)}
+        # A batch writes the same few instants (its "now", its deadlines) many times over.
+        self._instants: dict[tuple[type[peewee.Field], datetime], Any] = {}
 
     def value(self, field: peewee.Field, value: Any) -> Any:
         """`value` as this database stores it in `field`'s column."""
+        if isinstance(value, datetime):
+            key = (type(field), value)
+            stored = self._instants.get(key)
+            if stored is None:
+                if len(self._instants) >= 1024:
+                    self._instants.clear()
+                stored = self._instants[key] = self._convert(field, value)
+            return stored
+        return self._convert(field, value)
+
+    def _convert(self, field: peewee.Field, value: Any) -> Any:
         value = field.db_value(value)
         if self.sqlite and isinstance(value, datetime):
             # The text peewee itself writes for a DateTimeField, without sqlite3's default
@@ -68,7 +86,8 @@ class Statements:
         return value
 
     def _params(self, fields: list[peewee.Field], row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(self.value(f, row[f.name]) for f in fields)
+        plain = self._plain
+        return tuple([row[f.name] if id(f) in plain else self.value(f, row[f.name]) for f in fields])
 
     def insert_incident_row(self, row: dict[str, Any]) -> Statement:
         return Statement(INSERT_INCIDENT, self.insert_incident, self._params(self.incident_fields, row))

@@ -83,6 +83,8 @@ def routes(services: Services) -> list[Route]:
                     m.User.update(**fields).where(m.User.id == user_id).execute()
             except peewee.IntegrityError:
                 raise ApiError(409, "ALREADY_EXISTS", "username is taken", field="username") from None
+            # After the COMMIT: the next page sees the new e-mail or mutedUntil.
+            services.people.invalidate(user_id)
         return JSONResponse(user_json(user_or_404(user_id)))
 
     def delete_user(request: Request, _body: bytes) -> Response:
@@ -94,6 +96,7 @@ def routes(services: Services) -> list[Route]:
             raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
         with write_transaction(services.db):
             m.User.delete().where(m.User.id == user_id).execute()
+        services.people.invalidate(user_id)
         return Response(status_code=204)
 
     def create_user_token(request: Request, body: bytes) -> Response:

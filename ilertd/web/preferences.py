@@ -193,6 +193,8 @@ def routes(services: Services) -> list[Route]:
         target = contact_target(data, method, required=True)
         with write_transaction(services.db):
             row = m.Contact.create(user=user_id, method=method, target=target)
+        # After the COMMIT (every write below alike): the very next page reads the change.
+        services.people.invalidate(user_id)
         return JSONResponse(contact_json(row), status_code=201)
 
     def update_contact(request: Request, body: bytes) -> Response:
@@ -211,6 +213,7 @@ def routes(services: Services) -> list[Route]:
                 row.target = target
                 row.save()
         duties_changed()
+        services.people.invalidate(user_id)
         return JSONResponse(contact_json(row))
 
     def delete_contact(request: Request, _body: bytes) -> Response:
@@ -227,6 +230,7 @@ def routes(services: Services) -> list[Route]:
             owned_or_404(m.Contact, "contact", user_id, contact_id)
             m.Contact.delete().where(m.Contact.id == contact_id).execute()
         duties_changed()
+        services.people.invalidate(user_id)
         return Response(status_code=204)
 
     # --- rules ---------------------------------------------------------------------------------
@@ -255,6 +259,7 @@ def routes(services: Services) -> list[Route]:
                 row = model.create(user=user_id, **fields)
             if kind.model is m.DutyRule:
                 duties_changed()
+            services.people.invalidate(user_id)
             return JSONResponse(kind.json(row), status_code=201)
 
         def update_rule(request: Request, body: bytes) -> Response:
@@ -271,6 +276,7 @@ def routes(services: Services) -> list[Route]:
                 row = model.get_by_id(rule_id)
             if kind.model is m.DutyRule:
                 duties_changed()
+            services.people.invalidate(user_id)
             return JSONResponse(kind.json(row))
 
         def delete_rule(request: Request, _body: bytes) -> Response:
@@ -281,6 +287,7 @@ def routes(services: Services) -> list[Route]:
                 model.delete().where(model.id == rule_id).execute()
             if kind.model is m.DutyRule:
                 duties_changed()
+            services.people.invalidate(user_id)
             return Response(status_code=204)
 
         base = f"/api/users/{{id}}/notification-preferences/{kind.segment}"

@@ -18,6 +18,7 @@ from ilertd.config import Config
 from ilertd.errors import ApiError
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.incidents import PolicyCache
+from ilertd.store.people import PersonCache
 from ilertd.store.schedules import ScheduleDirectory
 from ilertd.web.sources_cache import SourceCache
 
@@ -38,6 +39,8 @@ class Services:
     plugins: PluginManager
     public_url: str
     policies: PolicyCache
+    # Paging's view of users, contacts and rules: every write to them invalidates it.
+    people: PersonCache
     sources: SourceCache = field(default_factory=SourceCache)
     schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
     schedule_actors: ScheduleActors | None = None
