@@ -10,6 +10,7 @@ import peewee
 import pytest
 
 from ilertd.store import models as m
+from ilertd.store.cache import GuardedCache
 from ilertd.store.db import migrate, open_database
 from ilertd.store.people import PersonCache, load_people, load_person
 from ilertd.store.reader import IN_CHUNK, Reader
@@ -77,7 +78,7 @@ def test_the_cache_keeps_at_most_its_size(db: peewee.Database) -> None:
     reader = Reader(db)
     cache = PersonCache(size=4)
     assert len(cache.get_many(ids, reader)) == 10
-    assert len(cache._people) == 4
+    assert len(cache) == 4
 
 
 def test_reader_rows_keep_their_order_types_and_text(db: peewee.Database) -> None:
@@ -91,3 +92,15 @@ def test_reader_rows_keep_their_order_types_and_text(db: peewee.Database) -> Non
     assert third.email == 'quote " and ünïcode'
     assert third.muted_until == datetime(2026, 3, 2, tzinfo=UTC) and third.created_at == NOW
     assert isinstance(third.id, int) and reader.select(m.User, "id < ?", 0) == []
+
+
+def test_a_read_that_raced_with_a_write_is_not_kept() -> None:
+    cache: GuardedCache[int, str] = GuardedCache()
+    _, missing, generation = cache.lookup([1])
+    assert missing == [1]
+    cache.invalidate(1)  # a write committed while the value was being read
+    cache.keep(generation, {1: "stale"})
+    assert cache.lookup([1])[1] == [1]
+    _, _, fresh = cache.lookup([1])
+    cache.keep(fresh, {1: "current"})
+    assert cache.lookup([1])[0] == {1: "current"}

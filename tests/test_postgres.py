@@ -19,13 +19,18 @@ POSTGRES_URL = os.environ.get("ILERTD_TEST_POSTGRES_URL", "")
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs ILERTD_TEST_POSTGRES_URL (see .ci/run)")
 
 
-def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
-    make_daemon: Callable[..., DaemonProcess],
-) -> None:
+@pytest.fixture
+def daemon(make_daemon: Callable[..., DaemonProcess]) -> DaemonProcess:
+    """A daemon on an emptied PostgreSQL database."""
     psycopg2 = pytest.importorskip("psycopg2")
     with psycopg2.connect(POSTGRES_URL) as connection, connection.cursor() as cursor:
         cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    daemon = make_daemon(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
+    return make_daemon(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
+
+
+def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
+    daemon: DaemonProcess, make_daemon: Callable[..., DaemonProcess],
+) -> None:
     user = daemon.post("/api/users", {"username": "pg", "email": "pg@example.com"}).json()
     backup = daemon.post("/api/users", {"username": "pg2", "email": "pg2@example.com"}).json()
     policy = daemon.post("/api/escalation-policies", {
@@ -56,13 +61,7 @@ def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
     assert daemon.event(summary="down", alertKey="DISK").json()["incidentId"] == first["incidentId"]
 
 
-def test_schedules_on_postgresql_page_the_on_call_user_and_keep_their_past(
-    make_daemon: Callable[..., DaemonProcess],
-) -> None:
-    psycopg2 = pytest.importorskip("psycopg2")
-    with psycopg2.connect(POSTGRES_URL) as connection, connection.cursor() as cursor:
-        cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    daemon = make_daemon(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
+def test_schedules_on_postgresql_page_the_on_call_user_and_keep_their_past(daemon: DaemonProcess) -> None:
     ann = daemon.post("/api/users", {"username": "ann", "email": "ann@example.com"}).json()["id"]
     ben = daemon.post("/api/users", {"username": "ben", "email": "ben@example.com"}).json()["id"]
     layer = {"name": "days", "users": [{"id": ann}, {"id": ben}], "rotation": "P1D",

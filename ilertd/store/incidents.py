@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from ilertd.domain import escalation as esc
 from ilertd.domain.incidents import Incident, LogEntry
 from ilertd.store import models as m
+from ilertd.store.cache import GuardedCache
 from ilertd.store.reader import Reader
 
 
@@ -107,40 +107,29 @@ class PolicyCache:
     """
 
     def __init__(self) -> None:
-        self._policies: dict[int, esc.EscalationPolicy | None] = {}
-        self._generation = 0
-        self._lock = threading.Lock()
+        self._cache: GuardedCache[int, esc.EscalationPolicy | None] = GuardedCache()
 
     def get(self, policy_id: int | None, reader: Reader | None = None) -> esc.EscalationPolicy | None:
         if policy_id is None:
             return None
-        with self._lock:
-            if policy_id in self._policies:
-                return self._policies[policy_id]
-            generation = self._generation
+        found, missing, generation = self._cache.lookup((policy_id,))
+        if not missing:
+            return found[policy_id]
         policy = load_policy(policy_id, reader)
-        with self._lock:
-            if generation == self._generation:
-                self._policies[policy_id] = policy
+        self._cache.keep(generation, {policy_id: policy})
         return policy
 
     def load_missing(self, policy_ids: Iterable[int | None], reader: Reader) -> None:
         """Read the policies among `policy_ids` not yet cached, in one query: for a batch."""
-        with self._lock:
-            missing = {p for p in policy_ids if p is not None and p not in self._policies}
-            generation = self._generation
+        _, missing, generation = self._cache.lookup({p for p in policy_ids if p is not None})
         if not missing:
             return
         rows = {row.id: policy_from_row(row) for row in reader.by_ids(m.EscalationPolicy, missing)}
-        with self._lock:
-            if generation == self._generation:
-                # A deleted policy is remembered as None, as `get` does.
-                self._policies.update({p: rows.get(p) for p in missing})
+        # A deleted policy is remembered as None, as `get` does.
+        self._cache.keep(generation, {p: rows.get(p) for p in missing})
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._policies.clear()
+        self._cache.invalidate()
 
 
 def open_alert_keys() -> dict[tuple[int, str], int]:

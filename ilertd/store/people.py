@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from ilertd.domain import notification_plan as plan
 from ilertd.store import models as m
+from ilertd.store.cache import GuardedCache
 from ilertd.store.reader import Reader, id_chunks, placeholders
 
 # One round trip instead of four per user, and one for a whole batch of users: under load every
@@ -72,50 +72,28 @@ class PersonCache:
     """
 
     def __init__(self, size: int = PERSON_CACHE_SIZE) -> None:
-        self._people: dict[int, plan.Person] = {}
-        self._size = size
-        self._generation = 0
-        self._lock = threading.Lock()
+        self._cache: GuardedCache[int, plan.Person] = GuardedCache(size)
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def get(self, user_id: int, reader: Reader) -> plan.Person | None:
-        with self._lock:
-            person = self._people.get(user_id)
-        if person is not None:
-            return person
         return self.get_many((user_id,), reader).get(user_id)
 
     def get_many(self, user_ids: Iterable[int], reader: Reader) -> dict[int, plan.Person]:
         """The existing people among `user_ids`, reading only those not cached, in one query."""
-        found: dict[int, plan.Person] = {}
-        missing = []
-        with self._lock:
-            generation = self._generation
-            for user_id in user_ids:
-                person = self._people.get(user_id)
-                if person is not None:
-                    found[user_id] = person
-                else:
-                    missing.append(user_id)
+        found, missing, generation = self._cache.lookup(user_ids)
         if not missing:
             return found
         # Missing users are not remembered: a user created later must be found then.
         loaded = load_people(reader, missing)
         found.update(loaded)
-        with self._lock:
-            if generation == self._generation:
-                self._people.update(loaded)
-                while len(self._people) > self._size:
-                    del self._people[next(iter(self._people))]
+        self._cache.keep(generation, loaded)
         return found
 
     def invalidate(self, user_id: int | None = None) -> None:
         """Forget one user (or everyone): the next page reads them from the store."""
-        with self._lock:
-            self._generation += 1
-            if user_id is None:
-                self._people.clear()
-            else:
-                self._people.pop(user_id, None)
+        self._cache.invalidate(user_id)
 
 
 def paged_user_ids(incident_id: int) -> list[int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, time
 from typing import Any
 
@@ -11,6 +10,7 @@ from ilertd.domain.schedule_history import History, Version
 from ilertd.domain.schedules import Layer, Override, Restriction, Schedule, StaticShift, Weekday
 from ilertd.domain.timeutil import parse_instant
 from ilertd.store import models as m
+from ilertd.store.cache import GuardedCache
 
 
 def load_history(schedule_id: int) -> tuple[Any, History] | None:
@@ -66,33 +66,23 @@ class ScheduleDirectory:
     """Histories by schedule id, loaded once and dropped by every write to that schedule.
 
     Shards ask it who is on call while escalating, so it must answer without a query most of the
-    time; a write bumps the generation first, so a load that raced with it is not kept.
+    time; `GuardedCache` says why a load that raced with a write is not kept.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._histories: dict[int, History | None] = {}
-        self._generation = 0
+        self._cache: GuardedCache[int, History | None] = GuardedCache()
 
     def history(self, schedule_id: int) -> History | None:
-        with self._lock:
-            if schedule_id in self._histories:
-                return self._histories[schedule_id]
-            generation = self._generation
+        found, missing, generation = self._cache.lookup((schedule_id,))
+        if not missing:
+            return found[schedule_id]
         loaded = load_history(schedule_id)
-        found = loaded[1] if loaded else None
-        with self._lock:
-            if generation == self._generation:
-                self._histories[schedule_id] = found
-        return found
+        history = loaded[1] if loaded else None
+        self._cache.keep(generation, {schedule_id: history})
+        return history
 
     def invalidate(self, schedule_id: int | None = None) -> None:
-        with self._lock:
-            self._generation += 1
-            if schedule_id is None:
-                self._histories.clear()
-            else:
-                self._histories.pop(schedule_id, None)
+        self._cache.invalidate(schedule_id)
 
     def on_call(self, schedule_id: int, at: datetime) -> int | None:
         history = self.history(schedule_id)

@@ -1,0 +1,59 @@
+"""Read-through caches of store rows shared by threads, safe against a write racing a read."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class GuardedCache(Generic[K, V]):
+    """Values by key, read from the store once and kept until a write invalidates them.
+
+    Readers take `lookup` (what is cached, what is missing, and the generation), read the
+    missing ones without the lock, then `keep` them. Every write calls `invalidate` after its
+    COMMIT, which bumps the generation first: a read that began before it is not kept, since it
+    may hold what the writer just replaced. At most `size` values are kept, the oldest dropped.
+    """
+
+    def __init__(self, size: int | None = None) -> None:
+        self._values: dict[K, V] = {}
+        self._size = size
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+    def lookup(self, keys: Iterable[K]) -> tuple[dict[K, V], list[K], int]:
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        with self._lock:
+            for key in keys:
+                if key in self._values:
+                    found[key] = self._values[key]
+                else:
+                    missing.append(key)
+            return found, missing, self._generation
+
+    def keep(self, generation: int, values: dict[K, V]) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._values.update(values)
+            if self._size is not None:
+                while len(self._values) > self._size:
+                    del self._values[next(iter(self._values))]
+
+    def invalidate(self, key: K | None = None) -> None:
+        """Forget one key, or everything."""
+        with self._lock:
+            self._generation += 1
+            if key is None:
+                self._values.clear()
+            else:
+                self._values.pop(key, None)
