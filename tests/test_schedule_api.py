@@ -234,3 +234,26 @@ def test_a_deleted_schedule_is_gone(daemon: DaemonProcess, tmp_path: Path) -> No
     assert daemon.client.delete(f"/api/schedules/{schedule_id}", headers=daemon.auth()).status_code == 204
     assert daemon.get(f"/api/schedules/{schedule_id}").status_code == 404
     assert daemon.get(f"/api/schedules/{schedule_id}/shifts").status_code == 404
+
+
+def test_a_static_schedule_has_its_shifts_and_gaps(daemon: DaemonProcess) -> None:
+    ann, ben = add_user(daemon, "ann"), add_user(daemon, "ben")
+    schedule_id = create(daemon, {"name": "holidays", "type": "STATIC", "timezone": "Europe/Berlin",
+                                  "shifts": [
+        {"user": {"id": ann}, "start": "2026-01-05T08:00:00+01:00", "end": "2026-01-05T18:00:00+01:00"},
+        {"user": {"id": ben}, "start": "2026-01-06T08:00:00+01:00", "end": "2026-01-06T18:00:00+01:00"},
+                                  ]})
+    got = daemon.get(f"/api/schedules/{schedule_id}").json()
+    assert got["scheduleLayers"] == [] and got["shifts"][0] == {
+        "user": {"id": ann}, "start": "2026-01-05T07:00:00.000Z", "end": "2026-01-05T17:00:00.000Z"}
+    assert shifts(daemon, schedule_id, "2026-01-05T00:00Z", "2026-01-07T00:00Z") == [
+        ("ann", "2026-01-05T07:00:00.000Z", "2026-01-05T17:00:00.000Z"),
+        ("ben", "2026-01-06T07:00:00.000Z", "2026-01-06T17:00:00.000Z"),
+    ]
+    path = f"/api/schedules/{schedule_id}/user-on-call"
+    # "+01:00" unencoded in a query string arrives as " 01:00"; it is read as meant.
+    assert daemon.client.get(f"{path}?at=2026-01-05T20:00:00+01:00", headers=daemon.auth()).status_code == 204
+    during = daemon.client.get(f"{path}?at=2026-01-06T12:00:00+01:00", headers=daemon.auth())
+    assert during.status_code == 200 and during.json()["user"]["username"] == "ben"
+    bad = daemon.get(path, params={"at": "tomorrow"})
+    assert bad.status_code == 400 and bad.json()["field"] == "at"

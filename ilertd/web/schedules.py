@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
 from ilertd.web.views import user_ref, usernames
 
+_PLUS_AS_SPACE = re.compile(r" (\d{2}(?::?\d{2})?)$")
 # A longer window would let one request compute years of hand-offs.
 LONGEST_WINDOW = timedelta(days=366)
 # What a calendar feed shows: the recent past and the coming quarter.
@@ -84,6 +86,8 @@ def routes(services: Services) -> list[Route]:
             if default is None:
                 raise invalid(name, f"{name} is required")
             return default
+        # An unencoded "+01:00" arrives as " 01:00": a query string's plus is a space.
+        raw = _PLUS_AS_SPACE.sub(r"+\1", raw.strip())
         try:
             return parse_instant(raw)
         except ValueError:
