@@ -154,3 +154,35 @@ def test_a_reminder_due_while_the_daemon_was_down_is_sent_once_at_start(paging: 
     assert len(paging.mails_to("ben.duty@example.com")) == 1
     paging.daemon.advance("PT1H")
     assert len(paging.mails_to("ben.duty@example.com")) == 1
+
+
+def test_paging_follows_a_hand_off_moved_by_the_spring_change(paging: Paging) -> None:
+    """America/Chicago, 2026-03-08: the 02:30 hand-off does not exist and happens at 03:00 CDT."""
+    ann, ben = paging.user("ann"), paging.user("ben")
+    # Two months ahead by a restart: moving the clock that far would run every 30-s sweep.
+    paging.daemon.stop()
+    (paging.daemon.data_dir / "manual-clock").write_text("2026-03-07T12:00:00Z")
+    paging.daemon.start()
+    created = paging.daemon.post("/api/schedules", {
+        "name": "chicago", "type": "RECURRING", "timezone": "America/Chicago",
+        "scheduleLayers": [{"name": "days", "users": [{"id": ann}, {"id": ben}], "rotation": "P1D",
+                            "startsOn": "2026-03-01T02:30"}],
+    })
+    assert created.status_code == 201, created.text
+    schedule_id = created.json()["id"]
+    schedule_policy(paging, [{"escalationTimeout": 30, "schedules": [{"id": schedule_id}]}])
+    # Hand-off 7 (to ben) would be 02:30 CST = 08:30Z; 02:30 does not exist, so 03:00 CDT = 08:00Z.
+    paging.daemon.post("/api/_clock", {"set": "2026-03-08T07:59:59Z"})
+    first = paging.alert("before")
+    paging.daemon.advance("PT0S")
+    assert [r["user"]["username"] for r in paging.notifications(first)] == ["ann"]
+    paging.daemon.put(f"/api/incidents/{first}/resolve")
+    paging.daemon.advance("PT1S")
+    second = paging.alert("after")
+    paging.daemon.advance("PT0S")
+    assert [r["user"]["username"] for r in paging.notifications(second)] == ["ben"]
+    shift = paging.daemon.get(f"/api/schedules/{schedule_id}/user-on-call").json()
+    # ben's day is 23 real hours: to 02:30 CDT on the 9th, 07:30Z.
+    assert (shift["start"], shift["end"]) == ("2026-03-08T08:00:00.000Z", "2026-03-09T07:30:00.000Z")
+    handed = f"schedule {schedule_id}: user {ben} on call until 2026-03-09T07:30:00+00:00"
+    assert handed in paging.daemon.log()
