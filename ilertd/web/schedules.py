@@ -196,15 +196,17 @@ def routes(services: Services) -> list[Route]:
         start, end = window(request)
         entries: list[tuple[int, int, int, datetime, datetime]] = []
         policies = list(m.EscalationPolicy.select().order_by(m.EscalationPolicy.id))
+        # A schedule named by many levels is worked out once.
+        timelines: dict[int, list[Shift]] = {}
         for policy in policies:
             for level, rule in enumerate(policy.rules):
                 entries.extend((policy.id, level, u["id"], start, end) for u in rule.get("users", []))
                 for ref in rule.get("schedules", []):
-                    history = services.schedules.history(ref["id"])
-                    if history is None:
-                        continue
-                    entries.extend((policy.id, level, s.user, s.start, s.end)
-                                   for s in schedule_history.shifts(history, start, end))
+                    if ref["id"] not in timelines:
+                        history = services.schedules.history(ref["id"])
+                        timelines[ref["id"]] = (
+                            [] if history is None else schedule_history.shifts(history, start, end))
+                    entries.extend((policy.id, level, s.user, s.start, s.end) for s in timelines[ref["id"]])
         names = usernames({e[2] for e in entries})
         policy_names = {p.id: p.name for p in policies}
         entries.sort(key=lambda e: (e[0], e[1], e[3], e[2]))
