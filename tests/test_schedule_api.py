@@ -193,6 +193,14 @@ def test_on_calls_list_who_each_policy_level_would_page(daemon: DaemonProcess) -
         (1, "cat", "2026-01-05T12:00:00.000Z", "2026-01-06T12:00:00.000Z"),
     ]
     assert reply.json()[0]["escalationPolicy"] == {"id": policy.json()["id"], "name": "ops"}
+    # Without `until`: who is on call at `from` (now), a schedule's shift whole.
+    now = daemon.get("/api/on-calls").json()
+    assert [(e["escalationLevel"], e["user"]["username"], e["start"], e["end"]) for e in now] == [
+        (0, "ann", "2026-01-05T09:00:00.000Z", "2026-01-06T09:00:00.000Z"),
+        (1, "cat", None, None),
+    ]
+    week = daemon.get(f"/api/schedules/{schedule_id}/shifts").json()
+    assert len(week) == 7 and week[-1]["end"] == "2026-01-12T09:00:00.000Z"
     in_use = daemon.client.delete(f"/api/schedules/{schedule_id}", headers=daemon.auth())
     assert in_use.status_code == 409
     unknown = daemon.post("/api/escalation-policies", {"name": "x", "escalationRules": [

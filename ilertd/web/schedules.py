@@ -31,6 +31,8 @@ from ilertd.web.views import user_ref, usernames
 _PLUS_AS_SPACE = re.compile(r" (\d{2}(?::?\d{2})?)$")
 # A longer window would let one request compute years of hand-offs.
 LONGEST_WINDOW = timedelta(days=366)
+# What `shifts` reports when `until` is not given.
+DEFAULT_SHIFTS_WINDOW = timedelta(days=7)
 # What a calendar feed shows: the recent past and the coming quarter.
 FEED_PAST = timedelta(days=30)
 FEED_AHEAD = timedelta(days=90)
@@ -93,9 +95,9 @@ def routes(services: Services) -> list[Route]:
         except ValueError:
             raise invalid(name, f"{name} must be an ISO-8601 instant") from None
 
-    def window(request: Request) -> tuple[datetime, datetime]:
+    def window(request: Request, default_length: timedelta) -> tuple[datetime, datetime]:
         start = instant(request, "from", services.clock.now())
-        end = instant(request, "until", start + timedelta(microseconds=1))
+        end = instant(request, "until", start + default_length)
         if end < start:
             raise invalid("until", "until must not be before from")
         if end - start > LONGEST_WINDOW:
@@ -188,28 +190,37 @@ def routes(services: Services) -> list[Route]:
     def schedule_shifts(request: Request, _body: bytes) -> Response:
         authenticate(request)
         history = history_or_404(path_id(request))
-        start, end = window(request)
+        start, end = window(request, DEFAULT_SHIFTS_WINDOW)
         return JSONResponse(shifts_json(schedule_history.shifts(history, start, end)))
 
     def on_calls(request: Request, _body: bytes) -> Response:
         authenticate(request)
-        start, end = window(request)
-        entries: list[tuple[int, int, int, datetime, datetime]] = []
+        # Without `until`: who is on call at `from`, each schedule's shift whole, as PagerDuty's
+        # on-calls report it; a level's own users have no start or end then.
+        at_instant = "until" not in request.query_params
+        start, end = window(request, timedelta(microseconds=1))
+        entries: list[tuple[int, int, int, datetime | None, datetime | None]] = []
         policies = list(m.EscalationPolicy.select().order_by(m.EscalationPolicy.id))
         # A schedule named by many levels is worked out once.
         timelines: dict[int, list[Shift]] = {}
         for policy in policies:
             for level, rule in enumerate(policy.rules):
-                entries.extend((policy.id, level, u["id"], start, end) for u in rule.get("users", []))
+                entries.extend((policy.id, level, u["id"], None if at_instant else start,
+                                None if at_instant else end) for u in rule.get("users", []))
                 for ref in rule.get("schedules", []):
                     if ref["id"] not in timelines:
                         history = services.schedules.history(ref["id"])
-                        timelines[ref["id"]] = (
-                            [] if history is None else schedule_history.shifts(history, start, end))
+                        if history is None:
+                            timelines[ref["id"]] = []
+                        elif at_instant:
+                            shift = schedule_history.on_call_shift(history, start)
+                            timelines[ref["id"]] = [shift] if shift else []
+                        else:
+                            timelines[ref["id"]] = schedule_history.shifts(history, start, end)
                     entries.extend((policy.id, level, s.user, s.start, s.end) for s in timelines[ref["id"]])
         names = usernames({e[2] for e in entries})
         policy_names = {p.id: p.name for p in policies}
-        entries.sort(key=lambda e: (e[0], e[1], e[3], e[2]))
+        entries.sort(key=lambda e: (e[0], e[1], e[3] or start, e[2]))
         return JSONResponse([
             {"escalationPolicy": {"id": p, "name": policy_names[p]}, "escalationLevel": level,
              "user": user_ref(user, names), "start": format_instant(s), "end": format_instant(e)}
