@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from tests.paging import Paging
@@ -186,3 +187,23 @@ def test_paging_follows_a_hand_off_moved_by_the_spring_change(paging: Paging) ->
     assert (shift["start"], shift["end"]) == ("2026-03-08T08:00:00.000Z", "2026-03-09T07:30:00.000Z")
     handed = f"schedule {schedule_id}: user {ben} on call until 2026-03-09T07:30:00+00:00"
     assert handed in paging.daemon.log()
+
+
+def test_a_schedule_that_cannot_be_read_counts_as_nobody_and_paging_goes_on(paging: Paging) -> None:
+    ann, cat = paging.user("ann"), paging.user("cat")
+    schedule_id = schedule(paging, [ann])
+    schedule_policy(paging, [
+        {"escalationTimeout": 30, "schedules": [{"id": schedule_id}]},
+        {"escalationTimeout": 30, "users": [{"id": cat}]},
+    ])
+    paging.daemon.stop()
+    # A definition no version of ilertd would write (say, damaged by hand).
+    with sqlite3.connect(paging.daemon.data_dir / "ilertd.db") as db:
+        db.execute("UPDATE schedule_version SET definition = ?", ('{"scheduleLayers": [{"rotation": 5}]}',))
+    paging.daemon.start()
+    assert paging.daemon.client.get("/healthz").status_code == 200
+    incident_id = paging.alert()
+    paging.daemon.advance("PT0S")
+    assert len(paging.mails_to("cat@example.com")) == 1
+    assert "NOBODY_ON_CALL" in paging.daemon.log_types(incident_id)
+    assert f"schedule {schedule_id} cannot be read" in paging.daemon.log()

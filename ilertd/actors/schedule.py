@@ -65,8 +65,13 @@ class ScheduleActor(TrackedActor):
         return ("schedule", self.schedule_id)
 
     def on_start(self) -> None:
-        self._resume_stored()
-        self._look(starting=True)
+        try:
+            self._resume_stored()
+            self._look(starting=True)
+        except Exception:
+            # One schedule that cannot be read must not keep the daemon from starting; paging
+            # reads schedules on its own, and the next write to this one makes it look again.
+            logger.exception("schedule %s: could not plan its hand-offs and reminders", self.schedule_id)
 
     def on_stop(self) -> None:
         self.runtime.clock.disarm(self.tick_key)

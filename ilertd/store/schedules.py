@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, time
 from typing import Any
 
@@ -11,6 +12,8 @@ from ilertd.domain.schedules import Layer, Override, Restriction, Schedule, Shif
 from ilertd.domain.timeutil import parse_instant
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
+
+logger = logging.getLogger(__name__)
 
 
 def load_history(schedule_id: int) -> tuple[Any, History] | None:
@@ -89,6 +92,15 @@ class ScheduleDirectory:
         self._cache.invalidate(schedule_id)
 
     def on_call(self, schedule_id: int, at: datetime) -> int | None:
+        """Who is on call; a schedule that cannot be read counts as nobody, so its level
+        escalates at once (NOBODY_ON_CALL) instead of the incident failing to open or escalate."""
+        try:
+            return self._on_call(schedule_id, at)
+        except Exception:
+            logger.exception("schedule %s cannot be read; paging takes it as nobody on call", schedule_id)
+            return None
+
+    def _on_call(self, schedule_id: int, at: datetime) -> int | None:
         history = self.history(schedule_id)
         if history is None:
             return None
