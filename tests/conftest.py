@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import peewee
 import pykka
 import pytest
 
+from ilertd.store.db import migrate, open_database
 from tests.daemon import DaemonProcess
 from tests.loopback import HttpReceiver, SmtpServer
 from tests.paging import Paging
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[peewee.Database]:
+    """A migrated SQLite store in a temporary directory, for tests of the store alone."""
+    database = open_database(f"sqlite:///{tmp_path / 'ilertd.db'}")
+    migrate(database)
+    yield database
+    database.close()
 
 
 @pytest.fixture(autouse=True)

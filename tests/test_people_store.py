@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import peewee
-import pytest
 
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
-from ilertd.store.db import migrate, open_database
 from ilertd.store.people import PersonCache, load_people, load_person
 from ilertd.store.reader import IN_CHUNK, Reader
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[peewee.Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'ilertd.db'}")
-    migrate(database)
-    yield database
-    database.close()
 
 
 def make_user(i: int, sms: bool) -> int:

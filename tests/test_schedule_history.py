@@ -71,13 +71,27 @@ def test_taking_back_an_override_never_reaches_into_the_past() -> None:
         hist.end_override(over, now)
 
 
-def test_next_change_is_the_next_hand_off() -> None:
+def next_change(history: History, at: datetime, horizon: timedelta) -> datetime | None:
+    return hist.outlook(history, at, at + horizon).next_change
+
+
+def plan(history: History, rules: dict[int, list[DutyRule]], now: datetime, until: datetime,
+         since: datetime | None = None) -> list[shift_reminders.PlannedReminder]:
+    starts = hist.outlook(history, now, until + shift_reminders.LONGEST_LEAD, since).starts
+    return shift_reminders.plan(starts, rules, now, until)
+
+
+def test_the_outlook_says_who_is_on_call_the_next_hand_off_and_the_shifts_that_begin() -> None:
     history = History((Version(hist.BEGINNING, daily(ANN, BEN)),))
-    assert hist.next_change(history, utc("2026-01-05T12:00"), timedelta(days=2)) == utc("2026-01-06T09:00")
-    assert hist.next_change(history, utc("2026-01-01T00:00"), timedelta(days=2)) is None  # beyond the horizon
-    assert hist.next_change(history, utc("2026-01-01T00:00"), timedelta(days=5)) == utc("2026-01-05T09:00")
+    seen = hist.outlook(history, utc("2026-01-05T12:00"), utc("2026-01-08T12:00"))
+    assert (seen.on_call, seen.next_change) == (ANN, utc("2026-01-06T09:00"))
+    # The shift running at `now` is not a start.
+    assert [s.start for s in seen.starts] == [utc(f"2026-01-0{d}T09:00") for d in (6, 7, 8)]
+    assert next_change(history, utc("2026-01-01T00:00"), timedelta(days=2)) is None  # beyond the horizon
+    assert next_change(history, utc("2026-01-01T00:00"), timedelta(days=5)) == utc("2026-01-05T09:00")
+    assert hist.outlook(history, utc("2026-01-01T00:00"), utc("2026-01-02T00:00")).on_call is None
     one = History((Version(hist.BEGINNING, daily(ANN)),))
-    assert hist.next_change(one, utc("2026-01-05T12:00"), timedelta(days=2)) is None
+    assert next_change(one, utc("2026-01-05T12:00"), timedelta(days=2)) is None
 
 
 def test_reminders_are_planned_before_each_shift_start_and_late_ones_are_due_now() -> None:
@@ -85,7 +99,7 @@ def test_reminders_are_planned_before_each_shift_start_and_late_ones_are_due_now
     email = DutyRule(7, BEN, "EMAIL", "ben@example.com", 60)
     sms = DutyRule(8, BEN, "SMS", "+4915100000001", 1440)
     now = utc("2026-01-05T12:00")
-    planned = shift_reminders.plan(history, {BEN: [email, sms]}, now, now + timedelta(days=1))
+    planned = plan(history, {BEN: [email, sms]}, now, now + timedelta(days=1))
     ben_tuesday = Shift(BEN, utc("2026-01-06T09:00"), utc("2026-01-07T09:00"))
     # The 1440-minute SMS for Tuesday was due on Monday 09:00Z, before `now`: it is due now.
     assert [(p.rule.id, p.shift, p.due_at) for p in planned] == [
@@ -104,7 +118,7 @@ def test_a_shift_already_running_gets_no_reminder() -> None:
     history = History((Version(hist.BEGINNING, daily(ANN, BEN)),))
     rule = DutyRule(7, ANN, "EMAIL", "ann@example.com", 0)
     now = utc("2026-01-05T12:00")
-    planned = shift_reminders.plan(history, {ANN: [rule]}, now, now + timedelta(hours=23))
+    planned = plan(history, {ANN: [rule]}, now, now + timedelta(hours=23))
     assert planned == []
 
 
@@ -149,10 +163,10 @@ def test_a_before_min_0_reminder_is_planned_at_the_hand_off_itself() -> None:
     history = History((Version(hist.BEGINNING, daily(ANN, BEN)),))
     rule = DutyRule(9, BEN, "PUSH", "ben", 0)
     handoff = utc("2026-01-06T09:00")
-    planned = shift_reminders.plan(history, {BEN: [rule]}, handoff, handoff + timedelta(hours=1))
+    planned = plan(history, {BEN: [rule]}, handoff, handoff + timedelta(hours=1))
     assert [(p.shift.start, p.due_at) for p in planned] == [(handoff, handoff)]
     later = handoff + timedelta(seconds=1)
-    assert shift_reminders.plan(history, {BEN: [rule]}, later, later + timedelta(hours=1)) == []
+    assert plan(history, {BEN: [rule]}, later, later + timedelta(hours=1)) == []
 
 
 def test_a_plan_made_by_a_late_timer_goes_on_from_where_the_last_one_ended() -> None:
@@ -160,5 +174,5 @@ def test_a_plan_made_by_a_late_timer_goes_on_from_where_the_last_one_ended() -> 
     rule = DutyRule(9, BEN, "PUSH", "ben", 0)
     handoff = utc("2026-01-06T09:00")
     late = handoff + timedelta(milliseconds=40)
-    planned = shift_reminders.plan(history, {BEN: [rule]}, late, late + timedelta(hours=1), since=handoff)
+    planned = plan(history, {BEN: [rule]}, late, late + timedelta(hours=1), since=handoff)
     assert [(p.shift.start, p.due_at) for p in planned] == [(handoff, late)]

@@ -207,3 +207,20 @@ def test_a_schedule_that_cannot_be_read_counts_as_nobody_and_paging_goes_on(pagi
     assert len(paging.mails_to("cat@example.com")) == 1
     assert "NOBODY_ON_CALL" in paging.daemon.log_types(incident_id)
     assert f"schedule {schedule_id} cannot be read" in paging.daemon.log()
+
+
+def test_a_shift_reminder_the_gateway_refused_is_retried_with_back_off(paging: Paging) -> None:
+    ann, ben = paging.user("ann"), paging.user("ben")
+    duty(paging, ben, "SMS", "+4915100099999", 15)
+    schedule(paging, [ann, ben])
+    paging.http.failing = True
+    paging.daemon.advance("PT23H45M")  # 08:45Z: the gateway answers 503
+    assert len(paging.http.to("/sms/")) == 1
+    paging.http.failing = False
+    paging.daemon.advance("PT29S")
+    assert len(paging.http.to("/sms/")) == 1
+    paging.daemon.advance("PT1S")  # the first retry, 30 s later
+    assert len(paging.http.to("/sms/")) == 2
+    paging.daemon.advance("PT1H")
+    assert len(paging.http.to("/sms/")) == 2
+    assert "shift reminder 1 to +4915100099999 failed (attempt 1)" in paging.daemon.log()

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import peewee
-import pytest
 
 from ilertd.domain import schedule_history
 from ilertd.store import models as m
-from ilertd.store.db import migrate, open_database
 from ilertd.store.schedules import ScheduleDirectory
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[peewee.Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'ilertd.db'}")
-    migrate(database)
-    yield database
-    database.close()
 
 
 def layer(*users: int) -> dict[str, object]:

@@ -49,6 +49,14 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
 
 
+def after_failure(attempts: int, error: str, now: datetime) -> dict[str, Any]:
+    """An outbox row's changes after its `attempts`-th failed attempt: a retry time (`due_at`),
+    or ERROR after the last; pages and shift reminders alike."""
+    if attempts >= MAX_ATTEMPTS:
+        return {"status": "ERROR", "attempts": attempts, "error_message": error}
+    return {"attempts": attempts, "error_message": error, "due_at": now + retry_delay(attempts)}
+
+
 def reference(notification_id: int) -> str:
     return f"ilertd-n{notification_id}"
 
@@ -162,17 +170,17 @@ class ChannelActor(TrackedActor):
 
     def _failed(self, rows: list[Any], error: str, now: datetime) -> None:
         for row in rows:
-            attempts = row.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                self._write(row, {"status": "ERROR", "attempts": attempts, "error_message": error},
+            changes = after_failure(row.attempts + 1, error, now)
+            attempts = changes["attempts"]
+            if "due_at" not in changes:
+                self._write(row, changes,
                             LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target} failed"
                                      f" {attempts} times; giving up: {error}", row.user_id, row.method))
                 continue
-            retry_at = now + retry_delay(attempts)
-            self._write(row, {"attempts": attempts, "error_message": error, "due_at": retry_at},
+            self._write(row, changes,
                         LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target}, attempt {attempts}:"
                                  f" {error}; retrying", row.user_id, row.method))
-            self._arm(row, retry_at)
+            self._arm(row, changes["due_at"])
 
     def _arm(self, row: Any, when: datetime) -> None:
         self.runtime.pages.arm(row.id, row.incident_id, row.method, row.target, when)
@@ -234,15 +242,12 @@ class ChannelActor(TrackedActor):
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
-            attempts = row.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                self._update_reminder(row.id, status="ERROR", attempts=attempts, error_message=str(error))
-                return
-            retry_at = now + retry_delay(attempts)
-            self._update_reminder(row.id, attempts=attempts, error_message=str(error), due_at=retry_at)
-            self.runtime.pages.arm_reminder(row.id, row.method, row.target, retry_at)
-            logger.warning("shift reminder %s to %s failed (attempt %s): %s", row.id, row.target, attempts,
-                           error)
+            changes = after_failure(row.attempts + 1, str(error), now)
+            self._update_reminder(row.id, **changes)
+            if "due_at" in changes:
+                self.runtime.pages.arm_reminder(row.id, row.method, row.target, changes["due_at"])
+            logger.warning("shift reminder %s to %s failed (attempt %s): %s", row.id, row.target,
+                           changes["attempts"], error)
             return
         self.last_sent[row.target] = now
         self._update_reminder(row.id, status="SUCCESS", sent_at=now, attempts=row.attempts + 1,

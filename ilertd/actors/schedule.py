@@ -34,8 +34,8 @@ from ilertd.store.db import write_transaction
 logger = logging.getLogger(__name__)
 
 PLAN_AHEAD = timedelta(hours=1)
-# How far ahead the next hand-off is looked for; the plan-ahead tick comes sooner anyway.
-HANDOFF_HORIZON = timedelta(days=2)
+# How far one look reaches: past every reminder that can fall due before the next tick.
+LOOK_AHEAD = PLAN_AHEAD + shift_reminders.LONGEST_LEAD
 
 
 def duty_rules(user_ids: set[int]) -> dict[int, list[DutyRule]]:
@@ -111,23 +111,20 @@ class ScheduleActor(TrackedActor):
             clock.disarm(self.tick_key)
             return
         now = clock.now()
-        shift = schedule_history.on_call_shift(history, now)
-        user = shift.user if shift else None
-        if starting or user != self.on_call:
+        seen = schedule_history.outlook(history, now, now + LOOK_AHEAD, since)
+        if starting or seen.on_call != self.on_call:
+            shift = schedule_history.on_call_shift(history, now)
             until = f" until {shift.end.isoformat()}" if shift else ""
-            logger.info("schedule %s: %s on call%s%s", self.schedule_id,
-                        f"user {user}" if user is not None else "nobody", until,
+            logger.info("schedule %s: %s on call%s%s", self.schedule_id, self._who(seen.on_call), until,
                         "" if starting else f" (hand-off from {self._who(self.on_call)})")
-        self.on_call = user
+        self.on_call = seen.on_call
         horizon = now + PLAN_AHEAD
-        change = schedule_history.next_change(history, now, HANDOFF_HORIZON)
-        tick_at = min(change, horizon) if change is not None else horizon
+        tick_at = min(seen.next_change, horizon) if seen.next_change is not None else horizon
         actor = self.actor_ref
         tracker = self.tracker
         clock.arm(self.tick_key, tick_at, lambda when: _tell(actor, ScheduleTick(when), tracker))
-        ahead = horizon + shift_reminders.LONGEST_LEAD
-        users = {s.user for s in schedule_history.shifts(history, now, ahead)}
-        for planned in shift_reminders.plan(history, duty_rules(users), now, tick_at, since=since):
+        rules = duty_rules({s.user for s in seen.starts})
+        for planned in shift_reminders.plan(seen.starts, rules, now, tick_at):
             key = ("reminder", self.schedule_id, planned.rule.id, planned.shift.start)
             self.reminder_keys.add(key)
             message = ReminderDue(planned)

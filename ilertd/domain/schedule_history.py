@@ -137,24 +137,32 @@ def on_call_shift(history: History, at: datetime) -> Shift | None:
     return Shift(found.user, start, end)
 
 
-def next_change(history: History, at: datetime, horizon: timedelta) -> datetime | None:
-    """The first instant after `at` (within `horizon`) at which who is on call changes."""
-    for shift in shifts(history, at, at + horizon):
-        if shift.start > at:
-            return shift.start
-        if shift.end < at + horizon:
-            return shift.end
-    return None
+@dataclass(frozen=True)
+class Outlook:
+    """A schedule seen from `now`, out to `end`: who is on call, when that next changes, and the
+    shifts that begin from `since` on (the hand-offs a shift reminder may be due for)."""
+
+    on_call: int | None
+    next_change: datetime | None
+    starts: tuple[Shift, ...]
 
 
-def shift_starts(history: History, start: datetime, end: datetime) -> list[Shift]:
-    """Shifts that begin inside (start, end): the hand-offs a reminder may be due for.
-
-    A shift already running at `start` is not one; a shift is reported whole (as far as the
-    window reaches) so a user continuing across an edit is not reminded twice.
-    """
-    timeline = shifts(history, start, end)
-    return [s for s in timeline if s.start > start]
+def outlook(history: History, now: datetime, end: datetime, since: datetime | None = None) -> Outlook:
+    """All three from one timeline. A shift already running at `since` is not a start: the
+    timeline begins a tick before `since`, so such a shift is clipped to that tick, while one
+    that begins exactly at `since` keeps its start."""
+    since = now if since is None else min(since, now)
+    timeline = shifts(history, since - _TICK, end)
+    on_call = next((s.user for s in timeline if s.start <= now < s.end), None)
+    change = None
+    for shift in timeline:
+        if shift.start > now:
+            change = shift.start
+            break
+        if now < shift.end < end:
+            change = shift.end
+            break
+    return Outlook(on_call, change, tuple(s for s in timeline if s.start >= since))
 
 
 def _span_at(history: History, at: datetime) -> tuple[datetime, datetime | None, Schedule]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,9 +11,9 @@ from ilertd.domain.schedule_history import History
 from ilertd.domain.schedules import Shift
 
 BEFORE_MIN_CHOICES: tuple[int, ...] = (0, 15, 30, 60, 180, 360, 720, 1440)
+# A shift reminder is read ahead of time; a phone call for it would be a false page.
 DUTY_METHODS: tuple[str, ...] = ("EMAIL", "SMS", "PUSH")
 LONGEST_LEAD = timedelta(minutes=max(BEFORE_MIN_CHOICES))
-_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -34,23 +34,17 @@ class PlannedReminder:
     due_at: datetime
 
 
-def plan(history: History, rules: Mapping[int, Sequence[DutyRule]], now: datetime,
-         until: datetime, since: datetime | None = None) -> list[PlannedReminder]:
-    """Reminders due before `until` for shifts that start at `since` (default `now`) or later,
+def plan(starts: Iterable[Shift], rules: Mapping[int, Sequence[DutyRule]], now: datetime,
+         until: datetime) -> list[PlannedReminder]:
+    """Reminders due before `until` for the shifts in `starts` (see `schedule_history.outlook`),
     ordered by due time.
-
-    `since` lets a plan made by a timer that fired late go on from where the previous plan
-    ended: a shift starting exactly then (a `beforeMin` 0 reminder) belongs to this plan.
 
     A reminder whose moment has passed while its shift is still ahead (the daemon was down, or the
     shift was just created closer than `before_min`) is due now: late is better than never, and
     the store's unique key keeps it from being sent twice.
     """
     planned = []
-    # A tick before `since` keeps a shift that begins exactly then, while a shift already
-    # running stays clipped to the window's start, so it is not taken for a start.
-    start = min(since, now) if since is not None else now
-    for shift in schedule_history.shift_starts(history, start - _TICK, until + LONGEST_LEAD):
+    for shift in starts:
         for rule in rules.get(shift.user, ()):
             due = shift.start - timedelta(minutes=rule.before_min)
             if due < until:

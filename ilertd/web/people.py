@@ -84,7 +84,7 @@ def routes(services: Services) -> list[Route]:
             except peewee.IntegrityError:
                 raise ApiError(409, "ALREADY_EXISTS", "username is taken", field="username") from None
             # After the COMMIT: the next page sees the new e-mail or mutedUntil.
-            services.people.invalidate(user_id)
+            services.user_changed(user_id)
         return JSONResponse(user_json(user_or_404(user_id)))
 
     def delete_user(request: Request, _body: bytes) -> Response:
@@ -96,7 +96,8 @@ def routes(services: Services) -> list[Route]:
             raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
         with write_transaction(services.db):
             m.User.delete().where(m.User.id == user_id).execute()
-        services.people.invalidate(user_id)
+        # Their duty rules went with them.
+        services.user_changed(user_id, duties=True)
         return Response(status_code=204)
 
     def create_user_token(request: Request, body: bytes) -> Response:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES, DUTY_METHODS
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -20,12 +21,9 @@ from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
 
 METHODS = ("EMAIL", "SMS", "VOICE", "PUSH")
-# A shift reminder is read ahead of time; a phone call for it would be a false page.
-DUTY_METHODS = ("EMAIL", "SMS", "PUSH")
 ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
 UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
 MAX_DELAY_MIN = 24 * 60
-BEFORE_MIN = (0, 15, 30, 60, 180, 360, 720, 1440)
 MAX_TARGET = 512
 
 # The same shape validate.email accepts for an account address, applied here to `target`.
@@ -82,8 +80,8 @@ def _duty_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
         return {}
     # Absent on creation means a reminder as the shift starts (the column's default).
     value = body.get("beforeMin", 0 if creating else None)
-    if isinstance(value, bool) or not isinstance(value, int) or value not in BEFORE_MIN:
-        raise invalid("beforeMin", f"beforeMin must be one of {', '.join(map(str, BEFORE_MIN))}")
+    if isinstance(value, bool) or not isinstance(value, int) or value not in BEFORE_MIN_CHOICES:
+        raise invalid("beforeMin", f"beforeMin must be one of {', '.join(map(str, BEFORE_MIN_CHOICES))}")
     return {"before_min": value}
 
 
@@ -140,11 +138,6 @@ def check_contact(user_id: int, contact_id: int, method: str) -> None:
 
 
 def routes(services: Services) -> list[Route]:
-    def duties_changed() -> None:
-        """Schedules plan shift reminders from duty rules and their contacts: they look again."""
-        if services.schedule_actors is not None:
-            services.schedule_actors.duties_changed()
-
     def user_or_404(user_id: int) -> None:
         if not m.User.select().where(m.User.id == user_id).exists():
             raise not_found("user", user_id)
@@ -194,7 +187,7 @@ def routes(services: Services) -> list[Route]:
         with write_transaction(services.db):
             row = m.Contact.create(user=user_id, method=method, target=target)
         # After the COMMIT (every write below alike): the very next page reads the change.
-        services.people.invalidate(user_id)
+        services.user_changed(user_id)
         return JSONResponse(contact_json(row), status_code=201)
 
     def update_contact(request: Request, body: bytes) -> Response:
@@ -212,8 +205,7 @@ def routes(services: Services) -> list[Route]:
             if target is not None:
                 row.target = target
                 row.save()
-        duties_changed()
-        services.people.invalidate(user_id)
+        services.user_changed(user_id, duties=True)
         return JSONResponse(contact_json(row))
 
     def delete_contact(request: Request, _body: bytes) -> Response:
@@ -229,8 +221,7 @@ def routes(services: Services) -> list[Route]:
         with write_transaction(services.db):
             owned_or_404(m.Contact, "contact", user_id, contact_id)
             m.Contact.delete().where(m.Contact.id == contact_id).execute()
-        duties_changed()
-        services.people.invalidate(user_id)
+        services.user_changed(user_id, duties=True)
         return Response(status_code=204)
 
     # --- rules ---------------------------------------------------------------------------------
@@ -257,9 +248,7 @@ def routes(services: Services) -> list[Route]:
             with write_transaction(services.db):
                 check_contact(user_id, fields["contact"], fields["method"])
                 row = model.create(user=user_id, **fields)
-            if kind.model is m.DutyRule:
-                duties_changed()
-            services.people.invalidate(user_id)
+            services.user_changed(user_id, duties=kind.model is m.DutyRule)
             return JSONResponse(kind.json(row), status_code=201)
 
         def update_rule(request: Request, body: bytes) -> Response:
@@ -274,9 +263,7 @@ def routes(services: Services) -> list[Route]:
                 if fields:
                     model.update(**fields).where(model.id == rule_id).execute()
                 row = model.get_by_id(rule_id)
-            if kind.model is m.DutyRule:
-                duties_changed()
-            services.people.invalidate(user_id)
+            services.user_changed(user_id, duties=kind.model is m.DutyRule)
             return JSONResponse(kind.json(row))
 
         def delete_rule(request: Request, _body: bytes) -> Response:
@@ -285,9 +272,7 @@ def routes(services: Services) -> list[Route]:
             with write_transaction(services.db):
                 owned_or_404(model, kind.what, user_id, rule_id)
                 model.delete().where(model.id == rule_id).execute()
-            if kind.model is m.DutyRule:
-                duties_changed()
-            services.people.invalidate(user_id)
+            services.user_changed(user_id, duties=kind.model is m.DutyRule)
             return Response(status_code=204)
 
         base = f"/api/users/{{id}}/notification-preferences/{kind.segment}"

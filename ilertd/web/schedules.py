@@ -71,16 +71,15 @@ def routes(services: Services) -> list[Route]:
             raise not_found("schedule", schedule_id)
         return history
 
-    def current_definition(schedule_id: int) -> dict[str, Any]:
-        version = (m.ScheduleVersion.select().where(m.ScheduleVersion.schedule == schedule_id)
-                   .order_by(m.ScheduleVersion.effective_from.desc(), m.ScheduleVersion.id.desc()).first())
-        return version.definition if version else {}
+    def current_definitions(schedule_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Each schedule's definition in force now (its latest version), in one query."""
+        versions = (m.ScheduleVersion.select(m.ScheduleVersion.schedule, m.ScheduleVersion.definition)
+                    .where(m.ScheduleVersion.schedule.in_(schedule_ids))
+                    .order_by(m.ScheduleVersion.effective_from, m.ScheduleVersion.id).tuples())
+        return dict(versions)  # the latest version of each schedule comes last and wins
 
-    def check_users(ids: set[int], field: str) -> None:
-        known = {u for (u,) in m.User.select(m.User.id).where(m.User.id.in_(list(ids))).tuples()}
-        missing = sorted(ids - known)
-        if missing:
-            raise invalid(field, f"user {missing[0]} does not exist")
+    def current_definition(schedule_id: int) -> dict[str, Any]:
+        return current_definitions([schedule_id]).get(schedule_id, {})
 
     def instant(request: Request, name: str, default: datetime | None = None) -> datetime:
         raw = request.query_params.get(name)
@@ -115,7 +114,8 @@ def routes(services: Services) -> list[Route]:
         authenticate(request)
         start, size = paging(request)
         rows = list(m.Schedule.select().order_by(m.Schedule.id).offset(start).limit(size))
-        return JSONResponse([schedule_json.schedule_json(r, current_definition(r.id)) for r in rows])
+        definitions = current_definitions([r.id for r in rows])
+        return JSONResponse([schedule_json.schedule_json(r, definitions.get(r.id, {})) for r in rows])
 
     def get_schedule(request: Request, _body: bytes) -> Response:
         authenticate(request)
@@ -125,8 +125,8 @@ def routes(services: Services) -> list[Route]:
     def create_schedule(request: Request, body: bytes) -> Response:
         require_admin(authenticate(request))
         fields, definition = schedule_json.parse_body(json_object(body), None)
-        check_users(schedule_json.user_ids(definition), "scheduleLayers" if "scheduleLayers" in definition
-                    else "shifts")
+        v.all_exist(m.User, sorted(schedule_json.user_ids(definition)),
+                    "scheduleLayers" if "scheduleLayers" in definition else "shifts", "user")
         now = services.clock.now()
         with write_transaction(services.db):
             row = m.Schedule.create(created_at=now, **fields)
@@ -140,8 +140,8 @@ def routes(services: Services) -> list[Route]:
         schedule_id = path_id(request)
         row = schedule_or_404(schedule_id)
         fields, definition = schedule_json.parse_body(json_object(body), row.timezone)
-        check_users(schedule_json.user_ids(definition), "scheduleLayers" if "scheduleLayers" in definition
-                    else "shifts")
+        v.all_exist(m.User, sorted(schedule_json.user_ids(definition)),
+                    "scheduleLayers" if "scheduleLayers" in definition else "shifts", "user")
         now = services.clock.now()
         with write_transaction(services.db):
             m.Schedule.update(**fields).where(m.Schedule.id == schedule_id).execute()
@@ -257,7 +257,7 @@ def routes(services: Services) -> list[Route]:
             raise invalid("end", "end must be after start")
         if end - start > LONGEST_WINDOW:
             raise invalid("end", "an override lasts at most 366 days")
-        check_users({user_id}, "user")
+        v.all_exist(m.User, [user_id], "user", "user")
         with write_transaction(services.db):
             row = m.ScheduleOverride.create(schedule=schedule_id, user_id=user_id, start=start, end=end,
                                             created_at=now)

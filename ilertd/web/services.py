@@ -45,6 +45,13 @@ class Services:
     schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
     schedule_actors: ScheduleActors | None = None
 
+    def user_changed(self, user_id: int, duties: bool = False) -> None:
+        """After the COMMIT of a write to a user, their contacts or rules: paging reads them
+        afresh, and with `duties` (shift reminders may depend on it) every schedule plans again."""
+        self.people.invalidate(user_id)
+        if duties and self.schedule_actors is not None:
+            self.schedule_actors.duties_changed()
+
     @property
     def manual_clock(self) -> ManualClock | None:
         return self.clock if isinstance(self.clock, ManualClock) else None

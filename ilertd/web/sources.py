@@ -48,15 +48,8 @@ def policy_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
         schedule_ids = _ids(rule.get("schedules"), f"{where}.schedules")
         if not user_ids and not schedule_ids:
             raise invalid(where, f"{where} needs at least one user or schedule")
-        known = {u for (u,) in m.User.select(m.User.id).where(m.User.id.in_(user_ids)).tuples()}
-        missing = [u for u in user_ids if u not in known]
-        if missing:
-            raise invalid(f"{where}.users", f"user {missing[0]} does not exist")
-        known_schedules = {s for (s,) in m.Schedule.select(m.Schedule.id)
-                           .where(m.Schedule.id.in_(schedule_ids)).tuples()}
-        missing_schedules = [s for s in schedule_ids if s not in known_schedules]
-        if missing_schedules:
-            raise invalid(f"{where}.schedules", f"schedule {missing_schedules[0]} does not exist")
+        v.all_exist(m.User, user_ids, f"{where}.users", "user")
+        v.all_exist(m.Schedule, schedule_ids, f"{where}.schedules", "schedule")
         normalised.append({
             "escalationTimeout": timeout,
             "users": [{"id": u} for u in user_ids],

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from ilertd.domain.timeutil import parse_instant
 from ilertd.errors import invalid
+from ilertd.store.models import BaseModel
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -99,3 +101,14 @@ def ref_id(value: Any, name: str) -> int:
     ):
         raise invalid(name, f"{name} must be an object with an integer id")
     return int(value["id"])
+
+
+def all_exist(model: type[BaseModel], ids: Iterable[int], field: str, what: str) -> None:
+    """400 naming `field` and the first id in `ids` that has no row of `model`."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return
+    known = {i for (i,) in model.select(model.id).where(model.id.in_(wanted)).tuples()}
+    missing = [i for i in wanted if i not in known]
+    if missing:
+        raise invalid(field, f"{what} {missing[0]} does not exist")
