@@ -47,6 +47,10 @@ class ServerConfig:
     port: int = 8020
     public_url: str = ""
     max_body_bytes: int = 524288
+    max_connections: int = 1000
+    header_timeout: int = 10
+    body_timeout: int = 60
+    keepalive_timeout: int = 5
 
     @property
     def effective_public_url(self) -> str:
@@ -460,6 +464,10 @@ _RULES: dict[_KeyPath, Callable[[Any], str | None]] = {
     ("server", "port"): _port,
     ("server", "public_url"): _optional_http_url,
     ("server", "max_body_bytes"): _positive,
+    ("server", "max_connections"): _positive,
+    ("server", "header_timeout"): _positive,
+    ("server", "body_timeout"): _positive,
+    ("server", "keepalive_timeout"): _positive,
     ("database", "url"): _optional_url,
     ("security", "link_ttl"): _positive,
     ("channels", "email", "url"): _optional_apprise_url,

@@ -34,8 +34,15 @@ from ilertd.plugins.manager import PluginManager
 from ilertd.store import bootstrap
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, migrate, open_database
+from ilertd.store.files import secure_directory, write_private
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.web.app import build_app
+from ilertd.web.connections import (
+    ConnectionLimits,
+    connection_bound,
+    protocol_class,
+    raise_open_files_limit,
+)
 from ilertd.web.services import Services
 
 logger = logging.getLogger("ilertd")
@@ -77,14 +84,14 @@ def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTra
         start = RealClock().now().replace(second=0, microsecond=0)
 
     def keep(now: datetime) -> None:
-        saved.write_text(format_instant(now) or "")
+        write_private(saved, format_instant(now) or "")
 
     keep(start)
     return ManualClock(start, tracker, on_change=keep)
 
 
 class Daemon:
-    def __init__(self, config: Config, options: ServeOptions) -> None:
+    def __init__(self, config: Config, options: ServeOptions, directory: Path | None = None) -> None:
         server = config.server
         if options.host is not None:
             server = replace(server, host=options.host)
@@ -92,7 +99,7 @@ class Daemon:
             server = replace(server, port=options.port)
         self.config = replace(config, server=server)
         self.options = options
-        self.directory = data_dir()
+        self.directory = directory if directory is not None else data_dir()
         self.stop_requested = threading.Event()
         self.db: peewee.Database | None = None
         self.lock: StoreLock | None = None
@@ -105,6 +112,8 @@ class Daemon:
         self.http_thread: threading.Thread | None = None
         self.port: int | None = None
         self.listener: socket.socket | None = None
+        self.plugins: PluginManager | None = None
+        self.services: Services | None = None
         self.channel_actors: list[Any] = []
         self.schedule_actors: ScheduleActors | None = None
         self.notifier = Notifier()
@@ -113,20 +122,9 @@ class Daemon:
     # --- the order -------------------------------------------------------------------------
 
     def run(self) -> int:
-        if self.options.manual_clock and not is_loopback(self.config.server.host):
-            raise StartError("--manual-clock is refused unless the server binds to loopback")
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._install_signal_handlers()
         try:
-            self.bind()
-            self.start_store()
-            self.start_clock()
-            self.start_committer()
-            plugins = self.start_plugins()
-            self.start_channels()
-            self.start_schedules()
-            self.start_supervisor()
-            self.start_http(plugins)
+            self.start()
             logger.info("ilertd ready: serving on http://%s:%s", self.config.server.host, self.port)
             print(f"ilertd: serving on http://{_host_for_url(self.config.server.host)}:{self.port}",
                   flush=True)
@@ -136,16 +134,38 @@ class Daemon:
             logger.info("ilertd stopping")
             self.notifier.notify("STOPPING=1")
         finally:
-            self.stop_watchdog()
-            self.stop_http()
-            self.stop_supervisor()
-            self.stop_schedules()
-            self.stop_channels()
-            self.stop_committer()
-            self.stop_clock()
-            self.stop_store()
-            self.notifier.close()
+            self.stop()
         return 0
+
+    def start(self, listen: bool = True) -> None:
+        """Everything but the wait: with `listen` False no socket is opened and `services` is what
+        an in-process client (an ASGI transport) is served by."""
+        if self.options.manual_clock and not is_loopback(self.config.server.host):
+            raise StartError("--manual-clock is refused unless the server binds to loopback")
+        secure_directory(self.directory)
+        if listen:
+            self.bind()
+        self.start_store()
+        self.start_clock()
+        self.start_committer()
+        self.plugins = self.start_plugins()
+        self.start_channels()
+        self.start_schedules()
+        self.start_supervisor()
+        self.services = self.make_services(self.plugins)
+        if listen:
+            self.start_http()
+
+    def stop(self) -> None:
+        self.stop_watchdog()
+        self.stop_http()
+        self.stop_supervisor()
+        self.stop_schedules()
+        self.stop_channels()
+        self.stop_committer()
+        self.stop_clock()
+        self.stop_store()
+        self.notifier.close()
 
     # --- start and stop, one pair per subsystem --------------------------------------------
 
@@ -266,10 +286,9 @@ class Daemon:
         if self.supervisor is not None:
             self.supervisor.stop(block=True, timeout=30)
 
-    def start_http(self, plugins: PluginManager) -> None:
+    def make_services(self, plugins: PluginManager) -> Services:
         assert self.db is not None and self.clock is not None and self.runtime is not None
-        server_config = self.config.server
-        services = Services(
+        return Services(
             config=self.config,
             db=self.db,
             clock=self.clock,
@@ -282,11 +301,23 @@ class Daemon:
             schedule_actors=self.schedule_actors,
             people=self.runtime.people,
         )
-        app = build_app(services)
+
+    def start_http(self) -> None:
+        assert self.services is not None
+        server_config = self.config.server
+        app = build_app(self.services)
+        limits = ConnectionLimits(
+            max_connections=connection_bound(server_config.max_connections, raise_open_files_limit()),
+            header_timeout=server_config.header_timeout,
+            body_timeout=server_config.body_timeout,
+            keepalive_timeout=server_config.keepalive_timeout,
+        )
         uv_config = uvicorn.Config(
             app,
             host=server_config.host,
             port=server_config.port,
+            http=protocol_class(limits),
+            timeout_keep_alive=server_config.keepalive_timeout,
             workers=1,
             lifespan="off",
             access_log=False,

@@ -24,13 +24,14 @@ The tool then posts to `/api/v1/events/mytool/{integrationKey}`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pluggy
 
+from ilertd.domain import json_input
 from ilertd.domain.events import Event
 from ilertd.errors import ApiError
 
@@ -47,11 +48,21 @@ class IntegrationRequest:
     source_name: str = ""
 
     def json(self) -> Any:
-        """The body as JSON, or 400 INVALID_PAYLOAD saying why it is not."""
+        """The body as JSON, or 400 INVALID_PAYLOAD saying why it is not (also for nesting deeper
+        than 64 levels, a lone surrogate, NaN or a number out of range)."""
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as error:
+            return json_input.loads(self.body)
+        except json_input.JsonInputError as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"the body is not valid JSON: {error}") from None
+
+    def form(self) -> dict[str, str]:
+        """A form-encoded body (`application/x-www-form-urlencoded`) as its fields; the last
+        value of a repeated field wins. 400 INVALID_PAYLOAD if it is not UTF-8."""
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ApiError(400, "INVALID_PAYLOAD", f"the form is not UTF-8: {error.reason}") from None
+        return dict(parse_qsl(text, keep_blank_values=True))
 
 
 @dataclass(frozen=True)

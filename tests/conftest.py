@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import peewee
@@ -10,7 +11,8 @@ import pykka
 import pytest
 
 from ilertd.store.db import migrate, open_database
-from tests.daemon import DaemonProcess
+from tests.daemon import ApiClient, DaemonProcess
+from tests.inprocess import InProcessDaemon
 from tests.loopback import HttpReceiver, SmtpServer
 from tests.paging import Paging
 
@@ -55,11 +57,9 @@ def daemon(make_daemon: Callable[..., DaemonProcess]) -> Iterator[DaemonProcess]
     running.stop()
 
 
-@pytest.fixture
-def paging(tmp_path: Path, make_daemon: Callable[..., DaemonProcess]) -> Iterator[Paging]:
-    smtp = SmtpServer().start()
-    http = HttpReceiver()
-    config = tmp_path / "ilertd.toml"
+def paging_config(directory: Path, smtp: SmtpServer, http: HttpReceiver) -> Path:
+    """Every channel pointed at loopback servers: e-mail, SMS (a JSON gateway), push (ntfy), voice."""
+    config = directory / "ilertd.toml"
     config.write_text(f'''
 [channels.email]
 url = "{smtp.url()}"
@@ -73,8 +73,42 @@ auth_token = "{http.twilio_token}"
 from_number = "+15550001111"
 api_base_url = "http://127.0.0.1:{http.port}"
 ''')
-    daemon = make_daemon(config=config).start()
-    yield Paging(daemon, smtp, http)
-    daemon.stop()
-    smtp.stop()
-    http.close()
+    return config
+
+
+@contextmanager
+def paging_with(directory: Path, start: Callable[[Path], ApiClient]) -> Iterator[Paging]:
+    """Loopback channel servers, and a daemon started by `start(config)` that pages through them."""
+    smtp = SmtpServer().start()
+    http = HttpReceiver()
+    try:
+        daemon = start(paging_config(directory, smtp, http))
+        try:
+            yield Paging(daemon, smtp, http)
+        finally:
+            daemon.stop()  # type: ignore[attr-defined]
+    finally:
+        smtp.stop()
+        http.close()
+
+
+@pytest.fixture
+def paging(tmp_path: Path, make_daemon: Callable[..., DaemonProcess]) -> Iterator[Paging]:
+    with paging_with(tmp_path, lambda config: make_daemon(config=config).start()) as ready:
+        yield ready
+
+
+@pytest.fixture
+def app_paging(tmp_path: Path) -> Iterator[Paging]:
+    """`paging` with the daemon in this process (an ASGI transport) instead of a subprocess."""
+    with paging_with(tmp_path, lambda config: InProcessDaemon(tmp_path / "inprocess", config=config).start()
+                     ) as ready:
+        yield ready
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[InProcessDaemon]:
+    """The daemon in this process behind an ASGI transport: for tests that need no process."""
+    running = InProcessDaemon(tmp_path / "inprocess").start()
+    yield running
+    running.stop()

@@ -17,7 +17,51 @@ START_TIMEOUT = 30.0
 CLOCK_START = "2026-01-05T09:00:00Z"
 
 
-class DaemonProcess:
+class ApiClient:
+    """The HTTP helpers every test daemon offers, over `client` (a socket or an ASGI transport)."""
+
+    _client: httpx.Client | None
+    admin_token: str
+    integration_key: str
+
+    @property
+    def client(self) -> httpx.Client:
+        assert self._client is not None, "the daemon is not running"
+        return self._client
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.admin_token}"}
+
+    # --- HTTP helpers ------------------------------------------------------------------------
+
+    def event(self, key: str | None = None, **fields: Any) -> httpx.Response:
+        body = {"integrationKey": key or self.integration_key, "eventType": "ALERT", **fields}
+        return self.client.post("/api/events", json=body)
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.client.get(path, headers=self.auth(token), **kwargs)
+
+    def post(self, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
+        return self.client.post(path, json=body, headers=self.auth(token))
+
+    def put(self, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
+        return self.client.put(path, json=body, headers=self.auth(token))
+
+    def advance(self, duration: str) -> str:
+        response = self.post("/api/_clock", {"advance": duration})
+        assert response.status_code == 200, response.text
+        return response.json()["now"]
+
+    def now(self) -> str:
+        return self.advance("PT0S")
+
+    def log_types(self, incident_id: int) -> list[str]:
+        response = self.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100})
+        assert response.status_code == 200, response.text
+        return [entry["logEntryType"] for entry in response.json()]
+
+
+class DaemonProcess(ApiClient):
     """One data directory; `start()` may be called again after `kill()`/`stop()` (a restart)."""
 
     def __init__(self, directory: Path, env: dict[str, str] | None = None,
@@ -83,42 +127,6 @@ class DaemonProcess:
 
     def log(self) -> str:
         return self.stderr_path.read_text() if self.stderr_path.exists() else ""
-
-    @property
-    def client(self) -> httpx.Client:
-        assert self._client is not None, "the daemon is not running"
-        return self._client
-
-    def auth(self, token: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token or self.admin_token}"}
-
-    # --- HTTP helpers ------------------------------------------------------------------------
-
-    def event(self, key: str | None = None, **fields: Any) -> httpx.Response:
-        body = {"integrationKey": key or self.integration_key, "eventType": "ALERT", **fields}
-        return self.client.post("/api/events", json=body)
-
-    def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        return self.client.get(path, headers=self.auth(token), **kwargs)
-
-    def post(self, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
-        return self.client.post(path, json=body, headers=self.auth(token))
-
-    def put(self, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
-        return self.client.put(path, json=body, headers=self.auth(token))
-
-    def advance(self, duration: str) -> str:
-        response = self.post("/api/_clock", {"advance": duration})
-        assert response.status_code == 200, response.text
-        return response.json()["now"]
-
-    def now(self) -> str:
-        return self.advance("PT0S")
-
-    def log_types(self, incident_id: int) -> list[str]:
-        response = self.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100})
-        assert response.status_code == 200, response.text
-        return [entry["logEntryType"] for entry in response.json()]
 
     # --- ending ------------------------------------------------------------------------------
 

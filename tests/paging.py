@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.daemon import DaemonProcess
+from tests.daemon import ApiClient
 from tests.loopback import HttpReceiver, SmtpServer
 
 
 @dataclass
 class Paging:
-    daemon: DaemonProcess
+    daemon: ApiClient
     smtp: SmtpServer
     http: HttpReceiver
     next_phone: int = 0

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import apprise
 import pytest
 
 from ilertd.actors.channel import retry_delay
-from ilertd.channels.apprise_channel import render_url
+from ilertd.channels.apprise_channel import AppriseChannel, render_url
+from ilertd.channels.base import DeliveryError, Message
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import ChannelConfig, ChannelsConfig, Config, TwilioConfig
+from tests.loopback import HttpReceiver
 
 # Twilio's formats: an account SID is AC and 32 hex digits, a token 32 characters.
 SID = "AC" + "0123456789abcdef" * 2
@@ -72,3 +76,41 @@ def test_e_mail_reuses_one_verified_tls_context_and_never_an_unverified_one() ->
     assert not tls.reuse, "once a URL turns checks off, nothing shares a context"
     assert _verifies_certificates("mailtos://h?to=a@b&mode=starttls")
     assert not _verifies_certificates("mailtos://h?to=a@b&mode=starttls&verify=no")
+
+
+def test_a_failed_sends_error_holds_only_its_own_log_lines() -> None:
+    """apprise logs to one process-wide logger; a page's error must not carry what another
+    channel actor's send logged meanwhile."""
+    receiver = HttpReceiver()
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_refusal(_request: Any) -> tuple[int, dict[str, Any]]:
+        entered.set()
+        release.wait(10)
+        return 503, {"error": "unavailable"}
+
+    receiver.answer = slow_refusal  # type: ignore[method-assign]
+    channel = AppriseChannel("sms", f"json://127.0.0.1:{receiver.port}/sms/{{contact}}")
+    failures: list[str] = []
+
+    def send() -> None:
+        try:
+            channel.send("+4915100000001", Message("t", "b", "ilertd-n1", "s"))
+        except DeliveryError as error:
+            failures.append(str(error))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert entered.wait(10)
+        # Another channel actor's send fails meanwhile, on its own thread.
+        other = threading.Thread(target=lambda: apprise.logger.warning("push to ops-bob failed: SECRET-B"))
+        other.start()
+        other.join()
+    finally:
+        release.set()
+        sender.join(10)
+        receiver.close()
+    assert len(failures) == 1
+    assert "503" in failures[0] or "unavailable" in failures[0].lower(), failures[0]
+    assert "SECRET-B" not in failures[0]

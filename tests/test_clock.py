@@ -195,6 +195,43 @@ def test_advancing_by_zero_fires_overdue_timers() -> None:
     assert clock.armed_at("future") == T0 + timedelta(seconds=1)
 
 
+def test_a_started_clock_fires_a_timer_due_now_as_it_is_armed() -> None:
+    clock, _ = manual()
+    clock.start()
+    fired: Fired = []
+    clock.arm("now", T0, recorder(clock, fired, "now"))
+    clock.arm("late", T0 - minutes(3), recorder(clock, fired, "late"))
+    clock.arm("future", T0 + timedelta(seconds=1), recorder(clock, fired, "future"))
+    # As under the real clock: nothing has to move time for what is already due.
+    assert fired == [("now", T0, T0), ("late", T0 - minutes(3), T0)]
+    assert clock.armed_at("now") is None
+    assert clock.armed_at("future") == T0 + timedelta(seconds=1)
+
+
+def test_starting_fires_what_was_armed_overdue_before_the_start() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("overdue", T0 - minutes(5), recorder(clock, fired, "overdue"))
+    assert fired == []
+    clock.start()
+    assert fired == [("overdue", T0 - minutes(5), T0)]
+
+
+def test_a_timer_armed_due_now_by_a_timer_fires_within_the_same_advance() -> None:
+    clock, _ = manual()
+    clock.start()
+    fired: Fired = []
+
+    def first(when: datetime) -> None:
+        fired.append(("first", when, clock.now()))
+        clock.arm("same-instant", when, recorder(clock, fired, "same-instant"))
+
+    clock.arm("first", T0 + minutes(1), first)
+    clock.advance(minutes(1))
+    assert fired == [("first", T0 + minutes(1), T0 + minutes(1)),
+                     ("same-instant", T0 + minutes(1), T0 + minutes(1))]
+
+
 def test_on_change_receives_each_target() -> None:
     changes: list[datetime] = []
     clock, _ = manual(changes.append)

@@ -139,8 +139,8 @@ def test_event_type_is_case_insensitive(given: str, expected: str) -> None:
     assert event.event_type == expected
 
 
-@pytest.mark.parametrize("event_type", ["ACCEPT", "RESOLVE", "COMMENT"])
-def test_only_alert_needs_a_summary(event_type: str) -> None:
+@pytest.mark.parametrize("event_type", ["ACCEPT", "RESOLVE"])
+def test_accept_and_resolve_need_no_summary(event_type: str) -> None:
     _, event = parse_native_event({"integrationKey": "k", "eventType": event_type, "alertKey": "db1"})
     assert event.event_type == event_type
     assert event.summary is None
@@ -270,7 +270,8 @@ def test_a_refusal_names_the_allowed_event_types() -> None:
         ({"event_type": "ALERT", "summary": " "}, "summary"),
         ({"event_type": "RESOLVE", "alert_key": LONG_KEY}, "alertKey"),
         ({"event_type": "RESOLVE", "priority": "URGENT"}, "priority"),
-        ({"event_type": "COMMENT", "details": "d" * 65537}, "details"),
+        ({"event_type": "COMMENT", "summary": "s", "details": "d" * 65537}, "details"),
+        ({"event_type": "COMMENT", "alert_key": "db1"}, "comments"),
     ],
 )
 def test_an_event_validates_itself_on_construction(kwargs: dict[str, Any], field: str) -> None:

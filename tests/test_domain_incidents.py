@@ -154,7 +154,9 @@ def test_open_with_a_policy_reaches_level_0_with_its_deadline() -> None:
     transition = open_incident(11, 2, "db1", "HIGH", event, TWO_LEVELS, "prom", T0, paging=EVERYONE)
     incident = transition.incident
     assert transition.response_code == "NEW_INCIDENT_CREATED"
-    assert types(transition) == ["INCIDENT_CREATED", "EVENT_RECEIVED", "ESCALATED"]
+    # Opening at level 0 is no escalation: the entry says who is paged, ESCALATED is for a move.
+    assert types(transition) == ["INCIDENT_CREATED", "EVENT_RECEIVED", "NOTIFICATION_PLANNED"]
+    assert "paging" in transition.log[-1].text
     assert transition.pages == (sms_page(1, T0, level=0),)
     assert transition.cancel_pages is False
     assert incident.id == 11
@@ -305,7 +307,7 @@ def test_a_user_without_a_rule_for_the_priority_gets_one_email_at_once(
     saying_so = [entry for entry in transition.log if "dave@example.com" in entry.text]
     assert len(saying_so) == 1, transition.log
     assert saying_so[0].user_id == 1
-    assert "ESCALATED" in types(transition)
+    assert "ESCALATED" not in types(transition)
     assert "NOBODY_ON_CALL" not in types(transition)
 
 
@@ -532,7 +534,8 @@ def test_accept_on_accepted_answers_already_accepted_and_changes_nothing() -> No
         ("ALERT event", lambda inc: apply_event(inc, alert(), INTEGRATION, T0)),
         ("ACCEPT event", lambda inc: apply_event(inc, Event("ACCEPT", "db1"), INTEGRATION, T0)),
         ("RESOLVE event", lambda inc: apply_event(inc, Event("RESOLVE", "db1"), INTEGRATION, T0)),
-        ("COMMENT event", lambda inc: apply_event(inc, Event("COMMENT", "db1"), INTEGRATION, T0)),
+        ("COMMENT event", lambda inc: apply_event(inc, Event("COMMENT", "db1", summary="late"), INTEGRATION,
+                                                  T0)),
     ],
 )
 @pytest.mark.parametrize("accepted_first", [False, True], ids=["from PENDING", "from ACCEPTED"])
@@ -547,6 +550,21 @@ def test_resolved_is_final(
         change(resolved)
     assert caught.value.status == 409, name
     assert caught.value.code == "INCIDENT_RESOLVED", name
+
+
+def test_a_comment_event_without_comments_logs_its_summary_as_a_comment() -> None:
+    transition = apply_event(opened(), Event("COMMENT", "db1", summary="looking", details="from zabbix"),
+                             INTEGRATION, T0)
+    assert transition.response_code == "COMMENT_ADDED"
+    assert types(transition) == ["EVENT_RECEIVED", "COMMENT"]
+    assert transition.log[-1].text == "looking\nfrom zabbix"
+
+
+def test_a_comment_event_with_nothing_to_say_is_refused() -> None:
+    with pytest.raises(ApiError) as caught:
+        Event("COMMENT", "db1")
+    assert caught.value.status == 400
+    assert caught.value.field == "comments"
 
 
 @pytest.mark.parametrize("accepted_first", [False, True])

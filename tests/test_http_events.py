@@ -91,7 +91,7 @@ def test_alert_without_key_gets_a_generated_one(daemon: DaemonProcess) -> None:
 
 def test_action_events_without_open_incident_are_400(daemon: DaemonProcess) -> None:
     for event_type in ("ACCEPT", "RESOLVE", "COMMENT"):
-        reply = daemon.event(eventType=event_type, alertKey="nothing-open")
+        reply = daemon.event(eventType=event_type, alertKey="nothing-open", summary="a note")
         assert reply.status_code == 400
         assert reply.json()["code"] == "NO_OPEN_INCIDENT_WITH_KEY"
     assert incident_count(daemon) == 0

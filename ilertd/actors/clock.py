@@ -164,6 +164,10 @@ class ManualClock(Clock):
     The timers due at one instant fire together, in arming order, as the real clock fires them
     back to back; `tracker` is then waited on, so that the work they cause (and timers that
     work arms, if due by the target) completes before time moves on.
+
+    Once started, a timer armed for the current instant or earlier fires at once, on the thread
+    that armed it, as the real clock's thread would fire it: a page with no delay does not wait
+    for time to move.
     """
 
     def __init__(self, start: datetime, tracker: WorkTracker,
@@ -173,16 +177,35 @@ class ManualClock(Clock):
         self._tracker = tracker
         self._on_change = on_change
         self._advancing = threading.Lock()
+        self._started = False
 
     def now(self) -> datetime:
         with self._lock:
             return self._now
 
     def start(self) -> None:
-        """Nothing runs by itself: timers fire inside `advance()` and `set()`."""
+        """From now on timers due by `now()` fire as they are armed; what is overdue fires here."""
+        with self._lock:
+            self._started = True
+        self._fire_due_now()
 
     def stop(self) -> None:
-        """No thread to stop."""
+        with self._lock:
+            self._started = False
+
+    def arm_many(self, timers: Iterable[tuple[Hashable, datetime, TimerCallback]]) -> None:
+        super().arm_many(timers)
+        self._fire_due_now()
+
+    def _fire_due_now(self) -> None:
+        with self._lock:
+            if not self._started:
+                return
+            due = []
+            while (entry := self._pop_due(self._now)) is not None:
+                due.append(entry)
+        for entry in due:
+            self._fire(entry)
 
     def advance(self, delta: timedelta) -> datetime:
         if delta < timedelta(0):

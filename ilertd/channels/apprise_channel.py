@@ -6,6 +6,8 @@ import logging
 import ssl
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -61,6 +63,39 @@ if getattr(apprise_smtp, "ssl", None) is ssl:
     apprise_smtp.ssl = _TLS  # type: ignore[assignment]
 
 
+class _SendLog(logging.Handler):
+    """apprise's warnings of the send running on this thread, and only of that send.
+
+    apprise logs why a send failed to its process-wide logger, and `apprise.LogCapture`
+    captures that logger for every thread at once: with channel actors sending side by side, a
+    failed page's error would carry other pages' lines. Each channel actor sends on its own
+    thread (apprise runs in the caller's thread with `async_mode=False`), so lines are kept per
+    thread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines: list[str] | None = getattr(self._local, "lines", None)
+        if lines is not None:
+            lines.append(record.getMessage())
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        lines: list[str] = []
+        self._local.lines = lines
+        try:
+            yield lines
+        finally:
+            self._local.lines = None
+
+
+_SEND_LOG = _SendLog()
+apprise.logger.addHandler(_SEND_LOG)
+
+
 def _verifies_certificates(url: str) -> bool:
     query = url.partition("?")[2].lower()
     return not any(f"verify={off}" in query for off in ("no", "false", "0", "off"))
@@ -94,7 +129,9 @@ class AppriseChannel:
         self.short_messages = short_messages
         # An Apprise object per URL is reused: building one costs more than a send.
         self._cache: OrderedDict[str, apprise.Apprise] = OrderedDict()
-        self._asset = apprise.AppriseAsset(async_mode=False)
+        # service_timeout 0: the send runs on this (the channel actor's) thread, not on apprise's shared
+        # pool, so its log lines are its own and a slow provider holds up only this actor.
+        self._asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
         if template.startswith(EMAIL_SCHEMAS):
             _TLS.allow_for(template)
 
@@ -122,9 +159,9 @@ class AppriseChannel:
         instance = self._apprise(url)
         attach_reference(instance, url, message.reference)
         body = message.short if self.short_messages else message.body
-        with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
+        with _SEND_LOG.capture() as lines:
             result = instance.notify(title=message.title, body=body)
         if not result:
-            detail = " ".join(captured.getvalue().split())[:300] if captured else ""
+            detail = " ".join(" ".join(lines).split())[:300]
             reason = f": {detail}" if detail else ""
             raise DeliveryError(f"{self.name} delivery to {target} failed{reason}")

@@ -62,6 +62,8 @@ def validate_event(event: Event) -> None:
         raise invalid("eventType", f"eventType must be one of {', '.join(EVENT_TYPES)}")
     if event.event_type == "ALERT" and not (event.summary and event.summary.strip()):
         raise invalid("summary", "summary is required for ALERT")
+    if event.event_type == "COMMENT" and not event.comments and not (event.summary and event.summary.strip()):
+        raise invalid("comments", "a COMMENT event needs comments (or a summary, taken as its comment)")
     if event.summary is not None and len(event.summary) > MAX_SUMMARY:
         raise invalid("summary", f"summary must be at most {MAX_SUMMARY} characters")
     if event.details is not None and len(event.details) > MAX_DETAILS:

@@ -162,7 +162,8 @@ def open_incident(
     pages: tuple[PlannedPage, ...] = ()
     if policy is not None and policy.rules:
         incident, pages = _enter_level(
-            incident, policy, 0, 0, now, paging, log, f"Level 0 of policy {policy.name} reached"
+            incident, policy, 0, 0, now, paging, log, f"Level 0 of policy {policy.name} reached",
+            opening=True,
         )
     log.extend(_comment_entries(event))
     return Transition(incident, tuple(log), "NEW_INCIDENT_CREATED", pages)
@@ -189,6 +190,7 @@ def _enter_level(
     paging: Paging,
     log: list[LogEntry],
     reason: str,
+    opening: bool = False,
 ) -> tuple[Incident, tuple[PlannedPage, ...]]:
     """Reach a level: start a notification cycle for each reachable user of it.
 
@@ -217,7 +219,10 @@ def _enter_level(
                         person.user_id,
                     ))
         if pages:
-            log.append(LogEntry("ESCALATED", f"{reason}: paging {', '.join(names)}"))
+            # Opening at level 0 moves the incident nowhere: ESCALATED is for a move to a level.
+            moved = not (opening and level == 0 and checked == 0)
+            log.append(LogEntry("ESCALATED" if moved else "NOTIFICATION_PLANNED",
+                                f"{reason}: paging {', '.join(names)}"))
             return _reach_level(incident, policy, level, pass_number, now), tuple(pages)
         checked += 1
         log.append(LogEntry("NOBODY_ON_CALL", f"Nobody reachable at level {level} of policy {policy.name}"))
@@ -259,6 +264,11 @@ def apply_event(incident: Incident, event: Event, actor: Actor, now: datetime) -
         act = accept if event.event_type == "ACCEPT" else resolve
         step = act(counted, actor, now)
         return replace(step, log=(received, *step.log, *comments))
+    if not comments and event.summary:
+        # A COMMENT event without comments: its summary (and details) are the comment, logged as
+        # a comment through the REST API would be.
+        text = event.summary + (f"\n{event.details}" if event.details else "")
+        comments = [LogEntry("COMMENT", text, channel=actor.channel)]
     return Transition(counted, (received, *comments), "COMMENT_ADDED")
 
 

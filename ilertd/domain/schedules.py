@@ -145,6 +145,10 @@ _ROTATION = re.compile(
 )
 
 
+# Longer rotations would reach past the instants the API accepts.
+LONGEST_ROTATION_DAYS = 36525
+
+
 @lru_cache(maxsize=256)
 def parse_rotation(text: str) -> Rotation:
     """`PT8H`, `P1D`, `P1W`, `P14D`, `P1DT12H` → Rotation; ValueError saying why for anything else."""
@@ -165,6 +169,8 @@ def parse_rotation(text: str) -> Rotation:
         raise ValueError(f"rotation {text!r} is zero; a rotation must be longer than that")
     if match.group("sign") == "-":
         raise ValueError(f"rotation {text!r} is negative; a rotation must be positive")
+    if days + seconds / 86400 > LONGEST_ROTATION_DAYS:
+        raise ValueError(f"rotation {text[:40]!r} is longer than a century")
     return Rotation(days, seconds)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ import peewee
 
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
+from ilertd.store.files import write_private
 from ilertd.web.auth import create_token
 from ilertd.web.sources import new_integration_key
 
@@ -46,10 +46,7 @@ def write_first_run(directory: Path, first: FirstRun, public_url: str) -> Path:
         f"default integration key: {first.integration_key}\n"
         f"events: POST {public_url}/api/events\n"
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
+    write_private(path, text)
     return path
 
 

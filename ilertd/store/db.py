@@ -14,6 +14,7 @@ import peewee
 from playhouse.db_url import connect
 from playhouse.migrations import Runner
 
+from ilertd.store.files import DIRECTORY_MODE, create_private, open_private
 from ilertd.store.models import database_proxy
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,9 @@ def open_database(url: str) -> peewee.Database:
     if url.startswith("sqlite:"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+            # 0600 before SQLite opens it: the WAL and shared-memory files take the same mode.
+            create_private(Path(path))
         db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     else:
         db = connect(url)
@@ -93,7 +96,7 @@ class StoreLock:
 
     def acquire(self) -> None:
         if self._lock_path is not None:
-            handle = open(self._lock_path, "a+")  # noqa: SIM115 - held open for the daemon's life
+            handle = open_private(self._lock_path)  # held open for the daemon's life
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -6,7 +6,7 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -38,6 +38,11 @@ async def _http_error(_request: Request, error: Exception) -> Response:
     )
 
 
+async def _client_gone(_request: Request, _error: Exception) -> Response:
+    # The client left before its body arrived: nobody reads this answer, and nothing went wrong here.
+    return Response(status_code=400)
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return JSONResponse(
@@ -66,7 +71,9 @@ def build_app(services: Services) -> EventsFastPath:
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _unexpected,
         },
     )
+    app.state.max_body_bytes = services.config.server.max_body_bytes
     return EventsFastPath(app, events, services.config.server.max_body_bytes)

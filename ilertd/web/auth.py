@@ -55,6 +55,10 @@ def principal_for_token(token: str) -> Principal | None:
 
 
 def authenticate(request: Request) -> Principal:
+    """The caller of this request, by its bearer token; looked up once per request."""
+    known = getattr(request.state, "principal", None)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -62,6 +66,7 @@ def authenticate(request: Request) -> Principal:
     principal = principal_for_token(token.strip())
     if principal is None:
         raise UNAUTHORIZED
+    request.state.principal = principal
     return principal
 
 

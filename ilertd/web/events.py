@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ilertd.actors.messages import IngestEvent, Outcome, SourceInfo
+from ilertd.domain import json_input
 from ilertd.domain.events import Event, parse_native_event
 from ilertd.errors import ApiError
 from ilertd.hookspecs import IntegrationRequest
@@ -66,7 +67,7 @@ class EventsEndpoints:
 
     async def native(self, request: Request) -> Response:
         """POST /api/events: iLert's event body; 202 once the event is committed and routed."""
-        body = await read_body(request, self.services.config.server.max_body_bytes)
+        body = await read_body(request)
         return JSONResponse(await self.native_body(body), status_code=202)
 
     async def tool(self, request: Request) -> Response:
@@ -75,7 +76,7 @@ class EventsEndpoints:
         integration = self.services.plugins.integration(kind)
         if integration is None:
             raise ApiError(404, "UNKNOWN_INTEGRATION_TYPE", f"no integration is named {kind!r}")
-        body = await read_body(request, self.services.config.server.max_body_bytes)
+        body = await read_body(request)
         integration_key = request.path_params["key"]
         source = await self._source(integration_key)
         if not integration.accepts_any_source and source.integration_type != integration.integration_type:
@@ -97,7 +98,7 @@ class EventsEndpoints:
             raise
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"{integration.name}: {error}") from None
-        payload = parsed.json() if body.strip() else None
+        payload = raw_payload(body)
         results = []
         for event in events:
             outcome = await self._ingest(source, event, integration.name, payload)
@@ -114,7 +115,7 @@ class EventsEndpoints:
     async def pagerduty(self, request: Request) -> Response:
         """POST /v2/enqueue: PagerDuty Events API v2, answered in PagerDuty's own shapes."""
         try:
-            body = await read_body(request, self.services.config.server.max_body_bytes)
+            body = await read_body(request)
             document = parse_json(body)
         except ApiError as error:
             return _pagerduty_error(error.status, [error.message])
@@ -147,6 +148,17 @@ class EventsEndpoints:
             {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
             status_code=202,
         )
+
+
+def raw_payload(body: bytes) -> Any:
+    """What is stored of a tool's request: the body the plugin received, as a JSON value when
+    it is JSON (the plugin may have read it otherwise: a form, a text), else as its text."""
+    if not body.strip():
+        return None
+    try:
+        return json_input.loads(body)
+    except json_input.JsonInputError:
+        return body.decode("utf-8", errors="replace")
 
 
 def _pagerduty_error(status: int, errors: list[str]) -> JSONResponse:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ilertd.errors import ApiError
 from ilertd.web.events import EventsEndpoints
+from ilertd.web.http import read_limited
 
 logger = logging.getLogger(__name__)
 
@@ -58,20 +59,15 @@ class EventsFastPath:
         await send({"type": "http.response.body", "body": content})
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        too_large = ApiError(413, "BODY_TOO_LARGE", f"the body exceeds {self.limit} bytes")
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                raise too_large
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        return await read_limited(_chunks(receive), declared, self.limit)
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return

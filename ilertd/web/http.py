@@ -2,42 +2,57 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ilertd.domain import json_input
 from ilertd.errors import ApiError, invalid
+from ilertd.web.auth import authenticate
+from ilertd.web.validate import MAX_ID
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# A route authenticates its caller by bearer token ("token"), or by its own means ("public":
+# integration keys, feed tokens, Twilio signatures).
+Access = Literal["token", "public"]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    too_large = ApiError(413, "BODY_TOO_LARGE", f"the body exceeds {limit} bytes")
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "BODY_TOO_LARGE", f"the body exceeds {limit} bytes")
+
+
+async def read_limited(chunks: AsyncIterator[bytes], declared: str | bytes | None, limit: int) -> bytes:
+    """Every route's way to read a body: refused with 413 as soon as it passes `limit` bytes,
+    declared (Content-Length) or streamed."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
+        raise too_large(limit)
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+            raise too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The request's body within `server.max_body_bytes` (kept in the application's state)."""
+    bound = request.app.state.max_body_bytes if limit is None else limit
+    return await read_limited(request.stream(), request.headers.get("content-length"), bound)
 
 
 def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise ApiError(400, "INVALID_JSON", "the body is empty; a JSON object is expected")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        return json_input.loads(body)
+    except json_input.JsonInputError as error:
         raise ApiError(400, "INVALID_JSON", f"the body is not valid JSON: {error}") from None
 
 
@@ -54,36 +69,48 @@ def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
+def parse_id(raw: object) -> int | None:
+    """An id written in ASCII digits that fits the store, else None."""
+    text = str(raw)
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
 def paging(request: Request) -> tuple[int, int]:
     def number(name: str, default: int, low: int, high: int) -> int:
         raw = request.query_params.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        value = parse_id(raw)
+        if value is None or not low <= value <= high:
             raise invalid(name, f"{name} must be an integer from {low} to {high}")
-        return int(raw)
+        return value
 
     return number("start-index", 0, 0, 10**9), number("max-results", DEFAULT_PAGE, 1, MAX_PAGE)
 
 
 def path_id(request: Request, name: str = "id") -> int:
     raw = request.path_params[name]
-    if not str(raw).isdigit():
-        raise ApiError(404, "NOT_FOUND", f"{raw!r} is not an id")
-    return int(raw)
+    value = parse_id(raw)
+    if value is None:
+        raise ApiError(404, "NOT_FOUND", f"{str(raw)[:40]!r} is not an id")
+    return value
 
 
 SyncHandler = Callable[[Request, bytes], Response]
 
 
-def threaded(
-    handler: SyncHandler, limit: int | Callable[[Request], int] = 1 << 20
-) -> Callable[[Request], Awaitable[Response]]:
-    """Run a blocking handler (store reads, waits on actors) in the thread pool, body pre-read."""
+def threaded(handler: SyncHandler, access: Access = "token") -> Callable[[Request], Awaitable[Response]]:
+    """A route's endpoint: the caller's token is checked first, then the body is read (within
+    `server.max_body_bytes`), then the blocking handler (store reads, waits on actors) runs in the
+    thread pool, where `authenticate(request)` returns the caller already checked."""
 
     async def endpoint(request: Request) -> Response:
-        bound = limit(request) if callable(limit) else limit
-        body = await read_body(request, bound) if request.method in ("POST", "PUT", "PATCH") else b""
+        if access == "token":
+            await run_in_threadpool(authenticate, request)
+        body = await read_body(request) if request.method in BODY_METHODS else b""
         return await run_in_threadpool(handler, request, body)
 
     return endpoint

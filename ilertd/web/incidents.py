@@ -11,11 +11,11 @@ from starlette.routing import Route
 
 from ilertd.actors.messages import IncidentCommand
 from ilertd.domain.incidents import Actor
-from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.web.auth import Principal, authenticate
-from ilertd.web.http import error_response, json_object, paging, path_id, threaded
+from ilertd.web.http import error_response, json_object, paging, parse_id, path_id, threaded
 from ilertd.web.services import Services
 from ilertd.web.views import incidents_json, log_entry_json, notification_json, usernames
 
@@ -26,10 +26,10 @@ def _id_list(request: Request, name: str) -> list[int] | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    parts = [p.strip() for p in raw.split(",") if p.strip()]
-    if not all(p.isdigit() for p in parts):
+    ids = [parse_id(p.strip()) for p in raw.split(",") if p.strip()]
+    if None in ids:
         raise invalid(name, f"{name} must be a comma-separated list of ids")
-    return [int(p) for p in parts]
+    return [i for i in ids if i is not None]
 
 
 def routes(services: Services) -> list[Route]:
@@ -62,7 +62,7 @@ def routes(services: Services) -> list[Route]:
                 try:
                     at = parse_instant(raw)
                 except ValueError:
-                    raise invalid(name, f"{name} must be an ISO-8601 instant") from None
+                    raise invalid(name, f"{name} must be an ISO-8601 instant {RANGE}") from None
                 field = m.Incident.report_time
                 query = query.where(field >= at if op == "ge" else field < at)
         rows = list(query.order_by(m.Incident.id.desc()).offset(start).limit(size))

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ilertd.actors.messages import Ping
-from ilertd.domain.timeutil import format_instant, parse_duration, parse_instant
+from ilertd.domain.timeutil import RANGE, format_instant, in_range, parse_duration, parse_instant
 from ilertd.errors import ApiError, invalid
 from ilertd.web.auth import authenticate, require_admin
 from ilertd.web.http import json_object, threaded
@@ -44,19 +44,18 @@ def routes(services: Services) -> list[Route]:
         document = json_object(body)
         if ("advance" in document) == ("set" in document):
             raise ApiError(400, "INVALID_BODY", 'give exactly one of "advance" or "set"')
+        if "advance" in document:
+            try:
+                target = in_range(manual.now() + parse_duration(document["advance"]))
+            except ValueError as error:
+                raise invalid("advance", str(error)) from None
+        else:
+            try:
+                target = parse_instant(document["set"])
+            except (ValueError, TypeError):
+                raise invalid("set", f"set must be an ISO-8601 instant {RANGE}") from None
         try:
-            if "advance" in document:
-                try:
-                    delta = parse_duration(document["advance"])
-                except ValueError as error:
-                    raise invalid("advance", str(error)) from None
-                now = manual.advance(delta)
-            else:
-                try:
-                    target = parse_instant(document["set"])
-                except (ValueError, TypeError):
-                    raise invalid("set", "set must be an ISO-8601 instant") from None
-                now = manual.set(target)
+            now = manual.set(target)
         except ValueError as error:
             raise ApiError(400, "CLOCK_BACKWARDS", str(error)) from None
         return JSONResponse({"now": format_instant(now)})

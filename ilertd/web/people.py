@@ -73,10 +73,13 @@ def routes(services: Services) -> list[Route]:
         principal = authenticate(request)
         user_id = path_id(request)
         require_self_or_admin(principal, user_id)
-        user_or_404(user_id)
+        current_row = user_or_404(user_id)
         fields = user_fields(json_object(body), creating=False)
         if "role" in fields and not principal.is_admin:
-            raise ApiError(403, "FORBIDDEN", "only an ADMIN may change a role", field="role")
+            # A client's GET-modify-PUT carries the role back unchanged: only a change needs ADMIN.
+            if fields["role"] != current_row.role:
+                raise ApiError(403, "FORBIDDEN", "only an ADMIN may change a role", field="role")
+            del fields["role"]
         if fields:
             try:
                 with write_transaction(services.db):

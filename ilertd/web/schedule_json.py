@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from ilertd.domain import schedules as arithmetic
 from ilertd.domain.schedules import Weekday
-from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.domain.timeutil import EARLIEST, LATEST, RANGE, format_instant, parse_instant
 from ilertd.errors import invalid
 from ilertd.store.schedules import to_schedule
 from ilertd.web import validate as v
@@ -144,12 +144,14 @@ def _local(value: Any, where: str, zone: ZoneInfo, required: bool) -> datetime |
         return None
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        if parsed is not None and parsed.tzinfo is not None:
+            parsed = parsed.astimezone(zone).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         parsed = None
     if parsed is None:
         raise invalid(where, f"{where} must be a local date-time such as 2026-01-05T09:00")
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(zone).replace(tzinfo=None)
+    if not EARLIEST.year <= parsed.year <= LATEST.year:
+        raise invalid(where, f"{where} must lie in the years {EARLIEST.year} to {LATEST.year}")
     return parsed
 
 
@@ -203,4 +205,4 @@ def instant(value: Any, where: str) -> datetime:
     try:
         return parse_instant(value)
     except (ValueError, TypeError):
-        raise invalid(where, f"{where} must be an ISO-8601 instant") from None
+        raise invalid(where, f"{where} must be an ISO-8601 instant {RANGE}") from None

@@ -16,7 +16,7 @@ from ilertd.domain import schedule_history
 from ilertd.domain.ical import CalendarEvent, render_calendar, shift_uid
 from ilertd.domain.schedule_history import History
 from ilertd.domain.schedules import Override, Shift
-from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import bootstrap
 from ilertd.store import models as m
@@ -92,7 +92,7 @@ def routes(services: Services) -> list[Route]:
         try:
             return parse_instant(raw)
         except ValueError:
-            raise invalid(name, f"{name} must be an ISO-8601 instant") from None
+            raise invalid(name, f"{name} must be an ISO-8601 instant {RANGE}") from None
 
     def window(request: Request, default_length: timedelta) -> tuple[datetime, datetime]:
         start = instant(request, "from", services.clock.now())
@@ -293,7 +293,7 @@ def routes(services: Services) -> list[Route]:
         token = request.query_params.get("token")
         if token is None:
             return authenticate(request)
-        if not hmac.compare_digest(token, feed_token(secret(), kind, ident)):
+        if not hmac.compare_digest(token.encode(), feed_token(secret(), kind, ident).encode()):
             raise ApiError(401, "UNAUTHORIZED", "the feed token is not valid for this feed")
         return None
 
@@ -366,7 +366,7 @@ def routes(services: Services) -> list[Route]:
     return [
         Route("/api/schedules", threaded(list_schedules), methods=["GET"]),
         Route("/api/schedules", threaded(create_schedule), methods=["POST"]),
-        Route("/api/schedules/{id:int}.ics", threaded(schedule_feed), methods=["GET"]),
+        Route("/api/schedules/{id:int}.ics", threaded(schedule_feed, access="public"), methods=["GET"]),
         Route("/api/schedules/{id}", threaded(get_schedule), methods=["GET"]),
         Route("/api/schedules/{id}", threaded(update_schedule), methods=["PUT"]),
         Route("/api/schedules/{id}", threaded(delete_schedule), methods=["DELETE"]),
@@ -377,7 +377,7 @@ def routes(services: Services) -> list[Route]:
         Route("/api/schedules/{id}/overrides/{oid}", threaded(delete_override), methods=["DELETE"]),
         Route("/api/schedules/{id}/feed-url", threaded(schedule_feed_url), methods=["GET"]),
         Route("/api/on-calls", threaded(on_calls), methods=["GET"]),
-        Route("/api/users/{id:int}/shifts.ics", threaded(user_feed), methods=["GET"]),
+        Route("/api/users/{id:int}/shifts.ics", threaded(user_feed, access="public"), methods=["GET"]),
         Route("/api/users/{id}/feed-url", threaded(user_feed_url), methods=["GET"]),
     ]
 

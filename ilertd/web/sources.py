@@ -83,7 +83,7 @@ def routes(services: Services) -> list[Route]:
         plugin_types = {i.integration_type for i in services.plugins.integrations.values()}
         return tuple(sorted(set(BUILT_IN_TYPES) | plugin_types))
 
-    def source_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
+    def source_fields(body: dict[str, Any], creating: bool, current_key: str | None = None) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         name = v.text(body, "name", required=creating)
         if name is not None:
@@ -105,7 +105,8 @@ def routes(services: Services) -> list[Route]:
                 if m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id) is None:
                     raise invalid("escalationPolicy", f"escalation policy {policy_id} does not exist")
                 fields["escalation_policy"] = policy_id
-        if "integrationKey" in body and not creating:
+        # Read-only, but a client's GET-modify-PUT carries it back unchanged.
+        if "integrationKey" in body and not creating and body["integrationKey"] != current_key:
             raise invalid("integrationKey", "integrationKey is generated and read-only")
         return fields
 
@@ -131,8 +132,8 @@ def routes(services: Services) -> list[Route]:
     def update_source(request: Request, body: bytes) -> Response:
         require_admin(authenticate(request))
         source_id = path_id(request)
-        source_or_404(source_id)
-        fields = source_fields(json_object(body), creating=False)
+        current = source_or_404(source_id)
+        fields = source_fields(json_object(body), creating=False, current_key=current.integration_key)
         if fields:
             with write_transaction(services.db):
                 m.AlertSource.update(**fields).where(m.AlertSource.id == source_id).execute()

@@ -41,7 +41,7 @@ def routes(services: Services) -> list[Route]:
             url += "?" + request.url.query
         params = dict(parse_qsl(body.decode(errors="replace"))) if request.method == "POST" else {}
         given = request.headers.get("x-twilio-signature", "")
-        if not hmac.compare_digest(given, twilio_signature(token, url, params)):
+        if not hmac.compare_digest(given.encode(), twilio_signature(token, url, params).encode()):
             raise ApiError(403, "FORBIDDEN", "missing or invalid X-Twilio-Signature")
 
     def voice(request: Request, body: bytes) -> Response:
@@ -64,4 +64,4 @@ def routes(services: Services) -> list[Route]:
         )
         return Response(twiml, media_type="application/xml")
 
-    return [Route("/api/v1/twilio/voice/{id}", threaded(voice), methods=["GET", "POST"])]
+    return [Route("/api/v1/twilio/voice/{id}", threaded(voice, access="public"), methods=["GET", "POST"])]

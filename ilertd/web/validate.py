@@ -8,9 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ilertd.domain.timeutil import parse_instant
+from ilertd.domain.timeutil import RANGE, parse_instant
 from ilertd.errors import invalid
 from ilertd.store.models import BaseModel
+
+# Ids are 64-bit signed integers in the store.
+MAX_ID = 2**63 - 1
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -75,7 +78,7 @@ def instant_or_null(body: dict[str, Any], name: str) -> tuple[bool, datetime | N
     try:
         return True, parse_instant(value)
     except (ValueError, TypeError):
-        raise invalid(name, f"{name} must be an ISO-8601 instant or null") from None
+        raise invalid(name, f"{name} must be null or an ISO-8601 instant {RANGE}") from None
 
 
 def integer(body: dict[str, Any], name: str, low: int, high: int, default: int | None = None) -> int:
@@ -95,12 +98,11 @@ def boolean(body: dict[str, Any], name: str, default: bool) -> bool:
 
 
 def ref_id(value: Any, name: str) -> int:
-    """`{"id": 3}` → 3."""
-    if not isinstance(value, dict) or isinstance(value.get("id"), bool) or not isinstance(
-        value.get("id"), int
-    ):
+    """`{"id": 3}` → 3; an id the store cannot hold (beyond 64 bits) is refused here."""
+    ident = value.get("id") if isinstance(value, dict) else None
+    if isinstance(ident, bool) or not isinstance(ident, int) or not -MAX_ID - 1 <= ident <= MAX_ID:
         raise invalid(name, f"{name} must be an object with an integer id")
-    return int(value["id"])
+    return ident
 
 
 def all_exist(model: type[BaseModel], ids: Iterable[int], field: str, what: str) -> None:

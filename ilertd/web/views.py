@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import peewee
+
 from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
 
@@ -33,8 +35,40 @@ def incidents_json(rows: list[m.Incident], public_url: str) -> list[dict[str, An
         m.EscalationPolicy.select(m.EscalationPolicy.id, m.EscalationPolicy.name)
         .where(m.EscalationPolicy.id.in_(policy_ids)).tuples()
     ) if policy_ids else {}
-    names = usernames({r.accepted_by_id for r in rows} | {r.resolved_by_id for r in rows})
-    return [_incident(r, sources, policies, names, public_url) for r in rows]
+    paged = paged_users([r.id for r in rows])
+    names = usernames({r.accepted_by_id for r in rows} | {r.resolved_by_id for r in rows}
+                      | {user_id for users in paged.values() for user_id in users})
+    return [_incident(r, sources, policies, names, public_url, paged.get(r.id, [])) for r in rows]
+
+
+def paged_users(incident_ids: list[int]) -> dict[int, list[int]]:
+    """Each incident's users with an alert page (sent or not), in the order they were first paged."""
+    if not incident_ids:
+        return {}
+    first_page = peewee.fn.MIN(m.Notification.id)
+    query = (
+        m.Notification.select(m.Notification.incident, m.Notification.user_id, first_page)
+        .where(m.Notification.incident.in_(incident_ids) & (m.Notification.kind == "ALERT"))
+        .group_by(m.Notification.incident, m.Notification.user_id)
+        .order_by(first_page)
+    )
+    paged: dict[int, list[int]] = {}
+    for incident_id, user_id, _first in query.tuples():
+        paged.setdefault(incident_id, []).append(user_id)
+    return paged
+
+
+def responders_json(row: m.Incident, paged: list[int], names: dict[int, str]) -> list[dict[str, Any]]:
+    """Everyone paged is a responder, PENDING until they accept; who accepted without being paged
+    comes first."""
+    acceptor = row.accepted_by_id
+    people = paged if acceptor is None or acceptor in paged else [acceptor, *paged]
+    accepted_at = format_instant(row.accepted_at)
+    return [
+        {"user": user_ref(user_id, names), "status": "ACCEPTED" if user_id == acceptor else "PENDING",
+         "acceptedAt": accepted_at if user_id == acceptor else None}
+        for user_id in people
+    ]
 
 
 def _incident(
@@ -43,18 +77,12 @@ def _incident(
     policies: dict[int, str],
     names: dict[int, str],
     public_url: str,
+    paged: list[int],
 ) -> dict[str, Any]:
     policy = (
         {"id": row.escalation_policy_id, "name": policies.get(row.escalation_policy_id, "")}
         if row.escalation_policy_id is not None else None
     )
-    responders = []
-    if row.accepted_by_id is not None:
-        responders.append({
-            "user": user_ref(row.accepted_by_id, names),
-            "status": "ACCEPTED",
-            "acceptedAt": format_instant(row.accepted_at),
-        })
     return {
         "id": row.id,
         "summary": row.summary,
@@ -67,7 +95,7 @@ def _incident(
         "escalationPolicy": policy,
         "escalationLevel": row.escalation_level,
         "nextEscalationAt": format_instant(row.next_escalation_at),
-        "responders": responders,
+        "responders": responders_json(row, paged, names),
         "reportTime": format_instant(row.report_time),
         "acceptedAt": format_instant(row.accepted_at),
         "acceptedBy": user_ref(row.accepted_by_id, names),

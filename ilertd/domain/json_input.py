@@ -1,0 +1,85 @@
+"""What JSON ilertd accepts from outside: bounded nesting, valid Unicode, finite numbers.
+
+`json.loads` alone accepts input the rest of the product cannot carry: nesting deep enough to
+exhaust the interpreter's recursion limit (here, or later when the value is written out),
+`"\\ud800"` (a lone surrogate, which no UTF-8 encoder can write to the store), and `NaN`,
+`Infinity` or `1e400` (which no JSON reader accepts back). Each is refused here with a
+message saying what is wrong, so every caller can answer 400.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_DEPTH = 64
+
+
+class JsonInputError(ValueError):
+    """The input is not JSON that ilertd accepts; the message says why."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonInputError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonInputError(f"{name} is not a JSON number")
+
+
+def loads(data: bytes | str) -> Any:
+    """The JSON value of `data`, or JsonInputError saying why it is refused."""
+    try:
+        value = json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise JsonInputError(f"the JSON is nested more than {MAX_DEPTH} levels deep") from None
+    except UnicodeDecodeError as error:
+        raise JsonInputError(f"the body is not UTF-8: {error.reason} at byte {error.start}") from None
+    except JsonInputError:
+        raise
+    except ValueError as error:
+        # json.JSONDecodeError, and int() refusing more than 4,300 digits.
+        raise JsonInputError(str(error)) from None
+    # Both checks walk the value, so only input that can hold such a thing pays for them:
+    # a lone surrogate comes only from a \u escape, deep nesting only from many brackets.
+    if isinstance(data, bytes):
+        suspicious = b"\\u" in data or data.count(b"[") + data.count(b"{") > MAX_DEPTH
+    else:
+        suspicious = "\\u" in data or data.count("[") + data.count("{") > MAX_DEPTH
+    if suspicious:
+        check(value)
+    return value
+
+
+def check(value: Any) -> None:
+    """JsonInputError if `value` nests more than MAX_DEPTH levels or holds a string that is not
+    valid Unicode (a lone surrogate)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _valid_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise JsonInputError(f"the JSON is nested more than {MAX_DEPTH} levels deep")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _valid_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _valid_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        raise JsonInputError(
+            f"a string holds a lone surrogate (\\u{code:04x}), which is not valid Unicode") from None

@@ -1,0 +1,60 @@
+"""Files in the data directory: private to the daemon's user whatever the umask, written atomically.
+
+The directory holds the database (with the link-signing secret, token hashes and integration
+keys), its WAL, the first-run secrets and the manual clock's time, so it is 0700 and every
+file in it 0600. SQLite creates the WAL and shared-memory files with the database file's mode,
+which is why the database file is created 0600 before SQLite opens it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import IO
+
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def secure_directory(directory: Path) -> None:
+    """Create `directory` if needed; make it 0700 and every file directly in it 0600."""
+    directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    os.chmod(directory, DIRECTORY_MODE)
+    for entry in directory.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            os.chmod(entry, FILE_MODE)
+
+
+def create_private(path: Path) -> None:
+    """Make sure `path` exists, mode 0600, without touching its content."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    os.close(fd)
+    os.chmod(path, FILE_MODE)
+
+
+def open_private(path: Path, mode: str = "a+") -> IO[str]:
+    """`open(path, mode)` for a file that is created 0600 (and made 0600 if it was not)."""
+    create_private(path)
+    return open(path, mode)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path`'s content with `text` atomically (a temporary file, fsync, rename), 0600.
+
+    A reader, or a daemon starting after a crash, finds the old content or the new, never a
+    truncated file.
+    """
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, FILE_MODE)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,241 @@
+"""HTTP connections: idle and slow clients time out, their number is bounded, open files suffice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import selectors
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from ilertd.config import check_config
+from ilertd.web.connections import RESERVED_FILES, connection_bound
+from tests.daemon import DaemonProcess
+
+UNIT = Path(__file__).parent.parent / "ilertd.service"
+# Every wait below is bounded by this; the timeouts under test are 1 s.
+WAIT = 5.0
+
+
+def start(make_daemon: Callable[..., DaemonProcess], tmp_path: Path, server: str) -> DaemonProcess:
+    config = tmp_path / "ilertd.toml"
+    config.write_text(f"[server]\n{server}\n")
+    return make_daemon(config=config).start()
+
+
+def address(daemon: DaemonProcess) -> tuple[str, int]:
+    url = httpx.URL(daemon.url)
+    assert url.host is not None and url.port is not None
+    return url.host, url.port
+
+
+@pytest.fixture
+def sockets() -> Iterator[list[socket.socket]]:
+    opened: list[socket.socket] = []
+    yield opened
+    for sock in opened:
+        sock.close()
+
+
+def connect(daemon: DaemonProcess, opened: list[socket.socket]) -> socket.socket:
+    sock = socket.create_connection(address(daemon), timeout=WAIT)
+    opened.append(sock)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, timeout: float = WAIT) -> tuple[bytes, float]:
+    """Everything the daemon sends until it closes the connection, and when it closed it."""
+    deadline = time.monotonic() + timeout
+    received = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"the connection was still open after {timeout} s; got {received!r}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        except TimeoutError:
+            continue
+        if not chunk:
+            return received, time.monotonic()
+        received += chunk
+
+
+def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+def assert_408(raw: bytes) -> None:
+    status, headers, body = parse_response(raw)
+    assert status == 408, raw
+    assert headers["connection"] == "close"
+    assert headers["content-type"] == "application/json"
+    reply = json.loads(body)
+    assert reply["status"] == 408 and reply["code"] == "REQUEST_TIMEOUT"
+    assert reply["message"]
+
+
+# --- the bound ----------------------------------------------------------------------------------
+
+
+def test_idle_connections_cannot_stop_intake(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    daemon = start(make_daemon, tmp_path, "max_connections = 50")
+    idle = [connect(daemon, sockets) for _ in range(200)]
+
+    began = time.monotonic()
+    with httpx.Client(base_url=daemon.url, timeout=WAIT) as client:
+        assert client.get("/healthz").status_code == 200
+    daemon.client.timeout = httpx.Timeout(WAIT)
+    response = daemon.event(alertKey="x", summary="s")
+    assert response.status_code == 202, response.text
+    assert time.monotonic() - began < WAIT
+
+    # The oldest idle connections were closed to make room; the newest are still open.
+    closed: set[socket.socket] = set()
+    deadline = time.monotonic() + WAIT
+    with selectors.DefaultSelector() as selector:
+        for sock in idle:
+            selector.register(sock, selectors.EVENT_READ)
+        while len(closed) < 150 and time.monotonic() < deadline:
+            for key, _ in selector.select(0.2):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    data = sock.recv(1)
+                except ConnectionResetError:
+                    data = b""
+                assert data == b"", data
+                selector.unregister(sock)
+                closed.add(sock)
+    assert len(closed) >= 150, len(closed)
+    assert idle[0] in closed
+    assert idle[-1] not in closed
+    assert "at the bound of 50" in daemon.log()
+
+
+def test_connection_bound_fits_the_open_files_limit(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ilertd.web.connections"):
+        assert connection_bound(1000, 65536) == 1000
+        assert not caplog.records
+        assert connection_bound(1000, 1024) == (1024 - RESERVED_FILES) // 2
+    assert "lowered from 1000 to 384" in caplog.text
+    assert connection_bound(1000, resource.RLIM_INFINITY) == 1000
+    assert connection_bound(1000, 100) == 1
+
+
+def test_daemon_raises_its_open_files_limit_to_the_hard_limit(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    limits = Path("/proc/self/limits")
+    if not limits.exists():
+        pytest.skip("needs /proc")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(soft, 1024)
+    if hard == resource.RLIM_INFINITY or hard <= low:
+        pytest.skip(f"the hard open-files limit ({hard}) leaves nothing to raise")
+    # The daemon inherits a low soft limit, as from a login shell's default of 1024.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        daemon = make_daemon().start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert daemon.process is not None
+    text = Path(f"/proc/{daemon.process.pid}/limits").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("Max open files"))
+    assert line.split()[3:5] == [str(hard), str(hard)], line
+
+
+def test_unit_sets_the_open_files_limit() -> None:
+    lines = UNIT.read_text().splitlines()
+    assert "LimitNOFILE=65536" in lines
+    assert lines[lines.index("LimitNOFILE=65536") - 1].startswith("#")
+
+
+@pytest.mark.parametrize("key", ["max_connections", "header_timeout", "body_timeout", "keepalive_timeout"])
+def test_connection_settings_are_positive_integers(tmp_path: Path, key: str) -> None:
+    config = tmp_path / "ilertd.toml"
+    for value, expected in (("0", "must be greater than 0"), ('"ten"', "must be an integer"),
+                            ("1.5", "must be an integer")):
+        config.write_text(f"[server]\n{key} = {value}\n")
+        problems = check_config(config, {})
+        assert [p.key for p in problems] == [f"server.{key}"], problems
+        assert expected in problems[0].message
+    config.write_text(f"[server]\n{key} = 7\n")
+    assert check_config(config, {}) == []
+
+
+# --- the timeouts -------------------------------------------------------------------------------
+
+
+def test_header_timeout_closes_a_silent_or_partial_request(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    daemon = start(make_daemon, tmp_path, "header_timeout = 1")
+    silent = connect(daemon, sockets)
+    partial = connect(daemon, sockets)
+    began = time.monotonic()
+    partial.sendall(b"GET /healthz HTTP/1.1\r\nHost: ilertd\r\nAccept: */")
+
+    raw, closed_at = read_until_closed(partial)
+    assert 0.7 <= closed_at - began < 3, closed_at - began
+    assert_408(raw)
+    # A connection that sent nothing gets no answer: it is just closed.
+    raw, closed_at = read_until_closed(silent)
+    assert raw == b""
+    assert closed_at - began < 3
+
+
+def test_body_timeout_answers_408_to_a_stalled_body(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    daemon = start(make_daemon, tmp_path, "body_timeout = 1")
+    sock = connect(daemon, sockets)
+    began = time.monotonic()
+    sock.sendall(
+        b"POST /api/events HTTP/1.1\r\nHost: ilertd\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 200\r\n\r\n{\"integrationKey\": "
+    )
+    raw, closed_at = read_until_closed(sock)
+    assert 0.7 <= closed_at - began < 3, closed_at - began
+    assert_408(raw)
+    # The handler saw a disconnect, which is no error; the daemon still serves.
+    assert "Traceback" not in daemon.log()
+    assert daemon.client.get("/healthz").status_code == 200
+
+
+def test_keepalive_timeout_closes_an_idle_connection_between_requests(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    daemon = start(make_daemon, tmp_path, "keepalive_timeout = 1")
+    sock = connect(daemon, sockets)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: ilertd\r\n\r\n")
+    raw = b""
+    deadline = time.monotonic() + WAIT
+    while b"\r\n\r\n" not in raw and time.monotonic() < deadline:
+        raw += sock.recv(65536)
+    status, headers, body = parse_response(raw)
+    assert status == 200
+    while len(body) < int(headers["content-length"]) and time.monotonic() < deadline:
+        body += sock.recv(65536)
+    answered = time.monotonic()
+
+    rest, closed_at = read_until_closed(sock)
+    assert rest == b""
+    assert 0.7 <= closed_at - answered < 3, closed_at - answered
