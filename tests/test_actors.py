@@ -62,8 +62,8 @@ class System:
         return box[0]
 
     def incidents_in_memory(self) -> int:
-        shards = self.supervisor.proxy().shards.get(timeout=10)
-        return sum(shard.ask(HeldCount(), timeout=10) for shard in shards)
+        hosts = self.supervisor.proxy().hosts.get(timeout=10)
+        return sum(host.ask(HeldCount(), timeout=10) for host in hosts.refs())
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _Tracked:
+class Tracked:
     message: Any
 
 
@@ -22,7 +22,7 @@ def send(ref: pykka.ActorRef[Any], message: Any, tracker: WorkTracker) -> None:
     """`tell` counted by the tracker until handled, so a manual clock can wait for quiet."""
     tracker.begin()
     try:
-        ref.tell(_Tracked(message))
+        ref.tell(Tracked(message))
     except pykka.ActorDeadError:
         tracker.end()
         raise
@@ -38,7 +38,7 @@ class TrackedActor(pykka.ThreadingActor):
         self.tracker = tracker
 
     def on_receive(self, message: Any) -> Any:
-        if not isinstance(message, _Tracked):
+        if not isinstance(message, Tracked):
             return self.handle(message)
         try:
             self.handle(message.message)

@@ -67,7 +67,13 @@ class PageDispatcher:
         self._boxes = {method: [DueBox() for _ in pool] for method, pool in pools.items()}
 
     def arm(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime) -> None:
-        self.clock.arm(*self.timer(notification_id, incident_id, method, target, when))
+        """The page goes to its channel actor at `when`: straight away if that is now (no hop
+        through the clock's thread), else when its timer fires."""
+        if when <= self.clock.now():
+            self.clock.disarm(page_timer_key(notification_id))
+            self.deliver(Deliver(notification_id, incident_id, method, target))
+        else:
+            self.clock.arm(*self.timer(notification_id, incident_id, method, target, when))
 
     def timer(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime
               ) -> tuple[Hashable, datetime, TimerCallback]:

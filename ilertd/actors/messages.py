@@ -6,11 +6,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from ilertd.domain.events import Event, Priority
 from ilertd.domain.incidents import Actor
 from ilertd.errors import ApiError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,28 @@ class IncidentCommand:
 
 
 @dataclass(frozen=True)
-class TimerDue:
+class EscalationDue:
+    """An incident's escalation deadline came (its timer fired, or the sweep found it overdue)."""
+
     incident_id: int
-    kind: Literal["escalation"]
     due_at: datetime
 
 
 @dataclass(frozen=True)
 class EscalationsDue:
-    """The escalation timers of one shard's incidents that fired close together, as one batch."""
+    """Look into the box: the escalation timers of one host's incidents that fired since it last
+    looked wait there, and are taken as one batch."""
 
-    timers: tuple[TimerDue, ...]
+    box: DueBox[EscalationDue]
+
+
+@dataclass(frozen=True)
+class HostFailed:
+    """An incident host died of an unexpected error: the supervisor starts another in its place
+    and hands it the messages the dead one had not handled."""
+
+    index: int
+    pending: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -112,12 +125,12 @@ class Reload:
 
 @dataclass(frozen=True)
 class EvictIdle:
-    """A shard forgets the incidents it has not worked on for a while (the store has them)."""
+    """A host passivates the incident actors idle for a while (their state is in the store)."""
 
 
 @dataclass(frozen=True)
 class HeldCount:
-    """Ask a shard how many incidents it holds in memory."""
+    """Ask a host how many incident actors it holds active."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +155,10 @@ class Deliver:
 
 @dataclass(frozen=True)
 class ScheduleChanged:
-    """A schedule's definition, overrides or its users' duty rules changed: look again from now on."""
+    """A schedule's definition or overrides changed (or it was created or deleted): look again
+    from now on. Without an id: a user's duty rules changed, and every schedule looks again."""
+
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,7 @@ class ScheduleTick:
     late the timer fires, so no shift start falls between two plans.
     """
 
+    schedule_id: int
     when: datetime
 
 
@@ -160,6 +177,7 @@ class ScheduleTick:
 class ReminderDue:
     """A shift-start reminder's moment: store it (once) and hand it to its channel."""
 
+    schedule_id: int
     reminder: Any  # a domain.shift_reminders.PlannedReminder
 
 
@@ -170,27 +188,27 @@ class DeliverReminder:
     reminder_id: int
     method: str
     target: str
-class DueBox:
-    """Pages due for one channel actor, collected between its turns: it takes them all at once."""
+class DueBox(Generic[T]):
+    """Messages due for one actor, collected between its turns: it takes them all at once."""
 
     def __init__(self) -> None:
-        self._pages: list[Deliver] = []
+        self._items: list[T] = []
         self._lock = threading.Lock()
 
-    def put(self, page: Deliver) -> bool:
-        """Add a page; True when the box was empty, so the actor must be told to look."""
+    def put(self, item: T) -> bool:
+        """Add an item; True when the box was empty, so the actor must be told to look."""
         with self._lock:
-            self._pages.append(page)
-            return len(self._pages) == 1
+            self._items.append(item)
+            return len(self._items) == 1
 
-    def take(self) -> list[Deliver]:
+    def take(self) -> list[T]:
         with self._lock:
-            pages, self._pages = self._pages, []
-        return pages
+            items, self._items = self._items, []
+        return items
 
 
 @dataclass(frozen=True)
 class PagesDue:
     """Look into the box: pages wait there (those put in until the actor looks, included)."""
 
-    box: DueBox
+    box: DueBox[Deliver]

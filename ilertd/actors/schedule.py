@@ -1,20 +1,21 @@
-"""ScheduleActor: one per schedule, owning its current shift, its hand-off timer and its shift reminders.
+"""Schedule actors: one per schedule, owning its current shift, its hand-off timer and its shift reminders.
 
-The actor holds who is on call now and arms one clock timer for the next moment that can change
-anything: the next hand-off, or the end of the stretch for which reminders are planned
-(`PLAN_AHEAD`), whichever comes first. At a hand-off it logs who is now on call; ahead of each
-shift it stores a reminder for every duty rule of the incoming user (once: the store's unique
-key) and hands it to the channel actor of its method.
+A schedule actor is a virtual actor like an incident's: a plain object, and all of them live in
+one `ScheduleHost` (one thread), which delivers their messages and timers to them. Each holds
+who is on call now and arms one clock timer for the next moment that can change anything: the
+next hand-off, or the end of the stretch for which reminders are planned (`PLAN_AHEAD`),
+whichever comes first. At a hand-off it logs who is now on call; ahead of each shift it stores a
+reminder for every duty rule of the incoming user (once: the store's unique key) and hands it to
+the channel actor of its method.
 
-Paging does not ask this actor who is on call: shards read the same history through the shared
-`ScheduleDirectory`, a pure function of the stored schedule, so an escalation never waits on a
-schedule's mailbox.
+Paging does not ask these actors who is on call: incident actors read the same history through
+the shared `ScheduleDirectory`, a pure function of the stored schedule, so an escalation never
+waits on a schedule's mailbox.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,11 +53,11 @@ def duty_rules(user_ids: set[int]) -> dict[int, list[DutyRule]]:
     return rules
 
 
-class ScheduleActor(TrackedActor):
-    def __init__(self, runtime: Runtime, schedule_id: int) -> None:
-        super().__init__(runtime.tracker)
+class ScheduleActor:
+    def __init__(self, runtime: Runtime, schedule_id: int, host: pykka.ActorRef[Any]) -> None:
         self.runtime = runtime
         self.schedule_id = schedule_id
+        self.host = host
         self.on_call: int | None = None
         self.reminder_keys: set[tuple[Any, ...]] = set()
 
@@ -64,7 +65,7 @@ class ScheduleActor(TrackedActor):
     def tick_key(self) -> tuple[str, int]:
         return ("schedule", self.schedule_id)
 
-    def on_start(self) -> None:
+    def activate(self) -> None:
         try:
             self._resume_stored()
             self._look(starting=True)
@@ -73,13 +74,12 @@ class ScheduleActor(TrackedActor):
             # reads schedules on its own, and the next write to this one makes it look again.
             logger.exception("schedule %s: could not plan its hand-offs and reminders", self.schedule_id)
 
-    def on_stop(self) -> None:
+    def passivate(self) -> None:
         self.runtime.clock.disarm(self.tick_key)
         for key in self.reminder_keys:
             self.runtime.clock.disarm(key)
-        self.runtime.db.close()
 
-    def handle(self, message: Any) -> Any:
+    def receive(self, message: Any) -> None:
         match message:
             case ScheduleChanged():
                 self._look(starting=False)
@@ -87,11 +87,8 @@ class ScheduleActor(TrackedActor):
                 self._look(starting=False, since=when)
             case ReminderDue(reminder=reminder):
                 self._remind(reminder)
-            case Ping():
-                return True
             case _:
-                return super().handle(message)
-        return None
+                logger.warning("schedule %s ignored unexpected message %r", self.schedule_id, message)
 
     def _history(self) -> History | None:
         return self.runtime.schedules.history(self.schedule_id)
@@ -120,15 +117,14 @@ class ScheduleActor(TrackedActor):
         self.on_call = seen.on_call
         horizon = now + PLAN_AHEAD
         tick_at = min(seen.next_change, horizon) if seen.next_change is not None else horizon
-        actor = self.actor_ref
-        tracker = self.tracker
-        clock.arm(self.tick_key, tick_at, lambda when: _tell(actor, ScheduleTick(when), tracker))
+        host, tracker, schedule_id = self.host, self.runtime.tracker, self.schedule_id
+        clock.arm(self.tick_key, tick_at, lambda when: _tell(host, ScheduleTick(schedule_id, when), tracker))
         rules = duty_rules({s.user for s in seen.starts})
         for planned in shift_reminders.plan(seen.starts, rules, now, tick_at):
             key = ("reminder", self.schedule_id, planned.rule.id, planned.shift.start)
             self.reminder_keys.add(key)
-            message = ReminderDue(planned)
-            clock.arm(key, planned.due_at, lambda _when, message=message: _tell(actor, message, tracker))
+            message = ReminderDue(schedule_id, planned)
+            clock.arm(key, planned.due_at, lambda _when, message=message: _tell(host, message, tracker))
 
     def _remind(self, planned: PlannedReminder) -> None:
         history = self._history()
@@ -178,47 +174,82 @@ def _tell(actor: pykka.ActorRef[Any], message: Any, tracker: Any) -> None:
         logger.debug("schedule timer fired after its actor stopped: %r", message)
 
 
+class ScheduleHost(TrackedActor):
+    """Holds every schedule actor (schedules are few and each always has a timer armed)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime.tracker)
+        self.runtime = runtime
+        self.actors: dict[int, ScheduleActor] = {}
+
+    def on_start(self) -> None:
+        for (schedule_id,) in m.Schedule.select(m.Schedule.id).tuples():
+            self._changed(schedule_id)
+
+    def on_stop(self) -> None:
+        for actor in self.actors.values():
+            actor.passivate()
+        self.actors.clear()
+        self.runtime.db.close()
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case ScheduleChanged(schedule_id=None):
+                for actor in list(self.actors.values()):
+                    actor.receive(message)
+            case ScheduleChanged(schedule_id=schedule_id):
+                self._changed(schedule_id)
+            case ScheduleTick(schedule_id=schedule_id) | ReminderDue(schedule_id=schedule_id):
+                actor = self.actors.get(schedule_id)
+                if actor is not None:
+                    actor.receive(message)
+            case Ping():
+                return True
+            case _:
+                return super().handle(message)
+        return None
+
+    def _changed(self, schedule_id: int) -> None:
+        """After a write to the schedule (committed): its actor looks again, is activated, or goes."""
+        self.runtime.schedules.invalidate(schedule_id)
+        exists = m.Schedule.get_or_none(m.Schedule.id == schedule_id) is not None
+        actor = self.actors.get(schedule_id)
+        if exists and actor is None:
+            self.actors[schedule_id] = actor = ScheduleActor(self.runtime, schedule_id, self.actor_ref)
+            actor.activate()
+        elif exists and actor is not None:
+            actor.receive(ScheduleChanged(schedule_id))
+        elif actor is not None:
+            del self.actors[schedule_id]
+            actor.passivate()
+
+
 class ScheduleActors:
-    """The live schedule actors: started with the daemon, and told (or started, or stopped) on writes."""
+    """The schedule actors' host: started with the daemon, told of every committed schedule write."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._lock = threading.Lock()
-        self._actors: dict[int, pykka.ActorRef[Any]] = {}
+        self._host: pykka.ActorRef[Any] | None = None
 
     def start_all(self) -> None:
-        for (schedule_id,) in m.Schedule.select(m.Schedule.id).tuples():
-            self.changed(schedule_id)
-        for ref in list(self._actors.values()):
-            ref.ask(Ping(), timeout=60)
+        self._host = ScheduleHost.start(self.runtime)
+        self._host.ask(Ping(), timeout=60)
 
     def changed(self, schedule_id: int) -> None:
         """After a write to the schedule (committed): the actor looks again, is started, or stops."""
         self.runtime.schedules.invalidate(schedule_id)
-        exists = m.Schedule.get_or_none(m.Schedule.id == schedule_id) is not None
-        with self._lock:
-            ref = self._actors.get(schedule_id)
-            if exists and ref is None:
-                self._actors[schedule_id] = ScheduleActor.start(self.runtime, schedule_id)
-            elif exists and ref is not None:
-                _tell(ref, ScheduleChanged(), self.runtime.tracker)
-            elif ref is not None:
-                del self._actors[schedule_id]
-                ref.stop(block=False)
+        if self._host is not None:
+            _tell(self._host, ScheduleChanged(schedule_id), self.runtime.tracker)
 
     def duties_changed(self) -> None:
         """A user's duty rules changed: every schedule plans its reminders again."""
-        with self._lock:
-            refs = list(self._actors.values())
-        for ref in refs:
-            _tell(ref, ScheduleChanged(), self.runtime.tracker)
+        if self._host is not None:
+            _tell(self._host, ScheduleChanged(), self.runtime.tracker)
 
     def stop_all(self) -> None:
-        with self._lock:
-            refs = list(self._actors.values())
-            self._actors.clear()
-        for ref in refs:
+        if self._host is not None:
             try:
-                ref.stop(block=True, timeout=10)
+                self._host.stop(block=True, timeout=10)
             except pykka.Timeout:
-                logger.error("a schedule actor did not stop in time")
+                logger.error("the schedule host did not stop in time")
+            self._host = None
