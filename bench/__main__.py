@@ -1,60 +1,60 @@
-"""`python -m bench`: run the sections, print the table, write every figure as JSON."""
+"""`python -m bench`: run the sections, print the table, write every figure as JSON.
+
+`python -m bench --compare REV`: each chosen measurement against the daemon of git revision REV
+(before) and the working tree's (after; or revision REV2 with `--compare-after REV2`),
+interleaved in one run; one table with both and their ratio, and both in the JSON.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import secrets
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, ingest, machine, paging, report, scale, schedules
+from bench import machine, report, sections
 from bench.context import Context
 from bench.load import LoadGenerator
 
-SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
-    "ingest": ingest.run,
-    "baselines": baselines.run,
-    "scale": scale.run,
-    "paging": paging.run,
-    "schedules": schedules.run,
-}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
+DEFAULT_COMPARE_JSON = Path(__file__).resolve().parent / "compare.json"
+DEFAULT_REPEAT = 2
+DEFAULT_IDLE_WAIT_S = 30.0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="3 s per load point, 1k/10k incidents, fewer pages and calls (under a minute)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
-                        help=f"where to write the figures (default: {DEFAULT_JSON})")
-    parser.add_argument("--only", nargs="+", action="extend", choices=list(SECTIONS), metavar="SECTION",
-                        help=f"run only these sections ({', '.join(SECTIONS)})")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help=f"where to write the figures (default: {DEFAULT_JSON}, with --compare"
+                             f" {DEFAULT_COMPARE_JSON})")
+    parser.add_argument("--only", nargs="+", action="extend", choices=list(sections.NAMES), metavar="SECTION",
+                        help=f"run only these sections ({', '.join(sections.NAMES)})")
+    parser.add_argument("--compare", metavar="REV",
+                        help="measure git revision REV's daemon (before) against the working tree's (after),"
+                             " interleaved, and print both with their ratio")
+    parser.add_argument("--compare-after", metavar="REV2",
+                        help="with --compare: the after side is revision REV2 (e.g. HEAD), not the working"
+                             " tree")
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, metavar="N",
+                        help=f"with --compare: runs of each measurement per side (default {DEFAULT_REPEAT})")
+    parser.add_argument("--idle-wait", type=float, default=DEFAULT_IDLE_WAIT_S, metavar="S",
+                        help="with --compare: before each measurement wait up to S seconds for the"
+                             " machine's other processes to leave it idle"
+                             f" (default {DEFAULT_IDLE_WAIT_S:g}; 0: never wait)")
     return parser
 
 
-def _plain(value: Any) -> Any:
-    """NaN (an empty percentile) becomes null: JSON has no NaN."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    chosen = [name for name in SECTIONS if not args.only or name in args.only]
-    # Time-based and random: keys of this run never collide with those of an earlier one.
-    run_id = f"{int(time.time()):x}{secrets.token_hex(2)}"
+def _run_sections(args: argparse.Namespace, chosen: list[str], run_id: str) -> tuple[dict[str, Any], bool]:
+    """Every chosen section in this process, against the working tree's ilertd."""
     failed = False
     with tempfile.TemporaryDirectory(prefix="ilertd-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             began = time.monotonic()
             ctx.log(f"section {name}")
             try:
-                part = SECTIONS[name](ctx)
+                part = sections.run(name, ctx)
             except Exception as error:
                 failed = True
                 traceback.print_exc(file=sys.stderr)
@@ -83,11 +83,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.update(part)
         results["targets"] = report.evaluate(results)
         results["elapsed_s"] = time.monotonic() - ctx.started
-    results = _plain(results)
-    print(report.render(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nfigures written to {args.json}")
+    return results, failed
+
+
+def _compare(args: argparse.Namespace, chosen: list[str], run_id: str) -> tuple[dict[str, Any], bool]:
+    from bench import compare
+
+    with tempfile.TemporaryDirectory(prefix="ilertd-bench-compare-") as scratch_dir:
+        return compare.compare(args.quick, chosen, args.compare, args.compare_after, args.repeat,
+                               args.idle_wait, run_id, Path(scratch_dir))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.compare_after and not args.compare:
+        parser.error("--compare-after needs --compare REV")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    chosen = [name for name in sections.NAMES if not args.only or name in args.only]
+    # Time-based and random: keys of this run never collide with those of an earlier one.
+    run_id = f"{int(time.time()):x}{secrets.token_hex(2)}"
+    if args.compare:
+        from bench.compare import CompareError
+
+        try:
+            results, failed = _compare(args, chosen, run_id)
+        except CompareError as error:
+            print(f"python -m bench: {error}", file=sys.stderr)
+            return 2
+        results = report.plain(results)
+        text = report.render_compare(results)
+        path = args.json or DEFAULT_COMPARE_JSON
+    else:
+        results, failed = _run_sections(args, chosen, run_id)
+        results = report.plain(results)
+        text = report.render(results)
+        path = args.json or DEFAULT_JSON
+    print(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nfigures written to {path}")
     return 1 if failed else 0
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,7 @@ def _ilertd_rates(ctx: Context) -> dict[str, Any]:
     """ilertd at 16 and 64 connections: from this run's ingest section, else measured here."""
     done = ctx.results.get("ingest", {})
     if "points" in done:
-        points = [p for p in done["points"] if p["connections"] in CONNECTIONS]
-        return {"source": "ingest section of this run", "points": points}
+        return ilertd_from_ingest(done)
     measured = ingest.measure(ctx, CONNECTIONS, "baseline-ilertd")
     return {"source": "a fresh daemon measured in this section", "points": measured["points"],
             "durability": measured["durability"]}
@@ -108,7 +108,8 @@ def _ratios(ilertd: dict[str, Any], baselines: dict[str, Any]) -> list[dict[str,
     return rows
 
 
-def run(ctx: Context) -> dict[str, Any]:
+def shared(ctx: Context) -> dict[str, Any]:
+    """What does not run ilertd: under `--compare` measured once, for both sides."""
     out: dict[str, Any] = {"generator": ctx.load.name, "seconds_per_point": ctx.seconds}
     out["uvicorn"] = uvicorn_trivial(ctx)
     ctx.log(f"baselines: sqlite group commit, {sqlite_commit.PRODUCERS} producers, {ctx.seconds:.0f} s")
@@ -116,6 +117,22 @@ def run(ctx: Context) -> dict[str, Any]:
     ctx.log(f"  sqlite {out['sqlite']['rows_per_s']:.0f} rows/s,"
             f" {out['sqlite']['rows_per_commit']:.1f} rows per commit")
     out["alertmanager"] = alertmanager(ctx)
-    out["ilertd"] = _ilertd_rates(ctx)
-    out["ratios"] = _ratios(out["ilertd"], out)
-    return {"baselines": out}
+    return out
+
+
+def combine(baselines: dict[str, Any], ilertd: dict[str, Any]) -> dict[str, Any]:
+    """The section's result: the baselines, ilertd's 16/64-connection points and the ratios."""
+    return {**baselines, "ilertd": ilertd, "ratios": _ratios(ilertd, baselines)}
+
+
+def ilertd_from_ingest(ingest_section: dict[str, Any]) -> dict[str, Any]:
+    points = [p for p in ingest_section["points"] if p["connections"] in CONNECTIONS]
+    return {"source": "ingest section of this run", "points": points,
+            "durability": ingest_section.get("durability", {})}
+
+
+def run(ctx: Context, units: Sequence[str] | None = None) -> dict[str, Any]:
+    """The whole section; `units=["ilertd"]`: only ilertd's points (a side of `--compare`)."""
+    if units == ["ilertd"]:
+        return {"baselines": {"ilertd": _ilertd_rates(ctx)}}
+    return {"baselines": combine(shared(ctx), _ilertd_rates(ctx))}

@@ -22,6 +22,8 @@ class Context:
     load: LoadGenerator
     results: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    # Put before every progress line: which side and run of a `--compare` a worker measures.
+    tag: str = ""
     _labels: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
@@ -35,4 +37,4 @@ class Context:
 
     def log(self, message: str) -> None:
         # Progress goes to stderr so that stdout holds only the table.
-        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+        print(f"[{time.monotonic() - self.started:6.1f}s] {self.tag}{message}", file=sys.stderr, flush=True)

@@ -555,12 +555,19 @@ MEASUREMENTS: dict[str, Callable[[Context, Ilertd, int], dict[str, Any]]] = {
 }
 
 
-def run(ctx: Context) -> dict[str, Any]:
+def units(ctx: Context) -> list[str]:
+    """Under `--compare` each measurement runs on its own, interleaved between the sides."""
+    return list(MEASUREMENTS)
+
+
+def run(ctx: Context, units: Sequence[str] | None = None) -> dict[str, Any]:
     counts = QUICK_COUNTS if ctx.quick else FULL_COUNTS
     out: dict[str, Any] = {"quick": ctx.quick, "counts": dict(counts), "full_counts": dict(FULL_COUNTS)}
     template = daemon_template(ctx.scratch / "paging-template", "paging-template")
     failed = []
     for name, measure in MEASUREMENTS.items():
+        if units and name not in units:
+            continue
         try:
             out[name] = measure(ctx, template, counts[name])
         except Exception as error:
@@ -573,3 +580,14 @@ def run(ctx: Context) -> dict[str, Any]:
                 leftover.unlink()
     out["failed_measurements"] = failed
     return {"paging": out}
+
+
+def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The measurements run apart, as one run of the section."""
+    out = {key: value for key, value in parts[0].items() if key not in MEASUREMENTS}
+    for part in parts:
+        out.update({name: part[name] for name in MEASUREMENTS if name in part})
+        if "error" in part:
+            out.setdefault("errors", []).append(part["error"])
+    out["failed_measurements"] = [name for part in parts for name in part.get("failed_measurements", [])]
+    return out

@@ -1,12 +1,16 @@
-"""The targets, their PASS/MISS marks, and the plain-text tables a run prints."""
+"""The figures, the targets and their PASS/MISS marks, and the plain-text tables a run prints."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-EVENTS_PER_S = 10_000
+# The targets (what the next issue is judged on). Durable ingest is judged on new alert keys
+# only: a repeated key's figures are printed, without a target.
+EVENTS_PER_S = 6_000
 RATE_CONNECTIONS = 64
 P99_MS = 20.0
 P99_CONNECTIONS = 64
@@ -18,6 +22,20 @@ START_S = 5.0
 PAGE_P99_MS = 20.0
 BURST_S = 5.0
 DEADLINES_S = 3.0
+KEYS = {"distinct": "new keys", "repeated": "one repeated key"}
+SCALE_SIZES = (1_000, 10_000, 100_000)
+FULL_PAGING_COUNTS = {"latency": 200, "burst": 1_000, "deadlines": 10_000}
+
+
+def plain(value: Any) -> Any:
+    """NaN (an empty percentile) becomes None, for JSON, which has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 # --- marks --------------------------------------------------------------------------------------
@@ -45,57 +63,246 @@ def p99_mark(point: dict[str, Any]) -> str:
     return mark(point.get("p99_ms"), lambda v: v <= P99_MS)
 
 
+def peak(point: dict[str, Any], name: str) -> Any:
+    """The higher of a scale point's idle reading and its reading after the touch events."""
+    values = [v for v in (point.get(name), point.get(f"{name}_after_touch")) if not _missing(v)]
+    return max(values) if values else None
+
+
 def rss_mark(point: dict[str, Any]) -> str:
-    return mark(point.get("rss_mib"), lambda v: v < RSS_MIB)
+    return mark(peak(point, "rss_mib"), lambda v: v <= RSS_MIB)
 
 
 def threads_mark(point: dict[str, Any]) -> str:
-    return mark(point.get("threads"), lambda v: v < THREADS)
+    return mark(peak(point, "threads"), lambda v: v < THREADS)
 
 
 def start_mark(point: dict[str, Any]) -> str:
     return mark(point.get("start_to_first_event_s"), lambda v: v <= START_S)
 
 
-def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry per target: the figure it is judged on, the target, and PASS, MISS or n/a."""
-    targets: list[dict[str, Any]] = []
+# --- figures: what a run measured, by name, for the targets and for --compare -------------------
+
+Results = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    section: str
+    label: str
+    unit: str
+    digits: int
+    # "higher" or "lower": which way is better, for --compare's "change" column.
+    better: str
+    get: Callable[[Results], Any]
+
+
+def _ingest(results: Results) -> dict[str, Any]:
+    """The ingest points: from the ingest section, else from the points baselines measured."""
     ingest = results.get("ingest", {})
     if "points" not in ingest:
-        # Under --only baselines, ilertd's 16/64-connection points were measured there.
         ingest = results.get("baselines", {}).get("ilertd", {})
-    durable = bool(ingest.get("durability", {}).get("ok", False))
-    for keys in ("distinct", "repeated"):
-        point = _point(ingest, keys, RATE_CONNECTIONS)
-        targets.append({
-            "target": f"durable events/s, {keys} keys, {RATE_CONNECTIONS} conns",
-            "figure": point.get("ok_rps"), "unit": "/s", "limit": f">= {EVENTS_PER_S:,}",
-            "mark": rate_mark(point, durable) if point else NOT_MEASURED,
-        })
-    for keys in ("distinct", "repeated"):
-        point = _point(ingest, keys, P99_CONNECTIONS)
-        targets.append({
-            "target": f"202 p99, {keys} keys, {P99_CONNECTIONS} conns",
-            "figure": point.get("p99_ms"), "unit": "ms", "limit": f"<= {P99_MS:g} ms",
-            "mark": p99_mark(point) if point else NOT_MEASURED,
-        })
-    scale = _scale_point(results, SCALE_N)
-    targets.append({
-        "target": f"RSS with {SCALE_N:,} open incidents", "figure": scale.get("rss_mib"),
-        "unit": "MiB", "limit": f"< {RSS_MIB:g} MiB", "mark": rss_mark(scale) if scale else NOT_MEASURED,
-    })
-    targets.append({
-        "target": f"threads with {SCALE_N:,} open incidents", "figure": scale.get("threads"),
-        "unit": "", "limit": f"< {THREADS}", "mark": threads_mark(scale) if scale else NOT_MEASURED,
-    })
-    start = _scale_point(results, START_N)
-    targets.append({
-        "target": f"start to first 202 with {START_N:,} open incidents",
-        "figure": start.get("start_to_first_event_s"), "unit": "s", "limit": f"<= {START_S:g} s",
-        "mark": start_mark(start) if start else NOT_MEASURED,
-    })
-    targets.extend(_paging_targets(results.get("paging", {})))
-    return targets
+    return ingest
+
+
+def _point(section: dict[str, Any], keys: str, connections: int) -> dict[str, Any]:
+    for point in section.get("points", []):
+        if point.get("keys") == keys and point.get("connections") == connections:
+            return dict(point)
+    return {}
+
+
+def _scale_point(results: Results, count: int) -> dict[str, Any]:
+    for point in results.get("scale", {}).get("points", []):
+        if point.get("open_incidents") == count:
+            return dict(point)
+    return {}
+
+
+def _dig(results: Results, *path: str) -> Any:
+    value: Any = results
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def _ingest_figure(keys: str, connections: int, name: str) -> Callable[[Results], Any]:
+    return lambda results: _point(_ingest(results), keys, connections).get(name)
+
+
+def _ratio_figure(keys: str, connections: int, baseline: str) -> Callable[[Results], Any]:
+    def get(results: Results) -> Any:
+        for row in _dig(results, "baselines", "ratios") or []:
+            if row["keys"] == keys and row["connections"] == connections:
+                return row.get(baseline)
+        return None
+    return get
+
+
+def _scale_figure(count: int, name: str) -> Callable[[Results], Any]:
+    def get(results: Results) -> Any:
+        point = _scale_point(results, count)
+        return peak(point, name) if name in ("rss_mib", "threads") else point.get(name)
+    return get
+
+
+def _path(*path: str) -> Callable[[Results], Any]:
+    return lambda results: _dig(results, *path)
+
+
+def _conns(connections: int) -> str:
+    return f"{connections} conn{'s' if connections != 1 else ''}"
+
+
+def _figures() -> list[Figure]:
+    figures = []
+    for keys, label in KEYS.items():
+        for connections in (1, 16, 64):
+            figures.append(Figure(f"ingest.{keys}.c{connections}.ok_rps", "ingest",
+                                  f"durable 202/s, {label}, {_conns(connections)}", "/s", 0, "higher",
+                                  _ingest_figure(keys, connections, "ok_rps")))
+        figures.append(Figure(f"ingest.{keys}.c64.p50_ms", "ingest", f"202 p50, {label}, 64 conns",
+                              "ms", 2, "lower", _ingest_figure(keys, 64, "p50_ms")))
+        for connections in (1, 16, 64):
+            figures.append(Figure(f"ingest.{keys}.c{connections}.p99_ms", "ingest",
+                                  f"202 p99, {label}, {_conns(connections)}", "ms", 2, "lower",
+                                  _ingest_figure(keys, connections, "p99_ms")))
+    for baseline in ("uvicorn", "sqlite", "alertmanager"):
+        figures.append(Figure(f"baselines.distinct.c64.{baseline}", "baselines",
+                              f"ilertd / {baseline}, new keys, 64 conns", "x", 2, "higher",
+                              _ratio_figure("distinct", 64, baseline)))
+    for count in SCALE_SIZES:
+        figures.append(Figure(f"scale.{count}.start_to_first_event_s", "scale",
+                              f"start -> first 202, {count:,} open", "s", 2, "lower",
+                              _scale_figure(count, "start_to_first_event_s")))
+        figures.append(Figure(f"scale.{count}.rss_mib", "scale", f"RSS (peak), {count:,} open", "MiB", 1,
+                              "lower", _scale_figure(count, "rss_mib")))
+        figures.append(Figure(f"scale.{count}.threads", "scale", f"threads (peak), {count:,} open", "", 0,
+                              "lower", _scale_figure(count, "threads")))
+    figures += [
+        Figure("paging.latency.p50_ms", "paging", "event -> SMS page p50", "ms", 2, "lower",
+               _path("paging", "latency", "page_after_send_ms", "p50")),
+        Figure("paging.latency.p99_ms", "paging", "event -> SMS page p99", "ms", 2, "lower",
+               _path("paging", "latency", "page_after_send_ms", "p99")),
+        Figure("paging.latency.first_page_ms", "paging", "first SMS page after start", "ms", 1, "lower",
+               _path("paging", "latency", "first_page_after_start_ms")),
+        Figure("paging.burst.last_202_s", "paging", "e-mail burst: first request -> last 202", "s", 2,
+               "lower", _path("paging", "burst", "first_request_to_last_202_s")),
+        Figure("paging.burst.last_email_s", "paging", "e-mail burst: first request -> last e-mail", "s", 2,
+               "lower", _path("paging", "burst", "first_request_to_last_email_s")),
+        Figure("paging.burst.emails_per_s", "paging", "e-mail burst: e-mails/s", "/s", 1, "higher",
+               _path("paging", "burst", "emails_per_s")),
+        Figure("paging.deadlines.all_rows_s", "paging", "deadlines: all level-1 rows written", "s", 2,
+               "lower", _path("paging", "deadlines", "deadline_to_all_rows_s")),
+        Figure("paging.deadlines.all_handed_s", "paging", "deadlines: all pages handed over", "s", 2,
+               "lower", _path("paging", "deadlines", "deadline_to_all_handed_s")),
+        Figure("paging.deadlines.handed_per_s", "paging", "deadlines: pages handed over/s", "/s", 0,
+               "higher", _path("paging", "deadlines", "handed_per_s")),
+        Figure("schedules.on_call.p50_us", "schedules", "on_call() p50", "µs", 1, "lower",
+               _path("schedules", "on_call", "us", "p50")),
+        Figure("schedules.on_call.p99_us", "schedules", "on_call() p99", "µs", 1, "lower",
+               _path("schedules", "on_call", "us", "p99")),
+        Figure("schedules.shifts.p50_ms", "schedules", "shifts(), 90 days, p50", "ms", 2, "lower",
+               _path("schedules", "shifts", "ms", "p50")),
+        Figure("schedules.on_call_shift.p50_us", "schedules", "on_call_shift() p50", "µs", 1, "lower",
+               _path("schedules", "on_call_shift", "us", "p50")),
+    ]
+    return figures
+
+
+FIGURES = _figures()
+FIGURE = {figure.key: figure for figure in FIGURES}
+
+
+# --- targets ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    figure: str
+    label: str
+    limit: str
+    passes: Callable[[float], bool]
+    # Why a run's figure cannot count (a failed check), None when it can.
+    failed: Callable[[Results], str | None]
+    # Said after the mark when the run measured fewer than the target speaks of (quick).
+    scaled: Callable[[Results], str]
+
+
+def _no_check(_results: Results) -> str | None:
+    return None
+
+
+def _full(_results: Results) -> str:
+    return ""
+
+
+def _durability(results: Results) -> str | None:
+    return None if _ingest(results).get("durability", {}).get("ok") else "durability check failed"
+
+
+def _page_check(name: str) -> Callable[[Results], str | None]:
+    def failed(results: Results) -> str | None:
+        part = _dig(results, "paging", name) or {}
+        return None if part.get("check", {}).get("ok") else "page check failed"
+    return failed
+
+
+def _page_count(name: str) -> Callable[[Results], str]:
+    def scaled(results: Results) -> str:
+        section = results.get("paging", {})
+        count = _dig(section, "counts", name)
+        full = _dig(section, "full_counts", name) or FULL_PAGING_COUNTS[name]
+        return "" if count is None or count == full else f" at {count:,} of {full:,} (quick)"
+    return scaled
+
+
+TARGETS = (
+    Target("ingest.distinct.c64.ok_rps", f"durable events/s, new keys, {RATE_CONNECTIONS} conns",
+           f">= {EVENTS_PER_S:,}", lambda v: v >= EVENTS_PER_S, _durability, _full),
+    Target("ingest.distinct.c64.p99_ms", f"202 p99, new keys, {P99_CONNECTIONS} conns", f"<= {P99_MS:g} ms",
+           lambda v: v <= P99_MS, _durability, _full),
+    Target(f"scale.{SCALE_N}.rss_mib", f"RSS with {SCALE_N:,} open incidents (peak)", f"<= {RSS_MIB:g} MiB",
+           lambda v: v <= RSS_MIB, _no_check, _full),
+    Target(f"scale.{SCALE_N}.threads", f"threads with {SCALE_N:,} open incidents (peak)", f"< {THREADS}",
+           lambda v: v < THREADS, _no_check, _full),
+    Target(f"scale.{START_N}.start_to_first_event_s", f"start to first 202 with {START_N:,} open incidents",
+           f"<= {START_S:g} s", lambda v: v <= START_S, _no_check, _full),
+    Target("paging.latency.p99_ms",
+           f"event -> SMS page p99, {FULL_PAGING_COUNTS['latency']} sources at 20/s",
+           f"<= {PAGE_P99_MS:g} ms", lambda v: v <= PAGE_P99_MS, _page_check("latency"),
+           _page_count("latency")),
+    Target("paging.burst.last_email_s",
+           f"{FULL_PAGING_COUNTS['burst']:,} e-mail pages at once -> last delivered",
+           f"<= {BURST_S:g} s", lambda v: v <= BURST_S, _page_check("burst"), _page_count("burst")),
+    Target("paging.deadlines.all_handed_s",
+           f"{FULL_PAGING_COUNTS['deadlines']:,} escalations due at once -> all handed to channels",
+           f"<= {DEADLINES_S:g} s", lambda v: v <= DEADLINES_S, _page_check("deadlines"),
+           _page_count("deadlines")),
+)
+
+
+def target_mark(target: Target, value: Any, runs: Sequence[Results]) -> str:
+    """The mark of `value` (one run's figure, or the median of `runs`), failed if any run's check failed."""
+    if _missing(value) or not runs:
+        return NOT_MEASURED
+    failures = [reason for run in runs if (reason := target.failed(run))]
+    if failures:
+        return f"MISS ({failures[0]})"
+    return mark(value, target.passes) + target.scaled(runs[0])
+
+
+def evaluate(results: Results) -> list[dict[str, Any]]:
+    """One entry per target: the figure it is judged on, the target, and PASS, MISS or n/a."""
+    out = []
+    for target in TARGETS:
+        figure = FIGURE[target.figure]
+        value = figure.get(results)
+        out.append({"key": target.figure, "target": target.label, "figure": value, "unit": figure.unit,
+                    "limit": target.limit, "mark": target_mark(target, value, [results])})
+    return out
 
 
 def _paging_mark(section: dict[str, Any], name: str, value: Any, passes: Callable[[float], bool]) -> str:
@@ -110,39 +317,110 @@ def _paging_mark(section: dict[str, Any], name: str, value: Any, passes: Callabl
     return got if count == full or got == NOT_MEASURED else f"{got} at {count:,} of {full:,} (quick)"
 
 
-def _paging_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
-    full = section.get("full_counts", {"latency": 200, "burst": 1_000, "deadlines": 10_000})
-    latency = section.get("latency", {})
-    burst = section.get("burst", {})
-    deadlines = section.get("deadlines", {})
-    p99 = latency.get("page_after_send_ms", {}).get("p99")
-    return [
-        {"target": f"event -> SMS page p99, {full['latency']} sources at 20/s", "figure": p99,
-         "unit": "ms", "limit": f"<= {PAGE_P99_MS:g} ms",
-         "mark": _paging_mark(section, "latency", p99, lambda v: v <= PAGE_P99_MS)},
-        {"target": f"{full['burst']:,} incidents at once -> last e-mail",
-         "figure": burst.get("first_request_to_last_email_s"), "unit": "s", "limit": f"<= {BURST_S:g} s",
-         "mark": _paging_mark(section, "burst", burst.get("first_request_to_last_email_s"),
-                              lambda v: v <= BURST_S)},
-        {"target": f"{full['deadlines']:,} deadlines at once -> all pages handed over",
-         "figure": deadlines.get("deadline_to_all_handed_s"), "unit": "s", "limit": f"<= {DEADLINES_S:g} s",
-         "mark": _paging_mark(section, "deadlines", deadlines.get("deadline_to_all_handed_s"),
-                              lambda v: v <= DEADLINES_S)},
-    ]
+# --- --compare: both sides' runs, figure by figure -------------------------------------------------
+
+# Medians closer than this (relatively) are the same figure.
+SAME = 0.01
 
 
-def _point(section: dict[str, Any], keys: str, connections: int) -> dict[str, Any]:
-    for point in section.get("points", []):
-        if point.get("keys") == keys and point.get("connections") == connections:
-            return dict(point)
-    return {}
+def _median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
 
 
-def _scale_point(results: dict[str, Any], count: int) -> dict[str, Any]:
+def _change(better: str, before: Sequence[float], after: Sequence[float]) -> str:
+    """better / worse only when the medians differ by more than either side's own spread over its
+    runs (so the two sides' runs do not overlap either) and by 1 % or more."""
+    if not before or not after:
+        return "-"
+    low, high = statistics.median(before), statistics.median(after)
+    if len({*before, *after}) == 1:
+        return "same"
+    spread = max(max(before) - min(before), max(after) - min(after))
+    overlap = min(after) <= max(before) and min(before) <= max(after)
+    if overlap or abs(high - low) <= spread:
+        return "within noise"
+    if low and abs(high / low - 1) < SAME:
+        return "same"
+    return "better" if (high > low) == (better == "higher") else "worse"
+
+
+def _values(figure: Figure, runs: Sequence[Results]) -> list[Any]:
+    return [None if _missing(v := figure.get(run)) else v for run in runs]
+
+
+def compare_figures(before: Sequence[Results], after: Sequence[Results]) -> list[dict[str, Any]]:
+    """Every figure either side measured: each run's value, the median of each side, their ratio."""
+    rows = []
+    for figure in FIGURES:
+        runs = {"before": _values(figure, before), "after": _values(figure, after)}
+        got = {side: [float(v) for v in values if v is not None] for side, values in runs.items()}
+        if not got["before"] and not got["after"]:
+            continue
+        medians = {side: _median(values) for side, values in got.items()}
+        low = medians["before"]
+        rows.append({
+            "key": figure.key, "section": figure.section, "figure": figure.label, "unit": figure.unit,
+            "better": figure.better,
+            "before": {"median": low, "runs": runs["before"]},
+            "after": {"median": medians["after"], "runs": runs["after"]},
+            "after_over_before": medians["after"] / low if low and medians["after"] is not None else None,
+            "change": _change(figure.better, got["before"], got["after"]),
+        })
+    return rows
+
+
+def compare_targets(before: Sequence[Results], after: Sequence[Results]) -> list[dict[str, Any]]:
+    """Each target marked on each side's median, and failed on a side if any of its runs' checks failed."""
+    out = []
+    for target in TARGETS:
+        figure = FIGURE[target.figure]
+        entry: dict[str, Any] = {"key": target.figure, "target": target.label, "unit": figure.unit,
+                                 "limit": target.limit}
+        for side, runs in (("before", before), ("after", after)):
+            value = _median([float(v) for v in _values(figure, runs) if v is not None])
+            entry[side] = {"figure": value, "mark": target_mark(target, value, runs)}
+        out.append(entry)
+    return out
+
+
+def problems(results: Results) -> list[str]:
+    """What a run's own checks found wrong, one line each (empty when every check passed)."""
+    found = []
+    for name in results.get("sections", []):
+        section = results.get(name, {})
+        if "error" in section:
+            found.append(f"{name}: {section['error']}")
+        for error in section.get("errors", []):
+            found.append(f"{name}: {error}")
+        if section.get("daemon_exit_status") not in (None, 0):
+            found.append(f"{name}: daemon exited with status {section['daemon_exit_status']}")
+    ingest = results.get("ingest", {})
+    if "durability" in ingest and not ingest["durability"].get("ok"):
+        found.append(f"ingest: durability check failed: {ingest['durability']}")
+    for point in ingest.get("points", []):
+        if point.get("errors"):
+            found.append(f"ingest: {point['errors']} errors at {point['keys']} keys,"
+                         f" c={point['connections']}")
     for point in results.get("scale", {}).get("points", []):
-        if point.get("open_incidents") == count:
-            return dict(point)
-    return {}
+        touch = point.get("touch", {})
+        if touch.get("errors") or not touch.get("joined_existing", True):
+            found.append(f"scale: N={point['open_incidents']:,}: touch {touch.get('errors')} errors,"
+                         f" joined existing incidents: {touch.get('joined_existing')}")
+        if point.get("daemon_exit_status") not in (None, 0):
+            found.append(f"scale: N={point['open_incidents']:,}: daemon exited with status"
+                         f" {point['daemon_exit_status']}")
+    paging = results.get("paging", {})
+    for name in FULL_PAGING_COUNTS:
+        part = paging.get(name)
+        if not part:
+            continue
+        if "error" in part:
+            found.append(f"paging {name}: {part['error']}")
+        elif not part["check"]["ok"]:
+            found.append(f"paging {name}: page check failed")
+    if "check" in results.get("schedules", {}) and not results["schedules"]["check"]["ok"]:
+        found.append("schedules: check failed")
+    return found
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -186,8 +464,9 @@ def _render_ingest(section: dict[str, Any]) -> list[str]:
     durable = bool(section["durability"].get("ok"))
     rows = []
     for p in section["points"]:
-        at_rate = p["connections"] == RATE_CONNECTIONS
-        at_p99 = p["connections"] == P99_CONNECTIONS
+        # Only new keys have targets: a repeated key's rate and p99 are printed for comparison.
+        at_rate = p["connections"] == RATE_CONNECTIONS and p["keys"] == "distinct"
+        at_p99 = p["connections"] == P99_CONNECTIONS and p["keys"] == "distinct"
         rows.append([
             p["keys"], str(p["connections"]), num(p["rps"]), num(p["ok_rps"]), num(p["p50_ms"], 2),
             num(p["p99_ms"], 2), num(p["errors"]),
@@ -254,7 +533,7 @@ def _render_scale(section: dict[str, Any]) -> list[str]:
             f"{n:,}", num(p["start_to_healthz_s"], 2), num(p["start_to_first_event_s"], 2),
             num(p["rss_mib"]), num(p["threads"]),
             num(p["rss_mib_after_touch"]), num(p["threads_after_touch"]),
-            f"< {RSS_MIB:g} {rss_mark(p)}" if n == SCALE_N else "-",
+            f"<= {RSS_MIB:g} {rss_mark(p)}" if n == SCALE_N else "-",
             f"< {THREADS} {threads_mark(p)}" if n == SCALE_N else "-",
             f"<= {START_S:g} s {start_mark(p)}" if n == START_N else "-",
         ])
@@ -266,7 +545,7 @@ def _render_scale(section: dict[str, Any]) -> list[str]:
             notes.append(f"  N={n:,}: the daemon reported {p['open_at_start']:,} open incidents at start")
     sizes = ", ".join(f"{n:,}" for n in section["sizes"])
     head = ["open", "start->healthz s", "start->202 s", "RSS MiB", "threads", "RSS after touch",
-            "threads after", "RSS target", "threads target", "start target"]
+            "threads after", "RSS target (peak)", "threads target (peak)", "start target"]
     return [
         f"scale: {sizes} open incidents seeded into the store, then a start; touch ="
         f" {section['touch_events']:,} events joining seeded incidents, 16 conns",
@@ -467,16 +746,20 @@ def _render_targets(targets: Sequence[dict[str, Any]]) -> list[str]:
     return ["targets", table(["target", "figure", "target", "mark"], rows, left=1)]
 
 
-def render(results: dict[str, Any]) -> str:
+def _header(results: dict[str, Any], title: str) -> list[str]:
     machine = results["machine"]
     versions = machine["versions"]
-    lines = [
-        f"ilertd benchmark ({results['mode']}), {machine['date']}, {results['elapsed_s']:.0f} s",
+    return [
+        f"{title} ({results['mode']}), {machine['date']}, {results['elapsed_s']:.0f} s",
         f"machine: {machine['cpu_model']}, {machine['cores']} cores, Linux {machine['kernel']},"
         f" {machine['python']}, SQLite {machine['sqlite']}, scratch on {machine['scratch_filesystem']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         f"load generator: {results['load_generator']}",
     ]
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = _header(results, "ilertd benchmark")
     renderers = {"ingest": _render_ingest, "baselines": _render_baselines, "scale": _render_scale,
                  "paging": _render_paging, "schedules": _render_schedules}
     for name in results["sections"]:
@@ -484,4 +767,98 @@ def render(results: dict[str, Any]) -> str:
         lines.extend(renderers[name](results.get(name, {"error": "did not run"})))
     lines.append("")
     lines.extend(_render_targets(results["targets"]))
+    return "\n".join(lines)
+
+
+# --- --compare -------------------------------------------------------------------------------------
+
+def _figure_text(value: Any, digits: int) -> str:
+    return "-" if _missing(value) else num(float(value), digits)
+
+
+def _runs_text(values: Sequence[Any], digits: int) -> str:
+    return " / ".join(_figure_text(v, digits) for v in values)
+
+
+def _shared_lines(shared: dict[str, Any]) -> list[str]:
+    """The baselines that do not run ilertd, measured once for both sides."""
+    baselines = shared.get("baselines")
+    if not baselines:
+        return []
+    if "error" in baselines:
+        return [f"  baselines measured once for both sides: FAILED: {baselines['error']}"]
+    parts = []
+    for name, label in (("uvicorn", "uvicorn trivial JSON POST"), ("alertmanager", "Alertmanager")):
+        part = baselines.get(name, {})
+        if "skipped" in part:
+            parts.append(f"{label}: skipped ({part['skipped']})")
+        elif part.get("points"):
+            rates = " / ".join(num(p["ok_rps"], 0) for p in part["points"])
+            conns = " / ".join(str(p["connections"]) for p in part["points"])
+            parts.append(f"{label} {rates} req/s at {conns} conns")
+    sqlite = baselines.get("sqlite", {})
+    if sqlite:
+        parts.append(f"SQLite group commit {num(sqlite['rows_per_s'], 0)} rows/s")
+    return ["  baselines measured once for both sides: " + "; ".join(parts)]
+
+
+def _noise_lines(results: dict[str, Any]) -> list[str]:
+    """How much CPU the machine's other processes took while each side was measured."""
+    lines = []
+    for side in ("before", "after"):
+        shares = [w["other_cpu_share"] for w in results.get("workers", [])
+                  if w["side"] == side and "other_cpu_share" in w]
+        if shares:
+            lines.append(f"other processes on the machine took {statistics.fmean(shares):.1%} of its CPU on"
+                         f" average while the {side} side was measured (at most {max(shares):.1%} in one"
+                         f" measurement of {len(shares)})")
+    return lines
+
+
+def render_compare(results: dict[str, Any]) -> str:
+    compare = results["compare"]
+    before, after = compare["before"], compare["after"]
+    lines = _header(results, "ilertd benchmark, before/after")
+    lines += [
+        f"before: {before['describe']}",
+        f"after:  {after['describe']}",
+        f"each measurement ran {compare['repeat']} times per side, interleaved"
+        f" ({', '.join(compare['order'])}, ...) on fresh daemons; a side's figure is the median of its"
+        " runs, and its runs are listed (the spread between them is this machine's noise);",
+        "change: better/worse when the medians differ by more than either side's spread over its runs"
+        " and by 1 % or more (less: same); within noise otherwise",
+        *_noise_lines(results),
+        "",
+    ]
+    digits = {figure.key: figure.digits for figure in FIGURES}
+    rows = []
+    for row in results["figures"]:
+        d = digits.get(row["key"], 1)
+        unit = f" {row['unit']}" if row["unit"] and row["unit"] != "x" else ""
+        label = row["figure"] + (f" ({row['unit']})" if unit else "")
+        rows.append([
+            row["section"], label,
+            _figure_text(row["before"]["median"], d), _runs_text(row["before"]["runs"], d),
+            _figure_text(row["after"]["median"], d), _runs_text(row["after"]["runs"], d),
+            _ratio(row["after_over_before"]), row["change"],
+        ])
+    lines.append(table(["section", "figure", "before", "before runs", "after", "after runs", "after/before",
+                        "change"], rows, left=2))
+    lines += _shared_lines(results.get("shared", {}))
+    lines += ["", "targets (on each side's median; a failed check in any run of a side fails it there)"]
+    target_rows = []
+    for t in results["targets"]:
+        d = 2 if t["unit"] in ("s", "ms") else (0 if t["unit"] in ("", "/s") else 1)
+        cells = [t["target"], t["limit"]]
+        for side in ("before", "after"):
+            figure = t[side]["figure"]
+            text = "-" if _missing(figure) else f"{num(float(figure), d)} {t['unit']}".strip()
+            cells += [text, t[side]["mark"]]
+        target_rows.append(cells)
+    lines.append(table(["target", "limit", "before", "mark", "after", "mark"], target_rows, left=2))
+    notes = [f"  {side} run {index + 1}: {text}"
+             for side in ("before", "after")
+             for index, found in enumerate(results[side]["problems"]) for text in found]
+    if notes:
+        lines += ["", "problems the runs' own checks found:", *notes]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench import client, seed
@@ -81,8 +82,13 @@ def _one_size(ctx: Context, template: Ilertd, count: int) -> dict[str, Any]:
     return result
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    sizes = QUICK_SIZES if ctx.quick else FULL_SIZES
+def units(ctx: Context) -> list[str]:
+    """Under `--compare` each size is a measurement of its own, interleaved between the sides."""
+    return [str(count) for count in (QUICK_SIZES if ctx.quick else FULL_SIZES)]
+
+
+def run(ctx: Context, units: Sequence[str] | None = None) -> dict[str, Any]:
+    sizes = tuple(int(unit) for unit in units) if units else (QUICK_SIZES if ctx.quick else FULL_SIZES)
     ctx.log(f"scale: template daemon, then {', '.join(f'{n:,}' for n in sizes)} open incidents")
     template = daemon_template(ctx.scratch / "scale-template", "scale-template")
     points = []
@@ -92,3 +98,14 @@ def run(ctx: Context) -> dict[str, Any]:
         for leftover in (ctx.scratch / f"scale-{count}" / "data").glob(f"{seed.DB_NAME}*"):
             leftover.unlink()
     return {"scale": {"sizes": list(sizes), "touch_events": TOUCH_EVENTS, "points": points}}
+
+
+def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The sizes measured apart, as one run of the section."""
+    return {
+        "sizes": [count for part in parts for count in part.get("sizes", [])],
+        "touch_events": TOUCH_EVENTS,
+        "points": [point for part in parts for point in part.get("points", [])],
+        **({"error": "; ".join(part["error"] for part in parts if "error" in part)}
+           if any("error" in part for part in parts) else {}),
+    }

@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import chunked, fn
 
-from ilertd.domain.incidents import Incident
-from ilertd.store import models as m
-from ilertd.store.db import open_database
-from ilertd.store.incidents import incident_row
-from ilertd.store.statements import Statements
+if TYPE_CHECKING:
+    from ilertd.store import models as m
+
+# `ilertd` is imported where it is used, not here: `python -m bench --compare` imports this
+# module's sections in a process that must not load any tree's `ilertd` (its workers each load
+# the one of the side they measure).
 
 DB_NAME = "ilertd.db"
 
@@ -36,6 +37,12 @@ def copy_store(source_dir: Path, target_dir: Path) -> None:
 
 def seed_incidents(data_dir: Path, count: int) -> None:
     """`count` open PENDING incidents with keys seed-1..seed-N (ids 1..N); half have a deadline."""
+    from ilertd.domain.incidents import Incident
+    from ilertd.store import models as m
+    from ilertd.store.db import open_database
+    from ilertd.store.incidents import incident_row
+    from ilertd.store.statements import Statements
+
     db = open_database(f"sqlite:///{data_dir / DB_NAME}")
     try:
         statements = Statements(db)
@@ -91,6 +98,9 @@ def seed_pagers(data_dir: Path, label: str, method: str, targets: Sequence[str],
     Every page of a measurement then goes to a contact of its own, so the per-contact throttle
     (one SMS a minute, one e-mail per 10 s) never holds one back.
     """
+    from ilertd.store import models as m
+    from ilertd.store.db import open_database
+
     db = open_database(f"sqlite:///{data_dir / DB_NAME}")
     try:
         now = datetime.now(UTC)
@@ -127,6 +137,12 @@ def seed_pagers(data_dir: Path, label: str, method: str, targets: Sequence[str],
 def seed_escalating(data_dir: Path, pagers: Sequence[Pager], deadline: datetime) -> None:
     """An open PENDING HIGH incident per pager (ids 1..N), at level 0 of the pager's policy,
     whose escalation to level 1 is due at `deadline`. No level-0 pages exist: they were sent."""
+    from ilertd.domain.incidents import Incident
+    from ilertd.store import models as m
+    from ilertd.store.db import open_database
+    from ilertd.store.incidents import incident_row
+    from ilertd.store.statements import Statements
+
     db = open_database(f"sqlite:///{data_dir / DB_NAME}")
     try:
         statements = Statements(db)
@@ -149,6 +165,9 @@ def seed_escalating(data_dir: Path, pagers: Sequence[Pager], deadline: datetime)
 def move_deadlines(data_dir: Path, deadline: datetime) -> None:
     """Every pending deadline set to `deadline`: done last, just before the start, so it lies a
     known time ahead of the daemon's start however long the seeding took."""
+    from ilertd.store import models as m
+    from ilertd.store.db import open_database
+
     db = open_database(f"sqlite:///{data_dir / DB_NAME}")
     try:
         with db.atomic():

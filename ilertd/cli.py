@@ -6,17 +6,22 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import peewee
 
 from ilertd import __version__
 from ilertd.actors.clock import RealClock
+from ilertd.app.application import Application
+from ilertd.app.auth import OPERATOR
+from ilertd.app.context import Context
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.daemon import Daemon, ServeOptions, StartError, configure_logging
+from ilertd.errors import ApiError
 from ilertd.store import models as m
-from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database, write_transaction
+from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database
 
 logger = logging.getLogger("ilertd")
 
@@ -74,6 +79,11 @@ def _open_store(config: Config) -> peewee.Database:
     return db
 
 
+def _application(config: Config) -> Application:
+    """The application layer over the configured store, for a command run beside (or without) a daemon."""
+    return Application(Context(db=_open_store(config), now=RealClock().now))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging()
     options = ServeOptions(args.host, args.port, args.manual_clock, args.clock_start)
@@ -81,7 +91,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    problems = check_config(args.file)
+    from ilertd.plugins.manager import installed_options
+
+    # `[plugins.NAME]` sections are checked against the keys the installed plugins declare.
+    with _quiet_plugin_loading():
+        options = installed_options()
+    problems = check_config(args.file, plugins=options)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -98,49 +113,60 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from ilertd.web import validate
-
-    validate.username({"username": args.name}, required=True)
-    validate.email({"email": args.email})
-    db = _open_store(_config(args))
+    body = {"username": args.name, "role": "ADMIN" if args.admin else "USER"}
+    if args.email:
+        body["email"] = args.email
     try:
-        with write_transaction(db):
-            user = m.User.create(
-                username=args.name, email=args.email, role="ADMIN" if args.admin else "USER",
-                created_at=RealClock().now(),
-            )
-    except peewee.IntegrityError:
-        raise CommandError(f"user {args.name!r} already exists") from None
+        user = _application(_config(args)).people.create_user(OPERATOR, body)
+    except ApiError as error:
+        if error.code == "ALREADY_EXISTS":
+            raise CommandError(f"user {args.name!r} already exists") from None
+        raise
     print(user.id)
     return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from ilertd.web.auth import create_token
-
-    db = _open_store(_config(args))
+    application = _application(_config(args))
     user = m.User.get_or_none(m.User.username == args.name)
     if user is None:
         raise CommandError(f"no user is named {args.name!r}")
-    with write_transaction(db):
-        token = create_token(user.id, "cli", RealClock().now())
+    token = application.people.create_token(OPERATOR, user.id, {"name": "cli"})
     print(token)
     return 0
 
 
-def cmd_plugins(_args: argparse.Namespace) -> int:
+@contextmanager
+def _quiet_plugin_loading() -> Iterator[None]:
+    """The plugin manager logs each broken plugin with its traceback, for the daemon's log; a
+    command prints what it found instead."""
+    plugins_logger = logging.getLogger("ilertd.plugins")
+    level = plugins_logger.level
+    plugins_logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        plugins_logger.setLevel(level)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """Each plugin: name, version, origin, status, and what it provides (or what went wrong)."""
     from ilertd.plugins.manager import PluginManager
 
-    logging.disable(logging.CRITICAL)
-    plugins = PluginManager()
-    plugins.load_entry_points()
+    with _quiet_plugin_loading():
+        plugins = PluginManager(_config(args))
+        plugins.load_entry_points()
     for status in plugins.statuses:
-        line = f"{status.name:<16} {status.state:<11} {status.module}"
-        if status.integrations:
-            line += f"  integrations: {', '.join(status.integrations)}"
+        version = f" {status.version}" if status.version else ""
+        print(f"{status.name}{version} ({status.origin}): {status.state}")
         if status.error:
-            line += f"  ({status.error})"
-        print(line)
+            print(f"    error: {status.error}")
+        for what, items in (("integrations", status.integrations), ("channels", status.channels),
+                            ("routes", status.routes)):
+            if items:
+                print(f"    {what}: {', '.join(items)}")
+    for problem in plugins.unknown_sections():
+        print(f"warning: {problem}")
     return 0
 
 

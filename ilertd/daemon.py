@@ -20,22 +20,27 @@ import pykka
 import pykka.debug
 import uvicorn
 
+from ilertd.actors.ask import ask_blocking
 from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock
-from ilertd.actors.messages import Ping
+from ilertd.actors.messages import IncidentCommand, Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.schedule import ScheduleActors
 from ilertd.actors.supervisor import Supervisor
-from ilertd.actors.tracker import WorkTracker
+from ilertd.app import bootstrap
+from ilertd.app.application import Application
+from ilertd.app.context import Context
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
+from ilertd.domain.incidents import Actor
 from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.errors import ApiError
 from ilertd.plugins.manager import PluginManager
-from ilertd.store import bootstrap
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, migrate, open_database
 from ilertd.store.files import secure_directory, write_private
 from ilertd.systemd import Notifier, Watchdog
+from ilertd.tracker import WorkTracker
 from ilertd.web.app import build_app
 from ilertd.web.connections import (
     ConnectionLimits,
@@ -43,6 +48,7 @@ from ilertd.web.connections import (
     protocol_class,
     raise_open_files_limit,
 )
+from ilertd.web.events import Ingestion
 from ilertd.web.services import Services
 
 logger = logging.getLogger("ilertd")
@@ -153,12 +159,16 @@ class Daemon:
         self.start_schedules()
         self.start_supervisor()
         self.services = self.make_services(self.plugins)
+        # Ingestion works from here: each plugin's startup hook runs before HTTP serves.
+        self.plugins.start(Ingestion(self.services))
         if listen:
             self.start_http()
 
     def stop(self) -> None:
         self.stop_watchdog()
         self.stop_http()
+        if self.plugins is not None:
+            self.plugins.stop()
         self.stop_supervisor()
         self.stop_schedules()
         self.stop_channels()
@@ -217,11 +227,16 @@ class Daemon:
             self.committer.stop()
 
     def start_plugins(self) -> PluginManager:
-        plugins = PluginManager()
+        """Load every plugin and check its `[plugins.NAME]`; one that is broken is reported and skipped."""
+        plugins = PluginManager(self.config)
         plugins.load_entry_points()
         for status in plugins.statuses:
-            if status.state != "enabled":
-                logger.error("plugin %s: %s: %s", status.name, status.state, status.error)
+            detail = f": {status.error}" if status.error else ""
+            logger.log(logging.INFO if status.state in ("enabled", "disabled by config") else logging.ERROR,
+                       "plugin %s %s (%s): %s%s", status.name, status.version, status.origin, status.state,
+                       detail)
+        for problem in plugins.unknown_sections():
+            logger.warning("%s", problem)
         return plugins
 
     def bind(self) -> None:
@@ -236,13 +251,15 @@ class Daemon:
         self.config = replace(self.config, server=replace(self.config.server, port=self.port))
 
     def start_channels(self) -> None:
-        """Channel actors start before the supervisor re-arms overdue pages, which may be due now."""
+        """Channel actors, for the methods the channel plugins register, start before the supervisor
+        re-arms overdue pages, which may be due now."""
         assert self.db is not None and self.clock is not None and self.committer is not None
+        assert self.plugins is not None
         self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url)
         pools: dict[str, list[Any]] = {}
         for round_number in range(CHANNEL_ACTORS_PER_METHOD):
             # Each actor its own channel objects: they hold per-send state.
-            for method, channel in channels_from_config(self.config).items():
+            for method, channel in channels_from_config(self.config, self.plugins).items():
                 pools.setdefault(method, []).append(ChannelActor.start(self.runtime, method, channel))
                 if round_number == 0:
                     logger.info("channel %s: %s", method, channel.name)
@@ -288,6 +305,16 @@ class Daemon:
 
     def make_services(self, plugins: PluginManager) -> Services:
         assert self.db is not None and self.clock is not None and self.runtime is not None
+        runtime, schedule_actors = self.runtime, self.schedule_actors
+        assert schedule_actors is not None
+        context = Context(
+            db=self.db, now=self.clock.now, people=runtime.people, policies=runtime.policies,
+            schedules=runtime.schedules, schedule_changed=schedule_actors.changed,
+            duties_changed=schedule_actors.duties_changed,
+            integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
+            incident_action=self.incident_action,
+            methods=lambda reminders: plugins.methods(reminders=reminders),
+        )
         return Services(
             config=self.config,
             db=self.db,
@@ -296,11 +323,15 @@ class Daemon:
             supervisor=self.supervisor,
             plugins=plugins,
             public_url=self.config.public_url,
-            policies=self.runtime.policies,
-            schedules=self.runtime.schedules,
-            schedule_actors=self.schedule_actors,
-            people=self.runtime.people,
+            app=Application(context),
         )
+
+    def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
+                        level: int | None) -> ApiError | None:
+        """The application layer's way to the incident actors: the change, committed, or its refusal."""
+        outcome = ask_blocking(self.supervisor, self.tracker, lambda reply: IncidentCommand(
+            incident_id, action, actor, reply, content, level))  # type: ignore[arg-type]
+        return outcome.error
 
     def start_http(self) -> None:
         assert self.services is not None

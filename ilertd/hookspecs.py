@@ -1,6 +1,8 @@
-"""The plugin contract (pluggy project "ilertd"): the hooks a plugin implements, each with an example.
+"""The plugin contract (pluggy project "ilertd"): the hooks a plugin implements and what they declare.
 
-A plugin is any module registered under the `ilertd.plugins` entry-point group::
+A plugin is a module (or object) registered under the `ilertd.plugins` entry-point group; the
+built-ins (Event API, PagerDuty, e-mail, SMS, voice, push) are registered the same way in
+ilertd's own pyproject.toml. docs/plugins.md documents every hook with an example::
 
     # pyproject.toml of a third-party distribution
     [project.entry-points."ilertd.plugins"]
@@ -8,8 +10,7 @@ A plugin is any module registered under the `ilertd.plugins` entry-point group::
 
     # ilertd_mytool.py
     from ilertd import hookimpl
-    from ilertd.hookspecs import Integration, IntegrationRequest
-    from ilertd.domain.events import Event
+    from ilertd.hookspecs import Event, Integration, IntegrationRequest
 
     def parse(request: IntegrationRequest) -> list[Event]:
         body = request.json()
@@ -19,23 +20,58 @@ A plugin is any module registered under the `ilertd.plugins` entry-point group::
     def register_integrations() -> list[Integration]:
         return [Integration(name="mytool", integration_type="MYTOOL", parse=parse)]
 
-The tool then posts to `/api/v1/events/mytool/{integrationKey}`.
+The tool then posts to `/api/v1/events/mytool/{integrationKey}`. A hook implementation may take
+fewer arguments than its spec (pluggy passes only those it names). ilertd calls each plugin's
+hooks on their own, so a plugin that raises is reported (`ilertd plugins`) and skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import pluggy
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
+from ilertd.actors.messages import Outcome, SourceInfo
+from ilertd.channels.base import DeliveryError, Message, Sender
+from ilertd.config import Config, ConfigOption
 from ilertd.domain import json_input
 from ilertd.domain.events import Event
 from ilertd.errors import ApiError
+from ilertd.web.http import read_body
+
+__all__ = [
+    "ApiError",
+    "BodyHandler",
+    "BodyReply",
+    "BodyRoute",
+    "Channel",
+    "ConfigOption",
+    "DeliveryError",
+    "Event",
+    "Integration",
+    "IntegrationRequest",
+    "Message",
+    "Outcome",
+    "PluginContext",
+    "Sender",
+    "SourceInfo",
+    "hookspec",
+]
 
 hookspec = pluggy.HookspecMarker("ilertd")
+
+# A contact method is stored in a column of 8 characters.
+_METHOD = re.compile(r"[A-Z][A-Z0-9_]{0,7}")
+
+
+# --- what an integration sees and declares ------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -67,7 +103,12 @@ class IntegrationRequest:
 
 @dataclass(frozen=True)
 class Integration:
-    """One way in for a tool: `name` is the URL segment of `/api/v1/events/{name}/{key}`."""
+    """One way in for a tool: `name` (and each alias) is the `{type}` of `/api/v1/events/{type}/{key}`.
+
+    `parse` maps the request to events; a ValueError, KeyError or TypeError it raises is answered
+    400 INVALID_PAYLOAD, an ApiError as itself. `verify`, if given, runs first and raises an
+    ApiError (e.g. 401) when the request's signature is wrong.
+    """
 
     name: str
     integration_type: str
@@ -76,9 +117,161 @@ class Integration:
     description: str = ""
     # Whether any alert source type may use it (the native Event API) or only its own type.
     accepts_any_source: bool = False
+    verify: Callable[[IntegrationRequest], None] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+# --- what a channel declares --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One contact method (EMAIL, SMS, ...) and how its pages leave: an apprise URL template in
+    which `{contact}` stands for the contact's target, or a sender object of the plugin's own
+    (`name`, `send(target, message)` raising DeliveryError; called from two channel actors'
+    threads). With neither, the method's pages go to the log and are marked sent."""
+
+    method: str
+    url: str = ""
+    sender: Sender | None = None
+    # Send the short text (summary and link, meant for 160 characters) instead of the full one.
+    short_messages: bool = False
+    # Whether shift-start reminders may use it: a phone call for one would be a false page.
+    reminders: bool = True
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _METHOD.fullmatch(self.method):
+            raise ValueError(f"channel method {self.method!r} must be 1 to 8 upper-case letters, "
+                             "digits or _, starting with a letter")
+        if self.url and self.sender is not None:
+            raise ValueError(f"channel {self.method}: give a url or a sender, not both")
+        if self.sender is not None and not (callable(getattr(self.sender, "send", None))
+                                            and isinstance(getattr(self.sender, "name", None), str)):
+            raise ValueError(f"channel {self.method}: a sender needs a `name` and send(target, message)")
+
+    @property
+    def how(self) -> str:
+        """How its pages leave, without the URL (it often holds a password)."""
+        if self.sender is not None:
+            return f"its own sender ({self.sender.name})"
+        if self.url:
+            return f"apprise {self.url.partition('://')[0]}://"
+        return "the log (not configured)"
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+# (status, JSON value, extra headers): what a BodyRoute's handler answers.
+BodyReply = tuple[int, Any, Mapping[str, str]]
+BodyHandler = Callable[[bytes], Awaitable[BodyReply]]
+
+
+class BodyRoute(Route):
+    """A POST route whose handler needs only the body (within `server.max_body_bytes`) and
+    answers JSON. At a path without parameters ilertd serves it in front of starlette, as bare
+    ASGI: the Event API's `POST /api/events` is one. An ApiError it raises is the error envelope."""
+
+    def __init__(self, path: str, handler: BodyHandler, name: str | None = None) -> None:
+        self.handler = handler
+        super().__init__(path, self._endpoint, methods=["POST"], name=name or path)
+
+    async def _endpoint(self, request: Request) -> Response:
+        status, reply, headers = await self.handler(await read_body(request))
+        return JSONResponse(reply, status_code=status, headers=dict(headers))
+
+
+# --- what a plugin is given ---------------------------------------------------------------------
+
+
+class Intake(Protocol):
+    """How events get in: ilertd's ingestion (ilertd.web.events.Ingestion)."""
+
+    async def source(self, integration_key: str) -> SourceInfo: ...
+
+    async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
+                     payload: Any) -> list[Outcome]: ...
+
+
+class PluginHost(Protocol):
+    """The plugin manager as a context sees it."""
+
+    def integration(self, name: str) -> Integration | None: ...
+
+    def intake(self) -> Intake: ...
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin may use, given to its hooks: its own settings, the public URL, and ingestion.
+
+    `config` is its `[plugins.NAME]` section, checked against what `plugin_config` declared, with
+    defaults filled in (and `enabled`); `settings` is the daemon's whole, read-only configuration
+    (the built-in channels read `[channels.email]`, `[twilio]`, ...).
+    """
+
+    name: str
+    config: Mapping[str, Any]
+    settings: Config
+    host: PluginHost = field(repr=False, compare=False)
+
+    @property
+    def public_url(self) -> str:
+        """The base URL people and providers reach ilertd at (`server.public_url`, else host:port)."""
+        return self.settings.public_url
+
+    async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
+                     payload: Any) -> list[Outcome]:
+        """Commit `events` for the alert source (its integration key, or a SourceInfo from `source`)
+        one by one, as the Event API does, and return one Outcome per event taken; it stops after
+        an Outcome whose error is other than NO_OPEN_INCIDENT_WITH_KEY. `integration` names the
+        way in (the incident log shows it); `payload`, a JSON value (None: `{}`), is stored with
+        each event. Raises ApiError
+        404 UNKNOWN_INTEGRATION_KEY, 429 RATE_LIMITED, or 503 NOT_READY outside startup..shutdown.
+        From a thread of the plugin's own: `asyncio.run(context.ingest(...))`."""
+        return await self.host.intake().ingest(source, events, integration, payload)
+
+    async def source(self, integration_key: str) -> SourceInfo:
+        """The alert source with this integration key; ApiError 404 UNKNOWN_INTEGRATION_KEY if none."""
+        return await self.host.intake().source(integration_key)
+
+    def integration(self, name: str) -> Integration | None:
+        """The registered integration with this name or alias (case-insensitive), if any."""
+        return self.host.integration(name)
+
+    async def read_body(self, request: Request) -> bytes:
+        """A route's request body within `server.max_body_bytes` (else ApiError 413 BODY_TOO_LARGE)."""
+        return await read_body(request)
+
+
+# --- the hooks ----------------------------------------------------------------------------------
+
+
 @hookspec
-def register_integrations() -> list[Integration]:  # type: ignore[empty-body]
+def plugin_config() -> list[ConfigOption]:  # type: ignore[empty-body]
+    """Declare the keys of this plugin's `[plugins.NAME]` section: type, default, description."""
+
+
+@hookspec
+def register_integrations(context: PluginContext) -> list[Integration]:  # type: ignore[empty-body]
     """Declare the integrations this plugin provides: tool payload in, ilertd events out."""
+
+
+@hookspec
+def register_channels(context: PluginContext) -> list[Channel]:  # type: ignore[empty-body]
+    """Declare the contact methods this plugin pages through, and how each one sends."""
+
+
+@hookspec
+def register_routes(context: PluginContext) -> list[BaseRoute]:  # type: ignore[empty-body]
+    """Declare the HTTP routes this plugin serves (Starlette routes), e.g. a provider's webhook."""
+
+
+@hookspec
+def startup(context: PluginContext) -> None:
+    """Start what the plugin runs beside the daemon (threads, connections); ingestion works now."""
+
+
+@hookspec
+def shutdown(context: PluginContext) -> None:
+    """Stop what `startup` started; called once, after HTTP stops and before the actors do."""

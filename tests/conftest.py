@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests: a real daemon per test, and no actor left running after one."""
+"""Fixtures shared by the tests: a daemon per test (in this process, or a real one in a subprocess
+where a process is needed), and no actor left running after one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import peewee
 import pykka
 import pytest
+from apprise.plugins.base import NotifyBase
 
 from ilertd.store.db import migrate, open_database
 from tests.daemon import ApiClient, DaemonProcess
@@ -99,16 +101,35 @@ def paging(tmp_path: Path, make_daemon: Callable[..., DaemonProcess]) -> Iterato
 
 
 @pytest.fixture
-def app_paging(tmp_path: Path) -> Iterator[Paging]:
+def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., InProcessDaemon]]:
+    """`make_daemon` for in-process daemons (`config`, `env`, `clock_start`); each is stopped after
+    the test. One runs at a time: the store binds its models to one database per process."""
+    # apprise sleeps (wall clock) until 5.5 s have passed since the last send through one plugin
+    # object, i.e. to one target. ilertd's own throttle, on the daemon's clock, keeps sends to a
+    # contact at least 10 s apart in real time; under the manual clock the sleep only slows tests.
+    monkeypatch.setattr(NotifyBase, "request_rate_per_sec", 0)
+    made: list[InProcessDaemon] = []
+
+    def make(name: str = "inprocess", **kwargs: object) -> InProcessDaemon:
+        daemon = InProcessDaemon(tmp_path / name, **kwargs)  # type: ignore[arg-type]
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        daemon.stop()
+
+
+@pytest.fixture
+def app_paging(tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> Iterator[Paging]:
     """`paging` with the daemon in this process (an ASGI transport) instead of a subprocess."""
-    with paging_with(tmp_path, lambda config: InProcessDaemon(tmp_path / "inprocess", config=config).start()
-                     ) as ready:
+    with paging_with(tmp_path, lambda config: make_app(config=config).start()) as ready:
         yield ready
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[InProcessDaemon]:
+def app(make_app: Callable[..., InProcessDaemon]) -> Iterator[InProcessDaemon]:
     """The daemon in this process behind an ASGI transport: for tests that need no process."""
-    running = InProcessDaemon(tmp_path / "inprocess").start()
+    running = make_app().start()
     yield running
     running.stop()

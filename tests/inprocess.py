@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
+import pykka
 from starlette.testclient import TestClient
 
 from ilertd.config import Config, load_config
@@ -12,32 +15,75 @@ from ilertd.daemon import Daemon, ServeOptions
 from ilertd.web.app import build_app
 from tests.daemon import CLOCK_START, ApiClient
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class _Log(logging.Handler):
+    """Keeps the daemon's log lines as text, like the subprocess daemon's stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # pragma: no cover - as logging.Handler.handleError, never raise
+            self.handleError(record)
+
 
 class InProcessDaemon(ApiClient):
     """Store, clock (manual), actors and the application of `ilertd serve`, minus the listener.
 
-    `daemon` is the real `ilertd.daemon.Daemon`: `daemon.tracker`, `daemon.clock`,
-    `daemon.plugins` and `daemon.db` are there for tests that look inside.
+    `daemon` is the real `ilertd.daemon.Daemon` (a new one on each `start()`): `daemon.tracker`,
+    `daemon.clock`, `daemon.plugins` and `daemon.db` are there for tests that look inside.
+    `stop()` then `start()` is a clean restart on the same data directory, as SIGTERM and a new
+    `ilertd serve` would be (a kill -9 needs a real process: `DaemonProcess`). `config` is a
+    `Config`, or a file read with `env`'s `ILERTD_*` overrides as `ilertd serve --config` would.
+
+    Only one may run at a time in a process: the store binds its models to one database.
     """
 
     def __init__(self, directory: Path, config: Config | Path | None = None,
-                 clock_start: str = CLOCK_START) -> None:
-        if isinstance(config, Path):
-            config = load_config(config, {})
+                 clock_start: str = CLOCK_START, env: Mapping[str, str] | None = None) -> None:
+        if isinstance(config, Path) or env:
+            config = load_config(config if isinstance(config, Path) else None, dict(env or {}))
         self.directory = directory
         self.data_dir = directory / "data"
-        self.daemon = Daemon(config or Config(), ServeOptions(manual_clock=True, clock_start=clock_start),
-                             directory=self.data_dir)
+        self.config = config or Config()
+        self.options = ServeOptions(manual_clock=True, clock_start=clock_start)
+        self.daemon = self._new_daemon()
         self._client: TestClient | None = None
+        self._log = _Log()
         self.admin_token = ""
         self.integration_key = ""
 
+    def _new_daemon(self) -> Daemon:
+        return Daemon(self.config, self.options, directory=self.data_dir)
+
+    @property
+    def url(self) -> str:
+        """The base URL of the daemon's links (`alertUrl`, feed and TwiML URLs); the client's too."""
+        return self.daemon.config.public_url
+
     def start(self) -> InProcessDaemon:
-        self.daemon.start(listen=False)
+        assert self._client is None, "the daemon is running"
+        if self.daemon.services is not None:  # a restart: a fresh daemon, as a new process would be
+            self.daemon = self._new_daemon()
+        self._attach_log()
+        try:
+            self.daemon.start(listen=False)
+        except BaseException:
+            self.daemon.stop()
+            self._detach_log()
+            raise
         assert self.daemon.services is not None
         # raise_server_exceptions off: a 500 is an answer the tests want to see, as a client would.
-        self._client = TestClient(build_app(self.daemon.services), base_url=self.daemon.config.public_url,
-                                  raise_server_exceptions=False)
+        client = TestClient(build_app(self.daemon.services), base_url=self.url,
+                            raise_server_exceptions=False)
+        # Entered: one event loop serves every request, as uvicorn's would, for the daemon's life.
+        self._client = client.__enter__()
         text = (self.data_dir / "first-run.txt").read_text()
         self.admin_token = re.search(r"admin token: (\S+)", text).group(1)  # type: ignore[union-attr]
         self.integration_key = re.search(  # type: ignore[union-attr]
@@ -48,8 +94,37 @@ class InProcessDaemon(ApiClient):
         """Wait until every message, due timer and queued write has been handled (no clock move)."""
         assert self.daemon.tracker.wait_idle(), "the daemon did not become idle"
 
-    def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        self.daemon.stop()
+    def log(self) -> str:
+        """Every line the daemon logged since it was first started (across restarts)."""
+        return "\n".join(self._log.lines) + ("\n" if self._log.lines else "")
+
+    def stop(self) -> int:
+        """Stop as SIGTERM would; 0 when every actor of the daemon is gone (a clean exit's status).
+
+        Safe to call again, or on a daemon never started."""
+        if self._client is None:
+            return 0
+        client, self._client = self._client, None
+        try:
+            client.__exit__(None, None, None)
+            client.close()
+        finally:
+            try:
+                self.daemon.stop()
+            finally:
+                self._detach_log()
+        left = pykka.ActorRegistry.get_all()
+        assert not left, f"actors still running after stop: {left}"
+        return 0
+
+    def _attach_log(self) -> None:
+        # The daemon logs INFO and up under `ilertd` (as `configure_logging` sets for `serve`).
+        logger = logging.getLogger("ilertd")
+        self._saved_level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        logging.getLogger().addHandler(self._log)
+
+    def _detach_log(self) -> None:
+        logging.getLogger().removeHandler(self._log)
+        logging.getLogger("ilertd").setLevel(self._saved_level)

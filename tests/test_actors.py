@@ -18,12 +18,12 @@ from ilertd.actors.incident import escalation_timer_key
 from ilertd.actors.messages import HeldCount, IncidentCommand, IngestEvent, Outcome, Ping, SourceInfo
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.supervisor import Supervisor
-from ilertd.actors.tracker import WorkTracker
 from ilertd.domain.events import Event
 from ilertd.domain.incidents import Actor
 from ilertd.store import models as m
 from ilertd.store.committer import Committer
 from ilertd.store.db import migrate, open_database
+from ilertd.tracker import WorkTracker
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ilertd.actors.clock import ManualClock, RealClock
-from ilertd.actors.tracker import WorkTracker
+from ilertd.tracker import WorkTracker
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 Fired = list[tuple[Hashable, datetime, datetime]]

@@ -1,18 +1,19 @@
-"""The Event API end to end on a real daemon: dedup, response codes, and refusals that change nothing."""
+"""The Event API end to end on the whole daemon (in process): dedup, response codes, and refusals
+that change nothing."""
 
 from __future__ import annotations
 
-from tests.daemon import DaemonProcess
+from tests.inprocess import InProcessDaemon
 
 
-def incident_count(daemon: DaemonProcess) -> int:
-    response = daemon.get("/api/incidents", params={"max-results": 100})
+def incident_count(app: InProcessDaemon) -> int:
+    response = app.get("/api/incidents", params={"max-results": 100})
     assert response.status_code == 200
     return len(response.json())
 
 
-def test_alert_opens_incident_that_is_readable_at_once(daemon: DaemonProcess) -> None:
-    reply = daemon.event(summary="disk full on db1", alertKey="db1", priority="LOW",
+def test_alert_opens_incident_that_is_readable_at_once(app: InProcessDaemon) -> None:
+    reply = app.event(summary="disk full on db1", alertKey="db1", priority="LOW",
                          details="95% used", labels={"env": "prod"},
                          links=[{"href": "https://grafana.example/d/1", "text": "dashboard"}])
     assert reply.status_code == 202
@@ -20,7 +21,7 @@ def test_alert_opens_incident_that_is_readable_at_once(daemon: DaemonProcess) ->
     assert body["responseCode"] == "NEW_INCIDENT_CREATED"
     assert body["alertKey"] == "db1"
     assert body["alertUrl"].endswith(f"/api/incidents/{body['incidentId']}")
-    incident = daemon.get(f"/api/incidents/{body['incidentId']}").json()
+    incident = app.get(f"/api/incidents/{body['incidentId']}").json()
     assert incident["status"] == "PENDING"
     assert incident["summary"] == "disk full on db1"
     assert incident["priority"] == "LOW"
@@ -29,77 +30,77 @@ def test_alert_opens_incident_that_is_readable_at_once(daemon: DaemonProcess) ->
     assert incident["links"] == [{"href": "https://grafana.example/d/1", "text": "dashboard"}]
     assert incident["alertSource"]["name"] == "default"
     assert incident["reportTime"] == "2026-01-05T09:00:00.000Z"
-    assert daemon.log_types(body["incidentId"])[:2] == ["INCIDENT_CREATED", "EVENT_RECEIVED"]
+    assert app.log_types(body["incidentId"])[:2] == ["INCIDENT_CREATED", "EVENT_RECEIVED"]
 
 
-def test_same_key_joins_open_incident_case_insensitively_and_trimmed(daemon: DaemonProcess) -> None:
-    first = daemon.event(summary="cpu", alertKey="Web-1").json()
-    second = daemon.event(summary="cpu again", alertKey="  web-1 ").json()
-    third = daemon.client.post("/api/v1/events", json={
-        "apiKey": daemon.integration_key, "eventType": "ALERT", "summary": "x", "incidentKey": "WEB-1",
+def test_same_key_joins_open_incident_case_insensitively_and_trimmed(app: InProcessDaemon) -> None:
+    first = app.event(summary="cpu", alertKey="Web-1").json()
+    second = app.event(summary="cpu again", alertKey="  web-1 ").json()
+    third = app.client.post("/api/v1/events", json={
+        "apiKey": app.integration_key, "eventType": "ALERT", "summary": "x", "incidentKey": "WEB-1",
     }).json()
     assert second["responseCode"] == third["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
     assert first["incidentId"] == second["incidentId"] == third["incidentId"]
-    incident = daemon.get(f"/api/incidents/{first['incidentId']}").json()
+    incident = app.get(f"/api/incidents/{first['incidentId']}").json()
     assert incident["eventCount"] == 3
     assert incident["alertKey"] == "Web-1"
-    assert incident_count(daemon) == 1
+    assert incident_count(app) == 1
 
 
-def test_resolved_then_alert_opens_a_new_incident(daemon: DaemonProcess) -> None:
-    first = daemon.event(summary="down", alertKey="svc").json()
-    resolved = daemon.event(eventType="RESOLVE", alertKey="SVC").json()
+def test_resolved_then_alert_opens_a_new_incident(app: InProcessDaemon) -> None:
+    first = app.event(summary="down", alertKey="svc").json()
+    resolved = app.event(eventType="RESOLVE", alertKey="SVC").json()
     assert resolved["responseCode"] == "INCIDENT_RESOLVED"
     assert resolved["incidentId"] == first["incidentId"]
-    again = daemon.event(summary="down again", alertKey="svc").json()
+    again = app.event(summary="down again", alertKey="svc").json()
     assert again["responseCode"] == "NEW_INCIDENT_CREATED"
     assert again["incidentId"] != first["incidentId"]
-    old = daemon.get(f"/api/incidents/{first['incidentId']}").json()
+    old = app.get(f"/api/incidents/{first['incidentId']}").json()
     assert old["status"] == "RESOLVED"
     # RESOLVED is final: actions on it are refused and change nothing.
     for action in ("accept", "resolve"):
-        refused = daemon.put(f"/api/incidents/{first['incidentId']}/{action}")
+        refused = app.put(f"/api/incidents/{first['incidentId']}/{action}")
         assert refused.status_code == 409
         assert refused.json()["code"] == "INCIDENT_RESOLVED"
-    refused = daemon.post(f"/api/incidents/{first['incidentId']}/comments", {"content": "late"})
+    refused = app.post(f"/api/incidents/{first['incidentId']}/comments", {"content": "late"})
     assert refused.status_code == 409
-    assert daemon.get(f"/api/incidents/{first['incidentId']}").json() == old
+    assert app.get(f"/api/incidents/{first['incidentId']}").json() == old
 
 
-def test_accept_resolve_comment_events_and_their_codes(daemon: DaemonProcess) -> None:
-    opened = daemon.event(summary="down", alertKey="k").json()
-    assert daemon.event(eventType="COMMENT", alertKey="k",
+def test_accept_resolve_comment_events_and_their_codes(app: InProcessDaemon) -> None:
+    opened = app.event(summary="down", alertKey="k").json()
+    assert app.event(eventType="COMMENT", alertKey="k",
                         comments=[{"creator": "bot", "content": "looking"}]).json()["responseCode"] \
         == "COMMENT_ADDED"
-    assert daemon.event(eventType="ACCEPT", alertKey="k").json()["responseCode"] == "INCIDENT_ACCEPTED"
-    assert daemon.event(eventType="ACCEPT", alertKey="k").json()["responseCode"] \
+    assert app.event(eventType="ACCEPT", alertKey="k").json()["responseCode"] == "INCIDENT_ACCEPTED"
+    assert app.event(eventType="ACCEPT", alertKey="k").json()["responseCode"] \
         == "INCIDENT_ALREADY_ACCEPTED"
-    assert daemon.event(summary="again", alertKey="k").json()["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
-    assert daemon.event(eventType="RESOLVE", alertKey="k").json()["responseCode"] == "INCIDENT_RESOLVED"
-    types = daemon.log_types(opened["incidentId"])
+    assert app.event(summary="again", alertKey="k").json()["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
+    assert app.event(eventType="RESOLVE", alertKey="k").json()["responseCode"] == "INCIDENT_RESOLVED"
+    types = app.log_types(opened["incidentId"])
     assert "COMMENT" in types and "ACCEPTED" in types and types[-1] == "RESOLVED"
-    incident = daemon.get(f"/api/incidents/{opened['incidentId']}").json()
+    incident = app.get(f"/api/incidents/{opened['incidentId']}").json()
     assert incident["status"] == "RESOLVED" and incident["acceptedAt"] is not None
 
 
-def test_alert_without_key_gets_a_generated_one(daemon: DaemonProcess) -> None:
-    one = daemon.event(summary="a").json()
-    two = daemon.event(summary="b").json()
+def test_alert_without_key_gets_a_generated_one(app: InProcessDaemon) -> None:
+    one = app.event(summary="a").json()
+    two = app.event(summary="b").json()
     assert one["alertKey"] and two["alertKey"] and one["alertKey"] != two["alertKey"]
     assert one["incidentId"] != two["incidentId"]
 
 
-def test_action_events_without_open_incident_are_400(daemon: DaemonProcess) -> None:
+def test_action_events_without_open_incident_are_400(app: InProcessDaemon) -> None:
     for event_type in ("ACCEPT", "RESOLVE", "COMMENT"):
-        reply = daemon.event(eventType=event_type, alertKey="nothing-open", summary="a note")
+        reply = app.event(eventType=event_type, alertKey="nothing-open", summary="a note")
         assert reply.status_code == 400
         assert reply.json()["code"] == "NO_OPEN_INCIDENT_WITH_KEY"
-    assert incident_count(daemon) == 0
+    assert incident_count(app) == 0
 
 
-def test_bad_bodies_get_documented_errors_and_change_nothing(daemon: DaemonProcess) -> None:
-    daemon.event(summary="baseline", alertKey="base")
-    key = daemon.integration_key
+def test_bad_bodies_get_documented_errors_and_change_nothing(app: InProcessDaemon) -> None:
+    app.event(summary="baseline", alertKey="base")
+    key = app.integration_key
     cases: list[tuple[bytes | dict[str, object], int, str, str | None]] = [
         (b"not json", 400, "INVALID_JSON", None),
         (b"", 400, "INVALID_JSON", None),
@@ -123,47 +124,47 @@ def test_bad_bodies_get_documented_errors_and_change_nothing(daemon: DaemonProce
     ]
     for body, status, code, field in cases:
         if isinstance(body, bytes):
-            reply = daemon.client.post("/api/events", content=body,
+            reply = app.client.post("/api/events", content=body,
                                        headers={"content-type": "application/json"})
         else:
-            reply = daemon.client.post("/api/events", json=body)
+            reply = app.client.post("/api/events", json=body)
         assert reply.status_code == status, (body if isinstance(body, bytes) else str(body)[:80], reply.text)
         error = reply.json()
         assert error["status"] == status and error["code"] == code and error["message"]
         if field is not None:
             assert error["field"] == field
-    assert incident_count(daemon) == 1
-    assert daemon.get("/api/incidents/1").json()["eventCount"] == 1
+    assert incident_count(app) == 1
+    assert app.get("/api/incidents/1").json()["eventCount"] == 1
 
 
-def test_streamed_body_over_the_limit_is_refused(daemon: DaemonProcess) -> None:
+def test_streamed_body_over_the_limit_is_refused(app: InProcessDaemon) -> None:
     def chunks():  # type: ignore[no-untyped-def]
         for _ in range(80):
             yield b"x" * 8192
 
-    reply = daemon.client.post("/api/events", content=chunks())
+    reply = app.client.post("/api/events", content=chunks())
     assert reply.status_code == 413
     assert reply.json()["code"] == "BODY_TOO_LARGE"
 
 
-def test_unknown_path_and_method_use_the_envelope(daemon: DaemonProcess) -> None:
-    missing = daemon.client.get("/api/nothing-here")
+def test_unknown_path_and_method_use_the_envelope(app: InProcessDaemon) -> None:
+    missing = app.client.get("/api/nothing-here")
     assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
-    wrong = daemon.client.get("/api/events")
+    wrong = app.client.get("/api/events")
     assert wrong.status_code == 405 and wrong.json()["code"] == "METHOD_NOT_ALLOWED"
 
 
-def test_incident_list_filters_and_paging(daemon: DaemonProcess) -> None:
-    ids = [daemon.event(summary=f"s{i}", alertKey=f"k{i}").json()["incidentId"] for i in range(5)]
-    daemon.put(f"/api/incidents/{ids[0]}/accept")
-    daemon.put(f"/api/incidents/{ids[1]}/resolve")
-    listed = daemon.get("/api/incidents").json()
+def test_incident_list_filters_and_paging(app: InProcessDaemon) -> None:
+    ids = [app.event(summary=f"s{i}", alertKey=f"k{i}").json()["incidentId"] for i in range(5)]
+    app.put(f"/api/incidents/{ids[0]}/accept")
+    app.put(f"/api/incidents/{ids[1]}/resolve")
+    listed = app.get("/api/incidents").json()
     assert [i["id"] for i in listed] == sorted(ids, reverse=True)
-    pending = daemon.get("/api/incidents", params={"states": "PENDING"}).json()
+    pending = app.get("/api/incidents", params={"states": "PENDING"}).json()
     assert {i["id"] for i in pending} == set(ids[2:])
-    page = daemon.get("/api/incidents", params={"start-index": 1, "max-results": 2}).json()
+    page = app.get("/api/incidents", params={"start-index": 1, "max-results": 2}).json()
     assert [i["id"] for i in page] == sorted(ids, reverse=True)[1:3]
-    bad = daemon.get("/api/incidents", params={"max-results": 500})
+    bad = app.get("/api/incidents", params={"max-results": 500})
     assert bad.status_code == 400 and bad.json()["field"] == "max-results"
-    bad = daemon.get("/api/incidents", params={"states": "OPEN"})
+    bad = app.get("/api/incidents", params={"states": "OPEN"})
     assert bad.status_code == 400 and bad.json()["field"] == "states"

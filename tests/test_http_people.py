@@ -2,61 +2,61 @@
 
 from __future__ import annotations
 
-from tests.daemon import DaemonProcess
+from tests.inprocess import InProcessDaemon
 
 
-def make_user(daemon: DaemonProcess, username: str, role: str = "USER") -> tuple[int, str]:
-    created = daemon.post("/api/users", {"username": username, "email": f"{username}@example.com",
+def make_user(app: InProcessDaemon, username: str, role: str = "USER") -> tuple[int, str]:
+    created = app.post("/api/users", {"username": username, "email": f"{username}@example.com",
                                          "role": role, "timezone": "Europe/Berlin"})
     assert created.status_code == 201, created.text
     user_id = created.json()["id"]
-    token = daemon.post(f"/api/users/{user_id}/tokens", {"name": "test"})
+    token = app.post(f"/api/users/{user_id}/tokens", {"name": "test"})
     assert token.status_code == 201
     return user_id, token.json()["token"]
 
 
-def test_requests_without_a_valid_token_are_401(daemon: DaemonProcess) -> None:
+def test_requests_without_a_valid_token_are_401(app: InProcessDaemon) -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
-        reply = daemon.client.get("/api/incidents", headers=headers)
+        reply = app.client.get("/api/incidents", headers=headers)
         assert reply.status_code == 401
         assert reply.json()["code"] == "UNAUTHORIZED"
-    assert daemon.client.put("/api/incidents/1/accept").status_code == 401
-    assert daemon.client.post("/api/users", json={"username": "x"}).status_code == 401
+    assert app.client.put("/api/incidents/1/accept").status_code == 401
+    assert app.client.post("/api/users", json={"username": "x"}).status_code == 401
 
 
-def test_user_edits_only_their_own_profile(daemon: DaemonProcess) -> None:
-    alice, alice_token = make_user(daemon, "alice")
-    bob, _ = make_user(daemon, "bob")
-    forbidden = daemon.put(f"/api/users/{bob}", {"firstName": "Robert"}, token=alice_token)
+def test_user_edits_only_their_own_profile(app: InProcessDaemon) -> None:
+    alice, alice_token = make_user(app, "alice")
+    bob, _ = make_user(app, "bob")
+    forbidden = app.put(f"/api/users/{bob}", {"firstName": "Robert"}, token=alice_token)
     assert forbidden.status_code == 403 and forbidden.json()["code"] == "FORBIDDEN"
-    assert daemon.get(f"/api/users/{bob}").json()["firstName"] == ""
-    own = daemon.put(f"/api/users/{alice}", {"firstName": "Alice", "mutedUntil": "2026-01-05T12:00:00+01:00"},
+    assert app.get(f"/api/users/{bob}").json()["firstName"] == ""
+    own = app.put(f"/api/users/{alice}", {"firstName": "Alice", "mutedUntil": "2026-01-05T12:00:00+01:00"},
                      token=alice_token)
     assert own.status_code == 200
     assert own.json()["firstName"] == "Alice"
     assert own.json()["mutedUntil"] == "2026-01-05T11:00:00.000Z"
-    promote = daemon.put(f"/api/users/{alice}", {"role": "ADMIN"}, token=alice_token)
+    promote = app.put(f"/api/users/{alice}", {"role": "ADMIN"}, token=alice_token)
     assert promote.status_code == 403
-    assert daemon.get("/api/users/current", token=alice_token).json()["role"] == "USER"
-    assert daemon.post("/api/users", {"username": "eve"}, token=alice_token).status_code == 403
-    assert daemon.post(f"/api/users/{bob}/tokens", token=alice_token).status_code == 403
+    assert app.get("/api/users/current", token=alice_token).json()["role"] == "USER"
+    assert app.post("/api/users", {"username": "eve"}, token=alice_token).status_code == 403
+    assert app.post(f"/api/users/{bob}/tokens", token=alice_token).status_code == 403
     # An admin edits anyone.
-    assert daemon.put(f"/api/users/{bob}", {"lastName": "B"}).json()["lastName"] == "B"
+    assert app.put(f"/api/users/{bob}", {"lastName": "B"}).json()["lastName"] == "B"
 
 
-def test_user_reads_everything_and_acts_on_incidents(daemon: DaemonProcess) -> None:
-    _, token = make_user(daemon, "carol")
-    incident_id = daemon.event(summary="down", alertKey="a").json()["incidentId"]
-    assert daemon.get("/api/users", token=token).status_code == 200
-    assert daemon.get("/api/alert-sources", token=token).status_code == 200
-    accepted = daemon.put(f"/api/incidents/{incident_id}/accept", token=token)
+def test_user_reads_everything_and_acts_on_incidents(app: InProcessDaemon) -> None:
+    _, token = make_user(app, "carol")
+    incident_id = app.event(summary="down", alertKey="a").json()["incidentId"]
+    assert app.get("/api/users", token=token).status_code == 200
+    assert app.get("/api/alert-sources", token=token).status_code == 200
+    accepted = app.put(f"/api/incidents/{incident_id}/accept", token=token)
     assert accepted.status_code == 200
     assert accepted.json()["acceptedBy"]["username"] == "carol"
-    assert daemon.post("/api/alert-sources", {"name": "x"}, token=token).status_code == 403
+    assert app.post("/api/alert-sources", {"name": "x"}, token=token).status_code == 403
 
 
-def test_user_validation_errors(daemon: DaemonProcess) -> None:
-    make_user(daemon, "dave")
+def test_user_validation_errors(app: InProcessDaemon) -> None:
+    make_user(app, "dave")
     cases = [
         ({"username": "dave"}, 409, "username"),
         ({"username": ""}, 400, "username"),
@@ -66,32 +66,32 @@ def test_user_validation_errors(daemon: DaemonProcess) -> None:
         ({"username": "ok", "mutedUntil": "tomorrow"}, 400, "mutedUntil"),
     ]
     for body, status, field in cases:
-        reply = daemon.post("/api/users", body)
+        reply = app.post("/api/users", body)
         assert reply.status_code == status, (body, reply.text)
         assert reply.json()["field"] == field
-    assert [u["username"] for u in daemon.get("/api/users").json()] == ["admin", "dave"]
+    assert [u["username"] for u in app.get("/api/users").json()] == ["admin", "dave"]
 
 
-def test_alert_sources_get_generated_keys_and_take_events(daemon: DaemonProcess) -> None:
-    created = daemon.post("/api/alert-sources", {"name": "db team", "priority": "LOW"})
+def test_alert_sources_get_generated_keys_and_take_events(app: InProcessDaemon) -> None:
+    created = app.post("/api/alert-sources", {"name": "db team", "priority": "LOW"})
     assert created.status_code == 201
     source = created.json()
     assert len(source["integrationKey"]) == 32 and source["integrationType"] == "API"
     assert source["escalationPolicy"] is None
-    reply = daemon.event(key=source["integrationKey"], summary="slow", alertKey="db1").json()
-    incident = daemon.get(f"/api/incidents/{reply['incidentId']}").json()
+    reply = app.event(key=source["integrationKey"], summary="slow", alertKey="db1").json()
+    incident = app.get(f"/api/incidents/{reply['incidentId']}").json()
     assert incident["alertSource"] == {"id": source["id"], "name": "db team"}
     assert incident["priority"] == "LOW"
     # The same key in another source is another incident.
-    other = daemon.event(summary="slow", alertKey="db1").json()
+    other = app.event(summary="slow", alertKey="db1").json()
     assert other["incidentId"] != reply["incidentId"]
-    read_only = daemon.put(f"/api/alert-sources/{source['id']}", {"integrationKey": "mine"})
+    read_only = app.put(f"/api/alert-sources/{source['id']}", {"integrationKey": "mine"})
     assert read_only.status_code == 400 and read_only.json()["field"] == "integrationKey"
-    in_use = daemon.client.delete(f"/api/alert-sources/{source['id']}", headers=daemon.auth())
+    in_use = app.client.delete(f"/api/alert-sources/{source['id']}", headers=app.auth())
     assert in_use.status_code == 409
 
 
-def test_escalation_policy_validation(daemon: DaemonProcess) -> None:
+def test_escalation_policy_validation(app: InProcessDaemon) -> None:
     cases = [
         ({"name": "p"}, "escalationRules"),
         ({"name": "p", "escalationRules": []}, "escalationRules"),
@@ -104,11 +104,11 @@ def test_escalation_policy_validation(daemon: DaemonProcess) -> None:
           "frequency": 50}, "frequency"),
     ]
     for body, field in cases:
-        reply = daemon.post("/api/escalation-policies", body)
+        reply = app.post("/api/escalation-policies", body)
         assert reply.status_code == 400, (body, reply.text)
         assert reply.json()["field"] == field
-    assert daemon.get("/api/escalation-policies").json() == []
-    good = daemon.post("/api/escalation-policies", {
+    assert app.get("/api/escalation-policies").json() == []
+    good = app.post("/api/escalation-policies", {
         "name": "p", "repeating": True, "frequency": 2,
         "escalationRules": [{"escalationTimeout": 5, "users": [{"id": 1}]}],
     })
@@ -118,17 +118,17 @@ def test_escalation_policy_validation(daemon: DaemonProcess) -> None:
     ]
 
 
-def test_healthz(daemon: DaemonProcess) -> None:
-    reply = daemon.client.get("/healthz")
+def test_healthz(app: InProcessDaemon) -> None:
+    reply = app.client.get("/healthz")
     assert reply.status_code == 200 and reply.json()["status"] == "ok"
 
 
-def test_manual_clock_never_goes_backwards(daemon: DaemonProcess) -> None:
-    assert daemon.now() == "2026-01-05T09:00:00.000Z"
-    assert daemon.advance("PT30M") == "2026-01-05T09:30:00.000Z"
-    back = daemon.post("/api/_clock", {"set": "2026-01-05T09:00:00Z"})
+def test_manual_clock_never_goes_backwards(app: InProcessDaemon) -> None:
+    assert app.now() == "2026-01-05T09:00:00.000Z"
+    assert app.advance("PT30M") == "2026-01-05T09:30:00.000Z"
+    back = app.post("/api/_clock", {"set": "2026-01-05T09:00:00Z"})
     assert back.status_code == 400
-    bad = daemon.post("/api/_clock", {"advance": "30 minutes"})
+    bad = app.post("/api/_clock", {"advance": "30 minutes"})
     assert bad.status_code == 400 and bad.json()["field"] == "advance"
-    assert daemon.post("/api/_clock", {"set": "2026-01-06T00:00:00+01:00"}).json()["now"] \
+    assert app.post("/api/_clock", {"set": "2026-01-06T00:00:00+01:00"}).json()["now"] \
         == "2026-01-05T23:00:00.000Z"

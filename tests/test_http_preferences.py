@@ -7,28 +7,28 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from tests.daemon import DaemonProcess
+from tests.inprocess import InProcessDaemon
 
 RULES = "/api/users/{}/notification-preferences/{}"
 
 
-def make_user(daemon: DaemonProcess, username: str, role: str = "USER") -> tuple[int, str]:
-    created = daemon.post("/api/users", {"username": username, "email": f"{username}@example.com",
+def make_user(app: InProcessDaemon, username: str, role: str = "USER") -> tuple[int, str]:
+    created = app.post("/api/users", {"username": username, "email": f"{username}@example.com",
                                          "role": role})
     assert created.status_code == 201, created.text
     user_id = created.json()["id"]
-    token = daemon.post(f"/api/users/{user_id}/tokens", {"name": "test"})
+    token = app.post(f"/api/users/{user_id}/tokens", {"name": "test"})
     assert token.status_code == 201
     return user_id, token.json()["token"]
 
 
-def delete(daemon: DaemonProcess, path: str, token: str | None = None) -> httpx.Response:
-    return daemon.client.delete(path, headers=daemon.auth(token))
+def delete(app: InProcessDaemon, path: str, token: str | None = None) -> httpx.Response:
+    return app.client.delete(path, headers=app.auth(token))
 
 
-def add_contact(daemon: DaemonProcess, user_id: int, method: str, target: str,
+def add_contact(app: InProcessDaemon, user_id: int, method: str, target: str,
                 token: str | None = None) -> int:
-    reply = daemon.post(f"/api/users/{user_id}/contacts", {"method": method, "target": target}, token=token)
+    reply = app.post(f"/api/users/{user_id}/contacts", {"method": method, "target": target}, token=token)
     assert reply.status_code == 201, reply.text
     return reply.json()["id"]
 
@@ -44,10 +44,10 @@ def assert_invalid(reply: httpx.Response, field: str) -> dict[str, Any]:
 # --- contacts --------------------------------------------------------------------------------
 
 
-def test_contacts_crud_round_trip(daemon: DaemonProcess) -> None:
-    alice, _ = make_user(daemon, "alice")
+def test_contacts_crud_round_trip(app: InProcessDaemon) -> None:
+    alice, _ = make_user(app, "alice")
     path = f"/api/users/{alice}/contacts"
-    assert daemon.get(path).json() == []
+    assert app.get(path).json() == []
     bodies = [
         {"method": "EMAIL", "target": "alice@example.com"},
         {"method": "SMS", "target": "+4915112345678"},
@@ -56,27 +56,27 @@ def test_contacts_crud_round_trip(daemon: DaemonProcess) -> None:
     ]
     created = []
     for body in bodies:
-        reply = daemon.post(path, body)
+        reply = app.post(path, body)
         assert reply.status_code == 201, reply.text
         created.append(reply.json())
     assert [c["method"] for c in created] == ["EMAIL", "SMS", "VOICE", "PUSH"]
     assert all(isinstance(c["id"], int) for c in created)
     assert created[0] == {"id": created[0]["id"], "method": "EMAIL", "target": "alice@example.com"}
-    listed = daemon.get(path).json()
+    listed = app.get(path).json()
     assert listed == sorted(created, key=lambda c: c["id"])
 
     sms = created[1]["id"]
-    assert daemon.get(f"{path}/{sms}").json() == created[1]
+    assert app.get(f"{path}/{sms}").json() == created[1]
     # Surrounding blanks are trimmed; the method may be repeated unchanged.
-    changed = daemon.put(f"{path}/{sms}", {"method": "SMS", "target": " +4917698765432\n"})
+    changed = app.put(f"{path}/{sms}", {"method": "SMS", "target": " +4917698765432\n"})
     assert changed.status_code == 200, changed.text
     assert changed.json() == {"id": sms, "method": "SMS", "target": "+4917698765432"}
-    assert daemon.get(f"{path}/{sms}").json()["target"] == "+4917698765432"
+    assert app.get(f"{path}/{sms}").json()["target"] == "+4917698765432"
 
-    gone = delete(daemon, f"{path}/{sms}")
+    gone = delete(app, f"{path}/{sms}")
     assert gone.status_code == 204
-    assert daemon.get(f"{path}/{sms}").status_code == 404
-    assert [c["id"] for c in daemon.get(path).json()] == [c["id"] for c in created if c["id"] != sms]
+    assert app.get(f"{path}/{sms}").status_code == 404
+    assert [c["id"] for c in app.get(path).json()] == [c["id"] for c in created if c["id"] != sms]
 
 
 @pytest.mark.parametrize(("body", "field", "fragment"), [
@@ -93,22 +93,22 @@ def test_contacts_crud_round_trip(daemon: DaemonProcess) -> None:
     ({"method": "PUSH", "target": "   "}, "target", "empty"),
     ({"method": "PUSH", "target": "x" * 513}, "target", "512"),
 ])
-def test_contact_validation_errors(daemon: DaemonProcess, body: dict[str, Any], field: str,
+def test_contact_validation_errors(app: InProcessDaemon, body: dict[str, Any], field: str,
                                    fragment: str) -> None:
     path = "/api/users/1/contacts"
-    reply = assert_invalid(daemon.post(path, body), field)
+    reply = assert_invalid(app.post(path, body), field)
     assert fragment in reply["message"]
-    assert daemon.get(path).json() == []
+    assert app.get(path).json() == []
 
 
-def test_contact_method_is_fixed_and_target_checked_on_update(daemon: DaemonProcess) -> None:
-    contact = add_contact(daemon, 1, "SMS", "+4915112345678")
+def test_contact_method_is_fixed_and_target_checked_on_update(app: InProcessDaemon) -> None:
+    contact = add_contact(app, 1, "SMS", "+4915112345678")
     path = f"/api/users/1/contacts/{contact}"
-    assert_invalid(daemon.put(path, {"method": "VOICE"}), "method")
-    assert_invalid(daemon.put(path, {"method": "PAGER"}), "method")
-    assert_invalid(daemon.put(path, {"target": "alice@example.com"}), "target")
-    assert_invalid(daemon.put(path, {"target": ""}), "target")
-    assert daemon.get(path).json() == {"id": contact, "method": "SMS", "target": "+4915112345678"}
+    assert_invalid(app.put(path, {"method": "VOICE"}), "method")
+    assert_invalid(app.put(path, {"method": "PAGER"}), "method")
+    assert_invalid(app.put(path, {"target": "alice@example.com"}), "target")
+    assert_invalid(app.put(path, {"target": ""}), "target")
+    assert app.get(path).json() == {"id": contact, "method": "SMS", "target": "+4915112345678"}
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -125,41 +125,41 @@ RULE_CASES = [
 
 
 @pytest.mark.parametrize(("collection", "create", "created", "update", "updated"), RULE_CASES)
-def test_rule_crud_round_trip(daemon: DaemonProcess, collection: str, create: dict[str, Any],
+def test_rule_crud_round_trip(app: InProcessDaemon, collection: str, create: dict[str, Any],
                               created: dict[str, Any], update: dict[str, Any],
                               updated: dict[str, Any]) -> None:
-    bob, _ = make_user(daemon, "bob")
-    sms = add_contact(daemon, bob, "SMS", "+4915112345678")
-    email = add_contact(daemon, bob, "EMAIL", "bob@example.com")
+    bob, _ = make_user(app, "bob")
+    sms = add_contact(app, bob, "SMS", "+4915112345678")
+    email = add_contact(app, bob, "EMAIL", "bob@example.com")
     path = RULES.format(bob, collection)
-    assert daemon.get(path).json() == []
+    assert app.get(path).json() == []
 
-    reply = daemon.post(path, {"method": "SMS", "contact": {"id": sms}, **create})
+    reply = app.post(path, {"method": "SMS", "contact": {"id": sms}, **create})
     assert reply.status_code == 201, reply.text
     rule = reply.json()
     assert rule == {"id": rule["id"], "method": "SMS", "contact": {"id": sms}, **created}
-    second = daemon.post(path, {"method": "EMAIL", "contact": {"id": email}, **create}).json()
-    assert [r["id"] for r in daemon.get(path).json()] == sorted([rule["id"], second["id"]])
-    assert daemon.get(f"{path}/{rule['id']}").json() == rule
+    second = app.post(path, {"method": "EMAIL", "contact": {"id": email}, **create}).json()
+    assert [r["id"] for r in app.get(path).json()] == sorted([rule["id"], second["id"]])
+    assert app.get(f"{path}/{rule['id']}").json() == rule
 
-    changed = daemon.put(f"{path}/{rule['id']}", update)
+    changed = app.put(f"{path}/{rule['id']}", update)
     assert changed.status_code == 200, changed.text
     assert changed.json() == {"id": rule["id"], "method": "SMS", "contact": {"id": sms}, **updated}
     # Moving the rule to another contact takes that contact's method with it.
-    moved = daemon.put(f"{path}/{rule['id']}", {"method": "EMAIL", "contact": {"id": email}})
+    moved = app.put(f"{path}/{rule['id']}", {"method": "EMAIL", "contact": {"id": email}})
     assert moved.status_code == 200, moved.text
     assert moved.json() == {"id": rule["id"], "method": "EMAIL", "contact": {"id": email}, **updated}
-    assert daemon.get(f"{path}/{rule['id']}").json() == moved.json()
+    assert app.get(f"{path}/{rule['id']}").json() == moved.json()
 
-    assert delete(daemon, f"{path}/{rule['id']}").status_code == 204
-    assert daemon.get(f"{path}/{rule['id']}").status_code == 404
-    assert delete(daemon, f"{path}/{rule['id']}").status_code == 404
-    assert daemon.get(path).json() == [second]
+    assert delete(app, f"{path}/{rule['id']}").status_code == 204
+    assert app.get(f"{path}/{rule['id']}").status_code == 404
+    assert delete(app, f"{path}/{rule['id']}").status_code == 404
+    assert app.get(path).json() == [second]
 
 
-def test_alert_rule_delay_defaults_to_zero(daemon: DaemonProcess) -> None:
-    contact = add_contact(daemon, 1, "PUSH", "ntfy-topic")
-    reply = daemon.post(RULES.format(1, "alerts"),
+def test_alert_rule_delay_defaults_to_zero(app: InProcessDaemon) -> None:
+    contact = add_contact(app, 1, "PUSH", "ntfy-topic")
+    reply = app.post(RULES.format(1, "alerts"),
                         {"method": "PUSH", "contact": {"id": contact}, "type": "LOW_PRIORITY"})
     assert reply.status_code == 201, reply.text
     assert reply.json()["delayMin"] == 0 and reply.json()["type"] == "LOW_PRIORITY"
@@ -201,169 +201,169 @@ VALID_EXTRAS = {"alerts": {"type": "HIGH_PRIORITY", "delayMin": 0}, "updates": {
 
 
 @pytest.mark.parametrize("collection", ["alerts", "updates", "duties"])
-def test_rule_validation_errors(daemon: DaemonProcess, collection: str) -> None:
-    carol, _ = make_user(daemon, "carol")
-    dave, _ = make_user(daemon, "dave")
-    sms = add_contact(daemon, carol, "SMS", "+4915112345678")
-    email = add_contact(daemon, carol, "EMAIL", "carol@example.com")
-    daves = add_contact(daemon, dave, "SMS", "+4915112345679")
+def test_rule_validation_errors(app: InProcessDaemon, collection: str) -> None:
+    carol, _ = make_user(app, "carol")
+    dave, _ = make_user(app, "dave")
+    sms = add_contact(app, carol, "SMS", "+4915112345678")
+    email = add_contact(app, carol, "EMAIL", "carol@example.com")
+    daves = add_contact(app, dave, "SMS", "+4915112345679")
     path = RULES.format(carol, collection)
     valid = {"method": "SMS", "contact": {"id": sms}, **VALID_EXTRAS[collection]}
     cases = [*COMMON_RULE_ERRORS, *SPECIFIC_RULE_ERRORS[collection],
              ({"contact": {"id": daves}}, "contact")]
     for change, field in cases:
-        assert_invalid(daemon.post(path, {**valid, **change}), field)
+        assert_invalid(app.post(path, {**valid, **change}), field)
     missing_method = {k: value for k, value in valid.items() if k != "method"}
-    assert_invalid(daemon.post(path, missing_method), "method")
+    assert_invalid(app.post(path, missing_method), "method")
     missing_contact = {k: value for k, value in valid.items() if k != "contact"}
-    assert_invalid(daemon.post(path, missing_contact), "contact")
-    assert daemon.get(path).json() == []
+    assert_invalid(app.post(path, missing_contact), "contact")
+    assert app.get(path).json() == []
 
-    rule = daemon.post(path, valid)
+    rule = app.post(path, valid)
     assert rule.status_code == 201, rule.text
     rule_path = f"{path}/{rule.json()['id']}"
     # A new contact of another method without the matching method is a mismatch.
-    assert_invalid(daemon.put(rule_path, {"contact": {"id": email}}), "method")
-    assert_invalid(daemon.put(rule_path, {"contact": {"id": daves}}), "contact")
+    assert_invalid(app.put(rule_path, {"contact": {"id": email}}), "method")
+    assert_invalid(app.put(rule_path, {"contact": {"id": daves}}), "contact")
     for change, field in SPECIFIC_RULE_ERRORS[collection]:
         if change.get("type", "") is not None:  # null on update means "unchanged"
-            assert_invalid(daemon.put(rule_path, change), field)
-    assert daemon.get(rule_path).json() == rule.json()
+            assert_invalid(app.put(rule_path, change), field)
+    assert app.get(rule_path).json() == rule.json()
 
 
-def test_duty_rules_refuse_voice(daemon: DaemonProcess) -> None:
-    voice = add_contact(daemon, 1, "VOICE", "+4915112345678")
+def test_duty_rules_refuse_voice(app: InProcessDaemon) -> None:
+    voice = add_contact(app, 1, "VOICE", "+4915112345678")
     path = RULES.format(1, "duties")
-    body = assert_invalid(daemon.post(path, {"method": "VOICE", "contact": {"id": voice}}), "method")
+    body = assert_invalid(app.post(path, {"method": "VOICE", "contact": {"id": voice}}), "method")
     assert "EMAIL, SMS, PUSH" in body["message"]
-    assert daemon.get(path).json() == []
+    assert app.get(path).json() == []
     # Alert rules may call.
-    alert = daemon.post(RULES.format(1, "alerts"),
+    alert = app.post(RULES.format(1, "alerts"),
                         {"method": "VOICE", "contact": {"id": voice}, "type": "HIGH_PRIORITY"})
     assert alert.status_code == 201, alert.text
 
 
-def test_duty_rule_before_defaults_to_zero(daemon: DaemonProcess) -> None:
-    push = add_contact(daemon, 1, "PUSH", "ntfy-topic")
-    reply = daemon.post(RULES.format(1, "duties"), {"method": "PUSH", "contact": {"id": push}})
+def test_duty_rule_before_defaults_to_zero(app: InProcessDaemon) -> None:
+    push = add_contact(app, 1, "PUSH", "ntfy-topic")
+    reply = app.post(RULES.format(1, "duties"), {"method": "PUSH", "contact": {"id": push}})
     assert reply.status_code == 201, reply.text
     assert reply.json()["beforeMin"] == 0
 
 
-def test_deleting_a_contact_removes_its_rules(daemon: DaemonProcess) -> None:
-    doomed = add_contact(daemon, 1, "SMS", "+4915112345678")
-    kept = add_contact(daemon, 1, "EMAIL", "admin@example.com")
+def test_deleting_a_contact_removes_its_rules(app: InProcessDaemon) -> None:
+    doomed = add_contact(app, 1, "SMS", "+4915112345678")
+    kept = add_contact(app, 1, "EMAIL", "admin@example.com")
     for contact, method in ((doomed, "SMS"), (kept, "EMAIL")):
         for collection, extras in VALID_EXTRAS.items():
-            reply = daemon.post(RULES.format(1, collection),
+            reply = app.post(RULES.format(1, collection),
                                 {"method": method, "contact": {"id": contact}, **extras})
             assert reply.status_code == 201, reply.text
-    assert delete(daemon, f"/api/users/1/contacts/{doomed}").status_code == 204
+    assert delete(app, f"/api/users/1/contacts/{doomed}").status_code == 204
     for collection in VALID_EXTRAS:
-        rules = daemon.get(RULES.format(1, collection)).json()
+        rules = app.get(RULES.format(1, collection)).json()
         assert [r["contact"]["id"] for r in rules] == [kept], (collection, rules)
-    assert [c["id"] for c in daemon.get("/api/users/1/contacts").json()] == [kept]
+    assert [c["id"] for c in app.get("/api/users/1/contacts").json()] == [kept]
 
 
 # --- who may do what -------------------------------------------------------------------------
 
 
-def test_user_reads_anyones_preferences_but_edits_only_their_own(daemon: DaemonProcess) -> None:
-    erin, erin_token = make_user(daemon, "erin")
-    frank, frank_token = make_user(daemon, "frank")
-    franks = add_contact(daemon, frank, "EMAIL", "frank@example.com", token=frank_token)
-    franks_rule = daemon.post(RULES.format(frank, "alerts"),
+def test_user_reads_anyones_preferences_but_edits_only_their_own(app: InProcessDaemon) -> None:
+    erin, erin_token = make_user(app, "erin")
+    frank, frank_token = make_user(app, "frank")
+    franks = add_contact(app, frank, "EMAIL", "frank@example.com", token=frank_token)
+    franks_rule = app.post(RULES.format(frank, "alerts"),
                               {"method": "EMAIL", "contact": {"id": franks}, "type": "HIGH_PRIORITY"},
                               token=frank_token)
     assert franks_rule.status_code == 201, franks_rule.text
     rule_id = franks_rule.json()["id"]
 
-    contacts = daemon.get(f"/api/users/{frank}/contacts", token=erin_token)
+    contacts = app.get(f"/api/users/{frank}/contacts", token=erin_token)
     assert contacts.status_code == 200 and [c["id"] for c in contacts.json()] == [franks]
-    assert daemon.get(f"/api/users/{frank}/contacts/{franks}", token=erin_token).status_code == 200
-    rules = daemon.get(RULES.format(frank, "alerts"), token=erin_token)
+    assert app.get(f"/api/users/{frank}/contacts/{franks}", token=erin_token).status_code == 200
+    rules = app.get(RULES.format(frank, "alerts"), token=erin_token)
     assert rules.status_code == 200 and [r["id"] for r in rules.json()] == [rule_id]
 
     attempts = [
-        daemon.post(f"/api/users/{frank}/contacts", {"method": "SMS", "target": "+4915112345678"},
+        app.post(f"/api/users/{frank}/contacts", {"method": "SMS", "target": "+4915112345678"},
                     token=erin_token),
-        daemon.put(f"/api/users/{frank}/contacts/{franks}", {"target": "erin@example.com"},
+        app.put(f"/api/users/{frank}/contacts/{franks}", {"target": "erin@example.com"},
                    token=erin_token),
-        delete(daemon, f"/api/users/{frank}/contacts/{franks}", token=erin_token),
-        daemon.post(RULES.format(frank, "updates"),
+        delete(app, f"/api/users/{frank}/contacts/{franks}", token=erin_token),
+        app.post(RULES.format(frank, "updates"),
                     {"method": "EMAIL", "contact": {"id": franks}, "type": "ALERT_ACCEPTED"},
                     token=erin_token),
-        daemon.put(f"{RULES.format(frank, 'alerts')}/{rule_id}", {"delayMin": 60}, token=erin_token),
-        delete(daemon, f"{RULES.format(frank, 'alerts')}/{rule_id}", token=erin_token),
+        app.put(f"{RULES.format(frank, 'alerts')}/{rule_id}", {"delayMin": 60}, token=erin_token),
+        delete(app, f"{RULES.format(frank, 'alerts')}/{rule_id}", token=erin_token),
     ]
     for reply in attempts:
         assert reply.status_code == 403, reply.text
         assert reply.json()["code"] == "FORBIDDEN"
-    assert daemon.get(f"/api/users/{frank}/contacts").json() == [
+    assert app.get(f"/api/users/{frank}/contacts").json() == [
         {"id": franks, "method": "EMAIL", "target": "frank@example.com"}
     ]
-    assert daemon.get(f"{RULES.format(frank, 'alerts')}/{rule_id}").json()["delayMin"] == 0
-    assert daemon.get(RULES.format(frank, "updates")).json() == []
+    assert app.get(f"{RULES.format(frank, 'alerts')}/{rule_id}").json()["delayMin"] == 0
+    assert app.get(RULES.format(frank, "updates")).json() == []
 
     # Erin's own are hers to change.
-    own = add_contact(daemon, erin, "PUSH", "erin-topic", token=erin_token)
-    renamed = daemon.put(f"/api/users/{erin}/contacts/{own}", {"target": "erin-pager"}, token=erin_token)
+    own = add_contact(app, erin, "PUSH", "erin-topic", token=erin_token)
+    renamed = app.put(f"/api/users/{erin}/contacts/{own}", {"target": "erin-pager"}, token=erin_token)
     assert renamed.status_code == 200 and renamed.json()["target"] == "erin-pager"
-    duty = daemon.post(RULES.format(erin, "duties"), {"method": "PUSH", "contact": {"id": own}},
+    duty = app.post(RULES.format(erin, "duties"), {"method": "PUSH", "contact": {"id": own}},
                        token=erin_token)
     assert duty.status_code == 201, duty.text
-    assert delete(daemon, f"{RULES.format(erin, 'duties')}/{duty.json()['id']}",
+    assert delete(app, f"{RULES.format(erin, 'duties')}/{duty.json()['id']}",
                   token=erin_token).status_code == 204
 
 
-def test_admin_edits_anyones_preferences(daemon: DaemonProcess) -> None:
-    gina, gina_token = make_user(daemon, "gina")
-    contact = add_contact(daemon, gina, "SMS", "+4915112345678")
-    rule = daemon.post(RULES.format(gina, "alerts"),
+def test_admin_edits_anyones_preferences(app: InProcessDaemon) -> None:
+    gina, gina_token = make_user(app, "gina")
+    contact = add_contact(app, gina, "SMS", "+4915112345678")
+    rule = app.post(RULES.format(gina, "alerts"),
                        {"method": "SMS", "contact": {"id": contact}, "type": "HIGH_PRIORITY"})
     assert rule.status_code == 201, rule.text
-    changed = daemon.put(f"{RULES.format(gina, 'alerts')}/{rule.json()['id']}", {"delayMin": 15})
+    changed = app.put(f"{RULES.format(gina, 'alerts')}/{rule.json()['id']}", {"delayMin": 15})
     assert changed.status_code == 200 and changed.json()["delayMin"] == 15
     # Gina sees what the admin set up for her.
-    seen = daemon.get(RULES.format(gina, "alerts"), token=gina_token).json()
+    seen = app.get(RULES.format(gina, "alerts"), token=gina_token).json()
     assert [(r["contact"]["id"], r["delayMin"]) for r in seen] == [(contact, 15)]
-    assert delete(daemon, f"/api/users/{gina}/contacts/{contact}").status_code == 204
-    assert daemon.get(f"/api/users/{gina}/contacts", token=gina_token).json() == []
+    assert delete(app, f"/api/users/{gina}/contacts/{contact}").status_code == 204
+    assert app.get(f"/api/users/{gina}/contacts", token=gina_token).json() == []
 
 
-def test_unknown_users_and_other_users_ids_are_404(daemon: DaemonProcess) -> None:
-    hank, _ = make_user(daemon, "hank")
-    ivy, _ = make_user(daemon, "ivy")
-    hanks = add_contact(daemon, hank, "EMAIL", "hank@example.com")
-    hanks_rule = daemon.post(RULES.format(hank, "updates"),
+def test_unknown_users_and_other_users_ids_are_404(app: InProcessDaemon) -> None:
+    hank, _ = make_user(app, "hank")
+    ivy, _ = make_user(app, "ivy")
+    hanks = add_contact(app, hank, "EMAIL", "hank@example.com")
+    hanks_rule = app.post(RULES.format(hank, "updates"),
                              {"method": "EMAIL", "contact": {"id": hanks}, "type": "ALERT_RESOLVED"})
     assert hanks_rule.status_code == 201
     rule_id = hanks_rule.json()["id"]
 
     missing = [
-        daemon.get("/api/users/999/contacts"),
-        daemon.post("/api/users/999/contacts", {"method": "EMAIL", "target": "x@example.com"}),
-        daemon.get(RULES.format(999, "alerts")),
-        daemon.get("/api/users/abc/contacts"),
-        daemon.get(f"/api/users/{ivy}/contacts/{hanks}"),
-        daemon.put(f"/api/users/{ivy}/contacts/{hanks}", {"target": "ivy@example.com"}),
-        delete(daemon, f"/api/users/{ivy}/contacts/{hanks}"),
-        daemon.get(f"/api/users/{hank}/contacts/4242"),
-        daemon.get(f"{RULES.format(ivy, 'updates')}/{rule_id}"),
-        daemon.put(f"{RULES.format(ivy, 'updates')}/{rule_id}", {"type": "ALERT_ACCEPTED"}),
-        delete(daemon, f"{RULES.format(ivy, 'updates')}/{rule_id}"),
-        daemon.get(f"{RULES.format(hank, 'alerts')}/{rule_id + 100}"),
-        daemon.get(RULES.format(hank, "reminders")),
+        app.get("/api/users/999/contacts"),
+        app.post("/api/users/999/contacts", {"method": "EMAIL", "target": "x@example.com"}),
+        app.get(RULES.format(999, "alerts")),
+        app.get("/api/users/abc/contacts"),
+        app.get(f"/api/users/{ivy}/contacts/{hanks}"),
+        app.put(f"/api/users/{ivy}/contacts/{hanks}", {"target": "ivy@example.com"}),
+        delete(app, f"/api/users/{ivy}/contacts/{hanks}"),
+        app.get(f"/api/users/{hank}/contacts/4242"),
+        app.get(f"{RULES.format(ivy, 'updates')}/{rule_id}"),
+        app.put(f"{RULES.format(ivy, 'updates')}/{rule_id}", {"type": "ALERT_ACCEPTED"}),
+        delete(app, f"{RULES.format(ivy, 'updates')}/{rule_id}"),
+        app.get(f"{RULES.format(hank, 'alerts')}/{rule_id + 100}"),
+        app.get(RULES.format(hank, "reminders")),
     ]
     for reply in missing:
         assert reply.status_code == 404, (reply.request.method, reply.request.url, reply.text)
         assert reply.json()["code"] == "NOT_FOUND"
-    assert daemon.get(f"/api/users/{hank}/contacts/{hanks}").json()["target"] == "hank@example.com"
-    assert daemon.get(f"{RULES.format(hank, 'updates')}/{rule_id}").json()["type"] == "ALERT_RESOLVED"
+    assert app.get(f"/api/users/{hank}/contacts/{hanks}").json()["target"] == "hank@example.com"
+    assert app.get(f"{RULES.format(hank, 'updates')}/{rule_id}").json()["type"] == "ALERT_RESOLVED"
 
 
-def test_requests_without_a_valid_token_are_401(daemon: DaemonProcess) -> None:
-    contact = add_contact(daemon, 1, "EMAIL", "admin@example.com")
+def test_requests_without_a_valid_token_are_401(app: InProcessDaemon) -> None:
+    contact = add_contact(app, 1, "EMAIL", "admin@example.com")
     requests = [
         ("GET", "/api/users/1/contacts", None),
         ("POST", "/api/users/1/contacts", {"method": "EMAIL", "target": "x@example.com"}),
@@ -374,10 +374,10 @@ def test_requests_without_a_valid_token_are_401(daemon: DaemonProcess) -> None:
     ]
     for headers in ({}, {"Authorization": "Bearer nope"}):
         for method, path, body in requests:
-            reply = daemon.client.request(method, path, json=body, headers=headers)
+            reply = app.client.request(method, path, json=body, headers=headers)
             assert reply.status_code == 401, (method, path, reply.text)
             assert reply.json()["code"] == "UNAUTHORIZED"
-    assert daemon.get("/api/users/1/contacts").json() == [
+    assert app.get("/api/users/1/contacts").json() == [
         {"id": contact, "method": "EMAIL", "target": "admin@example.com"}
     ]
-    assert daemon.get(RULES.format(1, "duties")).json() == []
+    assert app.get(RULES.format(1, "duties")).json() == []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ilertd.plugins.pagerduty import InvalidPagerDutyEvent, parse_enqueue
-from tests.daemon import DaemonProcess
+from tests.inprocess import InProcessDaemon
 
 
 def trigger(
@@ -25,15 +25,15 @@ def trigger(
     return body
 
 
-def test_trigger_acknowledge_resolve_map_to_an_incident(daemon: DaemonProcess) -> None:
-    key = daemon.integration_key
-    opened = daemon.client.post("/v2/enqueue", json=trigger(
+def test_trigger_acknowledge_resolve_map_to_an_incident(app: InProcessDaemon) -> None:
+    key = app.integration_key
+    opened = app.client.post("/v2/enqueue", json=trigger(
         key, links=[{"href": "https://runbook.example/db", "text": "runbook"}],
         images=[{"src": "https://graph.example/p.png", "alt": "graph"}],
         client="Grafana", client_url="https://grafana.example/a/1"))
     assert opened.status_code == 202
     assert opened.json() == {"status": "success", "message": "Event processed", "dedup_key": "disk-db1"}
-    incident = daemon.get("/api/incidents").json()[0]
+    incident = app.get("/api/incidents").json()[0]
     assert incident["summary"] == "db1 disk 95%"
     assert incident["alertKey"] == "disk-db1"
     assert incident["priority"] == "HIGH"
@@ -44,37 +44,37 @@ def test_trigger_acknowledge_resolve_map_to_an_incident(daemon: DaemonProcess) -
                                  {"href": "https://grafana.example/a/1", "text": "Grafana"}]
     assert incident["images"] == [{"src": "https://graph.example/p.png", "alt": "graph"}]
 
-    again = daemon.client.post("/v2/enqueue", json=trigger(key, dedup="DISK-db1"))
+    again = app.client.post("/v2/enqueue", json=trigger(key, dedup="DISK-db1"))
     assert again.status_code == 202
-    assert len(daemon.get("/api/incidents").json()) == 1
-    assert daemon.get(f"/api/incidents/{incident['id']}").json()["eventCount"] == 2
+    assert len(app.get("/api/incidents").json()) == 1
+    assert app.get(f"/api/incidents/{incident['id']}").json()["eventCount"] == 2
 
-    ack = daemon.client.post("/v2/enqueue", json={"routing_key": key, "event_action": "acknowledge",
+    ack = app.client.post("/v2/enqueue", json={"routing_key": key, "event_action": "acknowledge",
                                                    "dedup_key": "disk-db1"})
     assert ack.status_code == 202 and ack.json()["dedup_key"] == "disk-db1"
-    assert daemon.get(f"/api/incidents/{incident['id']}").json()["status"] == "ACCEPTED"
-    resolve = daemon.client.post("/v2/enqueue", json={"routing_key": key, "event_action": "resolve",
+    assert app.get(f"/api/incidents/{incident['id']}").json()["status"] == "ACCEPTED"
+    resolve = app.client.post("/v2/enqueue", json={"routing_key": key, "event_action": "resolve",
                                                        "dedup_key": "disk-db1"})
     assert resolve.status_code == 202
-    assert daemon.get(f"/api/incidents/{incident['id']}").json()["status"] == "RESOLVED"
-    assert "RESOLVED" in daemon.log_types(incident["id"])
+    assert app.get(f"/api/incidents/{incident['id']}").json()["status"] == "RESOLVED"
+    assert "RESOLVED" in app.log_types(incident["id"])
 
 
-def test_acknowledge_or_resolve_with_nothing_open_is_accepted_and_dropped(daemon: DaemonProcess) -> None:
+def test_acknowledge_or_resolve_with_nothing_open_is_accepted_and_dropped(app: InProcessDaemon) -> None:
     for action in ("acknowledge", "resolve"):
-        reply = daemon.client.post("/v2/enqueue", json={
-            "routing_key": daemon.integration_key, "event_action": action, "dedup_key": "never-opened"})
+        reply = app.client.post("/v2/enqueue", json={
+            "routing_key": app.integration_key, "event_action": action, "dedup_key": "never-opened"})
         assert reply.status_code == 202
         assert reply.json() == {"status": "success", "message": "Event processed",
                                 "dedup_key": "never-opened"}
-    assert daemon.get("/api/incidents").json() == []
+    assert app.get("/api/incidents").json() == []
 
 
-def test_trigger_without_dedup_key_gets_one(daemon: DaemonProcess) -> None:
-    first = daemon.client.post("/v2/enqueue", json=trigger(daemon.integration_key, dedup=None)).json()
-    second = daemon.client.post("/v2/enqueue", json=trigger(daemon.integration_key, dedup=None)).json()
+def test_trigger_without_dedup_key_gets_one(app: InProcessDaemon) -> None:
+    first = app.client.post("/v2/enqueue", json=trigger(app.integration_key, dedup=None)).json()
+    second = app.client.post("/v2/enqueue", json=trigger(app.integration_key, dedup=None)).json()
     assert first["dedup_key"] and first["dedup_key"] != second["dedup_key"]
-    assert len(daemon.get("/api/incidents").json()) == 2
+    assert len(app.get("/api/incidents").json()) == 2
 
 
 @pytest.mark.parametrize(("severity", "priority"), [
@@ -86,8 +86,8 @@ def test_severity_maps_to_priority(severity: str, priority: str) -> None:
     assert event.event_type == "ALERT"
 
 
-def test_invalid_events_get_pagerdutys_400_body_and_change_nothing(daemon: DaemonProcess) -> None:
-    key = daemon.integration_key
+def test_invalid_events_get_pagerdutys_400_body_and_change_nothing(app: InProcessDaemon) -> None:
+    key = app.integration_key
     cases: list[tuple[Any, str]] = [
         ({"event_action": "trigger", "payload": {"summary": "s", "source": "x", "severity": "info"}},
          "'routing_key' is missing or blank"),
@@ -101,20 +101,20 @@ def test_invalid_events_get_pagerdutys_400_body_and_change_nothing(daemon: Daemo
         ([1, 2], "must be a JSON object"),
     ]
     for body, error in cases:
-        reply = daemon.client.post("/v2/enqueue", json=body)
+        reply = app.client.post("/v2/enqueue", json=body)
         assert reply.status_code == 400, (body, reply.text)
         document = reply.json()
         assert document["status"] == "invalid event"
         assert document["message"] == "Event object is invalid"
         assert any(error in e for e in document["errors"]), (error, document["errors"])
     # Every problem is listed at once, as PagerDuty does.
-    many = daemon.client.post("/v2/enqueue", json={"routing_key": key, "event_action": "trigger",
+    many = app.client.post("/v2/enqueue", json={"routing_key": key, "event_action": "trigger",
                                                    "payload": {}}).json()
     assert len(many["errors"]) == 3
-    not_json = daemon.client.post("/v2/enqueue", content=b"{oops",
+    not_json = app.client.post("/v2/enqueue", content=b"{oops",
                                   headers={"content-type": "application/json"})
     assert not_json.status_code == 400 and not_json.json()["status"] == "invalid event"
-    assert daemon.get("/api/incidents").json() == []
+    assert app.get("/api/incidents").json() == []
 
 
 def test_parse_collects_every_error() -> None:

@@ -1,49 +1,48 @@
-"""Escalation and delivery end to end: real daemon, manual clock, pages received by loopback servers."""
+"""Escalation and delivery end to end: the whole daemon (in process; in a subprocess where a kill -9
+is the point), manual clock, pages received by loopback servers."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx2 as httpx
-
-from ilertd.web.twilio import twilio_signature
+from ilertd.channels.twilio_voice import twilio_signature
 from tests.paging import Paging
 
 T0 = "2026-01-05T09:00:00.000Z"
 
 
 
-def test_level_1_is_paged_exactly_at_the_timeout(paging: Paging) -> None:
-    alice = paging.user("alice")
-    bob = paging.user("bob")
-    paging.policy([(10, [alice]), (10, [bob])])
-    incident_id = paging.alert()
-    paging.daemon.advance("PT0S")
-    assert len(paging.mails_to("alice@example.com")) == 1
-    mail = paging.mails_to("alice@example.com")[0]
+def test_level_1_is_paged_exactly_at_the_timeout(app_paging: Paging) -> None:
+    alice = app_paging.user("alice")
+    bob = app_paging.user("bob")
+    app_paging.policy([(10, [alice]), (10, [bob])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    assert len(app_paging.mails_to("alice@example.com")) == 1
+    mail = app_paging.mails_to("alice@example.com")[0]
     assert f"#{incident_id}" in mail["Subject"] and "db1 is down" in mail["Subject"]
     assert mail["X-Ilertd-Notification"].startswith("ilertd-n")
-    paging.daemon.advance("PT9M59S")
-    assert paging.mails_to("bob@example.com") == []
-    paging.daemon.advance("PT1S")
-    assert len(paging.mails_to("bob@example.com")) == 1
-    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    app_paging.daemon.advance("PT9M59S")
+    assert app_paging.mails_to("bob@example.com") == []
+    app_paging.daemon.advance("PT1S")
+    assert len(app_paging.mails_to("bob@example.com")) == 1
+    incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
     assert incident["escalationLevel"] == 1
-    rows = paging.notifications(incident_id)
+    rows = app_paging.notifications(incident_id)
     assert [(r["user"]["username"], r["status"], r["dueAt"]) for r in rows] == [
         ("alice", "SUCCESS", T0), ("bob", "SUCCESS", "2026-01-05T09:10:00.000Z"),
     ]
-    assert "NOTIFICATION_PLANNED" in paging.daemon.log_types(incident_id)  # no rules: account e-mail
+    assert "NOTIFICATION_PLANNED" in app_paging.daemon.log_types(incident_id)  # no rules: account e-mail
 
 
-def test_rules_sms_0_voice_0_sms_30_page_exactly_those(paging: Paging) -> None:
-    carol = paging.user("carol", [("SMS", 0, "HIGH_PRIORITY"), ("VOICE", 0, "HIGH_PRIORITY"),
+def test_rules_sms_0_voice_0_sms_30_page_exactly_those(app_paging: Paging) -> None:
+    carol = app_paging.user("carol", [("SMS", 0, "HIGH_PRIORITY"), ("VOICE", 0, "HIGH_PRIORITY"),
                                   ("SMS", 30, "HIGH_PRIORITY"), ("PUSH", 0, "LOW_PRIORITY")])
-    paging.policy([(60, [carol])])
-    incident_id = paging.alert(summary="checkout latency high")
-    paging.daemon.advance("PT0S")
-    sms = paging.http.to("/sms/")
-    calls = paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    app_paging.policy([(60, [carol])])
+    incident_id = app_paging.alert(summary="checkout latency high")
+    app_paging.daemon.advance("PT0S")
+    sms = app_paging.http.to("/sms/")
+    calls = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
     assert len(sms) == 1 and len(calls) == 1
     assert sms[0].path == "/sms/+4915100000001"
     assert "checkout latency high" in sms[0].json()["message"]
@@ -52,20 +51,20 @@ def test_rules_sms_0_voice_0_sms_30_page_exactly_those(paging: Paging) -> None:
     assert call["To"] == "+4915100000002" and call["From"] == "+15550001111"
     # Twilio fetches the TwiML with a signed POST; an unsigned or wrongly signed one is refused.
     form = {"CallSid": "CA1", "From": "+15550001111", "To": call["To"]}
-    path = call["Url"].replace(paging.daemon.url, "")
-    signature = twilio_signature(paging.http.twilio_token, call["Url"], form)
-    twiml = paging.daemon.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+    path = call["Url"].replace(app_paging.daemon.url, "")
+    signature = twilio_signature(app_paging.http.twilio_token, call["Url"], form)
+    twiml = app_paging.daemon.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
     assert twiml.status_code == 200 and "checkout latency high" in twiml.text and "<Say" in twiml.text
-    assert paging.daemon.client.post(path, data=form).status_code == 403
+    assert app_paging.daemon.client.post(path, data=form).status_code == 403
     forged = twilio_signature("not-the-token", call["Url"], form)
-    refused = paging.daemon.client.post(path, data=form, headers={"X-Twilio-Signature": forged})
+    refused = app_paging.daemon.client.post(path, data=form, headers={"X-Twilio-Signature": forged})
     assert refused.status_code == 403
-    assert paging.http.to("/ops-carol") == []  # the LOW rule is not used for HIGH
-    paging.daemon.advance("PT29M59S")
-    assert len(paging.http.to("/sms/")) == 1
-    paging.daemon.advance("PT1S")
-    assert len(paging.http.to("/sms/")) == 2
-    rows = paging.notifications(incident_id)
+    assert app_paging.http.to("/ops-carol") == []  # the LOW rule is not used for HIGH
+    app_paging.daemon.advance("PT29M59S")
+    assert len(app_paging.http.to("/sms/")) == 1
+    app_paging.daemon.advance("PT1S")
+    assert len(app_paging.http.to("/sms/")) == 2
+    rows = app_paging.notifications(incident_id)
     assert sorted((r["method"], r["dueAt"], r["status"]) for r in rows) == [
         ("SMS", "2026-01-05T09:00:00.000Z", "SUCCESS"),
         ("SMS", "2026-01-05T09:30:00.000Z", "SUCCESS"),
@@ -73,115 +72,115 @@ def test_rules_sms_0_voice_0_sms_30_page_exactly_those(paging: Paging) -> None:
     ]
 
 
-def test_accept_at_t_plus_5_cancels_everything_pending(paging: Paging) -> None:
-    dave = paging.user("dave", [("EMAIL", 0, "HIGH_PRIORITY"), ("SMS", 10, "HIGH_PRIORITY")])
-    erin = paging.user("erin")
-    paging.policy([(30, [dave]), (30, [erin])])
-    incident_id = paging.alert()
-    paging.daemon.advance("PT5M")
-    assert len(paging.mails_to("dave.pager@example.com")) == 1
-    accepted = paging.daemon.put(f"/api/incidents/{incident_id}/accept")
+def test_accept_at_t_plus_5_cancels_everything_pending(app_paging: Paging) -> None:
+    dave = app_paging.user("dave", [("EMAIL", 0, "HIGH_PRIORITY"), ("SMS", 10, "HIGH_PRIORITY")])
+    erin = app_paging.user("erin")
+    app_paging.policy([(30, [dave]), (30, [erin])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT5M")
+    assert len(app_paging.mails_to("dave.pager@example.com")) == 1
+    accepted = app_paging.daemon.put(f"/api/incidents/{incident_id}/accept")
     assert accepted.status_code == 200
-    paging.daemon.advance("PT2H")
-    assert paging.http.to("/sms/") == []
-    assert paging.mails_to("erin@example.com") == []
-    statuses = {r["method"]: r["status"] for r in paging.notifications(incident_id)}
+    app_paging.daemon.advance("PT2H")
+    assert app_paging.http.to("/sms/") == []
+    assert app_paging.mails_to("erin@example.com") == []
+    statuses = {r["method"]: r["status"] for r in app_paging.notifications(incident_id)}
     assert statuses == {"EMAIL": "SUCCESS", "SMS": "CANCELLED"}
 
 
-def test_repeating_with_frequency_2_makes_exactly_three_passes(paging: Paging) -> None:
-    frank = paging.user("frank")
-    gina = paging.user("gina")
-    paging.policy([(5, [frank]), (5, [gina])], repeating=True, frequency=2)
-    incident_id = paging.alert()
-    paging.daemon.advance("PT3H")
-    assert len(paging.mails_to("frank@example.com")) == 3
-    assert len(paging.mails_to("gina@example.com")) == 3
-    types = paging.daemon.log_types(incident_id)
+def test_repeating_with_frequency_2_makes_exactly_three_passes(app_paging: Paging) -> None:
+    frank = app_paging.user("frank")
+    gina = app_paging.user("gina")
+    app_paging.policy([(5, [frank]), (5, [gina])], repeating=True, frequency=2)
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT3H")
+    assert len(app_paging.mails_to("frank@example.com")) == 3
+    assert len(app_paging.mails_to("gina@example.com")) == 3
+    types = app_paging.daemon.log_types(incident_id)
     # Three passes of two levels: five moves to another level after the opening at level 0.
     assert types.count("ESCALATED") == 5
     assert types[-1] == "ESCALATION_ENDED"
-    assert paging.daemon.get(f"/api/incidents/{incident_id}").json()["nextEscalationAt"] is None
+    assert app_paging.daemon.get(f"/api/incidents/{incident_id}").json()["nextEscalationAt"] is None
 
 
-def test_a_level_whose_only_user_is_muted_escalates_at_once(paging: Paging) -> None:
-    henry = paging.user("henry", muted_until="2026-01-05T12:00:00Z")
-    ivan = paging.user("ivan")
-    paging.policy([(30, [henry]), (30, [ivan])])
-    incident_id = paging.alert()
-    paging.daemon.advance("PT0S")
-    assert paging.mails_to("henry@example.com") == []
-    assert len(paging.mails_to("ivan@example.com")) == 1
-    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+def test_a_level_whose_only_user_is_muted_escalates_at_once(app_paging: Paging) -> None:
+    henry = app_paging.user("henry", muted_until="2026-01-05T12:00:00Z")
+    ivan = app_paging.user("ivan")
+    app_paging.policy([(30, [henry]), (30, [ivan])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    assert app_paging.mails_to("henry@example.com") == []
+    assert len(app_paging.mails_to("ivan@example.com")) == 1
+    incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
     assert incident["escalationLevel"] == 1
     assert incident["nextEscalationAt"] == "2026-01-05T09:30:00.000Z"
-    assert "NOBODY_ON_CALL" in paging.daemon.log_types(incident_id)
+    assert "NOBODY_ON_CALL" in app_paging.daemon.log_types(incident_id)
 
 
-def test_nobody_reachable_in_the_policy_pages_nobody_and_stays_pending(paging: Paging) -> None:
-    muted = paging.user("jo", muted_until="2026-01-06T00:00:00Z")
-    paging.policy([(5, [muted]), (5, [muted])])
-    incident_id = paging.alert()
-    paging.daemon.advance("PT1H")
-    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+def test_nobody_reachable_in_the_policy_pages_nobody_and_stays_pending(app_paging: Paging) -> None:
+    muted = app_paging.user("jo", muted_until="2026-01-06T00:00:00Z")
+    app_paging.policy([(5, [muted]), (5, [muted])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT1H")
+    incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
     assert incident["status"] == "PENDING" and incident["nextEscalationAt"] is None
-    assert paging.notifications(incident_id) == []
-    assert paging.daemon.log_types(incident_id).count("NOBODY_ON_CALL") == 3
+    assert app_paging.notifications(incident_id) == []
+    assert app_paging.daemon.log_types(incident_id).count("NOBODY_ON_CALL") == 3
 
 
-def test_low_priority_never_escalates(paging: Paging) -> None:
-    jack = paging.user("jack", [("EMAIL", 0, "LOW_PRIORITY")])
-    kim = paging.user("kim")
-    paging.policy([(5, [jack]), (5, [kim])])
-    incident_id = paging.alert(priority="LOW")
-    paging.daemon.advance("PT2H")
-    assert len(paging.mails_to("jack.pager@example.com")) == 1
-    assert paging.mails_to("kim@example.com") == []
-    incident = paging.daemon.get(f"/api/incidents/{incident_id}").json()
+def test_low_priority_never_escalates(app_paging: Paging) -> None:
+    jack = app_paging.user("jack", [("EMAIL", 0, "LOW_PRIORITY")])
+    kim = app_paging.user("kim")
+    app_paging.policy([(5, [jack]), (5, [kim])])
+    incident_id = app_paging.alert(priority="LOW")
+    app_paging.daemon.advance("PT2H")
+    assert len(app_paging.mails_to("jack.pager@example.com")) == 1
+    assert app_paging.mails_to("kim@example.com") == []
+    incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
     assert incident["escalationLevel"] == 0 and incident["nextEscalationAt"] is None
 
 
-def test_manual_escalation_to_the_next_level_and_to_level_n(paging: Paging) -> None:
-    lea = paging.user("lea")
-    max_ = paging.user("max")
-    nina = paging.user("nina")
-    paging.policy([(60, [lea]), (60, [max_]), (60, [nina])])
-    incident_id = paging.alert()
-    paging.daemon.advance("PT0S")
-    paging.daemon.put(f"/api/incidents/{incident_id}/accept")
-    escalated = paging.daemon.put(f"/api/incidents/{incident_id}/escalate")
+def test_manual_escalation_to_the_next_level_and_to_level_n(app_paging: Paging) -> None:
+    lea = app_paging.user("lea")
+    max_ = app_paging.user("max")
+    nina = app_paging.user("nina")
+    app_paging.policy([(60, [lea]), (60, [max_]), (60, [nina])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    app_paging.daemon.put(f"/api/incidents/{incident_id}/accept")
+    escalated = app_paging.daemon.put(f"/api/incidents/{incident_id}/escalate")
     assert escalated.status_code == 200, escalated.text
     assert escalated.json()["status"] == "PENDING" and escalated.json()["escalationLevel"] == 1
-    paging.daemon.advance("PT0S")
-    assert len(paging.mails_to("max@example.com")) == 1
-    to_level_2 = paging.daemon.put(f"/api/incidents/{incident_id}/escalate", {"level": 2})
+    app_paging.daemon.advance("PT0S")
+    assert len(app_paging.mails_to("max@example.com")) == 1
+    to_level_2 = app_paging.daemon.put(f"/api/incidents/{incident_id}/escalate", {"level": 2})
     assert to_level_2.json()["escalationLevel"] == 2
-    wrapped = paging.daemon.put(f"/api/incidents/{incident_id}/escalate")
+    wrapped = app_paging.daemon.put(f"/api/incidents/{incident_id}/escalate")
     assert wrapped.json()["escalationLevel"] == 0
     # Lea's second page falls inside her e-mail throttle window (10 s) from the first.
-    paging.daemon.advance("PT10S")
-    assert len(paging.mails_to("nina@example.com")) == 1
-    assert len(paging.mails_to("lea@example.com")) == 2
-    bad = paging.daemon.put(f"/api/incidents/{incident_id}/escalate", {"level": 3})
+    app_paging.daemon.advance("PT10S")
+    assert len(app_paging.mails_to("nina@example.com")) == 1
+    assert len(app_paging.mails_to("lea@example.com")) == 2
+    bad = app_paging.daemon.put(f"/api/incidents/{incident_id}/escalate", {"level": 3})
     assert bad.status_code == 400 and bad.json()["field"] == "level"
-    paging.daemon.put(f"/api/incidents/{incident_id}/resolve")
-    assert paging.daemon.put(f"/api/incidents/{incident_id}/escalate").status_code == 409
+    app_paging.daemon.put(f"/api/incidents/{incident_id}/resolve")
+    assert app_paging.daemon.put(f"/api/incidents/{incident_id}/escalate").status_code == 409
 
 
-def test_smtp_down_for_a_while_then_delivered_and_no_page_lost(paging: Paging) -> None:
-    olga = paging.user("olga")
-    paging.policy([(600, [olga])])
-    paging.smtp.stop()
-    incident_id = paging.alert()
-    paging.daemon.advance("PT0S")
-    paging.daemon.advance("PT30S")
-    row = paging.notifications(incident_id)[0]
+def test_smtp_down_for_a_while_then_delivered_and_no_page_lost(app_paging: Paging) -> None:
+    olga = app_paging.user("olga")
+    app_paging.policy([(600, [olga])])
+    app_paging.smtp.stop()
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    app_paging.daemon.advance("PT30S")
+    row = app_paging.notifications(incident_id)[0]
     assert row["status"] == "SCHEDULED" and row["attempts"] == 2 and row["errorMessage"]
-    assert paging.daemon.log_types(incident_id).count("NOTIFICATION_FAILED") == 2
-    paging.smtp.start()
-    paging.daemon.advance("PT2M")
-    assert len(paging.mails_to("olga@example.com")) == 1
-    row = paging.notifications(incident_id)[0]
+    assert app_paging.daemon.log_types(incident_id).count("NOTIFICATION_FAILED") == 2
+    app_paging.smtp.start()
+    app_paging.daemon.advance("PT2M")
+    assert len(app_paging.mails_to("olga@example.com")) == 1
+    row = app_paging.notifications(incident_id)[0]
     assert row["status"] == "SUCCESS" and row["attempts"] == 3
 
 
@@ -201,60 +200,61 @@ def test_kill_9_before_delivery_then_the_page_goes_out_once_after_restart(paging
     assert [r["status"] for r in paging.notifications(incident_id)] == ["SUCCESS"]
 
 
-def test_a_300_event_storm_sends_one_sms_contact_at_most_two_messages(paging: Paging) -> None:
-    quinn = paging.user("quinn", [("SMS", 0, "HIGH_PRIORITY")])
-    paging.policy([(600, [quinn])])
-    body = {"integrationKey": paging.daemon.integration_key, "eventType": "ALERT", "summary": "storm"}
-    with httpx.Client(base_url=paging.daemon.url, timeout=30) as client, \
-            ThreadPoolExecutor(max_workers=16) as pool:
+def test_a_300_event_storm_sends_one_sms_contact_at_most_two_messages(app_paging: Paging) -> None:
+    quinn = app_paging.user("quinn", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(600, [quinn])])
+    body = {"integrationKey": app_paging.daemon.integration_key, "eventType": "ALERT", "summary": "storm"}
+    client = app_paging.daemon.client  # 16 threads at once into the daemon's one event loop
+    with ThreadPoolExecutor(max_workers=16) as pool:
         replies = list(pool.map(
             lambda i: client.post("/api/events", json={**body, "alertKey": f"node-{i}"}), range(300)
         ))
     assert all(r.status_code == 202 for r in replies)
-    paging.daemon.advance("PT20S")
-    paging.daemon.advance("PT40S")
-    paging.daemon.advance("PT5M")
-    sms = paging.http.to("/sms/")
+    app_paging.daemon.advance("PT20S")
+    app_paging.daemon.advance("PT40S")
+    app_paging.daemon.advance("PT5M")
+    sms = app_paging.http.to("/sms/")
     assert 1 <= len(sms) <= 2
     statuses: dict[str, int] = {}
     for reply in replies[:50]:
-        for row in paging.notifications(reply.json()["incidentId"]):
+        for row in app_paging.notifications(reply.json()["incidentId"]):
             statuses[row["status"]] = statuses.get(row["status"], 0) + 1
     assert set(statuses) <= {"SUCCESS", "AGGREGATED"} and sum(statuses.values()) == 50
 
 
-def test_push_goes_to_the_ntfy_topic(paging: Paging) -> None:
-    rosa = paging.user("rosa", [("PUSH", 0, "HIGH_PRIORITY")])
-    paging.policy([(60, [rosa])])
-    paging.alert(summary="queue stuck")
-    paging.daemon.advance("PT0S")
-    pushes = [r for r in paging.http.requests if "ops-rosa" in r.path or b"ops-rosa" in r.body]
+def test_push_goes_to_the_ntfy_topic(app_paging: Paging) -> None:
+    rosa = app_paging.user("rosa", [("PUSH", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(60, [rosa])])
+    app_paging.alert(summary="queue stuck")
+    app_paging.daemon.advance("PT0S")
+    pushes = [r for r in app_paging.http.requests if "ops-rosa" in r.path or b"ops-rosa" in r.body]
     assert len(pushes) == 1
     assert b"queue stuck" in pushes[0].body
 
 
-def test_status_updates_reach_who_asked_and_not_who_acted(paging: Paging) -> None:
-    sam = paging.user("sam", [("EMAIL", 0, "HIGH_PRIORITY")])
-    tia = paging.user("tia")
-    contact = paging.daemon.post(f"/api/users/{sam}/contacts", {"method": "SMS", "target": "+4915199999999"})
+def test_status_updates_reach_who_asked_and_not_who_acted(app_paging: Paging) -> None:
+    sam = app_paging.user("sam", [("EMAIL", 0, "HIGH_PRIORITY")])
+    tia = app_paging.user("tia")
+    contact = app_paging.daemon.post(f"/api/users/{sam}/contacts",
+                                     {"method": "SMS", "target": "+4915199999999"})
     for kind in ("ALERT_ACCEPTED", "ALERT_RESOLVED"):
-        rule = paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates",
+        rule = app_paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates",
                                   {"method": "SMS", "contact": {"id": contact.json()["id"]}, "type": kind})
         assert rule.status_code == 201, rule.text
-    paging.policy([(60, [sam, tia])])
-    incident_id = paging.alert()
-    paging.daemon.advance("PT0S")
-    token = paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
-    assert paging.daemon.put(f"/api/incidents/{incident_id}/accept", token=token).status_code == 200
-    paging.daemon.advance("PT0S")
-    updates = paging.http.to("/sms/+4915199999999")
+    app_paging.policy([(60, [sam, tia])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    token = app_paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
+    assert app_paging.daemon.put(f"/api/incidents/{incident_id}/accept", token=token).status_code == 200
+    app_paging.daemon.advance("PT0S")
+    updates = app_paging.http.to("/sms/+4915199999999")
     assert len(updates) == 1 and "accepted" in updates[0].json()["message"]
     # Sam resolving it himself does not tell Sam.
-    sam_token = paging.daemon.post(f"/api/users/{sam}/tokens").json()["token"]
-    paging.daemon.put(f"/api/incidents/{incident_id}/resolve", token=sam_token)
-    paging.daemon.advance("PT5M")
-    assert len(paging.http.to("/sms/+4915199999999")) == 1
-    kinds = sorted(r["kind"] for r in paging.notifications(incident_id))
+    sam_token = app_paging.daemon.post(f"/api/users/{sam}/tokens").json()["token"]
+    app_paging.daemon.put(f"/api/incidents/{incident_id}/resolve", token=sam_token)
+    app_paging.daemon.advance("PT5M")
+    assert len(app_paging.http.to("/sms/+4915199999999")) == 1
+    kinds = sorted(r["kind"] for r in app_paging.notifications(incident_id))
     assert kinds == ["ALERT", "ALERT", "ALERT_ACCEPTED"]
 
 
@@ -279,27 +279,27 @@ def _sources_each_escalating_to_its_own_user(paging: Paging, count: int) -> list
     return made
 
 
-def test_escalations_due_at_one_instant_page_every_level_1_user_exactly_once(paging: Paging) -> None:
-    sources = _sources_each_escalating_to_its_own_user(paging, 30)
+def test_escalations_due_at_one_instant_page_every_level_1_user_exactly_once(app_paging: Paging) -> None:
+    sources = _sources_each_escalating_to_its_own_user(app_paging, 30)
     incidents = []
     for i, (key, _) in enumerate(sources):
-        reply = paging.daemon.event(key, summary=f"node {i} down", alertKey=f"node-{i}")
+        reply = app_paging.daemon.event(key, summary=f"node {i} down", alertKey=f"node-{i}")
         assert reply.status_code == 202, reply.text
         incidents.append(reply.json()["incidentId"])
-    paging.daemon.advance("PT1M")
+    app_paging.daemon.advance("PT1M")
     # One of them is accepted before the deadline: it must not escalate with the others.
-    assert paging.daemon.put(f"/api/incidents/{incidents[0]}/accept").status_code == 200
-    paging.daemon.advance("PT9M")
+    assert app_paging.daemon.put(f"/api/incidents/{incidents[0]}/accept").status_code == 200
+    app_paging.daemon.advance("PT9M")
     for i in range(30):
-        assert len(paging.mails_to(f"second-{i}@example.com")) == (0 if i == 0 else 1), i
+        assert len(app_paging.mails_to(f"second-{i}@example.com")) == (0 if i == 0 else 1), i
     for i, incident_id in enumerate(incidents):
-        level_1 = [r for r in paging.notifications(incident_id) if r["escalationLevel"] == 1]
+        level_1 = [r for r in app_paging.notifications(incident_id) if r["escalationLevel"] == 1]
         assert [(r["user"]["username"], r["status"]) for r in level_1] == (
             [] if i == 0 else [(f"second-{i}", "SUCCESS")]), i
     # The last level ran out: nothing more for anyone.
-    paging.daemon.advance("PT1H")
-    assert sum(len(paging.mails_to(f"second-{i}@example.com")) for i in range(30)) == 29
-    assert all("ESCALATION_ENDED" in paging.daemon.log_types(i) for i in incidents[1:])
+    app_paging.daemon.advance("PT1H")
+    assert sum(len(app_paging.mails_to(f"second-{i}@example.com")) for i in range(30)) == 29
+    assert all("ESCALATION_ENDED" in app_paging.daemon.log_types(i) for i in incidents[1:])
 
 
 def test_escalations_overdue_after_kill_9_fire_once_together_at_start(paging: Paging) -> None:
@@ -318,41 +318,42 @@ def test_escalations_overdue_after_kill_9_fire_once_together_at_start(paging: Pa
     assert [len(paging.mails_to(f"second-{i}@example.com")) for i in range(12)] == [1] * 12
 
 
-def test_a_preference_change_is_seen_by_the_very_next_page(paging: Paging) -> None:
-    uma = paging.user("uma", [("EMAIL", 0, "HIGH_PRIORITY")])
-    paging.policy([(60, [uma])])
-    paging.alert("first")
-    paging.daemon.advance("PT0S")
-    assert len(paging.mails_to("uma.pager@example.com")) == 1
+def test_a_preference_change_is_seen_by_the_very_next_page(app_paging: Paging) -> None:
+    uma = app_paging.user("uma", [("EMAIL", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(60, [uma])])
+    app_paging.alert("first")
+    app_paging.daemon.advance("PT0S")
+    assert len(app_paging.mails_to("uma.pager@example.com")) == 1
     # A new address for her contact: the next incident mails the new one.
-    contact_id = paging.daemon.get(f"/api/users/{uma}/contacts").json()[0]["id"]
-    moved = paging.daemon.put(f"/api/users/{uma}/contacts/{contact_id}", {"target": "uma.new@example.com"})
+    contact_id = app_paging.daemon.get(f"/api/users/{uma}/contacts").json()[0]["id"]
+    moved = app_paging.daemon.put(f"/api/users/{uma}/contacts/{contact_id}",
+                                  {"target": "uma.new@example.com"})
     assert moved.status_code == 200, moved.text
-    paging.alert("second")
-    paging.daemon.advance("PT10S")
-    assert len(paging.mails_to("uma.new@example.com")) == 1
-    assert len(paging.mails_to("uma.pager@example.com")) == 1
+    app_paging.alert("second")
+    app_paging.daemon.advance("PT10S")
+    assert len(app_paging.mails_to("uma.new@example.com")) == 1
+    assert len(app_paging.mails_to("uma.pager@example.com")) == 1
     # A new SMS rule is used at once.
-    sms = paging.daemon.post(f"/api/users/{uma}/contacts", {"method": "SMS", "target": "+4915177777777"})
-    rule = paging.daemon.post(f"/api/users/{uma}/notification-preferences/alerts",
+    sms = app_paging.daemon.post(f"/api/users/{uma}/contacts", {"method": "SMS", "target": "+4915177777777"})
+    rule = app_paging.daemon.post(f"/api/users/{uma}/notification-preferences/alerts",
                               {"method": "SMS", "contact": {"id": sms.json()["id"]}, "delayMin": 0,
                                "type": "HIGH_PRIORITY"})
     assert rule.status_code == 201, rule.text
-    paging.alert("third")
-    paging.daemon.advance("PT10S")
-    assert len(paging.http.to("/sms/+4915177777777")) == 1
+    app_paging.alert("third")
+    app_paging.daemon.advance("PT10S")
+    assert len(app_paging.http.to("/sms/+4915177777777")) == 1
     # Muted: the next incident finds nobody to page.
-    muted = paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": "2026-01-06T00:00:00Z"})
+    muted = app_paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": "2026-01-06T00:00:00Z"})
     assert muted.status_code == 200, muted.text
-    fourth = paging.alert("fourth")
-    paging.daemon.advance("PT10M")
-    assert paging.notifications(fourth) == []
-    assert "NOBODY_ON_CALL" in paging.daemon.log_types(fourth)
+    fourth = app_paging.alert("fourth")
+    app_paging.daemon.advance("PT10M")
+    assert app_paging.notifications(fourth) == []
+    assert "NOBODY_ON_CALL" in app_paging.daemon.log_types(fourth)
     # Deleting the contact deletes its rule: back to the account address once unmuted.
-    paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": None})
-    assert paging.daemon.client.delete(f"/api/users/{uma}/contacts/{sms.json()['id']}",
-                                       headers=paging.daemon.auth()).status_code == 204
-    fifth = paging.alert("fifth")
-    paging.daemon.advance("PT10S")
-    assert [(r["method"], r["target"]) for r in paging.notifications(fifth)] == [
+    app_paging.daemon.put(f"/api/users/{uma}", {"mutedUntil": None})
+    assert app_paging.daemon.client.delete(f"/api/users/{uma}/contacts/{sms.json()['id']}",
+                                       headers=app_paging.daemon.auth()).status_code == 204
+    fifth = app_paging.alert("fifth")
+    app_paging.daemon.advance("PT10S")
+    assert [(r["method"], r["target"]) for r in app_paging.notifications(fifth)] == [
         ("EMAIL", "uma.new@example.com")]

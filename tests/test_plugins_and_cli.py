@@ -1,17 +1,20 @@
-"""Plugins found through entry points (broken ones skipped), and the CLI commands of API.md."""
+"""Plugins found through entry points (broken ones listed and skipped), and the CLI commands of API.md."""
 
 from __future__ import annotations
 
-import shutil
+import importlib
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.daemon import DaemonProcess
+import pytest
 
-EXAMPLE_PLUGIN = Path(__file__).resolve().parent.parent / "integrations" / "example-plugin"
+from tests.daemon import DaemonProcess
+from tests.inprocess import InProcessDaemon
+
+BUILT_INS = ("event_api", "pagerduty", "email", "sms", "voice", "push")
 
 GOOD_PLUGIN = '''
 """A third-party integration: {"id": ..., "title": ..., "state": "open"|"closed"}."""
@@ -31,17 +34,50 @@ def register_integrations():
     return [Integration(name="mytool", integration_type="MYTOOL", parse=parse)]
 '''
 
+BAD_CONFIG_PLUGIN = '''
+from ilertd import hookimpl
+from ilertd.hookspecs import ConfigOption, Integration
 
-def install_fake_distribution(site: Path, dist: str, module: str, source: str) -> None:
-    """What pip leaves behind for a plugin: the module and a dist-info with its entry point."""
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+
+@hookimpl
+def plugin_config():
+    return [ConfigOption("threshold", int, 3, "alerts before it opens an incident")]
+
+
+@hookimpl
+def register_integrations():
+    raise AssertionError("a misconfigured plugin is never asked what it provides")
+'''
+
+
+def install_fake_distribution(site: Path, dist: str, module: str, source: str | None = None,
+                              entry_point: str | None = None, version: str = "1.0") -> None:
+    """What pip leaves behind for a plugin: the module (if `source`) and a dist-info naming the
+    entry point (`module`, or an object such as `tests.test_plugin_hooks:RECORDER`)."""
+    if source is not None:
+        (site / f"{module}.py").write_text(source)
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[ilertd.plugins]\n{module} = {module}\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[ilertd.plugins]\n{module} = {entry_point or module}\n")
 
 
-def plugin_site(tmp_path: Path) -> Path:
+def on_path(site: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """Put `site` on sys.path for this test, as an installed distribution would be; the modules
+    imported from it are forgotten afterwards."""
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+
+    def forget() -> None:
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", None) or "").startswith(str(site)):
+                del sys.modules[name]
+
+    request.addfinalizer(forget)
+    return site
+
+
+def broken_site(tmp_path: Path) -> Path:
     site = tmp_path / "site"
     site.mkdir()
     install_fake_distribution(site, "ilertd-mytool", "ilertd_mytool", GOOD_PLUGIN)
@@ -54,6 +90,7 @@ def plugin_site(tmp_path: Path) -> Path:
         def register_integrations():
             raise RuntimeError("misconfigured")
     '''))
+    install_fake_distribution(site, "ilertd-badconfig", "ilertd_badconfig", BAD_CONFIG_PLUGIN)
     return site
 
 
@@ -65,40 +102,105 @@ def run_cli(
                           capture_output=True, text=True, timeout=60)
 
 
-def test_broken_plugins_are_skipped_and_a_good_one_serves(
-    tmp_path: Path, make_daemon: Callable[..., DaemonProcess]
-) -> None:
-    site = plugin_site(tmp_path)
-    listing = run_cli(["plugins"], tmp_path, {"PYTHONPATH": str(site)})
-    assert listing.returncode == 0, listing.stderr
-    lines = {line.split()[0]: line for line in listing.stdout.splitlines()}
-    assert "enabled" in lines["event_api"] and "integrations: api" in lines["event_api"]
-    assert "enabled" in lines["ilertd_mytool"] and "mytool" in lines["ilertd_mytool"]
-    assert "load error" in lines["ilertd_broken"] and "frobnicate" in lines["ilertd_broken"]
-    assert "hook error" in lines["ilertd_badhook"] and "misconfigured" in lines["ilertd_badhook"]
+def listing(output: str) -> dict[str, str]:
+    """`ilertd plugins` output: each plugin's block (its first line and the indented ones)."""
+    blocks: dict[str, str] = {}
+    name = ""
+    for line in output.splitlines():
+        if not line.startswith(" "):
+            name = line.split()[0]
+            blocks[name] = line
+        else:
+            blocks[name] += "\n" + line
+    return blocks
 
-    daemon = make_daemon(env={"PYTHONPATH": str(site)}).start()
-    assert "ilertd_broken" in daemon.log()
-    assert daemon.event(summary="still works", alertKey="a").status_code == 202
-    source = daemon.post("/api/alert-sources", {"name": "tool", "integrationType": "MYTOOL"}).json()
+
+def test_a_fresh_install_lists_the_built_in_plugins(tmp_path: Path) -> None:
+    listed = run_cli(["plugins"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    blocks = listing(listed.stdout)
+    assert set(blocks) == set(BUILT_INS), listed.stdout
+    for name in BUILT_INS:
+        assert blocks[name].startswith(f"{name} 0.1.0 (built-in): enabled"), blocks[name]
+    assert "integrations: api" in blocks["event_api"] and "POST /api/events" in blocks["event_api"]
+    assert "POST /v2/enqueue" in blocks["pagerduty"]
+    assert "channels: EMAIL via the log (not configured)" in blocks["email"]
+    assert "channels: VOICE" in blocks["voice"] and "/api/v1/twilio/voice/{id}" in blocks["voice"]
+    configured = run_cli(["plugins"], tmp_path, {
+        "ILERTD_CHANNELS_SMS_URL": "json://127.0.0.1:9/sms/{contact}",
+        "ILERTD_PLUGINS_PAGERDUTY_ENABLED": "false",
+    })
+    blocks = listing(configured.stdout)
+    assert "channels: SMS via apprise json://" in blocks["sms"] and "127.0.0.1" not in blocks["sms"]
+    assert blocks["pagerduty"].startswith("pagerduty 0.1.0 (built-in): disabled by config")
+    assert "/v2/enqueue" not in blocks["pagerduty"]
+
+
+def test_broken_plugins_are_listed_as_such(tmp_path: Path) -> None:
+    site = broken_site(tmp_path)
+    config = tmp_path / "ilertd.toml"
+    config.write_text('[plugins.ilertd_badconfig]\nthreshold = "high"\n')
+    listed = run_cli(["plugins", "--config", str(config)], tmp_path, {"PYTHONPATH": str(site)})
+    assert listed.returncode == 0, listed.stderr
+    blocks = listing(listed.stdout)
+    assert blocks["ilertd_mytool"].startswith(
+        "ilertd_mytool 1.0 (entry point of distribution ilertd-mytool): enabled")
+    assert "integrations: mytool" in blocks["ilertd_mytool"]
+    assert ": load error" in blocks["ilertd_broken"] and "frobnicate" in blocks["ilertd_broken"]
+    assert ": hook error" in blocks["ilertd_badhook"] and "misconfigured" in blocks["ilertd_badhook"]
+    assert ": config error" in blocks["ilertd_badconfig"]
+    assert "plugins.ilertd_badconfig.threshold: must be an integer" in blocks["ilertd_badconfig"]
+    assert all(state in listed.stdout for state in BUILT_INS)
+    assert "Traceback" not in listed.stdout + listed.stderr
+
+
+def test_broken_plugins_are_skipped_and_the_daemon_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+    make_app: Callable[..., InProcessDaemon],
+) -> None:
+    on_path(broken_site(tmp_path), monkeypatch, request)
+    config = tmp_path / "ilertd.toml"
+    config.write_text('[plugins.ilertd_badconfig]\nthreshold = "high"\n[plugins.ilertd_mytol]\n')
+    app = make_app(config=config).start()
+    assert app.daemon.plugins is not None
+    states = {s.name: s.state for s in app.daemon.plugins.statuses}
+    assert states == {**dict.fromkeys(BUILT_INS, "enabled"), "ilertd_mytool": "enabled",
+                      "ilertd_broken": "load error", "ilertd_badhook": "hook error",
+                      "ilertd_badconfig": "config error"}
+    log = app.log()
+    assert "ilertd_broken" in log and "frobnicate" in log and "misconfigured" in log
+    assert "did you mean 'plugins.ilertd_mytool'" in log, "a section for no installed plugin is reported"
+    assert app.event(summary="still works", alertKey="a").status_code == 202
+    source = app.post("/api/alert-sources", {"name": "tool", "integrationType": "MYTOOL"}).json()
     url = f"/api/v1/events/mytool/{source['integrationKey']}"
-    opened = daemon.client.post(url, json={"id": "T-1", "title": "queue stuck", "state": "open"})
+    opened = app.client.post(url, json={"id": "T-1", "title": "queue stuck", "state": "open"})
     assert opened.status_code == 202, opened.text
     incident_id = opened.json()[0]["incidentId"]
-    assert daemon.get(f"/api/incidents/{incident_id}").json()["summary"] == "queue stuck"
-    closed = daemon.client.post(url, json={"id": "t-1", "state": "closed"})
+    assert app.get(f"/api/incidents/{incident_id}").json()["summary"] == "queue stuck"
+    closed = app.client.post(url, json={"id": "t-1", "state": "closed"})
     assert closed.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
     # A resolve that matches nothing is still a 2xx: tools re-send on anything else.
-    again = daemon.client.post(url, json={"id": "t-1", "state": "closed"})
+    again = app.client.post(url, json={"id": "t-1", "state": "closed"})
     assert again.status_code == 202
     assert again.json()[0]["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY"
-    bad = daemon.client.post(url, content=b"{not json")
+    bad = app.client.post(url, content=b"{not json")
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_PAYLOAD"
-    mismatch = daemon.client.post(f"/api/v1/events/mytool/{daemon.integration_key}", json={})
+    missing = app.client.post(url, json={"title": "no id"})
+    assert missing.status_code == 400 and missing.json()["code"] == "INVALID_PAYLOAD"
+    mismatch = app.client.post(f"/api/v1/events/mytool/{app.integration_key}", json={})
     assert mismatch.status_code == 400 and mismatch.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    unknown = daemon.client.post(f"/api/v1/events/nosuchtool/{daemon.integration_key}", json={})
-    assert unknown.status_code == 404
-    daemon.stop()
+    unknown = app.client.post(f"/api/v1/events/nosuchtool/{app.integration_key}", json={})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "UNKNOWN_INTEGRATION_TYPE"
+
+
+def test_a_disabled_built_in_takes_its_routes_and_integration_with_it(
+    make_app: Callable[..., InProcessDaemon],
+) -> None:
+    app = make_app(env={"ILERTD_PLUGINS_PAGERDUTY_ENABLED": "false"}).start()
+    assert app.client.post("/v2/enqueue", json={}).status_code == 404
+    gone = app.client.post(f"/api/v1/events/pagerduty/{app.integration_key}", json={})
+    assert gone.status_code == 404 and gone.json()["code"] == "UNKNOWN_INTEGRATION_TYPE"
+    assert app.event(summary="the Event API still serves", alertKey="a").status_code == 202
 
 
 def test_second_serve_on_the_same_database_is_refused(
@@ -152,34 +254,39 @@ def test_check_config_and_migrate(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "server.prot" in refused.stderr
 
 
+def test_check_config_checks_plugin_sections_against_the_installed_plugins(tmp_path: Path) -> None:
+    site = broken_site(tmp_path)
+    config = tmp_path / "plugins.toml"
+    config.write_text(textwrap.dedent('''
+        [plugins.pagerduty]
+        enabled = "no"
+        [plugins.ilertd_badconfig]
+        treshold = 5
+        [plugins.ilertd_broken]
+        anything = 1
+        [plugins.emial]
+        enabled = false
+    '''))
+    checked = run_cli(["check-config", str(config)], tmp_path, {
+        "PYTHONPATH": str(site), "ILERTD_PLUGINS_ILERTD_BADCONFIG_THRESHOLD": "many"})
+    assert checked.returncode == 2, checked.stdout
+    problems = checked.stderr.splitlines()
+    assert f"{config}:3: plugins.pagerduty.enabled: must be true or false, got the string \"no\"" in problems
+    assert (f"{config}:5: plugins.ilertd_badconfig.treshold: unknown key; "
+            "did you mean 'threshold'?") in problems
+    assert (f"{config}:8: plugins.emial: unknown section: no plugin is named 'emial'; "
+            "did you mean 'plugins.email'?") in problems
+    assert ("environment: plugins.ilertd_badconfig.threshold: ILERTD_PLUGINS_ILERTD_BADCONFIG_THRESHOLD: "
+            "must be an integer, got 'many'") in problems
+    # The section of a plugin that did not load cannot be checked, and is not called unknown.
+    assert not any("ilertd_broken" in p for p in problems), problems
+    assert len(problems) == 4, problems
+    fine = tmp_path / "fine.toml"
+    fine.write_text("[plugins.pagerduty]\nenabled = false\n[plugins.ilertd_badconfig]\nthreshold = 5\n")
+    assert run_cli(["check-config", str(fine)], tmp_path, {"PYTHONPATH": str(site)}).returncode == 0
+
+
 def test_manual_clock_is_refused_off_loopback(tmp_path: Path) -> None:
     refused = run_cli(["serve", "--manual-clock", "--host", "0.0.0.0", "--port", "0"], tmp_path)
     assert refused.returncode == 1
     assert "loopback" in refused.stderr
-
-
-def test_the_example_distribution_installs_with_pip_and_serves_its_integration(
-    tmp_path: Path, make_daemon: Callable[..., DaemonProcess]
-) -> None:
-    # Built from a copy: building writes into the source tree, and the clone must stay clean.
-    source = tmp_path / "example-plugin"
-    shutil.copytree(EXAMPLE_PLUGIN, source)
-    site = tmp_path / "site"
-    installed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert installed.returncode == 0, installed.stderr
-    listing = run_cli(["plugins"], tmp_path, {"PYTHONPATH": str(site)})
-    line = next(line for line in listing.stdout.splitlines() if line.startswith("example "))
-    assert "enabled" in line and "ticket" in line
-    daemon = make_daemon(env={"PYTHONPATH": str(site)}).start()
-    source_row = daemon.post("/api/alert-sources", {"name": "tickets", "integrationType": "TICKET"}).json()
-    url = f"/api/v1/events/ticket/{source_row['integrationKey']}"
-    opened = daemon.client.post(url, json={"id": "T-7", "title": "queue stuck", "state": "open"})
-    assert opened.status_code == 202, opened.text
-    assert daemon.get(f"/api/incidents/{opened.json()[0]['incidentId']}").json()["summary"] == "queue stuck"
-    refused = daemon.client.post(url, json={"id": 7})
-    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_PAYLOAD"
-    daemon.stop()

@@ -1,4 +1,5 @@
-"""The same daemon on PostgreSQL: events, dedup, paging and accept, when a server is provided.
+"""The same daemon on PostgreSQL (in this process; the refused second serve is a real one): events,
+dedup, paging and accept, when a server is provided.
 
 `.ci/run` starts a throw-away PostgreSQL cluster and sets ILERTD_TEST_POSTGRES_URL; elsewhere
 these tests need that variable (any empty database the user may create tables in).
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.daemon import DaemonProcess
+from tests.inprocess import InProcessDaemon
 
 POSTGRES_URL = os.environ.get("ILERTD_TEST_POSTGRES_URL", "")
 
@@ -20,16 +22,16 @@ pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs ILERTD_TEST_POST
 
 
 @pytest.fixture
-def daemon(make_daemon: Callable[..., DaemonProcess]) -> DaemonProcess:
-    """A daemon on an emptied PostgreSQL database."""
+def daemon(make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
+    """A daemon (in this process) on an emptied PostgreSQL database."""
     psycopg2 = pytest.importorskip("psycopg2")
     with psycopg2.connect(POSTGRES_URL) as connection, connection.cursor() as cursor:
         cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    return make_daemon(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
+    return make_app(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
 
 
 def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
-    daemon: DaemonProcess, make_daemon: Callable[..., DaemonProcess],
+    daemon: InProcessDaemon, make_daemon: Callable[..., DaemonProcess],
 ) -> None:
     user = daemon.post("/api/users", {"username": "pg", "email": "pg@example.com"}).json()
     backup = daemon.post("/api/users", {"username": "pg2", "email": "pg2@example.com"}).json()
@@ -52,6 +54,7 @@ def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
         ("pg", "SUCCESS"), ("pg2", "SUCCESS"),
     ]
     assert daemon.put(f"/api/incidents/{first['incidentId']}/accept").json()["status"] == "ACCEPTED"
+    # The second `ilertd serve` is a real process: the single-instance guard is across processes.
     second = make_daemon("second", env={"ILERTD_DATABASE_URL": POSTGRES_URL})
     result = subprocess.run(second.command(), cwd=daemon.directory, env=second.environment(),
                             capture_output=True, text=True, timeout=60)
@@ -61,7 +64,7 @@ def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
     assert daemon.event(summary="down", alertKey="DISK").json()["incidentId"] == first["incidentId"]
 
 
-def test_schedules_on_postgresql_page_the_on_call_user_and_keep_their_past(daemon: DaemonProcess) -> None:
+def test_schedules_on_postgresql_page_the_on_call_user_and_keep_their_past(daemon: InProcessDaemon) -> None:
     ann = daemon.post("/api/users", {"username": "ann", "email": "ann@example.com"}).json()["id"]
     ben = daemon.post("/api/users", {"username": "ben", "email": "ben@example.com"}).json()["id"]
     layer = {"name": "days", "users": [{"id": ann}, {"id": ben}], "rotation": "P1D",

@@ -1,27 +1,20 @@
-"""Schedules over HTTP on a real daemon under the manual clock: CRUD, on call, shifts, overrides, feeds."""
+"""Schedules over HTTP on the whole daemon (in process) under the manual clock: CRUD, on call, shifts,
+overrides, feeds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.daemon import DaemonProcess
+from tests.inprocess import InProcessDaemon
 
 # The daemon's manual clock starts on Monday 2026-01-05 at 09:00Z, 10:00 in Berlin.
 
 
-@pytest.fixture
-def daemon(make_daemon: Callable[..., DaemonProcess]) -> Iterator[DaemonProcess]:
-    started = make_daemon().start()
-    yield started
-    started.stop()
-
-
-def add_user(daemon: DaemonProcess, name: str) -> int:
-    created = daemon.post("/api/users", {"username": name, "email": f"{name}@example.com"})
+def add_user(app: InProcessDaemon, name: str) -> int:
+    created = app.post("/api/users", {"username": name, "email": f"{name}@example.com"})
     assert created.status_code == 201, created.text
     return int(created.json()["id"])
 
@@ -34,24 +27,24 @@ def daily(users: list[int], starts_on: str = "2026-01-05T10:00", **layer: Any) -
     }
 
 
-def create(daemon: DaemonProcess, body: dict[str, Any]) -> int:
-    created = daemon.post("/api/schedules", body)
+def create(app: InProcessDaemon, body: dict[str, Any]) -> int:
+    created = app.post("/api/schedules", body)
     assert created.status_code == 201, created.text
     return int(created.json()["id"])
 
 
-def shifts(daemon: DaemonProcess, schedule_id: int, start: str, until: str) -> list[tuple[str, str, str]]:
-    reply = daemon.get(f"/api/schedules/{schedule_id}/shifts", params={"from": start, "until": until})
+def shifts(app: InProcessDaemon, schedule_id: int, start: str, until: str) -> list[tuple[str, str, str]]:
+    reply = app.get(f"/api/schedules/{schedule_id}/shifts", params={"from": start, "until": until})
     assert reply.status_code == 200, reply.text
     return [(s["user"]["username"], s["start"], s["end"]) for s in reply.json()]
 
 
-def test_a_schedule_is_created_read_and_listed_in_camel_case(daemon: DaemonProcess) -> None:
-    ann, ben = add_user(daemon, "ann"), add_user(daemon, "ben")
+def test_a_schedule_is_created_read_and_listed_in_camel_case(app: InProcessDaemon) -> None:
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
     body = daily([ann, ben], restrictions=[{"from": {"dayOfWeek": "MONDAY", "time": "08:00"},
                                             "to": {"dayOfWeek": "FRIDAY", "time": "18:00"}}])
-    schedule_id = create(daemon, body)
-    got = daemon.get(f"/api/schedules/{schedule_id}").json()
+    schedule_id = create(app, body)
+    got = app.get(f"/api/schedules/{schedule_id}").json()
     assert got == {
         "id": schedule_id, "name": "primary", "type": "RECURRING", "timezone": "Europe/Berlin",
         "scheduleLayers": [{
@@ -62,10 +55,10 @@ def test_a_schedule_is_created_read_and_listed_in_camel_case(daemon: DaemonProce
         }],
         "shifts": [],
     }
-    assert [s["id"] for s in daemon.get("/api/schedules").json()] == [schedule_id]
+    assert [s["id"] for s in app.get("/api/schedules").json()] == [schedule_id]
     # An offset on startsOn is converted into the schedule's zone.
-    other = create(daemon, daily([ann], starts_on="2026-01-05T09:00:00Z"))
-    layer = daemon.get(f"/api/schedules/{other}").json()["scheduleLayers"][0]
+    other = create(app, daily([ann], starts_on="2026-01-05T09:00:00Z"))
+    layer = app.get(f"/api/schedules/{other}").json()["scheduleLayers"][0]
     assert layer["startsOn"] == "2026-01-05T10:00:00"
 
 
@@ -91,101 +84,101 @@ BACKWARDS = [{"user": {"id": 1}, "start": "2026-01-06T10:00Z", "end": "2026-01-0
     ({"type": "STATIC", "scheduleLayers": None, "shifts": BACKWARDS}, "shifts[0].end"),
 ])
 def test_bad_schedules_are_refused_naming_the_field_and_change_nothing(
-    daemon: DaemonProcess, change: dict[str, Any], field: str
+    app: InProcessDaemon, change: dict[str, Any], field: str
 ) -> None:
     body = {**daily([1]), **change}
-    refused = daemon.post("/api/schedules", body)
+    refused = app.post("/api/schedules", body)
     assert refused.status_code == 400, refused.text
     assert refused.json()["code"] == "INVALID_FIELD" and refused.json()["field"] == field
-    assert daemon.get("/api/schedules").json() == []
+    assert app.get("/api/schedules").json() == []
 
 
-def test_the_timezone_is_fixed_at_creation_and_users_may_not_write(daemon: DaemonProcess) -> None:
-    ann = add_user(daemon, "ann")
-    schedule_id = create(daemon, daily([ann]))
-    moved = daemon.put(f"/api/schedules/{schedule_id}", {**daily([ann]), "timezone": "America/Chicago"})
+def test_the_timezone_is_fixed_at_creation_and_users_may_not_write(app: InProcessDaemon) -> None:
+    ann = add_user(app, "ann")
+    schedule_id = create(app, daily([ann]))
+    moved = app.put(f"/api/schedules/{schedule_id}", {**daily([ann]), "timezone": "America/Chicago"})
     assert moved.status_code == 400 and moved.json()["field"] == "timezone"
-    token = daemon.post(f"/api/users/{ann}/tokens", {"name": "t"}).json()["token"]
-    assert daemon.post("/api/schedules", daily([ann]), token=token).status_code == 403
-    assert daemon.get(f"/api/schedules/{schedule_id}", token=token).status_code == 200
-    assert daemon.client.get("/api/schedules").status_code == 401
+    token = app.post(f"/api/users/{ann}/tokens", {"name": "t"}).json()["token"]
+    assert app.post("/api/schedules", daily([ann]), token=token).status_code == 403
+    assert app.get(f"/api/schedules/{schedule_id}", token=token).status_code == 200
+    assert app.client.get("/api/schedules").status_code == 401
 
 
-def test_who_is_on_call_and_the_shifts_follow_the_rotation(daemon: DaemonProcess) -> None:
-    ann, ben = add_user(daemon, "ann"), add_user(daemon, "ben")
-    schedule_id = create(daemon, daily([ann, ben]))
-    now = daemon.get(f"/api/schedules/{schedule_id}/user-on-call")
+def test_who_is_on_call_and_the_shifts_follow_the_rotation(app: InProcessDaemon) -> None:
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
+    schedule_id = create(app, daily([ann, ben]))
+    now = app.get(f"/api/schedules/{schedule_id}/user-on-call")
     assert now.status_code == 200
     assert now.json() == {"user": {"id": ann, "username": "ann"}, "start": "2026-01-05T09:00:00.000Z",
                           "end": "2026-01-06T09:00:00.000Z"}
-    later = daemon.get(f"/api/schedules/{schedule_id}/user-on-call", params={"at": "2026-01-06T12:00:00"})
+    later = app.get(f"/api/schedules/{schedule_id}/user-on-call", params={"at": "2026-01-06T12:00:00"})
     assert later.json()["user"]["username"] == "ben"
-    before = daemon.get(f"/api/schedules/{schedule_id}/user-on-call", params={"at": "2026-01-05T08:59:59Z"})
+    before = app.get(f"/api/schedules/{schedule_id}/user-on-call", params={"at": "2026-01-05T08:59:59Z"})
     assert before.status_code == 204
-    assert shifts(daemon, schedule_id, "2026-01-05T00:00Z", "2026-01-08T00:00Z") == [
+    assert shifts(app, schedule_id, "2026-01-05T00:00Z", "2026-01-08T00:00Z") == [
         ("ann", "2026-01-05T09:00:00.000Z", "2026-01-06T09:00:00.000Z"),
         ("ben", "2026-01-06T09:00:00.000Z", "2026-01-07T09:00:00.000Z"),
         ("ann", "2026-01-07T09:00:00.000Z", "2026-01-08T00:00:00.000Z"),
     ]
-    too_long = daemon.get(f"/api/schedules/{schedule_id}/shifts",
+    too_long = app.get(f"/api/schedules/{schedule_id}/shifts",
                           params={"from": "2026-01-01T00:00Z", "until": "2028-01-01T00:00Z"})
     assert too_long.status_code == 400 and too_long.json()["field"] == "until"
-    assert daemon.get("/api/schedules/99/user-on-call").status_code == 404
+    assert app.get("/api/schedules/99/user-on-call").status_code == 404
 
 
-def test_overrides_sit_above_the_layers_and_never_rewrite_the_past(daemon: DaemonProcess) -> None:
-    ann, ben, cat = add_user(daemon, "ann"), add_user(daemon, "ben"), add_user(daemon, "cat")
-    schedule_id = create(daemon, daily([ann]))
+def test_overrides_sit_above_the_layers_and_never_rewrite_the_past(app: InProcessDaemon) -> None:
+    ann, ben, cat = add_user(app, "ann"), add_user(app, "ben"), add_user(app, "cat")
+    schedule_id = create(app, daily([ann]))
     path = f"/api/schedules/{schedule_id}/overrides"
-    past = daemon.put(path, {"user": {"id": ben}, "start": "2026-01-05T08:00Z", "end": "2026-01-05T12:00Z"})
+    past = app.put(path, {"user": {"id": ben}, "start": "2026-01-05T08:00Z", "end": "2026-01-05T12:00Z"})
     assert past.status_code == 400 and past.json()["field"] == "start"
-    first = daemon.put(path, {"user": {"id": ben}, "start": "2026-01-05T12:00Z", "end": "2026-01-05T18:00Z"})
+    first = app.put(path, {"user": {"id": ben}, "start": "2026-01-05T12:00Z", "end": "2026-01-05T18:00Z"})
     assert first.status_code == 201, first.text
-    newer = daemon.put(path, {"user": {"id": cat}, "start": "2026-01-05T14:00Z", "end": "2026-01-05T16:00Z"})
+    newer = app.put(path, {"user": {"id": cat}, "start": "2026-01-05T14:00Z", "end": "2026-01-05T16:00Z"})
     assert newer.status_code == 201
-    assert shifts(daemon, schedule_id, "2026-01-05T09:00Z", "2026-01-05T20:00Z") == [
+    assert shifts(app, schedule_id, "2026-01-05T09:00Z", "2026-01-05T20:00Z") == [
         ("ann", "2026-01-05T09:00:00.000Z", "2026-01-05T12:00:00.000Z"),
         ("ben", "2026-01-05T12:00:00.000Z", "2026-01-05T14:00:00.000Z"),
         ("cat", "2026-01-05T14:00:00.000Z", "2026-01-05T16:00:00.000Z"),
         ("ben", "2026-01-05T16:00:00.000Z", "2026-01-05T18:00:00.000Z"),
         ("ann", "2026-01-05T18:00:00.000Z", "2026-01-05T20:00:00.000Z"),
     ]
-    assert [o["user"]["username"] for o in daemon.get(path).json()] == ["ben", "cat"]
-    daemon.advance("PT4H")  # 13:00Z: ben's override is running, cat's has not begun
-    assert daemon.client.delete(f"{path}/{newer.json()['id']}", headers=daemon.auth()).status_code == 204
-    assert daemon.client.delete(f"{path}/{first.json()['id']}", headers=daemon.auth()).status_code == 204
-    assert shifts(daemon, schedule_id, "2026-01-05T09:00Z", "2026-01-05T20:00Z") == [
+    assert [o["user"]["username"] for o in app.get(path).json()] == ["ben", "cat"]
+    app.advance("PT4H")  # 13:00Z: ben's override is running, cat's has not begun
+    assert app.client.delete(f"{path}/{newer.json()['id']}", headers=app.auth()).status_code == 204
+    assert app.client.delete(f"{path}/{first.json()['id']}", headers=app.auth()).status_code == 204
+    assert shifts(app, schedule_id, "2026-01-05T09:00Z", "2026-01-05T20:00Z") == [
         ("ann", "2026-01-05T09:00:00.000Z", "2026-01-05T12:00:00.000Z"),
         ("ben", "2026-01-05T12:00:00.000Z", "2026-01-05T13:00:00.000Z"),
         ("ann", "2026-01-05T13:00:00.000Z", "2026-01-05T20:00:00.000Z"),
     ]
-    daemon.advance("PT1H")
-    over = daemon.client.delete(f"{path}/{first.json()['id']}", headers=daemon.auth())
+    app.advance("PT1H")
+    over = app.client.delete(f"{path}/{first.json()['id']}", headers=app.auth())
     assert over.status_code == 409 and over.json()["code"] == "IN_THE_PAST"
 
 
-def test_an_edit_applies_from_now_on(daemon: DaemonProcess) -> None:
-    ann, ben, cat = add_user(daemon, "ann"), add_user(daemon, "ben"), add_user(daemon, "cat")
-    schedule_id = create(daemon, daily([ann, ben]))
-    before = shifts(daemon, schedule_id, "2026-01-05T09:00Z", "2026-01-08T09:00Z")
-    daemon.advance("PT30H")  # Tuesday 15:00Z, in ben's shift
-    edited = daemon.put(f"/api/schedules/{schedule_id}", daily([cat]))
+def test_an_edit_applies_from_now_on(app: InProcessDaemon) -> None:
+    ann, ben, cat = add_user(app, "ann"), add_user(app, "ben"), add_user(app, "cat")
+    schedule_id = create(app, daily([ann, ben]))
+    before = shifts(app, schedule_id, "2026-01-05T09:00Z", "2026-01-08T09:00Z")
+    app.advance("PT30H")  # Tuesday 15:00Z, in ben's shift
+    edited = app.put(f"/api/schedules/{schedule_id}", daily([cat]))
     assert edited.status_code == 200, edited.text
     assert edited.json()["scheduleLayers"][0]["users"] == [{"id": cat}]
-    after = shifts(daemon, schedule_id, "2026-01-05T09:00Z", "2026-01-08T09:00Z")
+    after = shifts(app, schedule_id, "2026-01-05T09:00Z", "2026-01-08T09:00Z")
     assert after[:2] == [before[0], ("ben", "2026-01-06T09:00:00.000Z", "2026-01-06T15:00:00.000Z")]
     assert after[2:] == [("cat", "2026-01-06T15:00:00.000Z", "2026-01-08T09:00:00.000Z")]
 
 
-def test_on_calls_list_who_each_policy_level_would_page(daemon: DaemonProcess) -> None:
-    ann, ben, cat = add_user(daemon, "ann"), add_user(daemon, "ben"), add_user(daemon, "cat")
-    schedule_id = create(daemon, daily([ann, ben]))
-    policy = daemon.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+def test_on_calls_list_who_each_policy_level_would_page(app: InProcessDaemon) -> None:
+    ann, ben, cat = add_user(app, "ann"), add_user(app, "ben"), add_user(app, "cat")
+    schedule_id = create(app, daily([ann, ben]))
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
         {"escalationTimeout": 10, "schedules": [{"id": schedule_id}]},
         {"escalationTimeout": 10, "users": [{"id": cat}]},
     ]})
     assert policy.status_code == 201, policy.text
-    reply = daemon.get("/api/on-calls", params={"from": "2026-01-05T12:00Z", "until": "2026-01-06T12:00Z"})
+    reply = app.get("/api/on-calls", params={"from": "2026-01-05T12:00Z", "until": "2026-01-06T12:00Z"})
     assert reply.status_code == 200
     assert [(e["escalationLevel"], e["user"]["username"], e["start"], e["end"]) for e in reply.json()] == [
         (0, "ann", "2026-01-05T12:00:00.000Z", "2026-01-06T09:00:00.000Z"),
@@ -194,16 +187,16 @@ def test_on_calls_list_who_each_policy_level_would_page(daemon: DaemonProcess) -
     ]
     assert reply.json()[0]["escalationPolicy"] == {"id": policy.json()["id"], "name": "ops"}
     # Without `until`: who is on call at `from` (now), a schedule's shift whole.
-    now = daemon.get("/api/on-calls").json()
+    now = app.get("/api/on-calls").json()
     assert [(e["escalationLevel"], e["user"]["username"], e["start"], e["end"]) for e in now] == [
         (0, "ann", "2026-01-05T09:00:00.000Z", "2026-01-06T09:00:00.000Z"),
         (1, "cat", None, None),
     ]
-    week = daemon.get(f"/api/schedules/{schedule_id}/shifts").json()
+    week = app.get(f"/api/schedules/{schedule_id}/shifts").json()
     assert len(week) == 7 and week[-1]["end"] == "2026-01-12T09:00:00.000Z"
-    in_use = daemon.client.delete(f"/api/schedules/{schedule_id}", headers=daemon.auth())
+    in_use = app.client.delete(f"/api/schedules/{schedule_id}", headers=app.auth())
     assert in_use.status_code == 409
-    unknown = daemon.post("/api/escalation-policies", {"name": "x", "escalationRules": [
+    unknown = app.post("/api/escalation-policies", {"name": "x", "escalationRules": [
         {"escalationTimeout": 10, "schedules": [{"id": 77}]}]})
     assert unknown.status_code == 400 and unknown.json()["field"] == "escalationRules[0].schedules"
 
@@ -212,10 +205,10 @@ def _unfold(text: str) -> list[str]:
     return text.replace("\r\n ", "").split("\r\n")
 
 
-def test_ical_feeds_for_a_schedule_and_for_a_user(daemon: DaemonProcess) -> None:
-    ann, ben = add_user(daemon, "ann"), add_user(daemon, "ben")
-    schedule_id = create(daemon, daily([ann, ben]))
-    feed = daemon.get(f"/api/schedules/{schedule_id}.ics")
+def test_ical_feeds_for_a_schedule_and_for_a_user(app: InProcessDaemon) -> None:
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
+    schedule_id = create(app, daily([ann, ben]))
+    feed = app.get(f"/api/schedules/{schedule_id}.ics")
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     lines = _unfold(feed.text)
     assert lines[0] == "BEGIN:VCALENDAR" and "DTSTART:20260105T090000Z" in lines
@@ -223,45 +216,45 @@ def test_ical_feeds_for_a_schedule_and_for_a_user(daemon: DaemonProcess) -> None
     # since Berlin's summer time hands off at 08:00Z.
     assert lines.count("BEGIN:VEVENT") == 91
     assert "DTSTART:20260328T090000Z" in lines and "DTSTART:20260329T080000Z" in lines
-    url = daemon.get(f"/api/users/{ben}/feed-url").json()["url"]
-    assert url.startswith(daemon.url + f"/api/users/{ben}/shifts.ics?token=")
-    mine = daemon.client.get(url.replace(daemon.url, ""))
+    url = app.get(f"/api/users/{ben}/feed-url").json()["url"]
+    assert url.startswith(app.url + f"/api/users/{ben}/shifts.ics?token=")
+    mine = app.client.get(url.replace(app.url, ""))
     assert mine.status_code == 200
     events = _unfold(mine.text)
     assert events.count("BEGIN:VEVENT") == 45 and "DTSTART:20260106T090000Z" in events
-    wrong = daemon.client.get(f"/api/users/{ann}/shifts.ics", params={"token": url.rsplit("=", 1)[1]})
+    wrong = app.client.get(f"/api/users/{ann}/shifts.ics", params={"token": url.rsplit("=", 1)[1]})
     assert wrong.status_code == 401
-    assert daemon.client.get(f"/api/schedules/{schedule_id}.ics").status_code == 401
-    schedule_url = daemon.get(f"/api/schedules/{schedule_id}/feed-url").json()["url"]
-    assert daemon.client.get(schedule_url.replace(daemon.url, "")).status_code == 200
+    assert app.client.get(f"/api/schedules/{schedule_id}.ics").status_code == 401
+    schedule_url = app.get(f"/api/schedules/{schedule_id}/feed-url").json()["url"]
+    assert app.client.get(schedule_url.replace(app.url, "")).status_code == 200
 
 
-def test_a_deleted_schedule_is_gone(daemon: DaemonProcess, tmp_path: Path) -> None:
-    ann = add_user(daemon, "ann")
-    schedule_id = create(daemon, daily([ann]))
-    assert daemon.client.delete(f"/api/schedules/{schedule_id}", headers=daemon.auth()).status_code == 204
-    assert daemon.get(f"/api/schedules/{schedule_id}").status_code == 404
-    assert daemon.get(f"/api/schedules/{schedule_id}/shifts").status_code == 404
+def test_a_deleted_schedule_is_gone(app: InProcessDaemon, tmp_path: Path) -> None:
+    ann = add_user(app, "ann")
+    schedule_id = create(app, daily([ann]))
+    assert app.client.delete(f"/api/schedules/{schedule_id}", headers=app.auth()).status_code == 204
+    assert app.get(f"/api/schedules/{schedule_id}").status_code == 404
+    assert app.get(f"/api/schedules/{schedule_id}/shifts").status_code == 404
 
 
-def test_a_static_schedule_has_its_shifts_and_gaps(daemon: DaemonProcess) -> None:
-    ann, ben = add_user(daemon, "ann"), add_user(daemon, "ben")
-    schedule_id = create(daemon, {"name": "holidays", "type": "STATIC", "timezone": "Europe/Berlin",
+def test_a_static_schedule_has_its_shifts_and_gaps(app: InProcessDaemon) -> None:
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
+    schedule_id = create(app, {"name": "holidays", "type": "STATIC", "timezone": "Europe/Berlin",
                                   "shifts": [
         {"user": {"id": ann}, "start": "2026-01-05T08:00:00+01:00", "end": "2026-01-05T18:00:00+01:00"},
         {"user": {"id": ben}, "start": "2026-01-06T08:00:00+01:00", "end": "2026-01-06T18:00:00+01:00"},
                                   ]})
-    got = daemon.get(f"/api/schedules/{schedule_id}").json()
+    got = app.get(f"/api/schedules/{schedule_id}").json()
     assert got["scheduleLayers"] == [] and got["shifts"][0] == {
         "user": {"id": ann}, "start": "2026-01-05T07:00:00.000Z", "end": "2026-01-05T17:00:00.000Z"}
-    assert shifts(daemon, schedule_id, "2026-01-05T00:00Z", "2026-01-07T00:00Z") == [
+    assert shifts(app, schedule_id, "2026-01-05T00:00Z", "2026-01-07T00:00Z") == [
         ("ann", "2026-01-05T07:00:00.000Z", "2026-01-05T17:00:00.000Z"),
         ("ben", "2026-01-06T07:00:00.000Z", "2026-01-06T17:00:00.000Z"),
     ]
     path = f"/api/schedules/{schedule_id}/user-on-call"
     # "+01:00" unencoded in a query string arrives as " 01:00"; it is read as meant.
-    assert daemon.client.get(f"{path}?at=2026-01-05T20:00:00+01:00", headers=daemon.auth()).status_code == 204
-    during = daemon.client.get(f"{path}?at=2026-01-06T12:00:00+01:00", headers=daemon.auth())
+    assert app.client.get(f"{path}?at=2026-01-05T20:00:00+01:00", headers=app.auth()).status_code == 204
+    during = app.client.get(f"{path}?at=2026-01-06T12:00:00+01:00", headers=app.auth())
     assert during.status_code == 200 and during.json()["user"]["username"] == "ben"
-    bad = daemon.get(path, params={"at": "tomorrow"})
+    bad = app.get(path, params={"at": "tomorrow"})
     assert bad.status_code == 400 and bad.json()["field"] == "at"

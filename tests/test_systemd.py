@@ -19,11 +19,11 @@ from ilertd.actors.clock import ManualClock
 from ilertd.actors.messages import Ping, Sweep
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.supervisor import Supervisor
-from ilertd.actors.tracker import WorkTracker
 from ilertd.config import with_credentials
 from ilertd.store.committer import Committer
 from ilertd.store.db import migrate, open_database
 from ilertd.systemd import Notifier, Watchdog
+from ilertd.tracker import WorkTracker
 from tests.daemon import DaemonProcess
 
 UNIT = Path(__file__).parent.parent / "ilertd.service"

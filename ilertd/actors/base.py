@@ -8,7 +8,7 @@ from typing import Any
 
 import pykka
 
-from ilertd.actors.tracker import WorkTracker
+from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,9 @@
 
 Delivery is at least once: the row is marked sent after the provider took the message, so a
 crash in between sends it again after the restart; each message carries the row's stable
-reference so such a duplicate can be recognised.
+reference so such a duplicate can be recognised. Pages, status updates and shift reminders are
+rows of one outbox and take this one path; a contact's due pages go out as one summary, a
+reminder on its own.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ilertd.actors.base import TrackedActor
-from ilertd.actors.messages import Deliver, DeliverReminder, PagesDue, Ping
+from ilertd.actors.messages import Deliver, PagesDue, Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
@@ -21,10 +23,8 @@ from ilertd.domain.notification_plan import THROTTLE_WINDOW, throttle_until
 from ilertd.domain.page_text import PageFacts, PageText, alert_text, shift_text, summary_text, update_text
 from ilertd.store import models as m
 from ilertd.store.committer import WriteUnit
-from ilertd.store.db import write_transaction
 from ilertd.store.incidents import log_rows
-from ilertd.store.people import last_sent
-from ilertd.store.reader import id_chunks, placeholders
+from ilertd.store.outbox import REMINDER, co_due_pages, last_sent, page_facts, schedule_name_and_zone
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +32,6 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=15)
 MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
 UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
-
-
-FACTS_SQL = (
-    "SELECT i.id AS id, i.summary AS summary, i.details AS details, i.priority AS priority,"
-    " i.status AS status, s.name AS source_name FROM incident i"
-    " LEFT JOIN alert_source s ON s.id = i.alert_source_id WHERE i.id IN ({ids})"
-)
-
-
-FACTS_COLUMNS = "id, summary, details, priority, status, source_name"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -87,8 +77,6 @@ class ChannelActor(TrackedActor):
                 self._deliver(box.take())
             case Deliver():
                 self._deliver([message])
-            case DeliverReminder():
-                self._deliver_reminder(message)
             case Ping():
                 return True
             case _:
@@ -96,53 +84,49 @@ class ChannelActor(TrackedActor):
         return None
 
     def _deliver(self, pages: list[Deliver]) -> None:
-        """Send the due pages among `pages`, each contact's due pages as one message."""
+        """Send the due rows among `pages`: each contact's due pages as one message, then the
+        reminders, each on its own (throttled like the rest)."""
         if not pages:
             return
         now = self.runtime.clock.now()
-        # The rows may still sit in a batch behind the change that created them.
-        self.runtime.committer.wait_flushed_all({page.incident_id for page in pages})
+        # Rows reach this actor once committed; its own updates to them may still be queued.
+        self.runtime.committer.wait_flushed_all({p.incident_id for p in pages if p.incident_id is not None})
         reader = self.runtime.reader
         rows = {row.id: row for row in reader.by_ids(m.Notification, (p.notification_id for p in pages))}
         targets: dict[str, Any] = {}
+        reminders: list[Any] = []
         for page in pages:
             row = rows.get(page.notification_id)
             if row is None or row.status != "SCHEDULED":
                 continue
             if row.due_at > now:
                 self._arm(row, row.due_at)
-                continue
-            window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
-            if window_end is not None:
-                self._write(row, {"due_at": window_end})
-                self._arm(row, window_end)
-                continue
-            # A second due page of a contact goes out in the first one's summary.
-            targets.setdefault(row.target, row)
-        if not targets:
-            return
-        co_due = self._due_rows(list(targets), now)
-        due_by_target = [(row, co_due.get(target, [])) for target, row in targets.items()]
-        facts = self._facts({r.incident_id for row, due in due_by_target for r in (row, *due)})
-        for row, due in due_by_target:
-            if row.id not in {r.id for r in due}:
-                due.insert(0, row)
-            self._send(row, due, facts, now)
+            elif row.kind == REMINDER:
+                reminders.append(row)
+            elif self._may_send(row, now):
+                # A second due page of a contact goes out in the first one's summary.
+                targets.setdefault(row.target, row)
+        if targets:
+            co_due = co_due_pages(reader, self.runtime.statements, self.method, list(targets), now)
+            due_by_target = [(row, co_due.get(target, [])) for target, row in targets.items()]
+            facts = page_facts(reader, {r.incident_id for row, due in due_by_target for r in (row, *due)},
+                               self.runtime.public_url)
+            for row, due in due_by_target:
+                if row.id not in {r.id for r in due}:
+                    due.insert(0, row)
+                self._send(row, due, facts, now)
+        for row in reminders:
+            if self._may_send(row, now):
+                self._send_reminder(row, now)
 
-    def _due_rows(self, targets: list[str], now: datetime) -> dict[str, list[Any]]:
-        """The SCHEDULED rows due by `now` of each of these contacts, oldest first."""
-        due_by = self.runtime.statements.value(m.Notification.due_at, now)
-        found: dict[str, list[Any]] = {}
-        for start in range(0, len(targets), 256):
-            chunk = targets[start:start + 256]
-            for row in self.runtime.reader.select(
-                m.Notification,
-                f"method = ? AND target IN ({placeholders(len(chunk))}) AND status = 'SCHEDULED'"
-                " AND due_at <= ? ORDER BY due_at, id",
-                self.method, *chunk, due_by,
-            ):
-                found.setdefault(row.target, []).append(row)
-        return found
+    def _may_send(self, row: Any, now: datetime) -> bool:
+        """False when the contact's throttle window is still open: the row waits for its end."""
+        window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
+        if window_end is None:
+            return True
+        self._write(row, {"due_at": window_end})
+        self._arm(row, window_end)
+        return False
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
         text = self._text(due, facts)
@@ -172,15 +156,17 @@ class ChannelActor(TrackedActor):
         for row in rows:
             changes = after_failure(row.attempts + 1, error, now)
             attempts = changes["attempts"]
-            if "due_at" not in changes:
-                self._write(row, changes,
-                            LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target} failed"
-                                     f" {attempts} times; giving up: {error}", row.user_id, row.method))
-                continue
-            self._write(row, changes,
-                        LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target}, attempt {attempts}:"
-                                 f" {error}; retrying", row.user_id, row.method))
-            self._arm(row, changes["due_at"])
+            if "due_at" in changes:
+                text = f"{row.method} to {row.target}, attempt {attempts}: {error}; retrying"
+                self._arm(row, changes["due_at"])
+            else:
+                text = f"{row.method} to {row.target} failed {attempts} times; giving up: {error}"
+            if row.kind == REMINDER:
+                logger.warning("shift reminder %s to %s failed (attempt %s): %s", row.id, row.target,
+                               attempts, error)
+                self._write(row, changes)
+            else:
+                self._write(row, changes, LogEntry("NOTIFICATION_FAILED", text, row.user_id, row.method))
 
     def _arm(self, row: Any, when: datetime) -> None:
         self.runtime.pages.arm(row.id, row.incident_id, row.method, row.target, when)
@@ -191,7 +177,8 @@ class ChannelActor(TrackedActor):
         if entry is not None:
             writes.extend(statements.log(r) for r in log_rows(row.incident_id, [entry],
                                                               self.runtime.clock.now()))
-        self.runtime.committer.submit(WriteUnit(row.incident_id, tuple(writes), _log_failure))
+        # A reminder's writes have no incident to keep in order with: owner 0.
+        self.runtime.committer.submit(WriteUnit(row.incident_id or 0, tuple(writes), _log_failure))
 
     def _text(self, rows: list[Any], facts: dict[int, PageFacts]) -> PageText:
         ref = reference(rows[0].id)
@@ -203,60 +190,22 @@ class ChannelActor(TrackedActor):
             return update_text(facts[row.incident_id], UPDATE_WORDS.get(row.kind, "changed"), ref)
         return alert_text(facts[row.incident_id], ref)
 
-    def _facts(self, incident_ids: set[int]) -> dict[int, PageFacts]:
-        facts = {}
-        for chunk in id_chunks(incident_ids):
-            for number, summary, details, priority, status, source_name in self.runtime.reader.raw(
-                FACTS_SQL.format(ids=placeholders(len(chunk))), *chunk, columns=FACTS_COLUMNS
-            ):
-                facts[number] = PageFacts(number, summary, details, priority, status, source_name or "",
-                                          f"{self.runtime.public_url}/api/incidents/{number}")
-        missing = incident_ids - facts.keys()
-        assert not missing, f"pages of missing incidents {sorted(missing)}"
-        return facts
-
-
-    # --- shift-start reminders: their own outbox, throttled and retried like pages ------------
-
-    def _deliver_reminder(self, message: DeliverReminder) -> None:
-        now = self.runtime.clock.now()
-        row = m.ShiftReminder.get_or_none(m.ShiftReminder.id == message.reminder_id)
-        if row is None or row.status != "SCHEDULED":
-            return
-        if row.due_at > now:
-            self.runtime.pages.arm_reminder(row.id, row.method, row.target, row.due_at)
-            return
-        window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
-        if window_end is not None:
-            self._update_reminder(row.id, due_at=window_end)
-            self.runtime.pages.arm_reminder(row.id, row.method, row.target, window_end)
-            return
-        schedule = m.Schedule.get_or_none(m.Schedule.id == row.schedule_id)
-        name = schedule.name if schedule else f"schedule {row.schedule_id}"
-        zone = ZoneInfo(schedule.timezone if schedule else "UTC")
-        ref = f"ilertd-r{row.id}"
-        text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone),
-                          f"{self.runtime.public_url}/api/schedules/{row.schedule_id}/shifts", ref)
+    def _send_reminder(self, row: Any, now: datetime) -> None:
+        name, zone = schedule_name_and_zone(row.schedule_id)
+        link = f"{self.runtime.public_url}/api/schedules/{row.schedule_id}/shifts"
+        text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
+                          reference(row.id))
         try:
-            self.channel.send(row.target, Message(text.title, text.body, ref, text.short))
+            self.channel.send(row.target, Message(text.title, text.body, reference(row.id), text.short))
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
-            changes = after_failure(row.attempts + 1, str(error), now)
-            self._update_reminder(row.id, **changes)
-            if "due_at" in changes:
-                self.runtime.pages.arm_reminder(row.id, row.method, row.target, changes["due_at"])
-            logger.warning("shift reminder %s to %s failed (attempt %s): %s", row.id, row.target,
-                           changes["attempts"], error)
+            self._failed([row], str(error), now)
             return
         self.last_sent[row.target] = now
-        self._update_reminder(row.id, status="SUCCESS", sent_at=now, attempts=row.attempts + 1,
-                              error_message=None)
+        self._write(row, {"status": "SUCCESS", "sent_at": now, "attempts": row.attempts + 1,
+                          "error_message": None})
         logger.info("shift reminder %s sent: %s to %s", row.id, row.method, row.target)
-
-    def _update_reminder(self, reminder_id: int, **changes: Any) -> None:
-        with write_transaction(self.runtime.db):
-            m.ShiftReminder.update(**changes).where(m.ShiftReminder.id == reminder_id).execute()
 
 
 def _local(instant: datetime, zone: ZoneInfo) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ilertd.actors.tracker import WorkTracker
+from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
 

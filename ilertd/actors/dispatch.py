@@ -13,18 +13,14 @@ import pykka
 
 from ilertd.actors.base import send
 from ilertd.actors.clock import Clock, TimerCallback
-from ilertd.actors.messages import Deliver, DeliverReminder, DueBox, PagesDue
-from ilertd.actors.tracker import WorkTracker
+from ilertd.actors.messages import Deliver, DueBox, PagesDue
+from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
 
 
 def page_timer_key(notification_id: int) -> tuple[str, int]:
     return ("page", notification_id)
-
-
-def reminder_timer_key(reminder_id: int) -> tuple[str, int]:
-    return ("shift-reminder", reminder_id)
 
 
 class IdAllocator:
@@ -66,7 +62,8 @@ class PageDispatcher:
         self.pools = pools
         self._boxes = {method: [DueBox() for _ in pool] for method, pool in pools.items()}
 
-    def arm(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime) -> None:
+    def arm(self, notification_id: int, incident_id: int | None, method: str, target: str, when: datetime
+            ) -> None:
         """The page goes to its channel actor at `when`: straight away if that is now (no hop
         through the clock's thread), else when its timer fires."""
         if when <= self.clock.now():
@@ -75,7 +72,7 @@ class PageDispatcher:
         else:
             self.clock.arm(*self.timer(notification_id, incident_id, method, target, when))
 
-    def timer(self, notification_id: int, incident_id: int, method: str, target: str, when: datetime
+    def timer(self, notification_id: int, incident_id: int | None, method: str, target: str, when: datetime
               ) -> tuple[Hashable, datetime, TimerCallback]:
         """The page's timer, for `Clock.arm_many`."""
         message = Deliver(notification_id, incident_id, method, target)
@@ -93,21 +90,13 @@ class PageDispatcher:
         with self._lock:
             self._handed = {k: v for k, v in self._handed.items() if v >= cutoff}
 
-    def arm_reminder(self, reminder_id: int, method: str, target: str, when: datetime) -> None:
-        message = DeliverReminder(reminder_id, method, target)
-        self.clock.arm(reminder_timer_key(reminder_id), when, lambda _when: self.deliver(message))
-
-    def deliver(self, message: Deliver | DeliverReminder) -> None:
+    def deliver(self, message: Deliver) -> None:
         pool = self.pools.get(message.method)
         if not pool:
             logger.error("no channel actor for %s; %r waits for the sweep", message.method, message)
             return
         index = hash(message.target) % len(pool)
         try:
-            if isinstance(message, DeliverReminder):
-                # Reminders are few: each goes to the actor's mailbox as it is.
-                send(pool[index], message, self.tracker)
-                return
             with self._lock:
                 self._handed[message.notification_id] = self.clock.now()
             box = self._boxes[message.method][index]

@@ -40,11 +40,11 @@ from ilertd.actors.messages import (
     Reload,
 )
 from ilertd.actors.runtime import Runtime
-from ilertd.actors.tracker import WorkTracker
 from ilertd.domain import incidents as domain
 from ilertd.domain.incidents import Paging
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
+from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
 

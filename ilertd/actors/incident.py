@@ -37,7 +37,7 @@ from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_page
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
-from ilertd.store.people import paged_user_ids
+from ilertd.store.outbox import paged_user_ids
 
 if TYPE_CHECKING:
     from ilertd.actors.host import IncidentHost

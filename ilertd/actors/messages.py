@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from ilertd.domain.events import Event, Priority
+from ilertd.domain.events import Event
 from ilertd.domain.incidents import Actor
 from ilertd.errors import ApiError
+from ilertd.store.sources import SourceInfo
 
 T = TypeVar("T")
 
@@ -30,15 +31,6 @@ Reply = Callable[[Outcome], None]
 
 def ignore_reply(outcome: Outcome) -> None:
     """For work nobody waits on (timers, sweeps)."""
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    id: int
-    name: str
-    integration_type: str
-    priority: Priority
-    escalation_policy_id: int | None
 
 
 @dataclass(frozen=True)
@@ -145,10 +137,11 @@ class Ping:
 
 @dataclass(frozen=True)
 class Deliver:
-    """A page is due: its channel actor sends it (or its summary) unless it is no longer pending."""
+    """An outbox row is due: its channel actor sends it (or its summary) unless it is no longer
+    pending. A shift reminder has no incident."""
 
     notification_id: int
-    incident_id: int
+    incident_id: int | None
     method: str
     target: str
 
@@ -181,13 +174,6 @@ class ReminderDue:
     reminder: Any  # a domain.shift_reminders.PlannedReminder
 
 
-@dataclass(frozen=True)
-class DeliverReminder:
-    """A stored shift-start reminder is due on its channel."""
-
-    reminder_id: int
-    method: str
-    target: str
 class DueBox(Generic[T]):
     """Messages due for one actor, collected between its turns: it takes them all at once."""
 

@@ -9,13 +9,13 @@ import peewee
 
 from ilertd.actors.clock import Clock
 from ilertd.actors.dispatch import IdAllocator, PageDispatcher
-from ilertd.actors.tracker import WorkTracker
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
 from ilertd.store.people import PersonCache
 from ilertd.store.reader import Reader
 from ilertd.store.schedules import ScheduleDirectory
 from ilertd.store.statements import Statements
+from ilertd.tracker import WorkTracker
 
 
 @dataclass(frozen=True)

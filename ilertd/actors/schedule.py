@@ -20,7 +20,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-import peewee
 import pykka
 
 from ilertd.actors.base import TrackedActor, send
@@ -30,7 +29,7 @@ from ilertd.domain import schedule_history, shift_reminders
 from ilertd.domain.schedule_history import History
 from ilertd.domain.shift_reminders import DutyRule, PlannedReminder
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.outbox import store_reminder
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,6 @@ class ScheduleActor:
 
     def activate(self) -> None:
         try:
-            self._resume_stored()
             self._look(starting=True)
         except Exception:
             # One schedule that cannot be read must not keep the daemon from starting; paging
@@ -134,33 +132,15 @@ class ScheduleActor:
         if not shift_reminders.still_due(history, planned, rules):
             return
         now = self.runtime.clock.now()
-        try:
-            with write_transaction(self.runtime.db):
-                exists = m.ShiftReminder.get_or_none(
-                    (m.ShiftReminder.schedule_id == self.schedule_id)
-                    & (m.ShiftReminder.user_id == planned.rule.user_id)
-                    & (m.ShiftReminder.rule_id == planned.rule.id)
-                    & (m.ShiftReminder.shift_start == planned.shift.start)
-                )
-                if exists is not None:
-                    return
-                row = m.ShiftReminder.create(
-                    schedule_id=self.schedule_id, user_id=planned.rule.user_id, rule_id=planned.rule.id,
-                    shift_start=planned.shift.start, shift_end=planned.shift.end,
-                    method=planned.rule.method, target=planned.rule.target, due_at=now,
-                    status="SCHEDULED", attempts=0,
-                )
-        except peewee.IntegrityError:
-            return  # stored already by an earlier run: sent once, not again
-        self.runtime.pages.arm_reminder(row.id, row.method, row.target, now)
-
-    def _resume_stored(self) -> None:
-        """Reminders stored but not yet sent when the daemon stopped are handed on again."""
-        rows = m.ShiftReminder.select().where(
-            (m.ShiftReminder.schedule_id == self.schedule_id) & (m.ShiftReminder.status == "SCHEDULED")
-        )
-        for row in rows:
-            self.runtime.pages.arm_reminder(row.id, row.method, row.target, row.due_at)
+        rule = planned.rule
+        notification_id = self.runtime.notification_ids.next()
+        stored = store_reminder(self.runtime.db, {
+            "id": notification_id, "incident": None, "user_id": rule.user_id, "method": rule.method,
+            "target": rule.target, "due_at": now, "created_at": now, "schedule_id": self.schedule_id,
+            "rule_id": rule.id, "shift_start": planned.shift.start, "shift_end": planned.shift.end,
+        })
+        if stored:
+            self.runtime.pages.arm(notification_id, None, rule.method, rule.target, now)
 
     @staticmethod
     def _who(user: int | None) -> str:

@@ -39,7 +39,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.domain.events import alert_key_identity, normalize_alert_key
 from ilertd.errors import ApiError
 from ilertd.store import incidents as store
-from ilertd.store import people
+from ilertd.store import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ class Supervisor(TrackedActor):
         self.hosts.start(lambda index: IncidentHost.start(runtime, ref, hosts, index, capacity, idle))
         self.open_keys = store.open_alert_keys()
         self.next_id = store.max_incident_id() + 1
-        self.runtime.notification_ids.start_after(people.max_notification_id())
-        pages = people.scheduled_notifications()
+        self.runtime.notification_ids.start_after(outbox.max_notification_id())
+        pages = outbox.scheduled_notifications()
         for page in pages:
             self.runtime.pages.arm(page["id"], page["incident_id"], page["method"], page["target"],
                                    page["due_at"])
@@ -175,7 +175,7 @@ class Supervisor(TrackedActor):
                 hosts.escalation_due(incident_id, due)
         pages = self.runtime.pages
         pages.forget_handed_before(recent)
-        for page in people.scheduled_notifications(until=now):
+        for page in outbox.scheduled_notifications(until=now):
             armed = pages.armed_at(page["id"])
             if (armed is None or armed > page["due_at"]) and not pages.recently_handed(page["id"], recent):
                 logger.warning("page %s: overdue and without a timer; delivering", page["id"])

@@ -1,1 +1,1 @@
-"""Outbound channels: how a page reaches a person (apprise URLs, Twilio calls, or the log)."""
+"""The senders channel plugins use: apprise URLs, Twilio calls, the log; and the Sender contract."""

@@ -1,4 +1,4 @@
-"""What every channel is given to send, and the error it raises when it could not."""
+"""What every channel sender is given to send, and the error it raises when it could not."""
 
 from __future__ import annotations
 
@@ -20,8 +20,14 @@ class Message:
     voice_url: str | None = None
 
 
-class Channel(Protocol):
+class Sender(Protocol):
+    """How a page leaves ilertd: `send` runs on a channel actor's thread (two actors per method)."""
+
     name: str
 
     def send(self, target: str, message: Message) -> None:
         """Hand the message to the provider for `target`; raise DeliveryError if it refused."""
+
+
+# The name the channel actor knows a sender by.
+Channel = Sender

@@ -1,27 +1,35 @@
-"""Which channel serves each method, from the settings: apprise URLs, Twilio, or the log."""
+"""A sender for each registered channel: its apprise URL, the plugin's own sender, or the log."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ilertd.channels.apprise_channel import AppriseChannel
-from ilertd.channels.base import Channel
+from ilertd.channels.base import Sender
 from ilertd.channels.log_channel import LogChannel
-from ilertd.channels.twilio_voice import TwilioVoiceChannel
 from ilertd.config import Config
 
+if TYPE_CHECKING:
+    from ilertd.hookspecs import Channel
+    from ilertd.plugins.manager import PluginManager
 
-def channels_from_config(config: Config) -> dict[str, Channel]:
-    channels: dict[str, Channel] = {}
-    for method, setting in (("EMAIL", config.channels.email), ("SMS", config.channels.sms),
-                            ("PUSH", config.channels.push)):
-        channels[method] = (
-            AppriseChannel(method.lower(), setting.url, short_messages=method == "SMS")
-            if setting.url else LogChannel(method)
-        )
-    twilio = config.twilio
-    if twilio.account_sid and twilio.auth_token and twilio.from_number:
-        channels["VOICE"] = TwilioVoiceChannel(
-            twilio.account_sid, twilio.auth_token, twilio.from_number, twilio.api_base_url
-        )
-    else:
-        channels["VOICE"] = LogChannel("VOICE")
-    return channels
+
+def sender_for(channel: Channel) -> Sender:
+    """A fresh AppriseChannel for a URL (it holds per-send state), else the plugin's sender (shared
+    by the method's channel actors), else the log."""
+    if channel.sender is not None:
+        return channel.sender
+    if channel.url:
+        return AppriseChannel(channel.method.lower(), channel.url, short_messages=channel.short_messages)
+    return LogChannel(channel.method)
+
+
+def channels_from_config(config: Config, plugins: PluginManager | None = None) -> dict[str, Sender]:
+    """A sender per contact method the channel plugins register (those found through the entry
+    points when no manager is given)."""
+    if plugins is None:
+        from ilertd.plugins.manager import PluginManager
+
+        plugins = PluginManager(config)
+        plugins.load_entry_points()
+    return {method: sender_for(channel) for method, channel in plugins.channels.items()}

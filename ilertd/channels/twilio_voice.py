@@ -1,14 +1,16 @@
-"""Phone calls through Twilio's Calls API, with our own client: apprise hard-codes Twilio's host.
+"""Phone calls through Twilio's Calls API with our own client (apprise hard-codes its host); its signature.
 
-The call's TwiML comes from ilertd itself (`/api/v1/twilio/voice/{notificationId}`), which
-reads the incident aloud; `api_base_url` lets tests and proxies stand in for Twilio. The Calls
-API has no idempotency key: a call re-placed after a crash is recognised by its TwiML URL,
+The call's TwiML comes from ilertd itself (the voice plugin's `/api/v1/twilio/voice/{notificationId}`),
+which reads the incident aloud; `api_base_url` lets tests and proxies stand in for Twilio. The
+Calls API has no idempotency key: a call re-placed after a crash is recognised by its TwiML URL,
 which names the notification.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import urllib.error
 import urllib.parse
@@ -17,6 +19,13 @@ import urllib.request
 from ilertd.channels.base import DeliveryError, Message
 
 TIMEOUT_S = 10
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """Twilio's request signature: HMAC-SHA1 over the URL and the sorted POST parameters."""
+    data = url + "".join(key + params[key] for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
 
 
 class TwilioVoiceChannel:

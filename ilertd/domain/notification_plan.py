@@ -16,19 +16,29 @@ from typing import Literal
 
 from ilertd.domain.events import Priority
 
-Method = Literal["EMAIL", "SMS", "VOICE", "PUSH"]
+# A contact method is a registered channel plugin's name for it: the built-ins' are below, in the
+# order a user's pages due at one moment go out; a plugin's come after them.
+Method = str
 METHODS: tuple[Method, ...] = ("EMAIL", "SMS", "VOICE", "PUSH")
 RuleType = Literal["HIGH_PRIORITY", "LOW_PRIORITY"]
 UpdateType = Literal["ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED"]
 # An alert page, or a status update saying what someone else did.
 PageKind = Literal["ALERT", "ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED"]
 
-THROTTLE_WINDOW: dict[str, timedelta] = {
+
+class _Windows(dict[str, timedelta]):
+    """Throttle windows by method; a plugin's method gets the shorter one."""
+
+    def __missing__(self, method: str) -> timedelta:
+        return timedelta(seconds=10)
+
+
+THROTTLE_WINDOW: dict[str, timedelta] = _Windows({
     "SMS": timedelta(seconds=60),
     "VOICE": timedelta(seconds=60),
     "EMAIL": timedelta(seconds=10),
     "PUSH": timedelta(seconds=10),
-}
+})
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,11 @@ def pages_for(person: Person, priority: Priority, level_reached_at: datetime) ->
     # No usable rule (none for this priority, or its contact is gone): never page nobody.
     if not pages and person.email:
         return (PlannedPage(person.user_id, "EMAIL", person.email, level_reached_at, fallback=True),)
-    return tuple(sorted(pages, key=lambda p: (p.due_at, METHODS.index(p.method))))
+    return tuple(sorted(pages, key=lambda p: (p.due_at, _rank(p.method), p.method)))
+
+
+def _rank(method: Method) -> int:
+    return METHODS.index(method) if method in METHODS else len(METHODS)
 
 
 def throttle_until(method: str, last_sent_at: datetime | None, now: datetime) -> datetime | None:

@@ -11,8 +11,6 @@ from ilertd.domain.schedule_history import History
 from ilertd.domain.schedules import Shift
 
 BEFORE_MIN_CHOICES: tuple[int, ...] = (0, 15, 30, 60, 180, 360, 720, 1440)
-# A shift reminder is read ahead of time; a phone call for it would be a false page.
-DUTY_METHODS: tuple[str, ...] = ("EMAIL", "SMS", "PUSH")
 LONGEST_LEAD = timedelta(minutes=max(BEFORE_MIN_CHOICES))
 
 

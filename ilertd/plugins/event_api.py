@@ -1,18 +1,104 @@
-"""The native Event API (iLert's body) as a built-in integration plugin."""
+"""The native Event API as a built-in plugin: its routes, and the tool payload route to integrations.
+
+`POST /api/events` (alias `/api/v1/events`) takes iLert's event body; `POST
+/api/v1/events/{type}/{key}` hands a tool's body to the integration named `{type}`.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
 from ilertd import hookimpl
+from ilertd.domain import json_input
 from ilertd.domain.events import Event, parse_native_event
-from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.errors import ApiError
+from ilertd.hookspecs import BodyReply, BodyRoute, Integration, IntegrationRequest, Outcome, PluginContext
+from ilertd.web.http import parse_json
 
 NAME = "api"
+SECRET_FIELDS = ("integrationKey", "apiKey")
+NO_OPEN_INCIDENT = "NO_OPEN_INCIDENT_WITH_KEY"
 
 
 def parse(request: IntegrationRequest) -> list[Event]:
-    """The body names its own integration key; the web layer has already matched it."""
+    """The body names its own integration key; the route has already matched the path's."""
     _key, event = parse_native_event(request.json())
     return [event]
+
+
+def raw_payload(body: bytes) -> Any:
+    """What is stored of a tool's request: the body the plugin received, as a JSON value when
+    it is JSON (the plugin may have read it otherwise: a form, a text), else as its text."""
+    try:
+        return json_input.loads(body) if body.strip() else body.decode("utf-8", errors="replace")
+    except json_input.JsonInputError:
+        return body.decode("utf-8", errors="replace")
+
+
+class EventApi:
+    """The plugin's route handlers, given its context (how they ingest, the public URL)."""
+
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
+
+    def reply(self, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "alertKey": outcome.alert_key,
+            "alertUrl": f"{self.context.public_url}/api/incidents/{outcome.incident_id}",
+            "incidentId": outcome.incident_id,
+            "responseCode": outcome.response_code,
+        }
+
+    async def native(self, body: bytes) -> BodyReply:
+        """POST /api/events: iLert's event body; 202 once the event is committed and routed."""
+        document = parse_json(body)
+        integration_key, event = parse_native_event(document)
+        payload = {k: v for k, v in document.items() if k not in SECRET_FIELDS}
+        (outcome,) = await self.context.ingest(integration_key, [event], NAME, payload)
+        if outcome.error is not None:
+            raise outcome.error
+        return 202, self.reply(outcome), {}
+
+    async def tool(self, request: Request) -> Response:
+        """POST /api/v1/events/{type}/{key}: a tool's own payload, mapped by its integration."""
+        kind = request.path_params["type"]
+        integration = self.context.integration(kind)
+        if integration is None:
+            raise ApiError(404, "UNKNOWN_INTEGRATION_TYPE", f"no integration is named {kind!r}")
+        body = await self.context.read_body(request)
+        source = await self.context.source(request.path_params["key"])
+        if not integration.accepts_any_source and source.integration_type != integration.integration_type:
+            raise ApiError(
+                400, "INTEGRATION_TYPE_MISMATCH",
+                f"this key belongs to a {source.integration_type} alert source,"
+                f" not {integration.integration_type}",
+            )
+        parsed = IntegrationRequest(body=body, headers=dict(request.headers),
+                                    query=dict(request.query_params), source_name=source.name)
+        if integration.verify is not None:
+            integration.verify(parsed)
+        try:
+            events = integration.parse(parsed)
+        except ApiError:
+            raise
+        except (ValueError, KeyError, TypeError) as error:
+            raise ApiError(400, "INVALID_PAYLOAD", f"{integration.name}: {error}") from None
+        outcomes = await self.context.ingest(source, events, integration.name, raw_payload(body))
+        results = []
+        for event, outcome in zip(events, outcomes, strict=False):
+            if outcome.error is not None and outcome.error.code != NO_OPEN_INCIDENT:
+                raise outcome.error
+            if outcome.error is not None:
+                # Tools re-send on anything but 2xx: a resolve that matches nothing is done.
+                results.append({"alertKey": event.alert_key, "alertUrl": None, "incidentId": None,
+                                "responseCode": outcome.error.code})
+            else:
+                results.append(self.reply(outcome))
+        return JSONResponse(results, status_code=202)
 
 
 @hookimpl
@@ -25,4 +111,14 @@ def register_integrations() -> list[Integration]:
             description="ilertd's Event API: POST /api/events with iLert's event body",
             accepts_any_source=True,
         )
+    ]
+
+
+@hookimpl
+def register_routes(context: PluginContext) -> list[BaseRoute]:
+    api = EventApi(context)
+    return [
+        BodyRoute("/api/events", api.native),
+        BodyRoute("/api/v1/events", api.native),
+        Route("/api/v1/events/{type}/{key}", api.tool, methods=["POST"]),
     ]

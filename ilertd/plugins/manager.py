@@ -1,89 +1,342 @@
-"""Loads plugins from the `ilertd.plugins` entry points one by one; a broken one is logged and skipped."""
+"""The plugin manager: loads each plugin, checks its `[plugins.NAME]`, collects its declarations, starts it.
+
+A plugin that fails to import, is misconfigured or raises in a hook is reported and skipped.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
-from dataclasses import dataclass
-from types import ModuleType
-from typing import Literal
+from dataclasses import dataclass, field
+from types import MappingProxyType, ModuleType
+from typing import Any, Literal
 
 import pluggy
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from ilertd import hookspecs
-from ilertd.hookspecs import Integration
+from ilertd.config import (
+    Config,
+    ConfigOption,
+    check_plugin_section,
+    declared_options,
+    unknown_plugin_sections,
+)
+from ilertd.domain.notification_plan import METHODS
+from ilertd.errors import ApiError
+from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "ilertd.plugins"
-PluginState = Literal["enabled", "load error", "hook error"]
+BUILT_IN_DISTRIBUTION = "ilertd"
+PluginState = Literal["enabled", "disabled by config", "load error", "config error", "hook error"]
+NOT_READY = ApiError(503, "NOT_READY", "ilertd is not taking events now (starting or stopping); retry")
 
 
 @dataclass(frozen=True)
 class PluginStatus:
+    """One plugin as `ilertd plugins` shows it."""
+
     name: str
-    distribution: str
+    version: str
+    origin: str
     module: str
     state: PluginState
     error: str = ""
     integrations: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    distribution: str = ""
+
+
+@dataclass
+class _Provided:
+    """What one enabled plugin declared, kept so it can be withdrawn if the plugin fails later."""
+
+    plugin: object
+    context: PluginContext
+    integrations: list[Integration] = field(default_factory=list)
+    channels: list[Channel] = field(default_factory=list)
+    routes: list[BaseRoute] = field(default_factory=list)
+
+
+class PluginError(Exception):
+    """A plugin misbehaved in a hook: the message says which hook and how."""
 
 
 class PluginManager:
-    def __init__(self) -> None:
+    """ilertd's pluggy manager and what the enabled plugins provide: integrations by URL segment,
+    channels by method, routes; `start`/`stop` run the plugins' `startup`/`shutdown`."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else Config()
         self.pm = pluggy.PluginManager("ilertd")
         self.pm.add_hookspecs(hookspecs)
         self.statuses: list[PluginStatus] = []
+        # Each plugin that got as far as declaring its keys; None: it failed before (not checkable).
+        self.options: dict[str, tuple[ConfigOption, ...] | None] = {}
         self.integrations: dict[str, Integration] = {}
+        self.channels: dict[str, Channel] = {}
+        self.routes: list[BaseRoute] = []
+        self._provided: dict[str, _Provided] = {}
+        self._intake: Intake | None = None
+        self._started: list[str] = []
+
+    # --- loading ---------------------------------------------------------------------------------
 
     def load_entry_points(self) -> None:
-        """Register every entry point of the group; pluggy's own loader stops at the first failure."""
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            distribution = entry_point.dist.name if entry_point.dist else ""
+        """Register every entry point of the group, ilertd's own first; pluggy's own loader would
+        stop at the first plugin that fails to import."""
+        found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        ordered = sorted(found, key=lambda ep: (_distribution(ep) != BUILT_IN_DISTRIBUTION, ep.name))
+        for entry_point in ordered:
+            distribution = _distribution(entry_point)
+            version = entry_point.dist.version if entry_point.dist is not None else ""
+            origin = ("built-in" if distribution == BUILT_IN_DISTRIBUTION
+                      else f"entry point of distribution {distribution or '?'}")
             try:
-                module = entry_point.load()
-                self.pm.register(module, name=entry_point.name)
+                plugin = entry_point.load()
             except Exception as error:
                 logger.exception("plugin %s (%s) failed to load; skipped", entry_point.name,
                                  entry_point.value)
-                self.statuses.append(PluginStatus(
-                    entry_point.name, distribution, entry_point.value, "load error",
-                    f"{type(error).__name__}: {error}",
-                ))
+                self.options[entry_point.name] = None
+                self._record(entry_point.name, version, origin, entry_point.value, "load error",
+                             _describe(error), distribution)
                 continue
-            self._collect(entry_point.name, distribution, entry_point.value, module)
+            self._add(plugin, entry_point.name, version, origin, entry_point.value, distribution)
 
-    def register(self, module: ModuleType | object, name: str) -> None:
-        """Register a plugin object directly (tests, embedding)."""
-        self.pm.register(module, name=name)
-        self._collect(name, "", getattr(module, "__name__", name), module)
+    def register(self, plugin: object, name: str) -> PluginStatus:
+        """Register a plugin object directly (tests, embedding), as an entry point would be."""
+        module = (plugin.__name__ if isinstance(plugin, ModuleType)
+                  else f"{type(plugin).__module__}.{type(plugin).__qualname__}")
+        return self._add(plugin, name, "", "registered in-process", module, "")
 
-    def _collect(self, name: str, distribution: str, module_name: str, module: object) -> None:
-        hook = getattr(module, "register_integrations", None)
-        declared: list[Integration] = []
-        if hook is not None:
-            try:
-                declared = list(hook() or [])
-                for integration in declared:
-                    if not isinstance(integration, Integration):
-                        raise TypeError(f"register_integrations returned {integration!r}")
-            except Exception as error:
-                logger.exception("plugin %s: register_integrations failed; skipped", name)
-                self.pm.unregister(module)
-                self.statuses.append(PluginStatus(
-                    name, distribution, module_name, "hook error", f"{type(error).__name__}: {error}"
-                ))
-                return
-        names: list[str] = []
-        for integration in declared:
+    def unregister(self, name: str) -> None:
+        """Take a plugin out again (tests): its integrations go at once; routes and channel actors
+        already built stay until the daemon restarts."""
+        provided = self._provided.pop(name, None)
+        if provided is not None:
+            self._withdraw(provided)
+            if name in self._started:
+                self._started.remove(name)
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.statuses = [s for s in self.statuses if s.name != name]
+        self.options.pop(name, None)
+
+    def _add(self, plugin: object, name: str, version: str, origin: str, module: str,
+             distribution: str) -> PluginStatus:
+        def fail(state: PluginState, error: str) -> PluginStatus:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            return self._record(name, version, origin, module, state, error, distribution)
+
+        if self.pm.has_plugin(name) or name in self._provided:
+            # Two distributions naming a plugin alike: the first keeps the name (and its status).
+            logger.error("plugin %s (%s): a plugin of that name is already loaded; skipped", name, origin)
+            return self._record(name, version, origin, module, "load error",
+                                f"a plugin named {name!r} is already loaded", distribution, keep=True)
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as error:
+            logger.error("plugin %s does not fit the contract: %s", name, error)
+            self.options[name] = None
+            return self._record(name, version, origin, module, "load error", _describe(error), distribution)
+        self.options[name] = None
+        try:
+            options = self._declared(plugin, "plugin_config", ConfigOption)
+            if problems := declared_options(options):
+                raise PluginError("plugin_config: " + "; ".join(problems))
+        except Exception as error:
+            logger.error("plugin %s: %s; skipped", name, _describe(error))
+            return fail("hook error", _describe(error))
+        self.options[name] = tuple(options)
+        values, problems = check_plugin_section(self.config.plugins, name, options)
+        if problems:
+            for problem in problems:
+                logger.error("plugin %s skipped: %s", name, problem)
+            return fail("config error", "; ".join(str(p) for p in problems))
+        if not values["enabled"]:
+            return fail("disabled by config", "")
+        context = PluginContext(name, MappingProxyType(values), self.config, self)
+        provided = _Provided(plugin, context)
+        try:
+            provided.integrations = self._declared(plugin, "register_integrations", Integration, context)
+            provided.channels = self._declared(plugin, "register_channels", Channel, context)
+            provided.routes = self._declared(plugin, "register_routes", BaseRoute, context)
+        except Exception as error:
+            logger.exception("plugin %s: a register hook failed; skipped", name)
+            return fail("hook error", _describe(error))
+        self._provide(name, provided)
+        self._provided[name] = provided
+        status = self._record(name, version, origin, module, "enabled", "", distribution, provided)
+        if self._intake is not None:
+            self._start_one(name)
+        return self.status(name) or status
+
+    def _declared(self, plugin: object, hook: str, kind: type, context: PluginContext | None = None
+                  ) -> list[Any]:
+        """This plugin's answer to a `register_*`-style hook, through pluggy, checked item by item."""
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+        results = caller() if context is None else caller(context=context)
+        declared: list[Any] = []
+        for result in results:
+            if result is None:
+                continue
+            if not isinstance(result, list | tuple):
+                raise PluginError(f"{hook} returned {type(result).__name__}, not a list")
+            for item in result:
+                if not isinstance(item, kind):
+                    raise PluginError(f"{hook} returned {item!r}, not a {kind.__name__}")
+                declared.append(item)
+        return declared
+
+    def _provide(self, name: str, provided: _Provided) -> None:
+        for integration in provided.integrations:
             for segment in (integration.name, *integration.aliases):
-                if segment in self.integrations:
-                    logger.warning("plugin %s: integration %r already provided; ignored", name, segment)
+                key = segment.lower()
+                if key in self.integrations:
+                    logger.warning("plugin %s: integration %r is already provided; ignored", name, segment)
                     continue
-                self.integrations[segment] = integration
-            names.append(integration.name)
-        self.statuses.append(PluginStatus(name, distribution, module_name, "enabled",
-                                          integrations=tuple(names)))
+                self.integrations[key] = integration
+        for channel in provided.channels:
+            if channel.method in self.channels:
+                logger.warning("plugin %s: channel %s is already provided; ignored", name, channel.method)
+                continue
+            self.channels[channel.method] = channel
+        taken = {label for route in self.routes for label in _route_labels(route)}
+        for route in provided.routes:
+            clash = taken.intersection(_route_labels(route))
+            if clash:
+                logger.warning("plugin %s: route %s is already served; ignored", name,
+                               ", ".join(sorted(clash)))
+                continue
+            self.routes.append(route)
+            taken.update(_route_labels(route))
+
+    def _withdraw(self, provided: _Provided) -> None:
+        self.integrations = {k: v for k, v in self.integrations.items()
+                             if not any(v is i for i in provided.integrations)}
+        self.channels = {k: v for k, v in self.channels.items() if not any(v is c for c in provided.channels)}
+        self.routes = [r for r in self.routes if not any(r is p for p in provided.routes)]
+
+    def _record(self, name: str, version: str, origin: str, module: str, state: PluginState, error: str,
+                distribution: str, provided: _Provided | None = None, keep: bool = False) -> PluginStatus:
+        """Set the plugin's status (`keep`: list this one beside an earlier plugin of the same name)."""
+        status = PluginStatus(
+            name, version, origin, module, state, error,
+            integrations=tuple(i.name for i in provided.integrations) if provided else (),
+            channels=tuple(f"{c.method} via {c.how}" for c in provided.channels) if provided else (),
+            routes=tuple(label for r in provided.routes for label in _route_labels(r)) if provided else (),
+            distribution=distribution,
+        )
+        kept = self.statuses if keep else [s for s in self.statuses if s.name != name]
+        self.statuses = [*kept, status]
+        return status
+
+    def _fail_enabled(self, name: str, error: str) -> None:
+        """An enabled plugin raised later (in startup): it is withdrawn and marked."""
+        provided = self._provided.pop(name, None)
+        if provided is not None:
+            self._withdraw(provided)
+            if self.pm.is_registered(provided.plugin):
+                self.pm.unregister(provided.plugin)
+        old = self.status(name)
+        if old is not None:
+            self._record(name, old.version, old.origin, old.module, "hook error", error, old.distribution)
+
+    # --- what the daemon asks --------------------------------------------------------------------
+
+    def status(self, name: str) -> PluginStatus | None:
+        return next((s for s in self.statuses if s.name == name), None)
 
     def integration(self, name: str) -> Integration | None:
         return self.integrations.get(name.lower())
+
+    def methods(self, reminders: bool = False) -> tuple[str, ...]:
+        """The contact methods of the registered channels (with `reminders`, those that may carry
+        a shift reminder): what the API accepts. The built-ins' in the domain's order, then the
+        others in load order."""
+        ranked = sorted(self.channels, key=lambda m: METHODS.index(m) if m in METHODS else len(METHODS))
+        return tuple(m for m in ranked if self.channels[m].reminders or not reminders)
+
+    def body_handlers(self) -> dict[str, BodyHandler]:
+        """Which handler answers a POST to each fixed path declared as a BodyRoute (the fast path)."""
+        return {route.path: route.handler for route in self.routes
+                if isinstance(route, BodyRoute) and "{" not in route.path}
+
+    def unknown_sections(self) -> list[str]:
+        """`[plugins.NAME]` sections for which no plugin is installed, as problems to report."""
+        return [str(p) for p in unknown_plugin_sections(self.config.plugins, list(self.options))]
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def intake(self) -> Intake:
+        if self._intake is None:
+            raise NOT_READY
+        return self._intake
+
+    def start(self, intake: Intake) -> None:
+        """Ingestion works from now on; each enabled plugin's `startup` runs, in load order."""
+        self._intake = intake
+        for name in list(self._provided):
+            self._start_one(name)
+
+    def _start_one(self, name: str) -> None:
+        provided = self._provided[name]
+        try:
+            self._call(provided.plugin, "startup", provided.context)
+        except Exception as error:
+            logger.exception("plugin %s: startup failed; its integrations, channels and routes are withdrawn",
+                             name)
+            self._fail_enabled(name, f"startup: {_describe(error)}")
+            return
+        self._started.append(name)
+
+    def stop(self) -> None:
+        """Each started plugin's `shutdown`, in reverse order; then ingestion is refused."""
+        while self._started:
+            name = self._started.pop()
+            provided = self._provided.get(name)
+            if provided is None:
+                continue
+            try:
+                self._call(provided.plugin, "shutdown", provided.context)
+            except Exception:
+                logger.exception("plugin %s: shutdown failed", name)
+        self._intake = None
+
+    def _call(self, plugin: object, hook: str, context: PluginContext) -> None:
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        self.pm.subset_hook_caller(hook, remove_plugins=others)(context=context)
+
+
+def installed_options(config: Config | None = None) -> dict[str, tuple[ConfigOption, ...] | None]:
+    """Every installed plugin's declared keys (None for one that did not load): what
+    `ilertd check-config` checks `[plugins.NAME]` sections against."""
+    plugins = PluginManager(config)
+    plugins.load_entry_points()
+    return plugins.options
+
+
+def _distribution(entry_point: importlib.metadata.EntryPoint) -> str:
+    return entry_point.dist.name if entry_point.dist is not None else ""
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) if isinstance(error, PluginError) else f"{type(error).__name__}: {error}"
+
+
+def _route_labels(route: BaseRoute) -> list[str]:
+    """`POST /api/events`-style labels of a route, for listings and clash checks."""
+    if isinstance(route, Route):
+        methods = sorted((route.methods or {"ANY"}) - {"HEAD"}) or ["GET"]
+        return [f"{method} {route.path}" for method in methods]
+    if isinstance(route, WebSocketRoute):
+        return [f"WEBSOCKET {route.path}"]
+    if isinstance(route, Mount):
+        return [f"MOUNT {route.path}"]
+    return [type(route).__name__]

@@ -1,14 +1,22 @@
-"""PagerDuty Events API v2 bodies → ilertd events, so a tool set up for PagerDuty needs one new URL."""
+"""PagerDuty's Events API v2 as a built-in plugin: `POST /v2/enqueue` and the `pagerduty` integration.
+
+The route answers in PagerDuty's own shapes, so a tool set up for PagerDuty needs one new URL.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
 from ilertd import hookimpl
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event, Priority
 from ilertd.errors import ApiError
-from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.hookspecs import Integration, IntegrationRequest, PluginContext
+from ilertd.web.http import parse_json
 
 NAME = "pagerduty"
 ACTIONS = {"trigger": "ALERT", "acknowledge": "ACCEPT", "resolve": "RESOLVE"}
@@ -124,6 +132,54 @@ def parse(request: IntegrationRequest) -> list[Event]:
         raise ApiError(400, "INVALID_PAYLOAD", str(error)) from None
 
 
+class PagerDutyApi:
+    """`POST /v2/enqueue`, given the plugin's context (how it ingests)."""
+
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
+
+    async def enqueue(self, request: Request) -> Response:
+        """POST /v2/enqueue: PagerDuty Events API v2, answered in PagerDuty's own shapes."""
+        try:
+            document = parse_json(await self.context.read_body(request))
+        except ApiError as error:
+            return _error(error.status, [error.message])
+        try:
+            routing_key, event = parse_enqueue(document)
+        except InvalidPagerDutyEvent as error:
+            return _error(400, error.errors)
+        payload = {k: v for k, v in document.items() if k != "routing_key"}
+        try:
+            (outcome,) = await self.context.ingest(routing_key, [event], NAME, payload)
+        except ApiError as error:
+            if error.code == "UNKNOWN_INTEGRATION_KEY":
+                return _error(400, ["'routing_key' is not the integration key of any alert source"])
+            if error.code == "RATE_LIMITED":
+                return JSONResponse(
+                    {"status": "throttle event", "message": "Requests for this service are arriving too "
+                     "quickly; retry later"},
+                    status_code=429, headers=error.headers,
+                )
+            return _error(error.status, [error.message])
+        if outcome.error is not None and outcome.error.code == "NO_OPEN_INCIDENT_WITH_KEY":
+            # As PagerDuty: acknowledging or resolving what is not open is accepted and dropped.
+            dedup_key = event.alert_key
+        elif outcome.error is not None:
+            return _error(outcome.error.status, [outcome.error.message])
+        else:
+            dedup_key = outcome.alert_key
+        return JSONResponse(
+            {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
+            status_code=202,
+        )
+
+
+def _error(status: int, errors: list[str]) -> JSONResponse:
+    message = "Event object is invalid" if status == 400 else errors[0]
+    return JSONResponse({"status": "invalid event", "message": message, "errors": errors},
+                        status_code=status)
+
+
 @hookimpl
 def register_integrations() -> list[Integration]:
     return [
@@ -131,7 +187,12 @@ def register_integrations() -> list[Integration]:
             name=NAME,
             integration_type="API",
             parse=parse,
-            description="PagerDuty Events API v2 bodies (POST /v2/enqueue)",
+            description="PagerDuty Events API v2 bodies (as POST /v2/enqueue)",
             accepts_any_source=True,
         )
     ]
+
+
+@hookimpl
+def register_routes(context: PluginContext) -> list[BaseRoute]:
+    return [Route("/v2/enqueue", PagerDutyApi(context).enqueue, methods=["POST"])]

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import peewee
 
-from ilertd.actors.tracker import WorkTracker
 from ilertd.store.db import write_transaction
 from ilertd.store.statements import BARRIER, Statement
+from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
 

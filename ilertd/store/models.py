@@ -143,11 +143,16 @@ class DutyRule(BaseModel):
 
 
 class Notification(BaseModel):
-    """The outbox: one page (or update) to one contact, written with the change that caused it."""
+    """The outbox: every message to one contact, written with the change that caused it.
 
-    # Allocated by the shards so timers can be armed before the batch commits.
+    A page or a status update belongs to its incident; a shift-start reminder (`kind`
+    SHIFT_REMINDER) to a schedule, a duty rule and a shift, and exists once per
+    (schedule, user, rule, shift start).
+    """
+
+    # Allocated in memory so timers can be armed before the batch commits.
     id = peewee.IntegerField(primary_key=True)
-    incident = peewee.ForeignKeyField(Incident, backref="notifications", on_delete="CASCADE")
+    incident = peewee.ForeignKeyField(Incident, backref="notifications", on_delete="CASCADE", null=True)
     user_id = peewee.IntegerField()
     kind = peewee.CharField(max_length=16)
     method = peewee.CharField(max_length=8)
@@ -159,6 +164,14 @@ class Notification(BaseModel):
     attempts = peewee.IntegerField(default=0)
     error_message = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
+    schedule_id = peewee.IntegerField(null=True)
+    rule_id = peewee.IntegerField(null=True)
+    shift_start = UTCDateTimeField(null=True)
+    shift_end = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("schedule_id", "user_id", "rule_id", "shift_start"), True),)
+
 
 class Schedule(BaseModel):
     """An on-call schedule; its definition lives in versions, so an edit never rewrites the past."""
@@ -191,32 +204,7 @@ class ScheduleOverride(BaseModel):
     created_at = UTCDateTimeField()
 
 
-class ShiftReminder(BaseModel):
-    """The outbox of shift-start notifications: one row per (schedule, user, duty rule, shift start).
-
-    The unique key makes creating a reminder idempotent, so a restart that plans it again, or a
-    timer that fires twice, never sends it twice.
-    """
-
-    schedule_id = peewee.IntegerField()
-    user_id = peewee.IntegerField()
-    rule_id = peewee.IntegerField()
-    shift_start = UTCDateTimeField()
-    shift_end = UTCDateTimeField()
-    method = peewee.CharField(max_length=8)
-    target = peewee.CharField(max_length=512)
-    due_at = UTCDateTimeField()
-    sent_at = UTCDateTimeField(null=True)
-    status = peewee.CharField(max_length=10, index=True)
-    attempts = peewee.IntegerField(default=0)
-    error_message = peewee.TextField(null=True)
-
-    class Meta:
-        indexes = ((("schedule_id", "user_id", "rule_id", "shift_start"), True),)
-
-
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
     Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
-    ShiftReminder,
 )

@@ -39,8 +39,10 @@ class Statements:
         self.incident_fields = [f for f in m.Incident._meta.sorted_fields]
         self.event_fields = [f for f in m.Event._meta.sorted_fields if f.name != "id"]
         self.log_fields = [f for f in m.LogEntry._meta.sorted_fields if f.name != "id"]
-        self.notification_fields = list(m.Notification._meta.sorted_fields)
-        self.notification_by_name = {f.name: f for f in self.notification_fields}
+        # A page's row leaves what only a shift reminder has (its schedule, rule and shift) NULL.
+        self.notification_fields = [f for f in m.Notification._meta.sorted_fields
+                                    if f.name not in ("schedule_id", "rule_id", "shift_start", "shift_end")]
+        self.notification_by_name = {f.name: f for f in m.Notification._meta.sorted_fields}
 
         def insert(model: type[m.BaseModel], fields: list[peewee.Field]) -> str:
             columns = ", ".join(f.column_name for f in fields)

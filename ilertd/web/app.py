@@ -1,4 +1,4 @@
-"""The starlette application: every route, and errors rendered as API.md's envelope."""
+"""The starlette application: the core routes and the plugins' routes, errors as API.md's envelope."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ilertd.errors import ApiError
-from ilertd.web import incidents, ops, people, preferences, schedules, sources, twilio
-from ilertd.web.events import EventsEndpoints
-from ilertd.web.fastpath import EventsFastPath
+from ilertd.web import incidents, ops, people, preferences, schedules, sources
+from ilertd.web.fastpath import BodyFastPath
 from ilertd.web.http import error_response
 from ilertd.web.services import Services
 
@@ -51,20 +49,18 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     )
 
 
-def build_app(services: Services) -> EventsFastPath:
-    events = EventsEndpoints(services)
+def build_app(services: Services) -> BodyFastPath:
+    plugins = services.plugins
     routes = [
-        Route("/api/events", events.native, methods=["POST"]),
-        Route("/api/v1/events", events.native, methods=["POST"]),
-        Route("/api/v1/events/{type}/{key}", events.tool, methods=["POST"]),
-        Route("/v2/enqueue", events.pagerduty, methods=["POST"]),
         *incidents.routes(services),
         *people.routes(services),
         *preferences.routes(services),
         *sources.routes(services),
         *schedules.routes(services),
         *ops.routes(services),
-        *twilio.routes(services),
+        # After the core routes, which a plugin's route cannot shadow: the Event API, PagerDuty,
+        # the voice plugin's TwiML, a third party's webhook.
+        *plugins.routes,
     ]
     app = Starlette(
         routes=routes,
@@ -76,4 +72,4 @@ def build_app(services: Services) -> EventsFastPath:
         },
     )
     app.state.max_body_bytes = services.config.server.max_body_bytes
-    return EventsFastPath(app, events, services.config.server.max_body_bytes)
+    return BodyFastPath(app, plugins.body_handlers(), services.config.server.max_body_bytes)

@@ -1,19 +1,21 @@
-"""The Event API served as bare ASGI, in front of starlette: the one path taken per alert.
+"""Body routes served as bare ASGI, in front of starlette: the one path taken per alert.
 
 Starlette's request objects, routing and middleware cost more per request than the rest of
-the HTTP handling of an event; `POST /api/events` is answered here with the same handler
-and the same envelope, and every other request goes on to the starlette application.
+the HTTP handling of an event. The plugin manager says which handler serves each fixed-path
+`BodyRoute` (the Event API plugin's `POST /api/events` and `/api/v1/events`); such a POST is
+answered here with that handler and the same envelope, and every other request goes on to the
+starlette application.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from ilertd.errors import ApiError
-from ilertd.web.events import EventsEndpoints
+from ilertd.hookspecs import BodyHandler
 from ilertd.web.http import read_limited
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-EVENT_PATHS = frozenset({"/api/events", "/api/v1/events"})
 JSON_HEADER = (b"content-type", b"application/json")
 
 
@@ -31,19 +32,21 @@ class ClientGone(Exception):
     """The client disconnected before its body arrived: nobody is left to answer."""
 
 
-class EventsFastPath:
-    def __init__(self, app: ASGIApp, events: EventsEndpoints, max_body_bytes: int) -> None:
+class BodyFastPath:
+    def __init__(self, app: ASGIApp, handlers: Mapping[str, BodyHandler], max_body_bytes: int) -> None:
         self.app = app
-        self.events = events
+        self.handlers = dict(handlers)
         self.limit = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in EVENT_PATHS:
+        handler = (self.handlers.get(scope["path"])
+                   if scope["type"] == "http" and scope["method"] == "POST" else None)
+        if handler is None:
             await self.app(scope, receive, send)
             return
         try:
             body = await self._body(scope, receive)
-            status, reply, headers = 202, await self.events.native_body(body), {}
+            status, reply, headers = await handler(body)
         except ClientGone:
             return
         except ApiError as error:

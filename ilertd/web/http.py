@@ -9,10 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ilertd.app.fields import MAX_ID
 from ilertd.domain import json_input
 from ilertd.errors import ApiError, invalid
 from ilertd.web.auth import authenticate
-from ilertd.web.validate import MAX_ID
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50

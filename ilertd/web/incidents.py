@@ -9,13 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ilertd.actors.messages import IncidentCommand
-from ilertd.domain.incidents import Actor
+from ilertd.app.incidents import incident_or_404
 from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
-from ilertd.errors import invalid, not_found
+from ilertd.errors import invalid
 from ilertd.store import models as m
-from ilertd.web.auth import Principal, authenticate
-from ilertd.web.http import error_response, json_object, paging, parse_id, path_id, threaded
+from ilertd.web.auth import authenticate
+from ilertd.web.http import json_object, paging, parse_id, path_id, threaded
 from ilertd.web.services import Services
 from ilertd.web.views import incidents_json, log_entry_json, notification_json, usernames
 
@@ -33,12 +32,6 @@ def _id_list(request: Request, name: str) -> list[int] | None:
 
 
 def routes(services: Services) -> list[Route]:
-    def incident_or_404(incident_id: int) -> m.Incident:
-        row = m.Incident.get_or_none(m.Incident.id == incident_id)
-        if row is None:
-            raise not_found("incident", incident_id)
-        return row
-
     def one(incident_id: int) -> JSONResponse:
         return JSONResponse(incidents_json([incident_or_404(incident_id)], services.public_url)[0])
 
@@ -72,56 +65,39 @@ def routes(services: Services) -> list[Route]:
         authenticate(request)
         return one(path_id(request))
 
-    def command(request: Request, action: str, content: str = "", level: int | None = None) -> Response:
-        principal: Principal = authenticate(request)
+    def act(request: Request, body: bytes, action: str) -> Response:
+        principal = authenticate(request)
         incident_id = path_id(request)
-        incident_or_404(incident_id)
-        actor = Actor(principal.user_id, principal.username, "API")
-        outcome = services.ask_blocking(
-            lambda reply: IncidentCommand(incident_id, action, actor, reply, content, level)  # type: ignore[arg-type]
+        # Accept and resolve take no body; what a client sends along is not read.
+        reads_body = action in ("comment", "escalate")
+        document = json_object(body, required=action == "comment") if reads_body else {}
+        services.app.incidents.act(principal, incident_id, action, document)
+        if action != "comment":
+            return one(incident_id)
+        entry = (
+            m.LogEntry.select()
+            .where((m.LogEntry.incident == incident_id) & (m.LogEntry.log_entry_type == "COMMENT")
+                   & (m.LogEntry.user_id == principal.user_id))
+            .order_by(m.LogEntry.id.desc())
+            .first()
         )
-        if outcome.error is not None:
-            return error_response(outcome.error)
-        if action == "comment":
-            entry = (
-                m.LogEntry.select()
-                .where(
-                    (m.LogEntry.incident == incident_id)
-                    & (m.LogEntry.log_entry_type == "COMMENT")
-                    & (m.LogEntry.user_id == principal.user_id)
-                )
-                .order_by(m.LogEntry.id.desc())
-                .first()
-            )
-            return JSONResponse(
-                {"id": entry.id, "content": entry.text, "creator": {"id": principal.user_id,
-                 "username": principal.username}, "reportTime": format_instant(entry.timestamp)},
-                status_code=201,
-            )
-        return one(incident_id)
+        return JSONResponse(
+            {"id": entry.id, "content": entry.text, "creator": {"id": principal.user_id,
+             "username": principal.username}, "reportTime": format_instant(entry.timestamp)},
+            status_code=201,
+        )
 
-    def accept(request: Request, _body: bytes) -> Response:
-        return command(request, "accept")
+    def accept(request: Request, body: bytes) -> Response:
+        return act(request, body, "accept")
 
-    def resolve(request: Request, _body: bytes) -> Response:
-        return command(request, "resolve")
+    def resolve(request: Request, body: bytes) -> Response:
+        return act(request, body, "resolve")
 
     def add_comment(request: Request, body: bytes) -> Response:
-        authenticate(request)
-        document = json_object(body)
-        content = document.get("content")
-        if not isinstance(content, str) or not content.strip():
-            raise invalid("content", "content is required and must be a non-empty string")
-        if len(content) > 10_000:
-            raise invalid("content", "content must be at most 10000 characters")
-        return command(request, "comment", content)
+        return act(request, body, "comment")
 
     def escalate(request: Request, body: bytes) -> Response:
-        document = json_object(body, required=False)
-        level = document.get("level")
-        if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 0):
-            raise invalid("level", "level must be a non-negative integer")
-        return command(request, "escalate", level=level)
+        return act(request, body, "escalate")
 
     def children(request: Request, model: type[m.Notification] | type[m.LogEntry],
                  order: tuple[Any, ...], to_json: Callable[[Any, dict[int, str]], dict[str, Any]]

@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ilertd.actors.messages import Ping
+from ilertd.app.auth import require_admin
 from ilertd.domain.timeutil import RANGE, format_instant, in_range, parse_duration, parse_instant
 from ilertd.errors import ApiError, invalid
-from ilertd.web.auth import authenticate, require_admin
+from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, threaded
 from ilertd.web.services import Services
 

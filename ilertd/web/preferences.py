@@ -1,167 +1,27 @@
-"""A user's contacts and notification preferences: alert, update and duty (shift reminder) rules."""
+"""A user's contacts and notification preferences over HTTP: parse, call the application layer, render."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES, DUTY_METHODS
-from ilertd.errors import invalid, not_found
+from ilertd.app.preferences import RULE_KINDS, RuleKind, contact_json, owned_or_404, user_or_404
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
-from ilertd.web import validate as v
-from ilertd.web.auth import authenticate, require_self_or_admin
+from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
 
-METHODS = ("EMAIL", "SMS", "VOICE", "PUSH")
-ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
-UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
-MAX_DELAY_MIN = 24 * 60
-MAX_TARGET = 512
-
-# The same shape validate.email accepts for an account address, applied here to `target`.
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
-_PUSH = re.compile(rf"\S{{1,{MAX_TARGET}}}")
-
-
-def contact_target(body: dict[str, Any], method: str, required: bool) -> str | None:
-    """The validated `target` for a contact of `method`, trimmed of surrounding blanks."""
-    value = v.text(body, "target", required=required, max_length=MAX_TARGET)
-    if value is None:
-        return None
-    # Pasted addresses and numbers often carry a stray space or newline at either end.
-    value = value.strip()
-    if method == "EMAIL":
-        if len(value) > 254 or not _EMAIL.fullmatch(value):
-            raise invalid("target", "target must be an e-mail address for an EMAIL contact")
-    elif method in ("SMS", "VOICE"):
-        if not _E164.fullmatch(value):
-            raise invalid("target", f"target must be an E.164 number such as +4915112345678 for a "
-                                    f"{method} contact")
-    elif not _PUSH.fullmatch(value):
-        raise invalid("target", "target must be an ntfy topic, a Pushover user key or a URL "
-                                f"(1 to {MAX_TARGET} characters, no whitespace) for a PUSH contact")
-    return value
-
-
-def contact_json(row: m.Contact) -> dict[str, Any]:
-    return {"id": row.id, "method": row.method, "target": row.target}
-
-
-def _alert_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if creating or "delayMin" in body:
-        fields["delay_min"] = v.integer(body, "delayMin", 0, MAX_DELAY_MIN, default=0 if creating else None)
-    rule_type = v.choice(body, "type", ALERT_TYPES)
-    if rule_type is None and creating:
-        raise invalid("type", f"type is required: one of {', '.join(ALERT_TYPES)}")
-    if rule_type is not None:
-        fields["type"] = rule_type
-    return fields
-
-
-def _update_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
-    rule_type = v.choice(body, "type", UPDATE_TYPES)
-    if rule_type is None and creating:
-        raise invalid("type", f"type is required: one of {', '.join(UPDATE_TYPES)}")
-    return {"type": rule_type} if rule_type is not None else {}
-
-
-def _duty_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
-    if not creating and "beforeMin" not in body:
-        return {}
-    # Absent on creation means a reminder as the shift starts (the column's default).
-    value = body.get("beforeMin", 0 if creating else None)
-    if isinstance(value, bool) or not isinstance(value, int) or value not in BEFORE_MIN_CHOICES:
-        raise invalid("beforeMin", f"beforeMin must be one of {', '.join(map(str, BEFORE_MIN_CHOICES))}")
-    return {"before_min": value}
-
-
-@dataclass(frozen=True)
-class RuleKind:
-    """One collection under /notification-preferences: what differs between the three."""
-
-    segment: str
-    what: str
-    model: type[m.BaseModel]
-    methods: tuple[str, ...]
-    fields: Callable[[dict[str, Any], bool], dict[str, Any]]
-    extra_json: Callable[[Any], dict[str, Any]]
-
-    def json(self, row: Any) -> dict[str, Any]:
-        return {"id": row.id, "method": row.method, "contact": {"id": row.contact_id},
-                **self.extra_json(row)}
-
-
-RULE_KINDS = (
-    RuleKind("alerts", "alert rule", m.AlertRule, METHODS, _alert_fields,
-             lambda r: {"delayMin": r.delay_min, "type": r.type}),
-    RuleKind("updates", "update rule", m.UpdateRule, METHODS, _update_fields,
-             lambda r: {"type": r.type}),
-    RuleKind("duties", "duty rule", m.DutyRule, DUTY_METHODS, _duty_fields,
-             lambda r: {"beforeMin": r.before_min}),
-)
-
-
-def rule_fields(kind: RuleKind, body: dict[str, Any], creating: bool) -> dict[str, Any]:
-    """The rule's columns from the body: only those present when updating."""
-    fields: dict[str, Any] = {}
-    method = v.choice(body, "method", kind.methods)
-    if method is None and creating:
-        raise invalid("method", f"method is required: one of {', '.join(kind.methods)}")
-    if method is not None:
-        fields["method"] = method
-    if body.get("contact") is not None:
-        fields["contact"] = v.ref_id(body["contact"], "contact")
-    elif creating:
-        raise invalid("contact", 'contact is required: {"id": <one of the user\'s contacts>}')
-    fields.update(kind.fields(body, creating))
-    return fields
-
-
-def check_contact(user_id: int, contact_id: int, method: str) -> None:
-    """The rule's contact must be the user's own, and reached by the rule's method."""
-    contact = m.Contact.get_or_none((m.Contact.id == contact_id) & (m.Contact.user == user_id))
-    if contact is None:
-        raise invalid("contact", f"contact {contact_id} is not one of user {user_id}'s contacts")
-    if contact.method != method:
-        raise invalid("method", f"method {method} does not match contact {contact_id}, "
-                                f"which is {contact.method}")
-
 
 def routes(services: Services) -> list[Route]:
-    def user_or_404(user_id: int) -> None:
-        if not m.User.select().where(m.User.id == user_id).exists():
-            raise not_found("user", user_id)
-
-    def writable_user(request: Request) -> int:
-        """The path's user, once the caller may change their preferences."""
-        principal = authenticate(request)
-        user_id = path_id(request)
-        require_self_or_admin(principal, user_id)
-        user_or_404(user_id)
-        return user_id
+    preferences = services.app.preferences
 
     def readable_user(request: Request) -> int:
-        authenticate(request)
         user_id = path_id(request)
         user_or_404(user_id)
         return user_id
-
-    def owned_or_404(model: type[m.BaseModel], what: str, user_id: int, row_id: int) -> Any:
-        # Another user's row is as absent as a missing one: the path names the owner.
-        row = model.get_or_none((model.id == row_id) & (model.user == user_id))
-        if row is None:
-            raise not_found(what, row_id)
-        return row
 
     # --- contacts ------------------------------------------------------------------------------
 
@@ -178,50 +38,16 @@ def routes(services: Services) -> list[Route]:
                                                       path_id(request, "cid"))))
 
     def create_contact(request: Request, body: bytes) -> Response:
-        user_id = writable_user(request)
-        data = json_object(body)
-        method = v.choice(data, "method", METHODS)
-        if method is None:
-            raise invalid("method", f"method is required: one of {', '.join(METHODS)}")
-        target = contact_target(data, method, required=True)
-        with write_transaction(services.db):
-            row = m.Contact.create(user=user_id, method=method, target=target)
-        # After the COMMIT (every write below alike): the very next page reads the change.
-        services.user_changed(user_id)
+        row = preferences.create_contact(authenticate(request), path_id(request), json_object(body))
         return JSONResponse(contact_json(row), status_code=201)
 
     def update_contact(request: Request, body: bytes) -> Response:
-        user_id = writable_user(request)
-        contact_id = path_id(request, "cid")
-        data = json_object(body)
-        with write_transaction(services.db):
-            row = owned_or_404(m.Contact, "contact", user_id, contact_id)
-            method = v.choice(data, "method", METHODS)
-            # Rules copy the contact's method; changing it would leave them inconsistent.
-            if method is not None and method != row.method:
-                raise invalid("method", f"a contact's method cannot change (it is {row.method}); "
-                                        "create a new contact instead")
-            target = contact_target(data, row.method, required=False)
-            if target is not None:
-                row.target = target
-                row.save()
-        services.user_changed(user_id, duties=True)
+        row = preferences.update_contact(authenticate(request), path_id(request), path_id(request, "cid"),
+                                         json_object(body))
         return JSONResponse(contact_json(row))
 
     def delete_contact(request: Request, _body: bytes) -> Response:
-        """Delete a contact and, with it, every alert, update and duty rule that uses it.
-
-        A rule without its contact could never be delivered, so refusing the delete (409) would
-        only make the caller remove the rules one by one first. The rules go by the foreign
-        keys' ON DELETE CASCADE, in the same transaction; SQLite enforces it because the store
-        opens every connection with `foreign_keys = 1` (store.db.SQLITE_PRAGMAS).
-        """
-        user_id = writable_user(request)
-        contact_id = path_id(request, "cid")
-        with write_transaction(services.db):
-            owned_or_404(m.Contact, "contact", user_id, contact_id)
-            m.Contact.delete().where(m.Contact.id == contact_id).execute()
-        services.user_changed(user_id, duties=True)
+        preferences.delete_contact(authenticate(request), path_id(request), path_id(request, "cid"))
         return Response(status_code=204)
 
     # --- rules ---------------------------------------------------------------------------------
@@ -241,38 +67,16 @@ def routes(services: Services) -> list[Route]:
             return JSONResponse(kind.json(owned_or_404(model, kind.what, user_id, path_id(request, "rid"))))
 
         def create_rule(request: Request, body: bytes) -> Response:
-            user_id = writable_user(request)
-            fields = rule_fields(kind, json_object(body), creating=True)
-            # The contact is checked in the writing transaction so a concurrent delete of it
-            # cannot slip between the check and the insert.
-            with write_transaction(services.db):
-                check_contact(user_id, fields["contact"], fields["method"])
-                row = model.create(user=user_id, **fields)
-            services.user_changed(user_id, duties=kind.model is m.DutyRule)
+            row = preferences.create_rule(authenticate(request), kind, path_id(request), json_object(body))
             return JSONResponse(kind.json(row), status_code=201)
 
         def update_rule(request: Request, body: bytes) -> Response:
-            user_id = writable_user(request)
-            rule_id = path_id(request, "rid")
-            fields = rule_fields(kind, json_object(body), creating=False)
-            with write_transaction(services.db):
-                row = owned_or_404(model, kind.what, user_id, rule_id)
-                if "contact" in fields or "method" in fields:
-                    check_contact(user_id, fields.get("contact", row.contact_id),
-                                  fields.get("method", row.method))
-                if fields:
-                    model.update(**fields).where(model.id == rule_id).execute()
-                row = model.get_by_id(rule_id)
-            services.user_changed(user_id, duties=kind.model is m.DutyRule)
+            row = preferences.update_rule(authenticate(request), kind, path_id(request),
+                                          path_id(request, "rid"), json_object(body))
             return JSONResponse(kind.json(row))
 
         def delete_rule(request: Request, _body: bytes) -> Response:
-            user_id = writable_user(request)
-            rule_id = path_id(request, "rid")
-            with write_transaction(services.db):
-                owned_or_404(model, kind.what, user_id, rule_id)
-                model.delete().where(model.id == rule_id).execute()
-            services.user_changed(user_id, duties=kind.model is m.DutyRule)
+            preferences.delete_rule(authenticate(request), kind, path_id(request), path_id(request, "rid"))
             return Response(status_code=204)
 
         base = f"/api/users/{{id}}/notification-preferences/{kind.segment}"

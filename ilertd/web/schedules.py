@@ -12,21 +12,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ilertd.app import bootstrap
+from ilertd.app.auth import Principal, require_self_or_admin
+from ilertd.app.schedules import schedule_or_404
 from ilertd.domain import schedule_history
 from ilertd.domain.ical import CalendarEvent, render_calendar, shift_uid
 from ilertd.domain.schedule_history import History
-from ilertd.domain.schedules import Override, Shift
+from ilertd.domain.schedules import Shift
 from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
 from ilertd.errors import ApiError, invalid, not_found
-from ilertd.store import bootstrap
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
-from ilertd.web import schedule_json
-from ilertd.web import validate as v
-from ilertd.web.auth import Principal, authenticate, require_admin, require_self_or_admin
+from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
-from ilertd.web.views import user_ref, usernames
+from ilertd.web.views import schedule_json, user_ref, usernames
 
 _PLUS_AS_SPACE = re.compile(r" (\d{2}(?::?\d{2})?)$")
 # A longer window would let one request compute years of hand-offs.
@@ -53,17 +52,7 @@ def routes(services: Services) -> list[Route]:
             known_secret.append(bootstrap.secret_key(services.db, services.config.security.secret_key))
         return known_secret[0]
 
-    def changed(schedule_id: int) -> None:
-        if services.schedule_actors is not None:
-            services.schedule_actors.changed(schedule_id)
-        else:
-            services.schedules.invalidate(schedule_id)
-
-    def schedule_or_404(schedule_id: int) -> m.Schedule:
-        row = m.Schedule.get_or_none(m.Schedule.id == schedule_id)
-        if row is None:
-            raise not_found("schedule", schedule_id)
-        return row
+    schedules = services.app.schedules
 
     def history_or_404(schedule_id: int) -> History:
         history = services.schedules.history(schedule_id)
@@ -115,65 +104,23 @@ def routes(services: Services) -> list[Route]:
         start, size = paging(request)
         rows = list(m.Schedule.select().order_by(m.Schedule.id).offset(start).limit(size))
         definitions = current_definitions([r.id for r in rows])
-        return JSONResponse([schedule_json.schedule_json(r, definitions.get(r.id, {})) for r in rows])
+        return JSONResponse([schedule_json(r, definitions.get(r.id, {})) for r in rows])
 
     def get_schedule(request: Request, _body: bytes) -> Response:
         authenticate(request)
         row = schedule_or_404(path_id(request))
-        return JSONResponse(schedule_json.schedule_json(row, current_definition(row.id)))
+        return JSONResponse(schedule_json(row, current_definition(row.id)))
 
     def create_schedule(request: Request, body: bytes) -> Response:
-        require_admin(authenticate(request))
-        fields, definition = schedule_json.parse_body(json_object(body), None)
-        v.all_exist(m.User, sorted(schedule_json.user_ids(definition)),
-                    "scheduleLayers" if "scheduleLayers" in definition else "shifts", "user")
-        now = services.clock.now()
-        with write_transaction(services.db):
-            row = m.Schedule.create(created_at=now, **fields)
-            m.ScheduleVersion.create(schedule=row.id, effective_from=schedule_history.BEGINNING,
-                                     definition=definition)
-        changed(row.id)
-        return JSONResponse(schedule_json.schedule_json(row, definition), status_code=201)
+        row, definition = schedules.create(authenticate(request), json_object(body))
+        return JSONResponse(schedule_json(row, definition), status_code=201)
 
     def update_schedule(request: Request, body: bytes) -> Response:
-        require_admin(authenticate(request))
-        schedule_id = path_id(request)
-        row = schedule_or_404(schedule_id)
-        fields, definition = schedule_json.parse_body(json_object(body), row.timezone)
-        v.all_exist(m.User, sorted(schedule_json.user_ids(definition)),
-                    "scheduleLayers" if "scheduleLayers" in definition else "shifts", "user")
-        now = services.clock.now()
-        with write_transaction(services.db):
-            m.Schedule.update(**fields).where(m.Schedule.id == schedule_id).execute()
-            # The past keeps its version; a version that was to start later is superseded.
-            m.ScheduleVersion.delete().where(
-                (m.ScheduleVersion.schedule == schedule_id) & (m.ScheduleVersion.effective_from >= now)
-                & (m.ScheduleVersion.effective_from > schedule_history.BEGINNING)
-            ).execute()
-            remaining = m.ScheduleVersion.select().where(m.ScheduleVersion.schedule == schedule_id).count()
-            if remaining:
-                m.ScheduleVersion.create(schedule=schedule_id, effective_from=now, definition=definition)
-            else:
-                m.ScheduleVersion.create(schedule=schedule_id, effective_from=schedule_history.BEGINNING,
-                                         definition=definition)
-        changed(schedule_id)
-        return JSONResponse(schedule_json.schedule_json(schedule_or_404(schedule_id), definition))
+        row, definition = schedules.update(authenticate(request), path_id(request), json_object(body))
+        return JSONResponse(schedule_json(row, definition))
 
     def delete_schedule(request: Request, _body: bytes) -> Response:
-        require_admin(authenticate(request))
-        schedule_id = path_id(request)
-        schedule_or_404(schedule_id)
-        users = [p.id for p in m.EscalationPolicy.select()
-                 if any({"id": schedule_id} in rule.get("schedules", []) for rule in p.rules)]
-        if users:
-            raise ApiError(409, "IN_USE", f"escalation policy {users[0]} pages this schedule; "
-                           "remove it there first")
-        with write_transaction(services.db):
-            m.Schedule.delete().where(m.Schedule.id == schedule_id).execute()
-            m.ShiftReminder.delete().where(
-                (m.ShiftReminder.schedule_id == schedule_id) & (m.ShiftReminder.status == "SCHEDULED")
-            ).execute()
-        changed(schedule_id)
+        schedules.delete(authenticate(request), path_id(request))
         return Response(status_code=204)
 
     # --- who is on call --------------------------------------------------------------------
@@ -243,47 +190,11 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse([override_json(r, names) for r in rows])
 
     def add_override(request: Request, body: bytes) -> Response:
-        require_admin(authenticate(request))
-        schedule_id = path_id(request)
-        schedule_or_404(schedule_id)
-        data = json_object(body)
-        user_id = _ref(data, "user")
-        start = schedule_json.instant(data.get("start"), "start")
-        end = schedule_json.instant(data.get("end"), "end")
-        now = services.clock.now()
-        if start < now:
-            raise invalid("start", f"start {format_instant(start)} is in the past; the past does not change")
-        if end <= start:
-            raise invalid("end", "end must be after start")
-        if end - start > LONGEST_WINDOW:
-            raise invalid("end", "an override lasts at most 366 days")
-        v.all_exist(m.User, [user_id], "user", "user")
-        with write_transaction(services.db):
-            row = m.ScheduleOverride.create(schedule=schedule_id, user_id=user_id, start=start, end=end,
-                                            created_at=now)
-        changed(schedule_id)
-        return JSONResponse(override_json(row, usernames({user_id})), status_code=201)
+        row = schedules.add_override(authenticate(request), path_id(request), json_object(body))
+        return JSONResponse(override_json(row, usernames({row.user_id})), status_code=201)
 
     def delete_override(request: Request, _body: bytes) -> Response:
-        require_admin(authenticate(request))
-        schedule_id = path_id(request)
-        override_id = path_id(request, "oid")
-        row = m.ScheduleOverride.get_or_none(
-            (m.ScheduleOverride.id == override_id) & (m.ScheduleOverride.schedule == schedule_id)
-        )
-        if row is None:
-            raise not_found("override", override_id)
-        try:
-            kept = schedule_history.end_override(Override(row.id, row.user_id, row.start, row.end),
-                                                 services.clock.now())
-        except ValueError as error:
-            raise ApiError(409, "IN_THE_PAST", str(error)) from None
-        with write_transaction(services.db):
-            if kept is None:
-                row.delete_instance()
-            else:
-                m.ScheduleOverride.update(end=kept.end).where(m.ScheduleOverride.id == row.id).execute()
-        changed(schedule_id)
+        schedules.delete_override(authenticate(request), path_id(request), path_id(request, "oid"))
         return Response(status_code=204)
 
     # --- calendar feeds --------------------------------------------------------------------
@@ -380,10 +291,4 @@ def routes(services: Services) -> list[Route]:
         Route("/api/users/{id:int}/shifts.ics", threaded(user_feed, access="public"), methods=["GET"]),
         Route("/api/users/{id}/feed-url", threaded(user_feed_url), methods=["GET"]),
     ]
-
-
-def _ref(body: dict[str, Any], name: str) -> int:
-    if name not in body:
-        raise invalid(name, f"{name} is required")
-    return v.ref_id(body[name], name)
 

@@ -170,3 +170,25 @@ def notification_json(row: m.Notification, names: dict[int, str]) -> dict[str, A
         "attempts": row.attempts,
         "errorMessage": row.error_message,
     }
+
+
+def schedule_json(row: Any, definition: dict[str, Any]) -> dict[str, Any]:
+    layers = [
+        {
+            "name": layer["name"],
+            "users": [{"id": u} for u in layer["users"]],
+            "rotation": layer["rotation"],
+            "startsOn": layer["startsOn"],
+            "endsOn": layer.get("endsOn"),
+            "restrictions": layer.get("restrictions", []),
+        }
+        for layer in definition.get("scheduleLayers", [])
+    ]
+    shifts = [
+        {"user": {"id": s["user"]}, "start": s["start"], "end": s["end"]}
+        for s in definition.get("shifts", [])
+    ]
+    return {
+        "id": row.id, "name": row.name, "type": row.type, "timezone": row.timezone,
+        "scheduleLayers": layers, "shifts": shifts,
+    }

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import peewee
 
+from ilertd.app.auth import create_token
+from ilertd.app.sources import new_integration_key
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.files import write_private
-from ilertd.web.auth import create_token
-from ilertd.web.sources import new_integration_key
 
 SECRET_KEY_SETTING = "secret_key"
 

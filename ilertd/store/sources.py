@@ -1,11 +1,21 @@
-"""Alert sources by integration key, cached: every event looks one up, edits are rare and local."""
+"""Alert sources as events need them, cached by integration key: every event looks one up, edits are rare."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
-from ilertd.actors.messages import SourceInfo
+from ilertd.domain.events import Priority
 from ilertd.store import models as m
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: int
+    name: str
+    integration_type: str
+    priority: Priority
+    escalation_policy_id: int | None
 
 
 class SourceCache:

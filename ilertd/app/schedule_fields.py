@@ -1,4 +1,4 @@
-"""Schedules as the API writes them: request bodies checked field by field, and the JSON served back.
+"""Schedules as the API writes them: request bodies checked field by field into a stored definition.
 
 A version's `definition` is kept in the store as the normalised API JSON of its layers or static
 shifts (users as bare ids), so what a client wrote is what it reads back.
@@ -10,12 +10,12 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ilertd.app import fields as v
 from ilertd.domain import schedules as arithmetic
 from ilertd.domain.schedules import Weekday
 from ilertd.domain.timeutil import EARLIEST, LATEST, RANGE, format_instant, parse_instant
 from ilertd.errors import invalid
 from ilertd.store.schedules import to_schedule
-from ilertd.web import validate as v
 
 MAX_LAYERS = 20
 MAX_LAYER_USERS = 100
@@ -67,28 +67,6 @@ def parse_body(body: dict[str, Any], timezone: str | None) -> tuple[dict[str, An
 def user_ids(definition: dict[str, Any]) -> set[int]:
     ids = {u for layer in definition.get("scheduleLayers", []) for u in layer["users"]}
     return ids | {shift["user"] for shift in definition.get("shifts", [])}
-
-
-def schedule_json(row: Any, definition: dict[str, Any]) -> dict[str, Any]:
-    layers = [
-        {
-            "name": layer["name"],
-            "users": [{"id": u} for u in layer["users"]],
-            "rotation": layer["rotation"],
-            "startsOn": layer["startsOn"],
-            "endsOn": layer.get("endsOn"),
-            "restrictions": layer.get("restrictions", []),
-        }
-        for layer in definition.get("scheduleLayers", [])
-    ]
-    shifts = [
-        {"user": {"id": s["user"]}, "start": s["start"], "end": s["end"]}
-        for s in definition.get("shifts", [])
-    ]
-    return {
-        "id": row.id, "name": row.name, "type": row.type, "timezone": row.timezone,
-        "scheduleLayers": layers, "shifts": shifts,
-    }
 
 
 def _layers(value: Any, zone: ZoneInfo) -> list[dict[str, Any]]:

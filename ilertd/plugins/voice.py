@@ -1,42 +1,44 @@
-"""Twilio's side of a voice page: the TwiML that reads the incident aloud when the call connects.
+"""Voice pages as a built-in plugin: Twilio calls ([twilio]) and the TwiML route reading the incident aloud.
 
-Only Twilio may fetch it: every request must carry a valid `X-Twilio-Signature`, computed
+The route is `/api/v1/twilio/voice/{notificationId}`, fetched by Twilio when the call connects.
+
+Only Twilio may fetch the TwiML: every request must carry a valid `X-Twilio-Signature`, computed
 from `twilio.auth_token` and the URL under `server.public_url` (notification ids are
 sequential, and the TwiML says what is wrong).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from ilertd import hookimpl
+from ilertd.channels.twilio_voice import TwilioVoiceChannel, twilio_signature
 from ilertd.domain.page_text import PageFacts, alert_text
 from ilertd.errors import ApiError
+from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store import models as m
 from ilertd.web.http import path_id, threaded
-from ilertd.web.services import Services
+
+METHOD = "VOICE"
 
 
-def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
-    """Twilio's request signature: HMAC-SHA1 over the URL and the sorted POST parameters."""
-    data = url + "".join(key + params[key] for key in sorted(params))
-    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
+class TwiML:
+    """The TwiML route's handler, given the plugin's context (the Twilio settings, the public URL)."""
 
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
 
-def routes(services: Services) -> list[Route]:
-    def check_signature(request: Request, body: bytes) -> None:
-        token = services.config.twilio.auth_token
+    def check_signature(self, request: Request, body: bytes) -> None:
+        token = self.context.settings.twilio.auth_token
         if not token:
             raise ApiError(403, "FORBIDDEN", "Twilio is not configured")
-        url = services.public_url + request.url.path
+        url = self.context.public_url + request.url.path
         if request.url.query:
             url += "?" + request.url.query
         params = dict(parse_qsl(body.decode(errors="replace"))) if request.method == "POST" else {}
@@ -44,9 +46,9 @@ def routes(services: Services) -> list[Route]:
         if not hmac.compare_digest(given.encode(), twilio_signature(token, url, params).encode()):
             raise ApiError(403, "FORBIDDEN", "missing or invalid X-Twilio-Signature")
 
-    def voice(request: Request, body: bytes) -> Response:
+    def voice(self, request: Request, body: bytes) -> Response:
         """GET|POST /api/v1/twilio/voice/{notificationId}: what the callee hears."""
-        check_signature(request, body)
+        self.check_signature(request, body)
         notification = m.Notification.get_or_none(m.Notification.id == path_id(request))
         if notification is None:
             spoken = "This is ilertd. This page no longer exists. Goodbye."
@@ -55,7 +57,7 @@ def routes(services: Services) -> list[Route]:
             source = m.AlertSource.get_or_none(m.AlertSource.id == incident.alert_source_id)
             facts = PageFacts(incident.id, incident.summary, incident.details, incident.priority,
                               incident.status, source.name if source else "",
-                              f"{services.public_url}/api/incidents/{incident.id}")
+                              f"{self.context.public_url}/api/incidents/{incident.id}")
             spoken = alert_text(facts, f"ilertd-n{notification.id}").spoken
         twiml = (
             '<?xml version="1.0" encoding="UTF-8"?>'
@@ -64,4 +66,20 @@ def routes(services: Services) -> list[Route]:
         )
         return Response(twiml, media_type="application/xml")
 
-    return [Route("/api/v1/twilio/voice/{id}", threaded(voice, access="public"), methods=["GET", "POST"])]
+
+@hookimpl
+def register_channels(context: PluginContext) -> list[Channel]:
+    twilio = context.settings.twilio
+    configured = bool(twilio.account_sid and twilio.auth_token and twilio.from_number)
+    sender = (TwilioVoiceChannel(twilio.account_sid, twilio.auth_token, twilio.from_number,
+                                 twilio.api_base_url) if configured else None)
+    # A shift reminder is read ahead of time; a phone call for it would be a false page.
+    return [Channel(METHOD, sender=sender, reminders=False,
+                    description="phone calls through Twilio ([twilio]) reading the incident aloud")]
+
+
+@hookimpl
+def register_routes(context: PluginContext) -> list[BaseRoute]:
+    twiml = TwiML(context)
+    endpoint = threaded(twiml.voice, access="public")
+    return [Route("/api/v1/twilio/voice/{id}", endpoint, methods=["GET", "POST"])]

@@ -1,4 +1,4 @@
-"""Field checks for request bodies: each refusal is a 400 INVALID_FIELD naming the field."""
+"""Field checks for the API's JSON bodies, whoever sends them: each refusal is a 400 naming the field."""
 
 from __future__ import annotations
 

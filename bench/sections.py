@@ -1,0 +1,49 @@
+"""The benchmark's sections, imported only when one runs.
+
+Three of them use `ilertd` in this process (scale and paging seed stores through its models,
+schedules times its functions): under `--compare` that must be the `ilertd` of the side a worker
+measures, so the process that starts the workers never imports schedules, and scale and paging
+(through `bench.seed`) import `ilertd` only when they seed.
+
+A section is a module with `run(ctx)`. One that `--compare` splits into measurements run apart
+(each interleaved between the two sides on its own) is named in SPLIT, has `units(ctx)`, the
+names of those measurements, takes `run(ctx, units=[name])`, and joins their results with
+`merge(parts)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from bench.context import Context
+
+NAMES = ("ingest", "baselines", "scale", "paging", "schedules")
+SPLIT = ("scale", "paging")
+
+
+def module(name: str) -> ModuleType:
+    if name not in NAMES:
+        raise ValueError(f"no section {name!r}")
+    return importlib.import_module(f"bench.{name}")
+
+
+def units(name: str, ctx: Context) -> list[str | None]:
+    """The measurements of a section run apart under `--compare`; [None]: the whole section at once."""
+    return list(module(name).units(ctx)) if name in SPLIT else [None]
+
+
+def run(name: str, ctx: Context, unit: str | None = None) -> dict[str, Any]:
+    section = module(name)
+    return section.run(ctx) if unit is None else section.run(ctx, units=[unit])
+
+
+def merge(name: str, parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One section result (`{name: {...}}`) from the results of its units, in their order."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    if name not in SPLIT:
+        raise ValueError(f"section {name} has no units to merge")
+    return {name: module(name).merge([part[name] for part in parts])}

@@ -1,0 +1,57 @@
+"""Asking the supervisor for a change and waiting for its committed outcome (a thread or the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from ilertd.actors.base import send
+from ilertd.actors.messages import Outcome, Reply
+from ilertd.errors import ApiError
+from ilertd.tracker import WorkTracker
+
+REPLY_TIMEOUT = 30.0
+TIMED_OUT = ApiError(503, "TIMEOUT", "the change was not confirmed in time; retry")
+
+
+async def ask_async(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
+                    build: Callable[[Reply], Any]) -> Outcome:
+    """Send `build(reply)`; await the outcome without holding the event loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Outcome] = loop.create_future()
+
+    def reply(outcome: Outcome) -> None:
+        loop.call_soon_threadsafe(_settle, future, outcome)
+
+    send(supervisor, build(reply), tracker)
+    try:
+        # asyncio.timeout, unlike wait_for, does not wrap the wait in a new task.
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            return await future
+    except TimeoutError:
+        return Outcome(error=TIMED_OUT)
+
+
+def ask_blocking(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
+                 build: Callable[[Reply], Any]) -> Outcome:
+    """Send `build(reply)`; wait on this (worker) thread for the outcome."""
+    done = threading.Event()
+    box: list[Outcome] = []
+
+    def reply(outcome: Outcome) -> None:
+        box.append(outcome)
+        done.set()
+
+    send(supervisor, build(reply), tracker)
+    if not done.wait(REPLY_TIMEOUT):
+        return Outcome(error=TIMED_OUT)
+    return box[0]
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)

@@ -1,0 +1,20 @@
+"""The application layer's entry point: one object per daemon (or CLI command) over one context."""
+
+from __future__ import annotations
+
+from ilertd.app.context import Context
+from ilertd.app.incidents import Incidents
+from ilertd.app.people import People
+from ilertd.app.preferences import Preferences
+from ilertd.app.schedules import Schedules
+from ilertd.app.sources import Sources
+
+
+class Application:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.people = People(ctx)
+        self.sources = Sources(ctx)
+        self.schedules = Schedules(ctx)
+        self.incidents = Incidents(ctx)
+        self.preferences = Preferences(ctx)

@@ -1,0 +1,58 @@
+"""What the application layer writes to, takes the time from, and tells after a COMMIT."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import peewee
+
+from ilertd.domain.incidents import Actor
+from ilertd.domain.notification_plan import METHODS
+from ilertd.errors import ApiError
+from ilertd.store.incidents import PolicyCache
+from ilertd.store.people import PersonCache
+from ilertd.store.schedules import ScheduleDirectory
+from ilertd.store.sources import SourceCache
+
+
+def _nothing(*_args: object) -> None:
+    """Nobody to tell (the CLI writes while no daemon runs in its process)."""
+
+
+def _unavailable(*_args: object) -> ApiError | None:
+    return ApiError(503, "UNAVAILABLE", "incidents are acted on by a running daemon")
+
+
+@dataclass
+class Context:
+    db: peewee.Database
+    now: Callable[[], datetime]
+    # Caches of what paging and intake read on every event: each write invalidates its part.
+    people: PersonCache = field(default_factory=PersonCache)
+    policies: PolicyCache = field(default_factory=PolicyCache)
+    sources: SourceCache = field(default_factory=SourceCache)
+    schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
+    # The schedule actors, from above this layer: one schedule changed, or someone's duty rules.
+    schedule_changed: Callable[[int], None] = _nothing
+    duties_changed: Callable[[], None] = _nothing
+    # Alert source types the loaded integration plugins add to the built-in ones.
+    integration_types: Callable[[], set[str]] = set
+    # The contact methods of the registered channels (True: those that may carry a shift reminder).
+    methods: Callable[[bool], tuple[str, ...]] = lambda _reminders: METHODS
+    # The incident actors, from above this layer: (incident, action, who, comment, level) → the
+    # refusal, or None once the change is committed.
+    incident_action: Callable[[int, str, Actor, str, int | None], ApiError | None] = _unavailable
+
+    def user_changed(self, user_id: int, duties: bool = False) -> None:
+        """After the COMMIT of a write to a user, their contacts or rules: paging reads them
+        afresh, and with `duties` (shift reminders may depend on it) every schedule plans again."""
+        self.people.invalidate(user_id)
+        if duties:
+            self.duties_changed()
+
+    def schedule_written(self, schedule_id: int) -> None:
+        """After the COMMIT of a write to a schedule: paging reads it afresh, its actor looks again."""
+        self.schedules.invalidate(schedule_id)
+        self.schedule_changed(schedule_id)

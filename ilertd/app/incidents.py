@@ -1,0 +1,48 @@
+"""Acting on an incident (accept, resolve, escalate, comment): the checks; the incident's actor decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ilertd.app.auth import Principal
+from ilertd.app.context import Context
+from ilertd.domain.incidents import Actor
+from ilertd.errors import invalid, not_found
+from ilertd.store import models as m
+
+ACTIONS = ("accept", "resolve", "escalate", "comment")
+MAX_COMMENT = 10_000
+
+
+def incident_or_404(incident_id: int) -> m.Incident:
+    row = m.Incident.get_or_none(m.Incident.id == incident_id)
+    if row is None:
+        raise not_found("incident", incident_id)
+    return row
+
+
+class Incidents:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def act(self, caller: Principal, incident_id: int, action: str, body: dict[str, Any],
+            channel: str = "API") -> None:
+        """Hand the action to the incident's actor and wait until its change is committed (or
+        refused: the domain's refusal, such as 409 INCIDENT_RESOLVED, is raised here)."""
+        assert action in ACTIONS
+        content, level = "", None
+        if action == "comment":
+            content = body.get("content")  # type: ignore[assignment]
+            if not isinstance(content, str) or not content.strip():
+                raise invalid("content", "content is required and must be a non-empty string")
+            if len(content) > MAX_COMMENT:
+                raise invalid("content", f"content must be at most {MAX_COMMENT} characters")
+        elif action == "escalate":
+            level = body.get("level")
+            if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 0):
+                raise invalid("level", "level must be a non-negative integer")
+        incident_or_404(incident_id)
+        error = self.ctx.incident_action(incident_id, action, Actor(caller.user_id, caller.username, channel),
+                                         content, level)
+        if error is not None:
+            raise error

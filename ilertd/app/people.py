@@ -1,0 +1,92 @@
+"""Users and their API tokens: checks and writes, and who hears of a change (paging, schedules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee
+
+from ilertd.app import fields as v
+from ilertd.app.auth import Principal, create_token, require_admin, require_self_or_admin
+from ilertd.app.context import Context
+from ilertd.errors import ApiError, not_found
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+
+ROLES = ("ADMIN", "USER")
+
+
+def user_or_404(user_id: int) -> m.User:
+    row = m.User.get_or_none(m.User.id == user_id)
+    if row is None:
+        raise not_found("user", user_id)
+    return row
+
+
+def user_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "username": v.username(body, required=creating),
+        "first_name": v.text(body, "firstName", max_length=128),
+        "last_name": v.text(body, "lastName", max_length=128),
+        "email": v.email(body),
+        "timezone": v.timezone(body),
+        "role": v.choice(body, "role", ROLES),
+    }
+    present, muted = v.instant_or_null(body, "mutedUntil")
+    if present:
+        fields["muted_until"] = muted
+    return {k: value for k, value in fields.items() if value is not None or k == "muted_until"}
+
+
+class People:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create_user(self, caller: Principal, body: dict[str, Any]) -> m.User:
+        require_admin(caller)
+        fields = user_fields(body, creating=True)
+        fields.setdefault("role", "USER")
+        try:
+            with write_transaction(self.ctx.db):
+                row = m.User.create(created_at=self.ctx.now(), **fields)
+        except peewee.IntegrityError:
+            raise ApiError(409, "ALREADY_EXISTS", f"username {fields['username']!r} is taken",
+                           field="username") from None
+        return row
+
+    def update_user(self, caller: Principal, user_id: int, body: dict[str, Any]) -> m.User:
+        require_self_or_admin(caller, user_id)
+        current = user_or_404(user_id)
+        fields = user_fields(body, creating=False)
+        if "role" in fields and not caller.is_admin:
+            # A client's GET-modify-PUT carries the role back unchanged: only a change needs ADMIN.
+            if fields["role"] != current.role:
+                raise ApiError(403, "FORBIDDEN", "only an ADMIN may change a role", field="role")
+            del fields["role"]
+        if fields:
+            try:
+                with write_transaction(self.ctx.db):
+                    m.User.update(**fields).where(m.User.id == user_id).execute()
+            except peewee.IntegrityError:
+                raise ApiError(409, "ALREADY_EXISTS", "username is taken", field="username") from None
+            # After the COMMIT: the next page sees the new e-mail or mutedUntil.
+            self.ctx.user_changed(user_id)
+        return user_or_404(user_id)
+
+    def delete_user(self, caller: Principal, user_id: int) -> None:
+        require_admin(caller)
+        user_or_404(user_id)
+        if user_id == caller.user_id:
+            raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
+        with write_transaction(self.ctx.db):
+            m.User.delete().where(m.User.id == user_id).execute()
+        # Their duty rules went with them.
+        self.ctx.user_changed(user_id, duties=True)
+
+    def create_token(self, caller: Principal, user_id: int, body: dict[str, Any]) -> str:
+        """A new API token for the user, returned once; only its hash is kept."""
+        require_self_or_admin(caller, user_id)
+        user_or_404(user_id)
+        name = v.text(body, "name", max_length=128) or ""
+        with write_transaction(self.ctx.db):
+            return create_token(user_id, name, self.ctx.now())

@@ -1,0 +1,234 @@
+"""A user's contacts and notification preferences (alert, update and duty rules): checks and writes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ilertd.app import fields as v
+from ilertd.app.auth import Principal, require_self_or_admin
+from ilertd.app.context import Context
+from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
+from ilertd.errors import invalid, not_found
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+
+ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
+UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
+MAX_DELAY_MIN = 24 * 60
+MAX_TARGET = 512
+
+# The same shape validate.email accepts for an account address, applied here to `target`.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+_PUSH = re.compile(rf"\S{{1,{MAX_TARGET}}}")
+
+
+def contact_target(body: dict[str, Any], method: str, required: bool) -> str | None:
+    """The validated `target` for a contact of `method`, trimmed of surrounding blanks."""
+    value = v.text(body, "target", required=required, max_length=MAX_TARGET)
+    if value is None:
+        return None
+    # Pasted addresses and numbers often carry a stray space or newline at either end.
+    value = value.strip()
+    if method == "EMAIL":
+        if len(value) > 254 or not _EMAIL.fullmatch(value):
+            raise invalid("target", "target must be an e-mail address for an EMAIL contact")
+    elif method in ("SMS", "VOICE"):
+        if not _E164.fullmatch(value):
+            raise invalid("target", f"target must be an E.164 number such as +4915112345678 for a "
+                                    f"{method} contact")
+    elif not _PUSH.fullmatch(value):
+        raise invalid("target", "target must be an ntfy topic, a Pushover user key or a URL "
+                                f"(1 to {MAX_TARGET} characters, no whitespace) for a PUSH contact")
+    return value
+
+
+def contact_json(row: m.Contact) -> dict[str, Any]:
+    return {"id": row.id, "method": row.method, "target": row.target}
+
+
+def _alert_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if creating or "delayMin" in body:
+        fields["delay_min"] = v.integer(body, "delayMin", 0, MAX_DELAY_MIN, default=0 if creating else None)
+    rule_type = v.choice(body, "type", ALERT_TYPES)
+    if rule_type is None and creating:
+        raise invalid("type", f"type is required: one of {', '.join(ALERT_TYPES)}")
+    if rule_type is not None:
+        fields["type"] = rule_type
+    return fields
+
+
+def _update_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
+    rule_type = v.choice(body, "type", UPDATE_TYPES)
+    if rule_type is None and creating:
+        raise invalid("type", f"type is required: one of {', '.join(UPDATE_TYPES)}")
+    return {"type": rule_type} if rule_type is not None else {}
+
+
+def _duty_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
+    if not creating and "beforeMin" not in body:
+        return {}
+    # Absent on creation means a reminder as the shift starts (the column's default).
+    value = body.get("beforeMin", 0 if creating else None)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in BEFORE_MIN_CHOICES:
+        raise invalid("beforeMin", f"beforeMin must be one of {', '.join(map(str, BEFORE_MIN_CHOICES))}")
+    return {"before_min": value}
+
+
+@dataclass(frozen=True)
+class RuleKind:
+    """One collection under /notification-preferences: what differs between the three."""
+
+    segment: str
+    what: str
+    model: type[m.BaseModel]
+    # Duty rules send shift reminders: only the methods whose channel may carry one.
+    reminders: bool
+    fields: Callable[[dict[str, Any], bool], dict[str, Any]]
+    extra_json: Callable[[Any], dict[str, Any]]
+
+    def json(self, row: Any) -> dict[str, Any]:
+        return {"id": row.id, "method": row.method, "contact": {"id": row.contact_id},
+                **self.extra_json(row)}
+
+
+RULE_KINDS = (
+    RuleKind("alerts", "alert rule", m.AlertRule, False, _alert_fields,
+             lambda r: {"delayMin": r.delay_min, "type": r.type}),
+    RuleKind("updates", "update rule", m.UpdateRule, False, _update_fields,
+             lambda r: {"type": r.type}),
+    RuleKind("duties", "duty rule", m.DutyRule, True, _duty_fields,
+             lambda r: {"beforeMin": r.before_min}),
+)
+
+
+def rule_fields(kind: RuleKind, body: dict[str, Any], creating: bool, accepted: tuple[str, ...]
+                ) -> dict[str, Any]:
+    """The rule's columns from the body: only those present when updating."""
+    fields: dict[str, Any] = {}
+    method = v.choice(body, "method", accepted)
+    if method is None and creating:
+        raise invalid("method", f"method is required: one of {', '.join(accepted)}")
+    if method is not None:
+        fields["method"] = method
+    if body.get("contact") is not None:
+        fields["contact"] = v.ref_id(body["contact"], "contact")
+    elif creating:
+        raise invalid("contact", 'contact is required: {"id": <one of the user\'s contacts>}')
+    fields.update(kind.fields(body, creating))
+    return fields
+
+
+def check_contact(user_id: int, contact_id: int, method: str) -> None:
+    """The rule's contact must be the user's own, and reached by the rule's method."""
+    contact = m.Contact.get_or_none((m.Contact.id == contact_id) & (m.Contact.user == user_id))
+    if contact is None:
+        raise invalid("contact", f"contact {contact_id} is not one of user {user_id}'s contacts")
+    if contact.method != method:
+        raise invalid("method", f"method {method} does not match contact {contact_id}, "
+                                f"which is {contact.method}")
+
+
+def user_or_404(user_id: int) -> None:
+    if not m.User.select().where(m.User.id == user_id).exists():
+        raise not_found("user", user_id)
+
+
+def owned_or_404(model: type[m.BaseModel], what: str, user_id: int, row_id: int) -> Any:
+    # Another user's row is as absent as a missing one: the path names the owner.
+    row = model.get_or_none((model.id == row_id) & (model.user == user_id))
+    if row is None:
+        raise not_found(what, row_id)
+    return row
+
+
+class Preferences:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def _writable(self, caller: Principal, user_id: int) -> None:
+        require_self_or_admin(caller, user_id)
+        user_or_404(user_id)
+
+    def create_contact(self, caller: Principal, user_id: int, body: dict[str, Any]) -> m.Contact:
+        self._writable(caller, user_id)
+        accepted = self.ctx.methods(False)
+        method = v.choice(body, "method", accepted)
+        if method is None:
+            raise invalid("method", f"method is required: one of {', '.join(accepted)}")
+        target = contact_target(body, method, required=True)
+        with write_transaction(self.ctx.db):
+            row = m.Contact.create(user=user_id, method=method, target=target)
+        # After the COMMIT (every write below alike): the very next page reads the change.
+        self.ctx.user_changed(user_id)
+        return row
+
+    def update_contact(self, caller: Principal, user_id: int, contact_id: int, body: dict[str, Any]
+                       ) -> m.Contact:
+        self._writable(caller, user_id)
+        with write_transaction(self.ctx.db):
+            row = owned_or_404(m.Contact, "contact", user_id, contact_id)
+            method = v.choice(body, "method", self.ctx.methods(False))
+            # Rules copy the contact's method; changing it would leave them inconsistent.
+            if method is not None and method != row.method:
+                raise invalid("method", f"a contact's method cannot change (it is {row.method}); "
+                                        "create a new contact instead")
+            target = contact_target(body, row.method, required=False)
+            if target is not None:
+                row.target = target
+                row.save()
+        self.ctx.user_changed(user_id, duties=True)
+        return row
+
+    def delete_contact(self, caller: Principal, user_id: int, contact_id: int) -> None:
+        """Delete a contact and, with it, every alert, update and duty rule that uses it.
+
+        A rule without its contact could never be delivered, so refusing the delete (409) would
+        only make the caller remove the rules one by one first. The rules go by the foreign
+        keys' ON DELETE CASCADE, in the same transaction; SQLite enforces it because the store
+        opens every connection with `foreign_keys = 1` (store.db.SQLITE_PRAGMAS).
+        """
+        self._writable(caller, user_id)
+        with write_transaction(self.ctx.db):
+            owned_or_404(m.Contact, "contact", user_id, contact_id)
+            m.Contact.delete().where(m.Contact.id == contact_id).execute()
+        self.ctx.user_changed(user_id, duties=True)
+
+    def create_rule(self, caller: Principal, kind: RuleKind, user_id: int, body: dict[str, Any]) -> Any:
+        self._writable(caller, user_id)
+        fields = rule_fields(kind, body, creating=True, accepted=self.ctx.methods(kind.reminders))
+        # The contact is checked in the writing transaction so a concurrent delete of it
+        # cannot slip between the check and the insert.
+        with write_transaction(self.ctx.db):
+            check_contact(user_id, fields["contact"], fields["method"])
+            row = kind.model.create(user=user_id, **fields)
+        self.ctx.user_changed(user_id, duties=kind.model is m.DutyRule)
+        return row
+
+    def update_rule(self, caller: Principal, kind: RuleKind, user_id: int, rule_id: int,
+                    body: dict[str, Any]) -> Any:
+        self._writable(caller, user_id)
+        model: Any = kind.model
+        fields = rule_fields(kind, body, creating=False, accepted=self.ctx.methods(kind.reminders))
+        with write_transaction(self.ctx.db):
+            row = owned_or_404(model, kind.what, user_id, rule_id)
+            if "contact" in fields or "method" in fields:
+                check_contact(user_id, fields.get("contact", row.contact_id),
+                              fields.get("method", row.method))
+            if fields:
+                model.update(**fields).where(model.id == rule_id).execute()
+            row = model.get_by_id(rule_id)
+        self.ctx.user_changed(user_id, duties=kind.model is m.DutyRule)
+        return row
+
+    def delete_rule(self, caller: Principal, kind: RuleKind, user_id: int, rule_id: int) -> None:
+        self._writable(caller, user_id)
+        model: Any = kind.model
+        with write_transaction(self.ctx.db):
+            owned_or_404(model, kind.what, user_id, rule_id)
+            model.delete().where(model.id == rule_id).execute()
+        self.ctx.user_changed(user_id, duties=kind.model is m.DutyRule)

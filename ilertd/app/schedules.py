@@ -1,0 +1,144 @@
+"""On-call schedules and their overrides: checks and writes; an edit applies from now on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ilertd.app import fields as v
+from ilertd.app import schedule_fields
+from ilertd.app.auth import Principal, require_admin
+from ilertd.app.context import Context
+from ilertd.domain import schedule_history
+from ilertd.domain.schedules import Override, Schedule
+from ilertd.domain.timeutil import format_instant
+from ilertd.errors import ApiError, invalid, not_found
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+from ilertd.store.outbox import drop_pending_reminders
+from ilertd.store.schedules import load_history, to_schedule
+
+# An override longer than this would let one request compute years of hand-offs.
+LONGEST_OVERRIDE = timedelta(days=366)
+
+
+def schedule_or_404(schedule_id: int) -> m.Schedule:
+    row = m.Schedule.get_or_none(m.Schedule.id == schedule_id)
+    if row is None:
+        raise not_found("schedule", schedule_id)
+    return row
+
+
+def _ref(body: dict[str, Any], name: str) -> int:
+    if name not in body:
+        raise invalid(name, f"{name} is required")
+    return v.ref_id(body[name], name)
+
+
+def _users_exist(definition: dict[str, Any]) -> None:
+    v.all_exist(m.User, sorted(schedule_fields.user_ids(definition)),
+                "scheduleLayers" if "scheduleLayers" in definition else "shifts", "user")
+
+
+class Schedules:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create(self, caller: Principal, body: dict[str, Any]) -> tuple[m.Schedule, dict[str, Any]]:
+        """The new schedule's row and its definition; its first version rules from the beginning."""
+        require_admin(caller)
+        fields, definition = schedule_fields.parse_body(body, None)
+        _users_exist(definition)
+        with write_transaction(self.ctx.db):
+            row = m.Schedule.create(created_at=self.ctx.now(), **fields)
+            m.ScheduleVersion.create(schedule=row.id, effective_from=schedule_history.BEGINNING,
+                                     definition=definition)
+        self.ctx.schedule_written(row.id)
+        return row, definition
+
+    def update(self, caller: Principal, schedule_id: int, body: dict[str, Any]
+               ) -> tuple[m.Schedule, dict[str, Any]]:
+        """A new version from now on: the versions that ruled before now stay as they were."""
+        require_admin(caller)
+        row = schedule_or_404(schedule_id)
+        fields, definition = schedule_fields.parse_body(body, row.timezone)
+        _users_exist(definition)
+        now = self.ctx.now()
+        schedule = to_schedule(schedule_id, fields["name"], fields["type"], row.timezone, definition)
+        with write_transaction(self.ctx.db):
+            effective_from, kept = self._edit(schedule_id, schedule, now)
+            m.Schedule.update(**fields).where(m.Schedule.id == schedule_id).execute()
+            stale = m.ScheduleVersion.schedule == schedule_id
+            if kept:
+                stale &= m.ScheduleVersion.effective_from.not_in(kept)
+            m.ScheduleVersion.delete().where(stale).execute()
+            m.ScheduleVersion.create(schedule=schedule_id, effective_from=effective_from,
+                                     definition=definition)
+        self.ctx.schedule_written(schedule_id)
+        return schedule_or_404(schedule_id), definition
+
+    @staticmethod
+    def _edit(schedule_id: int, schedule: Schedule, now: datetime) -> tuple[datetime, list[datetime]]:
+        """(where the new version starts, the versions kept): `schedule_history.edit` decides. A
+        history that cannot be read (no version left) starts over from the beginning."""
+        try:
+            loaded = load_history(schedule_id)
+        except ValueError:
+            loaded = None
+        if loaded is None:
+            return schedule_history.BEGINNING, []
+        edited = schedule_history.edit(loaded[1], schedule, now)
+        return edited.versions[-1].effective_from, [v.effective_from for v in edited.versions[:-1]]
+
+    def delete(self, caller: Principal, schedule_id: int) -> None:
+        require_admin(caller)
+        schedule_or_404(schedule_id)
+        users = [p.id for p in m.EscalationPolicy.select()
+                 if any({"id": schedule_id} in rule.get("schedules", []) for rule in p.rules)]
+        if users:
+            raise ApiError(409, "IN_USE", f"escalation policy {users[0]} pages this schedule; "
+                           "remove it there first")
+        with write_transaction(self.ctx.db):
+            m.Schedule.delete().where(m.Schedule.id == schedule_id).execute()
+            drop_pending_reminders(schedule_id)
+        self.ctx.schedule_written(schedule_id)
+
+    def add_override(self, caller: Principal, schedule_id: int, body: dict[str, Any]) -> m.ScheduleOverride:
+        require_admin(caller)
+        schedule_or_404(schedule_id)
+        user_id = _ref(body, "user")
+        start = schedule_fields.instant(body.get("start"), "start")
+        end = schedule_fields.instant(body.get("end"), "end")
+        now = self.ctx.now()
+        if start < now:
+            raise invalid("start", f"start {format_instant(start)} is in the past; the past does not change")
+        if end <= start:
+            raise invalid("end", "end must be after start")
+        if end - start > LONGEST_OVERRIDE:
+            raise invalid("end", "an override lasts at most 366 days")
+        v.all_exist(m.User, [user_id], "user", "user")
+        with write_transaction(self.ctx.db):
+            row = m.ScheduleOverride.create(schedule=schedule_id, user_id=user_id, start=start, end=end,
+                                            created_at=now)
+        self.ctx.schedule_written(schedule_id)
+        return row
+
+    def delete_override(self, caller: Principal, schedule_id: int, override_id: int) -> None:
+        """Taking an override back ends it now (`schedule_history.end_override`): the past stays."""
+        require_admin(caller)
+        row = m.ScheduleOverride.get_or_none(
+            (m.ScheduleOverride.id == override_id) & (m.ScheduleOverride.schedule == schedule_id)
+        )
+        if row is None:
+            raise not_found("override", override_id)
+        try:
+            kept = schedule_history.end_override(Override(row.id, row.user_id, row.start, row.end),
+                                                 self.ctx.now())
+        except ValueError as error:
+            raise ApiError(409, "IN_THE_PAST", str(error)) from None
+        with write_transaction(self.ctx.db):
+            if kept is None:
+                row.delete_instance()
+            else:
+                m.ScheduleOverride.update(end=kept.end).where(m.ScheduleOverride.id == row.id).execute()
+        self.ctx.schedule_written(schedule_id)

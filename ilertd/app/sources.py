@@ -1,0 +1,179 @@
+"""Alert sources (with generated integration keys) and escalation policies: their checks and writes."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import peewee
+
+from ilertd.app import fields as v
+from ilertd.app.auth import Principal, require_admin
+from ilertd.app.context import Context
+from ilertd.errors import ApiError, invalid, not_found
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+
+BUILT_IN_TYPES = (
+    "API", "PROMETHEUS", "GRAFANA", "NAGIOS", "ICINGA", "ZABBIX", "DATADOG", "SENTRY",
+    "CLOUDWATCH", "UPTIMEROBOT", "WEBHOOK", "EMAIL", "SMS", "HEARTBEAT",
+)
+MAX_LEVELS = 20
+MAX_TIMEOUT_MIN = 7 * 24 * 60
+
+
+def new_integration_key() -> str:
+    return secrets.token_hex(16)
+
+
+def source_or_404(source_id: int) -> m.AlertSource:
+    row = m.AlertSource.get_or_none(m.AlertSource.id == source_id)
+    if row is None:
+        raise not_found("alert source", source_id)
+    return row
+
+
+def policy_or_404(policy_id: int) -> m.EscalationPolicy:
+    row = m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
+    if row is None:
+        raise not_found("escalation policy", policy_id)
+    return row
+
+
+def policy_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validated, normalised `escalationRules`: each level needs a user or a schedule."""
+    rules = body.get("escalationRules")
+    if not isinstance(rules, list) or not rules:
+        raise invalid("escalationRules", "escalationRules must be a non-empty array")
+    if len(rules) > MAX_LEVELS:
+        raise invalid("escalationRules", f"a policy has at most {MAX_LEVELS} levels")
+    normalised = []
+    for index, rule in enumerate(rules):
+        where = f"escalationRules[{index}]"
+        if not isinstance(rule, dict):
+            raise invalid(where, f"{where} must be an object")
+        timeout = v.integer(rule, "escalationTimeout", 0, MAX_TIMEOUT_MIN)
+        user_ids = _ids(rule.get("users"), f"{where}.users")
+        schedule_ids = _ids(rule.get("schedules"), f"{where}.schedules")
+        if not user_ids and not schedule_ids:
+            raise invalid(where, f"{where} needs at least one user or schedule")
+        v.all_exist(m.User, user_ids, f"{where}.users", "user")
+        v.all_exist(m.Schedule, schedule_ids, f"{where}.schedules", "schedule")
+        normalised.append({
+            "escalationTimeout": timeout,
+            "users": [{"id": u} for u in user_ids],
+            "schedules": [{"id": s} for s in schedule_ids],
+        })
+    return normalised
+
+
+def _ids(value: Any, where: str) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid(where, f"{where} must be an array of {{id}} objects")
+    return [v.ref_id(item, f"{where}[{i}]") for i, item in enumerate(value)]
+
+
+class Sources:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def known_types(self) -> tuple[str, ...]:
+        return tuple(sorted(set(BUILT_IN_TYPES) | self.ctx.integration_types()))
+
+    def _source_fields(self, body: dict[str, Any], creating: bool, current_key: str | None = None
+                       ) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        name = v.text(body, "name", required=creating)
+        if name is not None:
+            fields["name"] = name
+        kind = v.choice(body, "integrationType", self.known_types())
+        if kind is not None:
+            fields["integration_type"] = kind
+        elif creating:
+            fields["integration_type"] = "API"
+        priority = v.choice(body, "priority", ("HIGH", "LOW"))
+        if priority is not None:
+            fields["priority"] = priority
+        if "escalationPolicy" in body:
+            policy = body["escalationPolicy"]
+            if policy is None:
+                fields["escalation_policy"] = None
+            else:
+                policy_id = v.ref_id(policy, "escalationPolicy")
+                if m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id) is None:
+                    raise invalid("escalationPolicy", f"escalation policy {policy_id} does not exist")
+                fields["escalation_policy"] = policy_id
+        # Read-only, but a client's GET-modify-PUT carries it back unchanged.
+        if "integrationKey" in body and not creating and body["integrationKey"] != current_key:
+            raise invalid("integrationKey", "integrationKey is generated and read-only")
+        return fields
+
+    def create_source(self, caller: Principal, body: dict[str, Any]) -> m.AlertSource:
+        require_admin(caller)
+        fields = self._source_fields(body, creating=True)
+        with write_transaction(self.ctx.db):
+            row = m.AlertSource.create(integration_key=new_integration_key(), created_at=self.ctx.now(),
+                                       **fields)
+        return row
+
+    def update_source(self, caller: Principal, source_id: int, body: dict[str, Any]) -> m.AlertSource:
+        require_admin(caller)
+        current = source_or_404(source_id)
+        fields = self._source_fields(body, creating=False, current_key=current.integration_key)
+        if fields:
+            with write_transaction(self.ctx.db):
+                m.AlertSource.update(**fields).where(m.AlertSource.id == source_id).execute()
+            self.ctx.sources.invalidate()
+        return source_or_404(source_id)
+
+    def delete_source(self, caller: Principal, source_id: int) -> None:
+        require_admin(caller)
+        source_or_404(source_id)
+        try:
+            with write_transaction(self.ctx.db):
+                m.AlertSource.delete().where(m.AlertSource.id == source_id).execute()
+        except peewee.IntegrityError:
+            raise ApiError(409, "IN_USE", "the alert source has incidents; it cannot be deleted") from None
+        self.ctx.sources.invalidate()
+
+    @staticmethod
+    def _policy_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        name = v.text(body, "name", required=creating)
+        if name is not None:
+            fields["name"] = name
+        if creating or "escalationRules" in body:
+            fields["rules"] = policy_rules(body)
+        if creating or "repeating" in body:
+            fields["repeating"] = v.boolean(body, "repeating", False)
+        if creating or "frequency" in body:
+            fields["frequency"] = v.integer(body, "frequency", 0, 9, default=0)
+        return fields
+
+    def create_policy(self, caller: Principal, body: dict[str, Any]) -> m.EscalationPolicy:
+        require_admin(caller)
+        fields = self._policy_fields(body, creating=True)
+        with write_transaction(self.ctx.db):
+            row = m.EscalationPolicy.create(**fields)
+        return row
+
+    def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any]) -> m.EscalationPolicy:
+        require_admin(caller)
+        policy_or_404(policy_id)
+        fields = self._policy_fields(body, creating=False)
+        if fields:
+            with write_transaction(self.ctx.db):
+                m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
+            self.ctx.policies.invalidate()
+        return policy_or_404(policy_id)
+
+    def delete_policy(self, caller: Principal, policy_id: int) -> None:
+        require_admin(caller)
+        policy_or_404(policy_id)
+        with write_transaction(self.ctx.db):
+            m.EscalationPolicy.delete().where(m.EscalationPolicy.id == policy_id).execute()
+        # Its sources were detached (ON DELETE SET NULL) and its incidents stop escalating.
+        self.ctx.sources.invalidate()
+        self.ctx.policies.invalidate()

@@ -1,0 +1,29 @@
+"""Secrets from systemd's `LoadCredential=` directory, offered as the ILERTD_* variables they stand for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ilertd.config.schema import PLUGINS, env_var_name, setting_keys
+
+
+def with_credentials(environ: Mapping[str, str], credentials_dir: Path | None) -> dict[str, str]:
+    """The environment plus secrets from systemd's `LoadCredential=` (a file per dotted key).
+
+    A credential named like a key (`security.secret_key`, `twilio.auth_token`,
+    `database.url`, ...) sets it unless the environment already does; either wins over the file.
+    """
+    merged = dict(environ)
+    if credentials_dir is None:
+        return merged
+    keys = setting_keys()
+    # A plugin's keys are known only once it loads: any credential `plugins.NAME.KEY` is offered.
+    if credentials_dir.is_dir():
+        keys += sorted(p.name for p in credentials_dir.iterdir() if p.name.startswith(f"{PLUGINS}."))
+    for key in keys:
+        path = credentials_dir / key
+        name = env_var_name(key)
+        if name not in merged and path.is_file():
+            merged[name] = path.read_text().strip()
+    return merged

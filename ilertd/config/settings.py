@@ -1,0 +1,124 @@
+"""The settings as loaded: one frozen dataclass a `[section]`, with its defaults, and the whole `Config`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8020
+    public_url: str = ""
+    max_body_bytes: int = 524288
+    max_connections: int = 1000
+    header_timeout: int = 10
+    body_timeout: int = 60
+    keepalive_timeout: int = 5
+
+    @property
+    def effective_public_url(self) -> str:
+        """The base URL put into reply links: `public_url` if set, else derived from host:port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        # A bare IPv6 literal is ambiguous next to the port separator unless bracketed.
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""
+
+    def effective_url(self, data_dir: Path) -> str:
+        """The configured URL, or the SQLite file inside `data_dir` when none is set."""
+        return self.url or f"sqlite:///{data_dir / 'ilertd.db'}"
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    # Kept out of repr so that logging the config does not leak it.
+    secret_key: str = field(default="", repr=False)
+    link_ttl: int = 86400
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    url: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
+class ChannelsConfig:
+    email: ChannelConfig = field(default_factory=ChannelConfig)
+    sms: ChannelConfig = field(default_factory=ChannelConfig)
+    push: ChannelConfig = field(default_factory=ChannelConfig)
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    account_sid: str = ""
+    auth_token: str = field(default="", repr=False)
+    from_number: str = ""
+    api_base_url: str = "https://api.twilio.com"
+
+
+@dataclass(frozen=True)
+class SmtpInConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2525
+    domain: str = ""
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    events_per_minute_per_key: int = 0
+
+
+@dataclass(frozen=True)
+class ActorsConfig:
+    max_live_incidents: int = 1000
+    idle_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class PluginSections:
+    """The `[plugins.NAME]` tables as written, and the ILERTD_PLUGINS_* variables, unchecked:
+    only a loaded plugin knows its keys (`check_plugin_section` checks one section)."""
+
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    # Where each table and key was written: (name,) or (name, key) -> line.
+    lines: Mapping[tuple[str, ...], int | None] = field(default_factory=dict, compare=False)
+    file: str = field(default="", compare=False)
+
+    def names(self) -> list[str]:
+        """The plugin names with a section in the file."""
+        return list(self.tables)
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    twilio: TwilioConfig = field(default_factory=TwilioConfig)
+    smtp_in: SmtpInConfig = field(default_factory=SmtpInConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    actors: ActorsConfig = field(default_factory=ActorsConfig)
+    # [plugins.NAME]: each plugin's own section, checked against its declared keys when it loads.
+    plugins: PluginSections = field(default_factory=PluginSections)
+
+    @property
+    def public_url(self) -> str:
+        return self.server.effective_public_url

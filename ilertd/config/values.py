@@ -1,0 +1,152 @@
+"""Checking one value: its type, whether written in TOML or as an ILERTD_* string, and its key's rule."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ilertd.config.schema import KeyPath
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A value that passed its type check, and where it came from."""
+
+    value: Any
+    file: str
+    line: int | None
+    env_var: str | None = None
+
+
+def describe(value: Any) -> str:
+    """How a problem names a value: `the integer 3`, `a table`."""
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the float {value}"
+    if isinstance(value, str):
+        return f'the string "{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return "a date/time"
+
+
+def type_error(typ: type, value: Any) -> str | None:
+    """Why `value`, as TOML parsed it, is not of type `typ`; None when it is."""
+    if typ is bool:
+        ok = isinstance(value, bool)
+        expected = "must be true or false"
+    elif typ is int:
+        # bool is an int subclass in Python, but `port = true` is surely a mistake.
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        expected = "must be an integer"
+    elif typ is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        expected = "must be a number"
+    else:
+        ok = isinstance(value, str)
+        expected = "must be a string"
+    return None if ok else f"{expected}, got {describe(value)}"
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def value_from_env(typ: type, raw: str) -> tuple[Any, str | None]:
+    """An ILERTD_* string read as `typ`: (the value, None), or (None, why it cannot be)."""
+    if typ is bool:
+        word = raw.strip().lower()
+        if word in _TRUE:
+            return True, None
+        if word in _FALSE:
+            return False, None
+        return None, f"must be one of true/false/1/0/yes/no, got {raw!r}"
+    if typ is int:
+        try:
+            return int(raw.strip(), 10), None
+        except ValueError:
+            return None, f"must be an integer, got {raw!r}"
+    if typ is float:
+        try:
+            return float(raw.strip()), None
+        except ValueError:
+            return None, f"must be a number, got {raw!r}"
+    return raw, None
+
+
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else f"must be between 1 and 65535, got {value}"
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else f"must be at least 1, got {value}"
+
+
+def _non_negative(value: int) -> str | None:
+    return None if value >= 0 else f"must be 0 (off) or greater, got {value}"
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+_HTTP_URL = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)
+
+
+def _http_url(value: str) -> str | None:
+    if _HTTP_URL.fullmatch(value):
+        return None
+    return f"must be an http:// or https:// URL, got {value!r}"
+
+
+def _optional_http_url(value: str) -> str | None:
+    return None if not value else _http_url(value)
+
+
+def _optional_url(value: str) -> str | None:
+    if not value or "://" in value:
+        return None
+    return f"must be a URL of the form scheme://..., got {value!r}"
+
+
+def _optional_apprise_url(value: str) -> str | None:
+    if not value or "://" in value:
+        return None
+    return (
+        f"must be an apprise URL of the form scheme://... "
+        f"(e.g. mailto://host?to={{contact}}), got {value!r}"
+    )
+
+
+VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
+    ("server", "host"): _non_empty,
+    ("server", "port"): _port,
+    ("server", "public_url"): _optional_http_url,
+    ("server", "max_body_bytes"): _positive,
+    ("server", "max_connections"): _positive,
+    ("server", "header_timeout"): _positive,
+    ("server", "body_timeout"): _positive,
+    ("server", "keepalive_timeout"): _positive,
+    ("database", "url"): _optional_url,
+    ("security", "link_ttl"): _positive,
+    ("channels", "email", "url"): _optional_apprise_url,
+    ("channels", "sms", "url"): _optional_apprise_url,
+    ("channels", "push", "url"): _optional_apprise_url,
+    ("twilio", "api_base_url"): _http_url,
+    ("smtp_in", "host"): _non_empty,
+    ("smtp_in", "port"): _port,
+    ("limits", "events_per_minute_per_key"): _non_negative,
+    ("actors", "max_live_incidents"): _at_least_one,
+    ("actors", "idle_seconds"): _at_least_one,
+}

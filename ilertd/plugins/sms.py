@@ -1,0 +1,13 @@
+"""SMS pages as a built-in channel plugin: sent through the apprise URL of `[channels.sms] url`."""
+
+from __future__ import annotations
+
+from ilertd import hookimpl
+from ilertd.hookspecs import Channel, PluginContext
+
+
+@hookimpl
+def register_channels(context: PluginContext) -> list[Channel]:
+    # Empty: the method still exists (contacts may use it), and its pages go to the log.
+    return [Channel("SMS", url=context.settings.channels.sms.url, short_messages=True,
+                    description="SMS, the short text, through apprise (twilio://, vonage://, json://, ...)")]

@@ -1,0 +1,130 @@
+"""The outbox as its writers and channel actors read it: pending rows, what a message tells, who was paged.
+
+One table holds every message sent to a contact: pages and status updates of an incident, and
+shift-start reminders of a schedule (`kind` SHIFT_REMINDER), so one delivery path throttles,
+retries and records them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import peewee
+
+from ilertd.domain.page_text import PageFacts
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+from ilertd.store.reader import Reader, id_chunks, placeholders
+from ilertd.store.statements import Statements
+
+REMINDER = "SHIFT_REMINDER"
+
+FACTS_SQL = (
+    "SELECT i.id AS id, i.summary AS summary, i.details AS details, i.priority AS priority,"
+    " i.status AS status, s.name AS source_name FROM incident i"
+    " LEFT JOIN alert_source s ON s.id = i.alert_source_id WHERE i.id IN ({ids})"
+)
+FACTS_COLUMNS = "id, summary, details, priority, status, source_name"
+
+
+def page_facts(reader: Reader, incident_ids: Iterable[int], public_url: str) -> dict[int, PageFacts]:
+    """What the pages of these incidents tell, read in one query per 256 incidents."""
+    facts = {}
+    for chunk in id_chunks(incident_ids):
+        for number, summary, details, priority, status, source_name in reader.raw(
+            FACTS_SQL.format(ids=placeholders(len(chunk))), *chunk, columns=FACTS_COLUMNS
+        ):
+            facts[number] = PageFacts(number, summary, details, priority, status, source_name or "",
+                                      f"{public_url}/api/incidents/{number}")
+    return facts
+
+
+def co_due_pages(reader: Reader, statements: Statements, method: str, targets: list[str], now: datetime
+                 ) -> dict[str, list[Any]]:
+    """The incidents' pending rows due by `now` of each of these contacts, oldest first (a summary
+    carries them together; shift reminders go on their own)."""
+    due_by = statements.value(m.Notification.due_at, now)
+    found: dict[str, list[Any]] = {}
+    for start in range(0, len(targets), 256):
+        chunk = targets[start:start + 256]
+        for row in reader.select(
+            m.Notification,
+            f"method = ? AND target IN ({placeholders(len(chunk))}) AND status = 'SCHEDULED'"
+            f" AND due_at <= ? AND kind != '{REMINDER}' ORDER BY due_at, id",
+            method, *chunk, due_by,
+        ):
+            found.setdefault(row.target, []).append(row)
+    return found
+
+
+def schedule_name_and_zone(schedule_id: int) -> tuple[str, ZoneInfo]:
+    """How a shift reminder names its schedule and shows its times (the schedule may be gone)."""
+    row = m.Schedule.get_or_none(m.Schedule.id == schedule_id)
+    if row is None:
+        return f"schedule {schedule_id}", ZoneInfo("UTC")
+    return row.name, ZoneInfo(row.timezone)
+
+
+def store_reminder(db: peewee.Database, row: dict[str, Any]) -> bool:
+    """Store a shift reminder once: False when one for the same (schedule, user, rule, shift
+    start) exists already, so planning it again never sends it twice."""
+    try:
+        with write_transaction(db):
+            m.Notification.insert(kind=REMINDER, status="SCHEDULED", attempts=0, **row).execute()
+    except peewee.IntegrityError:
+        return False
+    return True
+
+
+def drop_pending_reminders(schedule_id: int) -> None:
+    """A deleted schedule's reminders not yet sent go with it (the caller holds the transaction)."""
+    m.Notification.delete().where(
+        (m.Notification.schedule_id == schedule_id) & (m.Notification.kind == REMINDER)
+        & (m.Notification.status == "SCHEDULED")
+    ).execute()
+
+
+def paged_user_ids(incident_id: int) -> list[int]:
+    """The users paged for an incident so far: who hears of its status changes."""
+    query = (
+        m.Notification.select(m.Notification.user_id)
+        .where((m.Notification.incident == incident_id) & (m.Notification.kind == "ALERT"))
+        .distinct()
+        .tuples()
+    )
+    return [user_id for (user_id,) in query]
+
+
+def max_notification_id() -> int:
+    return m.Notification.select(peewee.fn.MAX(m.Notification.id)).scalar() or 0
+
+
+def scheduled_notifications(until: datetime | None = None) -> list[dict[str, Any]]:
+    """Rows not yet sent (due by `until`, if given): what a start or a sweep re-arms."""
+    query = m.Notification.select(
+        m.Notification.id, m.Notification.incident, m.Notification.method, m.Notification.target,
+        m.Notification.due_at,
+    ).where(m.Notification.status == "SCHEDULED")
+    if until is not None:
+        query = query.where(m.Notification.due_at <= until)
+    return [
+        {"id": r.id, "incident_id": r.incident_id, "method": r.method, "target": r.target,
+         "due_at": r.due_at}
+        for r in query
+    ]
+
+
+def last_sent(since: datetime) -> dict[tuple[str, str], datetime]:
+    """When each contact last got a message, for throttling across a restart."""
+    query = (
+        m.Notification.select(m.Notification.method, m.Notification.target,
+                              peewee.fn.MAX(m.Notification.sent_at))
+        .where(m.Notification.sent_at >= since)
+        .group_by(m.Notification.method, m.Notification.target)
+        .tuples()
+    )
+    field = m.Notification.sent_at
+    return {(method, target): field.python_value(sent) for method, target, sent in query if sent}
