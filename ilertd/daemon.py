@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -22,7 +22,7 @@ import uvicorn
 
 from ilertd.actors.ask import ask_blocking
 from ilertd.actors.channel import ChannelActor
-from ilertd.actors.clock import Clock, ManualClock, RealClock
+from ilertd.actors.clock import Clock, ManualClock, RealClock, make_manual_clock
 from ilertd.actors.messages import IncidentCommand, Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.schedule import ScheduleActors
@@ -33,12 +33,12 @@ from ilertd.app.context import Context
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.incidents import Actor
-from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, migrate, open_database
-from ilertd.store.files import secure_directory, write_private
+from ilertd.store.files import secure_directory
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.tracker import WorkTracker
 from ilertd.web.app import build_app
@@ -53,7 +53,6 @@ from ilertd.web.services import Services
 
 logger = logging.getLogger("ilertd")
 
-MANUAL_CLOCK_FILE = "manual-clock"
 # Sends block their actor's thread; two per method let a slow provider delay only half its pages.
 CHANNEL_ACTORS_PER_METHOD = 2
 
@@ -77,23 +76,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTracker) -> ManualClock:
-    """A manual clock resumes the time kept in the data dir, else `--clock-start`, else this minute."""
-    saved = directory / MANUAL_CLOCK_FILE
-    if saved.exists():
-        start = parse_instant(saved.read_text().strip())
-    elif clock_start:
-        start = parse_instant(clock_start)
-    else:
-        start = RealClock().now().replace(second=0, microsecond=0)
-
-    def keep(now: datetime) -> None:
-        write_private(saved, format_instant(now) or "")
-
-    keep(start)
-    return ManualClock(start, tracker, on_change=keep)
 
 
 class Daemon:

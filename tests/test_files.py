@@ -59,7 +59,7 @@ def test_the_manual_clock_file_is_replaced_atomically(tmp_path: Path) -> None:
         from datetime import timedelta
         from pathlib import Path
         from ilertd.tracker import WorkTracker
-        from ilertd.daemon import make_manual_clock
+        from ilertd.actors.clock import make_manual_clock
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         clock = make_manual_clock(Path({str(tmp_path)!r}), "2026-01-05T09:00:00Z", WorkTracker())
         resource.setrlimit(resource.RLIMIT_FSIZE, (8, 8))

@@ -15,7 +15,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.store.files import write_private
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -235,3 +238,23 @@ class ManualClock(Clock):
             if self._on_change is not None:
                 self._on_change(target)
             return target
+
+
+MANUAL_CLOCK_FILE = "manual-clock"
+
+
+def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTracker) -> ManualClock:
+    """A manual clock resumes the time kept in the data dir, else `--clock-start`, else this minute."""
+    saved = directory / MANUAL_CLOCK_FILE
+    if saved.exists():
+        start = parse_instant(saved.read_text().strip())
+    elif clock_start:
+        start = parse_instant(clock_start)
+    else:
+        start = RealClock().now().replace(second=0, microsecond=0)
+
+    def keep(now: datetime) -> None:
+        write_private(saved, format_instant(now) or "")
+
+    keep(start)
+    return ManualClock(start, tracker, on_change=keep)
