@@ -20,8 +20,8 @@ from ilertd.app.context import Context
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.daemon import Daemon, ServeOptions, StartError, configure_logging
 from ilertd.errors import ApiError
-from ilertd.store import models as m
 from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database
+from ilertd.store.people import user_named
 
 logger = logging.getLogger("ilertd")
 
@@ -128,7 +128,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     application = _application(_config(args))
-    user = m.User.get_or_none(m.User.username == args.name)
+    user = user_named(args.name)
     if user is None:
         raise CommandError(f"no user is named {args.name!r}")
     token = application.people.create_token(OPERATOR, user.id, {"name": "cli"})

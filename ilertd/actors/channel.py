@@ -21,10 +21,16 @@ from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.notification_plan import THROTTLE_WINDOW, throttle_until
 from ilertd.domain.page_text import PageFacts, PageText, alert_text, shift_text, summary_text, update_text
-from ilertd.store import models as m
 from ilertd.store.committer import WriteUnit
 from ilertd.store.incidents import log_rows
-from ilertd.store.outbox import REMINDER, co_due_pages, last_sent, page_facts, schedule_name_and_zone
+from ilertd.store.outbox import (
+    REMINDER,
+    co_due_pages,
+    last_sent,
+    notification_rows,
+    page_facts,
+    schedule_name_and_zone,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +98,7 @@ class ChannelActor(TrackedActor):
         # Rows reach this actor once committed; its own updates to them may still be queued.
         self.runtime.committer.wait_flushed_all({p.incident_id for p in pages if p.incident_id is not None})
         reader = self.runtime.reader
-        rows = {row.id: row for row in reader.by_ids(m.Notification, (p.notification_id for p in pages))}
+        rows = notification_rows(reader, (p.notification_id for p in pages))
         targets: dict[str, Any] = {}
         reminders: list[Any] = []
         for page in pages:

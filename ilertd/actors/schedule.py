@@ -16,7 +16,6 @@ waits on a schedule's mailbox.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,29 +26,16 @@ from ilertd.actors.messages import Ping, ReminderDue, ScheduleChanged, ScheduleT
 from ilertd.actors.runtime import Runtime
 from ilertd.domain import schedule_history, shift_reminders
 from ilertd.domain.schedule_history import History
-from ilertd.domain.shift_reminders import DutyRule, PlannedReminder
-from ilertd.store import models as m
+from ilertd.domain.shift_reminders import PlannedReminder
 from ilertd.store.outbox import store_reminder
+from ilertd.store.people import duty_rules
+from ilertd.store.schedules import schedule_exists, schedule_ids
 
 logger = logging.getLogger(__name__)
 
 PLAN_AHEAD = timedelta(hours=1)
 # How far one look reaches: past every reminder that can fall due before the next tick.
 LOOK_AHEAD = PLAN_AHEAD + shift_reminders.LONGEST_LEAD
-
-
-def duty_rules(user_ids: set[int]) -> dict[int, list[DutyRule]]:
-    query = (
-        m.DutyRule.select(m.DutyRule, m.Contact.target)
-        .join(m.Contact)
-        .where(m.DutyRule.user.in_(list(user_ids)))
-        .order_by(m.DutyRule.id)
-    )
-    rules: dict[int, list[DutyRule]] = defaultdict(list)
-    for row in query:
-        rules[row.user_id].append(
-            DutyRule(row.id, row.user_id, row.method, row.contact.target, row.before_min))
-    return rules
 
 
 class ScheduleActor:
@@ -163,7 +149,7 @@ class ScheduleHost(TrackedActor):
         self.actors: dict[int, ScheduleActor] = {}
 
     def on_start(self) -> None:
-        for (schedule_id,) in m.Schedule.select(m.Schedule.id).tuples():
+        for schedule_id in schedule_ids():
             self._changed(schedule_id)
 
     def on_stop(self) -> None:
@@ -192,7 +178,7 @@ class ScheduleHost(TrackedActor):
     def _changed(self, schedule_id: int) -> None:
         """After a write to the schedule (committed): its actor looks again, is activated, or goes."""
         self.runtime.schedules.invalidate(schedule_id)
-        exists = m.Schedule.get_or_none(m.Schedule.id == schedule_id) is not None
+        exists = schedule_exists(schedule_id)
         actor = self.actors.get(schedule_id)
         if exists and actor is None:
             self.actors[schedule_id] = actor = ScheduleActor(self.runtime, schedule_id, self.actor_ref)

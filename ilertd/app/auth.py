@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ilertd.errors import ApiError
 from ilertd.store import models as m
+from ilertd.store.people import token_owner
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,7 @@ def create_token(user_id: int, name: str, now: datetime) -> str:
 
 
 def principal_for_token(token: str) -> Principal | None:
-    row = (
-        m.User.select(m.User.id, m.User.username, m.User.role)
-        .join(m.ApiToken)
-        .where(m.ApiToken.token_hash == hash_token(token))
-        .first()
-    )
+    row = token_owner(hash_token(token))
     return Principal(row.id, row.username, row.role) if row is not None else None
 
 

@@ -14,6 +14,8 @@ from ilertd.app.sources import new_integration_key
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.files import write_private
+from ilertd.store.people import any_user
+from ilertd.store.settings import setting
 
 SECRET_KEY_SETTING = "secret_key"
 
@@ -27,7 +29,7 @@ class FirstRun:
 def bootstrap(db: peewee.Database, now: datetime) -> FirstRun | None:
     """Create the first admin and source if there are no users yet; None when not a first start."""
     with write_transaction(db):
-        if m.User.select().exists():
+        if any_user():
             return None
         admin = m.User.create(username="admin", role="ADMIN", created_at=now)
         token = create_token(admin.id, "first-run", now)
@@ -55,7 +57,7 @@ def secret_key(db: peewee.Database, configured: str) -> str:
     if configured:
         return configured
     with write_transaction(db):
-        row = m.Setting.get_or_none(m.Setting.key == SECRET_KEY_SETTING)
-        if row is None:
-            row = m.Setting.create(key=SECRET_KEY_SETTING, value=secrets.token_urlsafe(48))
-    return row.value
+        value = setting(SECRET_KEY_SETTING)
+        if value is None:
+            value = m.Setting.create(key=SECRET_KEY_SETTING, value=secrets.token_urlsafe(48)).value
+    return value

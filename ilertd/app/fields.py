@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from ilertd.domain.timeutil import RANGE, parse_instant
 from ilertd.errors import invalid
-from ilertd.store.models import BaseModel
 
 # Ids are 64-bit signed integers in the store.
 MAX_ID = 2**63 - 1
@@ -105,12 +104,13 @@ def ref_id(value: Any, name: str) -> int:
     return ident
 
 
-def all_exist(model: type[BaseModel], ids: Iterable[int], field: str, what: str) -> None:
-    """400 naming `field` and the first id in `ids` that has no row of `model`."""
+def all_exist(existing: Callable[[list[int]], set[int]], ids: Iterable[int], field: str, what: str) -> None:
+    """400 naming `field` and the first id in `ids` that `existing` (a store function: those of the
+    ids that name a row) does not return."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return
-    known = {i for (i,) in model.select(model.id).where(model.id.in_(wanted)).tuples()}
+    known = existing(wanted)
     missing = [i for i in wanted if i not in known]
     if missing:
         raise invalid(field, f"{what} {missing[0]} does not exist")

@@ -9,13 +9,14 @@ from ilertd.app.context import Context
 from ilertd.domain.incidents import Actor
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
+from ilertd.store.incidents import incident
 
 ACTIONS = ("accept", "resolve", "escalate", "comment")
 MAX_COMMENT = 10_000
 
 
 def incident_or_404(incident_id: int) -> m.Incident:
-    row = m.Incident.get_or_none(m.Incident.id == incident_id)
+    row = incident(incident_id)
     if row is None:
         raise not_found("incident", incident_id)
     return row

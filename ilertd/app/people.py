@@ -12,12 +12,13 @@ from ilertd.app.context import Context
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
+from ilertd.store.people import user
 
 ROLES = ("ADMIN", "USER")
 
 
 def user_or_404(user_id: int) -> m.User:
-    row = m.User.get_or_none(m.User.id == user_id)
+    row = user(user_id)
     if row is None:
         raise not_found("user", user_id)
     return row

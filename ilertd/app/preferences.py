@@ -14,6 +14,7 @@ from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
+from ilertd.store.people import owned_row, user_exists
 
 ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
 UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
@@ -125,7 +126,7 @@ def rule_fields(kind: RuleKind, body: dict[str, Any], creating: bool, accepted: 
 
 def check_contact(user_id: int, contact_id: int, method: str) -> None:
     """The rule's contact must be the user's own, and reached by the rule's method."""
-    contact = m.Contact.get_or_none((m.Contact.id == contact_id) & (m.Contact.user == user_id))
+    contact = owned_row(m.Contact, user_id, contact_id)
     if contact is None:
         raise invalid("contact", f"contact {contact_id} is not one of user {user_id}'s contacts")
     if contact.method != method:
@@ -134,13 +135,13 @@ def check_contact(user_id: int, contact_id: int, method: str) -> None:
 
 
 def user_or_404(user_id: int) -> None:
-    if not m.User.select().where(m.User.id == user_id).exists():
+    if not user_exists(user_id):
         raise not_found("user", user_id)
 
 
 def owned_or_404(model: type[m.BaseModel], what: str, user_id: int, row_id: int) -> Any:
     # Another user's row is as absent as a missing one: the path names the owner.
-    row = model.get_or_none((model.id == row_id) & (model.user == user_id))
+    row = owned_row(model, user_id, row_id)
     if row is None:
         raise not_found(what, row_id)
     return row
@@ -221,7 +222,7 @@ class Preferences:
                               fields.get("method", row.method))
             if fields:
                 model.update(**fields).where(model.id == rule_id).execute()
-            row = model.get_by_id(rule_id)
+            row = owned_row(model, user_id, rule_id)
         self.ctx.user_changed(user_id, duties=kind.model is m.DutyRule)
         return row
 

@@ -16,14 +16,16 @@ from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.outbox import drop_pending_reminders
-from ilertd.store.schedules import load_history, to_schedule
+from ilertd.store.people import existing_user_ids
+from ilertd.store.schedules import load_history, override, schedule, to_schedule
+from ilertd.store.sources import policies_paging_schedule
 
 # An override longer than this would let one request compute years of hand-offs.
 LONGEST_OVERRIDE = timedelta(days=366)
 
 
 def schedule_or_404(schedule_id: int) -> m.Schedule:
-    row = m.Schedule.get_or_none(m.Schedule.id == schedule_id)
+    row = schedule(schedule_id)
     if row is None:
         raise not_found("schedule", schedule_id)
     return row
@@ -36,7 +38,7 @@ def _ref(body: dict[str, Any], name: str) -> int:
 
 
 def _users_exist(definition: dict[str, Any]) -> None:
-    v.all_exist(m.User, sorted(schedule_fields.user_ids(definition)),
+    v.all_exist(existing_user_ids, sorted(schedule_fields.user_ids(definition)),
                 "scheduleLayers" if "scheduleLayers" in definition else "shifts", "user")
 
 
@@ -64,9 +66,9 @@ class Schedules:
         fields, definition = schedule_fields.parse_body(body, row.timezone)
         _users_exist(definition)
         now = self.ctx.now()
-        schedule = to_schedule(schedule_id, fields["name"], fields["type"], row.timezone, definition)
+        version = to_schedule(schedule_id, fields["name"], fields["type"], row.timezone, definition)
         with write_transaction(self.ctx.db):
-            effective_from, kept = self._edit(schedule_id, schedule, now)
+            effective_from, kept = self._edit(schedule_id, version, now)
             m.Schedule.update(**fields).where(m.Schedule.id == schedule_id).execute()
             stale = m.ScheduleVersion.schedule == schedule_id
             if kept:
@@ -78,7 +80,7 @@ class Schedules:
         return schedule_or_404(schedule_id), definition
 
     @staticmethod
-    def _edit(schedule_id: int, schedule: Schedule, now: datetime) -> tuple[datetime, list[datetime]]:
+    def _edit(schedule_id: int, version: Schedule, now: datetime) -> tuple[datetime, list[datetime]]:
         """(where the new version starts, the versions kept): `schedule_history.edit` decides. A
         history that cannot be read (no version left) starts over from the beginning."""
         try:
@@ -87,16 +89,15 @@ class Schedules:
             loaded = None
         if loaded is None:
             return schedule_history.BEGINNING, []
-        edited = schedule_history.edit(loaded[1], schedule, now)
+        edited = schedule_history.edit(loaded[1], version, now)
         return edited.versions[-1].effective_from, [v.effective_from for v in edited.versions[:-1]]
 
     def delete(self, caller: Principal, schedule_id: int) -> None:
         require_admin(caller)
         schedule_or_404(schedule_id)
-        users = [p.id for p in m.EscalationPolicy.select()
-                 if any({"id": schedule_id} in rule.get("schedules", []) for rule in p.rules)]
-        if users:
-            raise ApiError(409, "IN_USE", f"escalation policy {users[0]} pages this schedule; "
+        paging = policies_paging_schedule(schedule_id)
+        if paging:
+            raise ApiError(409, "IN_USE", f"escalation policy {paging[0]} pages this schedule; "
                            "remove it there first")
         with write_transaction(self.ctx.db):
             m.Schedule.delete().where(m.Schedule.id == schedule_id).execute()
@@ -116,7 +117,7 @@ class Schedules:
             raise invalid("end", "end must be after start")
         if end - start > LONGEST_OVERRIDE:
             raise invalid("end", "an override lasts at most 366 days")
-        v.all_exist(m.User, [user_id], "user", "user")
+        v.all_exist(existing_user_ids, [user_id], "user", "user")
         with write_transaction(self.ctx.db):
             row = m.ScheduleOverride.create(schedule=schedule_id, user_id=user_id, start=start, end=end,
                                             created_at=now)
@@ -126,9 +127,7 @@ class Schedules:
     def delete_override(self, caller: Principal, schedule_id: int, override_id: int) -> None:
         """Taking an override back ends it now (`schedule_history.end_override`): the past stays."""
         require_admin(caller)
-        row = m.ScheduleOverride.get_or_none(
-            (m.ScheduleOverride.id == override_id) & (m.ScheduleOverride.schedule == schedule_id)
-        )
+        row = override(schedule_id, override_id)
         if row is None:
             raise not_found("override", override_id)
         try:

@@ -13,6 +13,9 @@ from ilertd.app.context import Context
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
+from ilertd.store.people import existing_user_ids
+from ilertd.store.schedules import existing_schedule_ids
+from ilertd.store.sources import policy, source
 
 BUILT_IN_TYPES = (
     "API", "PROMETHEUS", "GRAFANA", "NAGIOS", "ICINGA", "ZABBIX", "DATADOG", "SENTRY",
@@ -27,14 +30,14 @@ def new_integration_key() -> str:
 
 
 def source_or_404(source_id: int) -> m.AlertSource:
-    row = m.AlertSource.get_or_none(m.AlertSource.id == source_id)
+    row = source(source_id)
     if row is None:
         raise not_found("alert source", source_id)
     return row
 
 
 def policy_or_404(policy_id: int) -> m.EscalationPolicy:
-    row = m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
+    row = policy(policy_id)
     if row is None:
         raise not_found("escalation policy", policy_id)
     return row
@@ -57,8 +60,8 @@ def policy_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
         schedule_ids = _ids(rule.get("schedules"), f"{where}.schedules")
         if not user_ids and not schedule_ids:
             raise invalid(where, f"{where} needs at least one user or schedule")
-        v.all_exist(m.User, user_ids, f"{where}.users", "user")
-        v.all_exist(m.Schedule, schedule_ids, f"{where}.schedules", "schedule")
+        v.all_exist(existing_user_ids, user_ids, f"{where}.users", "user")
+        v.all_exist(existing_schedule_ids, schedule_ids, f"{where}.schedules", "schedule")
         normalised.append({
             "escalationTimeout": timeout,
             "users": [{"id": u} for u in user_ids],
@@ -97,12 +100,12 @@ class Sources:
         if priority is not None:
             fields["priority"] = priority
         if "escalationPolicy" in body:
-            policy = body["escalationPolicy"]
-            if policy is None:
+            ref = body["escalationPolicy"]
+            if ref is None:
                 fields["escalation_policy"] = None
             else:
-                policy_id = v.ref_id(policy, "escalationPolicy")
-                if m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id) is None:
+                policy_id = v.ref_id(ref, "escalationPolicy")
+                if policy(policy_id) is None:
                     raise invalid("escalationPolicy", f"escalation policy {policy_id} does not exist")
                 fields["escalation_policy"] = policy_id
         # Read-only, but a client's GET-modify-PUT carries it back unchanged.

@@ -22,7 +22,9 @@ from ilertd.channels.twilio_voice import TwilioVoiceChannel, twilio_signature
 from ilertd.domain.page_text import PageFacts, alert_text
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Channel, PluginContext
-from ilertd.store import models as m
+from ilertd.store.incidents import incident
+from ilertd.store.outbox import notification
+from ilertd.store.sources import source
 from ilertd.web.http import path_id, threaded
 
 METHOD = "VOICE"
@@ -49,16 +51,16 @@ class TwiML:
     def voice(self, request: Request, body: bytes) -> Response:
         """GET|POST /api/v1/twilio/voice/{notificationId}: what the callee hears."""
         self.check_signature(request, body)
-        notification = m.Notification.get_or_none(m.Notification.id == path_id(request))
-        if notification is None:
+        page = notification(path_id(request))
+        paged = incident(page.incident_id) if page is not None and page.incident_id is not None else None
+        if page is None or paged is None:
             spoken = "This is ilertd. This page no longer exists. Goodbye."
         else:
-            incident = m.Incident.get_by_id(notification.incident_id)
-            source = m.AlertSource.get_or_none(m.AlertSource.id == incident.alert_source_id)
-            facts = PageFacts(incident.id, incident.summary, incident.details, incident.priority,
-                              incident.status, source.name if source else "",
-                              f"{self.context.public_url}/api/incidents/{incident.id}")
-            spoken = alert_text(facts, f"ilertd-n{notification.id}").spoken
+            origin = source(paged.alert_source_id)
+            facts = PageFacts(paged.id, paged.summary, paged.details, paged.priority,
+                              paged.status, origin.name if origin else "",
+                              f"{self.context.public_url}/api/incidents/{paged.id}")
+            spoken = alert_text(facts, f"ilertd-n{page.id}").spoken
         twiml = (
             '<?xml version="1.0" encoding="UTF-8"?>'
             f'<Response><Say voice="alice">{escape(spoken)}</Say>'

@@ -81,6 +81,11 @@ def write_transaction(db: peewee.Database) -> peewee._atomic:
     return db.atomic()
 
 
+def ping(db: peewee.Database) -> None:
+    """Ask the store the simplest question: raises when it cannot answer (the health check)."""
+    db.execute_sql("SELECT 1").fetchone()
+
+
 class StoreLock:
     """Held for the life of a daemon: a second `serve` on the same database is refused."""
 

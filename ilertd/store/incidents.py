@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,51 @@ from ilertd.domain.incidents import Incident, LogEntry
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
 from ilertd.store.reader import Reader
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    """What a listing of incidents is narrowed to; None: no condition on that."""
+
+    states: list[str] | None = None
+    source_ids: list[int] | None = None
+    reported_from: datetime | None = None
+    reported_until: datetime | None = None
+
+
+def incident(incident_id: int) -> m.Incident | None:
+    """The incident's row (the API's read; paging reads `load_incident`)."""
+    return m.Incident.get_or_none(m.Incident.id == incident_id)
+
+
+def incidents_page(filters: IncidentFilters, start: int, size: int) -> list[m.Incident]:
+    """A page of the incidents matching `filters`, newest first."""
+    query = m.Incident.select()
+    if filters.states is not None:
+        query = query.where(m.Incident.status.in_(filters.states))
+    if filters.source_ids is not None:
+        query = query.where(m.Incident.alert_source.in_(filters.source_ids))
+    if filters.reported_from is not None:
+        query = query.where(m.Incident.report_time >= filters.reported_from)
+    if filters.reported_until is not None:
+        query = query.where(m.Incident.report_time < filters.reported_until)
+    return list(query.order_by(m.Incident.id.desc()).offset(start).limit(size))
+
+
+def log_entries_page(incident_id: int, start: int, size: int) -> list[m.LogEntry]:
+    return list(m.LogEntry.select().where(m.LogEntry.incident == incident_id).order_by(m.LogEntry.id)
+                .offset(start).limit(size))
+
+
+def latest_comment(incident_id: int, user_id: int) -> m.LogEntry | None:
+    """The user's newest comment on the incident."""
+    return (
+        m.LogEntry.select()
+        .where((m.LogEntry.incident == incident_id) & (m.LogEntry.log_entry_type == "COMMENT")
+               & (m.LogEntry.user_id == user_id))
+        .order_by(m.LogEntry.id.desc())
+        .first()
+    )
 
 
 def incident_row(incident: Incident) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The outbox as its writers and channel actors read it: pending rows, what a message tells, who was paged.
+"""The outbox as writers, channels and the API read it: pending rows, what a message tells, who was paged.
 
 One table holds every message sent to a contact: pages and status updates of an incident, and
 shift-start reminders of a schedule (`kind` SHIFT_REMINDER), so one delivery path throttles,
@@ -40,6 +40,11 @@ def page_facts(reader: Reader, incident_ids: Iterable[int], public_url: str) -> 
             facts[number] = PageFacts(number, summary, details, priority, status, source_name or "",
                                       f"{public_url}/api/incidents/{number}")
     return facts
+
+
+def notification_rows(reader: Reader, notification_ids: Iterable[int]) -> dict[int, Any]:
+    """The existing outbox rows among `notification_ids`, by id: what a channel was handed."""
+    return {row.id: row for row in reader.by_ids(m.Notification, notification_ids)}
 
 
 def co_due_pages(reader: Reader, statements: Statements, method: str, targets: list[str], now: datetime
@@ -96,6 +101,33 @@ def paged_user_ids(incident_id: int) -> list[int]:
         .tuples()
     )
     return [user_id for (user_id,) in query]
+
+
+def paged_users(incident_ids: list[int]) -> dict[int, list[int]]:
+    """Each incident's users with an alert page (sent or not), in the order they were first paged."""
+    if not incident_ids:
+        return {}
+    first_page = peewee.fn.MIN(m.Notification.id)
+    query = (
+        m.Notification.select(m.Notification.incident, m.Notification.user_id, first_page)
+        .where(m.Notification.incident.in_(incident_ids) & (m.Notification.kind == "ALERT"))
+        .group_by(m.Notification.incident, m.Notification.user_id)
+        .order_by(first_page)
+    )
+    paged: dict[int, list[int]] = {}
+    for incident_id, user_id, _first in query.tuples():
+        paged.setdefault(incident_id, []).append(user_id)
+    return paged
+
+
+def notification(notification_id: int) -> m.Notification | None:
+    return m.Notification.get_or_none(m.Notification.id == notification_id)
+
+
+def notifications_page(incident_id: int, start: int, size: int) -> list[m.Notification]:
+    """A page of the incident's outbox rows, by due time."""
+    return list(m.Notification.select().where(m.Notification.incident == incident_id)
+                .order_by(m.Notification.due_at, m.Notification.id).offset(start).limit(size))
 
 
 def max_notification_id() -> int:

@@ -1,11 +1,13 @@
-"""Users as paging sees them: contacts, alert and update rules, muting, read through a shared cache."""
+"""Users, their tokens, contacts and rules as the API reads them; people as paging sees them, cached."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from ilertd.domain import notification_plan as plan
+from ilertd.domain.shift_reminders import DutyRule
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
 from ilertd.store.reader import Reader, id_chunks, placeholders
@@ -28,6 +30,84 @@ ORDER BY 8, 1, 7
 PEOPLE_COLUMNS = "kind, a, b, c, d, e, f, user_id"
 # A person is a few hundred bytes; past this many the oldest cached ones are dropped.
 PERSON_CACHE_SIZE = 50_000
+
+
+# --- users and their rows as the API and the CLI read them -------------------------------------
+
+
+def user(user_id: int) -> m.User | None:
+    return m.User.get_or_none(m.User.id == user_id)
+
+
+def user_named(username: str) -> m.User | None:
+    return m.User.get_or_none(m.User.username == username)
+
+
+def user_exists(user_id: int) -> bool:
+    return bool(m.User.select().where(m.User.id == user_id).exists())
+
+
+def any_user() -> bool:
+    """Whether the store holds a user at all (False only before the first start)."""
+    return bool(m.User.select().exists())
+
+
+def users_page(start: int, size: int) -> list[m.User]:
+    return list(m.User.select().order_by(m.User.id).offset(start).limit(size))
+
+
+def existing_user_ids(ids: Iterable[int]) -> set[int]:
+    """Those of `ids` that name a user."""
+    return {i for (i,) in m.User.select(m.User.id).where(m.User.id.in_(list(ids))).tuples()}
+
+
+def usernames(ids: Iterable[int | None]) -> dict[int, str]:
+    """The username of each existing user among `ids` (None ignored), in one query."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(m.User.select(m.User.id, m.User.username).where(m.User.id.in_(wanted)).tuples())
+
+
+def token_owner(token_hash: str) -> m.User | None:
+    """The user holding the API token with this hash (id, username and role only), or None."""
+    return (
+        m.User.select(m.User.id, m.User.username, m.User.role)
+        .join(m.ApiToken)
+        .where(m.ApiToken.token_hash == token_hash)
+        .first()
+    )
+
+
+def owned_row(model: type[m.BaseModel], user_id: int, row_id: int) -> Any:
+    """The user's contact or rule (`model`: Contact, AlertRule, UpdateRule or DutyRule) with this
+    id, or None: another user's row is as absent as a missing one."""
+    owned: Any = model
+    return owned.get_or_none((owned.id == row_id) & (owned.user == user_id))
+
+
+def owned_rows(model: type[m.BaseModel], user_id: int, start: int, size: int) -> list[Any]:
+    """A page of the user's contacts or rules of `model`, by id."""
+    owned: Any = model
+    return list(owned.select().where(owned.user == user_id).order_by(owned.id).offset(start).limit(size))
+
+
+def duty_rules(user_ids: Iterable[int]) -> dict[int, list[DutyRule]]:
+    """The duty rules of these users with their contacts' targets, by user, each in id order."""
+    query = (
+        m.DutyRule.select(m.DutyRule, m.Contact.target)
+        .join(m.Contact)
+        .where(m.DutyRule.user.in_(list(user_ids)))
+        .order_by(m.DutyRule.id)
+    )
+    rules: dict[int, list[DutyRule]] = defaultdict(list)
+    for row in query:
+        rules[row.user_id].append(
+            DutyRule(row.id, row.user_id, row.method, row.contact.target, row.before_min))
+    return rules
+
+
+# --- people as paging sees them ----------------------------------------------------------------
 
 
 def load_people(reader: Reader, user_ids: Iterable[int]) -> dict[int, plan.Person]:

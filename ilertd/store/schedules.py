@@ -1,8 +1,9 @@
-"""Schedules read from the store as histories, and the shared cache paging asks who is on call."""
+"""Schedules as the API reads them, as histories, and the shared cache paging asks who is on call."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, time
 from typing import Any
 
@@ -16,9 +17,53 @@ from ilertd.store.cache import GuardedCache
 logger = logging.getLogger(__name__)
 
 
+def schedule(schedule_id: int) -> m.Schedule | None:
+    return m.Schedule.get_or_none(m.Schedule.id == schedule_id)
+
+
+def schedule_exists(schedule_id: int) -> bool:
+    return schedule(schedule_id) is not None
+
+
+def schedule_ids() -> list[int]:
+    return [schedule_id for (schedule_id,) in m.Schedule.select(m.Schedule.id).tuples()]
+
+
+def existing_schedule_ids(ids: Iterable[int]) -> set[int]:
+    """Those of `ids` that name a schedule."""
+    return {i for (i,) in m.Schedule.select(m.Schedule.id).where(m.Schedule.id.in_(list(ids))).tuples()}
+
+
+def schedules_page(start: int, size: int) -> list[m.Schedule]:
+    return list(m.Schedule.select().order_by(m.Schedule.id).offset(start).limit(size))
+
+
+def all_schedules() -> list[m.Schedule]:
+    return list(m.Schedule.select().order_by(m.Schedule.id))
+
+
+def current_definitions(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each schedule's definition in force now (its latest version), in one query."""
+    versions = (m.ScheduleVersion.select(m.ScheduleVersion.schedule, m.ScheduleVersion.definition)
+                .where(m.ScheduleVersion.schedule.in_(ids))
+                .order_by(m.ScheduleVersion.effective_from, m.ScheduleVersion.id).tuples())
+    return dict(versions)  # the latest version of each schedule comes last and wins
+
+
+def override(schedule_id: int, override_id: int) -> m.ScheduleOverride | None:
+    return m.ScheduleOverride.get_or_none(
+        (m.ScheduleOverride.id == override_id) & (m.ScheduleOverride.schedule == schedule_id)
+    )
+
+
+def overrides_by_start(schedule_id: int) -> list[m.ScheduleOverride]:
+    return list(m.ScheduleOverride.select().where(m.ScheduleOverride.schedule == schedule_id)
+                .order_by(m.ScheduleOverride.start, m.ScheduleOverride.id))
+
+
 def load_history(schedule_id: int) -> tuple[Any, History] | None:
     """The schedule's row and its whole history, or None when it does not exist."""
-    row = m.Schedule.get_or_none(m.Schedule.id == schedule_id)
+    row = schedule(schedule_id)
     if row is None:
         return None
     versions = tuple(

@@ -1,8 +1,9 @@
-"""Alert sources as events need them, cached by integration key: every event looks one up, edits are rare."""
+"""Alert sources and escalation policies as the API reads them; sources by integration key, cached."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ilertd.domain.events import Priority
@@ -16,6 +17,48 @@ class SourceInfo:
     integration_type: str
     priority: Priority
     escalation_policy_id: int | None
+
+
+def source(source_id: int) -> m.AlertSource | None:
+    return m.AlertSource.get_or_none(m.AlertSource.id == source_id)
+
+
+def sources_page(start: int, size: int) -> list[m.AlertSource]:
+    return list(m.AlertSource.select().order_by(m.AlertSource.id).offset(start).limit(size))
+
+
+def source_names(source_ids: Collection[int]) -> dict[int, str]:
+    """The name of each existing source among `source_ids`, in one query."""
+    return _names(m.AlertSource, source_ids)
+
+
+def policy(policy_id: int) -> m.EscalationPolicy | None:
+    return m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
+
+
+def policies_page(start: int, size: int) -> list[m.EscalationPolicy]:
+    return list(m.EscalationPolicy.select().order_by(m.EscalationPolicy.id).offset(start).limit(size))
+
+
+def all_policies() -> list[m.EscalationPolicy]:
+    return list(m.EscalationPolicy.select().order_by(m.EscalationPolicy.id))
+
+
+def policy_names(policy_ids: Collection[int]) -> dict[int, str]:
+    """The name of each existing policy among `policy_ids`, in one query."""
+    return _names(m.EscalationPolicy, policy_ids)
+
+
+def policies_paging_schedule(schedule_id: int) -> list[int]:
+    """The ids of the policies with a level that pages this schedule."""
+    return [p.id for p in m.EscalationPolicy.select().order_by(m.EscalationPolicy.id)
+            if any({"id": schedule_id} in rule.get("schedules", []) for rule in p.rules)]
+
+
+def _names(model: type[m.AlertSource] | type[m.EscalationPolicy], ids: Collection[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(model.select(model.id, model.name).where(model.id.in_(ids)).tuples())
 
 
 class SourceCache:

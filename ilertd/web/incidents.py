@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -12,11 +13,13 @@ from starlette.routing import Route
 from ilertd.app.incidents import incident_or_404
 from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
 from ilertd.errors import invalid
-from ilertd.store import models as m
+from ilertd.store.incidents import IncidentFilters, incidents_page, latest_comment, log_entries_page
+from ilertd.store.outbox import notifications_page
+from ilertd.store.people import usernames
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, parse_id, path_id, threaded
 from ilertd.web.services import Services
-from ilertd.web.views import incidents_json, log_entry_json, notification_json, usernames
+from ilertd.web.views import incidents_json, log_entry_json, notification_json
 
 STATES = ("PENDING", "ACCEPTED", "RESOLVED")
 
@@ -31,6 +34,26 @@ def _id_list(request: Request, name: str) -> list[int] | None:
     return [i for i in ids if i is not None]
 
 
+def _instant(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        raise invalid(name, f"{name} must be an ISO-8601 instant {RANGE}") from None
+
+
+def _states(request: Request) -> list[str] | None:
+    states = request.query_params.get("states")
+    if not states:
+        return None
+    wanted = [s.strip().upper() for s in states.split(",") if s.strip()]
+    if any(s not in STATES for s in wanted):
+        raise invalid("states", f"states must be among {', '.join(STATES)}")
+    return wanted
+
+
 def routes(services: Services) -> list[Route]:
     def one(incident_id: int) -> JSONResponse:
         return JSONResponse(incidents_json([incident_or_404(incident_id)], services.public_url)[0])
@@ -38,28 +61,9 @@ def routes(services: Services) -> list[Route]:
     def list_incidents(request: Request, _body: bytes) -> Response:
         authenticate(request)
         start, size = paging(request)
-        query = m.Incident.select()
-        states = request.query_params.get("states")
-        if states:
-            wanted = [s.strip().upper() for s in states.split(",") if s.strip()]
-            unknown = [s for s in wanted if s not in STATES]
-            if unknown:
-                raise invalid("states", f"states must be among {', '.join(STATES)}")
-            query = query.where(m.Incident.status.in_(wanted))
-        sources = _id_list(request, "sources")
-        if sources is not None:
-            query = query.where(m.Incident.alert_source.in_(sources))
-        for name, op in (("from", "ge"), ("until", "lt")):
-            raw = request.query_params.get(name)
-            if raw:
-                try:
-                    at = parse_instant(raw)
-                except ValueError:
-                    raise invalid(name, f"{name} must be an ISO-8601 instant {RANGE}") from None
-                field = m.Incident.report_time
-                query = query.where(field >= at if op == "ge" else field < at)
-        rows = list(query.order_by(m.Incident.id.desc()).offset(start).limit(size))
-        return JSONResponse(incidents_json(rows, services.public_url))
+        filters = IncidentFilters(_states(request), _id_list(request, "sources"), _instant(request, "from"),
+                                  _instant(request, "until"))
+        return JSONResponse(incidents_json(incidents_page(filters, start, size), services.public_url))
 
     def get_incident(request: Request, _body: bytes) -> Response:
         authenticate(request)
@@ -74,13 +78,7 @@ def routes(services: Services) -> list[Route]:
         services.app.incidents.act(principal, incident_id, action, document)
         if action != "comment":
             return one(incident_id)
-        entry = (
-            m.LogEntry.select()
-            .where((m.LogEntry.incident == incident_id) & (m.LogEntry.log_entry_type == "COMMENT")
-                   & (m.LogEntry.user_id == principal.user_id))
-            .order_by(m.LogEntry.id.desc())
-            .first()
-        )
+        entry = latest_comment(incident_id, principal.user_id)
         return JSONResponse(
             {"id": entry.id, "content": entry.text, "creator": {"id": principal.user_id,
              "username": principal.username}, "reportTime": format_instant(entry.timestamp)},
@@ -99,25 +97,22 @@ def routes(services: Services) -> list[Route]:
     def escalate(request: Request, body: bytes) -> Response:
         return act(request, body, "escalate")
 
-    def children(request: Request, model: type[m.Notification] | type[m.LogEntry],
-                 order: tuple[Any, ...], to_json: Callable[[Any, dict[int, str]], dict[str, Any]]
-                 ) -> Response:
+    def children(request: Request, page: Callable[[int, int, int], list[Any]],
+                 to_json: Callable[[Any, dict[int, str]], dict[str, Any]]) -> Response:
         """A page of an incident's notifications or log entries, each with its user's name."""
         authenticate(request)
         incident_id = path_id(request)
         incident_or_404(incident_id)
         start, size = paging(request)
-        rows = list(model.select().where(model.incident == incident_id).order_by(*order)
-                    .offset(start).limit(size))
+        rows = page(incident_id, start, size)
         names = usernames({r.user_id for r in rows})
         return JSONResponse([to_json(r, names) for r in rows])
 
     def notifications(request: Request, _body: bytes) -> Response:
-        return children(request, m.Notification, (m.Notification.due_at, m.Notification.id),
-                        notification_json)
+        return children(request, notifications_page, notification_json)
 
     def log_entries(request: Request, _body: bytes) -> Response:
-        return children(request, m.LogEntry, (m.LogEntry.id,), log_entry_json)
+        return children(request, log_entries_page, log_entry_json)
 
     return [
         Route("/api/incidents", threaded(list_incidents), methods=["GET"]),

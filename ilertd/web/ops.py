@@ -13,6 +13,7 @@ from ilertd.actors.messages import Ping
 from ilertd.app.auth import require_admin
 from ilertd.domain.timeutil import RANGE, format_instant, in_range, parse_duration, parse_instant
 from ilertd.errors import ApiError, invalid
+from ilertd.store.db import ping
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, threaded
 from ilertd.web.services import Services
@@ -21,12 +22,9 @@ PING_TIMEOUT = 5.0
 
 
 def routes(services: Services) -> list[Route]:
-    def store_answers() -> None:
-        services.db.execute_sql("SELECT 1").fetchone()
-
     async def healthz(_request: Request) -> Response:
         try:
-            await run_in_threadpool(store_answers)
+            await run_in_threadpool(ping, services.db)
         except Exception as error:
             return JSONResponse({"status": "unavailable", "reason": f"store: {error}"}, 503)
         try:

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ilertd.app.people import user_or_404
-from ilertd.store import models as m
+from ilertd.store.people import users_page
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
@@ -19,8 +19,7 @@ def routes(services: Services) -> list[Route]:
 
     def list_users(request: Request, _body: bytes) -> Response:
         start, size = paging(request)
-        rows = m.User.select().order_by(m.User.id).offset(start).limit(size)
-        return JSONResponse([user_json(r) for r in rows])
+        return JSONResponse([user_json(r) for r in users_page(start, size)])
 
     def current(request: Request, _body: bytes) -> Response:
         return JSONResponse(user_json(user_or_404(authenticate(request).user_id)))

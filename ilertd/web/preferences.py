@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from ilertd.app.preferences import RULE_KINDS, RuleKind, contact_json, owned_or_404, user_or_404
 from ilertd.store import models as m
+from ilertd.store.people import owned_rows
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
@@ -28,9 +29,7 @@ def routes(services: Services) -> list[Route]:
     def list_contacts(request: Request, _body: bytes) -> Response:
         user_id = readable_user(request)
         start, size = paging(request)
-        rows = (m.Contact.select().where(m.Contact.user == user_id)
-                .order_by(m.Contact.id).offset(start).limit(size))
-        return JSONResponse([contact_json(r) for r in rows])
+        return JSONResponse([contact_json(r) for r in owned_rows(m.Contact, user_id, start, size)])
 
     def get_contact(request: Request, _body: bytes) -> Response:
         user_id = readable_user(request)
@@ -58,9 +57,7 @@ def routes(services: Services) -> list[Route]:
         def list_rules(request: Request, _body: bytes) -> Response:
             user_id = readable_user(request)
             start, size = paging(request)
-            rows = (model.select().where(model.user == user_id)
-                    .order_by(model.id).offset(start).limit(size))
-            return JSONResponse([kind.json(r) for r in rows])
+            return JSONResponse([kind.json(r) for r in owned_rows(model, user_id, start, size)])
 
         def get_rule(request: Request, _body: bytes) -> Response:
             user_id = readable_user(request)

@@ -22,10 +22,13 @@ from ilertd.domain.schedules import Shift
 from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
+from ilertd.store.people import user, user_exists, usernames
+from ilertd.store.schedules import all_schedules, current_definitions, overrides_by_start, schedules_page
+from ilertd.store.sources import all_policies
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
-from ilertd.web.views import schedule_json, user_ref, usernames
+from ilertd.web.views import schedule_json, user_ref
 
 _PLUS_AS_SPACE = re.compile(r" (\d{2}(?::?\d{2})?)$")
 # A longer window would let one request compute years of hand-offs.
@@ -59,13 +62,6 @@ def routes(services: Services) -> list[Route]:
         if history is None:
             raise not_found("schedule", schedule_id)
         return history
-
-    def current_definitions(schedule_ids: list[int]) -> dict[int, dict[str, Any]]:
-        """Each schedule's definition in force now (its latest version), in one query."""
-        versions = (m.ScheduleVersion.select(m.ScheduleVersion.schedule, m.ScheduleVersion.definition)
-                    .where(m.ScheduleVersion.schedule.in_(schedule_ids))
-                    .order_by(m.ScheduleVersion.effective_from, m.ScheduleVersion.id).tuples())
-        return dict(versions)  # the latest version of each schedule comes last and wins
 
     def current_definition(schedule_id: int) -> dict[str, Any]:
         return current_definitions([schedule_id]).get(schedule_id, {})
@@ -102,7 +98,7 @@ def routes(services: Services) -> list[Route]:
     def list_schedules(request: Request, _body: bytes) -> Response:
         authenticate(request)
         start, size = paging(request)
-        rows = list(m.Schedule.select().order_by(m.Schedule.id).offset(start).limit(size))
+        rows = schedules_page(start, size)
         definitions = current_definitions([r.id for r in rows])
         return JSONResponse([schedule_json(r, definitions.get(r.id, {})) for r in rows])
 
@@ -147,7 +143,7 @@ def routes(services: Services) -> list[Route]:
         at_instant = "until" not in request.query_params
         start, end = window(request, timedelta(microseconds=1))
         entries: list[tuple[int, int, int, datetime | None, datetime | None]] = []
-        policies = list(m.EscalationPolicy.select().order_by(m.EscalationPolicy.id))
+        policies = all_policies()
         # A schedule named by many levels is worked out once.
         timelines: dict[int, list[Shift]] = {}
         for policy in policies:
@@ -170,8 +166,8 @@ def routes(services: Services) -> list[Route]:
         entries.sort(key=lambda e: (e[0], e[1], e[3] or start, e[2]))
         return JSONResponse([
             {"escalationPolicy": {"id": p, "name": policy_names[p]}, "escalationLevel": level,
-             "user": user_ref(user, names), "start": format_instant(s), "end": format_instant(e)}
-            for p, level, user, s, e in entries
+             "user": user_ref(uid, names), "start": format_instant(s), "end": format_instant(e)}
+            for p, level, uid, s, e in entries
         ])
 
     # --- overrides -------------------------------------------------------------------------
@@ -184,8 +180,7 @@ def routes(services: Services) -> list[Route]:
         authenticate(request)
         schedule_id = path_id(request)
         schedule_or_404(schedule_id)
-        rows = list(m.ScheduleOverride.select().where(m.ScheduleOverride.schedule == schedule_id)
-                    .order_by(m.ScheduleOverride.start, m.ScheduleOverride.id))
+        rows = overrides_by_start(schedule_id)
         names = usernames({r.user_id for r in rows})
         return JSONResponse([override_json(r, names) for r in rows])
 
@@ -244,11 +239,11 @@ def routes(services: Services) -> list[Route]:
         principal = feed_access(request, "user", user_id)
         if principal is not None:
             require_self_or_admin(principal, user_id)
-        user = m.User.get_or_none(m.User.id == user_id)
-        if user is None:
+        owner = user(user_id)
+        if owner is None:
             raise not_found("user", user_id)
         events = []
-        for row in m.Schedule.select().order_by(m.Schedule.id):
+        for row in all_schedules():
             history = services.schedules.history(row.id)
             if history is None:
                 continue
@@ -257,7 +252,7 @@ def routes(services: Services) -> list[Route]:
                 for s in feed_shifts(history) if s.user == user_id
             )
         events.sort(key=lambda e: (e.start, e.uid))
-        return calendar(f"{user.username}: on-call shifts", events)
+        return calendar(f"{owner.username}: on-call shifts", events)
 
     def schedule_feed_url(request: Request, _body: bytes) -> Response:
         authenticate(request)
@@ -269,7 +264,7 @@ def routes(services: Services) -> list[Route]:
     def user_feed_url(request: Request, _body: bytes) -> Response:
         user_id = path_id(request)
         require_self_or_admin(authenticate(request), user_id)
-        if m.User.get_or_none(m.User.id == user_id) is None:
+        if not user_exists(user_id):
             raise not_found("user", user_id)
         token = feed_token(secret(), "user", user_id)
         return JSONResponse({"url": f"{services.public_url}/api/users/{user_id}/shifts.ics?token={token}"})

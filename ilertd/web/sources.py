@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ilertd.app.sources import policy_or_404, source_or_404
-from ilertd.store import models as m
+from ilertd.store.sources import policies_page, sources_page
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
@@ -19,8 +19,7 @@ def routes(services: Services) -> list[Route]:
 
     def list_sources(request: Request, _body: bytes) -> Response:
         start, size = paging(request)
-        rows = m.AlertSource.select().order_by(m.AlertSource.id).offset(start).limit(size)
-        return JSONResponse([alert_source_json(r) for r in rows])
+        return JSONResponse([alert_source_json(r) for r in sources_page(start, size)])
 
     def get_source(request: Request, _body: bytes) -> Response:
         return JSONResponse(alert_source_json(source_or_404(path_id(request))))
@@ -39,8 +38,7 @@ def routes(services: Services) -> list[Route]:
 
     def list_policies(request: Request, _body: bytes) -> Response:
         start, size = paging(request)
-        rows = m.EscalationPolicy.select().order_by(m.EscalationPolicy.id).offset(start).limit(size)
-        return JSONResponse([escalation_policy_json(r) for r in rows])
+        return JSONResponse([escalation_policy_json(r) for r in policies_page(start, size)])
 
     def get_policy(request: Request, _body: bytes) -> Response:
         return JSONResponse(escalation_policy_json(policy_or_404(path_id(request))))

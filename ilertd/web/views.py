@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee
-
 from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
+from ilertd.store.outbox import paged_users
+from ilertd.store.people import usernames
+from ilertd.store.sources import policy_names, source_names
 
 
 def user_ref(user_id: int | None, names: dict[int, str]) -> dict[str, Any] | None:
@@ -16,46 +17,14 @@ def user_ref(user_id: int | None, names: dict[int, str]) -> dict[str, Any] | Non
     return {"id": user_id, "username": names.get(user_id, "")}
 
 
-def usernames(ids: set[int]) -> dict[int, str]:
-    ids.discard(None)  # type: ignore[arg-type]
-    if not ids:
-        return {}
-    return dict(m.User.select(m.User.id, m.User.username).where(m.User.id.in_(ids)).tuples())
-
-
 def incidents_json(rows: list[m.Incident], public_url: str) -> list[dict[str, Any]]:
     """Many incidents with their sources, policies and people fetched in three queries."""
-    source_ids = {r.alert_source_id for r in rows}
-    policy_ids = {r.escalation_policy_id for r in rows if r.escalation_policy_id is not None}
-    sources = dict(
-        m.AlertSource.select(m.AlertSource.id, m.AlertSource.name)
-        .where(m.AlertSource.id.in_(source_ids)).tuples()
-    ) if source_ids else {}
-    policies = dict(
-        m.EscalationPolicy.select(m.EscalationPolicy.id, m.EscalationPolicy.name)
-        .where(m.EscalationPolicy.id.in_(policy_ids)).tuples()
-    ) if policy_ids else {}
+    sources = source_names({r.alert_source_id for r in rows})
+    policies = policy_names({r.escalation_policy_id for r in rows if r.escalation_policy_id is not None})
     paged = paged_users([r.id for r in rows])
     names = usernames({r.accepted_by_id for r in rows} | {r.resolved_by_id for r in rows}
                       | {user_id for users in paged.values() for user_id in users})
     return [_incident(r, sources, policies, names, public_url, paged.get(r.id, [])) for r in rows]
-
-
-def paged_users(incident_ids: list[int]) -> dict[int, list[int]]:
-    """Each incident's users with an alert page (sent or not), in the order they were first paged."""
-    if not incident_ids:
-        return {}
-    first_page = peewee.fn.MIN(m.Notification.id)
-    query = (
-        m.Notification.select(m.Notification.incident, m.Notification.user_id, first_page)
-        .where(m.Notification.incident.in_(incident_ids) & (m.Notification.kind == "ALERT"))
-        .group_by(m.Notification.incident, m.Notification.user_id)
-        .order_by(first_page)
-    )
-    paged: dict[int, list[int]] = {}
-    for incident_id, user_id, _first in query.tuples():
-        paged.setdefault(incident_id, []).append(user_id)
-    return paged
 
 
 def responders_json(row: m.Incident, paged: list[int], names: dict[int, str]) -> list[dict[str, Any]]:
