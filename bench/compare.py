@@ -34,7 +34,6 @@ import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +130,6 @@ class Side:
     tree: Path
     # Working tree only: uncommitted changes to ilertd/ or pyproject.toml when it was copied.
     changed_files: list[str]
-    warnings: list[str]
 
     @property
     def package(self) -> Path:
@@ -149,7 +147,7 @@ class Side:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rev": self.rev, "commit": self.commit, "tree": str(self.tree), "describe": self.describe(),
-                "changed_files": self.changed_files, "warnings": self.warnings}
+                "changed_files": self.changed_files}
 
 
 def _git(*args: str) -> str:
@@ -192,29 +190,47 @@ def _copy_working_tree(tree: Path) -> list[str]:
     return changed
 
 
-def _plugin_warning(tree: Path) -> str | None:
-    """Plugins load by the installed distribution's entry points (the working tree's): say so where
-    this side's pyproject.toml names others."""
-    try:
-        project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
-        wanted = dict(project.get("entry-points", {}).get(PLUGIN_GROUP, {}))
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return None
-    installed = {ep.name: ep.value for ep in metadata.entry_points(group=PLUGIN_GROUP)}
-    if wanted == installed:
-        return None
-    return (f"its pyproject.toml names the plugins {wanted}, but the daemons load the installed ones"
-            f" {installed}")
+def _write_metadata(tree: Path) -> dict[str, str]:
+    """A dist-info of this side's own pyproject.toml beside its package; the plugins it names.
+
+    The daemon loads its plugins by entry points, which importlib.metadata reads from the first
+    `ilertd` distribution on sys.path: with this one first on PYTHONPATH they are the side's, not
+    those of the venv's installed distribution (which another tree's `pip install -e` may have
+    written, naming modules this side does not have).
+    """
+    project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
+    info = tree / f"{project['name']}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\n"
+                                   f"Version: {project['version']}\n")
+    groups = {"console_scripts": project.get("scripts", {}), **project.get("entry-points", {})}
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in points.items()) + "\n"
+        for group, points in groups.items() if points))
+    return dict(project.get("entry-points", {}).get(PLUGIN_GROUP, {}))
 
 
-def _check_import(side: Side, scratch: Path) -> None:
-    """The interpreter the workers and daemons run, given this side's environment, imports its tree."""
-    done = subprocess.run([sys.executable, "-c", "import ilertd; print(ilertd.__file__)"], cwd=scratch,
-                          env=side.env(), capture_output=True, text=True, timeout=60)
-    found = Path(done.stdout.strip()).resolve().parent if done.returncode == 0 else None
-    if found != side.package.resolve():
-        raise CompareError(f"the {side.name} side imports ilertd from {found or done.stderr.strip()},"
-                           f" not {side.package}")
+_PROBE = f"""
+import json, ilertd
+from importlib import metadata
+print(json.dumps({{"file": ilertd.__file__,
+                  "plugins": {{ep.name: ep.value for ep in metadata.entry_points(group={PLUGIN_GROUP!r})}}}}))
+"""
+
+
+def _check_import(side: Side, scratch: Path, plugins: dict[str, str]) -> None:
+    """The interpreter the workers and daemons run, given this side's environment, imports its
+    package and sees its plugins."""
+    done = subprocess.run([sys.executable, "-c", _PROBE], cwd=scratch, env=side.env(), capture_output=True,
+                          text=True, timeout=60)
+    if done.returncode != 0:
+        raise CompareError(f"the {side.name} side's ilertd does not import: {done.stderr.strip()}")
+    found = json.loads(done.stdout)
+    if Path(found["file"]).resolve().parent != side.package.resolve():
+        raise CompareError(f"the {side.name} side imports ilertd from {found['file']}, not {side.package}")
+    if found["plugins"] != plugins:
+        raise CompareError(f"the {side.name} side sees the plugins {found['plugins']}, not those of its"
+                           f" pyproject.toml: {plugins}")
 
 
 def prepare(name: str, rev: str | None, scratch: Path) -> Side:
@@ -226,12 +242,11 @@ def prepare(name: str, rev: str | None, scratch: Path) -> Side:
         commit = resolve(rev)
         _export(commit, tree)
         changed = []
-    side = Side(name, rev, commit, tree, changed, [])
-    if (warning := _plugin_warning(tree)) is not None:
-        side.warnings.append(warning)
+    side = Side(name, rev, commit, tree, changed)
+    plugins = _write_metadata(tree)
     subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(side.package)], check=True,
                    stdout=subprocess.DEVNULL, timeout=300)
-    _check_import(side, scratch)
+    _check_import(side, scratch, plugins)
     return side
 
 
@@ -355,8 +370,6 @@ def compare(quick: bool, chosen: list[str], before_rev: str, after_rev: str | No
     sides = (prepare("before", before_rev, scratch), prepare("after", after_rev, scratch))
     for side in sides:
         ctx.log(f"  {side.name}: {side.describe()}")
-        for warning in side.warnings:
-            ctx.log(f"  {side.name}: WARNING: {warning}")
     runner = Runner(ctx, sides, repeat, idle_wait)
     results: dict[str, Any] = {
         "mode": "quick" if quick else "full",

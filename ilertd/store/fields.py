@@ -9,13 +9,20 @@ from typing import Any
 import peewee
 
 
+# One encoder, built once: json.dumps with arguments builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 class JSONField(peewee.TextField):
     """JSON stored as text, so SQLite and PostgreSQL hold the same bytes."""
 
     def db_value(self, value: Any) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        # Most incidents have no images, links, labels or details: no encoder for them.
+        if not value and isinstance(value, list | dict):
+            return "[]" if isinstance(value, list) else "{}"
+        return _encode(value)
 
     def python_value(self, value: Any) -> Any:
         if value is None:
