@@ -8,7 +8,6 @@ from typing import Any
 
 import peewee
 
-
 # One encoder, built once: json.dumps with arguments builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
