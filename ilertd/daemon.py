@@ -91,7 +91,7 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.db: peewee.Database | None = None
         self.lock: StoreLock | None = None
-        self.tracker = WorkTracker()
+        self.tracker = WorkTracker(counting=options.manual_clock)
         self.clock: Clock | None = None
         self.committer: Committer | None = None
         self.supervisor: Any = None

@@ -459,3 +459,14 @@ def test_real_clock_keeps_firing_after_a_timer_fails(real_clock: RealClock) -> N
     real_clock.arm("boom", now + timedelta(milliseconds=20), boom)
     real_clock.arm("after", now + timedelta(milliseconds=60), lambda when: done.set())
     assert done.wait(2.0)
+
+
+def test_a_tracker_that_does_not_count_never_makes_anyone_wait() -> None:
+    """Under the real clock nobody waits for quiet: the daemon's tracker then counts nothing."""
+    tracker = WorkTracker(counting=False)
+    tracker.begin()
+    tracker.begin()
+    assert tracker.in_flight == 0
+    assert tracker.wait_idle(timeout=0.01)
+    tracker.end()
+    assert tracker.in_flight == 0
