@@ -7,6 +7,7 @@ import logging
 import resource
 import selectors
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -239,3 +240,53 @@ def test_keepalive_timeout_closes_an_idle_connection_between_requests(
     rest, closed_at = read_until_closed(sock)
     assert rest == b""
     assert 0.7 <= closed_at - answered < 3, closed_at - answered
+
+
+def read_response(sock: socket.socket, timeout: float = WAIT) -> tuple[int, dict[str, str], bytes]:
+    """One whole response (head and a content-length body) from a keep-alive connection."""
+    deadline = time.monotonic() + timeout
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        assert time.monotonic() < deadline, f"no response head within {timeout} s; got {raw!r}"
+        sock.settimeout(deadline - time.monotonic())
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before a response; got {raw!r}"
+        raw += chunk
+    status, headers, body = parse_response(raw)
+    while len(body) < int(headers["content-length"]):
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        chunk = sock.recv(65536)
+        assert chunk, f"closed in the middle of a response; got {body!r}"
+        body += chunk
+    return status, headers, body
+
+
+def test_a_connection_goes_on_after_an_early_413_and_through_a_slow_answer(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    daemon = start(make_daemon, tmp_path, "keepalive_timeout = 1\nmax_body_bytes = 4096")
+    sock = connect(daemon, sockets)
+    # Far over the limit: the 413 goes out while most of the body is still on its way; the rest
+    # is read and dropped, and the connection waits for its next request (keep-alive: 1 s).
+    size = 600_000
+    sock.sendall(b"POST /api/events HTTP/1.1\r\nHost: ilertd\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % size + b"x" * size)
+    status, _, body = read_response(sock)
+    assert status == 413 and json.loads(body)["code"] == "BODY_TOO_LARGE"
+    # The next request comes at once, but its write waits for the database, locked by another
+    # writer past the keep-alive deadline: a request the daemon is still answering is not cut off.
+    blocker = sqlite3.connect(daemon.data_dir / "ilertd.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        user = json.dumps({"username": "slow", "email": "slow@example.com"}).encode()
+        token = daemon.admin_token.encode()
+        sock.sendall(b"POST /api/users HTTP/1.1\r\nHost: ilertd\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s" % (token, len(user), user))
+        time.sleep(1.5)  # the time under test: the deadline passes while the daemon works
+        blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+    status, _, body = read_response(sock)
+    assert status == 201, body
+    assert json.loads(body)["username"] == "slow"
+    assert daemon.stop() == 0
