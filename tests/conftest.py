@@ -10,7 +10,6 @@ from pathlib import Path
 import peewee
 import pykka
 import pytest
-from apprise.plugins.base import NotifyBase
 
 from ilertd.store.db import migrate, open_database
 from tests.daemon import ApiClient, DaemonProcess
@@ -101,13 +100,9 @@ def paging(tmp_path: Path, make_daemon: Callable[..., DaemonProcess]) -> Iterato
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., InProcessDaemon]]:
+def make_app(tmp_path: Path) -> Iterator[Callable[..., InProcessDaemon]]:
     """`make_daemon` for in-process daemons (`config`, `env`, `clock_start`); each is stopped after
     the test. One runs at a time: the store binds its models to one database per process."""
-    # apprise sleeps (wall clock) until 5.5 s have passed since the last send through one plugin
-    # object, i.e. to one target. ilertd's own throttle, on the daemon's clock, keeps sends to a
-    # contact at least 10 s apart in real time; under the manual clock the sleep only slows tests.
-    monkeypatch.setattr(NotifyBase, "request_rate_per_sec", 0)
     made: list[InProcessDaemon] = []
 
     def make(name: str = "inprocess", **kwargs: object) -> InProcessDaemon:

@@ -114,3 +114,19 @@ def test_a_failed_sends_error_holds_only_its_own_log_lines() -> None:
     assert len(failures) == 1
     assert "503" in failures[0] or "unavailable" in failures[0].lower(), failures[0]
     assert "SECRET-B" not in failures[0]
+
+
+def test_apprise_never_sleeps_between_sends_to_one_contact() -> None:
+    """The channel actor throttles per contact on the daemon's clock; apprise's own wall-clock
+    pause between two sends through one plugin would hold the actor (a team mailbox shared by two
+    contacts would make each wait for the other), so it is off on every cached plugin."""
+    receiver = HttpReceiver()
+    try:
+        channel = AppriseChannel("sms", f"json://127.0.0.1:{receiver.port}/sms/{{contact}}")
+        for _ in range(2):
+            channel.send("+4915100000001", Message("t", "b", "ilertd-n1", "s"))
+        assert len(receiver.to("/sms/")) == 2
+        cached = next(iter(channel._cache.values()))
+        assert [plugin.request_rate_per_sec for plugin in cached] == [0]
+    finally:
+        receiver.close()

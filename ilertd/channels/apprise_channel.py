@@ -149,6 +149,11 @@ class AppriseChannel:
         instance = apprise.Apprise(asset=self._asset)
         if not instance.add(url):
             raise DeliveryError(f"the {self.name} channel URL is not a valid apprise URL")
+        for plugin in instance:
+            # apprise sleeps (on the wall clock) between two sends through one plugin; the
+            # channel actor throttles per contact itself, and a sleep here would hold the actor
+            # (two contacts sharing a team mailbox would each wait for the other).
+            plugin.request_rate_per_sec = 0
         self._cache[url] = instance
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
