@@ -1,11 +1,14 @@
 """Prepared SQL for the hot write path: incident rows, events and log entries as parameter tuples.
 
 Building an UPDATE through the ORM costs more than running it; these statements are rendered
-once per database and executed in batches with `executemany`.
+once per database and executed in batches: inserts as multi-row statements, updates with
+`executemany`.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +24,27 @@ from ilertd.store.fields import is_plain
  INSERT_NOTIFICATION, UPDATE_NOTIFICATION) = range(6)
 # Runs exactly where it was submitted: nothing after it moves before it, nothing before after.
 BARRIER = 100
+
+
+# Bound parameters per statement: SQLite's limit from 3.32 on (PostgreSQL's is 65,535).
+MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def is_insert(sql: str) -> bool:
+    """A plain `INSERT INTO t (...) VALUES (...)`: nothing after its one row of values."""
+    _, found, values = sql.partition(" VALUES ")
+    return (sql.startswith("INSERT INTO ") and bool(found) and values.startswith("(")
+            and values.endswith(")") and values.count("(") == 1)
+
+
+def multi_row_inserts(sql: str, rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[str, list[Any]]]:
+    """One `INSERT ... VALUES (...)` for many rows, as few statements as the parameter limit allows;
+    rows keep their order, so ids are given in the order `executemany` would give them."""
+    head, _, values = sql.partition(" VALUES ")
+    per_statement = max(1, MAX_PARAMS // max(1, len(rows[0])))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        yield f"{head} VALUES {', '.join([values] * len(chunk))}", [v for row in chunk for v in row]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,146 @@
+"""The group-commit writer on a real SQLite file: batches of units as multi-row inserts, in order."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import peewee
+import pytest
+
+from ilertd.store import models as m
+from ilertd.store import statements as sql
+from ilertd.store.committer import Committer, WriteUnit
+from ilertd.store.db import migrate, open_database
+from ilertd.tracker import WorkTracker
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[peewee.Database, sql.Statements, int]]:
+    db = open_database(f"sqlite:///{tmp_path / 'ilertd.db'}")
+    migrate(db)
+    source = m.AlertSource.create(name="src", integration_type="API", integration_key="k" * 32,
+                                  created_at=START)
+    yield db, sql.Statements(db), source.id
+    db.close()
+
+
+def incident_row(incident_id: int, source_id: int) -> dict[str, Any]:
+    return {
+        "id": incident_id, "alert_source": source_id, "alert_key": f"key-{incident_id}",
+        "alert_key_identity": f"key-{incident_id}", "summary": f"incident {incident_id}", "details": "",
+        "status": "PENDING", "priority": "HIGH", "escalation_policy_id": None, "escalation_level": 0,
+        "escalation_pass": 0, "next_escalation_at": None, "report_time": START, "accepted_at": None,
+        "accepted_by_id": None, "resolved_at": None, "resolved_by_id": None, "images": [], "links": [],
+        "labels": {"n": incident_id}, "custom_details": {}, "event_count": 1,
+    }
+
+
+def log_row(incident_id: int, text: str) -> dict[str, Any]:
+    return {"incident": incident_id, "timestamp": START, "log_entry_type": "ALERT_RECEIVED", "text": text,
+            "user_id": None, "channel": "API"}
+
+
+def commit_all(db: peewee.Database, units: list[tuple[int, tuple[sql.Statement, ...]]]
+               ) -> dict[int, BaseException | None]:
+    """Queue every unit before the writer starts, so they share batches, then wait for each."""
+    outcomes: dict[int, BaseException | None] = {}
+    landed = threading.Event()
+
+    def done_for(owner: int) -> Any:
+        def done(error: BaseException | None) -> None:
+            outcomes[owner] = error
+            if len(outcomes) == len(units):
+                landed.set()
+        return done
+
+    committer = Committer(db, WorkTracker())
+    for owner, statements in units:
+        committer.submit(WriteUnit(owner, statements, done_for(owner)))
+    committer.start()
+    assert landed.wait(30)
+    committer.stop()
+    return outcomes
+
+
+def test_a_batch_of_units_lands_whole_and_in_submission_order(store: Any) -> None:
+    db, statements, source_id = store
+    units = [(i, (statements.insert_incident_row(incident_row(i, source_id)),
+                  statements.log(log_row(i, f"first of {i}")),
+                  statements.log(log_row(i, f"second of {i}"))))
+             for i in range(1, 41)]
+    outcomes = commit_all(db, units)
+    assert outcomes == {i: None for i in range(1, 41)}
+    assert [(r.id, r.labels) for r in m.Incident.select().order_by(m.Incident.id)] == [
+        (i, {"n": i}) for i in range(1, 41)]
+    # Log ids follow submission order: each incident's two entries, one incident after the other.
+    texts = [e.text for e in m.LogEntry.select().order_by(m.LogEntry.id)]
+    assert texts == [t for i in range(1, 41) for t in (f"first of {i}", f"second of {i}")]
+
+
+def test_rows_beyond_the_parameter_limit_go_in_several_statements(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    db, statements, source_id = store
+    width = len(statements.incident_fields)
+    # Three rows per statement: 10 incidents take four statements, the last with one row.
+    monkeypatch.setattr(sql, "MAX_PARAMS", width * 3 + 1)
+    rows = [statements.insert_incident_row(incident_row(i, source_id)).params for i in range(1, 11)]
+    rendered = list(sql.multi_row_inserts(statements.insert_incident, rows))
+    assert [len(params) // width for _, params in rendered] == [3, 3, 3, 1]
+    outcomes = commit_all(db, [(i, (statements.insert_incident_row(incident_row(i, source_id)),))
+                               for i in range(1, 11)])
+    assert outcomes == {i: None for i in range(1, 11)}
+    assert [r.id for r in m.Incident.select().order_by(m.Incident.id)] == list(range(1, 11))
+
+
+def test_one_bad_unit_fails_alone_and_its_neighbours_land(
+        store: Any, caplog: pytest.LogCaptureFixture) -> None:
+    db, statements, source_id = store
+    units = [(i, (statements.insert_incident_row(incident_row(i, source_id)),
+                  statements.log(log_row(i, f"entry of {i}"))))
+             for i in range(1, 6)]
+    # Unit 6 inserts incident 3 again: the multi-row INSERT of the batch fails on its key.
+    units.append((6, (statements.insert_incident_row(incident_row(3, source_id)),
+                      statements.log(log_row(3, "entry of the duplicate")))))
+    outcomes = commit_all(db, units)
+    assert isinstance(outcomes.pop(6), sqlite3.IntegrityError)
+    assert outcomes == {i: None for i in range(1, 6)}
+    assert [r.id for r in m.Incident.select().order_by(m.Incident.id)] == [1, 2, 3, 4, 5]
+    assert [e.text for e in m.LogEntry.select().order_by(m.LogEntry.id)] == [
+        f"entry of {i}" for i in range(1, 6)]
+    assert "write for incident 6 failed" in caplog.text
+
+
+def test_only_a_plain_single_row_insert_is_rendered_for_many_rows() -> None:
+    assert sql.is_insert("INSERT INTO log_entry (a, b) VALUES (?, ?)")
+    assert not sql.is_insert("INSERT INTO log_entry (a, b) VALUES (?, ?) RETURNING id")
+    assert not sql.is_insert("INSERT INTO log_entry (a, b) VALUES (?, ?) ON CONFLICT (a) DO NOTHING")
+    assert not sql.is_insert("INSERT INTO log_entry (a, b) SELECT a, b FROM other")
+    assert not sql.is_insert("UPDATE incident SET status = ? WHERE id = ?")
+
+
+def test_waiting_for_owners_returns_once_their_last_write_has_been_told(store: Any) -> None:
+    db, statements, source_id = store
+    committer = Committer(db, WorkTracker())
+    told: list[int] = []
+    for i in range(1, 201):
+        committer.submit(WriteUnit(i % 7, (statements.log(log_row(1, f"entry {i}")),) if i > 1 else
+                                   (statements.insert_incident_row(incident_row(1, source_id)),),
+                                   lambda error, i=i: told.append(i)))
+    # Nothing is written before the start: a wait with a short timeout says so.
+    assert not committer.wait_flushed_all([3, 5], timeout=0.05)
+    assert committer.wait_flushed(99, timeout=0.05), "an owner with nothing queued waits for nothing"
+    committer.start()
+    assert committer.wait_flushed_all([3, 5], timeout=30)
+    # The newest write of owner 3 or 5 is number 199 (199 % 7 == 3): it and all before it were told.
+    assert set(range(1, 200)) <= set(told)
+    assert committer.wait_flushed(0, timeout=30)
+    committer.stop()
+    assert sorted(told) == list(range(1, 201))
+    assert m.LogEntry.select().count() == 199
