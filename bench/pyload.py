@@ -71,7 +71,7 @@ class _Requests:
         self.spec = spec
         self.head = (f"POST {spec.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                      "Content-Type: application/json\r\nContent-Length: ")
-        self.left, self.right = spec.halves()
+        self.parts = spec.parts()
         self.worker = worker
         self.counter = 0
         self.keys = list(spec.keys[worker::workers])
@@ -92,7 +92,7 @@ class _Requests:
         else:
             token = f"{self.spec.prefix}-{self.worker}-{self.counter}"
         self.counter += 1
-        return self._frame(self.left + token + self.right)
+        return self._frame(token.join(self.parts))
 
 
 def _drive(host: str, port: int, spec: RequestSpec, connections: int, worker: int, workers: int,

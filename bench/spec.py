@@ -25,9 +25,10 @@ class RequestSpec:
     prefix: str = ""
     keys: tuple[str, ...] = ()
 
-    def halves(self) -> tuple[str, str]:
-        left, _, right = self.body.partition(MARK)
-        return left, right
+    def parts(self) -> list[str]:
+        """The body around each MARK: every MARK of one request gets the same token (a batch of
+        alerts tells its alerts apart by a suffix after the MARK)."""
+        return self.body.split(MARK)
 
 
 @dataclass

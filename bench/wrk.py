@@ -34,7 +34,7 @@ def script(spec: RequestSpec) -> str:
             'wrk.headers["Content-Type"] = "application/json"\n'
             f"wrk.body = {lua_string(spec.body)}\n"
         )
-    left, right = spec.halves()
+    parts = ", ".join(lua_string(part) for part in spec.parts())
     # setup() runs once per thread in the main Lua state; each thread gets its own id, and its own
     # counter in its own state, so "<prefix>-<thread>-<counter>" never repeats within the run.
     return (
@@ -44,11 +44,12 @@ def script(spec: RequestSpec) -> str:
         "  started = started + 1\n"
         '  thread:set("tid", started)\n'
         "end\n"
+        f"local parts = {{{parts}}}\n"
         "function request()\n"
         "  counter = counter + 1\n"
         f'  local token = {lua_string(spec.prefix)} .. "-" .. tid .. "-" .. counter\n'
         f"  return wrk.format(\"POST\", {lua_string(spec.path)}, {headers},\n"
-        f"    {lua_string(left)} .. token .. {lua_string(right)})\n"
+        "    table.concat(parts, token))\n"
         "end\n"
     )
 

@@ -18,11 +18,12 @@ from typing import Any
 import peewee
 import pykka
 import pykka.debug
-import uvicorn
 
 from ilertd.actors.ask import ask_blocking
+from ilertd.actors.base import send
 from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock, make_manual_clock
+from ilertd.actors.heartbeat import HeartbeatActor, HeartbeatChanged
 from ilertd.actors.messages import IncidentCommand, Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.schedule import ScheduleActors
@@ -34,7 +35,7 @@ from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.incidents import Actor
 from ilertd.domain.timeutil import format_instant
-from ilertd.errors import ApiError
+from ilertd.errors import ApiError, StartError
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, migrate, open_database
@@ -42,23 +43,14 @@ from ilertd.store.files import secure_directory
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.tracker import WorkTracker
 from ilertd.web.app import build_app
-from ilertd.web.connections import (
-    ConnectionLimits,
-    connection_bound,
-    protocol_class,
-    raise_open_files_limit,
-)
 from ilertd.web.events import Ingestion
+from ilertd.web.server import HttpServer
 from ilertd.web.services import Services
 
 logger = logging.getLogger("ilertd")
 
 # Sends block their actor's thread; two per method let a slow provider delay only half its pages.
 CHANNEL_ACTORS_PER_METHOD = 2
-
-
-class StartError(RuntimeError):
-    """The daemon cannot start; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -96,14 +88,14 @@ class Daemon:
         self.committer: Committer | None = None
         self.supervisor: Any = None
         self.runtime: Runtime | None = None
-        self.http: uvicorn.Server | None = None
-        self.http_thread: threading.Thread | None = None
+        self.http: HttpServer | None = None
         self.port: int | None = None
         self.listener: socket.socket | None = None
         self.plugins: PluginManager | None = None
         self.services: Services | None = None
         self.channel_actors: list[Any] = []
         self.schedule_actors: ScheduleActors | None = None
+        self.heartbeat_actor: Any = None
         self.notifier = Notifier()
         self.watchdog: Watchdog | None = None
 
@@ -141,6 +133,7 @@ class Daemon:
         self.start_schedules()
         self.start_supervisor()
         self.services = self.make_services(self.plugins)
+        self.start_heartbeats()
         # Ingestion works from here: each plugin's startup hook runs before HTTP serves.
         self.plugins.start(Ingestion(self.services))
         if listen:
@@ -151,6 +144,7 @@ class Daemon:
         self.stop_http()
         if self.plugins is not None:
             self.plugins.stop()
+        self.stop_heartbeats()
         self.stop_supervisor()
         self.stop_schedules()
         self.stop_channels()
@@ -281,6 +275,23 @@ class Daemon:
             # Deadlines that passed while the daemon was down fire once, at start.
             self.clock.advance(timedelta(0))
 
+    def start_heartbeats(self) -> None:
+        """After the supervisor (an overdue monitor opens an incident at once) and the application."""
+        assert self.runtime is not None and self.services is not None
+        app = self.services.app
+        self.heartbeat_actor = HeartbeatActor.start(self.runtime, self.supervisor, app.heartbeats,
+                                                    app.ctx.sources)
+        self.heartbeat_actor.ask(Ping(), timeout=60)
+
+    def stop_heartbeats(self) -> None:
+        if self.heartbeat_actor is not None:
+            self.heartbeat_actor.stop(block=True, timeout=30)
+            self.heartbeat_actor = None
+
+    def heartbeat_changed(self, monitor_id: int, recovered: bool) -> None:
+        if self.heartbeat_actor is not None:
+            send(self.heartbeat_actor, HeartbeatChanged(monitor_id, recovered), self.tracker)
+
     def stop_supervisor(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop(block=True, timeout=30)
@@ -291,8 +302,10 @@ class Daemon:
         assert schedule_actors is not None
         context = Context(
             db=self.db, now=self.clock.now, people=runtime.people, policies=runtime.policies,
-            schedules=runtime.schedules, schedule_changed=schedule_actors.changed,
+            schedules=runtime.schedules, maintenance=runtime.maintenance,
+            schedule_changed=schedule_actors.changed,
             duties_changed=schedule_actors.duties_changed,
+            heartbeat_changed=self.heartbeat_changed,
             integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
             incident_action=self.incident_action,
             methods=lambda reminders: plugins.methods(reminders=reminders),
@@ -316,45 +329,13 @@ class Daemon:
         return outcome.error
 
     def start_http(self) -> None:
-        assert self.services is not None
-        server_config = self.config.server
-        app = build_app(self.services)
-        limits = ConnectionLimits(
-            max_connections=connection_bound(server_config.max_connections, raise_open_files_limit()),
-            header_timeout=server_config.header_timeout,
-            body_timeout=server_config.body_timeout,
-            keepalive_timeout=server_config.keepalive_timeout,
-        )
-        uv_config = uvicorn.Config(
-            app,
-            host=server_config.host,
-            port=server_config.port,
-            http=protocol_class(limits),
-            timeout_keep_alive=server_config.keepalive_timeout,
-            workers=1,
-            lifespan="off",
-            access_log=False,
-            log_config=None,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
-        self.http = uvicorn.Server(uv_config)
-        server, listener = self.http, self.listener
-        # Off the main thread uvicorn installs no signal handlers: shutdown order stays ours.
-        self.http_thread = threading.Thread(target=lambda: server.run(sockets=[listener]), name="http",
-                                            daemon=True)
-        self.http_thread.start()
-        while not self.http.started:
-            if not self.http_thread.is_alive():
-                raise StartError(
-                    f"HTTP could not listen on {server_config.host}:{server_config.port}"
-                )
-            self.http_thread.join(0.02)
+        assert self.services is not None and self.listener is not None
+        self.http = HttpServer(self.config.server, self.listener)
+        self.http.start(build_app(self.services))
 
     def stop_http(self) -> None:
-        if self.http is not None and self.http_thread is not None:
-            self.http.should_exit = True
-            self.http_thread.join(15)
+        if self.http is not None:
+            self.http.stop()
 
     def start_watchdog(self) -> None:
         supervisor = self.supervisor

@@ -39,3 +39,7 @@ def invalid(field: str, message: str) -> ApiError:
 
 def not_found(what: str, ident: object) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"{what} {ident} does not exist")
+
+
+class StartError(RuntimeError):
+    """The daemon cannot start; the message says why and what to do."""

@@ -82,6 +82,9 @@ class IntegrationRequest:
     headers: Mapping[str, str]
     query: Mapping[str, str]
     source_name: str = ""
+    # The alert source the URL's key names: its `signing_secret` for a signature check, its
+    # `field_mapping` for the generic webhook.
+    source: SourceInfo | None = None
 
     def json(self) -> Any:
         """The body as JSON, or 400 INVALID_PAYLOAD saying why it is not (also for nesting deeper
@@ -190,7 +193,7 @@ class Intake(Protocol):
     async def source(self, integration_key: str) -> SourceInfo: ...
 
     async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
-                     payload: Any) -> list[Outcome]: ...
+                     payload: Any, payloads: Sequence[Any] | None = None) -> list[Outcome]: ...
 
 
 class PluginHost(Protocol):
@@ -221,15 +224,20 @@ class PluginContext:
         return self.settings.public_url
 
     async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
-                     payload: Any) -> list[Outcome]:
+                     payload: Any, payloads: Sequence[Any] | None = None) -> list[Outcome]:
         """Commit `events` for the alert source (its integration key, or a SourceInfo from `source`)
-        one by one, as the Event API does, and return one Outcome per event taken; it stops after
-        an Outcome whose error is other than NO_OPEN_INCIDENT_WITH_KEY. `integration` names the
+        in their order, as the Event API does, and return one Outcome per event (each event is
+        taken even when one before it was refused; several go to the actors as one batch, and the
+        events of one alert key reach its incident in order). `integration` names the
         way in (the incident log shows it); `payload`, a JSON value (None: `{}`), is stored with
-        each event. Raises ApiError
+        each event, or with `payloads` each event its own (one per event: a batch of a hundred
+        alerts need not store its whole body a hundred times). Raises ApiError
         404 UNKNOWN_INTEGRATION_KEY, 429 RATE_LIMITED, or 503 NOT_READY outside startup..shutdown.
         From a thread of the plugin's own: `asyncio.run(context.ingest(...))`."""
-        return await self.host.intake().ingest(source, events, integration, payload)
+        intake = self.host.intake()
+        if payloads is None:
+            return await intake.ingest(source, events, integration, payload)
+        return await intake.ingest(source, events, integration, payload, payloads=payloads)
 
     async def source(self, integration_key: str) -> SourceInfo:
         """The alert source with this integration key; ApiError 404 UNKNOWN_INTEGRATION_KEY if none."""
@@ -239,9 +247,10 @@ class PluginContext:
         """The registered integration with this name or alias (case-insensitive), if any."""
         return self.host.integration(name)
 
-    async def read_body(self, request: Request) -> bytes:
-        """A route's request body within `server.max_body_bytes` (else ApiError 413 BODY_TOO_LARGE)."""
-        return await read_body(request)
+    async def read_body(self, request: Request, limit: int | None = None) -> bytes:
+        """A route's request body within `limit` bytes, by default `server.max_body_bytes` (else
+        ApiError 413 BODY_TOO_LARGE)."""
+        return await read_body(request, limit)
 
 
 # --- the hooks ----------------------------------------------------------------------------------

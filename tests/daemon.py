@@ -47,6 +47,9 @@ class ApiClient:
     def put(self, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
         return self.client.put(path, json=body, headers=self.auth(token))
 
+    def delete(self, path: str, token: str | None = None) -> httpx.Response:
+        return self.client.delete(path, headers=self.auth(token))
+
     def advance(self, duration: str) -> str:
         response = self.post("/api/_clock", {"advance": duration})
         assert response.status_code == 200, response.text

@@ -124,6 +124,7 @@ url = "twilio://SID:TOKEN@+15550001111/{contact}"
 
 [smtp_in]
 enabled = true
+domain = "alerts.example.com"
 """,
     )
     config = load_config(path, {})
@@ -163,6 +164,7 @@ def test_environment_wins_over_the_file_and_is_typed(tmp_path: Path) -> None:
     environ = {
         "ILERTD_SERVER_PORT": "9000",
         "ILERTD_SMTP_IN_ENABLED": "Yes",
+        "ILERTD_SMTP_IN_DOMAIN": "alerts.example.com",
         "ILERTD_ACTORS_MAX_LIVE_INCIDENTS": "5",
         "ILERTD_CHANNELS_EMAIL_URL": "mailto://127.0.0.1:25?to={contact}",
         "ILERTD_NOT_A_SETTING": "ignored",
@@ -181,7 +183,8 @@ def test_environment_wins_over_the_file_and_is_typed(tmp_path: Path) -> None:
     [("true", True), ("FALSE", False), ("1", True), ("0", False), ("yes", True), ("No", False)],
 )
 def test_environment_booleans(raw: str, expected: bool) -> None:
-    assert load_config(None, {"ILERTD_SMTP_IN_ENABLED": raw}).smtp_in.enabled is expected
+    environ = {"ILERTD_SMTP_IN_ENABLED": raw, "ILERTD_SMTP_IN_DOMAIN": "alerts.example.com"}
+    assert load_config(None, environ).smtp_in.enabled is expected
 
 
 def test_bad_environment_value_is_reported() -> None:
@@ -418,3 +421,11 @@ def test_check_config_never_raises_for_bad_content(tmp_path: Path) -> None:
     problems = check_config(path, {})
     assert len(problems) == 1
     assert problems[0].file == str(path)
+
+
+def test_mail_in_needs_its_domain(tmp_path: Path) -> None:
+    path = write(tmp_path, "[smtp_in]\nenabled = true\n")
+    (problem,) = check_config(path, {})
+    assert (problem.line, problem.key) == (2, "smtp_in.domain")
+    assert check_config(path, {"ILERTD_SMTP_IN_DOMAIN": "alerts.example.com"}) == []
+    assert check_config(write(tmp_path, "[smtp_in]\nenabled = false\n"), {}) == []

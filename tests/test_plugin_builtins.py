@@ -19,7 +19,9 @@ from ilertd.plugins.manager import PluginManager
 from tests.inprocess import InProcessDaemon
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ilertd"
-BUILT_IN_MODULES = {"event_api", "pagerduty", "email", "sms", "voice", "push"}
+BUILT_IN_MODULES = {"event_api", "pagerduty", "email", "sms", "voice", "push", "alertmanager", "grafana",
+                    "datadog", "uptimerobot", "webhook", "sentry", "cloudwatch", "zabbix", "nagios", "icinga",
+                    "smtp_in"}
 
 
 def imported_modules(source: str) -> set[str]:

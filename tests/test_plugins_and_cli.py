@@ -14,7 +14,8 @@ import pytest
 from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
 
-BUILT_INS = ("event_api", "pagerduty", "email", "sms", "voice", "push")
+BUILT_INS = ("event_api", "pagerduty", "email", "sms", "voice", "push", "alertmanager", "grafana", "datadog",
+             "uptimerobot", "webhook", "sentry", "cloudwatch", "zabbix", "nagios", "icinga", "smtp_in")
 
 GOOD_PLUGIN = '''
 """A third-party integration: {"id": ..., "title": ..., "state": "open"|"closed"}."""

@@ -32,6 +32,7 @@ from ilertd.actors.messages import (
 )
 from ilertd.actors.runtime import Runtime
 from ilertd.domain import incidents as domain
+from ilertd.domain import quiet_times
 from ilertd.domain.incidents import Actor, Incident, Transition
 from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
 from ilertd.errors import ApiError
@@ -85,9 +86,12 @@ class IncidentActor:
         ingest = message.ingest
         source = ingest.source
         policy = self.runtime.policies.get(source.escalation_policy_id, self.runtime.reader)
+        now = self.runtime.clock.now()
+        windows = self.runtime.maintenance.current(now)
+        quiet = quiet_times.opening(source.id, windows, source.support_hours, now)
         transition = domain.open_incident(
             self.id, source.id, message.alert_key, source.priority, ingest.event, policy, source.name,
-            self.runtime.clock.now(), ingest.integration.upper(), self.host.paging,
+            now, ingest.integration.upper(), self.host.paging, quiet,
         )
         self._apply(transition, ingest.reply, ingest=ingest, opening=True)
 

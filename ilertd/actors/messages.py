@@ -44,6 +44,13 @@ class IngestEvent:
 
 
 @dataclass(frozen=True)
+class IngestBatch:
+    """The events of one payload, routed in their order: one message for a batch of alerts."""
+
+    events: tuple[IngestEvent, ...]
+
+
+@dataclass(frozen=True)
 class OpenIncident:
     incident_id: int
     alert_key: str

@@ -12,6 +12,7 @@ from ilertd.actors.dispatch import IdAllocator, PageDispatcher
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
 from ilertd.store.people import PersonCache
+from ilertd.store.quiet_times import MaintenanceCache
 from ilertd.store.reader import Reader
 from ilertd.store.schedules import ScheduleDirectory
 from ilertd.store.statements import Statements
@@ -29,6 +30,7 @@ class Runtime:
     people: PersonCache = field(default_factory=PersonCache)
     notification_ids: IdAllocator = field(default_factory=IdAllocator)
     schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
+    maintenance: MaintenanceCache = field(default_factory=MaintenanceCache)
 
     @cached_property
     def pages(self) -> PageDispatcher:

@@ -28,6 +28,7 @@ from ilertd.actors.messages import (
     HostFailed,
     IncidentClosed,
     IncidentCommand,
+    IngestBatch,
     IngestEvent,
     OpenIncident,
     Outcome,
@@ -87,6 +88,9 @@ class Supervisor(TrackedActor):
         match message:
             case IngestEvent():
                 self._route(message)
+            case IngestBatch(events=events):
+                for ingest in events:
+                    self._route(ingest)
             case Reroute(incident_id=incident_id, ingest=ingest):
                 self._forget(incident_id, ingest.source.id, None)
                 self._route(ingest)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ilertd.app.context import Context
+from ilertd.app.heartbeats import Heartbeats
 from ilertd.app.incidents import Incidents
 from ilertd.app.people import People
 from ilertd.app.preferences import Preferences
+from ilertd.app.quiet_times import MaintenanceWindows
 from ilertd.app.schedules import Schedules
 from ilertd.app.sources import Sources
 
@@ -18,3 +20,5 @@ class Application:
         self.schedules = Schedules(ctx)
         self.incidents = Incidents(ctx)
         self.preferences = Preferences(ctx)
+        self.heartbeats = Heartbeats(ctx)
+        self.maintenance = MaintenanceWindows(ctx)

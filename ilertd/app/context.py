@@ -13,6 +13,7 @@ from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
 from ilertd.store.incidents import PolicyCache
 from ilertd.store.people import PersonCache
+from ilertd.store.quiet_times import MaintenanceCache
 from ilertd.store.schedules import ScheduleDirectory
 from ilertd.store.sources import SourceCache
 
@@ -34,9 +35,12 @@ class Context:
     policies: PolicyCache = field(default_factory=PolicyCache)
     sources: SourceCache = field(default_factory=SourceCache)
     schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
+    maintenance: MaintenanceCache = field(default_factory=MaintenanceCache)
     # The schedule actors, from above this layer: one schedule changed, or someone's duty rules.
     schedule_changed: Callable[[int], None] = _nothing
     duties_changed: Callable[[], None] = _nothing
+    # The heartbeat actor, from above this layer: (monitor, it was overdue and has been pinged).
+    heartbeat_changed: Callable[[int, bool], None] = _nothing
     # Alert source types the loaded integration plugins add to the built-in ones.
     integration_types: Callable[[], set[str]] = set
     # The contact methods of the registered channels (True: those that may carry a shift reminder).

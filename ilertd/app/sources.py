@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -10,17 +11,20 @@ import peewee
 from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
+from ilertd.domain.quiet_times import parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.people import existing_user_ids
 from ilertd.store.schedules import existing_schedule_ids
-from ilertd.store.sources import policy, source
+from ilertd.store.sources import policy, source, source_with_phone
 
 BUILT_IN_TYPES = (
     "API", "PROMETHEUS", "GRAFANA", "NAGIOS", "ICINGA", "ZABBIX", "DATADOG", "SENTRY",
     "CLOUDWATCH", "UPTIMEROBOT", "WEBHOOK", "EMAIL", "SMS", "HEARTBEAT",
 )
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+MAPPED_FIELDS = ("summary", "details", "alertKey", "eventType", "priority")
 MAX_LEVELS = 20
 MAX_TIMEOUT_MIN = 7 * 24 * 60
 
@@ -78,6 +82,44 @@ def _ids(value: Any, where: str) -> list[int]:
     return [v.ref_id(item, f"{where}[{i}]") for i, item in enumerate(value)]
 
 
+def field_mapping(value: Any) -> dict[str, str] | None:
+    """The generic webhook's mapping: which JSON pointer (RFC 6901) of a body holds each field."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid("fieldMapping", "fieldMapping must be an object of JSON pointers, or null")
+    for name, pointer in value.items():
+        if name not in MAPPED_FIELDS:
+            raise invalid(f"fieldMapping.{name}",
+                          f"fieldMapping maps only {', '.join(MAPPED_FIELDS)}; not {name!r}")
+        if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")) or len(pointer) > 255:
+            raise invalid(f"fieldMapping.{name}",
+                          f"fieldMapping.{name} must be a JSON pointer such as \"/alert/title\"")
+    return dict(value)
+
+
+def phone_number(value: Any, source_id: int | None) -> str | None:
+    """An SMS source's number in E.164; no two sources share one (a text must reach one source)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not E164.fullmatch(value):
+        raise invalid("phoneNumber", "phoneNumber must be an E.164 number such as +4915112345678")
+    holder = source_with_phone(value)
+    if holder is not None and holder.id != source_id:
+        raise invalid("phoneNumber", f"alert source {holder.id} already has the number {value}")
+    return value
+
+
+def support_hours(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        return support_hours_json(parse_support_hours(value))
+    except ValueError as error:
+        text = str(error)
+        raise invalid(text.split(" ", 1)[0].rstrip(":"), text) from None
+
+
 class Sources:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -85,8 +127,8 @@ class Sources:
     def known_types(self) -> tuple[str, ...]:
         return tuple(sorted(set(BUILT_IN_TYPES) | self.ctx.integration_types()))
 
-    def _source_fields(self, body: dict[str, Any], creating: bool, current_key: str | None = None
-                       ) -> dict[str, Any]:
+    def _source_fields(self, body: dict[str, Any], creating: bool, current_key: str | None = None,
+                       current_id: int | None = None) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         name = v.text(body, "name", required=creating)
         if name is not None:
@@ -108,6 +150,15 @@ class Sources:
                 if policy(policy_id) is None:
                     raise invalid("escalationPolicy", f"escalation policy {policy_id} does not exist")
                 fields["escalation_policy"] = policy_id
+        if "fieldMapping" in body:
+            fields["field_mapping"] = field_mapping(body["fieldMapping"])
+        if "phoneNumber" in body:
+            fields["phone_number"] = phone_number(body["phoneNumber"], current_id)
+        if "supportHours" in body:
+            fields["support_hours"] = support_hours(body["supportHours"])
+        if "signingSecret" in body:
+            fields["signing_secret"] = (None if body["signingSecret"] is None
+                                        else v.text(body, "signingSecret", max_length=255))
         # Read-only, but a client's GET-modify-PUT carries it back unchanged.
         if "integrationKey" in body and not creating and body["integrationKey"] != current_key:
             raise invalid("integrationKey", "integrationKey is generated and read-only")
@@ -124,7 +175,8 @@ class Sources:
     def update_source(self, caller: Principal, source_id: int, body: dict[str, Any]) -> m.AlertSource:
         require_admin(caller)
         current = source_or_404(source_id)
-        fields = self._source_fields(body, creating=False, current_key=current.integration_key)
+        fields = self._source_fields(body, creating=False, current_key=current.integration_key,
+                                     current_id=current.id)
         if fields:
             with write_transaction(self.ctx.db):
                 m.AlertSource.update(**fields).where(m.AlertSource.id == source_id).execute()

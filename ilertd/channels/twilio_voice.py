@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 
 from ilertd.channels.base import DeliveryError, Message
+from ilertd.errors import ApiError
 
 TIMEOUT_S = 10
 
@@ -26,6 +27,20 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     data = url + "".join(key + params[key] for key in sorted(params))
     digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
+
+
+def check_twilio_request(auth_token: str, public_url: str, path: str, query: str, method: str,
+                         body: bytes, given: str) -> dict[str, str]:
+    """The request's form parameters, once its `X-Twilio-Signature` (`given`) is Twilio's for the URL
+    under `public_url`; ApiError 403 otherwise (also when Twilio is not configured)."""
+    if not auth_token:
+        raise ApiError(403, "FORBIDDEN", "Twilio is not configured")
+    url = public_url + path + (f"?{query}" if query else "")
+    form = urllib.parse.parse_qsl(body.decode(errors="replace"), keep_blank_values=True)
+    params = dict(form) if method == "POST" else {}
+    if not hmac.compare_digest(given.encode(), twilio_signature(auth_token, url, params).encode()):
+        raise ApiError(403, "FORBIDDEN", "missing or invalid X-Twilio-Signature")
+    return params
 
 
 class TwilioVoiceChannel:

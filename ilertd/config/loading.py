@@ -142,6 +142,16 @@ class _Checker:
                 error = f"{setting.env_var}: {error}"
             problem = ConfigProblem(setting.file, setting.line, ".".join(path), error)
             self.problems.append(problem)
+        self.check_together()
+
+    def check_together(self) -> None:
+        """Keys that are valid alone but not together."""
+        enabled = self.values.get(("smtp_in", "enabled"))
+        domain = self.values.get(("smtp_in", "domain"))
+        if enabled is not None and enabled.value and not (domain is not None and str(domain.value).strip()):
+            self.problems.append(ConfigProblem(enabled.file, enabled.line, "smtp_in.domain",
+                                               "smtp_in.enabled is true but smtp_in.domain is empty: mail is"
+                                               " addressed to <integration key>@<domain>"))
 
     def build(self, cls: type = Config, prefix: KeyPath = ()) -> Any:
         kwargs: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from ilertd.domain.escalation import (
 )
 from ilertd.domain.events import Event, Priority, alert_key_identity
 from ilertd.domain.notification_plan import Person, PlannedPage, pages_for
+from ilertd.domain.quiet_times import Opening
 from ilertd.errors import ApiError, invalid
 
 Status = Literal["PENDING", "ACCEPTED", "RESOLVED"]
@@ -55,6 +56,9 @@ class Paging:
 
 
 NO_PAGING = Paging()
+AS_USUAL = Opening()
+# The escalation level of an incident held by quiet times: level 0 comes when the hold ends.
+HELD = -1
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,11 @@ def open_incident(
     now: datetime,
     channel: str = "API",
     paging: Paging = NO_PAGING,
+    quiet: Opening = AS_USUAL,
 ) -> Transition:
-    """An ALERT on a key with no open incident opens one at level 0 of the source's policy."""
-    priority = event.priority or default_priority
+    """An ALERT on a key with no open incident opens one at level 0 of the source's policy, or
+    held until `quiet.hold` ends (a maintenance window, support hours: see quiet_times)."""
+    priority = quiet.priority or event.priority or default_priority
     incident = Incident(
         id=incident_id,
         alert_source_id=alert_source_id,
@@ -159,8 +165,15 @@ def open_incident(
         log.append(LogEntry("NO_ESCALATION_POLICY", "No escalation policy: nobody is notified"))
     elif not policy.rules:
         log.append(LogEntry("NO_ESCALATION_POLICY", f"Escalation policy {policy.name} has no levels"))
+    if quiet.note:
+        log.append(LogEntry("SUPPORT_HOURS", quiet.note))
     pages: tuple[PlannedPage, ...] = ()
-    if policy is not None and policy.rules:
+    if policy is not None and policy.rules and quiet.hold is not None:
+        # Level -1: escalation_due moves a held incident to level 0 when the hold ends.
+        incident = replace(incident, escalation_level=HELD, next_escalation_at=quiet.hold.until)
+        log.append(LogEntry("ESCALATION_HELD", f"{quiet.hold.reason}: nobody is paged until"
+                            f" {quiet.hold.until.isoformat()}, then level 0 of policy {policy.name}"))
+    elif policy is not None and policy.rules:
         incident, pages = _enter_level(
             incident, policy, 0, 0, now, paging, log, f"Level 0 of policy {policy.name} reached",
             opening=True,
@@ -328,6 +341,8 @@ def escalation_due(
     # The new level runs from now, not from the missed deadline: after downtime each overdue
     # escalation fires once instead of cascading through every level at start.
     reason = f"Escalated to level {step.level} of policy {policy.name}"
+    if incident.escalation_level == HELD:
+        reason = f"Hold ended: level 0 of policy {policy.name} reached"
     if step.pass_number != incident.escalation_pass:
         reason += f" (repeat {step.pass_number} of {policy.frequency})"
     log: list[LogEntry] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -16,7 +17,15 @@ from ilertd import hookimpl
 from ilertd.domain import json_input
 from ilertd.domain.events import Event, parse_native_event
 from ilertd.errors import ApiError
-from ilertd.hookspecs import BodyReply, BodyRoute, Integration, IntegrationRequest, Outcome, PluginContext
+from ilertd.hookspecs import (
+    BodyReply,
+    BodyRoute,
+    ConfigOption,
+    Integration,
+    IntegrationRequest,
+    Outcome,
+    PluginContext,
+)
 from ilertd.web.http import parse_json
 
 NAME = "api"
@@ -37,6 +46,13 @@ def raw_payload(body: bytes) -> Any:
         return json_input.loads(body) if body.strip() else body.decode("utf-8", errors="replace")
     except json_input.JsonInputError:
         return body.decode("utf-8", errors="replace")
+
+
+def event_part(event: Event, index: int, count: int) -> dict[str, Any]:
+    """What is stored with one of a request's several events: its own part, not the whole body
+    again (a group of a hundred alerts would store its body a hundred times)."""
+    return {"part": index + 1, "of": count, "eventType": event.event_type, "summary": event.summary,
+            "labels": dict(event.labels), "customDetails": dict(event.custom_details)}
 
 
 class EventApi:
@@ -69,8 +85,9 @@ class EventApi:
         integration = self.context.integration(kind)
         if integration is None:
             raise ApiError(404, "UNKNOWN_INTEGRATION_TYPE", f"no integration is named {kind!r}")
-        body = await self.context.read_body(request)
         source = await self.context.source(request.path_params["key"])
+        # A tool batches (Alertmanager sends a whole group): its own limit, not the Event API's.
+        body = await self.context.read_body(request, int(self.context.config["tool_max_body_bytes"]))
         if not integration.accepts_any_source and source.integration_type != integration.integration_type:
             raise ApiError(
                 400, "INTEGRATION_TYPE_MISMATCH",
@@ -78,16 +95,22 @@ class EventApi:
                 f" not {integration.integration_type}",
             )
         parsed = IntegrationRequest(body=body, headers=dict(request.headers),
-                                    query=dict(request.query_params), source_name=source.name)
+                                    query=dict(request.query_params), source_name=source.name, source=source)
         if integration.verify is not None:
-            integration.verify(parsed)
+            # A check may fetch (SNS fetches its signing certificate): off the event loop.
+            await run_in_threadpool(integration.verify, parsed)
         try:
             events = integration.parse(parsed)
         except ApiError:
             raise
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"{integration.name}: {error}") from None
-        outcomes = await self.context.ingest(source, events, integration.name, raw_payload(body))
+        if len(events) == 1:
+            outcomes = await self.context.ingest(source, events, integration.name, raw_payload(body))
+        else:
+            outcomes = await self.context.ingest(source, events, integration.name, None,
+                                                 payloads=[event_part(e, i, len(events))
+                                                           for i, e in enumerate(events)])
         results = []
         for event, outcome in zip(events, outcomes, strict=False):
             if outcome.error is not None and outcome.error.code != NO_OPEN_INCIDENT:
@@ -99,6 +122,20 @@ class EventApi:
             else:
                 results.append(self.reply(outcome))
         return JSONResponse(results, status_code=202)
+
+
+TOOL_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+@hookimpl
+def plugin_config() -> list[ConfigOption]:
+    return [ConfigOption("tool_max_body_bytes", int, TOOL_MAX_BODY_BYTES,
+                         "largest body of POST /api/v1/events/{type}/{key} (a tool's batch), in bytes",
+                         _positive)]
 
 
 @hookimpl

@@ -1,9 +1,66 @@
-"""SMS pages as a built-in channel plugin: sent through the apprise URL of `[channels.sms] url`."""
+"""SMS as a built-in plugin: pages through the apprise URL of `[channels.sms] url`, and Twilio's
+inbound SMS webhook `POST /api/v1/twilio/sms`, where a text to an SMS alert source's number opens
+an alert on that source."""
 
 from __future__ import annotations
 
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
 from ilertd import hookimpl
+from ilertd.channels.twilio_voice import check_twilio_request
+from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event
+from ilertd.errors import ApiError
 from ilertd.hookspecs import Channel, PluginContext
+from ilertd.store.sources import source_key_by_phone
+
+logger = logging.getLogger(__name__)
+
+INTEGRATION = "sms"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def sms_event(form: dict[str, str]) -> Event:
+    """A text to a source's number as an ALERT: the body is the summary, the sender in the details.
+    Twilio re-sends a webhook it got no answer to with the same MessageSid: one incident for both."""
+    body = " ".join(form.get("Body", "").split()) or "(empty SMS)"
+    sender = form.get("From", "")
+    return Event(
+        event_type="ALERT",
+        alert_key=(form.get("MessageSid") or f"sms-{sender}-{body}")[:MAX_ALERT_KEY],
+        summary=body[:MAX_SUMMARY],
+        details=f"SMS from {sender} to {form.get('To', '')}",
+        custom_details={"from": sender, "to": form.get("To", ""), "messageSid": form.get("MessageSid", "")},
+    )
+
+
+class InboundSms:
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
+
+    async def receive(self, request: Request) -> Response:
+        body = await self.context.read_body(request)
+        form = check_twilio_request(self.context.settings.twilio.auth_token, self.context.public_url,
+                                    request.url.path, request.url.query, request.method, body,
+                                    request.headers.get("x-twilio-signature", ""))
+        to = form.get("To", "")
+        key = await run_in_threadpool(source_key_by_phone, to) if to else None
+        if key is None:
+            logger.info("SMS from %s to %s: no SMS alert source has that number", form.get("From", "?"), to)
+            return Response(EMPTY_TWIML, media_type="application/xml")
+        try:
+            event = sms_event(form)
+        except ValueError as error:
+            raise ApiError(400, "INVALID_PAYLOAD", f"sms: {error}") from None
+        (outcome,) = await self.context.ingest(key, [event], INTEGRATION, {k: v for k, v in form.items()})
+        if outcome.error is not None:
+            raise outcome.error
+        # Twilio texts back whatever the TwiML says: nothing, so the sender is not charged a reply.
+        return Response(EMPTY_TWIML, media_type="application/xml")
 
 
 @hookimpl
@@ -11,3 +68,8 @@ def register_channels(context: PluginContext) -> list[Channel]:
     # Empty: the method still exists (contacts may use it), and its pages go to the log.
     return [Channel("SMS", url=context.settings.channels.sms.url, short_messages=True,
                     description="SMS, the short text, through apprise (twilio://, vonage://, json://, ...)")]
+
+
+@hookimpl
+def register_routes(context: PluginContext) -> list[BaseRoute]:
+    return [Route("/api/v1/twilio/sms", InboundSms(context).receive, methods=["POST"])]

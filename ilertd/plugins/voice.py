@@ -9,8 +9,6 @@ sequential, and the TwiML says what is wrong).
 
 from __future__ import annotations
 
-import hmac
-from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
@@ -18,9 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
-from ilertd.channels.twilio_voice import TwilioVoiceChannel, twilio_signature
+from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request
 from ilertd.domain.page_text import PageFacts, alert_text
-from ilertd.errors import ApiError
 from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store.incidents import incident
 from ilertd.store.outbox import notification
@@ -37,16 +34,9 @@ class TwiML:
         self.context = context
 
     def check_signature(self, request: Request, body: bytes) -> None:
-        token = self.context.settings.twilio.auth_token
-        if not token:
-            raise ApiError(403, "FORBIDDEN", "Twilio is not configured")
-        url = self.context.public_url + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
-        params = dict(parse_qsl(body.decode(errors="replace"))) if request.method == "POST" else {}
-        given = request.headers.get("x-twilio-signature", "")
-        if not hmac.compare_digest(given.encode(), twilio_signature(token, url, params).encode()):
-            raise ApiError(403, "FORBIDDEN", "missing or invalid X-Twilio-Signature")
+        check_twilio_request(self.context.settings.twilio.auth_token, self.context.public_url,
+                             request.url.path, request.url.query, request.method, body,
+                             request.headers.get("x-twilio-signature", ""))
 
     def voice(self, request: Request, body: bytes) -> Response:
         """GET|POST /api/v1/twilio/voice/{notificationId}: what the callee hears."""

@@ -56,6 +56,11 @@ class AlertSource(BaseModel):
     )
     priority = peewee.CharField(default="HIGH", max_length=8)
     field_mapping = JSONField(null=True)
+    # The shared secret a tool signs its requests with (Sentry's client secret, a webhook's HMAC key).
+    signing_secret = peewee.CharField(max_length=255, null=True)
+    support_hours = JSONField(null=True)
+    # An SMS source's number: a text to it opens an alert there (E.164).
+    phone_number = peewee.CharField(max_length=16, null=True)
     created_at = UTCDateTimeField()
 
 
@@ -204,7 +209,27 @@ class ScheduleOverride(BaseModel):
     created_at = UTCDateTimeField()
 
 
+class HeartbeatMonitor(BaseModel):
+    """A job that pings ilertd every `interval_sec`; silence opens an incident on its source."""
+
+    name = peewee.CharField(max_length=255)
+    interval_sec = peewee.IntegerField()
+    alert_source = peewee.ForeignKeyField(AlertSource, on_delete="CASCADE", backref="heartbeat_monitors")
+    integration_key = peewee.CharField(unique=True, max_length=64)
+    last_ping_at = UTCDateTimeField(null=True)
+    status = peewee.CharField(max_length=8)  # UNKNOWN (never pinged), OK, OVERDUE
+    created_at = UTCDateTimeField()
+
+
+class MaintenanceWindow(BaseModel):
+    summary = peewee.TextField()
+    starts_at = UTCDateTimeField()
+    ends_at = UTCDateTimeField(index=True)
+    alert_source_ids = JSONField()
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
     Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
+    HeartbeatMonitor, MaintenanceWindow,
 )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ilertd.domain.events import Priority
+from ilertd.domain.quiet_times import SupportHours, parse_support_hours
 from ilertd.store import models as m
 
 
@@ -17,6 +18,11 @@ class SourceInfo:
     integration_type: str
     priority: Priority
     escalation_policy_id: int | None
+    # What a tool's integration may need of its source: the generic webhook's JSON pointers,
+    # the secret a signed tool's requests are checked with.
+    field_mapping: Mapping[str, str] | None = None
+    signing_secret: str | None = None
+    support_hours: SupportHours | None = None
 
 
 def source(source_id: int) -> m.AlertSource | None:
@@ -61,6 +67,18 @@ def _names(model: type[m.AlertSource] | type[m.EscalationPolicy], ids: Collectio
     return dict(model.select(model.id, model.name).where(model.id.in_(ids)).tuples())
 
 
+def source_with_phone(phone_number: str) -> m.AlertSource | None:
+    return m.AlertSource.get_or_none(m.AlertSource.phone_number == phone_number)
+
+
+def source_key_by_phone(phone_number: str) -> str | None:
+    """The integration key of the SMS alert source with this number, if one has it."""
+    row = (m.AlertSource.select(m.AlertSource.integration_key)
+           .where(m.AlertSource.phone_number == phone_number, m.AlertSource.integration_type == "SMS")
+           .first())
+    return row.integration_key if row is not None else None
+
+
 class SourceCache:
     def __init__(self) -> None:
         self._by_key: dict[str, SourceInfo | None] = {}
@@ -78,7 +96,8 @@ class SourceCache:
         row = m.AlertSource.get_or_none(m.AlertSource.integration_key == integration_key)
         info = (
             SourceInfo(row.id, row.name, row.integration_type, row.priority,
-                       row.escalation_policy_id)
+                       row.escalation_policy_id, row.field_mapping, row.signing_secret,
+                       parse_support_hours(row.support_hours) if row.support_hours else None)
             if row is not None else None
         )
         with self._lock:
@@ -90,3 +109,9 @@ class SourceCache:
     def invalidate(self) -> None:
         with self._lock:
             self._by_key.clear()
+
+
+def existing_source_ids(ids: Collection[int]) -> set[int]:
+    """Those of `ids` that name an alert source."""
+    model = m.AlertSource
+    return {i for (i,) in model.select(model.id).where(model.id.in_(list(ids))).tuples()}

@@ -8,14 +8,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from ilertd.actors.messages import IngestEvent, Outcome, SourceInfo
+from ilertd.actors.messages import IngestBatch, IngestEvent, Outcome, SourceInfo
 from ilertd.domain.events import Event
 from ilertd.errors import ApiError
 from ilertd.web.ratelimit import RateLimiter
 from ilertd.web.services import Services
-
-# The one refusal after which the next events of a payload are still taken.
-NO_OPEN_INCIDENT = "NO_OPEN_INCIDENT_WITH_KEY"
 
 
 class Ingestion:
@@ -36,21 +33,23 @@ class Ingestion:
         return source
 
     async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
-                     payload: Any) -> list[Outcome]:
-        """Each event committed and routed in turn; stops after a refusal other than
-        NO_OPEN_INCIDENT_WITH_KEY (the events before it stay committed)."""
+                     payload: Any, payloads: Sequence[Any] | None = None) -> list[Outcome]:
+        """Each event committed and routed, in order, with one Outcome each. One event at a time
+        for a lone one; a payload's several events go to the supervisor as one batch, routed in
+        their order (the events of one alert key reach its incident in order)."""
         info = source if isinstance(source, SourceInfo) else await self.source(source)
         # The store keeps a JSON value with every event: no payload is an empty object.
-        payload = {} if payload is None else payload
+        if payloads is None:
+            payloads = [{} if payload is None else payload] * len(events)
+        elif len(payloads) != len(events):
+            raise ValueError(f"{len(events)} events but {len(payloads)} payloads")
         # A source has one integration key: counting per source is counting per key.
         self.limiter.check(f"source-{info.id}")
-        outcomes: list[Outcome] = []
-        for event in events:
-            received_at = self.services.clock.now()
-            # The supervisor's reply callback is the one argument left: IngestEvent(..., reply, ...).
-            outcome = await self.services.ask_async(
-                partial(IngestEvent, info, event, integration, payload, received_at=received_at))
-            outcomes.append(outcome)
-            if outcome.error is not None and outcome.error.code != NO_OPEN_INCIDENT:
-                break
-        return outcomes
+        received_at = self.services.clock.now()
+        # The supervisor's reply callback is the one argument left: IngestEvent(..., reply, ...).
+        builds = [partial(IngestEvent, info, event, integration, {} if part is None else part,
+                          received_at=received_at)
+                  for event, part in zip(events, payloads, strict=True)]
+        if len(builds) == 1:
+            return [await self.services.ask_async(builds[0])]
+        return await self.services.ask_many_async(builds, IngestBatch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from datetime import datetime
 
 from ilertd.actors.clock import Clock
@@ -10,28 +11,32 @@ from ilertd.errors import ApiError
 
 
 class RateLimiter:
-    """Fixed one-minute windows; runs on the event loop only, so it needs no lock."""
+    """Fixed one-minute windows. Called from the HTTP event loop and from plugins' own threads
+    (the SMTP listener): one lock keeps each count exact."""
 
     def __init__(self, per_minute: int, clock: Clock) -> None:
         self.per_minute = per_minute
         self.clock = clock
         self._windows: dict[str, tuple[datetime, int]] = {}
+        self._lock = threading.Lock()
 
     def check(self, key: str) -> None:
         if self.per_minute <= 0:
             return
         now = self.clock.now()
         window = now.replace(second=0, microsecond=0)
-        start, count = self._windows.get(key, (window, 0))
-        if start != window:
-            start, count = window, 0
-            if len(self._windows) > 100_000:
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-        if count >= self.per_minute:
-            retry = max(1, math.ceil(60 - (now - start).total_seconds()))
-            raise ApiError(
-                429, "RATE_LIMITED",
-                f"more than {self.per_minute} events this minute for this integration key",
-                headers={"Retry-After": str(retry)},
-            )
-        self._windows[key] = (start, count + 1)
+        with self._lock:
+            start, count = self._windows.get(key, (window, 0))
+            if start != window:
+                start, count = window, 0
+                if len(self._windows) > 100_000:
+                    self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+            if count < self.per_minute:
+                self._windows[key] = (start, count + 1)
+                return
+        retry = max(1, math.ceil(60 - (now - start).total_seconds()))
+        raise ApiError(
+            429, "RATE_LIMITED",
+            f"more than {self.per_minute} events this minute for this integration key",
+            headers={"Retry-After": str(retry)},
+        )

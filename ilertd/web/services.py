@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import peewee
 import pykka
 
-from ilertd.actors.ask import ask_async, ask_blocking
+from ilertd.actors.ask import ask_async, ask_blocking, ask_many_async
 from ilertd.actors.clock import Clock, ManualClock
 from ilertd.actors.messages import Outcome, Reply
 from ilertd.app.application import Application
@@ -47,6 +47,11 @@ class Services:
     async def ask_async(self, build: Callable[[Reply], Any]) -> Outcome:
         """Send the message `build(reply)` to the supervisor; await its committed outcome."""
         return await ask_async(self.supervisor, self.tracker, build)
+
+    async def ask_many_async(self, builds: Sequence[Callable[[Reply], Any]],
+                             batch: Callable[[tuple[Any, ...]], Any]) -> list[Outcome]:
+        """Several messages as the one message `batch(messages)`; await every committed outcome."""
+        return await ask_many_async(self.supervisor, self.tracker, builds, batch)
 
     def ask_blocking(self, build: Callable[[Reply], Any]) -> Outcome:
         """The same from a worker thread (plain handlers run in starlette's thread pool)."""

@@ -62,7 +62,9 @@ def _incident(
         "alertUrl": f"{public_url}/api/incidents/{row.id}",
         "alertSource": {"id": row.alert_source_id, "name": sources.get(row.alert_source_id, "")},
         "escalationPolicy": policy,
-        "escalationLevel": row.escalation_level,
+        # A held incident (maintenance, support hours) is stored at level -1: level 0 is next.
+        "escalationLevel": max(0, row.escalation_level),
+        "held": row.escalation_level < 0,
         "nextEscalationAt": format_instant(row.next_escalation_at),
         "responders": responders_json(row, paged, names),
         "reportTime": format_instant(row.report_time),
@@ -112,6 +114,10 @@ def alert_source_json(row: m.AlertSource) -> dict[str, Any]:
             {"id": row.escalation_policy_id} if row.escalation_policy_id is not None else None
         ),
         "priority": row.priority,
+        "fieldMapping": row.field_mapping,
+        "signingSecret": row.signing_secret,
+        "supportHours": row.support_hours,
+        "phoneNumber": row.phone_number,
     }
 
 

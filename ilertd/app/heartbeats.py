@@ -1,0 +1,103 @@
+"""Heartbeat monitors: their checks and writes, a ping, and a monitor falling overdue."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from ilertd.app import fields as v
+from ilertd.app.auth import Principal, require_admin
+from ilertd.app.context import Context
+from ilertd.errors import ApiError, invalid, not_found
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+from ilertd.store.heartbeats import monitor, monitor_by_key
+from ilertd.store.sources import source
+
+MIN_INTERVAL_S = 10
+MAX_INTERVAL_S = 31 * 24 * 3600
+
+
+def monitor_or_404(monitor_id: int) -> m.HeartbeatMonitor:
+    row = monitor(monitor_id)
+    if row is None:
+        raise not_found("heartbeat monitor", monitor_id)
+    return row
+
+
+def heartbeat_alert_key(monitor_id: int) -> str:
+    return f"heartbeat-{monitor_id}"
+
+
+class Heartbeats:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def _fields(self, body: dict[str, Any], current: m.HeartbeatMonitor | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        name = v.text(body, "name", required=current is None)
+        if name is not None:
+            fields["name"] = name
+        if current is None or "intervalSec" in body:
+            fields["interval_sec"] = v.integer(body, "intervalSec", MIN_INTERVAL_S, MAX_INTERVAL_S)
+        if current is None or "alertSource" in body:
+            if body.get("alertSource") is None:
+                raise invalid("alertSource", "alertSource {id} is required")
+            source_id = v.ref_id(body["alertSource"], "alertSource")
+            if source(source_id) is None:
+                raise invalid("alertSource", f"alert source {source_id} does not exist")
+            fields["alert_source"] = source_id
+        # Read-only, but a client's GET-modify-PUT carries it back unchanged.
+        key = current.integration_key if current is not None else None
+        if current is not None and body.get("integrationKey", key) != key:
+            raise invalid("integrationKey", "integrationKey is generated and read-only")
+        return fields
+
+    def create(self, caller: Principal, body: dict[str, Any]) -> m.HeartbeatMonitor:
+        require_admin(caller)
+        fields = self._fields(body, None)
+        with write_transaction(self.ctx.db):
+            row = m.HeartbeatMonitor.create(integration_key=secrets.token_hex(16), status="UNKNOWN",
+                                            created_at=self.ctx.now(), **fields)
+        return row
+
+    def update(self, caller: Principal, monitor_id: int, body: dict[str, Any]) -> m.HeartbeatMonitor:
+        require_admin(caller)
+        fields = self._fields(body, monitor_or_404(monitor_id))
+        if fields:
+            with write_transaction(self.ctx.db):
+                m.HeartbeatMonitor.update(**fields).where(m.HeartbeatMonitor.id == monitor_id).execute()
+            # A new interval moves the deadline of the running timer.
+            self.ctx.heartbeat_changed(monitor_id, False)
+        return monitor_or_404(monitor_id)
+
+    def delete(self, caller: Principal, monitor_id: int) -> None:
+        require_admin(caller)
+        monitor_or_404(monitor_id)
+        with write_transaction(self.ctx.db):
+            m.HeartbeatMonitor.delete().where(m.HeartbeatMonitor.id == monitor_id).execute()
+        self.ctx.heartbeat_changed(monitor_id, False)
+
+    def ping(self, integration_key: str) -> m.HeartbeatMonitor:
+        """The job is alive: the timer starts again from now; an overdue monitor's incident resolves."""
+        with write_transaction(self.ctx.db):
+            row = monitor_by_key(integration_key)
+            if row is None:
+                raise ApiError(404, "UNKNOWN_INTEGRATION_KEY", "no heartbeat monitor has this key")
+            was_overdue = row.status == "OVERDUE"
+            m.HeartbeatMonitor.update(last_ping_at=self.ctx.now(), status="OK").where(
+                m.HeartbeatMonitor.id == row.id).execute()
+        self.ctx.heartbeat_changed(row.id, was_overdue)
+        return row
+
+    def mark_overdue(self, monitor_id: int, last_ping_at: datetime) -> m.HeartbeatMonitor | None:
+        """The monitor, now OVERDUE, if it was still waiting for the ping after `last_ping_at` and
+        its interval has run out; None if a ping came meanwhile (or it is gone, or not due)."""
+        with write_transaction(self.ctx.db):
+            row = monitor(monitor_id)
+            if (row is None or row.status != "OK" or row.last_ping_at != last_ping_at
+                    or last_ping_at + timedelta(seconds=row.interval_sec) > self.ctx.now()):
+                return None
+            m.HeartbeatMonitor.update(status="OVERDUE").where(m.HeartbeatMonitor.id == monitor_id).execute()
+        return monitor(monitor_id)

@@ -1,0 +1,83 @@
+"""Maintenance windows: their checks and writes, and what a write tells the incident actors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ilertd.app import fields as v
+from ilertd.app.auth import Principal, require_admin
+from ilertd.app.context import Context
+from ilertd.domain.timeutil import parse_instant
+from ilertd.errors import invalid, not_found
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+from ilertd.store.quiet_times import window
+from ilertd.store.sources import existing_source_ids
+
+MAX_SOURCES = 1000
+
+
+def window_or_404(window_id: int) -> m.MaintenanceWindow:
+    row = window(window_id)
+    if row is None:
+        raise not_found("maintenance window", window_id)
+    return row
+
+
+def _instant(body: dict[str, Any], name: str) -> datetime:
+    try:
+        return parse_instant(body.get(name))
+    except (ValueError, TypeError):
+        raise invalid(name, f"{name} is required: an ISO-8601 instant") from None
+
+
+class MaintenanceWindows:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def _fields(self, body: dict[str, Any], current: m.MaintenanceWindow | None) -> dict[str, Any]:
+        merged = {
+            "summary": current.summary, "start": current.starts_at, "end": current.ends_at,
+            "alertSources": [{"id": i} for i in current.alert_source_ids],
+        } if current is not None else {}
+        fields: dict[str, Any] = {}
+        summary = v.text(body, "summary", required=current is None, max_length=1000)
+        fields["summary"] = summary if summary is not None else merged["summary"]
+        fresh = current is None
+        fields["starts_at"] = _instant(body, "start") if fresh or "start" in body else merged["start"]
+        fields["ends_at"] = _instant(body, "end") if fresh or "end" in body else merged["end"]
+        if fields["ends_at"] <= fields["starts_at"]:
+            raise invalid("end", "end must be after start")
+        refs = body.get("alertSources", merged.get("alertSources"))
+        if not isinstance(refs, list) or not refs:
+            raise invalid("alertSources", "alertSources must be a non-empty array of {id} objects")
+        if len(refs) > MAX_SOURCES:
+            raise invalid("alertSources", f"a window covers at most {MAX_SOURCES} alert sources")
+        ids = list(dict.fromkeys(v.ref_id(ref, f"alertSources[{i}]") for i, ref in enumerate(refs)))
+        v.all_exist(existing_source_ids, ids, "alertSources", "alert source")
+        fields["alert_source_ids"] = ids
+        return fields
+
+    def create(self, caller: Principal, body: dict[str, Any]) -> m.MaintenanceWindow:
+        require_admin(caller)
+        fields = self._fields(body, None)
+        with write_transaction(self.ctx.db):
+            row = m.MaintenanceWindow.create(**fields)
+        self.ctx.maintenance.invalidate()
+        return row
+
+    def update(self, caller: Principal, window_id: int, body: dict[str, Any]) -> m.MaintenanceWindow:
+        require_admin(caller)
+        fields = self._fields(body, window_or_404(window_id))
+        with write_transaction(self.ctx.db):
+            m.MaintenanceWindow.update(**fields).where(m.MaintenanceWindow.id == window_id).execute()
+        self.ctx.maintenance.invalidate()
+        return window_or_404(window_id)
+
+    def delete(self, caller: Principal, window_id: int) -> None:
+        require_admin(caller)
+        window_or_404(window_id)
+        with write_transaction(self.ctx.db):
+            m.MaintenanceWindow.delete().where(m.MaintenanceWindow.id == window_id).execute()
+        self.ctx.maintenance.invalidate()

@@ -1,0 +1,170 @@
+"""When an alert source pages nobody: maintenance windows and support hours, as pure rules.
+
+An incident opened while its source is in a maintenance window, or outside its support hours
+when the source says NO_ESCALATION, is held: it opens as usual but pages nobody, and starts
+escalating at level 0 when the hold ends (the window's end, the next start of support hours).
+Outside support hours with LOW_PRIORITY it opens with LOW priority instead (level 0 only).
+Incidents opened before a window are not touched by it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Literal
+
+from ilertd.domain.local_time import local_to_utc, zone_info
+
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+OUTSIDE = ("LOW_PRIORITY", "NO_ESCALATION")
+_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)|24:00")
+
+Outside = Literal["LOW_PRIORITY", "NO_ESCALATION"]
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    id: int
+    summary: str
+    start: datetime
+    end: datetime
+    source_ids: frozenset[int]
+
+    def covers(self, source_id: int, at: datetime) -> bool:
+        return source_id in self.source_ids and self.start <= at < self.end
+
+
+@dataclass(frozen=True)
+class SupportHours:
+    """Weekly local time ranges (end exclusive; "24:00" is the end of the day) in one zone."""
+
+    timezone: str
+    days: Mapping[int, tuple[time, time | None]]  # weekday (0 = Monday) -> (start, end; None = 24:00)
+    outside: Outside
+
+    def within(self, at: datetime) -> bool:
+        local = at.astimezone(zone_info(self.timezone))
+        hours = self.days.get(local.weekday())
+        if hours is None:
+            return False
+        start, end = hours
+        clock = local.time().replace(tzinfo=None)
+        return start <= clock and (end is None or clock < end)
+
+    def next_start(self, after: datetime) -> datetime | None:
+        """The first instant at or after `after` inside support hours (None: there are none)."""
+        if self.within(after):
+            return after
+        zone = zone_info(self.timezone)
+        local_day = after.astimezone(zone).date()
+        for offset in range(8):
+            day = local_day + timedelta(days=offset)
+            hours = self.days.get(day.weekday())
+            if hours is None:
+                continue
+            begins = local_to_utc(datetime.combine(day, hours[0]), zone)
+            if begins >= after:
+                return begins
+        return None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Page nobody until `until`; then escalation starts at level 0."""
+
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What quiet times change about an incident that opens now."""
+
+    hold: Hold | None = None
+    priority: Literal["LOW"] | None = None
+    note: str | None = None
+
+
+def opening(source_id: int, windows: Iterable[MaintenanceWindow], hours: SupportHours | None,
+            now: datetime) -> Opening:
+    """How an incident of `source_id` opening at `now` is treated: held by a maintenance window
+    (until its end: the latest end of the windows covering it), held outside support hours
+    (until they start), LOW priority outside them, or as usual."""
+    covering = [w for w in windows if w.covers(source_id, now)]
+    if covering:
+        window = max(covering, key=lambda w: w.end)
+        until = window.end
+        if hours is not None and hours.outside == "NO_ESCALATION":
+            until = hours.next_start(until) or until
+        return Opening(Hold(until, f"Opened during maintenance window {window.summary!r}"))
+    if hours is None or hours.within(now):
+        return Opening()
+    if hours.outside == "LOW_PRIORITY":
+        return Opening(priority="LOW", note="Opened outside the source's support hours: LOW priority")
+    starts = hours.next_start(now)
+    if starts is None:
+        return Opening()
+    return Opening(Hold(starts, "Opened outside the source's support hours"))
+
+
+# --- support hours as the API writes them -------------------------------------------------------
+
+
+def _clock(value: Any, where: str, allow_end_of_day: bool) -> time | None:
+    if not isinstance(value, str) or not _CLOCK.fullmatch(value):
+        raise ValueError(f"{where} must be a time HH:MM")
+    if value == "24:00":
+        if not allow_end_of_day:
+            raise ValueError(f"{where} must be before 24:00")
+        return None
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def parse_support_hours(value: Any) -> SupportHours:
+    """`{timezone, supportDays: {MONDAY: {start, end}, ...}, outside}` checked; ValueError says what
+    is wrong (its first word is the field)."""
+    if not isinstance(value, dict):
+        raise ValueError("supportHours must be an object, or null")
+    timezone = value.get("timezone")
+    if not isinstance(timezone, str):
+        raise ValueError("supportHours.timezone must be an IANA time zone name")
+    try:
+        zone_info(timezone)
+    except ValueError as error:
+        raise ValueError(f"supportHours.timezone: {error}") from None
+    outside = value.get("outside", "LOW_PRIORITY")
+    if outside not in OUTSIDE:
+        raise ValueError(f"supportHours.outside must be one of {', '.join(OUTSIDE)}")
+    days_in = value.get("supportDays")
+    if not isinstance(days_in, dict) or not days_in:
+        raise ValueError("supportHours.supportDays must name at least one day, e.g. {\"MONDAY\": "
+                         "{\"start\": \"08:00\", \"end\": \"18:00\"}}")
+    days: dict[int, tuple[time, time | None]] = {}
+    for name, hours in days_in.items():
+        where = f"supportHours.supportDays.{name}"
+        if name not in WEEKDAYS:
+            raise ValueError(f"{where}: the days are {', '.join(WEEKDAYS)}")
+        if not isinstance(hours, dict):
+            raise ValueError(f"{where} must be an object {{start, end}}")
+        start = _clock(hours.get("start"), f"{where}.start", allow_end_of_day=False)
+        end = _clock(hours.get("end"), f"{where}.end", allow_end_of_day=True)
+        assert start is not None
+        if end is not None and end <= start:
+            raise ValueError(f"{where}.end must be after its start (split a night over two days)")
+        days[WEEKDAYS.index(name)] = (start, end)
+    return SupportHours(timezone, days, outside)
+
+
+def support_hours_json(hours: SupportHours) -> dict[str, Any]:
+    def clock(value: time | None) -> str:
+        return "24:00" if value is None else value.strftime("%H:%M")
+
+    return {
+        "timezone": hours.timezone,
+        "supportDays": {WEEKDAYS[day]: {"start": clock(start), "end": clock(end)}
+                        for day, (start, end) in sorted(hours.days.items())},
+        "outside": hours.outside,
+    }

@@ -1,0 +1,266 @@
+"""Sentry's alert webhooks (metric alerts, issue alerts, issue changes) as the `sentry` integration.
+
+Sentry signs each webhook with the integration's client secret: `Sentry-Hook-Signature` is the
+hex HMAC-SHA256 of the raw body. When the alert source has a signing secret it is checked;
+without one it is not. docs/integrations/sentry.md has the mapping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from ilertd import hookimpl
+from ilertd.domain.events import MAX_SUMMARY, Event, EventType, Priority
+from ilertd.errors import ApiError
+from ilertd.hookspecs import Integration, IntegrationRequest
+
+NAME = "sentry"
+INTEGRATION_TYPE = "SENTRY"
+SIGNATURE_HEADER = "sentry-hook-signature"
+
+# Metric alert action → (event type, priority); the priority of a RESOLVE is not used.
+METRIC_ACTIONS: dict[str, tuple[EventType, Priority | None]] = {
+    "critical": ("ALERT", "HIGH"),
+    "warning": ("ALERT", "LOW"),
+    "resolved": ("RESOLVE", None),
+}
+LEVEL_PRIORITIES: dict[str, Priority] = {
+    "fatal": "HIGH", "error": "HIGH", "warning": "LOW", "info": "LOW", "debug": "LOW",
+}
+# Issue webhooks (`Sentry-Hook-Resource: issue`) and activity alerts (action `triggered`): which
+# actions open an alert, which close it, and which say nothing about whether it is still a problem.
+ISSUE_OPENING_ACTIONS = frozenset({"created", "unresolved", "triggered"})
+ISSUE_CLOSING_ACTIONS = frozenset({"resolved"})
+ISSUE_SILENT_ACTIONS = frozenset({"assigned", "archived", "ignored"})
+# Metric alert fields kept as custom details, as Sentry names them.
+METRIC_DETAIL_FIELDS = ("identifier", "status", "date_started", "date_detected", "date_closed")
+RULE_DETAIL_FIELDS = ("query", "aggregate", "dataset", "time_window", "threshold_type",
+                      "resolve_threshold")
+
+
+def _invalid(reason: str) -> ApiError:
+    return ApiError(400, "INVALID_PAYLOAD", f"sentry: {reason}")
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A request header by its name in any case (the route hands them lower-cased, tests may not)."""
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+
+
+def expected_signature(secret: str, body: bytes) -> str:
+    """What Sentry sends in `Sentry-Hook-Signature` for `body` signed with `secret`."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify(request: IntegrationRequest) -> None:
+    """401 INVALID_SIGNATURE unless the signature matches the source's secret (if it has one)."""
+    secret = request.source.signing_secret if request.source is not None else None
+    if not secret:
+        return
+    given = header(request.headers, SIGNATURE_HEADER)
+    if given is None:
+        raise ApiError(401, "INVALID_SIGNATURE", "the Sentry-Hook-Signature header is missing")
+    expected = expected_signature(secret, request.body)
+    if not hmac.compare_digest(given.strip().lower().encode("utf-8", errors="replace"),
+                               expected.encode("ascii")):
+        raise ApiError(401, "INVALID_SIGNATURE",
+                       "Sentry-Hook-Signature does not match the alert source's signing secret")
+
+
+def _object(parent: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = parent.get(name)
+    if not isinstance(value, dict):
+        raise _invalid(f"'{where}{name}' must be an object")
+    return value
+
+
+def _optional_object(parent: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = parent.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _text(parent: Mapping[str, Any], name: str) -> str | None:
+    value = parent.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _ident(parent: Mapping[str, Any], name: str) -> str | None:
+    """An id Sentry sends as a string or a number."""
+    value = parent.get(name)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _summary(text: str) -> str:
+    return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1] + "…"
+
+
+def _link(url: str | None, text: str) -> tuple[dict[str, str], ...]:
+    if url is None or not url.startswith(("https://", "http://")):
+        return ()
+    return ({"href": url, "text": text},)
+
+
+def _projects(*candidates: Any) -> str | None:
+    for projects in candidates:
+        if isinstance(projects, list):
+            names = [p for p in projects if isinstance(p, str) and p]
+            if names:
+                return ",".join(names)
+    return None
+
+
+def _present(pairs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def metric_alert_event(action: str, data: Mapping[str, Any]) -> Event:
+    """A metric alert (`Sentry-Hook-Resource: metric_alert`): one alert per Sentry incident."""
+    if action not in METRIC_ACTIONS:
+        raise _invalid(f"a metric alert's 'action' must be critical, warning or resolved, got {action!r}")
+    event_type, priority = METRIC_ACTIONS[action]
+    incident = _object(data, "metric_alert", "data.")
+    rule = _optional_object(incident, "alert_rule")
+    incident_id = _ident(incident, "id")
+    if incident_id is None:
+        raise _invalid("'data.metric_alert.id' is missing")
+    title = (_text(data, "description_title") or _text(incident, "title") or _text(rule, "name")
+             or f"Sentry metric alert {incident_id}")
+    labels = _present({
+        "environment": _text(rule, "environment"),
+        "project": _projects(incident.get("projects"), rule.get("projects")),
+        "alert_rule": _text(rule, "name"),
+    })
+    custom_details = _present({
+        "metric_alert_id": incident_id,
+        "alert_rule_id": _ident(rule, "id"),
+        **{name: incident.get(name) for name in METRIC_DETAIL_FIELDS},
+        **{name: rule.get(name) for name in RULE_DETAIL_FIELDS},
+    })
+    return Event(
+        event_type=event_type,
+        alert_key=f"sentry-metric-alert-{incident_id}",
+        summary=_summary(title),
+        details=_text(data, "description_text"),
+        priority=priority,
+        links=_link(_text(data, "web_url"), "Sentry metric alert"),
+        labels=labels,
+        custom_details=custom_details,
+    )
+
+
+def _tag(event: Mapping[str, Any], name: str) -> str | None:
+    """A tag of a Sentry event: its `tags` are [name, value] pairs."""
+    tags = event.get("tags")
+    if not isinstance(tags, list):
+        return None
+    for tag in tags:
+        if isinstance(tag, list) and len(tag) == 2 and tag[0] == name and isinstance(tag[1], str):
+            return tag[1]
+    return None
+
+
+def _level_priority(level: str | None) -> Priority | None:
+    return LEVEL_PRIORITIES.get(level.lower()) if level else None
+
+
+def issue_alert_event(action: str, data: Mapping[str, Any]) -> Event:
+    """An issue alert (`Sentry-Hook-Resource: event_alert`): keyed by the event's issue."""
+    if action != "triggered":
+        raise _invalid(f"an issue alert's 'action' must be triggered, got {action!r}")
+    event = _object(data, "event", "data.")
+    issue_id = _ident(event, "issue_id")
+    if issue_id is None:
+        raise _invalid("'data.event.issue_id' is missing")
+    title = _text(event, "title") or _text(event, "message") or f"Sentry issue {issue_id}"
+    rule = _text(data, "triggered_rule")
+    culprit = _text(event, "culprit")
+    details = "\n".join(line for line in (
+        culprit and f"Culprit: {culprit}", rule and f"Alert rule: {rule}") if line)
+    level = _text(event, "level")
+    return Event(
+        event_type="ALERT",
+        alert_key=f"sentry-issue-{issue_id}",
+        summary=_summary(title),
+        details=details or None,
+        priority=_level_priority(level),
+        links=_link(_text(event, "web_url"), "Sentry event"),
+        labels=_present({"level": level, "environment": _tag(event, "environment"), "alert_rule": rule}),
+        custom_details=_present({"issue_id": issue_id, "event_id": _text(event, "event_id"),
+                                 "culprit": culprit, "platform": _text(event, "platform")}),
+    )
+
+
+def issue_events(action: str, data: Mapping[str, Any]) -> list[Event]:
+    """An issue webhook (`Sentry-Hook-Resource: issue`) or an activity alert: same key as issue alerts,
+    so resolving the issue in Sentry resolves what an issue alert opened."""
+    issue = _object(data, "issue", "data.")
+    if action in ISSUE_SILENT_ACTIONS:
+        return []
+    if action not in ISSUE_OPENING_ACTIONS | ISSUE_CLOSING_ACTIONS:
+        raise _invalid(f"an issue webhook's 'action' {action!r} is not one of created, unresolved, "
+                       "resolved, assigned, archived, ignored, triggered")
+    issue_id = _ident(issue, "id")
+    if issue_id is None:
+        raise _invalid("'data.issue.id' is missing")
+    key = f"sentry-issue-{issue_id}"
+    if action in ISSUE_CLOSING_ACTIONS:
+        return [Event(event_type="RESOLVE", alert_key=key)]
+    title = _text(issue, "title") or f"Sentry issue {issue_id}"
+    level = _text(issue, "level")
+    project = _optional_object(issue, "project")
+    return [Event(
+        event_type="ALERT",
+        alert_key=key,
+        summary=_summary(title),
+        details=(f"Culprit: {culprit}" if (culprit := _text(issue, "culprit")) else None),
+        priority=_level_priority(level),
+        links=_link(_text(issue, "web_url") or _text(issue, "permalink"), "Sentry issue"),
+        labels=_present({"level": level, "project": _text(project, "slug")}),
+        custom_details=_present({"issue_id": issue_id, "short_id": _text(issue, "shortId"),
+                                 "status": _text(issue, "status"), "substatus": _text(issue, "substatus")}),
+    )]
+
+
+def parse(request: IntegrationRequest) -> list[Event]:
+    """A Sentry webhook body → the events it means; which resource it is shows in `data`."""
+    body = request.json()
+    if not isinstance(body, dict):
+        raise _invalid("the body must be a JSON object")
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        raise _invalid("'action' is missing or not a string")
+    data = _object(body, "data", "")
+    if "metric_alert" in data:
+        return [metric_alert_event(action, data)]
+    if "event" in data:
+        return [issue_alert_event(action, data)]
+    if "issue" in data:
+        return issue_events(action, data)
+    if "installation" in data:
+        # Sentry announces an installation of the integration: nothing to alert on.
+        return []
+    raise _invalid("'data' holds none of metric_alert, event (issue alert) or issue")
+
+
+@hookimpl
+def register_integrations() -> list[Integration]:
+    return [
+        Integration(
+            name=NAME,
+            integration_type=INTEGRATION_TYPE,
+            parse=parse,
+            verify=verify,
+            description="Sentry alert webhooks: metric alerts, issue alerts, issue changes "
+                        "(Sentry-Hook-Signature checked when the source has a signing secret)",
+        )
+    ]

@@ -1,0 +1,563 @@
+"""Inbound e-mail as a built-in plugin: the `[smtp_in]` SMTP listener that turns a mail into an event.
+
+A mail to `<integration key>@<smtp_in.domain>` becomes an event on the EMAIL alert source with
+that key: subject → summary and alert key, text body → details. The listener is aiosmtpd on its
+own thread and event loop; the reply to DATA waits for the event to be committed, so a 250 means
+stored and anything else leaves the mail with the sending server, which retries a 4xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import encodings.idna
+import logging
+import re
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import parseaddr
+from html.parser import HTMLParser
+from typing import Any, Protocol, cast
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from ilertd import hookimpl
+from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event
+from ilertd.errors import ApiError
+from ilertd.hookspecs import ConfigOption, Outcome, PluginContext, SourceInfo
+
+logger = logging.getLogger(__name__)
+
+# What the incident log shows as the way in.
+INTEGRATION = "email"
+SOURCE_TYPE = "EMAIL"
+NO_SUBJECT = "(no subject)"
+NO_OPEN_INCIDENT = "NO_OPEN_INCIDENT_WITH_KEY"
+# "[RESOLVED] ...", "Resolved: ...", "RECOVERY - ...", "OK: ..." (a bare "OK" needs its colon or
+# brackets: "OK to deploy?" is no recovery).
+DEFAULT_RESOLVE_PATTERN = (r"(?i)^\s*(?:\[\s*(?:resolved|recovery|recovered|ok)\s*\]"
+                           r"|(?:resolved|recovery|recovered)\b|ok\s*:)[\s:\-]*")
+DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+# How long `shutdown` waits for mails whose events are being committed before it cuts them off.
+DRAIN_SECONDS = 15.0
+READY_SECONDS = 10.0
+
+# Reply and forward markers of common mail clients (en, de, nordic, fr)...
+_REPLY_MARKER = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|antw|tr)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
+# ...and status tags alerting tools put in front of a subject: none tell one alert from another.
+_STATUS_TAG = re.compile(
+    r"^\s*\[\s*(?:resolved|recovery|recovered|ok|firing|alert|alerting|problem|triggered)"
+    r"(?:\s*:\s*\d+)?\s*\]\s*",
+    re.IGNORECASE,
+)
+_WHITESPACE = re.compile(r"\s+")
+# C0 controls but tab and newline, and DEL: a NUL is refused by PostgreSQL text columns.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_INLINE_SPACE = re.compile(r"[ \t\f\v\u00a0]+")
+_TRUNCATED = "\n\n[... {count} more characters not shown]"
+
+
+class MalformedMail(ValueError):
+    """The mail can never become an event, however often it is sent: answered 550."""
+
+
+# --- the mail, parsed (pure) ---------------------------------------------------------------------
+
+
+def compile_resolve_pattern(pattern: str) -> re.Pattern[str] | None:
+    """The resolve pattern, or None when it is empty (no subject resolves)."""
+    return re.compile(pattern) if pattern else None
+
+
+def subject_key(subject: str) -> str:
+    """The alert key of a subject: without reply/forward markers and status tags, spaces collapsed,
+    so "Re: [RESOLVED] Disk full" and "Disk  full" are one alert."""
+    text = _WHITESPACE.sub(" ", subject).strip()
+    while match := (_REPLY_MARKER.match(text) or _STATUS_TAG.match(text)):
+        text = text[match.end():]
+    text = text.strip() or NO_SUBJECT
+    return text[:MAX_ALERT_KEY].strip()
+
+
+def without_reply_markers(subject: str) -> str:
+    """The subject after its "Re:"/"Fwd:" markers, which the resolve pattern is matched against
+    ("Re: RESOLVED: x" resolves x)."""
+    text = subject
+    while match := _REPLY_MARKER.match(text):
+        text = text[match.end():]
+    return text
+
+
+def _clean_line(text: str) -> str:
+    """One line of header text: no controls, no folding, spaces collapsed."""
+    return _WHITESPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+def _tidy(text: str) -> str:
+    """A body as details: newlines normalised, controls gone, trailing spaces and blank runs cut."""
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = "\n".join(line.rstrip() for line in text.split("\n"))
+    return _BLANK_RUNS.sub("\n\n", lines).strip()
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit - 1].rstrip() + "…"
+
+
+def truncate_details(text: str, limit: int = MAX_DETAILS) -> str:
+    """Details within `limit` characters, saying how much was cut rather than failing the event."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(_TRUNCATED.format(count=len(text)))
+    return text[:room].rstrip() + _TRUNCATED.format(count=len(text) - room)
+
+
+class _HtmlText(HTMLParser):
+    """The readable text of an HTML body: blocks on their own lines, scripts and styles dropped."""
+
+    SKIPPED = frozenset({"script", "style", "title", "noscript", "template"})
+    BLOCKS = frozenset({"br", "p", "div", "tr", "li", "ul", "ol", "table", "hr", "pre", "blockquote",
+                        "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer",
+                        "dt", "dd"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIPPED:
+            self.skipping += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIPPED:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _HtmlText()
+    parser.feed(html)
+    parser.close()
+    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in "".join(parser.parts).split("\n"))
+    return _tidy("\n".join(lines))
+
+
+def _part_text(part: Message) -> str:
+    """A text part decoded by its charset; an unknown or lying charset falls back to UTF-8."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        return payload.decode("utf-8", errors="replace")
+
+
+def _body_text(message: EmailMessage) -> str:
+    """The text/plain body (of a multipart: its plain part); without one, the HTML part as text."""
+    plain = message.get_body(preferencelist=("plain",))
+    text = _tidy(_part_text(plain)) if plain is not None else ""
+    if not text:
+        html = message.get_body(preferencelist=("html",))
+        if html is not None:
+            text = html_to_text(_part_text(html))
+    return text
+
+
+def _header(message: EmailMessage, name: str) -> str | None:
+    """A header's decoded text (RFC 2047 words, raw UTF-8); one the parser chokes on is decoded
+    from its raw form instead of failing the mail."""
+    try:
+        value = message.get(name)
+        return None if value is None else str(value)
+    except Exception:  # the header parser has raised on crafted input (IndexError, ...)
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+        if raw is None:
+            return None
+        try:
+            return str(make_header(decode_header(raw)))
+        except Exception:
+            return raw
+
+
+def _repair(text: str) -> str:
+    """Bytes the parser could not decode are kept as surrogates: decode them as UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """A mail as ilertd sees it: the event, and what is stored beside it."""
+
+    event: Event
+    subject: str
+    sender: str
+    message_id: str
+    size: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        """What the store keeps with the event: headers, not the whole mail, nor the recipient
+        address (it holds the integration key, which the Event API does not store either)."""
+        return {"subject": self.subject, "from": self.sender, "messageId": self.message_id,
+                "bytes": self.size}
+
+
+def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMail:
+    """The event a mail (RFC 5322 bytes) stands for; MalformedMail if it can never be one."""
+    if not raw.strip():
+        raise MalformedMail("the message is empty")
+    # With the default policy the parser builds EmailMessage objects (get_body, decoded headers).
+    message = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    subject = _clean_line(_repair(_header(message, "subject") or ""))
+    from_header = _clean_line(_repair(_header(message, "from") or ""))
+    sender = parseaddr(from_header)[1] or from_header
+    message_id = _clean_line(_repair(_header(message, "message-id") or ""))
+    details = truncate_details(_repair(_body_text(message))) or None
+
+    custom: dict[str, str] = {}
+    if sender:
+        custom["from"] = sender
+    if message_id:
+        custom["messageId"] = message_id
+    unmarked = without_reply_markers(subject)
+    resolved = resolve_pattern.match(unmarked) if resolve_pattern else None
+    if resolved is not None:
+        event = Event(event_type="RESOLVE", alert_key=subject_key(unmarked[resolved.end():]),
+                      summary=_shorten(subject, MAX_SUMMARY), details=details, custom_details=custom)
+    else:
+        event = Event(event_type="ALERT", alert_key=subject_key(subject),
+                      summary=_shorten(subject or NO_SUBJECT, MAX_SUMMARY), details=details,
+                      custom_details=custom)
+    return ParsedMail(event, subject, sender, message_id, len(raw))
+
+
+# --- SMTP replies --------------------------------------------------------------------------------
+
+
+def _reply_text(text: str) -> str:
+    """A reply line is one line of ASCII within SMTP's 512 octets: the sending server puts it
+    in its bounce."""
+    line = _clean_line(text).encode("ascii", "replace").decode("ascii")
+    return line if len(line) <= 400 else line[:397] + "..."
+
+
+def refusal(error: ApiError) -> str:
+    """The SMTP reply for ingestion's refusal: temporary (the sender retries) unless retrying
+    cannot help."""
+    text = _reply_text(error.message)
+    if error.status == 429:
+        return f"451 4.7.1 {text}; try again later"
+    if error.status == 404:
+        return f"550 5.1.1 {text}"
+    if error.status >= 500:
+        return f"451 4.3.0 {text}; try again later"
+    return f"550 5.6.0 the event was refused: {text}"
+
+
+# --- the SMTP handler (runs on the listener's event loop) ----------------------------------------
+
+
+class Intake(Protocol):
+    """What the handler needs of the plugin's context: sources and ingestion."""
+
+    async def source(self, integration_key: str) -> SourceInfo: ...
+
+    async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
+                     payload: Any) -> list[Outcome]: ...
+
+
+def _wrong_type(source: SourceInfo) -> str:
+    return (f"550 5.7.1 this integration key belongs to a {_reply_text(source.integration_type)}"
+            f" alert source, not an {SOURCE_TYPE} one: mail is taken only by {SOURCE_TYPE} sources")
+
+
+def _domain_form(domain: str) -> str:
+    """A domain for comparison: case, a trailing dot and IDNA (ü vs xn--) do not matter."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return ".".join(encodings.idna.ToASCII(label).decode("ascii") if label else ""
+                        for label in domain.split(".")).lower()
+    except UnicodeError:
+        return domain
+
+
+class MailHandler:
+    """aiosmtpd's handler: RCPT checks the key, DATA commits the event before answering."""
+
+    def __init__(self, intake: Intake, domain: str, resolve_pattern: re.Pattern[str] | None,
+                 max_message_bytes: int) -> None:
+        self.intake = intake
+        self.domain = _domain_form(domain)
+        self.resolve_pattern = resolve_pattern
+        self.max_message_bytes = max_message_bytes
+        # Set by `drain`: mails from now on are answered 451 (their sender retries later).
+        self.closing = False
+        self.in_flight = 0
+        self._idle: asyncio.Event | None = None
+
+    def key_of(self, address: str) -> str | None:
+        """The integration key an address names at our domain, or None."""
+        local, at, domain = address.rpartition("@")
+        local = local.strip('"')
+        if not at or not local or _domain_form(domain) != self.domain:
+            return None
+        return local
+
+    async def source_of(self, key: str) -> SourceInfo:
+        try:
+            return await self.intake.source(key)
+        except ApiError as error:
+            # Keys are lower-case hex; a mail client or relay may have changed the case.
+            if error.status != 404 or key == key.lower():
+                raise
+            return await self.intake.source(key.lower())
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        key = self.key_of(address)
+        if key is None:
+            return f"550 5.1.1 no such mailbox: this server takes mail for @{self.domain} only"
+        try:
+            source = await self.source_of(key)
+        except ApiError as error:
+            if error.status == 404:
+                return "550 5.1.1 no such mailbox: no alert source has this integration key"
+            return refusal(error)
+        except Exception:
+            logger.exception("smtp_in: looking up a recipient failed")
+            return "451 4.3.0 the recipient cannot be checked now; try again later"
+        if source.integration_type != SOURCE_TYPE:
+            return _wrong_type(source)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.closing:
+            return "451 4.3.2 ilertd is stopping; try again later"
+        self.in_flight += 1
+        if self._idle is not None:
+            self._idle.clear()
+        try:
+            return await self.deliver(envelope)
+        except Exception:
+            logger.exception("smtp_in: a mail could not be taken")
+            return "451 4.3.0 the mail could not be taken now; try again later"
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def deliver(self, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        # aiosmtpd's data_size_limit refuses most; this holds for any size it let through.
+        if len(raw) > self.max_message_bytes:
+            return f"552 5.3.4 the message is larger than {self.max_message_bytes} bytes"
+        try:
+            mail = parse_mail(bytes(raw), self.resolve_pattern)
+        except MalformedMail as error:
+            return f"550 5.6.0 {_reply_text(str(error))}"
+        except Exception as error:
+            # The parsing is pure: the same bytes fail the same way on every retry.
+            logger.warning("smtp_in: a mail from %s cannot be parsed: %s", envelope.mail_from, error)
+            return f"550 5.6.0 the message cannot be taken as an alert: {_reply_text(str(error))}"
+        recipients = list(dict.fromkeys(envelope.rcpt_tos))
+        done: list[str] = []
+        for address in recipients:
+            key = self.key_of(address)
+            assert key is not None  # RCPT took only our own domain
+            try:
+                source = await self.source_of(key)
+                if source.integration_type != SOURCE_TYPE:  # changed since RCPT
+                    return _wrong_type(source)
+                (outcome,) = await self.intake.ingest(source, [mail.event], INTEGRATION, mail.payload())
+            except ApiError as error:
+                logger.warning("smtp_in: mail %s refused: %s", mail.message_id or "(no id)", error.message)
+                return refusal(error)
+            if outcome.error is not None and outcome.error.code != NO_OPEN_INCIDENT:
+                logger.warning("smtp_in: mail %s refused: %s", mail.message_id or "(no id)",
+                               outcome.error.message)
+                return refusal(outcome.error)
+            if outcome.error is not None:
+                # As the Event API: a resolve that matches nothing is done, not worth a retry.
+                done.append(f"{source.name}: no open incident")
+            else:
+                done.append(f"{source.name}: incident {outcome.incident_id}")
+            logger.info("smtp_in: %s from %s to %s, alert key %r: %s", mail.event.event_type,
+                        mail.sender or "(no sender)", source.name, mail.event.alert_key, done[-1])
+        return _reply_text(f"250 2.0.0 {mail.event.event_type} taken ({'; '.join(done)})")
+
+    async def drain(self, timeout: float) -> bool:
+        """Refuse new mails, wait for those being committed; False if some were still going."""
+        self.closing = True
+        if self.in_flight == 0:
+            return True
+        self._idle = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+# --- the listener --------------------------------------------------------------------------------
+
+
+class _BoundController(Controller):
+    """aiosmtpd's Controller serving a socket already bound: a port in use fails at once with
+    the system's reason, not after aiosmtpd's ready timeout."""
+
+    def __init__(self, handler: MailHandler, listener: socket.socket, **kwargs: Any) -> None:
+        self.listener = listener
+        host, port = listener.getsockname()[:2]
+        super().__init__(handler, hostname=host, port=port, **kwargs)
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self.listener, ssl=self.ssl_context)
+
+
+class MailListener:
+    """aiosmtpd's Controller (a thread and event loop of its own) on host:port."""
+
+    def __init__(self, handler: MailHandler, host: str, port: int, server_name: str,
+                 max_message_bytes: int) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.server_name = server_name
+        self.max_message_bytes = max_message_bytes
+        self.controller: Controller | None = None
+        # Set when `stop` starts refusing new connections (a test waits on it).
+        self.draining = threading.Event()
+
+    def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            listener = socket.create_server((self.host.strip("[]"), self.port), family=family)
+        except OSError as error:
+            raise RuntimeError(f"[smtp_in] cannot listen on {self.host}:{self.port}: {error}") from None
+        # The banner's name is given, so aiosmtpd does not look up the host's FQDN (a DNS query).
+        controller = _BoundController(self.handler, listener, server_hostname=self.server_name,
+                                      ident="ilertd", data_size_limit=self.max_message_bytes,
+                                      ready_timeout=READY_SECONDS)
+        try:
+            controller.start()
+        except Exception:
+            if controller.loop.is_running():  # it listens but did not answer in time
+                controller.stop(no_assert=True)
+            elif not controller.loop.is_closed():
+                controller.loop.close()
+            listener.close()
+            raise
+        self.controller = controller
+
+    def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Stop listening, let mails being committed get their reply, then end the thread."""
+        controller, self.controller = self.controller, None
+        if controller is None:
+            return
+        try:
+            drain = self._drain(controller, drain_seconds)
+            drained = asyncio.run_coroutine_threadsafe(drain, controller.loop)
+            if not drained.result(drain_seconds + READY_SECONDS):
+                logger.warning("smtp_in: mails were still being taken after %.0f s; their senders "
+                               "get no reply and will retry", drain_seconds)
+        except Exception:
+            logger.exception("smtp_in: draining the listener failed")
+        controller.stop()
+
+    async def _drain(self, controller: Controller, timeout: float) -> bool:
+        server = controller.server
+        if server is not None:
+            server.close()
+        self.draining.set()
+        return await self.handler.drain(timeout)
+
+
+# --- the hooks -----------------------------------------------------------------------------------
+
+# The listener of each started context (one per daemon): shutdown gets the context startup got.
+_listeners: dict[int, MailListener] = {}
+_listeners_lock = threading.Lock()
+
+
+def _pattern_problem(value: str) -> str | None:
+    try:
+        pattern = compile_resolve_pattern(value)
+    except re.error as error:
+        return f"is not a valid regular expression: {error}"
+    if pattern is not None and pattern.match(""):
+        return "matches an empty subject, so every mail would resolve"
+    return None
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+@hookimpl
+def plugin_config() -> list[ConfigOption]:
+    return [
+        ConfigOption("resolve_subject_pattern", str, DEFAULT_RESOLVE_PATTERN,
+                     "a regular expression matched at the start of a subject: a match RESOLVEs the incident "
+                     "keyed by the rest of the subject; empty: mails never resolve", _pattern_problem),
+        ConfigOption("max_message_bytes", int, DEFAULT_MAX_MESSAGE_BYTES,
+                     "largest mail taken, in bytes (larger: 552)", _positive),
+    ]
+
+
+@hookimpl
+def startup(context: PluginContext) -> None:
+    settings = context.settings.smtp_in
+    if not settings.enabled:
+        return
+    if not settings.domain.strip():
+        raise ValueError("[smtp_in] domain is empty: set it to the domain mail is addressed to "
+                         "(<integration key>@<domain>)")
+    max_bytes = int(context.config["max_message_bytes"])
+    handler = MailHandler(context, settings.domain,
+                          compile_resolve_pattern(str(context.config["resolve_subject_pattern"])), max_bytes)
+    listener = MailListener(handler, settings.host, settings.port, settings.domain, max_bytes)
+    # aiosmtpd logs every connection and command at INFO; the plugin logs one line per mail.
+    mail_log = logging.getLogger("mail.log")
+    if mail_log.level == logging.NOTSET:
+        mail_log.setLevel(logging.WARNING)
+    listener.start()
+    with _listeners_lock:
+        _listeners[id(context)] = listener
+    logger.info("smtp_in: taking mail for <integration key>@%s on %s:%s", settings.domain, settings.host,
+                settings.port)
+
+
+@hookimpl
+def shutdown(context: PluginContext) -> None:
+    with _listeners_lock:
+        listener = _listeners.pop(id(context), None)
+    if listener is not None:
+        listener.stop()
+        logger.info("smtp_in: stopped listening on %s:%s", listener.host, listener.port)

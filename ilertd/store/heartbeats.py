@@ -1,0 +1,23 @@
+"""Heartbeat monitors as the API and the heartbeat actor read them."""
+
+from __future__ import annotations
+
+from ilertd.store import models as m
+
+
+def monitor(monitor_id: int) -> m.HeartbeatMonitor | None:
+    return m.HeartbeatMonitor.get_or_none(m.HeartbeatMonitor.id == monitor_id)
+
+
+def monitor_by_key(integration_key: str) -> m.HeartbeatMonitor | None:
+    return m.HeartbeatMonitor.get_or_none(m.HeartbeatMonitor.integration_key == integration_key)
+
+
+def monitors_page(start: int, size: int) -> list[m.HeartbeatMonitor]:
+    query = m.HeartbeatMonitor.select().order_by(m.HeartbeatMonitor.id)
+    return list(query.offset(start).limit(size))
+
+
+def pinged_monitors() -> list[m.HeartbeatMonitor]:
+    """Monitors whose timer runs: pinged at least once and not yet overdue."""
+    return list(m.HeartbeatMonitor.select().where(m.HeartbeatMonitor.status == "OK"))

@@ -1,0 +1,105 @@
+"""Heartbeat monitors, their pings, and maintenance windows over HTTP: parse, authorise, call the
+application layer, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ilertd.app.heartbeats import monitor_or_404
+from ilertd.app.quiet_times import window_or_404
+from ilertd.domain.timeutil import format_instant
+from ilertd.store import models as m
+from ilertd.store.heartbeats import monitors_page
+from ilertd.store.quiet_times import windows_page
+from ilertd.web.auth import authenticate
+from ilertd.web.http import json_object, paging, path_id, threaded
+from ilertd.web.services import Services
+
+
+def heartbeat_monitor_json(row: m.HeartbeatMonitor) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "intervalSec": row.interval_sec,
+        "alertSource": {"id": row.alert_source_id},
+        "integrationKey": row.integration_key,
+        "lastPingAt": format_instant(row.last_ping_at),
+        "status": row.status,
+    }
+
+
+def maintenance_window_json(row: m.MaintenanceWindow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "summary": row.summary,
+        "start": format_instant(row.starts_at),
+        "end": format_instant(row.ends_at),
+        "alertSources": [{"id": i} for i in row.alert_source_ids],
+    }
+
+
+def routes(services: Services) -> list[Route]:
+    heartbeats, windows = services.app.heartbeats, services.app.maintenance
+
+    def list_monitors(request: Request, _body: bytes) -> Response:
+        start, size = paging(request)
+        return JSONResponse([heartbeat_monitor_json(r) for r in monitors_page(start, size)])
+
+    def get_monitor(request: Request, _body: bytes) -> Response:
+        return JSONResponse(heartbeat_monitor_json(monitor_or_404(path_id(request))))
+
+    def create_monitor(request: Request, body: bytes) -> Response:
+        row = heartbeats.create(authenticate(request), json_object(body))
+        return JSONResponse(heartbeat_monitor_json(row), status_code=201)
+
+    def update_monitor(request: Request, body: bytes) -> Response:
+        row = heartbeats.update(authenticate(request), path_id(request), json_object(body))
+        return JSONResponse(heartbeat_monitor_json(row))
+
+    def delete_monitor(request: Request, _body: bytes) -> Response:
+        heartbeats.delete(authenticate(request), path_id(request))
+        return Response(status_code=204)
+
+    def ping(request: Request, _body: bytes) -> Response:
+        # The key in the URL authenticates, as for events; a HEAD answers without a body.
+        heartbeats.ping(str(request.path_params["key"]))
+        if request.method == "HEAD":
+            return Response(status_code=202)
+        return JSONResponse({"status": "OK"}, status_code=202)
+
+    def list_windows(request: Request, _body: bytes) -> Response:
+        start, size = paging(request)
+        return JSONResponse([maintenance_window_json(r) for r in windows_page(start, size)])
+
+    def get_window(request: Request, _body: bytes) -> Response:
+        return JSONResponse(maintenance_window_json(window_or_404(path_id(request))))
+
+    def create_window(request: Request, body: bytes) -> Response:
+        row = windows.create(authenticate(request), json_object(body))
+        return JSONResponse(maintenance_window_json(row), status_code=201)
+
+    def update_window(request: Request, body: bytes) -> Response:
+        row = windows.update(authenticate(request), path_id(request), json_object(body))
+        return JSONResponse(maintenance_window_json(row))
+
+    def delete_window(request: Request, _body: bytes) -> Response:
+        windows.delete(authenticate(request), path_id(request))
+        return Response(status_code=204)
+
+    return [
+        Route("/api/heartbeat-monitors", threaded(list_monitors), methods=["GET"]),
+        Route("/api/heartbeat-monitors", threaded(create_monitor), methods=["POST"]),
+        Route("/api/heartbeat-monitors/{id}", threaded(get_monitor), methods=["GET"]),
+        Route("/api/heartbeat-monitors/{id}", threaded(update_monitor), methods=["PUT"]),
+        Route("/api/heartbeat-monitors/{id}", threaded(delete_monitor), methods=["DELETE"]),
+        Route("/api/v1/heartbeats/{key}", threaded(ping, access="public"), methods=["GET", "HEAD", "POST"]),
+        Route("/api/maintenance-windows", threaded(list_windows), methods=["GET"]),
+        Route("/api/maintenance-windows", threaded(create_window), methods=["POST"]),
+        Route("/api/maintenance-windows/{id}", threaded(get_window), methods=["GET"]),
+        Route("/api/maintenance-windows/{id}", threaded(update_window), methods=["PUT"]),
+        Route("/api/maintenance-windows/{id}", threaded(delete_window), methods=["DELETE"]),
+    ]

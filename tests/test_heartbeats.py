@@ -1,0 +1,129 @@
+"""Heartbeat monitors: silence past the interval opens an incident, the next ping resolves it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ilertd.actors.clock import MANUAL_CLOCK_FILE
+from tests.inprocess import InProcessDaemon
+from tests.paging import Paging
+
+
+def monitor(app: Any, interval_sec: int = 300, source_id: int = 1,
+            name: str = "nightly backup") -> dict[str, Any]:
+    created = app.post("/api/heartbeat-monitors", {"name": name, "intervalSec": interval_sec,
+                                                   "alertSource": {"id": source_id}})
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+def incidents(app: Any) -> list[dict[str, Any]]:
+    return list(app.get("/api/incidents").json())
+
+
+def test_the_timer_starts_at_the_first_ping_and_silence_opens_one_incident_that_pages(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    dave = app_paging.user("dave")
+    app_paging.policy([(30, [dave])])
+    created = monitor(app)
+    assert (created["status"], created["lastPingAt"]) == ("UNKNOWN", None)
+    # Never pinged: no timer runs, however long it stays silent.
+    app.advance("PT2H")
+    assert incidents(app) == []
+    ping = app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}")
+    assert ping.status_code == 202, ping.text
+    seen = app.get(f"/api/heartbeat-monitors/{created['id']}").json()["lastPingAt"]
+    assert seen == "2026-01-05T11:00:00.000Z"
+    app.advance("PT4M59S")
+    assert incidents(app) == []
+    app.advance("PT1S")
+    (opened,) = incidents(app)
+    assert opened["alertKey"] == f"heartbeat-{created['id']}"
+    assert opened["summary"] == ("Heartbeat monitor 'nightly backup' is overdue:"
+                                 " last seen 2026-01-05T11:00:00.000Z")
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OVERDUE"
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    # Still silent: no second incident, no second alert.
+    app.advance("PT1H")
+    assert len(incidents(app)) == 1
+    assert app.get(f"/api/incidents/{opened['id']}").json()["eventCount"] == 1
+    # The next ping, by GET this time, resolves it and starts the timer again.
+    assert app.client.get(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.quiet()
+    assert app.get(f"/api/incidents/{opened['id']}").json()["status"] == "RESOLVED"
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OK"
+    app.advance("PT5M")
+    assert [i["status"] for i in incidents(app)] == ["PENDING", "RESOLVED"]
+
+
+def test_pings_keep_it_quiet_and_head_answers_without_a_body(app: InProcessDaemon) -> None:
+    created = monitor(app, interval_sec=60)
+    url = f"/api/v1/heartbeats/{created['integrationKey']}"
+    for _ in range(10):
+        head = app.client.head(url)
+        assert head.status_code == 202 and head.content == b""
+        app.advance("PT50S")
+    assert incidents(app) == []
+    assert app.client.post("/api/v1/heartbeats/not-a-key").status_code == 404
+
+
+def test_the_timer_survives_a_restart_and_a_deadline_missed_while_down_fires_at_start(
+        app: InProcessDaemon) -> None:
+    created = monitor(app, interval_sec=600)
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.advance("PT5M")
+    app.stop()
+    app.start()
+    app.advance("PT4M59S")
+    assert incidents(app) == []
+    app.advance("PT1S")
+    assert len(incidents(app)) == 1
+    # Overdue when the daemon stops: it is not opened twice at the next start.
+    app.stop()
+    app.start()
+    app.advance("PT1H")
+    assert len(incidents(app)) == 1
+    # Pinged, then down past the deadline: the missed deadline fires once at start.
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.quiet()
+    app.stop()
+    # Down for an hour: the manual clock resumes where its file says.
+    (app.data_dir / MANUAL_CLOCK_FILE).write_text("2026-01-05T11:10:00.000Z")
+    app.start()
+    app.advance("PT0S")
+    assert [i["status"] for i in incidents(app)] == ["PENDING", "RESOLVED"]
+
+
+def test_a_new_interval_moves_the_running_deadline(app: InProcessDaemon) -> None:
+    created = monitor(app, interval_sec=600)
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    edited = app.put(f"/api/heartbeat-monitors/{created['id']}", {**created, "intervalSec": 120})
+    assert edited.status_code == 200, edited.text
+    app.advance("PT2M")
+    assert len(incidents(app)) == 1
+    assert app.delete(f"/api/heartbeat-monitors/{created['id']}").status_code == 204
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"intervalSec": 60, "alertSource": {"id": 1}}, "name"),
+    ({"name": "x", "intervalSec": 5, "alertSource": {"id": 1}}, "intervalSec"),
+    ({"name": "x", "intervalSec": "60", "alertSource": {"id": 1}}, "intervalSec"),
+    ({"name": "x", "intervalSec": 60}, "alertSource"),
+    ({"name": "x", "intervalSec": 60, "alertSource": {"id": 42}}, "alertSource"),
+])
+def test_a_bad_monitor_is_a_400_naming_the_field_and_nothing_is_stored(
+        app: InProcessDaemon, body: dict[str, Any], field: str) -> None:
+    reply = app.post("/api/heartbeat-monitors", body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["field"] == field
+    assert app.get("/api/heartbeat-monitors").json() == []
+
+
+def test_the_integration_key_is_read_only(app: InProcessDaemon) -> None:
+    created = monitor(app)
+    changed = app.put(f"/api/heartbeat-monitors/{created['id']}", {**created, "integrationKey": "mine"})
+    assert changed.status_code == 400 and changed.json()["field"] == "integrationKey"

@@ -1,0 +1,433 @@
+"""The Alertmanager integration over captured webhook bodies: mapping, dedup, resolves, refusals, limits."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from ilertd.domain.events import MAX_DETAILS, MAX_SUMMARY
+from ilertd.errors import ApiError
+from ilertd.plugins.alertmanager import label_fingerprint, parse_webhook
+from tests.inprocess import InProcessDaemon
+
+FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager"
+CHAIN = FIXTURES / "prometheus_chain"
+MiB = 1024 * 1024
+EVERY_WEBHOOK = [
+    (FIXTURES, "am_firing_single"), (FIXTURES, "am_firing_group3"), (FIXTURES, "am_mixed_group"),
+    (FIXTURES, "am_resolved_single"), (FIXTURES, "am_resolved_group3"), (FIXTURES, "am_firing_amtool"),
+    (FIXTURES, "am_firing_truncated_bearer"), (FIXTURES, "am_firing_repeat"),
+    (FIXTURES, "am_firing_groupby_all"), (CHAIN, "am_webhook_firing"), (CHAIN, "am_webhook_resolved"),
+]
+
+
+def captured(name: str, folder: Path = FIXTURES) -> tuple[bytes, dict[str, str]]:
+    """A captured request: its body byte for byte, and the headers Alertmanager sent with it."""
+    request = json.loads((folder / f"{name}.request.json").read_text())
+    body = (folder / request["body_file"]).read_bytes()
+    headers = dict(request["headers"])
+    assert int(headers["Content-Length"]) == len(body), "the fixture is the body as sent"
+    return body, {k: v for k, v in headers.items() if k not in ("Host", "Content-Length")}
+
+
+def document(name: str, folder: Path = FIXTURES) -> dict[str, Any]:
+    return json.loads(captured(name, folder)[0])
+
+
+def prometheus_source(app: InProcessDaemon, priority: str = "HIGH", **fields: Any) -> str:
+    created = app.post("/api/alert-sources", {"name": "prometheus", "integrationType": "PROMETHEUS",
+                                              "priority": priority, **fields})
+    assert created.status_code == 201, created.text
+    return str(created.json()["integrationKey"])
+
+
+def send(app: InProcessDaemon, key: str, name: str, folder: Path = FIXTURES,
+         kind: str = "alertmanager") -> httpx.Response:
+    body, headers = captured(name, folder)
+    return app.client.post(f"/api/v1/events/{kind}/{key}", content=body, headers=headers)
+
+
+def accepted(reply: httpx.Response) -> list[tuple[str, str]]:
+    """(alertKey, responseCode) per alert of a 202 reply."""
+    assert reply.status_code == 202, reply.text
+    return [(r["alertKey"], r["responseCode"]) for r in reply.json()]
+
+
+def incidents(app: InProcessDaemon) -> dict[str, dict[str, Any]]:
+    """Every incident by alert key (each key is opened once in these tests unless they say so)."""
+    listed = app.get("/api/incidents").json()
+    return {i["alertKey"]: app.get(f"/api/incidents/{i['id']}").json() for i in listed}
+
+
+# --- every captured body, in the daemon ---------------------------------------------------------
+
+
+def test_a_firing_alert_opens_an_incident_with_its_summary_key_priority_links_and_labels(
+    app: InProcessDaemon,
+) -> None:
+    key = prometheus_source(app, priority="LOW")
+    assert accepted(send(app, key, "am_firing_single")) == [("58b1f92d488f0c30", "NEW_INCIDENT_CREATED")]
+    (incident,) = incidents(app).values()
+    assert incident["summary"] == "HighCPUUsage on host-0"
+    assert incident["alertKey"] == "58b1f92d488f0c30"
+    assert incident["status"] == "PENDING"
+    assert incident["priority"] == "HIGH", "severity=critical, on a source whose default is LOW"
+    assert incident["details"] == "Synthetic alert 1 of 1 from fire_alerts.py (run single)\n\nvalue: 97.5"
+    assert incident["labels"] == {"alertname": "HighCPUUsage", "instance": "host-0", "job": "fire_alerts",
+                                  "run_id": "single", "severity": "critical", "team": "infra"}
+    matchers = ("%7Balertname%3D%22HighCPUUsage%22%2Cinstance%3D%22host-0%22%2Cjob%3D%22fire_alerts%22"
+                "%2Crun_id%3D%22single%22%2Cseverity%3D%22critical%22%2Cteam%3D%22infra%22%7D")
+    assert incident["links"] == [
+        {"href": "http://prometheus.example.com/graph?g0.expr=up%3D%3D0", "text": "Source (generatorURL)"},
+        {"href": f"http://127.0.0.1:19193/#/alerts?filter={matchers}", "text": "Alertmanager"},
+        {"href": f"http://127.0.0.1:19193/#/silences/new?filter={matchers}",
+         "text": "Silence in Alertmanager"},
+        {"href": "https://runbooks.example.com/HighCPUUsage", "text": "runbook_url"},
+    ]
+    details = incident["customDetails"]
+    assert details["fingerprint"] == "58b1f92d488f0c30" and details["status"] == "firing"
+    assert details["startsAt"] == "2026-11-27T07:16:59.512Z" and "endsAt" not in details
+    assert details["receiver"] == "ilertd-webhook"
+    assert details["groupKey"] == '{}:{alertname="HighCPUUsage"}'
+    assert details["annotations"]["value"] == "97.5"
+    assert "truncatedAlerts" not in details
+
+
+def test_both_names_of_the_integration_take_the_webhook_in_any_case(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    fingerprint = "58b1f92d488f0c30"
+    assert accepted(send(app, key, "am_firing_single", kind="Prometheus")) == [
+        (fingerprint, "NEW_INCIDENT_CREATED")]
+    assert accepted(send(app, key, "am_firing_single", kind="ALERTMANAGER")) == [
+        (fingerprint, "EVENT_ADDED_TO_INCIDENT")]
+    assert len(incidents(app)) == 1
+
+
+def test_a_group_of_three_opens_one_incident_per_fingerprint(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    fingerprints = ["d23fe75c1b37b8df", "681e6a00e1e0ea52", "885d8fbc923e0a95"]
+    assert accepted(send(app, key, "am_firing_group3")) == [(f, "NEW_INCIDENT_CREATED") for f in fingerprints]
+    opened = incidents(app)
+    assert sorted(opened) == sorted(fingerprints)
+    assert [opened[f]["summary"] for f in fingerprints] == [f"DiskFull on host-{n}" for n in range(3)]
+    assert {i["priority"] for i in opened.values()} == {"LOW"}, "severity=warning, on a HIGH source"
+    assert [opened[f]["labels"]["instance"] for f in fingerprints] == ["host-0", "host-1", "host-2"]
+
+
+def test_a_mixed_group_resolves_only_its_resolved_alerts(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    accepted(send(app, key, "am_firing_group3"))
+    assert document("am_mixed_group")["status"] == "firing", "the group as a whole still fires"
+    assert accepted(send(app, key, "am_mixed_group")) == [
+        ("d23fe75c1b37b8df", "EVENT_ADDED_TO_INCIDENT"),
+        ("681e6a00e1e0ea52", "INCIDENT_RESOLVED"),
+        ("885d8fbc923e0a95", "EVENT_ADDED_TO_INCIDENT"),
+    ]
+    states = {k: (i["status"], i["eventCount"]) for k, i in incidents(app).items()}
+    assert states == {"d23fe75c1b37b8df": ("PENDING", 2), "681e6a00e1e0ea52": ("RESOLVED", 2),
+                      "885d8fbc923e0a95": ("PENDING", 2)}
+    # The group's last flush resolves the other two; the one already resolved matches nothing open,
+    # and that is still a 2xx (Alertmanager would re-send the whole group on anything else).
+    assert accepted(send(app, key, "am_resolved_group3")) == [
+        ("d23fe75c1b37b8df", "INCIDENT_RESOLVED"),
+        ("681e6a00e1e0ea52", "NO_OPEN_INCIDENT_WITH_KEY"),
+        ("885d8fbc923e0a95", "INCIDENT_RESOLVED"),
+    ]
+    assert {i["status"] for i in incidents(app).values()} == {"RESOLVED"}
+    assert len(incidents(app)) == 3
+
+
+@pytest.mark.parametrize(("folder", "firing", "resolved", "fingerprint"), [
+    (FIXTURES, "am_firing_single", "am_resolved_single", "58b1f92d488f0c30"),
+    (CHAIN, "am_webhook_firing", "am_webhook_resolved", "fee9a1b0b4a0bdcc"),
+])
+def test_a_resolved_alert_resolves_its_incident(app: InProcessDaemon, folder: Path, firing: str,
+                                                resolved: str, fingerprint: str) -> None:
+    key = prometheus_source(app)
+    assert accepted(send(app, key, firing, folder)) == [(fingerprint, "NEW_INCIDENT_CREATED")]
+    assert accepted(send(app, key, resolved, folder)) == [(fingerprint, "INCIDENT_RESOLVED")]
+    (incident,) = incidents(app).values()
+    assert incident["status"] == "RESOLVED" and incident["resolvedAt"] is not None
+    assert "RESOLVED" in app.log_types(incident["id"])
+
+
+def test_the_prometheus_chain_maps_the_rules_annotations(app: InProcessDaemon) -> None:
+    key = prometheus_source(app, priority="LOW")
+    accepted(send(app, key, "am_webhook_firing", CHAIN))
+    incident = incidents(app)["fee9a1b0b4a0bdcc"]
+    assert incident["summary"] == "AlwaysFiring test alert (value 1)"
+    assert incident["details"] == "vector(1) > 0 from the acceptance chain; labels=map[]"
+    assert incident["priority"] == "HIGH"
+    assert incident["links"][0] == {
+        "href": "http://127.0.0.1:56455/graph?g0.expr=vector%281%29+%3E+0&g0.tab=1",
+        "text": "Source (generatorURL)"}
+    assert incident["labels"]["cluster"] == "acceptance"
+
+
+def test_an_amtool_alert_without_generator_url_or_description(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    assert accepted(send(app, key, "am_firing_amtool")) == [("976d25f49e9d5650", "NEW_INCIDENT_CREATED")]
+    incident = incidents(app)["976d25f49e9d5650"]
+    assert incident["summary"] == "fired with amtool"
+    assert not incident["details"], "no description, no other annotations"
+    assert incident["priority"] == "LOW", "severity=info"
+    assert [link["text"] for link in incident["links"]] == ["Alertmanager", "Silence in Alertmanager"]
+
+
+def test_group_by_all_maps_its_one_alert_and_its_url_annotations(app: InProcessDaemon) -> None:
+    key = prometheus_source(app, priority="LOW")
+    assert accepted(send(app, key, "am_firing_groupby_all")) == [("1f164d46ddc17a3a", "NEW_INCIDENT_CREATED")]
+    incident = incidents(app)["1f164d46ddc17a3a"]
+    assert incident["summary"] == "LatencyHigh on host-0"
+    assert incident["priority"] == "HIGH"
+    assert incident["labels"]["team"] == "payments"
+    assert {"href": "https://grafana.example.com/d/abc", "text": "dashboard"} in incident["links"]
+    assert incident["links"][1]["href"].startswith("http://127.0.0.1:19195/#/alerts?filter=")
+    assert incident["customDetails"]["groupLabels"]["team"] == "payments"
+
+
+def test_a_truncated_group_is_logged_and_noted(
+    app: InProcessDaemon, caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = prometheus_source(app)
+    _, headers = captured("am_firing_truncated_bearer")
+    assert headers["Authorization"] == "Bearer s3cr3t-token", "sent with the receiver's http_config"
+    with caplog.at_level(logging.WARNING, logger="ilertd.plugins.alertmanager"):
+        reply = send(app, key, "am_firing_truncated_bearer")
+    assert accepted(reply) == [("c3aee1be12cdef0c", "NEW_INCIDENT_CREATED"),
+                               ("57299aba4ea548df", "NEW_INCIDENT_CREATED")]
+    (record,) = [r for r in caplog.records if r.name == "ilertd.plugins.alertmanager"]
+    assert record.levelno == logging.WARNING
+    assert "truncated 3 alert(s)" in record.getMessage() and "prometheus" in record.getMessage()
+    for incident in incidents(app).values():
+        assert incident["customDetails"]["truncatedAlerts"] == 3
+        assert "max_alerts" in incident["customDetails"]["truncatedNote"]
+        assert incident["priority"] == "HIGH"
+
+
+def test_a_byte_identical_repeat_is_deduplicated_into_the_same_incidents(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    first, _ = captured("am_firing_truncated_bearer")
+    repeat, _ = captured("am_firing_repeat")
+    assert first == repeat, "Alertmanager re-sends the group unchanged after repeat_interval"
+    opened = accepted(send(app, key, "am_firing_truncated_bearer"))
+    before = incidents(app)
+    assert accepted(send(app, key, "am_firing_repeat")) == [(k, "EVENT_ADDED_TO_INCIDENT") for k, _ in opened]
+    after = incidents(app)
+    assert {k: i["id"] for k, i in after.items()} == {k: i["id"] for k, i in before.items()}
+    assert len(app.get("/api/incidents").json()) == 2
+    assert {i["eventCount"] for i in before.values()} == {1}
+    assert {i["eventCount"] for i in after.values()} == {2}
+    assert {i["status"] for i in after.values()} == {"PENDING"}
+
+
+def test_a_firing_alert_after_a_person_resolved_its_incident_opens_a_new_one(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    assert accepted(send(app, key, "am_firing_single")) == [("58b1f92d488f0c30", "NEW_INCIDENT_CREATED")]
+    first = app.get("/api/incidents").json()[0]["id"]
+    assert app.put(f"/api/incidents/{first}/resolve").status_code == 200
+    # Still firing in Prometheus: the next repeat_interval re-sends it. RESOLVED is final.
+    reply = send(app, key, "am_firing_single")
+    assert accepted(reply) == [("58b1f92d488f0c30", "NEW_INCIDENT_CREATED")]
+    second = reply.json()[0]["incidentId"]
+    assert second != first
+    assert app.get(f"/api/incidents/{first}").json()["status"] == "RESOLVED"
+    assert app.get(f"/api/incidents/{second}").json()["status"] == "PENDING"
+    # Its own resolve then closes the new incident.
+    assert accepted(send(app, key, "am_resolved_single")) == [("58b1f92d488f0c30", "INCIDENT_RESOLVED")]
+    assert app.get(f"/api/incidents/{second}").json()["status"] == "RESOLVED"
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+
+def _bad_alert(**changes: Any) -> dict[str, Any]:
+    body = document("am_firing_single")
+    body["alerts"][0].update(changes)
+    return body
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"{not json", "not valid JSON"),
+    (b"", "not valid JSON"),
+    (captured("prom_to_am_firing", CHAIN)[0], "/api/v2/alerts"),
+    (b'"firing"', "JSON object"),
+    (json.dumps({k: v for k, v in document("am_firing_single").items() if k != "version"}).encode(),
+     "'version' is missing"),
+    (json.dumps({**document("am_firing_single"), "version": "3"}).encode(), "'version' is '3'"),
+    (json.dumps({**document("am_firing_single"), "version": 4}).encode(), "'version' is 4"),
+    (json.dumps({**document("am_firing_single"), "alerts": {"a": 1}}).encode(), "'alerts' must be an array"),
+    (json.dumps({**document("am_firing_single"), "truncatedAlerts": "3"}).encode(), "truncatedAlerts"),
+    (json.dumps({**document("am_firing_single"), "alerts": ["x"]}).encode(), "'alerts[0]' must be an object"),
+    (json.dumps(_bad_alert(status="pending")).encode(), "'alerts[0].status'"),
+    (json.dumps(_bad_alert(labels={"severity": 2})).encode(), "'alerts[0].labels.severity' must be a string"),
+    (json.dumps(_bad_alert(annotations=["x"])).encode(), "'alerts[0].annotations' must be an object"),
+    (json.dumps(_bad_alert(fingerprint=7)).encode(), "'alerts[0].fingerprint' must be a string"),
+    (json.dumps(_bad_alert(fingerprint="f" * 256)).encode(), "at most 255"),
+])
+def test_a_malformed_body_is_400_invalid_payload_and_stores_nothing(
+    app: InProcessDaemon, body: bytes, reason: str,
+) -> None:
+    key = prometheus_source(app)
+    reply = app.client.post(f"/api/v1/events/alertmanager/{key}", content=body,
+                            headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["code"] == "INVALID_PAYLOAD"
+    assert reason in reply.json()["message"]
+    assert app.get("/api/incidents").json() == []
+
+
+def test_a_bad_alert_later_in_the_group_refuses_the_whole_body(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    body = document("am_firing_group3")
+    body["alerts"][2]["status"] = "unknown"
+    reply = app.client.post(f"/api/v1/events/alertmanager/{key}", json=body)
+    assert reply.status_code == 400 and "'alerts[2].status'" in reply.json()["message"]
+    assert app.get("/api/incidents").json() == [], "parsed whole before anything is committed"
+
+
+@pytest.mark.parametrize("integration_type", ["API", "GRAFANA"])
+def test_a_key_of_another_source_type_is_400_integration_type_mismatch(
+    app: InProcessDaemon, integration_type: str,
+) -> None:
+    other = app.post("/api/alert-sources", {"name": "other", "integrationType": integration_type}).json()
+    reply = send(app, other["integrationKey"], "am_firing_single")
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
+    assert app.get("/api/incidents").json() == []
+
+
+def test_an_unknown_key_is_404(app: InProcessDaemon) -> None:
+    reply = send(app, "no-such-key", "am_firing_single")
+    assert reply.status_code == 404 and reply.json()["code"] == "UNKNOWN_INTEGRATION_KEY"
+
+
+def test_a_source_with_a_signing_secret_needs_it_as_the_bearer_token(app: InProcessDaemon) -> None:
+    key = prometheus_source(app, signingSecret="s3cr3t-token")
+    body, headers = captured("am_firing_truncated_bearer")
+    url = f"/api/v1/events/alertmanager/{key}"
+    for wrong in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic s3cr3t-token"}):
+        reply = app.client.post(url, content=body, headers={"Content-Type": "application/json", **wrong})
+        assert reply.status_code == 401 and reply.json()["code"] == "INVALID_SIGNATURE"
+    assert app.get("/api/incidents").json() == []
+    assert accepted(app.client.post(url, content=body, headers=headers))[0][1] == "NEW_INCIDENT_CREATED"
+
+
+# --- the body limit: the tool route's own, not server.max_body_bytes ---------------------------
+
+
+def _padded(size: int) -> bytes:
+    """A valid one-alert webhook of exactly `size` bytes: a long description pads it."""
+    body = document("am_firing_single")
+    body["alerts"][0]["annotations"]["description"] = ""
+    bare = len(json.dumps(body).encode())
+    body["alerts"][0]["annotations"]["description"] = "x" * (size - bare)
+    encoded = json.dumps(body).encode()
+    assert len(encoded) == size
+    return encoded
+
+
+def test_a_one_mib_body_is_taken_and_its_long_description_clipped(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    reply = app.client.post(f"/api/v1/events/alertmanager/{key}", content=_padded(MiB),
+                            headers={"Content-Type": "application/json"})
+    assert accepted(reply) == [("58b1f92d488f0c30", "NEW_INCIDENT_CREATED")]
+    incident = incidents(app)["58b1f92d488f0c30"]
+    assert len(incident["details"]) == MAX_DETAILS and incident["details"].endswith("…")
+
+
+def test_a_body_over_four_mib_is_413_and_stores_nothing(app: InProcessDaemon) -> None:
+    key = prometheus_source(app)
+    url = f"/api/v1/events/alertmanager/{key}"
+    over = app.client.post(url, content=_padded(4 * MiB + 1), headers={"Content-Type": "application/json"})
+    assert over.status_code == 413, over.text
+    assert over.json()["code"] == "BODY_TOO_LARGE"
+    assert app.get("/api/incidents").json() == []
+    at_limit = app.client.post(url, content=_padded(4 * MiB), headers={"Content-Type": "application/json"})
+    assert at_limit.status_code == 202, at_limit.text
+
+
+# --- the pure mapping ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("folder", "name"), EVERY_WEBHOOK)
+def test_the_label_hash_is_alertmanagers_own_fingerprint(folder: Path, name: str) -> None:
+    """An alert sent without a fingerprint gets the key Alertmanager would have given it."""
+    alerts = document(name, folder)["alerts"]
+    assert [label_fingerprint(a["labels"]) for a in alerts] == [a["fingerprint"] for a in alerts]
+    for alert in alerts:
+        del alert["fingerprint"]
+    body = {**document(name, folder), "alerts": alerts}
+    keys = [e.alert_key for e in parse_webhook(body).events]
+    assert keys == [a["fingerprint"] for a in document(name, folder)["alerts"]]
+
+
+@pytest.mark.parametrize(("folder", "name"), EVERY_WEBHOOK)
+def test_each_alert_s_own_status_decides_its_event(folder: Path, name: str) -> None:
+    body = document(name, folder)
+    events = parse_webhook(body).events
+    assert [e.event_type for e in events] == [
+        {"firing": "ALERT", "resolved": "RESOLVE"}[a["status"]] for a in body["alerts"]]
+    assert [dict(e.labels) for e in events] == [a["labels"] for a in body["alerts"]]
+
+
+def test_labels_in_any_order_hash_alike_and_different_labels_differently() -> None:
+    assert label_fingerprint({"a": "1", "b": "2"}) == label_fingerprint({"b": "2", "a": "1"})
+    assert label_fingerprint({"a": "1", "b": "2"}) != label_fingerprint({"a": "12"})
+    assert label_fingerprint({}) == "cbf29ce484222325", "FNV-1a's offset basis, as Alertmanager"
+
+
+@pytest.mark.parametrize(("severity", "priority"), [
+    ("critical", "HIGH"), ("error", "HIGH"), ("page", "HIGH"), ("high", "HIGH"), ("CRITICAL", "HIGH"),
+    ("warning", "LOW"), ("info", "LOW"), ("low", "LOW"), ("none", "LOW"), (" Warning ", "LOW"),
+    ("disaster", None), ("", None), (None, None),
+])
+def test_the_severity_label_maps_to_priority(severity: str | None, priority: str | None) -> None:
+    body = document("am_firing_single")
+    labels = body["alerts"][0]["labels"]
+    labels.pop("severity")
+    if severity is not None:
+        labels["severity"] = severity
+    (event,) = parse_webhook(body).events
+    assert event.priority == priority
+
+
+def test_without_a_summary_annotation_the_summary_is_the_alertname_and_labels() -> None:
+    body = document("am_mixed_group")
+    resolved = parse_webhook(body).events[1]
+    assert resolved.summary == ("DiskFull: instance=host-1, job=fire_alerts, mountpoint=/var, run_id=grp,"
+                                " severity=warning")
+    assert resolved.details is None
+    assert [link["text"] for link in resolved.links] == ["Alertmanager"], "no silence link once resolved"
+    body["alerts"][1]["labels"] = {"job": "x"}
+    assert parse_webhook(body).events[1].summary == "job=x"
+    body["alerts"][1]["labels"] = {}
+    assert parse_webhook(body).events[1].summary == "Alertmanager alert 681e6a00e1e0ea52"
+
+
+def test_a_long_summary_is_clipped_not_refused() -> None:
+    body = _bad_alert(annotations={"summary": "s" * (MAX_SUMMARY + 500)})
+    (event,) = parse_webhook(body).events
+    assert event.summary is not None and len(event.summary) == MAX_SUMMARY and event.summary.endswith("…")
+
+
+def test_only_web_urls_become_links() -> None:
+    body = _bad_alert(generatorURL="javascript:alert(1)",
+                      annotations={"summary": "s", "runbook_url": "file:///etc/passwd",
+                                   "wiki": "https://wiki.example/x"})
+    body["externalURL"] = ""
+    (event,) = parse_webhook(body).events
+    assert [dict(link) for link in event.links] == [{"href": "https://wiki.example/x", "text": "wiki"}]
+    assert event.details == "runbook_url: file:///etc/passwd"
+
+
+def test_parse_webhook_raises_the_api_error_with_its_reason() -> None:
+    with pytest.raises(ApiError) as refused:
+        parse_webhook({"version": "4"})
+    assert (refused.value.status, refused.value.code) == (400, "INVALID_PAYLOAD")
+    assert parse_webhook({**document("am_firing_single"), "alerts": []}).events == ()

@@ -1,0 +1,200 @@
+"""The `sentry` integration over Sentry's documented webhooks: mapping, dedup, resolve, signatures."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.inprocess import InProcessDaemon
+
+FIXTURES = Path(__file__).parent / "fixtures" / "thirdparty"
+CRITICAL = "sentry_metric_alert_critical"
+RESOLVED = "sentry_metric_alert_resolved"
+
+
+def fixture(name: str) -> tuple[bytes, dict[str, str], str]:
+    """(body byte for byte, the headers Sentry sent, the client secret it was signed with)."""
+    meta = json.loads((FIXTURES / f"{name}.meta.json").read_text())
+    return (FIXTURES / meta["body_file"]).read_bytes(), dict(meta["headers"]), meta["hmac_client_secret"]
+
+
+def signed(body: bytes, secret: str, resource: str = "metric_alert") -> dict[str, str]:
+    """The headers Sentry would send with `body`: its own signature, computed here."""
+    return {"Content-Type": "application/json", "Sentry-Hook-Resource": resource,
+            "Sentry-Hook-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def make_source(app: InProcessDaemon, secret: str | None = None) -> str:
+    body: dict[str, Any] = {"name": "sentry", "integrationType": "SENTRY"}
+    if secret is not None:
+        body["signingSecret"] = secret
+    reply = app.post("/api/alert-sources", body)
+    assert reply.status_code == 201, reply.text
+    return f"/api/v1/events/sentry/{reply.json()['integrationKey']}"
+
+
+def post(app: InProcessDaemon, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    # Header values as bytes: a client may send any latin-1 octets, not only ASCII.
+    return app.client.post(url, content=body, headers={k: v.encode("latin-1") for k, v in headers.items()})
+
+
+def test_a_signed_metric_alert_opens_dedups_and_resolves_an_incident(app: InProcessDaemon) -> None:
+    body, headers, secret = fixture(CRITICAL)
+    url = make_source(app, secret)
+    opened = post(app, url, body, headers)
+    assert opened.status_code == 202, opened.text
+    (result,) = opened.json()
+    assert result["responseCode"] == "NEW_INCIDENT_CREATED"
+    incident = app.get(f"/api/incidents/{result['incidentId']}").json()
+    assert incident["summary"] == "Critical: Too many errors in checkout"
+    assert incident["alertKey"] == "sentry-metric-alert-90210"
+    assert incident["priority"] == "HIGH"
+    assert incident["status"] == "PENDING"
+    assert incident["details"] == "1204 events in the last 10 minutes\nFilter: level:error"
+    assert incident["links"] == [{"href": "https://example-org.sentry.io/alerts/rules/details/4711/?alert=318",
+                                  "text": "Sentry metric alert"}]
+    assert incident["labels"] == {"environment": "production", "project": "checkout",
+                                  "alert_rule": "Too many errors in checkout"}
+    assert incident["customDetails"]["alert_rule_id"] == "4711"
+    assert incident["customDetails"]["identifier"] == "318"
+
+    again = post(app, url, body, headers)
+    assert again.status_code == 202 and again.json()[0]["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
+    assert [i["id"] for i in app.get("/api/incidents").json()] == [incident["id"]]
+    assert app.get(f"/api/incidents/{incident['id']}").json()["eventCount"] == 2
+
+    resolved_body, resolved_headers, _ = fixture(RESOLVED)
+    resolved = post(app, url, resolved_body, resolved_headers)
+    assert resolved.status_code == 202 and resolved.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
+    assert app.get(f"/api/incidents/{incident['id']}").json()["status"] == "RESOLVED"
+
+
+def test_a_warning_is_a_low_priority_alert(app: InProcessDaemon) -> None:
+    document = json.loads(fixture(CRITICAL)[0])
+    document["action"] = "warning"
+    document["data"]["description_title"] = "Warning: Too many errors in checkout"
+    document["data"]["metric_alert"]["id"] = "90211"
+    body = json.dumps(document).encode()
+    url = make_source(app, "s3cret")
+    reply = post(app, url, body, signed(body, "s3cret"))
+    assert reply.status_code == 202, reply.text
+    incident = app.get(f"/api/incidents/{reply.json()[0]['incidentId']}").json()
+    assert (incident["priority"], incident["alertKey"]) == ("LOW", "sentry-metric-alert-90211")
+    assert incident["summary"] == "Warning: Too many errors in checkout"
+
+
+def test_a_missing_or_wrong_signature_is_refused_and_nothing_is_stored(app: InProcessDaemon) -> None:
+    body, headers, secret = fixture(CRITICAL)
+    url = make_source(app, secret)
+    unsigned = {k: v for k, v in headers.items() if k != "Sentry-Hook-Signature"}
+    other_secret = signed(body, "not-the-secret")
+    tampered = body.replace(b"1204 events", b"1205 events")
+    for attempt_body, attempt_headers in ((body, unsigned), (body, other_secret), (tampered, headers),
+                                          (body, {**headers, "Sentry-Hook-Signature": "caf\u00e9"})):
+        reply = post(app, url, attempt_body, attempt_headers)
+        assert reply.status_code == 401, reply.text
+        assert reply.json()["code"] == "INVALID_SIGNATURE"
+    assert app.get("/api/incidents").json() == []
+    # The signature is hex: its case does not matter.
+    upper = {**headers, "Sentry-Hook-Signature": headers["Sentry-Hook-Signature"].upper()}
+    assert post(app, url, body, upper).status_code == 202
+
+
+def test_a_source_without_a_secret_takes_unsigned_webhooks_until_it_gets_one(app: InProcessDaemon) -> None:
+    body, headers, secret = fixture(CRITICAL)
+    url = make_source(app)
+    unsigned = {"Content-Type": "application/json"}
+    assert post(app, url, body, unsigned).status_code == 202
+    source_id = app.get("/api/alert-sources").json()[-1]["id"]
+    assert app.put(f"/api/alert-sources/{source_id}", {"signingSecret": secret}).status_code == 200
+    refused = post(app, url, body, unsigned)
+    assert refused.status_code == 401 and refused.json()["code"] == "INVALID_SIGNATURE"
+    assert post(app, url, body, headers).status_code == 202
+    assert app.get(f"/api/incidents/{app.get('/api/incidents').json()[0]['id']}").json()["eventCount"] == 2
+
+
+ISSUE_ALERT: dict[str, Any] = {
+    "action": "triggered",
+    "actor": {"id": "sentry", "name": "Sentry", "type": "application"},
+    "data": {
+        "event": {
+            "event_id": "ec36e0d7b8b04fbd8b2c9ae26ef7b1ab",
+            "issue_id": "1117540176",
+            "issue_url": "https://sentry.io/api/0/issues/1117540176/",
+            "web_url": "https://sentry.io/organizations/example/issues/1117540176/events/ec36e0d7/",
+            "title": "ReferenceError: heck is not defined",
+            "culprit": "?(<anonymous>)",
+            "level": "error",
+            "platform": "javascript",
+            "tags": [["environment", "prod"], ["level", "error"]],
+        },
+        "triggered_rule": "Send a notification for new issues",
+    },
+    "installation": {"uuid": "a8e5d37a-696c-4c54-adb5-b3f28d64c7de"},
+}
+
+
+def issue_webhook(action: str) -> dict[str, Any]:
+    return {"action": action, "actor": {"id": 1, "name": "colleen", "type": "user"},
+            "data": {"issue": {"id": "1117540176", "shortId": "FRONTEND-1", "title": "ReferenceError",
+                               "level": "error", "status": "resolved" if action == "resolved" else "open",
+                               "web_url": "https://sentry.io/organizations/example/issues/1117540176/",
+                               "project": {"slug": "frontend"}}},
+            "installation": {"uuid": "a8e5d37a-696c-4c54-adb5-b3f28d64c7de"}}
+
+
+def test_an_issue_alert_opens_an_incident_that_the_issue_webhook_resolves(app: InProcessDaemon) -> None:
+    url = make_source(app, "s3cret")
+    body = json.dumps(ISSUE_ALERT).encode()
+    opened = post(app, url, body, signed(body, "s3cret", "event_alert"))
+    assert opened.status_code == 202, opened.text
+    incident = app.get(f"/api/incidents/{opened.json()[0]['incidentId']}").json()
+    assert incident["summary"] == "ReferenceError: heck is not defined"
+    assert incident["alertKey"] == "sentry-issue-1117540176"
+    assert incident["priority"] == "HIGH"
+    assert incident["details"] == "Culprit: ?(<anonymous>)\nAlert rule: Send a notification for new issues"
+    assert incident["labels"] == {"level": "error", "environment": "prod",
+                                  "alert_rule": "Send a notification for new issues"}
+    assert incident["links"][0]["text"] == "Sentry event"
+
+    for silent in ("assigned", "archived"):
+        body = json.dumps(issue_webhook(silent)).encode()
+        reply = post(app, url, body, signed(body, "s3cret", "issue"))
+        assert reply.status_code == 202 and reply.json() == []
+    assert app.get(f"/api/incidents/{incident['id']}").json()["status"] == "PENDING"
+
+    body = json.dumps(issue_webhook("resolved")).encode()
+    resolved = post(app, url, body, signed(body, "s3cret", "issue"))
+    assert resolved.status_code == 202 and resolved.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
+    assert app.get(f"/api/incidents/{incident['id']}").json()["status"] == "RESOLVED"
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"{not json", "not valid JSON"),
+    (b"[]", "must be a JSON object"),
+    (b'{"action": "critical"}', "'data' must be an object"),
+    (b'{"action": "exploded", "data": {"metric_alert": {"id": "1"}}}', "critical, warning or resolved"),
+    (b'{"action": "critical", "data": {"metric_alert": {}}}', "'data.metric_alert.id' is missing"),
+    (b'{"action": "triggered", "data": {"event": {"title": "x"}}}', "'data.event.issue_id' is missing"),
+    (b'{"action": "created", "data": {"comment": "hi"}}', "none of metric_alert"),
+])
+def test_a_malformed_body_is_400_and_stores_nothing(app: InProcessDaemon, body: bytes, reason: str) -> None:
+    url = make_source(app, "s3cret")
+    reply = post(app, url, body, signed(body, "s3cret"))
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["code"] == "INVALID_PAYLOAD"
+    assert reason in reply.json()["message"]
+    assert app.get("/api/incidents").json() == []
+
+
+def test_a_key_of_another_source_type_is_refused(app: InProcessDaemon) -> None:
+    body, headers, _ = fixture(CRITICAL)
+    reply = post(app, f"/api/v1/events/sentry/{app.integration_key}", body, headers)
+    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
+    assert app.get("/api/incidents").json() == []

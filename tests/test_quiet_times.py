@@ -1,0 +1,186 @@
+"""Maintenance windows and support hours: incidents open but page nobody until the hold ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ilertd.domain import quiet_times as q
+from tests.paging import Paging
+
+# The manual clock starts on Monday 2026-01-05 at 09:00 UTC.
+WINDOW = {"summary": "database upgrade", "start": "2026-01-05T09:30:00Z", "end": "2026-01-05T11:00:00Z",
+          "alertSources": [{"id": 1}]}
+
+
+def test_an_incident_opened_in_a_window_pages_nobody_until_its_end_then_starts_at_level_0(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    dave = app_paging.user("dave")
+    erin = app_paging.user("erin")
+    app_paging.policy([(10, [dave]), (10, [erin])])
+    created = app.post("/api/maintenance-windows", WINDOW)
+    assert created.status_code == 201, created.text
+    before = app_paging.alert("opened-before")
+    app.advance("PT40M")  # 09:40, inside the window
+    during = app_paging.alert("opened-during")
+    held = app.get(f"/api/incidents/{during}").json()
+    assert (held["status"], held["escalationLevel"], held["held"], held["nextEscalationAt"]) == (
+        "PENDING", 0, True, "2026-01-05T11:00:00.000Z")
+    # An event on a key already open during the window updates it as usual.
+    assert app_paging.daemon.event(summary="again", alertKey="opened-during").json()["responseCode"] == (
+        "EVENT_ADDED_TO_INCIDENT")
+    app.advance("PT1H")  # 10:40: the window still runs
+    # The incident opened before the window escalated as before: dave at 09:00, erin at 09:10.
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    assert len(app_paging.mails_to("erin@example.com")) == 1
+    assert [r["incident"] for r in _pages(app_paging, during)] == []
+    assert "ESCALATION_HELD" in app.log_types(during)
+    app.advance("PT20M")  # 11:00: the window ends, level 0 pages dave
+    assert len(app_paging.mails_to("dave@example.com")) == 2
+    started = app.get(f"/api/incidents/{during}").json()
+    assert (started["escalationLevel"], started["held"], started["nextEscalationAt"]) == (
+        0, False, "2026-01-05T11:10:00.000Z")
+    app.advance("PT10M")  # then on to level 1 after its timeout
+    assert len(app_paging.mails_to("erin@example.com")) == 2
+    assert app.get(f"/api/incidents/{before}").json()["escalationLevel"] == 1
+
+
+def _pages(app_paging: Paging, incident_id: int) -> list[dict[str, object]]:
+    return [dict(r, incident=incident_id) for r in app_paging.notifications(incident_id)]
+
+
+def test_a_held_incident_survives_a_restart_and_still_starts_at_the_windows_end(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    dave = app_paging.user("dave")
+    app_paging.policy([(10, [dave])])
+    earlier = {**WINDOW, "start": "2026-01-05T08:00:00Z"}
+    assert app.post("/api/maintenance-windows", earlier).status_code == 201
+    held = app_paging.alert("held")
+    app.stop()
+    app.start()
+    app.advance("PT1H59M")
+    assert app_paging.mails_to("dave@example.com") == []
+    app.advance("PT1M")
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    assert app.get(f"/api/incidents/{held}").json()["held"] is False
+
+
+def test_outside_support_hours_a_source_opens_low_priority_or_holds_until_they_start(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    dave = app_paging.user("dave", [("EMAIL", 0, "HIGH_PRIORITY"), ("SMS", 0, "LOW_PRIORITY")])
+    app_paging.policy([(10, [dave])])
+    office = {"timezone": "Europe/Berlin", "supportDays": {"MONDAY": {"start": "12:00", "end": "18:00"}},
+              "outside": "LOW_PRIORITY"}
+    updated = app.put("/api/alert-sources/1", {"supportHours": office})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["supportHours"] == office
+    low = app.get(f"/api/incidents/{app_paging.alert('low')}").json()  # 10:00 in Berlin: outside
+    assert low["priority"] == "LOW"
+    assert app.put("/api/alert-sources/1", {"supportHours": {**office, "outside": "NO_ESCALATION"}}
+                   ).status_code == 200
+    held = app.get(f"/api/incidents/{app_paging.alert('held')}").json()
+    assert (held["priority"], held["held"], held["nextEscalationAt"]) == (
+        "HIGH", True, "2026-01-05T11:00:00.000Z")  # 12:00 in Berlin
+    # The LOW incident paged by SMS; the held one pages nobody until 12:00 in Berlin.
+    assert len(app_paging.http.to("/sms/")) == 1
+    assert app_paging.mails_to("dave.pager@example.com") == []
+    app.advance("PT1H59M")
+    assert app_paging.mails_to("dave.pager@example.com") == []
+    app.advance("PT1M")
+    assert len(app_paging.mails_to("dave.pager@example.com")) == 1
+    inside = app.get(f"/api/incidents/{app_paging.alert('inside')}").json()  # 12:00 in Berlin: inside
+    assert (inside["priority"], inside["held"]) == ("HIGH", False)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"summary": "x", "start": "2026-01-05T10:00:00Z", "end": "2026-01-05T09:00:00Z",
+      "alertSources": [{"id": 1}]}, "end"),
+    ({"summary": "x", "start": "soon", "end": "2026-01-05T09:00:00Z", "alertSources": [{"id": 1}]}, "start"),
+    ({"summary": "x", "start": "2026-01-05T10:00:00Z", "end": "2026-01-05T11:00:00Z", "alertSources": []},
+     "alertSources"),
+    ({"summary": "x", "start": "2026-01-05T10:00:00Z", "end": "2026-01-05T11:00:00Z",
+      "alertSources": [{"id": 99}]}, "alertSources"),
+    ({"start": "2026-01-05T10:00:00Z", "end": "2026-01-05T11:00:00Z", "alertSources": [{"id": 1}]},
+     "summary"),
+])
+def test_a_bad_window_is_a_400_naming_the_field_and_nothing_is_stored(
+        app_paging: Paging, body: dict[str, object], field: str) -> None:
+    reply = app_paging.daemon.post("/api/maintenance-windows", body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["field"] == field
+    assert app_paging.daemon.get("/api/maintenance-windows").json() == []
+
+
+def test_windows_are_listed_edited_and_deleted_and_need_an_admin(app_paging: Paging) -> None:
+    app = app_paging.daemon
+    window = app.post("/api/maintenance-windows", WINDOW).json()
+    assert window == {"id": window["id"], **WINDOW, "start": "2026-01-05T09:30:00.000Z",
+                      "end": "2026-01-05T11:00:00.000Z"}
+    moved = app.put(f"/api/maintenance-windows/{window['id']}", {"end": "2026-01-05T12:00:00Z"})
+    assert moved.json()["end"] == "2026-01-05T12:00:00.000Z" and moved.json()["summary"] == WINDOW["summary"]
+    # GET-modify-PUT carries the whole object back.
+    assert app.put(f"/api/maintenance-windows/{window['id']}", moved.json()).status_code == 200
+    dave = app_paging.user("dave")
+    token = app.post(f"/api/users/{dave}/tokens", {"name": "t"}).json()["token"]
+    assert app.post("/api/maintenance-windows", WINDOW, token=token).status_code == 403
+    assert app.delete(f"/api/maintenance-windows/{window['id']}").status_code == 204
+    assert app.get(f"/api/maintenance-windows/{window['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(("hours", "field"), [
+    ({"timezone": "Mars/Olympus", "supportDays": {"MONDAY": {"start": "08:00", "end": "18:00"}}},
+     "supportHours.timezone"),
+    ({"timezone": "UTC", "supportDays": {"MONDAY": {"start": "18:00", "end": "08:00"}}},
+     "supportHours.supportDays.MONDAY.end"),
+    ({"timezone": "UTC", "supportDays": {"FUNDAY": {"start": "08:00", "end": "18:00"}}},
+     "supportHours.supportDays.FUNDAY"),
+    ({"timezone": "UTC", "supportDays": {"MONDAY": {"start": "8am", "end": "18:00"}}},
+     "supportHours.supportDays.MONDAY.start"),
+    ({"timezone": "UTC", "supportDays": {"MONDAY": {"start": "08:00", "end": "18:00"}}, "outside": "PANIC"},
+     "supportHours.outside"),
+])
+def test_bad_support_hours_are_a_400_naming_the_field(app_paging: Paging, hours: dict[str, object],
+                                                     field: str) -> None:
+    reply = app_paging.daemon.put("/api/alert-sources/1", {"supportHours": hours})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["field"] == field
+    assert app_paging.daemon.get("/api/alert-sources/1").json()["supportHours"] is None
+
+
+# --- the pure rules -------------------------------------------------------------------------------
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_support_hours_cross_a_clock_change_and_a_week_end() -> None:
+    hours = q.parse_support_hours({"timezone": "Europe/Berlin", "outside": "NO_ESCALATION", "supportDays": {
+        "FRIDAY": {"start": "08:00", "end": "24:00"}, "MONDAY": {"start": "08:00", "end": "17:00"}}})
+    # Friday 2026-03-27 23:30 in Berlin (UTC+1) is inside; Saturday is not.
+    assert hours.within(at("2026-03-27T22:30:00"))
+    assert not hours.within(at("2026-03-27T23:00:00"))
+    # The clocks go forward on Sunday 2026-03-29: Monday 08:00 in Berlin is 06:00 UTC.
+    assert hours.next_start(at("2026-03-28T10:00:00")) == at("2026-03-30T06:00:00")
+    opening = q.opening(1, (), hours, at("2026-03-28T10:00:00"))
+    assert opening.hold == q.Hold(at("2026-03-30T06:00:00"), "Opened outside the source's support hours")
+
+
+def test_overlapping_windows_hold_until_the_latest_end_and_only_their_sources() -> None:
+    windows = [
+        q.MaintenanceWindow(1, "a", at("2026-01-05T09:00:00"), at("2026-01-05T10:00:00"), frozenset({1})),
+        q.MaintenanceWindow(2, "b", at("2026-01-05T09:30:00"), at("2026-01-05T12:00:00"), frozenset({1, 2})),
+    ]
+    assert q.opening(1, windows, None, at("2026-01-05T09:45:00")).hold == q.Hold(
+        at("2026-01-05T12:00:00"), "Opened during maintenance window 'b'")
+    assert q.opening(3, windows, None, at("2026-01-05T09:45:00")) == q.Opening()
+    # The end is exclusive: at 12:00 nothing holds any more.
+    assert q.opening(2, windows, None, at("2026-01-05T12:00:00")) == q.Opening()
+    # A window that ends outside NO_ESCALATION support hours holds on until they start.
+    hours = q.parse_support_hours({"timezone": "UTC", "outside": "NO_ESCALATION",
+                                   "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}})
+    assert q.opening(2, windows, hours, at("2026-01-05T09:45:00")).hold == q.Hold(
+        at("2026-01-05T13:00:00"), "Opened during maintenance window 'b'")

@@ -1,0 +1,73 @@
+"""SMS in: Twilio's inbound SMS webhook opens an alert on the SMS alert source owning the number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ilertd.channels.twilio_voice import twilio_signature
+from tests.paging import Paging
+
+NUMBER = "+4930123456789"
+PATH = "/api/v1/twilio/sms"
+
+
+def text(app_paging: Paging, form: dict[str, str], token: str | None = None) -> Any:
+    url = app_paging.daemon.url + PATH
+    signature = twilio_signature(token or app_paging.http.twilio_token, url, form)
+    return app_paging.daemon.client.post(PATH, data=form, headers={"X-Twilio-Signature": signature})
+
+
+@pytest.fixture
+def sms_source(app_paging: Paging) -> dict[str, Any]:
+    dave = app_paging.user("dave")
+    policy = app_paging.policy([(30, [dave])])
+    created = app_paging.daemon.post("/api/alert-sources", {
+        "name": "texts from the field", "integrationType": "SMS", "phoneNumber": NUMBER,
+        "escalationPolicy": {"id": policy}})
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+def test_a_text_to_the_sources_number_opens_an_alert_that_pages(app_paging: Paging,
+                                                                 sms_source: dict[str, Any]) -> None:
+    app = app_paging.daemon
+    form = {"MessageSid": "SM1", "From": "+4915199999999", "To": NUMBER, "Body": "pump 3 is  flooding"}
+    reply = text(app_paging, form)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("application/xml") and "<Response/>" in reply.text
+    (opened,) = app.get("/api/incidents").json()
+    assert (opened["summary"], opened["alertSource"]["id"]) == ("pump 3 is flooding", sms_source["id"])
+    assert opened["details"] == f"SMS from +4915199999999 to {NUMBER}"
+    app.advance("PT0S")
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    # Twilio re-sends a webhook it got no answer to, with the same MessageSid: still one incident.
+    assert text(app_paging, form).status_code == 200
+    assert len(app.get("/api/incidents").json()) == 1
+    assert app.get(f"/api/incidents/{opened['id']}").json()["eventCount"] == 2
+
+
+def test_an_unsigned_or_forged_text_is_refused_and_stores_nothing(app_paging: Paging,
+                                                                  sms_source: dict[str, Any]) -> None:
+    form = {"MessageSid": "SM2", "From": "+4915199999999", "To": NUMBER, "Body": "spoofed"}
+    assert app_paging.daemon.client.post(PATH, data=form).status_code == 403
+    assert text(app_paging, form, token="not-the-token").status_code == 403
+    assert app_paging.daemon.get("/api/incidents").json() == []
+
+
+def test_a_text_to_another_number_opens_nothing(app_paging: Paging, sms_source: dict[str, Any]) -> None:
+    reply = text(app_paging, {"MessageSid": "SM3", "From": "+4915199999999", "To": "+4930000000000",
+                              "Body": "hello"})
+    assert reply.status_code == 200
+    assert app_paging.daemon.get("/api/incidents").json() == []
+
+
+def test_a_number_belongs_to_one_source_and_is_e164(app_paging: Paging, sms_source: dict[str, Any]) -> None:
+    app = app_paging.daemon
+    taken = app.post("/api/alert-sources", {"name": "b", "integrationType": "SMS", "phoneNumber": NUMBER})
+    assert taken.status_code == 400 and taken.json()["field"] == "phoneNumber"
+    bad = app.post("/api/alert-sources", {"name": "c", "integrationType": "SMS", "phoneNumber": "030 1234"})
+    assert bad.status_code == 400 and bad.json()["field"] == "phoneNumber"
+    # GET-modify-PUT keeps the source's own number.
+    assert app.put(f"/api/alert-sources/{sms_source['id']}", sms_source).status_code == 200
