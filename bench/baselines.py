@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import client, ingest, sqlite_commit
 from bench.context import WARM_UP_S, Context
 from bench.procs import Service, environment, free_port
-from bench.spec import MARK, RequestSpec
+from bench.spec import MARK, LoadResult, RequestSpec
 
 CONNECTIONS = (16, 64)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 30.0
 ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")
+ALERTMANAGER_MISSING = "prometheus-alertmanager is not on PATH"
 ALERTMANAGER_CONFIG = """\
 route:
   receiver: "null"
@@ -33,15 +37,26 @@ TRIVIAL_BODY = json.dumps(
 )
 
 
-def _points(ctx: Context, label: str, url: str, spec: RequestSpec) -> dict[str, Any]:
+def logged_point(ctx: Context, label: str, result: LoadResult,
+                 alerts_per_request: int | None = None) -> dict[str, Any]:
+    """A point's figures, logged; `alerts_per_request` (requests that are batches of alerts) adds
+    its alerts/s: 2xx/s times that."""
+    point = result.as_dict()
+    alerts = ""
+    if alerts_per_request is not None:
+        point["alerts_per_request"] = alerts_per_request
+        point["alerts_per_s"] = result.ok_rps * alerts_per_request
+        alerts = f" {point['alerts_per_s']:10.1f} alerts/s"
+    flag = f"  ERRORS: {result.errors}" if result.errors else ""
+    ctx.log(f"  {label} c={result.connections:<3} {result.rps:9.1f} req/s{alerts}  p50 {result.p50_ms:.2f} ms"
+            f"  p99 {result.p99_ms:.2f} ms{flag}")
+    return point
+
+
+def load_points(ctx: Context, label: str, url: str, spec: RequestSpec) -> dict[str, Any]:
+    """A warm-up, then a logged point at each connection count."""
     ctx.load.run(url, spec, CONNECTIONS[0], WARM_UP_S)
-    points = []
-    for connections in CONNECTIONS:
-        result = ctx.load.run(url, spec, connections, ctx.seconds)
-        flag = f"  ERRORS: {result.errors}" if result.errors else ""
-        ctx.log(f"  {label} c={connections:<3} {result.rps:9.1f} req/s  p50 {result.p50_ms:.2f} ms"
-                f"  p99 {result.p99_ms:.2f} ms{flag}")
-        points.append(result.as_dict())
+    points = [logged_point(ctx, label, ctx.load.run(url, spec, count, ctx.seconds)) for count in CONNECTIONS]
     return {"points": points}
 
 
@@ -55,17 +70,30 @@ def uvicorn_trivial(ctx: Context) -> dict[str, Any]:
         client.wait_for_status(url + "/", 202, READY_TIMEOUT_S, "POST", json.loads(TRIVIAL_BODY),
                                interval=0.05, alive=app.check_alive)
         ctx.log(f"baselines: uvicorn trivial app on {url}")
-        measured = _points(ctx, "uvicorn", url, RequestSpec("/", TRIVIAL_BODY))
+        measured = load_points(ctx, "uvicorn", url, RequestSpec("/", TRIVIAL_BODY))
     return {"app": "bench.trivial_app:app", **measured}
 
 
-def alertmanager(ctx: Context) -> dict[str, Any]:
-    binary = next((found for name in ALERTMANAGER_NAMES if (found := shutil.which(name))), None)
-    if binary is None:
-        ctx.log("baselines: prometheus-alertmanager is not on PATH; skipped")
-        return {"skipped": "prometheus-alertmanager is not on PATH"}
-    root = ctx.scratch / "alertmanager"
-    (root / "data").mkdir(parents=True)
+def alertmanager_binary() -> str | None:
+    return next((found for name in ALERTMANAGER_NAMES if (found := shutil.which(name))), None)
+
+
+@dataclass(frozen=True)
+class Alertmanager:
+    """A running Alertmanager: where it answers, its process, what it is."""
+
+    url: str
+    pid: int
+    # binary and version
+    facts: dict[str, str]
+
+
+@contextlib.contextmanager
+def running_alertmanager(ctx: Context, binary: str, label: str) -> Iterator[Alertmanager]:
+    """A fresh Alertmanager (its own data directory, no cluster, a receiver that sends nothing),
+    ready, until the block ends."""
+    root = Path(tempfile.mkdtemp(prefix="alertmanager-", dir=ctx.scratch))
+    (root / "data").mkdir()
     config = root / "alertmanager.yml"
     config.write_text(ALERTMANAGER_CONFIG)
     port = free_port()
@@ -73,14 +101,24 @@ def alertmanager(ctx: Context) -> dict[str, Any]:
     argv = [binary, f"--config.file={config}", f"--storage.path={root / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-    with Service("alertmanager", argv, ctx.scratch / "logs", cwd=root, env=environment()) as manager:
+    first = (version.stdout or version.stderr).splitlines()
+    facts = {"binary": binary, "version": first[0] if first else "unknown"}
+    with Service(root.name, argv, ctx.scratch / "logs", cwd=root, env=environment()) as manager:
         client.wait_for_status(url + "/-/ready", 200, READY_TIMEOUT_S, interval=0.05,
                                alive=manager.check_alive)
-        ctx.log(f"baselines: alertmanager on {url}")
+        ctx.log(f"{label}: alertmanager on {url}")
+        yield Alertmanager(url, manager.pid, facts)
+
+
+def alertmanager(ctx: Context) -> dict[str, Any]:
+    binary = alertmanager_binary()
+    if binary is None:
+        ctx.log(f"baselines: {ALERTMANAGER_MISSING}; skipped")
+        return {"skipped": ALERTMANAGER_MISSING}
+    with running_alertmanager(ctx, binary, "baselines") as manager:
         spec = RequestSpec("/api/v2/alerts", ALERTMANAGER_BODY, distinct=True, prefix=ctx.prefix("am"))
-        measured = _points(ctx, "alertmanager", url, spec)
-    first = (version.stdout or version.stderr).splitlines()
-    return {"binary": binary, "version": first[0] if first else "unknown", **measured}
+        measured = load_points(ctx, "alertmanager", manager.url, spec)
+    return {**manager.facts, **measured}
 
 
 def _ilertd_rates(ctx: Context) -> dict[str, Any]:

@@ -13,8 +13,9 @@ it times are that side's code; the bench code is this one on both sides.
 Measurements are interleaved pair by pair, with the order turned round every other pair (before,
 after, after, before, ...) so that a drift of the machine over the run weighs on both sides
 alike. Each measurement's pairs run back to back: a paging measurement, a scale size, the
-ingest section, the schedules section (see bench.sections for what is split how). The
-baselines that do not run ilertd (uvicorn, SQLite, Alertmanager) are measured once for both.
+ingest section, the schedules section (see bench.sections for what is split how). What does not
+run ilertd (baselines' uvicorn, SQLite and Alertmanager; webhook's Alertmanager) is measured once
+for both.
 """
 
 from __future__ import annotations
@@ -334,32 +335,40 @@ class Runner:
         return {side: [sections.merge(name, run) for run in runs] for side, runs in parts.items()}
 
 
-def _baselines(runner: Runner, chosen: list[str], runs: dict[str, list[dict[str, Any]]],
-               shared: dict[str, Any]) -> None:
-    """Baselines: the ones without ilertd once, here; ilertd's points from each side's ingest runs of
-    this comparison, else measured by the workers like any measurement."""
+def _ilertd_parts(runner: Runner, name: str, chosen: list[str],
+                  runs: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Each side's ilertd part of a SHARED section, `{name: {"ilertd": ...}}` per run: baselines'
+    from that side's ingest runs of this comparison when there are any, else measured by workers."""
+    if name != "baselines" or "ingest" not in chosen:
+        return runner.section(name, ["ilertd"])
+    return {side: [{"baselines": {"ilertd": baselines.ilertd_from_ingest(run["ingest"])}
+                    if "points" in run.get("ingest", {}) else
+                    {"baselines": {"error": "no ingest figures in this run"}}}
+                   for run in side_runs] for side, side_runs in runs.items()}
+
+
+def _shared_section(runner: Runner, name: str, chosen: list[str], runs: dict[str, list[dict[str, Any]]],
+                    shared: dict[str, Any]) -> None:
+    """A SHARED section: what does not run ilertd once, here; each side's ilertd part by the workers
+    (or, for baselines, from the ingest runs), each run joined with the shared part."""
     ctx = runner.ctx
-    ctx.log("section baselines: uvicorn, SQLite and Alertmanager once, for both sides")
+    section = sections.module(name)
+    ctx.log(f"section {name}: what does not run ilertd once, for both sides")
     try:
-        shared["baselines"] = baselines.shared(ctx)
+        shared[name] = section.shared(ctx)
     except Exception as error:
         runner.failed = True
-        shared["baselines"] = {"error": f"{type(error).__name__}: {error}"}
-    if "ingest" in chosen:
-        ilertd_parts = {side: [{"baselines": {"ilertd": baselines.ilertd_from_ingest(run["ingest"])}
-                                if "points" in run.get("ingest", {}) else
-                                {"baselines": {"error": "no ingest figures in this run"}}}
-                               for run in side_runs] for side, side_runs in runs.items()}
-    else:
-        ilertd_parts = runner.section("baselines", ["ilertd"])
-    for side, side_parts in ilertd_parts.items():
+        shared[name] = {"error": f"{type(error).__name__}: {error}"}
+    if shared[name].get("failed_measurements"):
+        runner.failed = True
+    for side, side_parts in _ilertd_parts(runner, name, chosen, runs).items():
         for run, part in zip(runs[side], side_parts, strict=True):
-            own = part.get("baselines", {})
-            if "error" in shared["baselines"] or "ilertd" not in own:
-                reason = shared["baselines"].get("error") or own.get("error", "no figures")
-                run["baselines"] = {"error": reason}
+            own = part.get(name, {})
+            if "error" in shared[name] or "ilertd" not in own:
+                reason = shared[name].get("error") or own.get("error", "no figures")
+                run[name] = {"error": reason}
             else:
-                run["baselines"] = baselines.combine(shared["baselines"], own["ilertd"])
+                run[name] = section.combine(shared[name], own["ilertd"])
 
 
 def compare(quick: bool, chosen: list[str], before_rev: str, after_rev: str | None, repeat: int,
@@ -387,8 +396,8 @@ def compare(quick: bool, chosen: list[str], before_rev: str, after_rev: str | No
     for name in chosen:
         began = time.monotonic()
         ctx.log(f"section {name}")
-        if name == "baselines":
-            _baselines(runner, chosen, runs, shared)
+        if name in sections.SHARED:
+            _shared_section(runner, name, chosen, runs, shared)
         else:
             for side, side_runs in runner.section(name, sections.units(name, ctx)).items():
                 for run, part in zip(runs[side], side_runs, strict=True):

@@ -7,7 +7,9 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
+from bench import client
 from bench.procs import Service, environment
 
 SERVING = r"ilertd: serving on (http://\S+)"
@@ -90,6 +92,22 @@ class Ilertd:
             return []
         return [line for line in self.service.stderr_text().splitlines()
                 if " WARNING " in line and " ilertd.pages: " not in line]
+
+    def newest_incident_id(self) -> int:
+        """The highest incident id in the store (0 when it holds none): with a new alert key per
+        acknowledged event, at least the number of those events."""
+        newest = client.get_json(f"{self.url}/api/incidents?max-results=1", self.admin_token)
+        return int(newest[0]["id"]) if newest else 0
+
+    def create_alert_source(self, name: str, integration_type: str) -> dict[str, Any]:
+        """`POST /api/alert-sources` with the admin token; the created source (with its integrationKey)."""
+        status, body = client.request(f"{self.url}/api/alert-sources", "POST",
+                                      {"name": name, "integrationType": integration_type},
+                                      {"Authorization": f"Bearer {self.admin_token}"})
+        if status != 201:
+            raise RuntimeError(f"creating a {integration_type} alert source got {status}: {body[:200]!r}")
+        created: dict[str, Any] = json.loads(body)
+        return created
 
     def event_body(self, alert_key: str) -> str:
         """The native event body; `alert_key` may be `load.MARK`, replaced per request."""

@@ -59,8 +59,7 @@ class IlertdLoad:
 
     def durability(self) -> dict[str, Any]:
         """Every 202 is a committed event: count what the store holds against what was acknowledged."""
-        newest = client.get_json(f"{self.daemon.url}/api/incidents?max-results=1", self.daemon.admin_token)
-        newest_id = int(newest[0]["id"]) if newest else 0
+        newest_id = self.daemon.newest_incident_id()
         check: dict[str, Any] = {
             "newest_incident_id": newest_id,
             "distinct_202s": self.accepted["distinct"],

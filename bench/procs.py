@@ -125,6 +125,26 @@ def proc_status(pid: int) -> dict[str, float]:
     return fields
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, from /proc/<pid>/stat (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name may hold spaces: the fields after it start past its closing parenthesis.
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, share: float = 0.05, sample_s: float = 0.2, limit_s: float = 60.0) -> float:
+    """Wait until the process used under `share` of a core over one `sample_s`, or `limit_s` went
+    by: work a load generator left in flight (requests it gave up on) is then done. The wait."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit_s:
+        before, at = cpu_seconds(pid), time.monotonic()
+        time.sleep(sample_s)
+        if cpu_seconds(pid) - before < share * (time.monotonic() - at):
+            break
+    return time.monotonic() - began
+
+
 def environment(**extra: str) -> dict[str, str]:
     """This process's environment without ILERTD_ settings, which would change what is measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ILERTD_")}

@@ -18,9 +18,14 @@ from bench.spec import LoadError, LoadResult, RequestSpec, percentile
 PROCESSES = 2
 START_DELAY_S = 0.3
 # After the measured window, responses still in flight are awaited this long (and not counted
-# in the rate), so the server never sees a reset in the middle of a commit.
+# in the rate), so the server never sees a reset in the middle of a commit; a spec's `timeout_s`
+# replaces it.
 DRAIN_S = 2.0
 RECV_BYTES = 65536
+
+
+def _drain_s(spec: RequestSpec) -> float:
+    return DRAIN_S if spec.timeout_s is None else spec.timeout_s
 
 
 def _parse_response(buffer: bytearray) -> tuple[int, int] | None:
@@ -127,7 +132,7 @@ def _drive(host: str, port: int, spec: RequestSpec, connections: int, worker: in
         in_flight = sum(1 for c in pool if c.busy)
         if not in_flight and (not running or not pool):
             break
-        if now > end_at + DRAIN_S:
+        if now > end_at + _drain_s(spec):
             break
         for key, _ in selector.select(timeout=0.1):
             connection: _Connection = key.data
@@ -198,7 +203,7 @@ def run(base_url: str, spec: RequestSpec, connections: int, seconds: float | Non
     ]
     for process in processes:
         process.start()
-    limit = (seconds or 300.0) + START_DELAY_S + DRAIN_S + 60.0
+    limit = (seconds or 300.0) + START_DELAY_S + _drain_s(spec) + 60.0
     reports = []
     try:
         for _ in processes:

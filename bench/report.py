@@ -25,6 +25,11 @@ DEADLINES_S = 3.0
 KEYS = {"distinct": "new keys", "repeated": "one repeated key"}
 SCALE_SIZES = (1_000, 10_000, 100_000)
 FULL_PAGING_COUNTS = {"latency": 200, "burst": 1_000, "deadlines": 10_000}
+WEBHOOK_ALERTS_PER_S = 40_000
+WEBHOOK_BATCH = 100
+WEBHOOK_CONNECTIONS = 64
+WEBHOOK_BATCHES = (1, WEBHOOK_BATCH)
+WEBHOOK_SERVERS = {"ilertd": "ilertd webhook", "alertmanager": "alertmanager /api/v2/alerts"}
 
 
 def plain(value: Any) -> Any:
@@ -149,6 +154,26 @@ def _scale_figure(count: int, name: str) -> Callable[[Results], Any]:
     return get
 
 
+def _webhook_point(results: Results, server: str, alerts: int, connections: int) -> dict[str, Any]:
+    for point in _dig(results, "webhook", server, "points") or []:
+        if point.get("alerts_per_request") == alerts and point.get("connections") == connections:
+            return dict(point)
+    return {}
+
+
+def _webhook_figure(alerts: int, connections: int, name: str) -> Callable[[Results], Any]:
+    return lambda results: _webhook_point(results, "ilertd", alerts, connections).get(name)
+
+
+def _webhook_ratio(alerts: int, connections: int) -> Callable[[Results], Any]:
+    """ilertd's alerts/s over Alertmanager's own, at the same batch size and connections."""
+    def get(results: Results) -> Any:
+        ilertd = _webhook_point(results, "ilertd", alerts, connections).get("alerts_per_s")
+        manager = _webhook_point(results, "alertmanager", alerts, connections).get("alerts_per_s")
+        return None if _missing(ilertd) or not manager else ilertd / manager
+    return get
+
+
 def _path(*path: str) -> Callable[[Results], Any]:
     return lambda results: _dig(results, *path)
 
@@ -174,6 +199,24 @@ def _figures() -> list[Figure]:
         figures.append(Figure(f"baselines.distinct.c64.{baseline}", "baselines",
                               f"ilertd / {baseline}, new keys, 64 conns", "x", 2, "higher",
                               _ratio_figure("distinct", 64, baseline)))
+    for alerts in WEBHOOK_BATCHES:
+        for connections in (16, 64):
+            at = f"{alerts} per POST, {_conns(connections)}"
+            key = f"webhook.ilertd.a{alerts}.c{connections}"
+            figures += [
+                Figure(f"{key}.alerts_per_s", "webhook", f"alerts/s, {at}", "/s", 0, "higher",
+                       _webhook_figure(alerts, connections, "alerts_per_s")),
+                Figure(f"{key}.posts_per_s", "webhook", f"2xx POSTs/s, {at}", "/s", 1, "higher",
+                       _webhook_figure(alerts, connections, "ok_rps")),
+                Figure(f"{key}.p50_ms", "webhook", f"POST p50, {at}", "ms", 2, "lower",
+                       _webhook_figure(alerts, connections, "p50_ms")),
+                Figure(f"{key}.p99_ms", "webhook", f"POST p99, {at}", "ms", 2, "lower",
+                       _webhook_figure(alerts, connections, "p99_ms")),
+            ]
+        figures.append(Figure(f"webhook.a{alerts}.c{WEBHOOK_CONNECTIONS}.alertmanager", "webhook",
+                              f"ilertd / alertmanager alerts/s, {alerts} per POST,"
+                              f" {_conns(WEBHOOK_CONNECTIONS)}", "x", 2, "higher",
+                              _webhook_ratio(alerts, WEBHOOK_CONNECTIONS)))
     for count in SCALE_SIZES:
         figures.append(Figure(f"scale.{count}.start_to_first_event_s", "scale",
                               f"start -> first 202, {count:,} open", "s", 2, "lower",
@@ -229,6 +272,8 @@ class Target:
     failed: Callable[[Results], str | None]
     # Said after the mark when the run measured fewer than the target speaks of (quick).
     scaled: Callable[[Results], str]
+    # What the figure is shown beside (another tool's own figure), "" for nothing.
+    beside: Callable[[Results], str] = lambda _results: ""
 
 
 def _no_check(_results: Results) -> str | None:
@@ -241,6 +286,22 @@ def _full(_results: Results) -> str:
 
 def _durability(results: Results) -> str | None:
     return None if _ingest(results).get("durability", {}).get("ok") else "durability check failed"
+
+
+def _webhook_durability(results: Results) -> str | None:
+    ok = _dig(results, "webhook", "ilertd", "durability", "ok")
+    return None if ok else "durability check failed"
+
+
+def _webhook_alertmanager(results: Results) -> str:
+    if "webhook" not in results:
+        return ""
+    manager = _dig(results, "webhook", "alertmanager") or {}
+    value = _webhook_point(results, "alertmanager", WEBHOOK_BATCH, WEBHOOK_CONNECTIONS).get("alerts_per_s")
+    if _missing(value):
+        reason = manager.get("skipped") or manager.get("error") or "not measured"
+        return f"Alertmanager's own: {reason}"
+    return f"Alertmanager's own /api/v2/alerts: {num(float(value), 0)} /s"
 
 
 def _page_check(name: str) -> Callable[[Results], str | None]:
@@ -281,6 +342,11 @@ TARGETS = (
            f"{FULL_PAGING_COUNTS['deadlines']:,} escalations due at once -> all handed to channels",
            f"<= {DEADLINES_S:g} s", lambda v: v <= DEADLINES_S, _page_check("deadlines"),
            _page_count("deadlines")),
+    Target(f"webhook.ilertd.a{WEBHOOK_BATCH}.c{WEBHOOK_CONNECTIONS}.alerts_per_s",
+           f"alerts/s through the Alertmanager webhook, {WEBHOOK_BATCH} per POST,"
+           f" {WEBHOOK_CONNECTIONS} conns",
+           f">= {WEBHOOK_ALERTS_PER_S:,}", lambda v: v >= WEBHOOK_ALERTS_PER_S, _webhook_durability, _full,
+           _webhook_alertmanager),
 )
 
 
@@ -301,7 +367,8 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
         figure = FIGURE[target.figure]
         value = figure.get(results)
         out.append({"key": target.figure, "target": target.label, "figure": value, "unit": figure.unit,
-                    "limit": target.limit, "mark": target_mark(target, value, [results])})
+                    "limit": target.limit, "mark": target_mark(target, value, [results]),
+                    "beside": target.beside(results)})
     return out
 
 
@@ -375,7 +442,7 @@ def compare_targets(before: Sequence[Results], after: Sequence[Results]) -> list
     for target in TARGETS:
         figure = FIGURE[target.figure]
         entry: dict[str, Any] = {"key": target.figure, "target": target.label, "unit": figure.unit,
-                                 "limit": target.limit}
+                                 "limit": target.limit, "beside": target.beside(before[0]) if before else ""}
         for side, runs in (("before", before), ("after", after)):
             value = _median([float(v) for v in _values(figure, runs) if v is not None])
             entry[side] = {"figure": value, "mark": target_mark(target, value, runs)}
@@ -420,6 +487,30 @@ def problems(results: Results) -> list[str]:
             found.append(f"paging {name}: page check failed")
     if "check" in results.get("schedules", {}) and not results["schedules"]["check"]["ok"]:
         found.append("schedules: check failed")
+    return found + _webhook_problems(results.get("webhook", {}))
+
+
+def not_measured(results: Results) -> list[str]:
+    """What a run could not measure on its daemon and why: no failure (a revision from before the
+    feature), its figures are n/a."""
+    reason = _dig(results, "webhook", "ilertd", "skipped")
+    return [f"webhook ilertd: {reason}"] if reason else []
+
+
+def _webhook_problems(section: dict[str, Any]) -> list[str]:
+    found = []
+    for server in WEBHOOK_SERVERS:
+        part = section.get(server, {})
+        if "error" in part:
+            found.append(f"webhook {server}: {part['error']}")
+        if part.get("daemon_exit_status") not in (None, 0):
+            found.append(f"webhook {server}: daemon exited with status {part['daemon_exit_status']}")
+        if "durability" in part and not part["durability"].get("ok"):
+            found.append(f"webhook {server}: durability check failed: {part['durability']}")
+        for point in part.get("points", []):
+            if point.get("errors"):
+                found.append(f"webhook {server}: {point['errors']} errors at {point['alerts_per_request']}"
+                             f" per POST, c={point['connections']}")
     return found
 
 
@@ -735,6 +826,65 @@ def _render_schedules(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def _webhook_rows(section: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
+    """A row per point of each server; the notes: what was not measured, and errors."""
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for server, label in WEBHOOK_SERVERS.items():
+        part = section.get(server, {})
+        reason = part.get("skipped") or part.get("error")
+        if reason or not part.get("points"):
+            rows.append([label, "-", "-", "-", "-", "-", "-", "-", "-", NOT_MEASURED])
+            state = "FAILED" if "error" in part else "not measured"
+            notes.append(f"  {label}: {state}: {reason or 'no points'}")
+            continue
+        for p in part["points"]:
+            at_target = p["alerts_per_request"] == WEBHOOK_BATCH and p["connections"] == WEBHOOK_CONNECTIONS
+            target = "-"
+            if at_target and server == "ilertd":
+                durable = bool(part.get("durability", {}).get("ok"))
+                target = (f">= {WEBHOOK_ALERTS_PER_S:,} "
+                          + (mark(p["alerts_per_s"], lambda v: v >= WEBHOOK_ALERTS_PER_S) if durable
+                             else "MISS (durability check failed)"))
+            rows.append([label, str(p["alerts_per_request"]), str(p["connections"]), num(p["seconds"], 0),
+                         num(p["ok_rps"]), num(p["alerts_per_s"], 0), num(p["p50_ms"], 2),
+                         num(p["p99_ms"], 2), num(p["errors"]), target])
+        notes.extend(_errors_notes(label, part["points"]))
+    return rows, notes
+
+
+def _render_webhook(section: dict[str, Any]) -> list[str]:
+    if "error" in section:
+        return [f"webhook: FAILED: {section['error']}"]
+    rows, notes = _webhook_rows(section)
+    alone = []
+    for server in WEBHOOK_SERVERS:
+        for batch in section.get(server, {}).get("batches", []):
+            count = batch["alerts_per_post"]
+            noun = "alert" if count == 1 else "alerts"
+            alone.append(f"{server} {num(batch['one_post_alone_ms'], 1)} ms for {count} {noun}")
+    ratios = [f"{alerts} per POST {_ratio(_webhook_ratio(alerts, WEBHOOK_CONNECTIONS)({'webhook': section}))}"
+              for alerts in WEBHOOK_BATCHES]
+    lines = [
+        f"webhook: Alertmanager webhook v4 bodies of 1 and 100 firing alerts, each with a fingerprint and"
+        f" labels of its own (an incident each), into POST /api/v1/events/alertmanager/{{key}} of a"
+        f" PROMETHEUS source on a fresh daemon; beside it Alertmanager's own POST /api/v2/alerts with as"
+        f" many alerts ({section['generator']}, {section['seconds_per_point']:g} s per point or 10 round"
+        f" trips of its connections if longer; 1 s warm-up)",
+        table(["server", "alerts/POST", "conns", "s", "2xx POSTs/s", "alerts/s", "p50 ms", "p99 ms",
+               "errors", "alerts/s target"], rows),
+        *notes,
+        "  one POST alone (sets the point lengths): " + ", ".join(alone) if alone else "",
+        f"  ilertd / alertmanager alerts/s at {_conns(WEBHOOK_CONNECTIONS)}: " + ", ".join(ratios),
+    ]
+    durability = section.get("ilertd", {}).get("durability")
+    if durability:
+        lines.append(f"  durability {'ok' if durability['ok'] else 'FAILED'}: newest incident id"
+                     f" {durability['newest_incident_id']:,} >= {durability['alerts_acknowledged']:,} alerts"
+                     " acknowledged")
+    return [line for line in lines if line]
+
+
 def _render_targets(targets: Sequence[dict[str, Any]]) -> list[str]:
     rows = []
     for t in targets:
@@ -742,8 +892,8 @@ def _render_targets(targets: Sequence[dict[str, Any]]) -> list[str]:
             figure = "-"
         else:
             figure = f"{num(t['figure'], 2 if t['unit'] in ('s', 'ms') else 1)} {t['unit']}".strip()
-        rows.append([t["target"], figure, t["limit"], t["mark"]])
-    return ["targets", table(["target", "figure", "target", "mark"], rows, left=1)]
+        rows.append([t["target"], figure, t["limit"], t["mark"], t.get("beside") or "-"])
+    return ["targets", table(["target", "figure", "target", "mark", "beside it"], rows, left=1)]
 
 
 def _header(results: dict[str, Any], title: str) -> list[str]:
@@ -760,8 +910,8 @@ def _header(results: dict[str, Any], title: str) -> list[str]:
 
 def render(results: dict[str, Any]) -> str:
     lines = _header(results, "ilertd benchmark")
-    renderers = {"ingest": _render_ingest, "baselines": _render_baselines, "scale": _render_scale,
-                 "paging": _render_paging, "schedules": _render_schedules}
+    renderers = {"ingest": _render_ingest, "baselines": _render_baselines, "webhook": _render_webhook,
+                 "scale": _render_scale, "paging": _render_paging, "schedules": _render_schedules}
     for name in results["sections"]:
         lines.append("")
         lines.extend(renderers[name](results.get(name, {"error": "did not run"})))
@@ -781,8 +931,23 @@ def _runs_text(values: Sequence[Any], digits: int) -> str:
 
 
 def _shared_lines(shared: dict[str, Any]) -> list[str]:
-    """The baselines that do not run ilertd, measured once for both sides."""
-    baselines = shared.get("baselines")
+    """What does not run ilertd, measured once for both sides."""
+    return _shared_baselines(shared.get("baselines")) + _shared_webhook(shared.get("webhook"))
+
+
+def _shared_webhook(webhook: dict[str, Any] | None) -> list[str]:
+    if not webhook:
+        return []
+    manager = webhook.get("alertmanager", {})
+    if "skipped" in manager or "error" in manager:
+        return [f"  webhook's Alertmanager, measured once for both sides: not measured"
+                f" ({manager.get('skipped') or manager.get('error')})"]
+    rates = "; ".join(f"{p['alerts_per_request']} per POST at {p['connections']} conns:"
+                      f" {num(p['alerts_per_s'], 0)} alerts/s" for p in manager.get("points", []))
+    return [f"  webhook's Alertmanager /api/v2/alerts, measured once for both sides: {rates}"]
+
+
+def _shared_baselines(baselines: dict[str, Any] | None) -> list[str]:
     if not baselines:
         return []
     if "error" in baselines:
@@ -854,11 +1019,17 @@ def render_compare(results: dict[str, Any]) -> str:
             figure = t[side]["figure"]
             text = "-" if _missing(figure) else f"{num(float(figure), d)} {t['unit']}".strip()
             cells += [text, t[side]["mark"]]
-        target_rows.append(cells)
-    lines.append(table(["target", "limit", "before", "mark", "after", "mark"], target_rows, left=2))
+        target_rows.append([*cells, t.get("beside") or "-"])
+    lines.append(table(["target", "limit", "before", "mark", "after", "mark", "beside it"], target_rows,
+                       left=2))
     notes = [f"  {side} run {index + 1}: {text}"
              for side in ("before", "after")
              for index, found in enumerate(results[side]["problems"]) for text in found]
     if notes:
         lines += ["", "problems the runs' own checks found:", *notes]
+    skipped = [f"  {side} run {index + 1}: {text}"
+               for side in ("before", "after")
+               for index, run in enumerate(results[side]["runs"]) for text in not_measured(run)]
+    if skipped:
+        lines += ["", "not measured on a side's daemon:", *skipped]
     return "\n".join(lines)

@@ -8,7 +8,10 @@ measures, so the process that starts the workers never imports schedules, and sc
 A section is a module with `run(ctx)`. One that `--compare` splits into measurements run apart
 (each interleaved between the two sides on its own) is named in SPLIT, has `units(ctx)`, the
 names of those measurements, takes `run(ctx, units=[name])`, and joins their results with
-`merge(parts)`.
+`merge(parts)`. One that also measures what does not run ilertd (Alertmanager, uvicorn) is named
+in SHARED: `--compare` measures that once for both sides with `shared(ctx)`, each side's ilertd
+with `run(ctx, units=["ilertd"])` (its result under the key "ilertd"), and joins them with
+`combine(shared, ilertd)`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any
 
 from bench.context import Context
 
-NAMES = ("ingest", "baselines", "scale", "paging", "schedules")
+NAMES = ("ingest", "baselines", "webhook", "scale", "paging", "schedules")
 SPLIT = ("scale", "paging")
+SHARED = ("baselines", "webhook")
 
 
 def module(name: str) -> ModuleType:

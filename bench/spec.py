@@ -17,6 +17,9 @@ class RequestSpec:
 
     `distinct`: MARK becomes "<prefix>-<worker>-<counter>", so no two requests share it.
     `keys` (Python client only): one request per key, MARK replaced by it, then the point ends.
+    `timeout_s`: how long a request may wait for its reply (wrk counts a later one a timeout, the
+    Python client waits that long after the window for replies in flight); None keeps each
+    generator's own (2 s), which a batch of alerts may take longer than under load.
     """
 
     path: str
@@ -24,6 +27,7 @@ class RequestSpec:
     distinct: bool = False
     prefix: str = ""
     keys: tuple[str, ...] = ()
+    timeout_s: float | None = None
 
     def parts(self) -> list[str]:
         """The body around each MARK: every MARK of one request gets the same token (a batch of

@@ -90,7 +90,8 @@ def run(wrk: str, script_path: Path, base_url: str, spec: RequestSpec, connectio
         seconds: float) -> LoadResult:
     script_path.write_text(script(spec))
     threads = 1 if connections == 1 else 2
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+    timeout = [f"--timeout={math.ceil(spec.timeout_s)}s"] if spec.timeout_s is not None else []
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", *timeout,
             "-s", str(script_path), base_url.rstrip("/") + spec.path]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)

@@ -14,6 +14,7 @@ import httpx2 as httpx
 import pytest
 
 from ilertd.plugins.alertmanager import label_fingerprint
+from tests import integration_helpers as helpers
 from tests.conftest import paging_with
 from tests.daemon import DaemonProcess
 from tests.loopback import free_port
@@ -150,11 +151,9 @@ def test_alertmanager_pages_through_ilertd_and_resolves(
         "name": "db on-call", "repeating": False, "frequency": 0,
         "escalationRules": [{"escalationTimeout": 30, "users": [{"id": user}]}]})
     assert policy.status_code == 201, policy.text
-    source = api.post("/api/alert-sources", {"name": "alertmanager", "integrationType": "PROMETHEUS",
-                                             "escalationPolicy": {"id": policy.json()["id"]}})
-    assert source.status_code == 201, source.text
+    key = helpers.new_source(api, "PROMETHEUS", "alertmanager", escalationPolicy={"id": policy.json()["id"]})
     assert isinstance(api, DaemonProcess)
-    webhook_url = f"{api.url}/api/v1/events/alertmanager/{source.json()['integrationKey']}"
+    webhook_url = f"{api.url}/api/v1/events/alertmanager/{key}"
 
     manager = Alertmanager(alertmanager_binary, tmp_path / "alertmanager", webhook_url)
     try:

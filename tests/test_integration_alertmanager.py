@@ -13,9 +13,10 @@ import pytest
 from ilertd.domain.events import MAX_DETAILS, MAX_SUMMARY
 from ilertd.errors import ApiError
 from ilertd.plugins.alertmanager import label_fingerprint, parse_webhook
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
-FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager"
+FIXTURES = helpers.FIXTURES / "alertmanager"
 CHAIN = FIXTURES / "prometheus_chain"
 MiB = 1024 * 1024
 EVERY_WEBHOOK = [
@@ -40,22 +41,18 @@ def document(name: str, folder: Path = FIXTURES) -> dict[str, Any]:
 
 
 def prometheus_source(app: InProcessDaemon, priority: str = "HIGH", **fields: Any) -> str:
-    created = app.post("/api/alert-sources", {"name": "prometheus", "integrationType": "PROMETHEUS",
-                                              "priority": priority, **fields})
-    assert created.status_code == 201, created.text
-    return str(created.json()["integrationKey"])
+    return helpers.new_source(app, "PROMETHEUS", "prometheus", priority=priority, **fields)
 
 
 def send(app: InProcessDaemon, key: str, name: str, folder: Path = FIXTURES,
          kind: str = "alertmanager") -> httpx.Response:
     body, headers = captured(name, folder)
-    return app.client.post(f"/api/v1/events/{kind}/{key}", content=body, headers=headers)
+    return helpers.post_payload(app, kind, key, body, headers)
 
 
 def accepted(reply: httpx.Response) -> list[tuple[str, str]]:
     """(alertKey, responseCode) per alert of a 202 reply."""
-    assert reply.status_code == 202, reply.text
-    return [(r["alertKey"], r["responseCode"]) for r in reply.json()]
+    return [(r["alertKey"], r["responseCode"]) for r in helpers.results(reply)]
 
 
 def incidents(app: InProcessDaemon) -> dict[str, dict[str, Any]]:
@@ -273,33 +270,24 @@ def _bad_alert(**changes: Any) -> dict[str, Any]:
 def test_a_malformed_body_is_400_invalid_payload_and_stores_nothing(
     app: InProcessDaemon, body: bytes, reason: str,
 ) -> None:
-    key = prometheus_source(app)
-    reply = app.client.post(f"/api/v1/events/alertmanager/{key}", content=body,
-                            headers={"Content-Type": "application/json"})
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD"
-    assert reason in reply.json()["message"]
-    assert app.get("/api/incidents").json() == []
+    helpers.assert_malformed(app, "alertmanager", "PROMETHEUS", body, reason)
 
 
 def test_a_bad_alert_later_in_the_group_refuses_the_whole_body(app: InProcessDaemon) -> None:
     key = prometheus_source(app)
     body = document("am_firing_group3")
     body["alerts"][2]["status"] = "unknown"
-    reply = app.client.post(f"/api/v1/events/alertmanager/{key}", json=body)
-    assert reply.status_code == 400 and "'alerts[2].status'" in reply.json()["message"]
-    assert app.get("/api/incidents").json() == [], "parsed whole before anything is committed"
+    reply = helpers.post_payload(app, "alertmanager", key, body)
+    # Parsed whole before anything is committed: the first two alerts open nothing either.
+    helpers.assert_refused(app, reply, reason="'alerts[2].status'")
 
 
 @pytest.mark.parametrize("integration_type", ["API", "GRAFANA"])
 def test_a_key_of_another_source_type_is_400_integration_type_mismatch(
     app: InProcessDaemon, integration_type: str,
 ) -> None:
-    other = app.post("/api/alert-sources", {"name": "other", "integrationType": integration_type}).json()
-    reply = send(app, other["integrationKey"], "am_firing_single")
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert app.get("/api/incidents").json() == []
+    body, headers = captured("am_firing_single")
+    helpers.assert_type_mismatch(app, "alertmanager", integration_type, body, headers)
 
 
 def test_an_unknown_key_is_404(app: InProcessDaemon) -> None:

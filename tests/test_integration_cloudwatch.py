@@ -28,9 +28,9 @@ from ilertd.config import Config, PluginSections
 from ilertd.hookspecs import IntegrationRequest
 from ilertd.plugins import cloudwatch
 from ilertd.plugins.manager import PluginManager
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
-FIXTURES = Path(__file__).parent / "fixtures" / "thirdparty"
 ALARM = "aws_sns_cloudwatch_alarm"
 OK = "aws_sns_cloudwatch_ok"
 SUBSCRIPTION = "aws_sns_subscription_confirmation"
@@ -132,7 +132,7 @@ def sign(message: dict[str, Any], key: rsa.RSAPrivateKey, version: str = "1") ->
 def sns(name: str, aws: LoopbackAws, key: rsa.RSAPrivateKey, version: str = "1",
         cert_url: str | None = None, **changes: Any) -> dict[str, Any]:
     """A fixture message pointed at the loopback server (`changes` applied), signed."""
-    message = json.loads((FIXTURES / f"{name}.json").read_text())
+    message = helpers.fixture_json(f"{name}.json")
     message["SigningCertURL"] = cert_url or aws.url("/cert.pem")
     if "SubscribeURL" in message:
         message["SubscribeURL"] = aws.url(CONFIRMATION_PATH)
@@ -141,14 +141,12 @@ def sns(name: str, aws: LoopbackAws, key: rsa.RSAPrivateKey, version: str = "1",
 
 
 def alarm_message(**changes: Any) -> str:
-    alarm = json.loads(json.loads((FIXTURES / f"{ALARM}.json").read_text())["Message"])
+    alarm = json.loads(helpers.fixture_json(f"{ALARM}.json")["Message"])
     return json.dumps({**alarm, **changes})
 
 
 def make_source(app: InProcessDaemon, segment: str = "cloudwatch") -> str:
-    reply = app.post("/api/alert-sources", {"name": "aws", "integrationType": "CLOUDWATCH"})
-    assert reply.status_code == 201, reply.text
-    return f"/api/v1/events/{segment}/{reply.json()['integrationKey']}"
+    return f"/api/v1/events/{segment}/{helpers.new_source(app, 'CLOUDWATCH', 'aws')}"
 
 
 def deliver(app: InProcessDaemon, url: str, message: dict[str, Any] | bytes) -> httpx.Response:
@@ -240,7 +238,7 @@ def test_a_tampered_or_foreign_signature_is_401_and_stores_nothing(
     wrong_version = {**genuine, "SignatureVersion": "2"}
     unknown_version = {**genuine, "SignatureVersion": "3"}
     not_base64 = {**genuine, "Signature": "EXAMPLEpH+ZDdZsm8cPi9KNqZ3N5M6c2Q4NdjbBbxR0mE/XAMPLE==!"}
-    placeholder = {**genuine, "Signature": json.loads((FIXTURES / f"{ALARM}.json").read_text())["Signature"]}
+    placeholder = {**genuine, "Signature": helpers.fixture_json(f"{ALARM}.json")["Signature"]}
     for message in (tampered_message, tampered_subject, without_subject, other_key, wrong_version,
                     unknown_version, not_base64, placeholder):
         reply = deliver(app, url, message)
@@ -298,11 +296,8 @@ def test_a_certificate_that_cannot_be_fetched_is_502_so_sns_retries(
 def test_a_malformed_message_is_400_without_any_fetch(
     app: InProcessDaemon, aws: LoopbackAws, body: bytes, reason: str
 ) -> None:
-    reply = deliver(app, make_source(app), body)
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD" and reason in reply.json()["message"]
+    helpers.assert_refused(app, deliver(app, make_source(app), body), reason=reason)
     assert aws.requests == []
-    assert app.get("/api/incidents").json() == []
 
 
 @pytest.mark.parametrize(("message", "reason"), [
@@ -313,9 +308,7 @@ def test_a_signed_notification_that_is_no_alarm_is_400(
     app: InProcessDaemon, aws: LoopbackAws, signing_key: rsa.RSAPrivateKey, message: str, reason: str
 ) -> None:
     reply = deliver(app, make_source(app), sns(ALARM, aws, signing_key, Message=message))
-    assert reply.status_code == 400 and reply.json()["code"] == "INVALID_PAYLOAD"
-    assert reason in reply.json()["message"]
-    assert app.get("/api/incidents").json() == []
+    helpers.assert_refused(app, reply, reason=reason)
 
 
 def test_the_message_type_header_must_agree_with_the_body(
@@ -332,9 +325,8 @@ def test_a_key_of_another_source_type_is_refused(
     app: InProcessDaemon, aws: LoopbackAws, signing_key: rsa.RSAPrivateKey
 ) -> None:
     reply = deliver(app, f"/api/v1/events/cloudwatch/{app.integration_key}", sns(ALARM, aws, signing_key))
-    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
+    helpers.assert_refused(app, reply, "INTEGRATION_TYPE_MISMATCH")
     assert aws.requests == []
-    assert app.get("/api/incidents").json() == []
 
 
 DEFAULT = re.compile(cloudwatch.DEFAULT_CERT_HOST_PATTERN)
@@ -375,11 +367,11 @@ def test_plain_http_is_only_for_a_loopback_address_even_when_the_pattern_allows_
 
 
 def test_parse_maps_the_fixture_without_io() -> None:
-    body = (FIXTURES / f"{OK}.json").read_bytes()
+    body = helpers.fixture_bytes(f"{OK}.json")
     headers = {"X-Amz-Sns-Message-Type": "Notification"}
     (event,) = cloudwatch.parse(IntegrationRequest(body=body, headers=headers, query={}))
     assert (event.event_type, event.alert_key) == ("RESOLVE", ALARM_ARN)
-    confirmation = (FIXTURES / f"{SUBSCRIPTION}.json").read_bytes()
+    confirmation = helpers.fixture_bytes(f"{SUBSCRIPTION}.json")
     assert cloudwatch.parse(IntegrationRequest(body=confirmation, headers={}, query={})) == []
 
 

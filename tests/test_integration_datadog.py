@@ -3,58 +3,38 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx2 as httpx
 import pytest
 
 from ilertd.plugins import datadog
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
-FIXTURES = Path(__file__).parent / "fixtures" / "thirdparty"
-JSON_HEADERS = {"Content-Type": "application/json"}
 AGGREG_KEY = "d3a1f1f3b5c8e2a9f0b1c2d3e4f5a6b7"
+TRIGGERED = "datadog_triggered.json"
+RECOVERED = "datadog_recovered.json"
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def fixture_json(name: str) -> dict[str, Any]:
-    return json.loads(fixture_bytes(name))
-
-
-def new_source(app: InProcessDaemon, integration_type: str = "DATADOG", priority: str = "HIGH") -> str:
-    response = app.post("/api/alert-sources", {"name": f"{integration_type} source",
-                                               "integrationType": integration_type, "priority": priority})
-    assert response.status_code == 201, response.text
-    return str(response.json()["integrationKey"])
-
-
-def send(app: InProcessDaemon, key: str, body: bytes | dict[str, Any]) -> Any:
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return app.client.post(f"/api/v1/events/datadog/{key}", content=content, headers=JSON_HEADERS)
-
-
-def incidents(app: InProcessDaemon) -> list[dict[str, Any]]:
-    return sorted(app.get("/api/incidents").json(), key=lambda incident: incident["id"])
+def send(app: InProcessDaemon, key: str, body: bytes | dict[str, Any],
+         headers: dict[str, str] | None = None) -> httpx.Response:
+    return helpers.post_payload(app, "datadog", key, body, headers)
 
 
 def with_transition(transition: str, **changes: str) -> dict[str, Any]:
-    body = fixture_json("datadog_triggered.json")
+    body: dict[str, Any] = helpers.fixture_json(TRIGGERED)
     body["alert_transition"] = transition
     body.update(changes)
     return body
 
 
 def test_triggered_opens_an_incident_keyed_by_the_aggregation_key(app: InProcessDaemon) -> None:
-    key = new_source(app, priority="LOW")
-    opened = send(app, key, fixture_bytes("datadog_triggered.json"))
-    assert opened.status_code == 202, opened.text
-    assert [(r["alertKey"], r["responseCode"]) for r in opened.json()] == [
-        (AGGREG_KEY, "NEW_INCIDENT_CREATED")]
-    (incident,) = incidents(app)
+    key = helpers.new_source(app, "DATADOG", priority="LOW")
+    (opened,), (incident,) = helpers.post_in_turn(app, "datadog", key, helpers.fixture_bytes(TRIGGERED))
+    assert (opened["alertKey"], opened["responseCode"]) == (AGGREG_KEY, "NEW_INCIDENT_CREATED")
     assert incident["summary"] == "[Triggered on {host:web-1,env:prod}] High CPU on web-1"
     assert incident["details"] == ("CPU usage above 90% for 5 minutes on web-1 @webhook-ilertd\n\n"
                                    "system.cpu.user over env:prod,host:web-1 was > 90.0 on average during "
@@ -69,30 +49,23 @@ def test_triggered_opens_an_incident_keyed_by_the_aggregation_key(app: InProcess
 
 
 def test_the_same_trigger_again_adds_to_the_open_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, fixture_bytes("datadog_triggered.json")).status_code == 202
-    again = send(app, key, with_transition("Re-Triggered"))
-    assert again.status_code == 202, again.text
-    assert again.json()[0]["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
-    (incident,) = incidents(app)
-    assert incident["eventCount"] == 2
+    key = helpers.new_source(app, "DATADOG")
+    (again,), (incident,) = helpers.post_in_turn(app, "datadog", key, helpers.fixture_bytes(TRIGGERED),
+                                                 with_transition("Re-Triggered"))
+    assert (again["responseCode"], incident["eventCount"]) == ("EVENT_ADDED_TO_INCIDENT", 2)
 
 
 def test_recovered_resolves_the_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, fixture_bytes("datadog_triggered.json")).status_code == 202
-    resolved = send(app, key, fixture_bytes("datadog_recovered.json"))
-    assert resolved.status_code == 202, resolved.text
-    assert resolved.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
-    (incident,) = incidents(app)
-    assert incident["status"] == "RESOLVED"
+    key = helpers.new_source(app, "DATADOG")
+    (resolved,), (incident,) = helpers.post_in_turn(app, "datadog", key, helpers.fixture_bytes(TRIGGERED),
+                                                    helpers.fixture_bytes(RECOVERED))
+    assert (resolved["responseCode"], incident["status"]) == ("INCIDENT_RESOLVED", "RESOLVED")
 
 
 def test_a_recovery_of_nothing_open_is_still_accepted(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    reply = send(app, key, fixture_bytes("datadog_recovered.json"))
-    assert reply.status_code == 202 and reply.json()[0]["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY"
-    assert incidents(app) == []
+    key = helpers.new_source(app, "DATADOG")
+    (reply,), listed = helpers.post_in_turn(app, "datadog", key, helpers.fixture_bytes(RECOVERED))
+    assert reply["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY" and listed == []
 
 
 @pytest.mark.parametrize(("transition", "event_type", "priority"), [
@@ -120,14 +93,14 @@ def test_the_monitor_priority_sets_the_priority(alert_priority: str, expected: s
 
 
 def test_warn_pages_at_low_priority_through_the_route(app: InProcessDaemon) -> None:
-    key = new_source(app)
+    key = helpers.new_source(app, "DATADOG")
     assert send(app, key, with_transition("Warn")).status_code == 202
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     assert incident["priority"] == "LOW"
 
 
 def test_without_alert_transition_the_titles_prefix_decides() -> None:
-    body = fixture_json("datadog_recovered.json")
+    body = helpers.fixture_json(RECOVERED)
     del body["alert_transition"]
     assert datadog.parse_body(body)[0].event_type == "RESOLVE"
     body["title"] = "[P2] [Re-No Data on {host:web-1}] Disk"
@@ -135,7 +108,7 @@ def test_without_alert_transition_the_titles_prefix_decides() -> None:
 
 
 def test_without_an_aggregation_key_the_monitor_and_scope_are_the_key() -> None:
-    body = fixture_json("datadog_triggered.json")
+    body = helpers.fixture_json(TRIGGERED)
     del body["aggreg_key"]
     assert datadog.parse_body(body)[0].alert_key == "81234567:host:web-1,env:prod"
     body["alert_scope"] = ""
@@ -143,12 +116,11 @@ def test_without_an_aggregation_key_the_monitor_and_scope_are_the_key() -> None:
 
 
 def test_encode_as_form_is_read_too(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    fields = {k: v for k, v in fixture_json("datadog_triggered.json").items() if isinstance(v, str)}
-    reply = app.client.post(f"/api/v1/events/datadog/{key}", content=urlencode(fields).encode(),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    key = helpers.new_source(app, "DATADOG")
+    fields = {k: v for k, v in helpers.fixture_json(TRIGGERED).items() if isinstance(v, str)}
+    reply = send(app, key, urlencode(fields).encode(), FORM_HEADERS)
     assert reply.status_code == 202, reply.text
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     assert (incident["alertKey"], incident["summary"]) == (AGGREG_KEY, fields["title"])
 
 
@@ -163,16 +135,8 @@ def test_encode_as_form_is_read_too(app: InProcessDaemon) -> None:
 ])
 def test_a_malformed_body_is_refused_and_nothing_is_stored(app: InProcessDaemon, body: bytes,
                                                            reason: str) -> None:
-    key = new_source(app)
-    reply = send(app, key, body)
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD"
-    assert reason in reply.json()["message"]
-    assert incidents(app) == []
+    helpers.assert_malformed(app, "datadog", "DATADOG", body, reason)
 
 
 def test_the_key_of_another_source_type_is_a_mismatch(app: InProcessDaemon) -> None:
-    key = new_source(app, "GRAFANA")
-    reply = send(app, key, fixture_bytes("datadog_triggered.json"))
-    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert incidents(app) == []
+    helpers.assert_type_mismatch(app, "datadog", "GRAFANA", helpers.fixture_bytes(TRIGGERED))

@@ -4,48 +4,32 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
-from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from ilertd.domain.events import MAX_SUMMARY
 from ilertd.plugins import grafana
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
-FIXTURES = Path(__file__).parent / "fixtures" / "thirdparty"
-JSON_HEADERS = {"Content-Type": "application/json"}
+FIRING = "grafana_firing.json"
+RESOLVED = "grafana_resolved.json"
 
 
-def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+def send(app: InProcessDaemon, key: str, body: bytes) -> httpx.Response:
+    return helpers.post_payload(app, "grafana", key, body)
 
 
-def fixture_json(name: str) -> dict[str, Any]:
-    return json.loads(fixture_bytes(name))
-
-
-def new_source(app: InProcessDaemon, integration_type: str = "GRAFANA") -> str:
-    response = app.post("/api/alert-sources", {"name": f"{integration_type} source",
-                                               "integrationType": integration_type})
-    assert response.status_code == 201, response.text
-    return str(response.json()["integrationKey"])
-
-
-def send(app: InProcessDaemon, key: str, body: bytes) -> Any:
-    return app.client.post(f"/api/v1/events/grafana/{key}", content=body, headers=JSON_HEADERS)
-
-
-def incidents(app: InProcessDaemon) -> list[dict[str, Any]]:
-    return sorted(app.get("/api/incidents").json(), key=lambda incident: incident["id"])
+def in_turn(app: InProcessDaemon, *fixtures: str) -> tuple[list[helpers.Record], list[helpers.Record]]:
+    """The fixtures posted in turn to a new GRAFANA source: the last reply's results, and the incidents."""
+    bodies = [helpers.fixture_bytes(name) for name in fixtures]
+    return helpers.post_in_turn(app, "grafana", helpers.new_source(app, "GRAFANA"), *bodies)
 
 
 def test_each_firing_alert_opens_its_own_incident_keyed_by_fingerprint(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    opened = send(app, key, fixture_bytes("grafana_firing.json"))
-    assert opened.status_code == 202, opened.text
-    assert [r["responseCode"] for r in opened.json()] == ["NEW_INCIDENT_CREATED"] * 2
-    first, second = incidents(app)
+    opened, (first, second) = in_turn(app, FIRING)
+    assert [r["responseCode"] for r in opened] == ["NEW_INCIDENT_CREATED"] * 2
     assert (first["alertKey"], second["alertKey"]) == ("2f4b1c0d9e8a7b61", "7a3e5d2c1b0f9e84")
     assert first["summary"] == "CPU above 90% on web-1:9100"
     assert second["summary"] == "CPU above 90% on web-2:9100"
@@ -70,64 +54,53 @@ def test_each_firing_alert_opens_its_own_incident_keyed_by_fingerprint(app: InPr
 
 
 def test_the_same_firing_again_adds_to_the_open_incidents(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, fixture_bytes("grafana_firing.json")).status_code == 202
-    again = send(app, key, fixture_bytes("grafana_firing.json"))
-    assert again.status_code == 202, again.text
-    assert [r["responseCode"] for r in again.json()] == ["EVENT_ADDED_TO_INCIDENT"] * 2
-    listed = incidents(app)
+    again, listed = in_turn(app, FIRING, FIRING)
+    assert [r["responseCode"] for r in again] == ["EVENT_ADDED_TO_INCIDENT"] * 2
     assert len(listed) == 2
     assert [i["eventCount"] for i in listed] == [2, 2]
 
 
 def test_a_resolved_alert_resolves_only_its_own_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, fixture_bytes("grafana_firing.json")).status_code == 202
-    resolved = send(app, key, fixture_bytes("grafana_resolved.json"))
-    assert resolved.status_code == 202, resolved.text
-    assert [r["responseCode"] for r in resolved.json()] == ["INCIDENT_RESOLVED"]
-    web1, web2 = incidents(app)
+    resolved, (web1, web2) = in_turn(app, FIRING, RESOLVED)
+    assert [r["responseCode"] for r in resolved] == ["INCIDENT_RESOLVED"]
     assert (web1["alertKey"], web1["status"]) == ("2f4b1c0d9e8a7b61", "RESOLVED")
     assert (web2["alertKey"], web2["status"]) == ("7a3e5d2c1b0f9e84", "PENDING")
 
 
 def test_each_alert_status_decides_not_the_groups(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, fixture_bytes("grafana_firing.json")).status_code == 202
-    mixed = fixture_json("grafana_firing.json")
+    key = helpers.new_source(app, "GRAFANA")
+    assert send(app, key, helpers.fixture_bytes(FIRING)).status_code == 202
+    mixed = helpers.fixture_json(FIRING)
     mixed["alerts"][0]["status"] = "resolved"  # the group stays "firing"
     assert mixed["status"] == "firing"
     reply = send(app, key, json.dumps(mixed).encode())
     assert [r["responseCode"] for r in reply.json()] == ["INCIDENT_RESOLVED", "EVENT_ADDED_TO_INCIDENT"]
-    assert [i["status"] for i in incidents(app)] == ["RESOLVED", "PENDING"]
+    assert [i["status"] for i in helpers.incidents(app)] == ["RESOLVED", "PENDING"]
 
 
 def test_a_resolve_with_nothing_open_is_still_accepted(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    reply = send(app, key, fixture_bytes("grafana_resolved.json"))
-    assert reply.status_code == 202, reply.text
-    assert reply.json()[0]["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY"
-    assert incidents(app) == []
+    (reply,), listed = in_turn(app, RESOLVED)
+    assert reply["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY"
+    assert listed == []
 
 
 @pytest.mark.parametrize(("severity", "expected"), [
     ("critical", "HIGH"), ("Warning", "LOW"), ("info", "LOW"), ("P1", "HIGH"), ("whatever", "LOW"),
 ])
 def test_the_severity_label_sets_the_priority(app: InProcessDaemon, severity: str, expected: str) -> None:
-    key = app.post("/api/alert-sources", {"name": "low grafana", "integrationType": "GRAFANA",
-                                          "priority": "LOW"}).json()["integrationKey"]
-    body = fixture_json("grafana_firing.json")
+    key = helpers.new_source(app, "GRAFANA", priority="LOW")
+    body = helpers.fixture_json(FIRING)
     body["alerts"] = body["alerts"][:1]
     body["alerts"][0]["labels"]["severity"] = severity
     assert send(app, key, json.dumps(body).encode()).status_code == 202
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     # An unknown severity leaves the source's priority (LOW here).
     assert incident["priority"] == expected
     assert incident["labels"]["severity"] == severity
 
 
 def test_without_a_summary_annotation_the_alertname_and_labels_summarise() -> None:
-    body = fixture_json("grafana_firing.json")
+    body = helpers.fixture_json(FIRING)
     del body["alerts"][0]["annotations"]["summary"]
     event = grafana.parse_body(body)[0]
     assert event.summary == "HighCPU (grafana_folder=Infra, instance=web-1:9100, team=sre)"
@@ -136,7 +109,7 @@ def test_without_a_summary_annotation_the_alertname_and_labels_summarise() -> No
 
 
 def test_without_a_fingerprint_the_key_comes_from_the_labels() -> None:
-    body = fixture_json("grafana_firing.json")
+    body = helpers.fixture_json(FIRING)
     for alert in body["alerts"]:
         del alert["fingerprint"]
     first, second = grafana.parse_body(body)
@@ -146,14 +119,14 @@ def test_without_a_fingerprint_the_key_comes_from_the_labels() -> None:
 
 
 def test_an_image_url_becomes_the_incidents_image() -> None:
-    body = fixture_json("grafana_firing.json")
+    body = helpers.fixture_json(FIRING)
     body["alerts"][0]["imageURL"] = "https://grafana.example.com/render/panel.png"
     (image,) = grafana.parse_body(body)[0].images
     assert image["src"] == "https://grafana.example.com/render/panel.png"
 
 
 def test_only_web_urls_become_links() -> None:
-    body = fixture_json("grafana_firing.json")
+    body = helpers.fixture_json(FIRING)
     alert = body["alerts"][0]
     alert["dashboardURL"] = ""
     alert["panelURL"] = "javascript:alert(1)"
@@ -175,34 +148,23 @@ def test_only_web_urls_become_links() -> None:
 ])
 def test_a_malformed_body_is_refused_and_nothing_is_stored(app: InProcessDaemon, body: bytes,
                                                            reason: str) -> None:
-    key = new_source(app)
-    reply = send(app, key, body)
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD"
-    assert reason in reply.json()["message"]
-    assert incidents(app) == []
+    helpers.assert_malformed(app, "grafana", "GRAFANA", body, reason)
 
 
 def test_a_malformed_alert_refuses_the_whole_payload(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    body = fixture_json("grafana_firing.json")
+    key = helpers.new_source(app, "GRAFANA")
+    body = helpers.fixture_json(FIRING)
     body["alerts"][1]["status"] = "unknown"
-    reply = send(app, key, json.dumps(body).encode())
-    assert reply.status_code == 400 and "alerts[1].status" in reply.json()["message"]
-    assert incidents(app) == []
+    helpers.assert_refused(app, send(app, key, json.dumps(body).encode()), reason="alerts[1].status")
 
 
 def test_the_key_of_another_source_type_is_a_mismatch(app: InProcessDaemon) -> None:
-    key = new_source(app, "DATADOG")
-    reply = send(app, key, fixture_bytes("grafana_firing.json"))
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert incidents(app) == []
+    helpers.assert_type_mismatch(app, "grafana", "DATADOG", helpers.fixture_bytes(FIRING))
 
 
 def test_grafanas_optional_put_method_is_not_served(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    reply = app.client.put(f"/api/v1/events/grafana/{key}", content=fixture_bytes("grafana_firing.json"),
-                           headers=JSON_HEADERS)
+    key = helpers.new_source(app, "GRAFANA")
+    reply = app.client.put(f"/api/v1/events/grafana/{key}", headers=helpers.JSON_HEADERS,
+                           content=helpers.fixture_bytes(FIRING))
     assert reply.status_code == 405
-    assert incidents(app) == []
+    assert helpers.incidents(app) == []

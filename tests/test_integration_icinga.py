@@ -6,45 +6,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from functools import partial
 
 import pytest
 
+from tests import integration_helpers as helpers
 from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
-from tests.test_integration_nagios import (
-    NOTIFY,
-    ROOT,
-    SCRIPT,
-    incidents,
-    log_texts,
-    make_source,
-    open_incidents_of,
-    run_script,
-)
+from tests.test_integration_nagios import ROOT, SCRIPT, make_source, open_incidents_of, run_script
+from tests.test_integration_nagios import body_from as nagios_body_from
+from tests.test_integration_nagios import fixture_env as nagios_fixture_env
+from tests.test_integration_nagios import notify as nagios_notify
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "icinga2"
+ICINGA = helpers.FIXTURES / "icinga2"
 CONF = ROOT / "integrations" / "icinga2" / "ilertd.conf"
 
-
-def fixture_env(name: str) -> dict[str, str]:
-    env: dict[str, str] = json.loads((FIXTURES / f"{name}.env.json").read_text())["env"]
-    return env
-
-
-def body_from(name: str, **changes: str) -> dict[str, Any]:
-    env = {**fixture_env(name), **{f"ICINGA_{macro}": value for macro, value in changes.items()}}
-    body: dict[str, Any] = NOTIFY.build_body(env, "icinga")
-    return body
-
-
-def notify(app: InProcessDaemon, key: str, body: Any, kind: str = "icinga") -> dict[str, Any]:
-    reply = app.client.post(f"/api/v1/events/{kind}/{key}", json=body)
-    assert reply.status_code == 202, reply.text
-    (result,) = reply.json()
-    outcome: dict[str, Any] = result
-    return outcome
+# The Nagios script serves Icinga 2 too: its captures, its ICINGA_ macros, its own integration.
+fixture_env = partial(nagios_fixture_env, folder=ICINGA)
+body_from = partial(nagios_body_from, tool="icinga", folder=ICINGA)
+notify = partial(nagios_notify, kind="icinga")
 
 
 # --- the integration, in process ----------------------------------------------------------------
@@ -78,7 +58,7 @@ def test_a_host_problem_is_keyed_by_the_host_and_deduplicated(app: InProcessDaem
     again = notify(app, key, body_from("host_problem"))
     assert first["alertKey"] == "web-1" and again["incidentId"] == first["incidentId"]
     assert again["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     assert incident["summary"] == "DOWN: web-1 - PING CRITICAL - Packet loss = 100%"
     assert incident["eventCount"] == 2 and incident["priority"] == "HIGH"
 
@@ -93,10 +73,10 @@ def test_a_recovery_resolves_the_incident(app: InProcessDaemon, name: str) -> No
 
 def test_the_captured_bodies_open_and_resolve(app: InProcessDaemon) -> None:
     key = make_source(app, "ICINGA")
-    problem = json.loads((FIXTURES / "service_problem.body.json").read_text())
+    problem = helpers.fixture_json("service_problem.body.json", ICINGA)
     opened = notify(app, key, problem)
     assert opened["alertKey"] == "web-1/HTTP"
-    recovery = json.loads((FIXTURES / "service_recovery.body.json").read_text())
+    recovery = helpers.fixture_json("service_recovery.body.json", ICINGA)
     assert notify(app, key, recovery)["incidentId"] == opened["incidentId"]
     assert app.get(f"/api/incidents/{opened['incidentId']}").json()["status"] == "RESOLVED"
 
@@ -111,7 +91,7 @@ def test_an_acknowledgement_accepts_and_a_flapping_start_comments(app: InProcess
                                      NOTIFICATIONAUTHOR="carol", NOTIFICATIONCOMMENT="on it"))
     assert ack["responseCode"] == "INCIDENT_ACCEPTED"
     assert app.get(f"/api/incidents/{opened['incidentId']}").json()["status"] == "ACCEPTED"
-    texts = log_texts(app, opened["incidentId"])
+    texts = helpers.log_texts(app, opened["incidentId"])
     assert "carol: on it" in texts
     assert any("Flapping started: web-1/HTTP" in text for text in texts)
 
@@ -135,19 +115,11 @@ def test_icinga_web_2_is_linked_when_its_url_is_given(app: InProcessDaemon) -> N
 def test_a_malformed_body_is_refused_and_stores_nothing(
     app: InProcessDaemon, body: bytes, reason: str,
 ) -> None:
-    key = make_source(app, "ICINGA")
-    reply = app.client.post(f"/api/v1/events/icinga/{key}", content=body,
-                            headers={"content-type": "application/json"})
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD" and reason in reply.json()["message"]
-    assert incidents(app) == []
+    helpers.assert_malformed(app, "icinga", "ICINGA", body, reason)
 
 
 def test_the_key_of_another_source_type_is_refused(app: InProcessDaemon) -> None:
-    key = make_source(app, "NAGIOS")
-    reply = app.client.post(f"/api/v1/events/icinga2/{key}", json=body_from("host_problem"))
-    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert incidents(app) == []
+    helpers.assert_type_mismatch(app, "icinga2", "NAGIOS", body_from("host_problem"))
 
 
 # --- the configuration and the script -----------------------------------------------------------
@@ -172,11 +144,7 @@ def test_the_conf_sets_every_macro_of_the_captured_environment() -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     """One `ilertd serve` for the module: each test makes its own alert source."""
-    daemon = DaemonProcess(tmp_path_factory.mktemp("icinga-daemon")).start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from helpers.serving(tmp_path_factory.mktemp("icinga-daemon"))
 
 
 @pytest.mark.parametrize("name", ["host", "service"])

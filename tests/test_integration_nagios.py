@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
+from tests import integration_helpers as helpers
 from tests.daemon import ApiClient, DaemonProcess
 from tests.inprocess import InProcessDaemon
 from tests.loopback import HttpReceiver, Request, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nagios"
+NAGIOS = helpers.FIXTURES / "nagios"
 SCRIPT = ROOT / "integrations" / "nagios" / "ilertd-notify.py"
 # A notification command gets Nagios's environment, not a login shell's: a PATH and the macros.
 MINIMAL_PATH = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
@@ -39,15 +40,16 @@ def load_script() -> ModuleType:
 NOTIFY = load_script()
 
 
-def fixture_env(name: str) -> dict[str, str]:
-    env: dict[str, str] = json.loads((FIXTURES / f"{name}.env.json").read_text())["env"]
+def fixture_env(name: str, folder: Path = NAGIOS) -> dict[str, str]:
+    """The environment a captured notification command ran with: the tool's macros."""
+    env: dict[str, str] = helpers.fixture_json(f"{name}.env.json", folder)["env"]
     return env
 
 
-def body_from(name: str, **changes: str) -> dict[str, Any]:
-    """What the script POSTs for a captured notification, with some macros changed."""
-    env = {**fixture_env(name), **{f"NAGIOS_{macro}": value for macro, value in changes.items()}}
-    body: dict[str, Any] = NOTIFY.build_body(env, "nagios")
+def body_from(name: str, tool: str = "nagios", folder: Path = NAGIOS, **changes: str) -> dict[str, Any]:
+    """What the script POSTs for a captured notification of `tool`, with some macros changed."""
+    macros = {f"{tool.upper()}_{macro}": value for macro, value in changes.items()}
+    body: dict[str, Any] = NOTIFY.build_body({**fixture_env(name, folder), **macros}, tool)
     return body
 
 
@@ -56,34 +58,18 @@ SOURCE_NUMBERS = itertools.count(1)
 
 def make_source(daemon: ApiClient, kind: str = "NAGIOS") -> str:
     """A new alert source's integration key; its name is `<kind> <n>`, unique in the daemon."""
-    name = f"{kind.lower()} {next(SOURCE_NUMBERS)}"
-    created = daemon.post("/api/alert-sources", {"name": name, "integrationType": kind})
-    assert created.status_code == 201, created.text
-    key: str = created.json()["integrationKey"]
-    return key
+    return helpers.new_source(daemon, kind, f"{kind.lower()} {next(SOURCE_NUMBERS)}")
 
 
 def open_incidents_of(daemon: ApiClient, key: str) -> list[dict[str, Any]]:
     (source,) = [s for s in daemon.get("/api/alert-sources").json() if s.get("integrationKey") == key]
-    return [i for i in incidents(daemon)
+    return [i for i in helpers.incidents(daemon)
             if i["alertSource"]["id"] == source["id"] and i["status"] != "RESOLVED"]
 
 
-def incidents(daemon: ApiClient) -> list[dict[str, Any]]:
-    listed: list[dict[str, Any]] = daemon.get("/api/incidents").json()
-    return listed
-
-
-def log_texts(daemon: ApiClient, incident_id: int) -> list[str]:
-    entries = daemon.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100}).json()
-    return [entry["text"] for entry in entries]
-
-
 def notify(app: InProcessDaemon, key: str, body: Any, kind: str = "nagios") -> dict[str, Any]:
-    reply = app.client.post(f"/api/v1/events/{kind}/{key}", json=body)
-    assert reply.status_code == 202, reply.text
-    (result,) = reply.json()
-    outcome: dict[str, Any] = result
+    """What the reply says of the one event a notification maps to."""
+    (outcome,) = helpers.results(helpers.post_payload(app, kind, key, body))
     return outcome
 
 
@@ -128,7 +114,7 @@ def test_the_same_problem_again_is_deduplicated(app: InProcessDaemon) -> None:
     again = notify(app, key, body_from("service_problem", NOTIFICATIONNUMBER="2"))
     assert again["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
     assert again["incidentId"] == first["incidentId"]
-    assert len(incidents(app)) == 1
+    assert len(helpers.incidents(app)) == 1
     assert app.get(f"/api/incidents/{first['incidentId']}").json()["eventCount"] == 2
 
 
@@ -146,19 +132,19 @@ def test_a_recovery_with_nothing_open_is_still_accepted(app: InProcessDaemon) ->
     key = make_source(app)
     reply = notify(app, key, body_from("service_recovery"))
     assert reply["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY" and reply["incidentId"] is None
-    assert incidents(app) == []
+    assert helpers.incidents(app) == []
 
 
 def test_the_captured_bodies_map_as_the_scripts_do(app: InProcessDaemon) -> None:
     """The capture's own JSON (its fields are the script's core fields) opens and resolves too."""
     key = make_source(app)
     for name in ("service", "host"):
-        problem = json.loads((FIXTURES / f"{name}_problem.body.json").read_text())
+        problem = helpers.fixture_json(f"{name}_problem.body.json", NAGIOS)
         opened = notify(app, key, problem)
         assert opened["alertKey"] == problem["dedup_key"]
-        assert notify(app, key, json.loads((FIXTURES / f"{name}_recovery.body.json").read_text()))[
-            "responseCode"] == "INCIDENT_RESOLVED"
-    assert {i["status"] for i in incidents(app)} == {"RESOLVED"}
+        recovery = helpers.fixture_json(f"{name}_recovery.body.json", NAGIOS)
+        assert notify(app, key, recovery)["responseCode"] == "INCIDENT_RESOLVED"
+    assert {i["status"] for i in helpers.incidents(app)} == {"RESOLVED"}
 
 
 @pytest.mark.parametrize(("kind", "state", "priority"), [
@@ -181,7 +167,7 @@ def test_an_acknowledgement_accepts_with_its_comment(app: InProcessDaemon) -> No
     accepted = notify(app, key, ack)
     assert accepted["responseCode"] == "INCIDENT_ACCEPTED"
     assert app.get(f"/api/incidents/{opened['incidentId']}").json()["status"] == "ACCEPTED"
-    assert "alice: restarting nginx" in log_texts(app, opened["incidentId"])
+    assert "alice: restarting nginx" in helpers.log_texts(app, opened["incidentId"])
 
 
 @pytest.mark.parametrize("kind", ["FLAPPINGSTART", "DOWNTIMESTART", "CUSTOM"])
@@ -193,7 +179,7 @@ def test_flapping_downtime_and_custom_notifications_are_comments(app: InProcessD
     assert noted["responseCode"] == "COMMENT_ADDED"
     incident = app.get(f"/api/incidents/{opened['incidentId']}").json()
     assert incident["status"] == "PENDING"
-    texts = log_texts(app, opened["incidentId"])
+    texts = helpers.log_texts(app, opened["incidentId"])
     assert "bob: kernel upgrade" in texts
     assert any(text.startswith("COMMENT received: ") and "web-1/HTTP" in text for text in texts)
 
@@ -202,7 +188,7 @@ def test_a_downtime_with_nothing_open_opens_nothing(app: InProcessDaemon) -> Non
     key = make_source(app)
     reply = notify(app, key, body_from("host_problem", NOTIFICATIONTYPE="DOWNTIMESTART"))
     assert reply["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY"
-    assert incidents(app) == []
+    assert helpers.incidents(app) == []
 
 
 @pytest.mark.parametrize(("body", "reason"), [
@@ -220,19 +206,11 @@ def test_a_downtime_with_nothing_open_opens_nothing(app: InProcessDaemon) -> Non
 def test_a_malformed_body_is_refused_and_stores_nothing(
     app: InProcessDaemon, body: bytes, reason: str,
 ) -> None:
-    key = make_source(app)
-    reply = app.client.post(f"/api/v1/events/nagios/{key}", content=body,
-                            headers={"content-type": "application/json"})
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD" and reason in reply.json()["message"]
-    assert incidents(app) == []
+    helpers.assert_malformed(app, "nagios", "NAGIOS", body, reason)
 
 
 def test_the_key_of_another_source_type_is_refused(app: InProcessDaemon) -> None:
-    key = make_source(app, "ICINGA")
-    reply = app.client.post(f"/api/v1/events/nagios/{key}", json=body_from("service_problem"))
-    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert incidents(app) == []
+    helpers.assert_type_mismatch(app, "nagios", "ICINGA", body_from("service_problem"))
 
 
 def test_the_script_never_sends_the_contacts_variables() -> None:
@@ -258,11 +236,7 @@ def test_the_cfg_runs_the_script_and_gives_the_contact_the_variables_it_reads() 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     """One `ilertd serve` for the module: each test makes its own alert source."""
-    daemon = DaemonProcess(tmp_path_factory.mktemp("nagios-daemon")).start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from helpers.serving(tmp_path_factory.mktemp("nagios-daemon"))
 
 
 def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

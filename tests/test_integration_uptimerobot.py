@@ -3,54 +3,32 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
+import httpx2 as httpx
 import pytest
 
 from ilertd.hookspecs import IntegrationRequest
 from ilertd.plugins import uptimerobot
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
-FIXTURES = Path(__file__).parent / "fixtures" / "thirdparty"
-JSON_HEADERS = {"Content-Type": "application/json"}
+JSON_HEADERS = helpers.JSON_HEADERS
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 MONITOR_KEY = "uptimerobot-794512345"
-
-
-def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def fixture_json(name: str) -> dict[str, str]:
-    return json.loads(fixture_bytes(name))
-
-
-def new_source(app: InProcessDaemon, integration_type: str = "UPTIMEROBOT") -> str:
-    response = app.post("/api/alert-sources", {"name": f"{integration_type} source",
-                                               "integrationType": integration_type})
-    assert response.status_code == 201, response.text
-    return str(response.json()["integrationKey"])
+DOWN = "uptimerobot_down.json"
+UP = "uptimerobot_up.json"
 
 
 def send(app: InProcessDaemon, key: str, body: bytes, headers: dict[str, str] | None = None,
-         query: str = "") -> Any:
-    url = f"/api/v1/events/uptimerobot/{key}" + (f"?{query}" if query else "")
-    return app.client.post(url, content=body, headers=JSON_HEADERS if headers is None else headers)
-
-
-def incidents(app: InProcessDaemon) -> list[dict[str, Any]]:
-    return sorted(app.get("/api/incidents").json(), key=lambda incident: incident["id"])
+         query: str = "") -> httpx.Response:
+    return helpers.post_payload(app, "uptimerobot", key, body, headers, query)
 
 
 def test_down_opens_an_incident_for_the_monitor(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    opened = send(app, key, fixture_bytes("uptimerobot_down.json"))
-    assert opened.status_code == 202, opened.text
-    assert [(r["alertKey"], r["responseCode"]) for r in opened.json()] == [
-        (MONITOR_KEY, "NEW_INCIDENT_CREATED")]
-    (incident,) = incidents(app)
+    key = helpers.new_source(app, "UPTIMEROBOT")
+    (opened,), (incident,) = helpers.post_in_turn(app, "uptimerobot", key, helpers.fixture_bytes(DOWN))
+    assert (opened["alertKey"], opened["responseCode"]) == (MONITOR_KEY, "NEW_INCIDENT_CREATED")
     assert incident["summary"] == "Shop health is DOWN: Connection Timeout"
     assert incident["details"] == ("URL: https://shop.example.com/health\nDetails: Connection Timeout\n"
                                    "At: 2024-05-06 10:15:00 UTC")
@@ -62,57 +40,53 @@ def test_down_opens_an_incident_for_the_monitor(app: InProcessDaemon) -> None:
 
 
 def test_down_again_adds_to_the_open_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, fixture_bytes("uptimerobot_down.json")).status_code == 202
-    again = send(app, key, fixture_bytes("uptimerobot_down.json"))
-    assert again.status_code == 202 and again.json()[0]["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
-    (incident,) = incidents(app)
+    key, down = helpers.new_source(app, "UPTIMEROBOT"), helpers.fixture_bytes(DOWN)
+    (again,), (incident,) = helpers.post_in_turn(app, "uptimerobot", key, down, down)
+    assert again["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
     assert incident["eventCount"] == 2
 
 
 def test_up_resolves_the_monitors_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, fixture_bytes("uptimerobot_down.json")).status_code == 202
-    resolved = send(app, key, fixture_bytes("uptimerobot_up.json"))
-    assert resolved.status_code == 202, resolved.text
-    assert resolved.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
-    (incident,) = incidents(app)
+    key = helpers.new_source(app, "UPTIMEROBOT")
+    (resolved,), (incident,) = helpers.post_in_turn(app, "uptimerobot", key, helpers.fixture_bytes(DOWN),
+                                                    helpers.fixture_bytes(UP))
+    assert resolved["responseCode"] == "INCIDENT_RESOLVED"
     assert incident["status"] == "RESOLVED"
 
 
 def test_monitors_have_incidents_of_their_own(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    other = fixture_json("uptimerobot_down.json") | {"monitorID": "42", "monitorFriendlyName": "API"}
-    assert send(app, key, fixture_bytes("uptimerobot_down.json")).status_code == 202
+    key = helpers.new_source(app, "UPTIMEROBOT")
+    other = helpers.fixture_json(DOWN) | {"monitorID": "42", "monitorFriendlyName": "API"}
+    assert send(app, key, helpers.fixture_bytes(DOWN)).status_code == 202
     assert send(app, key, json.dumps(other).encode()).json()[0]["responseCode"] == "NEW_INCIDENT_CREATED"
-    assert send(app, key, fixture_bytes("uptimerobot_up.json")).status_code == 202
-    assert [(i["alertKey"], i["status"]) for i in incidents(app)] == [
+    assert send(app, key, helpers.fixture_bytes(UP)).status_code == 202
+    assert [(i["alertKey"], i["status"]) for i in helpers.incidents(app)] == [
         (MONITOR_KEY, "RESOLVED"), ("uptimerobot-42", "PENDING")]
 
 
 def test_a_form_encoded_body_is_read(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    down = send(app, key, urlencode(fixture_json("uptimerobot_down.json")).encode(), FORM_HEADERS)
+    key = helpers.new_source(app, "UPTIMEROBOT")
+    down = send(app, key, urlencode(helpers.fixture_json(DOWN)).encode(), FORM_HEADERS)
     assert down.status_code == 202, down.text
-    up = send(app, key, urlencode(fixture_json("uptimerobot_up.json")).encode(), FORM_HEADERS)
+    up = send(app, key, urlencode(helpers.fixture_json(UP)).encode(), FORM_HEADERS)
     assert up.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     assert incident["alertKey"] == MONITOR_KEY
     assert incident["summary"] == "Shop health is DOWN: Connection Timeout"
 
 
 def test_query_parameters_are_read(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    down = send(app, key, b"", {}, query=urlencode(fixture_json("uptimerobot_down.json")))
+    key = helpers.new_source(app, "UPTIMEROBOT")
+    down = send(app, key, b"", {}, query=urlencode(helpers.fixture_json(DOWN)))
     assert down.status_code == 202, down.text
-    up = send(app, key, b"", {}, query=urlencode(fixture_json("uptimerobot_up.json")))
+    up = send(app, key, b"", {}, query=urlencode(helpers.fixture_json(UP)))
     assert up.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     assert incident["alertKey"] == MONITOR_KEY
 
 
 def test_the_body_wins_over_the_query_string() -> None:
-    request = IntegrationRequest(body=fixture_bytes("uptimerobot_up.json"), headers=JSON_HEADERS,
+    request = IntegrationRequest(body=helpers.fixture_bytes(UP), headers=JSON_HEADERS,
                                  query={"alertType": "1", "extra": "kept"})
     fields = uptimerobot.fields(request)
     assert (fields["alertType"], fields["extra"]) == ("2", "kept")
@@ -120,21 +94,21 @@ def test_the_body_wins_over_the_query_string() -> None:
 
 
 def test_unquoted_numbers_of_a_json_template_are_read() -> None:
-    body = fixture_json("uptimerobot_down.json") | {"monitorID": 794512345, "alertType": 1}
+    body = helpers.fixture_json(DOWN) | {"monitorID": 794512345, "alertType": 1}
     request = IntegrationRequest(body=json.dumps(body).encode(), headers=JSON_HEADERS, query={})
     (event,) = uptimerobot.parse(request)
     assert (event.event_type, event.alert_key) == ("ALERT", MONITOR_KEY)
 
 
 def test_an_ssl_expiry_is_a_low_priority_incident_of_its_own(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    expiry = fixture_json("uptimerobot_down.json") | {
+    key = helpers.new_source(app, "UPTIMEROBOT")
+    expiry = helpers.fixture_json(DOWN) | {
         "alertType": "3", "alertTypeFriendlyName": "SSL Expiry", "alertDetails": "",
         "sslExpiryDate": "2024-06-01", "sslExpiryDaysLeft": "7"}
-    assert send(app, key, fixture_bytes("uptimerobot_down.json")).status_code == 202
+    assert send(app, key, helpers.fixture_bytes(DOWN)).status_code == 202
     assert send(app, key, json.dumps(expiry).encode()).status_code == 202
-    assert send(app, key, fixture_bytes("uptimerobot_up.json")).status_code == 202
-    down, ssl = incidents(app)
+    assert send(app, key, helpers.fixture_bytes(UP)).status_code == 202
+    down, ssl = helpers.incidents(app)
     assert (down["status"], ssl["status"]) == ("RESOLVED", "PENDING"), "up does not resolve the SSL warning"
     assert (ssl["alertKey"], ssl["priority"]) == (f"{MONITOR_KEY}:ssl", "LOW")
     assert ssl["summary"] == "Shop health: SSL certificate expires soon"
@@ -142,7 +116,7 @@ def test_an_ssl_expiry_is_a_low_priority_incident_of_its_own(app: InProcessDaemo
 
 
 def test_the_friendly_type_names_serve_without_alert_type() -> None:
-    body = fixture_json("uptimerobot_up.json")
+    body = helpers.fixture_json(UP)
     del body["alertType"]
     request = IntegrationRequest(body=json.dumps(body).encode(), headers=JSON_HEADERS, query={})
     assert uptimerobot.parse(request)[0].event_type == "RESOLVE"
@@ -161,16 +135,8 @@ def test_the_friendly_type_names_serve_without_alert_type() -> None:
 ])
 def test_a_malformed_body_is_refused_and_nothing_is_stored(app: InProcessDaemon, body: bytes,
                                                            headers: dict[str, str], reason: str) -> None:
-    key = new_source(app)
-    reply = send(app, key, body, headers)
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD"
-    assert reason in reply.json()["message"]
-    assert incidents(app) == []
+    helpers.assert_malformed(app, "uptimerobot", "UPTIMEROBOT", body, reason, headers)
 
 
 def test_the_key_of_another_source_type_is_a_mismatch(app: InProcessDaemon) -> None:
-    key = new_source(app, "WEBHOOK")
-    reply = send(app, key, fixture_bytes("uptimerobot_down.json"))
-    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert incidents(app) == []
+    helpers.assert_type_mismatch(app, "uptimerobot", "WEBHOOK", helpers.fixture_bytes(DOWN))

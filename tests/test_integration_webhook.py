@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ilertd.plugins.webhook import NoMatch, PointerError, parse_body, pointer_tokens, resolve_pointer
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
 MAPPING = {
@@ -134,73 +136,44 @@ def test_a_long_summary_is_truncated() -> None:
 # --- through the route --------------------------------------------------------------------------
 
 
-def new_source(app: InProcessDaemon, mapping: dict[str, str] | None = MAPPING,
-               integration_type: str = "WEBHOOK") -> str:
-    body: dict[str, Any] = {"name": f"{integration_type} source", "integrationType": integration_type}
-    if mapping is not None:
-        body["fieldMapping"] = mapping
-    response = app.post("/api/alert-sources", body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["integrationKey"])
+def hook_source(app: InProcessDaemon, mapping: dict[str, str] | None = MAPPING) -> str:
+    """A WEBHOOK source with this fieldMapping (None: without one)."""
+    return helpers.new_source(app, "WEBHOOK", **({} if mapping is None else {"fieldMapping": mapping}))
 
 
-def send(app: InProcessDaemon, key: str, body: Any) -> Any:
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return app.client.post(f"/api/v1/events/webhook/{key}", content=content,
-                           headers={"Content-Type": "application/json"})
-
-
-def incidents(app: InProcessDaemon) -> list[dict[str, Any]]:
-    return sorted(app.get("/api/incidents").json(), key=lambda incident: incident["id"])
+def send(app: InProcessDaemon, key: str, body: Any) -> httpx.Response:
+    return helpers.post_payload(app, "webhook", key, body)
 
 
 def test_firing_opens_an_incident_and_the_same_again_adds_to_it(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    opened = send(app, key, FIRING)
-    assert opened.status_code == 202, opened.text
-    assert [(r["alertKey"], r["responseCode"]) for r in opened.json()] == [("42", "NEW_INCIDENT_CREATED")]
-    again = send(app, key, FIRING)
-    assert again.json()[0]["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
-    (incident,) = incidents(app)
+    key = hook_source(app)
+    (opened,) = helpers.results(send(app, key, FIRING))
+    assert (opened["alertKey"], opened["responseCode"]) == ("42", "NEW_INCIDENT_CREATED")
+    (again,), (incident,) = helpers.post_in_turn(app, "webhook", key, FIRING)
+    assert again["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
     assert (incident["summary"], incident["details"], incident["priority"], incident["alertKey"]) == (
         "Disk full on db-1", "/var is 99% full", "HIGH", "42")
     assert incident["eventCount"] == 2
 
 
-def test_resolved_resolves_the_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, FIRING).status_code == 202
-    resolved = send(app, key, RESOLVED)
-    assert resolved.status_code == 202, resolved.text
-    assert resolved.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
-    (incident,) = incidents(app)
-    assert incident["status"] == "RESOLVED"
-
-
-def test_acknowledged_accepts_the_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, FIRING).status_code == 202
-    accepted = send(app, key, {"state": "Acknowledged", "alert": {"id": 42}})
-    assert accepted.json()[0]["responseCode"] == "INCIDENT_ACCEPTED"
-    (incident,) = incidents(app)
-    assert incident["status"] == "ACCEPTED"
-
-
-def test_a_comment_adds_its_summary_to_the_open_incident(app: InProcessDaemon) -> None:
-    key = new_source(app)
-    assert send(app, key, FIRING).status_code == 202
-    commented = send(app, key, {**FIRING, "state": "Comment"})
-    assert commented.status_code == 202, commented.text
-    assert commented.json()[0]["responseCode"] == "COMMENT_ADDED"
-    (incident,) = incidents(app)
-    assert incident["status"] == "PENDING"
+@pytest.mark.parametrize(("later", "response_code", "status"), [
+    (RESOLVED, "INCIDENT_RESOLVED", "RESOLVED"),
+    ({"state": "Acknowledged", "alert": {"id": 42}}, "INCIDENT_ACCEPTED", "ACCEPTED"),
+    # A comment adds its summary to the open incident, which stays open.
+    ({**FIRING, "state": "Comment"}, "COMMENT_ADDED", "PENDING"),
+])
+def test_a_resolved_acknowledged_or_comment_body_acts_on_the_incident(
+    app: InProcessDaemon, later: dict[str, Any], response_code: str, status: str,
+) -> None:
+    (reply,), (incident,) = helpers.post_in_turn(app, "webhook", hook_source(app), FIRING, later)
+    assert (reply["responseCode"], incident["status"]) == (response_code, status)
 
 
 def test_a_low_priority_word_lowers_the_priority(app: InProcessDaemon) -> None:
-    key = new_source(app)
+    key = hook_source(app)
     body = {**FIRING, "alert": {**FIRING["alert"], "severity": "warning"}}  # type: ignore[dict-item]
     assert send(app, key, body).status_code == 202
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     assert incident["priority"] == "LOW"
 
 
@@ -230,19 +203,12 @@ def test_a_low_priority_word_lowers_the_priority(app: InProcessDaemon) -> None:
 def test_a_body_the_mapping_cannot_read_is_refused_and_nothing_is_stored(
     app: InProcessDaemon, mapping: dict[str, str] | None, body: Any, reason: str,
 ) -> None:
-    key = new_source(app, mapping)
-    reply = send(app, key, body)
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD"
-    assert reason in reply.json()["message"]
-    assert incidents(app) == []
+    key = hook_source(app, mapping)
+    helpers.assert_refused(app, send(app, key, body), reason=reason)
 
 
 def test_the_key_of_another_source_type_is_a_mismatch(app: InProcessDaemon) -> None:
-    key = new_source(app, None, "GRAFANA")
-    reply = send(app, key, FIRING)
-    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert incidents(app) == []
+    helpers.assert_type_mismatch(app, "webhook", "GRAFANA", FIRING)
 
 
 # --- the mapping's own checks, through the API ------------------------------------------------
@@ -278,4 +244,4 @@ def test_a_changed_mapping_applies_to_the_next_body(app: InProcessDaemon) -> Non
     assert updated.status_code == 200, updated.text
     assert app.get(f"/api/alert-sources/{source['id']}").json()["fieldMapping"] == {"summary": "/headline"}
     assert send(app, source["integrationKey"], {"headline": "new shape"}).status_code == 202
-    assert [i["summary"] for i in incidents(app)] == ["new shape"]
+    assert [i["summary"] for i in helpers.incidents(app)] == ["new shape"]

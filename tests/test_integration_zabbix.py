@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "thirdparty"
 MEDIA_TYPE = ROOT / "integrations" / "zabbix" / "ilertd_mediatype.yaml"
 KEY = "zabbix-428117"
 
 
 def fixture(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((FIXTURES / f"zabbix_ilert_mediatype_{name}.json").read_text())
+    body: dict[str, Any] = helpers.fixture_json(f"zabbix_ilert_mediatype_{name}.json")
     return body
 
 
@@ -33,34 +33,15 @@ def update(action: str, message: str = "", user: str = "Alice Admin") -> dict[st
             "ALERT.SUBJECT": "Updated problem in 5m: High CPU utilization (over 90% for 5m)"}
 
 
-def zabbix_source(app: InProcessDaemon, kind: str = "ZABBIX") -> str:
-    created = app.post("/api/alert-sources", {"name": f"{kind.lower()} source", "integrationType": kind})
-    assert created.status_code == 201, created.text
-    key: str = created.json()["integrationKey"]
-    return key
-
-
-def send(app: InProcessDaemon, key: str, body: Any, kind: str = "zabbix-mt") -> list[dict[str, Any]]:
-    reply = app.client.post(f"/api/v1/events/{kind}/{key}", json=body)
-    assert reply.status_code == 202, reply.text
-    results: list[dict[str, Any]] = reply.json()
-    return results
-
-
-def incidents(app: InProcessDaemon) -> list[dict[str, Any]]:
-    listed: list[dict[str, Any]] = app.get("/api/incidents").json()
-    return listed
-
-
-def log_texts(app: InProcessDaemon, incident_id: int) -> list[str]:
-    return [entry["text"] for entry in app.get(f"/api/incidents/{incident_id}/log-entries").json()]
+def send(app: InProcessDaemon, key: str, body: Any, kind: str = "zabbix-mt") -> list[helpers.Record]:
+    return helpers.results(helpers.post_payload(app, kind, key, body))
 
 
 # --- iLert's media type body ---------------------------------------------------------------------
 
 
 def test_a_problem_opens_a_high_incident_keyed_by_the_event_id(app: InProcessDaemon) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (opened,) = send(app, key, fixture("problem"))
     assert opened["responseCode"] == "NEW_INCIDENT_CREATED" and opened["alertKey"] == KEY
     incident = app.get(f"/api/incidents/{opened['incidentId']}").json()
@@ -79,16 +60,16 @@ def test_a_problem_opens_a_high_incident_keyed_by_the_event_id(app: InProcessDae
 
 
 def test_the_same_problem_again_is_deduplicated(app: InProcessDaemon) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (first,) = send(app, key, fixture("problem"))
     (again,) = send(app, key, fixture("problem"), kind="zabbix")
     assert again["responseCode"] == "EVENT_ADDED_TO_INCIDENT" and again["incidentId"] == first["incidentId"]
-    (incident,) = incidents(app)
+    (incident,) = helpers.incidents(app)
     assert incident["eventCount"] == 2
 
 
 def test_the_recovery_resolves_the_problems_incident(app: InProcessDaemon) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (opened,) = send(app, key, fixture("problem"))
     (resolved,) = send(app, key, fixture("recovery"))
     assert resolved["alertKey"] == KEY and resolved["responseCode"] == "INCIDENT_RESOLVED"
@@ -96,10 +77,10 @@ def test_the_recovery_resolves_the_problems_incident(app: InProcessDaemon) -> No
 
 
 def test_a_recovery_with_nothing_open_is_still_2xx(app: InProcessDaemon) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (result,) = send(app, key, fixture("recovery"))
     assert result["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY"
-    assert incidents(app) == []
+    assert helpers.incidents(app) == []
 
 
 @pytest.mark.parametrize(("changes", "priority"), [
@@ -113,7 +94,7 @@ def test_a_recovery_with_nothing_open_is_still_2xx(app: InProcessDaemon) -> None
     ({"EVENT.NSEVERITY": "{EVENT.NSEVERITY}", "EVENT.SEVERITY": "Information"}, "LOW"),
 ])
 def test_the_severity_sets_the_priority(app: InProcessDaemon, changes: dict[str, str], priority: str) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (opened,) = send(app, key, {**fixture("problem"), **changes})
     assert app.get(f"/api/incidents/{opened['incidentId']}").json()["priority"] == priority
 
@@ -128,18 +109,18 @@ def test_the_severity_sets_the_priority(app: InProcessDaemon, changes: dict[str,
 def test_the_summary_is_the_override_else_the_subject_else_host_and_name(
     app: InProcessDaemon, changes: dict[str, str], summary: str,
 ) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (opened,) = send(app, key, {**fixture("problem"), **changes})
     assert app.get(f"/api/incidents/{opened['incidentId']}").json()["summary"] == summary
 
 
 def test_an_acknowledgement_accepts_with_its_message(app: InProcessDaemon) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (opened,) = send(app, key, fixture("problem"))
     (accepted,) = send(app, key, update("acknowledged and commented", "looking at the CPU hog"))
     assert accepted["responseCode"] == "INCIDENT_ACCEPTED"
     assert app.get(f"/api/incidents/{opened['incidentId']}").json()["status"] == "ACCEPTED"
-    assert "Alice Admin: looking at the CPU hog" in log_texts(app, opened["incidentId"])
+    assert "Alice Admin: looking at the CPU hog" in helpers.log_texts(app, opened["incidentId"])
 
 
 @pytest.mark.parametrize(("action", "message", "comment"), [
@@ -148,16 +129,16 @@ def test_an_acknowledgement_accepts_with_its_message(app: InProcessDaemon) -> No
     ("changed severity from High to Disaster", "", "Alice Admin changed severity from High to Disaster"),
 ])
 def test_other_updates_are_comments(app: InProcessDaemon, action: str, message: str, comment: str) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (opened,) = send(app, key, fixture("problem"))
     (noted,) = send(app, key, update(action, message))
     assert noted["responseCode"] == "COMMENT_ADDED"
     assert app.get(f"/api/incidents/{opened['incidentId']}").json()["status"] == "PENDING"
-    assert comment in log_texts(app, opened["incidentId"])
+    assert comment in helpers.log_texts(app, opened["incidentId"])
 
 
 def test_closing_the_problem_in_zabbix_resolves(app: InProcessDaemon) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     (opened,) = send(app, key, fixture("problem"))
     (closed,) = send(app, key, update("closed"))
     assert closed["responseCode"] == "INCIDENT_RESOLVED"
@@ -175,19 +156,11 @@ def test_closing_the_problem_in_zabbix_resolves(app: InProcessDaemon) -> None:
 def test_a_malformed_body_is_refused_and_stores_nothing(
     app: InProcessDaemon, body: bytes, reason: str,
 ) -> None:
-    key = zabbix_source(app)
-    reply = app.client.post(f"/api/v1/events/zabbix/{key}", content=body,
-                            headers={"content-type": "application/json"})
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["code"] == "INVALID_PAYLOAD" and reason in reply.json()["message"]
-    assert incidents(app) == []
+    helpers.assert_malformed(app, "zabbix", "ZABBIX", body, reason)
 
 
 def test_the_key_of_another_source_type_is_refused(app: InProcessDaemon) -> None:
-    key = zabbix_source(app, "NAGIOS")
-    reply = app.client.post(f"/api/v1/events/zabbix-mt/{key}", json=fixture("problem"))
-    assert reply.status_code == 400 and reply.json()["code"] == "INTEGRATION_TYPE_MISMATCH"
-    assert incidents(app) == []
+    helpers.assert_type_mismatch(app, "zabbix-mt", "NAGIOS", fixture("problem"))
 
 
 # --- ilertd's own media type ---------------------------------------------------------------------
@@ -257,7 +230,7 @@ def test_the_media_type_sends_the_macros_under_their_own_names() -> None:
 
 @needs_node
 def test_the_media_type_posts_a_body_ilertd_maps_and_keeps_the_incident_id(app: InProcessDaemon) -> None:
-    key = zabbix_source(app)
+    key = helpers.new_source(app, "ZABBIX")
     macros = {**fixture("problem"), "ZABBIX.URL": "https://zabbix.example.com", "ALERT.SENDTO": key,
               "ALERT.SUBJECT": "Web server 1: High CPU utilization (over 90% for 5m)"}
     parameters = resolved_parameters(macros, **{".ILERTD.URL": "http://ilertd.test:8020/"})

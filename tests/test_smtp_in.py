@@ -31,6 +31,7 @@ from ilertd.plugins.smtp_in import (
     subject_key,
     truncate_details,
 )
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 from tests.loopback import free_port
 
@@ -73,9 +74,7 @@ class MailDaemon:
     port: int
 
     def source(self, integration_type: str = "EMAIL", name: str = "mail") -> str:
-        created = self.app.post("/api/alert-sources", {"name": name, "integrationType": integration_type})
-        assert created.status_code == 201, created.text
-        return str(created.json()["integrationKey"])
+        return helpers.new_source(self.app, integration_type, name)
 
     def smtp(self) -> smtplib.SMTP:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=WAIT)
@@ -94,9 +93,7 @@ class MailDaemon:
         return code, reply.decode()
 
     def incidents(self) -> list[dict[str, Any]]:
-        listed = self.app.get("/api/incidents")
-        assert listed.status_code == 200, listed.text
-        return list(listed.json())
+        return helpers.incidents(self.app)
 
     def incident(self, incident_id: int) -> dict[str, Any]:
         return dict(self.app.get(f"/api/incidents/{incident_id}").json())

@@ -27,10 +27,17 @@ from ilertd.domain.events import (
 )
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.plugins.payloads import (
+    clip,
+    header,
+    invalid_payload,
+    labels_text,
+    priority_for,
+    string_field,
+    string_map,
+    web_url,
+)
 
-NAME = "prometheus"
-ALIASES = ("alertmanager",)
-INTEGRATION_TYPE = "PROMETHEUS"
 WEBHOOK_VERSION = "4"
 EVENT_TYPES: dict[str, EventType] = {"firing": "ALERT", "resolved": "RESOLVE"}
 SEVERITIES: dict[str, Priority] = {
@@ -41,7 +48,6 @@ SEVERITIES: dict[str, Priority] = {
 NO_END = "0001-01-01T00:00:00Z"
 # Annotations that are the summary and details themselves, not extra lines of the details.
 TEXT_ANNOTATIONS = ("summary", "description")
-ELLIPSIS = "…"
 
 # prometheus/common model.LabelSet.Fingerprint: FNV-1a 64 over the sorted names and values.
 FNV_OFFSET = 14695981039346656037
@@ -70,10 +76,6 @@ class Notification:
     group: Group
 
 
-def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_PAYLOAD", message)
-
-
 def label_fingerprint(labels: Mapping[str, str]) -> str:
     """Alertmanager's own fingerprint of a label set (16 hex digits), for an alert sent without one:
     the same alert then gets the same key whether or not its sender filled the field in."""
@@ -86,49 +88,22 @@ def label_fingerprint(labels: Mapping[str, str]) -> str:
     return f"{value:016x}"
 
 
-def _text(container: Mapping[str, Any], name: str, where: str) -> str:
-    """An optional string field ('' when absent or null)."""
-    value = container.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _invalid(f"'{where}{name}' must be a string")
-    return value
-
-
-def _string_map(container: Mapping[str, Any], name: str, where: str) -> dict[str, str]:
-    """An optional object of strings, as Alertmanager's labels and annotations are."""
-    value = container.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _invalid(f"'{where}{name}' must be an object")
-    for key, item in value.items():
-        if not isinstance(item, str):
-            raise _invalid(f"'{where}{name}.{key}' must be a string")
-    return dict(value)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
-
-
 def _summary(labels: Mapping[str, str], annotations: Mapping[str, str], fingerprint: str) -> str:
     """`annotations.summary`, else the alert's name and labels: what a person reads in the page."""
     summary = annotations.get("summary", "").strip()
     if not summary:
-        others = ", ".join(f"{name}={labels[name]}" for name in sorted(labels) if name != "alertname")
+        others = labels_text(labels)
         alertname = labels.get("alertname", "").strip()
         if alertname and others:
             summary = f"{alertname}: {others}"
         else:
             summary = alertname or others or f"Alertmanager alert {fingerprint}"
-    return _clip(summary, MAX_SUMMARY)
+    return clip(summary, MAX_SUMMARY)
 
 
 def _is_web_url(value: str) -> bool:
-    # Only web links: an incident's links are shown to people as clickable hrefs.
-    return value.startswith(("http://", "https://")) and not any(c.isspace() for c in value)
+    # A value with a space in it is an annotation's text that starts with a URL, not a link.
+    return web_url(value) is not None and not any(c.isspace() for c in value)
 
 
 def _details(annotations: Mapping[str, str]) -> str | None:
@@ -141,7 +116,7 @@ def _details(annotations: Mapping[str, str]) -> str | None:
              if name not in TEXT_ANNOTATIONS and value.strip() and not _is_web_url(value.strip())]
     if extra:
         parts.append("\n".join(extra))
-    return _clip("\n\n".join(parts), MAX_DETAILS) if parts else None
+    return clip("\n\n".join(parts), MAX_DETAILS) if parts else None
 
 
 def _matchers(labels: Mapping[str, str]) -> str:
@@ -156,7 +131,7 @@ def _matchers(labels: Mapping[str, str]) -> str:
 def _links(alert: Mapping[str, Any], labels: Mapping[str, str], annotations: Mapping[str, str],
            external_url: str, where: str) -> tuple[dict[str, str], ...]:
     links: list[dict[str, str]] = []
-    generator_url = _text(alert, "generatorURL", where).strip()
+    generator_url = string_field(alert, "generatorURL", where).strip()
     if _is_web_url(generator_url):
         links.append({"href": generator_url, "text": "Source (generatorURL)"})
     external = external_url.strip().rstrip("/")
@@ -175,26 +150,25 @@ def _links(alert: Mapping[str, Any], labels: Mapping[str, str], annotations: Map
 def _alert_event(alert: object, index: int, group: Group) -> Event:
     where = f"alerts[{index}]."
     if not isinstance(alert, dict):
-        raise _invalid(f"'alerts[{index}]' must be an object")
+        raise invalid_payload(f"'alerts[{index}]' must be an object")
     status = alert.get("status")
     if status not in EVENT_TYPES:
-        raise _invalid(f"'{where}status' must be \"firing\" or \"resolved\", got {status!r}")
-    labels = _string_map(alert, "labels", where)
-    annotations = _string_map(alert, "annotations", where)
-    fingerprint = _text(alert, "fingerprint", where).strip() or label_fingerprint(labels)
+        raise invalid_payload(f"'{where}status' must be \"firing\" or \"resolved\", got {status!r}")
+    labels = string_map(alert, "labels", where)
+    annotations = string_map(alert, "annotations", where)
+    fingerprint = string_field(alert, "fingerprint", where).strip() or label_fingerprint(labels)
     if len(fingerprint) > MAX_ALERT_KEY:
-        raise _invalid(f"'{where}fingerprint' must be at most {MAX_ALERT_KEY} characters")
-    severity = labels.get("severity", "").strip().lower()
+        raise invalid_payload(f"'{where}fingerprint' must be at most {MAX_ALERT_KEY} characters")
     custom_details: dict[str, Any] = {
         "status": status,
         "fingerprint": fingerprint,
-        "startsAt": _text(alert, "startsAt", where),
+        "startsAt": string_field(alert, "startsAt", where),
         "annotations": annotations,
         "receiver": group.receiver,
         "groupKey": group.group_key,
         "groupLabels": dict(group.group_labels),
     }
-    ends_at = _text(alert, "endsAt", where)
+    ends_at = string_field(alert, "endsAt", where)
     if ends_at and ends_at != NO_END:
         custom_details["endsAt"] = ends_at
     truncated = group.truncated_alerts
@@ -208,7 +182,7 @@ def _alert_event(alert: object, index: int, group: Group) -> Event:
         alert_key=fingerprint,
         summary=_summary(labels, annotations, fingerprint),
         details=_details(annotations),
-        priority=SEVERITIES.get(severity),
+        priority=priority_for(labels.get("severity"), SEVERITIES),
         links=_links(alert, labels, annotations, group.external_url, where),
         custom_details=custom_details,
         labels=labels,
@@ -218,28 +192,28 @@ def _alert_event(alert: object, index: int, group: Group) -> Event:
 def parse_webhook(document: object) -> Notification:
     """An Alertmanager webhook body (version 4) → its events, one per alert; pure."""
     if isinstance(document, list):
-        raise _invalid("a JSON array is what Prometheus posts to Alertmanager's /api/v2/alerts, not"
+        raise invalid_payload("a JSON array is what Prometheus posts to Alertmanager's /api/v2/alerts, not"
                        " Alertmanager's webhook: point an Alertmanager receiver's webhook_configs here")
     if not isinstance(document, dict):
-        raise _invalid("the body must be a JSON object: Alertmanager's webhook, version \"4\"")
+        raise invalid_payload("the body must be a JSON object: Alertmanager's webhook, version \"4\"")
     version = document.get("version")
     if version is None:
-        raise _invalid("'version' is missing: not an Alertmanager webhook body (version \"4\")")
+        raise invalid_payload("'version' is missing: not an Alertmanager webhook body (version \"4\")")
     if version != WEBHOOK_VERSION:
-        raise _invalid(f"'version' is {version!r}: ilertd reads Alertmanager's webhook version \"4\"")
+        raise invalid_payload(f"'version' is {version!r}: ilertd reads Alertmanager's webhook version \"4\"")
     alerts = document.get("alerts")
     if not isinstance(alerts, list):
-        raise _invalid("'alerts' must be an array of alerts")
+        raise invalid_payload("'alerts' must be an array of alerts")
     truncated = document.get("truncatedAlerts", 0)
     if truncated is None:
         truncated = 0
     if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
-        raise _invalid("'truncatedAlerts' must be a whole number of 0 or more")
+        raise invalid_payload("'truncatedAlerts' must be a whole number of 0 or more")
     group = Group(
-        receiver=_text(document, "receiver", ""),
-        group_key=_text(document, "groupKey", ""),
-        group_labels=_string_map(document, "groupLabels", ""),
-        external_url=_text(document, "externalURL", ""),
+        receiver=string_field(document, "receiver"),
+        group_key=string_field(document, "groupKey"),
+        group_labels=string_map(document, "groupLabels"),
+        external_url=string_field(document, "externalURL"),
         truncated_alerts=truncated,
     )
     events = tuple(_alert_event(alert, index, group) for index, alert in enumerate(alerts))
@@ -263,23 +237,18 @@ def verify(request: IntegrationRequest) -> None:
     secret = request.source.signing_secret if request.source is not None else None
     if not secret:
         return
-    authorization = next(
-        (value for name, value in request.headers.items() if name.lower() == "authorization"), "")
+    authorization = header(request.headers, "authorization") or ""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret.encode()):
         raise ApiError(401, "INVALID_SIGNATURE", "missing or wrong 'Authorization: Bearer' token:"
                        " this alert source has a signingSecret")
 
 
+INTEGRATION = Integration(name="prometheus", integration_type="PROMETHEUS", parse=parse, verify=verify,
+                          aliases=("alertmanager",), description="Prometheus Alertmanager webhook"
+                          " (version 4): one incident per alert fingerprint")
+
+
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            aliases=ALIASES,
-            description="Prometheus Alertmanager webhook (version 4): one incident per alert fingerprint",
-            verify=verify,
-        )
-    ]
+    return [INTEGRATION]

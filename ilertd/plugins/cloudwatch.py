@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import http.client
 import ipaddress
@@ -33,12 +34,11 @@ from ilertd.domain import json_input
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event, EventType, Priority
 from ilertd.errors import ApiError
 from ilertd.hookspecs import ConfigOption, Integration, IntegrationRequest, PluginContext
+from ilertd.plugins.payloads import clip, header, invalid_payload, optional_object, optional_text, present
 
 logger = logging.getLogger(__name__)
 
 NAME = "cloudwatch"
-ALIASES = ("sns",)
-INTEGRATION_TYPE = "CLOUDWATCH"
 MESSAGE_TYPE_HEADER = "x-amz-sns-message-type"
 DEFAULT_CERT_HOST_PATTERN = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
 # The check runs on the request's path (see event_api.EventApi.tool): keep a slow AWS short.
@@ -83,17 +83,11 @@ class FetchError(Exception):
 
 
 def _invalid(reason: str) -> ApiError:
-    return ApiError(400, "INVALID_PAYLOAD", f"cloudwatch: {reason}")
+    return invalid_payload(reason, NAME)
 
 
 def _unsigned(reason: str) -> ApiError:
     return ApiError(401, "INVALID_SIGNATURE", f"cloudwatch: {reason}")
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A request header by its name in any case (the route hands them lower-cased, tests may not)."""
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 def sns_message(body: Any, message_type_header: str | None) -> dict[str, Any]:
@@ -185,15 +179,6 @@ def certificate_key(pem: bytes) -> rsa.RSAPublicKey:
 # --- pure: a CloudWatch alarm → events ----------------------------------------------------------
 
 
-def _text(parent: Mapping[str, Any], name: str) -> str | None:
-    value = parent.get(name)
-    return value if isinstance(value, str) and value.strip() else None
-
-
-def _present(pairs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in pairs.items() if v is not None}
-
-
 def alarm_key(identity: str) -> str:
     """The alert key of an alarm: its ARN (or name); one too long for a key keeps a digest of it."""
     if len(identity) <= MAX_ALERT_KEY:
@@ -224,12 +209,12 @@ def console_link(alarm_name: str, arn: str | None) -> tuple[dict[str, str], ...]
 
 
 def _metric_line(trigger: Mapping[str, Any]) -> str | None:
-    metric = _text(trigger, "MetricName")
+    metric = optional_text(trigger, "MetricName")
     if metric is None:
         return None
-    namespace = _text(trigger, "Namespace")
-    statistic = _text(trigger, "Statistic") or _text(trigger, "ExtendedStatistic")
-    comparison = _text(trigger, "ComparisonOperator")
+    namespace = optional_text(trigger, "Namespace")
+    statistic = optional_text(trigger, "Statistic") or optional_text(trigger, "ExtendedStatistic")
+    comparison = optional_text(trigger, "ComparisonOperator")
     threshold = trigger.get("Threshold")
     line = f"Metric: {namespace + '/' if namespace else ''}{metric}"
     if statistic:
@@ -245,7 +230,7 @@ def alarm_document(message: str) -> dict[str, Any]:
         alarm = json_input.loads(message.encode("utf-8"))
     except json_input.JsonInputError as error:
         raise _invalid(f"'Message' is not a CloudWatch alarm (not JSON: {error})") from None
-    if not isinstance(alarm, dict) or _text(alarm, "AlarmName") is None:
+    if not isinstance(alarm, dict) or optional_text(alarm, "AlarmName") is None:
         raise _invalid("'Message' is not a CloudWatch alarm (no AlarmName)")
     return alarm
 
@@ -257,28 +242,26 @@ def alarm_event(alarm: Mapping[str, Any], notification: Mapping[str, Any]) -> Ev
     if state not in ALARM_STATES:
         raise _invalid(f"'NewStateValue' must be one of {', '.join(ALARM_STATES)}, got {state!r}")
     event_type, priority = ALARM_STATES[state]
-    arn = _text(alarm, "AlarmArn")
-    reason = _text(alarm, "NewStateReason")
+    arn = optional_text(alarm, "AlarmArn")
+    reason = optional_text(alarm, "NewStateReason")
     headline = name if state != "INSUFFICIENT_DATA" else f"{name} (INSUFFICIENT_DATA)"
-    summary = f"{headline}: {reason}" if reason else headline
-    if len(summary) > MAX_SUMMARY:
-        summary = summary[: MAX_SUMMARY - 1] + "…"
-    trigger = alarm.get("Trigger") if isinstance(alarm.get("Trigger"), dict) else {}
+    summary = clip(f"{headline}: {reason}" if reason else headline, MAX_SUMMARY)
+    trigger = optional_object(alarm, "Trigger")
     details = "\n".join(line for line in (
-        _text(alarm, "AlarmDescription"),
+        optional_text(alarm, "AlarmDescription"),
         reason and f"Reason: {reason}",
         _metric_line(trigger),
         f"State: {alarm.get('OldStateValue', '?')} → {state} at {alarm.get('StateChangeTime', '?')}",
     ) if line)
     where = arn_parts(arn)
-    labels = _present({
-        "region": where[1] if where else _text(alarm, "Region"),
-        "account": _text(alarm, "AWSAccountId"),
-        "namespace": _text(trigger, "Namespace"),
-        "metric": _text(trigger, "MetricName"),
+    labels = present({
+        "region": where[1] if where else optional_text(alarm, "Region"),
+        "account": optional_text(alarm, "AWSAccountId"),
+        "namespace": optional_text(trigger, "Namespace"),
+        "metric": optional_text(trigger, "MetricName"),
         "state": state,
     })
-    custom_details = _present({
+    custom_details = present({
         "AlarmArn": arn,
         "AWSAccountId": alarm.get("AWSAccountId"),
         "Region": alarm.get("Region"),
@@ -420,17 +403,14 @@ def plugin_config() -> list[ConfigOption]:
     ]
 
 
+# Without its `verify`: the verifier is made from the plugin's settings when the hook is called.
+INTEGRATION = Integration(name=NAME, integration_type="CLOUDWATCH", parse=parse, aliases=("sns",),
+                          description="AWS SNS carrying CloudWatch alarms (signature verified,"
+                          " subscriptions confirmed)")
+
+
 @hookimpl
 def register_integrations(context: PluginContext) -> list[Integration]:
     verifier = SnsVerifier(re.compile(context.config["cert_host_pattern"]),
                            float(context.config["fetch_timeout"]))
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            aliases=ALIASES,
-            verify=verifier,
-            description="AWS SNS carrying CloudWatch alarms (signature verified, subscriptions confirmed)",
-        )
-    ]
+    return [dataclasses.replace(INTEGRATION, verify=verifier)]

@@ -15,9 +15,9 @@ from ilertd import hookimpl
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event, EventType, Priority
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.plugins.payloads import clip, invalid_payload, priority_for, tag_labels, template_text, web_link
 
 NAME = "datadog"
-INTEGRATION_TYPE = "DATADOG"
 # $ALERT_TRANSITION, lower case without spaces or dashes → (event type, priority it forces).
 # Warn and No Data page at LOW priority: the monitor is not (yet) in alert, or it lost its data.
 TRANSITIONS: dict[str, tuple[EventType, Priority | None]] = {
@@ -42,21 +42,13 @@ CUSTOM_FIELDS = ("alert_id", "aggreg_key", "alert_cycle_key", "alert_transition"
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_PAYLOAD", f"{NAME}: {message}")
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return invalid_payload(message, NAME)
 
 
 def _field(body: Mapping[str, Any], name: str) -> str:
     """A template field as trimmed text ('' when absent): a user's template may quote a number or not."""
     value = body.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        raise _invalid(f"{name} must be a string")
-    return str(value).strip()
+    return "" if value is None else template_text(value, name, _invalid)
 
 
 def _transition_key(text: str) -> str:
@@ -93,11 +85,7 @@ def alert_key(body: Mapping[str, Any]) -> str:
 
 def labels(body: Mapping[str, Any]) -> dict[str, str]:
     """$TAGS ("env:prod,host:web-1,monitor") as labels; a tag without a value is a label of ''."""
-    found: dict[str, str] = {}
-    for tag in _field(body, "tags").split(","):
-        name, _, value = tag.strip().partition(":")
-        if name:
-            found[name] = value
+    found = tag_labels(_field(body, "tags"))
     hostname = _field(body, "hostname")
     if hostname:
         found.setdefault("host", hostname)
@@ -112,7 +100,7 @@ def details(body: Mapping[str, Any]) -> str | None:
     if text.endswith("%%%"):
         text = text[:-3]
     text = text.strip()
-    return _truncate(text, MAX_DETAILS) if text else None
+    return clip(text, MAX_DETAILS) if text else None
 
 
 def parse_body(body: object) -> list[Event]:
@@ -125,36 +113,29 @@ def parse_body(body: object) -> list[Event]:
     event_type, forced_priority = TRANSITIONS[_transition_key(named)]
     key = alert_key(body)
     title = _field(body, "title") or f"Datadog monitor {_field(body, 'alert_id') or key}"
-    priority = forced_priority or PRIORITIES.get(_field(body, "alert_priority").lower())
-    link = _field(body, "link")
-    web_link = link.lower().startswith(("http://", "https://"))
+    priority = forced_priority or priority_for(_field(body, "alert_priority"), PRIORITIES)
     return [Event(
         event_type=event_type,
         alert_key=key,
-        summary=_truncate(title, MAX_SUMMARY),
+        summary=clip(title, MAX_SUMMARY),
         details=details(body),
         priority=priority if event_type == "ALERT" else None,
-        links=({"href": link, "text": "Datadog"},) if web_link else (),
+        links=web_link(_field(body, "link"), "Datadog", any_case=True),
         custom_details={name: body[name] for name in CUSTOM_FIELDS if body.get(name) not in (None, "")},
         labels=labels(body),
     )]
 
 
 def parse(request: IntegrationRequest) -> list[Event]:
-    content_type = request.headers.get("content-type", "").lower()
     # "Encode as form" sends the template's top-level fields form-encoded.
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        return parse_body(request.form())
-    return parse_body(request.json())
+    form = request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
+    return parse_body(request.form() if form else request.json())
+
+
+INTEGRATION = Integration(name=NAME, integration_type="DATADOG", parse=parse, description="Datadog webhook"
+                          " (monitor notifications): one incident per aggregation key")
 
 
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            description="Datadog webhook (monitor notifications): one incident per aggregation key",
-        )
-    ]
+    return [INTEGRATION]

@@ -16,9 +16,9 @@ from ilertd import hookimpl
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event, EventType, Priority
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.plugins.payloads import clip, invalid_payload, labels_text, priority_for, string_map, web_url
 
 NAME = "grafana"
-INTEGRATION_TYPE = "GRAFANA"
 STATUSES: dict[str, EventType] = {"firing": "ALERT", "resolved": "RESOLVE"}
 # The `severity` label is a convention, not a Grafana field: the words people put there.
 SEVERITIES: dict[str, Priority] = {
@@ -40,25 +40,12 @@ ENVELOPE_FIELDS = ("receiver", "orgId", "groupKey", "externalURL")
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_PAYLOAD", f"{NAME}: {message}")
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _text(value: Any) -> str:
-    """A label or annotation value as text: Grafana sends strings; a template may not."""
-    return value if isinstance(value, str) else str(value)
+    return invalid_payload(message, NAME)
 
 
 def _string_map(alert: Mapping[str, Any], name: str, where: str) -> dict[str, str]:
-    value = alert.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _invalid(f"{where}.{name} must be an object")
-    return {str(key): _text(item) for key, item in value.items() if item is not None}
+    """Labels or annotations: Grafana sends strings; a template may not, so any value is taken as text."""
+    return string_map(alert, name, f"{where}.", _invalid, quote="", coerce=True)
 
 
 def alert_key(alert: Mapping[str, Any], labels: Mapping[str, str], where: str) -> str:
@@ -82,31 +69,29 @@ def summary(labels: Mapping[str, str], annotations: Mapping[str, str], key: str)
     text = annotations.get("summary", "").strip()
     if not text:
         alertname = labels.get("alertname", "").strip() or f"Grafana alert {key}"
-        others = ", ".join(f"{name}={labels[name]}" for name in sorted(labels) if name != "alertname")
+        others = labels_text(labels)
         text = f"{alertname} ({others})" if others else alertname
-    return _truncate(text, MAX_SUMMARY)
+    return clip(text, MAX_SUMMARY)
 
 
 def priority(labels: Mapping[str, str]) -> Priority | None:
     """The `severity` label's priority; none (the alert source's) when it is absent or unknown."""
-    return SEVERITIES.get(labels.get("severity", "").strip().lower())
+    return priority_for(labels.get("severity"), SEVERITIES)
 
 
-def web_url(value: Any) -> str | None:
-    """An http(s) URL, trimmed; anything else (empty, a relative path, javascript:) is no link."""
-    if isinstance(value, str) and value.strip().lower().startswith(("http://", "https://")):
-        return value.strip()
-    return None
+def _web_url(value: Any) -> str | None:
+    """A URL field as a link, trimmed, its scheme in any case (see payloads.web_url)."""
+    return web_url(value.strip(), any_case=True) if isinstance(value, str) else None
 
 
 def links(alert: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple[dict[str, str], ...]:
     found: list[dict[str, str]] = []
     for field_name, text in LINK_FIELDS:
-        href = web_url(alert.get(field_name))
+        href = _web_url(alert.get(field_name))
         if href:
             found.append({"href": href, "text": text})
     for name in RUNBOOK_ANNOTATIONS:
-        href = web_url(annotations.get(name))
+        href = _web_url(annotations.get(name))
         if href:
             found.append({"href": href, "text": "Runbook"})
             break
@@ -126,7 +111,7 @@ def alert_event(alert: object, index: int, envelope: Mapping[str, Any]) -> Event
     annotations = _string_map(alert, "annotations", where)
     key = alert_key(alert, labels, where)
     description = annotations.get("description", "").strip() or annotations.get("message", "").strip()
-    image = web_url(alert.get("imageURL"))
+    image = _web_url(alert.get("imageURL"))
     custom: dict[str, Any] = {name: alert[name] for name in CUSTOM_FIELDS if alert.get(name) is not None}
     if annotations:
         custom["annotations"] = annotations
@@ -135,7 +120,7 @@ def alert_event(alert: object, index: int, envelope: Mapping[str, Any]) -> Event
         event_type=event_type,
         alert_key=key,
         summary=summary(labels, annotations, key),
-        details=_truncate(description, MAX_DETAILS) if description else None,
+        details=clip(description, MAX_DETAILS) if description else None,
         priority=priority(labels) if event_type == "ALERT" else None,
         images=({"src": image, "alt": "Grafana panel"},) if image else (),
         links=links(alert, annotations),
@@ -161,13 +146,10 @@ def parse(request: IntegrationRequest) -> list[Event]:
     return parse_body(request.json())
 
 
+INTEGRATION = Integration(name=NAME, integration_type="GRAFANA", parse=parse, description="Grafana"
+                          " alerting webhook contact point: one incident per alert fingerprint")
+
+
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            description="Grafana alerting webhook contact point: one incident per alert fingerprint",
-        )
-    ]
+    return [INTEGRATION]

@@ -7,32 +7,20 @@ ilertd.plugins.nagios.notification_events.
 
 from __future__ import annotations
 
+from functools import partial
+
 from ilertd import hookimpl
-from ilertd.domain.events import Event
-from ilertd.errors import ApiError
-from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.hookspecs import Integration
 from ilertd.plugins.nagios import notification_events
+from ilertd.plugins.payloads import json_parser
 
 NAME = "icinga"
-ALIASES = ("icinga2",)
-INTEGRATION_TYPE = "ICINGA"
-
-
-def parse(request: IntegrationRequest) -> list[Event]:
-    try:
-        return notification_events(request.json(), NAME)
-    except (ValueError, TypeError) as error:
-        raise ApiError(400, "INVALID_PAYLOAD", f"{NAME}: {error}") from None
+INTEGRATION = Integration(
+    name=NAME, integration_type="ICINGA", aliases=("icinga2",),
+    parse=json_parser(partial(notification_events, tool=NAME), NAME),
+    description="Icinga 2 notifications sent by the NotificationCommand of integrations/icinga2/")
 
 
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            aliases=ALIASES,
-            description="Icinga 2 notifications sent by the NotificationCommand of integrations/icinga2/",
-        )
-    ]
+    return [INTEGRATION]

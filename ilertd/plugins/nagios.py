@@ -29,11 +29,10 @@ from ilertd.domain.events import (
     EventType,
     Priority,
 )
-from ilertd.errors import ApiError
-from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.hookspecs import Integration
+from ilertd.plugins.payloads import clip, json_parser, string_field
 
 NAME = "nagios"
-INTEGRATION_TYPE = "NAGIOS"
 
 # Nagios Core's $NOTIFICATIONTYPE$ and Icinga 2's $notification.type$, both upper case.
 EVENT_TYPES: dict[str, EventType] = {
@@ -66,21 +65,11 @@ NOTES = {
 PRIORITIES: dict[str, Priority] = {"CRITICAL": "HIGH", "DOWN": "HIGH", "WARNING": "LOW", "UNKNOWN": "LOW",
                                    "UNREACHABLE": "LOW"}
 OBJECTS = ("host", "service")
-ELLIPSIS = "…"
 
 
 def _text(body: Mapping[str, Any], name: str) -> str:
-    """An optional string field, trimmed; null or absent is ""."""
-    value = body.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise TypeError(f"'{name}' must be a string")
-    return value.strip()
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+    """An optional string field, trimmed; null or absent is "" (a TypeError, which `parse` words)."""
+    return string_field(body, name, invalid=TypeError).strip()
 
 
 def _links(body: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
@@ -169,8 +158,8 @@ def notification_events(body: object, tool: str = NAME) -> list[Event]:
     return [Event(
         event_type=event_type,
         alert_key=key,
-        summary=_clip(summary, MAX_SUMMARY),
-        details=_clip(details, MAX_DETAILS) if details else None,
+        summary=clip(summary, MAX_SUMMARY),
+        details=clip(details, MAX_DETAILS) if details else None,
         priority=PRIORITIES.get(state) if event_type == "ALERT" else None,
         links=_links(body),
         labels=labels,
@@ -179,20 +168,11 @@ def notification_events(body: object, tool: str = NAME) -> list[Event]:
     )]
 
 
-def parse(request: IntegrationRequest) -> list[Event]:
-    try:
-        return notification_events(request.json(), NAME)
-    except (ValueError, TypeError) as error:
-        raise ApiError(400, "INVALID_PAYLOAD", f"{NAME}: {error}") from None
+INTEGRATION = Integration(name=NAME, integration_type="NAGIOS", parse=json_parser(notification_events, NAME),
+                          description="Nagios Core notifications sent by"
+                          " integrations/nagios/ilertd-notify.py")
 
 
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            description="Nagios Core notifications sent by integrations/nagios/ilertd-notify.py",
-        )
-    ]
+    return [INTEGRATION]

@@ -16,9 +16,17 @@ from ilertd import hookimpl
 from ilertd.domain.events import MAX_SUMMARY, Event, EventType, Priority
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.plugins.payloads import (
+    clip,
+    header,
+    invalid_payload,
+    optional_object,
+    optional_text,
+    present,
+    web_link,
+)
 
 NAME = "sentry"
-INTEGRATION_TYPE = "SENTRY"
 SIGNATURE_HEADER = "sentry-hook-signature"
 
 # Metric alert action → (event type, priority); the priority of a RESOLVE is not used.
@@ -42,13 +50,7 @@ RULE_DETAIL_FIELDS = ("query", "aggregate", "dataset", "time_window", "threshold
 
 
 def _invalid(reason: str) -> ApiError:
-    return ApiError(400, "INVALID_PAYLOAD", f"sentry: {reason}")
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A request header by its name in any case (the route hands them lower-cased, tests may not)."""
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+    return invalid_payload(reason, NAME)
 
 
 def expected_signature(secret: str, body: bytes) -> str:
@@ -78,16 +80,6 @@ def _object(parent: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _optional_object(parent: Mapping[str, Any], name: str) -> dict[str, Any]:
-    value = parent.get(name)
-    return value if isinstance(value, dict) else {}
-
-
-def _text(parent: Mapping[str, Any], name: str) -> str | None:
-    value = parent.get(name)
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def _ident(parent: Mapping[str, Any], name: str) -> str | None:
     """An id Sentry sends as a string or a number."""
     value = parent.get(name)
@@ -100,16 +92,6 @@ def _ident(parent: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _summary(text: str) -> str:
-    return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1] + "…"
-
-
-def _link(url: str | None, text: str) -> tuple[dict[str, str], ...]:
-    if url is None or not url.startswith(("https://", "http://")):
-        return ()
-    return ({"href": url, "text": text},)
-
-
 def _projects(*candidates: Any) -> str | None:
     for projects in candidates:
         if isinstance(projects, list):
@@ -119,28 +101,24 @@ def _projects(*candidates: Any) -> str | None:
     return None
 
 
-def _present(pairs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in pairs.items() if v is not None}
-
-
 def metric_alert_event(action: str, data: Mapping[str, Any]) -> Event:
     """A metric alert (`Sentry-Hook-Resource: metric_alert`): one alert per Sentry incident."""
     if action not in METRIC_ACTIONS:
         raise _invalid(f"a metric alert's 'action' must be critical, warning or resolved, got {action!r}")
     event_type, priority = METRIC_ACTIONS[action]
     incident = _object(data, "metric_alert", "data.")
-    rule = _optional_object(incident, "alert_rule")
+    rule = optional_object(incident, "alert_rule")
     incident_id = _ident(incident, "id")
     if incident_id is None:
         raise _invalid("'data.metric_alert.id' is missing")
-    title = (_text(data, "description_title") or _text(incident, "title") or _text(rule, "name")
-             or f"Sentry metric alert {incident_id}")
-    labels = _present({
-        "environment": _text(rule, "environment"),
+    title = (optional_text(data, "description_title") or optional_text(incident, "title")
+             or optional_text(rule, "name") or f"Sentry metric alert {incident_id}")
+    labels = present({
+        "environment": optional_text(rule, "environment"),
         "project": _projects(incident.get("projects"), rule.get("projects")),
-        "alert_rule": _text(rule, "name"),
+        "alert_rule": optional_text(rule, "name"),
     })
-    custom_details = _present({
+    custom_details = present({
         "metric_alert_id": incident_id,
         "alert_rule_id": _ident(rule, "id"),
         **{name: incident.get(name) for name in METRIC_DETAIL_FIELDS},
@@ -149,10 +127,10 @@ def metric_alert_event(action: str, data: Mapping[str, Any]) -> Event:
     return Event(
         event_type=event_type,
         alert_key=f"sentry-metric-alert-{incident_id}",
-        summary=_summary(title),
-        details=_text(data, "description_text"),
+        summary=clip(title, MAX_SUMMARY),
+        details=optional_text(data, "description_text"),
         priority=priority,
-        links=_link(_text(data, "web_url"), "Sentry metric alert"),
+        links=web_link(optional_text(data, "web_url"), "Sentry metric alert"),
         labels=labels,
         custom_details=custom_details,
     )
@@ -181,22 +159,22 @@ def issue_alert_event(action: str, data: Mapping[str, Any]) -> Event:
     issue_id = _ident(event, "issue_id")
     if issue_id is None:
         raise _invalid("'data.event.issue_id' is missing")
-    title = _text(event, "title") or _text(event, "message") or f"Sentry issue {issue_id}"
-    rule = _text(data, "triggered_rule")
-    culprit = _text(event, "culprit")
+    title = optional_text(event, "title") or optional_text(event, "message") or f"Sentry issue {issue_id}"
+    rule = optional_text(data, "triggered_rule")
+    culprit = optional_text(event, "culprit")
     details = "\n".join(line for line in (
         culprit and f"Culprit: {culprit}", rule and f"Alert rule: {rule}") if line)
-    level = _text(event, "level")
+    level = optional_text(event, "level")
     return Event(
         event_type="ALERT",
         alert_key=f"sentry-issue-{issue_id}",
-        summary=_summary(title),
+        summary=clip(title, MAX_SUMMARY),
         details=details or None,
         priority=_level_priority(level),
-        links=_link(_text(event, "web_url"), "Sentry event"),
-        labels=_present({"level": level, "environment": _tag(event, "environment"), "alert_rule": rule}),
-        custom_details=_present({"issue_id": issue_id, "event_id": _text(event, "event_id"),
-                                 "culprit": culprit, "platform": _text(event, "platform")}),
+        links=web_link(optional_text(event, "web_url"), "Sentry event"),
+        labels=present({"level": level, "environment": _tag(event, "environment"), "alert_rule": rule}),
+        custom_details=present({"issue_id": issue_id, "event_id": optional_text(event, "event_id"),
+                                "culprit": culprit, "platform": optional_text(event, "platform")}),
     )
 
 
@@ -215,19 +193,20 @@ def issue_events(action: str, data: Mapping[str, Any]) -> list[Event]:
     key = f"sentry-issue-{issue_id}"
     if action in ISSUE_CLOSING_ACTIONS:
         return [Event(event_type="RESOLVE", alert_key=key)]
-    title = _text(issue, "title") or f"Sentry issue {issue_id}"
-    level = _text(issue, "level")
-    project = _optional_object(issue, "project")
+    title = optional_text(issue, "title") or f"Sentry issue {issue_id}"
+    level = optional_text(issue, "level")
+    project = optional_object(issue, "project")
     return [Event(
         event_type="ALERT",
         alert_key=key,
-        summary=_summary(title),
-        details=(f"Culprit: {culprit}" if (culprit := _text(issue, "culprit")) else None),
+        summary=clip(title, MAX_SUMMARY),
+        details=(f"Culprit: {culprit}" if (culprit := optional_text(issue, "culprit")) else None),
         priority=_level_priority(level),
-        links=_link(_text(issue, "web_url") or _text(issue, "permalink"), "Sentry issue"),
-        labels=_present({"level": level, "project": _text(project, "slug")}),
-        custom_details=_present({"issue_id": issue_id, "short_id": _text(issue, "shortId"),
-                                 "status": _text(issue, "status"), "substatus": _text(issue, "substatus")}),
+        links=web_link(optional_text(issue, "web_url") or optional_text(issue, "permalink"), "Sentry issue"),
+        labels=present({"level": level, "project": optional_text(project, "slug")}),
+        custom_details=present({"issue_id": issue_id, "short_id": optional_text(issue, "shortId"),
+                                "status": optional_text(issue, "status"),
+                                "substatus": optional_text(issue, "substatus")}),
     )]
 
 
@@ -252,15 +231,11 @@ def parse(request: IntegrationRequest) -> list[Event]:
     raise _invalid("'data' holds none of metric_alert, event (issue alert) or issue")
 
 
+INTEGRATION = Integration(name=NAME, integration_type="SENTRY", parse=parse, verify=verify,
+                          description="Sentry alert webhooks: metric alerts, issue alerts, issue changes"
+                          " (Sentry-Hook-Signature checked when the source has a signing secret)")
+
+
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            verify=verify,
-            description="Sentry alert webhooks: metric alerts, issue alerts, issue changes "
-                        "(Sentry-Hook-Signature checked when the source has a signing secret)",
-        )
-    ]
+    return [INTEGRATION]

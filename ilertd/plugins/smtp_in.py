@@ -31,6 +31,7 @@ from ilertd import hookimpl
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event
 from ilertd.errors import ApiError
 from ilertd.hookspecs import ConfigOption, Outcome, PluginContext, SourceInfo
+from ilertd.plugins.payloads import clip
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +106,6 @@ def _tidy(text: str) -> str:
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = "\n".join(line.rstrip() for line in text.split("\n"))
     return _BLANK_RUNS.sub("\n\n", lines).strip()
-
-
-def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit - 1].rstrip() + "…"
 
 
 def truncate_details(text: str, limit: int = MAX_DETAILS) -> str:
@@ -247,10 +242,10 @@ def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMai
     resolved = resolve_pattern.match(unmarked) if resolve_pattern else None
     if resolved is not None:
         event = Event(event_type="RESOLVE", alert_key=subject_key(unmarked[resolved.end():]),
-                      summary=_shorten(subject, MAX_SUMMARY), details=details, custom_details=custom)
+                      summary=clip(subject, MAX_SUMMARY, trim=True), details=details, custom_details=custom)
     else:
         event = Event(event_type="ALERT", alert_key=subject_key(subject),
-                      summary=_shorten(subject or NO_SUBJECT, MAX_SUMMARY), details=details,
+                      summary=clip(subject or NO_SUBJECT, MAX_SUMMARY, trim=True), details=details,
                       custom_details=custom)
     return ParsedMail(event, subject, sender, message_id, len(raw))
 

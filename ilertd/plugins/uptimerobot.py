@@ -16,9 +16,9 @@ from ilertd import hookimpl
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event, EventType, Priority
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.plugins.payloads import clip, invalid_payload, template_text, web_link
 
 NAME = "uptimerobot"
-INTEGRATION_TYPE = "UPTIMEROBOT"
 # alertType → (event type, priority it forces, suffix of the alert key). An SSL expiry warning is
 # its own incident at LOW priority: UptimeRobot sends nothing when the certificate is renewed,
 # so it must not share the monitor's down/up incident (an "up" would resolve it unseen).
@@ -38,23 +38,13 @@ CUSTOM_FIELDS = ("monitorID", "monitorURL", "alertType", "alertTypeFriendlyName"
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_PAYLOAD", f"{NAME}: {message}")
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return invalid_payload(message, NAME)
 
 
 def _text_fields(values: Mapping[str, Any]) -> dict[str, str]:
-    """The template's fields as trimmed text: a template may leave a number unquoted."""
-    texts: dict[str, str] = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, dict | list):
-            raise _invalid(f"{name} must be a string")
-        texts[str(name)] = str(value).strip()
-    return texts
+    """The template's fields as trimmed text (a null left out)."""
+    return {str(name): template_text(value, str(name), _invalid) for name, value in values.items()
+            if value is not None}
 
 
 def fields(request: IntegrationRequest) -> dict[str, str]:
@@ -110,7 +100,7 @@ def summary(values: Mapping[str, str], event_type: EventType, suffix: str) -> st
     else:
         text = f"{monitor} is {'DOWN' if event_type == 'ALERT' else 'UP'}"
     reason = values.get("alertDetails", "")
-    return _truncate(f"{text}: {reason}" if reason and event_type == "ALERT" else text, MAX_SUMMARY)
+    return clip(f"{text}: {reason}" if reason and event_type == "ALERT" else text, MAX_SUMMARY)
 
 
 def details(values: Mapping[str, str]) -> str | None:
@@ -127,14 +117,13 @@ def details(values: Mapping[str, str]) -> str | None:
     if values.get("sslExpiryDate"):
         left = values.get("sslExpiryDaysLeft") or "?"
         lines.append(f"SSL expiry: {values['sslExpiryDate']} ({left} days left)")
-    return _truncate("\n".join(lines), MAX_DETAILS) if lines else None
+    return clip("\n".join(lines), MAX_DETAILS) if lines else None
 
 
 def parse_fields(values: Mapping[str, str]) -> list[Event]:
     """The alert contact's variables → the monitor's event."""
     event_type, forced_priority, suffix = event_kind(values)
     key = alert_key(values, suffix)
-    url = values.get("monitorURL", "")
     labels = {name: values[label] for name, label in (("monitor", "monitorFriendlyName"),
                                                       ("monitorID", "monitorID")) if values.get(label)}
     return [Event(
@@ -143,7 +132,7 @@ def parse_fields(values: Mapping[str, str]) -> list[Event]:
         summary=summary(values, event_type, suffix),
         details=details(values),
         priority=forced_priority,
-        links=({"href": url, "text": "Monitored URL"},) if url.startswith(("http://", "https://")) else (),
+        links=web_link(values.get("monitorURL"), "Monitored URL"),
         custom_details={name: values[name] for name in CUSTOM_FIELDS if values.get(name)},
         labels=labels,
     )]
@@ -153,14 +142,10 @@ def parse(request: IntegrationRequest) -> list[Event]:
     return parse_fields(fields(request))
 
 
+INTEGRATION = Integration(name=NAME, integration_type="UPTIMEROBOT", parse=parse, description="UptimeRobot"
+                          " webhook alert contact (JSON, form or query string): one incident per monitor")
+
+
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            description="UptimeRobot webhook alert contact (JSON, form or query string): one incident "
-                        "per monitor",
-        )
-    ]
+    return [INTEGRATION]

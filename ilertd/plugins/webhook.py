@@ -16,9 +16,9 @@ from ilertd import hookimpl
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event, EventType, Priority
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.plugins.payloads import clip, invalid_payload, priority_for
 
 NAME = "webhook"
-INTEGRATION_TYPE = "WEBHOOK"
 EVENT_TYPES: dict[str, EventType] = {
     "alert": "ALERT", "firing": "ALERT", "triggered": "ALERT", "trigger": "ALERT", "problem": "ALERT",
     "alerting": "ALERT",
@@ -90,11 +90,7 @@ def _kind(value: Any) -> str:
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_PAYLOAD", f"{NAME}: {message}")
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return invalid_payload(message, NAME)
 
 
 class MappedBody:
@@ -154,7 +150,7 @@ def priority(body: MappedBody) -> Priority | None:
     text = body.text("priority")
     if text is None:
         return None
-    found = PRIORITIES.get(text.strip().lower())
+    found = priority_for(text, PRIORITIES)
     if found is None:
         raise _invalid(f"priority {text!r} ({body.where('priority')}) is not one of HIGH, LOW "
                        "(or critical, warning, info)")
@@ -168,7 +164,7 @@ def summary(body: MappedBody, kind: EventType) -> str | None:
     text = body.text("summary", needed)
     if needed and not (text and text.strip()):
         raise _invalid(f"summary ({body.where('summary')}) is empty, and {kind} events need one")
-    return _truncate(text, MAX_SUMMARY) if text else None
+    return clip(text, MAX_SUMMARY) if text else None
 
 
 def details(body: MappedBody, needed: bool) -> str | None:
@@ -177,7 +173,7 @@ def details(body: MappedBody, needed: bool) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-    return _truncate(text, MAX_DETAILS)
+    return clip(text, MAX_DETAILS)
 
 
 def alert_key(body: MappedBody, kind: EventType) -> str | None:
@@ -216,13 +212,10 @@ def parse(request: IntegrationRequest) -> list[Event]:
     return parse_body(request.json(), mapping or {})
 
 
+INTEGRATION = Integration(name=NAME, integration_type="WEBHOOK", parse=parse, description="any JSON body,"
+                          " mapped by the alert source's fieldMapping (JSON pointers)")
+
+
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            description="any JSON body, mapped by the alert source's fieldMapping (JSON pointers)",
-        )
-    ]
+    return [INTEGRATION]

@@ -21,12 +21,10 @@ from typing import Any
 
 from ilertd import hookimpl
 from ilertd.domain.events import MAX_DETAILS, MAX_SUMMARY, Comment, Event, EventType, Priority
-from ilertd.errors import ApiError
-from ilertd.hookspecs import Integration, IntegrationRequest
+from ilertd.hookspecs import Integration
+from ilertd.plugins.payloads import clip, json_parser, tag_labels, web_url
 
 NAME = "zabbix"
-ALIASES = ("zabbix-mt",)
-INTEGRATION_TYPE = "ZABBIX"
 KEY_PREFIX = "zabbix-"
 
 # {EVENT.NSEVERITY}: 0 Not classified, 1 Information, 2 Warning, 3 Average, 4 High, 5 Disaster.
@@ -45,7 +43,6 @@ DETAIL_MACROS = ("HOST.NAME", "HOST.HOST", "HOST.IP", "EVENT.ID", "EVENT.DATE", 
                  "ITEM.NAME3", "ITEM.NAME4", "ITEM.NAME5")
 UNKNOWN = "*UNKNOWN*"
 UNRESOLVED = re.compile(r"\{\$?[A-Z][A-Z0-9_.]*\}")
-ELLIPSIS = "…"
 
 
 def _macro(body: Mapping[str, Any], name: str) -> str:
@@ -61,12 +58,8 @@ def _macro(body: Mapping[str, Any], name: str) -> str:
     return text
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
-
-
 def _http_url(text: str) -> str:
-    return text if text.startswith(("http://", "https://")) else ""
+    return web_url(text) or ""
 
 
 def _priority(body: Mapping[str, Any]) -> Priority | None:
@@ -82,7 +75,7 @@ def _summary(body: Mapping[str, Any]) -> str:
     name = _macro(body, "EVENT.NAME") or _macro(body, "TRIGGER.NAME")
     host = _macro(body, "HOST.NAME") or _macro(body, "HOST.HOST")
     fallback = f"{host}: {name}" if host and name else name or f"Zabbix problem {_macro(body, 'EVENT.ID')}"
-    return _clip(_macro(body, ".ILERT.INCIDENT.SUMMARY") or _macro(body, "ALERT.SUBJECT") or fallback,
+    return clip(_macro(body, ".ILERT.INCIDENT.SUMMARY") or _macro(body, "ALERT.SUBJECT") or fallback,
                  MAX_SUMMARY)
 
 
@@ -91,7 +84,7 @@ def _details(body: Mapping[str, Any]) -> str | None:
     description = _macro(body, "TRIGGER.DESCRIPTION")
     if description and description not in message:
         message = f"{message}\n\n{description}" if message else description
-    return _clip(message, MAX_DETAILS) if message else None
+    return clip(message, MAX_DETAILS) if message else None
 
 
 def _links(body: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
@@ -109,12 +102,9 @@ def _links(body: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
 
 def _labels(body: Mapping[str, Any]) -> dict[str, str]:
     """`{EVENT.TAGS}` ("scope:performance, team:sre") as labels, plus host and severity."""
-    labels: dict[str, str] = {}
-    for tag in _macro(body, "EVENT.TAGS").split(","):
-        name, _, value = tag.strip().partition(":")
-        # Tags named __* are a media type's own (written back with process_tags), not the user's.
-        if name and not name.startswith("__"):
-            labels[name] = value.strip()
+    # Tags named __* are a media type's own (written back with process_tags), not the user's.
+    labels = {name: value.strip() for name, value in tag_labels(_macro(body, "EVENT.TAGS")).items()
+              if not name.startswith("__")}
     for label, macro in (("host", "HOST.HOST"), ("severity", "EVENT.SEVERITY")):
         if _macro(body, macro):
             labels[label] = _macro(body, macro)
@@ -135,7 +125,7 @@ def _update_events(body: Mapping[str, Any], key: str) -> list[Event]:
         events.append(Event(event_type="RESOLVE", alert_key=key, comments=comments))
     else:
         what = " ".join(part for part in (user, action or "updated the problem") if part)
-        text = _clip(f"{what}: {message}" if message else what, MAX_SUMMARY)
+        text = clip(f"{what}: {message}" if message else what, MAX_SUMMARY)
         events.append(Event(event_type="COMMENT", alert_key=key, summary=text))
     return events
 
@@ -169,21 +159,12 @@ def zabbix_events(body: object) -> list[Event]:
     )]
 
 
-def parse(request: IntegrationRequest) -> list[Event]:
-    try:
-        return zabbix_events(request.json())
-    except (ValueError, TypeError) as error:
-        raise ApiError(400, "INVALID_PAYLOAD", f"{NAME}: {error}") from None
+INTEGRATION = Integration(name=NAME, integration_type="ZABBIX", aliases=("zabbix-mt",),
+                          parse=json_parser(zabbix_events, NAME),
+                          description="Zabbix webhook media type: ilertd's (integrations/zabbix/)"
+                          " or iLert's own")
 
 
 @hookimpl
 def register_integrations() -> list[Integration]:
-    return [
-        Integration(
-            name=NAME,
-            integration_type=INTEGRATION_TYPE,
-            parse=parse,
-            aliases=ALIASES,
-            description="Zabbix webhook media type: ilertd's (integrations/zabbix/) or iLert's own",
-        )
-    ]
+    return [INTEGRATION]
