@@ -121,6 +121,10 @@ class Integration:
     # Whether any alert source type may use it (the native Event API) or only its own type.
     accepts_any_source: bool = False
     verify: Callable[[IntegrationRequest], None] | None = None
+    # True when `verify` may block (it fetches, as SNS's certificate check does): it then runs in a
+    # worker thread, off the event loop; a plain header or HMAC check runs in place, saving the
+    # hand-over to a thread and back on every request.
+    verify_blocks: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

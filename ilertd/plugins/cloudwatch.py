@@ -413,4 +413,5 @@ INTEGRATION = Integration(name=NAME, integration_type="CLOUDWATCH", parse=parse,
 def register_integrations(context: PluginContext) -> list[Integration]:
     verifier = SnsVerifier(re.compile(context.config["cert_host_pattern"]),
                            float(context.config["fetch_timeout"]))
-    return [dataclasses.replace(INTEGRATION, verify=verifier)]
+    # The check fetches the signing certificate (and confirms subscriptions): off the event loop.
+    return [dataclasses.replace(INTEGRATION, verify=verifier, verify_blocks=True)]

@@ -96,9 +96,10 @@ class EventApi:
             )
         parsed = IntegrationRequest(body=body, headers=dict(request.headers),
                                     query=dict(request.query_params), source_name=source.name, source=source)
-        if integration.verify is not None:
-            # A check may fetch (SNS fetches its signing certificate): off the event loop.
+        if integration.verify is not None and integration.verify_blocks:
             await run_in_threadpool(integration.verify, parsed)
+        elif integration.verify is not None:
+            integration.verify(parsed)
         try:
             events = integration.parse(parsed)
         except ApiError:
