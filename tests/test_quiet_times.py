@@ -96,6 +96,27 @@ def test_outside_support_hours_a_source_opens_low_priority_or_holds_until_they_s
     assert (inside["priority"], inside["held"]) == ("HIGH", False)
 
 
+def test_ending_a_window_early_pages_what_it_held_and_moving_it_moves_the_hold(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    dave = app_paging.user("dave")
+    app_paging.policy([(30, [dave])])
+    window = app.post("/api/maintenance-windows", {**WINDOW, "start": "2026-01-05T08:00:00Z"}).json()
+    first = app_paging.alert("first")
+    moved = app.put(f"/api/maintenance-windows/{window['id']}", {"end": "2026-01-05T12:00:00Z"})
+    assert moved.status_code == 200, moved.text
+    assert app.get(f"/api/incidents/{first}").json()["nextEscalationAt"] == "2026-01-05T12:00:00.000Z"
+    app.advance("PT2H30M")  # 11:30: the old end passed, the new one not yet
+    assert app_paging.mails_to("dave@example.com") == []
+    # Deleted while it still runs: what it held starts escalating at once.
+    assert app.delete(f"/api/maintenance-windows/{window['id']}").status_code == 204
+    app.advance("PT0S")
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    released = app.get(f"/api/incidents/{first}").json()
+    assert (released["held"], released["nextEscalationAt"]) == (False, "2026-01-05T12:00:00.000Z")
+    assert app.log_types(first).count("ESCALATION_HELD") == 3
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"summary": "x", "start": "2026-01-05T10:00:00Z", "end": "2026-01-05T09:00:00Z",
       "alertSources": [{"id": 1}]}, "end"),

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
+from ilertd.domain.incidents import SYSTEM
 from ilertd.domain.timeutil import parse_instant
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
+from ilertd.store.incidents import held_incident_ids
 from ilertd.store.quiet_times import window
 from ilertd.store.sources import existing_source_ids
+
+logger = logging.getLogger(__name__)
 
 MAX_SOURCES = 1000
 
@@ -69,15 +74,33 @@ class MaintenanceWindows:
 
     def update(self, caller: Principal, window_id: int, body: dict[str, Any]) -> m.MaintenanceWindow:
         require_admin(caller)
-        fields = self._fields(body, window_or_404(window_id))
+        before = window_or_404(window_id)
+        fields = self._fields(body, before)
         with write_transaction(self.ctx.db):
             m.MaintenanceWindow.update(**fields).where(m.MaintenanceWindow.id == window_id).execute()
         self.ctx.maintenance.invalidate()
-        return window_or_404(window_id)
+        after = window_or_404(window_id)
+        self._move_holds(before, after)
+        return after
 
     def delete(self, caller: Principal, window_id: int) -> None:
         require_admin(caller)
-        window_or_404(window_id)
+        before = window_or_404(window_id)
         with write_transaction(self.ctx.db):
             m.MaintenanceWindow.delete().where(m.MaintenanceWindow.id == window_id).execute()
         self.ctx.maintenance.invalidate()
+        self._move_holds(before, None)
+
+    def _move_holds(self, before: m.MaintenanceWindow, after: m.MaintenanceWindow | None) -> None:
+        """The incidents the window held (held until its old end) are held until its new end, or
+        start escalating now: ending maintenance early pages at once what it held back."""
+        if before.ends_at <= self.ctx.now():
+            return
+        now = self.ctx.now()
+        covered = set(after.alert_source_ids) if after is not None and after.starts_at <= now else set()
+        for source_id in before.alert_source_ids:
+            until = after.ends_at if after is not None and source_id in covered else now
+            for incident_id in held_incident_ids([source_id], before.ends_at):
+                refusal = self.ctx.incident_action(incident_id, "hold", SYSTEM, until.isoformat(), None)
+                if refusal is not None:
+                    logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)

@@ -352,6 +352,19 @@ def escalation_due(
     return Transition(escalated, tuple(log), pages=pages)
 
 
+def move_hold(incident: Incident, until: datetime, now: datetime, reason: str) -> Transition:
+    """A held incident's hold ends at `until` instead (now, if that has passed): its maintenance
+    window was moved, shortened or deleted. An incident that is not held is left as it is."""
+    if incident.status != "PENDING" or incident.escalation_level != HELD:
+        return Transition(incident)
+    ends = max(until, now)
+    if ends == incident.next_escalation_at:
+        return Transition(incident)
+    text = (f"{reason}: escalation starts now" if ends == now
+            else f"{reason}: nobody is paged until {ends.isoformat()}")
+    return Transition(replace(incident, next_escalation_at=ends), (LogEntry("ESCALATION_HELD", text),))
+
+
 def escalation_user_ids(
     incident: Incident, policy: EscalationPolicy | None, now: datetime, on_call: OnCall = nobody_on_call
 ) -> tuple[int, ...]:

@@ -215,3 +215,13 @@ def log_rows(incident_id: int, entries: Iterable[LogEntry], at: datetime) -> lis
         }
         for entry in entries
     ]
+
+
+def held_incident_ids(source_ids: Iterable[int], held_until: datetime) -> list[int]:
+    """PENDING incidents of these sources held (level -1) until exactly `held_until`: those a
+    maintenance window ending then is holding."""
+    model = m.Incident
+    query = (model.select(model.id)
+             .where(model.alert_source.in_(list(source_ids)), model.status == "PENDING",
+                    model.escalation_level == -1, model.next_escalation_at == held_until))
+    return [incident_id for (incident_id,) in query.tuples()]
