@@ -44,7 +44,7 @@ class Ingestion:
         elif len(payloads) != len(events):
             raise ValueError(f"{len(events)} events but {len(payloads)} payloads")
         # A source has one integration key: counting per source is counting per key.
-        self.limiter.check(f"source-{info.id}")
+        self.limiter.check(f"source-{info.id}", len(events))
         received_at = self.services.clock.now()
         # The supervisor's reply callback is the one argument left: IngestEvent(..., reply, ...).
         builds = [partial(IngestEvent, info, event, integration, {} if part is None else part,

@@ -20,7 +20,8 @@ class RateLimiter:
         self._windows: dict[str, tuple[datetime, int]] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: str) -> None:
+    def check(self, key: str, events: int = 1) -> None:
+        """Count `events` more for `key` this minute; 429 (taking none of them) if that is over."""
         if self.per_minute <= 0:
             return
         now = self.clock.now()
@@ -31,8 +32,10 @@ class RateLimiter:
                 start, count = window, 0
                 if len(self._windows) > 100_000:
                     self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-            if count < self.per_minute:
-                self._windows[key] = (start, count + 1)
+            if count + events <= self.per_minute or count == 0:
+                # A first payload larger than the whole limit is still taken: refusing it
+                # for ever would make a tool re-send it for ever.
+                self._windows[key] = (start, count + events)
                 return
         retry = max(1, math.ceil(60 - (now - start).total_seconds()))
         raise ApiError(
