@@ -16,6 +16,7 @@ from ilertd.tracker import WorkTracker
 
 REPLY_TIMEOUT = 30.0
 TIMED_OUT = ApiError(503, "TIMEOUT", "the change was not confirmed in time; retry")
+TIMED_OUT_OUTCOME = Outcome(error=TIMED_OUT)
 
 
 async def ask_async(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
@@ -42,18 +43,30 @@ async def ask_many_async(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
     """`ask_async` for many messages at once, sent as the one message `batch(messages)`: a tool's
     payload of a hundred alerts crosses to the supervisor once, not a hundred times in turn."""
     loop = asyncio.get_running_loop()
-    futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in builds]
+    everything: asyncio.Future[None] = loop.create_future()
+    outcomes: list[Outcome | None] = [None] * len(builds)
+    waiting = [len(builds)]
+    lock = threading.Lock()
 
-    def reply_to(future: asyncio.Future[Outcome]) -> Reply:
-        return lambda outcome: loop.call_soon_threadsafe(_settle, future, outcome)
+    def reply_to(index: int) -> Reply:
+        def reply(outcome: Outcome) -> None:
+            with lock:
+                outcomes[index] = outcome
+                waiting[0] -= 1
+                last = waiting[0] == 0
+            # One wake-up of the event loop for the whole batch, not one per event.
+            if last:
+                loop.call_soon_threadsafe(_settle, everything, None)
+        return reply
 
-    send(supervisor, batch(tuple(build(reply_to(f)) for build, f in zip(builds, futures, strict=True))),
-         tracker)
+    send(supervisor, batch(tuple(build(reply_to(i)) for i, build in enumerate(builds))), tracker)
     try:
         async with asyncio.timeout(REPLY_TIMEOUT):
-            return list(await asyncio.gather(*futures))
+            await everything
     except TimeoutError:
-        return [f.result() if f.done() else Outcome(error=TIMED_OUT) for f in futures]
+        pass
+    with lock:
+        return [TIMED_OUT_OUTCOME if outcome is None else outcome for outcome in outcomes]
 
 
 def ask_blocking(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
@@ -72,6 +85,6 @@ def ask_blocking(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
     return box[0]
 
 
-def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
     if not future.done():
         future.set_result(outcome)
