@@ -74,6 +74,9 @@ _METHOD = re.compile(r"[A-Z][A-Z0-9_]{0,7}")
 # --- what an integration sees and declares ------------------------------------------------------
 
 
+_UNPARSED = object()
+
+
 @dataclass(frozen=True)
 class IntegrationRequest:
     """What an integration sees of the HTTP request: no sockets, so parsing stays pure."""
@@ -88,11 +91,29 @@ class IntegrationRequest:
 
     def json(self) -> Any:
         """The body as JSON, or 400 INVALID_PAYLOAD saying why it is not (also for nesting deeper
-        than 64 levels, a lone surrogate, NaN or a number out of range)."""
-        try:
-            return json_input.loads(self.body)
-        except json_input.JsonInputError as error:
-            raise ApiError(400, "INVALID_PAYLOAD", f"the body is not valid JSON: {error}") from None
+        than 64 levels, a lone surrogate, NaN or a number out of range). Parsed once: every call
+        returns the same value (read it, do not change it: it is what is stored with the event)."""
+        parsed = self.__dict__.get("_json", _UNPARSED)
+        if parsed is _UNPARSED:
+            try:
+                parsed = json_input.loads(self.body)
+            except json_input.JsonInputError as error:
+                parsed = ApiError(400, "INVALID_PAYLOAD", f"the body is not valid JSON: {error}")
+            # A frozen dataclass: the cache goes in beside the fields, not through __setattr__.
+            self.__dict__["_json"] = parsed
+        if isinstance(parsed, ApiError):
+            raise parsed
+        return parsed
+
+    def stored_payload(self) -> Any:
+        """What is stored of the request with its one event: the body as a JSON value when it is
+        JSON (the plugin may have read it otherwise: a form, a text), else as its text."""
+        if self.body.strip():
+            try:
+                return self.json()
+            except ApiError:
+                pass
+        return self.body.decode("utf-8", errors="replace")
 
     def form(self) -> dict[str, str]:
         """A form-encoded body (`application/x-www-form-urlencoded`) as its fields; the last

@@ -32,7 +32,6 @@ from ilertd.domain.incidents import (
     escalate,
     escalation_due,
     escalation_user_ids,
-    event_matches,
     open_incident,
     resolve,
 )
@@ -684,24 +683,6 @@ def test_event_comments_become_comment_entries() -> None:
     transition = apply_event(opened(), event, INTEGRATION, T0)
     assert types(transition) == ["EVENT_RECEIVED", "RESOLVED", "COMMENT", "COMMENT"]
     assert [entry.text for entry in transition.log[2:]] == ["grafana: recovered", "bare"]
-
-
-@pytest.mark.parametrize(
-    ("incident_key", "event_key", "resolved", "expected"),
-    [
-        ("db1", "db1", False, True),
-        ("DB1", "db1", False, True),
-        ("db1", "db2", False, False),
-        ("db1", "db1", True, False),
-    ],
-)
-def test_event_matches_open_incidents_by_key_identity(
-    incident_key: str, event_key: str, resolved: bool, expected: bool
-) -> None:
-    incident = replace(opened(), alert_key=incident_key)
-    if resolved:
-        incident = resolve(incident, USER, T0).incident
-    assert event_matches(incident, event_key) is expected
 
 
 # --- escalation_due ------------------------------------------------------------------------------

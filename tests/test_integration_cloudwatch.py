@@ -28,6 +28,7 @@ from ilertd.config import Config, PluginSections
 from ilertd.hookspecs import IntegrationRequest
 from ilertd.plugins import cloudwatch
 from ilertd.plugins.manager import PluginManager
+from ilertd.plugins.sns import url_refusal
 from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
@@ -338,7 +339,7 @@ DEFAULT = re.compile(cloudwatch.DEFAULT_CERT_HOST_PATTERN)
     "https://SNS.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t",
 ])
 def test_the_default_pattern_allows_sns_hosts_over_https(url: str) -> None:
-    assert cloudwatch.url_refusal(url, DEFAULT) is None
+    assert url_refusal(url, DEFAULT) is None
 
 
 @pytest.mark.parametrize(("url", "reason"), [
@@ -354,16 +355,16 @@ def test_the_default_pattern_allows_sns_hosts_over_https(url: str) -> None:
     ("/cert.pem", "has no host"),
 ])
 def test_the_default_pattern_refuses_everything_else(url: str, reason: str) -> None:
-    refusal = cloudwatch.url_refusal(url, DEFAULT)
+    refusal = url_refusal(url, DEFAULT)
     assert refusal is not None and reason in refusal
 
 
 def test_plain_http_is_only_for_a_loopback_address_even_when_the_pattern_allows_more() -> None:
     anything = re.compile(".*")
-    assert cloudwatch.url_refusal("http://127.0.0.1:8080/cert.pem", anything) is None
-    assert cloudwatch.url_refusal("http://[::1]:8080/cert.pem", anything) is None
-    assert cloudwatch.url_refusal("http://localhost:8080/cert.pem", anything) == "is not https"
-    assert cloudwatch.url_refusal("http://10.0.0.1/cert.pem", anything) == "is not https"
+    assert url_refusal("http://127.0.0.1:8080/cert.pem", anything) is None
+    assert url_refusal("http://[::1]:8080/cert.pem", anything) is None
+    assert url_refusal("http://localhost:8080/cert.pem", anything) == "is not https"
+    assert url_refusal("http://10.0.0.1/cert.pem", anything) == "is not https"
 
 
 def test_parse_maps_the_fixture_without_io() -> None:

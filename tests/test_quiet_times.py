@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ilertd.domain import quiet_times as q
+from ilertd.domain.incidents import HELD, Incident
 from tests.paging import Paging
 
 # The manual clock starts on Monday 2026-01-05 at 09:00 UTC.
@@ -205,3 +206,18 @@ def test_overlapping_windows_hold_until_the_latest_end_and_only_their_sources() 
                                    "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}})
     assert q.opening(2, windows, hours, at("2026-01-05T09:45:00")).hold == q.Hold(
         at("2026-01-05T13:00:00"), "Opened during maintenance window 'b'")
+
+
+def test_a_hold_moves_only_a_held_pending_incident_and_never_into_the_past() -> None:
+    held = Incident(1, 1, "k", "s", "PENDING", "HIGH", at("2026-01-05T09:00:00"),
+                    escalation_level=HELD, next_escalation_at=at("2026-01-05T11:00:00"))
+    now = at("2026-01-05T10:00:00")
+    later = q.move_hold(held, at("2026-01-05T12:00:00"), now, "moved")
+    assert later.incident.next_escalation_at == at("2026-01-05T12:00:00")
+    assert [e.log_entry_type for e in later.log] == ["ESCALATION_HELD"]
+    released = q.move_hold(held, at("2026-01-05T08:00:00"), now, "ended")
+    assert released.incident.next_escalation_at == now and "escalation starts now" in released.log[0].text
+    assert q.move_hold(held, at("2026-01-05T11:00:00"), now, "same").log == ()
+    escalating = q.move_hold(Incident(2, 1, "k", "s", "PENDING", "HIGH", now, next_escalation_at=now),
+                             at("2026-01-05T12:00:00"), now, "not held")
+    assert escalating.log == () and escalating.incident.next_escalation_at == now

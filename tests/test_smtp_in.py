@@ -20,17 +20,16 @@ from ilertd.config import ConfigError
 from ilertd.domain.events import MAX_DETAILS, Event
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Outcome, SourceInfo
-from ilertd.plugins.manager import NOT_READY
-from ilertd.plugins.smtp_in import (
+from ilertd.plugins.mail import (
     DEFAULT_RESOLVE_PATTERN,
-    MailHandler,
-    MailListener,
     compile_resolve_pattern,
     html_to_text,
     parse_mail,
     subject_key,
     truncate_details,
 )
+from ilertd.plugins.manager import NOT_READY
+from ilertd.plugins.smtp_in import MailHandler, MailListener
 from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 from tests.loopback import free_port

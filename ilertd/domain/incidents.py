@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ilertd.domain.escalation import (
     EscalationPolicy,
@@ -21,8 +21,11 @@ from ilertd.domain.escalation import (
 )
 from ilertd.domain.events import Event, Priority, alert_key_identity
 from ilertd.domain.notification_plan import Person, PlannedPage, pages_for
-from ilertd.domain.quiet_times import Opening
 from ilertd.errors import ApiError, invalid
+
+if TYPE_CHECKING:
+    # Only its type: quiet_times builds on this module (a held incident's hold is moved there).
+    from ilertd.domain.quiet_times import Opening
 
 Status = Literal["PENDING", "ACCEPTED", "RESOLVED"]
 ResponseCode = Literal[
@@ -56,7 +59,6 @@ class Paging:
 
 
 NO_PAGING = Paging()
-AS_USUAL = Opening()
 # The escalation level of an incident held by quiet times: level 0 comes when the hold ends.
 HELD = -1
 
@@ -137,11 +139,12 @@ def open_incident(
     now: datetime,
     channel: str = "API",
     paging: Paging = NO_PAGING,
-    quiet: Opening = AS_USUAL,
+    quiet: Opening | None = None,
 ) -> Transition:
     """An ALERT on a key with no open incident opens one at level 0 of the source's policy, or
     held until `quiet.hold` ends (a maintenance window, support hours: see quiet_times)."""
-    priority = quiet.priority or event.priority or default_priority
+    hold = quiet.hold if quiet is not None else None
+    priority = (quiet.priority if quiet is not None else None) or event.priority or default_priority
     incident = Incident(
         id=incident_id,
         alert_source_id=alert_source_id,
@@ -165,14 +168,14 @@ def open_incident(
         log.append(LogEntry("NO_ESCALATION_POLICY", "No escalation policy: nobody is notified"))
     elif not policy.rules:
         log.append(LogEntry("NO_ESCALATION_POLICY", f"Escalation policy {policy.name} has no levels"))
-    if quiet.note:
+    if quiet is not None and quiet.note:
         log.append(LogEntry("SUPPORT_HOURS", quiet.note))
     pages: tuple[PlannedPage, ...] = ()
-    if policy is not None and policy.rules and quiet.hold is not None:
+    if policy is not None and policy.rules and hold is not None:
         # Level -1: escalation_due moves a held incident to level 0 when the hold ends.
-        incident = replace(incident, escalation_level=HELD, next_escalation_at=quiet.hold.until)
-        log.append(LogEntry("ESCALATION_HELD", f"{quiet.hold.reason}: nobody is paged until"
-                            f" {quiet.hold.until.isoformat()}, then level 0 of policy {policy.name}"))
+        incident = replace(incident, escalation_level=HELD, next_escalation_at=hold.until)
+        log.append(LogEntry("ESCALATION_HELD", f"{hold.reason}: nobody is paged until"
+                            f" {hold.until.isoformat()}, then level 0 of policy {policy.name}"))
     elif policy is not None and policy.rules:
         incident, pages = _enter_level(
             incident, policy, 0, 0, now, paging, log, f"Level 0 of policy {policy.name} reached",
@@ -352,19 +355,6 @@ def escalation_due(
     return Transition(escalated, tuple(log), pages=pages)
 
 
-def move_hold(incident: Incident, until: datetime, now: datetime, reason: str) -> Transition:
-    """A held incident's hold ends at `until` instead (now, if that has passed): its maintenance
-    window was moved, shortened or deleted. An incident that is not held is left as it is."""
-    if incident.status != "PENDING" or incident.escalation_level != HELD:
-        return Transition(incident)
-    ends = max(until, now)
-    if ends == incident.next_escalation_at:
-        return Transition(incident)
-    text = (f"{reason}: escalation starts now" if ends == now
-            else f"{reason}: nobody is paged until {ends.isoformat()}")
-    return Transition(replace(incident, next_escalation_at=ends), (LogEntry("ESCALATION_HELD", text),))
-
-
 def escalation_user_ids(
     incident: Incident, policy: EscalationPolicy | None, now: datetime, on_call: OnCall = nobody_on_call
 ) -> tuple[int, ...]:
@@ -404,7 +394,3 @@ def escalate(
     log = [replace(entry, user_id=actor.user_id, channel=actor.channel)
            if entry.log_entry_type == "ESCALATED" else entry for entry in log]
     return Transition(escalated, tuple(log), pages=pages)
-
-
-def event_matches(incident: Incident, alert_key: str) -> bool:
-    return incident.is_open and incident.key_identity == alert_key_identity(alert_key)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
+from ilertd.domain.incidents import HELD, Incident, LogEntry, Transition
 from ilertd.domain.local_time import local_to_utc, zone_info
 
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
@@ -168,3 +169,19 @@ def support_hours_json(hours: SupportHours) -> dict[str, Any]:
                         for day, (start, end) in sorted(hours.days.items())},
         "outside": hours.outside,
     }
+
+
+# --- a hold that moves ----------------------------------------------------------------------
+
+
+def move_hold(incident: Incident, until: datetime, now: datetime, reason: str) -> Transition:
+    """A held incident's hold ends at `until` instead (now, if that has passed): its maintenance
+    window was moved, shortened or deleted. An incident that is not held is left as it is."""
+    if incident.status != "PENDING" or incident.escalation_level != HELD:
+        return Transition(incident)
+    ends = max(until, now)
+    if ends == incident.next_escalation_at:
+        return Transition(incident)
+    text = (f"{reason}: escalation starts now" if ends == now
+            else f"{reason}: nobody is paged until {ends.isoformat()}")
+    return Transition(replace(incident, next_escalation_at=ends), (LogEntry("ESCALATION_HELD", text),))

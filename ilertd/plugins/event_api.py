@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
-from ilertd.domain import json_input
 from ilertd.domain.events import Event, parse_native_event
 from ilertd.errors import ApiError
 from ilertd.hookspecs import (
@@ -37,15 +36,6 @@ def parse(request: IntegrationRequest) -> list[Event]:
     """The body names its own integration key; the route has already matched the path's."""
     _key, event = parse_native_event(request.json())
     return [event]
-
-
-def raw_payload(body: bytes) -> Any:
-    """What is stored of a tool's request: the body the plugin received, as a JSON value when
-    it is JSON (the plugin may have read it otherwise: a form, a text), else as its text."""
-    try:
-        return json_input.loads(body) if body.strip() else body.decode("utf-8", errors="replace")
-    except json_input.JsonInputError:
-        return body.decode("utf-8", errors="replace")
 
 
 def event_part(event: Event, index: int, count: int) -> dict[str, Any]:
@@ -107,7 +97,7 @@ class EventApi:
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"{integration.name}: {error}") from None
         if len(events) == 1:
-            outcomes = await self.context.ingest(source, events, integration.name, raw_payload(body))
+            outcomes = await self.context.ingest(source, events, integration.name, parsed.stored_payload())
         else:
             outcomes = await self.context.ingest(source, events, integration.name, None,
                                                  payloads=[event_part(e, i, len(events))

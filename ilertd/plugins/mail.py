@@ -1,0 +1,222 @@
+"""Mail as ilertd reads it, pure: the subject as summary and alert key, the text of the body,
+a resolve subject; shared by e-mail in and, later, e-mailed replies."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import parseaddr
+from html.parser import HTMLParser
+from typing import Any, cast
+
+from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event
+from ilertd.plugins.payloads import clip
+
+NO_SUBJECT = "(no subject)"
+# "[RESOLVED] ...", "Resolved: ...", "RECOVERY - ...", "OK: ..." (a bare "OK" needs its colon or
+# brackets: "OK to deploy?" is no recovery).
+DEFAULT_RESOLVE_PATTERN = (r"(?i)^\s*(?:\[\s*(?:resolved|recovery|recovered|ok)\s*\]"
+                           r"|(?:resolved|recovery|recovered)\b|ok\s*:)[\s:\-]*")
+# Reply and forward markers of common mail clients (en, de, nordic, fr)...
+_REPLY_MARKER = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|antw|tr)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
+# ...and status tags alerting tools put in front of a subject: none tell one alert from another.
+_STATUS_TAG = re.compile(
+    r"^\s*\[\s*(?:resolved|recovery|recovered|ok|firing|alert|alerting|problem|triggered)"
+    r"(?:\s*:\s*\d+)?\s*\]\s*",
+    re.IGNORECASE,
+)
+_WHITESPACE = re.compile(r"\s+")
+# C0 controls but tab and newline, and DEL: a NUL is refused by PostgreSQL text columns.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_INLINE_SPACE = re.compile(r"[ \t\f\v\u00a0]+")
+_TRUNCATED = "\n\n[... {count} more characters not shown]"
+
+
+class MalformedMail(ValueError):
+    """The mail can never become an event, however often it is sent: answered 550."""
+
+
+# --- the mail, parsed (pure) ---------------------------------------------------------------------
+
+
+def compile_resolve_pattern(pattern: str) -> re.Pattern[str] | None:
+    """The resolve pattern, or None when it is empty (no subject resolves)."""
+    return re.compile(pattern) if pattern else None
+
+
+def subject_key(subject: str) -> str:
+    """The alert key of a subject: without reply/forward markers and status tags, spaces collapsed,
+    so "Re: [RESOLVED] Disk full" and "Disk  full" are one alert."""
+    text = _WHITESPACE.sub(" ", subject).strip()
+    while match := (_REPLY_MARKER.match(text) or _STATUS_TAG.match(text)):
+        text = text[match.end():]
+    text = text.strip() or NO_SUBJECT
+    return text[:MAX_ALERT_KEY].strip()
+
+
+def without_reply_markers(subject: str) -> str:
+    """The subject after its "Re:"/"Fwd:" markers, which the resolve pattern is matched against
+    ("Re: RESOLVED: x" resolves x)."""
+    text = subject
+    while match := _REPLY_MARKER.match(text):
+        text = text[match.end():]
+    return text
+
+
+def clean_line(text: str) -> str:
+    """One line of header text: no controls, no folding, spaces collapsed."""
+    return _WHITESPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+def _tidy(text: str) -> str:
+    """A body as details: newlines normalised, controls gone, trailing spaces and blank runs cut."""
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = "\n".join(line.rstrip() for line in text.split("\n"))
+    return _BLANK_RUNS.sub("\n\n", lines).strip()
+
+
+def truncate_details(text: str, limit: int = MAX_DETAILS) -> str:
+    """Details within `limit` characters, saying how much was cut rather than failing the event."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(_TRUNCATED.format(count=len(text)))
+    return text[:room].rstrip() + _TRUNCATED.format(count=len(text) - room)
+
+
+class _HtmlText(HTMLParser):
+    """The readable text of an HTML body: blocks on their own lines, scripts and styles dropped."""
+
+    SKIPPED = frozenset({"script", "style", "title", "noscript", "template"})
+    BLOCKS = frozenset({"br", "p", "div", "tr", "li", "ul", "ol", "table", "hr", "pre", "blockquote",
+                        "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer",
+                        "dt", "dd"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIPPED:
+            self.skipping += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIPPED:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _HtmlText()
+    parser.feed(html)
+    parser.close()
+    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in "".join(parser.parts).split("\n"))
+    return _tidy("\n".join(lines))
+
+
+def _part_text(part: Message) -> str:
+    """A text part decoded by its charset; an unknown or lying charset falls back to UTF-8."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        return payload.decode("utf-8", errors="replace")
+
+
+def _body_text(message: EmailMessage) -> str:
+    """The text/plain body (of a multipart: its plain part); without one, the HTML part as text."""
+    plain = message.get_body(preferencelist=("plain",))
+    text = _tidy(_part_text(plain)) if plain is not None else ""
+    if not text:
+        html = message.get_body(preferencelist=("html",))
+        if html is not None:
+            text = html_to_text(_part_text(html))
+    return text
+
+
+def _header(message: EmailMessage, name: str) -> str | None:
+    """A header's decoded text (RFC 2047 words, raw UTF-8); one the parser chokes on is decoded
+    from its raw form instead of failing the mail."""
+    try:
+        value = message.get(name)
+        return None if value is None else str(value)
+    except Exception:  # the header parser has raised on crafted input (IndexError, ...)
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+        if raw is None:
+            return None
+        try:
+            return str(make_header(decode_header(raw)))
+        except Exception:
+            return raw
+
+
+def _repair(text: str) -> str:
+    """Bytes the parser could not decode are kept as surrogates: decode them as UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """A mail as ilertd sees it: the event, and what is stored beside it."""
+
+    event: Event
+    subject: str
+    sender: str
+    message_id: str
+    size: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        """What the store keeps with the event: headers, not the whole mail, nor the recipient
+        address (it holds the integration key, which the Event API does not store either)."""
+        return {"subject": self.subject, "from": self.sender, "messageId": self.message_id,
+                "bytes": self.size}
+
+
+def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMail:
+    """The event a mail (RFC 5322 bytes) stands for; MalformedMail if it can never be one."""
+    if not raw.strip():
+        raise MalformedMail("the message is empty")
+    # With the default policy the parser builds EmailMessage objects (get_body, decoded headers).
+    message = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    subject = clean_line(_repair(_header(message, "subject") or ""))
+    from_header = clean_line(_repair(_header(message, "from") or ""))
+    sender = parseaddr(from_header)[1] or from_header
+    message_id = clean_line(_repair(_header(message, "message-id") or ""))
+    details = truncate_details(_repair(_body_text(message))) or None
+
+    custom: dict[str, str] = {}
+    if sender:
+        custom["from"] = sender
+    if message_id:
+        custom["messageId"] = message_id
+    unmarked = without_reply_markers(subject)
+    resolved = resolve_pattern.match(unmarked) if resolve_pattern else None
+    if resolved is not None:
+        event = Event(event_type="RESOLVE", alert_key=subject_key(unmarked[resolved.end():]),
+                      summary=clip(subject, MAX_SUMMARY, trim=True), details=details, custom_details=custom)
+    else:
+        event = Event(event_type="ALERT", alert_key=subject_key(subject),
+                      summary=clip(subject or NO_SUBJECT, MAX_SUMMARY, trim=True), details=details,
+                      custom_details=custom)
+    return ParsedMail(event, subject, sender, message_id, len(raw))
