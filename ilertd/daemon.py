@@ -25,7 +25,7 @@ from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock, make_manual_clock
 from ilertd.actors.heartbeat import HeartbeatActor, HeartbeatChanged
 from ilertd.actors.messages import IncidentCommand, Ping
-from ilertd.actors.runtime import Runtime
+from ilertd.actors.runtime import Answering, Runtime
 from ilertd.actors.schedule import ScheduleActors
 from ilertd.actors.supervisor import Supervisor
 from ilertd.app import bootstrap
@@ -34,6 +34,7 @@ from ilertd.app.context import Context
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.incidents import Actor
+from ilertd.domain.replies import REPLY_MAILBOX
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError
 from ilertd.plugins.manager import PluginManager
@@ -135,7 +136,7 @@ class Daemon:
         self.services = self.make_services(self.plugins)
         self.start_heartbeats()
         # Ingestion works from here: each plugin's startup hook runs before HTTP serves.
-        self.plugins.start(Ingestion(self.services))
+        self.plugins.start(Ingestion(self.services), self.services.app.replies)
         if listen:
             self.start_http()
 
@@ -231,12 +232,14 @@ class Daemon:
         re-arms overdue pages, which may be due now."""
         assert self.db is not None and self.clock is not None and self.committer is not None
         assert self.plugins is not None
-        self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url)
+        self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
+                               answering=self.answering())
         pools: dict[str, list[Any]] = {}
         for round_number in range(CHANNEL_ACTORS_PER_METHOD):
             # Each actor its own channel objects: they hold per-send state.
             for method, channel in channels_from_config(self.config, self.plugins).items():
-                pools.setdefault(method, []).append(ChannelActor.start(self.runtime, method, channel))
+                layout = self.plugins.channels[method].layout
+                pools.setdefault(method, []).append(ChannelActor.start(self.runtime, method, channel, layout))
                 if round_number == 0:
                     logger.info("channel %s: %s", method, channel.name)
         for pool in pools.values():
@@ -244,6 +247,18 @@ class Daemon:
                 actor.ask(Ping(), timeout=30)
         self.channel_actors = [actor for pool in pools.values() for actor in pool]
         self.runtime.pages.attach(pools)
+
+    def answering(self) -> Answering:
+        """How this daemon's pages may be answered, from its settings."""
+        assert self.db is not None
+        smtp_in = self.config.smtp_in
+        mail_replies = smtp_in.enabled and bool(smtp_in.domain.strip())
+        return Answering(
+            secret=bootstrap.secret_key(self.db, self.config.security.secret_key),
+            link_ttl=self.config.security.link_ttl,
+            sms_replies=bool(self.config.twilio.auth_token),
+            email_reply_to=f"{REPLY_MAILBOX}@{smtp_in.domain.strip()}" if mail_replies else "",
+        )
 
     def stop_channels(self) -> None:
         for actor in self.channel_actors:
@@ -309,6 +324,7 @@ class Daemon:
             integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
             incident_action=self.incident_action,
             methods=lambda reminders: plugins.methods(reminders=reminders),
+            secret_key=self.config.security.secret_key,
         )
         return Services(
             config=self.config,

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ilertd.actors.messages import Outcome, SourceInfo
+from ilertd.app.replies import Replies
 from ilertd.channels.base import DeliveryError, Message, Sender
 from ilertd.config import Config, ConfigOption
 from ilertd.domain import json_input
@@ -67,6 +68,7 @@ __all__ = [
 
 hookspec = pluggy.HookspecMarker("ilertd")
 
+LAYOUTS = ("text", "email", "push", "sms", "voice")
 # A contact method is stored in a column of 8 characters.
 _METHOD = re.compile(r"[A-Z][A-Z0-9_]{0,7}")
 
@@ -167,11 +169,17 @@ class Channel:
     # Whether shift-start reminders may use it: a phone call for one would be a false page.
     reminders: bool = True
     description: str = ""
+    # How its pages are laid out and answered: "email" (text and HTML parts, action links, a
+    # reply), "push" (a brief text, action buttons), "sms" (one segment with a reply code),
+    # "voice" (read aloud, keys), "text" (the plain text with its links).
+    layout: str = "text"
 
     def __post_init__(self) -> None:
         if not _METHOD.fullmatch(self.method):
             raise ValueError(f"channel method {self.method!r} must be 1 to 8 upper-case letters, "
                              "digits or _, starting with a letter")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"channel {self.method}: layout must be one of {', '.join(LAYOUTS)}")
         if self.url and self.sender is not None:
             raise ValueError(f"channel {self.method}: give a url or a sender, not both")
         if self.sender is not None and not (callable(getattr(self.sender, "send", None))
@@ -228,6 +236,8 @@ class PluginHost(Protocol):
 
     def intake(self) -> Intake: ...
 
+    def replies(self) -> Replies: ...
+
 
 @dataclass(frozen=True)
 class PluginContext:
@@ -263,6 +273,13 @@ class PluginContext:
         if payloads is None:
             return await intake.ingest(source, events, integration, payload)
         return await intake.ingest(source, events, integration, payload, payloads=payloads)
+
+    @property
+    def replies(self) -> Replies:
+        """The application layer's answers to pages (an SMS reply, a phone key, a signed link, an
+        e-mailed reply): blocking calls, to run in a worker thread. ApiError 503 NOT_READY outside
+        startup..shutdown."""
+        return self.host.replies()
 
     async def source(self, integration_key: str) -> SourceInfo:
         """The alert source with this integration key; ApiError 404 UNKNOWN_INTEGRATION_KEY if none."""

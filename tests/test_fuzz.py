@@ -69,6 +69,10 @@ BODIES = st.one_of(
 )
 ID_SEGMENTS = st.sampled_from(["1", "2", "3", "0", "9223372036854775807", "9223372036854775808",
                                "99999999999999999999999", "x", "-1", "%C2%B2", "1.ics"])
+# Action-link tokens: well-formed but unsigned, cut, or nothing like one.
+LINK_TOKENS = st.one_of(ID_SEGMENTS, st.sampled_from([
+    "1.1.a.EMAIL.9999999999.AAAAAAAAAAAAAAAAAAAAAA", "1.1.a.EMAIL.0.AAAAAAAAAAAAAAAAAAAAAA",
+    "99999999999999999999.1.r.PUSH.1.AAAAAAAAAAAAAAAAAAAAAA", "1.1.a", "%00"]))
 QUERY = st.dictionaries(
     st.sampled_from(["from", "until", "at", "states", "sources", "start-index", "max-results", "token"]),
     st.one_of(st.sampled_from([*ODD_STRINGS, "PENDING,ACCEPTED", "1,2", "9223372036854775808"]),
@@ -116,7 +120,8 @@ def requests_to(app: InProcessDaemon, route: tuple[str, str]) -> None:
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(body=BODIES, query=QUERY,
            segments=st.fixed_dictionaries({"id": ID_SEGMENTS, "rid": ID_SEGMENTS, "cid": ID_SEGMENTS,
-                                           "oid": ID_SEGMENTS, "type": ID_SEGMENTS, "key": ID_SEGMENTS}),
+                                           "oid": ID_SEGMENTS, "type": ID_SEGMENTS, "key": ID_SEGMENTS,
+                                           "token": LINK_TOKENS}),
            token=st.booleans(),
            content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded",
                                          "text/plain"]))

@@ -15,7 +15,8 @@ from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
 
 BUILT_INS = ("event_api", "pagerduty", "email", "sms", "voice", "push", "alertmanager", "grafana", "datadog",
-             "uptimerobot", "webhook", "sentry", "cloudwatch", "zabbix", "nagios", "icinga", "smtp_in")
+             "uptimerobot", "webhook", "sentry", "cloudwatch", "zabbix", "nagios", "icinga", "smtp_in",
+             "links")
 
 GOOD_PLUGIN = '''
 """A third-party integration: {"id": ..., "title": ..., "state": "open"|"closed"}."""

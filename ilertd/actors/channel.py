@@ -17,10 +17,22 @@ from zoneinfo import ZoneInfo
 from ilertd.actors.base import TrackedActor
 from ilertd.actors.messages import Deliver, PagesDue, Ping
 from ilertd.actors.runtime import Runtime
-from ilertd.channels.base import Channel, DeliveryError, Message
+from ilertd.channels.base import Channel, DeliveryError, Message, MessageAction
 from ilertd.domain.incidents import LogEntry
+from ilertd.domain.link_tokens import link_expiry, reply_key, sign_link
 from ilertd.domain.notification_plan import THROTTLE_WINDOW, throttle_until
-from ilertd.domain.page_text import PageFacts, PageText, alert_text, shift_text, summary_text, update_text
+from ilertd.domain.page_text import (
+    UTC,
+    Answering,
+    PageAction,
+    PageFacts,
+    PageText,
+    alert_text,
+    shift_text,
+    summary_text,
+    update_text,
+)
+from ilertd.domain.replies import Action
 from ilertd.store.committer import WriteUnit
 from ilertd.store.incidents import log_rows
 from ilertd.store.outbox import (
@@ -31,6 +43,7 @@ from ilertd.store.outbox import (
     page_facts,
     schedule_name_and_zone,
 )
+from ilertd.store.replies import assign_reply_codes, stopped_phones
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +51,11 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=15)
 MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
 UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
+LINK_ACTIONS: tuple[tuple[str, Action], ...] = (("Accept", "accept"), ("Resolve", "resolve"),
+                                                ("Escalate", "escalate"))
+# Layouts whose pages carry signed action links (an SMS has no room; a call has its keys).
+LINKED_LAYOUTS = ("email", "push", "text")
+STOPPED = "the number replied STOP; START turns SMS on again"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -58,11 +76,12 @@ def reference(notification_id: int) -> str:
 
 
 class ChannelActor(TrackedActor):
-    def __init__(self, runtime: Runtime, method: str, channel: Channel) -> None:
+    def __init__(self, runtime: Runtime, method: str, channel: Channel, layout: str = "text") -> None:
         super().__init__(runtime.tracker)
         self.runtime = runtime
         self.method = method
         self.channel = channel
+        self.layout = layout
         self.last_sent: dict[str, datetime] = {}
 
     def on_start(self) -> None:
@@ -135,9 +154,16 @@ class ChannelActor(TrackedActor):
         return False
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
-        text = self._text(due, facts)
+        if self.layout == "sms" and stopped_phones([row.target]):
+            self._refused(due, STOPPED)
+            return
+        text = self._text(due, facts, now)
+        answering = self.runtime.answering
         outgoing = Message(text.title, text.body, reference(row.id), text.short,
-                           voice_url=f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}")
+                           voice_url=f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}",
+                           html=text.html, brief=text.brief,
+                           actions=tuple(MessageAction(a.label, a.url) for a in text.actions),
+                           reply_to=answering.email_reply_to if self.layout == "email" else "")
         try:
             self.channel.send(row.target, outgoing)
         except DeliveryError as error:
@@ -157,6 +183,13 @@ class ChannelActor(TrackedActor):
                 LogEntry("NOTIFICATION_SENT", f"{sent.method} to {sent.target} via {self.channel.name}"
                          f"{note}", sent.user_id, sent.method),
             )
+
+    def _refused(self, rows: list[Any], reason: str) -> None:
+        """Pages that must not be sent at all: they end as ERROR at once, without retries."""
+        for row in rows:
+            self._write(row, {"status": "ERROR", "attempts": row.attempts, "error_message": reason},
+                        LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target} not sent: {reason}",
+                                 row.user_id, row.method))
 
     def _failed(self, rows: list[Any], error: str, now: datetime) -> None:
         for row in rows:
@@ -186,15 +219,46 @@ class ChannelActor(TrackedActor):
         # A reminder's writes have no incident to keep in order with: owner 0.
         self.runtime.committer.submit(WriteUnit(row.incident_id or 0, tuple(writes), _log_failure))
 
-    def _text(self, rows: list[Any], facts: dict[int, PageFacts]) -> PageText:
+    def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime) -> PageText:
         ref = reference(rows[0].id)
+        row = rows[0]
+        zone = self._zone(row.user_id)
+        codes = self._reply_codes(row.target, rows, now)
         if len(rows) > 1:
             link = f"{self.runtime.public_url}/api/incidents?states=PENDING"
-            return summary_text([facts[r.incident_id] for r in rows], link, ref)
-        row = rows[0]
+            return summary_text([facts[r.incident_id] for r in rows], link, ref, codes)
         if row.kind != "ALERT":
-            return update_text(facts[row.incident_id], UPDATE_WORDS.get(row.kind, "changed"), ref)
-        return alert_text(facts[row.incident_id], ref)
+            return update_text(facts[row.incident_id], UPDATE_WORDS.get(row.kind, "changed"), ref, zone)
+        return alert_text(facts[row.incident_id], ref, zone, self._answering(row, codes, now))
+
+    def _zone(self, user_id: int) -> ZoneInfo:
+        """The user's time zone, in which their pages show times (cached with the rest of them)."""
+        person = self.runtime.people.get(user_id, self.runtime.reader)
+        try:
+            return ZoneInfo(person.timezone) if person is not None else UTC
+        except (ValueError, KeyError):
+            return UTC
+
+    def _reply_codes(self, target: str, rows: list[Any], now: datetime) -> dict[int, int]:
+        """The SMS reply code of each incident paged in `rows`, when SMS replies reach ilertd."""
+        if self.layout != "sms" or not self.runtime.answering.sms_replies:
+            return {}
+        paged = [(r.incident_id, r.user_id) for r in rows if r.kind == "ALERT" and r.incident_id is not None]
+        return assign_reply_codes(self.runtime.db, target, paged, now) if paged else {}
+
+    def _answering(self, row: Any, codes: dict[int, int], now: datetime) -> Answering:
+        """How this page may be answered on its medium: a reply code, action links, a reply e-mail."""
+        settings = self.runtime.answering
+        actions: tuple[PageAction, ...] = ()
+        if self.layout in LINKED_LAYOUTS and settings.secret:
+            expires = link_expiry(now, settings.link_ttl)
+            actions = tuple(PageAction(label, f"{self.runtime.public_url}/r/" + sign_link(
+                settings.secret, row.incident_id, row.user_id, action, self.method, expires))
+                for label, action in LINK_ACTIONS)
+        key = ""
+        if self.layout == "email" and settings.email_reply_to and settings.secret:
+            key = reply_key(settings.secret, row.incident_id, row.user_id)
+        return Answering(codes.get(row.incident_id), actions, key)
 
     def _send_reminder(self, row: Any, now: datetime) -> None:
         name, zone = schedule_name_and_zone(row.schedule_id)

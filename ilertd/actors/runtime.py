@@ -20,6 +20,17 @@ from ilertd.tracker import WorkTracker
 
 
 @dataclass(frozen=True)
+class Answering:
+    """How pages may be answered: links signed with `secret` for `link_ttl` seconds, SMS replies
+    (when Twilio's webhook can reach ilertd), e-mailed replies to `email_reply_to` (empty: none)."""
+
+    secret: str = ""
+    link_ttl: int = 86400
+    sms_replies: bool = False
+    email_reply_to: str = ""
+
+
+@dataclass(frozen=True)
 class Runtime:
     db: peewee.Database
     clock: Clock
@@ -31,6 +42,7 @@ class Runtime:
     notification_ids: IdAllocator = field(default_factory=IdAllocator)
     schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
     maintenance: MaintenanceCache = field(default_factory=MaintenanceCache)
+    answering: Answering = field(default_factory=Answering)
 
     @cached_property
     def pages(self) -> PageDispatcher:

@@ -8,6 +8,7 @@ from ilertd.app.incidents import Incidents
 from ilertd.app.people import People
 from ilertd.app.preferences import Preferences
 from ilertd.app.quiet_times import MaintenanceWindows
+from ilertd.app.replies import Replies
 from ilertd.app.schedules import Schedules
 from ilertd.app.sources import Sources
 
@@ -22,3 +23,4 @@ class Application:
         self.preferences = Preferences(ctx)
         self.heartbeats = Heartbeats(ctx)
         self.maintenance = MaintenanceWindows(ctx)
+        self.replies = Replies(ctx)

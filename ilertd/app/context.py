@@ -48,6 +48,8 @@ class Context:
     # The incident actors, from above this layer: (incident, action, who, comment, level) → the
     # refusal, or None once the change is committed.
     incident_action: Callable[[int, str, Actor, str, int | None], ApiError | None] = _unavailable
+    # `[security]`: the configured link-signing key (empty: the one kept in the store).
+    secret_key: str = ""
 
     def user_changed(self, user_id: int, duties: bool = False) -> None:
         """After the COMMIT of a write to a user, their contacts or rules: paging reads them

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
+import smtplib
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from email import message_from_string
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from typing import Any
 from urllib.parse import quote
 
 import apprise
 import apprise.plugins.email.smtp as apprise_smtp
+from apprise.common import NotifyFormat, NotifyType
+from apprise.exception import AppriseException, AppriseImproperlyConfigured
+from apprise.plugins.email import AppriseEmailException, NotifyEmail
+from apprise.plugins.ntfy import NotifyNtfy
+from apprise.utils.parse import is_email
 
-from ilertd.channels.base import DeliveryError, Message
+from ilertd.channels.base import DeliveryError, Message, MessageAction
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +33,9 @@ CACHE_SIZE = 256
 # Schemas that take extra JSON payload fields as `:name=value`: the page's reference rides there.
 PAYLOAD_SCHEMAS = ("json://", "jsons://", "form://", "forms://")
 EMAIL_SCHEMAS = ("mailto://", "mailtos://")
+NTFY_SCHEMAS = ("ntfy://", "ntfys://")
+# ntfy refuses a message with more buttons than this.
+NTFY_ACTIONS_MAX = 3
 
 
 class _ReusedTLSContext:
@@ -120,13 +134,155 @@ def attach_reference(instance: apprise.Apprise, url: str, reference: str) -> Non
             plugin.payload_extras["reference"] = reference
 
 
+def with_html_alternative(prepared: str, text: str, html: str) -> str:
+    """The e-mail apprise prepared as text/plain, as multipart/alternative of `text` and `html`.
+
+    Every header apprise wrote (Subject, From, To, Reply-To, Message-ID, ours) is kept. A signed or
+    encrypted e-mail is left as it is: changing its body would break it.
+    """
+    plain = message_from_string(prepared)
+    if plain.is_multipart() or plain.get_content_type() != "text/plain":
+        return prepared
+    page = MIMEMultipart("alternative")
+    page.attach(MIMEText(text, "plain", "utf-8"))
+    page.attach(MIMEText(html, "html", "utf-8"))
+    for name, value in plain.items():
+        if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
+            page[name] = value
+    return page.as_string()
+
+
+class _PageEmail(NotifyEmail):
+    """apprise's e-mail plugin, sending the page's own text and, when it has one, its own HTML beside it.
+
+    Stock apprise sends either text/plain or a multipart/alternative whose plain part it derives
+    from the HTML, which joins the page's lines into one paragraph; it cannot take both texts.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # A Reply-To in the URL stays for the pages that bring none of their own.
+        self.configured_reply_to = frozenset(self.reply_to)
+        self.html = ""
+
+    def lay_out(self, message: Message) -> None:
+        """Make the next send carry this page's HTML and Reply-To, and nothing of the previous page's."""
+        self.html = message.html
+        self.reply_to = set(self.configured_reply_to)
+        if message.reply_to:
+            address = is_email(message.reply_to)
+            # is_email also finds an address inside other text ("x\r\nBcc: y@z"): only a bare one will do.
+            if address and not address["name"]:
+                self.reply_to = {address["full_email"]}
+            else:
+                logger.warning("sending the page without its Reply-To %r: not an e-mail address",
+                               message.reply_to)
+
+    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO,
+             attach: Any = None, **kwargs: Any) -> bool:
+        # NotifyEmail.send, with a step between building each e-mail and sending it; the body
+        # arrives as given (notify() without a body_format converts nothing) and goes out as text.
+        if not self.targets:
+            self.logger.warning("There are no Email recipients to notify")
+            return False
+        self.throttle()
+        has_error = False
+        try:
+            with apprise_smtp.AppriseSMTPController(
+                host=self.smtp_host, port=self.port, secure_mode=self.secure_mode, user=self.user,
+                password=self.password, verify_certificate=self.verify_certificate,
+                socket_connect_timeout=self.socket_connect_timeout,
+            ) as smtp:
+                headers = {"X-Application": self.app_id, **self.headers, **self._protocol_headers(body)}
+                for prepared in NotifyEmail.prepare_emails(
+                    subject=title, body=body, notify_format=NotifyFormat.TEXT, from_addr=self.from_addr,
+                    to=self.targets, cc=self.cc, bcc=self.bcc, reply_to=self.reply_to,
+                    smtp_host=self.smtp_host, attach=attach, headers=headers, names=self.names,
+                    pgp=self.pgp, pgp_mode=self.pgp_mode, inline=self.inline, tzinfo=self.tzinfo,
+                ):
+                    if self.is_delivered(prepared.recipient):
+                        continue
+                    content = with_html_alternative(prepared.body, body, self.html) if self.html \
+                        else prepared.body
+                    if smtp.sendmail(self.from_addr[1], prepared.to_addrs, content):
+                        self.logger.info("Sent Email to %s", prepared.recipient)
+                        self.mark_delivered(prepared.recipient)
+                    else:
+                        self.logger.warning('Sending email to "%s" failed.', prepared.recipient)
+                        has_error = True
+        except AppriseEmailException:
+            # prepare_emails has logged why.
+            has_error = True
+        except (OSError, smtplib.SMTPException, RuntimeError, AppriseImproperlyConfigured) as e:
+            self.logger.warning('Connection error while submitting email to "%s": %s', self.smtp_host, e)
+            has_error = True
+        self.pgp.prune()
+        return not has_error
+
+
+def _ntfy_value(value: str) -> str:
+    """One field of ntfy's simple action format, quoted when it would otherwise split or misparse."""
+    value = " ".join(value.split())
+    if value and not re.search(r"[,;\"']", value) and not re.match(r"[-.\w]+\s*=", value):
+        return value
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" not in value:
+        return f"'{value}'"
+    return '"{}"'.format(value.replace('"', '\\"'))
+
+
+def ntfy_actions(actions: Sequence[MessageAction]) -> str:
+    """ntfy's Actions header: a button per action that POSTs to its URL and clears the notification."""
+    header = "; ".join(
+        f"http, {_ntfy_value(action.label)}, {_ntfy_value(action.url)}, method=POST, clear=true"
+        for action in actions[:NTFY_ACTIONS_MAX]
+    )
+    if header.isascii():
+        return header
+    # HTTP headers are Latin-1 on the wire; ntfy decodes RFC 2047 in every header it reads.
+    return f"=?utf-8?b?{base64.b64encode(header.encode()).decode()}?="
+
+
+class _PageNtfy(NotifyNtfy):
+    """apprise's ntfy plugin, showing each page's own buttons."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # The buttons of the URL's `?actions=` stay for the pages that bring none of their own.
+        self.configured_actions: str | None = self._NotifyNtfy__actions
+
+    def lay_out(self, message: Message) -> None:
+        """Make the next send carry this page's buttons, and none of the previous page's."""
+        # NotifyNtfy sends this attribute as the X-Actions header (ntfy also reads it as Actions)
+        # and has no per-message setting for it.
+        self._NotifyNtfy__actions = ntfy_actions(message.actions) if message.actions \
+            else self.configured_actions
+
+
+def _page_plugin(url: str, asset: apprise.AppriseAsset) -> _PageEmail | _PageNtfy | None:
+    """The plugin for an e-mail or ntfy URL, whose pages are laid out for their medium."""
+    kind = _PageEmail if url.startswith(EMAIL_SCHEMAS) else _PageNtfy
+    # What apprise.Apprise.instantiate does, with our class in place of apprise's own.
+    settings = apprise.plugins.url_to_dict(url, secure_logging=asset.secure_logging)
+    if not settings:
+        return None
+    try:
+        return kind(**settings, asset=asset)
+    except (TypeError, ValueError, AppriseException) as e:
+        logger.warning("could not load the channel URL: %s", e)
+        return None
+
+
 class AppriseChannel:
     """One per channel actor: its cached plugins carry per-page state while they send."""
 
-    def __init__(self, name: str, template: str, short_messages: bool = False) -> None:
+    def __init__(self, name: str, template: str, short_messages: bool = False, layout: str = "text") -> None:
         self.name = name
         self.template = template
         self.short_messages = short_messages
+        # A push service shows the page's brief text: its buttons (or links) carry the rest.
+        self.layout = layout
         # An Apprise object per URL is reused: building one costs more than a send.
         self._cache: OrderedDict[str, apprise.Apprise] = OrderedDict()
         # service_timeout 0: the send runs on this (the channel actor's) thread, not on apprise's shared
@@ -147,7 +303,9 @@ class AppriseChannel:
             self._cache.move_to_end(url)
             return cached
         instance = apprise.Apprise(asset=self._asset)
-        if not instance.add(url):
+        # E-mail and ntfy through plugins of ours that lay each page out for its medium.
+        service = _page_plugin(url, self._asset) if url.startswith(EMAIL_SCHEMAS + NTFY_SCHEMAS) else url
+        if service is None or not instance.add(service):
             raise DeliveryError(f"the {self.name} channel URL is not a valid apprise URL")
         for plugin in instance:
             # apprise sleeps (on the wall clock) between two sends through one plugin; the
@@ -163,7 +321,18 @@ class AppriseChannel:
         url = render_url(self.template, target)
         instance = self._apprise(url)
         attach_reference(instance, url, message.reference)
-        body = message.short if self.short_messages else message.body
+        for plugin in instance:
+            if isinstance(plugin, _PageEmail | _PageNtfy):
+                plugin.lay_out(message)
+        if self.short_messages:
+            body = message.short
+        elif self.layout == "push" and message.brief:
+            body = message.brief
+            if message.actions and not url.startswith(NTFY_SCHEMAS):
+                # Without buttons (Pushover, Gotify, ...) the links are in the text.
+                body += "".join(f"\n{action.label}: {action.url}" for action in message.actions)
+        else:
+            body = message.body
         with _SEND_LOG.capture() as lines:
             result = instance.notify(title=message.title, body=body)
         if not result:

@@ -11,13 +11,30 @@ class DeliveryError(Exception):
 
 
 @dataclass(frozen=True)
+class MessageAction:
+    """A button on the page that acts by an HTTP POST to `url` (accept, resolve, escalate)."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Message:
     title: str
+    # One fact per line: the text every medium falls back to.
     body: str
     # Stable per outbox row, so a page re-sent after a crash can be recognised as a duplicate.
     reference: str
     short: str
     voice_url: str | None = None
+    # The same facts as `body` in HTML, with links for its buttons; e-mail sends both as alternatives.
+    html: str = ""
+    # Shown as buttons where the medium has them (ntfy); the body carries the same links for the rest.
+    actions: tuple[MessageAction, ...] = ()
+    # Where replies to an e-mail page should go (its Reply-To), e.g. an inbox that acts on them.
+    reply_to: str = ""
+    # A push notification's text: shorter than `body`, without what its buttons already offer.
+    brief: str = ""
 
 
 class Sender(Protocol):

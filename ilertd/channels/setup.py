@@ -20,7 +20,8 @@ def sender_for(channel: Channel) -> Sender:
     if channel.sender is not None:
         return channel.sender
     if channel.url:
-        return AppriseChannel(channel.method.lower(), channel.url, short_messages=channel.short_messages)
+        return AppriseChannel(channel.method.lower(), channel.url, short_messages=channel.short_messages,
+                              layout=channel.layout)
     return LogChannel(channel.method)
 
 

@@ -74,6 +74,8 @@ class Person:
     contacts: tuple[Contact, ...] = ()
     alert_rules: tuple[AlertRule, ...] = ()
     update_rules: tuple[UpdateRule, ...] = ()
+    # IANA name: the times in their pages are shown in it.
+    timezone: str = "UTC"
 
     def muted_at(self, at: datetime) -> bool:
         return self.muted_until is not None and self.muted_until > at

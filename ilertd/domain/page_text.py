@@ -1,11 +1,42 @@
-"""The words of a page: what is wrong, the incident number and its link, short enough for SMS."""
+"""The words of a page, laid out per medium: an SMS in one segment, an e-mail's text and HTML, push, voice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
 
 SMS_LIMIT = 160
+# A text with a character outside GSM 03.38 goes as UCS-2: 70 characters a segment.
+UCS2_LIMIT = 70
 DETAILS_LIMIT = 1000
+UTC = ZoneInfo("UTC")
+
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# Characters of the GSM 03.38 extension table: each takes two septets.
+_GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def gsm7_septets(text: str) -> int | None:
+    """How many septets `text` takes in GSM-7, or None when it needs UCS-2."""
+    count = 0
+    for char in text:
+        if char in _GSM7:
+            count += 1
+        elif char in _GSM7_EXTENDED:
+            count += 2
+        else:
+            return None
+    return count
+
+
+def fits_one_sms(text: str) -> bool:
+    septets = gsm7_septets(text)
+    return septets <= SMS_LIMIT if septets is not None else len(text) <= UCS2_LIMIT
 
 
 @dataclass(frozen=True)
@@ -19,69 +50,206 @@ class PageFacts:
     status: str
     source_name: str
     link: str
+    opened_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PageAction:
+    """A button of a page: POSTing to `url` takes `action` (a signed link, see link_tokens)."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Answering:
+    """How the reader of a page may answer it: an SMS reply code, signed action links, a reply
+    e-mail (its subject then carries `reply_key`)."""
+
+    code: int | None = None
+    actions: tuple[PageAction, ...] = ()
+    reply_key: str = ""
+
+
+NO_ANSWER = Answering()
 
 
 @dataclass(frozen=True)
 class PageText:
     title: str
+    # Plain text, one fact per line: an e-mail's text part.
     body: str
+    # An SMS: one segment where it can.
     short: str
     spoken: str
+    # An e-mail's HTML part: the body's facts, with the actions as buttons.
+    html: str = ""
+    # A push notification's text: the body without what its buttons already offer.
+    brief: str = ""
+    actions: tuple[PageAction, ...] = ()
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _clip(text: str, limit: int, ellipsis: str = "…") -> str:
+    if limit <= 0:
+        return ""
+    return text if len(text) <= limit else text[: max(limit - len(ellipsis), 0)] + ellipsis
 
 
-def alert_text(facts: PageFacts, reference: str) -> PageText:
+def local_time(instant: datetime, zone: ZoneInfo) -> str:
+    return instant.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _fact_lines(facts: PageFacts, zone: ZoneInfo) -> list[tuple[str, str]]:
+    lines = [("Summary", facts.summary), ("Source", facts.source_name), ("Priority", facts.priority),
+             ("Status", facts.status)]
+    if facts.opened_at is not None:
+        lines.append(("Opened", local_time(facts.opened_at, zone)))
+    lines.append(("Incident", facts.link))
+    return lines
+
+
+def _text_block(lines: list[tuple[str, str]]) -> str:
+    return "".join(f"{name + ':':<10} {' '.join(value.split())}\n" for name, value in lines)
+
+
+def _answer_text(answering: Answering) -> str:
+    text = ""
+    if answering.actions:
+        text += "\n" + _text_block([(a.label, a.url) for a in answering.actions])
+    if answering.reply_key:
+        text += "\nOr reply to this e-mail with accept, resolve or escalate as its first word.\n"
+    return text
+
+
+def _html(heading: str, lines: list[tuple[str, str]], details: str, answering: Answering,
+          footer: str) -> str:
+    rows = "".join(
+        f'<tr><th align="left" style="padding:2px 12px 2px 0">{escape(name)}</th>'
+        f"<td>{_html_value(value)}</td></tr>\n" for name, value in lines)
+    body = f"<h2>{escape(heading)}</h2>\n<table>\n{rows}</table>\n"
+    if details:
+        body += f"<h3>Details</h3>\n<pre style=\"white-space:pre-wrap\">{escape(details)}</pre>\n"
+    if answering.actions:
+        buttons = " ".join(
+            f'<a href="{escape(a.url)}" style="display:inline-block;padding:8px 16px;margin:4px;'
+            f'background:#1f6feb;color:#fff;text-decoration:none;border-radius:4px">{escape(a.label)}</a>'
+            for a in answering.actions)
+        body += f"<p>{buttons}</p>\n"
+    if answering.reply_key:
+        body += ("<p>Or reply to this e-mail with <b>accept</b>, <b>resolve</b> or <b>escalate</b>"
+                 " as its first word.</p>\n")
+    body += f'<p style="color:#666;font-size:small">{escape(footer)}</p>\n'
+    return f"<!DOCTYPE html>\n<html><body>\n{body}</body></html>\n"
+
+
+def _html_value(value: str) -> str:
+    if value.startswith(("http://", "https://")):
+        return f'<a href="{escape(value)}">{escape(value)}</a>'
+    return escape(value)
+
+
+def _sms(head: str, middle: str, tail: str) -> str:
+    """`head`, `middle` and `tail` on their own lines, `middle` then `head` clipped so the whole
+    fits one segment where it can (GSM-7 when every character is, else UCS-2); `head` keeps at
+    least its first 30 characters."""
+
+    def joined(first: str, second: str) -> str:
+        return "\n".join(part for part in (first, second, tail) if part)
+
+    if fits_one_sms(joined(head, middle)):
+        return joined(head, middle)
+    middle = _clip(middle, 24, "...")
+    limit = SMS_LIMIT if gsm7_septets(joined(head, middle)) is not None else UCS2_LIMIT
+    length = max(limit - len(joined("", middle)) - 1, 30)
+    clipped = _clip(head, length, "...")
+    while length > 30 and not fits_one_sms(joined(clipped, middle)):
+        length -= 1
+        clipped = _clip(head, length, "...")
+    return joined(clipped, middle)
+
+
+def _reply_hint(code: int | None) -> str:
+    return f"Reply {code}a accept, {code}r resolve, {code}e escalate" if code is not None else ""
+
+
+def alert_text(facts: PageFacts, reference: str, zone: ZoneInfo = UTC,
+               answering: Answering = NO_ANSWER) -> PageText:
     title = f"[ilertd] #{facts.incident_id} {facts.priority}: {facts.summary}"
-    body = (
-        f"Incident #{facts.incident_id} ({facts.priority}, {facts.status}) from {facts.source_name}:\n"
-        f"{facts.summary}\n"
-        + (f"\n{_clip(facts.details, DETAILS_LIMIT)}\n" if facts.details else "")
-        + f"\n{facts.link}\nref {reference}\n"
-    )
-    tail = f" {facts.link}"
-    headline = f"ilertd #{facts.incident_id} {facts.priority}: {facts.summary}"
-    short = _clip(headline, SMS_LIMIT - len(tail)) + tail
+    if answering.reply_key:
+        title += f" {answering.reply_key}"
+    lines = _fact_lines(facts, zone)
+    details = _clip(facts.details, DETAILS_LIMIT)
+    body = f"Incident #{facts.incident_id}: {' '.join(facts.summary.split())}\n\n" + _text_block(lines)
+    if details:
+        body += f"Details:\n{details}\n"
+    body += _answer_text(answering) + f"\nref {reference}\n"
+    short = _sms(f"ilertd #{facts.incident_id} {facts.priority}: {' '.join(facts.summary.split())}",
+                 f"from {facts.source_name}" if facts.source_name else "",
+                 _reply_hint(answering.code) or facts.link)
+    opened = f"\nOpened {local_time(facts.opened_at, zone)}" if facts.opened_at is not None else ""
+    brief = (f"{facts.priority} from {facts.source_name}{opened}\n"
+             + (f"{_clip(facts.details, 200)}\n" if facts.details else "") + facts.link)
     spoken = (
         f"This is ilertd. Incident {facts.incident_id}, {facts.priority.lower()} priority, "
         f"from {facts.source_name}: {facts.summary}."
     )
-    return PageText(title, body, short, spoken)
+    html = _html(f"Incident #{facts.incident_id}: {facts.summary}", lines, details, answering,
+                 f"ref {reference}")
+    return PageText(title, body, short, spoken, html, brief, answering.actions)
 
 
-def update_text(facts: PageFacts, what: str, reference: str) -> PageText:
+def update_text(facts: PageFacts, what: str, reference: str, zone: ZoneInfo = UTC) -> PageText:
+    """A status update (accepted, resolved, escalated) to someone paged for the incident."""
     title = f"[ilertd] #{facts.incident_id} {what}: {facts.summary}"
-    body = f"Incident #{facts.incident_id} {what}.\n{facts.summary}\n\n{facts.link}\nref {reference}\n"
-    tail = f" {facts.link}"
-    short = _clip(f"ilertd #{facts.incident_id} {what}: {facts.summary}", SMS_LIMIT - len(tail)) + tail
-    return PageText(title, body, short, f"Incident {facts.incident_id} {what}.")
+    lines = _fact_lines(facts, zone)
+    body = (f"Incident #{facts.incident_id} {what}: {' '.join(facts.summary.split())}\n\n"
+            + _text_block(lines) + f"\nref {reference}\n")
+    short = _sms(f"ilertd #{facts.incident_id} {what}: {' '.join(facts.summary.split())}", "", facts.link)
+    html = _html(f"Incident #{facts.incident_id} {what}: {facts.summary}", lines, "", NO_ANSWER,
+                 f"ref {reference}")
+    return PageText(title, body, short, f"Incident {facts.incident_id} {what}.", html,
+                    f"{facts.summary}\n{facts.link}")
 
 
-def summary_text(pages: list[PageFacts], incidents_link: str, reference: str) -> PageText:
-    """Pages that fell inside a contact's throttle window, sent as one message when it ends."""
+def summary_text(pages: list[PageFacts], incidents_link: str, reference: str,
+                 codes: dict[int, int] | None = None) -> PageText:
+    """Pages that fell inside a contact's throttle window, sent as one message when it ends; with
+    SMS reply `codes`, the SMS lists each incident's code."""
     count = len(pages)
     distinct = sorted({p.incident_id for p in pages})
     title = f"[ilertd] {count} pages for {len(distinct)} incidents"
-    lines = [f"#{p.incident_id} {p.priority}: {p.summary}" for p in pages[:20]]
+    lines = [f"#{p.incident_id} {p.priority}: {' '.join(p.summary.split())}" for p in pages[:20]]
     more = f"\n… and {count - 20} more" if count > 20 else ""
     body = f"{count} pages came in while this contact was throttled:\n" + "\n".join(lines) + more
-    body += f"\n\n{incidents_link}\nref {reference}\n"
+    body += f"\n\nOpen incidents: {incidents_link}\n\nref {reference}\n"
     first = pages[0]
-    tail = f" {incidents_link}"
-    short = _clip(f"ilertd: {count} pages, {len(distinct)} incidents, e.g. #{first.incident_id} "
-                  f"{first.summary}", SMS_LIMIT - len(tail)) + tail
+    if codes:
+        listed = " ".join(f"#{i}={codes[i]}" for i in distinct if i in codes)
+        code = codes.get(first.incident_id, min(codes.values()))
+        hint = _reply_hint(code).replace("Reply ", "Reply e.g. ")
+        short = _sms(f"ilertd: {count} pages: {listed}", "", hint)
+    else:
+        short = _sms(f"ilertd: {count} pages, {len(distinct)} incidents, e.g. #{first.incident_id} "
+                     f"{' '.join(first.summary.split())}", "", incidents_link)
     spoken = f"This is ilertd. {count} pages for {len(distinct)} incidents. The first: {first.summary}."
-    return PageText(title, body, short, spoken)
+    rows = "".join(f"<li>{escape(line)}</li>\n" for line in lines)
+    html = (f"<!DOCTYPE html>\n<html><body>\n<h2>{escape(title[9:])}</h2>\n<ul>\n{rows}</ul>\n"
+            f"<p>{_html_value(incidents_link)}</p>\n"
+            f'<p style="color:#666;font-size:small">ref {escape(reference)}</p>\n</body></html>\n')
+    return PageText(title, body, short, spoken, html, "\n".join(lines[:5]) + more + f"\n{incidents_link}")
 
 
 def shift_text(schedule_name: str, start_local: str, end_local: str, link: str, reference: str) -> PageText:
     """A shift-start reminder: which schedule, from when until when in the schedule's own zone."""
     title = f"[ilertd] On call for {schedule_name} from {start_local}"
+    lines = [("Schedule", schedule_name), ("From", start_local), ("Until", end_local), ("Shifts", link)]
     body = (f"You are on call for {schedule_name} from {start_local} until {end_local}.\n\n"
-            f"{link}\nref {reference}\n")
-    tail = f" {link}"
-    short = _clip(f"ilertd: on call for {schedule_name} from {start_local} until {end_local}",
-                  SMS_LIMIT - len(tail)) + tail
-    return PageText(title, body, short, f"You are on call for {schedule_name} from {start_local}.")
+            + _text_block(lines) + f"\nref {reference}\n")
+    short = _sms(f"ilertd: on call for {schedule_name} from {start_local} until {end_local}", "", link)
+    html = _html(f"On call for {schedule_name}", lines, "", NO_ANSWER, f"ref {reference}")
+    return PageText(title, body, short, f"You are on call for {schedule_name} from {start_local}.", html,
+                    f"From {start_local} until {end_local}\n{link}")
+
+
+def voice_menu() -> str:
+    return "Press 4 to accept, 6 to resolve, 5 to escalate, or star to hear this again."

@@ -193,6 +193,25 @@ class ParsedMail:
                 "bytes": self.size}
 
 
+@dataclass(frozen=True)
+class RepliedMail:
+    """A responder's reply to an e-mail page: who sent it, its subject (with the reply key), its text."""
+
+    sender: str
+    subject: str
+    text: str
+
+
+def parse_reply(raw: bytes) -> RepliedMail:
+    """A mail read as a reply to a page; MalformedMail if it is empty."""
+    if not raw.strip():
+        raise MalformedMail("the message is empty")
+    message = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    from_header = clean_line(_repair(_header(message, "from") or ""))
+    return RepliedMail(parseaddr(from_header)[1], clean_line(_repair(_header(message, "subject") or "")),
+                       _repair(_body_text(message)))
+
+
 def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMail:
     """The event a mail (RFC 5322 bytes) stands for; MalformedMail if it can never be one."""
     if not raw.strip():

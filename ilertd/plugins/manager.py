@@ -15,6 +15,7 @@ import pluggy
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from ilertd import hookspecs
+from ilertd.app.replies import Replies
 from ilertd.config import (
     Config,
     ConfigOption,
@@ -81,6 +82,7 @@ class PluginManager:
         self.routes: list[BaseRoute] = []
         self._provided: dict[str, _Provided] = {}
         self._intake: Intake | None = None
+        self._replies: Replies | None = None
         self._started: list[str] = []
 
     # --- loading ---------------------------------------------------------------------------------
@@ -279,9 +281,16 @@ class PluginManager:
             raise NOT_READY
         return self._intake
 
-    def start(self, intake: Intake) -> None:
-        """Ingestion works from now on; each enabled plugin's `startup` runs, in load order."""
+    def replies(self) -> Replies:
+        if self._replies is None:
+            raise NOT_READY
+        return self._replies
+
+    def start(self, intake: Intake, replies: Replies | None = None) -> None:
+        """Ingestion (and answering pages) works from now on; each enabled plugin's `startup`
+        runs, in load order."""
         self._intake = intake
+        self._replies = replies
         for name in list(self._provided):
             self._start_one(name)
 
@@ -308,6 +317,7 @@ class PluginManager:
             except Exception:
                 logger.exception("plugin %s: shutdown failed", name)
         self._intake = None
+        self._replies = None
 
     def _call(self, plugin: object, hook: str, context: PluginContext) -> None:
         others = [p for p in self.pm.get_plugins() if p is not plugin]

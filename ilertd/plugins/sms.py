@@ -1,10 +1,11 @@
 """SMS as a built-in plugin: pages through the apprise URL of `[channels.sms] url`, and Twilio's
 inbound SMS webhook `POST /api/v1/twilio/sms`, where a text to an SMS alert source's number opens
-an alert on that source."""
+an alert on that source, and any other text is a responder's reply to a page (`3a`, `ack 12`, STOP)."""
 
 from __future__ import annotations
 
 import logging
+from xml.sax.saxutils import escape
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,6 +39,13 @@ def sms_event(form: dict[str, str]) -> Event:
     )
 
 
+def twiml_message(text: str | None) -> str:
+    """TwiML that texts `text` back to the sender (None: nothing, and nothing is charged)."""
+    if text is None:
+        return EMPTY_TWIML
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+
+
 class InboundSms:
     def __init__(self, context: PluginContext) -> None:
         self.context = context
@@ -50,8 +58,9 @@ class InboundSms:
         to = form.get("To", "")
         key = await run_in_threadpool(source_key_by_phone, to) if to else None
         if key is None:
-            logger.info("SMS from %s to %s: no SMS alert source has that number", form.get("From", "?"), to)
-            return Response(EMPTY_TWIML, media_type="application/xml")
+            replies = self.context.replies
+            answer = await run_in_threadpool(replies.sms, form.get("From", ""), form.get("Body", ""))
+            return Response(twiml_message(answer), media_type="application/xml")
         try:
             event = sms_event(form)
         except ValueError as error:
@@ -66,7 +75,7 @@ class InboundSms:
 @hookimpl
 def register_channels(context: PluginContext) -> list[Channel]:
     # Empty: the method still exists (contacts may use it), and its pages go to the log.
-    return [Channel("SMS", url=context.settings.channels.sms.url, short_messages=True,
+    return [Channel("SMS", url=context.settings.channels.sms.url, short_messages=True, layout="sms",
                     description="SMS, the short text, through apprise (twilio://, vonage://, json://, ...)")]
 
 

@@ -1,7 +1,9 @@
 """Inbound e-mail as a built-in plugin: the `[smtp_in]` SMTP listener that turns a mail into an event.
 
 A mail to `<integration key>@<smtp_in.domain>` becomes an event on the EMAIL alert source with
-that key: subject → summary and alert key, text body → details. The listener is aiosmtpd on its
+that key: subject → summary and alert key, text body → details. A mail to `reply@<smtp_in.domain>`
+(the Reply-To of e-mail pages) is a responder's answer: its first word accepts, resolves or
+escalates the incident its subject's reply key names. The listener is aiosmtpd on its
 own thread and event loop; the reply to DATA waits for the event to be committed, so a 250 means
 stored and anything else leaves the mail with the sending server, which retries a 4xx.
 """
@@ -14,14 +16,17 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from starlette.concurrency import run_in_threadpool
 
 from ilertd import hookimpl
+from ilertd.app.replies import Answer
 from ilertd.domain.events import Event
+from ilertd.domain.replies import REPLY_MAILBOX
 from ilertd.errors import ApiError
 from ilertd.hookspecs import ConfigOption, Outcome, PluginContext, SourceInfo
 from ilertd.plugins.mail import (
@@ -30,6 +35,7 @@ from ilertd.plugins.mail import (
     clean_line,
     compile_resolve_pattern,
     parse_mail,
+    parse_reply,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,8 +103,10 @@ class MailHandler:
     """aiosmtpd's handler: RCPT checks the key, DATA commits the event before answering."""
 
     def __init__(self, intake: Intake, domain: str, resolve_pattern: re.Pattern[str] | None,
-                 max_message_bytes: int) -> None:
+                 max_message_bytes: int, reply: Callable[[str, str, str], Answer] | None = None) -> None:
         self.intake = intake
+        # (sender, subject, text) of a mail to the reply mailbox → what it did (blocking).
+        self.reply = reply
         self.domain = _domain_form(domain)
         self.resolve_pattern = resolve_pattern
         self.max_message_bytes = max_message_bytes
@@ -124,8 +132,15 @@ class MailHandler:
                 raise
             return await self.intake.source(key.lower())
 
+    def is_reply_mailbox(self, address: str) -> bool:
+        return self.reply is not None and (self.key_of(address) or "").lower() == REPLY_MAILBOX
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
+        if self.is_reply_mailbox(address):
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+            return "250 2.1.5 OK"
         key = self.key_of(address)
         if key is None:
             return f"550 5.1.1 no such mailbox: this server takes mail for @{self.domain} only"
@@ -165,6 +180,13 @@ class MailHandler:
         # aiosmtpd's data_size_limit refuses most; this holds for any size it let through.
         if len(raw) > self.max_message_bytes:
             return f"552 5.3.4 the message is larger than {self.max_message_bytes} bytes"
+        recipients = list(dict.fromkeys(envelope.rcpt_tos))
+        replied = ""
+        if any(self.is_reply_mailbox(address) for address in recipients):
+            replied = await self.answer_reply(bytes(raw))
+            recipients = [address for address in recipients if not self.is_reply_mailbox(address)]
+            if not recipients:
+                return replied
         try:
             mail = parse_mail(bytes(raw), self.resolve_pattern)
         except MalformedMail as error:
@@ -173,8 +195,7 @@ class MailHandler:
             # The parsing is pure: the same bytes fail the same way on every retry.
             logger.warning("smtp_in: a mail from %s cannot be parsed: %s", envelope.mail_from, error)
             return f"550 5.6.0 the message cannot be taken as an alert: {_reply_text(str(error))}"
-        recipients = list(dict.fromkeys(envelope.rcpt_tos))
-        done: list[str] = []
+        done: list[str] = [replied] if replied else []
         for address in recipients:
             key = self.key_of(address)
             assert key is not None  # RCPT took only our own domain
@@ -198,6 +219,18 @@ class MailHandler:
             logger.info("smtp_in: %s from %s to %s, alert key %r: %s", mail.event.event_type,
                         mail.sender or "(no sender)", source.name, mail.event.alert_key, done[-1])
         return _reply_text(f"250 2.0.0 {mail.event.event_type} taken ({'; '.join(done)})")
+
+    async def answer_reply(self, raw: bytes) -> str:
+        """A responder's reply to a page, acted on; the SMTP answer says what it did (the sending
+        server shows it only if it fails, so even a reply that changed nothing is taken)."""
+        assert self.reply is not None
+        try:
+            mail = parse_reply(raw)
+        except MalformedMail as error:
+            return f"550 5.6.0 {_reply_text(str(error))}"
+        answer = await run_in_threadpool(self.reply, mail.sender, mail.subject, mail.text)
+        logger.info("smtp_in: reply from %s: %s", mail.sender or "(no sender)", answer.text)
+        return _reply_text(f"250 2.0.0 reply taken: {answer.text}")
 
     async def drain(self, timeout: float) -> bool:
         """Refuse new mails, wait for those being committed; False if some were still going."""
@@ -329,7 +362,8 @@ def startup(context: PluginContext) -> None:
                          "(<integration key>@<domain>)")
     max_bytes = int(context.config["max_message_bytes"])
     handler = MailHandler(context, settings.domain,
-                          compile_resolve_pattern(str(context.config["resolve_subject_pattern"])), max_bytes)
+                          compile_resolve_pattern(str(context.config["resolve_subject_pattern"])), max_bytes,
+                          reply=lambda sender, subject, text: context.replies.email(sender, subject, text))
     listener = MailListener(handler, settings.host, settings.port, settings.domain, max_bytes)
     # aiosmtpd logs every connection and command at INFO; the plugin logs one line per mail.
     mail_log = logging.getLogger("mail.log")

@@ -228,8 +228,32 @@ class MaintenanceWindow(BaseModel):
     alert_source_ids = JSONField()
 
 
+class ReplyCode(BaseModel):
+    """The short number an SMS page gives its incident on one phone (`3` in `3a`): unique per phone,
+    taken over by a new incident once its own is resolved."""
+
+    target = peewee.CharField(max_length=32)
+    code = peewee.IntegerField()
+    incident = peewee.ForeignKeyField(Incident, on_delete="CASCADE")
+    user_id = peewee.IntegerField()
+    # The last SMS page carrying it: a bare `a` answers the latest.
+    paged_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("target", "code"), True), (("target", "incident"), False))
+
+
+class PhoneState(BaseModel):
+    """What a phone number said about SMS: STOP (no SMS until START), and help texts sent in a row."""
+
+    phone = peewee.CharField(primary_key=True, max_length=32)
+    sms_stopped = peewee.BooleanField(default=False)
+    help_in_a_row = peewee.IntegerField(default=0)
+    updated_at = UTCDateTimeField()
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
     Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
-    HeartbeatMonitor, MaintenanceWindow,
+    HeartbeatMonitor, MaintenanceWindow, ReplyCode, PhoneState,
 )

@@ -24,21 +24,22 @@ REMINDER = "SHIFT_REMINDER"
 
 FACTS_SQL = (
     "SELECT i.id AS id, i.summary AS summary, i.details AS details, i.priority AS priority,"
-    " i.status AS status, s.name AS source_name FROM incident i"
+    " i.status AS status, s.name AS source_name, i.report_time AS report_time FROM incident i"
     " LEFT JOIN alert_source s ON s.id = i.alert_source_id WHERE i.id IN ({ids})"
 )
-FACTS_COLUMNS = "id, summary, details, priority, status, source_name"
+FACTS_COLUMNS = "id, summary, details, priority, status, source_name, report_time"
 
 
 def page_facts(reader: Reader, incident_ids: Iterable[int], public_url: str) -> dict[int, PageFacts]:
     """What the pages of these incidents tell, read in one query per 256 incidents."""
     facts = {}
     for chunk in id_chunks(incident_ids):
-        for number, summary, details, priority, status, source_name in reader.raw(
+        for number, summary, details, priority, status, source_name, opened in reader.raw(
             FACTS_SQL.format(ids=placeholders(len(chunk))), *chunk, columns=FACTS_COLUMNS
         ):
             facts[number] = PageFacts(number, summary, details, priority, status, source_name or "",
-                                      f"{public_url}/api/incidents/{number}")
+                                      f"{public_url}/api/incidents/{number}",
+                                      m.Incident.report_time.python_value(opened))
     return facts
 
 

@@ -17,17 +17,17 @@ from ilertd.store.reader import Reader, id_chunks, placeholders
 # PostgreSQL requires. `{ids}` is a list of placeholders, repeated in each arm.
 PEOPLE_SQL = """
 SELECT 'u' AS kind, id AS a, username AS b, email AS c, muted_until AS d, CAST(NULL AS INTEGER) AS e,
-       CAST(NULL AS INTEGER) AS f, id AS user_id
+       CAST(NULL AS INTEGER) AS f, id AS user_id, timezone AS g
   FROM "user" WHERE id IN ({ids})
-UNION ALL SELECT 'c', id, method, target, NULL, CAST(NULL AS INTEGER), id, user_id
+UNION ALL SELECT 'c', id, method, target, NULL, CAST(NULL AS INTEGER), id, user_id, NULL
   FROM contact WHERE user_id IN ({ids})
-UNION ALL SELECT 'a', contact_id, method, type, NULL, delay_min, id, user_id
+UNION ALL SELECT 'a', contact_id, method, type, NULL, delay_min, id, user_id, NULL
   FROM alert_rule WHERE user_id IN ({ids})
-UNION ALL SELECT 'r', contact_id, method, type, NULL, NULL, id, user_id
+UNION ALL SELECT 'r', contact_id, method, type, NULL, NULL, id, user_id, NULL
   FROM update_rule WHERE user_id IN ({ids})
 ORDER BY 8, 1, 7
 """
-PEOPLE_COLUMNS = "kind, a, b, c, d, e, f, user_id"
+PEOPLE_COLUMNS = "kind, a, b, c, d, e, f, user_id, g"
 # A person is a few hundred bytes; past this many the oldest cached ones are dropped.
 PERSON_CACHE_SIZE = 50_000
 
@@ -128,12 +128,12 @@ def _people_from_rows(rows: list[Any]) -> dict[int, plan.Person]:
         users = [r for r in mine if r[0] == "u"]
         if not users:
             continue
-        _, uid, username, email, muted_until, _, _, _ = users[0]
+        _, uid, username, email, muted_until, _, _, _, timezone = users[0]
         contacts = tuple(plan.Contact(r[1], r[2], r[3]) for r in mine if r[0] == "c")
         alert_rules = tuple(plan.AlertRule(r[2], r[1], r[5], r[3]) for r in mine if r[0] == "a")
         update_rules = tuple(plan.UpdateRule(r[2], r[1], r[3]) for r in mine if r[0] == "r")
         people[user_id] = plan.Person(uid, username, email, m.User.muted_until.python_value(muted_until),
-                                      contacts, alert_rules, update_rules)
+                                      contacts, alert_rules, update_rules, timezone or "UTC")
     return people
 
 

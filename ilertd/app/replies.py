@@ -1,0 +1,179 @@
+"""Answering a page on the channel that brought it (SMS, phone keys, links, e-mail): who may, and how."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+from ilertd.app import bootstrap
+from ilertd.app.context import Context
+from ilertd.domain.incidents import Actor
+from ilertd.domain.link_tokens import LinkClaim, read_link, read_reply_key
+from ilertd.domain.replies import (
+    HELP_REPLIES_IN_A_ROW,
+    Action,
+    action_done,
+    email_reply_action,
+    parse_sms_reply,
+    sms_help,
+    voice_choice,
+)
+from ilertd.store import replies as store
+from ilertd.store.incidents import incident
+from ilertd.store.outbox import notification
+from ilertd.store.people import usernames
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a responder is told, and whether the incident changed."""
+
+    text: str
+    acted: bool = False
+
+
+@dataclass(frozen=True)
+class LinkPage:
+    """A valid link, before it acts: what its confirmation page shows."""
+
+    claim: LinkClaim
+    summary: str
+    status: str
+
+
+@dataclass(frozen=True)
+class VoiceAnswer:
+    """What a caller hears after a key: `text`, then the call ends unless `repeat` (the menu again)."""
+
+    text: str
+    repeat: bool = False
+
+
+class Replies:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @cached_property
+    def secret(self) -> str:
+        return bootstrap.secret_key(self.ctx.db, self.ctx.secret_key)
+
+    # --- one answer, whichever way it came ----------------------------------------------------
+
+    def act(self, incident_id: int, user_id: int, action: Action, channel: str) -> Answer:
+        """Take `action` for the user on the incident, once: a second accept changes nothing, a
+        RESOLVED incident is left as it is; each is answered saying so."""
+        row = incident(incident_id)
+        if row is None:
+            return Answer(f"Incident #{incident_id} no longer exists.")
+        if row.status == "RESOLVED":
+            return Answer(f"Incident #{incident_id} is already resolved.")
+        if action == "accept" and row.status == "ACCEPTED":
+            return Answer(f"Incident #{incident_id} is already accepted.")
+        name = usernames([user_id]).get(user_id)
+        if name is None:
+            return Answer("Your user no longer exists in ilertd.")
+        error = self.ctx.incident_action(incident_id, action, Actor(user_id, name, channel), "", None)
+        if error is not None:
+            if error.code == "INCIDENT_RESOLVED":
+                return Answer(f"Incident #{incident_id} is already resolved.")
+            return Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}")
+        logger.info("incident %s %s by %s on %s", incident_id, action_done(action), name, channel)
+        if action == "escalate":
+            after = incident(incident_id)
+            level = f" to level {after.escalation_level}" if after is not None else ""
+            return Answer(f"Incident #{incident_id} escalated{level}.", acted=True)
+        return Answer(f"Incident #{incident_id} {action_done(action)}.", acted=True)
+
+    # --- SMS ------------------------------------------------------------------------------------
+
+    def sms(self, phone: str, body: str) -> str | None:
+        """The answer to an SMS from `phone` (None: send nothing): a reply code and letter, a bare
+        letter for the latest page, `ack <id>`, PagerDuty's 4 and 6, STOP, START, else help."""
+        if not store.phone_is_known(phone):
+            logger.info("SMS reply from %s: no user has this number; not answered", phone)
+            return None
+        now = self.ctx.now()
+        reply = parse_sms_reply(body)
+        if reply.kind == "stop":
+            store.set_sms_stopped(self.ctx.db, phone, True, now)
+            return "ilertd: no more SMS to this number. Reply START to get them again."
+        if reply.kind == "start":
+            store.set_sms_stopped(self.ctx.db, phone, False, now)
+            return "ilertd: SMS to this number are on again."
+        target: tuple[int, int] | None = None
+        problem = ""
+        if reply.kind == "action" and reply.code is not None:
+            holder = store.code_holder(phone, reply.code)
+            if holder is None:
+                problem = f"ilertd: no incident has code {reply.code} on this phone."
+            else:
+                target = holder.incident_id, holder.user_id
+        elif reply.kind == "action" and reply.incident_id is not None:
+            user_id = store.user_paged_at(reply.incident_id, store.PHONE_METHODS, phone)
+            if user_id is None:
+                problem = f"ilertd: incident #{reply.incident_id} was not paged to this phone."
+            else:
+                target = reply.incident_id, user_id
+        elif reply.kind == "action":
+            latest = store.latest_page_to(phone, store.PHONE_METHODS)
+            if latest is None:
+                problem = "ilertd: no page to this phone to answer."
+            else:
+                target = latest
+        if reply.action is None or target is None:
+            # Help, or an answer that names nothing this phone may act on: both count towards the cap.
+            if store.count_help_reply(self.ctx.db, phone, now) > HELP_REPLIES_IN_A_ROW:
+                return None
+            latest_code = store.latest_code(phone)
+            return problem or sms_help(latest_code.code if latest_code is not None else None)
+        store.reset_help_replies(self.ctx.db, phone, now)
+        return "ilertd: " + self.act(target[0], target[1], reply.action, "SMS").text
+
+    # --- phone keys -----------------------------------------------------------------------------
+
+    def voice_key(self, notification_id: int, digits: str) -> VoiceAnswer:
+        """A key pressed during the call of a voice page: 4 accept, 6 resolve, 5 escalate, else
+        the menu again."""
+        choice = voice_choice(digits)
+        if choice == "repeat":
+            return VoiceAnswer("", repeat=True)
+        page = notification(notification_id)
+        if page is None or page.incident_id is None or page.method != "VOICE" or page.kind != "ALERT":
+            return VoiceAnswer("This page no longer exists. Goodbye.")
+        answer = self.act(page.incident_id, page.user_id, choice, "VOICE")
+        return VoiceAnswer(f"{answer.text} Goodbye.")
+
+    # --- links ----------------------------------------------------------------------------------
+
+    def link_page(self, token: str) -> LinkPage:
+        """What a link would do, without doing it (a GET: mail scanners fetch links); LinkError if
+        it is tampered with or expired."""
+        claim = read_link(self.secret, token, self.ctx.now())
+        row = incident(claim.incident_id)
+        return LinkPage(claim, row.summary if row else "", row.status if row else "GONE")
+
+    def follow_link(self, token: str) -> Answer:
+        """The link's action, taken (a POST); LinkError if it is tampered with or expired."""
+        claim = read_link(self.secret, token, self.ctx.now())
+        return self.act(claim.incident_id, claim.user_id, claim.action, claim.channel)
+
+    # --- e-mail ---------------------------------------------------------------------------------
+
+    def email(self, sender: str, subject: str, text: str) -> Answer:
+        """A reply to an e-mail page: its subject's reply key names the incident and the user, its
+        sender must be the address that page went to, its first word says what to do."""
+        bound = read_reply_key(self.secret, subject)
+        if bound is None:
+            return Answer("the subject carries no valid ilertd reply key")
+        incident_id, user_id = bound
+        if not sender or not store.was_paged_by_mail(incident_id, user_id, sender):
+            logger.warning("e-mailed reply for incident %s from %s: that address was not paged for it",
+                           incident_id, sender or "(no sender)")
+            return Answer(f"{sender or 'this sender'} was not paged for incident #{incident_id}")
+        action = email_reply_action(text)
+        if action is None:
+            return Answer("the reply's first word must be accept, resolve or escalate")
+        return self.act(incident_id, user_id, action, "EMAIL")

@@ -1,0 +1,88 @@
+"""Signed answers: action-link tokens (incident, user, action, expiry), e-mail reply keys (incident, user)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, cast
+
+from ilertd.domain.replies import Action
+
+_LETTER: dict[str, str] = {"accept": "a", "resolve": "r", "escalate": "e"}
+_ACTION = {letter: action for action, letter in _LETTER.items()}
+_LINK = re.compile(r"(\d{1,18})\.(\d{1,18})\.([are])\.([A-Z][A-Z0-9_]{0,7})\.(\d{1,12})\.([A-Za-z0-9_-]{22})")
+# A reply key rides in the subject, where a reply keeps it: `[ilertd-reply 12.7.SIGNATURE]`.
+_REPLY_KEY = re.compile(r"\[ilertd-reply (\d{1,18})\.(\d{1,18})\.([A-Za-z0-9_-]{16})\]")
+
+LinkProblem = Literal["invalid", "expired"]
+
+
+class LinkError(ValueError):
+    """A link token that does not act: `problem` is `invalid` (tampered, cut, another key's) or
+    `expired`."""
+
+    def __init__(self, problem: LinkProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class LinkClaim:
+    """What a valid link token allows: `user_id` may take `action` on `incident_id` until `expires_at`;
+    the link came in a page on `channel` (the incident log says so)."""
+
+    incident_id: int
+    user_id: int
+    action: Action
+    channel: str
+    expires_at: datetime
+
+
+def _signature(secret: str, purpose: str, payload: str, length: int) -> str:
+    digest = hmac.new(secret.encode(), f"ilertd-{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:length]
+
+
+def sign_link(secret: str, incident_id: int, user_id: int, action: Action, channel: str,
+              expires_at: datetime) -> str:
+    """A URL-safe token for one action of one user on one incident, sent on `channel` (a contact
+    method), refused after `expires_at`."""
+    payload = f"{incident_id}.{user_id}.{_LETTER[action]}.{channel}.{int(expires_at.timestamp())}"
+    return f"{payload}.{_signature(secret, 'link', payload, 22)}"
+
+
+def read_link(secret: str, token: str, now: datetime) -> LinkClaim:
+    """The claim of a token signed with `secret`; LinkError if it is not one, or has expired."""
+    match = _LINK.fullmatch(token)
+    if match is None:
+        raise LinkError("invalid", "this link is not a valid ilertd link")
+    payload = token.rpartition(".")[0]
+    if not hmac.compare_digest(match[6], _signature(secret, "link", payload, 22)):
+        raise LinkError("invalid", "this link is not a valid ilertd link")
+    expires_at = datetime.fromtimestamp(int(match[5]), UTC)
+    if now >= expires_at:
+        raise LinkError("expired", "this link has expired: answer from the incident's page instead")
+    return LinkClaim(int(match[1]), int(match[2]), cast(Action, _ACTION[match[3]]), match[4], expires_at)
+
+
+def link_expiry(now: datetime, ttl_seconds: int) -> datetime:
+    return now + timedelta(seconds=ttl_seconds)
+
+
+def reply_key(secret: str, incident_id: int, user_id: int) -> str:
+    """The subject's mark binding an e-mailed reply to the incident and the user paged."""
+    payload = f"{incident_id}.{user_id}"
+    return f"[ilertd-reply {payload}.{_signature(secret, 'reply', payload, 16)}]"
+
+
+def read_reply_key(secret: str, subject: str) -> tuple[int, int] | None:
+    """(incident id, user id) of the valid reply key in `subject`, or None (none, or forged)."""
+    for match in _REPLY_KEY.finditer(" ".join(subject.split())):
+        payload = f"{match[1]}.{match[2]}"
+        if hmac.compare_digest(match[3], _signature(secret, "reply", payload, 16)):
+            return int(match[1]), int(match[2])
+    return None

@@ -1,0 +1,109 @@
+"""What a responder's answer on a page means: the SMS grammar, the phone keys, an e-mail's first word."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Action = Literal["accept", "resolve", "escalate"]
+ReplyKind = Literal["action", "stop", "start", "help"]
+
+# The local part of the address e-mailed replies go to, at `[smtp_in] domain`; integration keys,
+# the other local parts there, are hexadecimal.
+REPLY_MAILBOX = "reply"
+# At most this many help texts in a row to one number: a loop between two auto-responders
+# (or a stuck phone) would otherwise cost an SMS each way for ever.
+HELP_REPLIES_IN_A_ROW = 5
+
+_LETTERS: dict[str, Action] = {"a": "accept", "r": "resolve", "c": "resolve", "e": "escalate"}
+_WORDS: dict[str, Action] = {
+    "ack": "accept", "accept": "accept", "acknowledge": "accept",
+    "resolve": "resolve", "close": "resolve",
+    "escalate": "escalate",
+}
+# PagerDuty's SMS digits, which responders moving from it type by habit.
+_DIGITS: dict[str, Action] = {"4": "accept", "6": "resolve"}
+# Twilio's own opt-out and opt-in keywords (it stops sending to the number too).
+_STOP = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
+_START = {"start", "unstop", "yes"}
+_QUOTES = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb"
+_CODE_ACTION = re.compile(r"(\d{1,4})\s*([arce])")
+_WORD_ID = re.compile(r"([a-z]+)\s*#?\s*(\d{1,18})")
+
+
+@dataclass(frozen=True)
+class SmsReply:
+    """An SMS answer: an action on the incident of a reply `code`, of an `incident_id`, or (neither)
+    of the latest page to the phone; or STOP, START, or something to answer with the help text."""
+
+    kind: ReplyKind
+    action: Action | None = None
+    code: int | None = None
+    incident_id: int | None = None
+
+
+HELP = SmsReply("help")
+
+
+def parse_sms_reply(body: str) -> SmsReply:
+    """The meaning of an SMS body: `3a` (`3 A`, `'3a'`), `c` for `r`, a bare `a|r|e` (the latest
+    page), `ack 12` / `resolve #12` / `escalate 12`, PagerDuty's `4` and `6`, STOP, START."""
+    text = " ".join(body.translate({ord(q): " " for q in _QUOTES}).lower().split()).strip(" .!")
+    if text in _STOP:
+        return SmsReply("stop")
+    if text in _START:
+        return SmsReply("start")
+    if text in _LETTERS:
+        return SmsReply("action", _LETTERS[text])
+    if text in _DIGITS:
+        return SmsReply("action", _DIGITS[text])
+    if text in _WORDS:
+        return SmsReply("action", _WORDS[text])
+    if match := _CODE_ACTION.fullmatch(text):
+        return SmsReply("action", _LETTERS[match[2]], code=int(match[1]))
+    if (match := _WORD_ID.fullmatch(text)) and match[1] in _WORDS:
+        return SmsReply("action", _WORDS[match[1]], incident_id=int(match[2]))
+    return HELP
+
+
+def smallest_free_code(used: Iterable[int]) -> int:
+    """A phone's reply code for a new incident: the smallest positive number no open incident
+    paged to it holds, so codes stay short and come back once their incident is resolved."""
+    taken = set(used)
+    code = 1
+    while code in taken:
+        code += 1
+    return code
+
+
+VoiceChoice = Literal["accept", "resolve", "escalate", "repeat"]
+_KEYS: dict[str, VoiceChoice] = {"4": "accept", "6": "resolve", "5": "escalate"}
+
+
+def voice_choice(digits: str) -> VoiceChoice:
+    """The key pressed during a call: 4 accept, 6 resolve, 5 escalate; anything else (`*` too)
+    repeats the menu."""
+    return _KEYS.get(digits.strip()[:1], "repeat")
+
+
+_EMAIL_WORD = re.compile(r"[\s>*_\"']*([a-z]+)")
+
+
+def email_reply_action(text: str) -> Action | None:
+    """The action an e-mailed reply asks for: its first word, `accept` (`ack`), `resolve`
+    (`close`) or `escalate`; None for anything else."""
+    match = _EMAIL_WORD.match(text.lower())
+    return _WORDS.get(match[1]) if match is not None else None
+
+
+def sms_help(example_code: int | None) -> str:
+    """The one short help text: how to answer, in one GSM-7 segment."""
+    code = str(example_code) if example_code is not None else "1"
+    return (f"ilertd: reply {code}a to accept, {code}r to resolve, {code}e to escalate the incident "
+            f"with code {code}; a, r or e alone act on the latest page. STOP ends SMS.")
+
+
+def action_done(action: Action) -> str:
+    return {"accept": "accepted", "resolve": "resolved", "escalate": "escalated"}[action]

@@ -1,0 +1,81 @@
+"""Action links as a built-in plugin: `GET /r/{token}` shows what a link would do, `POST /r/{token}` does it.
+
+The token (see ilertd.domain.link_tokens) is signed with `security.secret_key`, bound to one
+incident, user and action, and expires after `security.link_ttl`. A GET never acts: mail scanners
+and link previews fetch every link of a message. The page's button POSTs; ntfy's action buttons
+POST straight away.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute, Route
+
+from ilertd import hookimpl
+from ilertd.domain.link_tokens import LinkError
+from ilertd.hookspecs import PluginContext
+
+# The token is in the URL: it must not leak through a Referer, a cache, or a frame.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+STATUS = {"invalid": 403, "expired": 410}
+STYLE = ("body{font-family:sans-serif;max-width:36em;margin:3em auto;padding:0 1em}button{"
+         "font-size:1.1em;padding:.5em 1.5em;background:#1f6feb;color:#fff;border:0;border-radius:4px}")
+
+
+def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n"
+        f"<body><h1>{escape(title)}</h1>\n{content}</body></html>\n",
+        status_code=status, headers=HEADERS)
+
+
+def _refused(error: LinkError) -> HTMLResponse:
+    return _page("This link does not work", f"<p>{escape(str(error).capitalize())}.</p>",
+                 STATUS[error.problem])
+
+
+class Links:
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
+
+    async def confirm(self, request: Request) -> HTMLResponse:
+        """GET: the incident and a button; nothing changes."""
+        try:
+            page = await run_in_threadpool(self.context.replies.link_page, request.path_params["token"])
+        except LinkError as error:
+            return _refused(error)
+        claim = page.claim
+        verb = claim.action.capitalize()
+        title = f"{verb} incident #{claim.incident_id}?"
+        content = (f"<p><b>{escape(page.summary)}</b></p>\n<p>Status: {escape(page.status)}</p>\n"
+                   f'<form method="post"><button type="submit">{escape(verb)} incident '
+                   f"#{claim.incident_id}</button></form>\n")
+        return _page(title, content)
+
+    async def act(self, request: Request) -> HTMLResponse:
+        """POST: the link's action, once; answered with what happened."""
+        try:
+            answer = await run_in_threadpool(self.context.replies.follow_link, request.path_params["token"])
+        except LinkError as error:
+            return _refused(error)
+        title = "Done" if answer.acted else "Nothing changed"
+        return _page(title, f"<p>{escape(answer.text)}</p>\n")
+
+
+@hookimpl
+def register_routes(context: PluginContext) -> list[BaseRoute]:
+    links = Links(context)
+    return [Route("/r/{token}", links.confirm, methods=["GET"]),
+            Route("/r/{token}", links.act, methods=["POST"])]
+

@@ -1,0 +1,143 @@
+"""What answering a page reads and keeps: SMS reply codes, who was paged where, each phone's STOP state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import peewee
+
+from ilertd.domain.replies import smallest_free_code
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+
+PHONE_METHODS = ("SMS", "VOICE")
+# A page that left ilertd: alone, or in a summary of several.
+SENT = ("SUCCESS", "AGGREGATED")
+
+
+@dataclass(frozen=True)
+class CodeHolder:
+    """The incident a phone's reply code stands for, and the user it was paged to."""
+
+    code: int
+    incident_id: int
+    user_id: int
+
+
+def assign_reply_codes(db: peewee.Database, target: str, paged: Iterable[tuple[int, int]], now: datetime
+                       ) -> dict[int, int]:
+    """Each (incident, user)'s reply code on the phone `target`: the one it has, else the smallest
+    no open incident holds there. Written at once (not through the group commit): the next SMS to
+    the phone must see it."""
+    codes: dict[int, int] = {}
+    with write_transaction(db):
+        for incident_id, user_id in paged:
+            held = m.ReplyCode.get_or_none((m.ReplyCode.target == target)
+                                           & (m.ReplyCode.incident == incident_id))
+            if held is not None:
+                m.ReplyCode.update(paged_at=now, user_id=user_id).where(m.ReplyCode.id == held.id).execute()
+                codes[incident_id] = held.code
+                continue
+            in_use = (m.ReplyCode.select(m.ReplyCode.code)
+                      .join(m.Incident, on=(m.ReplyCode.incident == m.Incident.id))
+                      .where((m.ReplyCode.target == target) & (m.Incident.status != "RESOLVED")))
+            code = smallest_free_code(row.code for row in in_use)
+            # A resolved incident's code passes to the new one.
+            m.ReplyCode.delete().where((m.ReplyCode.target == target) & (m.ReplyCode.code == code)).execute()
+            m.ReplyCode.insert(target=target, code=code, incident=incident_id, user_id=user_id,
+                               paged_at=now).execute()
+            codes[incident_id] = code
+    return codes
+
+
+def _holder(row: m.ReplyCode | None) -> CodeHolder | None:
+    return CodeHolder(row.code, row.incident_id, row.user_id) if row is not None else None
+
+
+def code_holder(target: str, code: int) -> CodeHolder | None:
+    return _holder(m.ReplyCode.get_or_none((m.ReplyCode.target == target) & (m.ReplyCode.code == code)))
+
+
+def latest_code(target: str) -> CodeHolder | None:
+    """The code of the latest SMS page to the phone."""
+    return _holder(m.ReplyCode.select().where(m.ReplyCode.target == target)
+                   .order_by(m.ReplyCode.paged_at.desc(), m.ReplyCode.id.desc()).first())
+
+
+def user_paged_at(incident_id: int, methods: Iterable[str], target: str) -> int | None:
+    """The user a page of the incident reached at `target` (by one of `methods`), the latest if
+    several did; None if none did."""
+    row = (m.Notification.select(m.Notification.user_id)
+           .where((m.Notification.incident == incident_id) & (m.Notification.kind == "ALERT")
+                  & m.Notification.method.in_(list(methods)) & (m.Notification.target == target)
+                  & m.Notification.status.in_(SENT))
+           .order_by(m.Notification.id.desc()).first())
+    return row.user_id if row is not None else None
+
+
+def latest_page_to(target: str, methods: Iterable[str]) -> tuple[int, int] | None:
+    """(incident, user) of the latest page that reached `target` (by one of `methods`)."""
+    row = (m.Notification.select(m.Notification.incident, m.Notification.user_id)
+           .where((m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
+                  & (m.Notification.target == target) & m.Notification.status.in_(SENT)
+                  & m.Notification.incident.is_null(False))
+           .order_by(m.Notification.sent_at.desc(), m.Notification.id.desc()).first())
+    return (row.incident_id, row.user_id) if row is not None else None
+
+
+def was_paged_by_mail(incident_id: int, user_id: int, address: str) -> bool:
+    """Whether an e-mail page of the incident reached `address` (any case) for this user."""
+    return (m.Notification.select(m.Notification.id)
+            .where((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
+                   & (m.Notification.kind == "ALERT") & (m.Notification.method == "EMAIL")
+                   & (peewee.fn.LOWER(m.Notification.target) == address.lower())
+                   & m.Notification.status.in_(SENT))
+            .exists())
+
+
+def phone_is_known(phone: str) -> bool:
+    """Whether some user has this number as an SMS or voice contact (anyone else gets no answer)."""
+    return (m.Contact.select(m.Contact.id)
+            .where((m.Contact.target == phone) & m.Contact.method.in_(PHONE_METHODS)).exists())
+
+
+def phone_state(phone: str) -> m.PhoneState | None:
+    return m.PhoneState.get_or_none(m.PhoneState.phone == phone)
+
+
+def set_sms_stopped(db: peewee.Database, phone: str, stopped: bool, now: datetime) -> None:
+    with write_transaction(db):
+        (m.PhoneState.insert(phone=phone, sms_stopped=stopped, help_in_a_row=0, updated_at=now)
+         .on_conflict(conflict_target=[m.PhoneState.phone],
+                      update={m.PhoneState.sms_stopped: stopped, m.PhoneState.help_in_a_row: 0,
+                              m.PhoneState.updated_at: now})
+         .execute())
+
+
+def count_help_reply(db: peewee.Database, phone: str, now: datetime) -> int:
+    """One more help text in a row to the phone: how many there have been, this one included."""
+    with write_transaction(db):
+        (m.PhoneState.insert(phone=phone, sms_stopped=False, help_in_a_row=1, updated_at=now)
+         .on_conflict(conflict_target=[m.PhoneState.phone],
+                      update={m.PhoneState.help_in_a_row: m.PhoneState.help_in_a_row + 1,
+                              m.PhoneState.updated_at: now})
+         .execute())
+        return int(m.PhoneState.get(m.PhoneState.phone == phone).help_in_a_row)
+
+
+def reset_help_replies(db: peewee.Database, phone: str, now: datetime) -> None:
+    """A reply that was understood: the count of help texts in a row starts again."""
+    with write_transaction(db):
+        (m.PhoneState.update(help_in_a_row=0, updated_at=now)
+         .where((m.PhoneState.phone == phone) & (m.PhoneState.help_in_a_row > 0)).execute())
+
+
+def stopped_phones(targets: Iterable[str]) -> set[str]:
+    """Those of `targets` that replied STOP (and not START since)."""
+    wanted = list(set(targets))
+    if not wanted:
+        return set()
+    return {row.phone for row in m.PhoneState.select(m.PhoneState.phone)
+            .where(m.PhoneState.phone.in_(wanted) & (m.PhoneState.sms_stopped == True))}  # noqa: E712

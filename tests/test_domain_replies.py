@@ -1,0 +1,158 @@
+"""The pure rules of answering pages: the SMS grammar, phone keys, e-mail's first word, signed tokens,
+and page layouts that fit their medium."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ilertd.domain.link_tokens import LinkError, read_link, read_reply_key, reply_key, sign_link
+from ilertd.domain.page_text import (
+    Answering,
+    PageAction,
+    PageFacts,
+    alert_text,
+    fits_one_sms,
+    gsm7_septets,
+    summary_text,
+    update_text,
+)
+from ilertd.domain.replies import (
+    SmsReply,
+    email_reply_action,
+    parse_sms_reply,
+    smallest_free_code,
+    sms_help,
+    voice_choice,
+)
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("body", "meaning"), [
+    ("3a", SmsReply("action", "accept", code=3)),
+    (" 3 A ", SmsReply("action", "accept", code=3)),
+    ("'3r'", SmsReply("action", "resolve", code=3)),
+    ("\u201c12e\u201d", SmsReply("action", "escalate", code=12)),
+    ("3c", SmsReply("action", "resolve", code=3)),
+    ("a", SmsReply("action", "accept")),
+    ("R", SmsReply("action", "resolve")),
+    ("c", SmsReply("action", "resolve")),
+    ("e.", SmsReply("action", "escalate")),
+    ("4", SmsReply("action", "accept")),
+    ("6", SmsReply("action", "resolve")),
+    ("ack 12", SmsReply("action", "accept", incident_id=12)),
+    ("Resolve #12", SmsReply("action", "resolve", incident_id=12)),
+    ("escalate 7", SmsReply("action", "escalate", incident_id=7)),
+    ("STOP", SmsReply("stop")),
+    ("unsubscribe", SmsReply("stop")),
+    ("Start", SmsReply("start")),
+    ("3x", SmsReply("help")),
+    ("5", SmsReply("help")),
+    ("a 3", SmsReply("help")),
+    ("hello there", SmsReply("help")),
+    ("", SmsReply("help")),
+])
+def test_the_sms_grammar(body: str, meaning: SmsReply) -> None:
+    assert parse_sms_reply(body) == meaning
+
+
+def test_the_smallest_free_code_fills_gaps() -> None:
+    assert smallest_free_code([]) == 1
+    assert smallest_free_code([1, 2, 4]) == 3
+    assert smallest_free_code([2, 3]) == 1
+
+
+def test_voice_keys() -> None:
+    assert [voice_choice(k) for k in ("4", "6", "5", "*", "1", "", "#")] == [
+        "accept", "resolve", "escalate", "repeat", "repeat", "repeat", "repeat"]
+
+
+@pytest.mark.parametrize(("text", "action"), [
+    ("accept\n> the page", "accept"), ("  Resolve, fixed it", "resolve"), ("> ESCALATE", "escalate"),
+    ("ack", "accept"), ("I will accept", None), ("", None), ("thanks", None),
+])
+def test_an_emailed_reply_acts_on_its_first_word(text: str, action: str | None) -> None:
+    assert email_reply_action(text) == action
+
+
+def test_a_link_token_is_bound_to_incident_user_action_and_time() -> None:
+    expires = NOW + timedelta(hours=24)
+    token = sign_link("k", 12, 7, "accept", "EMAIL", expires)
+    claim = read_link("k", token, NOW)
+    assert (claim.incident_id, claim.user_id, claim.action, claim.channel) == (12, 7, "accept", "EMAIL")
+    with pytest.raises(LinkError) as wrong_key:
+        read_link("other", token, NOW)
+    assert wrong_key.value.problem == "invalid"
+    for forged in (token.replace("12.7.a", "13.7.a"), token.replace("12.7.a", "12.8.a"),
+                   token.replace(".a.", ".r."), token.replace("EMAIL", "PUSH"), token[:-1], token + "x"):
+        with pytest.raises(LinkError):
+            read_link("k", forged, NOW)
+    with pytest.raises(LinkError) as late:
+        read_link("k", token, expires)
+    assert late.value.problem == "expired"
+
+
+def test_a_reply_key_survives_re_and_folding_but_not_tampering() -> None:
+    key = reply_key("k", 12, 7)
+    assert read_reply_key("k", f"Re: [ilertd] #12 HIGH: db down {key}") == (12, 7)
+    folded = f"AW: [ilertd] #12 HIGH: db down\n  {key}".replace(" 12.", "\n 12.")
+    assert read_reply_key("k", folded) == (12, 7)
+    assert read_reply_key("k", key.replace("12.7", "12.8")) is None
+    assert read_reply_key("other", key) is None
+    assert read_reply_key("k", "Re: no key") is None
+
+
+def test_gsm7_counting() -> None:
+    assert gsm7_septets("abc") == 3
+    assert gsm7_septets("a{b}") == 6  # the extension table takes two septets
+    assert gsm7_septets("snow \u2603") is None
+    assert fits_one_sms("x" * 160) and not fits_one_sms("x" * 161)
+    assert fits_one_sms("\u2603" * 70) and not fits_one_sms("\u2603" * 71)
+
+
+FACTS = PageFacts(4321, "s" * 60, "line one\nline two", "HIGH", "PENDING", "Prometheus production eu-west-1",
+                  "https://ilertd.example.com/api/incidents/4321", NOW)
+
+
+def test_an_sms_page_fits_one_segment_with_its_reply_code() -> None:
+    page = alert_text(FACTS, "ilertd-n1", answering=Answering(code=12)).short
+    assert fits_one_sms(page) and FACTS.summary in page and "#4321" in page
+    assert page.endswith("Reply 12a accept, 12r resolve, 12e escalate")
+    # A summary too long for one segment is clipped; the code and how to answer stay.
+    long = alert_text(PageFacts(1, "x" * 300, "", "HIGH", "PENDING", "src", "l", NOW), "r",
+                      answering=Answering(code=3)).short
+    assert fits_one_sms(long) and long.endswith("3e escalate") and "..." in long
+
+
+def test_an_email_page_lays_out_one_fact_per_line_with_links_and_a_reply_hint() -> None:
+    actions = (PageAction("Accept", "https://x/r/a"), PageAction("Resolve", "https://x/r/r"))
+    text = alert_text(FACTS, "ilertd-n1", ZoneInfo("America/New_York"),
+                      Answering(actions=actions, reply_key="[ilertd-reply 1.2.abc]"))
+    lines = text.body.splitlines()
+    assert "Opened:    Mon 2026-01-05 04:00 EST" in lines
+    assert "Accept:    https://x/r/a" in lines and "Resolve:   https://x/r/r" in lines
+    assert any("reply to this e-mail" in line for line in lines)
+    assert text.title.endswith("[ilertd-reply 1.2.abc]")
+    assert 'href="https://x/r/a"' in text.html and "Mon 2026-01-05 04:00 EST" in text.html
+    assert "https://x/r/a" not in text.brief and text.actions == actions
+
+
+def test_html_escapes_what_the_alert_says() -> None:
+    facts = PageFacts(1, "<script>alert(1)</script>", "a & b", "HIGH", "PENDING", "<src>", "https://x/1", NOW)
+    html = alert_text(facts, "r").html
+    assert "<script>" not in html and "&lt;script&gt;" in html and "a &amp; b" in html
+
+
+def test_updates_and_summaries_follow_the_same_layouts() -> None:
+    update = update_text(FACTS, "accepted", "ilertd-n2")
+    assert "Status:    PENDING" in update.body.splitlines() and fits_one_sms(update.short)
+    assert "<table>" in update.html
+    summary = summary_text([FACTS, FACTS], "https://x/open", "ilertd-n3", {4321: 2})
+    assert "#4321=2" in summary.short and "2a accept" in summary.short and fits_one_sms(summary.short)
+
+
+def test_the_help_text_fits_one_segment() -> None:
+    assert fits_one_sms(sms_help(None)) and fits_one_sms(sms_help(1234))

@@ -1,0 +1,424 @@
+"""Answering a page on its own channel: SMS codes, phone keys, signed e-mail and push links, e-mailed
+replies; each through the daemon's HTTP routes with Twilio's signatures, under the manual clock."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+
+from ilertd.channels.twilio_voice import twilio_signature
+from ilertd.domain.page_text import gsm7_septets
+from tests.conftest import paging_with
+from tests.inprocess import InProcessDaemon
+from tests.loopback import free_port
+from tests.paging import Paging
+
+SMS_PATH = "/api/v1/twilio/sms"
+SENDER = "+15550001111"
+LINK = re.compile(r"https?://\S+/r/[A-Za-z0-9._-]+")
+
+
+def sms_reply(paging: Paging, phone: str, body: str, token: str | None = None) -> str | None:
+    """Text `body` from `phone` to ilertd as Twilio would; the text of the TwiML's <Message>, if any."""
+    form = {"MessageSid": f"SM{len(body)}{phone}", "From": phone, "To": SENDER, "Body": body}
+    signature = twilio_signature(token or paging.http.twilio_token, paging.daemon.url + SMS_PATH, form)
+    reply = paging.daemon.client.post(SMS_PATH, data=form, headers={"X-Twilio-Signature": signature})
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("application/xml")
+    message = ElementTree.fromstring(reply.text).find("Message")
+    return message.text if message is not None else None
+
+
+def sms_to(paging: Paging, phone: str) -> list[str]:
+    return [r.json()["message"] for r in paging.http.to(f"/sms/{phone}")]
+
+
+def phone_of(paging: Paging, user_id: int, method: str = "SMS") -> str:
+    contacts = paging.daemon.get(f"/api/users/{user_id}/contacts").json()
+    return next(c["target"] for c in contacts if c["method"] == method)
+
+
+def incident(paging: Paging, incident_id: int) -> dict[str, Any]:
+    return dict(paging.daemon.get(f"/api/incidents/{incident_id}").json())
+
+
+def log(paging: Paging, incident_id: int, kind: str) -> list[dict[str, Any]]:
+    entries = paging.daemon.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100})
+    return [e for e in entries.json() if e["logEntryType"] == kind]
+
+
+@pytest.fixture
+def two_levels(app_paging: Paging) -> tuple[int, int]:
+    """dave (SMS, voice and push at once) at level 0 for 30 minutes, then erin (e-mail, SMS)."""
+    dave = app_paging.user("dave", [("SMS", 0, "HIGH_PRIORITY"), ("PUSH", 0, "HIGH_PRIORITY")])
+    erin = app_paging.user("erin", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [dave]), (30, [erin])])
+    return dave, erin
+
+
+def test_accept_by_sms_code_stops_the_next_level(app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    dave, erin = two_levels
+    incident_id = app_paging.alert(summary="db1 replication lag")
+    app_paging.daemon.advance("PT0S")
+    phone = phone_of(app_paging, dave)
+    (page,) = sms_to(app_paging, phone)
+    assert f"#{incident_id}" in page and "Reply 1a accept, 1r resolve, 1e escalate" in page
+    assert sms_reply(app_paging, phone, "1a") == f"ilertd: Incident #{incident_id} accepted."
+    assert incident(app_paging, incident_id)["status"] == "ACCEPTED"
+    (accepted,) = log(app_paging, incident_id, "ACCEPTED")
+    assert accepted["channel"] == "SMS" and accepted["user"]["id"] == dave
+    app_paging.daemon.advance("PT31M")
+    assert sms_to(app_paging, phone_of(app_paging, erin)) == []
+    # A second accept changes nothing and says so.
+    assert sms_reply(app_paging, phone, "1A") == f"ilertd: Incident #{incident_id} is already accepted."
+    assert len(log(app_paging, incident_id, "ACCEPTED")) == 1
+
+
+def test_codes_are_per_phone_reused_after_resolve_and_a_bare_letter_answers_the_latest(
+        app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    dave, _erin = two_levels
+    phone = phone_of(app_paging, dave)
+    first = app_paging.alert("k1", summary="first")
+    app_paging.daemon.advance("PT2M")  # past the SMS throttle window: each page its own SMS
+    second = app_paging.alert("k2", summary="second")
+    app_paging.daemon.advance("PT2M")
+    pages = sms_to(app_paging, phone)
+    assert "Reply 1a" in pages[0] and "Reply 2a" in pages[1]
+    # `c` is `r`; quotes, spaces and case are tolerated.
+    assert sms_reply(app_paging, phone, " '1 C' ") == f"ilertd: Incident #{first} resolved."
+    third = app_paging.alert("k3", summary="third")
+    app_paging.daemon.advance("PT2M")
+    assert "Reply 1a" in sms_to(app_paging, phone)[-1]  # the resolved incident's code, reused
+    assert sms_reply(app_paging, phone, "2a") == f"ilertd: Incident #{second} accepted."
+    # A bare letter acts on the latest page to this phone: the third incident.
+    assert sms_reply(app_paging, phone, "r") == f"ilertd: Incident #{third} resolved."
+    assert sms_reply(app_paging, phone, "1r") == f"ilertd: Incident #{third} is already resolved."
+    assert sms_reply(app_paging, phone, "ack 99999") == "ilertd: incident #99999 was not paged to this phone."
+    assert sms_reply(app_paging, phone, f"resolve #{second}") == f"ilertd: Incident #{second} resolved."
+
+
+def test_pagerduty_digits_and_ack_by_incident_id(app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    dave, _erin = two_levels
+    phone = phone_of(app_paging, dave)
+    incident_id = app_paging.alert(summary="disk full")
+    app_paging.daemon.advance("PT0S")
+    assert sms_reply(app_paging, phone, "4") == f"ilertd: Incident #{incident_id} accepted."
+    assert sms_reply(app_paging, phone, "6") == f"ilertd: Incident #{incident_id} resolved."
+    other = app_paging.alert("k2", summary="cpu hot")
+    app_paging.daemon.advance("PT2M")
+    assert sms_reply(app_paging, phone, f"Ack {other}") == f"ilertd: Incident #{other} accepted."
+    assert incident(app_paging, other)["status"] == "ACCEPTED"
+
+
+def test_stop_turns_sms_off_and_start_on_again(app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    dave, _erin = two_levels
+    phone = phone_of(app_paging, dave)
+    assert "no more SMS" in (sms_reply(app_paging, phone, "STOP") or "")
+    stopped = app_paging.alert("k1")
+    app_paging.daemon.advance("PT0S")
+    assert sms_to(app_paging, phone) == []
+    (row,) = [n for n in app_paging.notifications(stopped) if n["method"] == "SMS"]
+    assert row["status"] == "ERROR" and "STOP" in row["errorMessage"]
+    assert any("STOP" in e["text"] for e in log(app_paging, stopped, "NOTIFICATION_FAILED"))
+    assert "on again" in (sms_reply(app_paging, phone, "start") or "")
+    app_paging.alert("k2")
+    app_paging.daemon.advance("PT0S")
+    assert len(sms_to(app_paging, phone)) == 1
+
+
+def test_help_is_sent_at_most_five_times_in_a_row(app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    dave, _erin = two_levels
+    phone = phone_of(app_paging, dave)
+    answers = [sms_reply(app_paging, phone, "what is this?") for _ in range(7)]
+    assert all(a is not None and "reply 1a to accept" in a for a in answers[:5])
+    assert answers[5:] == [None, None]
+    # An understood reply starts the count again.
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    assert sms_reply(app_paging, phone, "a") == f"ilertd: Incident #{incident_id} accepted."
+    assert sms_reply(app_paging, phone, "??") is not None
+
+
+def test_unknown_numbers_get_nothing_and_unpaged_contacts_change_nothing(
+        app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    _dave, erin = two_levels
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    assert sms_reply(app_paging, "+4930999999", "1a") is None
+    assert sms_reply(app_paging, "+4930999999", f"ack {incident_id}") is None
+    # erin has a number ilertd knows, but was not paged for this incident (level 1 is 30 min away).
+    erin_phone = phone_of(app_paging, erin)
+    assert sms_reply(app_paging, erin_phone, f"ack {incident_id}") == (
+        f"ilertd: incident #{incident_id} was not paged to this phone.")
+    assert sms_reply(app_paging, erin_phone, "1a") == "ilertd: no incident has code 1 on this phone."
+    assert sms_reply(app_paging, erin_phone, "a") == "ilertd: no page to this phone to answer."
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+    assert log(app_paging, incident_id, "ACCEPTED") == []
+
+
+def test_a_reply_with_a_wrong_signature_is_refused(app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    dave, _erin = two_levels
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    form = {"MessageSid": "SMx", "From": phone_of(app_paging, dave), "To": SENDER, "Body": "1a"}
+    forged = twilio_signature("not-the-token", app_paging.daemon.url + SMS_PATH, form)
+    refused = app_paging.daemon.client.post(SMS_PATH, data=form, headers={"X-Twilio-Signature": forged})
+    assert refused.status_code == 403
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+
+
+def test_escalate_by_reply_pages_the_next_level_at_once(app_paging: Paging,
+                                                        two_levels: tuple[int, int]) -> None:
+    dave, erin = two_levels
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    assert sms_reply(app_paging, phone_of(app_paging, dave), "1e") == (
+        f"ilertd: Incident #{incident_id} escalated to level 1.")
+    app_paging.daemon.advance("PT0S")
+    assert len(sms_to(app_paging, phone_of(app_paging, erin))) == 1
+    (escalated,) = [e for e in log(app_paging, incident_id, "ESCALATED") if e["channel"] == "SMS"]
+    assert escalated["user"]["id"] == dave
+    # From the last level, escalating goes back to level 0.
+    assert sms_reply(app_paging, phone_of(app_paging, erin), "1e") == (
+        f"ilertd: Incident #{incident_id} escalated to level 0.")
+
+
+def test_an_sms_page_fits_one_gsm7_segment(app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    dave, _erin = two_levels
+    summary = "Disk usage on /var above 95% on db-replica-eu-west-1b (sdb1)"
+    assert len(summary) == 60
+    app_paging.alert(summary=summary)
+    app_paging.daemon.advance("PT0S")
+    (page,) = sms_to(app_paging, phone_of(app_paging, dave))
+    septets = gsm7_septets(page)
+    assert septets is not None and septets <= 160, page
+    assert summary in page and "default" in page and "1a accept" in page
+
+
+# --- voice ------------------------------------------------------------------------------------------
+
+
+def twilio_post(paging: Paging, url: str, form: dict[str, str]) -> Any:
+    signature = twilio_signature(paging.http.twilio_token, url, form)
+    return paging.daemon.client.post(url.replace(paging.daemon.url, ""), data=form,
+                                     headers={"X-Twilio-Signature": signature})
+
+
+def called(paging: Paging, user: str) -> tuple[int, str]:
+    """Page `user` by voice (one level, 30 min); the incident and the TwiML URL of the call."""
+    callee = paging.user(user, [("VOICE", 0, "HIGH_PRIORITY")])
+    erin = paging.user(f"{user}-next")
+    paging.policy([(30, [callee]), (30, [erin])])
+    incident_id = paging.alert(summary="payments down")
+    paging.daemon.advance("PT0S")
+    (call,) = paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    return incident_id, call.form()["Url"]
+
+
+@pytest.mark.parametrize(("key", "status", "said"), [
+    ("4", "ACCEPTED", "accepted"), ("6", "RESOLVED", "resolved"), ("5", "PENDING", "escalated to level 1")])
+def test_voice_keys_act_through_the_gather_route(app_paging: Paging, key: str, status: str,
+                                                said: str) -> None:
+    incident_id, url = called(app_paging, "vic")
+    menu = twilio_post(app_paging, url, {"CallSid": "CA1"})
+    gather = ElementTree.fromstring(menu.text).find("Gather")
+    assert gather is not None and "payments down" in menu.text and "Press 4 to accept" in menu.text
+    action = gather.get("action") or ""
+    assert action == f"{url}/gather"
+    # `*` (or any other key) repeats the menu and changes nothing.
+    again = twilio_post(app_paging, action, {"CallSid": "CA1", "Digits": "*"})
+    assert ElementTree.fromstring(again.text).find("Gather") is not None
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+    answer = twilio_post(app_paging, action, {"CallSid": "CA1", "Digits": key})
+    assert said in answer.text and "<Hangup" in answer.text
+    assert incident(app_paging, incident_id)["status"] == status
+    entry = [e for e in app_paging.daemon.get(f"/api/incidents/{incident_id}/log-entries").json()
+             if e["channel"] == "VOICE" and e["user"] is not None]
+    assert entry, "the answer is logged with its channel and user"
+    if key == "5":
+        app_paging.daemon.advance("PT0S")
+        assert len(app_paging.mails_to("vic-next@example.com")) == 1
+    unsigned = app_paging.daemon.client.post(action.replace(app_paging.daemon.url, ""), data={"Digits": "4"})
+    assert unsigned.status_code == 403
+
+
+# --- e-mail and push links --------------------------------------------------------------------------
+
+
+def parts(mail: Any) -> dict[str, str]:
+    return {part.get_content_type(): part.get_payload(decode=True).decode()
+            for part in mail.walk() if not part.is_multipart()}
+
+
+def test_an_email_page_has_one_fact_per_line_and_the_same_in_html_with_links(app_paging: Paging) -> None:
+    fay = app_paging.user("fay")
+    app_paging.daemon.put(f"/api/users/{fay}", {"timezone": "Europe/Berlin"})
+    app_paging.policy([(30, [fay])])
+    incident_id = app_paging.alert(summary="checkout 500s", details="HTTP 500 on /cart\nsince 08:55")
+    app_paging.daemon.advance("PT0S")
+    (mail,) = app_paging.mails_to("fay@example.com")
+    assert f"#{incident_id}" in mail["Subject"] and "checkout 500s" in mail["Subject"]
+    found = parts(mail)
+    text, html = found["text/plain"], found["text/html"]
+    lines = text.splitlines()
+    assert "Summary:   checkout 500s" in lines and "Source:    default" in lines
+    assert "Priority:  HIGH" in lines and "Status:    PENDING" in lines
+    assert "Opened:    Mon 2026-01-05 10:00 CET" in lines  # 09:00 UTC in fay's zone
+    assert "HTTP 500 on /cart" in lines and "since 08:55" in lines
+    links = LINK.findall(text)
+    assert len(links) == 3 and all(link in html for link in links)
+    for fact in ("checkout 500s", "default", "HIGH", "PENDING", "Mon 2026-01-05 10:00 CET", "Accept",
+                 "Resolve", "Escalate"):
+        assert fact in html
+
+
+def accept_link(paging: Paging, address: str) -> str:
+    text = parts(paging.mails_to(address)[-1])["text/plain"]
+    return next(line.split()[-1] for line in text.splitlines() if line.startswith("Accept:"))
+
+
+def test_a_link_get_changes_nothing_and_its_post_accepts(app_paging: Paging) -> None:
+    gus = app_paging.user("gus")
+    app_paging.policy([(30, [gus])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    path = accept_link(app_paging, "gus@example.com").replace(app_paging.daemon.url, "")
+    shown = app_paging.daemon.client.get(path)
+    assert shown.status_code == 200 and "text/html" in shown.headers["content-type"]
+    assert f"Accept incident #{incident_id}" in shown.text and 'method="post"' in shown.text
+    assert shown.headers["referrer-policy"] == "no-referrer"
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+    done = app_paging.daemon.client.post(path)
+    assert done.status_code == 200 and f"Incident #{incident_id} accepted." in done.text
+    assert incident(app_paging, incident_id)["status"] == "ACCEPTED"
+    (accepted,) = log(app_paging, incident_id, "ACCEPTED")
+    assert accepted["channel"] == "EMAIL" and accepted["user"]["id"] == gus
+    again = app_paging.daemon.client.post(path)
+    assert again.status_code == 200 and "already accepted" in again.text
+
+
+def test_a_tampered_or_expired_link_is_refused(app_paging: Paging) -> None:
+    gus = app_paging.user("gus")
+    app_paging.policy([(30, [gus])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    path = accept_link(app_paging, "gus@example.com").replace(app_paging.daemon.url, "")
+    # Another incident, another user, another action or a changed signature: each breaks it.
+    number, user, action, channel, expiry, signature = path.removeprefix("/r/").split(".")
+    for forged in (f"{int(number) + 1}.{user}.{action}", f"{number}.{int(user) + 1}.{action}",
+                   f"{number}.{user}.r"):
+        tampered = f"/r/{forged}.{channel}.{expiry}.{signature}"
+        assert app_paging.daemon.client.get(tampered).status_code == 403
+        assert app_paging.daemon.client.post(tampered).status_code == 403
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    assert app_paging.daemon.client.post(f"/r/{number}.{user}.{action}.{channel}.{expiry}.{flipped}"
+                                         ).status_code == 403
+    assert app_paging.daemon.client.post("/r/garbage").status_code == 403
+    app_paging.daemon.advance("PT24H")
+    expired = app_paging.daemon.client.post(path)
+    assert expired.status_code == 410 and "expired" in expired.text
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+
+
+def test_an_ntfy_page_carries_action_buttons_whose_urls_act(app_paging: Paging) -> None:
+    hal = app_paging.user("hal", [("PUSH", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [hal])])
+    incident_id = app_paging.alert(summary="queue backlog")
+    app_paging.daemon.advance("PT0S")
+    (push,) = [r for r in app_paging.http.to("/") if r.json().get("topic") == "ops-hal"]
+    header = push.headers.get("X-Actions") or push.headers.get("Actions") or ""
+    actions = [part.strip() for part in header.split(";")]
+    assert [a.split(",")[1].strip() for a in actions] == ["Accept", "Resolve", "Escalate"]
+    assert all("method=POST" in a for a in actions)
+    assert "queue backlog" in push.json()["title"]
+    url = actions[1].split(",")[2].strip()
+    done = app_paging.daemon.client.post(url.replace(app_paging.daemon.url, ""))
+    assert done.status_code == 200
+    assert incident(app_paging, incident_id)["status"] == "RESOLVED"
+    (resolved,) = log(app_paging, incident_id, "RESOLVED")
+    assert resolved["channel"] == "PUSH" and resolved["user"]["id"] == hal
+
+
+# --- e-mailed replies -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mail_replies(tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> Iterator[tuple[Paging, int]]:
+    """app_paging with the SMTP listener on: replies to pages go to reply@<domain>."""
+    port = free_port()
+
+    def start(config: Path) -> InProcessDaemon:
+        with config.open("a") as toml:
+            toml.write(f'[smtp_in]\nenabled = true\nport = {port}\ndomain = "alerts.example.com"\n')
+        return make_app(config=config).start()
+
+    with paging_with(tmp_path, start) as ready:
+        yield ready, port
+
+
+def send_mail(port: int, sender: str, subject: str, text: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "reply@alerts.example.com", subject
+    message.set_content(text)
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.send_message(message)
+
+
+def test_replying_to_an_email_page_acts_only_from_the_paged_address(
+        mail_replies: tuple[Paging, int]) -> None:
+    paging, port = mail_replies
+    ida = paging.user("ida")
+    paging.policy([(30, [ida])])
+    incident_id = paging.alert(summary="nightly backup failed")
+    paging.daemon.advance("PT0S")
+    (mail,) = paging.mails_to("ida@example.com")
+    assert mail["Reply-To"] == "reply@alerts.example.com"
+    assert "[ilertd-reply " in mail["Subject"]
+    subject = f"Re: {mail['Subject']}"
+    quoted = "\n".join(f"> {line}" for line in parts(mail)["text/plain"].splitlines())
+    # The right words from another address, then from the paged one without an action word.
+    send_mail(port, "mallory@example.com", subject, f"accept\n\n{quoted}")
+    send_mail(port, "ida@example.com", subject, f"Thanks, looking.\n\n{quoted}")
+    assert incident(paging, incident_id)["status"] == "PENDING"
+    # A subject whose key was changed names nothing.
+    forged = re.sub(r"\[ilertd-reply (\d+)\.", lambda m: f"[ilertd-reply {int(m[1]) + 1}.", subject)
+    send_mail(port, "ida@example.com", forged, "accept")
+    assert incident(paging, incident_id)["status"] == "PENDING"
+    send_mail(port, "Ida <IDA@example.com>", subject, f"Accept - on it\n\n{quoted}")
+    assert incident(paging, incident_id)["status"] == "ACCEPTED"
+    (accepted,) = log(paging, incident_id, "ACCEPTED")
+    assert accepted["channel"] == "EMAIL" and accepted["user"]["id"] == ida
+    send_mail(port, "ida@example.com", subject, "resolve")
+    assert incident(paging, incident_id)["status"] == "RESOLVED"
+
+
+# --- against a daemon process -----------------------------------------------------------------------
+
+
+def test_answers_reach_a_running_daemon_over_http(paging: Paging) -> None:
+    """The same answers against `ilertd serve` on a loopback port: an SMS code, then a link."""
+    jo = paging.user("jo", [("SMS", 0, "HIGH_PRIORITY"), ("EMAIL", 0, "HIGH_PRIORITY")])
+    kim = paging.user("kim")
+    paging.policy([(30, [jo]), (30, [kim])])
+    first = paging.alert("k1", summary="api latency")
+    paging.daemon.advance("PT0S")
+    phone = phone_of(paging, jo)
+    (page,) = sms_to(paging, phone)
+    assert "Reply 1a accept" in page
+    assert sms_reply(paging, phone, "1a") == f"ilertd: Incident #{first} accepted."
+    paging.daemon.advance("PT31M")
+    assert paging.mails_to("kim@example.com") == []
+    second = paging.alert("k2", summary="queue stuck")
+    paging.daemon.advance("PT0S")
+    path = accept_link(paging, "jo.pager@example.com").replace(paging.daemon.url, "")
+    assert paging.daemon.client.get(path).status_code == 200
+    assert incident(paging, second)["status"] == "PENDING"
+    assert paging.daemon.client.post(path).status_code == 200
+    assert incident(paging, second)["status"] == "ACCEPTED"
