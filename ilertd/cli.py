@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import peewee
 
@@ -56,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="give the ADMIN role")
     add.add_argument("--email", default="")
+    passwd = user_commands.add_parser("passwd", parents=[config_parent],
+                                      help="set a user's web UI password, read from stdin")
+    passwd.add_argument("name")
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
@@ -126,6 +131,29 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_password(stdin: IO[str] = sys.stdin) -> str:
+    """The new password: typed twice at a terminal (not echoed), else the first line of stdin."""
+    if stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise CommandError("the two passwords differ; nothing changed")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    application = _application(_config(args))
+    if user_named(args.name) is None:
+        raise CommandError(f"no user is named {args.name!r}")
+    application.passwords.set(args.name, read_password())
+    print(f"password set for {args.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    return cmd_user_passwd(args) if args.user_command == "passwd" else cmd_user_add(args)
+
+
 def cmd_token_create(args: argparse.Namespace) -> int:
     application = _application(_config(args))
     user = user_named(args.name)
@@ -174,7 +202,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "check-config": cmd_check_config,
     "migrate": cmd_migrate,
-    "user": cmd_user_add,
+    "user": cmd_user,
     "token": cmd_token_create,
     "plugins": cmd_plugins,
 }

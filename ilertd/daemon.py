@@ -171,6 +171,7 @@ class Daemon:
             print(
                 "ilertd: first start.\n"
                 f"  admin API token:         {first.admin_token}\n"
+                f"  admin password (web UI): {first.admin_password}\n"
                 f"  default integration key: {first.integration_key}\n"
                 f"  (also in {path}, readable only by this user)",
                 flush=True,

@@ -20,7 +20,7 @@ def test_alert_opens_incident_that_is_readable_at_once(app: InProcessDaemon) -> 
     body = reply.json()
     assert body["responseCode"] == "NEW_INCIDENT_CREATED"
     assert body["alertKey"] == "db1"
-    assert body["alertUrl"].endswith(f"/api/incidents/{body['incidentId']}")
+    assert body["alertUrl"].endswith(f"/ui/incidents/{body['incidentId']}")
     incident = app.get(f"/api/incidents/{body['incidentId']}").json()
     assert incident["status"] == "PENDING"
     assert incident["summary"] == "disk full on db1"

@@ -225,7 +225,7 @@ class ChannelActor(TrackedActor):
         zone = self._zone(row.user_id)
         codes = self._reply_codes(row.target, rows, now)
         if len(rows) > 1:
-            link = f"{self.runtime.public_url}/api/incidents?states=PENDING"
+            link = f"{self.runtime.public_url}/ui/incidents?status=PENDING"
             return summary_text([facts[r.incident_id] for r in rows], link, ref, codes)
         if row.kind != "ALERT":
             return update_text(facts[row.incident_id], UPDATE_WORDS.get(row.kind, "changed"), ref, zone)
@@ -266,7 +266,8 @@ class ChannelActor(TrackedActor):
         text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
                           reference(row.id))
         try:
-            self.channel.send(row.target, Message(text.title, text.body, reference(row.id), text.short))
+            self.channel.send(row.target, Message(text.title, text.body, reference(row.id), text.short,
+                                                  html=text.html, brief=text.brief))
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)

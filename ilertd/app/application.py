@@ -5,6 +5,7 @@ from __future__ import annotations
 from ilertd.app.context import Context
 from ilertd.app.heartbeats import Heartbeats
 from ilertd.app.incidents import Incidents
+from ilertd.app.passwords import Passwords
 from ilertd.app.people import People
 from ilertd.app.preferences import Preferences
 from ilertd.app.quiet_times import MaintenanceWindows
@@ -24,3 +25,4 @@ class Application:
         self.heartbeats = Heartbeats(ctx)
         self.maintenance = MaintenanceWindows(ctx)
         self.replies = Replies(ctx)
+        self.passwords = Passwords(ctx)

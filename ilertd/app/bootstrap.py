@@ -10,6 +10,7 @@ from pathlib import Path
 import peewee
 
 from ilertd.app.auth import create_token
+from ilertd.app.passwords import hash_password
 from ilertd.app.sources import new_integration_key
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -24,6 +25,7 @@ SECRET_KEY_SETTING = "secret_key"
 class FirstRun:
     admin_token: str
     integration_key: str
+    admin_password: str
 
 
 def bootstrap(db: peewee.Database, now: datetime) -> FirstRun | None:
@@ -31,13 +33,15 @@ def bootstrap(db: peewee.Database, now: datetime) -> FirstRun | None:
     with write_transaction(db):
         if any_user():
             return None
-        admin = m.User.create(username="admin", role="ADMIN", created_at=now)
+        password = secrets.token_urlsafe(12)
+        admin = m.User.create(username="admin", role="ADMIN", created_at=now,
+                              password_hash=hash_password(password))
         token = create_token(admin.id, "first-run", now)
         source = m.AlertSource.create(
             name="default", integration_type="API", integration_key=new_integration_key(),
             created_at=now,
         )
-    return FirstRun(token, source.integration_key)
+    return FirstRun(token, source.integration_key, password)
 
 
 def write_first_run(directory: Path, first: FirstRun, public_url: str) -> Path:
@@ -45,6 +49,7 @@ def write_first_run(directory: Path, first: FirstRun, public_url: str) -> Path:
     path = directory / "first-run.txt"
     text = (
         f"admin token: {first.admin_token}\n"
+        f"admin password: {first.admin_password}\n"
         f"default integration key: {first.integration_key}\n"
         f"events: POST {public_url}/api/events\n"
     )

@@ -1,4 +1,4 @@
-"""Signed answers: action-link tokens (incident, user, action, expiry), e-mail reply keys (incident, user)."""
+"""Signed tokens: action links, e-mail reply keys (incident, user), web UI sessions and CSRF tokens."""
 
 from __future__ import annotations
 
@@ -86,3 +86,40 @@ def read_reply_key(secret: str, subject: str) -> tuple[int, int] | None:
         if hmac.compare_digest(match[3], _signature(secret, "reply", payload, 16)):
             return int(match[1]), int(match[2])
     return None
+
+
+_SESSION = re.compile(r"(\d{1,18})\.(\d{1,12})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{32})")
+
+
+def password_mark(secret: str, password_hash: str) -> str:
+    """What a session knows of its user's password: a new password ends every older session."""
+    return _signature(secret, "password", password_hash, 16)
+
+
+def sign_session(secret: str, user_id: int, expires_at: datetime, mark: str) -> str:
+    """A web UI session cookie's value: the user, until when, and their password's mark."""
+    payload = f"{user_id}.{int(expires_at.timestamp())}.{mark}"
+    return f"{payload}.{_signature(secret, 'session', payload, 32)}"
+
+
+def read_session(secret: str, value: str, now: datetime) -> tuple[int, str] | None:
+    """(user id, password mark) of a valid, unexpired session cookie, else None."""
+    match = _SESSION.fullmatch(value)
+    if match is None:
+        return None
+    payload = value.rpartition(".")[0]
+    if not hmac.compare_digest(match[4], _signature(secret, "session", payload, 32)):
+        return None
+    if now >= datetime.fromtimestamp(int(match[2]), UTC):
+        return None
+    return int(match[1]), match[3]
+
+
+def csrf_token(secret: str, browser_key: str) -> str:
+    """The token every UI form carries, bound to the browser's own random cookie (double submit):
+    another site can make the browser send the cookie, but cannot read it to forge the field."""
+    return _signature(secret, "csrf", browser_key, 32)
+
+
+def csrf_matches(secret: str, browser_key: str, given: str) -> bool:
+    return bool(browser_key) and hmac.compare_digest(given.encode(), csrf_token(secret, browser_key).encode())

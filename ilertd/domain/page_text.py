@@ -89,6 +89,11 @@ class PageText:
     actions: tuple[PageAction, ...] = ()
 
 
+def incident_link(public_url: str, incident_id: int) -> str:
+    """Where people look at an incident: its web UI page (`alertUrl`, the links of pages)."""
+    return f"{public_url}/ui/incidents/{incident_id}"
+
+
 def _clip(text: str, limit: int, ellipsis: str = "…") -> str:
     if limit <= 0:
         return ""
@@ -248,7 +253,7 @@ def shift_text(schedule_name: str, start_local: str, end_local: str, link: str, 
     short = _sms(f"ilertd: on call for {schedule_name} from {start_local} until {end_local}", "", link)
     html = _html(f"On call for {schedule_name}", lines, "", NO_ANSWER, f"ref {reference}")
     return PageText(title, body, short, f"You are on call for {schedule_name} from {start_local}.", html,
-                    f"From {start_local} until {end_local}\n{link}")
+                    f"You are on call for {schedule_name} from {start_local} until {end_local}.\n{link}")
 
 
 def voice_menu() -> str:

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
 from ilertd.domain.events import Event, parse_native_event
+from ilertd.domain.page_text import incident_link
 from ilertd.errors import ApiError
 from ilertd.hookspecs import (
     BodyReply,
@@ -54,7 +55,7 @@ class EventApi:
     def reply(self, outcome: Outcome) -> dict[str, Any]:
         return {
             "alertKey": outcome.alert_key,
-            "alertUrl": f"{self.context.public_url}/api/incidents/{outcome.incident_id}",
+            "alertUrl": incident_link(self.context.public_url, outcome.incident_id),
             "incidentId": outcome.incident_id,
             "responseCode": outcome.response_code,
         }

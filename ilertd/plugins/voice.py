@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
 from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request
-from ilertd.domain.page_text import PageFacts, alert_text, voice_menu
+from ilertd.domain.page_text import PageFacts, alert_text, incident_link, voice_menu
 from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store.incidents import incident
 from ilertd.store.outbox import notification
@@ -53,7 +53,7 @@ class TwiML:
         origin = source(paged.alert_source_id)
         facts = PageFacts(paged.id, paged.summary, paged.details, paged.priority,
                           paged.status, origin.name if origin else "",
-                          f"{self.context.public_url}/api/incidents/{paged.id}")
+                          incident_link(self.context.public_url, paged.id))
         spoken = escape(f"{alert_text(facts, f'ilertd-n{page.id}').spoken} {voice_menu()}")
         gather = (f'<Gather numDigits="1" timeout="8" method="POST" '
                   f'action="{escape(self.context.public_url)}/api/v1/twilio/voice/{page.id}/gather">'

@@ -31,6 +31,8 @@ class User(BaseModel):
     role = peewee.CharField(default="USER", max_length=8)
     muted_until = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField()
+    # argon2id (PHC string) of the web UI password; None: the user cannot log in to the UI.
+    password_hash = peewee.CharField(max_length=255, null=True)
 
 
 class ApiToken(BaseModel):

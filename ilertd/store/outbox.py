@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import peewee
 
-from ilertd.domain.page_text import PageFacts
+from ilertd.domain.page_text import PageFacts, incident_link
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.reader import Reader, id_chunks, placeholders
@@ -38,7 +38,7 @@ def page_facts(reader: Reader, incident_ids: Iterable[int], public_url: str) -> 
             FACTS_SQL.format(ids=placeholders(len(chunk))), *chunk, columns=FACTS_COLUMNS
         ):
             facts[number] = PageFacts(number, summary, details, priority, status, source_name or "",
-                                      f"{public_url}/api/incidents/{number}",
+                                      incident_link(public_url, number),
                                       m.Incident.report_time.python_value(opened))
     return facts
 

@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ilertd.errors import ApiError
-from ilertd.web import incidents, intake, numbers, ops, people, preferences, schedules, sources
+from ilertd.web import incidents, intake, numbers, ops, people, preferences, schedules, sources, ui
 from ilertd.web.fastpath import BodyFastPath
 from ilertd.web.http import error_response
 from ilertd.web.services import Services
@@ -58,6 +58,7 @@ def build_app(services: Services) -> BodyFastPath:
         *sources.routes(services),
         *schedules.routes(services),
         *numbers.routes(services),
+        *ui.routes(services),
         *intake.routes(services),
         *ops.routes(services),
         # After the core routes, which a plugin's route cannot shadow: the Event API, PagerDuty,

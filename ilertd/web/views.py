@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ilertd.domain.page_text import incident_link
 from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
 from ilertd.store.outbox import paged_users
@@ -59,7 +60,7 @@ def _incident(
         "status": row.status,
         "priority": row.priority,
         "alertKey": row.alert_key,
-        "alertUrl": f"{public_url}/api/incidents/{row.id}",
+        "alertUrl": incident_link(public_url, row.id),
         "alertSource": {"id": row.alert_source_id, "name": sources.get(row.alert_source_id, "")},
         "escalationPolicy": policy,
         # A held incident (maintenance, support hours) is stored at level -1: level 0 is next.

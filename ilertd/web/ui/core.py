@@ -1,0 +1,258 @@
+"""The web UI's frame: sessions and CSRF, rendering templates, and the endpoint every page goes through."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote
+from zoneinfo import ZoneInfo
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ilertd.app import bootstrap
+from ilertd.app.auth import Principal
+from ilertd.domain.link_tokens import csrf_matches, csrf_token, password_mark, read_session, sign_session
+from ilertd.domain.timeutil import parse_instant
+from ilertd.errors import ApiError
+from ilertd.store.people import user
+from ilertd.web.http import read_body
+from ilertd.web.services import Services
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "ilertd_session"
+BROWSER_COOKIE = "ilertd_browser"
+# A session lasts a working day or a night on call; then the login page again.
+SESSION_TTL = timedelta(hours=12)
+# Failed logins: this many within the window, per user name or per address, and the next ones
+# are refused until the window has passed since the oldest.
+FAILED_LOGINS_ALLOWED = 5
+FAILED_LOGIN_WINDOW = timedelta(minutes=15)
+TEMPLATES = Path(__file__).parent / "templates"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src * data:; style-src 'self'; script-src 'self';"
+                               " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+class Form:
+    """A posted form (application/x-www-form-urlencoded): the first or every value of a field."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def get(self, name: str, default: str = "") -> str:
+        return next((value for key, value in self.pairs if key == name), default)
+
+    def all(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+    def __contains__(self, name: str) -> bool:
+        return any(key == name for key, _ in self.pairs)
+
+
+@dataclass
+class View:
+    """What a page handler is given: the request, who is logged in, the posted form."""
+
+    request: Request
+    principal: Principal
+    form: Form = field(default_factory=lambda: Form([]))
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self.request.query_params
+
+    def path_int(self, name: str = "id") -> int:
+        raw = self.request.path_params.get(name, "")
+        if not raw.isdigit() or len(raw) > 18:
+            raise ApiError(404, "NOT_FOUND", "no such page")
+        return int(raw)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A template to render with its values, and the status to answer with."""
+
+    template: str
+    values: dict[str, Any]
+    status: int = 200
+
+
+Handler = Callable[[View], Page | Response]
+
+
+class LoginLimiter:
+    """Failed logins per user name and per address, by the daemon's clock."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: datetime) -> list[datetime]:
+        kept = [t for t in self._failures.get(key, []) if now - t < FAILED_LOGIN_WINDOW]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def blocked_until(self, keys: list[str], now: datetime) -> datetime | None:
+        with self._lock:
+            ends = [recent[0] + FAILED_LOGIN_WINDOW for key in keys
+                    if len(recent := self._recent(key, now)) >= FAILED_LOGINS_ALLOWED]
+        return max(ends) if ends else None
+
+    def failed(self, keys: list[str], now: datetime) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+class Ui:
+    """One per daemon: its key, templates and login limiter; builds every page's endpoint."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.limiter = LoginLimiter()
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True)
+        self.templates.filters["local"] = local_time
+        self._secret: str | None = None
+        self.secure_cookies = services.public_url.startswith("https://")
+
+    @property
+    def secret(self) -> str:
+        if self._secret is None:
+            self._secret = bootstrap.secret_key(self.services.db, self.services.config.security.secret_key)
+        return self._secret
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def principal(self, request: Request) -> tuple[Principal, ZoneInfo] | None:
+        """The logged-in user of this request's session cookie (blocking: reads the user)."""
+        value = request.cookies.get(SESSION_COOKIE, "")
+        claim = read_session(self.secret, value, self.services.clock.now()) if value else None
+        if claim is None:
+            return None
+        row = user(claim[0])
+        if row is None or not row.password_hash or password_mark(self.secret, row.password_hash) != claim[1]:
+            return None
+        try:
+            zone = ZoneInfo(row.timezone)
+        except (ValueError, KeyError):
+            zone = ZoneInfo("UTC")
+        return Principal(row.id, row.username, row.role), zone
+
+    def start_session(self, response: Response, principal: Principal, password_hash: str) -> None:
+        expires = self.services.clock.now() + SESSION_TTL
+        mark = password_mark(self.secret, password_hash)
+        value = sign_session(self.secret, principal.user_id, expires, mark)
+        response.set_cookie(SESSION_COOKIE, value, max_age=int(SESSION_TTL.total_seconds()), path="/",
+                            httponly=True, samesite="lax", secure=self.secure_cookies)
+
+    def end_session(self, response: Response) -> None:
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                               secure=self.secure_cookies)
+
+    # --- rendering ----------------------------------------------------------------------------
+
+    def render(self, request: Request, view: View | None, page: Page) -> HTMLResponse:
+        browser = getattr(request.state, "browser_key", "")
+        values = {
+            "me": view.principal if view is not None else None,
+            "csrf": csrf_token(self.secret, browser) if browser else "",
+            "path": request.url.path,
+            "notice": request.query_params.get("notice", "")[:200],
+            "zone": view.zone if view is not None else ZoneInfo("UTC"),
+            **page.values,
+        }
+        html = self.templates.get_template(page.template).render(values)
+        return HTMLResponse(html, status_code=page.status)
+
+    def error_page(self, request: Request, view: View | None, error: ApiError) -> HTMLResponse:
+        return self.render(request, view, Page("error.html", {"error": error}, error.status))
+
+    # --- the endpoint -------------------------------------------------------------------------
+
+    def endpoint(self, handler: Handler, public: bool = False) -> Callable[[Request], Any]:
+        """A page's endpoint: the session (else the login page), the CSRF check of a POST (else
+        403, nothing done), then `handler` in the thread pool; an ApiError is shown as a page."""
+
+        async def serve(request: Request) -> Response:
+            new_browser = request.cookies.get(BROWSER_COOKIE, "") == ""
+            request.state.browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
+            response = await self._serve(request, handler, public)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            if new_browser:
+                response.set_cookie(BROWSER_COOKIE, request.state.browser_key, path="/", httponly=True,
+                                    samesite="lax", secure=self.secure_cookies)
+            return response
+
+        return serve
+
+    async def _serve(self, request: Request, handler: Handler, public: bool) -> Response:
+        found = await run_in_threadpool(self.principal, request)
+        if found is None and not public:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+        view = View(request, *found) if found is not None else View(request, Principal(0, "", ""))
+        if request.method == "POST":
+            try:
+                body = await read_body(request)
+            except ApiError as error:
+                return self.error_page(request, view if found else None, error)
+            view.form = Form(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            browser = request.cookies.get(BROWSER_COOKIE, "")
+            if not csrf_matches(self.secret, browser, view.form.get("csrf_token")):
+                refused = ApiError(403, "CSRF", "this form's security token is missing or out of date: "
+                                                "go back, reload the page and try again")
+                return self.error_page(request, view if found else None, refused)
+        if found is not None:
+            # The API's handlers, called on the user's behalf, find the caller here.
+            request.state.principal = view.principal
+        try:
+            result = await run_in_threadpool(handler, view)
+        except ApiError as error:
+            return self.error_page(request, view if found else None, error)
+        if isinstance(result, Page):
+            return self.render(request, view if found else None, result)
+        return result
+
+
+def redirect(path: str, notice: str = "") -> RedirectResponse:
+    """After a POST: back to a page (303, so a reload does not post again), with a notice."""
+    if notice:
+        path += ("&" if "?" in path else "?") + "notice=" + quote(notice, safe="")
+    return RedirectResponse(path, status_code=303)
+
+
+def local_time(value: Any, zone: ZoneInfo, with_date: bool = True) -> str:
+    """An instant (datetime or the API's ISO text) in the viewer's zone; empty for none."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = parse_instant(value)
+    local = value.astimezone(zone)
+    return local.strftime("%a %Y-%m-%d %H:%M %Z" if with_date else "%H:%M")
+

@@ -1,0 +1,92 @@
+"""The web UI's incidents: the live list, one incident with its timeline, and acting on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ilertd.app.incidents import incident_or_404
+from ilertd.errors import ApiError
+from ilertd.store.incidents import IncidentFilters, incidents_page, log_entries_page
+from ilertd.store.outbox import notifications_page
+from ilertd.store.people import usernames
+from ilertd.store.sources import policy, sources_page
+from ilertd.web.ui.core import Page, Ui, View, redirect
+from ilertd.web.views import incidents_json, log_entry_json, notification_json
+
+STATES = ("PENDING", "ACCEPTED", "RESOLVED")
+OPEN = ("PENDING", "ACCEPTED")
+PAGE_SIZE = 50
+# An incident's timeline shows this many log entries and pages; the API pages through the rest.
+TIMELINE_LIMIT = 500
+# The channel the incident log names for what is done in the UI.
+CHANNEL = "WEB"
+
+
+def list_filters(view: View) -> tuple[list[str], int | None, int]:
+    """The list's status filter (default: open), alert source and offset, from the query."""
+    given = view.request.query_params.getlist("status") or [",".join(OPEN)]
+    wanted = [s for value in given for s in value.upper().split(",") if s in STATES]
+    source = view.query.get("source", "")
+    start = view.query.get("start", "0")
+    return (wanted or list(OPEN), int(source) if source.isdigit() and len(source) < 19 else None,
+            min(int(start), 10**9) if start.isdigit() and len(start) < 10 else 0)
+
+
+def routes(ui: Ui) -> list[Route]:
+    public_url = ui.services.public_url
+
+    def listing(view: View) -> dict[str, Any]:
+        states, source, start = list_filters(view)
+        rows = incidents_page(IncidentFilters(states, [source] if source else None), start, PAGE_SIZE + 1)
+        return {"incidents": incidents_json(rows[:PAGE_SIZE], public_url), "states": states,
+                "source": source, "start": start, "more": len(rows) > PAGE_SIZE,
+                "status_param": ",".join(states), "all_states": STATES}
+
+    def incident_list(view: View) -> Page:
+        return Page("incidents.html", {**listing(view), "sources": sources_page(0, 1000)})
+
+    def incident_rows(view: View) -> Page:
+        # What the list's script fetches every few seconds: the rows alone.
+        return Page("incident_rows.html", listing(view))
+
+    def incident_page(view: View) -> Page:
+        row = incident_or_404(view.path_int())
+        (shown,) = incidents_json([row], public_url)
+        entries = log_entries_page(row.id, 0, TIMELINE_LIMIT)
+        pages = notifications_page(row.id, 0, TIMELINE_LIMIT)
+        names = usernames({e.user_id for e in entries} | {p.user_id for p in pages})
+        escalation = policy(row.escalation_policy_id) if row.escalation_policy_id is not None else None
+        levels = len(escalation.rules or []) if escalation is not None else 0
+        return Page("incident.html", {
+            "incident": shown, "timeline": [log_entry_json(e, names) for e in entries],
+            "pages": [notification_json(p, names) for p in pages], "levels": levels,
+        })
+
+    def act(view: View, action: str) -> Response:
+        incident_id = view.path_int()
+        body: dict[str, Any] = {}
+        if action == "comment":
+            body["content"] = view.form.get("content")
+        if action == "escalate" and view.form.get("level") not in ("", "next"):
+            level = view.form.get("level")
+            if not level.isdigit() or len(level) > 6:
+                raise ApiError(400, "INVALID_INPUT", "level must be a level of the escalation policy")
+            body["level"] = int(level)
+        ui.services.app.incidents.act(view.principal, incident_id, action, body, channel=CHANNEL)
+        done = {"accept": "Accepted.", "resolve": "Resolved.", "escalate": "Escalated.",
+                "comment": "Comment added."}[action]
+        return redirect(f"/ui/incidents/{incident_id}", done)
+
+    def acting(action: str) -> Any:
+        return ui.endpoint(lambda view: act(view, action))
+
+    return [
+        Route("/ui/incidents", ui.endpoint(incident_list), methods=["GET"]),
+        Route("/ui/incidents/rows", ui.endpoint(incident_rows), methods=["GET"]),
+        Route("/ui/incidents/{id}", ui.endpoint(incident_page), methods=["GET"]),
+        *(Route(f"/ui/incidents/{{id}}/{action}", acting(action), methods=["POST"])
+          for action in ("accept", "resolve", "escalate", "comment")),
+    ]

@@ -1,0 +1,121 @@
+"""The web UI over HTTP: logging in, sessions, CSRF, the rate limit, and the incident pages."""
+
+from __future__ import annotations
+
+import re
+
+from tests.inprocess import InProcessDaemon
+from tests.ui_helpers import PASSWORD, browser, csrf, login, submit, user
+
+
+def test_pages_need_a_login_and_the_session_cookie_is_safe(app: InProcessDaemon) -> None:
+    user(app, "ann")
+    anonymous = browser(app)
+    reply = anonymous.get("/ui/incidents", follow_redirects=False)
+    assert reply.status_code == 303 and reply.headers["location"] == "/ui/login?next=%2Fui%2Fincidents"
+    client = browser(app)
+    form = client.get("/ui/login")
+    logged_in = client.post("/ui/login", data={"username": "ann", "password": PASSWORD,
+                                               "csrf_token": csrf(form.text), "next": "/ui/incidents"},
+                            follow_redirects=False)
+    assert logged_in.status_code == 303 and logged_in.headers["location"] == "/ui/incidents"
+    cookie = next(c for c in logged_in.headers.get_list("set-cookie") if c.startswith("ilertd_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=43200" in cookie
+    assert client.get("/ui/incidents").status_code == 200
+    # Another site's redirect target is not followed after a login.
+    other = browser(app)
+    token = csrf(other.get("/ui/login").text)
+    away = other.post("/ui/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token,
+                                         "next": "https://evil.example/"}, follow_redirects=False)
+    assert away.headers["location"] == "/ui/incidents"
+
+
+def test_a_session_ends_at_logout_at_its_expiry_and_with_a_new_password(app: InProcessDaemon) -> None:
+    user(app, "ann")
+    client = login(app, "ann")
+    submit(client, "/ui/incidents", "/ui/logout", {})
+    assert str(client.get("/ui/incidents").url).split("?")[0].endswith("/ui/login")
+    client = login(app, "ann")
+    app.advance("PT12H")
+    assert str(client.get("/ui/incidents").url).split("?")[0].endswith("/ui/login")
+    client = login(app, "ann")
+    assert app.daemon.services is not None
+    app.daemon.services.app.passwords.set("ann", "another long password")
+    assert str(client.get("/ui/incidents").url).split("?")[0].endswith("/ui/login")
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(app: InProcessDaemon) -> None:
+    user(app, "ann")
+    incident_id = app.event(summary="db down", alertKey="db1").json()["incidentId"]
+    client = login(app, "ann")
+    for token in (None, "forged", csrf(browser(app).get("/ui/login").text)):
+        data = {"csrf_token": token} if token is not None else {}
+        refused = client.post(f"/ui/incidents/{incident_id}/accept", data=data)
+        assert refused.status_code == 403 and "security token" in refused.text
+    assert app.get(f"/api/incidents/{incident_id}").json()["status"] == "PENDING"
+
+
+def test_five_wrong_passwords_are_rate_limited(app: InProcessDaemon) -> None:
+    user(app, "ann")
+    client = browser(app)
+    for _ in range(5):
+        token = csrf(client.get("/ui/login").text)
+        wrong = client.post("/ui/login", data={"username": "ann", "password": "nope", "csrf_token": token})
+        assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+    token = csrf(client.get("/ui/login").text)
+    limited = client.post("/ui/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token})
+    assert limited.status_code == 429 and "Too many failed logins" in limited.text
+    app.advance("PT15M")
+    login(app, "ann")
+
+
+def test_the_incident_page_acts_and_shows_each_step_in_its_timeline(app: InProcessDaemon) -> None:
+    ann = user(app, "ann")
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+        {"escalationTimeout": 10, "users": [{"id": ann}]}, {"escalationTimeout": 10, "users": [{"id": ann}]}]})
+    app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})
+    incident_id = app.event(summary="db <b>down</b>", alertKey="db1", details="replica lag 40 s",
+                            links=[{"href": "https://runbook.example/db", "text": "runbook"}]).json()["incidentId"]
+    app.advance("PT0S")
+    client = login(app, "ann")
+    listed = client.get("/ui/incidents")
+    assert f'href="/ui/incidents/{incident_id}"' in listed.text and "db &lt;b&gt;down&lt;/b&gt;" in listed.text
+    page = f"/ui/incidents/{incident_id}"
+    shown = client.get(page)
+    assert "replica lag 40 s" in shown.text and "https://runbook.example/db" in shown.text
+    assert "level 0" in shown.text and "next level at" in shown.text
+    assert submit(client, page, f"{page}/accept", {}).status_code == 200
+    assert submit(client, page, f"{page}/comment", {"content": "restarting the replica"}).status_code == 200
+    escalated = submit(client, page, f"{page}/escalate", {"level": "1"})
+    assert "Escalated." in escalated.text
+    assert submit(client, page, f"{page}/resolve", {}).status_code == 200
+    timeline = client.get(page).text.split("<h2>Timeline</h2>")[1]
+    kinds = re.findall(r'<span class="kind">([^<]+)</span>', timeline)
+    assert ["Accepted", "Comment", "Escalated", "Resolved"] == [k for k in kinds if k in (
+        "Accepted", "Comment", "Escalated", "Resolved")]
+    assert "restarting the replica" in timeline and timeline.count('<span class="channel">WEB</span>') == 4
+    entries = app.get(f"/api/incidents/{incident_id}/log-entries").json()
+    assert {e["logEntryType"] for e in entries if e["channel"] == "WEB"} == {
+        "ACCEPTED", "COMMENT", "ESCALATED", "RESOLVED"}
+    # A resolved incident offers no more actions; acting anyway is refused as the API refuses.
+    final = client.get(page).text
+    assert "/accept" not in final and "/resolve" not in final
+    refused = submit(client, page, f"{page}/accept", {})
+    assert refused.status_code == 409
+
+
+def test_the_list_filters_by_status_and_source_and_serves_its_rows_alone(app: InProcessDaemon) -> None:
+    user(app, "ann")
+    first = app.event(summary="first", alertKey="k1").json()["incidentId"]
+    second = app.event(summary="second", alertKey="k2").json()["incidentId"]
+    app.put(f"/api/incidents/{first}/resolve")
+    client = login(app, "ann")
+    open_list = client.get("/ui/incidents").text
+    assert f"incident-{second}" in open_list and f"incident-{first}" not in open_list
+    resolved = client.get("/ui/incidents?status=RESOLVED").text
+    assert f"incident-{first}" in resolved and f"incident-{second}" not in resolved
+    assert f"incident-{second}" not in client.get("/ui/incidents?source=999").text
+    rows = client.get("/ui/incidents/rows")
+    assert rows.text.lstrip().startswith("<tr") and f"incident-{second}" in rows.text
+    assert client.get("/ui/incidents/99999").status_code == 404
+    assert client.get("/ui/incidents/x").status_code == 404
