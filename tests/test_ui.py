@@ -71,15 +71,17 @@ def test_five_wrong_passwords_are_rate_limited(app: InProcessDaemon) -> None:
 
 def test_the_incident_page_acts_and_shows_each_step_in_its_timeline(app: InProcessDaemon) -> None:
     ann = user(app, "ann")
-    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
-        {"escalationTimeout": 10, "users": [{"id": ann}]}, {"escalationTimeout": 10, "users": [{"id": ann}]}]})
+    level = {"escalationTimeout": 10, "users": [{"id": ann}]}
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [level, level]})
     app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})
-    incident_id = app.event(summary="db <b>down</b>", alertKey="db1", details="replica lag 40 s",
-                            links=[{"href": "https://runbook.example/db", "text": "runbook"}]).json()["incidentId"]
+    opened = app.event(summary="db <b>down</b>", alertKey="db1", details="replica lag 40 s",
+                       links=[{"href": "https://runbook.example/db", "text": "runbook"}])
+    incident_id = opened.json()["incidentId"]
     app.advance("PT0S")
     client = login(app, "ann")
     listed = client.get("/ui/incidents")
-    assert f'href="/ui/incidents/{incident_id}"' in listed.text and "db &lt;b&gt;down&lt;/b&gt;" in listed.text
+    assert f'href="/ui/incidents/{incident_id}"' in listed.text
+    assert "db &lt;b&gt;down&lt;/b&gt;" in listed.text
     page = f"/ui/incidents/{incident_id}"
     shown = client.get(page)
     assert "replica lag 40 s" in shown.text and "https://runbook.example/db" in shown.text
@@ -91,8 +93,8 @@ def test_the_incident_page_acts_and_shows_each_step_in_its_timeline(app: InProce
     assert submit(client, page, f"{page}/resolve", {}).status_code == 200
     timeline = client.get(page).text.split("<h2>Timeline</h2>")[1]
     kinds = re.findall(r'<span class="kind">([^<]+)</span>', timeline)
-    assert ["Accepted", "Comment", "Escalated", "Resolved"] == [k for k in kinds if k in (
-        "Accepted", "Comment", "Escalated", "Resolved")]
+    assert [k for k in kinds if k in (
+        "Accepted", "Comment", "Escalated", "Resolved")] == ["Accepted", "Comment", "Escalated", "Resolved"]
     assert "restarting the replica" in timeline and timeline.count('<span class="channel">WEB</span>') == 4
     entries = app.get(f"/api/incidents/{incident_id}/log-entries").json()
     assert {e["logEntryType"] for e in entries if e["channel"] == "WEB"} == {
