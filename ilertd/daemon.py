@@ -25,7 +25,7 @@ from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock, make_manual_clock
 from ilertd.actors.heartbeat import HeartbeatActor, HeartbeatChanged
 from ilertd.actors.messages import IncidentCommand, Ping
-from ilertd.actors.runtime import Answering, Runtime
+from ilertd.actors.runtime import Runtime, answering_for
 from ilertd.actors.schedule import ScheduleActors
 from ilertd.actors.supervisor import Supervisor
 from ilertd.app import bootstrap
@@ -34,13 +34,13 @@ from ilertd.app.context import Context
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.incidents import Actor
-from ilertd.domain.replies import REPLY_MAILBOX
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, migrate, open_database
 from ilertd.store.files import secure_directory
+from ilertd.store.outbox import store_test_page
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.tracker import WorkTracker
 from ilertd.web.app import build_app
@@ -233,8 +233,9 @@ class Daemon:
         re-arms overdue pages, which may be due now."""
         assert self.db is not None and self.clock is not None and self.committer is not None
         assert self.plugins is not None
+        secret = bootstrap.secret_key(self.db, self.config.security.secret_key)
         self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
-                               answering=self.answering())
+                               answering=answering_for(self.config, secret))
         pools: dict[str, list[Any]] = {}
         for round_number in range(CHANNEL_ACTORS_PER_METHOD):
             # Each actor its own channel objects: they hold per-send state.
@@ -248,18 +249,6 @@ class Daemon:
                 actor.ask(Ping(), timeout=30)
         self.channel_actors = [actor for pool in pools.values() for actor in pool]
         self.runtime.pages.attach(pools)
-
-    def answering(self) -> Answering:
-        """How this daemon's pages may be answered, from its settings."""
-        assert self.db is not None
-        smtp_in = self.config.smtp_in
-        mail_replies = smtp_in.enabled and bool(smtp_in.domain.strip())
-        return Answering(
-            secret=bootstrap.secret_key(self.db, self.config.security.secret_key),
-            link_ttl=self.config.security.link_ttl,
-            sms_replies=bool(self.config.twilio.auth_token),
-            email_reply_to=f"{REPLY_MAILBOX}@{smtp_in.domain.strip()}" if mail_replies else "",
-        )
 
     def stop_channels(self) -> None:
         for actor in self.channel_actors:
@@ -326,6 +315,7 @@ class Daemon:
             incident_action=self.incident_action,
             methods=lambda reminders: plugins.methods(reminders=reminders),
             secret_key=self.config.security.secret_key,
+            test_page=self.test_page,
         )
         return Services(
             config=self.config,
@@ -337,6 +327,14 @@ class Daemon:
             public_url=self.config.public_url,
             app=Application(context),
         )
+
+    def test_page(self, user_id: int, method: str, target: str) -> int:
+        """Queue a test page to a contact and hand it to its channel actor now."""
+        assert self.runtime is not None and self.db is not None
+        notification_id = self.runtime.notification_ids.next()
+        store_test_page(self.db, notification_id, user_id, method, target, self.runtime.clock.now())
+        self.runtime.pages.arm(notification_id, None, method, target, self.runtime.clock.now())
+        return notification_id
 
     def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
                         level: int | None) -> ApiError | None:

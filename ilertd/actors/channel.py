@@ -30,6 +30,7 @@ from ilertd.domain.page_text import (
     alert_text,
     shift_text,
     summary_text,
+    test_text,
     update_text,
 )
 from ilertd.domain.replies import Action
@@ -37,6 +38,7 @@ from ilertd.store.committer import WriteUnit
 from ilertd.store.incidents import log_rows
 from ilertd.store.outbox import (
     REMINDER,
+    TEST,
     co_due_pages,
     last_sent,
     notification_rows,
@@ -126,7 +128,7 @@ class ChannelActor(TrackedActor):
                 continue
             if row.due_at > now:
                 self._arm(row, row.due_at)
-            elif row.kind == REMINDER:
+            elif row.kind in (REMINDER, TEST):
                 reminders.append(row)
             elif self._may_send(row, now):
                 # A second due page of a contact goes out in the first one's summary.
@@ -200,7 +202,7 @@ class ChannelActor(TrackedActor):
                 self._arm(row, changes["due_at"])
             else:
                 text = f"{row.method} to {row.target} failed {attempts} times; giving up: {error}"
-            if row.kind == REMINDER:
+            if row.kind in (REMINDER, TEST):
                 logger.warning("shift reminder %s to %s failed (attempt %s): %s", row.id, row.target,
                                attempts, error)
                 self._write(row, changes)
@@ -261,10 +263,15 @@ class ChannelActor(TrackedActor):
         return Answering(codes.get(row.incident_id), actions, key)
 
     def _send_reminder(self, row: Any, now: datetime) -> None:
-        name, zone = schedule_name_and_zone(row.schedule_id)
-        link = f"{self.runtime.public_url}/api/schedules/{row.schedule_id}/shifts"
-        text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
-                          reference(row.id))
+        """A shift reminder, or a test page: a message of its own, with no incident."""
+        if row.kind == TEST:
+            profile = f"{self.runtime.public_url}/ui/profile"
+            text = test_text(row.method, row.target, profile, reference(row.id))
+        else:
+            name, zone = schedule_name_and_zone(row.schedule_id)
+            link = f"{self.runtime.public_url}/api/schedules/{row.schedule_id}/shifts"
+            text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
+                              reference(row.id))
         try:
             self.channel.send(row.target, Message(text.title, text.body, reference(row.id), text.short,
                                                   html=text.html, brief=text.brief))
@@ -276,7 +283,8 @@ class ChannelActor(TrackedActor):
         self.last_sent[row.target] = now
         self._write(row, {"status": "SUCCESS", "sent_at": now, "attempts": row.attempts + 1,
                           "error_message": None})
-        logger.info("shift reminder %s sent: %s to %s", row.id, row.method, row.target)
+        logger.info("%s %s sent: %s to %s", "test page" if row.kind == TEST else "shift reminder", row.id,
+                    row.method, row.target)
 
 
 def _local(instant: datetime, zone: ZoneInfo) -> str:

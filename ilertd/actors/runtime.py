@@ -9,6 +9,8 @@ import peewee
 
 from ilertd.actors.clock import Clock
 from ilertd.actors.dispatch import IdAllocator, PageDispatcher
+from ilertd.config import Config
+from ilertd.domain.replies import REPLY_MAILBOX
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
 from ilertd.store.people import PersonCache
@@ -28,6 +30,18 @@ class Answering:
     link_ttl: int = 86400
     sms_replies: bool = False
     email_reply_to: str = ""
+
+
+def answering_for(config: Config, secret: str) -> Answering:
+    """How a daemon with these settings lets its pages be answered."""
+    smtp_in = config.smtp_in
+    mail_replies = smtp_in.enabled and bool(smtp_in.domain.strip())
+    return Answering(
+        secret=secret,
+        link_ttl=config.security.link_ttl,
+        sms_replies=bool(config.twilio.auth_token),
+        email_reply_to=f"{REPLY_MAILBOX}@{smtp_in.domain.strip()}" if mail_replies else "",
+    )
 
 
 @dataclass(frozen=True)

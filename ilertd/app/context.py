@@ -22,6 +22,10 @@ def _nothing(*_args: object) -> None:
     """Nobody to tell (the CLI writes while no daemon runs in its process)."""
 
 
+def _raise_unavailable() -> int:
+    raise ApiError(503, "UNAVAILABLE", "pages are sent by a running daemon")
+
+
 def _unavailable(*_args: object) -> ApiError | None:
     return ApiError(503, "UNAVAILABLE", "incidents are acted on by a running daemon")
 
@@ -48,6 +52,9 @@ class Context:
     # The incident actors, from above this layer: (incident, action, who, comment, level) → the
     # refusal, or None once the change is committed.
     incident_action: Callable[[int, str, Actor, str, int | None], ApiError | None] = _unavailable
+    # The channel actors, from above this layer: (user, method, target) → the id of a test page
+    # queued to that contact now.
+    test_page: Callable[[int, str, str], int] = lambda *_args: _raise_unavailable()
     # `[security]`: the configured link-signing key (empty: the one kept in the store).
     secret_key: str = ""
 

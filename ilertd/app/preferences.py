@@ -185,6 +185,13 @@ class Preferences:
         self.ctx.user_changed(user_id, duties=True)
         return row
 
+    def send_test(self, caller: Principal, user_id: int, contact_id: int) -> int:
+        """Queue a test page to one of the user's contacts, sent at once (throttled like any page
+        to it); its outbox id. The user themselves or an ADMIN."""
+        self._writable(caller, user_id)
+        row = owned_or_404(m.Contact, "contact", user_id, contact_id)
+        return self.ctx.test_page(user_id, row.method, row.target)
+
     def delete_contact(self, caller: Principal, user_id: int, contact_id: int) -> None:
         """Delete a contact and, with it, every alert, update and duty rule that uses it.
 

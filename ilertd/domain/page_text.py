@@ -256,5 +256,17 @@ def shift_text(schedule_name: str, start_local: str, end_local: str, link: str, 
                     f"You are on call for {schedule_name} from {start_local} until {end_local}.\n{link}")
 
 
+def test_text(method: str, target: str, link: str, reference: str) -> PageText:
+    """A test page a user asked for: it reached them, by this method, at this contact."""
+    title = f"[ilertd] Test notification ({method})"
+    lines = [("Method", method), ("Contact", target), ("Profile", link)]
+    body = ("This is a test notification from ilertd: pages reach you here.\n\n" + _text_block(lines)
+            + f"\nref {reference}\n")
+    short = _sms("ilertd test notification: pages reach you here.", "", "")
+    html = _html("Test notification", lines, "", NO_ANSWER, f"ref {reference}")
+    return PageText(title, body, short, "This is a test call from ilertd. Pages reach you here. Goodbye.",
+                    html, "Pages reach you here.")
+
+
 def voice_menu() -> str:
     return "Press 4 to accept, 6 to resolve, 5 to escalate, or star to hear this again."

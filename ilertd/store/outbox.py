@@ -21,6 +21,8 @@ from ilertd.store.reader import Reader, id_chunks, placeholders
 from ilertd.store.statements import Statements
 
 REMINDER = "SHIFT_REMINDER"
+# A page a user asked for to check that a contact works: no incident, no schedule.
+TEST = "TEST"
 
 FACTS_SQL = (
     "SELECT i.id AS id, i.summary AS summary, i.details AS details, i.priority AS priority,"
@@ -83,6 +85,14 @@ def store_reminder(db: peewee.Database, row: dict[str, Any]) -> bool:
     except peewee.IntegrityError:
         return False
     return True
+
+
+def store_test_page(db: peewee.Database, notification_id: int, user_id: int, method: str, target: str,
+                    now: datetime) -> None:
+    with write_transaction(db):
+        m.Notification.insert(id=notification_id, kind=TEST, status="SCHEDULED", attempts=0, incident=None,
+                              user_id=user_id, method=method, target=target, due_at=now,
+                              created_at=now).execute()
 
 
 def drop_pending_reminders(schedule_id: int) -> None:

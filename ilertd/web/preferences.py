@@ -45,6 +45,11 @@ def routes(services: Services) -> list[Route]:
                                          json_object(body))
         return JSONResponse(contact_json(row))
 
+    def test_contact(request: Request, _body: bytes) -> Response:
+        caller = authenticate(request)
+        notification_id = preferences.send_test(caller, path_id(request), path_id(request, "cid"))
+        return JSONResponse({"id": notification_id, "status": "SCHEDULED"}, status_code=202)
+
     def delete_contact(request: Request, _body: bytes) -> Response:
         preferences.delete_contact(authenticate(request), path_id(request), path_id(request, "cid"))
         return Response(status_code=204)
@@ -92,6 +97,7 @@ def routes(services: Services) -> list[Route]:
         Route(contacts + "/{cid}", threaded(get_contact), methods=["GET"]),
         Route(contacts + "/{cid}", threaded(update_contact), methods=["PUT"]),
         Route(contacts + "/{cid}", threaded(delete_contact), methods=["DELETE"]),
+        Route(contacts + "/{cid}/test", threaded(test_contact), methods=["POST"]),
         *(route for kind in RULE_KINDS for route in rule_handlers(kind)),
     ]
 
