@@ -1,0 +1,168 @@
+"""The web UI in headless Chromium (Selenium) against `ilertd serve` on a loopback port, manual clock.
+
+Each test saves a screenshot of where it ended to `$ILERTD_SCREENSHOTS` (default: the test's
+temporary directory).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.paging import Paging
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs Chromium and its driver (apt-get install chromium chromium-driver; .ci/run does)")
+# The incident list fetches its rows every 2 s; a page load is far quicker.
+WAIT_S = 15
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def chrome(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        shots = Path(os.environ.get("ILERTD_SCREENSHOTS", str(tmp_path)))
+        shots.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shots / f"{request.node.name}.png"))
+        driver.quit()
+
+
+def admin_password(paging: Paging) -> str:
+    text = (paging.daemon.data_dir / "first-run.txt").read_text()  # type: ignore[attr-defined]
+    found = re.search(r"admin password: (\S+)", text)
+    assert found is not None
+    return found[1]
+
+
+def user_with_password(paging: Paging, username: str, role: str = "USER") -> int:
+    """A user created through the API, their password set with `ilertd user passwd` from stdin."""
+    created = paging.daemon.post("/api/users", {"username": username, "role": role,
+                                                "email": f"{username}@example.com"})
+    assert created.status_code == 201, created.text
+    daemon: Any = paging.daemon
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ILERTD_")}
+    env["STATE_DIRECTORY"] = str(daemon.data_dir)
+    done = subprocess.run([sys.executable, "-m", "ilertd", "user", "passwd", username], input=f"{PASSWORD}\n",
+                          text=True, capture_output=True, env=env, cwd=daemon.directory, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return int(created.json()["id"])
+
+
+def log_in(driver: WebDriver, paging: Paging, username: str, password: str) -> None:
+    driver.get(f"{paging.daemon.url}/ui/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = WAIT_S) -> Any:
+    # A click's page load replaces the elements a condition holds: look again until it is there.
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                         ).until(condition)
+
+
+def test_a_new_incident_appears_on_the_open_list_without_reloading(chrome: WebDriver, paging: Paging) -> None:
+    log_in(chrome, paging, "admin", admin_password(paging))
+    wait_for(chrome, lambda d: d.current_url.endswith("/ui/incidents"))
+    assert "No incidents." in chrome.find_element(By.ID, "incident-rows").text
+    chrome.execute_script("window.ilertdNotReloaded = true")
+    incident_id = paging.alert("db1", summary="checkout latency above 2 s")
+    row = wait_for(chrome, lambda d: d.find_elements(By.ID, f"incident-{incident_id}"))
+    assert "checkout latency above 2 s" in row[0].text and "PENDING" in row[0].text
+    assert chrome.execute_script("return window.ilertdNotReloaded") is True
+
+
+def test_accept_comment_and_resolve_each_show_in_the_timeline(chrome: WebDriver, paging: Paging) -> None:
+    dee = paging.user("dee")
+    paging.policy([(10, [dee]), (10, [dee])])
+    incident_id = paging.alert("db1", summary="replica lag 40 s on db-eu-1",
+                               details="Replica db-eu-1 is 40 s behind its primary.",
+                               links=[{"href": "https://runbook.example/replica-lag", "text": "Runbook"}])
+    paging.daemon.advance("PT0S")
+    log_in(chrome, paging, "admin", admin_password(paging))
+    chrome.get(f"{paging.daemon.url}/ui/incidents/{incident_id}")
+    assert "next level at" in chrome.find_element(By.CSS_SELECTOR, "dl.facts").text
+    chrome.find_element(By.XPATH, "//button[normalize-space()='Accept']").click()
+    wait_for(chrome, lambda d: "Accepted." in d.find_element(By.CSS_SELECTOR, ".notice").text)
+    chrome.find_element(By.ID, "content").send_keys("Restarting the replica.")
+    chrome.find_element(By.XPATH, "//button[normalize-space()='Add comment']").click()
+    wait_for(chrome, lambda d: "Comment added." in d.find_element(By.CSS_SELECTOR, ".notice").text)
+    Select(chrome.find_element(By.ID, "level")).select_by_value("1")
+    chrome.find_element(By.XPATH, "//button[normalize-space()='Escalate']").click()
+    wait_for(chrome, lambda d: "Escalated." in d.find_element(By.CSS_SELECTOR, ".notice").text)
+    chrome.find_element(By.XPATH, "//button[normalize-space()='Resolve']").click()
+    wait_for(chrome, lambda d: "Resolved." in d.find_element(By.CSS_SELECTOR, ".notice").text)
+    kinds = [e.text for e in chrome.find_elements(By.CSS_SELECTOR, "ol.timeline .kind")]
+    assert [k for k in kinds if k in ("Accepted", "Comment", "Escalated", "Resolved")] == [
+        "Accepted", "Comment", "Escalated", "Resolved"]
+    assert "Restarting the replica." in chrome.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    assert chrome.find_element(By.CSS_SELECTOR, "h1 .badge").text == "RESOLVED"
+    assert paging.daemon.get(f"/api/incidents/{incident_id}").json()["status"] == "RESOLVED"
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(chrome: WebDriver, paging: Paging) -> None:
+    incident_id = paging.alert("db1", summary="disk full")
+    log_in(chrome, paging, "admin", admin_password(paging))
+    chrome.get(f"{paging.daemon.url}/ui/incidents/{incident_id}")
+    chrome.execute_script("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
+    chrome.find_element(By.XPATH, "//button[normalize-space()='Accept']").click()
+    wait_for(chrome, lambda d: "security token" in d.find_element(By.TAG_NAME, "main").text)
+    assert chrome.find_element(By.TAG_NAME, "h1").text == "Not allowed"
+    assert paging.daemon.get(f"/api/incidents/{incident_id}").json()["status"] == "PENDING"
+
+
+def test_five_wrong_passwords_are_rate_limited(chrome: WebDriver, paging: Paging) -> None:
+    user_with_password(paging, "bo")
+    for _ in range(5):
+        log_in(chrome, paging, "bo", "not the password")
+        wait_for(chrome, lambda d: "Wrong user name or password" in d.find_element(By.TAG_NAME, "main").text)
+    log_in(chrome, paging, "bo", PASSWORD)
+    wait_for(chrome, lambda d: "Too many failed logins" in d.find_element(By.TAG_NAME, "main").text)
+    assert "/ui/login" in chrome.current_url
+    paging.daemon.advance("PT15M")
+    log_in(chrome, paging, "bo", PASSWORD)
+    wait_for(chrome, lambda d: d.current_url.endswith("/ui/incidents"))
+
+
+def test_a_user_gets_403_on_admin_pages(chrome: WebDriver, paging: Paging) -> None:
+    user_with_password(paging, "cy")
+    log_in(chrome, paging, "cy", PASSWORD)
+    wait_for(chrome, lambda d: d.current_url.endswith("/ui/incidents"))
+    assert not chrome.find_elements(By.LINK_TEXT, "Admin")
+    for path in ("/ui/admin/users", "/ui/admin/maintenance"):
+        chrome.get(f"{paging.daemon.url}{path}")
+        try:
+            wait_for(chrome, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Not allowed", 5)
+        except TimeoutException:
+            pytest.fail(f"{path} did not refuse a USER: {chrome.find_element(By.TAG_NAME, 'main').text}")
