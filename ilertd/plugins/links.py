@@ -24,19 +24,20 @@ HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'",
 }
 STATUS = {"invalid": 403, "expired": 410}
-STYLE = ("body{font-family:sans-serif;max-width:36em;margin:3em auto;padding:0 1em}button{"
-         "font-size:1.1em;padding:.5em 1.5em;background:#1f6feb;color:#fff;border:0;border-radius:4px}")
 
 
 def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
+    # The web UI's look (its stylesheet, header), without its navigation: no login is needed here.
     return HTMLResponse(
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n"
-        f"<body><h1>{escape(title)}</h1>\n{content}</body></html>\n",
+        f'<title>{escape(title)} · ilertd</title><link rel="stylesheet" href="/ui/static/style.css"></head>\n'
+        f'<body><header class="top"><a class="brand" href="/ui/incidents">ilertd</a></header>\n'
+        f'<main id="main"><section class="narrow"><h1>{escape(title)}</h1>\n{content}</section></main>'
+        f"</body></html>\n",
         status_code=status, headers=HEADERS)
 
 
@@ -60,7 +61,8 @@ class Links:
         title = f"{verb} incident #{claim.incident_id}?"
         content = (f"<p><b>{escape(page.summary)}</b></p>\n<p>Status: {escape(page.status)}</p>\n"
                    f'<form method="post"><button type="submit">{escape(verb)} incident '
-                   f"#{claim.incident_id}</button></form>\n")
+                   f"#{claim.incident_id}</button></form>\n"
+                   f'<p><a href="/ui/incidents/{claim.incident_id}">Open the incident</a></p>\n')
         return _page(title, content)
 
     async def act(self, request: Request) -> HTMLResponse:
