@@ -48,11 +48,13 @@ def chrome(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebDriver
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(30)
+    shots = Path(os.environ.get("ILERTD_SCREENSHOTS", str(tmp_path)))
+    shots.mkdir(parents=True, exist_ok=True)
+    driver.ilertd_shot = lambda name: driver.save_screenshot(  # type: ignore[attr-defined]
+        str(shots / f"{request.node.name}-{name}.png"))
     try:
         yield driver
     finally:
-        shots = Path(os.environ.get("ILERTD_SCREENSHOTS", str(tmp_path)))
-        shots.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(shots / f"{request.node.name}.png"))
         driver.quit()
 
@@ -118,6 +120,7 @@ def test_accept_comment_and_resolve_each_show_in_the_timeline(chrome: WebDriver,
     chrome.find_element(By.ID, "content").send_keys("Restarting the replica.")
     chrome.find_element(By.XPATH, "//button[normalize-space()='Add comment']").click()
     wait_for(chrome, lambda d: "Comment added." in d.find_element(By.CSS_SELECTOR, ".notice").text)
+    chrome.ilertd_shot("accepted")  # type: ignore[attr-defined]
     Select(chrome.find_element(By.ID, "level")).select_by_value("1")
     chrome.find_element(By.XPATH, "//button[normalize-space()='Escalate']").click()
     wait_for(chrome, lambda d: "Escalated." in d.find_element(By.CSS_SELECTOR, ".notice").text)
