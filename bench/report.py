@@ -182,6 +182,91 @@ def _conns(connections: int) -> str:
     return f"{connections} conn{'s' if connections != 1 else ''}"
 
 
+# --- section ui: each web UI page's render time with 10,000 incidents in the store ----------------
+# Its figures (a p95 per page, and the slowest page's), its target, its table; bench/ui.py measures.
+
+UI_P95_MS = 100.0
+UI_INCIDENTS = 10_000
+# Each page the section times, by key (bench/ui.py has their paths).
+UI_PAGES = {
+    "incidents": "incidents, open (first 50)", "incidents_last": "incidents, open, last page",
+    "incidents_resolved": "incidents, resolved", "incident_rows": "incident rows (live refresh)",
+    "incident_newest": "incident, newest (timeline)", "incident_oldest": "incident, oldest",
+    "on_call": "on-call", "schedules": "schedules", "schedule": "schedule", "policies": "policies",
+    "policy": "policy", "sources": "alert sources", "source": "alert source", "profile": "profile",
+    "admin_users": "admin: users", "admin_user": "admin: one user", "admin_maintenance": "admin: maintenance",
+}
+
+
+def _ui_pages(results: Results, status: str = "ok") -> list[dict[str, Any]]:
+    return [page for page in _dig(results, "ui", "pages") or [] if page.get("status") == status]
+
+
+def _ui_page_p95(key: str) -> Callable[[Results], Any]:
+    return lambda results: next((p.get("p95_ms") for p in _ui_pages(results) if p["key"] == key), None)
+
+
+def _ui_slowest(results: Results) -> dict[str, Any] | None:
+    pages = [page for page in _ui_pages(results) if not _missing(page.get("p95_ms"))]
+    return max(pages, key=lambda page: page["p95_ms"]) if pages else None
+
+
+def _ui_figures() -> list[Figure]:
+    figures = [Figure(f"ui.{key}.p95_ms", "ui", f"GET {label} p95", "ms", 1, "lower", _ui_page_p95(key))
+               for key, label in UI_PAGES.items()]
+    slowest = Figure("ui.slowest.p95_ms", "ui", "slowest UI page p95", "ms", 1, "lower",
+                     lambda results: (page := _ui_slowest(results)) and page["p95_ms"])
+    return [*figures, slowest]
+
+
+def _ui_failed(results: Results) -> str | None:
+    errors = _ui_pages(results, "error")
+    return f"{len(errors)} page{'s' if len(errors) != 1 else ''} answered an error" if errors else None
+
+
+def _ui_note(results: Results) -> str:
+    """Said after the target's mark: which page set the figure, and how many are not built yet."""
+    slowest = _ui_slowest(results)
+    notes = [f"slowest: {slowest['path']}"] if slowest else []
+    if missing := len(_ui_pages(results, "not built")):
+        notes.append(f"{missing} page{'s' if missing != 1 else ''} not built")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _ui_not_measured(results: Results) -> list[str]:
+    reason = _dig(results, "ui", "not_built")
+    return [f"ui: {reason}"] if reason else []
+
+
+def _render_ui(section: dict[str, Any]) -> list[str]:
+    if "error" in section:
+        return [f"ui: FAILED: {section['error']}"]
+    if "not_built" in section:
+        return [f"ui: not built: {section['not_built']}"]
+    rows = []
+    for p in section["pages"]:
+        if p["status"] == "ok":
+            target = f"< {UI_P95_MS:g} ms {mark(p['p95_ms'], lambda v: v < UI_P95_MS)}"
+            rows.append([p["label"], p["path"], num(p["bytes"]), num(p["p50_ms"]), num(p["p95_ms"]),
+                         num(p["max_ms"]), target])
+        else:
+            state = "not built (404)" if p["status"] == "not built" else f"ERROR {p.get('http_status')}"
+            rows.append([p["label"], p["path"], "-", "-", "-", "-", state])
+    setup = section["setup"]
+    return [
+        f"ui: GET of each web UI page as admin (session from the login form), {section['warm_up_gets']}"
+        f" warm-up + {section['timed_gets']} timed GETs a page, one at a time on one keep-alive connection,"
+        f" request to last byte; {section['seeded_incidents']:,} incidents seeded ({setup['resolved']}"
+        f" resolved), one opened by an event (paged, {setup['comments']} comments, accepted), a schedule,"
+        f" a policy, a maintenance window; a page answering 404 is not built",
+        table(["page", "path", "bytes", "p50 ms", "p95 ms", "max ms", "target"], rows, left=2),
+        *(f"  ERROR: {error}" for error in section.get("errors", [])),
+    ]
+
+
+# --- end of section ui ----------------------------------------------------------------------------
+
+
 def _figures() -> list[Figure]:
     figures = []
     for keys, label in KEYS.items():
@@ -253,7 +338,7 @@ def _figures() -> list[Figure]:
         Figure("schedules.on_call_shift.p50_us", "schedules", "on_call_shift() p50", "µs", 1, "lower",
                _path("schedules", "on_call_shift", "us", "p50")),
     ]
-    return figures
+    return figures + _ui_figures()
 
 
 FIGURES = _figures()
@@ -347,6 +432,8 @@ TARGETS = (
            f" {WEBHOOK_CONNECTIONS} conns",
            f">= {WEBHOOK_ALERTS_PER_S:,}", lambda v: v >= WEBHOOK_ALERTS_PER_S, _webhook_durability, _full,
            _webhook_alertmanager),
+    Target("ui.slowest.p95_ms", f"every UI page p95 with {UI_INCIDENTS:,} incidents", f"< {UI_P95_MS:g} ms",
+           lambda v: v < UI_P95_MS, _ui_failed, _ui_note),
 )
 
 
@@ -494,7 +581,7 @@ def not_measured(results: Results) -> list[str]:
     """What a run could not measure on its daemon and why: no failure (a revision from before the
     feature), its figures are n/a."""
     reason = _dig(results, "webhook", "ilertd", "skipped")
-    return [f"webhook ilertd: {reason}"] if reason else []
+    return ([f"webhook ilertd: {reason}"] if reason else []) + _ui_not_measured(results)
 
 
 def _webhook_problems(section: dict[str, Any]) -> list[str]:
@@ -911,7 +998,8 @@ def _header(results: dict[str, Any], title: str) -> list[str]:
 def render(results: dict[str, Any]) -> str:
     lines = _header(results, "ilertd benchmark")
     renderers = {"ingest": _render_ingest, "baselines": _render_baselines, "webhook": _render_webhook,
-                 "scale": _render_scale, "paging": _render_paging, "schedules": _render_schedules}
+                 "scale": _render_scale, "paging": _render_paging, "schedules": _render_schedules,
+                 "ui": _render_ui}
     for name in results["sections"]:
         lines.append("")
         lines.extend(renderers[name](results.get(name, {"error": "did not run"})))

@@ -1,9 +1,9 @@
 """The benchmark's sections, imported only when one runs.
 
-Three of them use `ilertd` in this process (scale and paging seed stores through its models,
+Four of them use `ilertd` in this process (scale, paging and ui seed stores through its models,
 schedules times its functions): under `--compare` that must be the `ilertd` of the side a worker
-measures, so the process that starts the workers never imports schedules, and scale and paging
-(through `bench.seed`) import `ilertd` only when they seed.
+measures, so the process that starts the workers never imports schedules, and scale, paging and
+ui (through `bench.seed`) import `ilertd` only when they seed.
 
 A section is a module with `run(ctx)`. One that `--compare` splits into measurements run apart
 (each interleaved between the two sides on its own) is named in SPLIT, has `units(ctx)`, the
@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.context import Context
 
-NAMES = ("ingest", "baselines", "webhook", "scale", "paging", "schedules")
+NAMES = ("ingest", "baselines", "webhook", "scale", "paging", "schedules", "ui")
 SPLIT = ("scale", "paging")
 SHARED = ("baselines", "webhook")
 

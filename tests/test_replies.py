@@ -427,7 +427,8 @@ def test_answers_reach_a_running_daemon_over_http(paging: Paging) -> None:
 def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     lee = app_paging.user("lee", [("SMS", 0, "HIGH_PRIORITY")])
     phone = phone_of(app_paging, lee)
-    contact = next(c for c in app_paging.daemon.get(f"/api/users/{lee}/contacts").json() if c["method"] == "SMS")
+    contacts = app_paging.daemon.get(f"/api/users/{lee}/contacts").json()
+    contact = next(c for c in contacts if c["method"] == "SMS")
     queued = app_paging.daemon.post(f"/api/users/{lee}/contacts/{contact['id']}/test")
     assert queued.status_code == 202 and queued.json()["status"] == "SCHEDULED"
     app_paging.daemon.advance("PT0S")

@@ -121,3 +121,14 @@ def test_the_list_filters_by_status_and_source_and_serves_its_rows_alone(app: In
     assert rows.text.lstrip().startswith("<tr") and f"incident-{second}" in rows.text
     assert client.get("/ui/incidents/99999").status_code == 404
     assert client.get("/ui/incidents/x").status_code == 404
+
+
+def test_links_and_images_of_an_alert_are_only_followed_over_http(app: InProcessDaemon) -> None:
+    user(app, "ann")
+    incident_id = app.event(summary="x", alertKey="x", links=[
+        {"href": "javascript:alert(1)", "text": "click"}, {"href": "https://ok.example/a"}],
+        images=[{"src": "javascript:alert(2)"}, {"src": "https://img.example/g.png", "href": "data:x"}],
+    ).json()["incidentId"]
+    page = login(app, "ann").get(f"/ui/incidents/{incident_id}").text
+    assert 'href="javascript:' not in page and 'src="javascript:' not in page and 'href="data:' not in page
+    assert 'href="https://ok.example/a"' in page and 'src="https://img.example/g.png"' in page

@@ -169,3 +169,25 @@ def test_a_user_gets_403_on_admin_pages(chrome: WebDriver, paging: Paging) -> No
             wait_for(chrome, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Not allowed", 5)
         except TimeoutException:
             pytest.fail(f"{path} did not refuse a USER: {chrome.find_element(By.TAG_NAME, 'main').text}")
+
+
+def test_an_admin_edits_another_users_sms_rule_and_the_next_page_follows_it(chrome: WebDriver,
+                                                                             paging: Paging) -> None:
+    eve = paging.user("eve", [("SMS", 0, "HIGH_PRIORITY")])
+    phone = next(c["target"] for c in paging.daemon.get(f"/api/users/{eve}/contacts").json())
+    (rule,) = paging.daemon.get(f"/api/users/{eve}/notification-preferences/alerts").json()
+    paging.policy([(30, [eve])])
+    log_in(chrome, paging, "admin", admin_password(paging))
+    wait_for(chrome, lambda d: d.current_url.endswith("/ui/incidents"))
+    chrome.get(f"{paging.daemon.url}/ui/admin/users/{eve}")
+    delay = chrome.find_element(By.ID, f"alerts-{rule['id']}-delay")
+    delay.clear()
+    delay.send_keys("5")
+    chrome.find_element(By.CSS_SELECTOR, f"#alerts-{rule['id']} button[type=submit]").click()
+    wait_for(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
+    assert paging.daemon.get(f"/api/users/{eve}/notification-preferences/alerts").json()[0]["delayMin"] == 5
+    paging.alert("db1", summary="orders queue stuck")
+    paging.daemon.advance("PT4M59S")
+    assert paging.http.to(f"/sms/{phone}") == []
+    paging.daemon.advance("PT1S")
+    assert len(paging.http.to(f"/sms/{phone}")) == 1

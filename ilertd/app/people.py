@@ -12,7 +12,7 @@ from ilertd.app.context import Context
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import user
+from ilertd.store.people import owned_row, user
 
 ROLES = ("ADMIN", "USER")
 
@@ -91,3 +91,13 @@ class People:
         name = v.text(body, "name", max_length=128) or ""
         with write_transaction(self.ctx.db):
             return create_token(user_id, name, self.ctx.now())
+
+    def revoke_token(self, caller: Principal, user_id: int, token_id: int) -> None:
+        """Delete one of the user's API tokens: the next request bearing it is refused."""
+        require_self_or_admin(caller, user_id)
+        user_or_404(user_id)
+        with write_transaction(self.ctx.db):
+            # Another user's token is as absent as a missing one: the path names the owner.
+            if owned_row(m.ApiToken, user_id, token_id) is None:
+                raise not_found("API token", token_id)
+            m.ApiToken.delete().where(m.ApiToken.id == token_id).execute()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from peewee import fn
+
 from ilertd.domain import escalation as esc
 from ilertd.domain.incidents import Incident, LogEntry
 from ilertd.store import models as m
@@ -187,8 +189,17 @@ def open_alert_keys() -> dict[tuple[int, str], int]:
     return {(source_id, identity): incident_id for incident_id, source_id, identity in query}
 
 
+def open_incident_counts(source_ids: list[int] | None = None) -> dict[int, int]:
+    """How many incidents are open on each alert source (of `source_ids`, or all), counted by the
+    store: a page showing the counts must not read every open incident."""
+    query = (m.Incident.select(m.Incident.alert_source, fn.COUNT(m.Incident.id))
+             .where(m.Incident.status != "RESOLVED"))
+    if source_ids is not None:
+        query = query.where(m.Incident.alert_source.in_(source_ids))
+    return dict(query.group_by(m.Incident.alert_source).tuples())
+
+
 def max_incident_id() -> int:
-    from peewee import fn
 
     return m.Incident.select(fn.MAX(m.Incident.id)).scalar() or 0
 

@@ -6,12 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ilertd.app.auth import require_self_or_admin
 from ilertd.app.people import user_or_404
-from ilertd.store.people import users_page
+from ilertd.store import models as m
+from ilertd.store.people import owned_rows, users_page
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
-from ilertd.web.views import user_json
+from ilertd.web.views import token_json, user_json
 
 
 def routes(services: Services) -> list[Route]:
@@ -44,6 +46,18 @@ def routes(services: Services) -> list[Route]:
                                     json_object(body, required=False))
         return JSONResponse({"token": token}, status_code=201)
 
+    def list_user_tokens(request: Request, _body: bytes) -> Response:
+        caller = authenticate(request)
+        user_id = path_id(request)
+        require_self_or_admin(caller, user_id)
+        user_or_404(user_id)
+        start, size = paging(request)
+        return JSONResponse([token_json(t) for t in owned_rows(m.ApiToken, user_id, start, size)])
+
+    def revoke_user_token(request: Request, _body: bytes) -> Response:
+        people.revoke_token(authenticate(request), path_id(request), path_id(request, "tid"))
+        return Response(status_code=204)
+
     return [
         Route("/api/users", threaded(list_users), methods=["GET"]),
         Route("/api/users", threaded(create_user), methods=["POST"]),
@@ -52,4 +66,6 @@ def routes(services: Services) -> list[Route]:
         Route("/api/users/{id}", threaded(update_user), methods=["PUT"]),
         Route("/api/users/{id}", threaded(delete_user), methods=["DELETE"]),
         Route("/api/users/{id}/tokens", threaded(create_user_token), methods=["POST"]),
+        Route("/api/users/{id}/tokens", threaded(list_user_tokens), methods=["GET"]),
+        Route("/api/users/{id}/tokens/{tid}", threaded(revoke_user_token), methods=["DELETE"]),
     ]

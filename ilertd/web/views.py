@@ -168,3 +168,8 @@ def schedule_json(row: Any, definition: dict[str, Any]) -> dict[str, Any]:
         "id": row.id, "name": row.name, "type": row.type, "timezone": row.timezone,
         "scheduleLayers": layers, "shifts": shifts,
     }
+
+
+def token_json(row: m.ApiToken) -> dict[str, Any]:
+    """An API token as its owner sees it: never the token itself (only its hash is kept)."""
+    return {"id": row.id, "name": row.name, "createdAt": format_instant(row.created_at)}

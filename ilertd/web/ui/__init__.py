@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from ilertd.web.services import Services
-from ilertd.web.ui import account, incidents
+from ilertd.web.ui import account, admin, incidents, oncall, policies, profile, schedules, sources
 from ilertd.web.ui.core import Ui
 
 STATIC = Path(__file__).parent / "static"
@@ -20,4 +20,10 @@ def routes(services: Services) -> list[BaseRoute]:
         Mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static"),
         *account.routes(ui),
         *incidents.routes(ui),
+        *oncall.routes(ui),
+        *schedules.routes(ui),
+        *policies.routes(ui),
+        *sources.routes(ui),
+        *profile.routes(ui),
+        *admin.routes(ui),
     ]

@@ -137,6 +137,7 @@ class Ui:
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
             trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["local"] = local_time
+        self.templates.filters["web_url"] = web_url
         self._secret: str | None = None
         self.secure_cookies = services.public_url.startswith("https://")
 
@@ -216,7 +217,8 @@ class Ui:
         if found is None and not public:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
-        view = View(request, *found) if found is not None else View(request, Principal(0, "", ""))
+        anonymous = View(request, Principal(0, "", ""))
+        view = View(request, found[0], zone=found[1]) if found is not None else anonymous
         if request.method == "POST":
             try:
                 body = await read_body(request)
@@ -245,6 +247,13 @@ def redirect(path: str, notice: str = "") -> RedirectResponse:
     if notice:
         path += ("&" if "?" in path else "?") + "notice=" + quote(notice, safe="")
     return RedirectResponse(path, status_code=303)
+
+
+def web_url(value: Any) -> str:
+    """`value` if it is an http(s) URL, else empty: what an alert sends as a link or an image
+    could be `javascript:` or `data:`, which a page must not make clickable."""
+    text = str(value or "").strip()
+    return text if text.lower().startswith(("https://", "http://")) else ""
 
 
 def local_time(value: Any, zone: ZoneInfo, with_date: bool = True) -> str:
