@@ -108,7 +108,8 @@ def concrete(path: str, segments: dict[str, str], app: InProcessDaemon) -> str:
             return app.integration_key if segments["key"] == "1" else segments["key"]
         if name == "type":
             return {"1": "api", "2": "pagerduty"}.get(segments["type"], segments["type"])
-        return segments[name]
+        # A path parameter without its own strategy (a word like {kind}) gets an id-like value.
+        return segments.get(name, segments["id"])
 
     return re.sub(r"\{(\w+)(?::\w+)?\}", fill, path)
 
@@ -121,7 +122,7 @@ def requests_to(app: InProcessDaemon, route: tuple[str, str]) -> None:
     @given(body=BODIES, query=QUERY,
            segments=st.fixed_dictionaries({"id": ID_SEGMENTS, "rid": ID_SEGMENTS, "cid": ID_SEGMENTS,
                                            "oid": ID_SEGMENTS, "type": ID_SEGMENTS, "key": ID_SEGMENTS,
-                                           "token": LINK_TOKENS}),
+                                           "token": LINK_TOKENS, "tid": ID_SEGMENTS}),
            token=st.booleans(),
            content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded",
                                          "text/plain"]))

@@ -232,7 +232,7 @@ def summary_text(pages: list[PageFacts], incidents_link: str, reference: str,
         listed = " ".join(f"#{i}={codes[i]}" for i in distinct if i in codes)
         code = codes.get(first.incident_id, min(codes.values()))
         hint = _reply_hint(code).replace("Reply ", "Reply e.g. ")
-        short = _sms(f"ilertd: {count} pages: {listed}", "", hint)
+        short = _sms(f"ilertd: {count} pages: {listed}", f"e.g. {' '.join(first.summary.split())}", hint)
     else:
         short = _sms(f"ilertd: {count} pages, {len(distinct)} incidents, e.g. #{first.incident_id} "
                      f"{' '.join(first.summary.split())}", "", incidents_link)
