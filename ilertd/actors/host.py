@@ -43,6 +43,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.domain import incidents as domain
 from ilertd.domain.incidents import Paging
 from ilertd.errors import ApiError
+from ilertd.logs import ids
 from ilertd.store import incidents as store
 from ilertd.tracker import WorkTracker
 
@@ -174,7 +175,8 @@ class IncidentHost(TrackedActor):
                     actor.receive(EscalationDue(actor.id, now))
                 except Exception:
                     # One incident's failure must not hold back the batch; the sweep fires it again.
-                    logger.exception("incident %s: escalation failed", actor.id)
+                    logger.exception("incident %s: escalation failed", actor.id,
+                                     extra=ids(incident_id=actor.id))
         finally:
             timers, self.timers = self.timers, None
             runtime.clock.arm_many(timers)
@@ -257,7 +259,8 @@ class HostDirectory:
             try:
                 self.tell_host(index, EscalationsDue(box))
             except pykka.ActorDeadError:
-                logger.warning("escalation of incident %s due while stopping", incident_id)
+                logger.warning("escalation of incident %s due while stopping", incident_id,
+                               extra=ids(incident_id=incident_id))
 
     def escalation_callback(self, incident_id: int) -> TimerCallback:
         return lambda when: self.escalation_due(incident_id, when)

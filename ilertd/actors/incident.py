@@ -36,6 +36,7 @@ from ilertd.domain import quiet_times
 from ilertd.domain.incidents import Actor, Incident, Transition
 from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
 from ilertd.errors import ApiError
+from ilertd.logs import ids
 from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
 from ilertd.store.outbox import paged_user_ids
@@ -78,7 +79,8 @@ class IncidentActor:
             case EscalationDue():
                 self._escalation_due()
             case _:
-                logger.warning("incident %s ignored unexpected message %r", self.id, message)
+                logger.warning("incident %s ignored unexpected message %r", self.id, message,
+                               extra=ids(incident_id=self.id))
 
     # --- what each message does --------------------------------------------------------------
 
@@ -215,7 +217,8 @@ class IncidentActor:
 
         def done(error: BaseException | None) -> None:
             if error is not None:
-                logger.error("incident %s: write failed (%s); reloading", incident_id, error)
+                logger.error("incident %s: write failed (%s); reloading", incident_id, error,
+                             extra=ids(incident_id=incident_id))
                 with contextlib.suppress(pykka.ActorDeadError):
                     host.directory.tell(incident_id, Reload(incident_id))
                 if reply is not None:

@@ -39,6 +39,7 @@ from ilertd.actors.messages import (
 from ilertd.actors.runtime import Runtime
 from ilertd.domain.events import alert_key_identity, normalize_alert_key
 from ilertd.errors import ApiError
+from ilertd.logs import ids
 from ilertd.store import incidents as store
 from ilertd.store import outbox
 
@@ -175,14 +176,16 @@ class Supervisor(TrackedActor):
         for incident_id, due in store.escalation_deadlines(until=now):
             armed = clock.armed_at(escalation_timer_key(incident_id))
             if (armed is None or armed > due) and not hosts.recently_handed(incident_id, recent):
-                logger.warning("incident %s: overdue escalation had no timer; firing", incident_id)
+                logger.warning("incident %s: overdue escalation had no timer; firing", incident_id,
+                               extra=ids(incident_id=incident_id))
                 hosts.escalation_due(incident_id, due)
         pages = self.runtime.pages
         pages.forget_handed_before(recent)
         for page in outbox.scheduled_notifications(until=now):
             armed = pages.armed_at(page["id"])
             if (armed is None or armed > page["due_at"]) and not pages.recently_handed(page["id"], recent):
-                logger.warning("page %s: overdue and without a timer; delivering", page["id"])
+                logger.warning("page %s: overdue and without a timer; delivering", page["id"],
+                               extra=ids(notification_id=page["id"], incident_id=page["incident_id"]))
                 pages.deliver(Deliver(page["id"], page["incident_id"], page["method"], page["target"]))
         for index in range(hosts.count):
             hosts.tell_host(index, EvictIdle())

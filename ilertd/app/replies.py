@@ -19,6 +19,7 @@ from ilertd.domain.replies import (
     sms_help,
     voice_choice,
 )
+from ilertd.logs import ids
 from ilertd.store import replies as store
 from ilertd.store.incidents import incident
 from ilertd.store.outbox import notification
@@ -80,7 +81,8 @@ class Replies:
             if error.code == "INCIDENT_RESOLVED":
                 return Answer(f"Incident #{incident_id} is already resolved.")
             return Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}")
-        logger.info("incident %s %s by %s on %s", incident_id, action_done(action), name, channel)
+        logger.info("incident %s %s by %s on %s", incident_id, action_done(action), name, channel,
+                    extra=ids(incident_id=incident_id, user_id=user_id))
         if action == "escalate":
             after = incident(incident_id)
             level = f" to level {after.escalation_level}" if after is not None else ""
@@ -171,7 +173,7 @@ class Replies:
         incident_id, user_id = bound
         if not sender or not store.was_paged_by_mail(incident_id, user_id, sender):
             logger.warning("e-mailed reply for incident %s from %s: that address was not paged for it",
-                           incident_id, sender or "(no sender)")
+                           incident_id, sender or "(no sender)", extra=ids(incident_id=incident_id))
             return Answer(f"{sender or 'this sender'} was not paged for incident #{incident_id}")
         action = email_reply_action(text)
         if action is None:

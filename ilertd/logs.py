@@ -1,0 +1,53 @@
+"""The daemon's log: `[log] format` (text or JSON lines) and `level`, and the ids a line concerns."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+# What a line may concern, passed as `extra=ids(...)`: JSON lines carry them as fields, text
+# lines say them in the message already.
+ID_FIELDS = ("incident_id", "alert_source_id", "user_id", "notification_id", "schedule_id")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def ids(**values: int | None) -> dict[str, int]:
+    """`extra=` for a log call: the ids it concerns (None ones left out)."""
+    return {name: value for name, value in values.items() if value is not None and name in ID_FIELDS}
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: `ts` (UTC, ISO 8601 with milliseconds), `level`, `logger`, `msg`,
+    the ids the line concerns, and `exc` with the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+                  .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in ID_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(log_format: str = "text", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """The root logger writes to stderr (the journal under systemd) in `log_format` from `level` on."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))

@@ -1,0 +1,52 @@
+"""The daemon's log: JSON lines with the ids a line concerns, or text; the level."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from ilertd.logs import configure_logging, ids
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_json_lines_carry_time_level_logger_message_and_ids(restore_root: None) -> None:
+    out = io.StringIO()
+    configure_logging("json", "INFO", out)
+    log = logging.getLogger("ilertd.test")
+    log.info("incident %s accepted by %s", 12, "ann",
+             extra=ids(incident_id=12, user_id=7, alert_source_id=None))
+    log.debug("not at INFO")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("it failed")
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["level"] == "INFO" and first["logger"] == "ilertd.test"
+    assert first["msg"] == "incident 12 accepted by ann"
+    assert (first["incident_id"], first["user_id"]) == (12, 7) and "alert_source_id" not in first
+    assert first["ts"].endswith("Z") and "T" in first["ts"]
+    assert second["level"] == "ERROR" and "ValueError: boom" in second["exc"]
+
+
+def test_text_lines_and_the_level(restore_root: None) -> None:
+    out = io.StringIO()
+    configure_logging("text", "WARNING", out)
+    logging.getLogger("ilertd.test").info("quiet")
+    logging.getLogger("ilertd.test").warning("loud %d", 3)
+    (line,) = out.getvalue().splitlines()
+    assert line.endswith("WARNING ilertd.test: loud 3")
