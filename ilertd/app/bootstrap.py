@@ -44,6 +44,19 @@ def bootstrap(db: peewee.Database, now: datetime) -> FirstRun | None:
     return FirstRun(token, source.integration_key, password)
 
 
+def first_start_message(first: FirstRun, path: Path, under_journal: bool) -> str:
+    """What the first start prints: the secrets, or (where stdout is kept, as in the journal)
+    only where they are."""
+    if under_journal:
+        return (f"ilertd: first start: the admin API token, the admin's web UI password and the default "
+                f"integration key are in {path}, readable only by this user")
+    return ("ilertd: first start.\n"
+            f"  admin API token:         {first.admin_token}\n"
+            f"  admin password (web UI): {first.admin_password}\n"
+            f"  default integration key: {first.integration_key}\n"
+            f"  (also in {path}, readable only by this user)")
+
+
 def write_first_run(directory: Path, first: FirstRun, public_url: str) -> Path:
     """Keep the one-time secrets where only the daemon's user can read them (mode 0600)."""
     path = directory / "first-run.txt"
