@@ -258,3 +258,13 @@ def test_a_static_schedule_has_its_shifts_and_gaps(app: InProcessDaemon) -> None
     assert during.status_code == 200 and during.json()["user"]["username"] == "ben"
     bad = app.get(path, params={"at": "tomorrow"})
     assert bad.status_code == 400 and bad.json()["field"] == "at"
+
+
+def test_a_user_asking_for_another_users_feed_url_is_told_about_rights(app: InProcessDaemon) -> None:
+    ann = app.post("/api/users", {"username": "ann"}).json()["id"]
+    bob = app.post("/api/users", {"username": "bob"}).json()["id"]
+    bob_token = app.post(f"/api/users/{bob}/tokens", {}).json()["token"]
+    refused = app.get(f"/api/users/{ann}/feed-url", token=bob_token)
+    assert refused.status_code == 403
+    assert refused.json()["message"] == "only an ADMIN may read another user's calendar feed URL"
+    assert app.get(f"/api/users/{bob}/feed-url", token=bob_token).status_code == 200

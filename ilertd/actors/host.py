@@ -187,7 +187,7 @@ class IncidentHost(TrackedActor):
     def paging(self) -> Paging:
         reader, people = self.runtime.reader, self.runtime.people
         return Paging(person=lambda user_id: people.get(user_id, reader),
-                      on_call=self.runtime.schedules.on_call)
+                      on_call=self.runtime.schedules.on_call, schedule_name=self.runtime.schedules.name)
 
     def arm(self, key: Hashable, when: datetime, callback: TimerCallback) -> None:
         if self.timers is not None:

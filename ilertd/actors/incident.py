@@ -174,6 +174,8 @@ class IncidentActor:
             }))
         writes.extend(statements.log(r) for r in store.log_rows(incident.id, transition.log, now))
         if transition.cancel_pages:
+            what = "resolved" if incident.status == "RESOLVED" else "accepted"
+            writes.append(statements.log_cancelled_pages(incident.id, now, what))
             writes.append(statements.cancel_pages(incident.id))
         pages = [*transition.pages, *self._status_updates(transition, now)]
         numbered = [(self.runtime.notification_ids.next(), page) for page in pages]

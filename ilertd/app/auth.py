@@ -53,6 +53,8 @@ def require_admin(principal: Principal) -> None:
         raise ApiError(403, "FORBIDDEN", "only an ADMIN may do this")
 
 
-def require_self_or_admin(principal: Principal, user_id: int) -> None:
+def require_self_or_admin(principal: Principal, user_id: int,
+                          what: str = "change another user's profile or settings") -> None:
+    """403 unless the caller is the user or an ADMIN; the message says which right is missing."""
     if principal.user_id != user_id and not principal.is_admin:
-        raise ApiError(403, "FORBIDDEN", "a USER may only change their own profile")
+        raise ApiError(403, "FORBIDDEN", f"only an ADMIN may {what}")

@@ -68,5 +68,22 @@ def level_user_ids(rule: EscalationRule, at: datetime, on_call: OnCall) -> tuple
     return tuple(seen)
 
 
+def level_reach(rule: EscalationRule, at: datetime, on_call: OnCall
+                ) -> tuple[tuple[int, int | None], ...]:
+    """Who a level reaches at `at` and why: (user, None) for its own users, then (user, schedule)
+    for whoever is on call in each schedule, a user once; (None, schedule) for a schedule with
+    nobody on call."""
+    reached: list[tuple[int | None, int | None]] = [(user_id, None)
+                                                    for user_id in dict.fromkeys(rule.user_ids)]
+    seen = set(rule.user_ids)
+    for schedule_id in rule.schedule_ids:
+        user_id = on_call(schedule_id, at)
+        if user_id is None or user_id not in seen:
+            reached.append((user_id, schedule_id))
+        if user_id is not None:
+            seen.add(user_id)
+    return tuple(reached)  # type: ignore[arg-type]
+
+
 def policy_user_ids(policy: EscalationPolicy) -> set[int]:
     return {user_id for rule in policy.rules for user_id in rule.user_ids}

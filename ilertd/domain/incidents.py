@@ -15,6 +15,7 @@ from ilertd.domain.escalation import (
     EscalationPolicy,
     OnCall,
     level_deadline,
+    level_reach,
     level_user_ids,
     next_step,
     nobody_on_call,
@@ -56,6 +57,8 @@ class Paging:
 
     person: Callable[[int], Person | None] = field(default=lambda _user_id: None)
     on_call: OnCall = nobody_on_call
+    # How the log names a schedule that put someone on a level.
+    schedule_name: Callable[[int], str] = field(default=lambda schedule_id: f"schedule {schedule_id}")
 
 
 NO_PAGING = Paging()
@@ -218,13 +221,23 @@ def _enter_level(
         rule = policy.rules[level]
         pages: list[PlannedPage] = []
         names: list[str] = []
-        for user_id in level_user_ids(rule, now, paging.on_call):
+        unreachable: list[str] = []
+        for user_id, schedule_id in level_reach(rule, now, paging.on_call):
+            through = f" (on call in {paging.schedule_name(schedule_id)})" if schedule_id is not None else ""
+            if user_id is None:
+                unreachable.append(f"{paging.schedule_name(schedule_id or 0)} (nobody on call)")
+                continue
             person = paging.person(user_id)
             if person is None:
+                unreachable.append(f"user {user_id}{through} (no longer exists)")
                 continue
             planned = pages_for(person, incident.priority, now)
+            if not planned:
+                why = (f"muted until {person.muted_until.isoformat()}" if person.muted_at(now)
+                       else f"no alert rule for {incident.priority} priority and no e-mail address")
+                unreachable.append(f"{person.username}{through} ({why})")
             if planned:
-                names.append(person.username)
+                names.append(person.username + through)
             for page in planned:
                 pages.append(replace(page, level=level))
                 if page.fallback:
@@ -241,7 +254,9 @@ def _enter_level(
                                 f"{reason}: paging {', '.join(names)}"))
             return _reach_level(incident, policy, level, pass_number, now), tuple(pages)
         checked += 1
-        log.append(LogEntry("NOBODY_ON_CALL", f"Nobody reachable at level {level} of policy {policy.name}"))
+        who = ": " + ", ".join(unreachable) if unreachable else ": the level names nobody"
+        log.append(LogEntry("NOBODY_ON_CALL",
+                            f"Nobody reachable at level {level} of policy {policy.name}{who}"))
         step = None if incident.priority == "LOW" else next_step(policy, level, pass_number)
         if step is None or checked >= len(policy.rules):
             stopped = replace(incident, escalation_level=level, escalation_pass=pass_number,

@@ -42,6 +42,11 @@ def all_schedules() -> list[m.Schedule]:
     return list(m.Schedule.select().order_by(m.Schedule.id))
 
 
+def schedules_named(name: str) -> list[m.Schedule]:
+    """The schedules with this name, by id (names are not unique in the store)."""
+    return list(m.Schedule.select().where(m.Schedule.name == name).order_by(m.Schedule.id))
+
+
 def current_definitions(ids: list[int]) -> dict[int, dict[str, Any]]:
     """Each schedule's definition in force now (its latest version), in one query."""
     versions = (m.ScheduleVersion.select(m.ScheduleVersion.schedule, m.ScheduleVersion.definition)
@@ -59,6 +64,13 @@ def override(schedule_id: int, override_id: int) -> m.ScheduleOverride | None:
 def overrides_by_start(schedule_id: int) -> list[m.ScheduleOverride]:
     return list(m.ScheduleOverride.select().where(m.ScheduleOverride.schedule == schedule_id)
                 .order_by(m.ScheduleOverride.start, m.ScheduleOverride.id))
+
+
+def user_overrides_ending_after(user_id: int, after: datetime) -> list[m.ScheduleOverride]:
+    """The user's overrides not over by `after` (running or to come), by schedule and start."""
+    return list(m.ScheduleOverride.select()
+                .where((m.ScheduleOverride.user_id == user_id) & (m.ScheduleOverride.end > after))
+                .order_by(m.ScheduleOverride.schedule, m.ScheduleOverride.start, m.ScheduleOverride.id))
 
 
 def load_history(schedule_id: int) -> tuple[Any, History] | None:
@@ -135,6 +147,14 @@ class ScheduleDirectory:
 
     def invalidate(self, schedule_id: int | None = None) -> None:
         self._cache.invalidate(schedule_id)
+
+    def name(self, schedule_id: int) -> str:
+        """How the incident log names the schedule (its id if it is gone or cannot be read)."""
+        try:
+            history = self.history(schedule_id)
+        except Exception:
+            history = None
+        return history.versions[-1].schedule.name if history is not None else f"schedule {schedule_id}"
 
     def on_call(self, schedule_id: int, at: datetime) -> int | None:
         """Who is on call; a schedule that cannot be read counts as nobody, so its level

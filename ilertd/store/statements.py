@@ -79,6 +79,13 @@ class Statements:
         self.insert_event = insert(m.Event, self.event_fields)
         self.insert_log = insert(m.LogEntry, self.log_fields)
         self.insert_notification = insert(m.Notification, self.notification_fields)
+        # One log entry per page about to be cancelled, before the cancelling UPDATE.
+        self.log_cancelled_sql = (
+            "INSERT INTO log_entry (incident_id, timestamp, log_entry_type, text, user_id, channel)"
+            f" SELECT incident_id, {param}, 'NOTIFICATION_CANCELLED', method || ' to ' || target ||"
+            f" ' not sent: the incident was ' || {param}, user_id, method FROM notification"
+            f" WHERE incident_id = {param} AND status = 'SCHEDULED' AND kind = 'ALERT' ORDER BY id"
+        )
         self.cancel_pages_sql = (
             f"UPDATE notification SET status = 'CANCELLED' WHERE incident_id = {param}"
             f" AND status = 'SCHEDULED' AND kind = 'ALERT'"
@@ -156,3 +163,9 @@ class Statements:
     def cancel_pages(self, incident_id: int) -> Statement:
         """Accept and resolve cancel every page of the incident not yet sent."""
         return Statement(BARRIER, self.cancel_pages_sql, (incident_id,))
+
+    def log_cancelled_pages(self, incident_id: int, at: datetime, what: str) -> Statement:
+        """A log entry for each page `cancel_pages` is about to cancel, saying why (`what`:
+        accepted, resolved)."""
+        return Statement(BARRIER, self.log_cancelled_sql,
+                         (m.LogEntry.timestamp.db_value(at), what, incident_id))

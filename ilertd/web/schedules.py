@@ -238,7 +238,7 @@ def routes(services: Services) -> list[Route]:
         user_id = path_id(request)
         principal = feed_access(request, "user", user_id)
         if principal is not None:
-            require_self_or_admin(principal, user_id)
+            require_self_or_admin(principal, user_id, "read another user's calendar feed")
         owner = user(user_id)
         if owner is None:
             raise not_found("user", user_id)
@@ -263,7 +263,7 @@ def routes(services: Services) -> list[Route]:
 
     def user_feed_url(request: Request, _body: bytes) -> Response:
         user_id = path_id(request)
-        require_self_or_admin(authenticate(request), user_id)
+        require_self_or_admin(authenticate(request), user_id, "read another user's calendar feed URL")
         if not user_exists(user_id):
             raise not_found("user", user_id)
         token = feed_token(secret(), "user", user_id)

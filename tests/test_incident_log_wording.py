@@ -1,0 +1,76 @@
+"""The incident log names what a person can act on: which schedule gave which user, why nobody
+was reachable, which pages an accept or resolve cancelled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.paging import Paging
+
+
+def entries(paging: Paging, incident_id: int, kind: str) -> list[dict[str, Any]]:
+    reply = paging.daemon.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100})
+    return [e for e in reply.json() if e["logEntryType"] == kind]
+
+
+def schedule_of(paging: Paging, name: str, users: list[int]) -> int:
+    created = paging.daemon.post("/api/schedules", {
+        "name": name, "type": "RECURRING", "timezone": "UTC",
+        "scheduleLayers": [{"name": "all day", "users": [{"id": u} for u in users], "rotation": "P7D",
+                            "startsOn": "2026-01-05T00:00"}]})
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
+
+
+def policy_with(paging: Paging, levels: list[dict[str, Any]]) -> None:
+    created = paging.daemon.post("/api/escalation-policies", {"name": "ops", "escalationRules": levels})
+    assert created.status_code == 201, created.text
+    paging.daemon.put("/api/alert-sources/1", {"escalationPolicy": {"id": created.json()["id"]}})
+
+
+def test_a_level_says_which_schedule_put_which_user_on_it(app_paging: Paging) -> None:
+    ann, bob = app_paging.user("ann"), app_paging.user("bob")
+    primary = schedule_of(app_paging, "primary", [bob])
+    policy_with(app_paging, [{"escalationTimeout": 10, "users": [{"id": ann}],
+                              "schedules": [{"id": primary}]}])
+    incident_id = app_paging.alert()
+    planned = entries(app_paging, incident_id, "NOTIFICATION_PLANNED")
+    (planned,) = [e for e in planned if "reached" in e["text"]]
+    assert planned["text"] == "Level 0 of policy ops reached: paging ann, bob (on call in primary)"
+
+
+def test_nobody_reachable_names_the_level_the_users_and_why(app_paging: Paging) -> None:
+    muted = app_paging.user("mia", muted_until="2026-02-01T00:00:00Z")
+    silent = app_paging.user("sol", email=False)
+    policy_with(app_paging, [{"escalationTimeout": 10, "users": [{"id": muted}, {"id": silent}]}])
+    incident_id = app_paging.alert()
+    first = entries(app_paging, incident_id, "NOBODY_ON_CALL")[0]["text"]
+    assert first.startswith("Nobody reachable at level 0 of policy ops: ")
+    assert "mia (muted until 2026-02-01T00:00:00+00:00)" in first
+    assert "sol (no alert rule for HIGH priority and no e-mail address)" in first
+
+
+def test_a_schedule_with_nobody_on_call_is_named(app_paging: Paging) -> None:
+    static = app_paging.daemon.post("/api/schedules", {
+        "name": "holidays", "type": "STATIC", "timezone": "UTC",
+        "shifts": [{"user": {"id": app_paging.user("hal")}, "start": "2026-03-01T00:00:00Z",
+                    "end": "2026-03-02T00:00:00Z"}]})
+    assert static.status_code == 201, static.text
+    policy_with(app_paging, [{"escalationTimeout": 10, "schedules": [{"id": static.json()["id"]}]}])
+    incident_id = app_paging.alert()
+    first = entries(app_paging, incident_id, "NOBODY_ON_CALL")[0]["text"]
+    assert first == "Nobody reachable at level 0 of policy ops: holidays (nobody on call)"
+
+
+def test_pages_cancelled_by_an_accept_are_logged_as_cancelled(app_paging: Paging) -> None:
+    cy = app_paging.user("cy", [("SMS", 0, "HIGH_PRIORITY"), ("SMS", 15, "HIGH_PRIORITY"),
+                                ("EMAIL", 30, "HIGH_PRIORITY")])
+    app_paging.policy([(60, [cy])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    assert app_paging.daemon.put(f"/api/incidents/{incident_id}/accept").status_code == 200
+    cancelled = entries(app_paging, incident_id, "NOTIFICATION_CANCELLED")
+    assert sorted(e["channel"] for e in cancelled) == ["EMAIL", "SMS"]
+    assert all(e["text"].endswith("not sent: the incident was accepted") and e["user"]["id"] == cy
+               for e in cancelled)
+    assert [n["status"] for n in app_paging.notifications(incident_id)].count("CANCELLED") == 2
