@@ -5,15 +5,13 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import secrets
 import smtplib
 import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from email import message_from_string
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from typing import Any
 from urllib.parse import quote
 
@@ -134,22 +132,39 @@ def attach_reference(instance: apprise.Apprise, url: str, reference: str) -> Non
             plugin.payload_extras["reference"] = reference
 
 
+# The headers of apprise's single text part, replaced by those of the multipart.
+_PART_HEADERS = ("content-type", "content-transfer-encoding", "mime-version")
+
+
 def with_html_alternative(prepared: str, text: str, html: str) -> str:
     """The e-mail apprise prepared as text/plain, as multipart/alternative of `text` and `html`.
 
     Every header apprise wrote (Subject, From, To, Reply-To, Message-ID, ours) is kept. A signed or
     encrypted e-mail is left as it is: changing its body would break it.
     """
-    plain = message_from_string(prepared)
-    if plain.is_multipart() or plain.get_content_type() != "text/plain":
+    # Written by hand: parsing apprise's e-mail and generating a new one with the email package
+    # cost 0.7 ms a page, most of a 1,000-page burst's extra second; this costs a tenth of that.
+    head, separator, _ = prepared.replace("\r\n", "\n").partition("\n\n")
+    if not separator:
         return prepared
-    page = MIMEMultipart("alternative")
-    page.attach(MIMEText(text, "plain", "utf-8"))
-    page.attach(MIMEText(html, "html", "utf-8"))
-    for name, value in plain.items():
-        if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
-            page[name] = value
-    return page.as_string()
+    headers: list[list[str]] = []
+    for line in head.split("\n"):
+        if line[:1] in (" ", "\t") and headers:
+            headers[-1].append(line)  # a folded header's continuation
+        else:
+            headers.append([line])
+    content_type = next((" ".join(h).partition(":")[2].strip().lower() for h in headers
+                         if h[0].lower().startswith("content-type:")), "text/plain")
+    if not content_type.startswith("text/plain"):
+        return prepared
+    kept = ["\n".join(h) for h in headers if h[0].split(":", 1)[0].strip().lower() not in _PART_HEADERS]
+    boundary = f"=={secrets.token_hex(12)}=="
+    parts = "".join(
+        f"--{boundary}\nContent-Type: text/{kind}; charset=\"utf-8\"\nContent-Transfer-Encoding: base64\n\n"
+        f"{base64.encodebytes(body.encode()).decode()}"
+        for kind, body in (("plain", text), ("html", html)))
+    return ("\n".join(kept) + f"\nMIME-Version: 1.0\nContent-Type: multipart/alternative; "
+            f"boundary=\"{boundary}\"\n\n{parts}--{boundary}--\n")
 
 
 class _PageEmail(NotifyEmail):
