@@ -429,3 +429,11 @@ def test_mail_in_needs_its_domain(tmp_path: Path) -> None:
     assert (problem.line, problem.key) == (2, "smtp_in.domain")
     assert check_config(path, {"ILERTD_SMTP_IN_DOMAIN": "alerts.example.com"}) == []
     assert check_config(write(tmp_path, "[smtp_in]\nenabled = false\n"), {}) == []
+
+
+def test_a_channel_url_without_its_contact_placeholder_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[channels.sms]\nurl = "twilio://SID:TOKEN@+15550001111/+15550002222"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (2, "channels.sms.url") and "{contact}" in problem.message
+    fine = write(tmp_path, '[channels.sms]\nurl = "twilio://SID:TOKEN@+15550001111/{contact}"\n')
+    assert check_config(fine, {}) == []

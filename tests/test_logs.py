@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from ilertd.logs import configure_logging, ids
+from tests.daemon import DaemonProcess
 
 
 @pytest.fixture
@@ -50,3 +52,15 @@ def test_text_lines_and_the_level(restore_root: None) -> None:
     logging.getLogger("ilertd.test").warning("loud %d", 3)
     (line,) = out.getvalue().splitlines()
     assert line.endswith("WARNING ilertd.test: loud 3")
+
+
+def test_serve_writes_json_lines_when_told(make_daemon: Callable[..., DaemonProcess], tmp_path: Path) -> None:
+    config = tmp_path / "ilertd.toml"
+    config.write_text('[log]\nformat = "json"\nlevel = "INFO"\n')
+    daemon = make_daemon(config=config).start()
+    assert daemon.event(summary="db down", alertKey="db1").status_code == 202
+    daemon.stop()
+    lines = [json.loads(line) for line in daemon.log().splitlines() if line.startswith("{")]
+    assert lines and all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
+    assert any(line["logger"] == "ilertd" and "serving on" in line["msg"] for line in lines)
+    assert not [line for line in daemon.log().splitlines() if line.strip() and not line.startswith("{")]

@@ -121,12 +121,42 @@ def _optional_url(value: str) -> str | None:
 
 
 def _optional_apprise_url(value: str) -> str | None:
-    if not value or "://" in value:
+    if not value:
         return None
-    return (
-        f"must be an apprise URL of the form scheme://... "
-        f"(e.g. mailto://host?to={{contact}}), got {value!r}"
-    )
+    if "://" not in value:
+        return (
+            f"must be an apprise URL of the form scheme://... "
+            f"(e.g. mailto://host?to={{contact}}), got {value!r}"
+        )
+    if "{contact}" not in value:
+        # Without it every contact of the method would be sent to the same place.
+        return ("must contain {contact} where each contact's target goes "
+                "(e.g. mailto://host?to={contact}, twilio://SID:TOKEN@+15550001111/{contact})")
+    return None
+
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    """A rule: the value is one of `choices`, written as they are (a case slip is named)."""
+    def rule(value: str) -> str | None:
+        if value in choices:
+            return None
+        close = next((c for c in choices if c.lower() == value.strip().lower()), None)
+        hint = f" (did you mean {close!r}?)" if close else ""
+        return f"must be one of {', '.join(choices)}, got {value!r}{hint}"
+    return rule
+
+
+def _token(value: str) -> str | None:
+    # A bearer token travels in a header: a space or a control character would never match.
+    if not value:
+        return None
+    if value != value.strip() or any(c.isspace() or not c.isprintable() for c in value):
+        return "must not contain spaces or control characters"
+    return None
 
 
 VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
@@ -149,4 +179,7 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("limits", "events_per_minute_per_key"): _non_negative,
     ("actors", "max_live_incidents"): _at_least_one,
     ("actors", "idle_seconds"): _at_least_one,
+    ("log", "format"): _one_of(LOG_FORMATS),
+    ("log", "level"): _one_of(LOG_LEVELS),
+    ("metrics", "token"): _token,
 }
