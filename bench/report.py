@@ -20,6 +20,8 @@ THREADS = 100
 START_N = 10_000
 START_S = 5.0
 PAGE_P99_MS = 20.0
+# What scraping /metrics every second may cost the new-key ingest rate at 64 connections.
+SCRAPE_COST_PCT = 2.0
 BURST_S = 5.0
 DEADLINES_S = 3.0
 KEYS = {"distinct": "new keys", "repeated": "one repeated key"}
@@ -280,6 +282,16 @@ def _figures() -> list[Figure]:
             figures.append(Figure(f"ingest.{keys}.c{connections}.p99_ms", "ingest",
                                   f"202 p99, {label}, {_conns(connections)}", "ms", 2, "lower",
                                   _ingest_figure(keys, connections, "p99_ms")))
+    figures += [
+        Figure("ingest.scraping.without_rps", "ingest", "202/s, new keys, 64 conns, not scraped", "/s", 0,
+               "higher", _path("ingest", "scraping", "without_mean_rps")),
+        Figure("ingest.scraping.with_rps", "ingest", "202/s, new keys, 64 conns, /metrics every 1 s", "/s",
+               0, "higher", _path("ingest", "scraping", "with_mean_rps")),
+        Figure("ingest.scraping.cost_pct", "ingest", "daemon CPU share of a 1 s /metrics scrape under load",
+               "%", 2, "lower", _path("ingest", "scraping", "cost_pct")),
+        Figure("ingest.scraping.scrape_cpu_ms", "ingest", "CPU of one /metrics scrape", "ms", 2, "lower",
+               _path("ingest", "scraping", "scrape_cpu_ms")),
+    ]
     for baseline in ("uvicorn", "sqlite", "alertmanager"):
         figures.append(Figure(f"baselines.distinct.c64.{baseline}", "baselines",
                               f"ilertd / {baseline}, new keys, 64 conns", "x", 2, "higher",
@@ -373,6 +385,13 @@ def _durability(results: Results) -> str | None:
     return None if _ingest(results).get("durability", {}).get("ok") else "durability check failed"
 
 
+def _scrape_check(results: Results) -> str | None:
+    part = _dig(results, "ingest", "scraping") or {}
+    if part.get("scrape_failures") or part.get("errors"):
+        return "a scrape or a request failed"
+    return _durability(results)
+
+
 def _webhook_durability(results: Results) -> str | None:
     ok = _dig(results, "webhook", "ilertd", "durability", "ok")
     return None if ok else "durability check failed"
@@ -410,6 +429,8 @@ TARGETS = (
            f">= {EVENTS_PER_S:,}", lambda v: v >= EVENTS_PER_S, _durability, _full),
     Target("ingest.distinct.c64.p99_ms", f"202 p99, new keys, {P99_CONNECTIONS} conns", f"<= {P99_MS:g} ms",
            lambda v: v <= P99_MS, _durability, _full),
+    Target("ingest.scraping.cost_pct", "ingest cost of scraping /metrics every 1 s (CPU share, 64 conns)",
+           f"< {SCRAPE_COST_PCT:g} %", lambda v: v < SCRAPE_COST_PCT, _scrape_check, _full),
     Target(f"scale.{SCALE_N}.rss_mib", f"RSS with {SCALE_N:,} open incidents (peak)", f"<= {RSS_MIB:g} MiB",
            lambda v: v <= RSS_MIB, _no_check, _full),
     Target(f"scale.{SCALE_N}.threads", f"threads with {SCALE_N:,} open incidents (peak)", f"< {THREADS}",
@@ -549,6 +570,10 @@ def problems(results: Results) -> list[str]:
         if section.get("daemon_exit_status") not in (None, 0):
             found.append(f"{name}: daemon exited with status {section['daemon_exit_status']}")
     ingest = results.get("ingest", {})
+    for failure in ingest.get("scraping", {}).get("scrape_failures", []):
+        found.append(f"ingest: a /metrics scrape failed: {failure}")
+    if ingest.get("scraping", {}).get("errors"):
+        found.append(f"ingest: {ingest['scraping']['errors']} errors while measuring the scraping cost")
     if "durability" in ingest and not ingest["durability"].get("ok"):
         found.append(f"ingest: durability check failed: {ingest['durability']}")
     for point in ingest.get("points", []):
@@ -581,7 +606,9 @@ def not_measured(results: Results) -> list[str]:
     """What a run could not measure on its daemon and why: no failure (a revision from before the
     feature), its figures are n/a."""
     reason = _dig(results, "webhook", "ilertd", "skipped")
-    return ([f"webhook ilertd: {reason}"] if reason else []) + _ui_not_measured(results)
+    scraping = _dig(results, "ingest", "scraping", "skipped")
+    return ([f"webhook ilertd: {reason}"] if reason else []) + (
+        [f"ingest scraping: {scraping}"] if scraping else []) + _ui_not_measured(results)
 
 
 def _webhook_problems(section: dict[str, Any]) -> list[str]:
@@ -663,8 +690,28 @@ def _render_ingest(section: dict[str, Any]) -> list[str]:
         f" ({section['generator']}, {section['seconds_per_point']:g} s per point, 1 s warm-up)",
         table(head, rows),
         *_errors_notes("ingest", section["points"]),
+        *_render_scraping(section.get("scraping")),
         f"  durability {'ok' if durable else 'FAILED'}: {check}",
     ]
+
+
+def _render_scraping(part: dict[str, Any] | None) -> list[str]:
+    if not part:
+        return []
+    if "skipped" in part:
+        return [f"  scraping /metrics: not measured ({part['skipped']})"]
+    cost = part.get("cost_pct")
+    slices = len(part["without_rps"]) + len(part["with_rps"])
+    return [f"  scraping /metrics every {part['interval_s']:g} s, new keys, {part['connections']} conns:"
+            f" {num(part['scrape_cpu_ms'], 2)} ms of daemon CPU a scrape"
+            f" ({part['scrapes_timed']} timed idle),"
+            f" {num(part['load_cpu_per_s'], 2)} CPU-s/s under the load: cost {num(cost, 2)} %"
+            f" (< {SCRAPE_COST_PCT:g} % {mark(cost, lambda v: v < SCRAPE_COST_PCT)})",
+            f"    rates in {slices} alternated slices of {part['slice_s']:g} s:"
+            f" {num(part['without_mean_rps'], 0)} 202/s without a scraper, {num(part['with_mean_rps'], 0)}"
+            f" with ({num(part['rate_change_pct'], 1)} %; slices without: "
+            + ", ".join(num(r, 0) for r in part["without_rps"]) + f"); {part['scrapes']} scrapes under load,"
+            f" p50 {num(part['scrape_p50_ms'], 2)} ms, max {num(part['scrape_max_ms'], 2)} ms"]
 
 
 def _render_baselines(section: dict[str, Any]) -> list[str]:

@@ -1,9 +1,11 @@
-"""The `ilertd` command: serve, check-config, migrate, user add, token create, plugins."""
+"""The `ilertd` command: serve, check-config, migrate, user add|list|delete|passwd, token create,
+provision, export, plugins."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import sys
@@ -19,11 +21,16 @@ from ilertd.actors.clock import RealClock
 from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR
 from ilertd.app.context import Context
+from ilertd.app.offboarding import DutyError, delete_user
+from ilertd.app.provision import ExportError, ProvisionError, Provisioning
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
-from ilertd.daemon import Daemon, ServeOptions, StartError, configure_logging
+from ilertd.daemon import Daemon, ServeOptions, StartError
+from ilertd.domain.provision_document import DocumentError, read_document
 from ilertd.errors import ApiError
+from ilertd.logs import configure_logging
 from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database
-from ilertd.store.people import user_named
+from ilertd.store.people import all_users, user_named
+from ilertd.web.views import user_json
 
 logger = logging.getLogger("ilertd")
 
@@ -35,8 +42,12 @@ class CommandError(RuntimeError):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ilertd", description="Self-hosted on-call alerting daemon")
     parser.add_argument("--version", action="version", version=f"ilertd {__version__}")
+    # `--config` is read before the command (`ilertd --config F serve`) or after it; SUPPRESS keeps
+    # a command's parser from putting its absent option over the one given before.
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: none)")
     config_parent = argparse.ArgumentParser(add_help=False)
-    config_parent.add_argument("--config", type=Path, help="TOML settings file (default: none)")
+    config_parent.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                               help="TOML settings file (default: none)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", parents=[config_parent], help="run the daemon")
@@ -61,12 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     passwd = user_commands.add_parser("passwd", parents=[config_parent],
                                       help="set a user's web UI password, read from stdin")
     passwd.add_argument("name")
+    listing = user_commands.add_parser("list", parents=[config_parent], help="list the users")
+    listing.add_argument("--json", action="store_true", help="the API's user objects, as a JSON array")
+    delete = user_commands.add_parser("delete", parents=[config_parent],
+                                      help="delete a user; refused while they are on a policy or schedule")
+    delete.add_argument("name")
+    delete.add_argument("--force", action="store_true",
+                        help="take them off every escalation level, schedule layer and override first")
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", parents=[config_parent],
                                        help="create an API token for a user; prints only the token")
     create.add_argument("name", help="the user's username")
+
+    provision = commands.add_parser("provision", parents=[config_parent],
+                                    help="create and update users, schedules, policies and sources "
+                                         "from a TOML file")
+    provision.add_argument("file", type=Path)
+    provision.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    commands.add_parser("export", parents=[config_parent],
+                        help="print users, schedules, policies and sources as a provision file")
 
     commands.add_parser("plugins", parents=[config_parent], help="list plugins and their state")
     return parser
@@ -84,15 +110,27 @@ def _open_store(config: Config) -> peewee.Database:
     return db
 
 
-def _application(config: Config) -> Application:
-    """The application layer over the configured store, for a command run beside (or without) a daemon."""
-    return Application(Context(db=_open_store(config), now=RealClock().now))
+def _application(config: Config, plugins: bool = False) -> Application:
+    """The application layer over the configured store, for a command run beside (or without) a daemon;
+    with `plugins`, the contact methods and alert source types of the installed plugins are known
+    to it, as they are to the daemon's."""
+    context = Context(db=_open_store(config), now=RealClock().now)
+    if plugins:
+        from ilertd.plugins.manager import PluginManager
+
+        with _quiet_plugin_loading():
+            manager = PluginManager(config)
+            manager.load_entry_points()
+        context.methods = lambda reminders: manager.methods(reminders=reminders)
+        context.integration_types = lambda: {i.integration_type for i in manager.integrations.values()}
+    return Application(context)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    configure_logging()
+    config = _config(args)
+    configure_logging(config.log.format, config.log.level)
     options = ServeOptions(args.host, args.port, args.manual_clock, args.clock_start)
-    return Daemon(_config(args), options).run()
+    return Daemon(config, options).run()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -150,8 +188,60 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_list(args: argparse.Namespace) -> int:
+    _open_store(_config(args))
+    users = all_users()
+    if args.json:
+        print(json.dumps([user_json(u) for u in users], indent=2))
+        return 0
+    rows = [("ID", "USERNAME", "ROLE", "EMAIL")] + [(str(u.id), u.username, u.role, u.email) for u in users]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[3]]).rstrip())
+    return 0
+
+
+def cmd_user_delete(args: argparse.Namespace) -> int:
+    try:
+        places = delete_user(_application(_config(args)), args.name, args.force)
+    except DutyError as error:
+        raise CommandError(str(error)) from None
+    for place in places:
+        print(f"taken off {place}", file=sys.stderr)
+    print(f"deleted user {args.name}", file=sys.stderr)
+    return 0
+
+
 def cmd_user(args: argparse.Namespace) -> int:
-    return cmd_user_passwd(args) if args.user_command == "passwd" else cmd_user_add(args)
+    return {"add": cmd_user_add, "passwd": cmd_user_passwd, "list": cmd_user_list,
+            "delete": cmd_user_delete}[args.user_command](args)
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    """Exit 0 applied (or planned, with --dry-run); 2 with `FILE:LINE: message` and nothing changed."""
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {args.file}: {error}") from None
+    try:
+        document = read_document(text)
+        outcome = Provisioning(_application(_config(args), plugins=True)).apply(document, args.dry_run)
+    except (DocumentError, ProvisionError) as error:
+        print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+        return 2
+    for line in outcome.lines():
+        print(line)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        text = Provisioning(_application(_config(args))).export()
+    except ExportError as error:
+        raise CommandError(f"cannot export: {error}") from None
+    sys.stdout.write(text)
+    return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -204,6 +294,8 @@ COMMANDS = {
     "migrate": cmd_migrate,
     "user": cmd_user,
     "token": cmd_token_create,
+    "provision": cmd_provision,
+    "export": cmd_export,
     "plugins": cmd_plugins,
 }
 

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -19,6 +18,7 @@ import peewee
 import pykka
 import pykka.debug
 
+from ilertd import __version__
 from ilertd.actors.ask import ask_blocking
 from ilertd.actors.base import send
 from ilertd.actors.channel import ChannelActor
@@ -36,6 +36,8 @@ from ilertd.config import Config
 from ilertd.domain.incidents import Actor
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError
+from ilertd.generation_watch import GenerationWatcher
+from ilertd.metrics import Metrics
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, migrate, open_database
@@ -85,6 +87,8 @@ class Daemon:
         self.db: peewee.Database | None = None
         self.lock: StoreLock | None = None
         self.tracker = WorkTracker(counting=options.manual_clock)
+        # This daemon's own registry, handed to the committer, the actors and the web layer.
+        self.metrics = Metrics(version=__version__)
         self.clock: Clock | None = None
         self.committer: Committer | None = None
         self.supervisor: Any = None
@@ -99,6 +103,7 @@ class Daemon:
         self.heartbeat_actor: Any = None
         self.notifier = Notifier()
         self.watchdog: Watchdog | None = None
+        self.watcher = GenerationWatcher()  # what `ilertd provision` wrote from another process
 
     # --- the order -------------------------------------------------------------------------
 
@@ -135,6 +140,7 @@ class Daemon:
         self.start_supervisor()
         self.services = self.make_services(self.plugins)
         self.start_heartbeats()
+        self.watcher.start(self.services.app.ctx)
         # Ingestion works from here: each plugin's startup hook runs before HTTP serves.
         self.plugins.start(Ingestion(self.services), self.services.app.replies)
         if listen:
@@ -142,6 +148,7 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_watchdog()
+        self.watcher.stop()
         self.stop_http()
         if self.plugins is not None:
             self.plugins.stop()
@@ -168,14 +175,9 @@ class Daemon:
         bootstrap.secret_key(self.db, self.config.security.secret_key)
         if first is not None:
             path = bootstrap.write_first_run(self.directory, first, self.config.public_url)
-            print(
-                "ilertd: first start.\n"
-                f"  admin API token:         {first.admin_token}\n"
-                f"  admin password (web UI): {first.admin_password}\n"
-                f"  default integration key: {first.integration_key}\n"
-                f"  (also in {path}, readable only by this user)",
-                flush=True,
-            )
+            # Under systemd stdout is the journal, which keeps every line: the secrets stay in the file.
+            journal = bool(os.environ.get("JOURNAL_STREAM"))
+            print(bootstrap.first_start_message(first, path, under_journal=journal), flush=True)
 
     def stop_store(self) -> None:
         if self.lock is not None:
@@ -197,7 +199,7 @@ class Daemon:
 
     def start_committer(self) -> None:
         assert self.db is not None
-        self.committer = Committer(self.db, self.tracker)
+        self.committer = Committer(self.db, self.tracker, self.metrics)
         self.committer.start()
 
     def stop_committer(self) -> None:
@@ -235,7 +237,7 @@ class Daemon:
         assert self.plugins is not None
         secret = bootstrap.secret_key(self.db, self.config.security.secret_key)
         self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
-                               answering=answering_for(self.config, secret))
+                               answering=answering_for(self.config, secret), metrics=self.metrics)
         pools: dict[str, list[Any]] = {}
         for round_number in range(CHANNEL_ACTORS_PER_METHOD):
             # Each actor its own channel objects: they hold per-send state.
@@ -326,6 +328,7 @@ class Daemon:
             plugins=plugins,
             public_url=self.config.public_url,
             app=Application(context),
+            metrics=self.metrics,
         )
 
     def test_page(self, user_id: int, method: str, target: str) -> int:
@@ -384,10 +387,3 @@ class Daemon:
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )

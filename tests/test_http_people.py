@@ -132,3 +132,26 @@ def test_manual_clock_never_goes_backwards(app: InProcessDaemon) -> None:
     assert bad.status_code == 400 and bad.json()["field"] == "advance"
     assert app.post("/api/_clock", {"set": "2026-01-06T00:00:00+01:00"}).json()["now"] \
         == "2026-01-05T23:00:00.000Z"
+
+
+def test_a_user_sees_sources_and_monitors_without_their_keys(app: InProcessDaemon) -> None:
+    bob = app.post("/api/users", {"username": "bob"}).json()["id"]
+    token = app.post(f"/api/users/{bob}/tokens", {}).json()["token"]
+    app.put("/api/alert-sources/1", {"signingSecret": "s3cret-value-1234"})
+    app.post("/api/heartbeat-monitors", {"name": "backup", "intervalSec": 3600, "alertSource": {"id": 1}})
+    as_user = app.get("/api/alert-sources/1", token=token).json()
+    assert as_user["integrationKey"] is None and as_user["signingSecret"] is None
+    assert all(s["integrationKey"] is None for s in app.get("/api/alert-sources", token=token).json())
+    assert app.get("/api/heartbeat-monitors", token=token).json()[0]["integrationKey"] is None
+    as_admin = app.get("/api/alert-sources/1").json()
+    assert as_admin["integrationKey"] == app.integration_key
+    assert as_admin["signingSecret"] == "s3cret-value-1234"
+    assert app.get("/api/heartbeat-monitors").json()[0]["integrationKey"]
+
+
+def test_the_bearer_scheme_is_matched_in_any_case(app: InProcessDaemon) -> None:
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        reply = app.client.get("/api/users/current", headers={"Authorization": f"{scheme} {app.admin_token}"})
+        assert reply.status_code == 200, scheme
+    assert app.client.get("/api/users/current",
+                          headers={"Authorization": f"Bearer {app.admin_token.upper()}"}).status_code == 401

@@ -74,3 +74,19 @@ def test_pages_cancelled_by_an_accept_are_logged_as_cancelled(app_paging: Paging
     assert all(e["text"].endswith("not sent: the incident was accepted") and e["user"]["id"] == cy
                for e in cancelled)
     assert [n["status"] for n in app_paging.notifications(incident_id)].count("CANCELLED") == 2
+
+
+def test_a_status_update_is_logged_as_one_not_as_a_page(app_paging: Paging) -> None:
+    dee = app_paging.user("dee", [("SMS", 0, "HIGH_PRIORITY")])
+    contact = app_paging.daemon.get(f"/api/users/{dee}/contacts").json()[0]["id"]
+    rule = app_paging.daemon.post(f"/api/users/{dee}/notification-preferences/updates",
+                                  {"method": "SMS", "contact": {"id": contact}, "type": "ALERT_ACCEPTED"})
+    assert rule.status_code == 201, rule.text
+    app_paging.policy([(30, [dee])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT2M")
+    assert app_paging.daemon.put(f"/api/incidents/{incident_id}/accept").status_code == 200
+    app_paging.daemon.advance("PT0S")
+    texts = [e["text"] for e in entries(app_paging, incident_id, "NOTIFICATION_SENT")]
+    assert any(t.startswith("Page by SMS to ") for t in texts)
+    assert any(t.startswith("Status update (accepted) by SMS to ") for t in texts), texts

@@ -34,6 +34,7 @@ from ilertd.domain.page_text import (
     update_text,
 )
 from ilertd.domain.replies import Action
+from ilertd.metrics import FAILED, REFUSED, SENT
 from ilertd.store.committer import WriteUnit
 from ilertd.store.incidents import log_rows
 from ilertd.store.outbox import (
@@ -85,6 +86,8 @@ class ChannelActor(TrackedActor):
         self.channel = channel
         self.layout = layout
         self.last_sent: dict[str, datetime] = {}
+        # The `channel` label of this actor's notifications: the method, as [channels.NAME] names it.
+        self.label = method.lower()
 
     def on_start(self) -> None:
         warm = getattr(self.channel, "warm", None)
@@ -158,6 +161,7 @@ class ChannelActor(TrackedActor):
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
         if self.layout == "sms" and stopped_phones([row.target]):
             self._refused(due, STOPPED)
+            self.runtime.metrics.notification(self.label, REFUSED, len(due))
             return
         text = self._text(due, facts, now)
         answering = self.runtime.answering
@@ -169,22 +173,35 @@ class ChannelActor(TrackedActor):
         try:
             self.channel.send(row.target, outgoing)
         except DeliveryError as error:
+            self._answered(due, FAILED)
             self._failed(due, str(error), now)
             return
         except Exception as error:
             logger.exception("channel %s failed unexpectedly", self.channel.name)
+            self._answered(due, FAILED)
             self._failed(due, f"{type(error).__name__}: {error}", now)
             return
+        self._answered(due, SENT)
         self.last_sent[row.target] = now
         status = "AGGREGATED" if len(due) > 1 else "SUCCESS"
         for sent in due:
             note = f" (one summary of {len(due)} pages)" if len(due) > 1 else ""
+            what = (f"Page by {sent.method}" if sent.kind == "ALERT"
+                    else f"Status update ({UPDATE_WORDS.get(sent.kind, 'changed')}) by {sent.method}")
             self._write(
                 sent,
                 {"status": status, "sent_at": now, "attempts": sent.attempts + 1, "error_message": None},
-                LogEntry("NOTIFICATION_SENT", f"{sent.method} to {sent.target} via {self.channel.name}"
-                         f"{note}", sent.user_id, sent.method),
+                LogEntry("NOTIFICATION_SENT", f"{what} to {sent.target} via {self.channel.name}{note}",
+                         sent.user_id, sent.method),
             )
+
+    def _answered(self, rows: list[Any], outcome: str) -> None:
+        """Count the provider's answer for `rows`, and each row's delay from its due time to now."""
+        metrics = self.runtime.metrics
+        metrics.notification(self.label, outcome, len(rows))
+        answered_at = self.runtime.clock.now()
+        for row in rows:
+            metrics.notification_answered((answered_at - row.due_at).total_seconds())
 
     def _refused(self, rows: list[Any], reason: str) -> None:
         """Pages that must not be sent at all: they end as ERROR at once, without retries."""
@@ -278,8 +295,10 @@ class ChannelActor(TrackedActor):
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
+            self._answered([row], FAILED)
             self._failed([row], str(error), now)
             return
+        self._answered([row], SENT)
         self.last_sent[row.target] = now
         self._write(row, {"status": "SUCCESS", "sent_at": now, "attempts": row.attempts + 1,
                           "error_message": None})

@@ -37,6 +37,7 @@ from ilertd.domain.incidents import Actor, Incident, Transition
 from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
 from ilertd.errors import ApiError
 from ilertd.logs import ids
+from ilertd.metrics import MUTED
 from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
 from ilertd.store.outbox import paged_user_ids
@@ -173,6 +174,9 @@ class IncidentActor:
                 "integration": ingest.integration, "payload": ingest.payload,
             }))
         writes.extend(statements.log(r) for r in store.log_rows(incident.id, transition.log, now))
+        for method in transition.muted:
+            # Not a row of the outbox: the user's mute kept the page from being planned at all.
+            self.runtime.metrics.notification(method.lower(), MUTED)
         if transition.cancel_pages:
             what = "resolved" if incident.status == "RESOLVED" else "accepted"
             writes.append(statements.log_cancelled_pages(incident.id, now, what))

@@ -1,4 +1,4 @@
-"""The dependencies every actor is given: clock, store writer, work tracker, settings."""
+"""The dependencies every actor is given: clock, store writer, work tracker, settings, metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ilertd.actors.clock import Clock
 from ilertd.actors.dispatch import IdAllocator, PageDispatcher
 from ilertd.config import Config
 from ilertd.domain.replies import REPLY_MAILBOX
+from ilertd.metrics import Metrics
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
 from ilertd.store.people import PersonCache
@@ -57,6 +58,8 @@ class Runtime:
     schedules: ScheduleDirectory = field(default_factory=ScheduleDirectory)
     maintenance: MaintenanceCache = field(default_factory=MaintenanceCache)
     answering: Answering = field(default_factory=Answering)
+    # The daemon's own (the committer's and the web's too); a fresh one for a Runtime of a test.
+    metrics: Metrics = field(default_factory=Metrics)
 
     @cached_property
     def pages(self) -> PageDispatcher:

@@ -14,7 +14,7 @@ from ilertd.errors import ApiError
 from ilertd.store.incidents import PolicyCache
 from ilertd.store.people import PersonCache
 from ilertd.store.quiet_times import MaintenanceCache
-from ilertd.store.schedules import ScheduleDirectory
+from ilertd.store.schedules import ScheduleDirectory, schedule_ids
 from ilertd.store.sources import SourceCache
 
 
@@ -69,3 +69,15 @@ class Context:
         """After the COMMIT of a write to a schedule: paging reads it afresh, its actor looks again."""
         self.schedules.invalidate(schedule_id)
         self.schedule_changed(schedule_id)
+
+    def store_changed_elsewhere(self) -> None:
+        """After another process's COMMIT (`ilertd provision`, `ilertd user delete`), which told no
+        cache here: paging and intake read everything afresh, and every schedule looks again (a new
+        one gets its actor; duty rules may have changed)."""
+        self.people.invalidate()
+        self.policies.invalidate()
+        self.sources.invalidate()
+        self.schedules.invalidate()
+        self.maintenance.invalidate()
+        for schedule_id in schedule_ids():
+            self.schedule_changed(schedule_id)

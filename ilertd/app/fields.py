@@ -1,107 +1,90 @@
-"""Field checks for the API's JSON bodies, whoever sends them: each refusal is a 400 naming the field."""
+"""Field checks for the API's JSON bodies, whoever sends them: each refusal is a 400 naming the field.
+
+The fields several bodies share are specs (ilertd.app.schema) declared here once; the functions
+are the same checks for a caller without a body spec of its own, each a thin wrapper over a spec.
+"""
 
 from __future__ import annotations
 
-import re
-import zoneinfo
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from ilertd.domain.timeutil import RANGE, parse_instant
+from ilertd.app.schema import MAX_ID, Boolean, Choice, Instant, Integer, Ref, Text, TimeZone
+from ilertd.domain.timeutil import RANGE
 from ilertd.errors import invalid
 
-# Ids are 64-bit signed integers in the store.
-MAX_ID = 2**63 - 1
+__all__ = [
+    "EMAIL",
+    "MAX_ID",
+    "MUTED_UNTIL",
+    "NAME",
+    "REF",
+    "TIMEZONE",
+    "USERNAME",
+    "all_exist",
+    "boolean",
+    "choice",
+    "email",
+    "instant_or_null",
+    "integer",
+    "ref_id",
+    "text",
+    "timezone",
+    "username",
+]
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+NAME = Text(max_length=255)
+USERNAME = Text(max_length=64, pattern=r"^[A-Za-z0-9._@-]{1,64}$",
+                mismatch="username may hold letters, digits and . _ @ - (1 to 64)",
+                description="1 to 64 of letters, digits and . _ @ -; unique")
+EMAIL = Text(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", blank_ok=True,
+             mismatch="email must be an e-mail address", description="an e-mail address, or empty")
+TIMEZONE = TimeZone(description="an IANA time zone, such as Europe/Berlin")
+MUTED_UNTIL = Instant(nullable=True, message="{name} must be null or an ISO-8601 instant " + RANGE,
+                      description="until then the user is not paged; null: not muted")
+REF = Ref()
 
 
 def text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = 255,
          default: str | None = None) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise invalid(name, f"{name} is required")
-        return default
-    if not isinstance(value, str):
-        raise invalid(name, f"{name} must be a string")
-    if required and not value.strip():
-        raise invalid(name, f"{name} must not be empty")
-    if len(value) > max_length:
-        raise invalid(name, f"{name} must be at most {max_length} characters")
-    return value
+    return Text(max_length=max_length).read(body, name, required, default)
 
 
 def username(body: dict[str, Any], required: bool) -> str | None:
-    value = text(body, "username", required=required, max_length=64)
-    if value is not None and not _USERNAME.match(value):
-        raise invalid("username", "username may hold letters, digits and . _ @ - (1 to 64)")
-    return value
+    return USERNAME.read(body, "username", required)
 
 
 def email(body: dict[str, Any]) -> str | None:
-    value = text(body, "email", max_length=254)
-    if value and not _EMAIL.match(value):
-        raise invalid("email", "email must be an e-mail address")
-    return value
+    return EMAIL.read(body, "email")
 
 
 def timezone(body: dict[str, Any]) -> str | None:
-    value = text(body, "timezone", max_length=64)
-    if value is not None:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise invalid("timezone", f"{value!r} is not an IANA time zone") from None
-    return value
+    return TIMEZONE.read(body, "timezone")
 
 
 def choice(body: dict[str, Any], name: str, options: tuple[str, ...]) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or value.upper() not in options:
-        raise invalid(name, f"{name} must be one of {', '.join(options)}")
-    return value.upper()
+    return Choice(options=options).read(body, name)
 
 
 def instant_or_null(body: dict[str, Any], name: str) -> tuple[bool, datetime | None]:
     """(present, value): a field that may be set to an instant or cleared with null."""
-    if name not in body:
-        return False, None
-    value = body[name]
-    if value is None:
-        return True, None
-    try:
-        return True, parse_instant(value)
-    except (ValueError, TypeError):
-        raise invalid(name, f"{name} must be null or an ISO-8601 instant {RANGE}") from None
+    return MUTED_UNTIL.read_or_null(body, name)
 
 
 def integer(body: dict[str, Any], name: str, low: int, high: int, default: int | None = None) -> int:
-    value = body.get(name, default)
-    if value is None:
-        raise invalid(name, f"{name} is required")
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid(name, f"{name} must be an integer from {low} to {high}")
+    value = Integer(low=low, high=high, default=default).read(body, name)
+    assert value is not None
     return value
 
 
 def boolean(body: dict[str, Any], name: str, default: bool) -> bool:
-    value = body.get(name, default)
-    if not isinstance(value, bool):
-        raise invalid(name, f"{name} must be true or false")
-    return value
+    return Boolean(default=default).read(body, name)
 
 
 def ref_id(value: Any, name: str) -> int:
     """`{"id": 3}` → 3; an id the store cannot hold (beyond 64 bits) is refused here."""
-    ident = value.get("id") if isinstance(value, dict) else None
-    if isinstance(ident, bool) or not isinstance(ident, int) or not -MAX_ID - 1 <= ident <= MAX_ID:
-        raise invalid(name, f"{name} must be an object with an integer id")
-    return ident
+    return REF.read(value, name)
 
 
 def all_exist(existing: Callable[[list[int]], set[int]], ids: Iterable[int], field: str, what: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
+from ilertd.app.schema import Integer, ObjectSpec, Ref, Text
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -17,6 +18,15 @@ from ilertd.store.sources import source
 
 MIN_INTERVAL_S = 10
 MAX_INTERVAL_S = 31 * 24 * 3600
+
+MONITOR_BODY = ObjectSpec(title="HeartbeatMonitorBody", fields={
+    "name": v.NAME,
+    "intervalSec": Integer(low=MIN_INTERVAL_S, high=MAX_INTERVAL_S,
+                           description="seconds: no ping within it turns the monitor OVERDUE"),
+    "alertSource": Ref(missing="alertSource {id} is required", description="an existing alert source"),
+    "integrationKey": Text(max_length=None, description="generated and read-only: a PUT may carry it "
+                           "back unchanged"),
+}, on_create=("name", "intervalSec", "alertSource"), description="An update changes the fields given.")
 
 
 def monitor_or_404(monitor_id: int) -> m.HeartbeatMonitor:
@@ -36,15 +46,13 @@ class Heartbeats:
 
     def _fields(self, body: dict[str, Any], current: m.HeartbeatMonitor | None) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        name = v.text(body, "name", required=current is None)
+        name = MONITOR_BODY.read(body, "name", creating=current is None)
         if name is not None:
             fields["name"] = name
         if current is None or "intervalSec" in body:
-            fields["interval_sec"] = v.integer(body, "intervalSec", MIN_INTERVAL_S, MAX_INTERVAL_S)
+            fields["interval_sec"] = MONITOR_BODY["intervalSec"].read(body, "intervalSec")
         if current is None or "alertSource" in body:
-            if body.get("alertSource") is None:
-                raise invalid("alertSource", "alertSource {id} is required")
-            source_id = v.ref_id(body["alertSource"], "alertSource")
+            source_id = MONITOR_BODY["alertSource"].read_field(body, "alertSource")
             if source(source_id) is None:
                 raise invalid("alertSource", f"alert source {source_id} does not exist")
             fields["alert_source"] = source_id

@@ -9,12 +9,25 @@ import peewee
 from ilertd.app import fields as v
 from ilertd.app.auth import Principal, create_token, require_admin, require_self_or_admin
 from ilertd.app.context import Context
+from ilertd.app.schema import Choice, ObjectSpec, Text
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.people import owned_row, user
 
 ROLES = ("ADMIN", "USER")
+
+USER_BODY = ObjectSpec(title="UserBody", fields={
+    "username": v.USERNAME,
+    "firstName": Text(max_length=128, description='default ""'),
+    "lastName": Text(max_length=128, description='default ""'),
+    "email": v.EMAIL,
+    "timezone": v.TIMEZONE,
+    "role": Choice(options=ROLES, description="default USER; changing it needs ADMIN"),
+    "mutedUntil": v.MUTED_UNTIL,
+}, on_create=("username",), description="An update changes the fields given.")
+TOKEN_BODY = ObjectSpec(title="TokenBody", fields={"name": Text(max_length=128)},
+                        description="Optional: the body may be empty.")
 
 
 def user_or_404(user_id: int) -> m.User:
@@ -26,14 +39,14 @@ def user_or_404(user_id: int) -> m.User:
 
 def user_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "username": v.username(body, required=creating),
-        "first_name": v.text(body, "firstName", max_length=128),
-        "last_name": v.text(body, "lastName", max_length=128),
-        "email": v.email(body),
-        "timezone": v.timezone(body),
-        "role": v.choice(body, "role", ROLES),
+        "username": USER_BODY.read(body, "username", creating),
+        "first_name": USER_BODY.read(body, "firstName"),
+        "last_name": USER_BODY.read(body, "lastName"),
+        "email": USER_BODY.read(body, "email"),
+        "timezone": USER_BODY.read(body, "timezone"),
+        "role": USER_BODY.read(body, "role"),
     }
-    present, muted = v.instant_or_null(body, "mutedUntil")
+    present, muted = USER_BODY["mutedUntil"].read_or_null(body, "mutedUntil")
     if present:
         fields["muted_until"] = muted
     return {k: value for k, value in fields.items() if value is not None or k == "muted_until"}
@@ -88,7 +101,7 @@ class People:
         """A new API token for the user, returned once; only its hash is kept."""
         require_self_or_admin(caller, user_id)
         user_or_404(user_id)
-        name = v.text(body, "name", max_length=128) or ""
+        name = TOKEN_BODY.read(body, "name") or ""
         with write_transaction(self.ctx.db):
             return create_token(user_id, name, self.ctx.now())
 

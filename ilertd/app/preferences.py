@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_self_or_admin
 from ilertd.app.context import Context
+from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
@@ -26,10 +26,20 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _PUSH = re.compile(rf"\S{{1,{MAX_TARGET}}}")
 
+CONTACT_BODY = ObjectSpec(title="ContactBody", fields={
+    "method": Choice(vocabulary="methods", description="one of the enabled channels' methods; it "
+                     "cannot change once created"),
+    "target": Text(max_length=MAX_TARGET, description="EMAIL: an e-mail address (at most 254 "
+                   "characters); SMS, VOICE: an E.164 number such as +4915112345678; PUSH and a "
+                   "plugin's method: 1 to 512 characters without whitespace. Trimmed of surrounding blanks"),
+}, on_create=("method", "target"))
+CONTACT = ObjectSpec(title="Contact", closed=True, fields={
+    "id": Integer(), "method": Text(max_length=None), "target": Text(max_length=None)})
+
 
 def contact_target(body: dict[str, Any], method: str, required: bool) -> str | None:
     """The validated `target` for a contact of `method`, trimmed of surrounding blanks."""
-    value = v.text(body, "target", required=required, max_length=MAX_TARGET)
+    value = CONTACT_BODY.read(body, "target", creating=required)
     if value is None:
         return None
     # Pasted addresses and numbers often carry a stray space or newline at either end.
@@ -51,33 +61,53 @@ def contact_json(row: m.Contact) -> dict[str, Any]:
     return {"id": row.id, "method": row.method, "target": row.target}
 
 
+def _rule_body(title: str, methods: str, extra: dict[str, Any], on_create: tuple[str, ...]) -> ObjectSpec:
+    return ObjectSpec(title=title, fields={
+        "method": Choice(vocabulary=methods, description="the method of its contact"),
+        "contact": Ref(description="one of the user's own contacts, of the rule's method"),
+        **extra,
+    }, on_create=("method", "contact", *on_create), description="An update changes the fields given.")
+
+
+def _rule_reply(title: str, extra: dict[str, Any]) -> ObjectSpec:
+    return ObjectSpec(title=title, closed=True, fields={
+        "id": Integer(), "method": Text(max_length=None), "contact": Ref(), **extra})
+
+
+ALERT_RULE_BODY = _rule_body("AlertRuleBody", "methods", {
+    "type": Choice(options=ALERT_TYPES, description="the incidents' priority it pages for"),
+    "delayMin": Integer(low=0, high=MAX_DELAY_MIN, default=0,
+                        description="minutes after the escalation level was reached"),
+}, ("type",))
+UPDATE_RULE_BODY = _rule_body("UpdateRuleBody", "methods", {
+    "type": Choice(options=UPDATE_TYPES, description="the change someone else made that it tells of"),
+}, ("type",))
+# Absent on creation, beforeMin is a reminder as the shift starts (the column's default).
+DUTY_RULE_BODY = _rule_body("DutyRuleBody", "reminder_methods", {
+    "beforeMin": IntegerChoice(options=BEFORE_MIN_CHOICES, default=0,
+                               description="minutes before each on-call shift begins"),
+}, ())
+
+
 def _alert_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if creating or "delayMin" in body:
-        fields["delay_min"] = v.integer(body, "delayMin", 0, MAX_DELAY_MIN, default=0 if creating else None)
-    rule_type = v.choice(body, "type", ALERT_TYPES)
-    if rule_type is None and creating:
-        raise invalid("type", f"type is required: one of {', '.join(ALERT_TYPES)}")
+        fields["delay_min"] = ALERT_RULE_BODY["delayMin"].read(body, "delayMin")
+    rule_type = ALERT_RULE_BODY.read(body, "type", creating)
     if rule_type is not None:
         fields["type"] = rule_type
     return fields
 
 
 def _update_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
-    rule_type = v.choice(body, "type", UPDATE_TYPES)
-    if rule_type is None and creating:
-        raise invalid("type", f"type is required: one of {', '.join(UPDATE_TYPES)}")
+    rule_type = UPDATE_RULE_BODY.read(body, "type", creating)
     return {"type": rule_type} if rule_type is not None else {}
 
 
 def _duty_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
     if not creating and "beforeMin" not in body:
         return {}
-    # Absent on creation means a reminder as the shift starts (the column's default).
-    value = body.get("beforeMin", 0 if creating else None)
-    if isinstance(value, bool) or not isinstance(value, int) or value not in BEFORE_MIN_CHOICES:
-        raise invalid("beforeMin", f"beforeMin must be one of {', '.join(map(str, BEFORE_MIN_CHOICES))}")
-    return {"before_min": value}
+    return {"before_min": DUTY_RULE_BODY["beforeMin"].read(body, "beforeMin")}
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,9 @@ class RuleKind:
     reminders: bool
     fields: Callable[[dict[str, Any], bool], dict[str, Any]]
     extra_json: Callable[[Any], dict[str, Any]]
+    # The request body it takes, and the rule as it is answered.
+    body: ObjectSpec
+    reply: ObjectSpec
 
     def json(self, row: Any) -> dict[str, Any]:
         return {"id": row.id, "method": row.method, "contact": {"id": row.contact_id},
@@ -99,11 +132,14 @@ class RuleKind:
 
 RULE_KINDS = (
     RuleKind("alerts", "alert rule", m.AlertRule, False, _alert_fields,
-             lambda r: {"delayMin": r.delay_min, "type": r.type}),
+             lambda r: {"delayMin": r.delay_min, "type": r.type}, ALERT_RULE_BODY,
+             _rule_reply("AlertRule", {"delayMin": Integer(), "type": Text(max_length=None)})),
     RuleKind("updates", "update rule", m.UpdateRule, False, _update_fields,
-             lambda r: {"type": r.type}),
+             lambda r: {"type": r.type}, UPDATE_RULE_BODY,
+             _rule_reply("UpdateRule", {"type": Text(max_length=None)})),
     RuleKind("duties", "duty rule", m.DutyRule, True, _duty_fields,
-             lambda r: {"beforeMin": r.before_min}),
+             lambda r: {"beforeMin": r.before_min}, DUTY_RULE_BODY,
+             _rule_reply("DutyRule", {"beforeMin": Integer()})),
 )
 
 
@@ -111,13 +147,11 @@ def rule_fields(kind: RuleKind, body: dict[str, Any], creating: bool, accepted: 
                 ) -> dict[str, Any]:
     """The rule's columns from the body: only those present when updating."""
     fields: dict[str, Any] = {}
-    method = v.choice(body, "method", accepted)
-    if method is None and creating:
-        raise invalid("method", f"method is required: one of {', '.join(accepted)}")
+    method = kind.body.read(body, "method", creating, options=accepted)
     if method is not None:
         fields["method"] = method
     if body.get("contact") is not None:
-        fields["contact"] = v.ref_id(body["contact"], "contact")
+        fields["contact"] = kind.body["contact"].read(body["contact"], "contact")
     elif creating:
         raise invalid("contact", 'contact is required: {"id": <one of the user\'s contacts>}')
     fields.update(kind.fields(body, creating))
@@ -157,10 +191,8 @@ class Preferences:
 
     def create_contact(self, caller: Principal, user_id: int, body: dict[str, Any]) -> m.Contact:
         self._writable(caller, user_id)
-        accepted = self.ctx.methods(False)
-        method = v.choice(body, "method", accepted)
-        if method is None:
-            raise invalid("method", f"method is required: one of {', '.join(accepted)}")
+        method = CONTACT_BODY.read(body, "method", creating=True, options=self.ctx.methods(False))
+        assert method is not None
         target = contact_target(body, method, required=True)
         with write_transaction(self.ctx.db):
             row = m.Contact.create(user=user_id, method=method, target=target)
@@ -173,7 +205,7 @@ class Preferences:
         self._writable(caller, user_id)
         with write_transaction(self.ctx.db):
             row = owned_or_404(m.Contact, "contact", user_id, contact_id)
-            method = v.choice(body, "method", self.ctx.methods(False))
+            method = CONTACT_BODY.read(body, "method", options=self.ctx.methods(False))
             # Rules copy the contact's method; changing it would leave them inconsistent.
             if method is not None and method != row.method:
                 raise invalid("method", f"a contact's method cannot change (it is {row.method}); "

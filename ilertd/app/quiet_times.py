@@ -9,8 +9,8 @@ from typing import Any
 from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
+from ilertd.app.schema import ArrayOf, Instant, ObjectSpec, Text
 from ilertd.domain.incidents import SYSTEM
-from ilertd.domain.timeutil import parse_instant
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -22,6 +22,15 @@ logger = logging.getLogger(__name__)
 
 MAX_SOURCES = 1000
 
+_WHEN = Instant(message="{name} is required: an ISO-8601 instant")
+WINDOW_BODY = ObjectSpec(title="MaintenanceWindowBody", fields={
+    "summary": Text(max_length=1000),
+    "start": _WHEN,
+    "end": Instant(message=_WHEN.message, description="after start"),
+    "alertSources": ArrayOf(item=v.REF, min_items=1, max_items=MAX_SOURCES,
+                            description="existing alert sources"),
+}, on_create=("summary", "start", "end", "alertSources"), description="An update changes the fields given.")
+
 
 def window_or_404(window_id: int) -> m.MaintenanceWindow:
     row = window(window_id)
@@ -31,10 +40,7 @@ def window_or_404(window_id: int) -> m.MaintenanceWindow:
 
 
 def _instant(body: dict[str, Any], name: str) -> datetime:
-    try:
-        return parse_instant(body.get(name))
-    except (ValueError, TypeError):
-        raise invalid(name, f"{name} is required: an ISO-8601 instant") from None
+    return WINDOW_BODY[name].read(body, name)  # type: ignore[no-any-return]
 
 
 class MaintenanceWindows:
@@ -47,7 +53,7 @@ class MaintenanceWindows:
             "alertSources": [{"id": i} for i in current.alert_source_ids],
         } if current is not None else {}
         fields: dict[str, Any] = {}
-        summary = v.text(body, "summary", required=current is None, max_length=1000)
+        summary = WINDOW_BODY.read(body, "summary", creating=current is None)
         fields["summary"] = summary if summary is not None else merged["summary"]
         fresh = current is None
         fields["starts_at"] = _instant(body, "start") if fresh or "start" in body else merged["start"]
@@ -55,11 +61,12 @@ class MaintenanceWindows:
         if fields["ends_at"] <= fields["starts_at"]:
             raise invalid("end", "end must be after start")
         refs = body.get("alertSources", merged.get("alertSources"))
-        if not isinstance(refs, list) or not refs:
+        sources: ArrayOf = WINDOW_BODY["alertSources"]
+        if not isinstance(refs, list) or len(refs) < sources.min_items:
             raise invalid("alertSources", "alertSources must be a non-empty array of {id} objects")
-        if len(refs) > MAX_SOURCES:
-            raise invalid("alertSources", f"a window covers at most {MAX_SOURCES} alert sources")
-        ids = list(dict.fromkeys(v.ref_id(ref, f"alertSources[{i}]") for i, ref in enumerate(refs)))
+        if len(refs) > (sources.max_items or len(refs)):
+            raise invalid("alertSources", f"a window covers at most {sources.max_items} alert sources")
+        ids = list(dict.fromkeys(v.REF.read(ref, f"alertSources[{i}]") for i, ref in enumerate(refs)))
         v.all_exist(existing_source_ids, ids, "alertSources", "alert source")
         fields["alert_source_ids"] = ids
         return fields

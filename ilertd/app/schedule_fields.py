@@ -11,9 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ilertd.app import fields as v
+from ilertd.app.schema import ArrayOf, Choice, Instant, ObjectSpec, Text
 from ilertd.domain import schedules as arithmetic
 from ilertd.domain.schedules import Weekday
-from ilertd.domain.timeutil import EARLIEST, LATEST, RANGE, format_instant, parse_instant
+from ilertd.domain.timeutil import EARLIEST, LATEST, format_instant
 from ilertd.errors import invalid
 from ilertd.store.schedules import to_schedule
 
@@ -25,6 +26,41 @@ MAX_STATIC_SHIFTS = 2_000
 SHORTEST_ROTATION = timedelta(minutes=15)
 DAYS = tuple(day.name for day in Weekday)
 
+_LOCAL = ("a local date-time in the schedule's zone such as 2026-01-05T09:00 (one given with an offset "
+          "is converted to the zone)")
+# The document's pattern for a rotation; ilertd.domain.schedules.parse_rotation says what it refuses.
+_ROTATION = r"^P(?:[0-9]+W)?(?:[0-9]+D)?(?:T(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9]+S)?)?$"
+RESTRICTION_END = ObjectSpec(fields={
+    "dayOfWeek": Choice(options=DAYS),
+    "time": Text(max_length=5, pattern=r"^[0-9]{2}:[0-9]{2}$", description="HH:MM"),
+}, required=("dayOfWeek", "time"))
+RESTRICTION = ObjectSpec(fields={"from": RESTRICTION_END, "to": RESTRICTION_END}, required=("from", "to"),
+                         description="on duty from..to each week; to is exclusive and may wrap past Sunday")
+LAYER = ObjectSpec(fields={
+    "name": Text(description='default ""'),
+    "users": ArrayOf(item=v.REF, min_items=1, max_items=MAX_LAYER_USERS,
+                     description="existing users, in hand-off order"),
+    "rotation": Text(max_length=None, pattern=_ROTATION, description="an ISO-8601 duration of weeks, "
+                     "days, hours, minutes or seconds, at least PT15M"),
+    "startsOn": Text(max_length=None, description=f"{_LOCAL}: the hand-offs' anchor"),
+    "endsOn": Text(max_length=None, nullable=True,
+                   description=f"{_LOCAL}, after startsOn: off duty from then"),
+    "restrictions": ArrayOf(item=RESTRICTION, max_items=MAX_RESTRICTIONS, nullable=True,
+                            description="none: always on duty"),
+}, required=("users", "rotation", "startsOn"))
+INSTANT = Instant()
+SHIFT = ObjectSpec(fields={"user": v.REF, "start": INSTANT, "end": Instant(description="after start")},
+                   required=("user", "start", "end"))
+SCHEDULE_BODY = ObjectSpec(title="ScheduleBody", fields={
+    "name": v.NAME,
+    "type": Choice(options=arithmetic.SCHEDULE_TYPES, description="default RECURRING"),
+    "timezone": Text(max_length=64, description="an IANA time zone, fixed at creation: a PUT may repeat it"),
+    "scheduleLayers": ArrayOf(item=LAYER, max_items=MAX_LAYERS, description="RECURRING: 1 or more layers; "
+                              "the last is the bottom one and wins where it is on duty"),
+    "shifts": ArrayOf(item=SHIFT, max_items=MAX_STATIC_SHIFTS, description="STATIC: the shifts"),
+}, required=("name",), on_create=("timezone",), description="A PUT sends the whole schedule: it applies "
+   "from now on.")
+
 
 def parse_body(body: dict[str, Any], timezone: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(schedule fields, version definition) from a POST (timezone None) or PUT body.
@@ -32,9 +68,9 @@ def parse_body(body: dict[str, Any], timezone: str | None) -> tuple[dict[str, An
     A PUT must send the whole schedule, as iLert's does; its timezone, fixed at creation, may be
     repeated but not changed.
     """
-    name = v.text(body, "name", required=True)
-    kind = v.choice(body, "type", arithmetic.SCHEDULE_TYPES) or "RECURRING"
-    zone_name = v.text(body, "timezone", required=timezone is None, max_length=64)
+    name = SCHEDULE_BODY.read(body, "name")
+    kind = SCHEDULE_BODY.read(body, "type") or "RECURRING"
+    zone_name = SCHEDULE_BODY.read(body, "timezone", creating=timezone is None)
     if timezone is None:
         assert zone_name is not None
         try:
@@ -70,10 +106,11 @@ def user_ids(definition: dict[str, Any]) -> set[int]:
 
 
 def _layers(value: Any, zone: ZoneInfo) -> list[dict[str, Any]]:
+    layers: ArrayOf = SCHEDULE_BODY["scheduleLayers"]
     if not isinstance(value, list) or not value:
         raise invalid("scheduleLayers", "a RECURRING schedule needs a non-empty array scheduleLayers")
-    if len(value) > MAX_LAYERS:
-        raise invalid("scheduleLayers", f"a schedule has at most {MAX_LAYERS} layers")
+    if len(value) > (layers.max_items or len(value)):
+        raise invalid("scheduleLayers", f"a schedule has at most {layers.max_items} layers")
     return [_layer(item, f"scheduleLayers[{i}]", zone) for i, item in enumerate(value)]
 
 
@@ -81,14 +118,16 @@ def _layer(value: Any, where: str, zone: ZoneInfo) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid(where, f"{where} must be an object")
     name = value.get("name", "")
-    if not isinstance(name, str) or len(name) > 255:
-        raise invalid(f"{where}.name", f"{where}.name must be a string of at most 255 characters")
+    longest = LAYER["name"].max_length
+    if not isinstance(name, str) or len(name) > longest:
+        raise invalid(f"{where}.name", f"{where}.name must be a string of at most {longest} characters")
     users = value.get("users")
-    if not isinstance(users, list) or not users:
+    members: ArrayOf = LAYER["users"]
+    if not isinstance(users, list) or len(users) < members.min_items:
         raise invalid(f"{where}.users", f"{where}.users must be a non-empty array of {{id}} objects")
-    if len(users) > MAX_LAYER_USERS:
-        raise invalid(f"{where}.users", f"a layer has at most {MAX_LAYER_USERS} users")
-    ids = [v.ref_id(u, f"{where}.users[{i}]") for i, u in enumerate(users)]
+    if len(users) > (members.max_items or len(users)):
+        raise invalid(f"{where}.users", f"a layer has at most {members.max_items} users")
+    ids = [v.REF.read(u, f"{where}.users[{i}]") for i, u in enumerate(users)]
     rotation = value.get("rotation")
     try:
         step = arithmetic.parse_rotation(rotation).step
@@ -101,9 +140,10 @@ def _layer(value: Any, where: str, zone: ZoneInfo) -> dict[str, Any]:
     if ends_on is not None and starts_on is not None and ends_on <= starts_on:
         raise invalid(f"{where}.endsOn", f"{where}.endsOn must be after its startsOn")
     restrictions = value.get("restrictions") or []
-    if not isinstance(restrictions, list) or len(restrictions) > MAX_RESTRICTIONS:
+    most = LAYER["restrictions"].max_items
+    if not isinstance(restrictions, list) or len(restrictions) > most:
         raise invalid(f"{where}.restrictions",
-                      f"{where}.restrictions must be an array of at most {MAX_RESTRICTIONS} windows")
+                      f"{where}.restrictions must be an array of at most {most} windows")
     return {
         "name": name,
         "users": ids,
@@ -142,9 +182,10 @@ def _restriction(value: Any, where: str) -> dict[str, Any]:
         if not isinstance(part, dict):
             raise invalid(f"{where}.{end}", f"{where}.{end} must be an object {{dayOfWeek, time}}")
         day = part.get("dayOfWeek")
-        if not isinstance(day, str) or day.upper() not in DAYS:
+        days = RESTRICTION_END["dayOfWeek"].options
+        if not isinstance(day, str) or day.upper() not in days:
             raise invalid(f"{where}.{end}.dayOfWeek",
-                          f"{where}.{end}.dayOfWeek must be one of {', '.join(DAYS)}")
+                          f"{where}.{end}.dayOfWeek must be one of {', '.join(days)}")
         moment = part.get("time")
         try:
             parsed = time.fromisoformat(moment) if isinstance(moment, str) and len(moment) == 5 else None
@@ -160,16 +201,17 @@ def _restriction(value: Any, where: str) -> dict[str, Any]:
 
 
 def _static_shifts(value: Any) -> list[dict[str, Any]]:
+    shifts: ArrayOf = SCHEDULE_BODY["shifts"]
     if not isinstance(value, list):
         raise invalid("shifts", "a STATIC schedule needs an array shifts")
-    if len(value) > MAX_STATIC_SHIFTS:
-        raise invalid("shifts", f"a schedule has at most {MAX_STATIC_SHIFTS} static shifts")
+    if len(value) > (shifts.max_items or len(value)):
+        raise invalid("shifts", f"a schedule has at most {shifts.max_items} static shifts")
     result = []
     for i, item in enumerate(value):
         where = f"shifts[{i}]"
         if not isinstance(item, dict):
             raise invalid(where, f"{where} must be an object {{user, start, end}}")
-        user = v.ref_id(item.get("user"), f"{where}.user")
+        user = SHIFT["user"].read(item.get("user"), f"{where}.user")
         start = instant(item.get("start"), f"{where}.start")
         end = instant(item.get("end"), f"{where}.end")
         if end <= start:
@@ -180,7 +222,4 @@ def _static_shifts(value: Any) -> list[dict[str, Any]]:
 
 def instant(value: Any, where: str) -> datetime:
     """A body field holding an instant; 400 naming it when missing or malformed."""
-    try:
-        return parse_instant(value)
-    except (ValueError, TypeError):
-        raise invalid(where, f"{where} must be an ISO-8601 instant {RANGE}") from None
+    return INSTANT.parse(value, where)

@@ -9,6 +9,7 @@ from ilertd.app import fields as v
 from ilertd.app import schedule_fields
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
+from ilertd.app.schema import Instant, ObjectSpec
 from ilertd.domain import schedule_history
 from ilertd.domain.schedules import Override, Schedule
 from ilertd.domain.timeutil import format_instant
@@ -23,6 +24,12 @@ from ilertd.store.sources import policies_paging_schedule
 # An override longer than this would let one request compute years of hand-offs.
 LONGEST_OVERRIDE = timedelta(days=366)
 
+OVERRIDE_BODY = ObjectSpec(title="OverrideBody", fields={
+    "user": v.REF,
+    "start": Instant(description="not in the past"),
+    "end": Instant(description="after start, at most 366 days later"),
+}, required=("user", "start", "end"), description="The user is on call over [start, end) above every layer.")
+
 
 def schedule_or_404(schedule_id: int) -> m.Schedule:
     row = schedule(schedule_id)
@@ -34,7 +41,7 @@ def schedule_or_404(schedule_id: int) -> m.Schedule:
 def _ref(body: dict[str, Any], name: str) -> int:
     if name not in body:
         raise invalid(name, f"{name} is required")
-    return v.ref_id(body[name], name)
+    return OVERRIDE_BODY[name].read(body[name], name)  # type: ignore[no-any-return]
 
 
 def _users_exist(definition: dict[str, Any]) -> None:
@@ -108,8 +115,8 @@ class Schedules:
         require_admin(caller)
         schedule_or_404(schedule_id)
         user_id = _ref(body, "user")
-        start = schedule_fields.instant(body.get("start"), "start")
-        end = schedule_fields.instant(body.get("end"), "end")
+        start = OVERRIDE_BODY["start"].read(body, "start")
+        end = OVERRIDE_BODY["end"].read(body, "end")
         now = self.ctx.now()
         if start < now:
             raise invalid("start", f"start {format_instant(start)} is in the past; the past does not change")

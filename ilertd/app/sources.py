@@ -11,7 +11,8 @@ import peewee
 from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
-from ilertd.domain.quiet_times import parse_support_hours, support_hours_json
+from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSpec, Ref, Text
+from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -27,6 +28,44 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 MAPPED_FIELDS = ("summary", "details", "alertKey", "eventType", "priority")
 MAX_LEVELS = 20
 MAX_TIMEOUT_MIN = 7 * 24 * 60
+
+# Parsed by ilertd.domain.quiet_times (parse_support_hours): its words, its shape.
+_CLOCK_TIME = Text(max_length=5, pattern=r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+SUPPORT_HOURS = ObjectSpec(nullable=True, fields={
+    "timezone": Text(max_length=None, description="an IANA time zone"),
+    "supportDays": MapOf(keys=WEEKDAYS, value=ObjectSpec(
+        fields={"start": _CLOCK_TIME, "end": _CLOCK_TIME}, required=("start", "end"),
+        description='end exclusive, after start; "24:00" ends the day')),
+    "outside": Choice(options=OUTSIDE, description="default LOW_PRIORITY"),
+}, required=("timezone", "supportDays"), description="outside these hours incidents open with LOW "
+   "priority, or held until the next start; null: always within")
+SOURCE_BODY = ObjectSpec(title="AlertSourceBody", fields={
+    "name": v.NAME,
+    "integrationType": Choice(vocabulary="integration_types", description="default API"),
+    "priority": Choice(options=("HIGH", "LOW"), description="default HIGH: the priority of events "
+                       "that name none"),
+    "escalationPolicy": Ref(nullable=True, description="an existing policy; null: incidents page nobody"),
+    "fieldMapping": MapOf(keys=MAPPED_FIELDS, nullable=True, value=Text(pattern="^/", blank_ok=True),
+                          description="how the webhook integration reads a body: JSON pointers (RFC 6901)"),
+    "phoneNumber": Text(nullable=True, max_length=None, pattern=rf"^{E164.pattern}$",
+                        description="an SMS source's E.164 number, one source per number"),
+    "supportHours": SUPPORT_HOURS,
+    "signingSecret": Text(nullable=True, description="the secret a tool signs its requests with"),
+    "integrationKey": Text(max_length=None, description="generated and read-only: a PUT may carry it "
+                           "back unchanged"),
+}, on_create=("name",), description="An update changes the fields given.")
+POLICY_LEVEL = ObjectSpec(fields={
+    "escalationTimeout": Integer(low=0, high=MAX_TIMEOUT_MIN, description="minutes"),
+    "users": ArrayOf(item=v.REF, description="existing users"),
+    "schedules": ArrayOf(item=v.REF, description="existing schedules"),
+}, required=("escalationTimeout",), description="at least one user or schedule")
+POLICY_BODY = ObjectSpec(title="EscalationPolicyBody", fields={
+    "name": v.NAME,
+    "escalationRules": ArrayOf(item=POLICY_LEVEL, min_items=1, max_items=MAX_LEVELS),
+    "repeating": Boolean(default=False),
+    "frequency": Integer(low=0, high=9, default=0,
+                         description="how many more passes after the first when repeating"),
+}, on_create=("name", "escalationRules"), description="An update changes the fields given.")
 
 
 def new_integration_key() -> str:
@@ -50,16 +89,17 @@ def policy_or_404(policy_id: int) -> m.EscalationPolicy:
 def policy_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Validated, normalised `escalationRules`: each level needs a user or a schedule."""
     rules = body.get("escalationRules")
-    if not isinstance(rules, list) or not rules:
+    levels: ArrayOf = POLICY_BODY["escalationRules"]
+    if not isinstance(rules, list) or len(rules) < levels.min_items:
         raise invalid("escalationRules", "escalationRules must be a non-empty array")
-    if len(rules) > MAX_LEVELS:
-        raise invalid("escalationRules", f"a policy has at most {MAX_LEVELS} levels")
+    if levels.max_items is not None and len(rules) > levels.max_items:
+        raise invalid("escalationRules", f"a policy has at most {levels.max_items} levels")
     normalised = []
     for index, rule in enumerate(rules):
         where = f"escalationRules[{index}]"
         if not isinstance(rule, dict):
             raise invalid(where, f"{where} must be an object")
-        timeout = v.integer(rule, "escalationTimeout", 0, MAX_TIMEOUT_MIN)
+        timeout = POLICY_LEVEL["escalationTimeout"].read(rule, "escalationTimeout")
         user_ids = _ids(rule.get("users"), f"{where}.users")
         schedule_ids = _ids(rule.get("schedules"), f"{where}.schedules")
         if not user_ids and not schedule_ids:
@@ -79,20 +119,22 @@ def _ids(value: Any, where: str) -> list[int]:
         return []
     if not isinstance(value, list):
         raise invalid(where, f"{where} must be an array of {{id}} objects")
-    return [v.ref_id(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    return [v.REF.read(item, f"{where}[{i}]") for i, item in enumerate(value)]
 
 
 def field_mapping(value: Any) -> dict[str, str] | None:
     """The generic webhook's mapping: which JSON pointer (RFC 6901) of a body holds each field."""
     if value is None:
         return None
+    mapping: MapOf = SOURCE_BODY["fieldMapping"]
+    longest: int = mapping.value.max_length  # type: ignore[attr-defined]
     if not isinstance(value, dict):
         raise invalid("fieldMapping", "fieldMapping must be an object of JSON pointers, or null")
     for name, pointer in value.items():
-        if name not in MAPPED_FIELDS:
+        if name not in mapping.keys:
             raise invalid(f"fieldMapping.{name}",
-                          f"fieldMapping maps only {', '.join(MAPPED_FIELDS)}; not {name!r}")
-        if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")) or len(pointer) > 255:
+                          f"fieldMapping maps only {', '.join(mapping.keys)}; not {name!r}")
+        if not isinstance(pointer, str) or (pointer and pointer[0] != "/") or len(pointer) > longest:
             raise invalid(f"fieldMapping.{name}",
                           f"fieldMapping.{name} must be a JSON pointer such as \"/alert/title\"")
     return dict(value)
@@ -102,7 +144,7 @@ def phone_number(value: Any, source_id: int | None) -> str | None:
     """An SMS source's number in E.164; no two sources share one (a text must reach one source)."""
     if value is None:
         return None
-    if not isinstance(value, str) or not E164.fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(SOURCE_BODY["phoneNumber"].pattern, value):
         raise invalid("phoneNumber", "phoneNumber must be an E.164 number such as +4915112345678")
     holder = source_with_phone(value)
     if holder is not None and holder.id != source_id:
@@ -130,15 +172,15 @@ class Sources:
     def _source_fields(self, body: dict[str, Any], creating: bool, current_key: str | None = None,
                        current_id: int | None = None) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        name = v.text(body, "name", required=creating)
+        name = SOURCE_BODY.read(body, "name", creating)
         if name is not None:
             fields["name"] = name
-        kind = v.choice(body, "integrationType", self.known_types())
+        kind = SOURCE_BODY.read(body, "integrationType", options=self.known_types())
         if kind is not None:
             fields["integration_type"] = kind
         elif creating:
             fields["integration_type"] = "API"
-        priority = v.choice(body, "priority", ("HIGH", "LOW"))
+        priority = SOURCE_BODY.read(body, "priority")
         if priority is not None:
             fields["priority"] = priority
         if "escalationPolicy" in body:
@@ -146,7 +188,7 @@ class Sources:
             if ref is None:
                 fields["escalation_policy"] = None
             else:
-                policy_id = v.ref_id(ref, "escalationPolicy")
+                policy_id = SOURCE_BODY["escalationPolicy"].read(ref, "escalationPolicy")
                 if policy(policy_id) is None:
                     raise invalid("escalationPolicy", f"escalation policy {policy_id} does not exist")
                 fields["escalation_policy"] = policy_id
@@ -157,8 +199,7 @@ class Sources:
         if "supportHours" in body:
             fields["support_hours"] = support_hours(body["supportHours"])
         if "signingSecret" in body:
-            fields["signing_secret"] = (None if body["signingSecret"] is None
-                                        else v.text(body, "signingSecret", max_length=255))
+            fields["signing_secret"] = SOURCE_BODY.read(body, "signingSecret")
         # Read-only, but a client's GET-modify-PUT carries it back unchanged.
         if "integrationKey" in body and not creating and body["integrationKey"] != current_key:
             raise invalid("integrationKey", "integrationKey is generated and read-only")
@@ -196,15 +237,15 @@ class Sources:
     @staticmethod
     def _policy_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        name = v.text(body, "name", required=creating)
+        name = POLICY_BODY.read(body, "name", creating)
         if name is not None:
             fields["name"] = name
         if creating or "escalationRules" in body:
             fields["rules"] = policy_rules(body)
         if creating or "repeating" in body:
-            fields["repeating"] = v.boolean(body, "repeating", False)
+            fields["repeating"] = POLICY_BODY["repeating"].read(body, "repeating")
         if creating or "frequency" in body:
-            fields["frequency"] = v.integer(body, "frequency", 0, 9, default=0)
+            fields["frequency"] = POLICY_BODY["frequency"].read(body, "frequency")
         return fields
 
     def create_policy(self, caller: Principal, body: dict[str, Any]) -> m.EscalationPolicy:

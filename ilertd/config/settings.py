@@ -91,6 +91,20 @@ class ActorsConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    # "text" or "json" (one JSON object a line).
+    format: str = "text"
+    # The lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    # Empty: `GET /metrics` needs no token. A credential: kept out of repr, as the other secrets.
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class PluginSections:
     """The `[plugins.NAME]` tables as written, and the ILERTD_PLUGINS_* variables, unchecked:
     only a loaded plugin knows its keys (`check_plugin_section` checks one section)."""
@@ -116,6 +130,8 @@ class Config:
     smtp_in: SmtpInConfig = field(default_factory=SmtpInConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     actors: ActorsConfig = field(default_factory=ActorsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # [plugins.NAME]: each plugin's own section, checked against its declared keys when it loads.
     plugins: PluginSections = field(default_factory=PluginSections)
 

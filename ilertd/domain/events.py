@@ -18,6 +18,43 @@ MAX_SUMMARY = 1024
 MAX_DETAILS = 65536
 MAX_ITEMS = 50
 
+BodyKind = Literal["text", "choice", "object", "labels", "items"]
+
+
+@dataclass(frozen=True)
+class BodyField:
+    """One field of the native Event API body: what `parse_native_event` reads and checks, and what
+    the API's OpenAPI document (ilertd.web.openapi) says of it."""
+
+    name: str
+    kind: BodyKind
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    max_length: int | None = None
+    # "items": the string fields of each item, the one each must have, and how many items at most.
+    keys: tuple[str, ...] = ()
+    needs: str = ""
+    max_items: int = MAX_ITEMS
+
+
+NATIVE_BODY: dict[str, BodyField] = {body_field.name: body_field for body_field in (
+    BodyField("integrationKey", "text", "the alert source's key", aliases=("apiKey",), required=True),
+    BodyField("eventType", "choice", "any case", choices=EVENT_TYPES, required=True),
+    BodyField("summary", "text", "required for ALERT, not blank", max_length=MAX_SUMMARY),
+    BodyField("details", "text", max_length=MAX_DETAILS),
+    BodyField("alertKey", "text", "trimmed; required for ACCEPT, RESOLVE and COMMENT",
+              aliases=("incidentKey",), max_length=MAX_ALERT_KEY),
+    BodyField("priority", "choice", "any case; default: the alert source's", choices=PRIORITIES),
+    BodyField("images", "items", keys=("src", "href", "alt"), needs="src"),
+    BodyField("links", "items", keys=("href", "text"), needs="href"),
+    BodyField("customDetails", "object", "any JSON object"),
+    BodyField("labels", "labels", "string values"),
+    BodyField("comments", "items", "each a COMMENT log entry; a COMMENT event needs comments or a summary",
+              keys=("creator", "content"), needs="content"),
+)}
+
 
 @dataclass(frozen=True)
 class Comment:
@@ -85,16 +122,15 @@ def _optional_str(body: Mapping[str, Any], name: str, *aliases: str) -> str | No
     return None
 
 
-def _object_list(body: Mapping[str, Any], name: str, keys: tuple[str, ...], required: str) -> tuple[
-    dict[str, str], ...
-]:
+def _object_list(body: Mapping[str, Any], spec: BodyField) -> tuple[dict[str, str], ...]:
+    name, keys, required = spec.name, spec.keys, spec.needs
     value = body.get(name)
     if value is None:
         return ()
     if not isinstance(value, list):
         raise invalid(name, f"{name} must be an array")
-    if len(value) > MAX_ITEMS:
-        raise invalid(name, f"{name} may hold at most {MAX_ITEMS} items")
+    if len(value) > spec.max_items:
+        raise invalid(name, f"{name} may hold at most {spec.max_items} items")
     items: list[dict[str, str]] = []
     for index, item in enumerate(value):
         where = f"{name}[{index}]"
@@ -126,32 +162,34 @@ def parse_native_event(body: object) -> tuple[str, Event]:
     """iLert's Event API body → (integration key, event); every refusal names its field."""
     if not isinstance(body, dict):
         raise ApiError(400, "INVALID_BODY", "the body must be a JSON object")
-    integration_key = _optional_str(body, "integrationKey", "apiKey")
+    spec = NATIVE_BODY
+    integration_key = _optional_str(body, "integrationKey", *spec["integrationKey"].aliases)
     if not integration_key:
         raise invalid("integrationKey", "integrationKey is required")
     event_type = body.get("eventType")
     if event_type is None:
         raise invalid("eventType", "eventType is required")
-    if not isinstance(event_type, str) or event_type.upper() not in EVENT_TYPES:
-        raise invalid("eventType", f"eventType must be one of {', '.join(EVENT_TYPES)}")
+    event_types = spec["eventType"].choices
+    if not isinstance(event_type, str) or event_type.upper() not in event_types:
+        raise invalid("eventType", f"eventType must be one of {', '.join(event_types)}")
     priority = _optional_str(body, "priority")
-    if priority is not None and priority.upper() not in PRIORITIES:
-        raise invalid("priority", "priority must be HIGH or LOW")
+    if priority is not None and priority.upper() not in spec["priority"].choices:
+        raise invalid("priority", f"priority must be {' or '.join(spec['priority'].choices)}")
     labels = _object(body, "labels")
     for name, value in labels.items():
         if not isinstance(value, str):
             raise invalid(f"labels.{name}", f"labels.{name} must be a string")
     comments: list[Comment] = []
-    for entry in _object_list(body, "comments", ("creator", "content"), "content"):
+    for entry in _object_list(body, spec["comments"]):
         comments.append(Comment(creator=entry.get("creator", ""), content=entry["content"]))
     event = Event(
         event_type=cast(EventType, event_type.upper()),
-        alert_key=normalize_alert_key(_optional_str(body, "alertKey", "incidentKey")),
+        alert_key=normalize_alert_key(_optional_str(body, "alertKey", *spec["alertKey"].aliases)),
         summary=_optional_str(body, "summary"),
         details=_optional_str(body, "details"),
         priority=cast(Priority, priority.upper()) if priority else None,
-        images=_object_list(body, "images", ("src", "href", "alt"), "src"),
-        links=_object_list(body, "links", ("href", "text"), "href"),
+        images=_object_list(body, spec["images"]),
+        links=_object_list(body, spec["links"]),
         custom_details=_object(body, "customDetails"),
         labels=labels,
         comments=tuple(comments),

@@ -116,6 +116,8 @@ class Transition:
     pages: tuple[PlannedPage, ...] = ()
     # Accept and resolve cancel every page not yet sent.
     cancel_pages: bool = False
+    # The methods of pages not planned because their user is muted (counted by the metrics).
+    muted: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -174,6 +176,7 @@ def open_incident(
     if quiet is not None and quiet.note:
         log.append(LogEntry("SUPPORT_HOURS", quiet.note))
     pages: tuple[PlannedPage, ...] = ()
+    muted: list[str] = []
     if policy is not None and policy.rules and hold is not None:
         # Level -1: escalation_due moves a held incident to level 0 when the hold ends.
         incident = replace(incident, escalation_level=HELD, next_escalation_at=hold.until)
@@ -182,10 +185,10 @@ def open_incident(
     elif policy is not None and policy.rules:
         incident, pages = _enter_level(
             incident, policy, 0, 0, now, paging, log, f"Level 0 of policy {policy.name} reached",
-            opening=True,
+            opening=True, muted=muted,
         )
     log.extend(_comment_entries(event))
-    return Transition(incident, tuple(log), "NEW_INCIDENT_CREATED", pages)
+    return Transition(incident, tuple(log), "NEW_INCIDENT_CREATED", pages, muted=tuple(muted))
 
 
 def _reach_level(
@@ -210,6 +213,7 @@ def _enter_level(
     log: list[LogEntry],
     reason: str,
     opening: bool = False,
+    muted: list[str] | None = None,
 ) -> tuple[Incident, tuple[PlannedPage, ...]]:
     """Reach a level: start a notification cycle for each reachable user of it.
 
@@ -236,6 +240,9 @@ def _enter_level(
                 why = (f"muted until {person.muted_until.isoformat()}" if person.muted_at(now)
                        else f"no alert rule for {incident.priority} priority and no e-mail address")
                 unreachable.append(f"{person.username}{through} ({why})")
+                if person.muted_at(now) and muted is not None:
+                    muted.extend(p.method for p in pages_for(replace(person, muted_until=None),
+                                                               incident.priority, now))
             if planned:
                 names.append(person.username + through)
             for page in planned:
@@ -364,10 +371,11 @@ def escalation_due(
     if step.pass_number != incident.escalation_pass:
         reason += f" (repeat {step.pass_number} of {policy.frequency})"
     log: list[LogEntry] = []
+    muted: list[str] = []
     escalated, pages = _enter_level(
-        incident, policy, step.level, step.pass_number, now, paging, log, reason
+        incident, policy, step.level, step.pass_number, now, paging, log, reason, muted=muted
     )
-    return Transition(escalated, tuple(log), pages=pages)
+    return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))
 
 
 def escalation_user_ids(
@@ -403,9 +411,10 @@ def escalate(
     pending = replace(incident, status="PENDING", accepted_at=None, accepted_by=None)
     log: list[LogEntry] = []
     reason = f"Escalated to level {level} of policy {policy.name}{_by(actor)}"
+    muted: list[str] = []
     escalated, pages = _enter_level(
-        pending, policy, level, incident.escalation_pass, now, paging, log, reason
+        pending, policy, level, incident.escalation_pass, now, paging, log, reason, muted=muted
     )
     log = [replace(entry, user_id=actor.user_id, channel=actor.channel)
            if entry.log_entry_type == "ESCALATED" else entry for entry in log]
-    return Transition(escalated, tuple(log), pages=pages)
+    return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import peewee
 
+from ilertd.metrics import Metrics
 from ilertd.store.db import write_transaction
 from ilertd.store.statements import BARRIER, Statement, is_insert, multi_row_inserts
 from ilertd.tracker import WorkTracker
@@ -44,9 +46,10 @@ class Committer:
     units finish in that order, so "every write of these owners has landed" is one comparison
     with the newest ticket among them, however many owners a batch read waits for."""
 
-    def __init__(self, db: peewee.Database, tracker: WorkTracker) -> None:
+    def __init__(self, db: peewee.Database, tracker: WorkTracker, metrics: Metrics | None = None) -> None:
         self._db = db
         self._tracker = tracker
+        self._metrics = metrics if metrics is not None else Metrics()
         self._queue: queue.SimpleQueue[tuple[int, WriteUnit] | None] = queue.SimpleQueue()
         self._lock = threading.Condition()
         self._next_ticket = 1
@@ -129,6 +132,7 @@ class Committer:
         self._finished_up_to(leftovers)
 
     def _commit(self, batch: list[tuple[int, WriteUnit]]) -> None:
+        began = time.perf_counter()
         try:
             with write_transaction(self._db):
                 cursor = self._db.cursor()
@@ -147,6 +151,8 @@ class Committer:
             for queued in batch:
                 self._commit([queued])
             return
+        # Committed batches only: a failed one is timed again as the single-unit retries.
+        self._metrics.commit_took(time.perf_counter() - began)
         for _, unit in batch:
             self._finish(unit, None)
 

@@ -56,6 +56,10 @@ def users_page(start: int, size: int) -> list[m.User]:
     return list(m.User.select().order_by(m.User.id).offset(start).limit(size))
 
 
+def all_users() -> list[m.User]:
+    return list(m.User.select().order_by(m.User.id))
+
+
 def existing_user_ids(ids: Iterable[int]) -> set[int]:
     """Those of `ids` that name a user."""
     return {i for (i,) in m.User.select(m.User.id).where(m.User.id.in_(list(ids))).tuples()}
@@ -90,6 +94,12 @@ def owned_rows(model: type[m.BaseModel], user_id: int, start: int, size: int) ->
     """A page of the user's contacts or rules of `model`, by id."""
     owned: Any = model
     return list(owned.select().where(owned.user == user_id).order_by(owned.id).offset(start).limit(size))
+
+
+def all_owned(model: type[m.BaseModel], user_id: int) -> list[Any]:
+    """Every contact or rule of `model` the user has, by id."""
+    owned: Any = model
+    return list(owned.select().where(owned.user == user_id).order_by(owned.id))
 
 
 def duty_rules(user_ids: Iterable[int]) -> dict[int, list[DutyRule]]:

@@ -33,6 +33,15 @@ def sources_page(start: int, size: int) -> list[m.AlertSource]:
     return list(m.AlertSource.select().order_by(m.AlertSource.id).offset(start).limit(size))
 
 
+def all_sources() -> list[m.AlertSource]:
+    return list(m.AlertSource.select().order_by(m.AlertSource.id))
+
+
+def sources_named(name: str) -> list[m.AlertSource]:
+    """The sources with this name, by id (names are not unique in the store)."""
+    return list(m.AlertSource.select().where(m.AlertSource.name == name).order_by(m.AlertSource.id))
+
+
 def source_names(source_ids: Collection[int]) -> dict[int, str]:
     """The name of each existing source among `source_ids`, in one query."""
     return _names(m.AlertSource, source_ids)
@@ -48,6 +57,12 @@ def policies_page(start: int, size: int) -> list[m.EscalationPolicy]:
 
 def all_policies() -> list[m.EscalationPolicy]:
     return list(m.EscalationPolicy.select().order_by(m.EscalationPolicy.id))
+
+
+def policies_named(name: str) -> list[m.EscalationPolicy]:
+    """The policies with this name, by id (names are not unique in the store)."""
+    return list(m.EscalationPolicy.select().where(m.EscalationPolicy.name == name)
+                .order_by(m.EscalationPolicy.id))
 
 
 def policy_names(policy_ids: Collection[int]) -> dict[int, str]:

@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ilertd.errors import ApiError
-from ilertd.web import incidents, intake, numbers, ops, people, preferences, schedules, sources, ui
+from ilertd.web import incidents, intake, numbers, openapi, ops, people, preferences, schedules, sources, ui
 from ilertd.web.fastpath import BodyFastPath
 from ilertd.web.http import error_response
 from ilertd.web.services import Services
@@ -61,6 +61,8 @@ def build_app(services: Services) -> BodyFastPath:
         *ui.routes(services),
         *intake.routes(services),
         *ops.routes(services),
+        # The document of every route mounted here, read once the application is built.
+        *openapi.routes(services, lambda: app.routes),
         # After the core routes, which a plugin's route cannot shadow: the Event API, PagerDuty,
         # the voice plugin's TwiML, a third party's webhook.
         *plugins.routes,

@@ -1,4 +1,4 @@
-"""Events in: what ingesting is, for every plugin's route: source by key, rate limit, IngestEvent."""
+"""Events in: what ingesting is, for every plugin's route: source by key, rate limit, IngestEvent, counted."""
 
 from __future__ import annotations
 
@@ -36,7 +36,22 @@ class Ingestion:
                      payload: Any, payloads: Sequence[Any] | None = None) -> list[Outcome]:
         """Each event committed and routed, in order, with one Outcome each. One event at a time
         for a lone one; a payload's several events go to the supervisor as one batch, routed in
-        their order (the events of one alert key reach its incident in order)."""
+        their order (the events of one alert key reach its incident in order). Every event is
+        counted in `ilertd_events_total` by its outcome: its responseCode, or the error code it
+        was refused with (each event of a refused batch)."""
+        metrics = self.services.metrics
+        try:
+            outcomes = await self._ingest(source, events, integration, payload, payloads)
+        except ApiError as error:
+            metrics.event(integration, error.code, len(events))
+            raise
+        for outcome in outcomes:
+            code = outcome.response_code if outcome.error is None else outcome.error.code
+            metrics.event(integration, code or "NONE")
+        return outcomes
+
+    async def _ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
+                      payload: Any, payloads: Sequence[Any] | None) -> list[Outcome]:
         info = source if isinstance(source, SourceInfo) else await self.source(source)
         # The store keeps a JSON value with every event: no payload is an empty object.
         if payloads is None:

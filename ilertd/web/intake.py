@@ -20,13 +20,14 @@ from ilertd.web.http import json_object, paging, path_id, threaded
 from ilertd.web.services import Services
 
 
-def heartbeat_monitor_json(row: m.HeartbeatMonitor) -> dict[str, Any]:
+def heartbeat_monitor_json(row: m.HeartbeatMonitor, secrets: bool = True) -> dict[str, Any]:
+    """A monitor as the API shows it; to a USER without its key (whoever holds it pings it)."""
     return {
         "id": row.id,
         "name": row.name,
         "intervalSec": row.interval_sec,
         "alertSource": {"id": row.alert_source_id},
-        "integrationKey": row.integration_key,
+        "integrationKey": row.integration_key if secrets else None,
         "lastPingAt": format_instant(row.last_ping_at),
         "status": row.status,
     }
@@ -47,10 +48,12 @@ def routes(services: Services) -> list[Route]:
 
     def list_monitors(request: Request, _body: bytes) -> Response:
         start, size = paging(request)
-        return JSONResponse([heartbeat_monitor_json(r) for r in monitors_page(start, size)])
+        shown = authenticate(request).is_admin
+        return JSONResponse([heartbeat_monitor_json(r, shown) for r in monitors_page(start, size)])
 
     def get_monitor(request: Request, _body: bytes) -> Response:
-        return JSONResponse(heartbeat_monitor_json(monitor_or_404(path_id(request))))
+        row = monitor_or_404(path_id(request))
+        return JSONResponse(heartbeat_monitor_json(row, authenticate(request).is_admin))
 
     def create_monitor(request: Request, body: bytes) -> Response:
         row = heartbeats.create(authenticate(request), json_object(body))

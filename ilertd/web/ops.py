@@ -1,8 +1,9 @@
-"""Operations endpoints: health and the manual clock that end-to-end tests drive."""
+"""Operations endpoints: health, Prometheus metrics, and the manual clock that end-to-end tests drive."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,12 +14,31 @@ from ilertd.actors.messages import Ping
 from ilertd.app.auth import require_admin
 from ilertd.domain.timeutil import RANGE, format_instant, in_range, parse_duration, parse_instant
 from ilertd.errors import ApiError, invalid
+from ilertd.metrics import CONTENT_TYPE, Metrics
+from ilertd.store.counts import scrape_counts
 from ilertd.store.db import ping
 from ilertd.web.auth import authenticate
 from ilertd.web.http import json_object, threaded
 from ilertd.web.services import Services
 
 PING_TIMEOUT = 5.0
+METRICS_UNAUTHORIZED = ApiError(
+    401, "UNAUTHORIZED", "metrics.token is set: Authorization: Bearer <metrics.token> is required",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+def bearer_matches(header: str, token: str) -> bool:
+    """Whether an Authorization header carries `token` (scheme case-insensitive, as for API
+    tokens), compared in constant time so the answer's timing tells nothing about the token."""
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def exposition(metrics: Metrics) -> bytes:
+    """The metrics with this scrape's counts from the store (blocking: run in a worker thread)."""
+    counts = scrape_counts()
+    return metrics.exposition(counts.open_incidents, counts.outbox_pending)
 
 
 def routes(services: Services) -> list[Route]:
@@ -34,6 +54,13 @@ def routes(services: Services) -> list[Route]:
             reason = f"supervisor did not answer: {type(error).__name__}"
             return JSONResponse({"status": "unavailable", "reason": reason}, 503)
         return JSONResponse({"status": "ok"})
+
+    async def metrics(request: Request) -> Response:
+        token = services.config.metrics.token
+        if token and not bearer_matches(request.headers.get("authorization", ""), token):
+            raise METRICS_UNAUTHORIZED
+        content = await run_in_threadpool(exposition, services.metrics)
+        return Response(content, headers={"Content-Type": CONTENT_TYPE})
 
     def clock(request: Request, body: bytes) -> Response:
         require_admin(authenticate(request))
@@ -61,5 +88,6 @@ def routes(services: Services) -> list[Route]:
 
     return [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/api/_clock", threaded(clock), methods=["POST"]),
     ]

@@ -1,9 +1,9 @@
-"""What the HTTP handlers reach: the store, the supervisor, the clock, plugins and settings."""
+"""What the HTTP handlers reach: the store, the supervisor, the clock, plugins, settings and metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import peewee
@@ -14,6 +14,7 @@ from ilertd.actors.clock import Clock, ManualClock
 from ilertd.actors.messages import Outcome, Reply
 from ilertd.app.application import Application
 from ilertd.config import Config
+from ilertd.metrics import Metrics
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.schedules import ScheduleDirectory
 from ilertd.store.sources import SourceCache
@@ -31,6 +32,7 @@ class Services:
     public_url: str
     # Every write goes through here; its context holds the caches intake and paging read.
     app: Application
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def sources(self) -> SourceCache:

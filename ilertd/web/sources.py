@@ -19,10 +19,12 @@ def routes(services: Services) -> list[Route]:
 
     def list_sources(request: Request, _body: bytes) -> Response:
         start, size = paging(request)
-        return JSONResponse([alert_source_json(r) for r in sources_page(start, size)])
+        shown = authenticate(request).is_admin
+        return JSONResponse([alert_source_json(r, shown) for r in sources_page(start, size)])
 
     def get_source(request: Request, _body: bytes) -> Response:
-        return JSONResponse(alert_source_json(source_or_404(path_id(request))))
+        row = source_or_404(path_id(request))
+        return JSONResponse(alert_source_json(row, authenticate(request).is_admin))
 
     def create_source(request: Request, body: bytes) -> Response:
         row = sources.create_source(authenticate(request), json_object(body))

@@ -1,15 +1,50 @@
-"""Rows → the camelCase JSON of API.md (iLert's names)."""
+"""Rows → the camelCase JSON of API.md (iLert's names), and each answer's shape for the OpenAPI document.
+
+The shapes are specs (ilertd.app.schema) declared beside the functions that render the JSON, `closed`
+(every field always there, no other): the document says exactly what a client reads, and the fuzz
+test (tests/test_openapi_fuzz.py) fails on an answer with a field its spec lacks.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ilertd.app.people import ROLES
+from ilertd.app.schema import (
+    Anything,
+    ArrayOf,
+    Boolean,
+    Choice,
+    Instant,
+    Integer,
+    MapOf,
+    ObjectSpec,
+    Ref,
+    Spec,
+    Text,
+)
+from ilertd.app.sources import SUPPORT_HOURS
+from ilertd.domain.events import PRIORITIES
 from ilertd.domain.page_text import incident_link
 from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
 from ilertd.store.outbox import paged_users
 from ilertd.store.people import usernames
 from ilertd.store.sources import policy_names, source_names
+
+STRING = Text(max_length=None)
+NULLABLE_STRING = Text(max_length=None, nullable=True)
+INSTANT = Instant()
+NULLABLE_INSTANT = Instant(nullable=True)
+ID = Integer()
+USER_REF = Ref(names=("username",))
+NULLABLE_USER_REF = Ref(names=("username",), nullable=True)
+NAMED_REF = Ref(names=("name",))
+STATUSES = ("PENDING", "ACCEPTED", "RESOLVED")
+
+
+def closed(title: str, **fields: Spec) -> ObjectSpec:
+    return ObjectSpec(title=title, closed=True, fields=fields)
 
 
 def user_ref(user_id: int | None, names: dict[int, str]) -> dict[str, Any] | None:
@@ -39,6 +74,22 @@ def responders_json(row: m.Incident, paged: list[int], names: dict[int, str]) ->
          "acceptedAt": accepted_at if user_id == acceptor else None}
         for user_id in people
     ]
+
+
+RESPONDER = ObjectSpec(closed=True, fields={
+    "user": USER_REF, "status": Choice(options=("ACCEPTED", "PENDING")), "acceptedAt": NULLABLE_INSTANT})
+INCIDENT = closed(
+    "Incident", id=ID, summary=STRING, details=STRING, status=Choice(options=STATUSES),
+    priority=Choice(options=PRIORITIES), alertKey=STRING, alertUrl=STRING, alertSource=NAMED_REF,
+    escalationPolicy=Ref(names=("name",), nullable=True),
+    escalationLevel=Integer(low=0, description="0-based"),
+    held=Boolean(description="held by a maintenance window or support hours: level 0 is next"),
+    nextEscalationAt=NULLABLE_INSTANT, responders=ArrayOf(item=RESPONDER), reportTime=INSTANT,
+    acceptedAt=NULLABLE_INSTANT, acceptedBy=NULLABLE_USER_REF, resolvedAt=NULLABLE_INSTANT,
+    resolvedBy=NULLABLE_USER_REF, images=ArrayOf(item=MapOf(value=STRING)),
+    links=ArrayOf(item=MapOf(value=STRING)), labels=MapOf(value=STRING),
+    customDetails=Anything(kind="object"), eventCount=Integer(low=1),
+)
 
 
 def _incident(
@@ -81,6 +132,10 @@ def _incident(
     }
 
 
+LOG_ENTRY = closed("LogEntry", id=ID, timestamp=INSTANT, logEntryType=STRING, text=STRING,
+                   user=NULLABLE_USER_REF, channel=NULLABLE_STRING)
+
+
 def log_entry_json(row: m.LogEntry, names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -90,6 +145,10 @@ def log_entry_json(row: m.LogEntry, names: dict[int, str]) -> dict[str, Any]:
         "user": user_ref(row.user_id, names),
         "channel": row.channel,
     }
+
+
+USER = closed("User", id=ID, username=STRING, firstName=STRING, lastName=STRING, email=STRING,
+              timezone=STRING, role=Choice(options=ROLES), mutedUntil=NULLABLE_INSTANT)
 
 
 def user_json(row: m.User) -> dict[str, Any]:
@@ -105,21 +164,39 @@ def user_json(row: m.User) -> dict[str, Any]:
     }
 
 
-def alert_source_json(row: m.AlertSource) -> dict[str, Any]:
+ALERT_SOURCE = closed(
+    "AlertSource", id=ID, name=STRING, integrationType=STRING, integrationKey=NULLABLE_STRING,
+    escalationPolicy=Ref(nullable=True), priority=Choice(options=PRIORITIES),
+    fieldMapping=MapOf(value=STRING, nullable=True), signingSecret=NULLABLE_STRING,
+    supportHours=SUPPORT_HOURS, phoneNumber=NULLABLE_STRING,
+)
+
+
+def alert_source_json(row: m.AlertSource, secrets: bool = True) -> dict[str, Any]:
+    """A source as the API shows it; without `secrets` (to a USER) its integration key and signing
+    secret are null: whoever holds them can open incidents on it."""
     return {
         "id": row.id,
         "name": row.name,
         "integrationType": row.integration_type,
-        "integrationKey": row.integration_key,
+        "integrationKey": row.integration_key if secrets else None,
         "escalationPolicy": (
             {"id": row.escalation_policy_id} if row.escalation_policy_id is not None else None
         ),
         "priority": row.priority,
         "fieldMapping": row.field_mapping,
-        "signingSecret": row.signing_secret,
+        "signingSecret": row.signing_secret if secrets else None,
         "supportHours": row.support_hours,
         "phoneNumber": row.phone_number,
     }
+
+
+ESCALATION_POLICY = closed(
+    "EscalationPolicy", id=ID, name=STRING,
+    escalationRules=ArrayOf(item=ObjectSpec(closed=True, fields={
+        "escalationTimeout": Integer(), "users": ArrayOf(item=Ref()), "schedules": ArrayOf(item=Ref())})),
+    repeating=Boolean(), frequency=Integer(),
+)
 
 
 def escalation_policy_json(row: m.EscalationPolicy) -> dict[str, Any]:
@@ -130,6 +207,15 @@ def escalation_policy_json(row: m.EscalationPolicy) -> dict[str, Any]:
         "repeating": bool(row.repeating),
         "frequency": row.frequency,
     }
+
+
+NOTIFICATION = closed(
+    "Notification", id=ID, user=USER_REF, method=STRING, target=STRING,
+    kind=Choice(options=("ALERT", "ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")),
+    escalationLevel=Integer(nullable=True), dueAt=INSTANT, sentAt=NULLABLE_INSTANT,
+    status=Choice(options=("SCHEDULED", "SUCCESS", "ERROR", "CANCELLED", "AGGREGATED")),
+    attempts=Integer(low=0), errorMessage=NULLABLE_STRING,
+)
 
 
 def notification_json(row: m.Notification, names: dict[int, str]) -> dict[str, Any]:
@@ -146,6 +232,18 @@ def notification_json(row: m.Notification, names: dict[int, str]) -> dict[str, A
         "attempts": row.attempts,
         "errorMessage": row.error_message,
     }
+
+
+_DAY_TIME = ObjectSpec(closed=True, fields={"dayOfWeek": STRING, "time": STRING})
+SCHEDULE = closed(
+    "Schedule", id=ID, name=STRING, type=STRING, timezone=STRING,
+    scheduleLayers=ArrayOf(item=ObjectSpec(closed=True, fields={
+        "name": STRING, "users": ArrayOf(item=Ref()), "rotation": STRING, "startsOn": STRING,
+        "endsOn": NULLABLE_STRING,
+        "restrictions": ArrayOf(item=ObjectSpec(closed=True, fields={"from": _DAY_TIME, "to": _DAY_TIME})),
+    })),
+    shifts=ArrayOf(item=ObjectSpec(closed=True, fields={"user": Ref(), "start": INSTANT, "end": INSTANT})),
+)
 
 
 def schedule_json(row: Any, definition: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +268,45 @@ def schedule_json(row: Any, definition: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+API_TOKEN = closed("ApiToken", id=ID, name=STRING, createdAt=INSTANT)
+NEW_TOKEN = closed("NewApiToken",
+                   token=Text(max_length=None, description="shown once: only its hash is kept"))
+
+
 def token_json(row: m.ApiToken) -> dict[str, Any]:
     """An API token as its owner sees it: never the token itself (only its hash is kept)."""
     return {"id": row.id, "name": row.name, "createdAt": format_instant(row.created_at)}
+
+
+# --- the answers rendered by the route modules themselves --------------------------------------
+
+# ilertd.web.intake
+HEARTBEAT_MONITOR = closed(
+    "HeartbeatMonitor", id=ID, name=STRING, intervalSec=Integer(), alertSource=Ref(),
+    integrationKey=NULLABLE_STRING, lastPingAt=NULLABLE_INSTANT,
+    status=Choice(options=("UNKNOWN", "OK", "OVERDUE")),
+)
+PING = closed("Ping", status=Choice(options=("OK",)))
+MAINTENANCE_WINDOW = closed("MaintenanceWindow", id=ID, summary=STRING, start=INSTANT, end=INSTANT,
+                            alertSources=ArrayOf(item=Ref()))
+# ilertd.web.schedules
+SHIFT = closed("Shift", user=USER_REF, start=INSTANT, end=INSTANT)
+OVERRIDE = closed("Override", id=ID, user=USER_REF, start=INSTANT, end=INSTANT)
+ON_CALL = closed("OnCall", escalationPolicy=NAMED_REF, escalationLevel=Integer(low=0), user=USER_REF,
+                 start=NULLABLE_INSTANT, end=NULLABLE_INSTANT)
+FEED_URL = closed("FeedUrl", url=Text(max_length=None, description="the feed with its read-only token"))
+# ilertd.web.incidents
+COMMENT = closed("Comment", id=ID, content=STRING, creator=USER_REF, reportTime=INSTANT)
+# ilertd.web.preferences
+TEST_PAGE = closed("TestNotification", id=ID, status=Choice(options=("SCHEDULED",)))
+# ilertd.web.numbers
+NUMBER = closed("Number", countryCode=NULLABLE_STRING, phoneNumber=STRING,
+                types=ArrayOf(item=Choice(options=("SMS", "VOICE"))), supportsInboundSms=Boolean())
+# ilertd.plugins.event_api
+EVENT_REPLY = closed("EventReply", alertKey=NULLABLE_STRING, alertUrl=NULLABLE_STRING,
+                     incidentId=Integer(nullable=True), responseCode=STRING)
+# ilertd.web.ops
+CLOCK = closed("Clock", now=INSTANT)
+HEALTH = ObjectSpec(title="Health", required=("status",), fields={
+    "status": Choice(options=("ok", "unavailable")),
+    "reason": Text(max_length=None, description="why it is unavailable")})

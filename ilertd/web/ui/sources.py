@@ -24,6 +24,8 @@ from ilertd.web.ui.core import Page, Ui, View, redirect
 from ilertd.web.views import alert_source_json
 
 PRIORITIES = ("HIGH", "LOW")
+# Where a key goes in a URL or snippet shown to a USER, who may not see it.
+HIDDEN_KEY = "<integration key>"
 # What the built-in types are, for the type select; a plugin's type is named by its integration.
 TYPE_LABELS = {
     "API": "Event API (curl, scripts)",
@@ -123,7 +125,8 @@ def alertmanager_receiver(url: str, signed: bool) -> str:
 def guide(source: dict[str, Any], public_url: str, integrations: Mapping[str, Integration],
           mail_domain: str) -> Guide:
     """What the source page tells about wiring a tool to `source` (the API's JSON of it)."""
-    kind, key, base = source["integrationType"], source["integrationKey"], public_url.rstrip("/")
+    kind, base = source["integrationType"], public_url.rstrip("/")
+    key = source["integrationKey"] or HIDDEN_KEY
     docs = DOCS.get(kind, "")
     if kind == "API":
         url = f"{base}/api/events"
@@ -191,13 +194,15 @@ def routes(ui: Ui) -> list[Route]:
         return [(kind, TYPE_LABELS.get(kind) or described.get(kind, "")) for kind in kinds]
 
     def source_list(view: View) -> Page:
-        shown = [alert_source_json(row) for row in sources_page(0, 10**6)]
+        shown = [alert_source_json(row, view.principal.is_admin) for row in sources_page(0, 10**6)]
         return Page("sources.html", {"sources": shown, "policies": policy_names(), "open": open_counts()})
 
-    def source_view(source_id: int, error: str = "", status: int = 200) -> Page:
-        shown = alert_source_json(source_or_404(source_id))
+    def source_view(source_id: int, error: str = "", status: int = 200, admin: bool = True) -> Page:
+        # A USER sees no keys, as through the API: the setup shows where each one goes.
+        shown = alert_source_json(source_or_404(source_id), admin)
         monitors = [{"name": row.name, "intervalSec": row.interval_sec, "status": row.status,
-                     "url": f"{services.public_url.rstrip('/')}/api/v1/heartbeats/{row.integration_key}"}
+                     "url": f"{services.public_url.rstrip('/')}/api/v1/heartbeats/"
+                            + (row.integration_key if admin else HIDDEN_KEY)}
                     for row in monitors_page(0, 10**6) if row.alert_source_id == source_id]
         return Page("source.html", {
             "source": shown, "policies": policy_names(),
@@ -208,7 +213,7 @@ def routes(ui: Ui) -> list[Route]:
         }, status)
 
     def source_page(view: View) -> Page:
-        return source_view(view.path_int())
+        return source_view(view.path_int(), admin=view.principal.is_admin)
 
     def form_page(source: dict[str, Any] | None, values: dict[str, Any], error: str = "",
                   status: int = 200) -> Page:

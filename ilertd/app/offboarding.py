@@ -1,0 +1,128 @@
+"""Deleting a user from the CLI (`ilertd user delete`): where they are on duty (escalation levels,
+schedule layers and static shifts, overrides not over), refused while they are, or with `force`
+taken off everywhere first, all in one transaction.
+
+A level or layer that would be left with nobody is refused even with `force`: an escalation step
+or rotation that pages nobody is a silent gap, which a person should close (add someone, or
+remove the level or layer through the API) before the user goes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ilertd.app.application import Application
+from ilertd.app.auth import OPERATOR
+from ilertd.domain.timeutil import format_instant
+from ilertd.errors import ApiError
+from ilertd.store import models as m
+from ilertd.store.db import write_transaction
+from ilertd.store.people import user_named
+from ilertd.store.schedules import all_schedules, current_definitions, user_overrides_ending_after
+from ilertd.store.settings import bump_config_generation
+from ilertd.store.sources import all_policies
+
+
+class DutyError(Exception):
+    """The user cannot be deleted now; the message says where they are on duty and what to do."""
+
+
+@dataclass
+class Duties:
+    """Where a user is on duty: each place in words, and the writes that would take them off."""
+
+    places: list[str] = field(default_factory=list)
+    # Places that would be left with nobody if the user went.
+    emptied: list[str] = field(default_factory=list)
+    policies: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    schedules: dict[int, dict[str, Any]] = field(default_factory=dict)
+    overrides: list[m.ScheduleOverride] = field(default_factory=list)
+
+
+def _levels_without(user_id: int, duties: Duties) -> None:
+    for policy in all_policies():
+        levels, changed = [], False
+        for index, rule in enumerate(policy.rules):
+            users = [u for u in rule.get("users", []) if u["id"] != user_id]
+            if len(users) != len(rule.get("users", [])):
+                changed = True
+                where = f"escalation policy {policy.name!r} level {index + 1}"
+                duties.places.append(where)
+                if not users and not rule.get("schedules"):
+                    duties.emptied.append(where)
+            levels.append({**rule, "users": users})
+        if changed:
+            duties.policies[policy.id] = levels
+
+
+def _layers_without(user_id: int, duties: Duties) -> None:
+    schedules = all_schedules()
+    definitions = current_definitions([s.id for s in schedules])
+    for schedule in schedules:
+        definition = definitions.get(schedule.id, {})
+        body: dict[str, Any] = {"name": schedule.name, "type": schedule.type}
+        changed = False
+        if "scheduleLayers" in definition:
+            layers = []
+            for index, layer in enumerate(definition["scheduleLayers"]):
+                users = [u for u in layer["users"] if u != user_id]
+                if len(users) != len(layer["users"]):
+                    changed = True
+                    label = f" {layer['name']!r}" if layer.get("name") else ""
+                    where = f"schedule {schedule.name!r} layer {index + 1}{label}"
+                    duties.places.append(where)
+                    if not users:
+                        duties.emptied.append(where)
+                layers.append({**{k: v for k, v in layer.items() if v is not None},
+                               "users": [{"id": u} for u in users]})
+            body["scheduleLayers"] = layers
+        else:
+            shifts = [s for s in definition.get("shifts", []) if s["user"] != user_id]
+            if len(shifts) != len(definition.get("shifts", [])):
+                changed = True
+                duties.places.append(f"schedule {schedule.name!r} (static shifts)")
+            body["shifts"] = [{**s, "user": {"id": s["user"]}} for s in shifts]
+        if changed:
+            duties.schedules[schedule.id] = body
+
+
+def duties_of(user_id: int, now: Any) -> Duties:
+    duties = Duties()
+    _levels_without(user_id, duties)
+    _layers_without(user_id, duties)
+    names = {s.id: s.name for s in all_schedules()}
+    for row in user_overrides_ending_after(user_id, now):
+        duties.overrides.append(row)
+        duties.places.append(f"schedule {names.get(row.schedule_id, row.schedule_id)!r} override "
+                             f"{format_instant(row.start)} to {format_instant(row.end)}")
+    return duties
+
+
+def delete_user(app: Application, username: str, force: bool) -> list[str]:
+    """Delete the user (with `force`, off every level, layer and override first); the places they
+    were taken off. DutyError when they are on duty and not `force`d, or a place would be empty."""
+    with write_transaction(app.ctx.db):
+        row = user_named(username)
+        if row is None:
+            raise DutyError(f"no user is named {username!r}")
+        duties = duties_of(row.id, app.ctx.now())
+        if duties.places and not force:
+            raise DutyError(f"user {username!r} is on duty in " + "; ".join(duties.places)
+                            + ": take them off there first, or delete with --force to do it now")
+        if duties.emptied:
+            raise DutyError(f"user {username!r} is the only one in " + "; ".join(duties.emptied)
+                            + ": add someone there, or remove it through the API, first; nothing changed")
+        try:
+            for policy_id, levels in duties.policies.items():
+                app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels})
+            for schedule_id, body in duties.schedules.items():
+                app.schedules.update(OPERATOR, schedule_id, body)
+            for override in duties.overrides:
+                app.schedules.delete_override(OPERATOR, override.schedule_id, override.id)
+            app.people.delete_user(OPERATOR, row.id)
+        except ApiError as error:
+            raise DutyError(f"cannot delete user {username!r}: {error.message}; nothing changed") from None
+        # A running daemon heard nothing of these writes: it watches this count.
+        bump_config_generation()
+    return duties.places

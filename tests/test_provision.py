@@ -1,0 +1,366 @@
+"""Config as code: `ilertd provision FILE [--dry-run]` and `ilertd export`, against real stores: a file
+applied twice changes nothing the second time, a bad file changes nothing at all, export and
+provision reproduce a store built through the API, and a running daemon pages by what was provisioned."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ilertd.cli import main
+from ilertd.domain.provision_document import multiset_diff, read_document, render
+from tests.inprocess import InProcessDaemon
+from tests.paging import Paging
+
+TEAM = textwrap.dedent('''\
+    [[users]]
+    username = "alice"
+    firstName = "Alice"
+    email = "alice@example.com"
+    timezone = "Europe/Berlin"
+    contacts = [
+      {method = "EMAIL", target = "alice@example.com"},
+      {method = "SMS", target = "+4915112345678"},
+    ]
+    notificationRules = [
+      {type = "HIGH_PRIORITY", contact = {method = "SMS", target = "+4915112345678"}},
+      {type = "HIGH_PRIORITY", contact = {target = "alice@example.com"}, delayMin = 5},
+    ]
+    updateRules = [{type = "ALERT_RESOLVED", contact = {method = "EMAIL", target = "alice@example.com"}}]
+    dutyRules = [{contact = {method = "EMAIL", target = "alice@example.com"}, beforeMin = 60}]
+
+    [[users]]
+    username = "bob"
+    role = "admin"
+
+    [[schedules]]
+    name = "primary"
+    timezone = "Europe/Berlin"
+
+    [[schedules.scheduleLayers]]
+    name = "weekdays"
+    users = [{name = "alice"}, {name = "bob"}]
+    rotation = "P1W"
+    startsOn = 2026-01-05T09:00:00
+    restrictions = [
+      {from = {dayOfWeek = "MONDAY", time = "09:00"}, to = {dayOfWeek = "FRIDAY", time = "17:00"}},
+    ]
+
+    [[escalationPolicies]]
+    name = "ops"
+
+    [[escalationPolicies.escalationRules]]
+    escalationTimeout = 15
+    schedules = [{name = "primary"}]
+
+    [[escalationPolicies.escalationRules]]
+    escalationTimeout = 30
+    users = [{name = "bob"}]
+
+    [[alertSources]]
+    name = "prometheus"
+    integrationType = "PROMETHEUS"
+    escalationPolicy = {name = "ops"}
+''')
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`ilertd ARGS` in this process (no daemon runs in it meanwhile): exit status, stdout, stderr."""
+    capsys.readouterr()  # what was printed before, by a daemon's first start, is not the command's
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """`store(name)`: make the commands work on the data dir `name` (created on first use)."""
+
+    def use(name: str) -> Path:
+        directory = tmp_path / name
+        monkeypatch.setenv("STATE_DIRECTORY", str(directory))
+        return directory
+
+    use("data")
+    return use
+
+
+def write(tmp_path: Path, text: str, name: str = "team.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def users_by_name(capsys: pytest.CaptureFixture[str]) -> dict[str, int]:
+    code, out, _ = cli(capsys, "user", "list", "--json")
+    assert code == 0
+    return {u["username"]: u["id"] for u in json.loads(out)}
+
+
+def test_a_second_run_changes_nothing_and_every_id_stays(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    team = write(tmp_path, TEAM)
+    code, out, err = cli(capsys, "provision", str(team))
+    assert code == 0, err
+    assert out.splitlines() == [
+        "created user 'alice'", "created user 'bob'", "created schedule 'primary'",
+        "created escalation policy 'ops'", "created alert source 'prometheus'",
+        "5 created, 0 updated, 0 unchanged",
+    ]
+    ids = users_by_name(capsys)
+    exported = cli(capsys, "export")[1]
+    code, out, _ = cli(capsys, "provision", str(team))
+    assert (code, out) == (0, "0 created, 0 updated, 5 unchanged\n")
+    assert users_by_name(capsys) == ids
+    # Not one row was rewritten: the export, which shows the values, and the ids are the same.
+    assert cli(capsys, "export")[1] == exported
+    # What the file says is what the store holds, normalised as the API normalises it.
+    assert 'role = "ADMIN"' in exported and 'startsOn = "2026-01-05T09:00:00"' in exported
+    assert ('{type = "HIGH_PRIORITY", contact = {method = "EMAIL", target = "alice@example.com"}, '
+            "delayMin = 5}") in exported
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing_then_only_changes_are_written(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(capsys, "provision", str(write(tmp_path, TEAM)))[0] == 0
+    ids = users_by_name(capsys)
+    before = cli(capsys, "export")[1]
+    sms_contact = '{method = "SMS", target = "+4915112345678"}'
+    edited = (TEAM.replace('email = "alice@example.com"', 'email = "alice@ops.example.com"')
+              .replace('{name = "alice"}, {name = "bob"}', '{name = "bob"}, {name = "alice"}')
+              .replace(f"  {sms_contact},\n", "")
+              .replace(f'  {{type = "HIGH_PRIORITY", contact = {sms_contact}}},\n', "")
+              + '\n[[users]]\nusername = "carol"\n')
+    changed = write(tmp_path, edited, "edited.toml")
+    code, out, _ = cli(capsys, "provision", str(changed), "--dry-run")
+    assert code == 0
+    assert out.splitlines() == [
+        "update user 'alice': email, contacts, notificationRules",
+        "create user 'carol'",
+        "update schedule 'primary': scheduleLayers",
+        "dry run, nothing changed: 1 to create, 2 to update, 3 unchanged",
+    ]
+    assert cli(capsys, "export")[1] == before
+    code, out, _ = cli(capsys, "provision", str(changed))
+    assert out.splitlines()[-1] == "1 created, 2 updated, 3 unchanged"
+    after = cli(capsys, "export")[1]
+    assert 'email = "alice@ops.example.com"' in after and "+4915112345678" not in after
+    assert 'users = [{name = "bob"}, {name = "alice"}]' in after
+    # The unchanged rule kept its contact (the e-mail one); nobody changed id.
+    assert ('{type = "HIGH_PRIORITY", contact = {method = "EMAIL", target = "alice@example.com"}, '
+            "delayMin = 5}") in after
+    assert {k: v for k, v in users_by_name(capsys).items() if k != "carol"} == ids
+    assert cli(capsys, "provision", str(changed))[1] == "0 created, 0 updated, 6 unchanged\n"
+
+
+BAD_FILES = [
+    # (file text, line, message)
+    ('[[users]]\nusername = "carol"\nemial = "c@example.com"\n', 3,
+     "user 'carol': unknown key 'emial': not a key of [[users]]; did you mean 'email'?"),
+    ('[[users]]\nusername = "carol"\nemail = "c@example.com\n', 3,
+     "TOML syntax: Illegal character '\\n' (column 23)"),
+    ('[[users]]\nusername = "carol"\ncontacts = [\n  {method = "EMAIL", target = "c@example.com"},\n'
+     '  {method = "SMS", target = "0151"},\n]\n', 5,
+     "user 'carol': contacts[1]: target must be an E.164 number such as +4915112345678 for a SMS contact"),
+    ('[[users]]\nusername = "carol"\n\n[[schedules]]\nname = "nights"\ntimezone = "UTC"\n\n'
+     '[[schedules.scheduleLayers]]\nusers = [{name = "carol"}]\nrotation = "P1D"\n'
+     'startsOn = "2026-01-05T09:00"\n\n'
+     '[[schedules.scheduleLayers]]\nusers = [{name = "zed"}]\nrotation = "P1D"\n'
+     'startsOn = "2026-01-05T09:00"\n',
+     14, "schedule 'nights': scheduleLayers[1].users[0]: no user is named 'zed', in the file or the store"),
+    ('[[users]]\nusername = "carol"\n\n[[schedules]]\nname = "nights"\ntimezone = "UTC"\n\n'
+     '[[schedules.scheduleLayers]]\nusers = [{name = "carol"}]\nrotation = "PT1M"\n'
+     'startsOn = "2026-01-05T09:00"\n',
+     10, "schedule 'nights': scheduleLayers[0].rotation must be at least PT15M"),
+    ('[[users]]\nusername = "carol"\n\n[[alertSources]]\nname = "x"\npriority = "HIGH"\n'
+     'escalationPolicy = {name = "nope"}\n', 7,
+     "alert source 'x': escalationPolicy: no escalation policy is named 'nope', in the file or the store"),
+    ('[[users]]\nusername = "carol"\n\n[[users]]\nusername = "carol"\n', 4,
+     "user 'carol' is defined twice (also on line 1)"),
+    ('[[users]]\nusername = "carol"\n[[alertSources]]\nname = "prometheus"\npriority = "URGENT"\n', 5,
+     "alert source 'prometheus': priority must be one of HIGH, LOW"),
+    ('[[schedules]]\nname = "primary"\ntimezone = "UTC"\n[[schedules.scheduleLayers]]\n'
+     'users = [{name = "bob"}]\nrotation = "P1W"\nstartsOn = "2026-01-05T09:00"\n', 3,
+     "schedule 'primary': timezone is fixed at creation (Europe/Berlin); create a new schedule"),
+    ('user = 3\n', 1, "unknown key 'user': not a top-level key; did you mean 'users'?"),
+    ('[[users]]\nusername = "alice"\nnotificationRules = [\n'
+     '  {type = "HIGH_PRIORITY", contact = {method = "VOICE", target = "+4915112345678"}},\n]\n', 4,
+     "user 'alice': notificationRules[0]: contact VOICE +4915112345678 is not one of this user's contacts"),
+    ('[[escalationPolicies]]\nname = "ops"\n[[escalationPolicies.escalationRules]]\nescalationTimeout = 5\n'
+     'users = [{id = 1}]\n', 5,
+     "escalation policy 'ops': escalationRules[0].users[0] must be a reference by name: {name = \"...\"}"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "message"), BAD_FILES)
+def test_a_bad_file_exits_2_naming_its_line_and_changes_nothing(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
+        text: str, line: int, message: str) -> None:
+    assert cli(capsys, "provision", str(write(tmp_path, TEAM)))[0] == 0
+    before = cli(capsys, "export")[1]
+    bad = write(tmp_path, text, "bad.toml")
+    for dry_run in ((), ("--dry-run",)):
+        code, out, err = cli(capsys, "provision", str(bad), *dry_run)
+        assert (code, out, err) == (2, "", f"{bad}:{line}: {message}\n")
+    # `carol`, valid and before the fault in most of these files, was not created either.
+    assert cli(capsys, "export")[1] == before
+
+
+def build_through_the_api(app: InProcessDaemon) -> None:
+    """Users with contacts and every kind of rule, schedules of both types, a policy of users and
+    schedules, and sources with what sources can hold."""
+    def made(response: object) -> dict[str, object]:
+        assert response.status_code in (200, 201), response.text  # type: ignore[attr-defined]
+        return response.json()  # type: ignore[attr-defined, no-any-return]
+
+    ids = {}
+    for name, extra in (("alice", {"firstName": "Alice", "timezone": "Europe/Berlin"}),
+                        ("bob", {"role": "ADMIN", "email": "bob@example.com"}), ("carol", {})):
+        ids[name] = made(app.post("/api/users", {"username": name, **extra}))["id"]
+    alice = ids["alice"]
+    sms = made(app.post(f"/api/users/{alice}/contacts", {"method": "SMS", "target": "+4915112345678"}))
+    mail = made(app.post(f"/api/users/{alice}/contacts", {"method": "EMAIL", "target": "a@example.com"}))
+    push = made(app.post(f"/api/users/{ids['bob']}/contacts", {"method": "PUSH", "target": "ops-bob"}))
+    prefs = f"/api/users/{alice}/notification-preferences"
+    by_sms = {"method": "SMS", "contact": {"id": sms["id"]}}
+    by_mail = {"method": "EMAIL", "contact": {"id": mail["id"]}}
+    made(app.post(f"{prefs}/alerts", {**by_sms, "type": "HIGH_PRIORITY"}))
+    made(app.post(f"{prefs}/alerts", {**by_mail, "type": "HIGH_PRIORITY", "delayMin": 10}))
+    made(app.post(f"{prefs}/alerts", {**by_mail, "type": "LOW_PRIORITY"}))
+    made(app.post(f"{prefs}/updates", {**by_mail, "type": "ALERT_ACCEPTED"}))
+    made(app.post(f"{prefs}/duties", {**by_sms, "beforeMin": 30}))
+    made(app.post(f"/api/users/{ids['bob']}/notification-preferences/alerts",
+                  {"method": "PUSH", "contact": {"id": push["id"]}, "type": "LOW_PRIORITY", "delayMin": 3}))
+    primary = made(app.post("/api/schedules", {
+        "name": "primary", "type": "RECURRING", "timezone": "Europe/Berlin", "scheduleLayers": [
+            {"name": "days", "users": [{"id": alice}, {"id": ids["bob"]}], "rotation": "P1D",
+             "startsOn": "2026-01-05T09:00",
+             "restrictions": [{"from": {"dayOfWeek": "MONDAY", "time": "08:00"},
+                               "to": {"dayOfWeek": "FRIDAY", "time": "18:00"}}]},
+            {"users": [{"id": ids["carol"]}], "rotation": "PT12H", "startsOn": "2026-01-05T20:00",
+             "endsOn": "2026-12-31T20:00"},
+        ]}))
+    static = made(app.post("/api/schedules", {
+        "name": "holidays", "type": "STATIC", "timezone": "UTC",
+        "shifts": [{"user": {"id": ids["carol"]}, "start": "2026-12-24T00:00:00Z",
+                    "end": "2026-12-27T00:00:00Z"}]}))
+    policy = made(app.post("/api/escalation-policies", {
+        "name": "ops", "repeating": True, "frequency": 2, "escalationRules": [
+            {"escalationTimeout": 10, "schedules": [{"id": primary["id"]}, {"id": static["id"]}]},
+            {"escalationTimeout": 20, "users": [{"id": ids["bob"]}, {"id": alice}]}]}))
+    made(app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy["id"]}, "priority": "LOW"}))
+    made(app.post("/api/alert-sources", {
+        "name": "grafana", "integrationType": "GRAFANA", "escalationPolicy": {"id": policy["id"]},
+        "signingSecret": "not-exported",
+        "supportHours": {"timezone": "Europe/Berlin", "outside": "NO_ESCALATION",
+                         "supportDays": {"MONDAY": {"start": "08:00", "end": "18:00"},
+                                         "FRIDAY": {"start": "08:00", "end": "24:00"}}}}))
+    made(app.post("/api/alert-sources", {"name": "hook", "integrationType": "WEBHOOK",
+                                         "fieldMapping": {"summary": "/alert/title"}}))
+    made(app.post("/api/alert-sources", {"name": "texts", "integrationType": "SMS",
+                                         "phoneNumber": "+15550009999"}))
+
+
+def test_export_then_provision_into_an_empty_store_reproduces_it(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
+        app: InProcessDaemon) -> None:
+    build_through_the_api(app)
+    app.stop()
+    store("inprocess/data")
+    code, exported, err = cli(capsys, "export")
+    assert code == 0, err
+    assert "not-exported" not in exported and app.integration_key not in exported
+    assert 'fieldMapping = {summary = "/alert/title"}' in exported
+    assert 'endsOn = "2026-12-31T20:00:00"' in exported
+    document = write(tmp_path, exported, "exported.toml")
+    store("fresh")
+    code, out, err = cli(capsys, "provision", str(document))
+    assert code == 0, err
+    # admin, alice, bob, carol; primary, holidays; ops; default, grafana, hook, texts.
+    assert out.splitlines()[-1] == "11 created, 0 updated, 0 unchanged"
+    assert cli(capsys, "export")[1] == exported
+    store("inprocess/data")
+    assert cli(capsys, "provision", str(document))[1] == "0 created, 0 updated, 11 unchanged\n"
+
+
+def test_the_document_reader_and_writer_agree() -> None:
+    """What `render` writes, `read_document` reads back unchanged, strings with quotes, backslashes,
+    newlines and DEL included."""
+    rule = {"type": "HIGH_PRIORITY", "delayMin": 5, "contact": {"method": "SMS", "target": "+4915112345678"}}
+    user = {"username": "a", "firstName": 'say "hi"\\\n\x7f', "contacts": [], "notificationRules": [rule]}
+    level = {"escalationTimeout": 5, "users": [{"name": "a"}]}
+    policy = {"name": "p", "repeating": False, "escalationRules": [level]}
+    document = read_document(render({"users": [user], "escalationPolicies": [policy]}))
+    assert [entry.body for entry in document.entries] == [user, policy]
+    assert multiset_diff([(1, "x"), (2, "y"), (3, "x")], ["x", "z"]) == ([2, 3], ["z"])
+
+
+def ilertd(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`ilertd ARGS` as another process beside the daemon, as an operator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ILERTD_")}
+    env["STATE_DIRECTORY"] = str(data_dir)
+    return subprocess.run([sys.executable, "-m", "ilertd", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_running_daemon_pages_by_what_was_provisioned_beside_it(
+        tmp_path: Path, app_paging: Paging) -> None:
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    ann = app_paging.user("ann", [("SMS", 0, "HIGH_PRIORITY")])
+    ben = app_paging.user("ben", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [ann, ben])])
+    first = app_paging.alert("db1")
+    daemon.advance("PT0S")
+    # Both were paged: the daemon now holds the policy and both people in its caches.
+    assert sorted(n["user"]["username"] for n in app_paging.notifications(first)) == ["ann", "ben"]
+    sent_before = len(app_paging.http.to("/sms/"))
+    daemon.put(f"/api/incidents/{first}/resolve")
+    document = write(tmp_path, textwrap.dedent('''\
+        [[users]]
+        username = "ben"
+        contacts = [{method = "SMS", target = "+4915199999999"}]
+        notificationRules = [{type = "HIGH_PRIORITY", contact = {method = "SMS", target = "+4915199999999"}}]
+
+        [[schedules]]
+        name = "pager"
+        timezone = "UTC"
+
+        [[schedules.scheduleLayers]]
+        users = [{name = "ben"}]
+        rotation = "P1D"
+        startsOn = "2026-01-01T00:00"
+
+        [[escalationPolicies]]
+        name = "ops"
+
+        [[escalationPolicies.escalationRules]]
+        escalationTimeout = 30
+        schedules = [{name = "pager"}]
+        '''), "pager.toml")
+    provisioned = ilertd(daemon.data_dir, "provision", str(document))
+    assert provisioned.returncode == 0, provisioned.stderr
+    assert provisioned.stdout.splitlines()[-1] == "1 created, 2 updated, 0 unchanged"
+    watcher = daemon.daemon.watcher
+    deadline = time.monotonic() + 10 * watcher.poll_seconds
+    while watcher.seen != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watcher.seen == 1, "the daemon did not see the provisioned change"
+    second = app_paging.alert("db2")
+    daemon.advance("PT0S")
+    # The new policy (its level is the new schedule) and ben's new number, not what was cached.
+    assert [(n["user"]["username"], n["target"]) for n in app_paging.notifications(second)] == [
+        ("ben", "+4915199999999")]
+    assert len(app_paging.http.to("/sms/")) == sent_before + 1
+    assert len(app_paging.http.to("/sms/+4915199999999")) == 1
+    # The new schedule got its actor, which says who is on call.
+    assert f"user {ben} on call" in daemon.log()
+    assert "store changed by another process (config generation 0 -> 1)" in daemon.log()
