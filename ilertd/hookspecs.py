@@ -27,6 +27,7 @@ hooks on their own, so a plugin that raises is reported (`ilertd plugins`) and s
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -228,6 +229,8 @@ class Intake(Protocol):
     async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
                      payload: Any, payloads: Sequence[Any] | None = None) -> list[Outcome]: ...
 
+    def refused(self, integration: str, code: str) -> None: ...
+
 
 class PluginHost(Protocol):
     """The plugin manager as a context sees it."""
@@ -280,6 +283,13 @@ class PluginContext:
         e-mailed reply): blocking calls, to run in a worker thread. ApiError 503 NOT_READY outside
         startup..shutdown."""
         return self.host.replies()
+
+    def refused(self, integration: str, error: ApiError) -> None:
+        """Count a request the plugin refused before `ingest` (its metrics count what `ingest`
+        takes or refuses itself)."""
+        # Outside startup..shutdown there is nothing to count.
+        with contextlib.suppress(ApiError):
+            self.host.intake().refused(integration, error.code)
 
     async def source(self, integration_key: str) -> SourceInfo:
         """The alert source with this integration key; ApiError 404 UNKNOWN_INTEGRATION_KEY if none."""

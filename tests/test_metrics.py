@@ -97,6 +97,19 @@ def test_events_are_counted_by_integration_and_outcome(app: InProcessDaemon) -> 
     assert value(again, "ilertd_event_commit_seconds_count") > commits
 
 
+def test_requests_refused_before_ingestion_are_counted(app: InProcessDaemon) -> None:
+    assert app.client.post("/api/events", content=b"{not json").status_code == 400
+    assert app.event(summary="x", eventType="EXPLODE").status_code == 400
+    assert app.client.post(f"/api/v1/events/alertmanager/{app.integration_key}",
+                           content=b"[1, 2]").status_code in (400, 401)
+    assert app.client.post("/api/v1/events/no-such-tool/abc", content=b"{}").status_code == 404
+    counted = events(scrape(app))
+    assert counted[("api", "INVALID_JSON")] == 1
+    assert sum(n for (integration, code), n in counted.items() if integration == "api") == 2
+    assert sum(n for (integration, _), n in counted.items() if integration == "prometheus") == 1
+    assert counted[("no-such-tool", "UNKNOWN_INTEGRATION_TYPE")] == 1
+
+
 def test_rate_limited_events_are_counted(make_app: Callable[..., InProcessDaemon]) -> None:
     app = make_app(config=Config(limits=LimitsConfig(events_per_minute_per_key=2))).start()
     codes = [app.event(summary="flapping", alertKey="k").status_code for _ in range(3)]

@@ -25,6 +25,7 @@ from ilertd.hookspecs import (
     IntegrationRequest,
     Outcome,
     PluginContext,
+    SourceInfo,
 )
 from ilertd.web.http import parse_json
 
@@ -62,8 +63,12 @@ class EventApi:
 
     async def native(self, body: bytes) -> BodyReply:
         """POST /api/events: iLert's event body; 202 once the event is committed and routed."""
-        document = parse_json(body)
-        integration_key, event = parse_native_event(document)
+        try:
+            document = parse_json(body)
+            integration_key, event = parse_native_event(document)
+        except ApiError as error:
+            self.context.refused(NAME, error)
+            raise
         payload = {k: v for k, v in document.items() if k not in SECRET_FIELDS}
         (outcome,) = await self.context.ingest(integration_key, [event], NAME, payload)
         if outcome.error is not None:
@@ -72,6 +77,18 @@ class EventApi:
 
     async def tool(self, request: Request) -> Response:
         """POST /api/v1/events/{type}/{key}: a tool's own payload, mapped by its integration."""
+        try:
+            integration, source, parsed, events = await self._read(request)
+        except ApiError as error:
+            # Refused before ingestion, which counts what it takes or refuses itself.
+            found = self.context.integration(request.path_params["type"])
+            self.context.refused(found.name if found else request.path_params["type"], error)
+            raise
+        return await self._ingest(integration, source, parsed, events)
+
+    async def _read(self, request: Request
+                    ) -> tuple[Integration, SourceInfo, IntegrationRequest, list[Event]]:
+        """The request's integration, alert source, body and events, or the ApiError refusing it."""
         kind = request.path_params["type"]
         integration = self.context.integration(kind)
         if integration is None:
@@ -97,6 +114,10 @@ class EventApi:
             raise
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"{integration.name}: {error}") from None
+        return integration, source, parsed, events
+
+    async def _ingest(self, integration: Integration, source: SourceInfo, parsed: IntegrationRequest,
+                      events: list[Event]) -> Response:
         if len(events) == 1:
             outcomes = await self.context.ingest(source, events, integration.name, parsed.stored_payload())
         else:

@@ -50,6 +50,11 @@ class Ingestion:
             metrics.event(integration, code or "NONE")
         return outcomes
 
+    def refused(self, integration: str, code: str) -> None:
+        """Count a request its route refused before it reached ingestion (invalid JSON, an
+        unknown key or type, a bad signature, a body too large)."""
+        self.services.metrics.event(integration, code)
+
     async def _ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
                       payload: Any, payloads: Sequence[Any] | None) -> list[Outcome]:
         info = source if isinstance(source, SourceInfo) else await self.source(source)
