@@ -21,8 +21,9 @@ from ilertd.actors.clock import RealClock
 from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR
 from ilertd.app.context import Context
+from ilertd.app.export import ExportError, export_document
 from ilertd.app.offboarding import DutyError, delete_user
-from ilertd.app.provision import ExportError, ProvisionError, Provisioning
+from ilertd.app.provision import ProvisionError, Provisioning
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.daemon import Daemon, ServeOptions, StartError
 from ilertd.domain.provision_document import DocumentError, read_document
@@ -237,7 +238,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     try:
-        text = Provisioning(_application(_config(args))).export()
+        _application(_config(args))  # opens and migrates the store the export reads
+        text = export_document()
     except ExportError as error:
         raise CommandError(f"cannot export: {error}") from None
     sys.stdout.write(text)
