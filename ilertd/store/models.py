@@ -254,8 +254,18 @@ class PhoneState(BaseModel):
     updated_at = UTCDateTimeField()
 
 
+class Node(BaseModel):
+    """An `ilertd serve` on this database: `hostname:port` (or a uuid), leader or follower, and the
+    last time it said it was up (by the wall clock: liveness, not the daemon's business time)."""
+
+    name = peewee.CharField(unique=True, max_length=255)
+    role = peewee.CharField(max_length=16)
+    started_at = UTCDateTimeField()
+    last_seen = UTCDateTimeField()
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
     Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
-    HeartbeatMonitor, MaintenanceWindow, ReplyCode, PhoneState,
+    HeartbeatMonitor, MaintenanceWindow, ReplyCode, PhoneState, Node,
 )
