@@ -33,7 +33,7 @@ from ilertd.domain.page_text import (
     test_text,
     update_text,
 )
-from ilertd.domain.replies import Action
+from ilertd.domain.replies import Action, smallest_free_code
 from ilertd.metrics import FAILED, REFUSED, SENT
 from ilertd.store.committer import WriteUnit
 from ilertd.store.incidents import log_rows
@@ -46,7 +46,7 @@ from ilertd.store.outbox import (
     page_facts,
     schedule_name_and_zone,
 )
-from ilertd.store.replies import assign_reply_codes, stopped_phones
+from ilertd.store.replies import open_incident_ids, reply_codes_of, stopped_phones
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class ChannelActor(TrackedActor):
         self.method = method
         self.channel = channel
         self.layout = layout
+        # The reply codes of the phones this actor pages: target → incident → (code, user).
+        self.reply_codes: dict[str, dict[int, tuple[int, int]]] = {}
         self.last_sent: dict[str, datetime] = {}
         # The `channel` label of this actor's notifications: the method, as [channels.NAME] names it.
         self.label = method.lower()
@@ -263,7 +265,29 @@ class ChannelActor(TrackedActor):
         if self.layout != "sms" or not self.runtime.answering.sms_replies:
             return {}
         paged = [(r.incident_id, r.user_id) for r in rows if r.kind == "ALERT" and r.incident_id is not None]
-        return assign_reply_codes(self.runtime.db, target, paged, now) if paged else {}
+        if not paged:
+            return {}
+        # This actor owns every page to `target` (the dispatcher hashes targets to actors), so
+        # its map is the phone's codes: chosen here, stored through the group commit, never
+        # waiting on the store's write lock in front of an SMS.
+        held = self.reply_codes.get(target)
+        if held is None:
+            held = self.reply_codes[target] = reply_codes_of(target)
+        codes: dict[int, int] = {}
+        for incident_id, user_id in paged:
+            if incident_id in held:
+                code = held[incident_id][0]
+            else:
+                still_open = open_incident_ids(held)
+                code = smallest_free_code(c for i, (c, _user) in held.items() if i in still_open)
+                for resolved in [i for i, (c, _user) in held.items() if c == code]:
+                    del held[resolved]
+            held[incident_id] = (code, user_id)
+            codes[incident_id] = code
+            self.runtime.committer.submit(WriteUnit(
+                incident_id, self.runtime.statements.reply_code(target, code, incident_id, user_id, now),
+                _log_failure))
+        return codes
 
     def _answering(self, row: Any, codes: dict[int, int], now: datetime) -> Answering:
         """How this page may be answered on its medium: a reply code, action links, a reply e-mail."""

@@ -8,7 +8,6 @@ from datetime import datetime
 
 import peewee
 
-from ilertd.domain.replies import smallest_free_code
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 
@@ -26,30 +25,19 @@ class CodeHolder:
     user_id: int
 
 
-def assign_reply_codes(db: peewee.Database, target: str, paged: Iterable[tuple[int, int]], now: datetime
-                       ) -> dict[int, int]:
-    """Each (incident, user)'s reply code on the phone `target`: the one it has, else the smallest
-    no open incident holds there. Written at once (not through the group commit): the next SMS to
-    the phone must see it."""
-    codes: dict[int, int] = {}
-    with write_transaction(db):
-        for incident_id, user_id in paged:
-            held = m.ReplyCode.get_or_none((m.ReplyCode.target == target)
-                                           & (m.ReplyCode.incident == incident_id))
-            if held is not None:
-                m.ReplyCode.update(paged_at=now, user_id=user_id).where(m.ReplyCode.id == held.id).execute()
-                codes[incident_id] = held.code
-                continue
-            in_use = (m.ReplyCode.select(m.ReplyCode.code)
-                      .join(m.Incident, on=(m.ReplyCode.incident == m.Incident.id))
-                      .where((m.ReplyCode.target == target) & (m.Incident.status != "RESOLVED")))
-            code = smallest_free_code(row.code for row in in_use)
-            # A resolved incident's code passes to the new one.
-            m.ReplyCode.delete().where((m.ReplyCode.target == target) & (m.ReplyCode.code == code)).execute()
-            m.ReplyCode.insert(target=target, code=code, incident=incident_id, user_id=user_id,
-                               paged_at=now).execute()
-            codes[incident_id] = code
-    return codes
+def reply_codes_of(target: str) -> dict[int, tuple[int, int]]:
+    """The phone's reply codes as stored: incident → (code, user)."""
+    return {row.incident_id: (row.code, row.user_id)
+            for row in m.ReplyCode.select().where(m.ReplyCode.target == target)}
+
+
+def open_incident_ids(incident_ids: Iterable[int]) -> set[int]:
+    """Those of `incident_ids` not resolved."""
+    wanted = list(set(incident_ids))
+    if not wanted:
+        return set()
+    return {row.id for row in m.Incident.select(m.Incident.id)
+            .where(m.Incident.id.in_(wanted) & (m.Incident.status != "RESOLVED"))}
 
 
 def _holder(row: m.ReplyCode | None) -> CodeHolder | None:

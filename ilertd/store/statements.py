@@ -164,6 +164,20 @@ class Statements:
         """Accept and resolve cancel every page of the incident not yet sent."""
         return Statement(BARRIER, self.cancel_pages_sql, (incident_id,))
 
+    def reply_code(self, target: str, code: int, incident_id: int, user_id: int, paged_at: datetime
+                   ) -> tuple[Statement, Statement]:
+        """Give `code` on the phone `target` to the incident (taking it from a resolved one), or
+        note that it was paged with it again."""
+        param = self.param
+        at = m.ReplyCode.paged_at.db_value(paged_at)
+        return (
+            Statement(BARRIER, f"DELETE FROM reply_code WHERE target = {param} AND (code = {param}"
+                               f" OR incident_id = {param})", (target, code, incident_id)),
+            Statement(BARRIER, f"INSERT INTO reply_code (target, code, incident_id, user_id, paged_at)"
+                               f" VALUES ({param}, {param}, {param}, {param}, {param})",
+                      (target, code, incident_id, user_id, at)),
+        )
+
     def log_cancelled_pages(self, incident_id: int, at: datetime, what: str) -> Statement:
         """A log entry for each page `cancel_pages` is about to cancel, saying why (`what`:
         accepted, resolved)."""
