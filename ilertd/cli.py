@@ -1,5 +1,5 @@
 """The `ilertd` command: serve, check-config, migrate, user add|list|delete|passwd, token create,
-provision, export, plugins."""
+provision, export, plugins, status."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -27,13 +28,17 @@ from ilertd.app.provision import ProvisionError, Provisioning
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.daemon import Daemon, ServeOptions, StartError
 from ilertd.domain.provision_document import DocumentError, read_document
+from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError
 from ilertd.logs import configure_logging
 from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database
+from ilertd.store.nodes import LEADER, nodes_seen
 from ilertd.store.people import all_users, user_named
 from ilertd.web.views import user_json
 
 logger = logging.getLogger("ilertd")
+# A node beats every few seconds (ilertd.leadership): silent this long, it is taken to be down.
+NODE_UP_WITHIN = timedelta(seconds=15)
 
 
 class CommandError(RuntimeError):
@@ -96,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="print users, schedules, policies and sources as a provision file")
 
     commands.add_parser("plugins", parents=[config_parent], help="list plugins and their state")
+    commands.add_parser("status", parents=[config_parent],
+                        help="the daemons serving the database (seen in the last 15 s) and which leads")
     return parser
 
 
@@ -290,6 +297,25 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Each node seen in the last NODE_UP_WITHIN, leader first; 0 if one leads, 1 if none does."""
+    _open_store(_config(args))
+    now = datetime.now(UTC)
+    nodes = nodes_seen(now, NODE_UP_WITHIN)
+    if not nodes:
+        print(f"no ilertd is serving this database (none seen in the last {NODE_UP_WITHIN.seconds} s)")
+        return 1
+    width = max(len(node.name) for node in nodes)
+    print(f"{'NODE':<{width}}  ROLE      STARTED                   LAST SEEN")
+    for node in nodes:
+        seen = max((now - node.last_seen).total_seconds(), 0.0)
+        started = format_instant(node.started_at)
+        print(f"{node.name:<{width}}  {node.role:<8}  {started:<24}  {seen:.0f} s ago")
+    leaders = [node.name for node in nodes if node.role == LEADER]
+    print(f"leader: {leaders[0]}" if leaders else "leader: none (a follower takes the lead within seconds)")
+    return 0 if leaders else 1
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "check-config": cmd_check_config,
@@ -299,6 +325,7 @@ COMMANDS = {
     "provision": cmd_provision,
     "export": cmd_export,
     "plugins": cmd_plugins,
+    "status": cmd_status,
 }
 
 

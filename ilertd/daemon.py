@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import signal
 import socket
 import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import peewee
 import pykka
-import pykka.debug
 
 from ilertd import __version__
 from ilertd.actors.ask import ask_blocking
@@ -35,12 +31,14 @@ from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.incidents import Actor
 from ilertd.domain.timeutil import format_instant
-from ilertd.errors import ApiError, StartError
+from ilertd.errors import NOT_LEADER, ApiError, StartError
 from ilertd.generation_watch import GenerationWatcher
+from ilertd.leadership import Leadership, node_name
 from ilertd.metrics import Metrics
 from ilertd.plugins.manager import PluginManager
+from ilertd.process_edges import host_for_url, install_signal_handlers, is_loopback, listening_socket
 from ilertd.store.committer import Committer
-from ilertd.store.db import StoreLock, data_dir, migrate, open_database
+from ilertd.store.db import StoreLock, data_dir, migrate, migration_lock, open_database
 from ilertd.store.files import secure_directory
 from ilertd.store.outbox import store_test_page
 from ilertd.systemd import Notifier, Watchdog
@@ -64,15 +62,6 @@ class ServeOptions:
     clock_start: str | None = None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class Daemon:
     def __init__(self, config: Config, options: ServeOptions, directory: Path | None = None) -> None:
         server = config.server
@@ -86,6 +75,8 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.db: peewee.Database | None = None
         self.lock: StoreLock | None = None
+        self.leadership: Leadership | None = None
+        self.exit_code = 0
         self.tracker = WorkTracker(counting=options.manual_clock)
         # This daemon's own registry, handed to the committer, the actors and the web layer.
         self.metrics = Metrics(version=__version__)
@@ -108,11 +99,11 @@ class Daemon:
     # --- the order -------------------------------------------------------------------------
 
     def run(self) -> int:
-        self._install_signal_handlers()
+        install_signal_handlers(self.stop_requested)
         try:
             self.start()
             logger.info("ilertd ready: serving on http://%s:%s", self.config.server.host, self.port)
-            print(f"ilertd: serving on http://{_host_for_url(self.config.server.host)}:{self.port}",
+            print(f"ilertd: serving on http://{host_for_url(self.config.server.host)}:{self.port}",
                   flush=True)
             self.notifier.notify(f"READY=1\nSTATUS=serving on port {self.port}\nMAINPID={os.getpid()}")
             self.start_watchdog()
@@ -121,7 +112,7 @@ class Daemon:
             self.notifier.notify("STOPPING=1")
         finally:
             self.stop()
-        return 0
+        return self.exit_code
 
     def start(self, listen: bool = True) -> None:
         """Everything but the wait: with `listen` False no socket is opened and `services` is what
@@ -135,19 +126,46 @@ class Daemon:
         self.start_clock()
         self.start_committer()
         self.plugins = self.start_plugins()
-        self.start_channels()
-        self.start_schedules()
-        self.start_supervisor()
+        self.start_runtime()
         self.services = self.make_services(self.plugins)
-        self.start_heartbeats()
+        # The leader runs the actors; a follower (PostgreSQL, the lock held elsewhere) serves reads.
+        self.leadership = Leadership(self.db, node_name(self.port if listen else None), self.lead,
+                                     self.leadership_lost)
+        if not self.leadership.try_lead():
+            self.metrics.leader.set(0)
+            logger.info("leadership: another node leads; %s follows", self.leadership.name)
         self.watcher.start(self.services.app.ctx)
         # Ingestion works from here: each plugin's startup hook runs before HTTP serves.
         self.plugins.start(Ingestion(self.services), self.services.app.replies)
         if listen:
             self.start_http()
+        self.leadership.start()
+
+    def lead(self) -> None:
+        """What the leader runs, in order: channels (an overdue page may be due now), schedules,
+        the supervisor (which re-arms every open incident's deadline and every scheduled page from
+        the store: what came due while nobody led fires once, at once), then heartbeats."""
+        assert self.runtime is not None and self.services is not None
+        # A follower's caches may be older than the leader's last writes.
+        for cache in (self.runtime.people, self.runtime.policies, self.runtime.schedules,
+                      self.runtime.maintenance, self.services.sources):
+            cache.invalidate()
+        self.start_channels()
+        assert self.schedule_actors is not None
+        self.schedule_actors.start_all()
+        self.start_supervisor()
+        self.services.supervisor = self.supervisor
+        self.start_heartbeats()
+        self.metrics.leader.set(1)
+
+    def leadership_lost(self) -> None:
+        self.exit_code = 1
+        self.stop_requested.set()
 
     def stop(self) -> None:
         self.stop_watchdog()
+        if self.leadership is not None:
+            self.leadership.stop_watching()
         self.watcher.stop()
         self.stop_http()
         if self.plugins is not None:
@@ -158,6 +176,8 @@ class Daemon:
         self.stop_channels()
         self.stop_committer()
         self.stop_clock()
+        if self.leadership is not None:
+            self.leadership.release()
         self.stop_store()
         self.notifier.close()
 
@@ -168,11 +188,12 @@ class Daemon:
         self.db = open_database(url)
         self.lock = StoreLock(self.db, url)
         self.lock.acquire()
-        applied = migrate(self.db)
-        if applied:
-            logger.info("store: applied migrations %s", ", ".join(applied))
-        first = bootstrap.bootstrap(self.db, RealClock().now())
-        bootstrap.secret_key(self.db, self.config.security.secret_key)
+        with migration_lock(self.db):
+            applied = migrate(self.db)
+            if applied:
+                logger.info("store: applied migrations %s", ", ".join(applied))
+            first = bootstrap.bootstrap(self.db, RealClock().now())
+            bootstrap.secret_key(self.db, self.config.security.secret_key)
         if first is not None:
             path = bootstrap.write_first_run(self.directory, first, self.config.public_url)
             # Under systemd stdout is the journal, which keeps every line: the secrets stay in the file.
@@ -221,23 +242,22 @@ class Daemon:
 
     def bind(self) -> None:
         """Listen first: the port (0 picks one) is then known to every link the daemon writes."""
-        host = self.config.server.host
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        try:
-            self.listener = socket.create_server((host.strip("[]"), self.config.server.port), family=family)
-        except OSError as error:
-            raise StartError(f"cannot listen on {host}:{self.config.server.port}: {error}") from None
+        self.listener = listening_socket(self.config.server.host, self.config.server.port)
         self.port = self.listener.getsockname()[1]
         self.config = replace(self.config, server=replace(self.config.server, port=self.port))
+
+    def start_runtime(self) -> None:
+        """What actors and the application share: caches, ids, the clock; no actor runs yet."""
+        assert self.db is not None and self.clock is not None and self.committer is not None
+        secret = bootstrap.secret_key(self.db, self.config.security.secret_key)
+        self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
+                               answering=answering_for(self.config, secret), metrics=self.metrics)
+        self.schedule_actors = ScheduleActors(self.runtime)
 
     def start_channels(self) -> None:
         """Channel actors, for the methods the channel plugins register, start before the supervisor
         re-arms overdue pages, which may be due now."""
-        assert self.db is not None and self.clock is not None and self.committer is not None
-        assert self.plugins is not None
-        secret = bootstrap.secret_key(self.db, self.config.security.secret_key)
-        self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
-                               answering=answering_for(self.config, secret), metrics=self.metrics)
+        assert self.runtime is not None and self.plugins is not None
         pools: dict[str, list[Any]] = {}
         for round_number in range(CHANNEL_ACTORS_PER_METHOD):
             # Each actor its own channel objects: they hold per-send state.
@@ -258,13 +278,6 @@ class Daemon:
                 actor.stop(block=True, timeout=30)
             except pykka.Timeout:
                 logger.error("a channel actor did not stop in time")
-
-    def start_schedules(self) -> None:
-        """Schedule actors start after the channels (a reminder may be due at once) and before the
-        supervisor's start barrier fires what came due while the daemon was down."""
-        assert self.runtime is not None
-        self.schedule_actors = ScheduleActors(self.runtime)
-        self.schedule_actors.start_all()
 
     def stop_schedules(self) -> None:
         if self.schedule_actors is not None:
@@ -329,11 +342,14 @@ class Daemon:
             public_url=self.config.public_url,
             app=Application(context),
             metrics=self.metrics,
+            role=lambda: self.leadership.role if self.leadership is not None else "follower",
         )
 
     def test_page(self, user_id: int, method: str, target: str) -> int:
         """Queue a test page to a contact and hand it to its channel actor now."""
         assert self.runtime is not None and self.db is not None
+        if self.supervisor is None:
+            raise NOT_LEADER
         notification_id = self.runtime.notification_ids.next()
         store_test_page(self.db, notification_id, user_id, method, target, self.runtime.clock.now())
         self.runtime.pages.arm(notification_id, None, method, target, self.runtime.clock.now())
@@ -342,6 +358,8 @@ class Daemon:
     def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
                         level: int | None) -> ApiError | None:
         """The application layer's way to the incident actors: the change, committed, or its refusal."""
+        if self.supervisor is None:
+            return NOT_LEADER
         outcome = ask_blocking(self.supervisor, self.tracker, lambda reply: IncidentCommand(
             incident_id, action, actor, reply, content, level))  # type: ignore[arg-type]
         return outcome.error
@@ -356,9 +374,10 @@ class Daemon:
             self.http.stop()
 
     def start_watchdog(self) -> None:
-        supervisor = self.supervisor
-
         def supervisor_answers(timeout: float) -> bool:
+            supervisor = self.supervisor
+            if supervisor is None:
+                return True  # a follower: nothing of its own to wedge
             try:
                 return bool(supervisor.ask(Ping(), timeout=timeout))
             except (pykka.Timeout, pykka.ActorDeadError):
@@ -370,20 +389,3 @@ class Daemon:
     def stop_watchdog(self) -> None:
         if self.watchdog is not None:
             self.watchdog.stop()
-
-    # --- signals ---------------------------------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        def request_stop(signum: int, _frame: FrameType | None) -> None:
-            logger.info("received %s", signal.Signals(signum).name)
-            self.stop_requested.set()
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
-        # `kill -USR1` logs every thread's stack: how a deadlocked actor is found in production.
-        signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
-
-
-def _host_for_url(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-

@@ -41,5 +41,13 @@ def not_found(what: str, ident: object) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"{what} {ident} does not exist")
 
 
+# A follower serves reads; what needs the actors (events, incident actions, replies, test pages)
+# waits for the leader, or for this node to become it (within seconds of the leader's death).
+NOT_LEADER = ApiError(
+    503, "NOT_LEADER", "this node is a follower: send this to the leading node, or retry",
+    headers={"Retry-After": "2"},
+)
+
+
 class StartError(RuntimeError):
     """The daemon cannot start; the message says why and what to do."""

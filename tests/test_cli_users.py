@@ -133,7 +133,7 @@ def test_a_store_from_before_gets_ids_that_are_never_reused_and_keeps_its_rows(t
                        (user_id, name))
         db.execute_sql("INSERT INTO contact (user_id, method, target) VALUES (?, 'EMAIL', ?)",
                        (user_id, f"{name}@example.com"))
-    assert migrate(db) == ["0009_ids_never_reused"]
+    assert migrate(db)[:1] == ["0009_ids_never_reused"]  # then any later migration
     assert db.execute_sql("SELECT id, username FROM user ORDER BY id").fetchall() == [(1, "a"), (2, "b")]
     # The foreign keys still point at the rebuilt table: a user's contacts go with them.
     db.execute_sql("DELETE FROM user WHERE id = 2")

@@ -21,12 +21,13 @@ LONE_SURROGATE = '"\\ud800"'
 
 
 def snapshot(app: InProcessDaemon) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, read beside the daemon through a connection of its own."""
+    """Every row of every table, read beside the daemon through a connection of its own; but the
+    daemon's `node` row, whose last-seen time it refreshes every few seconds whatever it is asked."""
     app.quiet()
     connection = sqlite3.connect(app.data_dir / "ilertd.db")
     try:
         tables = [name for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'node' ORDER BY name")]
         return {table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
                 for table in tables}
     finally:

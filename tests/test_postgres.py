@@ -1,4 +1,4 @@
-"""The same daemon on PostgreSQL (in this process; the refused second serve is a real one): events,
+"""The same daemon on PostgreSQL (in this process; the second serve, a follower, is a real one): events,
 dedup, paging and accept, when a server is provided.
 
 `.ci/run` starts a throw-away PostgreSQL cluster and sets ILERTD_TEST_POSTGRES_URL; elsewhere
@@ -8,7 +8,7 @@ these tests need that variable (any empty database the user may create tables in
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
 from collections.abc import Callable
 
 import pytest
@@ -30,7 +30,7 @@ def daemon(make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
     return make_app(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
 
 
-def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
+def test_a_daemon_on_postgresql_dedups_pages_and_a_second_serve_follows(
     daemon: InProcessDaemon, make_daemon: Callable[..., DaemonProcess],
 ) -> None:
     user = daemon.post("/api/users", {"username": "pg", "email": "pg@example.com"}).json()
@@ -54,11 +54,17 @@ def test_a_daemon_on_postgresql_dedups_pages_and_refuses_a_second_serve(
         ("pg", "SUCCESS"), ("pg2", "SUCCESS"),
     ]
     assert daemon.put(f"/api/incidents/{first['incidentId']}/accept").json()["status"] == "ACCEPTED"
-    # The second `ilertd serve` is a real process: the single-instance guard is across processes.
+    # A second `ilertd serve` (a real process) on the same database follows: it serves reads and
+    # refuses events until it leads (tests/test_ha.py has the takeover).
     second = make_daemon("second", env={"ILERTD_DATABASE_URL": POSTGRES_URL})
-    result = subprocess.run(second.command(), cwd=daemon.directory, env=second.environment(),
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and "in use by another ilertd" in result.stderr
+    second.data_dir.mkdir(parents=True)
+    shutil.copy(daemon.data_dir / "first-run.txt", second.data_dir / "first-run.txt")
+    second.start()
+    assert second.client.get("/healthz").json() == {"status": "ok", "role": "follower"}
+    refused = second.event(summary="down", alertKey="disk")
+    assert refused.status_code == 503 and refused.json()["code"] == "NOT_LEADER"
+    assert second.get(f"/api/incidents/{first['incidentId']}").json()["status"] == "ACCEPTED"
+    second.stop()
     assert daemon.stop() == 0
     daemon.start()
     assert daemon.event(summary="down", alertKey="DISK").json()["incidentId"] == first["incidentId"]

@@ -1,4 +1,5 @@
-"""Opening the store by URL (SQLite in WAL mode by default), migrating it, and locking it to one daemon."""
+"""Opening the store by URL (SQLite in WAL mode by default), migrating it, and locking a SQLite file
+to one daemon (on PostgreSQL several serve it; ilertd.leadership picks the one that leads)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 10000,
     "cache_size": -16000,
 }
-# Any number: the PostgreSQL advisory lock that marks "a daemon owns this database".
+# Any number: the PostgreSQL advisory lock whose holder leads (runs actors, timers and channels).
 PG_LOCK_ID = 0x11E27D
+# Another: held while a starting node migrates and bootstraps, so two nodes never do it at once.
+PG_MIGRATION_LOCK_ID = 0x11E27E
 
 
 class StoreLockedError(RuntimeError):
@@ -86,13 +89,26 @@ def ping(db: peewee.Database) -> None:
     db.execute_sql("SELECT 1").fetchone()
 
 
+@contextmanager
+def migration_lock(db: peewee.Database) -> Iterator[None]:
+    """On PostgreSQL, one starting node at a time migrates and bootstraps; SQLite is locked whole."""
+    if is_sqlite(db):
+        yield
+        return
+    db.execute_sql("SELECT pg_advisory_lock(%s)", (PG_MIGRATION_LOCK_ID,))
+    try:
+        yield
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (PG_MIGRATION_LOCK_ID,))
+
+
 class StoreLock:
-    """Held for the life of a daemon: a second `serve` on the same database is refused."""
+    """Held for the life of a daemon on a SQLite file: a second `serve` on it is refused. On
+    PostgreSQL it holds nothing: a second node starts as a follower (ilertd.leadership)."""
 
     def __init__(self, db: peewee.Database, url: str) -> None:
         self._db = db
         self._file: IO[str] | None = None
-        self._pg_conn: object | None = None
         if is_sqlite(db):
             path = url.split("///", 1)[1] if "///" in url else ""
             self._lock_path = Path(path + ".lock") if path and path != ":memory:" else None
@@ -117,18 +133,12 @@ class StoreLock:
             handle.write(str(os.getpid()))
             handle.flush()
             self._file = handle
-        elif not is_sqlite(self._db):
-            cursor = self._db.execute_sql("SELECT pg_try_advisory_lock(%s)", (PG_LOCK_ID,))
-            if not cursor.fetchone()[0]:
-                raise StoreLockedError("the database is in use by another ilertd")
 
     def release(self) -> None:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
-        elif not is_sqlite(self._db) and not self._db.is_closed():
-            self._db.execute_sql("SELECT pg_advisory_unlock(%s)", (PG_LOCK_ID,))
 
 
 @contextmanager

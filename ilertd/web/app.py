@@ -6,12 +6,14 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ilertd.errors import ApiError
 from ilertd.web import incidents, intake, numbers, openapi, ops, people, preferences, schedules, sources, ui
 from ilertd.web.fastpath import BodyFastPath
+from ilertd.web.follower import FollowerGate
 from ilertd.web.http import error_response
 from ilertd.web.services import Services
 
@@ -75,6 +77,8 @@ def build_app(services: Services) -> BodyFastPath:
             ClientDisconnect: _client_gone,
             Exception: _unexpected,
         },
+        # The fast path's routes (events in) reach ingestion, which refuses them on a follower itself.
+        middleware=[Middleware(FollowerGate, services=services)],
     )
     app.state.max_body_bytes = services.config.server.max_body_bytes
     return BodyFastPath(app, plugins.body_handlers(), services.config.server.max_body_bytes)

@@ -57,6 +57,8 @@ class Ingestion:
 
     async def _ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
                       payload: Any, payloads: Sequence[Any] | None) -> list[Outcome]:
+        # A follower takes no events yet: the sender retries, or a load balancer sends them elsewhere.
+        self.services.leading_supervisor()
         info = source if isinstance(source, SourceInfo) else await self.source(source)
         # The store keeps a JSON value with every event: no payload is an empty object.
         if payloads is None:

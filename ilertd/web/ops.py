@@ -43,17 +43,20 @@ def exposition(metrics: Metrics) -> bytes:
 
 def routes(services: Services) -> list[Route]:
     async def healthz(_request: Request) -> Response:
+        role = services.role()
         try:
             await run_in_threadpool(ping, services.db)
         except Exception as error:
-            return JSONResponse({"status": "unavailable", "reason": f"store: {error}"}, 503)
-        try:
-            future = services.supervisor.ask(Ping(), block=False)
-            await asyncio.to_thread(lambda: future.get(timeout=PING_TIMEOUT))
-        except Exception as error:
-            reason = f"supervisor did not answer: {type(error).__name__}"
-            return JSONResponse({"status": "unavailable", "reason": reason}, 503)
-        return JSONResponse({"status": "ok"})
+            return JSONResponse({"status": "unavailable", "role": role, "reason": f"store: {error}"}, 503)
+        supervisor = services.supervisor
+        if supervisor is not None:  # a follower runs none: the store answering is its health
+            try:
+                future = supervisor.ask(Ping(), block=False)
+                await asyncio.to_thread(lambda: future.get(timeout=PING_TIMEOUT))
+            except Exception as error:
+                reason = f"supervisor did not answer: {type(error).__name__}"
+                return JSONResponse({"status": "unavailable", "role": role, "reason": reason}, 503)
+        return JSONResponse({"status": "ok", "role": role})
 
     async def metrics(request: Request) -> Response:
         token = services.config.metrics.token

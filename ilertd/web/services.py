@@ -14,6 +14,7 @@ from ilertd.actors.clock import Clock, ManualClock
 from ilertd.actors.messages import Outcome, Reply
 from ilertd.app.application import Application
 from ilertd.config import Config
+from ilertd.errors import NOT_LEADER
 from ilertd.metrics import Metrics
 from ilertd.plugins.manager import PluginManager
 from ilertd.store.schedules import ScheduleDirectory
@@ -27,12 +28,20 @@ class Services:
     db: peewee.Database
     clock: Clock
     tracker: WorkTracker
-    supervisor: pykka.ActorRef[Any]
+    # None on a follower: what needs the actors is refused NOT_LEADER until this node leads.
+    supervisor: pykka.ActorRef[Any] | None
     plugins: PluginManager
     public_url: str
     # Every write goes through here; its context holds the caches intake and paging read.
     app: Application
     metrics: Metrics = field(default_factory=Metrics)
+    role: Callable[[], str] = field(default=lambda: "leader")
+
+    def leading_supervisor(self) -> pykka.ActorRef[Any]:
+        """The supervisor, on the node that leads; NOT_LEADER on a follower."""
+        if self.supervisor is None:
+            raise NOT_LEADER
+        return self.supervisor
 
     @property
     def sources(self) -> SourceCache:
@@ -48,13 +57,13 @@ class Services:
 
     async def ask_async(self, build: Callable[[Reply], Any]) -> Outcome:
         """Send the message `build(reply)` to the supervisor; await its committed outcome."""
-        return await ask_async(self.supervisor, self.tracker, build)
+        return await ask_async(self.leading_supervisor(), self.tracker, build)
 
     async def ask_many_async(self, builds: Sequence[Callable[[Reply], Any]],
                              batch: Callable[[tuple[Any, ...]], Any]) -> list[Outcome]:
         """Several messages as the one message `batch(messages)`; await every committed outcome."""
-        return await ask_many_async(self.supervisor, self.tracker, builds, batch)
+        return await ask_many_async(self.leading_supervisor(), self.tracker, builds, batch)
 
     def ask_blocking(self, build: Callable[[Reply], Any]) -> Outcome:
         """The same from a worker thread (plain handlers run in starlette's thread pool)."""
-        return ask_blocking(self.supervisor, self.tracker, build)
+        return ask_blocking(self.leading_supervisor(), self.tracker, build)

@@ -307,6 +307,8 @@ EVENT_REPLY = closed("EventReply", alertKey=NULLABLE_STRING, alertUrl=NULLABLE_S
                      incidentId=Integer(nullable=True), responseCode=STRING)
 # ilertd.web.ops
 CLOCK = closed("Clock", now=INSTANT)
-HEALTH = ObjectSpec(title="Health", required=("status",), fields={
+HEALTH = ObjectSpec(title="Health", required=("status", "role"), fields={
     "status": Choice(options=("ok", "unavailable")),
+    "role": Choice(options=("leader", "follower"), description="whether this node runs the actors, timers"
+                   " and channels (one node leads a shared PostgreSQL database; SQLite: always leader)"),
     "reason": Text(max_length=None, description="why it is unavailable")})
