@@ -349,7 +349,8 @@ EXTRA_OPERATIONS = {
     ("GET", "/healthz"): Operation(
         "Health", "Operations", reply=views.HEALTH, auth="none",
         also=((503, "The store or the supervisor does not answer.", views.HEALTH),),
-        description="200 while the store and the supervisor answer."),
+        description="200 while the store answers and, on the leader, the supervisor; `role` says "
+                    "whether this node leads (runs the actors) or follows."),
 }
 PLUGIN_ROUTE = Operation("A plugin's route", "Plugins", auth="none",
                          description="Served by an installed plugin, as its documentation says.")
