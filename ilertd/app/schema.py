@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,14 +38,15 @@ def _typed(kind: str, nullable: bool) -> str | list[str]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Spec:
+class Spec(ABC):
     """One JSON value's shape. `nullable`: null is a value of its own (it clears the field)."""
 
     description: str = ""
     nullable: bool = False
 
+    @abstractmethod
     def shape(self, words: Vocabulary) -> JsonSchema:
-        raise NotImplementedError
+        """The JSON Schema of the value, before its description is added."""
 
     def schema(self, words: Vocabulary) -> JsonSchema:
         rendered = self.shape(words)

@@ -1,0 +1,108 @@
+"""What an incident is and what a change to it says: the incident, who acts, its log entries, the
+transition the state machine (incidents.py) returns, and what paging may learn about people."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from ilertd.domain.escalation import OnCall, nobody_on_call
+from ilertd.domain.events import Priority, alert_key_identity
+from ilertd.domain.notification_plan import Person, PlannedPage
+
+Status = Literal["PENDING", "ACCEPTED", "RESOLVED"]
+ResponseCode = Literal[
+    "NEW_INCIDENT_CREATED",
+    "EVENT_ADDED_TO_INCIDENT",
+    "INCIDENT_ACCEPTED",
+    "INCIDENT_RESOLVED",
+    "INCIDENT_ALREADY_ACCEPTED",
+    "COMMENT_ADDED",
+]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who or what caused a change: a user (by id), an integration, or the system itself."""
+
+    user_id: int | None = None
+    name: str = "system"
+    channel: str | None = None
+
+
+SYSTEM = Actor()
+
+
+@dataclass(frozen=True)
+class Paging:
+    """What a transition may learn about people: given as functions, so it stays pure."""
+
+    person: Callable[[int], Person | None] = field(default=lambda _user_id: None)
+    on_call: OnCall = nobody_on_call
+    # How the log names a schedule that put someone on a level.
+    schedule_name: Callable[[int], str] = field(default=lambda schedule_id: f"schedule {schedule_id}")
+
+
+NO_PAGING = Paging()
+# The escalation level of an incident held by quiet times: level 0 comes when the hold ends.
+HELD = -1
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    log_entry_type: str
+    text: str
+    user_id: int | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    alert_source_id: int
+    alert_key: str
+    summary: str
+    status: Status
+    priority: Priority
+    report_time: datetime
+    details: str = ""
+    escalation_policy_id: int | None = None
+    escalation_level: int = 0
+    escalation_pass: int = 0
+    next_escalation_at: datetime | None = None
+    accepted_at: datetime | None = None
+    accepted_by: int | None = None
+    resolved_at: datetime | None = None
+    resolved_by: int | None = None
+    images: tuple[Mapping[str, str], ...] = ()
+    links: tuple[Mapping[str, str], ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    custom_details: Mapping[str, Any] = field(default_factory=dict)
+    event_count: int = 1
+
+    @property
+    def key_identity(self) -> str:
+        return alert_key_identity(self.alert_key)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "RESOLVED"
+
+
+@dataclass(frozen=True)
+class Transition:
+    incident: Incident
+    log: tuple[LogEntry, ...] = ()
+    response_code: ResponseCode | None = None
+    # Pages to schedule (the outbox rows written with this change).
+    pages: tuple[PlannedPage, ...] = ()
+    # Accept and resolve cancel every page not yet sent.
+    cancel_pages: bool = False
+    # The methods of pages not planned because their user is muted (counted by the metrics).
+    muted: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.log)
