@@ -8,6 +8,7 @@ import socket
 import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,10 @@ import peewee
 import pykka
 
 from ilertd import __version__
-from ilertd.actors.ask import ask_blocking
+from ilertd.actors.ask import answers_ping, ask_blocking
 from ilertd.actors.base import send
 from ilertd.actors.channel import ChannelActor
-from ilertd.actors.clock import Clock, ManualClock, RealClock, make_manual_clock
+from ilertd.actors.clock import Clock, ManualClock, RealClock, follow_shared_clock, make_manual_clock
 from ilertd.actors.heartbeat import HeartbeatActor, HeartbeatChanged
 from ilertd.actors.messages import IncidentCommand, Ping
 from ilertd.actors.runtime import Runtime, answering_for
@@ -37,14 +38,16 @@ from ilertd.leadership import Leadership, node_name
 from ilertd.metrics import Metrics
 from ilertd.plugins.manager import PluginManager
 from ilertd.process_edges import host_for_url, install_signal_handlers, is_loopback, listening_socket
+from ilertd.relay import Relay
 from ilertd.store.committer import Committer
-from ilertd.store.db import StoreLock, data_dir, migrate, migration_lock, open_database
+from ilertd.store.db import StoreLock, data_dir, is_sqlite, migrate, migration_lock, open_database
 from ilertd.store.files import secure_directory
 from ilertd.store.outbox import store_test_page
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.tracker import WorkTracker
 from ilertd.web.app import build_app
 from ilertd.web.events import Ingestion
+from ilertd.web.fastpath import ASGIApp
 from ilertd.web.server import HttpServer
 from ilertd.web.services import Services
 
@@ -76,6 +79,9 @@ class Daemon:
         self.db: peewee.Database | None = None
         self.lock: StoreLock | None = None
         self.leadership: Leadership | None = None
+        self.node = ""
+        self.relay: Relay | None = None
+        self.web_app: ASGIApp | None = None
         self.exit_code = 0
         self.tracker = WorkTracker(counting=options.manual_clock)
         # This daemon's own registry, handed to the committer, the actors and the web layer.
@@ -127,10 +133,13 @@ class Daemon:
         self.start_committer()
         self.plugins = self.start_plugins()
         self.start_runtime()
+        self.node = node_name(self.port if listen else None)
         self.services = self.make_services(self.plugins)
-        # The leader runs the actors; a follower (PostgreSQL, the lock held elsewhere) serves reads.
-        self.leadership = Leadership(self.db, node_name(self.port if listen else None), self.lead,
-                                     self.leadership_lost)
+        self.web_app = build_app(self.services)
+        self.relay = Relay(self.db, self.node, self.web_app)
+        # The leader runs the actors; a follower (PostgreSQL, the lock held elsewhere) serves reads
+        # and hands writes to the leader.
+        self.leadership = Leadership(self.db, self.node, self.lead, self.leadership_lost)
         if not self.leadership.try_lead():
             self.metrics.leader.set(0)
             logger.info("leadership: another node leads; %s follows", self.leadership.name)
@@ -146,6 +155,8 @@ class Daemon:
         the supervisor (which re-arms every open incident's deadline and every scheduled page from
         the store: what came due while nobody led fires once, at once), then heartbeats."""
         assert self.runtime is not None and self.services is not None
+        if isinstance(self.clock, ManualClock) and self.clock.shared:
+            follow_shared_clock(self.clock)
         # A follower's caches may be older than the leader's last writes.
         for cache in (self.runtime.people, self.runtime.policies, self.runtime.schedules,
                       self.runtime.maintenance, self.services.sources):
@@ -156,6 +167,8 @@ class Daemon:
         self.start_supervisor()
         self.services.supervisor = self.supervisor
         self.start_heartbeats()
+        if self.relay is not None:
+            self.relay.start()
         self.metrics.leader.set(1)
 
     def leadership_lost(self) -> None:
@@ -166,6 +179,8 @@ class Daemon:
         self.stop_watchdog()
         if self.leadership is not None:
             self.leadership.stop_watching()
+        if self.relay is not None:
+            self.relay.stop()
         self.watcher.stop()
         self.stop_http()
         if self.plugins is not None:
@@ -208,7 +223,9 @@ class Daemon:
 
     def start_clock(self) -> None:
         if self.options.manual_clock:
-            self.clock = make_manual_clock(self.directory, self.options.clock_start, self.tracker)
+            assert self.db is not None
+            self.clock = make_manual_clock(self.directory, self.options.clock_start, self.tracker,
+                                           shared=not is_sqlite(self.db))
             logger.info("clock: manual, at %s", format_instant(self.clock.now()))
         else:
             self.clock = RealClock()
@@ -231,13 +248,7 @@ class Daemon:
         """Load every plugin and check its `[plugins.NAME]`; one that is broken is reported and skipped."""
         plugins = PluginManager(self.config)
         plugins.load_entry_points()
-        for status in plugins.statuses:
-            detail = f": {status.error}" if status.error else ""
-            logger.log(logging.INFO if status.state in ("enabled", "disabled by config") else logging.ERROR,
-                       "plugin %s %s (%s): %s%s", status.name, status.version, status.origin, status.state,
-                       detail)
-        for problem in plugins.unknown_sections():
-            logger.warning("%s", problem)
+        plugins.log_statuses()
         return plugins
 
     def bind(self) -> None:
@@ -318,7 +329,7 @@ class Daemon:
 
     def make_services(self, plugins: PluginManager) -> Services:
         assert self.db is not None and self.clock is not None and self.runtime is not None
-        runtime, schedule_actors = self.runtime, self.schedule_actors
+        runtime, schedule_actors, clock = self.runtime, self.schedule_actors, self.clock
         assert schedule_actors is not None
         context = Context(
             db=self.db, now=self.clock.now, people=runtime.people, policies=runtime.policies,
@@ -343,6 +354,9 @@ class Daemon:
             app=Application(context),
             metrics=self.metrics,
             role=lambda: self.leadership.role if self.leadership is not None else "follower",
+            node=self.node,
+            follow_clock=partial(follow_shared_clock, clock)
+            if isinstance(clock, ManualClock) and clock.shared else None,
         )
 
     def test_page(self, user_id: int, method: str, target: str) -> int:
@@ -365,25 +379,18 @@ class Daemon:
         return outcome.error
 
     def start_http(self) -> None:
-        assert self.services is not None and self.listener is not None
+        assert self.web_app is not None and self.listener is not None
         self.http = HttpServer(self.config.server, self.listener)
-        self.http.start(build_app(self.services))
+        self.http.start(self.web_app)
 
     def stop_http(self) -> None:
         if self.http is not None:
             self.http.stop()
 
     def start_watchdog(self) -> None:
-        def supervisor_answers(timeout: float) -> bool:
-            supervisor = self.supervisor
-            if supervisor is None:
-                return True  # a follower: nothing of its own to wedge
-            try:
-                return bool(supervisor.ask(Ping(), timeout=timeout))
-            except (pykka.Timeout, pykka.ActorDeadError):
-                return False
-
-        self.watchdog = Watchdog(self.notifier, supervisor_answers)
+        # A follower has no actors of its own to wedge.
+        self.watchdog = Watchdog(self.notifier, lambda timeout: self.supervisor is None
+                                 or answers_ping(self.supervisor, timeout))
         self.watchdog.start()
 
     def stop_watchdog(self) -> None:

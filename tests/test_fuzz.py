@@ -149,7 +149,7 @@ def test_no_route_answers_5xx_and_a_refusal_stores_nothing(tmp_path: Path) -> No
     try:
         seed(app)
         assert app.daemon.services is not None
-        routes = [(route.path, method) for route in build_app(app.daemon.services).app.routes
+        routes = [(route.path, method) for route in build_app(app.daemon.services).app.app.routes
                   if isinstance(route, Route) for method in sorted(route.methods or ()) if method != "HEAD"]
         assert len(routes) > 40
         for route in routes:

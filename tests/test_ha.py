@@ -1,5 +1,6 @@
 """Two `ilertd serve` processes on one PostgreSQL database: one leads, the other follows (serves
-reads, refuses events NOT_LEADER) and takes over when the leader is killed, firing what came due.
+reads, hands every write to the leader through the database, queues events while nobody leads) and
+takes over when the leader is killed, firing what came due once and paging nobody twice.
 
 `.ci/run` starts a throw-away PostgreSQL cluster and sets ILERTD_TEST_POSTGRES_URL; each test here
 creates a database of its own on that server and drops it after.
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -85,9 +88,8 @@ def node_name(node: DaemonProcess) -> str:
     return f"{os.uname().nodename}:{node.url.rsplit(':', 1)[1]}"
 
 
-def test_a_follower_takes_over_from_a_killed_leader_and_fires_the_overdue_escalation_once(
-    make_daemon: Callable[..., DaemonProcess], database_url: str, smtp: SmtpServer, tmp_path: Path,
-) -> None:
+def start_two_nodes(make_daemon: Callable[..., DaemonProcess], database_url: str, smtp: SmtpServer,
+                    tmp_path: Path) -> tuple[DaemonProcess, DaemonProcess]:
     first = make_daemon("a", config=node_config(tmp_path / "a", database_url, smtp)).start()
     second = make_daemon("b", config=node_config(tmp_path / "b", database_url, smtp))
     # The database was bootstrapped by the first node: the second reads the same credentials.
@@ -96,6 +98,30 @@ def test_a_follower_takes_over_from_a_killed_leader_and_fires_the_overdue_escala
     second.start()
     wait_for_role(first, "leader", TAKEOVER_SECONDS)
     assert role(second) == "follower"
+    return first, second
+
+
+def two_level_policy(node: DaemonProcess) -> tuple[int, int]:
+    """ann then ben, five minutes each, on the default alert source: created through `node`."""
+    ann = node.post("/api/users", {"username": "ann", "email": "ann@example.com"})
+    assert ann.status_code == 201, ann.text
+    ben = node.post("/api/users", {"username": "ben", "email": "ben@example.com"})
+    assert ben.status_code == 201, ben.text
+    policy = node.post("/api/escalation-policies", {
+        "name": "two levels",
+        "escalationRules": [{"escalationTimeout": 5, "users": [{"id": ann.json()["id"]}]},
+                            {"escalationTimeout": 5, "users": [{"id": ben.json()["id"]}]}],
+    })
+    assert policy.status_code == 201, policy.text
+    source = node.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})
+    assert source.status_code == 200, source.text
+    return ann.json()["id"], ben.json()["id"]
+
+
+def test_two_nodes_one_leader_every_write_on_either_and_one_incident_per_key(
+    make_daemon: Callable[..., DaemonProcess], database_url: str, smtp: SmtpServer, tmp_path: Path,
+) -> None:
+    first, second = start_two_nodes(make_daemon, database_url, smtp, tmp_path)
     assert "ilertd_leader 0.0" in second.client.get("/metrics").text
     assert "ilertd_leader 1.0" in first.client.get("/metrics").text
     listed = status(second)
@@ -103,56 +129,106 @@ def test_a_follower_takes_over_from_a_killed_leader_and_fires_the_overdue_escala
     assert f"leader: {node_name(first)}" in listed.stdout
     assert node_name(second) in listed.stdout and "follower" in listed.stdout
 
-    ann = first.post("/api/users", {"username": "ann", "email": "ann@example.com"}).json()["id"]
-    ben = first.post("/api/users", {"username": "ben", "email": "ben@example.com"}).json()["id"]
-    policy = first.post("/api/escalation-policies", {
-        "name": "two levels", "escalationRules": [{"escalationTimeout": 5, "users": [{"id": ann}]},
-                                                  {"escalationTimeout": 5, "users": [{"id": ben}]}],
-    }).json()["id"]
-    first.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy}})
+    # Writes on the follower are carried out by the leader and answered as the leader answers.
+    two_level_policy(second)
+    again = second.post("/api/users", {"username": "ann", "email": "x@example.com"})
+    assert again.status_code == 409, again.text
+    assert [u["username"] for u in first.get("/api/users").json()] == ["admin", "ann", "ben"]
+    # One clock: the follower shows the leader's time, and moving it on either moves both.
+    assert second.now() == first.now() == "2026-01-05T09:00:00.000Z"
+    assert second.advance("PT1M") == "2026-01-05T09:01:00.000Z"
+    assert first.now() == "2026-01-05T09:01:00.000Z"
 
-    refused = second.event(summary="disk full", alertKey="disk")
-    assert refused.status_code == 503 and refused.json()["code"] == "NOT_LEADER"
-    assert refused.headers["Retry-After"] == "2"
-    opened = first.event(summary="disk full", alertKey="disk").json()
+    # The same key posted to both nodes in turn opens one incident, answered as one.
+    answers = [node.event(summary="disk full", alertKey="disk") for node in (first, second, first, second)]
+    assert [a.status_code for a in answers] == [202] * 4, [a.text for a in answers]
+    assert [a.json()["responseCode"] for a in answers] == [
+        "NEW_INCIDENT_CREATED", *["EVENT_ADDED_TO_INCIDENT"] * 3]
+    assert len({a.json()["incidentId"] for a in answers}) == 1
+    # And at the same moment: twenty senders, half to each node.
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        racing = list(pool.map(lambda i: (first, second)[i % 2].event(summary="link down", alertKey="net"),
+                               range(20)))
+    assert [a.status_code for a in racing] == [202] * 20, [a.text for a in racing]
+    assert len({a.json()["incidentId"] for a in racing}) == 1
+    assert sorted(a.json()["responseCode"] for a in racing)[-1] == "NEW_INCIDENT_CREATED"
+    assert sum(a.json()["responseCode"] == "NEW_INCIDENT_CREATED" for a in racing) == 1
+    incidents = second.get("/api/incidents").json()
+    assert sorted(i["alertKey"] for i in incidents) == ["disk", "net"]
+    # An incident action, a wrong body and a bad key, through the follower.
+    net = racing[0].json()["incidentId"]
+    assert second.put(f"/api/incidents/{net}/accept").status_code == 200
+    assert first.get(f"/api/incidents/{net}").json()["status"] == "ACCEPTED"
+    bad = second.client.post("/api/events", content=b"{not json")
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_JSON"
+    unknown = second.event(key="nope", summary="x")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "UNKNOWN_INTEGRATION_KEY"
+    assert "ilertd_leader 0.0" in second.client.get("/metrics").text
+    second.stop()
+    first.stop()
+
+
+def test_a_leader_killed_between_two_levels_pages_the_second_once_and_the_first_never_again(
+    make_daemon: Callable[..., DaemonProcess], database_url: str, smtp: SmtpServer, tmp_path: Path,
+) -> None:
+    first, second = start_two_nodes(make_daemon, database_url, smtp, tmp_path)
+    two_level_policy(first)
+    opened = second.event(summary="disk full", alertKey="disk").json()
     incident = opened["incidentId"]
-    first.advance("PT0S")
-    pages = first.get(f"/api/incidents/{incident}/notifications").json()
+    assert opened["responseCode"] == "NEW_INCIDENT_CREATED"
+    second.advance("PT0S")  # handed to the leader, which answers once the page is out
+    pages = second.get(f"/api/incidents/{incident}/notifications").json()
     assert [(p["user"]["username"], p["status"]) for p in pages] == [("ann", "SUCCESS")]
-    # The follower reads what the leader wrote.
-    listing = second.get("/api/incidents")
-    assert listing.status_code == 200 and [i["id"] for i in listing.json()] == [incident]
-    refused_accept = second.put(f"/api/incidents/{incident}/accept")
-    assert refused_accept.status_code == 503 and refused_accept.json()["code"] == "NOT_LEADER"
-    # A write on a follower would leave the leader's caches stale: refused too, nothing stored.
-    refused_user = second.post("/api/users", {"username": "cy", "email": "cy@example.com"})
-    assert refused_user.status_code == 503 and refused_user.json()["code"] == "NOT_LEADER"
-    assert [u["username"] for u in second.get("/api/users").json()] == ["admin", "ann", "ben"]
+    assert [m["To"] for m in smtp.messages] == ["ann@example.com"]
 
-    # Each process keeps its own manual clock: the follower's is past level one's deadline (09:05),
-    # as if the leader died and nobody led for ten minutes.
-    second.advance("PT10M")
+    # The leader freezes (its lock held, nothing answered): nobody leads.
+    assert first.process is not None
+    os.kill(first.process.pid, signal.SIGSTOP)
+    # The follower moves the shared clock past level one's deadline (09:05) itself...
+    assert second.advance("PT10M") == "2026-01-05T09:10:00.000Z"
+    # ...queues events (durable: the next leader takes them)...
+    queued = second.event(summary="disk full again", alertKey="disk")
+    assert queued.status_code == 202, queued.text
+    assert queued.json() == {"alertKey": "disk", "alertUrl": None, "incidentId": None,
+                             "responseCode": "EVENT_QUEUED"}
+    fresh = second.event(summary="cpu hot", alertKey="cpu")
+    assert fresh.status_code == 202 and fresh.json()["responseCode"] == "EVENT_QUEUED"
+    # ...and refuses any other write, changing nothing.
+    refused = second.post("/api/users", {"username": "cy", "email": "cy@example.com"})
+    assert refused.status_code == 503 and refused.json()["code"] == "NOT_LEADER", refused.text
+    assert refused.headers["Retry-After"] == "2"
+    assert len(smtp.messages) == 1
+
+    os.kill(first.process.pid, signal.SIGKILL)
     first.kill()
     took = wait_for_role(second, "leader", TAKEOVER_SECONDS)
+    assert took < TAKEOVER_SECONDS
     assert "supervisor: 1 open incidents; 1 deadlines and 0 pages re-armed" in second.log()
     second.advance("PT0S")
     pages = second.get(f"/api/incidents/{incident}/notifications").json()
     assert sorted((p["user"]["username"], p["status"]) for p in pages) == [
         ("ann", "SUCCESS"), ("ben", "SUCCESS")], second.log()
-    assert [m["To"] for m in smtp.messages] == ["ann@example.com", "ben@example.com"]
-    assert took < TAKEOVER_SECONDS
+    incidents = {i["alertKey"]: i for i in second.get("/api/incidents").json()}
+    assert sorted(incidents) == ["cpu", "disk"]
+    assert incidents["disk"]["id"] == incident
+    events = second.get(f"/api/incidents/{incident}/log-entries").json()
+    received = [e["text"] for e in events if e["logEntryType"] == "EVENT_RECEIVED"]
+    assert received == ["ALERT received: disk full", "ALERT received: disk full again"], received
+    assert sorted(m["To"] for m in smtp.messages) == ["ann@example.com", "ann@example.com", "ben@example.com"]
+    assert [u["username"] for u in second.get("/api/users").json()] == ["admin", "ann", "ben"]
     assert "ilertd_leader 1.0" in second.client.get("/metrics").text
-    assert second.event(summary="disk full", alertKey="disk").json()["incidentId"] == incident
 
-    # The killed node comes back as a follower and pages nobody again.
+    # The killed node comes back as a follower, hands its writes on and pages nobody again.
     first.start()
     assert role(first) == "follower"
     listed = status(first)
     assert f"leader: {node_name(second)}" in listed.stdout, listed.stdout
     assert node_name(first) in listed.stdout
-    second.advance("PT0S")
-    time.sleep(1.5)
-    assert len(smtp.messages) == 2
+    assert first.now() == second.now()
+    assert first.event(summary="disk full", alertKey="disk").json()["incidentId"] == incident
+    first.advance("PT0S")
+    time.sleep(1.0)
+    assert len(smtp.messages) == 3
     assert second.stop() == 0
     # A clean stop frees the lock at once: the restarted node leads.
     wait_for_role(first, "leader", TAKEOVER_SECONDS)

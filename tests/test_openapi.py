@@ -36,7 +36,7 @@ def operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_every_mounted_api_route_has_an_entry_and_is_in_the_document(app: InProcessDaemon) -> None:
     assert app.daemon.services is not None
-    routes = build_app(app.daemon.services).app.routes
+    routes = build_app(app.daemon.services).app.app.routes
     assert undocumented(routes) == []
     api = {(method, openapi_path(path)) for method, path in mounted(routes)}
     assert len(api) > 80
@@ -50,7 +50,7 @@ def test_a_route_without_an_entry_is_reported(app: InProcessDaemon) -> None:
     async def endpoint(_request: Any) -> Response:
         return Response()
 
-    routes = [*build_app(app.daemon.services).app.routes,
+    routes = [*build_app(app.daemon.services).app.app.routes,
               Route("/api/not-described", endpoint, methods=["GET", "POST"]),
               Route("/outside-the-api", endpoint, methods=["GET"])]
     assert undocumented(routes) == [("GET", "/api/not-described"), ("POST", "/api/not-described")]

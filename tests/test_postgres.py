@@ -55,14 +55,16 @@ def test_a_daemon_on_postgresql_dedups_pages_and_a_second_serve_follows(
     ]
     assert daemon.put(f"/api/incidents/{first['incidentId']}/accept").json()["status"] == "ACCEPTED"
     # A second `ilertd serve` (a real process) on the same database follows: it serves reads and
-    # refuses events until it leads (tests/test_ha.py has the takeover).
+    # hands events to the leader, whose answer it returns (tests/test_ha.py has the takeover).
     second = make_daemon("second", env={"ILERTD_DATABASE_URL": POSTGRES_URL})
     second.data_dir.mkdir(parents=True)
     shutil.copy(daemon.data_dir / "first-run.txt", second.data_dir / "first-run.txt")
     second.start()
     assert second.client.get("/healthz").json() == {"status": "ok", "role": "follower"}
-    refused = second.event(summary="down", alertKey="disk")
-    assert refused.status_code == 503 and refused.json()["code"] == "NOT_LEADER"
+    handed = second.event(summary="down", alertKey="disk")
+    assert handed.status_code == 202, handed.text
+    assert handed.json()["incidentId"] == first["incidentId"]
+    assert handed.json()["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
     assert second.get(f"/api/incidents/{first['incidentId']}").json()["status"] == "ACCEPTED"
     second.stop()
     assert daemon.stop() == 0

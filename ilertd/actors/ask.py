@@ -10,7 +10,7 @@ from typing import Any
 import pykka
 
 from ilertd.actors.base import send
-from ilertd.actors.messages import Outcome, Reply
+from ilertd.actors.messages import Outcome, Ping, Reply
 from ilertd.errors import ApiError
 from ilertd.tracker import WorkTracker
 
@@ -88,3 +88,11 @@ def ask_blocking(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
     if not future.done():
         future.set_result(outcome)
+
+
+def answers_ping(actor: pykka.ActorRef[Any], timeout: float) -> bool:
+    """Whether `actor` answers a Ping within `timeout` seconds (the watchdog's test of life)."""
+    try:
+        return bool(actor.ask(Ping(), timeout=timeout))
+    except (pykka.Timeout, pykka.ActorDeadError):
+        return False

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ilertd.domain.timeutil import format_instant, parse_instant
 from ilertd.store.files import write_private
+from ilertd.store.shared_clock import keep_shared_now, shared_now
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -174,8 +175,10 @@ class ManualClock(Clock):
     """
 
     def __init__(self, start: datetime, tracker: WorkTracker,
-                 on_change: Callable[[datetime], None] | None = None) -> None:
+                 on_change: Callable[[datetime], None] | None = None, shared: bool = False) -> None:
         super().__init__()
+        # Kept in a database other nodes read (`on_change` stores it there).
+        self.shared = shared
         self._now = start
         self._tracker = tracker
         self._on_change = on_change
@@ -243,10 +246,15 @@ class ManualClock(Clock):
 MANUAL_CLOCK_FILE = "manual-clock"
 
 
-def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTracker) -> ManualClock:
-    """A manual clock resumes the time kept in the data dir, else `--clock-start`, else this minute."""
+def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTracker,
+                      shared: bool = False) -> ManualClock:
+    """A manual clock resumes the time kept in the data dir (on a shared store: in the database,
+    which every node reads), else `--clock-start`, else this minute."""
     saved = directory / MANUAL_CLOCK_FILE
-    if saved.exists():
+    stored = shared_now() if shared else None
+    if stored is not None:
+        start = stored
+    elif not shared and saved.exists():
         start = parse_instant(saved.read_text().strip())
     elif clock_start:
         start = parse_instant(clock_start)
@@ -254,7 +262,17 @@ def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTra
         start = RealClock().now().replace(second=0, microsecond=0)
 
     def keep(now: datetime) -> None:
-        write_private(saved, format_instant(now) or "")
+        if shared:
+            keep_shared_now(now)
+        else:
+            write_private(saved, format_instant(now) or "")
 
     keep(start)
-    return ManualClock(start, tracker, on_change=keep)
+    return ManualClock(start, tracker, on_change=keep, shared=shared)
+
+
+def follow_shared_clock(clock: ManualClock) -> None:
+    """Take the time another node stored, when it is later than this node's."""
+    stored = shared_now()
+    if stored is not None and stored > clock.now():
+        clock.set(stored)

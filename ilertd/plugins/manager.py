@@ -255,6 +255,16 @@ class PluginManager:
     def status(self, name: str) -> PluginStatus | None:
         return next((s for s in self.statuses if s.name == name), None)
 
+    def log_statuses(self) -> None:
+        """Each plugin's state in the log (a broken one as an error), then unknown sections."""
+        for status in self.statuses:
+            detail = f": {status.error}" if status.error else ""
+            logger.log(logging.INFO if status.state in ("enabled", "disabled by config") else logging.ERROR,
+                       "plugin %s %s (%s): %s%s", status.name, status.version, status.origin, status.state,
+                       detail)
+        for problem in self.unknown_sections():
+            logger.warning("%s", problem)
+
     def integration(self, name: str) -> Integration | None:
         return self.integrations.get(name.lower())
 

@@ -175,6 +175,10 @@ class Notification(BaseModel):
     rule_id = peewee.IntegerField(null=True)
     shift_start = UTCDateTimeField(null=True)
     shift_end = UTCDateTimeField(null=True)
+    # Set, durably, before the row is handed to its provider: a SCHEDULED row that has it was in
+    # flight when its sender died. `resent`: it was handed out again once for that reason.
+    sending_since = UTCDateTimeField(null=True)
+    resent = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
 
     class Meta:
         indexes = ((("schedule_id", "user_id", "rule_id", "shift_start"), True),)
@@ -264,8 +268,37 @@ class Node(BaseModel):
     last_seen = UTCDateTimeField()
 
 
+class ForwardedRequest(BaseModel):
+    """A write a follower took and hands to the leader: the HTTP request as received, then the
+    leader's answer. An event's row is the follower's promise once it answered 202."""
+
+    node = peewee.CharField(max_length=255)
+    method = peewee.CharField(max_length=8)
+    path = peewee.TextField()
+    query = peewee.TextField(default="")
+    headers = JSONField()
+    client = peewee.CharField(max_length=64, default="")
+    body = peewee.BlobField()
+    is_event = peewee.BooleanField(default=False)
+    received_at = UTCDateTimeField()
+    claimed_by = peewee.CharField(max_length=255, null=True, index=True)
+    claimed_at = UTCDateTimeField(null=True)
+    status = peewee.IntegerField(null=True)
+    response_headers = JSONField(null=True)
+    response_body = peewee.BlobField(null=True)
+    answered_at = UTCDateTimeField(null=True, index=True)
+
+
+class SharedClock(BaseModel):
+    """The manual clock (`serve --manual-clock`, tests only) of every node on a shared database."""
+
+    id = peewee.IntegerField(primary_key=True)
+    now = UTCDateTimeField()
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
     Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
     HeartbeatMonitor, MaintenanceWindow, ReplyCode, PhoneState, Node,
+    ForwardedRequest, SharedClock,
 )

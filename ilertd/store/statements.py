@@ -65,7 +65,8 @@ class Statements:
         self.log_fields = [f for f in m.LogEntry._meta.sorted_fields if f.name != "id"]
         # A page's row leaves what only a shift reminder has (its schedule, rule and shift) NULL.
         self.notification_fields = [f for f in m.Notification._meta.sorted_fields
-                                    if f.name not in ("schedule_id", "rule_id", "shift_start", "shift_end")]
+                                    if f.name not in ("schedule_id", "rule_id", "shift_start", "shift_end",
+                                                      "sending_since", "resent")]
         self.notification_by_name = {f.name: f for f in m.Notification._meta.sorted_fields}
 
         def insert(model: type[m.BaseModel], fields: list[peewee.Field]) -> str:

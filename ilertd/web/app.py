@@ -6,7 +6,6 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -51,7 +50,7 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     )
 
 
-def build_app(services: Services) -> BodyFastPath:
+def build_app(services: Services) -> FollowerGate:
     plugins = services.plugins
     routes = [
         *incidents.routes(services),
@@ -77,8 +76,9 @@ def build_app(services: Services) -> BodyFastPath:
             ClientDisconnect: _client_gone,
             Exception: _unexpected,
         },
-        # The fast path's routes (events in) reach ingestion, which refuses them on a follower itself.
-        middleware=[Middleware(FollowerGate, services=services)],
     )
-    app.state.max_body_bytes = services.config.server.max_body_bytes
-    return BodyFastPath(app, plugins.body_handlers(), services.config.server.max_body_bytes)
+    limit = services.config.server.max_body_bytes
+    app.state.max_body_bytes = limit
+    # Outermost: on a follower every write, the fast path's events too, is handed to the leader.
+    return FollowerGate(BodyFastPath(app, plugins.body_handlers(), limit),
+                        lambda: services.supervisor is not None, services.node, limit, services.follow_clock)

@@ -63,10 +63,10 @@ class BodyFastPath:
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
-        return await read_limited(_chunks(receive), declared, self.limit)
+        return await read_limited(request_chunks(receive), declared, self.limit)
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def request_chunks(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

@@ -1,31 +1,181 @@
-"""What a follower serves: reads; a write it refuses NOT_LEADER, since only the leader's actors and
-caches may see the store change (a follower's write would leave the leader's caches stale)."""
+"""What a follower does with a request: a read it serves from the shared store; a write it hands to
+the leader through the database (the forwarded-request table) and answers with the leader's answer.
+
+Only the leader's actors and caches may see the store change, so a follower never writes itself.
+An event is the exception that must not wait for a leader: once queued it is durable, and while
+no node leads (a takeover) the follower answers 202 EVENT_QUEUED and the next leader takes it.
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from ilertd.errors import NOT_LEADER
-from ilertd.web.http import error_response
-from ilertd.web.services import Services
+from ilertd.errors import NOT_LEADER, ApiError
+from ilertd.store import forwarded
+from ilertd.store.forwarded import Answer
+from ilertd.web.fastpath import ASGIApp, ClientGone, Receive, Scope, Send, request_chunks
+from ilertd.web.http import read_limited
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Writes a follower may take: its own manual clock (tests), and a UI login and logout (a signed
-# cookie; nothing of the leader's changes), so the UI pages can be read on any node.
-FOLLOWER_WRITES = frozenset({("POST", "/api/_clock"), ("POST", "/ui/login"), ("POST", "/ui/logout")})
+# Served by any node itself: the UI's login and logout (a signed cookie; the store does not change).
+LOCAL_WRITES = frozenset({("POST", "/ui/login"), ("POST", "/ui/logout")})
+# A heartbeat ping may be a GET, and it writes.
+WRITING_READS = ("/api/v1/heartbeats/",)
+# Events in: the Event API, every integration's route, PagerDuty's shim, heartbeat pings.
+EVENT_PATHS = frozenset({"/api/events", "/api/v1/events", "/v2/enqueue"})
+EVENT_PREFIXES = ("/api/v1/events/", "/api/v1/heartbeats/")
+CLOCK_PATH = "/api/_clock"
+# The scope key of a request a leader runs for a follower: never handed on a second time.
+FORWARDED = "ilertd.forwarded"
+# The leader claims a queued request within milliseconds (NOTIFY) or a second (its poll): one
+# still unclaimed after this means that no node leads, a takeover is under way.
+CLAIM_SECONDS = 3.0
+# How long a claimed request may take before the follower stops waiting for its answer.
+ANSWER_SECONDS = 30.0
+NO_ANSWER = ApiError(503, "NO_ANSWER_FROM_LEADER",
+                     f"the leader took this request and did not answer within {ANSWER_SECONDS:.0f} s;"
+                     " it may have been carried out: look before retrying")
+JSON_HEADERS = [("content-type", "application/json")]
+
+
+def needs_leader(scope: Scope) -> bool:
+    method, path = scope["method"], scope["path"]
+    if method in READ_METHODS:
+        return path.startswith(WRITING_READS)
+    return (method, path) not in LOCAL_WRITES
+
+
+def is_event(path: str) -> bool:
+    return path in EVENT_PATHS or path.startswith(EVENT_PREFIXES)
+
+
+def queued_answer(path: str, body: bytes) -> Answer:
+    """The 202 of an event queued while no node leads: durable, not yet routed to an incident."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    fields: dict[str, Any] = document if isinstance(document, dict) else {}
+    if path == "/v2/enqueue":
+        reply: dict[str, Any] = {"status": "success", "message": "Event queued",
+                                 "dedup_key": fields.get("dedup_key")}
+    else:
+        key = fields.get("alertKey", fields.get("incidentKey"))
+        reply = {"alertKey": key if isinstance(key, str) else None, "alertUrl": None, "incidentId": None,
+                 "responseCode": "EVENT_QUEUED"}
+    return Answer(202, JSON_HEADERS, json.dumps(reply, separators=(",", ":")).encode())
+
+
+def error_answer(error: ApiError) -> Answer:
+    headers = JSON_HEADERS + [(k.lower(), v) for k, v in error.headers.items()]
+    return Answer(error.status, headers, json.dumps(error.body(), separators=(",", ":")).encode())
+
+
+def wall_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class FollowerGate:
-    """ASGI middleware: on a follower (no supervisor), a request that is not a read is refused."""
+    """ASGI middleware, outermost: on a follower (no supervisor), a request that needs the leader is
+    queued for it and answered with what the leader answered."""
 
-    def __init__(self, app: ASGIApp, services: Services) -> None:
+    def __init__(self, app: ASGIApp, is_leader: Callable[[], bool], node: str, max_body_bytes: int,
+                 follow_clock: Callable[[], None] | None = None) -> None:
         self.app = app
-        self.services = services
+        self.is_leader = is_leader
+        self.node = node
+        self.limit = max_body_bytes
+        # A manual clock on a shared store: a follower takes the stored time before it answers.
+        self.follow_clock = follow_clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and self.services.supervisor is None
-                and scope["method"] not in READ_METHODS
-                and (scope["method"], scope["path"]) not in FOLLOWER_WRITES):
-            await error_response(NOT_LEADER)(scope, receive, send)
+        if scope["type"] != "http" or self.is_leader():
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if self.follow_clock is not None:
+            await asyncio.to_thread(self.follow_clock)
+        if not needs_leader(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope.get(FORWARDED):
+            # Run here for a follower while this node stopped leading: never handed on again.
+            await send_answer(send, error_answer(NOT_LEADER))
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        try:
+            body = await read_limited(request_chunks(receive), declared, self.limit)
+        except ClientGone:
+            return
+        except ApiError as error:
+            await send_answer(send, error_answer(error))
+            return
+        answer = await self.forward(scope, body)
+        if answer is not None:
+            await send_answer(send, answer)
+        elif scope["path"] == CLOCK_PATH:
+            # No node leads: the follower moves the shared clock itself; the next leader takes it.
+            await self.app(scope, replay(body), send)
+        else:
+            await send_answer(send, error_answer(NOT_LEADER))
+
+    async def forward(self, scope: Scope, body: bytes) -> Answer | None:
+        """The leader's answer; None when no leader claimed the request and it was taken back."""
+        path = scope["path"]
+        event = is_event(path)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        client = scope.get("client")
+        query = scope.get("query_string", b"").decode("latin-1")
+        request_id = await asyncio.to_thread(
+            forwarded.enqueue, self.node, scope["method"], path, query, headers, client[0] if client else "",
+            body, event, wall_now())
+        started = time.monotonic()
+        answer_deadline: float | None = None
+        delay = 0.002
+        while True:
+            claimed, answer = await asyncio.to_thread(forwarded.answer_of, request_id)
+            if answer is not None:
+                await asyncio.to_thread(forwarded.forget, request_id)
+                return answer
+            now = time.monotonic()
+            if not claimed and now - started >= CLAIM_SECONDS:
+                if event:
+                    return queued_answer(path, body)
+                if await asyncio.to_thread(forwarded.withdraw, request_id):
+                    return None
+                claimed = True  # a leader took it just now
+            if claimed and answer_deadline is None:
+                answer_deadline = now + ANSWER_SECONDS
+            if answer_deadline is not None and now >= answer_deadline:
+                return error_answer(NO_ANSWER)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.05)
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
+    hop_by_hop = {"connection", "transfer-encoding", "content-length", "keep-alive"}
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers
+               if k.lower() not in hop_by_hop]
+    headers.append((b"content-length", str(len(answer.body)).encode()))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+def replay(body: bytes) -> Receive:
+    """A `receive` that hands the already-read body over once, then waits like a quiet client."""
+    sent = False
+    done = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    return receive  # type: ignore[return-value]

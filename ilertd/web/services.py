@@ -36,6 +36,10 @@ class Services:
     app: Application
     metrics: Metrics = field(default_factory=Metrics)
     role: Callable[[], str] = field(default=lambda: "leader")
+    # This node's name in the node table (`hostname:port`): whose forwarded requests are whose.
+    node: str = ""
+    # A manual clock on a shared store: a follower takes the stored time (None: nothing to follow).
+    follow_clock: Callable[[], None] | None = None
 
     def leading_supervisor(self) -> pykka.ActorRef[Any]:
         """The supervisor, on the node that leads; NOT_LEADER on a follower."""

@@ -1,0 +1,172 @@
+"""The leader's side of the writes followers take: woken by NOTIFY (or its poll every second), it
+claims what followers queued, runs each request through this node's own HTTP application
+in-process, as if it had come in here, and stores the answer for the follower to return."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from select import select as wait_readable
+from typing import Any
+
+import peewee
+
+from ilertd.store import forwarded
+from ilertd.store.db import is_sqlite
+from ilertd.store.forwarded import Forwarded
+from ilertd.web.fastpath import ASGIApp
+from ilertd.web.follower import FORWARDED
+
+logger = logging.getLogger("ilertd")
+
+POLL_SECONDS = 1.0
+# Answers nobody fetched (a queued event's; a follower that died waiting) are kept this long.
+KEEP_ANSWERS = timedelta(minutes=10)
+PRUNE_EVERY = timedelta(minutes=1)
+LEADER_CHANGED = (503, {
+    "status": 503, "code": "LEADER_CHANGED",
+    "message": "the leader stopped while carrying this out; it may have been carried out: look before"
+               " retrying",
+})
+
+
+def wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Relay:
+    """Started when this node leads on PostgreSQL, stopped before its actors stop."""
+
+    def __init__(self, db: peewee.Database, node: str, app: ASGIApp) -> None:
+        self.db = db
+        self.node = node
+        self.app = app
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listener: Any = None
+        self._next_prune = wall_now()
+        self.served = 0
+
+    def start(self) -> None:
+        """Take what the last leader left, then serve; nothing to do for a lone daemon on SQLite."""
+        if is_sqlite(self.db):
+            return
+        requeued, abandoned = forwarded.take_over(self.node, LEADER_CHANGED, wall_now())
+        if requeued or abandoned:
+            logger.warning("relay: the last leader left %d events unanswered (taken again) and %d other"
+                           " requests (answered LEADER_CHANGED)", requeued, abandoned)
+        self._thread = threading.Thread(target=self._run, name="ilertd-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._round(loop)
+                except Exception:
+                    logger.exception("relay: a round failed; trying again in a second")
+                    self._close_listener()
+                    if not self.db.is_closed():
+                        self.db.close()
+                    self._stopping.wait(POLL_SECONDS)
+        finally:
+            loop.close()
+            self._close_listener()
+            if not self.db.is_closed():
+                self.db.close()
+
+    def _round(self, loop: asyncio.AbstractEventLoop) -> None:
+        listener = self._listen()
+        requests = forwarded.claim(self.node, wall_now())
+        if requests:
+            answers = loop.run_until_complete(self._serve_all(requests))
+            now = wall_now()
+            with self.db.atomic():
+                for request, (status, headers, body) in zip(requests, answers, strict=True):
+                    forwarded.answer(request.id, status, headers, body, now)
+            self.served += len(requests)
+            return  # more may be waiting: look again before sleeping
+        if wall_now() >= self._next_prune:
+            forwarded.prune(wall_now() - KEEP_ANSWERS)
+            self._next_prune = wall_now() + PRUNE_EVERY
+        readable, _, _ = wait_readable([listener], [], [], POLL_SECONDS)
+        if readable:
+            listener.poll()
+            listener.notifies.clear()
+
+    def _listen(self) -> Any:
+        if self._listener is None:
+            import psycopg2  # only on PostgreSQL
+
+            connection = psycopg2.connect(dbname=self.db.database, **self.db.connect_params)
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f"LISTEN {forwarded.CHANNEL}")
+            self._listener = connection
+        return self._listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except Exception:
+                logger.debug("relay: closing the listener failed", exc_info=True)
+            self._listener = None
+
+    async def _serve_all(self, requests: list[Forwarded]) -> list[tuple[int, list[tuple[str, str]], bytes]]:
+        return list(await asyncio.gather(*(self._serve(r) for r in requests)))
+
+    async def _serve(self, request: Forwarded) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The request through this node's application, as the follower received it."""
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+            "method": request.method, "scheme": "http", "path": request.path,
+            "raw_path": request.path.encode(), "query_string": request.query.encode("latin-1"),
+            "root_path": "",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers],
+            "client": (request.client, 0), "server": ("ilertd-relay", 0), FORWARDED: True,
+        }
+        sent_body = False
+        finished = asyncio.Event()
+        status = 500
+        headers: list[tuple[str, str]] = []
+        parts: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": request.body, "more_body": False}
+            await finished.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers.extend((k.decode("latin-1"), v.decode("latin-1"))
+                               for k, v in message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finished.set()
+
+        try:
+            await self.app(scope, receive, send)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("relay: %s %s for %s failed", request.method, request.path, request.client)
+            return 500, [("content-type", "application/json")], (
+                b'{"status":500,"code":"INTERNAL_ERROR","message":"an unexpected error; see the log"}')
+        finally:
+            finished.set()
+        return status, headers, b"".join(parts)
