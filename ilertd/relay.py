@@ -22,6 +22,8 @@ from ilertd.web.follower import FORWARDED
 logger = logging.getLogger("ilertd")
 
 POLL_SECONDS = 1.0
+# Requests served at once: each waits on the actors, the store or a thread of the pool.
+MAX_IN_FLIGHT = 64
 # Answers nobody fetched (a queued event's; a follower that died waiting) are kept this long.
 KEEP_ANSWERS = timedelta(minutes=10)
 PRUNE_EVERY = timedelta(minutes=1)
@@ -53,7 +55,7 @@ class Relay:
         """Take what the last leader left, then serve; nothing to do for a lone daemon on SQLite."""
         if is_sqlite(self.db):
             return
-        requeued, abandoned = forwarded.take_over(self.node, LEADER_CHANGED, wall_now())
+        requeued, abandoned = forwarded.take_over(LEADER_CHANGED, wall_now())
         if requeued or abandoned:
             logger.warning("relay: the last leader left %d events unanswered (taken again) and %d other"
                            " requests (answered LEADER_CHANGED)", requeued, abandoned)
@@ -70,39 +72,55 @@ class Relay:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            while not self._stopping.is_set():
-                try:
-                    self._round(loop)
-                except Exception:
-                    logger.exception("relay: a round failed; trying again in a second")
-                    self._close_listener()
-                    if not self.db.is_closed():
-                        self.db.close()
-                    self._stopping.wait(POLL_SECONDS)
+            loop.run_until_complete(self._serve_forever())
         finally:
             loop.close()
             self._close_listener()
             if not self.db.is_closed():
                 self.db.close()
 
-    def _round(self, loop: asyncio.AbstractEventLoop) -> None:
-        listener = self._listen()
-        requests = forwarded.claim(self.node, wall_now())
-        if requests:
-            answers = loop.run_until_complete(self._serve_all(requests))
-            now = wall_now()
-            with self.db.atomic():
-                for request, (status, headers, body) in zip(requests, answers, strict=True):
-                    forwarded.answer(request.id, status, headers, body, now)
-            self.served += len(requests)
-            return  # more may be waiting: look again before sleeping
+    async def _serve_forever(self) -> None:
+        """Claim what is waiting, up to MAX_IN_FLIGHT at once, and serve each as it comes: a slow
+        request (an event waiting on its incident) holds up none behind it."""
+        in_flight: set[asyncio.Task[None]] = set()
+        while not self._stopping.is_set():
+            try:
+                room = MAX_IN_FLIGHT - len(in_flight)
+                requests = await asyncio.to_thread(self._claim, room) if room > 0 else []
+                for request in requests:
+                    task = asyncio.create_task(self._serve_and_answer(request))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if not requests:
+                    await asyncio.to_thread(self._wait_for_work, 0.05 if room <= 0 else POLL_SECONDS)
+            except Exception:
+                logger.exception("relay: a round failed; trying again in a second")
+                self._close_listener()
+                await asyncio.sleep(POLL_SECONDS)
+        await asyncio.gather(*in_flight, return_exceptions=True)
+
+    def _claim(self, room: int) -> list[Forwarded]:
+        self._listen()  # before the look: a NOTIFY sent after it is not missed
+        return forwarded.claim(self.node, wall_now(), limit=room)
+
+    def _wait_for_work(self, seconds: float) -> None:
         if wall_now() >= self._next_prune:
             forwarded.prune(wall_now() - KEEP_ANSWERS)
             self._next_prune = wall_now() + PRUNE_EVERY
-        readable, _, _ = wait_readable([listener], [], [], POLL_SECONDS)
+        listener = self._listen()
+        readable, _, _ = wait_readable([listener], [], [], seconds)
         if readable:
             listener.poll()
             listener.notifies.clear()
+
+    async def _serve_and_answer(self, request: Forwarded) -> None:
+        status, headers, body = await self._serve(request)
+        try:
+            await asyncio.to_thread(forwarded.answer, request.id, status, headers, body, wall_now())
+            self.served += 1
+        except Exception:
+            # The next leader's take-over settles it (an event is run again; the rest LEADER_CHANGED).
+            logger.exception("relay: the answer to %s %s could not be stored", request.method, request.path)
 
     def _listen(self) -> Any:
         if self._listener is None:
@@ -122,9 +140,6 @@ class Relay:
             except Exception:
                 logger.debug("relay: closing the listener failed", exc_info=True)
             self._listener = None
-
-    async def _serve_all(self, requests: list[Forwarded]) -> list[tuple[int, list[tuple[str, str]], bytes]]:
-        return list(await asyncio.gather(*(self._serve(r) for r in requests)))
 
     async def _serve(self, request: Forwarded) -> tuple[int, list[tuple[str, str]], bytes]:
         """The request through this node's application, as the follower received it."""

@@ -161,6 +161,8 @@ def test_two_nodes_one_leader_every_write_on_either_and_one_incident_per_key(
     assert first.get(f"/api/incidents/{net}").json()["status"] == "ACCEPTED"
     bad = second.client.post("/api/events", content=b"{not json")
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_JSON"
+    too_large = second.client.post("/api/events", content=b"x" * (512 * 1024 + 1))
+    assert too_large.status_code == 413 and too_large.json()["code"] == "BODY_TOO_LARGE"
     unknown = second.event(key="nope", summary="x")
     assert unknown.status_code == 404 and unknown.json()["code"] == "UNKNOWN_INTEGRATION_KEY"
     assert "ilertd_leader 0.0" in second.client.get("/metrics").text

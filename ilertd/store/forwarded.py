@@ -91,12 +91,12 @@ def answer(request_id: int, status: int, headers: list[tuple[str, str]], body: b
         m.ForwardedRequest.id == request_id).execute()
 
 
-def take_over(node: str, abandoned: tuple[int, dict[str, Any]], now: datetime) -> tuple[int, int]:
-    """A new leader's look at what the old one had claimed and not answered: events go back in the
-    queue (their 202 was a promise); any other request gets `abandoned` (status, body), since
+def take_over(abandoned: tuple[int, dict[str, Any]], now: datetime) -> tuple[int, int]:
+    """A new leader's look, before it claims anything, at what earlier leaders claimed and did not
+    answer (a restarted node may have its old name: every claim is an earlier one): events go back
+    in the queue (their 202 was a promise); any other request gets `abandoned` (status, body), since
     carrying it out twice could do twice what was asked. Returns (events re-queued, answered)."""
-    unanswered = (m.ForwardedRequest.claimed_by.is_null(False) & (m.ForwardedRequest.claimed_by != node)
-                  & m.ForwardedRequest.status.is_null())
+    unanswered = m.ForwardedRequest.claimed_by.is_null(False) & m.ForwardedRequest.status.is_null()
     requeued = m.ForwardedRequest.update(claimed_by=None, claimed_at=None).where(
         unanswered & m.ForwardedRequest.is_event).execute()
     status, body = abandoned

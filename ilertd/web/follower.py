@@ -64,6 +64,8 @@ def queued_answer(path: str, body: bytes) -> Answer:
     if path == "/v2/enqueue":
         reply: dict[str, Any] = {"status": "success", "message": "Event queued",
                                  "dedup_key": fields.get("dedup_key")}
+    elif path.startswith("/api/v1/heartbeats/"):
+        reply = {"status": "QUEUED"}
     else:
         key = fields.get("alertKey", fields.get("incidentKey"))
         reply = {"alertKey": key if isinstance(key, str) else None, "alertUrl": None, "incidentId": None,
