@@ -9,6 +9,7 @@ creates a database of its own on that server and drops it after.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx2 as httpx
 import pytest
 
 from tests.daemon import DaemonProcess
@@ -165,9 +167,34 @@ def test_two_nodes_one_leader_every_write_on_either_and_one_incident_per_key(
     assert too_large.status_code == 413 and too_large.json()["code"] == "BODY_TOO_LARGE"
     unknown = second.event(key="nope", summary="x")
     assert unknown.status_code == 404 and unknown.json()["code"] == "UNKNOWN_INTEGRATION_KEY"
+    # The UI on the follower: its login is its own, its forms are carried out by the leader.
+    disk = answers[0].json()["incidentId"]
+    passwd = subprocess.run([sys.executable, "-m", "ilertd", "user", "passwd", "ann", "--config",
+                             str(second.config)], cwd=second.directory, env=second.environment(),
+                            input="correct horse battery\n", capture_output=True, text=True, timeout=60)
+    assert passwd.returncode == 0, passwd.stderr
+    with httpx.Client(base_url=second.url, timeout=30, follow_redirects=True) as browser:
+        page = browser.get("/ui/login")
+        logged_in = browser.post("/ui/login", data={
+            "username": "ann", "password": "correct horse battery", "csrf_token": csrf(page.text),
+            "next": "/ui/incidents"})
+        assert logged_in.status_code == 200 and str(logged_in.url).endswith("/ui/incidents")
+        incident_page = browser.get(f"/ui/incidents/{disk}")
+        accepted = browser.post(f"/ui/incidents/{disk}/accept", data={"csrf_token": csrf(incident_page.text)})
+        assert accepted.status_code == 200, accepted.text
+        forged = browser.post(f"/ui/incidents/{disk}/resolve", data={"csrf_token": "forged"})
+        assert forged.status_code == 403
+    assert first.get(f"/api/incidents/{disk}").json()["status"] == "ACCEPTED"
+    assert first.get(f"/api/incidents/{disk}").json()["acceptedBy"]["username"] == "ann"
     assert "ilertd_leader 0.0" in second.client.get("/metrics").text
     second.stop()
     first.stop()
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "the page has no form with a CSRF token"
+    return found[1]
 
 
 def test_a_leader_killed_between_two_levels_pages_the_second_once_and_the_first_never_again(
