@@ -1,15 +1,19 @@
 """ChannelActor: delivers due outbox rows on one channel, throttles per contact, retries with back-off.
 
-Delivery is at least once: the row is marked sent after the provider took the message, so a
-crash in between sends it again after the restart; each message carries the row's stable
-reference so such a duplicate can be recognised. Pages, status updates and shift reminders are
-rows of one outbox and take this one path; a contact's due pages go out as one summary, a
-reminder on its own.
+Before a batch's rows are handed to the provider, the time is stored in their `sending_since`
+(one write for the batch, committed before the first provider call); the provider's answer
+clears it with the row's outcome. A row still SCHEDULED with the mark was in flight when its
+sender died: the next leader sends it again once, saying so in the incident's log
+(ilertd/domain/pages_in_flight.py). Each message carries the row's stable reference so such a
+duplicate can be recognised. Pages, status updates and shift reminders are rows of one outbox
+and take this one path; a contact's due pages go out as one summary, a reminder on its own.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +37,7 @@ from ilertd.domain.page_text import (
     test_text,
     update_text,
 )
+from ilertd.domain.pages_in_flight import UPDATE_WORDS, idempotency_key, page_reference
 from ilertd.domain.replies import Action, smallest_free_code
 from ilertd.metrics import FAILED, REFUSED, SENT
 from ilertd.store.committer import WriteUnit
@@ -53,7 +58,8 @@ logger = logging.getLogger(__name__)
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=15)
 MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
-UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
+# How long a batch waits for its `sending_since` mark to commit before it gives up for now.
+MARK_TIMEOUT_S = 30.0
 LINK_ACTIONS: tuple[tuple[str, Action], ...] = (("Accept", "accept"), ("Resolve", "resolve"),
                                                 ("Escalate", "escalate"))
 # Layouts whose pages carry signed action links (an SMS has no room; a call has its keys).
@@ -69,13 +75,11 @@ def retry_delay(attempts: int) -> timedelta:
 def after_failure(attempts: int, error: str, now: datetime) -> dict[str, Any]:
     """An outbox row's changes after its `attempts`-th failed attempt: a retry time (`due_at`),
     or ERROR after the last; pages and shift reminders alike."""
+    # The provider answered: the row is no longer in flight.
     if attempts >= MAX_ATTEMPTS:
-        return {"status": "ERROR", "attempts": attempts, "error_message": error}
-    return {"attempts": attempts, "error_message": error, "due_at": now + retry_delay(attempts)}
-
-
-def reference(notification_id: int) -> str:
-    return f"ilertd-n{notification_id}"
+        return {"status": "ERROR", "attempts": attempts, "error_message": error, "sending_since": None}
+    return {"attempts": attempts, "error_message": error, "due_at": now + retry_delay(attempts),
+            "sending_since": None}
 
 
 class ChannelActor(TrackedActor):
@@ -127,6 +131,8 @@ class ChannelActor(TrackedActor):
         rows = notification_rows(reader, (p.notification_id for p in pages))
         targets: dict[str, Any] = {}
         reminders: list[Any] = []
+        facts: dict[int, PageFacts] = {}
+        summaries: list[tuple[Any, list[Any]]] = []
         for page in pages:
             row = rows.get(page.notification_id)
             if row is None or row.status != "SCHEDULED":
@@ -143,31 +149,73 @@ class ChannelActor(TrackedActor):
             due_by_target = [(row, co_due.get(target, [])) for target, row in targets.items()]
             facts = page_facts(reader, {r.incident_id for row, due in due_by_target for r in (row, *due)},
                                self.runtime.public_url)
+            stopped = stopped_phones(targets) if self.layout == "sms" else set()
             for row, due in due_by_target:
                 if row.id not in {r.id for r in due}:
                     due.insert(0, row)
-                self._send(row, due, facts, now)
+                if row.target in stopped:
+                    self._refused(due, STOPPED)
+                    self.runtime.metrics.notification(self.label, REFUSED, len(due))
+                else:
+                    summaries.append((row, due))
+        # A reminder to a contact messaged in this batch waits for the window that message opens.
+        busy = {row.target for row, _ in summaries}
+        ready = []
         for row in reminders:
-            if self._may_send(row, now):
-                self._send_reminder(row, now)
+            if self._may_send(row, now, busy):
+                ready.append(row)
+                busy.add(row.target)
+        if not self._mark_sending([r for _, due in summaries for r in due] + ready, now):
+            return
+        for row, due in summaries:
+            self._send(row, due, facts, now)
+        for row in ready:
+            self._send_reminder(row, now)
 
-    def _may_send(self, row: Any, now: datetime) -> bool:
-        """False when the contact's throttle window is still open: the row waits for its end."""
-        window_end = throttle_until(self.method, self.last_sent.get(row.target), now)
+    def _may_send(self, row: Any, now: datetime, busy: Collection[str] = ()) -> bool:
+        """False when the contact's throttle window is still open (or opens now, for a contact
+        in `busy`): the row waits for its end."""
+        last = now if row.target in busy else self.last_sent.get(row.target)
+        window_end = throttle_until(self.method, last, now)
         if window_end is None:
             return True
         self._write(row, {"due_at": window_end})
         self._arm(row, window_end)
         return False
 
+    def _mark_sending(self, rows: list[Any], now: datetime) -> bool:
+        """Store `sending_since` on every row about to be handed to the provider, in one write,
+        and wait for its commit, so that the store knows of every row the provider may have
+        taken whatever becomes of this process. False when the write failed (or did not commit
+        in time): nothing is sent, the rows are tried again after the first retry's delay."""
+        if not rows:
+            return True
+        statements = self.runtime.statements
+        committed = threading.Event()
+        failures: list[BaseException] = []
+
+        def done(error: BaseException | None) -> None:
+            if error is not None:
+                failures.append(error)
+            committed.set()
+
+        marks = tuple(statements.update_notification(row.id, {"sending_since": now}) for row in rows)
+        # Owner 0: no reader waits for these by incident; this actor waits for the commit itself.
+        self.runtime.committer.submit(WriteUnit(0, marks, done))
+        if committed.wait(MARK_TIMEOUT_S) and not failures:
+            return True
+        reason = failures[0] if failures else f"not committed within {MARK_TIMEOUT_S:.0f} s"
+        logger.error("channel %s: %d outbox rows were not marked as being sent (%s); not sending them,"
+                     " trying again in %d s", self.channel.name, len(rows), reason,
+                     FIRST_RETRY.total_seconds())
+        for row in rows:
+            self._arm(row, now + FIRST_RETRY)
+        return False
+
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
-        if self.layout == "sms" and stopped_phones([row.target]):
-            self._refused(due, STOPPED)
-            self.runtime.metrics.notification(self.label, REFUSED, len(due))
-            return
         text = self._text(due, facts, now)
         answering = self.runtime.answering
-        outgoing = Message(text.title, text.body, reference(row.id), text.short,
+        outgoing = Message(text.title, text.body, page_reference(row.id), text.short, key=self._key(row.id),
                            voice_url=f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}",
                            html=text.html, brief=text.brief,
                            actions=tuple(MessageAction(a.label, a.url) for a in text.actions),
@@ -192,7 +240,8 @@ class ChannelActor(TrackedActor):
                     else f"Status update ({UPDATE_WORDS.get(sent.kind, 'changed')}) by {sent.method}")
             self._write(
                 sent,
-                {"status": status, "sent_at": now, "attempts": sent.attempts + 1, "error_message": None},
+                {"status": status, "sent_at": now, "attempts": sent.attempts + 1, "error_message": None,
+                 "sending_since": None},
                 LogEntry("NOTIFICATION_SENT", f"{what} to {sent.target} via {self.channel.name}{note}",
                          sent.user_id, sent.method),
             )
@@ -241,7 +290,7 @@ class ChannelActor(TrackedActor):
         self.runtime.committer.submit(WriteUnit(row.incident_id or 0, tuple(writes), _log_failure))
 
     def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime) -> PageText:
-        ref = reference(rows[0].id)
+        ref = page_reference(rows[0].id)
         row = rows[0]
         zone = self._zone(row.user_id)
         codes = self._reply_codes(row.target, rows, now)
@@ -303,19 +352,22 @@ class ChannelActor(TrackedActor):
             key = reply_key(settings.secret, row.incident_id, row.user_id)
         return Answering(codes.get(row.incident_id), actions, key)
 
+    def _key(self, notification_id: int) -> str:
+        return idempotency_key(page_reference(notification_id), self.runtime.answering.secret)
+
     def _send_reminder(self, row: Any, now: datetime) -> None:
         """A shift reminder, or a test page: a message of its own, with no incident."""
         if row.kind == TEST:
             profile = f"{self.runtime.public_url}/ui/profile"
-            text = test_text(row.method, row.target, profile, reference(row.id))
+            text = test_text(row.method, row.target, profile, page_reference(row.id))
         else:
             name, zone = schedule_name_and_zone(row.schedule_id)
             link = f"{self.runtime.public_url}/api/schedules/{row.schedule_id}/shifts"
             text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
-                              reference(row.id))
+                              page_reference(row.id))
         try:
-            self.channel.send(row.target, Message(text.title, text.body, reference(row.id), text.short,
-                                                  html=text.html, brief=text.brief))
+            self.channel.send(row.target, Message(text.title, text.body, page_reference(row.id), text.short,
+                                                  html=text.html, brief=text.brief, key=self._key(row.id)))
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
@@ -325,7 +377,7 @@ class ChannelActor(TrackedActor):
         self._answered([row], SENT)
         self.last_sent[row.target] = now
         self._write(row, {"status": "SUCCESS", "sent_at": now, "attempts": row.attempts + 1,
-                          "error_message": None})
+                          "error_message": None, "sending_since": None})
         logger.info("%s %s sent: %s to %s", "test page" if row.kind == TEST else "shift reminder", row.id,
                     row.method, row.target)
 

@@ -68,6 +68,7 @@ class Supervisor(TrackedActor):
         self.open_keys = store.open_alert_keys()
         self.next_id = store.max_incident_id() + 1
         self.runtime.notification_ids.start_after(outbox.max_notification_id())
+        self._recover_pages_in_flight()
         pages = outbox.scheduled_notifications()
         for page in pages:
             self.runtime.pages.arm(page["id"], page["incident_id"], page["method"], page["target"],
@@ -79,6 +80,18 @@ class Supervisor(TrackedActor):
         self._arm_sweep()
         logger.info("supervisor: %d open incidents; %d deadlines and %d pages re-armed",
                     len(self.open_keys), len(deadlines), len(pages))
+
+    def _recover_pages_in_flight(self) -> None:
+        """Pages the last sender had handed to their providers when it stopped: each is sent
+        again once (due now, re-armed with the rest) or, in flight a second time, given up."""
+        recovered = outbox.recover_pages_in_flight(self.runtime.db, self.runtime.clock.now())
+        for page, recovery in recovered:
+            logger.warning("page %s: %s", page.id, recovery.entry.text,
+                           extra=ids(notification_id=page.id, incident_id=page.incident_id))
+        if recovered:
+            again = sum(1 for _, recovery in recovered if recovery.send_again)
+            logger.info("supervisor: %d pages were in flight when their sender stopped; %d sent again,"
+                        " %d not sent a third time", len(recovered), again, len(recovered) - again)
 
     def on_stop(self) -> None:
         self.runtime.clock.disarm(SWEEP_KEY)

@@ -1,4 +1,11 @@
-"""E-mail, SMS and push through apprise URLs in which `{contact}` stands for the contact's target."""
+"""E-mail, SMS and push through apprise URLs in which `{contact}` stands for the contact's target.
+
+A page's reference (stable per outbox row) goes where a provider or a person can recognise a
+copy sent again after a crash: an e-mail's `Message-ID: <reference@sender's domain>`, the
+`Idempotency-Key` header of a `json://`, `form://` or `xml://` gateway's request. apprise's
+other plugins (ntfy, Twilio SMS, ...) build their requests without a way to add a header: there
+the reference is in the text only.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ logger = logging.getLogger(__name__)
 CACHE_SIZE = 256
 # Schemas that take extra JSON payload fields as `:name=value`: the page's reference rides there.
 PAYLOAD_SCHEMAS = ("json://", "jsons://", "form://", "forms://")
+# Schemas whose plugin sends its `headers` with the HTTP request: the reference is the idempotency key.
+HEADER_SCHEMAS = (*PAYLOAD_SCHEMAS, "xml://", "xmls://")
 EMAIL_SCHEMAS = ("mailto://", "mailtos://")
 NTFY_SCHEMAS = ("ntfy://", "ntfys://")
 # ntfy refuses a message with more buttons than this.
@@ -118,18 +127,48 @@ def render_url(template: str, target: str) -> str:
     return template.replace("{contact}", quote(target, safe=""))
 
 
-def attach_reference(instance: apprise.Apprise, url: str, reference: str) -> None:
+def attach_reference(instance: apprise.Apprise, url: str, reference: str, key: str) -> None:
     """Put the page's reference where the service carries it, on the cached plugin itself.
 
     In the URL it would make every page's URL unique, and parsing a URL into a plugin costs
     more than sending through it.
     """
     for plugin in instance:
-        if url.startswith(EMAIL_SCHEMAS) and isinstance(getattr(plugin, "headers", None), dict):
-            # apprise sets its own Message-ID; a header of ours identifies the page across re-sends.
-            plugin.headers["X-Ilertd-Notification"] = reference
-        elif url.startswith(PAYLOAD_SCHEMAS) and isinstance(getattr(plugin, "payload_extras", None), dict):
+        headers = getattr(plugin, "headers", None)
+        if url.startswith(EMAIL_SCHEMAS) and isinstance(headers, dict):
+            # The Message-ID is the page's too (_PageEmail); this header names it plainly.
+            headers["X-Ilertd-Notification"] = reference
+            continue
+        if url.startswith(PAYLOAD_SCHEMAS) and isinstance(getattr(plugin, "payload_extras", None), dict):
             plugin.payload_extras["reference"] = reference
+        if url.startswith(HEADER_SCHEMAS) and isinstance(headers, dict):
+            headers["Idempotency-Key"] = key
+
+
+def message_id(reference: str, from_address: str, smtp_host: str) -> str:
+    """The e-mail's Message-ID: the page's reference at the sender's domain (the SMTP host's when
+    the sender has none), the same for every copy of the page."""
+    domain = from_address.rpartition("@")[2].strip() or smtp_host or "ilertd.invalid"
+    return f"<{reference}@{domain}>"
+
+
+def with_message_id(prepared: str, identifier: str) -> str:
+    """The e-mail apprise prepared, its Message-ID (a random one) replaced by `identifier`."""
+    head, separator, body = prepared.replace("\r\n", "\n").partition("\n\n")
+    if not separator:
+        return prepared
+    kept: list[str] = []
+    dropping = False
+    for line in head.split("\n"):
+        if line[:1] in (" ", "\t"):
+            if not dropping:
+                kept.append(line)  # a folded header's continuation
+            continue
+        dropping = line.split(":", 1)[0].strip().lower() == "message-id"
+        if not dropping:
+            kept.append(line)
+    kept.append(f"Message-ID: {identifier}")
+    return "\n".join(kept) + "\n\n" + body
 
 
 # The headers of apprise's single text part, replaced by those of the multipart.
@@ -179,10 +218,13 @@ class _PageEmail(NotifyEmail):
         # A Reply-To in the URL stays for the pages that bring none of their own.
         self.configured_reply_to = frozenset(self.reply_to)
         self.html = ""
+        self.reference = ""
 
     def lay_out(self, message: Message) -> None:
-        """Make the next send carry this page's HTML and Reply-To, and nothing of the previous page's."""
+        """Make the next send carry this page's HTML, Reply-To and Message-ID, and nothing of the
+        previous page's."""
         self.html = message.html
+        self.reference = message.idempotency_key
         self.reply_to = set(self.configured_reply_to)
         if message.reply_to:
             address = is_email(message.reply_to)
@@ -219,6 +261,9 @@ class _PageEmail(NotifyEmail):
                         continue
                     content = with_html_alternative(prepared.body, body, self.html) if self.html \
                         else prepared.body
+                    if self.reference:
+                        content = with_message_id(content, message_id(self.reference, self.from_addr[1],
+                                                                      self.smtp_host))
                     if smtp.sendmail(self.from_addr[1], prepared.to_addrs, content):
                         self.logger.info("Sent Email to %s", prepared.recipient)
                         self.mark_delivered(prepared.recipient)
@@ -335,7 +380,7 @@ class AppriseChannel:
     def send(self, target: str, message: Message) -> None:
         url = render_url(self.template, target)
         instance = self._apprise(url)
-        attach_reference(instance, url, message.reference)
+        attach_reference(instance, url, message.reference, message.idempotency_key)
         for plugin in instance:
             if isinstance(plugin, _PageEmail | _PageNtfy):
                 plugin.lay_out(message)

@@ -35,6 +35,13 @@ class Message:
     reply_to: str = ""
     # A push notification's text: shorter than `body`, without what its buttons already offer.
     brief: str = ""
+    # `reference` made unique to this installation: an e-mail's Message-ID and an Idempotency-Key
+    # (`reference` itself when empty).
+    key: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.key or self.reference
 
 
 class Sender(Protocol):

@@ -2,8 +2,9 @@
 
 The call's TwiML comes from ilertd itself (the voice plugin's `/api/v1/twilio/voice/{notificationId}`),
 which reads the incident aloud; `api_base_url` lets tests and proxies stand in for Twilio. The
-Calls API has no idempotency key: a call re-placed after a crash is recognised by its TwiML URL,
-which names the notification.
+Calls API takes no idempotency key: a call re-placed after a crash is recognised by its TwiML URL,
+which names the notification, and by the page's reference in the `Idempotency-Key` header (for
+a proxy in front of Twilio, or a person reading its log).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class TwilioVoiceChannel:
             "Authorization": f"Basic {credentials}",
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
+            "Idempotency-Key": message.idempotency_key,
         })
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:

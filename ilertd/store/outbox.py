@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 import peewee
 
 from ilertd.domain.page_text import PageFacts, incident_link
+from ilertd.domain.pages_in_flight import PageInFlight, Recovery, recover
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
+from ilertd.store.incidents import log_rows
 from ilertd.store.reader import Reader, id_chunks, placeholders
 from ilertd.store.statements import Statements
 
@@ -158,6 +160,29 @@ def scheduled_notifications(until: datetime | None = None) -> list[dict[str, Any
          "due_at": r.due_at}
         for r in query
     ]
+
+
+def recover_pages_in_flight(db: peewee.Database, now: datetime) -> list[tuple[PageInFlight, Recovery]]:
+    """Every row its sender had handed to the provider when it died (SCHEDULED, `sending_since`
+    set), changed as `recover` says and logged on its incident, in one transaction; rows that
+    completed or were never handed out are not touched. Run by a leader before it re-arms pages."""
+    model = m.Notification
+    found: list[tuple[PageInFlight, Recovery]] = []
+    with write_transaction(db):
+        rows = list(model.select().where((model.status == "SCHEDULED") & model.sending_since.is_null(False))
+                    .order_by(model.id))
+        entries: list[dict[str, Any]] = []
+        for row in rows:
+            page = PageInFlight(row.id, row.incident_id, row.kind, row.method, row.target, row.user_id,
+                                row.due_at, row.attempts, bool(row.resent))
+            recovery = recover(page, now)
+            model.update(**recovery.changes).where(model.id == row.id).execute()
+            if row.incident_id is not None:
+                entries.extend(log_rows(row.incident_id, [recovery.entry], now))
+            found.append((page, recovery))
+        if entries:
+            m.LogEntry.insert_many(entries).execute()
+    return found
 
 
 def last_sent(since: datetime) -> dict[tuple[str, str], datetime]:

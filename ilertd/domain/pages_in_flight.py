@@ -1,0 +1,94 @@
+"""What becomes of an outbox row its sender had handed to the provider when it died: sent again once, no more.
+
+A channel stores `sending_since` before it hands rows to the provider and clears it with the
+provider's answer, so a row still SCHEDULED with the mark was in flight when its node stopped:
+the provider may or may not have taken it. It is sent again, once, saying so (it may arrive
+twice; the reference lets a provider or a person recognise the copy). A row found in flight a
+second time is not sent a third time: the outbox ends it as ERROR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ilertd.domain.incident_model import LogEntry
+
+RESENT = "NOTIFICATION_RESENT"
+FAILED = "NOTIFICATION_FAILED"
+# The words for a status update's kind, as the channel's own log entries say them.
+UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
+
+
+def page_reference(notification_id: int) -> str:
+    """The stable reference of an outbox row, carried by every message sent for it."""
+    return f"ilertd-n{notification_id}"
+
+
+def idempotency_key(reference: str, secret: str) -> str:
+    """The reference made unique to this installation (a tag of its secret): the value of an
+    e-mail's Message-ID and of an `Idempotency-Key`. Row ids start again in a new store, and a
+    mailbox may drop a message whose Message-ID it has seen before."""
+    if not secret:
+        return reference
+    return f"{reference}.{hashlib.sha256(secret.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class PageInFlight:
+    """An outbox row that is SCHEDULED and has `sending_since`: what the rule needs of it."""
+
+    id: int
+    incident_id: int | None
+    kind: str
+    method: str
+    target: str
+    user_id: int
+    due_at: datetime
+    attempts: int
+    # It was in flight once before and was handed out again for that reason.
+    resent: bool
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """The row's changes, and the incident log entry saying them (for a row of an incident)."""
+
+    changes: dict[str, Any]
+    entry: LogEntry
+    send_again: bool
+
+
+def recover(page: PageInFlight, now: datetime) -> Recovery:
+    """The row found in flight: due again at once (with `resent` set) the first time, ERROR the
+    second; the interrupted hand-over counts as an attempt either way."""
+    what = _what(page)
+    ref = page_reference(page.id)
+    if not page.resent:
+        return Recovery(
+            {"resent": True, "sending_since": None, "attempts": page.attempts + 1,
+             "due_at": min(page.due_at, now)},
+            LogEntry(RESENT, f"{what} was being sent when the node sending it stopped; sending it again"
+                             f" (it may arrive twice; reference {ref})", page.user_id, page.method),
+            True,
+        )
+    error = (f"in flight twice when the node sending it stopped; not sent a third time"
+             f" (it may have arrived; reference {ref})")
+    return Recovery(
+        {"status": "ERROR", "sending_since": None, "attempts": page.attempts + 1, "error_message": error},
+        LogEntry(FAILED, f"{what} was being sent again when the node sending it stopped, a second time;"
+                         f" not sending it a third time (it may have arrived; reference {ref})",
+                 page.user_id, page.method),
+        False,
+    )
+
+
+def _what(page: PageInFlight) -> str:
+    if page.kind == "ALERT":
+        return f"Page by {page.method} to {page.target}"
+    if page.kind in UPDATE_WORDS:
+        return f"Status update ({UPDATE_WORDS[page.kind]}) by {page.method} to {page.target}"
+    name = "Test page" if page.kind == "TEST" else page.kind.replace("_", " ").capitalize()
+    return f"{name} by {page.method} to {page.target}"
