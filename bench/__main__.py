@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"where to write the figures (default: {DEFAULT_JSON}, with --compare"
                              f" {DEFAULT_COMPARE_JSON})")
     parser.add_argument("--only", nargs="+", action="extend", choices=list(sections.NAMES), metavar="SECTION",
-                        help=f"run only these sections ({', '.join(sections.NAMES)})")
+                        help=f"run only these sections ({', '.join(sections.NAMES)}; without it:"
+                             f" {', '.join(sections.DEFAULT)})")
     parser.add_argument("--compare", metavar="REV",
                         help="measure git revision REV's daemon (before) against the working tree's (after),"
                              " interleaved, and print both with their ratio")
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--compare-after needs --compare REV")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    chosen = [name for name in sections.NAMES if not args.only or name in args.only]
+    chosen = [name for name in sections.NAMES if name in args.only] if args.only else list(sections.DEFAULT)
     # Time-based and random: keys of this run never collide with those of an earlier one.
     run_id = f"{int(time.time()):x}{secrets.token_hex(2)}"
     if args.compare:

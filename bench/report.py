@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench import sections
+
 # The targets (what the next issue is judged on). Durable ingest is judged on new alert keys
 # only: a repeated key's figures are printed, without a target.
 EVENTS_PER_S = 6_000
@@ -1049,7 +1051,9 @@ def render(results: dict[str, Any]) -> str:
                  "ui": _render_ui}
     for name in results["sections"]:
         lines.append("")
-        lines.extend(renderers[name](results.get(name, {"error": "did not run"})))
+        # A section not named here prints its own table (`render` in its module).
+        render_section = renderers.get(name) or sections.module(name).render
+        lines.extend(render_section(results.get(name, {"error": "did not run"})))
     lines.append("")
     lines.extend(_render_targets(results["targets"]))
     return "\n".join(lines)

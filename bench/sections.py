@@ -12,6 +12,9 @@ names of those measurements, takes `run(ctx, units=[name])`, and joins their res
 in SHARED: `--compare` measures that once for both sides with `shared(ctx)`, each side's ilertd
 with `run(ctx, units=["ilertd"])` (its result under the key "ilertd"), and joins them with
 `combine(shared, ilertd)`.
+
+A section in NAMES but not in DEFAULT (soak: minutes of wall time by design) runs only when
+named with `--only`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from typing import Any
 
 from bench.context import Context
 
-NAMES = ("ingest", "baselines", "webhook", "scale", "paging", "schedules", "ui")
+NAMES = ("ingest", "baselines", "webhook", "scale", "paging", "schedules", "ui", "soak")
+DEFAULT = ("ingest", "baselines", "webhook", "scale", "paging", "schedules", "ui")
 SPLIT = ("scale", "paging")
 SHARED = ("baselines", "webhook")
 
