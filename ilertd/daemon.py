@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -56,9 +55,6 @@ logger = logging.getLogger("ilertd")
 
 # Sends block their actor's thread; two per method let a slow provider delay only half its pages.
 CHANNEL_ACTORS_PER_METHOD = 2
-# An event crosses threads (HTTP, supervisor, host, committer), each waiting for the GIL up to
-# this long while another runs: 1 ms, not Python's 5, is faster (README, Performance).
-GIL_SWITCH_SECONDS = 0.001
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,6 @@ class Daemon:
     # --- the order -------------------------------------------------------------------------
 
     def run(self) -> int:
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         install_signal_handlers(self.stop_requested)
         try:
             self.start()
