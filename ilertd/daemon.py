@@ -141,6 +141,7 @@ class Daemon:
         # and hands writes to the leader.
         self.leadership = Leadership(self.db, self.node, self.lead, self.leadership_lost)
         if not self.leadership.try_lead():
+            self.runtime.schedules.keeping = False
             self.metrics.leader.set(0)
             logger.info("leadership: another node leads; %s follows", self.leadership.name)
         self.watcher.start(self.services.app.ctx)
@@ -161,6 +162,7 @@ class Daemon:
         for cache in (self.runtime.people, self.runtime.policies, self.runtime.schedules,
                       self.runtime.maintenance, self.services.sources):
             cache.invalidate()
+        self.runtime.schedules.keeping = True
         self.start_channels()
         assert self.schedule_actors is not None
         self.schedule_actors.start_all()

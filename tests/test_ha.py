@@ -167,6 +167,17 @@ def test_two_nodes_one_leader_every_write_on_either_and_one_incident_per_key(
     assert too_large.status_code == 413 and too_large.json()["code"] == "BODY_TOO_LARGE"
     unknown = second.event(key="nope", summary="x")
     assert unknown.status_code == 404 and unknown.json()["code"] == "UNKNOWN_INTEGRATION_KEY"
+    # A follower reads what the leader changed at once: no cache of its own holds the old.
+    layer = {"name": "days", "users": [{"id": 2}, {"id": 3}], "rotation": "P1D",
+             "startsOn": "2026-01-05T00:00"}
+    body = {"name": "primary", "type": "RECURRING", "timezone": "UTC", "scheduleLayers": [layer]}
+    schedule = second.post("/api/schedules", body)
+    assert schedule.status_code == 201, schedule.text
+    on_call = f"/api/schedules/{schedule.json()['id']}/user-on-call"
+    assert second.get(on_call).json()["user"]["username"] == "ann"
+    swapped = {**body, "scheduleLayers": [{**layer, "users": [{"id": 3}, {"id": 2}]}]}
+    assert first.put(f"/api/schedules/{schedule.json()['id']}", swapped).status_code == 200
+    assert second.get(on_call).json()["user"]["username"] == "ben"
     # The UI on the follower: its login is its own, its forms are carried out by the leader.
     disk = answers[0].json()["incidentId"]
     passwd = subprocess.run([sys.executable, "-m", "ilertd", "user", "passwd", "ann", "--config",

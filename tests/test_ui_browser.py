@@ -27,6 +27,7 @@ from selenium.common.exceptions import (  # noqa: E402
 )
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -84,7 +85,10 @@ def log_in(driver: WebDriver, paging: Paging, username: str, password: str) -> N
     driver.get(f"{paging.daemon.url}/ui/login")
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+    submit.click()
+    # Until the answer's page replaced the form: a navigation started before would cancel the login.
+    WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(staleness_of(submit))
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = WAIT_S) -> Any:

@@ -135,8 +135,13 @@ class ScheduleDirectory:
         # escalations asks about the same instant thousands of times, and a shift answers for
         # every instant inside it (one `on_call_shift` ~0.4 ms, then a comparison).
         self._shifts: dict[int, tuple[History, Shift]] = {}
+        # False on a follower: the leader's writes never reach this cache, so every read loads.
+        self.keeping = True
 
     def history(self, schedule_id: int) -> History | None:
+        if not self.keeping:
+            loaded = load_history(schedule_id)
+            return loaded[1] if loaded else None
         found, missing, generation = self._cache.lookup((schedule_id,))
         if not missing:
             return found[schedule_id]
