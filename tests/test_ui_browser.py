@@ -24,6 +24,7 @@ from selenium.common.exceptions import (  # noqa: E402
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -93,9 +94,11 @@ def log_in(driver: WebDriver, paging: Paging, username: str, password: str) -> N
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = WAIT_S) -> Any:
     # A click's page load replaces the elements a condition holds: look again until it is there.
+    # Chrome reports a node replaced between finding it and reading it as a stale element, or
+    # as an inspector error ("Node with given id does not belong to the document").
     return WebDriverWait(driver, timeout, poll_frequency=0.1,
-                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-                         ).until(condition)
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException,
+                                             WebDriverException)).until(condition)
 
 
 def test_a_new_incident_appears_on_the_open_list_without_reloading(chrome: WebDriver, paging: Paging) -> None:
