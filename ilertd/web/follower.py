@@ -9,7 +9,9 @@ no node leads (a takeover) the follower answers 202 EVENT_QUEUED and the next le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +22,8 @@ from ilertd.store import forwarded
 from ilertd.store.forwarded import Answer
 from ilertd.web.fastpath import ASGIApp, ClientGone, Receive, Scope, Send, request_chunks
 from ilertd.web.http import read_limited
+
+logger = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Served by any node itself: the UI's login and logout (a signed cookie; the store does not change).
@@ -40,6 +44,9 @@ ANSWER_SECONDS = 30.0
 NO_ANSWER = ApiError(503, "NO_ANSWER_FROM_LEADER",
                      f"the leader took this request and did not answer within {ANSWER_SECONDS:.0f} s;"
                      " it may have been carried out: look before retrying")
+# The store did not take the request (it is down or refused the row): nothing was handed on.
+UNHANDED = ApiError(503, "STORE_UNAVAILABLE", "the request could not be stored for the leader; retry",
+                    headers={"Retry-After": "2"})
 JSON_HEADERS = [("content-type", "application/json")]
 
 
@@ -132,24 +139,34 @@ class FollowerGate:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         client = scope.get("client")
         query = scope.get("query_string", b"").decode("latin-1")
-        request_id = await asyncio.to_thread(
-            forwarded.enqueue, self.node, scope["method"], path, query, headers, client[0] if client else "",
-            body, event, wall_now())
+        try:
+            request_id = await asyncio.to_thread(
+                forwarded.enqueue, self.node, scope["method"], path, query, headers,
+                client[0] if client else "", body, event, wall_now())
+        except Exception:
+            logger.exception("follower: %s %s could not be stored for the leader", scope["method"], path)
+            return error_answer(UNHANDED)
         started = time.monotonic()
         answer_deadline: float | None = None
         delay = 0.002
         while True:
-            claimed, answer = await asyncio.to_thread(forwarded.answer_of, request_id)
-            if answer is not None:
-                await asyncio.to_thread(forwarded.forget, request_id)
-                return answer
-            now = time.monotonic()
-            if not claimed and now - started >= CLAIM_SECONDS:
-                if event:
-                    return queued_answer(path, body)
-                if await asyncio.to_thread(forwarded.withdraw, request_id):
-                    return None
-                claimed = True  # a leader took it just now
+            try:
+                claimed, answer = await asyncio.to_thread(forwarded.answer_of, request_id)
+                if answer is not None:
+                    with contextlib.suppress(Exception):  # the leader prunes what is left
+                        await asyncio.to_thread(forwarded.forget, request_id)
+                    return answer
+                now = time.monotonic()
+                if not claimed and now - started >= CLAIM_SECONDS:
+                    if event:
+                        return queued_answer(path, body)
+                    if await asyncio.to_thread(forwarded.withdraw, request_id):
+                        return None
+                    claimed = True  # a leader took it just now
+            except Exception:
+                # Stored, so possibly carried out: keep looking until the deadline says otherwise.
+                logger.warning("follower: reading the answer to request %s failed", request_id, exc_info=True)
+                now, claimed = time.monotonic(), True
             if claimed and answer_deadline is None:
                 answer_deadline = now + ANSWER_SECONDS
             if answer_deadline is not None and now >= answer_deadline:
