@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ilertd.channels.apprise_channel import message_id, with_message_id
+from ilertd.channels.email_text import finish_email, message_id
 from ilertd.domain.pages_in_flight import PageInFlight, recover
 from ilertd.store import models as m
 from ilertd.store.db import open_database
@@ -98,10 +98,17 @@ def test_an_e_mail_s_message_id_is_its_page_s_reference_whatever_apprise_wrote()
                 "\nbody\nMessage-ID: <in the body, kept>\n")
     identifier = message_id("ilertd-n7", "ilertd@example.com", "smtp.example.net")
     assert identifier == "<ilertd-n7@example.com>"
-    assert with_message_id(prepared, identifier) == (
+    assert finish_email(prepared, identifier) == (
         "Subject: page\nTo: ann@example.com\nMessage-ID: <ilertd-n7@example.com>\n"
         "\nbody\nMessage-ID: <in the body, kept>\n")
     assert message_id("ilertd-n7", "", "smtp.example.net") == "<ilertd-n7@smtp.example.net>"
+    # With an HTML part too, one pass: the text part's headers go, Subject and To stay, one Message-ID.
+    plain = "Subject: page\nMessage-ID: <1@x>\nContent-Type: text/plain\nMIME-Version: 1.0\nTo: a@b\n\nbody\n"
+    both = finish_email(plain, identifier, "body", "<p>body</p>")
+    head = both.partition("\n\n")[0].split("\n")
+    assert [line.split(":")[0] for line in head] == [
+        "Subject", "To", "Message-ID", "MIME-Version", "Content-Type"]
+    assert "Message-ID: <ilertd-n7@example.com>" in head and both.count("Content-Type: text/html") == 1
 
 
 # --- in this process: the store as a killed leader leaves it ---------------------------------------

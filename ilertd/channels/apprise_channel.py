@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import logging
 import re
-import secrets
 import smtplib
 import ssl
 import threading
@@ -31,6 +30,7 @@ from apprise.plugins.ntfy import NotifyNtfy
 from apprise.utils.parse import is_email
 
 from ilertd.channels.base import DeliveryError, Message, MessageAction
+from ilertd.channels.email_text import finish_email, message_id
 
 logger = logging.getLogger(__name__)
 
@@ -145,67 +145,6 @@ def attach_reference(instance: apprise.Apprise, url: str, reference: str, key: s
             headers["Idempotency-Key"] = key
 
 
-def message_id(reference: str, from_address: str, smtp_host: str) -> str:
-    """The e-mail's Message-ID: the page's reference at the sender's domain (the SMTP host's when
-    the sender has none), the same for every copy of the page."""
-    domain = from_address.rpartition("@")[2].strip() or smtp_host or "ilertd.invalid"
-    return f"<{reference}@{domain}>"
-
-
-def with_message_id(prepared: str, identifier: str) -> str:
-    """The e-mail apprise prepared, its Message-ID (a random one) replaced by `identifier`."""
-    head, separator, body = prepared.replace("\r\n", "\n").partition("\n\n")
-    if not separator:
-        return prepared
-    kept: list[str] = []
-    dropping = False
-    for line in head.split("\n"):
-        if line[:1] in (" ", "\t"):
-            if not dropping:
-                kept.append(line)  # a folded header's continuation
-            continue
-        dropping = line.split(":", 1)[0].strip().lower() == "message-id"
-        if not dropping:
-            kept.append(line)
-    kept.append(f"Message-ID: {identifier}")
-    return "\n".join(kept) + "\n\n" + body
-
-
-# The headers of apprise's single text part, replaced by those of the multipart.
-_PART_HEADERS = ("content-type", "content-transfer-encoding", "mime-version")
-
-
-def with_html_alternative(prepared: str, text: str, html: str) -> str:
-    """The e-mail apprise prepared as text/plain, as multipart/alternative of `text` and `html`.
-
-    Every header apprise wrote (Subject, From, To, Reply-To, Message-ID, ours) is kept. A signed or
-    encrypted e-mail is left as it is: changing its body would break it.
-    """
-    # Written by hand: parsing apprise's e-mail and generating a new one with the email package
-    # cost 0.7 ms a page, most of a 1,000-page burst's extra second; this costs a tenth of that.
-    head, separator, _ = prepared.replace("\r\n", "\n").partition("\n\n")
-    if not separator:
-        return prepared
-    headers: list[list[str]] = []
-    for line in head.split("\n"):
-        if line[:1] in (" ", "\t") and headers:
-            headers[-1].append(line)  # a folded header's continuation
-        else:
-            headers.append([line])
-    content_type = next((" ".join(h).partition(":")[2].strip().lower() for h in headers
-                         if h[0].lower().startswith("content-type:")), "text/plain")
-    if not content_type.startswith("text/plain"):
-        return prepared
-    kept = ["\n".join(h) for h in headers if h[0].split(":", 1)[0].strip().lower() not in _PART_HEADERS]
-    boundary = f"=={secrets.token_hex(12)}=="
-    parts = "".join(
-        f"--{boundary}\nContent-Type: text/{kind}; charset=\"utf-8\"\nContent-Transfer-Encoding: base64\n\n"
-        f"{base64.encodebytes(body.encode()).decode()}"
-        for kind, body in (("plain", text), ("html", html)))
-    return ("\n".join(kept) + f"\nMIME-Version: 1.0\nContent-Type: multipart/alternative; "
-            f"boundary=\"{boundary}\"\n\n{parts}--{boundary}--\n")
-
-
 class _PageEmail(NotifyEmail):
     """apprise's e-mail plugin, sending the page's own text and, when it has one, its own HTML beside it.
 
@@ -259,11 +198,9 @@ class _PageEmail(NotifyEmail):
                 ):
                     if self.is_delivered(prepared.recipient):
                         continue
-                    content = with_html_alternative(prepared.body, body, self.html) if self.html \
-                        else prepared.body
-                    if self.reference:
-                        content = with_message_id(content, message_id(self.reference, self.from_addr[1],
-                                                                      self.smtp_host))
+                    identifier = message_id(self.reference, self.from_addr[1], self.smtp_host) \
+                        if self.reference else ""
+                    content = finish_email(prepared.body, identifier, body, self.html)
                     if smtp.sendmail(self.from_addr[1], prepared.to_addrs, content):
                         self.logger.info("Sent Email to %s", prepared.recipient)
                         self.mark_delivered(prepared.recipient)

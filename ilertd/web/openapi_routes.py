@@ -13,6 +13,7 @@ from typing import Literal
 
 from starlette.routing import BaseRoute, Route
 
+from ilertd.app.event_schema import event_body
 from ilertd.app.heartbeats import MONITOR_BODY
 from ilertd.app.incidents import COMMENT_BODY, ESCALATE_BODY
 from ilertd.app.people import TOKEN_BODY, USER_BODY
@@ -30,7 +31,6 @@ from ilertd.app.schema import (
     ObjectSpec,
     Spec,
     Text,
-    event_body,
 )
 from ilertd.app.sources import POLICY_BODY, SOURCE_BODY
 from ilertd.domain.events import NATIVE_BODY
