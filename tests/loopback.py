@@ -26,12 +26,24 @@ def free_port() -> int:
 class _Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        # The client address of each message's connection: messages of one session share it.
+        self.peers: list[Any] = []
+        # Recipients refused at RCPT with 550.
+        self.refused: set[str] = set()
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+    async def handle_RCPT(self, _server: SMTP, _session: Session, envelope: Envelope, address: str,
+                          _options: list[str]) -> str:
+        if address in self.refused:
+            return "550 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, _server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
         with self.lock:
             self.messages.append(email.message_from_bytes(content))
+            self.peers.append(session.peer)
         return "250 OK"
 
 
@@ -57,6 +69,11 @@ class SmtpServer:
     def messages(self) -> list[Message]:
         with self.inbox.lock:
             return list(self.inbox.messages)
+
+    @property
+    def peers(self) -> list[Any]:
+        with self.inbox.lock:
+            return list(self.inbox.peers)
 
     def url(self) -> str:
         return f"mailto://127.0.0.1:{self.port}?from=ilertd@example.com&to={{contact}}&mode=insecure"

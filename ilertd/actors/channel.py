@@ -11,6 +11,7 @@ and take this one path; a contact's due pages go out as one summary, a reminder 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Collection
@@ -167,10 +168,12 @@ class ChannelActor(TrackedActor):
                 busy.add(row.target)
         if not self._mark_sending([r for _, due in summaries for r in due] + ready, now):
             return
-        for row, due in summaries:
-            self._send(row, due, facts, now)
-        for row in ready:
-            self._send_reminder(row, now)
+        batch = getattr(self.channel, "batch", None)
+        with batch() if batch is not None else contextlib.nullcontext():
+            for row, due in summaries:
+                self._send(row, due, facts, now)
+            for row in ready:
+                self._send_reminder(row, now)
 
     def _may_send(self, row: Any, now: datetime, busy: Collection[str] = ()) -> bool:
         """False when the contact's throttle window is still open (or opens now, for a contact

@@ -31,6 +31,7 @@ from apprise.utils.parse import is_email
 
 from ilertd.channels.base import DeliveryError, Message, MessageAction
 from ilertd.channels.email_text import finish_email, message_id
+from ilertd.channels.smtp_sessions import SmtpSessions
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ PAYLOAD_SCHEMAS = ("json://", "jsons://", "form://", "forms://")
 HEADER_SCHEMAS = (*PAYLOAD_SCHEMAS, "xml://", "xmls://")
 EMAIL_SCHEMAS = ("mailto://", "mailtos://")
 NTFY_SCHEMAS = ("ntfy://", "ntfys://")
+# The contact an e-mail plugin shared by every contact is made with, replaced at each send.
+SHARED_CONTACT = "contact@ilertd.invalid"
 # ntfy refuses a message with more buttons than this.
 NTFY_ACTIONS_MAX = 3
 
@@ -158,6 +161,14 @@ class _PageEmail(NotifyEmail):
         self.configured_reply_to = frozenset(self.reply_to)
         self.html = ""
         self.reference = ""
+        self.configured_targets = list(self.targets)
+        # The channel's, so that the pages of one batch share sessions (AppriseChannel sets it).
+        self.sessions = SmtpSessions()
+
+    def address(self, contact: str) -> None:
+        """Send the next e-mail to `contact` where the URL it was made from had SHARED_CONTACT."""
+        self.targets = [(False, contact) if target == (False, SHARED_CONTACT) else target
+                        for target in self.configured_targets]
 
     def lay_out(self, message: Message) -> None:
         """Make the next send carry this page's HTML, Reply-To and Message-ID, and nothing of the
@@ -184,10 +195,9 @@ class _PageEmail(NotifyEmail):
         self.throttle()
         has_error = False
         try:
-            with apprise_smtp.AppriseSMTPController(
-                host=self.smtp_host, port=self.port, secure_mode=self.secure_mode, user=self.user,
-                password=self.password, verify_certificate=self.verify_certificate,
-                socket_connect_timeout=self.socket_connect_timeout,
+            with self.sessions.session(
+                self.smtp_host, self.port, self.secure_mode, self.user, self.password,
+                self.verify_certificate, self.socket_connect_timeout,
             ) as smtp:
                 headers = {"X-Application": self.app_id, **self.headers, **self._protocol_headers(body)}
                 for prepared in NotifyEmail.prepare_emails(
@@ -285,6 +295,11 @@ class AppriseChannel:
         # service_timeout 0: the send runs on this (the channel actor's) thread, not on apprise's shared
         # pool, so its log lines are its own and a slow provider holds up only this actor.
         self._asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
+        self._sessions = SmtpSessions()
+        self._batched = False
+        query = template.partition("?")[2].split("&")
+        self._one_plugin = (template.startswith(EMAIL_SCHEMAS) and template.count("{contact}") == 1
+                            and "to={contact}" in query)
         if template.startswith(EMAIL_SCHEMAS):
             _TLS.allow_for(template)
 
@@ -293,6 +308,16 @@ class AppriseChannel:
         # A well-formed stand-in target, so apprise has nothing to warn about.
         target = {"email": "warm-up@example.invalid", "sms": "+15550000000"}.get(self.name, "ilertd-warm-up")
         apprise.Apprise(asset=self._asset).add(render_url(self.template, target))
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Sends inside share SMTP sessions, closed at the end; a send outside closes its own."""
+        self._batched = True
+        try:
+            yield
+        finally:
+            self._batched = False
+            self._sessions.close_all()
 
     def _apprise(self, url: str) -> apprise.Apprise:
         cached = self._cache.get(url)
@@ -305,6 +330,8 @@ class AppriseChannel:
         if service is None or not instance.add(service):
             raise DeliveryError(f"the {self.name} channel URL is not a valid apprise URL")
         for plugin in instance:
+            if isinstance(plugin, _PageEmail):
+                plugin.sessions = self._sessions
             # apprise sleeps (on the wall clock) between two sends through one plugin; the
             # channel actor throttles per contact itself, and a sleep here would hold the actor
             # (two contacts sharing a team mailbox would each wait for the other).
@@ -314,9 +341,25 @@ class AppriseChannel:
             self._cache.popitem(last=False)
         return instance
 
+    def _shares_plugin(self, target: str) -> bool:
+        """Whether one e-mail plugin serves `target`: the URL names the contact only as its whole
+        `to=`, and the target is a bare address, which apprise would take as it is. Parsing a URL
+        into a plugin costs more than sending an e-mail, and a burst of pages goes to many."""
+        if not self._one_plugin:
+            return False
+        found = is_email(target)
+        return bool(found) and not found["name"] and found["full_email"] == target
+
     def send(self, target: str, message: Message) -> None:
-        url = render_url(self.template, target)
-        instance = self._apprise(url)
+        if self._shares_plugin(target):
+            url = render_url(self.template, SHARED_CONTACT)
+            instance = self._apprise(url)
+            for plugin in instance:
+                if isinstance(plugin, _PageEmail):
+                    plugin.address(target)
+        else:
+            url = render_url(self.template, target)
+            instance = self._apprise(url)
         attach_reference(instance, url, message.reference, message.idempotency_key)
         for plugin in instance:
             if isinstance(plugin, _PageEmail | _PageNtfy):
@@ -330,8 +373,12 @@ class AppriseChannel:
                 body += "".join(f"\n{action.label}: {action.url}" for action in message.actions)
         else:
             body = message.body
-        with _SEND_LOG.capture() as lines:
-            result = instance.notify(title=message.title, body=body)
+        try:
+            with _SEND_LOG.capture() as lines:
+                result = instance.notify(title=message.title, body=body)
+        finally:
+            if not self._batched:
+                self._sessions.close_all()
         if not result:
             detail = " ".join(" ".join(lines).split())[:300]
             reason = f": {detail}" if detail else ""

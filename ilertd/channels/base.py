@@ -52,6 +52,10 @@ class Sender(Protocol):
     def send(self, target: str, message: Message) -> None:
         """Hand the message to the provider for `target`; raise DeliveryError if it refused."""
 
+    # Optional, looked up with getattr: `warm()` once before the first page (load what the first
+    # send would wait for); `batch()`, a context manager around each batch of sends (what the
+    # batch's sends may share, such as an open SMTP session, is released at its end).
+
 
 # The name the channel actor knows a sender by.
 Channel = Sender

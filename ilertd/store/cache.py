@@ -9,6 +9,8 @@ from typing import Generic, TypeVar
 K = TypeVar("K")
 V = TypeVar("V")
 
+_ABSENT = object()
+
 
 class GuardedCache(Generic[K, V]):
     """Values by key, read from the store once and kept until a write invalidates them.
@@ -30,15 +32,21 @@ class GuardedCache(Generic[K, V]):
             return len(self._values)
 
     def lookup(self, keys: Iterable[K]) -> tuple[dict[K, V], list[K], int]:
+        # Without the lock: every actor looks up here, and threads queueing on a lock each wait
+        # for its holder to get the interpreter lock back. One dict read is atomic, and the
+        # generation is read before anything else: what is missing and read from the store
+        # after an invalidation began is still refused by `keep`.
+        generation = self._generation
+        values = self._values
         found: dict[K, V] = {}
         missing: list[K] = []
-        with self._lock:
-            for key in keys:
-                if key in self._values:
-                    found[key] = self._values[key]
-                else:
-                    missing.append(key)
-            return found, missing, self._generation
+        for key in keys:
+            value = values.get(key, _ABSENT)
+            if value is _ABSENT:
+                missing.append(key)
+            else:
+                found[key] = value  # type: ignore[assignment]
+        return found, missing, generation
 
     def keep(self, generation: int, values: dict[K, V]) -> None:
         with self._lock:
