@@ -31,10 +31,23 @@ def _no_constant(name: str) -> Any:
     raise JsonInputError(f"{name} is not a JSON number")
 
 
+# Built once: json.loads with any hook builds a decoder per call (every event's body goes here).
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
+def _decode(data: bytes | str) -> Any:
+    """json.loads(data) with our hooks: bytes decoded as it decodes them, a str's BOM refused."""
+    if isinstance(data, str):
+        if data.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
+        return _DECODER.decode(data)
+    return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+
+
 def loads(data: bytes | str) -> Any:
     """The JSON value of `data`, or JsonInputError saying why it is refused."""
     try:
-        value = json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+        value = _decode(data)
     except RecursionError:
         raise JsonInputError(f"the JSON is nested more than {MAX_DEPTH} levels deep") from None
     except UnicodeDecodeError as error:

@@ -54,7 +54,16 @@ class UTCDateTimeField(peewee.DateTimeField):
         return super().db_value(value)
 
     def python_value(self, value: Any) -> Any:
-        value = super().python_value(value)
+        if isinstance(value, str):
+            # SQLite's text, as db_value wrote it: fromisoformat reads it about thirty times
+            # faster than peewee's strptime over its list of formats (a fifth of the CPU of
+            # reading a batch of escalating incidents went there).
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                value = super().python_value(value)
+        else:
+            value = super().python_value(value)
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value

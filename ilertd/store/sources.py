@@ -95,35 +95,71 @@ def source_key_by_phone(phone_number: str) -> str | None:
 
 
 class SourceCache:
+    """Sources by integration key, for intake.
+
+    The first miss after a start or an invalidation reads every source in one query: a burst of
+    first events from many sources read them one at a time before, each read on a worker thread
+    of its own. A key still missing then is read alone (a source made by a path that told no
+    cache). Unknown keys are not remembered: a flood of random keys must not grow memory. A read
+    that began before an invalidation is not kept, since it may hold what the write replaced.
+    """
+
     def __init__(self) -> None:
-        self._by_key: dict[str, SourceInfo | None] = {}
+        self._by_key: dict[str, SourceInfo] = {}
+        self._all_read = False
+        self._generation = 0
         self._lock = threading.Lock()
+        self._reading = threading.Lock()
 
     def cached(self, integration_key: str) -> SourceInfo | None:
         """The source if it is in memory; never touches the store (safe on the event loop)."""
-        with self._lock:
-            return self._by_key.get(integration_key)
+        return self._by_key.get(integration_key)
 
     def get(self, integration_key: str) -> SourceInfo | None:
+        found, generation, all_read = self._look(integration_key)
+        if found is not None:
+            return found
+        if not all_read:
+            # One thread reads them all; the misses of a burst's other first events wait for it.
+            with self._reading:
+                found, generation, all_read = self._look(integration_key)
+                if found is not None:
+                    return found
+                return self._read(integration_key, generation, all_read)
+        return self._read(integration_key, generation, all_read)
+
+    def _look(self, integration_key: str) -> tuple[SourceInfo | None, int, bool]:
         with self._lock:
-            if integration_key in self._by_key:
-                return self._by_key[integration_key]
-        row = m.AlertSource.get_or_none(m.AlertSource.integration_key == integration_key)
-        info = (
-            SourceInfo(row.id, row.name, row.integration_type, row.priority,
-                       row.escalation_policy_id, row.field_mapping, row.signing_secret,
-                       parse_support_hours(row.support_hours) if row.support_hours else None)
-            if row is not None else None
-        )
+            return self._by_key.get(integration_key), self._generation, self._all_read
+
+    def _read(self, integration_key: str, generation: int, all_read: bool) -> SourceInfo | None:
+        every: dict[str, SourceInfo] | None = None
+        if all_read:
+            row = m.AlertSource.get_or_none(m.AlertSource.integration_key == integration_key)
+            info = _source_info(row) if row is not None else None
+        else:
+            every = {row.integration_key: _source_info(row) for row in m.AlertSource.select()}
+            info = every.get(integration_key)
         with self._lock:
-            # Unknown keys are not remembered: a flood of random keys must not grow memory.
-            if info is not None:
-                self._by_key[integration_key] = info
+            if generation == self._generation:
+                if every is not None:
+                    self._by_key.update(every)
+                    self._all_read = True
+                elif info is not None:
+                    self._by_key[integration_key] = info
         return info
 
     def invalidate(self) -> None:
         with self._lock:
-            self._by_key.clear()
+            self._generation += 1
+            self._by_key = {}
+            self._all_read = False
+
+
+def _source_info(row: m.AlertSource) -> SourceInfo:
+    return SourceInfo(row.id, row.name, row.integration_type, row.priority, row.escalation_policy_id,
+                      row.field_mapping, row.signing_secret,
+                      parse_support_hours(row.support_hours) if row.support_hours else None)
 
 
 def existing_source_ids(ids: Collection[int]) -> set[int]:
