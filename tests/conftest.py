@@ -3,9 +3,12 @@ where a process is needed), and no actor left running after one."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import peewee
 import pykka
@@ -25,6 +28,27 @@ def db(tmp_path: Path) -> Iterator[peewee.Database]:
     migrate(database)
     yield database
     database.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server of ILERTD_TEST_POSTGRES_URL, dropped after the
+    test: tests on PostgreSQL run side by side, each on its own database."""
+    server = os.environ.get("ILERTD_TEST_POSTGRES_URL", "")
+    if not server:
+        pytest.skip("needs ILERTD_TEST_POSTGRES_URL (see .ci/run)")
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"ilertd_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
 
 
 @pytest.fixture(autouse=True)

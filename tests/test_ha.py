@@ -15,11 +15,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx2 as httpx
 import pytest
@@ -34,33 +32,16 @@ pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs ILERTD_TEST_POST
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    """A fresh database on the test server, dropped after the test."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"ilertd_ha_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(POSTGRES_URL)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
-
-
-@pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
 
 
-def node_config(directory: Path, database_url: str, smtp: SmtpServer) -> Path:
+def node_config(directory: Path, postgres_url: str, smtp: SmtpServer) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "ilertd.toml"
-    config.write_text(f'[database]\nurl = "{database_url}"\n[channels.email]\nurl = "{smtp.url()}"\n')
+    config.write_text(f'[database]\nurl = "{postgres_url}"\n[channels.email]\nurl = "{smtp.url()}"\n')
     return config
 
 
@@ -90,10 +71,10 @@ def node_name(node: DaemonProcess) -> str:
     return f"{os.uname().nodename}:{node.url.rsplit(':', 1)[1]}"
 
 
-def start_two_nodes(make_daemon: Callable[..., DaemonProcess], database_url: str, smtp: SmtpServer,
+def start_two_nodes(make_daemon: Callable[..., DaemonProcess], postgres_url: str, smtp: SmtpServer,
                     tmp_path: Path) -> tuple[DaemonProcess, DaemonProcess]:
-    first = make_daemon("a", config=node_config(tmp_path / "a", database_url, smtp)).start()
-    second = make_daemon("b", config=node_config(tmp_path / "b", database_url, smtp))
+    first = make_daemon("a", config=node_config(tmp_path / "a", postgres_url, smtp)).start()
+    second = make_daemon("b", config=node_config(tmp_path / "b", postgres_url, smtp))
     # The database was bootstrapped by the first node: the second reads the same credentials.
     second.data_dir.mkdir(parents=True)
     shutil.copy(first.data_dir / "first-run.txt", second.data_dir / "first-run.txt")
@@ -121,9 +102,9 @@ def two_level_policy(node: DaemonProcess) -> tuple[int, int]:
 
 
 def test_two_nodes_one_leader_every_write_on_either_and_one_incident_per_key(
-    make_daemon: Callable[..., DaemonProcess], database_url: str, smtp: SmtpServer, tmp_path: Path,
+    make_daemon: Callable[..., DaemonProcess], postgres_url: str, smtp: SmtpServer, tmp_path: Path,
 ) -> None:
-    first, second = start_two_nodes(make_daemon, database_url, smtp, tmp_path)
+    first, second = start_two_nodes(make_daemon, postgres_url, smtp, tmp_path)
     assert "ilertd_leader 0.0" in second.client.get("/metrics").text
     assert "ilertd_leader 1.0" in first.client.get("/metrics").text
     listed = status(second)
@@ -209,9 +190,9 @@ def csrf(html: str) -> str:
 
 
 def test_a_leader_killed_between_two_levels_pages_the_second_once_and_the_first_never_again(
-    make_daemon: Callable[..., DaemonProcess], database_url: str, smtp: SmtpServer, tmp_path: Path,
+    make_daemon: Callable[..., DaemonProcess], postgres_url: str, smtp: SmtpServer, tmp_path: Path,
 ) -> None:
-    first, second = start_two_nodes(make_daemon, database_url, smtp, tmp_path)
+    first, second = start_two_nodes(make_daemon, postgres_url, smtp, tmp_path)
     two_level_policy(first)
     opened = second.event(summary="disk full", alertKey="disk").json()
     incident = opened["incidentId"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -10,6 +11,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from ilertd.actors import ask
+from ilertd.actors.messages import IngestBatch
 from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
@@ -189,3 +192,13 @@ def test_a_key_of_another_source_type_is_refused(app: InProcessDaemon) -> None:
     body, headers, _ = fixture(CRITICAL)
     reply = post(app, f"/api/v1/events/sentry/{app.integration_key}", body, headers)
     helpers.assert_refused(app, reply, "INTEGRATION_TYPE_MISMATCH")
+
+
+def test_a_payload_with_no_events_is_answered_at_once(app: InProcessDaemon, monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    # It waited for replies to the events it did not have until the reply deadline (30 s): the
+    # deadline is made an hour, and the answer must come well before the guard's 10 s.
+    monkeypatch.setattr(ask, "REPLY_TIMEOUT", 3600.0)
+    services = app.daemon.services
+    assert services is not None
+    assert asyncio.run(asyncio.wait_for(services.ask_many_async([], IngestBatch), 10)) == []

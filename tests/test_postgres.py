@@ -2,7 +2,8 @@
 dedup, paging and accept, when a server is provided.
 
 `.ci/run` starts a throw-away PostgreSQL cluster and sets ILERTD_TEST_POSTGRES_URL; elsewhere
-these tests need that variable (any empty database the user may create tables in).
+these tests need that variable (a server where its user may create databases): each test creates
+a database of its own there and drops it after.
 """
 
 from __future__ import annotations
@@ -22,16 +23,13 @@ pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs ILERTD_TEST_POST
 
 
 @pytest.fixture
-def daemon(make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
-    """A daemon (in this process) on an emptied PostgreSQL database."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    with psycopg2.connect(POSTGRES_URL) as connection, connection.cursor() as cursor:
-        cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    return make_app(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
+def daemon(make_app: Callable[..., InProcessDaemon], postgres_url: str) -> InProcessDaemon:
+    """A daemon (in this process) on a PostgreSQL database of its own."""
+    return make_app(env={"ILERTD_DATABASE_URL": postgres_url}).start()
 
 
 def test_a_daemon_on_postgresql_dedups_pages_and_a_second_serve_follows(
-    daemon: InProcessDaemon, make_daemon: Callable[..., DaemonProcess],
+    daemon: InProcessDaemon, make_daemon: Callable[..., DaemonProcess], postgres_url: str,
 ) -> None:
     user = daemon.post("/api/users", {"username": "pg", "email": "pg@example.com"}).json()
     backup = daemon.post("/api/users", {"username": "pg2", "email": "pg2@example.com"}).json()
@@ -56,7 +54,7 @@ def test_a_daemon_on_postgresql_dedups_pages_and_a_second_serve_follows(
     assert daemon.put(f"/api/incidents/{first['incidentId']}/accept").json()["status"] == "ACCEPTED"
     # A second `ilertd serve` (a real process) on the same database follows: it serves reads and
     # hands events to the leader, whose answer it returns (tests/test_ha.py has the takeover).
-    second = make_daemon("second", env={"ILERTD_DATABASE_URL": POSTGRES_URL})
+    second = make_daemon("second", env={"ILERTD_DATABASE_URL": postgres_url})
     second.data_dir.mkdir(parents=True)
     shutil.copy(daemon.data_dir / "first-run.txt", second.data_dir / "first-run.txt")
     second.start()

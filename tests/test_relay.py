@@ -24,12 +24,9 @@ pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs ILERTD_TEST_POST
 
 
 @pytest.fixture
-def leader(make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
-    """The one node, leading, on an emptied PostgreSQL database."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    with psycopg2.connect(POSTGRES_URL) as connection, connection.cursor() as cursor:
-        cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    return make_app(env={"ILERTD_DATABASE_URL": POSTGRES_URL}).start()
+def leader(make_app: Callable[..., InProcessDaemon], postgres_url: str) -> InProcessDaemon:
+    """The one node, leading, on a PostgreSQL database of its own."""
+    return make_app(env={"ILERTD_DATABASE_URL": postgres_url}).start()
 
 
 def queue(node: InProcessDaemon, method: str, path: str, body: object, token: str | None = None) -> int:

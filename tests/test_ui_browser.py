@@ -28,7 +28,7 @@ from selenium.common.exceptions import (  # noqa: E402
 )
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -89,7 +89,23 @@ def log_in(driver: WebDriver, paging: Paging, username: str, password: str) -> N
     submit = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
     submit.click()
     # Until the answer's page replaced the form: a navigation started before would cancel the login.
-    WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(staleness_of(submit))
+    WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(replaced(submit))
+
+
+def replaced(element: WebElement) -> Callable[[WebDriver], bool]:
+    """selenium's staleness_of, also taking Chrome's other word for a replaced node: an inspector
+    error saying it "does not belong to the document"."""
+    def gone(_driver: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+    return gone
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = WAIT_S) -> Any:

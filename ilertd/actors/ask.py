@@ -43,6 +43,9 @@ async def ask_many_async(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
                          ) -> list[Outcome]:
     """`ask_async` for many messages at once, sent as the one message `batch(messages)`: a tool's
     payload of a hundred alerts crosses to the supervisor once, not a hundred times in turn."""
+    if not builds:
+        # Nothing to wait for: no reply would ever come.
+        return []
     loop = asyncio.get_running_loop()
     everything: asyncio.Future[None] = loop.create_future()
     outcomes: list[Outcome | None] = [None] * len(builds)
