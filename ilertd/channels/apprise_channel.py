@@ -300,6 +300,7 @@ class AppriseChannel:
         query = template.partition("?")[2].split("&")
         self._one_plugin = (template.startswith(EMAIL_SCHEMAS) and template.count("{contact}") == 1
                             and "to={contact}" in query)
+        self._shared_url = render_url(template, SHARED_CONTACT)
         if template.startswith(EMAIL_SCHEMAS):
             _TLS.allow_for(template)
 
@@ -352,7 +353,7 @@ class AppriseChannel:
 
     def send(self, target: str, message: Message) -> None:
         if self._shares_plugin(target):
-            url = render_url(self.template, SHARED_CONTACT)
+            url = self._shared_url
             instance = self._apprise(url)
             for plugin in instance:
                 if isinstance(plugin, _PageEmail):

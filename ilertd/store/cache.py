@@ -19,13 +19,25 @@ class GuardedCache(Generic[K, V]):
     missing ones without the lock, then `keep` them. Every write calls `invalidate` after its
     COMMIT, which bumps the generation first: a read that began before it is not kept, since it
     may hold what the writer just replaced. At most `size` values are kept, the oldest dropped.
+
+    A cache without a size may be told it holds every row (`keep(..., every=True)`): `complete`
+    then says so until an invalidation of everything.
     """
 
     def __init__(self, size: int | None = None) -> None:
         self._values: dict[K, V] = {}
         self._size = size
         self._generation = 0
+        self._complete = False
         self._lock = threading.Lock()
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+    def peek(self, key: K) -> V | None:
+        """The cached value of `key`, if any; lock-free, for a caller on the event loop."""
+        return self._values.get(key)
 
     def __len__(self) -> int:
         with self._lock:
@@ -48,11 +60,13 @@ class GuardedCache(Generic[K, V]):
                 found[key] = value  # type: ignore[assignment]
         return found, missing, generation
 
-    def keep(self, generation: int, values: dict[K, V]) -> None:
+    def keep(self, generation: int, values: dict[K, V], every: bool = False) -> None:
+        """Keep `values` read since `lookup` gave `generation`; with `every`, they are every row."""
         with self._lock:
             if generation != self._generation:
                 return
             self._values.update(values)
+            self._complete = self._complete or (every and self._size is None)
             if self._size is not None:
                 while len(self._values) > self._size:
                     del self._values[next(iter(self._values))]
@@ -63,5 +77,6 @@ class GuardedCache(Generic[K, V]):
             self._generation += 1
             if key is None:
                 self._values.clear()
+                self._complete = False
             else:
                 self._values.pop(key, None)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ilertd.domain.events import Priority
 from ilertd.domain.quiet_times import SupportHours, parse_support_hours
 from ilertd.store import models as m
+from ilertd.store.cache import GuardedCache
 
 
 @dataclass(frozen=True)
@@ -95,65 +96,46 @@ def source_key_by_phone(phone_number: str) -> str | None:
 
 
 class SourceCache:
-    """Sources by integration key, for intake.
+    """Sources by integration key, for intake (a `GuardedCache`: a read an invalidation overtook
+    is not kept).
 
     The first miss after a start or an invalidation reads every source in one query: a burst of
     first events from many sources read them one at a time before, each read on a worker thread
-    of its own. A key still missing then is read alone (a source made by a path that told no
-    cache). Unknown keys are not remembered: a flood of random keys must not grow memory. A read
-    that began before an invalidation is not kept, since it may hold what the write replaced.
+    of its own. One thread reads; the burst's other misses wait for it. A key still missing then
+    is read alone (a source made by a path that told no cache). Unknown keys are not remembered:
+    a flood of random keys must not grow memory.
     """
 
     def __init__(self) -> None:
-        self._by_key: dict[str, SourceInfo] = {}
-        self._all_read = False
-        self._generation = 0
-        self._lock = threading.Lock()
+        self._cache: GuardedCache[str, SourceInfo] = GuardedCache()
         self._reading = threading.Lock()
 
     def cached(self, integration_key: str) -> SourceInfo | None:
         """The source if it is in memory; never touches the store (safe on the event loop)."""
-        return self._by_key.get(integration_key)
+        return self._cache.peek(integration_key)
 
     def get(self, integration_key: str) -> SourceInfo | None:
-        found, generation, all_read = self._look(integration_key)
-        if found is not None:
-            return found
-        if not all_read:
-            # One thread reads them all; the misses of a burst's other first events wait for it.
+        found, _, generation = self._cache.lookup((integration_key,))
+        if found:
+            return found[integration_key]
+        if not self._cache.complete:
             with self._reading:
-                found, generation, all_read = self._look(integration_key)
-                if found is not None:
-                    return found
-                return self._read(integration_key, generation, all_read)
-        return self._read(integration_key, generation, all_read)
-
-    def _look(self, integration_key: str) -> tuple[SourceInfo | None, int, bool]:
-        with self._lock:
-            return self._by_key.get(integration_key), self._generation, self._all_read
-
-    def _read(self, integration_key: str, generation: int, all_read: bool) -> SourceInfo | None:
-        every: dict[str, SourceInfo] | None = None
-        if all_read:
-            row = m.AlertSource.get_or_none(m.AlertSource.integration_key == integration_key)
-            info = _source_info(row) if row is not None else None
-        else:
-            every = {row.integration_key: _source_info(row) for row in m.AlertSource.select()}
-            info = every.get(integration_key)
-        with self._lock:
-            if generation == self._generation:
-                if every is not None:
-                    self._by_key.update(every)
-                    self._all_read = True
-                elif info is not None:
-                    self._by_key[integration_key] = info
+                found, _, generation = self._cache.lookup((integration_key,))
+                if found:
+                    return found[integration_key]
+                if not self._cache.complete:
+                    every = {row.integration_key: _source_info(row) for row in m.AlertSource.select()}
+                    self._cache.keep(generation, every, every=True)
+                    return every.get(integration_key)
+        row = m.AlertSource.get_or_none(m.AlertSource.integration_key == integration_key)
+        if row is None:
+            return None
+        info = _source_info(row)
+        self._cache.keep(generation, {integration_key: info})
         return info
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._by_key = {}
-            self._all_read = False
+        self._cache.invalidate()
 
 
 def _source_info(row: m.AlertSource) -> SourceInfo:
