@@ -1,0 +1,123 @@
+"""Tests of escalating an incident by hand or by reply (ilertd.domain.incidents.escalate)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from ilertd.domain.escalation import EscalationPolicy
+from ilertd.domain.incidents import Actor, Incident, accept, escalate
+from ilertd.errors import ApiError
+from tests.incident_builders import (
+    EVERYONE,
+    OTHER_USER,
+    T0,
+    TWO_LEVELS,
+    USER,
+    make_policy,
+    muting,
+    only_entry,
+    opened,
+    sms_page,
+    types,
+)
+
+THREE_LEVELS = make_policy(5, 10, 15)
+
+
+def at_level(level: int, policy: EscalationPolicy = THREE_LEVELS, pass_number: int = 0) -> Incident:
+    return replace(opened(policy), escalation_level=level, escalation_pass=pass_number)
+
+
+@pytest.mark.parametrize(
+    ("policy", "start", "expected"),
+    [
+        (THREE_LEVELS, 0, 1),
+        (THREE_LEVELS, 1, 2),
+        (THREE_LEVELS, 2, 0),
+        (make_policy(5, 10, 15, repeating=True, frequency=2), 2, 0),
+        (make_policy(5), 0, 0),
+    ],
+    ids=["0 to 1", "1 to 2", "last wraps to 0", "last wraps to 0, repeating", "single level"],
+)
+def test_escalate_moves_to_the_next_level_and_wraps_after_the_last(
+    policy: EscalationPolicy, start: int, expected: int
+) -> None:
+    now = T0 + timedelta(minutes=2)
+    transition = escalate(at_level(start, policy), policy, USER, now, paging=EVERYONE)
+    incident = transition.incident
+    assert incident.escalation_level == expected
+    assert incident.status == "PENDING"
+    timeout = timedelta(minutes=policy.rules[expected].escalation_timeout_min)
+    assert incident.next_escalation_at == now + timeout
+    assert transition.pages == (sms_page(expected + 1, now, level=expected),)
+    assert "ESCALATED" in types(transition)
+    assert transition.cancel_pages is False
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+@pytest.mark.parametrize("start", [0, 2])
+def test_escalate_to_an_explicit_level(start: int, level: int) -> None:
+    now = T0 + timedelta(minutes=2)
+    transition = escalate(at_level(start), THREE_LEVELS, USER, now, level, paging=EVERYONE)
+    assert transition.incident.escalation_level == level
+    assert transition.incident.next_escalation_at == now + timedelta(minutes=5 * (level + 1))
+    assert transition.pages == (sms_page(level + 1, now, level=level),)
+
+
+def test_escalate_keeps_the_pass_count() -> None:
+    policy = make_policy(5, 10, repeating=True, frequency=2)
+    transition = escalate(at_level(1, policy, pass_number=1), policy, USER, T0, paging=EVERYONE)
+    assert transition.incident.escalation_level == 0
+    assert transition.incident.escalation_pass == 1
+
+
+@pytest.mark.parametrize("level", [-1, 3, 10])
+def test_escalate_to_a_level_the_policy_lacks_is_refused(level: int) -> None:
+    with pytest.raises(ApiError) as caught:
+        escalate(opened(THREE_LEVELS), THREE_LEVELS, USER, T0, level, paging=EVERYONE)
+    assert caught.value.status == 400
+    assert caught.value.field == "level"
+
+
+@pytest.mark.parametrize("level", [None, 0])
+@pytest.mark.parametrize(
+    "policy", [None, EscalationPolicy(4, "empty", ())], ids=["no policy", "policy without levels"]
+)
+def test_escalate_without_a_policy_is_refused(policy: EscalationPolicy | None, level: int | None) -> None:
+    with pytest.raises(ApiError) as caught:
+        escalate(opened(policy), policy, USER, T0, level, paging=EVERYONE)
+    assert caught.value.status == 400
+    assert caught.value.code == "NO_ESCALATION_POLICY"
+
+
+def test_escalate_makes_an_accepted_incident_pending_again() -> None:
+    accepted = accept(opened(), USER, T0 + timedelta(minutes=1)).incident
+    assert accepted.next_escalation_at is None
+    now = T0 + timedelta(minutes=3)
+    transition = escalate(accepted, TWO_LEVELS, OTHER_USER, now, paging=EVERYONE)
+    incident = transition.incident
+    assert incident.status == "PENDING"
+    assert incident.accepted_at is None
+    assert incident.accepted_by is None
+    assert incident.escalation_level == 1
+    assert incident.next_escalation_at == now + timedelta(minutes=10)
+    assert transition.pages == (sms_page(2, now, level=1),)
+
+
+@pytest.mark.parametrize("actor", [USER, OTHER_USER], ids=["alice/API", "bob/SMS"])
+def test_escalate_logs_the_actors_user_id_and_channel(actor: Actor) -> None:
+    transition = escalate(opened(), TWO_LEVELS, actor, T0, paging=EVERYONE)
+    entry = only_entry(transition, "ESCALATED")
+    assert entry.user_id == actor.user_id
+    assert entry.channel == actor.channel
+
+
+def test_escalate_to_a_level_with_nobody_moves_on_at_once() -> None:
+    transition = escalate(opened(THREE_LEVELS), THREE_LEVELS, USER, T0, paging=muting(2))
+    assert transition.incident.escalation_level == 2
+    assert transition.incident.next_escalation_at == T0 + timedelta(minutes=15)
+    assert transition.pages == (sms_page(3, T0, level=2),)
+    assert "NOBODY_ON_CALL" in types(transition)
