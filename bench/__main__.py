@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import machine, report, sections
+from bench import machine, report, report_compare, report_format, report_targets, sections
 from bench.context import Context
 from bench.load import LoadGenerator
 
@@ -82,7 +82,7 @@ def _run_sections(args: argparse.Namespace, chosen: list[str], run_id: str) -> t
                 failed = True
             ctx.results.update(part)
             results.update(part)
-        results["targets"] = report.evaluate(results)
+        results["targets"] = report_targets.evaluate(results)
         results["elapsed_s"] = time.monotonic() - ctx.started
     return results, failed
 
@@ -113,12 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except CompareError as error:
             print(f"python -m bench: {error}", file=sys.stderr)
             return 2
-        results = report.plain(results)
-        text = report.render_compare(results)
+        results = report_format.plain(results)
+        text = report_compare.render_compare(results)
         path = args.json or DEFAULT_COMPARE_JSON
     else:
         results, failed = _run_sections(args, chosen, run_id)
-        results = report.plain(results)
+        results = report_format.plain(results)
         text = report.render(results)
         path = args.json or DEFAULT_JSON
     print(text)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, machine, report, sections
+from bench import baselines, machine, report_compare, sections
 from bench.context import Context
 from bench.load import LoadGenerator
 from bench.procs import environment
@@ -407,11 +407,11 @@ def compare(quick: bool, chosen: list[str], before_rev: str, after_rev: str | No
         ctx.log("WARNING: this process imported ilertd (only the workers should)")
     before, after = runs["before"], runs["after"]
     results.update({
-        "figures": report.compare_figures(before, after),
-        "targets": report.compare_targets(before, after),
+        "figures": report_compare.compare_figures(before, after),
+        "targets": report_compare.compare_targets(before, after),
         "shared": shared,
-        "before": {"runs": before, "problems": [report.problems(run) for run in before]},
-        "after": {"runs": after, "problems": [report.problems(run) for run in after]},
+        "before": {"runs": before, "problems": [report_compare.problems(run) for run in before]},
+        "after": {"runs": after, "problems": [report_compare.problems(run) for run in after]},
         "workers": runner.log,
         "elapsed_s": time.monotonic() - ctx.started,
     })

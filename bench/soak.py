@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import client, postgres, report
+from bench import client, postgres, report_format
 from bench.context import Context
 from bench.daemon import Ilertd, ilertd_command
 from bench.procs import Service, environment, free_port
@@ -294,7 +294,7 @@ def render(section: dict[str, Any]) -> list[str]:
         return [f"soak: FAILED: {section['error']}"]
     s, events, pages = section["settings"], section["events"], section["pages"]
     takeovers = section["takeovers"]
-    num = report.num
+    num = report_format.num
 
     def spread_text(part: dict[str, Any], digits: int) -> str:
         return " / ".join(num(part[k], digits) for k in ("p50", "p99", "max")) + " s"
@@ -322,7 +322,7 @@ def render(section: dict[str, Any]) -> list[str]:
     ]
     lines = [f"soak: 2 nodes on one database ({s['postgres']}), {s['seconds']:g} s at {s['rate']:g} events/s"
              f" over {s['sources']} sources, the leader SIGKILLed every {s['kill_every_s']:g} s",
-             report.table(["", ""], rows)]
+             report_format.table(["", ""], rows)]
     lines += [f"  ! {error}" for error in section.get("errors", [])]
     if section.get("daemon_error_count"):
         lines.append(f"  daemon ERROR lines: {section['daemon_error_count']} (first: "

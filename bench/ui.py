@@ -32,7 +32,7 @@ from bench.context import Context
 from bench.daemon import Ilertd, ilertd_command
 from bench.daemon import template as daemon_template
 from bench.procs import environment, free_port, wait_until_idle
-from bench.report import UI_PAGES
+from bench.report_figures import UI_PAGES
 from bench.spec import percentile
 
 INCIDENTS = 10_000

@@ -25,7 +25,7 @@ from typing import Any
 from bench import sections
 from bench.context import Context
 from bench.load import LoadGenerator
-from bench.report import plain
+from bench.report_format import plain
 
 
 def _parser() -> argparse.ArgumentParser:
