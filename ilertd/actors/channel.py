@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from ilertd.actors.base import TrackedActor
 from ilertd.actors.messages import Deliver, PagesDue, Ping
 from ilertd.actors.runtime import Runtime
-from ilertd.channels.base import Channel, DeliveryError, Message, MessageAction
+from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.link_tokens import link_expiry, reply_key, sign_link
 from ilertd.domain.notification_plan import THROTTLE_WINDOW, throttle_until
@@ -129,7 +129,13 @@ class ChannelActor(TrackedActor):
         # Rows reach this actor once committed; its own updates to them may still be queued.
         self.runtime.committer.wait_flushed_all({p.incident_id for p in pages if p.incident_id is not None})
         reader = self.runtime.reader
-        rows = notification_rows(reader, (p.notification_id for p in pages))
+        # The contacts' due pages are read anyway, for their summaries; they are most of the
+        # batch's rows, so only the others are read by id.
+        paged = list(dict.fromkeys(p.target for p in pages if p.incident_id is not None))
+        co_due = co_due_pages(reader, self.runtime.statements, self.method, paged, now)
+        rows = {row.id: row for due in co_due.values() for row in due}
+        unread = [p.notification_id for p in pages if p.notification_id not in rows]
+        rows.update(notification_rows(reader, unread))
         targets: dict[str, Any] = {}
         reminders: list[Any] = []
         facts: dict[int, PageFacts] = {}
@@ -146,7 +152,6 @@ class ChannelActor(TrackedActor):
                 # A second due page of a contact goes out in the first one's summary.
                 targets.setdefault(row.target, row)
         if targets:
-            co_due = co_due_pages(reader, self.runtime.statements, self.method, list(targets), now)
             due_by_target = [(row, co_due.get(target, [])) for target, row in targets.items()]
             facts = page_facts(reader, {r.incident_id for row, due in due_by_target for r in (row, *due)},
                                self.runtime.public_url)
@@ -217,12 +222,9 @@ class ChannelActor(TrackedActor):
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
         text = self._text(due, facts, now)
-        answering = self.runtime.answering
-        outgoing = Message(text.title, text.body, page_reference(row.id), text.short, key=self._key(row.id),
-                           voice_url=f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}",
-                           html=text.html, brief=text.brief,
-                           actions=tuple(MessageAction(a.label, a.url) for a in text.actions),
-                           reply_to=answering.email_reply_to if self.layout == "email" else "")
+        reply_to = self.runtime.answering.email_reply_to if self.layout == "email" else ""
+        outgoing = Message.laid_out(text, page_reference(row.id), self._key(row.id),
+                                    f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}", reply_to)
         try:
             self.channel.send(row.target, outgoing)
         except DeliveryError as error:
@@ -344,16 +346,21 @@ class ChannelActor(TrackedActor):
     def _answering(self, row: Any, codes: dict[int, int], now: datetime) -> Answering:
         """How this page may be answered on its medium: a reply code, action links, a reply e-mail."""
         settings = self.runtime.answering
-        actions: tuple[PageAction, ...] = ()
-        if self.layout in LINKED_LAYOUTS and settings.secret:
+        secret, public_url, method = settings.secret, self.runtime.public_url, self.method
+        links: tuple[PageAction, ...] | Callable[[], tuple[PageAction, ...]] = ()
+        if self.layout in LINKED_LAYOUTS and secret:
             expires = link_expiry(now, settings.link_ttl)
-            actions = tuple(PageAction(label, f"{self.runtime.public_url}/r/" + sign_link(
-                settings.secret, row.incident_id, row.user_id, action, self.method, expires))
-                for label, action in LINK_ACTIONS)
+
+            def signed() -> tuple[PageAction, ...]:
+                return tuple(PageAction(label, f"{public_url}/r/" + sign_link(
+                    secret, row.incident_id, row.user_id, action, method, expires))
+                    for label, action in LINK_ACTIONS)
+
+            links = signed
         key = ""
-        if self.layout == "email" and settings.email_reply_to and settings.secret:
-            key = reply_key(settings.secret, row.incident_id, row.user_id)
-        return Answering(codes.get(row.incident_id), actions, key)
+        if self.layout == "email" and settings.email_reply_to and secret:
+            key = reply_key(secret, row.incident_id, row.user_id)
+        return Answering(codes.get(row.incident_id), links, key)
 
     def _key(self, notification_id: int) -> str:
         return idempotency_key(page_reference(notification_id), self.runtime.answering.secret)
@@ -369,8 +376,7 @@ class ChannelActor(TrackedActor):
             text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
                               page_reference(row.id))
         try:
-            self.channel.send(row.target, Message(text.title, text.body, page_reference(row.id), text.short,
-                                                  html=text.html, brief=text.brief, key=self._key(row.id)))
+            self.channel.send(row.target, Message.laid_out(text, page_reference(row.id), self._key(row.id)))
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)

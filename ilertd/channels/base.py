@@ -2,46 +2,89 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+from ilertd.domain.page_text import PageAction, PageText
 
 
 class DeliveryError(Exception):
     """The provider did not take the message; the outbox retries with back-off."""
 
 
-@dataclass(frozen=True)
-class MessageAction:
-    """A button on the page that acts by an HTTP POST to `url` (accept, resolve, escalate)."""
-
-    label: str
-    url: str
+# A button on the page that acts by an HTTP POST to its `url` (accept, resolve, escalate).
+MessageAction = PageAction
 
 
-@dataclass(frozen=True)
 class Message:
-    title: str
-    # One fact per line: the text every medium falls back to.
-    body: str
-    # Stable per outbox row, so a page re-sent after a crash can be recognised as a duplicate.
-    reference: str
-    short: str
-    voice_url: str | None = None
-    # The same facts as `body` in HTML, with links for its buttons; e-mail sends both as alternatives.
-    html: str = ""
-    # Shown as buttons where the medium has them (ntfy); the body carries the same links for the rest.
-    actions: tuple[MessageAction, ...] = ()
-    # Where replies to an e-mail page should go (its Reply-To), e.g. an inbox that acts on them.
-    reply_to: str = ""
-    # A push notification's text: shorter than `body`, without what its buttons already offer.
-    brief: str = ""
-    # `reference` made unique to this installation: an e-mail's Message-ID and an Idempotency-Key
-    # (`reference` itself when empty).
-    key: str = ""
+    """A page as its sender gets it. Its texts are laid out when first read (see `laid_out`): a
+    sender reads only those of its medium."""
+
+    __slots__ = ("_text", "key", "reference", "reply_to", "voice_url")
+
+    def __init__(self, title: str, body: str, reference: str, short: str, voice_url: str | None = None,
+                 html: str = "", actions: tuple[MessageAction, ...] = (), reply_to: str = "",
+                 brief: str = "", key: str = "") -> None:
+        self._text = PageText(title, body, short, "", html, brief, tuple(actions))
+        # Stable per outbox row, so a page re-sent after a crash can be recognised as a duplicate.
+        self.reference = reference
+        self.voice_url = voice_url
+        # Where replies to an e-mail page should go (its Reply-To), e.g. an inbox that acts on them.
+        self.reply_to = reply_to
+        # `reference` made unique to this installation: an e-mail's Message-ID and an
+        # Idempotency-Key (`reference` itself when empty).
+        self.key = key
+
+    @classmethod
+    def laid_out(cls, text: PageText, reference: str, key: str = "", voice_url: str | None = None,
+                 reply_to: str = "") -> Message:
+        """The page of `text`, whose parts are laid out only when a sender reads them."""
+        message = cls(text.title, "", reference, "", voice_url, reply_to=reply_to, key=key)
+        message._text = text
+        return message
+
+    @property
+    def title(self) -> str:
+        return self._text.title
+
+    @property
+    def body(self) -> str:
+        """One fact per line: the text every medium falls back to."""
+        return self._text.body
+
+    @property
+    def short(self) -> str:
+        """One SMS segment: summary and link."""
+        return self._text.short
+
+    @property
+    def html(self) -> str:
+        """The same facts as `body` in HTML, with links for its buttons; e-mail sends both as alternatives."""
+        return self._text.html
+
+    @property
+    def brief(self) -> str:
+        """A push notification's text: shorter than `body`, without what its buttons already offer."""
+        return self._text.brief
+
+    @property
+    def actions(self) -> tuple[MessageAction, ...]:
+        """Shown as buttons where the medium has them (ntfy); the body carries the same links for the rest."""
+        return self._text.actions
 
     @property
     def idempotency_key(self) -> str:
         return self.key or self.reference
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (self._text, self.reference, self.voice_url, self.reply_to, self.key) == (
+            other._text, other.reference, other.voice_url, other.reply_to, other.key)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Message(title={self.title!r}, reference={self.reference!r})"
 
 
 class Sender(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -61,32 +62,97 @@ class PageAction:
     url: str
 
 
-@dataclass(frozen=True)
+Actions = tuple[PageAction, ...]
+
+
 class Answering:
     """How the reader of a page may answer it: an SMS reply code, signed action links, a reply
-    e-mail (its subject then carries `reply_key`)."""
+    e-mail (its subject then carries `reply_key`). The links may be given as a function: they are
+    signed when first read, and a medium that shows no links never signs them."""
 
-    code: int | None = None
-    actions: tuple[PageAction, ...] = ()
-    reply_key: str = ""
+    __slots__ = ("_actions", "code", "reply_key")
+
+    def __init__(self, code: int | None = None, actions: Actions | Callable[[], Actions] = (),
+                 reply_key: str = "") -> None:
+        self.code = code
+        self._actions = actions
+        self.reply_key = reply_key
+
+    @property
+    def actions(self) -> Actions:
+        if callable(self._actions):
+            self._actions = self._actions()
+        return self._actions
 
 
 NO_ANSWER = Answering()
 
 
-@dataclass(frozen=True)
+# A part of a page's text: the text itself, or how to lay it out when it is first read.
+Part = str | Callable[[], str]
+_PARTS = ("body", "short", "spoken", "html", "brief")
+
+
 class PageText:
-    title: str
-    # Plain text, one fact per line: an e-mail's text part.
-    body: str
-    # An SMS: one segment where it can.
-    short: str
-    spoken: str
-    # An e-mail's HTML part: the body's facts, with the actions as buttons.
-    html: str = ""
-    # A push notification's text: the body without what its buttons already offer.
-    brief: str = ""
-    actions: tuple[PageAction, ...] = ()
+    """The words of one page in each layout. A part given as a function is laid out when first
+    read and kept: a medium reads only its own (the log channel only the title), and a storm of
+    escalations lays out thousands of pages at once."""
+
+    __slots__ = ("_actions", "_parts", "title")
+
+    def __init__(self, title: str, body: Part, short: Part, spoken: Part, html: Part = "",
+                 brief: Part = "", actions: Actions | Answering = ()) -> None:
+        self.title = title
+        # An Answering's links are signed only when read.
+        self._actions = actions
+        self._parts: dict[str, Part] = {"body": body, "short": short, "spoken": spoken, "html": html,
+                                        "brief": brief}
+
+    @property
+    def actions(self) -> Actions:
+        return self._actions.actions if isinstance(self._actions, Answering) else self._actions
+
+    def _part(self, name: str) -> str:
+        part = self._parts[name]
+        if isinstance(part, str):
+            return part
+        text = self._parts[name] = part()
+        return text
+
+    @property
+    def body(self) -> str:
+        """Plain text, one fact per line: an e-mail's text part."""
+        return self._part("body")
+
+    @property
+    def short(self) -> str:
+        """An SMS: one segment where it can."""
+        return self._part("short")
+
+    @property
+    def spoken(self) -> str:
+        return self._part("spoken")
+
+    @property
+    def html(self) -> str:
+        """An e-mail's HTML part: the body's facts, with the actions as buttons."""
+        return self._part("html")
+
+    @property
+    def brief(self) -> str:
+        """A push notification's text: the body without what its buttons already offer."""
+        return self._part("brief")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PageText):
+            return NotImplemented
+        return (self.title, self.actions, *(self._part(n) for n in _PARTS)) == (
+            other.title, other.actions, *(other._part(n) for n in _PARTS))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PageText(title={self.title!r}, " + ", ".join(f"{n}={self._part(n)!r}" for n in _PARTS) + ")"
 
 
 def incident_link(public_url: str, incident_id: int) -> str:
@@ -182,25 +248,34 @@ def alert_text(facts: PageFacts, reference: str, zone: ZoneInfo = UTC,
     title = f"[ilertd] #{facts.incident_id} {facts.priority}: {facts.summary}"
     if answering.reply_key:
         title += f" {answering.reply_key}"
-    lines = _fact_lines(facts, zone)
     details = _clip(facts.details, DETAILS_LIMIT)
-    body = f"Incident #{facts.incident_id}: {' '.join(facts.summary.split())}\n\n" + _text_block(lines)
-    if details:
-        body += f"Details:\n{details}\n"
-    body += _answer_text(answering) + f"\nref {reference}\n"
-    short = _sms(f"ilertd #{facts.incident_id} {facts.priority}: {' '.join(facts.summary.split())}",
-                 f"from {facts.source_name}" if facts.source_name else "",
-                 _reply_hint(answering.code) or facts.link)
-    opened = f"\nOpened {local_time(facts.opened_at, zone)}" if facts.opened_at is not None else ""
-    brief = (f"{facts.priority} from {facts.source_name}{opened}\n"
-             + (f"{_clip(facts.details, 200)}\n" if facts.details else "") + facts.link)
-    spoken = (
-        f"This is ilertd. Incident {facts.incident_id}, {facts.priority.lower()} priority, "
-        f"from {facts.source_name}: {facts.summary}."
-    )
-    html = _html(f"Incident #{facts.incident_id}: {facts.summary}", lines, details, answering,
-                 f"ref {reference}")
-    return PageText(title, body, short, spoken, html, brief, answering.actions)
+
+    def body() -> str:
+        text = (f"Incident #{facts.incident_id}: {' '.join(facts.summary.split())}\n\n"
+                + _text_block(_fact_lines(facts, zone)))
+        if details:
+            text += f"Details:\n{details}\n"
+        return text + _answer_text(answering) + f"\nref {reference}\n"
+
+    def short() -> str:
+        return _sms(f"ilertd #{facts.incident_id} {facts.priority}: {' '.join(facts.summary.split())}",
+                    f"from {facts.source_name}" if facts.source_name else "",
+                    _reply_hint(answering.code) or facts.link)
+
+    def brief() -> str:
+        opened = f"\nOpened {local_time(facts.opened_at, zone)}" if facts.opened_at is not None else ""
+        return (f"{facts.priority} from {facts.source_name}{opened}\n"
+                + (f"{_clip(facts.details, 200)}\n" if facts.details else "") + facts.link)
+
+    def spoken() -> str:
+        return (f"This is ilertd. Incident {facts.incident_id}, {facts.priority.lower()} priority, "
+                f"from {facts.source_name}: {facts.summary}.")
+
+    def html() -> str:
+        return _html(f"Incident #{facts.incident_id}: {facts.summary}", _fact_lines(facts, zone), details,
+                     answering, f"ref {reference}")
+
+    return PageText(title, body, short, spoken, html, brief, answering)
 
 
 def update_text(facts: PageFacts, what: str, reference: str, zone: ZoneInfo = UTC) -> PageText:

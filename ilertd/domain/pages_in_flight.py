@@ -9,6 +9,7 @@ second time is not sent a third time: the outbox ends it as ERROR.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +34,12 @@ def idempotency_key(reference: str, secret: str) -> str:
     mailbox may drop a message whose Message-ID it has seen before."""
     if not secret:
         return reference
-    return f"{reference}.{hashlib.sha256(secret.encode()).hexdigest()[:12]}"
+    return f"{reference}.{_installation_tag(secret)}"
+
+
+@functools.lru_cache(maxsize=8)
+def _installation_tag(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
