@@ -64,6 +64,8 @@ class IncidentActor:
         self.id = incident_id
         self.state = state
         self.host = host
+        # The stored row of `state` once this actor wrote it: the next change is a diff against it.
+        self.row: dict[str, Any] | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -155,16 +157,17 @@ class IncidentActor:
                opening: bool = False) -> None:
         """Queue the transition's writes; once committed, answer and hand its due pages on."""
         before = None if opening else self.state
+        before_row = None if before is None else self.row or store.incident_row(before)
         incident = transition.incident
         self.state = incident
         now = self.runtime.clock.now()
         statements = self.runtime.statements
         writes = []
-        row = store.incident_row(incident)
-        if before is None:
+        row = self.row = store.incident_row(incident)
+        if before_row is None:
             writes.append(statements.insert_incident_row(row))
-        elif before != incident:
-            update = statements.update_incident_row(store.incident_row(before), row)
+        elif before is not incident:
+            update = statements.update_incident_row(before_row, row)
             if update is not None:
                 writes.append(update)
         if ingest is not None:

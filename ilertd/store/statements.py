@@ -7,8 +7,9 @@ once per database and executed in batches: inserts as multi-row statements, upda
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,10 @@ def multi_row_inserts(sql: str, rows: Sequence[tuple[Any, ...]]) -> Iterator[tup
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
         yield f"{head} VALUES {', '.join([values] * len(chunk))}", [v for row in chunk for v in row]
+
+
+# The columns of a statement by name, each with how its value is converted (None: as it is).
+Plan = tuple[tuple[str, Callable[[Any], Any] | None], ...]
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,11 @@ class Statements:
                        for f in model._meta.sorted_fields if is_plain(f)}
         # A batch writes the same few instants (its "now", its deadlines) many times over.
         self._instants: dict[tuple[type[peewee.Field], datetime], Any] = {}
+        self._plans: dict[Hashable, Plan] = {}
+        self.incident_plan = self._plan("incident", lambda: self.incident_fields)
+        self.event_plan = self._plan("event", lambda: self.event_fields)
+        self.log_plan = self._plan("log", lambda: self.log_fields)
+        self.notification_plan = self._plan("notification", lambda: self.notification_fields)
 
     def value(self, field: peewee.Field, value: Any) -> Any:
         """`value` as this database stores it in `field`'s column."""
@@ -119,12 +129,22 @@ class Statements:
             return value.isoformat(sep=" ")
         return value
 
-    def _params(self, fields: list[peewee.Field], row: dict[str, Any]) -> tuple[Any, ...]:
-        plain = self._plain
-        return tuple([row[f.name] if id(f) in plain else self.value(f, row[f.name]) for f in fields])
+    def _plan(self, key: Hashable, fields: Callable[[], Sequence[peewee.Field]]) -> Plan:
+        """Each field's name and how its value is converted (None: passed as it is), worked out
+        once per list of fields: per value, the checks cost more than the conversions."""
+        plan = self._plans.get(key)
+        if plan is None:
+            plain = self._plain
+            plan = self._plans[key] = tuple(
+                (f.name, None if id(f) in plain else functools.partial(self.value, f)) for f in fields())
+        return plan
+
+    @staticmethod
+    def _params(plan: Plan, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple([row[name] if convert is None else convert(row[name]) for name, convert in plan])
 
     def insert_incident_row(self, row: dict[str, Any]) -> Statement:
-        return Statement(INSERT_INCIDENT, self.insert_incident, self._params(self.incident_fields, row))
+        return Statement(INSERT_INCIDENT, self.insert_incident, self._params(self.incident_plan, row))
 
     def update_incident_row(self, before: dict[str, Any], after: dict[str, Any]) -> Statement | None:
         """An UPDATE of just the columns that changed (most events change only eventCount)."""
@@ -135,19 +155,19 @@ class Statements:
         if sql is None:
             assignments = ", ".join(f"{self.by_name[n].column_name} = {self.param}" for n in names)
             sql = self._updates[names] = f"UPDATE incident SET {assignments} WHERE id = {self.param}"
-        fields = [self.by_name[n] for n in names]
-        return Statement(UPDATE_INCIDENT, sql, (*self._params(fields, after), after["id"]))
+        plan = self._plan(names, lambda: [self.by_name[n] for n in names])
+        return Statement(UPDATE_INCIDENT, sql, (*self._params(plan, after), after["id"]))
 
     def event(self, row: dict[str, Any]) -> Statement:
-        return Statement(INSERT_EVENT, self.insert_event, self._params(self.event_fields, row))
+        return Statement(INSERT_EVENT, self.insert_event, self._params(self.event_plan, row))
 
     def log(self, row: dict[str, Any]) -> Statement:
-        return Statement(INSERT_LOG, self.insert_log, self._params(self.log_fields, row))
+        return Statement(INSERT_LOG, self.insert_log, self._params(self.log_plan, row))
 
 
     def notification(self, row: dict[str, Any]) -> Statement:
-        return Statement(INSERT_NOTIFICATION, self.insert_notification,
-                         self._params(self.notification_fields, row))
+        params = self._params(self.notification_plan, row)
+        return Statement(INSERT_NOTIFICATION, self.insert_notification, params)
 
     def update_notification(self, notification_id: int, changes: dict[str, Any]) -> Statement:
         names = tuple(sorted(changes))
@@ -158,8 +178,8 @@ class Statements:
             )
             sql = f"UPDATE notification SET {assignments} WHERE id = {self.param}"
             self._updates[("notification", *names)] = sql
-        fields = [self.notification_by_name[n] for n in names]
-        return Statement(UPDATE_NOTIFICATION, sql, (*self._params(fields, changes), notification_id))
+        plan = self._plan(("notification", *names), lambda: [self.notification_by_name[n] for n in names])
+        return Statement(UPDATE_NOTIFICATION, sql, (*self._params(plan, changes), notification_id))
 
     def cancel_pages(self, incident_id: int) -> Statement:
         """Accept and resolve cancel every page of the incident not yet sent."""
