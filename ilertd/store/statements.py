@@ -11,14 +11,14 @@ import functools
 import sqlite3
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import peewee
 
 from ilertd.store import models as m
 from ilertd.store.db import is_sqlite
-from ilertd.store.fields import is_plain
+from ilertd.store.fields import UTCDateTimeField, is_plain
 
 # Execution order inside one batch: rows must exist before rows that reference them.
 (INSERT_INCIDENT, UPDATE_INCIDENT, INSERT_EVENT, INSERT_LOG,
@@ -101,8 +101,6 @@ class Statements:
         # peewee field hashes in Python code.
         self._plain = {id(f) for model in (m.Incident, m.Event, m.LogEntry, m.Notification)
                        for f in model._meta.sorted_fields if is_plain(f)}
-        # A batch writes the same few instants (its "now", its deadlines) many times over.
-        self._instants: dict[tuple[type[peewee.Field], datetime], Any] = {}
         self._plans: dict[Hashable, Plan] = {}
         self.incident_plan = self._plan("incident", lambda: self.incident_fields)
         self.event_plan = self._plan("event", lambda: self.event_fields)
@@ -111,17 +109,8 @@ class Statements:
 
     def value(self, field: peewee.Field, value: Any) -> Any:
         """`value` as this database stores it in `field`'s column."""
-        if isinstance(value, datetime):
-            key = (type(field), value)
-            stored = self._instants.get(key)
-            if stored is None:
-                if len(self._instants) >= 1024:
-                    self._instants.clear()
-                stored = self._instants[key] = self._convert(field, value)
-            return stored
-        return self._convert(field, value)
-
-    def _convert(self, field: peewee.Field, value: Any) -> Any:
+        if isinstance(field, UTCDateTimeField) and isinstance(value, datetime):
+            return self._instant(value)
         value = field.db_value(value)
         if self.sqlite and isinstance(value, datetime):
             # The text peewee itself writes for a DateTimeField, without sqlite3's default
@@ -129,14 +118,27 @@ class Statements:
             return value.isoformat(sep=" ")
         return value
 
+    def _instant(self, value: datetime) -> Any:
+        """An instant as UTCDateTimeField.db_value stores it, without its generic checks: most
+        values of a write are instants, each one of its own."""
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ") if self.sqlite else value
+
+    def _converter(self, field: peewee.Field) -> Callable[[Any], Any] | None:
+        if id(field) in self._plain:
+            return None
+        if isinstance(field, UTCDateTimeField):
+            instant = self._instant
+            return lambda value: instant(value) if isinstance(value, datetime) else self.value(field, value)
+        return functools.partial(self.value, field)
+
     def _plan(self, key: Hashable, fields: Callable[[], Sequence[peewee.Field]]) -> Plan:
         """Each field's name and how its value is converted (None: passed as it is), worked out
         once per list of fields: per value, the checks cost more than the conversions."""
         plan = self._plans.get(key)
         if plan is None:
-            plain = self._plain
-            plan = self._plans[key] = tuple(
-                (f.name, None if id(f) in plain else functools.partial(self.value, f)) for f in fields())
+            plan = self._plans[key] = tuple((f.name, self._converter(f)) for f in fields())
         return plan
 
     @staticmethod
