@@ -51,3 +51,10 @@ def configure_logging(log_format: str = "text", level: str = "INFO", stream: Tex
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # Neither format shows where a line was logged from, or by which thread or process: the
+    # logging HOWTO's "Optimization" settings leave that out of every record (the log channel
+    # writes a line per page, thousands at once in an escalation storm).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
