@@ -15,11 +15,11 @@ class WorkTracker:
         self._count = 0
         self._idle = threading.Condition(threading.Lock())
 
-    def begin(self) -> None:
+    def begin(self, count: int = 1) -> None:
         if not self.counting:
             return
         with self._idle:
-            self._count += 1
+            self._count += count
 
     def end(self) -> None:
         if not self.counting:

@@ -144,3 +144,25 @@ def test_waiting_for_owners_returns_once_their_last_write_has_been_told(store: A
     committer.stop()
     assert sorted(told) == list(range(1, 201))
     assert m.LogEntry.select().count() == 199
+
+
+def test_units_submitted_together_keep_their_order_and_are_waited_for_by_owner(store: Any) -> None:
+    db, statements, source_id = store
+    committer = Committer(db, WorkTracker())
+    told: list[int] = []
+    committer.submit(WriteUnit(1, (statements.insert_incident_row(incident_row(1, source_id)),),
+                               lambda error: told.append(0)))
+    committer.submit_many([
+        WriteUnit(10 + i % 3, (statements.log(log_row(1, f"entry {i}")),), lambda error, i=i: told.append(i))
+        for i in range(1, 31)])
+    committer.submit(WriteUnit(99, (statements.log(log_row(1, "after")),), lambda error: told.append(31)))
+    assert not committer.wait_flushed(11, timeout=0.05)
+    committer.start()
+    # Owner 11's newest write is entry 28 (28 % 3 == 1): it and everything queued before it landed.
+    assert committer.wait_flushed(11, timeout=30)
+    assert set(range(29)) <= set(told)
+    assert committer.wait_flushed(99, timeout=30)
+    committer.stop()
+    assert told == list(range(32))
+    assert [e.text for e in m.LogEntry.select().order_by(m.LogEntry.id)] == [
+        *(f"entry {i}" for i in range(1, 31)), "after"]

@@ -93,6 +93,8 @@ class ChannelActor(TrackedActor):
         # The reply codes of the phones this actor pages: target → incident → (code, user).
         self.reply_codes: dict[str, dict[int, tuple[int, int]]] = {}
         self.last_sent: dict[str, datetime] = {}
+        # While a batch runs: its outcome writes, queued together at its end.
+        self._writes: list[WriteUnit] | None = None
         # The `channel` label of this actor's notifications: the method, as [channels.NAME] names it.
         self.label = method.lower()
 
@@ -122,9 +124,23 @@ class ChannelActor(TrackedActor):
 
     def _deliver(self, pages: list[Deliver]) -> None:
         """Send the due rows among `pages`: each contact's due pages as one message, then the
-        reminders, each on its own (throttled like the rest)."""
+        reminders, each on its own (throttled like the rest). The outcomes are written at the
+        batch's end in one submit."""
         if not pages:
             return
+        self._writes = []
+        try:
+            self._deliver_batch(pages)
+        finally:
+            self._flush_writes()
+            self._writes = None
+
+    def _flush_writes(self) -> None:
+        if self._writes:
+            writes, self._writes = self._writes, []
+            self.runtime.committer.submit_many(writes)
+
+    def _deliver_batch(self, pages: list[Deliver]) -> None:
         now = self.runtime.clock.now()
         # Rows reach this actor once committed; its own updates to them may still be queued.
         self.runtime.committer.wait_flushed_all({p.incident_id for p in pages if p.incident_id is not None})
@@ -208,6 +224,7 @@ class ChannelActor(TrackedActor):
             committed.set()
 
         marks = tuple(statements.update_notification(row.id, {"sending_since": now}) for row in rows)
+        self._flush_writes()
         # Owner 0: no reader waits for these by incident; this actor waits for the commit itself.
         self.runtime.committer.submit(WriteUnit(0, marks, done))
         if committed.wait(MARK_TIMEOUT_S) and not failures:
@@ -292,7 +309,11 @@ class ChannelActor(TrackedActor):
             writes.extend(statements.log(r) for r in log_rows(row.incident_id, [entry],
                                                               self.runtime.clock.now()))
         # A reminder's writes have no incident to keep in order with: owner 0.
-        self.runtime.committer.submit(WriteUnit(row.incident_id or 0, tuple(writes), _log_failure))
+        unit = WriteUnit(row.incident_id or 0, tuple(writes), _log_failure)
+        if self._writes is not None:
+            self._writes.append(unit)
+        else:
+            self.runtime.committer.submit(unit)
 
     def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime) -> PageText:
         ref = page_reference(rows[0].id)

@@ -45,6 +45,7 @@ from ilertd.domain.incidents import Paging
 from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
+from ilertd.store.committer import WriteUnit
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ class IncidentHost(TrackedActor):
         self.idle = timedelta(seconds=idle_seconds)
         self.actors: OrderedDict[int, IncidentActor] = OrderedDict()
         self.last_used: dict[int, datetime] = {}
-        # While a batch runs: the timers it arms, armed at its end in one hold of the clock's lock.
+        # While a batch runs: the timers it arms, armed at its end in one hold of the clock's lock,
+        # and its writes, queued at its end (or before anyone waits for them) in one submit.
         self.timers: list[tuple[Hashable, datetime, TimerCallback]] | None = None
+        self.writes: list[WriteUnit] | None = None
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -167,7 +170,7 @@ class IncidentHost(TrackedActor):
                 state, runtime.policies.get(state.escalation_policy_id, reader), now,
                 runtime.schedules.on_call)
         ], reader)
-        self.timers = []
+        self.timers, self.writes = [], []
         try:
             for actor in actors:
                 self._hold(actor)
@@ -178,6 +181,8 @@ class IncidentHost(TrackedActor):
                     logger.exception("incident %s: escalation failed", actor.id,
                                      extra=ids(incident_id=actor.id))
         finally:
+            self.flush_writes()
+            self.writes = None
             timers, self.timers = self.timers, None
             runtime.clock.arm_many(timers)
 
@@ -188,6 +193,19 @@ class IncidentHost(TrackedActor):
         reader, people = self.runtime.reader, self.runtime.people
         return Paging(person=lambda user_id: people.get(user_id, reader),
                       on_call=self.runtime.schedules.on_call, schedule_name=self.runtime.schedules.name)
+
+    def submit(self, unit: WriteUnit) -> None:
+        """Queue an actor's write: at once, or with the rest of the batch that is running."""
+        if self.writes is not None:
+            self.writes.append(unit)
+        else:
+            self.runtime.committer.submit(unit)
+
+    def flush_writes(self) -> None:
+        """Queue the running batch's writes so far: before anyone waits for them to land."""
+        if self.writes:
+            writes, self.writes = self.writes, []
+            self.runtime.committer.submit_many(writes)
 
     def arm(self, key: Hashable, when: datetime, callback: TimerCallback) -> None:
         if self.timers is not None:

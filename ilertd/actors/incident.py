@@ -196,8 +196,7 @@ class IncidentActor:
             for notification_id, page in numbered
         )
         outcome = Outcome(incident.id, incident.alert_key, transition.response_code)
-        self.runtime.committer.submit(WriteUnit(incident.id, tuple(writes),
-                                                self._on_commit(outcome, reply, numbered)))
+        self.host.submit(WriteUnit(incident.id, tuple(writes), self._on_commit(outcome, reply, numbered)))
         if not incident.is_open and (before is None or before.is_open):
             send(self.host.supervisor,
                  IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity),
@@ -211,6 +210,7 @@ class IncidentActor:
             if update is None or (entry.log_entry_type == "ESCALATED" and entry.user_id is None):
                 continue
             # Pages of this incident still queued for the store count as paged too.
+            self.host.flush_writes()
             self.runtime.committer.wait_flushed(self.id)
             paged = paged_user_ids(self.id)
             found = self.runtime.people.get_many(paged, self.runtime.reader)

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import peewee
@@ -81,16 +81,26 @@ class Committer:
         self._thread.join(timeout)
 
     def submit(self, unit: WriteUnit) -> None:
+        self.submit_many((unit,))
+
+    def submit_many(self, units: Sequence[WriteUnit]) -> None:
+        """Queue `units` in their order, in one hold of the submitters' lock: an actor's batch
+        submits once, where a submit per unit made its threads queue up for the lock (a
+        contended hold cost ten times an uncontended one in an escalation storm)."""
         if self._stopped.is_set():
-            unit.done(RuntimeError("the store is shutting down"))
+            for unit in units:
+                unit.done(RuntimeError("the store is shutting down"))
             return
-        self._tracker.begin()
+        self._tracker.begin(len(units))
         with self._submitting:
             ticket = self._next_ticket
-            self._next_ticket += 1
-            self._newest[unit.owner] = ticket
-            # Queued under the lock, so the queue holds the units in ticket order.
-            self._queue.put((ticket, unit))
+            self._next_ticket += len(units)
+            newest, put = self._newest, self._queue.put
+            for unit in units:
+                newest[unit.owner] = ticket
+                # Queued under the lock, so the queue holds the units in ticket order.
+                put((ticket, unit))
+                ticket += 1
 
     def wait_flushed(self, owner: int, timeout: float = 30.0) -> bool:
         """Block until no write of `owner` is queued: a fresh actor then reads what the last one wrote."""
