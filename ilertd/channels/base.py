@@ -78,10 +78,14 @@ class Message:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
-        return (self._text, self.reference, self.voice_url, self.reply_to, self.key) == (
-            other._text, other.reference, other.voice_url, other.reply_to, other.key)
+        return self._seen() == other._seen()
 
     __hash__ = None  # type: ignore[assignment]
+
+    def _seen(self) -> tuple[object, ...]:
+        """What a sender can read of it."""
+        return (self.title, self.body, self.short, self.html, self.brief, self.actions, self.reference,
+                self.voice_url, self.reply_to, self.key)
 
     def __repr__(self) -> str:
         return f"Message(title={self.title!r}, reference={self.reference!r})"
