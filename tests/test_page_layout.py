@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from ilertd.channels.base import Message, MessageAction
 from ilertd.domain.page_text import Answering, PageAction, PageFacts, alert_text
 
@@ -43,3 +45,14 @@ def test_the_parts_read_are_those_laid_out_eagerly_and_the_links_are_signed_once
                             MessageAction("Resolve", "http://ilertd.example/r/r"))
     assert lazy == eager
     assert signed == [1]
+
+
+def test_a_message_is_read_only_and_hashes_by_what_a_sender_reads() -> None:
+    lazy = Message.laid_out(alert_text(FACTS, "ilertd-n5", answering=counting_links()[1]), "ilertd-n5")
+    text = alert_text(FACTS, "ilertd-n5", answering=Answering(actions=LINKS))
+    eager = Message(text.title, text.body, "ilertd-n5", text.short, html=text.html, brief=text.brief,
+                    actions=text.actions)
+    assert len({lazy, eager}) == 1
+    with pytest.raises(AttributeError, match="read-only"):
+        lazy.reference = "ilertd-n6"  # type: ignore[misc]
+    assert lazy.reference == "ilertd-n5"

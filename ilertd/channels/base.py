@@ -24,23 +24,28 @@ class Message:
     def __init__(self, title: str, body: str, reference: str, short: str, voice_url: str | None = None,
                  html: str = "", actions: tuple[MessageAction, ...] = (), reply_to: str = "",
                  brief: str = "", key: str = "") -> None:
-        self._text = PageText(title, body, short, "", html, brief, tuple(actions))
+        setattr_ = object.__setattr__
+        setattr_(self, "_text", PageText(title, body, short, "", html, brief, tuple(actions)))
         # Stable per outbox row, so a page re-sent after a crash can be recognised as a duplicate.
-        self.reference = reference
-        self.voice_url = voice_url
+        setattr_(self, "reference", reference)
+        setattr_(self, "voice_url", voice_url)
         # Where replies to an e-mail page should go (its Reply-To), e.g. an inbox that acts on them.
-        self.reply_to = reply_to
+        setattr_(self, "reply_to", reply_to)
         # `reference` made unique to this installation: an e-mail's Message-ID and an
         # Idempotency-Key (`reference` itself when empty).
-        self.key = key
+        setattr_(self, "key", key)
 
     @classmethod
     def laid_out(cls, text: PageText, reference: str, key: str = "", voice_url: str | None = None,
                  reply_to: str = "") -> Message:
         """The page of `text`, whose parts are laid out only when a sender reads them."""
         message = cls(text.title, "", reference, "", voice_url, reply_to=reply_to, key=key)
-        message._text = text
+        object.__setattr__(message, "_text", text)
         return message
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Two channel actors may hold one message's sender: it stays as it was made.
+        raise AttributeError(f"a Message is read-only: cannot set {name}")
 
     @property
     def title(self) -> str:
@@ -80,7 +85,8 @@ class Message:
             return NotImplemented
         return self._seen() == other._seen()
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash(self._seen())
 
     def _seen(self) -> tuple[object, ...]:
         """What a sender can read of it."""
