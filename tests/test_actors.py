@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 import pykka
 import pytest
 
+from ilertd.actors import host as host_module
 from ilertd.actors.base import send
 from ilertd.actors.clock import ManualClock
 from ilertd.actors.incident import escalation_timer_key
@@ -159,3 +161,23 @@ def test_resolved_key_reopens_as_a_new_incident_even_when_the_actor_raced(system
     codes = {o.response_code: o.incident_id for o in box}
     assert codes["INCIDENT_RESOLVED"] == first.incident_id
     assert codes["NEW_INCIDENT_CREATED"] != first.incident_id
+
+
+def test_a_batch_of_escalations_lands_whole_when_its_writes_are_queued_in_parts(
+        system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Queued seven at a time, a host's batch of escalations crosses several submits (and, with
+    # three incidents held per host, passivates most of its incidents before its end).
+    monkeypatch.setattr(host_module, "WRITES_TOGETHER", 7)
+    incidents = []
+    for i in range(40):
+        outcome = system.ingest(f"node-{i}")
+        assert outcome.incident_id is not None
+        incidents.append(outcome.incident_id)
+    system.runtime.tracker.wait_idle()
+    system.clock.advance(timedelta(minutes=10))
+    system.runtime.tracker.wait_idle()
+    assert {r.id: r.escalation_level for r in m.Incident.select()} == {i: 1 for i in incidents}
+    entries = m.LogEntry.select().where(m.LogEntry.log_entry_type == "ESCALATED")
+    assert Counter(e.incident_id for e in entries) == {i: 1 for i in incidents}
+    next_deadline = START + timedelta(minutes=20)
+    assert all(system.clock.armed_at(escalation_timer_key(i)) == next_deadline for i in incidents)

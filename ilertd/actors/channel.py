@@ -41,7 +41,7 @@ from ilertd.domain.page_text import (
 from ilertd.domain.pages_in_flight import UPDATE_WORDS, idempotency_key, page_reference
 from ilertd.domain.replies import Action, smallest_free_code
 from ilertd.metrics import FAILED, REFUSED, SENT
-from ilertd.store.committer import WriteUnit
+from ilertd.store.committer import WRITES_TOGETHER, WriteUnit
 from ilertd.store.incidents import log_rows
 from ilertd.store.outbox import (
     REMINDER,
@@ -124,8 +124,8 @@ class ChannelActor(TrackedActor):
 
     def _deliver(self, pages: list[Deliver]) -> None:
         """Send the due rows among `pages`: each contact's due pages as one message, then the
-        reminders, each on its own (throttled like the rest). The outcomes are written at the
-        batch's end in one submit."""
+        reminders, each on its own (throttled like the rest). The outcomes are queued for the
+        store WRITES_TOGETHER at a time, and the rest at the batch's end."""
         if not pages:
             return
         self._writes = []
@@ -310,10 +310,12 @@ class ChannelActor(TrackedActor):
                                                               self.runtime.clock.now()))
         # A reminder's writes have no incident to keep in order with: owner 0.
         unit = WriteUnit(row.incident_id or 0, tuple(writes), _log_failure)
-        if self._writes is not None:
-            self._writes.append(unit)
-        else:
+        if self._writes is None:
             self.runtime.committer.submit(unit)
+            return
+        self._writes.append(unit)
+        if len(self._writes) >= WRITES_TOGETHER:
+            self._flush_writes()
 
     def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime) -> PageText:
         ref = page_reference(rows[0].id)

@@ -45,7 +45,7 @@ from ilertd.domain.incidents import Paging
 from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
-from ilertd.store.committer import WriteUnit
+from ilertd.store.committer import WRITES_TOGETHER, WriteUnit
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -195,11 +195,14 @@ class IncidentHost(TrackedActor):
                       on_call=self.runtime.schedules.on_call, schedule_name=self.runtime.schedules.name)
 
     def submit(self, unit: WriteUnit) -> None:
-        """Queue an actor's write: at once, or with the rest of the batch that is running."""
-        if self.writes is not None:
-            self.writes.append(unit)
-        else:
+        """Queue an actor's write: at once, or with the batch's next WRITES_TOGETHER writes (a
+        batch of thousands would otherwise hold its first pages back until its end)."""
+        if self.writes is None:
             self.runtime.committer.submit(unit)
+            return
+        self.writes.append(unit)
+        if len(self.writes) >= WRITES_TOGETHER:
+            self.flush_writes()
 
     def flush_writes(self) -> None:
         """Queue the running batch's writes so far: before anyone waits for them to land."""

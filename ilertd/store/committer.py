@@ -30,6 +30,9 @@ from ilertd.tracker import WorkTracker
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+# Units an actor's batch queues in one `submit_many`: enough to take the submitters' lock rarely,
+# few enough that the first pages of a storm are not held back for the rest of its batch.
+WRITES_TOGETHER = 128
 # Owners whose finished tickets may pile up in `_newest` before they are dropped at once.
 STALE_TICKETS = 50_000
 
