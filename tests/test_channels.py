@@ -9,11 +9,11 @@ from typing import Any
 import apprise
 import pytest
 
-from ilertd.actors.channel import retry_delay
 from ilertd.channels.apprise_channel import AppriseChannel, render_url
 from ilertd.channels.base import DeliveryError, Message
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import ChannelConfig, ChannelsConfig, Config, TwilioConfig
+from ilertd.domain.notification_plan import retry_delay
 from tests.loopback import HttpReceiver
 
 # Twilio's formats: an account SID is AC and 32 hex digits, a token 32 characters.

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Collection
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.link_tokens import link_expiry, reply_key, sign_link
-from ilertd.domain.notification_plan import THROTTLE_WINDOW, throttle_until
+from ilertd.domain.notification_plan import FIRST_RETRY, THROTTLE_WINDOW, after_failure, throttle_until
 from ilertd.domain.page_text import (
     UTC,
     Answering,
@@ -56,9 +56,6 @@ from ilertd.store.replies import open_incident_ids, reply_codes_of, stopped_phon
 
 logger = logging.getLogger(__name__)
 
-FIRST_RETRY = timedelta(seconds=30)
-LONGEST_RETRY = timedelta(minutes=15)
-MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
 # How long a batch waits for its `sending_since` mark to commit before it gives up for now.
 MARK_TIMEOUT_S = 30.0
 LINK_ACTIONS: tuple[tuple[str, Action], ...] = (("Accept", "accept"), ("Resolve", "resolve"),
@@ -66,21 +63,6 @@ LINK_ACTIONS: tuple[tuple[str, Action], ...] = (("Accept", "accept"), ("Resolve"
 # Layouts whose pages carry signed action links (an SMS has no room; a call has its keys).
 LINKED_LAYOUTS = ("email", "push", "text")
 STOPPED = "the number replied STOP; START turns SMS on again"
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential back-off after the n-th failed attempt: 30 s, 1 min, 2 min, ... at most 15 min."""
-    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
-
-
-def after_failure(attempts: int, error: str, now: datetime) -> dict[str, Any]:
-    """An outbox row's changes after its `attempts`-th failed attempt: a retry time (`due_at`),
-    or ERROR after the last; pages and shift reminders alike."""
-    # The provider answered: the row is no longer in flight.
-    if attempts >= MAX_ATTEMPTS:
-        return {"status": "ERROR", "attempts": attempts, "error_message": error, "sending_since": None}
-    return {"attempts": attempts, "error_message": error, "due_at": now + retry_delay(attempts),
-            "sending_since": None}
 
 
 class ChannelActor(TrackedActor):

@@ -5,14 +5,15 @@ incident's priority fires `delayMin` minutes after the level was reached, on the
 contact. A user with no rule for that priority gets e-mail to their account address at once.
 A muted user (mutedUntil in the future) is not reachable. Throttling keeps one contact from
 being flooded: SMS and VOICE at most one message per 60 s, EMAIL and PUSH per 10 s; pages
-falling inside the window are sent as one summary when it ends.
+falling inside the window are sent as one summary when it ends. A page the provider refused
+is tried again with exponential back-off, and given up after MAX_ATTEMPTS.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from ilertd.domain.events import Priority
 
@@ -142,3 +143,24 @@ def update_pages(
             if rule.type == update and contact is not None:
                 pages.append(PlannedPage(person.user_id, contact.method, contact.target, now, kind=update))
     return tuple(pages)
+
+
+# A page the provider refused is tried again with back-off, pages and shift reminders alike.
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(minutes=15)
+MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential back-off after the n-th failed attempt: 30 s, 1 min, 2 min, ... at most 15 min."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+def after_failure(attempts: int, error: str, now: datetime) -> dict[str, Any]:
+    """An outbox row's changes after its `attempts`-th failed attempt: a retry time (`due_at`),
+    or ERROR after the last; pages and shift reminders alike."""
+    # The provider answered: the row is no longer in flight.
+    if attempts >= MAX_ATTEMPTS:
+        return {"status": "ERROR", "attempts": attempts, "error_message": error, "sending_since": None}
+    return {"attempts": attempts, "error_message": error, "due_at": now + retry_delay(attempts),
+            "sending_since": None}
