@@ -13,7 +13,6 @@ from typing import Any
 import pykka
 import pytest
 
-from ilertd.actors import host as host_module
 from ilertd.actors.base import send
 from ilertd.actors.clock import ManualClock
 from ilertd.actors.incident import escalation_timer_key
@@ -22,6 +21,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.actors.supervisor import Supervisor
 from ilertd.domain.events import Event
 from ilertd.domain.incidents import Actor
+from ilertd.store import committer as committer_module
 from ilertd.store import models as m
 from ilertd.store.committer import Committer
 from ilertd.store.db import migrate, open_database
@@ -167,7 +167,7 @@ def test_a_batch_of_escalations_lands_whole_when_its_writes_are_queued_in_parts(
         system: System, monkeypatch: pytest.MonkeyPatch) -> None:
     # Queued seven at a time, a host's batch of escalations crosses several submits (and, with
     # three incidents held per host, passivates most of its incidents before its end).
-    monkeypatch.setattr(host_module, "WRITES_TOGETHER", 7)
+    monkeypatch.setattr(committer_module, "WRITES_TOGETHER", 7)
     incidents = []
     for i in range(40):
         outcome = system.ingest(f"node-{i}")

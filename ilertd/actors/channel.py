@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from ilertd.actors.base import TrackedActor
 from ilertd.actors.messages import Deliver, PagesDue, Ping
+from ilertd.actors.reply_codes import PhoneCodes
 from ilertd.actors.runtime import Runtime
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
@@ -39,9 +40,9 @@ from ilertd.domain.page_text import (
     update_text,
 )
 from ilertd.domain.pages_in_flight import UPDATE_WORDS, idempotency_key, page_reference
-from ilertd.domain.replies import Action, smallest_free_code
+from ilertd.domain.replies import Action
 from ilertd.metrics import FAILED, REFUSED, SENT
-from ilertd.store.committer import WRITES_TOGETHER, WriteUnit
+from ilertd.store.committer import WriteQueue, WriteUnit
 from ilertd.store.incidents import log_rows
 from ilertd.store.outbox import (
     REMINDER,
@@ -52,7 +53,7 @@ from ilertd.store.outbox import (
     page_facts,
     schedule_name_and_zone,
 )
-from ilertd.store.replies import open_incident_ids, reply_codes_of, stopped_phones
+from ilertd.store.replies import stopped_phones
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,10 @@ class ChannelActor(TrackedActor):
         self.method = method
         self.channel = channel
         self.layout = layout
-        # The reply codes of the phones this actor pages: target → incident → (code, user).
-        self.reply_codes: dict[str, dict[int, tuple[int, int]]] = {}
+        self.phone_codes = PhoneCodes(runtime)
         self.last_sent: dict[str, datetime] = {}
         # While a batch runs: its outcome writes, queued together at its end.
-        self._writes: list[WriteUnit] | None = None
+        self._writes: WriteQueue | None = None
         # The `channel` label of this actor's notifications: the method, as [channels.NAME] names it.
         self.label = method.lower()
 
@@ -106,21 +106,16 @@ class ChannelActor(TrackedActor):
 
     def _deliver(self, pages: list[Deliver]) -> None:
         """Send the due rows among `pages`: each contact's due pages as one message, then the
-        reminders, each on its own (throttled like the rest). The outcomes are queued for the
-        store WRITES_TOGETHER at a time, and the rest at the batch's end."""
+        reminders, each on its own (throttled like the rest). The outcomes go to the store
+        through a WriteQueue."""
         if not pages:
             return
-        self._writes = []
+        self._writes = WriteQueue(self.runtime.committer)
         try:
             self._deliver_batch(pages)
         finally:
-            self._flush_writes()
+            self._writes.flush()
             self._writes = None
-
-    def _flush_writes(self) -> None:
-        if self._writes:
-            writes, self._writes = self._writes, []
-            self.runtime.committer.submit_many(writes)
 
     def _deliver_batch(self, pages: list[Deliver]) -> None:
         now = self.runtime.clock.now()
@@ -206,7 +201,8 @@ class ChannelActor(TrackedActor):
             committed.set()
 
         marks = tuple(statements.update_notification(row.id, {"sending_since": now}) for row in rows)
-        self._flush_writes()
+        if self._writes is not None:
+            self._writes.flush()
         # Owner 0: no reader waits for these by incident; this actor waits for the commit itself.
         self.runtime.committer.submit(WriteUnit(0, marks, done))
         if committed.wait(MARK_TIMEOUT_S) and not failures:
@@ -294,10 +290,8 @@ class ChannelActor(TrackedActor):
         unit = WriteUnit(row.incident_id or 0, tuple(writes), _log_failure)
         if self._writes is None:
             self.runtime.committer.submit(unit)
-            return
-        self._writes.append(unit)
-        if len(self._writes) >= WRITES_TOGETHER:
-            self._flush_writes()
+        else:
+            self._writes.submit(unit)
 
     def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime) -> PageText:
         ref = page_reference(rows[0].id)
@@ -323,30 +317,7 @@ class ChannelActor(TrackedActor):
         """The SMS reply code of each incident paged in `rows`, when SMS replies reach ilertd."""
         if self.layout != "sms" or not self.runtime.answering.sms_replies:
             return {}
-        paged = [(r.incident_id, r.user_id) for r in rows if r.kind == "ALERT" and r.incident_id is not None]
-        if not paged:
-            return {}
-        # This actor owns every page to `target` (the dispatcher hashes targets to actors), so
-        # its map is the phone's codes: chosen here, stored through the group commit, never
-        # waiting on the store's write lock in front of an SMS.
-        held = self.reply_codes.get(target)
-        if held is None:
-            held = self.reply_codes[target] = reply_codes_of(target)
-        codes: dict[int, int] = {}
-        for incident_id, user_id in paged:
-            if incident_id in held:
-                code = held[incident_id][0]
-            else:
-                still_open = open_incident_ids(held)
-                code = smallest_free_code(c for i, (c, _user) in held.items() if i in still_open)
-                for resolved in [i for i, (c, _user) in held.items() if c == code]:
-                    del held[resolved]
-            held[incident_id] = (code, user_id)
-            codes[incident_id] = code
-            self.runtime.committer.submit(WriteUnit(
-                incident_id, self.runtime.statements.reply_code(target, code, incident_id, user_id, now),
-                _log_failure))
-        return codes
+        return self.phone_codes.codes(target, rows, now)
 
     def _answering(self, row: Any, codes: dict[int, int], now: datetime) -> Answering:
         """How this page may be answered on its medium: a reply code, action links, a reply e-mail."""

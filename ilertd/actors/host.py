@@ -45,7 +45,7 @@ from ilertd.domain.incidents import Paging
 from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
-from ilertd.store.committer import WRITES_TOGETHER, WriteUnit
+from ilertd.store.committer import WriteQueue, WriteUnit
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class IncidentHost(TrackedActor):
         # While a batch runs: the timers it arms, armed at its end in one hold of the clock's lock,
         # and its writes, queued at its end (or before anyone waits for them) in one submit.
         self.timers: list[tuple[Hashable, datetime, TimerCallback]] | None = None
-        self.writes: list[WriteUnit] | None = None
+        self.writes: WriteQueue | None = None
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -170,7 +170,7 @@ class IncidentHost(TrackedActor):
                 state, runtime.policies.get(state.escalation_policy_id, reader), now,
                 runtime.schedules.on_call)
         ], reader)
-        self.timers, self.writes = [], []
+        self.timers, self.writes = [], WriteQueue(runtime.committer)
         try:
             for actor in actors:
                 self._hold(actor)
@@ -195,20 +195,16 @@ class IncidentHost(TrackedActor):
                       on_call=self.runtime.schedules.on_call, schedule_name=self.runtime.schedules.name)
 
     def submit(self, unit: WriteUnit) -> None:
-        """Queue an actor's write: at once, or with the batch's next WRITES_TOGETHER writes (a
-        batch of thousands would otherwise hold its first pages back until its end)."""
+        """Queue an actor's write: at once, or with the running batch's (see WriteQueue)."""
         if self.writes is None:
             self.runtime.committer.submit(unit)
-            return
-        self.writes.append(unit)
-        if len(self.writes) >= WRITES_TOGETHER:
-            self.flush_writes()
+        else:
+            self.writes.submit(unit)
 
     def flush_writes(self) -> None:
         """Queue the running batch's writes so far: before anyone waits for them to land."""
-        if self.writes:
-            writes, self.writes = self.writes, []
-            self.runtime.committer.submit_many(writes)
+        if self.writes is not None:
+            self.writes.flush()
 
     def arm(self, key: Hashable, when: datetime, callback: TimerCallback) -> None:
         if self.timers is not None:

@@ -205,6 +205,26 @@ class Committer:
                 self._newest = {owner: t for owner, t in self._newest.items() if t > finished}
 
 
+class WriteQueue:
+    """The writes of an actor's batch, queued WRITES_TOGETHER at a time in one `submit_many`:
+    the submitters' lock is taken rarely, and the batch's first writes do not wait for its end.
+    `flush` queues the rest: at the batch's end, and before anyone waits for them to land."""
+
+    def __init__(self, committer: Committer) -> None:
+        self._committer = committer
+        self._units: list[WriteUnit] = []
+
+    def submit(self, unit: WriteUnit) -> None:
+        self._units.append(unit)
+        if len(self._units) >= WRITES_TOGETHER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._units:
+            units, self._units = self._units, []
+            self._committer.submit_many(units)
+
+
 def _runs(batch: list[WriteUnit]) -> list[tuple[str, list[tuple[object, ...]]]]:
     """The batch's statements as executemany runs: by kind (rows before the rows that reference
     them) between barriers, in submission order within a kind, consecutive equal SQL in one run."""
