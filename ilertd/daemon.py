@@ -81,6 +81,9 @@ class Daemon:
         self.leadership: Leadership | None = None
         self.node = ""
         self.relay: Relay | None = None
+        # The relay starts once both hold: this node leads, and ingestion works.
+        self.leading = False
+        self.taking_events = False
         self.web_app: ASGIApp | None = None
         self.exit_code = 0
         self.tracker = WorkTracker(counting=options.manual_clock)
@@ -147,6 +150,8 @@ class Daemon:
         self.watcher.start(self.services.app.ctx)
         # Ingestion works from here: each plugin's startup hook runs before HTTP serves.
         self.plugins.start(Ingestion(self.services), self.services.app.replies)
+        self.taking_events = True
+        self.start_relay()
         if listen:
             self.start_http()
         self.leadership.start()
@@ -169,9 +174,15 @@ class Daemon:
         self.start_supervisor()
         self.services.supervisor = self.supervisor
         self.start_heartbeats()
-        if self.relay is not None:
-            self.relay.start()
+        self.leading = True
+        self.start_relay()
         self.metrics.leader.set(1)
+
+    def start_relay(self) -> None:
+        """Serve what followers queued, once this node leads and takes events: an event the relay
+        took before ingestion worked was answered NOT_READY, though its follower had answered 202."""
+        if self.relay is not None and self.leading and self.taking_events:
+            self.relay.start()
 
     def leadership_lost(self) -> None:
         self.exit_code = 1

@@ -52,8 +52,9 @@ class Relay:
         self.served = 0
 
     def start(self) -> None:
-        """Take what the last leader left, then serve; nothing to do for a lone daemon on SQLite."""
-        if is_sqlite(self.db):
+        """Take what the last leader left, then serve; nothing to do for a lone daemon on SQLite
+        (or when serving already)."""
+        if is_sqlite(self.db) or self._thread is not None:
             return
         requeued, abandoned = forwarded.take_over(LEADER_CHANGED, wall_now())
         if requeued or abandoned:

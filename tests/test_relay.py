@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ilertd.errors import ApiError
+from ilertd.relay import Relay
 from ilertd.store import forwarded
 from ilertd.store import models as m
 from ilertd.store.forwarded import Answer
@@ -90,3 +92,29 @@ def test_what_a_dead_leader_claimed_and_never_answered_is_settled_by_the_next(
     assert [u["username"] for u in leader.get("/api/users").json()] == ["admin"]
     assert [i["alertKey"] for i in leader.get("/api/incidents").json()] == ["d"]
     assert "relay: the last leader left 1 events unanswered (taken again) and 1 other" in leader.log()
+
+
+def test_the_relay_starts_only_once_the_leader_takes_events(
+    leader: InProcessDaemon, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A queued event the relay ran before ingestion worked was answered NOT_READY, though the
+    # follower had answered its sender 202: the event was lost.
+    ready_at_start: list[bool] = []
+    original = Relay.start
+
+    def start(relay: Relay) -> None:
+        try:
+            leader.daemon.plugins.intake()  # type: ignore[union-attr]
+            ready_at_start.append(True)
+        except ApiError:
+            ready_at_start.append(False)
+        original(relay)
+
+    monkeypatch.setattr(Relay, "start", start)
+    leader.stop()
+    event = queue(leader, "POST", "/api/events", {
+        "integrationKey": leader.integration_key, "eventType": "ALERT", "summary": "disk", "alertKey": "d"})
+    leader.start()
+    assert ready_at_start == [True]
+    opened = answer(event)
+    assert opened.status == 202 and json.loads(opened.body)["responseCode"] == "NEW_INCIDENT_CREATED"
