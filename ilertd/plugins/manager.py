@@ -91,10 +91,11 @@ class PluginManager:
         """Register every entry point of the group, ilertd's own first; pluggy's own loader would
         stop at the first plugin that fails to import."""
         found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        ordered = sorted(found, key=lambda ep: (_distribution(ep) != BUILT_IN_DISTRIBUTION, ep.name))
+        distributions = _Distributions()
+        ordered = sorted(found, key=lambda ep: (distributions.of(ep)[0] != BUILT_IN_DISTRIBUTION,
+                                                ep.name))
         for entry_point in ordered:
-            distribution = _distribution(entry_point)
-            version = entry_point.dist.version if entry_point.dist is not None else ""
+            distribution, version = distributions.of(entry_point)
             origin = ("built-in" if distribution == BUILT_IN_DISTRIBUTION
                       else f"entry point of distribution {distribution or '?'}")
             try:
@@ -342,8 +343,23 @@ def installed_options(config: Config | None = None) -> dict[str, tuple[ConfigOpt
     return plugins.options
 
 
-def _distribution(entry_point: importlib.metadata.EntryPoint) -> str:
-    return entry_point.dist.name if entry_point.dist is not None else ""
+class _Distributions:
+    """Name and version of an entry point's distribution, its metadata read once: each read of
+    `Distribution.name` or `.version` parses the whole METADATA file again (ilertd's holds its
+    README), and that was most of a start's time."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[str, str]] = {}
+
+    def of(self, entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
+        dist = entry_point.dist
+        if dist is None:
+            return "", ""
+        facts = self._known.get(id(dist))
+        if facts is None:
+            metadata = dist.metadata
+            facts = self._known[id(dist)] = (metadata["Name"] or "", metadata["Version"] or "")
+        return facts
 
 
 def _describe(error: BaseException) -> str:
