@@ -65,15 +65,19 @@ class ApiClient:
 
 
 class DaemonProcess(ApiClient):
-    """One data directory; `start()` may be called again after `kill()`/`stop()` (a restart)."""
+    """One data directory; `start()` may be called again after `kill()`/`stop()` (a restart).
+
+    On the default SQLite store the first `start()` begins from a copy of
+    `tests.first_start.first_started_data()` unless `fresh` asks for a first start of its own."""
 
     def __init__(self, directory: Path, env: dict[str, str] | None = None,
-                 config: Path | None = None, manual_clock: bool = True) -> None:
+                 config: Path | None = None, manual_clock: bool = True, fresh: bool = False) -> None:
         self.directory = directory
         self.data_dir = directory / "data"
         self.extra_env = env or {}
         self.config = config
         self.manual_clock = manual_clock
+        self.fresh = fresh
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self.stdout = ""
@@ -98,6 +102,9 @@ class DaemonProcess(ApiClient):
 
     def start(self) -> DaemonProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
+        if not (self.fresh or self.data_dir.exists() or self._store_configured()):
+            from tests.first_start import begin_as_first_started  # it imports this module
+            begin_as_first_started(self.data_dir)
         stderr = open(self.stderr_path, "a")  # noqa: SIM115 - owned by the child for its life
         self.process = subprocess.Popen(
             self.command(), cwd=self.directory, env=self.environment(),
@@ -127,6 +134,11 @@ class DaemonProcess(ApiClient):
         ).group(1)
         self._client = httpx.Client(base_url=self.url, timeout=30.0)
         return self
+
+    def _store_configured(self) -> bool:
+        """Whether the store may be other than the data directory's SQLite file."""
+        return (any(key.startswith(("ILERTD_DATABASE", "CREDENTIALS_DIRECTORY")) for key in self.extra_env)
+                or (self.config is not None and "[database" in self.config.read_text()))
 
     def log(self) -> str:
         return self.stderr_path.read_text() if self.stderr_path.exists() else ""

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,30 +14,9 @@ from ilertd.config import Config, load_config
 from ilertd.daemon import Daemon, ServeOptions
 from ilertd.web.app import build_app
 from tests.daemon import CLOCK_START, ApiClient
+from tests.first_start import begin_as_first_started
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-# What a first start leaves in the data directory and a later start reads again.
-FIRST_START_FILES = ("ilertd.db", "first-run.txt")
-_first_started: Path | None = None
-
-
-def first_started_data() -> Path:
-    """A data directory as a real first start of the daemon left it (migrated store, admin, default
-    source, secret key), made once per test process. A daemon started on a copy of it starts as
-    after a restart: a first start's migrations and password hash cost a third of a second, paid
-    once here instead of by every test (the first start itself is tested on its own)."""
-    global _first_started
-    if _first_started is None:
-        home = Path(tempfile.mkdtemp(prefix="ilertd-first-start-"))
-        atexit.register(shutil.rmtree, home, ignore_errors=True)
-        daemon = Daemon(Config(), ServeOptions(manual_clock=True, clock_start=CLOCK_START),
-                        directory=home / "data")
-        try:
-            daemon.start(listen=False)
-        finally:
-            daemon.stop()
-        _first_started = home / "data"
-    return _first_started
 
 
 class _Log(logging.Handler):
@@ -66,8 +42,8 @@ class InProcessDaemon(ApiClient):
     `stop()` then `start()` is a clean restart on the same data directory, as SIGTERM and a new
     `ilertd serve` would be (a kill -9 needs a real process: `DaemonProcess`). `config` is a
     `Config`, or a file read with `env`'s `ILERTD_*` overrides as `ilertd serve --config` would.
-    On the default SQLite store the first `start()` begins from a copy of `first_started_data()`
-    unless `fresh` asks for a first start of its own.
+    On the default SQLite store the first `start()` begins from a copy of
+    `tests.first_start.first_started_data()` unless `fresh` asks for a first start of its own.
 
     Only one may run at a time in a process: the store binds its models to one database.
     """
@@ -101,9 +77,7 @@ class InProcessDaemon(ApiClient):
         if self.daemon.services is not None:  # a restart: a fresh daemon, as a new process would be
             self.daemon = self._new_daemon()
         elif not (self.fresh or self.config.database.url or self.data_dir.exists()):
-            self.data_dir.mkdir(parents=True, mode=0o700)
-            for name in FIRST_START_FILES:
-                shutil.copy2(first_started_data() / name, self.data_dir / name)
+            begin_as_first_started(self.data_dir)
         self._attach_log()
         try:
             self.daemon.start(listen=False)
