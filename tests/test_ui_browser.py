@@ -41,24 +41,37 @@ WAIT_S = 15
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def chrome(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebDriver]:
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """One browser for the module's tests (starting one takes seconds); `chrome` gives each test
+    a browser without cookies."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM  # type: ignore[assignment]
+    profile = tmp_path_factory.mktemp("chromium")
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
+                     "--window-size=1280,1000", f"--user-data-dir={profile}"):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(30)
-    shots = Path(os.environ.get("ILERTD_SCREENSHOTS", str(tmp_path)))
-    shots.mkdir(parents=True, exist_ok=True)
-    driver.ilertd_shot = lambda name: driver.save_screenshot(  # type: ignore[attr-defined]
-        str(shots / f"{request.node.name}-{name}.png"))
     try:
         yield driver
     finally:
-        driver.save_screenshot(str(shots / f"{request.node.name}.png"))
         driver.quit()
+
+
+@pytest.fixture
+def chrome(chromium: WebDriver, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebDriver]:
+    # Cookies are kept per host, not per port: one test's session would be the next one's.
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    shots = Path(os.environ.get("ILERTD_SCREENSHOTS", str(tmp_path)))
+    shots.mkdir(parents=True, exist_ok=True)
+    chromium.ilertd_shot = lambda name: chromium.save_screenshot(  # type: ignore[attr-defined]
+        str(shots / f"{request.node.name}-{name}.png"))
+    try:
+        yield chromium
+    finally:
+        chromium.save_screenshot(str(shots / f"{request.node.name}.png"))
+        chromium.get("about:blank")
 
 
 def admin_password(paging: Paging) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -13,11 +15,36 @@ from ilertd.errors import StartError
 from ilertd.web.connections import ConnectionLimits, connection_bound, protocol_class, raise_open_files_limit
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, woken by `exit_now` at once rather than at its next tick (a tenth of a
+    second): a stop, and so every restart, takes that much less."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def exit_now(self) -> None:
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server has gone already
+                loop.call_soon_threadsafe(wake.set)
+
+
 class HttpServer:
     def __init__(self, config: ServerConfig, listener: socket.socket) -> None:
         self.config = config
         self.listener = listener
-        self.server: uvicorn.Server | None = None
+        self.server: _Server | None = None
         self.thread: threading.Thread | None = None
 
     def start(self, app: Any) -> None:
@@ -29,7 +56,7 @@ class HttpServer:
             body_timeout=config.body_timeout,
             keepalive_timeout=config.keepalive_timeout,
         )
-        server = self.server = uvicorn.Server(uvicorn.Config(
+        server = self.server = _Server(uvicorn.Config(
             app,
             host=config.host,
             port=config.port,
@@ -54,5 +81,5 @@ class HttpServer:
 
     def stop(self) -> None:
         if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
+            self.server.exit_now()
             self.thread.join(15)
