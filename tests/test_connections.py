@@ -287,3 +287,20 @@ def test_a_connection_goes_on_after_an_early_413_and_through_a_slow_answer(
     assert status == 201, body
     assert json.loads(body)["username"] == "slow"
     assert daemon.stop() == 0
+
+
+def test_a_request_the_parser_cannot_read_is_a_400_in_the_envelope(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    daemon = start(make_daemon, tmp_path, "header_timeout = 5")
+    for head in (b"GET /api/users HTTP/1.1\r\nHost: ilertd\r\nTransfer-Encoding: ]7pw\r\n\r\n",
+                 b"GET /healthz HTTP/1.1\r\nHost: ilertd\r\nBad Header Name: x\r\n\r\n"):
+        sock = connect(daemon, sockets)
+        sock.sendall(head)
+        raw, _ = read_until_closed(sock)
+        status, headers, body = parse_response(raw)
+        assert status == 400, raw
+        assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+        reply = json.loads(body)
+        assert reply["status"] == 400 and reply["code"] == "BAD_REQUEST" and reply["message"]
+    assert daemon.client.get("/healthz").status_code == 200

@@ -221,15 +221,17 @@ def test_a_leader_killed_between_two_levels_pages_the_second_once_and_the_first_
     os.kill(first.process.pid, signal.SIGSTOP)
     # The follower moves the shared clock past level one's deadline (09:05) itself...
     assert second.advance("PT10M") == "2026-01-05T09:10:00.000Z"
-    # ...queues events (durable: the next leader takes them)...
-    queued = second.event(summary="disk full again", alertKey="disk")
+    # ...queues events (durable: the next leader takes them) and refuses any other write, changing
+    # nothing. Each waits for a leader to claim it first: sent together, they wait together.
+    with ThreadPoolExecutor(3) as pool:
+        sent = [pool.submit(second.event, summary="disk full again", alertKey="disk"),
+                pool.submit(second.event, summary="cpu hot", alertKey="cpu"),
+                pool.submit(second.post, "/api/users", {"username": "cy", "email": "cy@example.com"})]
+        queued, fresh, refused = (future.result() for future in sent)
     assert queued.status_code == 202, queued.text
     assert queued.json() == {"alertKey": "disk", "alertUrl": None, "incidentId": None,
                              "responseCode": "EVENT_QUEUED"}
-    fresh = second.event(summary="cpu hot", alertKey="cpu")
     assert fresh.status_code == 202 and fresh.json()["responseCode"] == "EVENT_QUEUED"
-    # ...and refuses any other write, changing nothing.
-    refused = second.post("/api/users", {"username": "cy", "email": "cy@example.com"})
     assert refused.status_code == 503 and refused.json()["code"] == "NOT_LEADER", refused.text
     assert refused.headers["Retry-After"] == "2"
     assert len(smtp.messages) == 1

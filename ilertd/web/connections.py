@@ -82,8 +82,10 @@ class _Pool:
         self.evicted = 0
         self.refused = 0
         self.reported_at = float("-inf")
-        self.head_408 = _timeout_body(f"the request head was not complete within {limits.header_timeout:g} s")
-        self.body_408 = _timeout_body(f"the request body was not complete within {limits.body_timeout:g} s")
+        self.head_408 = _error_answer(
+            408, "REQUEST_TIMEOUT", f"the request head was not complete within {limits.header_timeout:g} s")
+        self.body_408 = _error_answer(
+            408, "REQUEST_TIMEOUT", f"the request body was not complete within {limits.body_timeout:g} s")
 
     def make_room(self) -> bool:
         """Close the connection idle longest; False (and count a refusal) when none is idle."""
@@ -107,8 +109,10 @@ class _Pool:
         return made
 
 
-def _timeout_body(message: str) -> bytes:
-    reply = {"status": 408, "code": "REQUEST_TIMEOUT", "message": message}
+def _error_answer(status: int, code: str, message: str) -> bytes:
+    """The headers (after the status line) and body of an error the HTTP layer answers itself,
+    in the API's envelope; the connection closes after it."""
+    reply = {"status": status, "code": code, "message": message}
     body = json.dumps(reply, separators=(",", ":")).encode()
     return (
         b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
@@ -160,6 +164,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._forget()
         super().handle_websocket_upgrade()
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser could not read (a broken head, a Transfer-Encoding it cannot
+        frame): uvicorn answers in plain text; the API's contract is its JSON envelope."""
+        self._forget()
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + _error_answer(
+            400, "BAD_REQUEST", "the request could not be read as HTTP/1.1"))
+        self.transport.close()
 
     def close_now(self) -> None:
         """Close without a word (idle, evicted, refused); no longer counted against the bound."""
