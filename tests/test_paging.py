@@ -4,7 +4,9 @@ is the point), manual clock, pages received by loopback servers."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from ilertd.actors.dispatch import page_timer_key
 from ilertd.channels.twilio_voice import twilio_signature
 from tests.paging import Paging
 
@@ -359,3 +361,26 @@ def test_a_preference_change_is_seen_by_the_very_next_page(app_paging: Paging) -
     app_paging.daemon.advance("PT10S")
     assert [(r["method"], r["target"]) for r in app_paging.notifications(fifth)] == [
         ("EMAIL", "uma.new@example.com")]
+
+
+def test_the_sweep_sends_a_due_page_that_lost_its_timer_once(app_paging: Paging) -> None:
+    alice = app_paging.user("alice", rules=[("SMS", 5, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [alice])])
+    app_paging.daemon.advance("PT10S")  # off the sweep's 30-second beat
+    incident_id = app_paging.alert()
+    sms = [p for p in app_paging.notifications(incident_id) if p["method"] == "SMS"]
+    assert [p["status"] for p in sms] == ["SCHEDULED"]
+    # A timer can be lost (a bug, a race); the store still knows the page is due.
+    daemon: Any = app_paging.daemon
+    clock = daemon.daemon.clock
+    assert clock.armed_at(page_timer_key(sms[0]["id"])) is not None
+    clock.disarm(page_timer_key(sms[0]["id"]))
+    app_paging.daemon.advance("PT5M")
+    assert app_paging.http.to("/sms/") == []
+    # The next sweep, at most 30 s later, finds it overdue and sends it; later sweeps do not again.
+    app_paging.daemon.advance("PT30S")
+    assert len(app_paging.http.to("/sms/")) == 1
+    assert f"page {sms[0]['id']}: overdue and without a timer; delivering" in daemon.log()
+    app_paging.daemon.advance("PT5M")
+    assert len(app_paging.http.to("/sms/")) == 1
+    assert [p["status"] for p in app_paging.notifications(incident_id) if p["method"] == "SMS"] == ["SUCCESS"]

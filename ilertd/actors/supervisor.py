@@ -129,7 +129,7 @@ class Supervisor(TrackedActor):
         self.hosts.forget_handed_to(failed.index)
         for message in failed.pending:
             self.hosts.tell_host(failed.index, message)
-        for incident_id, due in store.escalation_deadlines(until=self.runtime.clock.now()):
+        for incident_id, due in store.escalation_deadlines_due(self.runtime.reader, self.runtime.clock.now()):
             if self.hosts.index(incident_id) == failed.index:
                 self.hosts.escalation_due(incident_id, due)
 
@@ -186,7 +186,7 @@ class Supervisor(TrackedActor):
         recent = now - SWEEP_INTERVAL
         clock, hosts = self.runtime.clock, self.hosts
         hosts.forget_handed_before(recent)
-        for incident_id, due in store.escalation_deadlines(until=now):
+        for incident_id, due in store.escalation_deadlines_due(self.runtime.reader, now):
             armed = clock.armed_at(escalation_timer_key(incident_id))
             if (armed is None or armed > due) and not hosts.recently_handed(incident_id, recent):
                 logger.warning("incident %s: overdue escalation had no timer; firing", incident_id,
@@ -194,7 +194,7 @@ class Supervisor(TrackedActor):
                 hosts.escalation_due(incident_id, due)
         pages = self.runtime.pages
         pages.forget_handed_before(recent)
-        for page in outbox.scheduled_notifications(until=now):
+        for page in outbox.scheduled_notifications_due(self.runtime.reader, now):
             armed = pages.armed_at(page["id"])
             if (armed is None or armed > page["due_at"]) and not pages.recently_handed(page["id"], recent):
                 logger.warning("page %s: overdue and without a timer; delivering", page["id"],
