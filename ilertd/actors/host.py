@@ -90,6 +90,7 @@ class IncidentHost(TrackedActor):
         self.actors[actor.id] = actor
         self.actors.move_to_end(actor.id)
         self.last_used[actor.id] = self.runtime.clock.now()
+        self.directory.holding[self.index] = True
         while len(self.actors) > self.capacity:
             passivated, _ = self.actors.popitem(last=False)
             del self.last_used[passivated]
@@ -111,6 +112,7 @@ class IncidentHost(TrackedActor):
         cutoff = self.runtime.clock.now() - self.idle
         for incident_id in [i for i, used in self.last_used.items() if used <= cutoff]:
             self._passivate(incident_id)
+        self.directory.holding[self.index] = bool(self.actors)
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -230,6 +232,9 @@ class HostDirectory:
         # Escalations handed to a host lately: during a backlog they wait in its box, and the
         # sweep must not take them for deadlines whose timer was lost.
         self._handed: dict[int, datetime] = {}
+        # Whether each host may hold an incident actor: set by the host, read by the sweep, which
+        # asks only those to passivate their idle actors.
+        self.holding = [False] * count
 
     def start(self, start_host: Callable[[int], pykka.ActorRef[Any]]) -> None:
         self._start = start_host

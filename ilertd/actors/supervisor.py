@@ -201,5 +201,6 @@ class Supervisor(TrackedActor):
                                extra=ids(notification_id=page["id"], incident_id=page["incident_id"]))
                 pages.deliver(Deliver(page["id"], page["incident_id"], page["method"], page["target"]))
         for index in range(hosts.count):
-            hosts.tell_host(index, EvictIdle())
+            if hosts.holding[index]:
+                hosts.tell_host(index, EvictIdle())
         self._arm_sweep()
