@@ -139,11 +139,15 @@ def test_a_wedged_supervisor_stops_the_watchdog_pings(
         assert notify_socket.wait_for("WATCHDOG=1", timeout=5)[-1] == "WATCHDOG=1"
         # Wedge the supervisor where production would: a store query that never returns.
         release = threading.Event()
-        monkeypatch.setattr("ilertd.store.incidents.escalation_deadlines",
-                            lambda until=None: release.wait(30) and [])
+        monkeypatch.setattr("ilertd.store.incidents.escalation_deadlines_due",
+                            lambda reader, until: release.wait(30) and [])
         supervisor.tell(Sweep())
-        while notify_socket.receive(0.3) is not None:
-            pass  # drain pings sent before the wedge took hold
+        # Drain the pings sent before the wedge took hold; ten seconds of them means no wedge.
+        for _ in range(100):
+            if notify_socket.receive(0.3) is None:
+                break
+        else:
+            raise AssertionError("the sweep did not wedge the supervisor")
         assert notify_socket.receive(1.0) is None, "the watchdog pinged for a wedged supervisor"
         release.set()
         assert notify_socket.wait_for("WATCHDOG=1", timeout=5)[-1] == "WATCHDOG=1"
