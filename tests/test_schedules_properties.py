@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -62,6 +63,7 @@ anywhere = st.builds(
 )
 
 
+@functools.cache
 def local_times(zone: str) -> st.SearchStrategy[datetime]:
     """Local date-times in 2020-2023, many of them on (or a day or two before) a DST change of `zone`."""
     if not TRANSITION_DAYS[zone]:
@@ -73,13 +75,24 @@ def local_times(zone: str) -> st.SearchStrategy[datetime]:
     return st.one_of(near_change, anywhere)
 
 
+# Strategies are built once, not in every draw: hypothesis validates each new one, and that had
+# been a third of these tests' time.
+weekdays = st.sampled_from(list(Weekday))
+times_of_day = st.one_of(quarter_hours, small_hours)
+user_lists = st.one_of(
+    st.integers(2, 4).map(lambda count: tuple(range(1, count + 1))),
+    st.lists(USERS, min_size=1, max_size=4).map(tuple),
+)
+rotations = st.sampled_from(ROTATIONS)
+zones = st.sampled_from(ZONES)
+
+
 @st.composite
 def restrictions(draw: st.DrawFn) -> Restriction:
-    from_day = draw(st.sampled_from(list(Weekday)))
-    from_time = draw(st.one_of(quarter_hours, small_hours))
-    to_day = draw(st.sampled_from(list(Weekday)))
-    to_time = draw(st.one_of(quarter_hours, small_hours).filter(
-        lambda moment: to_day != from_day or moment != from_time))
+    from_day = draw(weekdays)
+    from_time = draw(times_of_day)
+    to_day = draw(weekdays)
+    to_time = draw(times_of_day.filter(lambda moment: to_day != from_day or moment != from_time))
     return Restriction(from_day, from_time, to_day, to_time)
 
 
@@ -94,15 +107,22 @@ def layers(
     return Layer(
         name="layer",
         # Distinct users half the time, so that a wrong rotation index or a misplaced hand-off shows.
-        users=draw(st.one_of(
-            st.integers(2, 4).map(lambda count: tuple(range(1, count + 1))),
-            st.lists(USERS, min_size=1, max_size=4).map(tuple),
-        )),
-        rotation=draw(st.sampled_from(ROTATIONS)),
+        users=draw(user_lists),
+        rotation=draw(rotations),
         starts_on=starts_on,
         ends_on=ends_on,
-        restrictions=tuple(draw(st.lists(restrictions(), max_size=most_restrictions))),
+        restrictions=tuple(draw(restriction_lists(most_restrictions))),
     )
+
+
+@functools.cache
+def restriction_lists(most: int) -> st.SearchStrategy[list[Restriction]]:
+    return st.lists(restrictions(), max_size=most)
+
+
+@functools.cache
+def layer_stacks(zone: str) -> st.SearchStrategy[list[Layer]]:
+    return st.lists(layers(zone), min_size=1, max_size=3)
 
 
 # Mostly windows of hours to weeks (left alone, hypothesis favours the shortest).
@@ -125,8 +145,8 @@ def spans(draw: st.DrawFn, anchor: datetime) -> tuple[datetime, datetime]:
 @st.composite
 def general_cases(draw: st.DrawFn) -> tuple[Schedule, datetime, datetime]:
     """Any schedule, with a window around a layer's start, its next DST change, or years later."""
-    zone = draw(st.sampled_from(ZONES))
-    stack = tuple(draw(st.lists(layers(zone), min_size=1, max_size=3)))
+    zone = draw(zones)
+    stack = tuple(draw(layer_stacks(zone)))
     first = min(layer.starts_on for layer in stack)
     changes = [datetime.combine(day, time(2)) for day in TRANSITION_DAYS[zone] if day >= first.date()]
     anchor = draw(st.one_of(
