@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from select import select as wait_readable
@@ -46,6 +47,9 @@ class Relay:
         self.node = node
         self.app = app
         self._stopping = threading.Event()
+        # Written to by `stop`: wakes the wait for a NOTIFY at once, not at its next poll.
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
         self._thread: threading.Thread | None = None
         self._listener: Any = None
         self._next_prune = wall_now()
@@ -66,8 +70,11 @@ class Relay:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
+            self._wake_writer.send(b"x")
             self._thread.join(timeout=60)
             self._thread = None
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -97,7 +104,7 @@ class Relay:
             except Exception:
                 logger.exception("relay: a round failed; trying again in a second")
                 self._close_listener()
-                await asyncio.sleep(POLL_SECONDS)
+                await asyncio.to_thread(self._stopping.wait, POLL_SECONDS)
         await asyncio.gather(*in_flight, return_exceptions=True)
 
     def _claim(self, room: int) -> list[Forwarded]:
@@ -109,8 +116,8 @@ class Relay:
             forwarded.prune(wall_now() - KEEP_ANSWERS)
             self._next_prune = wall_now() + PRUNE_EVERY
         listener = self._listen()
-        readable, _, _ = wait_readable([listener], [], [], seconds)
-        if readable:
+        readable, _, _ = wait_readable([listener, self._wake_reader], [], [], seconds)
+        if listener in readable:
             listener.poll()
             listener.notifies.clear()
 
