@@ -26,15 +26,13 @@ from ilertd.app.export import ExportError, export_document
 from ilertd.app.offboarding import DutyError, delete_user
 from ilertd.app.provision import ProvisionError, Provisioning
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
-from ilertd.daemon import Daemon, ServeOptions, StartError
 from ilertd.domain.provision_document import DocumentError, read_document
 from ilertd.domain.timeutil import format_instant
-from ilertd.errors import ApiError
+from ilertd.errors import ApiError, StartError
 from ilertd.logs import configure_logging
 from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database
 from ilertd.store.nodes import LEADER, nodes_seen
 from ilertd.store.people import all_users, user_named
-from ilertd.web.views import user_json
 
 logger = logging.getLogger("ilertd")
 # A node beats every few seconds (ilertd.leadership): silent this long, it is taken to be down.
@@ -135,6 +133,10 @@ def _application(config: Config, plugins: bool = False) -> Application:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Imported here: the daemon (its web layer, channels, actors) is most of an import of this
+    # module, and no other command needs it.
+    from ilertd.daemon import Daemon, ServeOptions
+
     config = _config(args)
     configure_logging(config.log.format, config.log.level)
     options = ServeOptions(args.host, args.port, args.manual_clock, args.clock_start)
@@ -200,6 +202,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     _open_store(_config(args))
     users = all_users()
     if args.json:
+        from ilertd.web.views import user_json  # the API's shape of a user; the web layer is heavy
+
         print(json.dumps([user_json(u) for u in users], indent=2))
         return 0
     rows = [("ID", "USERNAME", "ROLE", "EMAIL")] + [(str(u.id), u.username, u.role, u.email) for u in users]
@@ -340,8 +344,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ilertd: database error: {error}", file=sys.stderr)
         return 1
     except Exception as error:
-        from ilertd.errors import ApiError
-
         if isinstance(error, ApiError):
             print(f"ilertd: {error.message}", file=sys.stderr)
             return 1
