@@ -7,12 +7,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import httpx2 as httpx
 import pykka
-from starlette.testclient import TestClient
 
 from ilertd.config import Config, load_config
 from ilertd.daemon import Daemon, ServeOptions
 from ilertd.web.app import build_app
+from tests.asgi_client import ASGIApp, EventLoopThread, asgi_client
 from tests.daemon import CLOCK_START, ApiClient
 from tests.first_start import begin_as_first_started
 
@@ -59,7 +60,9 @@ class InProcessDaemon(ApiClient):
         self.options = ServeOptions(manual_clock=True, clock_start=clock_start)
         self.fresh = fresh
         self.daemon = self._new_daemon()
-        self._client: TestClient | None = None
+        self._client: httpx.Client | None = None
+        self._loop: EventLoopThread | None = None
+        self.web_app: ASGIApp = None
         self._log = _Log()
         self.admin_token = ""
         self.integration_key = ""
@@ -86,16 +89,20 @@ class InProcessDaemon(ApiClient):
             self._detach_log()
             raise
         assert self.daemon.services is not None
-        # raise_server_exceptions off: a 500 is an answer the tests want to see, as a client would.
-        client = TestClient(build_app(self.daemon.services), base_url=self.url,
-                            raise_server_exceptions=False)
-        # Entered: one event loop serves every request, as uvicorn's would, for the daemon's life.
-        self._client = client.__enter__()
+        # One event loop serves every request, as uvicorn's would, for the daemon's life.
+        self._loop = EventLoopThread()
+        self.web_app = build_app(self.daemon.services)
+        self._client = self.browser()
         text = (self.data_dir / "first-run.txt").read_text()
         self.admin_token = re.search(r"admin token: (\S+)", text).group(1)  # type: ignore[union-attr]
         self.integration_key = re.search(  # type: ignore[union-attr]
             r"default integration key: (\S+)", text).group(1)
         return self
+
+    def browser(self) -> httpx.Client:
+        """A new client of the daemon with cookies of its own (another browser, another user)."""
+        assert self._loop is not None, "the daemon is not running"
+        return asgi_client(self.web_app, self._loop, self.url)
 
     def quiet(self) -> None:
         """Wait until every message, due timer and queued write has been handled (no clock move)."""
@@ -113,8 +120,10 @@ class InProcessDaemon(ApiClient):
             return 0
         client, self._client = self._client, None
         try:
-            client.__exit__(None, None, None)
             client.close()
+            if self._loop is not None:
+                self._loop.close()
+                self._loop = None
         finally:
             try:
                 self.daemon.stop()

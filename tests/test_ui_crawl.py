@@ -7,7 +7,7 @@ import re
 from collections import deque
 from urllib.parse import urljoin, urlsplit
 
-from starlette.testclient import TestClient
+import httpx2 as httpx
 
 from tests.inprocess import InProcessDaemon
 from tests.ui_helpers import login, user
@@ -52,7 +52,7 @@ def seed(app: InProcessDaemon) -> None:
     app.advance("PT0S")
 
 
-def crawl(client: TestClient, start: str = "/ui/incidents") -> dict[str, int]:
+def crawl(client: httpx.Client, start: str = "/ui/incidents") -> dict[str, int]:
     """Status of every /ui/ page reachable by links from `start` (GET only, as a crawler)."""
     seen: dict[str, int] = {}
     queue = deque([start])

@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.testclient import TestClient
+import httpx2 as httpx
 
 from tests.inprocess import InProcessDaemon
 
@@ -14,9 +14,9 @@ PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def browser(app: InProcessDaemon) -> TestClient:
+def browser(app: InProcessDaemon) -> httpx.Client:
     """A client of the daemon's web app with cookies of its own (another browser, another user)."""
-    return TestClient(app.client.app, base_url=app.url, raise_server_exceptions=False)
+    return app.browser()
 
 
 def csrf(html: str) -> str:
@@ -34,7 +34,7 @@ def user(app: InProcessDaemon, username: str, role: str = "USER", password: str 
     return int(created.json()["id"])
 
 
-def login(app: InProcessDaemon, username: str, password: str = PASSWORD) -> TestClient:
+def login(app: InProcessDaemon, username: str, password: str = PASSWORD) -> httpx.Client:
     """A browser logged in as `username`."""
     client = browser(app)
     page = client.get("/ui/login")
@@ -44,7 +44,7 @@ def login(app: InProcessDaemon, username: str, password: str = PASSWORD) -> Test
     return client
 
 
-def submit(client: TestClient, page: str, action: str, data: dict[str, Any] | list[tuple[str, str]]
+def submit(client: httpx.Client, page: str, action: str, data: dict[str, Any] | list[tuple[str, str]]
            ) -> Any:
     """Post a form of `page` to `action` with `data`, as its submit button would (redirects followed)."""
     token = csrf(client.get(page).text)
