@@ -14,6 +14,8 @@ from urllib.parse import unquote
 
 import httpx2 as httpx
 
+from ilertd.web.follower import replay
+
 ASGIApp = Any
 # Where a request comes from, as the application sees it (TestClient's own choice).
 CLIENT = ("testclient", 50000)
@@ -68,18 +70,10 @@ class AsgiTransport(httpx.BaseTransport):
         return httpx.Response(status, headers=response_headers, content=body, request=request)
 
     async def _call(self, scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        sent_request = False
         complete = asyncio.Event()
         started: list[Any] = []
         chunks: list[bytes] = []
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent_request
-            if not sent_request:
-                sent_request = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await complete.wait()
-            return {"type": "http.disconnect"}
+        receive = replay(body, complete)
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -184,10 +184,11 @@ async def send_answer(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-def replay(body: bytes) -> Receive:
-    """A `receive` that hands the already-read body over once, then waits like a quiet client."""
+def replay(body: bytes, answered: asyncio.Event | None = None) -> Receive:
+    """A `receive` that hands the already-read body over once, then waits like a quiet client
+    (one that has read its answer and gone once `answered` is set)."""
     sent = False
-    done = asyncio.Event()
+    done = answered if answered is not None else asyncio.Event()
 
     async def receive() -> dict[str, Any]:
         nonlocal sent
