@@ -3,7 +3,10 @@ where a process is needed), and no actor left running after one."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,11 +17,27 @@ import peewee
 import pykka
 import pytest
 
-from ilertd.store.db import migrate, open_database
-from tests.daemon import ApiClient, DaemonProcess
-from tests.inprocess import InProcessDaemon
-from tests.loopback import HttpReceiver, SmtpServer
-from tests.paging import Paging
+
+def _share_bytecode() -> None:
+    """Compile the project and the tests once for the whole run, not once per process: every
+    subprocess daemon, command and pytest worker compiles them again where bytecode is not
+    written (PYTHONDONTWRITEBYTECODE, a fresh clone): a quarter of a second a daemon start. It is
+    kept in a directory of the system's temporary one, never in the checkout."""
+    checkout = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:12]
+    prefix = Path(tempfile.gettempdir()) / f"ilertd-tests-bytecode-{checkout}"
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(prefix)
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = str(prefix)
+
+
+_share_bytecode()
+
+from ilertd.store.db import migrate, open_database  # noqa: E402
+from tests.daemon import ApiClient, DaemonProcess  # noqa: E402
+from tests.inprocess import InProcessDaemon  # noqa: E402
+from tests.loopback import HttpReceiver, SmtpServer  # noqa: E402
+from tests.paging import Paging  # noqa: E402
 
 
 @pytest.fixture
