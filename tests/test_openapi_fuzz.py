@@ -29,6 +29,10 @@ from tests.test_input_safety import snapshot
 EXAMPLES = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 ID_PARAMETERS = ("id", "cid", "rid", "tid", "oid")
+# Built once, not in every draw: hypothesis validates each new strategy.
+AIMED = st.integers(0, 3)
+SEEDED_IDS = st.sampled_from([1, 2])
+TYPES = st.sampled_from(["api", "pagerduty", "prometheus", "webhook"])
 
 
 class Settled:
@@ -71,19 +75,19 @@ def aim(case: schemathesis.Case, draw: Callable[[st.SearchStrategy[Any]], Any], 
         keys: dict[str, str]) -> None:
     """Mostly, a path names seeded objects (user 2 owns contact 1 and rules 1) and real keys, so
     requests reach past 404 to the validators and the writes behind them."""
-    if not draw(st.integers(0, 3)):
+    if not draw(AIMED):
         return
     params = case.path_parameters or {}
     owned = case.operation.path.startswith("/api/users/{id}/")
     for name in params:
         if name == "id":
-            params[name] = 2 if owned else draw(st.sampled_from([1, 2]))
+            params[name] = 2 if owned else draw(SEEDED_IDS)
         elif name in ID_PARAMETERS:
-            params[name] = draw(st.sampled_from([1, 2]))
+            params[name] = draw(SEEDED_IDS)
         elif name == "key":
             params[name] = daemon.integration_key if "/events/" in case.operation.path else keys["key"]
         elif name == "type":
-            params[name] = draw(st.sampled_from(["api", "pagerduty", "prometheus", "webhook"]))
+            params[name] = draw(TYPES)
     if isinstance(case.body, dict) and "integrationKey" in case.body:
         case.body["integrationKey"] = daemon.integration_key
 
