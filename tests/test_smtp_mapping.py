@@ -1,0 +1,76 @@
+"""Mail to an event (ilertd.plugins.mail), pure: the subject to an event type and an alert key, the
+body to details."""
+
+from __future__ import annotations
+
+import pytest
+
+from ilertd.domain.events import MAX_DETAILS
+from ilertd.plugins.mail import (
+    DEFAULT_RESOLVE_PATTERN,
+    compile_resolve_pattern,
+    html_to_text,
+    parse_mail,
+    subject_key,
+    truncate_details,
+)
+from tests.test_smtp_in import mail
+
+RESOLVE = compile_resolve_pattern(DEFAULT_RESOLVE_PATTERN)
+
+
+@pytest.mark.parametrize(("subject", "event_type", "key"), [
+    ("Disk full on db-1", "ALERT", "Disk full on db-1"),
+    ("Re: Fwd: AW: Disk full on db-1", "ALERT", "Disk full on db-1"),
+    ("[FIRING:3] Disk   full on db-1", "ALERT", "Disk full on db-1"),
+    ("[RESOLVED] Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    ("Re: RESOLVED: Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    ("Resolved - Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    ("RECOVERY Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    ("OK: Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    ("[OK] Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    ("OK to deploy?", "ALERT", "OK to deploy?"),
+    ("Resolution needed: Disk full", "ALERT", "Resolution needed: Disk full"),
+    ("Okay then", "ALERT", "Okay then"),
+    ("Re:", "ALERT", "(no subject)"),
+])
+def test_subject_to_event_type_and_key(subject: str, event_type: str, key: str) -> None:
+    event = parse_mail(mail(subject, "x").as_bytes(), RESOLVE).event
+    assert (event.event_type, event.alert_key) == (event_type, key)
+    assert event.summary == " ".join(subject.split())
+
+
+def test_an_empty_resolve_pattern_never_resolves() -> None:
+    event = parse_mail(mail("[RESOLVED] Disk full", "x").as_bytes(), compile_resolve_pattern("")).event
+    assert (event.event_type, event.alert_key) == ("ALERT", "Disk full")
+
+
+def test_long_subjects_and_bodies_are_cut_not_refused() -> None:
+    parsed = parse_mail(mail("Disk full " * 300, "line\n" * 20000).as_bytes(), RESOLVE)
+    assert parsed.event.summary is not None and len(parsed.event.summary) == 1024
+    assert parsed.event.alert_key is not None and len(parsed.event.alert_key) <= 255
+    assert parsed.event.details is not None and len(parsed.event.details) <= MAX_DETAILS
+    assert parsed.event.details.endswith("more characters not shown]")
+    assert truncate_details("short") == "short"
+
+
+def test_raw_utf8_headers_odd_charsets_and_controls() -> None:
+    raw = ("From: Überwachung <mon@example.com>\r\nSubject: Lüfter\x00 defekt\r\n"
+           "Content-Type: text/plain; charset=x-unknown\r\n\r\n"
+           "Drehzahl 0 U/min \u2013 Rack\x07 4\r\n").encode()
+    parsed = parse_mail(raw, RESOLVE)
+    assert parsed.event.summary == "Lüfter defekt"
+    assert parsed.event.details == "Drehzahl 0 U/min \u2013 Rack 4"
+    assert parsed.event.custom_details == {"from": "mon@example.com"}
+
+
+def test_html_to_text_keeps_blocks_and_drops_scripts() -> None:
+    html = ("<html><head><title>T</title><script>alert(1)</script></head><body>"
+            "<div>CPU&nbsp;<b>99%</b></div><table><tr><td>host</td><td>web-1</td></tr></table>"
+            "first<br/>second</body></html>")
+    assert html_to_text(html) == "CPU 99%\n\nhost web-1\n\nfirst\nsecond"
+
+
+def test_subject_key_strips_only_leading_markers() -> None:
+    assert subject_key("  Re:  [ALERT]  Fan  re: failing ") == "Fan re: failing"
+    assert subject_key("") == "(no subject)"
