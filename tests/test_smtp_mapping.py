@@ -7,16 +7,13 @@ import pytest
 
 from ilertd.domain.events import MAX_DETAILS
 from ilertd.plugins.mail import (
-    DEFAULT_RESOLVE_PATTERN,
     compile_resolve_pattern,
     html_to_text,
     parse_mail,
     subject_key,
     truncate_details,
 )
-from tests.test_smtp_in import mail
-
-RESOLVE = compile_resolve_pattern(DEFAULT_RESOLVE_PATTERN)
+from tests.test_smtp_in import RESOLVE, mail
 
 
 @pytest.mark.parametrize(("subject", "event_type", "key"), [

@@ -139,8 +139,8 @@ def test_a_wedged_supervisor_stops_the_watchdog_pings(
         assert notify_socket.wait_for("WATCHDOG=1", timeout=5)[-1] == "WATCHDOG=1"
         # Wedge the supervisor where production would: a store query that never returns.
         release = threading.Event()
-        monkeypatch.setattr("ilertd.store.incidents.escalation_deadlines_due",
-                            lambda reader, until: release.wait(30) and [])
+        monkeypatch.setattr("ilertd.store.incidents.escalation_deadlines",
+                            lambda reader, until=None: release.wait(30) and [])
         supervisor.tell(Sweep())
         # Drain the pings sent before the wedge took hold; ten seconds of them means no wedge.
         for _ in range(100):

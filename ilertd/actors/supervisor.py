@@ -69,11 +69,11 @@ class Supervisor(TrackedActor):
         self.next_id = store.max_incident_id() + 1
         self.runtime.notification_ids.start_after(outbox.max_notification_id())
         self._recover_pages_in_flight()
-        pages = outbox.scheduled_notifications()
+        pages = outbox.scheduled_notifications(self.runtime.reader)
         for page in pages:
             self.runtime.pages.arm(page["id"], page["incident_id"], page["method"], page["target"],
                                    page["due_at"])
-        deadlines = store.escalation_deadlines()
+        deadlines = store.escalation_deadlines(self.runtime.reader)
         for incident_id, when in deadlines:
             self.runtime.clock.arm(escalation_timer_key(incident_id), when,
                                    self.hosts.escalation_callback(incident_id))
@@ -129,7 +129,7 @@ class Supervisor(TrackedActor):
         self.hosts.forget_handed_to(failed.index)
         for message in failed.pending:
             self.hosts.tell_host(failed.index, message)
-        for incident_id, due in store.escalation_deadlines_due(self.runtime.reader, self.runtime.clock.now()):
+        for incident_id, due in store.escalation_deadlines(self.runtime.reader, self.runtime.clock.now()):
             if self.hosts.index(incident_id) == failed.index:
                 self.hosts.escalation_due(incident_id, due)
 
@@ -186,7 +186,7 @@ class Supervisor(TrackedActor):
         recent = now - SWEEP_INTERVAL
         clock, hosts = self.runtime.clock, self.hosts
         hosts.forget_handed_before(recent)
-        for incident_id, due in store.escalation_deadlines_due(self.runtime.reader, now):
+        for incident_id, due in store.escalation_deadlines(self.runtime.reader, now):
             armed = clock.armed_at(escalation_timer_key(incident_id))
             if (armed is None or armed > due) and not hosts.recently_handed(incident_id, recent):
                 logger.warning("incident %s: overdue escalation had no timer; firing", incident_id,
@@ -194,7 +194,7 @@ class Supervisor(TrackedActor):
                 hosts.escalation_due(incident_id, due)
         pages = self.runtime.pages
         pages.forget_handed_before(recent)
-        for page in outbox.scheduled_notifications_due(self.runtime.reader, now):
+        for page in outbox.scheduled_notifications(self.runtime.reader, now):
             armed = pages.armed_at(page["id"])
             if (armed is None or armed > page["due_at"]) and not pages.recently_handed(page["id"], recent):
                 logger.warning("page %s: overdue and without a timer; delivering", page["id"],

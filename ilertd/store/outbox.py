@@ -147,30 +147,20 @@ def max_notification_id() -> int:
     return m.Notification.select(peewee.fn.MAX(m.Notification.id)).scalar() or 0
 
 
-def scheduled_notifications() -> list[dict[str, Any]]:
-    """Rows not yet sent: what a start re-arms."""
-    query = m.Notification.select(
-        m.Notification.id, m.Notification.incident, m.Notification.method, m.Notification.target,
-        m.Notification.due_at,
-    ).where(m.Notification.status == "SCHEDULED")
-    return [
-        {"id": r.id, "incident_id": r.incident_id, "method": r.method, "target": r.target,
-         "due_at": r.due_at}
-        for r in query
-    ]
+_SCHEDULED_PAGES = ("SELECT id, incident_id, method, target, due_at FROM notification"
+                    " WHERE status = 'SCHEDULED'")
 
 
-_PAGES_DUE = ("SELECT id, incident_id, method, target, due_at FROM notification"
-              " WHERE status = 'SCHEDULED' AND due_at <= ?")
-
-
-def scheduled_notifications_due(reader: Reader, until: datetime) -> list[dict[str, Any]]:
-    """The rows of `scheduled_notifications` due by `until`, in hand-written SQL: the sweep's
-    read (see `incidents.escalation_deadlines_due`)."""
+def scheduled_notifications(reader: Reader, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Rows not yet sent (due by `until`, if given): what a start re-arms and the sweep checks,
+    in hand-written SQL (see `incidents.escalation_deadlines`)."""
     field = m.Notification.due_at
+    sql, params = _SCHEDULED_PAGES, ()
+    if until is not None:
+        sql, params = f"{sql} AND due_at <= ?", (field.db_value(until),)
     return [{"id": row[0], "incident_id": row[1], "method": row[2], "target": row[3],
              "due_at": field.python_value(row[4])}
-            for row in reader.raw(_PAGES_DUE, field.db_value(until))]
+            for row in reader.raw(sql, *params, columns="id, incident_id, method, target, due_at")]
 
 
 def recover_pages_in_flight(db: peewee.Database, now: datetime) -> list[tuple[PageInFlight, Recovery]]:
