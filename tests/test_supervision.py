@@ -3,6 +3,7 @@ and no timer or queued message is lost with it."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -11,7 +12,9 @@ import pykka
 import pytest
 
 from ilertd.actors.host import HostDirectory, IncidentHost
-from ilertd.actors.messages import EscalationsDue, HeldCount
+from ilertd.actors.incident import IncidentActor
+from ilertd.actors.messages import EscalationsDue, HeldCount, HostBatch, OpenIncident
+from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
 
@@ -107,3 +110,51 @@ def test_messages_waiting_in_a_dead_hosts_mailbox_reach_its_successor(
     assert replies[0].json()["status"] == "ACCEPTED"
     assert died(dead, app)
     assert directory.refs()[directory.index(incident_id)].is_alive()
+
+
+def firing(*instances: str) -> bytes:
+    """An Alertmanager webhook (version 4) of one firing alert per instance, fingerprinted by it."""
+    return json.dumps({"version": "4", "status": "firing", "receiver": "ilertd", "alerts": [
+        {"status": "firing", "labels": {"alertname": "Down", "instance": name}, "annotations": {},
+         "startsAt": "2026-01-05T09:00:00Z", "fingerprint": f"fp-{name}"} for name in instances
+    ]}).encode()
+
+
+def test_a_payloads_events_reach_each_host_as_one_batch_and_one_failure_spares_the_rest(
+    app: InProcessDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = helpers.new_source(app, "PROMETHEUS", "prometheus")
+    directory = hosts(app)
+    refs = directory.refs()
+    batches: list[HostBatch] = []
+    handle, open_incident = IncidentHost._handle, IncidentActor._open
+
+    def seen(self: IncidentHost, message: Any) -> Any:
+        if isinstance(message, HostBatch):
+            batches.append(message)
+        return handle(self, message)
+
+    def failing(self: IncidentActor, message: OpenIncident) -> None:
+        if message.alert_key == "fp-b":
+            raise RuntimeError("a bug in opening this one incident")
+        open_incident(self, message)
+
+    monkeypatch.setattr(IncidentHost, "_handle", seen)
+    monkeypatch.setattr(IncidentActor, "_open", failing)
+    names = [chr(ord("a") + i) for i in range(2 * directory.count + 1)]
+    reply = helpers.post_payload(app, "alertmanager", key, firing(*names), {})
+    assert reply.status_code == 500, reply.text
+    assert reply.json()["code"] == "INTERNAL_ERROR"
+    # One message per host, each holding its share of the payload in the payload's order.
+    assert len(batches) == directory.count
+    assert sorted(m.alert_key for b in batches for m in b.messages) == [f"fp-{n}" for n in names]
+    assert all([m.alert_key for m in b.messages] == sorted(m.alert_key for m in b.messages) for b in batches)
+    # The failure cost no host its life and no other alert its incident.
+    assert directory.refs() == refs and all(ref.is_alive() for ref in refs)
+    opened = {i["alertKey"] for i in app.get("/api/incidents").json()}
+    assert opened == {f"fp-{n}" for n in names if n != "b"}
+    # Sent again, the payload opens the one that failed and joins the others.
+    monkeypatch.setattr(IncidentActor, "_open", open_incident)
+    again = helpers.results(helpers.post_payload(app, "alertmanager", key, firing(*names), {}))
+    assert {r["alertKey"]: r["responseCode"] for r in again} == {
+        f"fp-{n}": "NEW_INCIDENT_CREATED" if n == "b" else "EVENT_ADDED_TO_INCIDENT" for n in names}

@@ -32,6 +32,7 @@ from ilertd.actors.messages import (
     EventForIncident,
     EvictIdle,
     HeldCount,
+    HostBatch,
     HostFailed,
     IncidentCommand,
     OpenIncident,
@@ -100,6 +101,7 @@ class IncidentHost(TrackedActor):
         actor = self.actors.get(incident_id)
         if actor is None:
             # Writes still queued for this incident land before it is read back.
+            self.flush_writes()
             self.runtime.committer.wait_flushed(incident_id)
             actor = IncidentActor(incident_id, store.load_incident(self.runtime.reader, incident_id), self)
         return self._hold(actor)
@@ -133,6 +135,8 @@ class IncidentHost(TrackedActor):
                 self._hold(IncidentActor(incident_id, None, self)).receive(message)
             case EventForIncident(incident_id=incident_id) | IncidentCommand(incident_id=incident_id):
                 self._activate(incident_id).receive(message)
+            case HostBatch(messages=messages):
+                self._batch(messages)
             case EscalationsDue(box=box):
                 self._escalations(box.take())
             case EscalationDue():
@@ -148,6 +152,31 @@ class IncidentHost(TrackedActor):
             case _:
                 return super().handle(message)
         return None
+
+    def _batch(self, messages: tuple[OpenIncident | EventForIncident, ...]) -> None:
+        """A payload's events for this host's incidents, in their order: their writes are queued
+        in one submit and their timers armed in one hold of the clock's lock."""
+        self.timers, self.writes = [], WriteQueue(self.runtime.committer)
+        try:
+            for message in messages:
+                try:
+                    self._handle(message)
+                except Exception:
+                    # One event's failure must not hold back the rest: its sender hears at once,
+                    # and its incident is read again from the store on its next message.
+                    logger.exception("incident %s: an event failed", message.incident_id,
+                                     extra=ids(incident_id=message.incident_id))
+                    message.ingest.reply(Outcome(error=INTERNAL))
+                    self._passivate(message.incident_id)
+        finally:
+            self._end_batch()
+
+    def _end_batch(self) -> None:
+        """Queue the batch's writes, then arm its timers."""
+        self.flush_writes()
+        self.writes = None
+        timers, self.timers = self.timers, None
+        self.runtime.clock.arm_many(timers or [])
 
     def _escalations(self, due: list[EscalationDue]) -> None:
         """Escalations that fell due together: their incidents, policies and people are read in one
@@ -183,10 +212,7 @@ class IncidentHost(TrackedActor):
                     logger.exception("incident %s: escalation failed", actor.id,
                                      extra=ids(incident_id=actor.id))
         finally:
-            self.flush_writes()
-            self.writes = None
-            timers, self.timers = self.timers, None
-            runtime.clock.arm_many(timers)
+            self._end_batch()
 
     # --- what incident actors use --------------------------------------------------------------
 

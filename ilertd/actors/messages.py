@@ -65,6 +65,14 @@ class EventForIncident:
 
 
 @dataclass(frozen=True)
+class HostBatch:
+    """One host's share of a routed batch (OpenIncident and EventForIncident messages, in their
+    order): handled in one turn, its writes queued together and its timers armed together."""
+
+    messages: tuple[OpenIncident | EventForIncident, ...]
+
+
+@dataclass(frozen=True)
 class Reroute:
     """An incident actor got an event for a key it no longer holds open: route it afresh."""
 

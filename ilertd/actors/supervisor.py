@@ -25,6 +25,7 @@ from ilertd.actors.messages import (
     Deliver,
     EventForIncident,
     EvictIdle,
+    HostBatch,
     HostFailed,
     IncidentClosed,
     IncidentCommand,
@@ -103,8 +104,7 @@ class Supervisor(TrackedActor):
             case IngestEvent():
                 self._route(message)
             case IngestBatch(events=events):
-                for ingest in events:
-                    self._route(ingest)
+                self._route_batch(events)
             case Reroute(incident_id=incident_id, ingest=ingest):
                 self._forget(incident_id, ingest.source.id, None)
                 self._route(ingest)
@@ -133,7 +133,26 @@ class Supervisor(TrackedActor):
             if self.hosts.index(incident_id) == failed.index:
                 self.hosts.escalation_due(incident_id, due)
 
+    def _route_batch(self, events: tuple[IngestEvent, ...]) -> None:
+        """A payload's events, each host's share told as one HostBatch: a host then queues their
+        writes in one submit, where 25 submits from each of four hosts at once contended for the
+        writer's lock (a POST of 100 alerts took three times as long under load as alone)."""
+        shares: dict[int, list[OpenIncident | EventForIncident]] = {}
+        for ingest in events:
+            routed = self._routed(ingest)
+            if routed is not None:
+                shares.setdefault(self.hosts.index(routed.incident_id), []).append(routed)
+        for index, share in shares.items():
+            self.hosts.tell_host(index, share[0] if len(share) == 1 else HostBatch(tuple(share)))
+
     def _route(self, ingest: IngestEvent) -> None:
+        routed = self._routed(ingest)
+        if routed is not None:
+            self.hosts.tell(routed.incident_id, routed)
+
+    def _routed(self, ingest: IngestEvent) -> OpenIncident | EventForIncident | None:
+        """The message that takes `ingest` to its incident (opening one for a new key), or None
+        when it was refused here (told to its sender)."""
         event = ingest.event
         source_id = ingest.source.id
         alert_key = normalize_alert_key(event.alert_key)
@@ -150,13 +169,12 @@ class Supervisor(TrackedActor):
                     if alert_key else "alertKey is required for " + event.event_type,
                     field="alertKey",
                 )))
-                return
+                return None
             incident_id = self.next_id
             self.next_id += 1
             self.open_keys[(source_id, alert_key_identity(alert_key))] = incident_id
-            self.hosts.tell(incident_id, OpenIncident(incident_id, alert_key, ingest))
-            return
-        self.hosts.tell(incident_id, EventForIncident(incident_id, alert_key, ingest))
+            return OpenIncident(incident_id, alert_key, ingest)
+        return EventForIncident(incident_id, alert_key, ingest)
 
     def _forget(self, incident_id: int, source_id: int, key_identity: str | None) -> None:
         if key_identity is not None:
