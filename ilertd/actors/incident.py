@@ -201,7 +201,7 @@ class IncidentActor:
             send(self.host.supervisor,
                  IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity),
                  self.host.tracker)
-        self._sync_timer()
+        self._sync_timer(may_be_armed=not opening)
 
     def _status_updates(self, transition: Transition, now: datetime) -> tuple[PlannedPage, ...]:
         """Who asked to hear of an accept, resolve or manual escalation by someone else."""
@@ -241,12 +241,13 @@ class IncidentActor:
 
         return done
 
-    def _sync_timer(self) -> None:
-        """The escalation timer follows the state: armed exactly while the incident is due to escalate."""
+    def _sync_timer(self, may_be_armed: bool = True) -> None:
+        """The escalation timer follows the state: armed exactly while the incident is due to escalate.
+        An incident opened just now has no timer to disarm (and the clock's lock is contended)."""
         incident = self.state
         key = escalation_timer_key(self.id)
         if incident is not None and incident.status == "PENDING" and incident.next_escalation_at:
             self.host.arm(key, incident.next_escalation_at, self.host.directory.escalation_callback(self.id))
-        else:
+        elif may_be_armed:
             self.runtime.clock.disarm(key)
 
