@@ -120,7 +120,7 @@ def firing(*instances: str) -> bytes:
     ]}).encode()
 
 
-def test_a_payloads_events_reach_each_host_as_one_batch_and_one_failure_spares_the_rest(
+def test_a_payloads_events_reach_each_host_as_one_batch_and_a_failed_event_spares_the_rest(
     app: InProcessDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = helpers.new_source(app, "PROMETHEUS", "prometheus")
@@ -153,6 +153,10 @@ def test_a_payloads_events_reach_each_host_as_one_batch_and_one_failure_spares_t
     assert directory.refs() == refs and all(ref.is_alive() for ref in refs)
     opened = {i["alertKey"] for i in app.get("/api/incidents").json()}
     assert opened == {f"fp-{n}" for n in names if n != "b"}
+    # A lone event that fails spares its host too.
+    lone = app.event(summary="down", alertKey="fp-b")
+    assert lone.status_code == 500 and lone.json()["code"] == "INTERNAL_ERROR"
+    assert directory.refs() == refs and all(ref.is_alive() for ref in refs)
     # Sent again, the payload opens the one that failed and joins the others.
     monkeypatch.setattr(IncidentActor, "_open", open_incident)
     again = helpers.results(helpers.post_payload(app, "alertmanager", key, firing(*names), {}))

@@ -122,18 +122,17 @@ class IncidentHost(TrackedActor):
         try:
             return self._handle(message)
         except Exception:
-            # Whoever waits for this change hears now, not after their timeout.
-            ingest = getattr(message, "ingest", None)
-            reply = getattr(message, "reply", None) or getattr(ingest, "reply", None)
+            # Whoever waits for this change (a command) hears now, not after their timeout.
+            reply = getattr(message, "reply", None)
             if reply is not None:
                 reply(Outcome(error=INTERNAL))
             raise
 
     def _handle(self, message: Any) -> Any:
         match message:
-            case OpenIncident(incident_id=incident_id):
-                self._hold(IncidentActor(incident_id, None, self)).receive(message)
-            case EventForIncident(incident_id=incident_id) | IncidentCommand(incident_id=incident_id):
+            case OpenIncident() | EventForIncident():
+                self._event(message)
+            case IncidentCommand(incident_id=incident_id):
                 self._activate(incident_id).receive(message)
             case HostBatch(messages=messages):
                 self._batch(messages)
@@ -159,17 +158,24 @@ class IncidentHost(TrackedActor):
         self.timers, self.writes = [], WriteQueue(self.runtime.committer)
         try:
             for message in messages:
-                try:
-                    self._handle(message)
-                except Exception:
-                    # One event's failure must not hold back the rest: its sender hears at once,
-                    # and its incident is read again from the store on its next message.
-                    logger.exception("incident %s: an event failed", message.incident_id,
-                                     extra=ids(incident_id=message.incident_id))
-                    message.ingest.reply(Outcome(error=INTERNAL))
-                    self._passivate(message.incident_id)
+                self._event(message)
         finally:
             self._end_batch()
+
+    def _event(self, message: OpenIncident | EventForIncident) -> None:
+        """An event reaches its incident actor. If it fails, its sender hears at once and its
+        incident is read again from the store on its next message; the host, the other incidents
+        it holds and the rest of a batch go on (the host itself is not what failed)."""
+        incident_id = message.incident_id
+        try:
+            if isinstance(message, OpenIncident):
+                self._hold(IncidentActor(incident_id, None, self)).receive(message)
+            else:
+                self._activate(incident_id).receive(message)
+        except Exception:
+            logger.exception("incident %s: an event failed", incident_id, extra=ids(incident_id=incident_id))
+            message.ingest.reply(Outcome(error=INTERNAL))
+            self._passivate(incident_id)
 
     def _end_batch(self) -> None:
         """Queue the batch's writes, then arm its timers."""
