@@ -26,11 +26,18 @@ def _check_line(check: dict[str, Any], found: str) -> str:
     return "\n".join(lines)
 
 
+def _failure(part: dict[str, Any], head: str) -> list[str] | None:
+    """A measurement's head and why it has no figures, when it failed or did not run."""
+    if "error" in part or not part:
+        return [head, f"  FAILED: {part.get('error', 'did not run')}"]
+    return None
+
+
 def _render_latency(section: dict[str, Any], count_note: str) -> list[str]:
     part = section.get("latency", {})
     head = f"  (a) event -> SMS page at light load: {section['counts']['latency']} sources{count_note}"
-    if "error" in part or not part:
-        return [head, f"  FAILED: {part.get('error', 'did not run')}"]
+    if (failed := _failure(part, head)) is not None:
+        return failed
     check = part["check"]
     p99 = part["page_after_send_ms"]["p99"]
     target = f"<= {PAGE_P99_MS:g} ms {paging_mark(section, 'latency', p99, lambda v: v <= PAGE_P99_MS)}"
@@ -66,8 +73,8 @@ def _projection(count_note: str, full: int, what: str, rate: float | None, offse
 def _render_burst(section: dict[str, Any], count_note: str) -> list[str]:
     part = section.get("burst", {})
     head = f"  (b) {section['counts']['burst']:,} incidents opened at once{count_note}"
-    if "error" in part or not part:
-        return [head, f"  FAILED: {part.get('error', 'did not run')}"]
+    if (failed := _failure(part, head)) is not None:
+        return failed
     check = part["check"]
     last = part["first_request_to_last_email_s"]
     rows = [
@@ -96,8 +103,8 @@ def _render_burst(section: dict[str, Any], count_note: str) -> list[str]:
 def _render_deadlines(section: dict[str, Any], count_note: str) -> list[str]:
     part = section.get("deadlines", {})
     head = f"  (c) {section['counts']['deadlines']:,} PENDING incidents, deadlines in one instant{count_note}"
-    if "error" in part or not part:
-        return [head, f"  FAILED: {part.get('error', 'did not run')}"]
+    if (failed := _failure(part, head)) is not None:
+        return failed
     check = part["check"]
     handed = part["deadline_to_all_handed_s"]
     rows = [
