@@ -15,7 +15,7 @@ from typing import Any
 import peewee
 import pykka
 
-from ilertd import __version__
+from ilertd import __version__, collector
 from ilertd.actors.ask import answers_ping, ask_blocking
 from ilertd.actors.base import send
 from ilertd.actors.channel import ChannelActor
@@ -109,8 +109,10 @@ class Daemon:
 
     def run(self) -> int:
         install_signal_handlers(self.stop_requested)
+        collector.tune()
         try:
             self.start()
+            collector.settle()
             logger.info("ilertd ready: serving on http://%s:%s", self.config.server.host, self.port)
             print(f"ilertd: serving on http://{host_for_url(self.config.server.host)}:{self.port}",
                   flush=True)

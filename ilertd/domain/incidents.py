@@ -6,7 +6,6 @@ refuses every action with 409 INCIDENT_RESOLVED. Every change is described by a 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from ilertd.domain.escalation import (
     nobody_on_call,
 )
 from ilertd.domain.events import Event, Priority
+from ilertd.domain.frozen import evolve
 from ilertd.domain.incident_model import (
     HELD,
     NO_PAGING,
@@ -100,7 +100,7 @@ def open_incident(
     muted: list[str] = []
     if policy is not None and policy.rules and hold is not None:
         # Level -1: escalation_due moves a held incident to level 0 when the hold ends.
-        incident = replace(incident, escalation_level=HELD, next_escalation_at=hold.until)
+        incident = evolve(incident, escalation_level=HELD, next_escalation_at=hold.until)
         log.append(LogEntry("ESCALATION_HELD", f"{hold.reason}: nobody is paged until"
                             f" {hold.until.isoformat()}, then level 0 of policy {policy.name}"))
     elif policy is not None and policy.rules:
@@ -119,7 +119,7 @@ def _reach_level(
     if incident.priority == "LOW":
         # LOW priority pages level 0 only and never escalates.
         deadline = None
-    return replace(
+    return evolve(
         incident, escalation_level=level, escalation_pass=pass_number, next_escalation_at=deadline
     )
 
@@ -162,12 +162,12 @@ def _enter_level(
                        else f"no alert rule for {incident.priority} priority and no e-mail address")
                 unreachable.append(f"{person.username}{through} ({why})")
                 if person.muted_at(now) and muted is not None:
-                    muted.extend(p.method for p in pages_for(replace(person, muted_until=None),
+                    muted.extend(p.method for p in pages_for(evolve(person, muted_until=None),
                                                                incident.priority, now))
             if planned:
                 names.append(person.username + through)
             for page in planned:
-                pages.append(replace(page, level=level))
+                pages.append(evolve(page, level=level))
                 if page.fallback:
                     log.append(LogEntry(
                         "NOTIFICATION_PLANNED",
@@ -187,7 +187,7 @@ def _enter_level(
                             f"Nobody reachable at level {level} of policy {policy.name}{who}"))
         step = None if incident.priority == "LOW" else next_step(policy, level, pass_number)
         if step is None or checked >= len(policy.rules):
-            stopped = replace(incident, escalation_level=level, escalation_pass=pass_number,
+            stopped = evolve(incident, escalation_level=level, escalation_pass=pass_number,
                               next_escalation_at=None)
             if checked >= len(policy.rules):
                 text = f"Nobody reachable in policy {policy.name}: nobody is paged"
@@ -216,13 +216,13 @@ def apply_event(incident: Incident, event: Event, actor: Actor, now: datetime) -
     )
     comments = _comment_entries(event)
     # eventCount counts every event the incident received, whatever its type.
-    counted = replace(incident, event_count=incident.event_count + 1)
+    counted = evolve(incident, event_count=incident.event_count + 1)
     if event.event_type == "ALERT":
         return Transition(counted, (received, *comments), "EVENT_ADDED_TO_INCIDENT")
     if event.event_type in ("ACCEPT", "RESOLVE"):
         act = accept if event.event_type == "ACCEPT" else resolve
         step = act(counted, actor, now)
-        return replace(step, log=(received, *step.log, *comments))
+        return evolve(step, log=(received, *step.log, *comments))
     if not comments and event.summary:
         # A COMMENT event without comments: its summary (and details) are the comment, logged as
         # a comment through the REST API would be.
@@ -235,7 +235,7 @@ def accept(incident: Incident, actor: Actor, now: datetime) -> Transition:
     _refuse_if_resolved(incident)
     if incident.status == "ACCEPTED":
         return Transition(incident, (), "INCIDENT_ALREADY_ACCEPTED")
-    accepted = replace(
+    accepted = evolve(
         incident,
         status="ACCEPTED",
         accepted_at=now,
@@ -248,7 +248,7 @@ def accept(incident: Incident, actor: Actor, now: datetime) -> Transition:
 
 def resolve(incident: Incident, actor: Actor, now: datetime) -> Transition:
     _refuse_if_resolved(incident)
-    resolved = replace(
+    resolved = evolve(
         incident,
         status="RESOLVED",
         resolved_at=now,
@@ -277,11 +277,11 @@ def escalation_due(
     if incident.status != "PENDING" or due is None or due > now:
         return Transition(incident)
     if policy is None or not policy.rules:
-        stopped = replace(incident, next_escalation_at=None)
+        stopped = evolve(incident, next_escalation_at=None)
         return Transition(stopped, (LogEntry("NO_ESCALATION_POLICY", "Escalation policy is gone"),))
     step = next_step(policy, incident.escalation_level, incident.escalation_pass)
     if step is None:
-        ended = replace(incident, next_escalation_at=None)
+        ended = evolve(incident, next_escalation_at=None)
         text = f"Last level of policy {policy.name} ran out; no further escalation"
         return Transition(ended, (LogEntry("ESCALATION_ENDED", text),))
     # The new level runs from now, not from the missed deadline: after downtime each overdue
@@ -329,13 +329,13 @@ def escalate(
         level = (incident.escalation_level + 1) % len(policy.rules)
     elif not 0 <= level < len(policy.rules):
         raise invalid("level", f"level must be from 0 to {len(policy.rules) - 1}")
-    pending = replace(incident, status="PENDING", accepted_at=None, accepted_by=None)
+    pending = evolve(incident, status="PENDING", accepted_at=None, accepted_by=None)
     log: list[LogEntry] = []
     reason = f"Escalated to level {level} of policy {policy.name}{_by(actor)}"
     muted: list[str] = []
     escalated, pages = _enter_level(
         pending, policy, level, incident.escalation_pass, now, paging, log, reason, muted=muted
     )
-    log = [replace(entry, user_id=actor.user_id, channel=actor.channel)
+    log = [evolve(entry, user_id=actor.user_id, channel=actor.channel)
            if entry.log_entry_type == "ESCALATED" else entry for entry in log]
     return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))
