@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ilertd.logs import configure_logging, ids
+from ilertd.logs import TEXT_FORMAT, TextLines, configure_logging, ids
 from tests.daemon import DaemonProcess
 
 
@@ -52,6 +52,16 @@ def test_text_lines_and_the_level(restore_root: None) -> None:
     logging.getLogger("ilertd.test").warning("loud %d", 3)
     (line,) = out.getvalue().splitlines()
     assert line.endswith("WARNING ilertd.test: loud 3")
+
+
+@pytest.mark.parametrize("created", [1_764_820_800.0, 1_764_820_800.9996, 1_764_820_801.0004, 951_782_399.5])
+def test_text_lines_read_as_the_standard_formatter_writes_them(created: float) -> None:
+    standard, text_lines = logging.Formatter(TEXT_FORMAT), TextLines()
+    # Each second formatted twice: the second time from the line before's second.
+    for at in (created, created + 0.25, created + 1, created):
+        record = logging.LogRecord("ilertd.pages", logging.WARNING, __file__, 1, "PAGE %s", ("EMAIL",), None)
+        record.created, record.msecs = at, float(int((at - int(at)) * 1000))
+        assert text_lines.format(record) == standard.format(record)
 
 
 def test_serve_writes_json_lines_when_told(make_daemon: Callable[..., DaemonProcess], tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def _encode(value: Any) -> str:
         return _stdlib_encode(value)
 
 
-def _decode(text: str) -> Any:
+def decode_json(text: str) -> Any:
     """The value of stored JSON text; orjson reads it, the standard parser what orjson refuses
     (an integer over 64 bits)."""
     try:
@@ -52,7 +52,7 @@ class JSONField(peewee.TextField):
             return []
         if value == "{}":
             return {}
-        return _decode(value)
+        return decode_json(value)
 
 
 def is_plain(field: peewee.Field) -> bool:

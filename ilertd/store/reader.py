@@ -12,7 +12,6 @@ as one JSON value 0.8 and 1.7 ms).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
@@ -22,7 +21,7 @@ import peewee
 
 from ilertd.store import models as m
 from ilertd.store.db import is_sqlite
-from ilertd.store.fields import is_plain
+from ilertd.store.fields import decode_json, is_plain
 
 # Ids per IN list: four lists of this length in one query stay far below any parameter limit.
 IN_CHUNK = 256
@@ -112,7 +111,7 @@ class Reader:
         cursor = self.db.execute_sql(sql, params)
         if not self.sqlite:
             return list(cursor.fetchall())
-        rows: list[Any] = json.loads(cursor.fetchone()[0])
+        rows: list[Any] = decode_json(cursor.fetchone()[0])
         return rows
 
 
