@@ -38,6 +38,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from ilertd.web.coalesced import CoalescedTransport
+
 __all__ = [
     "RESERVED_FILES",
     "BoundedHttpProtocol",
@@ -150,6 +152,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # A response's head and body reach the socket in one write (see ilertd.web.coalesced).
+        self.transport = CoalescedTransport(transport, self.loop)  # type: ignore[assignment]
         if len(self.connections) > self.pool.limits.max_connections and not self.pool.make_room():
             self.close_now()
             return
