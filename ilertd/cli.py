@@ -24,6 +24,7 @@ from ilertd.app.auth import OPERATOR
 from ilertd.app.context import Context
 from ilertd.app.export import ExportError, export_document
 from ilertd.app.offboarding import DutyError, delete_user
+from ilertd.app.password_hashing import password_hashing
 from ilertd.app.provision import ProvisionError, Provisioning
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.domain.provision_document import DocumentError, read_document
@@ -120,7 +121,8 @@ def _application(config: Config, plugins: bool = False) -> Application:
     """The application layer over the configured store, for a command run beside (or without) a daemon;
     with `plugins`, the contact methods and alert source types of the installed plugins are known
     to it, as they are to the daemon's."""
-    context = Context(db=_open_store(config), now=RealClock().now)
+    context = Context(db=_open_store(config), now=RealClock().now,
+                      passwords=password_hashing(config.security))
     if plugins:
         from ilertd.plugins.manager import PluginManager
 

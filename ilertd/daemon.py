@@ -28,6 +28,7 @@ from ilertd.actors.supervisor import Supervisor
 from ilertd.app import bootstrap
 from ilertd.app.application import Application
 from ilertd.app.context import Context
+from ilertd.app.password_hashing import password_hashing
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.incidents import Actor
@@ -222,7 +223,7 @@ class Daemon:
             applied = migrate(self.db)
             if applied:
                 logger.info("store: applied migrations %s", ", ".join(applied))
-            first = bootstrap.bootstrap(self.db, RealClock().now())
+            first = bootstrap.bootstrap(self.db, RealClock().now(), password_hashing(self.config.security))
             bootstrap.secret_key(self.db, self.config.security.secret_key)
         if first is not None:
             path = bootstrap.write_first_run(self.directory, first, self.config.public_url)
@@ -354,6 +355,7 @@ class Daemon:
             incident_action=self.incident_action,
             methods=lambda reminders: plugins.methods(reminders=reminders),
             secret_key=self.config.security.secret_key,
+            passwords=password_hashing(self.config.security),
             test_page=self.test_page,
         )
         return Services(

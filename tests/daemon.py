@@ -15,6 +15,11 @@ import httpx2 as httpx
 
 START_TIMEOUT = 30.0
 CLOCK_START = "2026-01-05T09:00:00Z"
+# Test daemons hash web UI passwords at argon2's least cost: at the default cost (about 0.2 s of
+# CPU a hash or a login) the suite's hundred-odd of them took a tenth of its CPU. Tests that set
+# their own `[security]` cost, and tests/test_passwords.py, hash at the cost they name.
+CHEAP_PASSWORDS = {"ILERTD_SECURITY_PASSWORD_MEMORY_KIB": "8", "ILERTD_SECURITY_PASSWORD_TIME_COST": "1",
+                   "ILERTD_SECURITY_PASSWORD_PARALLELISM": "1"}
 
 
 class ApiClient:
@@ -97,6 +102,7 @@ class DaemonProcess(ApiClient):
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ILERTD_")}
         env["STATE_DIRECTORY"] = str(self.data_dir)
+        env.update(CHEAP_PASSWORDS)
         env.update(self.extra_env)
         return env
 

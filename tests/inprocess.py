@@ -14,7 +14,7 @@ from ilertd.config import Config, load_config
 from ilertd.daemon import Daemon, ServeOptions
 from ilertd.web.app import build_app
 from tests.asgi_client import ASGIApp, EventLoopThread, asgi_client
-from tests.daemon import CLOCK_START, ApiClient
+from tests.daemon import CHEAP_PASSWORDS, CLOCK_START, ApiClient
 from tests.first_start import begin_as_first_started
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -42,7 +42,8 @@ class InProcessDaemon(ApiClient):
     `daemon.clock`, `daemon.plugins` and `daemon.db` are there for tests that look inside.
     `stop()` then `start()` is a clean restart on the same data directory, as SIGTERM and a new
     `ilertd serve` would be (a kill -9 needs a real process: `DaemonProcess`). `config` is a
-    `Config`, or a file read with `env`'s `ILERTD_*` overrides as `ilertd serve --config` would.
+    `Config`, or a file read with `env`'s `ILERTD_*` overrides as `ilertd serve --config` would
+    (those two beside `CHEAP_PASSWORDS`).
     On the default SQLite store the first `start()` begins from a copy of
     `tests.first_start.first_started_data()` unless `fresh` asks for a first start of its own.
 
@@ -52,11 +53,12 @@ class InProcessDaemon(ApiClient):
     def __init__(self, directory: Path, config: Config | Path | None = None,
                  clock_start: str = CLOCK_START, env: Mapping[str, str] | None = None,
                  fresh: bool = False) -> None:
-        if isinstance(config, Path) or env:
-            config = load_config(config if isinstance(config, Path) else None, dict(env or {}))
+        if not isinstance(config, Config) or env:
+            file = config if isinstance(config, Path) else None
+            config = load_config(file, {**CHEAP_PASSWORDS, **(env or {})})
         self.directory = directory
         self.data_dir = directory / "data"
-        self.config = config or Config()
+        self.config = config
         self.options = ServeOptions(manual_clock=True, clock_start=clock_start)
         self.fresh = fresh
         self.daemon = self._new_daemon()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-import argon2
-
-from ilertd.app import passwords
 from tests.inprocess import InProcessDaemon
 from tests.ui_helpers import PASSWORD, browser, csrf, login, submit, user
 
@@ -135,12 +132,3 @@ def test_links_and_images_of_an_alert_are_only_followed_over_http(app: InProcess
     page = login(app, "ann").get(f"/ui/incidents/{incident_id}").text
     assert 'href="javascript:' not in page and 'src="javascript:' not in page and 'href="data:' not in page
     assert 'href="https://ok.example/a"' in page and 'src="https://img.example/g.png"' in page
-
-
-def test_a_login_as_nobody_checks_a_hash_as_costly_as_a_real_one() -> None:
-    # The kept hash is what a login without a user is checked against: with cheaper parameters than
-    # a hash made now, the time of a refused login would tell which user names exist.
-    assert argon2.extract_parameters(passwords.DUMMY_HASH) == argon2.extract_parameters(
-        passwords.hash_password("a new password"))
-    assert not passwords.password_matches(None, "ilertd-no-such-user")
-    assert passwords.password_matches(passwords.hash_password("a new password"), "a new password")

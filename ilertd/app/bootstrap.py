@@ -10,7 +10,7 @@ from pathlib import Path
 import peewee
 
 from ilertd.app.auth import create_token
-from ilertd.app.passwords import hash_password
+from ilertd.app.password_hashing import PasswordHashing
 from ilertd.app.sources import new_integration_key
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -28,14 +28,14 @@ class FirstRun:
     admin_password: str
 
 
-def bootstrap(db: peewee.Database, now: datetime) -> FirstRun | None:
+def bootstrap(db: peewee.Database, now: datetime, passwords: PasswordHashing) -> FirstRun | None:
     """Create the first admin and source if there are no users yet; None when not a first start."""
     with write_transaction(db):
         if any_user():
             return None
         password = secrets.token_urlsafe(12)
         admin = m.User.create(username="admin", role="ADMIN", created_at=now,
-                              password_hash=hash_password(password))
+                              password_hash=passwords.hash(password))
         token = create_token(admin.id, "first-run", now)
         source = m.AlertSource.create(
             name="default", integration_type="API", integration_key=new_integration_key(),

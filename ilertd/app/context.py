@@ -8,6 +8,7 @@ from datetime import datetime
 
 import peewee
 
+from ilertd.app.password_hashing import PasswordHashing
 from ilertd.domain.incidents import Actor
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
@@ -57,6 +58,8 @@ class Context:
     test_page: Callable[[int, str, str], int] = lambda *_args: _raise_unavailable()
     # `[security]`: the configured link-signing key (empty: the one kept in the store).
     secret_key: str = ""
+    # `[security] password_*`: the cost of the password hashes made and checked.
+    passwords: PasswordHashing = field(default_factory=PasswordHashing)
 
     def user_changed(self, user_id: int, duties: bool = False) -> None:
         """After the COMMIT of a write to a user, their contacts or rules: paging reads them

@@ -23,7 +23,7 @@ from ilertd.config.schema import (
     is_table,
     scalar_keys,
 )
-from ilertd.config.settings import Config, PluginSections
+from ilertd.config.settings import Config, PluginSections, SecurityConfig
 from ilertd.config.values import VALUE_RULES, Setting, describe, type_error, value_from_env
 
 _TOML_LOCATION = re.compile(r"\(at line (\d+), column \d+\)")
@@ -146,12 +146,28 @@ class _Checker:
 
     def check_together(self) -> None:
         """Keys that are valid alone but not together."""
+        self._check_password_cost()
         enabled = self.values.get(("smtp_in", "enabled"))
         domain = self.values.get(("smtp_in", "domain"))
         if enabled is not None and enabled.value and not (domain is not None and str(domain.value).strip()):
             self.problems.append(ConfigProblem(enabled.file, enabled.line, "smtp_in.domain",
                                                "smtp_in.enabled is true but smtp_in.domain is empty: mail is"
                                                " addressed to <integration key>@<domain>"))
+
+    def _check_password_cost(self) -> None:
+        memory = self.values.get(("security", "password_memory_kib"))
+        lanes = self.values.get(("security", "password_parallelism"))
+        memory_kib = memory.value if memory is not None else SecurityConfig.password_memory_kib
+        parallelism = lanes.value if lanes is not None else SecurityConfig.password_parallelism
+        if isinstance(memory_kib, int) and isinstance(parallelism, int) and 0 < memory_kib < 8 * parallelism:
+            key, where = "password_memory_kib", memory
+            if where is None:
+                key, where = "password_parallelism", lanes
+            assert where is not None
+            self.problems.append(ConfigProblem(
+                where.file, where.line, f"security.{key}",
+                f"argon2 needs at least 8 KiB a lane: password_memory_kib {memory_kib} is less than 8 times"
+                f" password_parallelism {parallelism}"))
 
     def build(self, cls: type = Config, prefix: KeyPath = ()) -> Any:
         kwargs: dict[str, Any] = {}

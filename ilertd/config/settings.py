@@ -45,6 +45,11 @@ class SecurityConfig:
     # Kept out of repr so that logging the config does not leak it.
     secret_key: str = field(default="", repr=False)
     link_ttl: int = 86400
+    # argon2id's cost for each password hash made from now on (and each login checked): memory in
+    # KiB, passes, lanes. The defaults are argon2's RFC 9106 low-memory choice.
+    password_memory_kib: int = 65536
+    password_time_cost: int = 3
+    password_parallelism: int = 4
 
 
 @dataclass(frozen=True)
