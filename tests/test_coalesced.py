@@ -86,3 +86,19 @@ def test_abort_drops_what_is_held() -> None:
         return counted.writes, _read_all(peer)
 
     assert asyncio.run(scenario()) == ([], b"")
+
+
+def test_writelines_joins_its_parts_and_write_eof_sends_what_is_held_first() -> None:
+    async def scenario() -> tuple[list[bytes], bytes]:
+        coalesced, counted, peer = await _connected()
+        coalesced.writelines([b"HTTP/1.1 200 OK\r\n", b"content-length: 3\r\n\r\n", b"end"])
+        assert counted.writes == []
+        coalesced.write_eof()
+        reader = asyncio.get_running_loop().run_in_executor(None, _read_all, peer)
+        received = await reader
+        coalesced.close()
+        return counted.writes, received
+
+    writes, received = asyncio.run(scenario())
+    assert writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nend"]
+    assert received == writes[0]

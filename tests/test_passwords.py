@@ -11,6 +11,7 @@ import pytest
 from ilertd.app.password_hashing import DUMMY_HASH, PasswordCost, PasswordHashing, password_hashing
 from ilertd.config import Config, ConfigError, check_config, load_config
 from ilertd.config.settings import SecurityConfig
+from ilertd.errors import ApiError
 from ilertd.store import models as m
 from tests.inprocess import InProcessDaemon
 from tests.ui_helpers import browser, csrf, login, user
@@ -102,3 +103,18 @@ def test_a_running_daemon_hashes_at_the_configured_cost(tmp_path: Path, security
         assert "Wrong user name or password" in refused.text
     finally:
         app.stop()
+
+
+@pytest.mark.parametrize(("username", "password", "status", "field"), [
+    ("ann", "short", 400, "password"),
+    ("ann", "x" * 1025, 400, "password"),
+    ("nobody", "a long password", 404, None),
+])
+def test_a_password_that_cannot_be_set_is_refused_and_nothing_changes(
+        app: InProcessDaemon, username: str, password: str, status: int, field: str | None) -> None:
+    user(app, "ann")
+    before = m.User.get(m.User.username == "ann").password_hash
+    with pytest.raises(ApiError) as refused:
+        app.daemon.services.app.passwords.set(username, password)
+    assert refused.value.status == status and refused.value.field == field, refused.value.body()
+    assert m.User.get(m.User.username == "ann").password_hash == before
