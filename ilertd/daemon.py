@@ -41,7 +41,7 @@ from ilertd.plugins.manager import PluginManager
 from ilertd.process_edges import host_for_url, install_signal_handlers, is_loopback, listening_socket
 from ilertd.relay import Relay
 from ilertd.store.committer import Committer
-from ilertd.store.db import StoreLock, data_dir, is_sqlite, migrate, migration_lock, open_database
+from ilertd.store.db import StoreLock, data_dir, is_sqlite, open_database
 from ilertd.store.files import secure_directory
 from ilertd.store.outbox import store_test_page
 from ilertd.systemd import Notifier, Watchdog
@@ -219,17 +219,7 @@ class Daemon:
         self.db = open_database(url)
         self.lock = StoreLock(self.db, url)
         self.lock.acquire()
-        with migration_lock(self.db):
-            applied = migrate(self.db)
-            if applied:
-                logger.info("store: applied migrations %s", ", ".join(applied))
-            first = bootstrap.bootstrap(self.db, RealClock().now(), password_hashing(self.config.security))
-            bootstrap.secret_key(self.db, self.config.security.secret_key)
-        if first is not None:
-            path = bootstrap.write_first_run(self.directory, first, self.config.public_url)
-            # Under systemd stdout is the journal, which keeps every line: the secrets stay in the file.
-            journal = bool(os.environ.get("JOURNAL_STREAM"))
-            print(bootstrap.first_start_message(first, path, under_journal=journal), flush=True)
+        bootstrap.prepare_store(self.db, self.directory, self.config, RealClock().now())
 
     def stop_store(self) -> None:
         if self.lock is not None:

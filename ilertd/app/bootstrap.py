@@ -1,7 +1,10 @@
-"""First start on an empty database: the `admin` user with a token and the `default` API alert source."""
+"""Readying the store at start: its migrations and, on an empty database, the `admin` user with a
+token and the `default` API alert source, whose secrets are told once."""
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,13 +13,16 @@ from pathlib import Path
 import peewee
 
 from ilertd.app.auth import create_token
-from ilertd.app.password_hashing import PasswordHashing
+from ilertd.app.password_hashing import PasswordHashing, password_hashing
 from ilertd.app.sources import new_integration_key
+from ilertd.config import Config
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import migrate, migration_lock, write_transaction
 from ilertd.store.files import write_private
 from ilertd.store.people import any_user
 from ilertd.store.settings import setting
+
+logger = logging.getLogger("ilertd")
 
 SECRET_KEY_SETTING = "secret_key"
 
@@ -79,3 +85,19 @@ def secret_key(db: peewee.Database, configured: str) -> str:
         if value is None:
             value = m.Setting.create(key=SECRET_KEY_SETTING, value=secrets.token_urlsafe(48)).value
     return value
+
+
+def prepare_store(db: peewee.Database, directory: Path, config: Config, now: datetime) -> None:
+    """Migrate the store; on a first start create the admin and the default source, and print
+    their secrets once (they are kept in `first-run.txt` too)."""
+    with migration_lock(db):
+        applied = migrate(db)
+        if applied:
+            logger.info("store: applied migrations %s", ", ".join(applied))
+        first = bootstrap(db, now, password_hashing(config.security))
+        secret_key(db, config.security.secret_key)
+    if first is not None:
+        path = write_first_run(directory, first, config.public_url)
+        # Under systemd stdout is the journal, which keeps every line: the secrets stay in the file.
+        journal = bool(os.environ.get("JOURNAL_STREAM"))
+        print(first_start_message(first, path, under_journal=journal), flush=True)
