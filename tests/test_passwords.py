@@ -14,7 +14,7 @@ from ilertd.config.settings import SecurityConfig
 from ilertd.errors import ApiError
 from ilertd.store import models as m
 from tests.inprocess import InProcessDaemon
-from tests.ui_helpers import browser, csrf, login, user
+from tests.ui_helpers import PASSWORD, browser, csrf, login, user
 
 LEAST = PasswordCost(memory_kib=8, time_cost=1, parallelism=1)
 
@@ -118,3 +118,26 @@ def test_a_password_that_cannot_be_set_is_refused_and_nothing_changes(
         app.daemon.services.app.passwords.set(username, password)
     assert refused.value.status == status and refused.value.field == field, refused.value.body()
     assert m.User.get(m.User.username == "ann").password_hash == before
+
+
+def test_a_hash_of_another_cost_is_made_again_at_the_configured_cost_at_the_next_login(
+        tmp_path: Path) -> None:
+    app = InProcessDaemon(tmp_path, Config(security=CONFIGURED)).start()
+    try:
+        user(app, "ann")
+        old = PasswordHashing(LEAST).hash(PASSWORD)
+        m.User.update(password_hash=old).where(m.User.username == "ann").execute()
+        client = browser(app)
+        wrong = {"username": "ann", "password": "not the password", "next": "/ui/incidents",
+                 "csrf_token": csrf(client.get("/ui/login").text)}
+        assert "Wrong user name or password" in client.post("/ui/login", data=wrong).text
+        assert m.User.get(m.User.username == "ann").password_hash == old, "a refused login changes nothing"
+        login(app, "ann")
+        stored = m.User.get(m.User.username == "ann").password_hash
+        assert stored != old
+        assert argon2.extract_parameters(stored) == parameters(password_hashing(CONFIGURED).cost)
+        login(app, "ann")
+        again = m.User.get(m.User.username == "ann").password_hash
+        assert again == stored, "made again once, not at every login"
+    finally:
+        app.stop()

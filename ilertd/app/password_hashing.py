@@ -13,7 +13,8 @@ from ilertd.config.settings import SecurityConfig
 @dataclass(frozen=True)
 class PasswordCost:
     """argon2id's parameters for the hashes made from now on (`[security] password_*`). A stored
-    hash carries its own, so changing them locks nobody out."""
+    hash carries its own, so changing them locks nobody out; it is made again at the new cost at
+    its user's next login."""
 
     memory_kib: int = 65536
     time_cost: int = 3
@@ -44,6 +45,13 @@ class PasswordHashing:
         if self._dummy is None:
             self._dummy = self.hash(secrets.token_urlsafe(16))
         return self._dummy
+
+    def outdated(self, stored: str) -> bool:
+        """Whether `stored` was made at another cost than the configured one."""
+        try:
+            return self._hasher.check_needs_rehash(stored)
+        except argon2.exceptions.InvalidHashError:
+            return False
 
     def matches(self, stored: str | None, password: str) -> bool:
         try:

@@ -40,4 +40,10 @@ class Passwords:
         stored = row.password_hash if row is not None else None
         if row is None or not self.ctx.passwords.matches(stored, password):
             return None
+        if stored is not None and self.ctx.passwords.outdated(stored):
+            # The password is known now: it is hashed again at the configured cost, once.
+            hashed = self.ctx.passwords.hash(password)
+            with write_transaction(self.ctx.db):
+                m.User.update(password_hash=hashed).where(
+                    (m.User.id == row.id) & (m.User.password_hash == stored)).execute()
         return Principal(row.id, row.username, row.role)
