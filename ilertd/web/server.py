@@ -12,6 +12,7 @@ import uvicorn
 
 from ilertd.config.settings import ServerConfig
 from ilertd.errors import StartError
+from ilertd.web.accepting import AcceptingAll
 from ilertd.web.connections import ConnectionLimits, connection_bound, protocol_class, raise_open_files_limit
 
 
@@ -31,6 +32,19 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 0.1)
             should_exit = await self.on_tick(counter)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup, with each listening socket served by `AcceptingAll` instead of the
+        loop's own server (which accepts one connection per turn of the loop)."""
+        await super().startup(sockets=[])
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop)
+
+        self.servers = [AcceptingAll(loop, listener, protocol, config.backlog)  # type: ignore[list-item]
+                        for listener in sockets or []]
 
     def exit_now(self) -> None:
         self.should_exit = True
