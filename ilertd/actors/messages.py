@@ -45,7 +45,8 @@ class IngestEvent:
 
 @dataclass(frozen=True)
 class IngestBatch:
-    """The events of one payload, routed in their order: one message for a batch of alerts."""
+    """Events routed in their order as one message: a payload's batch of alerts, or the lone
+    events of the requests the HTTP thread handled in one turn of its loop."""
 
     events: tuple[IngestEvent, ...]
 

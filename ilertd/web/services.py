@@ -9,7 +9,7 @@ from typing import Any
 import peewee
 import pykka
 
-from ilertd.actors.ask import ask_async, ask_blocking, ask_many_async
+from ilertd.actors.ask import ask_blocking, ask_many_async
 from ilertd.actors.clock import Clock, ManualClock
 from ilertd.actors.messages import Outcome, Reply
 from ilertd.app.application import Application
@@ -58,10 +58,6 @@ class Services:
     @property
     def manual_clock(self) -> ManualClock | None:
         return self.clock if isinstance(self.clock, ManualClock) else None
-
-    async def ask_async(self, build: Callable[[Reply], Any]) -> Outcome:
-        """Send the message `build(reply)` to the supervisor; await its committed outcome."""
-        return await ask_async(self.leading_supervisor(), self.tracker, build)
 
     async def ask_many_async(self, builds: Sequence[Callable[[Reply], Any]],
                              batch: Callable[[tuple[Any, ...]], Any]) -> list[Outcome]:
