@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +166,15 @@ def test_units_submitted_together_keep_their_order_and_are_waited_for_by_owner(s
     assert told == list(range(32))
     assert [e.text for e in m.LogEntry.select().order_by(m.LogEntry.id)] == [
         *(f"entry {i}" for i in range(1, 31)), "after"]
+
+
+def test_an_instant_is_written_as_the_orm_writes_it_however_often_it_repeats(store: Any) -> None:
+    _db, statements, _source = store
+    field = m.Incident.report_time
+    berlin = START.astimezone(timezone(timedelta(hours=1)))
+    later = [START + timedelta(seconds=s, microseconds=s) for s in range(600)]
+    for instant in [START, berlin, START.replace(tzinfo=None), *later, START, berlin]:
+        # The text peewee writes for the naive UTC datetime its field gives.
+        assert statements.value(field, instant) == field.db_value(instant).isoformat(sep=" "), instant
+    assert statements.value(field, berlin) == statements.value(field, START) == "2026-03-02 09:00:00"
+    assert len(statements._instant_text) <= sql.INSTANTS_KEPT
