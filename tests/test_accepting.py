@@ -4,6 +4,8 @@ of the event loop (uvloop alone takes one a turn), and each is served as the loo
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import socket
 from collections.abc import Callable, Iterator
 
@@ -109,3 +111,35 @@ def test_the_loop_calls_it_when_connections_wait_and_close_stops_accepting(liste
         assert loop.run_until_complete(scenario()) == (3, 3)
     finally:
         loop.close()
+
+
+def test_out_of_file_descriptors_it_stops_accepting_then_resumes(listener: socket.socket,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        accepting = AcceptingAll(loop, listener, Echo, backlog=128)
+        clients = connect(listener, 2)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        lowest_free = os.dup(0)
+        os.close(lowest_free)
+        # No descriptor left above those open now: accept() fails with EMFILE, as it would.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+        try:
+            refused = accepting.accept_waiting()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        accepting._resume()  # what the timer does RETRY_AFTER_S later
+        for _ in range(200):
+            if len(Echo.made) == 2:
+                break
+            await asyncio.sleep(0.005)
+        accepting.close()
+        await close_all(clients)
+        return refused, len(Echo.made)
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(scenario()) == (0, 2)
+    finally:
+        loop.close()
+    assert "cannot accept connections" in caplog.text
