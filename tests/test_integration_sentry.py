@@ -201,4 +201,6 @@ def test_a_payload_with_no_events_is_answered_at_once(app: InProcessDaemon, monk
     monkeypatch.setattr(ask, "REPLY_TIMEOUT", 3600.0)
     services = app.daemon.services
     assert services is not None
-    assert asyncio.run(asyncio.wait_for(services.ask_many_async([], IngestBatch), 10)) == []
+    gather = ask.TurnGather(IngestBatch)
+    asked = gather.ask(services.leading_supervisor(), services.tracker, [])
+    assert asyncio.run(asyncio.wait_for(asked, 10)) == []

@@ -1,4 +1,4 @@
-"""The lone asks made in one turn of the event loop reach the supervisor as one message, in their
+"""The asks made in one turn of the event loop reach the supervisor as one message, in their
 order, and each still gets its own outcome; asks of different turns go apart; a dead supervisor
 fails each of them at once."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from ilertd.actors.ask import TurnGather
 from ilertd.actors.base import TrackedActor
-from ilertd.actors.messages import Outcome, Reply
+from ilertd.actors.messages import Outcome
 from ilertd.tracker import WorkTracker
 
 
@@ -36,10 +36,12 @@ class Answering(TrackedActor):
         return None
 
 
-def ask(gather: TurnGather, actor: pykka.ActorRef[Any], tracker: WorkTracker, number: int) -> Any:
-    def build(reply: Reply) -> tuple[int, Reply]:
-        return (number, reply)
-    return gather.ask(actor, tracker, build)
+async def ask(gather: TurnGather, actor: pykka.ActorRef[Any], tracker: WorkTracker, *numbers: int) -> Any:
+    """One request's asks (several: a tool's payload); its one outcome, or its outcomes."""
+    def build(number: int) -> Any:
+        return lambda reply: (number, reply)
+    outcomes = await gather.ask(actor, tracker, [build(n) for n in numbers])
+    return outcomes[0] if len(numbers) == 1 else outcomes
 
 
 @pytest.fixture
@@ -108,4 +110,18 @@ def test_what_is_held_for_the_end_of_the_turn_is_counted_already(running: Any) -
         return held
 
     assert asyncio.run(scenario()) == 1
+    assert tracker.wait_idle(5) and tracker.in_flight == 0
+
+
+def test_a_payloads_asks_go_with_the_turns_others_in_order_and_come_back_as_its_own(running: Any) -> None:
+    actor, tracker = running
+    gather = TurnGather(Batch)
+
+    async def scenario() -> list[Any]:
+        return list(await asyncio.gather(ask(gather, actor, tracker, 1), ask(gather, actor, tracker, 2, 3, 4),
+                                         ask(gather, actor, tracker, 5)))
+
+    lone, payload, last = asyncio.run(scenario())
+    assert (lone.incident_id, [o.incident_id for o in payload], last.incident_id) == (1, [2, 3, 4], 5)
+    assert numbers(actor.ask("received")) == [[1, 2, 3, 4, 5]]
     assert tracker.wait_idle(5) and tracker.in_flight == 0

@@ -19,65 +19,47 @@ TIMED_OUT = ApiError(503, "TIMEOUT", "the change was not confirmed in time; retr
 TIMED_OUT_OUTCOME = Outcome(error=TIMED_OUT)
 
 
-async def ask_many_async(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
-                         builds: Sequence[Callable[[Reply], Any]], batch: Callable[[tuple[Any, ...]], Any],
-                         ) -> list[Outcome]:
-    """`ask_async` for many messages at once, sent as the one message `batch(messages)`: a tool's
-    payload of a hundred alerts crosses to the supervisor once, not a hundred times in turn."""
-    if not builds:
-        # Nothing to wait for: no reply would ever come.
-        return []
-    loop = asyncio.get_running_loop()
-    everything: asyncio.Future[None] = loop.create_future()
-    outcomes: list[Outcome | None] = [None] * len(builds)
-    waiting = [len(builds)]
-    lock = threading.Lock()
-
-    def reply_to(index: int) -> Reply:
-        def reply(outcome: Outcome) -> None:
-            with lock:
-                outcomes[index] = outcome
-                waiting[0] -= 1
-                last = waiting[0] == 0
-            # One wake-up of the event loop for the whole batch, not one per event.
-            if last:
-                loop.call_soon_threadsafe(_settle, everything, None)
-        return reply
-
-    send(supervisor, batch(tuple(build(reply_to(i)) for i, build in enumerate(builds))), tracker)
-    try:
-        async with asyncio.timeout(REPLY_TIMEOUT):
-            await everything
-    except TimeoutError:
-        pass
-    with lock:
-        return [TIMED_OUT_OUTCOME if outcome is None else outcome for outcome in outcomes]
-
-
 class TurnGather:
-    """Lone asks made in one turn of the event loop cross to the supervisor as one message.
+    """Every ask made in one turn of the event loop crosses to the supervisor as one message.
 
-    Under load many requests are handled in one turn of the loop; each lone event crossing on its
-    own cost a wake-up of the supervisor's thread and a wait for the interpreter lock, and at 64
-    connections the lock stood idle a third of the time between such hand-overs. The asks of a
-    turn are held and sent, in their order, as `batch(messages)` once the turn's handlers have run
-    (the next turn begins with it); a lone ask goes as itself. Each still gets its own outcome.
+    Under load many requests are handled in one turn of the loop; each event crossing on its own
+    cost a wake-up of the supervisor's thread and a wait for the interpreter lock, and at 64
+    connections the lock stood idle a third of the time between such hand-overs. The messages of
+    a turn's asks (a lone event's, or the hundred of a tool's payload) are held and sent, in
+    their order, as `batch(messages)` once the turn's handlers have run (the next turn begins
+    with it); a single message goes as itself. Each ask gets its own outcomes, and wakes the loop
+    once when the last of them is in.
     """
 
     def __init__(self, batch: Callable[[tuple[Any, ...]], Any]) -> None:
         self._batch = batch
-        self._held: list[tuple[Any, asyncio.Future[Outcome]]] = []
+        self._held: list[Any] = []
+        self._waiting: list[asyncio.Future[None]] = []
         self._to: tuple[pykka.ActorRef[Any], WorkTracker] | None = None
 
     async def ask(self, supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
-                  build: Callable[[Reply], Any]) -> Outcome:
+                  builds: Sequence[Callable[[Reply], Any]]) -> list[Outcome]:
+        """Send each `build(reply)` with this turn's others; their committed outcomes, in order."""
+        if not builds:
+            # Nothing to wait for: no reply would ever come.
+            return []
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
+        everything: asyncio.Future[None] = loop.create_future()
+        outcomes: list[Outcome | None] = [None] * len(builds)
+        waiting = [len(builds)]
+        lock = threading.Lock()
 
-        def reply(outcome: Outcome) -> None:
-            loop.call_soon_threadsafe(_settle, future, outcome)
+        def reply_to(index: int) -> Reply:
+            def reply(outcome: Outcome) -> None:
+                with lock:
+                    outcomes[index] = outcome
+                    waiting[0] -= 1
+                    last = waiting[0] == 0
+                if last:
+                    loop.call_soon_threadsafe(_settle, everything, None)
+            return reply
 
-        message = build(reply)
+        messages = [build(reply_to(i)) for i, build in enumerate(builds)]
         if self._held and self._to is not None and self._to[0] is not supervisor:
             self._send()  # leadership moved within the turn: what is held goes where it was meant
         if not self._held:
@@ -85,24 +67,28 @@ class TurnGather:
             tracker.begin()
             self._to = (supervisor, tracker)
             loop.call_soon(self._send)
-        self._held.append((message, future))
-        deadline = loop.call_later(REPLY_TIMEOUT, _settle, future, TIMED_OUT_OUTCOME)
+        self._held.extend(messages)
+        self._waiting.append(everything)
+        # A timer that settles the future, rather than asyncio.timeout or wait_for (a task more):
+        # the cheapest deadline the event loop has, on the path of every event.
+        deadline = loop.call_later(REPLY_TIMEOUT, _settle, everything, None)
         try:
-            return await future
+            await everything
         finally:
             deadline.cancel()
+        with lock:
+            return [TIMED_OUT_OUTCOME if outcome is None else outcome for outcome in outcomes]
 
     def _send(self) -> None:
-        held, self._held = self._held, []
+        held, waiting, self._held, self._waiting = self._held, self._waiting, [], []
         if not held or self._to is None:
             return
         (supervisor, tracker), self._to = self._to, None
-        messages = tuple(message for message, _ in held)
         try:
-            supervisor.tell(Tracked(messages[0] if len(messages) == 1 else self._batch(messages)))
+            supervisor.tell(Tracked(held[0] if len(held) == 1 else self._batch(tuple(held))))
         except pykka.ActorDeadError as error:
             tracker.end()
-            for _, future in held:
+            for future in waiting:
                 if not future.done():
                     future.set_exception(error)
 

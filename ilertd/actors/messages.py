@@ -45,8 +45,8 @@ class IngestEvent:
 
 @dataclass(frozen=True)
 class IngestBatch:
-    """Events routed in their order as one message: a payload's batch of alerts, or the lone
-    events of the requests the HTTP thread handled in one turn of its loop."""
+    """Events routed in their order as one message: those of the requests the HTTP thread
+    handled in one turn of its loop (a tool's payload brings many)."""
 
     events: tuple[IngestEvent, ...]
 

@@ -16,9 +16,13 @@ class PasswordCost:
     hash carries its own, so changing them locks nobody out; it is made again at the new cost at
     its user's next login."""
 
-    memory_kib: int = 65536
-    time_cost: int = 3
-    parallelism: int = 4
+    memory_kib: int
+    time_cost: int
+    parallelism: int
+
+    @classmethod
+    def of(cls, security: SecurityConfig) -> PasswordCost:
+        return cls(security.password_memory_kib, security.password_time_cost, security.password_parallelism)
 
 
 # Checked against when the user does not exist or has no password, so a login takes as long
@@ -32,11 +36,12 @@ class PasswordHashing:
     """Making and checking hashes at one cost; a refused login costs what an accepted one does."""
 
     def __init__(self, cost: PasswordCost | None = None) -> None:
-        self.cost = cost or PasswordCost()
+        """`cost` None: `[security]`'s defaults."""
+        self.cost = cost or PasswordCost.of(SecurityConfig())
         self._hasher = argon2.PasswordHasher(time_cost=self.cost.time_cost, memory_cost=self.cost.memory_kib,
                                              parallelism=self.cost.parallelism)
         # Another cost gets its own stand-in hash, made at the first login that needs it.
-        self._dummy = DUMMY_HASH if self.cost == PasswordCost() else None
+        self._dummy = None if self.outdated(DUMMY_HASH) else DUMMY_HASH
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -62,5 +67,4 @@ class PasswordHashing:
 
 def password_hashing(security: SecurityConfig) -> PasswordHashing:
     """The hashing `[security]` configures."""
-    return PasswordHashing(PasswordCost(security.password_memory_kib, security.password_time_cost,
-                                        security.password_parallelism))
+    return PasswordHashing(PasswordCost.of(security))

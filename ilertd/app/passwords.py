@@ -29,10 +29,7 @@ class Passwords:
         row = user_named(username)
         if row is None:
             raise ApiError(404, "NOT_FOUND", f"no user named {username!r}")
-        # Hashed before the transaction: the store's write lock is not held while argon2 works.
-        hashed = self.ctx.passwords.hash(password)
-        with write_transaction(self.ctx.db):
-            m.User.update(password_hash=hashed).where(m.User.id == row.id).execute()
+        self._store_hash(row.id, password)
 
     def login(self, username: str, password: str) -> Principal | None:
         """The user these credentials name, or None (unknown user, no password set, wrong one)."""
@@ -42,8 +39,15 @@ class Passwords:
             return None
         if stored is not None and self.ctx.passwords.outdated(stored):
             # The password is known now: it is hashed again at the configured cost, once.
-            hashed = self.ctx.passwords.hash(password)
-            with write_transaction(self.ctx.db):
-                m.User.update(password_hash=hashed).where(
-                    (m.User.id == row.id) & (m.User.password_hash == stored)).execute()
+            self._store_hash(row.id, password, replacing=stored)
         return Principal(row.id, row.username, row.role)
+
+    def _store_hash(self, user_id: int, password: str, replacing: str | None = None) -> None:
+        """Store the hash of `password` (with `replacing`: only if the stored one is still that)."""
+        # Hashed before the transaction: the store's write lock is not held while argon2 works.
+        hashed = self.ctx.passwords.hash(password)
+        which = m.User.id == user_id
+        if replacing is not None:
+            which &= m.User.password_hash == replacing
+        with write_transaction(self.ctx.db):
+            m.User.update(password_hash=hashed).where(which).execute()

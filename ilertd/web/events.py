@@ -23,7 +23,7 @@ class Ingestion:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.limiter = RateLimiter(services.config.limits.events_per_minute_per_key, services.clock)
-        # Lone events of concurrent requests cross to the supervisor together, a loop turn's at once.
+        # The events of concurrent requests cross to the supervisor together, a loop turn's at once.
         self.gathered = TurnGather(IngestBatch)
 
     async def source(self, integration_key: str) -> SourceInfo:
@@ -37,10 +37,9 @@ class Ingestion:
 
     async def ingest(self, source: str | SourceInfo, events: Sequence[Event], integration: str,
                      payload: Any, payloads: Sequence[Any] | None = None) -> list[Outcome]:
-        """Each event committed and routed, in order, with one Outcome each. A payload's several
-        events go to the supervisor as one batch, routed in their order (the events of one alert
-        key reach its incident in order); the lone events of the requests handled in one turn of
-        the event loop go as one batch too, in the order they were handled. Every event is
+        """Each event committed and routed, in order, with one Outcome each. The events of the
+        requests handled in one turn of the event loop go to the supervisor as one batch, routed
+        in their order (the events of one alert key reach its incident in order). Every event is
         counted in `ilertd_events_total` by its outcome: its responseCode, or the error code it
         was refused with (each event of a refused batch)."""
         metrics = self.services.metrics
@@ -76,7 +75,4 @@ class Ingestion:
         builds = [partial(IngestEvent, info, event, integration, {} if part is None else part,
                           received_at=received_at)
                   for event, part in zip(events, payloads, strict=True)]
-        if len(builds) == 1:
-            services = self.services
-            return [await self.gathered.ask(services.leading_supervisor(), services.tracker, builds[0])]
-        return await self.services.ask_many_async(builds, IngestBatch)
+        return await self.gathered.ask(self.services.leading_supervisor(), self.services.tracker, builds)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import peewee
 import pykka
 
-from ilertd.actors.ask import ask_blocking, ask_many_async
+from ilertd.actors.ask import ask_blocking
 from ilertd.actors.clock import Clock, ManualClock
 from ilertd.actors.messages import Outcome, Reply
 from ilertd.app.application import Application
@@ -58,11 +58,6 @@ class Services:
     @property
     def manual_clock(self) -> ManualClock | None:
         return self.clock if isinstance(self.clock, ManualClock) else None
-
-    async def ask_many_async(self, builds: Sequence[Callable[[Reply], Any]],
-                             batch: Callable[[tuple[Any, ...]], Any]) -> list[Outcome]:
-        """Several messages as the one message `batch(messages)`; await every committed outcome."""
-        return await ask_many_async(self.leading_supervisor(), self.tracker, builds, batch)
 
     def ask_blocking(self, build: Callable[[Reply], Any]) -> Outcome:
         """The same from a worker thread (plain handlers run in starlette's thread pool)."""
