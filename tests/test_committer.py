@@ -13,6 +13,7 @@ import peewee
 import pytest
 
 from ilertd.store import models as m
+from ilertd.store import row_sets
 from ilertd.store import statements as sql
 from ilertd.store.committer import Committer, WriteUnit
 from ilertd.store.db import migrate, open_database
@@ -88,8 +89,10 @@ def test_rows_beyond_the_parameter_limit_go_in_several_statements(
         store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     db, statements, source_id = store
     width = len(statements.incident_fields)
-    # Three rows per statement: 10 incidents take four statements, the last with one row.
+    # Three rows per statement: 10 incidents take four statements, the last with one row. (The
+    # general way: where SQLite cannot take a batch of new rows in one statement.)
     monkeypatch.setattr(sql, "MAX_PARAMS", width * 3 + 1)
+    monkeypatch.setattr(row_sets, "AVAILABLE", False)
     rows = [statements.insert_incident_row(incident_row(i, source_id)).params for i in range(1, 11)]
     rendered = list(sql.multi_row_inserts(statements.insert_incident, rows))
     assert [len(params) // width for _, params in rendered] == [3, 3, 3, 1]

@@ -7,7 +7,8 @@ Batching many units per transaction is what makes durable ingestion fast on SQLi
 Rows of one kind go in as one multi-row INSERT rather than an `executemany`: the sqlite3 driver
 lets go of the interpreter lock around every statement step, and under load taking it back took
 about 1.7 ms each time (the HTTP and actor threads hold it meanwhile), so a batch cost a step per
-row; now it costs a step per kind of row.
+row; now it costs a step per kind of row. On SQLite, a batch of only new rows goes in as one
+statement (see ilertd.store.row_sets).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import peewee
 
 from ilertd.metrics import Metrics
 from ilertd.store.db import write_transaction
-from ilertd.store.statements import BARRIER, Statement, is_insert, multi_row_inserts
+from ilertd.store.row_sets import RowSets
+from ilertd.store.statements import BARRIER, Statement, Statements, is_insert, multi_row_inserts
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Committer:
         self._newest: dict[int, int] = {}
         # Every unit with a ticket up to this one has finished (committed or failed, told).
         self._finished = 0
+        self._row_sets = RowSets(Statements(db))
         self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
         self._stopped = threading.Event()
 
@@ -161,15 +164,10 @@ class Committer:
 
     def _commit(self, batch: list[tuple[int, WriteUnit]]) -> None:
         began = time.perf_counter()
+        units = [unit for _, unit in batch]
         try:
-            with write_transaction(self._db):
-                cursor = self._db.cursor()
-                for sql, rows in _runs([unit for _, unit in batch]):
-                    if len(rows) > 1 and is_insert(sql):
-                        for many_sql, params in multi_row_inserts(sql, rows):
-                            cursor.execute(many_sql, params)
-                    else:
-                        cursor.executemany(sql, rows)
+            if not self._row_sets.write(self._db, units):
+                self._write(units)
         except Exception as error:
             if len(batch) == 1:
                 logger.exception("write for incident %s failed", batch[0][1].owner)
@@ -183,6 +181,17 @@ class Committer:
         self._metrics.commit_took(time.perf_counter() - began)
         for _, unit in batch:
             self._finish(unit, None)
+
+    def _write(self, units: list[WriteUnit]) -> None:
+        """The general way: each run of statements in its turn, in one transaction."""
+        with write_transaction(self._db):
+            cursor = self._db.cursor()
+            for sql, rows in _runs(units):
+                if len(rows) > 1 and is_insert(sql):
+                    for many_sql, params in multi_row_inserts(sql, rows):
+                        cursor.execute(many_sql, params)
+                else:
+                    cursor.executemany(sql, rows)
 
     def _finish(self, unit: WriteUnit, error: BaseException | None) -> None:
         try:
