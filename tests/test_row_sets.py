@@ -186,3 +186,17 @@ def test_only_columns_json_keeps_exactly_are_read_from_json() -> None:
     # JSON has no NaN or infinity, and no bytes.
     assert not row_sets.json_keeps(peewee.FloatField()) and not row_sets.json_keeps(peewee.BlobField())
     assert committer_module.RowSets is row_sets.RowSets
+
+
+def test_an_integer_past_64_bits_is_left_to_the_driver_and_fails_only_its_unit(tmp_path: Path) -> None:
+    """orjson writes integers up to 2**64 - 1, which SQLite's JSON functions would read as floats."""
+    db, statements, source_id = new_store(tmp_path / "ilertd.db")
+    units = new_rows(statements, source_id, ["a", "b"])
+    units.append((3, (statements.insert_incident_row(incident_row(3, source_id) | {"event_count": 2**62}),)))
+    units.append((4, (statements.insert_incident_row(incident_row(4, source_id) | {"event_count": 2**63}),)))
+    outcomes = commit_all(db, units)
+    assert isinstance(outcomes.pop(4), OverflowError)
+    assert outcomes == {1: None, 2: None, 3: None}
+    query = "SELECT event_count, typeof(event_count) FROM incident WHERE id = 3"
+    assert db.execute_sql(query).fetchone() == (2**62, "integer")
+    db.close()

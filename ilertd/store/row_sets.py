@@ -36,6 +36,8 @@ AVAILABLE = sqlite3.sqlite_version_info >= (3, 38)
 # Inserted in this order, as the general path orders them: rows before those that reference them.
 KINDS = (INSERT_INCIDENT, INSERT_EVENT, INSERT_LOG, INSERT_NOTIFICATION)
 VIEW = "ilertd_new_rows"
+# SQLite's integers: past them json_extract gives a float, where the driver refuses the value.
+INTEGERS = range(-(2**63), 2**63)
 
 
 class HasStatements(Protocol):
@@ -100,13 +102,10 @@ class RowSets:
             if not rows[kind]:
                 texts.append(None)
                 continue
-            try:
-                text = orjson.dumps(rows[kind])
-            except TypeError:
-                return None  # an integer over 64 bits, a lone surrogate: the driver's to refuse
-            if b"\\u0000" in text:
-                return None  # SQLite's JSON functions end a string at a NUL; bound, it is kept
-            texts.append(text.decode())
+            text = json_text(rows[kind])
+            if text is None:
+                return None
+            texts.append(text)
         return texts
 
     def write(self, db: peewee.Database, units: Sequence[HasStatements]) -> bool:
@@ -125,3 +124,21 @@ class RowSets:
             self._ready_on = connection
         connection.execute(self.insert, texts)
         return True
+
+
+def json_text(rows: Sequence[tuple[Any, ...]]) -> str | None:
+    """`rows` as one JSON array that SQLite reads back as the driver would bind each value, or
+    None when a value could come back otherwise (the general way then binds it, or refuses it)."""
+    try:
+        text = orjson.dumps(rows, option=orjson.OPT_STRICT_INTEGER)
+    except TypeError:
+        # An integer past 53 bits (rare: looked at only then), or a value JSON has not at all.
+        if any(type(value) is int and value not in INTEGERS for row in rows for value in row):
+            return None  # orjson would write up to 2**64 - 1: the driver's to refuse
+        try:
+            text = orjson.dumps(rows)
+        except TypeError:
+            return None  # a lone surrogate: the driver's to refuse too
+    if b"\\u0000" in text:
+        return None  # SQLite's JSON functions end a string at a NUL; bound, it is kept
+    return text.decode()
