@@ -86,7 +86,9 @@ def test_outside_support_hours_a_source_opens_low_priority_or_holds_until_they_s
     held = app.get(f"/api/incidents/{app_paging.alert('held')}").json()
     assert (held["priority"], held["held"], held["nextEscalationAt"]) == (
         "HIGH", True, "2026-01-05T11:00:00.000Z")  # 12:00 in Berlin
-    # The LOW incident paged by SMS; the held one pages nobody until 12:00 in Berlin.
+    # The LOW incident paged by SMS; the held one pages nobody until 12:00 in Berlin. A page goes
+    # out on its channel's thread after the commit, not before the reply: wait for quiet first.
+    app.quiet()
     assert len(app_paging.http.to("/sms/")) == 1
     assert app_paging.mails_to("dave.pager@example.com") == []
     app.advance("PT1H59M")
