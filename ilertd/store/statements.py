@@ -18,7 +18,7 @@ import peewee
 
 from ilertd.store import models as m
 from ilertd.store.db import is_sqlite
-from ilertd.store.fields import UTCDateTimeField, is_plain
+from ilertd.store.fields import JSONField, UTCDateTimeField, is_plain
 
 # Execution order inside one batch: rows must exist before rows that reference them.
 (INSERT_INCIDENT, UPDATE_INCIDENT, INSERT_EVENT, INSERT_LOG,
@@ -140,12 +140,18 @@ class Statements:
         return text
 
     def _converter(self, field: peewee.Field) -> Callable[[Any], Any] | None:
+        # NULL is NULL in every column (peewee's db_value passes None through), and most of an
+        # open incident's instants are still None: no conversion called for them.
         if id(field) in self._plain:
             return None
         if isinstance(field, UTCDateTimeField):
             instant = self._instant
-            return lambda value: instant(value) if isinstance(value, datetime) else self.value(field, value)
-        return functools.partial(self.value, field)
+            return lambda value: (instant(value) if isinstance(value, datetime)
+                                  else value if value is None else self.value(field, value))
+        if isinstance(field, JSONField):
+            return field.db_value  # text or None already: Statements.value's checks find nothing to do
+        convert = functools.partial(self.value, field)
+        return lambda value: value if value is None else convert(value)
 
     def _plan(self, key: Hashable, fields: Callable[[], Sequence[peewee.Field]]) -> Plan:
         """Each field's name and how its value is converted (None: passed as it is), worked out
