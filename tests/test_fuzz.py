@@ -67,7 +67,8 @@ BODIES = st.one_of(
     st.binary(max_size=64),
     st.sampled_from([
         b"", b"{", b"[" * 5000 + b"]" * 5000, b'{"a": ' + b"[" * 80 + b"]" * 80 + b"}",
-        b'{"summary": "\\ud800"}', b'{"n": NaN}', b'{"n": 1e400}', b"1" * 5000, b"\xff\xfe",
+        b'{"summary": "\\ud800"}', b'{"summary": "\xed\xa0\x80"}', b'{"n": NaN}', b'{"n": 1e400}',
+        b"1" * 5000, b"\xff\xfe",
         b'{"a": "' + b"x" * (MAX_BODY + 10) + b'"}',
     ]),
 )

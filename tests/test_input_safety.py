@@ -90,6 +90,22 @@ def test_a_lone_surrogate_in_any_string_of_an_event_is_a_400_not_a_retry(app: In
     assert snapshot(app) == before
 
 
+@pytest.mark.parametrize("surrogate", [b"\xed\xa0\x80", b"\xed\xb0\x80"], ids=["high", "low"])
+def test_a_surrogate_written_as_utf8_bytes_is_a_400_not_a_retry(app: InProcessDaemon,
+                                                                 surrogate: bytes) -> None:
+    """Bytes that would decode to a lone surrogate (not UTF-8, though Python's json.loads reads them)."""
+    before = snapshot(app)
+    event = b'{"integrationKey": "%s", "eventType": "ALERT", "summary": "disk %s full"}' % (
+        app.integration_key.encode(), surrogate)
+    for path in ("/api/events", f"/api/v1/events/api/{app.integration_key}"):
+        reply = raw(app, "POST", path, event, token=False)
+        assert reply.status_code == 400, reply.text
+        assert "not UTF-8" in reply.json()["message"], reply.text
+    reply = raw(app, "POST", "/api/users", b'{"username": "ann", "firstName": "a%s"}' % surrogate)
+    assert reply.status_code == 400 and reply.json()["code"] == "INVALID_JSON", reply.text
+    assert snapshot(app) == before
+
+
 def test_a_lone_surrogate_in_an_admin_body_is_a_400(app: InProcessDaemon) -> None:
     before = snapshot(app)
     reply = raw(app, "POST", "/api/users", f'{{"username": "ann", "firstName": {LONE_SURROGATE}}}')

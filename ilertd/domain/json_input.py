@@ -36,12 +36,13 @@ _DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
 
 
 def _decode(data: bytes | str) -> Any:
-    """json.loads(data) with our hooks: bytes decoded as it decodes them, a str's BOM refused."""
+    """json.loads(data) with our hooks, a str's BOM refused; bytes decoded strictly, where
+    json.loads lets a surrogate encoded as bytes (b"\xed\xa0\x80") through to the store."""
     if isinstance(data, str):
         if data.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
         return _DECODER.decode(data)
-    return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+    return _DECODER.decode(data.decode(json.detect_encoding(data)))
 
 
 def loads(data: bytes | str) -> Any:
@@ -51,7 +52,8 @@ def loads(data: bytes | str) -> Any:
     except RecursionError:
         raise JsonInputError(f"the JSON is nested more than {MAX_DEPTH} levels deep") from None
     except UnicodeDecodeError as error:
-        raise JsonInputError(f"the body is not UTF-8: {error.reason} at byte {error.start}") from None
+        raise JsonInputError(f"the body is not {error.encoding.upper().replace('-SIG', '')}: {error.reason}"
+                             f" at byte {error.start}") from None
     except JsonInputError:
         raise
     except ValueError as error:
