@@ -204,6 +204,11 @@ def test_every_route_bounds_its_body_by_max_body_bytes(small: InProcessDaemon) -
     chunks = iter([big.encode()[:3000], big.encode()[3000:]])
     streamed = small.client.request("POST", "/api/users", content=chunks, headers=small.auth())
     assert streamed.status_code == 413
+    # A web UI form too: its error page, not the JSON envelope.
+    form = raw(small, "POST", "/ui/login", "username=ann&password=" + "x" * 5000, token=False,
+               content_type="application/x-www-form-urlencoded")
+    assert form.status_code == 413 and form.headers["content-type"].startswith("text/html"), form.text
+    assert "4096" in form.text, form.text
     assert snapshot(small) == before
 
 

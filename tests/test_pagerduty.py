@@ -98,6 +98,9 @@ def test_invalid_events_get_pagerdutys_400_body_and_change_nothing(app: InProces
         ({"routing_key": key, "event_action": "trigger", "payload": {"severity": "info"}},
          "'payload.summary' is missing or blank"),
         (trigger("not-a-key"), "not the integration key"),
+        ({**trigger(key), "dedup_key": 42}, "'dedup_key' must be a string"),
+        ({**trigger(key), "payload": {**trigger(key)["payload"], "summary": ["disk", "full"]}},
+         "'payload.summary' must be a string"),
         ([1, 2], "must be a JSON object"),
     ]
     for body, error in cases:
