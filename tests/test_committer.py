@@ -181,3 +181,29 @@ def test_an_instant_is_written_as_the_orm_writes_it_however_often_it_repeats(sto
         assert statements.value(field, instant) == field.db_value(instant).isoformat(sep=" "), instant
     assert statements.value(field, berlin) == statements.value(field, START) == "2026-03-02 09:00:00"
     assert len(statements._instant_text) <= sql.INSTANTS_KEPT
+
+
+def test_each_parameter_is_what_peewee_would_bind_for_its_column() -> None:
+    """The hot path's shortcuts (NULL as it is, a JSON column's own db_value, an instant's kept
+    text) bind what peewee's own conversion of the field binds, and any other column type goes
+    through that conversion."""
+    statements = sql.Statements(peewee.SqliteDatabase(":memory:"))
+
+    def peewee_binds(field: peewee.Field, value: Any) -> Any:
+        bound = field.db_value(value)
+        return bound.isoformat(sep=" ") if isinstance(bound, datetime) else bound
+
+    instant = datetime(2026, 3, 2, 10, 0, 0, 250000, tzinfo=timezone(timedelta(hours=1)))
+    values: list[tuple[peewee.Field, Any]] = [
+        (m.Incident.accepted_at, None), (m.Incident.accepted_at, instant),
+        (m.Incident.accepted_at, "2026-03-02 09:00:00"), (m.Incident.labels, None),
+        (m.Incident.labels, {}), (m.Incident.links, [{"href": "https://x.example", "text": "é"}]),
+        (m.Incident.accepted_by_id, None), (m.Incident.summary, "disk full"),
+        (m.Notification.resent, True), (m.Notification.resent, None),
+    ]
+    for field, value in values:
+        plan = statements._plan(("test", field.name), lambda field=field: [field])
+        (bound,) = statements._params(plan, {field.name: value})
+        assert bound == peewee_binds(field, value), (field.name, value, bound)
+    assert statements._params(statements._plan(("test", "at"), lambda: [m.Incident.accepted_at]),
+                              {"accepted_at": instant}) == ("2026-03-02 09:00:00.250000",)
