@@ -71,4 +71,5 @@ class Runtime:
 
     @cached_property
     def statements(self) -> Statements:
-        return Statements(self.db)
+        # The writer's own: one per database, and its row sets know the actors' SQL by identity.
+        return self.committer.statements

@@ -74,7 +74,10 @@ class Committer:
         self._newest: dict[int, int] = {}
         # Every unit with a ticket up to this one has finished (committed or failed, told).
         self._finished = 0
-        self._row_sets = RowSets(Statements(db))
+        # The database's SQL and parameter conversion, one for the daemon: the actors build their
+        # statements with it, and the row sets recognise them by it.
+        self.statements = Statements(db)
+        self._row_sets = RowSets(self.statements)
         self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
         self._stopped = threading.Event()
 
