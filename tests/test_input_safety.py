@@ -97,12 +97,19 @@ def test_a_surrogate_written_as_utf8_bytes_is_a_400_not_a_retry(app: InProcessDa
     before = snapshot(app)
     event = b'{"integrationKey": "%s", "eventType": "ALERT", "summary": "disk %s full"}' % (
         app.integration_key.encode(), surrogate)
+    # Said once, with where: the reason used to repeat "the body is not".
+    def said(body: bytes) -> str:
+        return ("the body is not valid JSON: its bytes are not UTF-8: invalid continuation byte"
+                f" at byte {body.index(surrogate)}")
+
     for path in ("/api/events", f"/api/v1/events/api/{app.integration_key}"):
         reply = raw(app, "POST", path, event, token=False)
         assert reply.status_code == 400, reply.text
-        assert "not UTF-8" in reply.json()["message"], reply.text
-    reply = raw(app, "POST", "/api/users", b'{"username": "ann", "firstName": "a%s"}' % surrogate)
+        assert reply.json()["message"] == said(event), reply.text
+    user = b'{"username": "ann", "firstName": "a%s"}' % surrogate
+    reply = raw(app, "POST", "/api/users", user)
     assert reply.status_code == 400 and reply.json()["code"] == "INVALID_JSON", reply.text
+    assert reply.json()["message"] == said(user), reply.text
     assert snapshot(app) == before
 
 

@@ -52,8 +52,9 @@ def loads(data: bytes | str) -> Any:
     except RecursionError:
         raise JsonInputError(f"the JSON is nested more than {MAX_DEPTH} levels deep") from None
     except UnicodeDecodeError as error:
-        raise JsonInputError(f"the body is not {error.encoding.upper().replace('-SIG', '')}: {error.reason}"
-                             f" at byte {error.start}") from None
+        # Callers say "the body is not valid JSON: " before this, so it does not name the body.
+        raise JsonInputError(f"its bytes are not {error.encoding.upper().replace('-SIG', '')}:"
+                             f" {error.reason} at byte {error.start}") from None
     except JsonInputError:
         raise
     except ValueError as error:
