@@ -7,27 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.daemon import CLOCK_START, DaemonProcess
 from tests.test_fuzz import seed
 from tests.test_input_safety import snapshot
 
+if TYPE_CHECKING:
+    # Imported where the test runs, not where the suite is collected: every pytest process
+    # collects this module, one runs it, and schemathesis takes about a second to import
+    # (pyproject's addopts leave its pytest plugin out for the same reason).
+    import schemathesis
+
 # Examples per operation and mode: about 90 operations, two modes, in under two minutes.
 EXAMPLES = 8
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 ID_PARAMETERS = ("id", "cid", "rid", "tid", "oid")
 # Built once, not in every draw: hypothesis validates each new strategy.
 AIMED = st.integers(0, 3)
@@ -128,6 +125,17 @@ def negatable(definition: dict[str, Any]) -> bool:
 
 
 def test_every_operation_answers_as_documented_and_a_refusal_stores_nothing(tmp_path: Path) -> None:
+    import schemathesis
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_schema_conformance]
     daemon = DaemonProcess(tmp_path / "fuzz").start()
     try:
         seed(daemon)  # type: ignore[arg-type]
@@ -164,7 +172,7 @@ def test_every_operation_answers_as_documented_and_a_refusal_stores_nothing(tmp_
                         return
                     before = unchanged.pop() if unchanged else snapshot(settled)  # type: ignore[arg-type]
                     response = case.call(base_url=daemon.url, session=session, headers=headers)
-                    case.validate_response(response, checks=CHECKS)
+                    case.validate_response(response, checks=checks)
                     label = case.operation.label
                     sent[label] = sent.get(label, 0) + 1
                     if response.status_code < 300:
