@@ -69,7 +69,7 @@ class Runtime:
     def reader(self) -> Reader:
         return Reader(self.db)
 
-    @cached_property
+    @property
     def statements(self) -> Statements:
         # The writer's own: one per database, and its row sets know the actors' SQL by identity.
         return self.committer.statements
