@@ -24,8 +24,9 @@ from ilertd.plugins.mail import (
     DEFAULT_RESOLVE_PATTERN,
     compile_resolve_pattern,
 )
+from ilertd.plugins.mail_listener import MailListener
 from ilertd.plugins.manager import NOT_READY
-from ilertd.plugins.smtp_in import MailHandler, MailListener
+from ilertd.plugins.smtp_in import MailHandler
 from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 from tests.loopback import free_port

@@ -14,13 +14,10 @@ import asyncio
 import encodings.idna
 import logging
 import re
-import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.concurrency import run_in_threadpool
 
 from ilertd import hookimpl
@@ -38,6 +35,11 @@ from ilertd.plugins.mail import (
     parse_reply,
 )
 
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+    from ilertd.plugins.mail_listener import MailListener
+
 logger = logging.getLogger(__name__)
 
 # What the incident log shows as the way in.
@@ -45,9 +47,6 @@ INTEGRATION = "email"
 SOURCE_TYPE = "EMAIL"
 NO_OPEN_INCIDENT = "NO_OPEN_INCIDENT_WITH_KEY"
 DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
-# How long `shutdown` waits for mails whose events are being committed before it cuts them off.
-DRAIN_SECONDS = 15.0
-READY_SECONDS = 10.0
 
 # --- SMTP replies --------------------------------------------------------------------------------
 
@@ -249,77 +248,6 @@ class MailHandler:
 # --- the listener --------------------------------------------------------------------------------
 
 
-class _BoundController(Controller):
-    """aiosmtpd's Controller serving a socket already bound: a port in use fails at once with
-    the system's reason, not after aiosmtpd's ready timeout."""
-
-    def __init__(self, handler: MailHandler, listener: socket.socket, **kwargs: Any) -> None:
-        self.listener = listener
-        host, port = listener.getsockname()[:2]
-        super().__init__(handler, hostname=host, port=port, **kwargs)
-
-    def _create_server(self) -> Any:
-        return self.loop.create_server(self._factory_invoker, sock=self.listener, ssl=self.ssl_context)
-
-
-class MailListener:
-    """aiosmtpd's Controller (a thread and event loop of its own) on host:port."""
-
-    def __init__(self, handler: MailHandler, host: str, port: int, server_name: str,
-                 max_message_bytes: int) -> None:
-        self.handler = handler
-        self.host = host
-        self.port = port
-        self.server_name = server_name
-        self.max_message_bytes = max_message_bytes
-        self.controller: Controller | None = None
-        # Set when `stop` starts refusing new connections (a test waits on it).
-        self.draining = threading.Event()
-
-    def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        try:
-            listener = socket.create_server((self.host.strip("[]"), self.port), family=family)
-        except OSError as error:
-            raise RuntimeError(f"[smtp_in] cannot listen on {self.host}:{self.port}: {error}") from None
-        # The banner's name is given, so aiosmtpd does not look up the host's FQDN (a DNS query).
-        controller = _BoundController(self.handler, listener, server_hostname=self.server_name,
-                                      ident="ilertd", data_size_limit=self.max_message_bytes,
-                                      ready_timeout=READY_SECONDS)
-        try:
-            controller.start()
-        except Exception:
-            if controller.loop.is_running():  # it listens but did not answer in time
-                controller.stop(no_assert=True)
-            elif not controller.loop.is_closed():
-                controller.loop.close()
-            listener.close()
-            raise
-        self.controller = controller
-
-    def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
-        """Stop listening, let mails being committed get their reply, then end the thread."""
-        controller, self.controller = self.controller, None
-        if controller is None:
-            return
-        try:
-            drain = self._drain(controller, drain_seconds)
-            drained = asyncio.run_coroutine_threadsafe(drain, controller.loop)
-            if not drained.result(drain_seconds + READY_SECONDS):
-                logger.warning("smtp_in: mails were still being taken after %.0f s; their senders "
-                               "get no reply and will retry", drain_seconds)
-        except Exception:
-            logger.exception("smtp_in: draining the listener failed")
-        controller.stop()
-
-    async def _drain(self, controller: Controller, timeout: float) -> bool:
-        server = controller.server
-        if server is not None:
-            server.close()
-        self.draining.set()
-        return await self.handler.drain(timeout)
-
-
 # --- the hooks -----------------------------------------------------------------------------------
 
 # The listener of each started context (one per daemon): shutdown gets the context startup got.
@@ -364,6 +292,10 @@ def startup(context: PluginContext) -> None:
     handler = MailHandler(context, settings.domain,
                           compile_resolve_pattern(str(context.config["resolve_subject_pattern"])), max_bytes,
                           reply=lambda sender, subject, text: context.replies.email(sender, subject, text))
+    # aiosmtpd is imported only for a listener that runs: most daemons take no mail, and it
+    # cost every start (and `ilertd plugins`, `check-config`) about 25 ms of import.
+    from ilertd.plugins.mail_listener import MailListener
+
     listener = MailListener(handler, settings.host, settings.port, settings.domain, max_bytes)
     # aiosmtpd logs every connection and command at INFO; the plugin logs one line per mail.
     mail_log = logging.getLogger("mail.log")

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -144,6 +143,10 @@ def check_signature(message: Mapping[str, Any], public_key: rsa.RSAPublicKey) ->
 
 def certificate_key(pem: bytes) -> rsa.RSAPublicKey:
     """The RSA public key of a PEM certificate; 401 if it is none."""
+    # Imported here, on the first certificate: it is most of this module's import (about 20 ms
+    # of every daemon start), and most daemons never receive an SNS message.
+    from cryptography import x509
+
     try:
         certificate = x509.load_pem_x509_certificate(pem)
     except ValueError:
