@@ -1,0 +1,241 @@
+"""Tests of ilertd.config's problem reports: unknown keys and sections, wrong types, ranges, TOML
+syntax, each with its line, all in file order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ilertd.config import ConfigError, ConfigProblem, check_config, load_config
+from tests.test_config import only_problem, write
+
+# --- problems in the file -------------------------------------------------------------------
+
+
+def test_unknown_key_reports_its_line_and_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "# ilertd\n[server]\nprot = 1\n")
+    problem = only_problem(path)
+    assert problem == ConfigProblem(
+        str(path), 3, "server.prot", "unknown key; did you mean 'port'?"
+    )
+    assert str(problem) == f"{path}:3: server.prot: unknown key; did you mean 'port'?"
+
+
+def test_unknown_key_without_a_close_match_lists_the_valid_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, "[limits]\nzzz = 1\n")
+    problem = only_problem(path)
+    assert problem.line == 2
+    assert "events_per_minute_per_key" in problem.message
+
+
+def test_unknown_section_reports_its_header_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 8020\n\n[sever]\nhost = 'x'\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (4, "sever")
+    assert problem.message == "unknown section; did you mean 'server'?"
+
+
+def test_key_above_every_section_points_at_its_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "idle_seconds = 5\n[actors]\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (1, "idle_seconds")
+    assert "did you mean 'actors.idle_seconds'?" in problem.message
+
+
+def test_environ_defaults_to_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ILERTD_LIMITS_EVENTS_PER_MINUTE_PER_KEY", "-3")
+    problems = check_config(write(tmp_path, ""))
+    assert [(p.file, p.key) for p in problems] == [
+        ("environment", "limits.events_per_minute_per_key")
+    ]
+    monkeypatch.setenv("ILERTD_LIMITS_EVENTS_PER_MINUTE_PER_KEY", "60")
+    assert load_config(None).limits.events_per_minute_per_key == 60
+
+
+def test_unknown_channel(tmp_path: Path) -> None:
+    path = write(tmp_path, "[channels.emial]\nurl = 'mailto://x'\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (1, "channels.emial")
+    assert "did you mean 'email'?" in problem.message
+
+
+def test_wrong_type_reports_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nhost = "127.0.0.1"\nport = "80"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, "server.port")
+    assert "must be an integer" in problem.message
+
+
+def test_boolean_is_not_an_integer(tmp_path: Path) -> None:
+    path = write(tmp_path, "[actors]\nidle_seconds = true\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (2, "actors.idle_seconds")
+    assert "must be an integer" in problem.message
+
+
+def test_wrong_type_for_boolean_and_string(tmp_path: Path) -> None:
+    path = write(tmp_path, '[smtp_in]\nenabled = "yes"\n\n[database]\nurl = 5\n')
+    problems = check_config(path, {})
+    assert [(p.line, p.key) for p in problems] == [(2, "smtp_in.enabled"), (5, "database.url")]
+    assert "true or false" in problems[0].message
+    assert "must be a string" in problems[1].message
+
+
+def test_section_that_is_not_a_table(tmp_path: Path) -> None:
+    path = write(tmp_path, 'server = "localhost"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (1, "server")
+    assert "must be a table" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("server", "port", 0),
+        ("server", "port", 65536),
+        ("server", "max_body_bytes", 0),
+        ("security", "link_ttl", -1),
+        ("smtp_in", "port", 70000),
+        ("limits", "events_per_minute_per_key", -1),
+        ("actors", "max_live_incidents", 0),
+        ("actors", "idle_seconds", 0),
+    ],
+)
+def test_out_of_range(tmp_path: Path, section: str, key: str, value: int) -> None:
+    path = write(tmp_path, f"[{section}]\n\n{key} = {value}\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, f"{section}.{key}")
+    assert str(value) in problem.message
+
+
+def test_range_edges_are_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[server]\nport = 65535\n[limits]\nevents_per_minute_per_key = 0\n"
+        "[actors]\nmax_live_incidents = 1\nidle_seconds = 1\n",
+    )
+    assert check_config(path, {}) == []
+
+
+@pytest.mark.parametrize("url", ["oncall.example.com", "ftp://example.com", "https://"])
+def test_public_url_must_be_http(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f'[server]\npublic_url = "{url}"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (2, "server.public_url")
+    assert "http" in problem.message
+
+
+def test_channel_url_needs_a_scheme(tmp_path: Path) -> None:
+    path = write(tmp_path, '[channels.push]\n# ntfy\nurl = "ntfy.example.com/{contact}"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, "channels.push.url")
+    assert "://" in problem.message
+
+
+def test_toml_syntax_error_reports_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 8020\nhost 127.0.0.1\n")
+    problem = only_problem(path)
+    assert problem.file == str(path)
+    assert problem.line == 3
+    assert "line 3" in problem.message
+    assert str(problem).startswith(f"{path}:3: ")
+
+
+def test_all_problems_are_reported_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[actors]\nidle_seconds = 0\n[server]\nprot = 1\nport = 'x'\n[sever]\n",
+    )
+    problems = check_config(path, {})
+    assert [(p.line, p.key) for p in problems] == [
+        (2, "actors.idle_seconds"),
+        (4, "server.prot"),
+        (5, "server.port"),
+        (6, "sever"),
+    ]
+
+
+def test_lines_are_found_past_multiline_strings_and_arrays(tmp_path: Path) -> None:
+    # Text inside a multi-line string that looks like a header must not move the section.
+    path = write(
+        tmp_path,
+        '[security]\nsecret_key = """\n[server]\nport = 1\n"""\n'
+        "[server]\nhost = '127.0.0.1'\nport = 0\n",
+    )
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (8, "server.port")
+
+
+def test_key_in_an_inline_table_falls_back_to_the_table_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "\n\nserver = { host = '127.0.0.1', port = 0 }\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (3, "server.port")
+
+
+def test_quoted_and_dotted_keys_are_located(tmp_path: Path) -> None:
+    path = write(tmp_path, '[channels]\n\nsms.url = "x"\n"push" . "url" = "y"\n')
+    problems = check_config(path, {})
+    assert [(p.line, p.key) for p in problems] == [
+        (3, "channels.sms.url"),
+        (4, "channels.push.url"),
+    ]
+
+
+# --- rendering and raising ------------------------------------------------------------------
+
+
+def test_problem_str_format() -> None:
+    assert (
+        str(ConfigProblem("etc/ilertd.toml", 7, "server.port", "must be an integer"))
+        == "etc/ilertd.toml:7: server.port: must be an integer"
+    )
+    assert (
+        str(ConfigProblem("environment", None, "server.port", "bad"))
+        == "environment: server.port: bad"
+    )
+
+
+def test_config_error_lists_every_problem_one_per_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 0\nprot = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    error = caught.value
+    assert len(error.problems) == 2
+    assert str(error).splitlines() == [str(p) for p in error.problems]
+    assert str(error).splitlines()[0].startswith(f"{path}:2: server.port: ")
+
+
+def test_missing_file_raises(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(missing, {})
+    assert [p.file for p in caught.value.problems] == [str(missing)]
+    assert "not found" in str(caught.value)
+    assert check_config(missing, {}) != []
+
+
+def test_check_config_never_raises_for_bad_content(tmp_path: Path) -> None:
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe[server]\x00")
+    problems = check_config(path, {})
+    assert len(problems) == 1
+    assert problems[0].file == str(path)
+
+
+def test_mail_in_needs_its_domain(tmp_path: Path) -> None:
+    path = write(tmp_path, "[smtp_in]\nenabled = true\n")
+    (problem,) = check_config(path, {})
+    assert (problem.line, problem.key) == (2, "smtp_in.domain")
+    assert check_config(path, {"ILERTD_SMTP_IN_DOMAIN": "alerts.example.com"}) == []
+    assert check_config(write(tmp_path, "[smtp_in]\nenabled = false\n"), {}) == []
+
+
+def test_a_channel_url_without_its_contact_placeholder_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[channels.sms]\nurl = "twilio://SID:TOKEN@+15550001111/+15550002222"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (2, "channels.sms.url") and "{contact}" in problem.message
+    fine = write(tmp_path, '[channels.sms]\nurl = "twilio://SID:TOKEN@+15550001111/{contact}"\n')
+    assert check_config(fine, {}) == []

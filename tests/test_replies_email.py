@@ -1,0 +1,157 @@
+"""Answering a page by e-mail and push: signed links in e-mail and ntfy pages (a GET changes
+nothing, its POST acts), and replies mailed back to the SMTP listener, under the manual clock."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import paging_with
+from tests.inprocess import InProcessDaemon
+from tests.loopback import free_port
+from tests.paging import Paging
+from tests.test_replies import LINK, accept_link, incident, log, parts
+
+# --- e-mail and push links --------------------------------------------------------------------------
+
+
+def test_an_email_page_has_one_fact_per_line_and_the_same_in_html_with_links(app_paging: Paging) -> None:
+    fay = app_paging.user("fay")
+    app_paging.daemon.put(f"/api/users/{fay}", {"timezone": "Europe/Berlin"})
+    app_paging.policy([(30, [fay])])
+    incident_id = app_paging.alert(summary="checkout 500s", details="HTTP 500 on /cart\nsince 08:55")
+    app_paging.daemon.advance("PT0S")
+    (mail,) = app_paging.mails_to("fay@example.com")
+    assert f"#{incident_id}" in mail["Subject"] and "checkout 500s" in mail["Subject"]
+    found = parts(mail)
+    text, html = found["text/plain"], found["text/html"]
+    lines = text.splitlines()
+    assert "Summary:   checkout 500s" in lines and "Source:    default" in lines
+    assert "Priority:  HIGH" in lines and "Status:    PENDING" in lines
+    assert "Opened:    Mon 2026-01-05 10:00 CET" in lines  # 09:00 UTC in fay's zone
+    assert "HTTP 500 on /cart" in lines and "since 08:55" in lines
+    links = LINK.findall(text)
+    assert len(links) == 3 and all(link in html for link in links)
+    for fact in ("checkout 500s", "default", "HIGH", "PENDING", "Mon 2026-01-05 10:00 CET", "Accept",
+                 "Resolve", "Escalate"):
+        assert fact in html
+
+
+def test_a_link_get_changes_nothing_and_its_post_accepts(app_paging: Paging) -> None:
+    gus = app_paging.user("gus")
+    app_paging.policy([(30, [gus])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    path = accept_link(app_paging, "gus@example.com").replace(app_paging.daemon.url, "")
+    shown = app_paging.daemon.client.get(path)
+    assert shown.status_code == 200 and "text/html" in shown.headers["content-type"]
+    assert f"Accept incident #{incident_id}" in shown.text and 'method="post"' in shown.text
+    assert shown.headers["referrer-policy"] == "no-referrer"
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+    done = app_paging.daemon.client.post(path)
+    assert done.status_code == 200 and f"Incident #{incident_id} accepted." in done.text
+    assert incident(app_paging, incident_id)["status"] == "ACCEPTED"
+    (accepted,) = log(app_paging, incident_id, "ACCEPTED")
+    assert accepted["channel"] == "EMAIL" and accepted["user"]["id"] == gus
+    again = app_paging.daemon.client.post(path)
+    assert again.status_code == 200 and "already accepted" in again.text
+
+
+def test_a_tampered_or_expired_link_is_refused(app_paging: Paging) -> None:
+    gus = app_paging.user("gus")
+    app_paging.policy([(30, [gus])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    path = accept_link(app_paging, "gus@example.com").replace(app_paging.daemon.url, "")
+    # Another incident, another user, another action or a changed signature: each breaks it.
+    number, user, action, channel, expiry, signature = path.removeprefix("/r/").split(".")
+    for forged in (f"{int(number) + 1}.{user}.{action}", f"{number}.{int(user) + 1}.{action}",
+                   f"{number}.{user}.r"):
+        tampered = f"/r/{forged}.{channel}.{expiry}.{signature}"
+        assert app_paging.daemon.client.get(tampered).status_code == 403
+        assert app_paging.daemon.client.post(tampered).status_code == 403
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    assert app_paging.daemon.client.post(f"/r/{number}.{user}.{action}.{channel}.{expiry}.{flipped}"
+                                         ).status_code == 403
+    assert app_paging.daemon.client.post("/r/garbage").status_code == 403
+    app_paging.daemon.advance("PT24H")
+    expired = app_paging.daemon.client.post(path)
+    assert expired.status_code == 410 and "expired" in expired.text
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+
+
+def test_an_ntfy_page_carries_action_buttons_whose_urls_act(app_paging: Paging) -> None:
+    hal = app_paging.user("hal", [("PUSH", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [hal])])
+    incident_id = app_paging.alert(summary="queue backlog")
+    app_paging.daemon.advance("PT0S")
+    (push,) = [r for r in app_paging.http.to("/") if r.json().get("topic") == "ops-hal"]
+    header = push.headers.get("X-Actions") or push.headers.get("Actions") or ""
+    actions = [part.strip() for part in header.split(";")]
+    assert [a.split(",")[1].strip() for a in actions] == ["Accept", "Resolve", "Escalate"]
+    assert all("method=POST" in a for a in actions)
+    assert "queue backlog" in push.json()["title"]
+    url = actions[1].split(",")[2].strip()
+    done = app_paging.daemon.client.post(url.replace(app_paging.daemon.url, ""))
+    assert done.status_code == 200
+    assert incident(app_paging, incident_id)["status"] == "RESOLVED"
+    (resolved,) = log(app_paging, incident_id, "RESOLVED")
+    assert resolved["channel"] == "PUSH" and resolved["user"]["id"] == hal
+
+
+# --- e-mailed replies -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mail_replies(tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> Iterator[tuple[Paging, int]]:
+    """app_paging with the SMTP listener on: replies to pages go to reply@<domain>."""
+    port = free_port()
+
+    def start(config: Path) -> InProcessDaemon:
+        with config.open("a") as toml:
+            toml.write(f'[smtp_in]\nenabled = true\nport = {port}\ndomain = "alerts.example.com"\n')
+        return make_app(config=config).start()
+
+    with paging_with(tmp_path, start) as ready:
+        yield ready, port
+
+
+def send_mail(port: int, sender: str, subject: str, text: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "reply@alerts.example.com", subject
+    message.set_content(text)
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.send_message(message)
+
+
+def test_replying_to_an_email_page_acts_only_from_the_paged_address(
+        mail_replies: tuple[Paging, int]) -> None:
+    paging, port = mail_replies
+    ida = paging.user("ida")
+    paging.policy([(30, [ida])])
+    incident_id = paging.alert(summary="nightly backup failed")
+    paging.daemon.advance("PT0S")
+    (mail,) = paging.mails_to("ida@example.com")
+    assert mail["Reply-To"] == "reply@alerts.example.com"
+    assert "[ilertd-reply " in mail["Subject"]
+    subject = f"Re: {mail['Subject']}"
+    quoted = "\n".join(f"> {line}" for line in parts(mail)["text/plain"].splitlines())
+    # The right words from another address, then from the paged one without an action word.
+    send_mail(port, "mallory@example.com", subject, f"accept\n\n{quoted}")
+    send_mail(port, "ida@example.com", subject, f"Thanks, looking.\n\n{quoted}")
+    assert incident(paging, incident_id)["status"] == "PENDING"
+    # A subject whose key was changed names nothing.
+    forged = re.sub(r"\[ilertd-reply (\d+)\.", lambda m: f"[ilertd-reply {int(m[1]) + 1}.", subject)
+    send_mail(port, "ida@example.com", forged, "accept")
+    assert incident(paging, incident_id)["status"] == "PENDING"
+    send_mail(port, "Ida <IDA@example.com>", subject, f"Accept - on it\n\n{quoted}")
+    assert incident(paging, incident_id)["status"] == "ACCEPTED"
+    (accepted,) = log(paging, incident_id, "ACCEPTED")
+    assert accepted["channel"] == "EMAIL" and accepted["user"]["id"] == ida
+    send_mail(port, "ida@example.com", subject, "resolve")
+    assert incident(paging, incident_id)["status"] == "RESOLVED"
