@@ -1,4 +1,5 @@
-"""The Alertmanager integration over captured webhook bodies: mapping, dedup, resolves, refusals, limits."""
+"""The Alertmanager integration over captured webhook bodies, in the daemon: incidents, dedup,
+resolves, refusals, limits (the pure mapping: test_alertmanager_mapping.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from ilertd.domain.events import MAX_DETAILS, MAX_SUMMARY
-from ilertd.errors import ApiError
-from ilertd.plugins.alertmanager import label_fingerprint, parse_webhook
+from ilertd.domain.events import MAX_DETAILS
 from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 
@@ -243,7 +242,8 @@ def test_a_firing_alert_after_a_person_resolved_its_incident_opens_a_new_one(app
 # --- refusals -------------------------------------------------------------------------------------
 
 
-def _bad_alert(**changes: Any) -> dict[str, Any]:
+def alert_with(**changes: Any) -> dict[str, Any]:
+    """The captured one-alert body with its alert's fields changed."""
     body = document("am_firing_single")
     body["alerts"][0].update(changes)
     return body
@@ -261,11 +261,11 @@ def _bad_alert(**changes: Any) -> dict[str, Any]:
     (json.dumps({**document("am_firing_single"), "alerts": {"a": 1}}).encode(), "'alerts' must be an array"),
     (json.dumps({**document("am_firing_single"), "truncatedAlerts": "3"}).encode(), "truncatedAlerts"),
     (json.dumps({**document("am_firing_single"), "alerts": ["x"]}).encode(), "'alerts[0]' must be an object"),
-    (json.dumps(_bad_alert(status="pending")).encode(), "'alerts[0].status'"),
-    (json.dumps(_bad_alert(labels={"severity": 2})).encode(), "'alerts[0].labels.severity' must be a string"),
-    (json.dumps(_bad_alert(annotations=["x"])).encode(), "'alerts[0].annotations' must be an object"),
-    (json.dumps(_bad_alert(fingerprint=7)).encode(), "'alerts[0].fingerprint' must be a string"),
-    (json.dumps(_bad_alert(fingerprint="f" * 256)).encode(), "at most 255"),
+    (json.dumps(alert_with(status="pending")).encode(), "'alerts[0].status'"),
+    (json.dumps(alert_with(labels={"severity": 2})).encode(), "'alerts[0].labels.severity' must be a string"),
+    (json.dumps(alert_with(annotations=["x"])).encode(), "'alerts[0].annotations' must be an object"),
+    (json.dumps(alert_with(fingerprint=7)).encode(), "'alerts[0].fingerprint' must be a string"),
+    (json.dumps(alert_with(fingerprint="f" * 256)).encode(), "at most 255"),
 ])
 def test_a_malformed_body_is_400_invalid_payload_and_stores_nothing(
     app: InProcessDaemon, body: bytes, reason: str,
@@ -338,84 +338,3 @@ def test_a_body_over_four_mib_is_413_and_stores_nothing(app: InProcessDaemon) ->
     assert app.get("/api/incidents").json() == []
     at_limit = app.client.post(url, content=_padded(4 * MiB), headers={"Content-Type": "application/json"})
     assert at_limit.status_code == 202, at_limit.text
-
-
-# --- the pure mapping ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("folder", "name"), EVERY_WEBHOOK)
-def test_the_label_hash_is_alertmanagers_own_fingerprint(folder: Path, name: str) -> None:
-    """An alert sent without a fingerprint gets the key Alertmanager would have given it."""
-    alerts = document(name, folder)["alerts"]
-    assert [label_fingerprint(a["labels"]) for a in alerts] == [a["fingerprint"] for a in alerts]
-    for alert in alerts:
-        del alert["fingerprint"]
-    body = {**document(name, folder), "alerts": alerts}
-    keys = [e.alert_key for e in parse_webhook(body).events]
-    assert keys == [a["fingerprint"] for a in document(name, folder)["alerts"]]
-
-
-@pytest.mark.parametrize(("folder", "name"), EVERY_WEBHOOK)
-def test_each_alert_s_own_status_decides_its_event(folder: Path, name: str) -> None:
-    body = document(name, folder)
-    events = parse_webhook(body).events
-    assert [e.event_type for e in events] == [
-        {"firing": "ALERT", "resolved": "RESOLVE"}[a["status"]] for a in body["alerts"]]
-    assert [dict(e.labels) for e in events] == [a["labels"] for a in body["alerts"]]
-
-
-def test_labels_in_any_order_hash_alike_and_different_labels_differently() -> None:
-    assert label_fingerprint({"a": "1", "b": "2"}) == label_fingerprint({"b": "2", "a": "1"})
-    assert label_fingerprint({"a": "1", "b": "2"}) != label_fingerprint({"a": "12"})
-    assert label_fingerprint({}) == "cbf29ce484222325", "FNV-1a's offset basis, as Alertmanager"
-
-
-@pytest.mark.parametrize(("severity", "priority"), [
-    ("critical", "HIGH"), ("error", "HIGH"), ("page", "HIGH"), ("high", "HIGH"), ("CRITICAL", "HIGH"),
-    ("warning", "LOW"), ("info", "LOW"), ("low", "LOW"), ("none", "LOW"), (" Warning ", "LOW"),
-    ("disaster", None), ("", None), (None, None),
-])
-def test_the_severity_label_maps_to_priority(severity: str | None, priority: str | None) -> None:
-    body = document("am_firing_single")
-    labels = body["alerts"][0]["labels"]
-    labels.pop("severity")
-    if severity is not None:
-        labels["severity"] = severity
-    (event,) = parse_webhook(body).events
-    assert event.priority == priority
-
-
-def test_without_a_summary_annotation_the_summary_is_the_alertname_and_labels() -> None:
-    body = document("am_mixed_group")
-    resolved = parse_webhook(body).events[1]
-    assert resolved.summary == ("DiskFull: instance=host-1, job=fire_alerts, mountpoint=/var, run_id=grp,"
-                                " severity=warning")
-    assert resolved.details is None
-    assert [link["text"] for link in resolved.links] == ["Alertmanager"], "no silence link once resolved"
-    body["alerts"][1]["labels"] = {"job": "x"}
-    assert parse_webhook(body).events[1].summary == "job=x"
-    body["alerts"][1]["labels"] = {}
-    assert parse_webhook(body).events[1].summary == "Alertmanager alert 681e6a00e1e0ea52"
-
-
-def test_a_long_summary_is_clipped_not_refused() -> None:
-    body = _bad_alert(annotations={"summary": "s" * (MAX_SUMMARY + 500)})
-    (event,) = parse_webhook(body).events
-    assert event.summary is not None and len(event.summary) == MAX_SUMMARY and event.summary.endswith("…")
-
-
-def test_only_web_urls_become_links() -> None:
-    body = _bad_alert(generatorURL="javascript:alert(1)",
-                      annotations={"summary": "s", "runbook_url": "file:///etc/passwd",
-                                   "wiki": "https://wiki.example/x"})
-    body["externalURL"] = ""
-    (event,) = parse_webhook(body).events
-    assert [dict(link) for link in event.links] == [{"href": "https://wiki.example/x", "text": "wiki"}]
-    assert event.details == "runbook_url: file:///etc/passwd"
-
-
-def test_parse_webhook_raises_the_api_error_with_its_reason() -> None:
-    with pytest.raises(ApiError) as refused:
-        parse_webhook({"version": "4"})
-    assert (refused.value.status, refused.value.code) == (400, "INVALID_PAYLOAD")
-    assert parse_webhook({**document("am_firing_single"), "alerts": []}).events == ()
