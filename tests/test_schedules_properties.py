@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ilertd.domain.schedules import (
@@ -92,7 +92,10 @@ def restrictions(draw: st.DrawFn) -> Restriction:
     from_day = draw(weekdays)
     from_time = draw(times_of_day)
     to_day = draw(weekdays)
-    to_time = draw(times_of_day.filter(lambda moment: to_day != from_day or moment != from_time))
+    to_time = draw(times_of_day)
+    # A window from a moment to itself is no window. Discarding the rare case costs nothing, where
+    # a filter built in each draw was validated anew: a sixth of these tests' time.
+    assume(to_day != from_day or to_time != from_time)
     return Restriction(from_day, from_time, to_day, to_time)
 
 
