@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from ilertd.web.app import build_app
 from tests.inprocess import InProcessDaemon
-from tests.test_input_safety import snapshot
+from tests.test_input_safety import Snapshots
 
 MAX_BODY = 4096
 EXAMPLES_PER_ROUTE = 15
@@ -148,7 +148,7 @@ def drawn_requests(count: int) -> list[dict[str, Any]]:
 
 
 def requests_to(app: InProcessDaemon, route: tuple[str, str], requests: list[dict[str, Any]],
-                unchanged: list[Any]) -> None:
+                unchanged: list[Any], snapshots: Snapshots) -> None:
     """`unchanged` holds the store as the last refusal left it, if nothing was sent since: the
     next request's "before", read once instead of twice."""
     path, method = route
@@ -156,14 +156,14 @@ def requests_to(app: InProcessDaemon, route: tuple[str, str], requests: list[dic
         body, query, segments = request["body"], request["query"], request["segments"]
         if path == "/api/_clock" and (b"advance" in body or b"set" in body):
             continue  # moving the clock far is slow, not unsafe: its refusals are tested elsewhere
-        before = unchanged.pop() if unchanged else snapshot(app)
+        before = unchanged.pop() if unchanged else snapshots.take()
         headers = {"Content-Type": request["content_type"], **(app.auth() if request["token"] else {})}
         url = concrete(path, segments, app)
         reply = app.client.request(method, url, params=query, headers=headers,
                                    content=body if method in ("POST", "PUT", "PATCH") else None)
         assert reply.status_code < 500, (method, url, body[:200], query, reply.status_code, reply.text)
         if reply.status_code >= 400:
-            after = snapshot(app)
+            after = snapshots.take()
             assert after == before, (method, url, body[:200], reply.text)
             unchanged.append(after)
 
@@ -172,6 +172,7 @@ def test_no_route_answers_5xx_and_a_refusal_stores_nothing(tmp_path: Path) -> No
     config = tmp_path / "ilertd.toml"
     config.write_text(f"[server]\nmax_body_bytes = {MAX_BODY}\n")
     app = InProcessDaemon(tmp_path / "fuzz", config=config).start()
+    snapshots = Snapshots(app)
     try:
         seed(app)
         assert app.daemon.services is not None
@@ -184,6 +185,7 @@ def test_no_route_answers_5xx_and_a_refusal_stores_nothing(tmp_path: Path) -> No
         for index, route in enumerate(routes):
             first = index * EXAMPLES_PER_ROUTE
             mine = [drawn[n % len(drawn)] for n in range(first, first + EXAMPLES_PER_ROUTE)]
-            requests_to(app, route, mine, unchanged)
+            requests_to(app, route, mine, unchanged, snapshots)
     finally:
+        snapshots.close()
         app.stop()

@@ -20,18 +20,39 @@ DEEP = "[" * 5000 + "]" * 5000
 LONE_SURROGATE = '"\\ud800"'
 
 
+class Snapshots:
+    """Every row of every table, read beside the daemon through a connection of its own (but the
+    daemon's `node` row, whose last-seen time it refreshes every few seconds whatever it is asked),
+    each read in one read transaction. The connection stays open for a run of reads: a new one
+    parses the whole schema again at its first query, half of the route fuzz's time."""
+
+    def __init__(self, app: InProcessDaemon) -> None:
+        self.app = app
+        self.connection = sqlite3.connect(app.data_dir / "ilertd.db", isolation_level=None)
+
+    def take(self) -> dict[str, list[tuple[Any, ...]]]:
+        self.app.quiet()
+        connection = self.connection
+        connection.execute("BEGIN")
+        try:
+            tables = [name for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'node' ORDER BY name")]
+            return {table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+                    for table in tables}
+        finally:
+            connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def snapshot(app: InProcessDaemon) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, read beside the daemon through a connection of its own; but the
-    daemon's `node` row, whose last-seen time it refreshes every few seconds whatever it is asked."""
-    app.quiet()
-    connection = sqlite3.connect(app.data_dir / "ilertd.db")
+    """One `Snapshots.take` on a connection of its own."""
+    snapshots = Snapshots(app)
     try:
-        tables = [name for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'node' ORDER BY name")]
-        return {table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
-                for table in tables}
+        return snapshots.take()
     finally:
-        connection.close()
+        snapshots.close()
 
 
 @pytest.fixture

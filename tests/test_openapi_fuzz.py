@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.daemon import CLOCK_START, DaemonProcess
 from tests.test_fuzz import seed
-from tests.test_input_safety import snapshot
+from tests.test_input_safety import Snapshots
 
 if TYPE_CHECKING:
     # Imported where the test runs, not where the suite is collected: every pytest process
@@ -137,11 +137,11 @@ def test_every_operation_answers_as_documented_and_a_refusal_stores_nothing(tmp_
     checks = [not_a_server_error, status_code_conformance, content_type_conformance,
               response_schema_conformance]
     daemon = DaemonProcess(tmp_path / "fuzz").start()
+    snapshots = Snapshots(Settled(daemon))  # type: ignore[arg-type]
     try:
         seed(daemon)  # type: ignore[arg-type]
         keys = seed_more(daemon)
         token_id = admin_token_id(daemon)
-        settled = Settled(daemon)
         document = requests.get(f"{daemon.url}/api/openapi.json", timeout=30).json()
         schema = schemathesis.openapi.from_dict(document)
         results = list(schema.get_all_operations())
@@ -170,7 +170,7 @@ def test_every_operation_answers_as_documented_and_a_refusal_stores_nothing(tmp_
                     pinned_clock(case)
                     if takes_the_callers_rights(case, token_id):
                         return
-                    before = unchanged.pop() if unchanged else snapshot(settled)  # type: ignore[arg-type]
+                    before = unchanged.pop() if unchanged else snapshots.take()
                     response = case.call(base_url=daemon.url, session=session, headers=headers)
                     case.validate_response(response, checks=checks)
                     label = case.operation.label
@@ -178,7 +178,7 @@ def test_every_operation_answers_as_documented_and_a_refusal_stores_nothing(tmp_
                     if response.status_code < 300:
                         succeeded.add(label)
                     if response.status_code >= 400:
-                        after = snapshot(settled)  # type: ignore[arg-type]
+                        after = snapshots.take()
                         assert after == before, (label, case.path_parameters, case.body, response.text[:300])
                         unchanged.append(after)
 
@@ -190,4 +190,5 @@ def test_every_operation_answers_as_documented_and_a_refusal_stores_nothing(tmp_
         assert len(succeeded) >= 55, sorted(succeeded)
         assert "ERROR" not in daemon.log() and "Traceback" not in daemon.log(), daemon.log()[-3000:]
     finally:
+        snapshots.close()
         daemon.stop()
