@@ -3,10 +3,8 @@ where a process is needed), and no actor left running after one."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,20 +16,18 @@ import pykka
 import pytest
 
 
-def _share_bytecode() -> None:
-    """Compile the project and the tests once for the whole run, not once per process: every
-    subprocess daemon, command and pytest worker compiles them again where bytecode is not
-    written (PYTHONDONTWRITEBYTECODE, a fresh clone): a quarter of a second a daemon start. It is
-    kept in a directory of the system's temporary one, never in the checkout."""
-    checkout = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:12]
-    prefix = Path(tempfile.gettempdir()) / f"ilertd-tests-bytecode-{checkout}"
+def _write_bytecode() -> None:
+    """Every process of the run writes the bytecode it compiles, next to its source as Python does
+    by default: with PYTHONDONTWRITEBYTECODE set, as CI sets it, every subprocess daemon, command
+    and pytest worker compiled the project and the tests again, a quarter of a second a daemon
+    start. Not in a pycache prefix: that moves every installed package's bytecode too, so a fresh
+    clone's first run compiled all of them (about 2.5 s of CPU) in each process that started
+    before another had written them, pip's own bytecode in site-packages unused."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    os.environ["PYTHONPYCACHEPREFIX"] = str(prefix)
     sys.dont_write_bytecode = False
-    sys.pycache_prefix = str(prefix)
 
 
-_share_bytecode()
+_write_bytecode()
 
 from ilertd.store.db import migrate, open_database  # noqa: E402
 from tests.daemon import ApiClient, DaemonProcess  # noqa: E402
