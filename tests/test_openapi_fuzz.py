@@ -33,7 +33,7 @@ TYPES = st.sampled_from(["api", "pagerduty", "prometheus", "webhook"])
 
 
 class Settled:
-    """The subprocess daemon as `snapshot` reads it: settled once the manual clock, read, answers
+    """The subprocess daemon as `Snapshots` reads it: settled once the manual clock, read, answers
     (every timer due has fired, the actors are idle, every page due has been attempted)."""
 
     def __init__(self, daemon: DaemonProcess) -> None:

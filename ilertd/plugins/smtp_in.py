@@ -245,9 +245,6 @@ class MailHandler:
         return True
 
 
-# --- the listener --------------------------------------------------------------------------------
-
-
 # --- the hooks -----------------------------------------------------------------------------------
 
 # The listener of each started context (one per daemon): shutdown gets the context startup got.
