@@ -79,8 +79,8 @@ class IncidentActor:
                 self._event(message)
             case IncidentCommand():
                 self._command(message)
-            case EscalationDue():
-                self._escalation_due()
+            case EscalationDue(due_at=now):
+                self._escalation_due(now)
             case _:
                 logger.warning("incident %s ignored unexpected message %r", self.id, message,
                                extra=ids(incident_id=self.id))
@@ -98,7 +98,7 @@ class IncidentActor:
             self.id, source.id, message.alert_key, source.priority, ingest.event, policy, source.name,
             now, ingest.integration.upper(), self.host.paging, quiet,
         )
-        self._apply(transition, ingest.reply, ingest=ingest, opening=True)
+        self._apply(transition, ingest.reply, now, ingest=ingest, opening=True)
 
     def _event(self, message: EventForIncident) -> None:
         ingest = message.ingest
@@ -107,12 +107,13 @@ class IncidentActor:
             send(self.host.supervisor, Reroute(self.id, ingest), self.host.tracker)
             return
         actor = Actor(name=ingest.integration, channel=ingest.integration.upper())
+        now = self.runtime.clock.now()
         try:
-            transition = domain.apply_event(self.state, ingest.event, actor, self.runtime.clock.now())
+            transition = domain.apply_event(self.state, ingest.event, actor, now)
         except ApiError as error:
             ingest.reply(Outcome(error=error))
             return
-        self._apply(transition, ingest.reply, ingest=ingest)
+        self._apply(transition, ingest.reply, now, ingest=ingest)
 
     def _command(self, message: IncidentCommand) -> None:
         incident = self.state
@@ -138,29 +139,30 @@ class IncidentActor:
         except ApiError as error:
             message.reply(Outcome(error=error))
             return
-        self._apply(transition, message.reply)
+        self._apply(transition, message.reply, now)
 
-    def _escalation_due(self) -> None:
-        """A deadline that fires late, twice, or after accept changes nothing: the state decides."""
+    def _escalation_due(self, now: datetime) -> None:
+        """A deadline that fires late, twice, or after accept changes nothing: the state decides.
+        `now` is the instant the host read for its whole batch of escalations."""
         if self.state is None:
             return
         policy = self.runtime.policies.get(self.state.escalation_policy_id, self.runtime.reader)
-        transition = domain.escalation_due(self.state, policy, self.runtime.clock.now(), self.host.paging)
+        transition = domain.escalation_due(self.state, policy, now, self.host.paging)
         if transition.changed:
-            self._apply(transition, None)
+            self._apply(transition, None, now)
         else:
             self._sync_timer()
 
     # --- effects -----------------------------------------------------------------------------
 
-    def _apply(self, transition: Transition, reply: Reply | None, ingest: IngestEvent | None = None,
-               opening: bool = False) -> None:
-        """Queue the transition's writes; once committed, answer and hand its due pages on."""
+    def _apply(self, transition: Transition, reply: Reply | None, now: datetime,
+               ingest: IngestEvent | None = None, opening: bool = False) -> None:
+        """Queue the transition's writes; once committed, answer and hand its due pages on. `now`
+        is the instant the transition was decided at: its log entries and pages bear it."""
         before = None if opening else self.state
         before_row = None if before is None else self.row or store.incident_row(before)
         incident = transition.incident
         self.state = incident
-        now = self.runtime.clock.now()
         statements = self.runtime.statements
         writes = []
         row = self.row = store.incident_row(incident)

@@ -94,7 +94,9 @@ class IncidentCommand:
 
 @dataclass(frozen=True)
 class EscalationDue:
-    """An incident's escalation deadline came (its timer fired, or the sweep found it overdue)."""
+    """An incident's escalation deadline came (its timer fired, or the sweep found it overdue).
+    `due_at` is when the clock fired it; the host hands each incident actor its batch's instant
+    instead, which the actor decides and writes at."""
 
     incident_id: int
     due_at: datetime
