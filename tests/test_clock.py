@@ -3,8 +3,10 @@ test_real_clock.py)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 
@@ -146,6 +148,47 @@ def test_arming_a_key_again_replaces_its_timer() -> None:
     clock.advance(minutes(2))
     assert fired == [("new", T0 + minutes(3), T0 + minutes(3))]
     assert clock.armed_count == 0
+
+
+def test_arming_a_key_again_for_its_instant_keeps_one_timer_with_the_newest_callback() -> None:
+    clock, _ = manual()
+    fired: Fired = []
+    clock.arm("k", T0 + minutes(1), recorder(clock, fired, "first"))
+    clock.arm("k", T0 + minutes(1), recorder(clock, fired, "second"))
+    assert clock.armed_count == 1
+    clock.advance(minutes(2))
+    assert fired == [("second", T0 + minutes(1), T0 + minutes(1))]
+
+
+def test_arming_the_same_keys_over_and_over_does_not_grow_memory() -> None:
+    """Each event of a pending incident re-arms its deadline for the same instant, and each ping
+    of a heartbeat monitor re-arms its timer for a later one: a timer replaced must not stay
+    behind until its instant comes (a repeated alert key at thousands of events a second, with a
+    30-minute escalation timeout, would keep millions)."""
+    clock, _ = manual()
+    fired: Fired = []
+    pending, heartbeat = recorder(clock, fired, "deadline"), recorder(clock, fired, "heartbeat")
+    rounds = 20_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for n in range(rounds):
+            clock.arm("deadline", T0 + minutes(30), pending)
+            clock.arm("heartbeat", T0 + minutes(60) + timedelta(seconds=n), heartbeat)
+            clock.disarm("flapping")
+            clock.arm("flapping", T0 + minutes(90) + timedelta(seconds=n), heartbeat)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # 60,000 timers replaced or disarmed; kept, they would take several megabytes.
+    assert grown < 512 * 1024, grown
+    assert clock.armed_count == 3
+    clock.advance(minutes(24 * 60))
+    last = T0 + minutes(60) + timedelta(seconds=rounds - 1)
+    assert fired == [("deadline", T0 + minutes(30), T0 + minutes(30)), ("heartbeat", last, last),
+                     ("heartbeat", last + minutes(30), last + minutes(30))]
 
 
 def test_re_arming_earlier_replaces_a_later_timer() -> None:

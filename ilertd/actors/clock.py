@@ -28,6 +28,8 @@ TimerCallback = Callable[[datetime], None]
 # Due timers the real clock takes from the heap at once; a bound on how long a disarm made
 # meanwhile can come too late.
 MAX_TAKEN = 256
+# Replaced timers left in the heap before it is rebuilt without them (once they are also most of it).
+COMPACT_AFTER = 1024
 
 
 @dataclass(order=True)
@@ -47,6 +49,8 @@ class Clock(ABC):
         self._heap: list[_Entry] = []
         self._armed: dict[Hashable, _Entry] = {}
         self._seq = itertools.count()
+        # Entries in the heap that were replaced or disarmed, not yet dropped from it.
+        self._cancelled = 0
 
     @abstractmethod
     def now(self) -> datetime:
@@ -68,21 +72,44 @@ class Clock(ABC):
         with self._lock:
             earliest = self._heap[0] if self._heap else None
             for key, when, callback in timers:
-                previous = self._armed.pop(key, None)
+                previous = self._armed.get(key)
                 if previous is not None:
-                    previous.cancelled = True
+                    if previous.when == when:
+                        # Armed again for its instant (each event of a pending incident re-arms its
+                        # deadline): the entry stays, with the newest callback, not one more per event.
+                        previous.callback = callback
+                        continue
+                    self._cancel(previous)
                 entry = _Entry(when, next(self._seq), key, callback)
                 self._armed[key] = entry
                 heapq.heappush(self._heap, entry)
+            self._compact()
             # Only a new earliest timer changes how long the clock thread must sleep.
             if self._heap and self._heap[0] is not earliest:
                 self._lock.notify_all()
 
     def disarm(self, key: Hashable) -> None:
         with self._lock:
-            entry = self._armed.pop(key, None)
+            entry = self._armed.get(key)
             if entry is not None:
-                entry.cancelled = True
+                self._cancel(entry)
+                self._compact()
+
+    def _cancel(self, entry: _Entry) -> None:
+        """`entry` no longer fires; it stays in the heap until it comes up or the heap is rebuilt
+        (caller holds the lock)."""
+        del self._armed[entry.key]
+        entry.cancelled = True
+        self._cancelled += 1
+
+    def _compact(self) -> None:
+        """Rebuild the heap without its cancelled entries once they are most of it (caller holds the
+        lock): a key armed again for ever later instants (a heartbeat pinged every second, a day
+        apart) would otherwise leave an entry behind per arming until its old instant came."""
+        if self._cancelled > COMPACT_AFTER and 2 * self._cancelled > len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry.cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
 
     def armed_at(self, key: Hashable) -> datetime | None:
         with self._lock:
@@ -100,6 +127,7 @@ class Clock(ABC):
             head = self._heap[0]
             if head.cancelled:
                 heapq.heappop(self._heap)
+                self._cancelled -= 1
                 continue
             if head.when > now:
                 return None
@@ -112,6 +140,7 @@ class Clock(ABC):
     def _next_when(self) -> datetime | None:
         while self._heap and self._heap[0].cancelled:
             heapq.heappop(self._heap)
+            self._cancelled -= 1
         return self._heap[0].when if self._heap else None
 
     @staticmethod
