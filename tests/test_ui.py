@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import tracemalloc
+from datetime import UTC, datetime, timedelta
 
+from ilertd.web.ui.core import FAILED_LOGIN_WINDOW, FAILED_LOGINS_ALLOWED, LoginLimiter
 from tests.inprocess import InProcessDaemon
 from tests.ui_helpers import PASSWORD, browser, csrf, login, submit, user
 
@@ -132,3 +136,30 @@ def test_links_and_images_of_an_alert_are_only_followed_over_http(app: InProcess
     page = login(app, "ann").get(f"/ui/incidents/{incident_id}").text
     assert 'href="javascript:' not in page and 'src="javascript:' not in page and 'href="data:' not in page
     assert 'href="https://ok.example/a"' in page and 'src="https://img.example/g.png"' in page
+
+
+def test_failed_logins_are_not_kept_once_their_window_has_passed() -> None:
+    """Names tried once each, from ever new addresses, are never looked at again: they must not
+    be kept for ever (memory would grow with every name a password sprayer tries)."""
+    limiter = LoginLimiter()
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    per_round = 15_000
+    held = []
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        for spray in range(4):
+            now = start + spray * (FAILED_LOGIN_WINDOW + timedelta(minutes=1))
+            for n in range(per_round):
+                limiter.failed([f"user:name-{spray}-{n}", f"address:10.{spray}.{n // 256}.{n % 256}"], now)
+            gc.collect()
+            held.append(tracemalloc.get_traced_memory()[0] - base)
+    finally:
+        tracemalloc.stop()
+    # Kept: the last spray and at most the one before it, not all four.
+    assert held[3] < 2.5 * held[0], held
+    for _ in range(FAILED_LOGINS_ALLOWED):
+        limiter.failed(["user:ann", "address:10.9.9.9"], now)
+    assert limiter.blocked_until(["user:ann"], now) == now + FAILED_LOGIN_WINDOW
+    assert limiter.blocked_until(["user:name-3-0"], now) is None

@@ -37,6 +37,8 @@ SESSION_TTL = timedelta(hours=12)
 # are refused until the window has passed since the oldest.
 FAILED_LOGINS_ALLOWED = 5
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
+# Names and addresses with failed logins kept before those outside the window are dropped.
+FAILURES_KEPT = 10_000
 TEMPLATES = Path(__file__).parent / "templates"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src * data:; style-src 'self'; script-src 'self';"
@@ -102,6 +104,7 @@ class LoginLimiter:
     def __init__(self) -> None:
         self._failures: dict[str, list[datetime]] = {}
         self._lock = threading.Lock()
+        self._prune_at = FAILURES_KEPT
 
     def _recent(self, key: str, now: datetime) -> list[datetime]:
         kept = [t for t in self._failures.get(key, []) if now - t < FAILED_LOGIN_WINDOW]
@@ -121,6 +124,12 @@ class LoginLimiter:
         with self._lock:
             for key in keys:
                 self._failures.setdefault(key, []).append(now)
+            if len(self._failures) > self._prune_at:
+                # A name is looked at again only when it is tried again: names tried once from
+                # many addresses would otherwise be kept for ever.
+                self._failures = {key: times for key, times in self._failures.items()
+                                  if now - times[-1] < FAILED_LOGIN_WINDOW}
+                self._prune_at = max(FAILURES_KEPT, 2 * len(self._failures))
 
     def succeeded(self, key: str) -> None:
         with self._lock:
