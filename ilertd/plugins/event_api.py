@@ -32,6 +32,9 @@ from ilertd.web.http import parse_json
 NAME = "api"
 SECRET_FIELDS = ("integrationKey", "apiKey")
 NO_OPEN_INCIDENT = "NO_OPEN_INCIDENT_WITH_KEY"
+# The metrics' `integration` of a request naming no integration: the path's own word would make a
+# new time series of every word anyone sends (memory here, cardinality in Prometheus).
+UNKNOWN_TYPE = "unknown"
 
 
 def parse(request: IntegrationRequest) -> list[Event]:
@@ -82,7 +85,7 @@ class EventApi:
         except ApiError as error:
             # Refused before ingestion, which counts what it takes or refuses itself.
             found = self.context.integration(request.path_params["type"])
-            self.context.refused(found.name if found else request.path_params["type"], error)
+            self.context.refused(found.name if found else UNKNOWN_TYPE, error)
             raise
         return await self._ingest(integration, source, parsed, events)
 
