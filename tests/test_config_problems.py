@@ -29,18 +29,33 @@ def test_unknown_key_without_a_close_match_lists_the_valid_ones(tmp_path: Path) 
     assert "events_per_minute_per_key" in problem.message
 
 
-def test_unknown_section_reports_its_header_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "[server]\nport = 8020\n\n[sever]\nhost = 'x'\n")
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (4, "sever")
-    assert problem.message == "unknown section; did you mean 'server'?"
+# A file with one problem: the line and key it is reported at, and a phrase of its message.
+ONE_PROBLEM = [
+    pytest.param("[server]\nport = 8020\n\n[sever]\nhost = 'x'\n", 4, "sever",
+                 "unknown section; did you mean 'server'?", id="unknown section at its header"),
+    pytest.param("idle_seconds = 5\n[actors]\n", 1, "idle_seconds", "did you mean 'actors.idle_seconds'?",
+                 id="key above every section points at its section"),
+    pytest.param("[channels.emial]\nurl = 'mailto://x'\n", 1, "channels.emial", "did you mean 'email'?",
+                 id="unknown channel"),
+    pytest.param('[server]\nhost = "127.0.0.1"\nport = "80"\n', 3, "server.port", "must be an integer",
+                 id="wrong type at its line"),
+    pytest.param("[actors]\nidle_seconds = true\n", 2, "actors.idle_seconds", "must be an integer",
+                 id="a boolean is not an integer"),
+    pytest.param('server = "localhost"\n', 1, "server", "must be a table", id="section that is not a table"),
+    *(pytest.param(f'[server]\npublic_url = "{url}"\n', 2, "server.public_url", "http",
+                   id=f"public url {url} is not http") for url in ("oncall.example.com", "ftp://example.com",
+                                                                   "https://")),
+    pytest.param('[channels.push]\n# ntfy\nurl = "ntfy.example.com/{contact}"\n', 3, "channels.push.url",
+                 "://", id="channel url without a scheme"),
+]
 
 
-def test_key_above_every_section_points_at_its_section(tmp_path: Path) -> None:
-    path = write(tmp_path, "idle_seconds = 5\n[actors]\n")
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (1, "idle_seconds")
-    assert "did you mean 'actors.idle_seconds'?" in problem.message
+@pytest.mark.parametrize(("text", "line", "key", "phrase"), ONE_PROBLEM)
+def test_one_problem_is_reported_at_its_line_and_key(tmp_path: Path, text: str, line: int, key: str,
+                                                     phrase: str) -> None:
+    problem = only_problem(write(tmp_path, text))
+    assert (problem.line, problem.key) == (line, key)
+    assert phrase in problem.message
 
 
 def test_environ_defaults_to_the_process_environment(
@@ -55,40 +70,12 @@ def test_environ_defaults_to_the_process_environment(
     assert load_config(None).limits.events_per_minute_per_key == 60
 
 
-def test_unknown_channel(tmp_path: Path) -> None:
-    path = write(tmp_path, "[channels.emial]\nurl = 'mailto://x'\n")
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (1, "channels.emial")
-    assert "did you mean 'email'?" in problem.message
-
-
-def test_wrong_type_reports_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, '[server]\nhost = "127.0.0.1"\nport = "80"\n')
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (3, "server.port")
-    assert "must be an integer" in problem.message
-
-
-def test_boolean_is_not_an_integer(tmp_path: Path) -> None:
-    path = write(tmp_path, "[actors]\nidle_seconds = true\n")
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (2, "actors.idle_seconds")
-    assert "must be an integer" in problem.message
-
-
 def test_wrong_type_for_boolean_and_string(tmp_path: Path) -> None:
     path = write(tmp_path, '[smtp_in]\nenabled = "yes"\n\n[database]\nurl = 5\n')
     problems = check_config(path, {})
     assert [(p.line, p.key) for p in problems] == [(2, "smtp_in.enabled"), (5, "database.url")]
     assert "true or false" in problems[0].message
     assert "must be a string" in problems[1].message
-
-
-def test_section_that_is_not_a_table(tmp_path: Path) -> None:
-    path = write(tmp_path, 'server = "localhost"\n')
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (1, "server")
-    assert "must be a table" in problem.message
 
 
 @pytest.mark.parametrize(
@@ -118,21 +105,6 @@ def test_range_edges_are_accepted(tmp_path: Path) -> None:
         "[actors]\nmax_live_incidents = 1\nidle_seconds = 1\n",
     )
     assert check_config(path, {}) == []
-
-
-@pytest.mark.parametrize("url", ["oncall.example.com", "ftp://example.com", "https://"])
-def test_public_url_must_be_http(tmp_path: Path, url: str) -> None:
-    path = write(tmp_path, f'[server]\npublic_url = "{url}"\n')
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (2, "server.public_url")
-    assert "http" in problem.message
-
-
-def test_channel_url_needs_a_scheme(tmp_path: Path) -> None:
-    path = write(tmp_path, '[channels.push]\n# ntfy\nurl = "ntfy.example.com/{contact}"\n')
-    problem = only_problem(path)
-    assert (problem.line, problem.key) == (3, "channels.push.url")
-    assert "://" in problem.message
 
 
 def test_toml_syntax_error_reports_its_line(tmp_path: Path) -> None:

@@ -42,12 +42,18 @@ def test_an_email_page_has_one_fact_per_line_and_the_same_in_html_with_links(app
         assert fact in html
 
 
-def test_a_link_get_changes_nothing_and_its_post_accepts(app_paging: Paging) -> None:
+def paged_with_a_link(app_paging: Paging) -> tuple[int, int, str]:
+    """Gus, paged by e-mail for a new incident: his id, the incident's, and the path of the
+    mail's accept link."""
     gus = app_paging.user("gus")
     app_paging.policy([(30, [gus])])
     incident_id = app_paging.alert()
     app_paging.daemon.advance("PT0S")
-    path = accept_link(app_paging, "gus@example.com").replace(app_paging.daemon.url, "")
+    return gus, incident_id, accept_link(app_paging, "gus@example.com").replace(app_paging.daemon.url, "")
+
+
+def test_a_link_get_changes_nothing_and_its_post_accepts(app_paging: Paging) -> None:
+    gus, incident_id, path = paged_with_a_link(app_paging)
     shown = app_paging.daemon.client.get(path)
     assert shown.status_code == 200 and "text/html" in shown.headers["content-type"]
     assert f"Accept incident #{incident_id}" in shown.text and 'method="post"' in shown.text
@@ -63,11 +69,7 @@ def test_a_link_get_changes_nothing_and_its_post_accepts(app_paging: Paging) -> 
 
 
 def test_a_tampered_or_expired_link_is_refused(app_paging: Paging) -> None:
-    gus = app_paging.user("gus")
-    app_paging.policy([(30, [gus])])
-    incident_id = app_paging.alert()
-    app_paging.daemon.advance("PT0S")
-    path = accept_link(app_paging, "gus@example.com").replace(app_paging.daemon.url, "")
+    _, incident_id, path = paged_with_a_link(app_paging)
     # Another incident, another user, another action or a changed signature: each breaks it.
     number, user, action, channel, expiry, signature = path.removeprefix("/r/").split(".")
     for forged in (f"{int(number) + 1}.{user}.{action}", f"{number}.{int(user) + 1}.{action}",
