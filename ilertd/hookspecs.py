@@ -32,7 +32,6 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
 
 import pluggy
 from starlette.requests import Request
@@ -45,6 +44,7 @@ from ilertd.channels.base import DeliveryError, Message, Sender
 from ilertd.config import Config, ConfigOption
 from ilertd.domain import json_input
 from ilertd.domain.events import Event
+from ilertd.domain.text_input import form_fields
 from ilertd.errors import ApiError
 from ilertd.web.http import read_body
 
@@ -120,12 +120,13 @@ class IntegrationRequest:
 
     def form(self) -> dict[str, str]:
         """A form-encoded body (`application/x-www-form-urlencoded`) as its fields; the last
-        value of a repeated field wins. 400 INVALID_PAYLOAD if it is not UTF-8."""
+        value of a repeated field wins; U+0000 becomes U+FFFD (ilertd.domain.text_input). 400
+        INVALID_PAYLOAD if it is not UTF-8."""
         try:
             text = self.body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"the form is not UTF-8: {error.reason}") from None
-        return dict(parse_qsl(text, keep_blank_values=True))
+        return dict(form_fields(text))
 
 
 @dataclass(frozen=True)

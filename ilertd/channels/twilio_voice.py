@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 
 from ilertd.channels.base import DeliveryError, Message
+from ilertd.domain.text_input import storable_pairs
 from ilertd.errors import ApiError
 
 TIMEOUT_S = 10
@@ -41,7 +42,8 @@ def check_twilio_request(auth_token: str, public_url: str, path: str, query: str
     params = dict(form) if method == "POST" else {}
     if not hmac.compare_digest(given.encode(), twilio_signature(auth_token, url, params).encode()):
         raise ApiError(403, "FORBIDDEN", "missing or invalid X-Twilio-Signature")
-    return params
+    # Signed as Twilio sent them; kept with U+FFFD for U+0000 (ilertd.domain.text_input).
+    return storable_pairs(params)
 
 
 class TwilioVoiceChannel:

@@ -4,7 +4,8 @@
 exhaust the interpreter's recursion limit (here, or later when the value is written out),
 `"\\ud800"` (a lone surrogate, which no UTF-8 encoder can write to the store), and `NaN`,
 `Infinity` or `1e400` (which no JSON reader accepts back). Each is refused here with a
-message saying what is wrong, so every caller can answer 400.
+message saying what is wrong, so every caller can answer 400. A `\\u0000` decodes as U+FFFD
+(see ilertd.domain.text_input: PostgreSQL's text cannot hold U+0000).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+
+from ilertd.domain.text_input import storable_json_text
 
 MAX_DEPTH = 64
 
@@ -41,8 +44,8 @@ def _decode(data: bytes | str) -> Any:
     if isinstance(data, str):
         if data.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
-        return _DECODER.decode(data)
-    return _DECODER.decode(data.decode(json.detect_encoding(data)))
+        return _DECODER.decode(storable_json_text(data))
+    return _DECODER.decode(storable_json_text(data.decode(json.detect_encoding(data))))
 
 
 def loads(data: bytes | str) -> Any:

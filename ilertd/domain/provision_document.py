@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+from ilertd.domain.text_input import storable_value
+
 KINDS = ("users", "schedules", "escalationPolicies", "alertSources")
 WHAT = {"users": "user", "schedules": "schedule", "escalationPolicies": "escalation policy",
         "alertSources": "alert source"}
@@ -109,6 +111,8 @@ def read_document(text: str) -> Document:
         if found:
             message = _SYNTAX_LINE.sub(f"(column {found.group(2)})", message)
         raise DocumentError(line, f"TOML syntax: {message}") from None
+    if "\\u0000" in text or "\\U00000000" in text:
+        data = storable_value(data)
     lines = tuple(text.splitlines())
     locator = _Locator(lines)
     for key in data:

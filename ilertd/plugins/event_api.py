@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from ilertd import hookimpl
 from ilertd.domain.events import Event, parse_native_event
 from ilertd.domain.page_text import incident_link
+from ilertd.domain.text_input import storable_pairs
 from ilertd.errors import ApiError
 from ilertd.hookspecs import (
     BodyReply,
@@ -106,7 +107,8 @@ class EventApi:
                 f" not {integration.integration_type}",
             )
         parsed = IntegrationRequest(body=body, headers=dict(request.headers),
-                                    query=dict(request.query_params), source_name=source.name, source=source)
+                                    query=storable_pairs(request.query_params), source_name=source.name,
+                                    source=source)
         if integration.verify is not None and integration.verify_blocks:
             await run_in_threadpool(integration.verify, parsed)
         elif integration.verify is not None:

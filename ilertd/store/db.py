@@ -6,15 +6,16 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import peewee
-from playhouse.db_url import connect
+from playhouse.db_url import connect, parse
 from playhouse.migrations import Runner
 
+from ilertd.domain.text_input import storable
 from ilertd.store.files import DIRECTORY_MODE, create_private, open_private
 from ilertd.store.models import database_proxy
 
@@ -34,6 +35,33 @@ SQLITE_PRAGMAS = {
 PG_LOCK_ID = 0x11E27D
 # Another: held while a starting node migrates and bootstraps, so two nodes never do it at once.
 PG_MIGRATION_LOCK_ID = 0x11E27E
+
+
+# psycopg2 refuses a parameter holding U+0000 while binding it, before anything is sent: the
+# transaction is intact, and the statement can run again with the parameter storable.
+NUL_REFUSED = "cannot contain NUL"
+
+
+def storable_params(params: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(storable(value) if isinstance(value, str) else value for value in params)
+
+
+def nul_refused(error: ValueError) -> bool:
+    return NUL_REFUSED in str(error)
+
+
+class PostgresStore(peewee.PostgresqlDatabase):
+    """PostgreSQL whose text parameters may hold U+0000: what comes in is made storable where it
+    enters (ilertd.domain.text_input); what still holds one (a key in a URL being looked up) is
+    bound with U+FFFD in its place, so it matches nothing stored rather than failing the request."""
+
+    def execute_sql(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        try:
+            return super().execute_sql(sql, params)
+        except ValueError as error:
+            if not params or not nul_refused(error):
+                raise
+            return super().execute_sql(sql, storable_params(params))
 
 
 class StoreLockedError(RuntimeError):
@@ -66,6 +94,8 @@ def open_database(url: str) -> peewee.Database:
             # 0600 before SQLite opens it: the WAL and shared-memory files take the same mode.
             create_private(Path(path))
         db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    elif url.split(":", 1)[0] in ("postgres", "postgresql"):
+        db = PostgresStore(**parse(url))
     else:
         db = connect(url)
     database_proxy.initialize(db)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ilertd.app import bootstrap
 from ilertd.app.auth import Principal
 from ilertd.domain.link_tokens import csrf_matches, csrf_token, password_mark, read_session, sign_session
+from ilertd.domain.text_input import form_fields
 from ilertd.domain.timeutil import parse_instant
 from ilertd.errors import ApiError
 from ilertd.store.people import user
@@ -233,7 +234,7 @@ class Ui:
                 body = await read_body(request)
             except ApiError as error:
                 return self.error_page(request, view if found else None, error)
-            view.form = Form(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            view.form = Form(form_fields(body.decode("utf-8", "replace")))
             browser = request.cookies.get(BROWSER_COOKIE, "")
             if not csrf_matches(self.secret, browser, view.form.get("csrf_token")):
                 refused = ApiError(403, "CSRF", "this form's security token is missing or out of date: "
