@@ -72,6 +72,11 @@ hookspec = pluggy.HookspecMarker("ilertd")
 LAYOUTS = ("text", "email", "push", "sms", "voice")
 # A contact method is stored in a column of 8 characters.
 _METHOD = re.compile(r"[A-Z][A-Z0-9_]{0,7}")
+# An integration's name is a URL segment, and (in upper case) the channel of its log entries: both
+# are stored in columns of 32 characters, as is an alert source's type. PostgreSQL refuses longer
+# text where SQLite keeps it, so a longer name would make every event of the integration fail there.
+_INTEGRATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_INTEGRATION_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
 
 
 # --- what an integration sees and declares ------------------------------------------------------
@@ -151,6 +156,16 @@ class Integration:
     # hand-over to a thread and back on every request.
     verify_blocks: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for segment in (self.name, *self.aliases):
+            if not isinstance(segment, str) or not _INTEGRATION_NAME.fullmatch(segment):
+                raise ValueError(f"integration name {segment!r} must be 1 to 32 letters, digits, '_', '.'"
+                                 " or '-' (a URL segment), starting with a letter or digit")
+        kind = self.integration_type
+        if not isinstance(kind, str) or not _INTEGRATION_TYPE.fullmatch(kind):
+            raise ValueError(f"integration {self.name}: integration_type {kind!r} must be"
+                             " 1 to 32 upper-case letters, digits or '_', starting with a letter")
 
 
 # --- what a channel declares --------------------------------------------------------------------

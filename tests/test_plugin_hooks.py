@@ -348,6 +348,17 @@ def test_a_plugin_that_does_not_fit_the_contract_is_a_load_error() -> None:
     assert status.state == "load error" and "extra" in status.error
 
 
+def test_an_integration_declaration_is_checked_where_it_is_made() -> None:
+    """Its name is a URL segment and, in upper case, its log entries' channel: both fit 32 characters,
+    the columns that hold them (PostgreSQL refuses longer text, so every event would fail there)."""
+    parse = Recorder.parse
+    for bad in ({"name": "x" * 33}, {"name": "a/b"}, {"name": ""}, {"name": "ok", "aliases": ("-x",)},
+                {"integration_type": "lower"}, {"integration_type": "T" * 33}):
+        with pytest.raises(ValueError):
+            Integration(**{"name": "ok", "integration_type": "OK", "parse": parse, **bad})
+    assert Integration("a" * 32, "T" * 32, parse, aliases=("zabbix-mt", "v1.2_x")).name == "a" * 32
+
+
 def test_a_channel_declaration_is_checked_where_it_is_made() -> None:
     for bad in ({"method": "email"}, {"method": "MUCHTOOLONG"}, {"method": "OK", "url": "json://x",
                                                                   "sender": RecordingSender(RECORDER)}):
