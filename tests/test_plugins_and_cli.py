@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon import DaemonProcess
+from tests.first_start import first_started_data
 from tests.inprocess import InProcessDaemon
 
 BUILT_INS = ("event_api", "pagerduty", "email", "sms", "voice", "push", "alertmanager", "grafana", "datadog",
@@ -66,7 +67,10 @@ def install_fake_distribution(site: Path, dist: str, module: str, source: str | 
 
 def on_path(site: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
     """Put `site` on sys.path for this test, as an installed distribution would be; the modules
-    imported from it are forgotten afterwards."""
+    imported from it are forgotten afterwards. The test daemons' template is made first, if this
+    process has not made it yet: made later, its first start would load the plugins of `site` too
+    (a startup a test of them does not expect, seen only when such a test is a process's first)."""
+    first_started_data()
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
 
