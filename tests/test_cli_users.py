@@ -87,7 +87,7 @@ def test_user_delete_is_refused_while_on_duty_and_force_takes_them_off_first(
     code, _, err = cli(capsys, "user", "delete", "cat", "--force")
     assert code == 1
     assert err == ("ilertd: user 'cat' is the only one in escalation policy 'ops' level 3: "
-                   "add someone there, or remove it through the API, first; nothing changed\n")
+                   "add someone there, or remove it, first; nothing changed\n")
     assert cli(capsys, "export")[1] == before
     code, _, err = cli(capsys, "user", "delete", "ann", "--force")
     assert code == 0, err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from tests.inprocess import InProcessDaemon
+from tests.integration_helpers import log_texts
+from tests.test_cli_users import on_duty_everywhere
 
 
 def make_user(app: InProcessDaemon, username: str, role: str = "USER") -> tuple[int, str]:
@@ -155,3 +157,47 @@ def test_the_bearer_scheme_is_matched_in_any_case(app: InProcessDaemon) -> None:
         assert reply.status_code == 200, scheme
     assert app.client.get("/api/users/current",
                           headers={"Authorization": f"Bearer {app.admin_token.upper()}"}).status_code == 401
+
+
+def test_a_user_on_duty_is_deleted_only_when_taken_off_first_and_never_leaves_a_gap(
+        app: InProcessDaemon) -> None:
+    """As `ilertd user delete`: refused while on duty (409 naming each place), `?force=true` takes them
+    off first, and a level or layer they would leave empty is refused even then. Deleting them as
+    before left the policy and schedules naming a user who no longer existed: paging nobody."""
+    ids = on_duty_everywhere(app)
+    ann, policy_path = ids["ann"], f"/api/escalation-policies/{ids['policy']}"
+    assert app.put("/api/alert-sources/1", {"escalationPolicy": {"id": ids["policy"]}}).status_code == 200
+    for name in ("ann", "ben", "cat"):
+        assert app.put(f"/api/users/{ids[name]}", {"email": f"{name}@example.com"}).status_code == 200
+    # Paging has read the policy (and cached it) before the delete.
+    first = app.event(summary="before", alertKey="before").json()["incidentId"]
+    assert "Level 0 of policy ops reached: paging ann, ben" in log_texts(app, first)
+    before = {path: app.get(path).json() for path in (policy_path, f"/api/schedules/{ids['rota']}",
+                                                       f"/api/schedules/{ids['holidays']}")}
+    refused = app.delete(f"/api/users/{ann}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE")
+    assert refused.json()["message"] == (
+        "user 'ann' is on duty in escalation policy 'ops' level 1; schedule 'rota' layer 1 'days'; "
+        "schedule 'holidays' (static shifts); schedule 'rota' override 2099-01-10T00:00:00.000Z to "
+        "2099-01-11T00:00:00.000Z: take them off there first, or add ?force=true to take them off there now")
+    alone = app.delete(f"/api/users/{ids['cat']}?force=true")
+    assert (alone.status_code, alone.json()["code"]) == (409, "IN_USE")
+    assert "the only one in escalation policy 'ops' level 3" in alone.json()["message"]
+    unclear = app.delete(f"/api/users/{ann}?force=yes")
+    assert (unclear.status_code, unclear.json().get("field")) == (400, "force")
+    assert {path: app.get(path).json() for path in before} == before, "nothing changed"
+    assert app.get(f"/api/users/{ann}").status_code == 200
+    assert app.delete(f"/api/users/{ann}?force=TRUE").status_code == 204
+    assert app.get(f"/api/users/{ann}").status_code == 404
+    policy = app.get(policy_path).json()
+    assert [rule["users"] for rule in policy["escalationRules"]] == [
+        [{"id": ids["ben"]}], [], [{"id": ids["cat"]}]]
+    rota = app.get(f"/api/schedules/{ids['rota']}").json()
+    assert rota["scheduleLayers"][0]["users"] == [{"id": ids["ben"]}]
+    holidays = app.get(f"/api/schedules/{ids['holidays']}").json()
+    assert [s["user"]["id"] for s in holidays["shifts"]] == [ids["ben"]]
+    assert app.get(f"/api/schedules/{ids['rota']}/overrides").json() == []
+    # The next incident is paged by the policy as it is now, not as paging had cached it.
+    second = app.event(summary="after", alertKey="after").json()["incidentId"]
+    assert "Level 0 of policy ops reached: paging ben" in log_texts(app, second)
+    assert app.delete(f"/api/users/{make_user(app, 'dan')[0]}").status_code == 204, "off duty: as before"

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from tests.inprocess import InProcessDaemon
+from tests.test_cli_users import on_duty_everywhere
 from tests.ui_helpers import browser, login, submit, user
 
 PHONE = "+4915112345678"
@@ -183,6 +184,24 @@ def test_an_admin_edits_another_users_rule_and_manages_users(app: InProcessDaemo
     own = submit(admin, f"/ui/admin/users/{boss}", f"/ui/admin/users/{boss}/delete", {})
     assert own.status_code == 409 and "cannot delete their own account" in own.text
     assert app.get(f"/api/users/{boss}").status_code == 200
+
+
+def test_a_user_on_duty_is_deleted_from_the_ui_only_when_taken_off_first(app: InProcessDaemon) -> None:
+    ids = on_duty_everywhere(app)
+    user(app, "boss", "ADMIN")
+    admin = login(app, "boss")
+    page = f"/ui/admin/users/{ids['ann']}"
+    assert 'name="force"' in admin.get(page).text
+    refused = submit(admin, page, f"{page}/delete", {})
+    assert refused.status_code == 409
+    shown = html.unescape(refused.text)
+    assert "user 'ann' is on duty in escalation policy 'ops' level 1" in shown
+    assert 'tick "Take them off" to do it now' in shown
+    assert app.get(f"/api/users/{ids['ann']}").status_code == 200
+    deleted = submit(admin, page, f"{page}/delete", {"force": "on"})
+    assert deleted.status_code == 200 and "User ann deleted." in deleted.text
+    policy = app.get(f"/api/escalation-policies/{ids['policy']}").json()
+    assert policy["escalationRules"][0]["users"] == [{"id": ids["ben"]}]
 
 
 def test_a_user_is_refused_every_admin_page_and_form(app: InProcessDaemon) -> None:

@@ -1,10 +1,11 @@
-"""Deleting a user from the CLI (`ilertd user delete`): where they are on duty (escalation levels,
-schedule layers and static shifts, overrides not over), refused while they are, or with `force`
-taken off everywhere first, all in one transaction.
+"""Deleting a user (`DELETE /api/users/{id}`, the web UI, `ilertd user delete`): where they are on
+duty (escalation levels, schedule layers and static shifts, overrides not over), refused while
+they are, or with `force` taken off everywhere first, all in one transaction.
 
 A level or layer that would be left with nobody is refused even with `force`: an escalation step
 or rotation that pages nobody is a silent gap, which a person should close (add someone, or
-remove the level or layer through the API) before the user goes.
+remove the level or layer) before the user goes. Deleting without these checks left a policy or
+schedule naming a user who no longer exists: a level or rotation that paged nobody, silently.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ilertd.app.application import Application
-from ilertd.app.auth import OPERATOR
+from ilertd.app.auth import OPERATOR, Principal, require_admin
+from ilertd.app.people import user_or_404
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError
 from ilertd.store import models as m
@@ -99,30 +101,48 @@ def duties_of(user_id: int, now: Any) -> Duties:
     return duties
 
 
-def delete_user(app: Application, username: str, force: bool) -> list[str]:
+def remove_user(app: Application, caller: Principal, user_id: int, force: bool, how_to_force: str
+                ) -> list[str]:
     """Delete the user (with `force`, off every level, layer and override first); the places they
-    were taken off. DutyError when they are on duty and not `force`d, or a place would be empty."""
+    were taken off. 409 IN_USE when they are on duty and not `force`d (the message names each place
+    and ends with `how_to_force`), or when a place would be left with nobody; nothing changes then."""
+    require_admin(caller)
+    name = user_or_404(user_id).username
+    if user_id == caller.user_id:
+        raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
     with write_transaction(app.ctx.db):
-        row = user_named(username)
-        if row is None:
-            raise DutyError(f"no user is named {username!r}")
-        duties = duties_of(row.id, app.ctx.now())
+        duties = duties_of(user_id, app.ctx.now())
         if duties.places and not force:
-            raise DutyError(f"user {username!r} is on duty in " + "; ".join(duties.places)
-                            + ": take them off there first, or delete with --force to do it now")
+            raise ApiError(409, "IN_USE", f"user {name!r} is on duty in " + "; ".join(duties.places)
+                           + f": take them off there first, or {how_to_force}")
         if duties.emptied:
-            raise DutyError(f"user {username!r} is the only one in " + "; ".join(duties.emptied)
-                            + ": add someone there, or remove it through the API, first; nothing changed")
-        try:
-            for policy_id, levels in duties.policies.items():
-                app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels})
-            for schedule_id, body in duties.schedules.items():
-                app.schedules.update(OPERATOR, schedule_id, body)
-            for override in duties.overrides:
-                app.schedules.delete_override(OPERATOR, override.schedule_id, override.id)
-            app.people.delete_user(OPERATOR, row.id)
-        except ApiError as error:
-            raise DutyError(f"cannot delete user {username!r}: {error.message}; nothing changed") from None
-        # A running daemon heard nothing of these writes: it watches this count.
-        bump_config_generation()
+            raise ApiError(409, "IN_USE", f"user {name!r} is the only one in " + "; ".join(duties.emptied)
+                           + ": add someone there, or remove it, first; nothing changed")
+        for policy_id, levels in duties.policies.items():
+            app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels})
+        for schedule_id, body in duties.schedules.items():
+            app.schedules.update(OPERATOR, schedule_id, body)
+        for override in duties.overrides:
+            app.schedules.delete_override(OPERATOR, override.schedule_id, override.id)
+        app.people.delete_user(caller, user_id)
+    if duties.places:
+        # The writes above told the caches as each of them returned, inside this transaction: a
+        # read in between may have cached what this COMMIT has just replaced.
+        app.ctx.store_changed_elsewhere()
     return duties.places
+
+
+def delete_user(app: Application, username: str, force: bool) -> list[str]:
+    """`ilertd user delete`: remove_user by name; DutyError says why not."""
+    row = user_named(username)
+    if row is None:
+        raise DutyError(f"no user is named {username!r}")
+    try:
+        places = remove_user(app, OPERATOR, row.id, force, "delete with --force to do it now")
+    except ApiError as error:
+        if error.code == "IN_USE":
+            raise DutyError(error.message) from None
+        raise DutyError(f"cannot delete user {username!r}: {error.message}; nothing changed") from None
+    # A running daemon heard nothing of these writes: it watches this count.
+    bump_config_generation()
+    return places

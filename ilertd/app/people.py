@@ -88,6 +88,8 @@ class People:
         return user_or_404(user_id)
 
     def delete_user(self, caller: Principal, user_id: int) -> None:
+        """The user's row, with their tokens, contacts and rules; where they are on duty is
+        ilertd.app.offboarding's to check (and take them off) first, which calls this."""
         require_admin(caller)
         user_or_404(user_id)
         if user_id == caller.user_id:

@@ -91,6 +91,16 @@ def paging(request: Request) -> tuple[int, int]:
     return number("start-index", 0, 0, 10**9), number("max-results", DEFAULT_PAGE, 1, MAX_PAGE)
 
 
+def flag(request: Request, name: str) -> bool:
+    """A yes-or-no query parameter: `true` or `false` in any case; absent is false."""
+    raw = request.query_params.get(name)
+    if raw is None or raw.lower() == "false":
+        return False
+    if raw.lower() == "true":
+        return True
+    raise invalid(name, f"{name} must be true or false")
+
+
 def path_id(request: Request, name: str = "id") -> int:
     raw = request.path_params[name]
     value = parse_id(raw)

@@ -235,8 +235,12 @@ def _operations() -> dict[tuple[str, str], Operation]:
             description="Oneself or ADMIN; changes the fields given (mutedUntil null unmutes). Changing "
                         "a role needs ADMIN."),
         ("DELETE", "/api/users/{id}"): Operation(
-            "Delete a user", "Users", status=204, errors=(403, 409),
-            description="ADMIN; their tokens, contacts and preferences go with them. Not one's own."),
+            "Delete a user", "Users", status=204, errors=(400, 403, 409),
+            query=(Param("force", {"type": "string", "enum": ["true", "false"], "default": "false"},
+                         "take them off every escalation level, schedule layer, shift and override first"),),
+            description="ADMIN; their tokens, contacts and preferences go with them. Not one's own. "
+                        "While they are on duty: 409 IN_USE naming each place, unless force=true; a "
+                        "level or layer they would leave empty: 409 IN_USE even then."),
         ("POST", "/api/users/{id}/tokens"): Operation(
             "Create an API token", "Users", body=TOKEN_BODY, body_optional=True, reply=views.NEW_TOKEN,
             status=201, errors=(403,), description="Oneself or ADMIN; the token is shown once."),

@@ -7,11 +7,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ilertd.app.auth import require_self_or_admin
+from ilertd.app.offboarding import remove_user
 from ilertd.app.people import user_or_404
 from ilertd.store import models as m
 from ilertd.store.people import owned_rows, users_page
 from ilertd.web.auth import authenticate
-from ilertd.web.http import json_object, paging, path_id, threaded
+from ilertd.web.http import flag, json_object, paging, path_id, threaded
 from ilertd.web.services import Services
 from ilertd.web.views import token_json, user_json
 
@@ -38,7 +39,9 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(user_json(row))
 
     def delete_user(request: Request, _body: bytes) -> Response:
-        people.delete_user(authenticate(request), path_id(request))
+        force = flag(request, "force")
+        remove_user(services.app, authenticate(request), path_id(request), force,
+                    "add ?force=true to take them off there now")
         return Response(status_code=204)
 
     def create_user_token(request: Request, body: bytes) -> Response:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ilertd.app.auth import require_admin
+from ilertd.app.offboarding import remove_user
 from ilertd.app.people import user_or_404
 from ilertd.app.quiet_times import window_or_404
 from ilertd.errors import ApiError
@@ -115,7 +116,8 @@ def routes(ui: Ui) -> list[Route]:
         user_id = someone(view)
         name = user_or_404(user_id).username
         try:
-            app.people.delete_user(view.principal, user_id)
+            remove_user(app, view.principal, user_id, force=view.form.get("force") == "on",
+                        how_to_force="tick \"Take them off\" to do it now")
         except ApiError as error:
             if error.status not in FORM_ERRORS:
                 raise
