@@ -120,6 +120,31 @@ def test_escalation_policy_validation(app: InProcessDaemon) -> None:
     ]
 
 
+def test_a_policy_that_sources_or_open_incidents_escalate_by_is_not_deleted(app: InProcessDaemon) -> None:
+    """Deleting it left its sources without a policy and its open incidents without escalation:
+    every later alert of those sources paged nobody, silently. Now refused, as PagerDuty refuses it."""
+    policy = app.post("/api/escalation-policies", {
+        "name": "ops", "escalationRules": [{"escalationTimeout": 5, "users": [{"id": 1}]}]}).json()["id"]
+    path = f"/api/escalation-policies/{policy}"
+    for name in ("db", "web"):
+        app.post("/api/alert-sources", {"name": name, "escalationPolicy": {"id": policy}})
+    app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy}})
+    incident = app.event(summary="disk full", alertKey="disk").json()["incidentId"]
+    refused = app.delete(path)
+    assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE")
+    assert refused.json()["message"] == ("alert sources escalate by this policy: 'default', 'db', 'web';"
+                                         " give them another policy first")
+    for source in app.get("/api/alert-sources").json():
+        assert app.put(f"/api/alert-sources/{source['id']}", {"escalationPolicy": None}).status_code == 200
+    still = app.delete(path)
+    assert (still.status_code, still.json()["message"]) == (
+        409, f"open incidents escalate by this policy: {incident}; resolve them first")
+    assert app.get(path).status_code == 200
+    app.put(f"/api/incidents/{incident}/resolve")
+    assert app.delete(path).status_code == 204
+    assert app.get(path).status_code == 404
+
+
 def test_healthz(app: InProcessDaemon) -> None:
     reply = app.client.get("/healthz")
     assert reply.status_code == 200 and reply.json()["status"] == "ok"

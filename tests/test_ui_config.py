@@ -244,10 +244,14 @@ def test_deleting_a_policy_and_a_source(app: InProcessDaemon) -> None:
     app.event(key=busy["integrationKey"], summary="disk full")
     client = login(app, "root")
     page = f"/ui/policies/{policy_id}"
+    # A policy a source escalates by stays, as the API keeps it, and its page says why.
+    in_use = submit(client, page, f"{page}/delete", {})
+    assert in_use.status_code == 409
+    assert "alert sources escalate by this policy: &#39;unused&#39;" in in_use.text
+    app.put(f"/api/alert-sources/{unused['id']}", {"escalationPolicy": None})
     deleted = submit(client, page, f"{page}/delete", {})
     assert deleted.status_code == 200 and "Escalation policy deleted." in deleted.text
     assert app.get(f"/api/escalation-policies/{policy_id}").status_code == 404
-    assert app.get(f"/api/alert-sources/{unused['id']}").json()["escalationPolicy"] is None
     # A source with incidents stays, as the API keeps it, and its page says why.
     page = f"/ui/sources/{busy['id']}"
     kept = submit(client, page, f"{page}/delete", {})

@@ -18,7 +18,13 @@ from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.people import existing_user_ids
 from ilertd.store.schedules import existing_schedule_ids
-from ilertd.store.sources import policy, source, source_with_phone
+from ilertd.store.sources import (
+    open_incidents_escalating_by,
+    policy,
+    source,
+    source_with_phone,
+    sources_paging_by,
+)
 
 BUILT_IN_TYPES = (
     "API", "PROMETHEUS", "GRAFANA", "NAGIOS", "ICINGA", "ZABBIX", "DATADOG", "SENTRY",
@@ -66,6 +72,12 @@ POLICY_BODY = ObjectSpec(title="EscalationPolicyBody", fields={
     "frequency": Integer(low=0, high=9, default=0,
                          description="how many more passes after the first when repeating"),
 }, on_create=("name", "escalationRules"), description="An update changes the fields given.")
+
+
+def shown(names: list[str], most: int = 5) -> str:
+    """The first `most` of `names`, and how many more: what a refusal lists."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def new_integration_key() -> str:
@@ -266,10 +278,20 @@ class Sources:
         return policy_or_404(policy_id)
 
     def delete_policy(self, caller: Principal, policy_id: int) -> None:
+        """Refused while a source or an open incident escalates by it: deleting it would leave
+        them paging nobody, silently (as a schedule a policy names is refused)."""
         require_admin(caller)
         policy_or_404(policy_id)
         with write_transaction(self.ctx.db):
+            sources = sources_paging_by(policy_id)
+            if sources:
+                raise ApiError(409, "IN_USE", "alert sources escalate by this policy: "
+                               f"{shown([repr(n) for n in sources])}; give them another policy first")
+            incidents = open_incidents_escalating_by(policy_id)
+            if incidents:
+                raise ApiError(409, "IN_USE", "open incidents escalate by this policy: "
+                               f"{shown([str(i) for i in incidents])}; resolve them first")
             m.EscalationPolicy.delete().where(m.EscalationPolicy.id == policy_id).execute()
-        # Its sources were detached (ON DELETE SET NULL) and its incidents stop escalating.
+        # A source given this policy meanwhile by another node was detached (ON DELETE SET NULL).
         self.ctx.sources.invalidate()
         self.ctx.policies.invalidate()

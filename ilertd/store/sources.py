@@ -77,6 +77,19 @@ def policies_paging_schedule(schedule_id: int) -> list[int]:
             if any({"id": schedule_id} in rule.get("schedules", []) for rule in p.rules)]
 
 
+def sources_paging_by(policy_id: int) -> list[str]:
+    """The names of the alert sources whose incidents this policy escalates, by id."""
+    return [name for (name,) in m.AlertSource.select(m.AlertSource.name)
+            .where(m.AlertSource.escalation_policy == policy_id).order_by(m.AlertSource.id).tuples()]
+
+
+def open_incidents_escalating_by(policy_id: int) -> list[int]:
+    """The ids of the open incidents (PENDING or ACCEPTED) that escalate by this policy."""
+    return [incident_id for (incident_id,) in m.Incident.select(m.Incident.id)
+            .where((m.Incident.escalation_policy_id == policy_id) & (m.Incident.status != "RESOLVED"))
+            .order_by(m.Incident.id).tuples()]
+
+
 def _names(model: type[m.AlertSource] | type[m.EscalationPolicy], ids: Collection[int]) -> dict[int, str]:
     if not ids:
         return {}

@@ -258,7 +258,8 @@ def _operations() -> dict[tuple[str, str], Operation]:
         **_crud("/api/alert-sources", "Alert sources", "alert source", SOURCE_BODY, views.ALERT_SOURCE, True,
                 "A source that has incidents cannot be deleted (409 IN_USE)."),
         **_crud("/api/escalation-policies", "Escalation policies", "escalation policy", POLICY_BODY,
-                views.ESCALATION_POLICY, True),
+                views.ESCALATION_POLICY, True,
+                "A policy an alert source or an open incident escalates by cannot be deleted (409 IN_USE)."),
         # --- schedules ---
         **_crud("/api/schedules", "Schedules", "schedule", SCHEDULE_BODY, views.SCHEDULE, True,
                 "A schedule an escalation policy names cannot be deleted (409 IN_USE)."),
