@@ -145,6 +145,19 @@ def test_a_policy_that_sources_or_open_incidents_escalate_by_is_not_deleted(app:
     assert app.get(path).status_code == 404
 
 
+def test_the_only_admin_keeps_the_role(app: InProcessDaemon) -> None:
+    """With no ADMIN left nobody could change a user, policy or source but through the CLI."""
+    alone = app.put("/api/users/1", {"role": "USER"})
+    assert (alone.status_code, alone.json()["code"], alone.json()["field"]) == (409, "CONFLICT", "role")
+    assert alone.json()["message"] == "'admin' is the only ADMIN: make another user an ADMIN first"
+    assert app.get("/api/users/1").json()["role"] == "ADMIN"
+    bob, bob_token = make_user(app, "bob", role="ADMIN")
+    assert app.put("/api/users/1", {"role": "user"}).json()["role"] == "USER"
+    assert app.put(f"/api/users/{bob}", {"role": "USER"}, token=bob_token).status_code == 409
+    unchanged_role = app.put(f"/api/users/{bob}", {"firstName": "Bob", "role": "ADMIN"}, token=bob_token)
+    assert unchanged_role.status_code == 200
+
+
 def test_healthz(app: InProcessDaemon) -> None:
     reply = app.client.get("/healthz")
     assert reply.status_code == 200 and reply.json()["status"] == "ok"

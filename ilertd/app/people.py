@@ -13,7 +13,7 @@ from ilertd.app.schema import Choice, ObjectSpec, Text
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import owned_row, user
+from ilertd.store.people import admins, owned_row, user
 
 ROLES = ("ADMIN", "USER")
 
@@ -52,6 +52,15 @@ def user_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
     return {k: value for k, value in fields.items() if value is not None or k == "muted_until"}
 
 
+def _keep_an_admin(user_id: int) -> None:
+    """409 when `user_id` is the only ADMIN: with none left, nobody could change a user, a policy
+    or a source again but through the CLI on the daemon's machine."""
+    found = admins()
+    if list(found) == [user_id]:
+        raise ApiError(409, "CONFLICT", f"{found[user_id]!r} is the only ADMIN: make another user"
+                       " an ADMIN first", field="role")
+
+
 class People:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -80,6 +89,8 @@ class People:
         if fields:
             try:
                 with write_transaction(self.ctx.db):
+                    if fields.get("role", "ADMIN") != "ADMIN":
+                        _keep_an_admin(user_id)
                     m.User.update(**fields).where(m.User.id == user_id).execute()
             except peewee.IntegrityError:
                 raise ApiError(409, "ALREADY_EXISTS", "username is taken", field="username") from None

@@ -52,6 +52,11 @@ def any_user() -> bool:
     return bool(m.User.select().exists())
 
 
+def admins() -> dict[int, str]:
+    """The username of every ADMIN, by id."""
+    return dict(m.User.select(m.User.id, m.User.username).where(m.User.role == "ADMIN").tuples())
+
+
 def users_page(start: int, size: int) -> list[m.User]:
     return list(m.User.select().order_by(m.User.id).offset(start).limit(size))
 
