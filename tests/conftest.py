@@ -172,6 +172,15 @@ def app_paging(tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> Iter
         yield ready
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_store(request: pytest.FixtureRequest, make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
+    """An in-process daemon on each store in turn (PostgreSQL skipped without a server, as
+    `postgres_url` is): for behaviour the two stores must share."""
+    if request.param == "sqlite":
+        return make_app().start()
+    return make_app(env={"ILERTD_DATABASE_URL": request.getfixturevalue("postgres_url")}).start()
+
+
 @pytest.fixture
 def app(make_app: Callable[..., InProcessDaemon]) -> Iterator[InProcessDaemon]:
     """The daemon in this process behind an ASGI transport: for tests that need no process."""

@@ -145,8 +145,10 @@ def test_a_policy_that_sources_or_open_incidents_escalate_by_is_not_deleted(app:
     assert app.get(path).status_code == 404
 
 
-def test_the_only_admin_keeps_the_role(app: InProcessDaemon) -> None:
-    """With no ADMIN left nobody could change a user, policy or source but through the CLI."""
+def test_the_only_admin_keeps_the_role(either_store: InProcessDaemon) -> None:
+    """With no ADMIN left nobody could change a user, policy or source but through the CLI. (On
+    PostgreSQL the ADMINs' rows are locked while it is checked.)"""
+    app = either_store
     alone = app.put("/api/users/1", {"role": "USER"})
     assert (alone.status_code, alone.json()["code"], alone.json()["field"]) == (409, "CONFLICT", "role")
     assert alone.json()["message"] == "'admin' is the only ADMIN: make another user an ADMIN first"

@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlencode
-
-import pytest
 
 from ilertd.domain import json_input
 from ilertd.domain.provision_document import read_document
@@ -26,9 +22,6 @@ from tests import integration_helpers as helpers
 from tests.inprocess import InProcessDaemon
 from tests.test_committer import commit_all, incident_row, log_row
 
-POSTGRES_URL = os.environ.get("ILERTD_TEST_POSTGRES_URL", "")
-ON_POSTGRES = pytest.param("postgresql", marks=pytest.mark.skipif(
-    not POSTGRES_URL, reason="needs ILERTD_TEST_POSTGRES_URL (see .ci/run)"))
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -53,15 +46,8 @@ def test_the_config_as_code_document_keeps_nul_as_the_replacement_character() ->
     assert entry.body["firstName"] == "N\ufffdL"
 
 
-@pytest.fixture(params=["sqlite", ON_POSTGRES])
-def daemon(request: pytest.FixtureRequest, make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
-    if request.param == "sqlite":
-        return make_app().start()
-    url = request.getfixturevalue("postgres_url")
-    return make_app(env={"ILERTD_DATABASE_URL": url}).start()
-
-
-def test_events_with_nul_open_and_find_their_incident(daemon: InProcessDaemon) -> None:
+def test_events_with_nul_open_and_find_their_incident(either_store: InProcessDaemon) -> None:
+    daemon = either_store
     first = daemon.event(summary="disk\x00full", alertKey="db1\x00disk")
     assert first.status_code == 202, first.text
     assert first.json()["alertKey"] == "db1\ufffddisk"
@@ -76,7 +62,8 @@ def test_events_with_nul_open_and_find_their_incident(daemon: InProcessDaemon) -
     assert (source.status_code, source.json()["name"]) == (201, "src\ufffd")
 
 
-def test_nul_in_forms_query_strings_and_looked_up_keys(daemon: InProcessDaemon) -> None:
+def test_nul_in_forms_query_strings_and_looked_up_keys(either_store: InProcessDaemon) -> None:
+    daemon = either_store
     key = helpers.new_source(daemon, "UPTIMEROBOT")
     down = helpers.fixture_json("uptimerobot_down.json") | {"monitorFriendlyName": "Shop\x00"}
     by_form = helpers.post_payload(daemon, "uptimerobot", key, urlencode(down).encode(), FORM_HEADERS)

@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
+from ilertd.app.auth import OPERATOR
+from ilertd.app.context import Context
+from ilertd.app.people import People
+from ilertd.errors import ApiError
+from ilertd.store import models as m
+from ilertd.store.db import migrate, open_database, write_transaction
 from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
 
 POSTGRES_URL = os.environ.get("ILERTD_TEST_POSTGRES_URL", "")
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs ILERTD_TEST_POSTGRES_URL (see .ci/run)")
 
@@ -101,3 +112,42 @@ def test_schedules_on_postgresql_page_the_on_call_user_and_keep_their_past(daemo
         ("ben", "2026-01-05T12:00:00.000Z", "2026-01-05T14:00:00.000Z"),
     ]
     assert daemon.stop() == 0
+
+
+def test_two_admins_making_each_other_users_at_once_leave_one_admin(postgres_url: str) -> None:
+    """The check that keeps an ADMIN reads the ADMINs' rows locked: the second change waits for the
+    first to commit, then sees itself the only ADMIN (read unlocked, both saw the other still ADMIN
+    and both went through, leaving none)."""
+    db = open_database(postgres_url)
+    try:
+        migrate(db)
+        ann = m.User.create(username="ann", role="ADMIN", created_at=NOW).id
+        ben = m.User.create(username="ben", role="ADMIN", created_at=NOW).id
+        people = People(Context(db=db, now=lambda: NOW))
+        first_checked, outcomes = threading.Event(), {}
+
+        def first() -> None:
+            with write_transaction(db):
+                people.update_user(OPERATOR, ann, {"role": "USER"})
+                first_checked.set()
+                # The second change starts meanwhile and must wait for this COMMIT.
+                time.sleep(0.3)
+            outcomes["first"] = "ok"
+
+        def second() -> None:
+            first_checked.wait(10)
+            try:
+                people.update_user(OPERATOR, ben, {"role": "USER"})
+                outcomes["second"] = "ok"
+            except ApiError as error:
+                outcomes["second"] = error.code
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert outcomes == {"first": "ok", "second": "CONFLICT"}
+        assert [u.role for u in m.User.select().order_by(m.User.id)] == ["USER", "ADMIN"]
+    finally:
+        db.close()

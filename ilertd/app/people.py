@@ -55,7 +55,8 @@ def user_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
 def _keep_an_admin(user_id: int) -> None:
     """409 when `user_id` is the only ADMIN: with none left, nobody could change a user, a policy
     or a source again but through the CLI on the daemon's machine."""
-    found = admins()
+    # Locked: two ADMINs making each other USERs at once would both see the other still ADMIN.
+    found = admins(lock=True)
     if list(found) == [user_id]:
         raise ApiError(409, "CONFLICT", f"{found[user_id]!r} is the only ADMIN: make another user"
                        " an ADMIN first", field="role")

@@ -52,9 +52,13 @@ def any_user() -> bool:
     return bool(m.User.select().exists())
 
 
-def admins() -> dict[int, str]:
-    """The username of every ADMIN, by id."""
-    return dict(m.User.select(m.User.id, m.User.username).where(m.User.role == "ADMIN").tuples())
+def admins(lock: bool = False) -> dict[int, str]:
+    """The username of every ADMIN, by id; with `lock`, their rows are held until the transaction
+    ends (on PostgreSQL: a SQLite write transaction holds the whole store already)."""
+    query = m.User.select(m.User.id, m.User.username).where(m.User.role == "ADMIN")
+    if lock and m.User._meta.database.for_update:
+        query = query.for_update()
+    return dict(query.tuples())
 
 
 def users_page(start: int, size: int) -> list[m.User]:
