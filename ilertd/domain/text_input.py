@@ -4,9 +4,9 @@ PostgreSQL's text cannot hold U+0000 (SQLite can), so a NUL in an alert's summar
 or a name would be refused by one store and kept by the other, and an event refused at the
 store is one a tool retries for ever. Refusing it at the door would lose the alert too. So
 every way text comes in (JSON bodies, form bodies, query parameters, the config-as-code
-document) puts U+FFFD (the
-replacement character) where U+0000 was: the same on SQLite and PostgreSQL, visible to whoever
-reads it, and the same key always maps to the same key, so events still find their incident.
+document) puts U+FFFD (the replacement character) where U+0000 was: the same on SQLite and
+PostgreSQL, visible to whoever reads it, and the same key always maps to the same key, so
+events still find their incident.
 """
 
 from __future__ import annotations
