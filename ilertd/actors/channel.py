@@ -66,6 +66,14 @@ LINKED_LAYOUTS = ("email", "push", "text")
 STOPPED = "the number replied STOP; START turns SMS on again"
 
 
+def one_page(rows: list[Any]) -> bool:
+    """Whether the rows due together at one contact are one page: of one incident, of one kind (a
+    team phone two users share, two rules for one address). It goes out as that incident's page,
+    with its reply code and actions; a summary of pages (which has neither) is for several."""
+    first = rows[0]
+    return all(r.incident_id == first.incident_id and r.kind == first.kind for r in rows)
+
+
 class ChannelActor(TrackedActor):
     def __init__(self, runtime: Runtime, method: str, channel: Channel, layout: str = "text") -> None:
         super().__init__(runtime.tracker)
@@ -233,9 +241,14 @@ class ChannelActor(TrackedActor):
             return
         self._answered(due, SENT)
         self.last_sent[row.target] = now
-        status = "AGGREGATED" if len(due) > 1 else "SUCCESS"
+        status = "SUCCESS" if one_page(due) else "AGGREGATED"
+        if len(due) == 1:
+            note = ""
+        elif status == "SUCCESS":
+            note = f" (one message for {len(due)} pages of this incident)"
+        else:
+            note = f" (one summary of {len(due)} pages)"
         for sent in due:
-            note = f" (one summary of {len(due)} pages)" if len(due) > 1 else ""
             what = (f"Page by {sent.method}" if sent.kind == "ALERT"
                     else f"Status update ({UPDATE_WORDS.get(sent.kind, 'changed')}) by {sent.method}")
             self._write(
@@ -298,7 +311,7 @@ class ChannelActor(TrackedActor):
         row = rows[0]
         zone = self._zone(row.user_id)
         codes = self._reply_codes(row.target, rows, now)
-        if len(rows) > 1:
+        if not one_page(rows):
             link = f"{self.runtime.public_url}/ui/incidents?status=PENDING"
             return summary_text([facts[r.incident_id] for r in rows], link, ref, codes)
         if row.kind != "ALERT":

@@ -1,0 +1,51 @@
+"""Pages of one incident due together at one contact (a team phone two users share, a user's two
+rules for one address) go out as that incident's page, with its reply code and actions, not as a
+summary of pages."""
+
+from __future__ import annotations
+
+from tests.paging import Paging
+
+
+def sms_contact_and_rule(paging: Paging, user_id: int, phone: str) -> None:
+    contact = paging.daemon.post(f"/api/users/{user_id}/contacts", {"method": "SMS", "target": phone})
+    assert contact.status_code == 201, contact.text
+    rule = paging.daemon.post(f"/api/users/{user_id}/notification-preferences/alerts", {
+        "method": "SMS", "contact": {"id": contact.json()["id"]}, "delayMin": 0, "type": "HIGH_PRIORITY"})
+    assert rule.status_code == 201, rule.text
+
+
+def test_a_team_phone_two_users_share_gets_the_incidents_own_page_once(app_paging: Paging) -> None:
+    ann, ben = app_paging.user("ann"), app_paging.user("ben")
+    for user_id in (ann, ben):
+        sms_contact_and_rule(app_paging, user_id, "+4915100000042")
+    app_paging.policy([(60, [ann, ben])])
+    incident_id = app_paging.alert(summary="checkout down")
+    app_paging.daemon.advance("PT0S")
+    (sms,) = app_paging.http.to("/sms/")
+    text = sms.json()["message"]
+    # The incident's own SMS: its id, summary and reply code, not "ilertd: 2 pages: ...".
+    assert text.startswith(f"ilertd #{incident_id} HIGH: checkout down"), text
+    assert "pages" not in text and "Reply 1a" in text, text
+    rows = app_paging.notifications(incident_id)
+    assert [(r["user"]["username"], r["status"]) for r in rows] == [("ann", "SUCCESS"), ("ben", "SUCCESS")]
+    sent = [e["text"] for e in app_paging.daemon.get(f"/api/incidents/{incident_id}/log-entries").json()
+            if e["logEntryType"] == "NOTIFICATION_SENT"]
+    assert sent == ["Page by SMS to +4915100000042 via sms (one message for 2 pages of this incident)"] * 2
+
+
+def test_two_rules_for_one_address_send_one_e_mail_with_the_incidents_actions(app_paging: Paging) -> None:
+    cleo = app_paging.user("cleo", [("EMAIL", 0, "HIGH_PRIORITY"), ("EMAIL", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(60, [cleo])])
+    incident_id = app_paging.alert(summary="queue stuck")
+    app_paging.daemon.advance("PT0S")
+    (mail,) = app_paging.mails_to("cleo.pager@example.com")
+    assert mail["Subject"] == f"[ilertd] #{incident_id} HIGH: queue stuck"
+    assert [r["status"] for r in app_paging.notifications(incident_id)] == ["SUCCESS", "SUCCESS"]
+    # Pages of two incidents at once are still one summary.
+    second = app_paging.alert(key="db2", summary="db2 down")
+    third = app_paging.alert(key="db3", summary="db3 down")
+    app_paging.daemon.advance("PT1M")
+    summary = app_paging.mails_to("cleo.pager@example.com")[-1]
+    assert summary["Subject"] == "[ilertd] 4 pages for 2 incidents"
+    assert {r["status"] for i in (second, third) for r in app_paging.notifications(i)} == {"AGGREGATED"}
