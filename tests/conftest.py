@@ -173,12 +173,15 @@ def app_paging(tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> Iter
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def either_store(request: pytest.FixtureRequest, make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
+def either_store(request: pytest.FixtureRequest) -> InProcessDaemon:
     """An in-process daemon on each store in turn (PostgreSQL skipped without a server, as
-    `postgres_url` is): for behaviour the two stores must share."""
-    if request.param == "sqlite":
-        return make_app().start()
-    return make_app(env={"ILERTD_DATABASE_URL": request.getfixturevalue("postgres_url")}).start()
+    `postgres_url` is): for behaviour the two stores must share. The database is made before
+    `make_app`, so that the daemon is stopped before its database is dropped."""
+    env = {}
+    if request.param == "postgresql":
+        env["ILERTD_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    make_app: Callable[..., InProcessDaemon] = request.getfixturevalue("make_app")
+    return make_app(env=env).start()
 
 
 @pytest.fixture

@@ -321,3 +321,15 @@ def test_parsed_alert_keys_are_trimmed(name: str, raw: str, expected: str | None
 )
 def test_alert_key_identity_is_case_insensitive(a: str, b: str, same: bool) -> None:
     assert (alert_key_identity(a) == alert_key_identity(b)) is same
+
+
+def test_a_folded_key_longer_than_a_key_is_cut_to_a_key_and_stays_distinct() -> None:
+    """Folding "ß" gives "ss": 255 of them folded are 510 characters, which PostgreSQL's column of 255
+    refused (every event of that key was a 503). Now at most 255, the same for every spelling of
+    the key, and apart from a key differing only at its end."""
+    key = "ß" * 255
+    identity = alert_key_identity(key)
+    assert len(identity) == 255 and identity.startswith("ss" * 100)
+    assert alert_key_identity("\u1e9e" * 255) == identity, "the capital sharp s folds alike"
+    assert alert_key_identity("ß" * 254 + "x") != identity
+    assert alert_key_identity("a" * 255) == "a" * 255, "a key that folds to no more than 255 is as before"

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs ILERTD_TEST_POST
 
 
 @pytest.fixture
-def daemon(make_app: Callable[..., InProcessDaemon], postgres_url: str) -> InProcessDaemon:
+def daemon(postgres_url: str, make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
     """A daemon (in this process) on a PostgreSQL database of its own."""
     return make_app(env={"ILERTD_DATABASE_URL": postgres_url}).start()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -14,6 +15,8 @@ EVENT_TYPES: tuple[EventType, ...] = ("ALERT", "ACCEPT", "RESOLVE", "COMMENT")
 PRIORITIES: tuple[Priority, ...] = ("HIGH", "LOW")
 
 MAX_ALERT_KEY = 255
+# Hex digits of the digest that ends a folded alert key longer than MAX_ALERT_KEY.
+IDENTITY_DIGEST = 32
 MAX_SUMMARY = 1024
 MAX_DETAILS = 65536
 MAX_ITEMS = 50
@@ -90,8 +93,15 @@ def normalize_alert_key(alert_key: str | None) -> str | None:
 
 
 def alert_key_identity(alert_key: str) -> str:
-    """The form in which two keys of one alert source are the same: case-insensitive."""
-    return alert_key.casefold()
+    """The form in which two keys of one alert source are the same: case-insensitive, at most
+    MAX_ALERT_KEY characters like the key (the column holding it is that wide, and PostgreSQL
+    refuses longer text). Case folding can lengthen a key ("ß" is "ss"): a folded key too long
+    keeps its start and ends in a digest of the whole, so keys that differ anywhere stay apart."""
+    folded = alert_key.casefold()
+    if len(folded) <= MAX_ALERT_KEY:
+        return folded
+    digest = hashlib.sha256(folded.encode("utf-8")).hexdigest()[:IDENTITY_DIGEST]
+    return f"{folded[:MAX_ALERT_KEY - IDENTITY_DIGEST - 1]}#{digest}"
 
 
 def validate_event(event: Event) -> None:
