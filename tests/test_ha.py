@@ -162,6 +162,11 @@ def test_two_nodes_one_leader_every_write_on_either_and_one_incident_per_key(
     assert too_large.status_code == 413 and too_large.json()["code"] == "BODY_TOO_LARGE"
     unknown = second.event(key="nope", summary="x")
     assert unknown.status_code == 404 and unknown.json()["code"] == "UNKNOWN_INTEGRATION_KEY"
+    # A method the API does not write with is answered as the leader answers it, not handed on
+    # (the store refused its row: a 503 asking to retry).
+    for node in (first, second):
+        odd = node.client.request("MKCALENDAR", "/api/users", headers=node.auth())
+        assert odd.status_code == 405, odd.text
     # A follower reads what the leader changed at once: no cache of its own holds the old.
     layer = {"name": "days", "users": [{"id": 2}, {"id": 3}], "rotation": "P1D",
              "startsOn": "2026-01-05T00:00"}

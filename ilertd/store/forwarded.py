@@ -39,7 +39,8 @@ def enqueue(node: str, method: str, path: str, query: str, headers: list[tuple[s
     with db.atomic():
         request_id = m.ForwardedRequest.insert(
             node=node, method=method, path=path, query=query, headers=[list(h) for h in headers],
-            client=client, body=body, is_event=is_event, received_at=now,
+            # The client's address as the proxy headers gave it: a column of 64, and only logged.
+            client=client[:64], body=body, is_event=is_event, received_at=now,
         ).execute()
         if not is_sqlite(db):
             # Delivered at COMMIT, and only then: the leader never looks for a row it cannot see.

@@ -26,6 +26,10 @@ from ilertd.web.http import read_limited
 logger = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What the API writes with. Any other method (WebDAV's MKCALENDAR, PROPPATCH ...) is answered
+# here, 405 as on the leader: handed on, it was a row the store refused (a method is at most 8
+# characters there) and a 503 that asked the client to retry.
+WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # Served by any node itself: the UI's login and logout (a signed cookie; the store does not change).
 LOCAL_WRITES = frozenset({("POST", "/ui/login"), ("POST", "/ui/logout")})
 # A heartbeat ping may be a GET, and it writes.
@@ -54,7 +58,7 @@ def needs_leader(scope: Scope) -> bool:
     method, path = scope["method"], scope["path"]
     if method in READ_METHODS:
         return path.startswith(WRITING_READS)
-    return (method, path) not in LOCAL_WRITES
+    return method in WRITE_METHODS and (method, path) not in LOCAL_WRITES
 
 
 def is_event(path: str) -> bool:
