@@ -95,7 +95,9 @@ def open_database(url: str) -> peewee.Database:
             create_private(Path(path))
         db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     elif url.split(":", 1)[0] in ("postgres", "postgresql"):
-        db = PostgresStore(**parse(url))
+        # Percent-decoded as libpq decodes a URI: a password holding "@", ":", "/" or "%" is
+        # written encoded (%40, %3A, %2F, %25), and would otherwise reach the server as written.
+        db = PostgresStore(**parse(url, unquote_password=True, unquote_user=True))
     else:
         db = connect(url)
     database_proxy.initialize(db)
