@@ -47,7 +47,25 @@ ONE_PROBLEM = [
                                                                    "https://")),
     pytest.param('[channels.push]\n# ntfy\nurl = "ntfy.example.com/{contact}"\n', 3, "channels.push.url",
                  "://", id="channel url without a scheme"),
+    # Each of these ended `ilertd serve` in a traceback while check-config called the file valid.
+    *(pytest.param(f'[database]\nurl = "{url}"\n', 2, "database.url", phrase, id=f"database url {url}")
+      for url, phrase in (("mysql://ilertd@db/ilertd", "the scheme 'mysql' is not one ilertd opens"),
+                          ("sqlite://ilertd.db", "three slashes"),
+                          ("postgresql://", "must name its database"),
+                          ("postgresql://db.example.com:5432", "must name its database"),
+                          ("postgresql://db.example.com:99999/ilertd", "port must be a number"))),
 ]
+
+
+def test_a_database_url_refused_is_never_shown_when_it_may_hold_a_password(tmp_path: Path) -> None:
+    for url in ("postgresql//ilertd:hunter2@db/ilertd", "postgres://ilertd:hunter2@db:port/ilertd",
+                "postgresql://ilertd:hunter2@db.example.com"):
+        problem = only_problem(write(tmp_path, f'[database]\nurl = "{url}"\n'))
+        assert problem.key == "database.url" and "hunter2" not in str(problem), str(problem)
+    valid = ("", "sqlite:////var/lib/ilertd/ilertd.db", "sqlite:///ilertd.db", "postgres://db/ilertd",
+             "postgresql://ilertd:p%40ss@db.example.com:5432/ilertd?sslmode=require")
+    for url in valid:
+        assert check_config(write(tmp_path, f'[database]\nurl = "{url}"\n'), {}) == [], url
 
 
 @pytest.mark.parametrize(("text", "line", "key", "phrase"), ONE_PROBLEM)

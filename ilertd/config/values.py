@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ilertd.config.schema import KeyPath
 
@@ -114,10 +115,33 @@ def _optional_http_url(value: str) -> str | None:
     return None if not value else _http_url(value)
 
 
-def _optional_url(value: str) -> str | None:
-    if not value or "://" in value:
+DATABASE_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB"
+
+
+def _database_url(value: str) -> str | None:
+    """What the store can open, checked before it is tried: another scheme, a SQLite URL with two
+    slashes, or a PostgreSQL one without its database made `serve` end in a traceback. A message
+    never shows a PostgreSQL URL: it may hold the password."""
+    if not value:
         return None
-    return f"must be a URL of the form scheme://..., got {value!r}"
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        return f"must be {DATABASE_FORMS} (the value is not shown: it may hold a password)"
+    if scheme == "sqlite":
+        if not rest.startswith("/") or not rest.strip("/"):
+            return (f"must be sqlite:///PATH: three slashes, then the file (sqlite:////var/lib/x.db),"
+                    f" got {value!r}")
+        return None
+    if scheme not in ("postgresql", "postgres"):
+        return f"must be {DATABASE_FORMS}: the scheme {scheme[:20]!r} is not one ilertd opens"
+    parts = urlsplit(value)
+    try:
+        _port = parts.port
+    except ValueError:
+        return "a postgresql:// URL's port must be a number from 1 to 65535"
+    if not parts.path.strip("/"):
+        return f"a postgresql:// URL must name its database: {DATABASE_FORMS.split(' or ')[1]}"
+    return None
 
 
 def _optional_apprise_url(value: str) -> str | None:
@@ -168,7 +192,7 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("server", "header_timeout"): _positive,
     ("server", "body_timeout"): _positive,
     ("server", "keepalive_timeout"): _positive,
-    ("database", "url"): _optional_url,
+    ("database", "url"): _database_url,
     ("security", "link_ttl"): _positive,
     ("security", "password_memory_kib"): _positive,
     ("security", "password_time_cost"): _positive,
