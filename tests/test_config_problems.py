@@ -4,6 +4,7 @@ syntax, each with its line, all in file order."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -227,5 +228,27 @@ def test_a_channel_url_without_its_contact_placeholder_is_refused(tmp_path: Path
     path = write(tmp_path, '[channels.sms]\nurl = "twilio://SID:TOKEN@+15550001111/+15550002222"\n')
     problem = only_problem(path)
     assert (problem.line, problem.key) == (2, "channels.sms.url") and "{contact}" in problem.message
-    fine = write(tmp_path, '[channels.sms]\nurl = "twilio://SID:TOKEN@+15550001111/{contact}"\n')
+    sid, token = "AC" + "0123456789abcdef" * 2, "0123456789abcdef" * 2
+    fine = write(tmp_path, f'[channels.sms]\nurl = "twilio://{sid}:{token}@+15550001111/{{contact}}"\n')
     assert check_config(fine, {}) == []
+
+
+def test_a_channel_url_apprise_cannot_read_is_named_by_check_config_and_logged_by_the_daemon(
+        tmp_path: Path, make_app: Any) -> None:
+    """Such a URL passed before, and every page of its channel failed 25 times, then for good. It
+    does not stop the daemon: the other channels must page."""
+    text = ('[channels.email]\nurl = "foo://smtp.example.com/{contact}"\n[channels.sms]\n'
+            'url = "twilio://ACCOUNT_SID:AUTH_TOKEN@+15550001111/{contact}"\n[channels.push]\n'
+            'url = "ntfys://ntfy.example.com/{contact}"\n')
+    path = write(tmp_path, text)
+    problems = check_config(path, {})
+    assert [(p.line, p.key) for p in problems] == [(2, "channels.email.url"), (4, "channels.sms.url")]
+    assert all("apprise cannot read" in p.message and "AUTH_TOKEN" not in str(p) for p in problems)
+    assert load_config(path, {}).channels.email.url.startswith("foo://")
+    app = make_app(config=path).start()
+    assert "channel email: apprise cannot read its URL" in app.log()
+    assert "channel push: apprise cannot read" not in app.log()
+    assert app.event(summary="still served", alertKey="k").status_code == 202
+    from_env = check_config(write(tmp_path, ""), {"ILERTD_CHANNELS_PUSH_URL": "foo://{contact}"})
+    assert [(p.key, p.message.split(":")[0]) for p in from_env] == [
+        ("channels.push.url", "ILERTD_CHANNELS_PUSH_URL")]

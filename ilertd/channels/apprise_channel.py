@@ -32,6 +32,7 @@ from apprise.utils.parse import is_email
 from ilertd.channels.base import DeliveryError, Message, MessageAction
 from ilertd.channels.email_text import finish_email, message_id
 from ilertd.channels.smtp_sessions import SmtpSessions
+from ilertd.config.values import STAND_IN_CONTACTS
 
 logger = logging.getLogger(__name__)
 
@@ -307,8 +308,11 @@ class AppriseChannel:
     def warm(self) -> None:
         """Load apprise's plugin for this URL now: the first page after a start would wait ~0.2 s."""
         # A well-formed stand-in target, so apprise has nothing to warn about.
-        target = {"email": "warm-up@example.invalid", "sms": "+15550000000"}.get(self.name, "ilertd-warm-up")
-        apprise.Apprise(asset=self._asset).add(render_url(self.template, target))
+        target = STAND_IN_CONTACTS.get(self.name, STAND_IN_CONTACTS["push"])
+        if not apprise.Apprise(asset=self._asset).add(render_url(self.template, target)):
+            # The daemon starts anyway, so that the other channels page: this one's pages fail.
+            logger.error("channel %s: apprise cannot read its URL: every page by it will fail until it"
+                         " is fixed (`ilertd check-config` names the key)", self.name)
 
     @contextmanager
     def batch(self) -> Iterator[None]:

@@ -24,7 +24,15 @@ from ilertd.config.schema import (
     scalar_keys,
 )
 from ilertd.config.settings import Config, PluginSections, SecurityConfig
-from ilertd.config.values import VALUE_RULES, Setting, describe, type_error, value_from_env
+from ilertd.config.values import (
+    CHANNEL_URL_KEYS,
+    VALUE_RULES,
+    Setting,
+    describe,
+    type_error,
+    unreadable_channel_url,
+    value_from_env,
+)
 
 _TOML_LOCATION = re.compile(r"\(at line (\d+), column \d+\)")
 
@@ -144,6 +152,18 @@ class _Checker:
             self.problems.append(problem)
         self.check_together()
 
+    def check_channel_urls(self) -> None:
+        """Whether apprise reads each channel's URL: for check-config only (see
+        ilertd.config.values.unreadable_channel_url)."""
+        for path in CHANNEL_URL_KEYS:
+            setting = self.values.get(path)
+            if setting is None or not isinstance(setting.value, str):
+                continue
+            error = unreadable_channel_url(path[1], setting.value)
+            if error is not None:
+                where = f"{setting.env_var}: " if setting.env_var is not None else ""
+                self.problems.append(ConfigProblem(setting.file, setting.line, ".".join(path), where + error))
+
     def check_together(self) -> None:
         """Keys that are valid alone but not together."""
         self._check_password_cost()
@@ -184,13 +204,15 @@ class _Checker:
 
 
 def _evaluate(
-    path: Path | None, environ: Mapping[str, str] | None
+    path: Path | None, environ: Mapping[str, str] | None, strict: bool = False
 ) -> tuple[Config, list[ConfigProblem]]:
     checker = _Checker()
     if path is not None:
         checker.read_file(Path(path))
     checker.read_environ(os.environ if environ is None else environ)
     checker.check_values()
+    if strict:
+        checker.check_channel_urls()
     return checker.build(), _in_order(checker.problems)
 
 
@@ -221,7 +243,7 @@ def check_config(
     section cannot be checked) the `[plugins.NAME]` sections are checked too, and a section for
     no installed plugin is a problem.
     """
-    config, problems = _evaluate(path, environ)
+    config, problems = _evaluate(path, environ, strict=True)
     if plugins is None:
         return problems
     problems += unknown_plugin_sections(config.plugins, list(plugins))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ilertd.config.schema import KeyPath
 
@@ -157,6 +158,41 @@ def _optional_apprise_url(value: str) -> str | None:
         return ("must contain {contact} where each contact's target goes "
                 "(e.g. mailto://host?to={contact}, twilio://SID:TOKEN@+15550001111/{contact})")
     return None
+
+
+# A contact of each channel that apprise reads as one, put where `{contact}` stands, to see whether
+# apprise can read the URL at all (the channel actors warm their plugins with the same).
+STAND_IN_CONTACTS = {"email": "warm-up@example.invalid", "sms": "+15550000000", "push": "ilertd-warm-up"}
+
+
+def _apprise_reads(url: str) -> bool:
+    import apprise  # here: nothing else of the configuration needs the notification library
+
+    log = logging.getLogger("apprise")
+    level = log.level
+    # Its "Unparseable URL" line would show part of the URL, which may hold a credential.
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+    finally:
+        log.setLevel(level)
+
+
+def unreadable_channel_url(channel: str, value: str) -> str | None:
+    """Why apprise cannot read a channel's URL (with a contact in place of `{contact}`), or None.
+    Checked by `ilertd check-config`, not when the daemon starts: one channel's bad URL must not
+    keep the others from paging (the daemon logs it instead). Before, such a URL passed, and every
+    page of the channel failed 25 times, then for good."""
+    if not value or _optional_apprise_url(value) is not None:
+        return None
+    if _apprise_reads(value.replace("{contact}", quote(STAND_IN_CONTACTS[channel], safe=""))):
+        return None
+    return ("apprise cannot read this URL (with a contact in place of {contact}): its scheme, or a part"
+            " its service requires (an account id, a key), is wrong; the value is not shown, it may"
+            " hold a credential")
+
+
+CHANNEL_URL_KEYS = tuple(("channels", channel, "url") for channel in STAND_IN_CONTACTS)
 
 
 LOG_FORMATS = ("text", "json")
