@@ -252,3 +252,14 @@ def test_a_channel_url_apprise_cannot_read_is_named_by_check_config_and_logged_b
     from_env = check_config(write(tmp_path, ""), {"ILERTD_CHANNELS_PUSH_URL": "foo://{contact}"})
     assert [(p.key, p.message.split(":")[0]) for p in from_env] == [
         ("channels.push.url", "ILERTD_CHANNELS_PUSH_URL")]
+
+
+def test_an_account_sid_without_what_a_call_needs_is_named_by_check_config(tmp_path: Path) -> None:
+    """Voice pages went to the log, counted as sent; a token alone (for SMS replies) is no call setup."""
+    problem = only_problem(write(tmp_path, '[twilio]\naccount_sid = "AC1"\nfrom_number = "+15550001111"\n'))
+    assert (problem.line, problem.key) == (2, "twilio.account_sid") and "twilio.auth_token" in problem.message
+    assert "from_number" not in problem.message
+    for fine in ('[twilio]\nauth_token = "t"\n', '[twilio]\naccount_sid = "AC1"\nauth_token = "t"\n'
+                 'from_number = "+15550001111"\n'):
+        assert check_config(write(tmp_path, fine), {}) == [], fine
+    assert load_config(write(tmp_path, '[twilio]\naccount_sid = "AC1"\n'), {}).twilio.account_sid == "AC1"

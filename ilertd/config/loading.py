@@ -164,6 +164,21 @@ class _Checker:
                 where = f"{setting.env_var}: " if setting.env_var is not None else ""
                 self.problems.append(ConfigProblem(setting.file, setting.line, ".".join(path), where + error))
 
+    def check_twilio_calls(self) -> None:
+        """`twilio.account_sid` is only for calls: set without the token and the number to call
+        from, every voice page went to the log and counted as sent. For check-config only, as the
+        channel URLs are: the daemon logs it and pages by the other channels."""
+        sid = self.values.get(("twilio", "account_sid"))
+        if sid is None or not str(sid.value).strip():
+            return
+        missing = [key for key in ("auth_token", "from_number")
+                   if not str(getattr(self.values.get(("twilio", key)), "value", "")).strip()]
+        if missing:
+            self.problems.append(ConfigProblem(
+                sid.file, sid.line, "twilio.account_sid",
+                f"voice calls need twilio.{' and twilio.'.join(missing)} too: without, every voice page"
+                " goes to the log"))
+
     def check_together(self) -> None:
         """Keys that are valid alone but not together."""
         self._check_password_cost()
@@ -213,6 +228,7 @@ def _evaluate(
     checker.check_values()
     if strict:
         checker.check_channel_urls()
+        checker.check_twilio_calls()
     return checker.build(), _in_order(checker.problems)
 
 

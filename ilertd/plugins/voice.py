@@ -11,6 +11,7 @@ sequential, and the TwiML says what is wrong).
 
 from __future__ import annotations
 
+import logging
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
@@ -27,6 +28,8 @@ from ilertd.store.sources import source
 from ilertd.web.http import path_id, threaded
 
 METHOD = "VOICE"
+
+logger = logging.getLogger(__name__)
 
 
 class TwiML:
@@ -83,6 +86,9 @@ def _twiml(verbs: str) -> Response:
 def register_channels(context: PluginContext) -> list[Channel]:
     twilio = context.settings.twilio
     configured = bool(twilio.account_sid and twilio.auth_token and twilio.from_number)
+    if twilio.account_sid and not configured:
+        logger.error("channel VOICE: twilio.account_sid is set but twilio.auth_token or twilio.from_number"
+                     " is not: voice pages go to the log (`ilertd check-config` says which)")
     sender = (TwilioVoiceChannel(twilio.account_sid, twilio.auth_token, twilio.from_number,
                                  twilio.api_base_url) if configured else None)
     # A shift reminder is read ahead of time; a phone call for it would be a false page.
