@@ -44,6 +44,17 @@ class CommandError(RuntimeError):
     """A command failed in a way the user can fix; the message says how."""
 
 
+def _port(text: str) -> int:
+    """`--port`: 0 (the system picks one) to 65535, checked as `server.port` is, not by bind()."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {port}")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ilertd", description="Self-hosted on-call alerting daemon")
     parser.add_argument("--version", action="version", version=f"ilertd {__version__}")
@@ -57,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", parents=[config_parent], help="run the daemon")
     serve.add_argument("--host", help="address to bind (default: server.host)")
-    serve.add_argument("--port", type=int, help="port to bind (default: server.port; 0 picks one)")
+    serve.add_argument("--port", type=_port, help="port to bind (default: server.port; 0 picks one)")
     serve.add_argument("--manual-clock", action="store_true",
                        help="time moves only through POST /api/_clock (tests; loopback only)")
     serve.add_argument("--clock-start", help="the manual clock's first instant (ISO-8601)")

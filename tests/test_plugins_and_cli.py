@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ilertd.cli import main
 from tests.daemon import DaemonProcess
 from tests.first_start import first_started_data
 from tests.inprocess import InProcessDaemon
@@ -296,3 +297,14 @@ def test_manual_clock_is_refused_off_loopback(tmp_path: Path) -> None:
     refused = run_cli(["serve", "--manual-clock", "--host", "0.0.0.0", "--port", "0"], tmp_path)
     assert refused.returncode == 1
     assert "loopback" in refused.stderr
+
+
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`serve --port 99999` ended in an OverflowError from bind(); the config file's port was checked."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
+    for port in ("99999", "-1", "http"):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--port", port])
+        assert exited.value.code == 2
+        assert "argument --port: must be a port from 0 to 65535" in capsys.readouterr().err
