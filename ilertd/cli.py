@@ -28,7 +28,7 @@ from ilertd.app.password_hashing import password_hashing
 from ilertd.app.provision import ProvisionError, Provisioning
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.domain.provision_document import DocumentError, read_document
-from ilertd.domain.timeutil import format_instant
+from ilertd.domain.timeutil import format_instant, parse_instant
 from ilertd.errors import ApiError, StartError
 from ilertd.logs import configure_logging
 from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database
@@ -55,6 +55,15 @@ def _port(text: str) -> int:
     return port
 
 
+def _instant(text: str) -> str:
+    """`--clock-start`: an instant the manual clock can start at, checked here as the clock will."""
+    try:
+        parse_instant(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"must be an ISO-8601 instant, got {text!r}: {error}") from None
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ilertd", description="Self-hosted on-call alerting daemon")
     parser.add_argument("--version", action="version", version=f"ilertd {__version__}")
@@ -71,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, help="port to bind (default: server.port; 0 picks one)")
     serve.add_argument("--manual-clock", action="store_true",
                        help="time moves only through POST /api/_clock (tests; loopback only)")
-    serve.add_argument("--clock-start", help="the manual clock's first instant (ISO-8601)")
+    serve.add_argument("--clock-start", type=_instant, help="the manual clock's first instant (ISO-8601)")
 
     check = commands.add_parser("check-config", parents=[config_parent],
                                 help="validate a settings file")

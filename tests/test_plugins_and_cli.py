@@ -299,12 +299,17 @@ def test_manual_clock_is_refused_off_loopback(tmp_path: Path) -> None:
     assert "loopback" in refused.stderr
 
 
-def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(
+def test_a_port_or_clock_start_out_of_range_is_a_usage_error_not_a_traceback(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """`serve --port 99999` ended in an OverflowError from bind(); the config file's port was checked."""
+    """`serve --port 99999` ended in an OverflowError from bind() (the config file's port was
+    checked), `--clock-start garbage` in a ValueError from the clock."""
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
-    for port in ("99999", "-1", "http"):
+    port, start = "argument --port: must be a port from 0 to 65535", "argument --clock-start: must be an ISO"
+    refused = [(["--port", value], port) for value in ("99999", "-1")]
+    refused += [(["--manual-clock", "--clock-start", value], start)
+                for value in ("garbage", "2026-13-01T00:00:00Z", "9999-01-01T00:00:00Z")]
+    for arguments, message in refused:
         with pytest.raises(SystemExit) as exited:
-            main(["serve", "--port", port])
+            main(["serve", *arguments])
         assert exited.value.code == 2
-        assert "argument --port: must be a port from 0 to 65535" in capsys.readouterr().err
+        assert message in capsys.readouterr().err
