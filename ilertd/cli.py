@@ -19,6 +19,7 @@ import peewee
 
 from ilertd import __version__
 from ilertd.actors.clock import RealClock
+from ilertd.app import bootstrap
 from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR
 from ilertd.app.context import Context
@@ -131,17 +132,25 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None), environ)
 
 
-def _open_store(config: Config) -> peewee.Database:
+def _open_store(config: Config, first_start: bool = False) -> peewee.Database:
+    """The migrated store; with `first_start`, a store no daemon has started yet gets what a first
+    start gives it (the admin with a token and a password, the default source, first-run.txt;
+    the secrets printed on stderr, stdout being the command's own). A command that adds users
+    asks for it: the first `serve` gives nothing to a store that has users already, which then
+    had no ADMIN, no token and no password to begin with."""
     db = open_database(config.database.effective_url(data_dir()))
-    migrate(db)
+    if first_start:
+        bootstrap.prepare_store(db, data_dir(), config, RealClock().now(), out=sys.stderr)
+    else:
+        migrate(db)
     return db
 
 
-def _application(config: Config, plugins: bool = False) -> Application:
+def _application(config: Config, plugins: bool = False, first_start: bool = False) -> Application:
     """The application layer over the configured store, for a command run beside (or without) a daemon;
     with `plugins`, the contact methods and alert source types of the installed plugins are known
-    to it, as they are to the daemon's."""
-    context = Context(db=_open_store(config), now=RealClock().now,
+    to it, as they are to the daemon's; `first_start` as for `_open_store`."""
+    context = Context(db=_open_store(config, first_start), now=RealClock().now,
                       passwords=password_hashing(config.security))
     if plugins:
         from ilertd.plugins.manager import PluginManager
@@ -192,7 +201,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if args.email:
         body["email"] = args.email
     try:
-        user = _application(_config(args)).people.create_user(OPERATOR, body)
+        user = _application(_config(args), first_start=True).people.create_user(OPERATOR, body)
     except ApiError as error:
         if error.code == "ALREADY_EXISTS":
             raise CommandError(f"user {args.name!r} already exists") from None
@@ -260,7 +269,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.file}: {error}") from None
     try:
         document = read_document(text)
-        outcome = Provisioning(_application(_config(args), plugins=True)).apply(document, args.dry_run)
+        application = _application(_config(args), plugins=True, first_start=not args.dry_run)
+        outcome = Provisioning(application).apply(document, args.dry_run)
     except (DocumentError, ProvisionError) as error:
         print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
         return 2

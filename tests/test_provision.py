@@ -17,6 +17,7 @@ import pytest
 
 from ilertd.cli import main
 from ilertd.domain.provision_document import multiset_diff, read_document, render
+from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 
@@ -284,8 +285,12 @@ def test_export_then_provision_into_an_empty_store_reproduces_it(
     store("fresh")
     code, out, err = cli(capsys, "provision", str(document))
     assert code == 0, err
-    # admin, alice, bob, carol; primary, holidays; ops; default, grafana, hook, texts.
-    assert out.splitlines()[-1] == "11 created, 0 updated, 0 unchanged"
+    # A store no daemon has started gets a first start first (the admin, the default source, their
+    # secrets on stderr), as `serve` would give it: the admin is unchanged, the default source
+    # takes the exported one's policy; alice, bob, carol; primary, holidays; ops; grafana, hook,
+    # texts are created.
+    assert "ilertd: first start." in err and "admin API token:" in err
+    assert out.splitlines()[-1] == "9 created, 1 updated, 1 unchanged"
     assert cli(capsys, "export")[1] == exported
     store("inprocess/data")
     assert cli(capsys, "provision", str(document))[1] == "0 created, 0 updated, 11 unchanged\n"
@@ -364,3 +369,28 @@ def test_a_running_daemon_pages_by_what_was_provisioned_beside_it(
     # The new schedule got its actor, which says who is on call.
     assert f"user {ben} on call" in daemon.log()
     assert "store changed by another process (config generation 0 -> 1)" in daemon.log()
+
+
+def test_a_store_no_daemon_started_gets_its_first_start_from_the_first_command_that_adds_users(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
+        make_daemon: Callable[..., DaemonProcess]) -> None:
+    """Config as code first: the team file has no ADMIN. The first `serve` then found users and gave
+    the store nothing: no ADMIN, no token, no password, no default source."""
+    data = store("fresh")
+    team = write(tmp_path, '[[users]]\nusername = "alice"\n\n[[users]]\nusername = "bob"\n')
+    code, out, err = cli(capsys, "provision", str(team))
+    assert (code, out.splitlines()[-1]) == (0, "2 created, 0 updated, 0 unchanged"), err
+    assert "ilertd: first start." in err and "admin API token:" not in out
+    listed = cli(capsys, "user", "list")[1].splitlines()[1:]
+    assert {line.split()[1]: line.split()[2] for line in listed} == {
+        "admin": "ADMIN", "alice": "USER", "bob": "USER"}
+    daemon = make_daemon("after")
+    daemon.data_dir = data
+    daemon.start()
+    # The admin's token from first-run.txt administers the running daemon; no second first start.
+    assert daemon.post("/api/users", {"username": "dan"}).status_code == 201
+    assert [source["name"] for source in daemon.get("/api/alert-sources").json()] == ["default"]
+    assert "first start" not in daemon.stdout
+    store("other")
+    assert cli(capsys, "user", "add", "carol")[0] == 0
+    assert [line.split()[1] for line in cli(capsys, "user", "list")[1].splitlines()[1:]] == ["admin", "carol"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 import peewee
 
@@ -87,9 +89,10 @@ def secret_key(db: peewee.Database, configured: str) -> str:
     return value
 
 
-def prepare_store(db: peewee.Database, directory: Path, config: Config, now: datetime) -> None:
+def prepare_store(db: peewee.Database, directory: Path, config: Config, now: datetime,
+                  out: TextIO | None = None) -> None:
     """Migrate the store; on a first start create the admin and the default source, and print
-    their secrets once (they are kept in `first-run.txt` too)."""
+    their secrets once to `out` (stdout by default; they are kept in `first-run.txt` too)."""
     with migration_lock(db):
         applied = migrate(db)
         if applied:
@@ -100,4 +103,4 @@ def prepare_store(db: peewee.Database, directory: Path, config: Config, now: dat
         path = write_first_run(directory, first, config.public_url)
         # Under systemd stdout is the journal, which keeps every line: the secrets stay in the file.
         journal = bool(os.environ.get("JOURNAL_STREAM"))
-        print(first_start_message(first, path, under_journal=journal), flush=True)
+        print(first_start_message(first, path, under_journal=journal), file=out or sys.stdout, flush=True)
