@@ -224,7 +224,8 @@ class ChannelActor(TrackedActor):
         return False
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
-        text = self._text(due, facts, now)
+        single = one_page(due)
+        text = self._text(due, facts, now, single)
         reply_to = self.runtime.answering.email_reply_to if self.layout == "email" else ""
         outgoing = Message.laid_out(text, page_reference(row.id), self._key(row.id),
                                     f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}", reply_to)
@@ -241,7 +242,7 @@ class ChannelActor(TrackedActor):
             return
         self._answered(due, SENT)
         self.last_sent[row.target] = now
-        status = "SUCCESS" if one_page(due) else "AGGREGATED"
+        status = "SUCCESS" if single else "AGGREGATED"
         if len(due) == 1:
             note = ""
         elif status == "SUCCESS":
@@ -306,12 +307,13 @@ class ChannelActor(TrackedActor):
         else:
             self._writes.submit(unit)
 
-    def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime) -> PageText:
+    def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime, single: bool) -> PageText:
+        """`single`: the rows are one page (one_page), laid out as that incident's own."""
         ref = page_reference(rows[0].id)
         row = rows[0]
         zone = self._zone(row.user_id)
         codes = self._reply_codes(row.target, rows, now)
-        if not one_page(rows):
+        if not single:
             link = f"{self.runtime.public_url}/ui/incidents?status=PENDING"
             return summary_text([facts[r.incident_id] for r in rows], link, ref, codes)
         if row.kind != "ALERT":

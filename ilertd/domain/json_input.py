@@ -38,20 +38,24 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
 
 
-def _decode(data: bytes | str) -> Any:
-    """json.loads(data) with our hooks, a str's BOM refused; bytes decoded strictly, where
-    json.loads lets a surrogate encoded as bytes (b"\xed\xa0\x80") through to the store."""
+def _text(data: bytes | str) -> str:
+    """The JSON text of `data`, a str's BOM refused; bytes decoded strictly, where json.loads lets
+    a surrogate encoded as bytes (b"\xed\xa0\x80") through to the store."""
     if isinstance(data, str):
         if data.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
-        return _DECODER.decode(storable_json_text(data))
-    return _DECODER.decode(storable_json_text(data.decode(json.detect_encoding(data))))
+        return data
+    return data.decode(json.detect_encoding(data))
 
 
 def loads(data: bytes | str) -> Any:
     """The JSON value of `data`, or JsonInputError saying why it is refused."""
     try:
-        value = _decode(data)
+        text = _text(data)
+        # A lone surrogate and U+0000 come only from a \u escape: text without one is spared
+        # both, and this is the one scan for it.
+        escaped = "\\u" in text
+        value = _DECODER.decode(storable_json_text(text) if escaped else text)
     except RecursionError:
         raise JsonInputError(f"the JSON is nested more than {MAX_DEPTH} levels deep") from None
     except UnicodeDecodeError as error:
@@ -65,11 +69,7 @@ def loads(data: bytes | str) -> Any:
         raise JsonInputError(str(error)) from None
     # Both checks walk the value, so only input that can hold such a thing pays for them:
     # a lone surrogate comes only from a \u escape, deep nesting only from many brackets.
-    if isinstance(data, bytes):
-        suspicious = b"\\u" in data or data.count(b"[") + data.count(b"{") > MAX_DEPTH
-    else:
-        suspicious = "\\u" in data or data.count("[") + data.count("{") > MAX_DEPTH
-    if suspicious:
+    if escaped or text.count("[") + text.count("{") > MAX_DEPTH:
         check(value)
     return value
 

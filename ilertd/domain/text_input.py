@@ -22,9 +22,6 @@ REPLACEMENT = "\ufffd"
 # then the text "u0000"). The replacement escape has the same length, so positions in error
 # messages still point at the same characters.
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
-# In a form body, U+0000 is `%00` or (sent unencoded) the character itself.
-_FORM_NUL = "%00"
-_FORM_REPLACEMENT = "%EF%BF%BD"
 
 
 def storable(text: str) -> str:
@@ -39,10 +36,8 @@ def storable_json_text(text: str) -> str:
 
 
 def form_fields(text: str) -> list[tuple[str, str]]:
-    """A form-encoded body's fields, in order, blank values kept, U+0000 replaced."""
-    if _FORM_NUL in text or NUL in text:
-        text = storable(text.replace(_FORM_NUL, _FORM_REPLACEMENT))
-    return parse_qsl(text, keep_blank_values=True)
+    """A form-encoded body's fields, in order, blank values kept, U+0000 replaced (as a query's)."""
+    return [(storable(name), storable(value)) for name, value in parse_qsl(text, keep_blank_values=True)]
 
 
 def storable_value(value: Any) -> Any:

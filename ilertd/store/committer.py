@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import peewee
 
 from ilertd.metrics import Metrics
-from ilertd.store.db import nul_refused, storable_params, write_transaction
+from ilertd.store.db import write_transaction
 from ilertd.store.row_sets import RowSets
 from ilertd.store.statements import BARRIER, Statement, Statements, is_insert, multi_row_inserts
 from ilertd.tracker import WorkTracker
@@ -173,14 +173,8 @@ class Committer:
                 self._write(units)
         except Exception as error:
             if len(batch) == 1:
-                ticket, unit = batch[0]
-                if isinstance(error, ValueError) and nul_refused(error):
-                    # Text that reached the store holding U+0000 (PostgreSQL refuses it): kept with
-                    # U+FFFD in its place rather than lost; the storable copy cannot be refused so.
-                    self._commit([(ticket, storable_unit(unit))])
-                    return
-                logger.exception("write for incident %s failed", unit.owner)
-                self._finish(unit, error)
+                logger.exception("write for incident %s failed", batch[0][1].owner)
+                self._finish(batch[0][1], error)
                 return
             # One bad unit must not fail its neighbours: retry each in its own transaction.
             for queued in batch:
@@ -241,11 +235,6 @@ class WriteQueue:
         if self._units:
             units, self._units = self._units, []
             self._committer.submit_many(units)
-
-
-def storable_unit(unit: WriteUnit) -> WriteUnit:
-    statements = tuple(Statement(s.kind, s.sql, storable_params(s.params)) for s in unit.statements)
-    return WriteUnit(unit.owner, statements, unit.done)
 
 
 def _runs(batch: list[WriteUnit]) -> list[tuple[str, list[tuple[object, ...]]]]:

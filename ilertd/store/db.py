@@ -46,22 +46,30 @@ def storable_params(params: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(storable(value) if isinstance(value, str) else value for value in params)
 
 
-def nul_refused(error: ValueError) -> bool:
-    return NUL_REFUSED in str(error)
+def storable_cursor() -> type:
+    """The cursor of every PostgreSQL connection (peewee's queries and the writer's alike): text
+    that still holds U+0000 where it reaches the store (what comes in is made storable where it
+    enters, ilertd.domain.text_input) is bound with U+FFFD in its place. A key being looked up
+    then matches nothing stored, and a write is kept rather than lost, where PostgreSQL refused
+    both (a 500, or an event a tool re-sent for ever)."""
+    import psycopg2.extensions  # here: the PostgreSQL driver is an optional dependency
 
+    class StorableCursor(psycopg2.extensions.cursor):
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            try:
+                return super().execute(query, vars)
+            except ValueError as error:
+                if not isinstance(vars, list | tuple) or NUL_REFUSED not in str(error):
+                    raise
+                return super().execute(query, storable_params(vars))
 
-class PostgresStore(peewee.PostgresqlDatabase):
-    """PostgreSQL whose text parameters may hold U+0000: what comes in is made storable where it
-    enters (ilertd.domain.text_input); what still holds one (a key in a URL being looked up) is
-    bound with U+FFFD in its place, so it matches nothing stored rather than failing the request."""
+        def executemany(self, query: Any, vars_list: Any) -> Any:
+            # psycopg2's own runs one execute per row too; through ours, a refused row is bound
+            # again alone (the rows before it ran already, in the same transaction).
+            for params in vars_list:
+                self.execute(query, params)
 
-    def execute_sql(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        try:
-            return super().execute_sql(sql, params)
-        except ValueError as error:
-            if not params or not nul_refused(error):
-                raise
-            return super().execute_sql(sql, storable_params(params))
+    return StorableCursor
 
 
 class StoreLockedError(RuntimeError):
@@ -97,7 +105,8 @@ def open_database(url: str) -> peewee.Database:
     elif url.split(":", 1)[0] in ("postgres", "postgresql"):
         # Percent-decoded as libpq decodes a URI: a password holding "@", ":", "/" or "%" is
         # written encoded (%40, %3A, %2F, %25), and would otherwise reach the server as written.
-        db = PostgresStore(**parse(url, unquote_password=True, unquote_user=True))
+        db = peewee.PostgresqlDatabase(**parse(url, unquote_password=True, unquote_user=True),
+                                       cursor_factory=storable_cursor())
     else:
         db = connect(url)
     database_proxy.initialize(db)
