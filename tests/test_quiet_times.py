@@ -130,6 +130,11 @@ def test_ending_a_window_early_pages_what_it_held_and_moving_it_moves_the_hold(
       "alertSources": [{"id": 99}]}, "alertSources"),
     ({"start": "2026-01-05T10:00:00Z", "end": "2026-01-05T11:00:00Z", "alertSources": [{"id": 1}]},
      "summary"),
+    # Over before it is created (the clock reads 09:00): it would hold nothing.
+    ({"summary": "x", "start": "2026-01-04T22:00:00Z", "end": "2026-01-05T06:00:00Z",
+      "alertSources": [{"id": 1}]}, "end"),
+    ({"summary": "x", "start": "2026-01-05T08:00:00Z", "end": "2026-01-05T09:00:00Z",
+      "alertSources": [{"id": 1}]}, "end"),
 ])
 def test_a_bad_window_is_a_400_naming_the_field_and_nothing_is_stored(
         app_paging: Paging, body: dict[str, object], field: str) -> None:

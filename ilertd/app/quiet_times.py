@@ -11,6 +11,7 @@ from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import ArrayOf, Instant, ObjectSpec, Text
 from ilertd.domain.incidents import SYSTEM
+from ilertd.domain.timeutil import format_instant
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -74,6 +75,11 @@ class MaintenanceWindows:
     def create(self, caller: Principal, body: dict[str, Any]) -> m.MaintenanceWindow:
         require_admin(caller)
         fields = self._fields(body, None)
+        now = self.ctx.now()
+        # A window already over would hold nothing: most likely a date or time zone mistyped.
+        if fields["ends_at"] <= now:
+            raise invalid("end", f"end {format_instant(fields['ends_at'])} is not after now "
+                                 f"({format_instant(now)}): a window already over would hold nothing")
         with write_transaction(self.ctx.db):
             row = m.MaintenanceWindow.create(**fields)
         self.ctx.maintenance.invalidate()
