@@ -250,6 +250,44 @@ def test_duty_rule_before_defaults_to_zero(app: InProcessDaemon) -> None:
     assert reply.json()["beforeMin"] == 0
 
 
+@pytest.mark.parametrize("collection", ["alerts", "updates", "duties"])
+def test_an_identical_rule_is_refused_on_create_and_update(app: InProcessDaemon, collection: str
+                                                           ) -> None:
+    sms = add_contact(app, 1, "SMS", "+4915112345678")
+    email = add_contact(app, 1, "EMAIL", "admin@example.com")
+    path = RULES.format(1, collection)
+    valid = {"method": "SMS", "contact": {"id": sms}, **VALID_EXTRAS[collection]}
+    first = app.post(path, valid)
+    assert first.status_code == 201, first.text
+    if collection == "alerts":
+        # Defaults count: a rule that leaves out delayMin is the one that says 0.
+        unsaid = app.post(path, {k: v for k, v in valid.items() if k != "delayMin"})
+        assert unsaid.status_code == 409 and unsaid.json()["code"] == "ALREADY_EXISTS", unsaid.text
+    twice = app.post(path, {**valid, "method": "sms"})
+    assert twice.status_code == 409, twice.text
+    body = twice.json()
+    assert body["code"] == "ALREADY_EXISTS" and body["status"] == 409
+    assert f"(id {first.json()['id']})" in body["message"], body
+    # The same type and delay at another contact, or another type or delay, is another rule.
+    other = app.post(path, {**valid, "method": "EMAIL", "contact": {"id": email}})
+    assert other.status_code == 201, other.text
+    differing = {"alerts": {"delayMin": 5}, "updates": {"type": "ALERT_RESOLVED"},
+                 "duties": {"beforeMin": 60}}[collection]
+    third = app.post(path, {**valid, **differing})
+    assert third.status_code == 201, third.text
+    # Turning one rule into a copy of another is refused and changes nothing.
+    copy = app.put(f"{path}/{third.json()['id']}", VALID_EXTRAS[collection])
+    assert copy.status_code == 409 and copy.json()["code"] == "ALREADY_EXISTS", copy.text
+    moved = app.put(f"{path}/{other.json()['id']}", {"method": "SMS", "contact": {"id": sms}})
+    assert moved.status_code == 409, moved.text
+    assert app.get(f"{path}/{third.json()['id']}").json() == third.json()
+    assert app.get(f"{path}/{other.json()['id']}").json() == other.json()
+    # A rule sent back unchanged (GET-modify-PUT) is not a copy of itself.
+    same = app.put(f"{path}/{first.json()['id']}", valid)
+    assert same.status_code == 200, same.text
+    assert len(app.get(path).json()) == 3
+
+
 def test_deleting_a_contact_removes_its_rules(app: InProcessDaemon) -> None:
     doomed = add_contact(app, 1, "SMS", "+4915112345678")
     kept = add_contact(app, 1, "EMAIL", "admin@example.com")

@@ -35,7 +35,15 @@ def test_a_team_phone_two_users_share_gets_the_incidents_own_page_once(app_pagin
 
 
 def test_two_rules_for_one_address_send_one_e_mail_with_the_incidents_actions(app_paging: Paging) -> None:
-    cleo = app_paging.user("cleo", [("EMAIL", 0, "HIGH_PRIORITY"), ("EMAIL", 0, "HIGH_PRIORITY")])
+    # Two contacts of one address (identical rules of one contact are refused since).
+    cleo = app_paging.user("cleo", [("EMAIL", 0, "HIGH_PRIORITY")])
+    second_contact = app_paging.daemon.post(f"/api/users/{cleo}/contacts",
+                                            {"method": "EMAIL", "target": "cleo.pager@example.com"})
+    assert second_contact.status_code == 201, second_contact.text
+    rule = app_paging.daemon.post(f"/api/users/{cleo}/notification-preferences/alerts",
+                                  {"method": "EMAIL", "contact": {"id": second_contact.json()["id"]},
+                                   "type": "HIGH_PRIORITY"})
+    assert rule.status_code == 201, rule.text
     app_paging.policy([(60, [cleo])])
     incident_id = app_paging.alert(summary="queue stuck")
     app_paging.daemon.advance("PT0S")

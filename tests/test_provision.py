@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -195,6 +196,12 @@ BAD_FILES = [
     ('[[users]]\nusername = "alice"\nnotificationRules = [\n'
      '  {type = "HIGH_PRIORITY", contact = {method = "VOICE", target = "+4915112345678"}},\n]\n', 4,
      "user 'alice': notificationRules[0]: contact VOICE +4915112345678 is not one of this user's contacts"),
+    # The same rule twice, its delay once left to the default: one rule the API would refuse.
+    ('[[users]]\nusername = "alice"\nnotificationRules = [\n'
+     '  {type = "HIGH_PRIORITY", contact = {method = "SMS", target = "+4915112345678"}},\n'
+     '  {type = "HIGH_PRIORITY", contact = {target = "alice@example.com"}, delayMin = 5},\n'
+     '  {type = "HIGH_PRIORITY", contact = {target = "+4915112345678"}, delayMin = 0},\n]\n', 6,
+     "user 'alice': notificationRules[2]: the same alert rule as notificationRules[0]: list each rule once"),
     ('[[escalationPolicies]]\nname = "ops"\n[[escalationPolicies.escalationRules]]\nescalationTimeout = 5\n'
      'users = [{id = 1}]\n', 5,
      "escalation policy 'ops': escalationRules[0].users[0] must be a reference by name: {name = \"...\"}"),
@@ -294,6 +301,26 @@ def test_export_then_provision_into_an_empty_store_reproduces_it(
     assert cli(capsys, "export")[1] == exported
     store("inprocess/data")
     assert cli(capsys, "provision", str(document))[1] == "0 created, 0 updated, 11 unchanged\n"
+
+
+def test_identical_rules_an_older_store_kept_are_exported_once_and_provisioned_away(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    data = store("data")
+    assert cli(capsys, "provision", str(write(tmp_path, TEAM)))[0] == 0
+    exported = cli(capsys, "export")[1]
+    # Before the API refused a repeated rule, a user could hold two of one: copy alice's first.
+    with sqlite3.connect(data / "ilertd.db") as db:
+        db.execute("INSERT INTO alert_rule (user_id, contact_id, method, type, delay_min) "
+                   "SELECT user_id, contact_id, method, type, delay_min FROM alert_rule "
+                   "ORDER BY id LIMIT 1")
+        assert db.execute("SELECT count(*) FROM alert_rule").fetchone() == (3,)
+    assert cli(capsys, "export")[1] == exported
+    document = write(tmp_path, exported, "exported.toml")
+    assert cli(capsys, "provision", str(document))[1] == (
+        "updated user 'alice': notificationRules\n0 created, 1 updated, 6 unchanged\n")
+    with sqlite3.connect(data / "ilertd.db") as db:
+        assert db.execute("SELECT count(*) FROM alert_rule").fetchone() == (2,)
+    assert cli(capsys, "export")[1] == exported
 
 
 def test_the_document_reader_and_writer_agree() -> None:

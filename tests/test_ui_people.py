@@ -110,6 +110,13 @@ def test_bad_input_is_shown_again_with_the_error_and_changes_nothing(app: InProc
                       {"type": "HIGH_PRIORITY", "contact": str(theirs), "delayMin": "0"})
     assert borrowed.status_code == 400 and alert_rules(app, ann) == [] and alert_rules(app, bob) == []
 
+    # The same rule twice is refused there as the API refuses it.
+    rule = {"type": "HIGH_PRIORITY", "contact": str(sms), "delayMin": "0"}
+    assert submit(client, "/ui/profile", "/ui/profile/rules/alerts", rule).status_code == 200
+    again = submit(client, "/ui/profile", "/ui/profile/rules/alerts", rule)
+    assert again.status_code == 409 and "already has this alert rule" in again.text
+    assert len(alert_rules(app, ann)) == 1
+
 
 def test_a_new_api_token_is_shown_once_works_and_stops_working_when_revoked(app: InProcessDaemon) -> None:
     ann = user(app, "ann")

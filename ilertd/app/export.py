@@ -66,9 +66,11 @@ def _export_user(row: m.User) -> dict[str, Any]:
             else:
                 item["beforeMin"] = rule.before_min
             rules.append(item)
-        user[key] = sorted(rules, key=lambda r: (r.get("type", ""), r.get("delayMin", 0),
-                                                 r.get("beforeMin", 0), r["contact"]["method"],
-                                                 r["contact"]["target"]))
+        # Each rule once: identical ones (kept from before the API refused them, or of two
+        # contacts one address) are one rule to provisioning, which refuses a repeated item.
+        distinct = {(r.get("type", ""), r.get("delayMin", 0), r.get("beforeMin", 0),
+                     r["contact"]["method"], r["contact"]["target"]): r for r in rules}
+        user[key] = [distinct[order] for order in sorted(distinct)]
     return user
 
 

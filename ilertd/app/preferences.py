@@ -11,10 +11,10 @@ from ilertd.app.auth import Principal, require_self_or_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
-from ilertd.errors import invalid, not_found
+from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import owned_row, user_exists
+from ilertd.store.people import owned_row, same_owned_row, user_exists
 
 ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
 UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
@@ -117,6 +117,9 @@ class RuleKind:
     segment: str
     what: str
     model: type[m.BaseModel]
+    # The columns besides method and contact that make two rules the same rule: a second one
+    # would only page (or remind) the same contact at the same moment again.
+    identity: tuple[str, ...]
     # Duty rules send shift reminders: only the methods whose channel may carry one.
     reminders: bool
     fields: Callable[[dict[str, Any], bool], dict[str, Any]]
@@ -125,19 +128,24 @@ class RuleKind:
     body: ObjectSpec
     reply: ObjectSpec
 
+    def columns(self, row: Any) -> dict[str, Any]:
+        """What makes the rule `row` the rule it is: method, contact and `identity`."""
+        return {"method": row.method, "contact": row.contact_id,
+                **{column: getattr(row, column) for column in self.identity}}
+
     def json(self, row: Any) -> dict[str, Any]:
         return {"id": row.id, "method": row.method, "contact": {"id": row.contact_id},
                 **self.extra_json(row)}
 
 
 RULE_KINDS = (
-    RuleKind("alerts", "alert rule", m.AlertRule, False, _alert_fields,
+    RuleKind("alerts", "alert rule", m.AlertRule, ("type", "delay_min"), False, _alert_fields,
              lambda r: {"delayMin": r.delay_min, "type": r.type}, ALERT_RULE_BODY,
              _rule_reply("AlertRule", {"delayMin": Integer(), "type": Text(max_length=None)})),
-    RuleKind("updates", "update rule", m.UpdateRule, False, _update_fields,
+    RuleKind("updates", "update rule", m.UpdateRule, ("type",), False, _update_fields,
              lambda r: {"type": r.type}, UPDATE_RULE_BODY,
              _rule_reply("UpdateRule", {"type": Text(max_length=None)})),
-    RuleKind("duties", "duty rule", m.DutyRule, True, _duty_fields,
+    RuleKind("duties", "duty rule", m.DutyRule, ("before_min",), True, _duty_fields,
              lambda r: {"beforeMin": r.before_min}, DUTY_RULE_BODY,
              _rule_reply("DutyRule", {"beforeMin": Integer()})),
 )
@@ -166,6 +174,20 @@ def check_contact(user_id: int, contact_id: int, method: str) -> None:
     if contact.method != method:
         raise invalid("method", f"method {method} does not match contact {contact_id}, "
                                 f"which is {contact.method}")
+
+
+def refuse_duplicate(kind: RuleKind, user_id: int, columns: dict[str, Any],
+                     rule_id: int | None = None) -> None:
+    """A user's two identical rules are one mistake (PagerDuty and GoAlert refuse the second):
+    `409 ALREADY_EXISTS` naming the rule it would repeat."""
+    same = same_owned_row(kind.model, user_id, columns, other_than=rule_id)
+    if same is not None:
+        names = ["method", "contact", *(_API_NAMES[column] for column in kind.identity)]
+        raise ApiError(409, "ALREADY_EXISTS", f"user {user_id} already has this {kind.what} "
+                       f"(id {same}): the same {', '.join(names[:-1])} and {names[-1]}")
+
+
+_API_NAMES = {"type": "type", "delay_min": "delayMin", "before_min": "beforeMin"}
 
 
 def user_or_404(user_id: int) -> None:
@@ -245,6 +267,7 @@ class Preferences:
         # cannot slip between the check and the insert.
         with write_transaction(self.ctx.db):
             check_contact(user_id, fields["contact"], fields["method"])
+            refuse_duplicate(kind, user_id, fields)
             row = kind.model.create(user=user_id, **fields)
         self.ctx.user_changed(user_id, duties=kind.model is m.DutyRule)
         return row
@@ -260,6 +283,7 @@ class Preferences:
                 check_contact(user_id, fields.get("contact", row.contact_id),
                               fields.get("method", row.method))
             if fields:
+                refuse_duplicate(kind, user_id, {**kind.columns(row), **fields}, rule_id)
                 model.update(**fields).where(model.id == rule_id).execute()
             row = owned_row(model, user_id, rule_id)
         self.ctx.user_changed(user_id, duties=kind.model is m.DutyRule)

@@ -39,9 +39,6 @@ from ilertd.store.schedules import current_definitions, schedules_named
 from ilertd.store.settings import bump_config_generation
 from ilertd.store.sources import policies_named, sources_named
 
-# What distinguishes two rules of a kind besides method and contact.
-RULE_COLUMNS = {"alerts": ("type", "delay_min"), "updates": ("type",), "duties": ("before_min",)}
-
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 
 
@@ -230,13 +227,13 @@ class Provisioning:
                 contact_id, method = self._contact_ref(item, available, listed)
                 body = {**item, "method": item.get("method", method), "contact": {"id": contact_id}}
                 value = tuple(sorted(rule_fields(kind, body, creating=True, accepted=accepted).items()))
+                if value in bodies:
+                    raise ApiError(409, "ALREADY_EXISTS", f"the same {kind.what} as "
+                                   f"{key}[{bodies[value][0]}]: list each rule once")
             wanted.append(value)
-            bodies.setdefault(value, (index, body))
-        current = []
-        for row in all_owned(kind.model, user_id):
-            columns = {"method": row.method, "contact": row.contact_id,
-                       **{c: getattr(row, c) for c in RULE_COLUMNS[kind.segment]}}
-            current.append((row.id, tuple(sorted(columns.items()))))
+            bodies[value] = (index, body)
+        current = [(row.id, tuple(sorted(kind.columns(row).items())))
+                   for row in all_owned(kind.model, user_id)]
         remove, add = multiset_diff(current, wanted)
         for rule_id in remove:
             self.app.preferences.delete_rule(OPERATOR, kind, user_id, rule_id)

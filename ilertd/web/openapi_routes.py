@@ -176,17 +176,19 @@ def _crud(base: str, tag: str, what: str, body: ObjectSpec, reply: ObjectSpec, a
     }
 
 
-def _owned(base: str, tag: str, what: str, body: ObjectSpec, reply: ObjectSpec, key: str
-           ) -> dict[tuple[str, str], Operation]:
+def _owned(base: str, tag: str, what: str, body: ObjectSpec, reply: ObjectSpec, key: str,
+           duplicate: str = "") -> dict[tuple[str, str], Operation]:
     """A user's own collection (contacts, each kind of rule): anyone reads, oneself or ADMIN writes."""
     item = f"{base}/{{{key}}}"
+    writes = (403, 409) if duplicate else (403,)
     return {
         ("GET", base): Operation(f"List a user's {what}s", tag, reply=_list(reply), query=PAGED),
         ("POST", base): Operation(f"Add a {what}", tag, body=body, creating=True, reply=reply, status=201,
-                                  errors=(403,), description="Oneself or ADMIN."),
+                                  errors=writes, description=f"Oneself or ADMIN. {duplicate}".strip()),
         ("GET", item): Operation(f"Read a {what}", tag, reply=reply),
-        ("PUT", item): Operation(f"Change a {what}", tag, body=body, reply=reply, errors=(403,),
-                                 description="Oneself or ADMIN; changes the fields given."),
+        ("PUT", item): Operation(
+            f"Change a {what}", tag, body=body, reply=reply, errors=writes,
+            description=f"Oneself or ADMIN; changes the fields given. {duplicate}".strip()),
         ("DELETE", item): Operation(f"Delete a {what}", tag, status=204, errors=(403,),
                                     description="Oneself or ADMIN."),
     }
@@ -344,7 +346,9 @@ def _operations() -> dict[tuple[str, str], Operation]:
     }
     for kind in RULE_KINDS:
         ops.update(_owned(f"/api/users/{{id}}/notification-preferences/{kind.segment}",
-                          "Notification preferences", kind.what, kind.body, kind.reply, "rid"))
+                          "Notification preferences", kind.what, kind.body, kind.reply, "rid",
+                          f"A copy of another of the user's {kind.what}s (the same method, contact "
+                          "and other fields) is 409 ALREADY_EXISTS."))
     return ops
 
 
