@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ilertd.app import schedule_fields
 from ilertd.app.auth import OPERATOR
 from ilertd.app.context import Context
 from ilertd.app.people import People
@@ -149,5 +150,101 @@ def test_two_admins_making_each_other_users_at_once_leave_one_admin(postgres_url
             thread.join(30)
         assert outcomes == {"first": "ok", "second": "CONFLICT"}
         assert [u.role for u in m.User.select().order_by(m.User.id)] == ["USER", "ADMIN"]
+    finally:
+        db.close()
+
+
+def _race(db: object, first: Callable[[], object], second: Callable[[], object]) -> dict[str, str]:
+    """Run `first` in a transaction held open 0.3 s after it returns; meanwhile `second` (in a
+    thread of its own, as two nodes or two requests would). Each one's outcome: "ok" or the
+    refusal's code."""
+    first_done, outcomes = threading.Event(), {}
+
+    def run(name: str, write: Callable[[], object]) -> None:
+        try:
+            write()
+            outcomes[name] = "ok"
+        except ApiError as error:
+            outcomes[name] = error.code
+
+    def hold() -> None:
+        with write_transaction(db):  # type: ignore[arg-type]
+            run("first", first)
+            first_done.set()
+            time.sleep(0.3)
+
+    def after() -> None:
+        first_done.wait(10)
+        run("second", second)
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=after)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def _references_to_nothing() -> list[str]:
+    """Each reference of a policy level, a schedule's version or a source to a row that is gone."""
+    users = {u.id for u in m.User.select()}
+    schedules = {s.id for s in m.Schedule.select()}
+    policies = {p.id for p in m.EscalationPolicy.select()}
+    gone = [f"policy {p.id} names schedule {ref['id']}" for p in m.EscalationPolicy.select()
+            for level in p.rules for ref in level.get("schedules", []) if ref["id"] not in schedules]
+    gone += [f"policy {p.id} names user {ref['id']}" for p in m.EscalationPolicy.select()
+             for level in p.rules for ref in level.get("users", []) if ref["id"] not in users]
+    gone += [f"schedule {v.schedule_id} names user {user}" for v in m.ScheduleVersion.select()
+             for user in schedule_fields.user_ids(v.definition) if user not in users]
+    gone += [f"source {s.id} names policy {s.escalation_policy_id}" for s in m.AlertSource.select()
+             if s.escalation_policy_id is not None and s.escalation_policy_id not in policies]
+    return gone
+
+
+def _layer(user_id: int) -> dict[str, object]:
+    return {"name": "primary", "type": "RECURRING", "timezone": "UTC", "scheduleLayers": [
+        {"users": [{"id": user_id}], "rotation": "P1D", "startsOn": "2026-01-05T09:00"}]}
+
+
+@pytest.mark.parametrize("order", ["reference first", "delete first"])
+@pytest.mark.parametrize("kind", ["schedule in a policy", "user in a schedule", "policy of a source"])
+def test_a_delete_and_a_write_naming_the_row_at_once_never_leave_a_reference_to_nothing(
+        postgres_url: str, kind: str, order: str) -> None:
+    """On READ COMMITTED each side's check read the other's row as it was before the other's
+    COMMIT: a schedule deleted while a policy edit named it, a user deleted while a schedule edit
+    put them on duty, a policy deleted while a source was given it, each left a reference to
+    nothing (a level, a rotation or a source that pages nobody). Now the rows checked are held
+    in the writing transaction, so the second waits and sees the first's outcome."""
+    from ilertd.app.application import Application
+    from ilertd.app.offboarding import remove_user
+
+    db = open_database(postgres_url)
+    try:
+        migrate(db)
+        app = Application(Context(db=db, now=lambda: NOW))
+        ann = m.User.create(username="ann", role="ADMIN", created_at=NOW).id
+        ben = m.User.create(username="ben", role="USER", created_at=NOW).id
+        schedule = app.schedules.create(OPERATOR, _layer(ann))[0].id
+        policy = app.sources.create_policy(OPERATOR, {"name": "ops", "escalationRules": [
+            {"escalationTimeout": 5, "users": [{"id": ann}]}]}).id
+        source = app.sources.create_source(OPERATOR, {"name": "tool"}).id
+        refer: Callable[[], object]
+        delete: Callable[[], object]
+        if kind == "schedule in a policy":
+            refer = lambda: app.sources.update_policy(OPERATOR, policy, {"escalationRules": [  # noqa: E731
+                {"escalationTimeout": 5, "schedules": [{"id": schedule}]}]})
+            delete = lambda: app.schedules.delete(OPERATOR, schedule)  # noqa: E731
+        elif kind == "user in a schedule":
+            refer = lambda: app.schedules.update(OPERATOR, schedule, _layer(ben))  # noqa: E731
+            delete = lambda: remove_user(app, OPERATOR, ben, False, "force it")  # noqa: E731
+        else:
+            refer = lambda: app.sources.update_source(  # noqa: E731
+                OPERATOR, source, {"escalationPolicy": {"id": policy}})
+            delete = lambda: app.sources.delete_policy(OPERATOR, policy)  # noqa: E731
+        if order == "reference first":
+            assert _race(db, refer, delete) == {"first": "ok", "second": "IN_USE"}
+        else:
+            assert _race(db, delete, refer) == {"first": "ok", "second": "INVALID_FIELD"}
+        assert _references_to_nothing() == []
     finally:
         db.close()

@@ -17,9 +17,9 @@ from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR, Principal, require_admin
 from ilertd.app.people import user_or_404
 from ilertd.domain.timeutil import format_instant
-from ilertd.errors import ApiError
+from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import claimed, write_transaction
 from ilertd.store.people import user_named
 from ilertd.store.schedules import all_schedules, current_definitions, user_overrides_ending_after
 from ilertd.store.settings import bump_config_generation
@@ -111,6 +111,10 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
     if user_id == caller.user_id:
         raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
     with write_transaction(app.ctx.db):
+        # Held first: a policy or schedule edit putting them on duty meanwhile waits, and is seen
+        # here once committed; one that comes later finds no such user.
+        if not claimed(m.User, user_id):
+            raise not_found("user", user_id)
         duties = duties_of(user_id, app.ctx.now())
         if duties.places and not force:
             raise ApiError(409, "IN_USE", f"user {name!r} is on duty in " + "; ".join(duties.places)

@@ -15,10 +15,10 @@ from ilertd.domain.schedules import Override, Schedule
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import claimed, write_transaction
 from ilertd.store.outbox import drop_pending_reminders
 from ilertd.store.people import existing_user_ids
-from ilertd.store.schedules import load_history, override, schedule, to_schedule
+from ilertd.store.schedules import existing_schedule_ids, load_history, override, schedule, to_schedule
 from ilertd.store.sources import policies_paging_schedule
 
 # An override longer than this would let one request compute years of hand-offs.
@@ -57,8 +57,9 @@ class Schedules:
         """The new schedule's row and its definition; its first version rules from the beginning."""
         require_admin(caller)
         fields, definition = schedule_fields.parse_body(body, None)
-        _users_exist(definition)
         with write_transaction(self.ctx.db):
+            # In the writing transaction: a user deleted meanwhile is not written in.
+            _users_exist(definition)
             row = m.Schedule.create(created_at=self.ctx.now(), **fields)
             m.ScheduleVersion.create(schedule=row.id, effective_from=schedule_history.BEGINNING,
                                      definition=definition)
@@ -71,10 +72,10 @@ class Schedules:
         require_admin(caller)
         row = schedule_or_404(schedule_id)
         fields, definition = schedule_fields.parse_body(body, row.timezone)
-        _users_exist(definition)
         now = self.ctx.now()
         version = to_schedule(schedule_id, fields["name"], fields["type"], row.timezone, definition)
         with write_transaction(self.ctx.db):
+            _users_exist(definition)
             effective_from, kept = self._edit(schedule_id, version, now)
             m.Schedule.update(**fields).where(m.Schedule.id == schedule_id).execute()
             stale = m.ScheduleVersion.schedule == schedule_id
@@ -101,12 +102,14 @@ class Schedules:
 
     def delete(self, caller: Principal, schedule_id: int) -> None:
         require_admin(caller)
-        schedule_or_404(schedule_id)
-        paging = policies_paging_schedule(schedule_id)
-        if paging:
-            raise ApiError(409, "IN_USE", f"escalation policy {paging[0]} pages this schedule; "
-                           "remove it there first")
         with write_transaction(self.ctx.db):
+            # Held first: a policy edit naming it meanwhile waits, and is seen here once committed.
+            if not claimed(m.Schedule, schedule_id):
+                raise not_found("schedule", schedule_id)
+            paging = policies_paging_schedule(schedule_id)
+            if paging:
+                raise ApiError(409, "IN_USE", f"escalation policy {paging[0]} pages this schedule; "
+                               "remove it there first")
             m.Schedule.delete().where(m.Schedule.id == schedule_id).execute()
             drop_pending_reminders(schedule_id)
         self.ctx.schedule_written(schedule_id)
@@ -124,8 +127,10 @@ class Schedules:
             raise invalid("end", "end must be after start")
         if end - start > LONGEST_OVERRIDE:
             raise invalid("end", "an override lasts at most 366 days")
-        v.all_exist(existing_user_ids, [user_id], "user", "user")
         with write_transaction(self.ctx.db):
+            v.all_exist(existing_user_ids, [user_id], "user", "user")
+            if not existing_schedule_ids([schedule_id]):
+                raise not_found("schedule", schedule_id)
             row = m.ScheduleOverride.create(schedule=schedule_id, user_id=user_id, start=start, end=end,
                                             created_at=now)
         self.ctx.schedule_written(schedule_id)

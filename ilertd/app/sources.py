@@ -15,12 +15,13 @@ from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSp
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import claimed, write_transaction
 from ilertd.store.people import existing_user_ids
 from ilertd.store.schedules import existing_schedule_ids
 from ilertd.store.sources import (
     open_incidents_escalating_by,
     policy,
+    policy_exists,
     source,
     source_with_phone,
     sources_paging_by,
@@ -201,7 +202,7 @@ class Sources:
                 fields["escalation_policy"] = None
             else:
                 policy_id = SOURCE_BODY["escalationPolicy"].read(ref, "escalationPolicy")
-                if policy(policy_id) is None:
+                if not policy_exists(policy_id):
                     raise invalid("escalationPolicy", f"escalation policy {policy_id} does not exist")
                 fields["escalation_policy"] = policy_id
         if "fieldMapping" in body:
@@ -219,8 +220,9 @@ class Sources:
 
     def create_source(self, caller: Principal, body: dict[str, Any]) -> m.AlertSource:
         require_admin(caller)
-        fields = self._source_fields(body, creating=True)
         with write_transaction(self.ctx.db):
+            # In the writing transaction, as every check below of what the write refers to.
+            fields = self._source_fields(body, creating=True)
             row = m.AlertSource.create(integration_key=new_integration_key(), created_at=self.ctx.now(),
                                        **fields)
         return row
@@ -228,11 +230,12 @@ class Sources:
     def update_source(self, caller: Principal, source_id: int, body: dict[str, Any]) -> m.AlertSource:
         require_admin(caller)
         current = source_or_404(source_id)
-        fields = self._source_fields(body, creating=False, current_key=current.integration_key,
-                                     current_id=current.id)
-        if fields:
-            with write_transaction(self.ctx.db):
+        with write_transaction(self.ctx.db):
+            fields = self._source_fields(body, creating=False, current_key=current.integration_key,
+                                         current_id=current.id)
+            if fields:
                 m.AlertSource.update(**fields).where(m.AlertSource.id == source_id).execute()
+        if fields:
             self.ctx.sources.invalidate()
         return source_or_404(source_id)
 
@@ -262,18 +265,19 @@ class Sources:
 
     def create_policy(self, caller: Principal, body: dict[str, Any]) -> m.EscalationPolicy:
         require_admin(caller)
-        fields = self._policy_fields(body, creating=True)
         with write_transaction(self.ctx.db):
+            fields = self._policy_fields(body, creating=True)
             row = m.EscalationPolicy.create(**fields)
         return row
 
     def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any]) -> m.EscalationPolicy:
         require_admin(caller)
         policy_or_404(policy_id)
-        fields = self._policy_fields(body, creating=False)
-        if fields:
-            with write_transaction(self.ctx.db):
+        with write_transaction(self.ctx.db):
+            fields = self._policy_fields(body, creating=False)
+            if fields:
                 m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
+        if fields:
             self.ctx.policies.invalidate()
         return policy_or_404(policy_id)
 
@@ -281,8 +285,10 @@ class Sources:
         """Refused while a source or an open incident escalates by it: deleting it would leave
         them paging nobody, silently (as a schedule a policy names is refused)."""
         require_admin(caller)
-        policy_or_404(policy_id)
         with write_transaction(self.ctx.db):
+            # Held first: a source given this policy meanwhile waits, and is seen here once committed.
+            if not claimed(m.EscalationPolicy, policy_id):
+                raise not_found("escalation policy", policy_id)
             sources = sources_paging_by(policy_id)
             if sources:
                 raise ApiError(409, "IN_USE", "alert sources escalate by this policy: "

@@ -89,6 +89,29 @@ def default_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'ilertd.db'}"
 
 
+def held(query: Any, exclusive: bool = False) -> Any:
+    """`query`, reading rows that a write in progress checks, locked until its transaction ends.
+
+    A check and the write it allows must see the same rows. SQLite's write transaction holds the
+    whole store, so there it is the query as it is. PostgreSQL's READ COMMITTED lets another
+    transaction delete a row this one has read as existing, or add a reference to a row this one
+    has read as unreferenced: there, inside a transaction, the rows are read FOR SHARE (a row
+    another write refers to: it cannot be deleted meanwhile) or, `exclusive`, FOR UPDATE (a row
+    about to be deleted: a write that refers to it waits for the outcome, then sees it gone). A
+    transaction takes these locks before it writes anything, so two writers never wait on each
+    other in a circle."""
+    db = query.model._meta.database
+    if db.for_update and db.in_transaction():
+        return query.for_update("FOR UPDATE" if exclusive else "FOR SHARE")
+    return query
+
+
+def claimed(model: Any, row_id: int) -> bool:
+    """Whether the row `row_id` of `model` exists, held exclusively (`held`) for the change or
+    delete that the caller's transaction checks next."""
+    return held(model.select(model.id).where(model.id == row_id), exclusive=True).first() is not None
+
+
 def is_sqlite(db: peewee.Database) -> bool:
     return isinstance(db, peewee.SqliteDatabase)
 

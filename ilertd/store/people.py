@@ -10,6 +10,7 @@ from ilertd.domain import notification_plan as plan
 from ilertd.domain.shift_reminders import DutyRule
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
+from ilertd.store.db import held
 from ilertd.store.reader import Reader, id_chunks, placeholders
 
 # One round trip instead of four per user, and one for a whole batch of users: under load every
@@ -55,10 +56,8 @@ def any_user() -> bool:
 def admins(lock: bool = False) -> dict[int, str]:
     """The username of every ADMIN, by id; with `lock`, their rows are held until the transaction
     ends (on PostgreSQL: a SQLite write transaction holds the whole store already)."""
-    query = m.User.select(m.User.id, m.User.username).where(m.User.role == "ADMIN")
-    if lock and m.User._meta.database.for_update:
-        query = query.for_update()
-    return dict(query.tuples())
+    query = m.User.select(m.User.id, m.User.username).where(m.User.role == "ADMIN").order_by(m.User.id)
+    return dict((held(query, exclusive=True) if lock else query).tuples())
 
 
 def users_page(start: int, size: int) -> list[m.User]:
@@ -70,8 +69,9 @@ def all_users() -> list[m.User]:
 
 
 def existing_user_ids(ids: Iterable[int]) -> set[int]:
-    """Those of `ids` that name a user."""
-    return {i for (i,) in m.User.select(m.User.id).where(m.User.id.in_(list(ids))).tuples()}
+    """Those of `ids` that name a user; in a transaction, held there (`store.db.held`)."""
+    query = m.User.select(m.User.id).where(m.User.id.in_(sorted(ids))).order_by(m.User.id)
+    return {i for (i,) in held(query).tuples()}
 
 
 def usernames(ids: Iterable[int | None]) -> dict[int, str]:

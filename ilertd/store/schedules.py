@@ -13,6 +13,7 @@ from ilertd.domain.schedules import Layer, Override, Restriction, Schedule, Shif
 from ilertd.domain.timeutil import parse_instant
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
+from ilertd.store.db import held
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ def schedule_ids() -> list[int]:
 
 
 def existing_schedule_ids(ids: Iterable[int]) -> set[int]:
-    """Those of `ids` that name a schedule."""
-    return {i for (i,) in m.Schedule.select(m.Schedule.id).where(m.Schedule.id.in_(list(ids))).tuples()}
+    """Those of `ids` that name a schedule; in a transaction, held there (`store.db.held`)."""
+    query = m.Schedule.select(m.Schedule.id).where(m.Schedule.id.in_(sorted(ids))).order_by(m.Schedule.id)
+    return {i for (i,) in held(query).tuples()}
 
 
 def schedules_page(start: int, size: int) -> list[m.Schedule]:
