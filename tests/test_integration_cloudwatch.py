@@ -200,6 +200,24 @@ def test_an_alarm_opens_an_incident_deduplicates_and_ok_resolves_it(
     assert aws.requests == ["/cert.pem"]
 
 
+def test_a_signed_message_holding_u0000_is_verified_as_sent_and_stored_with_u_fffd(
+    app: InProcessDaemon, aws: LoopbackAws, signing_key: rsa.RSAPrivateKey
+) -> None:
+    """ilertd keeps U+0000 as U+FFFD (PostgreSQL cannot store it); the signature covers the text
+    as SNS sent it, so it is checked on that text (it failed as 401 before)."""
+    url = make_source(app)
+    alarm = sns(ALARM, aws, signing_key, Subject="ALARM: \x00checkout",
+                Message=alarm_message(AlarmDescription="5xx\x00 above 5%"))
+    assert b"\\u0000" in json.dumps(alarm).encode()
+    opened = deliver(app, url, alarm)
+    assert opened.status_code == 202, opened.text
+    incident = app.get(f"/api/incidents/{opened.json()[0]['incidentId']}").json()
+    assert incident["details"].splitlines()[0] == "5xx\ufffd above 5%"
+    # Changing what was signed still fails, U+0000 or not.
+    forged = {**alarm, "Subject": "ALARM: \x00checkput"}
+    assert deliver(app, url, forged).status_code == 401
+
+
 def test_the_sns_alias_and_insufficient_data_as_a_low_alert(
     app: InProcessDaemon, aws: LoopbackAws, signing_key: rsa.RSAPrivateKey
 ) -> None:
