@@ -12,6 +12,7 @@ from typing import Any
 import peewee
 import pytest
 
+from ilertd.store import db as store_db
 from ilertd.store import models as m
 from ilertd.store import row_sets
 from ilertd.store import statements as sql
@@ -207,3 +208,48 @@ def test_each_parameter_is_what_peewee_would_bind_for_its_column() -> None:
         assert bound == peewee_binds(field, value), (field.name, value, bound)
     assert statements._params(statements._plan(("test", "at"), lambda: [m.Incident.accepted_at]),
                               {"accepted_at": instant}) == ("2026-03-02 09:00:00.250000",)
+
+
+def test_a_full_disk_logs_one_traceback_a_line_per_failed_write_and_its_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """SQLite's max_page_count makes the file full as a full disk does ("database or disk is
+    full"); each failed write used to log a whole traceback."""
+    path = tmp_path / "ilertd.db"
+    db = open_database(f"sqlite:///{path}")
+    migrate(db)
+    source_id = m.AlertSource.create(name="src", integration_type="API", integration_key="k" * 32,
+                                     created_at=START).id
+    pages = db.execute_sql("PRAGMA page_count").fetchone()[0]
+    db.close()
+    # Every connection opened from now on (the writer's too) may grow the file by 8 pages only.
+    monkeypatch.setitem(store_db.SQLITE_PRAGMAS, "max_page_count", pages + 8)
+    db = open_database(f"sqlite:///{path}")
+    statements = sql.Statements(db)
+    caplog.set_level("WARNING", logger="ilertd.store.committer")
+    committer = Committer(db, WorkTracker())
+    committer.start()
+    try:
+        def write(owner: int, statement: sql.Statement) -> BaseException | None:
+            outcome: list[BaseException | None] = []
+            landed = threading.Event()
+            committer.submit(WriteUnit(owner, (statement,), lambda e: (outcome.append(e), landed.set())))
+            assert landed.wait(30)
+            return outcome[0]
+
+        outcomes = {i: write(i, statements.insert_incident_row(
+            {**incident_row(i, source_id), "details": "x" * 20_000})) for i in range(1, 13)}
+        full = [i for i, error in outcomes.items() if error is not None]
+        assert len(full) >= 5 and all("full" in str(outcomes[i]) for i in full), outcomes
+        failures = [r for r in caplog.records if r.getMessage().startswith("write for incident")]
+        assert len(failures) == len(full)
+        assert [r.exc_info is not None for r in failures] == [True] + [False] * (len(full) - 1)
+        assert f"{len(full)} writes failed in a row" in failures[-1].getMessage()
+
+        # A write that fits ends the run, in one line.
+        caplog.clear()
+        assert write(99, statements.log(log_row(1, "fits"))) is None
+        assert [r.getMessage() for r in caplog.records] == [
+            f"writes succeed again, after {len(full)} failed in a row"]
+    finally:
+        committer.stop()
+        db.close()

@@ -48,6 +48,35 @@ class WriteUnit:
     done: Callable[[BaseException | None], None]
 
 
+class FailureLog:
+    """Failed writes in a row (a full disk, a store gone away) are one fault: its first failure
+    of each kind is logged with the traceback, the others in a line each, and the end of the run
+    once. (A full disk logged a whole traceback for every event refused meanwhile.)"""
+
+    # Kinds of error kept per run for "seen before": a run of many kinds logs each one whole.
+    KINDS = 16
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+        self._kinds: set[str] = set()
+
+    def failed(self, owner: int, error: BaseException) -> None:
+        self.in_a_row += 1
+        kind = f"{type(error).__name__}: {error}"
+        if kind not in self._kinds and len(self._kinds) < self.KINDS:
+            self._kinds.add(kind)
+            logger.error("write for incident %s failed", owner, exc_info=error)
+        else:
+            logger.error("write for incident %s failed: %s (%d writes failed in a row; the first "
+                         "of this kind was logged with its traceback)", owner, kind, self.in_a_row)
+
+    def succeeded(self) -> None:
+        if self.in_a_row:
+            logger.warning("writes succeed again, after %d failed in a row", self.in_a_row)
+            self.in_a_row = 0
+            self._kinds.clear()
+
+
 class Committer:
     """Waiting for an owner's writes is by ticket: each unit gets the next number as it is queued,
     units finish in that order, so "every write of these owners has landed" is one comparison
@@ -64,6 +93,7 @@ class Committer:
         self._db = db
         self._tracker = tracker
         self._metrics = metrics if metrics is not None else Metrics()
+        self._failures = FailureLog()
         self._queue: queue.SimpleQueue[tuple[int, WriteUnit] | None] = queue.SimpleQueue()
         # Taken by submitters only (and by the writer's rare pruning of `_newest`).
         self._submitting = threading.Lock()
@@ -173,7 +203,7 @@ class Committer:
                 self._write(units)
         except Exception as error:
             if len(batch) == 1:
-                logger.exception("write for incident %s failed", batch[0][1].owner)
+                self._failures.failed(batch[0][1].owner, error)
                 self._finish(batch[0][1], error)
                 return
             # One bad unit must not fail its neighbours: retry each in its own transaction.
@@ -182,6 +212,7 @@ class Committer:
             return
         # Committed batches only: a failed one is timed again as the single-unit retries.
         self._metrics.commit_took(time.perf_counter() - began)
+        self._failures.succeeded()
         for _, unit in batch:
             self._finish(unit, None)
 
