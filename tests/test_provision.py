@@ -323,6 +323,26 @@ def test_identical_rules_an_older_store_kept_are_exported_once_and_provisioned_a
     assert cli(capsys, "export")[1] == exported
 
 
+def test_two_policies_of_one_name_an_older_store_kept_are_named_by_export_and_provision(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The API refuses a second policy named "ops"; a store from before holds one. Export and
+    provisioning say which name and ids, with the kind's plural spelled right."""
+    data = store("data")
+    team = write(tmp_path, TEAM)
+    assert cli(capsys, "provision", str(team))[0] == 0
+    with sqlite3.connect(data / "ilertd.db") as db:
+        db.execute("INSERT INTO escalation_policy (name, rules, repeating, frequency) "
+                   "SELECT name, rules, repeating, frequency FROM escalation_policy WHERE name = 'ops'")
+        ids = [i for (i,) in db.execute("SELECT id FROM escalation_policy WHERE name = 'ops' ORDER BY id")]
+    assert len(ids) == 2
+    code, out, err = cli(capsys, "export")
+    assert (code, out) == (1, "")
+    assert "several escalation policies are named 'ops'" in err, err
+    code, out, err = cli(capsys, "provision", str(team))
+    assert code == 2 and (f"the store has 2 escalation policies named 'ops' (ids {ids[0]}, {ids[1]})"
+                          in err), err
+
+
 def test_the_document_reader_and_writer_agree() -> None:
     """What `render` writes, `read_document` reads back unchanged, strings with quotes, backslashes,
     newlines and DEL included."""

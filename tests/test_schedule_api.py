@@ -57,7 +57,7 @@ def test_a_schedule_is_created_read_and_listed_in_camel_case(app: InProcessDaemo
     }
     assert [s["id"] for s in app.get("/api/schedules").json()] == [schedule_id]
     # An offset on startsOn is converted into the schedule's zone.
-    other = create(app, daily([ann], starts_on="2026-01-05T09:00:00Z"))
+    other = create(app, {**daily([ann], starts_on="2026-01-05T09:00:00Z"), "name": "secondary"})
     layer = app.get(f"/api/schedules/{other}").json()["scheduleLayers"][0]
     assert layer["startsOn"] == "2026-01-05T10:00:00"
 
@@ -268,3 +268,30 @@ def test_a_user_asking_for_another_users_feed_url_is_told_about_rights(app: InPr
     assert refused.status_code == 403
     assert refused.json()["message"] == "only an ADMIN may read another user's calendar feed URL"
     assert app.get(f"/api/users/{bob}/feed-url", token=bob_token).status_code == 200
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/schedules", {"type": "STATIC", "timezone": "UTC", "shifts": []}),
+    ("/api/escalation-policies", {"escalationRules": [{"escalationTimeout": 5, "users": [{"id": 1}]}]}),
+    ("/api/alert-sources", {"integrationType": "API"}),
+])
+def test_a_name_another_object_of_its_kind_holds_is_409_and_changes_nothing(
+        app: InProcessDaemon, path: str, body: dict[str, Any]) -> None:
+    """Config as code and `ilertd export` find schedules, policies and sources by name: a second
+    "ops" made through the API or the UI made the store impossible to export."""
+    first = app.post(path, {**body, "name": "ops"})
+    assert first.status_code == 201, first.text
+    before = app.get(path).json()
+    again = app.post(path, {**body, "name": "ops"})
+    assert again.status_code == 409, again.text
+    refusal = again.json()
+    assert (refusal["status"], refusal["code"], refusal["field"]) == (409, "ALREADY_EXISTS", "name")
+    assert refusal["message"].endswith(f" {first.json()['id']} is already named 'ops': names are unique")
+    other = app.post(path, {**body, "name": "Ops"})
+    assert other.status_code == 201, other.text
+    # Renaming onto a taken name is refused; sending one's own name back is not.
+    taken = app.put(f"{path}/{other.json()['id']}", {**body, "name": "ops"})
+    assert taken.status_code == 409 and taken.json()["field"] == "name", taken.text
+    own = app.put(f"{path}/{first.json()['id']}", {**body, "name": "ops"})
+    assert own.status_code == 200, own.text
+    assert [o["name"] for o in app.get(path).json()] == [o["name"] for o in before] + ["Ops"]

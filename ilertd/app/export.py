@@ -7,6 +7,7 @@ from typing import Any
 
 from ilertd.app.preferences import RULE_KINDS, RuleKind
 from ilertd.domain.provision_document import KINDS, WHAT, render
+from ilertd.domain.wording import plural
 from ilertd.store import models as m
 from ilertd.store.people import all_owned, all_users
 from ilertd.store.schedules import all_schedules, current_definitions
@@ -77,7 +78,7 @@ def _export_user(row: m.User) -> dict[str, Any]:
 def _refuse_duplicates(kind: str, names: list[str]) -> None:
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise ExportError(f"several {WHAT[kind]}s are named {twice[0]!r}; the document names each "
+        raise ExportError(f"several {plural(WHAT[kind])} are named {twice[0]!r}; the document names each "
                           "object once: rename all but one through the API, then export again")
 
 

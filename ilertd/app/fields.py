@@ -12,7 +12,8 @@ from typing import Any
 
 from ilertd.app.schema import MAX_ID, Boolean, Choice, Instant, Integer, Ref, Text, TimeZone
 from ilertd.domain.timeutil import RANGE
-from ilertd.errors import invalid
+from ilertd.errors import ApiError, invalid
+from ilertd.store.names import holder_of
 
 __all__ = [
     "EMAIL",
@@ -28,6 +29,7 @@ __all__ = [
     "email",
     "instant_or_null",
     "integer",
+    "name_free",
     "ref_id",
     "text",
     "timezone",
@@ -97,3 +99,13 @@ def all_exist(existing: Callable[[list[int]], set[int]], ids: Iterable[int], fie
     missing = [i for i in wanted if i not in known]
     if missing:
         raise invalid(field, f"{what} {missing[0]} does not exist")
+
+
+def name_free(model: Any, what: str, name: str, other_than: int | None = None) -> None:
+    """409 ALREADY_EXISTS (`field: name`) when another schedule, escalation policy or alert source
+    (`model`) holds `name`: config as code and `export` find each by its name, and an operator
+    picking one from a list by name cannot tell two apart (GoAlert and PagerDuty refuse it too)."""
+    holder = holder_of(model, name, other_than)
+    if holder is not None:
+        raise ApiError(409, "ALREADY_EXISTS", f"{what} {holder} is already named {name!r}: names are "
+                       "unique", field="name")

@@ -31,6 +31,7 @@ from ilertd.app.people import user_fields
 from ilertd.app.preferences import RuleKind, contact_target, rule_fields
 from ilertd.app.sources import field_mapping, phone_number, policy_rules, support_hours
 from ilertd.domain.provision_document import NAME_KEY, WHAT, Document, Entry, multiset_diff
+from ilertd.domain.wording import plural
 from ilertd.errors import ApiError, invalid
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -371,8 +372,8 @@ class Provisioning:
         if not rows:
             raise invalid(where, f"{where}: no {what} is named {name!r}, in the file or the store")
         if len(rows) > 1:
-            raise invalid(where, f"{where}: {len(rows)} {what}s are named {name!r}; rename all but one "
-                                 "through the API")
+            raise invalid(where, f"{where}: {len(rows)} {plural(what)} are named {name!r}; rename all "
+                                 "but one through the API")
         return int(rows[0].id)
 
     def _schedule_id(self, name: str, where: str) -> int:
@@ -383,12 +384,12 @@ class Provisioning:
 
     @staticmethod
     def _one(find: Callable[[str], list[Any]], entry: Entry) -> Any:
-        """The store's object of the entry's name, or None; names are not unique in the store, and
-        the document cannot say which of several it means."""
+        """The store's object of the entry's name, or None. The API keeps names unique, but an older
+        store may hold several of one name, and the document cannot say which it means."""
         rows = find(entry.name)
         if len(rows) > 1:
             ids = ", ".join(str(row.id) for row in rows)
-            raise invalid(NAME_KEY[entry.kind], f"the store has {len(rows)} {WHAT[entry.kind]}s named "
+            raise invalid(NAME_KEY[entry.kind], f"the store has {len(rows)} {plural(WHAT[entry.kind])} named "
                           f"{entry.name!r} (ids {ids}); rename all but one through the API first")
         return rows[0] if rows else None
 

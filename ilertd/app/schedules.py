@@ -60,6 +60,7 @@ class Schedules:
         with write_transaction(self.ctx.db):
             # In the writing transaction: a user deleted meanwhile is not written in.
             _users_exist(definition)
+            v.name_free(m.Schedule, "schedule", fields["name"])
             row = m.Schedule.create(created_at=self.ctx.now(), **fields)
             m.ScheduleVersion.create(schedule=row.id, effective_from=schedule_history.BEGINNING,
                                      definition=definition)
@@ -76,6 +77,7 @@ class Schedules:
         version = to_schedule(schedule_id, fields["name"], fields["type"], row.timezone, definition)
         with write_transaction(self.ctx.db):
             _users_exist(definition)
+            v.name_free(m.Schedule, "schedule", fields["name"], schedule_id)
             effective_from, kept = self._edit(schedule_id, version, now)
             m.Schedule.update(**fields).where(m.Schedule.id == schedule_id).execute()
             stale = m.ScheduleVersion.schedule == schedule_id

@@ -223,6 +223,7 @@ class Sources:
         with write_transaction(self.ctx.db):
             # In the writing transaction, as every check below of what the write refers to.
             fields = self._source_fields(body, creating=True)
+            v.name_free(m.AlertSource, "alert source", fields["name"])
             row = m.AlertSource.create(integration_key=new_integration_key(), created_at=self.ctx.now(),
                                        **fields)
         return row
@@ -233,6 +234,8 @@ class Sources:
         with write_transaction(self.ctx.db):
             fields = self._source_fields(body, creating=False, current_key=current.integration_key,
                                          current_id=current.id)
+            if "name" in fields:
+                v.name_free(m.AlertSource, "alert source", fields["name"], source_id)
             if fields:
                 m.AlertSource.update(**fields).where(m.AlertSource.id == source_id).execute()
         if fields:
@@ -267,6 +270,7 @@ class Sources:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             fields = self._policy_fields(body, creating=True)
+            v.name_free(m.EscalationPolicy, "escalation policy", fields["name"])
             row = m.EscalationPolicy.create(**fields)
         return row
 
@@ -275,6 +279,8 @@ class Sources:
         policy_or_404(policy_id)
         with write_transaction(self.ctx.db):
             fields = self._policy_fields(body, creating=False)
+            if "name" in fields:
+                v.name_free(m.EscalationPolicy, "escalation policy", fields["name"], policy_id)
             if fields:
                 m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
         if fields:

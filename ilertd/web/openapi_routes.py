@@ -35,6 +35,7 @@ from ilertd.app.schema import (
 from ilertd.app.sources import POLICY_BODY, SOURCE_BODY
 from ilertd.domain.events import NATIVE_BODY
 from ilertd.domain.timeutil import RANGE
+from ilertd.domain.wording import plural
 from ilertd.web import views
 from ilertd.web.http import DEFAULT_PAGE, MAX_PAGE
 
@@ -159,17 +160,19 @@ def _list(spec: Spec) -> ArrayOf:
 
 
 def _crud(base: str, tag: str, what: str, body: ObjectSpec, reply: ObjectSpec, admin_writes: bool,
-          delete_conflict: str = "") -> dict[tuple[str, str], Operation]:
+          delete_conflict: str = "", unique_name: bool = False) -> dict[tuple[str, str], Operation]:
     """The five routes of a collection: list (paged), create, read, update (fields given), delete."""
     who = "ADMIN" if admin_writes else "Oneself or ADMIN"
     forbidden = (403,)
+    writes = (403, 409) if unique_name else forbidden
+    named = f" A name another {what} holds is 409 ALREADY_EXISTS." if unique_name else ""
     return {
-        ("GET", base): Operation(f"List {what}s", tag, reply=_list(reply), query=PAGED),
+        ("GET", base): Operation(f"List {plural(what)}", tag, reply=_list(reply), query=PAGED),
         ("POST", base): Operation(f"Create a {what}", tag, body=body, creating=True, reply=reply, status=201,
-                                  errors=forbidden, description=f"{who}."),
+                                  errors=writes, description=f"{who}.{named}"),
         ("GET", base + "/{id}"): Operation(f"Read a {what}", tag, reply=reply),
-        ("PUT", base + "/{id}"): Operation(f"Change a {what}", tag, body=body, reply=reply, errors=forbidden,
-                                           description=f"{who}; changes the fields given."),
+        ("PUT", base + "/{id}"): Operation(f"Change a {what}", tag, body=body, reply=reply, errors=writes,
+                                           description=f"{who}; changes the fields given.{named}"),
         ("DELETE", base + "/{id}"): Operation(
             f"Delete a {what}", tag, status=204, errors=(*forbidden, *((409,) if delete_conflict else ())),
             description=f"{who}. {delete_conflict}".strip()),
@@ -182,7 +185,7 @@ def _owned(base: str, tag: str, what: str, body: ObjectSpec, reply: ObjectSpec, 
     item = f"{base}/{{{key}}}"
     writes = (403, 409) if duplicate else (403,)
     return {
-        ("GET", base): Operation(f"List a user's {what}s", tag, reply=_list(reply), query=PAGED),
+        ("GET", base): Operation(f"List a user's {plural(what)}", tag, reply=_list(reply), query=PAGED),
         ("POST", base): Operation(f"Add a {what}", tag, body=body, creating=True, reply=reply, status=201,
                                   errors=writes, description=f"Oneself or ADMIN. {duplicate}".strip()),
         ("GET", item): Operation(f"Read a {what}", tag, reply=reply),
@@ -258,13 +261,14 @@ def _operations() -> dict[tuple[str, str], Operation]:
             description="Oneself or ADMIN; queued and sent at once, throttled like any page. Takes no body."),
         # --- alert sources, escalation policies ---
         **_crud("/api/alert-sources", "Alert sources", "alert source", SOURCE_BODY, views.ALERT_SOURCE, True,
-                "A source that has incidents cannot be deleted (409 IN_USE)."),
+                "A source that has incidents cannot be deleted (409 IN_USE).", unique_name=True),
         **_crud("/api/escalation-policies", "Escalation policies", "escalation policy", POLICY_BODY,
                 views.ESCALATION_POLICY, True,
-                "A policy an alert source or an open incident escalates by cannot be deleted (409 IN_USE)."),
+                "A policy an alert source or an open incident escalates by cannot be deleted (409 IN_USE).",
+                unique_name=True),
         # --- schedules ---
         **_crud("/api/schedules", "Schedules", "schedule", SCHEDULE_BODY, views.SCHEDULE, True,
-                "A schedule an escalation policy names cannot be deleted (409 IN_USE)."),
+                "A schedule an escalation policy names cannot be deleted (409 IN_USE).", unique_name=True),
         ("GET", "/api/schedules/{id:int}.ics"): Operation(
             "A schedule's calendar feed", "Schedules", reply=TEXT, media="text/calendar", auth="feed",
             description="iCalendar: the past 30 and the next 90 days; a bearer token or the feed's token."),
@@ -347,7 +351,7 @@ def _operations() -> dict[tuple[str, str], Operation]:
     for kind in RULE_KINDS:
         ops.update(_owned(f"/api/users/{{id}}/notification-preferences/{kind.segment}",
                           "Notification preferences", kind.what, kind.body, kind.reply, "rid",
-                          f"A copy of another of the user's {kind.what}s (the same method, contact "
+                          f"A copy of another of the user's {plural(kind.what)} (the same method, contact "
                           "and other fields) is 409 ALREADY_EXISTS."))
     return ops
 
