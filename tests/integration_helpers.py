@@ -108,4 +108,7 @@ def assert_type_mismatch(daemon: ApiClient, kind: str, other_type: str, body: An
     """A payload posted with the key of a source of `other_type` (not `kind`'s) is 400
     INTEGRATION_TYPE_MISMATCH, and nothing is stored."""
     key = new_source(daemon, other_type)
-    assert_refused(daemon, post_payload(daemon, kind, key, body, headers), "INTEGRATION_TYPE_MISMATCH")
+    # Which source the key is, its type, and which types the route takes.
+    assert_refused(daemon, post_payload(daemon, kind, key, body, headers), "INTEGRATION_TYPE_MISMATCH",
+                   f"this key belongs to alert source '{other_type} source', of type {other_type};"
+                   f" /api/v1/events/{kind}/ takes keys of ")

@@ -103,8 +103,8 @@ class EventApi:
         if not integration.accepts_any_source and source.integration_type != integration.integration_type:
             raise ApiError(
                 400, "INTEGRATION_TYPE_MISMATCH",
-                f"this key belongs to a {source.integration_type} alert source,"
-                f" not {integration.integration_type}",
+                f"this key belongs to alert source {source.name!r}, of type {source.integration_type};"
+                f" /api/v1/events/{kind}/ takes keys of {integration.integration_type} sources",
             )
         parsed = IntegrationRequest(body=body, headers=dict(request.headers),
                                     query=storable_pairs(request.query_params), source_name=source.name,

@@ -84,8 +84,11 @@ class Intake(Protocol):
 
 
 def _wrong_type(source: SourceInfo) -> str:
-    return (f"550 5.7.1 this integration key belongs to a {_reply_text(source.integration_type)}"
-            f" alert source, not an {SOURCE_TYPE} one: mail is taken only by {SOURCE_TYPE} sources")
+    # No article before a type: "a API", "a EMAIL" read wrong, and which one fits is not the
+    # type's first letter (an SMS, a SENTRY).
+    return (f"550 5.7.1 this integration key belongs to alert source {_reply_text(repr(source.name))},"
+            f" of type {_reply_text(source.integration_type)}: mail is taken only by {SOURCE_TYPE}"
+            " sources")
 
 
 def _domain_form(domain: str) -> str:
