@@ -110,6 +110,25 @@ def test_the_incident_page_acts_and_shows_each_step_in_its_timeline(app: InProce
     assert refused.status_code == 409
 
 
+def test_a_responder_deleted_since_is_named_as_such_on_the_incident_page(app: InProcessDaemon) -> None:
+    """The API keeps a deleted user's id with an empty username in an incident's history; the
+    page read "Accepted by , ..." and listed a blank among the people paged."""
+    ann, bo = user(app, "ann", role="ADMIN"), user(app, "bo")
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+        {"escalationTimeout": 10, "users": [{"id": ann}, {"id": bo}]}]})
+    app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})
+    incident_id = app.event(summary="db down", alertKey="db1").json()["incidentId"]
+    app.advance("PT0S")
+    page = f"/ui/incidents/{incident_id}"
+    bos_client = login(app, "bo")
+    assert submit(bos_client, page, f"{page}/accept", {}).status_code == 200
+    assert app.client.delete(f"/api/users/{bo}?force=true", headers=app.auth()).status_code == 204
+    shown = login(app, "ann").get(page).text
+    assert f"by deleted user #{bo}," in shown
+    assert f"<dt>Paged</dt><dd>ann, deleted user #{bo} (accepted)</dd>" in shown
+    assert "by ," not in shown and "<td></td>" not in shown
+
+
 def test_the_list_filters_by_status_and_source_and_serves_its_rows_alone(app: InProcessDaemon) -> None:
     user(app, "ann")
     first = app.event(summary="first", alertKey="k1").json()["incidentId"]

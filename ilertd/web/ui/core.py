@@ -148,6 +148,7 @@ class Ui:
             trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["local"] = local_time
         self.templates.filters["web_url"] = web_url
+        self.templates.filters["who"] = who
         self._secret: str | None = None
         self.secure_cookies = services.public_url.startswith("https://")
 
@@ -264,6 +265,14 @@ def web_url(value: Any) -> str:
     could be `javascript:` or `data:`, which a page must not make clickable."""
     text = str(value or "").strip()
     return text if text.lower().startswith(("https://", "http://")) else ""
+
+
+def who(user: Any) -> str:
+    """A user reference `{id, username}` as a page names it: the API's reference to a user deleted
+    since (an incident's history keeps their id) has an empty username, which read as nobody."""
+    if not user:
+        return "?"
+    return str(user["username"]) or f"deleted user #{user['id']}"
 
 
 def local_time(value: Any, zone: ZoneInfo, with_date: bool = True) -> str:
