@@ -9,7 +9,17 @@ from datetime import datetime, timedelta
 import pytest
 
 from ilertd.domain.escalation import EscalationPolicy, LevelStep, level_deadline, next_step
-from ilertd.domain.incidents import Incident, Paging, accept, escalation_due, escalation_user_ids, resolve
+from ilertd.domain.incidents import (
+    LOOK_AGAIN,
+    WAITING,
+    Incident,
+    Paging,
+    accept,
+    escalate,
+    escalation_due,
+    escalation_user_ids,
+    resolve,
+)
 from ilertd.domain.notification_plan import AlertRule, Contact, Person, PlannedPage
 from tests.incident_builders import (
     EVERYONE,
@@ -175,19 +185,31 @@ def test_repeating_policy_with_an_unreachable_level_keeps_its_pass_count() -> No
     assert {page.user_id for page in pages} == {1}
 
 
-def test_a_repeating_policy_whose_people_all_become_unreachable_stops() -> None:
+def test_a_repeating_policy_whose_people_all_become_unreachable_stops_cycling_and_waits() -> None:
     policy = make_policy(5, 10, repeating=True, frequency=1000)
     incident = opened(policy)
-    transition = escalation_due(incident, policy, T0 + timedelta(minutes=5), paging=muting(1, 2))
+    now = T0 + timedelta(minutes=5)
+    transition = escalation_due(incident, policy, now, paging=muting(1, 2))
     assert transition.pages == ()
     assert types(transition).count("NOBODY_ON_CALL") <= len(policy.rules) + 1
-    assert transition.incident.escalation_pass <= 1
-    assert transition.incident.next_escalation_at is None
+    # The pass it was in is kept: waiting for someone spends no repeats.
+    assert transition.incident.escalation_pass == 0
+    assert transition.incident.escalation_level == WAITING
+    assert transition.incident.next_escalation_at == now + LOOK_AGAIN
     assert transition.incident.status == "PENDING"
     assert any(
         entry.log_entry_type == "NOBODY_ON_CALL" and "nobody is paged" in entry.text.lower()
         for entry in transition.log
     ), transition.log
+
+
+def test_escalating_a_waiting_incident_by_hand_tries_level_0() -> None:
+    policy = make_policy(5, 10, repeating=True, frequency=1)
+    waiting = escalation_due(opened(policy), policy, T0 + timedelta(minutes=5), paging=muting(1, 2)).incident
+    assert waiting.escalation_level == WAITING
+    by_hand = escalate(waiting, policy, USER, T0 + timedelta(minutes=6), paging=EVERYONE)
+    assert {page.user_id for page in by_hand.pages} == {1}
+    assert by_hand.incident.escalation_level == 0
 
 
 def late_stale(incident: Incident) -> Incident:

@@ -8,7 +8,7 @@ import pytest
 
 from ilertd.domain.escalation import EscalationPolicy, EscalationRule, level_user_ids
 from ilertd.domain.events import Priority
-from ilertd.domain.incidents import NO_PAGING, Paging, escalation_due
+from ilertd.domain.incidents import LOOK_AGAIN, NO_PAGING, WAITING, Paging, escalation_due
 from ilertd.domain.notification_plan import AlertRule, Contact, Person, PlannedPage
 from tests.incident_builders import (
     EVERYONE,
@@ -184,7 +184,7 @@ def test_levels_with_nobody_are_skipped_until_one_has_somebody() -> None:
     ids=["one level", "two levels", "repeating", "repeating one level"],
 )
 @pytest.mark.parametrize("people", [NO_PAGING, muting(1, 2)], ids=["nobody known", "all muted"])
-def test_nobody_reachable_in_the_whole_policy_pages_nobody_and_stays_pending(
+def test_nobody_reachable_in_the_whole_policy_pages_nobody_then_waits_for_someone(
     policy: EscalationPolicy, people: Paging
 ) -> None:
     transition = open_with(policy, people=people)
@@ -199,26 +199,53 @@ def test_nobody_reachable_in_the_whole_policy_pages_nobody_and_stays_pending(
         for entry in transition.log
     ), transition.log
     assert transition.incident.status == "PENDING"
-    assert transition.incident.next_escalation_at is None
-    # Nothing is left to fire: a later timer changes nothing.
-    later = escalation_due(transition.incident, policy, T0 + timedelta(days=1), paging=EVERYONE)
-    assert not later.changed
+    # It waits (no schedule, mutes for a year): level 0 is tried again LOOK_AGAIN later.
+    assert transition.incident.escalation_level == WAITING
+    assert transition.incident.next_escalation_at == T0 + LOOK_AGAIN
+    # Still nobody: the next look logs nothing, pages nobody and looks again later.
+    again = escalation_due(transition.incident, policy, T0 + LOOK_AGAIN, paging=people)
+    assert again.changed and again.log == () and again.pages == ()
+    assert again.incident.escalation_level == WAITING
+    assert again.incident.next_escalation_at == T0 + 2 * LOOK_AGAIN
+    # Once someone is reachable, the next look reaches level 0 and pages them: never "never".
+    found = escalation_due(again.incident, policy, T0 + 2 * LOOK_AGAIN, paging=EVERYONE)
+    assert found.pages == (sms_page(1, T0 + 2 * LOOK_AGAIN, level=0),)
+    assert (found.incident.escalation_level, found.incident.escalation_pass) == (0, 0)
+    assert found.incident.next_escalation_at == T0 + 2 * LOOK_AGAIN + timedelta(minutes=5)
+    assert [e.text for e in found.log if e.log_entry_type == "ESCALATED"] == [
+        "Someone is reachable now: level 0 of policy ops reached: paging user1"]
+
+
+def test_a_waiting_incident_looks_again_when_a_mute_ends_or_a_schedule_hands_over() -> None:
+    unmuted_at = T0 + timedelta(minutes=7)
+    by_mute = open_with(make_policy(30), people=muting(1, until=unmuted_at))
+    assert by_mute.incident.next_escalation_at == unmuted_at
+    # Nobody on call in schedule 5 until 09:04; the look is then, not 15 minutes on.
+    shift_at = T0 + timedelta(minutes=4)
+    on_schedule = EscalationPolicy(3, "ops", (EscalationRule(30, schedule_ids=(5,)),))
+    gap = Paging(person=reachable, on_call=lambda _s, at: 1 if at >= shift_at else None,
+                 on_call_changes=lambda _s, at: shift_at if at < shift_at else None)
+    waiting = open_with(on_schedule, people=gap)
+    assert waiting.incident.next_escalation_at == shift_at
+    reached = escalation_due(waiting.incident, on_schedule, shift_at, paging=gap)
+    assert reached.pages == (sms_page(1, shift_at, level=0),)
 
 
 @pytest.mark.parametrize(
     "people", [muting(1), paging(reachable(2))], ids=["level 0 muted", "level 0 unknown"]
 )
-def test_low_priority_with_nobody_at_level_0_never_escalates(people: Paging) -> None:
+def test_low_priority_with_nobody_at_level_0_waits_for_level_0_and_never_escalates(people: Paging) -> None:
     transition = open_with(priority="LOW", people=people)
     assert transition.pages == ()
     assert "NOBODY_ON_CALL" in types(transition)
     assert "ESCALATED" not in types(transition)
-    assert transition.incident.escalation_level == 0
-    assert transition.incident.next_escalation_at is None
+    assert transition.incident.escalation_level == WAITING
+    assert transition.incident.next_escalation_at == T0 + LOOK_AGAIN
     assert transition.incident.status == "PENDING"
+    # Someone reachable later: level 0 pages them, and a LOW incident goes no further.
     later = escalation_due(transition.incident, TWO_LEVELS, T0 + timedelta(days=1), paging=EVERYONE)
-    assert not later.changed
-    assert later.pages == ()
+    assert later.pages == (sms_page(1, T0 + timedelta(days=1), level=0),)
+    assert later.incident.escalation_level == 0 and later.incident.next_escalation_at is None
 
 
 def test_low_priority_pages_level_0_only() -> None:

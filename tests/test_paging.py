@@ -119,15 +119,25 @@ def test_a_level_whose_only_user_is_muted_escalates_at_once(app_paging: Paging) 
     assert "NOBODY_ON_CALL" in app_paging.daemon.log_types(incident_id)
 
 
-def test_nobody_reachable_in_the_policy_pages_nobody_and_stays_pending(app_paging: Paging) -> None:
-    muted = app_paging.user("jo", muted_until="2026-01-06T00:00:00Z")
+def test_nobody_reachable_in_the_policy_pages_nobody_until_a_mute_ends(app_paging: Paging) -> None:
+    muted = app_paging.user("jo", muted_until="2026-01-05T11:00:00Z")
     app_paging.policy([(5, [muted]), (5, [muted])])
     incident_id = app_paging.alert()
     app_paging.daemon.advance("PT1H")
     incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
-    assert incident["status"] == "PENDING" and incident["nextEscalationAt"] is None
+    # Waiting: shown held at level 0 until the next look (every 15 minutes at the latest).
+    assert (incident["status"], incident["escalationLevel"], incident["held"]) == ("PENDING", 0, True)
+    assert incident["nextEscalationAt"] == "2026-01-05T10:15:00.000Z"
     assert app_paging.notifications(incident_id) == []
+    # Logged once, however many looks found nobody since.
     assert app_paging.daemon.log_types(incident_id).count("NOBODY_ON_CALL") == 3
+    # Her mute ends at 11:00: she is paged then, not never.
+    app_paging.daemon.advance("PT1H")
+    assert [(n["user"]["username"], n["status"]) for n in app_paging.notifications(incident_id)] == [
+        ("jo", "SUCCESS")]
+    incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert (incident["escalationLevel"], incident["held"]) == (0, False)
+    assert incident["nextEscalationAt"] == "2026-01-05T11:05:00.000Z"
 
 
 def test_low_priority_never_escalates(app_paging: Paging) -> None:

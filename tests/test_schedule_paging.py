@@ -91,6 +91,33 @@ def test_a_schedule_with_nobody_on_call_makes_its_level_escalate_at_once(app_pag
     assert app_paging.daemon.get(f"/api/incidents/{incident_id}").json()["escalationLevel"] == 1
 
 
+def test_an_incident_opened_while_nobody_is_on_call_pages_whoever_comes_on_call(app_paging: Paging) -> None:
+    """Opened in a gap of the only schedule (its layer runs 12:00 to 18:00 Berlin time): logged,
+    nobody paged; at 12:00 the incoming user is paged. It used to wait for ever, paging nobody."""
+    ann = app_paging.user("ann")
+    created = app_paging.daemon.post("/api/schedules", {
+        "name": "afternoons", "type": "RECURRING", "timezone": "Europe/Berlin",
+        "scheduleLayers": [{"users": [{"id": ann}], "rotation": "P1D", "startsOn": "2026-01-05T00:00",
+                            "restrictions": [{"from": {"dayOfWeek": "MONDAY", "time": "12:00"},
+                                              "to": {"dayOfWeek": "MONDAY", "time": "18:00"}}]}]})
+    assert created.status_code == 201, created.text
+    schedule_policy(app_paging, [{"escalationTimeout": 30, "schedules": [{"id": created.json()["id"]}]}])
+    incident_id = app_paging.alert("db1")  # 10:00 in Berlin
+    app_paging.daemon.advance("PT1H59M")
+    assert app_paging.mails_to("ann@example.com") == []
+    assert app_paging.daemon.get(f"/api/incidents/{incident_id}").json()["nextEscalationAt"] == (
+        "2026-01-05T11:00:00.000Z")
+    app_paging.daemon.advance("PT1M")  # 11:00Z, 12:00 in Berlin: ann comes on call
+    (page,) = app_paging.notifications(incident_id)
+    assert (page["user"]["username"], page["status"], page["dueAt"]) == (
+        "ann", "SUCCESS", "2026-01-05T11:00:00.000Z")
+    assert len(app_paging.mails_to("ann@example.com")) == 1
+    texts = [e["text"] for e in app_paging.daemon.get(f"/api/incidents/{incident_id}/log-entries").json()]
+    assert any(t.startswith("Nobody reachable in policy ops: nobody is paged;") for t in texts), texts
+    assert ("Someone is reachable now: level 0 of policy ops reached: paging ann (on call in afternoons)"
+            in texts)
+
+
 def duty(paging: Paging, user_id: int, method: str, target: str, before_min: int) -> None:
     contact = paging.daemon.post(f"/api/users/{user_id}/contacts", {"method": method, "target": target})
     assert contact.status_code == 201, contact.text

@@ -225,8 +225,9 @@ class IncidentHost(TrackedActor):
     @property
     def paging(self) -> Paging:
         reader, people = self.runtime.reader, self.runtime.people
-        return Paging(person=lambda user_id: people.get(user_id, reader),
-                      on_call=self.runtime.schedules.on_call, schedule_name=self.runtime.schedules.name)
+        schedules = self.runtime.schedules
+        return Paging(person=lambda user_id: people.get(user_id, reader), on_call=schedules.on_call,
+                      schedule_name=schedules.name, on_call_changes=schedules.on_call_changes)
 
     def submit(self, unit: WriteUnit) -> None:
         """Queue an actor's write: at once, or with the running batch's (see WriteQueue)."""

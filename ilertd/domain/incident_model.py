@@ -43,11 +43,18 @@ class Paging:
     on_call: OnCall = nobody_on_call
     # How the log names a schedule that put someone on a level.
     schedule_name: Callable[[int], str] = field(default=lambda schedule_id: f"schedule {schedule_id}")
+    # The first instant after the given one at which who is on call in the schedule changes
+    # (someone comes on, or hands over), if that is within a week; else None.
+    on_call_changes: Callable[[int, datetime], datetime | None] = field(
+        default=lambda _schedule_id, _at: None)
 
 
 NO_PAGING = Paging()
 # The escalation level of an incident held by quiet times: level 0 comes when the hold ends.
 HELD = -1
+# The escalation level of an incident nobody in its policy could be paged for: level 0 is tried
+# again at `next_escalation_at` (see incidents.next_look), until someone is reached.
+WAITING = -2
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,10 @@ class Transition:
     cancel_pages: bool = False
     # The methods of pages not planned because their user is muted (counted by the metrics).
     muted: tuple[str, ...] = ()
+    # The incident's next deadline moved with nothing to log (a waiting incident that still finds
+    # nobody looks again later): a change to store all the same.
+    rearmed: bool = False
 
     @property
     def changed(self) -> bool:
-        return bool(self.log)
+        return bool(self.log) or self.rearmed

@@ -6,11 +6,12 @@ refuses every action with 409 INCIDENT_RESOLVED. Every change is described by a 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ilertd.domain.escalation import (
     EscalationPolicy,
+    LevelStep,
     OnCall,
     level_deadline,
     level_reach,
@@ -24,6 +25,7 @@ from ilertd.domain.incident_model import (
     HELD,
     NO_PAGING,
     SYSTEM,
+    WAITING,
     Actor,
     Incident,
     LogEntry,
@@ -41,8 +43,12 @@ if TYPE_CHECKING:
 
 
 # The model lives in incident_model; callers import it from here, with the transitions.
-__all__ = ["HELD", "NO_PAGING", "SYSTEM", "Actor", "Incident", "LogEntry", "Paging", "ResponseCode", "Status",
-           "Transition"]
+__all__ = ["HELD", "NO_PAGING", "SYSTEM", "WAITING", "Actor", "Incident", "LogEntry", "Paging",
+           "ResponseCode", "Status", "Transition"]
+
+# How often an incident nobody could be paged for tries level 0 again at the latest: what no
+# timer announces (a contact or an alert rule added, the policy edited) is seen this late at most.
+LOOK_AGAIN = timedelta(minutes=15)
 
 
 def _refuse_if_resolved(incident: Incident) -> None:
@@ -139,9 +145,11 @@ def _enter_level(
     """Reach a level: start a notification cycle for each reachable user of it.
 
     A level with nobody reachable now (muted users, empty schedules) escalates at once; when
-    no level of the policy has anyone, nobody is paged and the incident stays PENDING.
+    no level of the policy has anyone, nobody is paged, the incident stays PENDING and waits
+    (WAITING): level 0 is tried again when someone may be reachable (`next_look`).
     """
     checked = 0
+    first_pass = pass_number
     while True:
         rule = policy.rules[level]
         pages: list[PlannedPage] = []
@@ -186,18 +194,41 @@ def _enter_level(
         log.append(LogEntry("NOBODY_ON_CALL",
                             f"Nobody reachable at level {level} of policy {policy.name}{who}"))
         step = None if incident.priority == "LOW" else next_step(policy, level, pass_number)
-        if step is None or checked >= len(policy.rules):
+        if checked >= len(policy.rules) or (step is None and incident.priority == "LOW"):
+            # Nobody anywhere (LOW: at level 0, its only level): paged when someone is, not never.
+            look = next_look(policy, now, paging)
+            waiting = evolve(incident, escalation_level=WAITING, escalation_pass=first_pass,
+                             next_escalation_at=look)
+            log.append(LogEntry("NOBODY_ON_CALL", f"Nobody reachable in policy {policy.name}: nobody is "
+                                f"paged; level 0 is tried again when someone comes on call or a mute"
+                                f" ends, at the latest every {int(LOOK_AGAIN.total_seconds()) // 60}"
+                                f" minutes (next at {look.isoformat()})"))
+            return waiting, ()
+        if step is None:
             stopped = evolve(incident, escalation_level=level, escalation_pass=pass_number,
                               next_escalation_at=None)
-            if checked >= len(policy.rules):
-                text = f"Nobody reachable in policy {policy.name}: nobody is paged"
-                log.append(LogEntry("NOBODY_ON_CALL", text))
-            else:
-                text = f"No further level of policy {policy.name} to escalate to"
-                log.append(LogEntry("ESCALATION_ENDED", text))
+            text = f"No further level of policy {policy.name} to escalate to"
+            log.append(LogEntry("ESCALATION_ENDED", text))
             return stopped, ()
         level, pass_number = step.level, step.pass_number
         reason = f"Escalated at once to level {level} of policy {policy.name}"
+
+
+def next_look(policy: EscalationPolicy, now: datetime, paging: Paging) -> datetime:
+    """When an incident nobody in `policy` could be paged for tries level 0 again: the next change
+    of who is on call in one of its schedules, or the end of a mute of one of its users (or of
+    whoever is on call), and LOOK_AGAIN from now at the latest."""
+    candidates = [now + LOOK_AGAIN]
+    for rule in policy.rules:
+        for schedule_id in rule.schedule_ids:
+            changes = paging.on_call_changes(schedule_id, now)
+            if changes is not None:
+                candidates.append(changes)
+        for user_id in level_user_ids(rule, now, paging.on_call):
+            person = paging.person(user_id)
+            if person is not None and person.muted_until is not None and person.muted_at(now):
+                candidates.append(person.muted_until)
+    return min(at for at in candidates if at > now)
 
 
 def _comment_entries(event: Event) -> list[LogEntry]:
@@ -279,7 +310,9 @@ def escalation_due(
     if policy is None or not policy.rules:
         stopped = evolve(incident, next_escalation_at=None)
         return Transition(stopped, (LogEntry("NO_ESCALATION_POLICY", "Escalation policy is gone"),))
-    step = next_step(policy, incident.escalation_level, incident.escalation_pass)
+    waiting = incident.escalation_level == WAITING
+    step = (LevelStep(0, incident.escalation_pass) if waiting
+            else next_step(policy, incident.escalation_level, incident.escalation_pass))
     if step is None:
         ended = evolve(incident, next_escalation_at=None)
         text = f"Last level of policy {policy.name} ran out; no further escalation"
@@ -289,6 +322,8 @@ def escalation_due(
     reason = f"Escalated to level {step.level} of policy {policy.name}"
     if incident.escalation_level == HELD:
         reason = f"Hold ended: level 0 of policy {policy.name} reached"
+    if waiting:
+        reason = f"Someone is reachable now: level 0 of policy {policy.name} reached"
     if step.pass_number != incident.escalation_pass:
         reason += f" (repeat {step.pass_number} of {policy.frequency})"
     log: list[LogEntry] = []
@@ -296,6 +331,10 @@ def escalation_due(
     escalated, pages = _enter_level(
         incident, policy, step.level, step.pass_number, now, paging, log, reason, muted=muted
     )
+    if waiting and escalated.escalation_level == WAITING:
+        # Still nobody: the first try's entries said why and what comes next; each later try
+        # would only repeat them (every 15 minutes through a night's gap), and count its mutes again.
+        return Transition(escalated, rearmed=True)
     return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))
 
 
@@ -306,7 +345,8 @@ def escalation_user_ids(
     due = incident.next_escalation_at
     if incident.status != "PENDING" or due is None or due > now or policy is None or not policy.rules:
         return ()
-    step = next_step(policy, incident.escalation_level, incident.escalation_pass)
+    step = (LevelStep(0, incident.escalation_pass) if incident.escalation_level == WAITING
+            else next_step(policy, incident.escalation_level, incident.escalation_pass))
     return level_user_ids(policy.rules[step.level], now, on_call) if step is not None else ()
 
 
@@ -326,7 +366,8 @@ def escalate(
     if policy is None or not policy.rules:
         raise ApiError(400, "NO_ESCALATION_POLICY", f"incident {incident.id} has no escalation policy")
     if level is None:
-        level = (incident.escalation_level + 1) % len(policy.rules)
+        # Held or waiting (below 0): level 0 is the next.
+        level = (max(incident.escalation_level, HELD) + 1) % len(policy.rules)
     elif not 0 <= level < len(policy.rules):
         raise invalid("level", f"level must be from 0 to {len(policy.rules) - 1}")
     pending = evolve(incident, status="PENDING", accepted_at=None, accepted_by=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from ilertd.domain import schedule_history as history_rules
@@ -124,6 +124,10 @@ def to_schedule(
     return Schedule(schedule_id, name, kind, timezone, layers, static)  # type: ignore[arg-type]
 
 
+# How far ahead `on_call_changes` looks: a week and a day covers every weekly restriction.
+ON_CALL_LOOKAHEAD = timedelta(days=8)
+
+
 class ScheduleDirectory:
     """Histories by schedule id, loaded once and dropped by every write to that schedule.
 
@@ -171,6 +175,21 @@ class ScheduleDirectory:
         except Exception:
             logger.exception("schedule %s cannot be read; paging takes it as nobody on call", schedule_id)
             return None
+
+    def on_call_changes(self, schedule_id: int, at: datetime) -> datetime | None:
+        """The first instant after `at` at which who is on call changes (someone comes on, or hands
+        over), within ON_CALL_LOOKAHEAD; None if it does not, or the schedule cannot be read."""
+        try:
+            history = self.history(schedule_id)
+            if history is None:
+                return None
+            for shift in history_rules.shifts(history, at, at + ON_CALL_LOOKAHEAD):
+                for instant in (shift.start, shift.end):
+                    if at < instant < at + ON_CALL_LOOKAHEAD:
+                        return instant
+        except Exception:
+            logger.exception("schedule %s cannot be read; paging takes it as nobody on call", schedule_id)
+        return None
 
     def _on_call(self, schedule_id: int, at: datetime) -> int | None:
         history = self.history(schedule_id)
