@@ -48,6 +48,20 @@ def test_an_incident_opened_in_a_window_pages_nobody_until_its_end_then_starts_a
     assert app.get(f"/api/incidents/{before}").json()["escalationLevel"] == 1
 
 
+def test_a_held_incident_accepted_or_resolved_is_held_no_more(app_paging: Paging) -> None:
+    app = app_paging.daemon
+    app_paging.policy([(10, [app_paging.user("dave")])])
+    window = app.post("/api/maintenance-windows", {**WINDOW, "start": "2026-01-05T08:00:00Z"})
+    assert window.status_code == 201, window.text
+    accepted, resolved = app_paging.alert("a"), app_paging.alert("r")
+    assert app.get(f"/api/incidents/{accepted}").json()["held"] is True
+    assert app.put(f"/api/incidents/{accepted}/accept").status_code == 200
+    assert app.put(f"/api/incidents/{resolved}/resolve").status_code == 200
+    for incident_id, status in ((accepted, "ACCEPTED"), (resolved, "RESOLVED")):
+        shown = app.get(f"/api/incidents/{incident_id}").json()
+        assert (shown["status"], shown["held"], shown["nextEscalationAt"]) == (status, False, None)
+
+
 def _pages(app_paging: Paging, incident_id: int) -> list[dict[str, object]]:
     return [dict(r, incident=incident_id) for r in app_paging.notifications(incident_id)]
 

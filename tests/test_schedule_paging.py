@@ -7,6 +7,8 @@ import sqlite3
 from typing import Any
 
 from tests.paging import Paging
+from tests.ui_helpers import login
+from tests.ui_helpers import user as ui_user
 
 # The manual clock starts on Monday 2026-01-05 at 09:00Z (10:00 in Berlin).
 
@@ -107,6 +109,11 @@ def test_an_incident_opened_while_nobody_is_on_call_pages_whoever_comes_on_call(
     assert app_paging.mails_to("ann@example.com") == []
     assert app_paging.daemon.get(f"/api/incidents/{incident_id}").json()["nextEscalationAt"] == (
         "2026-01-05T11:00:00.000Z")
+    # The web UI says what it waits for, not a quiet time.
+    ui_user(app_paging.daemon, "viewer")
+    page = login(app_paging.daemon, "viewer").get(f"/ui/incidents/{incident_id}").text
+    assert "nobody reachable yet" in page and "level 0 tried again at" in page
+    assert "quiet time" not in page
     app_paging.daemon.advance("PT1M")  # 11:00Z, 12:00 in Berlin: ann comes on call
     (page,) = app_paging.notifications(incident_id)
     assert (page["user"]["username"], page["status"], page["dueAt"]) == (

@@ -114,9 +114,10 @@ def _incident(
         "alertUrl": incident_link(public_url, row.id),
         "alertSource": {"id": row.alert_source_id, "name": sources.get(row.alert_source_id, "")},
         "escalationPolicy": policy,
-        # A held incident (maintenance, support hours) is stored at level -1: level 0 is next.
+        # A held incident (maintenance, support hours) is stored at level -1, one waiting for
+        # someone reachable at -2: level 0 is next. Accepted or resolved, nothing is held.
         "escalationLevel": max(0, row.escalation_level),
-        "held": row.escalation_level < 0,
+        "held": row.escalation_level < 0 and row.status == "PENDING",
         "nextEscalationAt": format_instant(row.next_escalation_at),
         "responders": responders_json(row, paged, names),
         "reportTime": format_instant(row.report_time),

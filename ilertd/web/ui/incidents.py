@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ilertd.app.incidents import incident_or_404
+from ilertd.domain.incident_model import WAITING
 from ilertd.errors import ApiError
 from ilertd.store.incidents import IncidentFilters, incidents_page, log_entries_page
 from ilertd.store.outbox import notifications_page
@@ -63,6 +64,7 @@ def routes(ui: Ui) -> list[Route]:
         return Page("incident.html", {
             "incident": shown, "timeline": [log_entry_json(e, names) for e in entries],
             "pages": [notification_json(p, names) for p in pages], "levels": levels,
+            "waiting": row.status == "PENDING" and row.escalation_level == WAITING,
         })
 
     def act(view: View, action: str) -> Response:
