@@ -270,6 +270,35 @@ def test_a_user_asking_for_another_users_feed_url_is_told_about_rights(app: InPr
     assert app.get(f"/api/users/{bob}/feed-url", token=bob_token).status_code == 200
 
 
+def test_static_shifts_of_two_users_may_not_overlap(app: InProcessDaemon) -> None:
+    """One user on call at a time: where two users' shifts overlapped, the later one listed won,
+    a choice the API never stated. Touching shifts, and one user's own overlapping ones, stay."""
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
+
+    def static(*shifts: tuple[int, str, str]) -> dict[str, Any]:
+        return {"name": "holidays", "type": "STATIC", "timezone": "UTC", "shifts": [
+            {"user": {"id": u}, "start": f"2026-01-06T{a}:00Z", "end": f"2026-01-06T{b}:00Z"}
+            for u, a, b in shifts]}
+
+    refused = app.post("/api/schedules", static((ann, "08:00", "12:00"), (ben, "14:00", "18:00"),
+                                                (ben, "11:00", "13:00")))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["field"] == "shifts[2]"
+    assert refused.json()["message"] == (
+        "shifts[2] overlaps shifts[0] (from 2026-01-06T11:00:00.000Z to 2026-01-06T12:00:00.000Z): "
+        "a schedule has one user on call at a time")
+    assert app.get("/api/schedules").json() == []
+    schedule_id = create(app, static((ann, "08:00", "12:00"), (ben, "12:00", "18:00"),
+                                     (ann, "09:00", "10:00")))
+    assert shifts(app, schedule_id, "2026-01-06T00:00Z", "2026-01-07T00:00Z") == [
+        ("ann", "2026-01-06T08:00:00.000Z", "2026-01-06T12:00:00.000Z"),
+        ("ben", "2026-01-06T12:00:00.000Z", "2026-01-06T18:00:00.000Z"),
+    ]
+    edited = app.put(f"/api/schedules/{schedule_id}",
+                     static((ann, "08:00", "12:00"), (ben, "07:00", "09:00")))
+    assert edited.status_code == 400 and edited.json()["field"] == "shifts[0]", edited.text
+
+
 @pytest.mark.parametrize(("path", "body"), [
     ("/api/schedules", {"type": "STATIC", "timezone": "UTC", "shifts": []}),
     ("/api/escalation-policies", {"escalationRules": [{"escalationTimeout": 5, "users": [{"id": 1}]}]}),

@@ -207,6 +207,7 @@ def _static_shifts(value: Any) -> list[dict[str, Any]]:
     if len(value) > (shifts.max_items or len(value)):
         raise invalid("shifts", f"a schedule has at most {shifts.max_items} static shifts")
     result = []
+    spans: list[tuple[datetime, datetime, int, int]] = []
     for i, item in enumerate(value):
         where = f"shifts[{i}]"
         if not isinstance(item, dict):
@@ -217,6 +218,18 @@ def _static_shifts(value: Any) -> list[dict[str, Any]]:
         if end <= start:
             raise invalid(f"{where}.end", f"{where}.end must be after its start")
         result.append({"user": user, "start": format_instant(start), "end": format_instant(end)})
+        spans.append((start, end, user, i))
+    # One user on call at a time: where two users' shifts overlap, which of them is paged would
+    # be the store's choice, not the operator's (a shift may end as the next begins).
+    spans.sort()
+    latest: tuple[datetime, datetime, int, int] | None = None
+    for span in spans:
+        if latest is not None and span[0] < latest[1] and span[2] != latest[2]:
+            raise invalid(f"shifts[{span[3]}]", f"shifts[{span[3]}] overlaps shifts[{latest[3]}] "
+                          f"(from {format_instant(span[0])} to {format_instant(min(span[1], latest[1]))}): "
+                          "a schedule has one user on call at a time")
+        if latest is None or span[1] > latest[1]:
+            latest = span
     return result
 
 
