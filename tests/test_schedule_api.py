@@ -3,6 +3,8 @@ overrides, feeds."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +270,27 @@ def test_a_user_asking_for_another_users_feed_url_is_told_about_rights(app: InPr
     assert refused.status_code == 403
     assert refused.json()["message"] == "only an ADMIN may read another user's calendar feed URL"
     assert app.get(f"/api/users/{bob}/feed-url", token=bob_token).status_code == 200
+
+
+def test_a_level_naming_someone_twice_is_refused_and_an_older_copy_is_listed_once(
+        app: InProcessDaemon) -> None:
+    ann = add_user(app, "ann")
+    schedule_id = create(app, daily([ann]))
+    for key, ref in (("users", {"id": ann}), ("schedules", {"id": schedule_id})):
+        twice = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+            {"escalationTimeout": 10, key: [ref, ref]}]})
+        assert twice.status_code == 400, twice.text
+        assert twice.json()["field"] == f"escalationRules[0].{key}[1]"
+        assert f"id {ref['id']} is listed twice in this level" in twice.json()["message"]
+    assert app.get("/api/escalation-policies").json() == []
+    # A store from before kept such a level: on-calls lists each of its people once.
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+        {"escalationTimeout": 10, "users": [{"id": ann}]}]}).json()
+    with sqlite3.connect(app.data_dir / "ilertd.db") as db:
+        db.execute("UPDATE escalation_policy SET rules = ? WHERE id = ?", (json.dumps([{
+            "escalationTimeout": 10, "users": [{"id": ann}, {"id": ann}], "schedules": []}]), policy["id"]))
+    assert [(e["escalationLevel"], e["user"]["username"]) for e in app.get("/api/on-calls").json()] == [
+        (0, "ann")]
 
 
 def test_static_shifts_of_two_users_may_not_overlap(app: InProcessDaemon) -> None:

@@ -132,7 +132,13 @@ def _ids(value: Any, where: str) -> list[int]:
         return []
     if not isinstance(value, list):
         raise invalid(where, f"{where} must be an array of {{id}} objects")
-    return [v.REF.read(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    ids = [v.REF.read(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    for i, ident in enumerate(ids):
+        if ident in ids[:i]:
+            # A level pages each of its people once: a second mention is a slip, not a weight.
+            raise invalid(f"{where}[{i}]", f"{where}[{i}]: id {ident} is listed twice in this level "
+                          f"(also {where}[{ids.index(ident)}])")
+    return ids
 
 
 def field_mapping(value: Any) -> dict[str, str] | None:

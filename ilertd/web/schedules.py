@@ -161,6 +161,8 @@ def routes(services: Services) -> list[Route]:
                         else:
                             timelines[ref["id"]] = schedule_history.shifts(history, start, end)
                     entries.extend((policy.id, level, s.user, s.start, s.end) for s in timelines[ref["id"]])
+        # Each once: a store from before levels were checked may name a user or schedule twice.
+        entries = list(dict.fromkeys(entries))
         names = usernames({e[2] for e in entries})
         policy_names = {p.id: p.name for p in policies}
         entries.sort(key=lambda e: (e[0], e[1], e[3] or start, e[2]))
