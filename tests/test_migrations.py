@@ -86,3 +86,48 @@ def test_shift_reminders_move_into_the_one_outbox(tmp_path: Path) -> None:
                        " '2026-01-06 08:00:00', 3, 5, '2026-01-06 09:00:00')")
     assert "shift_reminder" not in schema(db)
     db.close()
+
+
+def test_incidents_an_older_version_left_paging_nobody_for_good_wait_for_someone(tmp_path: Path) -> None:
+    """A store from before migration 13: the PENDING incident with a policy, no deadline and no
+    page ever planned gets the wait (due at once, so the next start looks for someone); the
+    others are left as they were."""
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("00*.py")):
+        if path.name < "0013":
+            shutil.copy(path, earlier / path.name)
+    db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    list(Runner(db, str(earlier)).up())
+    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
+                   " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
+    incidents = [  # (id, status, policy, level, next escalation, paged)
+        (1, "PENDING", 1, 0, None, False),  # nobody reachable anywhere: left for good
+        (2, "PENDING", 1, 1, "2026-01-01 09:10:00", True),  # escalating
+        (3, "PENDING", 1, 1, None, True),  # paged, then its last level ran out
+        (4, "ACCEPTED", 1, 0, None, False),
+        (5, "PENDING", None, 0, None, False),  # no policy: nobody to wait for
+        (6, "PENDING", 1, -1, "2026-01-01 11:00:00", False),  # held by a maintenance window
+    ]
+    for incident_id, status, policy, level, due, paged in incidents:
+        db.execute_sql(
+            "INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary, details,"
+            " status, priority, escalation_policy_id, escalation_level, escalation_pass, next_escalation_at,"
+            " report_time, images, links, labels, custom_details, event_count) VALUES (?, 1, ?, ?, 's', '',"
+            " ?, 'HIGH', ?, ?, 0, ?, '2026-01-01 09:00:00', '[]', '[]', '{}', '{}', 1)",
+            (incident_id, f"k{incident_id}", f"k{incident_id}", status, policy, level, due))
+        if paged:
+            db.execute_sql("INSERT INTO notification (incident_id, user_id, kind, method, target, due_at,"
+                           " status, attempts, created_at) VALUES (?, 1, 'ALERT', 'SMS', '+491',"
+                           " '2026-01-01 09:00:00', 'SUCCESS', 1, '2026-01-01 09:00:00')", (incident_id,))
+    assert migrate(db) == ["0013_waiting_incidents"]
+    rows = db.execute_sql("SELECT id, escalation_level, next_escalation_at FROM incident"
+                          " ORDER BY id").fetchall()
+    assert [(i, level, str(due)[:19] if due else None) for i, level, due in rows] == [
+        (1, -2, "2026-01-01 09:00:00"),
+        (2, 1, "2026-01-01 09:10:00"),
+        (3, 1, None),
+        (4, 0, None),
+        (5, 0, None),
+        (6, -1, "2026-01-01 11:00:00"),
+    ]
