@@ -105,7 +105,7 @@ def name_free(model: Any, what: str, name: str, other_than: int | None = None) -
     """409 ALREADY_EXISTS (`field: name`) when another schedule, escalation policy or alert source
     (`model`) holds `name`: config as code and `export` find each by its name, and an operator
     picking one from a list by name cannot tell two apart (GoAlert and PagerDuty refuse it too)."""
-    holder = holder_of(model, name, other_than)
+    holder = holder_of(model, {"name": name}, other_than)
     if holder is not None:
         raise ApiError(409, "ALREADY_EXISTS", f"{what} {holder} is already named {name!r}: names are "
                        "unique", field="name")

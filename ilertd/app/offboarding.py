@@ -19,7 +19,7 @@ from ilertd.app.people import user_or_404
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
-from ilertd.store.db import claimed, write_transaction
+from ilertd.store.db import row_held, write_transaction
 from ilertd.store.people import user_named
 from ilertd.store.schedules import all_schedules, current_definitions, user_overrides_ending_after
 from ilertd.store.settings import bump_config_generation
@@ -113,7 +113,7 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
     with write_transaction(app.ctx.db):
         # Held first: a policy or schedule edit putting them on duty meanwhile waits, and is seen
         # here once committed; one that comes later finds no such user.
-        if not claimed(m.User, user_id):
+        if not row_held(m.User, user_id, exclusive=True):
             raise not_found("user", user_id)
         duties = duties_of(user_id, app.ctx.now())
         if duties.places and not force:

@@ -14,7 +14,8 @@ from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import owned_row, same_owned_row, user_exists
+from ilertd.store.names import holder_of
+from ilertd.store.people import owned_row, user_exists
 
 ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
 UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
@@ -180,7 +181,7 @@ def refuse_duplicate(kind: RuleKind, user_id: int, columns: dict[str, Any],
                      rule_id: int | None = None) -> None:
     """A user's two identical rules are one mistake (PagerDuty and GoAlert refuse the second):
     `409 ALREADY_EXISTS` naming the rule it would repeat."""
-    same = same_owned_row(kind.model, user_id, columns, other_than=rule_id)
+    same = holder_of(kind.model, {"user": user_id, **columns}, other_than=rule_id)
     if same is not None:
         names = ["method", "contact", *(_API_NAMES[column] for column in kind.identity)]
         raise ApiError(409, "ALREADY_EXISTS", f"user {user_id} already has this {kind.what} "

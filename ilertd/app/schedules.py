@@ -15,10 +15,10 @@ from ilertd.domain.schedules import Override, Schedule
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import claimed, write_transaction
+from ilertd.store.db import row_held, write_transaction
 from ilertd.store.outbox import drop_pending_reminders
 from ilertd.store.people import existing_user_ids
-from ilertd.store.schedules import existing_schedule_ids, load_history, override, schedule, to_schedule
+from ilertd.store.schedules import load_history, override, schedule, to_schedule
 from ilertd.store.sources import policies_paging_schedule
 
 # An override longer than this would let one request compute years of hand-offs.
@@ -106,7 +106,7 @@ class Schedules:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             # Held first: a policy edit naming it meanwhile waits, and is seen here once committed.
-            if not claimed(m.Schedule, schedule_id):
+            if not row_held(m.Schedule, schedule_id, exclusive=True):
                 raise not_found("schedule", schedule_id)
             paging = policies_paging_schedule(schedule_id)
             if paging:
@@ -131,7 +131,7 @@ class Schedules:
             raise invalid("end", "an override lasts at most 366 days")
         with write_transaction(self.ctx.db):
             v.all_exist(existing_user_ids, [user_id], "user", "user")
-            if not existing_schedule_ids([schedule_id]):
+            if not row_held(m.Schedule, schedule_id):
                 raise not_found("schedule", schedule_id)
             row = m.ScheduleOverride.create(schedule=schedule_id, user_id=user_id, start=start, end=end,
                                             created_at=now)

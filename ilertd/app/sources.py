@@ -15,13 +15,12 @@ from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSp
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import claimed, write_transaction
+from ilertd.store.db import row_held, write_transaction
 from ilertd.store.people import existing_user_ids
 from ilertd.store.schedules import existing_schedule_ids
 from ilertd.store.sources import (
     open_incidents_escalating_by,
     policy,
-    policy_exists,
     source,
     source_with_phone,
     sources_paging_by,
@@ -208,7 +207,7 @@ class Sources:
                 fields["escalation_policy"] = None
             else:
                 policy_id = SOURCE_BODY["escalationPolicy"].read(ref, "escalationPolicy")
-                if not policy_exists(policy_id):
+                if not row_held(m.EscalationPolicy, policy_id):
                     raise invalid("escalationPolicy", f"escalation policy {policy_id} does not exist")
                 fields["escalation_policy"] = policy_id
         if "fieldMapping" in body:
@@ -299,7 +298,7 @@ class Sources:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             # Held first: a source given this policy meanwhile waits, and is seen here once committed.
-            if not claimed(m.EscalationPolicy, policy_id):
+            if not row_held(m.EscalationPolicy, policy_id, exclusive=True):
                 raise not_found("escalation policy", policy_id)
             sources = sources_paging_by(policy_id)
             if sources:

@@ -41,8 +41,12 @@ def level_deadline(policy: EscalationPolicy, level: int, reached_at: datetime) -
 def next_step(policy: EscalationPolicy, level: int, pass_number: int) -> LevelStep | None:
     """The level after `level`; after the last, level 0 again while repeats remain, else None.
 
-    `pass_number` counts from 0: `frequency` 2 allows passes 0, 1 and 2 (three in all).
+    `pass_number` counts from 0: `frequency` 2 allows passes 0, 1 and 2 (three in all). A level
+    below 0 (held by quiet times, or waiting for someone reachable) is followed by level 0 of
+    the same pass.
     """
+    if level < 0:
+        return LevelStep(0, pass_number) if policy.rules else None
     if level + 1 < len(policy.rules):
         return LevelStep(level + 1, pass_number)
     if policy.repeating and pass_number < policy.frequency and policy.rules:

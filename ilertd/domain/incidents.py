@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from ilertd.domain.escalation import (
     EscalationPolicy,
-    LevelStep,
     OnCall,
     level_deadline,
     level_reach,
@@ -311,8 +310,7 @@ def escalation_due(
         stopped = evolve(incident, next_escalation_at=None)
         return Transition(stopped, (LogEntry("NO_ESCALATION_POLICY", "Escalation policy is gone"),))
     waiting = incident.escalation_level == WAITING
-    step = (LevelStep(0, incident.escalation_pass) if waiting
-            else next_step(policy, incident.escalation_level, incident.escalation_pass))
+    step = next_step(policy, incident.escalation_level, incident.escalation_pass)
     if step is None:
         ended = evolve(incident, next_escalation_at=None)
         text = f"Last level of policy {policy.name} ran out; no further escalation"
@@ -345,8 +343,7 @@ def escalation_user_ids(
     due = incident.next_escalation_at
     if incident.status != "PENDING" or due is None or due > now or policy is None or not policy.rules:
         return ()
-    step = (LevelStep(0, incident.escalation_pass) if incident.escalation_level == WAITING
-            else next_step(policy, incident.escalation_level, incident.escalation_pass))
+    step = next_step(policy, incident.escalation_level, incident.escalation_pass)
     return level_user_ids(policy.rules[step.level], now, on_call) if step is not None else ()
 
 
@@ -366,8 +363,8 @@ def escalate(
     if policy is None or not policy.rules:
         raise ApiError(400, "NO_ESCALATION_POLICY", f"incident {incident.id} has no escalation policy")
     if level is None:
-        # Held or waiting (below 0): level 0 is the next.
-        level = (max(incident.escalation_level, HELD) + 1) % len(policy.rules)
+        # Held or waiting (below 0): level 0 is the next; after the last, level 0 again.
+        level = 0 if incident.escalation_level < 0 else (incident.escalation_level + 1) % len(policy.rules)
     elif not 0 <= level < len(policy.rules):
         raise invalid("level", f"level must be from 0 to {len(policy.rules) - 1}")
     pending = evolve(incident, status="PENDING", accepted_at=None, accepted_by=None)

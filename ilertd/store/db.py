@@ -106,10 +106,10 @@ def held(query: Any, exclusive: bool = False) -> Any:
     return query
 
 
-def claimed(model: Any, row_id: int) -> bool:
-    """Whether the row `row_id` of `model` exists, held exclusively (`held`) for the change or
-    delete that the caller's transaction checks next."""
-    return held(model.select(model.id).where(model.id == row_id), exclusive=True).first() is not None
+def row_held(model: Any, row_id: int, exclusive: bool = False) -> bool:
+    """Whether the row `row_id` of `model` exists, held (`held`) for the caller's transaction:
+    shared for a row its write will name, `exclusive` for one it will delete."""
+    return held(model.select(model.id).where(model.id == row_id), exclusive).first() is not None
 
 
 def is_sqlite(db: peewee.Database) -> bool:

@@ -1,14 +1,16 @@
-"""Which schedule, escalation policy or alert source already holds a name."""
+"""Which row already holds values that are to be unique: a name of its kind, a user's rule."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def holder_of(model: Any, name: str, other_than: int | None = None) -> int | None:
-    """The id of the row of `model` (Schedule, EscalationPolicy or AlertSource) named `name`,
-    besides `other_than`; None if there is none. The oldest, should an older store hold several."""
-    query = model.select(model.id).where(model.name == name)
+def holder_of(model: Any, values: dict[str, Any], other_than: int | None = None) -> int | None:
+    """The id of the row of `model` whose columns equal `values`, besides `other_than`; None if
+    there is none. The oldest, should an older store hold several."""
+    query = model.select(model.id)
+    for column, value in values.items():
+        query = query.where(getattr(model, column) == value)
     if other_than is not None:
         query = query.where(model.id != other_than)
     row = query.order_by(model.id).first()

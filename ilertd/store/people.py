@@ -99,20 +99,6 @@ def owned_row(model: type[m.BaseModel], user_id: int, row_id: int) -> Any:
     return owned.get_or_none((owned.id == row_id) & (owned.user == user_id))
 
 
-def same_owned_row(model: type[m.BaseModel], user_id: int, columns: dict[str, Any],
-                   other_than: int | None = None) -> int | None:
-    """The id of the user's row of `model` whose `columns` all equal these (besides the row
-    `other_than`), or None."""
-    owned: Any = model
-    query = owned.select(owned.id).where(owned.user == user_id)
-    for column, value in columns.items():
-        query = query.where(getattr(owned, column) == value)
-    if other_than is not None:
-        query = query.where(owned.id != other_than)
-    row = query.order_by(owned.id).first()
-    return None if row is None else row.id
-
-
 def owned_rows(model: type[m.BaseModel], user_id: int, start: int, size: int) -> list[Any]:
     """A page of the user's contacts or rules of `model`, by id."""
     owned: Any = model

@@ -10,7 +10,6 @@ from ilertd.domain.events import Priority
 from ilertd.domain.quiet_times import SupportHours, parse_support_hours
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
-from ilertd.store.db import held
 
 
 @dataclass(frozen=True)
@@ -51,12 +50,6 @@ def source_names(source_ids: Collection[int]) -> dict[int, str]:
 
 def policy(policy_id: int) -> m.EscalationPolicy | None:
     return m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
-
-
-def policy_exists(policy_id: int) -> bool:
-    """Whether the escalation policy exists; in a transaction, held there (`store.db.held`)."""
-    query = m.EscalationPolicy.select(m.EscalationPolicy.id).where(m.EscalationPolicy.id == policy_id)
-    return held(query).first() is not None
 
 
 def policies_page(start: int, size: int) -> list[m.EscalationPolicy]:
