@@ -21,7 +21,7 @@ from ilertd.actors.base import send
 from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock, follow_shared_clock, make_manual_clock
 from ilertd.actors.heartbeat import HeartbeatActor, HeartbeatChanged
-from ilertd.actors.messages import IncidentCommand, Ping
+from ilertd.actors.messages import IncidentCommand, Ping, SomeoneMayBeReachable
 from ilertd.actors.runtime import Runtime, answering_for
 from ilertd.actors.schedule import ScheduleActors
 from ilertd.actors.supervisor import Supervisor
@@ -93,6 +93,8 @@ class Daemon:
         self.clock: Clock | None = None
         self.committer: Committer | None = None
         self.supervisor: Any = None
+        # Set while a look of the waiting incidents is queued for the supervisor (each has its own).
+        self._look_queued = threading.Event()
         self.runtime: Runtime | None = None
         self.http: HttpServer | None = None
         self.port: int | None = None
@@ -303,6 +305,7 @@ class Daemon:
     def start_supervisor(self) -> None:
         assert self.runtime is not None
         actors = self.config.actors
+        self._look_queued = threading.Event()
         self.supervisor = Supervisor.start(self.runtime, actors.max_live_incidents, actors.idle_seconds)
         # Start barrier: a failing on_start must stop the daemon now, not on the first event.
         self.supervisor.ask(Ping(), timeout=60)
@@ -343,6 +346,7 @@ class Daemon:
             heartbeat_changed=self.heartbeat_changed,
             integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
             incident_action=self.incident_action,
+            reachability_changed=self.reachability_changed,
             methods=lambda reminders: plugins.methods(reminders=reminders),
             secret_key=self.config.security.secret_key,
             passwords=password_hashing(self.config.security),
@@ -367,6 +371,18 @@ class Daemon:
         store_test_page(self.db, notification_id, user_id, method, target, self.runtime.clock.now())
         self.runtime.pages.arm(notification_id, None, method, target, self.runtime.clock.now())
         return notification_id
+
+    def reachability_changed(self) -> None:
+        """Someone may be reachable now: the supervisor has the incidents waiting for someone look
+        again, once for however many writes came before it got to it."""
+        if self.supervisor is None or self._look_queued.is_set():
+            return
+        self._look_queued.set()
+        try:
+            send(self.supervisor, SomeoneMayBeReachable(self._look_queued), self.tracker)
+        except pykka.ActorDeadError:
+            # Stopping: the write is committed, and a waiting incident's own look still comes.
+            self._look_queued.clear()
 
     def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
                         level: int | None) -> ApiError | None:

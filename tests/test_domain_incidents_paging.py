@@ -8,7 +8,8 @@ import pytest
 
 from ilertd.domain.escalation import EscalationPolicy, EscalationRule, level_user_ids
 from ilertd.domain.events import Priority
-from ilertd.domain.incidents import LOOK_AGAIN, NO_PAGING, WAITING, Paging, escalation_due
+from ilertd.domain.frozen import evolve
+from ilertd.domain.incidents import HELD, LOOK_AGAIN, NO_PAGING, WAITING, Paging, escalation_due, look_again
 from ilertd.domain.notification_plan import AlertRule, Contact, Person, PlannedPage
 from tests.incident_builders import (
     EVERYONE,
@@ -229,6 +230,32 @@ def test_a_waiting_incident_looks_again_when_a_mute_ends_or_a_schedule_hands_ove
     assert waiting.incident.next_escalation_at == shift_at
     reached = escalation_due(waiting.incident, on_schedule, shift_at, paging=gap)
     assert reached.pages == (sms_page(1, shift_at, level=0),)
+
+
+def test_a_waiting_incident_looks_again_at_once_when_asked_and_only_a_waiting_one() -> None:
+    """Someone was unmuted, put on call or given a contact: the look is now, not at the next one."""
+    policy = make_policy(30)
+    waiting = open_with(policy, people=muting(1)).incident
+    assert (waiting.escalation_level, waiting.next_escalation_at) == (WAITING, T0 + LOOK_AGAIN)
+    now = T0 + timedelta(minutes=7)
+    found = look_again(waiting, policy, now, paging=EVERYONE)
+    assert found.pages == (sms_page(1, now, level=0),)
+    assert (found.incident.escalation_level, found.incident.next_escalation_at) == (
+        0, now + timedelta(minutes=30))
+    assert [e.text for e in found.log if e.log_entry_type == "ESCALATED"] == [
+        "Someone is reachable now: level 0 of policy ops reached: paging user1"]
+    # Still nobody: nothing logged, nobody paged; the next look counts from this one.
+    quiet = look_again(waiting, policy, now, paging=muting(1))
+    assert quiet.changed and quiet.log == () and quiet.pages == ()
+    assert (quiet.incident.escalation_level, quiet.incident.next_escalation_at) == (WAITING, now + LOOK_AGAIN)
+    # Paging, accepted, resolved or held incidents are not waiting: left as they are.
+    paging_now = found.incident
+    assert look_again(paging_now, policy, now, paging=EVERYONE).incident is paging_now
+    assert not look_again(paging_now, policy, now, paging=EVERYONE).changed
+    accepted = evolve(waiting, status="ACCEPTED")
+    assert not look_again(accepted, policy, now, paging=EVERYONE).changed
+    held = evolve(waiting, escalation_level=HELD)
+    assert not look_again(held, policy, now, paging=EVERYONE).changed
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,11 @@ is the point), manual clock, pages received by loopback servers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import pytest
 
 from ilertd.actors.dispatch import page_timer_key
 from ilertd.channels.twilio_voice import twilio_signature
@@ -138,6 +141,81 @@ def test_nobody_reachable_in_the_policy_pages_nobody_until_a_mute_ends(app_pagin
     incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
     assert (incident["escalationLevel"], incident["held"]) == (0, False)
     assert incident["nextEscalationAt"] == "2026-01-05T11:05:00.000Z"
+
+
+MUTED_FOR_A_DAY = "2026-01-06T09:00:00Z"
+
+
+def _muted(paging: Paging) -> int:
+    return paging.user("jo", muted_until=MUTED_FOR_A_DAY)
+
+
+def _unmute(paging: Paging, jo: int, _policy_id: int) -> str:
+    reply = paging.daemon.put(f"/api/users/{jo}", {"mutedUntil": None})
+    assert reply.status_code == 200, reply.text
+    return "jo"
+
+
+def _without_contacts(paging: Paging) -> int:
+    return paging.user("jo", email=False)
+
+
+def _add_a_contact_and_rule(paging: Paging, jo: int, _policy_id: int) -> str:
+    contact = paging.daemon.post(f"/api/users/{jo}/contacts", {"method": "EMAIL", "target": "jo@example.com"})
+    assert contact.status_code == 201, contact.text
+    rule = paging.daemon.post(f"/api/users/{jo}/notification-preferences/alerts",
+                              {"method": "EMAIL", "contact": {"id": contact.json()["id"]}, "delayMin": 0,
+                               "type": "HIGH_PRIORITY"})
+    assert rule.status_code == 201, rule.text
+    return "jo"
+
+
+def _add_someone_to_the_policy(paging: Paging, jo: int, policy_id: int) -> str:
+    kay = paging.user("kay")
+    reply = paging.daemon.put(f"/api/escalation-policies/{policy_id}", {"escalationRules": [
+        {"escalationTimeout": 5, "users": [{"id": jo}, {"id": kay}]}]})
+    assert reply.status_code == 200, reply.text
+    return "kay"
+
+
+@pytest.mark.parametrize("unreachable, fix", [
+    (_muted, _unmute), (_without_contacts, _add_a_contact_and_rule), (_muted, _add_someone_to_the_policy),
+], ids=["unmuted", "contact added", "policy edited"])
+def test_a_waiting_incident_pages_at_once_when_an_operator_makes_someone_reachable(
+        app_paging: Paging, unreachable: Callable[[Paging], int],
+        fix: Callable[[Paging, int, int], str]) -> None:
+    """The fix is seen at once, not at the next look up to 15 minutes later."""
+    jo = unreachable(app_paging)
+    policy_id = app_paging.policy([(5, [jo])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT7M")
+    waiting = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert (waiting["held"], waiting["nextEscalationAt"]) == (True, "2026-01-05T09:15:00.000Z")
+    paged = fix(app_paging, jo, policy_id)
+    app_paging.daemon.advance("PT0S")
+    pages = app_paging.notifications(incident_id)
+    assert [(n["user"]["username"], n["status"], n["dueAt"]) for n in pages] == [
+        (paged, "SUCCESS", "2026-01-05T09:07:00.000Z")]
+    incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert (incident["escalationLevel"], incident["held"], incident["nextEscalationAt"]) == (
+        0, False, "2026-01-05T09:12:00.000Z")
+
+
+def test_a_write_that_makes_nobody_reachable_leaves_a_waiting_incident_quiet(app_paging: Paging) -> None:
+    """Someone else's change: the waiting incident looks, finds nobody, logs nothing, and its next
+    look counts from this one."""
+    jo = _muted(app_paging)
+    app_paging.policy([(5, [jo])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT7M")
+    logged = app_paging.daemon.log_types(incident_id)
+    lee = app_paging.user("lee")
+    assert app_paging.daemon.put(f"/api/users/{lee}", {"mutedUntil": MUTED_FOR_A_DAY}).status_code == 200
+    app_paging.daemon.advance("PT0S")
+    incident = app_paging.daemon.get(f"/api/incidents/{incident_id}").json()
+    assert (incident["held"], incident["nextEscalationAt"]) == (True, "2026-01-05T09:22:00.000Z")
+    assert app_paging.daemon.log_types(incident_id) == logged
+    assert app_paging.notifications(incident_id) == []
 
 
 def test_low_priority_never_escalates(app_paging: Paging) -> None:

@@ -418,6 +418,38 @@ def test_a_running_daemon_pages_by_what_was_provisioned_beside_it(
     assert "store changed by another process (config generation 0 -> 1)" in daemon.log()
 
 
+def test_a_provisioning_beside_a_running_daemon_that_makes_someone_reachable_pages_at_once(
+        tmp_path: Path, app_paging: Paging) -> None:
+    """An incident waits (its only user muted); `ilertd provision` puts a reachable user in its
+    policy: once the daemon sees the change, he is paged, not at the next look (09:15)."""
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    ann = app_paging.user("ann", muted_until="2026-01-06T09:00:00Z")
+    app_paging.user("ben", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [ann])])
+    incident_id = app_paging.alert()
+    daemon.advance("PT7M")
+    assert daemon.get(f"/api/incidents/{incident_id}").json()["held"] is True
+    document = write(tmp_path, textwrap.dedent('''\
+        [[escalationPolicies]]
+        name = "ops"
+
+        [[escalationPolicies.escalationRules]]
+        escalationTimeout = 30
+        users = [{name = "ann"}, {name = "ben"}]
+        '''), "ops.toml")
+    provisioned = ilertd(daemon.data_dir, "provision", str(document))
+    assert provisioned.returncode == 0, provisioned.stderr
+    watcher = daemon.daemon.watcher
+    deadline = time.monotonic() + 10 * watcher.poll_seconds
+    while watcher.seen != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watcher.seen == 1, "the daemon did not see the provisioned change"
+    daemon.advance("PT0S")
+    assert [(n["user"]["username"], n["dueAt"]) for n in app_paging.notifications(incident_id)] == [
+        ("ben", "2026-01-05T09:07:00.000Z")]
+
+
 def test_a_store_no_daemon_started_gets_its_first_start_from_the_first_command_that_adds_users(
         tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
         make_daemon: Callable[..., DaemonProcess]) -> None:

@@ -125,6 +125,25 @@ def test_an_incident_opened_while_nobody_is_on_call_pages_whoever_comes_on_call(
             in texts)
 
 
+def test_someone_put_on_call_by_an_override_is_paged_at_once_for_a_waiting_incident(
+        app_paging: Paging) -> None:
+    """The schedule is empty until tomorrow; at 09:07 an operator puts ben on call by an override:
+    he is paged then, not at the next look (09:15), nor when the rotation begins."""
+    ann, ben = app_paging.user("ann"), app_paging.user("ben")
+    schedule_id = schedule(app_paging, [ann], starts_on="2026-01-06T10:00")
+    schedule_policy(app_paging, [{"escalationTimeout": 30, "schedules": [{"id": schedule_id}]}])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT7M")
+    assert app_paging.daemon.get(f"/api/incidents/{incident_id}").json()["held"] is True
+    override = app_paging.daemon.put(f"/api/schedules/{schedule_id}/overrides", {
+        "user": {"id": ben}, "start": "2026-01-05T09:07:00Z", "end": "2026-01-05T18:00:00Z"})
+    assert override.status_code == 201, override.text
+    app_paging.daemon.advance("PT0S")
+    assert [(n["user"]["username"], n["dueAt"]) for n in app_paging.notifications(incident_id)] == [
+        ("ben", "2026-01-05T09:07:00.000Z")]
+    assert len(app_paging.mails_to("ben@example.com")) == 1
+
+
 def duty(paging: Paging, user_id: int, method: str, target: str, before_min: int) -> None:
     contact = paging.daemon.post(f"/api/users/{user_id}/contacts", {"method": method, "target": target})
     assert contact.status_code == 201, contact.text

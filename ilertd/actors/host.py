@@ -35,6 +35,7 @@ from ilertd.actors.messages import (
     HostBatch,
     HostFailed,
     IncidentCommand,
+    LookAgain,
     OpenIncident,
     Outcome,
     Ping,
@@ -132,7 +133,7 @@ class IncidentHost(TrackedActor):
         match message:
             case OpenIncident() | EventForIncident():
                 self._event(message)
-            case IncidentCommand(incident_id=incident_id):
+            case IncidentCommand(incident_id=incident_id) | LookAgain(incident_id=incident_id):
                 self._activate(incident_id).receive(message)
             case HostBatch(messages=messages):
                 self._batch(messages)

@@ -24,6 +24,7 @@ from ilertd.actors.messages import (
     IncidentClosed,
     IncidentCommand,
     IngestEvent,
+    LookAgain,
     OpenIncident,
     Outcome,
     Reload,
@@ -81,6 +82,8 @@ class IncidentActor:
                 self._command(message)
             case EscalationDue(due_at=now):
                 self._escalation_due(now)
+            case LookAgain():
+                self._look_again()
             case _:
                 logger.warning("incident %s ignored unexpected message %r", self.id, message,
                                extra=ids(incident_id=self.id))
@@ -152,6 +155,15 @@ class IncidentActor:
             self._apply(transition, None, now)
         else:
             self._sync_timer()
+
+    def _look_again(self) -> None:
+        if self.state is None:
+            return
+        now = self.runtime.clock.now()
+        policy = self.runtime.policies.get(self.state.escalation_policy_id, self.runtime.reader)
+        transition = domain.look_again(self.state, policy, now, self.host.paging)
+        if transition.changed:
+            self._apply(transition, None, now)
 
     # --- effects -----------------------------------------------------------------------------
 

@@ -134,6 +134,22 @@ class Reload:
 
 
 @dataclass(frozen=True)
+class SomeoneMayBeReachable:
+    """A policy, schedule, user, contact or alert rule was written: the incidents waiting for
+    someone look again now. `queued` is set while this message waits in the supervisor's box, so a
+    burst of writes (a provisioning run) makes one look, not one per write."""
+
+    queued: threading.Event
+
+
+@dataclass(frozen=True)
+class LookAgain:
+    """An incident waiting for someone tries level 0 now (`SomeoneMayBeReachable`)."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True)
 class EvictIdle:
     """A host passivates the incident actors idle for a while (their state is in the store)."""
 

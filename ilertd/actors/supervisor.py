@@ -31,10 +31,12 @@ from ilertd.actors.messages import (
     IncidentCommand,
     IngestBatch,
     IngestEvent,
+    LookAgain,
     OpenIncident,
     Outcome,
     Ping,
     Reroute,
+    SomeoneMayBeReachable,
     Sweep,
 )
 from ilertd.actors.runtime import Runtime
@@ -117,6 +119,12 @@ class Supervisor(TrackedActor):
                 self._replace_host(message)
             case Sweep():
                 self._sweep()
+            case SomeoneMayBeReachable(queued=queued):
+                # Cleared before the store is read: a write committed after this read queues a
+                # look of its own.
+                queued.clear()
+                for incident_id in store.waiting_incident_ids(self.runtime.reader):
+                    self.hosts.tell(incident_id, LookAgain(incident_id))
             case Ping():
                 return True
             case _:

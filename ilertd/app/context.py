@@ -44,6 +44,9 @@ class Context:
     # The schedule actors, from above this layer: one schedule changed, or someone's duty rules.
     schedule_changed: Callable[[int], None] = _nothing
     duties_changed: Callable[[], None] = _nothing
+    # The incident actors, from above this layer: someone may be reachable now, so the incidents
+    # waiting for someone look again (told, not waited for).
+    reachability_changed: Callable[[], None] = _nothing
     # The heartbeat actor, from above this layer: (monitor, it was overdue and has been pinged).
     heartbeat_changed: Callable[[int, bool], None] = _nothing
     # Alert source types the loaded integration plugins add to the built-in ones.
@@ -63,15 +66,24 @@ class Context:
 
     def user_changed(self, user_id: int, duties: bool = False) -> None:
         """After the COMMIT of a write to a user, their contacts or rules: paging reads them
-        afresh, and with `duties` (shift reminders may depend on it) every schedule plans again."""
+        afresh, with `duties` (shift reminders may depend on it) every schedule plans again, and
+        the incidents waiting for someone look again (an unmute, a first contact or alert rule)."""
         self.people.invalidate(user_id)
         if duties:
             self.duties_changed()
+        self.reachability_changed()
 
     def schedule_written(self, schedule_id: int) -> None:
-        """After the COMMIT of a write to a schedule: paging reads it afresh, its actor looks again."""
+        """After the COMMIT of a write to a schedule: paging reads it afresh, its actor and the
+        incidents waiting for someone look again."""
         self.schedules.invalidate(schedule_id)
         self.schedule_changed(schedule_id)
+        self.reachability_changed()
+
+    def policy_written(self) -> None:
+        """After the COMMIT of a write to an escalation policy: paging reads it afresh."""
+        self.policies.invalidate()
+        self.reachability_changed()
 
     def store_changed_elsewhere(self) -> None:
         """After another process's COMMIT (`ilertd provision`, `ilertd user delete`), which told no
@@ -84,3 +96,4 @@ class Context:
         self.maintenance.invalidate()
         for schedule_id in schedule_ids():
             self.schedule_changed(schedule_id)
+        self.reachability_changed()

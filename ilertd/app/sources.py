@@ -289,7 +289,7 @@ class Sources:
             if fields:
                 m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
         if fields:
-            self.ctx.policies.invalidate()
+            self.ctx.policy_written()
         return policy_or_404(policy_id)
 
     def delete_policy(self, caller: Principal, policy_id: int) -> None:

@@ -336,6 +336,19 @@ def escalation_due(
     return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))
 
 
+def look_again(
+    incident: Incident, policy: EscalationPolicy | None, now: datetime, paging: Paging = NO_PAGING
+) -> Transition:
+    """Someone may be reachable now (a policy, schedule, user, contact or alert rule was written):
+    an incident waiting for someone tries level 0 at once, not at its next look (up to 15 minutes
+    after an operator put someone on call). Still nobody: its next look is worked out afresh, and
+    nothing is logged. Any other incident is left as it is."""
+    due = incident.next_escalation_at
+    if incident.status != "PENDING" or incident.escalation_level != WAITING or due is None or due <= now:
+        return Transition(incident)
+    return escalation_due(evolve(incident, next_escalation_at=now), policy, now, paging)
+
+
 def escalation_user_ids(
     incident: Incident, policy: EscalationPolicy | None, now: datetime, on_call: OnCall = nobody_on_call
 ) -> tuple[int, ...]:

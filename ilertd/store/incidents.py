@@ -10,7 +10,7 @@ from typing import Any
 from peewee import fn
 
 from ilertd.domain import escalation as esc
-from ilertd.domain.incidents import Incident, LogEntry
+from ilertd.domain.incidents import WAITING, Incident, LogEntry
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
 from ilertd.store.reader import Reader
@@ -219,6 +219,14 @@ def escalation_deadlines(reader: Reader, until: datetime | None = None) -> list[
         sql, params = f"{sql} AND next_escalation_at <= ?", (field.db_value(until),)
     return [(row[0], field.python_value(row[1]))
             for row in reader.raw(sql, *params, columns="id, next_escalation_at")]
+
+
+_WAITING = f"SELECT id FROM incident WHERE status = 'PENDING' AND escalation_level = {WAITING}"
+
+
+def waiting_incident_ids(reader: Reader) -> list[int]:
+    """PENDING incidents nobody in their policy could be paged for, waiting for someone (level -2)."""
+    return [row[0] for row in reader.raw(_WAITING, columns="id")]
 
 
 def log_rows(incident_id: int, entries: Iterable[LogEntry], at: datetime) -> list[dict[str, Any]]:
