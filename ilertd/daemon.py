@@ -29,6 +29,7 @@ from ilertd.app import bootstrap
 from ilertd.app.application import Application
 from ilertd.app.context import Context
 from ilertd.app.password_hashing import password_hashing
+from ilertd.app.unsent_pages import MovedPage
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.incidents import Actor
@@ -351,6 +352,7 @@ class Daemon:
             secret_key=self.config.security.secret_key,
             passwords=password_hashing(self.config.security),
             test_page=self.test_page,
+            pages_moved=self.pages_moved,
         )
         return Services(
             config=self.config, db=self.db, clock=self.clock, tracker=self.tracker,
@@ -383,6 +385,14 @@ class Daemon:
         except pykka.ActorDeadError:
             # Stopping: the write is committed, and a waiting incident's own look still comes.
             self._look_queued.clear()
+
+    def pages_moved(self, pages: list[MovedPage]) -> None:
+        """Pages now due at another target: their timers go to that target's channel actor."""
+        if self.runtime is None or self.supervisor is None:
+            return
+        dispatcher = self.runtime.pages
+        for page in pages:
+            dispatcher.arm(page.notification_id, page.incident_id, page.method, page.target, page.due_at)
 
     def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
                         level: int | None) -> ApiError | None:

@@ -9,6 +9,7 @@ from datetime import datetime
 import peewee
 
 from ilertd.app.password_hashing import PasswordHashing
+from ilertd.app.unsent_pages import MovedPage
 from ilertd.domain.incidents import Actor
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
@@ -56,6 +57,9 @@ class Context:
     # The incident actors, from above this layer: (incident, action, who, comment, level) → the
     # refusal, or None once the change is committed.
     incident_action: Callable[[int, str, Actor, str, int | None], ApiError | None] = _unavailable
+    # The channel actors, from above this layer: pages a changed contact took to its new target,
+    # each armed again to go there.
+    pages_moved: Callable[[list[MovedPage]], None] = _nothing
     # The channel actors, from above this layer: (user, method, target) → the id of a test page
     # queued to that contact now.
     test_page: Callable[[int, str, str], int] = lambda *_args: _raise_unavailable()

@@ -10,6 +10,7 @@ from ilertd.app import fields as v
 from ilertd.app.auth import Principal, create_token, require_admin, require_self_or_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Choice, ObjectSpec, Text
+from ilertd.app.unsent_pages import cancel
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -107,6 +108,8 @@ class People:
         if user_id == caller.user_id:
             raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
         with write_transaction(self.ctx.db):
+            username = m.User.select(m.User.username).where(m.User.id == user_id).scalar()
+            cancel(user_id, f"user {username} was deleted", self.ctx.now())
             m.User.delete().where(m.User.id == user_id).execute()
         # Their duty rules went with them.
         self.ctx.user_changed(user_id, duties=True)

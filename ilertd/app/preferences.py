@@ -10,6 +10,7 @@ from typing import Any
 from ilertd.app.auth import Principal, require_self_or_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
+from ilertd.app.unsent_pages import MovedPage, cancel, follow_contact
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
@@ -191,6 +192,19 @@ def refuse_duplicate(kind: RuleKind, user_id: int, columns: dict[str, Any],
 _API_NAMES = {"type": "type", "delay_min": "delayMin", "before_min": "beforeMin"}
 
 
+def _kept_elsewhere(row: m.Contact) -> bool:
+    """Whether another contact of the user has this one's method and target: pages to it are
+    then still wanted, whatever becomes of this one."""
+    contact = m.Contact
+    same = contact.select().where((contact.user == row.user_id) & (contact.id != row.id)
+                                  & (contact.method == row.method) & (contact.target == row.target))
+    return bool(same.exists())
+
+
+def _username(user_id: int) -> str:
+    return str(m.User.select(m.User.username).where(m.User.id == user_id).scalar() or f"user {user_id}")
+
+
 def user_or_404(user_id: int) -> None:
     if not user_exists(user_id):
         raise not_found("user", user_id)
@@ -234,10 +248,15 @@ class Preferences:
                 raise invalid("method", f"a contact's method cannot change (it is {row.method}); "
                                         "create a new contact instead")
             target = contact_target(body, row.method, required=False)
+            moved: list[MovedPage] = []
             if target is not None:
+                if not _kept_elsewhere(row):
+                    moved = follow_contact(user_id, _username(user_id), row.method, row.target, target,
+                                           self.ctx.now())
                 row.target = target
                 row.save()
         self.ctx.user_changed(user_id, duties=True)
+        self.ctx.pages_moved(moved)
         return row
 
     def send_test(self, caller: Principal, user_id: int, contact_id: int) -> int:
@@ -257,7 +276,10 @@ class Preferences:
         """
         self._writable(caller, user_id)
         with write_transaction(self.ctx.db):
-            owned_or_404(m.Contact, "contact", user_id, contact_id)
+            row = owned_or_404(m.Contact, "contact", user_id, contact_id)
+            if not _kept_elsewhere(row):
+                cancel(user_id, f"{_username(user_id)}'s contact was deleted", self.ctx.now(), row.method,
+                       row.target)
             m.Contact.delete().where(m.Contact.id == contact_id).execute()
         self.ctx.user_changed(user_id, duties=True)
 

@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 
 import peewee
 
+from ilertd.domain.incidents import LogEntry
 from ilertd.domain.page_text import PageFacts, incident_link
 from ilertd.domain.pages_in_flight import PageInFlight, Recovery, recover
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import held, write_transaction
 from ilertd.store.incidents import log_rows
 from ilertd.store.reader import Reader, id_chunks, placeholders
 from ilertd.store.statements import Statements
@@ -95,6 +96,38 @@ def store_test_page(db: peewee.Database, notification_id: int, user_id: int, met
         m.Notification.insert(id=notification_id, kind=TEST, status="SCHEDULED", attempts=0, incident=None,
                               user_id=user_id, method=method, target=target, due_at=now,
                               created_at=now).execute()
+
+
+def unsent_pages_of(user_id: int, method: str | None = None, target: str | None = None
+                    ) -> list[m.Notification]:
+    """The user's pages of incidents (to this method and target, if given) not yet handed to a
+    provider, held for the caller's transaction (it moves or cancels them). A row its channel has
+    begun to send (`sending_since`) is on its way, and left alone."""
+    model = m.Notification
+    unsent = ((model.user_id == user_id) & (model.status == "SCHEDULED") & model.sending_since.is_null()
+              & model.incident.is_null(False))
+    if method is not None:
+        unsent &= model.method == method
+    if target is not None:
+        unsent &= model.target == target
+    return list(held(model.select().where(unsent).order_by(model.id), exclusive=True))
+
+
+def retarget_pages(notification_ids: list[int], target: str) -> None:
+    for chunk in id_chunks(notification_ids):
+        m.Notification.update(target=target).where(m.Notification.id.in_(chunk)).execute()
+
+
+def cancel_unsent_pages(notification_ids: list[int]) -> None:
+    for chunk in id_chunks(notification_ids):
+        m.Notification.update(status="CANCELLED").where(m.Notification.id.in_(chunk)).execute()
+
+
+def log_about_pages(entries: list[tuple[int, LogEntry]], at: datetime) -> None:
+    """Each (incident, entry) as a log entry of that incident."""
+    rows = [row for incident_id, entry in entries for row in log_rows(incident_id, [entry], at)]
+    for start in range(0, len(rows), 100):
+        m.LogEntry.insert_many(rows[start:start + 100]).execute()
 
 
 def drop_pending_reminders(schedule_id: int) -> None:

@@ -1,0 +1,52 @@
+"""A user's pages not yet sent, when the contact they go to changes or goes, or the user goes.
+
+A page goes where its row says, planned when its level was reached; a later change of a contact
+would not reach it. A number someone gave up (it may be another person's now) kept getting the
+pages due later, reply codes and all, and a deleted user's pages still went out. So a changed
+contact takes its unsent pages with it, and those of a deleted contact or user are cancelled,
+each logged on its incident. Runs in the caller's write transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ilertd.domain.incidents import LogEntry
+from ilertd.domain.timeutil import format_instant
+from ilertd.store import outbox
+
+
+@dataclass(frozen=True)
+class MovedPage:
+    """A page now due to go to another target: its timer is armed again for it."""
+
+    notification_id: int
+    incident_id: int
+    method: str
+    target: str
+    due_at: datetime
+
+
+def follow_contact(user_id: int, username: str, method: str, old: str, new: str, now: datetime
+                   ) -> list[MovedPage]:
+    """The user's unsent pages to `old` go to `new`, the contact's target from now on."""
+    if old == new:
+        return []
+    rows = outbox.unsent_pages_of(user_id, method, old)
+    outbox.retarget_pages([row.id for row in rows], new)
+    outbox.log_about_pages([(row.incident_id, LogEntry(
+        "NOTIFICATION_PLANNED",
+        f"{method} due at {format_instant(row.due_at)} goes to {new}, not {old}: {username}'s contact"
+        " was changed", user_id, method)) for row in rows], now)
+    return [MovedPage(row.id, row.incident_id, method, new, row.due_at) for row in rows]
+
+
+def cancel(user_id: int, why: str, now: datetime, method: str | None = None, target: str | None = None
+           ) -> None:
+    """The user's unsent pages (to `method` and `target`, if given) are not sent, because `why`."""
+    rows = outbox.unsent_pages_of(user_id, method, target)
+    outbox.cancel_unsent_pages([row.id for row in rows])
+    outbox.log_about_pages([(row.incident_id, LogEntry(
+        "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method))
+        for row in rows], now)
