@@ -118,3 +118,21 @@ def test_a_contact_the_user_still_has_twice_keeps_its_pages(app_paging: Paging) 
     assert pages(app_paging, incident_id) == [("ann", ANN_OLD, "09:00", "SUCCESS"),
                                               ("ann", ANN_OLD, "09:05", "SUCCESS")]
     assert texts(app_paging, incident_id, "NOTIFICATION_CANCELLED") == []
+
+
+def test_a_user_who_mutes_themselves_gets_no_page_due_before_the_mute_ends(app_paging: Paging) -> None:
+    """ann is paged at 09:00 and planned for 09:05 and 09:25; at 09:01 she mutes herself until
+    09:20: the 09:05 page is cancelled, the 09:25 one still goes out."""
+    ann, _ = sms_user(app_paging, "ann", ANN_OLD, delays=(0, 5, 25))
+    app_paging.policy([(30, [ann])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT1M")
+    muted = app_paging.daemon.put(f"/api/users/{ann}", {"mutedUntil": "2026-01-05T09:20:00Z"})
+    assert muted.status_code == 200, muted.text
+    app_paging.daemon.advance("PT25M")
+    assert pages(app_paging, incident_id) == [
+        ("ann", ANN_OLD, "09:00", "SUCCESS"), ("ann", ANN_OLD, "09:05", "CANCELLED"),
+        ("ann", ANN_OLD, "09:25", "SUCCESS")]
+    assert sms_sent(app_paging) == {ANN_OLD: 2}
+    assert texts(app_paging, incident_id, "NOTIFICATION_CANCELLED") == [
+        f"SMS to {ANN_OLD} not sent: ann is muted until 2026-01-05T09:20:00.000Z"]

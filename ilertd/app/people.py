@@ -11,6 +11,7 @@ from ilertd.app.auth import Principal, create_token, require_admin, require_self
 from ilertd.app.context import Context
 from ilertd.app.schema import Choice, ObjectSpec, Text
 from ilertd.app.unsent_pages import cancel
+from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -93,6 +94,11 @@ class People:
                 with write_transaction(self.ctx.db):
                     if fields.get("role", "ADMIN") != "ADMIN":
                         _keep_an_admin(user_id)
+                    muted_until, now = fields.get("muted_until"), self.ctx.now()
+                    if muted_until is not None and muted_until > now:
+                        # "Not paged until then" holds for pages planned before the mute too.
+                        why = f"{current.username} is muted until {format_instant(muted_until)}"
+                        cancel(user_id, why, now, due_before=muted_until)
                     m.User.update(**fields).where(m.User.id == user_id).execute()
             except peewee.IntegrityError:
                 raise ApiError(409, "ALREADY_EXISTS", "username is taken", field="username") from None

@@ -1,10 +1,11 @@
-"""A user's pages not yet sent, when the contact they go to changes or goes, or the user goes.
+"""A user's pages not yet sent, when the contact they go to changes or goes, the user is muted, or goes.
 
 A page goes where its row says, planned when its level was reached; a later change of a contact
-would not reach it. A number someone gave up (it may be another person's now) kept getting the
-pages due later, reply codes and all, and a deleted user's pages still went out. So a changed
-contact takes its unsent pages with it, and those of a deleted contact or user are cancelled,
-each logged on its incident. Runs in the caller's write transaction.
+or of the user would not reach it. A number someone gave up (it may be another person's now)
+kept getting the pages due later, reply codes and all; a user who muted themselves, or was
+deleted, was still paged. So a changed contact takes its unsent pages with it, and those of a
+deleted contact or user, and those due while the user is muted, are cancelled, each logged on
+its incident. Runs in the caller's write transaction.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ def follow_contact(user_id: int, username: str, method: str, old: str, new: str,
     return [MovedPage(row.id, row.incident_id, method, new, row.due_at) for row in rows]
 
 
-def cancel(user_id: int, why: str, now: datetime, method: str | None = None, target: str | None = None
-           ) -> None:
-    """The user's unsent pages (to `method` and `target`, if given) are not sent, because `why`."""
-    rows = outbox.unsent_pages_of(user_id, method, target)
+def cancel(user_id: int, why: str, now: datetime, method: str | None = None, target: str | None = None,
+           due_before: datetime | None = None) -> None:
+    """The user's unsent pages (to `method` and `target`, due before `due_before`, if given) are
+    not sent, because `why`."""
+    rows = outbox.unsent_pages_of(user_id, method, target, due_before)
     outbox.cancel_unsent_pages([row.id for row in rows])
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method))

@@ -98,11 +98,11 @@ def store_test_page(db: peewee.Database, notification_id: int, user_id: int, met
                               created_at=now).execute()
 
 
-def unsent_pages_of(user_id: int, method: str | None = None, target: str | None = None
-                    ) -> list[m.Notification]:
-    """The user's pages of incidents (to this method and target, if given) not yet handed to a
-    provider, held for the caller's transaction (it moves or cancels them). A row its channel has
-    begun to send (`sending_since`) is on its way, and left alone."""
+def unsent_pages_of(user_id: int, method: str | None = None, target: str | None = None,
+                    due_before: datetime | None = None) -> list[m.Notification]:
+    """The user's pages of incidents (to this method and target, due before `due_before`, if
+    given) not yet handed to a provider, held for the caller's transaction (it moves or cancels
+    them). A row its channel has begun to send (`sending_since`) is on its way, and left alone."""
     model = m.Notification
     unsent = ((model.user_id == user_id) & (model.status == "SCHEDULED") & model.sending_since.is_null()
               & model.incident.is_null(False))
@@ -110,6 +110,8 @@ def unsent_pages_of(user_id: int, method: str | None = None, target: str | None 
         unsent &= model.method == method
     if target is not None:
         unsent &= model.target == target
+    if due_before is not None:
+        unsent &= model.due_at < due_before
     return list(held(model.select().where(unsent).order_by(model.id), exclusive=True))
 
 
