@@ -15,7 +15,7 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import admins, owned_row, user
+from ilertd.store.people import admins, owned_row, user, usernames
 
 ROLES = ("ADMIN", "USER")
 
@@ -114,7 +114,7 @@ class People:
         if user_id == caller.user_id:
             raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
         with write_transaction(self.ctx.db):
-            username = m.User.select(m.User.username).where(m.User.id == user_id).scalar()
+            username = usernames([user_id]).get(user_id, f"#{user_id}")
             cancel(user_id, f"user {username} was deleted", self.ctx.now())
             m.User.delete().where(m.User.id == user_id).execute()
         # Their duty rules went with them.

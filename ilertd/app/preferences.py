@@ -16,7 +16,7 @@ from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.names import holder_of
-from ilertd.store.people import owned_row, user_exists
+from ilertd.store.people import has_same_contact, owned_row, user_exists, usernames
 
 ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
 UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
@@ -192,17 +192,8 @@ def refuse_duplicate(kind: RuleKind, user_id: int, columns: dict[str, Any],
 _API_NAMES = {"type": "type", "delay_min": "delayMin", "before_min": "beforeMin"}
 
 
-def _kept_elsewhere(row: m.Contact) -> bool:
-    """Whether another contact of the user has this one's method and target: pages to it are
-    then still wanted, whatever becomes of this one."""
-    contact = m.Contact
-    same = contact.select().where((contact.user == row.user_id) & (contact.id != row.id)
-                                  & (contact.method == row.method) & (contact.target == row.target))
-    return bool(same.exists())
-
-
 def _username(user_id: int) -> str:
-    return str(m.User.select(m.User.username).where(m.User.id == user_id).scalar() or f"user {user_id}")
+    return usernames([user_id]).get(user_id, f"user {user_id}")
 
 
 def user_or_404(user_id: int) -> None:
@@ -250,7 +241,8 @@ class Preferences:
             target = contact_target(body, row.method, required=False)
             moved: list[MovedPage] = []
             if target is not None:
-                if not _kept_elsewhere(row):
+                # Another contact of the user with this target still wants its pages.
+                if not has_same_contact(row):
                     moved = follow_contact(user_id, _username(user_id), row.method, row.target, target,
                                            self.ctx.now())
                 row.target = target
@@ -277,7 +269,7 @@ class Preferences:
         self._writable(caller, user_id)
         with write_transaction(self.ctx.db):
             row = owned_or_404(m.Contact, "contact", user_id, contact_id)
-            if not _kept_elsewhere(row):
+            if not has_same_contact(row):
                 cancel(user_id, f"{_username(user_id)}'s contact was deleted", self.ctx.now(), row.method,
                        row.target)
             m.Contact.delete().where(m.Contact.id == contact_id).execute()

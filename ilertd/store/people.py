@@ -111,6 +111,14 @@ def all_owned(model: type[m.BaseModel], user_id: int) -> list[Any]:
     return list(owned.select().where(owned.user == user_id).order_by(owned.id))
 
 
+def has_same_contact(contact: m.Contact) -> bool:
+    """Whether another contact of its user has this one's method and target."""
+    model = m.Contact
+    return bool(model.select(model.id).where(
+        (model.user == contact.user_id) & (model.id != contact.id) & (model.method == contact.method)
+        & (model.target == contact.target)).exists())
+
+
 def duty_rules(user_ids: Iterable[int]) -> dict[int, list[DutyRule]]:
     """The duty rules of these users with their contacts' targets, by user, each in id order."""
     query = (
