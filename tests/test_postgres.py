@@ -248,3 +248,42 @@ def test_a_delete_and_a_write_naming_the_row_at_once_never_leave_a_reference_to_
         assert _references_to_nothing() == []
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("kind", ["schedule", "escalation policy", "alert source", "alert rule"])
+def test_two_writes_of_one_unique_value_at_once_keep_one(postgres_url: str, kind: str) -> None:
+    """A name of a schedule, policy or source, or a user's rule, sent twice at once (a form
+    submitted twice, two provisioning runs): under READ COMMITTED each check found the value free
+    and both were written. Now the second waits for the first's COMMIT and is refused."""
+    from ilertd.app.application import Application
+    from ilertd.app.preferences import RULE_KINDS
+
+    db = open_database(postgres_url)
+    try:
+        migrate(db)
+        app = Application(Context(db=db, now=lambda: NOW))
+        ann = m.User.create(username="ann", role="ADMIN", created_at=NOW).id
+        contact = app.preferences.create_contact(OPERATOR, ann, {"method": "EMAIL",
+                                                                 "target": "a@example.com"}).id
+        write: Callable[[], object]
+        count: Callable[[], int]
+        if kind == "schedule":
+            write = lambda: app.schedules.create(OPERATOR, _layer(ann))  # noqa: E731
+            count = m.Schedule.select().count
+        elif kind == "escalation policy":
+            levels = [{"escalationTimeout": 5, "users": [{"id": ann}]}]
+            write = lambda: app.sources.create_policy(  # noqa: E731
+                OPERATOR, {"name": "ops", "escalationRules": levels})
+            count = m.EscalationPolicy.select().count
+        elif kind == "alert source":
+            write = lambda: app.sources.create_source(OPERATOR, {"name": "tool"})  # noqa: E731
+            count = m.AlertSource.select().count
+        else:
+            alerts = RULE_KINDS[0]
+            write = lambda: app.preferences.create_rule(OPERATOR, alerts, ann, {  # noqa: E731
+                "method": "EMAIL", "contact": {"id": contact}, "delayMin": 0, "type": "HIGH_PRIORITY"})
+            count = alerts.model.select().count
+        assert _race(db, write, write) == {"first": "ok", "second": "ALREADY_EXISTS"}
+        assert count() == 1
+    finally:
+        db.close()

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
+
+# The first key of the PostgreSQL advisory locks (two-key form) that make writers checking the
+# same table's values take turns; the second is the table's. Apart from PG_LOCK_ID and
+# PG_MIGRATION_LOCK_ID, which are single keys (first key 0).
+UNIQUE_VALUES_LOCK = 0x11E27F
 
 
 def holder_of(model: Any, values: dict[str, Any], other_than: int | None = None) -> int | None:
     """The id of the row of `model` whose columns equal `values`, besides `other_than`; None if
-    there is none. The oldest, should an older store hold several."""
+    there is none. The oldest, should an older store hold several.
+
+    Called in the transaction that then writes the values: on PostgreSQL its writers of this
+    table take turns from here to their COMMIT, since under READ COMMITTED two of them (a form
+    sent twice, two provisioning runs) would each find the values free and both write them. No
+    index backs this: an older store may hold copies, which export and provision name. SQLite's
+    write transaction holds the whole store already."""
+    db = model._meta.database
+    if db.for_update and db.in_transaction():
+        table = zlib.crc32(model._meta.table_name.encode()) & 0x7FFFFFFF
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (UNIQUE_VALUES_LOCK, table))
     query = model.select(model.id)
     for column, value in values.items():
         query = query.where(getattr(model, column) == value)
