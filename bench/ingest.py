@@ -16,7 +16,7 @@ from typing import Any
 from bench import client
 from bench.context import WARM_UP_S, Context
 from bench.daemon import Ilertd
-from bench.procs import cpu_seconds, wait_until_idle
+from bench.procs import cpu_seconds, machine_idle_seconds, wait_until_idle
 from bench.spec import MARK, RequestSpec, percentile
 
 CONNECTIONS = (1, 16, 64)
@@ -111,12 +111,21 @@ class IlertdLoad:
     def point(self, mode: str, connections: int) -> dict[str, Any]:
         if mode == "repeated" and self.repeat_incident is None:
             self.open_repeat_incident()
+        # Where the CPU goes: the daemon's per request, and what the machine left idle meanwhile
+        # (the interpreter lock holds the daemon near one core however many there are).
+        pid = self.daemon.pid
+        cpu, idle, began = cpu_seconds(pid), machine_idle_seconds(), time.monotonic()
         result = self.ctx.load.run(self.daemon.url, self.spec(mode), connections, self.ctx.seconds)
+        elapsed = time.monotonic() - began
+        cpu_us = (cpu_seconds(pid) - cpu) / result.requests * 1e6 if result.requests else math.nan
+        idle_cores = (machine_idle_seconds() - idle) / elapsed
         self.accepted[mode] += result.ok
         flag = f"  ERRORS: {result.non2xx} non-2xx, {result.socket_errors} socket" if result.errors else ""
         self.ctx.log(f"  {mode:<8} c={connections:<3} {result.rps:9.1f} req/s  p50 {result.p50_ms:.2f} ms"
-                     f"  p99 {result.p99_ms:.2f} ms{flag}")
-        return {"keys": mode, **result.as_dict()}
+                     f"  p99 {result.p99_ms:.2f} ms  daemon {cpu_us:.0f} us CPU/req, {idle_cores:.2f} cores"
+                     f" idle{flag}")
+        return {"keys": mode, **result.as_dict(), "daemon_cpu_us_per_request": cpu_us,
+                "machine_idle_cores": idle_cores}
 
     def scraping(self) -> dict[str, Any]:
         """What a 1 s scrape costs the new-key load at 64 connections. Judged on CPU: the daemon's

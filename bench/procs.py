@@ -133,6 +133,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_idle_seconds() -> float:
+    """Idle (and I/O wait) CPU time of the whole machine so far, all cores, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until_idle(pid: int, share: float = 0.05, sample_s: float = 0.2, limit_s: float = 60.0) -> float:
     """Wait until the process used under `share` of a core over one `sample_s`, or `limit_s` went
     by: work a load generator left in flight (requests it gave up on) is then done. The wait."""

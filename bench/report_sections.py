@@ -46,11 +46,13 @@ def render_ingest(section: dict[str, Any]) -> list[str]:
         at_p99 = p["connections"] == P99_CONNECTIONS and p["keys"] == "distinct"
         rows.append([
             p["keys"], str(p["connections"]), num(p["rps"]), num(p["ok_rps"]), num(p["p50_ms"], 2),
-            num(p["p99_ms"], 2), num(p["errors"]),
+            num(p["p99_ms"], 2), num(p["errors"]), num(p.get("daemon_cpu_us_per_request"), 0),
+            num(p.get("machine_idle_cores"), 2),
             f">= {EVENTS_PER_S:,} {rate_mark(p, durable)}" if at_rate else "-",
             f"<= {P99_MS:g} ms {p99_mark(p)}" if at_p99 else "-",
         ])
-    head = ["keys", "conns", "req/s", "202/s", "p50 ms", "p99 ms", "errors", "202/s target", "p99 target"]
+    head = ["keys", "conns", "req/s", "202/s", "p50 ms", "p99 ms", "errors", "CPU us/req", "idle cores",
+            "202/s target", "p99 target"]
     d = section["durability"]
     check = (f"newest incident id {d['newest_incident_id']:,} >= {d['distinct_202s']:,} distinct-key 202s"
              f" ({'ok' if d['incidents_ok'] else 'FAILED'})")
@@ -61,6 +63,8 @@ def render_ingest(section: dict[str, Any]) -> list[str]:
         f"ingest: POST /api/events on a fresh daemon, 202 only after commit"
         f" ({section['generator']}, {section['seconds_per_point']:g} s per point, 1 s warm-up)",
         table(head, rows),
+        "  CPU us/req: the daemon's CPU time per request; idle cores: what the whole machine left idle"
+        " meanwhile (the load generator shares it)",
         *errors_notes("ingest", section["points"]),
         *_render_scraping(section.get("scraping")),
         f"  durability {'ok' if durable else 'FAILED'}: {check}",
