@@ -35,7 +35,7 @@ def follow_contact(user_id: int, username: str, method: str, old: str, new: str,
     if old == new:
         return []
     rows = outbox.unsent_pages_of(user_id, method, old)
-    outbox.retarget_pages([row.id for row in rows], new)
+    outbox.update_pages([row.id for row in rows], target=new)
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_PLANNED",
         f"{method} due at {format_instant(row.due_at)} goes to {new}, not {old}: {username}'s contact"
@@ -48,7 +48,7 @@ def cancel(user_id: int, why: str, now: datetime, method: str | None = None, tar
     """The user's unsent pages (to `method` and `target`, due before `due_before`, if given) are
     not sent, because `why`."""
     rows = outbox.unsent_pages_of(user_id, method, target, due_before)
-    outbox.cancel_unsent_pages([row.id for row in rows])
+    outbox.update_pages([row.id for row in rows], status="CANCELLED")
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method))
         for row in rows], now)

@@ -115,14 +115,10 @@ def unsent_pages_of(user_id: int, method: str | None = None, target: str | None 
     return list(held(model.select().where(unsent).order_by(model.id), exclusive=True))
 
 
-def retarget_pages(notification_ids: list[int], target: str) -> None:
+def update_pages(notification_ids: list[int], **changes: Any) -> None:
+    """Set `changes` (columns) on these outbox rows: a new target, or status CANCELLED."""
     for chunk in id_chunks(notification_ids):
-        m.Notification.update(target=target).where(m.Notification.id.in_(chunk)).execute()
-
-
-def cancel_unsent_pages(notification_ids: list[int]) -> None:
-    for chunk in id_chunks(notification_ids):
-        m.Notification.update(status="CANCELLED").where(m.Notification.id.in_(chunk)).execute()
+        m.Notification.update(**changes).where(m.Notification.id.in_(chunk)).execute()
 
 
 def log_about_pages(entries: list[tuple[int, LogEntry]], at: datetime) -> None:
