@@ -12,6 +12,7 @@ from playhouse.migrations import Runner
 
 from ilertd.store import models as m
 from ilertd.store.db import MIGRATIONS_DIR, migrate, open_database
+from ilertd.store.incidents import WAITING_SQL
 
 
 def schema(db: peewee.Database) -> dict[str, Any]:
@@ -43,9 +44,11 @@ def test_migrations_build_the_schema_of_the_models(tmp_path: Path) -> None:
     built = schema(migrated)
     expected = schema(modelled)
     # Indexes added by a migration in raw SQL, which the models do not declare: the outbox's
-    # per-contact index and the partial unique index of open incidents per (source, key).
+    # per-contact index, the partial unique index of open incidents per (source, key) and the
+    # partial index of the incidents waiting for someone.
     built["notification"]["indexes"].remove((False, ("method", "target", "status", "due_at")))
     built["incident"]["indexes"].remove((True, ("alert_source_id", "alert_key_identity")))
+    built["incident"]["indexes"].remove((False, ("status",)))
     assert set(built) == set(expected)
     for table in expected:
         assert built[table] == expected[table], table
@@ -120,7 +123,7 @@ def test_incidents_an_older_version_left_paging_nobody_for_good_wait_for_someone
             db.execute_sql("INSERT INTO notification (incident_id, user_id, kind, method, target, due_at,"
                            " status, attempts, created_at) VALUES (?, 1, 'ALERT', 'SMS', '+491',"
                            " '2026-01-01 09:00:00', 'SUCCESS', 1, '2026-01-01 09:00:00')", (incident_id,))
-    assert migrate(db) == ["0013_waiting_incidents"]
+    assert migrate(db)[0] == "0013_waiting_incidents"
     rows = db.execute_sql("SELECT id, escalation_level, next_escalation_at FROM incident"
                           " ORDER BY id").fetchall()
     assert [(i, level, str(due)[:19] if due else None) for i, level, due in rows] == [
@@ -131,3 +134,10 @@ def test_incidents_an_older_version_left_paging_nobody_for_good_wait_for_someone
         (5, 0, None),
         (6, -1, "2026-01-01 11:00:00"),
     ]
+
+
+def test_the_incidents_waiting_for_someone_are_read_by_their_index(db: peewee.Database) -> None:
+    """The supervisor reads them after every write that may make someone reachable, while it
+    routes no event: by the partial index, not by every PENDING incident."""
+    plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + WAITING_SQL))
+    assert "incident_waiting" in plan, plan

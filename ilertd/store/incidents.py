@@ -221,12 +221,12 @@ def escalation_deadlines(reader: Reader, until: datetime | None = None) -> list[
             for row in reader.raw(sql, *params, columns="id, next_escalation_at")]
 
 
-_WAITING = f"SELECT id FROM incident WHERE status = 'PENDING' AND escalation_level = {WAITING}"
+WAITING_SQL = f"SELECT id FROM incident WHERE status = 'PENDING' AND escalation_level = {WAITING}"
 
 
 def waiting_incident_ids(reader: Reader) -> list[int]:
     """PENDING incidents nobody in their policy could be paged for, waiting for someone (level -2)."""
-    return [row[0] for row in reader.raw(_WAITING, columns="id")]
+    return [row[0] for row in reader.raw(WAITING_SQL, columns="id")]
 
 
 def log_rows(incident_id: int, entries: Iterable[LogEntry], at: datetime) -> list[dict[str, Any]]:
