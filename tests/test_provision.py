@@ -473,3 +473,40 @@ def test_a_store_no_daemon_started_gets_its_first_start_from_the_first_command_t
     store("other")
     assert cli(capsys, "user", "add", "carol")[0] == 0
     assert [line.split()[1] for line in cli(capsys, "user", "list")[1].splitlines()[1:]] == ["admin", "carol"]
+
+
+def test_a_number_changed_in_the_document_takes_its_rules_and_unsent_pages_with_it(
+        tmp_path: Path, app_paging: Paging) -> None:
+    """The document gives ann's one SMS contact a new number: the contact is changed, not
+    replaced, so her rules stay and her page due at 09:05 goes to the new number (replaced, the
+    page was cancelled with the old contact and nobody got it)."""
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    team = textwrap.dedent('''\
+        [[users]]
+        username = "ann"
+        contacts = [{method = "SMS", target = "NUMBER"}]
+        notificationRules = [
+            {type = "HIGH_PRIORITY", delayMin = 0, contact = {method = "SMS", target = "NUMBER"}},
+            {type = "HIGH_PRIORITY", delayMin = 5, contact = {method = "SMS", target = "NUMBER"}},
+        ]
+        ''')
+    old_number, new_number = "+4915100000301", "+4915100000302"
+    first = ilertd(daemon.data_dir, "provision", str(write(tmp_path, team.replace("NUMBER", old_number))))
+    assert first.returncode == 0, first.stderr
+    ann = int(daemon.get("/api/users").json()[-1]["id"])
+    contact_before = daemon.get(f"/api/users/{ann}/contacts").json()
+    app_paging.policy([(30, [ann])])
+    incident_id = app_paging.alert()
+    daemon.advance("PT1M")
+    changed = ilertd(daemon.data_dir, "provision", str(write(tmp_path, team.replace("NUMBER", new_number))))
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.splitlines()[-1] == "0 created, 1 updated, 0 unchanged"
+    contact_after = daemon.get(f"/api/users/{ann}/contacts").json()
+    assert [c["id"] for c in contact_after] == [c["id"] for c in contact_before]
+    assert contact_after[0]["target"] == new_number
+    daemon.advance("PT4M")
+    pages = app_paging.notifications(incident_id)
+    assert sorted((n["dueAt"][11:16], n["target"], n["status"]) for n in pages) == [
+        ("09:00", old_number, "SUCCESS"), ("09:05", new_number, "SUCCESS")]
+    assert len(app_paging.http.to(f"/sms/{new_number}")) == 1

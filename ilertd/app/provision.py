@@ -9,7 +9,9 @@ What provisioning does with each object of the document (matched by `username` o
   schedule is always written whole, as the API's PUT takes it;
 - `contacts` and each list of rules, when given, are the user's whole list: a contact (method,
   target) or rule not listed is deleted, one listed and missing is created; left out, the user's
-  own stay as they are (so users keep managing them in the web UI);
+  own stay as they are (so users keep managing them in the web UI). A method given one new
+  target while the user's one unlisted contact of it goes is that contact's target changed (a
+  new number): its rules and unsent pages follow it, as with the API's PUT;
 - objects of the store the document does not name are left alone, never deleted.
 Secrets are never exported (integration keys, signing secrets, tokens, passwords); a document may
 set `signingSecret`, which is then compared and written as any field.
@@ -187,14 +189,18 @@ class Provisioning:
                     key = self._contact_key(item)
                     if key in wanted:
                         raise invalid("", f"{key[0]} {key[1]} is listed twice")
-                    if key not in first_of:
-                        first_of[key] = self.app.preferences.create_contact(
-                            OPERATOR, user_id, {"method": key[0], "target": key[1]}).id
-                        if "contacts" not in changed:
-                            changed.append("contacts")
                 wanted.append(key)
+            kept = {first_of[key] for key in wanted if key in first_of}
+            unlisted = [c for c in current if c.id not in kept]
+            for index, key in enumerate(wanted):
+                if key in first_of:
+                    continue
+                with _within(f"contacts[{index}]"):
+                    first_of[key] = self._new_or_changed_contact(user_id, key, wanted, unlisted, first_of)
+                if "contacts" not in changed:
+                    changed.append("contacts")
             available = {key: first_of[key] for key in wanted}
-            extra = [c.id for c in current if available.get((c.method, c.target)) != c.id]
+            extra = [c.id for c in unlisted if available.get((c.method, c.target)) != c.id]
             if extra and "contacts" not in changed:
                 changed.append("contacts")
         else:
@@ -207,6 +213,23 @@ class Provisioning:
             # or created against the contacts it keeps.
             self.app.preferences.delete_contact(OPERATOR, user_id, contact_id)
         return changed
+
+    def _new_or_changed_contact(self, user_id: int, key: tuple[str, str], wanted: list[tuple[str, str]],
+                                unlisted: list[m.Contact], first_of: dict[tuple[str, str], int]) -> int:
+        """The id of the contact the document's `key` is: the user's one unlisted contact of that
+        method given the new target, when the document adds one contact of that method (a
+        changed number: its rules and its pages not yet sent follow it, as the API's PUT does),
+        else a new contact."""
+        method = key[0]
+        added = [k for k in wanted if k[0] == method and k not in first_of]
+        replaced = [c for c in unlisted if c.method == method]
+        if len(added) == 1 and len(replaced) == 1:
+            contact = replaced.pop()
+            unlisted.remove(contact)
+            self.app.preferences.update_contact(OPERATOR, user_id, contact.id, {"target": key[1]})
+            return int(contact.id)
+        return int(self.app.preferences.create_contact(
+            OPERATOR, user_id, {"method": method, "target": key[1]}).id)
 
     def _contact_key(self, item: dict[str, Any]) -> tuple[str, str]:
         methods = self.app.ctx.methods(False)
