@@ -16,12 +16,12 @@ import peewee
 import pykka
 
 from ilertd import __version__, collector
-from ilertd.actors.ask import answers_ping, ask_blocking
-from ilertd.actors.base import send
+from ilertd.actors.ask import answers_ping
 from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock, follow_shared_clock, make_manual_clock
-from ilertd.actors.heartbeat import HeartbeatActor, HeartbeatChanged
-from ilertd.actors.messages import IncidentCommand, Ping, SomeoneMayBeReachable
+from ilertd.actors.gateway import ActorGateway
+from ilertd.actors.heartbeat import HeartbeatActor
+from ilertd.actors.messages import Ping
 from ilertd.actors.runtime import Runtime, answering_for
 from ilertd.actors.schedule import ScheduleActors
 from ilertd.actors.supervisor import Supervisor
@@ -29,12 +29,10 @@ from ilertd.app import bootstrap
 from ilertd.app.application import Application
 from ilertd.app.context import Context
 from ilertd.app.password_hashing import password_hashing
-from ilertd.app.unsent_pages import MovedPage
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
-from ilertd.domain.incidents import Actor
 from ilertd.domain.timeutil import format_instant
-from ilertd.errors import NOT_LEADER, ApiError, StartError
+from ilertd.errors import StartError
 from ilertd.generation_watch import GenerationWatcher
 from ilertd.leadership import Leadership, node_name
 from ilertd.metrics import Metrics
@@ -44,7 +42,6 @@ from ilertd.relay import Relay
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, is_sqlite, open_database
 from ilertd.store.files import secure_directory
-from ilertd.store.outbox import store_test_page
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.tracker import WorkTracker
 from ilertd.web.app import build_app
@@ -94,9 +91,9 @@ class Daemon:
         self.clock: Clock | None = None
         self.committer: Committer | None = None
         self.supervisor: Any = None
-        # Set while a look of the waiting incidents is queued for the supervisor (each has its own).
-        self._look_queued = threading.Event()
         self.runtime: Runtime | None = None
+        # The application layer's ways to the actors (its Context's callbacks).
+        self.gateway: ActorGateway | None = None
         self.http: HttpServer | None = None
         self.port: int | None = None
         self.listener: socket.socket | None = None
@@ -272,6 +269,7 @@ class Daemon:
         secret = bootstrap.secret_key(self.db, self.config.security.secret_key)
         self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
                                answering=answering_for(self.config, secret), metrics=self.metrics)
+        self.gateway = ActorGateway(self.runtime, lambda: self.supervisor, lambda: self.heartbeat_actor)
         self.schedule_actors = ScheduleActors(self.runtime)
 
     def start_channels(self) -> None:
@@ -306,7 +304,6 @@ class Daemon:
     def start_supervisor(self) -> None:
         assert self.runtime is not None
         actors = self.config.actors
-        self._look_queued = threading.Event()
         self.supervisor = Supervisor.start(self.runtime, actors.max_live_incidents, actors.idle_seconds)
         # Start barrier: a failing on_start must stop the daemon now, not on the first event.
         self.supervisor.ask(Ping(), timeout=60)
@@ -327,10 +324,6 @@ class Daemon:
             self.heartbeat_actor.stop(block=True, timeout=30)
             self.heartbeat_actor = None
 
-    def heartbeat_changed(self, monitor_id: int, recovered: bool) -> None:
-        if self.heartbeat_actor is not None:
-            send(self.heartbeat_actor, HeartbeatChanged(monitor_id, recovered), self.tracker)
-
     def stop_supervisor(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop(block=True, timeout=30)
@@ -338,21 +331,22 @@ class Daemon:
     def make_services(self, plugins: PluginManager) -> Services:
         assert self.db is not None and self.clock is not None and self.runtime is not None
         runtime, schedule_actors, clock = self.runtime, self.schedule_actors, self.clock
-        assert schedule_actors is not None
+        gateway = self.gateway
+        assert schedule_actors is not None and gateway is not None
         context = Context(
             db=self.db, now=self.clock.now, people=runtime.people, policies=runtime.policies,
             schedules=runtime.schedules, maintenance=runtime.maintenance,
             schedule_changed=schedule_actors.changed,
             duties_changed=schedule_actors.duties_changed,
-            heartbeat_changed=self.heartbeat_changed,
+            heartbeat_changed=gateway.heartbeat_changed,
             integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
-            incident_action=self.incident_action,
-            reachability_changed=self.reachability_changed,
+            incident_action=gateway.incident_action,
+            reachability_changed=gateway.reachability_changed,
             methods=lambda reminders: plugins.methods(reminders=reminders),
             secret_key=self.config.security.secret_key,
             passwords=password_hashing(self.config.security),
-            test_page=self.test_page,
-            pages_moved=self.pages_moved,
+            test_page=gateway.test_page,
+            pages_moved=gateway.pages_moved,
         )
         return Services(
             config=self.config, db=self.db, clock=self.clock, tracker=self.tracker,
@@ -363,45 +357,6 @@ class Daemon:
             follow_clock=partial(follow_shared_clock, clock)
             if isinstance(clock, ManualClock) and clock.shared else None,
         )
-
-    def test_page(self, user_id: int, method: str, target: str) -> int:
-        """Queue a test page to a contact and hand it to its channel actor now."""
-        assert self.runtime is not None and self.db is not None
-        if self.supervisor is None:
-            raise NOT_LEADER
-        notification_id = self.runtime.notification_ids.next()
-        store_test_page(self.db, notification_id, user_id, method, target, self.runtime.clock.now())
-        self.runtime.pages.arm(notification_id, None, method, target, self.runtime.clock.now())
-        return notification_id
-
-    def reachability_changed(self) -> None:
-        """Someone may be reachable now: the supervisor has the incidents waiting for someone look
-        again, once for however many writes came before it got to it."""
-        if self.supervisor is None or self._look_queued.is_set():
-            return
-        self._look_queued.set()
-        try:
-            send(self.supervisor, SomeoneMayBeReachable(self._look_queued), self.tracker)
-        except pykka.ActorDeadError:
-            # Stopping: the write is committed, and a waiting incident's own look still comes.
-            self._look_queued.clear()
-
-    def pages_moved(self, pages: list[MovedPage]) -> None:
-        """Pages now due at another target: their timers go to that target's channel actor."""
-        if self.runtime is None or self.supervisor is None:
-            return
-        dispatcher = self.runtime.pages
-        for page in pages:
-            dispatcher.arm(page.notification_id, page.incident_id, page.method, page.target, page.due_at)
-
-    def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
-                        level: int | None) -> ApiError | None:
-        """The application layer's way to the incident actors: the change, committed, or its refusal."""
-        if self.supervisor is None:
-            return NOT_LEADER
-        outcome = ask_blocking(self.supervisor, self.tracker, lambda reply: IncidentCommand(
-            incident_id, action, actor, reply, content, level))  # type: ignore[arg-type]
-        return outcome.error
 
     def start_http(self) -> None:
         assert self.web_app is not None and self.listener is not None

@@ -1,0 +1,86 @@
+"""The actors as the application layer reaches them: incident actors, channels, heartbeat checks.
+
+The application layer sits below the actors and may not import them; its `Context` takes these
+methods instead, and the daemon hands them over. Each finds the actor it needs as it is now (a
+node that follows has no supervisor; a promoted one gets a new one).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from ilertd.actors.ask import ask_blocking
+from ilertd.actors.base import send
+from ilertd.actors.heartbeat import HeartbeatChanged
+from ilertd.actors.messages import IncidentCommand, SomeoneMayBeReachable
+from ilertd.actors.runtime import Runtime
+from ilertd.app.unsent_pages import MovedPage
+from ilertd.domain.incidents import Actor
+from ilertd.errors import NOT_LEADER, ApiError
+from ilertd.store.outbox import store_test_page
+
+
+class ActorGateway:
+    def __init__(self, runtime: Runtime, supervisor: Callable[[], Any], heartbeats: Callable[[], Any]
+                 ) -> None:
+        self.runtime = runtime
+        self._supervisor = supervisor
+        self._heartbeats = heartbeats
+        # (supervisor, flag set while a look of the waiting incidents waits in its box): one per
+        # supervisor, so a look lost with a stopped one never holds back the next one's.
+        self._look: tuple[Any, threading.Event] | None = None
+
+    def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
+                        level: int | None) -> ApiError | None:
+        """The change, committed, or its refusal."""
+        supervisor = self._supervisor()
+        if supervisor is None:
+            return NOT_LEADER
+        outcome = ask_blocking(supervisor, self.runtime.tracker, lambda reply: IncidentCommand(
+            incident_id, action, actor, reply, content, level))  # type: ignore[arg-type]
+        return outcome.error
+
+    def reachability_changed(self) -> None:
+        """Someone may be reachable now: the supervisor has the incidents waiting for someone look
+        again, once for however many writes came before it got to it."""
+        supervisor = self._supervisor()
+        if supervisor is None:
+            return
+        if self._look is None or self._look[0] is not supervisor:
+            self._look = (supervisor, threading.Event())
+        queued = self._look[1]
+        if queued.is_set():
+            return
+        queued.set()
+        try:
+            send(supervisor, SomeoneMayBeReachable(queued), self.runtime.tracker)
+        except pykka.ActorDeadError:
+            # Stopping: the write is committed, and a waiting incident's own look still comes.
+            queued.clear()
+
+    def pages_moved(self, pages: list[MovedPage]) -> None:
+        """Pages now due at another target: their timers go to that target's channel actor."""
+        if self._supervisor() is None:
+            return
+        dispatcher = self.runtime.pages
+        for page in pages:
+            dispatcher.arm(page.notification_id, page.incident_id, page.method, page.target, page.due_at)
+
+    def test_page(self, user_id: int, method: str, target: str) -> int:
+        """Queue a test page to a contact and hand it to its channel actor now."""
+        if self._supervisor() is None:
+            raise NOT_LEADER
+        runtime = self.runtime
+        notification_id = runtime.notification_ids.next()
+        store_test_page(runtime.db, notification_id, user_id, method, target, runtime.clock.now())
+        runtime.pages.arm(notification_id, None, method, target, runtime.clock.now())
+        return notification_id
+
+    def heartbeat_changed(self, monitor_id: int, recovered: bool) -> None:
+        heartbeats = self._heartbeats()
+        if heartbeats is not None:
+            send(heartbeats, HeartbeatChanged(monitor_id, recovered), self.runtime.tracker)
