@@ -7,8 +7,9 @@ Batching many units per transaction is what makes durable ingestion fast on SQLi
 SQLite copies its write-ahead log into the database in whichever COMMIT finds 1,000 pages of log,
 before that COMMIT returns: at 20 events/s every 45th or so event's reply waited 20-27 ms for it
 (3-4 ms otherwise), and so did its page. The writer folds the log itself once it has nothing
-queued and its batch's replies are on their way (`FOLD_EVERY_S`), so below a few hundred events
-a second a COMMIT never does. Under load it never runs dry and SQLite's own takes over: a
+queued and its batch's replies are on their way (at most once a second), so below about a
+hundred events a second a COMMIT never does. Under load it seldom runs dry and SQLite's own
+takes over: a
 checkpointing thread beside it made the log grow (the writer could never start it again) and a
 storm of escalations 17 % slower.
 
@@ -44,8 +45,8 @@ MAX_BATCH = 512
 # few enough that the first pages of a storm are not held back for the rest of its batch.
 WRITES_TOGETHER = 128
 # How often at most the writer folds the log when it runs dry: each fold makes the next COMMIT
-# start the log again, which syncs its header (0.7 ms here).
-FOLD_EVERY_S = 0.25
+# start the log again, which syncs its header (0.7 ms here), and under load a run dry is brief.
+FOLD_EVERY_S = 1.0
 # Owners whose finished tickets may pile up in `_newest` before they are dropped at once.
 STALE_TICKETS = 50_000
 
