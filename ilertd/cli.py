@@ -1,5 +1,5 @@
 """The `ilertd` command: serve, check-config, migrate, user add|list|delete|passwd, token create,
-provision, export, plugins, status."""
+provision, export, plugins, status, backup, restore."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from typing import IO
 
 import peewee
 
-from ilertd import __version__
 from ilertd.actors.clock import RealClock
 from ilertd.app import bootstrap
 from ilertd.app.application import Application
@@ -27,12 +26,14 @@ from ilertd.app.export import ExportError, export_document
 from ilertd.app.offboarding import DutyError, delete_user
 from ilertd.app.password_hashing import password_hashing
 from ilertd.app.provision import ProvisionError, Provisioning
+from ilertd.cli_arguments import command_line
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.domain.provision_document import DocumentError, read_document
-from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError
 from ilertd.logs import configure_logging
-from ilertd.store.db import StoreLockedError, data_dir, migrate, open_database
+from ilertd.store.backup import BackupError, backup_to, restore_from
+from ilertd.store.db import StoreLock, StoreLockedError, data_dir, migrate, open_database
 from ilertd.store.nodes import LEADER, nodes_seen
 from ilertd.store.people import all_users, user_named
 
@@ -43,87 +44,6 @@ NODE_UP_WITHIN = timedelta(seconds=15)
 
 class CommandError(RuntimeError):
     """A command failed in a way the user can fix; the message says how."""
-
-
-def _port(text: str) -> int:
-    """`--port`: 0 (the system picks one) to 65535, checked as `server.port` is, not by bind()."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {port}")
-    return port
-
-
-def _instant(text: str) -> str:
-    """`--clock-start`: an instant the manual clock can start at, checked here as the clock will."""
-    try:
-        parse_instant(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"must be an ISO-8601 instant, got {text!r}: {error}") from None
-    return text
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ilertd", description="Self-hosted on-call alerting daemon")
-    parser.add_argument("--version", action="version", version=f"ilertd {__version__}")
-    # `--config` is read before the command (`ilertd --config F serve`) or after it; SUPPRESS keeps
-    # a command's parser from putting its absent option over the one given before.
-    parser.add_argument("--config", type=Path, help="TOML settings file (default: none)")
-    config_parent = argparse.ArgumentParser(add_help=False)
-    config_parent.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                               help="TOML settings file (default: none)")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", parents=[config_parent], help="run the daemon")
-    serve.add_argument("--host", help="address to bind (default: server.host)")
-    serve.add_argument("--port", type=_port, help="port to bind (default: server.port; 0 picks one)")
-    serve.add_argument("--manual-clock", action="store_true",
-                       help="time moves only through POST /api/_clock (tests; loopback only)")
-    serve.add_argument("--clock-start", type=_instant, help="the manual clock's first instant (ISO-8601)")
-
-    check = commands.add_parser("check-config", parents=[config_parent],
-                                help="validate a settings file")
-    check.add_argument("file", type=Path)
-
-    commands.add_parser("migrate", parents=[config_parent], help="apply database migrations")
-
-    user = commands.add_parser("user", help="manage users")
-    user_commands = user.add_subparsers(dest="user_command", required=True)
-    add = user_commands.add_parser("add", parents=[config_parent], help="create a user")
-    add.add_argument("name")
-    add.add_argument("--admin", action="store_true", help="give the ADMIN role")
-    add.add_argument("--email", default="")
-    passwd = user_commands.add_parser("passwd", parents=[config_parent],
-                                      help="set a user's web UI password, read from stdin")
-    passwd.add_argument("name")
-    listing = user_commands.add_parser("list", parents=[config_parent], help="list the users")
-    listing.add_argument("--json", action="store_true", help="the API's user objects, as a JSON array")
-    delete = user_commands.add_parser("delete", parents=[config_parent],
-                                      help="delete a user; refused while they are on a policy or schedule")
-    delete.add_argument("name")
-    delete.add_argument("--force", action="store_true",
-                        help="take them off every escalation level, schedule layer and override first")
-
-    token = commands.add_parser("token", help="manage API tokens")
-    token_commands = token.add_subparsers(dest="token_command", required=True)
-    create = token_commands.add_parser("create", parents=[config_parent],
-                                       help="create an API token for a user; prints only the token")
-    create.add_argument("name", help="the user's username")
-
-    provision = commands.add_parser("provision", parents=[config_parent],
-                                    help="create and update users, schedules, policies and sources "
-                                         "from a TOML file")
-    provision.add_argument("file", type=Path)
-    provision.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
-    commands.add_parser("export", parents=[config_parent],
-                        help="print users, schedules, policies and sources as a provision file")
-
-    commands.add_parser("plugins", parents=[config_parent], help="list plugins and their state")
-    commands.add_parser("status", parents=[config_parent],
-                        help="the daemons serving the database (seen in the last 15 s) and which leads")
-    return parser
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -352,6 +272,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if leaders else 1
 
 
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    db = open_database(_config(args).database.effective_url(data_dir()))
+    try:
+        size = backup_to(db, args.file)
+    except BackupError as error:
+        raise CommandError(f"cannot back up: {error}") from None
+    print(f"backed up {_mib(size)} to {args.file}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    url = _config(args).database.effective_url(data_dir())
+    db = open_database(url)
+    lock = StoreLock(db, url)
+    lock.acquire()  # a daemon serving the store refuses the restore (StoreLockedError)
+    try:
+        size = restore_from(db, args.file)
+        applied = migrate(db)
+    except BackupError as error:
+        raise CommandError(f"cannot restore: {error}") from None
+    finally:
+        lock.release()
+    migrated = f"; migrated: {', '.join(applied)}" if applied else ""
+    print(f"restored {_mib(size)} from {args.file}{migrated}")
+    return 0
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "check-config": cmd_check_config,
@@ -362,11 +313,13 @@ COMMANDS = {
     "export": cmd_export,
     "plugins": cmd_plugins,
     "status": cmd_status,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = command_line().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, CommandError, StartError, StoreLockedError) as error:

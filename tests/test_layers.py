@@ -22,7 +22,8 @@ READS_NOT_CHECKED = frozenset({
     "ilertd/actors/supervisor.py",
 })
 # What each lower layer must not import: nothing below imports anything above it.
-ABOVE_APP = ("ilertd.web", "ilertd.actors", "ilertd.plugins", "ilertd.cli", "ilertd.daemon")
+ABOVE_APP = ("ilertd.web", "ilertd.actors", "ilertd.plugins", "ilertd.cli", "ilertd.cli_arguments",
+             "ilertd.daemon")
 FORBIDDEN_IMPORTS = {
     "ilertd/domain/": ("ilertd.store", "ilertd.app", *ABOVE_APP),
     "ilertd/store/": ("ilertd.app", *ABOVE_APP),

@@ -1,0 +1,93 @@
+"""Copying a SQLite store whole, while a daemon serves it (`ilertd backup`), and back (`ilertd restore`).
+
+Copying `ilertd.db` with `cp` beside a daemon is not a backup: the newest commits are in the
+write-ahead log beside it, and a checkpoint may write the file while it is read. SQLite's online
+backup copies the pages as one read transaction sees them (the log's included), and a reader
+never holds up the daemon's writes. Copying a file back over a store is worse: a write-ahead log
+left beside it would be applied to pages it does not belong to. A restore therefore goes through
+the same API into the store's own connection, which writes through the log as any commit does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+
+import peewee
+
+from ilertd.store.db import is_sqlite
+from ilertd.store.files import FILE_MODE
+
+# A table every ilertd store has had from its first migration on.
+IDENTIFYING_TABLE = "incident"
+
+
+class BackupError(RuntimeError):
+    """The copy cannot be made or used; the message says why."""
+
+
+def _sqlite_only(db: peewee.Database) -> None:
+    if not is_sqlite(db):
+        raise BackupError("the store is on PostgreSQL: back it up and restore it with pg_dump and"
+                          " pg_restore (README, \"Backups\")")
+
+
+def backup_to(db: peewee.Database, target: Path) -> int:
+    """A consistent copy of the store at `target` (0600; written beside it under a temporary name
+    and renamed, so `target` is never a partial copy); refused where `target` exists. Its size
+    in bytes."""
+    _sqlite_only(db)
+    if target.exists():
+        raise BackupError(f"{target} exists: name a new file (a backup never overwrites one)")
+    temporary = target.with_name(f".{target.name}.partial")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    # 0600 before SQLite writes anything: the copy holds the signing secret and token hashes.
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    try:
+        copy = sqlite3.connect(temporary)
+        try:
+            db.connection().backup(copy)
+            size = _checked(copy, temporary)
+        finally:
+            copy.close()
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return size
+
+
+def restore_from(db: peewee.Database, source: Path) -> int:
+    """Replace the store's content with the backup at `source`, checked first (nothing is changed
+    when it is not an ilertd store); the caller holds the store lock. The size copied, in bytes."""
+    _sqlite_only(db)
+    if not source.is_file():
+        raise BackupError(f"{source}: no such file")
+    backup = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        size = _checked(backup, source)
+        backup.backup(db.connection())
+    finally:
+        backup.close()
+    return size
+
+
+def _checked(connection: sqlite3.Connection, path: Path) -> int:
+    """The size in bytes of an intact ilertd store, else BackupError."""
+    try:
+        verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+        found = connection.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                   (IDENTIFYING_TABLE,)).fetchone()[0]
+        pages = int(connection.execute("PRAGMA page_count").fetchone()[0])
+        page_size = int(connection.execute("PRAGMA page_size").fetchone()[0])
+    except sqlite3.DatabaseError as error:
+        raise BackupError(f"{path}: not a SQLite database ({error})") from None
+    if verdict != "ok":
+        raise BackupError(f"{path}: the copy is damaged ({verdict})")
+    if not found:
+        raise BackupError(f"{path}: not an ilertd store (it has no {IDENTIFYING_TABLE} table)")
+    return pages * page_size
