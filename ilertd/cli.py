@@ -33,7 +33,7 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError
 from ilertd.logs import configure_logging
 from ilertd.store.backup import BackupError, backup_to, restore_from
-from ilertd.store.db import StoreLock, StoreLockedError, data_dir, migrate, open_database
+from ilertd.store.db import StoreLock, StoreLockedError, data_dir, migrate, open_database, sqlite_file
 from ilertd.store.nodes import LEADER, nodes_seen
 from ilertd.store.people import all_users, user_named
 
@@ -277,7 +277,12 @@ def _mib(size: int) -> str:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    db = open_database(_config(args).database.effective_url(data_dir()))
+    url = _config(args).database.effective_url(data_dir())
+    store = sqlite_file(url)
+    if store is not None and not store.exists():
+        # Opening it would make an empty store there: a mistyped data directory.
+        raise CommandError(f"cannot back up: there is no store at {store}")
+    db = open_database(url)
     try:
         size = backup_to(db, args.file)
     except BackupError as error:

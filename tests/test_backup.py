@@ -113,6 +113,14 @@ def test_a_file_that_is_not_a_store_is_not_restored_and_changes_nothing(
     assert dump(db) == before
 
 
+def test_backing_up_where_there_is_no_store_makes_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "mistyped"))
+    code, _, err = cli(capsys, "backup", str(tmp_path / "copy.db"))
+    assert code == 1 and f"no store at {tmp_path / 'mistyped' / 'ilertd.db'}" in err, err
+    assert not (tmp_path / "mistyped").exists() and not (tmp_path / "copy.db").exists()
+
+
 def test_a_postgresql_store_is_backed_up_with_its_own_tools(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "ilertd.toml"

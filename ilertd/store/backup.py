@@ -51,6 +51,8 @@ def backup_to(db: peewee.Database, target: Path) -> int:
         try:
             db.connection().backup(copy)
             size = _checked(copy, temporary)
+        except sqlite3.Error as error:  # a full disk, an unreadable store
+            raise BackupError(f"copying to {target} failed: {error}") from None
         finally:
             copy.close()
         os.replace(temporary, target)
@@ -70,7 +72,10 @@ def restore_from(db: peewee.Database, source: Path) -> int:
     backup = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
         size = _checked(backup, source)
-        backup.backup(db.connection())
+        try:
+            backup.backup(db.connection())
+        except sqlite3.Error as error:  # SQLite undoes a copy that fails part way
+            raise BackupError(f"copying {source} into the store failed: {error}") from None
     finally:
         backup.close()
     return size

@@ -116,14 +116,22 @@ def is_sqlite(db: peewee.Database) -> bool:
     return isinstance(db, peewee.SqliteDatabase)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (`sqlite:///PATH`); None for another store or an in-memory one."""
+    if not url.startswith("sqlite:") or "///" not in url:
+        return None
+    path = url.split("///", 1)[1]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def open_database(url: str) -> peewee.Database:
     """Connect by URL and bind the models to it; SQLite files get WAL and a busy timeout."""
     if url.startswith("sqlite:"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
             # 0600 before SQLite opens it: the WAL and shared-memory files take the same mode.
-            create_private(Path(path))
+            create_private(path)
         db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     elif url.split(":", 1)[0] in ("postgres", "postgresql"):
         # Percent-decoded as libpq decodes a URI: a password holding "@", ":", "/" or "%" is
@@ -173,11 +181,8 @@ class StoreLock:
     def __init__(self, db: peewee.Database, url: str) -> None:
         self._db = db
         self._file: IO[str] | None = None
-        if is_sqlite(db):
-            path = url.split("///", 1)[1] if "///" in url else ""
-            self._lock_path = Path(path + ".lock") if path and path != ":memory:" else None
-        else:
-            self._lock_path = None
+        path = sqlite_file(url) if is_sqlite(db) else None
+        self._lock_path = path.with_name(path.name + ".lock") if path is not None else None
 
     def acquire(self) -> None:
         if self._lock_path is not None:
