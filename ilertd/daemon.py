@@ -22,6 +22,7 @@ from ilertd.actors.clock import Clock, ManualClock, RealClock, follow_shared_clo
 from ilertd.actors.gateway import ActorGateway
 from ilertd.actors.heartbeat import HeartbeatActor
 from ilertd.actors.messages import Ping
+from ilertd.actors.retention import RetentionActor
 from ilertd.actors.runtime import Runtime, answering_for
 from ilertd.actors.schedule import ScheduleActors
 from ilertd.actors.supervisor import Supervisor
@@ -102,6 +103,7 @@ class Daemon:
         self.channel_actors: list[Any] = []
         self.schedule_actors: ScheduleActors | None = None
         self.heartbeat_actor: Any = None
+        self.retention_actor: Any = None
         self.notifier = Notifier()
         self.watchdog: Watchdog | None = None
         self.watcher = GenerationWatcher()  # what `ilertd provision` wrote from another process
@@ -177,6 +179,7 @@ class Daemon:
         self.start_supervisor()
         self.services.supervisor = self.supervisor
         self.start_heartbeats()
+        self.start_retention()
         self.leading = True
         self.start_relay()
         self.metrics.leader.set(1)
@@ -201,6 +204,7 @@ class Daemon:
         self.stop_http()
         if self.plugins is not None:
             self.plugins.stop()
+        self.stop_retention()
         self.stop_heartbeats()
         self.stop_supervisor()
         self.stop_schedules()
@@ -318,6 +322,18 @@ class Daemon:
         self.heartbeat_actor = HeartbeatActor.start(self.runtime, self.supervisor, app.heartbeats,
                                                     app.ctx.sources)
         self.heartbeat_actor.ask(Ping(), timeout=60)
+
+    def start_retention(self) -> None:
+        """Only where incidents are kept for a number of days: none kept for ever needs no thread."""
+        assert self.runtime is not None
+        days = self.config.retention.resolved_incident_days
+        if days > 0:
+            self.retention_actor = RetentionActor.start(self.runtime, days)
+
+    def stop_retention(self) -> None:
+        if self.retention_actor is not None:
+            self.retention_actor.stop(block=True, timeout=30)
+            self.retention_actor = None
 
     def stop_heartbeats(self) -> None:
         if self.heartbeat_actor is not None:

@@ -96,6 +96,13 @@ class ActorsConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    # Days a RESOLVED incident is kept (with its events, log and pages) before it is deleted;
+    # 0 keeps every incident.
+    resolved_incident_days: int = 0
+
+
+@dataclass(frozen=True)
 class LogConfig:
     # "text" or "json" (one JSON object a line).
     format: str = "text"
@@ -135,6 +142,7 @@ class Config:
     smtp_in: SmtpInConfig = field(default_factory=SmtpInConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     actors: ActorsConfig = field(default_factory=ActorsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # [plugins.NAME]: each plugin's own section, checked against its declared keys when it loads.

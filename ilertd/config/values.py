@@ -242,6 +242,7 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("limits", "events_per_minute_per_key"): _non_negative,
     ("actors", "max_live_incidents"): _at_least_one,
     ("actors", "idle_seconds"): _at_least_one,
+    ("retention", "resolved_incident_days"): _non_negative,
     ("log", "format"): _one_of(LOG_FORMATS),
     ("log", "level"): _one_of(LOG_LEVELS),
     ("metrics", "token"): _token,

@@ -1,0 +1,68 @@
+"""The retention actor: every hour on the daemon's clock (and at start), deletes the incidents
+resolved longer ago than `retention.resolved_incident_days` (ilertd.app.retention)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pykka
+
+from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.messages import Ping
+from ilertd.actors.runtime import Runtime
+from ilertd.app.retention import prune_resolved
+
+logger = logging.getLogger(__name__)
+
+EVERY = timedelta(hours=1)
+TIMER_KEY = ("retention",)
+
+
+@dataclass(frozen=True)
+class PruneDue:
+    pass
+
+
+class RetentionActor(TrackedActor):
+    def __init__(self, runtime: Runtime, days: int) -> None:
+        super().__init__(runtime.tracker)
+        self.runtime = runtime
+        self.days = days
+
+    def on_start(self) -> None:
+        send(self.actor_ref, PruneDue(), self.tracker)
+
+    def on_stop(self) -> None:
+        self.runtime.clock.disarm(TIMER_KEY)
+        self.runtime.db.close()
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case PruneDue():
+                self._prune()
+            case Ping():
+                return True
+            case _:
+                return super().handle(message)
+        return None
+
+    def _prune(self) -> None:
+        try:
+            prune_resolved(self.runtime.clock.now(), self.days)
+        finally:
+            # Armed again whatever happened: a store that failed this hour is tried the next.
+            self._arm()
+
+    def _arm(self) -> None:
+        ref, tracker = self.actor_ref, self.tracker
+
+        def fire(_when: datetime) -> None:
+            try:
+                send(ref, PruneDue(), tracker)
+            except pykka.ActorDeadError:
+                logger.debug("retention fell due while stopping; it runs again at start")
+
+        self.runtime.clock.arm(TIMER_KEY, self.runtime.clock.now() + EVERY, fire)

@@ -1,0 +1,90 @@
+"""`retention.resolved_incident_days`: a resolved incident is deleted, with its events, log and pages,
+once it was resolved longer ago than that (checked hourly on the daemon's clock); an incident still
+PENDING or ACCEPTED is kept however old; 0 (the default) keeps every incident."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.inprocess import InProcessDaemon
+
+
+def rows_of(app: InProcessDaemon, incident_id: int) -> dict[str, int]:
+    """How many rows of each table that hangs off an incident name this one."""
+    with sqlite3.connect(app.data_dir / "ilertd.db") as connection:
+        return {table: connection.execute(f"SELECT count(*) FROM {table} WHERE incident_id = ?",
+                                          (incident_id,)).fetchone()[0]
+                for table in ("event", "log_entry", "notification")}
+
+
+def opened(app: InProcessDaemon, key: str) -> int:
+    reply = app.event(alertKey=key, summary=f"{key} is down")
+    assert reply.status_code == 202, reply.text
+    return int(app.get("/api/incidents?max-results=1").json()[0]["id"])
+
+
+def test_resolved_incidents_go_after_the_days_kept_and_open_ones_stay(
+        make_app: Callable[..., InProcessDaemon], tmp_path: Path) -> None:
+    # A day kept: the manual clock fires every timer on its way (a sweep each 30 s), so weeks of
+    # it would take minutes.
+    config = tmp_path / "ilertd.toml"
+    config.write_text("[retention]\nresolved_incident_days = 1\n")
+    app = make_app(config=config).start()
+    # The admin, the default source's policy, paged by e-mail: the incident has pages.
+    contact = app.post("/api/users/1/contacts", {"method": "EMAIL", "target": "admin@example.com"})
+    assert contact.status_code == 201, contact.text
+    rule = app.post("/api/users/1/notification-preferences/alerts",
+                    {"method": "EMAIL", "contact": {"id": contact.json()["id"]}, "type": "HIGH_PRIORITY"})
+    assert rule.status_code == 201, rule.text
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+        {"escalationTimeout": 30, "users": [{"id": 1}]}]})
+    assert policy.status_code == 201, policy.text
+    attached = app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})
+    assert attached.status_code == 200, attached.text
+    old = opened(app, "disk")
+    assert app.post(f"/api/incidents/{old}/comments", {"content": "looking at the disk"}).status_code == 201
+    assert app.put(f"/api/incidents/{old}/resolve").status_code == 200
+    pending = opened(app, "cpu")
+    accepted = opened(app, "memory")
+    assert app.put(f"/api/incidents/{accepted}/accept").status_code == 200
+    assert all(rows_of(app, old)[table] > 0 for table in ("event", "log_entry", "notification"))
+
+    app.advance("PT12H")
+    recent = opened(app, "network")
+    assert app.put(f"/api/incidents/{recent}/resolve").status_code == 200
+    # Hour 23: the oldest was resolved 23 hours ago, within the day kept.
+    app.advance("PT11H")
+    assert app.get(f"/api/incidents/{old}").status_code == 200
+
+    # Hour 25: resolved over a day ago, it is gone with everything of its own; the others stay.
+    app.advance("PT2H")
+    assert app.get(f"/api/incidents/{old}").status_code == 404
+    assert rows_of(app, old) == {"event": 0, "log_entry": 0, "notification": 0}
+    for kept, status in ((pending, "PENDING"), (accepted, "ACCEPTED"), (recent, "RESOLVED")):
+        assert app.get(f"/api/incidents/{kept}").json()["status"] == status
+    assert "retention: deleted 1 incident(s) resolved before" in app.log()
+
+    # Its alert key opens a new incident, with an id never used before.
+    again = opened(app, "disk")
+    assert again > recent
+
+    # A day on, incidents still open are kept however old; the newer resolved one goes.
+    app.advance("P1D")
+    assert {app.get(f"/api/incidents/{i}").status_code for i in (pending, accepted, again)} == {200}
+    assert app.get(f"/api/incidents/{recent}").status_code == 404
+
+    # Across a restart: the check runs at start, then hourly again.
+    assert app.put(f"/api/incidents/{again}/resolve").status_code == 200
+    app.stop()
+    app.start()
+    app.advance("P1DT1H")
+    assert app.get(f"/api/incidents/{again}").status_code == 404
+
+
+def test_by_default_every_incident_is_kept(app: InProcessDaemon) -> None:
+    incident = opened(app, "disk")
+    assert app.put(f"/api/incidents/{incident}/resolve").status_code == 200
+    app.advance("P2D")
+    assert app.get(f"/api/incidents/{incident}").json()["status"] == "RESOLVED"
