@@ -103,10 +103,15 @@ def test_a_file_that_is_not_a_store_is_not_restored_and_changes_nothing(
     before = dump(db)
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database at all" * 100)
+    large_pages = tmp_path / "large-pages.db"
+    with sqlite3.connect(large_pages) as connection:
+        connection.execute("PRAGMA page_size = 8192")
+        connection.execute("CREATE TABLE incident (id INTEGER PRIMARY KEY)")
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as connection:
         connection.execute("CREATE TABLE notes (text TEXT)")
     for path, reason in ((garbage, "not a SQLite database"), (other, "not an ilertd store"),
+                         (large_pages, "has pages of 8192 bytes and the store of 4096"),
                          (tmp_path / "missing.db", "no such file")):
         code, _, err = cli(capsys, "restore", str(path))
         assert code == 1 and reason in err, err

@@ -72,6 +72,7 @@ def restore_from(db: peewee.Database, source: Path) -> int:
     backup = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
         size = _checked(backup, source)
+        _same_page_size(backup, db, source)
         try:
             backup.backup(db.connection())
         except sqlite3.Error as error:  # SQLite undoes a copy that fails part way
@@ -79,6 +80,16 @@ def restore_from(db: peewee.Database, source: Path) -> int:
     finally:
         backup.close()
     return size
+
+
+def _same_page_size(backup: sqlite3.Connection, db: peewee.Database, source: Path) -> None:
+    """SQLite cannot copy pages of one size into a store in WAL mode that has pages of another."""
+    theirs = int(backup.execute("PRAGMA page_size").fetchone()[0])
+    ours = int(db.execute_sql("PRAGMA page_size").fetchone()[0])
+    pages = int(db.execute_sql("PRAGMA page_count").fetchone()[0])
+    if pages and theirs != ours:
+        raise BackupError(f"{source} has pages of {theirs} bytes and the store of {ours}: restore it into an"
+                          " empty data directory (move the store's files aside first)")
 
 
 def _checked(connection: sqlite3.Connection, path: Path) -> int:
