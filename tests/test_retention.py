@@ -8,6 +8,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from ilertd.app import retention
 from tests.inprocess import InProcessDaemon
 
 
@@ -88,3 +91,17 @@ def test_by_default_every_incident_is_kept(app: InProcessDaemon) -> None:
     assert app.put(f"/api/incidents/{incident}/resolve").status_code == 200
     app.advance("P2D")
     assert app.get(f"/api/incidents/{incident}").json()["status"] == "RESOLVED"
+
+
+def test_many_go_in_several_units_of_the_writer(
+        make_app: Callable[..., InProcessDaemon], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retention, "BATCH", 2)
+    config = tmp_path / "ilertd.toml"
+    config.write_text("[retention]\nresolved_incident_days = 1\n")
+    app = make_app(config=config).start()
+    resolved = [opened(app, f"host-{i}") for i in range(5)]
+    for incident in resolved:
+        assert app.put(f"/api/incidents/{incident}/resolve").status_code == 200
+    app.advance("P1DT1H")
+    assert {app.get(f"/api/incidents/{i}").status_code for i in resolved} == {404}
+    assert "retention: deleted 5 incident(s)" in app.log()

@@ -51,7 +51,7 @@ class RetentionActor(TrackedActor):
 
     def _prune(self) -> None:
         try:
-            prune_resolved(self.runtime.clock.now(), self.days)
+            prune_resolved(self.runtime.committer, self.runtime.clock.now(), self.days)
         finally:
             # Armed again whatever happened: a store that failed this hour is tried the next.
             self._arm()

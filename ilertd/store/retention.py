@@ -1,4 +1,4 @@
-"""Resolved incidents past keeping: finding the oldest, and deleting them with everything of theirs.
+"""Resolved incidents past keeping: finding the oldest, and the statement that deletes them.
 
 An incident's events, log entries, pages and reply codes reference it `ON DELETE CASCADE`, so
 deleting the incident row deletes them in the same statement. Ids are never reused (SQLite
@@ -7,20 +7,23 @@ deleting the incident row deletes them in the same statement. Ids are never reus
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.statements import BARRIER, Statement
 
 
-def delete_resolved_before(cutoff: datetime, limit: int) -> int:
-    """Delete up to `limit` incidents RESOLVED before `cutoff`, oldest first, in one transaction;
-    how many. An incident still PENDING or ACCEPTED is kept however old it is."""
-    db = m.Incident._meta.database
-    with write_transaction(db):
-        ids = [row.id for row in m.Incident.select(m.Incident.id)
-               .where((m.Incident.status == "RESOLVED") & (m.Incident.resolved_at < cutoff))
-               .order_by(m.Incident.id).limit(limit)]
-        if not ids:
-            return 0
-        return int(m.Incident.delete().where(m.Incident.id.in_(ids)).execute())
+def resolved_before(cutoff: datetime, limit: int) -> list[int]:
+    """The ids of up to `limit` incidents RESOLVED before `cutoff`, oldest first."""
+    query = (m.Incident.select(m.Incident.id)
+             .where((m.Incident.status == "RESOLVED") & (m.Incident.resolved_at < cutoff))
+             .order_by(m.Incident.id).limit(limit))
+    return [row.id for row in query]
+
+
+def deletion(incident_ids: Sequence[int]) -> Statement:
+    """Deleting these incidents, for the group-commit writer; one no longer RESOLVED is kept."""
+    marks = ", ".join([m.Incident._meta.database.param] * len(incident_ids))
+    return Statement(BARRIER, f"DELETE FROM incident WHERE status = 'RESOLVED' AND id IN ({marks})",
+                     tuple(incident_ids))
