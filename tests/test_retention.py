@@ -13,13 +13,36 @@ import pytest
 from ilertd.app import retention
 from tests.inprocess import InProcessDaemon
 
+KEPT_A_DAY = {"ILERTD_RETENTION_RESOLVED_INCIDENT_DAYS": "1"}
 
-def rows_of(app: InProcessDaemon, incident_id: int) -> dict[str, int]:
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store of the test's daemon: a SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'kept' / 'ilertd.db'}"
+
+
+def rows_of(url: str, incident_id: int) -> dict[str, int]:
     """How many rows of each table that hangs off an incident name this one."""
-    with sqlite3.connect(app.data_dir / "ilertd.db") as connection:
-        return {table: connection.execute(f"SELECT count(*) FROM {table} WHERE incident_id = ?",
-                                          (incident_id,)).fetchone()[0]
-                for table in ("event", "log_entry", "notification")}
+    tables = ("event", "log_entry", "notification")
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.split("///", 1)[1]) as connection:
+            return {table: connection.execute(f"SELECT count(*) FROM {table} WHERE incident_id = ?",
+                                              (incident_id,)).fetchone()[0] for table in tables}
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            counts = {}
+            for table in tables:
+                cursor.execute(f"SELECT count(*) FROM {table} WHERE incident_id = %s", (incident_id,))
+                counts[table] = cursor.fetchone()[0]
+            return counts
+    finally:
+        connection.close()
 
 
 def opened(app: InProcessDaemon, key: str) -> int:
@@ -29,12 +52,10 @@ def opened(app: InProcessDaemon, key: str) -> int:
 
 
 def test_resolved_incidents_go_after_the_days_kept_and_open_ones_stay(
-        make_app: Callable[..., InProcessDaemon], tmp_path: Path) -> None:
+        make_app: Callable[..., InProcessDaemon], store_url: str) -> None:
     # A day kept: the manual clock fires every timer on its way (a sweep each 30 s), so weeks of
     # it would take minutes.
-    config = tmp_path / "ilertd.toml"
-    config.write_text("[retention]\nresolved_incident_days = 1\n")
-    app = make_app(config=config).start()
+    app = make_app(env={**KEPT_A_DAY, "ILERTD_DATABASE_URL": store_url}).start()
     # The admin, the default source's policy, paged by e-mail: the incident has pages.
     contact = app.post("/api/users/1/contacts", {"method": "EMAIL", "target": "admin@example.com"})
     assert contact.status_code == 201, contact.text
@@ -52,7 +73,7 @@ def test_resolved_incidents_go_after_the_days_kept_and_open_ones_stay(
     pending = opened(app, "cpu")
     accepted = opened(app, "memory")
     assert app.put(f"/api/incidents/{accepted}/accept").status_code == 200
-    assert all(rows_of(app, old)[table] > 0 for table in ("event", "log_entry", "notification"))
+    assert all(rows_of(store_url, old)[table] > 0 for table in ("event", "log_entry", "notification"))
 
     app.advance("PT12H")
     recent = opened(app, "network")
@@ -64,7 +85,7 @@ def test_resolved_incidents_go_after_the_days_kept_and_open_ones_stay(
     # Hour 25: resolved over a day ago, it is gone with everything of its own; the others stay.
     app.advance("PT2H")
     assert app.get(f"/api/incidents/{old}").status_code == 404
-    assert rows_of(app, old) == {"event": 0, "log_entry": 0, "notification": 0}
+    assert rows_of(store_url, old) == {"event": 0, "log_entry": 0, "notification": 0}
     for kept, status in ((pending, "PENDING"), (accepted, "ACCEPTED"), (recent, "RESOLVED")):
         assert app.get(f"/api/incidents/{kept}").json()["status"] == status
     assert "retention: deleted 1 incident(s) resolved before" in app.log()
@@ -94,11 +115,9 @@ def test_by_default_every_incident_is_kept(app: InProcessDaemon) -> None:
 
 
 def test_many_go_in_several_units_of_the_writer(
-        make_app: Callable[..., InProcessDaemon], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_app: Callable[..., InProcessDaemon], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retention, "BATCH", 2)
-    config = tmp_path / "ilertd.toml"
-    config.write_text("[retention]\nresolved_incident_days = 1\n")
-    app = make_app(config=config).start()
+    app = make_app(env=KEPT_A_DAY).start()
     resolved = [opened(app, f"host-{i}") for i in range(5)]
     for incident in resolved:
         assert app.put(f"/api/incidents/{incident}/resolve").status_code == 200
