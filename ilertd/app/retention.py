@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from datetime import datetime, timedelta
 
-from ilertd.domain.timeutil import format_instant
 from ilertd.store.committer import Committer, WriteUnit
 from ilertd.store.retention import deletion, resolved_before
-
-logger = logging.getLogger(__name__)
 
 # Incidents deleted a unit. The units go through the group-commit writer, in turn with the
 # events and pages: a connection of its own would take SQLite's one write lock from it, and a
@@ -23,25 +19,17 @@ class RetentionError(RuntimeError):
     """A deletion did not land; the next run tries again."""
 
 
-def prune_resolved(committer: Committer, now: datetime, days: int) -> int:
-    """Delete every incident resolved more than `days` days before `now` (0: keep them all), in
-    units of BATCH; how many. Logged when it deleted any."""
-    if days <= 0:
+def cutoff(now: datetime, days: int) -> datetime:
+    """Incidents resolved before this instant are past keeping."""
+    return now - timedelta(days=days)
+
+
+def prune_batch(committer: Committer, now: datetime, days: int) -> int:
+    """Delete up to BATCH of the incidents resolved more than `days` days before `now`, oldest
+    first, and wait for the deletion to land; how many (fewer than BATCH: none are left)."""
+    ids = resolved_before(cutoff(now, days), BATCH)
+    if not ids:
         return 0
-    cutoff = now - timedelta(days=days)
-    deleted = 0
-    while ids := resolved_before(cutoff, BATCH):
-        _delete(committer, ids)
-        deleted += len(ids)
-        if len(ids) < BATCH:
-            break
-    if deleted:
-        logger.info("retention: deleted %d incident(s) resolved before %s (retention.resolved_incident_days"
-                    " = %d), with their events, log entries and pages", deleted, format_instant(cutoff), days)
-    return deleted
-
-
-def _delete(committer: Committer, ids: list[int]) -> None:
     landed = threading.Event()
     errors: list[BaseException | None] = []
 
@@ -54,3 +42,4 @@ def _delete(committer: Committer, ids: list[int]) -> None:
         raise RetentionError(f"deleting {len(ids)} resolved incident(s): not landed in {LANDED_WITHIN_S:g} s")
     if errors[0] is not None:
         raise RetentionError(f"deleting {len(ids)} resolved incident(s) failed: {errors[0]}") from errors[0]
+    return len(ids)

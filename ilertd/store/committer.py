@@ -9,9 +9,8 @@ before that COMMIT returns: at 20 events/s every 45th or so event's reply waited
 (3-4 ms otherwise), and so did its page. The writer folds the log itself once it has nothing
 queued and its batch's replies are on their way (at most once a second), so below about a
 hundred events a second a COMMIT never does. Under load it seldom runs dry and SQLite's own
-takes over: a
-checkpointing thread beside it made the log grow (the writer could never start it again) and a
-storm of escalations 17 % slower.
+takes over: a checkpointing thread beside it made the log grow (the writer could never start
+it again) and a storm of escalations 17 % slower.
 
 Rows of one kind go in as one multi-row INSERT rather than an `executemany`: the sqlite3 driver
 lets go of the interpreter lock around every statement step, and under load taking it back took
