@@ -461,6 +461,8 @@ def test_the_sweep_sends_a_due_page_that_lost_its_timer_once(app_paging: Paging)
     # A timer can be lost (a bug, a race); the store still knows the page is due.
     daemon: Any = app_paging.daemon
     clock = daemon.daemon.clock
+    # The writer arms a page's timer after it has let the reply go: settled, it is armed.
+    app_paging.daemon.now()
     assert clock.armed_at(page_timer_key(sms[0]["id"])) is not None
     clock.disarm(page_timer_key(sms[0]["id"]))
     app_paging.daemon.advance("PT5M")
