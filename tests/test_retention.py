@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from ilertd.app import retention
+from tests.conftest import paging_with
 from tests.inprocess import InProcessDaemon
+from tests.test_replies import accept_link, phone_of, sms_reply, sms_to
 
 KEPT_A_DAY = {"ILERTD_RETENTION_RESOLVED_INCIDENT_DAYS": "1"}
 
@@ -124,3 +126,31 @@ def test_many_go_in_several_units_of_the_writer(
     app.advance("P1DT1H")
     assert {app.get(f"/api/incidents/{i}").status_code for i in resolved} == {404}
     assert "retention: deleted 5 incident(s)" in app.log()
+
+
+def test_a_deleted_incidents_sms_code_and_link_say_it_is_gone(
+        make_app: Callable[..., InProcessDaemon], tmp_path: Path) -> None:
+    """A page read after its incident was deleted: the reply code answers nothing (its row went
+    with the incident), the link says the incident no longer exists, and nothing is written.
+    (Links outlive the day kept here: by default a link expires after a day, and says so.)"""
+    env = {**KEPT_A_DAY, "ILERTD_SECURITY_LINK_TTL": str(10 * 86400)}
+    with paging_with(tmp_path, lambda config: make_app(config=config, env=env).start()) as paging:
+        jo = paging.user("jo", [("SMS", 0, "HIGH_PRIORITY"), ("EMAIL", 0, "HIGH_PRIORITY")])
+        paging.policy([(30, [jo])])
+        incident_id = paging.alert("k1", summary="api latency")
+        paging.daemon.advance("PT0S")
+        phone = phone_of(paging, jo)
+        (page,) = sms_to(paging, phone)
+        assert "Reply 1a accept" in page
+        link = accept_link(paging, "jo.pager@example.com").replace(paging.daemon.url, "")
+        assert paging.daemon.put(f"/api/incidents/{incident_id}/resolve").status_code == 200
+        paging.daemon.advance("P1DT1H")
+        assert paging.daemon.get(f"/api/incidents/{incident_id}").status_code == 404
+
+        assert sms_reply(paging, phone, "1a") == "ilertd: no incident has code 1 on this phone."
+        assert sms_reply(paging, phone, f"ack {incident_id}") == (
+            f"ilertd: incident #{incident_id} was not paged to this phone.")
+        answer = paging.daemon.client.post(link)
+        assert f"Incident #{incident_id} no longer exists." in answer.text, answer.text
+        assert paging.daemon.get(f"/api/incidents/{incident_id}").status_code == 404
+        assert "Traceback" not in paging.daemon.log()
