@@ -144,26 +144,22 @@ class IncidentActor:
             return
         self._apply(transition, message.reply, now)
 
-    def _escalation_due(self, now: datetime) -> None:
+    def _escalation_due(self, now: datetime, decide: Callable[..., Transition] = domain.escalation_due
+                        ) -> None:
         """A deadline that fires late, twice, or after accept changes nothing: the state decides.
-        `now` is the instant the host read for its whole batch of escalations."""
+        `now` is the instant the host read for its whole batch of escalations. `decide` is the
+        rule: the deadline's, or `look_again`'s (someone may be reachable before it)."""
         if self.state is None:
             return
         policy = self.runtime.policies.get(self.state.escalation_policy_id, self.runtime.reader)
-        transition = domain.escalation_due(self.state, policy, now, self.host.paging)
+        transition = decide(self.state, policy, now, self.host.paging)
         if transition.changed:
             self._apply(transition, None, now)
         else:
             self._sync_timer()
 
     def _look_again(self) -> None:
-        if self.state is None:
-            return
-        now = self.runtime.clock.now()
-        policy = self.runtime.policies.get(self.state.escalation_policy_id, self.runtime.reader)
-        transition = domain.look_again(self.state, policy, now, self.host.paging)
-        if transition.changed:
-            self._apply(transition, None, now)
+        self._escalation_due(self.runtime.clock.now(), domain.look_again)
 
     # --- effects -----------------------------------------------------------------------------
 

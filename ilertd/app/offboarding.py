@@ -128,7 +128,7 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
             app.schedules.update(OPERATOR, schedule_id, body)
         for override in duties.overrides:
             app.schedules.delete_override(OPERATOR, override.schedule_id, override.id)
-        app.people.delete_user(caller, user_id)
+        app.people.delete_user(user_id, name)
     if duties.places:
         # The writes above told the caches as each of them returned, inside this transaction: a
         # read in between may have cached what this COMMIT has just replaced.

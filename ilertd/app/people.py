@@ -15,7 +15,7 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import admins, owned_row, user, usernames
+from ilertd.store.people import admins, owned_row, user
 
 ROLES = ("ADMIN", "USER")
 
@@ -106,15 +106,11 @@ class People:
             self.ctx.user_changed(user_id)
         return user_or_404(user_id)
 
-    def delete_user(self, caller: Principal, user_id: int) -> None:
-        """The user's row, with their tokens, contacts and rules; where they are on duty is
-        ilertd.app.offboarding's to check (and take them off) first, which calls this."""
-        require_admin(caller)
-        user_or_404(user_id)
-        if user_id == caller.user_id:
-            raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
+    def delete_user(self, user_id: int, username: str) -> None:
+        """The user's row, with their tokens, contacts and rules, and their pages not yet sent.
+        Only ilertd.app.offboarding.remove_user calls this, in its transaction, once it has
+        checked the caller's rights, the user and where they are on duty."""
         with write_transaction(self.ctx.db):
-            username = usernames([user_id]).get(user_id, f"#{user_id}")
             cancel(user_id, f"user {username} was deleted", self.ctx.now())
             m.User.delete().where(m.User.id == user_id).execute()
         # Their duty rules went with them.

@@ -122,7 +122,8 @@ def update_pages(notification_ids: list[int], **changes: Any) -> None:
 
 
 def log_about_pages(entries: list[tuple[int, LogEntry]], at: datetime) -> None:
-    """Each (incident, entry) as a log entry of that incident."""
+    """Each (incident, entry) as a log entry of that incident; 100 rows a statement, within the
+    bound parameters a statement may have however many pages there are."""
     rows = [row for incident_id, entry in entries for row in log_rows(incident_id, [entry], at)]
     for start in range(0, len(rows), 100):
         m.LogEntry.insert_many(rows[start:start + 100]).execute()
@@ -203,17 +204,16 @@ def recover_pages_in_flight(db: peewee.Database, now: datetime) -> list[tuple[Pa
     with write_transaction(db):
         rows = list(model.select().where((model.status == "SCHEDULED") & model.sending_since.is_null(False))
                     .order_by(model.id))
-        entries: list[dict[str, Any]] = []
+        entries: list[tuple[int, LogEntry]] = []
         for row in rows:
             page = PageInFlight(row.id, row.incident_id, row.kind, row.method, row.target, row.user_id,
                                 row.due_at, row.attempts, bool(row.resent))
             recovery = recover(page, now)
             model.update(**recovery.changes).where(model.id == row.id).execute()
             if row.incident_id is not None:
-                entries.extend(log_rows(row.incident_id, [recovery.entry], now))
+                entries.append((row.incident_id, recovery.entry))
             found.append((page, recovery))
-        if entries:
-            m.LogEntry.insert_many(entries).execute()
+        log_about_pages(entries, now)
     return found
 
 
