@@ -12,7 +12,6 @@ import pykka
 
 from ilertd.config import Config, load_config
 from ilertd.daemon import Daemon, ServeOptions
-from ilertd.web.app import build_app
 from tests.asgi_client import ASGIApp, EventLoopThread, asgi_client
 from tests.daemon import CHEAP_PASSWORDS, CLOCK_START, ApiClient
 from tests.first_start import begin_as_first_started
@@ -93,7 +92,8 @@ class InProcessDaemon(ApiClient):
         assert self.daemon.services is not None
         # One event loop serves every request, as uvicorn's would, for the daemon's life.
         self._loop = EventLoopThread()
-        self.web_app = build_app(self.daemon.services)
+        assert self.daemon.web_app is not None
+        self.web_app = self.daemon.web_app
         self._client = self.browser()
         text = (self.data_dir / "first-run.txt").read_text()
         self.admin_token = re.search(r"admin token: (\S+)", text).group(1)  # type: ignore[union-attr]

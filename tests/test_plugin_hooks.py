@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -346,6 +347,49 @@ class Unfit:
 def test_a_plugin_that_does_not_fit_the_contract_is_a_load_error() -> None:
     status = PluginManager().register(Unfit(), "unfit")
     assert status.state == "load error" and "extra" in status.error
+
+
+def _module_plugin(source: str) -> ModuleType:
+    module = ModuleType("module_plugin")
+    exec(compile(source, "module_plugin.py", "exec"), module.__dict__)
+    return module
+
+
+MODULE_PLUGIN = """
+import json, logging
+from pathlib import Path
+from ilertd import hookimpl
+from ilertd.hookspecs import ConfigOption, Integration
+
+LIMIT = 3
+logger = logging.getLogger(__name__)
+
+def helper(value):
+    return value
+
+@hookimpl
+def plugin_config():
+    return [ConfigOption("threshold", int, 3, "how many")]
+
+@hookimpl
+def register_routes(context):
+    return []
+"""
+
+
+def test_a_module_is_a_plugin_through_its_marked_functions_only() -> None:
+    """A module names much besides its hooks (imports, helpers, constants): only its marked
+    functions are hooks, and one that does not fit its hook's arguments is still a load error."""
+    manager = PluginManager()
+    status = manager.register(_module_plugin(MODULE_PLUGIN), "module_plugin")
+    assert status.state == "enabled", status
+    hooks = {impl.function.__name__ for name in ("plugin_config", "register_routes", "register_channels")
+             for impl in getattr(manager.pm.hook, name).get_hookimpls()}
+    assert hooks == {"plugin_config", "register_routes"}
+    assert [option.key for option in manager.options["module_plugin"] or ()] == ["threshold"]
+    unfit = _module_plugin(MODULE_PLUGIN.replace("(context)", "(context, extra)"))
+    status = PluginManager().register(unfit, "module_unfit")
+    assert status.state == "load error" and "extra" in status.error, status
 
 
 def test_an_integration_declaration_is_checked_where_it_is_made() -> None:
