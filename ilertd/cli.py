@@ -30,7 +30,7 @@ from ilertd.cli_arguments import command_line
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.domain.provision_document import DocumentError, read_document
 from ilertd.domain.timeutil import format_instant
-from ilertd.errors import ApiError, StartError
+from ilertd.errors import ApiError, StartError, StoreUnavailable
 from ilertd.logs import configure_logging
 from ilertd.store.backup import BackupError, backup_to, restore_from
 from ilertd.store.db import StoreLock, StoreLockedError, data_dir, migrate, open_database, sqlite_file
@@ -335,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as error:
         if isinstance(error, ApiError):
-            print(f"ilertd: {error.message}", file=sys.stderr)
+            # The store's own words (its disk full, the server gone) matter to whoever runs this.
+            cause = error.__cause__ if isinstance(error, StoreUnavailable) else None
+            reason = f" ({cause})" if cause else ""
+            print(f"ilertd: {error.message}{reason}", file=sys.stderr)
             return 1
         raise

@@ -49,5 +49,13 @@ NOT_LEADER = ApiError(
 )
 
 
+class StoreUnavailable(ApiError):
+    """The store did not take a change: its disk is full, it failed to read or write, or the database
+    server is gone. Nothing was changed, so the same request may be sent again."""
+
+    def __init__(self, message: str = "the change could not be stored; retry") -> None:
+        super().__init__(503, "STORE_UNAVAILABLE", message, headers={"Retry-After": "2"})
+
+
 class StartError(RuntimeError):
     """The daemon cannot start; the message says why and what to do."""

@@ -36,7 +36,7 @@ from ilertd.domain import incidents as domain
 from ilertd.domain import quiet_times
 from ilertd.domain.incidents import Actor, Incident, Transition
 from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
-from ilertd.errors import ApiError
+from ilertd.errors import ApiError, StoreUnavailable
 from ilertd.logs import ids
 from ilertd.metrics import MUTED
 from ilertd.store import incidents as store
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 STATUS_UPDATES: dict[str, UpdateType] = {
     "ACCEPTED": "ALERT_ACCEPTED", "RESOLVED": "ALERT_RESOLVED", "ESCALATED": "ALERT_ESCALATED",
 }
-STORE_FAILED = ApiError(503, "STORE_UNAVAILABLE", "the change could not be stored; retry")
+STORE_FAILED = StoreUnavailable()
 
 
 def escalation_timer_key(incident_id: int) -> tuple[str, int]:

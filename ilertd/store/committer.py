@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import peewee
 
 from ilertd.metrics import Metrics
-from ilertd.store.db import is_sqlite, write_transaction
+from ilertd.store.db import is_sqlite, transaction_error, write_transaction
 from ilertd.store.row_sets import RowSets
 from ilertd.store.statements import BARRIER, Statement, Statements, is_insert, multi_row_inserts
 from ilertd.tracker import WorkTracker
@@ -230,8 +230,9 @@ class Committer:
         try:
             if not self._row_sets.write(self._db, units):
                 self._write(units)
-        except Exception as error:
+        except Exception as raised:
             if len(batch) == 1:
+                error = transaction_error(raised)
                 self._failures.failed(batch[0][1].owner, error)
                 self._finish(batch[0][1], error)
                 return

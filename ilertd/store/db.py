@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from playhouse.db_url import connect, parse
 from playhouse.migrations import Runner
 
 from ilertd.domain.text_input import storable
+from ilertd.errors import StoreUnavailable
 from ilertd.store.files import DIRECTORY_MODE, create_private, open_private
 from ilertd.store.models import database_proxy
 
@@ -35,6 +37,12 @@ SQLITE_PRAGMAS = {
 PG_LOCK_ID = 0x11E27D
 # Another: held while a starting node migrates and bootstraps, so two nodes never do it at once.
 PG_MIGRATION_LOCK_ID = 0x11E27E
+
+
+# SQLite's answers that say the store, not the request, failed: a full disk, a read or write the
+# system refused, a lock not given up within busy_timeout, a file that cannot be opened or written.
+UNAVAILABLE_SQLITE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED",
+                             "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_NOMEM")
 
 
 # psycopg2 refuses a parameter holding U+0000 while binding it, before anything is sent: the
@@ -149,11 +157,49 @@ def migrate(db: peewee.Database) -> list[str]:
     return list(Runner(db, str(MIGRATIONS_DIR)).up())
 
 
-def write_transaction(db: peewee.Database) -> peewee._atomic:
-    """A transaction that takes the write lock at its start, so writers queue instead of failing."""
-    if is_sqlite(db):
-        return db.atomic("IMMEDIATE")
-    return db.atomic()
+@contextmanager
+def write_transaction(db: peewee.Database) -> Iterator[None]:
+    """A transaction that takes the write lock at its start, so writers queue instead of failing.
+    One the store could not take (`store_failed`) raises `StoreUnavailable` (a 503 saying retry):
+    it changed nothing."""
+    try:
+        with db.atomic("IMMEDIATE") if is_sqlite(db) else db.atomic():
+            yield
+    except Exception as raised:
+        error = transaction_error(raised)
+        if store_failed(error):
+            raise StoreUnavailable() from error
+        if error is not raised:
+            raise error from None
+        raise
+
+
+def transaction_error(error: BaseException) -> BaseException:
+    """Why a transaction failed. A COMMIT that SQLite rolled back itself (the disk full while the
+    log was written, an I/O error) makes peewee's ROLLBACK after it fail with "no transaction is
+    active", and that error, raised last, hid the reason from the log and from the writer's caller.
+    A `StoreUnavailable` is answered by its reason."""
+    if isinstance(error, StoreUnavailable) and error.__cause__ is not None:
+        error = error.__cause__
+    while "no transaction is active" in str(error) and error.__context__ is not None:
+        error = error.__context__
+    return error
+
+
+def store_failed(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps) says the store failed rather than the statement: then the
+    same request may succeed later. On PostgreSQL that is psycopg2's OperationalError (the server
+    gone, out of disk space, shutting down); on SQLite the codes of UNAVAILABLE_SQLITE_ERRORS."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, sqlite3.Error):
+            name = getattr(seen, "sqlite_errorname", "") or ""
+            return name.startswith(UNAVAILABLE_SQLITE_ERRORS)
+        if any(cls.__name__ == "OperationalError" and cls.__module__.startswith("psycopg2")
+               for cls in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def ping(db: peewee.Database) -> None:

@@ -13,7 +13,7 @@ from ilertd.errors import ApiError
 from ilertd.web import incidents, intake, numbers, openapi, ops, people, preferences, schedules, sources, ui
 from ilertd.web.fastpath import BodyFastPath
 from ilertd.web.follower import FollowerGate
-from ilertd.web.http import error_response
+from ilertd.web.http import error_response, unexpected_error
 from ilertd.web.services import Services
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,7 @@ async def _client_gone(_request: Request, _error: Exception) -> Response:
 
 async def _unexpected(request: Request, error: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return JSONResponse(
-        {"status": 500, "code": "INTERNAL_ERROR", "message": "an unexpected error; see the log"},
-        status_code=500,
-    )
+    return error_response(unexpected_error(error))
 
 
 def build_app(services: Services) -> FollowerGate:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler
-from ilertd.web.http import read_limited
+from ilertd.web.http import read_limited, unexpected_error
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,10 @@ class BodyFastPath:
             return
         except ApiError as error:
             status, reply, headers = error.status, error.body(), error.headers
-        except Exception:
+        except Exception as unexpected:
             logger.exception("unhandled error on POST %s", scope["path"])
-            status, headers = 500, {}
-            reply = {"status": 500, "code": "INTERNAL_ERROR", "message": "an unexpected error; see the log"}
+            error = unexpected_error(unexpected)
+            status, reply, headers = error.status, error.body(), error.headers
         content = json.dumps(reply, separators=(",", ":")).encode()
         raw_headers = [JSON_HEADER, (b"content-length", str(len(content)).encode())]
         raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]

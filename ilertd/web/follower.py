@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ilertd.errors import NOT_LEADER, ApiError
+from ilertd.errors import NOT_LEADER, ApiError, StoreUnavailable
 from ilertd.store import forwarded
 from ilertd.store.forwarded import Answer
 from ilertd.web.fastpath import ASGIApp, ClientGone, Receive, Scope, Send, request_chunks
@@ -49,8 +49,7 @@ NO_ANSWER = ApiError(503, "NO_ANSWER_FROM_LEADER",
                      f"the leader took this request and did not answer within {ANSWER_SECONDS:.0f} s;"
                      " it may have been carried out: look before retrying")
 # The store did not take the request (it is down or refused the row): nothing was handed on.
-UNHANDED = ApiError(503, "STORE_UNAVAILABLE", "the request could not be stored for the leader; retry",
-                    headers={"Retry-After": "2"})
+UNHANDED = StoreUnavailable("the request could not be stored for the leader; retry")
 JSON_HEADERS = [("content-type", "application/json")]
 
 

@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, Response
 
 from ilertd.app.fields import MAX_ID
 from ilertd.domain import json_input
-from ilertd.errors import ApiError, invalid
+from ilertd.errors import ApiError, StoreUnavailable, invalid
+from ilertd.store.db import store_failed
 from ilertd.web.auth import authenticate
 
 MAX_PAGE = 100
@@ -67,6 +68,15 @@ def json_object(body: bytes, required: bool = True) -> dict[str, Any]:
 
 def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+INTERNAL_ERROR = ApiError(500, "INTERNAL_ERROR", "an unexpected error; see the log")
+
+
+def unexpected_error(error: BaseException) -> ApiError:
+    """The answer to an exception no handler expected: a store that failed (its disk full, the
+    database gone) is a 503 saying retry, since nothing was changed; anything else a 500."""
+    return StoreUnavailable() if store_failed(error) else INTERNAL_ERROR
 
 
 def parse_id(raw: object) -> int | None:

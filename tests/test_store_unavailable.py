@@ -1,0 +1,201 @@
+"""A store that cannot take a change (its disk full, its write lock not given up, the database gone):
+the request that needed it is a `503 STORE_UNAVAILABLE` saying retry, nothing of it is stored,
+the log says why, and the daemon goes on once the store takes writes again."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import peewee
+import pytest
+
+from ilertd.errors import StoreUnavailable
+from ilertd.store import db as store_db
+from ilertd.store import models as m
+from ilertd.store import statements as sql
+from ilertd.store.committer import Committer, WriteUnit
+from ilertd.store.db import migrate, open_database, store_failed, write_transaction
+from ilertd.tracker import WorkTracker
+from tests.inprocess import InProcessDaemon
+from tests.test_committer import incident_row
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+POLICY = {"name": "ops", "escalationRules": [{"escalationTimeout": 5, "users": [{"id": 1}]}]}
+
+
+@contextlib.contextmanager
+def write_lock_held(path: Path) -> Iterator[None]:
+    """Another process's writer as SQLite sees it: a connection of its own holding the write lock."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.fixture
+def impatient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A held write lock is given up on after 100 ms instead of 10 s."""
+    monkeypatch.setitem(store_db.SQLITE_PRAGMAS, "busy_timeout", 100)
+
+
+def test_store_failed_tells_a_failing_store_from_a_wrong_statement(tmp_path: Path, impatient: None) -> None:
+    path = tmp_path / "ilertd.db"
+    db = open_database(f"sqlite:///{path}")
+    migrate(db)
+
+    def raised(write: Callable[[], Any]) -> BaseException:
+        with pytest.raises(Exception) as caught, write_transaction(db):
+            write()
+        return caught.value
+
+    with write_lock_held(path):
+        locked = raised(lambda: m.AlertSource.create(name="a", integration_type="API",
+                                                    integration_key="a" * 32, created_at=START))
+    assert isinstance(locked, StoreUnavailable) and locked.status == 503
+    assert "locked" in str(locked.__cause__)
+    m.AlertSource.create(name="a", integration_type="API", integration_key="a" * 32, created_at=START)
+    duplicate = raised(lambda: m.AlertSource.create(name="b", integration_type="API",
+                                                   integration_key="a" * 32, created_at=START))
+    assert isinstance(duplicate, peewee.IntegrityError) and not store_failed(duplicate)
+    wrong = raised(lambda: db.execute_sql("SELECT nothing FROM nowhere"))
+    assert isinstance(wrong, peewee.OperationalError) and not store_failed(wrong)
+    db.close()
+
+
+def test_a_write_the_store_cannot_take_is_a_503_that_changed_nothing(
+        impatient: None, make_app: Callable[..., InProcessDaemon]) -> None:
+    """It was a 500 "unexpected error" though nothing was wrong with the request."""
+    app = make_app().start()
+    before = app.get("/api/escalation-policies").json()
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        refused = app.post("/api/escalation-policies", POLICY)
+        event = app.event(summary="db1 is down", alertKey="db1")
+    for reply in (refused, event):
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["code"] == "STORE_UNAVAILABLE", reply.text
+        assert reply.headers["retry-after"] == "2"
+    app.quiet()
+    assert app.get("/api/escalation-policies").json() == before
+    assert all(i["alertKey"] != "db1" for i in app.get("/api/incidents").json())
+    # The same requests again, once the store takes writes.
+    assert app.post("/api/escalation-policies", POLICY).status_code == 201
+    again = app.event(summary="db1 is down", alertKey="db1")
+    assert again.status_code == 202 and again.json()["responseCode"] == "NEW_INCIDENT_CREATED", again.text
+    assert "Traceback" in app.log() and "database is locked" in app.log()
+
+
+# --- a full disk: a small filesystem of its own (mounting one needs root) ---------------------------
+
+
+class SmallDisk:
+    """A tmpfs of `size` mounted at `path`; `fill()` takes every free byte, `free()` gives them back."""
+
+    def __init__(self, path: Path, size: str) -> None:
+        self.path = path
+        self.filler = path / "filler"
+        path.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"a small filesystem cannot be mounted here: {mounted.stderr.strip()}")
+
+    def fill(self) -> None:
+        with contextlib.suppress(OSError), open(self.filler, "ab", buffering=0) as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+
+    def free(self) -> None:
+        self.filler.unlink()
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "--lazy", str(self.path)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    disk = SmallDisk(tmp_path / "disk", "16m")
+    yield disk
+    disk.unmount()
+
+
+def test_a_commit_the_full_disk_refused_says_so_and_the_next_one_lands(
+        small_disk: SmallDisk, caplog: pytest.LogCaptureFixture) -> None:
+    """The rows of a write stay in SQLite's cache until its COMMIT appends them to the log, and on a
+    full disk that append fails; SQLite then rolls the transaction back itself, and the ROLLBACK
+    after it failed with "no transaction is active", the error the log and the caller were given."""
+    db = open_database(f"sqlite:///{small_disk.path / 'ilertd.db'}")
+    migrate(db)
+    source_id = m.AlertSource.create(name="src", integration_type="API", integration_key="k" * 32,
+                                     created_at=START).id
+    statements = sql.Statements(db)
+    committer = Committer(db, WorkTracker())
+    committer.start()
+
+    def unit(owner: int, done: Callable[[BaseException | None], Any]) -> WriteUnit:
+        """40 incidents of 20 kB, each then updated as an incident actor would: a write that goes
+        the general way, statement by statement in one transaction."""
+        rows = [{**incident_row(owner * 100 + i, source_id), "details": "x" * 20_000} for i in range(40)]
+        inserts = [statements.insert_incident_row(row) for row in rows]
+        updates = [statements.update_incident_row(row, {**row, "summary": "changed"}) for row in rows]
+        return WriteUnit(owner, tuple(s for s in [*inserts, *updates] if s is not None), done)
+
+    def write(first_id: int) -> BaseException | None:
+        # Two units, 1.6 MB: more than the log holds, less than SQLite's cache.
+        outcome: list[BaseException | None] = []
+        landed = threading.Event()
+        units = [unit(owner, lambda error: (outcome.append(error), len(outcome) == 2 and landed.set()))
+                 for owner in (first_id, first_id + 1)]
+        committer.submit_many(units)
+        assert landed.wait(30)
+        return next((error for error in outcome if error is not None), None)
+
+    try:
+        small_disk.fill()
+        caplog.set_level("ERROR", logger="ilertd.store.committer")
+        error = write(1)
+        assert error is not None and "database or disk is full" in str(error), repr(error)
+        failures = [r for r in caplog.records if r.getMessage().startswith("write for incident")]
+        assert failures and all("no transaction is active" not in (r.getMessage() + str(r.exc_info))
+                                for r in failures), [r.getMessage() for r in failures]
+        small_disk.free()
+        assert write(3) is None
+        assert sorted({i // 100 for (i,) in db.execute_sql("SELECT id FROM incident")}) == [3, 4]
+    finally:
+        committer.stop()
+        db.close()
+
+
+def test_on_a_full_disk_events_are_refused_503_and_taken_again_once_it_has_room(
+        small_disk: SmallDisk, make_app: Callable[..., InProcessDaemon]) -> None:
+    app = make_app("disk/daemon").start()
+    assert app.event(summary="before", alertKey="before").status_code == 202
+    small_disk.fill()
+    replies = [app.event(summary=f"big {n}", alertKey=f"big{n}", details="x" * 60_000) for n in range(80)]
+    refused = [(n, r) for n, r in enumerate(replies) if r.status_code != 202]
+    assert refused, "a full disk took 4.8 MB of events"
+    for _, reply in refused:
+        assert reply.status_code == 503 and reply.json()["code"] == "STORE_UNAVAILABLE", reply.text
+    app.quiet()
+    keys = {i["alertKey"] for i in app.get("/api/incidents", params={"max-results": 100}).json()}
+    assert not keys & {f"big{n}" for n, _ in refused}
+    accepted = {f"big{n}" for n, r in enumerate(replies) if r.status_code == 202}
+    assert accepted <= keys
+
+    small_disk.free()
+    n, _ = refused[0]
+    again = app.event(summary=f"big {n}", alertKey=f"big{n}")
+    assert again.status_code == 202 and again.json()["responseCode"] == "NEW_INCIDENT_CREATED", again.text
+    assert app.post("/api/escalation-policies", {**POLICY, "name": "after"}).status_code == 201
+    assert "database or disk is full" in app.log()
+    assert "no transaction is active" not in app.log()
+
