@@ -199,3 +199,27 @@ def test_on_a_full_disk_events_are_refused_503_and_taken_again_once_it_has_room(
     assert "database or disk is full" in app.log()
     assert "no transaction is active" not in app.log()
 
+
+def test_a_silent_monitor_whose_alert_the_store_refused_alerts_once_it_takes_writes(
+        impatient: None, make_app: Callable[..., InProcessDaemon]) -> None:
+    """The monitor used to be marked OVERDUE first and its ALERT sent after: a store that refused
+    the ALERT (or a crash between the two) left it OVERDUE with no incident, silent for good."""
+    app = make_app().start()
+    created = app.post("/api/heartbeat-monitors", {"name": "backup", "intervalSec": 300,
+                                                   "alertSource": {"id": 1}}).json()
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.quiet()
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        app.advance("PT5M")
+    assert app.get("/api/incidents").json() == []
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OK"
+    app.advance("PT29S")
+    assert app.get("/api/incidents").json() == []
+    app.advance("PT1S")
+    (opened,) = app.get("/api/incidents").json()
+    assert opened["alertKey"] == f"heartbeat-{created['id']}" and opened["eventCount"] == 1
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OVERDUE"
+    assert "refused" in app.log() and "tried again in 30 s" in app.log()
+    # Overdue and alerted: no second incident, no second event.
+    app.advance("PT1H")
+    assert [i["eventCount"] for i in app.get("/api/incidents").json()] == [1]

@@ -3,10 +3,13 @@
 Monitors are few and each holds one timer, so one actor owns them all. Its state is the store's:
 on start it arms a timer for every monitor waiting for its next ping (a deadline that passed while
 the daemon was down fires at once); a ping, an edit or a deletion makes it read the monitor again.
+A silent monitor is marked OVERDUE only once its incident's event is stored: a crash or a store that
+refused the event leaves it waiting, and it is tried again (at start, or RETRY_AFTER later).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +44,18 @@ class HeartbeatDue:
     monitor_id: int
 
 
+@dataclass(frozen=True)
+class HeartbeatAlerted:
+    """The overdue monitor's ALERT is stored: it may be marked OVERDUE."""
+
+    monitor_id: int
+    last_ping_at: datetime
+
+
+# How soon an overdue monitor whose ALERT (or marking) the store refused is tried again.
+RETRY_AFTER = timedelta(seconds=30)
+
+
 def timer_key(monitor_id: int) -> tuple[str, int]:
     return ("heartbeat", monitor_id)
 
@@ -67,6 +82,8 @@ class HeartbeatActor(TrackedActor):
                 self._changed(monitor_id, recovered)
             case HeartbeatDue(monitor_id=monitor_id):
                 self._due(monitor_id)
+            case HeartbeatAlerted(monitor_id=monitor_id, last_ping_at=last_ping_at):
+                self._alerted(monitor_id, last_ping_at)
             case Ping():
                 return True
             case _:
@@ -74,7 +91,10 @@ class HeartbeatActor(TrackedActor):
         return None
 
     def _arm(self, row: m.HeartbeatMonitor) -> None:
-        ref, tracker, monitor_id = self.actor_ref, self.tracker, row.id
+        self._arm_at(row.id, row.last_ping_at + timedelta(seconds=row.interval_sec))
+
+    def _arm_at(self, monitor_id: int, due: datetime) -> None:
+        ref, tracker = self.actor_ref, self.tracker
 
         def fire(_when: datetime) -> None:
             try:
@@ -82,8 +102,12 @@ class HeartbeatActor(TrackedActor):
             except pykka.ActorDeadError:
                 logger.debug("heartbeat %s fell due while stopping; armed again at start", monitor_id)
 
-        due = row.last_ping_at + timedelta(seconds=row.interval_sec)
-        self.runtime.clock.arm(timer_key(row.id), due, fire)
+        self.runtime.clock.arm(timer_key(monitor_id), due, fire)
+
+    def _retry(self, monitor_id: int) -> None:
+        """Due again RETRY_AFTER from now (the clock is safe to arm from the writer's thread)."""
+        logger.info("heartbeat monitor %s: tried again in %.0f s", monitor_id, RETRY_AFTER.total_seconds())
+        self._arm_at(monitor_id, self.runtime.clock.now() + RETRY_AFTER)
 
     def _changed(self, monitor_id: int, recovered: bool) -> None:
         row = monitor(monitor_id)
@@ -95,32 +119,53 @@ class HeartbeatActor(TrackedActor):
             self._ingest(row, Event(event_type="RESOLVE", alert_key=heartbeat_alert_key(row.id)))
 
     def _due(self, monitor_id: int) -> None:
+        """Its ALERT first, then (`_alerted`) the mark: an alert stored but not yet marked is sent
+        again (it joins its open incident), where a mark without its alert was a silence unheard."""
         row = monitor(monitor_id)
         if row is None or row.status != "OK":
             return
-        overdue = self.heartbeats.mark_overdue(monitor_id, row.last_ping_at)
-        if overdue is None:
-            if row.last_ping_at + timedelta(seconds=row.interval_sec) > self.runtime.clock.now():
-                self._arm(row)
+        if row.last_ping_at + timedelta(seconds=row.interval_sec) > self.runtime.clock.now():
+            self._arm(row)
             return
-        last_seen = format_instant(overdue.last_ping_at)
-        summary = f"Heartbeat monitor {overdue.name!r} is overdue: last seen {last_seen}"
-        details = (f"No ping within {overdue.interval_sec} s (the monitor's interval). The next ping"
+        last_seen = format_instant(row.last_ping_at)
+        summary = f"Heartbeat monitor {row.name!r} is overdue: last seen {last_seen}"
+        details = (f"No ping within {row.interval_sec} s (the monitor's interval). The next ping"
                    " resolves this incident.")
-        about = {"heartbeatMonitor": {"id": overdue.id, "name": overdue.name}, "lastPingAt": last_seen}
-        self._ingest(overdue, Event(event_type="ALERT", alert_key=heartbeat_alert_key(overdue.id),
-                                    summary=summary[:MAX_SUMMARY], details=details, custom_details=about))
+        about = {"heartbeatMonitor": {"id": row.id, "name": row.name}, "lastPingAt": last_seen}
+        self._ingest(row, Event(event_type="ALERT", alert_key=heartbeat_alert_key(row.id),
+                                summary=summary[:MAX_SUMMARY], details=details, custom_details=about),
+                     then=HeartbeatAlerted(row.id, row.last_ping_at))
 
-    def _ingest(self, row: m.HeartbeatMonitor, event: Event) -> None:
+    def _alerted(self, monitor_id: int, last_ping_at: datetime) -> None:
+        try:
+            overdue = self.heartbeats.mark_overdue(monitor_id, last_ping_at)
+        except Exception as error:
+            logger.error("heartbeat monitor %s: could not be marked overdue: %s", monitor_id, error)
+            self._retry(monitor_id)
+            return
+        row = monitor(monitor_id) if overdue is None else None
+        if row is not None and row.status == "OK" and row.last_ping_at != last_ping_at:
+            # Pinged between its ALERT and now: alive again, as a ping to an OVERDUE one says.
+            self._ingest(row, Event(event_type="RESOLVE", alert_key=heartbeat_alert_key(row.id)))
+
+    def _ingest(self, row: m.HeartbeatMonitor, event: Event, then: HeartbeatAlerted | None = None) -> None:
+        """`event` to the supervisor; once it is stored, `then` to this actor. An ALERT the store
+        refused is sent again RETRY_AFTER later."""
         source_row = source(row.alert_source_id)
         info = self.sources.get(source_row.integration_key) if source_row is not None else None
         if info is None:
             logger.error("heartbeat monitor %s: its alert source is gone; nothing opened", row.id)
             return
+        ref, tracker = self.actor_ref, self.tracker
 
         def reply(outcome: Outcome) -> None:
             if outcome.error is not None and outcome.error.code != "NO_OPEN_INCIDENT_WITH_KEY":
                 logger.error("heartbeat monitor %s: %s refused: %s", row.id, event.event_type, outcome.error)
+                if then is not None:
+                    self._retry(row.id)
+            elif then is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    send(ref, then, tracker)
 
         payload = {"heartbeatMonitor": row.id, "eventType": event.event_type}
         send(self.supervisor, IngestEvent(info, event, INTEGRATION, payload, reply,
