@@ -46,6 +46,11 @@ ONE_PROBLEM = [
     *(pytest.param(f'[server]\npublic_url = "{url}"\n', 2, "server.public_url", "http",
                    id=f"public url {url} is not http") for url in ("oncall.example.com", "ftp://example.com",
                                                                    "https://")),
+    # Under a path of ilertd's own, a request for it could not be told from one for that route.
+    *(pytest.param(f'[server]\npublic_url = "{url}"\n', 2, "server.public_url", phrase, id=f"public {url}")
+      for url, phrase in (("https://example.com/ui", "must not begin with /ui"),
+                          ("https://example.com/api/oncall", "must not begin with /api"),
+                          ("https://example.com/ilertd?x=1", "no query"))),
     pytest.param('[channels.push]\n# ntfy\nurl = "ntfy.example.com/{contact}"\n', 3, "channels.push.url",
                  "://", id="channel url without a scheme"),
     # Each of these ended `ilertd serve` in a traceback while check-config called the file valid.

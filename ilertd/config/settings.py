@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class ServerConfig:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def public_path(self) -> str:
+        """The path of `public_url` without its last "/" ("" for none): a proxy serving ilertd under
+        a sub-path. Links and redirects begin with it; a request may come with it or without it."""
+        return urlsplit(self.effective_public_url).path.rstrip("/")
 
 
 @dataclass(frozen=True)

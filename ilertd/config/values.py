@@ -112,8 +112,24 @@ def _http_url(value: str) -> str | None:
     return f"must be an http:// or https:// URL, got {value!r}"
 
 
-def _optional_http_url(value: str) -> str | None:
-    return None if not value else _http_url(value)
+# The first path segments of ilertd's own routes: under a public_url whose path began with one, a
+# request for that path could not be told from one for ilertd's route.
+OWN_PATH_SEGMENTS = ("api", "ui", "r", "v2", "healthz", "metrics")
+
+
+def _public_url(value: str) -> str | None:
+    """An http(s) URL; with a path, ilertd is reached under it (a proxy's sub-path)."""
+    if not value:
+        return None
+    if problem := _http_url(value):
+        return problem
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        return f"must have no query or fragment, got {value!r}"
+    first = parts.path.strip("/").split("/", 1)[0]
+    if first in OWN_PATH_SEGMENTS:
+        return f"its path must not begin with /{first}, a path of ilertd's own, got {value!r}"
+    return None
 
 
 DATABASE_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB"
@@ -222,7 +238,7 @@ def _token(value: str) -> str | None:
 VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("server", "host"): _non_empty,
     ("server", "port"): _port,
-    ("server", "public_url"): _optional_http_url,
+    ("server", "public_url"): _public_url,
     ("server", "max_body_bytes"): _positive,
     ("server", "max_connections"): _positive,
     ("server", "header_timeout"): _positive,

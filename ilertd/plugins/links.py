@@ -29,50 +29,53 @@ HEADERS = {
 STATUS = {"invalid": 403, "expired": 410}
 
 
-def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
-    # The web UI's look (its stylesheet, header), without its navigation: no login is needed here.
+def _page(root: str, title: str, content: str, status: int = 200) -> HTMLResponse:
+    """The web UI's look (its stylesheet, header), without its navigation: no login is needed here.
+    `root` is the path ilertd is served under (`server.public_url`'s, or nothing)."""
     return HTMLResponse(
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{escape(title)} · ilertd</title><link rel="stylesheet" href="/ui/static/style.css"></head>\n'
-        f'<body><header class="top"><a class="brand" href="/ui/incidents">ilertd</a></header>\n'
+        f'<title>{escape(title)} · ilertd</title>'
+        f'<link rel="stylesheet" href="{root}/ui/static/style.css"></head>\n'
+        f'<body><header class="top"><a class="brand" href="{root}/ui/incidents">ilertd</a></header>\n'
         f'<main id="main"><section class="narrow"><h1>{escape(title)}</h1>\n{content}</section></main>'
         f"</body></html>\n",
         status_code=status, headers=HEADERS)
 
 
-def _refused(error: LinkError) -> HTMLResponse:
-    return _page("This link does not work", f"<p>{escape(str(error).capitalize())}.</p>",
+def _refused(root: str, error: LinkError) -> HTMLResponse:
+    return _page(root, "This link does not work", f"<p>{escape(str(error).capitalize())}.</p>",
                  STATUS[error.problem])
 
 
 class Links:
     def __init__(self, context: PluginContext) -> None:
         self.context = context
+        self.root = context.settings.server.public_path
 
     async def confirm(self, request: Request) -> HTMLResponse:
         """GET: the incident and a button; nothing changes."""
         try:
             page = await run_in_threadpool(self.context.replies.link_page, request.path_params["token"])
         except LinkError as error:
-            return _refused(error)
+            return _refused(self.root, error)
         claim = page.claim
         verb = claim.action.capitalize()
         title = f"{verb} incident #{claim.incident_id}?"
         content = (f"<p><b>{escape(page.summary)}</b></p>\n<p>Status: {escape(page.status)}</p>\n"
                    f'<form method="post"><button type="submit">{escape(verb)} incident '
                    f"#{claim.incident_id}</button></form>\n"
-                   f'<p><a href="/ui/incidents/{claim.incident_id}">Open the incident</a></p>\n')
-        return _page(title, content)
+                   f'<p><a href="{self.root}/ui/incidents/{claim.incident_id}">Open the incident</a></p>\n')
+        return _page(self.root, title, content)
 
     async def act(self, request: Request) -> HTMLResponse:
         """POST: the link's action, once; answered with what happened."""
         try:
             answer = await run_in_threadpool(self.context.replies.follow_link, request.path_params["token"])
         except LinkError as error:
-            return _refused(error)
+            return _refused(self.root, error)
         title = "Done" if answer.acted else "Nothing changed"
-        return _page(title, f"<p>{escape(answer.text)}</p>\n")
+        return _page(self.root, title, f"<p>{escape(answer.text)}</p>\n")
 
 
 @hookimpl

@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
 
 from ilertd.errors import ApiError
 from ilertd.web import incidents, intake, numbers, openapi, ops, people, preferences, schedules, sources, ui
@@ -15,6 +16,7 @@ from ilertd.web.fastpath import BodyFastPath
 from ilertd.web.follower import FollowerGate
 from ilertd.web.http import error_response, unexpected_error
 from ilertd.web.services import Services
+from ilertd.web.sub_path import under
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     return error_response(unexpected_error(error))
 
 
-def build_app(services: Services) -> FollowerGate:
+def build_app(services: Services) -> ASGIApp:
     plugins = services.plugins
     routes = [
         *incidents.routes(services),
@@ -76,6 +78,8 @@ def build_app(services: Services) -> FollowerGate:
     )
     limit = services.config.server.max_body_bytes
     app.state.max_body_bytes = limit
-    # Outermost: on a follower every write, the fast path's events too, is handed to the leader.
-    return FollowerGate(BodyFastPath(app, plugins.body_handlers(), limit),
+    # On a follower every write, the fast path's events too, is handed to the leader; outermost,
+    # the path of public_url, which a proxy may or may not strip.
+    gate = FollowerGate(BodyFastPath(app, plugins.body_handlers(), limit),
                         lambda: services.supervisor is not None, services.node, limit, services.follow_clock)
+    return under(gate, services.config.server.public_path)

@@ -149,6 +149,8 @@ class Ui:
         self.templates.filters["local"] = local_time
         self.templates.filters["web_url"] = web_url
         self.templates.filters["who"] = who
+        # Every link of a page begins with public_url's path (a proxy's sub-path, or nothing).
+        self.templates.globals["root"] = services.config.server.public_path
         self._secret: str | None = None
         self.secure_cookies = services.public_url.startswith("https://")
 
