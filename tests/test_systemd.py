@@ -72,6 +72,7 @@ def notify_socket() -> Iterator[NotifySocket]:
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     text = UNIT.read_text()
     for needed in ("Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=on-failure",
+                   "StartLimitIntervalSec=0",
                    "DynamicUser=yes", "StateDirectory=ilertd", "ConfigurationDirectory=ilertd",
                    "LoadCredential=", "ProtectSystem=strict", "ProtectHome=yes",
                    "NoNewPrivileges=yes", "PrivateTmp=yes", "RestrictAddressFamilies=",
