@@ -50,7 +50,9 @@ ONE_PROBLEM = [
     *(pytest.param(f'[server]\npublic_url = "{url}"\n', 2, "server.public_url", phrase, id=f"public {url}")
       for url, phrase in (("https://example.com/ui", "must not begin with /ui"),
                           ("https://example.com/api/oncall", "must not begin with /api"),
-                          ("https://example.com/ilertd?x=1", "no query"))),
+                          ("https://example.com/ilertd?x=1", "no query"),
+                          ("https://example.com/on%20call", "only letters, digits"),
+                          ("https://example.com/bereitschaft-ä", "only letters, digits"))),
     pytest.param('[channels.push]\n# ntfy\nurl = "ntfy.example.com/{contact}"\n', 3, "channels.push.url",
                  "://", id="channel url without a scheme"),
     # Each of these ended `ilertd serve` in a traceback while check-config called the file valid.

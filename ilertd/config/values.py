@@ -115,6 +115,8 @@ def _http_url(value: str) -> str | None:
 # The first path segments of ilertd's own routes: under a public_url whose path began with one, a
 # request for that path could not be told from one for ilertd's route.
 OWN_PATH_SEGMENTS = ("api", "ui", "r", "v2", "healthz", "metrics")
+# A path written the same in a request's bytes as decoded: nothing to percent-encode.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
 
 
 def _public_url(value: str) -> str | None:
@@ -126,6 +128,8 @@ def _public_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.query or parts.fragment:
         return f"must have no query or fragment, got {value!r}"
+    if not _PLAIN_PATH.fullmatch(parts.path):
+        return f"its path may hold only letters, digits and - . _ ~ /, got {value!r}"
     first = parts.path.strip("/").split("/", 1)[0]
     if first in OWN_PATH_SEGMENTS:
         return f"its path must not begin with /{first}, a path of ilertd's own, got {value!r}"

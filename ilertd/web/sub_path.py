@@ -4,8 +4,6 @@ redirects the application answers begin with it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -19,10 +17,6 @@ class SubPath:
         self.app = app
         self.prefix = prefix
         self.location_prefix = prefix.encode("latin-1")
-
-    def __getattr__(self, name: str) -> Any:
-        # What the application's other wrappers expose (its routes, its state) stays reachable.
-        return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
