@@ -33,7 +33,15 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError, StoreUnavailable
 from ilertd.logs import configure_logging
 from ilertd.store.backup import BackupError, backup_to, restore_from
-from ilertd.store.db import StoreLock, StoreLockedError, data_dir, migrate, open_database, sqlite_file
+from ilertd.store.db import (
+    StoreLock,
+    StoreLockedError,
+    data_dir,
+    migrate,
+    open_database,
+    sqlite_file,
+    store_damaged,
+)
 from ilertd.store.nodes import LEADER, nodes_seen
 from ilertd.store.people import all_users, user_named
 
@@ -297,14 +305,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
     lock = StoreLock(db, url)
     lock.acquire()  # a daemon serving the store refuses the restore (StoreLockedError)
     try:
-        size = restore_from(db, args.file)
+        # On PostgreSQL there is no file: restore_from says what to use instead.
+        store = sqlite_file(url) or Path()
+        restored = restore_from(db, args.file, store, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
         applied = migrate(db)
     except BackupError as error:
         raise CommandError(f"cannot restore: {error}") from None
     finally:
         lock.release()
+    if restored.damaged_moved_to is not None:
+        print(f"the store SQLite could not open was moved to {restored.damaged_moved_to}")
     migrated = f"; migrated: {', '.join(applied)}" if applied else ""
-    print(f"restored {_mib(size)} from {args.file}{migrated}")
+    print(f"restored {_mib(restored.size)} from {args.file}{migrated}")
     return 0
 
 
@@ -330,8 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CommandError, StartError, StoreLockedError) as error:
         print(f"ilertd: {error}", file=sys.stderr)
         return 1
-    except peewee.OperationalError as error:
+    except peewee.DatabaseError as error:
         print(f"ilertd: database error: {error}", file=sys.stderr)
+        if store_damaged(error):
+            print("ilertd: the store's file is damaged; stop ilertd and put a backup back with"
+                  " `ilertd restore FILE` (README, Backups)", file=sys.stderr)
         return 1
     except Exception as error:
         if isinstance(error, ApiError):

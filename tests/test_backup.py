@@ -3,8 +3,11 @@ puts a copy back, refused while a daemon serves the store and for a file that is
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -139,3 +142,30 @@ def test_a_postgresql_store_is_backed_up_with_its_own_tools(
         # The command bound the models to that server (never reached); bound back for what follows.
         database_proxy.initialize(bound)
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_damaged_store_stops_the_daemon_with_what_to_do_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("STATE_DIRECTORY", str(data))
+    assert cli(capsys, "migrate")[0] == 0
+    backup = tmp_path / "backup.db"
+    assert cli(capsys, "backup", str(backup))[0] == 0
+    store = data / "ilertd.db"
+    with sqlite3.connect(store) as connection:  # everything into the file: no newer page in a log
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damaged = bytearray(store.read_bytes())
+    damaged[100:4096] = b"\xab" * (4096 - 100)  # the first page's tree: where every table is named
+    store.write_bytes(bytes(damaged))
+    served = subprocess.run([sys.executable, "-m", "ilertd", "serve", "--port", "0"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "STATE_DIRECTORY": str(data)})
+    assert served.returncode == 1, served.stderr
+    assert "Traceback" not in served.stderr, served.stderr
+    assert "database error: " in served.stderr and "`ilertd restore FILE`" in served.stderr, served.stderr
+    # What it says to do mends it: the damaged file is kept aside, the backup goes into a new one.
+    code, out, err = cli(capsys, "restore", str(backup))
+    assert code == 0, err
+    (aside,) = [p for p in data.glob("ilertd.db.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
+    assert f"moved to {aside}" in out and aside.read_bytes() == bytes(damaged)
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    assert dump(store) == dump(backup)

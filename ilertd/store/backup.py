@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import peewee
 
-from ilertd.store.db import is_sqlite
-from ilertd.store.files import FILE_MODE
+from ilertd.store.db import is_sqlite, store_damaged
+from ilertd.store.files import FILE_MODE, create_private
 
 # A table every ilertd store has had from its first migration on.
 IDENTIFYING_TABLE = "incident"
@@ -63,15 +64,26 @@ def backup_to(db: peewee.Database, target: Path) -> int:
     return size
 
 
-def restore_from(db: peewee.Database, source: Path) -> int:
+@dataclass(frozen=True)
+class Restored:
+    size: int
+    # Where a store SQLite could not open was moved before the copy went in, if it was.
+    damaged_moved_to: Path | None
+
+
+def restore_from(db: peewee.Database, source: Path, store: Path, suffix: str) -> Restored:
     """Replace the store's content with the backup at `source`, checked first (nothing is changed
-    when it is not an ilertd store); the caller holds the store lock. The size copied, in bytes."""
+    when it is not an ilertd store); the caller holds the store lock. `store` is the store's file:
+    one SQLite cannot open (damaged, or no database at all), with its write-ahead log, is renamed
+    `<name>.damaged-<suffix>` and the backup goes into a new file, where the restore failed on the
+    very damage it is there to mend."""
     _sqlite_only(db)
     if not source.is_file():
         raise BackupError(f"{source}: no such file")
     backup = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
         size = _checked(backup, source)
+        moved_to = _damaged_store_aside(db, store, suffix)
         _same_page_size(backup, db, source)
         try:
             backup.backup(db.connection())
@@ -79,7 +91,24 @@ def restore_from(db: peewee.Database, source: Path) -> int:
             raise BackupError(f"copying {source} into the store failed: {error}") from None
     finally:
         backup.close()
-    return size
+    return Restored(size, moved_to)
+
+
+def _damaged_store_aside(db: peewee.Database, store: Path, suffix: str) -> Path | None:
+    try:
+        db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
+        return None
+    except peewee.DatabaseError as error:
+        if not store_damaged(error):
+            raise
+    db.close()
+    aside = store.with_name(f"{store.name}.damaged-{suffix}")
+    for extension in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(f"{store}{extension}", f"{aside}{extension}")
+    os.rename(store, aside)
+    create_private(store)
+    return aside
 
 
 def _same_page_size(backup: sqlite3.Connection, db: peewee.Database, source: Path) -> None:

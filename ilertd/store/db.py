@@ -193,13 +193,27 @@ def store_failed(error: BaseException) -> bool:
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, sqlite3.Error):
-            name = getattr(seen, "sqlite_errorname", "") or ""
-            return name.startswith(UNAVAILABLE_SQLITE_ERRORS)
+            return _sqlite_error_name(seen).startswith(UNAVAILABLE_SQLITE_ERRORS)
         if any(cls.__name__ == "OperationalError" and cls.__module__.startswith("psycopg2")
                for cls in type(seen).__mro__):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def store_damaged(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps) says the SQLite file is damaged or is no database at all:
+    nothing but a backup mends that."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, sqlite3.Error):
+            return _sqlite_error_name(seen) in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _sqlite_error_name(error: sqlite3.Error) -> str:
+    return getattr(error, "sqlite_errorname", "") or ""
 
 
 def ping(db: peewee.Database) -> None:
