@@ -190,26 +190,29 @@ def store_failed(error: BaseException) -> bool:
     """Whether `error` (or what it wraps) says the store failed rather than the statement: then the
     same request may succeed later. On PostgreSQL that is psycopg2's OperationalError (the server
     gone, out of disk space, shutting down); on SQLite the codes of UNAVAILABLE_SQLITE_ERRORS."""
-    seen: BaseException | None = error
-    while seen is not None:
+    for seen in _causes(error):
         if isinstance(seen, sqlite3.Error):
             return _sqlite_error_name(seen).startswith(UNAVAILABLE_SQLITE_ERRORS)
         if any(cls.__name__ == "OperationalError" and cls.__module__.startswith("psycopg2")
                for cls in type(seen).__mro__):
             return True
-        seen = seen.__cause__ or seen.__context__
     return False
 
 
 def store_damaged(error: BaseException) -> bool:
     """Whether `error` (or what it wraps) says the SQLite file is damaged or is no database at all:
     nothing but a backup mends that."""
+    found = next((seen for seen in _causes(error) if isinstance(seen, sqlite3.Error)), None)
+    return found is not None and _sqlite_error_name(found) in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what it was raised from or while handling, nearest first (peewee raises its
+    own error while handling the driver's)."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, sqlite3.Error):
-            return _sqlite_error_name(seen) in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _sqlite_error_name(error: sqlite3.Error) -> str:
