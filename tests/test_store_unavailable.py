@@ -25,6 +25,7 @@ from ilertd.store.db import migrate, open_database, store_failed, write_transact
 from ilertd.tracker import WorkTracker
 from tests.inprocess import InProcessDaemon
 from tests.test_committer import incident_row
+from tests.ui_helpers import login, submit, user
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = {"name": "ops", "escalationRules": [{"escalationTimeout": 5, "users": [{"id": 1}]}]}
@@ -92,6 +93,23 @@ def test_a_write_the_store_cannot_take_is_a_503_that_changed_nothing(
     again = app.event(summary="db1 is down", alertKey="db1")
     assert again.status_code == 202 and again.json()["responseCode"] == "NEW_INCIDENT_CREATED", again.text
     assert "Traceback" in app.log() and "database is locked" in app.log()
+
+
+
+def test_the_web_ui_shows_a_write_the_store_refused_as_a_page_saying_retry(
+        impatient: None, make_app: Callable[..., InProcessDaemon]) -> None:
+    app = make_app().start()
+    user(app, "ann", role="ADMIN")
+    browser = login(app, "ann")
+    form = {"summary": "upgrade", "start": "2026-01-06T10:00", "end": "2026-01-06T11:00", "alertSources": "1"}
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        refused = submit(browser, "/ui/admin/maintenance", "/ui/admin/maintenance", form)
+    assert refused.status_code == 503, refused.text
+    assert "text/html" in refused.headers["content-type"]
+    assert "the change could not be stored; retry" in refused.text
+    assert app.get("/api/maintenance-windows").json() == []
+    assert submit(browser, "/ui/admin/maintenance", "/ui/admin/maintenance", form).status_code == 200
+    assert [w["summary"] for w in app.get("/api/maintenance-windows").json()] == ["upgrade"]
 
 
 # --- a full disk: a small filesystem of its own (mounting one needs root) ---------------------------
