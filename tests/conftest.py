@@ -29,6 +29,7 @@ def _write_bytecode() -> None:
 
 _write_bytecode()
 
+from ilertd.store import db as store_db  # noqa: E402
 from ilertd.store.db import migrate, open_database  # noqa: E402
 from tests.daemon import ApiClient, DaemonProcess  # noqa: E402
 from tests.inprocess import InProcessDaemon  # noqa: E402
@@ -194,3 +195,9 @@ def app(make_app: Callable[..., InProcessDaemon]) -> Iterator[InProcessDaemon]:
     running = make_app().start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def impatient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store opened from now on gives up on a held write lock after 100 ms instead of 10 s."""
+    monkeypatch.setitem(store_db.SQLITE_PRAGMAS, "busy_timeout", 100)

@@ -15,6 +15,7 @@ from tests.conftest import paging_with
 from tests.inprocess import InProcessDaemon
 from tests.loopback import free_port
 from tests.paging import Paging
+from tests.store_faults import write_lock_held
 from tests.test_replies import LINK, accept_link, incident, log, parts
 
 # --- e-mail and push links --------------------------------------------------------------------------
@@ -157,3 +158,26 @@ def test_replying_to_an_email_page_acts_only_from_the_paged_address(
     assert accepted["channel"] == "EMAIL" and accepted["user"]["id"] == ida
     send_mail(port, "ida@example.com", subject, "resolve")
     assert incident(paging, incident_id)["status"] == "RESOLVED"
+
+
+def test_a_reply_the_store_could_not_take_is_451_so_its_mail_server_sends_it_again(
+        impatient: None, mail_replies: tuple[Paging, int]) -> None:
+    """It was taken (250) with "was not accepted ... retry" in a line no one reads: the responder
+    thought it accepted, and the reply was gone."""
+    paging, port = mail_replies
+    ida = paging.user("ida")
+    paging.policy([(30, [ida])])
+    incident_id = paging.alert(summary="nightly backup failed")
+    paging.daemon.advance("PT0S")
+    (mail,) = paging.mails_to("ida@example.com")
+    app = paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", "Thanks, looking.")  # no action word
+    with write_lock_held(app.data_dir / "ilertd.db"), pytest.raises(smtplib.SMTPDataError) as refused:
+        send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", "accept")
+    assert refused.value.smtp_code == 451, refused.value
+    assert b"could not be stored" in refused.value.smtp_error
+    assert incident(paging, incident_id)["status"] == "PENDING"
+    # What the sender's server does next: the same mail, now taken.
+    send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", "accept")
+    assert incident(paging, incident_id)["status"] == "ACCEPTED"

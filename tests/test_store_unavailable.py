@@ -5,7 +5,6 @@ the log says why, and the daemon goes on once the store takes writes again."""
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -17,36 +16,18 @@ import peewee
 import pytest
 
 from ilertd.errors import StoreUnavailable
-from ilertd.store import db as store_db
 from ilertd.store import models as m
 from ilertd.store import statements as sql
 from ilertd.store.committer import Committer, WriteUnit
 from ilertd.store.db import migrate, open_database, store_failed, write_transaction
 from ilertd.tracker import WorkTracker
 from tests.inprocess import InProcessDaemon
+from tests.store_faults import write_lock_held
 from tests.test_committer import incident_row
 from tests.ui_helpers import login, submit, user
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = {"name": "ops", "escalationRules": [{"escalationTimeout": 5, "users": [{"id": 1}]}]}
-
-
-@contextlib.contextmanager
-def write_lock_held(path: Path) -> Iterator[None]:
-    """Another process's writer as SQLite sees it: a connection of its own holding the write lock."""
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-
-
-@pytest.fixture
-def impatient(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A held write lock is given up on after 100 ms instead of 10 s."""
-    monkeypatch.setitem(store_db.SQLITE_PRAGMAS, "busy_timeout", 100)
 
 
 def test_store_failed_tells_a_failing_store_from_a_wrong_statement(tmp_path: Path, impatient: None) -> None:

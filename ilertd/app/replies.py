@@ -28,12 +28,19 @@ from ilertd.store.people import usernames
 logger = logging.getLogger(__name__)
 
 
+# Refusals that changed nothing and may pass if sent again (a TIMEOUT or LEADER_CHANGED may have
+# acted: an escalation sent again would go a level further).
+UNCHANGED_RETRY = frozenset({"STORE_UNAVAILABLE", "NOT_LEADER"})
+
+
 @dataclass(frozen=True)
 class Answer:
-    """What a responder is told, and whether the incident changed."""
+    """What a responder is told, whether the incident changed, and whether the same reply may be
+    sent again: nothing changed because the store could not take it (a mail server then retries)."""
 
     text: str
     acted: bool = False
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ class Replies:
         if error is not None:
             if error.code == "INCIDENT_RESOLVED":
                 return Answer(f"Incident #{incident_id} is already resolved.")
-            return Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}")
+            return Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}",
+                          retry=error.code in UNCHANGED_RETRY)
         logger.info("incident %s %s by %s on %s", incident_id, action_done(action), name, channel,
                     extra=ids(incident_id=incident_id, user_id=user_id))
         if action == "escalate":

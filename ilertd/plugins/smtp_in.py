@@ -187,7 +187,7 @@ class MailHandler:
         if any(self.is_reply_mailbox(address) for address in recipients):
             replied = await self.answer_reply(bytes(raw))
             recipients = [address for address in recipients if not self.is_reply_mailbox(address)]
-            if not recipients:
+            if not recipients or replied.startswith("451"):
                 return replied
         try:
             mail = parse_mail(bytes(raw), self.resolve_pattern)
@@ -232,6 +232,9 @@ class MailHandler:
             return f"550 5.6.0 {_reply_text(str(error))}"
         answer = await run_in_threadpool(self.reply, mail.sender, mail.subject, mail.text)
         logger.info("smtp_in: reply from %s: %s", mail.sender or "(no sender)", answer.text)
+        if answer.retry:
+            # Its sender's server keeps it and tries again; a 250 would have dropped the reply unseen.
+            return _reply_text(f"451 4.3.0 {answer.text}")
         return _reply_text(f"250 2.0.0 reply taken: {answer.text}")
 
     async def drain(self, timeout: float) -> bool:
