@@ -8,6 +8,7 @@ import smtplib
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,14 +133,20 @@ def send_mail(port: int, sender: str, subject: str, text: str) -> None:
         client.send_message(message)
 
 
-def test_replying_to_an_email_page_acts_only_from_the_paged_address(
-        mail_replies: tuple[Paging, int]) -> None:
-    paging, port = mail_replies
+def paged_by_mail(paging: Paging) -> tuple[int, int, Any]:
+    """ida, on the only level, paged by e-mail for a new incident: her id, the incident's, the mail."""
     ida = paging.user("ida")
     paging.policy([(30, [ida])])
     incident_id = paging.alert(summary="nightly backup failed")
     paging.daemon.advance("PT0S")
     (mail,) = paging.mails_to("ida@example.com")
+    return ida, incident_id, mail
+
+
+def test_replying_to_an_email_page_acts_only_from_the_paged_address(
+        mail_replies: tuple[Paging, int]) -> None:
+    paging, port = mail_replies
+    ida, incident_id, mail = paged_by_mail(paging)
     assert mail["Reply-To"] == "reply@alerts.example.com"
     assert "[ilertd-reply " in mail["Subject"]
     subject = f"Re: {mail['Subject']}"
@@ -165,11 +172,7 @@ def test_a_reply_the_store_could_not_take_is_451_so_its_mail_server_sends_it_aga
     """It was taken (250) with "was not accepted ... retry" in a line no one reads: the responder
     thought it accepted, and the reply was gone."""
     paging, port = mail_replies
-    ida = paging.user("ida")
-    paging.policy([(30, [ida])])
-    incident_id = paging.alert(summary="nightly backup failed")
-    paging.daemon.advance("PT0S")
-    (mail,) = paging.mails_to("ida@example.com")
+    _, incident_id, mail = paged_by_mail(paging)
     app = paging.daemon
     assert isinstance(app, InProcessDaemon)
     send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", "Thanks, looking.")  # no action word
