@@ -70,6 +70,22 @@ def test_a_link_get_changes_nothing_and_its_post_accepts(app_paging: Paging) -> 
     assert again.status_code == 200 and "already accepted" in again.text
 
 
+def test_a_link_the_store_could_not_act_on_answers_503_so_a_push_button_shows_it_failed(
+        impatient: None, app_paging: Paging) -> None:
+    """It was a 200 "Nothing changed" page, which ntfy's action button took for success."""
+    _, incident_id, path = paged_with_a_link(app_paging)
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    app.client.get(path)  # the link read once: its signing key is in hand
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        refused = app.client.post(path)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "2" and "could not be stored" in refused.text
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+    done = app.client.post(path)
+    assert done.status_code == 200 and f"Incident #{incident_id} accepted." in done.text
+
+
 def test_a_tampered_or_expired_link_is_refused(app_paging: Paging) -> None:
     _, incident_id, path = paged_with_a_link(app_paging)
     # Another incident, another user, another action or a changed signature: each breaks it.

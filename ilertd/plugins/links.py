@@ -29,7 +29,8 @@ HEADERS = {
 STATUS = {"invalid": 403, "expired": 410}
 
 
-def _page(root: str, title: str, content: str, status: int = 200) -> HTMLResponse:
+def _page(root: str, title: str, content: str, status: int = 200,
+          headers: dict[str, str] | None = None) -> HTMLResponse:
     """The web UI's look (its stylesheet, header), without its navigation: no login is needed here.
     `root` is the path ilertd is served under (`server.public_url`'s, or nothing)."""
     return HTMLResponse(
@@ -40,7 +41,7 @@ def _page(root: str, title: str, content: str, status: int = 200) -> HTMLRespons
         f'<body><header class="top"><a class="brand" href="{root}/ui/incidents">ilertd</a></header>\n'
         f'<main id="main"><section class="narrow"><h1>{escape(title)}</h1>\n{content}</section></main>'
         f"</body></html>\n",
-        status_code=status, headers=HEADERS)
+        status_code=status, headers={**HEADERS, **(headers or {})})
 
 
 def _refused(root: str, error: LinkError) -> HTMLResponse:
@@ -75,6 +76,9 @@ class Links:
         except LinkError as error:
             return _refused(self.root, error)
         title = "Done" if answer.acted else "Nothing changed"
+        if answer.retry:
+            # Not a 200: a push app's action button (ntfy's POSTs this link) shows it failed.
+            return _page(self.root, title, f"<p>{escape(answer.text)}</p>\n", 503, {"Retry-After": "2"})
         return _page(self.root, title, f"<p>{escape(answer.text)}</p>\n")
 
 
