@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from ilertd.actors.clock import MANUAL_CLOCK_FILE
+from ilertd.actors.heartbeat import HeartbeatAlerted
+from ilertd.domain.timeutil import parse_instant
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
+from tests.store_faults import write_lock_held
 
 
 def monitor(app: Any, interval_sec: int = 300, source_id: int = 1,
@@ -127,3 +132,47 @@ def test_the_integration_key_is_read_only(app: InProcessDaemon) -> None:
     created = monitor(app)
     changed = app.put(f"/api/heartbeat-monitors/{created['id']}", {**created, "integrationKey": "mine"})
     assert changed.status_code == 400 and changed.json()["field"] == "integrationKey"
+
+
+# --- between a stored ALERT and the monitor's mark: what the heartbeat actor does when told the
+# ALERT is stored (the message its writer sends), in the two cases no timing reaches on purpose.
+
+
+def alerted_then(app: InProcessDaemon, created: dict[str, Any]) -> datetime:
+    """The monitor pinged, then silent past its interval with its ALERT stored: as the heartbeat
+    actor finds it when told so. The instant of the ping that ALERT was about."""
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    pinged = parse_instant(app.get(f"/api/heartbeat-monitors/{created['id']}").json()["lastPingAt"])
+    reply = app.event(summary="overdue", alertKey=f"heartbeat-{created['id']}")
+    assert reply.status_code == 202, reply.text
+    return pinged
+
+
+def test_a_ping_between_the_alert_and_the_mark_resolves_the_incident(app: InProcessDaemon) -> None:
+    created = monitor(app, interval_sec=60)
+    pinged = alerted_then(app, created)
+    app.advance("PT30S")
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    assert app.daemon.heartbeat_actor is not None
+    app.daemon.heartbeat_actor.ask(HeartbeatAlerted(created["id"], pinged))
+    app.quiet()
+    (only,) = incidents(app)
+    assert only["status"] == "RESOLVED"
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OK"
+
+
+def test_a_mark_the_store_refused_is_tried_again_and_the_alert_joins_its_incident(
+        impatient: None, make_app: Callable[..., InProcessDaemon]) -> None:
+    app = make_app().start()
+    created = monitor(app, interval_sec=60)
+    pinged = alerted_then(app, created)
+    app.advance("PT10S")
+    assert app.daemon.heartbeat_actor is not None
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        app.daemon.heartbeat_actor.ask(HeartbeatAlerted(created["id"], pinged))
+    assert "could not be marked overdue" in app.log() and "tried again in 30 s" in app.log()
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OK"
+    app.advance("PT50S")  # its deadline: the ALERT again, to the incident already open, then the mark
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OVERDUE"
+    (only,) = incidents(app)
+    assert (only["status"], only["eventCount"]) == ("PENDING", 2)
