@@ -108,3 +108,10 @@ def test_an_action_links_page_is_under_the_path(proxied: InProcessDaemon) -> Non
     refused = proxied.client.get("/r/not-a-token")
     assert refused.status_code == 403, refused.text
     assert own_urls(refused.text, "/r/x") == [f"{PREFIX}/ui/static/style.css", f"{PREFIX}/ui/incidents"]
+
+
+def test_the_openapi_document_names_the_path_as_its_server(proxied: InProcessDaemon) -> None:
+    """Its paths are relative to its servers; without one a client resolves them against the host's
+    root and misses the sub-path."""
+    document = proxied.client.get("/api/openapi.json").json()
+    assert document["servers"] == [{"url": PREFIX}]

@@ -278,6 +278,9 @@ def routes(services: Services, mounted_routes: Callable[[], Sequence[BaseRoute]]
     def current() -> dict[str, Any]:
         if not built:
             doc = document(mounted_routes(), vocabulary(services))
+            if prefix := services.config.server.public_path:
+                # Without it a client resolves the paths against the host's root, not the sub-path.
+                doc["servers"] = [{"url": prefix}]
             built.update(doc=doc, page=render_page(doc))
         return built
 
