@@ -17,7 +17,7 @@ import pykka
 
 from ilertd import __version__, collector
 from ilertd.actors.ask import answers_ping
-from ilertd.actors.channel import ChannelActor
+from ilertd.actors.channel import ChannelActor, sent_within_windows
 from ilertd.actors.clock import Clock, ManualClock, RealClock, follow_shared_clock, make_manual_clock
 from ilertd.actors.gateway import ActorGateway
 from ilertd.actors.heartbeat import HeartbeatActor
@@ -281,11 +281,13 @@ class Daemon:
         re-arms overdue pages, which may be due now."""
         assert self.runtime is not None and self.plugins is not None
         pools: dict[str, list[Any]] = {}
+        sent = sent_within_windows(self.runtime, self.plugins.channels)
         for round_number in range(CHANNEL_ACTORS_PER_METHOD):
             # Each actor its own channel objects: they hold per-send state.
             for method, channel in channels_from_config(self.config, self.plugins).items():
                 layout = self.plugins.channels[method].layout
-                pools.setdefault(method, []).append(ChannelActor.start(self.runtime, method, channel, layout))
+                pools.setdefault(method, []).append(
+                    ChannelActor.start(self.runtime, method, channel, layout, sent.get(method)))
                 if round_number == 0:
                     logger.info("channel %s: %s", method, channel.name)
         for pool in pools.values():

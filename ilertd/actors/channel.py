@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,15 +74,32 @@ def one_page(rows: list[Any]) -> bool:
     return all(r.incident_id == first.incident_id and r.kind == first.kind for r in rows)
 
 
+def sent_within_windows(runtime: Runtime, methods: Iterable[str]) -> dict[str, dict[str, datetime]]:
+    """When each contact of each method last got a message within its throttle window, for the
+    channel actors of a start: one read for all of them (each reading its own, on a connection of
+    its own, was most of what starting a channel actor cost)."""
+    now = runtime.clock.now()
+    windows = {method: THROTTLE_WINDOW[method] for method in methods}
+    if not windows:
+        return {}
+    sent: dict[str, dict[str, datetime]] = {method: {} for method in windows}
+    for (method, target), at in last_sent(now - max(windows.values())).items():
+        if method in windows and at >= now - windows[method]:
+            sent[method][target] = at
+    return sent
+
+
 class ChannelActor(TrackedActor):
-    def __init__(self, runtime: Runtime, method: str, channel: Channel, layout: str = "text") -> None:
+    def __init__(self, runtime: Runtime, method: str, channel: Channel, layout: str = "text",
+                 last_sent: Mapping[str, datetime] | None = None) -> None:
         super().__init__(runtime.tracker)
         self.runtime = runtime
         self.method = method
         self.channel = channel
         self.layout = layout
         self.phone_codes = PhoneCodes(runtime)
-        self.last_sent: dict[str, datetime] = {}
+        # When each contact last got a message: throttling holds across a restart.
+        self.last_sent: dict[str, datetime] = dict(last_sent or {})
         # While a batch runs: its outcome writes, queued together at its end.
         self._writes: WriteQueue | None = None
         # The `channel` label of this actor's notifications: the method, as [channels.NAME] names it.
@@ -92,10 +109,6 @@ class ChannelActor(TrackedActor):
         warm = getattr(self.channel, "warm", None)
         if warm is not None:
             warm()
-        since = self.runtime.clock.now() - THROTTLE_WINDOW[self.method]
-        self.last_sent = {
-            target: sent for (method, target), sent in last_sent(since).items() if method == self.method
-        }
 
     def on_stop(self) -> None:
         self.runtime.db.close()
