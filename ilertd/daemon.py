@@ -38,7 +38,7 @@ from ilertd.generation_watch import GenerationWatcher
 from ilertd.leadership import Leadership, node_name
 from ilertd.metrics import Metrics
 from ilertd.plugins.manager import PluginManager
-from ilertd.process_edges import host_for_url, install_signal_handlers, is_loopback, listening_socket
+from ilertd.process_edges import handle_signals, host_for_url, is_loopback, listening_socket, wait_for_stop
 from ilertd.relay import Relay
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, is_sqlite, open_database
@@ -111,7 +111,7 @@ class Daemon:
     # --- the order -------------------------------------------------------------------------
 
     def run(self) -> int:
-        install_signal_handlers(self.stop_requested)
+        handle_signals(self.stop_requested)
         collector.tune()
         try:
             self.start()
@@ -121,7 +121,7 @@ class Daemon:
                   flush=True)
             self.notifier.notify(f"READY=1\nSTATUS=serving on port {self.port}\nMAINPID={os.getpid()}")
             self.start_watchdog()
-            self.stop_requested.wait()
+            wait_for_stop(self.stop_requested)
             logger.info("ilertd stopping")
             self.notifier.notify("STOPPING=1")
         finally:

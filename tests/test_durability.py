@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import platform
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -11,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx2 as httpx
 
 from tests.daemon import DaemonProcess
+
+# tgkill(2): a signal to one thread of a process (its number on x86-64 and on arm64).
+SYS_TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine(), 234)
 
 
 def test_200_concurrent_alerts_for_one_key_open_exactly_one_incident(daemon: DaemonProcess) -> None:
@@ -184,3 +191,20 @@ def test_sigterm_during_a_burst_commits_everything_it_acknowledged(
     for incident_id, count in acknowledged.items():
         assert incidents[incident_id]["eventCount"] >= count
     daemon.stop()
+
+
+def test_a_sigterm_the_kernel_gives_to_another_thread_still_stops_the_daemon(
+        make_daemon: Callable[..., DaemonProcess]) -> None:
+    """A signal for a process goes to any of its threads; Python runs the handler in the main
+    thread, and only once that thread runs again. The main thread waited for the stop without a
+    timeout, so a SIGTERM taken by another thread (as on a loaded CI machine) was not acted on
+    until systemd's SIGKILL."""
+    daemon = make_daemon().start()
+    assert daemon.process is not None
+    pid = daemon.process.pid
+    others = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+    assert others, "the daemon runs threads"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(SYS_TGKILL, pid, others[0], signal.SIGTERM) == 0, ctypes.get_errno()
+    assert daemon.process.wait(10) == 0
+    assert "received SIGTERM" in daemon.log() and "ilertd stopping" in daemon.log()
