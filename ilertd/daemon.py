@@ -17,7 +17,7 @@ import pykka
 
 from ilertd import __version__, collector
 from ilertd.actors.ask import answers_ping
-from ilertd.actors.channel import ChannelActor, sent_within_windows
+from ilertd.actors.channel import ChannelActor
 from ilertd.actors.clock import Clock, ManualClock, RealClock, follow_shared_clock, make_manual_clock
 from ilertd.actors.gateway import ActorGateway
 from ilertd.actors.heartbeat import HeartbeatActor
@@ -32,6 +32,7 @@ from ilertd.app.context import Context
 from ilertd.app.password_hashing import password_hashing
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
+from ilertd.domain.notification_plan import THROTTLE_WINDOW
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import StartError
 from ilertd.generation_watch import GenerationWatcher
@@ -43,6 +44,7 @@ from ilertd.relay import Relay
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, is_sqlite, open_database
 from ilertd.store.files import secure_directory
+from ilertd.store.outbox import last_sent
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.tracker import WorkTracker
 from ilertd.web.app import build_app
@@ -281,7 +283,8 @@ class Daemon:
         re-arms overdue pages, which may be due now."""
         assert self.runtime is not None and self.plugins is not None
         pools: dict[str, list[Any]] = {}
-        sent = sent_within_windows(self.runtime, self.plugins.channels)
+        # When each contact last got a message: one read for every actor (throttling over a restart).
+        sent = last_sent(self.runtime.clock.now(), {m: THROTTLE_WINDOW[m] for m in self.plugins.channels})
         for round_number in range(CHANNEL_ACTORS_PER_METHOD):
             # Each actor its own channel objects: they hold per-send state.
             for method, channel in channels_from_config(self.config, self.plugins).items():

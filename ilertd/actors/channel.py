@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.link_tokens import link_expiry, reply_key, sign_link
-from ilertd.domain.notification_plan import FIRST_RETRY, THROTTLE_WINDOW, after_failure, throttle_until
+from ilertd.domain.notification_plan import FIRST_RETRY, after_failure, throttle_until
 from ilertd.domain.page_text import (
     UTC,
     Answering,
@@ -48,7 +48,6 @@ from ilertd.store.outbox import (
     REMINDER,
     TEST,
     co_due_pages,
-    last_sent,
     notification_rows,
     page_facts,
     schedule_name_and_zone,
@@ -72,21 +71,6 @@ def one_page(rows: list[Any]) -> bool:
     with its reply code and actions; a summary of pages (which has neither) is for several."""
     first = rows[0]
     return all(r.incident_id == first.incident_id and r.kind == first.kind for r in rows)
-
-
-def sent_within_windows(runtime: Runtime, methods: Iterable[str]) -> dict[str, dict[str, datetime]]:
-    """When each contact of each method last got a message within its throttle window, for the
-    channel actors of a start: one read for all of them (each reading its own, on a connection of
-    its own, was most of what starting a channel actor cost)."""
-    now = runtime.clock.now()
-    windows = {method: THROTTLE_WINDOW[method] for method in methods}
-    if not windows:
-        return {}
-    sent: dict[str, dict[str, datetime]] = {method: {} for method in windows}
-    for (method, target), at in last_sent(now - max(windows.values())).items():
-        if method in windows and at >= now - windows[method]:
-            sent[method][target] = at
-    return sent
 
 
 class ChannelActor(TrackedActor):

@@ -7,8 +7,8 @@ retries and records them all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -217,14 +217,22 @@ def recover_pages_in_flight(db: peewee.Database, now: datetime) -> list[tuple[Pa
     return found
 
 
-def last_sent(since: datetime) -> dict[tuple[str, str], datetime]:
-    """When each contact last got a message, for throttling across a restart."""
+def last_sent(now: datetime, windows: Mapping[str, timedelta]) -> dict[str, dict[str, datetime]]:
+    """When each contact of each method in `windows` last got a message within that method's
+    throttle window (throttling across a restart): one read for every channel actor of a start."""
+    if not windows:
+        return {}
     query = (
         m.Notification.select(m.Notification.method, m.Notification.target,
                               peewee.fn.MAX(m.Notification.sent_at))
-        .where(m.Notification.sent_at >= since)
+        .where(m.Notification.sent_at >= now - max(windows.values()))
         .group_by(m.Notification.method, m.Notification.target)
         .tuples()
     )
     field = m.Notification.sent_at
-    return {(method, target): field.python_value(sent) for method, target, sent in query if sent}
+    sent: dict[str, dict[str, datetime]] = {method: {} for method in windows}
+    for method, target, at in query:
+        when = field.python_value(at) if at else None
+        if method in windows and when is not None and when >= now - windows[method]:
+            sent[method][target] = when
+    return sent
