@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ilertd.domain.escalation import EscalationPolicy
-from ilertd.domain.incidents import Actor, Incident, accept, escalate
+from ilertd.domain.incidents import Actor, Incident, accept, escalate, escalation_due
 from ilertd.errors import ApiError
 from tests.incident_builders import (
     EVERYONE,
@@ -121,3 +121,40 @@ def test_escalate_to_a_level_with_nobody_moves_on_at_once() -> None:
     assert transition.incident.next_escalation_at == T0 + timedelta(minutes=15)
     assert transition.pages == (sms_page(3, T0, level=2),)
     assert "NOBODY_ON_CALL" in types(transition)
+
+
+def test_each_level_that_pages_says_when_it_did() -> None:
+    incident = opened(THREE_LEVELS)
+    assert incident.escalated_at == T0
+    timed_out = escalation_due(incident, THREE_LEVELS, T0 + timedelta(minutes=5), EVERYONE).incident
+    assert (timed_out.escalation_level, timed_out.escalated_at) == (1, T0 + timedelta(minutes=5))
+    by_hand = escalate(timed_out, THREE_LEVELS, USER, T0 + timedelta(minutes=7), paging=EVERYONE).incident
+    assert (by_hand.escalation_level, by_hand.escalated_at) == (2, T0 + timedelta(minutes=7))
+    # Accepting moves no level: when the level paged stays.
+    assert accept(by_hand, USER, T0 + timedelta(minutes=8)).incident.escalated_at == T0 + timedelta(minutes=7)
+
+
+@pytest.mark.parametrize("policy", [THREE_LEVELS, make_policy(5)], ids=["three levels", "single level"])
+def test_a_reply_to_a_page_sent_before_the_incident_last_escalated_moves_nothing(
+        policy: EscalationPolicy) -> None:
+    # The page went out at minute 1; the same "escalate" reply came twice (or the timeout ran
+    # out first): the first moved the incident at minute 2, the second finds it moved since.
+    page_sent = T0 + timedelta(minutes=1)
+    once = escalate(opened(policy), policy, USER, T0 + timedelta(minutes=2), paging=EVERYONE, as_of=page_sent)
+    assert once.incident.escalated_at == T0 + timedelta(minutes=2)
+    with pytest.raises(ApiError) as refused:
+        escalate(once.incident, policy, USER, T0 + timedelta(minutes=3), paging=EVERYONE, as_of=page_sent)
+    assert refused.value.status == 409 and refused.value.code == "ALREADY_ESCALATED"
+    assert f"reached level {once.incident.escalation_level} at" in refused.value.message
+    # A page sent after that escalation may escalate again; so may anyone without a page (the API).
+    later = escalate(once.incident, policy, USER, T0 + timedelta(minutes=4), paging=EVERYONE,
+                     as_of=T0 + timedelta(minutes=2, seconds=30))
+    assert later.incident.escalated_at == T0 + timedelta(minutes=4)
+    by_api = escalate(later.incident, policy, USER, T0 + timedelta(minutes=5), paging=EVERYONE)
+    assert by_api.incident.escalated_at == T0 + timedelta(minutes=5)
+
+
+def test_an_incident_from_before_escalated_at_was_kept_escalates_on_any_reply() -> None:
+    older = replace(opened(THREE_LEVELS), escalated_at=None)
+    moved = escalate(older, THREE_LEVELS, USER, T0 + timedelta(minutes=2), paging=EVERYONE, as_of=T0)
+    assert moved.incident.escalation_level == 1

@@ -200,3 +200,26 @@ def test_a_reply_the_store_could_not_take_is_451_so_its_mail_server_sends_it_aga
     # What the sender's server does next: the same mail, now taken.
     send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", "accept")
     assert incident(paging, incident_id)["status"] == "ACCEPTED"
+
+
+def test_an_escalating_mail_delivered_twice_moves_the_incident_once(mail_replies: tuple[Paging, int]) -> None:
+    """A second delivery (its 250 lost on the way back, say) went a level further, paging the
+    level after the one the responder handed the incident to (test_replies_escalate.py: the
+    other channels)."""
+    paging, port = mail_replies
+    ida, hal, ivy = (paging.user(name) for name in ("ida", "hal", "ivy"))
+    paging.policy([(30, [ida]), (30, [hal]), (30, [ivy])])
+    incident_id = paging.alert(summary="nightly backup failed")
+    paging.daemon.advance("PT0S")
+    (mail,) = paging.mails_to("ida@example.com")
+    paging.daemon.advance("PT2M")
+    send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", "escalate")
+    paging.daemon.advance("PT0S")
+    assert incident(paging, incident_id)["escalationLevel"] == 1
+    assert len(paging.mails_to("hal@example.com")) == 1
+    send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", "escalate")
+    paging.daemon.advance("PT0S")
+    assert incident(paging, incident_id)["escalationLevel"] == 1
+    assert paging.mails_to("ivy@example.com") == []
+    (escalated,) = log(paging, incident_id, "ESCALATED")
+    assert escalated["channel"] == "EMAIL" and escalated["user"]["id"] == ida

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pykka
@@ -35,13 +36,13 @@ class ActorGateway:
         self._look: tuple[Any, threading.Event] | None = None
 
     def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
-                        level: int | None) -> ApiError | None:
+                        level: int | None, as_of: datetime | None) -> ApiError | None:
         """The change, committed, or its refusal."""
         supervisor = self._supervisor()
         if supervisor is None:
             return NOT_LEADER
         outcome = ask_blocking(supervisor, self.runtime.tracker, lambda reply: IncidentCommand(
-            incident_id, action, actor, reply, content, level))  # type: ignore[arg-type]
+            incident_id, action, actor, reply, content, level, as_of))  # type: ignore[arg-type]
         return outcome.error
 
     def reachability_changed(self) -> None:

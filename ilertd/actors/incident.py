@@ -136,7 +136,7 @@ class IncidentActor:
             elif message.action == "escalate":
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.escalate(incident, policy, message.actor, now, message.level,
-                                             self.host.paging)
+                                             self.host.paging, message.as_of)
             else:
                 transition = domain.comment(incident, message.content, message.actor)
         except ApiError as error:

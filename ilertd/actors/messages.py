@@ -90,6 +90,8 @@ class IncidentCommand:
     content: str = ""
     # For "escalate": the level to go to; None means the next one.
     level: int | None = None
+    # For a reply's "escalate": when the page it answers was sent (see domain.escalate).
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,10 @@ class Context:
     integration_types: Callable[[], set[str]] = set
     # The contact methods of the registered channels (True: those that may carry a shift reminder).
     methods: Callable[[bool], tuple[str, ...]] = lambda _reminders: METHODS
-    # The incident actors, from above this layer: (incident, action, who, comment, level) → the
-    # refusal, or None once the change is committed.
-    incident_action: Callable[[int, str, Actor, str, int | None], ApiError | None] = _unavailable
+    # The incident actors, from above this layer: (incident, action, who, comment, level, when
+    # the page a reply's escalation answers was sent) → the refusal, or None once committed.
+    incident_action: Callable[[int, str, Actor, str, int | None, datetime | None], ApiError | None] = (
+        _unavailable)
     # The channel actors, from above this layer: pages a changed contact took to its new target,
     # each armed again to go there.
     pages_moved: Callable[[list[MovedPage]], None] = _nothing

@@ -53,6 +53,6 @@ class Incidents:
             level = ESCALATE_BODY["level"].read(body, "level")
         incident_or_404(incident_id)
         error = self.ctx.incident_action(incident_id, action, Actor(caller.user_id, caller.username, channel),
-                                         content, level)
+                                         content, level, None)
         if error is not None:
             raise error

@@ -114,6 +114,6 @@ class MaintenanceWindows:
         for source_id in before.alert_source_ids:
             until = after.ends_at if after is not None and source_id in covered else now
             for incident_id in held_incident_ids([source_id], before.ends_at):
-                refusal = self.ctx.incident_action(incident_id, "hold", SYSTEM, until.isoformat(), None)
+                refusal = self.ctx.incident_action(incident_id, "hold", SYSTEM, until.isoformat(), None, None)
                 if refusal is not None:
                     logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 from ilertd.app import bootstrap
@@ -70,9 +71,11 @@ class Replies:
 
     # --- one answer, whichever way it came ----------------------------------------------------
 
-    def act(self, incident_id: int, user_id: int, action: Action, channel: str) -> Answer:
+    def act(self, incident_id: int, user_id: int, action: Action, channel: str,
+            as_of: datetime | None = None) -> Answer:
         """Take `action` for the user on the incident, once: a second accept changes nothing, a
-        RESOLVED incident is left as it is; each is answered saying so."""
+        RESOLVED incident is left as it is; each is answered saying so. `as_of`: when the page
+        answered was sent: an escalation the incident has had since leaves it where it is."""
         row = incident(incident_id)
         if row is None:
             return Answer(f"Incident #{incident_id} no longer exists.")
@@ -83,10 +86,18 @@ class Replies:
         name = usernames([user_id]).get(user_id)
         if name is None:
             return Answer("Your user no longer exists in ilertd.")
-        error = self.ctx.incident_action(incident_id, action, Actor(user_id, name, channel), "", None)
+        error = self.ctx.incident_action(incident_id, action, Actor(user_id, name, channel), "", None,
+                                         as_of if action == "escalate" else None)
         if error is not None:
             if error.code == "INCIDENT_RESOLVED":
                 return Answer(f"Incident #{incident_id} is already resolved.")
+            if error.code == "ALREADY_ESCALATED":
+                logger.info("incident %s: escalation by %s on %s left as it is: %s", incident_id, name,
+                            channel, error.message, extra=ids(incident_id=incident_id, user_id=user_id))
+                now = incident(incident_id)
+                level = f" to level {now.escalation_level}" if now is not None else ""
+                return Answer(f"Incident #{incident_id} was already escalated{level} after this page;"
+                              " nothing changed.")
             return Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}",
                           retry=error.code in UNCHANGED_RETRY)
         logger.info("incident %s %s by %s on %s", incident_id, action_done(action), name, channel,
@@ -140,7 +151,8 @@ class Replies:
             latest_code = store.latest_code(phone)
             return problem or sms_help(latest_code.code if latest_code is not None else None)
         store.reset_help_replies(self.ctx.db, phone, now)
-        return "ilertd: " + self.act(target[0], target[1], reply.action, "SMS").text
+        sent = store.last_page_sent(target[0], target[1], store.PHONE_METHODS, phone)
+        return "ilertd: " + self.act(target[0], target[1], reply.action, "SMS", sent).text
 
     # --- phone keys -----------------------------------------------------------------------------
 
@@ -153,7 +165,7 @@ class Replies:
         page = notification(notification_id)
         if page is None or page.incident_id is None or page.method != "VOICE" or page.kind != "ALERT":
             return VoiceAnswer("This page no longer exists. Goodbye.")
-        answer = self.act(page.incident_id, page.user_id, choice, "VOICE")
+        answer = self.act(page.incident_id, page.user_id, choice, "VOICE", page.sent_at)
         return VoiceAnswer(f"{answer.text} Goodbye.")
 
     # --- links ----------------------------------------------------------------------------------
@@ -168,7 +180,8 @@ class Replies:
     def follow_link(self, token: str) -> Answer:
         """The link's action, taken (a POST); LinkError if it is tampered with or expired."""
         claim = read_link(self.secret, token, self.ctx.now())
-        return self.act(claim.incident_id, claim.user_id, claim.action, claim.channel)
+        sent = store.last_page_sent(claim.incident_id, claim.user_id, (claim.channel,))
+        return self.act(claim.incident_id, claim.user_id, claim.action, claim.channel, sent)
 
     # --- e-mail ---------------------------------------------------------------------------------
 
@@ -186,4 +199,5 @@ class Replies:
         action = email_reply_action(text)
         if action is None:
             return Answer("the reply's first word must be accept, resolve or escalate")
-        return self.act(incident_id, user_id, action, "EMAIL")
+        return self.act(incident_id, user_id, action, "EMAIL",
+                        store.last_page_sent(incident_id, user_id, ("EMAIL",)))

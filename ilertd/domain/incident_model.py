@@ -79,6 +79,9 @@ class Incident:
     escalation_level: int = 0
     escalation_pass: int = 0
     next_escalation_at: datetime | None = None
+    # When a level last paged someone: an escalation asked for by a reply to a page sent before
+    # it is out of date (the incident has moved on since), so it moves nothing.
+    escalated_at: datetime | None = None
     accepted_at: datetime | None = None
     accepted_by: int | None = None
     resolved_at: datetime | None = None

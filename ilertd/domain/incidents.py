@@ -125,7 +125,8 @@ def _reach_level(
         # LOW priority pages level 0 only and never escalates.
         deadline = None
     return evolve(
-        incident, escalation_level=level, escalation_pass=pass_number, next_escalation_at=deadline
+        incident, escalation_level=level, escalation_pass=pass_number, next_escalation_at=deadline,
+        escalated_at=now,
     )
 
 
@@ -367,12 +368,19 @@ def escalate(
     now: datetime,
     level: int | None = None,
     paging: Paging = NO_PAGING,
+    as_of: datetime | None = None,
 ) -> Transition:
     """Manual (or reply) escalation: to the next level, wrapping to 0 after the last, or to `level`.
 
-    An ACCEPTED incident becomes PENDING again; the pass count is kept.
+    An ACCEPTED incident becomes PENDING again; the pass count is kept. `as_of`: when the page a
+    reply answers was sent; a level that paged since (a timeout, the same reply twice) did what
+    it asked, and escalating again would page a level nobody asked for (as GoAlert refuses).
     """
     _refuse_if_resolved(incident)
+    if as_of is not None and incident.escalated_at is not None and incident.escalated_at > as_of:
+        raise ApiError(409, "ALREADY_ESCALATED",
+                       f"incident {incident.id} reached level {incident.escalation_level} at"
+                       f" {incident.escalated_at.isoformat()}, after the page answered")
     if policy is None or not policy.rules:
         raise ApiError(400, "NO_ESCALATION_POLICY", f"incident {incident.id} has no escalation policy")
     if level is None:

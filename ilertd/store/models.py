@@ -81,6 +81,8 @@ class Incident(BaseModel):
     escalation_level = peewee.IntegerField(default=0)
     escalation_pass = peewee.IntegerField(default=0)
     next_escalation_at = UTCDateTimeField(null=True, index=True)
+    # When a level last paged someone (migration 16; unknown for incidents before it).
+    escalated_at = UTCDateTimeField(null=True)
     report_time = UTCDateTimeField(index=True)
     accepted_at = UTCDateTimeField(null=True)
     accepted_by_id = peewee.IntegerField(null=True)

@@ -75,6 +75,20 @@ def latest_page_to(target: str, methods: Iterable[str]) -> tuple[int, int] | Non
     return (row.incident_id, row.user_id) if row is not None else None
 
 
+def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None
+                   ) -> datetime | None:
+    """When the latest page of the incident to the user (by one of `methods`, at `target` if given)
+    left ilertd; None if none did."""
+    query = (m.Notification.select(m.Notification.sent_at)
+             .where((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
+                    & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
+                    & m.Notification.status.in_(SENT)))
+    if target is not None:
+        query = query.where(m.Notification.target == target)
+    row = query.order_by(m.Notification.sent_at.desc()).first()
+    return row.sent_at if row is not None else None
+
+
 def was_paged_by_mail(incident_id: int, user_id: int, address: str) -> bool:
     """Whether an e-mail page of the incident reached `address` (any case) for this user."""
     return (m.Notification.select(m.Notification.id)
