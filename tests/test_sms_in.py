@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
 from ilertd.channels.twilio_voice import twilio_signature
+from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
+from tests.store_faults import write_lock_held
 
 NUMBER = "+4930123456789"
 PATH = "/api/v1/twilio/sms"
@@ -71,3 +74,25 @@ def test_a_number_belongs_to_one_source_and_is_e164(app_paging: Paging, sms_sour
     assert bad.status_code == 400 and bad.json()["field"] == "phoneNumber"
     # GET-modify-PUT keeps the source's own number.
     assert app.put(f"/api/alert-sources/{sms_source['id']}", sms_source).status_code == 200
+
+
+def test_a_text_the_store_could_not_take_tells_its_sender_to_send_it_again(
+        impatient: None, app_paging: Paging, sms_source: dict[str, Any]) -> None:
+    """It was a 503, which Twilio does not re-send (only a timeout, without connection overrides):
+    the alert was gone and its sender, told nothing, believed someone was being paged."""
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    form = {"MessageSid": "SM9", "From": "+4915199999999", "To": NUMBER, "Body": "pump 3 is flooding"}
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        reply = text(app_paging, form)
+    assert reply.status_code == 200, reply.text
+    message = ElementTree.fromstring(reply.text).find("Message")
+    assert message is not None and message.text == (
+        "ilertd: your alert was not confirmed, so nobody may be paged. Send it again in a minute.")
+    app.quiet()
+    assert app.get("/api/incidents").json() == []
+    assert "SMS alert from +4915199999999 not opened" in app.log()
+    # Sent again (a new message, so a new MessageSid), it opens the alert.
+    again = text(app_paging, {**form, "MessageSid": "SM10"})
+    assert again.status_code == 200 and "<Response/>" in again.text
+    assert [i["summary"] for i in app.get("/api/incidents").json()] == ["pump 3 is flooding"]

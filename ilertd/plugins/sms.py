@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 INTEGRATION = "sms"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# To the sender of an SMS alert ilertd could not confirm (the store refused it, or no answer came
+# in time: it may or may not be open, and a second one is better than none).
+NOT_CONFIRMED = "ilertd: your alert was not confirmed, so nobody may be paged. Send it again in a minute."
 
 
 def sms_event(form: dict[str, str]) -> Event:
@@ -66,8 +69,16 @@ class InboundSms:
         except ValueError as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"sms: {error}") from None
         (outcome,) = await self.context.ingest(key, [event], INTEGRATION, {k: v for k, v in form.items()})
-        if outcome.error is not None:
-            raise outcome.error
+        error = outcome.error
+        if error is not None and error.status >= 500:
+            # Twilio re-sends a webhook after a timeout, never after a 5xx (without connection
+            # overrides): a 503 here lost the alert with its sender believing it raised. Told,
+            # a person can send it again.
+            logger.warning("SMS alert from %s not opened: %s (%s); the sender is told to send it again",
+                           form.get("From", ""), error.message, error.code)
+            return Response(twiml_message(NOT_CONFIRMED), media_type="application/xml")
+        if error is not None:
+            raise error
         # Twilio texts back whatever the TwiML says: nothing, so the sender is not charged a reply.
         return Response(EMPTY_TWIML, media_type="application/xml")
 
