@@ -20,8 +20,11 @@ from ilertd.domain.page_text import (
     update_text,
 )
 from ilertd.domain.replies import (
+    CODE_REST,
+    HeldCode,
     SmsReply,
     email_reply_action,
+    new_reply_code,
     parse_sms_reply,
     smallest_free_code,
     sms_help,
@@ -63,6 +66,22 @@ def test_the_smallest_free_code_fills_gaps() -> None:
     assert smallest_free_code([]) == 1
     assert smallest_free_code([1, 2, 4]) == 3
     assert smallest_free_code([2, 3]) == 1
+
+
+def test_a_resolved_incidents_code_rests_an_hour_after_its_last_page_or_its_resolution() -> None:
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    long_ago = now - CODE_REST - timedelta(minutes=1)
+    just_now = now - timedelta(minutes=5)
+    # Open: held however old its page.
+    assert new_reply_code([HeldCode(1, long_ago, None)], now) == 2
+    # Resolved minutes ago, though its last page is old (accepted at 9, worked on, resolved now):
+    # a late "1r" meant for it must not resolve the next incident.
+    assert new_reply_code([HeldCode(1, long_ago, just_now)], now) == 2
+    # Paged minutes ago and resolved long before that cannot be; paged just now, resolved: resting.
+    assert new_reply_code([HeldCode(1, just_now, just_now)], now) == 2
+    # Past the rest on both counts: free again, the smallest first.
+    assert new_reply_code([HeldCode(1, long_ago, long_ago), HeldCode(2, just_now, None)], now) == 1
+    assert new_reply_code([], now) == 1
 
 
 def test_voice_keys() -> None:

@@ -86,15 +86,45 @@ def test_codes_are_per_phone_reused_after_resolve_and_a_bare_letter_answers_the_
     assert "Reply 1a" in pages[0] and "Reply 2a" in pages[1]
     # `c` is `r`; quotes, spaces and case are tolerated.
     assert sms_reply(app_paging, phone, " '1 C' ") == f"ilertd: Incident #{first} resolved."
+    # An hour after, the resolved incident's code is free for the next one.
+    app_paging.daemon.advance("PT1H")
     third = app_paging.alert("k3", summary="third")
     app_paging.daemon.advance("PT2M")
-    assert "Reply 1a" in sms_to(app_paging, phone)[-1]  # the resolved incident's code, reused
+    assert "Reply 1a" in sms_to(app_paging, phone)[-1]
     assert sms_reply(app_paging, phone, "2a") == f"ilertd: Incident #{second} accepted."
     # A bare letter acts on the latest page to this phone: the third incident.
     assert sms_reply(app_paging, phone, "r") == f"ilertd: Incident #{third} resolved."
     assert sms_reply(app_paging, phone, "1r") == f"ilertd: Incident #{third} is already resolved."
     assert sms_reply(app_paging, phone, "ack 99999") == "ilertd: incident #99999 was not paged to this phone."
     assert sms_reply(app_paging, phone, f"resolve #{second}") == f"ilertd: Incident #{second} resolved."
+
+
+def test_a_code_resolved_minutes_ago_is_not_given_to_the_next_incident(
+        app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    """A flapping alert resolved and opened again within minutes: the new incident took code 1,
+    and the responder's "1r", meant for the one paged as 1 before, resolved the new one (whose
+    escalation then stopped with nobody looking at it)."""
+    dave, _erin = two_levels
+    phone = phone_of(app_paging, dave)
+    first = app_paging.alert("k1", summary="first")
+    app_paging.daemon.advance("PT2M")
+    assert "Reply 1a" in sms_to(app_paging, phone)[-1]
+    app_paging.daemon.event(alertKey="k1", eventType="RESOLVE", summary="first ok")
+    again = app_paging.alert("k1", summary="first again")
+    app_paging.daemon.advance("PT2M")
+    assert again != first and "Reply 2a" in sms_to(app_paging, phone)[-1]
+    assert sms_reply(app_paging, phone, "1r") == f"ilertd: Incident #{first} is already resolved."
+    assert incident(app_paging, again)["status"] == "PENDING"
+    # Its rest is counted from its resolution, however old its last page: accepted and worked on
+    # for two hours, then resolved, it still keeps the code from the next incident for an hour.
+    assert sms_reply(app_paging, phone, "2a") == f"ilertd: Incident #{again} accepted."
+    app_paging.daemon.advance("PT2H")
+    app_paging.daemon.event(alertKey="k1", eventType="RESOLVE", summary="first ok")
+    third = app_paging.alert("k3", summary="third")
+    app_paging.daemon.advance("PT2M")
+    assert "Reply 1a" in sms_to(app_paging, phone)[-1]  # code 1 has rested; 2 has not
+    assert sms_reply(app_paging, phone, "2r") == f"ilertd: Incident #{again} is already resolved."
+    assert incident(app_paging, third)["status"] == "PENDING"
 
 
 def test_pagerduty_digits_and_ack_by_incident_id(app_paging: Paging, two_levels: tuple[int, int]) -> None:

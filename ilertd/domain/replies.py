@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 Action = Literal["accept", "resolve", "escalate"]
@@ -16,6 +17,10 @@ REPLY_MAILBOX = "reply"
 # At most this many help texts in a row to one number: a loop between two auto-responders
 # (or a stuck phone) would otherwise cost an SMS each way for ever.
 HELP_REPLIES_IN_A_ROW = 5
+# A resolved incident keeps its reply code this long after its last SMS page or its resolution,
+# whichever came later: a late "1r" meant for it then meets "already resolved", not a new
+# incident that took its code (a flapping alert resolves and opens again within minutes).
+CODE_REST = timedelta(hours=1)
 
 _LETTERS: dict[str, Action] = {"a": "accept", "r": "resolve", "c": "resolve", "e": "escalate"}
 _WORDS: dict[str, Action] = {
@@ -68,9 +73,25 @@ def parse_sms_reply(body: str) -> SmsReply:
     return HELP
 
 
+@dataclass(frozen=True)
+class HeldCode:
+    """A code a phone holds: its incident's last SMS page with it, and when the incident was
+    resolved (None: still open)."""
+
+    code: int
+    paged_at: datetime
+    resolved_at: datetime | None
+
+
+def new_reply_code(held: Iterable[HeldCode], now: datetime) -> int:
+    """A phone's reply code for a new incident: the smallest positive number not held by an open
+    incident nor by one resting (CODE_REST), so codes stay short and come back in time."""
+    return smallest_free_code(
+        h.code for h in held
+        if h.resolved_at is None or now - max(h.paged_at, h.resolved_at) < CODE_REST)
+
+
 def smallest_free_code(used: Iterable[int]) -> int:
-    """A phone's reply code for a new incident: the smallest positive number no open incident
-    paged to it holds, so codes stay short and come back once their incident is resolved."""
     taken = set(used)
     code = 1
     while code in taken:

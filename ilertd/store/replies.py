@@ -25,19 +25,20 @@ class CodeHolder:
     user_id: int
 
 
-def reply_codes_of(target: str) -> dict[int, tuple[int, int]]:
-    """The phone's reply codes as stored: incident → (code, user)."""
-    return {row.incident_id: (row.code, row.user_id)
+def reply_codes_of(target: str) -> dict[int, tuple[int, int, datetime]]:
+    """The phone's reply codes as stored: incident → (code, user, last SMS page with it)."""
+    return {row.incident_id: (row.code, row.user_id, row.paged_at)
             for row in m.ReplyCode.select().where(m.ReplyCode.target == target)}
 
 
-def open_incident_ids(incident_ids: Iterable[int]) -> set[int]:
-    """Those of `incident_ids` not resolved."""
+def resolution_times(incident_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """When each of `incident_ids` that still exists was resolved (None: it is open)."""
     wanted = list(set(incident_ids))
     if not wanted:
-        return set()
-    return {row.id for row in m.Incident.select(m.Incident.id)
-            .where(m.Incident.id.in_(wanted) & (m.Incident.status != "RESOLVED"))}
+        return {}
+    return {row.id: row.resolved_at if row.status == "RESOLVED" else None
+            for row in m.Incident.select(m.Incident.id, m.Incident.status, m.Incident.resolved_at)
+            .where(m.Incident.id.in_(wanted))}
 
 
 def _holder(row: m.ReplyCode | None) -> CodeHolder | None:
