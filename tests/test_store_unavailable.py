@@ -15,6 +15,7 @@ from typing import Any
 import peewee
 import pytest
 
+from ilertd.actors.host import ESCALATION_WRITE_RETRY
 from ilertd.errors import StoreUnavailable
 from ilertd.store import models as m
 from ilertd.store import statements as sql
@@ -22,6 +23,7 @@ from ilertd.store.committer import Committer, WriteUnit
 from ilertd.store.db import migrate, open_database, store_failed, write_transaction
 from ilertd.tracker import WorkTracker
 from tests.inprocess import InProcessDaemon
+from tests.paging import Paging
 from tests.store_faults import write_lock_held
 from tests.test_committer import incident_row
 from tests.ui_helpers import login, submit, user
@@ -222,3 +224,31 @@ def test_a_silent_monitor_whose_alert_the_store_refused_alerts_once_it_takes_wri
     # Overdue and alerted: no second incident, no second event.
     app.advance("PT1H")
     assert [i["eventCount"] for i in app.get("/api/incidents").json()] == [1]
+
+
+def test_an_escalation_the_store_refused_pages_seconds_after_it_takes_writes_again(
+        impatient: None, app_paging: Paging) -> None:
+    """It waited for the supervisor's sweep, which skips what it handed on within its last 30 s:
+    the level-1 page went out up to a minute after the store took writes again."""
+    alice, bob = app_paging.user("alice"), app_paging.user("bob")
+    app_paging.policy([(10, [alice]), (10, [bob])])
+    incident_id = app_paging.alert()
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    app.advance("PT0S")
+    retry = int(ESCALATION_WRITE_RETRY.total_seconds())
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        app.advance("PT10M")
+        # Tried again every few seconds while the store refuses it, and refused each time.
+        app.advance(f"PT{3 * retry}S")
+    assert app_paging.mails_to("bob@example.com") == []
+    assert app.get(f"/api/incidents/{incident_id}").json()["escalationLevel"] == 0
+    assert app.log().count(f"incident {incident_id}: write failed (database is locked)") == 4
+    app.advance(f"PT{retry}S")
+    assert len(app_paging.mails_to("bob@example.com")) == 1
+    incident = app.get(f"/api/incidents/{incident_id}").json()
+    assert incident["escalationLevel"] == 1
+    # Its next deadline counts from when level 1 was reached, not from the refused attempt.
+    assert incident["nextEscalationAt"] == "2026-01-05T09:20:20.000Z"
+    assert len([e for e in app.get(f"/api/incidents/{incident_id}/log-entries").json()
+                if e["logEntryType"] == "ESCALATED"]) == 1

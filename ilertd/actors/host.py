@@ -24,7 +24,7 @@ import pykka
 
 from ilertd.actors.base import Tracked, TrackedActor, send
 from ilertd.actors.clock import TimerCallback
-from ilertd.actors.incident import IncidentActor
+from ilertd.actors.incident import IncidentActor, escalation_timer_key
 from ilertd.actors.messages import (
     DueBox,
     EscalationDue,
@@ -53,6 +53,8 @@ from ilertd.tracker import WorkTracker
 logger = logging.getLogger(__name__)
 
 INTERNAL = ApiError(500, "INTERNAL_ERROR", "the change failed; see the log")
+# After a write of an incident failed: when its state, read again from the store, is looked at.
+ESCALATION_WRITE_RETRY = timedelta(seconds=5)
 
 
 class IncidentHost(TrackedActor):
@@ -143,6 +145,12 @@ class IncidentHost(TrackedActor):
                 self._escalations([message])
             case Reload(incident_id=incident_id):
                 self._passivate(incident_id)
+                # Its state is the store's again, deadline included. A look at it soon pages as
+                # soon as the store takes writes, where the sweep, which skips what it handed on
+                # within 30 s, came up to a minute later; early is harmless (the state decides).
+                clock = self.runtime.clock
+                clock.arm(escalation_timer_key(incident_id), clock.now() + ESCALATION_WRITE_RETRY,
+                          self.directory.escalation_callback(incident_id))
             case EvictIdle():
                 self._passivate_idle()
             case HeldCount():
