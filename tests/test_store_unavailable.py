@@ -15,11 +15,10 @@ from typing import Any
 import peewee
 import pytest
 
-from ilertd.actors.host import ESCALATION_WRITE_RETRY
 from ilertd.errors import StoreUnavailable
 from ilertd.store import models as m
 from ilertd.store import statements as sql
-from ilertd.store.committer import Committer, WriteUnit
+from ilertd.store.committer import WRITE_RETRY, Committer, WriteUnit
 from ilertd.store.db import migrate, open_database, store_failed, write_transaction
 from ilertd.tracker import WorkTracker
 from tests.inprocess import InProcessDaemon
@@ -236,7 +235,7 @@ def test_an_escalation_the_store_refused_pages_seconds_after_it_takes_writes_aga
     app = app_paging.daemon
     assert isinstance(app, InProcessDaemon)
     app.advance("PT0S")
-    retry = int(ESCALATION_WRITE_RETRY.total_seconds())
+    retry = int(WRITE_RETRY.total_seconds())
     with write_lock_held(app.data_dir / "ilertd.db"):
         app.advance("PT10M")
         # Tried again every few seconds while the store refuses it, and refused each time.
@@ -252,3 +251,24 @@ def test_an_escalation_the_store_refused_pages_seconds_after_it_takes_writes_aga
     assert incident["nextEscalationAt"] == "2026-01-05T09:20:20.000Z"
     assert len([e for e in app.get(f"/api/incidents/{incident_id}/log-entries").json()
                 if e["logEntryType"] == "ESCALATED"]) == 1
+
+
+def test_a_page_due_while_the_store_refuses_writes_goes_out_seconds_after(
+        impatient: None, app_paging: Paging) -> None:
+    """A page is marked as being sent, durably, before it is handed over; when that mark was
+    refused it was tried again after the provider's retry delay, 30 s, however short the outage."""
+    carol = app_paging.user("carol", [("SMS", 5, "HIGH_PRIORITY")], email=False)
+    app_paging.policy([(30, [carol])])
+    incident_id = app_paging.alert()
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    retry = int(WRITE_RETRY.total_seconds())
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        app.advance("PT5M")
+    assert app_paging.http.to("/sms/") == []
+    assert "outbox rows were not marked as being sent" in app.log()
+    app.advance(f"PT{retry}S")
+    (sms,) = app_paging.http.to("/sms/")
+    assert f"#{incident_id}" in sms.json()["message"]
+    (page,) = app_paging.notifications(incident_id)
+    assert page["status"] == "SUCCESS" and page["sentAt"] == f"2026-01-05T09:05:{retry:02d}.000Z"

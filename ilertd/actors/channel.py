@@ -26,7 +26,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.link_tokens import link_expiry, reply_key, sign_link
-from ilertd.domain.notification_plan import FIRST_RETRY, after_failure, throttle_until
+from ilertd.domain.notification_plan import after_failure, throttle_until
 from ilertd.domain.page_text import (
     UTC,
     Answering,
@@ -42,7 +42,7 @@ from ilertd.domain.page_text import (
 from ilertd.domain.pages_in_flight import UPDATE_WORDS, idempotency_key, page_reference
 from ilertd.domain.replies import Action
 from ilertd.metrics import FAILED, REFUSED, SENT
-from ilertd.store.committer import WriteQueue, WriteUnit
+from ilertd.store.committer import WRITE_RETRY, WriteQueue, WriteUnit
 from ilertd.store.incidents import log_rows
 from ilertd.store.outbox import (
     REMINDER,
@@ -193,7 +193,7 @@ class ChannelActor(TrackedActor):
         """Store `sending_since` on every row about to be handed to the provider, in one write,
         and wait for its commit, so that the store knows of every row the provider may have
         taken whatever becomes of this process. False when the write failed (or did not commit
-        in time): nothing is sent, the rows are tried again after the first retry's delay."""
+        in time): nothing is sent, the rows are tried again WRITE_RETRY later."""
         if not rows:
             return True
         statements = self.runtime.statements
@@ -215,9 +215,9 @@ class ChannelActor(TrackedActor):
         reason = failures[0] if failures else f"not committed within {MARK_TIMEOUT_S:.0f} s"
         logger.error("channel %s: %d outbox rows were not marked as being sent (%s); not sending them,"
                      " trying again in %d s", self.channel.name, len(rows), reason,
-                     FIRST_RETRY.total_seconds())
+                     WRITE_RETRY.total_seconds())
         for row in rows:
-            self._arm(row, now + FIRST_RETRY)
+            self._arm(row, now + WRITE_RETRY)
         return False
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:

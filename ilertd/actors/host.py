@@ -47,14 +47,12 @@ from ilertd.domain.incidents import Paging
 from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
-from ilertd.store.committer import WriteQueue, WriteUnit
+from ilertd.store.committer import WRITE_RETRY, WriteQueue, WriteUnit
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
 
 INTERNAL = ApiError(500, "INTERNAL_ERROR", "the change failed; see the log")
-# After a write of an incident failed: when its state, read again from the store, is looked at.
-ESCALATION_WRITE_RETRY = timedelta(seconds=5)
 
 
 class IncidentHost(TrackedActor):
@@ -149,7 +147,7 @@ class IncidentHost(TrackedActor):
                 # soon as the store takes writes, where the sweep, which skips what it handed on
                 # within 30 s, came up to a minute later; early is harmless (the state decides).
                 clock = self.runtime.clock
-                clock.arm(escalation_timer_key(incident_id), clock.now() + ESCALATION_WRITE_RETRY,
+                clock.arm(escalation_timer_key(incident_id), clock.now() + WRITE_RETRY,
                           self.directory.escalation_callback(incident_id))
             case EvictIdle():
                 self._passivate_idle()
