@@ -24,6 +24,7 @@ from ilertd.app.heartbeats import Heartbeats, heartbeat_alert_key
 from ilertd.domain.events import MAX_SUMMARY, Event
 from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
+from ilertd.store.committer import WRITE_RETRY
 from ilertd.store.heartbeats import monitor, pinged_monitors
 from ilertd.store.sources import SourceCache, source
 
@@ -53,7 +54,7 @@ class HeartbeatAlerted:
 
 
 # How soon an overdue monitor whose ALERT (or marking) the store refused is tried again.
-RETRY_AFTER = timedelta(seconds=30)
+RETRY_AFTER = WRITE_RETRY
 
 
 def timer_key(monitor_id: int) -> tuple[str, int]:
