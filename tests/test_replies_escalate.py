@@ -101,3 +101,18 @@ def test_a_key_pressed_on_a_call_the_timeout_overtook_moves_nothing(app_paging: 
     # The wrap to level 0 (vic again) never came.
     assert levels_paged(app_paging, incident_id) == [0, 1]
 
+
+
+def test_an_escalation_that_leaves_nobody_to_page_says_no_level(app_paging: Paging) -> None:
+    """The answer named the level below 0 that marks an incident waiting for someone: "escalated
+    to level -2"."""
+    dave = app_paging.user("dave", [("SMS", 0, "HIGH_PRIORITY")])
+    erin = app_paging.user("erin", muted_until="2026-01-06T00:00:00Z")
+    app_paging.policy([(30, [dave]), (30, [erin])], repeating=True, frequency=1)
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT1M")
+    muted = app_paging.daemon.put(f"/api/users/{dave}", {"mutedUntil": "2026-01-06T00:00:00Z"})
+    assert muted.status_code == 200, muted.text
+    answer = sms_reply(app_paging, phone_of(app_paging, dave), "1e")
+    assert answer == f"ilertd: Incident #{incident_id} escalated."
+    assert "NOBODY_ON_CALL" in app_paging.daemon.log_types(incident_id)

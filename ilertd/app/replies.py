@@ -94,18 +94,14 @@ class Replies:
             if error.code == "ALREADY_ESCALATED":
                 logger.info("incident %s: escalation by %s on %s left as it is: %s", incident_id, name,
                             channel, error.message, extra=ids(incident_id=incident_id, user_id=user_id))
-                now = incident(incident_id)
-                level = f" to level {now.escalation_level}" if now is not None else ""
-                return Answer(f"Incident #{incident_id} was already escalated{level} after this page;"
-                              " nothing changed.")
+                return Answer(f"Incident #{incident_id} was already escalated{_to_level(incident_id)}"
+                              " after this page; nothing changed.")
             return Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}",
                           retry=error.code in UNCHANGED_RETRY)
         logger.info("incident %s %s by %s on %s", incident_id, action_done(action), name, channel,
                     extra=ids(incident_id=incident_id, user_id=user_id))
         if action == "escalate":
-            after = incident(incident_id)
-            level = f" to level {after.escalation_level}" if after is not None else ""
-            return Answer(f"Incident #{incident_id} escalated{level}.", acted=True)
+            return Answer(f"Incident #{incident_id} escalated{_to_level(incident_id)}.", acted=True)
         return Answer(f"Incident #{incident_id} {action_done(action)}.", acted=True)
 
     # --- SMS ------------------------------------------------------------------------------------
@@ -201,3 +197,10 @@ class Replies:
             return Answer("the reply's first word must be accept, resolve or escalate")
         return self.act(incident_id, user_id, action, "EMAIL",
                         store.last_page_sent(incident_id, user_id, ("EMAIL",)))
+
+
+def _to_level(incident_id: int) -> str:
+    """" to level N" for the incident's level now; nothing while it is held or waits for someone
+    (its level below 0 is no level of the policy)."""
+    row = incident(incident_id)
+    return f" to level {row.escalation_level}" if row is not None and row.escalation_level >= 0 else ""
