@@ -5,6 +5,7 @@ the log says why, and the daemon goes on once the store takes writes again."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -272,3 +273,41 @@ def test_a_page_due_while_the_store_refuses_writes_goes_out_seconds_after(
     assert f"#{incident_id}" in sms.json()["message"]
     (page,) = app_paging.notifications(incident_id)
     assert page["status"] == "SUCCESS" and page["sentAt"] == f"2026-01-05T09:05:{retry:02d}.000Z"
+
+
+def test_a_page_the_store_would_not_mark_sent_is_not_sent_again(impatient: None, app_paging: Paging) -> None:
+    """The SMS went out, then the store refused its SUCCESS: the row stayed SCHEDULED, and the
+    sweep handed it to the channel again, which sent it a second time a minute later."""
+    carol = app_paging.user("carol", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    app_paging.policy([(30, [carol])])
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    holder: list[sqlite3.Connection] = []
+    answer = app_paging.http.answer
+
+    def lock_the_store_then_answer(request: Any) -> Any:
+        # The provider takes the SMS; meanwhile the store stops taking writes (as another
+        # process holding its write lock would make it).
+        if request.path.startswith("/sms/") and not holder:
+            holder.append(sqlite3.connect(app.data_dir / "ilertd.db", isolation_level=None,
+                                          check_same_thread=False))
+            holder[0].execute("BEGIN IMMEDIATE")
+        return answer(request)
+
+    app_paging.http.answer = lock_the_store_then_answer  # type: ignore[method-assign]
+    incident_id = app_paging.alert()
+    app.advance("PT0S")
+    assert len(app_paging.http.to("/sms/")) == 1
+    assert "its outcome could not be stored (database is locked)" in app.log()
+    (page,) = app_paging.notifications(incident_id)
+    assert page["status"] == "SCHEDULED"
+    holder[0].execute("ROLLBACK")
+    holder[0].close()
+    app.advance(f"PT{int(WRITE_RETRY.total_seconds())}S")
+    (page,) = app_paging.notifications(incident_id)
+    assert page["status"] == "SUCCESS" and page["sentAt"] == "2026-01-05T09:00:00.000Z"
+    # Past the sweep and the contact's throttle window: still the one SMS.
+    app.advance("PT5M")
+    assert len(app_paging.http.to("/sms/")) == 1
+    assert [e["logEntryType"] for e in app.get(f"/api/incidents/{incident_id}/log-entries").json()
+            ].count("NOTIFICATION_SENT") == 1

@@ -23,6 +23,7 @@ from ilertd.actors.base import TrackedActor
 from ilertd.actors.messages import Deliver, PagesDue, Ping
 from ilertd.actors.reply_codes import PhoneCodes
 from ilertd.actors.runtime import Runtime
+from ilertd.actors.unstored_outcomes import UnstoredOutcomes
 from ilertd.channels.base import Channel, DeliveryError, Message
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.link_tokens import link_expiry, reply_key, sign_link
@@ -86,6 +87,7 @@ class ChannelActor(TrackedActor):
         self.last_sent: dict[str, datetime] = dict(last_sent or {})
         # While a batch runs: its outcome writes, queued together at its end.
         self._writes: WriteQueue | None = None
+        self.unstored = UnstoredOutcomes()
         # The `channel` label of this actor's notifications: the method, as [channels.NAME] names it.
         self.label = method.lower()
 
@@ -134,13 +136,17 @@ class ChannelActor(TrackedActor):
         rows = {row.id: row for due in co_due.values() for row in due}
         unread = [p.notification_id for p in pages if p.notification_id not in rows]
         rows.update(notification_rows(reader, unread))
+        answered = self.unstored.take(rows)
+        for row_id, (changes, entry) in answered.items():
+            self._write(rows[row_id], changes, entry)
+        co_due = {target: [r for r in due if r.id not in answered] for target, due in co_due.items()}
         targets: dict[str, Any] = {}
         reminders: list[Any] = []
         facts: dict[int, PageFacts] = {}
         summaries: list[tuple[Any, list[Any]]] = []
         for page in pages:
             row = rows.get(page.notification_id)
-            if row is None or row.status != "SCHEDULED":
+            if row is None or row.status != "SCHEDULED" or row.id in answered:
                 continue
             if row.due_at > now:
                 self._arm(row, row.due_at)
@@ -297,8 +303,11 @@ class ChannelActor(TrackedActor):
         if entry is not None:
             writes.extend(statements.log(r) for r in log_rows(row.incident_id, [entry],
                                                               self.runtime.clock.now()))
-        # A reminder's writes have no incident to keep in order with: owner 0.
-        unit = WriteUnit(row.incident_id or 0, tuple(writes), _log_failure)
+        # A reminder's writes have no incident to keep in order with: owner 0. An outcome (it
+        # counts attempts) the store refused is held, to be stored again when the row is due.
+        done = (self.unstored.watch(row.id, (changes, entry), lambda: self._arm(
+            row, self.runtime.clock.now() + WRITE_RETRY)) if "attempts" in changes else _log_failure)
+        unit = WriteUnit(row.incident_id or 0, tuple(writes), done)
         if self._writes is None:
             self.runtime.committer.submit(unit)
         else:
