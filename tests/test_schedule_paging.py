@@ -6,7 +6,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from ilertd.store.committer import WRITE_RETRY
+from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
+from tests.store_faults import write_lock_held
 from tests.ui_helpers import login
 from tests.ui_helpers import user as ui_user
 
@@ -278,3 +281,25 @@ def test_a_shift_reminder_the_gateway_refused_is_retried_with_back_off(app_pagin
     app_paging.daemon.advance("PT1H")
     assert len(app_paging.http.to("/sms/")) == 2
     assert "shift reminder 1 to +4915100099999 failed (attempt 1)" in app_paging.daemon.log()
+
+
+def test_a_shift_reminder_the_store_refused_arrives_once_it_takes_writes(
+        impatient: None, app_paging: Paging) -> None:
+    """The reminder's timer had fired and its row was refused: the schedule actor logged the
+    failure and the reminder was never sent."""
+    ann, ben = app_paging.user("ann"), app_paging.user("ben")
+    duty(app_paging, ben, "EMAIL", "ben.duty@example.com", 60)
+    schedule(app_paging, [ann, ben])
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    app.advance("PT22H59M59S")
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        app.advance("PT1S")
+    assert app_paging.mails_to("ben.duty@example.com") == []
+    app.advance(f"PT{int(WRITE_RETRY.total_seconds())}S")
+    (mail,) = app_paging.mails_to("ben.duty@example.com")
+    assert "primary" in mail["Subject"]
+    assert "tried again in 5 s" in app.log()
+    # Its next one still comes, once.
+    app.advance("PT48H")
+    assert len(app_paging.mails_to("ben.duty@example.com")) == 2

@@ -27,6 +27,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.domain import schedule_history, shift_reminders
 from ilertd.domain.schedule_history import History
 from ilertd.domain.shift_reminders import PlannedReminder
+from ilertd.store.committer import WRITE_RETRY
 from ilertd.store.outbox import store_reminder
 from ilertd.store.people import duty_rules
 from ilertd.store.schedules import schedule_exists, schedule_ids
@@ -64,15 +65,35 @@ class ScheduleActor:
             self.runtime.clock.disarm(key)
 
     def receive(self, message: Any) -> None:
-        match message:
-            case ScheduleChanged():
-                self._look(starting=False)
-            case ScheduleTick(when=when):
-                self._look(starting=False, since=when)
-            case ReminderDue(reminder=reminder):
-                self._remind(reminder)
-            case _:
-                logger.warning("schedule %s ignored unexpected message %r", self.schedule_id, message)
+        try:
+            match message:
+                case ScheduleChanged():
+                    self._look(starting=False)
+                case ScheduleTick(when=when):
+                    self._look(starting=False, since=when)
+                case ReminderDue(reminder=reminder):
+                    self._remind(reminder)
+                case _:
+                    logger.warning("schedule %s ignored unexpected message %r", self.schedule_id, message)
+        except Exception as error:
+            # Its timer has fired: failing here (the store refused the reminder, or could not be
+            # read) left the reminder unsent, or the schedule with no timer, for good.
+            self._again(message, error)
+
+    def _again(self, message: Any, error: Exception) -> None:
+        """`message` once more, WRITE_RETRY from now, under its own timer key; a look that
+        failed is a tick again (reminders are planned from where the last plan ended)."""
+        logger.error("schedule %s: %r failed (%s); tried again in %d s", self.schedule_id, message, error,
+                     WRITE_RETRY.total_seconds())
+        host, tracker, clock = self.host, self.runtime.tracker, self.runtime.clock
+        if isinstance(message, ReminderDue):
+            key = ("reminder", self.schedule_id, message.reminder.rule.id, message.reminder.shift.start)
+            self.reminder_keys.add(key)
+        else:
+            key = self.tick_key
+            since = message.when if isinstance(message, ScheduleTick) else None
+            message = ScheduleTick(self.schedule_id, since or clock.now())
+        clock.arm(key, clock.now() + WRITE_RETRY, lambda _when: _tell(host, message, tracker))
 
     def _history(self) -> History | None:
         return self.runtime.schedules.history(self.schedule_id)
