@@ -181,3 +181,31 @@ def test_a_batch_of_escalations_lands_whole_when_its_writes_are_queued_in_parts(
     assert Counter(e.incident_id for e in entries) == {i: 1 for i in incidents}
     next_deadline = START + timedelta(minutes=20)
     assert all(system.clock.armed_at(escalation_timer_key(i)) == next_deadline for i in incidents)
+
+
+def test_a_sweep_whose_read_failed_comes_again(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next sweep was armed at the end of this one: a read that raised (a disk error, a
+    database gone a moment) ended the sweeps for good, and a lost timer stayed lost."""
+    from ilertd.actors import supervisor as supervisor_module
+
+    reads = supervisor_module.store.escalation_deadlines
+    failed: list[datetime] = []
+
+    def fails_once(reader: Any, now: datetime) -> Any:
+        if not failed:
+            failed.append(now)
+            raise OSError("disk I/O error")
+        return reads(reader, now)
+
+    monkeypatch.setattr(supervisor_module.store, "escalation_deadlines", fails_once)
+    outcome = system.ingest("lost-timer")
+    assert outcome.incident_id is not None
+    system.runtime.tracker.wait_idle()
+    system.clock.advance(timedelta(seconds=30))
+    system.runtime.tracker.wait_idle()
+    assert failed == [START + timedelta(seconds=30)]
+    # A timer lost meanwhile: only a sweep after the failed one finds its deadline.
+    system.clock.disarm(escalation_timer_key(outcome.incident_id))
+    system.clock.advance(timedelta(minutes=10, seconds=30))
+    system.runtime.tracker.wait_idle()
+    assert m.Incident.get_by_id(outcome.incident_id).escalation_level == 1

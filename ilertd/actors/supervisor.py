@@ -118,7 +118,12 @@ class Supervisor(TrackedActor):
             case HostFailed():
                 self._replace_host(message)
             case Sweep():
-                self._sweep()
+                try:
+                    self._sweep()
+                finally:
+                    # Armed again whatever the store said: a read that failed once (a disk error,
+                    # a database gone a moment) ended the sweeps for good.
+                    self._arm_sweep()
             case SomeoneMayBeReachable(queued=queued):
                 # Cleared before the store is read: a write committed after this read queues a
                 # look of its own.
@@ -230,4 +235,3 @@ class Supervisor(TrackedActor):
         for index in range(hosts.count):
             if hosts.holding[index]:
                 hosts.tell_host(index, EvictIdle())
-        self._arm_sweep()
