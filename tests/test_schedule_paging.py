@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import pytest
+
 from ilertd.store.committer import WRITE_RETRY
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
@@ -303,3 +305,34 @@ def test_a_shift_reminder_the_store_refused_arrives_once_it_takes_writes(
     # Its next one still comes, once.
     app.advance("PT48H")
     assert len(app_paging.mails_to("ben.duty@example.com")) == 2
+
+
+def test_a_schedule_whose_look_ahead_failed_looks_again(app_paging: Paging, monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """A tick whose read of the duty rules raised (a database gone a moment) planned nothing for
+    its hour: the next tick was armed already, but plans on from its own instant, so a reminder
+    due within the failed hour was never sent. (One whose read of the schedule raised, before
+    the next tick is armed, left the schedule with no timer at all.)"""
+    from ilertd.actors import schedule as schedule_actor
+
+    ann, ben = app_paging.user("ann"), app_paging.user("ben")
+    duty(app_paging, ben, "EMAIL", "ben.duty@example.com", 30)
+    schedule(app_paging, [ann, ben])
+    app = app_paging.daemon
+    app.advance("PT22H30M")
+    reads = schedule_actor.duty_rules
+    failures: list[Any] = []
+
+    def fails_once(user_ids: Any) -> Any:
+        if not failures:
+            failures.append(user_ids)
+            raise OSError("could not connect to server")
+        return reads(user_ids)
+
+    monkeypatch.setattr(schedule_actor, "duty_rules", fails_once)
+    # The tick at 08:00 fails; the reminder due at 08:30 is planned by its retry 5 s later.
+    app.advance("PT59M59S")
+    assert failures and app_paging.mails_to("ben.duty@example.com") == []
+    app.advance("PT1S")
+    (mail,) = app_paging.mails_to("ben.duty@example.com")
+    assert "primary" in mail["Subject"]
