@@ -41,8 +41,9 @@ from ilertd.tracker import WorkTracker
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 512
-# After the store refused a write, what needed it (an escalation, a page's mark) tries again this
-# much later: a short outage then delays a page by seconds, and each try logs one line.
+# After the store refused a write, what needed it (an escalation, a page's mark or its outcome, a
+# heartbeat's ALERT, a shift reminder) tries again this much later: a short outage then delays a
+# page by seconds, and each try logs one line.
 WRITE_RETRY = timedelta(seconds=5)
 # Units an actor's batch queues in one `submit_many`: enough to take the submitters' lock rarely,
 # few enough that the first pages of a storm are not held back for the rest of its batch.
