@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import psycopg2
 import pytest
 
 from ilertd.store.committer import WRITE_RETRY
@@ -326,7 +327,7 @@ def test_a_schedule_whose_look_ahead_failed_looks_again(app_paging: Paging, monk
     def fails_once(user_ids: Any) -> Any:
         if not failures:
             failures.append(user_ids)
-            raise OSError("could not connect to server")
+            raise psycopg2.OperationalError("server closed the connection unexpectedly")
         return reads(user_ids)
 
     monkeypatch.setattr(schedule_actor, "duty_rules", fails_once)
@@ -336,3 +337,23 @@ def test_a_schedule_whose_look_ahead_failed_looks_again(app_paging: Paging, monk
     app.advance("PT1S")
     (mail,) = app_paging.mails_to("ben.duty@example.com")
     assert "primary" in mail["Subject"]
+
+
+def test_a_schedule_look_that_fails_for_another_reason_is_not_tried_over_and_over(
+        app_paging: Paging, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the store's failures pass; a fault of the code would fail every 5 s for ever."""
+    from ilertd.actors import schedule as schedule_actor
+
+    ann, ben = app_paging.user("ann"), app_paging.user("ben")
+    duty(app_paging, ben, "EMAIL", "ben.duty@example.com", 30)
+    schedule(app_paging, [ann, ben])
+    calls: list[Any] = []
+
+    def faulty(user_ids: Any) -> Any:
+        calls.append(user_ids)
+        raise ValueError("a fault of the code")
+
+    monkeypatch.setattr(schedule_actor, "duty_rules", faulty)
+    app_paging.daemon.advance("PT1H")
+    assert len(calls) == 1 and "tried again" not in app_paging.daemon.log()
+    assert "ScheduleHost failed on ScheduleTick" in app_paging.daemon.log()

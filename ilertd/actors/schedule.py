@@ -28,6 +28,7 @@ from ilertd.domain import schedule_history, shift_reminders
 from ilertd.domain.schedule_history import History
 from ilertd.domain.shift_reminders import PlannedReminder
 from ilertd.store.committer import WRITE_RETRY
+from ilertd.store.db import store_failed
 from ilertd.store.outbox import store_reminder
 from ilertd.store.people import duty_rules
 from ilertd.store.schedules import schedule_exists, schedule_ids
@@ -76,8 +77,11 @@ class ScheduleActor:
                 case _:
                     logger.warning("schedule %s ignored unexpected message %r", self.schedule_id, message)
         except Exception as error:
-            # Its timer has fired: failing here (the store refused the reminder, or could not be
-            # read) left the reminder unsent, or the schedule with no timer, for good.
+            # Its timer has fired: the store refusing the reminder, or failing a read, left the
+            # reminder unsent or the hour unplanned for good. Anything else is a fault that
+            # trying again would only repeat (the actor base logs it).
+            if not store_failed(error):
+                raise
             self._again(message, error)
 
     def _again(self, message: Any, error: Exception) -> None:
