@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ilertd.domain.incidents import LogEntry
+from ilertd.store.db import store_failed
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +30,14 @@ class UnstoredOutcomes:
 
     def watch(self, row_id: int, outcome: Outcome, again: Callable[[], None]
               ) -> Callable[[BaseException | None], None]:
-        """The callback of the write storing `outcome`: refused, it is held and `again` makes
-        the row due again (in WRITE_RETRY); stored, anything held for the row is dropped."""
+        """The callback of the write storing `outcome`: refused by the store, it is held and
+        `again` makes the row due again (in WRITE_RETRY); stored, anything held for the row is
+        dropped. Another failure (of the statement, not the store) would only fail again."""
 
         def done(error: BaseException | None) -> None:
+            if error is not None and not store_failed(error):
+                logger.error("outbox row %s: its outcome could not be stored: %s", row_id, error)
+                return
             with self._lock:
                 if error is None:
                     self._held.pop(row_id, None)
