@@ -16,14 +16,14 @@ import pytest
 from ilertd.actors.base import send
 from ilertd.actors.clock import ManualClock
 from ilertd.actors.incident import escalation_timer_key
-from ilertd.actors.messages import HeldCount, IncidentCommand, IngestEvent, Outcome, Ping, SourceInfo
+from ilertd.actors.messages import HeldCount, IncidentCommand, IngestEvent, Outcome, Ping, Reload, SourceInfo
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.supervisor import Supervisor
 from ilertd.domain.events import Event
 from ilertd.domain.incidents import Actor
 from ilertd.store import committer as committer_module
 from ilertd.store import models as m
-from ilertd.store.committer import Committer
+from ilertd.store.committer import WRITE_RETRY, Committer
 from ilertd.store.db import migrate, open_database
 from ilertd.tracker import WorkTracker
 
@@ -209,3 +209,23 @@ def test_a_sweep_whose_read_failed_comes_again(system: System, monkeypatch: pyte
     system.clock.advance(timedelta(minutes=10, seconds=30))
     system.runtime.tracker.wait_idle()
     assert m.Incident.get_by_id(outcome.incident_id).escalation_level == 1
+
+
+def test_an_incident_reloaded_after_the_store_failed_is_looked_at_soon_and_otherwise_not(
+        system: System) -> None:
+    """Only a store that failed is worth a look in WRITE_RETRY: a statement that failed would fail
+    as often (the sweep is the net for it, as before)."""
+    outcome = system.ingest("reloaded")
+    incident_id = outcome.incident_id
+    assert incident_id is not None
+    system.runtime.tracker.wait_idle()
+    key = escalation_timer_key(incident_id)
+    deadline = START + timedelta(minutes=10)
+    assert system.clock.armed_at(key) == deadline
+    hosts = system.supervisor.proxy().hosts.get(timeout=10)
+    hosts.tell(incident_id, Reload(incident_id, soon=False))
+    system.runtime.tracker.wait_idle()
+    assert system.clock.armed_at(key) == deadline
+    hosts.tell(incident_id, Reload(incident_id, soon=True))
+    system.runtime.tracker.wait_idle()
+    assert system.clock.armed_at(key) == START + WRITE_RETRY

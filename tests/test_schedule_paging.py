@@ -347,6 +347,7 @@ def test_a_schedule_look_that_fails_for_another_reason_is_not_tried_over_and_ove
     ann, ben = app_paging.user("ann"), app_paging.user("ben")
     duty(app_paging, ben, "EMAIL", "ben.duty@example.com", 30)
     schedule(app_paging, [ann, ben])
+    app_paging.daemon.advance("PT0S")  # the schedule's first look is over before the fault comes
     calls: list[Any] = []
 
     def faulty(user_ids: Any) -> Any:

@@ -141,14 +141,16 @@ class IncidentHost(TrackedActor):
                 self._escalations(box.take())
             case EscalationDue():
                 self._escalations([message])
-            case Reload(incident_id=incident_id):
+            case Reload(incident_id=incident_id, soon=soon):
                 self._passivate(incident_id)
-                # Its state is the store's again, deadline included. A look at it soon pages as
-                # soon as the store takes writes, where the sweep, which skips what it handed on
-                # within 30 s, came up to a minute later; early is harmless (the state decides).
-                clock = self.runtime.clock
-                clock.arm(escalation_timer_key(incident_id), clock.now() + WRITE_RETRY,
-                          self.directory.escalation_callback(incident_id))
+                if soon:
+                    # Its state is the store's again, deadline included. A look at it soon pages
+                    # as soon as the store takes writes, where the sweep, which skips what it
+                    # handed on within 30 s, came up to a minute later; early is harmless (the
+                    # state decides). A statement that failed would only fail again so often.
+                    clock = self.runtime.clock
+                    clock.arm(escalation_timer_key(incident_id), clock.now() + WRITE_RETRY,
+                              self.directory.escalation_callback(incident_id))
             case EvictIdle():
                 self._passivate_idle()
             case HeldCount():

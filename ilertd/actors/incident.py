@@ -41,6 +41,7 @@ from ilertd.logs import ids
 from ilertd.metrics import MUTED
 from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
+from ilertd.store.db import store_failed
 from ilertd.store.outbox import paged_user_ids
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ class IncidentActor:
                 logger.error("incident %s: write failed (%s); reloading", incident_id, error,
                              extra=ids(incident_id=incident_id))
                 with contextlib.suppress(pykka.ActorDeadError):
-                    host.directory.tell(incident_id, Reload(incident_id))
+                    host.directory.tell(incident_id, Reload(incident_id, store_failed(error)))
                 if reply is not None:
                     reply(Outcome(error=STORE_FAILED))
                 return

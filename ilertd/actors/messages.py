@@ -130,9 +130,11 @@ class IncidentClosed:
 
 @dataclass(frozen=True)
 class Reload:
-    """A write for this incident failed: memory may be ahead of the store, so read it again."""
+    """A write for this incident failed: memory may be ahead of the store, so read it again.
+    `soon`: the store failed (not the statement), so look at the incident again in WRITE_RETRY."""
 
     incident_id: int
+    soon: bool = False
 
 
 @dataclass(frozen=True)
