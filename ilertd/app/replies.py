@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -72,10 +73,11 @@ class Replies:
     # --- one answer, whichever way it came ----------------------------------------------------
 
     def act(self, incident_id: int, user_id: int, action: Action, channel: str,
-            as_of: datetime | None = None) -> Answer:
+            page_sent: Callable[[], datetime | None] = lambda: None) -> Answer:
         """Take `action` for the user on the incident, once: a second accept changes nothing, a
-        RESOLVED incident is left as it is; each is answered saying so. `as_of`: when the page
-        answered was sent: an escalation the incident has had since leaves it where it is."""
+        RESOLVED incident is left as it is; each is answered saying so. `page_sent`: when the
+        page answered was sent (read only for an escalation): an escalation the incident has had
+        since leaves it where it is."""
         row = incident(incident_id)
         if row is None:
             return Answer(f"Incident #{incident_id} no longer exists.")
@@ -87,7 +89,7 @@ class Replies:
         if name is None:
             return Answer("Your user no longer exists in ilertd.")
         error = self.ctx.incident_action(incident_id, action, Actor(user_id, name, channel), "", None,
-                                         as_of if action == "escalate" else None)
+                                         page_sent() if action == "escalate" else None)
         if error is not None:
             if error.code == "INCIDENT_RESOLVED":
                 return Answer(f"Incident #{incident_id} is already resolved.")
@@ -147,8 +149,9 @@ class Replies:
             latest_code = store.latest_code(phone)
             return problem or sms_help(latest_code.code if latest_code is not None else None)
         store.reset_help_replies(self.ctx.db, phone, now)
-        sent = store.last_page_sent(target[0], target[1], store.PHONE_METHODS, phone)
-        return "ilertd: " + self.act(target[0], target[1], reply.action, "SMS", sent).text
+        incident_id, user_id = target
+        return "ilertd: " + self.act(incident_id, user_id, reply.action, "SMS", lambda: store.last_page_sent(
+            incident_id, user_id, store.PHONE_METHODS, phone)).text
 
     # --- phone keys -----------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class Replies:
         page = notification(notification_id)
         if page is None or page.incident_id is None or page.method != "VOICE" or page.kind != "ALERT":
             return VoiceAnswer("This page no longer exists. Goodbye.")
-        answer = self.act(page.incident_id, page.user_id, choice, "VOICE", page.sent_at)
+        answer = self.act(page.incident_id, page.user_id, choice, "VOICE", lambda: page.sent_at)
         return VoiceAnswer(f"{answer.text} Goodbye.")
 
     # --- links ----------------------------------------------------------------------------------
@@ -176,8 +179,8 @@ class Replies:
     def follow_link(self, token: str) -> Answer:
         """The link's action, taken (a POST); LinkError if it is tampered with or expired."""
         claim = read_link(self.secret, token, self.ctx.now())
-        sent = store.last_page_sent(claim.incident_id, claim.user_id, (claim.channel,))
-        return self.act(claim.incident_id, claim.user_id, claim.action, claim.channel, sent)
+        return self.act(claim.incident_id, claim.user_id, claim.action, claim.channel,
+                        lambda: store.last_page_sent(claim.incident_id, claim.user_id, (claim.channel,)))
 
     # --- e-mail ---------------------------------------------------------------------------------
 
@@ -196,7 +199,7 @@ class Replies:
         if action is None:
             return Answer("the reply's first word must be accept, resolve or escalate")
         return self.act(incident_id, user_id, action, "EMAIL",
-                        store.last_page_sent(incident_id, user_id, ("EMAIL",)))
+                        lambda: store.last_page_sent(incident_id, user_id, ("EMAIL",)))
 
 
 def _to_level(incident_id: int) -> str:

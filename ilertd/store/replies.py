@@ -55,23 +55,27 @@ def latest_code(target: str) -> CodeHolder | None:
                    .order_by(m.ReplyCode.paged_at.desc(), m.ReplyCode.id.desc()).first())
 
 
+def _pages_sent(methods: Iterable[str], *fields: peewee.Field) -> peewee.ModelSelect:
+    """`fields` of the pages of incidents that left ilertd (alone or in a summary) by one of
+    `methods`: what a reply may answer."""
+    return m.Notification.select(*fields).where(
+        (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
+        & m.Notification.status.in_(SENT))
+
+
 def user_paged_at(incident_id: int, methods: Iterable[str], target: str) -> int | None:
     """The user a page of the incident reached at `target` (by one of `methods`), the latest if
     several did; None if none did."""
-    row = (m.Notification.select(m.Notification.user_id)
-           .where((m.Notification.incident == incident_id) & (m.Notification.kind == "ALERT")
-                  & m.Notification.method.in_(list(methods)) & (m.Notification.target == target)
-                  & m.Notification.status.in_(SENT))
+    row = (_pages_sent(methods, m.Notification.user_id)
+           .where((m.Notification.incident == incident_id) & (m.Notification.target == target))
            .order_by(m.Notification.id.desc()).first())
     return row.user_id if row is not None else None
 
 
 def latest_page_to(target: str, methods: Iterable[str]) -> tuple[int, int] | None:
     """(incident, user) of the latest page that reached `target` (by one of `methods`)."""
-    row = (m.Notification.select(m.Notification.incident, m.Notification.user_id)
-           .where((m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
-                  & (m.Notification.target == target) & m.Notification.status.in_(SENT)
-                  & m.Notification.incident.is_null(False))
+    row = (_pages_sent(methods, m.Notification.incident, m.Notification.user_id)
+           .where((m.Notification.target == target) & m.Notification.incident.is_null(False))
            .order_by(m.Notification.sent_at.desc(), m.Notification.id.desc()).first())
     return (row.incident_id, row.user_id) if row is not None else None
 
@@ -80,10 +84,8 @@ def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], targe
                    ) -> datetime | None:
     """When the latest page of the incident to the user (by one of `methods`, at `target` if given)
     left ilertd; None if none did."""
-    query = (m.Notification.select(m.Notification.sent_at)
-             .where((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
-                    & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
-                    & m.Notification.status.in_(SENT)))
+    query = (_pages_sent(methods, m.Notification.sent_at)
+             .where((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)))
     if target is not None:
         query = query.where(m.Notification.target == target)
     row = query.order_by(m.Notification.sent_at.desc()).first()
@@ -92,11 +94,9 @@ def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], targe
 
 def was_paged_by_mail(incident_id: int, user_id: int, address: str) -> bool:
     """Whether an e-mail page of the incident reached `address` (any case) for this user."""
-    return (m.Notification.select(m.Notification.id)
+    return (_pages_sent(("EMAIL",), m.Notification.id)
             .where((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
-                   & (m.Notification.kind == "ALERT") & (m.Notification.method == "EMAIL")
-                   & (peewee.fn.LOWER(m.Notification.target) == address.lower())
-                   & m.Notification.status.in_(SENT))
+                   & (peewee.fn.LOWER(m.Notification.target) == address.lower()))
             .exists())
 
 
