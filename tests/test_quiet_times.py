@@ -134,6 +134,73 @@ def test_ending_a_window_early_pages_what_it_held_and_moving_it_moves_the_hold(
     assert app.log_types(first).count("ESCALATION_HELD") == 3
 
 
+def test_changing_support_hours_moves_the_holds_they_placed(app_paging: Paging) -> None:
+    app = app_paging.daemon
+    app_paging.policy([(30, [app_paging.user("dave")])])
+    office = {"timezone": "Europe/Berlin", "supportDays": {"MONDAY": {"start": "12:00", "end": "18:00"}},
+              "outside": "NO_ESCALATION"}
+    assert app.put("/api/alert-sources/1", {"supportHours": office}).status_code == 200
+    held = app_paging.alert("held")  # 10:00 in Berlin: held until 12:00 there, 11:00 UTC
+    assert app.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T11:00:00.000Z"
+    earlier = {**office, "supportDays": {"MONDAY": {"start": "11:00", "end": "18:00"}}}
+    assert app.put("/api/alert-sources/1", {"supportHours": earlier}).status_code == 200
+    assert app.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T10:00:00.000Z"
+    # The same hours again move nothing, and log nothing.
+    assert app.put("/api/alert-sources/1", {"supportHours": earlier}).status_code == 200
+    assert app.log_types(held).count("ESCALATION_HELD") == 2
+    app.advance("PT0S")
+    assert app_paging.mails_to("dave@example.com") == []
+    # Support hours taken away: nothing holds the incident any more, and dave is paged at once.
+    assert app.put("/api/alert-sources/1", {"supportHours": None}).status_code == 200
+    app.advance("PT0S")
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    shown = app.get(f"/api/incidents/{held}").json()
+    assert (shown["held"], shown["escalationLevel"], shown["nextEscalationAt"]) == (
+        False, 0, "2026-01-05T09:30:00.000Z")
+    assert app.log_types(held).count("ESCALATION_HELD") == 3
+
+
+def test_a_held_incident_follows_its_window_and_its_support_hours_as_they_are_now(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    app_paging.policy([(30, [app_paging.user("dave")])])
+    afternoon = {"timezone": "UTC", "outside": "NO_ESCALATION",
+                 "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}}
+    assert app.put("/api/alert-sources/1", {"supportHours": afternoon}).status_code == 200
+    window = app.post("/api/maintenance-windows", {**WINDOW, "start": "2026-01-05T08:00:00Z"}).json()
+    first = app_paging.alert("first")  # the window ends at 11:00, outside support hours: held until 13:00
+    assert app.get(f"/api/incidents/{first}").json()["nextEscalationAt"] == "2026-01-05T13:00:00.000Z"
+    # The maintenance runs on past the start of support hours: the hold follows it.
+    assert app.put(f"/api/maintenance-windows/{window['id']}", {"end": "2026-01-05T14:00:00Z"}
+                   ).status_code == 200
+    assert app.get(f"/api/incidents/{first}").json()["nextEscalationAt"] == "2026-01-05T14:00:00.000Z"
+    # Deleted at 09:00, outside support hours: held until they start, not paged at once.
+    assert app.delete(f"/api/maintenance-windows/{window['id']}").status_code == 204
+    app.advance("PT0S")
+    assert app_paging.mails_to("dave@example.com") == []
+    assert app.get(f"/api/incidents/{first}").json()["nextEscalationAt"] == "2026-01-05T13:00:00.000Z"
+    app.advance("PT4H")
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+
+
+def test_a_window_made_later_holds_on_what_support_hours_hold_but_not_what_escalates(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    app_paging.policy([(30, [app_paging.user("dave")])])
+    escalating = app_paging.alert("escalating")  # no support hours yet
+    afternoon = {"timezone": "UTC", "outside": "NO_ESCALATION",
+                 "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}}
+    assert app.put("/api/alert-sources/1", {"supportHours": afternoon}).status_code == 200
+    held = app_paging.alert("held")
+    assert app.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T13:00:00.000Z"
+    made = app.post("/api/maintenance-windows", {**WINDOW, "start": "2026-01-05T08:00:00Z",
+                                                 "end": "2026-01-05T15:00:00Z"})
+    assert made.status_code == 201, made.text
+    assert app.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T15:00:00.000Z"
+    shown = app.get(f"/api/incidents/{escalating}").json()
+    assert (shown["held"], shown["nextEscalationAt"]) == (False, "2026-01-05T09:30:00.000Z")
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"summary": "x", "start": "2026-01-05T10:00:00Z", "end": "2026-01-05T09:00:00Z",
       "alertSources": [{"id": 1}]}, "end"),
@@ -242,3 +309,24 @@ def test_a_hold_moves_only_a_held_pending_incident_and_never_into_the_past() -> 
     escalating = q.move_hold(Incident(2, 1, "k", "s", "PENDING", "HIGH", now, next_escalation_at=now),
                              at("2026-01-05T12:00:00"), now, "not held")
     assert escalating.log == () and escalating.incident.next_escalation_at == now
+
+
+def test_a_hold_ends_by_the_windows_that_covered_the_opening_then_the_support_hours() -> None:
+    hours = q.parse_support_hours({"timezone": "UTC", "outside": "NO_ESCALATION",
+                                   "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}})
+    opened, now = at("2026-01-05T09:00:00"), at("2026-01-05T10:00:00")
+    def window(id_: int, start: str, end: str, source: int) -> q.MaintenanceWindow:
+        return q.MaintenanceWindow(id_, "w", at(f"2026-01-05T{start}:00"), at(f"2026-01-05T{end}:00"),
+                                   frozenset({source}))
+
+    covering, later, other = window(1, "08:00", "12:00", 1), window(2, "09:30", "16:00", 1), window(
+        3, "08:00", "16:00", 2)
+    # A window that began after the incident opened, or covers another source, does not hold it.
+    assert q.hold_end(1, opened, (covering, later, other), None, now) == at("2026-01-05T12:00:00")
+    assert q.hold_end(1, opened, (covering, later, other), hours, now) == at("2026-01-05T13:00:00")
+    assert q.hold_end(1, opened, (later, other), None, now) == now
+    low = q.parse_support_hours({"timezone": "UTC", "outside": "LOW_PRIORITY",
+                                 "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}})
+    assert q.hold_end(1, opened, (), low, now) == now
+    # A window over by now holds nothing.
+    assert q.hold_end(1, opened, (covering,), None, at("2026-01-05T12:00:00")) == at("2026-01-05T12:00:00")

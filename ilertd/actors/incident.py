@@ -131,9 +131,7 @@ class IncidentActor:
             elif message.action == "resolve":
                 transition = domain.resolve(incident, message.actor, now)
             elif message.action == "hold":
-                # The content is the instant the hold now ends (ISO 8601), from the application layer.
-                transition = quiet_times.move_hold(incident, datetime.fromisoformat(message.content), now,
-                                                   "Maintenance window changed")
+                transition = quiet_times.move_hold(incident, message.as_of or now, now, message.content)
             elif message.action == "escalate":
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.escalate(incident, policy, message.actor, now, message.level,

@@ -84,13 +84,14 @@ class Reroute:
 @dataclass(frozen=True)
 class IncidentCommand:
     incident_id: int
-    action: Literal["accept", "resolve", "comment", "escalate"]
+    action: Literal["accept", "resolve", "comment", "escalate", "hold"]
     actor: Actor
     reply: Reply
     content: str = ""
     # For "escalate": the level to go to; None means the next one.
     level: int | None = None
-    # For a reply's "escalate": when the page it answers was sent (see domain.escalate).
+    # For a reply's "escalate": when the page it answers was sent (see domain.escalate). For
+    # "hold": when the hold now ends, and `content` says why (see quiet_times.move_hold).
     as_of: datetime | None = None
 
 

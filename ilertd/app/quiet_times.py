@@ -1,8 +1,9 @@
-"""Maintenance windows: their checks and writes, and what a write tells the incident actors."""
+"""Maintenance windows, their checks and writes; and the holds moved when quiet times change."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,14 @@ from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import ArrayOf, Instant, ObjectSpec, Text
 from ilertd.domain.incidents import SYSTEM
+from ilertd.domain.quiet_times import hold_end, parse_support_hours
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.incidents import held_incident_ids
+from ilertd.store.incidents import held_incidents
 from ilertd.store.quiet_times import window
-from ilertd.store.sources import existing_source_ids
+from ilertd.store.sources import existing_source_ids, source
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class MaintenanceWindows:
                                  f"({format_instant(now)}): a window already over would hold nothing")
         with write_transaction(self.ctx.db):
             row = m.MaintenanceWindow.create(**fields)
-        self.ctx.maintenance.invalidate()
+        retime_holds(self.ctx, row.alert_source_ids, "Maintenance window created")
         return row
 
     def update(self, caller: Principal, window_id: int, body: dict[str, Any]) -> m.MaintenanceWindow:
@@ -91,9 +93,9 @@ class MaintenanceWindows:
         fields = self._fields(body, before)
         with write_transaction(self.ctx.db):
             m.MaintenanceWindow.update(**fields).where(m.MaintenanceWindow.id == window_id).execute()
-        self.ctx.maintenance.invalidate()
         after = window_or_404(window_id)
-        self._move_holds(before, after)
+        retime_holds(self.ctx, {*before.alert_source_ids, *after.alert_source_ids},
+                     "Maintenance window changed")
         return after
 
     def delete(self, caller: Principal, window_id: int) -> None:
@@ -101,19 +103,25 @@ class MaintenanceWindows:
         before = window_or_404(window_id)
         with write_transaction(self.ctx.db):
             m.MaintenanceWindow.delete().where(m.MaintenanceWindow.id == window_id).execute()
-        self.ctx.maintenance.invalidate()
-        self._move_holds(before, None)
+        retime_holds(self.ctx, before.alert_source_ids, "Maintenance window deleted")
 
-    def _move_holds(self, before: m.MaintenanceWindow, after: m.MaintenanceWindow | None) -> None:
-        """The incidents the window held (held until its old end) are held until its new end, or
-        start escalating now: ending maintenance early pages at once what it held back."""
-        if before.ends_at <= self.ctx.now():
-            return
-        now = self.ctx.now()
-        covered = set(after.alert_source_ids) if after is not None and after.starts_at <= now else set()
-        for source_id in before.alert_source_ids:
-            until = after.ends_at if after is not None and source_id in covered else now
-            for incident_id in held_incident_ids([source_id], before.ends_at):
-                refusal = self.ctx.incident_action(incident_id, "hold", SYSTEM, until.isoformat(), None, None)
-                if refusal is not None:
-                    logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)
+
+
+def retime_holds(ctx: Context, source_ids: Iterable[int], reason: str) -> None:
+    """The quiet times of these sources changed (a window written or deleted, support hours
+    edited): each incident they hold is held by them as they are now (`quiet_times.hold_end`), and
+    one that nothing holds any more starts escalating at once."""
+    ctx.maintenance.invalidate()
+    now = ctx.now()
+    windows = ctx.maintenance.current(now)
+    for source_id in sorted(set(source_ids)):
+        held = held_incidents([source_id])
+        if not held:
+            continue
+        row = source(source_id)
+        hours = parse_support_hours(row.support_hours) if row is not None and row.support_hours else None
+        for incident_id, opened_at in held:
+            until = hold_end(source_id, opened_at, windows, hours, now)
+            refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until)
+            if refusal is not None:
+                logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)

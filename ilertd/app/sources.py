@@ -11,6 +11,7 @@ import peewee
 from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
+from ilertd.app.quiet_times import retime_holds
 from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSpec, Ref, Text
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
@@ -245,6 +246,8 @@ class Sources:
                 m.AlertSource.update(**fields).where(m.AlertSource.id == source_id).execute()
         if fields:
             self.ctx.sources.invalidate()
+        if "support_hours" in fields and fields["support_hours"] != current.support_hours:
+            retime_holds(self.ctx, [source_id], "Support hours changed")
         return source_or_404(source_id)
 
     def delete_source(self, caller: Principal, source_id: int) -> None:

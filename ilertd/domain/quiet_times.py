@@ -174,9 +174,22 @@ def support_hours_json(hours: SupportHours) -> dict[str, Any]:
 # --- a hold that moves ----------------------------------------------------------------------
 
 
+def hold_end(source_id: int, opened_at: datetime, windows: Iterable[MaintenanceWindow],
+             hours: SupportHours | None, now: datetime) -> datetime:
+    """When a held incident of `source_id`, opened at `opened_at`, starts escalating by its source's
+    quiet times as they are now: the latest end of the windows that covered its opening and still
+    run, then the next start of NO_ESCALATION support hours; `now` when nothing holds it any more.
+    The same rule as `opening`, so an edit holds an incident as if it had opened under the edit."""
+    until = max((w.end for w in windows if w.covers(source_id, opened_at) and w.end > now), default=now)
+    if hours is not None and hours.outside == "NO_ESCALATION":
+        until = hours.next_start(until) or until
+    return until
+
+
 def move_hold(incident: Incident, until: datetime, now: datetime, reason: str) -> Transition:
-    """A held incident's hold ends at `until` instead (now, if that has passed): its maintenance
-    window was moved, shortened or deleted. An incident that is not held is left as it is."""
+    """A held incident's hold ends at `until` instead (now, if that has passed): a maintenance
+    window or its source's support hours changed (see `hold_end`). An incident that is not held is
+    left as it is."""
     if incident.status != "PENDING" or incident.escalation_level != HELD:
         return Transition(incident)
     ends = max(until, now)

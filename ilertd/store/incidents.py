@@ -245,11 +245,12 @@ def log_rows(incident_id: int, entries: Iterable[LogEntry], at: datetime) -> lis
     ]
 
 
-def held_incident_ids(source_ids: Iterable[int], held_until: datetime) -> list[int]:
-    """PENDING incidents of these sources held (level -1) until exactly `held_until`: those a
-    maintenance window ending then is holding."""
+def held_incidents(source_ids: Iterable[int]) -> list[tuple[int, datetime]]:
+    """The PENDING incidents of these sources held by their quiet times (level -1), each with when
+    it opened."""
     model = m.Incident
-    query = (model.select(model.id)
+    query = (model.select(model.id, model.report_time)
              .where(model.alert_source.in_(list(source_ids)), model.status == "PENDING",
-                    model.escalation_level == -1, model.next_escalation_at == held_until))
-    return [incident_id for (incident_id,) in query.tuples()]
+                    model.escalation_level == -1)
+             .order_by(model.id))
+    return list(query.tuples())
