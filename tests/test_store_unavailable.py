@@ -16,6 +16,7 @@ from typing import Any
 import peewee
 import pytest
 
+from ilertd.actors.messages import IncidentClosed
 from ilertd.errors import StoreUnavailable
 from ilertd.store import models as m
 from ilertd.store import statements as sql
@@ -311,3 +312,41 @@ def test_a_page_the_store_would_not_mark_sent_is_not_sent_again(impatient: None,
     assert len(app_paging.http.to("/sms/")) == 1
     assert [e["logEntryType"] for e in app.get(f"/api/incidents/{incident_id}/log-entries").json()
             ].count("NOTIFICATION_SENT") == 1
+
+
+def test_a_resolve_the_store_refused_leaves_its_key_with_the_open_incident(
+        impatient: None, make_app: Callable[..., InProcessDaemon]) -> None:
+    """The key was let go when the RESOLVE was decided, not when it was stored: after a refusal
+    the tool's retry got `400 NO_OPEN_INCIDENT_WITH_KEY` (Alertmanager drops a flush on a 4xx),
+    and each new ALERT of that key a 503, for good, while the incident stayed open."""
+    app = make_app().start()
+    opened = app.event(summary="disk full", alertKey="disk")
+    assert opened.status_code == 202, opened.text
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        refused = app.event(eventType="RESOLVE", alertKey="disk")
+    assert refused.status_code == 503, refused.text
+    again = app.event(summary="disk still full", alertKey="disk")
+    assert again.status_code == 202, again.text
+    assert again.json()["incidentId"] == opened.json()["incidentId"]
+    assert again.json()["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
+    resolved = app.event(eventType="RESOLVE", alertKey="disk")
+    assert resolved.status_code == 202, resolved.text
+    assert app.get(f"/api/incidents/{opened.json()['incidentId']}").json()["status"] == "RESOLVED"
+
+
+def test_an_open_incident_whose_key_the_supervisor_let_go_gets_its_events_again(
+        make_app: Callable[..., InProcessDaemon]) -> None:
+    """As after a close the store refused while another event of its key waited (that event was
+    routed afresh): each new ALERT of the key was a new incident the store could never take (the
+    old one holds the key open), a 503 for good. A rerouted event reads the key's holder first."""
+    app = make_app().start()
+    opened = app.event(summary="disk full", alertKey="Disk")
+    assert opened.status_code == 202, opened.text
+    incident_id = opened.json()["incidentId"]
+    app.daemon.supervisor.ask(IncidentClosed(incident_id, 1, "disk"))
+    lost = app.event(summary="disk still full", alertKey="disk")
+    assert lost.status_code == 503, lost.text  # the one event that met the lost key
+    again = app.event(summary="disk still full", alertKey="DISK")
+    assert (again.status_code, again.json().get("incidentId")) == (202, incident_id), again.text
+    assert app.event(eventType="RESOLVE", alertKey="disk").status_code == 202
+    assert app.get(f"/api/incidents/{incident_id}").json()["status"] == "RESOLVED"

@@ -205,11 +205,11 @@ class IncidentActor:
             for notification_id, page in numbered
         )
         outcome = Outcome(incident.id, incident.alert_key, transition.response_code)
-        self.host.submit(WriteUnit(incident.id, tuple(writes), self._on_commit(outcome, reply, numbered)))
+        closed = None
         if not incident.is_open and (before is None or before.is_open):
-            send(self.host.supervisor,
-                 IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity),
-                 self.host.tracker)
+            closed = IncidentClosed(incident.id, incident.alert_source_id, incident.key_identity)
+        done = self._on_commit(outcome, reply, numbered, closed)
+        self.host.submit(WriteUnit(incident.id, tuple(writes), done))
         self._sync_timer(may_be_armed=not opening)
 
     def _status_updates(self, transition: Transition, now: datetime) -> tuple[PlannedPage, ...]:
@@ -227,10 +227,12 @@ class IncidentActor:
             return update_pages(update, entry.user_id, people, now)
         return ()
 
-    def _on_commit(self, outcome: Outcome, reply: Reply | None,
-                   pages: list[tuple[int, PlannedPage]]) -> Callable[[BaseException | None], None]:
+    def _on_commit(self, outcome: Outcome, reply: Reply | None, pages: list[tuple[int, PlannedPage]],
+                   closed: IncidentClosed | None) -> Callable[[BaseException | None], None]:
         """Runs on the writer's thread after the COMMIT: the pages' rows exist from now on, so a
-        channel never waits for the store, and a crash before this point sends nothing."""
+        channel never waits for the store, and a crash before this point sends nothing. The
+        supervisor lets go of a closed incident's key only now: a close the store refused leaves
+        the incident open, and the key's next events must still reach it."""
         host, incident_id = self.host, self.id
 
         def done(error: BaseException | None) -> None:
@@ -242,6 +244,9 @@ class IncidentActor:
                 if reply is not None:
                     reply(Outcome(error=STORE_FAILED))
                 return
+            if closed is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    send(host.supervisor, closed, host.tracker)
             if reply is not None:
                 reply(outcome)
             dispatcher = host.runtime.pages

@@ -110,6 +110,7 @@ class Supervisor(TrackedActor):
                 self._route_batch(events)
             case Reroute(incident_id=incident_id, ingest=ingest):
                 self._forget(incident_id, ingest.source.id, None)
+                self._reclaim(ingest, incident_id)
                 self._route(ingest)
             case IncidentClosed():
                 self._forget(message.incident_id, message.alert_source_id, message.key_identity)
@@ -189,6 +190,23 @@ class Supervisor(TrackedActor):
             self.open_keys[(source_id, alert_key_identity(alert_key))] = incident_id
             return OpenIncident(incident_id, alert_key, ingest)
         return EventForIncident(incident_id, alert_key, ingest)
+
+    def _reclaim(self, ingest: IngestEvent, closed_id: int) -> None:
+        """The key's incident in memory was closed or never stored: the store says which incident,
+        if any, holds the key open. One whose close the store refused still does (its key was
+        rerouted while the close waited for the COMMIT), and the key's events go to it again,
+        where a new incident of that key could never be stored."""
+        alert_key = normalize_alert_key(ingest.event.alert_key)
+        if alert_key is None:
+            return
+        identity = alert_key_identity(alert_key)
+        try:
+            holder = store.open_incident_id(ingest.source.id, identity)
+        except Exception as error:  # a store that fails reads too: the event is refused where it lands
+            logger.warning("supervisor: could not read the incident of key %r: %s", alert_key, error)
+            return
+        if holder is not None and holder != closed_id:
+            self.open_keys[(ingest.source.id, identity)] = holder
 
     def _forget(self, incident_id: int, source_id: int, key_identity: str | None) -> None:
         if key_identity is not None:

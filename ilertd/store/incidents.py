@@ -191,6 +191,14 @@ def open_alert_keys() -> dict[tuple[int, str], int]:
     return {(source_id, identity): incident_id for incident_id, source_id, identity in query}
 
 
+def open_incident_id(source_id: int, key_identity: str) -> int | None:
+    """The open incident of this source holding this key (as `alert_key_identity` has it), if any."""
+    model = m.Incident
+    return (model.select(model.id)  # type: ignore[no-any-return]
+            .where(model.alert_source == source_id, model.alert_key_identity == key_identity,
+                   model.status != "RESOLVED").scalar())
+
+
 def open_incident_counts(source_ids: list[int] | None = None) -> dict[int, int]:
     """How many incidents are open on each alert source (of `source_ids`, or all), counted by the
     store: a page showing the counts must not read every open incident."""
