@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ilertd.actors.clock import MANUAL_CLOCK_FILE
-from ilertd.actors.heartbeat import HeartbeatAlerted
+from ilertd.actors.heartbeat import HeartbeatAlerted, HeartbeatChanged
 from ilertd.domain.timeutil import parse_instant
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
@@ -176,3 +176,58 @@ def test_a_mark_the_store_refused_is_tried_again_and_the_alert_joins_its_inciden
     assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OVERDUE"
     (only,) = incidents(app)
     assert (only["status"], only["eventCount"]) == ("PENDING", 2)
+
+
+def test_a_resolve_the_store_refused_is_tried_again(
+        impatient: None, make_app: Callable[..., InProcessDaemon]) -> None:
+    """The ping was stored, then its RESOLVE refused: the incident of a job alive again stayed open,
+    escalating, for good (the next ping found the monitor OK and resolved nothing)."""
+    app = make_app().start()
+    created = monitor(app, interval_sec=60)
+    alerted_then(app, created)
+    assert app.daemon.heartbeat_actor is not None
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        app.daemon.heartbeat_actor.ask(HeartbeatChanged(created["id"], recovered=True))
+        app.quiet()
+    app.advance("PT4S")
+    assert [i["status"] for i in incidents(app)] == ["PENDING"]
+    app.advance("PT1S")
+    assert [i["status"] for i in incidents(app)] == ["RESOLVED"]
+    assert "RESOLVE refused" in app.log() and "its RESOLVE tried again in 5 s" in app.log()
+
+
+def test_a_monitor_alive_at_start_resolves_an_incident_left_open(app: InProcessDaemon) -> None:
+    """A RESOLVE lost with the daemon (refused, then stopped before it was tried again)."""
+    alive, silent = monitor(app, interval_sec=60), monitor(app, interval_sec=60, name="silent")
+    alerted_then(app, alive)
+    alerted_then(app, silent)
+    app.advance("PT30S")
+    assert app.client.post(f"/api/v1/heartbeats/{alive['integrationKey']}").status_code == 202
+    app.quiet()
+    app.stop()
+    # Down for 40 s: the silent one is past its interval at start, still OK (its ALERT was stored,
+    # its mark not yet): its ALERT joins the open incident, which stays open.
+    (app.data_dir / MANUAL_CLOCK_FILE).write_text("2026-01-05T09:01:10.000Z")
+    app.start()
+    app.quiet()
+    shown = sorted((i["alertKey"], i["status"], i["eventCount"]) for i in incidents(app))
+    assert shown == [(f"heartbeat-{alive['id']}", "RESOLVED", 2), (f"heartbeat-{silent['id']}", "PENDING", 2)]
+
+
+def test_a_ping_resolves_the_incident_where_it_opened_after_the_source_changed(
+        app: InProcessDaemon) -> None:
+    other = app.post("/api/alert-sources", {"name": "batch jobs", "integrationType": "API"})
+    assert other.status_code == 201, other.text
+    created = monitor(app, interval_sec=60)
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.advance("PT1M")
+    (opened,) = incidents(app)
+    moved = app.put(f"/api/heartbeat-monitors/{created['id']}", {"alertSource": {"id": other.json()["id"]}})
+    assert moved.status_code == 200, moved.text
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.quiet()
+    assert app.get(f"/api/incidents/{opened['id']}").json()["status"] == "RESOLVED"
+    # Silent again: the new incident opens on the monitor's source as it is now.
+    app.advance("PT1M")
+    assert [i["alertSource"]["id"] for i in incidents(app) if i["status"] == "PENDING"] == [
+        other.json()["id"]]

@@ -4,13 +4,17 @@ Monitors are few and each holds one timer, so one actor owns them all. Its state
 on start it arms a timer for every monitor waiting for its next ping (a deadline that passed while
 the daemon was down fires at once); a ping, an edit or a deletion makes it read the monitor again.
 A silent monitor is marked OVERDUE only once its incident's event is stored: a crash or a store that
-refused the event leaves it waiting, and it is tried again (at start, or RETRY_AFTER later).
+refused the event leaves it waiting, and it is tried again (at start, or RETRY_AFTER later). A
+monitor alive again resolves its incident wherever it is open (its source may have changed since);
+a RESOLVE the store refused is tried again RETRY_AFTER later, and at start every monitor alive with
+an incident still open resolves it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +30,7 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
 from ilertd.store.committer import WRITE_RETRY
 from ilertd.store.heartbeats import monitor, pinged_monitors
+from ilertd.store.incidents import open_key_sources
 from ilertd.store.sources import SourceCache, source
 
 logger = logging.getLogger(__name__)
@@ -42,6 +47,13 @@ class HeartbeatChanged:
 
 @dataclass(frozen=True)
 class HeartbeatDue:
+    monitor_id: int
+
+
+@dataclass(frozen=True)
+class HeartbeatAlive:
+    """The monitor was pinged after its ALERT: its incident resolves, if it is alive still."""
+
     monitor_id: int
 
 
@@ -71,8 +83,10 @@ class HeartbeatActor(TrackedActor):
         self.sources = sources
 
     def on_start(self) -> None:
-        for row in pinged_monitors():
+        alive = pinged_monitors()
+        for row in alive:
             self._arm(row)
+        self._resolve_open(alive)
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -85,6 +99,8 @@ class HeartbeatActor(TrackedActor):
                 self._due(monitor_id)
             case HeartbeatAlerted(monitor_id=monitor_id, last_ping_at=last_ping_at):
                 self._alerted(monitor_id, last_ping_at)
+            case HeartbeatAlive(monitor_id=monitor_id):
+                self._resolve_open([monitor(monitor_id)])
             case Ping():
                 return True
             case _:
@@ -110,14 +126,38 @@ class HeartbeatActor(TrackedActor):
         logger.info("heartbeat monitor %s: tried again in %.0f s", monitor_id, RETRY_AFTER.total_seconds())
         self._arm_at(monitor_id, self.runtime.clock.now() + RETRY_AFTER)
 
+    def _retry_resolve(self, monitor_id: int) -> None:
+        logger.info("heartbeat monitor %s: its RESOLVE tried again in %.0f s", monitor_id,
+                    RETRY_AFTER.total_seconds())
+        ref, tracker = self.actor_ref, self.tracker
+
+        def fire(_when: datetime) -> None:
+            with contextlib.suppress(pykka.ActorDeadError):  # stopping: resolved at the next start
+                send(ref, HeartbeatAlive(monitor_id), tracker)
+
+        again = self.runtime.clock.now() + RETRY_AFTER
+        self.runtime.clock.arm(("heartbeat-resolve", monitor_id), again, fire)
+
+    def _resolve_open(self, rows: Iterable[m.HeartbeatMonitor | None]) -> None:
+        """A RESOLVE to each open incident of those monitors alive now (pinged within their
+        interval): on the source it is open on, which is not the monitor's own when its source was
+        changed while it was overdue. One silent now keeps its incident: its ALERT joins it."""
+        now = self.runtime.clock.now()
+        keys = {heartbeat_alert_key(row.id): row for row in rows
+                if row is not None and row.status == "OK"
+                and row.last_ping_at + timedelta(seconds=row.interval_sec) > now}
+        for key, source_ids in open_key_sources(keys).items():
+            for source_id in source_ids:
+                self._ingest(keys[key], Event(event_type="RESOLVE", alert_key=key), source_id=source_id)
+
     def _changed(self, monitor_id: int, recovered: bool) -> None:
         row = monitor(monitor_id)
         if row is None or row.status != "OK":
             self.runtime.clock.disarm(timer_key(monitor_id))
         else:
             self._arm(row)
-        if recovered and row is not None:
-            self._ingest(row, Event(event_type="RESOLVE", alert_key=heartbeat_alert_key(row.id)))
+        if recovered:
+            self._resolve_open([row])
 
     def _due(self, monitor_id: int) -> None:
         """Its ALERT first, then (`_alerted`) the mark: an alert stored but not yet marked is sent
@@ -147,12 +187,13 @@ class HeartbeatActor(TrackedActor):
         row = monitor(monitor_id) if overdue is None else None
         if row is not None and row.status == "OK" and row.last_ping_at != last_ping_at:
             # Pinged between its ALERT and now: alive again, as a ping to an OVERDUE one says.
-            self._ingest(row, Event(event_type="RESOLVE", alert_key=heartbeat_alert_key(row.id)))
+            self._resolve_open([row])
 
-    def _ingest(self, row: m.HeartbeatMonitor, event: Event, then: HeartbeatAlerted | None = None) -> None:
-        """`event` to the supervisor; once it is stored, `then` to this actor. An ALERT the store
-        refused is sent again RETRY_AFTER later."""
-        source_row = source(row.alert_source_id)
+    def _ingest(self, row: m.HeartbeatMonitor, event: Event, then: HeartbeatAlerted | None = None,
+                source_id: int | None = None) -> None:
+        """`event` to the supervisor, on the monitor's source or `source_id`; once it is stored,
+        `then` to this actor. An event the store refused is sent again RETRY_AFTER later."""
+        source_row = source(row.alert_source_id if source_id is None else source_id)
         info = self.sources.get(source_row.integration_key) if source_row is not None else None
         if info is None:
             logger.error("heartbeat monitor %s: its alert source is gone; nothing opened", row.id)
@@ -164,6 +205,8 @@ class HeartbeatActor(TrackedActor):
                 logger.error("heartbeat monitor %s: %s refused: %s", row.id, event.event_type, outcome.error)
                 if then is not None:
                     self._retry(row.id)
+                elif event.event_type == "RESOLVE":
+                    self._retry_resolve(row.id)
             elif then is not None:
                 with contextlib.suppress(pykka.ActorDeadError):
                     send(ref, then, tracker)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from peewee import fn
 
 from ilertd.domain import escalation as esc
+from ilertd.domain.events import alert_key_identity
 from ilertd.domain.incidents import WAITING, Incident, LogEntry
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
@@ -197,6 +198,21 @@ def open_incident_id(source_id: int, key_identity: str) -> int | None:
     return (model.select(model.id)  # type: ignore[no-any-return]
             .where(model.alert_source == source_id, model.alert_key_identity == key_identity,
                    model.status != "RESOLVED").scalar())
+
+
+def open_key_sources(alert_keys: Collection[str]) -> dict[str, list[int]]:
+    """The alert sources on which an incident of each of `alert_keys` is open (keys compared as
+    the store compares them), for the few keys ilertd raises itself: a scan of the open incidents."""
+    identities = {alert_key_identity(key): key for key in alert_keys}
+    if not identities:
+        return {}
+    query = (m.Incident.select(m.Incident.alert_key_identity, m.Incident.alert_source)
+             .where(m.Incident.status != "RESOLVED", m.Incident.alert_key_identity.in_(list(identities)))
+             .order_by(m.Incident.id).tuples())
+    found: dict[str, list[int]] = {}
+    for identity, source_id in query:
+        found.setdefault(identities[identity], []).append(source_id)
+    return found
 
 
 def open_incident_counts(source_ids: list[int] | None = None) -> dict[int, int]:
