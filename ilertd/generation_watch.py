@@ -6,7 +6,7 @@ that wrote. `ilertd provision` and `ilertd user delete` write from a process of 
 bump the `config_generation` setting in the same transaction. This watcher reads it every
 `POLL_SECONDS` of wall-clock time (under the manual clock too: it is about another process's
 writes, not the daemon's time) and, when it moved, has the context drop every cache and every
-schedule look again.
+schedule look again, and every held incident is held by its source's quiet times as they are now.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import threading
 
 from ilertd.app.context import Context
+from ilertd.app.quiet_times import retime_holds
 from ilertd.store.db import connection
 from ilertd.store.settings import config_generation
 
@@ -55,6 +56,8 @@ class GenerationWatcher:
             logger.info("store changed by another process (config generation %s -> %s): "
                         "reading users, schedules, policies and sources afresh", self.seen, current)
             self._ctx.store_changed_elsewhere()
+            # `ilertd provision` may have changed a source's support hours.
+            retime_holds(self._ctx, None, "Support hours changed")
         self.seen = current
 
     def _run(self) -> None:

@@ -450,6 +450,42 @@ def test_a_provisioning_beside_a_running_daemon_that_makes_someone_reachable_pag
         ("ben", "2026-01-05T09:07:00.000Z")]
 
 
+def test_support_hours_provisioned_beside_a_running_daemon_move_the_holds_they_placed(
+        tmp_path: Path, app_paging: Paging) -> None:
+    """The change came from another process: the daemon's watcher moves the holds, as the API's
+    own edit does (the CLI has no incident actors to tell)."""
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    app_paging.policy([(30, [app_paging.user("ann")])])
+    afternoon = {"timezone": "UTC", "outside": "NO_ESCALATION",
+                 "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}}
+    assert daemon.put("/api/alert-sources/1", {"supportHours": afternoon}).status_code == 200
+    held = app_paging.alert()
+    assert daemon.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T13:00:00.000Z"
+    name = daemon.get("/api/alert-sources/1").json()["name"]
+    document = write(tmp_path, textwrap.dedent(f'''\
+        [[alertSources]]
+        name = "{name}"
+
+        [alertSources.supportHours]
+        timezone = "UTC"
+        outside = "NO_ESCALATION"
+        supportDays = {{MONDAY = {{start = "10:00", end = "17:00"}}}}
+        '''), "hours.toml")
+    provisioned = ilertd(daemon.data_dir, "provision", str(document))
+    assert provisioned.returncode == 0, provisioned.stderr
+    assert "hold" not in provisioned.stderr
+    watcher = daemon.daemon.watcher
+    deadline = time.monotonic() + 10 * watcher.poll_seconds
+    while watcher.seen != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watcher.seen == 1, "the daemon did not see the provisioned change"
+    daemon.quiet()
+    assert daemon.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T10:00:00.000Z"
+    daemon.advance("PT1H")
+    assert [n["user"]["username"] for n in app_paging.notifications(held)] == ["ann"]
+
+
 def test_a_store_no_daemon_started_gets_its_first_start_from_the_first_command_that_adds_users(
         tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
         make_daemon: Callable[..., DaemonProcess]) -> None:

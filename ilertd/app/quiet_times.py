@@ -12,7 +12,7 @@ from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import ArrayOf, Instant, ObjectSpec, Text
 from ilertd.domain.incidents import SYSTEM
-from ilertd.domain.quiet_times import hold_end, parse_support_hours
+from ilertd.domain.quiet_times import SupportHours, hold_end, parse_support_hours
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
@@ -107,21 +107,21 @@ class MaintenanceWindows:
 
 
 
-def retime_holds(ctx: Context, source_ids: Iterable[int], reason: str) -> None:
-    """The quiet times of these sources changed (a window written or deleted, support hours
-    edited): each incident they hold is held by them as they are now (`quiet_times.hold_end`), and
-    one that nothing holds any more starts escalating at once."""
+def retime_holds(ctx: Context, source_ids: Iterable[int] | None, reason: str) -> None:
+    """The quiet times of these sources (None: of any) changed: a window written or deleted,
+    support hours edited, here or by another process. Each incident they hold is held by them as
+    they are now (`quiet_times.hold_end`), and one that nothing holds any more starts escalating
+    at once."""
     ctx.maintenance.invalidate()
     now = ctx.now()
     windows = ctx.maintenance.current(now)
-    for source_id in sorted(set(source_ids)):
-        held = held_incidents([source_id])
-        if not held:
-            continue
-        row = source(source_id)
-        hours = parse_support_hours(row.support_hours) if row is not None and row.support_hours else None
-        for incident_id, opened_at in held:
-            until = hold_end(source_id, opened_at, windows, hours, now)
-            refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until)
-            if refusal is not None:
-                logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)
+    hours: dict[int, SupportHours | None] = {}
+    for incident_id, source_id, opened_at in held_incidents(source_ids):
+        if source_id not in hours:
+            row = source(source_id)
+            hours[source_id] = parse_support_hours(row.support_hours) if row and row.support_hours else None
+        until = hold_end(source_id, opened_at, windows, hours[source_id], now)
+        refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until)
+        # The CLI, or a follower: the leading daemon moves it when it sees the change.
+        if refusal is not None and refusal.code not in ("UNAVAILABLE", "NOT_LEADER"):
+            logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)

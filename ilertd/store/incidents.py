@@ -269,12 +269,13 @@ def log_rows(incident_id: int, entries: Iterable[LogEntry], at: datetime) -> lis
     ]
 
 
-def held_incidents(source_ids: Iterable[int]) -> list[tuple[int, datetime]]:
-    """The PENDING incidents of these sources held by their quiet times (level -1), each with when
-    it opened."""
+def held_incidents(source_ids: Iterable[int] | None = None) -> list[tuple[int, int, datetime]]:
+    """The PENDING incidents held by their source's quiet times (level -1), of these sources or
+    of all: each as (incident, source, when it opened)."""
     model = m.Incident
-    query = (model.select(model.id, model.report_time)
-             .where(model.alert_source.in_(list(source_ids)), model.status == "PENDING",
-                    model.escalation_level == -1)
+    query = (model.select(model.id, model.alert_source, model.report_time)
+             .where(model.status == "PENDING", model.escalation_level == -1)
              .order_by(model.id))
+    if source_ids is not None:
+        query = query.where(model.alert_source.in_(list(source_ids)))
     return list(query.tuples())
