@@ -5,7 +5,6 @@ the log says why, and the daemon goes on once the store takes writes again."""
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import peewee
 import pytest
 
 from ilertd.actors.messages import IncidentClosed
+from ilertd.daemon import CHANNEL_ACTORS_PER_METHOD
 from ilertd.errors import StoreUnavailable
 from ilertd.store import models as m
 from ilertd.store import statements as sql
@@ -25,8 +25,9 @@ from ilertd.store.db import migrate, open_database, store_failed, write_transact
 from ilertd.tracker import WorkTracker
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
-from tests.store_faults import write_lock_held
+from tests.store_faults import LockOnFirstSms, write_lock_held
 from tests.test_committer import incident_row
+from tests.test_replies import phone_of, sms_reply, sms_to
 from tests.ui_helpers import login, submit, user
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -283,27 +284,14 @@ def test_a_page_the_store_would_not_mark_sent_is_not_sent_again(impatient: None,
     app_paging.policy([(30, [carol])])
     app = app_paging.daemon
     assert isinstance(app, InProcessDaemon)
-    holder: list[sqlite3.Connection] = []
-    answer = app_paging.http.answer
-
-    def lock_the_store_then_answer(request: Any) -> Any:
-        # The provider takes the SMS; meanwhile the store stops taking writes (as another
-        # process holding its write lock would make it).
-        if request.path.startswith("/sms/") and not holder:
-            holder.append(sqlite3.connect(app.data_dir / "ilertd.db", isolation_level=None,
-                                          check_same_thread=False))
-            holder[0].execute("BEGIN IMMEDIATE")
-        return answer(request)
-
-    app_paging.http.answer = lock_the_store_then_answer  # type: ignore[method-assign]
+    lock = LockOnFirstSms(app_paging.http, app.data_dir / "ilertd.db")
     incident_id = app_paging.alert()
     app.advance("PT0S")
     assert len(app_paging.http.to("/sms/")) == 1
     assert "its outcome could not be stored (database is locked)" in app.log()
     (page,) = app_paging.notifications(incident_id)
     assert page["status"] == "SCHEDULED"
-    holder[0].execute("ROLLBACK")
-    holder[0].close()
+    lock.release()
     app.advance(f"PT{int(WRITE_RETRY.total_seconds())}S")
     (page,) = app_paging.notifications(incident_id)
     assert page["status"] == "SUCCESS" and page["sentAt"] == "2026-01-05T09:00:00.000Z"
@@ -350,3 +338,32 @@ def test_an_open_incident_whose_key_the_supervisor_let_go_gets_its_events_again(
     assert (again.status_code, again.json().get("incidentId")) == (202, incident_id), again.text
     assert app.event(eventType="RESOLVE", alertKey="disk").status_code == 202
     assert app.get(f"/api/incidents/{incident_id}").json()["status"] == "RESOLVED"
+
+
+def test_a_reply_code_the_store_refused_is_stored_again(impatient: None, app_paging: Paging) -> None:
+    """The SMS said "Reply 1a", but the store refused the code's write: the reply was answered "no
+    incident has code 1 on this phone" for good (the code lived only in the channel's memory)."""
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    dave = app_paging.user("dave", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    dave_phone = phone_of(app_paging, dave)
+    # erin's phone goes to dave's channel actor (targets are hashed to one of a method's actors),
+    # so her page is laid out after his is handed to the provider.
+    while hash(app_paging.target("x", "SMS")) % CHANNEL_ACTORS_PER_METHOD != (
+            hash(dave_phone) % CHANNEL_ACTORS_PER_METHOD):
+        pass
+    app_paging.next_phone -= 1
+    erin = app_paging.user("erin", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    erin_phone = phone_of(app_paging, erin)
+    app_paging.policy([(30, [dave, erin])])
+    lock = LockOnFirstSms(app_paging.http, app.data_dir / "ilertd.db")
+    incident_id = app_paging.alert()
+    app.advance("PT0S")
+    pages = {phone: sms_to(app_paging, phone) for phone in (dave_phone, erin_phone)}
+    assert all(len(sent) == 1 and "Reply 1a" in sent[0] for sent in pages.values()), pages
+    lock.release()
+    app.advance(f"PT{int(WRITE_RETRY.total_seconds())}S")
+    answers = {sms_reply(app_paging, phone, "1a") for phone in (dave_phone, erin_phone)}
+    assert answers == {f"ilertd: Incident #{incident_id} accepted.",
+                       f"ilertd: Incident #{incident_id} is already accepted."}
+    assert f"the reply code 1 of incident {incident_id} could not be stored" in app.log()

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ilertd.actors.base import TrackedActor
+from ilertd.actors.base import TrackedActor, send
 from ilertd.actors.messages import Deliver, PagesDue, Ping
-from ilertd.actors.reply_codes import PhoneCodes
+from ilertd.actors.reply_codes import PhoneCodes, StoreCodeAgain
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.unstored_outcomes import UnstoredOutcomes
 from ilertd.channels.base import Channel, DeliveryError, Message
@@ -82,7 +82,7 @@ class ChannelActor(TrackedActor):
         self.method = method
         self.channel = channel
         self.layout = layout
-        self.phone_codes = PhoneCodes(runtime)
+        self.phone_codes = PhoneCodes(runtime, lambda message: send(self.actor_ref, message, self.tracker))
         # When each contact last got a message: throttling holds across a restart.
         self.last_sent: dict[str, datetime] = dict(last_sent or {})
         # While a batch runs: its outcome writes, queued together at its end.
@@ -105,6 +105,8 @@ class ChannelActor(TrackedActor):
                 self._deliver(box.take())
             case Deliver():
                 self._deliver([message])
+            case StoreCodeAgain():
+                self.phone_codes.store_again(message)
             case Ping():
                 return True
             case _:

@@ -1,18 +1,36 @@
-"""The SMS reply codes of the phones a channel actor pages: chosen in memory, stored by the group commit."""
+"""The SMS reply codes of the phones a channel actor pages: chosen in memory, stored by the group commit.
+
+A code's write the store refused is stored again WRITE_RETRY later (through the channel actor, which
+owns the codes), for as long as the incident holds that code: the SMS already told the responder
+to reply with it, and a reply reads the codes from the store.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pykka
+
 from ilertd.actors.runtime import Runtime
 from ilertd.domain.replies import HeldCode, new_reply_code
-from ilertd.store.committer import WriteUnit
+from ilertd.store.committer import WRITE_RETRY, WriteUnit
+from ilertd.store.db import store_failed
 from ilertd.store.replies import reply_codes_of, resolution_times
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreCodeAgain:
+    """The store refused the write of the phone's code for the incident: store it again."""
+
+    target: str
+    incident_id: int
 
 
 class PhoneCodes:
@@ -23,8 +41,10 @@ class PhoneCodes:
     through the group commit, never waiting on the store's write lock in front of an SMS.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, tell: Callable[[Any], None]) -> None:
         self.runtime = runtime
+        # Tells the owning actor a message (StoreCodeAgain), from the writer's or clock's thread.
+        self._tell = tell
         self._held: dict[str, dict[int, tuple[int, int, datetime]]] = {}
 
     def codes(self, target: str, rows: Sequence[Any], now: datetime) -> dict[int, int]:
@@ -49,12 +69,31 @@ class PhoneCodes:
                     del held[taken_from]
             held[incident_id] = (code, user_id, now)
             codes[incident_id] = code
-            self.runtime.committer.submit(WriteUnit(
-                incident_id, self.runtime.statements.reply_code(target, code, incident_id, user_id, now),
-                _log_failure))
+            self._store(target, incident_id)
         return codes
 
+    def store_again(self, message: StoreCodeAgain) -> None:
+        """The refused write again, as the code is held now; nothing if the incident lost it."""
+        if message.incident_id in self._held.get(message.target, {}):
+            self._store(message.target, message.incident_id)
 
-def _log_failure(error: BaseException | None) -> None:
-    if error is not None:
-        logger.error("a reply code could not be stored: %s", error)
+    def _store(self, target: str, incident_id: int) -> None:
+        code, user_id, paged_at = self._held[target][incident_id]
+        clock, tell = self.runtime.clock, self._tell
+
+        def done(error: BaseException | None) -> None:
+            if error is None:
+                return
+            logger.error("the reply code %s of incident %s could not be stored: %s", code, incident_id, error)
+            if store_failed(error):
+                again = StoreCodeAgain(target, incident_id)
+                clock.arm(("reply-code", target, incident_id), clock.now() + WRITE_RETRY,
+                          lambda _when: _tell_quietly(tell, again))
+
+        writes = self.runtime.statements.reply_code(target, code, incident_id, user_id, paged_at)
+        self.runtime.committer.submit(WriteUnit(incident_id, writes, done))
+
+
+def _tell_quietly(tell: Callable[[Any], None], message: StoreCodeAgain) -> None:
+    with contextlib.suppress(pykka.ActorDeadError):  # stopping: the code is chosen again at the next page
+        tell(message)
