@@ -28,6 +28,15 @@ def send(ref: pykka.ActorRef[Any], message: Any, tracker: WorkTracker) -> None:
         raise
 
 
+def send_if_alive(ref: pykka.ActorRef[Any], message: Any, tracker: WorkTracker) -> None:
+    """`send`, or nothing when the actor has stopped: for a timer or a commit's callback, which
+    may fire while the daemon stops (what it was for is read from the store at the next start)."""
+    try:
+        send(ref, message, tracker)
+    except pykka.ActorDeadError:
+        logger.debug("%r to a stopped actor: dropped", message)
+
+
 class TrackedActor(pykka.ThreadingActor):
     # Python 3.11 starts non-daemon threads in time linear in their number; actors are
     # stopped explicitly anyway.

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.base import TrackedActor
 from ilertd.actors.messages import Deliver, PagesDue, Ping
 from ilertd.actors.reply_codes import PhoneCodes, StoreCodeAgain
 from ilertd.actors.runtime import Runtime
@@ -82,7 +82,7 @@ class ChannelActor(TrackedActor):
         self.method = method
         self.channel = channel
         self.layout = layout
-        self.phone_codes = PhoneCodes(runtime, lambda message: send(self.actor_ref, message, self.tracker))
+        self.phone_codes = PhoneCodes(runtime, self.actor_ref)
         # When each contact last got a message: throttling holds across a restart.
         self.last_sent: dict[str, datetime] = dict(last_sent or {})
         # While a batch runs: its outcome writes, queued together at its end.

@@ -12,7 +12,6 @@ an incident still open resolves it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 
 import pykka
 
-from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.base import TrackedActor, send, send_if_alive
 from ilertd.actors.messages import IngestEvent, Outcome, Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.app.heartbeats import Heartbeats, heartbeat_alert_key
@@ -111,15 +110,9 @@ class HeartbeatActor(TrackedActor):
         self._arm_at(row.id, row.last_ping_at + timedelta(seconds=row.interval_sec))
 
     def _arm_at(self, monitor_id: int, due: datetime) -> None:
-        ref, tracker = self.actor_ref, self.tracker
-
-        def fire(_when: datetime) -> None:
-            try:
-                send(ref, HeartbeatDue(monitor_id), tracker)
-            except pykka.ActorDeadError:
-                logger.debug("heartbeat %s fell due while stopping; armed again at start", monitor_id)
-
-        self.runtime.clock.arm(timer_key(monitor_id), due, fire)
+        ref, tracker, message = self.actor_ref, self.tracker, HeartbeatDue(monitor_id)
+        # Due while the daemon stops: armed again at the next start.
+        self.runtime.clock.arm(timer_key(monitor_id), due, lambda _when: send_if_alive(ref, message, tracker))
 
     def _retry(self, monitor_id: int) -> None:
         """Due again RETRY_AFTER from now (the clock is safe to arm from the writer's thread)."""
@@ -129,14 +122,9 @@ class HeartbeatActor(TrackedActor):
     def _retry_resolve(self, monitor_id: int) -> None:
         logger.info("heartbeat monitor %s: its RESOLVE tried again in %.0f s", monitor_id,
                     RETRY_AFTER.total_seconds())
-        ref, tracker = self.actor_ref, self.tracker
-
-        def fire(_when: datetime) -> None:
-            with contextlib.suppress(pykka.ActorDeadError):  # stopping: resolved at the next start
-                send(ref, HeartbeatAlive(monitor_id), tracker)
-
-        again = self.runtime.clock.now() + RETRY_AFTER
-        self.runtime.clock.arm(("heartbeat-resolve", monitor_id), again, fire)
+        ref, tracker, again = self.actor_ref, self.tracker, HeartbeatAlive(monitor_id)
+        self.runtime.clock.arm(("heartbeat-resolve", monitor_id), self.runtime.clock.now() + RETRY_AFTER,
+                               lambda _when: send_if_alive(ref, again, tracker))
 
     def _resolve_open(self, rows: Iterable[m.HeartbeatMonitor | None]) -> None:
         """A RESOLVE to each open incident of those monitors alive now (pinged within their
@@ -208,8 +196,7 @@ class HeartbeatActor(TrackedActor):
                 elif event.event_type == "RESOLVE":
                     self._retry_resolve(row.id)
             elif then is not None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    send(ref, then, tracker)
+                send_if_alive(ref, then, tracker)
 
         payload = {"heartbeatMonitor": row.id, "eventType": event.event_type}
         send(self.supervisor, IngestEvent(info, event, INTEGRATION, payload, reply,

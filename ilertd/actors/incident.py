@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from ilertd.actors.base import send
+from ilertd.actors.base import send, send_if_alive
 from ilertd.actors.messages import (
     EscalationDue,
     EventForIncident,
@@ -245,8 +245,7 @@ class IncidentActor:
                     reply(Outcome(error=STORE_FAILED))
                 return
             if closed is not None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    send(host.supervisor, closed, host.tracker)
+                send_if_alive(host.supervisor, closed, host.tracker)
             if reply is not None:
                 reply(outcome)
             dispatcher = host.runtime.pages

@@ -7,15 +7,15 @@ to reply with it, and a reply reads the codes from the store.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pykka
 
+from ilertd.actors.base import send_if_alive
 from ilertd.actors.runtime import Runtime
 from ilertd.domain.replies import HeldCode, new_reply_code
 from ilertd.store.committer import WRITE_RETRY, WriteUnit
@@ -41,10 +41,10 @@ class PhoneCodes:
     through the group commit, never waiting on the store's write lock in front of an SMS.
     """
 
-    def __init__(self, runtime: Runtime, tell: Callable[[Any], None]) -> None:
+    def __init__(self, runtime: Runtime, owner: pykka.ActorRef[Any]) -> None:
         self.runtime = runtime
-        # Tells the owning actor a message (StoreCodeAgain), from the writer's or clock's thread.
-        self._tell = tell
+        # The channel actor these codes belong to: told StoreCodeAgain.
+        self._owner = owner
         self._held: dict[str, dict[int, tuple[int, int, datetime]]] = {}
 
     def codes(self, target: str, rows: Sequence[Any], now: datetime) -> dict[int, int]:
@@ -79,7 +79,7 @@ class PhoneCodes:
 
     def _store(self, target: str, incident_id: int) -> None:
         code, user_id, paged_at = self._held[target][incident_id]
-        clock, tell = self.runtime.clock, self._tell
+        clock, owner, tracker = self.runtime.clock, self._owner, self.runtime.tracker
 
         def done(error: BaseException | None) -> None:
             if error is None:
@@ -88,12 +88,7 @@ class PhoneCodes:
             if store_failed(error):
                 again = StoreCodeAgain(target, incident_id)
                 clock.arm(("reply-code", target, incident_id), clock.now() + WRITE_RETRY,
-                          lambda _when: _tell_quietly(tell, again))
+                          lambda _when: send_if_alive(owner, again, tracker))
 
         writes = self.runtime.statements.reply_code(target, code, incident_id, user_id, paged_at)
         self.runtime.committer.submit(WriteUnit(incident_id, writes, done))
-
-
-def _tell_quietly(tell: Callable[[Any], None], message: StoreCodeAgain) -> None:
-    with contextlib.suppress(pykka.ActorDeadError):  # stopping: the code is chosen again at the next page
-        tell(message)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pykka
 
-from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.base import TrackedActor, send_if_alive
 from ilertd.actors.messages import Ping, ReminderDue, ScheduleChanged, ScheduleTick
 from ilertd.actors.runtime import Runtime
 from ilertd.domain import schedule_history, shift_reminders
@@ -97,7 +97,7 @@ class ScheduleActor:
             key = self.tick_key
             since = message.when if isinstance(message, ScheduleTick) else None
             message = ScheduleTick(self.schedule_id, since or clock.now())
-        clock.arm(key, clock.now() + WRITE_RETRY, lambda _when: _tell(host, message, tracker))
+        clock.arm(key, clock.now() + WRITE_RETRY, lambda _when: send_if_alive(host, message, tracker))
 
     def _history(self) -> History | None:
         return self.runtime.schedules.history(self.schedule_id)
@@ -127,13 +127,15 @@ class ScheduleActor:
         horizon = now + PLAN_AHEAD
         tick_at = min(seen.next_change, horizon) if seen.next_change is not None else horizon
         host, tracker, schedule_id = self.host, self.runtime.tracker, self.schedule_id
-        clock.arm(self.tick_key, tick_at, lambda when: _tell(host, ScheduleTick(schedule_id, when), tracker))
+        clock.arm(self.tick_key, tick_at,
+                  lambda when: send_if_alive(host, ScheduleTick(schedule_id, when), tracker))
         rules = duty_rules({s.user for s in seen.starts})
         for planned in shift_reminders.plan(seen.starts, rules, now, tick_at):
             key = ("reminder", self.schedule_id, planned.rule.id, planned.shift.start)
             self.reminder_keys.add(key)
             message = ReminderDue(schedule_id, planned)
-            clock.arm(key, planned.due_at, lambda _when, message=message: _tell(host, message, tracker))
+            clock.arm(key, planned.due_at,
+                      lambda _when, message=message: send_if_alive(host, message, tracker))
 
     def _remind(self, planned: PlannedReminder) -> None:
         history = self._history()
@@ -156,13 +158,6 @@ class ScheduleActor:
     @staticmethod
     def _who(user: int | None) -> str:
         return "nobody" if user is None else f"user {user}"
-
-
-def _tell(actor: pykka.ActorRef[Any], message: Any, tracker: Any) -> None:
-    try:
-        send(actor, message, tracker)
-    except pykka.ActorDeadError:
-        logger.debug("schedule timer fired after its actor stopped: %r", message)
 
 
 class ScheduleHost(TrackedActor):
@@ -230,12 +225,12 @@ class ScheduleActors:
         """After a write to the schedule (committed): the actor looks again, is started, or stops."""
         self.runtime.schedules.invalidate(schedule_id)
         if self._host is not None:
-            _tell(self._host, ScheduleChanged(schedule_id), self.runtime.tracker)
+            send_if_alive(self._host, ScheduleChanged(schedule_id), self.runtime.tracker)
 
     def duties_changed(self) -> None:
         """A user's duty rules changed: every schedule plans its reminders again."""
         if self._host is not None:
-            _tell(self._host, ScheduleChanged(), self.runtime.tracker)
+            send_if_alive(self._host, ScheduleChanged(), self.runtime.tracker)
 
     def stop_all(self) -> None:
         if self._host is not None:

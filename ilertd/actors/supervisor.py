@@ -10,15 +10,12 @@ deadline; a periodic sweep fires any overdue deadline without a timer and passiv
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
-import pykka
-
-from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.base import TrackedActor, send_if_alive
 from ilertd.actors.host import HostDirectory, IncidentHost
 from ilertd.actors.incident import escalation_timer_key
 from ilertd.actors.messages import (
@@ -219,12 +216,8 @@ class Supervisor(TrackedActor):
 
     def _arm_sweep(self) -> None:
         ref, tracker = self.actor_ref, self.tracker
-
-        def fire(_when: Any) -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                send(ref, Sweep(), tracker)
-
-        self.runtime.clock.arm(SWEEP_KEY, self.runtime.clock.now() + SWEEP_INTERVAL, fire)
+        self.runtime.clock.arm(SWEEP_KEY, self.runtime.clock.now() + SWEEP_INTERVAL,
+                               lambda _when: send_if_alive(ref, Sweep(), tracker))
 
     def _sweep(self) -> None:
         """The safety net under the timers: fire what is overdue and has no timer.
