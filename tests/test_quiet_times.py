@@ -160,6 +160,24 @@ def test_changing_support_hours_moves_the_holds_they_placed(app_paging: Paging) 
     assert app.log_types(held).count("ESCALATION_HELD") == 3
 
 
+def test_hours_changed_to_low_priority_release_what_they_held_at_its_own_priority(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    app_paging.policy([(30, [app_paging.user("dave")])])
+    office = {"timezone": "UTC", "outside": "NO_ESCALATION",
+              "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}}
+    assert app.put("/api/alert-sources/1", {"supportHours": office}).status_code == 200
+    held = app_paging.alert("held")
+    assert app.put("/api/alert-sources/1", {"supportHours": {**office, "outside": "LOW_PRIORITY"}}
+                   ).status_code == 200
+    app.advance("PT0S")
+    shown = app.get(f"/api/incidents/{held}").json()
+    assert (shown["priority"], shown["held"], shown["escalationLevel"]) == ("HIGH", False, 0)
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    # A new incident opens LOW under the hours as they are now.
+    assert app.get(f"/api/incidents/{app_paging.alert('new')}").json()["priority"] == "LOW"
+
+
 def test_a_held_incident_follows_its_window_and_its_support_hours_as_they_are_now(
         app_paging: Paging) -> None:
     app = app_paging.daemon

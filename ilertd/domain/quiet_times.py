@@ -179,7 +179,8 @@ def hold_end(source_id: int, opened_at: datetime, windows: Iterable[MaintenanceW
     """When a held incident of `source_id`, opened at `opened_at`, starts escalating by its source's
     quiet times as they are now: the latest end of the windows that covered its opening and still
     run, then the next start of NO_ESCALATION support hours; `now` when nothing holds it any more.
-    The same rule as `opening`, so an edit holds an incident as if it had opened under the edit."""
+    The hold `opening` would place under the quiet times as they are now; the priority the
+    incident opened with is kept (a LOW_PRIORITY source releases it at that priority)."""
     until = max((w.end for w in windows if w.covers(source_id, opened_at) and w.end > now), default=now)
     if hours is not None and hours.outside == "NO_ESCALATION":
         until = hours.next_start(until) or until
