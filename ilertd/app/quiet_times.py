@@ -116,11 +116,13 @@ def retime_holds(ctx: Context, source_ids: Iterable[int] | None, reason: str) ->
     now = ctx.now()
     windows = ctx.maintenance.current(now)
     hours: dict[int, SupportHours | None] = {}
-    for incident_id, source_id, opened_at in held_incidents(source_ids):
+    for incident_id, source_id, opened_at, held_until in held_incidents(source_ids):
         if source_id not in hours:
             row = source(source_id)
             hours[source_id] = parse_support_hours(row.support_hours) if row and row.support_hours else None
         until = hold_end(source_id, opened_at, windows, hours[source_id], now)
+        if max(until, now) == held_until:
+            continue  # held as it should be: most of them, when another process's change is seen
         refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until)
         # The CLI, or a follower: the leading daemon moves it when it sees the change.
         if refusal is not None and refusal.code not in ("UNAVAILABLE", "NOT_LEADER"):

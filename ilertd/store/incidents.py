@@ -269,11 +269,11 @@ def log_rows(incident_id: int, entries: Iterable[LogEntry], at: datetime) -> lis
     ]
 
 
-def held_incidents(source_ids: Iterable[int] | None = None) -> list[tuple[int, int, datetime]]:
+def held_incidents(source_ids: Iterable[int] | None = None) -> list[tuple[int, int, datetime, datetime]]:
     """The PENDING incidents held by their source's quiet times (level -1), of these sources or
-    of all: each as (incident, source, when it opened)."""
+    of all: each as (incident, source, when it opened, when its hold ends)."""
     model = m.Incident
-    query = (model.select(model.id, model.alert_source, model.report_time)
+    query = (model.select(model.id, model.alert_source, model.report_time, model.next_escalation_at)
              .where(model.status == "PENDING", model.escalation_level == -1)
              .order_by(model.id))
     if source_ids is not None:
