@@ -174,7 +174,8 @@ def routes(ui: Ui) -> list[Route]:
             app.maintenance.update(view.principal, window_id, {"end": ui.services.clock.now().isoformat()})
         except ApiError as error:
             return maintenance_form(view, f"window-{window_id}", error)
-        return redirect("/ui/admin/maintenance", "Maintenance window ended: what it held escalates now.")
+        return redirect("/ui/admin/maintenance",
+                        "Maintenance window ended: what it held escalates now, or when support hours start.")
 
     def delete_window(view: View) -> Response:
         admin(view)
