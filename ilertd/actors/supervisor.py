@@ -106,9 +106,7 @@ class Supervisor(TrackedActor):
             case IngestBatch(events=events):
                 self._route_batch(events)
             case Reroute(incident_id=incident_id, ingest=ingest):
-                self._forget(incident_id, ingest.source.id, None)
-                self._reclaim(ingest, incident_id)
-                self._route(ingest)
+                self._reroute(incident_id, ingest)
             case IncidentClosed():
                 self._forget(message.incident_id, message.alert_source_id, message.key_identity)
             case IncidentCommand():
@@ -188,31 +186,31 @@ class Supervisor(TrackedActor):
             return OpenIncident(incident_id, alert_key, ingest)
         return EventForIncident(incident_id, alert_key, ingest)
 
-    def _reclaim(self, ingest: IngestEvent, closed_id: int) -> None:
-        """The key's incident in memory was closed or never stored: the store says which incident,
-        if any, holds the key open. One whose close the store refused still does (its key was
-        rerouted while the close waited for the COMMIT), and the key's events go to it again,
-        where a new incident of that key could never be stored."""
+    def _reroute(self, closed_id: int, ingest: IngestEvent) -> None:
+        """The event's incident was closed, or never stored: route it afresh, to the incident the
+        store says holds its key open, if another one does. One whose close the store refused
+        still does (its key was rerouted while the close waited for the COMMIT), and the key's
+        events go to it again, where a new incident of that key could never be stored."""
+        source_id = ingest.source.id
         alert_key = normalize_alert_key(ingest.event.alert_key)
-        if alert_key is None:
+        if alert_key is None:  # only a keyed event is routed to an incident it may not open
+            self._route(ingest)
             return
         identity = alert_key_identity(alert_key)
+        self._forget(closed_id, source_id, identity)
         try:
-            holder = store.open_incident_id(ingest.source.id, identity)
+            holder = store.open_incident_id(source_id, identity)
         except Exception as error:  # a store that fails reads too: the event is refused where it lands
             logger.warning("supervisor: could not read the incident of key %r: %s", alert_key, error)
-            return
+            holder = None
         if holder is not None and holder != closed_id:
-            self.open_keys[(ingest.source.id, identity)] = holder
+            self.open_keys[(source_id, identity)] = holder
+        self._route(ingest)
 
-    def _forget(self, incident_id: int, source_id: int, key_identity: str | None) -> None:
-        if key_identity is not None:
-            if self.open_keys.get((source_id, key_identity)) == incident_id:
-                del self.open_keys[(source_id, key_identity)]
-            return
-        stale = [k for k, v in self.open_keys.items() if v == incident_id and k[0] == source_id]
-        for key in stale:
-            del self.open_keys[key]
+    def _forget(self, incident_id: int, source_id: int, key_identity: str) -> None:
+        """The key no longer routes to the incident (unless it was given to another meanwhile)."""
+        if self.open_keys.get((source_id, key_identity)) == incident_id:
+            del self.open_keys[(source_id, key_identity)]
 
     def _arm_sweep(self) -> None:
         ref, tracker = self.actor_ref, self.tracker
