@@ -29,6 +29,7 @@ from ilertd.domain.replies import (
     smallest_free_code,
     sms_help,
     voice_choice,
+    which_incident_text,
 )
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -175,3 +176,13 @@ def test_updates_and_summaries_follow_the_same_layouts() -> None:
 
 def test_the_help_text_fits_one_segment() -> None:
     assert fits_one_sms(sms_help(None)) and fits_one_sms(sms_help(1234))
+
+
+def test_a_bare_letter_after_a_summary_is_asked_which_incident_it_means() -> None:
+    assert which_incident_text([(8, 2), (9, None)], "resolve") == (
+        "ilertd: your last page named 2 incidents: reply with one's code, #8=2 or #9, e.g. 2r.")
+    # Without any code (its write refused), the incident id does.
+    assert which_incident_text([(8, None), (9, None)], "escalate").endswith("e.g. escalate 8.")
+    many = which_incident_text([(100000 + i, i) for i in range(1, 21)], "accept")
+    assert "#100006=6 (14 more), e.g. 1a." in many and "#100007" not in many
+    assert gsm7_septets(many) <= 2 * 153  # two segments at most

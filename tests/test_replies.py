@@ -321,3 +321,30 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     (page,) = sms_to(app_paging, phone)
     assert "test notification" in page
     assert app_paging.daemon.post(f"/api/users/{lee}/contacts/99999/test").status_code == 404
+
+
+def test_a_bare_letter_after_a_summary_of_several_incidents_asks_for_a_code(
+        app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    """The latest SMS listed two incidents ("2 pages: #8=2 #9=3"): a bare `a` (or PagerDuty's 4)
+    cannot say which one it means, so it changes nothing and asks for a code, where it accepted
+    whichever of the two was written last."""
+    dave, _erin = two_levels
+    phone = phone_of(app_paging, dave)
+    first = app_paging.alert("k1", summary="first")
+    app_paging.daemon.advance("PT0S")
+    second = app_paging.alert("k2", summary="second")  # inside the throttle window: summarised
+    third = app_paging.alert("k3", summary="third")
+    app_paging.daemon.advance("PT2M")
+    summary = sms_to(app_paging, phone)[-1]
+    assert f"#{second}=2" in summary and f"#{third}=3" in summary
+    for body in ("a", "4", "r", "e"):
+        answer = sms_reply(app_paging, phone, body)
+        assert answer == (f"ilertd: your last page named 2 incidents: reply with one's code, "
+                          f"#{second}={2} or #{third}={3}, e.g. 2{body if body in 'are' else 'a'}."), answer
+    assert [incident(app_paging, i)["status"] for i in (first, second, third)] == ["PENDING"] * 3
+    assert sms_reply(app_paging, phone, "3a") == f"ilertd: Incident #{third} accepted."
+    # A page of one incident after the summary makes a bare letter plain again.
+    app_paging.daemon.advance("PT2M")
+    fourth = app_paging.alert("k4", summary="fourth")
+    app_paging.daemon.advance("PT0S")
+    assert sms_reply(app_paging, phone, "a") == f"ilertd: Incident #{fourth} accepted."

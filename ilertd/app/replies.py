@@ -20,6 +20,7 @@ from ilertd.domain.replies import (
     parse_sms_reply,
     sms_help,
     voice_choice,
+    which_incident_text,
 )
 from ilertd.logs import ids
 from ilertd.store import replies as store
@@ -136,12 +137,17 @@ class Replies:
                 problem = f"ilertd: incident #{reply.incident_id} was not paged to this phone."
             else:
                 target = reply.incident_id, user_id
-        elif reply.kind == "action":
-            latest = store.latest_page_to(phone, store.PHONE_METHODS)
-            if latest is None:
+        elif reply.kind == "action" and reply.action is not None:
+            latest = store.latest_pages_to(phone, store.PHONE_METHODS)
+            if not latest:
                 problem = "ilertd: no page to this phone to answer."
-            else:
-                target = latest
+            elif len(latest) == 1:
+                target = latest[0]
+            else:  # a summary: which of its incidents the letter means cannot be told
+                codes = store.reply_codes_of(phone)
+                problem = which_incident_text(
+                    [(incident_id, codes[incident_id][0] if incident_id in codes else None)
+                     for incident_id, _ in sorted(latest)], reply.action)
         if reply.action is None or target is None:
             # Help, or an answer that names nothing this phone may act on: both count towards the cap.
             if store.count_help_reply(self.ctx.db, phone, now) > HELP_REPLIES_IN_A_ROW:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -30,6 +30,7 @@ _WORDS: dict[str, Action] = {
 }
 # PagerDuty's SMS digits, which responders moving from it type by habit.
 _DIGITS: dict[str, Action] = {"4": "accept", "6": "resolve"}
+_ACTION_LETTERS: dict[Action, str] = {"accept": "a", "resolve": "r", "escalate": "e"}
 # Twilio's own opt-out and opt-in keywords (it stops sending to the number too).
 _STOP = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
 _START = {"start", "unstop", "yes"}
@@ -124,6 +125,26 @@ def sms_help(example_code: int | None) -> str:
     code = str(example_code) if example_code is not None else "1"
     return (f"ilertd: reply {code}a to accept, {code}r to resolve, {code}e to escalate the incident "
             f"with code {code}; a, r or e alone act on the latest page. STOP ends SMS.")
+
+
+MAX_CODES_LISTED = 6
+
+
+def which_incident_text(codes: Sequence[tuple[int, int | None]], action: Action) -> str:
+    """The answer to a bare letter (or digit) when the last page to the phone was a summary naming
+    several incidents, given as (incident, its code on the phone, if any): which one it means
+    cannot be told, so it asks for a code, in one or two GSM-7 segments."""
+    letter = _ACTION_LETTERS[action]
+    named = [f"#{incident_id}={code}" if code is not None else f"#{incident_id}"
+             for incident_id, code in codes[:MAX_CODES_LISTED]]
+    if len(codes) > MAX_CODES_LISTED:
+        listed = ", ".join(named) + f" ({len(codes) - MAX_CODES_LISTED} more)"
+    else:
+        listed = ", ".join(named[:-1]) + " or " + named[-1]
+    example = next((f"{code}{letter}" for _, code in codes if code is not None),
+                   f"{action} {codes[0][0]}")
+    return (f"ilertd: your last page named {len(codes)} incidents: reply with one's code, {listed}, "
+            f"e.g. {example}.")
 
 
 def action_done(action: Action) -> str:
