@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ilertd.errors import ApiError
+from ilertd.store import models as m
 from tests.inprocess import InProcessDaemon
 from tests.integration_helpers import log_texts
 from tests.test_cli_users import on_duty_everywhere
+from tests.ui_helpers import login, user
 
 
 def make_user(app: InProcessDaemon, username: str, role: str = "USER") -> tuple[int, str]:
@@ -241,3 +246,32 @@ def test_a_user_on_duty_is_deleted_only_when_taken_off_first_and_never_leaves_a_
     second = app.event(summary="after", alertKey="after").json()["incidentId"]
     assert "Level 0 of policy ops reached: paging ben" in log_texts(app, second)
     assert app.delete(f"/api/users/{make_user(app, 'dan')[0]}").status_code == 204, "off duty: as before"
+
+
+def test_usernames_are_told_apart_without_case(either_store: InProcessDaemon) -> None:
+    """"Alice" and "alice" were two users, one of whom nobody could log in as by typing the name
+    as the other wrote it; a responder paged as one and scheduled as the other. A name another
+    user holds in any case is taken, and a login or a command finds the user in any case."""
+    app = either_store
+    alice = user(app, "alice")
+    taken = app.post("/api/users", {"username": "ALICE"})
+    assert (taken.status_code, taken.json()["code"]) == (409, "ALREADY_EXISTS")
+    assert taken.json()["message"] == ("username 'ALICE' is taken by 'alice' (user names are told apart "
+                                       "without case)")
+    bob, _token = make_user(app, "bob")
+    renamed = app.put(f"/api/users/{bob}", {"username": "Alice"})
+    assert (renamed.status_code, renamed.json()["code"]) == (409, "ALREADY_EXISTS"), renamed.text
+    # A user may change the case of their own name.
+    assert app.put(f"/api/users/{alice}", {"username": "Alice"}).json()["username"] == "Alice"
+    assert [u["username"] for u in app.get("/api/users").json()] == ["admin", "Alice", "bob"]
+    login(app, "aLiCe")
+    assert app.daemon.services is not None
+    app.daemon.services.app.passwords.set("BOB", "a long password")
+    assert m.User.get_by_id(bob).password_hash is not None
+    # An older store may hold two names that differ only in case: each is found by its own spelling,
+    # and neither by a third.
+    m.User.create(username="ALICE", role="USER", created_at=m.User.get_by_id(alice).created_at)
+    login(app, "Alice")
+    with pytest.raises(ApiError) as ambiguous:
+        app.daemon.services.app.passwords.set("alice", "a long password")
+    assert ambiguous.value.status == 404

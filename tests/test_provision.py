@@ -187,6 +187,8 @@ BAD_FILES = [
      "alert source 'x': escalationPolicy: no escalation policy is named 'nope', in the file or the store"),
     ('[[users]]\nusername = "carol"\n\n[[users]]\nusername = "carol"\n', 4,
      "user 'carol' is defined twice (also on line 1)"),
+    ('[[users]]\nusername = "carol"\n\n[[users]]\nusername = "Carol"\n', 4,
+     "user 'Carol' is defined twice (also on line 1)"),
     ('[[users]]\nusername = "carol"\n[[alertSources]]\nname = "prometheus"\npriority = "URGENT"\n', 5,
      "alert source 'prometheus': priority must be one of HIGH, LOW"),
     ('[[schedules]]\nname = "primary"\ntimezone = "UTC"\n[[schedules.scheduleLayers]]\n'

@@ -15,7 +15,7 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import admins, owned_row, user
+from ilertd.store.people import admins, owned_row, user, username_holder
 
 ROLES = ("ADMIN", "USER")
 
@@ -64,6 +64,15 @@ def _keep_an_admin(user_id: int) -> None:
                        " an ADMIN first", field="role")
 
 
+def _name_free(username: str, user_id: int | None) -> None:
+    holder = username_holder(username, other_than=user_id)
+    if holder is not None:
+        taken = f"username {username!r} is taken"
+        raise ApiError(409, "ALREADY_EXISTS", taken if holder == username
+                       else f"{taken} by {holder!r} (user names are told apart without case)",
+                       field="username")
+
+
 class People:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -74,6 +83,7 @@ class People:
         fields.setdefault("role", "USER")
         try:
             with write_transaction(self.ctx.db):
+                _name_free(fields["username"], None)
                 row = m.User.create(created_at=self.ctx.now(), **fields)
         except peewee.IntegrityError:
             raise ApiError(409, "ALREADY_EXISTS", f"username {fields['username']!r} is taken",
@@ -92,6 +102,8 @@ class People:
         if fields:
             try:
                 with write_transaction(self.ctx.db):
+                    if "username" in fields:
+                        _name_free(fields["username"], user_id)
                     if fields.get("role", "ADMIN") != "ADMIN":
                         _keep_an_admin(user_id)
                     muted_until, now = fields.get("muted_until"), self.ctx.now()

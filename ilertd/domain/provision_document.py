@@ -135,9 +135,11 @@ def read_document(text: str) -> Document:
                 raise DocumentError(first, f"{WHAT[kind]} #{index + 1} needs {NAME_KEY[kind]}: "
                                            f"a non-empty string that names it")
             entry = Entry(kind, index, name, body, first, last)
-            if name in seen:
-                raise DocumentError(first, f"{entry.label} is defined twice (also on line {seen[name]})")
-            seen[name] = first
+            # User names are told apart without case, as the store tells them apart.
+            same = name.lower() if kind == "users" else name
+            if same in seen:
+                raise DocumentError(first, f"{entry.label} is defined twice (also on line {seen[same]})")
+            seen[same] = first
             _check_shape(Document(lines, ()), entry)
             entries.append(entry)
     return Document(lines, tuple(entries))

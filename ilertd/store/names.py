@@ -20,10 +20,7 @@ def holder_of(model: Any, values: dict[str, Any], other_than: int | None = None)
     sent twice, two provisioning runs) would each find the values free and both write them. No
     index backs this: an older store may hold copies, which export and provision name. SQLite's
     write transaction holds the whole store already."""
-    db = model._meta.database
-    if db.for_update and db.in_transaction():
-        table = zlib.crc32(model._meta.table_name.encode()) & 0x7FFFFFFF
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (UNIQUE_VALUES_LOCK, table))
+    take_turns(model)
     query = model.select(model.id)
     for column, value in values.items():
         query = query.where(getattr(model, column) == value)
@@ -31,3 +28,12 @@ def holder_of(model: Any, values: dict[str, Any], other_than: int | None = None)
         query = query.where(model.id != other_than)
     row = query.order_by(model.id).first()
     return None if row is None else int(row.id)
+
+
+def take_turns(model: Any) -> None:
+    """On PostgreSQL, in a transaction: wait for the other writers checking `model`'s unique values
+    until their COMMIT (see `holder_of`)."""
+    db = model._meta.database
+    if db.for_update and db.in_transaction():
+        table = zlib.crc32(model._meta.table_name.encode()) & 0x7FFFFFFF
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (UNIQUE_VALUES_LOCK, table))

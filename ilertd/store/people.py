@@ -6,11 +6,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+import peewee
+
 from ilertd.domain import notification_plan as plan
 from ilertd.domain.shift_reminders import DutyRule
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
 from ilertd.store.db import held
+from ilertd.store.names import take_turns
 from ilertd.store.reader import Reader, id_chunks, placeholders
 
 # One round trip instead of four per user, and one for a whole batch of users: under load every
@@ -41,7 +44,25 @@ def user(user_id: int) -> m.User | None:
 
 
 def user_named(username: str) -> m.User | None:
-    return m.User.get_or_none(m.User.username == username)
+    """The user of that name, in any case: user names are told apart without case (ASCII only).
+    An older store may hold names that differ only in case: each is found by its own spelling,
+    none by another (which one was meant cannot be told)."""
+    exact = m.User.get_or_none(m.User.username == username)
+    if exact is not None:
+        return exact
+    found = list(m.User.select().where(peewee.fn.LOWER(m.User.username) == username.lower()).limit(2))
+    return found[0] if len(found) == 1 else None
+
+
+def username_holder(username: str, other_than: int | None = None) -> str | None:
+    """The name of the user, other than `other_than`, whose name is `username` in any case; None
+    if there is none. Called in the transaction that then writes the name (see `take_turns`)."""
+    take_turns(m.User)
+    query = m.User.select(m.User.username).where(peewee.fn.LOWER(m.User.username) == username.lower())
+    if other_than is not None:
+        query = query.where(m.User.id != other_than)
+    row = query.order_by(m.User.id).first()
+    return None if row is None else str(row.username)
 
 
 def user_exists(user_id: int) -> bool:
