@@ -86,8 +86,8 @@ def test_a_resolved_incidents_code_rests_an_hour_after_its_last_page_or_its_reso
 
 
 def test_voice_keys() -> None:
-    assert [voice_choice(k) for k in ("4", "6", "5", "*", "1", "", "#")] == [
-        "accept", "resolve", "escalate", "repeat", "repeat", "repeat", "repeat"]
+    assert [voice_choice(k) for k in ("4", "6", "5", "0", "*", "1", "", "#")] == [
+        "accept", "resolve", "escalate", "next", "repeat", "repeat", "repeat", "repeat"]
 
 
 @pytest.mark.parametrize(("text", "action"), [

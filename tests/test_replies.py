@@ -272,6 +272,64 @@ def test_voice_keys_act_through_the_gather_route(app_paging: Paging, key: str, s
     assert unsigned.status_code == 403
 
 
+def said(twiml: str) -> str:
+    return " ".join(e.text or "" for e in ElementTree.fromstring(twiml).iter("Say"))
+
+
+def test_a_summary_call_reads_each_of_its_incidents_and_takes_a_key_for_each(app_paging: Paging) -> None:
+    """Two incidents fell inside a callee's 60 s window and went out as one call: it read the
+    first and took a key for it only, while the second was marked as sent (`AGGREGATED`), heard
+    by nobody. The call now reads them in turn, each with its own menu."""
+    callee = app_paging.user("vic", [("VOICE", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [callee]), (30, [app_paging.user("vic-next")])])
+    first = app_paging.alert("k1", summary="payments down")
+    app_paging.daemon.advance("PT0S")
+    second = app_paging.alert("k2", summary="queue stuck")
+    third = app_paging.alert("k3", summary="disk full")
+    app_paging.daemon.advance("PT2M")
+    calls = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    assert len(calls) == 2
+    url = calls[1].form()["Url"]
+    menu = twilio_post(app_paging, url, {"CallSid": "CA2"})
+    assert said(menu.text).startswith(f"This is ilertd, with 2 incidents. 1 of 2: Incident {second}, "
+                                      "high priority, from default: queue stuck. Press 4 to accept, 6 to "
+                                      "resolve, 5 to escalate, 0 for the next incident, or star")
+    # Without a key, the call goes on to the next incident rather than ending.
+    redirect = ElementTree.fromstring(menu.text).find("Redirect")
+    assert redirect is not None and redirect.text is not None
+    silent = twilio_post(app_paging, redirect.text, {"CallSid": "CA2"})
+    assert said(silent.text).startswith(f"2 of 2: Incident {third}, high priority, from default: disk full.")
+    assert "0 for the next" not in silent.text
+    assert ElementTree.fromstring(silent.text).find("Redirect") is None
+    # A key acts on the incident just read, then the next is read.
+    gather = ElementTree.fromstring(menu.text).find("Gather")
+    assert gather is not None
+    accepted = twilio_post(app_paging, gather.get("action") or "", {"CallSid": "CA2", "Digits": "4"})
+    assert said(accepted.text).startswith(f"Incident #{second} accepted. 2 of 2: Incident {third}")
+    assert "<Hangup" not in accepted.text
+    gather = ElementTree.fromstring(accepted.text).find("Gather")
+    assert gather is not None
+    resolved = twilio_post(app_paging, gather.get("action") or "", {"CallSid": "CA2", "Digits": "6"})
+    assert said(resolved.text) == f"Incident #{third} resolved. Goodbye." and "<Hangup" in resolved.text
+    assert [incident(app_paging, i)["status"] for i in (first, second, third)] == [
+        "PENDING", "ACCEPTED", "RESOLVED"]
+    # 0 skips an incident; on the last it is the menu again.
+    skipped = twilio_post(app_paging, url + "/gather", {"CallSid": "CA3", "Digits": "0"})
+    assert said(skipped.text).startswith(f"2 of 2: Incident {third}")
+    last = ElementTree.fromstring(skipped.text).find("Gather")
+    assert last is not None
+    again = twilio_post(app_paging, last.get("action") or "", {"CallSid": "CA3", "Digits": "0"})
+    assert said(again.text).startswith(f"2 of 2: Incident {third}")
+    # The call is placed with the URL of one of its pages; it reads from the first all the same.
+    (third_page,) = app_paging.notifications(third)
+    from_another = twilio_post(app_paging, f"{url.rsplit('/', 1)[0]}/{third_page['id']}", {})
+    assert said(from_another.text).startswith(f"This is ilertd, with 2 incidents. 1 of 2: Incident {second}")
+    # A call of one incident is as it was.
+    single = twilio_post(app_paging, calls[0].form()["Url"], {"CallSid": "CA1"})
+    assert said(single.text).startswith(f"This is ilertd. Incident {first}, high priority")
+    assert "0 for the next" not in single.text
+
+
 # --- an e-mail page's parts and links (test_replies_email.py reads them too) -------------------------
 
 

@@ -57,7 +57,8 @@ class LinkPage:
 
 @dataclass(frozen=True)
 class VoiceAnswer:
-    """What a caller hears after a key: `text`, then the call ends unless `repeat` (the menu again)."""
+    """What a caller hears after a key: `text`, then the call's next incident if there is one, else
+    the end of the call; or the menu again (`repeat`)."""
 
     text: str
     repeat: bool = False
@@ -162,16 +163,18 @@ class Replies:
     # --- phone keys -----------------------------------------------------------------------------
 
     def voice_key(self, notification_id: int, digits: str) -> VoiceAnswer:
-        """A key pressed during the call of a voice page: 4 accept, 6 resolve, 5 escalate, else
-        the menu again."""
+        """A key pressed during the call of a voice page: 4 accept, 6 resolve, 5 escalate, 0 on to
+        the call's next incident (no text), else the menu again."""
         choice = voice_choice(digits)
         if choice == "repeat":
             return VoiceAnswer("", repeat=True)
+        if choice == "next":
+            return VoiceAnswer("")
         page = notification(notification_id)
         if page is None or page.incident_id is None or page.method != "VOICE" or page.kind != "ALERT":
-            return VoiceAnswer("This page no longer exists. Goodbye.")
+            return VoiceAnswer("This page no longer exists.")
         answer = self.act(page.incident_id, page.user_id, choice, "VOICE", lambda: page.sent_at)
-        return VoiceAnswer(f"{answer.text} Goodbye.")
+        return VoiceAnswer(answer.text)
 
     # --- links ----------------------------------------------------------------------------------
 

@@ -268,8 +268,7 @@ def alert_text(facts: PageFacts, reference: str, zone: ZoneInfo = UTC,
                 + (f"{_clip(facts.details, 200)}\n" if facts.details else "") + facts.link)
 
     def spoken() -> str:
-        return (f"This is ilertd. Incident {facts.incident_id}, {facts.priority.lower()} priority, "
-                f"from {facts.source_name}: {facts.summary}.")
+        return call_text(facts, 0, 1)
 
     def html() -> str:
         return _html(f"Incident #{facts.incident_id}: {facts.summary}", _fact_lines(facts, zone), details,
@@ -343,5 +342,18 @@ def test_text(method: str, target: str, link: str, reference: str) -> PageText:
                     html, "Pages reach you here.")
 
 
-def voice_menu() -> str:
-    return "Press 4 to accept, 6 to resolve, 5 to escalate, or star to hear this again."
+def call_text(facts: PageFacts, position: int, count: int) -> str:
+    """What a call says of the incident at `position` (from 0) of the `count` it pages, before its
+    menu: a summary call reads each in turn."""
+    told = (f"Incident {facts.incident_id}, {facts.priority.lower()} priority, from {facts.source_name}: "
+            f"{facts.summary}.")
+    if count == 1:
+        return f"This is ilertd. {told}"
+    numbered = f"{position + 1} of {count}: {told}"
+    return f"This is ilertd, with {count} incidents. {numbered}" if position == 0 else numbered
+
+
+def voice_menu(more: bool = False) -> str:
+    """The keys a call offers for an incident; with `more` incidents after it, 0 moves on."""
+    skip = " 0 for the next incident," if more else ""
+    return f"Press 4 to accept, 6 to resolve, 5 to escalate,{skip} or star to hear this again."

@@ -100,13 +100,13 @@ def smallest_free_code(used: Iterable[int]) -> int:
     return code
 
 
-VoiceChoice = Literal["accept", "resolve", "escalate", "repeat"]
-_KEYS: dict[str, VoiceChoice] = {"4": "accept", "6": "resolve", "5": "escalate"}
+VoiceChoice = Literal["accept", "resolve", "escalate", "next", "repeat"]
+_KEYS: dict[str, VoiceChoice] = {"4": "accept", "6": "resolve", "5": "escalate", "0": "next"}
 
 
 def voice_choice(digits: str) -> VoiceChoice:
-    """The key pressed during a call: 4 accept, 6 resolve, 5 escalate; anything else (`*` too)
-    repeats the menu."""
+    """The key pressed during a call: 4 accept, 6 resolve, 5 escalate, 0 the call's next incident;
+    anything else (`*` too) repeats the menu."""
     return _KEYS.get(digits.strip()[:1], "repeat")
 
 

@@ -2,7 +2,8 @@
 
 `/api/v1/twilio/voice/{notificationId}`, fetched by Twilio when the call connects, reads the
 incident and gathers one key, which Twilio posts to `.../{notificationId}/gather` (`Digits`):
-4 accepts, 6 resolves, 5 escalates, anything else repeats the menu.
+4 accepts, 6 resolves, 5 escalates, anything else repeats the menu. A summary call reads each of
+its incidents in turn, each gathered at its own page's URL; 0 moves on to the next.
 
 Only Twilio may fetch the TwiML: every request must carry a valid `X-Twilio-Signature`, computed
 from `twilio.auth_token` and the URL under `server.public_url` (notification ids are
@@ -20,10 +21,11 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
 from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request
-from ilertd.domain.page_text import PageFacts, alert_text, incident_link, voice_menu
+from ilertd.domain.page_text import PageFacts, call_text, incident_link, voice_menu
 from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store.incidents import incident
-from ilertd.store.outbox import notification
+from ilertd.store.models import Notification
+from ilertd.store.outbox import notification, pages_of_message
 from ilertd.store.sources import source
 from ilertd.web.http import path_id, threaded
 
@@ -46,23 +48,31 @@ class TwiML:
     def voice(self, request: Request, body: bytes) -> Response:
         """GET|POST /api/v1/twilio/voice/{notificationId}: what the callee hears, and the keys."""
         self.check_signature(request, body)
-        return self.menu(path_id(request))
+        page = notification(path_id(request))
+        # The call is placed with the URL of one of its pages, not always the first it reads.
+        return self.menu(pages_of_message(page)[0].id if page is not None else path_id(request))
 
-    def menu(self, notification_id: int) -> Response:
+    def menu(self, notification_id: int, before: str = "") -> Response:
+        """The incident of the page, read with its keys (after `before`): a summary call's
+        incidents each in turn, the next one reached by 0, or when no key is pressed."""
         page = notification(notification_id)
         paged = incident(page.incident_id) if page is not None and page.incident_id is not None else None
         if page is None or paged is None:
-            return _twiml(f'<Say voice="alice">{escape(GONE)}</Say>')
+            return _twiml(_say(f"{before} {GONE}"))
+        position, count, after = _place_in_call(page)
         origin = source(paged.alert_source_id)
         facts = PageFacts(paged.id, paged.summary, paged.details, paged.priority,
                           paged.status, origin.name if origin else "",
                           incident_link(self.context.public_url, paged.id))
-        spoken = escape(f"{alert_text(facts, f'ilertd-n{page.id}').spoken} {voice_menu()}")
-        gather = (f'<Gather numDigits="1" timeout="8" method="POST" '
-                  f'action="{escape(self.context.public_url)}/api/v1/twilio/voice/{page.id}/gather">'
-                  f'<Say voice="alice">{spoken}</Say></Gather>')
-        # No key: the menu once more, then the call ends (the page stays unanswered and escalates).
-        return _twiml(f'{gather}{gather}<Say voice="alice">No key was pressed. Goodbye.</Say>')
+        spoken = f"{call_text(facts, position, count)} {voice_menu(more=after is not None)}"
+        calls = f"{escape(self.context.public_url)}/api/v1/twilio/voice"
+        gather = (f'<Gather numDigits="1" timeout="8" method="POST" action="{calls}/{page.id}/gather">'
+                  f'{_say(spoken)}</Gather>')
+        # No key: the menu once more, then the call's next incident (a gather without a key is its
+        # menu), or the end (the page stays unanswered and escalates).
+        then = (f'<Redirect method="POST">{calls}/{after.id}/gather</Redirect>' if after is not None
+                else _say("No key was pressed. Goodbye."))
+        return _twiml(f'{_say(before) if before else ""}{gather}{gather}{then}')
 
     def gather(self, request: Request, body: bytes) -> Response:
         """POST /api/v1/twilio/voice/{notificationId}/gather: the key the callee pressed."""
@@ -71,10 +81,28 @@ class TwiML:
         answer = self.context.replies.voice_key(notification_id, form.get("Digits", ""))
         if answer.repeat:
             return self.menu(notification_id)
-        return _twiml(f'<Say voice="alice">{escape(answer.text)}</Say><Hangup/>')
+        page = notification(notification_id)
+        after = _place_in_call(page)[2] if page is not None else None
+        if after is not None:
+            return self.menu(after.id, before=answer.text)
+        if not answer.text:  # 0 on the last incident: nothing comes after it
+            return self.menu(notification_id)
+        return _twiml(f'{_say(f"{answer.text} Goodbye.")}<Hangup/>')
+
+
+def _place_in_call(page: Notification) -> tuple[int, int, Notification | None]:
+    """Where the page's incident is among those its call reads: its position (from 0), how many
+    there are, and the page of the one read after it (None: it is the last)."""
+    pages = pages_of_message(page)
+    position = next((i for i, p in enumerate(pages) if p.incident_id == page.incident_id), 0)
+    return position, len(pages), pages[position + 1] if position + 1 < len(pages) else None
 
 
 GONE = "This is ilertd. This page no longer exists. Goodbye."
+
+
+def _say(text: str) -> str:
+    return f'<Say voice="alice">{escape(text.strip())}</Say>'
 
 
 def _twiml(verbs: str) -> Response:

@@ -169,6 +169,26 @@ def notification(notification_id: int) -> m.Notification | None:
     return m.Notification.get_or_none(m.Notification.id == notification_id)
 
 
+def pages_of_message(page: m.Notification) -> list[m.Notification]:
+    """The pages one message carried, one per incident, in the order it listed them (by id): the
+    page alone, or each incident of the summary it went out in (rows sent to its contact by its
+    method at its instant; before that is stored, the rows being sent with it)."""
+    if page.sent_at is not None and page.status == "AGGREGATED":
+        together = (m.Notification.sent_at == page.sent_at) & (m.Notification.status == "AGGREGATED")
+    elif page.sent_at is None and page.sending_since is not None:
+        together = m.Notification.sending_since == page.sending_since
+    else:
+        return [page]
+    rows = (m.Notification.select()
+            .where(together & (m.Notification.target == page.target) & (m.Notification.method == page.method)
+                   & (m.Notification.kind == "ALERT") & m.Notification.incident.is_null(False))
+            .order_by(m.Notification.id))
+    first_of_incident: dict[int, m.Notification] = {}
+    for row in rows:
+        first_of_incident.setdefault(row.incident_id, row)
+    return list(first_of_incident.values()) or [page]
+
+
 def notifications_page(incident_id: int, start: int, size: int) -> list[m.Notification]:
     """A page of the incident's outbox rows, by due time."""
     return list(m.Notification.select().where(m.Notification.incident == incident_id)

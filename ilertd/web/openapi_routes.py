@@ -150,7 +150,8 @@ TOOL_PAYLOAD = Anything(description="the tool's own payload (JSON, a form or tex
 TWILIO_SMS = ObjectSpec(fields={name: Text(max_length=None) for name in ("MessageSid", "From", "To", "Body")},
                         description="Twilio's webhook form; X-Twilio-Signature is checked")
 TWILIO_DIGITS = ObjectSpec(fields={"Digits": Text(max_length=None, description="4 accept, 6 resolve, "
-                                                  "5 escalate, any other the menu again")})
+                                                  "5 escalate, 0 the next incident of a summary call, any "
+                                                  "other the menu again")})
 TEXT = Text(max_length=None)
 ANY_OBJECT = Anything(kind="object")
 
