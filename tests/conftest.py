@@ -178,6 +178,18 @@ def app_paging(tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> Iter
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def paging_either_store(request: pytest.FixtureRequest, tmp_path: Path,
+                        make_app: Callable[..., InProcessDaemon]) -> Iterator[Paging]:
+    """`app_paging` on each store in turn (PostgreSQL skipped without a server): for what pages
+    and answers read back from the outbox, which the two stores must read alike."""
+    env = {}
+    if request.param == "postgresql":
+        env["ILERTD_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    with paging_with(tmp_path, lambda config: make_app(config=config, env=env).start()) as ready:
+        yield ready
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def either_store(request: pytest.FixtureRequest) -> InProcessDaemon:
     """An in-process daemon on each store in turn (PostgreSQL skipped without a server, as
     `postgres_url` is): for behaviour the two stores must share. The database is made before

@@ -47,13 +47,17 @@ def log(paging: Paging, incident_id: int, kind: str) -> list[dict[str, Any]]:
     return [e for e in entries.json() if e["logEntryType"] == kind]
 
 
+def two_levels_of(paging: Paging) -> tuple[int, int]:
+    """dave (SMS, voice and push at once) at level 0 for 30 minutes, then erin (e-mail, SMS)."""
+    dave = paging.user("dave", [("SMS", 0, "HIGH_PRIORITY"), ("PUSH", 0, "HIGH_PRIORITY")])
+    erin = paging.user("erin", [("SMS", 0, "HIGH_PRIORITY")])
+    paging.policy([(30, [dave]), (30, [erin])])
+    return dave, erin
+
+
 @pytest.fixture
 def two_levels(app_paging: Paging) -> tuple[int, int]:
-    """dave (SMS, voice and push at once) at level 0 for 30 minutes, then erin (e-mail, SMS)."""
-    dave = app_paging.user("dave", [("SMS", 0, "HIGH_PRIORITY"), ("PUSH", 0, "HIGH_PRIORITY")])
-    erin = app_paging.user("erin", [("SMS", 0, "HIGH_PRIORITY")])
-    app_paging.policy([(30, [dave]), (30, [erin])])
-    return dave, erin
+    return two_levels_of(app_paging)
 
 
 def test_accept_by_sms_code_stops_the_next_level(app_paging: Paging, two_levels: tuple[int, int]) -> None:
@@ -276,10 +280,11 @@ def said(twiml: str) -> str:
     return " ".join(e.text or "" for e in ElementTree.fromstring(twiml).iter("Say"))
 
 
-def test_a_summary_call_reads_each_of_its_incidents_and_takes_a_key_for_each(app_paging: Paging) -> None:
+def test_a_summary_call_reads_each_incident_with_its_own_keys(paging_either_store: Paging) -> None:
     """Two incidents fell inside a callee's 60 s window and went out as one call: it read the
     first and took a key for it only, while the second was marked as sent (`AGGREGATED`), heard
     by nobody. The call now reads them in turn, each with its own menu."""
+    app_paging = paging_either_store
     callee = app_paging.user("vic", [("VOICE", 0, "HIGH_PRIORITY")])
     app_paging.policy([(30, [callee]), (30, [app_paging.user("vic-next")])])
     first = app_paging.alert("k1", summary="payments down")
@@ -381,12 +386,12 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     assert app_paging.daemon.post(f"/api/users/{lee}/contacts/99999/test").status_code == 404
 
 
-def test_a_bare_letter_after_a_summary_of_several_incidents_asks_for_a_code(
-        app_paging: Paging, two_levels: tuple[int, int]) -> None:
+def test_a_bare_letter_after_a_summary_asks_for_a_code(paging_either_store: Paging) -> None:
     """The latest SMS listed two incidents ("2 pages: #8=2 #9=3"): a bare `a` (or PagerDuty's 4)
     cannot say which one it means, so it changes nothing and asks for a code, where it accepted
     whichever of the two was written last."""
-    dave, _erin = two_levels
+    app_paging = paging_either_store
+    dave, _erin = two_levels_of(app_paging)
     phone = phone_of(app_paging, dave)
     first = app_paging.alert("k1", summary="first")
     app_paging.daemon.advance("PT0S")
