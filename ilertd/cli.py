@@ -132,7 +132,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         user = _application(_config(args), first_start=True).people.create_user(OPERATOR, body)
     except ApiError as error:
         if error.code == "ALREADY_EXISTS":
-            raise CommandError(f"user {args.name!r} already exists") from None
+            holder = user_named(args.name)
+            also = "" if holder is None or holder.username == args.name else f" as {holder.username!r}"
+            raise CommandError(f"user {args.name!r} already exists{also}") from None
         raise
     print(user.id)
     return 0
