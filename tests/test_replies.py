@@ -386,6 +386,24 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     assert app_paging.daemon.post(f"/api/users/{lee}/contacts/99999/test").status_code == 404
 
 
+def test_a_test_page_to_a_phone_number_calls_it_and_says_so(app_paging: Paging) -> None:
+    """A test call was placed without the URL of its TwiML: Twilio was never asked, the row failed
+    ("a voice page needs a TwiML URL"), 25 times over a day, as if the phone could not be called;
+    and the TwiML had nothing to say of a page without an incident."""
+    lee = app_paging.user("lee", [("VOICE", 0, "HIGH_PRIORITY")])
+    contact = next(c for c in app_paging.daemon.get(f"/api/users/{lee}/contacts").json()
+                   if c["method"] == "VOICE")
+    queued = app_paging.daemon.post(f"/api/users/{lee}/contacts/{contact['id']}/test")
+    assert queued.status_code == 202
+    app_paging.daemon.advance("PT0S")
+    (call,) = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    assert call.form()["To"] == contact["target"]
+    twiml = twilio_post(app_paging, call.form()["Url"], {"CallSid": "CA9"})
+    assert said(twiml.text) == "This is a test call from ilertd. Pages reach you here. Goodbye."
+    assert ElementTree.fromstring(twiml.text).find("Gather") is None and "<Hangup" in twiml.text
+    assert "test page 1 sent: VOICE" in app_paging.daemon.log()
+
+
 def test_a_bare_letter_after_a_summary_asks_for_a_code(paging_either_store: Paging) -> None:
     """The latest SMS listed two incidents ("2 pages: #8=2 #9=3"): a bare `a` (or PagerDuty's 4)
     cannot say which one it means, so it changes nothing and asks for a code, where it accepted

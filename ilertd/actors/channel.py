@@ -232,8 +232,8 @@ class ChannelActor(TrackedActor):
         single = one_page(due)
         text = self._text(due, facts, now, single)
         reply_to = self.runtime.answering.email_reply_to if self.layout == "email" else ""
-        outgoing = Message.laid_out(text, page_reference(row.id), self._key(row.id),
-                                    f"{self.runtime.public_url}/api/v1/twilio/voice/{row.id}", reply_to)
+        outgoing = Message.laid_out(text, page_reference(row.id), self._key(row.id), self._voice_url(row.id),
+                                    reply_to)
         try:
             self.channel.send(row.target, outgoing)
         except DeliveryError as error:
@@ -290,7 +290,7 @@ class ChannelActor(TrackedActor):
             else:
                 text = f"{row.method} to {row.target} failed {attempts} times; giving up: {error}"
             if row.kind in (REMINDER, TEST):
-                logger.warning("shift reminder %s to %s failed (attempt %s): %s", row.id, row.target,
+                logger.warning("%s %s to %s failed (attempt %s): %s", _what(row), row.id, row.target,
                                attempts, error)
                 self._write(row, changes)
             else:
@@ -375,7 +375,8 @@ class ChannelActor(TrackedActor):
             text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
                               page_reference(row.id))
         try:
-            self.channel.send(row.target, Message.laid_out(text, page_reference(row.id), self._key(row.id)))
+            self.channel.send(row.target, Message.laid_out(text, page_reference(row.id), self._key(row.id),
+                                                           self._voice_url(row.id)))
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
@@ -386,8 +387,16 @@ class ChannelActor(TrackedActor):
         self.last_sent[row.target] = now
         self._write(row, {"status": "SUCCESS", "sent_at": now, "attempts": row.attempts + 1,
                           "error_message": None, "sending_since": None})
-        logger.info("%s %s sent: %s to %s", "test page" if row.kind == TEST else "shift reminder", row.id,
-                    row.method, row.target)
+        logger.info("%s %s sent: %s to %s", _what(row), row.id, row.method, row.target)
+
+    def _voice_url(self, row_id: int) -> str:
+        """The TwiML a call of this row reads (every message carries it; only calls use it)."""
+        return f"{self.runtime.public_url}/api/v1/twilio/voice/{row_id}"
+
+
+def _what(row: Any) -> str:
+    """A message without an incident, as the log names it."""
+    return "test page" if row.kind == TEST else "shift reminder"
 
 
 def _local(instant: datetime, zone: ZoneInfo) -> str:

@@ -21,11 +21,12 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
 from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request
-from ilertd.domain.page_text import PageFacts, call_text, incident_link, voice_menu
+from ilertd.domain.page_text import PageFacts, call_text, incident_link, test_text, voice_menu
+from ilertd.domain.pages_in_flight import page_reference
 from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store.incidents import incident
 from ilertd.store.models import Notification
-from ilertd.store.outbox import notification, pages_of_message
+from ilertd.store.outbox import TEST, notification, pages_of_message
 from ilertd.store.sources import source
 from ilertd.web.http import path_id, threaded
 
@@ -56,6 +57,9 @@ class TwiML:
         """The incident of the page, read with its keys (after `before`): a summary call's
         incidents each in turn, the next one reached by 0, or when no key is pressed."""
         page = notification(notification_id)
+        if page is not None and page.kind == TEST:
+            spoken = test_text(page.method, page.target, "", page_reference(page.id)).spoken
+            return _twiml(f"{_say(spoken)}<Hangup/>")
         paged = incident(page.incident_id) if page is not None and page.incident_id is not None else None
         if page is None or paged is None:
             return _twiml(_say(f"{before} {GONE}"))
