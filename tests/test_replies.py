@@ -386,6 +386,41 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     assert app_paging.daemon.post(f"/api/users/{lee}/contacts/99999/test").status_code == 404
 
 
+def test_a_status_update_by_phone_says_what_changed_and_offers_no_keys(app_paging: Paging) -> None:
+    """A call for a status update read the incident and its keys as a page would, never saying it
+    had been accepted: the callee heard a page (and its keys answered "This page no longer
+    exists")."""
+    sam = app_paging.user("sam", [("VOICE", 0, "HIGH_PRIORITY")])
+    tia = app_paging.user("tia")
+    contact = app_paging.daemon.get(f"/api/users/{sam}/contacts").json()[0]
+    for kind in ("ALERT_ACCEPTED", "ALERT_RESOLVED"):
+        rule = app_paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates",
+                                      {"method": "VOICE", "contact": {"id": contact["id"]}, "type": kind})
+        assert rule.status_code == 201, rule.text
+    app_paging.policy([(60, [sam, tia])])
+    first = app_paging.alert("k1")
+    app_paging.daemon.advance("PT2M")
+    token = app_paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
+    assert app_paging.daemon.put(f"/api/incidents/{first}/accept", token=token).status_code == 200
+    app_paging.daemon.advance("PT0S")
+    page, update = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    assert "Press 4" in said(twilio_post(app_paging, page.form()["Url"], {}).text)
+    told = twilio_post(app_paging, update.form()["Url"], {})
+    assert said(told.text) == f"This is ilertd. Incident {first} accepted. Goodbye."
+    assert ElementTree.fromstring(told.text).find("Gather") is None and "<Hangup" in told.text
+    # Two updates inside the callee's window (opened by the page of the second) are one call
+    # that reads both.
+    app_paging.daemon.advance("PT2M")
+    second = app_paging.alert("k2")
+    app_paging.daemon.advance("PT0S")
+    for incident_id in (first, second):
+        assert app_paging.daemon.put(f"/api/incidents/{incident_id}/resolve", token=token).status_code == 200
+    app_paging.daemon.advance("PT2M")
+    both = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")[-1]
+    assert said(twilio_post(app_paging, both.form()["Url"], {}).text) == (
+        f"This is ilertd. Incident {first} resolved. Incident {second} resolved. Goodbye.")
+
+
 def test_a_test_page_to_a_phone_number_calls_it_and_says_so(app_paging: Paging) -> None:
     """A test call was placed without the URL of its TwiML: Twilio was never asked, the row failed
     ("a voice page needs a TwiML URL"), 25 times over a day, as if the phone could not be called;

@@ -21,11 +21,11 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
 from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request
-from ilertd.domain.page_text import PageFacts, call_text, incident_link, test_text, voice_menu
-from ilertd.domain.pages_in_flight import page_reference
+from ilertd.domain.page_text import PageFacts, call_text, incident_link, test_text, update_text, voice_menu
+from ilertd.domain.pages_in_flight import UPDATE_WORDS, page_reference
 from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store.incidents import incident
-from ilertd.store.models import Notification
+from ilertd.store.models import Incident, Notification
 from ilertd.store.outbox import TEST, notification, pages_of_message
 from ilertd.store.sources import source
 from ilertd.web.http import path_id, threaded
@@ -50,8 +50,12 @@ class TwiML:
         """GET|POST /api/v1/twilio/voice/{notificationId}: what the callee hears, and the keys."""
         self.check_signature(request, body)
         page = notification(path_id(request))
-        # The call is placed with the URL of one of its pages, not always the first it reads.
-        return self.menu(pages_of_message(page)[0].id if page is not None else path_id(request))
+        if page is None or page.kind == TEST:
+            return self.menu(path_id(request))
+        # The call is placed with the URL of one of its rows, not always the first it reads; a call
+        # of status updates alone reads them.
+        pages = pages_of_message(page)
+        return self.menu(pages[0].id) if pages else self.updates(pages_of_message(page, updates=True))
 
     def menu(self, notification_id: int, before: str = "") -> Response:
         """The incident of the page, read with its keys (after `before`): a summary call's
@@ -64,11 +68,7 @@ class TwiML:
         if page is None or paged is None:
             return _twiml(_say(f"{before} {GONE}"))
         position, count, after = _place_in_call(page)
-        origin = source(paged.alert_source_id)
-        facts = PageFacts(paged.id, paged.summary, paged.details, paged.priority,
-                          paged.status, origin.name if origin else "",
-                          incident_link(self.context.public_url, paged.id))
-        spoken = f"{call_text(facts, position, count)} {voice_menu(more=after is not None)}"
+        spoken = f"{call_text(self._facts(paged), position, count)} {voice_menu(more=after is not None)}"
         calls = f"{escape(self.context.public_url)}/api/v1/twilio/voice"
         gather = (f'<Gather numDigits="1" timeout="8" method="POST" action="{calls}/{page.id}/gather">'
                   f'{_say(spoken)}</Gather>')
@@ -77,6 +77,23 @@ class TwiML:
         then = (f'<Redirect method="POST">{calls}/{after.id}/gather</Redirect>' if after is not None
                 else _say("No key was pressed. Goodbye."))
         return _twiml(f'{_say(before) if before else ""}{gather}{gather}{then}')
+
+    def updates(self, rows: list[Notification]) -> Response:
+        """A call of status updates: each read, then the call ends (they offer no keys)."""
+        told = []
+        for row in rows:
+            paged = incident(row.incident_id)
+            if paged is not None:
+                what = UPDATE_WORDS.get(row.kind, "changed")
+                told.append(update_text(self._facts(paged), what, page_reference(row.id)).spoken)
+        if not told:
+            return _twiml(_say(GONE))
+        return _twiml(_say(f"This is ilertd. {' '.join(told)} Goodbye.") + "<Hangup/>")
+
+    def _facts(self, paged: Incident) -> PageFacts:
+        origin = source(paged.alert_source_id)
+        return PageFacts(paged.id, paged.summary, paged.details, paged.priority, paged.status,
+                         origin.name if origin else "", incident_link(self.context.public_url, paged.id))
 
     def gather(self, request: Request, body: bytes) -> Response:
         """POST /api/v1/twilio/voice/{notificationId}/gather: the key the callee pressed."""
@@ -97,7 +114,7 @@ class TwiML:
 def _place_in_call(page: Notification) -> tuple[int, int, Notification | None]:
     """Where the page's incident is among those its call reads: its position (from 0), how many
     there are, and the page of the one read after it (None: it is the last)."""
-    pages = pages_of_message(page)
+    pages = pages_of_message(page) or [page]
     position = next((i for i, p in enumerate(pages) if p.incident_id == page.incident_id), 0)
     return position, len(pages), pages[position + 1] if position + 1 < len(pages) else None
 

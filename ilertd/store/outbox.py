@@ -23,6 +23,7 @@ from ilertd.store.incidents import log_rows
 from ilertd.store.reader import Reader, id_chunks, placeholders
 from ilertd.store.statements import Statements
 
+ALERT = "ALERT"
 REMINDER = "SHIFT_REMINDER"
 # A page a user asked for to check that a contact works: no incident, no schedule.
 TEST = "TEST"
@@ -169,24 +170,28 @@ def notification(notification_id: int) -> m.Notification | None:
     return m.Notification.get_or_none(m.Notification.id == notification_id)
 
 
-def pages_of_message(page: m.Notification) -> list[m.Notification]:
+def pages_of_message(page: m.Notification, updates: bool = False) -> list[m.Notification]:
     """The pages one message carried, one per incident, in the order it listed them (by id): the
     page alone, or each incident of the summary it went out in (rows sent to its contact by its
-    method at its instant; before that is stored, the rows being sent with it)."""
+    method at its instant; before that is stored, the rows being sent with it). With `updates`,
+    the status updates it carried instead, every one."""
     if page.sent_at is not None and page.status == "AGGREGATED":
         together = (m.Notification.sent_at == page.sent_at) & (m.Notification.status == "AGGREGATED")
     elif page.sent_at is None and page.sending_since is not None:
         together = m.Notification.sending_since == page.sending_since
     else:
-        return [page]
+        return [page] if (page.kind != ALERT) == updates else []
+    kind = (m.Notification.kind != ALERT) if updates else (m.Notification.kind == ALERT)
     rows = (m.Notification.select()
-            .where(together & (m.Notification.target == page.target) & (m.Notification.method == page.method)
-                   & (m.Notification.kind == "ALERT") & m.Notification.incident.is_null(False))
+            .where(together & kind & (m.Notification.target == page.target)
+                   & (m.Notification.method == page.method) & m.Notification.incident.is_null(False))
             .order_by(m.Notification.id))
+    if updates:
+        return list(rows)
     first_of_incident: dict[int, m.Notification] = {}
     for row in rows:
         first_of_incident.setdefault(row.incident_id, row)
-    return list(first_of_incident.values()) or [page]
+    return list(first_of_incident.values())
 
 
 def notifications_page(incident_id: int, start: int, size: int) -> list[m.Notification]:
