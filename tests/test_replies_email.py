@@ -183,6 +183,31 @@ def test_replying_to_an_email_page_acts_only_from_the_paged_address(
     assert incident(paging, incident_id)["status"] == "RESOLVED"
 
 
+def test_only_a_mail_that_can_be_answered_asks_for_replies_to_the_reply_mailbox(
+        mail_replies: tuple[Paging, int]) -> None:
+    """A summary of pages and a status update carry no reply key, but they carried `Reply-To:
+    reply@...` too: a reply to them ("accept" to a summary, "thanks" to an update) was taken there
+    and dropped, unanswered, where without it it goes to the sender's address as any mail does."""
+    paging, _port = mail_replies
+    ida, first, page = paged_by_mail(paging)
+    assert page["Reply-To"] == "reply@alerts.example.com"
+    second = paging.alert("k2", summary="disk full")  # inside ida's 10 s window: a summary
+    third = paging.alert("k3", summary="queue stuck")
+    paging.daemon.advance("PT1M")
+    summary = paging.mails_to("ida@example.com")[-1]
+    assert "2 pages for 2 incidents" in summary["Subject"] and summary["Reply-To"] is None
+    contact = paging.daemon.post(f"/api/users/{ida}/contacts", {"method": "EMAIL", "target": "ida@example.com"})
+    assert contact.status_code == 201, contact.text
+    rule = paging.daemon.post(f"/api/users/{ida}/notification-preferences/updates", {
+        "method": "EMAIL", "contact": {"id": contact.json()["id"]}, "type": "ALERT_RESOLVED"})
+    assert rule.status_code == 201, rule.text
+    paging.daemon.put(f"/api/incidents/{first}/resolve")
+    paging.daemon.advance("PT1M")
+    update = paging.mails_to("ida@example.com")[-1]
+    assert f"#{first} resolved" in update["Subject"] and update["Reply-To"] is None
+    assert {incident(paging, i)["status"] for i in (second, third)} == {"PENDING"}
+
+
 def test_a_reply_the_store_could_not_take_is_451_so_its_mail_server_sends_it_again(
         impatient: None, mail_replies: tuple[Paging, int]) -> None:
     """It was taken (250) with "was not accepted ... retry" in a line no one reads: the responder

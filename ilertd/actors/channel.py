@@ -231,7 +231,9 @@ class ChannelActor(TrackedActor):
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
         single = one_page(due)
         text = self._text(due, facts, now, single)
-        reply_to = self.runtime.answering.email_reply_to if self.layout == "email" else ""
+        # Only a mail whose subject carries a reply key is answered at the reply mailbox; a reply to
+        # any other goes to its sender, as replies do.
+        reply_to = self.runtime.answering.email_reply_to if self.layout == "email" and text.reply_key else ""
         outgoing = Message.laid_out(text, page_reference(row.id), self._key(row.id), self._voice_url(row.id),
                                     reply_to)
         try:

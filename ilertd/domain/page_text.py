@@ -112,6 +112,12 @@ class PageText:
     def actions(self) -> Actions:
         return self._actions.actions if isinstance(self._actions, Answering) else self._actions
 
+    @property
+    def reply_key(self) -> str:
+        """The key an e-mailed reply to this page quotes in its subject; empty when it can be
+        answered only by link, or not at all (a summary, a status update)."""
+        return self._actions.reply_key if isinstance(self._actions, Answering) else ""
+
     def _part(self, name: str) -> str:
         part = self._parts[name]
         if isinstance(part, str):
