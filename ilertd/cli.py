@@ -26,6 +26,7 @@ from ilertd.app.export import ExportError, export_document
 from ilertd.app.offboarding import DutyError, delete_user
 from ilertd.app.password_hashing import password_hashing
 from ilertd.app.provision import ProvisionError, Provisioning
+from ilertd.channels.sender_numbers import reply_numbers
 from ilertd.cli_arguments import command_line
 from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
 from ilertd.domain.provision_document import DocumentError, read_document
@@ -79,7 +80,7 @@ def _application(config: Config, plugins: bool = False, first_start: bool = Fals
     with `plugins`, the contact methods and alert source types of the installed plugins are known
     to it, as they are to the daemon's; `first_start` as for `_open_store`."""
     context = Context(db=_open_store(config, first_start), now=RealClock().now,
-                      passwords=password_hashing(config.security))
+                      passwords=password_hashing(config.security), reply_numbers=reply_numbers(config))
     if plugins:
         from ilertd.plugins.manager import PluginManager
 

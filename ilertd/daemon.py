@@ -30,6 +30,7 @@ from ilertd.app import bootstrap
 from ilertd.app.application import Application
 from ilertd.app.context import Context
 from ilertd.app.password_hashing import password_hashing
+from ilertd.channels.sender_numbers import reply_numbers
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
 from ilertd.domain.notification_plan import THROTTLE_WINDOW
@@ -368,6 +369,7 @@ class Daemon:
             passwords=password_hashing(self.config.security),
             test_page=gateway.test_page,
             pages_moved=gateway.pages_moved,
+            reply_numbers=reply_numbers(self.config),
         )
         return Services(
             config=self.config, db=self.db, clock=self.clock, tracker=self.tracker,

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import apprise
 import pytest
 
+from ilertd.channels.sender_numbers import sms_channel_sender
 from ilertd.domain.phone_numbers import (
     SMS,
     VOICE,
@@ -19,7 +20,6 @@ from ilertd.domain.phone_numbers import (
     render_vcard,
     twilio_sms_sender,
 )
-from ilertd.web.numbers import sms_channel_sender
 from tests.inprocess import InProcessDaemon
 from tests.test_http_people import make_user
 
@@ -202,8 +202,10 @@ def test_twilio_the_sms_url_and_sms_sources_are_listed_merged_by_number(make_app
                                                                        tmp_path: Path) -> None:
     app = started(make_app, tmp_path, FULL_CONFIG)
     add_sms_source(app, "texts from the field", DUBLIN)
-    # The same number as the SMS channel's sender: one entry.
-    add_sms_source(app, "texts to the pager number", BERLIN_MOBILE)
+    # The SMS channel's sender is where replies to its pages go: no source may take its texts.
+    refused = app.post("/api/alert-sources", {"name": "texts to the pager number", "integrationType": "SMS",
+                                              "phoneNumber": BERLIN_MOBILE})
+    assert (refused.status_code, refused.json()["field"]) == (400, "phoneNumber")
     reply = app.get("/api/numbers")
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "application/json"

@@ -196,7 +196,8 @@ def test_only_a_mail_that_can_be_answered_asks_for_replies_to_the_reply_mailbox(
     paging.daemon.advance("PT1M")
     summary = paging.mails_to("ida@example.com")[-1]
     assert "2 pages for 2 incidents" in summary["Subject"] and summary["Reply-To"] is None
-    contact = paging.daemon.post(f"/api/users/{ida}/contacts", {"method": "EMAIL", "target": "ida@example.com"})
+    contact = paging.daemon.post(f"/api/users/{ida}/contacts",
+                                 {"method": "EMAIL", "target": "ida@example.com"})
     assert contact.status_code == 201, contact.text
     rule = paging.daemon.post(f"/api/users/{ida}/notification-preferences/updates", {
         "method": "EMAIL", "contact": {"id": contact.json()["id"]}, "type": "ALERT_RESOLVED"})

@@ -76,6 +76,38 @@ def test_a_number_belongs_to_one_source_and_is_e164(app_paging: Paging, sms_sour
     assert app.put(f"/api/alert-sources/{sms_source['id']}", sms_source).status_code == 200
 
 
+def test_the_number_pages_come_from_is_no_sources_and_a_text_to_it_is_a_reply(
+        app_paging: Paging, sms_source: dict[str, Any]) -> None:
+    """An SMS source given `[twilio] from_number`, the number pages are sent from, made every
+    responder's "1a" an alert on that source, and no reply acted on a page. Such a number is
+    refused; a source an older store gave it takes no texts, and the daemon says so at start."""
+    from ilertd.store import models as m
+
+    app = app_paging.daemon
+    own = "+15550001111"  # tests.conftest.paging_config's from_number
+    taken = app.post("/api/alert-sources", {"name": "b", "integrationType": "SMS", "phoneNumber": own})
+    assert (taken.status_code, taken.json()["field"]) == (400, "phoneNumber"), taken.text
+    assert "pages are sent from" in taken.json()["message"]
+    changed = app.put(f"/api/alert-sources/{sms_source['id']}", {"phoneNumber": own})
+    assert changed.status_code == 400
+    # A store from before: the source holds the number all the same.
+    m.AlertSource.update(phone_number=own).where(m.AlertSource.id == sms_source["id"]).execute()
+    dave = app.get("/api/users").json()[-1]["id"]
+    phone = app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": "+4915199999999"})
+    assert phone.status_code == 201
+    opened = app.post("/api/events", {"integrationKey": sms_source["integrationKey"], "eventType": "ALERT",
+                                      "summary": "dave is paged"})
+    assert opened.status_code == 202
+    reply = text(app_paging, {"MessageSid": "SM9", "From": "+4915199999999", "To": own, "Body": "help"})
+    assert "reply" in ElementTree.fromstring(reply.text).findtext("Message", "")
+    assert len(app.get("/api/incidents").json()) == 1
+    assert isinstance(app, InProcessDaemon)
+    app.stop()
+    app.start()
+    assert (f"alert source {sms_source['id']} ('texts from the field') has the number {own}, which "
+            "pages are sent from") in app.log()
+
+
 def test_a_text_the_store_could_not_take_tells_its_sender_to_send_it_again(
         impatient: None, app_paging: Paging, sms_source: dict[str, Any]) -> None:
     """It was a 503, which Twilio does not re-send (only a timeout, without connection overrides):

@@ -64,6 +64,8 @@ class Context:
     # The channel actors, from above this layer: (user, method, target) → the id of a test page
     # queued to that contact now.
     test_page: Callable[[int, str, str], int] = lambda *_args: _raise_unavailable()
+    # The numbers SMS pages are sent from (ilertd.channels.sender_numbers): replies go to them.
+    reply_numbers: frozenset[str] = frozenset()
     # `[security]`: the configured link-signing key (empty: the one kept in the store).
     secret_key: str = ""
     # `[security] password_*`: the cost of the password hashes made and checked.

@@ -159,12 +159,18 @@ def field_mapping(value: Any) -> dict[str, str] | None:
     return dict(value)
 
 
-def phone_number(value: Any, source_id: int | None) -> str | None:
-    """An SMS source's number in E.164; no two sources share one (a text must reach one source)."""
+def phone_number(value: Any, source_id: int | None, reply_numbers: frozenset[str]) -> str | None:
+    """An SMS source's number in E.164; no two sources share one (a text must reach one source),
+    and none is a number pages are sent from (a text to it is a responder's reply)."""
     if value is None:
         return None
     if not isinstance(value, str) or not re.fullmatch(SOURCE_BODY["phoneNumber"].pattern, value):
         raise invalid("phoneNumber", "phoneNumber must be an E.164 number such as +4915112345678")
+    if value in reply_numbers:
+        raise invalid("phoneNumber", f"{value} is the number pages are sent from ([twilio] from_number "
+                                     "or the sender of [channels.sms]): a text to it is a responder's "
+                                     "reply, so it cannot open alerts too; give the source a number of "
+                                     "its own")
     holder = source_with_phone(value)
     if holder is not None and holder.id != source_id:
         raise invalid("phoneNumber", f"alert source {holder.id} already has the number {value}")
@@ -214,7 +220,7 @@ class Sources:
         if "fieldMapping" in body:
             fields["field_mapping"] = field_mapping(body["fieldMapping"])
         if "phoneNumber" in body:
-            fields["phone_number"] = phone_number(body["phoneNumber"], current_id)
+            fields["phone_number"] = phone_number(body["phoneNumber"], current_id, self.ctx.reply_numbers)
         if "supportHours" in body:
             fields["support_hours"] = support_hours(body["supportHours"])
         if "signingSecret" in body:

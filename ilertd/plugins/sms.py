@@ -13,10 +13,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
+from ilertd.channels.sender_numbers import reply_numbers
 from ilertd.channels.twilio_voice import check_twilio_request
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Channel, PluginContext
+from ilertd.store.numbers import sms_sources_numbered
 from ilertd.store.sources import source_key_by_phone
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def twiml_message(text: str | None) -> str:
 class InboundSms:
     def __init__(self, context: PluginContext) -> None:
         self.context = context
+        # A text to one of these is a reply, whatever source an older store gave the number.
+        self.reply_numbers = reply_numbers(context.settings)
 
     async def receive(self, request: Request) -> Response:
         body = await self.context.read_body(request)
@@ -59,7 +63,8 @@ class InboundSms:
                                     request.url.path, request.url.query, request.method, body,
                                     request.headers.get("x-twilio-signature", ""))
         to = form.get("To", "")
-        key = await run_in_threadpool(source_key_by_phone, to) if to else None
+        alerts_here = bool(to) and to not in self.reply_numbers
+        key = await run_in_threadpool(source_key_by_phone, to) if alerts_here else None
         if key is None:
             replies = self.context.replies
             answer = await run_in_threadpool(replies.sms, form.get("From", ""), form.get("Body", ""))
@@ -88,6 +93,17 @@ def register_channels(context: PluginContext) -> list[Channel]:
     # Empty: the method still exists (contacts may use it), and its pages go to the log.
     return [Channel("SMS", url=context.settings.channels.sms.url, short_messages=True, layout="sms",
                     description="SMS, the short text, through apprise (twilio://, vonage://, json://, ...)")]
+
+
+@hookimpl
+def startup(context: PluginContext) -> None:
+    """Say which SMS sources an older store gave a number pages are sent from: texts to it are
+    replies, and the source takes none (the API refuses such a number now)."""
+    numbers = reply_numbers(context.settings)
+    for source_id, name, number in sms_sources_numbered(numbers):
+        logger.error("alert source %d (%r) has the number %s, which pages are sent from: texts to it "
+                     "are replies to pages, and it opens no alerts; give it a number of its own",
+                     source_id, name, number)
 
 
 @hookimpl

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ilertd.store import models as m
 
 
@@ -11,3 +13,11 @@ def sms_source_numbers() -> list[str]:
              .where(m.AlertSource.integration_type == "SMS", m.AlertSource.phone_number.is_null(False))
              .order_by(m.AlertSource.phone_number))
     return [number for (number,) in query.tuples()]
+
+
+def sms_sources_numbered(numbers: Iterable[str]) -> list[tuple[int, str, str]]:
+    """(id, name, number) of each SMS alert source whose number is one of `numbers`."""
+    query = (m.AlertSource.select(m.AlertSource.id, m.AlertSource.name, m.AlertSource.phone_number)
+             .where(m.AlertSource.integration_type == "SMS", m.AlertSource.phone_number.in_(list(numbers)))
+             .order_by(m.AlertSource.id))
+    return [(int(i), str(name), str(number)) for i, name, number in query.tuples()]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from apprise.plugins.twilio import NotifyTwilio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ilertd.channels.sender_numbers import sms_channel_sender
 from ilertd.domain.phone_numbers import (
     SMS,
     VOICE,
@@ -14,31 +14,12 @@ from ilertd.domain.phone_numbers import (
     e164,
     merge_numbers,
     render_vcard,
-    twilio_sms_sender,
 )
 from ilertd.store.numbers import sms_source_numbers
 from ilertd.web.http import threaded
 from ilertd.web.services import Services
 
 VCARD_TYPE = "text/vcard; charset=utf-8"
-
-
-def sms_channel_sender(url: str, inbound: bool) -> SenderNumber | None:
-    """The number the SMS channel's apprise URL sends from, when it is a twilio:// URL (other
-    schemes name their sender each in their own way, or not at all: not read). Only the number
-    leaves here: the URL holds the account's credentials."""
-    scheme, separator, _ = url.partition("://")
-    if not separator or scheme.strip().lower() != NotifyTwilio.secure_protocol:
-        return None
-    parsed = NotifyTwilio.parse_url(url)
-    if not parsed or not isinstance(parsed.get("source"), str):
-        return None
-    number = twilio_sms_sender(parsed["source"])
-    if number is None:
-        return None
-    # `method=call` makes the SMS channel read its pages out in a call instead of texting them.
-    calls = str(parsed.get("method") or "").strip().lower() == "call"
-    return SenderNumber(number, frozenset({VOICE if calls else SMS}), inbound)
 
 
 def sender_numbers(services: Services) -> list[SenderNumber]:

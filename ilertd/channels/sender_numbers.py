@@ -1,0 +1,37 @@
+"""The numbers SMS pages are sent from, read from the config: a text to one is a responder's reply."""
+
+from __future__ import annotations
+
+from apprise.plugins.twilio import NotifyTwilio
+
+from ilertd.config import Config
+from ilertd.domain.phone_numbers import SMS, VOICE, SenderNumber, e164, twilio_sms_sender
+
+
+def sms_channel_sender(url: str, inbound: bool) -> SenderNumber | None:
+    """The number the SMS channel's apprise URL sends from, when it is a twilio:// URL (other
+    schemes name their sender each in their own way, or not at all: not read). Only the number
+    leaves here: the URL holds the account's credentials."""
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme.strip().lower() != NotifyTwilio.secure_protocol:
+        return None
+    parsed = NotifyTwilio.parse_url(url)
+    if not parsed or not isinstance(parsed.get("source"), str):
+        return None
+    number = twilio_sms_sender(parsed["source"])
+    if number is None:
+        return None
+    # `method=call` makes the SMS channel read its pages out in a call instead of texting them.
+    calls = str(parsed.get("method") or "").strip().lower() == "call"
+    return SenderNumber(number, frozenset({VOICE if calls else SMS}), inbound)
+
+
+def reply_numbers(config: Config) -> frozenset[str]:
+    """The numbers SMS pages are sent from: `[twilio] from_number` and the twilio:// sender of
+    `[channels.sms]`. A responder answers a page by texting the number it came from, so a text to
+    one of them is a reply, and no SMS alert source may take its texts."""
+    numbers = {e164(config.twilio.from_number)}
+    channel = sms_channel_sender(config.channels.sms.url, inbound=False)
+    if channel is not None:
+        numbers.add(channel.phone_number)
+    return frozenset(n for n in numbers if n is not None)
