@@ -227,7 +227,7 @@ class Provisioning:
             "escalationPolicy": lambda: body["escalationPolicy"]["id"],
             "fieldMapping": lambda: field_mapping(body["fieldMapping"]),
             "supportHours": lambda: support_hours(body["supportHours"]),
-            "phoneNumber": lambda: phone_number(body["phoneNumber"], row.id),
+            "phoneNumber": lambda: phone_number(body["phoneNumber"], row.id, self.app.ctx.reply_numbers),
             "signingSecret": lambda: v.text(body, "signingSecret", max_length=255),
         }
         changed = [key for key, value in wanted.items() if key in body and value() != current[key]]
