@@ -174,6 +174,27 @@ def test_updates_and_summaries_follow_the_same_layouts() -> None:
     assert "#4321=2" in summary.short and "2a accept" in summary.short and fits_one_sms(summary.short)
 
 
+def test_a_summary_tells_status_updates_from_pages() -> None:
+    """A status update inside a contact's window was listed as a page ("2 pages for 2 incidents",
+    "#1 HIGH: db down" for an incident just accepted), and an SMS of pages with codes left it out
+    while counting it."""
+    other = PageFacts(77, "queue stuck", "", "LOW", "ACCEPTED", "default", "https://x/77", NOW)
+    mixed = summary_text([FACTS, other], "https://x/open", "ilertd-n4", {4321: 2}, updates=[None, "accepted"])
+    assert mixed.title == "[ilertd] 1 page for 1 incident, 1 status update"
+    assert mixed.body.splitlines()[:3] == [
+        "1 page and 1 status update came in while this contact was throttled:",
+        f"#4321 HIGH: {'s' * 60}", "#77 accepted: queue stuck"]
+    assert mixed.short.startswith("ilertd: 1 page, 1 status update: #4321=2 #77 accepted\n")
+    assert "2a accept" in mixed.short and fits_one_sms(mixed.short)
+    told = summary_text([FACTS, other], "https://x/open", "ilertd-n5", {}, updates=["resolved", "accepted"])
+    assert told.title == "[ilertd] 2 status updates"
+    assert told.short == "ilertd: 2 status updates: #4321 resolved #77 accepted\nhttps://x/open"
+    assert told.spoken == "This is ilertd. 2 status updates."
+    assert "<li>#4321 resolved: " in told.html
+    pages = summary_text([FACTS, other], "https://x/open", "ilertd-n6")
+    assert pages.title == "[ilertd] 2 pages for 2 incidents"
+
+
 def test_the_help_text_fits_one_segment() -> None:
     assert fits_one_sms(sms_help(None)) and fits_one_sms(sms_help(1234))
 

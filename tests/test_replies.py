@@ -421,6 +421,26 @@ def test_a_status_update_by_phone_says_what_changed_and_offers_no_keys(app_pagin
         f"This is ilertd. Incident {first} resolved. Incident {second} resolved. Goodbye.")
 
 
+def test_a_summary_sms_tells_a_status_update_from_a_page(app_paging: Paging) -> None:
+    """An update that fell inside the window of an SMS of pages was counted as a page ("2 pages:
+    #2=2") and not named: the incident accepted meanwhile was never said to be."""
+    sam = app_paging.user("sam", [("SMS", 0, "HIGH_PRIORITY")])
+    tia = app_paging.user("tia")
+    contact = app_paging.daemon.get(f"/api/users/{sam}/contacts").json()[0]
+    rule = app_paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates", {
+        "method": "SMS", "contact": {"id": contact["id"]}, "type": "ALERT_ACCEPTED"})
+    assert rule.status_code == 201, rule.text
+    app_paging.policy([(60, [sam, tia])])
+    first = app_paging.alert("k1", summary="first down")
+    app_paging.daemon.advance("PT0S")
+    second = app_paging.alert("k2", summary="second down")
+    token = app_paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
+    assert app_paging.daemon.put(f"/api/incidents/{first}/accept", token=token).status_code == 200
+    app_paging.daemon.advance("PT2M")
+    summary = sms_to(app_paging, phone_of(app_paging, sam))[-1]
+    assert summary.startswith(f"ilertd: 1 page, 1 status update: #{second}=2 #{first} accepted\n"), summary
+
+
 def test_a_test_page_to_a_phone_number_calls_it_and_says_so(app_paging: Paging) -> None:
     """A test call was placed without the URL of its TwiML: Twilio was never asked, the row failed
     ("a voice page needs a TwiML URL"), 25 times over a day, as if the phone could not be called;

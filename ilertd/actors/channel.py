@@ -325,7 +325,8 @@ class ChannelActor(TrackedActor):
         codes = self._reply_codes(row.target, rows, now)
         if not single:
             link = f"{self.runtime.public_url}/ui/incidents?status=PENDING"
-            return summary_text([facts[r.incident_id] for r in rows], link, ref, codes)
+            updates = [None if r.kind == "ALERT" else UPDATE_WORDS.get(r.kind, "changed") for r in rows]
+            return summary_text([facts[r.incident_id] for r in rows], link, ref, codes, updates)
         if row.kind != "ALERT":
             return update_text(facts[row.incident_id], UPDATE_WORDS.get(row.kind, "changed"), ref, zone)
         return alert_text(facts[row.incident_id], ref, zone, self._answering(row, codes, now))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -296,27 +296,51 @@ def update_text(facts: PageFacts, what: str, reference: str, zone: ZoneInfo = UT
                     f"{facts.summary}\n{facts.link}")
 
 
+def _counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def summary_text(pages: list[PageFacts], incidents_link: str, reference: str,
-                 codes: dict[int, int] | None = None) -> PageText:
-    """Pages that fell inside a contact's throttle window, sent as one message when it ends; with
-    SMS reply `codes`, the SMS lists each incident's code."""
-    count = len(pages)
-    distinct = sorted({p.incident_id for p in pages})
-    title = f"[ilertd] {count} pages for {len(distinct)} incidents"
-    lines = [f"#{p.incident_id} {p.priority}: {' '.join(p.summary.split())}" for p in pages[:20]]
-    more = f"\n… and {count - 20} more" if count > 20 else ""
-    body = f"{count} pages came in while this contact was throttled:\n" + "\n".join(lines) + more
+                 codes: dict[int, int] | None = None,
+                 updates: Sequence[str | None] | None = None) -> PageText:
+    """Pages (and status updates) that fell inside a contact's throttle window, sent as one
+    message when it ends; with SMS reply `codes`, the SMS lists each paged incident's code.
+    `updates`, beside `pages`: what each status update says happened ("accepted"), None for a
+    page: an update is listed as one, never counted as a page."""
+    said = list(updates) if updates is not None else [None] * len(pages)
+    paged = [facts for facts, word in zip(pages, said, strict=True) if word is None]
+    told = [(facts, word) for facts, word in zip(pages, said, strict=True) if word is not None]
+    distinct = sorted({p.incident_id for p in paged})
+    page_count = _counted(len(paged), "page", "pages")
+    paged_for = f"{page_count} for {_counted(len(distinct), 'incident', 'incidents')}"
+    update_count = _counted(len(told), "status update", "status updates")
+    if not told:
+        title, what = f"[ilertd] {paged_for}", page_count
+    elif not paged:
+        title, what = f"[ilertd] {update_count}", update_count
+    else:
+        title, what = f"[ilertd] {paged_for}, {update_count}", f"{page_count} and {update_count}"
+    lines = [f"#{p.incident_id} {word or p.priority}: {' '.join(p.summary.split())}"
+             for p, word in zip(pages[:20], said, strict=False)]
+    more = f"\n… and {len(pages) - 20} more" if len(pages) > 20 else ""
+    body = f"{what} came in while this contact was throttled:\n" + "\n".join(lines) + more
     body += f"\n\nOpen incidents: {incidents_link}\n\nref {reference}\n"
-    first = pages[0]
-    if codes:
-        listed = " ".join(f"#{i}={codes[i]}" for i in distinct if i in codes)
+    updated = " ".join(f"#{p.incident_id} {word}" for p, word in told)
+    short_what = what.replace(" and ", ", ")
+    if codes and paged:
+        first = paged[0]
+        listed = " ".join([f"#{i}={codes[i]}" for i in distinct if i in codes] + [updated] * bool(updated))
         code = codes.get(first.incident_id, min(codes.values()))
         hint = _reply_hint(code).replace("Reply ", "Reply e.g. ")
-        short = _sms(f"ilertd: {count} pages: {listed}", f"e.g. {' '.join(first.summary.split())}", hint)
+        short = _sms(f"ilertd: {short_what}: {listed}", f"e.g. {' '.join(first.summary.split())}", hint)
+    elif paged:
+        first = paged[0]
+        short = _sms(f"ilertd: {short_what}, {_counted(len(distinct), 'incident', 'incidents')}, e.g. "
+                     f"#{first.incident_id} {' '.join(first.summary.split())}"
+                     + (f"; {updated}" if updated else ""), "", incidents_link)
     else:
-        short = _sms(f"ilertd: {count} pages, {len(distinct)} incidents, e.g. #{first.incident_id} "
-                     f"{' '.join(first.summary.split())}", "", incidents_link)
-    spoken = f"This is ilertd. {count} pages for {len(distinct)} incidents. The first: {first.summary}."
+        short = _sms(f"ilertd: {short_what}: {updated}", "", incidents_link)
+    spoken = f"This is ilertd. {f'{paged_for}. The first: {paged[0].summary}' if paged else what}."
     rows = "".join(f"<li>{escape(line)}</li>\n" for line in lines)
     html = (f"<!DOCTYPE html>\n<html><body>\n<h2>{escape(title[9:])}</h2>\n<ul>\n{rows}</ul>\n"
             f"<p>{_html_value(incidents_link)}</p>\n"
