@@ -441,6 +441,19 @@ def test_a_summary_sms_tells_a_status_update_from_a_page(app_paging: Paging) -> 
     assert summary.startswith(f"ilertd: 1 page, 1 status update: #{second}=2 #{first} accepted\n"), summary
 
 
+def test_a_call_reads_a_summary_holding_characters_xml_cannot(app_paging: Paging) -> None:
+    """A control character in an alert's summary (a tool's `\\u0001`) made the call's TwiML a
+    document Twilio cannot parse: the callee heard "an application error has occurred", and the
+    page was marked sent."""
+    callee = app_paging.user("vic", [("VOICE", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [callee])])
+    app_paging.alert("k1", summary="disk\u0001full\u000bon db-1 \ufffe")
+    app_paging.daemon.advance("PT0S")
+    (call,) = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    menu = twilio_post(app_paging, call.form()["Url"], {"CallSid": "CA1"})
+    assert "from default: disk full on db-1  . Press 4" in said(menu.text)
+
+
 def test_a_test_page_to_a_phone_number_calls_it_and_says_so(app_paging: Paging) -> None:
     """A test call was placed without the URL of its TwiML: Twilio was never asked, the row failed
     ("a voice page needs a TwiML URL"), 25 times over a day, as if the phone could not be called;

@@ -13,15 +13,26 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from xml.sax.saxutils import escape
 
 from ilertd.channels.base import DeliveryError, Message
 from ilertd.domain.text_input import storable_pairs
 from ilertd.errors import ApiError
 
 TIMEOUT_S = 10
+# What XML 1.0 cannot hold (§2.2): the C0 controls but tab, newline and carriage return, and
+# U+FFFE, U+FFFF. An alert's summary may hold any of them, and one in a TwiML document makes it
+# one Twilio cannot parse: the callee hears "an application error has occurred", not the page.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def twiml_text(text: str) -> str:
+    """`text` escaped for a TwiML document, what XML cannot hold as spaces."""
+    return escape(_NOT_XML.sub(" ", text))
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:

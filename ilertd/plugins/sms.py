@@ -5,7 +5,6 @@ an alert on that source, and any other text is a responder's reply to a page (`3
 from __future__ import annotations
 
 import logging
-from xml.sax.saxutils import escape
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
 from ilertd.channels.sender_numbers import reply_numbers
-from ilertd.channels.twilio_voice import check_twilio_request
+from ilertd.channels.twilio_voice import check_twilio_request, twiml_text
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Channel, PluginContext
@@ -48,7 +47,7 @@ def twiml_message(text: str | None) -> str:
     """TwiML that texts `text` back to the sender (None: nothing, and nothing is charged)."""
     if text is None:
         return EMPTY_TWIML
-    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{twiml_text(text)}</Message></Response>'
 
 
 class InboundSms:

@@ -13,14 +13,13 @@ sequential, and the TwiML says what is wrong).
 from __future__ import annotations
 
 import logging
-from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
-from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request
+from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request, twiml_text
 from ilertd.domain.page_text import PageFacts, call_text, incident_link, test_text, update_text, voice_menu
 from ilertd.domain.pages_in_flight import UPDATE_WORDS, page_reference
 from ilertd.hookspecs import Channel, PluginContext
@@ -69,7 +68,7 @@ class TwiML:
             return _twiml(_say(f"{before} {GONE}"))
         position, count, after = _place_in_call(page)
         spoken = f"{call_text(self._facts(paged), position, count)} {voice_menu(more=after is not None)}"
-        calls = f"{escape(self.context.public_url)}/api/v1/twilio/voice"
+        calls = f"{twiml_text(self.context.public_url)}/api/v1/twilio/voice"
         gather = (f'<Gather numDigits="1" timeout="8" method="POST" action="{calls}/{page.id}/gather">'
                   f'{_say(spoken)}</Gather>')
         # No key: the menu once more, then the call's next incident (a gather without a key is its
@@ -123,7 +122,7 @@ GONE = "This is ilertd. This page no longer exists. Goodbye."
 
 
 def _say(text: str) -> str:
-    return f'<Say voice="alice">{escape(text.strip())}</Say>'
+    return f'<Say voice="alice">{twiml_text(text.strip())}</Say>'
 
 
 def _twiml(verbs: str) -> Response:
