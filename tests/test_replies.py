@@ -421,6 +421,32 @@ def test_a_status_update_by_phone_says_what_changed_and_offers_no_keys(app_pagin
         f"This is ilertd. Incident {first} resolved. Incident {second} resolved. Goodbye.")
 
 
+def test_a_call_of_pages_reads_the_status_updates_it_carries_after_them(app_paging: Paging) -> None:
+    """A page and a status update inside one window went out as one call, which read the page
+    only: the update (asked for by phone) was marked sent and never said."""
+    sam = app_paging.user("sam", [("VOICE", 0, "HIGH_PRIORITY")])
+    tia = app_paging.user("tia")
+    contact = app_paging.daemon.get(f"/api/users/{sam}/contacts").json()[0]
+    rule = app_paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates", {
+        "method": "VOICE", "contact": {"id": contact["id"]}, "type": "ALERT_ACCEPTED"})
+    assert rule.status_code == 201, rule.text
+    app_paging.policy([(60, [sam, tia])])
+    first = app_paging.alert("k1")
+    app_paging.daemon.advance("PT0S")
+    second = app_paging.alert("k2", summary="queue stuck")
+    token = app_paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
+    assert app_paging.daemon.put(f"/api/incidents/{first}/accept", token=token).status_code == 200
+    app_paging.daemon.advance("PT2M")
+    call = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")[-1]
+    menu = twilio_post(app_paging, call.form()["Url"], {})
+    assert said(menu.text).startswith(f"This is ilertd. Incident {second}, high priority")
+    assert said(menu.text).endswith(f"No key was pressed. Also: Incident {first} accepted. Goodbye.")
+    gather = ElementTree.fromstring(menu.text).find("Gather")
+    assert gather is not None
+    answer = twilio_post(app_paging, gather.get("action") or "", {"Digits": "6"})
+    assert said(answer.text) == f"Incident #{second} resolved. Also: Incident {first} accepted. Goodbye."
+
+
 def test_a_summary_sms_tells_a_status_update_from_a_page(app_paging: Paging) -> None:
     """An update that fell inside the window of an SMS of pages was counted as a page ("2 pages:
     #2=2") and not named: the incident accepted meanwhile was never said to be."""

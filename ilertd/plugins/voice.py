@@ -74,20 +74,30 @@ class TwiML:
         # No key: the menu once more, then the call's next incident (a gather without a key is its
         # menu), or the end (the page stays unanswered and escalates).
         then = (f'<Redirect method="POST">{calls}/{after.id}/gather</Redirect>' if after is not None
-                else _say("No key was pressed. Goodbye."))
+                else _say(f"No key was pressed. {self._also(page)}Goodbye."))
         return _twiml(f'{_say(before) if before else ""}{gather}{gather}{then}')
 
     def updates(self, rows: list[Notification]) -> Response:
         """A call of status updates: each read, then the call ends (they offer no keys)."""
+        told = self._told(rows)
+        if not told:
+            return _twiml(_say(GONE))
+        return _twiml(_say(f"This is ilertd. {told} Goodbye.") + "<Hangup/>")
+
+    def _told(self, rows: list[Notification]) -> str:
+        """What the status updates `rows` say, one sentence each ("Incident 12 accepted.")."""
         told = []
         for row in rows:
             paged = incident(row.incident_id)
             if paged is not None:
                 what = UPDATE_WORDS.get(row.kind, "changed")
                 told.append(update_text(self._facts(paged), what, page_reference(row.id)).spoken)
-        if not told:
-            return _twiml(_say(GONE))
-        return _twiml(_say(f"This is ilertd. {' '.join(told)} Goodbye.") + "<Hangup/>")
+        return " ".join(told)
+
+    def _also(self, page: Notification) -> str:
+        """The status updates a call of pages carries too, read after its last incident."""
+        told = self._told(pages_of_message(page, updates=True))
+        return f"Also: {told} " if told else ""
 
     def _facts(self, paged: Incident) -> PageFacts:
         origin = source(paged.alert_source_id)
@@ -107,7 +117,8 @@ class TwiML:
             return self.menu(after.id, before=answer.text)
         if not answer.text:  # 0 on the last incident: nothing comes after it
             return self.menu(notification_id)
-        return _twiml(f'{_say(f"{answer.text} Goodbye.")}<Hangup/>')
+        also = self._also(page) if page is not None else ""
+        return _twiml(f'{_say(f"{answer.text} {also}Goodbye.")}<Hangup/>')
 
 
 def _place_in_call(page: Notification) -> tuple[int, int, Notification | None]:
