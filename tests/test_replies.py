@@ -386,21 +386,27 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     assert app_paging.daemon.post(f"/api/users/{lee}/contacts/99999/test").status_code == 404
 
 
+def told_of_updates(paging: Paging, method: str, kinds: tuple[str, ...]) -> tuple[int, str]:
+    """sam, paged by `method` and told of `kinds` of status updates by it, beside tia on one level
+    of an hour: sam's id, and a token of tia's to act with."""
+    sam = paging.user("sam", [(method, 0, "HIGH_PRIORITY")])
+    tia = paging.user("tia")
+    contact = paging.daemon.get(f"/api/users/{sam}/contacts").json()[0]
+    for kind in kinds:
+        rule = paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates",
+                                  {"method": method, "contact": {"id": contact["id"]}, "type": kind})
+        assert rule.status_code == 201, rule.text
+    paging.policy([(60, [sam, tia])])
+    return sam, paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
+
+
 def test_a_status_update_by_phone_says_what_changed_and_offers_no_keys(app_paging: Paging) -> None:
     """A call for a status update read the incident and its keys as a page would, never saying it
     had been accepted: the callee heard a page (and its keys answered "This page no longer
     exists")."""
-    sam = app_paging.user("sam", [("VOICE", 0, "HIGH_PRIORITY")])
-    tia = app_paging.user("tia")
-    contact = app_paging.daemon.get(f"/api/users/{sam}/contacts").json()[0]
-    for kind in ("ALERT_ACCEPTED", "ALERT_RESOLVED"):
-        rule = app_paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates",
-                                      {"method": "VOICE", "contact": {"id": contact["id"]}, "type": kind})
-        assert rule.status_code == 201, rule.text
-    app_paging.policy([(60, [sam, tia])])
+    _sam, token = told_of_updates(app_paging, "VOICE", ("ALERT_ACCEPTED", "ALERT_RESOLVED"))
     first = app_paging.alert("k1")
     app_paging.daemon.advance("PT2M")
-    token = app_paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
     assert app_paging.daemon.put(f"/api/incidents/{first}/accept", token=token).status_code == 200
     app_paging.daemon.advance("PT0S")
     page, update = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
@@ -424,17 +430,10 @@ def test_a_status_update_by_phone_says_what_changed_and_offers_no_keys(app_pagin
 def test_a_call_of_pages_reads_the_status_updates_it_carries_after_them(app_paging: Paging) -> None:
     """A page and a status update inside one window went out as one call, which read the page
     only: the update (asked for by phone) was marked sent and never said."""
-    sam = app_paging.user("sam", [("VOICE", 0, "HIGH_PRIORITY")])
-    tia = app_paging.user("tia")
-    contact = app_paging.daemon.get(f"/api/users/{sam}/contacts").json()[0]
-    rule = app_paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates", {
-        "method": "VOICE", "contact": {"id": contact["id"]}, "type": "ALERT_ACCEPTED"})
-    assert rule.status_code == 201, rule.text
-    app_paging.policy([(60, [sam, tia])])
+    _sam, token = told_of_updates(app_paging, "VOICE", ("ALERT_ACCEPTED",))
     first = app_paging.alert("k1")
     app_paging.daemon.advance("PT0S")
     second = app_paging.alert("k2", summary="queue stuck")
-    token = app_paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
     assert app_paging.daemon.put(f"/api/incidents/{first}/accept", token=token).status_code == 200
     app_paging.daemon.advance("PT2M")
     call = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")[-1]
@@ -450,17 +449,10 @@ def test_a_call_of_pages_reads_the_status_updates_it_carries_after_them(app_pagi
 def test_a_summary_sms_tells_a_status_update_from_a_page(app_paging: Paging) -> None:
     """An update that fell inside the window of an SMS of pages was counted as a page ("2 pages:
     #2=2") and not named: the incident accepted meanwhile was never said to be."""
-    sam = app_paging.user("sam", [("SMS", 0, "HIGH_PRIORITY")])
-    tia = app_paging.user("tia")
-    contact = app_paging.daemon.get(f"/api/users/{sam}/contacts").json()[0]
-    rule = app_paging.daemon.post(f"/api/users/{sam}/notification-preferences/updates", {
-        "method": "SMS", "contact": {"id": contact["id"]}, "type": "ALERT_ACCEPTED"})
-    assert rule.status_code == 201, rule.text
-    app_paging.policy([(60, [sam, tia])])
+    sam, token = told_of_updates(app_paging, "SMS", ("ALERT_ACCEPTED",))
     first = app_paging.alert("k1", summary="first down")
     app_paging.daemon.advance("PT0S")
     second = app_paging.alert("k2", summary="second down")
-    token = app_paging.daemon.post(f"/api/users/{tia}/tokens").json()["token"]
     assert app_paging.daemon.put(f"/api/incidents/{first}/accept", token=token).status_code == 200
     app_paging.daemon.advance("PT2M")
     summary = sms_to(app_paging, phone_of(app_paging, sam))[-1]
