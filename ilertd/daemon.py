@@ -33,6 +33,7 @@ from ilertd.app.password_hashing import password_hashing
 from ilertd.channels.sender_numbers import reply_numbers
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
+from ilertd.config.settings import twilio_cannot_call_back
 from ilertd.domain.notification_plan import THROTTLE_WINDOW
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import StartError
@@ -294,6 +295,8 @@ class Daemon:
                     ChannelActor.start(self.runtime, method, channel, layout, sent.get(method)))
                 if round_number == 0:
                     logger.info("channel %s: %s", method, channel.name)
+        if (unreachable := twilio_cannot_call_back(self.config)) is not None:
+            logger.error("%s (`ilertd check-config` names it too)", unreachable)
         for pool in pools.values():
             for actor in pool:
                 actor.ask(Ping(), timeout=30)

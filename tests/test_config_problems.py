@@ -266,7 +266,30 @@ def test_an_account_sid_without_what_a_call_needs_is_named_by_check_config(tmp_p
     problem = only_problem(write(tmp_path, '[twilio]\naccount_sid = "AC1"\nfrom_number = "+15550001111"\n'))
     assert (problem.line, problem.key) == (2, "twilio.account_sid") and "twilio.auth_token" in problem.message
     assert "from_number" not in problem.message
+    reachable = '[server]\npublic_url = "https://ilertd.example.com"\n'
     for fine in ('[twilio]\nauth_token = "t"\n', '[twilio]\naccount_sid = "AC1"\nauth_token = "t"\n'
                  'from_number = "+15550001111"\n'):
-        assert check_config(write(tmp_path, fine), {}) == [], fine
+        assert check_config(write(tmp_path, reachable + fine), {}) == [], fine
     assert load_config(write(tmp_path, '[twilio]\naccount_sid = "AC1"\n'), {}).twilio.account_sid == "AC1"
+
+
+def test_twilio_without_a_public_url_it_can_reach_is_named_by_check_config_and_logged(
+        tmp_path: Path, make_app: Any) -> None:
+    """With `twilio.auth_token` set and `server.public_url` left to http://127.0.0.1:8020, every
+    call Twilio placed fetched its TwiML there (the callee heard "an application error has
+    occurred") and every reply was refused 403 (Twilio signs the URL it called): nothing said so."""
+    twilio = '[twilio]\naccount_sid = "AC1"\nauth_token = "t"\nfrom_number = "+15550001111"\n'
+    (unset,) = check_config(write(tmp_path, twilio), {})
+    assert (unset.line, unset.key) == (3, "server.public_url"), unset
+    assert "not set" in unset.message and "http://127.0.0.1:8020" in unset.message
+    loopback = write(tmp_path, '[server]\npublic_url = "http://localhost:8020/"\n' + twilio)
+    (local,) = check_config(loopback, {})
+    assert (local.line, local.key) == (2, "server.public_url") and "loopback" in local.message
+    # A stand-in for Twilio (a proxy, these tests' loopback server) is reached as configured.
+    stand_in = twilio + 'api_base_url = "http://127.0.0.1:9"\n'
+    assert check_config(write(tmp_path, stand_in), {}) == []
+    public = {"ILERTD_SERVER_PUBLIC_URL": "https://on.call.example"}
+    assert check_config(write(tmp_path, twilio), public) == []
+    app = make_app(config=write(tmp_path, twilio)).start()
+    assert ("ERROR ilertd: twilio.auth_token is set, so Twilio calls ilertd back at server.public_url, "
+            "which is not set") in app.log()

@@ -23,7 +23,7 @@ from ilertd.config.schema import (
     is_table,
     scalar_keys,
 )
-from ilertd.config.settings import Config, PluginSections, SecurityConfig
+from ilertd.config.settings import Config, PluginSections, SecurityConfig, twilio_cannot_call_back
 from ilertd.config.values import (
     CHANNEL_URL_KEYS,
     VALUE_RULES,
@@ -229,7 +229,13 @@ def _evaluate(
     if strict:
         checker.check_channel_urls()
         checker.check_twilio_calls()
-    return checker.build(), _in_order(checker.problems)
+    config = checker.build()
+    if strict and (unreachable := twilio_cannot_call_back(config)) is not None:
+        # For check-config only, as the channel URLs are: the daemon logs it and serves.
+        setting = checker.values.get(("server", "public_url")) or checker.values.get(("twilio", "auth_token"))
+        assert setting is not None  # the token is set
+        checker.problems.append(ConfigProblem(setting.file, setting.line, "server.public_url", unreachable))
+    return config, _in_order(checker.problems)
 
 
 def _in_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,35 @@ class TwilioConfig:
     auth_token: str = field(default="", repr=False)
     from_number: str = ""
     api_base_url: str = "https://api.twilio.com"
+
+
+def twilio_cannot_call_back(config: Config) -> str | None:
+    """Why Twilio cannot reach ilertd at `server.public_url`, when replies and calls depend on it
+    (`twilio.auth_token` set) and it is real Twilio (a stand-in at `api_base_url`, such as a test's
+    loopback server or a proxy, is trusted to reach it); None when it can. Twilio fetches each
+    call's TwiML and signs each request it sends by that URL: unreachable, every call says "an
+    application error has occurred" and every reply is refused 403."""
+    twilio = config.twilio
+    if not twilio.auth_token.strip() or twilio.api_base_url.rstrip("/") != TwilioConfig.api_base_url:
+        return None
+    url = config.server.public_url.strip()
+    host = (urlsplit(url).hostname or "") if url else ""
+    if url and not _is_loopback(host):
+        return None
+    where = (f"not set (so {config.public_url} is used)" if not url
+             else f"{url!r}, a loopback address")
+    return (f"twilio.auth_token is set, so Twilio calls ilertd back at server.public_url, which is {where}: "
+            "Twilio cannot reach it (every call would say \"an application error has occurred\", every "
+            "reply be refused 403); set it to the URL Twilio reaches ilertd at")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
