@@ -9,7 +9,9 @@ from urllib.parse import quote
 import apprise
 import pytest
 
+from ilertd.actors.runtime import answering_for
 from ilertd.channels.sender_numbers import sms_channel_sender
+from ilertd.config import load_config
 from ilertd.domain.phone_numbers import (
     SMS,
     VOICE,
@@ -281,3 +283,20 @@ def test_nothing_configured_lists_no_number(app: InProcessDaemon) -> None:
     assert vcard.status_code == 200 and vcard.headers["content-type"] == "text/vcard; charset=utf-8"
     assert vcard.text.startswith("BEGIN:VCARD\r\nVERSION:3.0\r\n") and vcard.text.endswith("END:VCARD\r\n")
     assert "TEL" not in vcard.text
+
+
+@pytest.mark.parametrize(("sms_url", "codes"), [
+    (f"twilio://{SID}:{URL_TOKEN}@{BERLIN_MOBILE}/{{contact}}", True),
+    ("json://sms-gateway.example.com/send/{contact}", True),
+    ("", True),
+    ("vonage://key:secret@15550001111/{contact}", False),
+    ("sinch://SERVICE:TOKEN@15550001111/{contact}", False),
+])
+def test_sms_pages_ask_for_reply_codes_only_where_replies_come_back(
+        tmp_path: Path, sms_url: str, codes: bool) -> None:
+    """With Twilio's token set (for calls, say) and SMS pages sent through another provider, the
+    pages said "Reply 1a accept": the reply went to that provider, never to ilertd, and the
+    responder believed they had accepted."""
+    config = tmp_path / "ilertd.toml"
+    config.write_text(f'[channels.sms]\nurl = "{sms_url}"\n[twilio]\nauth_token = "{TOKEN}"\n')
+    assert answering_for(load_config(config, {}), "secret").sms_replies is codes

@@ -9,6 +9,7 @@ import peewee
 
 from ilertd.actors.clock import Clock
 from ilertd.actors.dispatch import IdAllocator, PageDispatcher
+from ilertd.channels.sender_numbers import replies_reach_ilertd
 from ilertd.config import Config
 from ilertd.domain.replies import REPLY_MAILBOX
 from ilertd.metrics import Metrics
@@ -25,7 +26,8 @@ from ilertd.tracker import WorkTracker
 @dataclass(frozen=True)
 class Answering:
     """How pages may be answered: links signed with `secret` for `link_ttl` seconds, SMS replies
-    (when Twilio's webhook can reach ilertd), e-mailed replies to `email_reply_to` (empty: none)."""
+    (when Twilio's webhook can reach ilertd and the SMS pages go out where replies come back to
+    it), e-mailed replies to `email_reply_to` (empty: none)."""
 
     secret: str = ""
     link_ttl: int = 86400
@@ -40,7 +42,7 @@ def answering_for(config: Config, secret: str) -> Answering:
     return Answering(
         secret=secret,
         link_ttl=config.security.link_ttl,
-        sms_replies=bool(config.twilio.auth_token),
+        sms_replies=bool(config.twilio.auth_token) and replies_reach_ilertd(config.channels.sms.url),
         email_reply_to=f"{REPLY_MAILBOX}@{smtp_in.domain.strip()}" if mail_replies else "",
     )
 

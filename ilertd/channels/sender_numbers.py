@@ -6,6 +6,9 @@ from ilertd.config import Config
 from ilertd.domain.phone_numbers import SMS, VOICE, SenderNumber, e164, twilio_sms_sender
 
 TWILIO_SCHEME = "twilio"  # apprise's NotifyTwilio.secure_protocol
+# apprise's schemes that hand a message to a web endpoint of one's own: a gateway there may send
+# texts from a Twilio number whose replies come to ilertd.
+GATEWAY_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 
 def sms_channel_sender(url: str, inbound: bool) -> SenderNumber | None:
@@ -38,3 +41,13 @@ def reply_numbers(config: Config) -> frozenset[str]:
     if channel is not None:
         numbers.add(channel.phone_number)
     return frozenset(n for n in numbers if n is not None)
+
+
+def replies_reach_ilertd(sms_url: str) -> bool:
+    """Whether a reply to an SMS page sent through `sms_url` can come to ilertd's Twilio webhook:
+    sent from a Twilio number (twilio://) or by a gateway of one's own, yes; through another
+    provider (vonage://, sinch://, ...), the reply goes to that provider, and a page asking for
+    one would ask in vain. No URL (pages to the log): as if they could."""
+    scheme, separator, _ = sms_url.partition("://")
+    scheme = scheme.strip().lower()
+    return not separator or scheme == TWILIO_SCHEME or scheme in GATEWAY_SCHEMES
