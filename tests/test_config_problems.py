@@ -293,3 +293,18 @@ def test_twilio_without_a_public_url_it_can_reach_is_named_by_check_config_and_l
     app = make_app(config=write(tmp_path, twilio)).start()
     assert ("ERROR ilertd: twilio.auth_token is set, so Twilio calls ilertd back at server.public_url, "
             "which is not set") in app.log()
+
+
+def test_a_from_number_that_is_not_e164_is_named_by_check_config_and_logged(
+        tmp_path: Path, make_app: Any) -> None:
+    """Twilio places a call only from an E.164 number: "0151 1234567" passed check-config, and
+    every voice page was refused by Twilio, 25 times over a day, then for good."""
+    reachable = '[server]\npublic_url = "https://ilertd.example.com"\n'
+    twilio = '[twilio]\naccount_sid = "AC1"\nauth_token = "t"\napi_base_url = "http://127.0.0.1:9"\n'
+    (problem,) = check_config(write(tmp_path, reachable + twilio + 'from_number = "0151 1234567"\n'), {})
+    assert (problem.line, problem.key) == (7, "twilio.from_number") and "E.164" in problem.message
+    # The separators people write are fine: the number is sent without them.
+    assert check_config(write(tmp_path, reachable + twilio + 'from_number = "+1 (416) 555-0100"\n'), {}) == []
+    app = make_app(config=write(tmp_path, twilio + 'from_number = "0151 1234567"\n')).start()
+    said = "ERROR ilertd.plugins.voice: channel VOICE: twilio.from_number '0151 1234567' is not an E.164"
+    assert said in app.log()

@@ -483,7 +483,7 @@ def test_a_test_page_to_a_phone_number_calls_it_and_says_so(app_paging: Paging) 
     assert queued.status_code == 202
     app_paging.daemon.advance("PT0S")
     (call,) = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
-    assert call.form()["To"] == contact["target"]
+    assert (call.form()["To"], call.form()["From"]) == (contact["target"], "+15550001111")
     twiml = twilio_post(app_paging, call.form()["Url"], {"CallSid": "CA9"})
     assert said(twiml.text) == "This is a test call from ilertd. Pages reach you here. Goodbye."
     assert ElementTree.fromstring(twiml.text).find("Gather") is None and "<Hangup" in twiml.text

@@ -23,7 +23,7 @@ from ilertd.config.schema import (
     is_table,
     scalar_keys,
 )
-from ilertd.config.settings import Config, PluginSections, SecurityConfig, twilio_cannot_call_back
+from ilertd.config.settings import NOT_E164, Config, PluginSections, SecurityConfig, twilio_cannot_call_back
 from ilertd.config.values import (
     CHANNEL_URL_KEYS,
     VALUE_RULES,
@@ -33,6 +33,7 @@ from ilertd.config.values import (
     unreadable_channel_url,
     value_from_env,
 )
+from ilertd.domain.phone_numbers import e164
 
 _TOML_LOCATION = re.compile(r"\(at line (\d+), column \d+\)")
 
@@ -178,6 +179,10 @@ class _Checker:
                 sid.file, sid.line, "twilio.account_sid",
                 f"voice calls need twilio.{' and twilio.'.join(missing)} too: without, every voice page"
                 " goes to the log"))
+        number = self.values.get(("twilio", "from_number"))
+        if number is not None and str(number.value).strip() and e164(str(number.value)) is None:
+            self.problems.append(ConfigProblem(
+                number.file, number.line, "twilio.from_number", NOT_E164.format(number=number.value)))
 
     def check_together(self) -> None:
         """Keys that are valid alone but not together."""

@@ -84,6 +84,11 @@ class TwilioConfig:
     api_base_url: str = "https://api.twilio.com"
 
 
+# Twilio places calls only from an E.164 number (error 21212 otherwise).
+NOT_E164 = ("{number!r} is not an E.164 number such as +15550001111: Twilio places no call from it, and "
+            "every voice page would fail")
+
+
 def twilio_cannot_call_back(config: Config) -> str | None:
     """Why Twilio cannot reach ilertd at `server.public_url`, when replies and calls depend on it
     (`twilio.auth_token` set) and it is real Twilio (a stand-in at `api_base_url`, such as a test's

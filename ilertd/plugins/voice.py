@@ -20,8 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd import hookimpl
 from ilertd.channels.twilio_voice import TwilioVoiceChannel, check_twilio_request, twiml_text
+from ilertd.config.settings import NOT_E164
 from ilertd.domain.page_text import PageFacts, call_text, incident_link, test_text, update_text, voice_menu
 from ilertd.domain.pages_in_flight import UPDATE_WORDS, page_reference
+from ilertd.domain.phone_numbers import e164
 from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store.incidents import incident
 from ilertd.store.models import Incident, Notification
@@ -148,7 +150,11 @@ def register_channels(context: PluginContext) -> list[Channel]:
     if twilio.account_sid and not configured:
         logger.error("channel VOICE: twilio.account_sid is set but twilio.auth_token or twilio.from_number"
                      " is not: voice pages go to the log (`ilertd check-config` says which)")
-    sender = (TwilioVoiceChannel(twilio.account_sid, twilio.auth_token, twilio.from_number,
+    from_number = e164(twilio.from_number)
+    if configured and from_number is None:
+        logger.error("channel VOICE: twilio.from_number %s (`ilertd check-config` says so too)",
+                     NOT_E164.format(number=twilio.from_number))
+    sender = (TwilioVoiceChannel(twilio.account_sid, twilio.auth_token, from_number or twilio.from_number,
                                  twilio.api_base_url) if configured else None)
     # A shift reminder is read ahead of time; a phone call for it would be a false page.
     return [Channel(METHOD, sender=sender, reminders=False, layout="voice",
