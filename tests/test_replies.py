@@ -306,6 +306,13 @@ def test_a_summary_call_reads_each_incident_with_its_own_keys(paging_either_stor
     assert said(silent.text).startswith(f"2 of 2: Incident {third}, high priority, from default: disk full.")
     assert "0 for the next" not in silent.text
     assert ElementTree.fromstring(silent.text).find("Redirect") is None
+    # 0 skips an incident; on the last it is the menu again.
+    skipped = twilio_post(app_paging, url + "/gather", {"CallSid": "CA3", "Digits": "0"})
+    assert said(skipped.text).startswith(f"2 of 2: Incident {third}")
+    last = ElementTree.fromstring(skipped.text).find("Gather")
+    assert last is not None
+    again = twilio_post(app_paging, last.get("action") or "", {"CallSid": "CA3", "Digits": "0"})
+    assert said(again.text).startswith(f"2 of 2: Incident {third}")
     # A key acts on the incident just read, then the next is read.
     gather = ElementTree.fromstring(menu.text).find("Gather")
     assert gather is not None
@@ -318,13 +325,6 @@ def test_a_summary_call_reads_each_incident_with_its_own_keys(paging_either_stor
     assert said(resolved.text) == f"Incident #{third} resolved. Goodbye." and "<Hangup" in resolved.text
     assert [incident(app_paging, i)["status"] for i in (first, second, third)] == [
         "PENDING", "ACCEPTED", "RESOLVED"]
-    # 0 skips an incident; on the last it is the menu again.
-    skipped = twilio_post(app_paging, url + "/gather", {"CallSid": "CA3", "Digits": "0"})
-    assert said(skipped.text).startswith(f"2 of 2: Incident {third}")
-    last = ElementTree.fromstring(skipped.text).find("Gather")
-    assert last is not None
-    again = twilio_post(app_paging, last.get("action") or "", {"CallSid": "CA3", "Digits": "0"})
-    assert said(again.text).startswith(f"2 of 2: Incident {third}")
     # The call is placed with the URL of one of its pages; it reads from the first all the same.
     (third_page,) = app_paging.notifications(third)
     from_another = twilio_post(app_paging, f"{url.rsplit('/', 1)[0]}/{third_page['id']}", {})
@@ -425,6 +425,33 @@ def test_a_status_update_by_phone_says_what_changed_and_offers_no_keys(app_pagin
     both = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")[-1]
     assert said(twilio_post(app_paging, both.form()["Url"], {}).text) == (
         f"This is ilertd. Incident {first} resolved. Incident {second} resolved. Goodbye.")
+
+
+def test_a_call_says_what_became_of_its_incident_since_it_was_placed(app_paging: Paging) -> None:
+    """A call connects seconds after it is placed: an incident resolved meanwhile (a flapping
+    alert) was read out with "Press 4 to accept" at 3 a.m., as if it still wanted someone."""
+    callee = app_paging.user("vic", [("VOICE", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [callee])])
+    first = app_paging.alert("k1", summary="db1 is down")
+    app_paging.daemon.advance("PT0S")
+    second = app_paging.alert("k2", summary="queue stuck")
+    third = app_paging.alert("k3", summary="disk full")
+    app_paging.daemon.advance("PT2M")
+    single, summary = app_paging.http.to("/2010-04-01/Accounts/ACtest/Calls.json")
+    for key in ("k1", "k2"):
+        assert app_paging.daemon.event(alertKey=key, eventType="RESOLVE").status_code == 202
+    assert app_paging.daemon.put(f"/api/incidents/{third}/accept").status_code == 200
+    told = twilio_post(app_paging, single.form()["Url"], {})
+    assert said(told.text) == (f"This is ilertd. Incident {first}, high priority, from default: db1 is down. "
+                               "It has been resolved since. Goodbye.")
+    assert ElementTree.fromstring(told.text).find("Gather") is None and "<Hangup" in told.text
+    menu = twilio_post(app_paging, summary.form()["Url"], {})
+    assert said(menu.text).endswith("queue stuck. It has been resolved since.")
+    redirect = ElementTree.fromstring(menu.text).find("Redirect")
+    assert ElementTree.fromstring(menu.text).find("Gather") is None and redirect is not None
+    then = twilio_post(app_paging, redirect.text or "", {})
+    assert said(then.text).startswith(f"2 of 2: Incident {third}, high priority, from default: disk full. "
+                                      "It has been accepted since. Press 4 to accept")
 
 
 def test_a_call_of_pages_reads_the_status_updates_it_carries_after_them(app_paging: Paging) -> None:

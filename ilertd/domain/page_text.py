@@ -372,11 +372,15 @@ def test_text(method: str, target: str, link: str, reference: str) -> PageText:
                     html, "Pages reach you here.")
 
 
+# A call connects seconds after it was placed, and reads the incident as it is then.
+SINCE = {"ACCEPTED": " It has been accepted since.", "RESOLVED": " It has been resolved since."}
+
+
 def call_text(facts: PageFacts, position: int, count: int) -> str:
     """What a call says of the incident at `position` (from 0) of the `count` it pages, before its
-    menu: a summary call reads each in turn."""
+    menu (none for a resolved one): a summary call reads each in turn."""
     told = (f"Incident {facts.incident_id}, {facts.priority.lower()} priority, from {facts.source_name}: "
-            f"{facts.summary}.")
+            f"{facts.summary}.{SINCE.get(facts.status, '')}")
     if count == 1:
         return f"This is ilertd. {told}"
     numbered = f"{position + 1} of {count}: {told}"

@@ -69,8 +69,13 @@ class TwiML:
         if page is None or paged is None:
             return _twiml(_say(f"{before} {GONE}"))
         position, count, after = _place_in_call(page)
-        spoken = f"{call_text(self._facts(paged), position, count)} {voice_menu(more=after is not None)}"
         calls = f"{twiml_text(self.context.public_url)}/api/v1/twilio/voice"
+        told = call_text(self._facts(paged), position, count)
+        if paged.status == "RESOLVED":  # since the call was placed: nothing to answer
+            then = (f'<Redirect method="POST">{calls}/{after.id}/gather</Redirect>' if after is not None
+                    else _say(f"{self._also(page)}Goodbye.") + "<Hangup/>")
+            return _twiml(f'{_say(before) if before else ""}{_say(told)}{then}')
+        spoken = f"{told} {voice_menu(more=after is not None)}"
         gather = (f'<Gather numDigits="1" timeout="8" method="POST" action="{calls}/{page.id}/gather">'
                   f'{_say(spoken)}</Gather>')
         # No key: the menu once more, then the call's next incident (a gather without a key is its
