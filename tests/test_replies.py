@@ -446,7 +446,8 @@ def test_a_call_says_what_became_of_its_incident_since_it_was_placed(app_paging:
                                "It has been resolved since. Goodbye.")
     assert ElementTree.fromstring(told.text).find("Gather") is None and "<Hangup" in told.text
     menu = twilio_post(app_paging, summary.form()["Url"], {})
-    assert said(menu.text).endswith("queue stuck. It has been resolved since.")
+    assert said(menu.text) == (f"This is ilertd, with 2 incidents. 1 of 2: Incident {second}, high priority, "
+                               "from default: queue stuck. It has been resolved since.")
     redirect = ElementTree.fromstring(menu.text).find("Redirect")
     assert ElementTree.fromstring(menu.text).find("Gather") is None and redirect is not None
     then = twilio_post(app_paging, redirect.text or "", {})
