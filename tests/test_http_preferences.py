@@ -79,6 +79,16 @@ def test_contacts_crud_round_trip(app: InProcessDaemon) -> None:
     assert [c["id"] for c in app.get(path).json()] == [c["id"] for c in created if c["id"] != sms]
 
 
+def test_a_number_is_kept_as_e164_however_it_is_written(app: InProcessDaemon) -> None:
+    """A number as people write it, with spaces, dashes, dots or brackets, was a 400: it is kept as
+    E.164, the form a reply by SMS comes from."""
+    path = "/api/users/1/contacts"
+    voice = app.post(path, {"method": "VOICE", "target": "+1 415 555 0199"})
+    assert (voice.status_code, voice.json()["target"]) == (201, "+14155550199"), voice.text
+    written = app.put(f"{path}/{voice.json()['id']}", {"target": "+49 (176) 987-654.32"})
+    assert (written.status_code, written.json()["target"]) == (200, "+4917698765432"), written.text
+
+
 @pytest.mark.parametrize(("body", "field", "fragment"), [
     ({"target": "a@example.com"}, "method", "required"),
     ({"method": "FAX", "target": "a@example.com"}, "method", "EMAIL, SMS, VOICE, PUSH"),

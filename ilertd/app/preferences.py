@@ -11,6 +11,7 @@ from ilertd.app.auth import Principal, require_self_or_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
 from ilertd.app.unsent_pages import MovedPage, cancel, follow_contact
+from ilertd.domain.phone_numbers import e164
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
@@ -50,6 +51,8 @@ def contact_target(body: dict[str, Any], method: str, required: bool) -> str | N
         if len(value) > 254 or not _EMAIL.fullmatch(value):
             raise invalid("target", "target must be an e-mail address for an EMAIL contact")
     elif method in ("SMS", "VOICE"):
+        # As people write it (`+49 151 1234-5678`); kept as E.164, the form replies come from.
+        value = e164(value) or value
         if not _E164.fullmatch(value):
             raise invalid("target", f"target must be an E.164 number such as +4915112345678 for a "
                                     f"{method} contact")
