@@ -72,6 +72,9 @@ def test_a_number_belongs_to_one_source_and_is_e164(app_paging: Paging, sms_sour
     assert taken.status_code == 400 and taken.json()["field"] == "phoneNumber"
     bad = app.post("/api/alert-sources", {"name": "c", "integrationType": "SMS", "phoneNumber": "030 1234"})
     assert bad.status_code == 400 and bad.json()["field"] == "phoneNumber"
+    spaced = app.post("/api/alert-sources",
+                      {"name": "d", "integrationType": "SMS", "phoneNumber": "+49 30 1234-5678"})
+    assert (spaced.status_code, spaced.json()["phoneNumber"]) == (201, "+493012345678"), spaced.text
     # GET-modify-PUT keeps the source's own number.
     assert app.put(f"/api/alert-sources/{sms_source['id']}", sms_source).status_code == 200
 

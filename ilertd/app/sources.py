@@ -13,6 +13,7 @@ from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.quiet_times import retime_holds
 from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSpec, Ref, Text
+from ilertd.domain.phone_numbers import e164
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
@@ -164,6 +165,8 @@ def phone_number(value: Any, source_id: int | None, reply_numbers: frozenset[str
     and none is a number pages are sent from (a text to it is a responder's reply)."""
     if value is None:
         return None
+    if isinstance(value, str):  # as people write it (`+49 30 1234-5678`): kept as E.164
+        value = e164(value) or value
     if not isinstance(value, str) or not re.fullmatch(SOURCE_BODY["phoneNumber"].pattern, value):
         raise invalid("phoneNumber", "phoneNumber must be an E.164 number such as +4915112345678")
     if value in reply_numbers:
