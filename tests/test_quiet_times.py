@@ -160,13 +160,19 @@ def test_changing_support_hours_moves_the_holds_they_placed(app_paging: Paging) 
     assert app.log_types(held).count("ESCALATION_HELD") == 3
 
 
+def afternoon_hours_paging_dave(paging: Paging) -> dict[str, object]:
+    """Source 1 escalates to dave, and holds what opens outside Monday 13:00-17:00 UTC; those hours."""
+    paging.policy([(30, [paging.user("dave")])])
+    hours = {"timezone": "UTC", "outside": "NO_ESCALATION",
+             "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}}
+    assert paging.daemon.put("/api/alert-sources/1", {"supportHours": hours}).status_code == 200
+    return hours
+
+
 def test_hours_changed_to_low_priority_release_what_they_held_at_its_own_priority(
         app_paging: Paging) -> None:
     app = app_paging.daemon
-    app_paging.policy([(30, [app_paging.user("dave")])])
-    office = {"timezone": "UTC", "outside": "NO_ESCALATION",
-              "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}}
-    assert app.put("/api/alert-sources/1", {"supportHours": office}).status_code == 200
+    office = afternoon_hours_paging_dave(app_paging)
     held = app_paging.alert("held")
     assert app.put("/api/alert-sources/1", {"supportHours": {**office, "outside": "LOW_PRIORITY"}}
                    ).status_code == 200
@@ -181,10 +187,7 @@ def test_hours_changed_to_low_priority_release_what_they_held_at_its_own_priorit
 def test_a_held_incident_follows_its_window_and_its_support_hours_as_they_are_now(
         app_paging: Paging) -> None:
     app = app_paging.daemon
-    app_paging.policy([(30, [app_paging.user("dave")])])
-    afternoon = {"timezone": "UTC", "outside": "NO_ESCALATION",
-                 "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}}
-    assert app.put("/api/alert-sources/1", {"supportHours": afternoon}).status_code == 200
+    afternoon_hours_paging_dave(app_paging)
     window = app.post("/api/maintenance-windows", {**WINDOW, "start": "2026-01-05T08:00:00Z"}).json()
     first = app_paging.alert("first")  # the window ends at 11:00, outside support hours: held until 13:00
     assert app.get(f"/api/incidents/{first}").json()["nextEscalationAt"] == "2026-01-05T13:00:00.000Z"
