@@ -33,7 +33,6 @@ from ilertd.app.password_hashing import password_hashing
 from ilertd.channels.sender_numbers import reply_numbers
 from ilertd.channels.setup import channels_from_config
 from ilertd.config import Config
-from ilertd.config.settings import twilio_cannot_call_back
 from ilertd.domain.notification_plan import THROTTLE_WINDOW
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import StartError
@@ -295,12 +294,9 @@ class Daemon:
                     ChannelActor.start(self.runtime, method, channel, layout, sent.get(method)))
                 if round_number == 0:
                     logger.info("channel %s: %s", method, channel.name)
-        if (unreachable := twilio_cannot_call_back(self.config)) is not None:
-            logger.error("%s (`ilertd check-config` names it too)", unreachable)
-        for pool in pools.values():
-            for actor in pool:
-                actor.ask(Ping(), timeout=30)
         self.channel_actors = [actor for pool in pools.values() for actor in pool]
+        for actor in self.channel_actors:
+            actor.ask(Ping(), timeout=30)
         self.runtime.pages.attach(pools)
 
     def stop_channels(self) -> None:

@@ -291,7 +291,8 @@ def test_twilio_without_a_public_url_it_can_reach_is_named_by_check_config_and_l
     public = {"ILERTD_SERVER_PUBLIC_URL": "https://on.call.example"}
     assert check_config(write(tmp_path, twilio), public) == []
     app = make_app(config=write(tmp_path, twilio)).start()
-    assert ("ERROR ilertd: twilio.auth_token is set, so Twilio calls ilertd back at server.public_url, "
+    assert ("ERROR ilertd.plugins.manager: twilio.auth_token is set, so Twilio calls ilertd back at "
+            "server.public_url, "
             "which is not set") in app.log()
 
 

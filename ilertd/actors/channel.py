@@ -14,55 +14,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ilertd.actors.base import TrackedActor
 from ilertd.actors.messages import Deliver, PagesDue, Ping
+from ilertd.actors.page_wording import PageWording
 from ilertd.actors.reply_codes import PhoneCodes, StoreCodeAgain
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.unstored_outcomes import UnstoredOutcomes
-from ilertd.channels.base import Channel, DeliveryError, Message
+from ilertd.channels.base import Channel, DeliveryError
 from ilertd.domain.incidents import LogEntry
-from ilertd.domain.link_tokens import link_expiry, reply_key, sign_link
 from ilertd.domain.notification_plan import after_failure, throttle_until
-from ilertd.domain.page_text import (
-    UTC,
-    Answering,
-    PageAction,
-    PageFacts,
-    PageText,
-    alert_text,
-    shift_text,
-    summary_text,
-    test_text,
-    update_text,
-)
-from ilertd.domain.pages_in_flight import UPDATE_WORDS, idempotency_key, page_reference
-from ilertd.domain.replies import Action
+from ilertd.domain.page_text import PageFacts
+from ilertd.domain.pages_in_flight import UPDATE_WORDS
 from ilertd.metrics import FAILED, REFUSED, SENT
 from ilertd.store.committer import WRITE_RETRY, WriteQueue, WriteUnit
 from ilertd.store.incidents import log_rows
-from ilertd.store.outbox import (
-    REMINDER,
-    TEST,
-    co_due_pages,
-    notification_rows,
-    page_facts,
-    schedule_name_and_zone,
-)
+from ilertd.store.outbox import REMINDER, TEST, co_due_pages, notification_rows, page_facts
 from ilertd.store.replies import stopped_phones
 
 logger = logging.getLogger(__name__)
 
 # How long a batch waits for its `sending_since` mark to commit before it gives up for now.
 MARK_TIMEOUT_S = 30.0
-LINK_ACTIONS: tuple[tuple[str, Action], ...] = (("Accept", "accept"), ("Resolve", "resolve"),
-                                                ("Escalate", "escalate"))
-# Layouts whose pages carry signed action links (an SMS has no room; a call has its keys).
-LINKED_LAYOUTS = ("email", "push", "text")
 STOPPED = "the number replied STOP; START turns SMS on again"
 
 
@@ -83,6 +59,7 @@ class ChannelActor(TrackedActor):
         self.channel = channel
         self.layout = layout
         self.phone_codes = PhoneCodes(runtime, self.actor_ref)
+        self.wording = PageWording(runtime, method, layout, self.phone_codes)
         # When each contact last got a message: throttling holds across a restart.
         self.last_sent: dict[str, datetime] = dict(last_sent or {})
         # While a batch runs: its outcome writes, queued together at its end.
@@ -230,12 +207,7 @@ class ChannelActor(TrackedActor):
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
         single = one_page(due)
-        text = self._text(due, facts, now, single)
-        # Only a mail whose subject carries a reply key is answered at the reply mailbox; a reply to
-        # any other goes to its sender, as replies do.
-        reply_to = self.runtime.answering.email_reply_to if self.layout == "email" and text.reply_key else ""
-        outgoing = Message.laid_out(text, page_reference(row.id), self._key(row.id), self._voice_url(row.id),
-                                    reply_to)
+        outgoing = self.wording.message(self.wording.text(due, facts, now, single), row.id)
         try:
             self.channel.send(row.target, outgoing)
         except DeliveryError as error:
@@ -317,69 +289,10 @@ class ChannelActor(TrackedActor):
         else:
             self._writes.submit(unit)
 
-    def _text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime, single: bool) -> PageText:
-        """`single`: the rows are one page (one_page), laid out as that incident's own."""
-        ref = page_reference(rows[0].id)
-        row = rows[0]
-        zone = self._zone(row.user_id)
-        codes = self._reply_codes(row.target, rows, now)
-        if not single:
-            link = f"{self.runtime.public_url}/ui/incidents?status=PENDING"
-            updates = [None if r.kind == "ALERT" else UPDATE_WORDS.get(r.kind, "changed") for r in rows]
-            return summary_text([facts[r.incident_id] for r in rows], link, ref, codes, updates)
-        if row.kind != "ALERT":
-            return update_text(facts[row.incident_id], UPDATE_WORDS.get(row.kind, "changed"), ref, zone)
-        return alert_text(facts[row.incident_id], ref, zone, self._answering(row, codes, now))
-
-    def _zone(self, user_id: int) -> ZoneInfo:
-        """The user's time zone, in which their pages show times (cached with the rest of them)."""
-        person = self.runtime.people.get(user_id, self.runtime.reader)
-        try:
-            return ZoneInfo(person.timezone) if person is not None else UTC
-        except (ValueError, KeyError):
-            return UTC
-
-    def _reply_codes(self, target: str, rows: list[Any], now: datetime) -> dict[int, int]:
-        """The SMS reply code of each incident paged in `rows`, when SMS replies reach ilertd."""
-        if self.layout != "sms" or not self.runtime.answering.sms_replies:
-            return {}
-        return self.phone_codes.codes(target, rows, now)
-
-    def _answering(self, row: Any, codes: dict[int, int], now: datetime) -> Answering:
-        """How this page may be answered on its medium: a reply code, action links, a reply e-mail."""
-        settings = self.runtime.answering
-        secret, public_url, method = settings.secret, self.runtime.public_url, self.method
-        links: tuple[PageAction, ...] | Callable[[], tuple[PageAction, ...]] = ()
-        if self.layout in LINKED_LAYOUTS and secret:
-            expires = link_expiry(now, settings.link_ttl)
-
-            def signed() -> tuple[PageAction, ...]:
-                return tuple(PageAction(label, f"{public_url}/r/" + sign_link(
-                    secret, row.incident_id, row.user_id, action, method, expires))
-                    for label, action in LINK_ACTIONS)
-
-            links = signed
-        key = ""
-        if self.layout == "email" and settings.email_reply_to and secret:
-            key = reply_key(secret, row.incident_id, row.user_id)
-        return Answering(codes.get(row.incident_id), links, key)
-
-    def _key(self, notification_id: int) -> str:
-        return idempotency_key(page_reference(notification_id), self.runtime.answering.secret)
-
     def _send_reminder(self, row: Any, now: datetime) -> None:
         """A shift reminder, or a test page: a message of its own, with no incident."""
-        if row.kind == TEST:
-            profile = f"{self.runtime.public_url}/ui/profile"
-            text = test_text(row.method, row.target, profile, page_reference(row.id))
-        else:
-            name, zone = schedule_name_and_zone(row.schedule_id)
-            link = f"{self.runtime.public_url}/api/schedules/{row.schedule_id}/shifts"
-            text = shift_text(name, _local(row.shift_start, zone), _local(row.shift_end, zone), link,
-                              page_reference(row.id))
         try:
-            self.channel.send(row.target, Message.laid_out(text, page_reference(row.id), self._key(row.id),
-                                                           self._voice_url(row.id)))
+            self.channel.send(row.target, self.wording.message(self.wording.reminder_text(row), row.id))
         except Exception as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
@@ -392,18 +305,10 @@ class ChannelActor(TrackedActor):
                           "error_message": None, "sending_since": None})
         logger.info("%s %s sent: %s to %s", _what(row), row.id, row.method, row.target)
 
-    def _voice_url(self, row_id: int) -> str:
-        """The TwiML a call of this row reads (every message carries it; only calls use it)."""
-        return f"{self.runtime.public_url}/api/v1/twilio/voice/{row_id}"
-
 
 def _what(row: Any) -> str:
     """A message without an incident, as the log names it."""
     return "test page" if row.kind == TEST else "shift reminder"
-
-
-def _local(instant: datetime, zone: ZoneInfo) -> str:
-    return instant.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def _log_failure(error: BaseException | None) -> None:

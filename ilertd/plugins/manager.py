@@ -23,6 +23,7 @@ from ilertd.config import (
     declared_options,
     unknown_plugin_sections,
 )
+from ilertd.config.settings import twilio_cannot_call_back
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
@@ -271,7 +272,8 @@ class PluginManager:
         return next((s for s in self.statuses if s.name == name), None)
 
     def log_statuses(self) -> None:
-        """Each plugin's state in the log (a broken one as an error), then unknown sections."""
+        """Each plugin's state in the log (a broken one as an error), then unknown sections, then
+        whether Twilio can reach the routes of the enabled plugins it calls back (sms, voice)."""
         for status in self.statuses:
             detail = f": {status.error}" if status.error else ""
             logger.log(logging.INFO if status.state in ("enabled", "disabled by config") else logging.ERROR,
@@ -279,6 +281,9 @@ class PluginManager:
                        detail)
         for problem in self.unknown_sections():
             logger.warning("%s", problem)
+        called_back = any(s.name in ("sms", "voice") and s.state == "enabled" for s in self.statuses)
+        if called_back and (unreachable := twilio_cannot_call_back(self.config)) is not None:
+            logger.error("%s (`ilertd check-config` names it too)", unreachable)
 
     def integration(self, name: str) -> Integration | None:
         return self.integrations.get(name.lower())
