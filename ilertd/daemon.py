@@ -32,7 +32,7 @@ from ilertd.app.context import Context
 from ilertd.app.password_hashing import password_hashing
 from ilertd.channels.sender_numbers import reply_numbers
 from ilertd.channels.setup import channels_from_config
-from ilertd.config import Config
+from ilertd.config.settings import Config, is_loopback
 from ilertd.domain.notification_plan import THROTTLE_WINDOW
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import StartError
@@ -40,7 +40,7 @@ from ilertd.generation_watch import GenerationWatcher
 from ilertd.leadership import Leadership, node_name
 from ilertd.metrics import Metrics
 from ilertd.plugins.manager import PluginManager
-from ilertd.process_edges import handle_signals, host_for_url, is_loopback, listening_socket, wait_for_stop
+from ilertd.process_edges import handle_signals, host_for_url, listening_socket, wait_for_stop
 from ilertd.relay import Relay
 from ilertd.store.committer import Committer
 from ilertd.store.db import StoreLock, data_dir, is_sqlite, open_database

@@ -3,7 +3,6 @@ the signals that stop it or make it show its threads."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import socket
@@ -15,15 +14,6 @@ import pykka.debug
 from ilertd.errors import StartError
 
 logger = logging.getLogger("ilertd")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def host_for_url(host: str) -> str:

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import pykka
-
-from ilertd.actors.base import TrackedActor, send
+from ilertd.actors.base import TrackedActor, send, send_if_alive
 from ilertd.actors.messages import Ping
 from ilertd.actors.runtime import Runtime
 from ilertd.app import retention
@@ -80,11 +78,6 @@ class RetentionActor(TrackedActor):
 
     def _arm(self) -> None:
         ref, tracker = self.actor_ref, self.tracker
-
-        def fire(_when: datetime) -> None:
-            try:
-                send(ref, PruneDue(), tracker)
-            except pykka.ActorDeadError:
-                logger.debug("retention fell due while stopping; it runs again at start")
-
-        self.runtime.clock.arm(TIMER_KEY, self.runtime.clock.now() + EVERY, fire)
+        # Due while stopping: it runs again at the next start.
+        self.runtime.clock.arm(TIMER_KEY, self.runtime.clock.now() + EVERY,
+                               lambda _when: send_if_alive(ref, PruneDue(), tracker))

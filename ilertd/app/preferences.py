@@ -26,7 +26,6 @@ MAX_TARGET = 512
 
 # The same shape validate.email accepts for an account address, applied here to `target`.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
 _PUSH = re.compile(rf"\S{{1,{MAX_TARGET}}}")
 
 CONTACT_BODY = ObjectSpec(title="ContactBody", fields={
@@ -52,10 +51,11 @@ def contact_target(body: dict[str, Any], method: str, required: bool) -> str | N
             raise invalid("target", "target must be an e-mail address for an EMAIL contact")
     elif method in ("SMS", "VOICE"):
         # As people write it (`+49 151 1234-5678`); kept as E.164, the form replies come from.
-        value = e164(value) or value
-        if not _E164.fullmatch(value):
+        number = e164(value)
+        if number is None:
             raise invalid("target", f"target must be an E.164 number such as +4915112345678 for a "
                                     f"{method} contact")
+        value = number
     elif not _PUSH.fullmatch(value):
         raise invalid("target", "target must be an ntfy topic, a Pushover user key or a URL "
                                 f"(1 to {MAX_TARGET} characters, no whitespace) for a PUSH contact")

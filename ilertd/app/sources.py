@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -13,7 +12,7 @@ from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.quiet_times import retime_holds
 from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSpec, Ref, Text
-from ilertd.domain.phone_numbers import e164
+from ilertd.domain.phone_numbers import E164, e164
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
@@ -32,7 +31,6 @@ BUILT_IN_TYPES = (
     "API", "PROMETHEUS", "GRAFANA", "NAGIOS", "ICINGA", "ZABBIX", "DATADOG", "SENTRY",
     "CLOUDWATCH", "UPTIMEROBOT", "WEBHOOK", "EMAIL", "SMS", "HEARTBEAT",
 )
-E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 MAPPED_FIELDS = ("summary", "details", "alertKey", "eventType", "priority")
 MAX_LEVELS = 20
 MAX_TIMEOUT_MIN = 7 * 24 * 60
@@ -165,10 +163,11 @@ def phone_number(value: Any, source_id: int | None, reply_numbers: frozenset[str
     and none is a number pages are sent from (a text to it is a responder's reply)."""
     if value is None:
         return None
-    if isinstance(value, str):  # as people write it (`+49 30 1234-5678`): kept as E.164
-        value = e164(value) or value
-    if not isinstance(value, str) or not re.fullmatch(SOURCE_BODY["phoneNumber"].pattern, value):
+    # As people write it (`+49 30 1234-5678`): kept as E.164.
+    number = e164(value) if isinstance(value, str) else None
+    if number is None:
         raise invalid("phoneNumber", "phoneNumber must be an E.164 number such as +4915112345678")
+    value = number
     if value in reply_numbers:
         raise invalid("phoneNumber", f"{value} is the number pages are sent from ([twilio] from_number "
                                      "or the sender of [channels.sms]): a text to it is a responder's "

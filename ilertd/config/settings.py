@@ -84,6 +84,16 @@ class TwilioConfig:
     api_base_url: str = "https://api.twilio.com"
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name, an address, an IPv6 address in brackets) is this machine's alone."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 # Twilio places calls only from an E.164 number (error 21212 otherwise).
 NOT_E164 = ("{number!r} is not an E.164 number such as +15550001111: Twilio places no call from it, and "
             "every voice page would fail")
@@ -100,22 +110,13 @@ def twilio_cannot_call_back(config: Config) -> str | None:
         return None
     url = config.server.public_url.strip()
     host = (urlsplit(url).hostname or "") if url else ""
-    if url and not _is_loopback(host):
+    if url and not is_loopback(host):
         return None
     where = (f"not set (so {config.public_url} is used)" if not url
              else f"{url!r}, a loopback address")
     return (f"twilio.auth_token is set, so Twilio calls ilertd back at server.public_url, which is {where}: "
             "Twilio cannot reach it (every call would say \"an application error has occurred\", every "
             "reply be refused 403); set it to the URL Twilio reaches ilertd at")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
