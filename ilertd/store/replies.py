@@ -10,6 +10,7 @@ import peewee
 
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
+from ilertd.store.outbox import pages_of_message
 
 PHONE_METHODS = ("SMS", "VOICE")
 # A page that left ilertd: alone, or in a summary of several.
@@ -74,19 +75,11 @@ def user_paged_at(incident_id: int, methods: Iterable[str], target: str) -> int 
 
 def latest_pages_to(target: str, methods: Iterable[str]) -> list[tuple[int, int]]:
     """(incident, user) of each incident the latest message to `target` (by one of `methods`)
-    paged: one, or several when it was a summary; the latest written first."""
-    to_target = (m.Notification.target == target) & m.Notification.incident.is_null(False)
-    last = _pages_sent(methods, m.Notification.sent_at).where(to_target).order_by(
-        m.Notification.sent_at.desc()).first()
-    if last is None:
-        return []
-    rows = (_pages_sent(methods, m.Notification.incident, m.Notification.user_id)
-            .where(to_target & (m.Notification.sent_at == last.sent_at))
-            .order_by(m.Notification.id.desc()))
-    paged: dict[int, int] = {}
-    for row in rows:
-        paged.setdefault(row.incident_id, row.user_id)
-    return list(paged.items())
+    paged: one, or several when it was a summary."""
+    last = (_pages_sent(methods, m.Notification)
+            .where((m.Notification.target == target) & m.Notification.incident.is_null(False))
+            .order_by(m.Notification.sent_at.desc(), m.Notification.id.desc()).first())
+    return [(row.incident_id, row.user_id) for row in pages_of_message(last)] if last is not None else []
 
 
 def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None
