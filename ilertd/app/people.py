@@ -15,7 +15,8 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
-from ilertd.store.people import admins, owned_row, user, username_holder
+from ilertd.store.names import holder_of
+from ilertd.store.people import admins, owned_row, user
 
 ROLES = ("ADMIN", "USER")
 
@@ -65,11 +66,12 @@ def _keep_an_admin(user_id: int) -> None:
 
 
 def _name_free(username: str, user_id: int | None) -> None:
-    holder = username_holder(username, other_than=user_id)
+    """409 ALREADY_EXISTS when another user's name is `username` in any case (see holder_of)."""
+    holder = holder_of(m.User, {"username": username}, user_id, without_case=True)
     if holder is not None:
-        taken = f"username {username!r} is taken"
-        raise ApiError(409, "ALREADY_EXISTS", taken if holder == username
-                       else f"{taken} by {holder!r} (user names are told apart without case)",
+        taken, held = f"username {username!r} is taken", user(holder)
+        raise ApiError(409, "ALREADY_EXISTS", taken if held is None or held.username == username
+                       else f"{taken} by {held.username!r} (user names are told apart without case)",
                        field="username")
 
 

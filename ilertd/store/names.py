@@ -5,13 +5,16 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from peewee import fn
+
 # The first key of the PostgreSQL advisory locks (two-key form) that make writers checking the
 # same table's values take turns; the second is the table's. Apart from PG_LOCK_ID and
 # PG_MIGRATION_LOCK_ID, which are single keys (first key 0).
 UNIQUE_VALUES_LOCK = 0x11E27F
 
 
-def holder_of(model: Any, values: dict[str, Any], other_than: int | None = None) -> int | None:
+def holder_of(model: Any, values: dict[str, Any], other_than: int | None = None,
+              without_case: bool = False) -> int | None:
     """The id of the row of `model` whose columns equal `values`, besides `other_than`; None if
     there is none. The oldest, should an older store hold several.
 
@@ -20,20 +23,17 @@ def holder_of(model: Any, values: dict[str, Any], other_than: int | None = None)
     sent twice, two provisioning runs) would each find the values free and both write them. No
     index backs this: an older store may hold copies, which export and provision name. SQLite's
     write transaction holds the whole store already."""
-    take_turns(model)
+    db = model._meta.database
+    if db.for_update and db.in_transaction():
+        table = zlib.crc32(model._meta.table_name.encode()) & 0x7FFFFFFF
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (UNIQUE_VALUES_LOCK, table))
     query = model.select(model.id)
     for column, value in values.items():
-        query = query.where(getattr(model, column) == value)
+        field = getattr(model, column)
+        # `without_case`: text told apart without (ASCII) case, such as user names.
+        query = query.where(fn.LOWER(field) == value.lower() if without_case else field == value)
     if other_than is not None:
         query = query.where(model.id != other_than)
     row = query.order_by(model.id).first()
     return None if row is None else int(row.id)
 
-
-def take_turns(model: Any) -> None:
-    """On PostgreSQL, in a transaction: wait for the other writers checking `model`'s unique values
-    until their COMMIT (see `holder_of`)."""
-    db = model._meta.database
-    if db.for_update and db.in_transaction():
-        table = zlib.crc32(model._meta.table_name.encode()) & 0x7FFFFFFF
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (UNIQUE_VALUES_LOCK, table))

@@ -13,7 +13,6 @@ from ilertd.domain.shift_reminders import DutyRule
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
 from ilertd.store.db import held
-from ilertd.store.names import take_turns
 from ilertd.store.reader import Reader, id_chunks, placeholders
 
 # One round trip instead of four per user, and one for a whole batch of users: under load every
@@ -52,17 +51,6 @@ def user_named(username: str) -> m.User | None:
         return exact
     found = list(m.User.select().where(peewee.fn.LOWER(m.User.username) == username.lower()).limit(2))
     return found[0] if len(found) == 1 else None
-
-
-def username_holder(username: str, other_than: int | None = None) -> str | None:
-    """The name of the user, other than `other_than`, whose name is `username` in any case; None
-    if there is none. Called in the transaction that then writes the name (see `take_turns`)."""
-    take_turns(m.User)
-    query = m.User.select(m.User.username).where(peewee.fn.LOWER(m.User.username) == username.lower())
-    if other_than is not None:
-        query = query.where(m.User.id != other_than)
-    row = query.order_by(m.User.id).first()
-    return None if row is None else str(row.username)
 
 
 def user_exists(user_id: int) -> bool:
