@@ -52,23 +52,23 @@ class TwiML:
         self.check_signature(request, body)
         page = notification(path_id(request))
         if page is None or page.kind == TEST:
-            return self.menu(path_id(request))
+            return self.menu(page, [])
         # The call is placed with the URL of one of its rows, not always the first it reads; a call
         # of status updates alone reads them.
-        pages = pages_of_message(page)
-        return self.menu(pages[0].id) if pages else self.updates(pages_of_message(page, updates=True))
+        call = pages_of_message(page)
+        return self.menu(call[0], call) if call else self.updates(pages_of_message(page, updates=True))
 
-    def menu(self, notification_id: int, before: str = "") -> Response:
+    def menu(self, page: Notification | None, call: list[Notification], before: str = "") -> Response:
         """The incident of the page, read with its keys (after `before`): a summary call's
-        incidents each in turn, the next one reached by 0, or when no key is pressed."""
-        page = notification(notification_id)
+        incidents (`call`, as pages_of_message reads them) each in turn, the next one reached by 0,
+        or when no key is pressed."""
         if page is not None and page.kind == TEST:
             spoken = test_text(page.method, page.target, "", page_reference(page.id)).spoken
             return _twiml(f"{_say(spoken)}<Hangup/>")
         paged = incident(page.incident_id) if page is not None and page.incident_id is not None else None
         if page is None or paged is None:
             return _twiml(_say(f"{before} {GONE}"))
-        position, count, after = _place_in_call(page)
+        position, count, after = _place_in_call(page, call)
         calls = f"{twiml_text(self.context.public_url)}/api/v1/twilio/voice"
         told = call_text(self._facts(paged), position, count)
         if paged.status == "RESOLVED":  # since the call was placed: nothing to answer
@@ -116,22 +116,23 @@ class TwiML:
         form = self.check_signature(request, body)
         notification_id = path_id(request)
         answer = self.context.replies.voice_key(notification_id, form.get("Digits", ""))
-        if answer.repeat:
-            return self.menu(notification_id)
         page = notification(notification_id)
-        after = _place_in_call(page)[2] if page is not None else None
+        call = pages_of_message(page) if page is not None else []
+        if answer.repeat:
+            return self.menu(page, call)
+        after = _place_in_call(page, call)[2] if page is not None else None
         if after is not None:
-            return self.menu(after.id, before=answer.text)
+            return self.menu(after, call, before=answer.text)
         if not answer.text:  # 0 on the last incident: nothing comes after it
-            return self.menu(notification_id)
+            return self.menu(page, call)
         also = self._also(page) if page is not None else ""
         return _twiml(f'{_say(f"{answer.text} {also}Goodbye.")}<Hangup/>')
 
 
-def _place_in_call(page: Notification) -> tuple[int, int, Notification | None]:
-    """Where the page's incident is among those its call reads: its position (from 0), how many
-    there are, and the page of the one read after it (None: it is the last)."""
-    pages = pages_of_message(page) or [page]
+def _place_in_call(page: Notification, call: list[Notification]) -> tuple[int, int, Notification | None]:
+    """Where the page's incident is among those its call reads (`call`; none: the page alone): its
+    position (from 0), how many there are, and the page of the one read after it (None: the last)."""
+    pages = call or [page]
     position = next((i for i, p in enumerate(pages) if p.incident_id == page.incident_id), 0)
     return position, len(pages), pages[position + 1] if position + 1 < len(pages) else None
 
