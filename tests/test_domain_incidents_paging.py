@@ -244,10 +244,15 @@ def test_a_waiting_incident_looks_again_at_once_when_asked_and_only_a_waiting_on
         0, now + timedelta(minutes=30))
     assert [e.text for e in found.log if e.log_entry_type == "ESCALATED"] == [
         "Someone is reachable now: level 0 of policy ops reached: paging user1"]
-    # Still nobody: nothing logged, nobody paged; the next look counts from this one.
+    # Still nobody, and no reason to look sooner than the next look: nothing changes, so nothing is
+    # written (every edit of a user comes here, once per waiting incident).
     quiet = look_again(waiting, policy, now, paging=muting(1))
-    assert quiet.changed and quiet.log == () and quiet.pages == ()
-    assert (quiet.incident.escalation_level, quiet.incident.next_escalation_at) == (WAITING, now + LOOK_AGAIN)
+    assert not quiet.changed and quiet.incident is waiting and quiet.pages == ()
+    # Still nobody, but a mute now ends before the next look: that is when it looks again.
+    sooner = look_again(waiting, policy, now, paging=muting(1, until=now + timedelta(minutes=2)))
+    assert sooner.changed and sooner.log == () and sooner.pages == ()
+    assert (sooner.incident.escalation_level, sooner.incident.next_escalation_at) == (
+        WAITING, now + timedelta(minutes=2))
     # Paging, accepted, resolved or held incidents are not waiting: left as they are.
     paging_now = found.incident
     assert look_again(paging_now, policy, now, paging=EVERYONE).incident is paging_now

@@ -146,8 +146,7 @@ def _enter_level(
 
     A level with nobody reachable now (muted users, empty schedules) escalates at once; when
     no level of the policy has anyone, nobody is paged, the incident stays PENDING and waits
-    (WAITING): level 0 is tried again when someone may be reachable (`next_look`).
-    """
+    (WAITING): level 0 is tried again when someone may be reachable (`next_look`)."""
     checked = 0
     first_pass = pass_number
     while True:
@@ -340,14 +339,15 @@ def escalation_due(
 def look_again(
     incident: Incident, policy: EscalationPolicy | None, now: datetime, paging: Paging = NO_PAGING
 ) -> Transition:
-    """Someone may be reachable now (a policy, schedule, user, contact or alert rule was written):
-    an incident waiting for someone tries level 0 at once, not at its next look (up to 15 minutes
-    after an operator put someone on call). Still nobody: its next look is worked out afresh, and
-    nothing is logged. Any other incident is left as it is."""
+    """Someone may be reachable now (a policy, schedule, user, contact or alert rule was written): an
+    incident waiting for someone tries level 0 at once, not at its next look. Still nobody: it looks
+    again sooner if the write gives a reason to (nothing logged), else nothing changes."""
     due = incident.next_escalation_at
     if incident.status != "PENDING" or incident.escalation_level != WAITING or due is None or due <= now:
         return Transition(incident)
-    return escalation_due(evolve(incident, next_escalation_at=now), policy, now, paging)
+    looked = escalation_due(evolve(incident, next_escalation_at=now), policy, now, paging)
+    later = looked.rearmed and (looked.incident.next_escalation_at or due) >= due
+    return Transition(incident) if looked.incident.escalation_level == WAITING and later else looked
 
 
 def escalation_user_ids(
@@ -374,8 +374,7 @@ def escalate(
 
     An ACCEPTED incident becomes PENDING again; the pass count is kept. `as_of`: when the page a
     reply answers was sent; a level that paged since (a timeout, the same reply twice) did what
-    it asked, and escalating again would page a level nobody asked for (as GoAlert refuses).
-    """
+    it asked, and escalating again would page a level nobody asked for (as GoAlert refuses)."""
     _refuse_if_resolved(incident)
     if as_of is not None and incident.escalated_at is not None and incident.escalated_at > as_of:
         raise ApiError(409, "ALREADY_ESCALATED",
