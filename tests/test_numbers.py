@@ -10,8 +10,8 @@ import apprise
 import pytest
 
 from ilertd.actors.runtime import answering_for
-from ilertd.channels.sender_numbers import sms_channel_sender
-from ilertd.config import load_config
+from ilertd.channels.sender_numbers import reply_numbers, sms_channel_sender
+from ilertd.config import ChannelConfig, ChannelsConfig, Config, load_config
 from ilertd.domain.phone_numbers import (
     SMS,
     VOICE,
@@ -20,7 +20,7 @@ from ilertd.domain.phone_numbers import (
     e164,
     merge_numbers,
     render_vcard,
-    twilio_sms_sender,
+    twilio_sender,
 )
 from tests.inprocess import InProcessDaemon
 from tests.test_http_people import make_user
@@ -161,10 +161,11 @@ def test_the_twilio_sender_is_read_as_apprise_reads_it(source: str) -> None:
     """The reading of the sender agrees with apprise's own Twilio plugin, built from the URL."""
     url = f"twilio://{SID}:{TOKEN}@x/14165550199?from={quote(source, safe='')}"
     plugin = apprise.Apprise.instantiate(url)
-    texts_from = None
-    if plugin is not None and plugin.default_mode == "T" and len(plugin.source) > 7:
-        texts_from = plugin.source  # a phone number, not a short code
-    assert twilio_sms_sender(source) == texts_from
+    sends_from = None
+    if plugin is not None and len(plugin.source) > 7:
+        # A phone number, not a short code; texts ("T") or WhatsApp messages ("W") from it.
+        sends_from = plugin.source, plugin.default_mode == "W"
+    assert twilio_sender(source) == sends_from
 
 
 def test_the_sms_channel_sender_comes_from_a_twilio_url_only() -> None:
@@ -185,6 +186,15 @@ def test_the_sms_channel_sender_comes_from_a_twilio_url_only() -> None:
     assert sms_channel_sender("json://127.0.0.1:9/sms/{contact}", True) is None
     assert sms_channel_sender("vonage://key:secret@15550001111/{contact}", True) is None
     assert sms_channel_sender("", True) is None
+
+
+def test_a_whatsapp_sender_is_a_number_replies_come_to() -> None:
+    """Pages through WhatsApp (`w:`) are answered by messaging the number they came from: a
+    message to it is a reply, and no SMS alert source may take it, though it takes no texts."""
+    whatsapp = f"twilio://_?sid={SID}&token={URL_TOKEN}&from=w:{BERLIN_MOBILE}&to={{contact}}"
+    config = Config(channels=ChannelsConfig(sms=ChannelConfig(whatsapp)))
+    assert reply_numbers(config) == frozenset({BERLIN_MOBILE})
+    assert sms_channel_sender(whatsapp, True) is None
 
 
 # --- over HTTP ----------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ SENDER = "+15550001111"
 LINK = re.compile(r"https?://\S+/r/[A-Za-z0-9._-]+")
 
 
-def sms_reply(paging: Paging, phone: str, body: str, token: str | None = None) -> str | None:
+def sms_reply(paging: Paging, phone: str, body: str, token: str | None = None,
+              to: str = SENDER) -> str | None:
     """Text `body` from `phone` to ilertd as Twilio would; the text of the TwiML's <Message>, if any."""
-    form = {"MessageSid": f"SM{len(body)}{phone}", "From": phone, "To": SENDER, "Body": body}
+    form = {"MessageSid": f"SM{len(body)}{phone}", "From": phone, "To": to, "Body": body}
     signature = twilio_signature(token or paging.http.twilio_token, paging.daemon.url + SMS_PATH, form)
     reply = paging.daemon.client.post(SMS_PATH, data=form, headers={"X-Twilio-Signature": signature})
     assert reply.status_code == 200, reply.text
@@ -76,6 +77,25 @@ def test_accept_by_sms_code_stops_the_next_level(app_paging: Paging, two_levels:
     # A second accept changes nothing and says so.
     assert sms_reply(app_paging, phone, "1A") == f"ilertd: Incident #{incident_id} is already accepted."
     assert len(log(app_paging, incident_id, "ACCEPTED")) == 1
+
+
+def test_a_reply_through_whatsapp_answers_the_pages_to_its_number(
+        app_paging: Paging, two_levels: tuple[int, int]) -> None:
+    """Twilio names the channel before the numbers of a WhatsApp message (`whatsapp:+49...`). Pages
+    sent through WhatsApp (an SMS channel's `w:` sender) asked for "1a", and the answer was dropped
+    as from a number nobody has."""
+    dave, erin = two_levels
+    incident_id = app_paging.alert(summary="db1 replication lag")
+    app_paging.daemon.advance("PT0S")
+    phone = phone_of(app_paging, dave)
+    (page,) = sms_to(app_paging, phone)
+    assert "Reply 1a accept" in page
+    answer = sms_reply(app_paging, f"whatsapp:{phone}", "1a", to=f"whatsapp:{SENDER}")
+    assert answer == f"ilertd: Incident #{incident_id} accepted."
+    (accepted,) = log(app_paging, incident_id, "ACCEPTED")
+    assert accepted["channel"] == "SMS" and accepted["user"]["id"] == dave
+    app_paging.daemon.advance("PT31M")
+    assert sms_to(app_paging, phone_of(app_paging, erin)) == []
 
 
 def test_codes_are_per_phone_reused_after_resolve_and_a_bare_letter_answers_the_latest(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ilertd.config import Config
-from ilertd.domain.phone_numbers import SMS, VOICE, SenderNumber, e164, twilio_sms_sender
+from ilertd.domain.phone_numbers import SMS, VOICE, SenderNumber, e164, twilio_sender
 
 TWILIO_SCHEME = "twilio"  # apprise's NotifyTwilio.secure_protocol
 # apprise's schemes that hand a message to a web endpoint of one's own: a gateway there may send
@@ -11,10 +11,9 @@ TWILIO_SCHEME = "twilio"  # apprise's NotifyTwilio.secure_protocol
 GATEWAY_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 
-def sms_channel_sender(url: str, inbound: bool) -> SenderNumber | None:
-    """The number the SMS channel's apprise URL sends from, when it is a twilio:// URL (other
-    schemes name their sender each in their own way, or not at all: not read). Only the number
-    leaves here: the URL holds the account's credentials."""
+def _twilio_url_sender(url: str) -> tuple[str, bool, bool] | None:
+    """The number a twilio:// apprise URL sends from, whether through WhatsApp, and whether it
+    calls; None for another scheme (each names its sender in its own way, or not at all)."""
     scheme, separator, _ = url.partition("://")
     if not separator or scheme.strip().lower() != TWILIO_SCHEME:
         return None
@@ -24,22 +23,33 @@ def sms_channel_sender(url: str, inbound: bool) -> SenderNumber | None:
     parsed = NotifyTwilio.parse_url(url)
     if not parsed or not isinstance(parsed.get("source"), str):
         return None
-    number = twilio_sms_sender(parsed["source"])
-    if number is None:
+    sender = twilio_sender(parsed["source"])
+    if sender is None:
         return None
     # `method=call` makes the SMS channel read its pages out in a call instead of texting them.
     calls = str(parsed.get("method") or "").strip().lower() == "call"
+    return sender[0], sender[1], calls
+
+
+def sms_channel_sender(url: str, inbound: bool) -> SenderNumber | None:
+    """The number the SMS channel's apprise URL texts (or calls) from, when it is a twilio:// URL
+    that does not send through WhatsApp. Only the number leaves here: the URL holds the account's
+    credentials."""
+    sender = _twilio_url_sender(url)
+    if sender is None or sender[1]:
+        return None
+    number, _, calls = sender
     return SenderNumber(number, frozenset({VOICE if calls else SMS}), inbound)
 
 
 def reply_numbers(config: Config) -> frozenset[str]:
     """The numbers SMS pages are sent from: `[twilio] from_number` and the twilio:// sender of
-    `[channels.sms]`. A responder answers a page by texting the number it came from, so a text to
-    one of them is a reply, and no SMS alert source may take its texts."""
+    `[channels.sms]` (through WhatsApp too). A responder answers a page by texting the number it
+    came from, so a text to one of them is a reply, and no SMS alert source may take its texts."""
     numbers = {e164(config.twilio.from_number)}
-    channel = sms_channel_sender(config.channels.sms.url, inbound=False)
+    channel = _twilio_url_sender(config.channels.sms.url)
     if channel is not None:
-        numbers.add(channel.phone_number)
+        numbers.add(channel[0])
     return frozenset(n for n in numbers if n is not None)
 
 

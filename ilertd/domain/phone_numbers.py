@@ -114,15 +114,16 @@ _TWILIO_MODE = re.compile(r"\s*(?:(?P<mode>[^:]+)\s*:\s*)?(?P<number>.+)$")
 _TWILIO_NUMBER = re.compile(r"^\+?[0-9\s)(+-]+\s*$")
 
 
-def twilio_sms_sender(source: str) -> str | None:
-    """The E.164 number texts go out from, given the sender of an apprise twilio:// URL; None for a
-    WhatsApp sender, a short code (5 or 6 digits: no E.164 number) or one apprise refuses.
+def twilio_sender(source: str) -> tuple[str, bool] | None:
+    """The E.164 number pages go out from, given the sender of an apprise twilio:// URL, and whether
+    they go through WhatsApp; None for a short code (5 or 6 digits: no E.164 number) or a sender
+    apprise refuses.
 
     As apprise reads it: the digits alone, 11 to 14 of them, country code included, with a +
     put before them.
     """
     found = _TWILIO_MODE.match(source)
-    if found is None or (found.group("mode") or "").strip().lower().startswith("w"):
+    if found is None:
         return None
     number = found.group("number")
     if not _TWILIO_NUMBER.match(number):
@@ -130,7 +131,21 @@ def twilio_sms_sender(source: str) -> str | None:
     digits = re.sub(r"[^0-9]", "", number)
     if not 11 <= len(digits) <= 14:
         return None
-    return e164("+" + digits)
+    whole = e164("+" + digits)
+    whatsapp = (found.group("mode") or "").strip().lower().startswith("w")
+    return None if whole is None else (whole, whatsapp)
+
+
+# Twilio names the channel before the number of a message through WhatsApp, in the webhook's
+# `From` and `To` as in the API: `whatsapp:+4915112345678`.
+_TWILIO_CHANNEL = re.compile(r"\s*whatsapp:\s*", re.IGNORECASE)
+
+
+def twilio_address_number(address: str) -> str:
+    """The number of a Twilio webhook's `From` or `To`, without the channel a WhatsApp message
+    names before it: a reply through WhatsApp comes from the same contact as one by SMS."""
+    found = _TWILIO_CHANNEL.match(address)
+    return address[found.end():] if found is not None else address
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from ilertd import hookimpl
 from ilertd.channels.sender_numbers import reply_numbers
 from ilertd.channels.twilio_voice import check_twilio_request, twiml_text
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event
+from ilertd.domain.phone_numbers import twilio_address_number
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Channel, PluginContext
 from ilertd.store.numbers import sms_sources_numbered
@@ -61,12 +62,14 @@ class InboundSms:
         form = check_twilio_request(self.context.settings.twilio.auth_token, self.context.public_url,
                                     request.url.path, request.url.query, request.method, body,
                                     request.headers.get("x-twilio-signature", ""))
-        to = form.get("To", "")
+        # A message through WhatsApp names its channel before each number: a reply from
+        # "whatsapp:+4915..." answers the pages to +4915..., as one by SMS does.
+        sender, to = twilio_address_number(form.get("From", "")), twilio_address_number(form.get("To", ""))
         alerts_here = bool(to) and to not in self.reply_numbers
         key = await run_in_threadpool(source_key_by_phone, to) if alerts_here else None
         if key is None:
             replies = self.context.replies
-            answer = await run_in_threadpool(replies.sms, form.get("From", ""), form.get("Body", ""))
+            answer = await run_in_threadpool(replies.sms, sender, form.get("Body", ""))
             return Response(twiml_message(answer), media_type="application/xml")
         try:
             event = sms_event(form)
