@@ -109,8 +109,24 @@ def test_a_new_interval_moves_the_running_deadline(app: InProcessDaemon) -> None
     assert edited.status_code == 200, edited.text
     app.advance("PT2M")
     assert len(incidents(app)) == 1
+
+
+def test_a_monitor_whose_incident_is_open_is_not_deleted(app: InProcessDaemon) -> None:
+    """Its next ping resolves its incident, and none reaches a deleted monitor: deleted, it left
+    the incident open, saying "The next ping resolves this incident", for good."""
+    created = monitor(app, interval_sec=120)
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.advance("PT2M")
+    (opened,) = incidents(app)
+    refused = app.delete(f"/api/heartbeat-monitors/{created['id']}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE"), refused.text
+    assert refused.json()["message"] == (f"the monitor's incident is open: {opened['id']}; resolve it first"
+                                         " (its next ping would have)")
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OVERDUE"
+    assert app.put(f"/api/incidents/{opened['id']}/resolve").status_code == 200
     assert app.delete(f"/api/heartbeat-monitors/{created['id']}").status_code == 204
     assert app.get(f"/api/heartbeat-monitors/{created['id']}").status_code == 404
+    assert app.delete(f"/api/heartbeat-monitors/{created['id']}").status_code == 404
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -10,10 +10,12 @@ from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Integer, ObjectSpec, Ref, Text
+from ilertd.app.sources import shown
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor, monitor_by_key
+from ilertd.store.incidents import open_incidents_with_key
 from ilertd.store.sources import source
 
 MIN_INTERVAL_S = 10
@@ -81,9 +83,17 @@ class Heartbeats:
         return monitor_or_404(monitor_id)
 
     def delete(self, caller: Principal, monitor_id: int) -> None:
+        """Refused while its incident is open: the monitor's next ping resolves it, and none
+        reaches a deleted one (as a policy an open incident escalates by is kept)."""
         require_admin(caller)
-        monitor_or_404(monitor_id)
         with write_transaction(self.ctx.db):
+            if not row_held(m.HeartbeatMonitor, monitor_id, exclusive=True):
+                raise not_found("heartbeat monitor", monitor_id)
+            incidents = open_incidents_with_key(heartbeat_alert_key(monitor_id))
+            if incidents:
+                open_ones = shown([str(i) for i in incidents])
+                raise ApiError(409, "IN_USE", f"the monitor's incident is open: {open_ones}; resolve it first"
+                               " (its next ping would have)")
             m.HeartbeatMonitor.delete().where(m.HeartbeatMonitor.id == monitor_id).execute()
         self.ctx.heartbeat_changed(monitor_id, False)
 

@@ -215,6 +215,15 @@ def open_key_sources(alert_keys: Collection[str]) -> dict[str, list[int]]:
     return found
 
 
+def open_incidents_with_key(alert_key: str) -> list[int]:
+    """The ids of the open incidents of `alert_key` (compared as the store compares keys), on
+    any source."""
+    identity = alert_key_identity(alert_key)
+    return [incident_id for (incident_id,) in m.Incident.select(m.Incident.id)
+            .where(m.Incident.status != "RESOLVED", m.Incident.alert_key_identity == identity)
+            .order_by(m.Incident.id).tuples()]
+
+
 def open_incident_counts(source_ids: list[int] | None = None) -> dict[int, int]:
     """How many incidents are open on each alert source (of `source_ids`, or all), counted by the
     store: a page showing the counts must not read every open incident."""

@@ -312,7 +312,8 @@ def _operations() -> dict[tuple[str, str], Operation]:
             "The numbers as a vCard", "Numbers", reply=TEXT, media="text/vcard"),
         # --- heartbeats, maintenance windows ---
         **_crud("/api/heartbeat-monitors", "Heartbeat monitors", "heartbeat monitor", MONITOR_BODY,
-                views.HEARTBEAT_MONITOR, True),
+                views.HEARTBEAT_MONITOR, True,
+                "A monitor whose incident is open cannot be deleted (409 IN_USE)."),
         **{(method, "/api/v1/heartbeats/{key}"): Operation(
             "Ping a heartbeat monitor", "Heartbeat monitors", reply=None if method == "HEAD" else views.PING,
             status=202, auth="none", description="The key authenticates; a body is not read.")
