@@ -247,3 +247,25 @@ def test_a_ping_resolves_the_incident_where_it_opened_after_the_source_changed(
     app.advance("PT1M")
     assert [i["alertSource"]["id"] for i in incidents(app) if i["status"] == "PENDING"] == [
         other.json()["id"]]
+
+
+def test_a_source_a_monitor_opens_its_incidents_on_is_not_deleted(app: InProcessDaemon) -> None:
+    """Deleting such a source took the monitor with it, without a word: its job's pings were then
+    404s, and its silence opened nothing."""
+    other = app.post("/api/alert-sources", {"name": "backups", "integrationType": "HEARTBEAT"})
+    assert other.status_code == 201, other.text
+    source_id = other.json()["id"]
+    created = monitor(app, source_id=source_id)
+    refused = app.delete(f"/api/alert-sources/{source_id}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE"), refused.text
+    assert refused.json()["message"] == ("heartbeat monitors open their incidents on this source: "
+                                         "'nightly backup'; give them another source first")
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    moved = app.put(f"/api/heartbeat-monitors/{created['id']}", {"alertSource": {"id": 1}})
+    assert moved.status_code == 200, moved.text
+    assert app.delete(f"/api/alert-sources/{source_id}").status_code == 204
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["alertSource"] == {"id": 1}
+    app.advance("PT5M")
+    (opened,) = incidents(app)
+    assert opened["alertSource"]["id"] == 1
+    assert app.delete("/api/alert-sources/999").status_code == 404

@@ -10,10 +10,10 @@ from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Integer, ObjectSpec, Ref, Text
-from ilertd.app.sources import shown
+from ilertd.app.sources import held_for_delete, refuse_in_use
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import row_held, write_transaction
+from ilertd.store.db import write_transaction
 from ilertd.store.heartbeats import monitor, monitor_by_key
 from ilertd.store.incidents import open_incidents_with_key
 from ilertd.store.sources import source
@@ -87,13 +87,9 @@ class Heartbeats:
         reaches a deleted one (as a policy an open incident escalates by is kept)."""
         require_admin(caller)
         with write_transaction(self.ctx.db):
-            if not row_held(m.HeartbeatMonitor, monitor_id, exclusive=True):
-                raise not_found("heartbeat monitor", monitor_id)
-            incidents = open_incidents_with_key(heartbeat_alert_key(monitor_id))
-            if incidents:
-                open_ones = shown([str(i) for i in incidents])
-                raise ApiError(409, "IN_USE", f"the monitor's incident is open: {open_ones}; resolve it first"
-                               " (its next ping would have)")
+            held_for_delete(m.HeartbeatMonitor, monitor_id, "heartbeat monitor")
+            refuse_in_use([str(i) for i in open_incidents_with_key(heartbeat_alert_key(monitor_id))],
+                          "the monitor's incident is open", "resolve it first (its next ping would have)")
             m.HeartbeatMonitor.delete().where(m.HeartbeatMonitor.id == monitor_id).execute()
         self.ctx.heartbeat_changed(monitor_id, False)
 

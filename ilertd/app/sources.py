@@ -17,6 +17,7 @@ from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, su
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
+from ilertd.store.heartbeats import monitor_names_on
 from ilertd.store.people import existing_user_ids
 from ilertd.store.schedules import existing_schedule_ids
 from ilertd.store.sources import (
@@ -78,6 +79,19 @@ def shown(names: list[str], most: int = 5) -> str:
     """The first `most` of `names`, and how many more: what a refusal lists."""
     more = f" and {len(names) - most} more" if len(names) > most else ""
     return ", ".join(names[:most]) + more
+
+
+def held_for_delete(model: type[peewee.Model], row_id: int, what: str) -> None:
+    """Holds the row about to be deleted: a write naming it meanwhile waits, and is seen once
+    committed. 404 when there is none."""
+    if not row_held(model, row_id, exclusive=True):
+        raise not_found(what, row_id)
+
+
+def refuse_in_use(names: list[str], holders: str, remedy: str) -> None:
+    """409 IN_USE naming what still needs the row: "`holders`: a, b; `remedy`"."""
+    if names:
+        raise ApiError(409, "IN_USE", f"{holders}: {shown(names)}; {remedy}")
 
 
 def new_integration_key() -> str:
@@ -259,10 +273,15 @@ class Sources:
         return source_or_404(source_id)
 
     def delete_source(self, caller: Principal, source_id: int) -> None:
+        """Refused while it has incidents, or while a heartbeat monitor opens its incidents on it:
+        the monitor went with it, and the silence of its job then opened nothing."""
         require_admin(caller)
-        source_or_404(source_id)
         try:
             with write_transaction(self.ctx.db):
+                held_for_delete(m.AlertSource, source_id, "alert source")
+                refuse_in_use([repr(n) for n in monitor_names_on(source_id)],
+                              "heartbeat monitors open their incidents on this source",
+                              "give them another source first")
                 m.AlertSource.delete().where(m.AlertSource.id == source_id).execute()
         except peewee.IntegrityError:
             raise ApiError(409, "IN_USE", "the alert source has incidents; it cannot be deleted") from None
@@ -308,17 +327,11 @@ class Sources:
         them paging nobody, silently (as a schedule a policy names is refused)."""
         require_admin(caller)
         with write_transaction(self.ctx.db):
-            # Held first: a source given this policy meanwhile waits, and is seen here once committed.
-            if not row_held(m.EscalationPolicy, policy_id, exclusive=True):
-                raise not_found("escalation policy", policy_id)
-            sources = sources_paging_by(policy_id)
-            if sources:
-                raise ApiError(409, "IN_USE", "alert sources escalate by this policy: "
-                               f"{shown([repr(n) for n in sources])}; give them another policy first")
-            incidents = open_incidents_escalating_by(policy_id)
-            if incidents:
-                raise ApiError(409, "IN_USE", "open incidents escalate by this policy: "
-                               f"{shown([str(i) for i in incidents])}; resolve them first")
+            held_for_delete(m.EscalationPolicy, policy_id, "escalation policy")
+            refuse_in_use([repr(n) for n in sources_paging_by(policy_id)],
+                          "alert sources escalate by this policy", "give them another policy first")
+            refuse_in_use([str(i) for i in open_incidents_escalating_by(policy_id)],
+                          "open incidents escalate by this policy", "resolve them first")
             m.EscalationPolicy.delete().where(m.EscalationPolicy.id == policy_id).execute()
         # A source given this policy meanwhile by another node was detached (ON DELETE SET NULL).
         self.ctx.sources.invalidate()

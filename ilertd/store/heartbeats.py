@@ -21,3 +21,9 @@ def monitors_page(start: int, size: int) -> list[m.HeartbeatMonitor]:
 def pinged_monitors() -> list[m.HeartbeatMonitor]:
     """Monitors whose timer runs: pinged at least once and not yet overdue."""
     return list(m.HeartbeatMonitor.select().where(m.HeartbeatMonitor.status == "OK"))
+
+
+def monitor_names_on(source_id: int) -> list[str]:
+    """The names of the heartbeat monitors whose silence opens an incident on this source."""
+    return [name for (name,) in m.HeartbeatMonitor.select(m.HeartbeatMonitor.name)
+            .where(m.HeartbeatMonitor.alert_source == source_id).order_by(m.HeartbeatMonitor.id).tuples()]

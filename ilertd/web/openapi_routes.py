@@ -262,7 +262,9 @@ def _operations() -> dict[tuple[str, str], Operation]:
             description="Oneself or ADMIN; queued and sent at once, throttled like any page. Takes no body."),
         # --- alert sources, escalation policies ---
         **_crud("/api/alert-sources", "Alert sources", "alert source", SOURCE_BODY, views.ALERT_SOURCE, True,
-                "A source that has incidents cannot be deleted (409 IN_USE).", unique_name=True),
+                "A source that has incidents, or that a heartbeat monitor names, cannot be deleted "
+                "(409 IN_USE).",
+                unique_name=True),
         **_crud("/api/escalation-policies", "Escalation policies", "escalation policy", POLICY_BODY,
                 views.ESCALATION_POLICY, True,
                 "A policy an alert source or an open incident escalates by cannot be deleted (409 IN_USE).",
