@@ -121,6 +121,29 @@ def test_contact_method_is_fixed_and_target_checked_on_update(app: InProcessDaem
     assert app.get(path).json() == {"id": contact, "method": "SMS", "target": "+4915112345678"}
 
 
+def test_a_second_contact_of_one_method_and_target_is_refused(app: InProcessDaemon) -> None:
+    """A number typed once with spaces and once without made two contacts of one phone: its rules
+    and pages split between them, and the profile listed it twice."""
+    first = add_contact(app, 1, "SMS", "+4915112345678")
+    again = app.post("/api/users/1/contacts", {"method": "SMS", "target": "+49 151 1234 5678"})
+    assert (again.status_code, again.json()["code"]) == (409, "ALREADY_EXISTS")
+    assert again.json()["field"] == "target"
+    assert again.json()["message"] == f"user 1 already has this contact (id {first}): SMS +4915112345678"
+    # Another method, or another user, may have it.
+    voice = add_contact(app, 1, "VOICE", "+4915112345678")
+    bob = app.post("/api/users", {"username": "bob"}).json()["id"]
+    add_contact(app, bob, "SMS", "+4915112345678")
+    moved = app.put(f"/api/users/1/contacts/{voice}", {"target": "+4915112345679"})
+    assert moved.status_code == 200, moved.text
+    add_contact(app, 1, "VOICE", "+4915112345678")
+    refused = app.put(f"/api/users/1/contacts/{voice}", {"target": "+4915112345678"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "ALREADY_EXISTS"), refused.text
+    # Given its own target again, a contact is unchanged, not refused.
+    assert app.put(f"/api/users/1/contacts/{first}", {"target": "+4915112345678"}).status_code == 200
+    assert [c["target"] for c in app.get("/api/users/1/contacts").json()] == [
+        "+4915112345678", "+4915112345679", "+4915112345678"]
+
+
 # --- rules -----------------------------------------------------------------------------------
 
 # (collection, extra fields on create, expected extras, an update, expected extras after it)

@@ -192,6 +192,16 @@ def refuse_duplicate(kind: RuleKind, user_id: int, columns: dict[str, Any],
                        f"(id {same}): the same {', '.join(names[:-1])} and {names[-1]}")
 
 
+def refuse_same_contact(user_id: int, method: str, target: str, contact_id: int | None = None) -> None:
+    """A user's two contacts of one method and target are one mistake (a form sent twice, a number
+    typed once with spaces and once without): `409 ALREADY_EXISTS` naming the one it would repeat,
+    as for rules, and as a provision document listing one twice is refused."""
+    same = holder_of(m.Contact, {"user": user_id, "method": method, "target": target}, other_than=contact_id)
+    if same is not None:
+        raise ApiError(409, "ALREADY_EXISTS", f"user {user_id} already has this contact (id {same}): "
+                       f"{method} {target}", field="target")
+
+
 _API_NAMES = {"type": "type", "delay_min": "delayMin", "before_min": "beforeMin"}
 
 
@@ -226,6 +236,7 @@ class Preferences:
         assert method is not None
         target = contact_target(body, method, required=True)
         with write_transaction(self.ctx.db):
+            refuse_same_contact(user_id, method, target)
             row = m.Contact.create(user=user_id, method=method, target=target)
         # After the COMMIT (every write below alike): the very next page reads the change.
         self.ctx.user_changed(user_id)
@@ -244,6 +255,7 @@ class Preferences:
             target = contact_target(body, row.method, required=False)
             moved: list[MovedPage] = []
             if target is not None:
+                refuse_same_contact(user_id, row.method, target, contact_id)
                 # Another contact of the user with this target still wants its pages.
                 if not has_same_contact(row):
                     moved = follow_contact(user_id, _username(user_id), row.method, row.target, target,
