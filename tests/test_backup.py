@@ -129,6 +129,25 @@ def test_backing_up_where_there_is_no_store_makes_none(
     assert not (tmp_path / "mistyped").exists() and not (tmp_path / "copy.db").exists()
 
 
+def test_a_backup_or_a_store_where_nothing_can_be_written_is_an_error_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A backup into a directory that does not exist, and any command on a data directory the
+    file system refuses (here under a file, as a read-only one or another user's would), ended in
+    an OSError's traceback."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
+    assert cli(capsys, "migrate")[0] == 0
+    code, _, err = cli(capsys, "backup", str(tmp_path / "no-such-dir" / "copy.db"))
+    assert (code, err) == (1, f"ilertd: cannot back up: cannot write to {tmp_path / 'no-such-dir'}: "
+                              "No such file or directory\n")
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "a-file" / "data"))
+    unwritable = f"ilertd: cannot write {tmp_path / 'a-file' / 'data'}: Not a directory (the data directory"
+    for command in (["migrate"], ["export"], ["user", "add", "zed"], ["restore", str(tmp_path / "x.db")],
+                    ["serve", "--port", "0"]):
+        code, _, err = cli(capsys, *command)
+        assert code == 1 and err.splitlines()[-1].startswith(unwritable), (command, err)
+
+
 def test_a_postgresql_store_is_backed_up_with_its_own_tools(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "ilertd.toml"

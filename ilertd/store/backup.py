@@ -43,10 +43,13 @@ def backup_to(db: peewee.Database, target: Path) -> int:
     if target.exists():
         raise BackupError(f"{target} exists: name a new file (a backup never overwrites one)")
     temporary = target.with_name(f".{target.name}.partial")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temporary)
-    # 0600 before SQLite writes anything: the copy holds the signing secret and token hashes.
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        # 0600 before SQLite writes anything: the copy holds the signing secret and token hashes.
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except OSError as error:  # no such directory, not one's to write in, a read-only file system
+        raise BackupError(f"cannot write to {target.parent}: {error.strerror}") from None
     try:
         copy = sqlite3.connect(temporary)
         try:

@@ -18,7 +18,7 @@ from playhouse.migrations import Runner
 
 from ilertd.domain.text_input import storable
 from ilertd.errors import StoreUnavailable
-from ilertd.store.files import DIRECTORY_MODE, create_private, open_private
+from ilertd.store.files import create_private, open_private
 from ilertd.store.models import database_proxy
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,6 @@ def open_database(url: str) -> peewee.Database:
     if url.startswith("sqlite:"):
         path = sqlite_file(url)
         if path is not None:
-            path.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
             # 0600 before SQLite opens it: the WAL and shared-memory files take the same mode.
             create_private(path)
         db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)

@@ -10,27 +10,44 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from ilertd.errors import StartError
 
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
 
 
+@contextlib.contextmanager
+def writable(path: Path) -> Iterator[None]:
+    """A file system refusing the data directory's files (a read-only one, a directory of another
+    user's) as a StartError naming the file and why, where it was a traceback."""
+    try:
+        yield
+    except OSError as error:
+        raise StartError(f"cannot write {error.filename or path}: {error.strerror} (the data directory"
+                         " must be one the user ilertd runs as can write)") from None
+
+
 def secure_directory(directory: Path) -> None:
     """Create `directory` if needed; make it 0700 and every file directly in it 0600."""
-    directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-    os.chmod(directory, DIRECTORY_MODE)
-    for entry in directory.iterdir():
-        if entry.is_file() and not entry.is_symlink():
-            os.chmod(entry, FILE_MODE)
+    with writable(directory):
+        directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        os.chmod(directory, DIRECTORY_MODE)
+        for entry in directory.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, FILE_MODE)
 
 
 def create_private(path: Path) -> None:
     """Make sure `path` exists, mode 0600, without touching its content."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-    os.close(fd)
-    os.chmod(path, FILE_MODE)
+    with writable(path):
+        path.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.close(fd)
+        os.chmod(path, FILE_MODE)
 
 
 def open_private(path: Path, mode: str = "a+") -> IO[str]:
