@@ -123,6 +123,10 @@ def test_a_responder_deleted_since_is_named_as_such_on_the_incident_page(app: In
     bos_client = login(app, "bo")
     assert submit(bos_client, page, f"{page}/accept", {}).status_code == 200
     assert app.client.delete(f"/api/users/{bo}?force=true", headers=app.auth()).status_code == 204
+    # The API's form (docs/API.md, "Conventions"): the id kept, the name empty.
+    served = app.get(f"/api/incidents/{incident_id}").json()
+    assert served["acceptedBy"] == {"id": bo, "username": ""}
+    assert {"id": bo, "username": ""} in [r["user"] for r in served["responders"]]
     shown = login(app, "ann").get(page).text
     assert f"by deleted user #{bo}," in shown
     assert f"<dt>Paged</dt><dd>ann, deleted user #{bo} (accepted)</dd>" in shown
