@@ -162,15 +162,19 @@ def test_pages_sent_failed_and_refused_are_counted(app_paging: Paging) -> None:
     assert value(samples, "ilertd_notification_delay_seconds_sum") < 1.0
     assert value(samples, "ilertd_notification_delay_seconds_bucket", le="0.01") == 3
 
-    # A number that replied STOP: its page is refused, never sent.
-    assert "no more SMS" in (sms_reply(app_paging, phone_of(app_paging, dave), "STOP") or "")
+    # A page planned before its number replied STOP is refused, never sent: db3's SMS waits for
+    # the throttle window db2's opened.
     assert daemon.event(eventType="RESOLVE", alertKey="db1").json()["incidentId"] == first
     app_paging.alert("db2")
     daemon.advance("PT0S")
+    app_paging.alert("db3")
+    daemon.advance("PT0S")
+    assert "no more SMS" in (sms_reply(app_paging, phone_of(app_paging, dave), "STOP") or "")
+    daemon.advance("PT1M")
     samples = scrape(daemon)
     assert value(samples, "ilertd_notifications_total", channel="sms", outcome="refused") == 1
-    assert value(samples, "ilertd_notifications_total", channel="sms", outcome="sent") == 1
-    assert value(samples, "ilertd_incidents", status="PENDING") == 1
+    assert value(samples, "ilertd_notifications_total", channel="sms", outcome="sent") == 2
+    assert value(samples, "ilertd_incidents", status="PENDING") == 2
 
 
 def test_pages_a_mute_kept_from_being_planned_are_counted_muted(app_paging: Paging) -> None:

@@ -19,6 +19,7 @@ from ilertd.domain.notification_plan import (
     UpdateType,
     pages_for,
     throttle_until,
+    unreachable_reason,
     update_pages,
 )
 
@@ -122,6 +123,23 @@ def test_a_rule_whose_contact_is_gone_is_skipped_when_another_rule_works() -> No
 )
 def test_a_user_with_neither_a_usable_rule_nor_an_email_gets_nothing(rules: tuple[AlertRule, ...]) -> None:
     assert pages_for(person(*rules, email=""), "HIGH", T0) == ()
+
+
+def test_an_sms_contact_whose_number_replied_stop_is_skipped_as_a_gone_one_is() -> None:
+    stopped = Contact(1, "SMS", "+491511111111", stopped=True)
+    contacts = (stopped, VOICE, PUSH, MAIL)
+    also_voice = person(high(stopped), high(VOICE, 5), contacts=contacts)
+    assert pages_for(also_voice, "HIGH", T0) == (page(VOICE, 5),)
+    only_sms = person(high(stopped), contacts=contacts)
+    (fallback,) = pages_for(only_sms, "HIGH", T0)
+    assert (fallback.method, fallback.target, fallback.fallback) == ("EMAIL", EMAIL, True)
+    nobody = person(high(stopped), contacts=contacts, email="")
+    assert pages_for(nobody, "HIGH", T0) == ()
+    assert unreachable_reason(nobody, "HIGH", T0) == (
+        "no alert rule for HIGH priority but SMS to +491511111111 (which replied STOP) and no e-mail address")
+    # STOP is about texts: a call to the number still goes.
+    called = Contact(2, "VOICE", "+491511111111", stopped=True)
+    assert pages_for(person(high(called), contacts=(called,)), "HIGH", T0) == (page(called),)
 
 
 def test_a_user_without_an_email_is_still_paged_by_their_rules() -> None:

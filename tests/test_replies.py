@@ -168,16 +168,48 @@ def test_stop_turns_sms_off_and_start_on_again(app_paging: Paging, two_levels: t
     dave, _erin = two_levels
     phone = phone_of(app_paging, dave)
     assert "no more SMS" in (sms_reply(app_paging, phone, "STOP") or "")
+    # Nothing is planned to the number: dave is paged by his other rule (push).
     stopped = app_paging.alert("k1")
     app_paging.daemon.advance("PT0S")
     assert sms_to(app_paging, phone) == []
-    (row,) = [n for n in app_paging.notifications(stopped) if n["method"] == "SMS"]
-    assert row["status"] == "ERROR" and "STOP" in row["errorMessage"]
-    assert any("STOP" in e["text"] for e in log(app_paging, stopped, "NOTIFICATION_FAILED"))
+    assert [n["method"] for n in app_paging.notifications(stopped)] == ["PUSH"]
     assert "on again" in (sms_reply(app_paging, phone, "start") or "")
     app_paging.alert("k2")
     app_paging.daemon.advance("PT0S")
     assert len(sms_to(app_paging, phone)) == 1
+
+
+def test_a_level_whose_only_responder_replied_stop_escalates_at_once(app_paging: Paging) -> None:
+    """dave's one way to be paged is SMS, and he replied STOP: his page was planned and refused,
+    and the incident waited his level's 30 minutes with nobody paged. He is unreachable now, as a
+    muted user is: the level escalates at once; with an account e-mail, that is where he is paged."""
+    dave = app_paging.user("dave", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    erin = app_paging.user("erin", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [dave]), (30, [erin])])
+    phone = phone_of(app_paging, dave)
+    assert "no more SMS" in (sms_reply(app_paging, phone, "STOP") or "")
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1
+    assert len(sms_to(app_paging, phone_of(app_paging, erin))) == 1
+    (nobody,) = log(app_paging, incident_id, "NOBODY_ON_CALL")
+    assert nobody["text"] == ("Nobody reachable at level 0 of policy ops: dave (no alert rule for HIGH"
+                              f" priority but SMS to {phone} (which replied STOP) and no e-mail address)")
+    assert [n["user"]["id"] for n in app_paging.notifications(incident_id)] == [erin]
+    # Given an e-mail address, he is paged there instead, and the log says why.
+    assert app_paging.daemon.put(f"/api/users/{dave}", {"email": "dave@example.com"}).status_code == 200
+    second = app_paging.alert("db2")
+    app_paging.daemon.advance("PT0S")
+    assert incident(app_paging, second)["escalationLevel"] == 0
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    fallback = f"dave has no alert rule for HIGH priority but SMS to {phone} (which replied STOP): e-mail to"
+    planned = [e["text"] for e in log(app_paging, second, "NOTIFICATION_PLANNED")]
+    assert f"{fallback} dave@example.com" in planned
+    # START: paged by SMS again, from the next level reached on.
+    assert "on again" in (sms_reply(app_paging, phone, "START") or "")
+    third = app_paging.alert("db3")
+    app_paging.daemon.advance("PT0S")
+    assert [n["method"] for n in app_paging.notifications(third)] == ["SMS"]
 
 
 def test_help_is_sent_at_most_five_times_in_a_row(app_paging: Paging, two_levels: tuple[int, int]) -> None:

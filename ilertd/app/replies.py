@@ -118,11 +118,14 @@ class Replies:
             return None
         now = self.ctx.now()
         reply = parse_sms_reply(body)
-        if reply.kind == "stop":
-            store.set_sms_stopped(self.ctx.db, phone, True, now)
-            return "ilertd: no more SMS to this number. Reply START to get them again."
-        if reply.kind == "start":
-            store.set_sms_stopped(self.ctx.db, phone, False, now)
+        if reply.kind in ("stop", "start"):
+            store.set_sms_stopped(self.ctx.db, phone, reply.kind == "stop", now)
+            # Paging plans nothing to a stopped number: its users are read afresh, and START may
+            # make one reachable again whom an incident waits for.
+            for user_id in store.phone_owners(phone):
+                self.ctx.user_changed(user_id)
+            if reply.kind == "stop":
+                return "ilertd: no more SMS to this number. Reply START to get them again."
             return "ilertd: SMS to this number are on again."
         target: tuple[int, int] | None = None
         problem = ""

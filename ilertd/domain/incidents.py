@@ -33,7 +33,7 @@ from ilertd.domain.incident_model import (
     Status,
     Transition,
 )
-from ilertd.domain.notification_plan import PlannedPage, pages_for
+from ilertd.domain.notification_plan import PlannedPage, no_rule_reason, pages_for, unreachable_reason
 from ilertd.errors import ApiError, invalid
 
 if TYPE_CHECKING:
@@ -165,9 +165,8 @@ def _enter_level(
                 continue
             planned = pages_for(person, incident.priority, now)
             if not planned:
-                why = (f"muted until {person.muted_until.isoformat()}" if person.muted_at(now)
-                       else f"no alert rule for {incident.priority} priority and no e-mail address")
-                unreachable.append(f"{person.username}{through} ({why})")
+                unreachable.append(f"{person.username}{through} "
+                                   f"({unreachable_reason(person, incident.priority, now)})")
                 if person.muted_at(now) and muted is not None:
                     muted.extend(p.method for p in pages_for(evolve(person, muted_until=None),
                                                                incident.priority, now))
@@ -178,7 +177,7 @@ def _enter_level(
                 if page.fallback:
                     log.append(LogEntry(
                         "NOTIFICATION_PLANNED",
-                        f"{person.username} has no alert rule for {incident.priority} priority:"
+                        f"{person.username} has {no_rule_reason(person, incident.priority)}:"
                         f" e-mail to {page.target}",
                         person.user_id,
                     ))

@@ -47,6 +47,8 @@ class Contact:
     id: int
     method: Method
     target: str
+    # An SMS contact whose number replied STOP (and not START since): nothing is planned to it.
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,19 +104,41 @@ def pages_for(person: Person, priority: Priority, level_reached_at: datetime) ->
     """The notification cycle of one user for one level; empty when they cannot be reached."""
     if person.muted_at(level_reached_at):
         return ()
-    contacts = {c.id: c for c in person.contacts}
-    wanted = rule_type(priority)
     pages = []
-    for rule in person.alert_rules:
-        contact = contacts.get(rule.contact_id)
-        if rule.type != wanted or contact is None:
+    for rule, contact in _rules_of(person, priority):
+        if contact.method == "SMS" and contact.stopped:
             continue
         due = level_reached_at + timedelta(minutes=rule.delay_min)
         pages.append(PlannedPage(person.user_id, contact.method, contact.target, due))
-    # No usable rule (none for this priority, or its contact is gone): never page nobody.
+    # No usable rule (none for this priority, its contact gone, or its number replied STOP):
+    # never page nobody.
     if not pages and person.email:
         return (PlannedPage(person.user_id, "EMAIL", person.email, level_reached_at, fallback=True),)
     return tuple(sorted(pages, key=lambda p: (p.due_at, _rank(p.method), p.method)))
+
+
+def _rules_of(person: Person, priority: Priority) -> list[tuple[AlertRule, Contact]]:
+    """The person's alert rules for `priority` whose contact still exists, with it."""
+    contacts = {c.id: c for c in person.contacts}
+    wanted = rule_type(priority)
+    return [(rule, contacts[rule.contact_id]) for rule in person.alert_rules
+            if rule.type == wanted and rule.contact_id in contacts]
+
+
+def no_rule_reason(person: Person, priority: Priority) -> str:
+    """Why no alert rule of `person` pages them for `priority` (so their account e-mail is used, or
+    nobody): none for it, or every one to a number that replied STOP."""
+    stopped = sorted({c.target for _, c in _rules_of(person, priority) if c.method == "SMS" and c.stopped})
+    if stopped:
+        return f"no alert rule for {priority} priority but SMS to {', '.join(stopped)} (which replied STOP)"
+    return f"no alert rule for {priority} priority"
+
+
+def unreachable_reason(person: Person, priority: Priority, at: datetime) -> str:
+    """Why `pages_for` planned nothing for `person` at `at`."""
+    if person.muted_until is not None and person.muted_at(at):
+        return f"muted until {person.muted_until.isoformat()}"
+    return f"{no_rule_reason(person, priority)} and no e-mail address"
 
 
 def _rank(method: Method) -> int:

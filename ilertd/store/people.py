@@ -22,7 +22,9 @@ PEOPLE_SQL = """
 SELECT 'u' AS kind, id AS a, username AS b, email AS c, muted_until AS d, CAST(NULL AS INTEGER) AS e,
        CAST(NULL AS INTEGER) AS f, id AS user_id, timezone AS g
   FROM "user" WHERE id IN ({ids})
-UNION ALL SELECT 'c', id, method, target, NULL, CAST(NULL AS INTEGER), id, user_id, NULL
+UNION ALL SELECT 'c', id, method, target, NULL,
+       (SELECT CASE WHEN s.sms_stopped THEN 1 ELSE 0 END FROM phone_state s WHERE s.phone = contact.target),
+       id, user_id, NULL
   FROM contact WHERE user_id IN ({ids})
 UNION ALL SELECT 'a', contact_id, method, type, NULL, delay_min, id, user_id, NULL
   FROM alert_rule WHERE user_id IN ({ids})
@@ -165,7 +167,7 @@ def _people_from_rows(rows: list[Any]) -> dict[int, plan.Person]:
         if not users:
             continue
         _, uid, username, email, muted_until, _, _, _, timezone = users[0]
-        contacts = tuple(plan.Contact(r[1], r[2], r[3]) for r in mine if r[0] == "c")
+        contacts = tuple(plan.Contact(r[1], r[2], r[3], bool(r[5])) for r in mine if r[0] == "c")
         alert_rules = tuple(plan.AlertRule(r[2], r[1], r[5], r[3]) for r in mine if r[0] == "a")
         update_rules = tuple(plan.UpdateRule(r[2], r[1], r[3]) for r in mine if r[0] == "r")
         people[user_id] = plan.Person(uid, username, email, m.User.muted_until.python_value(muted_until),

@@ -108,6 +108,12 @@ def phone_is_known(phone: str) -> bool:
             .where((m.Contact.target == phone) & m.Contact.method.in_(PHONE_METHODS)).exists())
 
 
+def phone_owners(phone: str) -> list[int]:
+    """The users who have this number as an SMS or voice contact."""
+    return [user_id for (user_id,) in m.Contact.select(m.Contact.user).distinct()
+            .where((m.Contact.target == phone) & m.Contact.method.in_(PHONE_METHODS)).tuples()]
+
+
 def phone_state(phone: str) -> m.PhoneState | None:
     return m.PhoneState.get_or_none(m.PhoneState.phone == phone)
 
