@@ -227,6 +227,13 @@ def test_update_rules_whose_contact_is_gone_send_nothing_and_no_fallback() -> No
     carol = person(update_rules=(UpdateRule("SMS", 99, "ALERT_ACCEPTED"),))
     plain = person(user_id=6)  # no update rules at all
     assert update_pages("ALERT_ACCEPTED", None, [carol, plain], T0) == ()
+    # Nor to an SMS number that replied STOP (a call to it still goes).
+    stopped = Contact(1, "SMS", "+491511111111", stopped=True)
+    called = Contact(2, "VOICE", "+491511111111", stopped=True)
+    dora = person(contacts=(stopped, called), update_rules=(
+        UpdateRule("SMS", 1, "ALERT_ACCEPTED"), UpdateRule("VOICE", 2, "ALERT_ACCEPTED")), user_id=7)
+    assert update_pages("ALERT_ACCEPTED", None, [dora], T0) == (
+        PlannedPage(7, "VOICE", "+491511111111", T0, kind="ALERT_ACCEPTED"),)
 
 
 # --- throttle_until -------------------------------------------------------------------------------

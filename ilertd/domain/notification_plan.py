@@ -50,6 +50,11 @@ class Contact:
     # An SMS contact whose number replied STOP (and not START since): nothing is planned to it.
     stopped: bool = False
 
+    @property
+    def takes_pages(self) -> bool:
+        """False for SMS to a number that replied STOP: calls and other methods still go."""
+        return not (self.method == "SMS" and self.stopped)
+
 
 @dataclass(frozen=True)
 class AlertRule:
@@ -106,7 +111,7 @@ def pages_for(person: Person, priority: Priority, level_reached_at: datetime) ->
         return ()
     pages = []
     for rule, contact in _rules_of(person, priority):
-        if contact.method == "SMS" and contact.stopped:
+        if not contact.takes_pages:
             continue
         due = level_reached_at + timedelta(minutes=rule.delay_min)
         pages.append(PlannedPage(person.user_id, contact.method, contact.target, due))
@@ -128,7 +133,7 @@ def _rules_of(person: Person, priority: Priority) -> list[tuple[AlertRule, Conta
 def no_rule_reason(person: Person, priority: Priority) -> str:
     """Why no alert rule of `person` pages them for `priority` (so their account e-mail is used, or
     nobody): none for it, or every one to a number that replied STOP."""
-    stopped = sorted({c.target for _, c in _rules_of(person, priority) if c.method == "SMS" and c.stopped})
+    stopped = sorted({c.target for _, c in _rules_of(person, priority) if not c.takes_pages})
     if stopped:
         return f"no alert rule for {priority} priority but SMS to {', '.join(stopped)} (which replied STOP)"
     return f"no alert rule for {priority} priority"
@@ -164,7 +169,7 @@ def update_pages(
         contacts = {c.id: c for c in person.contacts}
         for rule in person.update_rules:
             contact = contacts.get(rule.contact_id)
-            if rule.type == update and contact is not None:
+            if rule.type == update and contact is not None and contact.takes_pages:
                 pages.append(PlannedPage(person.user_id, contact.method, contact.target, now, kind=update))
     return tuple(pages)
 
