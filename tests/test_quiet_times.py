@@ -262,6 +262,30 @@ def test_windows_are_listed_edited_and_deleted_and_need_an_admin(app_paging: Pag
     assert app.get(f"/api/maintenance-windows/{window['id']}").status_code == 404
 
 
+def test_a_deleted_source_leaves_the_windows_naming_it(app_paging: Paging) -> None:
+    """A window naming a source deleted since could not be edited at all, not even ended: every PUT
+    was "alert source 2 does not exist". The source now leaves it; a window of it alone goes."""
+    from ilertd.store import models as m
+
+    app = app_paging.daemon
+    spare = app.post("/api/alert-sources", {"name": "spare"}).json()["id"]
+    lone = app.post("/api/alert-sources", {"name": "lone"}).json()["id"]
+    both = app.post("/api/maintenance-windows", {**WINDOW, "alertSources": [{"id": 1}, {"id": spare}]}).json()
+    alone = app.post("/api/maintenance-windows", {**WINDOW, "alertSources": [{"id": lone}]}).json()
+    assert app.delete(f"/api/alert-sources/{spare}").status_code == 204
+    assert app.delete(f"/api/alert-sources/{lone}").status_code == 204
+    assert app.get(f"/api/maintenance-windows/{both['id']}").json()["alertSources"] == [{"id": 1}]
+    assert app.get(f"/api/maintenance-windows/{alone['id']}").status_code == 404
+    ended = app.put(f"/api/maintenance-windows/{both['id']}", {"end": "2026-01-05T10:00:00Z"})
+    assert ended.status_code == 200, ended.text
+    # An older store kept the deleted source's id in the window: an edit leaves it out.
+    stale = m.MaintenanceWindow.update(alert_source_ids=[1, spare])
+    stale.where(m.MaintenanceWindow.id == both["id"]).execute()
+    edited = app.put(f"/api/maintenance-windows/{both['id']}", {"summary": "db upgrade"})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["alertSources"] == [{"id": 1}]
+
+
 @pytest.mark.parametrize(("hours", "field"), [
     ({"timezone": "Mars/Olympus", "supportDays": {"MONDAY": {"start": "08:00", "end": "18:00"}}},
      "supportHours.timezone"),

@@ -63,6 +63,10 @@ class MaintenanceWindows:
         fields["ends_at"] = _instant(body, "end") if fresh or "end" in body else merged["end"]
         if fields["ends_at"] <= fields["starts_at"]:
             raise invalid("end", "end must be after start")
+        if current is not None and "alertSources" not in body:
+            # An older store kept the ids of sources deleted since: they cover nothing.
+            kept = existing_source_ids(current.alert_source_ids)
+            merged["alertSources"] = [ref for ref in merged["alertSources"] if ref["id"] in kept]
         refs = body.get("alertSources", merged.get("alertSources"))
         sources: ArrayOf = WINDOW_BODY["alertSources"]
         if not isinstance(refs, list) or len(refs) < sources.min_items:

@@ -19,6 +19,7 @@ from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor_names_on
 from ilertd.store.people import existing_user_ids
+from ilertd.store.quiet_times import take_source_out_of_windows
 from ilertd.store.schedules import existing_schedule_ids
 from ilertd.store.sources import (
     open_incidents_escalating_by,
@@ -274,7 +275,8 @@ class Sources:
 
     def delete_source(self, caller: Principal, source_id: int) -> None:
         """Refused while it has incidents, or while a heartbeat monitor opens its incidents on it:
-        the monitor went with it, and the silence of its job then opened nothing."""
+        the monitor went with it, and the silence of its job then opened nothing. It leaves the
+        maintenance windows naming it (one naming only it goes)."""
         require_admin(caller)
         try:
             with write_transaction(self.ctx.db):
@@ -282,10 +284,12 @@ class Sources:
                 refuse_in_use([repr(n) for n in monitor_names_on(source_id)],
                               "heartbeat monitors open their incidents on this source",
                               "give them another source first")
+                take_source_out_of_windows(source_id)
                 m.AlertSource.delete().where(m.AlertSource.id == source_id).execute()
         except peewee.IntegrityError:
             raise ApiError(409, "IN_USE", "the alert source has incidents; it cannot be deleted") from None
         self.ctx.sources.invalidate()
+        self.ctx.maintenance.invalidate()
 
     @staticmethod
     def _policy_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:

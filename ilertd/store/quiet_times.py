@@ -23,6 +23,18 @@ def windows_page(start: int, size: int) -> list[m.MaintenanceWindow]:
     return list(query.offset(start).limit(size))
 
 
+def take_source_out_of_windows(source_id: int) -> None:
+    """In the caller's transaction, as the source is deleted: it leaves every window naming it,
+    and a window that named only it goes (it covers nothing any more)."""
+    for row in m.MaintenanceWindow.select(m.MaintenanceWindow.id, m.MaintenanceWindow.alert_source_ids):
+        ids = [int(i) for i in row.alert_source_ids]
+        if source_id not in ids:
+            continue
+        rest = [i for i in ids if i != source_id]
+        query = (m.MaintenanceWindow.update(alert_source_ids=rest) if rest else m.MaintenanceWindow.delete())
+        query.where(m.MaintenanceWindow.id == row.id).execute()
+
+
 def windows_ending_after(instant: datetime) -> list[MaintenanceWindow]:
     query = m.MaintenanceWindow.select().where(m.MaintenanceWindow.ends_at > instant)
     return [window_from_row(row) for row in query]
