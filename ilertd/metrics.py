@@ -59,6 +59,9 @@ class Metrics:
                                 ("version",), registry=registry)
         self.leader = Gauge("ilertd_leader", "1 on the node that runs actors, timers and channels",
                             registry=registry)
+        self.plugin_up = Gauge("ilertd_plugin_up", "1 for an enabled plugin that runs, 0 for one that"
+                               " failed to load or start (its routes, integrations and methods withdrawn)",
+                               ("plugin",), registry=registry)
         self.build_info.labels(version=version or "unknown").set(1)
         self.leader.set(1 if leader else 0)
         self._events: dict[tuple[str, str], Counter] = {}
@@ -87,10 +90,14 @@ class Metrics:
     def commit_took(self, seconds: float) -> None:
         self.event_commit.observe(seconds)
 
-    def exposition(self, open_incidents: Mapping[str, int], outbox_pending: int) -> bytes:
-        """The text format, with the gauges the store counted for this scrape."""
+    def exposition(self, open_incidents: Mapping[str, int], outbox_pending: int,
+                   plugins_up: Mapping[str, bool] | None = None) -> bytes:
+        """The text format, with the gauges the store counted for this scrape and whether each
+        plugin not disabled by the config runs."""
         with self._scrape:
             for status in OPEN_STATUSES:
                 self.incidents.labels(status=status).set(open_incidents.get(status, 0))
             self.outbox_pending.set(outbox_pending)
+            for plugin, up in (plugins_up or {}).items():
+                self.plugin_up.labels(plugin=plugin).set(1 if up else 0)
             return generate_latest(self.registry)

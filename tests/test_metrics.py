@@ -113,6 +113,27 @@ def test_requests_refused_before_ingestion_are_counted(app: InProcessDaemon) -> 
     assert not any(integration.endswith(("tool", "word", "another")) for integration, _ in counted)
 
 
+def test_a_plugin_that_failed_to_start_is_down_in_the_metrics(
+        tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> None:
+    """The SMTP listener could not bind its port: the daemon pages on without it, and only its log
+    said so; `ilertd_plugin_up` lets an alerting rule see it."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = tmp_path / "ilertd.toml"
+        settings.write_text(f'[smtp_in]\nenabled = true\nport = {taken.getsockname()[1]}\n'
+                            'domain = "example.com"\n[plugins.links]\nenabled = false\n')
+        app = make_app(config=settings).start()
+        samples = scrape(app)
+    assert value(samples, "ilertd_plugin_up", plugin="smtp_in") == 0
+    assert value(samples, "ilertd_plugin_up", plugin="event_api") == 1
+    # A plugin the config disabled is not listed: nothing is wrong with it.
+    listed = {dict(labels)["plugin"] for name, labels in samples if name == "ilertd_plugin_up"}
+    assert "links" not in listed and {"smtp_in", "event_api", "sms", "pagerduty"} <= listed
+
+
 def test_rate_limited_events_are_counted(make_app: Callable[..., InProcessDaemon]) -> None:
     app = make_app(config=Config(limits=LimitsConfig(events_per_minute_per_key=2))).start()
     codes = [app.event(summary="flapping", alertKey="k").status_code for _ in range(3)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from ilertd.app.auth import require_admin
 from ilertd.domain.timeutil import RANGE, format_instant, in_range, parse_duration, parse_instant
 from ilertd.errors import ApiError, invalid
 from ilertd.metrics import CONTENT_TYPE, Metrics
+from ilertd.plugins.manager import PluginStatus
 from ilertd.store.counts import scrape_counts
 from ilertd.store.db import ping
 from ilertd.web.auth import authenticate
@@ -35,10 +37,13 @@ def bearer_matches(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def exposition(metrics: Metrics) -> bytes:
-    """The metrics with this scrape's counts from the store (blocking: run in a worker thread)."""
+def exposition(metrics: Metrics, plugins: Sequence[PluginStatus]) -> bytes:
+    """The metrics with this scrape's counts from the store (blocking: run in a worker thread), and
+    whether each plugin the config did not disable runs: one that failed at start is only logged
+    otherwise, while the daemon pages on without it (its mail listener, say)."""
     counts = scrape_counts()
-    return metrics.exposition(counts.open_incidents, counts.outbox_pending)
+    up = {s.name: s.state == "enabled" for s in plugins if s.state != "disabled by config"}
+    return metrics.exposition(counts.open_incidents, counts.outbox_pending, up)
 
 
 def routes(services: Services) -> list[Route]:
@@ -62,7 +67,7 @@ def routes(services: Services) -> list[Route]:
         token = services.config.metrics.token
         if token and not bearer_matches(request.headers.get("authorization", ""), token):
             raise METRICS_UNAUTHORIZED
-        content = await run_in_threadpool(exposition, services.metrics)
+        content = await run_in_threadpool(exposition, services.metrics, services.plugins.statuses)
         return Response(content, headers={"Content-Type": CONTENT_TYPE})
 
     def clock(request: Request, body: bytes) -> Response:
