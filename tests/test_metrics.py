@@ -277,7 +277,7 @@ def test_the_example_rules_pass_promtool() -> None:
     checked = subprocess.run([promtool, "check", "rules", "ilertd-rules.yml"], cwd=RULES,
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 4 rules found" in checked.stdout
+    assert "SUCCESS: 5 rules found" in checked.stdout
     # Each alert fires on series shaped like ilertd's, and stays quiet on healthy ones.
     tested = subprocess.run([promtool, "test", "rules", "ilertd-rules.test.yml"], cwd=RULES,
                             capture_output=True, text=True, timeout=60)
@@ -390,5 +390,6 @@ def test_a_real_prometheus_scrapes_the_events_posted(
     # The example rules load into a real Prometheus, and nothing fires for a healthy daemon.
     (group,) = prometheus.get("/api/v1/rules")["data"]["groups"]
     assert {rule["name"] for rule in group["rules"]} == {
-        "IlertdDown", "IlertdPagesLate", "IlertdOutboxBacklog", "IlertdChannelFailing"}
+        "IlertdDown", "IlertdPagesLate", "IlertdOutboxBacklog", "IlertdChannelFailing", "IlertdPluginDown"}
+    prometheus.query_until('min(ilertd_plugin_up{job="ilertd"})', "1")
     assert all(rule["health"] == "ok" and rule["state"] == "inactive" for rule in group["rules"]), group
