@@ -120,3 +120,10 @@ def test_a_comment_event_adds_a_comment_log_entry(app: InProcessDaemon) -> None:
     empty = app.event(eventType="COMMENT", alertKey="a")
     assert empty.status_code == 400
     assert empty.json()["field"] == "comments"
+    # A blank comment says nothing: it was an empty COMMENT entry. Left out, it leaves a COMMENT
+    # event nothing to say, and an ALERT carrying it is taken all the same.
+    blank = app.event(eventType="COMMENT", alertKey="a", comments=[{"content": " \n"}])
+    assert (blank.status_code, blank.json()["field"]) == (400, "comments")
+    assert app.event(summary="down", alertKey="a", comments=[{"content": ""}]).status_code == 202
+    entries = app.get(f"/api/incidents/{incident_id}/log-entries").json()
+    assert [e["text"] for e in entries if e["logEntryType"] == "COMMENT"] == ["restarting the pod"]

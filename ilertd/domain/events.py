@@ -191,7 +191,10 @@ def parse_native_event(body: object) -> tuple[str, Event]:
             raise invalid(f"labels.{name}", f"labels.{name} must be a string")
     comments: list[Comment] = []
     for entry in _object_list(body, spec["comments"]):
-        comments.append(Comment(creator=entry.get("creator", ""), content=entry["content"]))
+        # A blank one says nothing: left out, where it was an empty COMMENT entry in the log (an
+        # ALERT is not refused for it; a COMMENT event with nothing else to say is).
+        if entry["content"].strip():
+            comments.append(Comment(creator=entry.get("creator", ""), content=entry["content"]))
     event = Event(
         event_type=cast(EventType, event_type.upper()),
         alert_key=normalize_alert_key(_optional_str(body, "alertKey", *spec["alertKey"].aliases)),
