@@ -198,6 +198,9 @@ def _references_to_nothing() -> list[str]:
              for user in schedule_fields.user_ids(v.definition) if user not in users]
     gone += [f"source {s.id} names policy {s.escalation_policy_id}" for s in m.AlertSource.select()
              if s.escalation_policy_id is not None and s.escalation_policy_id not in policies]
+    sources = {s.id for s in m.AlertSource.select()}
+    gone += [f"heartbeat monitor {h.id} names source {h.alert_source_id}" for h in m.HeartbeatMonitor.select()
+             if h.alert_source_id not in sources]
     return gone
 
 
@@ -207,7 +210,8 @@ def _layer(user_id: int) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("order", ["reference first", "delete first"])
-@pytest.mark.parametrize("kind", ["schedule in a policy", "user in a schedule", "policy of a source"])
+@pytest.mark.parametrize("kind", ["schedule in a policy", "user in a schedule", "policy of a source",
+                                  "source of a heartbeat monitor"])
 def test_a_delete_and_a_write_naming_the_row_at_once_never_leave_a_reference_to_nothing(
         postgres_url: str, kind: str, order: str) -> None:
     """On READ COMMITTED each side's check read the other's row as it was before the other's
@@ -237,10 +241,16 @@ def test_a_delete_and_a_write_naming_the_row_at_once_never_leave_a_reference_to_
         elif kind == "user in a schedule":
             refer = lambda: app.schedules.update(OPERATOR, schedule, _layer(ben))  # noqa: E731
             delete = lambda: remove_user(app, OPERATOR, ben, False, "force it")  # noqa: E731
-        else:
+        elif kind == "policy of a source":
             refer = lambda: app.sources.update_source(  # noqa: E731
                 OPERATOR, source, {"escalationPolicy": {"id": policy}})
             delete = lambda: app.sources.delete_policy(OPERATOR, policy)  # noqa: E731
+        else:
+            other = app.sources.create_source(OPERATOR, {"name": "other"}).id
+            monitor = app.heartbeats.create(OPERATOR, {"name": "backup", "intervalSec": 60,
+                                                       "alertSource": {"id": other}}).id
+            refer = lambda: app.heartbeats.update(OPERATOR, monitor, {"alertSource": {"id": source}})  # noqa: E731
+            delete = lambda: app.sources.delete_source(OPERATOR, source)  # noqa: E731
         if order == "reference first":
             assert _race(db, refer, delete) == {"first": "ok", "second": "IN_USE"}
         else:

@@ -13,10 +13,9 @@ from ilertd.app.schema import Integer, ObjectSpec, Ref, Text
 from ilertd.app.sources import held_for_delete, refuse_in_use
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor, monitor_by_key
 from ilertd.store.incidents import open_incidents_with_key
-from ilertd.store.sources import source
 
 MIN_INTERVAL_S = 10
 MAX_INTERVAL_S = 31 * 24 * 3600
@@ -55,7 +54,9 @@ class Heartbeats:
             fields["interval_sec"] = MONITOR_BODY["intervalSec"].read(body, "intervalSec")
         if current is None or "alertSource" in body:
             source_id = MONITOR_BODY["alertSource"].read_field(body, "alertSource")
-            if source(source_id) is None:
+            # Held in the writing transaction: a delete of the source meanwhile waits for it, and
+            # one committed first is seen here (not as a foreign key's 500 at the write).
+            if not row_held(m.AlertSource, source_id):
                 raise invalid("alertSource", f"alert source {source_id} does not exist")
             fields["alert_source"] = source_id
         # Read-only, but a client's GET-modify-PUT carries it back unchanged.
@@ -66,18 +67,19 @@ class Heartbeats:
 
     def create(self, caller: Principal, body: dict[str, Any]) -> m.HeartbeatMonitor:
         require_admin(caller)
-        fields = self._fields(body, None)
         with write_transaction(self.ctx.db):
+            fields = self._fields(body, None)
             row = m.HeartbeatMonitor.create(integration_key=secrets.token_hex(16), status="UNKNOWN",
                                             created_at=self.ctx.now(), **fields)
         return row
 
     def update(self, caller: Principal, monitor_id: int, body: dict[str, Any]) -> m.HeartbeatMonitor:
         require_admin(caller)
-        fields = self._fields(body, monitor_or_404(monitor_id))
-        if fields:
-            with write_transaction(self.ctx.db):
+        with write_transaction(self.ctx.db):
+            fields = self._fields(body, monitor_or_404(monitor_id))
+            if fields:
                 m.HeartbeatMonitor.update(**fields).where(m.HeartbeatMonitor.id == monitor_id).execute()
+        if fields:
             # A new interval moves the deadline of the running timer.
             self.ctx.heartbeat_changed(monitor_id, False)
         return monitor_or_404(monitor_id)
