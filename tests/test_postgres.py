@@ -260,6 +260,50 @@ def test_a_delete_and_a_write_naming_the_row_at_once_never_leave_a_reference_to_
         db.close()
 
 
+@pytest.mark.parametrize("order", ["reference first", "delete first"])
+@pytest.mark.parametrize("kind", ["user of a contact", "contact of an alert rule"])
+def test_a_contact_or_rule_written_as_its_owner_goes_is_refused_or_goes_with_it(
+        postgres_url: str, kind: str, order: str) -> None:
+    """A contact added to a user being deleted (or a rule to a contact being deleted) was checked
+    before the delete's COMMIT and written after it: a foreign key's 500. The owner is held while
+    its contact or rule is written: after the delete, the write is refused; before it, the delete
+    takes it along."""
+    from ilertd.app.application import Application
+    from ilertd.app.offboarding import remove_user
+    from ilertd.app.preferences import RULE_KINDS
+
+    db = open_database(postgres_url)
+    try:
+        migrate(db)
+        app = Application(Context(db=db, now=lambda: NOW))
+        m.User.create(username="ann", role="ADMIN", created_at=NOW)
+        ben = m.User.create(username="ben", role="USER", created_at=NOW).id
+        phone = app.preferences.create_contact(
+            OPERATOR, ben, {"method": "SMS", "target": "+4915112345678"}).id
+        refer: Callable[[], object]
+        delete: Callable[[], object]
+        if kind == "user of a contact":
+            refer = lambda: app.preferences.create_contact(  # noqa: E731
+                OPERATOR, ben, {"method": "EMAIL", "target": "ben@example.com"})
+            delete = lambda: remove_user(app, OPERATOR, ben, False, "force it")  # noqa: E731
+            refused = "NOT_FOUND"
+        else:
+            refer = lambda: app.preferences.create_rule(OPERATOR, RULE_KINDS[0], ben, {  # noqa: E731
+                "method": "SMS", "contact": {"id": phone}, "type": "HIGH_PRIORITY"})
+            delete = lambda: app.preferences.delete_contact(OPERATOR, ben, phone)  # noqa: E731
+            refused = "INVALID_FIELD"
+        if order == "reference first":
+            assert _race(db, refer, delete) == {"first": "ok", "second": "ok"}
+        else:
+            assert _race(db, delete, refer) == {"first": "ok", "second": refused}
+        users = {u.id for u in m.User.select()}
+        contacts = {c.id for c in m.Contact.select()}
+        assert all(c.user_id in users for c in m.Contact.select())
+        assert all(r.contact_id in contacts and r.user_id in users for r in m.AlertRule.select())
+    finally:
+        db.close()
+
+
 @pytest.mark.parametrize("kind", ["schedule", "escalation policy", "alert source", "alert rule"])
 def test_two_writes_of_one_unique_value_at_once_keep_one(postgres_url: str, kind: str) -> None:
     """A name of a schedule, policy or source, or a user's rule, sent twice at once (a form

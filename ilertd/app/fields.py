@@ -12,7 +12,8 @@ from typing import Any
 
 from ilertd.app.schema import MAX_ID, Boolean, Choice, Instant, Integer, Ref, Text, TimeZone
 from ilertd.domain.timeutil import RANGE
-from ilertd.errors import ApiError, invalid
+from ilertd.errors import ApiError, invalid, not_found
+from ilertd.store.db import row_held
 from ilertd.store.names import holder_of
 
 __all__ = [
@@ -109,3 +110,11 @@ def name_free(model: Any, what: str, name: str, other_than: int | None = None) -
     if holder is not None:
         raise ApiError(409, "ALREADY_EXISTS", f"{what} {holder} is already named {name!r}: names are "
                        "unique", field="name")
+
+
+def held_or_404(model: Any, row_id: int, what: str, exclusive: bool = False) -> None:
+    """Holds the row a write names (`exclusive`: one it deletes) for the writing transaction: on
+    PostgreSQL a delete of it (or a write naming it) meanwhile waits, and one committed first is
+    seen here as a 404, not as a foreign key's 500 at the write."""
+    if not row_held(model, row_id, exclusive=exclusive):
+        raise not_found(what, row_id)

@@ -10,7 +10,7 @@ from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Integer, ObjectSpec, Ref, Text
-from ilertd.app.sources import held_for_delete, refuse_in_use
+from ilertd.app.sources import refuse_in_use
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
@@ -89,7 +89,7 @@ class Heartbeats:
         reaches a deleted one (as a policy an open incident escalates by is kept)."""
         require_admin(caller)
         with write_transaction(self.ctx.db):
-            held_for_delete(m.HeartbeatMonitor, monitor_id, "heartbeat monitor")
+            v.held_or_404(m.HeartbeatMonitor, monitor_id, "heartbeat monitor", exclusive=True)
             refuse_in_use([str(i) for i in open_incidents_with_key(heartbeat_alert_key(monitor_id))],
                           "the monitor's incident is open", "resolve it first (its next ping would have)")
             m.HeartbeatMonitor.delete().where(m.HeartbeatMonitor.id == monitor_id).execute()

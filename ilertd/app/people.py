@@ -136,6 +136,7 @@ class People:
         user_or_404(user_id)
         name = TOKEN_BODY.read(body, "name") or ""
         with write_transaction(self.ctx.db):
+            v.held_or_404(m.User, user_id, "user")
             return create_token(user_id, name, self.ctx.now())
 
     def revoke_token(self, caller: Principal, user_id: int, token_id: int) -> None:

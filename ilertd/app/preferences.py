@@ -9,13 +9,14 @@ from typing import Any
 
 from ilertd.app.auth import Principal, require_self_or_admin
 from ilertd.app.context import Context
+from ilertd.app.fields import held_or_404
 from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
 from ilertd.app.unsent_pages import MovedPage, cancel, follow_contact
 from ilertd.domain.phone_numbers import e164
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
-from ilertd.store.db import write_transaction
+from ilertd.store.db import row_held, write_transaction
 from ilertd.store.names import holder_of
 from ilertd.store.people import has_same_contact, owned_row, user_exists, usernames
 
@@ -172,8 +173,10 @@ def rule_fields(kind: RuleKind, body: dict[str, Any], creating: bool, accepted: 
 
 
 def check_contact(user_id: int, contact_id: int, method: str) -> None:
-    """The rule's contact must be the user's own, and reached by the rule's method."""
-    contact = owned_row(m.Contact, user_id, contact_id)
+    """The rule's contact must be the user's own, and reached by the rule's method. Held for the
+    writing transaction: on PostgreSQL a delete of it meanwhile waits, and one committed first
+    is seen here (not as a foreign key's 500 at the write)."""
+    contact = owned_row(m.Contact, user_id, contact_id) if row_held(m.Contact, contact_id) else None
     if contact is None:
         raise invalid("contact", f"contact {contact_id} is not one of user {user_id}'s contacts")
     if contact.method != method:
@@ -236,6 +239,7 @@ class Preferences:
         assert method is not None
         target = contact_target(body, method, required=True)
         with write_transaction(self.ctx.db):
+            held_or_404(m.User, user_id, "user")
             refuse_same_contact(user_id, method, target)
             row = m.Contact.create(user=user_id, method=method, target=target)
         # After the COMMIT (every write below alike): the very next page reads the change.

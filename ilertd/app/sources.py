@@ -82,13 +82,6 @@ def shown(names: list[str], most: int = 5) -> str:
     return ", ".join(names[:most]) + more
 
 
-def held_for_delete(model: type[peewee.Model], row_id: int, what: str) -> None:
-    """Holds the row about to be deleted: a write naming it meanwhile waits, and is seen once
-    committed. 404 when there is none."""
-    if not row_held(model, row_id, exclusive=True):
-        raise not_found(what, row_id)
-
-
 def refuse_in_use(names: list[str], holders: str, remedy: str) -> None:
     """409 IN_USE naming what still needs the row: "`holders`: a, b; `remedy`"."""
     if names:
@@ -280,7 +273,7 @@ class Sources:
         require_admin(caller)
         try:
             with write_transaction(self.ctx.db):
-                held_for_delete(m.AlertSource, source_id, "alert source")
+                v.held_or_404(m.AlertSource, source_id, "alert source", exclusive=True)
                 refuse_in_use([repr(n) for n in monitor_names_on(source_id)],
                               "heartbeat monitors open their incidents on this source",
                               "give them another source first")
@@ -331,7 +324,7 @@ class Sources:
         them paging nobody, silently (as a schedule a policy names is refused)."""
         require_admin(caller)
         with write_transaction(self.ctx.db):
-            held_for_delete(m.EscalationPolicy, policy_id, "escalation policy")
+            v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
             refuse_in_use([repr(n) for n in sources_paging_by(policy_id)],
                           "alert sources escalate by this policy", "give them another policy first")
             refuse_in_use([str(i) for i in open_incidents_escalating_by(policy_id)],
