@@ -122,6 +122,12 @@ def test_a_responder_deleted_since_is_named_as_such_on_the_incident_page(app: In
     page = f"/ui/incidents/{incident_id}"
     bos_client = login(app, "bo")
     assert submit(bos_client, page, f"{page}/accept", {}).status_code == 200
+    # Refused while the incident bo accepted is open: it would wait for nobody.
+    refused = app.client.delete(f"/api/users/{bo}?force=true", headers=app.auth())
+    assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE"), refused.text
+    assert refused.json()["message"] == (f"user 'bo' accepted incidents still open: #{incident_id}: resolve"
+                                         " them, or escalate them to someone else, first; nothing changed")
+    assert app.put(f"/api/incidents/{incident_id}/resolve").status_code == 200
     assert app.client.delete(f"/api/users/{bo}?force=true", headers=app.auth()).status_code == 204
     # The API's form (docs/API.md, "Conventions"): the id kept, the name empty.
     served = app.get(f"/api/incidents/{incident_id}").json()

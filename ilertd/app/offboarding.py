@@ -20,6 +20,7 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
+from ilertd.store.incidents import incidents_accepted_by
 from ilertd.store.people import user_named
 from ilertd.store.schedules import all_schedules, current_definitions, user_overrides_ending_after
 from ilertd.store.settings import bump_config_generation
@@ -122,6 +123,13 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
         if duties.emptied:
             raise ApiError(409, "IN_USE", f"user {name!r} is the only one in " + "; ".join(duties.emptied)
                            + ": add someone there, or remove it, first; nothing changed")
+        accepted = incidents_accepted_by(user_id)
+        if accepted:
+            # Escalation halts at an accept: gone with their acceptor, they would wait for nobody
+            # (PagerDuty refuses to remove a user with incidents assigned, by default).
+            raise ApiError(409, "IN_USE", f"user {name!r} accepted incidents still open: "
+                           + ", ".join(f"#{i}" for i in accepted)
+                           + ": resolve them, or escalate them to someone else, first; nothing changed")
         for policy_id, levels in duties.policies.items():
             app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels})
         for schedule_id, body in duties.schedules.items():

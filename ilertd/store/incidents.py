@@ -224,6 +224,13 @@ def open_incidents_with_key(alert_key: str) -> list[int]:
             .order_by(m.Incident.id).tuples()]
 
 
+def incidents_accepted_by(user_id: int) -> list[int]:
+    """The ids of the incidents this user accepted that are not resolved yet."""
+    return [incident_id for (incident_id,) in m.Incident.select(m.Incident.id)
+            .where((m.Incident.status == "ACCEPTED") & (m.Incident.accepted_by_id == user_id))
+            .order_by(m.Incident.id).tuples()]
+
+
 def open_incident_counts(source_ids: list[int] | None = None) -> dict[int, int]:
     """How many incidents are open on each alert source (of `source_ids`, or all), counted by the
     store: a page showing the counts must not read every open incident."""
