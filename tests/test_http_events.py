@@ -152,6 +152,10 @@ def test_unknown_path_and_method_use_the_envelope(app: InProcessDaemon) -> None:
     assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
     wrong = app.client.get("/api/events")
     assert wrong.status_code == 405 and wrong.json()["code"] == "METHOD_NOT_ALLOWED"
+    assert wrong.headers["allow"] == "POST"
+    # A path of several routes (one per method) names them all: it said "HEAD, GET".
+    patched = app.client.patch("/api/users/1", headers=app.auth())
+    assert (patched.status_code, patched.headers["allow"]) == (405, "DELETE, GET, HEAD, PUT")
 
 
 def test_incident_list_filters_and_paging(app: InProcessDaemon) -> None:

@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from ilertd.errors import ApiError
@@ -28,15 +29,30 @@ async def _api_error(_request: Request, error: Exception) -> Response:
     return error_response(error)
 
 
-async def _http_error(_request: Request, error: Exception) -> Response:
+async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = HTTP_CODES.get(error.status_code, "HTTP_ERROR")
     message = "no such path" if error.status_code == 404 else str(error.detail)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed(request)
     return JSONResponse(
         {"status": error.status_code, "code": code, "message": message},
         status_code=error.status_code,
-        headers=error.headers,
+        headers=headers,
     )
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path answers to. Starlette names those of the first route of the path
+    only, and one path is often several routes (GET, PUT and DELETE of `/api/users/{id}`): a
+    405 for PATCH said `Allow: HEAD, GET`."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 async def _client_gone(_request: Request, _error: Exception) -> Response:
