@@ -262,12 +262,12 @@ def test_windows_are_listed_edited_and_deleted_and_need_an_admin(app_paging: Pag
     assert app.get(f"/api/maintenance-windows/{window['id']}").status_code == 404
 
 
-def test_a_deleted_source_leaves_the_windows_naming_it(app_paging: Paging) -> None:
+def test_a_deleted_source_leaves_the_windows_naming_it(paging_either_store: Paging) -> None:
     """A window naming a source deleted since could not be edited at all, not even ended: every PUT
     was "alert source 2 does not exist". The source now leaves it; a window of it alone goes."""
     from ilertd.store import models as m
 
-    app = app_paging.daemon
+    app = paging_either_store.daemon
     spare = app.post("/api/alert-sources", {"name": "spare"}).json()["id"]
     lone = app.post("/api/alert-sources", {"name": "lone"}).json()["id"]
     both = app.post("/api/maintenance-windows", {**WINDOW, "alertSources": [{"id": 1}, {"id": spare}]}).json()
