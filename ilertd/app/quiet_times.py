@@ -80,13 +80,14 @@ class MaintenanceWindows:
 
     def create(self, caller: Principal, body: dict[str, Any]) -> m.MaintenanceWindow:
         require_admin(caller)
-        fields = self._fields(body, None)
         now = self.ctx.now()
-        # A window already over would hold nothing: most likely a date or time zone mistyped.
-        if fields["ends_at"] <= now:
-            raise invalid("end", f"end {format_instant(fields['ends_at'])} is not after now "
-                                 f"({format_instant(now)}): a window already over would hold nothing")
         with write_transaction(self.ctx.db):
+            # Its sources held: one deleted meanwhile (which leaves its windows) is seen here.
+            fields = self._fields(body, None)
+            # A window already over would hold nothing: most likely a date or time zone mistyped.
+            if fields["ends_at"] <= now:
+                raise invalid("end", f"end {format_instant(fields['ends_at'])} is not after now "
+                                     f"({format_instant(now)}): a window already over would hold nothing")
             row = m.MaintenanceWindow.create(**fields)
         retime_holds(self.ctx, row.alert_source_ids, "Maintenance window created")
         return row
@@ -94,8 +95,8 @@ class MaintenanceWindows:
     def update(self, caller: Principal, window_id: int, body: dict[str, Any]) -> m.MaintenanceWindow:
         require_admin(caller)
         before = window_or_404(window_id)
-        fields = self._fields(body, before)
         with write_transaction(self.ctx.db):
+            fields = self._fields(body, before)
             m.MaintenanceWindow.update(**fields).where(m.MaintenanceWindow.id == window_id).execute()
         after = window_or_404(window_id)
         retime_holds(self.ctx, {*before.alert_source_ids, *after.alert_source_ids},

@@ -10,6 +10,7 @@ from ilertd.domain.events import Priority
 from ilertd.domain.quiet_times import SupportHours, parse_support_hours
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
+from ilertd.store.db import held
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def _source_info(row: m.AlertSource) -> SourceInfo:
 
 
 def existing_source_ids(ids: Collection[int]) -> set[int]:
-    """Those of `ids` that name an alert source."""
+    """Those of `ids` that name an alert source; in a transaction, held there (`store.db.held`)."""
     model = m.AlertSource
-    return {i for (i,) in model.select(model.id).where(model.id.in_(list(ids))).tuples()}
+    query = model.select(model.id).where(model.id.in_(sorted(ids))).order_by(model.id)
+    return {i for (i,) in held(query).tuples()}
