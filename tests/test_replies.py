@@ -436,6 +436,12 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     (page,) = sms_to(app_paging, phone)
     assert "test notification" in page
     assert app_paging.daemon.post(f"/api/users/{lee}/contacts/99999/test").status_code == 404
+    # A number that replied STOP: queued, the test was refused unseen, and the profile said it went.
+    assert "no more SMS" in (sms_reply(app_paging, phone, "STOP") or "")
+    refused = app_paging.daemon.post(f"/api/users/{lee}/contacts/{contact['id']}/test")
+    assert (refused.status_code, refused.json()["code"]) == (409, "CONFLICT"), refused.text
+    assert refused.json()["message"] == (f"{phone} replied STOP: no SMS goes to it until it texts START to"
+                                         " the number pages come from")
 
 
 def told_of_updates(paging: Paging, method: str, kinds: tuple[str, ...]) -> tuple[int, str]:

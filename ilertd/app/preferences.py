@@ -19,6 +19,7 @@ from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.names import holder_of
 from ilertd.store.people import has_same_contact, owned_row, user_exists, usernames
+from ilertd.store.replies import stopped_phones
 
 ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
 UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
@@ -275,6 +276,10 @@ class Preferences:
         to it); its outbox id. The user themselves or an ADMIN."""
         self._writable(caller, user_id)
         row = owned_or_404(m.Contact, "contact", user_id, contact_id)
+        if row.method == "SMS" and stopped_phones([row.target]):
+            # Queued, it was refused unseen: the profile said it went.
+            raise ApiError(409, "CONFLICT", f"{row.target} replied STOP: no SMS goes to it until it texts"
+                           " START to the number pages come from")
         return self.ctx.test_page(user_id, row.method, row.target)
 
     def delete_contact(self, caller: Principal, user_id: int, contact_id: int) -> None:
