@@ -258,8 +258,9 @@ def _operations() -> dict[tuple[str, str], Operation]:
         # --- contacts and notification preferences ---
         **_owned("/api/users/{id}/contacts", "Contacts", "contact", CONTACT_BODY, CONTACT, "cid"),
         ("POST", "/api/users/{id}/contacts/{cid}/test"): Operation(
-            "Send a test notification", "Contacts", reply=views.TEST_PAGE, status=202, errors=(403,),
-            description="Oneself or ADMIN; queued and sent at once, throttled like any page. Takes no body."),
+            "Send a test notification", "Contacts", reply=views.TEST_PAGE, status=202, errors=(403, 409),
+            description="Oneself or ADMIN; queued and sent at once, throttled like any page. Takes no body."
+                        " An SMS number that replied STOP: 409 CONFLICT."),
         # --- alert sources, escalation policies ---
         **_crud("/api/alert-sources", "Alert sources", "alert source", SOURCE_BODY, views.ALERT_SOURCE, True,
                 "A source that has incidents, or that a heartbeat monitor names, cannot be deleted "
