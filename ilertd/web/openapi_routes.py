@@ -246,7 +246,8 @@ def _operations() -> dict[tuple[str, str], Operation]:
                          "take them off every escalation level, schedule layer, shift and override first"),),
             description="ADMIN; their tokens, contacts and preferences go with them. Not one's own. "
                         "While they are on duty: 409 IN_USE naming each place, unless force=true; a "
-                        "level or layer they would leave empty: 409 IN_USE even then."),
+                        "level or layer they would leave empty, or an incident they accepted still open: "
+                        "409 IN_USE even then."),
         ("POST", "/api/users/{id}/tokens"): Operation(
             "Create an API token", "Users", body=TOKEN_BODY, body_optional=True, reply=views.NEW_TOKEN,
             status=201, errors=(403,), description="Oneself or ADMIN; the token is shown once."),
