@@ -292,6 +292,18 @@ def test_send_me_a_test_notification_reaches_the_contact(app: InProcessDaemon) -
     theirs = app.post(f"/api/users/{other}/contacts", {"method": "SMS", "target": "+4915100000778"}).json()
     refused = submit(client, "/ui/profile", "/ui/profile/test-notification", {"contact": str(theirs["id"])})
     assert refused.status_code == 404
+    # The number replied STOP (by SMS, test_replies.py): paging skips it, and the profile says so
+    # beside it, and of a test, where nothing showed why no SMS came.
+    from datetime import UTC, datetime
+
+    from ilertd.store import models as m
+
+    m.PhoneState.create(phone="+4915100000777", sms_stopped=True, help_in_a_row=0,
+                        updated_at=datetime(2026, 1, 5, tzinfo=UTC))
+    stop = "This number replied STOP: no SMS goes to it until it texts START to the number pages come from."
+    assert stop in client.get("/ui/profile").text
+    told = submit(client, "/ui/profile", "/ui/profile/test-notification", {"contact": str(contact["id"])})
+    assert "+4915100000777 replied STOP" in html.unescape(told.text)
 
 
 def test_tokens_are_listed_and_revoked_through_the_api_too(app: InProcessDaemon) -> None:

@@ -29,6 +29,7 @@ from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid
 from ilertd.store import models as m
 from ilertd.store.people import owned_row, owned_rows
+from ilertd.store.replies import stopped_phones
 from ilertd.web.schedules import feed_token
 from ilertd.web.ui.core import Page, Ui, View, redirect
 from ilertd.web.views import token_json, user_json
@@ -133,6 +134,8 @@ def person_values(ui: Ui, view: View, user_id: int) -> dict[str, Any]:
         "person": user_json(row), "muted": muted(row, ui.services.clock.now()),
         "muted_input": local_input(row.muted_until, view.zone), "zones": time_zones(),
         "contacts": contacts, "contact_names": {c["id"]: f"{c['method']}: {c['target']}" for c in contacts},
+        # The numbers that replied STOP, which paging skips: said beside them, or it goes unseen.
+        "stopped": stopped_phones(c["target"] for c in contacts if c["method"] == "SMS"),
         "methods": ui.services.plugins.methods(), "kinds": kinds, "tokens": tokens,
         "alert_types": ALERT_TYPES, "update_types": UPDATE_TYPES, "before_choices": BEFORE_MIN_CHOICES,
         "max_delay": MAX_DELAY_MIN, "kept": NOTHING_KEPT, "new_token": "",
