@@ -30,6 +30,11 @@ def test_an_email_page_has_one_fact_per_line_and_the_same_in_html_with_links(app
     app_paging.daemon.advance("PT0S")
     (mail,) = app_paging.mails_to("fay@example.com")
     assert f"#{incident_id}" in mail["Subject"] and "checkout 500s" in mail["Subject"]
+    # Automated mail (RFC 3834: no out-of-office replies), and marked as a page ilertd's own SMTP
+    # listener refuses to take as an alert (a mail loop).
+    assert mail["Auto-Submitted"] == "auto-generated"
+    (page,) = app_paging.notifications(incident_id)
+    assert mail["X-Ilertd-Page"].startswith(f"ilertd-n{page['id']}.")
     found = parts(mail)
     text, html = found["text/plain"], found["text/html"]
     lines = text.splitlines()

@@ -230,6 +230,33 @@ def test_one_mail_to_two_sources_opens_an_incident_on_each(daemon: MailDaemon) -
     assert sorted(i["alertSource"]["id"] for i in daemon.incidents()) == [2, 3]
 
 
+def test_a_page_ilertd_sent_to_an_alert_sources_address_is_refused_not_looped(
+        tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> None:
+    """A contact naming an EMAIL source's own address (or a list that holds it): each page opened
+    an incident on that source, which paged the address again, without end (18 incidents in six
+    minutes). ilertd's mail carries X-Ilertd-Page, and its listener refuses such a mail."""
+    port = free_port()
+    loop = f'[channels.email]\nurl = "mailto://127.0.0.1:{port}?from=ilertd@example.com&to={{contact}}&mode=insecure"\n'
+    app = make_app("loop", config=write_config(tmp_path / "loop-config", port, loop)).start()
+    key = helpers.new_source(app, "EMAIL", "mail")
+    source = next(s for s in app.get("/api/alert-sources").json() if s["name"] == "mail")
+    ann = app.post("/api/users", {"username": "ann"}).json()["id"]
+    contact = app.post(f"/api/users/{ann}/contacts", {"method": "EMAIL", "target": f"{key}@{DOMAIN}"}).json()
+    rule = {"method": "EMAIL", "contact": {"id": contact["id"]}, "type": "HIGH_PRIORITY"}
+    assert app.post(f"/api/users/{ann}/notification-preferences/alerts", rule).status_code == 201
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+        {"escalationTimeout": 30, "users": [{"id": ann}]}]}).json()["id"]
+    app.put(f"/api/alert-sources/{source['id']}", {"escalationPolicy": {"id": policy}})
+    first = app.post("/api/events", {"integrationKey": key, "eventType": "ALERT", "summary": "db down"})
+    assert first.status_code == 202, first.text
+    for _ in range(6):
+        app.advance("PT1M")
+    assert [i["summary"] for i in app.get("/api/incidents").json()] == ["db down"]
+    (page,) = app.get(f"/api/incidents/{first.json()['incidentId']}/notifications").json()
+    assert page["status"] == "SCHEDULED" and "a mail loop" in page["errorMessage"], page
+    assert "a page ilertd sent (ilertd-n" in app.log()
+
+
 def test_an_empty_mail_is_refused_for_good(daemon: MailDaemon) -> None:
     key = daemon.source()
     with daemon.smtp() as client:

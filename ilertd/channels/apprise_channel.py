@@ -33,6 +33,7 @@ from ilertd.channels.base import DeliveryError, Message, MessageAction
 from ilertd.channels.email_text import finish_email, message_id
 from ilertd.channels.smtp_sessions import SmtpSessions
 from ilertd.config.values import STAND_IN_CONTACTS
+from ilertd.domain.replies import PAGE_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +201,10 @@ class _PageEmail(NotifyEmail):
                 self.smtp_host, self.port, self.secure_mode, self.user, self.password,
                 self.verify_certificate, self.socket_connect_timeout,
             ) as smtp:
-                headers = {"X-Application": self.app_id, **self.headers, **self._protocol_headers(body)}
+                # Automated mail (RFC 3834): out-of-office replies are not sent to it, and ilertd's
+                # own listener knows it for a page, not an alert.
+                headers = {"X-Application": self.app_id, **self.headers, **self._protocol_headers(body),
+                           "Auto-Submitted": "auto-generated", PAGE_HEADER: self.reference or "ilertd"}
                 for prepared in NotifyEmail.prepare_emails(
                     subject=title, body=body, notify_format=NotifyFormat.TEXT, from_addr=self.from_addr,
                     to=self.targets, cc=self.cc, bcc=self.bcc, reply_to=self.reply_to,
@@ -216,7 +220,8 @@ class _PageEmail(NotifyEmail):
                         self.logger.info("Sent Email to %s", prepared.recipient)
                         self.mark_delivered(prepared.recipient)
                     else:
-                        self.logger.warning('Sending email to "%s" failed.', prepared.recipient)
+                        self.logger.warning('Sending email to "%s" failed: %s', prepared.recipient,
+                                            smtp.reason or "the server refused it")
                         has_error = True
         except AppriseEmailException:
             # prepare_emails has logged why.

@@ -63,18 +63,48 @@ class SmtpSessions:
 
 
 class _Session:
-    """The controller's `sendmail`, counting what went through and noting a failure."""
+    """The controller's `sendmail`, counting what went through and noting a failure with the
+    server's words: apprise logs them at debug level only, and "Sending email failed" alone
+    hid why (a mailbox refused, a message too large, a loop refused by ilertd's own listener)."""
 
     def __init__(self, controller: apprise_smtp.AppriseSMTPController) -> None:
         self._controller = controller
         self.sent = 0
         self.failed = False
+        self.reason = ""
 
     def sendmail(self, from_addr: str, to_addrs: list[str], message: str) -> bool:
-        ok = bool(self._controller.sendmail(from_addr, to_addrs, message))
+        self.reason = ""
+        # The controller's open connection (apprise's sendmail catches what it raises).
+        connection = getattr(self._controller, "_socket", None)
+        try:
+            refused = connection.sendmail(from_addr, to_addrs, message) if connection is not None \
+                else ({} if self._controller.sendmail(from_addr, to_addrs, message) else {"": (0, b"")})
+        except apprise_smtp.SMTP_EXCEPTIONS as error:
+            refused, self.reason = {"": (0, b"")}, _said(error)
+        if refused and not self.reason:
+            self.reason = "; ".join(f"{address} refused: {code} {_text(text)}".strip()
+                                    for address, (code, text) in refused.items() if address)
+        ok = not refused
         self.sent += 1
         self.failed = self.failed or not ok
         return ok
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _said(error: BaseException) -> str:
+    """What an SMTP server answered (`550 5.7.1 ...`), or the error's own words."""
+    code, text = getattr(error, "smtp_code", None), getattr(error, "smtp_error", None)
+    if code is not None and text is not None:
+        return f"{code} {_text(text)}"
+    recipients = getattr(error, "recipients", None)  # SMTPRecipientsRefused: every one at RCPT
+    if isinstance(recipients, dict) and recipients:
+        return "; ".join(f"{address} refused: {code} {_text(text)}"
+                         for address, (code, text) in recipients.items())
+    return str(error) or type(error).__name__
 
 
 def _close(held: _Held) -> None:

@@ -14,6 +14,10 @@ ReplyKind = Literal["action", "stop", "start", "help"]
 # The local part of the address e-mailed replies go to, at `[smtp_in] domain`; integration keys,
 # the other local parts there, are hexadecimal.
 REPLY_MAILBOX = "reply"
+# Every e-mail ilertd sends carries this header (its value: the page's reference). A mail bearing
+# it that comes to an EMAIL alert source is one of ilertd's own pages: taken as an alert, it would
+# open an incident that pages the same address again, a loop without end.
+PAGE_HEADER = "X-Ilertd-Page"
 # At most this many help texts in a row to one number: a loop between two auto-responders
 # (or a stuck phone) would otherwise cost an SMS each way for ever.
 HELP_REPLIES_IN_A_ROW = 5

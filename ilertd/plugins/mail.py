@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from typing import Any, cast
 
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event
+from ilertd.domain.replies import PAGE_HEADER
 from ilertd.plugins.payloads import clip
 
 NO_SUBJECT = "(no subject)"
@@ -185,6 +186,8 @@ class ParsedMail:
     sender: str
     message_id: str
     size: int = 0
+    # The reference of the ilertd page this mail is (its PAGE_HEADER), or "" for any other mail.
+    page_of_ilertd: str = ""
 
     def payload(self) -> dict[str, Any]:
         """What the store keeps with the event: headers, not the whole mail, nor the recipient
@@ -238,4 +241,5 @@ def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMai
         event = Event(event_type="ALERT", alert_key=subject_key(subject),
                       summary=clip(subject or NO_SUBJECT, MAX_SUMMARY, trim=True), details=details,
                       custom_details=custom)
-    return ParsedMail(event, subject, sender, message_id, len(raw))
+    page = clean_line(_repair(_header(message, PAGE_HEADER) or ""))
+    return ParsedMail(event, subject, sender, message_id, len(raw), page)

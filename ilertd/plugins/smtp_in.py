@@ -197,6 +197,14 @@ class MailHandler:
             # The parsing is pure: the same bytes fail the same way on every retry.
             logger.warning("smtp_in: a mail from %s cannot be parsed: %s", envelope.mail_from, error)
             return f"550 5.6.0 the message cannot be taken as an alert: {_reply_text(str(error))}"
+        if mail.page_of_ilertd:
+            # One of ilertd's pages sent to an alert source's address (a contact or a list that
+            # holds it): taken, it opens an incident that pages that address again, for ever.
+            logger.warning("smtp_in: a page ilertd sent (%s) came to an alert source's address; refused,"
+                           " it would page again without end: no contact should name that address",
+                           mail.page_of_ilertd)
+            return ("550 5.7.1 this is a page ilertd sent; taken as an alert it would page again"
+                    " without end (a mail loop): no contact should name an alert source's address")
         done: list[str] = [replied] if replied else []
         for address in recipients:
             key = self.key_of(address)
