@@ -59,6 +59,23 @@ def test_an_unsigned_or_forged_text_is_refused_and_stores_nothing(app_paging: Pa
     assert app_paging.daemon.get("/api/incidents").json() == []
 
 
+def test_a_page_ilertd_texted_to_the_sources_number_opens_nothing(app_paging: Paging,
+                                                                  sms_source: dict[str, Any]) -> None:
+    """A contact naming an SMS source's number: the page, from the number pages are sent from, came
+    back as an alert on that source, which paged the number again, without end."""
+    app = app_paging.daemon
+    dave = app.get("/api/users").json()[-1]["id"]
+    assert app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": NUMBER}).status_code == 201
+    own = "+15550001111"  # tests.conftest.paging_config's from_number
+    page = {"MessageSid": "SM7", "From": own, "To": NUMBER, "Body": "[ilertd] #1 HIGH: pump down"}
+    reply = text(app_paging, page)
+    assert reply.status_code == 200 and "<Response/>" in reply.text
+    assert app.get("/api/incidents").json() == []
+    assert isinstance(app, InProcessDaemon)
+    warned = f"SMS from {own}, a number pages are sent from, to the SMS alert source number {NUMBER}"
+    assert warned in app.log()
+
+
 def test_a_text_to_another_number_opens_nothing(app_paging: Paging, sms_source: dict[str, Any]) -> None:
     reply = text(app_paging, {"MessageSid": "SM3", "From": "+4915199999999", "To": "+4930000000000",
                               "Body": "hello"})

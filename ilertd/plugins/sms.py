@@ -66,6 +66,13 @@ class InboundSms:
         # "whatsapp:+4915..." answers the pages to +4915..., as one by SMS does.
         sender, to = twilio_address_number(form.get("From", "")), twilio_address_number(form.get("To", ""))
         alerts_here = bool(to) and to not in self.reply_numbers
+        if alerts_here and sender in self.reply_numbers:
+            # A page ilertd texted to an SMS source's number (a contact naming it): taken, it would
+            # open an incident paging that number again, without end.
+            logger.warning("SMS from %s, a number pages are sent from, to the SMS alert source number %s:"
+                           " a page of ilertd's own; not taken as an alert (no contact should name it)",
+                           sender, to)
+            return Response(EMPTY_TWIML, media_type="application/xml")
         key = await run_in_threadpool(source_key_by_phone, to) if alerts_here else None
         if key is None:
             replies = self.context.replies
