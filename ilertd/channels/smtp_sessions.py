@@ -75,17 +75,17 @@ class _Session:
 
     def sendmail(self, from_addr: str, to_addrs: list[str], message: str) -> bool:
         self.reason = ""
-        # The controller's open connection (apprise's sendmail catches what it raises).
+        # The controller's open connection: apprise's own sendmail catches what it raises.
         connection = getattr(self._controller, "_socket", None)
-        try:
-            refused = connection.sendmail(from_addr, to_addrs, message) if connection is not None \
-                else ({} if self._controller.sendmail(from_addr, to_addrs, message) else {"": (0, b"")})
-        except apprise_smtp.SMTP_EXCEPTIONS as error:
-            refused, self.reason = {"": (0, b"")}, _said(error)
-        if refused and not self.reason:
-            self.reason = "; ".join(f"{address} refused: {code} {_text(text)}".strip()
-                                    for address, (code, text) in refused.items() if address)
-        ok = not refused
+        if connection is None:
+            ok = bool(self._controller.sendmail(from_addr, to_addrs, message))
+        else:
+            try:
+                # The recipients refused while others were taken (none: all went through).
+                self.reason = _refusals(connection.sendmail(from_addr, to_addrs, message))
+            except apprise_smtp.SMTP_EXCEPTIONS as error:
+                self.reason = _said(error)
+            ok = not self.reason
         self.sent += 1
         self.failed = self.failed or not ok
         return ok
@@ -95,6 +95,10 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def _refusals(refused: dict[str, tuple[int, Any]]) -> str:
+    return "; ".join(f"{address} refused: {code} {_text(text)}" for address, (code, text) in refused.items())
+
+
 def _said(error: BaseException) -> str:
     """What an SMTP server answered (`550 5.7.1 ...`), or the error's own words."""
     code, text = getattr(error, "smtp_code", None), getattr(error, "smtp_error", None)
@@ -102,8 +106,7 @@ def _said(error: BaseException) -> str:
         return f"{code} {_text(text)}"
     recipients = getattr(error, "recipients", None)  # SMTPRecipientsRefused: every one at RCPT
     if isinstance(recipients, dict) and recipients:
-        return "; ".join(f"{address} refused: {code} {_text(text)}"
-                         for address, (code, text) in recipients.items())
+        return _refusals(recipients)
     return str(error) or type(error).__name__
 
 
