@@ -11,6 +11,7 @@ import pytest
 
 from ilertd.channels.twilio_voice import twilio_signature
 from ilertd.domain.page_text import gsm7_septets
+from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 
 SMS_PATH = "/api/v1/twilio/sms"
@@ -442,6 +443,27 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     assert (refused.status_code, refused.json()["code"]) == (409, "CONFLICT"), refused.text
     assert refused.json()["message"] == (f"{phone} replied STOP: no SMS goes to it until it texts START to"
                                          " the number pages come from")
+
+
+def test_a_test_queued_before_its_number_replied_stop_is_not_texted(app_paging: Paging) -> None:
+    """Shift reminders and tests went around the STOP check pages go through: queued behind the
+    number's throttle window, a test was texted after the STOP all the same."""
+    lee = app_paging.user("lee", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [lee])])
+    phone = phone_of(app_paging, lee)
+    app_paging.alert(summary="db down")
+    app_paging.daemon.advance("PT0S")
+    assert len(sms_to(app_paging, phone)) == 1
+    contacts = app_paging.daemon.get(f"/api/users/{lee}/contacts").json()
+    contact = next(c for c in contacts if c["method"] == "SMS")
+    queued = app_paging.daemon.post(f"/api/users/{lee}/contacts/{contact['id']}/test")
+    assert queued.status_code == 202, queued.text  # waits for the window the page opened
+    assert "no more SMS" in (sms_reply(app_paging, phone, "STOP") or "")
+    app_paging.daemon.advance("PT2M")
+    assert len(sms_to(app_paging, phone)) == 1
+    assert isinstance(app_paging.daemon, InProcessDaemon)
+    refused = f"test page {queued.json()['id']} to {phone} not sent: the number replied STOP"
+    assert refused in app_paging.daemon.log()
 
 
 def told_of_updates(paging: Paging, method: str, kinds: tuple[str, ...]) -> tuple[int, str]:

@@ -202,6 +202,25 @@ def test_a_shift_start_reminder_arrives_before_min_ahead_on_a_real_channel(app_p
     assert len(pushes(app_paging)) == 2
 
 
+def test_a_shift_reminder_is_not_texted_to_a_number_that_replied_stop(app_paging: Paging) -> None:
+    """A reminder to such a number was planned and refused when it fell due, an ERROR row among
+    ben's pages; paging skips the number, and so do reminders, until it texts START."""
+    from tests.test_replies import sms_reply
+
+    ann, ben = app_paging.user("ann"), app_paging.user("ben")
+    duty(app_paging, ben, "SMS", "+4915100099999", 15)
+    schedule(app_paging, [ann, ben])
+    assert "no more SMS" in (sms_reply(app_paging, "+4915100099999", "STOP") or "")
+    app_paging.daemon.advance("PT25H")  # past ben's first shift start, Tuesday 09:00Z
+    assert app_paging.http.to("/sms/") == []
+    assert "the number replied STOP" not in app_paging.daemon.log()
+    assert "on again" in (sms_reply(app_paging, "+4915100099999", "START") or "")
+    app_paging.daemon.advance("PT48H")  # Thursday's shift: reminded by SMS again
+    sms = app_paging.http.to("/sms/")
+    assert len(sms) == 1 and "on call for primary" in sms[0].json()["message"]
+    assert "Thu 2026-01-08" in sms[0].json()["message"]
+
+
 def test_a_reminder_due_while_the_daemon_was_down_is_sent_once_at_start(app_paging: Paging) -> None:
     ann, ben = app_paging.user("ann"), app_paging.user("ben")
     duty(app_paging, ben, "EMAIL", "ben.duty@example.com", 60)

@@ -134,11 +134,13 @@ class ChannelActor(TrackedActor):
             elif self._may_send(row, now):
                 # A second due page of a contact goes out in the first one's summary.
                 targets.setdefault(row.target, row)
+        # Numbers that replied STOP: no page, shift reminder or test is texted to them.
+        texted = [*targets, *(r.target for r in reminders)]
+        stopped = stopped_phones(texted) if texted and self.layout == "sms" else set()
         if targets:
             due_by_target = [(row, co_due.get(target, [])) for target, row in targets.items()]
             facts = page_facts(reader, {r.incident_id for row, due in due_by_target for r in (row, *due)},
                                self.runtime.public_url)
-            stopped = stopped_phones(targets) if self.layout == "sms" else set()
             for row, due in due_by_target:
                 if row.id not in {r.id for r in due}:
                     due.insert(0, row)
@@ -151,7 +153,10 @@ class ChannelActor(TrackedActor):
         busy = {row.target for row, _ in summaries}
         ready = []
         for row in reminders:
-            if self._may_send(row, now, busy):
+            if row.target in stopped:
+                self._refused([row], STOPPED)
+                self.runtime.metrics.notification(self.label, REFUSED)
+            elif self._may_send(row, now, busy):
                 ready.append(row)
                 busy.add(row.target)
         if not self._mark_sending([r for _, due in summaries for r in due] + ready, now):
@@ -250,9 +255,14 @@ class ChannelActor(TrackedActor):
     def _refused(self, rows: list[Any], reason: str) -> None:
         """Pages that must not be sent at all: they end as ERROR at once, without retries."""
         for row in rows:
-            self._write(row, {"status": "ERROR", "attempts": row.attempts, "error_message": reason},
-                        LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target} not sent: {reason}",
-                                 row.user_id, row.method))
+            changes = {"status": "ERROR", "attempts": row.attempts, "error_message": reason}
+            if row.kind in (REMINDER, TEST):  # no incident to log it on
+                logger.warning("%s %s to %s not sent: %s", _what(row), row.id, row.target, reason)
+                self._write(row, changes)
+            else:
+                self._write(row, changes, LogEntry("NOTIFICATION_FAILED",
+                                                   f"{row.method} to {row.target} not sent: {reason}",
+                                                   row.user_id, row.method))
 
     def _failed(self, rows: list[Any], error: str, now: datetime) -> None:
         for row in rows:

@@ -120,10 +120,10 @@ class Replies:
         reply = parse_sms_reply(body)
         if reply.kind in ("stop", "start"):
             store.set_sms_stopped(self.ctx.db, phone, reply.kind == "stop", now)
-            # Paging plans nothing to a stopped number: its users are read afresh, and START may
-            # make one reachable again whom an incident waits for.
+            # Paging (and a shift reminder) plans nothing to a stopped number: its users are read
+            # afresh, and START may make one reachable again whom an incident waits for.
             for user_id in store.phone_owners(phone):
-                self.ctx.user_changed(user_id)
+                self.ctx.user_changed(user_id, duties=True)
             if reply.kind == "stop":
                 return "ilertd: no more SMS to this number. Reply START to get them again."
             return "ilertd: SMS to this number are on again."

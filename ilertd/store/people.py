@@ -131,11 +131,14 @@ def has_same_contact(contact: m.Contact) -> bool:
 
 
 def duty_rules(user_ids: Iterable[int]) -> dict[int, list[DutyRule]]:
-    """The duty rules of these users with their contacts' targets, by user, each in id order."""
+    """The duty rules of these users with their contacts' targets, by user, each in id order; not
+    those texting a number that replied STOP (as paging skips it)."""
+    stopped = m.PhoneState.select(m.PhoneState.phone).where(m.PhoneState.sms_stopped == True)  # noqa: E712
     query = (
         m.DutyRule.select(m.DutyRule, m.Contact.target)
         .join(m.Contact)
-        .where(m.DutyRule.user.in_(list(user_ids)))
+        .where(m.DutyRule.user.in_(list(user_ids))
+               & ~((m.Contact.method == "SMS") & m.Contact.target.in_(stopped)))
         .order_by(m.DutyRule.id)
     )
     rules: dict[int, list[DutyRule]] = defaultdict(list)
