@@ -8,6 +8,7 @@ creates a database of its own on that server and drops it after.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
+import psycopg2
 import pytest
 
 from tests.daemon import DaemonProcess
@@ -49,6 +51,47 @@ def role(node: DaemonProcess) -> str:
     answer = node.client.get("/healthz")
     assert answer.status_code == 200, answer.text
     return str(answer.json()["role"])
+
+
+def _socket_ports(pid: int) -> set[int]:
+    """The local TCP ports of the sockets process `pid` holds (its connections to the store)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def freeze(node: DaemonProcess, postgres_url: str) -> None:
+    """SIGSTOP `node`, once nothing it sent is still running in the store: a statement it sent
+    just before (its relay claiming the requests queued for it) may run in PostgreSQL after the
+    stop, and under a whole suite's load it claimed the follower's next request, never answered."""
+    assert node.process is not None
+    pid = node.process.pid
+    ports = _socket_ports(pid)
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    with psycopg2.connect(postgres_url) as connection:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            while True:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                               " AND client_port = ANY(%s)", (sorted(ports),))
+                (running,) = cursor.fetchone()
+                if state == "T" and running == 0:
+                    return
+                assert time.monotonic() < deadline, f"not frozen: state {state}, {running} statements"
+                time.sleep(0.01)
 
 
 def wait_for_role(node: DaemonProcess, wanted: str, seconds: float) -> float:
@@ -222,8 +265,7 @@ def test_a_leader_killed_between_two_levels_pages_the_second_once_and_the_first_
     assert [m["To"] for m in smtp.messages] == ["ann@example.com"]
 
     # The leader freezes (its lock held, nothing answered): nobody leads.
-    assert first.process is not None
-    os.kill(first.process.pid, signal.SIGSTOP)
+    freeze(first, postgres_url)
     # The follower moves the shared clock past level one's deadline (09:05) itself...
     assert second.advance("PT10M") == "2026-01-05T09:10:00.000Z"
     # ...queues events (durable: the next leader takes them) and refuses any other write, changing
@@ -241,6 +283,7 @@ def test_a_leader_killed_between_two_levels_pages_the_second_once_and_the_first_
     assert refused.headers["Retry-After"] == "2"
     assert len(smtp.messages) == 1
 
+    assert first.process is not None
     os.kill(first.process.pid, signal.SIGKILL)
     first.kill()
     took = wait_for_role(second, "leader", TAKEOVER_SECONDS)
