@@ -62,10 +62,21 @@ def test_an_unsigned_or_forged_text_is_refused_and_stores_nothing(app_paging: Pa
 def test_a_page_ilertd_texted_to_the_sources_number_opens_nothing(app_paging: Paging,
                                                                   sms_source: dict[str, Any]) -> None:
     """A contact naming an SMS source's number: the page, from the number pages are sent from, came
-    back as an alert on that source, which paged the number again, without end."""
+    back as an alert on that source, which paged the number again, without end. The API refuses
+    such a contact (and such a source number) now; a store from before may hold one."""
+    from ilertd.store import models as m
+
     app = app_paging.daemon
     dave = app.get("/api/users").json()[-1]["id"]
-    assert app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": NUMBER}).status_code == 201
+    refused = app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": NUMBER})
+    assert (refused.status_code, refused.json()["field"]) == (400, "target"), refused.text
+    assert "is the number of SMS alert source 'texts from the field'" in refused.json()["message"]
+    texted = app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": "+4930123456780"})
+    assert texted.status_code == 201, texted.text
+    taken = app.put(f"/api/alert-sources/{sms_source['id']}", {"phoneNumber": "+4930123456780"})
+    assert (taken.status_code, taken.json()["field"]) == (400, "phoneNumber"), taken.text
+    assert "is an SMS contact of user 'dave'" in taken.json()["message"]
+    m.Contact.create(user=dave, method="SMS", target=NUMBER)
     own = "+15550001111"  # tests.conftest.paging_config's from_number
     page = {"MessageSid": "SM7", "From": own, "To": NUMBER, "Body": "[ilertd] #1 HIGH: pump down"}
     reply = text(app_paging, page)

@@ -20,6 +20,7 @@ from ilertd.store.db import row_held, write_transaction
 from ilertd.store.names import holder_of
 from ilertd.store.people import has_same_contact, owned_row, user_exists, usernames
 from ilertd.store.replies import stopped_phones
+from ilertd.store.sources import source_with_phone
 
 ALERT_TYPES = ("HIGH_PRIORITY", "LOW_PRIORITY")
 UPDATE_TYPES = ("ALERT_ACCEPTED", "ALERT_RESOLVED", "ALERT_ESCALATED")
@@ -58,6 +59,10 @@ def contact_target(body: dict[str, Any], method: str, required: bool) -> str | N
             raise invalid("target", f"target must be an E.164 number such as +4915112345678 for a "
                                     f"{method} contact")
         value = number
+        source = source_with_phone(value) if method == "SMS" else None
+        if source is not None and source.integration_type == "SMS":
+            raise invalid("target", f"{value} is the number of SMS alert source {source.name!r}: a page "
+                                    "texted to it would come back as an alert there, and page again")
     elif not _PUSH.fullmatch(value):
         raise invalid("target", "target must be an ntfy topic, a Pushover user key or a URL "
                                 f"(1 to {MAX_TARGET} characters, no whitespace) for a PUSH contact")

@@ -18,7 +18,7 @@ from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor_names_on
-from ilertd.store.people import existing_user_ids
+from ilertd.store.people import existing_user_ids, sms_contact_owner
 from ilertd.store.quiet_times import take_source_out_of_windows
 from ilertd.store.schedules import existing_schedule_ids
 from ilertd.store.sources import (
@@ -184,6 +184,10 @@ def phone_number(value: Any, source_id: int | None, reply_numbers: frozenset[str
     holder = source_with_phone(value)
     if holder is not None and holder.id != source_id:
         raise invalid("phoneNumber", f"alert source {holder.id} already has the number {value}")
+    texted = sms_contact_owner(value)
+    if texted is not None:
+        raise invalid("phoneNumber", f"{value} is an SMS contact of user {texted!r}: the pages texted to it "
+                                     "would come back as alerts on this source; give it a number of its own")
     return value
 
 

@@ -55,6 +55,13 @@ def user_named(username: str) -> m.User | None:
     return found[0] if len(found) == 1 else None
 
 
+def sms_contact_owner(number: str) -> str | None:
+    """The name of a user with an SMS contact of this number, if one has it."""
+    row = (m.User.select(m.User.username).join(m.Contact, on=(m.Contact.user == m.User.id))
+           .where((m.Contact.method == "SMS") & (m.Contact.target == number)).order_by(m.User.id).first())
+    return row.username if row is not None else None
+
+
 def user_exists(user_id: int) -> bool:
     return bool(m.User.select().where(m.User.id == user_id).exists())
 
