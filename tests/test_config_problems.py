@@ -231,6 +231,18 @@ def test_mail_in_needs_its_domain(tmp_path: Path) -> None:
     assert check_config(write(tmp_path, "[smtp_in]\nenabled = false\n"), {}) == []
 
 
+@pytest.mark.parametrize("domain", ["alerts@example.com", "https://alerts.example.com", "a b", "x_y.example",
+                                    "-alerts.example.com"])
+def test_a_mail_domain_that_is_no_domain_name_is_named(tmp_path: Path, domain: str) -> None:
+    """An address or URL given as the domain matched no mail: every mail was refused "no such
+    mailbox", and every e-mail page left without its Reply-To."""
+    (problem,) = check_config(write(tmp_path, f'[smtp_in]\nenabled = true\ndomain = "{domain}"\n'), {})
+    assert (problem.line, problem.key) == (3, "smtp_in.domain")
+    assert problem.message.startswith("must be a domain name such as alerts.example.com")
+    for fine in ("alerts.example.com", "alerts.example.com.", "bücher.example", "localhost"):
+        assert check_config(write(tmp_path, f'[smtp_in]\nenabled = true\ndomain = "{fine}"\n'), {}) == []
+
+
 def test_a_channel_url_without_its_contact_placeholder_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, '[channels.sms]\nurl = "twilio://SID:TOKEN@+15550001111/+15550002222"\n')
     problem = only_problem(path)

@@ -230,6 +230,21 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
     return rule
 
 
+# A host name: labels of letters (any script: IDNA), digits and hyphens, joined by dots.
+_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]*[^\W_])?\.)*[^\W_](?:[\w-]*[^\W_])?\.?")
+
+
+def _mail_domain(value: str) -> str | None:
+    # Mail comes to <integration key>@<domain>: an address or a URL given here matched no mail,
+    # and every one was refused "no such mailbox".
+    if not value.strip():
+        return None  # empty is named with smtp_in.enabled (check_together)
+    if "_" in value or not _DOMAIN.fullmatch(value.strip()):
+        return (f"must be a domain name such as alerts.example.com (mail comes to <key>@<domain>),"
+                f" got {value!r}")
+    return None
+
+
 def _token(value: str) -> str | None:
     # A bearer token travels in a header: a space or a control character would never match.
     if not value:
@@ -259,6 +274,7 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("twilio", "api_base_url"): _http_url,
     ("smtp_in", "host"): _non_empty,
     ("smtp_in", "port"): _port,
+    ("smtp_in", "domain"): _mail_domain,
     ("limits", "events_per_minute_per_key"): _non_negative,
     ("actors", "max_live_incidents"): _at_least_one,
     ("actors", "idle_seconds"): _at_least_one,
