@@ -101,9 +101,9 @@ def test_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None
 
 
 def test_secrets_are_kept_out_of_repr(tmp_path: Path) -> None:
-    path = write(tmp_path, '[security]\nsecret_key = "s3cr3t-value"\n')
+    path = write(tmp_path, '[security]\nsecret_key = "s3cr3t-value-of-thirty-two-chars"\n')
     config = load_config(path, {"ILERTD_TWILIO_AUTH_TOKEN": "t0ken-value"})
-    assert config.security.secret_key == "s3cr3t-value"
+    assert config.security.secret_key == "s3cr3t-value-of-thirty-two-chars"
     assert config.twilio.auth_token == "t0ken-value"
     assert "s3cr3t-value" not in repr(config)
     assert "t0ken-value" not in repr(config)

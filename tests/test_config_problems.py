@@ -160,11 +160,11 @@ def test_lines_are_found_past_multiline_strings_and_arrays(tmp_path: Path) -> No
     # Text inside a multi-line string that looks like a header must not move the section.
     path = write(
         tmp_path,
-        '[security]\nsecret_key = """\n[server]\nport = 1\n"""\n'
+        '[security]\nsecret_key = """\n[server]\nport = 1\na key long enough to sign links with\n"""\n'
         "[server]\nhost = '127.0.0.1'\nport = 0\n",
     )
     problem = only_problem(path)
-    assert (problem.line, problem.key) == (8, "server.port")
+    assert (problem.line, problem.key) == (9, "server.port")
 
 
 def test_key_in_an_inline_table_falls_back_to_the_table_line(tmp_path: Path) -> None:
@@ -221,6 +221,16 @@ def test_check_config_never_raises_for_bad_content(tmp_path: Path) -> None:
     problems = check_config(path, {})
     assert len(problems) == 1
     assert problems[0].file == str(path)
+
+
+def test_a_short_secret_key_is_named(tmp_path: Path) -> None:
+    """A key of a few characters signed every action link: one forwarded page was enough to guess
+    it offline and forge an accept or resolve link for any incident."""
+    (problem,) = check_config(write(tmp_path, '[security]\nsecret_key = "x"\n'), {})
+    assert (problem.line, problem.key) == (2, "security.secret_key")
+    assert problem.message.startswith("must be at least 32 characters")
+    assert check_config(write(tmp_path, f'[security]\nsecret_key = "{"a" * 32}"\n'), {}) == []
+    assert check_config(write(tmp_path, '[security]\nsecret_key = ""\n'), {}) == []
 
 
 def test_mail_in_needs_its_domain(tmp_path: Path) -> None:

@@ -245,6 +245,19 @@ def _mail_domain(value: str) -> str | None:
     return None
 
 
+# The link-signing key: every action link, e-mail reply key, web session and calendar feed token
+# is an HMAC under it, so whoever guesses it can accept or resolve any incident from a link.
+MIN_SECRET_KEY = 32
+
+
+def _secret_key(value: str) -> str | None:
+    if value and len(value) < MIN_SECRET_KEY:
+        return (f"must be at least {MIN_SECRET_KEY} characters (it signs action links, reply keys and"
+                f" web sessions: a short one can be guessed from one link), got {len(value)};"
+                " `openssl rand -hex 32` makes one, or leave it empty for a generated one")
+    return None
+
+
 def _token(value: str) -> str | None:
     # A bearer token travels in a header: a space or a control character would never match.
     if not value:
@@ -264,6 +277,7 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("server", "body_timeout"): _positive,
     ("server", "keepalive_timeout"): _positive,
     ("database", "url"): _database_url,
+    ("security", "secret_key"): _secret_key,
     ("security", "link_ttl"): _positive,
     ("security", "password_memory_kib"): _positive,
     ("security", "password_time_cost"): _positive,
