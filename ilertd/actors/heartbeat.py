@@ -29,7 +29,7 @@ from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
 from ilertd.store.committer import WRITE_RETRY
 from ilertd.store.heartbeats import monitor, pinged_monitors
-from ilertd.store.incidents import open_key_sources
+from ilertd.store.incidents import open_incidents_of_keys
 from ilertd.store.sources import SourceCache, source
 
 logger = logging.getLogger(__name__)
@@ -134,8 +134,8 @@ class HeartbeatActor(TrackedActor):
         keys = {heartbeat_alert_key(row.id): row for row in rows
                 if row is not None and row.status == "OK"
                 and row.last_ping_at + timedelta(seconds=row.interval_sec) > now}
-        for key, source_ids in open_key_sources(keys).items():
-            for source_id in source_ids:
+        for key, incidents in open_incidents_of_keys(keys).items():
+            for _incident_id, source_id in incidents:
                 self._ingest(keys[key], Event(event_type="RESOLVE", alert_key=key), source_id=source_id)
 
     def _changed(self, monitor_id: int, recovered: bool) -> None:

@@ -71,11 +71,12 @@ class Context:
     # `[security] password_*`: the cost of the password hashes made and checked.
     passwords: PasswordHashing = field(default_factory=PasswordHashing)
 
-    def user_changed(self, user_id: int, duties: bool = False) -> None:
-        """After the COMMIT of a write to a user, their contacts or rules: paging reads them
+    def user_changed(self, *user_ids: int, duties: bool = False) -> None:
+        """After the COMMIT of a write to users, their contacts or rules: paging reads them
         afresh, with `duties` (shift reminders may depend on it) every schedule plans again, and
         the incidents waiting for someone look again (an unmute, a first contact or alert rule)."""
-        self.people.invalidate(user_id)
+        for user_id in user_ids:
+            self.people.invalidate(user_id)
         if duties:
             self.duties_changed()
         self.reachability_changed()

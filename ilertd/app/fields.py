@@ -118,3 +118,15 @@ def held_or_404(model: Any, row_id: int, what: str, exclusive: bool = False) -> 
     seen here as a 404, not as a foreign key's 500 at the write."""
     if not row_held(model, row_id, exclusive=exclusive):
         raise not_found(what, row_id)
+
+
+def shown(names: list[str], most: int = 5) -> str:
+    """The first `most` of `names`, and how many more: what a refusal lists."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def refuse_in_use(names: list[str], holders: str, remedy: str) -> None:
+    """409 IN_USE naming what still needs the row: "`holders`: a, b; `remedy`"."""
+    if names:
+        raise ApiError(409, "IN_USE", f"{holders}: {shown(names)}; {remedy}")

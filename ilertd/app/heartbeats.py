@@ -10,12 +10,11 @@ from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Integer, ObjectSpec, Ref, Text
-from ilertd.app.sources import refuse_in_use
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor, monitor_by_key
-from ilertd.store.incidents import open_incidents_with_key
+from ilertd.store.incidents import open_incidents_of_keys
 
 MIN_INTERVAL_S = 10
 MAX_INTERVAL_S = 31 * 24 * 3600
@@ -90,7 +89,8 @@ class Heartbeats:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             v.held_or_404(m.HeartbeatMonitor, monitor_id, "heartbeat monitor", exclusive=True)
-            refuse_in_use([str(i) for i in open_incidents_with_key(heartbeat_alert_key(monitor_id))],
+            key = heartbeat_alert_key(monitor_id)
+            v.refuse_in_use([str(i) for i, _source in open_incidents_of_keys([key]).get(key, [])],
                           "the monitor's incident is open", "resolve it first (its next ping would have)")
             m.HeartbeatMonitor.delete().where(m.HeartbeatMonitor.id == monitor_id).execute()
         self.ctx.heartbeat_changed(monitor_id, False)

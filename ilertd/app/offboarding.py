@@ -15,6 +15,7 @@ from typing import Any
 
 from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR, Principal, require_admin
+from ilertd.app.fields import refuse_in_use
 from ilertd.app.people import user_or_404
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
@@ -123,13 +124,11 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
         if duties.emptied:
             raise ApiError(409, "IN_USE", f"user {name!r} is the only one in " + "; ".join(duties.emptied)
                            + ": add someone there, or remove it, first; nothing changed")
-        accepted = incidents_accepted_by(user_id)
-        if accepted:
-            # Escalation halts at an accept: gone with their acceptor, they would wait for nobody
-            # (PagerDuty refuses to remove a user with incidents assigned, by default).
-            raise ApiError(409, "IN_USE", f"user {name!r} accepted incidents still open: "
-                           + ", ".join(f"#{i}" for i in accepted)
-                           + ": resolve them, or escalate them to someone else, first; nothing changed")
+        # Escalation halts at an accept: gone with their acceptor, they would wait for nobody
+        # (PagerDuty refuses to remove a user with incidents assigned, by default).
+        refuse_in_use([f"#{i}" for i in incidents_accepted_by(user_id)],
+                      f"user {name!r} accepted incidents still open",
+                      "resolve them, or escalate them to someone else, first; nothing changed")
         for policy_id, levels in duties.policies.items():
             app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels})
         for schedule_id, body in duties.schedules.items():

@@ -12,6 +12,7 @@ from ilertd.app.context import Context
 from ilertd.app.fields import held_or_404
 from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
 from ilertd.app.unsent_pages import MovedPage, cancel, follow_contact
+from ilertd.domain.notification_plan import STOPPABLE_METHOD
 from ilertd.domain.phone_numbers import e164
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid, not_found
@@ -281,7 +282,7 @@ class Preferences:
         to it); its outbox id. The user themselves or an ADMIN."""
         self._writable(caller, user_id)
         row = owned_or_404(m.Contact, "contact", user_id, contact_id)
-        if row.method == "SMS" and stopped_phones([row.target]):
+        if row.method == STOPPABLE_METHOD and stopped_phones([row.target]):
             # Queued, it was refused unseen: the profile said it went.
             raise ApiError(409, "CONFLICT", f"{row.target} replied STOP: no SMS goes to it until it texts"
                            " START to the number pages come from")

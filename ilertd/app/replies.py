@@ -113,7 +113,8 @@ class Replies:
     def sms(self, phone: str, body: str) -> str | None:
         """The answer to an SMS from `phone` (None: send nothing): a reply code and letter, a bare
         letter for the latest page, `ack <id>`, PagerDuty's 4 and 6, STOP, START, else help."""
-        if not store.phone_is_known(phone):
+        owners = store.phone_owners(phone)
+        if not owners:
             logger.info("SMS reply from %s: no user has this number; not answered", phone)
             return None
         now = self.ctx.now()
@@ -122,8 +123,7 @@ class Replies:
             store.set_sms_stopped(self.ctx.db, phone, reply.kind == "stop", now)
             # Paging (and a shift reminder) plans nothing to a stopped number: its users are read
             # afresh, and START may make one reachable again whom an incident waits for.
-            for user_id in store.phone_owners(phone):
-                self.ctx.user_changed(user_id, duties=True)
+            self.ctx.user_changed(*owners, duties=True)
             if reply.kind == "stop":
                 return "ilertd: no more SMS to this number. Reply START to get them again."
             return "ilertd: SMS to this number are on again."

@@ -76,18 +76,6 @@ POLICY_BODY = ObjectSpec(title="EscalationPolicyBody", fields={
 }, on_create=("name", "escalationRules"), description="An update changes the fields given.")
 
 
-def shown(names: list[str], most: int = 5) -> str:
-    """The first `most` of `names`, and how many more: what a refusal lists."""
-    more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
-
-
-def refuse_in_use(names: list[str], holders: str, remedy: str) -> None:
-    """409 IN_USE naming what still needs the row: "`holders`: a, b; `remedy`"."""
-    if names:
-        raise ApiError(409, "IN_USE", f"{holders}: {shown(names)}; {remedy}")
-
-
 def new_integration_key() -> str:
     return secrets.token_hex(16)
 
@@ -278,7 +266,7 @@ class Sources:
         try:
             with write_transaction(self.ctx.db):
                 v.held_or_404(m.AlertSource, source_id, "alert source", exclusive=True)
-                refuse_in_use([repr(n) for n in monitor_names_on(source_id)],
+                v.refuse_in_use([repr(n) for n in monitor_names_on(source_id)],
                               "heartbeat monitors open their incidents on this source",
                               "give them another source first")
                 take_source_out_of_windows(source_id)
@@ -329,9 +317,9 @@ class Sources:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
-            refuse_in_use([repr(n) for n in sources_paging_by(policy_id)],
+            v.refuse_in_use([repr(n) for n in sources_paging_by(policy_id)],
                           "alert sources escalate by this policy", "give them another policy first")
-            refuse_in_use([str(i) for i in open_incidents_escalating_by(policy_id)],
+            v.refuse_in_use([str(i) for i in open_incidents_escalating_by(policy_id)],
                           "open incidents escalate by this policy", "resolve them first")
             m.EscalationPolicy.delete().where(m.EscalationPolicy.id == policy_id).execute()
         # A source given this policy meanwhile by another node was detached (ON DELETE SET NULL).

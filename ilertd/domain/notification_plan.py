@@ -42,6 +42,10 @@ THROTTLE_WINDOW: dict[str, timedelta] = _Windows({
 })
 
 
+# The method a number's STOP reply turns off (texts); calls to the number still go.
+STOPPABLE_METHOD: Method = "SMS"
+
+
 @dataclass(frozen=True)
 class Contact:
     id: int
@@ -53,7 +57,7 @@ class Contact:
     @property
     def takes_pages(self) -> bool:
         """False for SMS to a number that replied STOP: calls and other methods still go."""
-        return not (self.method == "SMS" and self.stopped)
+        return not (self.method == STOPPABLE_METHOD and self.stopped)
 
 
 @dataclass(frozen=True)

@@ -200,28 +200,20 @@ def open_incident_id(source_id: int, key_identity: str) -> int | None:
                    model.status != "RESOLVED").scalar())
 
 
-def open_key_sources(alert_keys: Collection[str]) -> dict[str, list[int]]:
-    """The alert sources on which an incident of each of `alert_keys` is open (keys compared as
-    the store compares them), for the few keys ilertd raises itself: a scan of the open incidents."""
+def open_incidents_of_keys(alert_keys: Collection[str]) -> dict[str, list[tuple[int, int]]]:
+    """The open incidents of each of `alert_keys` (keys compared as the store compares them), as
+    (incident id, alert source id), for the few keys ilertd raises itself: a scan of the open
+    incidents."""
     identities = {alert_key_identity(key): key for key in alert_keys}
     if not identities:
         return {}
-    query = (m.Incident.select(m.Incident.alert_key_identity, m.Incident.alert_source)
+    query = (m.Incident.select(m.Incident.alert_key_identity, m.Incident.id, m.Incident.alert_source)
              .where(m.Incident.status != "RESOLVED", m.Incident.alert_key_identity.in_(list(identities)))
              .order_by(m.Incident.id).tuples())
-    found: dict[str, list[int]] = {}
-    for identity, source_id in query:
-        found.setdefault(identities[identity], []).append(source_id)
+    found: dict[str, list[tuple[int, int]]] = {}
+    for identity, incident_id, source_id in query:
+        found.setdefault(identities[identity], []).append((incident_id, source_id))
     return found
-
-
-def open_incidents_with_key(alert_key: str) -> list[int]:
-    """The ids of the open incidents of `alert_key` (compared as the store compares keys), on
-    any source."""
-    identity = alert_key_identity(alert_key)
-    return [incident_id for (incident_id,) in m.Incident.select(m.Incident.id)
-            .where(m.Incident.status != "RESOLVED", m.Incident.alert_key_identity == identity)
-            .order_by(m.Incident.id).tuples()]
 
 
 def incidents_accepted_by(user_id: int) -> list[int]:

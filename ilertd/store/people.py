@@ -145,7 +145,7 @@ def duty_rules(user_ids: Iterable[int]) -> dict[int, list[DutyRule]]:
         m.DutyRule.select(m.DutyRule, m.Contact.target)
         .join(m.Contact)
         .where(m.DutyRule.user.in_(list(user_ids))
-               & ~((m.Contact.method == "SMS") & m.Contact.target.in_(stopped)))
+               & ~((m.Contact.method == plan.STOPPABLE_METHOD) & m.Contact.target.in_(stopped)))
         .order_by(m.DutyRule.id)
     )
     rules: dict[int, list[DutyRule]] = defaultdict(list)

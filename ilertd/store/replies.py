@@ -102,14 +102,9 @@ def was_paged_by_mail(incident_id: int, user_id: int, address: str) -> bool:
             .exists())
 
 
-def phone_is_known(phone: str) -> bool:
-    """Whether some user has this number as an SMS or voice contact (anyone else gets no answer)."""
-    return (m.Contact.select(m.Contact.id)
-            .where((m.Contact.target == phone) & m.Contact.method.in_(PHONE_METHODS)).exists())
-
-
 def phone_owners(phone: str) -> list[int]:
-    """The users who have this number as an SMS or voice contact."""
+    """The users who have this number as an SMS or voice contact (none: anyone else, who gets no
+    answer)."""
     return [user_id for (user_id,) in m.Contact.select(m.Contact.user).distinct()
             .where((m.Contact.target == phone) & m.Contact.method.in_(PHONE_METHODS)).tuples()]
 

@@ -25,6 +25,7 @@ from ilertd.app.preferences import (
     contact_json,
 )
 from ilertd.domain.local_time import local_to_utc
+from ilertd.domain.notification_plan import STOPPABLE_METHOD
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid
 from ilertd.store import models as m
@@ -119,6 +120,13 @@ def muted(row: m.User, now: datetime) -> bool:
     return row.muted_until is not None and row.muted_until > now
 
 
+def _stopped_contacts(contacts: list[dict[str, Any]]) -> set[int]:
+    """The ids of the contacts whose number replied STOP to texts."""
+    texted = [c for c in contacts if c["method"] == STOPPABLE_METHOD]
+    stopped = stopped_phones(c["target"] for c in texted)
+    return {c["id"] for c in texted if c["target"] in stopped}
+
+
 def person_values(ui: Ui, view: View, user_id: int) -> dict[str, Any]:
     """What the shared partials show of one user: details, contacts, rules and tokens."""
     row = user_or_404(user_id)
@@ -135,7 +143,7 @@ def person_values(ui: Ui, view: View, user_id: int) -> dict[str, Any]:
         "muted_input": local_input(row.muted_until, view.zone), "zones": time_zones(),
         "contacts": contacts, "contact_names": {c["id"]: f"{c['method']}: {c['target']}" for c in contacts},
         # The numbers that replied STOP, which paging skips: said beside them, or it goes unseen.
-        "stopped": stopped_phones(c["target"] for c in contacts if c["method"] == "SMS"),
+        "stopped": _stopped_contacts(contacts),
         "methods": ui.services.plugins.methods(), "kinds": kinds, "tokens": tokens,
         "alert_types": ALERT_TYPES, "update_types": UPDATE_TYPES, "before_choices": BEFORE_MIN_CHOICES,
         "max_delay": MAX_DELAY_MIN, "kept": NOTHING_KEPT, "new_token": "",
