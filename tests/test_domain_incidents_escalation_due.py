@@ -165,6 +165,17 @@ def test_frequency_2_gives_three_passes_through_a_single_level_policy() -> None:
     assert len(pages) == 2
 
 
+def test_a_pass_that_takes_no_time_is_not_repeated() -> None:
+    """A store may hold such a policy from before it was refused: its repeats would page the
+    same people again in the same instant, nine times over."""
+    policy = make_policy(0, 0, repeating=True, frequency=9)
+    visited, log, pages = walk(opened(policy), policy)
+    assert visited == [(0, 0), (1, 0)]
+    assert log[-1] == "ESCALATION_ENDED" and log.count("ESCALATED") == 1
+    assert [(page.user_id, page.level) for page in pages] == [(2, 1)]
+    assert next_step(make_policy(0, 1, repeating=True, frequency=9), 1, 0) == LevelStep(0, 1)
+
+
 def test_repeated_level_deadlines_follow_each_levels_timeout() -> None:
     policy = make_policy(5, 10, repeating=True, frequency=1)
     incident = opened(policy)

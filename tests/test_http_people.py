@@ -125,6 +125,31 @@ def test_escalation_policy_validation(app: InProcessDaemon) -> None:
     ]
 
 
+def test_a_repeating_policy_whose_levels_all_time_out_at_0_is_refused(app: InProcessDaemon) -> None:
+    """Its passes all ran in one instant: with frequency 9 each responder was paged ten times at
+    once and the escalation was over, before anyone could answer the first page."""
+    zero = {"escalationTimeout": 0, "users": [{"id": 1}]}
+    refused = app.post("/api/escalation-policies", {
+        "name": "p", "repeating": True, "frequency": 9, "escalationRules": [zero, zero]})
+    assert (refused.status_code, refused.json()["field"]) == (400, "escalationRules")
+    assert "its 10 passes would all run at once" in refused.json()["message"]
+    # Without repeats, or with a level that takes time, it is a policy as any other.
+    once = app.post("/api/escalation-policies", {"name": "once", "escalationRules": [zero]})
+    assert once.status_code == 201
+    path = f"/api/escalation-policies/{once.json()['id']}"
+    # An edit is judged with what it leaves unchanged.
+    edited = app.put(path, {"repeating": True, "frequency": 2})
+    assert (edited.status_code, edited.json()["field"]) == (400, "escalationRules")
+    assert "its 3 passes" in edited.json()["message"]
+    assert app.get(path).json()["repeating"] is False
+    timed = app.put(path, {"repeating": True, "frequency": 2,
+                           "escalationRules": [zero, zero | {"escalationTimeout": 5}]})
+    assert timed.status_code == 200
+    assert app.put(path, {"escalationRules": [zero]}).status_code == 400
+    assert app.put(path, {"frequency": 0}).status_code == 200
+    assert app.put(path, {"escalationRules": [zero]}).status_code == 200
+
+
 def test_a_policy_that_sources_or_open_incidents_escalate_by_is_not_deleted(app: InProcessDaemon) -> None:
     """Deleting it left its sources without a policy and its open incidents without escalation:
     every later alert of those sources paged nobody, silently. Now refused, as PagerDuty refuses it."""

@@ -12,6 +12,7 @@ from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.quiet_times import retime_holds
 from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSpec, Ref, Text
+from ilertd.domain.escalation import repeats_at_once
 from ilertd.domain.phone_numbers import E164, e164
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
@@ -290,10 +291,24 @@ class Sources:
             fields["frequency"] = POLICY_BODY["frequency"].read(body, "frequency")
         return fields
 
+    @staticmethod
+    def _refuse_repeats_at_once(fields: dict[str, Any], row: m.EscalationPolicy | None) -> None:
+        """A repeating policy whose levels all time out at 0 would run every pass in one instant:
+        each responder paged `frequency` + 1 times at once, then the escalation over."""
+        rules = fields.get("rules", row.rules if row is not None else [])
+        repeating = fields.get("repeating", bool(row.repeating) if row is not None else False)
+        frequency = fields.get("frequency", row.frequency if row is not None else 0)
+        if repeats_at_once([rule["escalationTimeout"] for rule in rules], repeating, frequency):
+            raise invalid("escalationRules",
+                          f"a repeating policy needs a level whose escalationTimeout is above 0: "
+                          f"with every timeout 0, its {frequency + 1} passes would all run at once, "
+                          f"paging each responder {frequency + 1} times in the same instant")
+
     def create_policy(self, caller: Principal, body: dict[str, Any]) -> m.EscalationPolicy:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             fields = self._policy_fields(body, creating=True)
+            self._refuse_repeats_at_once(fields, None)
             v.name_free(m.EscalationPolicy, "escalation policy", fields["name"])
             row = m.EscalationPolicy.create(**fields)
         return row
@@ -303,6 +318,7 @@ class Sources:
         policy_or_404(policy_id)
         with write_transaction(self.ctx.db):
             fields = self._policy_fields(body, creating=False)
+            self._refuse_repeats_at_once(fields, policy_or_404(policy_id))
             if "name" in fields:
                 v.name_free(m.EscalationPolicy, "escalation policy", fields["name"], policy_id)
             if fields:

@@ -38,18 +38,27 @@ def level_deadline(policy: EscalationPolicy, level: int, reached_at: datetime) -
     return reached_at + timedelta(minutes=policy.rules[level].escalation_timeout_min)
 
 
+def repeats_at_once(timeouts_min: list[int], repeating: bool, frequency: int) -> bool:
+    """Whether a policy's repeats would all run in the instant of its first pass: every level's
+    timeout is 0, so each repeat pages the same people again at the same moment."""
+    return repeating and frequency > 0 and not any(timeouts_min)
+
+
 def next_step(policy: EscalationPolicy, level: int, pass_number: int) -> LevelStep | None:
     """The level after `level`; after the last, level 0 again while repeats remain, else None.
 
     `pass_number` counts from 0: `frequency` 2 allows passes 0, 1 and 2 (three in all). A level
     below 0 (held by quiet times, or waiting for someone reachable) is followed by level 0 of
-    the same pass.
+    the same pass. A pass that takes no time is not repeated: its repeats would page everyone
+    again in the same instant (a store may hold such a policy from before it was refused).
     """
     if level < 0:
         return LevelStep(0, pass_number) if policy.rules else None
     if level + 1 < len(policy.rules):
         return LevelStep(level + 1, pass_number)
-    if policy.repeating and pass_number < policy.frequency and policy.rules:
+    timeouts = [rule.escalation_timeout_min for rule in policy.rules]
+    if (policy.repeating and pass_number < policy.frequency and policy.rules
+            and not repeats_at_once(timeouts, policy.repeating, policy.frequency)):
         return LevelStep(0, pass_number + 1)
     return None
 
