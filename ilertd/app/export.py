@@ -21,7 +21,8 @@ RULE_LISTS: dict[str, RuleKind] = dict(zip(("notificationRules", "updateRules", 
                                            strict=True))
 EXPORT_HEADER = (
     "ilertd configuration (`ilertd export`); apply with `ilertd provision FILE`.",
-    "Not included: integration keys, signing secrets, API tokens, passwords, overrides, incidents.",
+    "Not included: integration keys, signing secrets, API tokens, passwords, mutedUntil, overrides,",
+    "heartbeat monitors, maintenance windows, incidents.",
 )
 
 
