@@ -80,7 +80,8 @@ def _application(config: Config, plugins: bool = False, first_start: bool = Fals
     with `plugins`, the contact methods and alert source types of the installed plugins are known
     to it, as they are to the daemon's; `first_start` as for `_open_store`."""
     context = Context(db=_open_store(config, first_start), now=RealClock().now,
-                      passwords=password_hashing(config.security), reply_numbers=reply_numbers(config))
+                      passwords=password_hashing(config.security), reply_numbers=reply_numbers(config),
+                      mail_domain=config.smtp_in.own_domain)
     if plugins:
         from ilertd.plugins.manager import PluginManager
 

@@ -368,7 +368,7 @@ class Daemon:
             passwords=password_hashing(self.config.security),
             test_page=gateway.test_page,
             pages_moved=gateway.pages_moved,
-            reply_numbers=reply_numbers(self.config),
+            reply_numbers=reply_numbers(self.config), mail_domain=self.config.smtp_in.own_domain,
         )
         return Services(
             config=self.config, db=self.db, clock=self.clock, tracker=self.tracker,

@@ -66,6 +66,9 @@ class Context:
     test_page: Callable[[int, str, str], int] = lambda *_args: _raise_unavailable()
     # The numbers SMS pages are sent from (ilertd.channels.sender_numbers): replies go to them.
     reply_numbers: frozenset[str] = frozenset()
+    # `[smtp_in] domain` while its listener is on: mail to any address there reaches ilertd's own
+    # listener (an alert, a reply, or a refusal), never a person.
+    mail_domain: str = ""
     # `[security]`: the configured link-signing key (empty: the one kept in the store).
     secret_key: str = ""
     # `[security] password_*`: the cost of the password hashes made and checked.

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ilertd.app.schema import MAX_ID, Boolean, Choice, Instant, Integer, Ref, Text, TimeZone
+from ilertd.domain.mail_domains import at_domain
 from ilertd.domain.timeutil import RANGE
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store.db import row_held
@@ -130,3 +131,12 @@ def refuse_in_use(names: list[str], holders: str, remedy: str) -> None:
     """409 IN_USE naming what still needs the row: "`holders`: a, b; `remedy`"."""
     if names:
         raise ApiError(409, "IN_USE", f"{holders}: {shown(names)}; {remedy}")
+
+
+def refuse_own_mailbox(address: str | None, mail_domain: str, field: str) -> None:
+    """400 for an address a person is to be mailed at that is at ilertd's own mail domain: the
+    page would reach ilertd's listener, not the person (an alert source's address would open an
+    alert there, which pages again)."""
+    if address is not None and at_domain(address, mail_domain):
+        raise invalid(field, f"{address} is at ilertd's own mail domain ({mail_domain.strip()}, "
+                             "[smtp_in] domain): mail to it comes back to ilertd, never to a person")

@@ -40,7 +40,7 @@ def user_or_404(user_id: int) -> m.User:
     return row
 
 
-def user_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
+def user_fields(body: dict[str, Any], creating: bool, mail_domain: str) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "username": USER_BODY.read(body, "username", creating),
         "first_name": USER_BODY.read(body, "firstName"),
@@ -49,6 +49,8 @@ def user_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
         "timezone": USER_BODY.read(body, "timezone"),
         "role": USER_BODY.read(body, "role"),
     }
+    # Pages fall back to the account address: one at ilertd's own domain would reach nobody.
+    v.refuse_own_mailbox(fields["email"], mail_domain, "email")
     present, muted = USER_BODY["mutedUntil"].read_or_null(body, "mutedUntil")
     if present:
         fields["muted_until"] = muted
@@ -81,7 +83,7 @@ class People:
 
     def create_user(self, caller: Principal, body: dict[str, Any]) -> m.User:
         require_admin(caller)
-        fields = user_fields(body, creating=True)
+        fields = user_fields(body, creating=True, mail_domain=self.ctx.mail_domain)
         fields.setdefault("role", "USER")
         try:
             with write_transaction(self.ctx.db):
@@ -95,7 +97,7 @@ class People:
     def update_user(self, caller: Principal, user_id: int, body: dict[str, Any]) -> m.User:
         require_self_or_admin(caller, user_id)
         current = user_or_404(user_id)
-        fields = user_fields(body, creating=False)
+        fields = user_fields(body, creating=False, mail_domain=self.ctx.mail_domain)
         if "role" in fields and not caller.is_admin:
             # A client's GET-modify-PUT carries the role back unchanged: only a change needs ADMIN.
             if fields["role"] != current.role:

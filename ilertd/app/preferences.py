@@ -9,7 +9,7 @@ from typing import Any
 
 from ilertd.app.auth import Principal, require_self_or_admin
 from ilertd.app.context import Context
-from ilertd.app.fields import held_or_404
+from ilertd.app.fields import held_or_404, refuse_own_mailbox
 from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
 from ilertd.app.unsent_pages import MovedPage, cancel, follow_contact
 from ilertd.domain.notification_plan import STOPPABLE_METHOD
@@ -43,8 +43,9 @@ CONTACT = ObjectSpec(title="Contact", closed=True, fields={
     "id": Integer(), "method": Text(max_length=None), "target": Text(max_length=None)})
 
 
-def contact_target(body: dict[str, Any], method: str, required: bool) -> str | None:
-    """The validated `target` for a contact of `method`, trimmed of surrounding blanks."""
+def contact_target(body: dict[str, Any], method: str, required: bool, mail_domain: str) -> str | None:
+    """The validated `target` for a contact of `method`, trimmed of surrounding blanks; an EMAIL
+    one at ilertd's own `mail_domain` is refused (see Context.mail_domain)."""
     value = CONTACT_BODY.read(body, "target", creating=required)
     if value is None:
         return None
@@ -53,6 +54,7 @@ def contact_target(body: dict[str, Any], method: str, required: bool) -> str | N
     if method == "EMAIL":
         if len(value) > 254 or not _EMAIL.fullmatch(value):
             raise invalid("target", "target must be an e-mail address for an EMAIL contact")
+        refuse_own_mailbox(value, mail_domain, "target")
     elif method in ("SMS", "VOICE"):
         # As people write it (`+49 151 1234-5678`); kept as E.164, the form replies come from.
         number = e164(value)
@@ -244,7 +246,7 @@ class Preferences:
         self._writable(caller, user_id)
         method = CONTACT_BODY.read(body, "method", creating=True, options=self.ctx.methods(False))
         assert method is not None
-        target = contact_target(body, method, required=True)
+        target = contact_target(body, method, required=True, mail_domain=self.ctx.mail_domain)
         with write_transaction(self.ctx.db):
             held_or_404(m.User, user_id, "user")
             refuse_same_contact(user_id, method, target)
@@ -263,7 +265,8 @@ class Preferences:
             if method is not None and method != row.method:
                 raise invalid("method", f"a contact's method cannot change (it is {row.method}); "
                                         "create a new contact instead")
-            target = contact_target(body, row.method, required=False)
+            target = contact_target(body, row.method, required=False,
+                                    mail_domain=self.ctx.mail_domain)
             moved: list[MovedPage] = []
             if target is not None:
                 refuse_same_contact(user_id, row.method, target, contact_id)

@@ -144,7 +144,7 @@ class Provisioning:
         if row is None:
             row = self.app.people.create_user(OPERATOR, scalars)
         else:
-            wanted = user_fields(scalars, creating=False)
+            wanted = user_fields(scalars, creating=False, mail_domain=self.app.ctx.mail_domain)
             changed = [key for key, column in USER_FIELDS.items()
                        if column in wanted and getattr(row, column) != wanted[column]]
             if changed:

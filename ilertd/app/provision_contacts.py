@@ -111,7 +111,7 @@ class UserLists:
         method = v.choice(item, "method", methods)
         if method is None:
             raise invalid("method", f"method is required: one of {', '.join(methods)}")
-        target = contact_target(item, method, required=True)
+        target = contact_target(item, method, required=True, mail_domain=self.app.ctx.mail_domain)
         assert target is not None
         return method, target
 
@@ -161,7 +161,8 @@ class UserLists:
         else:
             chosen = v.choice({"method": method}, "method", self.app.ctx.methods(False))
             assert chosen is not None
-            normalised = contact_target({"target": target}, chosen, required=True)
+            normalised = contact_target({"target": target}, chosen, required=True,
+                                            mail_domain=self.app.ctx.mail_domain)
             assert normalised is not None
             key = (chosen, normalised)
         if key not in available:

@@ -126,6 +126,11 @@ class SmtpInConfig:
     port: int = 2525
     domain: str = ""
 
+    @property
+    def own_domain(self) -> str:
+        """The domain whose mail ilertd's listener takes, all of it: empty while it is off."""
+        return self.domain.strip() if self.enabled else ""
+
 
 @dataclass(frozen=True)
 class LimitsConfig:

@@ -11,7 +11,6 @@ stored and anything else leaves the mail with the sending server, which retries 
 from __future__ import annotations
 
 import asyncio
-import encodings.idna
 import logging
 import re
 import threading
@@ -23,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from ilertd import hookimpl
 from ilertd.app.replies import Answer
 from ilertd.domain.events import Event
+from ilertd.domain.mail_domains import domain_form
 from ilertd.domain.replies import REPLY_MAILBOX
 from ilertd.errors import ApiError
 from ilertd.hookspecs import ConfigOption, Outcome, PluginContext, SourceInfo
@@ -91,16 +91,6 @@ def _wrong_type(source: SourceInfo) -> str:
             " sources")
 
 
-def _domain_form(domain: str) -> str:
-    """A domain for comparison: case, a trailing dot and IDNA (ü vs xn--) do not matter."""
-    domain = domain.strip().rstrip(".").lower()
-    try:
-        return ".".join(encodings.idna.ToASCII(label).decode("ascii") if label else ""
-                        for label in domain.split(".")).lower()
-    except UnicodeError:
-        return domain
-
-
 class MailHandler:
     """aiosmtpd's handler: RCPT checks the key, DATA commits the event before answering."""
 
@@ -109,7 +99,7 @@ class MailHandler:
         self.intake = intake
         # (sender, subject, text) of a mail to the reply mailbox → what it did (blocking).
         self.reply = reply
-        self.domain = _domain_form(domain)
+        self.domain = domain_form(domain)
         self.resolve_pattern = resolve_pattern
         self.max_message_bytes = max_message_bytes
         # Set by `drain`: mails from now on are answered 451 (their sender retries later).
@@ -121,7 +111,7 @@ class MailHandler:
         """The integration key an address names at our domain, or None."""
         local, at, domain = address.rpartition("@")
         local = local.strip('"')
-        if not at or not local or _domain_form(domain) != self.domain:
+        if not at or not local or domain_form(domain) != self.domain:
             return None
         return local
 
