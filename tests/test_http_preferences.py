@@ -61,7 +61,8 @@ def test_contacts_crud_round_trip(app: InProcessDaemon) -> None:
         created.append(reply.json())
     assert [c["method"] for c in created] == ["EMAIL", "SMS", "VOICE", "PUSH"]
     assert all(isinstance(c["id"], int) for c in created)
-    assert created[0] == {"id": created[0]["id"], "method": "EMAIL", "target": "alice@example.com"}
+    assert created[0] == {"id": created[0]["id"], "method": "EMAIL", "target": "alice@example.com",
+                          "stopped": False}
     listed = app.get(path).json()
     assert listed == sorted(created, key=lambda c: c["id"])
 
@@ -70,7 +71,7 @@ def test_contacts_crud_round_trip(app: InProcessDaemon) -> None:
     # Surrounding blanks are trimmed; the method may be repeated unchanged.
     changed = app.put(f"{path}/{sms}", {"method": "SMS", "target": " +4917698765432\n"})
     assert changed.status_code == 200, changed.text
-    assert changed.json() == {"id": sms, "method": "SMS", "target": "+4917698765432"}
+    assert changed.json() == {"id": sms, "method": "SMS", "target": "+4917698765432", "stopped": False}
     assert app.get(f"{path}/{sms}").json()["target"] == "+4917698765432"
 
     gone = delete(app, f"{path}/{sms}")
@@ -118,7 +119,8 @@ def test_contact_method_is_fixed_and_target_checked_on_update(app: InProcessDaem
     assert_invalid(app.put(path, {"method": "PAGER"}), "method")
     assert_invalid(app.put(path, {"target": "alice@example.com"}), "target")
     assert_invalid(app.put(path, {"target": ""}), "target")
-    assert app.get(path).json() == {"id": contact, "method": "SMS", "target": "+4915112345678"}
+    assert app.get(path).json() == {"id": contact, "method": "SMS", "target": "+4915112345678",
+                                   "stopped": False}
 
 
 def test_a_second_contact_of_one_method_and_target_is_refused(app: InProcessDaemon) -> None:
@@ -371,7 +373,7 @@ def test_user_reads_anyones_preferences_but_edits_only_their_own(app: InProcessD
         assert reply.status_code == 403, reply.text
         assert reply.json()["code"] == "FORBIDDEN"
     assert app.get(f"/api/users/{frank}/contacts").json() == [
-        {"id": franks, "method": "EMAIL", "target": "frank@example.com"}
+        {"id": franks, "method": "EMAIL", "target": "frank@example.com", "stopped": False}
     ]
     assert app.get(f"{RULES.format(frank, 'alerts')}/{rule_id}").json()["delayMin"] == 0
     assert app.get(RULES.format(frank, "updates")).json() == []
@@ -449,6 +451,6 @@ def test_requests_without_a_valid_token_are_401(app: InProcessDaemon) -> None:
             assert reply.status_code == 401, (method, path, reply.text)
             assert reply.json()["code"] == "UNAUTHORIZED"
     assert app.get("/api/users/1/contacts").json() == [
-        {"id": contact, "method": "EMAIL", "target": "admin@example.com"}
+        {"id": contact, "method": "EMAIL", "target": "admin@example.com", "stopped": False}
     ]
     assert app.get(RULES.format(1, "duties")).json() == []

@@ -443,6 +443,18 @@ def test_a_test_page_reaches_the_contact_asked_for(app_paging: Paging) -> None:
     assert (refused.status_code, refused.json()["code"]) == (409, "CONFLICT"), refused.text
     assert refused.json()["message"] == (f"{phone} replied STOP: no SMS goes to it until it texts START to"
                                          " the number pages come from")
+    # The API says so too, as PagerDuty's `blacklisted` does; a call to the number still goes.
+    voice = app_paging.daemon.post(f"/api/users/{lee}/contacts", {"method": "VOICE", "target": phone})
+    assert voice.json()["stopped"] is False
+    listed = {c["method"]: c["stopped"] for c in app_paging.daemon.get(f"/api/users/{lee}/contacts").json()}
+    assert listed == {"SMS": True, "VOICE": False}
+    one = f"/api/users/{lee}/contacts/{contact['id']}"
+    assert app_paging.daemon.get(one).json()["stopped"] is True
+    # Read-only: a GET-modify-PUT carries it back, and it changes nothing.
+    carried = app_paging.daemon.put(one, {**app_paging.daemon.get(one).json(), "stopped": False})
+    assert (carried.status_code, carried.json()["stopped"]) == (200, True), carried.text
+    sms_reply(app_paging, phone, "START")
+    assert app_paging.daemon.get(one).json()["stopped"] is False
 
 
 def test_a_test_queued_before_its_number_replied_stop_is_not_texted(app_paging: Paging) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ilertd.app.auth import Principal, require_self_or_admin
 from ilertd.app.context import Context
 from ilertd.app.fields import held_or_404, refuse_own_mailbox
-from ilertd.app.schema import Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
+from ilertd.app.schema import Boolean, Choice, Integer, IntegerChoice, ObjectSpec, Ref, Text
 from ilertd.app.unsent_pages import MovedPage, cancel, follow_contact
 from ilertd.domain.notification_plan import STOPPABLE_METHOD
 from ilertd.domain.phone_numbers import e164
@@ -40,7 +40,9 @@ CONTACT_BODY = ObjectSpec(title="ContactBody", fields={
                    "plugin's method: 1 to 512 characters without whitespace. Trimmed of surrounding blanks"),
 }, on_create=("method", "target"))
 CONTACT = ObjectSpec(title="Contact", closed=True, fields={
-    "id": Integer(), "method": Text(max_length=None), "target": Text(max_length=None)})
+    "id": Integer(), "method": Text(max_length=None), "target": Text(max_length=None),
+    "stopped": Boolean(description="read-only: an SMS contact whose number replied STOP, so no SMS "
+                                   "goes to it (calls still do) until it texts START")})
 
 
 def contact_target(body: dict[str, Any], method: str, required: bool, mail_domain: str) -> str | None:
@@ -72,8 +74,16 @@ def contact_target(body: dict[str, Any], method: str, required: bool, mail_domai
     return value
 
 
+def contacts_json(rows: Iterable[m.Contact]) -> list[dict[str, Any]]:
+    """Contacts as the API shows them, with whether each one's number replied STOP (read once)."""
+    rows = list(rows)
+    stopped = stopped_phones(r.target for r in rows if r.method == STOPPABLE_METHOD)
+    return [{"id": r.id, "method": r.method, "target": r.target,
+             "stopped": r.method == STOPPABLE_METHOD and r.target in stopped} for r in rows]
+
+
 def contact_json(row: m.Contact) -> dict[str, Any]:
-    return {"id": row.id, "method": row.method, "target": row.target}
+    return contacts_json([row])[0]
 
 
 def _rule_body(title: str, methods: str, extra: dict[str, Any], on_create: tuple[str, ...]) -> ObjectSpec:

@@ -8,7 +8,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ilertd.app.preferences import RULE_KINDS, RuleKind, contact_json, owned_or_404, user_or_404
+from ilertd.app.preferences import (
+    RULE_KINDS,
+    RuleKind,
+    contact_json,
+    contacts_json,
+    owned_or_404,
+    user_or_404,
+)
 from ilertd.store import models as m
 from ilertd.store.people import owned_rows
 from ilertd.web.auth import authenticate
@@ -29,7 +36,7 @@ def routes(services: Services) -> list[Route]:
     def list_contacts(request: Request, _body: bytes) -> Response:
         user_id = readable_user(request)
         start, size = paging(request)
-        return JSONResponse([contact_json(r) for r in owned_rows(m.Contact, user_id, start, size)])
+        return JSONResponse(contacts_json(owned_rows(m.Contact, user_id, start, size)))
 
     def get_contact(request: Request, _body: bytes) -> Response:
         user_id = readable_user(request)

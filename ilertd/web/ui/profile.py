@@ -22,15 +22,13 @@ from ilertd.app.preferences import (
     RULE_KINDS,
     UPDATE_TYPES,
     RuleKind,
-    contact_json,
+    contacts_json,
 )
 from ilertd.domain.local_time import local_to_utc
-from ilertd.domain.notification_plan import STOPPABLE_METHOD
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
 from ilertd.errors import ApiError, invalid
 from ilertd.store import models as m
 from ilertd.store.people import owned_row, owned_rows
-from ilertd.store.replies import stopped_phones
 from ilertd.web.schedules import feed_token
 from ilertd.web.ui.core import Page, Ui, View, redirect
 from ilertd.web.views import token_json, user_json
@@ -120,17 +118,10 @@ def muted(row: m.User, now: datetime) -> bool:
     return row.muted_until is not None and row.muted_until > now
 
 
-def _stopped_contacts(contacts: list[dict[str, Any]]) -> set[int]:
-    """The ids of the contacts whose number replied STOP to texts."""
-    texted = [c for c in contacts if c["method"] == STOPPABLE_METHOD]
-    stopped = stopped_phones(c["target"] for c in texted)
-    return {c["id"] for c in texted if c["target"] in stopped}
-
-
 def person_values(ui: Ui, view: View, user_id: int) -> dict[str, Any]:
     """What the shared partials show of one user: details, contacts, rules and tokens."""
     row = user_or_404(user_id)
-    contacts = [contact_json(c) for c in owned_rows(m.Contact, user_id, 0, PERSON_ROWS)]
+    contacts = contacts_json(owned_rows(m.Contact, user_id, 0, PERSON_ROWS))
     reminders = ui.services.plugins.methods(True)
     kinds = [{
         "segment": kind.segment, "title": RULE_TITLES[kind.segment],
@@ -143,7 +134,7 @@ def person_values(ui: Ui, view: View, user_id: int) -> dict[str, Any]:
         "muted_input": local_input(row.muted_until, view.zone), "zones": time_zones(),
         "contacts": contacts, "contact_names": {c["id"]: f"{c['method']}: {c['target']}" for c in contacts},
         # The numbers that replied STOP, which paging skips: said beside them, or it goes unseen.
-        "stopped": _stopped_contacts(contacts),
+        "stopped": {c["id"] for c in contacts if c["stopped"]},
         "methods": ui.services.plugins.methods(), "kinds": kinds, "tokens": tokens,
         "alert_types": ALERT_TYPES, "update_types": UPDATE_TYPES, "before_choices": BEFORE_MIN_CHOICES,
         "max_delay": MAX_DELAY_MIN, "kept": NOTHING_KEPT, "new_token": "",
