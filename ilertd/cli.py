@@ -110,12 +110,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     # `[plugins.NAME]` sections are checked against the keys the installed plugins declare.
     with _quiet_plugin_loading():
         options = installed_options()
-    problems = check_config(args.file, plugins=options)
+    given = getattr(args, "config", None)
+    if args.file is None and given is None:
+        print("ilertd check-config: name the settings file: ilertd check-config FILE", file=sys.stderr)
+        return 2
+    if args.file is not None and given is not None and args.file != given:
+        print(f"ilertd check-config: two files named ({args.file} and --config {given}): name one",
+              file=sys.stderr)
+        return 2
+    path = args.file if args.file is not None else given
+    problems = check_config(path, plugins=options)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return 2
-    print(f"{args.file}: valid")
+    print(f"{path}: valid")
     return 0
 
 

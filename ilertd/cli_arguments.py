@@ -49,7 +49,8 @@ def command_line() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", parents=[config_parent],
                                 help="validate a settings file")
-    check.add_argument("file", type=Path)
+    # `--config FILE`, as `serve` takes it (systemd's ExecStart line), names the file as well.
+    check.add_argument("file", type=Path, nargs="?", help="the settings file (or give it as --config)")
 
     commands.add_parser("migrate", parents=[config_parent], help="apply database migrations")
 

@@ -243,6 +243,25 @@ def test_user_add_and_token_create_work_against_a_running_daemon(
     daemon.stop()
 
 
+def test_check_config_takes_the_file_as_serve_does(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`ilertd check-config --config /etc/ilertd/ilertd.toml`, copied from the unit's ExecStart,
+    was refused with argparse's "the following arguments are required: file"."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nprot = 9000\n")
+    for argv in (["check-config", "--config", str(bad)], ["--config", str(bad), "check-config"]):
+        assert main(argv) == 2
+        assert f"{bad}:2: server.prot: unknown key" in capsys.readouterr().err
+    good = tmp_path / "good.toml"
+    good.write_text("[server]\nport = 9000\n")
+    assert main(["check-config", "--config", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: valid\n"
+    assert main(["check-config", str(good), "--config", str(bad)]) == 2
+    assert "two files named" in capsys.readouterr().err
+    assert main(["check-config"]) == 2
+    assert "name the settings file" in capsys.readouterr().err
+
+
 def test_check_config_and_migrate(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text("[server]\nport = 9000\n")
