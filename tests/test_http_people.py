@@ -150,6 +150,29 @@ def test_a_repeating_policy_whose_levels_all_time_out_at_0_is_refused(app: InPro
     assert app.put(path, {"escalationRules": [zero]}).status_code == 200
 
 
+def test_a_put_cannot_blank_a_name(app: InProcessDaemon) -> None:
+    """A POST refused an empty name, a PUT stored it: `ilertd export` then wrote `name = ""` (and
+    references to it) that `provision` refuses, and the UI listed a nameless row."""
+    rule = {"escalationTimeout": 5, "users": [{"id": 1}]}
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [rule]}).json()["id"]
+    monitor = app.post("/api/heartbeat-monitors", {"name": "backup", "intervalSec": 3600,
+                                                   "alertSource": {"id": 1}}).json()["id"]
+    window = app.post("/api/maintenance-windows", {"summary": "upgrade", "start": "2026-02-01T00:00:00Z",
+                                                   "end": "2026-02-01T02:00:00Z",
+                                                   "alertSources": [{"id": 1}]}).json()["id"]
+    cases = [("/api/alert-sources/1", "name"), (f"/api/escalation-policies/{policy}", "name"),
+             (f"/api/heartbeat-monitors/{monitor}", "name"),
+             (f"/api/maintenance-windows/{window}", "summary")]
+    for path, field in cases:
+        before = app.get(path).json()[field]
+        for blank in ("", "  \t"):
+            refused = app.put(path, {field: blank})
+            assert (refused.status_code, refused.json()["field"]) == (400, field), (path, refused.text)
+            assert refused.json()["message"] == f"{field} must not be empty"
+        assert app.get(path).json()[field] == before
+        assert app.put(path, {field: "renamed"}).status_code == 200, path
+
+
 def test_a_policy_that_sources_or_open_incidents_escalate_by_is_not_deleted(app: InProcessDaemon) -> None:
     """Deleting it left its sources without a policy and its open incidents without escalation:
     every later alert of those sources paged nobody, silently. Now refused, as PagerDuty refuses it."""

@@ -38,7 +38,7 @@ __all__ = [
     "username",
 ]
 
-NAME = Text(max_length=255)
+NAME = Text(max_length=255, nonblank=True)
 USERNAME = Text(max_length=64, pattern=r"^[A-Za-z0-9._@-]{1,64}$",
                 mismatch="username may hold letters, digits and . _ @ - (1 to 64)",
                 description="1 to 64 of letters, digits and . _ @ -; unique")

@@ -27,7 +27,7 @@ MAX_SOURCES = 1000
 
 _WHEN = Instant(message="{name} is required: an ISO-8601 instant")
 WINDOW_BODY = ObjectSpec(title="MaintenanceWindowBody", fields={
-    "summary": Text(max_length=1000),
+    "summary": Text(max_length=1000, nonblank=True),
     "start": _WHEN,
     "end": Instant(message=_WHEN.message, description="after start"),
     "alertSources": ArrayOf(item=v.REF, min_items=1, max_items=MAX_SOURCES,

@@ -67,13 +67,15 @@ class Anything(Spec):
 @dataclass(frozen=True, kw_only=True)
 class Text(Spec):
     """A string of at most `max_length` characters. Absent and null are alike (not given); given
-    where required, it must not be blank. `pattern` (checked with `re.match`) refuses with
-    `mismatch`; `blank_ok` lets the empty string pass it."""
+    where required, it must not be blank; `nonblank` (a name) refuses a blank one wherever it is
+    given, a PUT's too. `pattern` (checked with `re.match`) refuses with `mismatch`; `blank_ok`
+    lets the empty string pass it."""
 
     max_length: int | None = 255
     pattern: str | None = None
     mismatch: str = ""
     blank_ok: bool = False
+    nonblank: bool = False
     format: str | None = None
 
     def read(self, body: Mapping[str, Any], name: str, required: bool = False,
@@ -85,7 +87,7 @@ class Text(Spec):
             return default
         if not isinstance(value, str):
             raise invalid(name, f"{name} must be a string")
-        if required and not value.strip():
+        if (required or self.nonblank) and not value.strip():
             raise invalid(name, f"{name} must not be empty")
         if self.max_length is not None and len(value) > self.max_length:
             raise invalid(name, f"{name} must be at most {self.max_length} characters")
@@ -98,8 +100,12 @@ class Text(Spec):
         rendered: JsonSchema = {"type": _typed("string", self.nullable)}
         if self.max_length is not None:
             rendered["maxLength"] = self.max_length
+        if self.nonblank:
+            rendered["minLength"] = 1
         if self.pattern is not None:
             rendered["pattern"] = f"^$|{self.pattern}" if self.blank_ok else self.pattern
+        elif self.nonblank:
+            rendered["pattern"] = r"\S"
         if self.format is not None:
             rendered["format"] = self.format
         return rendered
