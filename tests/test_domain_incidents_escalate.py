@@ -123,6 +123,36 @@ def test_escalate_to_a_level_with_nobody_moves_on_at_once() -> None:
     assert "NOBODY_ON_CALL" in types(transition)
 
 
+def test_escalating_into_an_unreachable_last_level_wraps_to_level_0() -> None:
+    """It walked on by the timeout rule, which has no level after the last: ESCALATION_ENDED with
+    nobody paged and nothing due, for good, though level 0's user could be paged (and was not
+    even once a later mute ended)."""
+    transition = escalate(at_level(1), THREE_LEVELS, USER, T0 + timedelta(minutes=6), paging=muting(3))
+    incident = transition.incident
+    assert (incident.escalation_level, incident.escalation_pass) == (0, 0)
+    assert incident.next_escalation_at == T0 + timedelta(minutes=11)
+    assert transition.pages == (sms_page(1, T0 + timedelta(minutes=6), level=0),)
+    assert "ESCALATION_ENDED" not in types(transition)
+    entry = only_entry(transition, "ESCALATED")
+    assert entry.user_id == USER.user_id and "level 0" in entry.text
+
+
+def test_escalating_with_nobody_reachable_anywhere_waits_and_says_who_asked() -> None:
+    now = T0 + timedelta(minutes=6)
+    page_sent = T0 + timedelta(minutes=1)
+    transition = escalate(at_level(1), THREE_LEVELS, OTHER_USER, now, paging=muting(1, 2, 3), as_of=page_sent)
+    incident = transition.incident
+    assert incident.status == "PENDING" and incident.escalation_level < 0
+    assert incident.next_escalation_at is not None and incident.next_escalation_at > now
+    assert transition.pages == () and "ESCALATION_ENDED" not in types(transition)
+    assert {(e.user_id, e.channel) for e in transition.log} == {(OTHER_USER.user_id, "SMS")}
+    # The same reply again (a provider's retry) finds the escalation done.
+    with pytest.raises(ApiError) as again:
+        escalate(incident, THREE_LEVELS, OTHER_USER, now + timedelta(minutes=1), paging=muting(1, 2, 3),
+                 as_of=page_sent)
+    assert again.value.code == "ALREADY_ESCALATED"
+
+
 def test_each_level_that_pages_says_when_it_did() -> None:
     incident = opened(THREE_LEVELS)
     assert incident.escalated_at == T0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ilertd.domain.escalation import (
     EscalationPolicy,
+    LevelStep,
     OnCall,
     level_deadline,
     level_reach,
@@ -141,12 +142,15 @@ def _enter_level(
     reason: str,
     opening: bool = False,
     muted: list[str] | None = None,
+    wrap: bool = False,
 ) -> tuple[Incident, tuple[PlannedPage, ...]]:
     """Reach a level: start a notification cycle for each reachable user of it.
 
     A level with nobody reachable now (muted users, empty schedules) escalates at once; when
     no level of the policy has anyone, nobody is paged, the incident stays PENDING and waits
-    (WAITING): level 0 is tried again when someone may be reachable (`next_look`)."""
+    (WAITING): level 0 is tried again when someone may be reachable (`next_look`). `wrap` (a
+    manual escalation): after the last level comes level 0 of the same pass, whatever the
+    policy's repeats, so it never ends the escalation with someone reachable."""
     checked = 0
     first_pass = pass_number
     while True:
@@ -191,7 +195,10 @@ def _enter_level(
         who = ": " + ", ".join(unreachable) if unreachable else ": the level names nobody"
         log.append(LogEntry("NOBODY_ON_CALL",
                             f"Nobody reachable at level {level} of policy {policy.name}{who}"))
-        step = None if incident.priority == "LOW" else next_step(policy, level, pass_number)
+        if wrap:
+            step: LevelStep | None = LevelStep((level + 1) % len(policy.rules), pass_number)
+        else:
+            step = None if incident.priority == "LOW" else next_step(policy, level, pass_number)
         if checked >= len(policy.rules) or (step is None and incident.priority == "LOW"):
             # Nobody anywhere (LOW: at level 0, its only level): paged when someone is, not never.
             look = next_look(policy, now, paging)
@@ -391,8 +398,13 @@ def escalate(
     reason = f"Escalated to level {level} of policy {policy.name}{_by(actor)}"
     muted: list[str] = []
     escalated, pages = _enter_level(
-        pending, policy, level, incident.escalation_pass, now, paging, log, reason, muted=muted
+        pending, policy, level, incident.escalation_pass, now, paging, log, reason, muted=muted, wrap=True
     )
+    moved = any(entry.log_entry_type == "ESCALATED" for entry in log)
+    if not moved:
+        # Nobody reachable anywhere: the incident waits, and the log says whose escalation that
+        # was; the same reply again (a provider's retry) is then refused as one that did its work.
+        escalated = evolve(escalated, escalated_at=now)
     log = [evolve(entry, user_id=actor.user_id, channel=actor.channel)
-           if entry.log_entry_type == "ESCALATED" else entry for entry in log]
+           if entry.log_entry_type == "ESCALATED" or not moved else entry for entry in log]
     return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))
