@@ -113,6 +113,31 @@ def test_outside_support_hours_a_source_opens_low_priority_or_holds_until_they_s
     assert (inside["priority"], inside["held"]) == ("HIGH", False)
 
 
+def test_in_a_window_outside_low_priority_support_hours_an_incident_opens_low_and_held(
+        app_paging: Paging) -> None:
+    """The window's hold was taken and the source's LOW_PRIORITY hours were not: the incident
+    opened HIGH, and at the window's end, still outside the hours, it paged level 0 and escalated."""
+    app = app_paging.daemon
+    alice, bob = app_paging.user("alice"), app_paging.user("bob")
+    app_paging.policy([(10, [alice]), (10, [bob])])
+    app.put("/api/alert-sources/1", {"supportHours": {
+        "timezone": "UTC", "supportDays": {"MONDAY": {"start": "12:00", "end": "18:00"}},
+        "outside": "LOW_PRIORITY"}})
+    app.post("/api/maintenance-windows", {**WINDOW, "start": "2026-01-05T08:00:00Z",
+                                          "end": "2026-01-05T10:00:00Z"})
+    incident_id = app_paging.alert()  # 09:00, in the window and outside the hours
+    opened = app.get(f"/api/incidents/{incident_id}").json()
+    assert (opened["priority"], opened["held"]) == ("LOW", True)
+    assert {"ESCALATION_HELD", "SUPPORT_HOURS"} <= set(app.log_types(incident_id))
+    app.advance("PT59M")
+    assert app_paging.mails_to("alice@example.com") == []
+    app.advance("PT1M")  # the window ends: level 0, and no escalation by timeout
+    assert len(app_paging.mails_to("alice@example.com")) == 1
+    app.advance("PT1H")
+    assert app_paging.mails_to("bob@example.com") == []
+    assert app.get(f"/api/incidents/{incident_id}").json()["escalationLevel"] == 0
+
+
 def test_ending_a_window_early_pages_what_it_held_and_moving_it_moves_the_hold(
         app_paging: Paging) -> None:
     app = app_paging.daemon

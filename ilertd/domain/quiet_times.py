@@ -92,18 +92,23 @@ def opening(source_id: int, windows: Iterable[MaintenanceWindow], hours: Support
             now: datetime) -> Opening:
     """How an incident of `source_id` opening at `now` is treated: held by a maintenance window
     (until its end: the latest end of the windows covering it), held outside support hours
-    (until they start), LOW priority outside them, or as usual."""
+    (until they start), LOW priority outside them, or as usual. A window and LOW_PRIORITY hours
+    both apply: held by the window, and LOW (level 0 only) when it ends."""
+    low = None
+    if hours is not None and hours.outside == "LOW_PRIORITY" and not hours.within(now):
+        low = Opening(priority="LOW", note="Opened outside the source's support hours: LOW priority")
     covering = [w for w in windows if w.covers(source_id, now)]
     if covering:
         window = max(covering, key=lambda w: w.end)
         until = window.end
         if hours is not None and hours.outside == "NO_ESCALATION":
             until = hours.next_start(until) or until
-        return Opening(Hold(until, f"Opened during maintenance window {window.summary!r}"))
+        held = Hold(until, f"Opened during maintenance window {window.summary!r}")
+        return Opening(held, low.priority, low.note) if low is not None else Opening(held)
+    if low is not None:
+        return low
     if hours is None or hours.within(now):
         return Opening()
-    if hours.outside == "LOW_PRIORITY":
-        return Opening(priority="LOW", note="Opened outside the source's support hours: LOW priority")
     starts = hours.next_start(now)
     if starts is None:
         return Opening()
