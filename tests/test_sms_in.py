@@ -87,6 +87,36 @@ def test_a_page_ilertd_texted_to_the_sources_number_opens_nothing(app_paging: Pa
     assert warned in app.log()
 
 
+def test_a_number_is_an_sms_sources_only_and_checked_when_one_becomes_sms(app_paging: Paging) -> None:
+    """A source of another type took a number unchecked, and kept it when made SMS, so a user's
+    SMS contact and an SMS source ended up one number: the page loop the checks are there for."""
+    app = app_paging.daemon
+    number = "+4930123456781"
+    other = app.post("/api/alert-sources", {"name": "api", "integrationType": "API", "phoneNumber": number})
+    assert (other.status_code, other.json()["field"]) == (400, "phoneNumber"), other.text
+    assert "phoneNumber is for SMS alert sources only, and this one is API" in other.json()["message"]
+    source = app.post("/api/alert-sources", {"name": "texts", "integrationType": "SMS",
+                                             "phoneNumber": number}).json()
+    path = f"/api/alert-sources/{source['id']}"
+    # Made API with its number kept: refused; with it cleared, taken.
+    assert app.put(path, {"integrationType": "API"}).status_code == 400
+    assert app.put(path, {"integrationType": "API", "phoneNumber": None}).status_code == 200
+    dave = app.post("/api/users", {"username": "dave"}).json()["id"]
+    assert app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": number}).status_code == 201
+    back = app.put(path, {"integrationType": "SMS", "phoneNumber": number})
+    assert (back.status_code, back.json()["field"]) == (400, "phoneNumber"), back.text
+    assert "is an SMS contact of user 'dave'" in back.json()["message"]
+    assert app.get(path).json()["integrationType"] == "API"
+    # A store from before may hold a number on a source of another type: made SMS, it is checked.
+    from ilertd.store import models as m
+
+    m.AlertSource.update(phone_number=number).where(m.AlertSource.id == source["id"]).execute()
+    app.daemon.services.app.ctx.sources.invalidate()
+    kept = app.put(path, {"integrationType": "SMS"})
+    assert (kept.status_code, kept.json()["field"]) == (400, "phoneNumber"), kept.text
+    assert app.get(path).json()["integrationType"] == "API"
+
+
 def test_a_text_to_another_number_opens_nothing(app_paging: Paging, sms_source: dict[str, Any]) -> None:
     reply = text(app_paging, {"MessageSid": "SM3", "From": "+4915199999999", "To": "+4930000000000",
                               "Body": "hello"})

@@ -233,11 +233,26 @@ class Sources:
             raise invalid("integrationKey", "integrationKey is generated and read-only")
         return fields
 
+    def _number_fits_type(self, fields: dict[str, Any], current: m.AlertSource | None) -> None:
+        """A number is an SMS source's only, and is checked again when a source becomes one: a
+        number kept from before (or given to a source of another type) was never checked against
+        the users' SMS contacts, whose pages would then come back as its alerts."""
+        kind = fields.get("integration_type", current.integration_type if current is not None else "API")
+        number = fields.get("phone_number", current.phone_number if current is not None else None)
+        if number is None:
+            return
+        if kind != "SMS":
+            raise invalid("phoneNumber", f"phoneNumber is for SMS alert sources only, and this one is "
+                                         f"{kind}: set phoneNumber to null (or integrationType to SMS)")
+        if current is not None and "phone_number" not in fields and current.integration_type != "SMS":
+            phone_number(number, current.id, self.ctx.reply_numbers)
+
     def create_source(self, caller: Principal, body: dict[str, Any]) -> m.AlertSource:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             # In the writing transaction, as every check below of what the write refers to.
             fields = self._source_fields(body, creating=True)
+            self._number_fits_type(fields, None)
             v.name_free(m.AlertSource, "alert source", fields["name"])
             row = m.AlertSource.create(integration_key=new_integration_key(), created_at=self.ctx.now(),
                                        **fields)
@@ -249,6 +264,7 @@ class Sources:
         with write_transaction(self.ctx.db):
             fields = self._source_fields(body, creating=False, current_key=current.integration_key,
                                          current_id=current.id)
+            self._number_fits_type(fields, current)
             if "name" in fields:
                 v.name_free(m.AlertSource, "alert source", fields["name"], source_id)
             if fields:
