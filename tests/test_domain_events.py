@@ -135,7 +135,8 @@ def test_a_minimal_alert_has_empty_defaults() -> None:
     ],
 )
 def test_event_type_is_case_insensitive(given: str, expected: str) -> None:
-    _, event = parse_native_event({"integrationKey": "k", "eventType": given, "summary": "s"})
+    body = {"integrationKey": "k", "eventType": given, "summary": "s", "alertKey": "k"}
+    _, event = parse_native_event(body)
     assert event.event_type == expected
 
 
@@ -269,7 +270,9 @@ def test_a_refusal_names_the_allowed_event_types() -> None:
         ({"event_type": "ALERT"}, "summary"),
         ({"event_type": "ALERT", "summary": " "}, "summary"),
         ({"event_type": "RESOLVE", "alert_key": LONG_KEY}, "alertKey"),
-        ({"event_type": "RESOLVE", "priority": "URGENT"}, "priority"),
+        ({"event_type": "RESOLVE", "alert_key": "db1", "priority": "URGENT"}, "priority"),
+        ({"event_type": "RESOLVE"}, "alertKey"),
+        ({"event_type": "ACCEPT", "alert_key": "  "}, "alertKey"),
         ({"event_type": "COMMENT", "summary": "s", "details": "d" * 65537}, "details"),
         ({"event_type": "COMMENT", "alert_key": "db1"}, "comments"),
     ],
@@ -304,9 +307,14 @@ def test_normalize_alert_key(raw: str | None, expected: str | None) -> None:
 @pytest.mark.parametrize(("raw", "expected"), [("  db1/cpu ", "db1/cpu"), ("   ", None), ("", None)])
 @pytest.mark.parametrize("name", ["alertKey", "incidentKey"])
 def test_parsed_alert_keys_are_trimmed(name: str, raw: str, expected: str | None) -> None:
-    body = {"integrationKey": "k", "eventType": "RESOLVE", name: raw}
+    body = {"integrationKey": "k", "eventType": "ALERT", "summary": "s", name: raw}
     _, event = parse_native_event(body)
     assert event.alert_key == expected
+    # Only an ALERT goes without a key: ACCEPT, RESOLVE and COMMENT name the incident by it.
+    if expected is None:
+        with pytest.raises(ApiError) as refused:
+            parse_native_event({**body, "eventType": "RESOLVE"})
+        assert (refused.value.code, refused.value.field) == ("INVALID_FIELD", "alertKey")
 
 
 @pytest.mark.parametrize(

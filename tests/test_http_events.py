@@ -95,6 +95,16 @@ def test_action_events_without_open_incident_are_400(app: InProcessDaemon) -> No
         reply = app.event(eventType=event_type, alertKey="nothing-open", summary="a note")
         assert reply.status_code == 400
         assert reply.json()["code"] == "NO_OPEN_INCIDENT_WITH_KEY"
+        # Without a key the event is malformed, not unmatched: so the tool route says too, where
+        # it answered 202 as for an event delivered.
+        for key in ({}, {"alertKey": "  "}):
+            malformed = app.event(eventType=event_type, summary="a note", **key)
+            assert (malformed.status_code, malformed.json()["code"], malformed.json()["field"]) == (
+                400, "INVALID_FIELD", "alertKey"), malformed.text
+        tool = app.client.post(f"/api/v1/events/api/{app.integration_key}",
+                               json={"integrationKey": app.integration_key, "eventType": event_type})
+        assert (tool.status_code, tool.json()["code"]) == (400, "INVALID_FIELD"), tool.text
+        assert f"alertKey is required for {event_type}" in tool.json()["message"]
     assert incident_count(app) == 0
 
 

@@ -116,6 +116,9 @@ def validate_event(event: Event) -> None:
     if event.details is not None and len(event.details) > MAX_DETAILS:
         raise invalid("details", f"details must be at most {MAX_DETAILS} characters")
     key = normalize_alert_key(event.alert_key)
+    if key is None and event.event_type != "ALERT":
+        # Only an ALERT may go without one (it opens an incident of a new key).
+        raise invalid("alertKey", f"alertKey is required for {event.event_type}")
     if key is not None and len(key) > MAX_ALERT_KEY:
         raise invalid("alertKey", f"alertKey must be at most {MAX_ALERT_KEY} characters")
     if event.priority is not None and event.priority not in PRIORITIES:
