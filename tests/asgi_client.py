@@ -57,7 +57,8 @@ class AsgiTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         port = url.port or {"http": 80, "https": 443}[url.scheme]
-        headers = [(key.lower().encode(), value.encode()) for key, value in request.headers.multi_items()]
+        # The bytes as sent, as a server hands them on: a value beyond ASCII stays the client's octets.
+        headers = [(key.lower(), value) for key, value in request.headers.raw]
         if "host" not in request.headers:
             headers.insert(0, (b"host", url.netloc))
         scope = {

@@ -273,7 +273,7 @@ def test_a_refusal_names_the_allowed_event_types() -> None:
         ({"event_type": "RESOLVE", "alert_key": "db1", "priority": "URGENT"}, "priority"),
         ({"event_type": "RESOLVE"}, "alertKey"),
         ({"event_type": "ACCEPT", "alert_key": "  "}, "alertKey"),
-        ({"event_type": "COMMENT", "summary": "s", "details": "d" * 65537}, "details"),
+        ({"event_type": "COMMENT", "alert_key": "db1", "summary": "s", "details": "d" * 65537}, "details"),
         ({"event_type": "COMMENT", "alert_key": "db1"}, "comments"),
     ],
 )

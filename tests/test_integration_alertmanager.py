@@ -306,6 +306,18 @@ def test_a_source_with_a_signing_secret_needs_it_as_the_bearer_token(app: InProc
     assert accepted(app.client.post(url, content=body, headers=headers))[0][1] == "NEW_INCIDENT_CREATED"
 
 
+def test_a_signing_secret_beyond_ascii_is_matched_byte_for_byte(app: InProcessDaemon) -> None:
+    """The header came decoded as Latin-1 and was compared with the secret's UTF-8: the right
+    secret was refused 401, and every flush dropped."""
+    key = prometheus_source(app, signingSecret="pässwörd")
+    body, _headers = captured("am_firing_truncated_bearer")
+    url = f"/api/v1/events/alertmanager/{key}"
+    bearer = {"Content-Type": b"application/json", "Authorization": "Bearer pässwörd".encode()}
+    assert accepted(app.client.post(url, content=body, headers=bearer))[0][1] == "NEW_INCIDENT_CREATED"
+    latin = {**bearer, "Authorization": "Bearer pässwörd".encode("latin-1")}
+    assert app.client.post(url, content=body, headers=latin).status_code == 401
+
+
 # --- the body limit: the tool route's own, not server.max_body_bytes ---------------------------
 
 

@@ -74,6 +74,20 @@ def test_a_signed_metric_alert_opens_dedups_and_resolves_an_incident(app: InProc
     assert app.get(f"/api/incidents/{incident['id']}").json()["status"] == "RESOLVED"
 
 
+def test_a_description_longer_than_details_take_is_cut_not_refused(app: InProcessDaemon) -> None:
+    """The alert was refused (400 "details must be at most 65536 characters") and lost; every
+    other integration cuts what is too long for an incident."""
+    body, _headers, secret = fixture(CRITICAL)
+    document = json.loads(body)
+    document["data"]["description_text"] = "x" * 70_000
+    long_body = json.dumps(document).encode()
+    url = make_source(app, secret)
+    opened = post(app, url, long_body, signed(long_body, secret))
+    assert opened.status_code == 202, opened.text
+    details = app.get(f"/api/incidents/{opened.json()[0]['incidentId']}").json()["details"]
+    assert len(details) == 65_536 and details.startswith("xxx")
+
+
 def test_a_warning_is_a_low_priority_alert(app: InProcessDaemon) -> None:
     document = json.loads(fixture(CRITICAL)[0])
     document["action"] = "warning"

@@ -83,6 +83,9 @@ def test_query_parameters_are_read(app: InProcessDaemon) -> None:
     assert up.json()[0]["responseCode"] == "INCIDENT_RESOLVED"
     (incident,) = helpers.incidents(app)
     assert incident["alertKey"] == MONITOR_KEY
+    # "Send as JSON" with an empty POST value: the type says JSON, the fields are the URL's.
+    again = send(app, key, b"", JSON_HEADERS, query=urlencode(helpers.fixture_json(DOWN)))
+    assert again.status_code == 202 and again.json()[0]["responseCode"] == "NEW_INCIDENT_CREATED", again.text
 
 
 def test_the_body_wins_over_the_query_string() -> None:

@@ -107,6 +107,9 @@ def alert_key_identity(alert_key: str) -> str:
 def validate_event(event: Event) -> None:
     if event.event_type not in EVENT_TYPES:
         raise invalid("eventType", f"eventType must be one of {', '.join(EVENT_TYPES)}")
+    if normalize_alert_key(event.alert_key) is None and event.event_type != "ALERT":
+        # Only an ALERT may go without one (it opens an incident of a new key).
+        raise invalid("alertKey", f"alertKey is required for {event.event_type}")
     if event.event_type == "ALERT" and not (event.summary and event.summary.strip()):
         raise invalid("summary", "summary is required for ALERT")
     if event.event_type == "COMMENT" and not event.comments and not (event.summary and event.summary.strip()):
@@ -116,9 +119,6 @@ def validate_event(event: Event) -> None:
     if event.details is not None and len(event.details) > MAX_DETAILS:
         raise invalid("details", f"details must be at most {MAX_DETAILS} characters")
     key = normalize_alert_key(event.alert_key)
-    if key is None and event.event_type != "ALERT":
-        # Only an ALERT may go without one (it opens an incident of a new key).
-        raise invalid("alertKey", f"alertKey is required for {event.event_type}")
     if key is not None and len(key) > MAX_ALERT_KEY:
         raise invalid("alertKey", f"alertKey must be at most {MAX_ALERT_KEY} characters")
     if event.priority is not None and event.priority not in PRIORITIES:

@@ -32,6 +32,7 @@ from ilertd.hookspecs import Integration, IntegrationRequest
 from ilertd.plugins.payloads import (
     clip,
     header,
+    header_bytes,
     invalid_payload,
     labels_text,
     priority_for,
@@ -252,7 +253,7 @@ def verify(request: IntegrationRequest) -> None:
         return
     authorization = header(request.headers, "authorization") or ""
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret.encode()):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(header_bytes(token.strip()), secret.encode()):
         raise ApiError(401, "INVALID_SIGNATURE", "missing or wrong 'Authorization: Bearer' token:"
                        " this alert source has a signingSecret")
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ilertd import hookimpl
-from ilertd.domain.events import MAX_SUMMARY, Event, EventType, Priority
+from ilertd.domain.events import MAX_DETAILS, MAX_SUMMARY, Event, EventType, Priority
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
 from ilertd.plugins.payloads import (
@@ -128,7 +128,7 @@ def metric_alert_event(action: str, data: Mapping[str, Any]) -> Event:
         event_type=event_type,
         alert_key=f"sentry-metric-alert-{incident_id}",
         summary=clip(title, MAX_SUMMARY),
-        details=optional_text(data, "description_text"),
+        details=clip(text, MAX_DETAILS) if (text := optional_text(data, "description_text")) else None,
         priority=priority,
         links=web_link(optional_text(data, "web_url"), "Sentry metric alert"),
         labels=labels,
@@ -169,7 +169,7 @@ def issue_alert_event(action: str, data: Mapping[str, Any]) -> Event:
         event_type="ALERT",
         alert_key=f"sentry-issue-{issue_id}",
         summary=clip(title, MAX_SUMMARY),
-        details=details or None,
+        details=clip(details, MAX_DETAILS) if details else None,
         priority=_level_priority(level),
         links=web_link(optional_text(event, "web_url"), "Sentry event"),
         labels=present({"level": level, "environment": _tag(event, "environment"), "alert_rule": rule}),
@@ -200,7 +200,8 @@ def issue_events(action: str, data: Mapping[str, Any]) -> list[Event]:
         event_type="ALERT",
         alert_key=key,
         summary=clip(title, MAX_SUMMARY),
-        details=(f"Culprit: {culprit}" if (culprit := optional_text(issue, "culprit")) else None),
+        details=(clip(f"Culprit: {culprit}", MAX_DETAILS) if (culprit := optional_text(issue, "culprit"))
+                 else None),
         priority=_level_priority(level),
         links=web_link(optional_text(issue, "web_url") or optional_text(issue, "permalink"), "Sentry issue"),
         labels=present({"level": level, "project": optional_text(project, "slug")}),

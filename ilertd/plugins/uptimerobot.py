@@ -52,7 +52,8 @@ def fields(request: IntegrationRequest) -> dict[str, str]:
     merged = _text_fields(request.query)
     content_type = request.headers.get("content-type", "").lower()
     stripped = request.body.strip()
-    if "json" in content_type or stripped.startswith((b"{", b"[")):
+    # An empty body says nothing whatever its type: the fields are then the query string's.
+    if stripped and ("json" in content_type or stripped.startswith((b"{", b"["))):
         body = request.json()
         if not isinstance(body, dict):
             raise _invalid("the body must be a JSON object of the alert contact's variables")
