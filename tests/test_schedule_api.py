@@ -83,6 +83,13 @@ BACKWARDS = [{"user": {"id": 1}, "start": "2026-01-06T10:00Z", "end": "2026-01-0
     (layer(users=[]), "scheduleLayers[0].users"),
     (layer(users=[{"id": 99}]), "scheduleLayers"),
     (layer(restrictions=BAD_DAY), "scheduleLayers[0].restrictions[0].from.dayOfWeek"),
+    # fromisoformat reads these as times too; the offset of "09+01" was dropped unseen.
+    *[(layer(restrictions=[{"from": {"dayOfWeek": "MONDAY", "time": t},
+                            "to": {"dayOfWeek": "MONDAY", "time": "17:00"}}]),
+       "scheduleLayers[0].restrictions[0].from.time") for t in ("09+01", "0900Z", "T0900", "09.00")],
+    # A layer always on duty, where a malformed value was meant to restrict it.
+    *[(layer(restrictions=bad), "scheduleLayers[0].restrictions") for bad in (False, 0, "", {})],
+    (layer(rotation="+P1D"), "scheduleLayers[0].rotation"),
     ({"type": "STATIC", "scheduleLayers": None, "shifts": BACKWARDS}, "shifts[0].end"),
 ])
 def test_bad_schedules_are_refused_naming_the_field_and_change_nothing(
@@ -104,6 +111,25 @@ def test_the_timezone_is_fixed_at_creation_and_users_may_not_write(app: InProces
     assert app.post("/api/schedules", daily([ann]), token=token).status_code == 403
     assert app.get(f"/api/schedules/{schedule_id}", token=token).status_code == 200
     assert app.client.get("/api/schedules").status_code == 401
+
+
+def test_the_type_is_fixed_at_creation_so_the_past_stays(app: InProcessDaemon) -> None:
+    """Made STATIC by a PUT, the RECURRING versions before it were read as STATIC ones: every
+    shift before the edit was gone, and who had been on call then could no longer be told."""
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
+    schedule_id = create(app, daily([ann, ben], starts_on="2026-01-01T10:00"))
+    before = shifts(app, schedule_id, "2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z")
+    app.advance("PT2H")
+    static = {"name": "primary", "type": "STATIC", "timezone": "Europe/Berlin", "shifts": [
+        {"user": {"id": ann}, "start": "2026-01-06T00:00:00Z", "end": "2026-01-07T00:00:00Z"}]}
+    refused = app.put(f"/api/schedules/{schedule_id}", static)
+    assert (refused.status_code, refused.json()["field"]) == (400, "type"), refused.text
+    assert shifts(app, schedule_id, "2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z") == before
+    # A PUT that leaves the type out keeps it (a STATIC schedule is not made RECURRING).
+    kept = create(app, {**static, "name": "static"})
+    assert app.put(f"/api/schedules/{kept}", {k: v for k, v in static.items() if k != "type"}
+                   | {"name": "static"}).status_code == 200
+    assert app.get(f"/api/schedules/{kept}").json()["type"] == "STATIC"
 
 
 def test_who_is_on_call_and_the_shifts_follow_the_rotation(app: InProcessDaemon) -> None:

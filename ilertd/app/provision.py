@@ -172,7 +172,7 @@ class Provisioning:
         if row is None:
             self.app.schedules.create(OPERATOR, body)
             return self._change(entry, True, [])
-        fields, definition = schedule_fields.parse_body(body, row.timezone)
+        fields, definition = schedule_fields.parse_body(body, row.timezone, row.type)
         changed = ["type"] if fields["type"] != row.type else []
         if definition != current_definitions([row.id]).get(row.id):
             changed.append("scheduleLayers" if "scheduleLayers" in definition else "shifts")

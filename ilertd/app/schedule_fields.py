@@ -6,6 +6,7 @@ shifts (users as bare ids), so what a client wrote is what it reads back.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ MAX_RESTRICTIONS = 50
 MAX_STATIC_SHIFTS = 2_000
 # Shorter rotations would let one request ask for millions of hand-offs in a year's timeline.
 SHORTEST_ROTATION = timedelta(minutes=15)
+_HH_MM = re.compile(r"[0-9]{2}:[0-9]{2}")
 DAYS = tuple(day.name for day in Weekday)
 
 _LOCAL = ("a local date-time in the schedule's zone such as 2026-01-05T09:00 (one given with an offset "
@@ -62,14 +64,19 @@ SCHEDULE_BODY = ObjectSpec(title="ScheduleBody", fields={
    "from now on.")
 
 
-def parse_body(body: dict[str, Any], timezone: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def parse_body(body: dict[str, Any], timezone: str | None, kind_now: str | None = None
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(schedule fields, version definition) from a POST (timezone None) or PUT body.
 
-    A PUT must send the whole schedule, as iLert's does; its timezone, fixed at creation, may be
-    repeated but not changed.
+    A PUT must send the whole schedule, as iLert's does; its timezone and type (`kind_now`), fixed
+    at creation, may be repeated but not changed: the versions before the edit are read with the
+    schedule's one type, so a new type would rewrite the shifts before now.
     """
     name = SCHEDULE_BODY.read(body, "name")
-    kind = SCHEDULE_BODY.read(body, "type") or "RECURRING"
+    kind = SCHEDULE_BODY.read(body, "type") or kind_now or "RECURRING"
+    if kind_now is not None and kind != kind_now:
+        raise invalid("type", f"type is fixed at creation ({kind_now}): the shifts before now would "
+                              "change with it; create a new schedule")
     zone_name = SCHEDULE_BODY.read(body, "timezone", creating=timezone is None)
     if timezone is None:
         assert zone_name is not None
@@ -139,7 +146,9 @@ def _layer(value: Any, where: str, zone: ZoneInfo) -> dict[str, Any]:
     ends_on = _local(value.get("endsOn"), f"{where}.endsOn", zone, required=False)
     if ends_on is not None and starts_on is not None and ends_on <= starts_on:
         raise invalid(f"{where}.endsOn", f"{where}.endsOn must be after its startsOn")
-    restrictions = value.get("restrictions") or []
+    restrictions = value.get("restrictions")
+    if restrictions is None:
+        restrictions = []
     most = LAYER["restrictions"].max_items
     if not isinstance(restrictions, list) or len(restrictions) > most:
         raise invalid(f"{where}.restrictions",
@@ -188,7 +197,9 @@ def _restriction(value: Any, where: str) -> dict[str, Any]:
                           f"{where}.{end}.dayOfWeek must be one of {', '.join(days)}")
         moment = part.get("time")
         try:
-            parsed = time.fromisoformat(moment) if isinstance(moment, str) and len(moment) == 5 else None
+            # HH:MM alone: fromisoformat also reads "09+01" or "0900Z", and would drop the offset.
+            parsed = (time.fromisoformat(moment) if isinstance(moment, str) and _HH_MM.fullmatch(moment)
+                      else None)
         except ValueError:
             parsed = None
         if parsed is None:

@@ -72,7 +72,7 @@ class Schedules:
         """A new version from now on: the versions that ruled before now stay as they were."""
         require_admin(caller)
         row = schedule_or_404(schedule_id)
-        fields, definition = schedule_fields.parse_body(body, row.timezone)
+        fields, definition = schedule_fields.parse_body(body, row.timezone, row.type)
         now = self.ctx.now()
         version = to_schedule(schedule_id, fields["name"], fields["type"], row.timezone, definition)
         with write_transaction(self.ctx.db):

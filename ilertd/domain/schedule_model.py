@@ -126,6 +126,8 @@ def parse_rotation(text: str) -> Rotation:
     seconds = parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
     if days == 0 and seconds == 0:
         raise ValueError(f"rotation {text!r} is zero; a rotation must be longer than that")
+    if match.group("sign") == "+":
+        raise ValueError(f"rotation {text!r} carries a sign; write it without one, such as P1D")
     if match.group("sign") == "-":
         raise ValueError(f"rotation {text!r} is negative; a rotation must be positive")
     if days + seconds / 86400 > LONGEST_ROTATION_DAYS:
