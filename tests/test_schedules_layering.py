@@ -247,3 +247,38 @@ def test_static_schedules(
     schedule = Schedule(2, "static", "STATIC", "Europe/Berlin", (DAILY,), static, overrides)
     assert shifts(schedule, z("2021-03-08T00:00"), z("2021-03-09T00:00")) == timeline(*expected)
     assert on_call(schedule, z("2021-03-08T11:00")) is None
+
+
+def test_a_layer_is_worked_out_only_where_nothing_above_it_is_on_duty(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A year-long (or one-person) layer above a PT15M one had on_call_shift follow its shift across
+    the year, every 15-minute hand-off beneath it computed too: a lookup took seconds, an alert
+    paging that schedule timed out (503). The short layer is now asked only for the spans left open."""
+    from ilertd.domain import schedules as arithmetic
+
+    asked: list[tuple[str, object, object]] = []
+    real = arithmetic.layer_pieces
+
+    def recording(one: Layer, zone: object, start: object, end: object) -> object:
+        asked.append((one.rotation, start, end))
+        return real(one, zone, start, end)
+
+    monkeypatch.setattr(arithmetic, "layer_pieces", recording)
+    short = layer((1, 2), "PT15M", "2026-01-01T09:00")
+    weekends = layer((3, 4), "P36525D", "2026-01-01T09:00", restrictions=WEEKEND)
+    schedule = recurring("Europe/Berlin", short, weekends,
+                         overrides=(Override(1, 5, z("2026-01-07T00:00"), z("2026-01-08T00:00")),))
+    found = shifts(schedule, z("2026-01-05T00:00"), z("2026-01-12T00:00"))
+    assert [s for s in found if s.user == 5] == [Shift(5, z("2026-01-07T00:00"), z("2026-01-08T00:00"))]
+    spans = [(start, end) for rotation, start, end in asked if rotation == "PT15M"]
+    # Not under the override, nor the weekend of the layer above (Berlin: 23:00Z Friday to Sunday).
+    assert (z("2026-01-07T00:00"), z("2026-01-08T00:00")) not in spans
+    assert all(not (start < z("2026-01-08T00:00") and end > z("2026-01-07T00:00")) for start, end in spans)
+    assert all(not (start < z("2026-01-11T00:00") and end > z("2026-01-10T00:00")) for start, end in spans)
+    # An unbroken on-call is followed a year at most, a century-long rotation too (it reached 2126).
+    always = recurring("Europe/Berlin", short, layer((3, 4), "P36525D", "2026-01-01T09:00"))
+    asked.clear()
+    shift = on_call_shift(always, z("2026-06-01T12:00"))
+    assert shift is not None and shift.user == 3
+    assert shift.end <= z("2026-06-01T12:00") + arithmetic.ON_CALL_SHIFT_HORIZON
+    assert asked and all(rotation != "PT15M" for rotation, _start, _end in asked)

@@ -91,6 +91,8 @@ __all__ = [
 # How far on either side of `at` on_call_shift() follows a shift: an unbroken on-call (a
 # one-person layer without an end) has no natural end, so its reported extent stops here.
 ON_CALL_SHIFT_HORIZON = timedelta(days=366)
+# How far on either side on_call_shift() looks first; a shift reaching an edge widens it (doubling).
+FIRST_WINDOW = timedelta(days=15)
 
 _TICK = timedelta(microseconds=1)
 
@@ -111,7 +113,10 @@ def on_call_shift(schedule: Schedule, at: datetime) -> Shift | None:
     if earliest is None or at < earliest:
         return None
     longest = max((parse_rotation(layer.rotation).step for layer in schedule.layers), default=timedelta(0))
-    before = after = longest + timedelta(days=1)
+    # A whole rotation of the longest layer at once, as most shifts end within one; but no wider
+    # than FIRST_WINDOW: a year-long layer beside a PT15M one had the window span its year (or
+    # century), every hand-off of the short layer in it, and a lookup took a minute.
+    before = after = min(longest + timedelta(days=1), FIRST_WINDOW)
     while True:
         low = max(at - before, earliest)
         high = at + after
@@ -142,8 +147,19 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
     # Each candidate piece carries a rank; at any instant the highest-ranked piece covering it wins.
     pieces: list[tuple[datetime, datetime, int, int]] = []
     if schedule.type == "RECURRING":
-        for rank, layer in enumerate(schedule.layers):
-            pieces.extend((s, e, rank, user) for s, e, user in layer_pieces(layer, zone, start, end))
+        # From the top layer down, each worked out only where no override or layer above it is on
+        # duty: its hand-offs there would never show. A layer on duty throughout (one person, a
+        # long rotation) then spares the window every hand-off of a short layer beneath it.
+        covered = _union([(max(aware_utc(o.start, "start"), start), min(aware_utc(o.end, "end"), end))
+                          for o in schedule.overrides])
+        for rank in reversed(range(len(schedule.layers))):
+            gaps = _gaps(covered, start, end)
+            if not gaps:
+                break
+            layer = schedule.layers[rank]
+            own = [piece for low, high in gaps for piece in layer_pieces(layer, zone, low, high)]
+            pieces.extend((s, e, rank, user) for s, e, user in own)
+            covered = _union(covered + [(s, e) for s, e, _user in own])
         base = len(schedule.layers)
     else:
         for rank, static in enumerate(schedule.shifts):
@@ -192,6 +208,33 @@ def _earliest_duty(schedule: Schedule, zone: ZoneInfo) -> datetime | None:
     else:
         starts.extend(aware_utc(static.start, "static shift start") for static in schedule.shifts)
     return min(starts, default=None)
+
+
+def _union(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Intervals merged where they touch or overlap, sorted; empty ones left out."""
+    merged: list[tuple[datetime, datetime]] = []
+    for low, high in sorted(span for span in spans if span[0] < span[1]):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _gaps(covered: list[tuple[datetime, datetime]], start: datetime, end: datetime
+          ) -> list[tuple[datetime, datetime]]:
+    """What of [start, end) the sorted, merged `covered` leaves open."""
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for low, high in covered:
+        if low > cursor:
+            gaps.append((cursor, min(low, end)))
+        cursor = max(cursor, high)
+        if cursor >= end:
+            break
+    if cursor < end:
+        gaps.append((cursor, end))
+    return [(low, high) for low, high in gaps if low < high]
 
 
 def _add_clipped(
