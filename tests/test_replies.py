@@ -635,3 +635,26 @@ def test_a_bare_letter_after_a_summary_asks_for_a_code(paging_either_store: Pagi
     fourth = app_paging.alert("k4", summary="fourth")
     app_paging.daemon.advance("PT0S")
     assert sms_reply(app_paging, phone, "a") == f"ilertd: Incident #{fourth} accepted."
+
+
+def test_a_reply_from_a_number_given_up_since_acts_for_nobody(app_paging: Paging) -> None:
+    """alice's page went to a number she then gave up, and bob took: his "1a" accepted the
+    incident he was never paged for, and the log said alice accepted it."""
+    alice = app_paging.user("alice", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(30, [alice])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    phone = phone_of(app_paging, alice)
+    contact = app_paging.daemon.get(f"/api/users/{alice}/contacts").json()[0]["id"]
+    assert app_paging.daemon.put(f"/api/users/{alice}/contacts/{contact}",
+                                 {"target": "+4915199999999"}).status_code == 200
+    bob = app_paging.user("bob")
+    assert app_paging.daemon.post(f"/api/users/{bob}/contacts",
+                                  {"method": "SMS", "target": phone}).status_code == 201
+    for text in ("1a", f"ack {incident_id}", "a"):
+        answer = sms_reply(app_paging, phone, text) or ""
+        assert "accepted" not in answer, (text, answer)
+    assert sms_reply(app_paging, phone, "1a") == (
+        f"ilertd: incident #{incident_id} was not paged to you on this phone; nothing changed.")
+    assert incident(app_paging, incident_id)["status"] == "PENDING"
+    assert log(app_paging, incident_id, "ACCEPTED") == []

@@ -142,7 +142,7 @@ class Replies:
             else:
                 target = reply.incident_id, user_id
         elif reply.kind == "action" and reply.action is not None:
-            latest = store.latest_pages_to(phone, store.PHONE_METHODS)
+            latest = [page for page in store.latest_pages_to(phone, store.PHONE_METHODS) if page[1] in owners]
             if not latest:
                 problem = "ilertd: no page to this phone to answer."
             elif len(latest) == 1:
@@ -152,6 +152,13 @@ class Replies:
                 problem = which_incident_text(
                     [(incident_id, codes[incident_id][0] if incident_id in codes else None)
                      for incident_id, _ in sorted(latest)], reply.action)
+        if target is not None and target[1] not in owners:
+            # Paged to a number its user has given up since, which is someone else's now: the
+            # texter was never paged, and the log would name the one who was.
+            logger.info("SMS reply from %s: incident %s was paged to user %s, who no longer has this"
+                        " number; nothing changed", phone, target[0], target[1])
+            problem = f"ilertd: incident #{target[0]} was not paged to you on this phone; nothing changed."
+            target = None
         if reply.action is None or target is None:
             # Help, or an answer that names nothing this phone may act on: both count towards the cap.
             if store.count_help_reply(self.ctx.db, phone, now) > HELP_REPLIES_IN_A_ROW:
