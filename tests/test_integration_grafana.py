@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 
 import httpx2 as httpx
@@ -116,6 +117,27 @@ def test_without_a_fingerprint_the_key_comes_from_the_labels() -> None:
     assert first.alert_key != second.alert_key
     assert first.alert_key == grafana.parse_body(copy.deepcopy(body))[0].alert_key
     assert (first.alert_key or "").startswith("labels-")
+
+
+def test_labels_that_read_alike_as_lines_keep_their_alerts_apart() -> None:
+    """Hashed as name=value lines, a value holding "\nmountpoint=/var" read as a second label: two
+    different alerts shared a key, and one's resolve closed the other's incident."""
+    one = {"alertname": "DiskFull", "instance": "db-1\nmountpoint=/var"}
+    two = {"alertname": "DiskFull", "instance": "db-1", "mountpoint": "/var"}
+    keys = [grafana.parse_body({"alerts": [{"status": "firing", "labels": labels}]})[0].alert_key
+            for labels in (one, two)]
+    assert keys[0] != keys[1]
+    # Labels without a line break hash as they always did: open incidents keep their keys.
+    assert keys[1] == "labels-" + hashlib.sha256(
+        b"alertname=DiskFull\ninstance=db-1\nmountpoint=/var").hexdigest()[:16]
+
+
+def test_labels_that_are_not_strings_are_written_as_json_writes_them() -> None:
+    body = {"alerts": [{"status": "firing", "fingerprint": "f", "labels": {
+        "alertname": "A", "flag": True, "obj": {"a": 1}, "n": 97.5}}]}
+    event = grafana.parse_body(body)[0]
+    assert dict(event.labels) == {"alertname": "A", "flag": "true", "obj": '{"a": 1}', "n": "97.5"}
+    assert event.summary == 'A (flag=true, n=97.5, obj={"a": 1})'
 
 
 def test_an_image_url_becomes_the_incidents_image() -> None:

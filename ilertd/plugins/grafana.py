@@ -9,6 +9,7 @@ firing can carry an alert that has resolved. docs/integrations/grafana.md has th
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,7 +61,13 @@ def alert_key(alert: Mapping[str, Any], labels: Mapping[str, str], where: str) -
         return fingerprint.strip()
     if not labels:
         raise _invalid(f"{where} has neither a fingerprint nor labels to tell it apart")
-    canonical = "\n".join(f"{name}={labels[name]}" for name in sorted(labels))
+    if any("\n" in name or "=" in name or "\n" in value for name, value in labels.items()):
+        # Lines of name=value could not tell {"instance": "db-1\nmountpoint=/var"} from two labels,
+        # and one alert's resolve closed the other's incident: such labels hash as JSON, apart.
+        canonical = "json\0" + json.dumps(sorted(labels.items()), ensure_ascii=False)
+    else:
+        # Every other label set hashes as it always has: open incidents keep their keys.
+        canonical = "\n".join(f"{name}={labels[name]}" for name in sorted(labels))
     return "labels-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

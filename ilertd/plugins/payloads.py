@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -157,7 +158,8 @@ def string_map(container: Mapping[str, Any], name: str, where: str = "", invalid
     if not isinstance(value, dict):
         raise invalid(f"{quote}{path}{quote} must be an object")
     if coerce:
-        return {str(key): str(item) for key, item in value.items() if item is not None}
+        return {str(key): item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+                for key, item in value.items() if item is not None}
     for key, item in value.items():
         if not isinstance(item, str):
             raise invalid(f"{quote}{path}.{key}{quote} must be a string")
