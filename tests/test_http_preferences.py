@@ -454,3 +454,28 @@ def test_requests_without_a_valid_token_are_401(app: InProcessDaemon) -> None:
         {"id": contact, "method": "EMAIL", "target": "admin@example.com", "stopped": False}
     ]
     assert app.get(RULES.format(1, "duties")).json() == []
+
+
+def test_a_caller_the_role_refuses_is_told_403_whatever_the_body(app: InProcessDaemon) -> None:
+    """The body was read before the role was judged: a USER sending a malformed body to an
+    ADMIN-only route (or to another user's settings) was told 400 INVALID_JSON, or how to mend it."""
+    erin, erin_token = make_user(app, "erin")
+    frank, _frank_token = make_user(app, "frank")
+    franks = add_contact(app, frank, "EMAIL", "frank@example.com")
+    writes = [("POST", "/api/schedules"), ("PUT", "/api/alert-sources/1"), ("POST", "/api/alert-sources"),
+              ("POST", "/api/escalation-policies"), ("POST", "/api/heartbeat-monitors"),
+              ("POST", "/api/maintenance-windows"), ("POST", "/api/users"), ("PUT", f"/api/users/{frank}"),
+              ("POST", f"/api/users/{frank}/contacts"), ("PUT", f"/api/users/{frank}/contacts/{franks}"),
+              ("POST", RULES.format(frank, "alerts")), ("POST", f"/api/users/{frank}/tokens")]
+    for method, path in writes:
+        for body in (b"x", b"[]", b"{}"):
+            reply = app.client.request(method, path, content=body, headers={
+                "Authorization": f"Bearer {erin_token}", "Content-Type": "application/json"})
+            assert (reply.status_code, reply.json()["code"]) == (403, "FORBIDDEN"), (method, path, body)
+    refused = app.client.delete(f"/api/users/{frank}?force=bogus",
+                                headers={"Authorization": f"Bearer {erin_token}"})
+    assert refused.status_code == 403
+    # Their own settings: the body is read, and a malformed one is a 400 as before.
+    own = app.client.post(f"/api/users/{erin}/contacts", content=b"x", headers={
+        "Authorization": f"Bearer {erin_token}", "Content-Type": "application/json"})
+    assert (own.status_code, own.json()["code"]) == (400, "INVALID_JSON")

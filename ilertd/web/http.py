@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ilertd.app.auth import Principal, require_admin, require_self_or_admin
 from ilertd.app.fields import MAX_ID
 from ilertd.domain import json_input
 from ilertd.errors import ApiError, StoreUnavailable, invalid
@@ -134,3 +135,19 @@ def threaded(handler: SyncHandler, access: Access = "token") -> Callable[[Reques
         return await run_in_threadpool(handler, request, body)
 
     return endpoint
+
+
+def admin_document(request: Request, body: bytes) -> tuple[Principal, dict[str, Any]]:
+    """The caller, who must be an ADMIN, and the body's JSON object. The role is judged before the
+    body is read: a caller it refuses is told 403 whatever they sent, not how to mend the body."""
+    caller = authenticate(request)
+    require_admin(caller)
+    return caller, json_object(body)
+
+
+def owner_document(request: Request, body: bytes, user_id: int, required: bool = True
+                   ) -> tuple[Principal, dict[str, Any]]:
+    """As admin_document, for what the user `user_id` or an ADMIN may write."""
+    caller = authenticate(request)
+    require_self_or_admin(caller, user_id)
+    return caller, json_object(body, required=required)

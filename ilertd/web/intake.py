@@ -16,7 +16,7 @@ from ilertd.store import models as m
 from ilertd.store.heartbeats import monitors_page
 from ilertd.store.quiet_times import windows_page
 from ilertd.web.auth import authenticate
-from ilertd.web.http import json_object, paging, path_id, threaded
+from ilertd.web.http import admin_document, paging, path_id, threaded
 from ilertd.web.services import Services
 
 
@@ -56,11 +56,12 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(heartbeat_monitor_json(row, authenticate(request).is_admin))
 
     def create_monitor(request: Request, body: bytes) -> Response:
-        row = heartbeats.create(authenticate(request), json_object(body))
+        row = heartbeats.create(*admin_document(request, body))
         return JSONResponse(heartbeat_monitor_json(row), status_code=201)
 
     def update_monitor(request: Request, body: bytes) -> Response:
-        row = heartbeats.update(authenticate(request), path_id(request), json_object(body))
+        caller, document = admin_document(request, body)
+        row = heartbeats.update(caller, path_id(request), document)
         return JSONResponse(heartbeat_monitor_json(row))
 
     def delete_monitor(request: Request, _body: bytes) -> Response:
@@ -82,11 +83,12 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(maintenance_window_json(window_or_404(path_id(request))))
 
     def create_window(request: Request, body: bytes) -> Response:
-        row = windows.create(authenticate(request), json_object(body))
+        row = windows.create(*admin_document(request, body))
         return JSONResponse(maintenance_window_json(row), status_code=201)
 
     def update_window(request: Request, body: bytes) -> Response:
-        row = windows.update(authenticate(request), path_id(request), json_object(body))
+        caller, document = admin_document(request, body)
+        row = windows.update(caller, path_id(request), document)
         return JSONResponse(maintenance_window_json(row))
 
     def delete_window(request: Request, _body: bytes) -> Response:

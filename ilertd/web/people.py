@@ -6,13 +6,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ilertd.app.auth import require_self_or_admin
+from ilertd.app.auth import require_admin, require_self_or_admin
 from ilertd.app.offboarding import remove_user
 from ilertd.app.people import user_or_404
 from ilertd.store import models as m
 from ilertd.store.people import owned_rows, users_page
 from ilertd.web.auth import authenticate
-from ilertd.web.http import flag, json_object, paging, path_id, threaded
+from ilertd.web.http import admin_document, flag, owner_document, paging, path_id, threaded
 from ilertd.web.services import Services
 from ilertd.web.views import token_json, user_json
 
@@ -31,22 +31,27 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(user_json(user_or_404(path_id(request))))
 
     def create_user(request: Request, body: bytes) -> Response:
-        row = people.create_user(authenticate(request), json_object(body))
+        row = people.create_user(*admin_document(request, body))
         return JSONResponse(user_json(row), status_code=201)
 
     def update_user(request: Request, body: bytes) -> Response:
-        row = people.update_user(authenticate(request), path_id(request), json_object(body))
+        user_id = path_id(request)
+        caller, document = owner_document(request, body, user_id)
+        row = people.update_user(caller, user_id, document)
         return JSONResponse(user_json(row))
 
     def delete_user(request: Request, _body: bytes) -> Response:
+        caller = authenticate(request)
+        require_admin(caller)
         force = flag(request, "force")
-        remove_user(services.app, authenticate(request), path_id(request), force,
+        remove_user(services.app, caller, path_id(request), force,
                     "add ?force=true to take them off there now")
         return Response(status_code=204)
 
     def create_user_token(request: Request, body: bytes) -> Response:
-        token = people.create_token(authenticate(request), path_id(request),
-                                    json_object(body, required=False))
+        user_id = path_id(request)
+        caller, document = owner_document(request, body, user_id, required=False)
+        token = people.create_token(caller, user_id, document)
         return JSONResponse({"token": token}, status_code=201)
 
     def list_user_tokens(request: Request, _body: bytes) -> Response:

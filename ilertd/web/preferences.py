@@ -19,7 +19,7 @@ from ilertd.app.preferences import (
 from ilertd.store import models as m
 from ilertd.store.people import owned_rows
 from ilertd.web.auth import authenticate
-from ilertd.web.http import json_object, paging, path_id, threaded
+from ilertd.web.http import owner_document, paging, path_id, threaded
 from ilertd.web.services import Services
 
 
@@ -44,12 +44,15 @@ def routes(services: Services) -> list[Route]:
                                                       path_id(request, "cid"))))
 
     def create_contact(request: Request, body: bytes) -> Response:
-        row = preferences.create_contact(authenticate(request), path_id(request), json_object(body))
+        user_id = path_id(request)
+        caller, document = owner_document(request, body, user_id)
+        row = preferences.create_contact(caller, user_id, document)
         return JSONResponse(contact_json(row), status_code=201)
 
     def update_contact(request: Request, body: bytes) -> Response:
-        row = preferences.update_contact(authenticate(request), path_id(request), path_id(request, "cid"),
-                                         json_object(body))
+        user_id = path_id(request)
+        caller, document = owner_document(request, body, user_id)
+        row = preferences.update_contact(caller, user_id, path_id(request, "cid"), document)
         return JSONResponse(contact_json(row))
 
     def test_contact(request: Request, _body: bytes) -> Response:
@@ -76,12 +79,15 @@ def routes(services: Services) -> list[Route]:
             return JSONResponse(kind.json(owned_or_404(model, kind.what, user_id, path_id(request, "rid"))))
 
         def create_rule(request: Request, body: bytes) -> Response:
-            row = preferences.create_rule(authenticate(request), kind, path_id(request), json_object(body))
+            user_id = path_id(request)
+            caller, document = owner_document(request, body, user_id)
+            row = preferences.create_rule(caller, kind, user_id, document)
             return JSONResponse(kind.json(row), status_code=201)
 
         def update_rule(request: Request, body: bytes) -> Response:
-            row = preferences.update_rule(authenticate(request), kind, path_id(request),
-                                          path_id(request, "rid"), json_object(body))
+            user_id = path_id(request)
+            caller, document = owner_document(request, body, user_id)
+            row = preferences.update_rule(caller, kind, user_id, path_id(request, "rid"), document)
             return JSONResponse(kind.json(row))
 
         def delete_rule(request: Request, _body: bytes) -> Response:

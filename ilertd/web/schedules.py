@@ -26,7 +26,7 @@ from ilertd.store.people import user, user_exists, usernames
 from ilertd.store.schedules import all_schedules, current_definitions, overrides_by_start, schedules_page
 from ilertd.store.sources import all_policies
 from ilertd.web.auth import authenticate
-from ilertd.web.http import json_object, paging, path_id, threaded
+from ilertd.web.http import admin_document, paging, path_id, threaded
 from ilertd.web.services import Services
 from ilertd.web.views import schedule_json, user_ref
 
@@ -108,11 +108,12 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(schedule_json(row, current_definition(row.id)))
 
     def create_schedule(request: Request, body: bytes) -> Response:
-        row, definition = schedules.create(authenticate(request), json_object(body))
+        row, definition = schedules.create(*admin_document(request, body))
         return JSONResponse(schedule_json(row, definition), status_code=201)
 
     def update_schedule(request: Request, body: bytes) -> Response:
-        row, definition = schedules.update(authenticate(request), path_id(request), json_object(body))
+        caller, document = admin_document(request, body)
+        row, definition = schedules.update(caller, path_id(request), document)
         return JSONResponse(schedule_json(row, definition))
 
     def delete_schedule(request: Request, _body: bytes) -> Response:
@@ -187,7 +188,8 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse([override_json(r, names) for r in rows])
 
     def add_override(request: Request, body: bytes) -> Response:
-        row = schedules.add_override(authenticate(request), path_id(request), json_object(body))
+        caller, document = admin_document(request, body)
+        row = schedules.add_override(caller, path_id(request), document)
         return JSONResponse(override_json(row, usernames({row.user_id})), status_code=201)
 
     def delete_override(request: Request, _body: bytes) -> Response:

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from ilertd.app.sources import policy_or_404, source_or_404
 from ilertd.store.sources import policies_page, sources_page
 from ilertd.web.auth import authenticate
-from ilertd.web.http import json_object, paging, path_id, threaded
+from ilertd.web.http import admin_document, paging, path_id, threaded
 from ilertd.web.services import Services
 from ilertd.web.views import alert_source_json, escalation_policy_json
 
@@ -27,11 +27,12 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(alert_source_json(row, authenticate(request).is_admin))
 
     def create_source(request: Request, body: bytes) -> Response:
-        row = sources.create_source(authenticate(request), json_object(body))
+        row = sources.create_source(*admin_document(request, body))
         return JSONResponse(alert_source_json(row), status_code=201)
 
     def update_source(request: Request, body: bytes) -> Response:
-        row = sources.update_source(authenticate(request), path_id(request), json_object(body))
+        caller, document = admin_document(request, body)
+        row = sources.update_source(caller, path_id(request), document)
         return JSONResponse(alert_source_json(row))
 
     def delete_source(request: Request, _body: bytes) -> Response:
@@ -46,11 +47,12 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(escalation_policy_json(policy_or_404(path_id(request))))
 
     def create_policy(request: Request, body: bytes) -> Response:
-        row = sources.create_policy(authenticate(request), json_object(body))
+        row = sources.create_policy(*admin_document(request, body))
         return JSONResponse(escalation_policy_json(row), status_code=201)
 
     def update_policy(request: Request, body: bytes) -> Response:
-        row = sources.update_policy(authenticate(request), path_id(request), json_object(body))
+        caller, document = admin_document(request, body)
+        row = sources.update_policy(caller, path_id(request), document)
         return JSONResponse(escalation_policy_json(row))
 
     def delete_policy(request: Request, _body: bytes) -> Response:
