@@ -176,6 +176,13 @@ def test_incident_list_filters_and_paging(app: InProcessDaemon) -> None:
     assert [i["id"] for i in listed] == sorted(ids, reverse=True)
     pending = app.get("/api/incidents", params={"states": "PENDING"}).json()
     assert {i["id"] for i in pending} == set(ids[2:])
+    # Repeated, as PagerDuty's clients send lists, the values add up (the last alone was taken).
+    for params in ([("states", "PENDING"), ("states", "RESOLVED")], [("states", "PENDING,RESOLVED")]):
+        both = app.get("/api/incidents", params=params).json()
+        assert {i["id"] for i in both} == {ids[1], *ids[2:]}, params
+    two = app.get("/api/incidents", params=[("sources", "1"), ("sources", "99")]).json()
+    assert len(two) == 5
+    assert app.get("/api/incidents", params=[("states", "PENDING"), ("states", "OPEN")]).status_code == 400
     page = app.get("/api/incidents", params={"start-index": 1, "max-results": 2}).json()
     assert [i["id"] for i in page] == sorted(ids, reverse=True)[1:3]
     bad = app.get("/api/incidents", params={"max-results": 500})

@@ -24,9 +24,16 @@ from ilertd.web.views import incidents_json, log_entry_json, notification_json
 STATES = ("PENDING", "ACCEPTED", "RESOLVED")
 
 
+def _listed(request: Request, name: str) -> str | None:
+    """A list parameter given comma-separated, repeated (`states=PENDING&states=ACCEPTED`, as
+    PagerDuty's clients send them), or both: its values joined; None when absent or empty."""
+    given = [value for value in request.query_params.getlist(name) if value]
+    return ",".join(given) if given else None
+
+
 def _id_list(request: Request, name: str) -> list[int] | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    raw = _listed(request, name)
+    if raw is None:
         return None
     ids = [parse_id(p.strip()) for p in raw.split(",") if p.strip()]
     if None in ids:
@@ -45,7 +52,7 @@ def _instant(request: Request, name: str) -> datetime | None:
 
 
 def _states(request: Request) -> list[str] | None:
-    states = request.query_params.get("states")
+    states = _listed(request, "states")
     if not states:
         return None
     wanted = [s.strip().upper() for s in states.split(",") if s.strip()]
