@@ -257,6 +257,23 @@ def test_ical_feeds_for_a_schedule_and_for_a_user(app: InProcessDaemon) -> None:
     assert app.client.get(schedule_url.replace(app.url, "")).status_code == 200
 
 
+def test_an_on_call_older_than_a_year_keeps_its_uid_from_one_refresh_to_the_next(
+        app: InProcessDaemon) -> None:
+    """One person on call since 2024: the feed cut the shift a year before its window, so its
+    start (and the UID made from it) moved every day, and calendar apps replaced the event."""
+    ann = add_user(app, "ann")
+    schedule_id = create(app, daily([ann], starts_on="2024-01-01T09:00"))
+
+    def starts() -> list[str]:
+        lines = _unfold(app.get(f"/api/schedules/{schedule_id}.ics").text)
+        return [line for line in lines if line.startswith(("UID:", "DTSTART:"))]
+
+    first = starts()
+    assert first == ["UID:schedule-1-user-2-20240101T080000Z@ilertd", "DTSTART:20240101T080000Z"], first
+    app.advance("P1D")
+    assert starts() == first
+
+
 def test_a_deleted_schedule_is_gone(app: InProcessDaemon, tmp_path: Path) -> None:
     ann = add_user(app, "ann")
     schedule_id = create(app, daily([ann]))

@@ -137,6 +137,18 @@ def on_call_shift(history: History, at: datetime) -> Shift | None:
     return Shift(found.user, start, end)
 
 
+def shift_began(history: History, shift: Shift) -> datetime:
+    """When the on-call of `shift` really began: on_call_shift follows a shift a year back at most,
+    so an unbroken on-call older than that is followed further, a year at a time. (A calendar
+    feed names a shift by its start: one cut at a year before the window moved every day.)"""
+    start = shift.start
+    while True:
+        earlier = on_call_shift(history, start - _TICK)
+        if earlier is None or earlier.user != shift.user or earlier.start >= start:
+            return start
+        start = earlier.start
+
+
 @dataclass(frozen=True)
 class Outlook:
     """A schedule seen from `now`, out to `end`: who is on call, when that next changes, and the

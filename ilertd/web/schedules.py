@@ -216,7 +216,7 @@ def routes(services: Services) -> list[Route]:
             first = schedule_history.on_call_shift(history, found[0].start)
             last = schedule_history.on_call_shift(history, found[-1].end - timedelta(microseconds=1))
             if first is not None:
-                found[0] = Shift(found[0].user, first.start, found[0].end)
+                found[0] = Shift(found[0].user, schedule_history.shift_began(history, first), found[0].end)
             if last is not None:
                 found[-1] = Shift(found[-1].user, found[-1].start, last.end)
         return found
