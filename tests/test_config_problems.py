@@ -62,6 +62,14 @@ ONE_PROBLEM = [
                           ("postgresql://", "must name its database"),
                           ("postgresql://db.example.com:5432", "must name its database"),
                           ("postgresql://db.example.com:99999/ilertd", "port must be a number"))),
+    # Past what dates and timers hold, each failed where it was used: no page sent at all (an
+    # action link's expiry overflowed), a traceback at start, another every hour.
+    *(pytest.param(f"[{section}]\n{key} = {value}\n", 2, f"{section}.{key}", phrase, id=f"{key} {value}")
+      for section, key, value, phrase in (
+          ("security", "link_ttl", 300_000_000_000, "at most 315,360,000 (ten years)"),
+          ("actors", "idle_seconds", 99_999_999_999_999, "at most 31,536,000 (a year)"),
+          ("retention", "resolved_incident_days", 1_000_000, "at most 36,500 (a century)"),
+          ("server", "header_timeout", 10**12, "at most 3,600 (an hour)"))),
 ]
 
 

@@ -233,6 +233,17 @@ def test_a_metrics_token_is_required_once_set(make_app: Callable[..., InProcessD
     assert app.client.get("/healthz").status_code == 200
 
 
+def test_a_metrics_token_beyond_ascii_takes_prometheus_utf_8(
+        make_app: Callable[..., InProcessDaemon]) -> None:
+    """The header's Latin-1 reading was compared with the token's UTF-8: Prometheus, which sends
+    UTF-8, was refused 401 with the right token, and never scraped."""
+    app = make_app(config=Config(metrics=MetricsConfig(token="tökén-sécret"))).start()
+    sent = app.client.get("/metrics", headers={"Authorization": "Bearer tökén-sécret".encode()})
+    assert sent.status_code == 200 and "ilertd_build_info" in sent.text
+    latin = app.client.get("/metrics", headers={"Authorization": "Bearer tökén-sécret".encode("latin-1")})
+    assert latin.status_code == 401
+
+
 # --- settings -------------------------------------------------------------------------------------
 
 

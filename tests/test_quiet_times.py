@@ -271,6 +271,17 @@ def test_a_bad_window_is_a_400_naming_the_field_and_nothing_is_stored(
     assert app_paging.daemon.get("/api/maintenance-windows").json() == []
 
 
+def test_a_window_past_the_accepted_years_is_told_the_range() -> None:
+    """It was told "start is required", though it had given one."""
+    from ilertd.app.quiet_times import WINDOW_BODY
+    from ilertd.errors import ApiError
+
+    with pytest.raises(ApiError) as refused:
+        WINDOW_BODY["start"].read({"start": "3000-01-01T00:00:00Z"}, "start")
+    assert refused.value.message == ("start is required: an ISO-8601 instant from 1970-01-01T00:00:00Z"
+                                     " to 2999-12-31T23:59:59Z")
+
+
 def test_windows_are_listed_edited_and_deleted_and_need_an_admin(app_paging: Paging) -> None:
     app = app_paging.daemon
     window = app.post("/api/maintenance-windows", WINDOW).json()

@@ -13,7 +13,7 @@ from ilertd.app.context import Context
 from ilertd.app.schema import ArrayOf, Instant, ObjectSpec, Text
 from ilertd.domain.incidents import SYSTEM
 from ilertd.domain.quiet_times import SupportHours, hold_end, parse_support_hours
-from ilertd.domain.timeutil import format_instant
+from ilertd.domain.timeutil import RANGE, format_instant
 from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 MAX_SOURCES = 1000
 
-_WHEN = Instant(message="{name} is required: an ISO-8601 instant")
+_WHEN = Instant(message="{name} is required: an ISO-8601 instant " + RANGE)
 WINDOW_BODY = ObjectSpec(title="MaintenanceWindowBody", fields={
     "summary": Text(max_length=1000, nonblank=True),
     "start": _WHEN,

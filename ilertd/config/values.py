@@ -99,6 +99,19 @@ def _non_negative(value: int) -> str | None:
     return None if value >= 0 else f"must be 0 (off) or greater, got {value}"
 
 
+def _within(low: int, high: int, why: str) -> Callable[[int], str | None]:
+    """A count between `low` and `high`; above `high` it is no setting anyone means (`why`), and
+    past what dates and timers can hold it failed later, each time it was used (an action link's
+    expiry: no page sent at all)."""
+    def rule(value: int) -> str | None:
+        if value < low:
+            return f"must be {'0 (off) or greater' if low == 0 else f'at least {low}'}, got {value}"
+        if value > high:
+            return f"must be at most {high:,} ({why}), got {value:,}"
+        return None
+    return rule
+
+
 def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
@@ -273,15 +286,15 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("server", "public_url"): _public_url,
     ("server", "max_body_bytes"): _positive,
     ("server", "max_connections"): _positive,
-    ("server", "header_timeout"): _positive,
-    ("server", "body_timeout"): _positive,
-    ("server", "keepalive_timeout"): _positive,
+    ("server", "header_timeout"): _within(1, 3600, "an hour"),
+    ("server", "body_timeout"): _within(1, 3600, "an hour"),
+    ("server", "keepalive_timeout"): _within(1, 3600, "an hour"),
     ("database", "url"): _database_url,
     ("security", "secret_key"): _secret_key,
-    ("security", "link_ttl"): _positive,
-    ("security", "password_memory_kib"): _positive,
-    ("security", "password_time_cost"): _positive,
-    ("security", "password_parallelism"): _positive,
+    ("security", "link_ttl"): _within(1, 315_360_000, "ten years"),
+    ("security", "password_memory_kib"): _within(1, 4_194_304, "4 GiB"),
+    ("security", "password_time_cost"): _within(1, 100, "a login taking minutes"),
+    ("security", "password_parallelism"): _within(1, 64, "more lanes than a machine has cores"),
     ("channels", "email", "url"): _optional_apprise_url,
     ("channels", "sms", "url"): _optional_apprise_url,
     ("channels", "push", "url"): _optional_apprise_url,
@@ -291,8 +304,8 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("smtp_in", "domain"): _mail_domain,
     ("limits", "events_per_minute_per_key"): _non_negative,
     ("actors", "max_live_incidents"): _at_least_one,
-    ("actors", "idle_seconds"): _at_least_one,
-    ("retention", "resolved_incident_days"): _non_negative,
+    ("actors", "idle_seconds"): _within(1, 31_536_000, "a year"),
+    ("retention", "resolved_incident_days"): _within(0, 36_500, "a century"),
     ("log", "format"): _one_of(LOG_FORMATS),
     ("log", "level"): _one_of(LOG_LEVELS),
     ("metrics", "token"): _token,

@@ -1,4 +1,4 @@
-"""What ilertd keeps of U+0000 in text from outside: U+FFFD in its place, on every store alike.
+"""Text from outside as ilertd reads it: U+0000 kept as U+FFFD on every store, a header as its bytes.
 
 PostgreSQL's text cannot hold U+0000 (SQLite can), so a NUL in an alert's summary, an alert key
 or a name would be refused by one store and kept by the other, and an event refused at the
@@ -7,6 +7,8 @@ every way text comes in (JSON bodies, form bodies, query parameters, the config-
 document) puts U+FFFD (the replacement character) where U+0000 was: the same on SQLite and
 PostgreSQL, visible to whoever reads it, and the same key always maps to the same key, so
 events still find their incident.
+
+A secret in a header (a Bearer token) is compared as the bytes its sender wrote (`header_bytes`).
 """
 
 from __future__ import annotations
@@ -57,3 +59,12 @@ def storable_pairs(pairs: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict
     repeated name wins."""
     items = pairs.items() if isinstance(pairs, Mapping) else pairs
     return {storable(name): storable(value) for name, value in items}
+
+
+def header_bytes(value: str) -> bytes:
+    """A header's value as its sender's bytes: HTTP hands them decoded as Latin-1, so a secret
+    written in UTF-8 (`pässwörd`) compares equal only byte for byte."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode()

@@ -27,12 +27,12 @@ from ilertd.domain.events import (
     EventType,
     Priority,
 )
+from ilertd.domain.text_input import header_bytes
 from ilertd.errors import ApiError
 from ilertd.hookspecs import Integration, IntegrationRequest
 from ilertd.plugins.payloads import (
     clip,
     header,
-    header_bytes,
     invalid_payload,
     labels_text,
     priority_for,

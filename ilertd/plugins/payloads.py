@@ -104,15 +104,6 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
-def header_bytes(value: str) -> bytes:
-    """A header's value as its sender's bytes: HTTP hands them decoded as Latin-1, so a secret
-    written in UTF-8 (`pässwörd`) compares equal only byte for byte."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value.encode()
-
-
 def string_field(container: Mapping[str, Any], name: str, where: str = "",
                  invalid: Refusal = invalid_payload) -> str:
     """An optional string field as sent, '' when absent or null; refused naming `'{where}{name}'` when

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from ilertd.actors.messages import Ping
 from ilertd.app.auth import require_admin
+from ilertd.domain.text_input import header_bytes
 from ilertd.domain.timeutil import RANGE, format_instant, in_range, parse_duration, parse_instant
 from ilertd.errors import ApiError, invalid
 from ilertd.metrics import CONTENT_TYPE, Metrics
@@ -34,7 +35,7 @@ def bearer_matches(header: str, token: str) -> bool:
     """Whether an Authorization header carries `token` (scheme case-insensitive, as for API
     tokens), compared in constant time so the answer's timing tells nothing about the token."""
     scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and hmac.compare_digest(header_bytes(given.strip()), token.encode())
 
 
 def exposition(metrics: Metrics, plugins: Sequence[PluginStatus]) -> bytes:
