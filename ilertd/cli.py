@@ -210,7 +210,12 @@ def cmd_provision(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.file}: {error}") from None
     try:
         document = read_document(text)
-        application = _application(_config(args), plugins=True, first_start=not args.dry_run)
+        # A document naming an ADMIN makes the store's people itself: a first start would add an
+        # `admin` and a `default` source it never named (export, provision, export differed).
+        names_admin = any(str(entry.body.get("role", "")).upper() == "ADMIN"
+                          for entry in document.of_kind("users"))
+        application = _application(_config(args), plugins=True,
+                                   first_start=not args.dry_run and not names_admin)
         outcome = Provisioning(application).apply(document, args.dry_run)
     except (DocumentError, ProvisionError) as error:
         print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)

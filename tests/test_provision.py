@@ -294,12 +294,10 @@ def test_export_then_provision_into_an_empty_store_reproduces_it(
     store("fresh")
     code, out, err = cli(capsys, "provision", str(document))
     assert code == 0, err
-    # A store no daemon has started gets a first start first (the admin, the default source, their
-    # secrets on stderr), as `serve` would give it: the admin is unchanged, the default source
-    # takes the exported one's policy; alice, bob, carol; primary, holidays; ops; grafana, hook,
-    # texts are created.
-    assert "ilertd: first start." in err and "admin API token:" in err
-    assert out.splitlines()[-1] == "9 created, 1 updated, 1 unchanged"
+    # The document names an ADMIN, so the store gets no first start: it held an `admin` and a
+    # `default` source the document never named (here they are its own, created as the rest).
+    assert "first start" not in err and not (tmp_path / "fresh" / "first-run.txt").exists()
+    assert out.splitlines()[-1] == "11 created, 0 updated, 0 unchanged"
     assert cli(capsys, "export")[1] == exported
     store("inprocess/data")
     assert cli(capsys, "provision", str(document))[1] == "0 created, 0 updated, 11 unchanged\n"
@@ -319,7 +317,7 @@ def test_identical_rules_an_older_store_kept_are_exported_once_and_provisioned_a
     assert cli(capsys, "export")[1] == exported
     document = write(tmp_path, exported, "exported.toml")
     assert cli(capsys, "provision", str(document))[1] == (
-        "updated user 'alice': notificationRules\n0 created, 1 updated, 6 unchanged\n")
+        "updated user 'alice': notificationRules\n0 created, 1 updated, 4 unchanged\n")
     with sqlite3.connect(data / "ilertd.db") as db:
         assert db.execute("SELECT count(*) FROM alert_rule").fetchone() == (2,)
     assert cli(capsys, "export")[1] == exported
@@ -548,3 +546,22 @@ def test_a_number_changed_in_the_document_takes_its_rules_and_unsent_pages_with_
     assert sorted((n["dueAt"][11:16], n["target"], n["status"]) for n in pages) == [
         ("09:00", old_number, "SUCCESS"), ("09:05", new_number, "SUCCESS")]
     assert len(app_paging.http.to(f"/sms/{new_number}")) == 1
+
+
+def test_a_document_handing_the_admin_role_over_applies_whatever_the_order_of_its_users(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """`admin` (the only ADMIN) made a USER above carol made an ADMIN was refused ("the only ADMIN"),
+    the other way round taken: an export lists users by name, so which it was depended on names."""
+    store("data")
+    # A document naming an ADMIN: no first start, so root is the store's only ADMIN.
+    assert cli(capsys, "provision", str(write(tmp_path, '[[users]]\nusername = "root"\nrole = "ADMIN"\n',
+                                              "root.toml")))[0] == 0
+    handover = ('[[users]]\nusername = "root"\nrole = "USER"\n\n'
+                '[[users]]\nusername = "zed"\nrole = "ADMIN"\n')
+    code, out, err = cli(capsys, "provision", str(write(tmp_path, handover)))
+    assert code == 0, err
+    # Told in the file's order, though zed was made an ADMIN first.
+    assert out.splitlines() == ["updated user 'root': role", "created user 'zed'",
+                                "1 created, 1 updated, 0 unchanged"]
+    roles = {line.split()[1]: line.split()[2] for line in cli(capsys, "user", "list")[1].splitlines()[1:]}
+    assert roles == {"root": "USER", "zed": "ADMIN"}

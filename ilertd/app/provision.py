@@ -110,8 +110,10 @@ class Provisioning:
                 for kind, apply_one in (("users", self._user), ("schedules", self._schedule),
                                         ("escalationPolicies", self._policy),
                                         ("alertSources", self._source)):
-                    for entry in document.of_kind(kind):
-                        outcome.changes.append(self._entry(document, entry, apply_one))
+                    applied = {entry.index: self._entry(document, entry, apply_one)
+                               for entry in _in_order(document.of_kind(kind))}
+                    # Told in the file's order, whatever order they were applied in.
+                    outcome.changes.extend(applied[entry.index] for entry in document.of_kind(kind))
                 if outcome.changed:
                     # A running daemon's caches heard nothing of this: it watches this count.
                     bump_config_generation()
@@ -275,3 +277,10 @@ class Provisioning:
                           f"{entry.name!r} (ids {ids}); rename all but one through the API first")
         return rows[0] if rows else None
 
+
+def _in_order(entries: list[Entry]) -> list[Entry]:
+    """The entries in the order they can be applied: users the document makes ADMIN first, so that
+    one taking over from the store's only ADMIN (who becomes a USER) is not refused for where the
+    two stand in the file (an export lists users by name)."""
+    return sorted(entries, key=lambda entry: entry.kind != "users"
+                  or str(entry.body.get("role", "")).upper() != "ADMIN")
