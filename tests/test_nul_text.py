@@ -44,6 +44,9 @@ def test_the_config_as_code_document_keeps_nul_as_the_replacement_character() ->
     document = read_document('[[users]]\nusername = "nul"\nfirstName = "N\\u0000L"\n')
     (entry,) = document.entries
     assert entry.body["firstName"] == "N\ufffdL"
+    # A raw NUL byte too, which TOML refuses as an illegal character.
+    (raw,) = read_document('[[users]]\nusername = "nul"\nfirstName = "N\x00L"\n').entries
+    assert raw.body["firstName"] == "N\ufffdL"
 
 
 def test_events_with_nul_open_and_find_their_incident(either_store: InProcessDaemon) -> None:

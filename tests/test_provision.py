@@ -207,6 +207,22 @@ BAD_FILES = [
     ('[[escalationPolicies]]\nname = "ops"\n[[escalationPolicies.escalationRules]]\nescalationTimeout = 5\n'
      'users = [{id = 1}]\n', 5,
      "escalation policy 'ops': escalationRules[0].users[0] must be a reference by name: {name = \"...\"}"),
+    # A misspelt key inside support hours or a restriction was passed over: `outsdie` left the
+    # source escalating outside its hours, where the file meant them held.
+    ('[[alertSources]]\nname = "x"\nsupportHours = {timezone = "UTC", outsdie = "NO_ESCALATION", '
+     'supportDays = {MONDAY = {start = "08:00", end = "18:00"}}}\n', 3,
+     "alert source 'x': supportHours: unknown key 'outsdie': not a key of supportHours; "
+     "did you mean 'outside'?"),
+    ('[[alertSources]]\nname = "x"\nsupportHours = {timezone = "UTC", '
+     'supportDays = {MONDAY = {start = "08:00", ends = "18:00"}}}\n', 3,
+     "alert source 'x': supportHours.supportDays.MONDAY: unknown key 'ends': not a key of "
+     "supportHours.supportDays.MONDAY; did you mean 'end'?"),
+    ('[[schedules]]\nname = "primary"\ntimezone = "UTC"\n[[schedules.scheduleLayers]]\n'
+     'users = [{name = "bob"}]\nrotation = "P1W"\nstartsOn = "2026-01-05T09:00"\n'
+     'restrictions = [{from = {dayOfWeek = "MONDAY", time = "08:00"}, to = {dayOfWeek = "MONDAY", '
+     'tme = "17:00"}}]\n', 8,
+     "schedule 'primary': scheduleLayers[0].restrictions[0].to: unknown key 'tme': not a key of "
+     "scheduleLayers[0].restrictions[0].to; did you mean 'time'?"),
 ]
 
 
@@ -565,3 +581,16 @@ def test_a_document_handing_the_admin_role_over_applies_whatever_the_order_of_it
                                 "1 created, 1 updated, 0 unchanged"]
     roles = {line.split()[1]: line.split()[2] for line in cli(capsys, "user", "list")[1].splitlines()[1:]}
     assert roles == {"root": "USER", "zed": "ADMIN"}
+
+
+def test_a_rule_names_its_number_as_people_write_it_without_the_method(
+        tmp_path: Path, store: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """With `method` left out the target was compared as written: `+1 555 000 0002` named no
+    contact, though the contact (kept as E.164) is that number, and with the method it was found."""
+    store("data")
+    text = ('[[users]]\nusername = "pat"\ncontacts = [{method = "SMS", target = "+15550000002"}]\n'
+            'notificationRules = [{type = "HIGH_PRIORITY", contact = {target = "+1 555 000 0002"}}]\n')
+    code, _out, err = cli(capsys, "provision", str(write(tmp_path, text)))
+    assert code == 0, err
+    exported = cli(capsys, "export")[1]
+    assert 'contact = {method = "SMS", target = "+15550000002"}' in exported, exported

@@ -18,6 +18,7 @@ from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR
 from ilertd.app.export import RULE_LISTS
 from ilertd.app.preferences import RuleKind, contact_target, rule_fields
+from ilertd.domain.phone_numbers import e164
 from ilertd.domain.provision_document import multiset_diff
 from ilertd.errors import ApiError, invalid
 from ilertd.store import models as m
@@ -153,7 +154,10 @@ class UserLists:
         method = ref.get("method") or item.get("method")
         whose = "the contacts listed for this user" if listed else "this user's contacts"
         if method is None:
-            found = [key for key in available if key[1] == target]
+            # A number as people write it (`+1 555 000 0002`) names the contact kept as E.164.
+            number = e164(target)
+            found = [key for key in available if key[1] == target
+                     or (number is not None and key[0] in ("SMS", "VOICE") and key[1] == number)]
             if len(found) != 1:
                 raise invalid("contact", f"contact {target} is not one of {whose}" if not found else
                               f"several of {whose} have the target {target}: give the method")

@@ -102,6 +102,9 @@ class Document:
 
 def read_document(text: str) -> Document:
     """The document's objects, their shape checked; DocumentError names the line of the first fault."""
+    # TOML refuses a raw NUL byte anywhere ("Illegal character"); kept as U+FFFD it reads as the
+    # `\u0000` escape does, as every other way text comes in.
+    text = text.replace("\x00", "\ufffd")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -167,6 +170,41 @@ def _check_shape(document: Document, entry: Entry) -> None:
             _check_references(item, where, fail)
     if "escalationPolicy" in entry.body:
         _check_ref(entry.body["escalationPolicy"], "escalationPolicy", fail)
+    for path, value, known in _nested_tables(entry):
+        for key in value:
+            if key not in known:
+                # The API passes over a key it does not know; in a file a misspelt one (`outsdie`)
+                # would leave its value the default, which is no hold at all.
+                raise fail(f"{path}.{key}", f"{path}: " + _unknown(key, known, f"a key of {path}"))
+
+
+# The tables inside a value the document gives whole, and their keys (each checked like an item's).
+SUPPORT_HOURS_KEYS = ("timezone", "supportDays", "outside")
+SUPPORT_DAY_KEYS = ("start", "end")
+RESTRICTION_KEYS = ("from", "to")
+RESTRICTION_END_KEYS = ("dayOfWeek", "time")
+
+
+def _nested_tables(entry: Entry) -> Iterable[tuple[str, dict[str, Any], tuple[str, ...]]]:
+    """(path, table, its keys) of the support hours and layer restrictions of `entry`."""
+    hours = entry.body.get("supportHours")
+    if entry.kind == "alertSources" and isinstance(hours, dict):
+        yield "supportHours", hours, SUPPORT_HOURS_KEYS
+        days = hours.get("supportDays")
+        for day, span in (days.items() if isinstance(days, dict) else ()):
+            if isinstance(span, dict):
+                yield f"supportHours.supportDays.{day}", span, SUPPORT_DAY_KEYS
+    layers = entry.body.get("scheduleLayers")
+    for index, layer in enumerate(layers if entry.kind == "schedules" and isinstance(layers, list) else ()):
+        restrictions = layer.get("restrictions") if isinstance(layer, dict) else None
+        for number, window in enumerate(restrictions if isinstance(restrictions, list) else ()):
+            if not isinstance(window, dict):
+                continue
+            where = f"scheduleLayers[{index}].restrictions[{number}]"
+            yield where, window, RESTRICTION_KEYS
+            for end in RESTRICTION_KEYS:
+                if isinstance(window.get(end), dict):
+                    yield f"{where}.{end}", window[end], RESTRICTION_END_KEYS
 
 
 def _check_references(item: dict[str, Any], where: str, fail: Any) -> None:
