@@ -63,6 +63,18 @@ def test_a_user_adds_a_contact_and_rules_on_their_profile_and_the_api_reads_them
     me = app.get(f"/api/users/{ann}").json()
     assert (me["firstName"], me["email"], me["timezone"]) == ("Ann", "ann@example.org", "Europe/Berlin")
     assert me["mutedUntil"] == "2026-01-05T21:00:00.000Z"
+    # A mute the field shows as it was is left as it is: read back from the field, it lost its
+    # seconds, and in an autumn's repeated hour the hour (paged an hour early).
+    for mute in ("2026-01-05T21:30:15.000Z", "2026-10-25T01:30:00.000Z"):  # 02:30 CET, the second one
+        assert app.put(f"/api/users/{ann}", {"mutedUntil": mute}).status_code == 200
+        page = client.get("/ui/profile").text
+        shown = re.search(r'name="mutedUntil" type="datetime-local" value="([^"]*)"', page)
+        assert shown is not None
+        submit(client, "/ui/profile", "/ui/profile/details", {
+            "username": "ann", "firstName": "Annie", "lastName": "Lee", "email": "ann@example.org",
+            "timezone": "Europe/Berlin", "mutedUntil": shown.group(1)})
+        again = app.get(f"/api/users/{ann}").json()
+        assert (again["firstName"], again["mutedUntil"]) == ("Annie", mute)
 
     # Deleting the contact takes its rules along, as the API does.
     gone = submit(client, "/ui/profile", f"/ui/profile/contacts/{sms['id']}/delete", {})

@@ -175,7 +175,10 @@ def person_routes(ui: Ui, prefix: str, owner: Callable[[View], int], render: Ren
         body: dict[str, Any] = {name: view.form.get(name) for name in
                                 ("username", "firstName", "lastName", "email", "timezone", "role")
                                 if name in view.form}
-        if "mutedUntil" in view.form:
+        # The field shows the mute to the minute in the viewer's zone: sent back as shown, it is
+        # left alone (read back, it lost its seconds, or an hour in a repeated autumn hour).
+        shown = local_input(user_or_404(user_id).muted_until, view.zone)
+        if "mutedUntil" in view.form and view.form.get("mutedUntil", "").strip() != shown:
             body["mutedUntil"] = instant_from_local(view.form.get("mutedUntil"), view.zone, "mutedUntil")
         app.people.update_user(view.principal, user_id, body)
         return "Saved."
