@@ -183,3 +183,17 @@ def test_config_is_read_before_the_command_as_after_it(tmp_path: Path) -> None:
     refused = subprocess.run([sys.executable, "-m", "ilertd", "--config", str(bad), "serve", "--port", "0"],
                              env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "server.prot" in refused.stderr
+
+
+def test_user_delete_keeps_an_admin(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ilertd user delete admin` deleted the only ADMIN: nobody could then change a user, a policy
+    or a source but from the CLI (the API cannot get there: an ADMIN cannot delete themselves)."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
+    assert cli(capsys, "user", "add", "bob")[0] == 0  # a first start: admin, the only ADMIN
+    code, _out, err = cli(capsys, "user", "delete", "admin")
+    assert code == 1 and "'admin' is the only ADMIN: make another user an ADMIN first" in err, err
+    assert cli(capsys, "user", "add", "carol", "--admin")[0] == 0
+    assert cli(capsys, "user", "delete", "admin")[0] == 0
+    names = [line.split()[1] for line in cli(capsys, "user", "list")[1].splitlines()[1:]]
+    assert names == ["bob", "carol"]

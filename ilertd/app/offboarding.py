@@ -16,7 +16,7 @@ from typing import Any
 from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR, Principal, require_admin
 from ilertd.app.fields import refuse_in_use
-from ilertd.app.people import user_or_404
+from ilertd.app.people import keep_an_admin, user_or_404
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
@@ -117,6 +117,9 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
         # here once committed; one that comes later finds no such user.
         if not row_held(m.User, user_id, exclusive=True):
             raise not_found("user", user_id)
+        # Through the API an ADMIN cannot delete themselves; `ilertd user delete` could delete
+        # the last one, and nobody could then change a user, policy or source but from the CLI.
+        keep_an_admin(user_id)
         duties = duties_of(user_id, app.ctx.now())
         if duties.places and not force:
             raise ApiError(409, "IN_USE", f"user {name!r} is on duty in " + "; ".join(duties.places)

@@ -57,7 +57,7 @@ def user_fields(body: dict[str, Any], creating: bool, mail_domain: str) -> dict[
     return {k: value for k, value in fields.items() if value is not None or k == "muted_until"}
 
 
-def _keep_an_admin(user_id: int) -> None:
+def keep_an_admin(user_id: int) -> None:
     """409 when `user_id` is the only ADMIN: with none left, nobody could change a user, a policy
     or a source again but through the CLI on the daemon's machine."""
     # Locked: two ADMINs making each other USERs at once would both see the other still ADMIN.
@@ -109,7 +109,7 @@ class People:
                     if "username" in fields:
                         _name_free(fields["username"], user_id)
                     if fields.get("role", "ADMIN") != "ADMIN":
-                        _keep_an_admin(user_id)
+                        keep_an_admin(user_id)
                     muted_until, now = fields.get("muted_until"), self.ctx.now()
                     if muted_until is not None and muted_until > now:
                         # "Not paged until then" holds for pages planned before the mute too.
