@@ -186,6 +186,20 @@ def test_the_event_api_source_page_gives_a_curl_command_that_works(app: InProces
     assert incident["alertSource"]["id"] == source_id and incident["status"] == "PENDING"
 
 
+def test_a_source_name_too_long_is_refused_not_cut(app: InProcessDaemon) -> None:
+    """The form cut it to 255 characters and stored that, where the API refuses it: a file or a
+    script naming the source by the name typed found nothing."""
+    user(app, "root", "ADMIN")
+    client = login(app, "root")
+    refused = submit(client, "/ui/sources/new", "/ui/sources/new", {
+        "name": "n" * 300, "integrationType": "API", "priority": "HIGH", "escalationPolicy": ""})
+    assert refused.status_code == 400 and "name must be at most 255 characters" in refused.text
+    assert [s["name"] for s in app.get("/api/alert-sources").json()] == ["default"]
+    blank = submit(client, "/ui/sources/new", "/ui/sources/new", {
+        "name": "  ", "integrationType": "API", "priority": "HIGH", "escalationPolicy": ""})
+    assert blank.status_code == 400 and "name must not be empty" in blank.text
+
+
 def test_other_types_show_their_url_and_their_docs(app: InProcessDaemon) -> None:
     user(app, "root", "ADMIN")
     client = login(app, "root")

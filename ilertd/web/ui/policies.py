@@ -66,9 +66,6 @@ def _ids(values: list[str]) -> set[int]:
 def policy_body(form: Form, rows: list[LevelRow]) -> tuple[dict[str, Any], list[int]]:
     """The API's body for the form, and for each of its rules the form row it came from; empty
     rows are left out."""
-    if not form.get("name").strip():
-        # The API's PUT would take a blank name; a form left blank is a mistake.
-        raise ApiError(400, "INVALID_FIELD", "name must not be empty", field="name")
     rules: list[dict[str, Any]] = []
     kept: list[int] = []
     for index, row in enumerate(rows):

@@ -225,15 +225,13 @@ def routes(ui: Ui) -> list[Route]:
 
     def typed(view: View) -> dict[str, Any]:
         """The form's fields as the API names them; the policy as its id's text ("" for none)."""
-        return {"name": view.form.get("name")[:255], "integrationType": view.form.get("integrationType")[:32],
+        # The name as typed: the API refuses one too long, where cutting it stored another name.
+        return {"name": view.form.get("name"), "integrationType": view.form.get("integrationType")[:32],
                 "priority": view.form.get("priority")[:8],
                 "escalationPolicy": view.form.get("escalationPolicy")[:19]}
 
     def body_of(values: dict[str, Any]) -> dict[str, Any]:
         policy = values["escalationPolicy"]
-        if not values["name"].strip():
-            # The API's PUT would take a blank name; a form left blank is a mistake.
-            raise ApiError(400, "INVALID_FIELD", "name must not be empty", field="name")
         if policy and not policy.isdigit():
             raise ApiError(400, "INVALID_FIELD", "escalationPolicy must be one of the escalation policies",
                            field="escalationPolicy")
