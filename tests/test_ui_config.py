@@ -95,6 +95,22 @@ def test_a_policy_is_created_and_edited_through_its_form(app: InProcessDaemon) -
         ]}
 
 
+def test_a_policy_saved_from_the_form_keeps_the_order_of_its_levels_people(app: InProcessDaemon) -> None:
+    """A multiple choice sends its picks in the list's order: saved unchanged, a level naming bob
+    then ann came back ann then bob, and a provision file listing them saw a change each run."""
+    user(app, "root", "ADMIN")
+    ann, bob, cat = user(app, "ann"), user(app, "bob"), user(app, "cat")
+    level = {"escalationTimeout": 10, "users": [{"id": bob}, {"id": ann}]}
+    policy_id = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [level]}).json()["id"]
+    client = login(app, "root")
+    edit = f"/ui/policies/{policy_id}/edit"
+    picks = [("level-0-users", str(i)) for i in sorted((ann, bob, cat))]
+    saved = submit(client, edit, edit, [("name", "ops"), ("level-0-timeout", "15"), *picks])
+    assert saved.status_code == 200, saved.text
+    (rule,) = app.get(f"/api/escalation-policies/{policy_id}").json()["escalationRules"]
+    assert (rule["escalationTimeout"], rule["users"]) == (15, [{"id": bob}, {"id": ann}, {"id": cat}])
+
+
 def test_a_bad_policy_form_is_shown_again_with_its_error_and_changes_nothing(app: InProcessDaemon) -> None:
     user(app, "root", "ADMIN")
     ann = user(app, "ann")

@@ -59,13 +59,22 @@ def posted_rows(form: Form) -> list[LevelRow]:
     return rows
 
 
+def _in_stored_order(chosen: set[int], stored: list[dict[str, Any]]) -> list[dict[str, int]]:
+    """`chosen` as references: those the level named before in its order, then the new ones by id."""
+    kept = [ref["id"] for ref in stored if ref["id"] in chosen]
+    return [{"id": ident} for ident in kept + sorted(chosen - set(kept))]
+
+
 def _ids(values: list[str]) -> set[int]:
     return {int(value) for value in values if value.isdigit() and len(value) < 19}
 
 
-def policy_body(form: Form, rows: list[LevelRow]) -> tuple[dict[str, Any], list[int]]:
+def policy_body(form: Form, rows: list[LevelRow], stored: list[dict[str, Any]] | None = None
+                ) -> tuple[dict[str, Any], list[int]]:
     """The API's body for the form, and for each of its rules the form row it came from; empty
-    rows are left out."""
+    rows are left out. A level naming the people `stored` (the policy's rules as they are) names
+    at that place keeps their order: a multiple choice sends them in the list's order, and a
+    policy saved unchanged changed (a provision file listing them then saw a difference)."""
     rules: list[dict[str, Any]] = []
     kept: list[int] = []
     for index, row in enumerate(rows):
@@ -75,9 +84,10 @@ def policy_body(form: Form, rows: list[LevelRow]) -> tuple[dict[str, Any], list[
         if not WHOLE_NUMBER.fullmatch(timeout):
             raise ApiError(400, "INVALID_FIELD", f"level {index}: the timeout must be a whole number of"
                                                  " minutes", field=f"escalationRules[{len(rules)}]")
+        before = stored[len(rules)] if stored is not None and len(rules) < len(stored) else {}
         rules.append({"escalationTimeout": int(timeout),
-                      "users": [{"id": u} for u in sorted(row.users)],
-                      "schedules": [{"id": s} for s in sorted(row.schedules)]})
+                      "users": _in_stored_order(row.users, before.get("users", [])),
+                      "schedules": _in_stored_order(row.schedules, before.get("schedules", []))})
         kept.append(index)
     frequency = form.get("frequency").strip() or "0"
     body = {
@@ -155,7 +165,8 @@ def routes(ui: Ui) -> list[Route]:
         rows = posted_rows(view.form)
         kept: list[int] = []
         try:
-            body, kept = policy_body(view.form, rows)
+            stored = policy["escalationRules"] if policy is not None else None
+            body, kept = policy_body(view.form, rows, stored)
             if policy is None:
                 row = sources.create_policy(view.principal, body)
             else:
