@@ -172,7 +172,8 @@ def person_routes(ui: Ui, prefix: str, owner: Callable[[View], int], render: Ren
         return lambda view: form.format(**view.request.path_params)
 
     def details(view: View, user_id: int) -> str:
-        body: dict[str, Any] = {name: view.form.get(name) for name in
+        # Trimmed, as the form creating a user trims them (a pasted address often ends in a blank).
+        body: dict[str, Any] = {name: view.form.get(name).strip() for name in
                                 ("username", "firstName", "lastName", "email", "timezone", "role")
                                 if name in view.form}
         # The field shows the mute to the minute in the viewer's zone: sent back as shown, it is
