@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ilertd.channels.email_text import finish_email, message_id
-from ilertd.domain.pages_in_flight import PageInFlight, recover
+from ilertd.domain.pages_in_flight import PageInFlight, idempotency_key, recover
 from ilertd.store import models as m
 from ilertd.store.db import open_database
 from tests.conftest import paging_config
@@ -91,6 +91,20 @@ def test_found_in_flight_once_it_is_due_again_and_twice_it_is_given_up() -> None
     assert "reference ilertd-n12" in second.entry.text
     update = recover(PageInFlight(13, 3, "ALERT_RESOLVED", "SMS", "+1555", 7, T0, 0, resent=False), later)
     assert update.entry.text.startswith("Status update (resolved) by SMS to +1555 was being sent")
+
+
+def test_a_summary_has_a_key_of_its_own_rows() -> None:
+    """A summary took its first row's key: that row may have gone out alone before (the provider
+    took it, its answer was lost), and a provider honouring the key dropped the summary, and with
+    it the pages of the other incidents in it, though their rows said AGGREGATED."""
+    alone = idempotency_key("ilertd-n1", "secret")
+    summary = idempotency_key("ilertd-n1", "secret", [1, 3])
+    assert summary != alone and summary.startswith("ilertd-n1-s")
+    assert summary.endswith(alone[len("ilertd-n1"):])
+    # The same rows again (a retry of that summary) keep its key: a copy is still recognised.
+    assert idempotency_key("ilertd-n1", "secret", [3, 1]) == summary
+    assert idempotency_key("ilertd-n1", "secret", [1, 3, 4]) != summary
+    assert idempotency_key("ilertd-n1", "secret", [1]) == alone
 
 
 def test_an_e_mail_s_message_id_is_its_page_s_reference_whatever_apprise_wrote() -> None:

@@ -4,6 +4,7 @@ summary of pages."""
 
 from __future__ import annotations
 
+from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 
 
@@ -58,3 +59,26 @@ def test_two_rules_for_one_address_send_one_e_mail_with_the_incidents_actions(ap
     summary = app_paging.mails_to("cleo.pager@example.com")[-1]
     assert summary["Subject"] == "[ilertd] 4 pages for 2 incidents"
     assert {r["status"] for i in (second, third) for r in app_paging.notifications(i)} == {"AGGREGATED"}
+
+
+def test_a_test_page_due_with_a_page_goes_on_its_own_and_the_page_goes_out(app_paging: Paging) -> None:
+    """A test page (of no incident) due with a page at one contact was folded into its summary,
+    whose words had no incident for it (KeyError): the batch failed with its rows marked as being
+    sent, and two restarts later the page ended ERROR "in flight twice", never sent."""
+    ann = app_paging.user("ann", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(600, [ann])])
+    app_paging.alert("k1")  # 09:00 texted: ann's window is open until 09:01
+    app_paging.daemon.advance("PT5S")
+    contacts = app_paging.daemon.get(f"/api/users/{ann}/contacts").json()
+    contact = next(c for c in contacts if c["method"] == "SMS")
+    assert app_paging.daemon.post(f"/api/users/{ann}/contacts/{contact['id']}/test").status_code == 202
+    app_paging.daemon.advance("PT5S")
+    second = app_paging.alert("k2")  # both wait for 09:01
+    app_paging.daemon.advance("PT60S")
+    app_paging.daemon.advance("PT2M")
+    assert isinstance(app_paging.daemon, InProcessDaemon)
+    assert "KeyError" not in app_paging.daemon.log()
+    assert [row["status"] for row in app_paging.notifications(second)] == ["SUCCESS"]
+    texts = [r.json()["message"] for r in app_paging.http.to("/sms/")]
+    assert len(texts) == 3 and any("test notification" in text for text in texts), texts
+    assert not any("test notification" in text and "k2" in text for text in texts)

@@ -212,8 +212,11 @@ class ChannelActor(TrackedActor):
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
         single = one_page(due)
-        outgoing = self.wording.message(self.wording.text(due, facts, now, single), row.id)
         try:
+            # Inside the try: a page its words cannot be made for fails this message alone (and
+            # is retried), not the rest of the batch, whose rows are marked as being sent.
+            outgoing = self.wording.message(self.wording.text(due, facts, now, single), row.id,
+                                            [r.id for r in due])
             self.channel.send(row.target, outgoing)
         except DeliveryError as error:
             self._answered(due, FAILED)

@@ -7,7 +7,7 @@ the message's reference, idempotency key and TwiML URL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,14 +47,14 @@ class PageWording:
         self.layout = layout
         self.phone_codes = phone_codes
 
-    def message(self, text: PageText, row_id: int) -> Message:
+    def message(self, text: PageText, row_id: int, rows: Sequence[int] = ()) -> Message:
         """`text` as the message of outbox row `row_id`: its reference and idempotency key, the
         TwiML URL a call of it reads (only calls use it), and, for a mail whose subject carries a
         reply key, `Reply-To` the reply mailbox (a reply to any other goes to its sender)."""
         answering = self.runtime.answering
         reply_to = answering.email_reply_to if self.layout == "email" and text.reply_key else ""
         reference = page_reference(row_id)
-        return Message.laid_out(text, reference, idempotency_key(reference, answering.secret),
+        return Message.laid_out(text, reference, idempotency_key(reference, answering.secret, rows),
                                 f"{self.runtime.public_url}/api/v1/twilio/voice/{row_id}", reply_to)
 
     def text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime, single: bool) -> PageText:

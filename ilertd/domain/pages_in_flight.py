@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,10 +29,16 @@ def page_reference(notification_id: int) -> str:
     return f"ilertd-n{notification_id}"
 
 
-def idempotency_key(reference: str, secret: str) -> str:
+def idempotency_key(reference: str, secret: str, rows: Sequence[int] = ()) -> str:
     """The reference made unique to this installation (a tag of its secret): the value of an
     e-mail's Message-ID and of an `Idempotency-Key`. Row ids start again in a new store, and a
-    mailbox may drop a message whose Message-ID it has seen before."""
+    mailbox may drop a message whose Message-ID it has seen before. A message carrying several
+    rows (`rows`, a summary) has a key of its own rows: its first row may have gone out alone
+    before (taken by a provider whose answer was lost), and under that row's key a provider that
+    honours the key would drop the summary, and the other rows' pages with it."""
+    if len(set(rows)) > 1:
+        together = ",".join(str(row) for row in sorted(set(rows)))
+        reference = f"{reference}-s{hashlib.sha256(together.encode()).hexdigest()[:10]}"
     if not secret:
         return reference
     return f"{reference}.{_installation_tag(secret)}"

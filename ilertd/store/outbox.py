@@ -57,7 +57,8 @@ def notification_rows(reader: Reader, notification_ids: Iterable[int]) -> dict[i
 def co_due_pages(reader: Reader, statements: Statements, method: str, targets: list[str], now: datetime
                  ) -> dict[str, list[Any]]:
     """The incidents' pending rows due by `now` of each of these contacts, oldest first (a summary
-    carries them together; shift reminders go on their own)."""
+    carries them together; shift reminders and test pages, of no incident, go on their own: a
+    test folded into a summary had no incident to word, and failed the batch it was in)."""
     due_by = statements.value(m.Notification.due_at, now)
     found: dict[str, list[Any]] = {}
     for start in range(0, len(targets), 256):
@@ -65,7 +66,7 @@ def co_due_pages(reader: Reader, statements: Statements, method: str, targets: l
         for row in reader.select(
             m.Notification,
             f"method = ? AND target IN ({placeholders(len(chunk))}) AND status = 'SCHEDULED'"
-            f" AND due_at <= ? AND kind != '{REMINDER}' ORDER BY due_at, id",
+            f" AND due_at <= ? AND kind NOT IN ('{REMINDER}', '{TEST}') ORDER BY due_at, id",
             method, *chunk, due_by,
         ):
             found.setdefault(row.target, []).append(row)
