@@ -75,6 +75,21 @@ def test_e_mail_with_html_is_our_text_beside_our_html(smtp: SmtpServer) -> None:
     assert str(make_header(decode_header(email["Subject"]))) == "[ilertd] Disk full on db-1"
 
 
+@pytest.mark.parametrize("summary", [
+    "ディスク容量不足" * 15, "ä" * 200, "y" * 1024, "word " * 200, "=?utf-8?q?evil?= literal",
+], ids=["japanese", "umlauts", "one long word", "many words", "reads like an encoded word"])
+def test_a_long_subject_is_folded_so_the_page_goes_out(smtp: SmtpServer, summary: str) -> None:
+    """apprise wrote the Subject on one line, one encoded word beyond ASCII: past 998 characters
+    the server refused it ("500 Line too long"), 80 Japanese characters were enough, and the page
+    was retried until it ended ERROR, never sent. Text like an encoded word showed decoded."""
+    subject = f"[ilertd] #1 HIGH: {summary}"
+    channel = AppriseChannel("email", smtp.url())
+    channel.send("alice@example.com", Message(subject, BODY, "ilertd-n1", summary))
+    # (aiosmtpd, as a real server, refuses a line longer than RFC 5321's 1,000 octets.)
+    [email] = smtp.messages
+    assert " ".join(str(make_header(decode_header(email["Subject"]))).split()) == " ".join(subject.split())
+
+
 def test_the_next_e_mail_carries_nothing_of_the_previous_page(smtp: SmtpServer) -> None:
     """The channel reuses one apprise plugin per URL: the HTML and Reply-To of one page must not
     reach the next page sent through it."""

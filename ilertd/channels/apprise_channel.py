@@ -215,7 +215,7 @@ class _PageEmail(NotifyEmail):
                         continue
                     identifier = message_id(self.reference, self.from_addr[1], self.smtp_host) \
                         if self.reference else ""
-                    content = finish_email(prepared.body, identifier, body, self.html)
+                    content = finish_email(prepared.body, identifier, body, self.html, subject=title)
                     if smtp.sendmail(self.from_addr[1], prepared.to_addrs, content):
                         self.logger.info("Sent Email to %s", prepared.recipient)
                         self.mark_delivered(prepared.recipient)
