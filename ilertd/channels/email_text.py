@@ -24,6 +24,10 @@ def subject_header(subject: str) -> str:
     too long": 80 Japanese characters were enough, and the page was never sent). Text that reads
     like an encoded word itself (`=?utf-8?q?...?=`) is encoded, so that it shows as written."""
     plain = subject.isascii() and "=?" not in subject and all(len(word) <= 200 for word in subject.split())
+    if plain and len(subject) <= 900 and subject.isprintable():
+        # On one line as apprise wrote it: a reply's quoted subject then holds the reply key whole
+        # even for a client that does not unfold.
+        return "Subject: " + subject
     value = Header(subject, "us-ascii" if plain else "utf-8", header_name="Subject")
     return "Subject: " + value.encode(linesep="\n", maxlinelen=78)
 
