@@ -21,7 +21,7 @@ from ilertd.app import schedule_fields
 from ilertd.app.auth import OPERATOR
 from ilertd.app.context import Context
 from ilertd.app.people import People
-from ilertd.errors import ApiError
+from ilertd.errors import ApiError, StoreUnavailable
 from ilertd.store import models as m
 from ilertd.store.db import migrate, open_database, write_transaction
 from tests.daemon import DaemonProcess
@@ -349,4 +349,28 @@ def test_two_writes_of_one_unique_value_at_once_keep_one(postgres_url: str, kind
         assert _race(db, write, write) == {"first": "ok", "second": "ALREADY_EXISTS"}
         assert count() == 1
     finally:
+        db.close()
+
+
+def test_a_connection_the_server_ended_is_opened_again_on_its_next_use(postgres_url: str) -> None:
+    """Each long-lived thread connects once: a connection the server ended (a restart, a backend
+    terminated) stayed dead for good, and a promoted leader answered 503 to every write while
+    /healthz said ok. The statement that finds it dead fails (503, retry); the next one reconnects."""
+    import psycopg2
+
+    db = open_database(postgres_url)
+    migrate(db)
+    first = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    admin = psycopg2.connect(postgres_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (first,))
+        with pytest.raises(StoreUnavailable), write_transaction(db):
+            db.execute_sql("SELECT 1")
+        with write_transaction(db):
+            assert db.execute_sql("SELECT pg_backend_pid()").fetchone()[0] != first
+        assert db.execute_sql("SELECT 1").fetchone() == (1,)
+    finally:
+        admin.close()
         db.close()

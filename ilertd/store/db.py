@@ -3,6 +3,7 @@ to one daemon (on PostgreSQL several serve it; ilertd.leadership picks the one t
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -132,6 +133,31 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
+    """A thread's connection the server ended (a database restart, a backend terminated, the
+    network lost) is opened again on its next use. Each long-lived thread (the group commit, the
+    readers, the relay) connects once: without this a node kept its dead connection for good,
+    every write of a promoted leader answered 503 while it held the lead and /healthz said ok, and
+    paging stopped for every node. The statement that found the connection dead fails (503,
+    retry); the next one runs on a new connection."""
+
+    def _drop_if_dead(self) -> None:
+        conn = self._state.conn
+        if conn is not None and getattr(conn, "closed", 0):
+            # psycopg2 marks a connection it found broken closed; its transaction is gone with it.
+            with contextlib.suppress(Exception):
+                conn.close()
+            self._state.reset()
+
+    def connection(self) -> Any:
+        self._drop_if_dead()
+        return super().connection()
+
+    def cursor(self, named_cursor: Any = None) -> Any:
+        self._drop_if_dead()
+        return super().cursor(named_cursor)
+
+
 def open_database(url: str) -> peewee.Database:
     """Connect by URL and bind the models to it; SQLite files get WAL and a busy timeout."""
     if url.startswith("sqlite:"):
@@ -143,8 +169,8 @@ def open_database(url: str) -> peewee.Database:
     elif url.split(":", 1)[0] in ("postgres", "postgresql"):
         # Percent-decoded as libpq decodes a URI: a password holding "@", ":", "/" or "%" is
         # written encoded (%40, %3A, %2F, %25), and would otherwise reach the server as written.
-        db = peewee.PostgresqlDatabase(**parse(url, unquote_password=True, unquote_user=True),
-                                       cursor_factory=storable_cursor())
+        db = ReconnectingPostgresqlDatabase(**parse(url, unquote_password=True, unquote_user=True),
+                                            cursor_factory=storable_cursor())
     else:
         db = connect(url)
     database_proxy.initialize(db)
