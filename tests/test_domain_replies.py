@@ -91,8 +91,15 @@ def test_voice_keys() -> None:
 
 
 @pytest.mark.parametrize(("text", "action"), [
-    ("accept\n> the page", "accept"), ("  Resolve, fixed it", "resolve"), ("> ESCALATE", "escalate"),
-    ("ack", "accept"), ("I will accept", None), ("", None), ("thanks", None),
+    ("accept\n> the page", "accept"), ("  Resolve, fixed it", "resolve"),
+    ("ack", "accept"), ("I will accept", None), ("", None), ("thanks", None), ("*Accept*", "accept"),
+    # Quoted text is the page or the thread, not the reply: a quoted question resolved an incident
+    # its responder said was not fixed.
+    ("> ESCALATE", None), ("> Resolve when the backup reruns?\n\nNot yet, looking.", None),
+    ("> accept\n\nescalate, hal please take it", "escalate"),
+    ("On Mon, 5 Jan 2026 at 09:00, ilertd <ilertd@example.com> wrote:\n> the page\n\naccept", "accept"),
+    # The whole first word: "acceptée" is not "accept"; invisible marks before it are no word.
+    ("acceptée par moi", None), ("\ufeffaccept", "accept"), ("\u200bResolve", "resolve"),
 ])
 def test_an_emailed_reply_acts_on_its_first_word(text: str, action: str | None) -> None:
     assert email_reply_action(text) == action
@@ -123,6 +130,11 @@ def test_a_reply_key_survives_re_and_folding_but_not_tampering() -> None:
     assert read_reply_key("k", key.replace("12.7", "12.8")) is None
     assert read_reply_key("other", key) is None
     assert read_reply_key("k", "Re: no key") is None
+    # A page whose summary quotes another page's subject (a forwarded page that opened an
+    # incident) carries both keys: its own, at the end, is the one acted on.
+    first, second = reply_key("k", 1, 7), reply_key("k", 2, 7)
+    quoted = f"Re: [ilertd] #2 HIGH: Fwd: [ilertd] #1 HIGH: db down {first} {second}"
+    assert read_reply_key("k", quoted) == (2, 7)
 
 
 def test_gsm7_counting() -> None:

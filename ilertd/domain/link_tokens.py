@@ -89,8 +89,10 @@ def reply_key(secret: str, incident_id: int, user_id: int) -> str:
 
 
 def read_reply_key(secret: str, subject: str) -> tuple[int, int] | None:
-    """(incident id, user id) of the valid reply key in `subject`, or None (none, or forged)."""
-    for match in _REPLY_KEY.finditer(" ".join(subject.split())):
+    """(incident id, user id) of the valid reply key in `subject`, or None (none, or forged). The
+    last valid one: ilertd puts its key at the end, and a summary may quote another page's subject
+    (a forwarded page that opened an incident), whose key came first and acted on that page."""
+    for match in reversed(list(_REPLY_KEY.finditer(" ".join(subject.split())))):
         payload = f"{match[1]}.{match[2]}"
         if hmac.compare_digest(match[3], _signature(secret, "reply", payload, 16)):
             return int(match[1]), int(match[2])

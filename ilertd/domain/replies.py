@@ -114,14 +114,23 @@ def voice_choice(digits: str) -> VoiceChoice:
     return _KEYS.get(digits.strip()[:1], "repeat")
 
 
-_EMAIL_WORD = re.compile(r"[\s>*_\"']*([a-z]+)")
+# The first word of a line: after emphasis marks and invisible characters (a byte-order mark, a
+# zero-width space), the whole word, so that "acceptée" is not "accept".
+_EMAIL_WORD = re.compile(r"[\s*_\"'\ufeff\u200b\u200c\u200d\u2060]*([^\W\d_]+)")
 
 
 def email_reply_action(text: str) -> Action | None:
-    """The action an e-mailed reply asks for: its first word, `accept` (`ack`), `resolve`
-    (`close`) or `escalate`; None for anything else."""
-    match = _EMAIL_WORD.match(text.lower())
-    return _WORDS.get(match[1]) if match is not None else None
+    """The action an e-mailed reply asks for: the first word of its own text, `accept` (`ack`),
+    `resolve` (`close`) or `escalate`; None for anything else. Quoted lines (`> ...`, the page or
+    the thread replied to) and the line introducing them ("On ... wrote:") are not its own text: a
+    quoted "Resolve when the backup reruns?" above "Not yet" resolved the incident."""
+    for line in text.splitlines():
+        own = line.strip().lstrip("\ufeff\u200b\u200c\u200d\u2060").strip()
+        if not own or own.startswith(">") or own.lower().endswith("wrote:"):
+            continue
+        match = _EMAIL_WORD.match(own.lower())
+        return _WORDS.get(match[1]) if match is not None else None
+    return None
 
 
 def sms_help(example_code: int | None) -> str:
