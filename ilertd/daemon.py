@@ -275,9 +275,15 @@ class Daemon:
         assert self.db is not None and self.clock is not None and self.committer is not None
         secret = bootstrap.secret_key(self.db, self.config.security.secret_key)
         self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
-                               answering=answering_for(self.config, secret), metrics=self.metrics)
+                               answering=answering_for(self.config, secret, self.mail_listening),
+                               metrics=self.metrics)
         self.gateway = ActorGateway(self.runtime, lambda: self.supervisor, lambda: self.heartbeat_actor)
         self.schedule_actors = ScheduleActors(self.runtime)
+
+    def mail_listening(self) -> bool:
+        """Whether the SMTP listener e-mailed replies go to runs (its plugin enabled and started)."""
+        status = self.plugins.status("smtp_in") if self.plugins is not None else None
+        return status is not None and status.state == "enabled"
 
     def start_channels(self) -> None:
         """Channel actors, for the methods the channel plugins register, start before the supervisor

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -162,6 +163,34 @@ def paged_by_mail(paging: Paging) -> tuple[int, int, Any]:
     paging.daemon.advance("PT0S")
     (mail,) = paging.mails_to("ida@example.com")
     return ida, incident_id, mail
+
+
+@pytest.mark.parametrize("listener", ["plugin disabled", "port taken"])
+def test_without_a_running_listener_pages_ask_for_no_mailed_reply(
+        tmp_path: Path, make_app: Callable[..., InProcessDaemon], listener: str) -> None:
+    """`[smtp_in]` set, but its plugin disabled or its port taken at start: pages still said "reply
+    to this e-mail", with Reply-To and a reply key, and the reply went where no one read it while
+    its sender believed the incident accepted. The page carries the links alone then."""
+    port = free_port()
+    blocker = socket.socket()
+    if listener == "port taken":
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+    extra = "\n[plugins.smtp_in]\nenabled = false\n" if listener == "plugin disabled" else ""
+
+    def start(config: Path) -> InProcessDaemon:
+        with config.open("a") as toml:
+            toml.write(f'[smtp_in]\nenabled = true\nport = {port}\ndomain = "alerts.example.com"\n{extra}')
+        return make_app(config=config).start()
+
+    try:
+        with paging_with(tmp_path, start) as paging:
+            _ida, _incident, mail = paged_by_mail(paging)
+            assert mail["Reply-To"] is None
+            assert "[ilertd-reply " not in mail["Subject"]
+            assert "reply to this e-mail" not in parts(mail)["text/plain"].lower()
+    finally:
+        blocker.close()
 
 
 def test_replying_to_an_email_page_acts_only_from_the_paged_address(

@@ -52,7 +52,7 @@ class PageWording:
         TwiML URL a call of it reads (only calls use it), and, for a mail whose subject carries a
         reply key, `Reply-To` the reply mailbox (a reply to any other goes to its sender)."""
         answering = self.runtime.answering
-        reply_to = answering.email_reply_to if self.layout == "email" and text.reply_key else ""
+        reply_to = answering.reply_mailbox() if self.layout == "email" and text.reply_key else ""
         reference = page_reference(row_id)
         return Message.laid_out(text, reference, idempotency_key(reference, answering.secret, rows),
                                 f"{self.runtime.public_url}/api/v1/twilio/voice/{row_id}", reply_to)
@@ -111,7 +111,7 @@ class PageWording:
 
             links = signed
         key = ""
-        if self.layout == "email" and settings.email_reply_to and secret:
+        if self.layout == "email" and secret and settings.reply_mailbox():
             key = reply_key(secret, row.incident_id, row.user_id)
         return Answering(codes.get(row.incident_id), links, key)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -33,9 +34,18 @@ class Answering:
     link_ttl: int = 86400
     sms_replies: bool = False
     email_reply_to: str = ""
+    # Whether the SMTP listener the replies go to runs now (its plugin enabled and started).
+    mail_listening: Callable[[], bool] = field(default=lambda: True)
+
+    def reply_mailbox(self) -> str:
+        """Where an e-mail page asks to be answered now; empty while no listener takes the mail (its
+        plugin disabled, or its port taken at start): a reply there would be lost unseen, while
+        its sender believed the incident accepted."""
+        return self.email_reply_to if self.email_reply_to and self.mail_listening() else ""
 
 
-def answering_for(config: Config, secret: str) -> Answering:
+def answering_for(config: Config, secret: str,
+                  mail_listening: Callable[[], bool] = lambda: True) -> Answering:
     """How a daemon with these settings lets its pages be answered."""
     smtp_in = config.smtp_in
     mail_replies = smtp_in.enabled and bool(smtp_in.domain.strip())
@@ -44,6 +54,7 @@ def answering_for(config: Config, secret: str) -> Answering:
         link_ttl=config.security.link_ttl,
         sms_replies=bool(config.twilio.auth_token) and replies_reach_ilertd(config.channels.sms.url),
         email_reply_to=f"{REPLY_MAILBOX}@{smtp_in.domain.strip()}" if mail_replies else "",
+        mail_listening=mail_listening,
     )
 
 
