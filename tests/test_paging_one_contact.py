@@ -4,6 +4,7 @@ summary of pages."""
 
 from __future__ import annotations
 
+from ilertd.domain.timeutil import parse_instant
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 
@@ -82,3 +83,37 @@ def test_a_test_page_due_with_a_page_goes_on_its_own_and_the_page_goes_out(app_p
     texts = [r.json()["message"] for r in app_paging.http.to("/sms/")]
     assert len(texts) == 3 and any("test notification" in text for text in texts), texts
     assert not any("test notification" in text and "k2" in text for text in texts)
+
+
+def test_a_retry_goes_where_its_page_would_go_now(app_paging: Paging) -> None:
+    """A change made while a page was being sent passed it by (it follows only pages not yet sent):
+    when the provider then refused it, its retry went to the number given up, to a deleted
+    contact, or to a user muted meanwhile. Simulated here by writing the change beside the app."""
+    from ilertd.store import models as m
+
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    people = daemon.daemon.services.app.ctx.people
+    users = [app_paging.user(name, [("SMS", 0, "HIGH_PRIORITY")]) for name in ("ann", "bob", "cat")]
+    app_paging.policy([(600, users)])
+    old = {u: app_paging.target(name, "SMS") for u, name in zip(users, ("ann", "bob", "cat"), strict=True)}
+    app_paging.http.failing = True
+    incident_id = app_paging.alert()
+    daemon.advance("PT0S")
+    assert {row["status"] for row in app_paging.notifications(incident_id)} == {"SCHEDULED"}
+    app_paging.http.failing = False
+    ann, bob, cat = users
+    m.Contact.update(target="+4915199999999").where(m.Contact.user == ann).execute()
+    m.Contact.delete().where(m.Contact.user == bob).execute()
+    m.User.update(muted_until=parse_instant("2026-01-05T12:00:00Z")).where(m.User.id == cat).execute()
+    people.invalidate()
+    daemon.advance("PT1M")
+    texted = [r.path for r in app_paging.http.to("/sms/")]
+    assert texted.count("/sms/+4915199999999") == 1
+    assert f"/sms/{old[bob]}" not in texted[3:] and f"/sms/{old[cat]}" not in texted[3:]
+    rows = {row["user"]["username"]: row for row in app_paging.notifications(incident_id)}
+    assert (rows["ann"]["status"], rows["ann"]["target"]) == ("SUCCESS", "+4915199999999")
+    assert rows["bob"]["status"] == rows["cat"]["status"] == "CANCELLED"
+    cancelled = " ".join(e["text"] for e in daemon.get(f"/api/incidents/{incident_id}/log-entries").json()
+                         if e["logEntryType"] == "NOTIFICATION_CANCELLED")
+    assert "bob's contact was deleted" in cancelled and "cat is muted until" in cancelled

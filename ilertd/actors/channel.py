@@ -29,6 +29,7 @@ from ilertd.domain.incidents import LogEntry
 from ilertd.domain.notification_plan import after_failure, throttle_until
 from ilertd.domain.page_text import PageFacts
 from ilertd.domain.pages_in_flight import UPDATE_WORDS
+from ilertd.domain.timeutil import format_instant
 from ilertd.metrics import FAILED, REFUSED, SENT
 from ilertd.store.committer import WRITE_RETRY, WriteQueue, WriteUnit
 from ilertd.store.incidents import log_rows
@@ -131,6 +132,8 @@ class ChannelActor(TrackedActor):
                 self._arm(row, row.due_at)
             elif row.kind in (REMINDER, TEST):
                 reminders.append(row)
+            elif not self._retry_still_goes_here(row, now):
+                continue
             elif self._may_send(row, now):
                 # A second due page of a contact goes out in the first one's summary.
                 targets.setdefault(row.target, row)
@@ -167,6 +170,37 @@ class ChannelActor(TrackedActor):
                 self._send(row, due, facts, now)
             for row in ready:
                 self._send_reminder(row, now)
+
+    def _retry_still_goes_here(self, row: Any, now: datetime) -> bool:
+        """Whether a page a provider refused before is to be tried again at its target. A change
+        made while it was being sent passed it by (pages not yet sent follow their contact, a mute
+        or a deleted contact cancels them), so its retry went to a number given up since, a deleted
+        contact or a muted user. Now: muted, it is cancelled; its target no longer one of the
+        user's contacts of its method, it follows the one left (or is cancelled, with none)."""
+        if not row.attempts or row.user_id is None:
+            return True
+        person = self.runtime.people.get(row.user_id, self.runtime.reader)
+        same = [c.target for c in person.contacts if c.method == row.method] if person is not None else []
+        if person is not None and row.method == "EMAIL" and person.email and person.email not in same:
+            same.append(person.email)  # a page to the account address: no rule of theirs could
+        if person is not None and not person.muted_at(now) and row.target in same:
+            return True
+        if person is not None and not person.muted_at(now) and len(same) == 1:
+            self._write(row, {"target": same[0]}, LogEntry(
+                "NOTIFICATION_PLANNED", f"{row.method} retried at {same[0]}, not {row.target}: "
+                f"{person.username}'s contact was changed", row.user_id, row.method))
+            self.runtime.pages.arm(row.id, row.incident_id, row.method, same[0], now)
+            return False
+        if person is None:
+            why = "the user was deleted"
+        elif person.muted_at(now):
+            why = f"{person.username} is muted until {format_instant(person.muted_until)}"
+        else:
+            why = f"{person.username}'s contact was deleted"
+        self._write(row, {"status": "CANCELLED", "sending_since": None}, LogEntry(
+            "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", row.user_id,
+            row.method))
+        return False
 
     def _may_send(self, row: Any, now: datetime, busy: Collection[str] = ()) -> bool:
         """False when the contact's throttle window is still open (or opens now, for a contact
