@@ -262,6 +262,18 @@ def test_a_reply_the_store_could_not_take_is_451_so_its_mail_server_sends_it_aga
     assert incident(paging, incident_id)["status"] == "ACCEPTED"
 
 
+def test_a_reply_that_cannot_be_read_is_refused_for_good_not_deferred(
+        mail_replies: tuple[Paging, int]) -> None:
+    """A malformed charset made the parser raise: a 451, and the sending server tried the same
+    bytes again for days. As a malformed alert mail is, it is a 550."""
+    _paging, port = mail_replies
+    raw = (b"From: ida@example.com\r\nTo: reply@alerts.example.com\r\nSubject: Re: page\r\n"
+           b'Content-Type: text/plain; charset="\x00"\r\n\r\naccept\r\n')
+    with smtplib.SMTP("127.0.0.1", port) as client, pytest.raises(smtplib.SMTPDataError) as refused:
+        client.sendmail("ida@example.com", ["reply@alerts.example.com"], raw)
+    assert refused.value.smtp_code == 550, refused.value
+
+
 def test_an_escalating_mail_delivered_twice_moves_the_incident_once(mail_replies: tuple[Paging, int]) -> None:
     """A second delivery (its 250 lost on the way back, say) went a level further, paging the
     level after the one the responder handed the incident to (test_replies_escalate.py: the

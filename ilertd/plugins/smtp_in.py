@@ -228,6 +228,11 @@ class MailHandler:
             mail = parse_reply(raw)
         except MalformedMail as error:
             return f"550 5.6.0 {_reply_text(str(error))}"
+        except Exception as error:
+            # As for an alert mail: the parsing is pure, so the same bytes fail the same way on
+            # every retry, and a 451 had the sending server retry them for days.
+            logger.warning("smtp_in: a reply cannot be parsed: %s", error)
+            return f"550 5.6.0 the message cannot be read as a reply: {_reply_text(str(error))}"
         answer = await run_in_threadpool(self.reply, mail.sender, mail.subject, mail.text)
         logger.info("smtp_in: reply from %s: %s", mail.sender or "(no sender)", answer.text)
         if answer.retry:
