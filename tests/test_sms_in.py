@@ -189,3 +189,16 @@ def test_a_text_the_store_could_not_take_tells_its_sender_to_send_it_again(
     again = text(app_paging, {**form, "MessageSid": "SM10"})
     assert again.status_code == 200 and "<Response/>" in again.text
     assert [i["summary"] for i in app.get("/api/incidents").json()] == ["pump 3 is flooding"]
+
+
+def test_a_text_twilio_hands_on_while_no_node_leads_is_queued_and_answered_200() -> None:
+    """It was a 503 NOT_LEADER: Twilio never sends a webhook again that was answered 5xx, so an
+    SMS alert (or a reply) that came to a follower during a takeover was lost for good. It is
+    queued as an event is, and answered with an empty TwiML."""
+    from ilertd.web.follower import is_event, queued_answer
+
+    assert is_event("/api/v1/twilio/sms")
+    assert not is_event("/api/v1/twilio/voice/12")
+    answer = queued_answer("/api/v1/twilio/sms", b"From=%2B4915199999998&To=%2B15550002222&Body=fire")
+    assert answer.status == 200 and dict(answer.headers)["content-type"] == "application/xml"
+    assert answer.body == b'<?xml version="1.0" encoding="UTF-8"?><Response/>'

@@ -34,8 +34,11 @@ WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 LOCAL_WRITES = frozenset({("POST", "/ui/login"), ("POST", "/ui/logout")})
 # A heartbeat ping may be a GET, and it writes.
 WRITING_READS = ("/api/v1/heartbeats/",)
-# Events in: the Event API, every integration's route, PagerDuty's shim, heartbeat pings.
-EVENT_PATHS = frozenset({"/api/events", "/api/v1/events", "/v2/enqueue"})
+# Events in: the Event API, every integration's route, PagerDuty's shim, heartbeat pings, and the
+# texts Twilio hands on (API.md's SMS webhook): Twilio never sends again a webhook answered 5xx,
+# so a 503 NOT_LEADER during a takeover lost the alert (or the reply) for good.
+SMS_WEBHOOK = "/api/v1/twilio/sms"
+EVENT_PATHS = frozenset({"/api/events", "/api/v1/events", "/v2/enqueue", SMS_WEBHOOK})
 EVENT_PREFIXES = ("/api/v1/events/", "/api/v1/heartbeats/")
 CLOCK_PATH = "/api/_clock"
 # The scope key of a request a leader runs for a follower: never handed on a second time.
@@ -71,6 +74,10 @@ def queued_answer(path: str, body: bytes) -> Answer:
     except ValueError:
         document = None
     fields: dict[str, Any] = document if isinstance(document, dict) else {}
+    if path == SMS_WEBHOOK:
+        # Taken: the next leader acts on the text; Twilio texts nothing back for an empty answer.
+        return Answer(200, [("content-type", "application/xml")],
+                      b'<?xml version="1.0" encoding="UTF-8"?><Response/>')
     if path == "/v2/enqueue":
         reply: dict[str, Any] = {"status": "success", "message": "Event queued",
                                  "dedup_key": fields.get("dedup_key")}
