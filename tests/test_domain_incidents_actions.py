@@ -244,8 +244,11 @@ def test_accept_event_on_accepted_answers_already_accepted() -> None:
 
 
 def test_event_comments_become_comment_entries() -> None:
-    event = Event("RESOLVE", "db1", comments=(Comment("grafana", "recovered"), Comment("", "bare")))
+    event = Event("RESOLVE", "db1", comments=(Comment("grafana", "recovered"), Comment("", "bare"),
+                                              Comment("  ", "blank creator"), Comment(" ops ", "padded")))
     transition = apply_event(opened(), event, INTEGRATION, T0)
-    assert types(transition) == ["EVENT_RECEIVED", "RESOLVED", "COMMENT", "COMMENT"]
-    assert [entry.text for entry in transition.log[2:]] == ["grafana: recovered", "bare"]
+    assert types(transition) == ["EVENT_RECEIVED", "RESOLVED", "COMMENT", "COMMENT", "COMMENT", "COMMENT"]
+    # A blank creator is none (it was logged "  : blank creator").
+    assert [entry.text for entry in transition.log[2:]] == [
+        "grafana: recovered", "bare", "blank creator", "ops: padded"]
 

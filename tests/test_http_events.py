@@ -189,3 +189,17 @@ def test_incident_list_filters_and_paging(app: InProcessDaemon) -> None:
     assert bad.status_code == 400 and bad.json()["field"] == "max-results"
     bad = app.get("/api/incidents", params={"states": "OPEN"})
     assert bad.status_code == 400 and bad.json()["field"] == "states"
+
+
+def test_comments_posted_at_once_are_each_answered_with_their_own(app: InProcessDaemon) -> None:
+    """The answer re-read the user's newest comment after the write: ten comments sent together
+    were answered with whichever was stored last (eight of ten wrong)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    incident = app.event(summary="disk full", alertKey="disk").json()["incidentId"]
+    with ThreadPoolExecutor(10) as pool:
+        path = f"/api/incidents/{incident}/comments"
+        replies = list(pool.map(lambda i: app.post(path, {"content": f"c{i}"}), range(10)))
+    assert [r.status_code for r in replies] == [201] * 10
+    assert [r.json()["content"] for r in replies] == [f"c{i}" for i in range(10)]
+    assert len({r.json()["id"] for r in replies}) == 10

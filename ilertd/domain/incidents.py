@@ -238,7 +238,7 @@ def next_look(policy: EscalationPolicy, now: datetime, paging: Paging) -> dateti
 
 def _comment_entries(event: Event) -> list[LogEntry]:
     return [
-        LogEntry("COMMENT", f"{c.creator}: {c.content}" if c.creator else c.content)
+        LogEntry("COMMENT", f"{c.creator.strip()}: {c.content}" if c.creator.strip() else c.content)
         for c in event.comments
     ]
 

@@ -51,15 +51,15 @@ def log_entries_page(incident_id: int, start: int, size: int) -> list[m.LogEntry
                 .offset(start).limit(size))
 
 
-def latest_comment(incident_id: int, user_id: int) -> m.LogEntry | None:
-    """The user's newest comment on the incident."""
-    return (
-        m.LogEntry.select()
-        .where((m.LogEntry.incident == incident_id) & (m.LogEntry.log_entry_type == "COMMENT")
-               & (m.LogEntry.user_id == user_id))
-        .order_by(m.LogEntry.id.desc())
-        .first()
-    )
+def latest_comment(incident_id: int, user_id: int, text: str | None = None) -> m.LogEntry | None:
+    """The user's newest comment on the incident (of this `text`, if given: two comments of one
+    user posted at once were each answered with whichever was stored last)."""
+    query = (m.LogEntry.select()
+             .where((m.LogEntry.incident == incident_id) & (m.LogEntry.log_entry_type == "COMMENT")
+                    & (m.LogEntry.user_id == user_id))
+             .order_by(m.LogEntry.id.desc()))
+    found = query.where(m.LogEntry.text == text).first() if text is not None else None
+    return found if found is not None else query.first()
 
 
 def incident_row(incident: Incident) -> dict[str, Any]:

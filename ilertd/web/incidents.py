@@ -85,7 +85,7 @@ def routes(services: Services) -> list[Route]:
         services.app.incidents.act(principal, incident_id, action, document)
         if action != "comment":
             return one(incident_id)
-        entry = latest_comment(incident_id, principal.user_id)
+        entry = latest_comment(incident_id, principal.user_id, document.get("content"))
         return JSONResponse(
             {"id": entry.id, "content": entry.text, "creator": {"id": principal.user_id,
              "username": principal.username}, "reportTime": format_instant(entry.timestamp)},
