@@ -91,6 +91,14 @@ def test_the_incident_page_acts_and_shows_each_step_in_its_timeline(app: InProce
     assert "replica lag 40 s" in shown.text and "https://runbook.example/db" in shown.text
     assert "level 0" in shown.text and "next level at" in shown.text
     assert submit(client, page, f"{page}/accept", {}).status_code == 200
+    # A refused comment or escalation shows the incident again, the message by its form and what
+    # was typed kept (an error page lost the comment, under an error code of no table).
+    blank = submit(client, page, f"{page}/comment", {"content": "   "})
+    assert blank.status_code == 400 and '<textarea id="content"' in blank.text
+    assert "content is required and must be a non-empty string" in blank.text
+    wrong = submit(client, page, f"{page}/escalate", {"level": "abc"})
+    assert wrong.status_code == 400 and "level must be a level of the escalation policy" in wrong.text
+    assert '<form method="post" action="/ui/incidents/' in wrong.text
     assert submit(client, page, f"{page}/comment", {"content": "restarting the replica"}).status_code == 200
     escalated = submit(client, page, f"{page}/escalate", {"level": "1"})
     assert "Escalated." in escalated.text

@@ -65,19 +65,31 @@ def routes(ui: Ui) -> list[Route]:
             "incident": shown, "timeline": [log_entry_json(e, names) for e in entries],
             "pages": [notification_json(p, names) for p in pages], "levels": levels,
             "waiting": row.status == "PENDING" and row.escalation_level == WAITING,
+            "refused": "", "refused_action": "", "typed": "",
         })
 
-    def act(view: View, action: str) -> Response:
+    def act(view: View, action: str) -> Page | Response:
         incident_id = view.path_int()
         body: dict[str, Any] = {}
         if action == "comment":
             body["content"] = view.form.get("content")
-        if action == "escalate" and view.form.get("level") not in ("", "next"):
-            level = view.form.get("level")
-            if not level.isdigit() or len(level) > 6:
-                raise ApiError(400, "INVALID_INPUT", "level must be a level of the escalation policy")
-            body["level"] = int(level)
-        ui.services.app.incidents.act(view.principal, incident_id, action, body, channel=CHANNEL)
+        try:
+            if action == "escalate" and view.form.get("level") not in ("", "next"):
+                level = view.form.get("level")
+                if not level.isdigit() or len(level) > 6:
+                    raise ApiError(400, "INVALID_FIELD", "level must be a level of the escalation policy",
+                                   field="level")
+                body["level"] = int(level)
+            ui.services.app.incidents.act(view.principal, incident_id, action, body, channel=CHANNEL)
+        except ApiError as error:
+            if error.status != 400:
+                raise
+            # The incident again, the message beside its form and what was typed still there
+            # (an error page lost the comment).
+            page = incident_page(view)
+            page.values.update(refused=error.message, refused_action=action,
+                               typed=body.get("content") or "")
+            return Page(page.template, page.values, 400)
         done = {"accept": "Accepted.", "resolve": "Resolved.", "escalate": "Escalated.",
                 "comment": "Comment added."}[action]
         return redirect(f"/ui/incidents/{incident_id}", done)
