@@ -183,7 +183,10 @@ class Replies:
         page = notification(notification_id)
         if page is None or page.incident_id is None or page.method != "VOICE" or page.kind != "ALERT":
             return VoiceAnswer("This page no longer exists.")
-        answer = self.act(page.incident_id, page.user_id, choice, "VOICE", lambda: page.sent_at)
+        # A call still being placed in its channel's batch has no sent_at stored yet: from when
+        # it was handed out (a "5" pressed twice otherwise escalated twice).
+        answer = self.act(page.incident_id, page.user_id, choice, "VOICE",
+                          lambda: page.sent_at or page.sending_since)
         return VoiceAnswer(answer.text)
 
     # --- links ----------------------------------------------------------------------------------

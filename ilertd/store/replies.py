@@ -85,13 +85,22 @@ def latest_pages_to(target: str, methods: Iterable[str]) -> list[tuple[int, int]
 def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None
                    ) -> datetime | None:
     """When the latest page of the incident to the user (by one of `methods`, at `target` if given)
-    left ilertd; None if none did."""
-    query = (_pages_sent(methods, m.Notification.sent_at)
-             .where((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)))
+    left ilertd; None if none did. A page still being sent counts from when it was handed out: the
+    provider may have delivered it (its callee pressing a key, its button tapped) before its
+    outcome is stored at the end of its channel's batch, and without a time to compare with, the
+    same reply twice escalated two levels."""
+    mine = (m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
     if target is not None:
-        query = query.where(m.Notification.target == target)
-    row = query.order_by(m.Notification.sent_at.desc()).first()
-    return row.sent_at if row is not None else None
+        mine &= m.Notification.target == target
+    sent = (_pages_sent(methods, m.Notification.sent_at).where(mine)
+            .order_by(m.Notification.sent_at.desc()).first())
+    sending = (m.Notification.select(m.Notification.sending_since)
+               .where(mine & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
+                      & (m.Notification.status == "SCHEDULED") & m.Notification.sending_since.is_null(False))
+               .order_by(m.Notification.sending_since.desc()).first())
+    times = [t for t in (sent.sent_at if sent is not None else None,
+                         sending.sending_since if sending is not None else None) if t is not None]
+    return max(times) if times else None
 
 
 def was_paged_by_mail(incident_id: int, user_id: int, address: str) -> bool:
