@@ -186,6 +186,22 @@ def test_ntfy_page_has_its_action_buttons(receiver: HttpReceiver) -> None:
     assert request.json() == {"topic": "ops-alice", "title": "[ilertd] Disk full on db-1", "message": BODY}
 
 
+def test_a_long_ntfy_page_stays_a_notification_not_a_file(receiver: HttpReceiver) -> None:
+    """apprise sends a message whose ASCII-escaped JSON passes 8,000 bytes as a file attachment,
+    without title or text (a summary of three incidents in Japanese went so); the page is cut to
+    fit, and keeps its title, text and buttons."""
+    summary = "データベースの応答なし、ディスク容量不足、レプリケーション遅延" * 40
+    channel = AppriseChannel("push", f"ntfy://127.0.0.1:{receiver.port}/{{contact}}")
+    long_page = Message(f"[ilertd] {summary}", summary * 3, "ilertd-n1", summary, actions=ACTIONS)
+    channel.send("ops-alice", long_page)
+    [request] = receiver.requests
+    assert request.path == "/" and "filename" not in request.path
+    sent = request.json()
+    assert sent["title"].startswith("[ilertd] データベース") and sent["title"].endswith("…")
+    assert sent["message"].startswith("データベース") and sent["message"].endswith("…")
+    assert parse_ntfy_actions(request.headers["X-Actions"]) == expected(ACTIONS)
+
+
 def test_ntfy_takes_at_most_three_buttons_and_none_left_over(receiver: HttpReceiver) -> None:
     channel = AppriseChannel("push", f"ntfy://127.0.0.1:{receiver.port}/{{contact}}")
     extra = MessageAction("Snooze", "https://ilertd.example/act/snooze?incident=42")

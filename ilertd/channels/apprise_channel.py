@@ -10,6 +10,7 @@ the reference is in the text only.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import smtplib
@@ -233,6 +234,27 @@ class _PageEmail(NotifyEmail):
         return not has_error
 
 
+# apprise's ntfy plugin sends a message whose JSON (ASCII-escaped: a CJK character takes six
+# bytes, an emoji twelve) passes 8,000 bytes as a file attachment, without its title, text or a
+# word of what it is: a summary of three incidents in Japanese went so. A page keeps within this.
+NTFY_ROOM = 7000
+NTFY_TITLE_ROOM = 1000
+
+
+def fit_json(text: str, room: int) -> str:
+    """`text`, cut (ending in "…") so that its JSON string takes at most `room` bytes."""
+    if len(json.dumps(text)) <= room:
+        return text
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(json.dumps(text[:middle] + "…")) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + "…"
+
+
 def _ntfy_value(value: str) -> str:
     """One field of ntfy's simple action format, quoted when it would otherwise split or misparse."""
     value = " ".join(value.split())
@@ -383,9 +405,13 @@ class AppriseChannel:
                 body += "".join(f"\n{action.label}: {action.url}" for action in message.actions)
         else:
             body = message.body
+        title = message.title
+        if url.startswith(NTFY_SCHEMAS):
+            title = fit_json(title, NTFY_TITLE_ROOM)
+            body = fit_json(body, NTFY_ROOM - len(json.dumps(title)))
         try:
             with _SEND_LOG.capture() as lines:
-                result = instance.notify(title=message.title, body=body)
+                result = instance.notify(title=title, body=body)
         finally:
             if not self._batched:
                 self._sessions.close_all()
