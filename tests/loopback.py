@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 import json
+import logging
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -15,6 +16,11 @@ from urllib.parse import parse_qs, unquote
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+# aiosmtpd logs every connection at INFO from its own thread, also after the test that started it
+# has ended and its log capture closed ("--- Logging error ---" on the suite's stderr); as the
+# daemon's listener does (ilertd.plugins.smtp_in), the tests keep its warnings only.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def free_port() -> int:
