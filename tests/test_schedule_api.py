@@ -390,3 +390,19 @@ def test_a_name_another_object_of_its_kind_holds_is_409_and_changes_nothing(
     own = app.put(f"{path}/{first.json()['id']}", {**body, "name": "ops"})
     assert own.status_code == 200, own.text
     assert [o["name"] for o in app.get(path).json()] == [o["name"] for o in before] + ["Ops"]
+
+
+def test_a_start_given_as_an_instant_in_a_repeated_hour_names_the_hour_it_means(app: InProcessDaemon) -> None:
+    """07:30Z on 2021-11-07 is 01:30 in Chicago the second time (CST): kept as the local 01:30 it
+    was read as the first (CDT), and every hand-off of the layer came an hour early. It is refused
+    now; the first pass's instant is taken as before."""
+    ann = add_user(app, "ann")
+    body = {"name": "nights", "type": "RECURRING", "timezone": "America/Chicago", "scheduleLayers": [
+        {"users": [{"id": ann}], "rotation": "P1D", "startsOn": "2021-11-07T07:30:00Z"}]}
+    refused = app.post("/api/schedules", body)
+    assert (refused.status_code, refused.json()["field"]) == (400, "scheduleLayers[0].startsOn"), refused.text
+    assert "second pass of an hour the clocks repeat" in refused.json()["message"]
+    body["scheduleLayers"][0]["startsOn"] = "2021-11-07T06:30:00Z"  # 01:30 CDT, the first pass
+    created = app.post("/api/schedules", body)
+    assert created.status_code == 201, created.text
+    assert created.json()["scheduleLayers"][0]["startsOn"] == "2021-11-07T01:30:00"

@@ -169,12 +169,20 @@ def _local(value: Any, where: str, zone: ZoneInfo, required: bool) -> datetime |
         if required:
             raise invalid(where, f"{where} is required")
         return None
+    repeated = False
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
         if parsed is not None and parsed.tzinfo is not None:
-            parsed = parsed.astimezone(zone).replace(tzinfo=None)
+            local = parsed.astimezone(zone)
+            # The second pass of an hour the clocks repeat: kept as a local date-time it would be
+            # read as the first, an hour earlier, and every hand-off of the layer with it.
+            repeated = local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+            parsed = local.replace(tzinfo=None)
     except (ValueError, OverflowError):
         parsed = None
+    if repeated:
+        raise invalid(where, f"{where} falls in the second pass of an hour the clocks repeat in {zone.key}, "
+                             "which a local date-time cannot name: give another instant")
     if parsed is None:
         raise invalid(where, f"{where} must be a local date-time such as 2026-01-05T09:00")
     if not EARLIEST.year <= parsed.year <= LATEST.year:
