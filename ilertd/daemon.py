@@ -273,17 +273,13 @@ class Daemon:
     def start_runtime(self) -> None:
         """What actors and the application share: caches, ids, the clock; no actor runs yet."""
         assert self.db is not None and self.clock is not None and self.committer is not None
+        assert self.plugins is not None
         secret = bootstrap.secret_key(self.db, self.config.security.secret_key)
+        answering = answering_for(self.config, secret, partial(self.plugins.runs, "smtp_in"))
         self.runtime = Runtime(self.db, self.clock, self.committer, self.tracker, self.config.public_url,
-                               answering=answering_for(self.config, secret, self.mail_listening),
-                               metrics=self.metrics)
+                               answering=answering, metrics=self.metrics)
         self.gateway = ActorGateway(self.runtime, lambda: self.supervisor, lambda: self.heartbeat_actor)
         self.schedule_actors = ScheduleActors(self.runtime)
-
-    def mail_listening(self) -> bool:
-        """Whether the SMTP listener e-mailed replies go to runs (its plugin enabled and started)."""
-        status = self.plugins.status("smtp_in") if self.plugins is not None else None
-        return status is not None and status.state == "enabled"
 
     def start_channels(self) -> None:
         """Channel actors, for the methods the channel plugins register, start before the supervisor
@@ -363,8 +359,7 @@ class Daemon:
         context = Context(
             db=self.db, now=self.clock.now, people=runtime.people, policies=runtime.policies,
             schedules=runtime.schedules, maintenance=runtime.maintenance,
-            schedule_changed=schedule_actors.changed,
-            duties_changed=schedule_actors.duties_changed,
+            schedule_changed=schedule_actors.changed, duties_changed=schedule_actors.duties_changed,
             heartbeat_changed=gateway.heartbeat_changed,
             integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
             incident_action=gateway.incident_action,
@@ -372,8 +367,7 @@ class Daemon:
             methods=lambda reminders: plugins.methods(reminders=reminders),
             secret_key=self.config.security.secret_key,
             passwords=password_hashing(self.config.security),
-            test_page=gateway.test_page,
-            pages_moved=gateway.pages_moved,
+            test_page=gateway.test_page, pages_moved=gateway.pages_moved,
             reply_numbers=reply_numbers(self.config), mail_domain=self.config.smtp_in.own_domain,
         )
         return Services(

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ilertd.cli import main
-from ilertd.domain.provision_document import multiset_diff, read_document, render
+from ilertd.domain.provision_document import multiset_diff, read_document
+from ilertd.domain.provision_render import render
 from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging

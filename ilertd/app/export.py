@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ilertd.app.preferences import RULE_KINDS, RuleKind
-from ilertd.domain.provision_document import KINDS, WHAT, render
+from ilertd.domain.provision_document import KINDS, WHAT
+from ilertd.domain.provision_render import render
 from ilertd.domain.wording import plural
 from ilertd.store import models as m
 from ilertd.store.people import all_owned, all_users

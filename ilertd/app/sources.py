@@ -331,10 +331,10 @@ class Sources:
 
     def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any]) -> m.EscalationPolicy:
         require_admin(caller)
-        policy_or_404(policy_id)
+        current = policy_or_404(policy_id)
         with write_transaction(self.ctx.db):
             fields = self._policy_fields(body, creating=False)
-            self._refuse_repeats_at_once(fields, policy_or_404(policy_id))
+            self._refuse_repeats_at_once(fields, current)
             if "name" in fields:
                 v.name_free(m.EscalationPolicy, "escalation policy", fields["name"], policy_id)
             if fields:

@@ -9,15 +9,12 @@ the reference is in the text only.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import re
 import smtplib
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -27,11 +24,11 @@ import apprise.plugins.email.smtp as apprise_smtp
 from apprise.common import NotifyFormat, NotifyType
 from apprise.exception import AppriseException, AppriseImproperlyConfigured
 from apprise.plugins.email import AppriseEmailException, NotifyEmail
-from apprise.plugins.ntfy import NotifyNtfy
 from apprise.utils.parse import is_email
 
-from ilertd.channels.base import DeliveryError, Message, MessageAction
+from ilertd.channels.base import DeliveryError, Message
 from ilertd.channels.email_text import finish_email, message_id
+from ilertd.channels.ntfy import NTFY_SCHEMAS, PageNtfy, fit_ntfy
 from ilertd.channels.smtp_sessions import SmtpSessions
 from ilertd.config.values import STAND_IN_CONTACTS
 from ilertd.domain.replies import PAGE_HEADER
@@ -44,11 +41,8 @@ PAYLOAD_SCHEMAS = ("json://", "jsons://", "form://", "forms://")
 # Schemas whose plugin sends its `headers` with the HTTP request: the reference is the idempotency key.
 HEADER_SCHEMAS = (*PAYLOAD_SCHEMAS, "xml://", "xmls://")
 EMAIL_SCHEMAS = ("mailto://", "mailtos://")
-NTFY_SCHEMAS = ("ntfy://", "ntfys://")
 # The contact an e-mail plugin shared by every contact is made with, replaced at each send.
 SHARED_CONTACT = "contact@ilertd.invalid"
-# ntfy refuses a message with more buttons than this.
-NTFY_ACTIONS_MAX = 3
 
 
 class _ReusedTLSContext:
@@ -234,70 +228,9 @@ class _PageEmail(NotifyEmail):
         return not has_error
 
 
-# apprise's ntfy plugin sends a message whose JSON (ASCII-escaped: a CJK character takes six
-# bytes, an emoji twelve) passes 8,000 bytes as a file attachment, without its title, text or a
-# word of what it is: a summary of three incidents in Japanese went so. A page keeps within this.
-NTFY_ROOM = 7000
-NTFY_TITLE_ROOM = 1000
-
-
-def fit_json(text: str, room: int) -> str:
-    """`text`, cut (ending in "…") so that its JSON string takes at most `room` bytes."""
-    if len(json.dumps(text)) <= room:
-        return text
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if len(json.dumps(text[:middle] + "…")) <= room:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low] + "…"
-
-
-def _ntfy_value(value: str) -> str:
-    """One field of ntfy's simple action format, quoted when it would otherwise split or misparse."""
-    value = " ".join(value.split())
-    if value and not re.search(r"[,;\"']", value) and not re.match(r"[-.\w]+\s*=", value):
-        return value
-    if '"' not in value:
-        return f'"{value}"'
-    if "'" not in value:
-        return f"'{value}'"
-    return '"{}"'.format(value.replace('"', '\\"'))
-
-
-def ntfy_actions(actions: Sequence[MessageAction]) -> str:
-    """ntfy's Actions header: a button per action that POSTs to its URL and clears the notification."""
-    header = "; ".join(
-        f"http, {_ntfy_value(action.label)}, {_ntfy_value(action.url)}, method=POST, clear=true"
-        for action in actions[:NTFY_ACTIONS_MAX]
-    )
-    if header.isascii():
-        return header
-    # HTTP headers are Latin-1 on the wire; ntfy decodes RFC 2047 in every header it reads.
-    return f"=?utf-8?b?{base64.b64encode(header.encode()).decode()}?="
-
-
-class _PageNtfy(NotifyNtfy):
-    """apprise's ntfy plugin, showing each page's own buttons."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # The buttons of the URL's `?actions=` stay for the pages that bring none of their own.
-        self.configured_actions: str | None = self._NotifyNtfy__actions
-
-    def lay_out(self, message: Message) -> None:
-        """Make the next send carry this page's buttons, and none of the previous page's."""
-        # NotifyNtfy sends this attribute as the X-Actions header (ntfy also reads it as Actions)
-        # and has no per-message setting for it.
-        self._NotifyNtfy__actions = ntfy_actions(message.actions) if message.actions \
-            else self.configured_actions
-
-
-def _page_plugin(url: str, asset: apprise.AppriseAsset) -> _PageEmail | _PageNtfy | None:
+def _page_plugin(url: str, asset: apprise.AppriseAsset) -> _PageEmail | PageNtfy | None:
     """The plugin for an e-mail or ntfy URL, whose pages are laid out for their medium."""
-    kind = _PageEmail if url.startswith(EMAIL_SCHEMAS) else _PageNtfy
+    kind = _PageEmail if url.startswith(EMAIL_SCHEMAS) else PageNtfy
     # What apprise.Apprise.instantiate does, with our class in place of apprise's own.
     settings = apprise.plugins.url_to_dict(url, secure_logging=asset.secure_logging)
     if not settings:
@@ -394,7 +327,7 @@ class AppriseChannel:
             instance = self._apprise(url)
         attach_reference(instance, url, message.reference, message.idempotency_key)
         for plugin in instance:
-            if isinstance(plugin, _PageEmail | _PageNtfy):
+            if isinstance(plugin, _PageEmail | PageNtfy):
                 plugin.lay_out(message)
         if self.short_messages:
             body = message.short
@@ -407,8 +340,7 @@ class AppriseChannel:
             body = message.body
         title = message.title
         if url.startswith(NTFY_SCHEMAS):
-            title = fit_json(title, NTFY_TITLE_ROOM)
-            body = fit_json(body, NTFY_ROOM - len(json.dumps(title)))
+            title, body = fit_ntfy(title, body)
         try:
             with _SEND_LOG.capture() as lines:
                 result = instance.notify(title=title, body=body)

@@ -53,7 +53,7 @@ NO_PAGING = Paging()
 # The escalation level of an incident held by quiet times: level 0 comes when the hold ends.
 HELD = -1
 # The escalation level of an incident nobody in its policy could be paged for: level 0 is tried
-# again at `next_escalation_at` (see incidents.next_look), until someone is reached.
+# again at `next_escalation_at` (see levels.next_look), until someone is reached.
 WAITING = -2
 
 

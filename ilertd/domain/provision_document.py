@@ -1,5 +1,5 @@
 """The config-as-code document (`ilertd provision`, `ilertd export`): TOML read with the line of every
-table and key, its shape checked, and written back in one canonical form.
+table and key, and its shape checked (provision_render writes it back in one canonical form).
 
 The document holds four arrays of tables, `users`, `schedules`, `escalationPolicies` and
 `alertSources`, whose keys are the API's JSON field names. Each object is named by `name`
@@ -11,7 +11,6 @@ the values are the application layer's to check, as the API's are.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import tomllib
 from collections import Counter
@@ -58,7 +57,6 @@ CONTACT_REF_KEYS = ("method", "target")
 
 _SYNTAX_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class DocumentError(ValueError):
@@ -347,68 +345,6 @@ class _Locator:
             if index is not None:
                 line = self.element_line(found, index, last) or found
         return line
-
-
-# --- writing it --------------------------------------------------------------------------------------
-
-
-def render(sections: dict[str, list[dict[str, Any]]], header: Iterable[str] = ()) -> str:
-    """The document as TOML: the kinds in KINDS's order, each object's keys in KEYS's order, arrays of
-    tables one item per line, layers and levels as `[[kind.key]]` sections. Equal input, equal text."""
-    out = [f"# {line}" if line else "#" for line in header]
-    for kind in KINDS:
-        for body in sections.get(kind, []):
-            out += ["", f"[[{kind}]]"]
-            later: list[tuple[str, list[dict[str, Any]]]] = []
-            for key in _ordered(body, KEYS[kind]):
-                value = body[key]
-                if key in SECTIONS:
-                    later.append((key, value))
-                elif key in ITEM_KEYS and isinstance(value, list) and value:
-                    out.append(f"{_key(key)} = [")
-                    out += [f"  {_value(item, ITEM_KEYS[key])}," for item in value]
-                    out.append("]")
-                else:
-                    out.append(f"{_key(key)} = {_value(value)}")
-            for key, items in later:
-                for item in items:
-                    out += ["", f"[[{kind}.{key}]]"]
-                    out += [f"{_key(k)} = {_value(item[k])}" for k in _ordered(item, ITEM_KEYS[key])]
-    return "\n".join(out).lstrip("\n") + "\n"
-
-
-def _ordered(table: dict[str, Any], order: Sequence[str]) -> list[str]:
-    return [k for k in order if k in table] + sorted(k for k in table if k not in order)
-
-
-def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _string(key)
-
-
-def _string(value: str) -> str:
-    # JSON's escapes are TOML's, but for DEL, which TOML wants escaped too.
-    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _value(value: Any, order: Sequence[str] = ()) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        keys = _ordered(value, order or _REF_ORDER)
-        return "{" + ", ".join(f"{_key(k)} = {_value(value[k])}" for k in keys) + "}"
-    raise TypeError(f"TOML has no form for {value!r}")
-
-
-# Inline tables that are not items of a known array: references, restrictions, support hours.
-_REF_ORDER = ("name", "method", "target", "from", "to", "dayOfWeek", "time", "timezone", "outside",
-              "supportDays", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY",
-              "SUNDAY", "start", "end")
 
 
 # --- comparing collections without identity ------------------------------------------------------------

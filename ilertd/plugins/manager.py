@@ -9,7 +9,7 @@ import importlib.metadata
 import logging
 from dataclasses import dataclass, field
 from types import FunctionType, MappingProxyType, MethodType, ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import pluggy
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -27,29 +27,13 @@ from ilertd.config.settings import twilio_cannot_call_back
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
+from ilertd.plugins.status import Distributions, PluginState, PluginStatus
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "ilertd.plugins"
 BUILT_IN_DISTRIBUTION = "ilertd"
-PluginState = Literal["enabled", "disabled by config", "load error", "config error", "hook error"]
 NOT_READY = ApiError(503, "NOT_READY", "ilertd is not taking events now (starting or stopping); retry")
-
-
-@dataclass(frozen=True)
-class PluginStatus:
-    """One plugin as `ilertd plugins` shows it."""
-
-    name: str
-    version: str
-    origin: str
-    module: str
-    state: PluginState
-    error: str = ""
-    integrations: tuple[str, ...] = ()
-    channels: tuple[str, ...] = ()
-    routes: tuple[str, ...] = ()
-    distribution: str = ""
 
 
 class _HookPluginManager(pluggy.PluginManager):
@@ -106,7 +90,7 @@ class PluginManager:
         """Register every entry point of the group, ilertd's own first; pluggy's own loader would
         stop at the first plugin that fails to import."""
         found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        distributions = _Distributions()
+        distributions = Distributions()
         ordered = sorted(found, key=lambda ep: (distributions.of(ep)[0] != BUILT_IN_DISTRIBUTION,
                                                 ep.name))
         for entry_point in ordered:
@@ -271,6 +255,10 @@ class PluginManager:
     def status(self, name: str) -> PluginStatus | None:
         return next((s for s in self.statuses if s.name == name), None)
 
+    def runs(self, name: str) -> bool:
+        status = self.status(name)
+        return status is not None and status.runs
+
     def log_statuses(self) -> None:
         """Each plugin's state in the log (a broken one as an error), then unknown sections, then
         whether Twilio can reach the routes of the enabled plugins it calls back (sms, voice)."""
@@ -281,7 +269,7 @@ class PluginManager:
                        detail)
         for problem in self.unknown_sections():
             logger.warning("%s", problem)
-        called_back = any(s.name in ("sms", "voice") and s.state == "enabled" for s in self.statuses)
+        called_back = any(s.name in ("sms", "voice") and s.runs for s in self.statuses)
         if called_back and (unreachable := twilio_cannot_call_back(self.config)) is not None:
             logger.error("%s (`ilertd check-config` names it too)", unreachable)
 
@@ -360,25 +348,6 @@ def installed_options(config: Config | None = None) -> dict[str, tuple[ConfigOpt
     plugins = PluginManager(config)
     plugins.load_entry_points()
     return plugins.options
-
-
-class _Distributions:
-    """Name and version of an entry point's distribution, its metadata read once: each read of
-    `Distribution.name` or `.version` parses the whole METADATA file again (ilertd's holds its
-    README), and that was most of a start's time."""
-
-    def __init__(self) -> None:
-        self._known: dict[int, tuple[str, str]] = {}
-
-    def of(self, entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
-        dist = entry_point.dist
-        if dist is None:
-            return "", ""
-        facts = self._known.get(id(dist))
-        if facts is None:
-            metadata = dist.metadata
-            facts = self._known[id(dist)] = (metadata["Name"] or "", metadata["Version"] or "")
-        return facts
 
 
 def _describe(error: BaseException) -> str:

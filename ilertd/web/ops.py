@@ -17,7 +17,7 @@ from ilertd.domain.text_input import header_bytes
 from ilertd.domain.timeutil import RANGE, format_instant, in_range, parse_duration, parse_instant
 from ilertd.errors import ApiError, invalid
 from ilertd.metrics import CONTENT_TYPE, Metrics
-from ilertd.plugins.manager import PluginStatus
+from ilertd.plugins.status import PluginStatus
 from ilertd.store.counts import scrape_counts
 from ilertd.store.db import ping
 from ilertd.web.auth import authenticate
@@ -43,7 +43,7 @@ def exposition(metrics: Metrics, plugins: Sequence[PluginStatus]) -> bytes:
     whether each plugin the config did not disable runs: one that failed at start is only logged
     otherwise, while the daemon pages on without it (its mail listener, say)."""
     counts = scrape_counts()
-    up = {s.name: s.state == "enabled" for s in plugins if s.state != "disabled by config"}
+    up = {s.name: s.runs for s in plugins if s.state != "disabled by config"}
     return metrics.exposition(counts.open_incidents, counts.outbox_pending, up)
 
 

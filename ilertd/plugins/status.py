@@ -1,0 +1,49 @@
+"""What is known of each plugin: its state as `ilertd plugins` shows it, and its distribution."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from typing import Literal
+
+PluginState = Literal["enabled", "disabled by config", "load error", "config error", "hook error"]
+
+
+@dataclass(frozen=True)
+class PluginStatus:
+    """One plugin as `ilertd plugins` shows it."""
+
+    name: str
+    version: str
+    origin: str
+    module: str
+    state: PluginState
+    error: str = ""
+    integrations: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    distribution: str = ""
+
+    @property
+    def runs(self) -> bool:
+        """Enabled, loaded and started: its routes, integrations and channels are in service."""
+        return self.state == "enabled"
+
+
+class Distributions:
+    """Name and version of an entry point's distribution, its metadata read once: each read of
+    `Distribution.name` or `.version` parses the whole METADATA file again (ilertd's holds its
+    README), and that was most of a start's time."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[str, str]] = {}
+
+    def of(self, entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
+        dist = entry_point.dist
+        if dist is None:
+            return "", ""
+        facts = self._known.get(id(dist))
+        if facts is None:
+            metadata = dist.metadata
+            facts = self._known[id(dist)] = (metadata["Name"] or "", metadata["Version"] or "")
+        return facts
