@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ilertd.domain.escalation import EscalationPolicy
-from ilertd.domain.incidents import Actor, Incident, accept, escalate, escalation_due
+from ilertd.domain.incidents import Actor, Incident, accept, acceptor_deleted, escalate, escalation_due
 from ilertd.errors import ApiError
 from tests.incident_builders import (
     EVERYONE,
@@ -188,3 +188,18 @@ def test_an_incident_from_before_escalated_at_was_kept_escalates_on_any_reply() 
     older = replace(opened(THREE_LEVELS), escalated_at=None)
     moved = escalate(older, THREE_LEVELS, USER, T0 + timedelta(minutes=2), paging=EVERYONE, as_of=T0)
     assert moved.incident.escalation_level == 1
+
+
+def test_an_accept_by_a_deleted_user_is_taken_back_only_while_it_stands() -> None:
+    now = T0 + timedelta(minutes=2)
+    accepted = accept(at_level(1), USER, T0).incident
+    taken_back = acceptor_deleted(accepted, THREE_LEVELS, USER.user_id or 0, "bo", now, EVERYONE)
+    assert (taken_back.incident.status, taken_back.incident.accepted_by) == ("PENDING", None)
+    assert taken_back.incident.escalation_level == 1 and taken_back.pages
+    assert only_entry(taken_back, "ESCALATED").text.startswith(
+        "Escalated to level 1 of policy ops by ilertd, as bo, who accepted it, was deleted")
+    # Accepted by someone else since, or never accepted, or no levels to page: left as it is.
+    others = accept(at_level(1), OTHER_USER, T0).incident
+    for incident, policy in ((others, THREE_LEVELS), (at_level(1), THREE_LEVELS), (accepted, None)):
+        unchanged = acceptor_deleted(incident, policy, USER.user_id or 0, "bo", now, EVERYONE)
+        assert unchanged.incident is incident and not unchanged.log

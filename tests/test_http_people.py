@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ilertd.app.auth import Principal
 from ilertd.errors import ApiError
 from ilertd.store import models as m
 from tests.inprocess import InProcessDaemon
@@ -323,3 +324,32 @@ def test_usernames_are_told_apart_without_case(either_store: InProcessDaemon) ->
     with pytest.raises(ApiError) as ambiguous:
         app.daemon.services.app.passwords.set("alice", "a long password")
     assert ambiguous.value.status == 404
+
+
+def test_an_accept_landing_after_its_user_was_deleted_is_taken_back(either_store: InProcessDaemon) -> None:
+    """The delete refuses a user with accepted incidents open, but an accept already authenticated
+    committed after it (10 of 40 tries sent within milliseconds of each other): the incident stayed
+    ACCEPTED by a user who no longer existed, and never escalated again."""
+    app = either_store
+    bo, _ = make_user(app, "bo")
+    cy, _ = make_user(app, "cy")
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+        {"escalationTimeout": 10, "users": [{"id": bo}, {"id": cy}]}]})
+    app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})
+    incident_id = app.event(summary="db down", alertKey="db1").json()["incidentId"]
+    app.advance("PT0S")
+    assert app.client.delete(f"/api/users/{bo}?force=true", headers=app.auth()).status_code == 204
+    # bo's accept, authenticated before the delete, reaches the incident after it.
+    assert app.daemon.services is not None
+    app.daemon.services.app.incidents.act(Principal(bo, "bo", "USER"), incident_id, "accept", {})
+    served = app.get(f"/api/incidents/{incident_id}").json()
+    assert (served["status"], served["acceptedBy"]) == ("PENDING", None), served
+    escalated = [e for e in app.get(f"/api/incidents/{incident_id}/log-entries").json()
+                 if e["logEntryType"] == "ESCALATED"]
+    assert [e["text"] for e in escalated] == [
+        "Escalated to level 0 of policy ops by ilertd, as bo, who accepted it, was deleted: paging cy"]
+    app.advance("PT0S")
+    pages = [n for n in app.get(f"/api/incidents/{incident_id}/notifications").json() if n["kind"] == "ALERT"]
+    assert [n["user"]["id"] for n in pages].count(cy) >= 2, pages
+    # Someone who exists accepts as before.
+    assert app.put(f"/api/incidents/{incident_id}/accept").json()["status"] == "ACCEPTED"

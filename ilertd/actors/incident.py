@@ -136,6 +136,10 @@ class IncidentActor:
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.escalate(incident, policy, message.actor, now, message.level,
                                              self.host.paging, message.as_of)
+            elif message.action == "acceptor_deleted":
+                policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
+                transition = domain.acceptor_deleted(incident, policy, message.actor.user_id or 0,
+                                                     message.actor.name, now, self.host.paging)
             else:
                 transition = domain.comment(incident, message.content, message.actor)
         except ApiError as error:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any
 
 from ilertd.app.auth import Principal
 from ilertd.app.context import Context
 from ilertd.app.schema import Integer, ObjectSpec, Text
 from ilertd.domain.incidents import Actor
-from ilertd.errors import invalid, not_found
+from ilertd.errors import ApiError, invalid, not_found
+from ilertd.logs import ids
 from ilertd.store import models as m
+from ilertd.store.db import row_held, write_transaction
 from ilertd.store.incidents import incident
 
+logger = logging.getLogger(__name__)
 ACTIONS = ("accept", "resolve", "escalate", "comment")
 MAX_COMMENT = 10_000
 
@@ -30,6 +35,23 @@ def incident_or_404(incident_id: int) -> m.Incident:
     if row is None:
         raise not_found("incident", incident_id)
     return row
+
+
+def act_on_incident(ctx: Context, incident_id: int, action: str, actor: Actor, content: str = "",
+                    level: int | None = None, as_of: datetime | None = None) -> ApiError | None:
+    """The incident actor's `action`, committed, or its refusal. An accept by a user deleted as it
+    landed (the delete checks their accepted incidents, then the accept commits) is taken back:
+    the incident escalates anew, where it would have waited for nobody for good."""
+    error = ctx.incident_action(incident_id, action, actor, content, level, as_of)
+    if error is None and action == "accept" and actor.user_id is not None:
+        with write_transaction(ctx.db):
+            # Held: a delete of theirs still open is waited for, and seen.
+            exists = row_held(m.User, actor.user_id)
+        if not exists:
+            logger.warning("incident %s: accepted by %s, deleted meanwhile; escalating it anew", incident_id,
+                           actor.name, extra=ids(incident_id=incident_id, user_id=actor.user_id))
+            ctx.incident_action(incident_id, "acceptor_deleted", actor, "", None, None)
+    return error
 
 
 class Incidents:
@@ -52,7 +74,7 @@ class Incidents:
         elif action == "escalate":
             level = ESCALATE_BODY["level"].read(body, "level")
         incident_or_404(incident_id)
-        error = self.ctx.incident_action(incident_id, action, Actor(caller.user_id, caller.username, channel),
-                                         content, level, None)
+        actor = Actor(caller.user_id, caller.username, channel)
+        error = act_on_incident(self.ctx, incident_id, action, actor, content, level)
         if error is not None:
             raise error

@@ -10,6 +10,7 @@ from functools import cached_property
 
 from ilertd.app import bootstrap
 from ilertd.app.context import Context
+from ilertd.app.incidents import act_on_incident
 from ilertd.domain.incidents import Actor
 from ilertd.domain.link_tokens import LinkClaim, read_link, read_reply_key
 from ilertd.domain.replies import (
@@ -90,8 +91,8 @@ class Replies:
         name = usernames([user_id]).get(user_id)
         if name is None:
             return Answer("Your user no longer exists in ilertd.")
-        error = self.ctx.incident_action(incident_id, action, Actor(user_id, name, channel), "", None,
-                                         page_sent() if action == "escalate" else None)
+        error = act_on_incident(self.ctx, incident_id, action, Actor(user_id, name, channel), "", None,
+                                page_sent() if action == "escalate" else None)
         if error is not None:
             if error.code == "INCIDENT_RESOLVED":
                 return Answer(f"Incident #{incident_id} is already resolved.")

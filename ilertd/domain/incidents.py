@@ -285,3 +285,16 @@ def escalate(
     log = [evolve(entry, user_id=actor.user_id, channel=actor.channel)
            if entry.log_entry_type == "ESCALATED" or not moved else entry for entry in log]
     return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))
+
+
+def acceptor_deleted(incident: Incident, policy: EscalationPolicy | None, user_id: int, username: str,
+                     now: datetime, paging: Paging = NO_PAGING) -> Transition:
+    """The user who accepted the incident was deleted as the accept landed (the delete's check
+    of their accepted incidents ran before it): accepted by nobody who exists, it would never
+    escalate again. It escalates anew from its level, as if it had never been accepted; an
+    incident accepted by someone else since, or without levels to page, is left as it is."""
+    if incident.status != "ACCEPTED" or incident.accepted_by != user_id or policy is None or not policy.rules:
+        return Transition(incident, ())
+    level = incident.escalation_level if 0 <= incident.escalation_level < len(policy.rules) else None
+    return escalate(incident, policy, Actor(name=f"ilertd, as {username}, who accepted it, was deleted"),
+                    now, level, paging)
