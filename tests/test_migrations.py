@@ -152,3 +152,42 @@ def test_retention_reads_the_incidents_past_keeping_by_their_index(db: peewee.Da
     sql, params = resolved_before_query(datetime(2026, 1, 1, tzinfo=UTC), 200).sql()
     plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
     assert "incident_resolved_at" in plan, plan
+
+
+def test_pages_unsent_at_the_upgrade_to_an_account_address_no_contact_has_are_the_fallback(
+        tmp_path: Path) -> None:
+    """A store from before migration 17: which of its unsent pages went to the account e-mail for
+    want of a rule is read from the addresses (a contact's page goes to the contact's)."""
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("00*.py")):
+        if path.name < "0017":
+            shutil.copy(path, earlier / path.name)
+    db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    list(Runner(db, str(earlier)).up())
+    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
+                   " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
+    db.execute_sql("INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary,"
+                   " details, status, priority, escalation_level, escalation_pass, report_time, images,"
+                   " links, labels, custom_details, event_count) VALUES (1, 1, 'a', 'a', 's', '', 'PENDING',"
+                   " 'HIGH', 0, 0, '2026-01-01 00:00:00', '[]', '[]', '{}', '{}', 1)")
+    for user_id, email in ((1, "ann@example.com"), (2, "bo@example.com")):
+        db.execute_sql('INSERT INTO "user" (id, username, first_name, last_name, email, timezone, role,'
+                       " created_at) VALUES (?, ?, '', '', ?, 'UTC', 'USER', '2026-01-01 00:00:00')",
+                       (user_id, email.split("@")[0], email))
+    db.execute_sql("INSERT INTO contact (user_id, method, target) VALUES (2, 'EMAIL', 'bo@example.com')")
+    pages = [  # (id, user, target, status)
+        (1, 1, "ann@example.com", "SCHEDULED"),  # no contact of that address: the fallback
+        (2, 1, "ann@example.com", "SUCCESS"),  # sent: left as it was
+        (3, 2, "bo@example.com", "SCHEDULED"),  # bo's contact has that address
+        (4, 1, "ann.pager@example.com", "SCHEDULED"),
+    ]
+    for notification_id, user_id, target, status in pages:
+        db.execute_sql("INSERT INTO notification (id, incident_id, user_id, kind, method, target, due_at,"
+                       " status, attempts, created_at) VALUES (?, 1, ?, 'ALERT', 'EMAIL', ?,"
+                       " '2026-01-01 09:00:00', ?, 0, '2026-01-01 09:00:00')",
+                       (notification_id, user_id, target, status))
+    assert migrate(db) == ["0017_fallback_pages"]
+    rows = db.execute_sql("SELECT id, fallback FROM notification ORDER BY id").fetchall()
+    assert rows == [(1, 1), (2, 0), (3, 0), (4, 0)]
+    db.close()

@@ -40,7 +40,7 @@ def page_row(page_id: int, incident_id: int) -> dict[str, Any]:
     return {"id": page_id, "incident": incident_id, "user_id": 7, "kind": "ALERT", "method": "EMAIL",
             "target": f"oncall-{page_id}@example.com", "level": None if page_id % 2 else 1,
             "due_at": START + timedelta(minutes=page_id), "sent_at": None, "status": "SCHEDULED",
-            "attempts": 0, "error_message": None, "created_at": START}
+            "attempts": 0, "error_message": None, "created_at": START, "fallback": False}
 
 
 Units = list[tuple[int, tuple[sql.Statement, ...]]]

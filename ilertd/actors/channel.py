@@ -180,15 +180,19 @@ class ChannelActor(TrackedActor):
         if not row.attempts or row.user_id is None:
             return True
         person = self.runtime.people.get(row.user_id, self.runtime.reader)
-        same = [c.target for c in person.contacts if c.method == row.method] if person is not None else []
-        if person is not None and row.method == "EMAIL" and person.email and person.email not in same:
-            same.append(person.email)  # a page to the account address: no rule of theirs could
+        if row.fallback:
+            # A page to the account address, for want of a usable rule: it follows that address.
+            same = [person.email] if person is not None and person.email else []
+            what = "account e-mail"
+        else:
+            same = [c.target for c in person.contacts if c.method == row.method] if person is not None else []
+            what = "contact"
         if person is not None and not person.muted_at(now) and row.target in same:
             return True
         if person is not None and not person.muted_at(now) and len(same) == 1:
             self._write(row, {"target": same[0]}, LogEntry(
                 "NOTIFICATION_PLANNED", f"{row.method} retried at {same[0]}, not {row.target}: "
-                f"{person.username}'s contact was changed", row.user_id, row.method))
+                f"{person.username}'s {what} was changed", row.user_id, row.method))
             self.runtime.pages.arm(row.id, row.incident_id, row.method, same[0], now)
             return False
         if person is None:
@@ -196,7 +200,7 @@ class ChannelActor(TrackedActor):
         elif person.muted_at(now):
             why = f"{person.username} is muted until {format_instant(person.muted_until)}"
         else:
-            why = f"{person.username}'s contact was deleted"
+            why = f"{person.username}'s {what} was {'removed' if row.fallback else 'deleted'}"
         self._write(row, {"status": "CANCELLED", "sending_since": None}, LogEntry(
             "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", row.user_id,
             row.method))

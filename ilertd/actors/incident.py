@@ -204,7 +204,7 @@ class IncidentActor:
                 "id": notification_id, "incident": incident.id, "user_id": page.user_id,
                 "kind": page.kind, "method": page.method, "target": page.target, "level": page.level,
                 "due_at": page.due_at, "sent_at": None, "status": "SCHEDULED", "attempts": 0,
-                "error_message": None, "created_at": now,
+                "error_message": None, "created_at": now, "fallback": page.fallback,
             })
             for notification_id, page in numbered
         )

@@ -10,7 +10,7 @@ from ilertd.app import fields as v
 from ilertd.app.auth import Principal, create_token, require_admin, require_self_or_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import Choice, ObjectSpec, Text
-from ilertd.app.unsent_pages import cancel
+from ilertd.app.unsent_pages import MovedPage, cancel, follow_account_email
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
@@ -104,6 +104,7 @@ class People:
                 raise ApiError(403, "FORBIDDEN", "only an ADMIN may change a role", field="role")
             del fields["role"]
         if fields:
+            moved: list[MovedPage] = []
             try:
                 with write_transaction(self.ctx.db):
                     if "username" in fields:
@@ -115,11 +116,15 @@ class People:
                         # "Not paged until then" holds for pages planned before the mute too.
                         why = f"{current.username} is muted until {format_instant(muted_until)}"
                         cancel(user_id, why, now, due_before=muted_until)
+                    if "email" in fields:
+                        moved = follow_account_email(user_id, current.username, current.email,
+                                                     fields["email"], now)
                     m.User.update(**fields).where(m.User.id == user_id).execute()
             except peewee.IntegrityError:
                 raise ApiError(409, "ALREADY_EXISTS", "username is taken", field="username") from None
             # After the COMMIT: the next page sees the new e-mail or mutedUntil.
             self.ctx.user_changed(user_id)
+            self.ctx.pages_moved(moved)
         return user_or_404(user_id)
 
     def delete_user(self, user_id: int, username: str) -> None:

@@ -31,23 +31,39 @@ class MovedPage:
 
 def follow_contact(user_id: int, username: str, method: str, old: str, new: str, now: datetime
                    ) -> list[MovedPage]:
-    """The user's unsent pages to `old` go to `new`, the contact's target from now on."""
+    """The user's unsent pages to the contact `old` go to `new`, its target from now on. Those to
+    their account e-mail of the same address, as the fallback, stay: the account address did not
+    change."""
+    return _follow(user_id, method, old, new, now, f"{username}'s contact was changed", fallback=False)
+
+
+def follow_account_email(user_id: int, username: str, old: str, new: str, now: datetime) -> list[MovedPage]:
+    """The user's unsent fallback pages to their account e-mail `old` go to `new`; with none left,
+    they are cancelled. A contact's page of the same address stays where it goes."""
+    if not new:
+        cancel(user_id, f"{username}'s account e-mail was removed", now, "EMAIL", old, fallback=True)
+        return []
+    return _follow(user_id, "EMAIL", old, new, now, f"{username}'s account e-mail was changed", fallback=True)
+
+
+def _follow(user_id: int, method: str, old: str, new: str, now: datetime, why: str, fallback: bool
+            ) -> list[MovedPage]:
     if old == new:
         return []
-    rows = outbox.unsent_pages_of(user_id, method, old)
+    rows = outbox.unsent_pages_of(user_id, method, old, fallback=fallback)
     outbox.update_pages([row.id for row in rows], target=new)
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_PLANNED",
-        f"{method} due at {format_instant(row.due_at)} goes to {new}, not {old}: {username}'s contact"
-        " was changed", user_id, method)) for row in rows], now)
+        f"{method} due at {format_instant(row.due_at)} goes to {new}, not {old}: {why}", user_id, method))
+        for row in rows], now)
     return [MovedPage(row.id, row.incident_id, method, new, row.due_at) for row in rows]
 
 
 def cancel(user_id: int, why: str, now: datetime, method: str | None = None, target: str | None = None,
-           due_before: datetime | None = None) -> None:
-    """The user's unsent pages (to `method` and `target`, due before `due_before`, if given) are
-    not sent, because `why`."""
-    rows = outbox.unsent_pages_of(user_id, method, target, due_before)
+           due_before: datetime | None = None, fallback: bool | None = None) -> None:
+    """The user's unsent pages (to `method` and `target`, due before `due_before`, to a contact
+    or as the `fallback`, if given) are not sent, because `why`."""
+    rows = outbox.unsent_pages_of(user_id, method, target, due_before, fallback)
     outbox.update_pages([row.id for row in rows], status="CANCELLED")
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method))

@@ -181,6 +181,9 @@ class Notification(BaseModel):
     # flight when its sender died. `resent`: it was handed out again once for that reason.
     sending_since = UTCDateTimeField(null=True)
     resent = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    # A page to the user's account e-mail, planned for want of a usable alert rule: it follows the
+    # account address, not a contact.
+    fallback = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
 
     class Meta:
         indexes = ((("schedule_id", "user_id", "rule_id", "shift_start"), True),)

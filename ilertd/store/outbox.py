@@ -101,13 +101,17 @@ def store_test_page(db: peewee.Database, notification_id: int, user_id: int, met
 
 
 def unsent_pages_of(user_id: int, method: str | None = None, target: str | None = None,
-                    due_before: datetime | None = None) -> list[m.Notification]:
-    """The user's pages of incidents (to this method and target, due before `due_before`, if
-    given) not yet handed to a provider, held for the caller's transaction (it moves or cancels
-    them). A row its channel has begun to send (`sending_since`) is on its way, and left alone."""
+                    due_before: datetime | None = None, fallback: bool | None = None
+                    ) -> list[m.Notification]:
+    """The user's pages of incidents (to this method and target, due before `due_before`, those
+    to their account e-mail as the `fallback` or those to a contact, if given) not yet handed to
+    a provider, held for the caller's transaction (it moves or cancels them). A row its channel
+    has begun to send (`sending_since`) is on its way, and left alone."""
     model = m.Notification
     unsent = ((model.user_id == user_id) & (model.status == "SCHEDULED") & model.sending_since.is_null()
               & model.incident.is_null(False))
+    if fallback is not None:
+        unsent &= model.fallback == fallback
     if method is not None:
         unsent &= model.method == method
     if target is not None:
