@@ -41,6 +41,15 @@ class Paging:
             assert rule.status_code == 201, rule.text
         return int(user_id)
 
+    def contact_and_rule(self, user_id: int, method: str, target: str, kind: str = "HIGH_PRIORITY") -> int:
+        """A contact of the user and an alert rule of `kind` paging it at once; the contact's id."""
+        contact = self.daemon.post(f"/api/users/{user_id}/contacts", {"method": method, "target": target})
+        assert contact.status_code == 201, contact.text
+        rule = self.daemon.post(f"/api/users/{user_id}/notification-preferences/alerts", {
+            "method": method, "contact": {"id": contact.json()["id"]}, "delayMin": 0, "type": kind})
+        assert rule.status_code == 201, rule.text
+        return int(contact.json()["id"])
+
     def target(self, name: str, method: str) -> str:
         if method == "EMAIL":
             return f"{name}.pager@example.com"

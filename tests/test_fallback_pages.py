@@ -10,12 +10,7 @@ from tests.paging import Paging
 
 def low_contact(p: Paging, user_id: int, target: str) -> int:
     """An EMAIL contact only a LOW rule uses: a HIGH incident pages the account address instead."""
-    contact = p.daemon.post(f"/api/users/{user_id}/contacts", {"method": "EMAIL", "target": target})
-    assert contact.status_code == 201, contact.text
-    rule = p.daemon.post(f"/api/users/{user_id}/notification-preferences/alerts", {
-        "method": "EMAIL", "contact": {"id": contact.json()["id"]}, "delayMin": 0, "type": "LOW_PRIORITY"})
-    assert rule.status_code == 201, rule.text
-    return int(contact.json()["id"])
+    return p.contact_and_rule(user_id, "EMAIL", target, "LOW_PRIORITY")
 
 
 def texts(p: Paging, incident_id: int, kind: str) -> list[str]:

@@ -37,6 +37,27 @@ def schema(db: peewee.Database) -> dict[str, Any]:
     return result
 
 
+def store_before(tmp_path: Path, migration: str) -> peewee.Database:
+    """A store migrated up to (not including) `migration`, such as "0005"."""
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("00*.py")):
+        if path.name < migration:
+            shutil.copy(path, earlier / path.name)
+    db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    list(Runner(db, str(earlier)).up())
+    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
+                   " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
+    return db
+
+
+def one_incident(db: peewee.Database) -> None:
+    db.execute_sql("INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary,"
+                   " details, status, priority, escalation_level, escalation_pass, report_time, images,"
+                   " links, labels, custom_details, event_count) VALUES (1, 1, 'a', 'a', 's', '', 'PENDING',"
+                   " 'HIGH', 0, 0, '2026-01-01 00:00:00', '[]', '[]', '{}', '{}', 1)")
+
+
 def test_migrations_build_the_schema_of_the_models(tmp_path: Path) -> None:
     migrated = open_database(f"sqlite:///{tmp_path / 'migrated.sqlite3'}")
     migrate(migrated)
@@ -59,18 +80,8 @@ def test_migrations_build_the_schema_of_the_models(tmp_path: Path) -> None:
 
 def test_shift_reminders_move_into_the_one_outbox(tmp_path: Path) -> None:
     """A store from before migration 5: its pending and sent reminders become outbox rows."""
-    earlier = tmp_path / "earlier"
-    earlier.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("000[1-4]_*.py")):
-        shutil.copy(path, earlier / path.name)
-    db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
-    list(Runner(db, str(earlier)).up())
-    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
-                   " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
-    db.execute_sql("INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary,"
-                   " details, status, priority, escalation_level, escalation_pass, report_time, images,"
-                   " links, labels, custom_details, event_count) VALUES (1, 1, 'a', 'a', 's', '', 'PENDING',"
-                   " 'HIGH', 0, 0, '2026-01-01 00:00:00', '[]', '[]', '{}', '{}', 1)")
+    db = store_before(tmp_path, "0005")
+    one_incident(db)
     db.execute_sql("INSERT INTO notification (id, incident_id, user_id, kind, method, target, due_at,"
                    " status, attempts, created_at) VALUES (7, 1, 1, 'ALERT', 'SMS', '+491', "
                    " '2026-01-01 00:00:00', 'SUCCESS', 1, '2026-01-01 00:00:00')")
@@ -98,15 +109,7 @@ def test_incidents_an_older_version_left_paging_nobody_for_good_wait_for_someone
     """A store from before migration 13: the PENDING incident with a policy, no deadline and no
     page ever planned gets the wait (due at once, so the next start looks for someone); the
     others are left as they were."""
-    earlier = tmp_path / "earlier"
-    earlier.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("00*.py")):
-        if path.name < "0013":
-            shutil.copy(path, earlier / path.name)
-    db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
-    list(Runner(db, str(earlier)).up())
-    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
-                   " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
+    db = store_before(tmp_path, "0013")
     incidents = [  # (id, status, policy, level, next escalation, paged)
         (1, "PENDING", 1, 0, None, False),  # nobody reachable anywhere: left for good
         (2, "PENDING", 1, 1, "2026-01-01 09:10:00", True),  # escalating
@@ -158,19 +161,8 @@ def test_pages_unsent_at_the_upgrade_to_an_account_address_no_contact_has_are_th
         tmp_path: Path) -> None:
     """A store from before migration 17: which of its unsent pages went to the account e-mail for
     want of a rule is read from the addresses (a contact's page goes to the contact's)."""
-    earlier = tmp_path / "earlier"
-    earlier.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("00*.py")):
-        if path.name < "0017":
-            shutil.copy(path, earlier / path.name)
-    db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
-    list(Runner(db, str(earlier)).up())
-    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
-                   " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
-    db.execute_sql("INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary,"
-                   " details, status, priority, escalation_level, escalation_pass, report_time, images,"
-                   " links, labels, custom_details, event_count) VALUES (1, 1, 'a', 'a', 's', '', 'PENDING',"
-                   " 'HIGH', 0, 0, '2026-01-01 00:00:00', '[]', '[]', '{}', '{}', 1)")
+    db = store_before(tmp_path, "0017")
+    one_incident(db)
     for user_id, email in ((1, "ann@example.com"), (2, "bo@example.com")):
         db.execute_sql('INSERT INTO "user" (id, username, first_name, last_name, email, timezone, role,'
                        " created_at) VALUES (?, ?, '', '', ?, 'UTC', 'USER', '2026-01-01 00:00:00')",

@@ -10,11 +10,7 @@ from tests.paging import Paging
 
 
 def sms_contact_and_rule(paging: Paging, user_id: int, phone: str) -> None:
-    contact = paging.daemon.post(f"/api/users/{user_id}/contacts", {"method": "SMS", "target": phone})
-    assert contact.status_code == 201, contact.text
-    rule = paging.daemon.post(f"/api/users/{user_id}/notification-preferences/alerts", {
-        "method": "SMS", "contact": {"id": contact.json()["id"]}, "delayMin": 0, "type": "HIGH_PRIORITY"})
-    assert rule.status_code == 201, rule.text
+    paging.contact_and_rule(user_id, "SMS", phone)
 
 
 def test_a_team_phone_two_users_share_gets_the_incidents_own_page_once(app_paging: Paging) -> None:
