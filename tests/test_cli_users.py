@@ -80,13 +80,13 @@ def test_user_delete_is_refused_while_on_duty_and_force_takes_them_off_first(
     before = cli(capsys, "export")[1]
     code, out, err = cli(capsys, "user", "delete", "ann")
     assert (code, out) == (1, "")
-    assert err == ("ilertd: user 'ann' is on duty in escalation policy 'ops' level 1; "
+    assert err == ("ilertd: user 'ann' is on duty in escalation policy 'ops' level 0; "
                    "schedule 'rota' layer 1 'days'; schedule 'holidays' (static shifts); "
                    "schedule 'rota' override 2099-01-10T00:00:00.000Z to 2099-01-11T00:00:00.000Z: "
                    "take them off there first, or delete with --force to do it now\n")
     code, _, err = cli(capsys, "user", "delete", "cat", "--force")
     assert code == 1
-    assert err == ("ilertd: user 'cat' is the only one in escalation policy 'ops' level 3: "
+    assert err == ("ilertd: user 'cat' is the only one in escalation policy 'ops' level 2: "
                    "add someone there, or remove it, first; nothing changed\n")
     assert cli(capsys, "export")[1] == before
     code, _, err = cli(capsys, "user", "delete", "ann", "--force")

@@ -271,12 +271,12 @@ def test_a_user_on_duty_is_deleted_only_when_taken_off_first_and_never_leaves_a_
     refused = app.delete(f"/api/users/{ann}")
     assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE")
     assert refused.json()["message"] == (
-        "user 'ann' is on duty in escalation policy 'ops' level 1; schedule 'rota' layer 1 'days'; "
+        "user 'ann' is on duty in escalation policy 'ops' level 0; schedule 'rota' layer 1 'days'; "
         "schedule 'holidays' (static shifts); schedule 'rota' override 2099-01-10T00:00:00.000Z to "
         "2099-01-11T00:00:00.000Z: take them off there first, or add ?force=true to take them off there now")
     alone = app.delete(f"/api/users/{ids['cat']}?force=true")
     assert (alone.status_code, alone.json()["code"]) == (409, "IN_USE")
-    assert "the only one in escalation policy 'ops' level 3" in alone.json()["message"]
+    assert "the only one in escalation policy 'ops' level 2" in alone.json()["message"]
     unclear = app.delete(f"/api/users/{ann}?force=yes")
     assert (unclear.status_code, unclear.json().get("field")) == (400, "force")
     assert {path: app.get(path).json() for path in before} == before, "nothing changed"

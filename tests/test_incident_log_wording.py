@@ -46,7 +46,7 @@ def test_nobody_reachable_names_the_level_the_users_and_why(app_paging: Paging) 
     incident_id = app_paging.alert()
     first = entries(app_paging, incident_id, "NOBODY_ON_CALL")[0]["text"]
     assert first.startswith("Nobody reachable at level 0 of policy ops: ")
-    assert "mia (muted until 2026-02-01T00:00:00+00:00)" in first
+    assert "mia (muted until 2026-02-01T00:00:00.000Z)" in first
     assert "sol (no alert rule for HIGH priority and no e-mail address)" in first
 
 
@@ -90,3 +90,25 @@ def test_a_status_update_is_logged_as_one_not_as_a_page(app_paging: Paging) -> N
     texts = [e["text"] for e in entries(app_paging, incident_id, "NOTIFICATION_SENT")]
     assert any(t.startswith("Page by SMS to ") for t in texts)
     assert any(t.startswith("Status update (accepted) by SMS to ") for t in texts), texts
+
+
+def test_a_summary_counts_its_status_updates_apart_from_its_pages(app_paging: Paging) -> None:
+    """Logged "one summary of 2 pages" where the text sent said "2 status updates"."""
+    dee = app_paging.user("dee", [("SMS", 0, "HIGH_PRIORITY")])
+    contact = app_paging.daemon.get(f"/api/users/{dee}/contacts").json()[0]["id"]
+    for kind in ("ALERT_ACCEPTED", "ALERT_RESOLVED"):
+        rule = app_paging.daemon.post(f"/api/users/{dee}/notification-preferences/updates",
+                                      {"method": "SMS", "contact": {"id": contact}, "type": kind})
+        assert rule.status_code == 201, rule.text
+    app_paging.policy([(30, [dee])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT20S")
+    # Both updates fall in the throttle window the page opened (60 s): one message carries them.
+    assert app_paging.daemon.put(f"/api/incidents/{incident_id}/accept").status_code == 200
+    app_paging.daemon.advance("PT1S")
+    assert app_paging.daemon.put(f"/api/incidents/{incident_id}/resolve").status_code == 200
+    app_paging.daemon.advance("PT1M")
+    texts = [e["text"] for e in entries(app_paging, incident_id, "NOTIFICATION_SENT")
+             if e["text"].startswith("Status update")]
+    assert texts and all(t.endswith(" (one message for 2 status updates of this incident)")
+                         or t.endswith(" (one summary of 2 status updates)") for t in texts), texts

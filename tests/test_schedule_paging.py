@@ -60,7 +60,7 @@ def test_a_level_targeting_a_schedule_pages_whoever_is_on_call_then(app_paging: 
     assert [r["user"]["username"] for r in app_paging.notifications(third)] == ["ben"]
     assert len(app_paging.mails_to("ben@example.com")) == 1
     # The schedule's actor logged the hand-off when it happened.
-    assert (f"schedule {schedule_id}: user {ben} on call until 2026-01-07T09:00:00+00:00 "
+    assert (f"schedule {schedule_id}: user {ben} on call until 2026-01-07T09:00:00.000Z "
             f"(hand-off from user {ann})") in app_paging.daemon.log()
 
 
@@ -264,7 +264,7 @@ def test_paging_follows_a_hand_off_moved_by_the_spring_change(app_paging: Paging
     shift = app_paging.daemon.get(f"/api/schedules/{schedule_id}/user-on-call").json()
     # ben's day is 23 real hours: to 02:30 CDT on the 9th, 07:30Z.
     assert (shift["start"], shift["end"]) == ("2026-03-08T08:00:00.000Z", "2026-03-09T07:30:00.000Z")
-    handed = f"schedule {schedule_id}: user {ben} on call until 2026-03-09T07:30:00+00:00"
+    handed = f"schedule {schedule_id}: user {ben} on call until 2026-03-09T07:30:00.000Z"
     assert handed in app_paging.daemon.log()
 
 

@@ -43,6 +43,17 @@ MARK_TIMEOUT_S = 30.0
 STOPPED = "the number replied STOP; START turns SMS on again"
 
 
+def counted(rows: list[Any]) -> str:
+    """"2 pages", "1 page and 2 status updates": a summary's rows, each kind counted apart as the
+    summary itself counts them."""
+    pages = sum(1 for row in rows if row.kind == "ALERT")
+    updates = len(rows) - pages
+    words = [f"{pages} page{'s' if pages != 1 else ''}"] if pages else []
+    if updates:
+        words.append(f"{updates} status update{'s' if updates != 1 else ''}")
+    return " and ".join(words)
+
+
 def one_page(rows: list[Any]) -> bool:
     """Whether the rows due together at one contact are one page: of one incident, of one kind (a
     team phone two users share, two rules for one address). It goes out as that incident's page,
@@ -271,9 +282,9 @@ class ChannelActor(TrackedActor):
         if len(due) == 1:
             note = ""
         elif status == "SUCCESS":
-            note = f" (one message for {len(due)} pages of this incident)"
+            note = f" (one message for {counted(due)} of this incident)"
         else:
-            note = f" (one summary of {len(due)} pages)"
+            note = f" (one summary of {counted(due)})"
         for sent in due:
             what = (f"Page by {sent.method}" if sent.kind == "ALERT"
                     else f"Status update ({UPDATE_WORDS.get(sent.kind, 'changed')}) by {sent.method}")

@@ -27,6 +27,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.domain import schedule_history, shift_reminders
 from ilertd.domain.schedule_history import History
 from ilertd.domain.shift_reminders import PlannedReminder
+from ilertd.domain.timeutil import format_instant
 from ilertd.store.committer import WRITE_RETRY
 from ilertd.store.db import store_failed
 from ilertd.store.outbox import store_reminder
@@ -120,7 +121,7 @@ class ScheduleActor:
         seen = schedule_history.outlook(history, now, now + LOOK_AHEAD, since)
         if starting or seen.on_call != self.on_call:
             shift = schedule_history.on_call_shift(history, now)
-            until = f" until {shift.end.isoformat()}" if shift else ""
+            until = f" until {format_instant(shift.end)}" if shift else ""
             logger.info("schedule %s: %s on call%s%s", self.schedule_id, self._who(seen.on_call), until,
                         "" if starting else f" (hand-off from {self._who(self.on_call)})")
         self.on_call = seen.on_call

@@ -116,7 +116,7 @@ def _export_policy(row: m.EscalationPolicy, names: dict[int, str], schedule_name
                    ) -> dict[str, Any]:
     levels = []
     for index, rule in enumerate(row.rules):
-        where = f"escalation policy {row.name!r} level {index + 1}"
+        where = f"escalation policy {row.name!r} level {index}"
         level: dict[str, Any] = {"escalationTimeout": rule["escalationTimeout"]}
         if rule.get("users"):
             level["users"] = [_name(names, u["id"], "user", where) for u in rule["users"]]

@@ -51,7 +51,7 @@ def _levels_without(user_id: int, duties: Duties) -> None:
             users = [u for u in rule.get("users", []) if u["id"] != user_id]
             if len(users) != len(rule.get("users", [])):
                 changed = True
-                where = f"escalation policy {policy.name!r} level {index + 1}"
+                where = f"escalation policy {policy.name!r} level {index}"
                 duties.places.append(where)
                 if not users and not rule.get("schedules"):
                     duties.emptied.append(where)

@@ -116,8 +116,11 @@ DUTY_RULE_BODY = _rule_body("DutyRuleBody", "reminder_methods", {
 
 def _alert_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    if creating or "delayMin" in body:
-        fields["delay_min"] = ALERT_RULE_BODY["delayMin"].read(body, "delayMin")
+    # A null delay is one not given, as a null type or contact is: the default on creation, and
+    # left as it is by a PUT (it was refused as "delayMin is required", which it is not).
+    given = {"delayMin": body["delayMin"]} if body.get("delayMin") is not None else {}
+    if creating or given:
+        fields["delay_min"] = ALERT_RULE_BODY["delayMin"].read(given, "delayMin")
     rule_type = ALERT_RULE_BODY.read(body, "type", creating)
     if rule_type is not None:
         fields["type"] = rule_type

@@ -33,6 +33,7 @@ from ilertd.domain.incident_model import (
 )
 from ilertd.domain.levels import LOOK_AGAIN, enter_level
 from ilertd.domain.notification_plan import PlannedPage
+from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, invalid
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def open_incident(
         # Level -1: escalation_due moves a held incident to level 0 when the hold ends.
         incident = evolve(incident, escalation_level=HELD, next_escalation_at=hold.until)
         log.append(LogEntry("ESCALATION_HELD", f"{hold.reason}: nobody is paged until"
-                            f" {hold.until.isoformat()}, then level 0 of policy {policy.name}"))
+                            f" {format_instant(hold.until)}, then level 0 of policy {policy.name}"))
     elif policy is not None and policy.rules:
         incident, pages = enter_level(
             incident, policy, 0, 0, now, paging, log, f"Level 0 of policy {policy.name} reached",
@@ -262,7 +263,7 @@ def escalate(
     if as_of is not None and incident.escalated_at is not None and incident.escalated_at > as_of:
         raise ApiError(409, "ALREADY_ESCALATED",
                        f"incident {incident.id} reached level {incident.escalation_level} at"
-                       f" {incident.escalated_at.isoformat()}, after the page answered")
+                       f" {format_instant(incident.escalated_at)}, after the page answered")
     if policy is None or not policy.rules:
         raise ApiError(400, "NO_ESCALATION_POLICY", f"incident {incident.id} has no escalation policy")
     if level is None:

@@ -15,6 +15,7 @@ from ilertd.domain.escalation import (
 from ilertd.domain.frozen import evolve
 from ilertd.domain.incident_model import WAITING, Incident, LogEntry, Paging
 from ilertd.domain.notification_plan import PlannedPage, no_rule_reason, pages_for, unreachable_reason
+from ilertd.domain.timeutil import format_instant
 
 # How often an incident nobody could be paged for tries level 0 again at the latest: what no
 # timer announces (a contact or an alert rule added, the policy edited) is seen this late at most.
@@ -110,7 +111,7 @@ def enter_level(
             log.append(LogEntry("NOBODY_ON_CALL", f"Nobody reachable in policy {policy.name}: nobody is "
                                 f"paged; level 0 is tried again when someone comes on call or a mute"
                                 f" ends, at the latest every {int(LOOK_AGAIN.total_seconds()) // 60}"
-                                f" minutes (next at {look.isoformat()})"))
+                                f" minutes (next at {format_instant(look)})"))
             return waiting, ()
         if step is None:
             stopped = evolve(incident, escalation_level=level, escalation_pass=pass_number,

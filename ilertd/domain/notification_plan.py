@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ilertd.domain.events import Priority
+from ilertd.domain.timeutil import format_instant
 
 # A contact method is a registered channel plugin's name for it: the built-ins' are below, in the
 # order a user's pages due at one moment go out; a plugin's come after them.
@@ -146,7 +147,7 @@ def no_rule_reason(person: Person, priority: Priority) -> str:
 def unreachable_reason(person: Person, priority: Priority, at: datetime) -> str:
     """Why `pages_for` planned nothing for `person` at `at`."""
     if person.muted_until is not None and person.muted_at(at):
-        return f"muted until {person.muted_until.isoformat()}"
+        return f"muted until {format_instant(person.muted_until)}"
     return f"{no_rule_reason(person, priority)} and no e-mail address"
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ilertd.domain.incidents import HELD, Incident, LogEntry, Transition
 from ilertd.domain.local_time import local_to_utc, zone_info
+from ilertd.domain.timeutil import format_instant
 
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 OUTSIDE = ("LOW_PRIORITY", "NO_ESCALATION")
@@ -202,5 +203,5 @@ def move_hold(incident: Incident, until: datetime, now: datetime, reason: str) -
     if ends == incident.next_escalation_at:
         return Transition(incident)
     text = (f"{reason}: escalation starts now" if ends == now
-            else f"{reason}: nobody is paged until {ends.isoformat()}")
+            else f"{reason}: nobody is paged until {format_instant(ends)}")
     return Transition(replace(incident, next_escalation_at=ends), (LogEntry("ESCALATION_HELD", text),))

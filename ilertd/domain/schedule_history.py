@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from ilertd.domain import schedules as arithmetic
 from ilertd.domain.schedules import Override, Schedule, Shift
+from ilertd.domain.timeutil import format_instant
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
@@ -82,7 +83,7 @@ def end_override(override: Override, now: datetime) -> Override | None:
         return None
     if override.end <= now:
         raise ValueError(
-            f"override {override.id} ended at {override.end.isoformat()}; the past does not change")
+            f"override {override.id} ended at {format_instant(override.end)}; the past does not change")
     return replace(override, end=now)
 
 
