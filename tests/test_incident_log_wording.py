@@ -76,13 +76,19 @@ def test_pages_cancelled_by_an_accept_are_logged_as_cancelled(app_paging: Paging
     assert [n["status"] for n in app_paging.notifications(incident_id)].count("CANCELLED") == 2
 
 
-def test_a_status_update_is_logged_as_one_not_as_a_page(app_paging: Paging) -> None:
+def dee_told_by_sms(app_paging: Paging, *updates: str) -> None:
+    """dee, paged by SMS at once and told of these `updates` there, is the policy's one level."""
     dee = app_paging.user("dee", [("SMS", 0, "HIGH_PRIORITY")])
     contact = app_paging.daemon.get(f"/api/users/{dee}/contacts").json()[0]["id"]
-    rule = app_paging.daemon.post(f"/api/users/{dee}/notification-preferences/updates",
-                                  {"method": "SMS", "contact": {"id": contact}, "type": "ALERT_ACCEPTED"})
-    assert rule.status_code == 201, rule.text
+    for kind in updates:
+        rule = app_paging.daemon.post(f"/api/users/{dee}/notification-preferences/updates",
+                                      {"method": "SMS", "contact": {"id": contact}, "type": kind})
+        assert rule.status_code == 201, rule.text
     app_paging.policy([(30, [dee])])
+
+
+def test_a_status_update_is_logged_as_one_not_as_a_page(app_paging: Paging) -> None:
+    dee_told_by_sms(app_paging, "ALERT_ACCEPTED")
     incident_id = app_paging.alert()
     app_paging.daemon.advance("PT2M")
     assert app_paging.daemon.put(f"/api/incidents/{incident_id}/accept").status_code == 200
@@ -94,13 +100,7 @@ def test_a_status_update_is_logged_as_one_not_as_a_page(app_paging: Paging) -> N
 
 def test_a_summary_counts_its_status_updates_apart_from_its_pages(app_paging: Paging) -> None:
     """Logged "one summary of 2 pages" where the text sent said "2 status updates"."""
-    dee = app_paging.user("dee", [("SMS", 0, "HIGH_PRIORITY")])
-    contact = app_paging.daemon.get(f"/api/users/{dee}/contacts").json()[0]["id"]
-    for kind in ("ALERT_ACCEPTED", "ALERT_RESOLVED"):
-        rule = app_paging.daemon.post(f"/api/users/{dee}/notification-preferences/updates",
-                                      {"method": "SMS", "contact": {"id": contact}, "type": kind})
-        assert rule.status_code == 201, rule.text
-    app_paging.policy([(30, [dee])])
+    dee_told_by_sms(app_paging, "ALERT_ACCEPTED", "ALERT_RESOLVED")
     incident_id = app_paging.alert()
     app_paging.daemon.advance("PT20S")
     # Both updates fall in the throttle window the page opened (60 s): one message carries them.
