@@ -189,6 +189,10 @@ def test_incident_list_filters_and_paging(app: InProcessDaemon) -> None:
     assert bad.status_code == 400 and bad.json()["field"] == "max-results"
     bad = app.get("/api/incidents", params={"states": "OPEN"})
     assert bad.status_code == 400 and bad.json()["field"] == "states"
+    # Commas and blanks alone (a script joining an empty list) are an empty filter, as `states=`
+    # is: they matched nothing, and `[]` read as "no incidents".
+    for params in ({"states": ","}, {"states": " "}, {"sources": ","}, {"sources": " ,"}):
+        assert len(app.get("/api/incidents", params=params).json()) == 5, params
 
 
 def test_comments_posted_at_once_are_each_answered_with_their_own(app: InProcessDaemon) -> None:

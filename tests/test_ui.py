@@ -200,3 +200,23 @@ def test_failed_logins_are_not_kept_once_their_window_has_passed() -> None:
         limiter.failed(["user:ann", "address:10.9.9.9"], now)
     assert limiter.blocked_until(["user:ann"], now) == now + FAILED_LOGIN_WINDOW
     assert limiter.blocked_until(["user:name-3-0"], now) is None
+
+
+def test_a_long_timeline_shows_how_the_incident_opened_and_how_it_stands(app: InProcessDaemon) -> None:
+    """It showed the first 500 entries of the log alone: a flapping incident's comment and resolve,
+    after its 500th event, were nowhere on its page, and nothing said more existed."""
+    user(app, "ann")
+    incident_id = app.event(summary="flapping", alertKey="flap").json()["incidentId"]
+    for _ in range(600):
+        assert app.event(summary="flapping", alertKey="flap").status_code == 202
+    path = f"/api/incidents/{incident_id}"
+    assert app.post(f"{path}/comments", {"content": "muting the check"}).status_code == 201
+    assert app.put(f"{path}/resolve").status_code == 200
+    total = len([e for start in range(0, 700, 100) for e in app.get(
+        f"{path}/log-entries", params={"start-index": start, "max-results": 100}).json()])
+    timeline = login(app, "ann").get(f"/ui/incidents/{incident_id}").text.split("<h2>Timeline</h2>")[1]
+    kinds = re.findall(r'<span class="kind">([^<]+)</span>', timeline)
+    assert len(kinds) == 500 and kinds[0] == "Incident Created" and kinds[-2:] == ["Comment", "Resolved"]
+    assert "muting the check" in timeline
+    assert (f"{total - 500} more entries, not shown here (the API lists them all:"
+            f" <code>GET /api/incidents/{incident_id}/log-entries</code>)") in timeline

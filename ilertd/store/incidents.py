@@ -51,6 +51,10 @@ def log_entries_page(incident_id: int, start: int, size: int) -> list[m.LogEntry
                 .offset(start).limit(size))
 
 
+def log_entry_count(incident_id: int) -> int:
+    return int(m.LogEntry.select().where(m.LogEntry.incident == incident_id).count())
+
+
 def latest_comment(incident_id: int, user_id: int, text: str | None = None) -> m.LogEntry | None:
     """The user's newest comment on the incident (of this `text`, if given: two comments of one
     user posted at once were each answered with whichever was stored last)."""

@@ -205,6 +205,10 @@ def notifications_page(incident_id: int, start: int, size: int) -> list[m.Notifi
                 .order_by(m.Notification.due_at, m.Notification.id).offset(start).limit(size))
 
 
+def notification_count(incident_id: int) -> int:
+    return int(m.Notification.select().where(m.Notification.incident == incident_id).count())
+
+
 def max_notification_id() -> int:
     return m.Notification.select(peewee.fn.MAX(m.Notification.id)).scalar() or 0
 

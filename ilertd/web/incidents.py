@@ -26,8 +26,10 @@ STATES = ("PENDING", "ACCEPTED", "RESOLVED")
 
 def _listed(request: Request, name: str) -> str | None:
     """A list parameter given comma-separated, repeated (`states=PENDING&states=ACCEPTED`, as
-    PagerDuty's clients send them), or both: its values joined; None when absent or empty."""
-    given = [value for value in request.query_params.getlist(name) if value]
+    PagerDuty's clients send them), or both: its values joined; None when absent or empty. A value
+    of commas and blanks alone (a script joining an empty list) is empty too: it matched nothing,
+    and `200 []` read as "no incidents"."""
+    given = [value for value in request.query_params.getlist(name) if value.replace(",", "").strip()]
     return ",".join(given) if given else None
 
 

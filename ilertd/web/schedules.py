@@ -33,6 +33,11 @@ from ilertd.web.views import schedule_json, user_ref
 _PLUS_AS_SPACE = re.compile(r" (\d{2}(?::?\d{2})?)$")
 # A longer window would let one request compute years of hand-offs.
 LONGEST_WINDOW = timedelta(days=366)
+# The most rows `/api/on-calls` answers: each level naming a schedule repeats its shifts, so a
+# year of 15-minute hand-offs named by 80 levels was 2.8 million rows, 465 MB of JSON and 3.7 GB
+# of memory for any USER's one request, alert intake slowed meanwhile. A year of hourly shifts
+# named by two levels fits.
+MOST_ON_CALLS = 20_000
 # What `shifts` reports when `until` is not given.
 DEFAULT_SHIFTS_WINDOW = timedelta(days=7)
 # What a calendar feed shows: the recent past and the coming quarter.
@@ -162,6 +167,9 @@ def routes(services: Services) -> list[Route]:
                         else:
                             timelines[ref["id"]] = schedule_history.shifts(history, start, end)
                     entries.extend((policy.id, level, s.user, s.start, s.end) for s in timelines[ref["id"]])
+                if len(entries) > MOST_ON_CALLS:
+                    raise invalid("until", f"the window holds more than {MOST_ON_CALLS:,} on-call entries:"
+                                           " ask for a shorter one, or read each schedule's /shifts")
         # Each once: a store from before levels were checked may name a user or schedule twice.
         entries = list(dict.fromkeys(entries))
         names = usernames({e[2] for e in entries})

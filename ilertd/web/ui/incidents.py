@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -10,8 +11,8 @@ from starlette.routing import Route
 from ilertd.app.incidents import incident_or_404
 from ilertd.domain.incident_model import WAITING
 from ilertd.errors import ApiError
-from ilertd.store.incidents import IncidentFilters, incidents_page, log_entries_page
-from ilertd.store.outbox import notifications_page
+from ilertd.store.incidents import IncidentFilters, incidents_page, log_entries_page, log_entry_count
+from ilertd.store.outbox import notification_count, notifications_page
 from ilertd.store.people import usernames
 from ilertd.store.sources import policy, sources_page
 from ilertd.web.ui.core import Page, Ui, View, redirect
@@ -20,10 +21,26 @@ from ilertd.web.views import incidents_json, log_entry_json, notification_json
 STATES = ("PENDING", "ACCEPTED", "RESOLVED")
 OPEN = ("PENDING", "ACCEPTED")
 PAGE_SIZE = 50
-# An incident's timeline shows this many log entries and pages; the API pages through the rest.
+# An incident's timeline shows this many log entries and pages, the first TIMELINE_HEAD (how it
+# opened) and the newest (how it stands: a flapping incident's resolve came after its 500th event,
+# and the page showed none of it); the API pages through the rest.
 TIMELINE_LIMIT = 500
+TIMELINE_HEAD = 100
 # The channel the incident log names for what is done in the UI.
 CHANNEL = "WEB"
+
+
+def first_and_newest(incident_id: int, read: Callable[[int, int, int], list[Any]],
+                     count: Callable[[int], int]) -> tuple[list[Any], int]:
+    """At most TIMELINE_LIMIT of the incident's rows, the first TIMELINE_HEAD and the newest, and
+    how many lie between them, not shown."""
+    rows = read(incident_id, 0, TIMELINE_LIMIT + 1)
+    if len(rows) <= TIMELINE_LIMIT:
+        return rows, 0
+    total = count(incident_id)
+    newest = read(incident_id, max(total - (TIMELINE_LIMIT - TIMELINE_HEAD), TIMELINE_HEAD),
+                  TIMELINE_LIMIT - TIMELINE_HEAD)
+    return rows[:TIMELINE_HEAD] + newest, max(total - TIMELINE_HEAD - len(newest), 0)
 
 
 def list_filters(view: View) -> tuple[list[str], int | None, int]:
@@ -56,8 +73,8 @@ def routes(ui: Ui) -> list[Route]:
     def incident_page(view: View) -> Page:
         row = incident_or_404(view.path_int())
         (shown,) = incidents_json([row], public_url)
-        entries = log_entries_page(row.id, 0, TIMELINE_LIMIT)
-        pages = notifications_page(row.id, 0, TIMELINE_LIMIT)
+        entries, entries_between = first_and_newest(row.id, log_entries_page, log_entry_count)
+        pages, pages_between = first_and_newest(row.id, notifications_page, notification_count)
         names = usernames({e.user_id for e in entries} | {p.user_id for p in pages})
         escalation = policy(row.escalation_policy_id) if row.escalation_policy_id is not None else None
         levels = len(escalation.rules or []) if escalation is not None else 0
@@ -65,6 +82,7 @@ def routes(ui: Ui) -> list[Route]:
             "incident": shown, "timeline": [log_entry_json(e, names) for e in entries],
             "pages": [notification_json(p, names) for p in pages], "levels": levels,
             "waiting": row.status == "PENDING" and row.escalation_level == WAITING,
+            "head": TIMELINE_HEAD, "entries_between": entries_between, "pages_between": pages_between,
             "refused": "", "refused_action": "", "typed": "",
         })
 
