@@ -37,14 +37,15 @@ def schema(db: peewee.Database) -> dict[str, Any]:
     return result
 
 
-def store_before(tmp_path: Path, migration: str) -> peewee.Database:
-    """A store migrated up to (not including) `migration`, such as "0005"."""
+def store_before(tmp_path: Path, migration: str, url: str | None = None) -> peewee.Database:
+    """A store migrated up to (not including) `migration`, such as "0005": a SQLite file, or the
+    store of `url`."""
     earlier = tmp_path / "earlier"
     earlier.mkdir()
     for path in sorted(MIGRATIONS_DIR.glob("00*.py")):
         if path.name < migration:
             shutil.copy(path, earlier / path.name)
-    db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    db = open_database(url or f"sqlite:///{tmp_path / 'old.sqlite3'}")
     list(Runner(db, str(earlier)).up())
     db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
                    " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
@@ -179,7 +180,7 @@ def test_pages_unsent_at_the_upgrade_to_an_account_address_no_contact_has_are_th
                        " status, attempts, created_at) VALUES (?, 1, ?, 'ALERT', 'EMAIL', ?,"
                        " '2026-01-01 09:00:00', ?, 0, '2026-01-01 09:00:00')",
                        (notification_id, user_id, target, status))
-    assert migrate(db) == ["0017_fallback_pages"]
+    assert migrate(db)[0] == "0017_fallback_pages"
     rows = db.execute_sql("SELECT id, fallback FROM notification ORDER BY id").fetchall()
     assert rows == [(1, 1), (2, 0), (3, 0), (4, 0)]
     db.close()

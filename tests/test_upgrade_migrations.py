@@ -1,0 +1,100 @@
+"""Stores of older releases, migrated: what they refer to keeps its meaning (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import peewee
+import pytest
+
+from ilertd.store.db import migrate
+from tests.test_migrations import store_before
+
+CREATED = "'2026-01-01 00:00:00'"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'old.sqlite3'}"
+
+
+def _user(db: peewee.Database, user_id: int) -> None:
+    db.execute_sql('INSERT INTO "user" (id, username, first_name, last_name, email, timezone, role,'
+                   f" created_at) VALUES ({user_id}, 'u{user_id}', '', '', '', 'UTC', 'USER', {CREATED})")
+
+
+def _incident(db: peewee.Database, incident_id: int, key: str, status: str = "PENDING",
+              columns: str = "", values: str = "") -> None:
+    db.execute_sql(
+        "INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary, details, status,"
+        f" priority, escalation_level, escalation_pass, report_time, images, links, labels, custom_details,"
+        f" event_count{columns}) VALUES ({incident_id}, 1, {key}, {key}, 's', '', '{status}', 'HIGH', 0, 0,"
+        f" {CREATED}, '[]', '[]', '{{}}', '{{}}', 1{values})")
+
+
+# A new row of each table, its id left to the store.
+NEW_ROWS = {
+    "user": ("username, first_name, last_name, email, timezone, role, created_at",
+             f"'new', '', '', '', 'UTC', 'USER', {CREATED}"),
+    "escalation_policy": ("name, rules, repeating, frequency", "'new', '[]', FALSE, 0"),
+    "schedule": ("name, type, timezone, created_at", f"'new', 'STATIC', 'UTC', {CREATED}"),
+    "alert_source": ("name, integration_type, integration_key, priority, created_at",
+                     f"'new', 'API', 'k3', 'HIGH', {CREATED}"),
+    "heartbeat_monitor": ("name, interval_sec, alert_source_id, integration_key, status, created_at",
+                          f"'new', 60, 1, 'hb3', 'OK', {CREATED}"),
+}
+
+
+def _monitor(db: peewee.Database, n: int) -> None:
+    db.execute_sql("INSERT INTO heartbeat_monitor (id, name, interval_sec, alert_source_id, integration_key,"
+                   f" status, created_at) VALUES ({n}, 'h', 60, 1, 'hb{n}', 'OK', {CREATED})")
+
+
+def _next_id(db: peewee.Database, table: str) -> int:
+    columns, values = NEW_ROWS[table]
+    db.execute_sql(f'INSERT INTO "{table}" ({columns}) VALUES ({values})')
+    return int(db.execute_sql(f'SELECT MAX(id) FROM "{table}"').fetchone()[0])
+
+
+def test_ids_deleted_before_ids_were_kept_are_not_given_again_while_rows_refer_to_them(
+        tmp_path: Path, url: str) -> None:
+    """A store of a release before migration 9: the user, policy, schedule, source and monitor of
+    id 2 were deleted while incidents, log entries, policies and windows still named them. After
+    the upgrade the next of each gets id 3, not the deleted one's."""
+    db = store_before(tmp_path, "0009", url)
+    for n in (1, 2):
+        _user(db, n)
+        db.execute_sql(f"INSERT INTO escalation_policy (id, name, rules, repeating, frequency) VALUES ({n},"
+                       " 'p', '[]', FALSE, 0)")
+        db.execute_sql(f"INSERT INTO schedule (id, name, type, timezone, created_at) VALUES ({n}, 's',"
+                       f" 'STATIC', 'UTC', {CREATED})")
+        _monitor(db, n)
+    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
+                   f" created_at) VALUES (2, 's2', 'API', 'k2', 'HIGH', {CREATED})")
+    for table in ("user", "escalation_policy", "schedule", "alert_source", "heartbeat_monitor"):
+        db.execute_sql(f'DELETE FROM "{table}" WHERE id = 2')
+    _incident(db, 1, "'a'", "RESOLVED", ", resolved_by_id, escalation_policy_id", ", 2, 2")
+    _incident(db, 2, "'heartbeat-2'")  # the deleted monitor's incident, still open
+    db.execute_sql("UPDATE escalation_policy SET rules = '[{\"escalationTimeout\": 5, \"users\": [],"
+                   " \"schedules\": [{\"id\": 2}]}]' WHERE id = 1")
+    db.execute_sql("INSERT INTO maintenance_window (summary, starts_at, ends_at, alert_source_ids)"
+                   f" VALUES ('m', {CREATED}, {CREATED}, '[2]')")
+    migrate(db)
+    for table in ("user", "escalation_policy", "schedule", "alert_source", "heartbeat_monitor"):
+        assert _next_id(db, table) == 3, table
+    db.close()
+
+
+def test_users_named_only_by_a_schedule_are_passed_too(tmp_path: Path, url: str) -> None:
+    """The users named inside a schedule's layers and static shifts count as referred to."""
+    db = store_before(tmp_path, "0018", url)
+    db.execute_sql(f"INSERT INTO schedule (id, name, type, timezone, created_at) VALUES (1, 's', 'STATIC',"
+                   f" 'UTC', {CREATED})")
+    definition = '{"scheduleLayers": [{"users": [1, 4]}], "shifts": [{"user": 6}]}'
+    db.execute_sql("INSERT INTO schedule_version (schedule_id, effective_from, definition) VALUES (1,"
+                   f" {CREATED}, '{definition}')")
+    migrate(db)
+    assert _next_id(db, "user") == 7
+    db.close()
