@@ -7,7 +7,10 @@ from pathlib import Path
 import peewee
 import pytest
 
+from ilertd.domain.events import alert_key_identity
+from ilertd.domain.text_input import storable
 from ilertd.store.db import migrate
+from ilertd.store.incidents import open_alert_keys
 from tests.test_migrations import store_before
 
 CREATED = "'2026-01-01 00:00:00'"
@@ -97,4 +100,49 @@ def test_users_named_only_by_a_schedule_are_passed_too(tmp_path: Path, url: str)
                    f" {CREATED}, '{definition}')")
     migrate(db)
     assert _next_id(db, "user") == 7
+    db.close()
+
+
+def _open_keys(db: peewee.Database) -> list[tuple[int, str, str]]:
+    return [(i, key, identity) for i, key, identity in db.execute_sql(
+        "SELECT id, alert_key, alert_key_identity FROM incident ORDER BY id")]
+
+
+def test_open_incidents_whose_identity_is_not_the_current_one_are_found_by_their_key_again(
+        tmp_path: Path, url: str) -> None:
+    """An identity stored by an older rule of folding is recomputed for every open incident; of
+    two open incidents now of one identity the oldest takes it, the other keeps an identity no key
+    has; a resolved incident is left as it was."""
+    db = store_before(tmp_path, "0019", url)
+    _incident(db, 1, "'Disk'", "RESOLVED")
+    _incident(db, 2, "'DB1'")
+    _incident(db, 3, "'Web'")
+    _incident(db, 4, "'web'")
+    migrate(db)
+    assert _open_keys(db) == [(1, "Disk", "Disk"), (2, "DB1", "db1"), (3, "Web", "web"),
+                              (4, "web", "DUPLICATE OF #3 (#4)")]
+    assert open_alert_keys() == {(1, "db1"): 2, (1, "web"): 3, (1, "DUPLICATE OF #3 (#4)"): 4}
+    db.close()
+
+
+def test_an_open_incident_of_a_long_folded_key_or_a_nul_is_found_by_its_key_as_it_comes_in_now(
+        tmp_path: Path) -> None:
+    """SQLite kept a folded key longer than 255 characters and U+0000 (PostgreSQL refused both):
+    the key an event brings now (U+FFFD for U+0000) finds the open incident again. Of the open
+    incidents `a<U+0000>` and the newer `a<U+FFFD>`, the older takes the key."""
+    db = store_before(tmp_path, "0019")
+    long_key = "ß" * 200
+    for incident_id, key in ((1, long_key), (2, "db1\x00disk"), (3, "A\x00"), (4, "a\ufffd")):
+        db.execute_sql("INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary,"
+                       " details, status, priority, escalation_level, escalation_pass, report_time, images,"
+                       " links, labels, custom_details, event_count) VALUES (?, 1, ?, ?, 's', '',"
+                       " 'ACCEPTED', 'HIGH', 0, 0, '2026-01-01 00:00:00', '[]', '[]', '{}', '{}', 1)",
+                       (incident_id, key, key.casefold()))
+    migrate(db)
+    keys = open_alert_keys()
+    assert keys[(1, alert_key_identity(storable(long_key)))] == 1
+    assert keys[(1, alert_key_identity(storable("db1\x00disk")))] == 2
+    assert keys[(1, alert_key_identity(storable("a\x00")))] == 3
+    assert 4 in keys.values() and len(keys) == 4
+    assert [key for _, key, _ in _open_keys(db)] == [long_key, "db1\ufffddisk", "A\ufffd", "a\ufffd"]
     db.close()
