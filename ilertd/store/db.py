@@ -18,7 +18,7 @@ from playhouse.db_url import connect, parse
 from playhouse.migrations import Runner
 
 from ilertd.domain.text_input import storable
-from ilertd.errors import StoreUnavailable
+from ilertd.errors import StartError, StoreUnavailable
 from ilertd.store.files import create_private, open_private
 from ilertd.store.models import database_proxy
 
@@ -177,9 +177,21 @@ def open_database(url: str) -> peewee.Database:
     return db
 
 
+class StoreFromNewerRelease(StartError):
+    """The store was migrated by a newer ilertd: this one does not know its schema."""
+
+
 def migrate(db: peewee.Database) -> list[str]:
-    """Apply every numbered migration not yet applied; return the names applied now."""
-    return list(Runner(db, str(MIGRATIONS_DIR)).up())
+    """Apply every numbered migration not yet applied; return the names applied now. A store that
+    a newer release migrated (a migration applied that this one has no file of) is refused
+    before anything runs: served, its first event failed on a column this code does not write."""
+    runner = Runner(db, str(MIGRATIONS_DIR))
+    unknown = sorted(migration.name for migration in runner.status() if migration.path is None)
+    if unknown:
+        raise StoreFromNewerRelease(
+            f"the database was migrated by a newer ilertd (migrations {', '.join(unknown)} are unknown"
+            " to this one); run that release or a later one, or restore a backup taken before the upgrade")
+    return list(runner.up())
 
 
 @contextmanager
