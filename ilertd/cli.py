@@ -4,6 +4,7 @@ provision, export, plugins, status, backup, restore."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -39,9 +40,12 @@ from ilertd.store.db import (
     StoreLockedError,
     data_dir,
     migrate,
+    migration_lock,
     open_database,
+    pending_migrations,
     sqlite_file,
     store_damaged,
+    unserved,
 )
 from ilertd.store.nodes import LEADER, nodes_seen
 from ilertd.store.people import all_users, user_named
@@ -67,11 +71,15 @@ def _open_store(config: Config, first_start: bool = False) -> peewee.Database:
     the secrets printed on stderr, stdout being the command's own). A command that adds users
     asks for it: the first `serve` gives nothing to a store that has users already, which then
     had no ADMIN, no token and no password to begin with."""
-    db = open_database(config.database.effective_url(data_dir()))
-    if first_start:
-        bootstrap.prepare_store(db, data_dir(), config, RealClock().now(), out=sys.stderr)
-    else:
-        migrate(db)
+    url = config.database.effective_url(data_dir())
+    db = open_database(url)
+    # A store with migrations to apply and a daemon serving it: an older release serves it (a
+    # daemon migrates at its start), and would go on writing the old schema after they ran.
+    with unserved(db, url) if pending_migrations(db) else contextlib.nullcontext():
+        if first_start:
+            bootstrap.prepare_store(db, data_dir(), config, RealClock().now(), out=sys.stderr)
+        else:
+            migrate(db)
     return db
 
 
@@ -129,8 +137,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    db = open_database(_config(args).database.effective_url(data_dir()))
-    applied = migrate(db)
+    url = _config(args).database.effective_url(data_dir())
+    db = open_database(url)
+    with unserved(db, url), migration_lock(db):
+        applied = migrate(db)
     print("applied: " + ", ".join(applied) if applied else "the database is up to date")
     return 0
 

@@ -194,6 +194,12 @@ def migrate(db: peewee.Database) -> list[str]:
     return list(runner.up())
 
 
+def pending_migrations(db: peewee.Database) -> list[str]:
+    """The migrations not yet applied to the store, in order."""
+    return [migration.name for migration in Runner(db, str(MIGRATIONS_DIR)).status()
+            if migration.path is not None and not migration.applied]
+
+
 @contextmanager
 def write_transaction(db: peewee.Database) -> Iterator[None]:
     """A transaction that takes the write lock at its start, so writers queue instead of failing.
@@ -308,6 +314,18 @@ class StoreLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+@contextmanager
+def unserved(db: peewee.Database, url: str) -> Iterator[None]:
+    """The store held as `serve` holds it, for a command that must not change it under a daemon:
+    one serving it refuses the command (StoreLockedError)."""
+    lock = StoreLock(db, url)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextmanager
