@@ -154,3 +154,32 @@ def test_a_deleted_incidents_sms_code_and_link_say_it_is_gone(
         assert f"Incident #{incident_id} no longer exists." in answer.text, answer.text
         assert paging.daemon.get(f"/api/incidents/{incident_id}").status_code == 404
         assert "Traceback" not in paging.daemon.log()
+
+
+def test_the_ids_of_the_newest_incidents_deleted_are_not_given_again_after_a_restart(
+        make_app: Callable[..., InProcessDaemon], store_url: str) -> None:
+    """The daemon numbers incidents and pages from the largest stored at its start: once the newest
+    were past keeping (a quiet store), a restart gave their ids again, and an old link, reply code
+    or bookmark of incident #1 named the new #1."""
+    app = make_app(env={**KEPT_A_DAY, "ILERTD_DATABASE_URL": store_url}).start()
+    contact = app.post("/api/users/1/contacts", {"method": "EMAIL", "target": "admin@example.com"})
+    rule = app.post("/api/users/1/notification-preferences/alerts",
+                    {"method": "EMAIL", "contact": {"id": contact.json()["id"]}, "type": "HIGH_PRIORITY"})
+    assert rule.status_code == 201, rule.text
+    policy = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [
+        {"escalationTimeout": 30, "users": [{"id": 1}]}]})
+    app.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy.json()["id"]}})
+    first = [opened(app, f"disk{i}") for i in range(3)]
+    app.advance("PT0S")
+    pages = [n["id"] for i in first for n in app.get(f"/api/incidents/{i}/notifications").json()]
+    assert pages
+    for incident_id in first:
+        assert app.put(f"/api/incidents/{incident_id}/resolve").status_code == 200
+    app.advance("P1DT2H")
+    assert {app.get(f"/api/incidents/{i}").status_code for i in first} == {404}
+    app.stop()
+    app.start()
+    again = opened(app, "disk0")
+    app.advance("PT0S")
+    assert again > max(first)
+    assert min(n["id"] for n in app.get(f"/api/incidents/{again}/notifications").json()) > max(pages)

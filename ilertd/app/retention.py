@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta
 
 from ilertd.store.committer import Committer, WriteUnit
-from ilertd.store.retention import deletion, resolved_before
+from ilertd.store.retention import deletion, keeping_given_ids, resolved_before
 
 # Incidents deleted a unit. The units go through the group-commit writer, in turn with the
 # events and pages: a connection of its own would take SQLite's one write lock from it, and a
@@ -37,7 +37,7 @@ def prune_batch(committer: Committer, now: datetime, days: int) -> int:
         errors.append(error)
         landed.set()
 
-    committer.submit(WriteUnit(ids[0], (deletion(ids),), done))
+    committer.submit(WriteUnit(ids[0], (*keeping_given_ids(), deletion(ids)), done))
     if not landed.wait(LANDED_WITHIN_S):
         raise RetentionError(f"deleting {len(ids)} resolved incident(s): not landed in {LANDED_WITHIN_S:g} s")
     if errors[0] is not None:

@@ -15,6 +15,7 @@ from ilertd.domain.incidents import WAITING, Incident, LogEntry
 from ilertd.store import models as m
 from ilertd.store.cache import GuardedCache
 from ilertd.store.reader import Reader
+from ilertd.store.retention import given_up_to
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,8 @@ def open_incident_counts(source_ids: list[int] | None = None) -> dict[int, int]:
 
 
 def max_incident_id() -> int:
-
-    return m.Incident.select(fn.MAX(m.Incident.id)).scalar() or 0
+    """The largest incident id given: stored, or deleted since (see ilertd.store.retention)."""
+    return max(m.Incident.select(fn.MAX(m.Incident.id)).scalar() or 0, given_up_to("incident"))
 
 
 _DEADLINES = ("SELECT id, next_escalation_at FROM incident WHERE status = 'PENDING'"

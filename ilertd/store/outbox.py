@@ -21,6 +21,7 @@ from ilertd.store import models as m
 from ilertd.store.db import held, write_transaction
 from ilertd.store.incidents import log_rows
 from ilertd.store.reader import Reader, id_chunks, placeholders
+from ilertd.store.retention import given_up_to
 from ilertd.store.statements import Statements
 
 ALERT = "ALERT"
@@ -210,7 +211,9 @@ def notification_count(incident_id: int) -> int:
 
 
 def max_notification_id() -> int:
-    return m.Notification.select(peewee.fn.MAX(m.Notification.id)).scalar() or 0
+    """The largest page id given: stored, or deleted since (see ilertd.store.retention)."""
+    return max(m.Notification.select(peewee.fn.MAX(m.Notification.id)).scalar() or 0,
+               given_up_to("notification"))
 
 
 _SCHEDULED_PAGES = ("SELECT id, incident_id, method, target, due_at FROM notification"
