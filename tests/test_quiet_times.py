@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -411,3 +411,34 @@ def test_a_hold_ends_by_the_windows_that_covered_the_opening_then_the_support_ho
     assert q.hold_end(1, opened, (), low, now) == now
     # A window over by now holds nothing.
     assert q.hold_end(1, opened, (covering,), None, at("2026-01-05T12:00:00")) == at("2026-01-05T12:00:00")
+
+
+@pytest.mark.parametrize(("zone", "days", "after", "starts"), [
+    # Lord Howe falls back from 02:00 (+11) to 01:30 (+10:30) on 2026-04-05: at 01:30 of the
+    # second pass, 01:45 comes round again 15 minutes on (it was held a week).
+    ("Australia/Lord_Howe", {"SUNDAY": {"start": "01:45", "end": "06:00"}}, "2026-04-04T15:00:00",
+     "2026-04-04T15:15:00"),
+    # Berlin falls back at 03:00 to 02:00 on 2026-10-25: hours ending 02:30 take in 02:00-02:30
+    # again (as `within` reads them; it was held a week, while an alert then paged at once).
+    ("Europe/Berlin", {"SUNDAY": {"start": "00:00", "end": "02:30"}}, "2026-10-25T00:45:00",
+     "2026-10-25T01:00:00"),
+    # Apia skipped Friday 2011-12-30: its Friday hours are the next Friday's (it was released on
+    # the Saturday, outside them).
+    ("Pacific/Apia", {"FRIDAY": {"start": "09:00", "end": "17:00"}}, "2011-12-28T22:00:00",
+     "2012-01-05T19:00:00"),
+    # A start in the hour skipped (New York, 2026-03-08 02:00 -> 03:00) begins at the gap's end.
+    ("America/New_York", {"SUNDAY": {"start": "02:30", "end": "05:00"}}, "2026-03-08T05:00:00",
+     "2026-03-08T07:00:00"),
+])
+def test_support_hours_start_where_within_reads_them_open(zone: str, days: dict[str, dict[str, str]],
+                                                         after: str, starts: str) -> None:
+    hours = q.parse_support_hours({"timezone": zone, "outside": "NO_ESCALATION", "supportDays": days})
+    assert not hours.within(at(after))
+    begins = hours.next_start(at(after))
+    assert begins == at(starts)
+    assert hours.within(begins)
+    # Nothing inside them before it, minute by minute.
+    probe = at(after)
+    while probe < begins:
+        assert not hours.within(probe), probe
+        probe += timedelta(minutes=1)

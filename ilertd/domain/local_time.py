@@ -52,3 +52,24 @@ def aware_utc(value: datetime, label: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{label} must be an aware date-time, got {value!r}")
     return value.astimezone(UTC)
+
+
+def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """The instants from `start` to `end` at which the zone's offset from UTC changes (searched a
+    day at a time, as zones change at most once a day; then to the second, as they change on one)."""
+    changes = []
+    day = start.replace(microsecond=0)
+    while day < end:
+        following = day + timedelta(days=1)
+        before = day.astimezone(zone).utcoffset()
+        if before != following.astimezone(zone).utcoffset():
+            lo, hi = 0, 86_400
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if (day + timedelta(seconds=mid)).astimezone(zone).utcoffset() == before:
+                    lo = mid
+                else:
+                    hi = mid
+            changes.append(day + timedelta(seconds=hi))
+        day = following
+    return [change for change in changes if start <= change <= end]

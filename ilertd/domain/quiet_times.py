@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from ilertd.domain.incidents import HELD, Incident, LogEntry, Transition
-from ilertd.domain.local_time import local_to_utc, zone_info
+from ilertd.domain.local_time import local_to_utc, offset_changes, zone_info
 from ilertd.domain.timeutil import format_instant
 
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
@@ -56,20 +56,26 @@ class SupportHours:
         return start <= clock and (end is None or clock < end)
 
     def next_start(self, after: datetime) -> datetime | None:
-        """The first instant at or after `after` inside support hours (None: there are none)."""
+        """The first instant at or after `after` inside support hours (None: there are none), as
+        `within` reads them: by the local wall clock. Hours begin where a day's start comes round
+        (in an hour the clocks repeat, at either pass; in one they skip, at the gap's end, if that
+        is still within them) or where the clocks jump back into them. (Only a start's first pass
+        was tried: one at 01:30 in the second held the incident a week, and a day the zone skips
+        released it on the next day, outside its hours.)"""
         if self.within(after):
             return after
         zone = zone_info(self.timezone)
         local_day = after.astimezone(zone).date()
-        for offset in range(8):
+        # A week on, and a day more for a day the zone skips.
+        candidates = offset_changes(zone, after, after + timedelta(days=10))
+        for offset in range(10):
             day = local_day + timedelta(days=offset)
             hours = self.days.get(day.weekday())
-            if hours is None:
-                continue
-            begins = local_to_utc(datetime.combine(day, hours[0]), zone)
-            if begins >= after:
-                return begins
-        return None
+            if hours is not None:
+                begins = datetime.combine(day, hours[0])
+                candidates += [begins.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)]
+                candidates.append(local_to_utc(begins, zone))
+        return next((c for c in sorted(candidates) if c >= after and self.within(c)), None)
 
 
 @dataclass(frozen=True)
