@@ -34,10 +34,15 @@ def _gap_end(local: datetime, zone: ZoneInfo) -> datetime:
     # fold=1 with the offset after it (an instant before): the change lies between the two.
     after = local.replace(tzinfo=zone).astimezone(UTC)
     before = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    old_offset = local.replace(tzinfo=zone).utcoffset()
     low = before.replace(microsecond=0)
-    # Transitions fall on whole seconds, so search the seconds in between for the first with the new offset.
-    lo, hi = 0, int((after - low).total_seconds()) + 1
+    return _offset_change(zone, low, int((after - low).total_seconds()) + 1)
+
+
+def _offset_change(zone: ZoneInfo, low: datetime, seconds: int) -> datetime:
+    """The first whole second after `low`, within `seconds`, at which the zone's offset is no
+    longer the one it has at `low` (transitions fall on whole seconds)."""
+    old_offset = low.astimezone(zone).utcoffset()
+    lo, hi = 0, seconds
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if (low + timedelta(seconds=mid)).astimezone(zone).utcoffset() == old_offset:
@@ -61,15 +66,7 @@ def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> list[datet
     day = start.replace(microsecond=0)
     while day < end:
         following = day + timedelta(days=1)
-        before = day.astimezone(zone).utcoffset()
-        if before != following.astimezone(zone).utcoffset():
-            lo, hi = 0, 86_400
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if (day + timedelta(seconds=mid)).astimezone(zone).utcoffset() == before:
-                    lo = mid
-                else:
-                    hi = mid
-            changes.append(day + timedelta(seconds=hi))
+        if day.astimezone(zone).utcoffset() != following.astimezone(zone).utcoffset():
+            changes.append(_offset_change(zone, day, 86_400))
         day = following
     return [change for change in changes if start <= change <= end]
