@@ -281,7 +281,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         if status.error:
             print(f"    error: {status.error}")
         for what, items in (("integrations", status.integrations), ("channels", status.channels),
-                            ("routes", status.routes)):
+                            ("routes", status.routes), ("ignored", status.ignored)):
             if items:
                 print(f"    {what}: {', '.join(items)}")
     for problem in plugins.unknown_sections():

@@ -84,6 +84,21 @@ def on_path(site: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixture
     return site
 
 
+def entry_point_installer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+                          module: str) -> Callable[..., None]:
+    """`install(name="OBJECT")`: an entry point `name = module:OBJECT` of a distribution of its own
+    in a site on sys.path for this test, as a third party's plugin would be installed."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    on_path(site, monkeypatch, request)
+
+    def install(**entry_points: str) -> None:
+        for name, target in entry_points.items():
+            install_fake_distribution(site, f"ilertd-{name}", name, entry_point=f"{module}:{target}")
+
+    return install
+
+
 def broken_site(tmp_path: Path) -> Path:
     site = tmp_path / "site"
     site.mkdir()

@@ -12,7 +12,7 @@ from types import FunctionType, MappingProxyType, MethodType, ModuleType
 from typing import Any
 
 import pluggy
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute
 
 from ilertd import hookspecs
 from ilertd.app.replies import Replies
@@ -27,6 +27,7 @@ from ilertd.config.settings import twilio_cannot_call_back
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
+from ilertd.plugins.routes import answered_by, core_overlap, route_labels
 from ilertd.plugins.status import Distributions, PluginState, PluginStatus
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class _Provided:
     integrations: list[Integration] = field(default_factory=list)
     channels: list[Channel] = field(default_factory=list)
     routes: list[BaseRoute] = field(default_factory=list)
+    # What it declared that another plugin or a core route already has: not provided, but listed.
+    ignored: list[str] = field(default_factory=list)
 
 
 class PluginError(Exception):
@@ -197,27 +200,64 @@ class PluginManager:
         return declared
 
     def _provide(self, name: str, provided: _Provided) -> None:
+        """Take what the plugin declared that no plugin loaded before it has; the rest is ignored
+        (logged, and listed as such in its status rather than as provided)."""
+        integrations = []
         for integration in provided.integrations:
+            taken = []
             for segment in (integration.name, *integration.aliases):
                 key = segment.lower()
                 if key in self.integrations:
-                    logger.warning("plugin %s: integration %r is already provided; ignored", name, segment)
+                    taken.append(segment)
                     continue
                 self.integrations[key] = integration
+            if taken:
+                self._ignore(name, provided, f"integration {', '.join(taken)}", "already provided")
+            if len(taken) <= len(integration.aliases):
+                integrations.append(integration)
+        provided.integrations = integrations
+        channels = []
         for channel in provided.channels:
             if channel.method in self.channels:
-                logger.warning("plugin %s: channel %s is already provided; ignored", name, channel.method)
+                self._ignore(name, provided, f"channel {channel.method}", "already provided")
                 continue
             self.channels[channel.method] = channel
-        taken = {label for route in self.routes for label in _route_labels(route)}
+            channels.append(channel)
+        provided.channels = channels
+        routes = []
         for route in provided.routes:
-            clash = taken.intersection(_route_labels(route))
-            if clash:
-                logger.warning("plugin %s: route %s is already served; ignored", name,
-                               ", ".join(sorted(clash)))
+            if (earlier := answered_by(route, self.routes)) is not None:
+                self._ignore(name, provided, f"route {', '.join(route_labels(route))}",
+                             f"already served by {', '.join(route_labels(earlier))}")
                 continue
             self.routes.append(route)
-            taken.update(_route_labels(route))
+            routes.append(route)
+        provided.routes = routes
+
+    @staticmethod
+    def _ignore(name: str, provided: _Provided, what: str, why: str) -> None:
+        logger.warning("plugin %s: %s is %s; ignored", name, what, why)
+        provided.ignored.append(f"{what} ({why})")
+
+    def admit_routes(self, core: list[BaseRoute]) -> None:
+        """Withdraw each plugin route that overlaps a core route's path: the core route is matched
+        first by starlette, but a BodyRoute is answered in front of it, and a route of a method the
+        core path lacks would be served with no token where the core answers 405."""
+        for name, provided in self._provided.items():
+            refused = [(route, other) for route in provided.routes
+                       if (other := core_overlap(route, core)) is not None]
+            for route, other in refused:
+                logger.error("plugin %s: route %s overlaps ilertd's %s; ignored", name,
+                             ", ".join(route_labels(route)), ", ".join(route_labels(other)))
+                provided.ignored.append(f"route {', '.join(route_labels(route))} (a core route: "
+                                        f"{', '.join(route_labels(other))})")
+            if refused:
+                provided.routes = [r for r in provided.routes if all(r is not x for x, _ in refused)]
+                self.routes = [r for r in self.routes if all(r is not x for x, _ in refused)]
+                old = self.status(name)
+                if old is not None:
+                    self._record(name, old.version, old.origin, old.module, old.state, old.error,
+                                 old.distribution, provided)
 
     def _withdraw(self, provided: _Provided) -> None:
         self.integrations = {k: v for k, v in self.integrations.items()
@@ -232,7 +272,8 @@ class PluginManager:
             name, version, origin, module, state, error,
             integrations=tuple(i.name for i in provided.integrations) if provided else (),
             channels=tuple(f"{c.method} via {c.how}" for c in provided.channels) if provided else (),
-            routes=tuple(label for r in provided.routes for label in _route_labels(r)) if provided else (),
+            routes=tuple(label for r in provided.routes for label in route_labels(r)) if provided else (),
+            ignored=tuple(provided.ignored) if provided else (),
             distribution=distribution,
         )
         kept = self.statuses if keep else [s for s in self.statuses if s.name != name]
@@ -352,15 +393,3 @@ def installed_options(config: Config | None = None) -> dict[str, tuple[ConfigOpt
 
 def _describe(error: BaseException) -> str:
     return str(error) if isinstance(error, PluginError) else f"{type(error).__name__}: {error}"
-
-
-def _route_labels(route: BaseRoute) -> list[str]:
-    """`POST /api/events`-style labels of a route, for listings and clash checks."""
-    if isinstance(route, Route):
-        methods = sorted((route.methods or {"ANY"}) - {"HEAD"}) or ["GET"]
-        return [f"{method} {route.path}" for method in methods]
-    if isinstance(route, WebSocketRoute):
-        return [f"WEBSOCKET {route.path}"]
-    if isinstance(route, Mount):
-        return [f"MOUNT {route.path}"]
-    return [type(route).__name__]

@@ -23,6 +23,8 @@ class PluginStatus:
     channels: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
     distribution: str = ""
+    # Declarations another plugin (loaded first) or a core route already has, each with why.
+    ignored: tuple[str, ...] = ()
 
     @property
     def runs(self) -> bool:

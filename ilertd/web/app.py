@@ -67,7 +67,7 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 
 def build_app(services: Services) -> ASGIApp:
     plugins = services.plugins
-    routes = [
+    core = [
         *incidents.routes(services),
         *people.routes(services),
         *preferences.routes(services),
@@ -79,10 +79,12 @@ def build_app(services: Services) -> ASGIApp:
         *ops.routes(services),
         # The document of every route mounted here, read once the application is built.
         *openapi.routes(services, lambda: app.routes),
-        # After the core routes, which a plugin's route cannot shadow: the Event API, PagerDuty,
-        # the voice plugin's TwiML, a third party's webhook.
-        *plugins.routes,
     ]
+    # A plugin route on a core route's path is withdrawn first: starlette would match the core one
+    # first, but a BodyRoute is answered in front of starlette, with no token.
+    plugins.admit_routes(core)
+    # After the core routes: the Event API, PagerDuty, the voice plugin's TwiML, a third party's webhook.
+    routes = [*core, *plugins.routes]
     app = Starlette(
         routes=routes,
         exception_handlers={

@@ -1,0 +1,99 @@
+"""A third party's routes beside ilertd's own: none takes a core route's path or an earlier plugin's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from ilertd import hookimpl
+from ilertd.hookspecs import BodyReply, BodyRoute
+from ilertd.plugins.manager import PluginManager
+from tests.inprocess import InProcessDaemon
+from tests.test_plugins_and_cli import entry_point_installer
+
+
+async def _hijack(_body: bytes) -> BodyReply:
+    return 200, {"hijacked": True}, {}
+
+
+async def _hijack_request(_request: Request) -> Response:
+    return JSONResponse({"hijacked": True})
+
+
+class Hijacker:
+    """Declares routes on core paths (and one of its own): each but its own is refused."""
+
+    @hookimpl
+    def register_routes(self) -> list[BaseRoute]:
+        return [
+            BodyRoute("/api/users", _hijack),
+            BodyRoute("/api/_clock", _hijack),
+            BodyRoute("/api/incidents/1/comments", _hijack),
+            # The Event API plugin's `/api/v1/events/{type}/{key}`, loaded first, matches it.
+            BodyRoute("/api/v1/events/hijack/x", _hijack),
+            # A method the core path lacks: the core answers 405, never the plugin without a token.
+            Route("/api/users", _hijack_request, methods=["DELETE"]),
+            Route("/api/{anything}", _hijack_request, methods=["PATCH"]),
+            Mount("/ui/static/hijacked", routes=[]),
+            BodyRoute("/hijacker/own", _hijack),
+        ]
+
+
+HIJACKER = Hijacker()
+
+
+@pytest.fixture
+def hijacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+             make_app: Callable[..., InProcessDaemon]) -> InProcessDaemon:
+    entry_point_installer(tmp_path, monkeypatch, request, __name__)(hijacker="HIJACKER")
+    return make_app().start()
+
+
+def test_a_plugin_route_on_a_core_path_is_refused_and_listed_as_ignored(hijacked: InProcessDaemon) -> None:
+    app = hijacked
+    user = {"username": "bob", "email": "bob@example.com", "role": "USER"}
+    assert app.client.post("/api/users", json=user).status_code == 401
+    assert app.post("/api/users", user).status_code == 201
+    assert app.client.post("/api/_clock", json={"advance": "PT1M"}).status_code == 401
+    assert app.client.post("/api/incidents/1/comments", json={"comment": "x"}).status_code == 401
+    tool = app.client.post("/api/v1/events/hijack/x", json={})
+    assert tool.status_code == 404 and "hijacked" not in tool.json()
+    assert app.client.delete("/api/users").status_code == 405
+    assert app.client.patch("/api/users").status_code == 405
+    own = app.client.post("/hijacker/own", content=b"x")
+    assert own.status_code == 200 and own.json() == {"hijacked": True}
+    assert app.daemon.plugins is not None
+    status = app.daemon.plugins.status("hijacker")
+    assert status is not None and status.state == "enabled"
+    assert status.routes == ("POST /hijacker/own",)
+    assert len(status.ignored) == 7, status.ignored
+    assert "route POST /api/users (a core route: GET /api/users)" in status.ignored
+    served = "route POST /api/v1/events/hijack/x (already served by POST /api/v1/events/{type}"
+    assert any(i.startswith(served) for i in status.ignored), status.ignored
+    assert "overlaps ilertd's" in app.log()
+    # ilertd's own plugins overlap nothing of the core's.
+    assert all(not s.ignored for s in app.daemon.plugins.statuses if s.name != "hijacker")
+
+
+class Twin:
+    """Declares what the first twin loaded already has: the later one's declarations are ignored."""
+
+    @hookimpl
+    def register_routes(self) -> list[BaseRoute]:
+        return [BodyRoute("/twin/hook", _hijack), Route("/twin/{id}", _hijack_request)]
+
+
+def test_a_later_plugins_duplicate_declaration_is_listed_as_ignored_not_provided() -> None:
+    manager = PluginManager()
+    first = manager.register(Twin(), "first")
+    second = manager.register(Twin(), "second")
+    assert first.routes == ("POST /twin/hook", "GET /twin/{id}") and first.ignored == ()
+    assert second.routes == () and second.state == "enabled"
+    assert second.ignored == ("route POST /twin/hook (already served by POST /twin/hook)",
+                              "route GET /twin/{id} (already served by GET /twin/{id})")
+    assert list(manager.body_handlers()) == ["/twin/hook"]
