@@ -113,6 +113,15 @@ def broken_site(tmp_path: Path) -> Path:
             raise RuntimeError("misconfigured")
     '''))
     install_fake_distribution(site, "ilertd-badconfig", "ilertd_badconfig", BAD_CONFIG_PLUGIN)
+    # What would stop every actor, or the daemon, escaping: one plugin's failure like any other.
+    install_fake_distribution(site, "ilertd-exits", "ilertd_exits", "import sys\nsys.exit(3)\n")
+    install_fake_distribution(site, "ilertd-interrupts", "ilertd_interrupts", textwrap.dedent('''
+        from ilertd import hookimpl
+
+        @hookimpl
+        def startup():
+            raise KeyboardInterrupt
+    '''))
     return site
 
 
@@ -171,6 +180,7 @@ def test_broken_plugins_are_listed_as_such(tmp_path: Path) -> None:
     assert ": load error" in blocks["ilertd_broken"] and "frobnicate" in blocks["ilertd_broken"]
     assert ": hook error" in blocks["ilertd_badhook"] and "misconfigured" in blocks["ilertd_badhook"]
     assert ": config error" in blocks["ilertd_badconfig"]
+    assert ": load error" in blocks["ilertd_exits"] and "SystemExit: 3" in blocks["ilertd_exits"]
     assert "plugins.ilertd_badconfig.threshold: must be an integer" in blocks["ilertd_badconfig"]
     assert all(state in listed.stdout for state in BUILT_INS)
     assert "Traceback" not in listed.stdout + listed.stderr
@@ -188,7 +198,9 @@ def test_broken_plugins_are_skipped_and_the_daemon_serves(
     states = {s.name: s.state for s in app.daemon.plugins.statuses}
     assert states == {**dict.fromkeys(BUILT_INS, "enabled"), "ilertd_mytool": "enabled",
                       "ilertd_broken": "load error", "ilertd_badhook": "hook error",
-                      "ilertd_badconfig": "config error"}
+                      "ilertd_badconfig": "config error", "ilertd_exits": "load error",
+                      "ilertd_interrupts": "hook error"}
+    assert "startup: KeyboardInterrupt" in (app.daemon.plugins.status("ilertd_interrupts") or ()).error
     log = app.log()
     assert "ilertd_broken" in log and "frobnicate" in log and "misconfigured" in log
     assert "did you mean 'plugins.ilertd_mytool'" in log, "a section for no installed plugin is reported"

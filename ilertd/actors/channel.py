@@ -271,7 +271,8 @@ class ChannelActor(TrackedActor):
             self._answered(due, FAILED)
             self._failed(due, str(error), now)
             return
-        except Exception as error:
+        except BaseException as error:
+            # Anything, a plugin's SystemExit too: escaping, it would make pykka stop every actor.
             logger.exception("channel %s failed unexpectedly", self.channel.name)
             self._answered(due, FAILED)
             self._failed(due, f"{type(error).__name__}: {error}", now)
@@ -355,7 +356,7 @@ class ChannelActor(TrackedActor):
         """A shift reminder, or a test page: a message of its own, with no incident."""
         try:
             self.channel.send(row.target, self.wording.message(self.wording.reminder_text(row), row.id))
-        except Exception as error:
+        except BaseException as error:
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
             self._answered([row], FAILED)

@@ -101,8 +101,9 @@ class PluginManager:
             origin = ("built-in" if distribution == BUILT_IN_DISTRIBUTION
                       else f"entry point of distribution {distribution or '?'}")
             try:
+                # A BaseException too: a plugin's sys.exit() at import would end `ilertd serve`.
                 plugin = entry_point.load()
-            except Exception as error:
+            except BaseException as error:
                 logger.exception("plugin %s (%s) failed to load; skipped", entry_point.name,
                                  entry_point.value)
                 self.options[entry_point.name] = None
@@ -154,7 +155,7 @@ class PluginManager:
             options = self._declared(plugin, "plugin_config", ConfigOption)
             if problems := declared_options(options):
                 raise PluginError("plugin_config: " + "; ".join(problems))
-        except Exception as error:
+        except BaseException as error:
             logger.error("plugin %s: %s; skipped", name, _describe(error))
             return fail("hook error", _describe(error))
         self.options[name] = tuple(options)
@@ -171,7 +172,7 @@ class PluginManager:
             provided.integrations = self._declared(plugin, "register_integrations", Integration, context)
             provided.channels = self._declared(plugin, "register_channels", Channel, context)
             provided.routes = self._declared(plugin, "register_routes", BaseRoute, context)
-        except Exception as error:
+        except BaseException as error:
             logger.exception("plugin %s: a register hook failed; skipped", name)
             return fail("hook error", _describe(error))
         self._provide(name, provided)
@@ -357,7 +358,7 @@ class PluginManager:
         provided = self._provided[name]
         try:
             self._call(provided.plugin, "startup", provided.context)
-        except Exception as error:
+        except BaseException as error:
             logger.exception("plugin %s: startup failed; its integrations, channels and routes are withdrawn",
                              name)
             self._fail_enabled(name, f"startup: {_describe(error)}")
@@ -373,7 +374,7 @@ class PluginManager:
                 continue
             try:
                 self._call(provided.plugin, "shutdown", provided.context)
-            except Exception:
+            except BaseException:
                 logger.exception("plugin %s: shutdown failed", name)
         self._intake = None
         self._replies = None
