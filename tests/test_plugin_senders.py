@@ -103,3 +103,36 @@ def test_a_send_raising_systemexit_or_keyboardinterrupt_is_a_failed_attempt(
     app.advance("PT30S")
     assert _attempts(app, incident_id) == [("SUCCESS", 2)]
     assert SENDER.sent[-1] == target
+
+
+def test_a_warm_that_raises_is_logged_and_the_channel_still_sends(
+        unruly: Callable[[], InProcessDaemon]) -> None:
+    SENDER.warm_fails = True
+    app = unruly()
+    assert "warm() failed" in app.log()
+    _paged_at(app, "plain-x")
+    incident_id = app.event(summary="db1 is down", alertKey="db1").json()["incidentId"]
+    app.advance("PT0S")
+    assert _attempts(app, incident_id) == [("SUCCESS", 1)]
+
+
+def test_a_batch_that_raises_on_enter_fails_the_batchs_pages_which_are_retried(
+        unruly: Callable[[], InProcessDaemon]) -> None:
+    app = unruly()
+    _paged_at(app, "plain-x")
+    SENDER.batch_fails_on = "enter"
+    incident_id = app.event(summary="db1 is down", alertKey="db1").json()["incidentId"]
+    app.advance("PT0S")
+    assert _attempts(app, incident_id) == [("SCHEDULED", 1)] and SENDER.sent == []
+    assert "NOTIFICATION_FAILED" in app.log_types(incident_id)
+    log = app.get(f"/api/incidents/{incident_id}/log-entries").json()
+    assert any("attempt 1: RuntimeError: batch() exploded on enter; retrying" in e["text"] for e in log)
+    # Not again before its back-off.
+    app.advance("PT29S")
+    assert _attempts(app, incident_id) == [("SCHEDULED", 1)]
+    SENDER.batch_fails_on = "exit"
+    app.advance("PT1S")
+    # Failing at its end, the batch's pages are sent all the same: only the failure is logged.
+    assert _attempts(app, incident_id) == [("SUCCESS", 2)] and SENDER.sent == ["plain-x"]
+    assert "its batch() failed at its end" in app.log()
+    assert app.event(summary="still serving", alertKey="other").status_code == 202

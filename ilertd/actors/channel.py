@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 from collections.abc import Collection, Mapping
 from datetime import datetime
@@ -82,8 +83,15 @@ class ChannelActor(TrackedActor):
 
     def on_start(self) -> None:
         warm = getattr(self.channel, "warm", None)
-        if warm is not None:
+        if warm is None:
+            return
+        try:
             warm()
+        except BaseException:
+            # Only a head start for the first send: the channel works without it. A BaseException
+            # (a plugin's SystemExit) escaping an actor would make pykka stop every actor.
+            logger.exception("channel %s: warm() failed; its first send loads what it needs",
+                             self.channel.name)
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -176,11 +184,30 @@ class ChannelActor(TrackedActor):
         if not self._mark_sending([r for _, due in summaries for r in due] + ready, now):
             return
         batch = getattr(self.channel, "batch", None)
-        with batch() if batch is not None else contextlib.nullcontext():
+        try:
+            session = batch() if batch is not None else contextlib.nullcontext()
+            session.__enter__()
+        except BaseException as error:
+            # No page of the batch reached the provider: each is a failed attempt, retried.
+            logger.exception("channel %s: its batch() failed", self.channel.name)
+            for rows in [r for r in (*(due for _, due in summaries), ready) if r]:
+                self._answered(rows, FAILED)
+                self._failed(rows, f"{type(error).__name__}: {error}", now)
+            return
+        try:
             for row, due in summaries:
                 self._send(row, due, facts, now)
             for row in ready:
                 self._send_reminder(row, now)
+        finally:
+            self._close_batch(session, sys.exc_info())
+
+    def _close_batch(self, session: contextlib.AbstractContextManager[Any], raised: Any) -> None:
+        try:
+            session.__exit__(*raised)
+        except BaseException:
+            # The batch's pages have their outcomes: only what it shared was not released cleanly.
+            logger.exception("channel %s: its batch() failed at its end", self.channel.name)
 
     def _retry_still_goes_here(self, row: Any, now: datetime) -> bool:
         """Whether a page a provider refused before is to be tried again at its target. A change
