@@ -45,6 +45,8 @@ from ilertd.store import outbox
 
 logger = logging.getLogger(__name__)
 
+UNROUTABLE = ApiError(500, "INTERNAL_ERROR", "an unexpected error; see the log")
+
 SWEEP_INTERVAL = timedelta(seconds=30)
 SWEEP_KEY = ("sweep",)
 # Hosts share two cores under one GIL: each more is one more thread taking turns at it. Two took
@@ -149,7 +151,14 @@ class Supervisor(TrackedActor):
         writer's lock (a POST of 100 alerts took three times as long under load as alone)."""
         shares: dict[int, list[OpenIncident | EventForIncident]] = {}
         for ingest in events:
-            routed = self._routed(ingest)
+            try:
+                routed = self._routed(ingest)
+            except Exception:
+                # The batch holds the events of concurrent requests: one that cannot be routed is
+                # its own request's 500, and the others' events go on to their incidents.
+                logger.exception("supervisor: an event could not be routed: %r", ingest.event)
+                ingest.reply(Outcome(error=UNROUTABLE))
+                continue
             if routed is not None:
                 shares.setdefault(self.hosts.index(routed.incident_id), []).append(routed)
         for index, share in shares.items():

@@ -119,7 +119,11 @@ class EventApi:
             raise
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(400, "INVALID_PAYLOAD", f"{integration.name}: {error}") from None
-        return integration, source, parsed, events
+        if not isinstance(events, list | tuple) or not all(isinstance(e, Event) for e in events):
+            # The plugin's bug, not the payload's: a 500 (logged), like a parse that raised.
+            raise RuntimeError(f"integration {integration.name}: parse returned {events!r:.200},"
+                               " not a list of Event")
+        return integration, source, parsed, list(events)
 
     async def _ingest(self, integration: Integration, source: SourceInfo, parsed: IntegrationRequest,
                       events: list[Event]) -> Response:

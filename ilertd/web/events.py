@@ -43,6 +43,10 @@ class Ingestion:
         counted in `ilertd_events_total` by its outcome: its responseCode, or the error code it
         was refused with (each event of a refused batch)."""
         metrics = self.services.metrics
+        # Refused here, a plugin's wrong item fails its own request (a 500), not the other
+        # requests whose events cross to the supervisor in the same batch.
+        if not _event_list(events):
+            raise TypeError(f"{integration}: events must be a list of Event, got {_kinds(events)}")
         try:
             outcomes = await self._ingest(source, events, integration, payload, payloads)
         except ApiError as error:
@@ -76,3 +80,15 @@ class Ingestion:
                           received_at=received_at)
                   for event, part in zip(events, payloads, strict=True)]
         return await self.gathered.ask(self.services.leading_supervisor(), self.services.tracker, builds)
+
+
+def _event_list(events: object) -> bool:
+    return (isinstance(events, Sequence) and not isinstance(events, str)
+            and all(isinstance(e, Event) for e in events))
+
+
+def _kinds(events: object) -> str:
+    """What a plugin handed over instead of a list of Event, for its error."""
+    if not isinstance(events, Sequence) or isinstance(events, str):
+        return type(events).__name__
+    return "a list holding " + ", ".join(sorted({type(e).__name__ for e in events}))
