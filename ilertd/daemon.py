@@ -146,8 +146,6 @@ class Daemon:
         self.start_runtime()
         self.node = node_name(self.port if listen else None)
         self.services = self.make_services(self.plugins)
-        self.web_app = build_app(self.services)
-        self.relay = Relay(self.db, self.node, self.web_app)
         # The leader runs the actors; a follower (PostgreSQL, the lock held elsewhere) serves reads
         # and hands writes to the leader.
         self.leadership = Leadership(self.db, self.node, self.lead, self.leadership_lost)
@@ -156,8 +154,10 @@ class Daemon:
             self.metrics.leader.set(0)
             logger.info("leadership: another node leads; %s follows", self.leadership.name)
         self.watcher.start(self.services.app.ctx)
-        # Ingestion works from here: each plugin's startup hook runs before HTTP serves.
+        # Ingestion works from here; startups run before HTTP (a failed one's routes are not built).
         self.plugins.start(Ingestion(self.services), self.services.app.replies)
+        self.web_app = build_app(self.services)
+        self.relay = Relay(self.db, self.node, self.web_app)
         self.taking_events = True
         self.start_relay()
         if listen:

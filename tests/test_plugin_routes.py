@@ -97,3 +97,30 @@ def test_a_later_plugins_duplicate_declaration_is_listed_as_ignored_not_provided
     assert second.ignored == ("route POST /twin/hook (already served by POST /twin/hook)",
                               "route GET /twin/{id} (already served by GET /twin/{id})")
     assert list(manager.body_handlers()) == ["/twin/hook"]
+
+
+class FailsToStart:
+    """Serves routes, and its startup fails: they are withdrawn with its integrations."""
+
+    @hookimpl
+    def register_routes(self) -> list[BaseRoute]:
+        return [Route("/fails/hello", _hijack_request), BodyRoute("/fails/fast", _hijack)]
+
+    @hookimpl
+    def startup(self) -> None:
+        raise RuntimeError("cannot start")
+
+
+FAILS_TO_START = FailsToStart()
+
+
+def test_the_routes_of_a_plugin_whose_startup_failed_are_not_served(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+        make_app: Callable[..., InProcessDaemon]) -> None:
+    entry_point_installer(tmp_path, monkeypatch, request, __name__)(fails="FAILS_TO_START")
+    app = make_app().start()
+    assert app.daemon.plugins is not None
+    status = app.daemon.plugins.status("fails")
+    assert status is not None and status.state == "hook error" and status.routes == ()
+    for answer in (app.client.get("/fails/hello"), app.client.post("/fails/fast", content=b"x")):
+        assert answer.status_code == 404 and answer.json()["code"] == "NOT_FOUND"
