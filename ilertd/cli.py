@@ -97,6 +97,7 @@ def _application(config: Config, plugins: bool = False, first_start: bool = Fals
             manager = PluginManager(config)
             manager.load_entry_points()
         context.methods = lambda reminders: manager.methods(reminders=reminders)
+        context.laid_out = manager.laid_out
         context.integration_types = lambda: {i.integration_type for i in manager.integrations.values()}
     return Application(context)
 

@@ -364,7 +364,7 @@ class Daemon:
             integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
             incident_action=gateway.incident_action,
             reachability_changed=gateway.reachability_changed,
-            methods=lambda reminders: plugins.methods(reminders=reminders),
+            methods=lambda reminders: plugins.methods(reminders=reminders), laid_out=plugins.laid_out,
             secret_key=self.config.security.secret_key,
             passwords=password_hashing(self.config.security),
             test_page=gateway.test_page, pages_moved=gateway.pages_moved,

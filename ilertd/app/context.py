@@ -19,6 +19,9 @@ from ilertd.store.quiet_times import MaintenanceCache
 from ilertd.store.schedules import ScheduleDirectory, schedule_ids
 from ilertd.store.sources import SourceCache
 
+# The built-in channels' layouts, for a context without plugins (the CLI's, tests').
+BUILT_IN_LAYOUTS = {"email": ("EMAIL",), "sms": ("SMS",), "voice": ("VOICE",), "push": ("PUSH",)}
+
 
 def _nothing(*_args: object) -> None:
     """Nobody to tell (the CLI writes while no daemon runs in its process)."""
@@ -54,6 +57,9 @@ class Context:
     integration_types: Callable[[], set[str]] = set
     # The contact methods of the registered channels (True: those that may carry a shift reminder).
     methods: Callable[[bool], tuple[str, ...]] = lambda _reminders: METHODS
+    # The methods of the registered channels whose pages have a layout ("email", "sms", "voice"):
+    # those an e-mailed, texted or keyed reply may answer, a third party's as a built-in's.
+    laid_out: Callable[[str], tuple[str, ...]] = lambda layout: BUILT_IN_LAYOUTS.get(layout, ())
     # The incident actors, from above this layer: (incident, action, who, comment, level, when
     # the page a reply's escalation answers was sent) → the refusal, or None once committed.
     incident_action: Callable[[int, str, Actor, str, int | None, datetime | None], ApiError | None] = (

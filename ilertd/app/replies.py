@@ -111,10 +111,17 @@ class Replies:
 
     # --- SMS ------------------------------------------------------------------------------------
 
+    @property
+    def _phone_methods(self) -> tuple[str, ...]:
+        """The methods whose pages go to a phone (the built-in SMS and VOICE, a third party's of
+        their layouts): a text from a number of one of them may answer its pages."""
+        return (*self.ctx.laid_out("sms"), *self.ctx.laid_out("voice"))
+
     def sms(self, phone: str, body: str) -> str | None:
         """The answer to an SMS from `phone` (None: send nothing): a reply code and letter, a bare
         letter for the latest page, `ack <id>`, PagerDuty's 4 and 6, STOP, START, else help."""
-        owners = store.phone_owners(phone)
+        phones = self._phone_methods
+        owners = store.phone_owners(phone, phones)
         if not owners:
             logger.info("SMS reply from %s: no user has this number; not answered", phone)
             return None
@@ -137,13 +144,13 @@ class Replies:
             else:
                 target = holder.incident_id, holder.user_id
         elif reply.kind == "action" and reply.incident_id is not None:
-            user_id = store.user_paged_at(reply.incident_id, store.PHONE_METHODS, phone)
+            user_id = store.user_paged_at(reply.incident_id, phones, phone)
             if user_id is None:
                 problem = f"ilertd: incident #{reply.incident_id} was not paged to this phone."
             else:
                 target = reply.incident_id, user_id
         elif reply.kind == "action" and reply.action is not None:
-            latest = [page for page in store.latest_pages_to(phone, store.PHONE_METHODS) if page[1] in owners]
+            latest = [page for page in store.latest_pages_to(phone, phones) if page[1] in owners]
             if not latest:
                 problem = "ilertd: no page to this phone to answer."
             elif len(latest) == 1:
@@ -169,7 +176,7 @@ class Replies:
         store.reset_help_replies(self.ctx.db, phone, now)
         incident_id, user_id = target
         return "ilertd: " + self.act(incident_id, user_id, reply.action, "SMS", lambda: store.last_page_sent(
-            incident_id, user_id, store.PHONE_METHODS, phone)).text
+            incident_id, user_id, phones, phone)).text
 
     # --- phone keys -----------------------------------------------------------------------------
 
@@ -182,7 +189,8 @@ class Replies:
         if choice == "next":
             return VoiceAnswer("")
         page = notification(notification_id)
-        if page is None or page.incident_id is None or page.method != "VOICE" or page.kind != "ALERT":
+        voice = self.ctx.laid_out("voice")
+        if page is None or page.incident_id is None or page.method not in voice or page.kind != "ALERT":
             return VoiceAnswer("This page no longer exists.")
         # A call still being placed in its channel's batch has no sent_at stored yet: from when
         # it was handed out (a "5" pressed twice otherwise escalated twice).
@@ -214,7 +222,8 @@ class Replies:
         if bound is None:
             return Answer("the subject carries no valid ilertd reply key")
         incident_id, user_id = bound
-        if not sender or not store.was_paged_by_mail(incident_id, user_id, sender):
+        mail = self.ctx.laid_out("email")
+        if not sender or not store.was_paged_by_mail(incident_id, user_id, sender, mail):
             logger.warning("e-mailed reply for incident %s from %s: that address was not paged for it",
                            incident_id, sender or "(no sender)", extra=ids(incident_id=incident_id))
             return Answer(f"{sender or 'this sender'} was not paged for incident #{incident_id}")
@@ -222,7 +231,7 @@ class Replies:
         if action is None:
             return Answer("the reply's first word must be accept, resolve or escalate")
         return self.act(incident_id, user_id, action, "EMAIL",
-                        lambda: store.last_page_sent(incident_id, user_id, ("EMAIL",)))
+                        lambda: store.last_page_sent(incident_id, user_id, mail))
 
 
 def _to_level(incident_id: int) -> str:

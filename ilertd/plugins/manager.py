@@ -325,6 +325,10 @@ class PluginManager:
         ranked = sorted(self.channels, key=lambda m: METHODS.index(m) if m in METHODS else len(METHODS))
         return tuple(m for m in ranked if self.channels[m].reminders or not reminders)
 
+    def laid_out(self, layout: str) -> tuple[str, ...]:
+        """The methods of the registered channels of this layout (`email`: those a reply by mail answers)."""
+        return tuple(m for m in self.methods() if self.channels[m].layout == layout)
+
     def body_handlers(self) -> dict[str, BodyHandler]:
         """Which handler answers a POST to each fixed path declared as a BodyRoute (the fast path)."""
         return {route.path: route.handler for route in self.routes

@@ -12,7 +12,6 @@ from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.outbox import pages_of_message
 
-PHONE_METHODS = ("SMS", "VOICE")
 # A page that left ilertd: alone, or in a summary of several.
 SENT = ("SUCCESS", "AGGREGATED")
 
@@ -103,19 +102,20 @@ def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], targe
     return max(times) if times else None
 
 
-def was_paged_by_mail(incident_id: int, user_id: int, address: str) -> bool:
-    """Whether an e-mail page of the incident reached `address` (any case) for this user."""
-    return (_pages_sent(("EMAIL",), m.Notification.id)
+def was_paged_by_mail(incident_id: int, user_id: int, address: str, methods: Iterable[str]) -> bool:
+    """Whether a page of the incident by one of the e-mail `methods` reached `address` (any case)
+    for this user."""
+    return (_pages_sent(methods, m.Notification.id)
             .where((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
                    & (peewee.fn.LOWER(m.Notification.target) == address.lower()))
             .exists())
 
 
-def phone_owners(phone: str) -> list[int]:
-    """The users who have this number as an SMS or voice contact (none: anyone else, who gets no
-    answer)."""
+def phone_owners(phone: str, methods: Iterable[str]) -> list[int]:
+    """The users who have this number as a contact of one of the phone `methods` (none: anyone
+    else, who gets no answer)."""
     return [user_id for (user_id,) in m.Contact.select(m.Contact.user).distinct()
-            .where((m.Contact.target == phone) & m.Contact.method.in_(PHONE_METHODS)).tuples()]
+            .where((m.Contact.target == phone) & m.Contact.method.in_(tuple(methods))).tuples()]
 
 
 def phone_state(phone: str) -> m.PhoneState | None:
