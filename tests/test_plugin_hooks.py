@@ -349,6 +349,26 @@ def test_a_plugin_that_does_not_fit_the_contract_is_a_load_error() -> None:
     assert status.state == "load error" and "extra" in status.error
 
 
+class Misspelt:
+    """A hook name with a letter missing: pluggy would keep it for a spec that never comes."""
+
+    @hookimpl
+    def register_integration(self) -> list[Integration]:
+        return [Integration("misspelt", "API", Recorder.parse, accepts_any_source=True)]
+
+
+def test_a_hookimpl_naming_no_hook_is_a_load_error_and_leaves_nothing_behind() -> None:
+    manager = PluginManager()
+    status = manager.register(Misspelt(), "misspelt")
+    assert status.state == "load error", status
+    assert "unknown hook 'register_integration'" in status.error
+    assert manager.pm.get_plugin("misspelt") is None
+    module = _module_plugin(MODULE_PLUGIN.replace("def register_routes", "def register_route"))
+    assert manager.register(module, "module_misspelt").state == "load error"
+    # The next plugin is not blamed for the one before.
+    assert manager.register(Recorder(), "recorder").state == "enabled"
+
+
 def _module_plugin(source: str) -> ModuleType:
     module = ModuleType("module_plugin")
     exec(compile(source, "module_plugin.py", "exec"), module.__dict__)

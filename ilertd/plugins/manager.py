@@ -8,10 +8,9 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 from dataclasses import dataclass, field
-from types import FunctionType, MappingProxyType, MethodType, ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
-import pluggy
 from starlette.routing import BaseRoute
 
 from ilertd import hookspecs
@@ -27,6 +26,7 @@ from ilertd.config.settings import twilio_cannot_call_back
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
+from ilertd.plugins.pluggy_manager import HookPluginManager
 from ilertd.plugins.routes import answered_by, core_overlap, route_labels
 from ilertd.plugins.status import Distributions, PluginState, PluginStatus
 
@@ -35,20 +35,6 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "ilertd.plugins"
 BUILT_IN_DISTRIBUTION = "ilertd"
 NOT_READY = ApiError(503, "NOT_READY", "ilertd is not taking events now (starting or stopping); retry")
-
-
-class _HookPluginManager(pluggy.PluginManager):
-    """pluggy's manager, quicker at registering a module: pluggy looks up each of the module's
-    names (its imports too, about 45 a plugin) with `inspect.getattr_static`, 0.7 ms a plugin and
-    most of a start's plugin loading. Only a function, a static or class method or a bound method
-    can be a hook, and a module's names are in its `__dict__`: anything else there is skipped
-    before pluggy's own look-up, which decides the rest."""
-
-    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
-        if isinstance(plugin, ModuleType) and not isinstance(
-                plugin.__dict__.get(name), FunctionType | staticmethod | classmethod | MethodType):
-            return None
-        return super().parse_hookimpl_opts(plugin, name)
 
 
 @dataclass
@@ -74,7 +60,7 @@ class PluginManager:
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
-        self.pm = _HookPluginManager("ilertd")
+        self.pm = HookPluginManager("ilertd")
         self.pm.add_hookspecs(hookspecs)
         self.statuses: list[PluginStatus] = []
         # Each plugin that got as far as declaring its keys; None: it failed before (not checkable).
