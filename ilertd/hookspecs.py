@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import pluggy
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ilertd.actors.messages import Outcome, SourceInfo
@@ -46,7 +46,7 @@ from ilertd.domain import json_input
 from ilertd.domain.events import Event
 from ilertd.domain.text_input import form_fields
 from ilertd.errors import ApiError
-from ilertd.web.http import read_body
+from ilertd.web.http import body_reply, read_body
 
 __all__ = [
     "ApiError",
@@ -230,8 +230,10 @@ class BodyRoute(Route):
         super().__init__(path, self._endpoint, methods=["POST"], name=name or path)
 
     async def _endpoint(self, request: Request) -> Response:
-        status, reply, headers = await self.handler(await read_body(request))
-        return JSONResponse(reply, status_code=status, headers=dict(headers))
+        status, content, headers = body_reply(await self.handler(await read_body(request)))
+        response = Response(content, status_code=status)
+        response.raw_headers = headers
+        return response
 
 
 # --- what a plugin is given ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.requests import Request
@@ -124,3 +125,52 @@ def test_the_routes_of_a_plugin_whose_startup_failed_are_not_served(
     assert status is not None and status.state == "hook error" and status.routes == ()
     for answer in (app.client.get("/fails/hello"), app.client.post("/fails/fast", content=b"x")):
         assert answer.status_code == 404 and answer.json()["code"] == "NOT_FOUND"
+
+
+BAD_REPLIES: dict[str, Any] = {
+    "unserializable": (200, {"x": object()}, {}),
+    "nan": (200, {"x": float("nan")}, {}),
+    "status-as-text": ("200", {"ok": 1}, {}),
+    "header-not-text": (200, {"ok": 1}, {"X-N": 5}),
+    "header-two-lines": (200, {"ok": 1}, {"X-N": "1\r\nSet-Cookie: a=b"}),
+    "header-not-latin-1": (200, {"ok": 1}, {"X-N": "\u2603"}),
+    "no-tuple": {"just": "json"},
+    "status-out-of-range": (1000, {"ok": 1}, {}),
+}
+
+
+class BadReplies:
+    """BodyRoutes whose handlers answer what is no answer, at fixed paths (served in front of
+    starlette) and at a path with a parameter (served by starlette)."""
+
+    @hookimpl
+    def register_routes(self) -> list[BaseRoute]:
+        def answering(kind: str) -> Callable[[bytes], Any]:
+            async def handler(_body: bytes) -> Any:
+                return BAD_REPLIES[kind]
+            return handler
+
+        async def by_kind(body: bytes) -> Any:
+            return BAD_REPLIES[body.decode()]
+
+        return [*(BodyRoute(f"/bad/{kind}", answering(kind)) for kind in BAD_REPLIES),
+                BodyRoute("/bad-by-kind/{anything}", by_kind)]
+
+
+BAD_REPLIES_PLUGIN = BadReplies()
+
+
+def test_a_body_routes_reply_that_is_no_answer_is_the_envelopes_500(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+        make_app: Callable[..., InProcessDaemon]) -> None:
+    entry_point_installer(tmp_path, monkeypatch, request, __name__)(bad_replies="BAD_REPLIES_PLUGIN")
+    app = make_app().start()
+    envelope = {"status": 500, "code": "INTERNAL_ERROR", "message": "an unexpected error; see the log"}
+    for kind in BAD_REPLIES:
+        for answer in (app.client.post(f"/bad/{kind}", content=b""),
+                       app.client.post("/bad-by-kind/x", content=kind.encode())):
+            assert answer.status_code == 500, (kind, answer.text)
+            assert answer.headers["content-type"] == "application/json", kind
+            assert answer.json() == envelope, kind
+            assert "set-cookie" not in answer.headers
+    assert app.event(summary="unaffected", alertKey="u").status_code == 202

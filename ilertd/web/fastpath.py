@@ -9,14 +9,13 @@ starlette application.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler
-from ilertd.web.http import read_limited, unexpected_error
+from ilertd.web.http import body_reply, read_limited, unexpected_error
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +23,6 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-JSON_HEADER = (b"content-type", b"application/json")
-
 
 class ClientGone(Exception):
     """The client disconnected before its body arrived: nobody is left to answer."""
@@ -46,18 +42,17 @@ class BodyFastPath:
             return
         try:
             body = await self._body(scope, receive)
-            status, reply, headers = await handler(body)
+            # Checked here, a reply that is no answer (an object JSON cannot hold, a status given
+            # as text, NaN) is the envelope's 500, not a dropped connection or invalid JSON.
+            status, content, raw_headers = body_reply(await handler(body))
         except ClientGone:
             return
         except ApiError as error:
-            status, reply, headers = error.status, error.body(), error.headers
+            status, content, raw_headers = body_reply((error.status, error.body(), error.headers))
         except Exception as unexpected:
             logger.exception("unhandled error on POST %s", scope["path"])
             error = unexpected_error(unexpected)
-            status, reply, headers = error.status, error.body(), error.headers
-        content = json.dumps(reply, separators=(",", ":")).encode()
-        raw_headers = [JSON_HEADER, (b"content-length", str(len(content)).encode())]
-        raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+            status, content, raw_headers = body_reply((error.status, error.body(), error.headers))
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": content})
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +24,9 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # A route authenticates its caller by bearer token ("token"), or by its own means ("public":
 # integration keys, feed tokens, Twilio signatures).
 Access = Literal["token", "public"]
+JSON_HEADER = (b"content-type", b"application/json")
+# What a header may not hold: a line break would end it and start another (or the answer).
+_NOT_IN_HEADER = re.compile(r"[\r\n\0]")
 
 
 def too_large(limit: int) -> ApiError:
@@ -78,6 +83,27 @@ def unexpected_error(error: BaseException) -> ApiError:
     """The answer to an exception no handler expected: a store that failed (its disk full, the
     database gone) is a 503 saying retry, since nothing was changed; anything else a 500."""
     return StoreUnavailable() if store_failed(error) else INTERNAL_ERROR
+
+
+def body_reply(reply: Any) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """A BodyRoute handler's `(status, JSON value, headers)` as an answer's status, body and raw
+    headers. TypeError or ValueError (the plugin's bug: a 500) when it is not one: a status that
+    is no int from 100 to 599, a value JSON cannot hold (NaN and infinities too, which no JSON
+    parser reads), a header name or value that is not text one line long."""
+    if not isinstance(reply, tuple) or len(reply) != 3:
+        raise TypeError(f"a BodyRoute handler returned {reply!r:.100}, not (status, JSON value, headers)")
+    status, value, headers = reply
+    if type(status) is not int or not 100 <= status <= 599:
+        raise TypeError(f"a BodyRoute handler returned the status {status!r:.40}, not an int from 100 to 599")
+    content = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and not _NOT_IN_HEADER.search(k + v)
+            for k, v in headers.items()):
+        raise TypeError(f"a BodyRoute handler returned the headers {headers!r:.100}, not text to text")
+    raw = [JSON_HEADER, (b"content-length", str(len(content)).encode())]
+    # latin-1: what HTTP carries; other text is a ValueError (UnicodeEncodeError), the plugin's 500.
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    return status, content, raw
 
 
 def parse_id(raw: object) -> int | None:
