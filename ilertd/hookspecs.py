@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from ilertd.actors.messages import Outcome, SourceInfo
 from ilertd.app.replies import Replies
-from ilertd.channels.base import DeliveryError, Message, Sender
+from ilertd.channels.base import DeliveryError, Message, MessageAction, Sender
 from ilertd.config import Config, ConfigOption
 from ilertd.domain import json_input
 from ilertd.domain.events import Event
@@ -60,6 +60,7 @@ __all__ = [
     "Integration",
     "IntegrationRequest",
     "Message",
+    "MessageAction",
     "Outcome",
     "PluginContext",
     "Sender",

@@ -98,3 +98,18 @@ def test_the_native_event_api_is_a_plugin_found_through_entry_points() -> None:
     integration = plugins.integration("api")
     assert integration is not None and integration.accepts_any_source
     assert set(plugins.body_handlers()) == {"/api/events", "/api/v1/events"}
+
+
+def test_every_name_the_guide_imports_from_hookspecs_is_there() -> None:
+    """What docs/plugins.md tells a plugin to import from ilertd.hookspecs: the names of its
+    `from ilertd.hookspecs import ...` lines and of its list of what is there."""
+    text = DOCS.read_text(encoding="utf-8")
+    named = {name.strip() for line in re.findall(r"from ilertd\.hookspecs import ([\w, ]+)", text)
+             for name in line.split(",")}
+    listed = re.search(r"Import only from `ilertd\.hookspecs` \(every declaration, (.*?) are there\)", text,
+                       re.DOTALL)
+    assert listed is not None
+    named |= set(re.findall(r"`(\w+)`", listed.group(1)))
+    assert {"MessageAction", "Event", "ConfigOption", "Integration"} <= named
+    for name in named:
+        assert hasattr(hookspecs, name) and name in hookspecs.__all__, name
