@@ -251,6 +251,12 @@ class Intake(Protocol):
     def refused(self, integration: str, code: str) -> None: ...
 
 
+def unsigned_refused(source: SourceInfo) -> ApiError:
+    """The refusal of a request naming `source`, which has a `signingSecret`, by its key alone."""
+    return ApiError(401, "INVALID_SIGNATURE", f"alert source {source.name!r} takes only its tool's signed"
+                    f" requests, on /api/v1/events/{source.integration_type.lower()}/...")
+
+
 class PluginHost(Protocol):
     """The plugin manager as a context sees it."""
 
@@ -313,6 +319,22 @@ class PluginContext:
     async def source(self, integration_key: str) -> SourceInfo:
         """The alert source with this integration key; ApiError 404 UNKNOWN_INTEGRATION_KEY if none."""
         return await self.host.intake().source(integration_key)
+
+    async def keyed_source(self, integration_key: str, integration: str) -> SourceInfo:
+        """`source` for a request that names its source by the key alone, with no signature of its
+        tool (the Event API, PagerDuty's shim), counted as `integration`'s when refused. A source
+        with a `signingSecret` is 401 INVALID_SIGNATURE: its secret guards its tool's route, and
+        the key alone opened and resolved its incidents here."""
+        try:
+            found = await self.source(integration_key)
+        except ApiError as error:
+            self.refused(integration, error)
+            raise
+        if found.signing_secret:
+            error = unsigned_refused(found)
+            self.refused(integration, error)
+            raise error
+        return found
 
     def integration(self, name: str) -> Integration | None:
         """The registered integration with this name or alias (case-insensitive), if any."""

@@ -53,6 +53,15 @@ class TextLines(logging.Formatter):
         # One tuple, replaced whole: a thread never sees one second's number with another's text.
         self._second: tuple[int, str] = (-1, "")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line, each line break of its message followed by an indent: an alert's summary of
+        several lines, logged by the log channel, wrote lines that read as the daemon's own
+        ("... INFO ilertd.web.ui.account: admin logged in from ...")."""
+        line = super().formatMessage(record)
+        if "\n" in line or "\r" in line:
+            line = line.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\n    ")
+        return line
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         second, text = self._second
         if second != int(record.created):

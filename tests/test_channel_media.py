@@ -267,3 +267,22 @@ def test_a_push_page_is_brief_and_a_service_without_buttons_gets_the_links(recei
     ntfy.send("ops", page(brief="HIGH from db", actions=ACTIONS))
     [buttons] = [r for r in receiver.requests if "X-Actions" in r.headers]
     assert buttons.json()["message"] == "HIGH from db"
+
+
+@pytest.mark.parametrize("summary", [
+    "disk full\nReply-To : attacker@evil.example\nX-Injected : yes", "db down\nCause: disk",
+    "db down\r\nsee runbook", "db down\u2028line\x85next\x0bvertical",
+], ids=["headers injected", "a colon on the next line", "crlf", "other line breaks"])
+def test_a_subject_of_several_lines_is_one_line(smtp: SmtpServer, summary: str) -> None:
+    """An alert's summary of several lines went into the Subject with its line breaks: a line such
+    as "Reply-To : attacker@evil.example" became a header of its own, or a strict reader stopped
+    at it and read the real headers as body; "db down\\nCause: disk" failed every attempt
+    (HeaderParseError), and the page ended ERROR, never sent."""
+    channel = AppriseChannel("email", smtp.url())
+    channel.send("alice@example.com", Message(f"[ilertd] #1 HIGH: {summary}", BODY, "ilertd-n1", summary))
+    [email] = smtp.messages
+    assert email["X-Injected"] is None and email["Cause"] is None
+    assert email["Reply-To"] is None and email["To"] == "alice@example.com"
+    assert email["X-Ilertd-Notification"] == "ilertd-n1"
+    subject = str(make_header(decode_header(email["Subject"])))
+    assert subject == "[ilertd] #1 HIGH: " + " ".join(summary.split())

@@ -218,3 +218,32 @@ def test_a_payload_with_no_events_is_answered_at_once(app: InProcessDaemon, monk
     gather = ask.TurnGather(IngestBatch)
     asked = gather.ask(services.leading_supervisor(), services.tracker, [])
     assert asyncio.run(asyncio.wait_for(asked, 10)) == []
+
+
+def test_a_signed_sources_key_alone_opens_and_resolves_nothing_elsewhere(app: InProcessDaemon) -> None:
+    """Its key, sent to the Event API or PagerDuty's shim, opened and resolved its incidents with
+    no signature: the secret guarded one route of three."""
+    body, headers, secret = fixture(CRITICAL)
+    url = make_source(app, secret)
+    key = url.rsplit("/", 1)[1]
+    opened = post(app, url, body, headers).json()[0]
+    native = app.client.post("/api/events", json={
+        "integrationKey": key, "eventType": "RESOLVE", "alertKey": opened["alertKey"], "summary": "x"})
+    assert (native.status_code, native.json()["code"]) == (401, "INVALID_SIGNATURE")
+    assert native.json()["message"] == ("alert source 'sentry' takes only its tool's signed requests,"
+                                        " on /api/v1/events/sentry/...")
+    shim = app.client.post("/v2/enqueue", json={
+        "routing_key": key, "event_action": "resolve", "dedup_key": opened["alertKey"]})
+    assert shim.status_code == 401 and shim.json()["status"] == "invalid event", shim.text
+    new = app.client.post("/api/events", json={"integrationKey": key, "eventType": "ALERT", "summary": "x"})
+    assert new.status_code == 401
+    assert app.get(f"/api/incidents/{opened['incidentId']}").json()["status"] == "PENDING"
+    assert len(app.get("/api/incidents").json()) == 1
+    metrics = app.client.get("/metrics").text
+    assert 'ilertd_events_total{integration="api",outcome="INVALID_SIGNATURE"} 2.0' in metrics
+    assert 'ilertd_events_total{integration="pagerduty",outcome="INVALID_SIGNATURE"} 1.0' in metrics
+    # A source without a secret takes its key there, as the Event API promises any source's.
+    plain = helpers.new_source(app, "SENTRY", "open sentry")
+    taken = app.client.post("/api/events", json={"integrationKey": plain, "eventType": "ALERT",
+                                                 "summary": "x"})
+    assert taken.status_code == 202, taken.text

@@ -54,6 +54,18 @@ def test_text_lines_and_the_level(restore_root: None) -> None:
     assert line.endswith("WARNING ilertd.test: loud 3")
 
 
+def test_a_message_of_several_lines_never_writes_a_line_of_its_own(restore_root: None) -> None:
+    """The log channel writes a page's title: an alert's summary of several lines wrote lines that
+    read as the daemon's own, a forged login among them."""
+    out = io.StringIO()
+    configure_logging("text", "INFO", out)
+    forged = "2026-12-07 18:00:00,000 INFO ilertd.web.ui.account: admin logged in from 198.51.100.7"
+    logging.getLogger("ilertd.pages").warning("PAGE EMAIL to a@example.com: db down\n%s\r\nend\rx", forged)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("WARNING ilertd.pages: PAGE EMAIL to a@example.com: db down")
+    assert lines[1:] == ["    " + forged, "    end", "    x"]
+
+
 @pytest.mark.parametrize("created", [1_764_820_800.0, 1_764_820_800.9996, 1_764_820_801.0004, 951_782_399.5])
 def test_text_lines_read_as_the_standard_formatter_writes_them(created: float) -> None:
     standard, text_lines = logging.Formatter(TEXT_FORMAT), TextLines()

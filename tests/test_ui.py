@@ -189,7 +189,7 @@ def test_failed_logins_are_not_kept_once_their_window_has_passed() -> None:
         for spray in range(4):
             now = start + spray * (FAILED_LOGIN_WINDOW + timedelta(minutes=1))
             for n in range(per_round):
-                limiter.failed([f"user:name-{spray}-{n}", f"address:10.{spray}.{n // 256}.{n % 256}"], now)
+                limiter.attempt([f"user:name-{spray}-{n}", f"address:10.{spray}.{n // 256}.{n % 256}"], now)
             gc.collect()
             held.append(tracemalloc.get_traced_memory()[0] - base)
     finally:
@@ -197,9 +197,27 @@ def test_failed_logins_are_not_kept_once_their_window_has_passed() -> None:
     # Kept: the last spray and at most the one before it, not all four.
     assert held[3] < 2.5 * held[0], held
     for _ in range(FAILED_LOGINS_ALLOWED):
-        limiter.failed(["user:ann", "address:10.9.9.9"], now)
-    assert limiter.blocked_until(["user:ann"], now) == now + FAILED_LOGIN_WINDOW
-    assert limiter.blocked_until(["user:name-3-0"], now) is None
+        assert limiter.attempt(["user:ann", "address:10.9.9.9"], now) is None
+    assert limiter.attempt(["user:ann"], now) == now + FAILED_LOGIN_WINDOW
+    assert limiter.attempt(["user:name-3-0"], now) is None
+
+
+def test_logins_sent_together_are_counted_as_they_come() -> None:
+    """Checked before the password and counted after it, forty guesses sent at once were each let
+    through and checked: about forty guesses a window, not five."""
+    limiter = LoginLimiter()
+    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    keys = ["user:ann", "address:10.0.0.1"]
+    # Every guess begun before any ends: only the allowed number get to their password check.
+    let_through = [limiter.attempt(keys, now) is None for _ in range(40)]
+    assert let_through.count(True) == FAILED_LOGINS_ALLOWED
+    # A login that succeeds forgets the name's failures, and is not one of the address's.
+    other = LoginLimiter()
+    assert other.attempt(["user:bo", "address:10.0.0.2"], now) is None
+    other.succeeded(["user:bo", "address:10.0.0.2"], now)
+    for _ in range(FAILED_LOGINS_ALLOWED):
+        assert other.attempt(["user:cy", "address:10.0.0.2"], now) is None
+    assert other.attempt(["user:dee", "address:10.0.0.2"], now) is not None
 
 
 def test_a_long_timeline_shows_how_the_incident_opened_and_how_it_stands(app: InProcessDaemon) -> None:

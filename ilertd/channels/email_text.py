@@ -22,7 +22,11 @@ def subject_header(subject: str) -> str:
     """The Subject header of `subject`, folded into lines SMTP takes: apprise wrote it on one line,
     one encoded word for text beyond ASCII, which a server refuses past 998 characters ("500 Line
     too long": 80 Japanese characters were enough, and the page was never sent). Text that reads
-    like an encoded word itself (`=?utf-8?q?...?=`) is encoded, so that it shows as written."""
+    like an encoded word itself (`=?utf-8?q?...?=`) is encoded, so that it shows as written. Its
+    line breaks are spaces: an alert's summary of several lines put a header of its own in the
+    e-mail ("Reply-To : attacker@..."), or one a reader took for the end of the headers, and the
+    email package refused some outright, so the page was never sent."""
+    subject = " ".join(subject.split())
     plain = subject.isascii() and "=?" not in subject and all(len(word) <= 200 for word in subject.split())
     if plain and len(subject) <= 900 and subject.isprintable():
         # On one line as apprise wrote it: a reply's quoted subject then holds the reply key whole

@@ -27,6 +27,7 @@ from ilertd.hookspecs import (
     Outcome,
     PluginContext,
     SourceInfo,
+    unsigned_refused,
 )
 from ilertd.web.http import parse_json
 
@@ -74,7 +75,8 @@ class EventApi:
             self.context.refused(NAME, error)
             raise
         payload = {k: v for k, v in document.items() if k not in SECRET_FIELDS}
-        (outcome,) = await self.context.ingest(integration_key, [event], NAME, payload)
+        source = await self.context.keyed_source(integration_key, NAME)
+        (outcome,) = await self.context.ingest(source, [event], NAME, payload)
         if outcome.error is not None:
             raise outcome.error
         return 202, self.reply(outcome), {}
@@ -106,6 +108,9 @@ class EventApi:
                 f"this key belongs to alert source {source.name!r}, of type {source.integration_type};"
                 f" /api/v1/events/{kind}/ takes keys of {integration.integration_type} sources",
             )
+        if integration.accepts_any_source and integration.verify is None and source.signing_secret:
+            # A body of no tool's signature (the Event API's, PagerDuty's) for a signed source.
+            raise unsigned_refused(source)
         parsed = IntegrationRequest(body=body, headers=dict(request.headers),
                                     query=storable_pairs(request.query_params), source_name=source.name,
                                     source=source)

@@ -150,10 +150,13 @@ class PagerDutyApi:
             return _error(400, error.errors)
         payload = {k: v for k, v in document.items() if k != "routing_key"}
         try:
-            (outcome,) = await self.context.ingest(routing_key, [event], NAME, payload)
+            source = await self.context.keyed_source(routing_key, NAME)
+            (outcome,) = await self.context.ingest(source, [event], NAME, payload)
         except ApiError as error:
             if error.code == "UNKNOWN_INTEGRATION_KEY":
                 return _error(400, ["'routing_key' is not the integration key of any alert source"])
+            if error.code == "INVALID_SIGNATURE":
+                return _error(401, [error.message])
             if error.code == "RATE_LIMITED":
                 return JSONResponse(
                     {"status": "throttle event", "message": "Requests for this service are arriving too "

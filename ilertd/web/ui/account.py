@@ -36,18 +36,17 @@ def routes(ui: Ui) -> list[Route]:
         client = view.request.client.host if view.request.client else "?"
         keys = [f"user:{username.lower()}", f"address:{client}"]
         now = ui.services.clock.now()
-        until = ui.limiter.blocked_until(keys, now)
+        until = ui.limiter.attempt(keys, now)
         if until is not None:
             logger.warning("login for %r from %s refused: too many failed logins", username, client)
             error = f"Too many failed logins. Try again after {local_time(until, view.zone)}."
             return Page("login.html", {"next": target, "username": username, "error": error}, 429)
         principal = ui.services.app.passwords.login(username, password)
         if principal is None:
-            ui.limiter.failed(keys, now)
             logger.info("failed login for %r from %s", username, client)
             return Page("login.html", {"next": target, "username": username,
                                        "error": "Wrong user name or password."}, 401)
-        ui.limiter.succeeded(keys[0])
+        ui.limiter.succeeded(keys, now)
         row = user(principal.user_id)
         response = redirect(target)
         ui.start_session(response, principal, row.password_hash if row is not None else "")

@@ -115,14 +115,16 @@ class LoginLimiter:
             self._failures.pop(key, None)
         return kept
 
-    def blocked_until(self, keys: list[str], now: datetime) -> datetime | None:
+    def attempt(self, keys: list[str], now: datetime) -> datetime | None:
+        """Until when a login under `keys` is refused; None: it may go on, and counts as failed
+        until `succeeded` says otherwise. Checked and counted at once: counted only once its
+        password was found wrong, forty guesses sent together were each let through (and checked)
+        before the first failure was counted."""
         with self._lock:
             ends = [recent[0] + FAILED_LOGIN_WINDOW for key in keys
                     if len(recent := self._recent(key, now)) >= FAILED_LOGINS_ALLOWED]
-        return max(ends) if ends else None
-
-    def failed(self, keys: list[str], now: datetime) -> None:
-        with self._lock:
+            if ends:
+                return max(ends)
             for key in keys:
                 self._failures.setdefault(key, []).append(now)
             if len(self._failures) > self._prune_at:
@@ -131,10 +133,19 @@ class LoginLimiter:
                 self._failures = {key: times for key, times in self._failures.items()
                                   if now - times[-1] < FAILED_LOGIN_WINDOW}
                 self._prune_at = max(FAILURES_KEPT, 2 * len(self._failures))
+        return None
 
-    def succeeded(self, key: str) -> None:
+    def succeeded(self, keys: list[str], now: datetime) -> None:
+        """The attempt under `keys` at `now` logged in: the user name's failures are forgotten,
+        and the address's count loses this attempt."""
         with self._lock:
-            self._failures.pop(key, None)
+            self._failures.pop(keys[0], None)
+            for key in keys[1:]:
+                times = self._failures.get(key, [])
+                if now in times:
+                    times.remove(now)
+                if not times:
+                    self._failures.pop(key, None)
 
 
 class Ui:
