@@ -21,7 +21,7 @@ from typing import Any
 
 from ilertd.actors.base import TrackedActor
 from ilertd.actors.messages import Deliver, PagesDue, Ping
-from ilertd.actors.page_wording import PageWording
+from ilertd.actors.page_wording import PageWording, counted, one_page
 from ilertd.actors.reply_codes import PhoneCodes, StoreCodeAgain
 from ilertd.actors.runtime import Runtime
 from ilertd.actors.unstored_outcomes import UnstoredOutcomes
@@ -42,25 +42,6 @@ logger = logging.getLogger(__name__)
 # How long a batch waits for its `sending_since` mark to commit before it gives up for now.
 MARK_TIMEOUT_S = 30.0
 STOPPED = "the number replied STOP; START turns SMS on again"
-
-
-def counted(rows: list[Any]) -> str:
-    """"2 pages", "1 page and 2 status updates": a summary's rows, each kind counted apart as the
-    summary itself counts them."""
-    pages = sum(1 for row in rows if row.kind == "ALERT")
-    updates = len(rows) - pages
-    words = [f"{pages} page{'s' if pages != 1 else ''}"] if pages else []
-    if updates:
-        words.append(f"{updates} status update{'s' if updates != 1 else ''}")
-    return " and ".join(words)
-
-
-def one_page(rows: list[Any]) -> bool:
-    """Whether the rows due together at one contact are one page: of one incident, of one kind (a
-    team phone two users share, two rules for one address). It goes out as that incident's page,
-    with its reply code and actions; a summary of pages (which has neither) is for several."""
-    first = rows[0]
-    return all(r.incident_id == first.incident_id and r.kind == first.kind for r in rows)
 
 
 class ChannelActor(TrackedActor):

@@ -59,7 +59,7 @@ class PageWording:
 
     def text(self, rows: list[Any], facts: dict[int, PageFacts], now: datetime, single: bool) -> PageText:
         """The words of `rows`, due together at one contact; `single`: they are one page (see
-        ilertd.actors.channel.one_page), laid out as that incident's own, else a summary."""
+        one_page), laid out as that incident's own, else a summary."""
         ref = page_reference(rows[0].id)
         row = rows[0]
         zone = self._zone(row.user_id)
@@ -118,3 +118,22 @@ class PageWording:
 
 def _local(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def counted(rows: list[Any]) -> str:
+    """"2 pages", "1 page and 2 status updates": a summary's rows, each kind counted apart as the
+    summary itself counts them."""
+    pages = sum(1 for row in rows if row.kind == "ALERT")
+    updates = len(rows) - pages
+    words = [f"{pages} page{'s' if pages != 1 else ''}"] if pages else []
+    if updates:
+        words.append(f"{updates} status update{'s' if updates != 1 else ''}")
+    return " and ".join(words)
+
+
+def one_page(rows: list[Any]) -> bool:
+    """Whether the rows due together at one contact are one page: of one incident, of one kind (a
+    team phone two users share, two rules for one address). It goes out as that incident's page,
+    with its reply code and actions; a summary of pages (which has neither) is for several."""
+    first = rows[0]
+    return all(r.incident_id == first.incident_id and r.kind == first.kind for r in rows)
