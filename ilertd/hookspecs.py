@@ -156,6 +156,10 @@ class Integration:
     # worker thread, off the event loop; a plain header or HMAC check runs in place, saving the
     # hand-over to a thread and back on every request.
     verify_blocks: bool = False
+    # True when every request of its tool is signed and `verify` checks it with nothing of the
+    # source's (SNS's certificates): the key alone of a source of its type is refused where a
+    # request names its source by the key alone (see `PluginContext.keyed_source`).
+    signed: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -262,6 +266,8 @@ class PluginHost(Protocol):
 
     def integration(self, name: str) -> Integration | None: ...
 
+    def signed_types(self) -> frozenset[str]: ...
+
     def intake(self) -> Intake: ...
 
     def replies(self) -> Replies: ...
@@ -323,18 +329,23 @@ class PluginContext:
     async def keyed_source(self, integration_key: str, integration: str) -> SourceInfo:
         """`source` for a request that names its source by the key alone, with no signature of its
         tool (the Event API, PagerDuty's shim), counted as `integration`'s when refused. A source
-        with a `signingSecret` is 401 INVALID_SIGNATURE: its secret guards its tool's route, and
-        the key alone opened and resolved its incidents here."""
+        whose tool signs (`signs`) is 401 INVALID_SIGNATURE: the signature guards its tool's
+        route, and the key alone opened and resolved its incidents here."""
         try:
             found = await self.source(integration_key)
         except ApiError as error:
             self.refused(integration, error)
             raise
-        if found.signing_secret:
+        if self.signs(found):
             error = unsigned_refused(found)
             self.refused(integration, error)
             raise error
         return found
+
+    def signs(self, source: SourceInfo) -> bool:
+        """Whether every request of `source`'s tool is signed: it has a `signingSecret`, or its
+        type's integration is `signed`."""
+        return bool(source.signing_secret) or source.integration_type in self.host.signed_types()
 
     def integration(self, name: str) -> Integration | None:
         """The registered integration with this name or alias (case-insensitive), if any."""

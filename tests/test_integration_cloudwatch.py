@@ -270,6 +270,15 @@ def test_a_tampered_or_foreign_signature_is_401_and_stores_nothing(
     assert deliver(app, url, forged).status_code == 401
     assert not any(path.startswith("/confirm") for path in aws.requests)
     assert deliver(app, url, genuine).status_code == 202
+    # Every SNS message is signed: the key alone opens nothing through the routes that take a
+    # key alone (it opened and resolved the source's incidents there).
+    key = url.rsplit("/", 1)[1]
+    native = {"integrationKey": key, "eventType": "ALERT", "summary": "forged"}
+    shim = {"routing_key": key, "event_action": "trigger",
+            "payload": {"summary": "forged", "source": "x", "severity": "critical"}}
+    for path, body in (("/api/events", native), ("/v2/enqueue", shim), (f"/api/v1/events/api/{key}", native)):
+        assert app.client.post(path, json=body).status_code == 401, path
+    assert len(app.get("/api/incidents").json()) == 1
 
 
 def test_a_url_on_a_host_the_pattern_refuses_is_never_fetched(

@@ -192,6 +192,7 @@ def plugin_config() -> list[ConfigOption]:
 
 # Without its `verify`: the verifier is made from the plugin's settings when the hook is called.
 INTEGRATION = Integration(name=NAME, integration_type="CLOUDWATCH", parse=parse, aliases=("sns",),
+                          signed=True,
                           description="AWS SNS carrying CloudWatch alarms (signature verified,"
                           " subscriptions confirmed)")
 

@@ -108,7 +108,7 @@ class EventApi:
                 f"this key belongs to alert source {source.name!r}, of type {source.integration_type};"
                 f" /api/v1/events/{kind}/ takes keys of {integration.integration_type} sources",
             )
-        if integration.accepts_any_source and integration.verify is None and source.signing_secret:
+        if integration.accepts_any_source and integration.verify is None and self.context.signs(source):
             # A body of no tool's signature (the Event API's, PagerDuty's) for a signed source.
             raise unsigned_refused(source)
         parsed = IntegrationRequest(body=body, headers=dict(request.headers),

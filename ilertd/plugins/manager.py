@@ -304,6 +304,10 @@ class PluginManager:
     def integration(self, name: str) -> Integration | None:
         return self.integrations.get(name.lower())
 
+    def signed_types(self) -> frozenset[str]:
+        """The alert source types whose integration is `signed`."""
+        return frozenset(i.integration_type for i in self.integrations.values() if i.signed)
+
     def methods(self, reminders: bool = False) -> tuple[str, ...]:
         """The contact methods of the registered channels (with `reminders`, those that may carry
         a shift reminder): what the API accepts. The built-ins' in the domain's order, then the
