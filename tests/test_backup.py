@@ -188,3 +188,26 @@ def test_a_damaged_store_stops_the_daemon_with_what_to_do_not_a_traceback(
     assert f"moved to {aside}" in out and aside.read_bytes() == bytes(damaged)
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     assert dump(store) == dump(backup)
+
+
+def test_a_backup_whose_name_holds_a_hash_or_question_mark_is_the_one_restored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The name went into an SQLite URI unescaped: `restore 'backup#2.db'` restored `backup`, and
+    with no `backup` made an empty one, world-readable, and said the restore succeeded."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    assert cli(capsys, "user", "add", "old-user")[0] == 0
+    assert cli(capsys, "backup", "backup")[0] == 0
+    assert cli(capsys, "user", "add", "new-user")[0] == 0
+    for name in ("backup#2.db", "backup?mode=rw.db"):
+        assert cli(capsys, "backup", name)[0] == 0
+    assert cli(capsys, "user", "delete", "new-user")[0] == 0
+    for name in ("backup#2.db", "backup?mode=rw.db"):
+        code, _, err = cli(capsys, "restore", name)
+        assert code == 0, err
+        assert "new-user" in cli(capsys, "user", "list")[1], name
+        assert cli(capsys, "user", "delete", "new-user")[0] == 0
+    (tmp_path / "backup").unlink()
+    code, _, err = cli(capsys, "restore", "backup#2.db")
+    assert code == 0, err
+    assert not (tmp_path / "backup").exists()

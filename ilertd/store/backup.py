@@ -83,7 +83,9 @@ def restore_from(db: peewee.Database, source: Path, store: Path, suffix: str) ->
     _sqlite_only(db)
     if not source.is_file():
         raise BackupError(f"{source}: no such file")
-    backup = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    # Percent-encoded: SQLite reads a "#" or "?" in a URI's path as its end, and opened (creating
+    # it where missing) a file other than the one named, read-write, and restored that instead.
+    backup = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     try:
         size = _checked(backup, source)
         moved_to = _damaged_store_aside(db, store, suffix)
