@@ -165,7 +165,12 @@ def open_database(url: str) -> peewee.Database:
         if path is not None:
             # 0600 before SQLite opens it: the WAL and shared-memory files take the same mode.
             create_private(path)
-        db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+            # By the path the lock and the mode were given, not by peewee's reading of the URL: it
+            # ends the path at a "#" or "?", and the store was then another file, outside the
+            # data directory, that neither the lock nor the 0600 covered.
+            db = peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        else:
+            db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     elif url.split(":", 1)[0] in ("postgres", "postgresql"):
         # Percent-decoded as libpq decodes a URI: a password holding "@", ":", "/" or "%" is
         # written encoded (%40, %3A, %2F, %25), and would otherwise reach the server as written.
