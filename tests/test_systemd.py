@@ -89,6 +89,22 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "ilertd.service" not in verified.stderr, verified.stderr
 
 
+def test_the_units_optional_credentials_are_searched_for_so_a_missing_one_is_no_failed_start() -> None:
+    """systemd fails a start whose absolute LoadCredential= path is missing (status 243), and the
+    unit named two optional secrets by absolute path that README's steps never create: a fresh
+    install restarted every 2 s for ever. A file name is searched for in /etc/credstore/ and
+    friends, and skipped where there is none; README's step to give one writes that name there."""
+    readme = (UNIT.parent / "README.md").read_text()
+    loaded = [line.split("=", 1)[1] for line in UNIT.read_text().splitlines()
+              if line.startswith("LoadCredential=")]
+    assert {entry.split(":", 1)[0] for entry in loaded} == {"security.secret_key", "twilio.auth_token"}
+    for entry in loaded:
+        source = entry.split(":", 1)[1]
+        assert not source.startswith("/") and "/" not in source, entry
+        assert f"/etc/credstore/{source}" in readme or f"`{source}`" in readme, entry
+    assert "install -m 0600 /dev/stdin /etc/credstore/ilertd.secret_key" in readme
+
+
 def test_serve_notifies_ready_watchdog_and_stopping(
     make_daemon: Callable[..., DaemonProcess], notify_socket: NotifySocket
 ) -> None:
