@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ilertd import __version__
+from ilertd.config.values import VALUE_RULES
 from ilertd.domain.timeutil import parse_instant
 
 
@@ -18,6 +19,15 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {port}")
     return port
+
+
+def _host(text: str) -> str:
+    """`--host`: checked by `server.host`'s own rule. An empty one skipped it, bound every
+    interface and wrote links as `http://:PORT/...`."""
+    problem = VALUE_RULES[("server", "host")](text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem} (server.host's rule), got {text!r}")
+    return text
 
 
 def _instant(text: str) -> str:
@@ -41,7 +51,7 @@ def command_line() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", parents=[config_parent], help="run the daemon")
-    serve.add_argument("--host", help="address to bind (default: server.host)")
+    serve.add_argument("--host", type=_host, help="address to bind (default: server.host)")
     serve.add_argument("--port", type=_port, help="port to bind (default: server.port; 0 picks one)")
     serve.add_argument("--manual-clock", action="store_true",
                        help="time moves only through POST /api/_clock (tests; loopback only)")

@@ -361,3 +361,16 @@ def test_a_port_or_clock_start_out_of_range_is_a_usage_error_not_a_traceback(
             main(["serve", *arguments])
         assert exited.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_an_empty_host_is_refused_as_server_host_is(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`serve --host ""` skipped server.host's rule: it bound every interface and its links read
+    `http://:PORT/...`. (A data directory no daemon can start in: the old code's start ends at once.)"""
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "a-file" / "data"))
+    for value in ("", "  "):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--host", value, "--port", "0"])
+        assert exited.value.code == 2
+        assert "argument --host: must not be empty" in capsys.readouterr().err
