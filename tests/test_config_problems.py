@@ -59,6 +59,7 @@ ONE_PROBLEM = [
     *(pytest.param(f'[database]\nurl = "{url}"\n', 2, "database.url", phrase, id=f"database url {url}")
       for url, phrase in (("mysql://ilertd@db/ilertd", "the scheme 'mysql' is not one ilertd opens"),
                           ("sqlite://ilertd.db", "three slashes"),
+                          ("sqlite:///:memory:", "an in-memory SQLite store keeps nothing"),
                           ("postgresql://", "must name its database"),
                           ("postgresql://db.example.com:5432", "must name its database"),
                           ("postgresql://db.example.com:99999/ilertd", "port must be a number"))),

@@ -39,3 +39,17 @@ def test_a_data_directory_whose_path_holds_a_hash_or_question_mark_holds_its_own
     finally:
         os.umask(previous)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a#1", "a#2", "b?x=1"]
+
+
+def test_an_in_memory_sqlite_store_is_a_config_error_not_a_store_that_vanishes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """check-config took `sqlite:///:memory:`; serve then printed a first-run token for a store gone
+    with its connection, and failed in tracebacks."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
+    config = tmp_path / "ilertd.toml"
+    config.write_text('[database]\nurl = "sqlite:///:memory:"\n')
+    code, _, err = cli(capsys, "check-config", str(config))
+    assert code == 2 and "database.url" in err and "in-memory" in err, err
+    code, out, err = cli(capsys, "--config", str(config), "serve", "--port", "0")
+    assert code == 1 and "database.url" in err and "in-memory" in err, err
+    assert "token" not in out + err

@@ -165,6 +165,10 @@ def _database_url(value: str) -> str | None:
         if not rest.startswith("/") or not rest.strip("/"):
             return (f"must be sqlite:///PATH: three slashes, then the file (sqlite:////var/lib/x.db),"
                     f" got {value!r}")
+        if rest[1:] == ":memory:":
+            # Gone with each connection: serve printed a first-run token for a store that then
+            # had no tables, and failed in tracebacks.
+            return "must name a file: an in-memory SQLite store keeps nothing (sqlite:///PATH)"
         return None
     if scheme not in ("postgresql", "postgres"):
         return f"must be {DATABASE_FORMS}: the scheme {scheme[:20]!r} is not one ilertd opens"
