@@ -169,7 +169,11 @@ def read_password(stdin: IO[str] = sys.stdin) -> str:
         if getpass.getpass("Repeat it: ") != first:
             raise CommandError("the two passwords differ; nothing changed")
         return first
-    return stdin.readline().rstrip("\r\n")
+    try:
+        return stdin.readline().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise CommandError("the password must be UTF-8 text: stdin held bytes of another encoding;"
+                           " nothing changed") from None
 
 
 def cmd_user_passwd(args: argparse.Namespace) -> int:

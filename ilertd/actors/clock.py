@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ilertd.domain.timeutil import format_instant, parse_instant
+from ilertd.errors import StartError
 from ilertd.store.files import write_private
 from ilertd.store.shared_clock import keep_shared_now, shared_now
 from ilertd.tracker import WorkTracker
@@ -284,7 +285,7 @@ def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTra
     if stored is not None:
         start = stored
     elif not shared and saved.exists():
-        start = parse_instant(saved.read_text().strip())
+        start = _kept_instant(saved)
     elif clock_start:
         start = parse_instant(clock_start)
     else:
@@ -298,6 +299,16 @@ def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTra
 
     keep(start)
     return ManualClock(start, tracker, on_change=keep, shared=shared)
+
+
+def _kept_instant(saved: Path) -> datetime:
+    """The instant the manual clock's file holds; a file of something else is a StartError saying
+    what to do, where it was a traceback."""
+    try:
+        return parse_instant(saved.read_text().strip())
+    except ValueError as error:  # a UnicodeDecodeError too: a file of bytes
+        raise StartError(f"{saved} holds no instant the manual clock kept ({error}): delete it to"
+                         " start the clock at --clock-start or this minute") from None
 
 
 def follow_shared_clock(clock: ManualClock) -> None:

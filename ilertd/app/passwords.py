@@ -14,9 +14,16 @@ MAX_LENGTH = 1024
 
 
 def check_password(password: str) -> None:
-    """400 INVALID_INPUT (field `password`) unless it is 8 to 1024 characters."""
+    """400 INVALID_INPUT (field `password`) unless it is 8 to 1024 characters of UTF-8 text."""
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise invalid("password", f"a password must be {MIN_LENGTH} to {MAX_LENGTH} characters long")
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        # Bytes that are not UTF-8 (a Latin-1 "ä" on stdin) reach here as lone surrogates, which
+        # argon2 cannot hash: a traceback, where the user can fix it by typing it as UTF-8.
+        raise invalid("password", "a password must be UTF-8 text: it held bytes of another"
+                                  " encoding (Latin-1?)") from None
 
 
 class Passwords:

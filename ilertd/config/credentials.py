@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ilertd.config.problems import ConfigError, ConfigProblem
 from ilertd.config.schema import PLUGINS, env_var_name, setting_keys
 
 
@@ -25,5 +26,14 @@ def with_credentials(environ: Mapping[str, str], credentials_dir: Path | None) -
         path = credentials_dir / key
         name = env_var_name(key)
         if name not in merged and path.is_file():
-            merged[name] = path.read_text().strip()
+            merged[name] = _credential_text(path, key)
     return merged
+
+
+def _credential_text(path: Path, key: str) -> str:
+    try:
+        return path.read_text().strip()
+    except UnicodeDecodeError:
+        # `openssl rand 32 > /etc/credstore/...` makes such a file: a traceback named no file.
+        raise ConfigError([ConfigProblem(str(path), None, key, "must be UTF-8 text, not binary"
+                                         " (`openssl rand -hex 32` makes a secret as text)")]) from None
