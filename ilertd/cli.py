@@ -45,6 +45,7 @@ from ilertd.store.db import (
     pending_migrations,
     sqlite_file,
     store_damaged,
+    transaction_error,
     unserved,
 )
 from ilertd.store.nodes import LEADER, nodes_seen
@@ -376,7 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ilertd: {error}", file=sys.stderr)
         return 1
     except peewee.DatabaseError as error:
-        print(f"ilertd: database error: {error}", file=sys.stderr)
+        # Its reason: a failed COMMIT (a full disk) made the ROLLBACK after it fail too, and that
+        # error, "no transaction is active", was the one raised.
+        print(f"ilertd: database error: {transaction_error(error)}", file=sys.stderr)
         if store_damaged(error):
             print("ilertd: the store's file is damaged; stop ilertd and put a backup back with"
                   " `ilertd restore FILE` (README, Backups)", file=sys.stderr)

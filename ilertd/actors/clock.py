@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ilertd.domain.timeutil import format_instant, parse_instant
 from ilertd.errors import StartError
-from ilertd.store.files import write_private
+from ilertd.store.files import writable, write_private
 from ilertd.store.shared_clock import keep_shared_now, shared_now
 from ilertd.tracker import WorkTracker
 
@@ -297,7 +297,10 @@ def make_manual_clock(directory: Path, clock_start: str | None, tracker: WorkTra
         else:
             write_private(saved, format_instant(now) or "")
 
-    keep(start)
+    # At the start a refused write (a full disk) is a StartError naming the file; later, an
+    # advance the file system refuses fails as it did (the time kept before stays).
+    with writable(saved):
+        keep(start)
     return ManualClock(start, tracker, on_change=keep, shared=shared)
 
 

@@ -20,7 +20,7 @@ from ilertd.app.sources import new_integration_key
 from ilertd.config import Config
 from ilertd.store import models as m
 from ilertd.store.db import migrate, migration_lock, write_transaction
-from ilertd.store.files import write_private
+from ilertd.store.files import writable, write_private
 from ilertd.store.people import any_user
 from ilertd.store.settings import setting
 
@@ -74,7 +74,9 @@ def write_first_run(directory: Path, first: FirstRun, public_url: str) -> Path:
         f"default integration key: {first.integration_key}\n"
         f"events: POST {public_url}/api/events\n"
     )
-    write_private(path, text)
+    # At a start: a file system that refuses it (full) is a StartError naming it, not a traceback.
+    with writable(path):
+        write_private(path, text)
     return path
 
 

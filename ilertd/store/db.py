@@ -19,7 +19,7 @@ from playhouse.migrations import Runner
 
 from ilertd.domain.text_input import storable
 from ilertd.errors import StartError, StoreUnavailable
-from ilertd.store.files import create_private, open_private
+from ilertd.store.files import create_private, open_private, writable
 from ilertd.store.models import database_proxy
 
 logger = logging.getLogger(__name__)
@@ -308,10 +308,18 @@ class StoreLock:
                     f"the database is in use by another ilertd (pid {holder or 'unknown'});"
                     f" lock file {self._lock_path}"
                 ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            try:
+                with writable(self._lock_path):
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write(str(os.getpid()))
+                    handle.flush()
+            except BaseException:
+                # Closing flushes the pid again, and fails as the write did; the file is closed
+                # (and the lock let go) all the same.
+                with contextlib.suppress(OSError):
+                    handle.close()
+                raise
             self._file = handle
 
     def release(self) -> None:

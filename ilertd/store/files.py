@@ -9,6 +9,7 @@ which is why the database file is created 0600 before SQLite opens it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +28,12 @@ def writable(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        raise StartError(f"cannot write {error.filename or path}: {error.strerror} (the data directory"
-                         " must be one the user ilertd runs as can write)") from None
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "free space on its file system, then start ilertd again"
+        else:
+            hint = "the data directory must be one the user ilertd runs as can write"
+        # A write of an open file (a flush) names no file: the one being written is `path`.
+        raise StartError(f"cannot write {error.filename or path}: {error.strerror} ({hint})") from None
 
 
 def secure_directory(directory: Path) -> None:
