@@ -28,8 +28,8 @@ from ilertd.app.offboarding import DutyError, delete_user
 from ilertd.app.password_hashing import password_hashing
 from ilertd.app.provision import ProvisionError, Provisioning
 from ilertd.channels.sender_numbers import reply_numbers
-from ilertd.cli_arguments import command_line
-from ilertd.config import Config, ConfigError, check_config, load_config, with_credentials
+from ilertd.cli_arguments import parse_command_line
+from ilertd.config import Config, ConfigError, check_config, credential_files, load_config, with_credentials
 from ilertd.domain.provision_document import DocumentError, read_document
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError, StoreUnavailable
@@ -61,9 +61,10 @@ class CommandError(RuntimeError):
 
 
 def _config(args: argparse.Namespace) -> Config:
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    environ = with_credentials(os.environ, Path(credentials) if credentials else None)
-    return load_config(getattr(args, "config", None), environ)
+    given = os.environ.get("CREDENTIALS_DIRECTORY")
+    credentials = Path(given) if given else None
+    environ = with_credentials(os.environ, credentials)
+    return load_config(getattr(args, "config", None), environ, credential_files(os.environ, credentials))
 
 
 def _open_store(config: Config, first_start: bool = False) -> peewee.Database:
@@ -370,7 +371,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = command_line().parse_args(argv)
+    args = parse_command_line(argv)
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, CommandError, StartError, StoreLockedError) as error:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from ilertd import __version__
 from ilertd.config.values import VALUE_RULES
 from ilertd.domain.timeutil import parse_instant
+
+# Where a command's parser puts a `--config` given after the command.
+CONFIG_AFTER = "config_after_command"
 
 
 def _port(text: str) -> int:
@@ -43,10 +47,11 @@ def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ilertd", description="Self-hosted on-call alerting daemon")
     parser.add_argument("--version", action="version", version=f"ilertd {__version__}")
     # `--config` is read before the command (`ilertd --config F serve`) or after it; SUPPRESS keeps
-    # a command's parser from putting its absent option over the one given before.
+    # a command's parser from putting its absent option over the one given before, and its own
+    # name lets `parse_command_line` see both (a command's parser overwrote the one before).
     parser.add_argument("--config", type=Path, help="TOML settings file (default: none)")
     config_parent = argparse.ArgumentParser(add_help=False)
-    config_parent.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+    config_parent.add_argument("--config", type=Path, default=argparse.SUPPRESS, dest=CONFIG_AFTER,
                                help="TOML settings file (default: none)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -106,3 +111,17 @@ def command_line() -> argparse.ArgumentParser:
                                        " (no daemon may serve it)")
     restore.add_argument("file", type=Path)
     return parser
+
+
+def parse_command_line(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, with `config` the one settings file named before the command or after it;
+    two different ones are a usage error (exit 2), where the one before was dropped unsaid."""
+    parser = command_line()
+    args = parser.parse_args(argv)
+    after = vars(args).pop(CONFIG_AFTER, None)
+    if after is not None:
+        if args.config is not None and args.config != after:
+            parser.error(f"two settings files named: --config {args.config} before the command and"
+                         f" --config {after} after it; name one")
+        args.config = after
+    return args

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ilertd.cli import main
 from ilertd.config import ConfigError, ConfigProblem, check_config, load_config
 from tests.test_config import only_problem, write
 
@@ -340,3 +341,41 @@ def test_a_from_number_that_is_not_e164_is_named_by_check_config_and_logged(
     app = make_app(config=write(tmp_path, twilio + 'from_number = "0151 1234567"\n')).start()
     said = "ERROR ilertd.plugins.voice: channel VOICE: twilio.from_number '0151 1234567' is not an E.164"
     assert said in app.log()
+
+
+def test_two_settings_files_named_before_and_after_the_command_is_a_usage_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command's `--config` overwrote the one before it: `--config A check-config --config B`
+    validated B alone and said valid, `serve` ran on B; A was dropped unsaid."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
+    bad, good = write(tmp_path, '[server]\nport = "x"\n'), tmp_path / "good.toml"
+    good.write_text("")
+    for command in (["check-config"], ["serve", "--port", "0"], ["user", "list"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["--config", str(bad), *command, "--config", str(good)])
+        assert exited.value.code == 2, command
+        assert (f"two settings files named: --config {bad} before the command and --config {good}"
+                " after it; name one") in capsys.readouterr().err
+    assert main(["--config", str(good), "check-config", "--config", str(good)]) == 0
+    assert main(["check-config", "--config", str(good)]) == 0
+
+
+def test_a_credential_the_settings_refuse_is_blamed_on_its_file_not_on_a_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """It was "environment: server.port: ILERTD_SERVER_PORT: ...", a variable no one had set."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
+    monkeypatch.delenv("ILERTD_SERVER_PORT", raising=False)
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    refused = (("abc", "must be an integer, got 'abc'"), ("0", "must be between 1 and 65535, got 0"))
+    for text, message in refused:
+        (credentials / "server.port").write_text(f"{text}\n")
+        capsys.readouterr()
+        assert main(["user", "list"]) == 1
+        assert capsys.readouterr().err == f"ilertd: {credentials / 'server.port'}: server.port: {message}\n"
+    # A variable that is set still wins over the file, and is named as before.
+    monkeypatch.setenv("ILERTD_SERVER_PORT", "x")
+    assert main(["user", "list"]) == 1
+    assert capsys.readouterr().err == ("ilertd: environment: server.port: ILERTD_SERVER_PORT: must be an"
+                                       " integer, got 'x'\n")

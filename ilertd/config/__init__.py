@@ -13,7 +13,7 @@ The package's modules, one concern each:
 
 from __future__ import annotations
 
-from ilertd.config.credentials import with_credentials
+from ilertd.config.credentials import credential_files, with_credentials
 from ilertd.config.loading import check_config, load_config
 from ilertd.config.plugin_sections import (
     ConfigOption,
@@ -61,6 +61,7 @@ __all__ = [
     "TwilioConfig",
     "check_config",
     "check_plugin_section",
+    "credential_files",
     "declared_options",
     "env_var_name",
     "load_config",

@@ -16,18 +16,22 @@ def with_credentials(environ: Mapping[str, str], credentials_dir: Path | None) -
     `database.url`, ...) sets it unless the environment already does; either wins over the file.
     """
     merged = dict(environ)
+    for name, path in credential_files(environ, credentials_dir).items():
+        merged[name] = _credential_text(path, path.name)
+    return merged
+
+
+def credential_files(environ: Mapping[str, str], credentials_dir: Path | None) -> dict[str, Path]:
+    """The ILERTD_* variables `with_credentials` sets, each with the file it reads: a value the
+    settings refuse is blamed on that file, where it was on a variable no one had set."""
     if credentials_dir is None:
-        return merged
+        return {}
     keys = setting_keys()
     # A plugin's keys are known only once it loads: any credential `plugins.NAME.KEY` is offered.
     if credentials_dir.is_dir():
         keys += sorted(p.name for p in credentials_dir.iterdir() if p.name.startswith(f"{PLUGINS}."))
-    for key in keys:
-        path = credentials_dir / key
-        name = env_var_name(key)
-        if name not in merged and path.is_file():
-            merged[name] = _credential_text(path, key)
-    return merged
+    return {env_var_name(key): credentials_dir / key for key in keys
+            if env_var_name(key) not in environ and (credentials_dir / key).is_file()}
 
 
 def _credential_text(path: Path, key: str) -> str:

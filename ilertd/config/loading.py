@@ -127,7 +127,9 @@ class _Checker:
             for key in table:
                 self.plugin_lines[(plugin, key)] = locator.line_of((*path, key))
 
-    def read_environ(self, environ: Mapping[str, str]) -> None:
+    def read_environ(self, environ: Mapping[str, str], credentials: Mapping[str, Path]) -> None:
+        """`credentials`: the variables set from a credential file, each with its file, which a
+        problem with its value names instead of the variable."""
         self.plugin_environ = {k: v for k, v in environ.items() if k.startswith(PLUGIN_ENV_PREFIX)}
         for path, typ in scalar_keys():
             dotted = ".".join(path)
@@ -136,7 +138,13 @@ class _Checker:
             if raw is None:
                 continue
             value, error = value_from_env(typ, raw)
-            if error is not None:
+            credential = credentials.get(var)
+            if credential is not None:
+                if error is not None:
+                    self.problems.append(ConfigProblem(str(credential), None, dotted, error))
+                else:
+                    self.values[path] = Setting(value, str(credential), None)
+            elif error is not None:
                 self.problems.append(ConfigProblem(ENV_SOURCE, None, dotted, f"{var}: {error}"))
             else:
                 self.values[path] = Setting(value, ENV_SOURCE, None, var)
@@ -224,12 +232,13 @@ class _Checker:
 
 
 def _evaluate(
-    path: Path | None, environ: Mapping[str, str] | None, strict: bool = False
+    path: Path | None, environ: Mapping[str, str] | None, strict: bool = False,
+    credentials: Mapping[str, Path] | None = None,
 ) -> tuple[Config, list[ConfigProblem]]:
     checker = _Checker()
     if path is not None:
         checker.read_file(Path(path))
-    checker.read_environ(os.environ if environ is None else environ)
+    checker.read_environ(os.environ if environ is None else environ, credentials or {})
     checker.check_values()
     if strict:
         checker.check_channel_urls()
@@ -248,12 +257,14 @@ def _in_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     return sorted(problems, key=lambda p: (p.file == ENV_SOURCE, p.line if p.line is not None else 0))
 
 
-def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read `path` (None: no file) plus ILERTD_* overrides from `environ` (None: os.environ).
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None,
+                credentials: Mapping[str, Path] | None = None) -> Config:
+    """Read `path` (None: no file) plus ILERTD_* overrides from `environ` (None: os.environ), those
+    of them `credentials` names (`credential_files`) blamed on their file when refused.
 
     Raises ConfigError listing every problem if anything is invalid, including a missing file.
     """
-    config, problems = _evaluate(path, environ)
+    config, problems = _evaluate(path, environ, credentials=credentials)
     if problems:
         raise ConfigError(problems)
     return config
