@@ -113,9 +113,16 @@ def test_a_file_that_is_not_a_store_is_not_restored_and_changes_nothing(
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as connection:
         connection.execute("CREATE TABLE notes (text TEXT)")
+    # Taken by a newer release: restored, it replaced the store, and was refused only then.
+    newer = tmp_path / "newer.db"
+    assert cli(capsys, "backup", str(newer))[0] == 0
+    with sqlite3.connect(newer) as connection:
+        connection.execute("INSERT INTO schema_migration (name, applied) VALUES ('0099_future', '2030-01-01')"
+                           )
     for path, reason in ((garbage, "not a SQLite database"), (other, "not an ilertd store"),
                          (large_pages, "has pages of 8192 bytes and the store of 4096"),
-                         (tmp_path / "missing.db", "no such file")):
+                         (tmp_path / "missing.db", "no such file"),
+                         (newer, "taken by a newer ilertd (migrations 0099_future are unknown to this one)")):
         code, _, err = cli(capsys, "restore", str(path))
         assert code == 1 and reason in err, err
     assert dump(db) == before

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import peewee
 
-from ilertd.store.db import is_sqlite, store_damaged
+from ilertd.store.db import MIGRATIONS_DIR, is_sqlite, store_damaged
 from ilertd.store.files import FILE_MODE, create_private
 
 # A table every ilertd store has had from its first migration on.
@@ -140,4 +140,19 @@ def _checked(connection: sqlite3.Connection, path: Path) -> int:
         raise BackupError(f"{path}: the copy is damaged ({verdict})")
     if not found:
         raise BackupError(f"{path}: not an ilertd store (it has no {IDENTIFYING_TABLE} table)")
+    _known_schema(connection, path)
     return pages * page_size
+
+
+def _known_schema(connection: sqlite3.Connection, path: Path) -> None:
+    """BackupError for a copy a newer release migrated: restored, it took the store's place, and
+    only then was it refused, leaving that store in the data directory."""
+    known = {migration.stem for migration in MIGRATIONS_DIR.glob("[0-9]*.py")}
+    try:
+        applied = {name for (name,) in connection.execute("SELECT name FROM schema_migration")}
+    except sqlite3.DatabaseError:
+        return  # a store of no migration yet: migrated as it is restored
+    unknown = sorted(applied - known)
+    if unknown:
+        raise BackupError(f"{path}: taken by a newer ilertd (migrations {', '.join(unknown)} are unknown to"
+                          " this one); restore it with that release or a later one; nothing changed")
