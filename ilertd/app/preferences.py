@@ -272,6 +272,9 @@ class Preferences:
                        ) -> m.Contact:
         self._writable(caller, user_id)
         with write_transaction(self.ctx.db):
+            # Held before it is read: on PostgreSQL two changes of one number at once each moved
+            # the pages from the number before both, and the second left them at the first's.
+            held_or_404(m.Contact, contact_id, "contact", exclusive=True)
             row = owned_or_404(m.Contact, "contact", user_id, contact_id)
             method = CONTACT_BODY.read(body, "method", options=self.ctx.methods(False))
             # Rules copy the contact's method; changing it would leave them inconsistent.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,9 @@ from ilertd.store.sources import existing_source_ids, source
 logger = logging.getLogger(__name__)
 
 MAX_SOURCES = 1000
+# One retiming at a time: two changes committed at once each retimed after its COMMIT, and the
+# first one's hold, read before the second committed, could reach the incident last.
+_RETIMING = threading.Lock()
 
 _WHEN = Instant(message="{name} is required: an ISO-8601 instant " + RANGE)
 WINDOW_BODY = ObjectSpec(title="MaintenanceWindowBody", fields={
@@ -117,6 +121,11 @@ def retime_holds(ctx: Context, source_ids: Iterable[int] | None, reason: str) ->
     support hours edited, here or by another process. Each incident they hold is held by them as
     they are now (`quiet_times.hold_end`), and one that nothing holds any more starts escalating
     at once."""
+    with _RETIMING:
+        _retime(ctx, source_ids, reason)
+
+
+def _retime(ctx: Context, source_ids: Iterable[int] | None, reason: str) -> None:
     ctx.maintenance.invalidate()
     now = ctx.now()
     windows = ctx.maintenance.current(now)

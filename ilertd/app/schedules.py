@@ -76,6 +76,8 @@ class Schedules:
         now = self.ctx.now()
         version = to_schedule(schedule_id, fields["name"], fields["type"], row.timezone, definition)
         with write_transaction(self.ctx.db):
+            # A delete committed meanwhile is a 404 here, not a foreign key's 500 at the version.
+            v.held_or_404(m.Schedule, schedule_id, "schedule", exclusive=True)
             _users_exist(definition)
             v.name_free(m.Schedule, "schedule", fields["name"], schedule_id)
             effective_from, kept = self._edit(schedule_id, version, now)

@@ -260,8 +260,13 @@ class Sources:
 
     def update_source(self, caller: Principal, source_id: int, body: dict[str, Any]) -> m.AlertSource:
         require_admin(caller)
-        current = source_or_404(source_id)
+        source_or_404(source_id)
         with write_transaction(self.ctx.db):
+            # Read again, held, in the writing transaction: judged by a row read before it, two
+            # edits at once left an API source with an SMS number, and a re-save of unchanged
+            # support hours after another admin's change left the holds where that change put them.
+            v.held_or_404(m.AlertSource, source_id, "alert source", exclusive=True)
+            current = source_or_404(source_id)
             fields = self._source_fields(body, creating=False, current_key=current.integration_key,
                                          current_id=current.id)
             self._number_fits_type(fields, current)
@@ -331,8 +336,12 @@ class Sources:
 
     def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any]) -> m.EscalationPolicy:
         require_admin(caller)
-        current = policy_or_404(policy_id)
+        policy_or_404(policy_id)
         with write_transaction(self.ctx.db):
+            # Read again, held: two edits at once were each judged by the row before both (a
+            # repeating policy of timeouts 0, which either alone is refused, was stored).
+            v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
+            current = policy_or_404(policy_id)
             fields = self._policy_fields(body, creating=False)
             self._refuse_repeats_at_once(fields, current)
             if "name" in fields:
