@@ -36,6 +36,7 @@ from ilertd.domain import incidents as domain
 from ilertd.domain import quiet_times
 from ilertd.domain.incidents import Actor, Incident, Transition
 from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
+from ilertd.domain.policy_edits import follow_policy_edit
 from ilertd.errors import ApiError, StoreUnavailable
 from ilertd.logs import ids
 from ilertd.metrics import MUTED
@@ -136,6 +137,12 @@ class IncidentActor:
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.escalate(incident, policy, message.actor, now, message.level,
                                              self.host.paging, message.as_of)
+            elif message.action == "policy_edited":
+                policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
+                if message.before is None or policy is None:
+                    transition = Transition(incident)
+                else:
+                    transition = follow_policy_edit(incident, message.before, policy, now, self.host.paging)
             elif message.action == "acceptor_deleted":
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.acceptor_deleted(incident, policy, message.actor.user_id or 0,

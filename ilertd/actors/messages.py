@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
+from ilertd.domain.escalation import EscalationPolicy
 from ilertd.domain.events import Event
 from ilertd.domain.incidents import Actor
 from ilertd.errors import ApiError
@@ -84,7 +85,7 @@ class Reroute:
 @dataclass(frozen=True)
 class IncidentCommand:
     incident_id: int
-    action: Literal["accept", "resolve", "comment", "escalate", "hold"]
+    action: Literal["accept", "resolve", "comment", "escalate", "hold", "acceptor_deleted", "policy_edited"]
     actor: Actor
     reply: Reply
     content: str = ""
@@ -93,6 +94,8 @@ class IncidentCommand:
     # For a reply's "escalate": when the page it answers was sent (see domain.escalate). For
     # "hold": when the hold now ends, and `content` says why (see quiet_times.move_hold).
     as_of: datetime | None = None
+    # For "policy_edited": the policy as it was before the edit (see domain.policy_edits).
+    before: EscalationPolicy | None = None
 
 
 @dataclass(frozen=True)

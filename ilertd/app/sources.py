@@ -19,6 +19,7 @@ from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor_names_on
+from ilertd.store.incidents import policy_from_row
 from ilertd.store.people import existing_user_ids, sms_contact_owner
 from ilertd.store.quiet_times import take_source_out_of_windows
 from ilertd.store.schedules import existing_schedule_ids
@@ -350,6 +351,10 @@ class Sources:
                 m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
         if fields:
             self.ctx.policy_written()
+        if "rules" in fields and fields["rules"] != current.rules and not self.ctx.db.in_transaction():
+            # Its incidents go on from their levels as they are now. (Within a caller's transaction,
+            # a user's delete taking them off levels, their levels stay where they were.)
+            self.ctx.policy_edited(open_incidents_escalating_by(policy_id), policy_from_row(current))
         return policy_or_404(policy_id)
 
     def delete_policy(self, caller: Principal, policy_id: int) -> None:
