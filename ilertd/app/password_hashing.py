@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 
 import argon2
@@ -32,8 +33,16 @@ DUMMY_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$+7ssoL90Opb9CZSHX1t6rw"
               "$VBXJ0Sy9LtyMy/bC6qX9pNDWuQUGD8+OF7Cw7c45zRg")
 
 
+# Hashes made or checked at once, in the whole process: each takes `memory_kib` (64 MiB by
+# default), and forty logins at once (5 tries per name and per address allow that many, names
+# and addresses apart) took 2.6 GiB and slowed alert intake to a second.
+AT_ONCE = 2
+
+
 class PasswordHashing:
     """Making and checking hashes at one cost; a refused login costs what an accepted one does."""
+
+    _working = threading.BoundedSemaphore(AT_ONCE)
 
     def __init__(self, cost: PasswordCost | None = None) -> None:
         """`cost` None: `[security]`'s defaults."""
@@ -44,7 +53,8 @@ class PasswordHashing:
         self._dummy = None if self.outdated(DUMMY_HASH) else DUMMY_HASH
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._working:
+            return self._hasher.hash(password)
 
     def dummy(self) -> str:
         if self._dummy is None:
@@ -59,8 +69,10 @@ class PasswordHashing:
             return False
 
     def matches(self, stored: str | None, password: str) -> bool:
+        checked = stored or self.dummy()
         try:
-            return self._hasher.verify(stored or self.dummy(), password) and stored is not None
+            with self._working:
+                return self._hasher.verify(checked, password) and stored is not None
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             return False
 

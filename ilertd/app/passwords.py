@@ -42,7 +42,9 @@ class Passwords:
         """The user these credentials name, or None (unknown user, no password set, wrong one)."""
         row = user_named(username.strip())
         stored = row.password_hash if row is not None else None
-        if row is None or not self.ctx.passwords.matches(stored, password):
+        # Checked (against the stand-in hash) before the user is: an unknown name was refused in
+        # 3 ms and a known one in 200, telling which names exist.
+        if not self.ctx.passwords.matches(stored, password) or row is None:
             return None
         if stored is not None and self.ctx.passwords.outdated(stored):
             # The password is known now: it is hashed again at the configured cost, once.
