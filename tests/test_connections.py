@@ -304,3 +304,45 @@ def test_a_request_the_parser_cannot_read_is_a_400_in_the_envelope(
         reply = json.loads(body)
         assert reply["status"] == 400 and reply["code"] == "BAD_REQUEST" and reply["message"]
     assert daemon.client.get("/healthz").status_code == 200
+
+
+def not_reading(daemon: DaemonProcess, opened: list[socket.socket], requests: int = 30) -> socket.socket:
+    """A connection that asks for large answers (the OpenAPI page, pipelined) and never reads
+    them, with a small receive buffer: the daemon's writes to it stall."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(WAIT)
+    sock.connect(address(daemon))
+    opened.append(sock)
+    sock.sendall(b"GET /api/openapi.json HTTP/1.1\r\nHost: ilertd\r\n\r\n" * requests)
+    return sock
+
+
+def test_clients_that_never_read_their_answers_cannot_stop_intake(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    """Held in the middle of a request, where the bound evicted nothing, they kept every other
+    connection out, alert intake too, for as long as they stayed (a minute and more)."""
+    daemon = start(make_daemon, tmp_path, "max_connections = 5\nbody_timeout = 30")
+    for _ in range(5):
+        not_reading(daemon, sockets)
+    time.sleep(1.0)  # their answers fill the sockets' buffers
+    began = time.monotonic()
+    daemon.client.timeout = httpx.Timeout(WAIT)
+    response = daemon.event(alertKey="x", summary="s")
+    assert response.status_code == 202, response.text
+    assert time.monotonic() - began < WAIT
+    # One of them was dropped to make room.
+    assert "at the bound of 5: 1 idle (or not reading) closed to make room" in daemon.log()
+
+
+def test_a_client_that_does_not_read_its_answer_is_dropped_after_the_body_timeout(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    daemon = start(make_daemon, tmp_path, "body_timeout = 1")
+    sock = not_reading(daemon, sockets)
+    time.sleep(3.0)
+    # Read now: what the daemon had sent, then the end, long before thirty answers.
+    raw, _ = read_until_closed(sock)
+    assert raw.count(b"HTTP/1.1 200") < 30
+    assert daemon.client.get("/healthz").status_code == 200

@@ -15,12 +15,18 @@ A connection timed out in the middle of a request, with nothing of a response se
 that sent no byte of a request (new, or between keep-alive requests), or whose previous response is
 still being written, is closed without a word.
 
+- send timeout: while a response cannot be written because the client does not read it (the
+  socket's buffer full), `body_timeout`; then the connection is dropped (aborted: its unsent
+  bytes would keep it open). Clients that never read their answers held connections for good,
+  in the middle of a request, where the bound cannot evict them: at the bound intake was shut.
+
 Bound: at most `max_connections` open. A connection arriving at the bound closes the connection
 idle longest (one waiting for its first request or between keep-alive requests, never one in the
-middle of a request) to make room; only when none is idle is the new one refused: closed at once,
-unread and unanswered (a 503 would cost a write per connection of a flood, and the client sent no
-request to answer). So idle sockets cannot stop intake. Both are logged, summed, at most once a
-minute.
+middle of a request), or, with none idle, the one whose client has not read its answer longest,
+to make room; only when there is neither is the new one refused: closed at once, unread and
+unanswered (a 503 would cost a write per connection of a flood, and the client sent no request
+to answer). So idle sockets, and clients that do not read, cannot stop intake. Both are logged,
+summed, at most once a minute.
 """
 
 from __future__ import annotations
@@ -81,6 +87,8 @@ class _Pool:
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
         self.idle: OrderedDict[BoundedHttpProtocol, None] = OrderedDict()
+        # Connections whose answer waits for the client to read, longest waiting first.
+        self.stalled: OrderedDict[BoundedHttpProtocol, None] = OrderedDict()
         self.evicted = 0
         self.refused = 0
         self.reported_at = float("-inf")
@@ -96,14 +104,19 @@ class _Pool:
             victim.close_now()
             self.evicted += 1
             made = True
+        elif self.stalled:
+            stalled, _ = self.stalled.popitem(last=False)
+            stalled.drop()
+            self.evicted += 1
+            made = True
         else:
             self.refused += 1
             made = False
         now = time.monotonic()
         if now - self.reported_at >= REPORT_INTERVAL:
             logger.warning(
-                "HTTP connections at the bound of %d: %d idle closed to make room, %d new refused "
-                "(none idle) since the last report",
+                "HTTP connections at the bound of %d: %d idle (or not reading) closed to make room,"
+                " %d new refused (none) since the last report",
                 self.limits.max_connections, self.evicted, self.refused,
             )
             self.evicted = self.refused = 0
@@ -147,6 +160,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._stalled_until = 0.0
 
     # --- the connection's life ---------------------------------------------------------------
 
@@ -183,9 +197,27 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.connections.discard(self)
         self.transport.close()
 
+    def drop(self) -> None:
+        """Abort a connection whose client does not read: closing would wait for its unsent bytes."""
+        self._forget()
+        self.connections.discard(self)
+        self.transport.abort()
+
+    def pause_writing(self) -> None:
+        HttpToolsProtocol.pause_writing(self)
+        if self._phase != _CLOSED:
+            self._stalled_until = deadline = self.loop.time() + self._body_timeout
+            self.pool.stalled[self] = None
+            self._arm(deadline)
+
+    def resume_writing(self) -> None:
+        HttpToolsProtocol.resume_writing(self)
+        self.pool.stalled.pop(self, None)
+
     def _forget(self) -> None:
         self._phase = _CLOSED
         self._idle.pop(self, None)
+        self.pool.stalled.pop(self, None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -248,9 +280,19 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def _on_timer(self) -> None:
         self._timer = None
         phase = self._phase
-        if phase in (_APP, _CLOSED):
+        if phase == _CLOSED:
             return
         now = self.loop.time()
+        if self.flow.write_paused:
+            if now < self._stalled_until - _EARLY:
+                self._arm(self._stalled_until)
+            else:
+                logger.debug("HTTP connection from %s dropped: its answer unread for %g s", self.client,
+                             self._body_timeout)
+                self.drop()
+            return
+        if phase == _APP:
+            return
         if phase == _BODY and self.flow.read_paused:
             # The daemon stopped reading (pipelining, a body not yet taken): not the client's delay.
             self._deadline = max(self._deadline, now + self._body_timeout)
