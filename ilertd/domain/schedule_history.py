@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from ilertd.domain import schedules as arithmetic
+from ilertd.domain.schedule_model import parse_rotation
 from ilertd.domain.schedules import Override, Schedule, Shift
 from ilertd.domain.timeutil import format_instant
 
@@ -101,6 +102,23 @@ def shifts(history: History, start: datetime, end: datetime) -> list[Shift]:
             else:
                 timeline.append(shift)
     return timeline
+
+
+def handoffs(history: History, start: datetime, end: datetime) -> int:
+    """How many hand-offs working out [start, end) takes, at most: each layer's rotations over the
+    part of the window its version rules, and two a week for each of its restrictions."""
+    total = 0
+    for low, high, schedule in history._spans():
+        low = max(low, start)
+        high = end if high is None else min(high, end)
+        if low >= high:
+            continue
+        span = (high - low).total_seconds()
+        weeks = int(span // (7 * 86_400)) + 1
+        for layer in schedule.layers:
+            step = max(parse_rotation(layer.rotation).step.total_seconds(), 1.0)
+            total += int(span // step) + 1 + 2 * weeks * len(layer.restrictions)
+    return total
 
 
 def on_call(history: History, at: datetime) -> int | None:

@@ -38,6 +38,10 @@ LONGEST_WINDOW = timedelta(days=366)
 # of memory for any USER's one request, alert intake slowed meanwhile. A year of hourly shifts
 # named by two levels fits.
 MOST_ON_CALLS = 20_000
+# The most hand-offs one request works out (about 36 us each): the largest schedule the API takes
+# (20 layers of 100 users, 15-minute rotations, 50 restrictions each) over a year was 800,000,
+# 17-26 s of the daemon for any USER's request, six at once slowing alert intake to a second.
+MOST_HANDOFFS = 150_000
 # What `shifts` reports when `until` is not given.
 DEFAULT_SHIFTS_WINDOW = timedelta(days=7)
 # What a calendar feed shows: the recent past and the coming quarter.
@@ -93,6 +97,11 @@ def routes(services: Services) -> list[Route]:
             raise invalid("until", "the window from..until is at most 366 days")
         return start, end
 
+    def bounded(history: History, start: datetime, end: datetime) -> None:
+        if schedule_history.handoffs(history, start, end) > MOST_HANDOFFS:
+            raise invalid("until", f"the window holds more than {MOST_HANDOFFS:,} hand-offs of schedule"
+                                   f" {history.current.name!r} to work out: ask for a shorter one")
+
     def shifts_json(shifts: list[Shift]) -> list[dict[str, Any]]:
         names = usernames({s.user for s in shifts})
         return [{"user": user_ref(s.user, names), "start": format_instant(s.start),
@@ -140,6 +149,7 @@ def routes(services: Services) -> list[Route]:
         authenticate(request)
         history = history_or_404(path_id(request))
         start, end = window(request, DEFAULT_SHIFTS_WINDOW)
+        bounded(history, start, end)
         return JSONResponse(shifts_json(schedule_history.shifts(history, start, end)))
 
     def on_calls(request: Request, _body: bytes) -> Response:
@@ -165,6 +175,7 @@ def routes(services: Services) -> list[Route]:
                             shift = schedule_history.on_call_shift(history, start)
                             timelines[ref["id"]] = [shift] if shift else []
                         else:
+                            bounded(history, start, end)
                             timelines[ref["id"]] = schedule_history.shifts(history, start, end)
                     entries.extend((policy.id, level, s.user, s.start, s.end) for s in timelines[ref["id"]])
                 if len(entries) > MOST_ON_CALLS:
