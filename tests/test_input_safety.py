@@ -141,12 +141,23 @@ def test_a_lone_surrogate_in_an_admin_body_is_a_400(app: InProcessDaemon) -> Non
     assert snapshot(app) == before
 
 
-@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "1" * 400, "-" + "9" * 310])
 def test_numbers_no_json_reader_accepts_back_are_refused(app: InProcessDaemon, number: str) -> None:
     body = {"integrationKey": app.integration_key, "eventType": "ALERT", "summary": "s"}
     text = json.dumps(body)[:-1] + f', "customDetails": {{"n": {number}}}}}'
     reply = raw(app, "POST", "/api/events", text, token=False)
     assert reply.status_code == 400, reply.text
+
+
+def test_an_integer_past_64_bits_is_served_as_it_was_sent(app: InProcessDaemon) -> None:
+    """Stored exactly, 2**64 was read back as 1.8446744073709552e+19."""
+    body = {"integrationKey": app.integration_key, "eventType": "ALERT", "summary": "s"}
+    text = json.dumps(body)[:-1] + f', "customDetails": {{"n": 18446744073709551616, "m": -{"9" * 300}}}}}'
+
+    reply = raw(app, "POST", "/api/events", text, token=False)
+    assert reply.status_code == 202, reply.text
+    served = app.client.get(f"/api/incidents/{reply.json()['incidentId']}", headers=app.auth()).text
+    assert '"n":18446744073709551616' in served and f'"m":-{"9" * 300}' in served
 
 
 @pytest.mark.parametrize("path", [

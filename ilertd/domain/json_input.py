@@ -30,12 +30,19 @@ def _finite(text: str) -> float:
     return value
 
 
+def _integer(text: str) -> int:
+    # Past 309 digits an integer is beyond a double's range: what no JSON reader takes as a number.
+    if len(text.lstrip("-")) > 309:
+        raise JsonInputError(f"the number {text[:40]}... is out of range")
+    return int(text)
+
+
 def _no_constant(name: str) -> Any:
     raise JsonInputError(f"{name} is not a JSON number")
 
 
 # Built once: json.loads with any hook builds a decoder per call (every event's body goes here).
-_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_int=_integer, parse_constant=_no_constant)
 
 
 def _text(data: bytes | str) -> str:

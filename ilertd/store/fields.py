@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +25,20 @@ def _encode(value: Any) -> str:
         return _stdlib_encode(value)
 
 
+# Twenty digits in a row: an integer orjson may read as a float (it reads 2**64 as 1.8e19).
+_LONG_NUMBER = re.compile(r"\d{20}")
+
+
 def decode_json(text: str) -> Any:
     """The value of stored JSON text; orjson reads it, the standard parser what orjson refuses
-    (an integer over 64 bits)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    (an integer over 64 bits) or would change (one of 2**64 and over, read as a float: stored
+    exactly, it was served changed)."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 class JSONField(peewee.TextField):
