@@ -3,8 +3,10 @@ resolves, refusals, limits (the pure mapping: test_alertmanager_mapping.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +352,29 @@ def test_a_body_over_four_mib_is_413_and_stores_nothing(app: InProcessDaemon) ->
     assert app.get("/api/incidents").json() == []
     at_limit = app.client.post(url, content=_padded(4 * MiB), headers={"Content-Type": "application/json"})
     assert at_limit.status_code == 202, at_limit.text
+
+
+def test_a_large_batch_is_read_off_the_event_loop(app: InProcessDaemon) -> None:
+    """25,000 alerts in one POST were parsed on the event loop: every other request, another
+    source's alert too, waited for it (3 s)."""
+    assert app.daemon.plugins is not None
+    integrations = app.daemon.plugins.integrations
+    parsed_in: list[str] = []
+    real = integrations["alertmanager"]
+
+    def parse(request: Any) -> Any:
+        parsed_in.append(threading.current_thread().name)
+        return real.parse(request)
+    for name in ("alertmanager", "prometheus"):
+        integrations[name] = dataclasses.replace(real, parse=parse)
+    key = prometheus_source(app)
+    small = document("am_firing_single")
+    big = {**small, "alerts": [{**small["alerts"][0], "fingerprint": f"{n:016x}",
+                                "labels": {**small["alerts"][0]["labels"], "n": str(n)}} for n in range(300)]}
+    for body in (small, big):
+        reply = app.client.post(f"/api/v1/events/alertmanager/{key}", json=body)
+        assert reply.status_code == 202, reply.text
+    assert len(json.dumps(big)) > 64 * 1024 > len(json.dumps(small))
+    on_loop, off_loop = parsed_in
+    assert on_loop != off_loop, parsed_in
+    assert len(app.get("/api/incidents", params={"max-results": 100}).json()) == 100
