@@ -346,3 +346,35 @@ def test_a_client_that_does_not_read_its_answer_is_dropped_after_the_body_timeou
     raw, _ = read_until_closed(sock)
     assert raw.count(b"HTTP/1.1 200") < 30
     assert daemon.client.get("/healthz").status_code == 200
+
+
+def test_a_client_reading_its_answer_slowly_reads_it_whole(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path, sockets: list[socket.socket]
+) -> None:
+    """The stall was counted from when writing paused, not from when the client last read: one
+    reading a large answer steadily over a slow link was cut off half way."""
+    daemon = start(make_daemon, tmp_path, "body_timeout = 1")
+    users = [daemon.post("/api/users", {"username": f"u{n}" + "x" * 60}).json()["id"] for n in range(3)]
+    layer = {"users": [{"id": u} for u in users], "rotation": "PT15M", "startsOn": "2026-01-01T00:00"}
+    created = daemon.post("/api/schedules", {"name": "s", "type": "RECURRING", "timezone": "UTC",
+                                             "scheduleLayers": [layer]})
+    assert created.status_code == 201, created.text
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(WAIT)
+    sock.connect(address(daemon))
+    sockets.append(sock)
+    path = f"/api/schedules/{created.json()['id']}/shifts?from=2026-01-05T00:00Z&until=2027-01-05T00:00Z"
+    request = f"GET {path} HTTP/1.1\r\nHost: ilertd\r\nAuthorization: Bearer {daemon.admin_token}\r\n\r\n"
+    sock.sendall(request.encode())
+    received, length = b"", None
+    began = time.monotonic()
+    while length is None or len(received) < length:
+        chunk = sock.recv(65536)
+        assert chunk, f"cut off after {len(received)} bytes in {time.monotonic() - began:.1f} s"
+        received += chunk
+        if length is None and b"\r\n\r\n" in received:
+            head = received.partition(b"\r\n\r\n")[0]
+            length = len(head) + 4 + int(parse_response(head + b"\r\n\r\n")[1]["content-length"])
+        time.sleep(len(chunk) / (2 * 1024 * 1024))  # 2 MiB/s: about 3 s for its 6 MB
+    assert time.monotonic() - began > 1.5  # past the timeout, reading all along

@@ -16,17 +16,19 @@ that sent no byte of a request (new, or between keep-alive requests), or whose p
 still being written, is closed without a word.
 
 - send timeout: while a response cannot be written because the client does not read it (the
-  socket's buffer full), `body_timeout`; then the connection is dropped (aborted: its unsent
-  bytes would keep it open). Clients that never read their answers held connections for good,
-  in the middle of a request, where the bound cannot evict them: at the bound intake was shut.
+  socket's buffer full), `body_timeout` from the last time the client took any of it; then the
+  connection is dropped (aborted: its unsent bytes would keep it open). Clients that never read
+  their answers held connections for good, in the middle of a request, where the bound cannot
+  evict them: at the bound intake was shut. One reading slowly (a large export over a slow
+  link) reads on.
 
 Bound: at most `max_connections` open. A connection arriving at the bound closes the connection
 idle longest (one waiting for its first request or between keep-alive requests, never one in the
-middle of a request), or, with none idle, the one whose client has not read its answer longest,
-to make room; only when there is neither is the new one refused: closed at once, unread and
-unanswered (a 503 would cost a write per connection of a flood, and the client sent no request
-to answer). So idle sockets, and clients that do not read, cannot stop intake. Both are logged,
-summed, at most once a minute.
+middle of a request), or, with none idle, the longest stalled one whose client has read none
+of its answer since it was last looked at, to make room; only when there is neither is the new
+one refused: closed at once, unread and unanswered (a 503 would cost a write per connection of
+a flood, and the client sent no request to answer). So idle sockets, and clients that do not
+read, cannot stop intake. Both are logged, summed, at most once a minute.
 """
 
 from __future__ import annotations
@@ -104,8 +106,7 @@ class _Pool:
             victim.close_now()
             self.evicted += 1
             made = True
-        elif self.stalled:
-            stalled, _ = self.stalled.popitem(last=False)
+        elif (stalled := next((c for c in self.stalled if not c.reading()), None)) is not None:
             stalled.drop()
             self.evicted += 1
             made = True
@@ -161,6 +162,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._stalled_until = 0.0
+        self._unsent = 0
 
     # --- the connection's life ---------------------------------------------------------------
 
@@ -207,8 +209,19 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         HttpToolsProtocol.pause_writing(self)
         if self._phase != _CLOSED:
             self._stalled_until = deadline = self.loop.time() + self._body_timeout
+            self._unsent = self.transport.get_write_buffer_size()
             self.pool.stalled[self] = None
             self._arm(deadline)
+
+    def reading(self) -> bool:
+        """Whether the client took some of its answer since this was last asked (or the stall
+        began): while it does, its deadline moves on."""
+        unsent = self.transport.get_write_buffer_size()
+        took = unsent < self._unsent
+        self._unsent = unsent
+        if took:
+            self._stalled_until = self.loop.time() + self._body_timeout
+        return took
 
     def resume_writing(self) -> None:
         HttpToolsProtocol.resume_writing(self)
@@ -284,7 +297,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             return
         now = self.loop.time()
         if self.flow.write_paused:
-            if now < self._stalled_until - _EARLY:
+            if now < self._stalled_until - _EARLY or self.reading():
                 self._arm(self._stalled_until)
             else:
                 logger.debug("HTTP connection from %s dropped: its answer unread for %g s", self.client,
