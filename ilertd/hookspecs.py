@@ -255,6 +255,12 @@ class Intake(Protocol):
     def refused(self, integration: str, code: str) -> None: ...
 
 
+def signed_by_its_tool(source: SourceInfo, host: PluginHost) -> bool:
+    """Whether every request of `source`'s tool is signed (see `PluginContext.signs`)."""
+    kind = source.integration_type
+    return kind in host.signed_types() or (bool(source.signing_secret) and kind in host.verifying_types())
+
+
 def unsigned_refused(source: SourceInfo) -> ApiError:
     """The refusal of a request naming `source`, which has a `signingSecret`, by its key alone."""
     return ApiError(401, "INVALID_SIGNATURE", f"alert source {source.name!r} takes only its tool's signed"
@@ -267,6 +273,8 @@ class PluginHost(Protocol):
     def integration(self, name: str) -> Integration | None: ...
 
     def signed_types(self) -> frozenset[str]: ...
+
+    def verifying_types(self) -> frozenset[str]: ...
 
     def intake(self) -> Intake: ...
 
@@ -343,9 +351,11 @@ class PluginContext:
         return found
 
     def signs(self, source: SourceInfo) -> bool:
-        """Whether every request of `source`'s tool is signed: it has a `signingSecret`, or its
-        type's integration is `signed`."""
-        return bool(source.signing_secret) or source.integration_type in self.host.signed_types()
+        """Whether every request of `source`'s tool is signed: its type's integration is `signed`,
+        or checks a signature (`verify`) and the source has a `signingSecret`. (A secret on a
+        source no integration checks, an API one, guards nothing: refused, its key was refused
+        everywhere.)"""
+        return signed_by_its_tool(source, self.host)
 
     def integration(self, name: str) -> Integration | None:
         """The registered integration with this name or alias (case-insensitive), if any."""

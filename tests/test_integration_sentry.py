@@ -242,6 +242,11 @@ def test_a_signed_sources_key_alone_opens_and_resolves_nothing_elsewhere(app: In
     metrics = app.client.get("/metrics").text
     assert 'ilertd_events_total{integration="api",outcome="INVALID_SIGNATURE"} 2.0' in metrics
     assert 'ilertd_events_total{integration="pagerduty",outcome="INVALID_SIGNATURE"} 1.0' in metrics
+    # A secret on a source no integration checks (an API one) guards nothing: its key is taken.
+    assert app.put("/api/alert-sources/1", {"signingSecret": "s3cret"}).status_code == 200
+    api = app.client.post("/api/events", json={"integrationKey": app.integration_key, "eventType": "ALERT",
+                                                "summary": "x"})
+    assert api.status_code == 202, api.text
     # A source without a secret takes its key there, as the Event API promises any source's.
     plain = helpers.new_source(app, "SENTRY", "open sentry")
     taken = app.client.post("/api/events", json={"integrationKey": plain, "eventType": "ALERT",

@@ -230,6 +230,8 @@ def test_other_types_show_their_url_and_their_docs(app: InProcessDaemon) -> None
         url = f"{app.url}/api/v1/events/{segment}/{source['integrationKey']}"
         assert f'<code class="source-url">{url}</code>' in page, kind
         assert f"docs/integrations/{docs}" in page, kind
+        # A CloudWatch source's key alone opens nothing (every SNS message is signed).
+        assert ("also takes the Event API" in page) == (kind != "CLOUDWATCH"), kind
     mail = app.post("/api/alert-sources", {"name": "backups", "integrationType": "EMAIL"}).json()
     page = client.get(f"/ui/sources/{mail['id']}").text
     assert "The mail listener is off" in page and "docs/integrations/email-in.md" in page

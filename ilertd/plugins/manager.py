@@ -308,6 +308,11 @@ class PluginManager:
         """The alert source types whose integration is `signed`."""
         return frozenset(i.integration_type for i in self.integrations.values() if i.signed)
 
+    def verifying_types(self) -> frozenset[str]:
+        """The alert source types whose own integration checks a signature (`verify`)."""
+        return frozenset(i.integration_type for i in self.integrations.values()
+                         if i.verify is not None and not i.accepts_any_source)
+
     def methods(self, reminders: bool = False) -> tuple[str, ...]:
         """The contact methods of the registered channels (with `reminders`, those that may carry
         a shift reminder): what the API accepts. The built-ins' in the domain's order, then the

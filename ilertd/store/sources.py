@@ -138,13 +138,13 @@ class SourceCache:
                 if found:
                     return found[integration_key]
                 if not self._cache.complete:
-                    every = {row.integration_key: _source_info(row) for row in m.AlertSource.select()}
+                    every = {row.integration_key: source_info(row) for row in m.AlertSource.select()}
                     self._cache.keep(generation, every, every=True)
                     return every.get(integration_key)
         row = m.AlertSource.get_or_none(m.AlertSource.integration_key == integration_key)
         if row is None:
             return None
-        info = _source_info(row)
+        info = source_info(row)
         self._cache.keep(generation, {integration_key: info})
         return info
 
@@ -152,7 +152,8 @@ class SourceCache:
         self._cache.invalidate()
 
 
-def _source_info(row: m.AlertSource) -> SourceInfo:
+def source_info(row: m.AlertSource) -> SourceInfo:
+    """What intake needs of a source's row."""
     return SourceInfo(row.id, row.name, row.integration_type, row.priority, row.escalation_policy_id,
                       row.field_mapping, row.signing_secret,
                       parse_support_hours(row.support_hours) if row.support_hours else None)

@@ -16,10 +16,10 @@ from starlette.routing import Route
 from ilertd.app.auth import require_admin
 from ilertd.app.sources import source_or_404
 from ilertd.errors import ApiError
-from ilertd.hookspecs import Integration
+from ilertd.hookspecs import Integration, signed_by_its_tool
 from ilertd.store.heartbeats import monitors_page
 from ilertd.store.incidents import open_incident_counts
-from ilertd.store.sources import all_policies, sources_page
+from ilertd.store.sources import all_policies, source_info, sources_page
 from ilertd.web.ui.core import Page, Ui, View, redirect
 from ilertd.web.views import alert_source_json
 
@@ -199,7 +199,8 @@ def routes(ui: Ui) -> list[Route]:
 
     def source_view(source_id: int, error: str = "", status: int = 200, admin: bool = True) -> Page:
         # A USER sees no keys, as through the API: the setup shows where each one goes.
-        shown = alert_source_json(source_or_404(source_id), admin)
+        row = source_or_404(source_id)
+        shown = alert_source_json(row, admin)
         monitors = [{"name": row.name, "intervalSec": row.interval_sec, "status": row.status,
                      "url": f"{services.public_url.rstrip('/')}/api/v1/heartbeats/"
                             + (row.integration_key if admin else HIDDEN_KEY)}
@@ -209,6 +210,8 @@ def routes(ui: Ui) -> list[Route]:
             "open": open_incident_counts([source_id]).get(source_id, 0),
             "guide": guide(shown, services.public_url, services.plugins.integrations, mail_domain()),
             "event_api": f"{services.public_url.rstrip('/')}/api/events",
+            # A source whose tool signs takes no unsigned event through the Event API.
+            "takes_event_api": not signed_by_its_tool(source_info(row), services.plugins),
             "monitors": monitors, "error": error,
         }, status)
 
