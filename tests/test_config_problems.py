@@ -61,6 +61,10 @@ ONE_PROBLEM = [
       for url, phrase in (("mysql://ilertd@db/ilertd", "the scheme 'mysql' is not one ilertd opens"),
                           ("sqlite://ilertd.db", "three slashes"),
                           ("sqlite:///:memory:", "an in-memory SQLite store keeps nothing"),
+                          # An older release read them as parameters: the same setting would open
+                          # another, empty file named with them.
+                          ("sqlite:////var/lib/ilertd/ilertd.db?timeout=30", "takes no parameters"),
+                          ("sqlite:////data/x.db?timeout=30&cache=shared", "takes no parameters"),
                           ("postgresql://", "must name its database"),
                           ("postgresql://db.example.com:5432", "must name its database"),
                           ("postgresql://db.example.com:99999/ilertd", "port must be a number"))),

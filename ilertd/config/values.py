@@ -152,6 +152,10 @@ def _public_url(value: str) -> str | None:
 DATABASE_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB"
 
 
+# `?name=value` (and more `&name=value`) ending a SQLite URL: parameters, not part of a file's name.
+_URL_PARAMETERS = re.compile(r"\?[A-Za-z_][A-Za-z0-9_]*=[^/]*$")
+
+
 def _database_url(value: str) -> str | None:
     """What the store can open, checked before it is tried: another scheme, a SQLite URL with two
     slashes, or a PostgreSQL one without its database made `serve` end in a traceback. A message
@@ -165,6 +169,11 @@ def _database_url(value: str) -> str | None:
         if not rest.startswith("/") or not rest.strip("/"):
             return (f"must be sqlite:///PATH: three slashes, then the file (sqlite:////var/lib/x.db),"
                     f" got {value!r}")
+        if _URL_PARAMETERS.search(rest):
+            # Read by older releases as parameters (peewee's), the file's name ends before them;
+            # now it is the whole path: the same setting would open another, empty store.
+            return ("takes no parameters: ilertd sets SQLite's own; name the file alone"
+                    f" (sqlite:///PATH), got {value!r}")
         if rest[1:] == ":memory:":
             # Gone with each connection: serve printed a first-run token for a store that then
             # had no tables, and failed in tracebacks.
