@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
 from typing import Any
 
 import peewee
@@ -37,6 +39,7 @@ BUILT_IN_TYPES = (
 )
 MAPPED_FIELDS = ("summary", "details", "alertKey", "eventType", "priority")
 MAX_LEVELS = 20
+_POLICY_EDITS = threading.Lock()
 MAX_TIMEOUT_MIN = 7 * 24 * 60
 
 # Parsed by ilertd.domain.quiet_times (parse_support_hours): its words, its shape.
@@ -338,23 +341,27 @@ class Sources:
     def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any]) -> m.EscalationPolicy:
         require_admin(caller)
         policy_or_404(policy_id)
-        with write_transaction(self.ctx.db):
-            # Read again, held: two edits at once were each judged by the row before both (a
-            # repeating policy of timeouts 0, which either alone is refused, was stored).
-            v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
-            current = policy_or_404(policy_id)
-            fields = self._policy_fields(body, creating=False)
-            self._refuse_repeats_at_once(fields, current)
-            if "name" in fields:
-                v.name_free(m.EscalationPolicy, "escalation policy", fields["name"], policy_id)
+        within = self.ctx.db.in_transaction()
+        # One edit and the moves of its incidents at a time: two edits at once each moved the
+        # incidents from the levels before it, and the second's could come first.
+        with contextlib.nullcontext() if within else _POLICY_EDITS:
+            with write_transaction(self.ctx.db):
+                # Read again, held: two edits at once were each judged by the row before both (a
+                # repeating policy of timeouts 0, which either alone is refused, was stored).
+                v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
+                current = policy_or_404(policy_id)
+                fields = self._policy_fields(body, creating=False)
+                self._refuse_repeats_at_once(fields, current)
+                if "name" in fields:
+                    v.name_free(m.EscalationPolicy, "escalation policy", fields["name"], policy_id)
+                if fields:
+                    m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
             if fields:
-                m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
-        if fields:
-            self.ctx.policy_written()
-        if "rules" in fields and fields["rules"] != current.rules and not self.ctx.db.in_transaction():
-            # Its incidents go on from their levels as they are now. (Within a caller's transaction,
-            # a user's delete taking them off levels, their levels stay where they were.)
-            self.ctx.policy_edited(open_incidents_escalating_by(policy_id), policy_from_row(current))
+                self.ctx.policy_written()
+            if "rules" in fields and fields["rules"] != current.rules and not within:
+                # Its incidents go on from their levels as they are now. (Within a caller's
+                # transaction, a user's delete taking them off levels, their levels stay.)
+                self.ctx.policy_edited(open_incidents_escalating_by(policy_id), policy_from_row(current))
         return policy_or_404(policy_id)
 
     def delete_policy(self, caller: Principal, policy_id: int) -> None:
