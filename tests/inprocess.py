@@ -106,6 +106,14 @@ class InProcessDaemon(ApiClient):
         assert self._loop is not None, "the daemon is not running"
         return asgi_client(self.web_app, self._loop, self.url)
 
+    @property
+    def running(self) -> bool:
+        return self._client is not None
+
+    def settle(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the daemon to have nothing in hand (see `quiet`)."""
+        self.daemon.tracker.wait_idle(timeout)
+
     def quiet(self) -> None:
         """Wait until every message, due timer and queued write has been handled (no clock move)."""
         assert self.daemon.tracker.wait_idle(), "the daemon did not become idle"
