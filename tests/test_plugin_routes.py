@@ -174,3 +174,44 @@ def test_a_body_routes_reply_that_is_no_answer_is_the_envelopes_500(
             assert answer.json() == envelope, kind
             assert "set-cookie" not in answer.headers
     assert app.event(summary="unaffected", alertKey="u").status_code == 202
+
+
+async def _greedy(_request: Request) -> Response:
+    return JSONResponse({"greedy": True})
+
+
+async def _mine(_body: bytes) -> BodyReply:
+    return 200, {"mine": True}, {}
+
+
+class Greedy:
+    """A pattern that covers core paths too: refused as a whole."""
+
+    @hookimpl
+    def register_routes(self) -> list[BaseRoute]:
+        return [Route("/{first}/{rest:path}", _greedy, methods=["POST"])]
+
+
+class Mine:
+    @hookimpl
+    def register_routes(self) -> list[BaseRoute]:
+        return [BodyRoute("/mine/hook", _mine)]
+
+
+GREEDY, MINE = Greedy(), Mine()
+
+
+def test_a_route_ignored_for_one_refused_later_is_served_after_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+        make_app: Callable[..., InProcessDaemon]) -> None:
+    """Ignored as "already served" by an earlier plugin's greedy pattern, which was then refused
+    as a core overlap: neither was served (404)."""
+    entry_point_installer(tmp_path, monkeypatch, request, __name__)(aaa_greedy="GREEDY", zzz_mine="MINE")
+    app = make_app().start()
+    assert app.daemon.plugins is not None
+    mine = app.daemon.plugins.status("zzz_mine")
+    assert mine is not None and mine.routes == ("POST /mine/hook",) and mine.ignored == ()
+    answer = app.client.post("/mine/hook", content=b"x")
+    assert (answer.status_code, answer.json()) == (200, {"mine": True})
+    greedy = app.daemon.plugins.status("aaa_greedy")
+    assert greedy is not None and greedy.routes == () and "a core route" in greedy.ignored[0]

@@ -22,13 +22,12 @@ from ilertd.config import (
     declared_options,
     unknown_plugin_sections,
 )
-from ilertd.config.settings import twilio_cannot_call_back
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
 from ilertd.plugins.pluggy_manager import HookPluginManager
-from ilertd.plugins.routes import answered_by, core_overlap, route_labels
-from ilertd.plugins.status import Distributions, PluginState, PluginStatus
+from ilertd.plugins.routes import answered_by, core_overlap, route_labels, served_after_all
+from ilertd.plugins.status import Distributions, PluginState, PluginStatus, log_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +47,8 @@ class _Provided:
     routes: list[BaseRoute] = field(default_factory=list)
     # What it declared that another plugin or a core route already has: not provided, but listed.
     ignored: list[str] = field(default_factory=list)
+    # Its routes an earlier plugin's route answered: served after all if that one is withdrawn.
+    shadowed: list[BaseRoute] = field(default_factory=list)
 
 
 class PluginError(Exception):
@@ -216,6 +217,7 @@ class PluginManager:
             if (earlier := answered_by(route, self.routes)) is not None:
                 self._ignore(name, provided, f"route {', '.join(route_labels(route))}",
                              f"already served by {', '.join(route_labels(earlier))}")
+                provided.shadowed.append(route)
                 continue
             self.routes.append(route)
             routes.append(route)
@@ -241,10 +243,24 @@ class PluginManager:
             if refused:
                 provided.routes = [r for r in provided.routes if all(r is not x for x, _ in refused)]
                 self.routes = [r for r in self.routes if all(r is not x for x, _ in refused)]
-                old = self.status(name)
-                if old is not None:
-                    self._record(name, old.version, old.origin, old.module, old.state, old.error,
-                                 old.distribution, provided)
+                self._listed_again(name, provided)
+        # A route ignored for one withdrawn just now is served after all (a greedy plugin route
+        # refused as a core overlap kept a later plugin's own route out).
+        for name, provided in self._provided.items():
+            back = served_after_all(provided.shadowed, core, self.routes)
+            if back:
+                labels = {f"route {', '.join(route_labels(route))}" for route in back}
+                self.routes += back
+                provided.routes += back
+                provided.shadowed = [r for r in provided.shadowed if all(r is not b for b in back)]
+                provided.ignored = [i for i in provided.ignored if i.split(" (", 1)[0] not in labels]
+                self._listed_again(name, provided)
+
+    def _listed_again(self, name: str, provided: _Provided) -> None:
+        old = self.status(name)
+        if old is not None:
+            self._record(name, old.version, old.origin, old.module, old.state, old.error,
+                         old.distribution, provided)
 
     def _withdraw(self, provided: _Provided) -> None:
         self.integrations = {k: v for k, v in self.integrations.items()
@@ -288,18 +304,7 @@ class PluginManager:
         return status is not None and status.runs
 
     def log_statuses(self) -> None:
-        """Each plugin's state in the log (a broken one as an error), then unknown sections, then
-        whether Twilio can reach the routes of the enabled plugins it calls back (sms, voice)."""
-        for status in self.statuses:
-            detail = f": {status.error}" if status.error else ""
-            logger.log(logging.INFO if status.state in ("enabled", "disabled by config") else logging.ERROR,
-                       "plugin %s %s (%s): %s%s", status.name, status.version, status.origin, status.state,
-                       detail)
-        for problem in self.unknown_sections():
-            logger.warning("%s", problem)
-        called_back = any(s.name in ("sms", "voice") and s.runs for s in self.statuses)
-        if called_back and (unreachable := twilio_cannot_call_back(self.config)) is not None:
-            logger.error("%s (`ilertd check-config` names it too)", unreachable)
+        log_statuses(self.statuses, self.unknown_sections(), self.config)
 
     def integration(self, name: str) -> Integration | None:
         return self.integrations.get(name.lower())

@@ -77,3 +77,14 @@ def core_overlap(route: BaseRoute, core: Iterable[BaseRoute]) -> BaseRoute | Non
         if any(_matches(route, scope, True) for scope in _scopes(other)):
             return other
     return None
+
+
+def served_after_all(shadowed: list[BaseRoute], core: list[BaseRoute], served: list[BaseRoute]
+                     ) -> list[BaseRoute]:
+    """Those of `shadowed` (routes ignored for an earlier plugin's) that neither a core route nor
+    a route of `served` answers now, in order, each one taken counting for the next."""
+    back: list[BaseRoute] = []
+    for route in shadowed:
+        if core_overlap(route, core) is None and answered_by(route, [*served, *back]) is None:
+            back.append(route)
+    return back

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 from dataclasses import dataclass
 from typing import Literal
+
+from ilertd.config import Config
+from ilertd.config.settings import twilio_cannot_call_back
+
+# The lines the plugin manager has always logged, under its name.
+logger = logging.getLogger("ilertd.plugins.manager")
 
 PluginState = Literal["enabled", "disabled by config", "load error", "config error", "hook error"]
 
@@ -49,3 +56,18 @@ class Distributions:
             metadata = dist.metadata
             facts = self._known[id(dist)] = (metadata["Name"] or "", metadata["Version"] or "")
         return facts
+
+
+def log_statuses(statuses: list[PluginStatus], unknown_sections: list[str], config: Config) -> None:
+    """Each plugin's state in the log (a broken one as an error), then unknown sections, then
+    whether Twilio can reach the routes of the enabled plugins it calls back (sms, voice)."""
+    for status in statuses:
+        detail = f": {status.error}" if status.error else ""
+        level = logging.INFO if status.state in ("enabled", "disabled by config") else logging.ERROR
+        logger.log(level, "plugin %s %s (%s): %s%s", status.name, status.version, status.origin,
+                   status.state, detail)
+    for problem in unknown_sections:
+        logger.warning("%s", problem)
+    called_back = any(s.name in ("sms", "voice") and s.runs for s in statuses)
+    if called_back and (unreachable := twilio_cannot_call_back(config)) is not None:
+        logger.error("%s (`ilertd check-config` names it too)", unreachable)
