@@ -444,3 +444,19 @@ def test_a_window_of_more_hand_offs_than_a_request_works_out_is_refused(app: InP
     assert (year.status_code, year.json()["field"]) == (400, "until")
     assert year.json()["message"] == ("the window holds more than 150,000 hand-offs of schedule 'primary' to"
                                       " work out: ask for a shorter one")
+
+
+def test_the_feed_of_a_schedule_too_busy_for_its_window_covers_fewer_days(app: InProcessDaemon) -> None:
+    """The largest schedule's feed took 5-10 s of the daemon at each calendar's refresh, with only a
+    feed token: over the bound of hand-offs a request works out, it covers fewer days."""
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
+    body = daily([ann, ben], rotation="PT15M")
+    # Fourteen layers of 96 hand-offs a day: 161,280 in the feed's 120 days, past 150,000.
+    body["scheduleLayers"] = [{**body["scheduleLayers"][0], "name": f"layer {n}"} for n in range(14)]
+    schedule_id = create(app, body)
+    feed = app.get(f"/api/schedules/{schedule_id}.ics")
+    assert feed.status_code == 200
+    starts = sorted(line for line in _unfold(feed.text) if line.startswith("DTSTART:"))
+    # From 09:00Z on 2026-01-05 (the manual clock), 90 days ahead at most, fewer here.
+    assert starts and starts[-1] < "DTSTART:20260401"
+    assert len(starts) < 96 * 90

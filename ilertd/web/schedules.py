@@ -230,7 +230,14 @@ def routes(services: Services) -> list[Route]:
         """The feed's window of shifts, the first and last whole: a clipped start would change the
         event's UID on every refresh and make calendar apps replace it."""
         now = services.clock.now()
-        found = schedule_history.shifts(history, now - FEED_PAST, now + FEED_AHEAD)
+        past, ahead = FEED_PAST, FEED_AHEAD
+        handoffs = schedule_history.handoffs(history, now - past, now + ahead)
+        if handoffs > MOST_HANDOFFS:
+            # Fewer days of a schedule too busy for the whole window (the largest took 5-10 s of
+            # the daemon at each calendar's refresh, with only a feed token).
+            share = MOST_HANDOFFS / handoffs
+            past, ahead = past * share, ahead * share
+        found = schedule_history.shifts(history, now - past, now + ahead)
         if found:
             first = schedule_history.on_call_shift(history, found[0].start)
             last = schedule_history.on_call_shift(history, found[-1].end - timedelta(microseconds=1))
