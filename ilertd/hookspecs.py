@@ -258,7 +258,8 @@ class Intake(Protocol):
 def signed_by_its_tool(source: SourceInfo, host: PluginHost) -> bool:
     """Whether every request of `source`'s tool is signed (see `PluginContext.signs`)."""
     kind = source.integration_type
-    return kind in host.signed_types() or (bool(source.signing_secret) and kind in host.verifying_types())
+    signed, verifying = host.signing_types()
+    return kind in signed or (bool(source.signing_secret) and kind in verifying)
 
 
 def unsigned_refused(source: SourceInfo) -> ApiError:
@@ -272,9 +273,7 @@ class PluginHost(Protocol):
 
     def integration(self, name: str) -> Integration | None: ...
 
-    def signed_types(self) -> frozenset[str]: ...
-
-    def verifying_types(self) -> frozenset[str]: ...
+    def signing_types(self) -> tuple[frozenset[str], frozenset[str]]: ...
 
     def intake(self) -> Intake: ...
 

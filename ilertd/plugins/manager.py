@@ -27,7 +27,7 @@ from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
 from ilertd.plugins.pluggy_manager import HookPluginManager
 from ilertd.plugins.routes import answered_by, core_overlap, route_labels, served_after_all
-from ilertd.plugins.status import Distributions, PluginState, PluginStatus, log_statuses
+from ilertd.plugins.status import Distributions, PluginState, PluginStatus, log_statuses, signing_types
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class PluginManager:
         # Each plugin that got as far as declaring its keys; None: it failed before (not checkable).
         self.options: dict[str, tuple[ConfigOption, ...] | None] = {}
         self.integrations: dict[str, Integration] = {}
+        self._signing: tuple[frozenset[str], frozenset[str]] | None = None  # see signing_types
         self.channels: dict[str, Channel] = {}
         self.routes: list[BaseRoute] = []
         self._provided: dict[str, _Provided] = {}
@@ -199,6 +200,7 @@ class PluginManager:
                     taken.append(segment)
                     continue
                 self.integrations[key] = integration
+                self._signing = None
             if taken:
                 self._ignore(name, provided, f"integration {', '.join(taken)}", "already provided")
             if len(taken) <= len(integration.aliases):
@@ -257,14 +259,14 @@ class PluginManager:
                 self._listed_again(name, provided)
 
     def _listed_again(self, name: str, provided: _Provided) -> None:
-        old = self.status(name)
-        if old is not None:
-            self._record(name, old.version, old.origin, old.module, old.state, old.error,
-                         old.distribution, provided)
+        if (old := self.status(name)) is not None:
+            self._record(name, old.version, old.origin, old.module, old.state, old.error, old.distribution,
+                         provided)
 
     def _withdraw(self, provided: _Provided) -> None:
         self.integrations = {k: v for k, v in self.integrations.items()
                              if not any(v is i for i in provided.integrations)}
+        self._signing = None
         self.channels = {k: v for k, v in self.channels.items() if not any(v is c for c in provided.channels)}
         self.routes = [r for r in self.routes if not any(r is p for p in provided.routes)]
 
@@ -309,14 +311,10 @@ class PluginManager:
     def integration(self, name: str) -> Integration | None:
         return self.integrations.get(name.lower())
 
-    def signed_types(self) -> frozenset[str]:
-        """The alert source types whose integration is `signed`."""
-        return frozenset(i.integration_type for i in self.integrations.values() if i.signed)
-
-    def verifying_types(self) -> frozenset[str]:
-        """The alert source types whose own integration checks a signature (`verify`)."""
-        return frozenset(i.integration_type for i in self.integrations.values()
-                         if i.verify is not None and not i.accepts_any_source)
+    def signing_types(self) -> tuple[frozenset[str], frozenset[str]]:
+        """`status.signing_types` of the integrations, kept until they change (asked on each event)."""
+        self._signing = self._signing or signing_types(self.integrations.values())
+        return self._signing
 
     def methods(self, reminders: bool = False) -> tuple[str, ...]:
         """The contact methods of the registered channels (with `reminders`, those that may carry

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from ilertd.config import Config
 from ilertd.config.settings import twilio_cannot_call_back
+from ilertd.hookspecs import Integration
 
 # The lines the plugin manager has always logged, under its name.
 logger = logging.getLogger("ilertd.plugins.manager")
@@ -71,3 +73,11 @@ def log_statuses(statuses: list[PluginStatus], unknown_sections: list[str], conf
     called_back = any(s.name in ("sms", "voice") and s.runs for s in statuses)
     if called_back and (unreachable := twilio_cannot_call_back(config)) is not None:
         logger.error("%s (`ilertd check-config` names it too)", unreachable)
+
+
+def signing_types(integrations: Iterable[Integration]) -> tuple[frozenset[str], frozenset[str]]:
+    """(the alert source types whose integration is `signed`, those whose own integration checks a
+    signature): see `PluginContext.signs`."""
+    found = list(integrations)
+    return (frozenset(i.integration_type for i in found if i.signed),
+            frozenset(i.integration_type for i in found if i.verify is not None and not i.accepts_any_source))
