@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import httpx2 as httpx
 import pykka
@@ -46,8 +47,11 @@ class InProcessDaemon(ApiClient):
     On the default SQLite store the first `start()` begins from a copy of
     `tests.first_start.first_started_data()` unless `fresh` asks for a first start of its own.
 
-    Only one may run at a time in a process: the store binds its models to one database.
+    Only one may run at a time in a process: the store binds its models to one database. That
+    one is `InProcessDaemon.current`, however the test made it.
     """
+
+    current: ClassVar[InProcessDaemon | None] = None
 
     def __init__(self, directory: Path, config: Config | Path | None = None,
                  clock_start: str = CLOCK_START, env: Mapping[str, str] | None = None,
@@ -99,6 +103,7 @@ class InProcessDaemon(ApiClient):
         self.admin_token = re.search(r"admin token: (\S+)", text).group(1)  # type: ignore[union-attr]
         self.integration_key = re.search(  # type: ignore[union-attr]
             r"default integration key: (\S+)", text).group(1)
+        InProcessDaemon.current = self
         return self
 
     def browser(self) -> httpx.Client:
@@ -129,6 +134,8 @@ class InProcessDaemon(ApiClient):
         if self._client is None:
             return 0
         client, self._client = self._client, None
+        if InProcessDaemon.current is self:
+            InProcessDaemon.current = None
         try:
             client.close()
             if self._loop is not None:
