@@ -185,6 +185,19 @@ def test_overrides_sit_above_the_layers_and_never_rewrite_the_past(app: InProces
     assert over.status_code == 409 and over.json()["code"] == "IN_THE_PAST"
 
 
+def test_one_override_is_read_by_its_id_within_its_schedule(app: InProcessDaemon) -> None:
+    ben = add_user(app, "ben")
+    schedule_id, other_id = create(app, daily([ben])), create(app, {**daily([ben]), "name": "other"})
+    path = f"/api/schedules/{schedule_id}/overrides"
+    made = app.put(path, {"user": {"id": ben}, "start": "2026-01-05T12:00Z", "end": "2026-01-05T18:00Z"})
+    assert made.status_code == 201
+    read = app.get(f"{path}/{made.json()['id']}")
+    assert read.status_code == 200 and read.json() == made.json()
+    assert app.get(f"/api/schedules/{other_id}/overrides/{made.json()['id']}").status_code == 404
+    assert app.get(f"{path}/999").json()["code"] == "NOT_FOUND"
+    assert app.get(f"/api/schedules/999/overrides/{made.json()['id']}").status_code == 404
+
+
 def test_an_edit_applies_from_now_on(app: InProcessDaemon) -> None:
     ann, ben, cat = add_user(app, "ann"), add_user(app, "ben"), add_user(app, "cat")
     schedule_id = create(app, daily([ann, ben]))

@@ -293,6 +293,8 @@ def _operations() -> dict[tuple[str, str], Operation]:
         ("PUT", "/api/schedules/{id}/overrides"): Operation(
             "Add an override", "Schedules", body=OVERRIDE_BODY, reply=views.OVERRIDE, status=201,
             errors=(403,), description="ADMIN; the same as POST."),
+        ("GET", "/api/schedules/{id}/overrides/{oid}"): Operation(
+            "One override", "Schedules", reply=views.OVERRIDE, description="404 when not this schedule's."),
         ("DELETE", "/api/schedules/{id}/overrides/{oid}"): Operation(
             "Take an override back", "Schedules", status=204, errors=(403, 409),
             description="ADMIN; one not yet begun is removed, a running one ends now, one over is 409."),

@@ -23,7 +23,13 @@ from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.people import user, user_exists, usernames
-from ilertd.store.schedules import all_schedules, current_definitions, overrides_by_start, schedules_page
+from ilertd.store.schedules import (
+    all_schedules,
+    current_definitions,
+    override,
+    overrides_by_start,
+    schedules_page,
+)
 from ilertd.store.sources import all_policies
 from ilertd.web.auth import authenticate
 from ilertd.web.http import admin_document, paging, path_id, threaded
@@ -206,6 +212,15 @@ def routes(services: Services) -> list[Route]:
         names = usernames({r.user_id for r in rows})
         return JSONResponse([override_json(r, names) for r in rows])
 
+    def get_override(request: Request, _body: bytes) -> Response:
+        authenticate(request)
+        schedule_id, override_id = path_id(request), path_id(request, "oid")
+        schedule_or_404(schedule_id)
+        row = override(schedule_id, override_id)
+        if row is None:
+            raise not_found("override", override_id)
+        return JSONResponse(override_json(row, usernames({row.user_id})))
+
     def add_override(request: Request, body: bytes) -> Response:
         caller, document = admin_document(request, body)
         row = schedules.add_override(caller, path_id(request), document)
@@ -310,6 +325,7 @@ def routes(services: Services) -> list[Route]:
         Route("/api/schedules/{id}/shifts", threaded(schedule_shifts), methods=["GET"]),
         Route("/api/schedules/{id}/overrides", threaded(list_overrides), methods=["GET"]),
         Route("/api/schedules/{id}/overrides", threaded(add_override), methods=["PUT", "POST"]),
+        Route("/api/schedules/{id}/overrides/{oid}", threaded(get_override), methods=["GET"]),
         Route("/api/schedules/{id}/overrides/{oid}", threaded(delete_override), methods=["DELETE"]),
         Route("/api/schedules/{id}/feed-url", threaded(schedule_feed_url), methods=["GET"]),
         Route("/api/on-calls", threaded(on_calls), methods=["GET"]),
