@@ -175,6 +175,15 @@ def send_mail(port: int, sender: str, subject: str, text: str) -> None:
         client.send_message(message)
 
 
+def send_html_mail(port: int, sender: str, subject: str, html: str) -> None:
+    """A reply as clients that write HTML alone send it (no text/plain part)."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "reply@alerts.example.com", subject
+    message.set_content(html, subtype="html")
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.send_message(message)
+
+
 def paged_by_mail(paging: Paging) -> tuple[int, int, Any]:
     """ida, on the only level, paged by e-mail for a new incident: her id, the incident's, the mail."""
     ida = paging.user("ida")
@@ -315,3 +324,24 @@ def test_an_escalating_mail_delivered_twice_moves_the_incident_once(mail_replies
     assert paging.mails_to("ivy@example.com") == []
     (escalated,) = log(paging, incident_id, "ESCALATED")
     assert escalated["channel"] == "EMAIL" and escalated["user"]["id"] == ida
+
+
+def test_an_html_only_reply_acts_on_its_own_text_not_on_what_it_quotes(
+        mail_replies: tuple[Paging, int]) -> None:
+    """An HTML reply's quoting (a `<blockquote>`, Gmail's and Thunderbird's quote containers) was
+    lost in its text: a bottom-posted quoted "Resolve when the backup reruns?" above "Not yet"
+    resolved the incident."""
+    paging, port = mail_replies
+    _, incident_id, mail = paged_by_mail(paging)
+    subject = f"Re: {mail['Subject']}"
+    send_html_mail(port, "ida@example.com", subject,
+                   '<html><body><div class="moz-cite-prefix">On 05/01/2026 10:00, ilertd wrote:<br></div>'
+                   '<blockquote type="cite">Resolve when the backup reruns?</blockquote>'
+                   "<p>Not yet</p></body></html>")
+    assert incident(paging, incident_id)["status"] == "PENDING"
+    send_html_mail(port, "ida@example.com", subject,
+                   '<div dir="ltr">Accept&nbsp;- on it</div><br><div class="gmail_quote">'
+                   '<div dir="ltr" class="gmail_attr">On Mon, Jan 5, 2026 at 10:00 AM ilertd wrote:<br></div>'
+                   '<blockquote class="gmail_quote">Resolve when the backup reruns?</blockquote></div>')
+    assert incident(paging, incident_id)["status"] == "ACCEPTED"
+    assert log(paging, incident_id, "RESOLVED") == []

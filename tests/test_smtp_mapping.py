@@ -68,6 +68,27 @@ def test_html_to_text_keeps_blocks_and_drops_scripts() -> None:
     assert html_to_text(html) == "CPU 99%\n\nhost web-1\n\nfirst\nsecond"
 
 
+# An HTML-only reply lost its quoting: a quoted "Resolve when the backup reruns?" above "Not yet"
+# read as the reply's own first word and resolved the incident.
+@pytest.mark.parametrize(("html", "text"), [
+    ('<div class="moz-cite-prefix">On 05/01/2026, Bob wrote:<br></div>'
+     '<blockquote type="cite">Resolve when<br>it reruns?<blockquote>deeper</blockquote></blockquote>'
+     "<p>Not yet</p>",
+     "> On 05/01/2026, Bob wrote:\n\n> Resolve when\n> it reruns?\n> > deeper\n\nNot yet"),
+    ('<div>Accept</div><div class="gmail_quote"><div class="gmail_attr">On Mon &lt;x@example.com&gt; wrote:'
+     '</div><div><div>page</div></div></div><p>after</p>',
+     "Accept\n\n> On Mon <x@example.com> wrote:\n\n> page\n\nafter"),
+    ('<p>Not yet</p><hr><div id="divRplyFwdMsg"><b>From:</b> ilertd</div><div>Resolve when?</div>',
+     "Not yet\n\n> From: ilertd\n\n> Resolve when?"),
+    ("<p>Not yet</p><p>-----Original Message-----<br>From: ilertd</p><p>Resolve when?</p>",
+     "Not yet\n\n> -----Original Message-----\n> From: ilertd\n\n> Resolve when?"),
+], ids=["thunderbird", "gmail", "outlook", "original-message"])
+def test_html_a_reply_quotes_is_marked_as_quoted(html: str, text: str) -> None:
+    assert html_to_text(html, mark_quotes=True) == text
+    # An alert mail's details keep the text as it was.
+    assert ">" not in html_to_text(html).replace("&gt;", "").replace("<x@example.com>", "")
+
+
 def test_subject_key_strips_only_leading_markers() -> None:
     assert subject_key("  Re:  [ALERT]  Fan  re: failing ") == "Fan re: failing"
     assert subject_key("") == "(no subject)"

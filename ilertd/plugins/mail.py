@@ -89,47 +89,113 @@ def truncate_details(text: str, limit: int = MAX_DETAILS) -> str:
     return text[:room].rstrip() + _TRUNCATED.format(count=len(text) - room)
 
 
+# Where mail clients put the message replied to in an HTML reply (only `> ` lines mark it in
+# text): containers holding it, attribution and all (Gmail's, Thunderbird's attribution, Yahoo's)...
+_QUOTE_CLASSES = frozenset({"gmail_quote", "moz-cite-prefix", "yahoo_quoted"})
+# ...and Outlook's marks where it starts: all that follows them is the message replied to.
+_THREAD_IDS = frozenset({"divrplyfwdmsg", "mail-editor-reference-message-container"})
+_THREAD_CLASSES = frozenset({"outlookmessageheader"})
+_ORIGINAL_MESSAGE = re.compile(
+    r"^\s*-{3,}\s*(?:original message|ursprüngliche nachricht|message d'origine|mensaje original"
+    r"|messaggio originale|oorspronkelijk bericht)\s*-{3,}\s*$", re.IGNORECASE)
+# Elements without an end tag: never counted as open.
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+                   "source", "track", "wbr"})
+
+
 class _HtmlText(HTMLParser):
-    """The readable text of an HTML body: blocks on their own lines, scripts and styles dropped."""
+    """The readable text of an HTML body: blocks on their own lines, scripts and styles dropped;
+    with `mark_quotes`, the message replied to (a `<blockquote>`, a client's quote container, all
+    after Outlook's header of it) as `> ` lines, as a text reply quotes it."""
 
     SKIPPED = frozenset({"script", "style", "title", "noscript", "template"})
     BLOCKS = frozenset({"br", "p", "div", "tr", "li", "ul", "ol", "table", "hr", "pre", "blockquote",
                         "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer",
                         "dt", "dd"})
 
-    def __init__(self) -> None:
+    def __init__(self, mark_quotes: bool = False) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        self.mark_quotes = mark_quotes
+        # Each line's pieces of text and how deep in quotes its text is.
+        self.lines: list[list[str]] = [[]]
+        self.depths: list[int] = [0]
         self.skipping = 0
+        self.open_tags: dict[str, int] = {}
+        # The quoting elements open: their tag, and how many of that tag were open outside them.
+        self.quotes: list[tuple[str, int]] = []
+        self.rest_quoted = False
+
+    def _depth(self) -> int:
+        return max(len(self.quotes), 1 if self.rest_quoted else 0)
+
+    def _new_line(self) -> None:
+        self.lines.append([])
+        self.depths.append(0)
+
+    def _add(self, text: str) -> None:
+        self.lines[-1].append(text)
+        if text.strip():
+            self.depths[-1] = max(self.depths[-1], self._depth())
+
+    def _enter(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        outside = self.open_tags.get(tag, 0)
+        self.open_tags[tag] = outside + 1
+        classes = {name.lower() for key, value in attrs if key == "class" and value for name in value.split()}
+        ids = {(value or "").lower() for key, value in attrs if key == "id"}
+        if tag == "blockquote" or classes & _QUOTE_CLASSES:
+            self.quotes.append((tag, outside))
+        if ids & _THREAD_IDS or classes & _THREAD_CLASSES:
+            self.rest_quoted = True
+
+    def _leave(self, tag: str) -> None:
+        if not self.open_tags.get(tag):
+            return
+        self.open_tags[tag] -= 1
+        self.quotes = [(t, outside) for t, outside in self.quotes
+                       if t != tag or outside < self.open_tags[tag]]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIPPED:
             self.skipping += 1
         elif tag in self.BLOCKS:
-            self.parts.append("\n")
+            self._new_line()
         elif tag in ("td", "th"):
-            self.parts.append(" ")
+            self._add(" ")
+        if self.mark_quotes and tag not in _VOID:
+            self._enter(tag, attrs)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.BLOCKS:
-            self.parts.append("\n")
+            self._new_line()
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.SKIPPED:
             self.skipping = max(0, self.skipping - 1)
         elif tag in self.BLOCKS:
-            self.parts.append("\n")
+            self._new_line()
+        if self.mark_quotes:
+            self._leave(tag)
 
     def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
+        if self.skipping:
+            return
+        for index, piece in enumerate(data.split("\n")):
+            if index:
+                self._new_line()
+            if self.mark_quotes and _ORIGINAL_MESSAGE.match(piece):
+                self.rest_quoted = True
+            self._add(piece)
 
 
-def html_to_text(html: str) -> str:
-    parser = _HtmlText()
+def html_to_text(html: str, mark_quotes: bool = False) -> str:
+    """An HTML body as text; with `mark_quotes` (a reply), what it quotes as `> ` lines."""
+    parser = _HtmlText(mark_quotes)
     parser.feed(html)
     parser.close()
-    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in "".join(parser.parts).split("\n"))
+    lines = []
+    for pieces, depth in zip(parser.lines, parser.depths, strict=True):
+        line = _INLINE_SPACE.sub(" ", "".join(pieces)).strip()
+        lines.append("> " * depth + line if line else "")
     return _tidy("\n".join(lines))
 
 
@@ -145,14 +211,15 @@ def _part_text(part: Message) -> str:
         return payload.decode("utf-8", errors="replace")
 
 
-def _body_text(message: EmailMessage) -> str:
-    """The text/plain body (of a multipart: its plain part); without one, the HTML part as text."""
+def _body_text(message: EmailMessage, mark_quotes: bool = False) -> str:
+    """The text/plain body (of a multipart: its plain part); without one, the HTML part as text
+    (a reply's: with what it quotes as `> ` lines)."""
     plain = message.get_body(preferencelist=("plain",))
     text = _tidy(_part_text(plain)) if plain is not None else ""
     if not text:
         html = message.get_body(preferencelist=("html",))
         if html is not None:
-            text = html_to_text(_part_text(html))
+            text = html_to_text(_part_text(html), mark_quotes)
     return text
 
 
@@ -212,7 +279,7 @@ def parse_reply(raw: bytes) -> RepliedMail:
     message = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
     from_header = clean_line(_repair(_header(message, "from") or ""))
     return RepliedMail(parseaddr(from_header)[1], clean_line(_repair(_header(message, "subject") or "")),
-                       _repair(_body_text(message)))
+                       _repair(_body_text(message, mark_quotes=True)))
 
 
 def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMail:
@@ -225,7 +292,7 @@ def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMai
     from_header = clean_line(_repair(_header(message, "from") or ""))
     sender = parseaddr(from_header)[1] or from_header
     message_id = clean_line(_repair(_header(message, "message-id") or ""))
-    details = truncate_details(_repair(_body_text(message))) or None
+    details = truncate_details(_repair(_body_text(message, mark_quotes=True))) or None
 
     custom: dict[str, str] = {}
     if sender:
