@@ -23,6 +23,7 @@ from ilertd.domain.replies import (
     CODE_REST,
     HeldCode,
     SmsReply,
+    automatic_mail,
     email_reply_action,
     new_reply_code,
     parse_sms_reply,
@@ -103,6 +104,29 @@ def test_voice_keys() -> None:
 ])
 def test_an_emailed_reply_acts_on_its_first_word(text: str, action: str | None) -> None:
     assert email_reply_action(text) == action
+
+
+@pytest.mark.parametrize(("headers", "content_type", "envelope_sender", "reason"), [
+    # RFC 3834: an out-of-office notice's "Accept my apologies: ..." accepted the incident.
+    ([("Auto-Submitted", "auto-replied")], "text/plain", "ida@example.com", "Auto-Submitted: auto-replied"),
+    ([("auto-submitted", " Auto-Generated; owner-email=x@example.com")], "text/plain", None,
+     "Auto-Submitted: auto-generated"),
+    ([("X-Autoreply", "yes")], "text/plain", "ida@example.com", "X-Autoreply"),
+    ([("X-Autorespond", "ida")], "text/html", "ida@example.com", "X-Autorespond"),
+    ([("Precedence", "auto_reply")], "text/plain", "ida@example.com", "Precedence: auto_reply"),
+    ([("Precedence", "BULK")], "text/plain", "ida@example.com", "Precedence: bulk"),
+    ([], "multipart/report", "ida@example.com", "a delivery report (multipart/report)"),
+    ([], "text/plain", "<>", "null sender"),
+    ([], "text/plain", "", "null sender"),
+    # A person's reply: no marks, Auto-Submitted: no, a precedence that says nothing of programs.
+    ([], "text/plain", "ida@example.com", None),
+    ([("Auto-Submitted", "no"), ("Precedence", "first-class")], "text/plain", "ida@example.com", None),
+    ([("X-Auto-Response-Suppress", "All")], "text/plain", None, None),
+])
+def test_a_mail_a_program_sent_is_told_from_a_persons(
+        headers: list[tuple[str, str]], content_type: str, envelope_sender: str | None,
+        reason: str | None) -> None:
+    assert automatic_mail(headers, content_type, envelope_sender) == reason
 
 
 def test_a_link_token_is_bound_to_incident_user_action_and_time() -> None:

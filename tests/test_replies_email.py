@@ -345,3 +345,41 @@ def test_an_html_only_reply_acts_on_its_own_text_not_on_what_it_quotes(
                    '<blockquote class="gmail_quote">Resolve when the backup reruns?</blockquote></div>')
     assert incident(paging, incident_id)["status"] == "ACCEPTED"
     assert log(paging, incident_id, "RESOLVED") == []
+
+
+def deliver(port: int, message: EmailMessage, envelope_sender: str = "ida@example.com") -> tuple[int, bytes]:
+    """The SMTP answer to a mail to the reply mailbox from `envelope_sender` ("": the null sender)."""
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.ehlo()
+        client.mail(envelope_sender)
+        client.rcpt("reply@alerts.example.com")
+        return client.data(message.as_bytes())
+
+
+@pytest.mark.parametrize(("marks", "envelope_sender", "text"), [
+    ({"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}, "ida@example.com",
+     "Accept my apologies: I am out of the office until 12 January."),
+    ({"Precedence": "auto_reply"}, "ida@example.com",
+     "Escalate anything urgent to Bob (bob@example.com) until I am back on 12 January."),
+    ({"X-Autoreply": "yes"}, "ida@example.com", "Resolve nothing until I am back."),
+    ({}, "", "accept"),
+], ids=["auto-submitted", "precedence", "x-autoreply", "null-sender"])
+def test_an_automatic_reply_acts_on_nothing(
+        mail_replies: tuple[Paging, int], marks: dict[str, str], envelope_sender: str, text: str) -> None:
+    """An out-of-office notice answering a page acted on its first word: "Accept my apologies"
+    accepted the incident (its escalation stopped) and "Escalate anything urgent" escalated it.
+    A mail a program sent (RFC 3834) is taken and changes nothing."""
+    paging, port = mail_replies
+    _, incident_id, mail = paged_by_mail(paging)
+    message = EmailMessage()
+    message["From"], message["To"] = "ida@example.com", "reply@alerts.example.com"
+    message["Subject"] = f"Automatic reply: {mail['Subject']}"
+    for name, value in marks.items():
+        message[name] = value
+    message.set_content(text)
+    code, answer = deliver(port, message, envelope_sender)
+    assert code == 250 and b"auto-reply ignored" in answer, answer
+    paging.daemon.advance("PT0S")
+    found = incident(paging, incident_id)
+    assert (found["status"], found["escalationLevel"]) == ("PENDING", 0)
+    assert log(paging, incident_id, "ACCEPTED") == log(paging, incident_id, "ESCALATED") == []

@@ -133,6 +133,36 @@ def email_reply_action(text: str) -> Action | None:
     return None
 
 
+# RFC 3834: what a program sends back (an out-of-office notice, a vacation reply, a bounce) says
+# so in these headers; its words are no responder's answer ("Accept my apologies: I am out of the
+# office" accepted the incident, and "Escalate anything urgent to Bob" escalated it).
+AUTO_REPLY_HEADERS = frozenset({"auto-submitted", "x-autoreply", "x-autorespond", "precedence"})
+_AUTOMATIC_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk", "list"})
+_DELIVERY_REPORTS = frozenset({"multipart/report", "message/delivery-status"})
+
+
+def automatic_mail(headers: Iterable[tuple[str, str]], content_type: str,
+                   envelope_sender: str | None) -> str | None:
+    """Why a mail was sent by a program rather than by a person, or None for a person's: the null
+    envelope sender (`MAIL FROM:<>`, bounces and reports; None: not known), a delivery report
+    (`multipart/report`), `Auto-Submitted` other than `no`, `X-Autoreply` or `X-Autorespond`,
+    `Precedence: auto_reply|bulk|junk|list`. `headers` are (name, value) pairs; others are ignored."""
+    if envelope_sender is not None and envelope_sender.strip() in ("", "<>"):
+        return "null sender"
+    if content_type.strip().lower() in _DELIVERY_REPORTS:
+        return f"a delivery report ({content_type.strip().lower()})"
+    for name, value in headers:
+        field = name.strip().lower()
+        token = value.split(";")[0].strip().lower()
+        if field == "auto-submitted" and token != "no":
+            return f"Auto-Submitted: {token}"
+        if field in ("x-autoreply", "x-autorespond"):
+            return "X-Autoreply" if field == "x-autoreply" else "X-Autorespond"
+        if field == "precedence" and token in _AUTOMATIC_PRECEDENCE:
+            return f"Precedence: {token}"
+    return None
+
+
 def sms_help(example_code: int | None) -> str:
     """The one short help text: how to answer, in one GSM-7 segment."""
     code = str(example_code) if example_code is not None else "1"

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 from typing import Any, cast
 
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event
-from ilertd.domain.replies import PAGE_HEADER
+from ilertd.domain.replies import AUTO_REPLY_HEADERS, PAGE_HEADER
 from ilertd.plugins.payloads import clip
 
 NO_SUBJECT = "(no subject)"
@@ -270,6 +270,9 @@ class RepliedMail:
     sender: str
     subject: str
     text: str
+    # The headers that mark a mail a program sent (AUTO_REPLY_HEADERS), and its content type.
+    auto_reply_headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "text/plain"
 
 
 def parse_reply(raw: bytes) -> RepliedMail:
@@ -278,8 +281,10 @@ def parse_reply(raw: bytes) -> RepliedMail:
         raise MalformedMail("the message is empty")
     message = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
     from_header = clean_line(_repair(_header(message, "from") or ""))
+    marks = tuple((name, clean_line(_repair(str(value)))) for name, value in message.raw_items()
+                  if name.strip().lower() in AUTO_REPLY_HEADERS)
     return RepliedMail(parseaddr(from_header)[1], clean_line(_repair(_header(message, "subject") or "")),
-                       _repair(_body_text(message, mark_quotes=True)))
+                       _repair(_body_text(message, mark_quotes=True)), marks, message.get_content_type())
 
 
 def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMail:

@@ -23,7 +23,7 @@ from ilertd import hookimpl
 from ilertd.app.replies import Answer
 from ilertd.domain.events import Event
 from ilertd.domain.mail_domains import domain_form
-from ilertd.domain.replies import REPLY_MAILBOX
+from ilertd.domain.replies import REPLY_MAILBOX, automatic_mail
 from ilertd.errors import ApiError
 from ilertd.hookspecs import ConfigOption, Outcome, PluginContext, SourceInfo
 from ilertd.plugins.mail import (
@@ -175,7 +175,7 @@ class MailHandler:
         recipients = list(dict.fromkeys(envelope.rcpt_tos))
         replied = ""
         if any(self.is_reply_mailbox(address) for address in recipients):
-            replied = await self.answer_reply(bytes(raw))
+            replied = await self.answer_reply(bytes(raw), envelope.mail_from)
             recipients = [address for address in recipients if not self.is_reply_mailbox(address)]
             if not recipients or replied.startswith("451"):
                 return replied
@@ -220,9 +220,10 @@ class MailHandler:
                         mail.sender or "(no sender)", source.name, mail.event.alert_key, done[-1])
         return _reply_text(f"250 2.0.0 {mail.event.event_type} taken ({'; '.join(done)})")
 
-    async def answer_reply(self, raw: bytes) -> str:
+    async def answer_reply(self, raw: bytes, envelope_sender: str | None = None) -> str:
         """A responder's reply to a page, acted on; the SMTP answer says what it did (the sending
-        server shows it only if it fails, so even a reply that changed nothing is taken)."""
+        server shows it only if it fails, so even a reply that changed nothing is taken). One a
+        program sent (an out-of-office notice, a bounce) is taken and acts on nothing."""
         assert self.reply is not None
         try:
             mail = parse_reply(raw)
@@ -233,6 +234,12 @@ class MailHandler:
             # every retry, and a 451 had the sending server retry them for days.
             logger.warning("smtp_in: a reply cannot be parsed: %s", error)
             return f"550 5.6.0 the message cannot be read as a reply: {_reply_text(str(error))}"
+        automatic = automatic_mail(mail.auto_reply_headers, mail.content_type, envelope_sender)
+        if automatic is not None:
+            # Taken, not refused: a refusal would bounce to an auto-responder, which may answer it.
+            logger.info("smtp_in: an automatic reply from %s ignored (%s): it acts on nothing",
+                        mail.sender or "(no sender)", automatic)
+            return _reply_text(f"250 2.0.0 auto-reply ignored ({automatic}): nothing changed")
         answer = await run_in_threadpool(self.reply, mail.sender, mail.subject, mail.text)
         logger.info("smtp_in: reply from %s: %s", mail.sender or "(no sender)", answer.text)
         if answer.retry:
