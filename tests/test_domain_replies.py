@@ -99,6 +99,16 @@ def test_voice_keys() -> None:
     ("> ESCALATE", None), ("> Resolve when the backup reruns?\n\nNot yet, looking.", None),
     ("> accept\n\nescalate, hal please take it", "escalate"),
     ("On Mon, 5 Jan 2026 at 09:00, ilertd <ilertd@example.com> wrote:\n> the page\n\naccept", "accept"),
+    # Bottom-posted under an attribution in another language, or wrapped on two lines: the
+    # accept below the quote did nothing.
+    ("Am 05.01.26 um 10:00 schrieb ilertd@example.com:\n> the page\n\naccept", "accept"),
+    ("On Mon, Jan 5, 2026 at 10:00 AM ilertd on-call pager <ilertd@example.com>\nwrote:\n> the page\n\nack",
+     "accept"),
+    ("Le lun. 5 janv. 2026 à 10:00, ilertd <ilertd@example.com> a écrit :\n\n> the page\n\nClose", "resolve"),
+    ("On Mon, ilertd wrote:\n> Resolve when the backup reruns?\n\nNot yet", None),
+    # Own text without an action is the answer, whatever follows the quote under it.
+    ("Not yet\n> Resolve when the backup reruns?", None),
+    ("Thanks, looking.\n\nOn Mon, ilertd wrote:\n> the page\n\nescalate", None),
     # The whole first word: "acceptée" is not "accept"; invisible marks before it are no word.
     ("acceptée par moi", None), ("\ufeffaccept", "accept"), ("\u200bResolve", "resolve"),
 ])

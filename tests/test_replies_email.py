@@ -383,3 +383,18 @@ def test_an_automatic_reply_acts_on_nothing(
     found = incident(paging, incident_id)
     assert (found["status"], found["escalationLevel"]) == ("PENDING", 0)
     assert log(paging, incident_id, "ACCEPTED") == log(paging, incident_id, "ESCALATED") == []
+
+
+@pytest.mark.parametrize("attribution", [
+    "Am 05.01.26 um 10:00 schrieb ilertd@example.com:",
+    "On Mon, Jan 5, 2026 at 10:00 AM ilertd on-call pager <ilertd@example.com>\nwrote:",
+], ids=["german", "wrapped"])
+def test_a_bottom_posted_reply_acts_whatever_its_attribution_says(
+        mail_replies: tuple[Paging, int], attribution: str) -> None:
+    """An "accept" below the quoted page did nothing when the line introducing the quote was not
+    "... wrote:" on one line: a German client's "Am ... schrieb ...:", Gmail's wrapped on two."""
+    paging, port = mail_replies
+    _, incident_id, mail = paged_by_mail(paging)
+    quoted = "\n".join(f"> {line}" for line in parts(mail)["text/plain"].splitlines())
+    send_mail(port, "ida@example.com", f"Re: {mail['Subject']}", f"{attribution}\n{quoted}\n\naccept\n")
+    assert incident(paging, incident_id)["status"] == "ACCEPTED"

@@ -117,20 +117,40 @@ def voice_choice(digits: str) -> VoiceChoice:
 # The first word of a line: after emphasis marks and invisible characters (a byte-order mark, a
 # zero-width space), the whole word, so that "acceptée" is not "accept".
 _EMAIL_WORD = re.compile(r"[\s*_\"'\ufeff\u200b\u200c\u200d\u2060]*([^\W\d_]+)")
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 
 
 def email_reply_action(text: str) -> Action | None:
     """The action an e-mailed reply asks for: the first word of its own text, `accept` (`ack`),
     `resolve` (`close`) or `escalate`; None for anything else. Quoted lines (`> ...`, the page or
-    the thread replied to) and the line introducing them ("On ... wrote:") are not its own text: a
-    quoted "Resolve when the backup reruns?" above "Not yet" resolved the incident."""
-    for line in text.splitlines():
-        own = line.strip().lstrip("\ufeff\u200b\u200c\u200d\u2060").strip()
-        if not own or own.startswith(">") or own.lower().endswith("wrote:"):
+    the thread replied to) and the line or two introducing them ("On ... wrote:", "Am ... schrieb
+    ...:") are not its own text: a quoted "Resolve when the backup reruns?" above "Not yet"
+    resolved the incident. A bottom-posted reply's own text is the first after its quote."""
+    lines = [line.strip().lstrip(_INVISIBLE).strip() for line in text.splitlines()]
+    start = 0
+    while start < len(lines):
+        if not lines[start] or lines[start].startswith(">"):
+            start += 1
             continue
-        match = _EMAIL_WORD.match(own.lower())
-        return _WORDS.get(match[1]) if match is not None else None
+        end = start
+        while end < len(lines) and lines[end] and not lines[end].startswith(">"):
+            end += 1
+        match = _EMAIL_WORD.match(lines[start].lower())
+        action = _WORDS.get(match[1]) if match is not None else None
+        if action is not None or not _introduces_a_quote(lines, start, end):
+            return action
+        start = end
     return None
+
+
+def _introduces_a_quote(lines: Sequence[str], start: int, end: int) -> bool:
+    """Whether the own text `lines[start:end]` is a quote's attribution, in whatever language:
+    a line or two (a client wraps a long one) ending in a colon, the quote next (blank lines
+    between). Own text taken for one has no action word: an action is looked for first."""
+    if end - start > 2 or not lines[end - 1].endswith(":"):
+        return False
+    after = next((line for line in lines[end:] if line), "")
+    return after.startswith(">")
 
 
 # RFC 3834: what a program sends back (an out-of-office notice, a vacation reply, a bounce) says
