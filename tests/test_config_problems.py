@@ -297,6 +297,30 @@ def test_a_channel_url_apprise_cannot_read_is_named_by_check_config_and_logged_b
         ("channels.push.url", "ILERTD_CHANNELS_PUSH_URL")]
 
 
+@pytest.mark.parametrize("url", ["json://gateway.example.com/sms?to={contact}",
+                                 "form://gateway.example.com/sms?to={contact}",
+                                 "xml://gateway.example.com/sms?to={contact}"])
+def test_a_channel_url_that_drops_its_contact_is_refused(tmp_path: Path, url: str) -> None:
+    """The documented `json://gateway/sms?to={contact}`: apprise ignores a plain query parameter
+    there, so every SMS reached the gateway without its number and counted as sent."""
+    path = write(tmp_path, f'[channels.sms]\nurl = "{url}"\n')
+    problem = only_problem(path)
+    assert (problem.line, problem.key) == (2, "channels.sms.url")
+    assert "drops the contact" in problem.message and "/sms/{contact}" in problem.message
+    with pytest.raises(ConfigError):  # what `serve` loads: it does not start
+        load_config(path, {})
+    topic_dropped = {"ILERTD_CHANNELS_PUSH_URL": "ntfys://ntfy.example.com/?title={contact}"}
+    from_env = check_config(write(tmp_path, ""), topic_dropped)
+    assert [(p.key, p.message.split(":")[0]) for p in from_env] == [
+        ("channels.push.url", "ILERTD_CHANNELS_PUSH_URL")]
+    for fine in ("json://gateway.example.com/sms/{contact}", "json://gateway.example.com/sms?:to={contact}",
+                 "form://gateway.example.com/sms?-to={contact}"):
+        assert check_config(write(tmp_path, f'[channels.sms]\nurl = "{fine}"\n'), {}) == []
+    for channel, fine in (("email", "mailto://127.0.0.1:25?from=ilertd@example.com&to={contact}&mode=insecure"),
+                          ("push", "ntfys://ntfy.example.com/{contact}")):
+        assert check_config(write(tmp_path, f'[channels.{channel}]\nurl = "{fine}"\n'), {}) == []
+
+
 def test_an_account_sid_without_what_a_call_needs_is_named_by_check_config(tmp_path: Path) -> None:
     """Voice pages went to the log, counted as sent; a token alone (for SMS replies) is no call setup."""
     problem = only_problem(write(tmp_path, '[twilio]\naccount_sid = "AC1"\nfrom_number = "+15550001111"\n'))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -211,17 +212,24 @@ def _optional_apprise_url(value: str) -> str | None:
 STAND_IN_CONTACTS = {"email": "warm-up@example.invalid", "sms": "+15550000000", "push": "ilertd-warm-up"}
 
 
-def _apprise_reads(url: str) -> bool:
-    import apprise  # here: nothing else of the configuration needs the notification library
+@contextmanager
+def _quiet_apprise() -> Iterator[Any]:
+    """apprise (imported here: nothing else of the configuration needs it), its log silenced: its
+    "Unparseable URL" line would show part of the URL, which may hold a credential."""
+    import apprise
 
     log = logging.getLogger("apprise")
     level = log.level
-    # Its "Unparseable URL" line would show part of the URL, which may hold a credential.
     log.setLevel(logging.CRITICAL + 1)
     try:
-        return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+        yield apprise
     finally:
         log.setLevel(level)
+
+
+def _apprise_reads(url: str) -> bool:
+    with _quiet_apprise() as apprise:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
 
 
 def unreadable_channel_url(channel: str, value: str) -> str | None:
@@ -239,6 +247,43 @@ def unreadable_channel_url(channel: str, value: str) -> str | None:
 
 
 CHANNEL_URL_KEYS = tuple(("channels", channel, "url") for channel in STAND_IN_CONTACTS)
+
+# A second contact of each channel, told apart from the first by any URL that carries it.
+OTHER_STAND_IN_CONTACTS = {"email": "warm-up-2@example.invalid", "sms": "+15550000001",
+                           "push": "ilertd-warm-up-2"}
+
+
+def _parsed(url: str) -> str | None:
+    """The URL as apprise reads it back (every part it keeps), or None when it cannot."""
+    with _quiet_apprise() as apprise:
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        try:
+            return plugin.url(privacy=False) if plugin is not None else None
+        except Exception:  # a plugin's own code: whatever it raises, the URL cannot be compared
+            return None
+
+
+def _carries_contact(channel: str) -> Callable[[str], str | None]:
+    """A channel URL's rule: besides the form of `_optional_apprise_url`, the contact must reach
+    the provider. json://, form:// and xml:// drop a plain query parameter (`?to={contact}`): every
+    page went to the gateway without its number, and counted as sent. Two contacts put in its
+    place must make two different URLs as apprise reads them; a URL apprise cannot read at all is
+    named by `ilertd check-config` (unreadable_channel_url)."""
+    def rule(value: str) -> str | None:
+        if problem := _optional_apprise_url(value):
+            return problem
+        if not value:
+            return None
+        first, second = (_parsed(value.replace("{contact}", quote(contacts[channel], safe="")))
+                         for contacts in (STAND_IN_CONTACTS, OTHER_STAND_IN_CONTACTS))
+        if first is None or first != second:
+            return None
+        return ("apprise drops the contact from this URL: it reads the same whatever {contact} is, so"
+                " every page would reach the provider without its recipient. json://, form:// and"
+                " xml:// ignore a plain query parameter such as ?to={contact}: put it in the path"
+                " (json://gateway.example.com/sms/{contact}) or in the body (?:to={contact}); the value"
+                " is not shown, it may hold a credential")
+    return rule
 
 
 LOG_FORMATS = ("text", "json")
@@ -308,9 +353,9 @@ VALUE_RULES: dict[KeyPath, Callable[[Any], str | None]] = {
     ("security", "password_memory_kib"): _within(1, 4_194_304, "4 GiB"),
     ("security", "password_time_cost"): _within(1, 100, "a login taking minutes"),
     ("security", "password_parallelism"): _within(1, 64, "more lanes than a machine has cores"),
-    ("channels", "email", "url"): _optional_apprise_url,
-    ("channels", "sms", "url"): _optional_apprise_url,
-    ("channels", "push", "url"): _optional_apprise_url,
+    ("channels", "email", "url"): _carries_contact("email"),
+    ("channels", "sms", "url"): _carries_contact("sms"),
+    ("channels", "push", "url"): _carries_contact("push"),
     ("twilio", "api_base_url"): _http_url,
     ("smtp_in", "host"): _non_empty,
     ("smtp_in", "port"): _port,
