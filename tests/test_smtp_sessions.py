@@ -85,3 +85,20 @@ def test_a_url_naming_the_contact_elsewhere_builds_a_plugin_per_contact(smtp: Sm
     channel.send("b@example.com", page(2))
     assert recipients(smtp) == ["a@example.com", "b@example.com"]
     assert len(channel._cache) == 2
+
+
+@pytest.mark.parametrize("extra", ["bcc", "cc"])
+def test_a_refused_cc_or_bcc_does_not_fail_the_page(smtp: SmtpServer, extra: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """An archive mailbox refusing its copy failed the whole page: it was retried, and the
+    responder got it again at each retry (up to 25 times)."""
+    smtp.inbox.refused.update({"archive@example.com", "gone@example.com"})
+    url = smtp.url() + f"&{extra}=archive@example.com"
+    channel = AppriseChannel("email", url)
+    with channel.batch():
+        channel.send("a@example.com", page(1))
+        with pytest.raises(DeliveryError, match=r"gone@example\.com refused: 550"):
+            channel.send("gone@example.com", page(2))
+    assert recipients(smtp) == ["a@example.com"]
+    assert "e-mail to a@example.com sent, but not to its other recipients: archive@example.com refused: 550" \
+        in caplog.text

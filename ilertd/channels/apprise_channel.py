@@ -211,7 +211,8 @@ class _PageEmail(NotifyEmail):
                     identifier = message_id(self.reference, self.from_addr[1], self.smtp_host) \
                         if self.reference else ""
                     content = finish_email(prepared.body, identifier, body, self.html, subject=title)
-                    if smtp.sendmail(self.from_addr[1], prepared.to_addrs, content):
+                    # The page's own address must take it; a cc's or bcc's refusal is only logged.
+                    if smtp.sendmail(self.from_addr[1], prepared.to_addrs, content, prepared.recipient):
                         self.logger.info("Sent Email to %s", prepared.recipient)
                         self.mark_delivered(prepared.recipient)
                     else:

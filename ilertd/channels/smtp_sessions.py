@@ -13,11 +13,14 @@ Used from one channel actor's thread only: each actor has its own channel object
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import apprise.plugins.email.smtp as apprise_smtp
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGES = 20
 
@@ -73,7 +76,10 @@ class _Session:
         self.failed = False
         self.reason = ""
 
-    def sendmail(self, from_addr: str, to_addrs: list[str], message: str) -> bool:
+    def sendmail(self, from_addr: str, to_addrs: list[str], message: str, contact: str = "") -> bool:
+        """Whether the server took the message for `contact` (for every address if none is
+        named). A refused cc or bcc (an archive mailbox) is logged: the contact got the page, and
+        counting it failed sent the contact a copy at each retry."""
         self.reason = ""
         # The controller's open connection: apprise's own sendmail catches what it raises.
         connection = getattr(self._controller, "_socket", None)
@@ -82,9 +88,15 @@ class _Session:
         else:
             try:
                 # The recipients refused while others were taken (none: all went through).
-                self.reason = _refusals(connection.sendmail(from_addr, to_addrs, message))
+                refused = connection.sendmail(from_addr, to_addrs, message)
             except apprise_smtp.SMTP_EXCEPTIONS as error:
                 self.reason = _said(error)
+            else:
+                if contact and refused and contact.lower() not in {a.lower() for a in refused}:
+                    logger.warning("e-mail to %s sent, but not to its other recipients: %s", contact,
+                                   _refusals(refused))
+                else:
+                    self.reason = _refusals(refused)
             ok = not self.reason
         self.sent += 1
         self.failed = self.failed or not ok
