@@ -101,7 +101,8 @@ class Request:
 
 @dataclass
 class HttpReceiver:
-    """Records every request; answers Twilio's Calls API, everything else with 200 `{}`."""
+    """Records every request; answers Twilio's Calls API, everything else with 200 `{}`. A
+    subclass's `answer` may give `(status, JSON value or bytes)` or `(status, body, headers)`."""
 
     twilio_sid: str = "ACtest"
     twilio_token: str = "twilio-secret"
@@ -119,13 +120,19 @@ class HttpReceiver:
                 length = int(self.headers.get("content-length") or 0)
                 request = Request("POST", unquote(self.path), dict(self.headers), self.rfile.read(length))
                 receiver.requests.append(request)
-                status, reply = receiver.answer(request)
-                body = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                status, reply, *headers = receiver.answer(request)
+                # An answer may be bytes as they are (a proxy's HTML), and bring headers of its own.
+                body = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
+                try:
+                    self.send_response(status)
+                    for name, value in (headers[0] if headers else {}).items():
+                        self.send_header(name, value)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # an answer held past the client's timeout: the client has gone
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]

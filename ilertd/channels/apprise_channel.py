@@ -28,6 +28,7 @@ from apprise.utils.parse import is_email
 
 from ilertd.channels.base import DeliveryError, Message
 from ilertd.channels.email_text import finish_email, message_id
+from ilertd.channels.http_exchanges import READ_TIMEOUT_S, recorded
 from ilertd.channels.ntfy import NTFY_SCHEMAS, PageNtfy, fit_ntfy
 from ilertd.channels.smtp_sessions import SmtpSessions
 from ilertd.config.values import STAND_IN_CONTACTS
@@ -263,6 +264,7 @@ class AppriseChannel:
         self._one_plugin = (template.startswith(EMAIL_SCHEMAS) and template.count("{contact}") == 1
                             and "to={contact}" in query)
         self._shared_url = render_url(template, SHARED_CONTACT)
+        self._own_read_timeout = "rto=" in template.partition("?")[2]
         if template.startswith(EMAIL_SCHEMAS):
             _TLS.allow_for(template)
 
@@ -302,6 +304,8 @@ class AppriseChannel:
             # channel actor throttles per contact itself, and a sleep here would hold the actor
             # (two contacts sharing a team mailbox would each wait for the other).
             plugin.request_rate_per_sec = 0
+            if not self._own_read_timeout:
+                plugin.socket_read_timeout = READ_TIMEOUT_S
         self._cache[url] = instance
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -343,7 +347,7 @@ class AppriseChannel:
         if url.startswith(NTFY_SCHEMAS):
             title, body = fit_ntfy(title, body)
         try:
-            with _SEND_LOG.capture() as lines:
+            with _SEND_LOG.capture() as lines, recorded() as seen:
                 result = instance.notify(title=title, body=body)
         finally:
             if not self._batched:
@@ -351,4 +355,8 @@ class AppriseChannel:
         if not result:
             detail = " ".join(" ".join(lines).split())[:300]
             reason = f": {detail}" if detail else ""
+            if seen.timed_out:
+                # Not "could not connect": the provider had the request, and may have sent the page.
+                raise DeliveryError(f"{self.name} delivery to {target} timed out waiting for the provider's"
+                                    f" answer (the provider may have taken it){reason}")
             raise DeliveryError(f"{self.name} delivery to {target} failed{reason}")

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import urllib.error
 import urllib.parse
@@ -23,7 +24,11 @@ from ilertd.channels.base import DeliveryError, Message
 from ilertd.domain.text_input import storable_pairs
 from ilertd.errors import ApiError
 
-TIMEOUT_S = 10
+logger = logging.getLogger(__name__)
+
+# How long Twilio may take to answer (each read): a call placed and answered late was counted
+# failed, and placed again at each retry.
+TIMEOUT_S = 30
 # What XML 1.0 cannot hold (§2.2): the C0 controls but tab, newline and carriage return, and
 # U+FFFE, U+FFFF. An alert's summary may hold any of them, and one in a TwiML document makes it
 # one Twilio cannot parse: the callee hears "an application error has occurred", not the page.
@@ -82,11 +87,25 @@ class TwilioVoiceChannel:
         })
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                reply = json.loads(response.read() or b"{}")
+                answer = response.read()
         except urllib.error.HTTPError as error:
             detail = error.read()[:300].decode(errors="replace")
             raise DeliveryError(f"Twilio refused the call to {target}: HTTP {error.code} {detail}") from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, OSError) as error:
+            if _timed_out(error):
+                raise DeliveryError(f"Twilio timed out after {TIMEOUT_S} s waiting for its answer (the"
+                                    f" call to {target} may have been placed)") from None
             raise DeliveryError(f"Twilio could not be reached: {error}") from None
-        if not reply.get("sid"):
-            raise DeliveryError(f"Twilio answered without a call sid: {str(reply)[:200]}")
+        try:
+            reply = json.loads(answer or b"{}")
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict) or not reply.get("sid"):
+            # A 2xx: the call was placed (a proxy may rewrite the body); placing it again at each
+            # retry would ring the responder again.
+            logger.warning("Twilio took the call to %s without a readable call sid: %r", target, answer[:200])
+
+
+def _timed_out(error: BaseException) -> bool:
+    reason = getattr(error, "reason", error)
+    return isinstance(reason, TimeoutError) or "timed out" in str(reason)
