@@ -14,8 +14,6 @@ from ilertd.domain.page_text import (
     PageAction,
     PageFacts,
     alert_text,
-    fits_one_sms,
-    gsm7_septets,
     summary_text,
     update_text,
 )
@@ -32,6 +30,7 @@ from ilertd.domain.replies import (
     voice_choice,
     which_incident_text,
 )
+from ilertd.domain.sms_text import fits_one_sms, gsm7_septets
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -191,6 +190,31 @@ def test_an_sms_page_fits_one_segment_with_its_reply_code() -> None:
     long = alert_text(PageFacts(1, "x" * 300, "", "HIGH", "PENDING", "src", "l", NOW), "r",
                       answering=Answering(code=3)).short
     assert fits_one_sms(long) and long.endswith("3e escalate") and "..." in long
+
+
+def facts_of(summary: str) -> PageFacts:
+    return PageFacts(7, summary, "", "HIGH", "PENDING", "am", "https://x.io/7", NOW)
+
+
+def test_one_character_outside_gsm7_no_longer_cuts_the_sms_short() -> None:
+    """An em dash cut `[FIRING:1] HighLatency ...` to `[FIRING:1] ...`: the limit was chosen by the
+    whole summary's encoding (UCS-2, 70) though the clipped text was GSM-7 (160)."""
+    dashed = "[FIRING:1] HighLatency api-gateway p99 > 2s for 5m \u2014 checkout degraded " + "x" * 200
+    page = alert_text(facts_of(dashed), "r", answering=Answering(code=1)).short
+    assert gsm7_septets(page) is not None and fits_one_sms(page) and len(page) >= 150
+    assert "HighLatency api-gateway p99 > 2s for 5m - checkout degraded xxx" in page
+    # Typographic quotes and dashes go as their plain forms (Twilio's Smart Encoding): all fits.
+    curly = "Disk on db1 is 95% full \u2013 won\u2019t last the night"
+    assert "Disk on db1 is 95% full - won't last the night" in alert_text(facts_of(curly), "r").short
+    # A character GSM-7 has not: the longest clip that fits, not the text clipped to 30.
+    cyrillic = alert_text(facts_of("\u0414\u0438\u0441\u043a " * 30), "r").short
+    assert fits_one_sms(cyrillic) and len(cyrillic) >= 65
+
+
+def test_an_emoji_counts_two_ucs2_units() -> None:
+    assert fits_one_sms("\U0001f525" * 35) and not fits_one_sms("\U0001f525" * 36)
+    page = alert_text(facts_of("\U0001f525 db1 down " + "y" * 100), "r").short
+    assert fits_one_sms(page) and len(page.encode("utf-16-le")) // 2 <= 70
 
 
 def test_an_email_page_lays_out_one_fact_per_line_with_links_and_a_reply_hint() -> None:

@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 import pytest
 
 from ilertd.channels.twilio_voice import twilio_signature
-from ilertd.domain.page_text import gsm7_septets
+from ilertd.domain.sms_text import gsm7_septets
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 

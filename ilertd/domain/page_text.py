@@ -8,36 +8,10 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-SMS_LIMIT = 160
-# A text with a character outside GSM 03.38 goes as UCS-2: 70 characters a segment.
-UCS2_LIMIT = 70
+from ilertd.domain.sms_text import fits_one_sms, smart_encoded
+
 DETAILS_LIMIT = 1000
 UTC = ZoneInfo("UTC")
-
-_GSM7 = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-# Characters of the GSM 03.38 extension table: each takes two septets.
-_GSM7_EXTENDED = set("^{}\\[~]|€\f")
-
-
-def gsm7_septets(text: str) -> int | None:
-    """How many septets `text` takes in GSM-7, or None when it needs UCS-2."""
-    count = 0
-    for char in text:
-        if char in _GSM7:
-            count += 1
-        elif char in _GSM7_EXTENDED:
-            count += 2
-        else:
-            return None
-    return count
-
-
-def fits_one_sms(text: str) -> bool:
-    septets = gsm7_septets(text)
-    return septets <= SMS_LIMIT if septets is not None else len(text) <= UCS2_LIMIT
 
 
 @dataclass(frozen=True)
@@ -226,9 +200,10 @@ def _html_value(value: str) -> str:
 
 
 def _sms(head: str, middle: str, tail: str) -> str:
-    """`head`, `middle` and `tail` on their own lines, `middle` then `head` clipped so the whole
-    fits one segment where it can (GSM-7 when every character is, else UCS-2); `head` keeps at
-    least its first 30 characters."""
+    """`head`, `middle` and `tail` on their own lines (typographic marks plain), `middle` then
+    `head` clipped so the whole fits one segment where it can (GSM-7 when every character is, else
+    UCS-2); `head` keeps at least its first 30 characters."""
+    head, middle = smart_encoded(head), smart_encoded(middle)
 
     def joined(first: str, second: str) -> str:
         return "\n".join(part for part in (first, second, tail) if part)
@@ -236,13 +211,20 @@ def _sms(head: str, middle: str, tail: str) -> str:
     if fits_one_sms(joined(head, middle)):
         return joined(head, middle)
     middle = _clip(middle, 24, "...")
-    limit = SMS_LIMIT if gsm7_septets(joined(head, middle)) is not None else UCS2_LIMIT
-    length = max(limit - len(joined("", middle)) - 1, 30)
-    clipped = _clip(head, length, "...")
-    while length > 30 and not fits_one_sms(joined(clipped, middle)):
-        length -= 1
-        clipped = _clip(head, length, "...")
-    return joined(clipped, middle)
+
+    def fits(length: int) -> bool:
+        return fits_one_sms(joined(_clip(head, length, "..."), middle))
+
+    # The longest clip that fits, judged by its own characters: a character outside GSM-7 clipped
+    # away leaves a GSM-7 text of 160. A longer clip never takes fewer units, so halving finds it.
+    shortest, longest = 30, len(head)
+    while shortest < longest:
+        length = (shortest + longest + 1) // 2
+        if fits(length):
+            shortest = length
+        else:
+            longest = length - 1
+    return joined(_clip(head, shortest, "..."), middle)
 
 
 def _reply_hint(code: int | None) -> str:
