@@ -36,7 +36,18 @@ class _Inbox:
         self.peers: list[Any] = []
         # Recipients refused at RCPT with 550.
         self.refused: set[str] = set()
+        # Messages a session may carry, as some servers limit them: MAIL past it is refused 421.
+        self.per_session: int | None = None
+        self._session_counts: dict[int, int] = {}
         self.lock = threading.Lock()
+
+    async def handle_MAIL(self, _server: SMTP, session: Session, envelope: Envelope, address: str,
+                          _options: list[str]) -> str:
+        count = self._session_counts[id(session)] = self._session_counts.get(id(session), 0) + 1
+        if self.per_session is not None and count > self.per_session:
+            return "421 4.7.0 too many messages in this session"
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(self, _server: SMTP, _session: Session, envelope: Envelope, address: str,
                           _options: list[str]) -> str:

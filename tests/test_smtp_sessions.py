@@ -102,3 +102,20 @@ def test_a_refused_cc_or_bcc_does_not_fail_the_page(smtp: SmtpServer, extra: str
     assert recipients(smtp) == ["a@example.com"]
     assert "e-mail to a@example.com sent, but not to its other recipients: archive@example.com refused: 550" \
         in caplog.text
+
+
+def test_a_server_closing_a_reused_session_gets_the_page_again_on_a_fresh_one(smtp: SmtpServer) -> None:
+    """A server taking 10 messages a connection (then 421) failed the 11th page of a burst, which
+    went 30 s later."""
+    smtp.inbox.per_session = 3
+    channel = AppriseChannel("email", smtp.url())
+    with channel.batch():
+        for number in range(7):
+            channel.send(f"user{number}@example.com", page(number))
+    assert recipients(smtp) == [f"user{number}@example.com" for number in range(7)]
+    peers = smtp.peers
+    assert peers[0] == peers[2] != peers[3] == peers[5] != peers[6]
+    # A fresh session the server refuses is the page's failure, not tried again.
+    smtp.inbox.per_session = 0
+    with pytest.raises(DeliveryError, match=r"421 4\.7\.0 too many messages"):
+        channel.send("late@example.com", page(8))
