@@ -17,6 +17,7 @@ from ilertd.domain.notification_plan import (
     PlannedPage,
     UpdateRule,
     UpdateType,
+    after_failure,
     pages_for,
     throttle_until,
     unreachable_reason,
@@ -271,3 +272,18 @@ def test_throttle_until(
 )
 def test_throttle_windows(method: Method, seconds: int) -> None:
     assert THROTTLE_WINDOW[method] == timedelta(seconds=seconds)
+
+
+def test_a_providers_retry_after_is_waited_for_up_to_fifteen_minutes() -> None:
+    """A gateway's or Twilio's 429 with `Retry-After: 120` was retried at the fixed 30 s step, to be
+    refused again."""
+    def wait(attempts: int, retry_after: str | None) -> timedelta:
+        return after_failure(attempts, "429", T0, retry_after)["due_at"] - T0
+
+    assert wait(1, "120") == timedelta(minutes=2)
+    assert wait(1, "5") == wait(1, None) == timedelta(seconds=30)  # never sooner than the back-off
+    assert wait(4, "120") == timedelta(minutes=4)
+    assert wait(1, "86400") == wait(1, "9" * 40) == timedelta(minutes=15)
+    assert wait(1, "Wed, 01 May 2024 12:05:00 GMT") == timedelta(minutes=5)
+    assert wait(1, "Wed, 01 May 2024 11:00:00 GMT") == wait(1, "soon") == timedelta(seconds=30)
+    assert after_failure(25, "429", T0, "120")["status"] == "ERROR"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from ilertd.channels.base import DeliveryError, Message
 from ilertd.channels.http_exchanges import READ_TIMEOUT_S
 from ilertd.channels.twilio_voice import TwilioVoiceChannel
 from tests.loopback import HttpReceiver, Request
+from tests.paging import Paging
 
 
 def page() -> Message:
@@ -95,3 +97,30 @@ def test_a_late_twilio_answer_says_the_call_may_have_been_placed(provider: Provi
     with pytest.raises(DeliveryError, match=r"Twilio timed out .* \(the call to \+4915200000777 may have"
                                             r" been placed\)"):
         voice(provider).send("+4915200000777", page())
+
+
+def test_a_providers_retry_after_comes_with_its_refusal(provider: Provider) -> None:
+    provider.answers["/sms/+4915100000429"] = (429, {"error": "slow down"}, {"Retry-After": "120"})
+    with pytest.raises(DeliveryError) as refused:
+        sms(provider).send("+4915100000429", page())
+    assert refused.value.retry_after == "120"
+    provider.answers["/sms/+4915100000500"] = (500, {"error": "boom"}, {"Retry-After": "120"})
+    with pytest.raises(DeliveryError) as failed:
+        sms(provider).send("+4915100000500", page())
+    assert failed.value.retry_after is None  # only a 429's or a 503's
+    provider.answers["+4915200000429"] = (429, {"code": 20429}, {"Retry-After": "90"})
+    with pytest.raises(DeliveryError) as call_refused:
+        voice(provider).send("+4915200000429", page())
+    assert call_refused.value.retry_after == "90"
+
+
+def test_a_page_refused_with_retry_after_is_retried_when_the_provider_asked(app_paging: Paging) -> None:
+    p = app_paging
+    ann = p.user("ann", [("SMS", 0, "HIGH_PRIORITY")])
+    p.policy([(60, [ann])])
+    p.http.answer = lambda request: (429, {"error": "slow down"}, {"Retry-After": "120"})  # type: ignore[method-assign]
+    incident = p.alert("db1")
+    now = p.daemon.advance("PT0S")
+    (row,) = p.notifications(incident)
+    assert (row["status"], row["attempts"]) == ("SCHEDULED", 1)
+    assert datetime.fromisoformat(row["dueAt"]) - datetime.fromisoformat(now) == timedelta(minutes=2)

@@ -277,7 +277,7 @@ class ChannelActor(TrackedActor):
             self.channel.send(row.target, outgoing)
         except DeliveryError as error:
             self._answered(due, FAILED)
-            self._failed(due, str(error), now)
+            self._failed(due, str(error), now, error.retry_after)
             return
         except BaseException as error:
             # Anything, a plugin's SystemExit too: escaping, it would make pykka stop every actor.
@@ -325,9 +325,9 @@ class ChannelActor(TrackedActor):
                                                    f"{row.method} to {row.target} not sent: {reason}",
                                                    row.user_id, row.method))
 
-    def _failed(self, rows: list[Any], error: str, now: datetime) -> None:
+    def _failed(self, rows: list[Any], error: str, now: datetime, retry_after: str | None = None) -> None:
         for row in rows:
-            changes = after_failure(row.attempts + 1, error, now)
+            changes = after_failure(row.attempts + 1, error, now, retry_after)
             attempts = changes["attempts"]
             if "due_at" in changes:
                 text = f"{row.method} to {row.target}, attempt {attempts}: {error}; retrying"
@@ -368,7 +368,7 @@ class ChannelActor(TrackedActor):
             if not isinstance(error, DeliveryError):
                 logger.exception("channel %s failed unexpectedly", self.channel.name)
             self._answered([row], FAILED)
-            self._failed([row], str(error), now)
+            self._failed([row], str(error), now, getattr(error, "retry_after", None))
             return
         self._answered([row], SENT)
         self.last_sent[row.target] = now

@@ -359,4 +359,4 @@ class AppriseChannel:
                 # Not "could not connect": the provider had the request, and may have sent the page.
                 raise DeliveryError(f"{self.name} delivery to {target} timed out waiting for the provider's"
                                     f" answer (the provider may have taken it){reason}")
-            raise DeliveryError(f"{self.name} delivery to {target} failed{reason}")
+            raise DeliveryError(f"{self.name} delivery to {target} failed{reason}", seen.retry_after)

@@ -8,7 +8,12 @@ from ilertd.domain.page_text import PageAction, PageText
 
 
 class DeliveryError(Exception):
-    """The provider did not take the message; the outbox retries with back-off."""
+    """The provider did not take the message; the outbox retries with back-off, or after the
+    provider's `retry_after` (its `Retry-After` header as sent: seconds or an HTTP date) if longer."""
+
+    def __init__(self, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # A button on the page that acts by an HTTP POST to its `url` (accept, resolve, escalate).

@@ -1,4 +1,4 @@
-"""What the HTTP requests of one apprise send met that apprise's own log hides: a read timeout.
+"""What the HTTP requests of one apprise send met that apprise hides: a read timeout, a Retry-After.
 
 apprise's HTTP plugins (json://, form://, xml://, ntfy, Twilio SMS, ...) send with `requests`
 and log any failure to connect or read as "A Connection error occurred": a gateway that took
@@ -28,6 +28,8 @@ class Exchanges:
 
     # A request went out and its answer did not come within the read timeout.
     timed_out: bool = False
+    # The `Retry-After` of a 429 or 503 answer, as sent.
+    retry_after: str | None = None
 
 
 _local = threading.local()
@@ -38,7 +40,7 @@ def _recording_send(session: requests.Session, request: requests.PreparedRequest
                     **kwargs: Any) -> requests.Response:
     seen: Exchanges | None = getattr(_local, "seen", None)
     try:
-        return _unrecorded_send(session, request, **kwargs)
+        response = _unrecorded_send(session, request, **kwargs)
     except requests.exceptions.ReadTimeout:
         if seen is not None:
             seen.timed_out = True
@@ -48,6 +50,9 @@ def _recording_send(session: requests.Session, request: requests.PreparedRequest
         if seen is not None and "Read timed out" in str(error):
             seen.timed_out = True
         raise
+    if seen is not None and response.status_code in (429, 503) and "Retry-After" in response.headers:
+        seen.retry_after = response.headers["Retry-After"]
+    return response
 
 
 if getattr(requests.Session.send, "__name__", "") != _recording_send.__name__:

@@ -90,7 +90,9 @@ class TwilioVoiceChannel:
                 answer = response.read()
         except urllib.error.HTTPError as error:
             detail = error.read()[:300].decode(errors="replace")
-            raise DeliveryError(f"Twilio refused the call to {target}: HTTP {error.code} {detail}") from None
+            retry_after = error.headers.get("Retry-After") if error.code in (429, 503) else None
+            raise DeliveryError(f"Twilio refused the call to {target}: HTTP {error.code} {detail}",
+                                retry_after) from None
         except (urllib.error.URLError, OSError) as error:
             if _timed_out(error):
                 raise DeliveryError(f"Twilio timed out after {TIMEOUT_S} s waiting for its answer (the"

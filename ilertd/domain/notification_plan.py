@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from ilertd.domain.events import Priority
@@ -185,16 +186,40 @@ LONGEST_RETRY = timedelta(minutes=15)
 MAX_ATTEMPTS = 25  # about five hours of retrying at the longest interval
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential back-off after the n-th failed attempt: 30 s, 1 min, 2 min, ... at most 15 min."""
-    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+# A provider's Retry-After is followed up to this: asked to wait longer, a page still goes then.
+LONGEST_PROVIDER_WAIT = LONGEST_RETRY
 
 
-def after_failure(attempts: int, error: str, now: datetime) -> dict[str, Any]:
+def provider_wait(retry_after: str | None, now: datetime) -> timedelta | None:
+    """A provider's `Retry-After` (seconds, or an HTTP date) as a wait from `now`; None when it
+    gave none or none that can be read."""
+    if retry_after is None:
+        return None
+    text = retry_after.strip()
+    if text.isdigit():
+        return timedelta(seconds=int(text[:7]))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when - now, timedelta(0))
+
+
+def retry_delay(attempts: int, asked: timedelta | None = None) -> timedelta:
+    """Exponential back-off after the n-th failed attempt: 30 s, 1 min, 2 min, ... at most 15 min;
+    longer when the provider `asked` for it (its Retry-After), up to LONGEST_PROVIDER_WAIT."""
+    backoff = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+    return backoff if asked is None else max(backoff, min(asked, LONGEST_PROVIDER_WAIT))
+
+
+def after_failure(attempts: int, error: str, now: datetime, retry_after: str | None = None) -> dict[str, Any]:
     """An outbox row's changes after its `attempts`-th failed attempt: a retry time (`due_at`),
-    or ERROR after the last; pages and shift reminders alike."""
+    or ERROR after the last; pages and shift reminders alike. `retry_after`: the provider's
+    `Retry-After` (a 429 or 503): retried sooner, the page is refused again."""
     # The provider answered: the row is no longer in flight.
     if attempts >= MAX_ATTEMPTS:
         return {"status": "ERROR", "attempts": attempts, "error_message": error, "sending_since": None}
-    return {"attempts": attempts, "error_message": error, "due_at": now + retry_delay(attempts),
-            "sending_since": None}
+    delay = retry_delay(attempts, provider_wait(retry_after, now))
+    return {"attempts": attempts, "error_message": error, "due_at": now + delay, "sending_since": None}
