@@ -5,13 +5,15 @@ under concurrent events: every event for a key passes through this one mailbox. 
 incident hosts and starts a new one in place of a host that dies, handing it what the dead one
 had not handled (its incident actors re-activate from the store; their timers, kept by the clock
 and delivered through the host directory, reach the new host). On start it re-arms every stored
-deadline; a periodic sweep fires any overdue deadline without a timer and passivates idle actors.
+deadline and moves each hold to the quiet times as they are now; a periodic sweep fires any
+overdue deadline without a timer and passivates idle actors.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +39,9 @@ from ilertd.actors.messages import (
     Sweep,
 )
 from ilertd.actors.runtime import Runtime
+from ilertd.app.quiet_times import holds_to_move
 from ilertd.domain.events import alert_key_identity, normalize_alert_key
+from ilertd.domain.incidents import SYSTEM
 from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
@@ -48,10 +52,19 @@ logger = logging.getLogger(__name__)
 UNROUTABLE = ApiError(500, "INTERNAL_ERROR", "an unexpected error; see the log")
 
 SWEEP_INTERVAL = timedelta(seconds=30)
+HOLDS_RETIMED = "Maintenance windows or support hours changed"
 SWEEP_KEY = ("sweep",)
 # Hosts share two cores under one GIL: each more is one more thread taking turns at it. Two took
 # a webhook's 100-alert POSTs 10-27 % faster than four, new keys on the Event API 8 % faster.
 HOSTS = 2
+
+
+def _logged_refusal(incident_id: int) -> Callable[[Outcome], None]:
+    def reply(outcome: Outcome) -> None:
+        if outcome.error is not None:
+            logger.warning("incident %s: the hold was not moved: %s", incident_id, outcome.error.message,
+                           extra=ids(incident_id=incident_id))
+    return reply
 
 
 class Supervisor(TrackedActor):
@@ -80,9 +93,22 @@ class Supervisor(TrackedActor):
         for incident_id, when in deadlines:
             self.runtime.clock.arm(escalation_timer_key(incident_id), when,
                                    self.hosts.escalation_callback(incident_id))
+        self._retime_holds()
         self._arm_sweep()
         logger.info("supervisor: %d open incidents; %d deadlines and %d pages re-armed",
                     len(self.open_keys), len(deadlines), len(pages))
+
+    def _retime_holds(self) -> None:
+        """Each held incident is held by the quiet times as they are now: a window deleted, ended
+        early or moved (or support hours changed) commits before its incidents' holds move, one
+        at a time, and a crash in between left the rest held until the window's old end."""
+        self.runtime.maintenance.invalidate()
+        moves = holds_to_move(self.runtime.maintenance, None, self.runtime.clock.now())
+        for incident_id, until in moves:
+            self.hosts.tell(incident_id, IncidentCommand(
+                incident_id, "hold", SYSTEM, _logged_refusal(incident_id), HOLDS_RETIMED, as_of=until))
+        if moves:
+            logger.info("supervisor: %d holds moved to the quiet times as they are now", len(moves))
 
     def _recover_pages_in_flight(self) -> None:
         """Pages the last sender had handed to their providers when it stopped: each is sent

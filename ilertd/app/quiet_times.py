@@ -19,7 +19,7 @@ from ilertd.errors import invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
 from ilertd.store.incidents import held_incidents
-from ilertd.store.quiet_times import window
+from ilertd.store.quiet_times import MaintenanceCache, window
 from ilertd.store.sources import existing_source_ids, source
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,6 @@ class MaintenanceWindows:
         retime_holds(self.ctx, before.alert_source_ids, "Maintenance window deleted")
 
 
-
 def retime_holds(ctx: Context, source_ids: Iterable[int] | None, reason: str) -> None:
     """The quiet times of these sources (None: of any) changed: a window written or deleted,
     support hours edited, here or by another process. Each incident they hold is held by them as
@@ -127,17 +126,26 @@ def retime_holds(ctx: Context, source_ids: Iterable[int] | None, reason: str) ->
 
 def _retime(ctx: Context, source_ids: Iterable[int] | None, reason: str) -> None:
     ctx.maintenance.invalidate()
-    now = ctx.now()
-    windows = ctx.maintenance.current(now)
+    for incident_id, until in holds_to_move(ctx.maintenance, source_ids, ctx.now()):
+        refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until)
+        # The CLI, or a follower: the leading daemon moves it when it sees the change.
+        if refusal is not None and refusal.code not in ("UNAVAILABLE", "NOT_LEADER"):
+            logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)
+
+
+def holds_to_move(maintenance: MaintenanceCache, source_ids: Iterable[int] | None,
+                  now: datetime) -> list[tuple[int, datetime]]:
+    """(incident, when its hold ends now) of each incident these sources (None: any) hold whose
+    hold `quiet_times.hold_end` now puts elsewhere: `now` for one that nothing holds any more."""
+    windows = maintenance.current(now)
     hours: dict[int, SupportHours | None] = {}
+    moves = []
     for incident_id, source_id, opened_at, held_until in held_incidents(source_ids):
         if source_id not in hours:
             row = source(source_id)
             hours[source_id] = parse_support_hours(row.support_hours) if row and row.support_hours else None
         until = hold_end(source_id, opened_at, windows, hours[source_id], now)
-        if max(until, now) == held_until:
-            continue  # held as it should be: most of them, when another process's change is seen
-        refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until)
-        # The CLI, or a follower: the leading daemon moves it when it sees the change.
-        if refusal is not None and refusal.code not in ("UNAVAILABLE", "NOT_LEADER"):
-            logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)
+        # Most are held as they should be: when another process's change is seen, at a start.
+        if max(until, now) != held_until:
+            moves.append((incident_id, until))
+    return moves
