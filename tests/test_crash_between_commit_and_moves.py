@@ -83,3 +83,52 @@ def test_kill_9_while_a_deleted_window_releases_its_holds_releases_the_rest_at_t
     assert {(i["held"], i["escalationLevel"], i["nextEscalationAt"]) for i in incidents} == {
         (False, 0, "2026-01-05T09:05:00.000Z")}
     daemon.stop()
+
+
+def test_kill_9_while_a_policy_edit_moves_its_incidents_moves_the_rest_once_at_the_next_start(
+        make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon().start()
+    people = {}
+    for name in ("alice", "bob", "carol"):
+        user = daemon.post("/api/users", {"username": name, "email": f"{name}@example.com"})
+        assert user.status_code == 201, user.text
+        people[name] = user.json()["id"]
+
+    def levels(*names: str) -> dict[str, Any]:
+        return {"name": "ops", "escalationRules": [
+            {"escalationTimeout": 5, "users": [{"id": people[name]}]} for name in names]}
+
+    policy = daemon.post("/api/escalation-policies", levels("alice", "bob", "carol")).json()["id"]
+    assert daemon.put("/api/alert-sources/1", {"escalationPolicy": {"id": policy}}).status_code == 200
+    for i in range(INCIDENTS):
+        assert daemon.event(summary=f"h{i}", alertKey=f"h{i}").status_code == 202
+
+    def paged(name: str) -> int:
+        return store_value(daemon, "SELECT COUNT(DISTINCT incident_id) FROM notification"
+                                   " WHERE kind = 'ALERT' AND user_id = ?", people[name])
+
+    def edited() -> bool:
+        rules = store_value(daemon, "SELECT rules FROM escalation_policy WHERE id = ?", policy)
+        return rules.count("id") == 2
+
+    # Level 0 (alice) removed: each incident goes on at once at bob's level, now level 0.
+    kill_once_committed(daemon, "PUT", f"/api/escalation-policies/{policy}", levels("bob", "carol"), edited)
+    # The crash came while the incidents were being moved: some had not paged bob yet.
+    assert paged("bob") < INCIDENTS
+
+    daemon.start()
+    # The client retries the edit it had no answer for: the policy is so already.
+    assert daemon.put(f"/api/escalation-policies/{policy}", levels("bob", "carol")).status_code == 200
+    wait_for(lambda: paged("bob") == INCIDENTS, "bob paged for every incident")
+    daemon.advance("PT5M")
+    wait_for(lambda: paged("carol") == INCIDENTS, "carol paged for every incident")
+    # Each moved once: alice, bob and carol each paged once for each incident, none twice.
+    pages = "SELECT COUNT(*) FROM notification WHERE kind = 'ALERT' AND user_id = ?"
+    assert [store_value(daemon, pages, people[name]) for name in ("alice", "bob", "carol")] == [
+        INCIDENTS] * 3
+    removed = "SELECT COUNT(*) FROM log_entry WHERE text LIKE '%level 0 was removed%'"
+    assert store_value(daemon, removed) == INCIDENTS
+    incidents = daemon.get("/api/incidents", params={"max-results": 100}).json()
+    assert {(i["escalationLevel"], i["nextEscalationAt"]) for i in incidents} == {
+        (1, "2026-01-05T09:10:00.000Z")}
+    daemon.stop()

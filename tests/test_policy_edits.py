@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ilertd.store.policy_moves import owed_policy_moves
 from tests.paging import Paging
 
 
@@ -88,3 +89,38 @@ def test_the_level_it_was_at_removed_it_goes_on_at_once_at_the_one_in_its_place(
     entries = app_paging.daemon.get(f"/api/incidents/{incident}/log-entries").json()
     assert entries[-1]["text"] == ("Escalation policy ops changed: level 1 was removed, the last;"
                                    " no further escalation")
+
+
+def test_an_edit_a_crash_kept_from_its_incidents_moves_each_once_at_the_next_start(
+        app_paging: Paging) -> None:
+    """The edit commits, then the process dies before its incidents move (as a kill -9 right
+    after the COMMIT would: tests/test_crash_between_commit_and_moves.py has the real one)."""
+    app = app_paging.daemon
+    a, b, c = app_paging.user("a"), app_paging.user("b"), app_paging.user("c")
+    policy = app_paging.policy([(10, [a]), (10, [b]), (10, [c])])
+    first, second = app_paging.alert("first"), app_paging.alert("second")
+    app.daemon.services.app.ctx.policy_edited = lambda *_: None
+    assert app.put(f"/api/escalation-policies/{policy}", levels((10, [b]), (10, [c]))).status_code == 200
+    assert state(app_paging, first) == (0, "2026-01-05T09:10:00.000Z")  # still a's deadline
+    owed = owed_policy_moves()
+    assert [incident for _, incident in owed] == [first, second]
+    app.stop()
+    app.start()
+    app.advance("PT0S")
+
+    def paged(incident: int) -> list[str]:
+        return sorted(n["target"] for n in app_paging.notifications(incident))
+
+    # a's level removed: each goes on at once at b's, now level 0.
+    for incident in (first, second):
+        assert paged(incident) == ["a@example.com", "b@example.com"]
+        assert state(app_paging, incident) == (0, "2026-01-05T09:10:00.000Z")
+    # Told again (a second start, a retry): moved already, nothing moves.
+    app.daemon.gateway.policy_edited(owed[0][0], [first, second])
+    app.stop()
+    app.start()
+    app.advance("PT10M")
+    assert owed_policy_moves() == []
+    for incident in (first, second):
+        assert paged(incident) == ["a@example.com", "b@example.com", "c@example.com"]
+        assert app.log_types(incident).count("ESCALATION_CHANGED") == 0

@@ -20,8 +20,8 @@ from ilertd.actors.heartbeat import HeartbeatChanged
 from ilertd.actors.messages import IncidentCommand, SomeoneMayBeReachable
 from ilertd.actors.runtime import Runtime
 from ilertd.app.unsent_pages import MovedPage
-from ilertd.domain.escalation import EscalationPolicy
 from ilertd.domain.incidents import SYSTEM, Actor
+from ilertd.domain.policy_edits import PolicyEdit
 from ilertd.errors import NOT_LEADER, ApiError
 from ilertd.store.outbox import store_test_page
 
@@ -46,16 +46,17 @@ class ActorGateway:
             incident_id, action, actor, reply, content, level, as_of))  # type: ignore[arg-type]
         return outcome.error
 
-    def policy_edited(self, incident_ids: list[int], before: EscalationPolicy) -> None:
-        """Each of these incidents escalating by the policy `before` was goes on from its level in
-        the policy as it is now (see ilertd.domain.policy_edits)."""
+    def policy_edited(self, edit: PolicyEdit, incident_ids: list[int]) -> None:
+        """Each of these incidents escalating by the policy edited goes on from its level in the
+        policy as the edit left it (see ilertd.domain.policy_edits), one after the other. Without
+        a supervisor, the moves are left to the next leader's start."""
         supervisor = self._supervisor()
         if supervisor is None:
             return
         tracker = self.runtime.tracker
         for incident_id in incident_ids:
             ask_blocking(supervisor, tracker, lambda reply, incident=incident_id: IncidentCommand(
-                incident, "policy_edited", SYSTEM, reply, before=before))  # type: ignore[arg-type]
+                incident, "policy_edited", SYSTEM, reply, edit=edit))  # type: ignore[arg-type]
 
     def reachability_changed(self) -> None:
         """Someone may be reachable now: the supervisor has the incidents waiting for someone look

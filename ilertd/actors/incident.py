@@ -44,6 +44,8 @@ from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
 from ilertd.store.db import store_failed
 from ilertd.store.outbox import paged_user_ids
+from ilertd.store.policy_moves import policy_move_owed
+from ilertd.store.statements import Statement
 
 if TYPE_CHECKING:
     from ilertd.actors.host import IncidentHost
@@ -138,11 +140,8 @@ class IncidentActor:
                 transition = domain.escalate(incident, policy, message.actor, now, message.level,
                                              self.host.paging, message.as_of)
             elif message.action == "policy_edited":
-                policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
-                if message.before is None or policy is None:
-                    transition = Transition(incident)
-                else:
-                    transition = follow_policy_edit(incident, message.before, policy, now, self.host.paging)
+                self._follow_policy_edit(incident, message, now)
+                return
             elif message.action == "acceptor_deleted":
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.acceptor_deleted(incident, policy, message.actor.user_id or 0,
@@ -153,6 +152,20 @@ class IncidentActor:
             message.reply(Outcome(error=error))
             return
         self._apply(transition, message.reply, now)
+
+    def _follow_policy_edit(self, incident: Incident, message: IncidentCommand, now: datetime) -> None:
+        """The edit's move, once: committed with the end of what the edit owes the incident. One it
+        no longer owes (moved before a restart, told twice) moves nothing."""
+        edit = message.edit
+        # What this incident wrote last is committed before the store is asked what it owes.
+        self.host.flush_writes()
+        self.runtime.committer.wait_flushed(self.id)
+        if edit is None or not policy_move_owed(self.id, edit.id):
+            self._apply(Transition(incident), message.reply, now)
+            return
+        transition = follow_policy_edit(incident, edit.before, edit.after, now, self.host.paging)
+        self._apply(transition, message.reply, now,
+                    also=(self.runtime.statements.policy_move_made(self.id, edit.id),))
 
     def _escalation_due(self, now: datetime, decide: Callable[..., Transition] = domain.escalation_due
                         ) -> None:
@@ -174,9 +187,11 @@ class IncidentActor:
     # --- effects -----------------------------------------------------------------------------
 
     def _apply(self, transition: Transition, reply: Reply | None, now: datetime,
-               ingest: IngestEvent | None = None, opening: bool = False) -> None:
-        """Queue the transition's writes; once committed, answer and hand its due pages on. `now`
-        is the instant the transition was decided at: its log entries and pages bear it."""
+               ingest: IngestEvent | None = None, opening: bool = False, also: tuple[Statement, ...] = ()
+               ) -> None:
+        """Queue the transition's writes (and `also`, in the same transaction); once committed,
+        answer and hand its due pages on. `now` is the instant the transition was decided at: its
+        log entries and pages bear it."""
         before = None if opening else self.state
         before_row = None if before is None else self.row or store.incident_row(before)
         incident = transition.incident
@@ -215,6 +230,7 @@ class IncidentActor:
             })
             for notification_id, page in numbered
         )
+        writes.extend(also)
         outcome = Outcome(incident.id, incident.alert_key, transition.response_code)
         closed = None
         if not incident.is_open and (before is None or before.is_open):

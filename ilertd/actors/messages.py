@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from ilertd.domain.escalation import EscalationPolicy
 from ilertd.domain.events import Event
 from ilertd.domain.incidents import Actor
+from ilertd.domain.policy_edits import PolicyEdit
 from ilertd.errors import ApiError
 from ilertd.store.sources import SourceInfo
 
@@ -94,8 +94,8 @@ class IncidentCommand:
     # For a reply's "escalate": when the page it answers was sent (see domain.escalate). For
     # "hold": when the hold now ends, and `content` says why (see quiet_times.move_hold).
     as_of: datetime | None = None
-    # For "policy_edited": the policy as it was before the edit (see domain.policy_edits).
-    before: EscalationPolicy | None = None
+    # For "policy_edited": the edit of the incident's policy, as recorded (see domain.policy_edits).
+    edit: PolicyEdit | None = None
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ under concurrent events: every event for a key passes through this one mailbox. 
 incident hosts and starts a new one in place of a host that dies, handing it what the dead one
 had not handled (its incident actors re-activate from the store; their timers, kept by the clock
 and delivered through the host directory, reach the new host). On start it re-arms every stored
-deadline and moves each hold to the quiet times as they are now; a periodic sweep fires any
-overdue deadline without a timer and passivates idle actors.
+deadline, moves each hold to the quiet times as they are now and makes the moves policy edits
+still owe; a periodic sweep fires any overdue deadline without a timer and passivates idle actors.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
 from ilertd.store import outbox
+from ilertd.store.policy_moves import owed_policy_moves, settle_policy_edits
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +60,10 @@ SWEEP_KEY = ("sweep",)
 HOSTS = 2
 
 
-def _logged_refusal(incident_id: int) -> Callable[[Outcome], None]:
+def _logged_refusal(incident_id: int, what: str) -> Callable[[Outcome], None]:
     def reply(outcome: Outcome) -> None:
         if outcome.error is not None:
-            logger.warning("incident %s: the hold was not moved: %s", incident_id, outcome.error.message,
+            logger.warning("incident %s: %s: %s", incident_id, what, outcome.error.message,
                            extra=ids(incident_id=incident_id))
     return reply
 
@@ -89,26 +90,46 @@ class Supervisor(TrackedActor):
         for page in pages:
             self.runtime.pages.arm(page["id"], page["incident_id"], page["method"], page["target"],
                                    page["due_at"])
+        # Told before the deadlines are armed: one overdue would escalate by the levels as the
+        # edit left them. Each incident told arms its own deadline once moved (one armed here
+        # after that, as read before, would put its timer back).
+        moved = self._make_owed_policy_moves() | self._retime_holds()
         deadlines = store.escalation_deadlines(self.runtime.reader)
         for incident_id, when in deadlines:
-            self.runtime.clock.arm(escalation_timer_key(incident_id), when,
-                                   self.hosts.escalation_callback(incident_id))
-        self._retime_holds()
+            if incident_id not in moved:
+                self.runtime.clock.arm(escalation_timer_key(incident_id), when,
+                                       self.hosts.escalation_callback(incident_id))
         self._arm_sweep()
         logger.info("supervisor: %d open incidents; %d deadlines and %d pages re-armed",
                     len(self.open_keys), len(deadlines), len(pages))
 
-    def _retime_holds(self) -> None:
+    def _retime_holds(self) -> set[int]:
         """Each held incident is held by the quiet times as they are now: a window deleted, ended
         early or moved (or support hours changed) commits before its incidents' holds move, one
-        at a time, and a crash in between left the rest held until the window's old end."""
+        at a time, and a crash in between left the rest held until the window's old end. The
+        incidents told."""
         self.runtime.maintenance.invalidate()
         moves = holds_to_move(self.runtime.maintenance, None, self.runtime.clock.now())
         for incident_id, until in moves:
             self.hosts.tell(incident_id, IncidentCommand(
-                incident_id, "hold", SYSTEM, _logged_refusal(incident_id), HOLDS_RETIMED, as_of=until))
+                incident_id, "hold", SYSTEM, _logged_refusal(incident_id, "the hold was not moved"),
+                HOLDS_RETIMED, as_of=until))
         if moves:
             logger.info("supervisor: %d holds moved to the quiet times as they are now", len(moves))
+        return {incident_id for incident_id, _ in moves}
+
+    def _make_owed_policy_moves(self) -> set[int]:
+        """The moves policy edits still owe their incidents (a crash came before they were all
+        made), each incident's in the order of the edits: the incidents told."""
+        settle_policy_edits(self.runtime.db)
+        owed = owed_policy_moves()
+        for edit, incident_id in owed:
+            self.hosts.tell(incident_id, IncidentCommand(
+                incident_id, "policy_edited", SYSTEM,
+                _logged_refusal(incident_id, "the policy edit's move was not made"), edit=edit))
+        if owed:
+            logger.info("supervisor: %d incidents moved by policy edits made before the start", len(owed))
+        return {incident_id for _, incident_id in owed}
 
     def _recover_pages_in_flight(self) -> None:
         """Pages the last sender had handed to their providers when it stopped: each is sent

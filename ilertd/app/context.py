@@ -10,9 +10,9 @@ import peewee
 
 from ilertd.app.password_hashing import PasswordHashing
 from ilertd.app.unsent_pages import MovedPage
-from ilertd.domain.escalation import EscalationPolicy
 from ilertd.domain.incidents import Actor
 from ilertd.domain.notification_plan import METHODS
+from ilertd.domain.policy_edits import PolicyEdit
 from ilertd.errors import ApiError
 from ilertd.store.incidents import PolicyCache
 from ilertd.store.people import PersonCache
@@ -65,9 +65,9 @@ class Context:
     # the page a reply's escalation answers was sent) → the refusal, or None once committed.
     incident_action: Callable[[int, str, Actor, str, int | None, datetime | None], ApiError | None] = (
         _unavailable)
-    # The incident actors, from above this layer: (incidents, the policy as it was) after an edit of
-    # the policy they escalate by, each goes on from its level in the policy as it is now.
-    policy_edited: Callable[[list[int], EscalationPolicy], None] = _nothing
+    # The incident actors, from above this layer: (the edit recorded, the incidents it owes a move)
+    # after an edit of the policy they escalate by, each goes on from its level in the edited one.
+    policy_edited: Callable[[PolicyEdit, list[int]], None] = _nothing
     # The channel actors, from above this layer: pages a changed contact took to its new target,
     # each armed again to go there.
     pages_moved: Callable[[list[MovedPage]], None] = _nothing

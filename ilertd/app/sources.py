@@ -21,8 +21,8 @@ from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor_names_on
-from ilertd.store.incidents import policy_from_row
 from ilertd.store.people import existing_user_ids, sms_contact_owner
+from ilertd.store.policy_moves import record_policy_edit, settle_policy_edits
 from ilertd.store.quiet_times import take_source_out_of_windows
 from ilertd.store.schedules import existing_schedule_ids
 from ilertd.store.sources import (
@@ -356,12 +356,18 @@ class Sources:
                     v.name_free(m.EscalationPolicy, "escalation policy", fields["name"], policy_id)
                 if fields:
                     m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
+                edit = None
+                if "rules" in fields and fields["rules"] != current.rules and not within:
+                    # Its incidents go on from their levels as they are now, each moved after the
+                    # COMMIT: the moves owed are committed with the edit, so that a crash before
+                    # they are all made leaves the rest to the next start. (Within a caller's
+                    # transaction, a user's delete taking them off levels, their levels stay.)
+                    edit = record_policy_edit(current, policy_or_404(policy_id), self.ctx.now())
             if fields:
                 self.ctx.policy_written()
-            if "rules" in fields and fields["rules"] != current.rules and not within:
-                # Its incidents go on from their levels as they are now. (Within a caller's
-                # transaction, a user's delete taking them off levels, their levels stay.)
-                self.ctx.policy_edited(open_incidents_escalating_by(policy_id), policy_from_row(current))
+            if edit is not None:
+                self.ctx.policy_edited(*edit)
+                settle_policy_edits(self.ctx.db)
         return policy_or_404(policy_id)
 
     def delete_policy(self, caller: Principal, policy_id: int) -> None:

@@ -9,10 +9,14 @@ as it is now (from when the level was reached, never before now). A level edited
 people changed, the number of levels the same) is still its level. The level it was at removed,
 it goes on at once at the level that now stands in its place (after the last: as when the last
 runs out).
+
+Each incident makes an edit's move once: the edit is recorded with the moves it owes, each move
+is committed with the end of what it owes, and what a crash left owed is made at the next start.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from ilertd.domain.escalation import EscalationPolicy, EscalationRule, level_deadline, next_step
@@ -22,6 +26,15 @@ from ilertd.domain.levels import enter_level
 from ilertd.domain.timeutil import format_instant
 
 LOG_TYPE = "ESCALATION_CHANGED"
+
+
+@dataclass(frozen=True)
+class PolicyEdit:
+    """One edit of a policy's levels, as recorded: the policy before it and after it."""
+
+    id: int
+    before: EscalationPolicy
+    after: EscalationPolicy
 
 
 def _people(rule: EscalationRule) -> tuple[frozenset[int], frozenset[int]]:

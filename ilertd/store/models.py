@@ -49,6 +49,26 @@ class EscalationPolicy(BaseModel):
     frequency = peewee.IntegerField(default=0)
 
 
+class PolicyEdit(BaseModel):
+    """An escalation policy's levels edited while incidents escalated by it (the policy before and
+    after, as stored), kept while an incident still owes the move it makes (`PolicyMove`)."""
+
+    policy_id = peewee.IntegerField()
+    before = JSONField()
+    after = JSONField()
+    edited_at = UTCDateTimeField()
+
+
+class PolicyMove(BaseModel):
+    """An incident not yet moved by an edit of its policy (ilertd.domain.policy_edits)."""
+
+    edit = peewee.ForeignKeyField(PolicyEdit, on_delete="CASCADE")
+    incident_id = peewee.IntegerField(index=True)
+
+    class Meta:
+        primary_key = peewee.CompositeKey("edit", "incident_id")
+
+
 class AlertSource(BaseModel):
     name = peewee.CharField(max_length=255)
     integration_type = peewee.CharField(max_length=32)
@@ -302,7 +322,7 @@ class SharedClock(BaseModel):
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Setting, User, ApiToken, EscalationPolicy, AlertSource, Incident, Event, LogEntry,
+    Setting, User, ApiToken, EscalationPolicy, PolicyEdit, PolicyMove, AlertSource, Incident, Event, LogEntry,
     Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
     HeartbeatMonitor, MaintenanceWindow, ReplyCode, PhoneState, Node,
     ForwardedRequest, SharedClock,

@@ -222,6 +222,11 @@ class Statements:
                       (target, code, incident_id, user_id, at)),
         )
 
+    def policy_move_made(self, incident_id: int, edit_id: int) -> Statement:
+        """The incident owes no more the move of this edit of its policy, nor of an earlier one."""
+        return Statement(BARRIER, f"DELETE FROM policy_move WHERE incident_id = {self.param}"
+                                  f" AND edit_id <= {self.param}", (incident_id, edit_id))
+
     def log_cancelled_pages(self, incident_id: int, at: datetime, what: str) -> Statement:
         """A log entry for each page `cancel_pages` is about to cancel, saying why (`what`:
         accepted, resolved)."""
