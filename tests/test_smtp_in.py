@@ -153,6 +153,24 @@ def test_a_repeat_mail_joins_the_incident_and_a_resolve_subject_resolves_it(daem
     assert len(daemon.incidents()) == 1
 
 
+def test_stock_tool_mails_pair_and_a_recovery_word_in_an_alert_pages(daemon: MailDaemon) -> None:
+    address = f"{daemon.source()}@{DOMAIN}"
+
+    def incident_of(subject: str, taken: str) -> int:
+        code, reply = daemon.send(mail(subject, "body"), address)
+        assert code == 250 and reply.startswith(f"2.0.0 {taken} taken"), (subject, reply)
+        return incident_id_of(reply)
+
+    nagios = incident_of("** PROBLEM Service Alert: web-1/HTTP is CRITICAL **", "ALERT")
+    assert incident_of("** RECOVERY Service Alert: web-1/HTTP is OK **", "RESOLVE") == nagios
+    zabbix = incident_of("Problem: High CPU utilization on db-1", "ALERT")
+    assert incident_of("Resolved in 5m 0s: High CPU utilization on db-1", "RESOLVE") == zabbix
+    # A real failure that starts with "Recovery" opens an incident: it was taken as a resolve.
+    backup = incident_of("Recovery of backup db-1 FAILED", "ALERT")
+    assert {i["id"]: i["status"] for i in daemon.incidents()} == {
+        nagios: "RESOLVED", zabbix: "RESOLVED", backup: "PENDING"}
+
+
 def test_unknown_keys_and_other_domains_are_refused_at_rcpt(daemon: MailDaemon) -> None:
     key = daemon.source()
     for address in (f"0123456789abcdef0123456789abcdef@{DOMAIN}", f"{key}@example.org",

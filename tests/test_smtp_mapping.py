@@ -23,13 +23,35 @@ from tests.test_smtp_in import RESOLVE, mail
     ("[RESOLVED] Disk full on db-1", "RESOLVE", "Disk full on db-1"),
     ("Re: RESOLVED: Disk full on db-1", "RESOLVE", "Disk full on db-1"),
     ("Resolved - Disk full on db-1", "RESOLVE", "Disk full on db-1"),
-    ("RECOVERY Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    ("RECOVERY - Disk full on db-1", "RESOLVE", "Disk full on db-1"),
     ("OK: Disk full on db-1", "RESOLVE", "Disk full on db-1"),
     ("[OK] Disk full on db-1", "RESOLVE", "Disk full on db-1"),
     ("OK to deploy?", "ALERT", "OK to deploy?"),
     ("Resolution needed: Disk full", "ALERT", "Resolution needed: Disk full"),
     ("Okay then", "ALERT", "Okay then"),
     ("Re:", "ALERT", "(no subject)"),
+    # A status word is a resolve only in a status form, never as a bare word of a real alert.
+    ("Recovery of backup db-1 FAILED", "ALERT", "Recovery of backup db-1 FAILED"),
+    ("Resolved tickets piling up in queue 3", "ALERT", "Resolved tickets piling up in queue 3"),
+    ("RECOVERY Disk full on db-1", "ALERT", "RECOVERY Disk full on db-1"),
+    ("[RESOLVED:2] Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    # Nagios's default mails: the type after two stars, the state at the end.
+    ("** PROBLEM Service Alert: web-1/HTTP is CRITICAL **", "ALERT", "Service Alert: web-1/HTTP"),
+    ("** RECOVERY Service Alert: web-1/HTTP is OK **", "RESOLVE", "Service Alert: web-1/HTTP"),
+    ("** ACKNOWLEDGEMENT Service Alert: web-1/HTTP is CRITICAL **", "ALERT", "Service Alert: web-1/HTTP"),
+    ("** PROBLEM Host Alert: web-1 is DOWN **", "ALERT", "Host Alert: web-1"),
+    ("** RECOVERY Host Alert: web-1 is UP **", "RESOLVE", "Host Alert: web-1"),
+    # Icinga 2's: the type in brackets, the state with its "!".
+    ("[PROBLEM] HTTP on web-1 is CRITICAL!", "ALERT", "HTTP on web-1"),
+    ("[RECOVERY] HTTP on web-1 is OK!", "RESOLVE", "HTTP on web-1"),
+    # Zabbix's default media type.
+    ("Problem: High CPU utilization on db-1", "ALERT", "High CPU utilization on db-1"),
+    ("Resolved: High CPU utilization on db-1", "RESOLVE", "High CPU utilization on db-1"),
+    ("Resolved in 5m 0s: High CPU utilization on db-1", "RESOLVE", "High CPU utilization on db-1"),
+    ("Resolved in 1d 2h 3m: High CPU utilization on db-1", "RESOLVE", "High CPU utilization on db-1"),
+    ("Updated problem in 2m 10s: High CPU utilization on db-1", "ALERT", "High CPU utilization on db-1"),
+    # A state in words of the subject's own is the subject's.
+    ("Website is down", "ALERT", "Website is down"),
 ])
 def test_subject_to_event_type_and_key(subject: str, event_type: str, key: str) -> None:
     event = parse_mail(mail(subject, "x").as_bytes(), RESOLVE).event

@@ -13,23 +13,13 @@ from email.utils import parseaddr
 from html.parser import HTMLParser
 from typing import Any, cast
 
-from ilertd.domain.events import MAX_ALERT_KEY, MAX_DETAILS, MAX_SUMMARY, Event
+from ilertd.domain.events import MAX_DETAILS, MAX_SUMMARY, Event
+from ilertd.domain.mail_subjects import DEFAULT_RESOLVE_PATTERN as DEFAULT_RESOLVE_PATTERN
+from ilertd.domain.mail_subjects import NO_SUBJECT, subject_key, without_reply_markers
+from ilertd.domain.mail_subjects import compile_resolve_pattern as compile_resolve_pattern
 from ilertd.domain.replies import AUTO_REPLY_HEADERS, PAGE_HEADER
 from ilertd.plugins.payloads import clip
 
-NO_SUBJECT = "(no subject)"
-# "[RESOLVED] ...", "Resolved: ...", "RECOVERY - ...", "OK: ..." (a bare "OK" needs its colon or
-# brackets: "OK to deploy?" is no recovery).
-DEFAULT_RESOLVE_PATTERN = (r"(?i)^\s*(?:\[\s*(?:resolved|recovery|recovered|ok)\s*\]"
-                           r"|(?:resolved|recovery|recovered)\b|ok\s*:)[\s:\-]*")
-# Reply and forward markers of common mail clients (en, de, nordic, fr)...
-_REPLY_MARKER = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|antw|tr)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
-# ...and status tags alerting tools put in front of a subject: none tell one alert from another.
-_STATUS_TAG = re.compile(
-    r"^\s*\[\s*(?:resolved|recovery|recovered|ok|firing|alert|alerting|problem|triggered)"
-    r"(?:\s*:\s*\d+)?\s*\]\s*",
-    re.IGNORECASE,
-)
 _WHITESPACE = re.compile(r"\s+")
 # C0 controls but tab and newline, and DEL: a NUL is refused by PostgreSQL text columns.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -43,30 +33,6 @@ class MalformedMail(ValueError):
 
 
 # --- the mail, parsed (pure) ---------------------------------------------------------------------
-
-
-def compile_resolve_pattern(pattern: str) -> re.Pattern[str] | None:
-    """The resolve pattern, or None when it is empty (no subject resolves)."""
-    return re.compile(pattern) if pattern else None
-
-
-def subject_key(subject: str) -> str:
-    """The alert key of a subject: without reply/forward markers and status tags, spaces collapsed,
-    so "Re: [RESOLVED] Disk full" and "Disk  full" are one alert."""
-    text = _WHITESPACE.sub(" ", subject).strip()
-    while match := (_REPLY_MARKER.match(text) or _STATUS_TAG.match(text)):
-        text = text[match.end():]
-    text = text.strip() or NO_SUBJECT
-    return text[:MAX_ALERT_KEY].strip()
-
-
-def without_reply_markers(subject: str) -> str:
-    """The subject after its "Re:"/"Fwd:" markers, which the resolve pattern is matched against
-    ("Re: RESOLVED: x" resolves x)."""
-    text = subject
-    while match := _REPLY_MARKER.match(text):
-        text = text[match.end():]
-    return text
 
 
 def clean_line(text: str) -> str:
