@@ -171,6 +171,14 @@ def test_stock_tool_mails_pair_and_a_recovery_word_in_an_alert_pages(daemon: Mai
         nagios: "RESOLVED", zabbix: "RESOLVED", backup: "PENDING"}
 
 
+def test_grafanas_partly_resolved_group_joins_its_incident(daemon: MailDaemon) -> None:
+    address = f"{daemon.source()}@{DOMAIN}"
+    replies = [daemon.send(mail(subject, "body"), address)[1] for subject in (
+        "[FIRING:2] DiskFull (prod)", "[FIRING:1, RESOLVED:1] DiskFull (prod)", "[RESOLVED] DiskFull (prod)")]
+    assert len({incident_id_of(reply) for reply in replies}) == 1, replies
+    assert [i["status"] for i in daemon.incidents()] == ["RESOLVED"]
+
+
 def test_unknown_keys_and_other_domains_are_refused_at_rcpt(daemon: MailDaemon) -> None:
     key = daemon.source()
     for address in (f"0123456789abcdef0123456789abcdef@{DOMAIN}", f"{key}@example.org",

@@ -35,6 +35,9 @@ from tests.test_smtp_in import RESOLVE, mail
     ("Resolved tickets piling up in queue 3", "ALERT", "Resolved tickets piling up in queue 3"),
     ("RECOVERY Disk full on db-1", "ALERT", "RECOVERY Disk full on db-1"),
     ("[RESOLVED:2] Disk full on db-1", "RESOLVE", "Disk full on db-1"),
+    # Grafana's title of a group partly resolved: still firing, the same alert.
+    ("[FIRING:1, RESOLVED:1] DiskFull (prod)", "ALERT", "DiskFull (prod)"),
+    ("[firing:2,resolved:3] DiskFull (prod)", "ALERT", "DiskFull (prod)"),
     # Nagios's default mails: the type after two stars, the state at the end.
     ("** PROBLEM Service Alert: web-1/HTTP is CRITICAL **", "ALERT", "Service Alert: web-1/HTTP"),
     ("** RECOVERY Service Alert: web-1/HTTP is OK **", "RESOLVE", "Service Alert: web-1/HTTP"),

@@ -23,11 +23,9 @@ DEFAULT_RESOLVE_PATTERN = (
 # Reply and forward markers of common mail clients (en, de, nordic, fr)...
 _REPLY_MARKER = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|antw|tr)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
 # ...and status tags alerting tools put in front of a subject: none tell one alert from another.
-_STATUS_TAG = re.compile(
-    r"^\s*\[\s*(?:resolved|recovery|recovered|ok|firing|alert|alerting|problem|triggered)"
-    r"(?:\s*:\s*\d+)?\s*\]\s*",
-    re.IGNORECASE,
-)
+# Grafana lists a group's statuses with their counts: "[FIRING:1, RESOLVED:1] DiskFull (prod)".
+_STATUS = r"(?:resolved|recovery|recovered|ok|firing|alert|alerting|problem|triggered)(?:\s*:\s*\d+)?"
+_STATUS_TAG = re.compile(rf"^\s*\[\s*{_STATUS}(?:\s*,\s*{_STATUS})*\s*\]\s*", re.IGNORECASE)
 # Nagios's default mails: "** PROBLEM Service Alert: web-1/HTTP is CRITICAL **", the notification
 # type after two stars, two stars at the end.
 _NAGIOS_TYPE = re.compile(
