@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ilertd.actors.clock import MANUAL_CLOCK_FILE
 from ilertd.domain import quiet_times as q
 from ilertd.domain.incidents import HELD, Incident
 from tests.paging import Paging
@@ -81,6 +82,47 @@ def test_a_held_incident_survives_a_restart_and_still_starts_at_the_windows_end(
     app.advance("PT1M")
     assert len(app_paging.mails_to("dave@example.com")) == 1
     assert app.get(f"/api/incidents/{held}").json()["held"] is False
+
+
+def test_a_hold_runs_on_through_the_next_window_of_an_extended_maintenance(app_paging: Paging) -> None:
+    app = app_paging.daemon
+    app_paging.policy([(10, [app_paging.user("dave")])])
+    for start, end in (("09:00", "10:00"), ("10:00", "12:00")):
+        created = app.post("/api/maintenance-windows", {**WINDOW, "summary": f"upgrade {start}",
+                                                        "start": f"2026-01-05T{start}:00Z",
+                                                        "end": f"2026-01-05T{end}:00Z"})
+        assert created.status_code == 201, created.text
+    app.advance("PT30M")  # 09:30, in the first window
+    held = app_paging.alert("db-1")
+    assert app.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T12:00:00.000Z"
+    app.advance("PT35M")  # 10:05, in the second window: nobody paged
+    assert app.get(f"/api/incidents/{held}").json()["held"] is True
+    assert app_paging.mails_to("dave@example.com") == []
+    app.advance("PT1H55M")  # 12:00: the maintenance is over
+    assert len(app_paging.mails_to("dave@example.com")) == 1
+    assert app.get(f"/api/incidents/{held}").json()["held"] is False
+
+
+def test_a_hold_that_ended_while_stopped_holds_on_in_the_window_running_at_the_start(
+        app_paging: Paging) -> None:
+    app = app_paging.daemon
+    app_paging.policy([(10, [app_paging.user("dave")])])
+    for summary, start, end in (("first", "08:00", "10:00"), ("later", "12:00", "13:00")):
+        window = {**WINDOW, "summary": summary, "start": f"2026-01-05T{start}:00Z",
+                  "end": f"2026-01-05T{end}:00Z"}
+        assert app.post("/api/maintenance-windows", window).status_code == 201
+    held = app_paging.alert("held")  # 09:00: held until 10:00
+    app.quiet()
+    app.stop()
+    # Down until 12:30, in the later window: the hold due at 10:00 runs on to its end.
+    (app.data_dir / MANUAL_CLOCK_FILE).write_text("2026-01-05T12:30:00.000Z")
+    app.start()
+    app.advance("PT0S")
+    shown = app.get(f"/api/incidents/{held}").json()
+    assert (shown["held"], shown["nextEscalationAt"]) == (True, "2026-01-05T13:00:00.000Z")
+    assert app_paging.mails_to("dave@example.com") == []
+    app.advance("PT30M")
+    assert len(app_paging.mails_to("dave@example.com")) == 1
 
 
 def test_outside_support_hours_a_source_opens_low_priority_or_holds_until_they_start(
@@ -392,25 +434,53 @@ def test_a_hold_moves_only_a_held_pending_incident_and_never_into_the_past() -> 
     assert escalating.log == () and escalating.incident.next_escalation_at == now
 
 
-def test_a_hold_ends_by_the_windows_that_covered_the_opening_then_the_support_hours() -> None:
+def test_a_hold_ends_when_no_window_covers_the_source_then_by_the_support_hours() -> None:
     hours = q.parse_support_hours({"timezone": "UTC", "outside": "NO_ESCALATION",
                                    "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}})
-    opened, now = at("2026-01-05T09:00:00"), at("2026-01-05T10:00:00")
+    now = at("2026-01-05T10:00:00")
+
     def window(id_: int, start: str, end: str, source: int) -> q.MaintenanceWindow:
         return q.MaintenanceWindow(id_, "w", at(f"2026-01-05T{start}:00"), at(f"2026-01-05T{end}:00"),
                                    frozenset({source}))
 
     covering, later, other = window(1, "08:00", "12:00", 1), window(2, "09:30", "16:00", 1), window(
         3, "08:00", "16:00", 2)
-    # A window that began after the incident opened, or covers another source, does not hold it.
-    assert q.hold_end(1, opened, (covering, later, other), None, now) == at("2026-01-05T12:00:00")
-    assert q.hold_end(1, opened, (covering, later, other), hours, now) == at("2026-01-05T13:00:00")
-    assert q.hold_end(1, opened, (later, other), None, now) == now
+    # A window covering the source now holds it, made after the incident opened or not; one of
+    # another source does not.
+    assert q.hold_end(1, (covering, other), None, now) == at("2026-01-05T12:00:00")
+    assert q.hold_end(1, (covering, other), hours, now) == at("2026-01-05T13:00:00")
+    assert q.hold_end(1, (covering, later, other), None, now) == at("2026-01-05T16:00:00")
+    assert q.hold_end(1, (other,), None, now) == now
     low = q.parse_support_hours({"timezone": "UTC", "outside": "LOW_PRIORITY",
                                  "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}})
-    assert q.hold_end(1, opened, (), low, now) == now
+    assert q.hold_end(1, (), low, now) == now
     # A window over by now holds nothing.
-    assert q.hold_end(1, opened, (covering,), None, at("2026-01-05T12:00:00")) == at("2026-01-05T12:00:00")
+    assert q.hold_end(1, (covering,), None, at("2026-01-05T12:00:00")) == at("2026-01-05T12:00:00")
+    # Windows that touch or overlap are one maintenance: the hold ends at the end of the chain...
+    chain = (window(4, "09:00", "10:00", 1), window(5, "10:00", "12:00", 1), window(6, "11:30", "12:30", 1))
+    assert q.hold_end(1, chain, None, at("2026-01-05T09:30:00")) == at("2026-01-05T12:30:00")
+    # ...not across a gap; and support hours that begin inside a window wait for its end.
+    gap = (window(7, "09:00", "10:00", 1), window(8, "10:01", "12:00", 1))
+    assert q.hold_end(1, gap, None, at("2026-01-05T09:30:00")) == at("2026-01-05T10:00:00")
+    assert q.hold_end(1, (window(9, "12:30", "14:00", 1),), hours, now) == at("2026-01-05T14:00:00")
+
+
+def test_a_due_hold_holds_on_while_a_window_covers_the_source() -> None:
+    held = Incident(1, 1, "k", "s", "PENDING", "HIGH", at("2026-01-05T09:00:00"),
+                    escalation_level=HELD, next_escalation_at=at("2026-01-05T10:00:00"))
+    later = q.MaintenanceWindow(2, "later", at("2026-01-05T12:00:00"), at("2026-01-05T13:00:00"),
+                                frozenset({1}))
+    # Due at 10:00, seen at 12:30 (the daemon was stopped): the later window holds it on.
+    moved = q.hold_still(held, (later,), None, at("2026-01-05T12:30:00"))
+    assert moved is not None and moved.incident.next_escalation_at == at("2026-01-05T13:00:00")
+    assert [e.text for e in moved.log] == [
+        "Maintenance window 'later' covers the source: nobody is paged until 2026-01-05T13:00:00.000Z"]
+    # Released when nothing covers it; not yet due, or not held: not this rule's.
+    assert q.hold_still(held, (later,), None, at("2026-01-05T11:00:00")) is None
+    assert q.hold_still(held, (later,), None, at("2026-01-05T09:30:00")) is None
+    escalating = Incident(2, 1, "k", "s", "PENDING", "HIGH", at("2026-01-05T09:00:00"),
+                          next_escalation_at=at("2026-01-05T10:00:00"))
+    assert q.hold_still(escalating, (later,), None, at("2026-01-05T12:30:00")) is None
 
 
 @pytest.mark.parametrize(("zone", "days", "after", "starts"), [

@@ -34,7 +34,7 @@ from ilertd.actors.messages import (
 from ilertd.actors.runtime import Runtime
 from ilertd.domain import incidents as domain
 from ilertd.domain import quiet_times
-from ilertd.domain.incidents import Actor, Incident, Transition
+from ilertd.domain.incidents import HELD, Actor, Incident, Transition
 from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
 from ilertd.domain.policy_edits import follow_policy_edit
 from ilertd.errors import ApiError, StoreUnavailable
@@ -45,6 +45,7 @@ from ilertd.store.committer import WriteUnit
 from ilertd.store.db import store_failed
 from ilertd.store.outbox import paged_user_ids
 from ilertd.store.policy_moves import policy_move_owed
+from ilertd.store.sources import support_hours_of
 from ilertd.store.statements import Statement
 
 if TYPE_CHECKING:
@@ -174,12 +175,26 @@ class IncidentActor:
         rule: the deadline's, or `look_again`'s (someone may be reachable before it)."""
         if self.state is None:
             return
+        held = self._hold_still(self.state, now)
+        if held is not None:
+            self._apply(held, None, now)
+            return
         policy = self.runtime.policies.get(self.state.escalation_policy_id, self.runtime.reader)
         transition = decide(self.state, policy, now, self.host.paging)
         if transition.changed:
             self._apply(transition, None, now)
         else:
             self._sync_timer()
+
+    def _hold_still(self, incident: Incident, now: datetime) -> Transition | None:
+        """A hold that ends now, moved on if the source's quiet times hold it now (a window it was
+        not placed by: the next of a chain, or one the daemon was stopped through the hold's end
+        into); None: released, or not a hold that ends now."""
+        due = incident.next_escalation_at
+        if incident.escalation_level != HELD or due is None or due > now:
+            return None
+        windows = self.runtime.maintenance.current(now)
+        return quiet_times.hold_still(incident, windows, support_hours_of(incident.alert_source_id), now)
 
     def _look_again(self) -> None:
         self._escalation_due(self.runtime.clock.now(), domain.look_again)

@@ -140,11 +140,11 @@ def holds_to_move(maintenance: MaintenanceCache, source_ids: Iterable[int] | Non
     windows = maintenance.current(now)
     hours: dict[int, SupportHours | None] = {}
     moves = []
-    for incident_id, source_id, opened_at, held_until in held_incidents(source_ids):
+    for incident_id, source_id, _opened_at, held_until in held_incidents(source_ids):
         if source_id not in hours:
             row = source(source_id)
             hours[source_id] = parse_support_hours(row.support_hours) if row and row.support_hours else None
-        until = hold_end(source_id, opened_at, windows, hours[source_id], now)
+        until = hold_end(source_id, windows, hours[source_id], now)
         # Most are held as they should be: when another process's change is seen, at a start.
         if max(until, now) != held_until:
             moves.append((incident_id, until))

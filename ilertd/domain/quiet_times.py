@@ -2,9 +2,10 @@
 
 An incident opened while its source is in a maintenance window, or outside its support hours
 when the source says NO_ESCALATION, is held: it opens as usual but pages nobody, and starts
-escalating at level 0 when the hold ends (the window's end, the next start of support hours).
-Outside support hours with LOW_PRIORITY it opens with LOW priority instead (level 0 only).
-Incidents opened before a window are not touched by it.
+escalating at level 0 when the hold ends: at the first instant no window covers its source (a
+chain of windows overlapping or touching is followed to its end) and, with NO_ESCALATION, inside
+support hours. Outside support hours with LOW_PRIORITY it opens with LOW priority instead (level 0
+only). Incidents opened before a window, and escalating, are not touched by it.
 """
 
 from __future__ import annotations
@@ -95,22 +96,49 @@ class Opening:
     note: str | None = None
 
 
+def quiet_until(source_id: int, windows: Iterable[MaintenanceWindow], hours: SupportHours | None,
+                at: datetime) -> datetime:
+    """The first instant at or after `at` at which the quiet times of `source_id` hold nothing: no
+    window covers it (a window that begins as, or before, another ends carries the hold on: an
+    upgrade extended by a second window is one maintenance) and, with NO_ESCALATION support
+    hours, they have begun; `at` itself when nothing holds it."""
+    windows = [w for w in windows if source_id in w.source_ids]
+    until = at
+    # Each step passes a window's end or reaches the start of support hours: at most two a window.
+    for _ in range(2 * len(windows) + 2):
+        ends = [w.end for w in windows if w.covers(source_id, until)]
+        if ends:
+            until = max(ends)
+        elif hours is not None and hours.outside == "NO_ESCALATION" and not hours.within(until):
+            starts = hours.next_start(until)
+            if starts is None:
+                break
+            until = starts
+        else:
+            break
+    return until
+
+
+def covering_window(source_id: int, windows: Iterable[MaintenanceWindow],
+                    at: datetime) -> MaintenanceWindow | None:
+    """The window covering `source_id` at `at` that runs longest, if any covers it."""
+    return max((w for w in windows if w.covers(source_id, at)), key=lambda w: w.end, default=None)
+
+
 def opening(source_id: int, windows: Iterable[MaintenanceWindow], hours: SupportHours | None,
             now: datetime) -> Opening:
     """How an incident of `source_id` opening at `now` is treated: held by a maintenance window
-    (until its end: the latest end of the windows covering it), held outside support hours
-    (until they start), LOW priority outside them, or as usual. A window and LOW_PRIORITY hours
-    both apply: held by the window, and LOW (level 0 only) when it ends."""
+    (until no window covers its source, see `quiet_until`), held outside support hours (until
+    they start), LOW priority outside them, or as usual. A window and LOW_PRIORITY hours both
+    apply: held by the window, and LOW (level 0 only) when it ends."""
     low = None
     if hours is not None and hours.outside == "LOW_PRIORITY" and not hours.within(now):
         low = Opening(priority="LOW", note="Opened outside the source's support hours: LOW priority")
-    covering = [w for w in windows if w.covers(source_id, now)]
-    if covering:
-        window = max(covering, key=lambda w: w.end)
-        until = window.end
-        if hours is not None and hours.outside == "NO_ESCALATION":
-            until = hours.next_start(until) or until
-        held = Hold(until, f"Opened during maintenance window {window.summary!r}")
+    windows = tuple(windows)
+    window = covering_window(source_id, windows, now)
+    if window is not None:
+        held = Hold(quiet_until(source_id, windows, hours, now),
+                    f"Opened during maintenance window {window.summary!r}")
         return Opening(held, low.priority, low.note) if low is not None else Opening(held)
     if low is not None:
         return low
@@ -186,17 +214,35 @@ def support_hours_json(hours: SupportHours) -> dict[str, Any]:
 # --- a hold that moves ----------------------------------------------------------------------
 
 
-def hold_end(source_id: int, opened_at: datetime, windows: Iterable[MaintenanceWindow],
-             hours: SupportHours | None, now: datetime) -> datetime:
-    """When a held incident of `source_id`, opened at `opened_at`, starts escalating by its source's
-    quiet times as they are now: the latest end of the windows that covered its opening and still
-    run, then the next start of NO_ESCALATION support hours; `now` when nothing holds it any more.
-    The hold `opening` would place under the quiet times as they are now; the priority the
-    incident opened with is kept (a LOW_PRIORITY source releases it at that priority)."""
-    until = max((w.end for w in windows if w.covers(source_id, opened_at) and w.end > now), default=now)
-    if hours is not None and hours.outside == "NO_ESCALATION":
-        until = hours.next_start(until) or until
-    return until
+def hold_end(source_id: int, windows: Iterable[MaintenanceWindow], hours: SupportHours | None,
+             now: datetime) -> datetime:
+    """When a held incident of `source_id` starts escalating by its source's quiet times as they
+    are now: at the first instant from `now` on that no window covers its source, however many
+    windows follow one another, and NO_ESCALATION support hours have begun (`quiet_until`); `now`
+    when nothing holds it any more. A window made after the incident opened holds it on too: it
+    was held, and paging it in the middle of maintenance is what the window is there to prevent.
+    The priority the incident opened with is kept (a LOW_PRIORITY source releases it at that
+    priority)."""
+    return quiet_until(source_id, windows, hours, now)
+
+
+def hold_still(incident: Incident, windows: Iterable[MaintenanceWindow], hours: SupportHours | None,
+               now: datetime) -> Transition | None:
+    """A held incident whose hold is due, still held when its source's quiet times hold it now: a
+    window covers the source (the next of a chain, one made since, one the daemon was stopped
+    through the end of the hold into) or NO_ESCALATION support hours have not begun. The moved
+    hold; None when the incident is released (or is not held, or not due)."""
+    due = incident.next_escalation_at
+    if incident.status != "PENDING" or incident.escalation_level != HELD or due is None or due > now:
+        return None
+    windows = tuple(windows)
+    until = quiet_until(incident.alert_source_id, windows, hours, now)
+    if until <= now:
+        return None
+    window = covering_window(incident.alert_source_id, windows, now)
+    reason = (f"Maintenance window {window.summary!r} covers the source" if window is not None
+              else "Outside the source's support hours")
+    return move_hold(incident, until, now, reason)
 
 
 def move_hold(incident: Incident, until: datetime, now: datetime, reason: str) -> Transition:

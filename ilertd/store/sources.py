@@ -31,6 +31,12 @@ def source(source_id: int) -> m.AlertSource | None:
     return m.AlertSource.get_or_none(m.AlertSource.id == source_id)
 
 
+def support_hours_of(source_id: int) -> SupportHours | None:
+    """The support hours of a source; None when it has none (or is gone)."""
+    row = source(source_id)
+    return parse_support_hours(row.support_hours) if row is not None and row.support_hours else None
+
+
 def sources_page(start: int, size: int) -> list[m.AlertSource]:
     return list(m.AlertSource.select().order_by(m.AlertSource.id).offset(start).limit(size))
 
