@@ -110,5 +110,5 @@ def assert_type_mismatch(daemon: ApiClient, kind: str, other_type: str, body: An
     key = new_source(daemon, other_type)
     # Which source the key is, its type, and which types the route takes.
     assert_refused(daemon, post_payload(daemon, kind, key, body, headers), "INTEGRATION_TYPE_MISMATCH",
-                   f"this key belongs to alert source '{other_type} source', of type {other_type};"
+                   f"this key belongs to alert source \"{other_type} source\", of type {other_type};"
                    f" /api/v1/events/{kind}/ takes keys of ")

@@ -33,7 +33,8 @@ def test_the_timer_starts_at_the_first_ping_and_silence_opens_one_incident_that_
     app = app_paging.daemon
     dave = app_paging.user("dave")
     app_paging.policy([(30, [dave])])
-    created = monitor(app)
+    # A name with a backslash and an apostrophe: shown as entered, not as Python's repr.
+    created = monitor(app, name="Veeam job D:\\backups (Bob's)")
     assert (created["status"], created["lastPingAt"]) == ("UNKNOWN", None)
     # Never pinged: no timer runs, however long it stays silent.
     app.advance("PT2H")
@@ -47,10 +48,11 @@ def test_the_timer_starts_at_the_first_ping_and_silence_opens_one_incident_that_
     app.advance("PT1S")
     (opened,) = incidents(app)
     assert opened["alertKey"] == f"heartbeat-{created['id']}"
-    assert opened["summary"] == ("Heartbeat monitor 'nightly backup' is overdue:"
+    assert opened["summary"] == ("Heartbeat monitor \"Veeam job D:\\backups (Bob's)\" is overdue:"
                                  " last seen 2026-01-05T11:00:00.000Z")
     assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OVERDUE"
-    assert len(app_paging.mails_to("dave@example.com")) == 1
+    (page,) = app_paging.mails_to("dave@example.com")
+    assert "Heartbeat monitor \"Veeam job D:\\backups (Bob's)\" is overdue" in page["Subject"]
     # Still silent: no second incident, no second alert.
     app.advance("PT1H")
     assert len(incidents(app)) == 1

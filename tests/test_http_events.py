@@ -92,9 +92,11 @@ def test_alert_without_key_gets_a_generated_one(app: InProcessDaemon) -> None:
 
 def test_action_events_without_open_incident_are_400(app: InProcessDaemon) -> None:
     for event_type in ("ACCEPT", "RESOLVE", "COMMENT"):
-        reply = app.event(eventType=event_type, alertKey="nothing-open", summary="a note")
+        reply = app.event(eventType=event_type, alertKey="C:\\jobs\\Bob's", summary="a note")
         assert reply.status_code == 400
         assert reply.json()["code"] == "NO_OPEN_INCIDENT_WITH_KEY"
+        # The key as sent, not Python's repr of it ("C:\\jobs\\Bob's").
+        assert "alertKey \"C:\\jobs\\Bob's\" in" in reply.json()["message"]
         # Without a key the event is malformed, not unmatched: so the tool route says too, where
         # it answered 202 as for an event delivered.
         for key in ({}, {"alertKey": "  "}):

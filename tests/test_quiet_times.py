@@ -408,15 +408,20 @@ def test_overlapping_windows_hold_until_the_latest_end_and_only_their_sources() 
         q.MaintenanceWindow(2, "b", at("2026-01-05T09:30:00"), at("2026-01-05T12:00:00"), frozenset({1, 2})),
     ]
     assert q.opening(1, windows, None, at("2026-01-05T09:45:00")).hold == q.Hold(
-        at("2026-01-05T12:00:00"), "Opened during maintenance window 'b'")
+        at("2026-01-05T12:00:00"), "Opened during maintenance window \"b\"")
     assert q.opening(3, windows, None, at("2026-01-05T09:45:00")) == q.Opening()
+    # The summary as entered: not Python's repr ('D:\\db', "Bob's").
+    named = q.MaintenanceWindow(3, "Bob's upgrade of D:\\db", at("2026-01-05T09:00:00"),
+                                at("2026-01-05T10:00:00"), frozenset({3}))
+    assert q.opening(3, [named], None, at("2026-01-05T09:45:00")).hold == q.Hold(
+        at("2026-01-05T10:00:00"), "Opened during maintenance window \"Bob's upgrade of D:\\db\"")
     # The end is exclusive: at 12:00 nothing holds any more.
     assert q.opening(2, windows, None, at("2026-01-05T12:00:00")) == q.Opening()
     # A window that ends outside NO_ESCALATION support hours holds on until they start.
     hours = q.parse_support_hours({"timezone": "UTC", "outside": "NO_ESCALATION",
                                    "supportDays": {"MONDAY": {"start": "13:00", "end": "17:00"}}})
     assert q.opening(2, windows, hours, at("2026-01-05T09:45:00")).hold == q.Hold(
-        at("2026-01-05T13:00:00"), "Opened during maintenance window 'b'")
+        at("2026-01-05T13:00:00"), "Opened during maintenance window \"b\"")
 
 
 def test_a_hold_moves_only_a_held_pending_incident_and_never_into_the_past() -> None:
@@ -474,7 +479,7 @@ def test_a_due_hold_holds_on_while_a_window_covers_the_source() -> None:
     moved = q.hold_still(held, (later,), None, at("2026-01-05T12:30:00"))
     assert moved is not None and moved.incident.next_escalation_at == at("2026-01-05T13:00:00")
     assert [e.text for e in moved.log] == [
-        "Maintenance window 'later' covers the source: nobody is paged until 2026-01-05T13:00:00.000Z"]
+        "Maintenance window \"later\" covers the source: nobody is paged until 2026-01-05T13:00:00.000Z"]
     # Released when nothing covers it; not yet due, or not held: not this rule's.
     assert q.hold_still(held, (later,), None, at("2026-01-05T11:00:00")) is None
     assert q.hold_still(held, (later,), None, at("2026-01-05T09:30:00")) is None

@@ -26,6 +26,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.app.heartbeats import Heartbeats, heartbeat_alert_key
 from ilertd.domain.events import MAX_SUMMARY, Event
 from ilertd.domain.timeutil import format_instant
+from ilertd.domain.wording import quoted
 from ilertd.store import models as m
 from ilertd.store.committer import WRITE_RETRY
 from ilertd.store.heartbeats import monitor, pinged_monitors
@@ -157,7 +158,7 @@ class HeartbeatActor(TrackedActor):
             self._arm(row)
             return
         last_seen = format_instant(row.last_ping_at)
-        summary = f"Heartbeat monitor {row.name!r} is overdue: last seen {last_seen}"
+        summary = f"Heartbeat monitor {quoted(row.name)} is overdue: last seen {last_seen}"
         details = (f"No ping within {row.interval_sec} s (the monitor's interval). The next ping"
                    " resolves this incident.")
         about = {"heartbeatMonitor": {"id": row.id, "name": row.name}, "lastPingAt": last_seen}

@@ -42,6 +42,7 @@ from ilertd.actors.runtime import Runtime
 from ilertd.app.quiet_times import holds_to_move
 from ilertd.domain.events import alert_key_identity, normalize_alert_key
 from ilertd.domain.incidents import SYSTEM
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
@@ -231,7 +232,7 @@ class Supervisor(TrackedActor):
             if event.event_type != "ALERT" or alert_key is None:
                 ingest.reply(Outcome(error=ApiError(
                     400, "NO_OPEN_INCIDENT_WITH_KEY",
-                    f"no open incident with alertKey {alert_key!r} in this alert source"
+                    f"no open incident with alertKey {quoted(alert_key)} in this alert source"
                     if alert_key else "alertKey is required for " + event.event_type,
                     field="alertKey",
                 )))

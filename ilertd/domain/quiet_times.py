@@ -19,6 +19,7 @@ from typing import Any, Literal
 from ilertd.domain.incidents import HELD, Incident, LogEntry, Transition
 from ilertd.domain.local_time import local_to_utc, offset_changes, zone_info
 from ilertd.domain.timeutil import format_instant
+from ilertd.domain.wording import quoted
 
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 OUTSIDE = ("LOW_PRIORITY", "NO_ESCALATION")
@@ -138,7 +139,7 @@ def opening(source_id: int, windows: Iterable[MaintenanceWindow], hours: Support
     window = covering_window(source_id, windows, now)
     if window is not None:
         held = Hold(quiet_until(source_id, windows, hours, now),
-                    f"Opened during maintenance window {window.summary!r}")
+                    f"Opened during maintenance window {quoted(window.summary)}")
         return Opening(held, low.priority, low.note) if low is not None else Opening(held)
     if low is not None:
         return low
@@ -240,7 +241,7 @@ def hold_still(incident: Incident, windows: Iterable[MaintenanceWindow], hours: 
     if until <= now:
         return None
     window = covering_window(incident.alert_source_id, windows, now)
-    reason = (f"Maintenance window {window.summary!r} covers the source" if window is not None
+    reason = (f"Maintenance window {quoted(window.summary)} covers the source" if window is not None
               else "Outside the source's support hours")
     return move_hold(incident, until, now, reason)
 

@@ -1,6 +1,13 @@
-"""How messages and documents word the product's nouns: their plurals."""
+"""How messages and documents word the product's nouns: their plurals, the names people gave."""
 
 from __future__ import annotations
+
+
+def quoted(name: str) -> str:
+    """A name as its owner entered it, in double quotes: `"Veeam job D:\\backups (Bob's)"`. Not
+    Python's repr, which doubled a backslash and switched to double quotes for an apostrophe
+    (summaries and pages are read by people, not parsed back)."""
+    return f'"{name}"'
 
 
 def plural(noun: str) -> str:

@@ -17,6 +17,7 @@ from ilertd import hookimpl
 from ilertd.domain.events import Event, parse_native_event
 from ilertd.domain.page_text import incident_link
 from ilertd.domain.text_input import storable_pairs
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.hookspecs import (
     BodyReply,
@@ -105,7 +106,7 @@ class EventApi:
         if not integration.accepts_any_source and source.integration_type != integration.integration_type:
             raise ApiError(
                 400, "INTEGRATION_TYPE_MISMATCH",
-                f"this key belongs to alert source {source.name!r}, of type {source.integration_type};"
+                f"this key belongs to alert source {quoted(source.name)}, of type {source.integration_type};"
                 f" /api/v1/events/{kind}/ takes keys of {integration.integration_type} sources",
             )
         if integration.accepts_any_source and integration.verify is None and self.context.signs(source):

@@ -216,7 +216,7 @@ class MailHandler:
                 done.append(f"{source.name}: no open incident")
             else:
                 done.append(f"{source.name}: incident {outcome.incident_id}")
-            logger.info("smtp_in: %s from %s to %s, alert key %r: %s", mail.event.event_type,
+            logger.info("smtp_in: %s from %s to %s, alert key \"%s\": %s", mail.event.event_type,
                         mail.sender or "(no sender)", source.name, mail.event.alert_key, done[-1])
         return _reply_text(f"250 2.0.0 {mail.event.event_type} taken ({'; '.join(done)})")
 
