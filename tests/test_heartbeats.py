@@ -77,6 +77,20 @@ def test_pings_keep_it_quiet_and_head_answers_without_a_body(app: InProcessDaemo
     assert app.client.post("/api/v1/heartbeats/not-a-key").status_code == 404
 
 
+def test_a_ping_with_a_trailing_slash_is_a_ping_not_a_redirect(app: InProcessDaemon) -> None:
+    """`curl -fsS URL/` in a cron job exits 0 on a redirect it does not follow: the job pinged
+    nothing and its monitor went OVERDUE while it ran."""
+    created = monitor(app, interval_sec=60)
+    url = f"/api/v1/heartbeats/{created['integrationKey']}/"
+    for method in ("GET", "POST", "HEAD"):
+        reply = app.client.request(method, url, follow_redirects=False)
+        assert reply.status_code == 202, (method, reply.status_code, reply.headers)
+        assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OK"
+        app.advance("PT50S")
+    assert incidents(app) == []
+    assert app.client.get("/api/v1/heartbeats/not-a-key/", follow_redirects=False).status_code == 404
+
+
 def test_the_timer_survives_a_restart_and_a_deadline_missed_while_down_fires_at_start(
         app: InProcessDaemon) -> None:
     created = monitor(app, interval_sec=600)

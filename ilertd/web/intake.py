@@ -102,6 +102,9 @@ def routes(services: Services) -> list[Route]:
         Route("/api/heartbeat-monitors/{id}", threaded(update_monitor), methods=["PUT"]),
         Route("/api/heartbeat-monitors/{id}", threaded(delete_monitor), methods=["DELETE"]),
         Route("/api/v1/heartbeats/{key}", threaded(ping, access="public"), methods=["GET", "HEAD", "POST"]),
+        # The ping with a trailing slash too: its redirect (307) was the answer to `curl -fsS URL/`
+        # in a cron job, which exits 0 without following it, so a healthy job went OVERDUE.
+        Route("/api/v1/heartbeats/{key}/", threaded(ping, access="public"), methods=["GET", "HEAD", "POST"]),
         Route("/api/maintenance-windows", threaded(list_windows), methods=["GET"]),
         Route("/api/maintenance-windows", threaded(create_window), methods=["POST"]),
         Route("/api/maintenance-windows/{id}", threaded(get_window), methods=["GET"]),

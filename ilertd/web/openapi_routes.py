@@ -40,8 +40,8 @@ from ilertd.web import views
 from ilertd.web.http import DEFAULT_PAGE, MAX_PAGE
 
 OPENAPI_PATH = "/api/openapi.json"
-
 DOCS_PATH = "/api/docs"
+PING_SLASH = "/api/v1/heartbeats/{key}/"  # the ping with a trailing slash, not a redirect
 
 Auth = Literal["token", "none", "feed"]
 JSON = "application/json"
@@ -320,10 +320,10 @@ def _operations() -> dict[tuple[str, str], Operation]:
         **_crud("/api/heartbeat-monitors", "Heartbeat monitors", "heartbeat monitor", MONITOR_BODY,
                 views.HEARTBEAT_MONITOR, True,
                 "A monitor whose incident is open cannot be deleted (409 IN_USE)."),
-        **{(method, "/api/v1/heartbeats/{key}"): Operation(
+        **{(method, path): Operation(
             "Ping a heartbeat monitor", "Heartbeat monitors", reply=None if method == "HEAD" else views.PING,
             status=202, auth="none", description="The key authenticates; a body is not read.")
-           for method in ("GET", "HEAD", "POST")},
+           for method in ("GET", "HEAD", "POST") for path in ("/api/v1/heartbeats/{key}", PING_SLASH)},
         **_crud("/api/maintenance-windows", "Maintenance windows", "maintenance window", WINDOW_BODY,
                 views.MAINTENANCE_WINDOW, True),
         # --- operations ---
