@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import json
@@ -30,8 +31,14 @@ def free_port() -> int:
 
 
 class _Inbox:
-    def __init__(self) -> None:
+    def __init__(self, answer_after_s: float = 0.0) -> None:
+        # A slow server: each message is answered this long after it arrived.
+        self.answer_after_s = answer_after_s
+        # Every message that arrived, answered or not (its sender may have died meanwhile).
         self.messages: list[Message] = []
+        self.answered = 0
+        # Messages arriving after this many are held unanswered, until it is None again.
+        self.hold_after: int | None = None
         # The client address of each message's connection: messages of one session share it.
         self.peers: list[Any] = []
         # Recipients refused at RCPT with 550.
@@ -61,15 +68,22 @@ class _Inbox:
         with self.lock:
             self.messages.append(email.message_from_bytes(content))
             self.peers.append(session.peer)
+            arrived = len(self.messages)
+        if self.answer_after_s:
+            await asyncio.sleep(self.answer_after_s)
+        while self.hold_after is not None and arrived > self.hold_after:
+            await asyncio.sleep(0.01)
+        with self.lock:
+            self.answered += 1
         return "250 OK"
 
 
 class SmtpServer:
     """aiosmtpd on a fixed loopback port, so it can go down and come back at the same address."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer_after_s: float = 0.0) -> None:
         self.port = free_port()
-        self.inbox = _Inbox()
+        self.inbox = _Inbox(answer_after_s)
         self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:
@@ -86,6 +100,17 @@ class SmtpServer:
     def messages(self) -> list[Message]:
         with self.inbox.lock:
             return list(self.inbox.messages)
+
+    def hold_after(self, count: int | None) -> None:
+        """Hold the messages arriving after the first `count` unanswered (their sender waits)
+        until `hold_after(None)`."""
+        self.inbox.hold_after = count
+
+    @property
+    def answered(self) -> int:
+        """How many messages were answered 250 (of `messages`, those that arrived)."""
+        with self.inbox.lock:
+            return self.inbox.answered
 
     @property
     def peers(self) -> list[Any]:

@@ -4,9 +4,13 @@ clock, loopback providers; a subprocess where a kill -9 is the point."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import socketserver
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ilertd.channels.email_text import finish_email, message_id
-from ilertd.domain.pages_in_flight import PageInFlight, idempotency_key, recover
+from ilertd.daemon import CHANNEL_ACTORS_PER_METHOD
+from ilertd.domain.pages_in_flight import (
+    MARK_AHEAD_MESSAGES,
+    PageInFlight,
+    idempotency_key,
+    marked_together,
+    recover,
+)
 from ilertd.store import models as m
 from ilertd.store.db import open_database
 from tests.conftest import paging_config
@@ -25,6 +36,7 @@ from tests.loopback import HttpReceiver, Request, SmtpServer
 from tests.paging import Paging
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HASH_SEED = "0"
 POLL_S = 0.02
 DEADLINE_S = 10.0
 
@@ -49,6 +61,33 @@ def outbox_row(data_dir: Path, notification_id: int) -> dict[str, Any]:
     return dict(row)
 
 
+def incident_rows(data_dir: Path, incident_id: int) -> dict[int, dict[str, Any]]:
+    """The incident's outbox rows as the SQLite file holds them, by id (the daemon may be dead)."""
+    with sqlite3.connect(data_dir / "ilertd.db") as db:
+        ids = [row_id for (row_id,) in db.execute("SELECT id FROM notification WHERE incident_id = ?",
+                                                  (incident_id,))]
+    return {row_id: outbox_row(data_dir, row_id) for row_id in ids}
+
+
+def kill_while_starting(daemon: DaemonProcess, condition: Callable[[], Any], what: str) -> None:
+    """Start the daemon and kill -9 it once `condition` holds, serving yet or not: its start
+    waits for its channel actors, which may be sending pages due at once."""
+
+    def start() -> None:
+        with contextlib.suppress(RuntimeError):  # "ilertd exited before serving"
+            daemon.start()
+
+    starting = threading.Thread(target=start)
+    starting.start()
+    try:
+        wait_for(condition, what)
+    finally:
+        assert daemon.process is not None
+        daemon.process.kill()
+        starting.join(30)
+        daemon.kill()
+
+
 def leave_in_flight(daemon: InProcessDaemon, notification_id: int, resent: bool) -> None:
     """Write the row as a leader killed during the provider call leaves it: SCHEDULED, marked as
     being sent, no answer stored (the daemon is stopped)."""
@@ -65,6 +104,17 @@ def log_entries(paging: Paging, incident_id: int) -> list[tuple[str, str]]:
     reply = paging.daemon.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100})
     assert reply.status_code == 200, reply.text
     return [(e["logEntryType"], e["text"]) for e in reply.json()]
+
+
+def one_channel_actor(names: list[str]) -> list[str]:
+    """Those of `names` whose account e-mail a daemon started with PYTHONHASHSEED=HASH_SEED hands
+    to its first e-mail channel actor (a target is hashed to one of its method's actors): their
+    pages go out one after another."""
+    code = f"import sys; print(*(hash(a) % {CHANNEL_ACTORS_PER_METHOD} for a in sys.argv[1:]))"
+    indexes = subprocess.run([sys.executable, "-c", code, *(f"{name}@example.com" for name in names)],
+                             env={**os.environ, "PYTHONHASHSEED": HASH_SEED}, capture_output=True,
+                             text=True, check=True).stdout.split()
+    return [name for name, index in zip(names, indexes, strict=True) if index == "0"]
 
 
 def page_id(paging: Paging, incident_id: int, target: str) -> int:
@@ -91,6 +141,23 @@ def test_found_in_flight_once_it_is_due_again_and_twice_it_is_given_up() -> None
     assert "reference ilertd-n12" in second.entry.text
     update = recover(PageInFlight(13, 3, "ALERT_RESOLVED", "SMS", "+1555", 7, T0, 0, resent=False), later)
     assert update.entry.text.startswith("Status update (resolved) by SMS to +1555 was being sent")
+
+
+def test_rows_are_marked_a_few_messages_ahead_and_a_row_sent_again_alone() -> None:
+    """A batch's rows were all marked before its first message: to a server taking seconds a
+    message, rows it never saw were "in flight" for minutes, and two crashes ended them ERROR."""
+    fresh = [False] * 30
+    assert marked_together([], 0.001) == 0
+    assert marked_together(fresh, None) == 1  # the batch's first message: the pace is not known
+    assert marked_together(fresh, 3.0) == 1  # a slow server: each message's rows just before it
+    assert marked_together(fresh, 0.1) == 1
+    assert marked_together(fresh, 0.04) == 2  # what goes out within ~100 ms
+    assert marked_together(fresh, 0.0001) == MARK_AHEAD_MESSAGES == marked_together(fresh, 0.0)
+    assert marked_together(fresh[:3], 0.001) == 3
+    # A message carrying a row sent again after a crash is marked alone: marked again at the next
+    # start, it was handed to the provider, not queued behind one that was.
+    assert marked_together([True, False, False], 0.001) == 1
+    assert marked_together([False, False, True, False], 0.001) == 2
 
 
 def test_a_summary_has_a_key_of_its_own_rows() -> None:
@@ -334,3 +401,78 @@ def test_kill_9_while_the_provider_holds_the_page_then_it_arrives_once_after_res
         daemon.stop()
         smtp.stop()
         http.close()
+
+
+def test_two_kills_while_a_slow_smtp_server_takes_a_batch_lose_no_page(
+    tmp_path: Path, make_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """Six e-mail pages at once to a server answering each 0.3 s after it arrived; the daemon
+    killed (-9) while the server held the third, and again while it held the second after the
+    restart. Every row of the batch was marked as being sent before its first message, and the
+    outcomes stored at the batch's end: rows the server never saw were sent again, then ended
+    ERROR "in flight twice", never sent. Now a row is marked just before its message, and its
+    outcome stored before the next one goes."""
+    smtp, http = SmtpServer(answer_after_s=0.3).start(), HttpReceiver()
+    config = paging_config(tmp_path, smtp, http)
+    daemon = make_daemon(config=config, env={"PYTHONHASHSEED": HASH_SEED}).start()
+    try:
+        paging = Paging(daemon, smtp, http)
+        names = one_channel_actor([f"user{n}" for n in range(40)])[:6]
+        paging.policy([(600, [paging.user(name) for name in names])])
+        smtp.hold_after(2)
+        incident_id = paging.alert()
+        wait_for(lambda: len(smtp.messages) == 3, "the server holding the third page")
+        daemon.kill()
+        arrived = [int(mail["X-Ilertd-Notification"].removeprefix("ilertd-n")) for mail in smtp.messages]
+        rows = incident_rows(daemon.data_dir, incident_id)
+        # The two answered are stored SUCCESS, only the held one is marked, the rest were not handed out.
+        assert [rows[row_id]["status"] for row_id in arrived] == ["SUCCESS", "SUCCESS", "SCHEDULED"]
+        assert rows[arrived[2]]["sending_since"] is not None
+        assert [row["sending_since"] for row_id, row in rows.items() if row_id not in arrived] == [None] * 3
+        smtp.hold_after(4)
+        kill_while_starting(daemon, lambda: len(smtp.messages) == 5,
+                            "the server holding the second page after the restart")
+        smtp.hold_after(None)
+        daemon.start()
+
+        def settled() -> dict[int, dict[str, Any]]:
+            rows = incident_rows(daemon.data_dir, incident_id)
+            return rows if all(row["status"] != "SCHEDULED" for row in rows.values()) else {}
+
+        rows = wait_for(settled, "every page sent or given up")
+        arrived = [int(mail["X-Ilertd-Notification"].removeprefix("ilertd-n")) for mail in smtp.messages]
+        assert [row_id for row_id in rows if row_id not in arrived] == []
+        # Given up ("in flight twice") only when the server had it both times.
+        assert all(arrived.count(row_id) == 2 for row_id, row in rows.items() if row["status"] == "ERROR")
+        assert all(paging.mails_to(f"{name}@example.com") for name in names)
+    finally:
+        smtp.hold_after(None)
+        daemon.stop()
+        smtp.stop()
+        http.close()
+
+
+def test_a_page_cancelled_while_its_batch_sends_others_is_not_sent(app_paging: Paging) -> None:
+    """A batch's rows were marked together before its first message and read once: a page
+    cancelled (its incident accepted) while the server held an earlier message of the batch went
+    out all the same, its row SUCCESS over CANCELLED. Each row is read again once marked."""
+    names = [name for name in (f"user{n}" for n in range(40))
+             if hash(f"{name}@example.com") % CHANNEL_ACTORS_PER_METHOD == 0][:2]
+    first, second = (app_paging.user(name) for name in names)
+    app_paging.policy([(600, [first, second])])
+    app_paging.smtp.hold_after(0)
+    try:
+        incident_id = app_paging.alert()  # due now: handed to the channel without a clock move
+        wait_for(lambda: app_paging.smtp.messages, "the server holding the first page")
+        accepted = app_paging.daemon.put(f"/api/incidents/{incident_id}/accept")
+        assert accepted.status_code == 200, accepted.text
+    finally:
+        app_paging.smtp.hold_after(None)
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    daemon.quiet()  # the batch done, its outcomes stored
+    rows = app_paging.notifications(incident_id)
+    assert sorted(r["status"] for r in rows) == ["CANCELLED", "SUCCESS"]
+    assert len(app_paging.smtp.messages) == 1
+    (cancelled,) = [r for r in rows if r["status"] == "CANCELLED"]
+    assert outbox_row(daemon.data_dir, int(cancelled["id"]))["sending_since"] is None

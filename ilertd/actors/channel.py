@@ -1,8 +1,9 @@
 """ChannelActor: delivers due outbox rows on one channel, throttles per contact, retries with back-off.
 
-Before a batch's rows are handed to the provider, the time is stored in their `sending_since`
-(one write for the batch, committed before the first provider call); the provider's answer
-clears it with the row's outcome. A row still SCHEDULED with the mark was in flight when its
+Just before a batch's rows are handed to the provider, the time is stored in their
+`sending_since` (one write for the next few messages, committed before their provider calls; see
+ilertd/actors/sending_marks.py); the provider's answer clears it with the row's outcome, queued
+for its commit within ~100 ms. A row still SCHEDULED with the mark was in flight when its
 sender died: the next leader sends it again once, saying so in the incident's log
 (ilertd/domain/pages_in_flight.py). Each message carries the row's stable reference so such a
 duplicate can be recognised. Pages, status updates and shift reminders are rows of one outbox
@@ -12,9 +13,9 @@ and take this one path; a contact's due pages go out as one summary, a reminder 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
-import threading
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from ilertd.actors.messages import Deliver, PagesDue, Ping
 from ilertd.actors.page_wording import PageWording, counted, one_page
 from ilertd.actors.reply_codes import PhoneCodes, StoreCodeAgain
 from ilertd.actors.runtime import Runtime
+from ilertd.actors.sending_marks import Outgoing, SendingMarks
 from ilertd.actors.unstored_outcomes import UnstoredOutcomes
 from ilertd.channels.base import Channel, DeliveryError
 from ilertd.domain.incidents import LogEntry
@@ -39,8 +41,6 @@ from ilertd.store.replies import stopped_phones
 
 logger = logging.getLogger(__name__)
 
-# How long a batch waits for its `sending_since` mark to commit before it gives up for now.
-MARK_TIMEOUT_S = 30.0
 STOPPED = "the number replied STOP; START turns SMS on again"
 
 
@@ -94,7 +94,7 @@ class ChannelActor(TrackedActor):
     def _deliver(self, pages: list[Deliver]) -> None:
         """Send the due rows among `pages`: each contact's due pages as one message, then the
         reminders, each on its own (throttled like the rest). The outcomes go to the store
-        through a WriteQueue."""
+        through a WriteQueue, flushed as the batch goes (see SendingMarks)."""
         if not pages:
             return
         self._writes = WriteQueue(self.runtime.committer)
@@ -162,24 +162,27 @@ class ChannelActor(TrackedActor):
             elif self._may_send(row, now, busy):
                 ready.append(row)
                 busy.add(row.target)
-        if not self._mark_sending([r for _, due in summaries for r in due] + ready, now):
+        outgoing = [Outgoing(due, functools.partial(self._send_summary, row, facts, now))
+                    for row, due in summaries]
+        outgoing += [Outgoing([row], functools.partial(self._send_reminders, now)) for row in ready]
+        if not outgoing:
             return
         batch = getattr(self.channel, "batch", None)
         try:
             session = batch() if batch is not None else contextlib.nullcontext()
             session.__enter__()
         except BaseException as error:
-            # No page of the batch reached the provider: each is a failed attempt, retried.
+            # No page of the batch reached the provider (none is marked yet): each is a failed
+            # attempt, retried.
             logger.exception("channel %s: its batch() failed", self.channel.name)
-            for rows in [r for r in (*(due for _, due in summaries), ready) if r]:
-                self._answered(rows, FAILED)
-                self._failed(rows, f"{type(error).__name__}: {error}", now)
+            for one in outgoing:
+                self._answered(one.rows, FAILED)
+                self._failed(one.rows, f"{type(error).__name__}: {error}", now)
             return
+        assert self._writes is not None
         try:
-            for row, due in summaries:
-                self._send(row, due, facts, now)
-            for row in ready:
-                self._send_reminder(row, now)
+            SendingMarks(self.runtime, self.channel.name, self._writes, self._arm,
+                         self._write).send_all(outgoing, now)
         finally:
             self._close_batch(session, sys.exc_info())
 
@@ -236,36 +239,14 @@ class ChannelActor(TrackedActor):
         self._arm(row, window_end)
         return False
 
-    def _mark_sending(self, rows: list[Any], now: datetime) -> bool:
-        """Store `sending_since` on every row about to be handed to the provider, in one write,
-        and wait for its commit, so that the store knows of every row the provider may have
-        taken whatever becomes of this process. False when the write failed (or did not commit
-        in time): nothing is sent, the rows are tried again WRITE_RETRY later."""
-        if not rows:
-            return True
-        statements = self.runtime.statements
-        committed = threading.Event()
-        failures: list[BaseException] = []
+    def _send_summary(self, row: Any, facts: dict[int, PageFacts], now: datetime, due: list[Any]) -> None:
+        """A contact's due rows still to be sent as one message, named by `row` (by the first of
+        them, when `row` itself is no longer to be sent)."""
+        self._send(row if any(r.id == row.id for r in due) else due[0], due, facts, now)
 
-        def done(error: BaseException | None) -> None:
-            if error is not None:
-                failures.append(error)
-            committed.set()
-
-        marks = tuple(statements.update_notification(row.id, {"sending_since": now}) for row in rows)
-        if self._writes is not None:
-            self._writes.flush()
-        # Owner 0: no reader waits for these by incident; this actor waits for the commit itself.
-        self.runtime.committer.submit(WriteUnit(0, marks, done))
-        if committed.wait(MARK_TIMEOUT_S) and not failures:
-            return True
-        reason = failures[0] if failures else f"not committed within {MARK_TIMEOUT_S:.0f} s"
-        logger.error("channel %s: %d outbox rows were not marked as being sent (%s); not sending them,"
-                     " trying again in %d s", self.channel.name, len(rows), reason,
-                     WRITE_RETRY.total_seconds())
+    def _send_reminders(self, now: datetime, rows: list[Any]) -> None:
         for row in rows:
-            self._arm(row, now + WRITE_RETRY)
-        return False
+            self._send_reminder(row, now)
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
         single = one_page(due)

@@ -1,10 +1,12 @@
 """What becomes of an outbox row its sender had handed to the provider when it died: sent again once, no more.
 
-A channel stores `sending_since` before it hands rows to the provider and clears it with the
-provider's answer, so a row still SCHEDULED with the mark was in flight when its node stopped:
-the provider may or may not have taken it. It is sent again, once, saying so (it may arrive
-twice; the reference lets a provider or a person recognise the copy). A row found in flight a
-second time is not sent a third time: the outbox ends it as ERROR.
+A channel stores `sending_since` just before it hands a row to the provider (a few messages
+ahead at most, see `marked_together`) and clears it with the provider's answer, so a row still
+SCHEDULED with the mark was in flight when its node stopped: the provider may or may not have
+taken it. It is sent again, once, saying so (it may arrive twice; the reference lets a provider
+or a person recognise the copy). A row sent again is marked on its own, just before its message,
+so one found in flight a second time was handed to the provider: it is not sent a third time
+and the outbox ends it as ERROR.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from ilertd.domain.incident_model import LogEntry
 
 RESENT = "NOTIFICATION_RESENT"
 FAILED = "NOTIFICATION_FAILED"
+# Rows are marked as being sent in one write for the messages expected to go out within this
+# time at the provider's pace (the last message's), never more than MARK_AHEAD_MESSAGES: a fast
+# provider costs a commit per ~100 ms of sending, a slow one (seconds a message) a commit per
+# message, so a crash leaves few rows marked that the provider never saw.
+MARK_AHEAD_S = 0.1
+MARK_AHEAD_MESSAGES = 20
 # The words for a status update's kind, as the channel's own log entries say them.
 UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
 
@@ -47,6 +55,21 @@ def idempotency_key(reference: str, secret: str, rows: Sequence[int] = ()) -> st
 @functools.lru_cache(maxsize=8)
 def _installation_tag(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def marked_together(resent: Sequence[bool], last_send_s: float | None) -> int:
+    """How many of the next messages (`resent`: whether each carries a row sent again after a
+    crash, in sending order) to mark as being sent in one write, given how long the last message
+    took (None: none sent yet in this batch, one message alone). A message carrying a resent row
+    is marked alone: found marked again, it was handed to the provider, not merely queued behind
+    one that was (the second sighting ends it as ERROR)."""
+    if not resent:
+        return 0
+    if resent[0] or last_send_s is None:
+        return 1
+    ahead = int(MARK_AHEAD_S / last_send_s) if last_send_s > 0 else MARK_AHEAD_MESSAGES
+    count = max(1, min(ahead, MARK_AHEAD_MESSAGES, len(resent)))
+    return next((index for index in range(1, count) if resent[index]), count)
 
 
 @dataclass(frozen=True)
