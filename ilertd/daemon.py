@@ -148,7 +148,7 @@ class Daemon:
         self.services = self.make_services(self.plugins)
         # The leader runs the actors; a follower (PostgreSQL, the lock held elsewhere) serves reads
         # and hands writes to the leader.
-        self.leadership = Leadership(self.db, self.node, self.lead, self.leadership_lost)
+        self.leadership = Leadership(self.db, self.node, self.lead, self.leadership_lost, self.runtime.fence)
         if not self.leadership.try_lead():
             self.runtime.schedules.keeping = False
             self.metrics.leader.set(0)

@@ -1,9 +1,12 @@
 """Which node leads a shared database: the PostgreSQL advisory lock on a connection of its own, the
-follower's retry every second and its promotion, and this node's row in the node table."""
+follower's retry every second and its promotion, the leader's watch on its lock, and the node rows."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
 import socket
 import threading
 import time
@@ -14,6 +17,7 @@ from typing import Any
 
 import peewee
 
+from ilertd.fencing import Fence
 from ilertd.store.db import PG_LOCK_ID, is_sqlite
 from ilertd.store.nodes import FOLLOWER, LEADER, remove_node, took_the_lead, upsert_node
 
@@ -23,6 +27,9 @@ logger = logging.getLogger("ilertd")
 RETRY_SECONDS = 1.0
 # How often a node refreshes its row; `ilertd status` counts a node up for 15 s after its last one.
 BEAT_SECONDS = 3.0
+# How long the leader's last look at its lock session stands for a provider call: an older one (the
+# watcher was held up, or the whole process was stopped) is looked at again before the call.
+CONFIRMED_SECONDS = 3 * RETRY_SECONDS
 
 
 def wall_now() -> datetime:
@@ -41,11 +48,14 @@ class Leadership:
     file lock already keeps a second daemon out: the one daemon always leads.
 
     `promote` starts what a leader runs, in the calling thread (the start's or the watcher's);
-    `lost` is called when the leader's own lock connection breaks: it cannot know whether another
-    node leads now, so it must stop acting (the daemon stops, and its restart comes back as a follower)."""
+    `lost` is called, once, when the leader's own lock connection breaks: it cannot know whether
+    another node leads now, so it must stop acting at once (the daemon closes its fence and stops,
+    and its restart comes back as a follower). The watcher notices a broken lock session as soon as
+    the server ends it (it waits on the lock's socket), and `holds_lock` looks again before each
+    provider call."""
 
     def __init__(self, db: peewee.Database, name: str, promote: Callable[[], None],
-                 lost: Callable[[], None]) -> None:
+                 lost: Callable[[], None], fence: Fence | None = None) -> None:
         self.db = db
         self.name = name
         self.started_at = wall_now()
@@ -54,8 +64,17 @@ class Leadership:
         self._leading = threading.Event()
         self._stopping = threading.Event()
         self._lock_connection: Any = None
+        # The lock's connection is the watcher's and the channel actors' (holds_lock): one at a time.
+        self._lock_guard = threading.Lock()
+        self._confirmed_at = 0.0
+        self._lost_once = threading.Event()
+        # Written to by stop_watching: the watcher's wait ends at once.
+        self._wake_reader, self._wake_writer = os.pipe()
         self._thread: threading.Thread | None = None
         self._next_beat = 0.0
+        # The channel actors' fence: it asks holds_lock, and is closed the moment the lock is lost.
+        self._fence = fence if fence is not None else Fence()
+        self._fence.guard_with(self.holds_lock)
 
     @property
     def leading(self) -> bool:
@@ -71,6 +90,7 @@ class Leadership:
             return True
         if not is_sqlite(self.db) and not self._take_lock():
             return False
+        self._confirmed_at = time.monotonic()
         logger.info("leadership: %s leads", self.name)
         try:
             self._promote()
@@ -98,6 +118,8 @@ class Leadership:
     def stop_watching(self) -> None:
         """No promotion from now on (the daemon is stopping); the lock, if held, is kept."""
         self._stopping.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_writer, b"x")
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
@@ -110,17 +132,37 @@ class Leadership:
             logger.warning("leadership: cannot remove node %s: %s", self.name, error)
         self._close_lock_connection()
         self._leading.clear()
+        if self._thread is None and self._wake_reader >= 0:
+            for end in (self._wake_reader, self._wake_writer):
+                with contextlib.suppress(OSError):
+                    os.close(end)
+            self._wake_reader = self._wake_writer = -1
+
+    def holds_lock(self, look: bool = False) -> bool:
+        """Whether this node still holds the lock, asked before each provider call. Cheap while the
+        lock's socket is quiet and was looked at lately; a socket with something to read (the server
+        ends a session by writing to it) or a look too old (this process was stopped for a while) is
+        settled with a query (as it always is with `look`). False once the lock is lost: the daemon
+        is told, once."""
+        if self._lost_once.is_set():
+            return False
+        with self._lock_guard:
+            connection = self._lock_connection
+            if connection is None:
+                return True  # SQLite: the file lock lives as long as the process
+            recent = not look and time.monotonic() - self._confirmed_at < CONFIRMED_SECONDS
+            if (recent and not _readable(connection)) or self._lock_alive():
+                return True
+        self._lose()
+        return False
 
     # --- the watcher ---------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        while not self._stopping.wait(RETRY_SECONDS):
+        while self._wait_round():
             try:
                 if self.leading:
-                    if not self._lock_alive():
-                        logger.critical("leadership: the lock's connection is gone; %s stops leading"
-                                        " (another node may lead now)", self.name)
-                        self._lost()
+                    if not self.holds_lock(look=True):
                         return
                 else:
                     self.try_lead()
@@ -135,6 +177,32 @@ class Leadership:
         if not self.db.is_closed():
             self.db.close()
 
+    def _wait_round(self) -> bool:
+        """Wait RETRY_SECONDS, less if the leader's lock socket has something to read (its session
+        was ended); False once stopping."""
+        waiting = select.poll()
+        with contextlib.suppress(OSError, ValueError):
+            waiting.register(self._wake_reader, select.POLLIN)
+        connection = self._lock_connection if self.leading else None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                waiting.register(connection.fileno(), select.POLLIN)
+        waiting.poll(RETRY_SECONDS * 1000)
+        return not self._stopping.is_set()
+
+    def _lose(self) -> None:
+        if self._lost_once.is_set():
+            return
+        self._lost_once.set()
+        self._fence.close()
+        logger.critical("leadership: the lock's connection is gone; %s stops leading at once"
+                        " (another node may lead now): no page is handed to a provider from now on",
+                        self.name)
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_writer, b"x")
+        self._lost()
+
     def _take_lock(self) -> bool:
         if self._lock_connection is None:
             import psycopg2  # only on PostgreSQL
@@ -147,20 +215,33 @@ class Leadership:
             return bool(cursor.fetchone()[0])
 
     def _lock_alive(self) -> bool:
-        if self._lock_connection is None:
-            return True  # SQLite: the file lock lives as long as the process
+        """A query on the lock's own connection, under _lock_guard: it works while its session (and
+        so the lock) lives."""
         try:
             with self._lock_connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
                 cursor.fetchone()
-            return True
         except Exception:
             return False
+        self._confirmed_at = time.monotonic()
+        return True
 
     def _close_lock_connection(self) -> None:
-        if self._lock_connection is not None:
-            try:
-                self._lock_connection.close()
-            except Exception:
-                logger.debug("leadership: closing the lock connection failed", exc_info=True)
-            self._lock_connection = None
+        with self._lock_guard:
+            if self._lock_connection is not None:
+                try:
+                    self._lock_connection.close()
+                except Exception:
+                    logger.debug("leadership: closing the lock connection failed", exc_info=True)
+                self._lock_connection = None
+
+
+def _readable(connection: Any) -> bool:
+    """Whether an idle connection's socket has something to read: on the lock's connection, which
+    never listens, that is the server ending the session (or gone)."""
+    try:
+        waiting = select.poll()
+        waiting.register(connection.fileno(), select.POLLIN)
+        return bool(waiting.poll(0))
+    except Exception:
+        return True

@@ -95,8 +95,8 @@ class ChannelActor(TrackedActor):
         """Send the due rows among `pages`: each contact's due pages as one message, then the
         reminders, each on its own (throttled like the rest). The outcomes go to the store
         through a WriteQueue, flushed as the batch goes (see SendingMarks)."""
-        if not pages:
-            return
+        if not pages or not self.runtime.fence.holds():
+            return  # deposed: a batch queued here is the next leader's to send
         self._writes = WriteQueue(self.runtime.committer)
         try:
             self._deliver_batch(pages)
@@ -249,6 +249,8 @@ class ChannelActor(TrackedActor):
             self._send_reminder(row, now)
 
     def _send(self, row: Any, due: list[Any], facts: dict[int, PageFacts], now: datetime) -> None:
+        if not self.runtime.fence.holds():
+            return  # deposed: the rows stay as they are, for the next leader to send
         single = one_page(due)
         try:
             # Inside the try: a page its words cannot be made for fails this message alone (and
@@ -343,6 +345,8 @@ class ChannelActor(TrackedActor):
 
     def _send_reminder(self, row: Any, now: datetime) -> None:
         """A shift reminder, or a test page: a message of its own, with no incident."""
+        if not self.runtime.fence.holds():
+            return  # deposed: the row stays for the next leader
         try:
             self.channel.send(row.target, self.wording.message(self.wording.reminder_text(row), row.id))
         except BaseException as error:

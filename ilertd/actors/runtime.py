@@ -13,6 +13,7 @@ from ilertd.actors.dispatch import IdAllocator, PageDispatcher
 from ilertd.channels.sender_numbers import replies_reach_ilertd
 from ilertd.config import Config
 from ilertd.domain.replies import REPLY_MAILBOX
+from ilertd.fencing import Fence
 from ilertd.metrics import Metrics
 from ilertd.store.committer import Committer
 from ilertd.store.incidents import PolicyCache
@@ -73,6 +74,8 @@ class Runtime:
     answering: Answering = field(default_factory=Answering)
     # The daemon's own (the committer's and the web's too); a fresh one for a Runtime of a test.
     metrics: Metrics = field(default_factory=Metrics)
+    # Closed once this node stops leading: its channel actors hand no more pages to providers.
+    fence: Fence = field(default_factory=Fence)
 
     @cached_property
     def pages(self) -> PageDispatcher:

@@ -1,0 +1,103 @@
+"""A leader that lost its lock hands no page to a provider from that moment: its fence closes at
+once (the lock's session ended, or it is found ended before the next provider call), its queued
+batches are dropped, and the rows it did not hand over stay for the next leader."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from ilertd.store.db import PG_LOCK_ID
+from tests.conftest import paging_with
+from tests.inprocess import InProcessDaemon
+from tests.paging import Paging
+
+POLL_S = 0.02
+DEADLINE_S = 10.0
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(POLL_S)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def postgres_paging(tmp_path: Path, postgres_url: str,
+                    make_app: Callable[..., InProcessDaemon]) -> Iterator[Paging]:
+    env = {"ILERTD_DATABASE_URL": postgres_url}
+    with paging_with(tmp_path, lambda config: make_app(config=config, env=env).start()) as ready:
+        yield ready
+
+
+def statuses(paging: Paging, incident_id: int) -> list[tuple[str, str]]:
+    return sorted((r["target"], r["status"]) for r in paging.notifications(incident_id))
+
+
+def test_a_closed_fence_sends_nothing_and_the_rows_wait_for_the_next_leader(app_paging: Paging) -> None:
+    ann, bob = app_paging.user("ann"), app_paging.user("bob")
+    app_paging.policy([(5, [ann, bob])])
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    assert daemon.daemon.runtime is not None
+    daemon.daemon.runtime.fence.close()  # as the leadership does when its lock's session ends
+    incident_id = app_paging.alert()
+    daemon.advance("PT0S")
+    assert app_paging.smtp.messages == []
+    assert statuses(app_paging, incident_id) == [("ann@example.com", "SCHEDULED"),
+                                                 ("bob@example.com", "SCHEDULED")]
+    # The next leader (here: the same store, started again) sends each once.
+    daemon.stop()
+    daemon.start()
+    daemon.advance("PT0S")
+    assert sorted(m["To"] for m in app_paging.smtp.messages) == ["ann@example.com", "bob@example.com"]
+    assert statuses(app_paging, incident_id) == [("ann@example.com", "SUCCESS"),
+                                                 ("bob@example.com", "SUCCESS")]
+
+
+def test_a_leader_whose_lock_session_ends_is_fenced_before_its_next_provider_call(
+    postgres_paging: Paging, postgres_url: str,
+) -> None:
+    daemon = postgres_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    inner = daemon.daemon
+    assert inner.runtime is not None and inner.leadership is not None and inner.leadership.leading
+    ann = postgres_paging.user("ann")
+    postgres_paging.policy([(5, [ann])])
+    connection = psycopg2.connect(postgres_url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+                           " AND granted AND database = (SELECT oid FROM pg_database"
+                           " WHERE datname = current_database())", (PG_LOCK_ID,))
+            (pid,) = cursor.fetchone()
+            # What a DBA, an idle timeout or a restart of PostgreSQL does to the lock's session.
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+            def session_gone() -> bool:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+                return cursor.fetchone()[0] == 0
+
+            wait_for(session_gone, "the lock's session to end")
+    finally:
+        connection.close()
+    # At once, not at the watcher's next round: the next provider call would already be refused.
+    assert not inner.runtime.fence.holds()
+    wait_for(inner.stop_requested.is_set, "the daemon to stop")
+    assert inner.exit_code == 1
+    assert "stops leading at once" in daemon.log()
+    # A page due now is not handed to the provider: its row is the next leader's.
+    incident_id = postgres_paging.alert()
+    daemon.advance("PT0S")
+    assert postgres_paging.smtp.messages == []
+    assert statuses(postgres_paging, incident_id) == [("ann@example.com", "SCHEDULED")]
