@@ -19,6 +19,7 @@ from typing import Any
 
 from ilertd.errors import NOT_LEADER, ApiError, StoreUnavailable
 from ilertd.store import forwarded
+from ilertd.store.db import store_failed
 from ilertd.store.forwarded import Answer
 from ilertd.web.fastpath import ASGIApp, ClientGone, Receive, Scope, Send, request_chunks
 from ilertd.web.http import read_limited
@@ -117,7 +118,15 @@ class FollowerGate:
             await self.app(scope, receive, send)
             return
         if self.follow_clock is not None:
-            await asyncio.to_thread(self.follow_clock)
+            try:
+                await asyncio.to_thread(self.follow_clock)
+            except Exception as error:
+                if not store_failed(error):
+                    raise
+                # The store is down: the request goes on at this node's time, finds the store down
+                # as well and is answered as on a real clock (503 STORE_UNAVAILABLE, /healthz's
+                # reason), not a plain-text 500 from here.
+                logger.warning("follower: the shared clock could not be read: %s", error)
         if not needs_leader(scope):
             await self.app(scope, receive, send)
             return
