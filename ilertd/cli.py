@@ -34,8 +34,10 @@ from ilertd.domain.provision_document import DocumentError, read_document
 from ilertd.domain.timeutil import format_instant
 from ilertd.errors import ApiError, StartError, StoreUnavailable
 from ilertd.logs import configure_logging
+from ilertd.node_status import leader_line
 from ilertd.store.backup import BackupError, backup_to, restore_from
 from ilertd.store.db import (
+    PG_LOCK_ID,
     StoreLock,
     StoreLockedError,
     data_dir,
@@ -48,7 +50,7 @@ from ilertd.store.db import (
     transaction_error,
     unserved,
 )
-from ilertd.store.nodes import LEADER, nodes_seen
+from ilertd.store.nodes import lock_holder, node_row, nodes_seen
 from ilertd.store.people import all_users, user_named
 
 logger = logging.getLogger("ilertd")
@@ -297,22 +299,24 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Each node seen in the last NODE_UP_WITHIN, leader first; 0 if one leads, 1 if none does."""
+    """Each node seen in the last NODE_UP_WITHIN, leader first; 0 if one leads and acts, else 1
+    (none leads, or the lock's holder has stalled)."""
     _open_store(_config(args))
     now = datetime.now(UTC)
     nodes = nodes_seen(now, NODE_UP_WITHIN)
-    if not nodes:
+    holder = lock_holder(PG_LOCK_ID)
+    if not nodes and holder is None:
         print(f"no ilertd is serving this database (none seen in the last {NODE_UP_WITHIN.seconds} s)")
         return 1
-    width = max(len(node.name) for node in nodes)
+    width = max((len(node.name) for node in nodes), default=4)
     print(f"{'NODE':<{width}}  ROLE      STARTED                   LAST SEEN")
     for node in nodes:
         seen = max((now - node.last_seen).total_seconds(), 0.0)
         started = format_instant(node.started_at)
         print(f"{node.name:<{width}}  {node.role:<8}  {started:<24}  {seen:.0f} s ago")
-    leaders = [node.name for node in nodes if node.role == LEADER]
-    print(f"leader: {leaders[0]}" if leaders else "leader: none (a follower takes the lead within seconds)")
-    return 0 if leaders else 1
+    line, acting = leader_line(nodes, holder, node_row(holder.node) if holder else None, now)
+    print(line)
+    return 0 if acting else 1
 
 
 def _mib(size: int) -> str:

@@ -19,7 +19,17 @@ import peewee
 
 from ilertd.fencing import Fence
 from ilertd.store.db import PG_LOCK_ID, is_sqlite
-from ilertd.store.nodes import FOLLOWER, LEADER, remove_node, took_the_lead, upsert_node
+from ilertd.store.nodes import (
+    FOLLOWER,
+    LEADER,
+    LOCK_SESSION_PREFIX,
+    end_session,
+    lock_holder,
+    node_row,
+    remove_node,
+    took_the_lead,
+    upsert_node,
+)
 
 logger = logging.getLogger("ilertd")
 
@@ -27,6 +37,10 @@ logger = logging.getLogger("ilertd")
 RETRY_SECONDS = 1.0
 # How often a node refreshes its row; `ilertd status` counts a node up for 15 s after its last one.
 BEAT_SECONDS = 3.0
+# The leader's lease: a lock holder whose row was not refreshed for this long (five beats missed:
+# stopped, hung, its watcher wedged) has its lock session ended by a follower, which takes over.
+# Node rows carry each node's own wall clock: the nodes' clocks must agree within a few seconds.
+LEASE_SECONDS = 5 * BEAT_SECONDS
 # How long the leader's last look at its lock session stands for a provider call: an older one (the
 # watcher was held up, or the whole process was stopped) is looked at again before the call.
 CONFIRMED_SECONDS = 3 * RETRY_SECONDS
@@ -91,6 +105,8 @@ class Leadership:
         if not is_sqlite(self.db) and not self._take_lock():
             return False
         self._confirmed_at = time.monotonic()
+        # Seen at once: a promotion slower than the lease must not look like a stalled leader.
+        self.beat()
         logger.info("leadership: %s leads", self.name)
         try:
             self._promote()
@@ -165,7 +181,7 @@ class Leadership:
                     if not self.holds_lock(look=True):
                         return
                 else:
-                    self.try_lead()
+                    self.follow()
                 if time.monotonic() >= self._next_beat:
                     self.beat()
             except Exception:
@@ -176,6 +192,25 @@ class Leadership:
                     self.db.close()  # this thread's connection: a fresh one on the next round
         if not self.db.is_closed():
             self.db.close()
+
+    def follow(self) -> bool:
+        """A follower's round: take the lock if it is free; if its holder has not refreshed its
+        row for over LEASE_SECONDS, end the holder's lock session (it finds itself deposed when
+        it runs again, and sends nothing) and take the lock. True when this node leads."""
+        if self.try_lead() or is_sqlite(self.db):
+            return self.leading
+        holder = lock_holder(PG_LOCK_ID)
+        if holder is None or not holder.node or holder.node == self.name:
+            return False  # a session that names no node: not one of ours to judge
+        row = node_row(holder.node)
+        silent = (wall_now() - row.last_seen).total_seconds() if row is not None else 0.0
+        if silent <= LEASE_SECONDS:
+            return False
+        logger.critical("leadership: %s holds the lock but has not been seen for %.0f s (over the"
+                        " %.0f s lease): %s ends its session and takes over", holder.node, silent,
+                        LEASE_SECONDS, self.name)
+        end_session(holder.pid)
+        return self.try_lead()
 
     def _wait_round(self) -> bool:
         """Wait RETRY_SECONDS, less if the leader's lock socket has something to read (its session
@@ -207,7 +242,8 @@ class Leadership:
         if self._lock_connection is None:
             import psycopg2  # only on PostgreSQL
 
-            connection = psycopg2.connect(dbname=self.db.database, **self.db.connect_params)
+            params = {**self.db.connect_params, "application_name": LOCK_SESSION_PREFIX + self.name}
+            connection = psycopg2.connect(dbname=self.db.database, **params)
             connection.autocommit = True
             self._lock_connection = connection
         with self._lock_connection.cursor() as cursor:

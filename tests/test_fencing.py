@@ -1,18 +1,24 @@
 """A leader that lost its lock hands no page to a provider from that moment: its fence closes at
 once (the lock's session ended, or it is found ended before the next provider call), its queued
-batches are dropped, and the rows it did not hand over stay for the next leader."""
+batches are dropped, and the rows it did not hand over stay for the next leader. A leader that
+stalls past its lease (its row not refreshed) has its lock session ended by a follower, which
+takes over; `ilertd status` names such a holder as stalled."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 
+from ilertd.leadership import LEASE_SECONDS, Leadership
+from ilertd.node_status import leader_line
 from ilertd.store.db import PG_LOCK_ID
+from ilertd.store.nodes import LockHolder, NodeRow
 from tests.conftest import paging_with
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
@@ -101,3 +107,58 @@ def test_a_leader_whose_lock_session_ends_is_fenced_before_its_next_provider_cal
     daemon.advance("PT0S")
     assert postgres_paging.smtp.messages == []
     assert statuses(postgres_paging, incident_id) == [("ann@example.com", "SCHEDULED")]
+
+
+def test_a_follower_deposes_a_lock_holder_silent_past_the_lease_and_the_holder_sends_nothing(
+    postgres_paging: Paging, postgres_url: str,
+) -> None:
+    daemon = postgres_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    inner = daemon.daemon
+    assert inner.runtime is not None and inner.leadership is not None and inner.db is not None
+    ann = postgres_paging.user("ann")
+    postgres_paging.policy([(5, [ann])])
+    # The leader stalls (SIGSTOP, a hang): its lock session stays open, its row is no longer
+    # refreshed. Here its watcher stops and its row is made older than the lease.
+    inner.leadership.stop_watching()
+    connection = psycopg2.connect(postgres_url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE node SET last_seen = last_seen - %s * interval '1 second'"
+                           " WHERE name = %s", (LEASE_SECONDS + 5, inner.node))
+            assert cursor.rowcount == 1
+    finally:
+        connection.close()
+    follower = Leadership(inner.db, "stand-in:1", lambda: None, lambda: None)
+    try:
+        assert wait_for(follower.follow, "the follower to take the lock")
+        assert f"{inner.node} holds the lock but has not been seen for" in daemon.log()
+        # The stalled node runs again: it finds itself deposed before its next provider call.
+        assert not inner.runtime.fence.holds()
+        incident_id = postgres_paging.alert()
+        daemon.advance("PT0S")
+        assert postgres_paging.smtp.messages == []
+        assert statuses(postgres_paging, incident_id) == [("ann@example.com", "SCHEDULED")]
+    finally:
+        follower.release()
+
+
+def test_status_names_a_lock_holder_not_seen_for_a_while_as_stalled() -> None:
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    started = now - timedelta(hours=1)
+    stalled = NodeRow("db1:8080", "leader", started, now - timedelta(seconds=12))
+    follower = NodeRow("db2:8080", "follower", started, now - timedelta(seconds=1))
+    holder = LockHolder(4242, "db1:8080")
+    line, acting = leader_line([stalled, follower], holder, stalled, now)
+    assert not acting
+    assert line == ("leader: none acting: db1:8080 holds the lock but has not been seen for 12 s"
+                    " (stalled); a follower ends its session once it has been silent for 15 s")
+    fresh = NodeRow("db1:8080", "leader", started, now - timedelta(seconds=2))
+    assert leader_line([fresh, follower], holder, fresh, now) == ("leader: db1:8080", True)
+    # Gone from the list (silent past 15 s) yet holding the lock: still named, still stalled.
+    old = NodeRow("db1:8080", "leader", started, now - timedelta(seconds=40))
+    assert leader_line([follower], holder, old, now)[0].startswith(
+        "leader: none acting: db1:8080 holds the lock but has not been seen for 40 s")
+    assert leader_line([follower], None, None, now) == (
+        "leader: none (no node holds the lock: a follower takes it within seconds)", False)

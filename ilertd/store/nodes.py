@@ -8,8 +8,18 @@ from datetime import datetime, timedelta
 from ilertd.store import models as m
 
 LEADER, FOLLOWER = "leader", "follower"
+# The lock's session names itself so (its application_name): other nodes and `ilertd status` find
+# which node holds the lock from PostgreSQL itself, whatever the node rows say.
+LOCK_SESSION_PREFIX = "ilertd lock "
 # What a leader's row becomes when another node took the lock: it stopped leading, maybe by dying.
 LOST = "lost"
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The session holding an advisory lock: its backend's pid, and the node it names (if any)."""
+    pid: int
+    node: str
 
 
 @dataclass(frozen=True)
@@ -41,3 +51,34 @@ def nodes_seen(now: datetime, within: timedelta) -> list[NodeRow]:
     rows = m.Node.select().where(m.Node.last_seen >= now - within)
     nodes = [NodeRow(r.name, r.role, r.started_at, r.last_seen) for r in rows]
     return sorted(nodes, key=lambda n: (n.role != LEADER, n.name))
+
+
+def node_row(name: str) -> NodeRow | None:
+    row = m.Node.get_or_none(m.Node.name == name)
+    return None if row is None else NodeRow(row.name, row.role, row.started_at, row.last_seen)
+
+
+def lock_holder(lock_id: int) -> LockHolder | None:
+    """Who holds advisory lock `lock_id` on this database; None when nobody does (or on SQLite,
+    which has no such lock)."""
+    db = m.Node._meta.database
+    if not db.for_update:  # SQLite
+        return None
+    cursor = db.execute_sql(
+        "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l"
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        (lock_id,))
+    found = cursor.fetchone()
+    if found is None:
+        return None
+    pid, application = found
+    return LockHolder(int(pid), application.removeprefix(LOCK_SESSION_PREFIX)
+                      if application.startswith(LOCK_SESSION_PREFIX) else "")
+
+
+def end_session(pid: int) -> bool:
+    """End PostgreSQL backend `pid`'s session (its locks are freed as it exits); False if it was gone."""
+    cursor = m.Node._meta.database.execute_sql("SELECT pg_terminate_backend(%s)", (pid,))
+    return bool(cursor.fetchone()[0])
