@@ -313,3 +313,26 @@ def test_the_script_without_macros_says_what_is_missing() -> None:
 def test_the_script_without_a_key_says_where_to_put_it() -> None:
     result = run_script(fixture_env("host_problem"))
     assert result.returncode == 2 and "_ILERTD_KEY" in result.stderr
+
+
+def test_a_check_output_in_latin_1_is_delivered_as_text(served: DaemonProcess) -> None:
+    """NSClient++ on a German Windows writes Latin-1: the byte Nagios passes is no UTF-8."""
+    key = make_source(served)
+    env: dict[str, Any] = {**fixture_env("service_problem"),
+                           "NAGIOS_SERVICEOUTPUT": "CRITICAL - C:\\ Größe 99% belegt".encode("latin-1"),
+                           "NAGIOS_HOSTALIAS": "Büro-Server".encode("cp1252") + b"\x81",
+                           "NAGIOS__HOSTTEAM": "Rechenzentrum Süd"}
+    result = run_script(env, "--url", served.url, "--key", key)
+    assert result.returncode == 0, result.stderr
+    (incident,) = open_incidents_of(served, key)
+    assert incident["summary"] == "CRITICAL: web-1/HTTP - CRITICAL - C:\\ Größe 99% belegt"
+    # Windows-1252 leaves 0x81 undefined: Latin-1 takes the whole value then, and never fails.
+    assert incident["customDetails"]["hostDisplayName"] == "Büro-Server\x81"
+    assert incident["labels"]["team"] == "Rechenzentrum Süd"
+
+
+def test_the_environment_is_decoded_utf_8_first_then_windows_1252() -> None:
+    assert NOTIFY.decoded("Größe".encode().decode("utf-8", "surrogateescape")) == "Größe"
+    assert NOTIFY.decoded("Gr\udcf6\udcdfe") == "Größe"
+    assert NOTIFY.decoded(b"\x80 5") == "€ 5"
+    assert NOTIFY.decoded("bad \ud800") == "bad ?"

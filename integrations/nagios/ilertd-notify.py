@@ -35,6 +35,35 @@ PREFIXES = {"nagios": "NAGIOS_", "icinga": "ICINGA_"}
 MAX_RETRY_AFTER = 10.0
 
 
+def decoded(value: str | bytes) -> str:
+    """A name or value of the environment as text: UTF-8, else Windows-1252, else Latin-1, which
+    never fails. A check's output is often neither UTF-8 nor ASCII (NSClient++ on a German Windows,
+    check_snmp): os.environ keeps such bytes as lone surrogates, which ilertd refuses."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            pass
+        try:
+            raw = value.encode("utf-8", "surrogateescape")  # the bytes os.environ could not decode
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "replace")
+    else:
+        raw = value
+    for codec in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("latin-1")
+
+
+def text_environment(env: Mapping[Any, Any]) -> dict[str, str]:
+    """`env` (os.environb's bytes, or text) with every name and value decoded as text."""
+    return {decoded(name): decoded(value) for name, value in env.items()}
+
+
 def detect_tool(env: Mapping[str, str]) -> str | None:
     """Which tool ran us: the one whose notification type is in the environment."""
     for tool, prefix in PREFIXES.items():
@@ -171,9 +200,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(argv: list[str] | None = None, env: Mapping[Any, Any] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A legacy locale (ISO-8859-1, ASCII) cannot print every host name: the line is not worth
+        # a traceback, and an exit status that says "not delivered" when it was.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     options = _arguments(argv)
-    env = os.environ if env is None else env
+    # os.environb: the bytes as Nagios passed them, before os.environ's decoding (not on Windows).
+    env = text_environment(getattr(os, "environb", os.environ) if env is None else env)
     tool = options.tool or detect_tool(env)
     if tool is None:
         print("ilertd-notify: no NAGIOS_NOTIFICATIONTYPE or ICINGA_NOTIFICATIONTYPE in the environment"
