@@ -7,8 +7,10 @@ import importlib.util
 import itertools
 import json
 import re
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -239,9 +241,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     yield from helpers.serving(tmp_path_factory.mktemp("nagios-daemon"))
 
 
-def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env={**env, **MINIMAL_PATH},
-                          capture_output=True, text=True, timeout=60, check=False)
+def run_script(env: dict[str, Any], *args: str,
+               spool: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The script run as Nagios runs it; its spool a directory of its own unless `spool` is given
+    (never the machine's /var/spool/ilertd-notify, nor another test's)."""
+    with tempfile.TemporaryDirectory(prefix="ilertd-spool-") as own:
+        spool_dir = {"ILERTD_SPOOL_DIR": str(spool or Path(own) / "spool")}
+        return subprocess.run([sys.executable, str(SCRIPT), *args], env={**spool_dir, **env, **MINIMAL_PATH},
+                              capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.mark.parametrize("name", ["host", "service"])
@@ -268,18 +275,25 @@ def test_the_script_takes_url_and_key_from_the_contacts_custom_variables(served:
     assert incident["summary"].startswith("CRITICAL: web-1/HTTP")
 
 
-def test_the_script_fails_loudly_on_a_wrong_key(served: DaemonProcess) -> None:
+def test_the_script_fails_loudly_on_a_wrong_key(served: DaemonProcess, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
     result = run_script(fixture_env("service_problem"), "--url", served.url, "--key", "no-such-key",
-                        "--backoff", "0")
+                        "--backoff", "0", spool=spool)
     assert result.returncode == 1
     assert "HTTP 404" in result.stderr and "UNKNOWN_INTEGRATION_KEY" in result.stderr
+    assert list(spool.glob("*.json")) == []  # a refusal is final: spooling it would not help
 
 
-def test_the_script_retries_an_unreachable_daemon_then_gives_up() -> None:
+def test_the_script_retries_an_unreachable_daemon_then_spools(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
     result = run_script(fixture_env("host_problem"), "--url", f"http://127.0.0.1:{free_port()}",
-                        "--key", "k", "--attempts", "2", "--backoff", "0")
-    assert result.returncode == 1
+                        "--key", "k", "--attempts", "2", "--backoff", "0", spool=spool)
+    assert result.returncode == 0, result.stderr
     assert "cannot reach" in result.stderr and "after 2 attempts" in result.stderr
+    assert "PROBLEM for web-1 spooled to" in result.stderr
+    (spooled,) = spool.glob("*.json")
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o700 and stat.S_IMODE(spooled.stat().st_mode) == 0o600
+    assert json.loads(spooled.read_text())["body"] == body_from("host_problem")
 
 
 class FlakyDaemon(HttpReceiver):
