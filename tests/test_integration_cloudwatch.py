@@ -415,3 +415,22 @@ def test_cert_host_pattern_must_be_a_regular_expression() -> None:
     status = PluginManager(config).register(cloudwatch, "cloudwatch")
     assert status.state == "config error"
     assert "cert_host_pattern" in status.error and "must be a regular expression" in status.error
+
+
+def test_an_alarm_after_insufficient_data_joins_the_low_incident_until_ok(
+    app: InProcessDaemon, aws: LoopbackAws, signing_key: rsa.RSAPrivateKey
+) -> None:
+    """As docs/integrations/cloudwatch.md says: an ALERT on an open incident changes nothing."""
+    url = make_source(app)
+    missing = sns(ALARM, aws, signing_key, Message=alarm_message(NewStateValue="INSUFFICIENT_DATA"))
+    opened = deliver(app, url, missing).json()[0]
+    added = deliver(app, url, sns(ALARM, aws, signing_key)).json()[0]
+    assert added["responseCode"] == "EVENT_ADDED_TO_INCIDENT" and added["incidentId"] == opened["incidentId"]
+    assert app.get(f"/api/incidents/{opened['incidentId']}").json()["priority"] == "LOW"
+    assert deliver(app, url, sns(OK, aws, signing_key)).json()[0]["responseCode"] == "INCIDENT_RESOLVED"
+    nothing_open = deliver(app, url, sns(OK, aws, signing_key))
+    assert nothing_open.status_code == 202
+    assert nothing_open.json()[0]["responseCode"] == "NO_OPEN_INCIDENT_WITH_KEY"
+    reopened = deliver(app, url, sns(ALARM, aws, signing_key)).json()[0]
+    assert reopened["responseCode"] == "NEW_INCIDENT_CREATED"
+    assert app.get(f"/api/incidents/{reopened['incidentId']}").json()["priority"] == "HIGH"

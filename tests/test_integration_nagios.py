@@ -161,6 +161,24 @@ def test_the_state_sets_the_priority(app: InProcessDaemon, kind: str, state: str
     assert incident["summary"].startswith(f"{state}: ")
 
 
+def test_a_warning_that_becomes_critical_stays_low_until_its_recovery(app: InProcessDaemon) -> None:
+    """As docs/integrations/nagios.md says: an ALERT on an open incident changes nothing."""
+    key = make_source(app)
+    warning = notify(app, key, body_from("service_problem", SERVICESTATE="WARNING"))
+    critical = notify(app, key, body_from("service_problem", SERVICESTATE="CRITICAL"))
+    assert critical["responseCode"] == "EVENT_ADDED_TO_INCIDENT"
+    assert critical["incidentId"] == warning["incidentId"]
+    incident = app.get(f"/api/incidents/{warning['incidentId']}").json()
+    assert incident["priority"] == "LOW" and incident["eventCount"] == 2
+    assert notify(app, key, body_from("service_recovery"))["responseCode"] == "INCIDENT_RESOLVED"
+    again = notify(app, key, body_from("service_problem", SERVICESTATE="CRITICAL"))
+    assert again["responseCode"] == "NEW_INCIDENT_CREATED"
+    assert app.get(f"/api/incidents/{again['incidentId']}").json()["priority"] == "HIGH"
+    eased = notify(app, key, body_from("service_problem", SERVICESTATE="WARNING"))
+    assert eased["incidentId"] == again["incidentId"]
+    assert app.get(f"/api/incidents/{again['incidentId']}").json()["priority"] == "HIGH"
+
+
 def test_an_acknowledgement_accepts_with_its_comment(app: InProcessDaemon) -> None:
     key = make_source(app)
     opened = notify(app, key, body_from("service_problem"))
