@@ -20,9 +20,9 @@ LINK = re.compile(r"https?://\S+/r/[A-Za-z0-9._-]+")
 
 
 def sms_reply(paging: Paging, phone: str, body: str, token: str | None = None,
-              to: str = SENDER) -> str | None:
+              to: str = SENDER, message_sid: str | None = None) -> str | None:
     """Text `body` from `phone` to ilertd as Twilio would; the text of the TwiML's <Message>, if any."""
-    form = {"MessageSid": f"SM{len(body)}{phone}", "From": phone, "To": to, "Body": body}
+    form = {"MessageSid": message_sid or f"SM{len(body)}{phone}", "From": phone, "To": to, "Body": body}
     signature = twilio_signature(token or paging.http.twilio_token, paging.daemon.url + SMS_PATH, form)
     reply = paging.daemon.client.post(SMS_PATH, data=form, headers={"X-Twilio-Signature": signature})
     assert reply.status_code == 200, reply.text

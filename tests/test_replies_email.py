@@ -95,14 +95,18 @@ def test_a_link_the_store_could_not_act_on_answers_503_so_a_push_button_shows_it
 def test_a_tampered_or_expired_link_is_refused(app_paging: Paging) -> None:
     _, incident_id, path = paged_with_a_link(app_paging)
     # Another incident, another user, another action or a changed signature: each breaks it.
-    number, user, action, channel, expiry, signature = path.removeprefix("/r/").split(".")
-    for forged in (f"{int(number) + 1}.{user}.{action}", f"{number}.{int(user) + 1}.{action}",
-                   f"{number}.{user}.r"):
-        tampered = f"/r/{forged}.{channel}.{expiry}.{signature}"
+    # Another page too (the escalation answers it).
+    number, user, action, channel, expiry, page, signature = path.removeprefix("/r/").split(".")
+    for forged in (f"{int(number) + 1}.{user}.{action}.{channel}.{expiry}.{page}",
+                   f"{number}.{int(user) + 1}.{action}.{channel}.{expiry}.{page}",
+                   f"{number}.{user}.r.{channel}.{expiry}.{page}",
+                   f"{number}.{user}.{action}.{channel}.{expiry}.p{int(page[1:]) + 1}",
+                   f"{number}.{user}.{action}.{channel}.{expiry}"):
+        tampered = f"/r/{forged}.{signature}"
         assert app_paging.daemon.client.get(tampered).status_code == 403
         assert app_paging.daemon.client.post(tampered).status_code == 403
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    assert app_paging.daemon.client.post(f"/r/{number}.{user}.{action}.{channel}.{expiry}.{flipped}"
+    assert app_paging.daemon.client.post(f"/r/{number}.{user}.{action}.{channel}.{expiry}.{page}.{flipped}"
                                          ).status_code == 403
     assert app_paging.daemon.client.post("/r/garbage").status_code == 403
     app_paging.daemon.advance("PT24H")
@@ -167,9 +171,11 @@ def mail_replies(tmp_path: Path, make_app: Callable[..., InProcessDaemon]) -> It
         yield ready, port
 
 
-def send_mail(port: int, sender: str, subject: str, text: str) -> None:
+def send_mail(port: int, sender: str, subject: str, text: str, in_reply_to: str = "") -> None:
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, "reply@alerts.example.com", subject
+    if in_reply_to:
+        message["In-Reply-To"] = message["References"] = in_reply_to
     message.set_content(text)
     with smtplib.SMTP("127.0.0.1", port) as client:
         client.send_message(message)
@@ -326,6 +332,31 @@ def test_an_escalating_mail_delivered_twice_moves_the_incident_once(mail_replies
     assert escalated["channel"] == "EMAIL" and escalated["user"]["id"] == ida
 
 
+def test_an_escalating_mail_delivered_twice_answers_the_page_it_replies_to(
+        mail_replies: tuple[Paging, int]) -> None:
+    """ida is on the next level too: the second delivery of her reply to the level-0 mail was
+    judged by the level-1 mail her escalation brought her, and paged level 2. The page it answers
+    is the one its In-Reply-To names."""
+    paging, port = mail_replies
+    ida, hal, ivy = (paging.user(name) for name in ("ida", "hal", "ivy"))
+    paging.policy([(30, [ida]), (30, [ida, hal]), (30, [ivy])])
+    incident_id = paging.alert(summary="nightly backup failed")
+    paging.daemon.advance("PT1M")
+    (first,) = paging.mails_to("ida@example.com")
+    send_mail(port, "ida@example.com", f"Re: {first['Subject']}", "escalate", first["Message-ID"])
+    paging.daemon.advance("PT1M")
+    assert incident(paging, incident_id)["escalationLevel"] == 1
+    assert len(paging.mails_to("ida@example.com")) == 2 and len(paging.mails_to("hal@example.com")) == 1
+    send_mail(port, "ida@example.com", f"Re: {first['Subject']}", "escalate", first["Message-ID"])
+    paging.daemon.advance("PT0S")
+    assert incident(paging, incident_id)["escalationLevel"] == 1
+    assert paging.mails_to("ivy@example.com") == []
+    # Her reply to the level-1 mail is "not me" to that page: on to level 2.
+    second = paging.mails_to("ida@example.com")[-1]
+    send_mail(port, "ida@example.com", f"Re: {second['Subject']}", "escalate", second["Message-ID"])
+    paging.daemon.advance("PT0S")
+    assert incident(paging, incident_id)["escalationLevel"] == 2
+    assert len(paging.mails_to("ivy@example.com")) == 1
 def test_an_html_only_reply_acts_on_its_own_text_not_on_what_it_quotes(
         mail_replies: tuple[Paging, int]) -> None:
     """An HTML reply's quoting (a `<blockquote>`, Gmail's and Thunderbird's quote containers) was

@@ -4,8 +4,13 @@ incident once, not a level further each time, on every channel a reply comes by.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
+import pytest
+
+from ilertd.domain.link_tokens import LinkError, read_link, sign_link
+from ilertd.domain.pages_in_flight import idempotency_key, page_reference, pages_replied_to
 from tests.paging import Paging
 from tests.test_replies import called, incident, log, parts, phone_of, sms_reply, sms_to, twilio_post
 
@@ -137,3 +142,71 @@ def test_not_me_with_the_next_level_muted_pages_level_0_again_not_nobody(app_pag
     (escalated,) = log(app_paging, incident_id, "ESCALATED")
     assert escalated["user"]["username"] == "alice" and escalated["channel"] == "SMS"
     assert incident(app_paging, incident_id)["nextEscalationAt"] == "2026-01-05T09:11:00.000Z"
+
+
+def on_two_levels(paging: Paging, method: str) -> tuple[int, int, int]:
+    """ann on level 0, ann and bob on level 1, cat on level 2, 30 minutes each: ann's "not me"
+    pages ann again."""
+    ann, bob, cat = (paging.user(name, [(method, 0, "HIGH_PRIORITY")]) for name in ("ann", "bob", "cat"))
+    paging.policy([(30, [ann]), (30, [ann, bob]), (30, [cat])])
+    return ann, bob, cat
+
+
+def test_an_sms_escalation_sent_again_by_twilio_answers_its_page_not_the_one_it_brought(
+        app_paging: Paging) -> None:
+    """ann is on the next level too: Twilio's re-send of her "1e" was taken as the answer to the
+    level-1 page her first "1e" brought her, and paged level 2 nobody asked for."""
+    ann, bob, cat = on_two_levels(app_paging, "SMS")
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT1M")
+    phone = phone_of(app_paging, ann)
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMfirst") == (
+        f"ilertd: Incident #{incident_id} escalated to level 1.")
+    app_paging.daemon.advance("PT1M")
+    assert len(sms_to(app_paging, phone)) == 2 and len(sms_to(app_paging, phone_of(app_paging, bob))) == 1
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMfirst") == (
+        f"ilertd: Incident #{incident_id} was already escalated to level 1 after this page; nothing changed.")
+    app_paging.daemon.advance("PT0S")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1
+    assert sms_to(app_paging, phone_of(app_paging, cat)) == []
+    # A new text (its own MessageSid) answers the level-1 page ann got: "not me" again.
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMsecond") == (
+        f"ilertd: Incident #{incident_id} escalated to level 2.")
+    app_paging.daemon.advance("PT0S")
+    assert len(sms_to(app_paging, phone_of(app_paging, cat))) == 1
+
+
+def test_an_old_escalate_button_pressed_again_answers_its_own_page(app_paging: Paging) -> None:
+    """The button of ann's level-0 mail, pressed again after her escalation paged her for level 1,
+    escalated to level 2: it was judged by the level-1 mail."""
+    on_two_levels(app_paging, "EMAIL")
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT1M")
+    old = escalate_link(app_paging, "ann.pager@example.com")
+    first = app_paging.daemon.client.post(old)
+    assert first.status_code == 200 and f"Incident #{incident_id} escalated to level 1." in first.text
+    app_paging.daemon.advance("PT1M")
+    assert len(app_paging.mails_to("ann.pager@example.com")) == 2
+    again = app_paging.daemon.client.post(old)
+    assert again.status_code == 200
+    assert f"Incident #{incident_id} was already escalated to level 1 after this page" in again.text
+    app_paging.daemon.advance("PT0S")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1
+    assert app_paging.mails_to("cat.pager@example.com") == []
+    # The level-1 mail's own button is ann's "not me" to that page.
+    newer = app_paging.daemon.client.post(escalate_link(app_paging, "ann.pager@example.com"))
+    assert f"Incident #{incident_id} escalated to level 2." in newer.text
+
+
+def test_a_link_names_its_page_and_one_signed_before_that_still_acts() -> None:
+    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    expires = now + timedelta(hours=24)
+    named = sign_link("k", 12, 7, "escalate", "EMAIL", expires, 345)
+    assert read_link("k", named, now).page_id == 345
+    with pytest.raises(LinkError):
+        read_link("k", named.replace(".p345.", ".p346."), now)
+    older = sign_link("k", 12, 7, "escalate", "EMAIL", expires)
+    assert read_link("k", older, now).page_id is None
+    assert pages_replied_to("<x@y> <ilertd-n9.abc@z> <ilertd-n345." + "0" * 12 + "@mail.example>", "k") == []
+    tag = idempotency_key(page_reference(345), "k")
+    assert pages_replied_to(f"<other@example.com>\n <{tag}@mail.example>", "k") == [345]

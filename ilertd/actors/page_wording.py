@@ -106,7 +106,7 @@ class PageWording:
 
             def signed() -> tuple[PageAction, ...]:
                 return tuple(PageAction(label, f"{public_url}/r/" + sign_link(
-                    secret, row.incident_id, row.user_id, action, method, expires))
+                    secret, row.incident_id, row.user_id, action, method, expires, row.id))
                     for label, action in LINK_ACTIONS)
 
             links = signed

@@ -13,6 +13,7 @@ from ilertd.app.context import Context
 from ilertd.app.incidents import act_on_incident
 from ilertd.domain.incidents import Actor
 from ilertd.domain.link_tokens import LinkClaim, read_link, read_reply_key
+from ilertd.domain.pages_in_flight import pages_replied_to
 from ilertd.domain.replies import (
     HELP_REPLIES_IN_A_ROW,
     Action,
@@ -23,6 +24,7 @@ from ilertd.domain.replies import (
     voice_choice,
     which_incident_text,
 )
+from ilertd.errors import StoreUnavailable
 from ilertd.logs import ids
 from ilertd.store import replies as store
 from ilertd.store.incidents import incident
@@ -117,9 +119,10 @@ class Replies:
         their layouts): a text from a number of one of them may answer its pages."""
         return (*self.ctx.laid_out("sms"), *self.ctx.laid_out("voice"))
 
-    def sms(self, phone: str, body: str) -> str | None:
+    def sms(self, phone: str, body: str, message_sid: str = "") -> str | None:
         """The answer to an SMS from `phone` (None: send nothing): a reply code and letter, a bare
-        letter for the latest page, `ack <id>`, PagerDuty's 4 and 6, STOP, START, else help."""
+        letter for the latest page, `ack <id>`, PagerDuty's 4 and 6, STOP, START, else help.
+        `message_sid`: Twilio's id of the message, the same when it delivers it again."""
         phones = self._phone_methods
         owners = store.phone_owners(phone, phones)
         if not owners:
@@ -175,8 +178,21 @@ class Replies:
             return problem or sms_help(latest_code.code if latest_code is not None else None)
         store.reset_help_replies(self.ctx.db, phone, now)
         incident_id, user_id = target
-        return "ilertd: " + self.act(incident_id, user_id, reply.action, "SMS", lambda: store.last_page_sent(
-            incident_id, user_id, phones, phone)).text
+        return "ilertd: " + self.act(incident_id, user_id, reply.action, "SMS", lambda: self._page_texted(
+            incident_id, user_id, phone, body, message_sid)).text
+
+    def _page_texted(self, incident_id: int, user_id: int, phone: str, body: str, message_sid: str
+                     ) -> datetime | None:
+        """When the page a texted escalation answers was sent: the latest to the phone, or, for a
+        message Twilio delivers again, the one its first delivery answered (a page that escalation
+        sent since is no answer: the responder on the next level too, it went a level further)."""
+        latest = store.last_page_sent(incident_id, user_id, self._phone_methods, phone)
+        if not message_sid:
+            return latest
+        try:
+            return store.page_a_text_answers(self.ctx.db, message_sid, phone, body, latest, self.ctx.now())
+        except StoreUnavailable:
+            return latest  # the escalation itself then waits for the store, or fails, and says so
 
     # --- phone keys -----------------------------------------------------------------------------
 
@@ -211,13 +227,15 @@ class Replies:
         """The link's action, taken (a POST); LinkError if it is tampered with or expired."""
         claim = read_link(self.secret, token, self.ctx.now())
         return self.act(claim.incident_id, claim.user_id, claim.action, claim.channel,
-                        lambda: store.last_page_sent(claim.incident_id, claim.user_id, (claim.channel,)))
+                        lambda: self._page_answered(claim.incident_id, claim.user_id, (claim.channel,),
+                                                    [claim.page_id] if claim.page_id is not None else []))
 
     # --- e-mail ---------------------------------------------------------------------------------
 
-    def email(self, sender: str, subject: str, text: str) -> Answer:
+    def email(self, sender: str, subject: str, text: str, replied_to: str = "") -> Answer:
         """A reply to an e-mail page: its subject's reply key names the incident and the user, its
-        sender must be the address that page went to, its first word says what to do."""
+        sender must be the address that page went to, its first word says what to do; the page's
+        Message-ID among those it replies to (`replied_to`) names the page it answers."""
         bound = read_reply_key(self.secret, subject)
         if bound is None:
             return Answer("the subject carries no valid ilertd reply key")
@@ -230,8 +248,19 @@ class Replies:
         action = email_reply_action(text)
         if action is None:
             return Answer("the reply's first word must be accept, resolve or escalate")
-        return self.act(incident_id, user_id, action, "EMAIL",
-                        lambda: store.last_page_sent(incident_id, user_id, mail))
+        return self.act(incident_id, user_id, action, "EMAIL", lambda: self._page_answered(
+            incident_id, user_id, mail, pages_replied_to(replied_to, self.secret)))
+
+    def _page_answered(self, incident_id: int, user_id: int, methods: tuple[str, ...],
+                       named: list[int]) -> datetime | None:
+        """When the page a link or mail answers was sent: the first of the pages it names (`named`)
+        that paged this user for the incident by one of `methods`; without one (a link or a mail
+        client from before pages were named), the latest such page."""
+        for page_id in named:
+            sent = store.page_sent(page_id, incident_id, user_id, methods)
+            if sent is not None:
+                return sent
+        return store.last_page_sent(incident_id, user_id, methods)
 
 
 def _to_level(incident_id: int) -> str:

@@ -15,7 +15,9 @@ from ilertd.domain.replies import Action
 
 _LETTER: dict[str, str] = {"accept": "a", "resolve": "r", "escalate": "e"}
 _ACTION = {letter: action for action, letter in _LETTER.items()}
-_LINK = re.compile(r"(\d{1,18})\.(\d{1,18})\.([are])\.([A-Z][A-Z0-9_]{0,7})\.(\d{1,12})\.([A-Za-z0-9_-]{22})")
+# The page (its outbox row) is optional: links sent before it was signed in still act.
+_LINK = re.compile(r"(\d{1,18})\.(\d{1,18})\.([are])\.([A-Z][A-Z0-9_]{0,7})\.(\d{1,12})(?:\.p(\d{1,18}))?"
+                   r"\.([A-Za-z0-9_-]{22})")
 # A reply key rides in the subject, where a reply keeps it: `[ilertd-reply 12.7.SIGNATURE]`.
 _REPLY_KEY = re.compile(r"\[ilertd-reply (\d{1,18})\.(\d{1,18})\.([A-Za-z0-9_-]{16})\]")
 
@@ -34,13 +36,15 @@ class LinkError(ValueError):
 @dataclass(frozen=True)
 class LinkClaim:
     """What a valid link token allows: `user_id` may take `action` on `incident_id` until `expires_at`;
-    the link came in a page on `channel` (the incident log says so)."""
+    the link came in a page on `channel` (the incident log says so), the outbox row `page_id` (None:
+    a link signed before links named their page)."""
 
     incident_id: int
     user_id: int
     action: Action
     channel: str
     expires_at: datetime
+    page_id: int | None = None
 
 
 @functools.lru_cache(maxsize=8)
@@ -57,10 +61,13 @@ def _signature(secret: str, purpose: str, payload: str, length: int) -> str:
 
 
 def sign_link(secret: str, incident_id: int, user_id: int, action: Action, channel: str,
-              expires_at: datetime) -> str:
+              expires_at: datetime, page_id: int | None = None) -> str:
     """A URL-safe token for one action of one user on one incident, sent on `channel` (a contact
-    method), refused after `expires_at`."""
+    method) in the page `page_id` (its outbox row: an escalation answers that page, not a later
+    one), refused after `expires_at`."""
     payload = f"{incident_id}.{user_id}.{_LETTER[action]}.{channel}.{int(expires_at.timestamp())}"
+    if page_id is not None:
+        payload += f".p{page_id}"
     return f"{payload}.{_signature(secret, 'link', payload, 22)}"
 
 
@@ -70,12 +77,13 @@ def read_link(secret: str, token: str, now: datetime) -> LinkClaim:
     if match is None:
         raise LinkError("invalid", "this link is not a valid ilertd link")
     payload = token.rpartition(".")[0]
-    if not hmac.compare_digest(match[6], _signature(secret, "link", payload, 22)):
+    if not hmac.compare_digest(match[7], _signature(secret, "link", payload, 22)):
         raise LinkError("invalid", "this link is not a valid ilertd link")
     expires_at = datetime.fromtimestamp(int(match[5]), UTC)
     if now >= expires_at:
         raise LinkError("expired", "this link has expired: answer from the incident's page instead")
-    return LinkClaim(int(match[1]), int(match[2]), cast(Action, _ACTION[match[3]]), match[4], expires_at)
+    return LinkClaim(int(match[1]), int(match[2]), cast(Action, _ACTION[match[3]]), match[4], expires_at,
+                     int(match[6]) if match[6] else None)
 
 
 def link_expiry(now: datetime, ttl_seconds: int) -> datetime:

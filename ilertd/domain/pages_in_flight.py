@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,17 @@ def idempotency_key(reference: str, secret: str, rows: Sequence[int] = ()) -> st
     if not secret:
         return reference
     return f"{reference}.{_installation_tag(secret)}"
+
+
+# A page's own Message-ID (a summary's, `-s...`, names no one page), as a reply quotes it.
+_PAGE_MESSAGE_ID = re.compile(r"<ilertd-n(\d{1,18})\.([0-9a-f]{12})@")
+
+
+def pages_replied_to(message_ids: str, secret: str) -> list[int]:
+    """The outbox rows of this installation's pages among the Message-IDs a reply names (its
+    In-Reply-To, then its References), in that order."""
+    tag = _installation_tag(secret)
+    return [int(found[1]) for found in _PAGE_MESSAGE_ID.finditer(message_ids) if found[2] == tag]
 
 
 @functools.lru_cache(maxsize=8)

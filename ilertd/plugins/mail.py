@@ -231,7 +231,8 @@ class ParsedMail:
 
 @dataclass(frozen=True)
 class RepliedMail:
-    """A responder's reply to an e-mail page: who sent it, its subject (with the reply key), its text."""
+    """A responder's reply to an e-mail page: who sent it, its subject (with the reply key), its text,
+    and the Message-IDs it answers (In-Reply-To, then References: the page's own among them)."""
 
     sender: str
     subject: str
@@ -239,6 +240,8 @@ class RepliedMail:
     # The headers that mark a mail a program sent (AUTO_REPLY_HEADERS), and its content type.
     auto_reply_headers: tuple[tuple[str, str], ...] = ()
     content_type: str = "text/plain"
+    # In-Reply-To and References: the Message-ID of the page answered is among them.
+    replied_to: str = ""
 
 
 def parse_reply(raw: bytes) -> RepliedMail:
@@ -249,8 +252,11 @@ def parse_reply(raw: bytes) -> RepliedMail:
     from_header = clean_line(_repair(_header(message, "from") or ""))
     marks = tuple((name, clean_line(_repair(str(value)))) for name, value in message.raw_items()
                   if name.strip().lower() in AUTO_REPLY_HEADERS)
+    replied_to = " ".join(clean_line(_repair(_header(message, name) or ""))
+                          for name in ("in-reply-to", "references"))
     return RepliedMail(parseaddr(from_header)[1], clean_line(_repair(_header(message, "subject") or "")),
-                       _repair(_body_text(message, mark_quotes=True)), marks, message.get_content_type())
+                       _repair(_body_text(message, mark_quotes=True)), marks, message.get_content_type(),
+                       replied_to)
 
 
 def parse_mail(raw: bytes, resolve_pattern: re.Pattern[str] | None) -> ParsedMail:

@@ -76,7 +76,8 @@ class InboundSms:
         key = await run_in_threadpool(source_key_by_phone, to) if alerts_here else None
         if key is None:
             replies = self.context.replies
-            answer = await run_in_threadpool(replies.sms, sender, form.get("Body", ""))
+            answer = await run_in_threadpool(replies.sms, sender, form.get("Body", ""),
+                                             form.get("MessageSid", ""))
             return Response(twiml_message(answer), media_type="application/xml")
         try:
             event = sms_event(form)

@@ -95,9 +95,11 @@ class MailHandler:
     """aiosmtpd's handler: RCPT checks the key, DATA commits the event before answering."""
 
     def __init__(self, intake: Intake, domain: str, resolve_pattern: re.Pattern[str] | None,
-                 max_message_bytes: int, reply: Callable[[str, str, str], Answer] | None = None) -> None:
+                 max_message_bytes: int,
+                 reply: Callable[[str, str, str, str], Answer] | None = None) -> None:
         self.intake = intake
-        # (sender, subject, text) of a mail to the reply mailbox → what it did (blocking).
+        # (sender, subject, text, the Message-IDs it replies to) of a mail to the reply mailbox →
+        # what it did (blocking).
         self.reply = reply
         self.domain = domain_form(domain)
         self.resolve_pattern = resolve_pattern
@@ -240,7 +242,7 @@ class MailHandler:
             logger.info("smtp_in: an automatic reply from %s ignored (%s): it acts on nothing",
                         mail.sender or "(no sender)", automatic)
             return _reply_text(f"250 2.0.0 auto-reply ignored ({automatic}): nothing changed")
-        answer = await run_in_threadpool(self.reply, mail.sender, mail.subject, mail.text)
+        answer = await run_in_threadpool(self.reply, mail.sender, mail.subject, mail.text, mail.replied_to)
         logger.info("smtp_in: reply from %s: %s", mail.sender or "(no sender)", answer.text)
         if answer.retry:
             # Its sender's server keeps it and tries again; a 250 would have dropped the reply unseen.
@@ -304,7 +306,7 @@ def startup(context: PluginContext) -> None:
     max_bytes = int(context.config["max_message_bytes"])
     handler = MailHandler(context, settings.domain,
                           compile_resolve_pattern(str(context.config["resolve_subject_pattern"])), max_bytes,
-                          reply=lambda sender, subject, text: context.replies.email(sender, subject, text))
+                          reply=lambda *mail: context.replies.email(*mail))
     # aiosmtpd is imported only for a listener that runs: most daemons take no mail, and it
     # cost every start (and `ilertd plugins`, `check-config`) about 25 ms of import.
     from ilertd.plugins.mail_listener import MailListener

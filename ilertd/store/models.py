@@ -283,6 +283,17 @@ class PhoneState(BaseModel):
     updated_at = UTCDateTimeField()
 
 
+class SmsReply(BaseModel):
+    """A texted escalation as Twilio delivered it (its MessageSid), and when the page it answered
+    was sent: Twilio's re-send of the same message answers that page again, not a later one."""
+
+    message_sid = peewee.CharField(primary_key=True, max_length=64)
+    phone = peewee.CharField(max_length=32)
+    body = peewee.TextField()
+    page_sent_at = UTCDateTimeField(null=True)
+    received_at = UTCDateTimeField(index=True)
+
+
 class Node(BaseModel):
     """An `ilertd serve` on this database: `hostname:port` (or a uuid), leader or follower, and the
     last time it said it was up (by the wall clock: liveness, not the daemon's business time)."""
@@ -324,6 +335,6 @@ class SharedClock(BaseModel):
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Setting, User, ApiToken, EscalationPolicy, PolicyEdit, PolicyMove, AlertSource, Incident, Event, LogEntry,
     Contact, AlertRule, UpdateRule, DutyRule, Notification, Schedule, ScheduleVersion, ScheduleOverride,
-    HeartbeatMonitor, MaintenanceWindow, ReplyCode, PhoneState, Node,
+    HeartbeatMonitor, MaintenanceWindow, ReplyCode, PhoneState, SmsReply, Node,
     ForwardedRequest, SharedClock,
 )

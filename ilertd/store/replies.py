@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import peewee
 
@@ -14,6 +14,9 @@ from ilertd.store.outbox import pages_of_message
 
 # A page that left ilertd: alone, or in a summary of several.
 SENT = ("SUCCESS", "AGGREGATED")
+# Twilio re-sends a webhook it got no answer to within minutes: a day of texted escalations is
+# plenty to know a re-send by, and keeps their table small.
+SMS_REPLY_KEPT = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,34 @@ def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], targe
     times = [t for t in (sent.sent_at if sent is not None else None,
                          sending.sending_since if sending is not None else None) if t is not None]
     return max(times) if times else None
+
+
+def page_sent(notification_id: int, incident_id: int, user_id: int, methods: Iterable[str]
+              ) -> datetime | None:
+    """When the page `notification_id` left ilertd (from when it was handed out, while still being
+    sent), if it is a page of the incident to the user by one of `methods`; else None."""
+    row = m.Notification.get_or_none(m.Notification.id == notification_id)
+    if (row is None or row.incident_id != incident_id or row.user_id != user_id or row.kind != "ALERT"
+            or row.method not in tuple(methods)):
+        return None
+    return row.sent_at or row.sending_since
+
+
+def page_a_text_answers(db: peewee.Database, message_sid: str, phone: str, body: str,
+                        page_sent_at: datetime | None, now: datetime) -> datetime | None:
+    """When the page a texted escalation answers was sent. A message Twilio delivered before (its
+    MessageSid, from the same phone, with the same body) answers what its first delivery did;
+    any other answers the page sent at `page_sent_at`, kept for a re-send of it."""
+    with write_transaction(db):
+        m.SmsReply.delete().where(m.SmsReply.received_at < now - SMS_REPLY_KEPT).execute()
+        earlier = m.SmsReply.get_or_none(m.SmsReply.message_sid == message_sid)
+        if earlier is not None and earlier.phone == phone and earlier.body == body:
+            return earlier.page_sent_at
+        kept = {m.SmsReply.phone: phone, m.SmsReply.body: body, m.SmsReply.page_sent_at: page_sent_at,
+                m.SmsReply.received_at: now}
+        (m.SmsReply.insert({m.SmsReply.message_sid: message_sid, **kept})
+         .on_conflict(conflict_target=[m.SmsReply.message_sid], update=kept).execute())
+    return page_sent_at
 
 
 def was_paged_by_mail(incident_id: int, user_id: int, address: str, methods: Iterable[str]) -> bool:
