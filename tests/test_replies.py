@@ -76,7 +76,8 @@ def test_accept_by_sms_code_stops_the_next_level(app_paging: Paging, two_levels:
     app_paging.daemon.advance("PT31M")
     assert sms_to(app_paging, phone_of(app_paging, erin)) == []
     # A second accept changes nothing and says so.
-    assert sms_reply(app_paging, phone, "1A") == f"ilertd: Incident #{incident_id} is already accepted."
+    assert sms_reply(app_paging, phone, "1A") == (
+        f"ilertd: Incident #{incident_id} is already accepted by dave.")
     assert len(log(app_paging, incident_id, "ACCEPTED")) == 1
 
 

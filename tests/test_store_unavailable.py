@@ -370,5 +370,5 @@ def test_a_reply_code_the_store_refused_is_stored_again(
     app.advance(f"PT{int(WRITE_RETRY.total_seconds())}S")
     answers = {sms_reply(app_paging, phone, "1a") for phone in (dave_phone, erin_phone)}
     assert answers == {f"ilertd: Incident #{incident_id} accepted.",
-                       f"ilertd: Incident #{incident_id} is already accepted."}
+                       f"ilertd: Incident #{incident_id} is already accepted by dave."}
     assert f"the reply code 1 of incident {incident_id} could not be stored" in app.log()

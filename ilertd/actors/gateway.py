@@ -19,10 +19,11 @@ from ilertd.actors.base import send
 from ilertd.actors.heartbeat import HeartbeatChanged
 from ilertd.actors.messages import IncidentCommand, SomeoneMayBeReachable
 from ilertd.actors.runtime import Runtime
+from ilertd.app.context import IncidentChange
 from ilertd.app.unsent_pages import MovedPage
 from ilertd.domain.incidents import SYSTEM, Actor
 from ilertd.domain.policy_edits import PolicyEdit
-from ilertd.errors import NOT_LEADER, ApiError
+from ilertd.errors import NOT_LEADER
 from ilertd.store.outbox import store_test_page
 
 
@@ -37,14 +38,14 @@ class ActorGateway:
         self._look: tuple[Any, threading.Event] | None = None
 
     def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
-                        level: int | None, as_of: datetime | None) -> ApiError | None:
+                        level: int | None, as_of: datetime | None) -> IncidentChange:
         """The change, committed, or its refusal."""
         supervisor = self._supervisor()
         if supervisor is None:
-            return NOT_LEADER
+            return IncidentChange(NOT_LEADER)
         outcome = ask_blocking(supervisor, self.runtime.tracker, lambda reply: IncidentCommand(
             incident_id, action, actor, reply, content, level, as_of))  # type: ignore[arg-type]
-        return outcome.error
+        return IncidentChange(outcome.error, outcome.response_code)  # type: ignore[arg-type]
 
     def policy_edited(self, edit: PolicyEdit, incident_ids: list[int]) -> None:
         """Each of these incidents escalating by the policy edited goes on from its level in the

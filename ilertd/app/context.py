@@ -10,7 +10,7 @@ import peewee
 
 from ilertd.app.password_hashing import PasswordHashing
 from ilertd.app.unsent_pages import MovedPage
-from ilertd.domain.incidents import Actor
+from ilertd.domain.incidents import Actor, ResponseCode
 from ilertd.domain.notification_plan import METHODS
 from ilertd.domain.policy_edits import PolicyEdit
 from ilertd.errors import ApiError
@@ -32,8 +32,18 @@ def _raise_unavailable() -> int:
     raise ApiError(503, "UNAVAILABLE", "pages are sent by a running daemon")
 
 
-def _unavailable(*_args: object) -> ApiError | None:
-    return ApiError(503, "UNAVAILABLE", "incidents are acted on by a running daemon")
+@dataclass(frozen=True)
+class IncidentChange:
+    """What the incident's actor made of an action: its `refusal`, or, committed, its transition's
+    response `code` (`INCIDENT_ALREADY_ACCEPTED`: an accept that found it accepted, by another
+    reply landing first, changed nothing)."""
+
+    refusal: ApiError | None = None
+    code: ResponseCode | None = None
+
+
+def _unavailable(*_args: object) -> IncidentChange:
+    return IncidentChange(ApiError(503, "UNAVAILABLE", "incidents are acted on by a running daemon"))
 
 
 @dataclass
@@ -62,8 +72,8 @@ class Context:
     # those an e-mailed, texted or keyed reply may answer, a third party's as a built-in's.
     laid_out: Callable[[str], tuple[str, ...]] = lambda layout: BUILT_IN_LAYOUTS.get(layout, ())
     # The incident actors, from above this layer: (incident, action, who, comment, level, when
-    # the page a reply's escalation answers was sent) → the refusal, or None once committed.
-    incident_action: Callable[[int, str, Actor, str, int | None, datetime | None], ApiError | None] = (
+    # the page a reply's escalation answers was sent) → the refusal, or the code once committed.
+    incident_action: Callable[[int, str, Actor, str, int | None, datetime | None], IncidentChange] = (
         _unavailable)
     # The incident actors, from above this layer: (the edit recorded, the incidents it owes a move)
     # after an edit of the policy they escalate by, each goes on from its level in the edited one.

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from ilertd.app.auth import Principal
-from ilertd.app.context import Context
+from ilertd.app.context import Context, IncidentChange
 from ilertd.app.schema import Integer, ObjectSpec, Text
 from ilertd.domain.incidents import Actor
-from ilertd.errors import ApiError, invalid, not_found
+from ilertd.errors import invalid, not_found
 from ilertd.logs import ids
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
@@ -38,12 +38,12 @@ def incident_or_404(incident_id: int) -> m.Incident:
 
 
 def act_on_incident(ctx: Context, incident_id: int, action: str, actor: Actor, content: str = "",
-                    level: int | None = None, as_of: datetime | None = None) -> ApiError | None:
+                    level: int | None = None, as_of: datetime | None = None) -> IncidentChange:
     """The incident actor's `action`, committed, or its refusal. An accept by a user deleted as it
     landed (the delete checks their accepted incidents, then the accept commits) is taken back:
     the incident escalates anew, where it would have waited for nobody for good."""
-    error = ctx.incident_action(incident_id, action, actor, content, level, as_of)
-    if error is None and action == "accept" and actor.user_id is not None:
+    change = ctx.incident_action(incident_id, action, actor, content, level, as_of)
+    if change.refusal is None and action == "accept" and actor.user_id is not None:
         with write_transaction(ctx.db):
             # Held: a delete of theirs still open is waited for, and seen.
             exists = row_held(m.User, actor.user_id)
@@ -51,7 +51,7 @@ def act_on_incident(ctx: Context, incident_id: int, action: str, actor: Actor, c
             logger.warning("incident %s: accepted by %s, deleted meanwhile; escalating it anew", incident_id,
                            actor.name, extra=ids(incident_id=incident_id, user_id=actor.user_id))
             ctx.incident_action(incident_id, "acceptor_deleted", actor, "", None, None)
-    return error
+    return change
 
 
 class Incidents:
@@ -75,6 +75,7 @@ class Incidents:
             level = ESCALATE_BODY["level"].read(body, "level")
         incident_or_404(incident_id)
         actor = Actor(caller.user_id, caller.username, channel)
-        error = act_on_incident(self.ctx, incident_id, action, actor, content, level)
-        if error is not None:
-            raise error
+        # An accept another landed before is 200, the incident unchanged (the contract's).
+        refusal = act_on_incident(self.ctx, incident_id, action, actor, content, level).refusal
+        if refusal is not None:
+            raise refusal

@@ -127,7 +127,7 @@ def retime_holds(ctx: Context, source_ids: Iterable[int] | None, reason: str) ->
 def _retime(ctx: Context, source_ids: Iterable[int] | None, reason: str) -> None:
     ctx.maintenance.invalidate()
     for incident_id, until in holds_to_move(ctx.maintenance, source_ids, ctx.now()):
-        refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until)
+        refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until).refusal
         # The CLI, or a follower: the leading daemon moves it when it sees the change.
         if refusal is not None and refusal.code not in ("UNAVAILABLE", "NOT_LEADER"):
             logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)

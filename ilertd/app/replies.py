@@ -89,12 +89,18 @@ class Replies:
         if row.status == "RESOLVED":
             return Answer(f"Incident #{incident_id} is already resolved.")
         if action == "accept" and row.status == "ACCEPTED":
-            return Answer(f"Incident #{incident_id} is already accepted.")
+            return Answer(f"Incident #{incident_id} is already accepted{_by_acceptor(incident_id)}.")
         name = usernames([user_id]).get(user_id)
         if name is None:
             return Answer("Your user no longer exists in ilertd.")
-        error = act_on_incident(self.ctx, incident_id, action, Actor(user_id, name, channel), "", None,
-                                page_sent() if action == "escalate" else None)
+        change = act_on_incident(self.ctx, incident_id, action, Actor(user_id, name, channel), "", None,
+                                 page_sent() if action == "escalate" else None)
+        error = change.refusal
+        if change.code == "INCIDENT_ALREADY_ACCEPTED":
+            # Another's accept landed between the look above and this one: theirs is the accept.
+            logger.info("incident %s: accept by %s on %s found it accepted; nothing changed", incident_id,
+                        name, channel, extra=ids(incident_id=incident_id, user_id=user_id))
+            return Answer(f"Incident #{incident_id} is already accepted{_by_acceptor(incident_id)}.")
         if error is not None:
             if error.code == "INCIDENT_RESOLVED":
                 return Answer(f"Incident #{incident_id} is already resolved.")
@@ -261,6 +267,14 @@ class Replies:
             if sent is not None:
                 return sent
         return store.last_page_sent(incident_id, user_id, methods)
+
+
+def _by_acceptor(incident_id: int) -> str:
+    """" by NAME" of the user who accepted the incident, if one did and still exists."""
+    row = incident(incident_id)
+    acceptor = row.accepted_by_id if row is not None else None
+    name = usernames([acceptor]).get(acceptor) if acceptor is not None else None
+    return f" by {name}" if name else ""
 
 
 def _to_level(incident_id: int) -> str:
