@@ -19,6 +19,7 @@ from ilertd.actors import sending_marks
 from ilertd.actors.messages import IncidentClosed
 from ilertd.daemon import CHANNEL_ACTORS_PER_METHOD
 from ilertd.errors import StoreUnavailable
+from ilertd.plugins.sms import NOT_TAKEN
 from ilertd.store import models as m
 from ilertd.store import statements as sql
 from ilertd.store.committer import WRITE_RETRY, Committer, WriteUnit
@@ -372,3 +373,27 @@ def test_a_reply_code_the_store_refused_is_stored_again(
     assert answers == {f"ilertd: Incident #{incident_id} accepted.",
                        f"ilertd: Incident #{incident_id} is already accepted by dave."}
     assert f"the reply code 1 of incident {incident_id} could not be stored" in app.log()
+
+
+def test_an_sms_reply_the_store_refused_is_answered_text_it_again(
+        impatient: None, app_paging: Paging) -> None:
+    """It was a `503 STORE_UNAVAILABLE`, which Twilio neither re-sends nor shows anyone: the reply
+    was lost silently. Its help-text counter, written first, failed it even before it acted."""
+    dave = app_paging.user("dave", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    app_paging.policy([(30, [dave])])
+    incident_id = app_paging.alert()
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    app.advance("PT0S")
+    phone = phone_of(app_paging, dave)
+    assert sms_reply(app_paging, phone, "hello") is not None  # counted: reset by the next reply
+    with write_lock_held(app.data_dir / "ilertd.db"):
+        accepted = sms_reply(app_paging, phone, "1a")
+        helped = sms_reply(app_paging, phone, "what?")
+        stopped = sms_reply(app_paging, phone, "STOP")
+    assert accepted == (f"ilertd: Incident #{incident_id} was not accepted: ilertd could not store it."
+                        " Text your reply again in a minute.")
+    assert helped is not None and "reply 1a to accept" in helped
+    assert stopped == NOT_TAKEN
+    assert app.get(f"/api/incidents/{incident_id}").json()["status"] == "PENDING"
+    assert sms_reply(app_paging, phone, "1a") == f"ilertd: Incident #{incident_id} accepted."

@@ -178,14 +178,32 @@ class Replies:
             target = None
         if reply.action is None or target is None:
             # Help, or an answer that names nothing this phone may act on: both count towards the cap.
-            if store.count_help_reply(self.ctx.db, phone, now) > HELP_REPLIES_IN_A_ROW:
+            if self._count_help_reply(phone, now) > HELP_REPLIES_IN_A_ROW:
                 return None
             latest_code = store.latest_code(phone)
             return problem or sms_help(latest_code.code if latest_code is not None else None)
-        store.reset_help_replies(self.ctx.db, phone, now)
+        try:
+            store.reset_help_replies(self.ctx.db, phone, now)
+        except StoreUnavailable:
+            logger.warning("SMS reply from %s: its count of help texts was not reset (the store refused it)",
+                           phone)
         incident_id, user_id = target
-        return "ilertd: " + self.act(incident_id, user_id, reply.action, "SMS", lambda: self._page_texted(
-            incident_id, user_id, phone, body, message_sid)).text
+        answer = self.act(incident_id, user_id, reply.action, "SMS", lambda: self._page_texted(
+            incident_id, user_id, phone, body, message_sid))
+        if answer.retry:
+            # Twilio sends a webhook once: the responder, told, is the one who can send it again.
+            return (f"ilertd: Incident #{incident_id} was not {action_done(reply.action)}: ilertd could"
+                    " not store it. Text your reply again in a minute.")
+        return "ilertd: " + answer.text
+
+    def _count_help_reply(self, phone: str, now: datetime) -> int:
+        """One more help text in a row to the phone; the store refusing the count does not keep the
+        help from its sender (it only caps the texts of a loop)."""
+        try:
+            return store.count_help_reply(self.ctx.db, phone, now)
+        except StoreUnavailable:
+            logger.warning("SMS reply from %s: its help text was not counted (the store refused it)", phone)
+            return 1
 
     def _page_texted(self, incident_id: int, user_id: int, phone: str, body: str, message_sid: str
                      ) -> datetime | None:

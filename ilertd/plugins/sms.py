@@ -28,6 +28,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # To the sender of an SMS alert ilertd could not confirm (the store refused it, or no answer came
 # in time: it may or may not be open, and a second one is better than none).
 NOT_CONFIRMED = "ilertd: your alert was not confirmed, so nobody may be paged. Send it again in a minute."
+# To the sender of a reply (or STOP) the store could not take: nothing changed.
+NOT_TAKEN = "ilertd: your reply was not taken: ilertd could not store it. Text it again in a minute."
 
 
 def sms_event(form: dict[str, str]) -> Event:
@@ -76,8 +78,16 @@ class InboundSms:
         key = await run_in_threadpool(source_key_by_phone, to) if alerts_here else None
         if key is None:
             replies = self.context.replies
-            answer = await run_in_threadpool(replies.sms, sender, form.get("Body", ""),
-                                             form.get("MessageSid", ""))
+            try:
+                answer = await run_in_threadpool(replies.sms, sender, form.get("Body", ""),
+                                                 form.get("MessageSid", ""))
+            except ApiError as error:
+                if error.status < 500:
+                    raise
+                # A 5xx is not re-sent by Twilio: the reply would be lost with nobody told.
+                logger.warning("SMS reply from %s not taken: %s (%s); the sender is told to text it again",
+                               sender, error.message, error.code)
+                answer = NOT_TAKEN
             return Response(twiml_message(answer), media_type="application/xml")
         try:
             event = sms_event(form)
