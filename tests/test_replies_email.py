@@ -250,6 +250,12 @@ def test_replying_to_an_email_page_acts_only_from_the_paged_address(
     assert accepted["channel"] == "EMAIL" and accepted["user"]["id"] == ida
     send_mail(port, "ida@example.com", subject, "resolve")
     assert incident(paging, incident_id)["status"] == "RESOLVED"
+    # Ida's words that were no answer are in the log, with what they were answered; mallory's,
+    # from an address never paged, are not.
+    (words,) = log(paging, incident_id, "REPLY_RECEIVED")
+    assert words["user"]["id"] == ida and words["channel"] == "EMAIL"
+    assert words["text"] == ('ida mailed "Thanks, looking."; answered: the reply\'s first word must be'
+                             " accept, resolve or escalate")
 
 
 def test_only_a_mail_that_can_be_answered_asks_for_replies_to_the_reply_mailbox(

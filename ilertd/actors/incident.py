@@ -143,6 +143,8 @@ class IncidentActor:
             elif message.action == "policy_edited":
                 self._follow_policy_edit(incident, message, now)
                 return
+            elif message.action == "reply_received":
+                transition = domain.reply_received(incident, message.actor, message.content)
             elif message.action == "acceptor_deleted":
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.acceptor_deleted(incident, policy, message.actor.user_id or 0,

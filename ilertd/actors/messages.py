@@ -85,9 +85,11 @@ class Reroute:
 @dataclass(frozen=True)
 class IncidentCommand:
     incident_id: int
-    action: Literal["accept", "resolve", "comment", "escalate", "hold", "acceptor_deleted", "policy_edited"]
+    action: Literal["accept", "resolve", "comment", "escalate", "hold", "acceptor_deleted", "policy_edited",
+                    "reply_received"]
     actor: Actor
     reply: Reply
+    # For "comment": the comment; for "reply_received", its log entry's text; for "hold", why.
     content: str = ""
     # For "escalate": the level to go to; None means the next one.
     level: int | None = None

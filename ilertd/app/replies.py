@@ -11,7 +11,7 @@ from functools import cached_property
 from ilertd.app import bootstrap
 from ilertd.app.context import Context
 from ilertd.app.incidents import act_on_incident
-from ilertd.domain.incidents import Actor
+from ilertd.domain.incidents import Actor, quoted_reply, reply_received_text
 from ilertd.domain.link_tokens import LinkClaim, read_link, read_reply_key
 from ilertd.domain.pages_in_flight import pages_replied_to
 from ilertd.domain.replies import (
@@ -78,21 +78,44 @@ class Replies:
     # --- one answer, whichever way it came ----------------------------------------------------
 
     def act(self, incident_id: int, user_id: int, action: Action, channel: str,
-            page_sent: Callable[[], datetime | None] = lambda: None) -> Answer:
+            page_sent: Callable[[], datetime | None] = lambda: None, replied: str = "") -> Answer:
         """Take `action` for the user on the incident, once: a second accept changes nothing, a
-        RESOLVED incident is left as it is; each is answered saying so. `page_sent`: when the
-        page answered was sent (read only for an escalation): an escalation the incident has had
-        since leaves it where it is."""
-        row = incident(incident_id)
-        if row is None:
-            return Answer(f"Incident #{incident_id} no longer exists.")
-        if row.status == "RESOLVED":
-            return Answer(f"Incident #{incident_id} is already resolved.")
-        if action == "accept" and row.status == "ACCEPTED":
-            return Answer(f"Incident #{incident_id} is already accepted{_by_acceptor(incident_id)}.")
+        RESOLVED incident is left as it is; each is answered saying so, and logged (`replied`:
+        what the reply was, as `note_reply` words it). `page_sent`: when the page answered was sent
+        (read only for an escalation): an escalation the incident has had since leaves it where it is."""
+        answer, unchanged = self._take(incident_id, user_id, action, channel, page_sent)
+        if unchanged:
+            self.note_reply(incident_id, user_id, channel, replied or f"replied {action}", answer.text)
+        return answer
+
+    def note_reply(self, incident_id: int, user_id: int, channel: str, replied: str, answer: str) -> None:
+        """Log a reply that reached the incident and changed nothing (REPLY_RECEIVED), with what it
+        was answered: a reply that acted is logged by its change. A log the store refused only warns."""
         name = usernames([user_id]).get(user_id)
         if name is None:
-            return Answer("Your user no longer exists in ilertd.")
+            return
+        actor = Actor(user_id, name, channel)
+        refusal = self.ctx.incident_action(incident_id, "reply_received", actor,
+                                           reply_received_text(actor, replied, answer), None, None).refusal
+        if refusal is not None:
+            logger.warning("incident %s: a reply by %s on %s that changed nothing was not logged: %s",
+                           incident_id, name, channel, refusal.message,
+                           extra=ids(incident_id=incident_id, user_id=user_id))
+
+    def _take(self, incident_id: int, user_id: int, action: Action, channel: str,
+              page_sent: Callable[[], datetime | None]) -> tuple[Answer, bool]:
+        """`act`'s answer, and whether the reply reached the incident and changed nothing (a store
+        or node that could not take it changed nothing either, but the same reply is to come again)."""
+        row = incident(incident_id)
+        if row is None:
+            return Answer(f"Incident #{incident_id} no longer exists."), False
+        if row.status == "RESOLVED":
+            return Answer(f"Incident #{incident_id} is already resolved."), True
+        if action == "accept" and row.status == "ACCEPTED":
+            return Answer(f"Incident #{incident_id} is already accepted{_by_acceptor(incident_id)}."), True
+        name = usernames([user_id]).get(user_id)
+        if name is None:
+            return Answer("Your user no longer exists in ilertd."), False
         change = act_on_incident(self.ctx, incident_id, action, Actor(user_id, name, channel), "", None,
                                  page_sent() if action == "escalate" else None)
         error = change.refusal
@@ -100,22 +123,22 @@ class Replies:
             # Another's accept landed between the look above and this one: theirs is the accept.
             logger.info("incident %s: accept by %s on %s found it accepted; nothing changed", incident_id,
                         name, channel, extra=ids(incident_id=incident_id, user_id=user_id))
-            return Answer(f"Incident #{incident_id} is already accepted{_by_acceptor(incident_id)}.")
+            return Answer(f"Incident #{incident_id} is already accepted{_by_acceptor(incident_id)}."), True
         if error is not None:
             if error.code == "INCIDENT_RESOLVED":
-                return Answer(f"Incident #{incident_id} is already resolved.")
+                return Answer(f"Incident #{incident_id} is already resolved."), True
             if error.code == "ALREADY_ESCALATED":
                 logger.info("incident %s: escalation by %s on %s left as it is: %s", incident_id, name,
                             channel, error.message, extra=ids(incident_id=incident_id, user_id=user_id))
                 return Answer(f"Incident #{incident_id} was already escalated{_to_level(incident_id)}"
-                              " after this page; nothing changed.")
-            return Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}",
-                          retry=error.code in UNCHANGED_RETRY)
+                              " after this page; nothing changed."), True
+            return (Answer(f"Incident #{incident_id} was not {action_done(action)}: {error.message}",
+                           retry=error.code in UNCHANGED_RETRY), error.status < 500)
         logger.info("incident %s %s by %s on %s", incident_id, action_done(action), name, channel,
                     extra=ids(incident_id=incident_id, user_id=user_id))
         if action == "escalate":
-            return Answer(f"Incident #{incident_id} escalated{_to_level(incident_id)}.", acted=True)
-        return Answer(f"Incident #{incident_id} {action_done(action)}.", acted=True)
+            return Answer(f"Incident #{incident_id} escalated{_to_level(incident_id)}.", acted=True), False
+        return Answer(f"Incident #{incident_id} {action_done(action)}.", acted=True), False
 
     # --- SMS ------------------------------------------------------------------------------------
 
@@ -181,7 +204,14 @@ class Replies:
             if self._count_help_reply(phone, now) > HELP_REPLIES_IN_A_ROW:
                 return None
             latest_code = store.latest_code(phone)
-            return problem or sms_help(latest_code.code if latest_code is not None else None)
+            answer = problem or sms_help(latest_code.code if latest_code is not None else None)
+            if not problem and reply.kind != "action":
+                # Words that are no answer, to the one incident the phone's latest page named.
+                latest = [page for page in store.latest_pages_to(phone, phones) if page[1] in owners]
+                if len(latest) == 1:
+                    self.note_reply(*latest[0], "SMS", f"texted {quoted_reply(body)}",
+                                    answer.removeprefix("ilertd: "))
+            return answer
         try:
             store.reset_help_replies(self.ctx.db, phone, now)
         except StoreUnavailable:
@@ -189,7 +219,7 @@ class Replies:
                            phone)
         incident_id, user_id = target
         answer = self.act(incident_id, user_id, reply.action, "SMS", lambda: self._page_texted(
-            incident_id, user_id, phone, body, message_sid))
+            incident_id, user_id, phone, body, message_sid), f"texted {quoted_reply(body)}")
         if answer.retry:
             # Twilio sends a webhook once: the responder, told, is the one who can send it again.
             return (f"ilertd: Incident #{incident_id} was not {action_done(reply.action)}: ilertd could"
@@ -235,7 +265,7 @@ class Replies:
         # A call still being placed in its channel's batch has no sent_at stored yet: from when
         # it was handed out (a "5" pressed twice otherwise escalated twice).
         answer = self.act(page.incident_id, page.user_id, choice, "VOICE",
-                          lambda: page.sent_at or page.sending_since)
+                          lambda: page.sent_at or page.sending_since, f"pressed {digits.strip()[:1]}")
         return VoiceAnswer(answer.text)
 
     # --- links ----------------------------------------------------------------------------------
@@ -252,7 +282,8 @@ class Replies:
         claim = read_link(self.secret, token, self.ctx.now())
         return self.act(claim.incident_id, claim.user_id, claim.action, claim.channel,
                         lambda: self._page_answered(claim.incident_id, claim.user_id, (claim.channel,),
-                                                    [claim.page_id] if claim.page_id is not None else []))
+                                                    [claim.page_id] if claim.page_id is not None else []),
+                        f"followed the {claim.action.capitalize()} link")
 
     # --- e-mail ---------------------------------------------------------------------------------
 
@@ -270,10 +301,13 @@ class Replies:
                            incident_id, sender or "(no sender)", extra=ids(incident_id=incident_id))
             return Answer(f"{sender or 'this sender'} was not paged for incident #{incident_id}")
         action = email_reply_action(text)
+        replied = f"mailed {quoted_reply(next((line for line in text.splitlines() if line.strip()), ''))}"
         if action is None:
-            return Answer("the reply's first word must be accept, resolve or escalate")
+            answer = Answer("the reply's first word must be accept, resolve or escalate")
+            self.note_reply(incident_id, user_id, "EMAIL", replied, answer.text)
+            return answer
         return self.act(incident_id, user_id, action, "EMAIL", lambda: self._page_answered(
-            incident_id, user_id, mail, pages_replied_to(replied_to, self.secret)))
+            incident_id, user_id, mail, pages_replied_to(replied_to, self.secret)), replied)
 
     def _page_answered(self, incident_id: int, user_id: int, methods: tuple[str, ...],
                        named: list[int]) -> datetime | None:

@@ -179,6 +179,29 @@ def comment(incident: Incident, content: str, actor: Actor) -> Transition:
     return Transition(incident, (entry,), "COMMENT_ADDED")
 
 
+# How much of a reply's own words its log entry quotes: a code or a word, not a whole mail.
+REPLY_QUOTED = 60
+
+
+def quoted_reply(words: str) -> str:
+    """A reply's own words as its log entry quotes them: on one line, the start of a long one."""
+    words = " ".join(words.split())
+    return '"' + (words if len(words) <= REPLY_QUOTED else words[:REPLY_QUOTED - 3] + "...") + '"'
+
+
+def reply_received_text(actor: Actor, replied: str, answer: str) -> str:
+    """The log entry of a reply that changed nothing: who `replied` what (`texted "1a"`, `pressed
+    4`) and what they were answered."""
+    return f"{actor.name} {replied}; answered: {' '.join(answer.split())}"
+
+
+def reply_received(incident: Incident, actor: Actor, text: str) -> Transition:
+    """A reply to a page that changed nothing (already accepted or resolved, an escalation the
+    incident had had since its page, words that are no answer), logged with what it was answered
+    (`reply_received_text`): the log shows every answer, not only those that acted. Resolved or not."""
+    return Transition(incident, (LogEntry("REPLY_RECEIVED", text, actor.user_id, actor.channel),))
+
+
 def escalation_due(
     incident: Incident, policy: EscalationPolicy | None, now: datetime, paging: Paging = NO_PAGING
 ) -> Transition:
