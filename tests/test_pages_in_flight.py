@@ -146,7 +146,7 @@ def test_found_in_flight_once_it_is_due_again_and_twice_it_is_given_up() -> None
 def test_rows_are_marked_a_few_messages_ahead_and_a_row_sent_again_alone() -> None:
     """A batch's rows were all marked before its first message: to a server taking seconds a
     message, rows it never saw were "in flight" for minutes, and two crashes ended them ERROR."""
-    fresh = [False] * 30
+    fresh = [False] * 150
     assert marked_together([], 0.001) == 0
     assert marked_together(fresh, None) == 1  # the batch's first message: the pace is not known
     assert marked_together(fresh, 3.0) == 1  # a slow server: each message's rows just before it

@@ -28,7 +28,7 @@ FAILED = "NOTIFICATION_FAILED"
 # provider costs a commit per ~100 ms of sending, a slow one (seconds a message) a commit per
 # message, so a crash leaves few rows marked that the provider never saw.
 MARK_AHEAD_S = 0.1
-MARK_AHEAD_MESSAGES = 20
+MARK_AHEAD_MESSAGES = 100
 # The words for a status update's kind, as the channel's own log entries say them.
 UPDATE_WORDS = {"ALERT_ACCEPTED": "accepted", "ALERT_RESOLVED": "resolved", "ALERT_ESCALATED": "escalated"}
 
