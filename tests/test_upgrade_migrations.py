@@ -146,3 +146,35 @@ def test_an_open_incident_of_a_long_folded_key_or_a_nul_is_found_by_its_key_as_i
     assert 4 in keys.values() and len(keys) == 4
     assert [key for _, key, _ in _open_keys(db)] == [long_key, "db1\ufffddisk", "A\ufffd", "a\ufffd"]
     db.close()
+
+
+def test_open_incidents_of_e_mail_sources_take_the_keys_their_mails_now_bring(
+        tmp_path: Path, url: str) -> None:
+    """A mail's key now drops the tools' status words: the open incidents of e-mail sources opened
+    under the older rule take the key their next mail brings (a reminder joins them, a recovery
+    resolves them); a resolved one, another source's and one whose new key another open incident
+    holds are left as they were."""
+    db = store_before(tmp_path, "0022", url)
+    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
+                   " created_at) VALUES (2, 'mail', 'EMAIL', 'k2', 'HIGH', '2026-01-01 00:00:00')")
+    rows = [(1, 1, "Problem: Disk full", "PENDING"), (2, 2, "Problem: Disk full", "PENDING"),
+            (3, 2, "** PROBLEM Service Alert: web-1/HTTP is CRITICAL **", "ACCEPTED"),
+            (4, 2, "Problem: Old", "RESOLVED"), (5, 2, "Load high", "PENDING"),
+            (6, 2, "Problem: Load high", "PENDING")]
+    for incident_id, source_id, key, status in rows:
+        db.execute_sql(
+            "INSERT INTO incident (id, alert_source_id, alert_key, alert_key_identity, summary, details,"
+            " status, priority, escalation_level, escalation_pass, report_time, images, links, labels,"
+            f" custom_details, event_count) VALUES ({db.param}, {db.param}, {db.param}, {db.param}, 's',"
+            f" '', {db.param}, 'HIGH', 0, 0, {CREATED}, '[]', '[]', '{{}}', '{{}}', 1)",
+            (incident_id, source_id, key, alert_key_identity(key), status))
+    migrate(db)
+    assert [key for _, key, _ in _open_keys(db)] == [
+        "Problem: Disk full", "Disk full", "Service Alert: web-1/HTTP", "Problem: Old", "Load high",
+        "Problem: Load high"]
+    keys = open_alert_keys()
+    assert keys[(2, alert_key_identity("Disk full"))] == 2
+    assert keys[(2, alert_key_identity("Service Alert: web-1/HTTP"))] == 3
+    assert keys[(2, alert_key_identity("Load high"))] == 5
+    assert keys[(1, alert_key_identity("Problem: Disk full"))] == 1
+    db.close()
