@@ -61,7 +61,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     yield
     daemon = InProcessDaemon.current
     if daemon is not None and daemon.running:
-        daemon.settle(1.0)
+        daemon.settle(5.0)
 
 
 @pytest.fixture
