@@ -17,7 +17,7 @@ from ilertd.store import db as store_db
 from ilertd.store import models as m
 from ilertd.store import row_sets
 from ilertd.store import statements as sql
-from ilertd.store.committer import Committer, WriteUnit
+from ilertd.store.committer import Committer, NotLeadingError, WriteUnit
 from ilertd.store.db import migrate, open_database
 from ilertd.tracker import WorkTracker
 
@@ -50,8 +50,8 @@ def log_row(incident_id: int, text: str) -> dict[str, Any]:
             "user_id": None, "channel": "API"}
 
 
-def commit_all(db: peewee.Database, units: list[tuple[int, tuple[sql.Statement, ...]]]
-               ) -> dict[int, BaseException | None]:
+def commit_all(db: peewee.Database, units: list[tuple[int, tuple[sql.Statement, ...]]],
+               may_write: Any = None) -> dict[int, BaseException | None]:
     """Queue every unit before the writer starts, so they share batches, then wait for each."""
     outcomes: dict[int, BaseException | None] = {}
     landed = threading.Event()
@@ -64,6 +64,8 @@ def commit_all(db: peewee.Database, units: list[tuple[int, tuple[sql.Statement, 
         return done
 
     committer = Committer(db, WorkTracker())
+    if may_write is not None:
+        committer.guard_with(may_write)
     for owner, statements in units:
         committer.submit(WriteUnit(owner, statements, done_for(owner)))
     committer.start()
@@ -85,6 +87,20 @@ def test_a_batch_of_units_lands_whole_and_in_submission_order(store: Any) -> Non
     # Log ids follow submission order: each incident's two entries, one incident after the other.
     texts = [e.text for e in m.LogEntry.select().order_by(m.LogEntry.id)]
     assert texts == [t for i in range(1, 41) for t in (f"first of {i}", f"second of {i}")]
+
+
+def test_a_node_that_no_longer_leads_commits_nothing(store: Any) -> None:
+    """The fence said no (this node's lease was taken while it was stopped): every queued unit is
+    refused, none lands, where the resumed node committed an escalation over the new leader's."""
+    db, statements, source_id = store
+    leading = iter([True, False, False])
+    first = commit_all(db, [(1, (statements.insert_incident_row(incident_row(1, source_id)),))],
+                       may_write=lambda: next(leading))
+    assert first == {1: None}
+    units = [(i, (statements.insert_incident_row(incident_row(i, source_id)),)) for i in (2, 3)]
+    outcomes = commit_all(db, units, may_write=lambda: next(leading))
+    assert all(isinstance(error, NotLeadingError) for error in outcomes.values()), outcomes
+    assert [r.id for r in m.Incident.select()] == [1]
 
 
 def test_rows_beyond_the_parameter_limit_go_in_several_statements(

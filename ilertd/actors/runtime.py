@@ -74,8 +74,12 @@ class Runtime:
     answering: Answering = field(default_factory=Answering)
     # The daemon's own (the committer's and the web's too); a fresh one for a Runtime of a test.
     metrics: Metrics = field(default_factory=Metrics)
-    # Closed once this node stops leading: its channel actors hand no more pages to providers.
+    # Closed once this node stops leading: its channel actors hand no more pages to providers, and
+    # its committer commits no more writes.
     fence: Fence = field(default_factory=Fence)
+
+    def __post_init__(self) -> None:
+        self.committer.guard_with(self.fence.holds)
 
     @cached_property
     def pages(self) -> PageDispatcher:

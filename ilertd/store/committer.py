@@ -55,6 +55,10 @@ FOLD_EVERY_S = 1.0
 STALE_TICKETS = 50_000
 
 
+class NotLeadingError(RuntimeError):
+    """A write refused because this node no longer leads: another node may have written meanwhile."""
+
+
 @dataclass(frozen=True)
 class WriteUnit:
     """Writes that commit together or not at all, and who to tell once they did (or failed)."""
@@ -129,6 +133,14 @@ class Committer:
         # PostgreSQL checkpoints by itself, off every session's COMMIT.
         self._folds = is_sqlite(db)
         self._folded_at = 0.0
+        self._may_write: Callable[[], bool] | None = None
+        self._refusing = False
+
+    def guard_with(self, may_write: Callable[[], bool]) -> None:
+        """`may_write` is asked before each transaction (the fence of ilertd.fencing): a node whose
+        lease was taken (stopped past it, its lock's session ended) resumed with writes queued, and
+        committed an escalation over the new leader's. Once it says no, every unit is refused."""
+        self._may_write = may_write
 
     def start(self) -> None:
         self._thread.start()
@@ -230,6 +242,13 @@ class Committer:
         self._finished_up_to(leftovers)
 
     def _commit(self, batch: list[tuple[int, WriteUnit]]) -> None:
+        if self._may_write is not None and not self._may_write():
+            if not self._refusing:
+                self._refusing = True
+                logger.error("store: this node no longer leads; its writes are dropped (the leader's stand)")
+            for _, unit in batch:
+                self._finish(unit, NotLeadingError("this node no longer leads"))
+            return
         began = time.perf_counter()
         units = [unit for _, unit in batch]
         try:
