@@ -36,11 +36,14 @@ logger = logging.getLogger("ilertd")
 # How often a follower tries the lock: the longest a takeover waits once the leader's session is gone.
 RETRY_SECONDS = 1.0
 # How often a node refreshes its row; `ilertd status` counts a node up for 15 s after its last one.
-BEAT_SECONDS = 3.0
-# The leader's lease: a lock holder whose row was not refreshed for this long (five beats missed:
-# stopped, hung, its watcher wedged) has its lock session ended by a follower, which takes over.
-# Node rows carry each node's own wall clock: the nodes' clocks must agree within a few seconds.
-LEASE_SECONDS = 5 * BEAT_SECONDS
+# Every second (it was 3 s): a leader's pause is measured from its last refresh, so a beat every
+# 3 s (plus the watcher's wait) deposed a leader paused for 14.5 s, under its 15 s lease.
+BEAT_SECONDS = 1.0
+# The leader's lease: a lock holder whose row was not refreshed for this long (stopped, hung, its
+# watcher wedged) has its lock session ended by a follower, which takes over. A pause of up to
+# about 13 s is survived. Node rows carry each node's own wall clock: the nodes' clocks must
+# agree within a few seconds.
+LEASE_SECONDS = 15.0
 # How long the leader's last look at its lock session stands for a provider call: an older one (the
 # watcher was held up, or the whole process was stopped) is looked at again before the call.
 CONFIRMED_SECONDS = 3 * RETRY_SECONDS

@@ -7,8 +7,8 @@ from datetime import datetime
 from ilertd.leadership import BEAT_SECONDS, LEASE_SECONDS
 from ilertd.store.nodes import LEADER, LockHolder, NodeRow
 
-# A leader silent for longer than two beats (and a margin) is not acting: stopped, hung or cut off.
-STALLED_AFTER_SECONDS = 2 * BEAT_SECONDS + 1
+# A leader silent for longer than five beats is not acting: stopped, hung or cut off.
+STALLED_AFTER_SECONDS = 5 * BEAT_SECONDS
 
 
 def leader_line(nodes: list[NodeRow], holder: LockHolder | None, holder_row: NodeRow | None,
