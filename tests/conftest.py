@@ -3,6 +3,7 @@ where a process is needed), and no actor left running after one."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import uuid
@@ -50,6 +51,18 @@ GIVEN_OUT_FIRST = ("tests/test_openapi_fuzz.py", "tests/test_ui_browser.py", "te
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first (GIVEN_OUT_FIRST); the others keep their order."""
     items.sort(key=lambda item: item.nodeid.split("::")[0] not in GIVEN_OUT_FIRST)
+
+
+@pytest.fixture(autouse=True)
+def root_logging_kept() -> Iterator[None]:
+    """What a test does to the root logger is undone after it: `ilertd`'s own `configure_logging`
+    (a CLI command run in-process) put a handler on the test's captured stderr there, and a later
+    test's daemon thread logging through it printed "--- Logging error ---" (a closed file)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.hookimpl(hookwrapper=True)
