@@ -517,3 +517,16 @@ def test_support_hours_start_where_within_reads_them_open(zone: str, days: dict[
     while probe < begins:
         assert not hours.within(probe), probe
         probe += timedelta(minutes=1)
+
+
+def test_support_hours_words_are_taken_in_any_case_and_stored_upper_case() -> None:
+    """As every enumerated word of the API: `no_escalation` and `monday` were refused."""
+    hours = q.parse_support_hours({"timezone": "Europe/Berlin", "outside": "no_escalation",
+                                   "supportDays": {"monday": {"start": "08:00", "end": "18:00"}}})
+    assert hours == q.parse_support_hours({"timezone": "Europe/Berlin", "outside": "NO_ESCALATION",
+                                           "supportDays": {"MONDAY": {"start": "08:00", "end": "18:00"}}})
+    assert q.support_hours_json(hours)["outside"] == "NO_ESCALATION"
+    assert list(q.support_hours_json(hours)["supportDays"]) == ["MONDAY"]
+    someday = {"someday": {"start": "08:00", "end": "18:00"}}
+    with pytest.raises(ValueError, match=r"supportDays\.someday"):
+        q.parse_support_hours({"timezone": "UTC", "supportDays": someday})

@@ -177,7 +177,9 @@ def parse_support_hours(value: Any) -> SupportHours:
         zone_info(timezone)
     except ValueError as error:
         raise ValueError(f"supportHours.timezone: {error}") from None
+    # Enumerated words are taken in any case, as everywhere in the API.
     outside = value.get("outside", "LOW_PRIORITY")
+    outside = outside.upper() if isinstance(outside, str) else outside
     if outside not in OUTSIDE:
         raise ValueError(f"supportHours.outside must be one of {', '.join(OUTSIDE)}")
     days_in = value.get("supportDays")
@@ -187,7 +189,8 @@ def parse_support_hours(value: Any) -> SupportHours:
     days: dict[int, tuple[time, time | None]] = {}
     for name, hours in days_in.items():
         where = f"supportHours.supportDays.{name}"
-        if name not in WEEKDAYS:
+        day = name.upper() if isinstance(name, str) else name
+        if day not in WEEKDAYS:
             raise ValueError(f"{where}: the days are {', '.join(WEEKDAYS)}")
         if not isinstance(hours, dict):
             raise ValueError(f"{where} must be an object {{start, end}}")
@@ -196,7 +199,7 @@ def parse_support_hours(value: Any) -> SupportHours:
         assert start is not None
         if end is not None and end <= start:
             raise ValueError(f"{where}.end must be after its start (split a night over two days)")
-        days[WEEKDAYS.index(name)] = (start, end)
+        days[WEEKDAYS.index(day)] = (start, end)
     return SupportHours(timezone, days, outside)
 
 
