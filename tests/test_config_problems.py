@@ -313,6 +313,8 @@ def test_a_channel_url_that_drops_its_contact_is_refused(tmp_path: Path, url: st
     from_env = check_config(write(tmp_path, ""), topic_dropped)
     assert [(p.key, p.message.split(":")[0]) for p in from_env] == [
         ("channels.push.url", "ILERTD_CHANNELS_PUSH_URL")]
+    # Another service's URL is told where its recipient goes, not about json://'s query.
+    assert "json://" not in from_env[0].message and "where this service takes" in from_env[0].message
     for fine in ("json://gateway.example.com/sms/{contact}", "json://gateway.example.com/sms?:to={contact}",
                  "form://gateway.example.com/sms?-to={contact}"):
         assert check_config(write(tmp_path, f'[channels.sms]\nurl = "{fine}"\n'), {}) == []

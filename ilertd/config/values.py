@@ -278,11 +278,15 @@ def _carries_contact(channel: str) -> Callable[[str], str | None]:
                          for contacts in (STAND_IN_CONTACTS, OTHER_STAND_IN_CONTACTS))
         if first is None or first != second:
             return None
+        scheme = value.split("://", 1)[0].lower()
+        hint = (" json://, form:// and xml:// ignore a plain query parameter such as ?to={contact}:"
+                " put it in the path (json://gateway.example.com/sms/{contact}) or in the body"
+                " (?:to={contact});" if scheme.rstrip("s") in ("json", "form", "xml") else
+                " put {contact} where this service takes its recipient (apprise's page of the"
+                " service names it);")
         return ("apprise drops the contact from this URL: it reads the same whatever {contact} is, so"
-                " every page would reach the provider without its recipient. json://, form:// and"
-                " xml:// ignore a plain query parameter such as ?to={contact}: put it in the path"
-                " (json://gateway.example.com/sms/{contact}) or in the body (?:to={contact}); the value"
-                " is not shown, it may hold a credential")
+                f" every page would reach the provider without its recipient.{hint} the value is not"
+                " shown, it may hold a credential")
     return rule
 
 
