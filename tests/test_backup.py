@@ -218,3 +218,24 @@ def test_a_backup_whose_name_holds_a_hash_or_question_mark_is_the_one_restored(
     code, _, err = cli(capsys, "restore", "backup#2.db")
     assert code == 0, err
     assert not (tmp_path / "backup").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs as root, as README's restore does with sudo")
+def test_a_restore_run_as_root_leaves_the_store_to_the_owner_of_the_data_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sudo ilertd restore FILE` into the service's state directory made a new store and lock file
+    root's, 0600: the service (a DynamicUser) could not open its store, restarting every 2 s."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("STATE_DIRECTORY", str(data))
+    assert cli(capsys, "migrate")[0] == 0
+    backup = tmp_path / "backup.db"
+    assert cli(capsys, "backup", str(backup))[0] == 0
+    for path in data.iterdir():
+        path.unlink()
+    service_user = 65534  # nobody, as the service's own user
+    os.chown(data, service_user, service_user)
+    code, _, err = cli(capsys, "restore", str(backup))
+    assert code == 0, err
+    owners = {path.name: path.stat().st_uid for path in data.iterdir()}
+    assert owners["ilertd.db"] == service_user and owners["ilertd.db.lock"] == service_user, owners
+    assert set(owners.values()) == {service_user}, owners

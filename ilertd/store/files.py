@@ -47,12 +47,26 @@ def secure_directory(directory: Path) -> None:
 
 
 def create_private(path: Path) -> None:
-    """Make sure `path` exists, mode 0600, without touching its content."""
+    """Make sure `path` exists, mode 0600, without touching its content; one root creates in a
+    directory of another user's is that user's (see `owned_as_its_directory`)."""
     with writable(path):
         path.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         os.close(fd)
         os.chmod(path, FILE_MODE)
+        owned_as_its_directory(path)
+
+
+def owned_as_its_directory(path: Path) -> None:
+    """A file root made in a directory another user owns (the service's state directory, a command
+    run with sudo as README's restore says) is given to that user: a store or lock file left
+    root's 0600 kept the service from opening its store after a restore (SQLite gives its own
+    -wal and -shm files to the database's owner the same way)."""
+    if os.geteuid() != 0:
+        return
+    directory = path.parent.stat()
+    if directory.st_uid != 0 and path.stat().st_uid == 0:
+        os.chown(path, directory.st_uid, directory.st_gid)
 
 
 def open_private(path: Path, mode: str = "a+") -> IO[str]:
