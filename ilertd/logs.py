@@ -80,6 +80,9 @@ def configure_logging(log_format: str = "text", level: str = "INFO", stream: Tex
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # peewee logs every statement with its parameters at DEBUG: integration keys, signing secrets
+    # and password hashes went to the journal when an operator turned DEBUG on to troubleshoot.
+    logging.getLogger("peewee").setLevel(max(logging.INFO, root.level))
     # Neither format shows where a line was logged from, or by which thread or process: the
     # logging HOWTO's "Optimization" settings leave that out of every record (the log channel
     # writes a line per page, thousands at once in an escalation storm).

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import peewee
 import pytest
 
 from ilertd.logs import TEXT_FORMAT, TextLines, configure_logging, ids
@@ -86,3 +87,16 @@ def test_serve_writes_json_lines_when_told(make_daemon: Callable[..., DaemonProc
     assert lines and all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
     assert any(line["logger"] == "ilertd" and "serving on" in line["msg"] for line in lines)
     assert not [line for line in daemon.log().splitlines() if line.strip() and not line.startswith("{")]
+
+
+def test_debug_logs_no_statement_parameters(restore_root: None, tmp_path: Path) -> None:
+    """At DEBUG peewee logged each statement with its parameters: a source's integration key and
+    signing secret, a token's hash and a password hash went to the journal."""
+    out = io.StringIO()
+    configure_logging("text", "DEBUG", out)
+    db = peewee.SqliteDatabase(str(tmp_path / "s.db"))
+    db.execute_sql("CREATE TABLE t (secret TEXT)")
+    db.execute_sql("INSERT INTO t VALUES (?)", ("SIGNINGSECRET777",))
+    logging.getLogger("ilertd.test").debug("still at DEBUG")
+    assert "SIGNINGSECRET777" not in out.getvalue()
+    assert "still at DEBUG" in out.getvalue()
