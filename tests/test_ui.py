@@ -48,6 +48,32 @@ def test_a_session_ends_at_logout_at_its_expiry_and_with_a_new_password(app: InP
     assert str(client.get("/ui/incidents").url).split("?")[0].endswith("/ui/login")
 
 
+def test_acting_after_the_session_ended_leads_back_to_the_incident_not_done(app: InProcessDaemon) -> None:
+    """Accept on a page left open past the session's end went to the login page, then to the
+    POST-only action: a raw 405, and the incident still PENDING while the responder thought it
+    accepted."""
+    user(app, "ann")
+    incident_id = app.event(summary="db down", alertKey="db1").json()["incidentId"]
+    client = login(app, "ann")
+    page = f"/ui/incidents/{incident_id}"
+    token = csrf(client.get(page).text)
+    app.advance("PT12H1M")
+    base = str(client.base_url).rstrip("/")
+    for referer in ({"Referer": f"{base}{page}?notice=Accepted."}, {}, {"Referer": "https://evil.example/ui/users"}):
+        gate = client.post(f"{page}/accept", data={"csrf_token": token}, headers=referer,
+                           follow_redirects=False)
+        assert gate.status_code == 303, gate.text
+        shown = client.get(gate.headers["location"])
+        assert "that was not done" in shown.text
+        target = re.search(r'name="next" value="([^"]+)"', shown.text)
+        assert target is not None and target[1] == page, target
+        logged_in = client.post("/ui/login", data={"username": "ann", "password": PASSWORD,
+                                                   "csrf_token": csrf(shown.text), "next": target[1]})
+        assert logged_in.status_code == 200 and '/accept"' in logged_in.text, logged_in.text[:300]
+        assert app.get(f"/api/incidents/{incident_id}").json()["status"] == "PENDING"
+        app.advance("PT12H1M")
+
+
 def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(app: InProcessDaemon) -> None:
     user(app, "ann")
     incident_id = app.event(summary="db down", alertKey="db1").json()["incidentId"]

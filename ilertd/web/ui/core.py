@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -38,6 +38,9 @@ SESSION_TTL = timedelta(hours=12)
 # are refused until the window has passed since the oldest.
 FAILED_LOGINS_ALLOWED = 5
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
+# A form posted after its session ended did nothing: the login page says so, and then shows the
+# form's page again rather than the POST-only action (whose GET would be a 405).
+NOT_DONE_LOGGED_OUT = "Your session had ended, so that was not done: log in, then do it again."
 # Names and addresses with failed logins kept before those outside the window are dropped.
 FAILURES_KEPT = 10_000
 TEMPLATES = Path(__file__).parent / "templates"
@@ -217,6 +220,15 @@ class Ui:
     def error_page(self, request: Request, view: View | None, error: ApiError) -> HTMLResponse:
         return self.render(request, view, Page("error.html", {"error": error}, error.status))
 
+    def _to_login(self, request: Request) -> RedirectResponse:
+        """The login page, then back: to the page asked for, or, for a form posted without a
+        session, to the page the form was on (its action answers POST only), saying it was not done."""
+        if request.method in ("GET", "HEAD"):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+        target = form_page(request, self.services.config.server.public_path)
+        return redirect(f"/ui/login?next={quote(target, safe='')}", NOT_DONE_LOGGED_OUT)
+
     # --- the endpoint -------------------------------------------------------------------------
 
     def endpoint(self, handler: Handler, public: bool = False) -> Callable[[Request], Any]:
@@ -239,8 +251,7 @@ class Ui:
     async def _serve(self, request: Request, handler: Handler, public: bool) -> Response:
         found = await run_in_threadpool(self.principal, request)
         if found is None and not public:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+            return self._to_login(request)
         anonymous = View(request, Principal(0, "", ""))
         view = View(request, found[0], zone=found[1]) if found is not None else anonymous
         if request.method == "POST":
@@ -264,6 +275,22 @@ class Ui:
         if isinstance(result, Page):
             return self.render(request, view if found else None, result)
         return result
+
+
+def form_page(request: Request, public_path: str) -> str:
+    """The page a form posted to `request` was on: the Referer's path if it is a page of this UI
+    on this host, else the action's path without its last segment (/ui/incidents/1/accept ->
+    /ui/incidents/1)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    path = referer.path
+    if public_path and (path == public_path or path.startswith(public_path + "/")):
+        path = path[len(public_path):]
+    if referer.netloc == request.headers.get("host", "") and path.startswith("/ui/") \
+            and not path.startswith("/ui/login"):
+        # An old notice ("Accepted.") would read as the outcome of the action that was not done.
+        query = urlencode([(k, v) for k, v in parse_qsl(referer.query) if k != "notice"])
+        return path + (f"?{query}" if query else "")
+    return request.url.path.rstrip("/").rsplit("/", 1)[0] or "/ui/incidents"
 
 
 def redirect(path: str, notice: str = "") -> RedirectResponse:
