@@ -148,6 +148,33 @@ def test_a_bad_policy_form_is_shown_again_with_its_error_and_changes_nothing(app
     assert [p["id"] for p in app.get("/api/escalation-policies").json()] == [policy_id]
 
 
+def test_a_name_taken_shows_the_form_again_with_what_was_typed(app: InProcessDaemon) -> None:
+    """A duplicate policy or source name gave a "409 · Something is wrong" page, and everything
+    typed (the levels, their people) was lost."""
+    user(app, "root", "ADMIN")
+    ann = user(app, "ann")
+    level = {"escalationTimeout": 10, "users": [{"id": ann}]}
+    app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [level]})
+    other = app.post("/api/escalation-policies", {"name": "db", "escalationRules": [level]}).json()["id"]
+    client = login(app, "root")
+    for form in ("/ui/policies/new", f"/ui/policies/{other}/edit"):
+        taken = submit(client, form, form, [("name", "ops"), ("level-0-timeout", "7"),
+                                            ("level-0-users", str(ann))])
+        assert taken.status_code == 409 and 'value="ops"' in taken.text and 'value="7"' in taken.text
+        assert f'<option value="{ann}" selected>ann</option>' in taken.text
+        assert "is already named" in taken.text
+        assert "Something is wrong" not in taken.text
+    assert sorted(p["name"] for p in app.get("/api/escalation-policies").json()) == ["db", "ops"]
+    second = app.post("/api/alert-sources", {"name": "web", "integrationType": "API"}).json()["id"]
+    for form in ("/ui/sources/new", f"/ui/sources/{second}/edit"):
+        taken = submit(client, form, form, {"name": "default", "integrationType": "API", "priority": "LOW",
+                                            "escalationPolicy": ""})
+        assert taken.status_code == 409 and 'value="default"' in taken.text, taken.text[-800:]
+        assert 'name="integrationType"' in taken.text and "is already named" in taken.text
+        assert "Something is wrong" not in taken.text
+    assert sorted(s["name"] for s in app.get("/api/alert-sources").json()) == ["default", "web"]
+
+
 def test_an_alertmanager_source_page_gives_a_receiver_that_opens_incidents(app: InProcessDaemon) -> None:
     user(app, "root", "ADMIN")
     ann = user(app, "ann")

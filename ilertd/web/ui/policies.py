@@ -172,11 +172,12 @@ def routes(ui: Ui) -> list[Route]:
             else:
                 row = sources.update_policy(view.principal, policy["id"], body)
         except ApiError as error:
-            if error.status != 400:
+            # 409 too (a name another policy has): the form again with what was typed, not an error page.
+            if error.status not in (400, 409):
                 raise
             typed = {"name": view.form.get("name")[:255], "repeating": view.form.get("repeating") == "on",
                      "frequency": view.form.get("frequency")[:20]}
-            return form_page(policy, typed, rows, plain_message(error, kept), 400)
+            return form_page(policy, typed, rows, plain_message(error, kept), error.status)
         done = "Escalation policy created." if policy is None else "Escalation policy saved."
         return redirect(f"/ui/policies/{row.id}", done)
 

@@ -258,9 +258,9 @@ def routes(ui: Ui) -> list[Route]:
         try:
             row = sources.create_source(view.principal, body_of(values))
         except ApiError as error:
-            if error.status != 400:
+            if error.status not in (400, 409):  # 409: a name another source has
                 raise
-            return form_page(None, values, error.message, 400)
+            return form_page(None, values, error.message, error.status)
         return redirect(f"/ui/sources/{row.id}", "Alert source created.")
 
     def update(view: View) -> Page | Response:
@@ -275,9 +275,9 @@ def routes(ui: Ui) -> list[Route]:
                 del body["integrationType"]
             row = sources.update_source(view.principal, current["id"], body)
         except ApiError as error:
-            if error.status != 400:
+            if error.status not in (400, 409):  # 409: a name another source has
                 raise
-            return form_page(current, values, error.message, 400)
+            return form_page(current, values, error.message, error.status)
         return redirect(f"/ui/sources/{row.id}", "Alert source saved.")
 
     def delete(view: View) -> Page | Response:
