@@ -199,6 +199,25 @@ def test_a_bad_override_re_renders_with_the_error_and_stores_nothing(app: InProc
     assert app.get(f"/api/schedules/{ids['schedule']}/overrides").json() == before
 
 
+def test_an_override_started_a_minute_ago_starts_now(app: InProcessDaemon) -> None:
+    """The form pre-fills the next whole minute; sent once that minute had begun, the start was
+    "in the past", and sending it again never worked."""
+    ids = team(app)
+    client = login(app, "boss")
+    page = f"/ui/schedules/{ids['schedule']}"
+    overrides = f"/api/schedules/{ids['schedule']}/overrides"
+    app.advance("PT65S")  # 09:01:05Z: the form's 10:01 Berlin began 5 s ago
+    added = submit(client, page, f"{page}/overrides",
+                   {"user": str(ids["ann"]), "start": "2026-01-05T10:01", "end": "2026-01-05T12:00"})
+    assert added.status_code == 200 and "Override added: ann" in added.text, added.text
+    starts = [o["start"] for o in app.get(overrides).json() if o["user"]["id"] == ids["ann"]]
+    assert starts == ["2026-01-05T09:01:05.000Z"]
+    # Further back than a form's minute or two is still refused: the past does not change.
+    late = submit(client, page, f"{page}/overrides",
+                  {"user": str(ids["ben"]), "start": "2026-01-05T09:55", "end": "2026-01-05T12:00"})
+    assert late.status_code == 400 and "is in the past" in late.text
+
+
 def test_an_override_is_removed_or_ended_and_the_past_stays(app: InProcessDaemon) -> None:
     ids = team(app)
     client = login(app, "boss")

@@ -82,3 +82,14 @@ def _join(timeline: list[Shift], following: list[Shift]) -> None:
             timeline[-1] = Shift(shift.user, timeline[-1].start, shift.end)
         else:
             timeline.append(shift)
+
+
+# A form's start field has no seconds and is pre-filled with the next whole minute: submitted a
+# little later it lies in the past, and would be refused however often it was sent again.
+OVERRIDE_START_GRACE = timedelta(minutes=5)
+
+
+def override_start(start: datetime, now: datetime) -> datetime:
+    """An override's start as a form means it: one less than OVERRIDE_START_GRACE in the past is
+    now (the form was filled in a minute ago); any other is as given (further back is refused)."""
+    return now if now - OVERRIDE_START_GRACE < start < now else start

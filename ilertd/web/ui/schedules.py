@@ -16,7 +16,7 @@ from ilertd.domain import schedule_history, schedule_view
 from ilertd.domain.local_time import local_to_utc, zone_info
 from ilertd.domain.schedule_history import History
 from ilertd.domain.schedules import Shift
-from ilertd.domain.timeutil import format_instant
+from ilertd.domain.timeutil import format_instant, parse_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store.people import usernames, users_page
 from ilertd.store.schedules import all_schedules, overrides_by_start
@@ -198,6 +198,14 @@ def routes(ui: Ui) -> list[Route]:
     def show(view: View) -> Page:
         return schedule_page(view, view.path_int())
 
+    def started(start: str) -> str:
+        """The start typed, or now if it is a minute or two past (see `override_start`)."""
+        try:
+            at = parse_instant(start)
+        except ValueError:
+            return start
+        return format_instant(schedule_view.override_start(at, services.clock.now())) or start
+
     def add_override(view: View) -> Page | Response:
         schedule_id = view.path_int()
         row = schedule_or_404(schedule_id)
@@ -212,7 +220,7 @@ def routes(ui: Ui) -> list[Route]:
             picked = form["user"]
             # Anything but a number goes to the application layer as given, which refuses it.
             user_id: Any = int(picked) if picked.isdigit() and len(picked) < 19 else picked
-            body = {"user": {"id": user_id}, "start": read_local(form["start"], view.zone),
+            body = {"user": {"id": user_id}, "start": started(read_local(form["start"], view.zone)),
                     "end": read_local(form["end"], view.zone)}
         try:
             created = services.app.schedules.add_override(view.principal, schedule_id, body)
