@@ -8,11 +8,14 @@ import json
 import re
 import shlex
 from pathlib import Path
+from urllib.parse import urlencode
 
 import yaml
 
 from tests.inprocess import InProcessDaemon
 from tests.ui_helpers import csrf, login, submit, user
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 ALERTMANAGER_FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager"
 
@@ -173,6 +176,43 @@ def test_a_name_taken_shows_the_form_again_with_what_was_typed(app: InProcessDae
         assert 'name="integrationType"' in taken.text and "is already named" in taken.text
         assert "Something is wrong" not in taken.text
     assert sorted(s["name"] for s in app.get("/api/alert-sources").json()) == ["default", "web"]
+
+
+def test_a_policy_changed_in_another_tab_is_not_overwritten_unseen(app: InProcessDaemon) -> None:
+    """Two tabs editing one policy: the later save silently removed the level the other had added."""
+    user(app, "root", "ADMIN")
+    ann, ben = user(app, "ann"), user(app, "ben")
+    level = {"escalationTimeout": 10, "users": [{"id": ann}]}
+    policy_id = app.post("/api/escalation-policies", {"name": "ops", "escalationRules": [level]}).json()["id"]
+    client = login(app, "root")
+    edit = f"/ui/policies/{policy_id}/edit"
+    version = re.compile(r'name="version" value="([^"]+)"')
+
+    def version_of(page: str) -> str:
+        found = version.search(page)
+        assert found is not None, page
+        return found[1]
+
+    first_tab = client.get(edit).text
+    mine = [("name", "ops"), ("repeating", "on"), ("frequency", "2"),
+            ("level-0-timeout", "10"), ("level-0-users", str(ann))]
+    other = submit(client, edit, edit, [("name", "ops"), ("level-0-timeout", "10"),
+                                        ("level-0-users", str(ann)),
+                                        ("level-1-timeout", "15"), ("level-1-users", str(ben))])
+    assert other.status_code == 200 and len(app.get(f"/api/escalation-policies/{policy_id}").json()[
+        "escalationRules"]) == 2
+    stale = client.post(edit, content=urlencode([*mine, ("version", version_of(first_tab)),
+                                                 ("csrf_token", csrf(first_tab))]), headers=FORM)
+    assert stale.status_code == 409 and "changed since you opened it" in stale.text
+    assert "with 2 levels" in stale.text and 'name="repeating" checked' in stale.text
+    saved = app.get(f"/api/escalation-policies/{policy_id}").json()
+    assert len(saved["escalationRules"]) == 2 and saved["repeating"] is False
+    # Seen, and saved again: the user's version replaces it.
+    again = client.post(edit, content=urlencode([*mine, ("version", version_of(stale.text)),
+                                                 ("csrf_token", csrf(stale.text))]), headers=FORM)
+    assert again.status_code == 200 and "Escalation policy saved." in again.text
+    saved = app.get(f"/api/escalation-policies/{policy_id}").json()
+    assert len(saved["escalationRules"]) == 1 and saved["repeating"] is True
 
 
 def test_an_alertmanager_source_page_gives_a_receiver_that_opens_incidents(app: InProcessDaemon) -> None:

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from ilertd.app.auth import require_admin
 from ilertd.app.sources import MAX_LEVELS, policy_or_404
+from ilertd.domain.policy_version import changed_since, policy_version
 from ilertd.errors import ApiError
 from ilertd.store.people import usernames, users_page
 from ilertd.store.schedules import all_schedules
@@ -147,10 +148,12 @@ def routes(ui: Ui) -> list[Route]:
                                     "used_by": using(shown["id"]).get(shown["id"], [])})
 
     def form_page(policy: dict[str, Any] | None, values: dict[str, Any], rows: list[LevelRow],
-                  error: str = "", status: int = 200) -> Page:
+                  error: str = "", status: int = 200, version: str | None = None) -> Page:
         spare = [LevelRow() for _ in range(min(SPARE_ROWS, MAX_LEVELS - len(rows)))]
+        if version is None:
+            version = policy_version(policy) if policy is not None else ""
         return Page("policy_form.html", {"policy": policy, "values": values, "rows": [*rows, *spare],
-                                         "error": error, **choices()}, status)
+                                         "error": error, "version": version, **choices()}, status)
 
     def new_form(view: View) -> Page:
         require_admin(view.principal)
@@ -164,6 +167,18 @@ def routes(ui: Ui) -> list[Route]:
     def save(view: View, policy: dict[str, Any] | None) -> Page | Response:
         rows = posted_rows(view.form)
         kept: list[int] = []
+        typed = {"name": view.form.get("name")[:255], "repeating": view.form.get("repeating") == "on",
+                 "frequency": view.form.get("frequency")[:20]}
+        loaded = view.form.get("version")[:64]
+        if policy is not None and changed_since(policy, loaded):
+            # Saved, it would silently undo the other edit (a level another tab added, gone). The
+            # form now carries the current version: saving again replaces it, knowingly.
+            levels = len(policy["escalationRules"])
+            message = (f"this policy was changed since you opened it; your changes, shown here, are not "
+                       f"saved. The saved policy is now {policy['name']!r} with {levels} "
+                       f"level{'s' if levels != 1 else ''} (open it in another tab to compare); "
+                       f"save again to replace it with yours")
+            return form_page(policy, typed, rows, message, 409)
         try:
             stored = policy["escalationRules"] if policy is not None else None
             body, kept = policy_body(view.form, rows, stored)
@@ -175,9 +190,7 @@ def routes(ui: Ui) -> list[Route]:
             # 409 too (a name another policy has): the form again with what was typed, not an error page.
             if error.status not in (400, 409):
                 raise
-            typed = {"name": view.form.get("name")[:255], "repeating": view.form.get("repeating") == "on",
-                     "frequency": view.form.get("frequency")[:20]}
-            return form_page(policy, typed, rows, plain_message(error, kept), error.status)
+            return form_page(policy, typed, rows, plain_message(error, kept), error.status, loaded)
         done = "Escalation policy created." if policy is None else "Escalation policy saved."
         return redirect(f"/ui/policies/{row.id}", done)
 
