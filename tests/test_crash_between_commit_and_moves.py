@@ -5,29 +5,22 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
 
+from tests.conditions import wait_for as wait_until
 from tests.daemon import DaemonProcess
 from tests.test_durability import escalate_default_source
 
-POLL_S = 0.002
-DEADLINE_S = 30.0
 INCIDENTS = 200
 
 
 def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    """Poll `condition` until it is truthy (its value), for at most 30 s."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise AssertionError(f"timed out waiting for {what}")
+    """`tests.conditions.wait_for` at 2 ms and for 30 s: the kill must land between a COMMIT and
+    the moves that follow it."""
+    return wait_until(condition, what, timeout=30.0, poll=0.002)
 
 
 def store_value(daemon: DaemonProcess, sql: str, *params: Any) -> Any:

@@ -16,6 +16,8 @@ import httpx2 as httpx
 import pytest
 
 from ilertd.app import preferences, schedules, sources
+from ilertd.app.auth import Principal
+from ilertd.errors import ApiError
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 
@@ -66,6 +68,29 @@ def test_two_policy_edits_never_store_a_policy_either_is_refused_with(
     assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
     stored = app.get(path).json()
     assert not (stored["repeating"] and all(r["escalationTimeout"] == 0 for r in stored["escalationRules"]))
+
+
+def test_two_edits_from_one_loaded_copy_of_a_policy_store_one_and_refuse_the_other(
+        either_store: InProcessDaemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI's two tabs: each save names the version its form loaded. Checked before the write,
+    both passed when they came at once; checked in the write, the second is refused."""
+    app = either_store
+    user = app.post("/api/users", {"username": "u1", "email": "u1@example.com"}).json()["id"]
+    created = app.post("/api/escalation-policies", {"name": "p", "escalationRules": [
+        {"escalationTimeout": 5, "users": [{"id": user}]}]}).json()["id"]
+    loaded = sources.version_of_policy(sources.policy_or_404(created))
+    edits, admin = app.daemon.services.app.sources, Principal(1, "admin", "ADMIN")
+    both_read_first(monkeypatch, sources, "policy_or_404")
+
+    def save(body: dict[str, Any]) -> str:
+        try:
+            edits.update_policy(admin, created, body, loaded)
+        except ApiError as error:
+            return error.code
+        return "saved"
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(save, [{"repeating": True, "frequency": 1}, {"name": "q"}]))
+    assert outcomes == ["CHANGED_SINCE_LOADED", "saved"]
 
 
 def test_two_source_edits_never_leave_a_number_on_a_source_of_another_type(

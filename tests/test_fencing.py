@@ -6,11 +6,9 @@ takes over; `ilertd status` names such a holder as stalled."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg2
 import pytest
@@ -19,22 +17,10 @@ from ilertd.leadership import LEASE_SECONDS, Leadership
 from ilertd.node_status import leader_line
 from ilertd.store.db import PG_LOCK_ID
 from ilertd.store.nodes import LockHolder, NodeRow
+from tests.conditions import wait_for
 from tests.conftest import paging_with
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
-
-POLL_S = 0.02
-DEADLINE_S = 10.0
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from ilertd.domain.pages_in_flight import (
 )
 from ilertd.store import models as m
 from ilertd.store.db import open_database
+from tests.conditions import wait_for
 from tests.conftest import paging_config
 from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
@@ -37,19 +37,8 @@ from tests.paging import Paging
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HASH_SEED = "0"
-POLL_S = 0.02
-DEADLINE_S = 10.0
 
 
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    """Poll `condition` every 20 ms until it is truthy (its value), for at most 10 s."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def outbox_row(data_dir: Path, notification_id: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ilertd.app.quiet_times import retime_holds
 from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSpec, Ref, Text
 from ilertd.domain.escalation import repeats_at_once
 from ilertd.domain.phone_numbers import E164, e164
+from ilertd.domain.policy_version import policy_version
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
@@ -97,6 +98,11 @@ def policy_or_404(policy_id: int) -> m.EscalationPolicy:
     if row is None:
         raise not_found("escalation policy", policy_id)
     return row
+
+
+def version_of_policy(row: m.EscalationPolicy) -> str:
+    """The version an edit of the policy loaded from `row` names (`update_policy`'s `loaded`)."""
+    return policy_version(row.name, row.rules, row.repeating, row.frequency)
 
 
 def policy_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -338,7 +344,10 @@ class Sources:
             row = m.EscalationPolicy.create(**fields)
         return row
 
-    def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any]) -> m.EscalationPolicy:
+    def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any],
+                      loaded: str = "") -> m.EscalationPolicy:
+        """`loaded`, when given, is the version of the policy the edit was made from: changed since
+        by another (a level another tab added), the edit is refused, 409 CHANGED_SINCE_LOADED."""
         require_admin(caller)
         policy_or_404(policy_id)
         within = self.ctx.db.in_transaction()
@@ -350,6 +359,9 @@ class Sources:
                 # repeating policy of timeouts 0, which either alone is refused, was stored).
                 v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
                 current = policy_or_404(policy_id)
+                if loaded and loaded != version_of_policy(current):
+                    raise ApiError(409, "CHANGED_SINCE_LOADED", "the escalation policy was changed since"
+                                   " this edit's copy was loaded; nothing was saved")
                 fields = self._policy_fields(body, creating=False)
                 self._refuse_repeats_at_once(fields, current)
                 if "name" in fields:

@@ -1,4 +1,4 @@
-"""An escalation policy's version as a form loaded it: what a save checks it still edits."""
+"""An escalation policy's version: what an edit made from a loaded copy checks it still edits."""
 
 from __future__ import annotations
 
@@ -6,18 +6,10 @@ import hashlib
 import json
 from typing import Any
 
-# What a policy form edits; a change to any of them since the form was loaded is another's edit.
-EDITED_FIELDS = ("name", "escalationRules", "repeating", "frequency")
 
-
-def policy_version(policy: dict[str, Any]) -> str:
-    """A short digest of the policy's edited fields (as the API shows them)."""
-    edited = {name: policy.get(name) for name in EDITED_FIELDS}
+def policy_version(name: str, rules: Any, repeating: bool, frequency: int) -> str:
+    """A short digest of what a policy edit changes: its name, levels, repeating and frequency as
+    stored. Another's edit since a copy was loaded changes it."""
+    edited = {"name": name, "rules": rules, "repeating": bool(repeating), "frequency": int(frequency)}
     text = json.dumps(edited, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
-
-
-def changed_since(policy: dict[str, Any], loaded_version: str) -> bool:
-    """Whether `policy` is no longer the one a form loaded as `loaded_version` (none: an older
-    form without the field, taken as unchanged)."""
-    return bool(loaded_version) and loaded_version != policy_version(policy)

@@ -10,8 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ilertd.app.auth import require_admin
-from ilertd.app.sources import MAX_LEVELS, policy_or_404
-from ilertd.domain.policy_version import changed_since, policy_version
+from ilertd.app.sources import MAX_LEVELS, policy_or_404, version_of_policy
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.store.people import usernames, users_page
 from ilertd.store.schedules import all_schedules
@@ -151,7 +151,7 @@ def routes(ui: Ui) -> list[Route]:
                   error: str = "", status: int = 200, version: str | None = None) -> Page:
         spare = [LevelRow() for _ in range(min(SPARE_ROWS, MAX_LEVELS - len(rows)))]
         if version is None:
-            version = policy_version(policy) if policy is not None else ""
+            version = version_of_policy(policy_or_404(policy["id"])) if policy is not None else ""
         return Page("policy_form.html", {"policy": policy, "values": values, "rows": [*rows, *spare],
                                          "error": error, "version": version, **choices()}, status)
 
@@ -170,23 +170,24 @@ def routes(ui: Ui) -> list[Route]:
         typed = {"name": view.form.get("name")[:255], "repeating": view.form.get("repeating") == "on",
                  "frequency": view.form.get("frequency")[:20]}
         loaded = view.form.get("version")[:64]
-        if policy is not None and changed_since(policy, loaded):
-            # Saved, it would silently undo the other edit (a level another tab added, gone). The
-            # form now carries the current version: saving again replaces it, knowingly.
-            levels = len(policy["escalationRules"])
-            message = (f"this policy was changed since you opened it; your changes, shown here, are not "
-                       f"saved. The saved policy is now {policy['name']!r} with {levels} "
-                       f"level{'s' if levels != 1 else ''} (open it in another tab to compare); "
-                       f"save again to replace it with yours")
-            return form_page(policy, typed, rows, message, 409)
         try:
             stored = policy["escalationRules"] if policy is not None else None
             body, kept = policy_body(view.form, rows, stored)
             if policy is None:
                 row = sources.create_policy(view.principal, body)
             else:
-                row = sources.update_policy(view.principal, policy["id"], body)
+                row = sources.update_policy(view.principal, policy["id"], body, loaded)
         except ApiError as error:
+            if policy is not None and error.code == "CHANGED_SINCE_LOADED":
+                # Saved, it would silently undo the other edit (a level another tab added, gone).
+                # The form now carries the current version: saving again replaces it, knowingly.
+                current = escalation_policy_json(policy_or_404(policy["id"]))
+                levels = len(current["escalationRules"])
+                message = (f"this policy was changed since you opened it; your changes, shown here, are"
+                           f" not saved. The saved policy is now {quoted(current['name'])} with {levels}"
+                           f" level{'s' if levels != 1 else ''} (open it in another tab to compare);"
+                           f" save again to replace it with yours")
+                return form_page(current, typed, rows, message, 409)
             # 409 too (a name another policy has): the form again with what was typed, not an error page.
             if error.status not in (400, 409):
                 raise
