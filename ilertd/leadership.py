@@ -89,9 +89,12 @@ class Leadership:
         self._wake_reader, self._wake_writer = os.pipe()
         self._thread: threading.Thread | None = None
         self._next_beat = 0.0
-        # The channel actors' fence: it asks holds_lock, and is closed the moment the lock is lost.
+        # The channel actors' and the committer's fence: it asks holds_lock, and is closed the
+        # moment the lock is lost. On SQLite the file lock lasts as long as the process: nothing to
+        # ask on every commit and every send.
         self._fence = fence if fence is not None else Fence()
-        self._fence.guard_with(self.holds_lock)
+        if not is_sqlite(db):
+            self._fence.guard_with(self.holds_lock)
 
     @property
     def leading(self) -> bool:
