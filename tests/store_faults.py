@@ -12,8 +12,9 @@ from typing import Any
 
 @contextlib.contextmanager
 def write_lock_held(path: Path) -> Iterator[None]:
-    """Another process's writer as SQLite sees it: a connection of its own holding the write lock."""
-    holder = sqlite3.connect(path, isolation_level=None)
+    """Another process's writer as SQLite sees it: a connection of its own holding the write lock
+    (it may be let go on another thread than the one that took it)."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     try:
         yield

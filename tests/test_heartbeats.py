@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -285,3 +287,57 @@ def test_a_source_a_monitor_opens_its_incidents_on_is_not_deleted(app: InProcess
     (opened,) = incidents(app)
     assert opened["alertSource"]["id"] == 1
     assert app.delete("/api/alert-sources/999").status_code == 404
+
+
+def stored_ping(app: InProcessDaemon, monitor_id: int) -> str:
+    """The monitor's last ping as another process reads the store (what a restart after a kill
+    -9 would find)."""
+    with contextlib.closing(sqlite3.connect(app.data_dir / "ilertd.db")) as reader:
+        (last_ping_at,) = reader.execute("SELECT last_ping_at FROM heartbeat_monitor WHERE id = ?",
+                                         (monitor_id,)).fetchone()
+    return str(last_ping_at)
+
+
+def test_a_recovering_ping_is_answered_once_its_resolve_and_its_own_time_are_committed(
+        app: InProcessDaemon) -> None:
+    """The 202 came while the RESOLVE was still on its way to the store."""
+    created = monitor(app, interval_sec=60)
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.advance("PT1M")
+    (opened,) = incidents(app)
+    before = stored_ping(app, created["id"])
+    app.advance("PT10M")
+    assert app.client.get(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    # No waiting for quiet: the answer itself says it is done.
+    assert app.get(f"/api/incidents/{opened['id']}").json()["status"] == "RESOLVED"
+    assert stored_ping(app, created["id"]) > before
+
+
+def test_a_recovering_ping_whose_resolve_the_store_refused_is_a_503_and_its_retry_resolves(
+        impatient: None, make_app: Callable[..., InProcessDaemon]) -> None:
+    """The ping was answered 202 though its RESOLVE was refused, and a ping sent again found the
+    monitor OK and resolved nothing: the incident of a job alive again escalated on."""
+    app = make_app().start()
+    created = monitor(app, interval_sec=60)
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    app.advance("PT1M")
+    (opened,) = incidents(app)
+    ctx = app.daemon.services.app.heartbeats.ctx
+    tell_actors = ctx.heartbeat_changed
+    with contextlib.ExitStack() as lock:
+        def lock_then_tell(monitor_id: int, recovered: bool) -> Any:
+            # Another process takes the write lock between the ping's commit and its RESOLVE.
+            lock.enter_context(write_lock_held(app.data_dir / "ilertd.db"))
+            return tell_actors(monitor_id, recovered)
+
+        ctx.heartbeat_changed = lock_then_tell
+        refused = app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}")
+        ctx.heartbeat_changed = tell_actors
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "STORE_UNAVAILABLE"
+    assert app.get(f"/api/incidents/{opened['id']}").json()["status"] == "PENDING"
+    # The ping itself is stored: no ALERT for the period it was pinged in.
+    assert app.get(f"/api/heartbeat-monitors/{created['id']}").json()["status"] == "OK"
+    # The monitor sends it again, before the actor's own retry (5 s later) is due.
+    assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
+    assert app.get(f"/api/incidents/{opened['id']}").json()["status"] == "RESOLVED"

@@ -23,7 +23,7 @@ from ilertd.app.context import IncidentChange
 from ilertd.app.unsent_pages import MovedPage
 from ilertd.domain.incidents import SYSTEM, Actor
 from ilertd.domain.policy_edits import PolicyEdit
-from ilertd.errors import NOT_LEADER
+from ilertd.errors import NOT_LEADER, ApiError
 from ilertd.store.outbox import store_test_page
 
 
@@ -95,7 +95,21 @@ class ActorGateway:
         runtime.pages.arm(notification_id, None, method, target, runtime.clock.now())
         return notification_id
 
-    def heartbeat_changed(self, monitor_id: int, recovered: bool) -> None:
+    def heartbeat_changed(self, monitor_id: int, recovered: bool) -> ApiError | None:
+        """The monitor's timer moves; a recovered one's open incidents are resolved, and this waits
+        for their RESOLVEs to be committed: their refusal, or None. Without the heartbeat actor (a
+        node stopping or not yet leading), a recovery is refused, to be sent again; at its start the
+        actor resolves what is left open anyway."""
         heartbeats = self._heartbeats()
-        if heartbeats is not None:
-            send(heartbeats, HeartbeatChanged(monitor_id, recovered), self.runtime.tracker)
+        if not recovered:
+            if heartbeats is not None:
+                send(heartbeats, HeartbeatChanged(monitor_id), self.runtime.tracker)
+            return None
+        if heartbeats is None:
+            return NOT_LEADER
+        try:
+            outcome = ask_blocking(heartbeats, self.runtime.tracker,
+                                   lambda reply: HeartbeatChanged(monitor_id, True, reply))
+        except pykka.ActorDeadError:
+            return NOT_LEADER
+        return outcome.error

@@ -7,26 +7,29 @@ A silent monitor is marked OVERDUE only once its incident's event is stored: a c
 refused the event leaves it waiting, and it is tried again (at start, or RETRY_AFTER later). A
 monitor alive again resolves its incident wherever it is open (its source may have changed since);
 a RESOLVE the store refused is tried again RETRY_AFTER later, and at start every monitor alive with
-an incident still open resolves it.
+an incident still open resolves it. A ping that resolves waits for its RESOLVEs: answered 202 only
+once they are committed, or with the store's refusal (the monitor sends it again).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pykka
 
 from ilertd.actors.base import TrackedActor, send, send_if_alive
-from ilertd.actors.messages import IngestEvent, Outcome, Ping
+from ilertd.actors.messages import IngestEvent, Outcome, Ping, Reply
 from ilertd.actors.runtime import Runtime
 from ilertd.app.heartbeats import Heartbeats, heartbeat_alert_key
 from ilertd.domain.events import MAX_SUMMARY, Event
 from ilertd.domain.timeutil import format_instant
 from ilertd.domain.wording import quoted
+from ilertd.errors import ApiError
 from ilertd.store import models as m
 from ilertd.store.committer import WRITE_RETRY
 from ilertd.store.heartbeats import monitor, pinged_monitors
@@ -41,8 +44,10 @@ INTEGRATION = "heartbeat"
 @dataclass(frozen=True)
 class HeartbeatChanged:
     monitor_id: int
-    # Pinged after it had fallen overdue: its incident resolves.
+    # Pinged while its incident is open: the incident resolves.
     recovered: bool = False
+    # Told once every RESOLVE of a recovery is committed (an empty Outcome) or one was refused.
+    reply: Reply | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,8 @@ class HeartbeatActor(TrackedActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case HeartbeatChanged(monitor_id=monitor_id, recovered=recovered):
-                self._changed(monitor_id, recovered)
+            case HeartbeatChanged(monitor_id=monitor_id, recovered=recovered, reply=reply):
+                self._changed(monitor_id, recovered, reply)
             case HeartbeatDue(monitor_id=monitor_id):
                 self._due(monitor_id)
             case HeartbeatAlerted(monitor_id=monitor_id, last_ping_at=last_ping_at):
@@ -127,26 +132,32 @@ class HeartbeatActor(TrackedActor):
         self.runtime.clock.arm(("heartbeat-resolve", monitor_id), self.runtime.clock.now() + RETRY_AFTER,
                                lambda _when: send_if_alive(ref, again, tracker))
 
-    def _resolve_open(self, rows: Iterable[m.HeartbeatMonitor | None]) -> None:
+    def _resolve_open(self, rows: Iterable[m.HeartbeatMonitor | None], reply: Reply | None = None) -> None:
         """A RESOLVE to each open incident of those monitors alive now (pinged within their
         interval): on the source it is open on, which is not the monitor's own when its source was
-        changed while it was overdue. One silent now keeps its incident: its ALERT joins it."""
+        changed while it was overdue. One silent now keeps its incident: its ALERT joins it.
+        `reply` is told once all of them are committed, or the first refusal."""
         now = self.runtime.clock.now()
         keys = {heartbeat_alert_key(row.id): row for row in rows
                 if row is not None and row.status == "OK"
                 and row.last_ping_at + timedelta(seconds=row.interval_sec) > now}
-        for key, incidents in open_incidents_of_keys(keys).items():
-            for _incident_id, source_id in incidents:
-                self._ingest(keys[key], Event(event_type="RESOLVE", alert_key=key), source_id=source_id)
+        resolves = [(keys[key], Event(event_type="RESOLVE", alert_key=key), source_id)
+                    for key, incidents in open_incidents_of_keys(keys).items()
+                    for _incident_id, source_id in incidents]
+        settled = _all_settled(len(resolves), reply)
+        for row, event, source_id in resolves:
+            self._ingest(row, event, source_id=source_id, settled=settled)
 
-    def _changed(self, monitor_id: int, recovered: bool) -> None:
+    def _changed(self, monitor_id: int, recovered: bool, reply: Reply | None) -> None:
         row = monitor(monitor_id)
         if row is None or row.status != "OK":
             self.runtime.clock.disarm(timer_key(monitor_id))
         else:
             self._arm(row)
         if recovered:
-            self._resolve_open([row])
+            self._resolve_open([row], reply)
+        elif reply is not None:
+            reply(Outcome())
 
     def _due(self, monitor_id: int) -> None:
         """Its ALERT first, then (`_alerted`) the mark: an alert stored but not yet marked is sent
@@ -179,26 +190,56 @@ class HeartbeatActor(TrackedActor):
             self._resolve_open([row])
 
     def _ingest(self, row: m.HeartbeatMonitor, event: Event, then: HeartbeatAlerted | None = None,
-                source_id: int | None = None) -> None:
+                source_id: int | None = None, settled: Callable[[ApiError | None], None] | None = None
+                ) -> None:
         """`event` to the supervisor, on the monitor's source or `source_id`; once it is stored,
-        `then` to this actor. An event the store refused is sent again RETRY_AFTER later."""
+        `then` to this actor. An event the store refused is sent again RETRY_AFTER later. `settled`
+        is told the refusal, or None once the event is stored (or had nothing to act on)."""
         source_row = source(row.alert_source_id if source_id is None else source_id)
         info = self.sources.get(source_row.integration_key) if source_row is not None else None
         if info is None:
             logger.error("heartbeat monitor %s: its alert source is gone; nothing opened", row.id)
+            if settled is not None:
+                settled(None)
             return
         ref, tracker = self.actor_ref, self.tracker
 
         def reply(outcome: Outcome) -> None:
-            if outcome.error is not None and outcome.error.code != "NO_OPEN_INCIDENT_WITH_KEY":
-                logger.error("heartbeat monitor %s: %s refused: %s", row.id, event.event_type, outcome.error)
+            refusal = outcome.error
+            if refusal is not None and refusal.code == "NO_OPEN_INCIDENT_WITH_KEY":
+                refusal = None
+            if refusal is not None:
+                logger.error("heartbeat monitor %s: %s refused: %s", row.id, event.event_type, refusal)
                 if then is not None:
                     self._retry(row.id)
                 elif event.event_type == "RESOLVE":
                     self._retry_resolve(row.id)
             elif then is not None:
                 send_if_alive(ref, then, tracker)
+            if settled is not None:
+                settled(refusal)
 
         payload = {"heartbeatMonitor": row.id, "eventType": event.event_type}
         send(self.supervisor, IngestEvent(info, event, INTEGRATION, payload, reply,
                                           received_at=self.runtime.clock.now()), self.tracker)
+
+
+def _all_settled(count: int, reply: Reply | None) -> Callable[[ApiError | None], None]:
+    """What each of `count` events calls when it settles: `reply` is told once all have, with the
+    first refusal (the events settle on the writer's thread, one after another or not)."""
+    if reply is None:
+        return lambda _refusal: None
+    if count == 0:
+        reply(Outcome())
+    lock, waiting = threading.Lock(), [count]
+    refusals: list[ApiError] = []
+
+    def settled(refusal: ApiError | None) -> None:
+        with lock:
+            if refusal is not None:
+                refusals.append(refusal)
+            waiting[0] -= 1
+            last = waiting[0] == 0
+        if last:
+            reply(Outcome(error=refusals[0] if refusals else None))
+    return settled

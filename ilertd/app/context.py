@@ -62,8 +62,9 @@ class Context:
     # The incident actors, from above this layer: someone may be reachable now, so the incidents
     # waiting for someone look again (told, not waited for).
     reachability_changed: Callable[[], None] = _nothing
-    # The heartbeat actor, from above this layer: (monitor, it was overdue and has been pinged).
-    heartbeat_changed: Callable[[int, bool], None] = _nothing
+    # The heartbeat actor, from above this layer: (monitor, pinged while its incident is open) →
+    # the refusal of a RESOLVE that incident needed, or None once they are all committed.
+    heartbeat_changed: Callable[[int, bool], ApiError | None] = _nothing
     # Alert source types the loaded integration plugins add to the built-in ones.
     integration_types: Callable[[], set[str]] = set
     # The contact methods of the registered channels (True: those that may carry a shift reminder).

@@ -96,15 +96,22 @@ class Heartbeats:
         self.ctx.heartbeat_changed(monitor_id, False)
 
     def ping(self, integration_key: str) -> m.HeartbeatMonitor:
-        """The job is alive: the timer starts again from now; an overdue monitor's incident resolves."""
+        """The job is alive: the timer starts again from now; an overdue monitor's incident resolves.
+
+        The ping is committed first (a crash after the answer never alerts for a period it was
+        pinged in), then the RESOLVE of its open incident, before the answer: a refused RESOLVE is
+        the store's 503, and the monitor's next ping, finding the incident still open, resolves it."""
         with write_transaction(self.ctx.db):
             row = monitor_by_key(integration_key)
             if row is None:
                 raise ApiError(404, "UNKNOWN_INTEGRATION_KEY", "no heartbeat monitor has this key")
-            was_overdue = row.status == "OVERDUE"
+            key = heartbeat_alert_key(row.id)
+            recovering = row.status == "OVERDUE" or bool(open_incidents_of_keys([key]).get(key))
             m.HeartbeatMonitor.update(last_ping_at=self.ctx.now(), status="OK").where(
                 m.HeartbeatMonitor.id == row.id).execute()
-        self.ctx.heartbeat_changed(row.id, was_overdue)
+        refusal = self.ctx.heartbeat_changed(row.id, recovering)
+        if refusal is not None:
+            raise refusal
         return row
 
     def mark_overdue(self, monitor_id: int, last_ping_at: datetime) -> m.HeartbeatMonitor | None:
