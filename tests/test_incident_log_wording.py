@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from tests.conditions import wait_for
+from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 
 
@@ -74,6 +78,46 @@ def test_pages_cancelled_by_an_accept_are_logged_as_cancelled(app_paging: Paging
     assert all(e["text"].endswith("not sent: the incident was accepted") and e["user"]["id"] == cy
                for e in cancelled)
     assert [n["status"] for n in app_paging.notifications(incident_id)].count("CANCELLED") == 2
+
+
+@pytest.mark.parametrize("action", ["accept", "resolve"])
+def test_a_page_already_with_its_provider_at_an_accept_is_not_logged_as_cancelled(
+        app_paging: Paging, action: str) -> None:
+    """The accept logged every page not yet stored as sent as cancelled, the one the SMTP server
+    had in hand too, and then that page's NOTIFICATION_SENT: the log said a page went out after
+    the accept had cancelled it. The page in flight is now said to be already being sent."""
+    cy = app_paging.user("cy", [("EMAIL", 0, "HIGH_PRIORITY"), ("SMS", 15, "HIGH_PRIORITY"),
+                                ("EMAIL", 30, "HIGH_PRIORITY")])
+    app_paging.policy([(60, [cy])])
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    app_paging.smtp.hold_after(0)
+    try:
+        incident_id = app_paging.alert()  # the first e-mail due now: handed out without a clock move
+        wait_for(lambda: app_paging.smtp.messages, "the server holding the first page")
+        done = daemon.put(f"/api/incidents/{incident_id}/{action}")
+        assert done.status_code == 200, done.text
+    finally:
+        app_paging.smtp.hold_after(None)
+    daemon.quiet()  # the held page answered, its outcome stored
+    reply = daemon.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100})
+    log = [(e["logEntryType"], e["text"], e["channel"]) for e in reply.json()]
+    what = "accepted" if action == "accept" else "resolved"
+    contacts = {c["method"]: c["target"] for c in daemon.get(f"/api/users/{cy}/contacts").json()}
+    mail, phone = contacts["EMAIL"], contacts["SMS"]
+    cancelled = [entry for entry in log if entry[0] == "NOTIFICATION_CANCELLED"]
+    assert sorted(cancelled) == sorted([
+        ("NOTIFICATION_CANCELLED", f"EMAIL to {mail} not sent: the incident was {what}", "EMAIL"),
+        ("NOTIFICATION_CANCELLED", f"SMS to {phone} not sent: the incident was {what}", "SMS")])
+    in_flight = [entry for entry in log if entry[0] == "NOTIFICATION_IN_FLIGHT"]
+    assert in_flight == [("NOTIFICATION_IN_FLIGHT", f"EMAIL to {mail} was already being sent when the"
+                          f" incident was {what}: it may still arrive, and is not sent again", "EMAIL")]
+    sent = [index for index, entry in enumerate(log) if entry[0] == "NOTIFICATION_SENT"]
+    assert [log[index][1].startswith(f"Page by EMAIL to {mail}") for index in sent] == [True]
+    assert log.index(in_flight[0]) < sent[0]
+    statuses = sorted(row["status"] for row in app_paging.notifications(incident_id))
+    assert statuses == ["CANCELLED", "CANCELLED", "SUCCESS"]
+    assert len(app_paging.mails_to(mail)) == 1
 
 
 def dee_told_by_sms(app_paging: Paging, *updates: str) -> None:

@@ -89,11 +89,16 @@ class Statements:
         self.insert_event = insert(m.Event, self.event_fields)
         self.insert_log = insert(m.LogEntry, self.log_fields)
         self.insert_notification = insert(m.Notification, self.notification_fields)
-        # One log entry per page about to be cancelled, before the cancelling UPDATE.
+        # One log entry per page about to be cancelled, before the cancelling UPDATE: "not sent"
+        # for those not yet handed to their provider, "already being sent" for those that were
+        # (`sending_since`): the provider may deliver them, and their NOTIFICATION_SENT follows.
         self.log_cancelled_sql = (
             "INSERT INTO log_entry (incident_id, timestamp, log_entry_type, text, user_id, channel)"
-            f" SELECT incident_id, {param}, 'NOTIFICATION_CANCELLED', method || ' to ' || target ||"
-            f" ' not sent: the incident was ' || {param}, user_id, method FROM notification"
+            f" SELECT incident_id, {param}, CASE WHEN sending_since IS NULL THEN 'NOTIFICATION_CANCELLED'"
+            " ELSE 'NOTIFICATION_IN_FLIGHT' END, method || ' to ' || target || CASE WHEN sending_since"
+            f" IS NULL THEN ' not sent: the incident was ' || {param} ELSE ' was already being sent"
+            f" when the incident was ' || {param} || ': it may still arrive, and is not sent again' END,"
+            " user_id, method FROM notification"
             f" WHERE incident_id = {param} AND status = 'SCHEDULED' AND kind = 'ALERT' ORDER BY id"
         )
         self.cancel_pages_sql = (
@@ -229,6 +234,6 @@ class Statements:
 
     def log_cancelled_pages(self, incident_id: int, at: datetime, what: str) -> Statement:
         """A log entry for each page `cancel_pages` is about to cancel, saying why (`what`:
-        accepted, resolved)."""
+        accepted, resolved), or, for one already being sent, that it was too late to stop."""
         return Statement(BARRIER, self.log_cancelled_sql,
-                         (m.LogEntry.timestamp.db_value(at), what, incident_id))
+                         (m.LogEntry.timestamp.db_value(at), what, what, incident_id))
