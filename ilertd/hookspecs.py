@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pluggy
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ilertd.actors.messages import Outcome, SourceInfo
 from ilertd.app.replies import Replies
@@ -46,7 +45,8 @@ from ilertd.domain import json_input
 from ilertd.domain.events import Event
 from ilertd.domain.text_input import form_fields
 from ilertd.errors import ApiError
-from ilertd.web.http import body_reply, read_body
+from ilertd.web.http import read_body
+from ilertd.web.plugin_routes import BodyHandler, BodyReply, BodyRoute, QueuedReply, takes_events
 
 __all__ = [
     "ApiError",
@@ -63,9 +63,11 @@ __all__ = [
     "MessageAction",
     "Outcome",
     "PluginContext",
+    "QueuedReply",
     "Sender",
     "SourceInfo",
     "hookspec",
+    "takes_events",
 ]
 
 hookspec = pluggy.HookspecMarker("ilertd")
@@ -218,29 +220,6 @@ class Channel:
         return "the log (not configured)"
 
 
-# --- routes -------------------------------------------------------------------------------------
-
-# (status, JSON value, extra headers): what a BodyRoute's handler answers.
-BodyReply = tuple[int, Any, Mapping[str, str]]
-BodyHandler = Callable[[bytes], Awaitable[BodyReply]]
-
-
-class BodyRoute(Route):
-    """A POST route whose handler needs only the body (within `server.max_body_bytes`) and
-    answers JSON. At a path without parameters ilertd serves it in front of starlette, as bare
-    ASGI: the Event API's `POST /api/events` is one. An ApiError it raises is the error envelope."""
-
-    def __init__(self, path: str, handler: BodyHandler, name: str | None = None) -> None:
-        self.handler = handler
-        super().__init__(path, self._endpoint, methods=["POST"], name=name or path)
-
-    async def _endpoint(self, request: Request) -> Response:
-        status, content, headers = body_reply(await self.handler(await read_body(request)))
-        response = Response(content, status_code=status)
-        response.raw_headers = headers
-        return response
-
-
 # --- what a plugin is given ---------------------------------------------------------------------
 
 
@@ -386,7 +365,8 @@ def register_channels(context: PluginContext) -> list[Channel]:  # type: ignore[
 
 @hookspec
 def register_routes(context: PluginContext) -> list[BaseRoute]:  # type: ignore[empty-body]
-    """Declare the HTTP routes this plugin serves (Starlette routes), e.g. a provider's webhook."""
+    """Declare the HTTP routes this plugin serves (Starlette routes), e.g. a provider's webhook;
+    those that take events in are marked so (`takes_events`; a BodyRoute is unless it says not)."""
 
 
 @hookspec

@@ -129,9 +129,9 @@ def node_name(node: DaemonProcess) -> str:
 
 
 def start_two_nodes(make_daemon: Callable[..., DaemonProcess], postgres_url: str, smtp: SmtpServer,
-                    tmp_path: Path) -> tuple[DaemonProcess, DaemonProcess]:
-    first = make_daemon("a", config=node_config(tmp_path / "a", postgres_url, smtp)).start()
-    second = make_daemon("b", config=node_config(tmp_path / "b", postgres_url, smtp))
+                    tmp_path: Path, env: dict[str, str] | None = None) -> tuple[DaemonProcess, DaemonProcess]:
+    first = make_daemon("a", config=node_config(tmp_path / "a", postgres_url, smtp), env=env).start()
+    second = make_daemon("b", config=node_config(tmp_path / "b", postgres_url, smtp), env=env)
     # The database was bootstrapped by the first node: the second reads the same credentials.
     second.data_dir.mkdir(parents=True)
     shutil.copy(first.data_dir / "first-run.txt", second.data_dir / "first-run.txt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
+import ilertd
 from ilertd.cli import main
 from tests.daemon import DaemonProcess
 from tests.first_start import first_started_data
 from tests.inprocess import InProcessDaemon
+
+CHECKOUT = Path(ilertd.__file__).resolve().parent.parent
 
 BUILT_INS = ("event_api", "pagerduty", "email", "sms", "voice", "push", "alertmanager", "grafana", "datadog",
              "uptimerobot", "webhook", "sentry", "cloudwatch", "zabbix", "nagios", "icinga", "smtp_in",
@@ -129,6 +133,10 @@ def run_cli(
     args: list[str], cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     environment = {"PATH": "/usr/bin:/bin", "STATE_DIRECTORY": str(cwd / "data"), **(env or {})}
+    # The ilertd under test after the given path (a plugin's site): without it the command ran the
+    # ilertd installed in the environment, which may be another checkout.
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (environment.get("PYTHONPATH", ""), str(CHECKOUT)) if p)
     return subprocess.run([sys.executable, "-m", "ilertd", *args], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=60)
 

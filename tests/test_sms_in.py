@@ -195,10 +195,18 @@ def test_a_text_twilio_hands_on_while_no_node_leads_is_queued_and_answered_200()
     """It was a 503 NOT_LEADER: Twilio never sends a webhook again that was answered 5xx, so an
     SMS alert (or a reply) that came to a follower during a takeover was lost for good. It is
     queued as an event is, and answered with an empty TwiML."""
-    from ilertd.web.follower import is_event, queued_answer
+    from ilertd.plugins.manager import PluginManager
+    from ilertd.web.follower import event_route_of, queued_answer
 
-    assert is_event("/api/v1/twilio/sms")
-    assert not is_event("/api/v1/twilio/voice/12")
-    answer = queued_answer("/api/v1/twilio/sms", b"From=%2B4915199999998&To=%2B15550002222&Body=fire")
+    plugins = PluginManager()
+    plugins.load_entry_points()
+
+    def posted(path: str) -> dict[str, object]:
+        return {"type": "http", "method": "POST", "path": path, "root_path": "", "headers": []}
+
+    queued = event_route_of(posted("/api/v1/twilio/sms"), plugins.routes)
+    assert queued is not None, "the SMS webhook takes events"
+    assert event_route_of(posted("/api/v1/twilio/voice/12"), plugins.routes) is None
+    answer = queued_answer(queued, b"From=%2B4915199999998&To=%2B15550002222&Body=fire")
     assert answer.status == 200 and dict(answer.headers)["content-type"] == "application/xml"
     assert answer.body == b'<?xml version="1.0" encoding="UTF-8"?><Response/>'

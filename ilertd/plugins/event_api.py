@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +29,7 @@ from ilertd.hookspecs import (
     Outcome,
     PluginContext,
     SourceInfo,
+    takes_events,
     unsigned_refused,
 )
 from ilertd.web.http import parse_json
@@ -187,11 +189,24 @@ def register_integrations() -> list[Integration]:
     ]
 
 
+def queued_event(body: bytes) -> Response:
+    """What a follower answers for an event it queued while no node leads: durable, not yet routed
+    to an incident (none to name)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    fields: dict[str, Any] = document if isinstance(document, dict) else {}
+    key = fields.get("alertKey", fields.get("incidentKey"))
+    return JSONResponse({"alertKey": key if isinstance(key, str) else None, "alertUrl": None,
+                         "incidentId": None, "responseCode": "EVENT_QUEUED"}, status_code=202)
+
+
 @hookimpl
 def register_routes(context: PluginContext) -> list[BaseRoute]:
     api = EventApi(context)
     return [
-        BodyRoute("/api/events", api.native),
-        BodyRoute("/api/v1/events", api.native),
-        Route("/api/v1/events/{type}/{key}", api.tool, methods=["POST"]),
+        BodyRoute("/api/events", api.native, queued=queued_event),
+        BodyRoute("/api/v1/events", api.native, queued=queued_event),
+        takes_events(Route("/api/v1/events/{type}/{key}", api.tool, methods=["POST"]), queued_event),
     ]

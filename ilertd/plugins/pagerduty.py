@@ -5,6 +5,7 @@ The route answers in PagerDuty's own shapes, so a tool set up for PagerDuty need
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from ilertd import hookimpl
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event, Priority
 from ilertd.errors import ApiError
-from ilertd.hookspecs import Integration, IntegrationRequest, PluginContext
+from ilertd.hookspecs import Integration, IntegrationRequest, PluginContext, takes_events
 from ilertd.web.http import parse_json
 
 NAME = "pagerduty"
@@ -196,6 +197,18 @@ def register_integrations() -> list[Integration]:
     ]
 
 
+def queued_enqueue(body: bytes) -> Response:
+    """What a follower answers for an event it queued while no node leads, in PagerDuty's shape."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    dedup_key = document.get("dedup_key") if isinstance(document, dict) else None
+    return JSONResponse({"status": "success", "message": "Event queued", "dedup_key": dedup_key},
+                        status_code=202)
+
+
 @hookimpl
 def register_routes(context: PluginContext) -> list[BaseRoute]:
-    return [Route("/v2/enqueue", PagerDutyApi(context).enqueue, methods=["POST"])]
+    return [takes_events(Route("/v2/enqueue", PagerDutyApi(context).enqueue, methods=["POST"]),
+                         queued_enqueue)]

@@ -17,7 +17,7 @@ from ilertd.channels.twilio_voice import check_twilio_request, twiml_text
 from ilertd.domain.events import MAX_ALERT_KEY, MAX_SUMMARY, Event
 from ilertd.domain.phone_numbers import twilio_address_number
 from ilertd.errors import ApiError
-from ilertd.hookspecs import Channel, PluginContext
+from ilertd.hookspecs import Channel, PluginContext, takes_events
 from ilertd.store.numbers import sms_sources_numbered
 from ilertd.store.sources import source_key_by_phone
 
@@ -126,6 +126,13 @@ def startup(context: PluginContext) -> None:
                      source_id, name, number)
 
 
+def queued_text(_body: bytes) -> Response:
+    """A text a follower queued while no node leads (Twilio never sends again a webhook answered
+    5xx): taken, the next leader acts on it; Twilio texts nothing back for an empty answer."""
+    return Response(EMPTY_TWIML, media_type="application/xml")
+
+
 @hookimpl
 def register_routes(context: PluginContext) -> list[BaseRoute]:
-    return [Route("/api/v1/twilio/sms", InboundSms(context).receive, methods=["POST"])]
+    return [takes_events(Route("/api/v1/twilio/sms", InboundSms(context).receive, methods=["POST"]),
+                         queued_text)]

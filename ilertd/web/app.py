@@ -96,8 +96,10 @@ def build_app(services: Services) -> ASGIApp:
     )
     limit = services.config.server.max_body_bytes
     app.state.max_body_bytes = limit
-    # On a follower every write, the fast path's events too, is handed to the leader; outermost,
-    # the path of public_url, which a proxy may or may not strip.
+    # On a follower every write, the fast path's events too, is handed to the leader, and an event
+    # (a request to a route that declares it takes events) is queued while no node leads;
+    # outermost, the path of public_url, which a proxy may or may not strip.
     gate = FollowerGate(BodyFastPath(app, plugins.body_handlers(), limit),
-                        lambda: services.supervisor is not None, services.node, limit, services.follow_clock)
+                        lambda: services.supervisor is not None, services.node, limit, services.follow_clock,
+                        event_routes=routes)
     return under(gate, services.config.server.public_path)

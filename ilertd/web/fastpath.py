@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from typing import Any
 
 from ilertd.errors import ApiError
-from ilertd.hookspecs import BodyHandler
 from ilertd.web.http import body_reply, read_limited, unexpected_error
+from ilertd.web.plugin_routes import BodyHandler
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,9 @@ the leader through the database (the forwarded-request table) and answers with t
 
 Only the leader's actors and caches may see the store change, so a follower never writes itself.
 An event is the exception that must not wait for a leader: once queued it is durable, and while
-no node leads (a takeover) the follower answers 202 EVENT_QUEUED and the next leader takes it.
+no node leads (a takeover) the follower answers at once (202 EVENT_QUEUED, or the answer its route
+declares) and the next leader takes it. Which routes take events is what the routes declare
+(ilertd.web.plugin_routes): the built-ins' as any plugin's.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 
 from ilertd.errors import NOT_LEADER, ApiError, StoreUnavailable
 from ilertd.store import forwarded
@@ -23,24 +28,16 @@ from ilertd.store.db import store_failed
 from ilertd.store.forwarded import Answer
 from ilertd.web.fastpath import ASGIApp, ClientGone, Receive, Scope, Send, request_chunks
 from ilertd.web.http import read_limited
+from ilertd.web.plugin_routes import QueuedReply, queued_event, queued_reply
 
 logger = logging.getLogger(__name__)
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What the API writes with. Any other method (WebDAV's MKCALENDAR, PROPPATCH ...) is answered
 # here, 405 as on the leader: handed on, it was a row the store refused (a method is at most 8
 # characters there) and a 503 that asked the client to retry.
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # Served by any node itself: the UI's login and logout (a signed cookie; the store does not change).
 LOCAL_WRITES = frozenset({("POST", "/ui/login"), ("POST", "/ui/logout")})
-# A heartbeat ping may be a GET, and it writes.
-WRITING_READS = ("/api/v1/heartbeats/",)
-# Events in: the Event API, every integration's route, PagerDuty's shim, heartbeat pings, and the
-# texts Twilio hands on (API.md's SMS webhook): Twilio never sends again a webhook answered 5xx,
-# so a 503 NOT_LEADER during a takeover lost the alert (or the reply) for good.
-SMS_WEBHOOK = "/api/v1/twilio/sms"
-EVENT_PATHS = frozenset({"/api/events", "/api/v1/events", "/v2/enqueue", SMS_WEBHOOK})
-EVENT_PREFIXES = ("/api/v1/events/", "/api/v1/heartbeats/")
 CLOCK_PATH = "/api/_clock"
 # The scope key of a request a leader runs for a follower: never handed on a second time.
 FORWARDED = "ilertd.forwarded"
@@ -57,38 +54,41 @@ UNHANDED = StoreUnavailable("the request could not be stored for the leader; ret
 JSON_HEADERS = [("content-type", "application/json")]
 
 
-def needs_leader(scope: Scope) -> bool:
+def needs_leader(scope: Scope, takes_events: bool) -> bool:
+    """Whether the request writes: an event (a heartbeat ping's GET too), a write of the API."""
+    if takes_events:
+        return True
     method, path = scope["method"], scope["path"]
-    if method in READ_METHODS:
-        return path.startswith(WRITING_READS)
     return method in WRITE_METHODS and (method, path) not in LOCAL_WRITES
 
 
-def is_event(path: str) -> bool:
-    return path in EVENT_PATHS or path.startswith(EVENT_PREFIXES)
+def event_route_of(scope: Scope, routes: Sequence[BaseRoute]) -> QueuedReply | None:
+    """The queued answer of the first of `routes` that serves this request, if it takes events: a
+    request to it is an event whatever its method (a heartbeat ping's GET)."""
+    for route in routes:
+        try:
+            match, _ = route.matches(scope)
+        except Exception:
+            # A plugin's own route class that cannot say what it matches takes nothing here.
+            logger.warning("follower: route %r could not say whether it matches", route, exc_info=True)
+            continue
+        if match is Match.FULL:
+            return queued_reply(route)
+    return None
 
 
-def queued_answer(path: str, body: bytes) -> Answer:
-    """The 202 of an event queued while no node leads: durable, not yet routed to an incident."""
+def queued_answer(reply: QueuedReply, body: bytes) -> Answer:
+    """What a route that takes events answers for one queued while no node leads; the default 202
+    when its own answer fails: the event is durable by now, and a 5xx would not be sent again."""
     try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
-    fields: dict[str, Any] = document if isinstance(document, dict) else {}
-    if path == SMS_WEBHOOK:
-        # Taken: the next leader acts on the text; Twilio texts nothing back for an empty answer.
-        return Answer(200, [("content-type", "application/xml")],
-                      b'<?xml version="1.0" encoding="UTF-8"?><Response/>')
-    if path == "/v2/enqueue":
-        reply: dict[str, Any] = {"status": "success", "message": "Event queued",
-                                 "dedup_key": fields.get("dedup_key")}
-    elif path.startswith("/api/v1/heartbeats/"):
-        reply = {"status": "QUEUED"}
-    else:
-        key = fields.get("alertKey", fields.get("incidentKey"))
-        reply = {"alertKey": key if isinstance(key, str) else None, "alertUrl": None, "incidentId": None,
-                 "responseCode": "EVENT_QUEUED"}
-    return Answer(202, JSON_HEADERS, json.dumps(reply, separators=(",", ":")).encode())
+        response = reply(body)
+        if not isinstance(response, Response):
+            raise TypeError(f"a queued answer must be a starlette Response, not {response!r:.80}")
+    except Exception:
+        logger.exception("follower: a route's queued answer failed; answered EVENT_QUEUED")
+        response = queued_event(body)
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+    return Answer(response.status_code, headers, bytes(response.body))
 
 
 def error_answer(error: ApiError) -> Answer:
@@ -105,13 +105,16 @@ class FollowerGate:
     queued for it and answered with what the leader answered."""
 
     def __init__(self, app: ASGIApp, is_leader: Callable[[], bool], node: str, max_body_bytes: int,
-                 follow_clock: Callable[[], None] | None = None) -> None:
+                 follow_clock: Callable[[], None] | None = None,
+                 event_routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.is_leader = is_leader
         self.node = node
         self.limit = max_body_bytes
         # A manual clock on a shared store: a follower takes the stored time before it answers.
         self.follow_clock = follow_clock
+        # The routes that take events (a plugin's, a core heartbeat's), as they declared it.
+        self.event_routes = [route for route in event_routes if queued_reply(route) is not None]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.is_leader():
@@ -127,7 +130,8 @@ class FollowerGate:
                 # as well and is answered as on a real clock (503 STORE_UNAVAILABLE, /healthz's
                 # reason), not a plain-text 500 from here.
                 logger.warning("follower: the shared clock could not be read: %s", error)
-        if not needs_leader(scope):
+        queued = event_route_of(scope, self.event_routes)
+        if not needs_leader(scope, queued is not None):
             await self.app(scope, receive, send)
             return
         if scope.get(FORWARDED):
@@ -142,7 +146,7 @@ class FollowerGate:
         except ApiError as error:
             await send_answer(send, error_answer(error))
             return
-        answer = await self.forward(scope, body)
+        answer = await self.forward(scope, body, queued)
         if answer is not None:
             await send_answer(send, answer)
         elif scope["path"] == CLOCK_PATH:
@@ -151,10 +155,11 @@ class FollowerGate:
         else:
             await send_answer(send, error_answer(NOT_LEADER))
 
-    async def forward(self, scope: Scope, body: bytes) -> Answer | None:
-        """The leader's answer; None when no leader claimed the request and it was taken back."""
+    async def forward(self, scope: Scope, body: bytes, queued: QueuedReply | None) -> Answer | None:
+        """The leader's answer; None when no leader claimed the request and it was taken back
+        (`queued`, the answer of a route that takes events: such a request is never taken back)."""
         path = scope["path"]
-        event = is_event(path)
+        event = queued is not None
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         client = scope.get("client")
         query = scope.get("query_string", b"").decode("latin-1")
@@ -177,8 +182,8 @@ class FollowerGate:
                     return answer
                 now = time.monotonic()
                 if not claimed and now - started >= CLAIM_SECONDS:
-                    if event:
-                        return queued_answer(path, body)
+                    if queued is not None:
+                        return queued_answer(queued, body)
                     if await asyncio.to_thread(forwarded.withdraw, request_id):
                         return None
                     claimed = True  # a leader took it just now

@@ -17,6 +17,7 @@ from ilertd.store.heartbeats import monitors_page
 from ilertd.store.quiet_times import windows_page
 from ilertd.web.auth import authenticate
 from ilertd.web.http import admin_document, paging, path_id, threaded
+from ilertd.web.plugin_routes import takes_events
 from ilertd.web.services import Services
 
 
@@ -41,6 +42,11 @@ def maintenance_window_json(row: m.MaintenanceWindow) -> dict[str, Any]:
         "end": format_instant(row.ends_at),
         "alertSources": [{"id": i} for i in row.alert_source_ids],
     }
+
+
+def queued_ping(_body: bytes) -> Response:
+    """What a follower answers for a ping it queued while no node leads (the next leader takes it)."""
+    return JSONResponse({"status": "QUEUED"}, status_code=202)
 
 
 def routes(services: Services) -> list[Route]:
@@ -101,10 +107,12 @@ def routes(services: Services) -> list[Route]:
         Route("/api/heartbeat-monitors/{id}", threaded(get_monitor), methods=["GET"]),
         Route("/api/heartbeat-monitors/{id}", threaded(update_monitor), methods=["PUT"]),
         Route("/api/heartbeat-monitors/{id}", threaded(delete_monitor), methods=["DELETE"]),
-        Route("/api/v1/heartbeats/{key}", threaded(ping, access="public"), methods=["GET", "HEAD", "POST"]),
+        takes_events(Route("/api/v1/heartbeats/{key}", threaded(ping, access="public"),
+                           methods=["GET", "HEAD", "POST"]), queued_ping),
         # The ping with a trailing slash too: its redirect (307) was the answer to `curl -fsS URL/`
         # in a cron job, which exits 0 without following it, so a healthy job went OVERDUE.
-        Route("/api/v1/heartbeats/{key}/", threaded(ping, access="public"), methods=["GET", "HEAD", "POST"]),
+        takes_events(Route("/api/v1/heartbeats/{key}/", threaded(ping, access="public"),
+                           methods=["GET", "HEAD", "POST"]), queued_ping),
         Route("/api/maintenance-windows", threaded(list_windows), methods=["GET"]),
         Route("/api/maintenance-windows", threaded(create_window), methods=["POST"]),
         Route("/api/maintenance-windows/{id}", threaded(get_window), methods=["GET"]),

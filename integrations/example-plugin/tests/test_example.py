@@ -24,6 +24,7 @@ from ilertd.hookspecs import (
     SourceInfo,
 )
 from ilertd.plugins.manager import PluginManager
+from ilertd.web.plugin_routes import queued_event, queued_reply
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -161,6 +162,9 @@ def test_the_plain_text_route_ingests_its_body_as_the_summary() -> None:
     ((source, events, integration, payload),) = plugin.host.intake().taken  # type: ignore[attr-defined]
     assert (source, integration, payload) == ("KEY", "example", "disk full on db1")
     assert events[0].summary == "disk full on db1" and events[0].alert_key == "disk"
+    # It takes events: a follower queues one while no node leads, with the default answer.
+    (route,) = example.register_routes(plugin)
+    assert queued_reply(route) is queued_event
 
 
 def test_startup_and_shutdown_say_where_it_listens(caplog: pytest.LogCaptureFixture) -> None:

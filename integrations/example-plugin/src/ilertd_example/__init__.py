@@ -8,7 +8,8 @@ distribution's pyproject.toml, and configured in ilertd's settings as `[plugins.
   `X-Ticket-Signature: sha256=<hex HMAC of the body>` when `secret` is set;
 - channel `WEBHOOK`: pages POSTed as JSON to `webhook_url` (`{contact}` is the contact's target);
 - route `POST /example/alert/{integrationKey}`: a plain-text body (a script's
-  `curl --data "disk full"`) opens an incident with that summary.
+  `curl --data "disk full"`) opens an incident with that summary; it takes events, so a follower
+  queues one while no node leads (202 EVENT_QUEUED) for the next leader.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ilertd.hookspecs import (
     IntegrationRequest,
     Message,
     PluginContext,
+    takes_events,
 )
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -164,7 +166,8 @@ class PlainTextAlerts:
 
 @hookimpl
 def register_routes(context: PluginContext) -> list[BaseRoute]:
-    return [Route("/example/alert/{key}", PlainTextAlerts(context).alert, methods=["POST"])]
+    # It takes events: a follower queues it while no node leads (a script's curl is sent once).
+    return [takes_events(Route("/example/alert/{key}", PlainTextAlerts(context).alert, methods=["POST"]))]
 
 
 # --- start and stop ----------------------------------------------------------------------------
