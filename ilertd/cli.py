@@ -293,7 +293,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                             ("routes", status.routes), ("ignored", status.ignored)):
             if items:
                 print(f"    {what}: {', '.join(items)}")
-    for problem in plugins.unknown_sections():
+    for problem in plugins.unknown_settings():
         print(f"warning: {problem}")
     return 0
 

@@ -8,12 +8,14 @@ The package's modules, one concern each:
     values           type checks (TOML and environment strings) and each key's value rule
     loading          `load_config` and `check_config`: read, check and build
     credentials      systemd `LoadCredential=` secrets merged into the environment
+    environment      ILERTD_* variables that name no setting (misspelt), with the nearest that do
     plugin_sections  the keys a plugin declares, and checking its `[plugins.NAME]` section
 """
 
 from __future__ import annotations
 
 from ilertd.config.credentials import credential_files, with_credentials
+from ilertd.config.environment import unknown_names
 from ilertd.config.loading import check_config, load_config
 from ilertd.config.plugin_sections import (
     ConfigOption,
@@ -66,6 +68,7 @@ __all__ = [
     "env_var_name",
     "load_config",
     "setting_keys",
+    "unknown_names",
     "unknown_plugin_sections",
     "with_credentials",
 ]

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ilertd.config.environment import unknown_plugin_variables, unknown_variables
 from ilertd.config.locator import KeyLocator
 from ilertd.config.plugin_sections import ConfigOption, check_plugin_section, unknown_plugin_sections
 from ilertd.config.problems import ConfigError, ConfigProblem
@@ -275,16 +276,19 @@ def check_config(
     environ: Mapping[str, str] | None = None,
     plugins: Mapping[str, Sequence[ConfigOption] | None] | None = None,
 ) -> list[ConfigProblem]:
-    """Every problem with `path` and the ILERTD_* overrides in `environ`; empty when valid.
+    """Every problem with `path` and the ILERTD_* overrides in `environ`; empty when valid. An
+    ILERTD_* variable that names no setting is one (the daemon only warns of it).
 
     With `plugins` (each installed plugin's declared keys; None for one that did not load, whose
-    section cannot be checked) the `[plugins.NAME]` sections are checked too, and a section for
-    no installed plugin is a problem.
+    section cannot be checked) the `[plugins.NAME]` sections and ILERTD_PLUGINS_* variables are
+    checked too, and a section or variable for no installed plugin is a problem.
     """
     config, problems = _evaluate(path, environ, strict=True)
+    problems += unknown_variables(os.environ if environ is None else environ)
     if plugins is None:
-        return problems
+        return _in_order(problems)
     problems += unknown_plugin_sections(config.plugins, list(plugins))
+    problems += unknown_plugin_variables(config.plugins, plugins)
     for name, options in plugins.items():
         if options is not None:
             problems += check_plugin_section(config.plugins, name, options)[1]

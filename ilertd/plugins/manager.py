@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any
@@ -20,7 +21,7 @@ from ilertd.config import (
     ConfigOption,
     check_plugin_section,
     declared_options,
-    unknown_plugin_sections,
+    unknown_names,
 )
 from ilertd.domain.notification_plan import METHODS
 from ilertd.errors import ApiError
@@ -306,7 +307,7 @@ class PluginManager:
         return status is not None and status.runs
 
     def log_statuses(self) -> None:
-        log_statuses(self.statuses, self.unknown_sections(), self.config)
+        log_statuses(self.statuses, self.unknown_settings(), self.config)
 
     def integration(self, name: str) -> Integration | None:
         return self.integrations.get(name.lower())
@@ -332,9 +333,9 @@ class PluginManager:
         return {route.path: route.handler for route in self.routes
                 if isinstance(route, BodyRoute) and "{" not in route.path}
 
-    def unknown_sections(self) -> list[str]:
-        """`[plugins.NAME]` sections for which no plugin is installed, as problems to report."""
-        return [str(p) for p in unknown_plugin_sections(self.config.plugins, list(self.options))]
+    def unknown_settings(self) -> list[str]:
+        """`[plugins.NAME]` sections and ILERTD_* variables naming nothing known, to warn of."""
+        return [str(p) for p in unknown_names(self.config.plugins, self.options, os.environ)]
 
     # --- running ---------------------------------------------------------------------------------
 

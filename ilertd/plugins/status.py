@@ -60,15 +60,16 @@ class Distributions:
         return facts
 
 
-def log_statuses(statuses: list[PluginStatus], unknown_sections: list[str], config: Config) -> None:
-    """Each plugin's state in the log (a broken one as an error), then unknown sections, then
+def log_statuses(statuses: list[PluginStatus], unknown_settings: list[str], config: Config) -> None:
+    """Each plugin's state in the log (a broken one as an error), then unknown sections and ILERTD_*
+    variables (`PluginManager.unknown_settings`), then
     whether Twilio can reach the routes of the enabled plugins it calls back (sms, voice)."""
     for status in statuses:
         detail = f": {status.error}" if status.error else ""
         level = logging.INFO if status.state in ("enabled", "disabled by config") else logging.ERROR
         logger.log(level, "plugin %s %s (%s): %s%s", status.name, status.version, status.origin,
                    status.state, detail)
-    for problem in unknown_sections:
+    for problem in unknown_settings:
         logger.warning("%s", problem)
     called_back = any(s.name in ("sms", "voice") and s.runs for s in statuses)
     if called_back and (unreachable := twilio_cannot_call_back(config)) is not None:
