@@ -481,9 +481,9 @@ def test_a_caller_the_role_refuses_is_told_403_whatever_the_body(app: InProcessD
     assert (own.status_code, own.json()["code"]) == (400, "INVALID_JSON")
 
 
-def test_a_null_delay_is_one_not_given(app: InProcessDaemon) -> None:
-    """It was refused as "delayMin is required", which it is not, where a null type or contact
-    of the same PUT was taken as not given."""
+def test_a_null_delay_is_one_not_given_on_create_and_refused_on_a_put(app: InProcessDaemon) -> None:
+    """It was refused as "delayMin is required", which it is not. A rule's PUT refuses a null for
+    any of its fields, naming it: taken as not given, it answered 200 and changed nothing."""
     ann, _ = make_user(app, "ann")
     sms = {"method": "SMS", "target": "+4915112345678"}
     contact = app.post(f"/api/users/{ann}/contacts", sms).json()["id"]
@@ -493,7 +493,9 @@ def test_a_null_delay_is_one_not_given(app: InProcessDaemon) -> None:
     assert created.status_code == 201 and created.json()["delayMin"] == 0, created.text
     later = app.post(path, {"method": "SMS", "contact": {"id": contact}, "type": "HIGH_PRIORITY",
                             "delayMin": 5})
-    changed = app.put(f"{path}/{later.json()['id']}", {"delayMin": None, "type": "LOW_PRIORITY"})
+    refused = app.put(f"{path}/{later.json()['id']}", {"delayMin": None, "type": "LOW_PRIORITY"})
+    assert (refused.status_code, refused.json()["field"]) == (400, "delayMin"), refused.text
+    changed = app.put(f"{path}/{later.json()['id']}", {"type": "LOW_PRIORITY"})
     assert changed.status_code == 200, changed.text
     assert (changed.json()["delayMin"], changed.json()["type"]) == (5, "LOW_PRIORITY")
     wrong = app.put(f"{path}/{later.json()['id']}", {"delayMin": "5"})

@@ -74,6 +74,7 @@ class Heartbeats:
 
     def update(self, caller: Principal, monitor_id: int, body: dict[str, Any]) -> m.HeartbeatMonitor:
         require_admin(caller)
+        MONITOR_BODY.refuse_nulls(body)
         with write_transaction(self.ctx.db):
             fields = self._fields(body, monitor_or_404(monitor_id))
             if fields:

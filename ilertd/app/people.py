@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import peewee
@@ -22,13 +23,14 @@ ROLES = ("ADMIN", "USER")
 
 USER_BODY = ObjectSpec(title="UserBody", fields={
     "username": v.USERNAME,
-    "firstName": Text(max_length=128, description='default ""'),
-    "lastName": Text(max_length=128, description='default ""'),
-    "email": v.EMAIL,
+    "firstName": Text(max_length=128, nullable=True, description='default ""; null clears it'),
+    "lastName": Text(max_length=128, nullable=True, description='default ""; null clears it'),
+    "email": replace(v.EMAIL, nullable=True, description=f"{v.EMAIL.description}; null clears it"),
     "timezone": v.TIMEZONE,
     "role": Choice(options=ROLES, description="default USER; changing it needs ADMIN"),
     "mutedUntil": v.MUTED_UNTIL,
 }, on_create=("username",), description="An update changes the fields given.")
+CLEARED_TEXT = (("firstName", "first_name"), ("lastName", "last_name"), ("email", "email"))
 TOKEN_BODY = ObjectSpec(title="TokenBody", fields={"name": Text(max_length=128)},
                         description="Optional: the body may be empty.")
 
@@ -49,6 +51,8 @@ def user_fields(body: dict[str, Any], creating: bool, mail_domain: str) -> dict[
         "timezone": USER_BODY.read(body, "timezone"),
         "role": USER_BODY.read(body, "role"),
     }
+    # Optional text, cleared by null as by "" (an update otherwise left it as it was).
+    fields.update({column: "" for name, column in CLEARED_TEXT if name in body and body[name] is None})
     # Pages fall back to the account address: one at ilertd's own domain would reach nobody.
     v.refuse_own_mailbox(fields["email"], mail_domain, "email")
     present, muted = USER_BODY["mutedUntil"].read_or_null(body, "mutedUntil")
@@ -96,6 +100,7 @@ class People:
 
     def update_user(self, caller: Principal, user_id: int, body: dict[str, Any]) -> m.User:
         require_self_or_admin(caller, user_id)
+        USER_BODY.refuse_nulls(body)
         current = user_or_404(user_id)
         fields = user_fields(body, creating=False, mail_domain=self.ctx.mail_domain)
         if "role" in fields and not caller.is_admin:

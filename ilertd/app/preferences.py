@@ -271,6 +271,7 @@ class Preferences:
     def update_contact(self, caller: Principal, user_id: int, contact_id: int, body: dict[str, Any]
                        ) -> m.Contact:
         self._writable(caller, user_id)
+        CONTACT_BODY.refuse_nulls(body)
         with write_transaction(self.ctx.db):
             # Held before it is read: on PostgreSQL two changes of one number at once each moved
             # the pages from the number before both, and the second left them at the first's.
@@ -339,6 +340,7 @@ class Preferences:
     def update_rule(self, caller: Principal, kind: RuleKind, user_id: int, rule_id: int,
                     body: dict[str, Any]) -> Any:
         self._writable(caller, user_id)
+        kind.body.refuse_nulls(body)
         model: Any = kind.model
         fields = rule_fields(kind, body, creating=False, accepted=self.ctx.methods(kind.reminders))
         with write_transaction(self.ctx.db):

@@ -98,6 +98,7 @@ class MaintenanceWindows:
 
     def update(self, caller: Principal, window_id: int, body: dict[str, Any]) -> m.MaintenanceWindow:
         require_admin(caller)
+        WINDOW_BODY.refuse_nulls(body)
         before = window_or_404(window_id)
         with write_transaction(self.ctx.db):
             fields = self._fields(body, before)

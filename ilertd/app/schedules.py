@@ -71,6 +71,7 @@ class Schedules:
                ) -> tuple[m.Schedule, dict[str, Any]]:
         """A new version from now on: the versions that ruled before now stay as they were."""
         require_admin(caller)
+        schedule_fields.SCHEDULE_BODY.refuse_nulls(body)
         row = schedule_or_404(schedule_id)
         fields, definition = schedule_fields.parse_body(body, row.timezone, row.type)
         now = self.ctx.now()

@@ -351,6 +351,15 @@ class ObjectSpec(Spec):
             raise TypeError(f"{name}: read it with its spec's own method")
         return spec.read(body, name, self.requires(name, creating), **options)
 
+    def refuse_nulls(self, body: Mapping[str, Any]) -> None:
+        """An update's null for a field that cannot be null (its spec not `nullable`) is a 400
+        naming it: read as absent, `{"summary": null}` answered 200 and changed nothing."""
+        for name, value in body.items():
+            spec = self.fields.get(name)
+            if value is None and spec is not None and not spec.nullable:
+                raise invalid(name, f"{name} cannot be null: give a value, or leave the field out to keep"
+                                    " it as it is")
+
     def shape(self, words: Vocabulary, creating: bool = False) -> JsonSchema:
         rendered: JsonSchema = {
             "type": _typed("object", self.nullable),

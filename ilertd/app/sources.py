@@ -270,6 +270,7 @@ class Sources:
 
     def update_source(self, caller: Principal, source_id: int, body: dict[str, Any]) -> m.AlertSource:
         require_admin(caller)
+        SOURCE_BODY.refuse_nulls(body)
         source_or_404(source_id)
         with write_transaction(self.ctx.db):
             # Read again, held, in the writing transaction: judged by a row read before it, two
@@ -349,6 +350,7 @@ class Sources:
         """`loaded`, when given, is the version of the policy the edit was made from: changed since
         by another (a level another tab added), the edit is refused, 409 CHANGED_SINCE_LOADED."""
         require_admin(caller)
+        POLICY_BODY.refuse_nulls(body)
         policy_or_404(policy_id)
         within = self.ctx.db.in_transaction()
         # One edit and the moves of its incidents at a time: two edits at once each moved the
