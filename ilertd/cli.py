@@ -32,6 +32,7 @@ from ilertd.cli_arguments import parse_command_line
 from ilertd.config import Config, ConfigError, check_config, credential_files, load_config, with_credentials
 from ilertd.domain.provision_document import DocumentError, read_document
 from ilertd.domain.timeutil import format_instant
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, StartError, StoreUnavailable
 from ilertd.logs import configure_logging
 from ilertd.node_status import leader_line
@@ -159,8 +160,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     except ApiError as error:
         if error.code == "ALREADY_EXISTS":
             holder = user_named(args.name)
-            also = "" if holder is None or holder.username == args.name else f" as {holder.username!r}"
-            raise CommandError(f"user {args.name!r} already exists{also}") from None
+            also = "" if holder is None or holder.username == args.name else f" as {quoted(holder.username)}"
+            raise CommandError(f"user {quoted(args.name)} already exists{also}") from None
         raise
     print(user.id)
     return 0
@@ -183,7 +184,7 @@ def read_password(stdin: IO[str] = sys.stdin) -> str:
 def cmd_user_passwd(args: argparse.Namespace) -> int:
     application = _application(_config(args))
     if user_named(args.name) is None:
-        raise CommandError(f"no user is named {args.name!r}")
+        raise CommandError(f"no user is named {quoted(args.name)}")
     application.passwords.set(args.name, read_password())
     print(f"password set for {args.name}", file=sys.stderr)
     return 0
@@ -258,7 +259,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     application = _application(_config(args))
     user = user_named(args.name)
     if user is None:
-        raise CommandError(f"no user is named {args.name!r}")
+        raise CommandError(f"no user is named {quoted(args.name)}")
     token = application.people.create_token(OPERATOR, user.id, {"name": "cli"})
     print(token)
     return 0

@@ -44,6 +44,7 @@ from ilertd.config import Config, ConfigOption
 from ilertd.domain import json_input
 from ilertd.domain.events import Event
 from ilertd.domain.text_input import form_fields
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.web.http import read_body
 from ilertd.web.plugin_routes import BodyHandler, BodyReply, BodyRoute, QueuedReply, takes_events
@@ -243,8 +244,8 @@ def signed_by_its_tool(source: SourceInfo, host: PluginHost) -> bool:
 
 def unsigned_refused(source: SourceInfo) -> ApiError:
     """The refusal of a request naming `source`, which has a `signingSecret`, by its key alone."""
-    return ApiError(401, "INVALID_SIGNATURE", f"alert source {source.name!r} takes only its tool's signed"
-                    f" requests, on /api/v1/events/{source.integration_type.lower()}/...")
+    return ApiError(401, "INVALID_SIGNATURE", f"alert source {quoted(source.name)} takes only its tool's"
+                    f" signed requests, on /api/v1/events/{source.integration_type.lower()}/...")
 
 
 class PluginHost(Protocol):

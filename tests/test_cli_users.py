@@ -80,19 +80,19 @@ def test_user_delete_is_refused_while_on_duty_and_force_takes_them_off_first(
     before = cli(capsys, "export")[1]
     code, out, err = cli(capsys, "user", "delete", "ann")
     assert (code, out) == (1, "")
-    assert err == ("ilertd: user 'ann' is on duty in escalation policy 'ops' level 0; "
-                   "schedule 'rota' layer 1 'days'; schedule 'holidays' (static shifts); "
-                   "schedule 'rota' override 2099-01-10T00:00:00.000Z to 2099-01-11T00:00:00.000Z: "
+    assert err == ("ilertd: user \"ann\" is on duty in escalation policy \"ops\" level 0; "
+                   "schedule \"rota\" layer 1 \"days\"; schedule \"holidays\" (static shifts); "
+                   "schedule \"rota\" override 2099-01-10T00:00:00.000Z to 2099-01-11T00:00:00.000Z: "
                    "take them off there first, or delete with --force to do it now\n")
     code, _, err = cli(capsys, "user", "delete", "cat", "--force")
     assert code == 1
-    assert err == ("ilertd: user 'cat' is the only one in escalation policy 'ops' level 2: "
+    assert err == ("ilertd: user \"cat\" is the only one in escalation policy \"ops\" level 2: "
                    "add someone there, or remove it, first; nothing changed\n")
     assert cli(capsys, "export")[1] == before
     code, _, err = cli(capsys, "user", "delete", "ann", "--force")
     assert code == 0, err
     assert err.splitlines()[-1] == "deleted user ann"
-    assert "taken off schedule 'rota' layer 1 'days'" in err.splitlines()
+    assert "taken off schedule \"rota\" layer 1 \"days\"" in err.splitlines()
     app.start()
     assert app.get(f"/api/users/{ids['ann']}").status_code == 404
     policy = app.get(f"/api/escalation-policies/{ids['policy']}").json()
@@ -107,7 +107,7 @@ def test_user_delete_is_refused_while_on_duty_and_force_takes_them_off_first(
     on_call = app.get(f"/api/schedules/{ids['rota']}/user-on-call", params={"at": "2099-01-10T12:00:00Z"})
     assert on_call.json()["user"]["id"] == ids["ben"]
     missing = main(["user", "delete", "nobody"])
-    assert missing == 1 and "no user is named 'nobody'" in capsys.readouterr().err
+    assert missing == 1 and "no user is named \"nobody\"" in capsys.readouterr().err
 
 
 def test_ids_are_never_reused_after_a_delete(
@@ -192,7 +192,7 @@ def test_user_delete_keeps_an_admin(
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "data"))
     assert cli(capsys, "user", "add", "bob")[0] == 0  # a first start: admin, the only ADMIN
     code, _out, err = cli(capsys, "user", "delete", "admin")
-    assert code == 1 and "'admin' is the only ADMIN: make another user an ADMIN first" in err, err
+    assert code == 1 and "\"admin\" is the only ADMIN: make another user an ADMIN first" in err, err
     assert cli(capsys, "user", "add", "carol", "--admin")[0] == 0
     assert cli(capsys, "user", "delete", "admin")[0] == 0
     names = [line.split()[1] for line in cli(capsys, "user", "list")[1].splitlines()[1:]]

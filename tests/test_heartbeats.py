@@ -277,7 +277,7 @@ def test_a_source_a_monitor_opens_its_incidents_on_is_not_deleted(app: InProcess
     refused = app.delete(f"/api/alert-sources/{source_id}")
     assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE"), refused.text
     assert refused.json()["message"] == ("heartbeat monitors open their incidents on this source: "
-                                         "'nightly backup'; give them another source first")
+                                         "\"nightly backup\"; give them another source first")
     assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
     moved = app.put(f"/api/heartbeat-monitors/{created['id']}", {"alertSource": {"id": 1}})
     assert moved.status_code == 200, moved.text

@@ -186,7 +186,7 @@ def test_a_policy_that_sources_or_open_incidents_escalate_by_is_not_deleted(app:
     incident = app.event(summary="disk full", alertKey="disk").json()["incidentId"]
     refused = app.delete(path)
     assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE")
-    assert refused.json()["message"] == ("alert sources escalate by this policy: 'default', 'db', 'web';"
+    assert refused.json()["message"] == ('alert sources escalate by this policy: "default", "db", "web";'
                                          " give them another policy first")
     for source in app.get("/api/alert-sources").json():
         assert app.put(f"/api/alert-sources/{source['id']}", {"escalationPolicy": None}).status_code == 200
@@ -205,7 +205,7 @@ def test_the_only_admin_keeps_the_role(either_store: InProcessDaemon) -> None:
     app = either_store
     alone = app.put("/api/users/1", {"role": "USER"})
     assert (alone.status_code, alone.json()["code"], alone.json()["field"]) == (409, "CONFLICT", "role")
-    assert alone.json()["message"] == "'admin' is the only ADMIN: make another user an ADMIN first"
+    assert alone.json()["message"] == "\"admin\" is the only ADMIN: make another user an ADMIN first"
     assert app.get("/api/users/1").json()["role"] == "ADMIN"
     bob, bob_token = make_user(app, "bob", role="ADMIN")
     assert app.put("/api/users/1", {"role": "user"}).json()["role"] == "USER"
@@ -271,12 +271,12 @@ def test_a_user_on_duty_is_deleted_only_when_taken_off_first_and_never_leaves_a_
     refused = app.delete(f"/api/users/{ann}")
     assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE")
     assert refused.json()["message"] == (
-        "user 'ann' is on duty in escalation policy 'ops' level 0; schedule 'rota' layer 1 'days'; "
-        "schedule 'holidays' (static shifts); schedule 'rota' override 2099-01-10T00:00:00.000Z to "
+        "user \"ann\" is on duty in escalation policy \"ops\" level 0; schedule \"rota\" layer 1 \"days\"; "
+        "schedule \"holidays\" (static shifts); schedule \"rota\" override 2099-01-10T00:00:00.000Z to "
         "2099-01-11T00:00:00.000Z: take them off there first, or add ?force=true to take them off there now")
     alone = app.delete(f"/api/users/{ids['cat']}?force=true")
     assert (alone.status_code, alone.json()["code"]) == (409, "IN_USE")
-    assert "the only one in escalation policy 'ops' level 2" in alone.json()["message"]
+    assert "the only one in escalation policy \"ops\" level 2" in alone.json()["message"]
     unclear = app.delete(f"/api/users/{ann}?force=yes")
     assert (unclear.status_code, unclear.json().get("field")) == (400, "force")
     assert {path: app.get(path).json() for path in before} == before, "nothing changed"
@@ -305,7 +305,7 @@ def test_usernames_are_told_apart_without_case(either_store: InProcessDaemon) ->
     alice = user(app, "alice")
     taken = app.post("/api/users", {"username": "ALICE"})
     assert (taken.status_code, taken.json()["code"]) == (409, "ALREADY_EXISTS")
-    assert taken.json()["message"] == ("username 'ALICE' is taken by 'alice' (user names are told apart "
+    assert taken.json()["message"] == ("username \"ALICE\" is taken by \"alice\" (user names are told apart "
                                        "without case)")
     bob, _token = make_user(app, "bob")
     renamed = app.put(f"/api/users/{bob}", {"username": "Alice"})

@@ -230,7 +230,7 @@ def test_a_signed_sources_key_alone_opens_and_resolves_nothing_elsewhere(app: In
     native = app.client.post("/api/events", json={
         "integrationKey": key, "eventType": "RESOLVE", "alertKey": opened["alertKey"], "summary": "x"})
     assert (native.status_code, native.json()["code"]) == (401, "INVALID_SIGNATURE")
-    assert native.json()["message"] == ("alert source 'sentry' takes only its tool's signed requests,"
+    assert native.json()["message"] == ("alert source \"sentry\" takes only its tool's signed requests,"
                                         " on /api/v1/events/sentry/...")
     shim = app.client.post("/v2/enqueue", json={
         "routing_key": key, "event_action": "resolve", "dedup_key": opened["alertKey"]})

@@ -114,8 +114,8 @@ def test_a_second_run_changes_nothing_and_every_id_stays(
     code, out, err = cli(capsys, "provision", str(team))
     assert code == 0, err
     assert out.splitlines() == [
-        "created user 'alice'", "created user 'bob'", "created schedule 'primary'",
-        "created escalation policy 'ops'", "created alert source 'prometheus'",
+        "created user \"alice\"", "created user \"bob\"", "created schedule \"primary\"",
+        "created escalation policy \"ops\"", "created alert source \"prometheus\"",
         "5 created, 0 updated, 0 unchanged",
     ]
     ids = users_by_name(capsys)
@@ -146,9 +146,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing_then_only_changes_are_writt
     code, out, _ = cli(capsys, "provision", str(changed), "--dry-run")
     assert code == 0
     assert out.splitlines() == [
-        "update user 'alice': email, contacts, notificationRules",
-        "create user 'carol'",
-        "update schedule 'primary': scheduleLayers",
+        "update user \"alice\": email, contacts, notificationRules",
+        "create user \"carol\"",
+        "update schedule \"primary\": scheduleLayers",
         "dry run, nothing changed: 1 to create, 2 to update, 3 unchanged",
     ]
     assert cli(capsys, "export")[1] == before
@@ -167,62 +167,62 @@ def test_dry_run_prints_the_plan_and_changes_nothing_then_only_changes_are_writt
 BAD_FILES = [
     # (file text, line, message)
     ('[[users]]\nusername = "carol"\nemial = "c@example.com"\n', 3,
-     "user 'carol': unknown key 'emial': not a key of [[users]]; did you mean 'email'?"),
+     "user \"carol\": unknown key 'emial': not a key of [[users]]; did you mean 'email'?"),
     ('[[users]]\nusername = "carol"\nemail = "c@example.com\n', 3,
      "TOML syntax: Illegal character '\\n' (column 23)"),
     ('[[users]]\nusername = "carol"\ncontacts = [\n  {method = "EMAIL", target = "c@example.com"},\n'
      '  {method = "SMS", target = "0151"},\n]\n', 5,
-     "user 'carol': contacts[1]: target must be an E.164 number such as +4915112345678 for a SMS contact"),
+     "user \"carol\": contacts[1]: target must be an E.164 number such as +4915112345678 for a SMS contact"),
     ('[[users]]\nusername = "carol"\n\n[[schedules]]\nname = "nights"\ntimezone = "UTC"\n\n'
      '[[schedules.scheduleLayers]]\nusers = [{name = "carol"}]\nrotation = "P1D"\n'
      'startsOn = "2026-01-05T09:00"\n\n'
      '[[schedules.scheduleLayers]]\nusers = [{name = "zed"}]\nrotation = "P1D"\n'
      'startsOn = "2026-01-05T09:00"\n',
-     14, "schedule 'nights': scheduleLayers[1].users[0]: no user is named 'zed', in the file or the store"),
+     14, 'schedule "nights": scheduleLayers[1].users[0]: no user is named "zed", in the file or the store'),
     ('[[users]]\nusername = "carol"\n\n[[schedules]]\nname = "nights"\ntimezone = "UTC"\n\n'
      '[[schedules.scheduleLayers]]\nusers = [{name = "carol"}]\nrotation = "PT1M"\n'
      'startsOn = "2026-01-05T09:00"\n',
-     10, "schedule 'nights': scheduleLayers[0].rotation must be at least PT15M"),
+     10, "schedule \"nights\": scheduleLayers[0].rotation must be at least PT15M"),
     ('[[users]]\nusername = "carol"\n\n[[alertSources]]\nname = "x"\npriority = "HIGH"\n'
      'escalationPolicy = {name = "nope"}\n', 7,
-     "alert source 'x': escalationPolicy: no escalation policy is named 'nope', in the file or the store"),
+     'alert source "x": escalationPolicy: no escalation policy is named "nope", in the file or the store'),
     ('[[users]]\nusername = "carol"\n\n[[users]]\nusername = "carol"\n', 4,
-     "user 'carol' is defined twice (also on line 1)"),
+     "user \"carol\" is defined twice (also on line 1)"),
     ('[[users]]\nusername = "carol"\n\n[[users]]\nusername = "Carol"\n', 4,
-     "user 'Carol' is defined twice (also on line 1)"),
+     "user \"Carol\" is defined twice (also on line 1)"),
     ('[[users]]\nusername = "carol"\n[[alertSources]]\nname = "prometheus"\npriority = "URGENT"\n', 5,
-     "alert source 'prometheus': priority must be one of HIGH, LOW"),
+     "alert source \"prometheus\": priority must be one of HIGH, LOW"),
     ('[[schedules]]\nname = "primary"\ntimezone = "UTC"\n[[schedules.scheduleLayers]]\n'
      'users = [{name = "bob"}]\nrotation = "P1W"\nstartsOn = "2026-01-05T09:00"\n', 3,
-     "schedule 'primary': timezone is fixed at creation (Europe/Berlin); create a new schedule"),
+     "schedule \"primary\": timezone is fixed at creation (Europe/Berlin); create a new schedule"),
     ('user = 3\n', 1, "unknown key 'user': not a top-level key; did you mean 'users'?"),
     ('[[users]]\nusername = "alice"\nnotificationRules = [\n'
      '  {type = "HIGH_PRIORITY", contact = {method = "VOICE", target = "+4915112345678"}},\n]\n', 4,
-     "user 'alice': notificationRules[0]: contact VOICE +4915112345678 is not one of this user's contacts"),
+     "user \"alice\": notificationRules[0]: contact VOICE +4915112345678 is not one of this user's contacts"),
     # The same rule twice, its delay once left to the default: one rule the API would refuse.
     ('[[users]]\nusername = "alice"\nnotificationRules = [\n'
      '  {type = "HIGH_PRIORITY", contact = {method = "SMS", target = "+4915112345678"}},\n'
      '  {type = "HIGH_PRIORITY", contact = {target = "alice@example.com"}, delayMin = 5},\n'
      '  {type = "HIGH_PRIORITY", contact = {target = "+4915112345678"}, delayMin = 0},\n]\n', 6,
-     "user 'alice': notificationRules[2]: the same alert rule as notificationRules[0]: list each rule once"),
+     'user "alice": notificationRules[2]: the same alert rule as notificationRules[0]: list each rule once'),
     ('[[escalationPolicies]]\nname = "ops"\n[[escalationPolicies.escalationRules]]\nescalationTimeout = 5\n'
      'users = [{id = 1}]\n', 5,
-     "escalation policy 'ops': escalationRules[0].users[0] must be a reference by name: {name = \"...\"}"),
+     "escalation policy \"ops\": escalationRules[0].users[0] must be a reference by name: {name = \"...\"}"),
     # A misspelt key inside support hours or a restriction was passed over: `outsdie` left the
     # source escalating outside its hours, where the file meant them held.
     ('[[alertSources]]\nname = "x"\nsupportHours = {timezone = "UTC", outsdie = "NO_ESCALATION", '
      'supportDays = {MONDAY = {start = "08:00", end = "18:00"}}}\n', 3,
-     "alert source 'x': supportHours: unknown key 'outsdie': not a key of supportHours; "
+     "alert source \"x\": supportHours: unknown key 'outsdie': not a key of supportHours; "
      "did you mean 'outside'?"),
     ('[[alertSources]]\nname = "x"\nsupportHours = {timezone = "UTC", '
      'supportDays = {MONDAY = {start = "08:00", ends = "18:00"}}}\n', 3,
-     "alert source 'x': supportHours.supportDays.MONDAY: unknown key 'ends': not a key of "
+     "alert source \"x\": supportHours.supportDays.MONDAY: unknown key 'ends': not a key of "
      "supportHours.supportDays.MONDAY; did you mean 'end'?"),
     ('[[schedules]]\nname = "primary"\ntimezone = "UTC"\n[[schedules.scheduleLayers]]\n'
      'users = [{name = "bob"}]\nrotation = "P1W"\nstartsOn = "2026-01-05T09:00"\n'
      'restrictions = [{from = {dayOfWeek = "MONDAY", time = "08:00"}, to = {dayOfWeek = "MONDAY", '
      'tme = "17:00"}}]\n', 8,
-     "schedule 'primary': scheduleLayers[0].restrictions[0].to: unknown key 'tme': not a key of "
+     "schedule \"primary\": scheduleLayers[0].restrictions[0].to: unknown key 'tme': not a key of "
      "scheduleLayers[0].restrictions[0].to; did you mean 'time'?"),
 ]
 
@@ -334,7 +334,7 @@ def test_identical_rules_an_older_store_kept_are_exported_once_and_provisioned_a
     assert cli(capsys, "export")[1] == exported
     document = write(tmp_path, exported, "exported.toml")
     assert cli(capsys, "provision", str(document))[1] == (
-        "updated user 'alice': notificationRules\n0 created, 1 updated, 4 unchanged\n")
+        "updated user \"alice\": notificationRules\n0 created, 1 updated, 4 unchanged\n")
     with sqlite3.connect(data / "ilertd.db") as db:
         assert db.execute("SELECT count(*) FROM alert_rule").fetchone() == (2,)
     assert cli(capsys, "export")[1] == exported
@@ -354,9 +354,9 @@ def test_two_policies_of_one_name_an_older_store_kept_are_named_by_export_and_pr
     assert len(ids) == 2
     code, out, err = cli(capsys, "export")
     assert (code, out) == (1, "")
-    assert "several escalation policies are named 'ops'" in err, err
+    assert "several escalation policies are named \"ops\"" in err, err
     code, out, err = cli(capsys, "provision", str(team))
-    assert code == 2 and (f"the store has 2 escalation policies named 'ops' (ids {ids[0]}, {ids[1]})"
+    assert code == 2 and (f"the store has 2 escalation policies named \"ops\" (ids {ids[0]}, {ids[1]})"
                           in err), err
 
 
@@ -578,7 +578,7 @@ def test_a_document_handing_the_admin_role_over_applies_whatever_the_order_of_it
     code, out, err = cli(capsys, "provision", str(write(tmp_path, handover)))
     assert code == 0, err
     # Told in the file's order, though zed was made an ADMIN first.
-    assert out.splitlines() == ["updated user 'root': role", "created user 'zed'",
+    assert out.splitlines() == ["updated user \"root\": role", "created user \"zed\"",
                                 "1 created, 1 updated, 0 unchanged"]
     roles = {line.split()[1]: line.split()[2] for line in cli(capsys, "user", "list")[1].splitlines()[1:]}
     assert roles == {"root": "USER", "zed": "ADMIN"}

@@ -394,7 +394,7 @@ def test_a_name_another_object_of_its_kind_holds_is_409_and_changes_nothing(
     assert again.status_code == 409, again.text
     refusal = again.json()
     assert (refusal["status"], refusal["code"], refusal["field"]) == (409, "ALREADY_EXISTS", "name")
-    assert refusal["message"].endswith(f" {first.json()['id']} is already named 'ops': names are unique")
+    assert refusal["message"].endswith(f" {first.json()['id']} is already named \"ops\": names are unique")
     other = app.post(path, {**body, "name": "Ops"})
     assert other.status_code == 201, other.text
     # Renaming onto a taken name is refused; sending one's own name back is not.
@@ -455,7 +455,7 @@ def test_a_window_of_more_hand_offs_than_a_request_works_out_is_refused(app: InP
     assert quarter.status_code == 200 and len(quarter.json()) == 96 * 90
     year = app.get(path, params={"from": "2026-01-06T00:00Z", "until": "2027-01-06T00:00Z"})
     assert (year.status_code, year.json()["field"]) == (400, "until")
-    assert year.json()["message"] == ("the window holds more than 150,000 hand-offs of schedule 'primary' to"
+    assert year.json()["message"] == ('the window holds more than 150,000 hand-offs of schedule "primary" to'
                                       " work out: ask for a shorter one")
 
 

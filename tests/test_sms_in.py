@@ -70,12 +70,12 @@ def test_a_page_ilertd_texted_to_the_sources_number_opens_nothing(app_paging: Pa
     dave = app.get("/api/users").json()[-1]["id"]
     refused = app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": NUMBER})
     assert (refused.status_code, refused.json()["field"]) == (400, "target"), refused.text
-    assert "is the number of SMS alert source 'texts from the field'" in refused.json()["message"]
+    assert "is the number of SMS alert source \"texts from the field\"" in refused.json()["message"]
     texted = app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": "+4930123456780"})
     assert texted.status_code == 201, texted.text
     taken = app.put(f"/api/alert-sources/{sms_source['id']}", {"phoneNumber": "+4930123456780"})
     assert (taken.status_code, taken.json()["field"]) == (400, "phoneNumber"), taken.text
-    assert "is an SMS contact of user 'dave'" in taken.json()["message"]
+    assert "is an SMS contact of user \"dave\"" in taken.json()["message"]
     m.Contact.create(user=dave, method="SMS", target=NUMBER)
     own = "+15550001111"  # tests.conftest.paging_config's from_number
     page = {"MessageSid": "SM7", "From": own, "To": NUMBER, "Body": "[ilertd] #1 HIGH: pump down"}
@@ -105,7 +105,7 @@ def test_a_number_is_an_sms_sources_only_and_checked_when_one_becomes_sms(app_pa
     assert app.post(f"/api/users/{dave}/contacts", {"method": "SMS", "target": number}).status_code == 201
     back = app.put(path, {"integrationType": "SMS", "phoneNumber": number})
     assert (back.status_code, back.json()["field"]) == (400, "phoneNumber"), back.text
-    assert "is an SMS contact of user 'dave'" in back.json()["message"]
+    assert "is an SMS contact of user \"dave\"" in back.json()["message"]
     assert app.get(path).json()["integrationType"] == "API"
     # A store from before may hold a number on a source of another type: made SMS, it is checked.
     from ilertd.store import models as m

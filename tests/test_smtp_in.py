@@ -197,7 +197,7 @@ def test_a_source_of_another_type_is_refused_at_rcpt(daemon: MailDaemon) -> None
         client.sendmail(SENDER, [address], wire(mail("Disk full", "x")))
     code, text = refused.value.recipients[address]
     assert code == 550
-    assert b"belongs to alert source 'prometheus', of type PROMETHEUS: mail is taken only by EMAIL" in text
+    assert b"belongs to alert source \"prometheus\", of type PROMETHEUS: mail is taken only by EMAIL" in text
     assert daemon.incidents() == []
 
 

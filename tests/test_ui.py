@@ -159,7 +159,7 @@ def test_a_responder_deleted_since_is_named_as_such_on_the_incident_page(app: In
     # Refused while the incident bo accepted is open: it would wait for nobody.
     refused = app.client.delete(f"/api/users/{bo}?force=true", headers=app.auth())
     assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE"), refused.text
-    assert refused.json()["message"] == (f"user 'bo' accepted incidents still open: #{incident_id}; resolve"
+    assert refused.json()["message"] == (f"user \"bo\" accepted incidents still open: #{incident_id}; resolve"
                                          " them, or escalate them to someone else, first; nothing changed")
     assert app.put(f"/api/incidents/{incident_id}/resolve").status_code == 200
     assert app.client.delete(f"/api/users/{bo}?force=true", headers=app.auth()).status_code == 204

@@ -349,7 +349,7 @@ def test_deleting_a_policy_and_a_source(app: InProcessDaemon) -> None:
     # A policy a source escalates by stays, as the API keeps it, and its page says why.
     in_use = submit(client, page, f"{page}/delete", {})
     assert in_use.status_code == 409
-    assert "alert sources escalate by this policy: &#39;unused&#39;" in in_use.text
+    assert "alert sources escalate by this policy: &#34;unused&#34;" in in_use.text
     app.put(f"/api/alert-sources/{unused['id']}", {"escalationPolicy": None})
     deleted = submit(client, page, f"{page}/delete", {})
     assert deleted.status_code == 200 and "Escalation policy deleted." in deleted.text

@@ -220,7 +220,7 @@ def test_a_user_on_duty_is_deleted_from_the_ui_only_when_taken_off_first(app: In
     refused = submit(admin, page, f"{page}/delete", {})
     assert refused.status_code == 409
     shown = html.unescape(refused.text)
-    assert "user 'ann' is on duty in escalation policy 'ops' level 0" in shown
+    assert "user \"ann\" is on duty in escalation policy \"ops\" level 0" in shown
     assert 'tick "Take them off" to do it now' in shown
     assert app.get(f"/api/users/{ids['ann']}").status_code == 200
     deleted = submit(admin, page, f"{page}/delete", {"force": "on"})

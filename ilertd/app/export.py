@@ -8,7 +8,7 @@ from typing import Any
 from ilertd.app.preferences import RULE_KINDS, RuleKind
 from ilertd.domain.provision_document import KINDS, WHAT
 from ilertd.domain.provision_render import render
-from ilertd.domain.wording import plural
+from ilertd.domain.wording import plural, quoted
 from ilertd.store import models as m
 from ilertd.store.people import all_owned, all_users
 from ilertd.store.schedules import all_schedules, current_definitions
@@ -80,8 +80,8 @@ def _export_user(row: m.User) -> dict[str, Any]:
 def _refuse_duplicates(kind: str, names: list[str]) -> None:
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise ExportError(f"several {plural(WHAT[kind])} are named {twice[0]!r}; the document names each "
-                          "object once: rename all but one through the API, then export again")
+        raise ExportError(f"several {plural(WHAT[kind])} are named {quoted(twice[0])}; the document names"
+                          " each object once: rename all but one through the API, then export again")
 
 
 def _name(names: dict[int, str], ident: int, what: str, where: str) -> dict[str, str]:
@@ -92,7 +92,7 @@ def _name(names: dict[int, str], ident: int, what: str, where: str) -> dict[str,
 
 
 def _export_schedule(row: m.Schedule, definition: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
-    where = f"schedule {row.name!r}"
+    where = f"schedule {quoted(row.name)}"
     schedule: dict[str, Any] = {"name": row.name, "type": row.type, "timezone": row.timezone}
     if row.type == "STATIC":
         schedule["shifts"] = [{"user": _name(names, s["user"], "user", where), "start": s["start"],
@@ -116,7 +116,7 @@ def _export_policy(row: m.EscalationPolicy, names: dict[int, str], schedule_name
                    ) -> dict[str, Any]:
     levels = []
     for index, rule in enumerate(row.rules):
-        where = f"escalation policy {row.name!r} level {index}"
+        where = f"escalation policy {quoted(row.name)} level {index}"
         level: dict[str, Any] = {"escalationTimeout": rule["escalationTimeout"]}
         if rule.get("users"):
             level["users"] = [_name(names, u["id"], "user", where) for u in rule["users"]]
@@ -133,7 +133,7 @@ def _export_source(row: m.AlertSource, policy_names: dict[int, str]) -> dict[str
                               "priority": row.priority}
     if row.escalation_policy_id is not None:
         source["escalationPolicy"] = _name(policy_names, row.escalation_policy_id, "escalation policy",
-                                           f"alert source {row.name!r}")
+                                           f"alert source {quoted(row.name)}")
     for key, value in (("phoneNumber", row.phone_number), ("fieldMapping", row.field_mapping),
                        ("supportHours", row.support_hours)):
         if value is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from ilertd.app.schema import MAX_ID, Boolean, Choice, Instant, Integer, Ref, Text, TimeZone
 from ilertd.domain.mail_domains import at_domain
 from ilertd.domain.timeutil import RANGE
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store.db import row_held
 from ilertd.store.names import holder_of
@@ -109,7 +110,7 @@ def name_free(model: Any, what: str, name: str, other_than: int | None = None) -
     picking one from a list by name cannot tell two apart (GoAlert and PagerDuty refuse it too)."""
     holder = holder_of(model, {"name": name}, other_than)
     if holder is not None:
-        raise ApiError(409, "ALREADY_EXISTS", f"{what} {holder} is already named {name!r}: names are "
+        raise ApiError(409, "ALREADY_EXISTS", f"{what} {holder} is already named {quoted(name)}: names are "
                        "unique", field="name")
 
 

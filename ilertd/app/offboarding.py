@@ -18,6 +18,7 @@ from ilertd.app.auth import OPERATOR, Principal, require_admin
 from ilertd.app.fields import refuse_in_use
 from ilertd.app.people import keep_an_admin, user_or_404
 from ilertd.domain.timeutil import format_instant
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
@@ -51,7 +52,7 @@ def _levels_without(user_id: int, duties: Duties) -> None:
             users = [u for u in rule.get("users", []) if u["id"] != user_id]
             if len(users) != len(rule.get("users", [])):
                 changed = True
-                where = f"escalation policy {policy.name!r} level {index}"
+                where = f"escalation policy {quoted(policy.name)} level {index}"
                 duties.places.append(where)
                 if not users and not rule.get("schedules"):
                     duties.emptied.append(where)
@@ -73,8 +74,8 @@ def _layers_without(user_id: int, duties: Duties) -> None:
                 users = [u for u in layer["users"] if u != user_id]
                 if len(users) != len(layer["users"]):
                     changed = True
-                    label = f" {layer['name']!r}" if layer.get("name") else ""
-                    where = f"schedule {schedule.name!r} layer {index + 1}{label}"
+                    label = f" {quoted(layer['name'])}" if layer.get("name") else ""
+                    where = f"schedule {quoted(schedule.name)} layer {index + 1}{label}"
                     duties.places.append(where)
                     if not users:
                         duties.emptied.append(where)
@@ -85,7 +86,7 @@ def _layers_without(user_id: int, duties: Duties) -> None:
             shifts = [s for s in definition.get("shifts", []) if s["user"] != user_id]
             if len(shifts) != len(definition.get("shifts", [])):
                 changed = True
-                duties.places.append(f"schedule {schedule.name!r} (static shifts)")
+                duties.places.append(f"schedule {quoted(schedule.name)} (static shifts)")
             body["shifts"] = [{**s, "user": {"id": s["user"]}} for s in shifts]
         if changed:
             duties.schedules[schedule.id] = body
@@ -98,7 +99,7 @@ def duties_of(user_id: int, now: Any) -> Duties:
     names = {s.id: s.name for s in all_schedules()}
     for row in user_overrides_ending_after(user_id, now):
         duties.overrides.append(row)
-        duties.places.append(f"schedule {names.get(row.schedule_id, row.schedule_id)!r} override "
+        duties.places.append(f"schedule {quoted(str(names.get(row.schedule_id, row.schedule_id)))} override "
                              f"{format_instant(row.start)} to {format_instant(row.end)}")
     return duties
 
@@ -122,15 +123,16 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
         keep_an_admin(user_id)
         duties = duties_of(user_id, app.ctx.now())
         if duties.places and not force:
-            raise ApiError(409, "IN_USE", f"user {name!r} is on duty in " + "; ".join(duties.places)
+            raise ApiError(409, "IN_USE", f"user {quoted(name)} is on duty in " + "; ".join(duties.places)
                            + f": take them off there first, or {how_to_force}")
         if duties.emptied:
-            raise ApiError(409, "IN_USE", f"user {name!r} is the only one in " + "; ".join(duties.emptied)
+            raise ApiError(409, "IN_USE", f"user {quoted(name)} is the only one in "
+                           + "; ".join(duties.emptied)
                            + ": add someone there, or remove it, first; nothing changed")
         # Escalation halts at an accept: gone with their acceptor, they would wait for nobody
         # (PagerDuty refuses to remove a user with incidents assigned, by default).
         refuse_in_use([f"#{i}" for i in incidents_accepted_by(user_id)],
-                      f"user {name!r} accepted incidents still open",
+                      f"user {quoted(name)} accepted incidents still open",
                       "resolve them, or escalate them to someone else, first; nothing changed")
         for policy_id, levels in duties.policies.items():
             app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels})
@@ -150,13 +152,13 @@ def delete_user(app: Application, username: str, force: bool) -> list[str]:
     """`ilertd user delete`: remove_user by name; DutyError says why not."""
     row = user_named(username)
     if row is None:
-        raise DutyError(f"no user is named {username!r}")
+        raise DutyError(f"no user is named {quoted(username)}")
     try:
         places = remove_user(app, OPERATOR, row.id, force, "delete with --force to do it now")
     except ApiError as error:
         if error.code == "IN_USE":
             raise DutyError(error.message) from None
-        raise DutyError(f"cannot delete user {username!r}: {error.message}; nothing changed") from None
+        raise DutyError(f"cannot delete user {quoted(username)}: {error.message}; nothing changed") from None
     # A running daemon heard nothing of these writes: it watches this count.
     bump_config_generation()
     return places

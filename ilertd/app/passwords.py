@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ilertd.app.auth import Principal
 from ilertd.app.context import Context
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, invalid
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -35,7 +36,7 @@ class Passwords:
         check_password(password)
         row = user_named(username)
         if row is None:
-            raise ApiError(404, "NOT_FOUND", f"no user named {username!r}")
+            raise ApiError(404, "NOT_FOUND", f"no user named {quoted(username)}")
         self._store_hash(row.id, password)
 
     def login(self, username: str, password: str) -> Principal | None:

@@ -13,6 +13,7 @@ from ilertd.app.context import Context
 from ilertd.app.schema import Choice, ObjectSpec, Text
 from ilertd.app.unsent_pages import MovedPage, cancel, follow_account_email
 from ilertd.domain.timeutil import format_instant
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
 from ilertd.store.db import write_transaction
@@ -67,7 +68,7 @@ def keep_an_admin(user_id: int) -> None:
     # Locked: two ADMINs making each other USERs at once would both see the other still ADMIN.
     found = admins(lock=True)
     if list(found) == [user_id]:
-        raise ApiError(409, "CONFLICT", f"{found[user_id]!r} is the only ADMIN: make another user"
+        raise ApiError(409, "CONFLICT", f"{quoted(found[user_id])} is the only ADMIN: make another user"
                        " an ADMIN first", field="role")
 
 
@@ -75,9 +76,9 @@ def _name_free(username: str, user_id: int | None) -> None:
     """409 ALREADY_EXISTS when another user's name is `username` in any case (see holder_of)."""
     holder = holder_of(m.User, {"username": username}, user_id, without_case=True)
     if holder is not None:
-        taken, held = f"username {username!r} is taken", user(holder)
+        taken, held = f"username {quoted(username)} is taken", user(holder)
         raise ApiError(409, "ALREADY_EXISTS", taken if held is None or held.username == username
-                       else f"{taken} by {held.username!r} (user names are told apart without case)",
+                       else f"{taken} by {quoted(held.username)} (user names are told apart without case)",
                        field="username")
 
 
@@ -94,7 +95,7 @@ class People:
                 _name_free(fields["username"], None)
                 row = m.User.create(created_at=self.ctx.now(), **fields)
         except peewee.IntegrityError:
-            raise ApiError(409, "ALREADY_EXISTS", f"username {fields['username']!r} is taken",
+            raise ApiError(409, "ALREADY_EXISTS", f"username {quoted(fields['username'])} is taken",
                            field="username") from None
         return row
 

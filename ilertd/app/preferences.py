@@ -15,6 +15,7 @@ from ilertd.app.unsent_pages import MovedPage, cancel, follow_contact
 from ilertd.domain.notification_plan import STOPPABLE_METHOD
 from ilertd.domain.phone_numbers import e164
 from ilertd.domain.shift_reminders import BEFORE_MIN_CHOICES
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
@@ -66,8 +67,8 @@ def contact_target(body: dict[str, Any], method: str, required: bool, mail_domai
         value = number
         source = source_with_phone(value) if method == "SMS" else None
         if source is not None and source.integration_type == "SMS":
-            raise invalid("target", f"{value} is the number of SMS alert source {source.name!r}: a page "
-                                    "texted to it would come back as an alert there, and page again")
+            raise invalid("target", f"{value} is the number of SMS alert source {quoted(source.name)}: a"
+                                    " page texted to it would come back as an alert there, and page again")
     elif not _PUSH.fullmatch(value):
         raise invalid("target", "target must be an ntfy topic, a Pushover user key or a URL "
                                 f"(1 to {MAX_TARGET} characters, no whitespace) for a PUSH contact")

@@ -28,9 +28,10 @@ from ilertd.app.auth import OPERATOR
 from ilertd.app.export import USER_FIELDS
 from ilertd.app.people import user_fields
 from ilertd.app.provision_contacts import ItemRefusal, UserLists
-from ilertd.app.sources import field_mapping, phone_number, policy_rules, support_hours
+from ilertd.app.source_numbers import phone_number
+from ilertd.app.sources import field_mapping, policy_rules, support_hours
 from ilertd.domain.provision_document import NAME_KEY, WHAT, Document, Entry
-from ilertd.domain.wording import plural
+from ilertd.domain.wording import plural, quoted
 from ilertd.errors import ApiError, invalid
 from ilertd.store.db import write_transaction
 from ilertd.store.people import user_named
@@ -51,7 +52,7 @@ class Change:
     def describe(self, done: bool) -> str:
         verb = {CREATE: "created" if done else "create", UPDATE: "updated" if done else "update"}[self.action]
         detail = f": {', '.join(self.fields)}" if self.fields else ""
-        return f"{verb} {self.what} {self.name!r}{detail}"
+        return f"{verb} {self.what} {quoted(self.name)}{detail}"
 
 
 @dataclass
@@ -248,15 +249,15 @@ class Provisioning:
     def _user_id(name: str, where: str) -> int:
         row = user_named(name)
         if row is None:
-            raise invalid(where, f"{where}: no user is named {name!r}, in the file or the store")
+            raise invalid(where, f"{where}: no user is named {quoted(name)}, in the file or the store")
         return int(row.id)
 
     @staticmethod
     def _named(rows: list[Any], what: str, name: str, where: str) -> int:
         if not rows:
-            raise invalid(where, f"{where}: no {what} is named {name!r}, in the file or the store")
+            raise invalid(where, f"{where}: no {what} is named {quoted(name)}, in the file or the store")
         if len(rows) > 1:
-            raise invalid(where, f"{where}: {len(rows)} {plural(what)} are named {name!r}; rename all "
+            raise invalid(where, f"{where}: {len(rows)} {plural(what)} are named {quoted(name)}; rename all "
                                  "but one through the API")
         return int(rows[0].id)
 
@@ -274,7 +275,7 @@ class Provisioning:
         if len(rows) > 1:
             ids = ", ".join(str(row.id) for row in rows)
             raise invalid(NAME_KEY[entry.kind], f"the store has {len(rows)} {plural(WHAT[entry.kind])} named "
-                          f"{entry.name!r} (ids {ids}); rename all but one through the API first")
+                          f"{quoted(entry.name)} (ids {ids}); rename all but one through the API first")
         return rows[0] if rows else None
 
 

@@ -14,15 +14,17 @@ from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.quiet_times import retime_holds
 from ilertd.app.schema import ArrayOf, Boolean, Choice, Integer, MapOf, ObjectSpec, Ref, Text
+from ilertd.app.source_numbers import phone_number
 from ilertd.domain.escalation import repeats_at_once
-from ilertd.domain.phone_numbers import E164, e164
+from ilertd.domain.phone_numbers import E164
 from ilertd.domain.policy_version import policy_version
 from ilertd.domain.quiet_times import OUTSIDE, WEEKDAYS, parse_support_hours, support_hours_json
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.heartbeats import monitor_names_on
-from ilertd.store.people import existing_user_ids, sms_contact_owner
+from ilertd.store.people import existing_user_ids
 from ilertd.store.policy_moves import record_policy_edit, settle_policy_edits
 from ilertd.store.quiet_times import take_source_out_of_windows
 from ilertd.store.schedules import existing_schedule_ids
@@ -30,7 +32,6 @@ from ilertd.store.sources import (
     open_incidents_escalating_by,
     policy,
     source,
-    source_with_phone,
     sources_paging_by,
 )
 
@@ -165,31 +166,6 @@ def field_mapping(value: Any) -> dict[str, str] | None:
     return dict(value)
 
 
-def phone_number(value: Any, source_id: int | None, reply_numbers: frozenset[str]) -> str | None:
-    """An SMS source's number in E.164; no two sources share one (a text must reach one source),
-    and none is a number pages are sent from (a text to it is a responder's reply)."""
-    if value is None:
-        return None
-    # As people write it (`+49 30 1234-5678`): kept as E.164.
-    number = e164(value) if isinstance(value, str) else None
-    if number is None:
-        raise invalid("phoneNumber", "phoneNumber must be an E.164 number such as +4915112345678")
-    value = number
-    if value in reply_numbers:
-        raise invalid("phoneNumber", f"{value} is the number pages are sent from ([twilio] from_number "
-                                     "or the sender of [channels.sms]): a text to it is a responder's "
-                                     "reply, so it cannot open alerts too; give the source a number of "
-                                     "its own")
-    holder = source_with_phone(value)
-    if holder is not None and holder.id != source_id:
-        raise invalid("phoneNumber", f"alert source {holder.id} already has the number {value}")
-    texted = sms_contact_owner(value)
-    if texted is not None:
-        raise invalid("phoneNumber", f"{value} is an SMS contact of user {texted!r}: the pages texted to it "
-                                     "would come back as alerts on this source; give it a number of its own")
-    return value
-
-
 def support_hours(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -299,7 +275,7 @@ class Sources:
         try:
             with write_transaction(self.ctx.db):
                 v.held_or_404(m.AlertSource, source_id, "alert source", exclusive=True)
-                v.refuse_in_use([repr(n) for n in monitor_names_on(source_id)],
+                v.refuse_in_use([quoted(n) for n in monitor_names_on(source_id)],
                               "heartbeat monitors open their incidents on this source",
                               "give them another source first")
                 take_source_out_of_windows(source_id)
@@ -390,7 +366,7 @@ class Sources:
         require_admin(caller)
         with write_transaction(self.ctx.db):
             v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
-            v.refuse_in_use([repr(n) for n in sources_paging_by(policy_id)],
+            v.refuse_in_use([quoted(n) for n in sources_paging_by(policy_id)],
                           "alert sources escalate by this policy", "give them another policy first")
             v.refuse_in_use([str(i) for i in open_incidents_escalating_by(policy_id)],
                           "open incidents escalate by this policy", "resolve them first")

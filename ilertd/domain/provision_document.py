@@ -20,6 +20,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from ilertd.domain.text_input import storable_value
+from ilertd.domain.wording import quoted
 
 KINDS = ("users", "schedules", "escalationPolicies", "alertSources")
 WHAT = {"users": "user", "schedules": "schedule", "escalationPolicies": "escalation policy",
@@ -81,7 +82,7 @@ class Entry:
 
     @property
     def label(self) -> str:
-        return f"{WHAT[self.kind]} {self.name!r}"
+        return f"{WHAT[self.kind]} {quoted(self.name)}"
 
 
 @dataclass(frozen=True)

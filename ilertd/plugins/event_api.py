@@ -101,7 +101,7 @@ class EventApi:
         kind = request.path_params["type"]
         integration = self.context.integration(kind)
         if integration is None:
-            raise ApiError(404, "UNKNOWN_INTEGRATION_TYPE", f"no integration is named {kind!r}")
+            raise ApiError(404, "UNKNOWN_INTEGRATION_TYPE", f"no integration is named {quoted(kind)}")
         source = await self.context.source(request.path_params["key"])
         # A tool batches (Alertmanager sends a whole group): its own limit, not the Event API's.
         body = await self.context.read_body(request, int(self.context.config["tool_max_body_bytes"]))

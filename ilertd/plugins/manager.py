@@ -24,6 +24,7 @@ from ilertd.config import (
     unknown_names,
 )
 from ilertd.domain.notification_plan import METHODS
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
 from ilertd.plugins.pluggy_manager import HookPluginManager
@@ -132,7 +133,7 @@ class PluginManager:
             # Two distributions naming a plugin alike: the first keeps the name (and its status).
             logger.error("plugin %s (%s): a plugin of that name is already loaded; skipped", name, origin)
             return self._record(name, version, origin, module, "load error",
-                                f"a plugin named {name!r} is already loaded", distribution, keep=True)
+                                f"a plugin named {quoted(name)} is already loaded", distribution, keep=True)
         try:
             self.pm.register(plugin, name=name)
         except Exception as error:

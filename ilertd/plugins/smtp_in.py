@@ -24,6 +24,7 @@ from ilertd.app.replies import Answer
 from ilertd.domain.events import Event
 from ilertd.domain.mail_domains import domain_form
 from ilertd.domain.replies import REPLY_MAILBOX, automatic_mail
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.hookspecs import ConfigOption, Outcome, PluginContext, SourceInfo
 from ilertd.plugins.mail import (
@@ -86,7 +87,7 @@ class Intake(Protocol):
 def _wrong_type(source: SourceInfo) -> str:
     # No article before a type: "a API", "a EMAIL" read wrong, and which one fits is not the
     # type's first letter (an SMS, a SENTRY).
-    return (f"550 5.7.1 this integration key belongs to alert source {_reply_text(repr(source.name))},"
+    return (f"550 5.7.1 this integration key belongs to alert source {_reply_text(quoted(source.name))},"
             f" of type {_reply_text(source.integration_type)}: mail is taken only by {SOURCE_TYPE}"
             " sources")
 

@@ -20,6 +20,7 @@ from ilertd.domain.ical import CalendarEvent, render_calendar, shift_uid
 from ilertd.domain.schedule_history import History
 from ilertd.domain.schedules import Shift
 from ilertd.domain.timeutil import RANGE, format_instant, parse_instant
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.people import user, user_exists, usernames
@@ -106,7 +107,7 @@ def routes(services: Services) -> list[Route]:
     def bounded(history: History, start: datetime, end: datetime) -> None:
         if schedule_history.handoffs(history, start, end) > MOST_HANDOFFS:
             raise invalid("until", f"the window holds more than {MOST_HANDOFFS:,} hand-offs of schedule"
-                                   f" {history.current.name!r} to work out: ask for a shorter one")
+                                   f" {quoted(history.current.name)} to work out: ask for a shorter one")
 
     def shifts_json(shifts: list[Shift]) -> list[dict[str, Any]]:
         names = usernames({s.user for s in shifts})
