@@ -39,8 +39,6 @@ from ilertd.node_status import leader_line
 from ilertd.store.backup import BackupError, backup_to, restore_from
 from ilertd.store.db import (
     PG_LOCK_ID,
-    StoreLock,
-    StoreLockedError,
     data_dir,
     migrate,
     migration_lock,
@@ -49,8 +47,8 @@ from ilertd.store.db import (
     sqlite_file,
     store_damaged,
     transaction_error,
-    unserved,
 )
+from ilertd.store.lock import StoreLock, StoreLockedError, unserved
 from ilertd.store.nodes import lock_holder, node_row, nodes_seen
 from ilertd.store.people import all_users, user_named
 

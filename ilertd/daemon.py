@@ -43,8 +43,9 @@ from ilertd.plugins.manager import PluginManager
 from ilertd.process_edges import handle_signals, host_for_url, listening_socket, wait_for_stop
 from ilertd.relay import Relay
 from ilertd.store.committer import Committer
-from ilertd.store.db import StoreLock, data_dir, is_sqlite, open_database
+from ilertd.store.db import data_dir, is_sqlite, open_database
 from ilertd.store.files import secure_directory
+from ilertd.store.lock import StoreLock
 from ilertd.store.outbox import last_sent
 from ilertd.systemd import Notifier, Watchdog
 from ilertd.tracker import WorkTracker
@@ -224,7 +225,7 @@ class Daemon:
     def start_store(self) -> None:
         url = self.config.database.effective_url(self.directory)
         self.db = open_database(url)
-        self.lock = StoreLock(self.db, url)
+        self.lock = StoreLock(self.db, url, serving=True)
         self.lock.acquire()
         bootstrap.prepare_store(self.db, self.directory, self.config, RealClock().now())
 
@@ -365,8 +366,7 @@ class Daemon:
             incident_action=gateway.incident_action,
             reachability_changed=gateway.reachability_changed, policy_edited=gateway.policy_edited,
             methods=lambda reminders: plugins.methods(reminders=reminders), laid_out=plugins.laid_out,
-            secret_key=self.config.security.secret_key,
-            passwords=password_hashing(self.config.security),
+            secret_key=self.config.security.secret_key, passwords=password_hashing(self.config.security),
             test_page=gateway.test_page, pages_moved=gateway.pages_moved,
             reply_numbers=reply_numbers(self.config), mail_domain=self.config.smtp_in.own_domain,
         )

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ilertd.cli import main
-from ilertd.store.db import StoreLock, open_database, pending_migrations
+from ilertd.store.db import open_database, pending_migrations
+from ilertd.store.lock import StoreLock
 from tests.daemon import DaemonProcess
 
 

@@ -1,17 +1,16 @@
-"""Opening the store by URL (SQLite in WAL mode by default), migrating it, and locking a SQLite file
-to one daemon (on PostgreSQL several serve it; ilertd.leadership picks the one that leads)."""
+"""Opening the store by URL (SQLite in WAL mode by default) and migrating it (ilertd.store.lock
+keeps a SQLite file to one daemon; on PostgreSQL ilertd.leadership picks the one that leads)."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import peewee
 from playhouse.db_url import connect, parse
@@ -19,7 +18,7 @@ from playhouse.migrations import Runner
 
 from ilertd.domain.text_input import storable
 from ilertd.errors import StartError, StoreUnavailable
-from ilertd.store.files import create_private, open_private, writable
+from ilertd.store.files import create_private
 from ilertd.store.models import database_proxy
 
 logger = logging.getLogger(__name__)
@@ -79,10 +78,6 @@ def storable_cursor() -> type:
                 self.execute(query, params)
 
     return StorableCursor
-
-
-class StoreLockedError(RuntimeError):
-    """Another ilertd daemon already serves this database."""
 
 
 def data_dir(environ: dict[str, str] | None = None) -> Path:
@@ -283,62 +278,6 @@ def migration_lock(db: peewee.Database) -> Iterator[None]:
         yield
     finally:
         db.execute_sql("SELECT pg_advisory_unlock(%s)", (PG_MIGRATION_LOCK_ID,))
-
-
-class StoreLock:
-    """Held for the life of a daemon on a SQLite file: a second `serve` on it is refused. On
-    PostgreSQL it holds nothing: a second node starts as a follower (ilertd.leadership)."""
-
-    def __init__(self, db: peewee.Database, url: str) -> None:
-        self._db = db
-        self._file: IO[str] | None = None
-        path = sqlite_file(url) if is_sqlite(db) else None
-        self._lock_path = path.with_name(path.name + ".lock") if path is not None else None
-
-    def acquire(self) -> None:
-        if self._lock_path is not None:
-            handle = open_private(self._lock_path)  # held open for the daemon's life
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip()
-                handle.close()
-                raise StoreLockedError(
-                    f"the database is in use by another ilertd (pid {holder or 'unknown'});"
-                    f" lock file {self._lock_path}"
-                ) from None
-            try:
-                with writable(self._lock_path):
-                    handle.seek(0)
-                    handle.truncate()
-                    handle.write(str(os.getpid()))
-                    handle.flush()
-            except BaseException:
-                # Closing flushes the pid again, and fails as the write did; the file is closed
-                # (and the lock let go) all the same.
-                with contextlib.suppress(OSError):
-                    handle.close()
-                raise
-            self._file = handle
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-
-@contextmanager
-def unserved(db: peewee.Database, url: str) -> Iterator[None]:
-    """The store held as `serve` holds it, for a command that must not change it under a daemon:
-    one serving it refuses the command (StoreLockedError)."""
-    lock = StoreLock(db, url)
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 @contextmanager
