@@ -270,10 +270,11 @@ def test_ical_feeds_for_a_schedule_and_for_a_user(app: InProcessDaemon) -> None:
     assert app.client.get(schedule_url.replace(app.url, "")).status_code == 200
 
 
-def test_an_on_call_older_than_a_year_keeps_its_uid_from_one_refresh_to_the_next(
+def test_an_on_call_since_the_schedule_began_keeps_its_uid_from_one_refresh_to_the_next(
         app: InProcessDaemon) -> None:
-    """One person on call since 2024: the feed cut the shift a year before its window, so its
-    start (and the UID made from it) moved every day, and calendar apps replaced the event."""
+    """One person on call since the schedule was made: the feed cut the shift at its window, so its
+    start (and the UID made from it) moved every day, and calendar apps replaced the event. (One
+    older than a year, the feed follows back a year at a time: tests/test_schedule_history.py.)"""
     ann = add_user(app, "ann")
     schedule_id = create(app, daily([ann], starts_on="2024-01-01T09:00"))
 
@@ -282,9 +283,29 @@ def test_an_on_call_older_than_a_year_keeps_its_uid_from_one_refresh_to_the_next
         return [line for line in lines if line.startswith(("UID:", "DTSTART:"))]
 
     first = starts()
-    assert first == ["UID:schedule-1-user-2-20240101T080000Z@ilertd", "DTSTART:20240101T080000Z"], first
+    assert first == ["UID:schedule-1-user-2-20260105T090000Z@ilertd", "DTSTART:20260105T090000Z"], first
     app.advance("P1D")
     assert starts() == first
+
+
+def test_a_new_schedule_has_no_one_on_call_before_it_was_created(app: InProcessDaemon) -> None:
+    """Its rotation started days before it was made (at 09:00Z on 2026-01-05, the manual clock):
+    its shifts, who was on call and its feed named people on call in a schedule that did not
+    exist yet."""
+    ann, ben = add_user(app, "ann"), add_user(app, "ben")
+    schedule_id = create(app, daily([ann, ben], starts_on="2026-01-01T08:00"))
+    assert shifts(app, schedule_id, "2026-01-01T00:00Z", "2026-01-07T00:00Z") == [
+        ("ann", "2026-01-05T09:00:00.000Z", "2026-01-06T07:00:00.000Z"),
+        ("ben", "2026-01-06T07:00:00.000Z", "2026-01-07T00:00:00.000Z"),
+    ]
+    assert shifts(app, schedule_id, "2026-01-01T00:00Z", "2026-01-05T09:00Z") == []
+    path = f"/api/schedules/{schedule_id}/user-on-call"
+    for before in ("2026-01-04T12:00:00Z", "2026-01-05T08:59:59Z"):
+        assert app.get(path, params={"at": before}).status_code == 204, before
+    now = app.get(path).json()
+    assert (now["user"]["username"], now["start"]) == ("ann", "2026-01-05T09:00:00.000Z")
+    feed = _unfold(app.get(f"/api/schedules/{schedule_id}.ics").text)
+    assert min(line for line in feed if line.startswith("DTSTART:")) == "DTSTART:20260105T090000Z"
 
 
 def test_a_deleted_schedule_is_gone(app: InProcessDaemon, tmp_path: Path) -> None:
@@ -305,8 +326,9 @@ def test_a_static_schedule_has_its_shifts_and_gaps(app: InProcessDaemon) -> None
     got = app.get(f"/api/schedules/{schedule_id}").json()
     assert got["scheduleLayers"] == [] and got["shifts"][0] == {
         "user": {"id": ann}, "start": "2026-01-05T07:00:00.000Z", "end": "2026-01-05T17:00:00.000Z"}
+    # Ann's first shift began before the schedule was created (09:00Z, the manual clock).
     assert shifts(app, schedule_id, "2026-01-05T00:00Z", "2026-01-07T00:00Z") == [
-        ("ann", "2026-01-05T07:00:00.000Z", "2026-01-05T17:00:00.000Z"),
+        ("ann", "2026-01-05T09:00:00.000Z", "2026-01-05T17:00:00.000Z"),
         ("ben", "2026-01-06T07:00:00.000Z", "2026-01-06T17:00:00.000Z"),
     ]
     path = f"/api/schedules/{schedule_id}/user-on-call"
@@ -464,8 +486,9 @@ def test_the_feed_of_a_schedule_too_busy_for_its_window_covers_fewer_days(app: I
     feed token: over the bound of hand-offs a request works out, it covers fewer days."""
     ann, ben = add_user(app, "ann"), add_user(app, "ben")
     body = daily([ann, ben], rotation="PT15M")
-    # Fourteen layers of 96 hand-offs a day: 161,280 in the feed's 120 days, past 150,000.
-    body["scheduleLayers"] = [{**body["scheduleLayers"][0], "name": f"layer {n}"} for n in range(14)]
+    # Twenty layers of 96 hand-offs a day: 172,800 in the feed's 90 days ahead, past 150,000 (its
+    # 30 days back hold none: the schedule did not exist then).
+    body["scheduleLayers"] = [{**body["scheduleLayers"][0], "name": f"layer {n}"} for n in range(20)]
     schedule_id = create(app, body)
     feed = app.get(f"/api/schedules/{schedule_id}.ics")
     assert feed.status_code == 200

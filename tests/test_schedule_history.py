@@ -60,6 +60,49 @@ def test_an_edit_at_the_instant_of_the_last_one_replaces_it() -> None:
     assert [v.schedule.layers[0].users for v in twice.versions] == [(ANN,), (CAT,)]
 
 
+def test_nothing_is_on_call_before_the_schedule_began() -> None:
+    created = utc("2026-01-05T12:00")
+    history = hist.edit(History((Version(hist.BEGINNING, daily(ANN, BEN)),), begins=created),
+                        daily(CAT), utc("2026-01-06T15:00"))
+    assert history.begins == created
+    assert hist.shifts(history, utc("2026-01-01T00:00"), utc("2026-01-07T00:00")) == [
+        Shift(ANN, created, utc("2026-01-06T09:00")),
+        Shift(BEN, utc("2026-01-06T09:00"), utc("2026-01-06T15:00")),
+        Shift(CAT, utc("2026-01-06T15:00"), utc("2026-01-07T00:00")),
+    ]
+    assert hist.shifts(history, utc("2026-01-01T00:00"), created) == []
+    assert hist.on_call(history, created - timedelta(microseconds=1)) is None
+    assert hist.on_call_shift(history, created - timedelta(microseconds=1)) is None
+    assert hist.on_call(history, created) == ANN
+    first = Shift(ANN, created, utc("2026-01-06T09:00"))
+    assert hist.on_call_shift(history, utc("2026-01-06T08:00")) == first
+    assert hist.handoffs(history, utc("2026-01-01T00:00"), created) == 0
+
+
+def test_a_schedule_stamped_by_a_clock_ahead_pages_as_soon_as_it_exists() -> None:
+    """Created by a command whose clock is ahead of the daemon's (another host's, or the real one
+    beside the manual clock): paging reads it as in effect now, not nobody on call until then."""
+    history = History((Version(hist.BEGINNING, daily(ANN, BEN)),), begins=utc("2026-01-05T12:00"))
+    now = utc("2026-01-05T11:59:58")
+    assert hist.on_call(history, now) is None
+    in_effect = hist.in_effect_at(history, now)
+    assert hist.on_call(in_effect, now) == ANN
+    assert hist.shifts(in_effect, utc("2026-01-05T00:00"), utc("2026-01-05T12:00")) == [
+        Shift(ANN, now, utc("2026-01-05T12:00"))]
+    assert hist.in_effect_at(history, utc("2026-01-05T13:00")) is history
+
+
+def test_an_on_call_older_than_a_year_is_followed_back_to_its_start() -> None:
+    """One person on call since 2024 (a schedule made then): on_call_shift looks back a year at
+    most, shift_began further; a calendar feed names the event by that start."""
+    history = History((Version(hist.BEGINNING, daily(ANN, starts_on="2024-01-01T09:00")),),
+                      begins=utc("2023-12-20T00:00"))
+    now = utc("2026-01-05T09:00")
+    running = hist.on_call_shift(history, now)
+    assert running is not None and running.start > utc("2024-01-01T08:00")
+    assert hist.shift_began(history, running) == utc("2024-01-01T08:00")
+
+
 def test_taking_back_an_override_never_reaches_into_the_past() -> None:
     now = utc("2026-01-05T13:00")
     future = Override(1, BEN, utc("2026-01-05T14:00"), utc("2026-01-05T16:00"))

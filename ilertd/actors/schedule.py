@@ -118,6 +118,7 @@ class ScheduleActor:
             clock.disarm(self.tick_key)
             return
         now = clock.now()
+        history = schedule_history.in_effect_at(history, now)
         seen = schedule_history.outlook(history, now, now + LOOK_AHEAD, since)
         if starting or seen.on_call != self.on_call:
             shift = schedule_history.on_call_shift(history, now)

@@ -54,7 +54,8 @@ class Schedules:
         self.ctx = ctx
 
     def create(self, caller: Principal, body: dict[str, Any]) -> tuple[m.Schedule, dict[str, Any]]:
-        """The new schedule's row and its definition; its first version rules from the beginning."""
+        """The new schedule's row and its definition; its first version rules from the beginning,
+        the schedule itself from `created_at` (`History.begins`): nobody is on call in it before."""
         require_admin(caller)
         fields, definition = schedule_fields.parse_body(body, None)
         with write_transaction(self.ctx.db):

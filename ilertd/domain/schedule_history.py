@@ -3,7 +3,8 @@
 Editing a schedule (its layers, rotations, users or static shifts) does not rewrite it: the edit
 becomes a new version effective from the moment it was made. Before that moment the earlier
 version still says who was on call, so shifts already served, and reports about them, stay as
-they were. The first version rules from the beginning of time. Overrides are not versioned: they
+they were. The first version rules from the beginning of time, but the schedule itself only from
+its creation (`begins`): before it no one was on call in it. Overrides are not versioned: they
 can only be added from now on, and taking one back ends it now (see `end_override`), so they
 never reach into the past either.
 
@@ -36,10 +37,12 @@ class Version:
 
 @dataclass(frozen=True)
 class History:
-    """Every version of one schedule, oldest first, and the overrides that sit above all of them."""
+    """Every version of one schedule, oldest first, and the overrides that sit above all of them;
+    nothing before `begins`, when the schedule was created."""
 
     versions: tuple[Version, ...]
     overrides: tuple[Override, ...] = ()
+    begins: datetime = BEGINNING
 
     def __post_init__(self) -> None:
         if not self.versions:
@@ -70,8 +73,15 @@ def edit(history: History, schedule: Schedule, now: datetime) -> History:
     """
     kept = tuple(v for v in history.versions if v.effective_from < now)
     if not kept:
-        return History((Version(history.versions[0].effective_from, schedule),), history.overrides)
-    return History((*kept, Version(now, schedule)), history.overrides)
+        return replace(history, versions=(Version(history.versions[0].effective_from, schedule),))
+    return replace(history, versions=(*kept, Version(now, schedule)))
+
+
+def in_effect_at(history: History, now: datetime) -> History:
+    """`history` as paging reads it at `now`: a schedule that exists is in effect, even when its
+    creation was stamped by a clock ahead of this one (another host's, or a command's real clock
+    beside a daemon on the manual clock). Only a past before its creation has nobody on call."""
+    return history if history.begins <= now else replace(history, begins=now)
 
 
 def end_override(override: Override, now: datetime) -> Override | None:
@@ -89,7 +99,9 @@ def end_override(override: Override, now: datetime) -> Override | None:
 
 
 def shifts(history: History, start: datetime, end: datetime) -> list[Shift]:
-    """The on-call timeline over [start, end) across every version: sorted, merged, gaps absent."""
+    """The on-call timeline over [start, end) across every version: sorted, merged, gaps absent,
+    nothing before the schedule began."""
+    start = max(start, history.begins)
     timeline: list[Shift] = []
     for low, high, schedule in history._spans():
         low = max(low, start)
@@ -107,6 +119,7 @@ def shifts(history: History, start: datetime, end: datetime) -> list[Shift]:
 def handoffs(history: History, start: datetime, end: datetime) -> int:
     """How many hand-offs working out [start, end) takes, at most: each layer's rotations over the
     part of the window its version rules, and two a week for each of its restrictions."""
+    start = max(start, history.begins)
     total = 0
     for low, high, schedule in history._spans():
         low = max(low, start)
@@ -122,29 +135,34 @@ def handoffs(history: History, start: datetime, end: datetime) -> int:
 
 
 def on_call(history: History, at: datetime) -> int | None:
-    """The user on call at the instant `at`, or None in a gap."""
+    """The user on call at the instant `at`, or None in a gap or before the schedule began."""
+    if at < history.begins:
+        return None
     _, _, schedule = _span_at(history, at)
     return arithmetic.on_call(schedule, at)
 
 
 def on_call_shift(history: History, at: datetime) -> Shift | None:
-    """The merged shift containing `at`, followed across edits while the same user stays on call."""
+    """The merged shift containing `at`, followed across edits while the same user stays on call,
+    back to the schedule's beginning at most."""
+    if at < history.begins:
+        return None
     spans = history._spans()
     index = _index_at(history, at)
     low, high, schedule = spans[index]
     found = arithmetic.on_call_shift(schedule, at)
     if found is None:
         return None
-    start = max(found.start, low)
+    start = max(found.start, low, history.begins)
     end = found.end if high is None else min(found.end, high)
     # Walk back over earlier versions while the same user was on call right up to the edit.
     back = index
-    while start == spans[back][0] and back > 0:
+    while start == spans[back][0] and back > 0 and start > history.begins:
         back -= 1
         before = arithmetic.on_call_shift(spans[back][2], start - _TICK)
         if before is None or before.user != found.user:
             break
-        start = max(before.start, spans[back][0])
+        start = max(before.start, spans[back][0], history.begins)
     ahead = index
     while spans[ahead][1] is not None and end == spans[ahead][1]:
         ahead += 1

@@ -95,7 +95,7 @@ def load_history(schedule_id: int) -> tuple[Any, History] | None:
         for o in m.ScheduleOverride.select().where(m.ScheduleOverride.schedule == schedule_id)
         .order_by(m.ScheduleOverride.id)
     )
-    return row, History(versions, overrides)
+    return row, History(versions, overrides, begins=row.created_at)
 
 
 def to_schedule(
@@ -183,7 +183,8 @@ class ScheduleDirectory:
             history = self.history(schedule_id)
             if history is None:
                 return None
-            for shift in history_rules.shifts(history, at, at + ON_CALL_LOOKAHEAD):
+            in_effect = history_rules.in_effect_at(history, at)
+            for shift in history_rules.shifts(in_effect, at, at + ON_CALL_LOOKAHEAD):
                 for instant in (shift.start, shift.end):
                     if at < instant < at + ON_CALL_LOOKAHEAD:
                         return instant
@@ -198,7 +199,7 @@ class ScheduleDirectory:
         known = self._shifts.get(schedule_id)
         if known is not None and known[0] is history and known[1].start <= at < known[1].end:
             return known[1].user
-        shift = history_rules.on_call_shift(history, at)
+        shift = history_rules.on_call_shift(history_rules.in_effect_at(history, at), at)
         if shift is None:
             return None
         self._shifts[schedule_id] = (history, shift)
