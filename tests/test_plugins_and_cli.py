@@ -272,7 +272,7 @@ def test_user_add_and_token_create_work_against_a_running_daemon(
     duplicate = run_cli(["user", "add", "oncall"], daemon.directory)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
     in_capitals = run_cli(["user", "add", "OnCall"], daemon.directory)
-    assert in_capitals.returncode == 1 and "user 'OnCall' already exists as 'oncall'" in in_capitals.stderr
+    assert in_capitals.returncode == 1 and 'user "OnCall" already exists as "oncall"' in in_capitals.stderr
     missing = run_cli(["token", "create", "nobody"], daemon.directory)
     assert missing.returncode == 1 and "nobody" in missing.stderr
     daemon.stop()
