@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ilertd.config import ConfigOption, check_config, load_config
-from ilertd.config.environment import OTHER_VARIABLES, unknown_variables
+from ilertd.config.environment import OTHER_VARIABLES, unknown_credentials, unknown_variables
 from tests.daemon import DaemonProcess
 from tests.test_plugins_and_cli import broken_site, run_cli
 
@@ -109,3 +109,26 @@ def test_serve_warns_of_a_misspelt_variable_and_serves(
     log = daemon.log()
     assert "ILERTD_TWILIO_AUTH_TOKN: names no setting; did you mean ILERTD_TWILIO_AUTH_TOKEN?" in log
     assert "ILERTD_PLUGINS_SMS_ENABLD: names no setting; did you mean ILERTD_PLUGINS_SMS_ENABLED" in log
+
+
+def test_a_misspelt_credential_file_is_named_by_check_config_and_the_daemon_still_loads(
+        tmp_path: Path) -> None:
+    """`LoadCredential=twilio.auth_tokn:...` put a file no key reads: it was skipped without a word
+    and SMS failed later. A plugin's `plugins.NAME.KEY` is judged as its variable, not here."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "twilio.auth_tokn").write_text("secret\n")
+    (credentials / "twilio.auth_token").write_text("secret\n")
+    (credentials / "plugins.example.webhook_url").write_text("https://example.com/hook\n")
+    environ = {"CREDENTIALS_DIRECTORY": str(credentials)}
+    (problem,) = check_config(write(tmp_path), environ)
+    assert str(problem) == (f"{credentials / 'twilio.auth_tokn'}: credential twilio.auth_tokn names"
+                            " no setting; did you mean twilio.auth_token?")
+    (credentials / "twilio.auth_tokn").unlink()
+    (credentials / "backup.key").write_text("x\n")
+    (far,) = check_config(write(tmp_path), environ)
+    assert "credential backup.key names no setting; a credential is named by its setting's key" in str(far)
+    assert unknown_credentials({}) == []
+    assert unknown_credentials({"CREDENTIALS_DIRECTORY": str(tmp_path / "no")}) == []
+    # Warned of, not refused: the daemon's settings load all the same.
+    assert load_config(None, environ).server.port

@@ -1,9 +1,10 @@
-"""ILERTD_* variables that name no setting: a misspelt override is named, not silently ignored."""
+"""ILERTD_* variables and credential files that name no setting: a misspelt override is named, not ignored."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from ilertd.config.plugin_sections import ENABLED, ConfigOption, unknown_plugin_sections
 from ilertd.config.problems import ConfigProblem
@@ -32,6 +33,9 @@ OTHER_VARIABLES = frozenset({
     "ILERTD_BENCH_SOAK_SECONDS",
     "ILERTD_BENCH_SOAK_KILL_EVERY",
 })
+
+# Where systemd's `LoadCredential=` puts a unit's secrets (ilertd.config.credentials reads them).
+CREDENTIALS_VARIABLE = "CREDENTIALS_DIRECTORY"
 
 PluginOptions = Mapping[str, Sequence[ConfigOption] | None]
 
@@ -71,6 +75,28 @@ def unknown_variables(environ: Mapping[str, str]) -> list[ConfigProblem]:
             if var.startswith(ENV_PREFIX) and not var.startswith(PLUGIN_ENV_PREFIX) and var not in names]
 
 
+def unknown_credentials(environ: Mapping[str, str]) -> list[ConfigProblem]:
+    """Each file in systemd's credentials directory (`$CREDENTIALS_DIRECTORY`, what the unit's
+    `LoadCredential=` lines put there, every one meant for ilertd) that names no setting: a file
+    named `twilio.auth_tokn` was skipped without a word and SMS failed later. A plugin's
+    `plugins.NAME.KEY` is offered as its variable and judged as one (`unknown_plugin_variables`)."""
+    given = environ.get(CREDENTIALS_VARIABLE)
+    directory = Path(given) if given else None
+    if directory is None or not directory.is_dir():
+        return []
+    keys = setting_keys()
+    problems = []
+    for path in sorted(directory.iterdir()):
+        if path.name in keys or path.name.startswith(f"{PLUGINS}."):
+            continue
+        close = _nearest(path.name, keys)
+        hint = (f"did you mean {' or '.join(close)}?" if close
+                else "a credential is named by its setting's key, e.g. twilio.auth_token")
+        message = f"credential {path.name} names no setting; {hint}"
+        problems.append(ConfigProblem(str(path), None, "", message))
+    return problems
+
+
 def unknown_plugin_variables(sections: PluginSections, plugins: PluginOptions) -> list[ConfigProblem]:
     """Each ILERTD_PLUGINS_* variable that names no key of an installed plugin (`plugins`: each
     one's declared keys). A plugin that did not load (None) declared none: every variable under
@@ -93,4 +119,4 @@ def unknown_names(
     installed plugin, and each ILERTD_* variable in `environ` that names no setting. Warned of, not
     refused: a stray variable in a unit's environment must not stop paging."""
     return [*unknown_plugin_sections(sections, list(plugins)), *unknown_variables(environ),
-            *unknown_plugin_variables(sections, plugins)]
+            *unknown_credentials(environ), *unknown_plugin_variables(sections, plugins)]

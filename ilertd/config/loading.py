@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ilertd.config.environment import unknown_plugin_variables, unknown_variables
+from ilertd.config.environment import unknown_credentials, unknown_plugin_variables, unknown_variables
 from ilertd.config.locator import KeyLocator
 from ilertd.config.plugin_sections import ConfigOption, check_plugin_section, unknown_plugin_sections
 from ilertd.config.problems import ConfigError, ConfigProblem
@@ -285,6 +285,7 @@ def check_config(
     """
     config, problems = _evaluate(path, environ, strict=True)
     problems += unknown_variables(os.environ if environ is None else environ)
+    problems += unknown_credentials(os.environ if environ is None else environ)
     if plugins is None:
         return _in_order(problems)
     problems += unknown_plugin_sections(config.plugins, list(plugins))
