@@ -287,3 +287,21 @@ def test_a_providers_retry_after_is_waited_for_up_to_fifteen_minutes() -> None:
     assert wait(1, "Wed, 01 May 2024 12:05:00 GMT") == timedelta(minutes=5)
     assert wait(1, "Wed, 01 May 2024 11:00:00 GMT") == wait(1, "soon") == timedelta(seconds=30)
     assert after_failure(25, "429", T0, "120")["status"] == "ERROR"
+
+
+def test_a_rule_whose_method_has_no_channel_is_not_usable() -> None:
+    """With the push plugin disabled, PUSH rules planned pages nothing would ever send."""
+    without_push = frozenset({"EMAIL", "SMS", "VOICE"})
+    only_push = person(high(PUSH))
+    assert pages_for(only_push, "HIGH", T0, without_push) == (
+        PlannedPage(5, "EMAIL", EMAIL, T0, fallback=True),)
+    both = person(high(PUSH), high(SMS, 2))
+    assert [p.method for p in pages_for(both, "HIGH", T0, without_push)] == ["SMS"]
+    assert pages_for(person(high(PUSH), email=""), "HIGH", T0, without_push) == ()
+    assert unreachable_reason(person(high(PUSH), email=""), "HIGH", T0, without_push) == (
+        "no alert rule for HIGH priority but PUSH (whose channel is not enabled) and no e-mail address")
+    # No EMAIL channel either: the account address reaches nobody.
+    assert pages_for(only_push, "HIGH", T0, frozenset({"SMS"})) == ()
+    updated = person(update_rules=(UpdateRule("PUSH", PUSH.id, "ALERT_ACCEPTED"),
+                                   UpdateRule("SMS", SMS.id, "ALERT_ACCEPTED")))
+    assert [p.method for p in update_pages("ALERT_ACCEPTED", None, [updated], T0, without_push)] == ["SMS"]

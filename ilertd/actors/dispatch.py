@@ -57,10 +57,17 @@ class PageDispatcher:
         self._handed: dict[int, datetime] = {}
         self._lock = threading.Lock()
         self._boxes: dict[str, list[DueBox]] = {}
+        # The methods with a channel actor, once attached; None before (a test's runtime with no
+        # channels): every method counts as having one.
+        self.channels: frozenset[str] | None = None
 
     def attach(self, pools: dict[str, Sequence[pykka.ActorRef[Any]]]) -> None:
         self.pools = pools
         self._boxes = {method: [DueBox() for _ in pool] for method, pool in pools.items()}
+        self.channels = frozenset(method for method, pool in pools.items() if pool)
+
+    def has_channel(self, method: str) -> bool:
+        return self.channels is None or method in self.channels
 
     def arm(self, notification_id: int, incident_id: int | None, method: str, target: str, when: datetime
             ) -> None:

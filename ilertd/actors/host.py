@@ -236,7 +236,8 @@ class IncidentHost(TrackedActor):
         reader, people = self.runtime.reader, self.runtime.people
         schedules = self.runtime.schedules
         return Paging(person=lambda user_id: people.get(user_id, reader), on_call=schedules.on_call,
-                      schedule_name=schedules.name, on_call_changes=schedules.on_call_changes)
+                      schedule_name=schedules.name, on_call_changes=schedules.on_call_changes,
+                      channels=self.runtime.pages.channels)
 
     def submit(self, unit: WriteUnit) -> None:
         """Queue an actor's write: at once, or with the running batch's (see WriteQueue)."""

@@ -268,7 +268,7 @@ class IncidentActor:
             paged = paged_user_ids(self.id)
             found = self.runtime.people.get_many(paged, self.runtime.reader)
             people = [found[user_id] for user_id in paged if user_id in found]
-            return update_pages(update, entry.user_id, people, now)
+            return update_pages(update, entry.user_id, people, now, self.runtime.pages.channels)
         return ()
 
     def _on_commit(self, outcome: Outcome, reply: Reply | None, pages: list[tuple[int, PlannedPage]],

@@ -40,6 +40,7 @@ from ilertd.actors.messages import (
 )
 from ilertd.actors.runtime import Runtime
 from ilertd.app.quiet_times import holds_to_move
+from ilertd.app.unsent_pages import reroute_without_channel
 from ilertd.domain.events import alert_key_identity, normalize_alert_key
 from ilertd.domain.incidents import SYSTEM
 from ilertd.domain.wording import quoted
@@ -47,6 +48,7 @@ from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
 from ilertd.store import outbox
+from ilertd.store.db import write_transaction
 from ilertd.store.policy_moves import owed_policy_moves, settle_policy_edits
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,9 @@ class Supervisor(TrackedActor):
         self.next_id = store.max_incident_id() + 1
         self.runtime.notification_ids.start_after(outbox.max_notification_id())
         self._recover_pages_in_flight()
-        pages = outbox.scheduled_notifications(self.runtime.reader)
+        self._reroute_pages_without_channel()
+        pages = [page for page in outbox.scheduled_notifications(self.runtime.reader)
+                 if self.runtime.pages.has_channel(page["method"])]
         for page in pages:
             self.runtime.pages.arm(page["id"], page["incident_id"], page["method"], page["target"],
                                    page["due_at"])
@@ -143,6 +147,19 @@ class Supervisor(TrackedActor):
             again = sum(1 for _, recovery in recovered if recovery.send_again)
             logger.info("supervisor: %d pages were in flight when their sender stopped; %d sent again,"
                         " %d not sent a third time", len(recovered), again, len(recovered) - again)
+
+    def _reroute_pages_without_channel(self) -> None:
+        """Pages planned for a method whose channel this start does not have: alert pages go by
+        e-mail instead, the rest wait (not armed, nor fired by the sweep) until it is enabled."""
+        channels = self.runtime.pages.channels
+        if channels is None:
+            return
+        with write_transaction(self.runtime.db):
+            moved, waiting = reroute_without_channel(channels, self.runtime.clock.now())
+        if moved or waiting:
+            logger.warning("supervisor: %d pages were planned for a method with no channel now; %d go"
+                           " by e-mail to their user's account address instead, %d wait for their"
+                           " channel", moved + waiting, moved, waiting)
 
     def on_stop(self) -> None:
         self.runtime.clock.disarm(SWEEP_KEY)
@@ -293,6 +310,8 @@ class Supervisor(TrackedActor):
         pages = self.runtime.pages
         pages.forget_handed_before(recent)
         for page in outbox.scheduled_notifications(self.runtime.reader, now):
+            if not pages.has_channel(page["method"]):
+                continue  # it waits for its channel, logged at the start
             armed = pages.armed_at(page["id"])
             if (armed is None or armed > page["due_at"]) and not pages.recently_handed(page["id"], recent):
                 logger.warning("page %s: overdue and without a timer; delivering", page["id"],

@@ -1,11 +1,12 @@
-"""A user's pages not yet sent, when the contact they go to changes or goes, the user is muted, or goes.
+"""A user's unsent pages, when their contact changes or goes, they are muted or go, or a channel is off.
 
 A page goes where its row says, planned when its level was reached; a later change of a contact
 or of the user would not reach it. A number someone gave up (it may be another person's now)
 kept getting the pages due later, reply codes and all; a user who muted themselves, or was
 deleted, was still paged. So a changed contact takes its unsent pages with it, and those of a
 deleted contact or user, and those due while the user is muted, are cancelled, each logged on
-its incident. Runs in the caller's write transaction.
+its incident. Pages of a method whose channel is no longer enabled go to the account e-mail, or
+wait for it. Runs in the caller's write transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ilertd.domain.incidents import LogEntry
+from ilertd.domain.missing_channels import PageWithoutChannel, not_enabled, reroute
 from ilertd.domain.timeutil import format_instant
 from ilertd.store import outbox
 
@@ -68,3 +70,29 @@ def cancel(user_id: int, why: str, now: datetime, method: str | None = None, tar
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method))
         for row in rows], now)
+
+
+def reroute_without_channel(channels: frozenset[str], now: datetime) -> tuple[int, int]:
+    """Unsent pages of a method with no channel now (its plugin disabled before this start): an
+    alert page goes to its user's account e-mail, others wait for their channel; each logged on
+    its incident once. How many were moved, and how many wait."""
+    moved = waiting = 0
+    entries: list[tuple[int, LogEntry]] = []
+    for row, email in outbox.unsent_without_channel(channels):
+        if row.incident_id is None:
+            # A shift reminder or a test page: no incident to page anyone for; it waits.
+            waiting += 1
+            continue
+        rerouting = reroute(PageWithoutChannel(row.method, row.target, row.kind, row.user_id, email,
+                                               row.error_message), channels)
+        if rerouting.entry is not None:
+            entries.append((row.incident_id, rerouting.entry))
+        if rerouting.email is None:
+            waiting += 1
+            outbox.update_pages([row.id], error_message=not_enabled(row.method))
+        else:
+            moved += 1
+            outbox.update_pages([row.id], method="EMAIL", target=rerouting.email, fallback=True,
+                                error_message=None, sending_since=None)
+    outbox.log_about_pages(entries, now)
+    return moved, waiting

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from ilertd.domain.escalation import OnCall, nobody_on_call
 from ilertd.domain.events import Priority, alert_key_identity
-from ilertd.domain.notification_plan import Person, PlannedPage
+from ilertd.domain.notification_plan import Channels, Person, PlannedPage
 
 Status = Literal["PENDING", "ACCEPTED", "RESOLVED"]
 ResponseCode = Literal[
@@ -47,6 +47,8 @@ class Paging:
     # (someone comes on, or hands over), if that is within a week; else None.
     on_call_changes: Callable[[int, datetime], datetime | None] = field(
         default=lambda _schedule_id, _at: None)
+    # The methods this daemon has a channel for (None: every method): a rule of another pages nobody.
+    channels: Channels = None
 
 
 NO_PAGING = Paging()

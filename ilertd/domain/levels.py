@@ -71,13 +71,13 @@ def enter_level(
             if person is None:
                 unreachable.append(f"user {user_id}{through} (no longer exists)")
                 continue
-            planned = pages_for(person, incident.priority, now)
+            planned = pages_for(person, incident.priority, now, paging.channels)
             if not planned:
                 unreachable.append(f"{person.username}{through} "
-                                   f"({unreachable_reason(person, incident.priority, now)})")
+                                   f"({unreachable_reason(person, incident.priority, now, paging.channels)})")
                 if person.muted_at(now) and muted is not None:
                     muted.extend(p.method for p in pages_for(evolve(person, muted_until=None),
-                                                               incident.priority, now))
+                                                               incident.priority, now, paging.channels))
             if planned:
                 names.append(person.username + through)
             for page in planned:
@@ -85,7 +85,7 @@ def enter_level(
                 if page.fallback:
                     log.append(LogEntry(
                         "NOTIFICATION_PLANNED",
-                        f"{person.username} has {no_rule_reason(person, incident.priority)}:"
+                        f"{person.username} has {no_rule_reason(person, incident.priority, paging.channels)}:"
                         f" e-mail to {page.target}",
                         person.user_id,
                     ))

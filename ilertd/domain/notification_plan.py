@@ -2,7 +2,9 @@
 
 Each user reached by an escalation level gets a notification cycle: every alert rule of the
 incident's priority fires `delayMin` minutes after the level was reached, on the rule's
-contact. A user with no rule for that priority gets e-mail to their account address at once.
+contact. A user with no usable rule for that priority (none, its contact gone, its number
+replied STOP, or no channel for its method on this daemon) gets e-mail to their account address
+at once.
 A muted user (mutedUntil in the future) is not reachable. Throttling keeps one contact from
 being flooded: SMS and VOICE at most one message per 60 s, EMAIL and PUSH per 10 s; pages
 falling inside the window are sent as one summary when it ends. A page the provider refused
@@ -111,19 +113,30 @@ def rule_type(priority: Priority) -> RuleType:
     return "HIGH_PRIORITY" if priority == "HIGH" else "LOW_PRIORITY"
 
 
-def pages_for(person: Person, priority: Priority, level_reached_at: datetime) -> tuple[PlannedPage, ...]:
+# The methods a daemon has a channel for (its channel plugins enabled); None: every method.
+Channels = frozenset[Method] | None
+
+
+def has_channel(method: Method, channels: Channels) -> bool:
+    return channels is None or method in channels
+
+
+def pages_for(person: Person, priority: Priority, level_reached_at: datetime, channels: Channels = None
+              ) -> tuple[PlannedPage, ...]:
     """The notification cycle of one user for one level; empty when they cannot be reached."""
     if person.muted_at(level_reached_at):
         return ()
     pages = []
     for rule, contact in _rules_of(person, priority):
-        if not contact.takes_pages:
+        # A page for a method with no channel would wait unsent for good: such a rule is no way
+        # to reach them now.
+        if not contact.takes_pages or not has_channel(contact.method, channels):
             continue
         due = level_reached_at + timedelta(minutes=rule.delay_min)
         pages.append(PlannedPage(person.user_id, contact.method, contact.target, due))
-    # No usable rule (none for this priority, its contact gone, or its number replied STOP):
-    # never page nobody.
-    if not pages and person.email:
+    # No usable rule (none for this priority, its contact gone, its number replied STOP, or its
+    # channel not enabled): never page nobody.
+    if not pages and person.email and has_channel("EMAIL", channels):
         return (PlannedPage(person.user_id, "EMAIL", person.email, level_reached_at, fallback=True),)
     return tuple(sorted(pages, key=lambda p: (p.due_at, _rank(p.method), p.method)))
 
@@ -136,20 +149,29 @@ def _rules_of(person: Person, priority: Priority) -> list[tuple[AlertRule, Conta
             if rule.type == wanted and rule.contact_id in contacts]
 
 
-def no_rule_reason(person: Person, priority: Priority) -> str:
+def no_rule_reason(person: Person, priority: Priority, channels: Channels = None) -> str:
     """Why no alert rule of `person` pages them for `priority` (so their account e-mail is used, or
-    nobody): none for it, or every one to a number that replied STOP."""
-    stopped = sorted({c.target for _, c in _rules_of(person, priority) if not c.takes_pages})
+    nobody): none for it, or each one to a number that replied STOP or of a method with no channel."""
+    rules = _rules_of(person, priority)
+    without_channel = sorted({c.method for _, c in rules if not has_channel(c.method, channels)})
+    stopped = sorted({c.target for _, c in rules if not c.takes_pages and has_channel(c.method, channels)})
+    buts = []
     if stopped:
-        return f"no alert rule for {priority} priority but SMS to {', '.join(stopped)} (which replied STOP)"
+        buts.append(f"SMS to {', '.join(stopped)} (which replied STOP)")
+    if without_channel:
+        buts.append(f"{', '.join(without_channel)} (whose channel is not enabled)")
+    if buts:
+        return f"no alert rule for {priority} priority but {' and '.join(buts)}"
     return f"no alert rule for {priority} priority"
 
 
-def unreachable_reason(person: Person, priority: Priority, at: datetime) -> str:
+def unreachable_reason(person: Person, priority: Priority, at: datetime, channels: Channels = None) -> str:
     """Why `pages_for` planned nothing for `person` at `at`."""
     if person.muted_until is not None and person.muted_at(at):
         return f"muted until {format_instant(person.muted_until)}"
-    return f"{no_rule_reason(person, priority)} and no e-mail address"
+    if person.email and not has_channel("EMAIL", channels):
+        return f"{no_rule_reason(person, priority, channels)} and no EMAIL channel for their account e-mail"
+    return f"{no_rule_reason(person, priority, channels)} and no e-mail address"
 
 
 def _rank(method: Method) -> int:
@@ -165,9 +187,11 @@ def throttle_until(method: str, last_sent_at: datetime | None, now: datetime) ->
 
 
 def update_pages(
-    update: UpdateType, actor_user_id: int | None, people: list[Person], now: datetime
+    update: UpdateType, actor_user_id: int | None, people: list[Person], now: datetime,
+    channels: Channels = None,
 ) -> tuple[PlannedPage, ...]:
-    """Status updates for the people paged for an incident, when someone else changed it."""
+    """Status updates for the people paged for an incident, when someone else changed it (none
+    of a method with no channel)."""
     pages = []
     for person in people:
         if person.user_id == actor_user_id or person.muted_at(now):
@@ -175,7 +199,8 @@ def update_pages(
         contacts = {c.id: c for c in person.contacts}
         for rule in person.update_rules:
             contact = contacts.get(rule.contact_id)
-            if rule.type == update and contact is not None and contact.takes_pages:
+            if (rule.type == update and contact is not None and contact.takes_pages
+                    and has_channel(contact.method, channels)):
                 pages.append(PlannedPage(person.user_id, contact.method, contact.target, now, kind=update))
     return tuple(pages)
 

@@ -122,6 +122,22 @@ def unsent_pages_of(user_id: int, method: str | None = None, target: str | None 
     return list(held(model.select().where(unsent).order_by(model.id), exclusive=True))
 
 
+def unsent_without_channel(channels: Iterable[str]) -> list[tuple[m.Notification, str]]:
+    """Rows not yet sent of a method not in `channels`, each with its user's account e-mail (empty
+    for a user gone), held for the caller's transaction (it moves them or marks them waiting)."""
+    model = m.Notification
+    unsent = model.status == "SCHEDULED"
+    methods = list(channels)
+    if methods:
+        unsent &= model.method.not_in(methods)
+    rows = list(held(model.select().where(unsent).order_by(model.id), exclusive=True))
+    user_ids = sorted({row.user_id for row in rows})
+    emails: dict[int, str] = {}
+    for chunk in id_chunks(user_ids):
+        emails.update(m.User.select(m.User.id, m.User.email).where(m.User.id.in_(chunk)).tuples())
+    return [(row, emails.get(row.user_id, "")) for row in rows]
+
+
 def update_pages(notification_ids: list[int], **changes: Any) -> None:
     """Set `changes` (columns) on these outbox rows: a new target, or status CANCELLED."""
     for chunk in id_chunks(notification_ids):
