@@ -26,10 +26,11 @@ from ilertd.config import (
 from ilertd.domain.notification_plan import METHODS
 from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
-from ilertd.hookspecs import BodyHandler, BodyRoute, Channel, Intake, Integration, PluginContext
+from ilertd.hookspecs import BodyHandler, Channel, Intake, Integration, PluginContext
 from ilertd.plugins.pluggy_manager import HookPluginManager
 from ilertd.plugins.routes import answered_by, core_overlap, route_labels, served_after_all
 from ilertd.plugins.status import Distributions, PluginState, PluginStatus, log_statuses, signing_types
+from ilertd.web.plugin_routes import body_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -331,8 +332,7 @@ class PluginManager:
 
     def body_handlers(self) -> dict[str, BodyHandler]:
         """Which handler answers a POST to each fixed path declared as a BodyRoute (the fast path)."""
-        return {route.path: route.handler for route in self.routes
-                if isinstance(route, BodyRoute) and "{" not in route.path}
+        return body_handlers(self.routes)
 
     def unknown_settings(self) -> list[str]:
         """`[plugins.NAME]` sections and ILERTD_* variables naming nothing known, to warn of."""

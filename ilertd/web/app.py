@@ -16,7 +16,9 @@ from ilertd.web import incidents, intake, numbers, openapi, ops, people, prefere
 from ilertd.web.fastpath import BodyFastPath
 from ilertd.web.follower import FollowerGate
 from ilertd.web.http import error_response, unexpected_error
+from ilertd.web.plugin_routes import body_handlers
 from ilertd.web.services import Services
+from ilertd.web.slashes import NotFound, not_found_message, slash_twins
 from ilertd.web.sub_path import under
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ async def _api_error(_request: Request, error: Exception) -> Response:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = HTTP_CODES.get(error.status_code, "HTTP_ERROR")
-    message = "no such path" if error.status_code == 404 else str(error.detail)
+    message = not_found_message(request) if error.status_code == 404 else str(error.detail)
     headers = dict(error.headers or {})
     if error.status_code == 405:
         headers["Allow"] = _allowed(request)
@@ -85,6 +87,9 @@ def build_app(services: Services) -> ASGIApp:
     plugins.admit_routes(core)
     # After the core routes: the Event API, PagerDuty, the voice plugin's TwiML, a third party's webhook.
     routes = [*core, *plugins.routes]
+    # Last, so that no route of a path with a trailing slash is taken from anyone.
+    twins = slash_twins(routes)
+    routes += twins
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -94,12 +99,17 @@ def build_app(services: Services) -> ASGIApp:
             Exception: _unexpected,
         },
     )
+    # Starlette's redirect to the other slash form named the Host header's host, dropped public_url's
+    # path and scheme, and lost the alert of a sender that did not follow it.
+    app.router.redirect_slashes = False
+    app.router.default = NotFound(app.router, services.config.server.public_path)
     limit = services.config.server.max_body_bytes
     app.state.max_body_bytes = limit
     # On a follower every write, the fast path's events too, is handed to the leader, and an event
     # (a request to a route that declares it takes events) is queued while no node leads;
     # outermost, the path of public_url, which a proxy may or may not strip.
-    gate = FollowerGate(BodyFastPath(app, plugins.body_handlers(), limit),
+    fast = {**plugins.body_handlers(), **body_handlers(twins)}
+    gate = FollowerGate(BodyFastPath(app, fast, limit),
                         lambda: services.supervisor is not None, services.node, limit, services.follow_clock,
                         event_routes=routes)
     return under(gate, services.config.server.public_path)

@@ -1,10 +1,11 @@
 """Body routes served as bare ASGI, in front of starlette: the one path taken per alert.
 
 Starlette's request objects, routing and middleware cost more per request than the rest of
-the HTTP handling of an event. The plugin manager says which handler serves each fixed-path
-`BodyRoute` (the Event API plugin's `POST /api/events` and `/api/v1/events`); such a POST is
-answered here with that handler and the same envelope, and every other request goes on to the
-starlette application.
+the HTTP handling of an event. The application says which handler serves each fixed-path
+`BodyRoute` (the Event API plugin's `POST /api/events` and `/api/v1/events`), each at its path
+with a trailing slash too (ilertd.web.slashes): one lookup either way. Such a POST is answered
+here with that handler and the same envelope, and every other request goes on to the starlette
+application.
 """
 
 from __future__ import annotations

@@ -383,10 +383,10 @@ def openapi_path(route_path: str) -> str:
 
 
 def mounted(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
-    """(method, path) of every `/api` route, HEAD only where a route declares it without GET."""
+    """(method, path) of every `/api` route in the schema, HEAD only where one declares it without GET."""
     found = []
     for route in routes:
-        if not isinstance(route, Route) or not route.path.startswith("/api/"):
+        if not isinstance(route, Route) or not route.path.startswith("/api/") or not route.include_in_schema:
             continue
         methods = set(route.methods or ())
         if "GET" in methods and ("HEAD", route.path) not in OPERATIONS:

@@ -8,7 +8,7 @@ routes those are from this mark, the built-ins' as a third party's.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -67,3 +67,9 @@ class BodyRoute(Route):
         response = Response(content, status_code=status)
         response.raw_headers = headers
         return response
+
+
+def body_handlers(routes: Iterable[BaseRoute]) -> dict[str, BodyHandler]:
+    """Which handler answers a POST to each fixed path declared as a BodyRoute (the fast path)."""
+    return {route.path: route.handler for route in routes
+            if isinstance(route, BodyRoute) and "{" not in route.path}
