@@ -259,6 +259,11 @@ def test_update_rules_whose_contact_is_gone_send_nothing_and_no_fallback() -> No
         ("PUSH", T0, T0 + timedelta(seconds=11), None),
         # the e-mail window is over where the SMS one still runs
         ("EMAIL", T0, T0 + timedelta(seconds=30), None),
+        # sent before the wall clock stepped back an hour: as if sent now, one window, not the step
+        ("SMS", T0 + timedelta(hours=1), T0, T0 + timedelta(seconds=60)),
+        ("VOICE", T0 + timedelta(hours=1), T0 + timedelta(seconds=59), T0 + timedelta(seconds=119)),
+        ("EMAIL", T0 + timedelta(hours=1), T0, T0 + timedelta(seconds=10)),
+        ("PUSH", T0 + timedelta(seconds=3), T0, T0 + timedelta(seconds=10)),
     ],
 )
 def test_throttle_until(

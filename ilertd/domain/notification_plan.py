@@ -179,10 +179,14 @@ def _rank(method: Method) -> int:
 
 
 def throttle_until(method: str, last_sent_at: datetime | None, now: datetime) -> datetime | None:
-    """None when a page to a contact may go now; else when its throttle window ends."""
+    """None when a page to a contact may go now; else when its throttle window ends.
+
+    A last send stamped later than `now` was made before the wall clock stepped back: it counts
+    as sent now, so the contact waits one window, not the step as well (an hour's step held a
+    new incident's first page for an hour, its escalation passing the contact by)."""
     if last_sent_at is None:
         return None
-    window_end = last_sent_at + THROTTLE_WINDOW[method]
+    window_end = min(last_sent_at, now) + THROTTLE_WINDOW[method]
     return window_end if now < window_end else None
 
 

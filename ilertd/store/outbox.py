@@ -272,7 +272,9 @@ def recover_pages_in_flight(db: peewee.Database, now: datetime) -> list[tuple[Pa
 
 def last_sent(now: datetime, windows: Mapping[str, timedelta]) -> dict[str, dict[str, datetime]]:
     """When each contact of each method in `windows` last got a message within that method's
-    throttle window (throttling across a restart): one read for every channel actor of a start."""
+    throttle window (throttling across a restart): one read for every channel actor of a start.
+    A send stamped later than `now` (the wall clock stepped back since) is read as made now, as
+    `throttle_until` counts it."""
     if not windows:
         return {}
     query = (
@@ -287,5 +289,5 @@ def last_sent(now: datetime, windows: Mapping[str, timedelta]) -> dict[str, dict
     for method, target, at in query:
         when = field.python_value(at) if at else None
         if method in windows and when is not None and when >= now - windows[method]:
-            sent[method][target] = when
+            sent[method][target] = min(when, now)
     return sent

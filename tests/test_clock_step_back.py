@@ -1,0 +1,57 @@
+"""A wall clock stepped back (NTP stepping a clock that ran ahead, a VM resumed): what was stamped
+before the step is later than now, and must neither hold pages back nor pass for the latest.
+
+The manual clock never goes back: a step is a restart on its file set earlier."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ilertd.actors.clock import MANUAL_CLOCK_FILE
+from ilertd.domain.notification_plan import THROTTLE_WINDOW
+from ilertd.domain.timeutil import format_instant
+from ilertd.store import models as m
+from ilertd.store.outbox import last_sent
+from tests.inprocess import InProcessDaemon
+from tests.paging import Paging
+
+
+def step_back(app: InProcessDaemon, step: timedelta) -> None:
+    """Stop, set the clock `step` back, start: what a clock stepped back under the daemon gives."""
+    stepped = app.daemon.clock.now() - step
+    app.stop()
+    (app.data_dir / MANUAL_CLOCK_FILE).write_text(format_instant(stepped) or "")
+    app.start()
+    assert app.daemon.clock.now() == stepped
+
+
+def test_a_contact_paged_before_a_step_back_waits_one_throttle_window_not_the_step(
+        app_paging: Paging) -> None:
+    """Tia was texted, then the clock stepped back an hour: a new incident's first SMS to her
+    waited for the old send's window an hour away, its level passing her by."""
+    tia = app_paging.user("tia", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    app_paging.policy([(30, [tia])])
+    app_paging.alert("first")
+    app_paging.daemon.advance("PT0S")
+    phone = next(c["target"] for c in app_paging.daemon.get(f"/api/users/{tia}/contacts").json())
+    assert len(app_paging.http.to(f"/sms/{phone}")) == 1
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    step_back(app, timedelta(hours=1))
+    second = app_paging.alert("second")
+    app.advance("PT59S")
+    assert len(app_paging.http.to(f"/sms/{phone}")) == 1
+    app.advance("PT1S")
+    assert len(app_paging.http.to(f"/sms/{phone}")) == 2
+    assert [p["status"] for p in app_paging.notifications(second)] == ["SUCCESS"]
+
+
+def test_a_send_stamped_after_now_is_read_back_as_made_now(app: InProcessDaemon) -> None:
+    """The throttle's reload at a start: a send stamped later than now counts from now."""
+    now = app.daemon.clock.now()
+    for row_id, target, sent_at in ((900_001, "+4915100000001", now + timedelta(hours=1)),
+                                    (900_002, "+4915100000002", now - timedelta(seconds=20))):
+        m.Notification.create(id=row_id, user_id=1, kind="ALERT", method="SMS", target=target, due_at=sent_at,
+                              sent_at=sent_at, status="SUCCESS", attempts=1, created_at=sent_at)
+    assert last_sent(now, {"SMS": THROTTLE_WINDOW["SMS"]}) == {
+        "SMS": {"+4915100000001": now, "+4915100000002": now - timedelta(seconds=20)}}
