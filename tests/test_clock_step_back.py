@@ -14,6 +14,7 @@ from ilertd.store import models as m
 from ilertd.store.outbox import last_sent
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
+from tests.test_replies import incident, phone_of, sms_reply, sms_to
 
 
 def step_back(app: InProcessDaemon, step: timedelta) -> None:
@@ -55,3 +56,46 @@ def test_a_send_stamped_after_now_is_read_back_as_made_now(app: InProcessDaemon)
                               sent_at=sent_at, status="SUCCESS", attempts=1, created_at=sent_at)
     assert last_sent(now, {"SMS": THROTTLE_WINDOW["SMS"]}) == {
         "SMS": {"+4915100000001": now, "+4915100000002": now - timedelta(seconds=20)}}
+
+
+def test_a_bare_letter_after_a_step_back_answers_the_page_just_received(app_paging: Paging) -> None:
+    """Ann was texted #1, the clock stepped back an hour, then she was texted #2 and replied "A":
+    #1, stamped later, was taken for her latest page and accepted, #2 escalating on."""
+    ann = app_paging.user("ann", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    app_paging.policy([(30, [ann])])
+    first = app_paging.alert("first")
+    app_paging.daemon.advance("PT0S")
+    phone = phone_of(app_paging, ann)
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    step_back(app, timedelta(hours=1))
+    second = app_paging.alert("second")
+    app.advance("PT1M")
+    assert len(sms_to(app_paging, phone)) == 2
+    assert sms_reply(app_paging, phone, "A") == f"ilertd: Incident #{second} accepted."
+    assert incident(app_paging, first)["status"] == "PENDING"
+
+
+def test_a_texted_escalation_sent_twice_after_a_step_back_escalates_once(app_paging: Paging) -> None:
+    """The page an escalation answers is the latest sent, not the latest stamped: with a page
+    from before a step back taken for it, the same "1e" texted twice escalated twice."""
+    ann = app_paging.user("ann", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    bob = app_paging.user("bob", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    app_paging.policy([(30, [ann]), (30, [bob])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    phone = phone_of(app_paging, ann)
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    step_back(app, timedelta(hours=1))
+    # Level 0 again, by hand: ann's new page leaves after her throttle window.
+    assert app.put(f"/api/incidents/{incident_id}/escalate", {"level": 0}).status_code == 200
+    app.advance("PT1M")
+    assert len(sms_to(app_paging, phone)) == 2
+    app.advance("PT5S")
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMfirst") == (
+        f"ilertd: Incident #{incident_id} escalated to level 1.")
+    app.advance("PT0S")
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMsecond") == (
+        f"ilertd: Incident #{incident_id} was already escalated to level 1 after this page; nothing changed.")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1

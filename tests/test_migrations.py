@@ -15,6 +15,7 @@ from ilertd.store import models as m
 from ilertd.store.db import MIGRATIONS_DIR, migrate, open_database
 from ilertd.store.incidents import WAITING_SQL
 from ilertd.store.retention import resolved_before_query
+from ilertd.store.statements import Statements
 
 
 def schema(db: peewee.Database) -> dict[str, Any]:
@@ -183,4 +184,32 @@ def test_pages_unsent_at_the_upgrade_to_an_account_address_no_contact_has_are_th
     assert migrate(db)[0] == "0017_fallback_pages"
     rows = db.execute_sql("SELECT id, fallback FROM notification ORDER BY id").fetchall()
     assert rows == [(1, 1), (2, 0), (3, 0), (4, 0)]
+    db.close()
+
+
+def test_pages_sent_before_the_upgrade_are_ordered_as_stamped_and_the_next_one_follows(
+        tmp_path: Path) -> None:
+    """A store from before migration 23: its sent rows get their place in the order of sending
+    (by their stamps, the best there is); the next row stored as sent comes after them all, even
+    when the wall clock stamps it earlier (stepped back)."""
+    db = store_before(tmp_path, "0023")
+    one_incident(db)
+    pages = [  # (id, sent_at)
+        (1, "2026-01-01 09:05:00"),
+        (2, None),  # not sent
+        (3, "2026-01-01 09:00:00"),
+        (4, "2026-01-01 09:05:00"),
+    ]
+    for notification_id, sent_at in pages:
+        db.execute_sql("INSERT INTO notification (id, incident_id, user_id, kind, method, target, due_at,"
+                       " sent_at, status, attempts, created_at) VALUES (?, 1, 1, 'ALERT', 'SMS', '+491',"
+                       " '2026-01-01 09:00:00', ?, ?, 1, '2026-01-01 09:00:00')",
+                       (notification_id, sent_at, "SUCCESS" if sent_at else "SCHEDULED"))
+    assert migrate(db)[0] == "0023_sent_order"
+    rows = db.execute_sql("SELECT id, sent_seq FROM notification ORDER BY id").fetchall()
+    assert rows == [(1, 2), (2, None), (3, 1), (4, 3)]
+    sent = Statements(db).update_notification(2, {"status": "SUCCESS", "sent_at": datetime(
+        2026, 1, 1, 8, 0, tzinfo=UTC), "attempts": 1})
+    db.execute_sql(sent.sql, sent.params)
+    assert db.execute_sql("SELECT sent_seq FROM notification WHERE id = 2").fetchone() == (4,)
     db.close()

@@ -204,6 +204,9 @@ class Notification(BaseModel):
     # A page to the user's account e-mail, planned for want of a usable alert rule: it follows the
     # account address, not a contact.
     fallback = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    # Set from a counter as the row is stored as sent: the order messages left ilertd in, for what
+    # a reply answers ("the latest page"), which a wall clock stepped back cannot reverse.
+    sent_seq = peewee.BigIntegerField(null=True, index=True)
 
     class Meta:
         indexes = ((("schedule_id", "user_id", "rule_id", "shift_start"), True),)

@@ -17,6 +17,8 @@ SENT = ("SUCCESS", "AGGREGATED")
 # Twilio re-sends a webhook it got no answer to within minutes: a day of texted escalations is
 # plenty to know a re-send by, and keeps their table small.
 SMS_REPLY_KEPT = timedelta(days=1)
+# Sent pages, the one that left ilertd last first (see Notification.sent_seq).
+LATEST_SENT_FIRST = (m.Notification.sent_seq.desc(nulls="LAST"), m.Notification.id.desc())
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,11 @@ def user_paged_at(incident_id: int, methods: Iterable[str], target: str) -> int 
 
 def latest_pages_to(target: str, methods: Iterable[str]) -> list[tuple[int, int]]:
     """(incident, user) of each incident the latest message to `target` (by one of `methods`)
-    paged: one, or several when it was a summary."""
+    paged: one, or several when it was a summary. Latest as sent, not as stamped: a wall clock
+    stepped back stamps the page just sent earlier than one sent before the step."""
     last = (_pages_sent(methods, m.Notification)
             .where((m.Notification.target == target) & m.Notification.incident.is_null(False))
-            .order_by(m.Notification.sent_at.desc(), m.Notification.id.desc()).first())
+            .order_by(*LATEST_SENT_FIRST).first())
     return [(row.incident_id, row.user_id) for row in pages_of_message(last)] if last is not None else []
 
 
@@ -95,7 +98,7 @@ def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], targe
     if target is not None:
         mine &= m.Notification.target == target
     sent = (_pages_sent(methods, m.Notification.sent_at).where(mine)
-            .order_by(m.Notification.sent_at.desc()).first())
+            .order_by(*LATEST_SENT_FIRST).first())
     sending = (m.Notification.select(m.Notification.sending_since)
                .where(mine & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
                       & (m.Notification.status == "SCHEDULED") & m.Notification.sending_since.is_null(False))

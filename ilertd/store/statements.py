@@ -75,7 +75,7 @@ class Statements:
         # A page's row leaves what only a shift reminder has (its schedule, rule and shift) NULL.
         self.notification_fields = [f for f in m.Notification._meta.sorted_fields
                                     if f.name not in ("schedule_id", "rule_id", "shift_start", "shift_end",
-                                                      "sending_since", "resent")]
+                                                      "sending_since", "resent", "sent_seq")]
         self.notification_by_name = {f.name: f for f in m.Notification._meta.sorted_fields}
 
         def insert(model: type[m.BaseModel], fields: list[peewee.Field]) -> str:
@@ -198,14 +198,22 @@ class Statements:
         return Statement(INSERT_NOTIFICATION, self.insert_notification, params)
 
     def update_notification(self, notification_id: int, changes: dict[str, Any]) -> Statement:
+        """The row's `changes`; a row stored as sent (`sent_at`) also takes the next `sent_seq`."""
         names = tuple(sorted(changes))
-        sql = self._updates.get(("notification", *names))
+        sent = changes.get("sent_at") is not None
+        key = ("notification", *names, *(("+sent_seq",) if sent else ()))
+        sql = self._updates.get(key)
         if sql is None:
             assignments = ", ".join(
                 f"{self.notification_by_name[n].column_name} = {self.param}" for n in names
             )
+            if sent:
+                # Read and written in one statement by the one writer thread of the leader (only
+                # it sends; a deposed node's writes are refused), so each value follows the last
+                # one stored, on SQLite and on PostgreSQL, across restarts and a failover alike.
+                assignments += ", sent_seq = (SELECT COALESCE(MAX(sent_seq), 0) + 1 FROM notification)"
             sql = f"UPDATE notification SET {assignments} WHERE id = {self.param}"
-            self._updates[("notification", *names)] = sql
+            self._updates[key] = sql
         plan = self._plan(("notification", *names), lambda: [self.notification_by_name[n] for n in names])
         return Statement(UPDATE_NOTIFICATION, sql, (*self._params(plan, changes), notification_id))
 
