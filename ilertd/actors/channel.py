@@ -131,7 +131,8 @@ class ChannelActor(TrackedActor):
             if row.due_at > now:
                 self._arm(row, row.due_at)
             elif row.kind in (REMINDER, TEST):
-                reminders.append(row)
+                if self._contact_still_there(row):
+                    reminders.append(row)
             elif not self._retry_still_goes_here(row, now):
                 continue
             elif self._may_send(row, now):
@@ -226,6 +227,18 @@ class ChannelActor(TrackedActor):
         self._write(row, {"status": "CANCELLED", "sending_since": None}, LogEntry(
             "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", row.user_id,
             row.method))
+        return False
+
+    def _contact_still_there(self, row: Any) -> bool:
+        """Whether a test page or shift reminder still goes to one of its user's contacts. A change
+        of the contact moves it and a deleted contact or user cancels it (ilertd.app.unsent_pages);
+        one that passed it by would send it to a number given up, perhaps someone else's now."""
+        person = self.runtime.people.get(row.user_id, self.runtime.reader)
+        if person is not None and person.has_contact(row.method, row.target):
+            return True
+        why = "the user was deleted" if person is None else f"{person.username}'s contact was deleted"
+        logger.warning("%s %s to %s not sent: %s", _what(row), row.id, row.target, why)
+        self._write(row, {"status": "CANCELLED", "sending_since": None})
         return False
 
     def _may_send(self, row: Any, now: datetime, busy: Collection[str] = ()) -> bool:

@@ -138,7 +138,7 @@ class People:
         Only ilertd.app.offboarding.remove_user calls this, in its transaction, once it has
         checked the caller's rights, the user and where they are on duty."""
         with write_transaction(self.ctx.db):
-            cancel(user_id, f"user {username} was deleted", self.ctx.now())
+            cancel(user_id, f"user {username} was deleted", self.ctx.now(), every_kind=True)
             m.User.delete().where(m.User.id == user_id).execute()
         # Their duty rules went with them.
         self.ctx.user_changed(user_id, duties=True)

@@ -322,7 +322,7 @@ class Preferences:
             row = owned_or_404(m.Contact, "contact", user_id, contact_id)
             if not has_same_contact(row):
                 cancel(user_id, f"{_username(user_id)}'s contact was deleted", self.ctx.now(), row.method,
-                       row.target, fallback=False)
+                       row.target, fallback=False, every_kind=True)
             m.Contact.delete().where(m.Contact.id == contact_id).execute()
         self.ctx.user_changed(user_id, duties=True)
 

@@ -5,27 +5,33 @@ or of the user would not reach it. A number someone gave up (it may be another p
 kept getting the pages due later, reply codes and all; a user who muted themselves, or was
 deleted, was still paged. So a changed contact takes its unsent pages with it, and those of a
 deleted contact or user, and those due while the user is muted, are cancelled, each logged on
-its incident. Pages of a method whose channel is no longer enabled go to the account e-mail, or
-wait for it. Runs in the caller's write transaction.
+its incident. A test page or a shift reminder waiting for its contact's throttle window (or a
+retry) is a message like any page: it follows its contact too, and goes nowhere once the contact
+or the user is deleted (with no incident to log it on, the daemon's log says so). Pages of a
+method whose channel is no longer enabled go to the account e-mail, or wait for it. Runs in the
+caller's write transaction.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.missing_channels import PageWithoutChannel, not_enabled, reroute
 from ilertd.domain.timeutil import format_instant
+from ilertd.store import models as m
 from ilertd.store import outbox
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MovedPage:
     """A page now due to go to another target: its timer is armed again for it."""
 
     notification_id: int
-    incident_id: int
+    incident_id: int | None
     method: str
     target: str
     due_at: datetime
@@ -36,7 +42,8 @@ def follow_contact(user_id: int, username: str, method: str, old: str, new: str,
     """The user's unsent pages to the contact `old` go to `new`, its target from now on. Those to
     their account e-mail of the same address, as the fallback, stay: the account address did not
     change."""
-    return _follow(user_id, method, old, new, now, f"{username}'s contact was changed", fallback=False)
+    return _follow(user_id, method, old, new, now, f"{username}'s contact was changed", fallback=False,
+                   every_kind=True)
 
 
 def follow_account_email(user_id: int, username: str, old: str, new: str, now: datetime) -> list[MovedPage]:
@@ -48,12 +55,13 @@ def follow_account_email(user_id: int, username: str, old: str, new: str, now: d
     return _follow(user_id, "EMAIL", old, new, now, f"{username}'s account e-mail was changed", fallback=True)
 
 
-def _follow(user_id: int, method: str, old: str, new: str, now: datetime, why: str, fallback: bool
-            ) -> list[MovedPage]:
+def _follow(user_id: int, method: str, old: str, new: str, now: datetime, why: str, fallback: bool,
+            every_kind: bool = False) -> list[MovedPage]:
     if old == new:
         return []
-    rows = outbox.unsent_pages_of(user_id, method, old, fallback=fallback)
+    rows = outbox.unsent_pages_of(user_id, method, old, fallback=fallback, every_kind=every_kind)
     outbox.update_pages([row.id for row in rows], target=new)
+    _log_unlogged(rows, f"goes to {new}, not {old}: {why}")
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_PLANNED",
         f"{method} due at {format_instant(row.due_at)} goes to {new}, not {old}: {why}", user_id, method))
@@ -62,11 +70,14 @@ def _follow(user_id: int, method: str, old: str, new: str, now: datetime, why: s
 
 
 def cancel(user_id: int, why: str, now: datetime, method: str | None = None, target: str | None = None,
-           due_before: datetime | None = None, fallback: bool | None = None) -> None:
+           due_before: datetime | None = None, fallback: bool | None = None, every_kind: bool = False
+           ) -> None:
     """The user's unsent pages (to `method` and `target`, due before `due_before`, to a contact
-    or as the `fallback`, if given) are not sent, because `why`."""
-    rows = outbox.unsent_pages_of(user_id, method, target, due_before, fallback)
+    or as the `fallback`, if given; with `every_kind`, their test pages and shift reminders too)
+    are not sent, because `why`."""
+    rows = outbox.unsent_pages_of(user_id, method, target, due_before, fallback, every_kind)
     outbox.update_pages([row.id for row in rows], status="CANCELLED")
+    _log_unlogged(rows, f"not sent: {why}")
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method))
         for row in rows], now)
@@ -96,3 +107,11 @@ def reroute_without_channel(channels: frozenset[str], now: datetime) -> tuple[in
                                 error_message=None, sending_since=None)
     outbox.log_about_pages(entries, now)
     return moved, waiting
+
+
+def _log_unlogged(rows: list[m.Notification], what: str) -> None:
+    """Test pages and shift reminders among `rows` have no incident log: the daemon's log tells."""
+    for row in rows:
+        if row.incident_id is None:
+            kind = "test page" if row.kind == outbox.TEST else "shift reminder"
+            logger.info("%s %s to %s %s", kind, row.id, row.target, what)

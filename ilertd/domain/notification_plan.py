@@ -96,6 +96,10 @@ class Person:
     def muted_at(self, at: datetime) -> bool:
         return self.muted_until is not None and self.muted_until > at
 
+    def has_contact(self, method: str, target: str) -> bool:
+        """Whether one of their contacts is this method and target."""
+        return any(c.method == method and c.target == target for c in self.contacts)
+
 
 @dataclass(frozen=True)
 class PlannedPage:

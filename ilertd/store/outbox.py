@@ -102,15 +102,17 @@ def store_test_page(db: peewee.Database, notification_id: int, user_id: int, met
 
 
 def unsent_pages_of(user_id: int, method: str | None = None, target: str | None = None,
-                    due_before: datetime | None = None, fallback: bool | None = None
-                    ) -> list[m.Notification]:
+                    due_before: datetime | None = None, fallback: bool | None = None,
+                    every_kind: bool = False) -> list[m.Notification]:
     """The user's pages of incidents (to this method and target, due before `due_before`, those
-    to their account e-mail as the `fallback` or those to a contact, if given) not yet handed to
-    a provider, held for the caller's transaction (it moves or cancels them). A row its channel
-    has begun to send (`sending_since`) is on its way, and left alone."""
+    to their account e-mail as the `fallback` or those to a contact, if given; with `every_kind`,
+    their test pages and shift reminders too) not yet handed to a provider, held for the caller's
+    transaction (it moves or cancels them). A row its channel has begun to send (`sending_since`)
+    is on its way, and left alone."""
     model = m.Notification
-    unsent = ((model.user_id == user_id) & (model.status == "SCHEDULED") & model.sending_since.is_null()
-              & model.incident.is_null(False))
+    unsent = (model.user_id == user_id) & (model.status == "SCHEDULED") & model.sending_since.is_null()
+    if not every_kind:
+        unsent &= model.incident.is_null(False)
     if fallback is not None:
         unsent &= model.fallback == fallback
     if method is not None:
@@ -144,10 +146,12 @@ def update_pages(notification_ids: list[int], **changes: Any) -> None:
         m.Notification.update(**changes).where(m.Notification.id.in_(chunk)).execute()
 
 
-def log_about_pages(entries: list[tuple[int, LogEntry]], at: datetime) -> None:
-    """Each (incident, entry) as a log entry of that incident; 100 rows a statement, within the
-    bound parameters a statement may have however many pages there are."""
-    rows = [row for incident_id, entry in entries for row in log_rows(incident_id, [entry], at)]
+def log_about_pages(entries: list[tuple[int | None, LogEntry]], at: datetime) -> None:
+    """Each (incident, entry) as a log entry of that incident (none for a test page or a shift
+    reminder, of no incident); 100 rows a statement, within the bound parameters a statement may
+    have however many pages there are."""
+    rows = [row for incident_id, entry in entries if incident_id is not None
+            for row in log_rows(incident_id, [entry], at)]
     for start in range(0, len(rows), 100):
         m.LogEntry.insert_many(rows[start:start + 100]).execute()
 
