@@ -1,4 +1,4 @@
-"""Signed tokens: action links, e-mail reply keys (incident, user), web UI sessions and CSRF tokens."""
+"""Signed tokens: action links, e-mail reply keys, web UI sessions, CSRF tokens and notices."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -142,3 +143,9 @@ def csrf_token(secret: str, browser_key: str) -> str:
 
 def csrf_matches(secret: str, browser_key: str, given: str) -> bool:
     return bool(browser_key) and hmac.compare_digest(given.encode(), csrf_token(secret, browser_key).encode())
+
+
+def notice_signature(secret: str, code: str, values: tuple[str, ...]) -> str:
+    """Signs the names and times a web UI notice shows beside its code (see ilertd.web.ui.notices),
+    so that only a notice the UI wrote shows them."""
+    return _signature(secret, "notice", json.dumps([code, *values]), 22)

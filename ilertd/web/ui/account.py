@@ -9,7 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ilertd.store.people import user
-from ilertd.web.ui.core import Page, Ui, View, local_time, redirect
+from ilertd.web.ui.core import Page, Ui, View, local_time
+from ilertd.web.ui.notices import Notice
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def _safe_next(target: str) -> str:
 def routes(ui: Ui) -> list[Route]:
     def login_form(view: View) -> Page | Response:
         if view.principal.user_id:
-            return redirect(_safe_next(view.query.get("next", "")))
+            return ui.redirect(_safe_next(view.query.get("next", "")))
         target = _safe_next(view.query.get("next", ""))
         return Page("login.html", {"next": target, "username": "", "error": ""})
 
@@ -48,18 +49,18 @@ def routes(ui: Ui) -> list[Route]:
                                        "error": "Wrong user name or password."}, 401)
         ui.limiter.succeeded(keys, now)
         row = user(principal.user_id)
-        response = redirect(target)
+        response = ui.redirect(target)
         ui.start_session(response, principal, row.password_hash if row is not None else "")
         logger.info("%s logged in from %s", principal.username, client)
         return response
 
     def logout(view: View) -> Response:
-        response = redirect("/ui/login", "Logged out.")
+        response = ui.redirect("/ui/login", Notice("logged-out"))
         ui.end_session(response)
         return response
 
     def home(view: View) -> Response:
-        return redirect("/ui/incidents")
+        return ui.redirect("/ui/incidents")
 
     return [
         Route("/ui", ui.endpoint(home), methods=["GET"]),

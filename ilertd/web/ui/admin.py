@@ -18,7 +18,8 @@ from ilertd.store.people import users_page
 from ilertd.store.quiet_times import windows_page
 from ilertd.store.sources import source_names, sources_page
 from ilertd.web.intake import maintenance_window_json
-from ilertd.web.ui.core import Page, Ui, View, redirect
+from ilertd.web.ui.core import Page, Ui, View
+from ilertd.web.ui.notices import Notice
 from ilertd.web.ui.profile import (
     FORM_ERRORS,
     NOTHING_KEPT,
@@ -55,7 +56,7 @@ def routes(ui: Ui) -> list[Route]:
 
     def home(view: View) -> Response:
         admin(view)
-        return redirect("/ui/admin/users")
+        return ui.redirect("/ui/admin/users")
 
     # --- users -----------------------------------------------------------------------------
 
@@ -85,8 +86,7 @@ def routes(ui: Ui) -> list[Route]:
             row = app.people.create_user(view.principal, body)
         except ApiError as error:
             return users_form(view, "user-new", error)
-        notice = f"User {row.username} created. Set a password with: ilertd user passwd {row.username}"
-        return redirect(f"/ui/admin/users/{row.id}", notice)
+        return ui.redirect(f"/ui/admin/users/{row.id}", Notice("user-created", (row.username,)))
 
     def set_role(view: View) -> Page | Response:
         admin(view)
@@ -95,7 +95,7 @@ def routes(ui: Ui) -> list[Route]:
             row = app.people.update_user(view.principal, user_id, {"role": view.form.get("role")})
         except ApiError as error:
             return users_form(view, f"role-{user_id}", error)
-        return redirect("/ui/admin/users", f"{row.username} is now {row.role}.")
+        return ui.redirect("/ui/admin/users", Notice("user-role-set", (row.username, row.role)))
 
     def someone(view: View) -> int:
         admin(view)
@@ -122,7 +122,7 @@ def routes(ui: Ui) -> list[Route]:
             if error.status not in FORM_ERRORS:
                 raise
             return render_user(view, user_id, {"kept": kept_form(view, "delete", error)}, error.status)
-        return redirect("/ui/admin/users", f"User {name} deleted.")
+        return ui.redirect("/ui/admin/users", Notice("user-deleted", (name,)))
 
     # --- maintenance windows -----------------------------------------------------------------
 
@@ -164,7 +164,7 @@ def routes(ui: Ui) -> list[Route]:
             app.maintenance.create(view.principal, body)
         except ApiError as error:
             return maintenance_form(view, "window-new", error)
-        return redirect("/ui/admin/maintenance", "Maintenance window created.")
+        return ui.redirect("/ui/admin/maintenance", Notice("window-created"))
 
     def end_window(view: View) -> Page | Response:
         admin(view)
@@ -174,13 +174,12 @@ def routes(ui: Ui) -> list[Route]:
             app.maintenance.update(view.principal, window_id, {"end": ui.services.clock.now().isoformat()})
         except ApiError as error:
             return maintenance_form(view, f"window-{window_id}", error)
-        return redirect("/ui/admin/maintenance",
-                        "Maintenance window ended: what it held escalates now, or when support hours start.")
+        return ui.redirect("/ui/admin/maintenance", Notice("window-ended"))
 
     def delete_window(view: View) -> Response:
         admin(view)
         app.maintenance.delete(view.principal, view.path_int())
-        return redirect("/ui/admin/maintenance", "Maintenance window deleted.")
+        return ui.redirect("/ui/admin/maintenance", Notice("window-deleted"))
 
     return [
         Route("/ui/admin", ui.endpoint(home), methods=["GET"]),

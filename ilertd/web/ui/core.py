@@ -27,6 +27,7 @@ from ilertd.errors import ApiError
 from ilertd.store.people import user
 from ilertd.web.http import read_body
 from ilertd.web.services import Services
+from ilertd.web.ui.notices import Notice, is_notice_parameter, shown_notice
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +39,6 @@ SESSION_TTL = timedelta(hours=12)
 # are refused until the window has passed since the oldest.
 FAILED_LOGINS_ALLOWED = 5
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
-# A form posted after its session ended did nothing: the login page says so, and then shows the
-# form's page again rather than the POST-only action (whose GET would be a 405).
-NOT_DONE_LOGGED_OUT = "Your session had ended, so that was not done: log in, then do it again."
 # Names and addresses with failed logins kept before those outside the window are dropped.
 FAILURES_KEPT = 10_000
 TEMPLATES = Path(__file__).parent / "templates"
@@ -210,7 +208,7 @@ class Ui:
             "me": view.principal if view is not None else None,
             "csrf": csrf_token(self.secret, browser) if browser else "",
             "path": request.url.path,
-            "notice": request.query_params.get("notice", "")[:200],
+            "notice": shown_notice(request.query_params, lambda: self.secret),
             "zone": view.zone if view is not None else ZoneInfo("UTC"),
             **page.values,
         }
@@ -227,7 +225,15 @@ class Ui:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
         target = form_page(request, self.services.config.server.public_path)
-        return redirect(f"/ui/login?next={quote(target, safe='')}", NOT_DONE_LOGGED_OUT)
+        # A form posted after its session ended did nothing: the login page says so, and then
+        # shows the form's page again rather than the POST-only action (whose GET would be a 405).
+        return self.redirect(f"/ui/login?next={quote(target, safe='')}", Notice("not-done"))
+
+    def redirect(self, path: str, notice: Notice | None = None) -> RedirectResponse:
+        """After a POST: back to a page (303, so a reload does not post again), with a notice."""
+        if notice is not None:
+            path += ("&" if "?" in path else "?") + urlencode(notice.query(self.secret))
+        return RedirectResponse(path, status_code=303)
 
     # --- the endpoint -------------------------------------------------------------------------
 
@@ -288,16 +294,9 @@ def form_page(request: Request, public_path: str) -> str:
     if referer.netloc == request.headers.get("host", "") and path.startswith("/ui/") \
             and not path.startswith("/ui/login"):
         # An old notice ("Accepted.") would read as the outcome of the action that was not done.
-        query = urlencode([(k, v) for k, v in parse_qsl(referer.query) if k != "notice"])
+        query = urlencode([(k, v) for k, v in parse_qsl(referer.query) if not is_notice_parameter(k)])
         return path + (f"?{query}" if query else "")
     return request.url.path.rstrip("/").rsplit("/", 1)[0] or "/ui/incidents"
-
-
-def redirect(path: str, notice: str = "") -> RedirectResponse:
-    """After a POST: back to a page (303, so a reload does not post again), with a notice."""
-    if notice:
-        path += ("&" if "?" in path else "?") + "notice=" + quote(notice, safe="")
-    return RedirectResponse(path, status_code=303)
 
 
 def web_url(value: Any) -> str:

@@ -15,7 +15,8 @@ from ilertd.store.incidents import IncidentFilters, incidents_page, log_entries_
 from ilertd.store.outbox import notification_count, notifications_page
 from ilertd.store.people import usernames
 from ilertd.store.sources import policy, sources_page
-from ilertd.web.ui.core import Page, Ui, View, redirect
+from ilertd.web.ui.core import Page, Ui, View
+from ilertd.web.ui.notices import Notice
 from ilertd.web.views import incidents_json, log_entry_json, notification_json
 
 STATES = ("PENDING", "ACCEPTED", "RESOLVED")
@@ -108,9 +109,8 @@ def routes(ui: Ui) -> list[Route]:
             page.values.update(refused=error.message, refused_action=action,
                                typed=body.get("content") or "")
             return Page(page.template, page.values, 400)
-        done = {"accept": "Accepted.", "resolve": "Resolved.", "escalate": "Escalated.",
-                "comment": "Comment added."}[action]
-        return redirect(f"/ui/incidents/{incident_id}", done)
+        done = {"accept": "accepted", "resolve": "resolved", "escalate": "escalated", "comment": "commented"}
+        return ui.redirect(f"/ui/incidents/{incident_id}", Notice(done[action]))
 
     def acting(action: str) -> Any:
         return ui.endpoint(lambda view: act(view, action))

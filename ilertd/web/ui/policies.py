@@ -16,7 +16,8 @@ from ilertd.errors import ApiError
 from ilertd.store.people import usernames, users_page
 from ilertd.store.schedules import all_schedules
 from ilertd.store.sources import all_policies, sources_page
-from ilertd.web.ui.core import Form, Page, Ui, View, redirect
+from ilertd.web.ui.core import Form, Page, Ui, View
+from ilertd.web.ui.notices import Notice
 from ilertd.web.views import escalation_policy_json
 
 # The form offers the policy's levels and this many empty rows to add more.
@@ -192,8 +193,8 @@ def routes(ui: Ui) -> list[Route]:
             if error.status not in (400, 409):
                 raise
             return form_page(policy, typed, rows, plain_message(error, kept), error.status, loaded)
-        done = "Escalation policy created." if policy is None else "Escalation policy saved."
-        return redirect(f"/ui/policies/{row.id}", done)
+        done = Notice("policy-created" if policy is None else "policy-saved")
+        return ui.redirect(f"/ui/policies/{row.id}", done)
 
     def create(view: View) -> Page | Response:
         require_admin(view.principal)
@@ -206,7 +207,7 @@ def routes(ui: Ui) -> list[Route]:
     def delete(view: View) -> Response:
         policy_id = view.path_int()
         sources.delete_policy(view.principal, policy_id)
-        return redirect("/ui/policies", "Escalation policy deleted.")
+        return ui.redirect("/ui/policies", Notice("policy-deleted"))
 
     return [
         Route("/ui/policies", ui.endpoint(policy_list), methods=["GET"]),

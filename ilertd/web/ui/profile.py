@@ -30,7 +30,8 @@ from ilertd.errors import ApiError, invalid
 from ilertd.store import models as m
 from ilertd.store.people import owned_row, owned_rows
 from ilertd.web.schedules import feed_token
-from ilertd.web.ui.core import Page, Ui, View, redirect
+from ilertd.web.ui.core import Page, Ui, View
+from ilertd.web.ui.notices import Notice
 from ilertd.web.views import token_json, user_json
 
 # A person has a handful of contacts, rules and tokens; past this many the API pages through them.
@@ -152,7 +153,7 @@ def person_routes(ui: Ui, prefix: str, owner: Callable[[View], int], render: Ren
     decides every write."""
     app = ui.services.app
 
-    def form_action(form: Callable[[View], str], act: Callable[[View, int], str | Page]
+    def form_action(form: Callable[[View], str], act: Callable[[View, int], Notice | Page]
                     ) -> Callable[[View], Page | Response]:
         """A form's endpoint: who may use the page first, then `act`; a refused form is drawn again
         (its id `form(view)`), a done one redirects to the page with `act`'s notice."""
@@ -164,14 +165,14 @@ def person_routes(ui: Ui, prefix: str, owner: Callable[[View], int], render: Ren
                 if error.status not in FORM_ERRORS:
                     raise
                 return render(view, user_id, {"kept": kept_form(view, form(view), error)}, error.status)
-            return done if isinstance(done, Page) else redirect(page_path(user_id), done)
+            return done if isinstance(done, Page) else ui.redirect(page_path(user_id), done)
         return handle
 
     def named(form: str) -> Callable[[View], str]:
         """The form's id on the page: `form` with the path's ids filled in (contact-{cid})."""
         return lambda view: form.format(**view.request.path_params)
 
-    def details(view: View, user_id: int) -> str:
+    def details(view: View, user_id: int) -> Notice:
         # Trimmed, as the form creating a user trims them (a pasted address often ends in a blank).
         body: dict[str, Any] = {name: view.form.get(name).strip() for name in
                                 ("username", "firstName", "lastName", "email", "timezone", "role")
@@ -182,21 +183,21 @@ def person_routes(ui: Ui, prefix: str, owner: Callable[[View], int], render: Ren
         if "mutedUntil" in view.form and view.form.get("mutedUntil", "").strip() != shown:
             body["mutedUntil"] = instant_from_local(view.form.get("mutedUntil"), view.zone, "mutedUntil")
         app.people.update_user(view.principal, user_id, body)
-        return "Saved."
+        return Notice("details-saved")
 
-    def add_contact(view: View, user_id: int) -> str:
+    def add_contact(view: View, user_id: int) -> Notice:
         body = {"method": view.form.get("method"), "target": view.form.get("target")}
         app.preferences.create_contact(view.principal, user_id, body)
-        return "Contact added."
+        return Notice("contact-added")
 
-    def update_contact(view: View, user_id: int) -> str:
+    def update_contact(view: View, user_id: int) -> Notice:
         app.preferences.update_contact(view.principal, user_id, view.path_int("cid"),
                                        {"target": view.form.get("target")})
-        return "Contact saved."
+        return Notice("contact-saved")
 
-    def delete_contact(view: View, user_id: int) -> str:
+    def delete_contact(view: View, user_id: int) -> Notice:
         app.preferences.delete_contact(view.principal, user_id, view.path_int("cid"))
-        return "Contact deleted, with the rules that used it."
+        return Notice("contact-deleted")
 
     def kind_of(view: View) -> RuleKind:
         kind = KINDS.get(view.request.path_params.get("kind", ""))
@@ -221,31 +222,31 @@ def person_routes(ui: Ui, prefix: str, owner: Callable[[View], int], render: Ren
                 body[name] = number(view.form.get(name))
         return body
 
-    def add_rule(view: View, user_id: int) -> str:
+    def add_rule(view: View, user_id: int) -> Notice:
         kind = kind_of(view)
         app.preferences.create_rule(view.principal, kind, user_id, rule_body(view, user_id))
-        return f"{RULE_TITLES[kind.segment][:-1]} added."
+        return Notice(f"{kind.segment}-added")
 
-    def update_rule(view: View, user_id: int) -> str:
+    def update_rule(view: View, user_id: int) -> Notice:
         kind, rule_id = kind_of(view), view.path_int("rid")
         app.preferences.update_rule(view.principal, kind, user_id, rule_id, rule_body(view, user_id))
-        return f"{RULE_TITLES[kind.segment][:-1]} saved."
+        return Notice(f"{kind.segment}-saved")
 
-    def delete_rule(view: View, user_id: int) -> str:
+    def delete_rule(view: View, user_id: int) -> Notice:
         kind, rule_id = kind_of(view), view.path_int("rid")
         app.preferences.delete_rule(view.principal, kind, user_id, rule_id)
-        return f"{RULE_TITLES[kind.segment][:-1]} deleted."
+        return Notice(f"{kind.segment}-deleted")
 
     def create_token(view: View, user_id: int) -> Page:
         token = app.people.create_token(view.principal, user_id, {"name": view.form.get("name")})
         # Shown on this answer only: it is stored hashed, and a redirect would put it in a URL.
         return render(view, user_id, {"new_token": token, "notice": "API token created."}, 200)
 
-    def revoke_token(view: View, user_id: int) -> str:
+    def revoke_token(view: View, user_id: int) -> Notice:
         app.people.revoke_token(view.principal, user_id, view.path_int("tid"))
-        return "API token revoked."
+        return Notice("token-revoked")
 
-    def post(path: str, form: str, act: Callable[[View, int], str | Page]) -> Route:
+    def post(path: str, form: str, act: Callable[[View, int], Notice | Page]) -> Route:
         return Route(prefix + path, ui.endpoint(form_action(named(form), act)), methods=["POST"])
 
     return [
@@ -279,7 +280,7 @@ def routes(ui: Ui) -> list[Route]:
         if not contact.isdigit() or len(contact) > 18:
             raise ApiError(400, "INVALID_INPUT", "choose one of your contacts")
         ui.services.app.preferences.send_test(view.principal, own(view), int(contact))
-        return redirect("/ui/profile", "Test notification sent: it arrives in a moment.")
+        return ui.redirect("/ui/profile", Notice("test-sent"))
 
     return [
         Route("/ui/profile", ui.endpoint(profile), methods=["GET"]),

@@ -20,7 +20,8 @@ from ilertd.domain.timeutil import format_instant, parse_instant
 from ilertd.errors import ApiError, not_found
 from ilertd.store.people import usernames, users_page
 from ilertd.store.schedules import all_schedules, overrides_by_start
-from ilertd.web.ui.core import Page, Ui, View, local_time, redirect
+from ilertd.web.ui.core import Page, Ui, View, local_time
+from ilertd.web.ui.notices import Notice
 
 # What the schedule page draws, from now on.
 WINDOW = timedelta(days=14)
@@ -232,8 +233,8 @@ def routes(ui: Ui) -> list[Route]:
                 message = f"{refused.field.title()} must be a date and time."
             return schedule_page(view, schedule_id, form if "preset" not in view.form else None, message, 400)
         name = usernames({created.user_id}).get(created.user_id, "")
-        return redirect(f"/ui/schedules/{schedule_id}", f"Override added: {name} is on call from "
-                        f"{local_time(created.start, view.zone)} until {local_time(created.end, view.zone)}.")
+        shown = (name, local_time(created.start, view.zone), local_time(created.end, view.zone))
+        return ui.redirect(f"/ui/schedules/{schedule_id}", Notice("schedule-override-added", shown))
 
     def delete_override(view: View) -> Page | Response:
         schedule_id = view.path_int()
@@ -243,7 +244,7 @@ def routes(ui: Ui) -> list[Route]:
             if refused.status != 409:
                 raise
             return schedule_page(view, schedule_id, error=refused.message, status=409)
-        return redirect(f"/ui/schedules/{schedule_id}", "Override removed.")
+        return ui.redirect(f"/ui/schedules/{schedule_id}", Notice("schedule-override-removed"))
 
     return [
         Route("/ui/schedules", ui.endpoint(schedule_list), methods=["GET"]),

@@ -20,7 +20,8 @@ from ilertd.hookspecs import Integration, signed_by_its_tool
 from ilertd.store.heartbeats import monitors_page
 from ilertd.store.incidents import open_incident_counts
 from ilertd.store.sources import all_policies, source_info, sources_page
-from ilertd.web.ui.core import Page, Ui, View, redirect
+from ilertd.web.ui.core import Page, Ui, View
+from ilertd.web.ui.notices import Notice
 from ilertd.web.views import alert_source_json
 
 PRIORITIES = ("HIGH", "LOW")
@@ -261,7 +262,7 @@ def routes(ui: Ui) -> list[Route]:
             if error.status not in (400, 409):  # 409: a name another source has
                 raise
             return form_page(None, values, error.message, error.status)
-        return redirect(f"/ui/sources/{row.id}", "Alert source created.")
+        return ui.redirect(f"/ui/sources/{row.id}", Notice("source-created"))
 
     def update(view: View) -> Page | Response:
         require_admin(view.principal)
@@ -278,7 +279,7 @@ def routes(ui: Ui) -> list[Route]:
             if error.status not in (400, 409):  # 409: a name another source has
                 raise
             return form_page(current, values, error.message, error.status)
-        return redirect(f"/ui/sources/{row.id}", "Alert source saved.")
+        return ui.redirect(f"/ui/sources/{row.id}", Notice("source-saved"))
 
     def delete(view: View) -> Page | Response:
         source_id = view.path_int()
@@ -288,7 +289,7 @@ def routes(ui: Ui) -> list[Route]:
             if error.status != 409:
                 raise
             return source_view(source_id, error.message, 409)
-        return redirect("/ui/sources", "Alert source deleted.")
+        return ui.redirect("/ui/sources", Notice("source-deleted"))
 
     return [
         Route("/ui/sources", ui.endpoint(source_list), methods=["GET"]),
