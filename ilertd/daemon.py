@@ -363,7 +363,7 @@ class Daemon:
             schedule_changed=schedule_actors.changed, duties_changed=schedule_actors.duties_changed,
             heartbeat_changed=gateway.heartbeat_changed,
             integration_types=lambda: {i.integration_type for i in plugins.integrations.values()},
-            incident_action=gateway.incident_action,
+            incident_action=gateway.incident_action, policy_moves_owed=gateway.policy_moves_owed,
             reachability_changed=gateway.reachability_changed, policy_edited=gateway.policy_edited,
             methods=lambda reminders: plugins.methods(reminders=reminders), laid_out=plugins.laid_out,
             secret_key=self.config.security.secret_key, passwords=password_hashing(self.config.security),

@@ -6,7 +6,8 @@ that wrote. `ilertd provision` and `ilertd user delete` write from a process of 
 bump the `config_generation` setting in the same transaction. This watcher reads it every
 `POLL_SECONDS` of wall-clock time (under the manual clock too: it is about another process's
 writes, not the daemon's time) and, when it moved, has the context drop every cache and every
-schedule look again, and every held incident is held by its source's quiet times as they are now.
+schedule look again, every held incident is held by its source's quiet times as they are now, and
+the moves a user's delete recorded for its incidents are made.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class GenerationWatcher:
             logger.info("store changed by another process (config generation %s -> %s): "
                         "reading users, schedules, policies and sources afresh", self.seen, current)
             self._ctx.store_changed_elsewhere()
+            # `ilertd user delete` may have left incidents owing their level reached again.
+            self._ctx.policy_moves_owed()
             # `ilertd provision` may have changed a source's support hours.
             retime_holds(self._ctx, None, "Support hours changed")
         self.seen = current

@@ -7,6 +7,7 @@ node that follows has no supervisor; a promoted one gets a new one).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -17,7 +18,7 @@ import pykka
 from ilertd.actors.ask import ask_blocking
 from ilertd.actors.base import send
 from ilertd.actors.heartbeat import HeartbeatChanged
-from ilertd.actors.messages import IncidentCommand, SomeoneMayBeReachable
+from ilertd.actors.messages import IncidentCommand, MakeOwedPolicyMoves, SomeoneMayBeReachable
 from ilertd.actors.runtime import Runtime
 from ilertd.app.context import IncidentChange
 from ilertd.app.unsent_pages import MovedPage
@@ -58,6 +59,15 @@ class ActorGateway:
         for incident_id in incident_ids:
             ask_blocking(supervisor, tracker, lambda reply, incident=incident_id: IncidentCommand(
                 incident, "policy_edited", SYSTEM, reply, edit=edit))  # type: ignore[arg-type]
+
+    def policy_moves_owed(self) -> None:
+        """Another process recorded moves owed: the supervisor has them made (told, not waited for)."""
+        supervisor = self._supervisor()
+        if supervisor is None:
+            return
+        # Stopping: the moves stay owed, made at the next leader's start.
+        with contextlib.suppress(pykka.ActorDeadError):
+            send(supervisor, MakeOwedPolicyMoves(), self.runtime.tracker)
 
     def reachability_changed(self) -> None:
         """Someone may be reachable now: the supervisor has the incidents waiting for someone look

@@ -36,7 +36,7 @@ from ilertd.domain import incidents as domain
 from ilertd.domain import quiet_times
 from ilertd.domain.incidents import HELD, Actor, Incident, Transition
 from ilertd.domain.notification_plan import PlannedPage, UpdateType, update_pages
-from ilertd.domain.policy_edits import follow_policy_edit
+from ilertd.domain.policy_edits import follow_policy_edit, reach_level_again
 from ilertd.errors import ApiError, StoreUnavailable
 from ilertd.logs import ids
 from ilertd.metrics import MUTED
@@ -44,7 +44,7 @@ from ilertd.store import incidents as store
 from ilertd.store.committer import WriteUnit
 from ilertd.store.db import store_failed
 from ilertd.store.outbox import paged_user_ids
-from ilertd.store.policy_moves import policy_move_owed
+from ilertd.store.policy_moves import policy_move_owed, responders_left
 from ilertd.store.sources import support_hours_of
 from ilertd.store.statements import Statement
 
@@ -158,7 +158,8 @@ class IncidentActor:
 
     def _follow_policy_edit(self, incident: Incident, message: IncidentCommand, now: datetime) -> None:
         """The edit's move, once: committed with the end of what the edit owes the incident. One it
-        no longer owes (moved before a restart, told twice) moves nothing."""
+        no longer owes (moved before a restart, told twice) moves nothing. A user's delete recorded
+        as an edit reaches the level again if nobody it paged is left."""
         edit = message.edit
         # What this incident wrote last is committed before the store is asked what it owes.
         self.host.flush_writes()
@@ -166,7 +167,12 @@ class IncidentActor:
         if edit is None or not policy_move_owed(self.id, edit.id):
             self._apply(Transition(incident), message.reply, now)
             return
-        transition = follow_policy_edit(incident, edit.before, edit.after, now, self.host.paging)
+        if edit.deleted_user is not None:
+            policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
+            transition = reach_level_again(incident, policy, edit.deleted_user,
+                                           responders_left(self.id), now, self.host.paging)
+        else:
+            transition = follow_policy_edit(incident, edit.before, edit.after, now, self.host.paging)
         self._apply(transition, message.reply, now,
                     also=(self.runtime.statements.policy_move_made(self.id, edit.id),))
 

@@ -144,6 +144,12 @@ class Reload:
 
 
 @dataclass(frozen=True)
+class MakeOwedPolicyMoves:
+    """Another process (`ilertd user delete`) recorded moves its incidents owe (policy_moves): the
+    supervisor has them made now, not at the next start."""
+
+
+@dataclass(frozen=True)
 class SomeoneMayBeReachable:
     """A policy, schedule, user, contact or alert rule was written: the incidents waiting for
     someone look again now. `queued` is set while this message waits in the supervisor's box, so a

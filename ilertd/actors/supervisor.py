@@ -31,6 +31,7 @@ from ilertd.actors.messages import (
     IngestBatch,
     IngestEvent,
     LookAgain,
+    MakeOwedPolicyMoves,
     OpenIncident,
     Outcome,
     Ping,
@@ -187,6 +188,8 @@ class Supervisor(TrackedActor):
                     # Armed again whatever the store said: a read that failed once (a disk error,
                     # a database gone a moment) ended the sweeps for good.
                     self._arm_sweep()
+            case MakeOwedPolicyMoves():
+                self._make_owed_policy_moves()
             case SomeoneMayBeReachable(queued=queued):
                 # Cleared before the store is read: a write committed after this read queues a
                 # look of its own.

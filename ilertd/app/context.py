@@ -79,6 +79,9 @@ class Context:
     # The incident actors, from above this layer: (the edit recorded, the incidents it owes a move)
     # after an edit of the policy they escalate by, each goes on from its level in the edited one.
     policy_edited: Callable[[PolicyEdit, list[int]], None] = _nothing
+    # The incident actors, from above this layer: the moves another process recorded owed (a user
+    # deleted by `ilertd user delete`), made now.
+    policy_moves_owed: Callable[[], None] = _nothing
     # The channel actors, from above this layer: pages a changed contact took to its new target,
     # each armed again to go there.
     pages_moved: Callable[[list[MovedPage]], None] = _nothing

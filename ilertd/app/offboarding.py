@@ -6,6 +6,11 @@ A level or layer that would be left with nobody is refused even with `force`: an
 or rotation that pages nobody is a silent gap, which a person should close (add someone, or
 remove the level or layer) before the user goes. Deleting without these checks left a policy or
 schedule naming a user who no longer exists: a level or rotation that paged nobody, silently.
+
+An incident whose level had paged nobody but them, and who is taken off there, would wait for
+nobody until the level ran out (for good after the last): the delete records a move each such
+incident owes, as a policy edit does, and after the COMMIT it reaches its level again, paging
+whoever that level reaches now (ilertd.domain.policy_edits.reach_level_again).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from ilertd.app.application import Application
 from ilertd.app.auth import OPERATOR, Principal, require_admin
 from ilertd.app.fields import refuse_in_use
 from ilertd.app.people import keep_an_admin, user_or_404
+from ilertd.app.sources import POLICY_EDITS
+from ilertd.domain.policy_edits import PolicyEdit
 from ilertd.domain.timeutil import format_instant
 from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, not_found
@@ -24,6 +31,7 @@ from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
 from ilertd.store.incidents import incidents_accepted_by
 from ilertd.store.people import user_named
+from ilertd.store.policy_moves import record_user_deleted, settle_policy_edits
 from ilertd.store.schedules import all_schedules, current_definitions, user_overrides_ending_after
 from ilertd.store.settings import bump_config_generation
 from ilertd.store.sources import all_policies
@@ -108,11 +116,32 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
                 ) -> list[str]:
     """Delete the user (with `force`, off every level, layer and override first); the places they
     were taken off. 409 IN_USE when they are on duty and not `force`d (the message names each place
-    and ends with `how_to_force`), or when a place would be left with nobody; nothing changes then."""
+    and ends with `how_to_force`), or when a place would be left with nobody; nothing changes then.
+    Returns once each incident whose level had paged nobody left but them has reached it again."""
     require_admin(caller)
     name = user_or_404(user_id).username
     if user_id == caller.user_id:
         raise ApiError(409, "CONFLICT", "an admin cannot delete their own account")
+    # As a policy edit: its moves are made before another edit's can come between.
+    with POLICY_EDITS:
+        places, moves = _take_off_and_delete(app, user_id, name, force, how_to_force)
+        if places or moves:
+            # The writes told the caches as each of them returned, inside the transaction: a
+            # read in between may have cached what its COMMIT has just replaced.
+            app.ctx.store_changed_elsewhere()
+        # Each incident whose level had paged nobody left but them reaches it again (without a
+        # daemon here, `ilertd user delete`: the daemon's generation watcher has it made).
+        for edit, incident_ids in moves:
+            app.ctx.policy_edited(edit, incident_ids)
+        if moves:
+            settle_policy_edits(app.ctx.db)
+    return places
+
+
+def _take_off_and_delete(app: Application, user_id: int, name: str, force: bool, how_to_force: str
+                         ) -> tuple[list[str], list[tuple[PolicyEdit, list[int]]]]:
+    """remove_user's transaction: the places, and the moves owed by the incidents whose level had
+    paged nobody left but the user, recorded with the delete."""
     with write_transaction(app.ctx.db):
         # Held first: a policy or schedule edit putting them on duty meanwhile waits, and is seen
         # here once committed; one that comes later finds no such user.
@@ -140,12 +169,9 @@ def remove_user(app: Application, caller: Principal, user_id: int, force: bool, 
             app.schedules.update(OPERATOR, schedule_id, body)
         for override in duties.overrides:
             app.schedules.delete_override(OPERATOR, override.schedule_id, override.id)
+        moves = record_user_deleted(user_id, name, app.ctx.now())
         app.people.delete_user(user_id, name)
-    if duties.places:
-        # The writes above told the caches as each of them returned, inside this transaction: a
-        # read in between may have cached what this COMMIT has just replaced.
-        app.ctx.store_changed_elsewhere()
-    return duties.places
+    return duties.places, moves
 
 
 def delete_user(app: Application, username: str, force: bool) -> list[str]:

@@ -41,7 +41,8 @@ BUILT_IN_TYPES = (
 )
 MAPPED_FIELDS = ("summary", "details", "alertKey", "eventType", "priority")
 MAX_LEVELS = 20
-_POLICY_EDITS = threading.Lock()
+# One edit (or user's delete) and the moves it owes incidents at a time, in this process.
+POLICY_EDITS = threading.Lock()
 MAX_TIMEOUT_MIN = 7 * 24 * 60
 
 # Parsed by ilertd.domain.quiet_times (parse_support_hours): its words, its shape.
@@ -331,7 +332,7 @@ class Sources:
         within = self.ctx.db.in_transaction()
         # One edit and the moves of its incidents at a time: two edits at once each moved the
         # incidents from the levels before it, and the second's could come first.
-        with contextlib.nullcontext() if within else _POLICY_EDITS:
+        with contextlib.nullcontext() if within else POLICY_EDITS:
             with write_transaction(self.ctx.db):
                 # Read again, held: two edits at once were each judged by the row before both (a
                 # repeating policy of timeouts 0, which either alone is refused, was stored).

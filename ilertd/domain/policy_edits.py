@@ -10,6 +10,10 @@ people changed, the number of levels the same) is still its level. The level it 
 it goes on at once at the level that now stands in its place (after the last: as when the last
 runs out).
 
+A user deleted (ilertd.app.offboarding) who was the last of those an incident's level had paged
+left it waiting for nobody until the level ran out (for good after the last): the delete is
+recorded as an edit too, and each such incident reaches its level again at once.
+
 Each incident makes an edit's move once: the edit is recorded with the moves it owes, each move
 is committed with the end of what it owes, and what a crash left owed is made at the next start.
 """
@@ -24,6 +28,7 @@ from ilertd.domain.frozen import evolve
 from ilertd.domain.incident_model import NO_PAGING, Incident, LogEntry, Paging, Transition
 from ilertd.domain.levels import enter_level
 from ilertd.domain.timeutil import format_instant
+from ilertd.domain.wording import quoted
 
 LOG_TYPE = "ESCALATION_CHANGED"
 
@@ -35,6 +40,8 @@ class PolicyEdit:
     id: int
     before: EscalationPolicy
     after: EscalationPolicy
+    # Not an edit of the levels but this user's delete: the incidents' levels are reached again.
+    deleted_user: str | None = None
 
 
 def _people(rule: EscalationRule) -> tuple[frozenset[int], frozenset[int]]:
@@ -76,4 +83,26 @@ def follow_policy_edit(incident: Incident, before: EscalationPolicy, after: Esca
     muted: list[str] = []
     entered, pages = enter_level(incident, after, step_level, step_pass, now, paging, log,
                                  f"{reason}: level {step_level} reached", muted=muted)
+    return Transition(entered, tuple(log), pages=pages, muted=tuple(muted))
+
+
+def reach_level_again(incident: Incident, policy: EscalationPolicy | None, deleted_user: str,
+                      responders_left: bool, now: datetime, paging: Paging = NO_PAGING) -> Transition:
+    """`deleted_user` was deleted, and of the users the incident's level paged since it reached it
+    nobody is left (`responders_left` false): the level is reached again now, paging whoever it
+    reaches now; reaching nobody, it moves on as any level does. An incident not pending at a
+    level of its policy, or whose level has someone left (moved on meanwhile), stays as it is."""
+    level = incident.escalation_level
+    if (incident.status != "PENDING" or responders_left or policy is None
+            or not 0 <= level < len(policy.rules)):
+        return Transition(incident)
+    reason = f"User {quoted(deleted_user)} was deleted; level {level} reached again"
+    log: list[LogEntry] = []
+    muted: list[str] = []
+    entered, pages = enter_level(incident, policy, level, incident.escalation_pass, now, paging, log,
+                                 reason, muted=muted)
+    if not any(entry.text.startswith(reason) for entry in log):
+        # The level paged nobody: only the entries of its move on would say what happened.
+        log.insert(0, LogEntry(LOG_TYPE, f"User {quoted(deleted_user)} was deleted, the last one level"
+                                         f" {level} had paged; level {level} reached again"))
     return Transition(entered, tuple(log), pages=pages, muted=tuple(muted))

@@ -51,12 +51,15 @@ class EscalationPolicy(BaseModel):
 
 class PolicyEdit(BaseModel):
     """An escalation policy's levels edited while incidents escalated by it (the policy before and
-    after, as stored), kept while an incident still owes the move it makes (`PolicyMove`)."""
+    after, as stored), or a user deleted who was all their levels had paged (`deleted_user`), kept
+    while an incident still owes the move it makes (`PolicyMove`)."""
 
     policy_id = peewee.IntegerField()
     before = JSONField()
     after = JSONField()
     edited_at = UTCDateTimeField()
+    # Set when it is no edit of the levels but a user's delete: the name of the user deleted.
+    deleted_user = peewee.CharField(max_length=255, null=True)
 
 
 class PolicyMove(BaseModel):

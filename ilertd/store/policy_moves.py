@@ -24,7 +24,7 @@ def _document(row: m.EscalationPolicy) -> dict[str, Any]:
 
 def _edit(row: m.PolicyEdit) -> PolicyEdit:
     return PolicyEdit(row.id, policy_from_row(SimpleNamespace(**row.before)),
-                      policy_from_row(SimpleNamespace(**row.after)))
+                      policy_from_row(SimpleNamespace(**row.after)), row.deleted_user)
 
 
 def record_policy_edit(before: m.EscalationPolicy, after: m.EscalationPolicy, now: datetime
@@ -38,6 +38,60 @@ def record_policy_edit(before: m.EscalationPolicy, after: m.EscalationPolicy, no
     for chunk in peewee.chunked(owed, _ROWS_PER_INSERT):
         m.PolicyMove.insert_many(chunk).execute()
     return _edit(row), incident_ids
+
+
+def _paged_at_their_level(user_ids: list[int] | None, incident_ids: list[int] | None
+                          ) -> dict[int, set[int]]:
+    """Of the pending incidents (those of `incident_ids`, or all), the users (those of `user_ids`,
+    or all) each incident's level paged since it was last reached."""
+    page, incident = m.Notification, m.Incident
+    query = (page.select(page.incident, page.user_id, page.created_at, incident.escalated_at)
+             .join(incident, on=(page.incident == incident.id))
+             .where((incident.status == "PENDING") & (page.kind == "ALERT")
+                    & (page.level == incident.escalation_level)))
+    if user_ids is not None:
+        query = query.where(page.user_id.in_(user_ids))
+    if incident_ids is not None:
+        query = query.where(page.incident.in_(incident_ids))
+    paged: dict[int, set[int]] = {}
+    # Compared here, not in SQL: the instants are text in SQLite, as each writer formatted them.
+    for incident_id, user_id, created_at, reached_at in query.tuples():
+        if reached_at is None or created_at >= reached_at:
+            paged.setdefault(incident_id, set()).add(user_id)
+    return paged
+
+
+def record_user_deleted(user_id: int, username: str, now: datetime) -> list[tuple[PolicyEdit, list[int]]]:
+    """Before the user's row goes, in the delete's transaction: for each policy, an edit naming
+    the user, and a move owed by each pending incident escalating by it whose level paged them
+    (`reach_level_again` then decides whether anyone it paged is left)."""
+    paged = _paged_at_their_level([user_id], None)
+    incident = m.Incident
+    by_policy: dict[int, list[int]] = {}
+    rows = incident.select(incident.id, incident.escalation_policy_id).where(incident.id.in_(list(paged)))
+    for incident_id, policy_id in rows.tuples() if paged else ():
+        if policy_id is not None:
+            by_policy.setdefault(policy_id, []).append(incident_id)
+    recorded = []
+    for policy_id, incident_ids in sorted(by_policy.items()):
+        policy = m.EscalationPolicy.get_or_none(m.EscalationPolicy.id == policy_id)
+        if policy is None:
+            continue
+        row = m.PolicyEdit.create(policy_id=policy_id, before=_document(policy), after=_document(policy),
+                                  edited_at=now, deleted_user=username)
+        incident_ids.sort()
+        owed = [{"edit": row.id, "incident_id": incident_id} for incident_id in incident_ids]
+        for chunk in peewee.chunked(owed, _ROWS_PER_INSERT):
+            m.PolicyMove.insert_many(chunk).execute()
+        recorded.append((_edit(row), incident_ids))
+    return recorded
+
+
+def responders_left(incident_id: int) -> bool:
+    """Whether a user the incident's level paged since it was last reached still exists (as
+    committed)."""
+    paged = _paged_at_their_level(None, [incident_id]).get(incident_id, set())
+    return bool(paged) and m.User.select().where(m.User.id.in_(list(paged))).exists()
 
 
 def policy_move_owed(incident_id: int, edit_id: int) -> bool:
