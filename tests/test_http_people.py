@@ -297,6 +297,36 @@ def test_a_user_on_duty_is_deleted_only_when_taken_off_first_and_never_leaves_a_
     assert app.delete(f"/api/users/{make_user(app, 'dan')[0]}").status_code == 204, "off duty: as before"
 
 
+def test_a_static_schedule_they_alone_would_leave_with_no_shift_ahead_is_refused_even_with_force(
+        app: InProcessDaemon) -> None:
+    """A rotation layer of theirs alone was refused, the static shifts of theirs alone were
+    removed: 204, the schedule `shifts: []`, and every incident found nobody on call there."""
+    cy, _ = make_user(app, "cy")
+    dee, _ = make_user(app, "dee")
+
+    def static(name: str, shifts: list[tuple[int, str, str]]) -> int:
+        created = app.post("/api/schedules", {"name": name, "type": "STATIC", "timezone": "UTC", "shifts": [
+            {"user": {"id": u}, "start": f"{start}T00:00:00Z", "end": f"{end}T00:00:00Z"}
+            for u, start, end in shifts]})
+        assert created.status_code == 201, created.text
+        return int(created.json()["id"])
+
+    weekend = static("weekend", [(dee, "2026-01-01", "2026-01-03"), (cy, "2026-01-05", "2026-01-12")])
+    before = app.get(f"/api/schedules/{weekend}").json()
+    refused = app.delete(f"/api/users/{cy}?force=true")
+    assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE"), refused.text
+    assert refused.json()["message"] == (
+        "user \"cy\" is the only one in schedule \"weekend\" (static shifts): add someone there,"
+        " or remove it, first; nothing changed")
+    assert app.get(f"/api/schedules/{weekend}").json() == before
+    # Someone else's shift still to come: cy's are taken off.
+    assert app.put(f"/api/schedules/{weekend}", {"name": "weekend", "type": "STATIC", "shifts": [
+        *before["shifts"], {"user": {"id": dee}, "start": "2026-01-12T00:00:00Z",
+                            "end": "2026-01-13T00:00:00Z"}]}).status_code == 200
+    assert app.delete(f"/api/users/{cy}?force=true").status_code == 204
+    assert {s["user"]["id"] for s in app.get(f"/api/schedules/{weekend}").json()["shifts"]} == {dee}
+
+
 def test_usernames_are_told_apart_without_case(either_store: InProcessDaemon) -> None:
     """"Alice" and "alice" were two users, one of whom nobody could log in as by typing the name
     as the other wrote it; a responder paged as one and scheduled as the other. A name another

@@ -2,10 +2,11 @@
 duty (escalation levels, schedule layers and static shifts, overrides not over), refused while
 they are, or with `force` taken off everywhere first, all in one transaction.
 
-A level or layer that would be left with nobody is refused even with `force`: an escalation step
-or rotation that pages nobody is a silent gap, which a person should close (add someone, or
-remove the level or layer) before the user goes. Deleting without these checks left a policy or
-schedule naming a user who no longer exists: a level or rotation that paged nobody, silently.
+A level, layer or static schedule (no one else's shift from now on) that would be left with
+nobody is refused even with `force`: an escalation step, rotation or schedule that pages nobody
+is a silent gap, which a person should close (add someone, or remove the level or layer) before
+the user goes. Deleting without these checks left a policy or schedule naming a user who no
+longer exists: a level or rotation that paged nobody, silently.
 
 An incident whose level had paged nobody but them, and who is taken off there, would wait for
 nobody until the level ran out (for good after the last): the delete records a move each such
@@ -16,6 +17,7 @@ whoever that level reaches now (ilertd.domain.policy_edits.reach_level_again).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ilertd.app.application import Application
@@ -24,7 +26,7 @@ from ilertd.app.fields import refuse_in_use
 from ilertd.app.people import keep_an_admin, user_or_404
 from ilertd.app.sources import POLICY_EDITS
 from ilertd.domain.policy_edits import PolicyEdit
-from ilertd.domain.timeutil import format_instant
+from ilertd.domain.timeutil import format_instant, parse_instant
 from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, not_found
 from ilertd.store import models as m
@@ -69,7 +71,7 @@ def _levels_without(user_id: int, duties: Duties) -> None:
             duties.policies[policy.id] = levels
 
 
-def _layers_without(user_id: int, duties: Duties) -> None:
+def _layers_without(user_id: int, duties: Duties, now: datetime) -> None:
     schedules = all_schedules()
     definitions = current_definitions([s.id for s in schedules])
     for schedule in schedules:
@@ -94,16 +96,26 @@ def _layers_without(user_id: int, duties: Duties) -> None:
             shifts = [s for s in definition.get("shifts", []) if s["user"] != user_id]
             if len(shifts) != len(definition.get("shifts", [])):
                 changed = True
-                duties.places.append(f"schedule {quoted(schedule.name)} (static shifts)")
+                where = f"schedule {quoted(schedule.name)} (static shifts)"
+                duties.places.append(where)
+                # Their shift to come (or under way) would leave no one's from now on: as a layer.
+                theirs = [s for s in definition["shifts"] if s["user"] == user_id]
+                if _any_ahead(theirs, now) and not _any_ahead(shifts, now):
+                    duties.emptied.append(where)
             body["shifts"] = [{**s, "user": {"id": s["user"]}} for s in shifts]
         if changed:
             duties.schedules[schedule.id] = body
 
 
-def duties_of(user_id: int, now: Any) -> Duties:
+def _any_ahead(shifts: list[dict[str, Any]], now: datetime) -> bool:
+    """Whether one of these static shifts is not over at `now`."""
+    return any(parse_instant(shift["end"]) > now for shift in shifts)
+
+
+def duties_of(user_id: int, now: datetime) -> Duties:
     duties = Duties()
     _levels_without(user_id, duties)
-    _layers_without(user_id, duties)
+    _layers_without(user_id, duties, now)
     names = {s.id: s.name for s in all_schedules()}
     for row in user_overrides_ending_after(user_id, now):
         duties.overrides.append(row)
