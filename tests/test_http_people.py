@@ -192,7 +192,7 @@ def test_a_policy_that_sources_or_open_incidents_escalate_by_is_not_deleted(app:
         assert app.put(f"/api/alert-sources/{source['id']}", {"escalationPolicy": None}).status_code == 200
     still = app.delete(path)
     assert (still.status_code, still.json()["message"]) == (
-        409, f"open incidents escalate by this policy: {incident}; resolve them first")
+        409, f"open incidents escalate by this policy: #{incident}; resolve them first")
     assert app.get(path).status_code == 200
     app.put(f"/api/incidents/{incident}/resolve")
     assert app.delete(path).status_code == 204

@@ -26,6 +26,21 @@ def test_a_name_in_an_api_refusal_is_shown_as_entered(app: InProcessDaemon) -> N
     assert f'is already named "{NAME}": names are unique' in twice.json()["message"], twice.json()
 
 
+def test_a_schedule_in_use_names_each_policy_paging_it(app: InProcessDaemon) -> None:
+    """The refusal named only the first policy, by its bare id: "escalation policy 1 pages this
+    schedule"."""
+    schedule = app.post("/api/schedules", {"name": "prim", "timezone": "UTC", "scheduleLayers": [
+        {"users": [{"id": 1}], "rotation": "P1D", "startsOn": "2026-01-05T00:00"}]}).json()["id"]
+    for name in ("ops", NAME):
+        created = app.post("/api/escalation-policies", {"name": name, "escalationRules": [
+            {"escalationTimeout": 5, "schedules": [{"id": schedule}]}]})
+        assert created.status_code == 201, created.text
+    refused = app.delete(f"/api/schedules/{schedule}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "IN_USE")
+    assert refused.json()["message"] == (
+        f'escalation policies page this schedule: "ops", "{NAME}"; remove it there first')
+
+
 def test_a_name_in_a_cli_error_is_shown_as_entered(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

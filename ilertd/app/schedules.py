@@ -13,6 +13,7 @@ from ilertd.app.schema import Instant, ObjectSpec
 from ilertd.domain import schedule_history
 from ilertd.domain.schedules import Override, Schedule
 from ilertd.domain.timeutil import format_instant
+from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
@@ -112,10 +113,8 @@ class Schedules:
             # Held first: a policy edit naming it meanwhile waits, and is seen here once committed.
             if not row_held(m.Schedule, schedule_id, exclusive=True):
                 raise not_found("schedule", schedule_id)
-            paging = policies_paging_schedule(schedule_id)
-            if paging:
-                raise ApiError(409, "IN_USE", f"escalation policy {paging[0]} pages this schedule; "
-                               "remove it there first")
+            v.refuse_in_use([quoted(name) for name in policies_paging_schedule(schedule_id)],
+                            "escalation policies page this schedule", "remove it there first")
             m.Schedule.delete().where(m.Schedule.id == schedule_id).execute()
             drop_pending_reminders(schedule_id)
         self.ctx.schedule_written(schedule_id)

@@ -369,7 +369,7 @@ class Sources:
             v.held_or_404(m.EscalationPolicy, policy_id, "escalation policy", exclusive=True)
             v.refuse_in_use([quoted(n) for n in sources_paging_by(policy_id)],
                           "alert sources escalate by this policy", "give them another policy first")
-            v.refuse_in_use([str(i) for i in open_incidents_escalating_by(policy_id)],
+            v.refuse_in_use([f"#{i}" for i in open_incidents_escalating_by(policy_id)],
                           "open incidents escalate by this policy", "resolve them first")
             m.EscalationPolicy.delete().where(m.EscalationPolicy.id == policy_id).execute()
         # A source given this policy meanwhile by another node was detached (ON DELETE SET NULL).

@@ -78,9 +78,9 @@ def policy_names(policy_ids: Collection[int]) -> dict[int, str]:
     return _names(m.EscalationPolicy, policy_ids)
 
 
-def policies_paging_schedule(schedule_id: int) -> list[int]:
-    """The ids of the policies with a level that pages this schedule."""
-    return [p.id for p in m.EscalationPolicy.select().order_by(m.EscalationPolicy.id)
+def policies_paging_schedule(schedule_id: int) -> list[str]:
+    """The names of the policies with a level that pages this schedule, by id."""
+    return [p.name for p in m.EscalationPolicy.select().order_by(m.EscalationPolicy.id)
             if any({"id": schedule_id} in rule.get("schedules", []) for rule in p.rules)]
 
 
