@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 
 from ilertd.actors.clock import MANUAL_CLOCK_FILE
-from ilertd.actors.heartbeat import HeartbeatAlerted, HeartbeatChanged
+from ilertd.actors.heartbeat import INTEGRATION, HeartbeatAlerted, HeartbeatChanged
+from ilertd.domain.events import Event
 from ilertd.domain.timeutil import parse_instant
+from ilertd.web.events import Ingestion
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 from tests.store_faults import write_lock_held
@@ -177,8 +180,13 @@ def alerted_then(app: InProcessDaemon, created: dict[str, Any]) -> datetime:
     actor finds it when told so. The instant of the ping that ALERT was about."""
     assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
     pinged = parse_instant(app.get(f"/api/heartbeat-monitors/{created['id']}").json()["lastPingAt"])
-    reply = app.event(summary="overdue", alertKey=f"heartbeat-{created['id']}")
-    assert reply.status_code == 202, reply.text
+    # Through ingestion as the actor sends it, under the heartbeat integration: a ping resolves
+    # only an incident its monitor's ALERT reached, not another way in's alert of the same key.
+    assert app.daemon.services is not None
+    alert = Event(event_type="ALERT", alert_key=f"heartbeat-{created['id']}", summary="overdue")
+    (outcome,) = asyncio.run(Ingestion(app.daemon.services).ingest(
+        app.integration_key, [alert], INTEGRATION, {"heartbeatMonitor": created["id"]}))
+    assert outcome.error is None and outcome.incident_id is not None, outcome
     return pinged
 
 
@@ -341,3 +349,38 @@ def test_a_recovering_ping_whose_resolve_the_store_refused_is_a_503_and_its_retr
     # The monitor sends it again, before the actor's own retry (5 s later) is due.
     assert app.client.post(f"/api/v1/heartbeats/{created['integrationKey']}").status_code == 202
     assert app.get(f"/api/incidents/{opened['id']}").json()["status"] == "RESOLVED"
+
+
+def test_a_ping_resolves_only_the_monitors_own_incident_not_a_tools_alert_of_the_same_key(
+        app_paging: Paging) -> None:
+    """A tool's alert keyed `heartbeat-<id>` on another source was resolved by every healthy ping
+    (paging stopped, nobody accepted), and by an overdue monitor's recovery: a ping resolves only
+    an incident its monitor's own ALERT opened."""
+    app = app_paging.daemon
+    dave = app_paging.user("dave")
+    app_paging.policy([(30, [dave])])
+    other = app.post("/api/alert-sources", {"name": "other tool", "integrationType": "API"})
+    assert other.status_code == 201, other.text
+    monitor = app.post("/api/heartbeat-monitors", {"name": "backup", "intervalSec": 300,
+                                                   "alertSource": {"id": 1}}).json()
+    ping = f"/api/v1/heartbeats/{monitor['integrationKey']}"
+    assert app.client.post(ping).status_code == 202
+    app.advance("PT1M")
+    tools = app.event(key=other.json()["integrationKey"], summary="a real problem",
+                      alertKey=f"heartbeat-{monitor['id']}")
+    assert tools.status_code == 202, tools.text
+    tools_incident = tools.json()["incidentId"]
+    app.quiet()
+    assert app.client.post(ping).status_code == 202
+    app.quiet()
+    assert app.get(f"/api/incidents/{tools_incident}").json()["status"] == "PENDING"
+    # Overdue, then alive again: its own incident resolves, the tool's stays open.
+    app.advance("PT6M")
+    app.quiet()
+    own = [i for i in app.get("/api/incidents?states=PENDING").json()
+           if i["id"] != tools_incident and i["alertKey"] == f"heartbeat-{monitor['id']}"]
+    assert len(own) == 1, own
+    assert app.client.post(ping).status_code == 202
+    app.quiet()
+    assert app.get(f"/api/incidents/{own[0]['id']}").json()["status"] == "RESOLVED"
+    assert app.get(f"/api/incidents/{tools_incident}").json()["status"] == "PENDING"

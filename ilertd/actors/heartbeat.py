@@ -32,13 +32,13 @@ from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.store import models as m
 from ilertd.store.committer import WRITE_RETRY
-from ilertd.store.heartbeats import monitor, pinged_monitors
+from ilertd.store.heartbeats import HEARTBEAT_INTEGRATION, monitor, pinged_monitors
 from ilertd.store.incidents import open_incidents_of_keys
 from ilertd.store.sources import SourceCache, source
 
 logger = logging.getLogger(__name__)
 
-INTEGRATION = "heartbeat"
+INTEGRATION = HEARTBEAT_INTEGRATION
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class HeartbeatActor(TrackedActor):
                 if row is not None and row.status == "OK"
                 and row.last_ping_at + timedelta(seconds=row.interval_sec) > now}
         resolves = [(keys[key], Event(event_type="RESOLVE", alert_key=key), source_id)
-                    for key, incidents in open_incidents_of_keys(keys).items()
+                    for key, incidents in open_incidents_of_keys(keys, INTEGRATION).items()
                     for _incident_id, source_id in incidents]
         settled = _all_settled(len(resolves), reply)
         for row, event, source_id in resolves:

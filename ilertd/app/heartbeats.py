@@ -13,7 +13,7 @@ from ilertd.app.schema import Integer, ObjectSpec, Ref, Text
 from ilertd.errors import ApiError, invalid, not_found
 from ilertd.store import models as m
 from ilertd.store.db import row_held, write_transaction
-from ilertd.store.heartbeats import monitor, monitor_by_key
+from ilertd.store.heartbeats import HEARTBEAT_INTEGRATION, monitor, monitor_by_key
 from ilertd.store.incidents import open_incidents_of_keys
 
 MIN_INTERVAL_S = 10
@@ -91,7 +91,8 @@ class Heartbeats:
         with write_transaction(self.ctx.db):
             v.held_or_404(m.HeartbeatMonitor, monitor_id, "heartbeat monitor", exclusive=True)
             key = heartbeat_alert_key(monitor_id)
-            v.refuse_in_use([str(i) for i, _source in open_incidents_of_keys([key]).get(key, [])],
+            own = open_incidents_of_keys([key], HEARTBEAT_INTEGRATION).get(key, [])
+            v.refuse_in_use([str(i) for i, _source in own],
                           "the monitor's incident is open", "resolve it first (its next ping would have)")
             m.HeartbeatMonitor.delete().where(m.HeartbeatMonitor.id == monitor_id).execute()
         self.ctx.heartbeat_changed(monitor_id, False)
@@ -107,7 +108,9 @@ class Heartbeats:
             if row is None:
                 raise ApiError(404, "UNKNOWN_INTEGRATION_KEY", "no heartbeat monitor has this key")
             key = heartbeat_alert_key(row.id)
-            recovering = row.status == "OVERDUE" or bool(open_incidents_of_keys([key]).get(key))
+            # Its own incident still open (a RESOLVE the store refused): this ping resolves it.
+            own = open_incidents_of_keys([key], HEARTBEAT_INTEGRATION).get(key)
+            recovering = row.status == "OVERDUE" or bool(own)
             m.HeartbeatMonitor.update(last_ping_at=self.ctx.now(), status="OK").where(
                 m.HeartbeatMonitor.id == row.id).execute()
         refusal = self.ctx.heartbeat_changed(row.id, recovering)

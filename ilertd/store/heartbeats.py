@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from ilertd.store import models as m
 
+# The integration a monitor's ALERT and RESOLVE bear: the incidents a ping may resolve are those
+# an event of it reached, not a tool's own alert that happens to use the key `heartbeat-<id>`.
+HEARTBEAT_INTEGRATION = "heartbeat"
+
 
 def monitor(monitor_id: int) -> m.HeartbeatMonitor | None:
     return m.HeartbeatMonitor.get_or_none(m.HeartbeatMonitor.id == monitor_id)

@@ -205,16 +205,21 @@ def open_incident_id(source_id: int, key_identity: str) -> int | None:
                    model.status != "RESOLVED").scalar())
 
 
-def open_incidents_of_keys(alert_keys: Collection[str]) -> dict[str, list[tuple[int, int]]]:
+def open_incidents_of_keys(alert_keys: Collection[str], opened_by: str | None = None
+                          ) -> dict[str, list[tuple[int, int]]]:
     """The open incidents of each of `alert_keys` (keys compared as the store compares them), as
     (incident id, alert source id), for the few keys ilertd raises itself: a scan of the open
-    incidents."""
+    incidents. With `opened_by`, only those an event of that integration reached: a tool's own
+    alert of the same key on some source is not ilertd's to resolve."""
     identities = {alert_key_identity(key): key for key in alert_keys}
     if not identities:
         return {}
+    condition = (m.Incident.status != "RESOLVED") & m.Incident.alert_key_identity.in_(list(identities))
+    if opened_by is not None:
+        condition &= fn.EXISTS(m.Event.select(m.Event.id).where(
+            (m.Event.incident == m.Incident.id) & (m.Event.integration == opened_by)))
     query = (m.Incident.select(m.Incident.alert_key_identity, m.Incident.id, m.Incident.alert_source)
-             .where(m.Incident.status != "RESOLVED", m.Incident.alert_key_identity.in_(list(identities)))
-             .order_by(m.Incident.id).tuples())
+             .where(condition).order_by(m.Incident.id).tuples())
     found: dict[str, list[tuple[int, int]]] = {}
     for identity, incident_id, source_id in query:
         found.setdefault(identities[identity], []).append((incident_id, source_id))
