@@ -377,3 +377,22 @@ def test_a_schedule_look_that_fails_for_another_reason_is_not_tried_over_and_ove
     app_paging.daemon.advance("PT1H")
     assert len(calls) == 1 and "tried again" not in app_paging.daemon.log()
     assert "ScheduleHost failed on ScheduleTick" in app_paging.daemon.log()
+
+
+def test_shift_reminders_come_for_a_schedule_stamped_by_a_clock_ahead_of_the_daemons(
+        app_paging: Paging) -> None:
+    """A schedule created by `ilertd provision` beside a daemon on the manual clock (the command
+    stamps the real clock), or on a node whose clock runs ahead: it pages its on-call user at
+    once, and its reminders were all dropped as "before the schedule began"."""
+    ann, ben = app_paging.user("ann"), app_paging.user("ben")
+    duty(app_paging, ben, "EMAIL", "ben.duty@example.com", 60)
+    schedule_id = schedule(app_paging, [ann, ben])
+    app_paging.daemon.stop()
+    with sqlite3.connect(app_paging.daemon.data_dir / "ilertd.db") as db:
+        db.execute("UPDATE schedule SET created_at = ? WHERE id = ?",
+                   ("2026-02-01T00:00:00.000Z", schedule_id))
+    app_paging.daemon.start()
+    # ben's first shift begins on Tuesday at 09:00Z: his e-mail at 08:00Z.
+    app_paging.daemon.advance("PT23H")
+    mails = app_paging.mails_to("ben.duty@example.com")
+    assert len(mails) == 1 and "primary" in mails[0]["Subject"]

@@ -144,7 +144,10 @@ class ScheduleActor:
         if history is None:
             return
         rules = duty_rules({planned.rule.user_id}).get(planned.rule.user_id, [])
-        if not shift_reminders.still_due(history, planned, rules):
+        # Judged on the history `_look` planned it from: a schedule stamped by a clock ahead of
+        # this one is in effect now, and its reminders were all dropped as "before it began".
+        in_effect = schedule_history.in_effect_at(history, self.runtime.clock.now())
+        if not shift_reminders.still_due(in_effect, planned, rules):
             return
         now = self.runtime.clock.now()
         rule = planned.rule
