@@ -121,14 +121,35 @@ def test_a_misspelt_credential_file_is_named_by_check_config_and_the_daemon_stil
     (credentials / "twilio.auth_token").write_text("secret\n")
     (credentials / "plugins.example.webhook_url").write_text("https://example.com/hook\n")
     environ = {"CREDENTIALS_DIRECTORY": str(credentials)}
-    (problem,) = check_config(write(tmp_path), environ)
+    # Twilio calls back at the public URL: without one, the token itself would be a problem.
+    settings = write(tmp_path, '[server]\npublic_url = "https://oncall.example.com"\n')
+    (problem,) = check_config(settings, environ)
     assert str(problem) == (f"{credentials / 'twilio.auth_tokn'}: credential twilio.auth_tokn names"
                             " no setting; did you mean twilio.auth_token?")
     (credentials / "twilio.auth_tokn").unlink()
     (credentials / "backup.key").write_text("x\n")
-    (far,) = check_config(write(tmp_path), environ)
+    (far,) = check_config(settings, environ)
     assert "credential backup.key names no setting; a credential is named by its setting's key" in str(far)
     assert unknown_credentials({}) == []
     assert unknown_credentials({"CREDENTIALS_DIRECTORY": str(tmp_path / "no")}) == []
     # Warned of, not refused: the daemon's settings load all the same.
     assert load_config(None, environ).server.port
+
+
+def test_check_config_judges_the_credential_files_as_serve_reads_them(tmp_path: Path) -> None:
+    """`check-config` said "valid" for a secret key credential `serve` refused (too short: nobody
+    paged), and never named a misspelt plugin credential, which `serve` blamed on a variable
+    nobody had set."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "security.secret_key").write_text("short\n")
+    (credentials / "plugins.example.webhook_ur").write_text("https://example.com/hook\n")
+    environ = {"CREDENTIALS_DIRECTORY": str(credentials)}
+    plugins = {"example": [ConfigOption("webhook_url", str, "", "where to post")]}
+    problems = [str(p) for p in check_config(write(tmp_path), environ, plugins=plugins)]
+    assert len(problems) == 2, problems
+    secret = f"{credentials / 'security.secret_key'}: security.secret_key: must be at least 32"
+    assert any(p.startswith(secret) for p in problems), problems
+    assert (f"{credentials / 'plugins.example.webhook_ur'}: credential plugins.example.webhook_ur"
+            " (ILERTD_PLUGINS_EXAMPLE_WEBHOOK_UR) names no setting; did you mean"
+            " ILERTD_PLUGINS_EXAMPLE_WEBHOOK_URL?") in problems, problems

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ilertd.config.credentials import credential_files
 from ilertd.config.plugin_sections import ENABLED, ConfigOption, unknown_plugin_sections
 from ilertd.config.problems import ConfigProblem
 from ilertd.config.schema import (
@@ -58,10 +59,14 @@ def _nearest(var: str, known: Sequence[str]) -> list[str]:
     return [name for score, name in scored[:3] if score >= 0.75 and score >= best - 0.03]
 
 
-def _unknown(var: str, known: Sequence[str], hint: str = _SETTING_HINT) -> ConfigProblem:
+def _unknown(var: str, known: Sequence[str], hint: str = _SETTING_HINT, file: Path | None = None
+             ) -> ConfigProblem:
     close = _nearest(var, known)
     if close:
         hint = f"did you mean {' or '.join(close)}?"
+    if file is not None:
+        # Set by a credential file, not by a variable anyone wrote: the file is what to look at.
+        return ConfigProblem(str(file), None, "", f"credential {file.name} ({var}) names no setting; {hint}")
     return ConfigProblem(ENV_SOURCE, None, "", f"{var}: names no setting; {hint}")
 
 
@@ -75,13 +80,18 @@ def unknown_variables(environ: Mapping[str, str]) -> list[ConfigProblem]:
             if var.startswith(ENV_PREFIX) and not var.startswith(PLUGIN_ENV_PREFIX) and var not in names]
 
 
+def credentials_dir(environ: Mapping[str, str]) -> Path | None:
+    """systemd's credentials directory for this process, if it has one."""
+    given = environ.get(CREDENTIALS_VARIABLE)
+    return Path(given) if given else None
+
+
 def unknown_credentials(environ: Mapping[str, str]) -> list[ConfigProblem]:
     """Each file in systemd's credentials directory (`$CREDENTIALS_DIRECTORY`, what the unit's
     `LoadCredential=` lines put there, every one meant for ilertd) that names no setting: a file
     named `twilio.auth_tokn` was skipped without a word and SMS failed later. A plugin's
     `plugins.NAME.KEY` is offered as its variable and judged as one (`unknown_plugin_variables`)."""
-    given = environ.get(CREDENTIALS_VARIABLE)
-    directory = Path(given) if given else None
+    directory = credentials_dir(environ)
     if directory is None or not directory.is_dir():
         return []
     keys = setting_keys()
@@ -97,10 +107,12 @@ def unknown_credentials(environ: Mapping[str, str]) -> list[ConfigProblem]:
     return problems
 
 
-def unknown_plugin_variables(sections: PluginSections, plugins: PluginOptions) -> list[ConfigProblem]:
+def unknown_plugin_variables(sections: PluginSections, plugins: PluginOptions,
+                             credentials: Mapping[str, Path] | None = None) -> list[ConfigProblem]:
     """Each ILERTD_PLUGINS_* variable that names no key of an installed plugin (`plugins`: each
-    one's declared keys). A plugin that did not load (None) declared none: every variable under
-    its prefix is taken as its own."""
+    one's declared keys), blamed on its credential file when `credentials` says one set it. A
+    plugin that did not load (None) declared none: every variable under its prefix is taken as
+    its own."""
     known: list[str] = []
     unread: list[str] = []
     for name, options in plugins.items():
@@ -108,7 +120,8 @@ def unknown_plugin_variables(sections: PluginSections, plugins: PluginOptions) -
             unread.append(env_var_name(f"{PLUGINS}.{name}") + "_")
             continue
         known += [env_var_name(f"{PLUGINS}.{name}.{option.key}") for option in (ENABLED, *options)]
-    return [_unknown(var, known, _PLUGIN_HINT) for var in sorted(sections.environ)
+    files = credentials or {}
+    return [_unknown(var, known, _PLUGIN_HINT, files.get(var)) for var in sorted(sections.environ)
             if var not in known and not var.startswith(tuple(unread))]
 
 
@@ -119,4 +132,5 @@ def unknown_names(
     installed plugin, and each ILERTD_* variable in `environ` that names no setting. Warned of, not
     refused: a stray variable in a unit's environment must not stop paging."""
     return [*unknown_plugin_sections(sections, list(plugins)), *unknown_variables(environ),
-            *unknown_credentials(environ), *unknown_plugin_variables(sections, plugins)]
+            *unknown_credentials(environ),
+            *unknown_plugin_variables(sections, plugins, credential_files(environ, credentials_dir(environ)))]

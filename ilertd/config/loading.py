@@ -10,7 +10,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ilertd.config.environment import unknown_credentials, unknown_plugin_variables, unknown_variables
+from ilertd.config.credentials import credential_files, with_credentials
+from ilertd.config.environment import (
+    credentials_dir,
+    unknown_credentials,
+    unknown_plugin_variables,
+    unknown_variables,
+)
 from ilertd.config.locator import KeyLocator
 from ilertd.config.plugin_sections import ConfigOption, check_plugin_section, unknown_plugin_sections
 from ilertd.config.problems import ConfigError, ConfigProblem
@@ -283,13 +289,18 @@ def check_config(
     section cannot be checked) the `[plugins.NAME]` sections and ILERTD_PLUGINS_* variables are
     checked too, and a section or variable for no installed plugin is a problem.
     """
-    config, problems = _evaluate(path, environ, strict=True)
-    problems += unknown_variables(os.environ if environ is None else environ)
-    problems += unknown_credentials(os.environ if environ is None else environ)
+    given = os.environ if environ is None else environ
+    # The settings `serve` would run on: the credential files' secrets too, each value checked
+    # and blamed on its file (a short secret key passed here and stopped the daemon's start).
+    files = credential_files(given, credentials_dir(given))
+    config, problems = _evaluate(path, with_credentials(given, credentials_dir(given)), strict=True,
+                                 credentials=files)
+    problems += unknown_variables(given)
+    problems += unknown_credentials(given)
     if plugins is None:
         return _in_order(problems)
     problems += unknown_plugin_sections(config.plugins, list(plugins))
-    problems += unknown_plugin_variables(config.plugins, plugins)
+    problems += unknown_plugin_variables(config.plugins, plugins, files)
     for name, options in plugins.items():
         if options is not None:
             problems += check_plugin_section(config.plugins, name, options)[1]
