@@ -18,7 +18,7 @@ from typing import Any
 import peewee
 
 from ilertd.fencing import Fence
-from ilertd.store.db import PG_LOCK_ID, is_sqlite
+from ilertd.store.db import PG_LOCK_ID, close_quietly, is_sqlite
 from ilertd.store.nodes import (
     FOLLOWER,
     LEADER,
@@ -271,10 +271,7 @@ class Leadership:
     def _close_lock_connection(self) -> None:
         with self._lock_guard:
             if self._lock_connection is not None:
-                try:
-                    self._lock_connection.close()
-                except Exception:
-                    logger.debug("leadership: closing the lock connection failed", exc_info=True)
+                close_quietly(self._lock_connection, "leadership: the lock")
                 self._lock_connection = None
 
 

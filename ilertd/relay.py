@@ -15,7 +15,7 @@ from typing import Any
 import peewee
 
 from ilertd.store import forwarded
-from ilertd.store.db import is_sqlite
+from ilertd.store.db import close_quietly, is_sqlite
 from ilertd.store.forwarded import Forwarded
 from ilertd.web.fastpath import ASGIApp
 from ilertd.web.follower import FORWARDED
@@ -143,10 +143,7 @@ class Relay:
 
     def _close_listener(self) -> None:
         if self._listener is not None:
-            try:
-                self._listener.close()
-            except Exception:
-                logger.debug("relay: closing the listener failed", exc_info=True)
+            close_quietly(self._listener, "relay: the listener")
             self._listener = None
 
     async def _serve(self, request: Forwarded) -> tuple[int, list[tuple[str, str]], bytes]:

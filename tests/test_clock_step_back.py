@@ -14,6 +14,7 @@ from ilertd.store import models as m
 from ilertd.store.outbox import last_sent
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
+from tests.test_paging import texted_once
 from tests.test_replies import incident, phone_of, sms_reply, sms_to
 
 
@@ -30,12 +31,7 @@ def test_a_contact_paged_before_a_step_back_waits_one_throttle_window_not_the_st
         app_paging: Paging) -> None:
     """Tia was texted, then the clock stepped back an hour: a new incident's first SMS to her
     waited for the old send's window an hour away, its level passing her by."""
-    tia = app_paging.user("tia", [("SMS", 0, "HIGH_PRIORITY")], email=False)
-    app_paging.policy([(30, [tia])])
-    app_paging.alert("first")
-    app_paging.daemon.advance("PT0S")
-    phone = next(c["target"] for c in app_paging.daemon.get(f"/api/users/{tia}/contacts").json())
-    assert len(app_paging.http.to(f"/sms/{phone}")) == 1
+    phone = texted_once(app_paging)
     app = app_paging.daemon
     assert isinstance(app, InProcessDaemon)
     step_back(app, timedelta(hours=1))

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from ilertd.daemon import Daemon
 from ilertd.leadership import LEASE_SECONDS, Leadership
 from ilertd.node_status import leader_line
 from ilertd.store.db import PG_LOCK_ID
@@ -68,15 +69,23 @@ def test_a_closed_fence_sends_nothing_and_the_rows_wait_for_the_next_leader(app_
                                                  ("bob@example.com", "SUCCESS")]
 
 
+def leader_paging_ann(paging: Paging) -> tuple[InProcessDaemon, Daemon]:
+    """The in-process daemon (and the daemon inside it, with its runtime) whose one level pages
+    ann after 5 minutes."""
+    daemon = paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    inner = daemon.daemon
+    assert inner.runtime is not None
+    ann = paging.user("ann")
+    paging.policy([(5, [ann])])
+    return daemon, inner
+
+
 def test_a_leader_whose_lock_session_ends_is_fenced_before_its_next_provider_call(
     postgres_paging: Paging, postgres_url: str,
 ) -> None:
-    daemon = postgres_paging.daemon
-    assert isinstance(daemon, InProcessDaemon)
-    inner = daemon.daemon
-    assert inner.runtime is not None and inner.leadership is not None and inner.leadership.leading
-    ann = postgres_paging.user("ann")
-    postgres_paging.policy([(5, [ann])])
+    daemon, inner = leader_paging_ann(postgres_paging)
+    assert inner.leadership is not None and inner.leadership.leading
     connection = psycopg2.connect(postgres_url)
     connection.autocommit = True
     try:
@@ -108,12 +117,8 @@ def test_a_leader_whose_lock_session_ends_is_fenced_before_its_next_provider_cal
 def test_a_follower_deposes_a_lock_holder_silent_past_the_lease_and_the_holder_sends_nothing(
     postgres_paging: Paging, postgres_url: str,
 ) -> None:
-    daemon = postgres_paging.daemon
-    assert isinstance(daemon, InProcessDaemon)
-    inner = daemon.daemon
-    assert inner.runtime is not None and inner.leadership is not None and inner.db is not None
-    ann = postgres_paging.user("ann")
-    postgres_paging.policy([(5, [ann])])
+    daemon, inner = leader_paging_ann(postgres_paging)
+    assert inner.leadership is not None and inner.db is not None
     # The leader stalls (SIGSTOP, a hang): its lock session stays open, its row is no longer
     # refreshed. Here its watcher stops and its row is made older than the lease.
     inner.leadership.stop_watching()

@@ -9,6 +9,8 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +56,23 @@ def incidents_by_key(daemon: DaemonProcess, key: str) -> dict[str, dict[str, Any
     return {i["alertKey"]: i for i in found if i["alertSource"]["id"] == source["id"]}
 
 
-def test_what_is_spooled_while_ilertd_is_down_is_flushed_in_order(tmp_path: Path) -> None:
+@contextmanager
+def down_with_a_source(tmp_path: Path) -> Iterator[tuple[RestartableDaemon, str, tuple[str, ...]]]:
+    """A daemon with a Nagios source, stopped: (the daemon, the source's key, the script's address
+    arguments for it); stopped again at the end, whatever the test started."""
     daemon = RestartableDaemon(tmp_path / "daemon").start()
-    spool = tmp_path / "spool"
     try:
         key = make_source(daemon)
         address = ("--url", daemon.url, "--key", key, *QUICK)
         daemon.stop()
+        yield daemon, key, address
+    finally:
+        daemon.stop()
+
+
+def test_what_is_spooled_while_ilertd_is_down_is_flushed_in_order(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    with down_with_a_source(tmp_path) as (daemon, key, address):
         for env in (service("service_problem"), service("host_problem"), service("service_recovery")):
             result = run_script(env, *address, spool=spool)
             assert result.returncode == 0, result.stderr
@@ -78,17 +90,11 @@ def test_what_is_spooled_while_ilertd_is_down_is_flushed_in_order(tmp_path: Path
         assert [line.split(" (")[0] for line in lines] == [
             "ilertd-notify: PROBLEM for web-1/HTTP", "ilertd-notify: PROBLEM for web-1",
             "ilertd-notify: RECOVERY for web-1/HTTP"]
-    finally:
-        daemon.stop()
 
 
 def test_the_next_notification_delivers_the_spool_first(tmp_path: Path) -> None:
-    daemon = RestartableDaemon(tmp_path / "daemon").start()
     spool = tmp_path / "spool"
-    try:
-        key = make_source(daemon)
-        address = ("--url", daemon.url, "--key", key, *QUICK)
-        daemon.stop()
+    with down_with_a_source(tmp_path) as (daemon, key, address):
         assert run_script(service("service_problem"), *address, spool=spool).returncode == 0
         daemon.start()
         result = run_script(service("service_recovery"), *address, spool=spool)
@@ -96,8 +102,6 @@ def test_the_next_notification_delivers_the_spool_first(tmp_path: Path) -> None:
         assert "PROBLEM for web-1/HTTP (spooled since" in result.stdout
         assert "RECOVERY for web-1/HTTP: 202" in result.stdout and "INCIDENT_RESOLVED" in result.stdout
         assert list(spool.glob("*.json")) == [] and open_incidents_of(daemon, key) == []
-    finally:
-        daemon.stop()
 
 
 def test_a_spooled_notification_ilertd_refuses_or_too_old_is_dropped_with_the_reason(tmp_path: Path) -> None:

@@ -476,15 +476,22 @@ def test_the_sweep_sends_a_due_page_that_lost_its_timer_once(app_paging: Paging)
     assert [p["status"] for p in app_paging.notifications(incident_id) if p["method"] == "SMS"] == ["SUCCESS"]
 
 
+def texted_once(paging: Paging) -> str:
+    """tia, the one level's only user, texted for a first alert: her number (a second SMS to it
+    waits for the first's throttle window)."""
+    tia = paging.user("tia", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    paging.policy([(30, [tia])])
+    paging.alert("first")
+    paging.daemon.advance("PT0S")
+    phone = next(c["target"] for c in paging.daemon.get(f"/api/users/{tia}/contacts").json())
+    assert len(paging.http.to(f"/sms/{phone}")) == 1
+    return str(phone)
+
+
 def test_a_contacts_throttle_window_holds_across_a_restart(app_paging: Paging) -> None:
     """Each channel actor starts knowing when each contact last got a message (SMS: 60 s apart at
     least), so a restart does not let a second SMS through at once."""
-    tia = app_paging.user("tia", [("SMS", 0, "HIGH_PRIORITY")], email=False)
-    app_paging.policy([(30, [tia])])
-    app_paging.alert("first")
-    app_paging.daemon.advance("PT0S")
-    phone = next(c["target"] for c in app_paging.daemon.get(f"/api/users/{tia}/contacts").json())
-    assert len(app_paging.http.to(f"/sms/{phone}")) == 1
+    phone = texted_once(app_paging)
     app_paging.daemon.advance("PT20S")
     app_paging.daemon.stop()  # type: ignore[attr-defined]
     app_paging.daemon.start()  # type: ignore[attr-defined]

@@ -73,6 +73,17 @@ def escalate_link(paging: Paging, address: str) -> str:
     return link.replace(paging.daemon.url, "")
 
 
+def refused_as_already_escalated(paging: Paging, incident_id: int, path: str, next_level: str) -> None:
+    """The escalate button at `path` pressed once more: told the incident is already at level 1,
+    which stays, and `next_level`'s address gets nothing."""
+    again = paging.daemon.client.post(path)
+    assert again.status_code == 200
+    assert f"Incident #{incident_id} was already escalated to level 1 after this page" in again.text
+    paging.daemon.advance("PT0S")
+    assert incident(paging, incident_id)["escalationLevel"] == 1
+    assert paging.mails_to(next_level) == []
+
+
 def test_an_escalate_button_pressed_twice_moves_the_incident_once(app_paging: Paging) -> None:
     dave, _erin, _fay = three_levels(app_paging, "EMAIL")
     incident_id = app_paging.alert()
@@ -81,12 +92,7 @@ def test_an_escalate_button_pressed_twice_moves_the_incident_once(app_paging: Pa
     app_paging.daemon.advance("PT2M")
     first = app_paging.daemon.client.post(path)
     assert first.status_code == 200 and f"Incident #{incident_id} escalated to level 1." in first.text
-    second = app_paging.daemon.client.post(path)
-    assert second.status_code == 200
-    assert f"Incident #{incident_id} was already escalated to level 1 after this page" in second.text
-    app_paging.daemon.advance("PT0S")
-    assert incident(app_paging, incident_id)["escalationLevel"] == 1
-    assert app_paging.mails_to("fay.pager@example.com") == []
+    refused_as_already_escalated(app_paging, incident_id, path, "fay.pager@example.com")
     (escalated,) = log(app_paging, incident_id, "ESCALATED")
     assert escalated["channel"] == "EMAIL" and escalated["user"]["id"] == dave
 
@@ -187,12 +193,7 @@ def test_an_old_escalate_button_pressed_again_answers_its_own_page(app_paging: P
     assert first.status_code == 200 and f"Incident #{incident_id} escalated to level 1." in first.text
     app_paging.daemon.advance("PT1M")
     assert len(app_paging.mails_to("ann.pager@example.com")) == 2
-    again = app_paging.daemon.client.post(old)
-    assert again.status_code == 200
-    assert f"Incident #{incident_id} was already escalated to level 1 after this page" in again.text
-    app_paging.daemon.advance("PT0S")
-    assert incident(app_paging, incident_id)["escalationLevel"] == 1
-    assert app_paging.mails_to("cat.pager@example.com") == []
+    refused_as_already_escalated(app_paging, incident_id, old, "cat.pager@example.com")
     # The level-1 mail's own button is ann's "not me" to that page.
     newer = app_paging.daemon.client.post(escalate_link(app_paging, "ann.pager@example.com"))
     assert f"Incident #{incident_id} escalated to level 2." in newer.text

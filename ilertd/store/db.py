@@ -280,6 +280,15 @@ def migration_lock(db: peewee.Database) -> Iterator[None]:
         db.execute_sql("SELECT pg_advisory_unlock(%s)", (PG_MIGRATION_LOCK_ID,))
 
 
+def close_quietly(connection: Any, what: str) -> None:
+    """Close a raw driver connection kept beside the pool (the lock's, the listener's) that may be
+    broken already: a failure to close it is of no use to anyone but a debugger."""
+    try:
+        connection.close()
+    except Exception:
+        logger.debug("%s: closing the connection failed", what, exc_info=True)
+
+
 @contextmanager
 def connection(db: peewee.Database) -> Iterator[None]:
     """A connection for a short-lived thread that must not keep one open after it is done."""
