@@ -3,12 +3,14 @@ was reachable, which pages an accept or resolve cancelled."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from tests.conditions import wait_for
 from tests.inprocess import InProcessDaemon
+from tests.loopback import Request
 from tests.paging import Paging
 
 
@@ -156,3 +158,47 @@ def test_a_summary_counts_its_status_updates_apart_from_its_pages(app_paging: Pa
              if e["text"].startswith("Status update")]
     assert texts and all(t.endswith(" (one message for 2 status updates of this incident)")
                          or t.endswith(" (one summary of 2 status updates)") for t in texts), texts
+
+
+def hold_the_first_request(paging: Paging, status: int) -> tuple[threading.Event, threading.Event]:
+    """The SMS gateway holds every request until `release` is set, then answers it `status`; `held`
+    is set once the first arrived."""
+    held, release = threading.Event(), threading.Event()
+
+    def answer(_request: Request) -> tuple[int, dict[str, Any]]:
+        held.set()
+        release.wait(10)
+        return status, {} if status < 400 else {"error": "unavailable"}
+
+    paging.http.answer = answer  # type: ignore[method-assign]
+    return held, release
+
+
+@pytest.mark.parametrize("action", ["accept", "resolve"])
+def test_a_page_in_flight_at_an_accept_that_fails_is_not_said_to_be_retried(
+        paging_either_store: Paging, action: str) -> None:
+    """A page the SMS gateway had in hand at the accept, refused afterwards, was logged as failed
+    "; retrying", after the entry saying it would not be sent again, and no retry came. The
+    failure now says it is not retried, and why (worded by the store, on either)."""
+    app_paging = paging_either_store
+    cy = app_paging.user("cy", [("SMS", 0, "HIGH_PRIORITY")])
+    app_paging.policy([(60, [cy])])
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    held, release = hold_the_first_request(app_paging, 503)
+    try:
+        incident_id = app_paging.alert()  # the SMS due now: handed out without a clock move
+        wait_for(held.is_set, "the gateway holding the page")
+        done = daemon.put(f"/api/incidents/{incident_id}/{action}")
+        assert done.status_code == 200, done.text
+    finally:
+        release.set()
+    daemon.quiet()
+    daemon.advance("PT30M")  # past every retry the failure would have armed
+    what = "accepted" if action == "accept" else "resolved"
+    phone = daemon.get(f"/api/users/{cy}/contacts").json()[0]["target"]
+    failed = [e["text"] for e in entries(app_paging, incident_id, "NOTIFICATION_FAILED")]
+    assert len(failed) == 1 and failed[0].startswith(f"SMS to {phone}, attempt 1: "), failed
+    assert failed[0].endswith(f"; not retried: the incident was {what}"), failed
+    assert [n["status"] for n in app_paging.notifications(incident_id)] == ["CANCELLED"]
+    assert len(app_paging.http.to("/sms/")) == 1

@@ -31,7 +31,7 @@ from ilertd.channels.base import Channel, DeliveryError
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.notification_plan import after_failure, throttle_until
 from ilertd.domain.page_text import PageFacts
-from ilertd.domain.pages_in_flight import UPDATE_WORDS
+from ilertd.domain.pages_in_flight import UPDATE_WORDS, FailedAttempt, failed_attempt
 from ilertd.domain.timeutil import format_instant
 from ilertd.metrics import FAILED, REFUSED, SENT
 from ilertd.store.committer import WRITE_RETRY, WriteQueue, WriteUnit
@@ -325,25 +325,32 @@ class ChannelActor(TrackedActor):
         for row in rows:
             changes = after_failure(row.attempts + 1, error, now, retry_after)
             attempts = changes["attempts"]
+            entry: LogEntry | FailedAttempt
             if "due_at" in changes:
-                text = f"{row.method} to {row.target}, attempt {attempts}: {error}; retrying"
+                # Retried, unless the row was cancelled while the provider had it (then its timer
+                # finds it no longer SCHEDULED): the store's words say which, as they commit.
+                entry = failed_attempt(row.method, row.target, attempts, error, row.user_id)
                 self._arm(row, changes["due_at"])
             else:
-                text = f"{row.method} to {row.target} failed {attempts} times; giving up: {error}"
+                entry = LogEntry("NOTIFICATION_FAILED", f"{row.method} to {row.target} failed {attempts}"
+                                 f" times; giving up: {error}", row.user_id, row.method)
             if row.kind in (REMINDER, TEST):
                 logger.warning("%s %s to %s failed (attempt %s): %s", _what(row), row.id, row.target,
                                attempts, error)
                 self._write(row, changes)
             else:
-                self._write(row, changes, LogEntry("NOTIFICATION_FAILED", text, row.user_id, row.method))
+                self._write(row, changes, entry)
 
     def _arm(self, row: Any, when: datetime) -> None:
         self.runtime.pages.arm(row.id, row.incident_id, row.method, row.target, when)
 
-    def _write(self, row: Any, changes: dict[str, Any], entry: LogEntry | None = None) -> None:
+    def _write(self, row: Any, changes: dict[str, Any],
+               entry: LogEntry | FailedAttempt | None = None) -> None:
         statements = self.runtime.statements
         writes = [statements.update_notification(row.id, changes)]
-        if entry is not None:
+        if isinstance(entry, FailedAttempt):
+            writes.append(statements.log_failed_attempt(row.id, self.runtime.clock.now(), entry))
+        elif entry is not None:
             writes.extend(statements.log(r) for r in log_rows(row.incident_id, [entry],
                                                               self.runtime.clock.now()))
         # A reminder's writes have no incident to keep in order with: owner 0. An outcome (it

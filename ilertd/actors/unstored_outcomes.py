@@ -8,11 +8,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ilertd.domain.incidents import LogEntry
+from ilertd.domain.pages_in_flight import FailedAttempt
 from ilertd.store.db import store_failed
 
 logger = logging.getLogger(__name__)
 
-Outcome = tuple[dict[str, Any], LogEntry | None]
+Outcome = tuple[dict[str, Any], LogEntry | FailedAttempt | None]
 
 
 class UnstoredOutcomes:

@@ -109,6 +109,31 @@ class Recovery:
     send_again: bool
 
 
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A page's failed attempt as its incident log tells it: retried (`entry`), or not, because
+    the row was cancelled while its provider had it (an accept, a resolve, a mute, a contact
+    deleted) and nothing sends it again. Which holds is known only as the outcome is stored (the
+    cancel may commit just before it), so the store picks the words then, by the incident's
+    status: `accepted`, `resolved`, else `cancelled`."""
+
+    entry: LogEntry
+    accepted: str
+    resolved: str
+    cancelled: str
+
+
+def failed_attempt(method: str, target: str, attempts: int, error: str, user_id: int | None) -> FailedAttempt:
+    """The words of a page's failed attempt `attempts`, to be retried unless it was cancelled."""
+    head = f"{method} to {target}, attempt {attempts}: {error}"
+    return FailedAttempt(
+        LogEntry(FAILED, f"{head}; retrying", user_id, method),
+        f"{head}; not retried: the incident was accepted",
+        f"{head}; not retried: the incident was resolved",
+        f"{head}; not retried: it was cancelled while it was being sent",
+    )
+
+
 def recover(page: PageInFlight, now: datetime) -> Recovery:
     """The row found in flight: due again at once (with `resent` set) the first time, ERROR the
     second; the interrupted hand-over counts as an attempt either way."""

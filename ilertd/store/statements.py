@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import peewee
 
+from ilertd.domain.pages_in_flight import FailedAttempt
 from ilertd.store import models as m
 from ilertd.store.db import is_sqlite
 from ilertd.store.fields import JSONField, UTCDateTimeField, is_plain
@@ -104,6 +105,16 @@ class Statements:
         self.cancel_pages_sql = (
             f"UPDATE notification SET status = 'CANCELLED' WHERE incident_id = {param}"
             f" AND status = 'SCHEDULED' AND kind = 'ALERT'"
+        )
+        # A failed attempt's entry, its words picked by the row's status as the outcome commits:
+        # a page cancelled while its provider had it is not retried (see FailedAttempt).
+        self.log_failed_attempt_sql = (
+            "INSERT INTO log_entry (incident_id, timestamp, log_entry_type, text, user_id, channel)"
+            f" SELECT notification.incident_id, {param}, {param}, CASE WHEN notification.status"
+            f" <> 'CANCELLED' THEN {param} WHEN incident.status = 'ACCEPTED' THEN {param}"
+            f" WHEN incident.status = 'RESOLVED' THEN {param} ELSE {param} END, notification.user_id,"
+            " notification.method FROM notification JOIN incident ON incident.id = notification.incident_id"
+            f" WHERE notification.id = {param}"
         )
         self._updates: dict[tuple[str, ...], str] = {}
         self._instant_text: dict[datetime, str] = {}
@@ -239,6 +250,14 @@ class Statements:
         """The incident owes no more the move of this edit of its policy, nor of an earlier one."""
         return Statement(BARRIER, f"DELETE FROM policy_move WHERE incident_id = {self.param}"
                                   f" AND edit_id <= {self.param}", (incident_id, edit_id))
+
+    def log_failed_attempt(self, notification_id: int, at: datetime, attempt: FailedAttempt) -> Statement:
+        """The log entry of a page's failed attempt: retrying, or, for a page cancelled since it
+        was handed to its provider, not retried. A barrier: after the cancel, if it came first."""
+        entry = attempt.entry
+        return Statement(BARRIER, self.log_failed_attempt_sql,
+                         (m.LogEntry.timestamp.db_value(at), entry.log_entry_type, entry.text,
+                          attempt.accepted, attempt.resolved, attempt.cancelled, notification_id))
 
     def log_cancelled_pages(self, incident_id: int, at: datetime, what: str) -> Statement:
         """A log entry for each page `cancel_pages` is about to cancel, saying why (`what`:
