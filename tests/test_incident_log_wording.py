@@ -202,3 +202,79 @@ def test_a_page_in_flight_at_an_accept_that_fails_is_not_said_to_be_retried(
     assert failed[0].endswith(f"; not retried: the incident was {what}"), failed
     assert [n["status"] for n in app_paging.notifications(incident_id)] == ["CANCELLED"]
     assert len(app_paging.http.to("/sms/")) == 1
+
+
+def change_while_in_flight(paging: Paging, change: str, status: int
+                           ) -> tuple[int, str, list[tuple[str, str]]]:
+    """cy's SMS page, held by the gateway, meets `change` (a mute, cy's contact deleted or changed,
+    cy deleted); the gateway then answers `status`. The incident, cy's first number and its log."""
+    cy = paging.user("cy", [("SMS", 0, "HIGH_PRIORITY")])
+    # Someone beside cy on the level, so that cy may be deleted; reachable by no channel.
+    paging.policy([(60, [cy, paging.user("dan", email=False)])])
+    daemon = paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    contact = daemon.get(f"/api/users/{cy}/contacts").json()[0]
+    held, release = hold_the_first_request(paging, status)
+    try:
+        incident_id = paging.alert()  # the SMS due now: handed out without a clock move
+        wait_for(held.is_set, "the gateway holding the page")
+        if change == "mute":
+            done = daemon.put(f"/api/users/{cy}", {"mutedUntil": "2026-01-05T12:00:00Z"})
+        elif change == "contact deleted":
+            done = daemon.delete(f"/api/users/{cy}/contacts/{contact['id']}")
+        elif change == "contact changed":
+            done = daemon.put(f"/api/users/{cy}/contacts/{contact['id']}", {"target": "+4915100000999"})
+        else:
+            done = daemon.delete(f"/api/users/{cy}?force=true")
+        assert done.status_code in (200, 204), done.text
+    finally:
+        release.set()
+    daemon.quiet()
+    daemon.advance("PT30M")  # past every retry a failure arms
+    reply = daemon.get(f"/api/incidents/{incident_id}/log-entries", params={"max-results": 100})
+    return incident_id, contact["target"], [(e["logEntryType"], e["text"]) for e in reply.json()]
+
+
+CANCELLING = {"mute": "cy was muted until 2026-01-05T12:00:00.000Z",
+              "contact deleted": "cy's contact was deleted", "user deleted": "user cy was deleted"}
+
+
+@pytest.mark.parametrize("change", sorted(CANCELLING))
+def test_a_page_in_flight_at_a_mute_or_a_deleted_contact_is_logged_as_in_flight(
+        app_paging: Paging, change: str) -> None:
+    """A mute, a deleted contact or user left a page its provider had in hand as it was, logging
+    nothing of it (the accept logged it in flight): it arrived after the change, and, refused,
+    was logged "retrying". It is now cancelled and logged in flight, as the accept does."""
+    _, phone, log = change_while_in_flight(app_paging, change, 200)
+    in_flight = [entry for entry in log if entry[0] == "NOTIFICATION_IN_FLIGHT"]
+    assert in_flight == [("NOTIFICATION_IN_FLIGHT", f"SMS to {phone} was already being sent when"
+                          f" {CANCELLING[change]}: it may still arrive, and is not sent again")]
+    assert not [entry for entry in log if entry[0] == "NOTIFICATION_CANCELLED"]
+    sent = [entry for entry in log if entry[0] == "NOTIFICATION_SENT"]
+    assert [text.startswith(f"Page by SMS to {phone}") for _, text in sent] == [True]
+    assert log.index(in_flight[0]) < log.index(sent[0])
+    assert len(app_paging.http.to("/sms/")) == 1
+
+
+@pytest.mark.parametrize("change", sorted(CANCELLING))
+def test_a_page_in_flight_at_a_mute_or_a_deleted_contact_that_fails_is_not_retried(
+        app_paging: Paging, change: str) -> None:
+    """Refused after the change, the page in flight was logged "retrying"; it is not retried (it
+    was cancelled), and now says so."""
+    incident_id, phone, log = change_while_in_flight(app_paging, change, 503)
+    failed = [text for kind, text in log if kind == "NOTIFICATION_FAILED"]
+    assert len(failed) == 1 and failed[0].startswith(f"SMS to {phone}, attempt 1: "), failed
+    assert failed[0].endswith("; not retried: it was cancelled while it was being sent"), failed
+    assert [n["status"] for n in app_paging.notifications(incident_id)] == ["CANCELLED"]
+    assert len(app_paging.http.to("/sms/")) == 1
+
+
+def test_a_page_in_flight_at_a_changed_contact_is_logged_and_a_failure_retried_at_the_new_one(
+        app_paging: Paging) -> None:
+    """A changed contact takes its unsent pages along; the one its provider has stays its own,
+    said so on the incident. Refused, it is retried where the contact now points."""
+    _, phone, log = change_while_in_flight(app_paging, "contact changed", 503)
+    assert ("NOTIFICATION_IN_FLIGHT", f"SMS to {phone} was already being sent when cy's contact was"
+            " changed: it may still arrive there") in log
+    assert [request.path for request in app_paging.http.to("/sms/")][:2] == [
+        f"/sms/{phone}", "/sms/+4915100000999"]

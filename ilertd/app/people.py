@@ -120,8 +120,9 @@ class People:
                     muted_until, now = fields.get("muted_until"), self.ctx.now()
                     if muted_until is not None and muted_until > now:
                         # "Not paged until then" holds for pages planned before the mute too.
-                        why = f"{current.username} is muted until {format_instant(muted_until)}"
-                        cancel(user_id, why, now, due_before=muted_until)
+                        until = format_instant(muted_until)
+                        cancel(user_id, f"{current.username} is muted until {until}", now,
+                               due_before=muted_until, when=f"{current.username} was muted until {until}")
                     if "email" in fields:
                         moved = follow_account_email(user_id, current.username, current.email,
                                                      fields["email"], now)

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from ilertd.domain.incidents import LogEntry
 from ilertd.domain.missing_channels import PageWithoutChannel, not_enabled, reroute
+from ilertd.domain.pages_in_flight import already_being_sent
 from ilertd.domain.timeutil import format_instant
 from ilertd.store import models as m
 from ilertd.store import outbox
@@ -59,27 +60,42 @@ def _follow(user_id: int, method: str, old: str, new: str, now: datetime, why: s
             every_kind: bool = False) -> list[MovedPage]:
     if old == new:
         return []
-    rows = outbox.unsent_pages_of(user_id, method, old, fallback=fallback, every_kind=every_kind)
+    scheduled = outbox.scheduled_pages_of(user_id, method, old, fallback=fallback, every_kind=every_kind)
+    rows = [row for row in scheduled if row.sending_since is None]
+    # One in flight is the provider's now: it stays as it is (a failure is retried where the
+    # contact then points, see ChannelActor._retry_still_goes_here), said so on its incident.
+    in_flight = [row for row in scheduled if row.sending_since is not None]
     outbox.update_pages([row.id for row in rows], target=new)
     _log_unlogged(rows, f"goes to {new}, not {old}: {why}")
+    _log_unlogged(in_flight, f"was already being sent when {why}")
     outbox.log_about_pages([(row.incident_id, LogEntry(
         "NOTIFICATION_PLANNED",
         f"{method} due at {format_instant(row.due_at)} goes to {new}, not {old}: {why}", user_id, method))
         for row in rows], now)
+    outbox.log_about_pages([(row.incident_id, LogEntry(
+        "NOTIFICATION_IN_FLIGHT", f"{method} to {old} was already being sent when {why}: it may still"
+        " arrive there", user_id, method)) for row in in_flight], now)
     return [MovedPage(row.id, row.incident_id, method, new, row.due_at) for row in rows]
 
 
 def cancel(user_id: int, why: str, now: datetime, method: str | None = None, target: str | None = None,
-           due_before: datetime | None = None, fallback: bool | None = None, every_kind: bool = False
-           ) -> None:
+           due_before: datetime | None = None, fallback: bool | None = None, every_kind: bool = False,
+           when: str | None = None) -> None:
     """The user's unsent pages (to `method` and `target`, due before `due_before`, to a contact
     or as the `fallback`, if given; with `every_kind`, their test pages and shift reminders too)
-    are not sent, because `why`."""
-    rows = outbox.unsent_pages_of(user_id, method, target, due_before, fallback, every_kind)
+    are not sent, because `why`. One already handed to its provider cannot be called back: as
+    an accept does, it is cancelled (not sent again, a failure not retried) and logged as in
+    flight, "already being sent when" `when` (what happened, `why` by default)."""
+    rows = outbox.scheduled_pages_of(user_id, method, target, due_before, fallback, every_kind)
     outbox.update_pages([row.id for row in rows], status="CANCELLED")
-    _log_unlogged(rows, f"not sent: {why}")
+    happened = when or why
+    _log_unlogged([row for row in rows if row.sending_since is None], f"not sent: {why}")
+    _log_unlogged([row for row in rows if row.sending_since is not None],
+                  f"was already being sent when {happened}")
     outbox.log_about_pages([(row.incident_id, LogEntry(
-        "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method))
+        "NOTIFICATION_CANCELLED", f"{row.method} to {row.target} not sent: {why}", user_id, row.method)
+        if row.sending_since is None else LogEntry(
+        "NOTIFICATION_IN_FLIGHT", already_being_sent(row.method, row.target, happened), user_id, row.method))
         for row in rows], now)
 
 

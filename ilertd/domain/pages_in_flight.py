@@ -109,6 +109,13 @@ class Recovery:
     send_again: bool
 
 
+def already_being_sent(method: str, target: str, when: str) -> str:
+    """The words of a page a cancel found already handed to its provider (`when`: what cancelled
+    it, "the incident was accepted"): it cannot be called back, and nothing sends it again."""
+    return (f"{method} to {target} was already being sent when {when}: it may still arrive, and is"
+            " not sent again")
+
+
 @dataclass(frozen=True)
 class FailedAttempt:
     """A page's failed attempt as its incident log tells it: retried (`entry`), or not, because

@@ -101,27 +101,27 @@ def store_test_page(db: peewee.Database, notification_id: int, user_id: int, met
                               created_at=now).execute()
 
 
-def unsent_pages_of(user_id: int, method: str | None = None, target: str | None = None,
-                    due_before: datetime | None = None, fallback: bool | None = None,
-                    every_kind: bool = False) -> list[m.Notification]:
+def scheduled_pages_of(user_id: int, method: str | None = None, target: str | None = None,
+                       due_before: datetime | None = None, fallback: bool | None = None,
+                       every_kind: bool = False) -> list[m.Notification]:
     """The user's pages of incidents (to this method and target, due before `due_before`, those
     to their account e-mail as the `fallback` or those to a contact, if given; with `every_kind`,
-    their test pages and shift reminders too) not yet handed to a provider, held for the caller's
-    transaction (it moves or cancels them). A row its channel has begun to send (`sending_since`)
-    is on its way, and left alone."""
+    their test pages and shift reminders too) still SCHEDULED, held for the caller's transaction
+    (it moves or cancels them). Those with `sending_since` are in flight: their channel has
+    begun to hand them to the provider, and the caller tells them apart."""
     model = m.Notification
-    unsent = (model.user_id == user_id) & (model.status == "SCHEDULED") & model.sending_since.is_null()
+    scheduled = (model.user_id == user_id) & (model.status == "SCHEDULED")
     if not every_kind:
-        unsent &= model.incident.is_null(False)
+        scheduled &= model.incident.is_null(False)
     if fallback is not None:
-        unsent &= model.fallback == fallback
+        scheduled &= model.fallback == fallback
     if method is not None:
-        unsent &= model.method == method
+        scheduled &= model.method == method
     if target is not None:
-        unsent &= model.target == target
+        scheduled &= model.target == target
     if due_before is not None:
-        unsent &= model.due_at < due_before
-    return list(held(model.select().where(unsent).order_by(model.id), exclusive=True))
+        scheduled &= model.due_at < due_before
+    return list(held(model.select().where(scheduled).order_by(model.id), exclusive=True))
 
 
 def unsent_without_channel(channels: Iterable[str]) -> list[tuple[m.Notification, str]]:
