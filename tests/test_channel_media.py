@@ -6,12 +6,14 @@ import re
 from collections.abc import Iterator
 from email.header import decode_header, make_header
 from email.message import Message as Email
+from typing import Any
 
 import pytest
+from apprise.plugins.pushover import NotifyPushover
 
 from ilertd.channels.apprise_channel import AppriseChannel
 from ilertd.channels.base import DeliveryError, Message, MessageAction
-from tests.loopback import HttpReceiver, SmtpServer
+from tests.loopback import HttpReceiver, Request, SmtpServer
 
 # One fact per line, a blank line, a line longer than quoted-printable's 76 columns, and non-ASCII.
 BODY = (
@@ -286,3 +288,35 @@ def test_a_subject_of_several_lines_is_one_line(smtp: SmtpServer, summary: str) 
     assert email["X-Ilertd-Notification"] == "ilertd-n1"
     subject = str(make_header(decode_header(email["Subject"])))
     assert subject == "[ilertd] #1 HIGH: " + " ".join(summary.split())
+
+
+class Pushover(HttpReceiver):
+    """Pushover's messages API as its documentation says it answers: 400 for a title of more than
+    250 characters or a message of more than 1,024."""
+
+    def answer(self, request: Request) -> tuple[int, dict[str, Any]]:
+        form = request.form()
+        errors = [f"{name} is too long" for name, limit in (("title", 250), ("message", 1024))
+                  if len(form.get(name, "")) > limit]
+        return (400, {"status": 0, "errors": errors}) if errors else (200, {"status": 1})
+
+
+def test_a_pushover_page_of_a_long_summary_is_clipped_to_its_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long incident summary made the title of a Pushover page pass Pushover's 250 characters
+    (its message, 1,024): Pushover refused it (400), and the page failed each retry. The title
+    and the message are now clipped, the action links kept whole."""
+    pushover = Pushover()
+    try:
+        monkeypatch.setattr(NotifyPushover, "notify_url", f"http://127.0.0.1:{pushover.port}/1/messages.json")
+        channel = AppriseChannel("push", "pover://{contact}@a" + "1" * 29, layout="push")
+        summary = "disk full on db-1 " * 80
+        channel.send("u" + "2" * 29, Message(f"[ilertd] #1 HIGH: {summary}", BODY, "ilertd-n1", summary,
+                                             brief=f"HIGH from db: {summary}", actions=ACTIONS))
+        [request] = pushover.to("/1/messages.json")
+        form = request.form()
+        assert len(form["title"]) == 250 and form["title"].startswith("[ilertd] #1 HIGH: disk full")
+        assert form["title"].endswith("…")
+        assert len(form["message"]) <= 1024 and form["message"].startswith("HIGH from db: disk full")
+        assert form["message"].endswith("".join(f"\n{action.label}: {action.url}" for action in ACTIONS))
+    finally:
+        pushover.close()

@@ -30,6 +30,7 @@ from ilertd.channels.base import DeliveryError, Message
 from ilertd.channels.email_text import finish_email, message_id
 from ilertd.channels.http_exchanges import READ_TIMEOUT_S, recorded
 from ilertd.channels.ntfy import NTFY_SCHEMAS, PageNtfy, fit_ntfy
+from ilertd.channels.pushover import PUSHOVER_SCHEMAS, fit_pushover
 from ilertd.channels.smtp_sessions import SmtpSessions
 from ilertd.config.values import STAND_IN_CONTACTS
 from ilertd.domain.replies import PAGE_HEADER
@@ -334,18 +335,23 @@ class AppriseChannel:
         for plugin in instance:
             if isinstance(plugin, _PageEmail | PageNtfy):
                 plugin.lay_out(message)
+        links = ""
         if self.short_messages:
             body = message.short
         elif self.layout == "push" and message.brief:
             body = message.brief
             if message.actions and not url.startswith(NTFY_SCHEMAS):
                 # Without buttons (Pushover, Gotify, ...) the links are in the text.
-                body += "".join(f"\n{action.label}: {action.url}" for action in message.actions)
+                links = "".join(f"\n{action.label}: {action.url}" for action in message.actions)
         else:
             body = message.body
         title = message.title
         if url.startswith(NTFY_SCHEMAS):
             title, body = fit_ntfy(title, body)
+        elif url.startswith(PUSHOVER_SCHEMAS):
+            title, body = fit_pushover(title, body, links)
+        else:
+            body += links
         try:
             with _SEND_LOG.capture() as lines, recorded() as seen:
                 result = instance.notify(title=title, body=body)
