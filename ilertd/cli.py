@@ -48,7 +48,7 @@ from ilertd.store.db import (
     store_damaged,
     transaction_error,
 )
-from ilertd.store.lock import StoreLock, StoreLockedError, unserved
+from ilertd.store.lock import StoreLockedError, unserved
 from ilertd.store.nodes import lock_holder, node_row, nodes_seen
 from ilertd.store.people import all_users, user_named
 
@@ -78,7 +78,9 @@ def _open_store(config: Config, first_start: bool = False) -> peewee.Database:
     db = open_database(url)
     # A store with migrations to apply and a daemon serving it: an older release serves it (a
     # daemon migrates at its start), and would go on writing the old schema after they ran.
-    with unserved(db, url) if pending_migrations(db) else contextlib.nullcontext():
+    pending = pending_migrations(db)
+    db.close()  # the next query opens it again; open, its WAL stood for another process's
+    with unserved(db, url) if pending else contextlib.nullcontext():
         if first_start:
             bootstrap.prepare_store(db, data_dir(), config, RealClock().now(), out=sys.stderr)
         else:
@@ -340,17 +342,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     url = _config(args).database.effective_url(data_dir())
     db = open_database(url)
-    lock = StoreLock(db, url)
-    lock.acquire()  # a daemon serving the store refuses the restore (StoreLockedError)
     try:
-        # On PostgreSQL there is no file: restore_from says what to use instead.
-        store = sqlite_file(url) or Path()
-        restored = restore_from(db, args.file, store, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
-        applied = migrate(db)
+        with unserved(db, url):
+            # On PostgreSQL there is no file: restore_from says what to use instead.
+            store = sqlite_file(url) or Path()
+            restored = restore_from(db, args.file, store, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+            applied = migrate(db)
     except BackupError as error:
         raise CommandError(f"cannot restore: {error}") from None
-    finally:
-        lock.release()
     if restored.damaged_moved_to is not None:
         print(f"the store SQLite could not open was moved to {restored.damaged_moved_to}")
     migrated = f"; migrated: {', '.join(applied)}" if applied else ""

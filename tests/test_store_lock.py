@@ -12,6 +12,7 @@ from typing import Any
 import peewee
 import pytest
 
+from ilertd.cli import main
 from ilertd.store import lock as store_lock
 from ilertd.store.lock import RELEASED, StoreLock, StoreLockedError
 from tests.conditions import wait_for
@@ -74,6 +75,30 @@ def test_a_daemon_starting_while_the_lock_file_is_missing_waits_for_its_holder_t
             StoreLock(db, url, serving=True).acquire()
     finally:
         holder.release()
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["restore", "backup.db"]])
+def test_a_command_writing_the_store_waits_for_a_daemon_that_lost_its_lock_file_as_serve_does(
+        db: peewee.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    """The lock file deleted under a serving daemon: for up to a second, until the daemon locked
+    it again, `migrate` and `restore` took a new one and ran beside it (a restore replacing the
+    store it served). They wait for it as `serve` does, and are refused naming its pid."""
+    monkeypatch.setattr(store_lock, "WATCH_INTERVAL", 0.1)
+    monkeypatch.setattr(store_lock, "DISPLACED_GRACE", 0.5)
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'ilertd.db'}"
+    holder = StoreLock(db, url, serving=True)
+    holder.acquire()
+    try:
+        (tmp_path / "ilertd.db.lock").unlink()
+        capsys.readouterr()
+        code = main(command)
+        _, err = capsys.readouterr()
+    finally:
+        holder.release()
+    assert code == 1, err
+    assert f"ilertd: the database is in use by another ilertd (pid {os.getpid()})" in err, err
 
 
 def test_a_lock_file_replaced_between_its_open_and_its_lock_is_not_taken_for_the_store(

@@ -6,10 +6,11 @@ lock went on holding a file no one could find any more, and a second `serve` mad
 locked it and led the same store too, every page going out twice. So a lock is taken only on
 the file the path still names once locked; the serving daemon looks every `WATCH_INTERVAL` for
 its file at the path and, missing or replaced, locks it again there (logging an error); and a
-`serve` that finds the store open (its WAL there) but the lock file missing, or not the one its
-last holder left, waits `DISPLACED_GRACE` for a daemon that lost its file to take it back
-before it takes the store itself. The database file and its -wal and -shm are never opened
-here: closing any descriptor of them would drop the POSIX locks SQLite holds on them.
+`serve`, or a command that writes the store (`migrate`, `restore`), that finds the store open
+(its WAL there) but the lock file missing, or not the one its last holder left, waits
+`DISPLACED_GRACE` for a daemon that lost its file to take it back before it takes the store
+itself. The database file and its -wal and -shm are never opened here: closing any descriptor
+of them would drop the POSIX locks SQLite holds on them.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ class StoreLock:
     """Held for the life of a daemon on a SQLite file: a second `serve` on it is refused. On
     PostgreSQL it holds nothing: a second node starts as a follower (ilertd.leadership).
 
-    `serving`: the holder is a daemon, which keeps its lock file at the path while it holds it
-    and, starting, waits for a daemon that may have lost its file (see the module's note). A
-    command holds it for moments only and does neither."""
+    `serving`: the holder is a daemon, which keeps its lock file at the path while it holds it. A
+    command holds it for moments only and does not; both, taking it, wait for a daemon that may
+    have lost its file (see the module's note)."""
 
     def __init__(self, db: peewee.Database, url: str, serving: bool = False) -> None:
         self._db = db
@@ -64,17 +65,7 @@ class StoreLock:
     def acquire(self) -> None:
         if self._lock_path is None:
             return
-        existed = self._lock_path.exists()
-        handle, previous = self._lock_named_file()
-        if self._serving and self._maybe_held_elsewhere(existed, previous):
-            self._close(handle)
-            logger.warning("lock file %s: %s while the store is open; waiting %.0f s for a daemon"
-                           " that lost it to lock it again", self._lock_path,
-                           "missing" if not existed else "not the one its last holder left",
-                           DISPLACED_GRACE)
-            time.sleep(DISPLACED_GRACE)
-            handle, _ = self._lock_named_file()
-        self._file = handle
+        self._file = self._lock_unless_displaced()
         if self._serving:
             self._stop.clear()
             self._watcher = threading.Thread(target=self._watch, name="store-lock", daemon=True)
@@ -94,6 +85,24 @@ class StoreLock:
                 self._file.flush()
             self._close(self._file)
             self._file = None
+
+    def _lock_unless_displaced(self) -> IO[str]:
+        """The lock file, locked once a daemon that may have lost its file had `DISPLACED_GRACE` to
+        lock it again (StoreLockedError naming its pid when it did). A command waits as `serve`
+        does: taken at once, a `migrate` or `restore` ran beside the daemon that lost its file."""
+        assert self._lock_path is not None
+        existed = self._lock_path.exists()
+        handle, previous = self._lock_named_file()
+        if not self._maybe_held_elsewhere(existed, previous):
+            return handle
+        self._close(handle)
+        logger.warning("lock file %s: %s while the store is open; waiting %.0f s for a daemon"
+                       " that lost it to lock it again", self._lock_path,
+                       "missing" if not existed else "not the one its last holder left",
+                       DISPLACED_GRACE)
+        time.sleep(DISPLACED_GRACE)
+        handle, _ = self._lock_named_file()
+        return handle
 
     def _lock_named_file(self) -> tuple[IO[str], str]:
         """The lock file the path names, locked, holding this process's pid, and what it held
@@ -204,7 +213,8 @@ def _running(pid: int) -> bool:
 @contextmanager
 def unserved(db: peewee.Database, url: str) -> Iterator[None]:
     """The store held as `serve` holds it, for a command that must not change it under a daemon:
-    one serving it refuses the command (StoreLockedError)."""
+    one serving it refuses the command (StoreLockedError). `db` has no connection open: its WAL
+    would be taken for the store open elsewhere, and the command kept waiting for nobody."""
     lock = StoreLock(db, url)
     lock.acquire()
     try:
