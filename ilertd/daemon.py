@@ -367,7 +367,7 @@ class Daemon:
             reachability_changed=gateway.reachability_changed, policy_edited=gateway.policy_edited,
             methods=lambda reminders: plugins.methods(reminders=reminders), laid_out=plugins.laid_out,
             secret_key=self.config.security.secret_key, passwords=password_hashing(self.config.security),
-            test_page=gateway.test_page, pages_moved=gateway.pages_moved,
+            test_page=gateway.test_page, pages_moved=gateway.pages_moved, move_holds=gateway.move_holds,
             reply_numbers=reply_numbers(self.config), mail_domain=self.config.smtp_in.own_domain,
         )
         return Services(

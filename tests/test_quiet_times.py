@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ilertd.actors.clock import MANUAL_CLOCK_FILE
+from ilertd.actors.host import IncidentHost
+from ilertd.actors.messages import EscalationDue
+from ilertd.actors.supervisor import HOSTS
 from ilertd.domain import quiet_times as q
 from ilertd.domain.incidents import HELD, Incident
 from tests.paging import Paging
@@ -199,6 +202,36 @@ def test_ending_a_window_early_pages_what_it_held_and_moving_it_moves_the_hold(
     released = app.get(f"/api/incidents/{first}").json()
     assert (released["held"], released["nextEscalationAt"]) == (False, "2026-01-05T12:00:00.000Z")
     assert app.log_types(first).count("ESCALATION_HELD") == 3
+
+
+@pytest.mark.parametrize("end_early", ["put", "delete"])
+def test_a_window_ended_early_releases_everything_it_held_at_once_as_its_end_does(
+        app_paging: Paging, monkeypatch: pytest.MonkeyPatch, end_early: str) -> None:
+    """Its 50 held incidents were released one by one, each hold moved (and committed) before the
+    next was asked, each then escalating on its own: they now start at level 0 together, in one
+    batch of escalations per incident host, as when a window runs out at its end."""
+    app = app_paging.daemon
+    app_paging.policy([(30, [app_paging.user("dave")])])
+    window = app.post("/api/maintenance-windows", {**WINDOW, "start": "2026-01-05T08:00:00Z"}).json()
+    held = [app_paging.alert(f"db-{n}") for n in range(50)]
+    app.quiet()
+    batches: list[list[int]] = []
+    escalations = IncidentHost._escalations
+
+    def recorded(host: IncidentHost, due: list[EscalationDue]) -> None:
+        batches.append([d.incident_id for d in due])
+        escalations(host, due)
+
+    monkeypatch.setattr(IncidentHost, "_escalations", recorded)
+    ended = (app.put(f"/api/maintenance-windows/{window['id']}", {"end": "2026-01-05T08:30:00Z"})
+             if end_early == "put" else app.delete(f"/api/maintenance-windows/{window['id']}"))
+    assert ended.status_code in (200, 204), ended.text
+    app.quiet()
+    shown = [app.get(f"/api/incidents/{incident_id}").json() for incident_id in held]
+    assert {(s["held"], s["escalationLevel"], s["nextEscalationAt"]) for s in shown} == {
+        (False, 0, "2026-01-05T09:30:00.000Z")}
+    assert sorted(i for batch in batches for i in batch) == held
+    assert len(batches) <= HOSTS, [len(batch) for batch in batches]
 
 
 def test_changing_support_hours_moves_the_holds_they_placed(app_paging: Paging) -> None:

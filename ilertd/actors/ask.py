@@ -109,6 +109,33 @@ def ask_blocking(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
     return box[0]
 
 
+def ask_all_blocking(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
+                     builds: Sequence[Callable[[Reply], Any]], together: Callable[[tuple[Any, ...]], Any]
+                     ) -> list[Outcome]:
+    """Send every `build(reply)` at once, as one `together(messages)`; wait on this (worker)
+    thread for all their outcomes, in order (TIMED_OUT for one not in within REPLY_TIMEOUT)."""
+    if not builds:
+        return []  # nothing to wait for: no reply would ever come
+    everything = threading.Event()
+    outcomes: list[Outcome | None] = [None] * len(builds)
+    waiting = [len(builds)]
+    lock = threading.Lock()
+
+    def reply_to(index: int) -> Reply:
+        def reply(outcome: Outcome) -> None:
+            with lock:
+                outcomes[index] = outcome
+                waiting[0] -= 1
+                if waiting[0] == 0:
+                    everything.set()
+        return reply
+
+    send(supervisor, together(tuple(build(reply_to(i)) for i, build in enumerate(builds))), tracker)
+    everything.wait(REPLY_TIMEOUT)
+    with lock:
+        return [TIMED_OUT_OUTCOME if outcome is None else outcome for outcome in outcomes]
+
+
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
     if not future.done():
         future.set_result(outcome)

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import pykka
 
-from ilertd.actors.ask import ask_blocking
+from ilertd.actors.ask import ask_all_blocking, ask_blocking
 from ilertd.actors.base import send
 from ilertd.actors.heartbeat import HeartbeatChanged
-from ilertd.actors.messages import IncidentCommand, MakeOwedPolicyMoves, SomeoneMayBeReachable
+from ilertd.actors.messages import (
+    IncidentCommand,
+    IncidentCommands,
+    MakeOwedPolicyMoves,
+    SomeoneMayBeReachable,
+)
 from ilertd.actors.runtime import Runtime
 from ilertd.app.context import IncidentChange
 from ilertd.app.unsent_pages import MovedPage
@@ -47,6 +52,18 @@ class ActorGateway:
         outcome = ask_blocking(supervisor, self.runtime.tracker, lambda reply: IncidentCommand(
             incident_id, action, actor, reply, content, level, as_of))  # type: ignore[arg-type]
         return IncidentChange(outcome.error, outcome.response_code)  # type: ignore[arg-type]
+
+    def move_holds(self, moves: Sequence[tuple[int, datetime]], reason: str) -> list[IncidentChange]:
+        """Each (incident, when its hold now ends), all told at once, so that what a window ended
+        early releases escalates together, as at the window's end; each change, in order."""
+        supervisor = self._supervisor()
+        if supervisor is None:
+            return [IncidentChange(NOT_LEADER)] * len(moves)
+        outcomes = ask_all_blocking(supervisor, self.runtime.tracker, [
+            lambda reply, incident=incident_id, until=until: IncidentCommand(
+                incident, "hold", SYSTEM, reply, reason, as_of=until)  # type: ignore[arg-type]
+            for incident_id, until in moves], IncidentCommands)
+        return [IncidentChange(o.error, o.response_code) for o in outcomes]  # type: ignore[arg-type]
 
     def policy_edited(self, edit: PolicyEdit, incident_ids: list[int]) -> None:
         """Each of these incidents escalating by the policy edited goes on from its level in the

@@ -161,15 +161,41 @@ class IncidentHost(TrackedActor):
                 return super().handle(message)
         return None
 
-    def _batch(self, messages: tuple[OpenIncident | EventForIncident, ...]) -> None:
-        """A payload's events for this host's incidents, in their order: their writes are queued
-        in one submit and their timers armed in one hold of the clock's lock."""
+    def _batch(self, messages: tuple[OpenIncident | EventForIncident | IncidentCommand, ...]) -> None:
+        """A payload's events, or commands sent together, for this host's incidents, in their
+        order: their writes are queued in one submit and their timers armed in one hold of the
+        clock's lock (holds released together then escalate as one batch, as at a window's end)."""
+        commanded = self._loaded([m.incident_id for m in messages if isinstance(m, IncidentCommand)])
         self.timers, self.writes = [], WriteQueue(self.runtime.committer)
         try:
             for message in messages:
-                self._event(message)
+                if isinstance(message, IncidentCommand):
+                    self._command(commanded[message.incident_id], message)
+                else:
+                    self._event(message)
         finally:
             self._end_batch()
+
+    def _command(self, actor: IncidentActor, message: IncidentCommand) -> None:
+        """One command of a batch; one that fails is answered at once and its incident read again
+        on its next message, the rest of the batch going on."""
+        try:
+            self._hold(actor).receive(message)
+        except Exception:
+            logger.exception("incident %s: a command failed", actor.id, extra=ids(incident_id=actor.id))
+            message.reply(Outcome(error=INTERNAL))
+            self._passivate(actor.id)
+
+    def _loaded(self, incident_ids: list[int]) -> dict[int, IncidentActor]:
+        """The actors of these incidents: those not held read in one query (not one each)."""
+        found = {i: self.actors[i] for i in incident_ids if i in self.actors}
+        missing = [i for i in dict.fromkeys(incident_ids) if i not in found]
+        if missing:
+            # Writes still queued for these incidents land before they are read back.
+            self.runtime.committer.wait_flushed_all(missing)
+            loaded = store.load_incidents(self.runtime.reader, missing)
+            found.update({i: IncidentActor(i, loaded.get(i), self) for i in missing})
+        return found
 
     def _event(self, message: OpenIncident | EventForIncident) -> None:
         """An event reaches its incident actor. If it fails, its sender hears at once and its
@@ -199,13 +225,7 @@ class IncidentHost(TrackedActor):
         time), then each incident actor receives its deadline as a lone timer would bring it."""
         runtime, reader = self.runtime, self.runtime.reader
         incident_ids = list(dict.fromkeys(d.incident_id for d in due))
-        batch = {i: self.actors[i] for i in incident_ids if i in self.actors}
-        missing = [i for i in incident_ids if i not in batch]
-        if missing:
-            # Writes still queued for these incidents land before they are read back.
-            runtime.committer.wait_flushed_all(missing)
-            loaded = store.load_incidents(reader, missing)
-            batch.update({i: IncidentActor(i, loaded.get(i), self) for i in missing})
+        batch = self._loaded(incident_ids)
         actors = [batch[i] for i in incident_ids]
         now = runtime.clock.now()
         states = [a.state for a in actors if a.state is not None]

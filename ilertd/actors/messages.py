@@ -69,9 +69,10 @@ class EventForIncident:
 @dataclass(frozen=True)
 class HostBatch:
     """One host's share of a routed batch (OpenIncident and EventForIncident messages, in their
-    order): handled in one turn, its writes queued together and its timers armed together."""
+    order) or of IncidentCommands: handled in one turn, its writes queued together and its timers
+    armed together."""
 
-    messages: tuple[OpenIncident | EventForIncident, ...]
+    messages: tuple[OpenIncident | EventForIncident | IncidentCommand, ...]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ class IncidentCommand:
     as_of: datetime | None = None
     # For "policy_edited": the edit of the incident's policy, as recorded (see domain.policy_edits).
     edit: PolicyEdit | None = None
+
+
+@dataclass(frozen=True)
+class IncidentCommands:
+    """Commands for many incidents at once (the holds a maintenance window's change moves): each
+    host's share is one HostBatch, so what they release escalates together, as at a window's end."""
+
+    commands: tuple[IncidentCommand, ...]
 
 
 @dataclass(frozen=True)

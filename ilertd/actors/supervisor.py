@@ -28,6 +28,7 @@ from ilertd.actors.messages import (
     HostFailed,
     IncidentClosed,
     IncidentCommand,
+    IncidentCommands,
     IngestBatch,
     IngestEvent,
     LookAgain,
@@ -116,10 +117,9 @@ class Supervisor(TrackedActor):
         incidents told."""
         self.runtime.maintenance.invalidate()
         moves = holds_to_move(self.runtime.maintenance, None, self.runtime.clock.now())
-        for incident_id, until in moves:
-            self.hosts.tell(incident_id, IncidentCommand(
-                incident_id, "hold", SYSTEM, _logged_refusal(incident_id, "the hold was not moved"),
-                HOLDS_RETIMED, as_of=until))
+        self._tell_together(tuple(IncidentCommand(
+            incident_id, "hold", SYSTEM, _logged_refusal(incident_id, "the hold was not moved"),
+            HOLDS_RETIMED, as_of=until) for incident_id, until in moves))
         if moves:
             logger.info("supervisor: %d holds moved to the quiet times as they are now", len(moves))
         return {incident_id for incident_id, _ in moves}
@@ -179,6 +179,8 @@ class Supervisor(TrackedActor):
                 self._forget(message.incident_id, message.alert_source_id, message.key_identity)
             case IncidentCommand():
                 self.hosts.tell(message.incident_id, message)
+            case IncidentCommands(commands=commands):
+                self._tell_together(commands)
             case HostFailed():
                 self._replace_host(message)
             case Sweep():
@@ -229,6 +231,15 @@ class Supervisor(TrackedActor):
                 continue
             if routed is not None:
                 shares.setdefault(self.hosts.index(routed.incident_id), []).append(routed)
+        for index, share in shares.items():
+            self.hosts.tell_host(index, share[0] if len(share) == 1 else HostBatch(tuple(share)))
+
+    def _tell_together(self, commands: tuple[IncidentCommand, ...]) -> None:
+        """Each host's share of the commands told as one HostBatch: told one by one, the holds a
+        window's early end released escalated one by one, each with reads of its own."""
+        shares: dict[int, list[IncidentCommand]] = {}
+        for command in commands:
+            shares.setdefault(self.hosts.index(command.incident_id), []).append(command)
         for index, share in shares.items():
             self.hosts.tell_host(index, share[0] if len(share) == 1 else HostBatch(tuple(share)))
 

@@ -46,6 +46,10 @@ def _unavailable(*_args: object) -> IncidentChange:
     return IncidentChange(ApiError(503, "UNAVAILABLE", "incidents are acted on by a running daemon"))
 
 
+def _each_unavailable(moves: list[tuple[int, datetime]], _reason: str) -> list[IncidentChange]:
+    return [_unavailable() for _ in moves]
+
+
 @dataclass
 class Context:
     db: peewee.Database
@@ -76,6 +80,9 @@ class Context:
     # the page a reply's escalation answers was sent) → the refusal, or the code once committed.
     incident_action: Callable[[int, str, Actor, str, int | None, datetime | None], IncidentChange] = (
         _unavailable)
+    # The incident actors, from above this layer: ((incident, when its hold now ends) pairs, why)
+    # → each one's change, all moved at once (what they release escalates together).
+    move_holds: Callable[[list[tuple[int, datetime]], str], list[IncidentChange]] = _each_unavailable
     # The incident actors, from above this layer: (the edit recorded, the incidents it owes a move)
     # after an edit of the policy they escalate by, each goes on from its level in the edited one.
     policy_edited: Callable[[PolicyEdit, list[int]], None] = _nothing

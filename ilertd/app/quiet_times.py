@@ -12,7 +12,6 @@ from ilertd.app import fields as v
 from ilertd.app.auth import Principal, require_admin
 from ilertd.app.context import Context
 from ilertd.app.schema import ArrayOf, Instant, ObjectSpec, Text
-from ilertd.domain.incidents import SYSTEM
 from ilertd.domain.quiet_times import SupportHours, hold_end, parse_support_hours
 from ilertd.domain.timeutil import RANGE, format_instant
 from ilertd.errors import invalid, not_found
@@ -127,8 +126,13 @@ def retime_holds(ctx: Context, source_ids: Iterable[int] | None, reason: str) ->
 
 def _retime(ctx: Context, source_ids: Iterable[int] | None, reason: str) -> None:
     ctx.maintenance.invalidate()
-    for incident_id, until in holds_to_move(ctx.maintenance, source_ids, ctx.now()):
-        refusal = ctx.incident_action(incident_id, "hold", SYSTEM, reason, None, until).refusal
+    moves = holds_to_move(ctx.maintenance, source_ids, ctx.now())
+    if not moves:
+        return
+    # All at once: moved one by one (each waiting for the last), what a window ended early held
+    # was released incident by incident, where its end releases it all together.
+    for (incident_id, _), change in zip(moves, ctx.move_holds(moves, reason), strict=True):
+        refusal = change.refusal
         # The CLI, or a follower: the leading daemon moves it when it sees the change.
         if refusal is not None and refusal.code not in ("UNAVAILABLE", "NOT_LEADER"):
             logger.warning("incident %s: the hold was not moved: %s", incident_id, refusal.message)
