@@ -19,6 +19,7 @@ import pytest
 from ilertd.cli import main
 from ilertd.domain.provision_document import multiset_diff, read_document
 from ilertd.domain.provision_render import render
+from tests.conditions import wait_for
 from tests.daemon import DaemonProcess
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
@@ -501,6 +502,43 @@ def test_support_hours_provisioned_beside_a_running_daemon_move_the_holds_they_p
     assert daemon.get(f"/api/incidents/{held}").json()["nextEscalationAt"] == "2026-01-05T10:00:00.000Z"
     daemon.advance("PT1H")
     assert [n["user"]["username"] for n in app_paging.notifications(held)] == ["ann"]
+
+
+def test_levels_provisioned_beside_a_running_daemon_move_its_incidents_as_the_apis_edit_does(
+        tmp_path: Path, app_paging: Paging) -> None:
+    """At b (level 1 of a, b, c), `ilertd provision` removed a: the incident stayed at index 1,
+    c's level now, so b's timeout ended the escalation and c was never paged. The daemon now
+    moves it to b's new level, as a PUT of the policy does (tests/test_policy_edits.py)."""
+    daemon = app_paging.daemon
+    assert isinstance(daemon, InProcessDaemon)
+    a, b, c = (app_paging.user(name) for name in "abc")
+    app_paging.policy([(10, [a]), (10, [b]), (10, [c])])
+    incident_id = app_paging.alert()
+    daemon.advance("PT10M")
+    assert daemon.get(f"/api/incidents/{incident_id}").json()["escalationLevel"] == 1
+    document = write(tmp_path, textwrap.dedent('''\
+        [[escalationPolicies]]
+        name = "ops"
+
+        [[escalationPolicies.escalationRules]]
+        escalationTimeout = 10
+        users = [{name = "b"}]
+
+        [[escalationPolicies.escalationRules]]
+        escalationTimeout = 10
+        users = [{name = "c"}]
+        '''), "ops.toml")
+    provisioned = ilertd(daemon.data_dir, "provision", str(document))
+    assert provisioned.returncode == 0, provisioned.stderr
+    watcher = daemon.daemon.watcher
+    wait_for(lambda: watcher.seen == 1, "the daemon to see the provisioned change",
+             timeout=10 * watcher.poll_seconds)
+    daemon.quiet()
+    shown = daemon.get(f"/api/incidents/{incident_id}").json()
+    assert (shown["escalationLevel"], shown["nextEscalationAt"]) == (0, "2026-01-05T09:20:00.000Z")
+    daemon.advance("PT10M")
+    assert len(app_paging.mails_to("c@example.com")) == 1
+    assert daemon.get(f"/api/incidents/{incident_id}").json()["escalationLevel"] == 1
 
 
 def test_a_store_no_daemon_started_gets_its_first_start_from_the_first_command_that_adds_users(

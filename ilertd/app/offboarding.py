@@ -176,7 +176,7 @@ def _take_off_and_delete(app: Application, user_id: int, name: str, force: bool,
                       f"user {quoted(name)} accepted incidents still open",
                       "resolve them, or escalate them to someone else, first; nothing changed")
         for policy_id, levels in duties.policies.items():
-            app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels})
+            app.sources.update_policy(OPERATOR, policy_id, {"escalationRules": levels}, levels_stay=True)
         for schedule_id, body in duties.schedules.items():
             app.schedules.update(OPERATOR, schedule_id, body)
         for override in duties.overrides:

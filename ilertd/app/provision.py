@@ -35,6 +35,7 @@ from ilertd.domain.wording import plural, quoted
 from ilertd.errors import ApiError, invalid
 from ilertd.store.db import write_transaction
 from ilertd.store.people import user_named
+from ilertd.store.policy_moves import settle_policy_edits
 from ilertd.store.schedules import current_definitions, schedules_named
 from ilertd.store.settings import bump_config_generation
 from ilertd.store.sources import policies_named, sources_named
@@ -122,6 +123,11 @@ class Provisioning:
                     raise _DryRun(outcome)
         except _DryRun as rolled_back:
             return rolled_back.outcome
+        if outcome.changed:
+            # A policy's levels edited: its incidents owe moves, committed with the edit, made now
+            # (from the CLI, by the daemon's watcher when it sees the generation move).
+            settle_policy_edits(self.app.ctx.db)
+            self.app.ctx.policy_moves_owed()
         return outcome
 
     def _entry(self, document: Document, entry: Entry, apply_one: Callable[[Entry], Change]) -> Change:

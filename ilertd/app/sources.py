@@ -323,9 +323,13 @@ class Sources:
         return row
 
     def update_policy(self, caller: Principal, policy_id: int, body: dict[str, Any],
-                      loaded: str = "") -> m.EscalationPolicy:
+                      loaded: str = "", levels_stay: bool = False) -> m.EscalationPolicy:
         """`loaded`, when given, is the version of the policy the edit was made from: changed since
-        by another (a level another tab added), the edit is refused, 409 CHANGED_SINCE_LOADED."""
+        by another (a level another tab added), the edit is refused, 409 CHANGED_SINCE_LOADED.
+        Its incidents go on from their levels as the edit leaves them; within a caller's
+        transaction (`ilertd provision`) the moves are recorded owed, and made once the caller
+        tells `policy_moves_owed` after its COMMIT. With `levels_stay` (a user's delete taking
+        them off levels, which records moves of its own) the incidents' levels stay."""
         require_admin(caller)
         POLICY_BODY.refuse_nulls(body)
         policy_or_404(policy_id)
@@ -348,15 +352,14 @@ class Sources:
                 if fields:
                     m.EscalationPolicy.update(**fields).where(m.EscalationPolicy.id == policy_id).execute()
                 edit = None
-                if "rules" in fields and fields["rules"] != current.rules and not within:
+                if "rules" in fields and fields["rules"] != current.rules and not levels_stay:
                     # Its incidents go on from their levels as they are now, each moved after the
                     # COMMIT: the moves owed are committed with the edit, so that a crash before
-                    # they are all made leaves the rest to the next start. (Within a caller's
-                    # transaction, a user's delete taking them off levels, their levels stay.)
+                    # they are all made leaves the rest to the next start.
                     edit = record_policy_edit(current, policy_or_404(policy_id), self.ctx.now())
             if fields:
                 self.ctx.policy_written()
-            if edit is not None:
+            if edit is not None and not within:
                 self.ctx.policy_edited(*edit)
                 settle_policy_edits(self.ctx.db)
         return policy_or_404(policy_id)
