@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ilertd import hookimpl
 from ilertd.hookspecs import BodyReply, BodyRoute, takes_events
@@ -53,6 +53,12 @@ class ThirdParty:
             takes_events(Route("/thirdparty/broken", _routed, methods=["POST"]), _broken_answer),
             BodyRoute("/thirdparty/settings", _taken, events=False),
             Route("/thirdparty/note", _routed, methods=["POST"]),
+            # Marked within a Mount that is not: a route there takes events as at the top level.
+            Mount("/thirdparty/mounted", routes=[
+                takes_events(Route("/alert/{key}", _routed, methods=["POST"])),
+                Mount("/deeper", routes=[BodyRoute("/events", _taken)]),
+                Route("/note", _routed, methods=["POST"]),
+            ]),
         ]
 
 

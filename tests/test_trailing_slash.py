@@ -163,3 +163,28 @@ def test_a_plugins_event_routes_take_the_trailing_slash_and_its_other_routes_do_
                         ("/thirdparty/texts/", True), ("/thirdparty/note/", False)):
         scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "headers": []}
         assert (event_route_of(scope, gate.event_routes) is not None) == event, path
+
+
+def test_a_plugins_event_routes_inside_a_mount_take_the_trailing_slash_and_a_follower_sees_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+    make_app: Callable[..., InProcessDaemon],
+) -> None:
+    """A route marked within a Mount that is not marked itself got no `PATH/` of its own (the
+    Mount's router redirected it, to the Host header's host) and a follower took a request to it
+    for any other write: 503 NOT_LEADER while no node leads, the tool's alert lost."""
+    entry_point_installer(tmp_path, monkeypatch, request, "tests.test_follower_events")(
+        thirdparty="THIRD_PARTY")
+    app = make_app(env={"ILERTD_SERVER_PUBLIC_URL": PUBLIC_URL}).start()
+    for path in ("/thirdparty/mounted/alert/k1/", "/thirdparty/mounted/deeper/events/"):
+        taken = app.client.post(PUBLIC_URL + path, content=b"disk full", headers=EVIL, follow_redirects=False)
+        assert (taken.status_code, taken.json()) == (202, {"taken": True}), (path, taken.text)
+    refused = app.client.post(PUBLIC_URL + "/thirdparty/mounted/note/", content=b"{}", headers=EVIL,
+                              follow_redirects=False)
+    assert (refused.status_code, refused.json()["code"]) == (404, "NOT_FOUND"), refused.text
+    gate = gate_of(app)
+    for path, event in (("/thirdparty/mounted/alert/k1", True), ("/thirdparty/mounted/alert/k1/", True),
+                        ("/thirdparty/mounted/deeper/events", True),
+                        ("/thirdparty/mounted/deeper/events/", True),
+                        ("/thirdparty/mounted/note", False), ("/thirdparty/mounted/other", False)):
+        scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "headers": []}
+        assert (event_route_of(scope, gate.event_routes) is not None) == event, path

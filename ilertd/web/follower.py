@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount
 
 from ilertd.errors import NOT_LEADER, ApiError, StoreUnavailable
 from ilertd.store import forwarded
@@ -28,7 +28,7 @@ from ilertd.store.db import store_failed
 from ilertd.store.forwarded import Answer
 from ilertd.web.fastpath import ASGIApp, ClientGone, Receive, Scope, Send, request_chunks
 from ilertd.web.http import read_limited
-from ilertd.web.plugin_routes import QueuedReply, queued_event, queued_reply
+from ilertd.web.plugin_routes import QueuedReply, queued_event, queued_reply, takes_events_within
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +64,22 @@ def needs_leader(scope: Scope, takes_events: bool) -> bool:
 
 def event_route_of(scope: Scope, routes: Sequence[BaseRoute]) -> QueuedReply | None:
     """The queued answer of the first of `routes` that serves this request, if it takes events: a
-    request to it is an event whatever its method (a heartbeat ping's GET)."""
+    request to it is an event whatever its method (a heartbeat ping's GET). A `Mount` not marked
+    itself answers as the route within it that serves the request would (starlette's way down)."""
     for route in routes:
         try:
-            match, _ = route.matches(scope)
+            match, child_scope = route.matches(scope)
         except Exception:
             # A plugin's own route class that cannot say what it matches takes nothing here.
             logger.warning("follower: route %r could not say whether it matches", route, exc_info=True)
             continue
-        if match is Match.FULL:
-            return queued_reply(route)
+        if match is not Match.FULL:
+            continue
+        reply = queued_reply(route)
+        if reply is None and isinstance(route, Mount):
+            within = [inner for inner in route.routes if takes_events_within(inner)]
+            return event_route_of({**scope, **child_scope}, within)
+        return reply
     return None
 
 
@@ -114,7 +120,7 @@ class FollowerGate:
         # A manual clock on a shared store: a follower takes the stored time before it answers.
         self.follow_clock = follow_clock
         # The routes that take events (a plugin's, a core heartbeat's), as they declared it.
-        self.event_routes = [route for route in event_routes if queued_reply(route) is not None]
+        self.event_routes = [route for route in event_routes if takes_events_within(route)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.is_leader():

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ilertd.web.http import body_reply, read_body
 
@@ -46,6 +46,13 @@ def queued_reply(route: BaseRoute) -> QueuedReply | None:
     """The queued answer of a route that takes events; None for any other route."""
     reply = getattr(route, _QUEUED_MARK, None)
     return reply if callable(reply) else None
+
+
+def takes_events_within(route: BaseRoute) -> bool:
+    """Whether the route takes events, or is a `Mount` one of whose routes (at any depth) does."""
+    if queued_reply(route) is not None:
+        return True
+    return isinstance(route, Mount) and any(takes_events_within(inner) for inner in route.routes)
 
 
 class BodyRoute(Route):

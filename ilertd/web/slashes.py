@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
-from starlette.routing import BaseRoute, Match, Route, Router, compile_path
+from starlette.routing import BaseRoute, Match, Mount, Route, Router, compile_path
 from starlette.types import Receive, Scope, Send
 
 from ilertd.plugins.routes import answered_by
@@ -21,9 +21,15 @@ def slash_twins(routes: Sequence[BaseRoute]) -> list[Route]:
     """For each route of `routes` that takes events at a path without a trailing slash, the same
     route (endpoint, methods, queued answer) at that path with one, unless a route of `routes`
     answers there already (the heartbeat ping's own). Tools are configured with URLs pasted by
-    hand: a redirect for `URL/` is an alert `curl -f` reports sent and Go's clients lose."""
+    hand: a redirect for `URL/` is an alert `curl -f` reports sent and Go's clients lose.
+
+    The routes of a `Mount` (at any depth) get theirs inside it, among its own routes, where its
+    middleware and root path reach them as they reach the route itself; they are not returned."""
     twins: list[Route] = []
     for route in routes:
+        if isinstance(route, Mount):
+            _twin_within(route)
+            continue
         if not isinstance(route, Route) or queued_reply(route) is None or route.path.endswith("/"):
             continue
         # A copy, not a new Route: a plugin's subclass keeps its own matching and its BodyRoute handler.
@@ -34,6 +40,21 @@ def slash_twins(routes: Sequence[BaseRoute]) -> list[Route]:
         if answered_by(twin, routes) is None:
             twins.append(twin)
     return twins
+
+
+def _twin_within(mount: Mount) -> None:
+    """The twins of the mount's routes, added to them (a mount of a bare ASGI app has none); and
+    its router answers a path none of them serves 404, as ilertd's own does, never with starlette's
+    redirect to the other slash form, whose Location the Host header made."""
+    inner = mount.routes  # the router's own list (starlette's Router, or a Starlette app's)
+    if not inner:
+        return
+    inner.extend(slash_twins(inner))
+    # Starlette keeps the mount's router, under any middleware, as `_base_app` only.
+    base = getattr(mount, "_base_app", None)
+    router = getattr(base, "router", base)
+    if isinstance(router, Router):
+        router.redirect_slashes = False
 
 
 def routed(routes: Iterable[BaseRoute], scope: Scope, method_too: bool = False) -> bool:
