@@ -95,3 +95,23 @@ def test_a_texted_escalation_sent_twice_after_a_step_back_escalates_once(app_pag
     assert sms_reply(app_paging, phone, "1e", message_sid="SMsecond") == (
         f"ilertd: Incident #{incident_id} was already escalated to level 1 after this page; nothing changed.")
     assert incident(app_paging, incident_id)["escalationLevel"] == 1
+
+
+def test_the_help_text_after_a_step_back_names_the_code_of_the_page_just_received(
+        app_paging: Paging) -> None:
+    """Ann was texted #1 (code 1), the clock stepped back an hour, then she was texted #2 (code 2):
+    her help text's example was code 1, stamped later, not the page she had just read."""
+    ann = app_paging.user("ann", [("SMS", 0, "HIGH_PRIORITY")], email=False)
+    app_paging.policy([(30, [ann])])
+    app_paging.alert("first")
+    app_paging.daemon.advance("PT0S")
+    phone = phone_of(app_paging, ann)
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    step_back(app, timedelta(hours=1))
+    second = app_paging.alert("second")
+    app.advance("PT1M")
+    assert len(sms_to(app_paging, phone)) == 2
+    assert f"#{second}" in sms_to(app_paging, phone)[-1] and "Reply 2a" in sms_to(app_paging, phone)[-1]
+    helped = sms_reply(app_paging, phone, "what?")
+    assert helped is not None and "reply 2a to accept" in helped, helped

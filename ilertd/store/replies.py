@@ -55,9 +55,11 @@ def code_holder(target: str, code: int) -> CodeHolder | None:
 
 
 def latest_code(target: str) -> CodeHolder | None:
-    """The code of the latest SMS page to the phone."""
+    """The code of the latest SMS page to the phone: the row written last (each SMS page writes
+    its code's row anew), not the one stamped last: a wall clock stepped back stamps the page just
+    sent earlier than one sent before the step, and the help text named that older incident's code."""
     return _holder(m.ReplyCode.select().where(m.ReplyCode.target == target)
-                   .order_by(m.ReplyCode.paged_at.desc(), m.ReplyCode.id.desc()).first())
+                   .order_by(m.ReplyCode.id.desc()).first())
 
 
 def _pages_sent(methods: Iterable[str], *fields: peewee.Field) -> peewee.ModelSelect:
