@@ -15,7 +15,7 @@ from ilertd.store.outbox import last_sent
 from tests.inprocess import InProcessDaemon
 from tests.paging import Paging
 from tests.test_paging import texted_once
-from tests.test_replies import incident, phone_of, sms_reply, sms_to
+from tests.test_replies import called, incident, phone_of, sms_reply, sms_to, twilio_post
 
 
 def step_back(app: InProcessDaemon, step: timedelta) -> None:
@@ -94,6 +94,48 @@ def test_a_texted_escalation_sent_twice_after_a_step_back_escalates_once(app_pag
     app.advance("PT0S")
     assert sms_reply(app_paging, phone, "1e", message_sid="SMsecond") == (
         f"ilertd: Incident #{incident_id} was already escalated to level 1 after this page; nothing changed.")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1
+
+
+def test_a_texted_escalation_sent_twice_after_a_step_back_escalates_once_for_a_page_before_it(
+        app_paging: Paging) -> None:
+    """Ann was texted, the clock stepped back an hour, and her "1e" came twice: the escalation,
+    stamped before her page, passed for one the page had not seen, and the second "1e" moved the
+    incident a level further (cy paged, whom nobody asked for)."""
+    ann, bob, cy = (app_paging.user(name, [("SMS", 0, "HIGH_PRIORITY")], email=False)
+                    for name in ("ann", "bob", "cy"))
+    app_paging.policy([(30, [ann]), (30, [bob]), (30, [cy])])
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    phone = phone_of(app_paging, ann)
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    step_back(app, timedelta(hours=1))
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMfirst") == (
+        f"ilertd: Incident #{incident_id} escalated to level 1.")
+    app.advance("PT0S")
+    assert len(sms_to(app_paging, phone_of(app_paging, bob))) == 1
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMsecond") == (
+        f"ilertd: Incident #{incident_id} was already escalated to level 1 after this page; nothing changed.")
+    app.advance("PT0S")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1
+    assert sms_to(app_paging, phone_of(app_paging, cy)) == []
+
+
+def test_a_key_pressed_twice_on_a_call_placed_before_a_step_back_escalates_once(app_paging: Paging) -> None:
+    """Vic was called, the clock stepped back an hour, and she pressed 5 twice: the second press
+    wrapped the incident back to level 0 (the escalation's stamp came before the call's)."""
+    incident_id, url = called(app_paging, "vic")
+    app = app_paging.daemon
+    assert isinstance(app, InProcessDaemon)
+    step_back(app, timedelta(hours=1))
+    gather = f"{url}/gather"
+    first = twilio_post(app_paging, gather, {"CallSid": "CA1", "Digits": "5"})
+    assert f"Incident #{incident_id} escalated to level 1." in first.text
+    app.advance("PT0S")
+    again = twilio_post(app_paging, gather, {"CallSid": "CA1", "Digits": "5"})
+    assert "was already escalated to level 1 after this page; nothing changed." in again.text
+    app.advance("PT0S")
     assert incident(app_paging, incident_id)["escalationLevel"] == 1
 
 

@@ -39,8 +39,9 @@ def incident_row(incident_id: int, source_id: int) -> dict[str, Any]:
         "id": incident_id, "alert_source": source_id, "alert_key": f"key-{incident_id}",
         "alert_key_identity": f"key-{incident_id}", "summary": f"incident {incident_id}", "details": "",
         "status": "PENDING", "priority": "HIGH", "escalation_policy_id": None, "escalation_level": 0,
-        "escalation_pass": 0, "next_escalation_at": None, "escalated_at": None, "report_time": START,
-        "accepted_at": None, "accepted_by_id": None, "resolved_at": None, "resolved_by_id": None,
+        "escalation_pass": 0, "next_escalation_at": None, "escalated_at": None, "escalated_seq": None,
+        "report_time": START, "accepted_at": None, "accepted_by_id": None, "resolved_at": None,
+        "resolved_by_id": None,
         "images": [], "links": [], "labels": {"n": incident_id}, "custom_details": {}, "event_count": 1,
     }
 

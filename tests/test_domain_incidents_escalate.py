@@ -8,7 +8,15 @@ from datetime import timedelta
 import pytest
 
 from ilertd.domain.escalation import EscalationPolicy
-from ilertd.domain.incidents import Actor, Incident, accept, acceptor_deleted, escalate, escalation_due
+from ilertd.domain.incidents import (
+    Actor,
+    Incident,
+    Paging,
+    accept,
+    acceptor_deleted,
+    escalate,
+    escalation_due,
+)
 from ilertd.errors import ApiError
 from tests.incident_builders import (
     EVERYONE,
@@ -29,6 +37,11 @@ THREE_LEVELS = make_policy(5, 10, 15)
 
 def at_level(level: int, policy: EscalationPolicy = THREE_LEVELS, pass_number: int = 0) -> Incident:
     return replace(opened(policy), escalation_level=level, escalation_pass=pass_number)
+
+
+def sent_so_far(count: int, paging: Paging = EVERYONE) -> Paging:
+    """`paging` in a store whose last message sent was the `count`th (its `sent_seq`)."""
+    return replace(paging, messages_sent=lambda: count)
 
 
 @pytest.mark.parametrize(
@@ -139,8 +152,8 @@ def test_escalating_into_an_unreachable_last_level_wraps_to_level_0() -> None:
 
 def test_escalating_with_nobody_reachable_anywhere_waits_and_says_who_asked() -> None:
     now = T0 + timedelta(minutes=6)
-    page_sent = T0 + timedelta(minutes=1)
-    transition = escalate(at_level(1), THREE_LEVELS, OTHER_USER, now, paging=muting(1, 2, 3), as_of=page_sent)
+    nobody = sent_so_far(3, muting(1, 2, 3))
+    transition = escalate(at_level(1), THREE_LEVELS, OTHER_USER, now, paging=nobody, page_seq=1)
     incident = transition.incident
     assert incident.status == "PENDING" and incident.escalation_level < 0
     assert incident.next_escalation_at is not None and incident.next_escalation_at > now
@@ -148,8 +161,7 @@ def test_escalating_with_nobody_reachable_anywhere_waits_and_says_who_asked() ->
     assert {(e.user_id, e.channel) for e in transition.log} == {(OTHER_USER.user_id, "SMS")}
     # The same reply again (a provider's retry) finds the escalation done.
     with pytest.raises(ApiError) as again:
-        escalate(incident, THREE_LEVELS, OTHER_USER, now + timedelta(minutes=1), paging=muting(1, 2, 3),
-                 as_of=page_sent)
+        escalate(incident, THREE_LEVELS, OTHER_USER, now + timedelta(minutes=1), paging=nobody, page_seq=1)
     assert again.value.code == "ALREADY_ESCALATED"
 
 
@@ -167,27 +179,43 @@ def test_each_level_that_pages_says_when_it_did() -> None:
 @pytest.mark.parametrize("policy", [THREE_LEVELS, make_policy(5)], ids=["three levels", "single level"])
 def test_a_reply_to_a_page_sent_before_the_incident_last_escalated_moves_nothing(
         policy: EscalationPolicy) -> None:
-    # The page went out at minute 1; the same "escalate" reply came twice (or the timeout ran
-    # out first): the first moved the incident at minute 2, the second finds it moved since.
-    page_sent = T0 + timedelta(minutes=1)
-    once = escalate(opened(policy), policy, USER, T0 + timedelta(minutes=2), paging=EVERYONE, as_of=page_sent)
-    assert once.incident.escalated_at == T0 + timedelta(minutes=2)
+    # The page went out first (the 1st message sent); the same "escalate" reply came twice (or the
+    # timeout ran out first): the first moved the incident after it, the second finds it moved since.
+    once = escalate(opened(policy), policy, USER, T0 + timedelta(minutes=2), paging=sent_so_far(1),
+                    page_seq=1)
+    assert (once.incident.escalated_at, once.incident.escalated_seq) == (T0 + timedelta(minutes=2), 1)
     with pytest.raises(ApiError) as refused:
-        escalate(once.incident, policy, USER, T0 + timedelta(minutes=3), paging=EVERYONE, as_of=page_sent)
+        escalate(once.incident, policy, USER, T0 + timedelta(minutes=3), paging=sent_so_far(2), page_seq=1)
     assert refused.value.status == 409 and refused.value.code == "ALREADY_ESCALATED"
     assert f"reached level {once.incident.escalation_level} at" in refused.value.message
     # A page sent after that escalation may escalate again; so may anyone without a page (the API).
-    later = escalate(once.incident, policy, USER, T0 + timedelta(minutes=4), paging=EVERYONE,
-                     as_of=T0 + timedelta(minutes=2, seconds=30))
-    assert later.incident.escalated_at == T0 + timedelta(minutes=4)
+    later = escalate(once.incident, policy, USER, T0 + timedelta(minutes=4), paging=sent_so_far(2),
+                     page_seq=2)
+    assert (later.incident.escalated_at, later.incident.escalated_seq) == (T0 + timedelta(minutes=4), 2)
     by_api = escalate(later.incident, policy, USER, T0 + timedelta(minutes=5), paging=EVERYONE)
     assert by_api.incident.escalated_at == T0 + timedelta(minutes=5)
 
 
-def test_an_incident_from_before_escalated_at_was_kept_escalates_on_any_reply() -> None:
-    older = replace(opened(THREE_LEVELS), escalated_at=None)
-    moved = escalate(older, THREE_LEVELS, USER, T0 + timedelta(minutes=2), paging=EVERYONE, as_of=T0)
+def test_an_incident_that_has_not_escalated_since_it_opened_escalates_on_any_reply() -> None:
+    incident = opened(THREE_LEVELS)
+    assert incident.escalated_seq is None  # opening at level 0 comes before any page of it
+    moved = escalate(incident, THREE_LEVELS, USER, T0 + timedelta(minutes=2), paging=EVERYONE, page_seq=1)
     assert moved.incident.escalation_level == 1
+
+
+def test_a_reply_is_judged_by_the_order_messages_were_sent_not_by_the_stamps() -> None:
+    """The wall clock stepped back an hour after the page (the 5th message sent) went out: the
+    reply's escalation is stamped before the page, yet came after it; the same reply again, stamped
+    later still before the page, moves nothing."""
+    stepped_back = T0 - timedelta(hours=1)
+    once = escalate(opened(THREE_LEVELS), THREE_LEVELS, USER, stepped_back, paging=sent_so_far(5), page_seq=5)
+    assert once.incident.escalation_level == 1
+    with pytest.raises(ApiError) as refused:
+        escalate(once.incident, THREE_LEVELS, USER, stepped_back + timedelta(minutes=1),
+                 paging=sent_so_far(6), page_seq=5)
+    assert refused.value.code == "ALREADY_ESCALATED"
+    timed_out = escalation_due(once.incident, THREE_LEVELS, T0 + timedelta(hours=1), sent_so_far(7)).incident
+    assert (timed_out.escalation_level, timed_out.escalated_seq) == (2, 7)
 
 
 def test_an_accept_by_a_deleted_user_is_taken_back_only_while_it_stands() -> None:

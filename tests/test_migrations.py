@@ -213,3 +213,30 @@ def test_pages_sent_before_the_upgrade_are_ordered_as_stamped_and_the_next_one_f
     db.execute_sql(sent.sql, sent.params)
     assert db.execute_sql("SELECT sent_seq FROM notification WHERE id = 2").fetchone() == (4,)
     db.close()
+
+
+def test_a_page_is_numbered_as_it_is_handed_out_and_keeps_its_number_once_sent(db: peewee.Database) -> None:
+    """A call's "5" comes while the call is still being placed, or after its outcome is stored: both
+    answer the same page, so its place in the order messages were sent is taken once, as it is
+    handed to its provider; handed out again (a retry), it takes the next place."""
+    db.execute_sql("INSERT INTO alert_source (id, name, integration_type, integration_key, priority,"
+                   " created_at) VALUES (1, 's', 'API', 'k', 'HIGH', '2026-01-01 00:00:00')")
+    one_incident(db)
+    for notification_id in (1, 2):
+        db.execute_sql("INSERT INTO notification (id, incident_id, user_id, kind, method, target, due_at,"
+                       " status, attempts, created_at) VALUES (?, 1, 1, 'ALERT', 'VOICE', '+491',"
+                       " '2026-01-01 09:00:00', 'SCHEDULED', 0, '2026-01-01 09:00:00')", (notification_id,))
+    statements = Statements(db)
+    at = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+    def write(notification_id: int, changes: dict[str, Any]) -> int:
+        statement = statements.update_notification(notification_id, changes)
+        db.execute_sql(statement.sql, statement.params)
+        return int(db.execute_sql("SELECT sent_seq FROM notification WHERE id = ?", (notification_id,))
+                   .fetchone()[0])
+
+    assert write(1, {"sending_since": at}) == 1
+    assert write(2, {"sending_since": at}) == 2
+    assert write(1, {"status": "SUCCESS", "sent_at": at, "sending_since": None, "attempts": 1}) == 1
+    assert write(2, {"sending_since": None, "attempts": 1, "due_at": at}) == 2
+    assert write(2, {"sending_since": at}) == 3

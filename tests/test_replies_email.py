@@ -135,23 +135,24 @@ def test_an_ntfy_page_carries_action_buttons_whose_urls_act(app_paging: Paging) 
 
 
 def test_a_page_still_being_sent_counts_from_when_it_was_handed_out(app_paging: Paging) -> None:
-    """A page's sent time is stored at the end of its channel's batch: a button pressed twice (or a
-    call's "5" posted twice) before then had no time to compare with, and each moved the incident
-    a level further (the escalation compares the page's time with the incident's last move).
-    Simulated here by putting the page back in flight, as it is until its batch ends."""
+    """A page's outcome is stored at the end of its channel's batch: a button pressed twice (or a
+    call's "5" posted twice) before then had no place to compare with, and each moved the incident
+    a level further (the escalation compares the page's place in the order messages were sent
+    with the incident's last move). Simulated here by putting the page back in flight, as it is
+    until its batch ends."""
     from ilertd.store import models as m
-    from ilertd.store.replies import last_page_sent
+    from ilertd.store.replies import last_page_seq
 
     hal = app_paging.user("hal", [("PUSH", 0, "HIGH_PRIORITY")])
     app_paging.policy([(30, [hal])])
     incident_id = app_paging.alert(summary="queue backlog")
     app_paging.daemon.advance("PT0S")
     page = m.Notification.get(m.Notification.incident == incident_id)
-    assert last_page_sent(incident_id, hal, ("PUSH",)) == page.sent_at
+    assert page.sent_seq is not None and last_page_seq(incident_id, hal, ("PUSH",)) == page.sent_seq
     m.Notification.update(status="SCHEDULED", sending_since=page.sent_at, sent_at=None).where(
         m.Notification.id == page.id).execute()
-    assert last_page_sent(incident_id, hal, ("PUSH",)) == page.sent_at
-    assert last_page_sent(incident_id, hal, ("SMS",)) is None
+    assert last_page_seq(incident_id, hal, ("PUSH",)) == page.sent_seq
+    assert last_page_seq(incident_id, hal, ("SMS",)) is None
 
 
 # --- e-mailed replies -------------------------------------------------------------------------------

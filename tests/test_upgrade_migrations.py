@@ -178,3 +178,31 @@ def test_open_incidents_of_e_mail_sources_take_the_keys_their_mails_now_bring(
     assert keys[(2, alert_key_identity("Load high"))] == 5
     assert keys[(1, alert_key_identity("Problem: Disk full"))] == 1
     db.close()
+
+
+def test_open_incidents_and_texted_escalations_take_their_place_in_the_order_messages_were_sent(
+        tmp_path: Path, url: str) -> None:
+    """Migration 25: an open incident's last escalation comes after each message stamped before it
+    (one stamped as it was came after, as the stamps were compared), and a texted escalation kept
+    for Twilio's re-send answers the last message stamped when its page was; a resolved incident,
+    which no reply moves, is left as it was."""
+    db = store_before(tmp_path, "0025", url)
+    _incident(db, 1, "'a'", columns=", escalated_at", values=", '2026-01-01 09:10:00'")
+    _incident(db, 2, "'b'", "RESOLVED", ", escalated_at", ", '2026-01-01 09:10:00'")
+    _incident(db, 3, "'c'")
+    param = db.param
+    for notification_id, sent_at, seq in ((1, "2026-01-01 09:00:00", 1), (2, "2026-01-01 09:10:00", 2),
+                                          (3, "2026-01-01 09:05:00", 3), (4, None, None)):
+        db.execute_sql("INSERT INTO notification (id, incident_id, user_id, kind, method, target, due_at,"
+                       " sent_at, status, attempts, created_at, sent_seq) VALUES"
+                       f" ({param}, 1, 1, 'ALERT', 'SMS', '+491', {CREATED}, {param}, {param}, 1, {CREATED},"
+                       f" {param})", (notification_id, sent_at, "SUCCESS" if sent_at else "SCHEDULED", seq))
+    db.execute_sql("INSERT INTO sms_reply (message_sid, phone, body, page_sent_at, received_at) VALUES"
+                   f" ('SM1', '+491', '1e', '2026-01-01 09:05:00', {CREATED}),"
+                   f" ('SM2', '+491', '1e', NULL, {CREATED})")
+    migrate(db)
+    assert db.execute_sql("SELECT id, escalated_seq FROM incident ORDER BY id").fetchall() == [
+        (1, 3), (2, None), (3, None)]
+    assert db.execute_sql("SELECT message_sid, page_seq FROM sms_reply ORDER BY message_sid").fetchall() == [
+        ("SM1", 3), ("SM2", None)]
+    db.close()

@@ -44,13 +44,14 @@ class ActorGateway:
         self._look: tuple[Any, threading.Event] | None = None
 
     def incident_action(self, incident_id: int, action: str, actor: Actor, content: str,
-                        level: int | None, as_of: datetime | None) -> IncidentChange:
+                        level: int | None, as_of: datetime | None, page_seq: int | None
+                        ) -> IncidentChange:
         """The change, committed, or its refusal."""
         supervisor = self._supervisor()
         if supervisor is None:
             return IncidentChange(NOT_LEADER)
         outcome = ask_blocking(supervisor, self.runtime.tracker, lambda reply: IncidentCommand(
-            incident_id, action, actor, reply, content, level, as_of))  # type: ignore[arg-type]
+            incident_id, action, actor, reply, content, level, as_of, page_seq))  # type: ignore[arg-type]
         return IncidentChange(outcome.error, outcome.response_code)  # type: ignore[arg-type]
 
     def move_holds(self, moves: Sequence[tuple[int, datetime]], reason: str) -> list[IncidentChange]:

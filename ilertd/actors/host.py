@@ -48,6 +48,7 @@ from ilertd.errors import ApiError
 from ilertd.logs import ids
 from ilertd.store import incidents as store
 from ilertd.store.committer import WRITE_RETRY, WriteQueue, WriteUnit
+from ilertd.store.outbox import last_sent_seq
 from ilertd.tracker import WorkTracker
 
 logger = logging.getLogger(__name__)
@@ -257,7 +258,7 @@ class IncidentHost(TrackedActor):
         schedules = self.runtime.schedules
         return Paging(person=lambda user_id: people.get(user_id, reader), on_call=schedules.on_call,
                       schedule_name=schedules.name, on_call_changes=schedules.on_call_changes,
-                      channels=self.runtime.pages.channels)
+                      channels=self.runtime.pages.channels, messages_sent=lambda: last_sent_seq(reader))
 
     def submit(self, unit: WriteUnit) -> None:
         """Queue an actor's write: at once, or with the running batch's (see WriteQueue)."""

@@ -139,7 +139,7 @@ class IncidentActor:
             elif message.action == "escalate":
                 policy = self.runtime.policies.get(incident.escalation_policy_id, self.runtime.reader)
                 transition = domain.escalate(incident, policy, message.actor, now, message.level,
-                                             self.host.paging, message.as_of)
+                                             self.host.paging, message.page_seq)
             elif message.action == "policy_edited":
                 self._follow_policy_edit(incident, message, now)
                 return

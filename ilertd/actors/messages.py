@@ -94,9 +94,11 @@ class IncidentCommand:
     content: str = ""
     # For "escalate": the level to go to; None means the next one.
     level: int | None = None
-    # For a reply's "escalate": when the page it answers was sent (see domain.escalate). For
-    # "hold": when the hold now ends, and `content` says why (see quiet_times.move_hold).
+    # For "hold": when the hold now ends, and `content` says why (see quiet_times.move_hold).
     as_of: datetime | None = None
+    # For a reply's "escalate": where the page it answers stands in the order messages left
+    # ilertd (see domain.escalate).
+    page_seq: int | None = None
     # For "policy_edited": the edit of the incident's policy, as recorded (see domain.policy_edits).
     edit: PolicyEdit | None = None
 

@@ -76,10 +76,11 @@ class Context:
     # The methods of the registered channels whose pages have a layout ("email", "sms", "voice"):
     # those an e-mailed, texted or keyed reply may answer, a third party's as a built-in's.
     laid_out: Callable[[str], tuple[str, ...]] = lambda layout: BUILT_IN_LAYOUTS.get(layout, ())
-    # The incident actors, from above this layer: (incident, action, who, comment, level, when
-    # the page a reply's escalation answers was sent) → the refusal, or the code once committed.
-    incident_action: Callable[[int, str, Actor, str, int | None, datetime | None], IncidentChange] = (
-        _unavailable)
+    # The incident actors, from above this layer: (incident, action, who, comment, level, when a
+    # hold ends, where the page a reply's escalation answers stands in the order messages were
+    # sent) → the refusal, or the code once committed.
+    incident_action: Callable[[int, str, Actor, str, int | None, datetime | None, int | None],
+                              IncidentChange] = _unavailable
     # The incident actors, from above this layer: ((incident, when its hold now ends) pairs, why)
     # → each one's change, all moved at once (what they release escalates together).
     move_holds: Callable[[list[tuple[int, datetime]], str], list[IncidentChange]] = _each_unavailable

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from ilertd.app.auth import Principal
@@ -38,11 +37,11 @@ def incident_or_404(incident_id: int) -> m.Incident:
 
 
 def act_on_incident(ctx: Context, incident_id: int, action: str, actor: Actor, content: str = "",
-                    level: int | None = None, as_of: datetime | None = None) -> IncidentChange:
+                    level: int | None = None, page_seq: int | None = None) -> IncidentChange:
     """The incident actor's `action`, committed, or its refusal. An accept by a user deleted as it
     landed (the delete checks their accepted incidents, then the accept commits) is taken back:
     the incident escalates anew, where it would have waited for nobody for good."""
-    change = ctx.incident_action(incident_id, action, actor, content, level, as_of)
+    change = ctx.incident_action(incident_id, action, actor, content, level, None, page_seq)
     if change.refusal is None and action == "accept" and actor.user_id is not None:
         with write_transaction(ctx.db):
             # Held: a delete of theirs still open is waited for, and seen.
@@ -50,7 +49,7 @@ def act_on_incident(ctx: Context, incident_id: int, action: str, actor: Actor, c
         if not exists:
             logger.warning("incident %s: accepted by %s, deleted meanwhile; escalating it anew", incident_id,
                            actor.name, extra=ids(incident_id=incident_id, user_id=actor.user_id))
-            ctx.incident_action(incident_id, "acceptor_deleted", actor, "", None, None)
+            ctx.incident_action(incident_id, "acceptor_deleted", actor, "", None, None, None)
     return change
 
 

@@ -78,12 +78,13 @@ class Replies:
     # --- one answer, whichever way it came ----------------------------------------------------
 
     def act(self, incident_id: int, user_id: int, action: Action, channel: str,
-            page_sent: Callable[[], datetime | None] = lambda: None, replied: str = "") -> Answer:
+            page_seq: Callable[[], int | None] = lambda: None, replied: str = "") -> Answer:
         """Take `action` for the user on the incident, once: a second accept changes nothing, a
         RESOLVED incident is left as it is; each is answered saying so, and logged (`replied`:
-        what the reply was, as `note_reply` words it). `page_sent`: when the page answered was sent
-        (read only for an escalation): an escalation the incident has had since leaves it where it is."""
-        answer, unchanged = self._take(incident_id, user_id, action, channel, page_sent)
+        what the reply was, as `note_reply` words it). `page_seq`: where the page answered stands in
+        the order messages were sent (read only for an escalation): an escalation the incident has
+        had since leaves it where it is."""
+        answer, unchanged = self._take(incident_id, user_id, action, channel, page_seq)
         if unchanged:
             self.note_reply(incident_id, user_id, channel, replied or f"replied {action}", answer.text)
         return answer
@@ -96,14 +97,15 @@ class Replies:
             return
         actor = Actor(user_id, name, channel)
         refusal = self.ctx.incident_action(incident_id, "reply_received", actor,
-                                           reply_received_text(actor, replied, answer), None, None).refusal
+                                           reply_received_text(actor, replied, answer), None, None,
+                                           None).refusal
         if refusal is not None:
             logger.warning("incident %s: a reply by %s on %s that changed nothing was not logged: %s",
                            incident_id, name, channel, refusal.message,
                            extra=ids(incident_id=incident_id, user_id=user_id))
 
     def _take(self, incident_id: int, user_id: int, action: Action, channel: str,
-              page_sent: Callable[[], datetime | None]) -> tuple[Answer, bool]:
+              page_seq: Callable[[], int | None]) -> tuple[Answer, bool]:
         """`act`'s answer, and whether the reply reached the incident and changed nothing (a store
         or node that could not take it changed nothing either, but the same reply is to come again)."""
         row = incident(incident_id)
@@ -117,7 +119,7 @@ class Replies:
         if name is None:
             return Answer("Your user no longer exists in ilertd."), False
         change = act_on_incident(self.ctx, incident_id, action, Actor(user_id, name, channel), "", None,
-                                 page_sent() if action == "escalate" else None)
+                                 page_seq() if action == "escalate" else None)
         error = change.refusal
         if change.code == "INCIDENT_ALREADY_ACCEPTED":
             # Another's accept landed between the look above and this one: theirs is the accept.
@@ -236,11 +238,12 @@ class Replies:
             return 1
 
     def _page_texted(self, incident_id: int, user_id: int, phone: str, body: str, message_sid: str
-                     ) -> datetime | None:
-        """When the page a texted escalation answers was sent: the latest to the phone, or, for a
-        message Twilio delivers again, the one its first delivery answered (a page that escalation
-        sent since is no answer: the responder on the next level too, it went a level further)."""
-        latest = store.last_page_sent(incident_id, user_id, self._phone_methods, phone)
+                     ) -> int | None:
+        """Where the page a texted escalation answers stands in the order messages were sent: the
+        latest to the phone, or, for a message Twilio delivers again, the one its first delivery
+        answered (a page that escalation sent since is no answer: the responder on the next level
+        too, it went a level further)."""
+        latest = store.last_page_seq(incident_id, user_id, self._phone_methods, phone)
         if not message_sid:
             return latest
         try:
@@ -262,10 +265,10 @@ class Replies:
         voice = self.ctx.laid_out("voice")
         if page is None or page.incident_id is None or page.method not in voice or page.kind != "ALERT":
             return VoiceAnswer("This page no longer exists.")
-        # A call still being placed in its channel's batch has no sent_at stored yet: from when
-        # it was handed out (a "5" pressed twice otherwise escalated twice).
+        # A call still being placed in its channel's batch has no outcome stored yet: numbered
+        # as it was handed out (a "5" pressed twice otherwise escalated twice).
         answer = self.act(page.incident_id, page.user_id, choice, "VOICE",
-                          lambda: page.sent_at or page.sending_since, f"pressed {digits.strip()[:1]}")
+                          lambda: store.seq_of_page(page), f"pressed {digits.strip()[:1]}")
         return VoiceAnswer(answer.text)
 
     # --- links ----------------------------------------------------------------------------------
@@ -310,15 +313,15 @@ class Replies:
             incident_id, user_id, mail, pages_replied_to(replied_to, self.secret)), replied)
 
     def _page_answered(self, incident_id: int, user_id: int, methods: tuple[str, ...],
-                       named: list[int]) -> datetime | None:
-        """When the page a link or mail answers was sent: the first of the pages it names (`named`)
-        that paged this user for the incident by one of `methods`; without one (a link or a mail
-        client from before pages were named), the latest such page."""
+                       named: list[int]) -> int | None:
+        """Where the page a link or mail answers stands in the order messages were sent: the first
+        of the pages it names (`named`) that paged this user for the incident by one of `methods`;
+        without one (a link or a mail client from before pages were named), the latest such page."""
         for page_id in named:
-            sent = store.page_sent(page_id, incident_id, user_id, methods)
-            if sent is not None:
-                return sent
-        return store.last_page_sent(incident_id, user_id, methods)
+            place = store.page_seq(page_id, incident_id, user_id, methods)
+            if place is not None:
+                return place
+        return store.last_page_seq(incident_id, user_id, methods)
 
 
 def _by_acceptor(incident_id: int) -> str:

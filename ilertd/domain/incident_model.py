@@ -49,6 +49,9 @@ class Paging:
         default=lambda _schedule_id, _at: None)
     # The methods this daemon has a channel for (None: every method): a rule of another pages nobody.
     channels: Channels = None
+    # Where the messages sent so far end in the order ilertd handed them out (the last `sent_seq`;
+    # None: none yet): a level reached now comes after each of them, whatever the wall clock says.
+    messages_sent: Callable[[], int | None] = field(default=lambda: None)
 
 
 NO_PAGING = Paging()
@@ -84,6 +87,10 @@ class Incident:
     # When a level last paged someone: an escalation asked for by a reply to a page sent before
     # it is out of date (the incident has moved on since), so it moves nothing.
     escalated_at: datetime | None = None
+    # The same in the order messages left ilertd (Paging.messages_sent when it did): what a reply's
+    # page is compared with, since a wall clock stepped back stamps an escalation before the page
+    # it came after. None: not since the incident opened, before any page of it.
+    escalated_seq: int | None = None
     accepted_at: datetime | None = None
     accepted_by: int | None = None
     resolved_at: datetime | None = None

@@ -275,15 +275,17 @@ def escalate(
     now: datetime,
     level: int | None = None,
     paging: Paging = NO_PAGING,
-    as_of: datetime | None = None,
+    page_seq: int | None = None,
 ) -> Transition:
     """Manual (or reply) escalation: to the next level, wrapping to 0 after the last, or to `level`.
 
-    An ACCEPTED incident becomes PENDING again; the pass count is kept. `as_of`: when the page a
-    reply answers was sent; a level that paged since (a timeout, the same reply twice) did what
-    it asked, and escalating again would page a level nobody asked for (as GoAlert refuses)."""
+    An ACCEPTED incident becomes PENDING again; the pass count is kept. `page_seq`: where the page
+    a reply answers stands in the order messages left ilertd (its `sent_seq`); a level that paged
+    after it (a timeout, the same reply twice) did what it asked, and escalating again would page
+    a level nobody asked for (as GoAlert refuses). Compared in that order, not by the stamps: a
+    wall clock stepped back between the page and the escalation let the same reply escalate twice."""
     _refuse_if_resolved(incident)
-    if as_of is not None and incident.escalated_at is not None and incident.escalated_at > as_of:
+    if page_seq is not None and incident.escalated_seq is not None and incident.escalated_seq >= page_seq:
         raise ApiError(409, "ALREADY_ESCALATED",
                        f"incident {incident.id} reached level {incident.escalation_level} at"
                        f" {format_instant(incident.escalated_at)}, after the page answered")
@@ -305,7 +307,7 @@ def escalate(
     if not moved:
         # Nobody reachable anywhere: the incident waits, and the log says whose escalation that
         # was; the same reply again (a provider's retry) is then refused as one that did its work.
-        escalated = evolve(escalated, escalated_at=now)
+        escalated = evolve(escalated, escalated_at=now, escalated_seq=paging.messages_sent())
     log = [evolve(entry, user_id=actor.user_id, channel=actor.channel)
            if entry.log_entry_type == "ESCALATED" or not moved else entry for entry in log]
     return Transition(escalated, tuple(log), pages=pages, muted=tuple(muted))

@@ -23,7 +23,8 @@ LOOK_AGAIN = timedelta(minutes=15)
 
 
 def reach_level(
-    incident: Incident, policy: EscalationPolicy, level: int, pass_number: int, now: datetime
+    incident: Incident, policy: EscalationPolicy, level: int, pass_number: int, now: datetime,
+    sent: int | None = None,
 ) -> Incident:
     deadline = level_deadline(policy, level, now)
     if incident.priority == "LOW":
@@ -31,7 +32,7 @@ def reach_level(
         deadline = None
     return evolve(
         incident, escalation_level=level, escalation_pass=pass_number, next_escalation_at=deadline,
-        escalated_at=now,
+        escalated_at=now, escalated_seq=sent,
     )
 
 
@@ -94,7 +95,10 @@ def enter_level(
             moved = not (opening and level == 0 and checked == 0)
             log.append(LogEntry("ESCALATED" if moved else "NOTIFICATION_PLANNED",
                                 f"{reason}: paging {', '.join(names)}"))
-            return reach_level(incident, policy, level, pass_number, now), tuple(pages)
+            # Opening: no page of the incident has been sent yet, and an alert storm reads no
+            # more of the store for each incident it opens.
+            sent = None if opening else paging.messages_sent()
+            return reach_level(incident, policy, level, pass_number, now, sent), tuple(pages)
         checked += 1
         who = ": " + ", ".join(unreachable) if unreachable else ": the level names nobody"
         log.append(LogEntry("NOBODY_ON_CALL",

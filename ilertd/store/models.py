@@ -106,6 +106,9 @@ class Incident(BaseModel):
     next_escalation_at = UTCDateTimeField(null=True, index=True)
     # When a level last paged someone (migration 16; unknown for incidents before it).
     escalated_at = UTCDateTimeField(null=True)
+    # The same in the order messages left ilertd (the last `sent_seq` then; migration 25): what a
+    # reply's page is compared with, which a wall clock stepped back cannot reverse.
+    escalated_seq = peewee.BigIntegerField(null=True)
     report_time = UTCDateTimeField(index=True)
     accepted_at = UTCDateTimeField(null=True)
     accepted_by_id = peewee.IntegerField(null=True)
@@ -207,8 +210,9 @@ class Notification(BaseModel):
     # A page to the user's account e-mail, planned for want of a usable alert rule: it follows the
     # account address, not a contact.
     fallback = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
-    # Set from a counter as the row is stored as sent: the order messages left ilertd in, for what
-    # a reply answers ("the latest page"), which a wall clock stepped back cannot reverse.
+    # Set from a counter as the row is handed to its provider (kept once it is stored as sent; a
+    # row stored as sent without, since): the order messages left ilertd in, for what a reply
+    # answers ("the latest page", an escalation since), which a wall clock stepped back cannot reverse.
     sent_seq = peewee.BigIntegerField(null=True, index=True)
 
     class Meta:
@@ -290,13 +294,16 @@ class PhoneState(BaseModel):
 
 
 class SmsReply(BaseModel):
-    """A texted escalation as Twilio delivered it (its MessageSid), and when the page it answered
-    was sent: Twilio's re-send of the same message answers that page again, not a later one."""
+    """A texted escalation as Twilio delivered it (its MessageSid), and the page it answered (where
+    it stands in the order messages were sent): Twilio's re-send of the same message answers that
+    page again, not a later one."""
 
     message_sid = peewee.CharField(primary_key=True, max_length=64)
     phone = peewee.CharField(max_length=32)
     body = peewee.TextField()
+    # Before migration 25, when the page was sent; no longer written.
     page_sent_at = UTCDateTimeField(null=True)
+    page_seq = peewee.BigIntegerField(null=True)
     received_at = UTCDateTimeField(index=True)
 
 

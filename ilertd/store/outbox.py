@@ -230,6 +230,13 @@ def notification_count(incident_id: int) -> int:
     return int(m.Notification.select().where(m.Notification.incident == incident_id).count())
 
 
+def last_sent_seq(reader: Reader) -> int | None:
+    """The last `sent_seq` given (None: no message has left yet): where the messages sent so far end
+    in the order they left ilertd, for an escalation to take its place after them."""
+    ((last,),) = reader.raw("SELECT MAX(sent_seq) FROM notification")
+    return int(last) if last is not None else None
+
+
 def max_notification_id() -> int:
     """The largest page id given: stored, or deleted since (see ilertd.store.retention)."""
     return max(m.Notification.select(peewee.fn.MAX(m.Notification.id)).scalar() or 0,

@@ -89,53 +89,55 @@ def latest_pages_to(target: str, methods: Iterable[str]) -> list[tuple[int, int]
     return [(row.incident_id, row.user_id) for row in pages_of_message(last)] if last is not None else []
 
 
-def last_page_sent(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None
-                   ) -> datetime | None:
-    """When the latest page of the incident to the user (by one of `methods`, at `target` if given)
-    left ilertd; None if none did. A page still being sent counts from when it was handed out: the
-    provider may have delivered it (its callee pressing a key, its button tapped) before its
-    outcome is stored at the end of its channel's batch, and without a time to compare with, the
-    same reply twice escalated two levels."""
-    mine = (m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
+def last_page_seq(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None
+                  ) -> int | None:
+    """Where the latest page of the incident to the user (by one of `methods`, at `target` if given)
+    stands in the order messages left ilertd (its `sent_seq`); None if none left. A page still being
+    sent counts from when it was handed out (its number then): the provider may have delivered it
+    (its callee pressing a key, its button tapped) before its outcome is stored at the end of its
+    channel's batch, and without a place to compare with, the same reply twice escalated two levels."""
+    mine = ((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
+            & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods)))
     if target is not None:
         mine &= m.Notification.target == target
-    sent = (_pages_sent(methods, m.Notification.sent_at).where(mine)
-            .order_by(*LATEST_SENT_FIRST).first())
-    sending = (m.Notification.select(m.Notification.sending_since)
-               .where(mine & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
-                      & (m.Notification.status == "SCHEDULED") & m.Notification.sending_since.is_null(False))
-               .order_by(m.Notification.sending_since.desc()).first())
-    times = [t for t in (sent.sent_at if sent is not None else None,
-                         sending.sending_since if sending is not None else None) if t is not None]
-    return max(times) if times else None
+    handed_out = (m.Notification.status.in_(SENT) | ((m.Notification.status == "SCHEDULED")
+                                                      & m.Notification.sending_since.is_null(False)))
+    latest = m.Notification.select(peewee.fn.MAX(m.Notification.sent_seq)).where(mine & handed_out).scalar()
+    return int(latest) if latest is not None else None
 
 
-def page_sent(notification_id: int, incident_id: int, user_id: int, methods: Iterable[str]
-              ) -> datetime | None:
-    """When the page `notification_id` left ilertd (from when it was handed out, while still being
-    sent), if it is a page of the incident to the user by one of `methods`; else None."""
+def seq_of_page(row: m.Notification) -> int | None:
+    """Where the page `row` stands in the order messages left ilertd: sent, or being sent (handed
+    to its provider); None if it has not left."""
+    return row.sent_seq if row.sent_at is not None or row.sending_since is not None else None
+
+
+def page_seq(notification_id: int, incident_id: int, user_id: int, methods: Iterable[str]) -> int | None:
+    """`seq_of_page` of the page `notification_id`, if it is a page of the incident to the user by
+    one of `methods`; else None."""
     row = m.Notification.get_or_none(m.Notification.id == notification_id)
     if (row is None or row.incident_id != incident_id or row.user_id != user_id or row.kind != "ALERT"
             or row.method not in tuple(methods)):
         return None
-    return row.sent_at or row.sending_since
+    return seq_of_page(row)
 
 
 def page_a_text_answers(db: peewee.Database, message_sid: str, phone: str, body: str,
-                        page_sent_at: datetime | None, now: datetime) -> datetime | None:
-    """When the page a texted escalation answers was sent. A message Twilio delivered before (its
-    MessageSid, from the same phone, with the same body) answers what its first delivery did;
-    any other answers the page sent at `page_sent_at`, kept for a re-send of it."""
+                        latest_seq: int | None, now: datetime) -> int | None:
+    """Where the page a texted escalation answers stands in the order messages were sent. A
+    message Twilio delivered before (its MessageSid, from the same phone, with the same body)
+    answers what its first delivery did; any other answers the page at `latest_seq`, kept for a
+    re-send of it."""
     with write_transaction(db):
         m.SmsReply.delete().where(m.SmsReply.received_at < now - SMS_REPLY_KEPT).execute()
         earlier = m.SmsReply.get_or_none(m.SmsReply.message_sid == message_sid)
         if earlier is not None and earlier.phone == phone and earlier.body == body:
-            return earlier.page_sent_at
-        kept = {m.SmsReply.phone: phone, m.SmsReply.body: body, m.SmsReply.page_sent_at: page_sent_at,
+            return int(earlier.page_seq) if earlier.page_seq is not None else None
+        kept = {m.SmsReply.phone: phone, m.SmsReply.body: body, m.SmsReply.page_seq: latest_seq,
                 m.SmsReply.received_at: now}
         (m.SmsReply.insert({m.SmsReply.message_sid: message_sid, **kept})
          .on_conflict(conflict_target=[m.SmsReply.message_sid], update=kept).execute())
-    return page_sent_at
+    return latest_seq
 
 
 def was_paged_by_mail(incident_id: int, user_id: int, address: str, methods: Iterable[str]) -> bool:

@@ -209,20 +209,28 @@ class Statements:
         return Statement(INSERT_NOTIFICATION, self.insert_notification, params)
 
     def update_notification(self, notification_id: int, changes: dict[str, Any]) -> Statement:
-        """The row's `changes`; a row stored as sent (`sent_at`) also takes the next `sent_seq`."""
+        """The row's `changes`; a row handed to its provider (`sending_since`) also takes the next
+        `sent_seq`, and a row stored as sent (`sent_at`) keeps it, or takes the next if it had none."""
         names = tuple(sorted(changes))
+        handed_out = changes.get("sending_since") is not None
         sent = changes.get("sent_at") is not None
-        key = ("notification", *names, *(("+sent_seq",) if sent else ()))
+        numbered = ("+handed_out_seq",) if handed_out else ("+sent_seq",) if sent else ()
+        key = ("notification", *names, *numbered)
         sql = self._updates.get(key)
         if sql is None:
             assignments = ", ".join(
                 f"{self.notification_by_name[n].column_name} = {self.param}" for n in names
             )
-            if sent:
-                # Read and written in one statement by the one writer thread of the leader (only
-                # it sends; a deposed node's writes are refused), so each value follows the last
-                # one stored, on SQLite and on PostgreSQL, across restarts and a failover alike.
-                assignments += ", sent_seq = (SELECT COALESCE(MAX(sent_seq), 0) + 1 FROM notification)"
+            # Read and written in one statement by the one writer thread of the leader (only it
+            # sends; a deposed node's writes are refused), so each value follows the last one
+            # stored, on SQLite and on PostgreSQL, across restarts and a failover alike.
+            following = "(SELECT COALESCE(MAX(sent_seq), 0) + 1 FROM notification)"
+            if handed_out:
+                assignments += f", sent_seq = {following}"
+            elif sent:
+                # Numbered as handed out: a reply to it while it was being sent (a key pressed
+                # on the call) and one after its outcome was stored answer the same page.
+                assignments += f", sent_seq = COALESCE(sent_seq, {following})"
             sql = f"UPDATE notification SET {assignments} WHERE id = {self.param}"
             self._updates[key] = sql
         plan = self._plan(("notification", *names), lambda: [self.notification_by_name[n] for n in names])
