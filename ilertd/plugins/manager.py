@@ -28,7 +28,7 @@ from ilertd.domain.wording import quoted
 from ilertd.errors import ApiError
 from ilertd.hookspecs import BodyHandler, Channel, Intake, Integration, PluginContext
 from ilertd.plugins.pluggy_manager import HookPluginManager
-from ilertd.plugins.routes import answered_by, core_overlap, route_labels, served_after_all
+from ilertd.plugins.routes import CoreRoutes, answered_by, core_overlap, route_labels, served_after_all
 from ilertd.plugins.status import Distributions, PluginState, PluginStatus, log_statuses, signing_types
 from ilertd.web.plugin_routes import body_handlers
 
@@ -237,14 +237,14 @@ class PluginManager:
         """Withdraw each plugin route that overlaps a core route's path: the core route is matched
         first by starlette, but a BodyRoute is answered in front of it, and a route of a method the
         core path lacks would be served with no token where the core answers 405."""
+        core_routes = CoreRoutes(core)
         for name, provided in self._provided.items():
             refused = [(route, other) for route in provided.routes
-                       if (other := core_overlap(route, core)) is not None]
+                       if (other := core_overlap(route, core_routes)) is not None]
             for route, other in refused:
-                logger.error("plugin %s: route %s overlaps ilertd's %s; ignored", name,
-                             ", ".join(route_labels(route)), ", ".join(route_labels(other)))
-                provided.ignored.append(f"route {', '.join(route_labels(route))} (a core route: "
-                                        f"{', '.join(route_labels(other))})")
+                labels, others = ", ".join(route_labels(route)), ", ".join(route_labels(other))
+                logger.error("plugin %s: route %s overlaps ilertd's %s; ignored", name, labels, others)
+                provided.ignored.append(f"route {labels} (a core route: {others})")
             if refused:
                 provided.routes = [r for r in provided.routes if all(r is not x for x, _ in refused)]
                 self.routes = [r for r in self.routes if all(r is not x for x, _ in refused)]
@@ -252,7 +252,7 @@ class PluginManager:
         # A route ignored for one withdrawn just now is served after all (a greedy plugin route
         # refused as a core overlap kept a later plugin's own route out).
         for name, provided in self._provided.items():
-            back = served_after_all(provided.shadowed, core, self.routes)
+            back = served_after_all(provided.shadowed, core_routes, self.routes)
             if back:
                 labels = {f"route {', '.join(route_labels(route))}" for route in back}
                 self.routes += back
