@@ -14,6 +14,7 @@ from typing import Any
 
 import peewee
 
+from ilertd.app.sent_when_received import served_as_received
 from ilertd.store import forwarded
 from ilertd.store.db import close_quietly, is_sqlite
 from ilertd.store.forwarded import Forwarded
@@ -147,7 +148,8 @@ class Relay:
             self._listener = None
 
     async def _serve(self, request: Forwarded) -> tuple[int, list[tuple[str, str]], bytes]:
-        """The request through this node's application, as the follower received it."""
+        """The request through this node's application, as the follower received it (as of what had
+        been sent then)."""
         scope = {
             "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
             "method": request.method, "scheme": "http", "path": request.path,
@@ -182,7 +184,9 @@ class Relay:
                     finished.set()
 
         try:
-            await self.app(scope, receive, send)  # type: ignore[arg-type]
+            # A reply it carries answers what had been sent when the follower took it.
+            with served_as_received(request.last_sent_seq):
+                await self.app(scope, receive, send)  # type: ignore[arg-type]
         except Exception:
             logger.exception("relay: %s %s for %s failed", request.method, request.path, request.client)
             return 500, [("content-type", "application/json")], (

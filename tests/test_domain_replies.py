@@ -24,6 +24,7 @@ from ilertd.domain.replies import (
     automatic_mail,
     email_reply_action,
     new_reply_code,
+    pages_a_bare_letter_answers,
     parse_sms_reply,
     smallest_free_code,
     sms_help,
@@ -267,6 +268,13 @@ def test_a_summary_tells_status_updates_from_pages() -> None:
 
 def test_the_help_text_fits_one_segment() -> None:
     assert fits_one_sms(sms_help(None)) and fits_one_sms(sms_help(1234))
+
+
+def test_a_bare_letter_may_mean_the_latest_message_or_a_page_in_flight_when_its_sender_stopped() -> None:
+    # (incident, user): the latest message's pages first, each incident once.
+    assert pages_a_bare_letter_answers([(8, 1)], []) == [(8, 1)]
+    assert pages_a_bare_letter_answers([(8, 1)], [(8, 1), (9, 1)]) == [(8, 1), (9, 1)]
+    assert pages_a_bare_letter_answers([], [(9, 2)]) == [(9, 2)]
 
 
 def test_a_bare_letter_after_a_summary_is_asked_which_incident_it_means() -> None:

@@ -40,10 +40,11 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def node_config(directory: Path, postgres_url: str, smtp: SmtpServer) -> Path:
+def node_config(directory: Path, postgres_url: str, smtp: SmtpServer, more: str = "") -> Path:
+    """A node's configuration: the shared database, e-mail to `smtp`, then `more` (TOML tables)."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "ilertd.toml"
-    config.write_text(f'[database]\nurl = "{postgres_url}"\n[channels.email]\nurl = "{smtp.url()}"\n')
+    config.write_text(f'[database]\nurl = "{postgres_url}"\n[channels.email]\nurl = "{smtp.url()}"\n{more}')
     return config
 
 
@@ -129,9 +130,11 @@ def node_name(node: DaemonProcess) -> str:
 
 
 def start_two_nodes(make_daemon: Callable[..., DaemonProcess], postgres_url: str, smtp: SmtpServer,
-                    tmp_path: Path, env: dict[str, str] | None = None) -> tuple[DaemonProcess, DaemonProcess]:
-    first = make_daemon("a", config=node_config(tmp_path / "a", postgres_url, smtp), env=env).start()
-    second = make_daemon("b", config=node_config(tmp_path / "b", postgres_url, smtp), env=env)
+                    tmp_path: Path, env: dict[str, str] | None = None, more_config: str = ""
+                    ) -> tuple[DaemonProcess, DaemonProcess]:
+    first = make_daemon("a", config=node_config(tmp_path / "a", postgres_url, smtp, more_config),
+                        env=env).start()
+    second = make_daemon("b", config=node_config(tmp_path / "b", postgres_url, smtp, more_config), env=env)
     # The database was bootstrapped by the first node: the second reads the same credentials.
     second.data_dir.mkdir(parents=True)
     shutil.copy(first.data_dir / "first-run.txt", second.data_dir / "first-run.txt")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from ilertd.app import bootstrap
+from ilertd.app import bootstrap, sent_when_received
 from ilertd.app.context import Context
 from ilertd.app.incidents import act_on_incident
 from ilertd.domain.incidents import Actor, quoted_reply, reply_received_text
@@ -19,6 +19,7 @@ from ilertd.domain.replies import (
     Action,
     action_done,
     email_reply_action,
+    pages_a_bare_letter_answers,
     parse_sms_reply,
     sms_help,
     voice_choice,
@@ -184,7 +185,7 @@ class Replies:
             else:
                 target = reply.incident_id, user_id
         elif reply.kind == "action" and reply.action is not None:
-            latest = [page for page in store.latest_pages_to(phone, phones) if page[1] in owners]
+            latest = self._latest_pages(phone, owners)
             if not latest:
                 problem = "ilertd: no page to this phone to answer."
             elif len(latest) == 1:
@@ -209,7 +210,7 @@ class Replies:
             answer = problem or sms_help(latest_code.code if latest_code is not None else None)
             if not problem and reply.kind != "action":
                 # Words that are no answer, to the one incident the phone's latest page named.
-                latest = [page for page in store.latest_pages_to(phone, phones) if page[1] in owners]
+                latest = self._latest_pages(phone, owners)
                 if len(latest) == 1:
                     self.note_reply(*latest[0], "SMS", f"texted {quoted_reply(body)}",
                                     answer.removeprefix("ilertd: "))
@@ -228,6 +229,16 @@ class Replies:
                     " not store it. Text your reply again in a minute.")
         return "ilertd: " + answer.text
 
+    def _latest_pages(self, phone: str, owners: list[int]) -> list[tuple[int, int]]:
+        """(incident, user) of the pages to `phone` a bare letter from it may answer, its owners':
+        the latest message's, as sent when the text came in (it may have waited for a leader, which
+        sent the pages that fell due meanwhile first), with any page that was being sent when its
+        sender stopped (it may have arrived before the text)."""
+        sent_up_to = sent_when_received.last_sent_seq()
+        latest = store.latest_pages_to(phone, self._phone_methods, sent_up_to)
+        resent = store.pages_resent_since(phone, self._phone_methods, sent_up_to)
+        return [page for page in pages_a_bare_letter_answers(latest, resent) if page[1] in owners]
+
     def _count_help_reply(self, phone: str, now: datetime) -> int:
         """One more help text in a row to the phone; the store refusing the count does not keep the
         help from its sender (it only caps the texts of a loop)."""
@@ -240,10 +251,11 @@ class Replies:
     def _page_texted(self, incident_id: int, user_id: int, phone: str, body: str, message_sid: str
                      ) -> int | None:
         """Where the page a texted escalation answers stands in the order messages were sent: the
-        latest to the phone, or, for a message Twilio delivers again, the one its first delivery
-        answered (a page that escalation sent since is no answer: the responder on the next level
-        too, it went a level further)."""
-        latest = store.last_page_seq(incident_id, user_id, self._phone_methods, phone)
+        latest to the phone handed out when the text came in, or, for a message Twilio delivers
+        again, the one its first delivery answered (a page that escalation sent since is no answer:
+        the responder on the next level too, it went a level further)."""
+        latest = store.last_page_seq(incident_id, user_id, self._phone_methods, phone,
+                                     sent_when_received.last_sent_seq())
         if not message_sid:
             return latest
         try:
@@ -321,7 +333,8 @@ class Replies:
             place = store.page_seq(page_id, incident_id, user_id, methods)
             if place is not None:
                 return place
-        return store.last_page_seq(incident_id, user_id, methods)
+        return store.last_page_seq(incident_id, user_id, methods,
+                                   sent_up_to=sent_when_received.last_sent_seq())
 
 
 def _by_acceptor(incident_id: int) -> str:

@@ -193,10 +193,23 @@ def sms_help(example_code: int | None) -> str:
 MAX_CODES_LISTED = 6
 
 
+def pages_a_bare_letter_answers(latest: Sequence[tuple[int, int]], resent: Sequence[tuple[int, int]]
+                                ) -> list[tuple[int, int]]:
+    """(incident, user) of the pages a bare letter may answer, each incident once: those of the
+    latest message sent when it came in, and those that were being handed to the provider when
+    their sender stopped (`resent`: sent again since, or waiting to be). Such a page may have
+    arrived, and be the one the responder read, or not: it is one of the candidates."""
+    pages: dict[int, tuple[int, int]] = {}
+    for incident_id, user_id in (*latest, *resent):
+        pages.setdefault(incident_id, (incident_id, user_id))
+    return list(pages.values())
+
+
 def which_incident_text(codes: Sequence[tuple[int, int | None]], action: Action) -> str:
     """The answer to a bare letter (or digit) when the last page to the phone was a summary naming
-    several incidents, given as (incident, its code on the phone, if any): which one it means
-    cannot be told, so it asks for a code, in one or two GSM-7 segments."""
+    several incidents (or one that was being sent when its sender stopped came with another),
+    given as (incident, its code on the phone, if any): which one it means cannot be told, so it
+    asks for a code, in one or two GSM-7 segments."""
     letter = _ACTION_LETTERS[action]
     named = [f"#{incident_id}={code}" if code is not None else f"#{incident_id}"
              for incident_id, code in codes[:MAX_CODES_LISTED]]

@@ -9,6 +9,8 @@ from typing import Any
 
 from ilertd.store import models as m
 from ilertd.store.db import is_sqlite
+from ilertd.store.outbox import last_sent_seq
+from ilertd.store.reader import Reader
 
 # The NOTIFY channel that wakes the leader's relay when a follower queues a request.
 CHANNEL = "ilertd_forwarded"
@@ -23,6 +25,8 @@ class Forwarded:
     headers: list[tuple[str, str]]
     client: str
     body: bytes
+    # How far sending had got when the follower took it (None: queued before that was kept).
+    last_sent_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,17 @@ class Answer:
 
 def enqueue(node: str, method: str, path: str, query: str, headers: list[tuple[str, str]], client: str,
             body: bytes, is_event: bool, now: datetime) -> int:
-    """Store the request (durable once this returns) and wake the leader."""
+    """Store the request (durable once this returns) and wake the leader. It keeps how far sending
+    had got: a reply in it answers the pages handed out by then, however long it waits for a leader."""
     db = m.ForwardedRequest._meta.database
     with db.atomic():
+        sent = last_sent_seq(Reader(db))
         request_id = m.ForwardedRequest.insert(
             node=node, method=method, path=path, query=query, headers=[list(h) for h in headers],
             # The client's address as the proxy headers gave it: a column of 64, and only logged.
             client=client[:64], body=body, is_event=is_event, received_at=now,
+            # 0 when nothing has been sent: every page sent later came after it.
+            last_sent_seq=sent if sent is not None else 0,
         ).execute()
         if not is_sqlite(db):
             # Delivered at COMMIT, and only then: the leader never looks for a row it cannot see.
@@ -78,12 +86,12 @@ def claim(node: str, now: datetime, limit: int = 64) -> list[Forwarded]:
         "UPDATE forwarded_request SET claimed_by = %s, claimed_at = %s WHERE id IN ("
         " SELECT id FROM forwarded_request WHERE claimed_by IS NULL ORDER BY id LIMIT %s"
         " FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, method, path, query, headers, client, body",
+        " RETURNING id, method, path, query, headers, client, body, last_sent_seq",
         (node, m.ForwardedRequest.claimed_at.db_value(now), limit))
     rows = sorted(cursor.fetchall())
     headers = m.ForwardedRequest.headers
     return [Forwarded(row[0], row[1], row[2], row[3], [(k, v) for k, v in headers.python_value(row[4])],
-                      row[5], bytes(row[6])) for row in rows]
+                      row[5], bytes(row[6]), row[7]) for row in rows]
 
 
 def answer(request_id: int, status: int, headers: list[tuple[str, str]], body: bytes, now: datetime) -> None:

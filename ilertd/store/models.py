@@ -330,6 +330,9 @@ class ForwardedRequest(BaseModel):
     body = peewee.BlobField()
     is_event = peewee.BooleanField(default=False)
     received_at = UTCDateTimeField()
+    # The last `sent_seq` given when the follower took the request (0: none yet; migration 26): a
+    # reply in it answers what had been handed out then, not what the next leader sent before it.
+    last_sent_seq = peewee.BigIntegerField(null=True)
     claimed_by = peewee.CharField(max_length=255, null=True, index=True)
     claimed_at = UTCDateTimeField(null=True)
     status = peewee.IntegerField(null=True)

@@ -231,8 +231,9 @@ def notification_count(incident_id: int) -> int:
 
 
 def last_sent_seq(reader: Reader) -> int | None:
-    """The last `sent_seq` given (None: no message has left yet): where the messages sent so far end
-    in the order they left ilertd, for an escalation to take its place after them."""
+    """The last `sent_seq` given (None: no message has left yet): where the messages handed out so
+    far end in the order they left ilertd, for an escalation to take its place after them, and for
+    a request a follower queues to keep how far sending had got when it came in."""
     ((last,),) = reader.raw("SELECT MAX(sent_seq) FROM notification")
     return int(last) if last is not None else None
 

@@ -79,29 +79,58 @@ def user_paged_at(incident_id: int, methods: Iterable[str], target: str) -> int 
     return row.user_id if row is not None else None
 
 
-def latest_pages_to(target: str, methods: Iterable[str]) -> list[tuple[int, int]]:
+def latest_pages_to(target: str, methods: Iterable[str], sent_up_to: int | None = None
+                    ) -> list[tuple[int, int]]:
     """(incident, user) of each incident the latest message to `target` (by one of `methods`)
     paged: one, or several when it was a summary. Latest as sent, not as stamped: a wall clock
-    stepped back stamps the page just sent earlier than one sent before the step."""
-    last = (_pages_sent(methods, m.Notification)
-            .where((m.Notification.target == target) & m.Notification.incident.is_null(False))
-            .order_by(*LATEST_SENT_FIRST).first())
+    stepped back stamps the page just sent earlier than one sent before the step. `sent_up_to`:
+    latest among those sent by then (a `sent_seq`; None: so far)."""
+    to_target = (m.Notification.target == target) & m.Notification.incident.is_null(False)
+    if sent_up_to is not None:
+        to_target &= m.Notification.sent_seq <= sent_up_to
+    last = _pages_sent(methods, m.Notification).where(to_target).order_by(*LATEST_SENT_FIRST).first()
     return [(row.incident_id, row.user_id) for row in pages_of_message(last)] if last is not None else []
 
 
-def last_page_seq(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None
-                  ) -> int | None:
+def pages_resent_since(target: str, methods: Iterable[str], sent_up_to: int | None
+                       ) -> list[tuple[int, int]]:
+    """(incident, user) of the pages to `target` (by one of `methods`) that were being handed to
+    the provider when their sender stopped, and wait to be sent again or were sent again after
+    `sent_up_to` (a `sent_seq`; None: so far): each may have arrived before then (see
+    ilertd.domain.pages_in_flight). Sent again, a page takes a new number, after the mark: the
+    one it had when first handed out is gone, so its number does not say whether that was before."""
+    model = m.Notification
+    resent = ((model.kind == "ALERT") & model.method.in_(list(methods)) & (model.target == target)
+              & model.incident.is_null(False) & (model.resent == True))  # noqa: E712
+    since = model.status == "SCHEDULED"
+    if sent_up_to is not None:
+        since |= model.status.in_(SENT) & (model.sent_seq > sent_up_to)
+    rows = (model.select(model.incident, model.user_id).distinct().where(resent & since)
+            .order_by(model.incident))
+    return [(incident_id, user_id) for incident_id, user_id in rows.tuples()]
+
+
+def last_page_seq(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None,
+                  sent_up_to: int | None = None) -> int | None:
     """Where the latest page of the incident to the user (by one of `methods`, at `target` if given)
     stands in the order messages left ilertd (its `sent_seq`); None if none left. A page still being
     sent counts from when it was handed out (its number then): the provider may have delivered it
     (its callee pressing a key, its button tapped) before its outcome is stored at the end of its
-    channel's batch, and without a place to compare with, the same reply twice escalated two levels."""
+    channel's batch, and without a place to compare with, the same reply twice escalated two levels.
+    `sent_up_to` (a `sent_seq`): the latest of those handed out by then, for a reply that waited
+    for a leader; a page handed out since came after it."""
     mine = ((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
             & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods)))
     if target is not None:
         mine &= m.Notification.target == target
-    handed_out = (m.Notification.status.in_(SENT) | ((m.Notification.status == "SCHEDULED")
-                                                      & m.Notification.sending_since.is_null(False)))
+    being_sent = m.Notification.sending_since.is_null(False)
+    if sent_up_to is not None:
+        # One in flight by then when its node stopped, not sent again since (re-armed: its
+        # `sending_since` cleared, `resent` set), keeps its number then and may have arrived.
+        being_sent |= m.Notification.resent == True  # noqa: E712
+    handed_out = m.Notification.status.in_(SENT) | ((m.Notification.status == "SCHEDULED") & being_sent)
+    if sent_up_to is not None:
+        handed_out &= m.Notification.sent_seq <= sent_up_to
     latest = m.Notification.select(peewee.fn.MAX(m.Notification.sent_seq)).where(mine & handed_out).scalar()
     return int(latest) if latest is not None else None
 
