@@ -211,3 +211,44 @@ def test_a_link_names_its_page_and_one_signed_before_that_still_acts() -> None:
     assert pages_replied_to("<x@y> <ilertd-n9.abc@z> <ilertd-n345." + "0" * 12 + "@mail.example>", "k") == []
     tag = idempotency_key(page_reference(345), "k")
     assert pages_replied_to(f"<other@example.com>\n <{tag}@mail.example>", "k") == [345]
+
+
+def test_an_sms_escalation_twice_to_a_page_waiting_for_its_retry_moves_the_incident_once(
+        app_paging: Paging) -> None:
+    """A page its provider refused (or took and answered too late) waits for its retry: it may
+    have reached the phone, and a reply to it is judged against it, not let through unjudged."""
+    dave, _erin, fay = three_levels(app_paging)
+    app_paging.http.failing = True
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    [page] = [p for p in app_paging.notifications(incident_id) if p["user"]["id"] == dave]
+    assert (page["status"], page["attempts"]) == ("SCHEDULED", 1), page
+    app_paging.http.failing = False
+    phone = phone_of(app_paging, dave)
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMfirst") == (
+        f"ilertd: Incident #{incident_id} escalated to level 1.")
+    app_paging.daemon.advance("PT0S")
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMsecond") == (
+        f"ilertd: Incident #{incident_id} was already escalated to level 1 after this page; nothing changed.")
+    app_paging.daemon.advance("PT0S")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1
+    assert sms_to(app_paging, phone_of(app_paging, fay)) == []
+    assert len(log(app_paging, incident_id, "ESCALATED")) == 1
+
+
+def test_the_help_text_names_the_code_of_the_page_received_not_one_its_provider_refused(
+        app_paging: Paging) -> None:
+    """ann got #1's text (code 1); #2's was refused by the provider and waits for its retry. Her
+    help text's example is code 1, the page a bare letter answers, not 2, which never arrived."""
+    dave, _erin, _fay = three_levels(app_paging)
+    first = app_paging.alert("disk full on db-1")
+    app_paging.daemon.advance("PT0S")
+    app_paging.daemon.advance("PT2M")
+    app_paging.http.failing = True
+    second = app_paging.alert("disk full on db-2")
+    app_paging.daemon.advance("PT0S")
+    assert [p["status"] for p in app_paging.notifications(second)] == ["SCHEDULED"]
+    phone = phone_of(app_paging, dave)
+    helped = sms_reply(app_paging, phone, "help", message_sid="SMhelp")
+    assert helped is not None and "reply 1a to accept" in helped, helped
+    assert sms_reply(app_paging, phone, "a", message_sid="SMa") == f"ilertd: Incident #{first} accepted."

@@ -206,8 +206,7 @@ class Replies:
             # Help, or an answer that names nothing this phone may act on: both count towards the cap.
             if self._count_help_reply(phone, now) > HELP_REPLIES_IN_A_ROW:
                 return None
-            latest_code = store.latest_code(phone)
-            answer = problem or sms_help(latest_code.code if latest_code is not None else None)
+            answer = problem or sms_help(self._example_code(phone, owners))
             if not problem and reply.kind != "action":
                 # Words that are no answer, to the one incident the phone's latest page named.
                 latest = self._latest_pages(phone, owners)
@@ -228,6 +227,16 @@ class Replies:
             return (f"ilertd: Incident #{incident_id} was not {action_done(reply.action)}: ilertd could"
                     " not store it. Text your reply again in a minute.")
         return "ilertd: " + answer.text
+
+    def _example_code(self, phone: str, owners: list[int]) -> int | None:
+        """The code the help text shows: that of the incident the phone's latest page named, the
+        one a bare letter answers (not the code worded last: a page refused by its provider, not
+        on the phone, was worded after it); None when no page reached the phone."""
+        codes = store.reply_codes_of(phone)
+        named = [codes[incident_id] for incident_id, _ in self._latest_pages(phone, owners)
+                 if incident_id in codes]
+        # The incidents of one message (a summary names several): paged together, any will do.
+        return named[0][0] if named else None
 
     def _latest_pages(self, phone: str, owners: list[int]) -> list[tuple[int, int]]:
         """(incident, user) of the pages to `phone` a bare letter from it may answer, its owners':

@@ -54,14 +54,6 @@ def code_holder(target: str, code: int) -> CodeHolder | None:
     return _holder(m.ReplyCode.get_or_none((m.ReplyCode.target == target) & (m.ReplyCode.code == code)))
 
 
-def latest_code(target: str) -> CodeHolder | None:
-    """The code of the latest SMS page to the phone: the row written last (each SMS page writes
-    its code's row anew), not the one stamped last: a wall clock stepped back stamps the page just
-    sent earlier than one sent before the step, and the help text named that older incident's code."""
-    return _holder(m.ReplyCode.select().where(m.ReplyCode.target == target)
-                   .order_by(m.ReplyCode.id.desc()).first())
-
-
 def _pages_sent(methods: Iterable[str], *fields: peewee.Field) -> peewee.ModelSelect:
     """`fields` of the pages of incidents that left ilertd (alone or in a summary) by one of
     `methods`: what a reply may answer."""
@@ -113,32 +105,27 @@ def pages_resent_since(target: str, methods: Iterable[str], sent_up_to: int | No
 def last_page_seq(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None,
                   sent_up_to: int | None = None) -> int | None:
     """Where the latest page of the incident to the user (by one of `methods`, at `target` if given)
-    stands in the order messages left ilertd (its `sent_seq`); None if none left. A page still being
-    sent counts from when it was handed out (its number then): the provider may have delivered it
-    (its callee pressing a key, its button tapped) before its outcome is stored at the end of its
-    channel's batch, and without a place to compare with, the same reply twice escalated two levels.
-    `sent_up_to` (a `sent_seq`): the latest of those handed out by then, for a reply that waited
-    for a leader; a page handed out since came after it."""
+    handed to its provider stands in the order messages left ilertd (its `sent_seq`, given at the
+    hand-out); None if none was. Handed out counts, whatever came of it: one still being sent, or
+    refused or timed out and waiting for its retry, may have reached the phone (a provider may take
+    a page and answer too late), and without a place to compare with, the same reply twice
+    escalated two levels. `sent_up_to` (a `sent_seq`): the latest of those handed out by then, for
+    a reply that waited for a leader; a page handed out since came after it."""
     mine = ((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
-            & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods)))
+            & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
+            & m.Notification.sent_seq.is_null(False))
     if target is not None:
         mine &= m.Notification.target == target
-    being_sent = m.Notification.sending_since.is_null(False)
     if sent_up_to is not None:
-        # One in flight by then when its node stopped, not sent again since (re-armed: its
-        # `sending_since` cleared, `resent` set), keeps its number then and may have arrived.
-        being_sent |= m.Notification.resent == True  # noqa: E712
-    handed_out = m.Notification.status.in_(SENT) | ((m.Notification.status == "SCHEDULED") & being_sent)
-    if sent_up_to is not None:
-        handed_out &= m.Notification.sent_seq <= sent_up_to
-    latest = m.Notification.select(peewee.fn.MAX(m.Notification.sent_seq)).where(mine & handed_out).scalar()
+        mine &= m.Notification.sent_seq <= sent_up_to
+    latest = m.Notification.select(peewee.fn.MAX(m.Notification.sent_seq)).where(mine).scalar()
     return int(latest) if latest is not None else None
 
 
 def seq_of_page(row: m.Notification) -> int | None:
-    """Where the page `row` stands in the order messages left ilertd: sent, or being sent (handed
-    to its provider); None if it has not left."""
-    return row.sent_seq if row.sent_at is not None or row.sending_since is not None else None
+    """Where the page `row` stands in the order messages left ilertd: its number from when it was
+    last handed to its provider (it may have arrived, whatever came of it); None if it never was."""
+    return int(row.sent_seq) if row.sent_seq is not None else None
 
 
 def page_seq(notification_id: int, incident_id: int, user_id: int, methods: Iterable[str]) -> int | None:

@@ -243,8 +243,7 @@ class Statements:
     def reply_code(self, target: str, code: int, incident_id: int, user_id: int, paged_at: datetime
                    ) -> tuple[Statement, Statement]:
         """Give `code` on the phone `target` to the incident (taking it from a resolved one), or
-        note that it was paged with it again: inserted anew each time, its row's id orders the
-        phone's codes as they were paged (`latest_code`)."""
+        note that it was paged with it again (its row inserted anew each time)."""
         param = self.param
         at = m.ReplyCode.paged_at.db_value(paged_at)
         return (
