@@ -6,6 +6,7 @@ Two `ilertd serve` processes on one PostgreSQL database, the leader killed with 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,9 @@ api_base_url = "http://127.0.0.1:{http.port}"
 '''
 
 
-def text(node: DaemonProcess, http: HttpReceiver, phone: str, body: str) -> str | None:
+def text(node: DaemonProcess, http: HttpReceiver, phone: str, body: str, sid: str = "") -> str | None:
     """Text `body` from `phone` to `node` as Twilio would; the TwiML's <Message>, if any."""
-    form = {"MessageSid": f"SM-{phone}-{body}", "From": phone, "To": "+15550001111", "Body": body}
+    form = {"MessageSid": sid or f"SM-{phone}-{body}", "From": phone, "To": "+15550001111", "Body": body}
     signature = twilio_signature(http.twilio_token, PUBLIC_URL + SMS_PATH, form)
     answer = node.client.post(SMS_PATH, data=form, headers={"X-Twilio-Signature": signature})
     assert answer.status_code == 200, answer.text
@@ -112,3 +113,67 @@ def test_a_bare_letter_queued_in_a_takeover_answers_the_page_read_not_one_sent_a
 
 def paging_of(node: DaemonProcess, incident_id: int) -> list[dict[str, Any]]:
     return list(node.get(f"/api/incidents/{incident_id}/notifications").json())
+
+
+class HoldingGateway(HttpReceiver):
+    """An SMS gateway that keeps each page's request unanswered until `release` is set: a page
+    with its provider when its node dies."""
+
+    def __post_init__(self) -> None:
+        self.release = threading.Event()
+        self.release.set()
+        super().__post_init__()
+
+    def answer(self, request: Any) -> Any:
+        if request.path.startswith("/sms/"):
+            self.release.wait(60)
+        return super().answer(request)
+
+
+def forwarded_answers(url: str) -> list[int | None]:
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT status FROM forwarded_request WHERE path = %s ORDER BY id", (SMS_PATH,))
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_an_escalation_texted_twice_in_a_takeover_to_a_page_in_flight_moves_the_incident_once(
+    make_daemon: Callable[..., DaemonProcess], postgres_url: str, smtp: SmtpServer, tmp_path: Path,
+) -> None:
+    """dave's page is with the provider when the leader dies; he texts "1e" twice to the follower
+    while nobody leads. The next leader sends the page again (a new place in the send order)
+    before it takes the texts in: the page counts from its first hand-out, before the texts came
+    in, and the second text is refused as already escalated (it escalated two levels)."""
+    http = HoldingGateway()
+    try:
+        first, second = start_two_nodes(make_daemon, postgres_url, smtp, tmp_path,
+                                        more_config=sms_channel(http))
+        paging = Paging(first, smtp, http)
+        dave, erin, frank = (paging.user(name, [("SMS", 0, "HIGH_PRIORITY")])
+                             for name in ("dave", "erin", "frank"))
+        paging.policy([(30, [dave]), (30, [erin]), (30, [frank])])
+        phone, erins, franks = (first.get(f"/api/users/{user}/contacts").json()[0]["target"]
+                                for user in (dave, erin, frank))
+        http.release.clear()
+        incident_id = paging.alert("db1", summary="db1 is down", priority="HIGH")
+        first.advance("PT0S")
+        wait_for(lambda: len(http.to(f"/sms/{phone}")) == 1, "dave's page with the provider")
+        freeze(first, postgres_url)
+        assert text(second, http, phone, "1e", "SMfirst") is None  # queued while nobody leads
+        assert text(second, http, phone, "1e", "SMsecond") is None
+        http.release.set()
+        assert first.process is not None
+        first.kill()
+        wait_for_role(second, "leader", TAKEOVER_SECONDS)
+        second.advance("PT0S")
+        wait_for(lambda: None not in forwarded_answers(postgres_url), "both texts taken in", timeout=20)
+        second.advance("PT0S")
+        assert second.get(f"/api/incidents/{incident_id}").json()["escalationLevel"] == 1, second.log()
+        wait_for(lambda: len(http.to(f"/sms/{erins}")) == 1, "erin paged")
+        assert http.to(f"/sms/{franks}") == []
+        escalated = [e for e in second.get(f"/api/incidents/{incident_id}/log-entries").json()
+                     if e["logEntryType"] == "ESCALATED"]
+        assert len(escalated) == 1, escalated
+        second.stop()
+    finally:
+        http.release.set()
+        http.close()

@@ -252,3 +252,27 @@ def test_the_help_text_names_the_code_of_the_page_received_not_one_its_provider_
     helped = sms_reply(app_paging, phone, "help", message_sid="SMhelp")
     assert helped is not None and "reply 1a to accept" in helped, helped
     assert sms_reply(app_paging, phone, "a", message_sid="SMa") == f"ilertd: Incident #{first} accepted."
+
+
+def test_an_sms_escalation_twice_to_a_page_sent_again_between_the_two_moves_the_incident_once(
+        app_paging: Paging) -> None:
+    """The page may have reached dave at its first hand-out: his "1e" escalates; the page's retry
+    then goes out (a new place in the send order) and his second "1e" still answers that page."""
+    dave, erin, fay = three_levels(app_paging)
+    app_paging.http.failing = True
+    incident_id = app_paging.alert()
+    app_paging.daemon.advance("PT0S")
+    app_paging.http.failing = False
+    phone = phone_of(app_paging, dave)
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMfirst") == (
+        f"ilertd: Incident #{incident_id} escalated to level 1.")
+    app_paging.daemon.advance("PT0S")
+    app_paging.daemon.advance("PT1M")
+    [page] = [p for p in app_paging.notifications(incident_id) if p["user"]["id"] == dave]
+    assert (page["status"], page["attempts"]) == ("SUCCESS", 2), page
+    assert sms_reply(app_paging, phone, "1e", message_sid="SMsecond") == (
+        f"ilertd: Incident #{incident_id} was already escalated to level 1 after this page; nothing changed.")
+    app_paging.daemon.advance("PT0S")
+    assert incident(app_paging, incident_id)["escalationLevel"] == 1
+    assert len(sms_to(app_paging, phone_of(app_paging, erin))) == 1
+    assert sms_to(app_paging, phone_of(app_paging, fay)) == []

@@ -206,3 +206,20 @@ def test_open_incidents_and_texted_escalations_take_their_place_in_the_order_mes
     assert db.execute_sql("SELECT message_sid, page_seq FROM sms_reply ORDER BY message_sid").fetchall() == [
         ("SM1", 3), ("SM2", None)]
     db.close()
+
+
+def test_pages_handed_out_before_keep_their_number_as_their_first_hand_out(tmp_path: Path, url: str) -> None:
+    """Migration 27: a page numbered before it was handed out first at that number, the best the
+    store knows; one never handed out has none."""
+    db = store_before(tmp_path, "0027", url)
+    _incident(db, 1, "'a'")
+    param = db.param
+    for notification_id, status, seq in ((1, "SUCCESS", 7), (2, "SCHEDULED", 9), (3, "SCHEDULED", None)):
+        db.execute_sql("INSERT INTO notification (id, incident_id, user_id, kind, method, target, due_at,"
+                       " status, attempts, created_at, sent_seq) VALUES"
+                       f" ({param}, 1, 1, 'ALERT', 'SMS', '+491', {CREATED}, {param}, 1, {CREATED}, {param})",
+                       (notification_id, status, seq))
+    migrate(db)
+    assert db.execute_sql("SELECT id, first_sent_seq FROM notification ORDER BY id").fetchall() == [
+        (1, 7), (2, 9), (3, None)]
+    db.close()

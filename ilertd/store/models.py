@@ -212,8 +212,12 @@ class Notification(BaseModel):
     fallback = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
     # Set from a counter as the row is handed to its provider (kept once it is stored as sent; a
     # row stored as sent without, since): the order messages left ilertd in, for what a reply
-    # answers ("the latest page", an escalation since), which a wall clock stepped back cannot reverse.
+    # answers ("the latest page"), which a wall clock stepped back cannot reverse.
     sent_seq = peewee.BigIntegerField(null=True, index=True)
+    # The row's `sent_seq` from its first hand-out, kept when it is handed out again (a retry, a
+    # re-send after a crash; migration 27): it may have reached the phone from then on, so an
+    # escalation since then is one a reply to it comes after.
+    first_sent_seq = peewee.BigIntegerField(null=True)
 
     class Meta:
         indexes = ((("schedule_id", "user_id", "rule_id", "shift_start"), True),)

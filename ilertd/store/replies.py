@@ -105,27 +105,28 @@ def pages_resent_since(target: str, methods: Iterable[str], sent_up_to: int | No
 def last_page_seq(incident_id: int, user_id: int, methods: Iterable[str], target: str | None = None,
                   sent_up_to: int | None = None) -> int | None:
     """Where the latest page of the incident to the user (by one of `methods`, at `target` if given)
-    handed to its provider stands in the order messages left ilertd (its `sent_seq`, given at the
-    hand-out); None if none was. Handed out counts, whatever came of it: one still being sent, or
-    refused or timed out and waiting for its retry, may have reached the phone (a provider may take
-    a page and answer too late), and without a place to compare with, the same reply twice
-    escalated two levels. `sent_up_to` (a `sent_seq`): the latest of those handed out by then, for
-    a reply that waited for a leader; a page handed out since came after it."""
+    stands in the order messages left ilertd, from its first hand-out to its provider (its
+    `first_sent_seq`); None if none was handed out. From then on it may have reached the phone,
+    whatever came of it: one still being sent, one refused or timed out and waiting for its
+    retry, one sent again later (a retry, a re-send after a crash, which gives it a new
+    `sent_seq`): an escalation since then came after it, and without a place to compare with,
+    the same reply twice escalated two levels. `sent_up_to` (a `sent_seq`): the latest of those
+    first handed out by then, for a reply that waited for a leader."""
     mine = ((m.Notification.incident == incident_id) & (m.Notification.user_id == user_id)
             & (m.Notification.kind == "ALERT") & m.Notification.method.in_(list(methods))
-            & m.Notification.sent_seq.is_null(False))
+            & m.Notification.first_sent_seq.is_null(False))
     if target is not None:
         mine &= m.Notification.target == target
     if sent_up_to is not None:
-        mine &= m.Notification.sent_seq <= sent_up_to
-    latest = m.Notification.select(peewee.fn.MAX(m.Notification.sent_seq)).where(mine).scalar()
+        mine &= m.Notification.first_sent_seq <= sent_up_to
+    latest = m.Notification.select(peewee.fn.MAX(m.Notification.first_sent_seq)).where(mine).scalar()
     return int(latest) if latest is not None else None
 
 
 def seq_of_page(row: m.Notification) -> int | None:
-    """Where the page `row` stands in the order messages left ilertd: its number from when it was
-    last handed to its provider (it may have arrived, whatever came of it); None if it never was."""
-    return int(row.sent_seq) if row.sent_seq is not None else None
+    """Where the page `row` stands in the order messages left ilertd, from its first hand-out to
+    its provider (it may have arrived from then on, whatever came of it); None if it never was."""
+    return int(row.first_sent_seq) if row.first_sent_seq is not None else None
 
 
 def page_seq(notification_id: int, incident_id: int, user_id: int, methods: Iterable[str]) -> int | None:

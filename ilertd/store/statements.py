@@ -76,7 +76,8 @@ class Statements:
         # A page's row leaves what only a shift reminder has (its schedule, rule and shift) NULL.
         self.notification_fields = [f for f in m.Notification._meta.sorted_fields
                                     if f.name not in ("schedule_id", "rule_id", "shift_start", "shift_end",
-                                                      "sending_since", "resent", "sent_seq")]
+                                                      "sending_since", "resent", "sent_seq",
+                                                      "first_sent_seq")]
         self.notification_by_name = {f.name: f for f in m.Notification._meta.sorted_fields}
 
         def insert(model: type[m.BaseModel], fields: list[peewee.Field]) -> str:
@@ -210,7 +211,8 @@ class Statements:
 
     def update_notification(self, notification_id: int, changes: dict[str, Any]) -> Statement:
         """The row's `changes`; a row handed to its provider (`sending_since`) also takes the next
-        `sent_seq`, and a row stored as sent (`sent_at`) keeps it, or takes the next if it had none."""
+        `sent_seq`, and a row stored as sent (`sent_at`) keeps it, or takes the next if it had none;
+        either keeps the first it got as `first_sent_seq`."""
         names = tuple(sorted(changes))
         handed_out = changes.get("sending_since") is not None
         sent = changes.get("sent_at") is not None
@@ -225,12 +227,15 @@ class Statements:
             # sends; a deposed node's writes are refused), so each value follows the last one
             # stored, on SQLite and on PostgreSQL, across restarts and a failover alike.
             following = "(SELECT COALESCE(MAX(sent_seq), 0) + 1 FROM notification)"
+            # The first number a row gets stays with it (`first_sent_seq`): handed out again, it
+            # may have reached the phone the first time. (The SET list reads the row as it was.)
+            first = f", first_sent_seq = COALESCE(first_sent_seq, sent_seq, {following})"
             if handed_out:
-                assignments += f", sent_seq = {following}"
+                assignments += f", sent_seq = {following}{first}"
             elif sent:
                 # Numbered as handed out: a reply to it while it was being sent (a key pressed
                 # on the call) and one after its outcome was stored answer the same page.
-                assignments += f", sent_seq = COALESCE(sent_seq, {following})"
+                assignments += f", sent_seq = COALESCE(sent_seq, {following}){first}"
             sql = f"UPDATE notification SET {assignments} WHERE id = {self.param}"
             self._updates[key] = sql
         plan = self._plan(("notification", *names), lambda: [self.notification_by_name[n] for n in names])
