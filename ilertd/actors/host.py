@@ -72,8 +72,6 @@ class IncidentHost(TrackedActor):
         # and its writes, queued at its end (or before anyone waits for them) in one submit.
         self.timers: list[tuple[Hashable, datetime, TimerCallback]] | None = None
         self.writes: WriteQueue | None = None
-        # Where the send order stood when a batch of escalations began (see `_escalations`).
-        self.sent_mark: tuple[int | None] | None = None
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -240,9 +238,6 @@ class IncidentHost(TrackedActor):
                 runtime.schedules.on_call)
         ], reader)
         self.timers, self.writes = [], WriteQueue(runtime.committer)
-        # Read once for the batch, not once for each level reached (10,000 reads of the store in
-        # a storm): each level comes after every message handed out before the batch began.
-        self.sent_mark = (last_sent_seq(reader),)
         try:
             for actor in actors:
                 self._hold(actor)
@@ -253,7 +248,6 @@ class IncidentHost(TrackedActor):
                     logger.exception("incident %s: escalation failed", actor.id,
                                      extra=ids(incident_id=actor.id))
         finally:
-            self.sent_mark = None
             self._end_batch()
 
     # --- what incident actors use --------------------------------------------------------------
@@ -264,11 +258,7 @@ class IncidentHost(TrackedActor):
         schedules = self.runtime.schedules
         return Paging(person=lambda user_id: people.get(user_id, reader), on_call=schedules.on_call,
                       schedule_name=schedules.name, on_call_changes=schedules.on_call_changes,
-                      channels=self.runtime.pages.channels, messages_sent=self._messages_sent)
-
-    def _messages_sent(self) -> int | None:
-        mark = self.sent_mark
-        return mark[0] if mark is not None else last_sent_seq(self.runtime.reader)
+                      channels=self.runtime.pages.channels, messages_sent=lambda: last_sent_seq(reader))
 
     def submit(self, unit: WriteUnit) -> None:
         """Queue an actor's write: at once, or with the running batch's (see WriteQueue)."""
