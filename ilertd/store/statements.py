@@ -229,19 +229,14 @@ class Statements:
             following = "(SELECT COALESCE(MAX(sent_seq), 0) + 1 FROM notification)"
             # The first number a row gets stays with it (`first_sent_seq`): handed out again, it
             # may have reached the phone the first time. (The SET list reads the row as it was.)
-            numbers = ""
+            first = f", first_sent_seq = COALESCE(first_sent_seq, sent_seq, {following})"
             if handed_out:
-                # The next number read once (FROM), for both columns.
-                assignments += (", sent_seq = following.value,"
-                                " first_sent_seq = COALESCE(first_sent_seq, following.value)")
-                numbers = (" FROM (SELECT COALESCE(MAX(sent_seq), 0) + 1 AS value FROM notification)"
-                           " AS following")
+                assignments += f", sent_seq = {following}{first}"
             elif sent:
                 # Numbered as handed out: a reply to it while it was being sent (a key pressed
                 # on the call) and one after its outcome was stored answer the same page.
-                assignments += (f", sent_seq = COALESCE(sent_seq, {following}),"
-                                f" first_sent_seq = COALESCE(first_sent_seq, sent_seq, {following})")
-            sql = f"UPDATE notification SET {assignments}{numbers} WHERE notification.id = {self.param}"
+                assignments += f", sent_seq = COALESCE(sent_seq, {following}){first}"
+            sql = f"UPDATE notification SET {assignments} WHERE id = {self.param}"
             self._updates[key] = sql
         plan = self._plan(("notification", *names), lambda: [self.notification_by_name[n] for n in names])
         return Statement(UPDATE_NOTIFICATION, sql, (*self._params(plan, changes), notification_id))
