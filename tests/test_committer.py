@@ -304,35 +304,3 @@ def test_the_writer_folds_the_log_into_the_database_after_the_reply_not_in_the_c
         assert size_at_reply == [size_before]
     finally:
         committer.stop()
-
-
-def test_the_send_orders_mark_is_read_after_each_commit_of_hand_outs_before_their_owners_hear(
-        store: Any) -> None:
-    """A level reached takes its place after every page handed to a provider: the mark is the
-    store's last number once a commit gave pages theirs, known before the channel is told (which
-    only then calls the provider); until this committer commits one, it is read from the store."""
-    db, statements, source_id = store
-    m.User.create(username="ann", email="ann@example.com", role="USER", timezone="UTC", created_at=START)
-    commit_all(db, [(1, (statements.insert_incident_row(incident_row(1, source_id)),))])
-    for _ in range(2):
-        m.Notification.create(incident=1, user_id=1, kind="ALERT", method="SMS", target="+491", due_at=START,
-                              status="SCHEDULED", attempts=0, created_at=START)
-    committer = Committer(db, WorkTracker())
-    assert committer.sent_mark(lambda: 41) == 41  # nothing committed yet: the store's
-    seen: list[int | None] = []
-    done = threading.Event()
-
-    def told(_error: BaseException | None) -> None:
-        seen.append(committer.sent_mark(lambda: None))
-        done.set()
-
-    # The daemon's writes are all built by its committer's statements (Runtime.statements).
-    marks = committer.statements
-    committer.submit(WriteUnit(1, (marks.update_notification(1, {"sending_since": START}),
-                                   marks.update_notification(2, {"sending_since": START})), told))
-    committer.start()
-    assert done.wait(30)
-    committer.stop()
-    assert seen == [2]
-    assert [(n.sent_seq, n.first_sent_seq) for n in m.Notification.select().order_by(m.Notification.id)] == [
-        (1, 1), (2, 2)]

@@ -256,11 +256,9 @@ class IncidentHost(TrackedActor):
     def paging(self) -> Paging:
         reader, people = self.runtime.reader, self.runtime.people
         schedules = self.runtime.schedules
-        committer = self.runtime.committer
         return Paging(person=lambda user_id: people.get(user_id, reader), on_call=schedules.on_call,
                       schedule_name=schedules.name, on_call_changes=schedules.on_call_changes,
-                      channels=self.runtime.pages.channels,
-                      messages_sent=lambda: committer.sent_mark(lambda: last_sent_seq(reader)))
+                      channels=self.runtime.pages.channels, messages_sent=lambda: last_sent_seq(reader))
 
     def submit(self, unit: WriteUnit) -> None:
         """Queue an actor's write: at once, or with the running batch's (see WriteQueue)."""

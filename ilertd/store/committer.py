@@ -135,23 +135,12 @@ class Committer:
         self._folded_at = 0.0
         self._may_write: Callable[[], bool] | None = None
         self._refusing = False
-        # The send order's last number once a commit gave pages theirs (None: none has yet).
-        self._sent_mark: int | None = None
 
     def guard_with(self, may_write: Callable[[], bool]) -> None:
         """`may_write` is asked before each transaction (the fence of ilertd.fencing): a node whose
         lease was taken (stopped past it, its lock's session ended) resumed with writes queued, and
         committed an escalation over the new leader's. Once it says no, every unit is refused."""
         self._may_write = may_write
-
-    def sent_mark(self, read: Callable[[], int | None]) -> int | None:
-        """The last number of the send order: every page handed to a provider has one at most
-        this (its mark is committed before the provider call, and this is read after each commit
-        of marks, before the channel hears of it); before this process commits one, `read()`
-        from the store. What a level reached is placed after, without a read of its own (an
-        escalation storm read it 10,000 times, each read waiting for the interpreter lock)."""
-        mark = self._sent_mark
-        return mark if mark is not None else read()
 
     def start(self) -> None:
         self._thread.start()
@@ -278,9 +267,6 @@ class Committer:
         # Committed batches only: a failed one is timed again as the single-unit retries.
         self._metrics.commit_took(time.perf_counter() - began)
         self._failures.succeeded()
-        numbering = self.statements.numbering
-        if any(s.sql in numbering for unit in units for s in unit.statements):
-            ((self._sent_mark,),) = self._db.execute_sql("SELECT MAX(sent_seq) FROM notification").fetchall()
         for _, unit in batch:
             self._finish(unit, None)
 

@@ -118,8 +118,6 @@ class Statements:
             f" WHERE notification.id = {param}"
         )
         self._updates: dict[tuple[str, ...], str] = {}
-        # The notification UPDATEs that give a row the send order's next number (see Committer.sent_mark).
-        self.numbering: set[str] = set()
         self._instant_text: dict[datetime, str] = {}
         # Integers and strings go to the driver as they are (see is_plain); by id, because a
         # peewee field hashes in Python code.
@@ -240,8 +238,6 @@ class Statements:
                 assignments += f", sent_seq = COALESCE(sent_seq, {following}){first}"
             sql = f"UPDATE notification SET {assignments} WHERE id = {self.param}"
             self._updates[key] = sql
-            if numbered:
-                self.numbering.add(sql)
         plan = self._plan(("notification", *names), lambda: [self.notification_by_name[n] for n in names])
         return Statement(UPDATE_NOTIFICATION, sql, (*self._params(plan, changes), notification_id))
 
