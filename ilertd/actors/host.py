@@ -25,7 +25,6 @@ import pykka
 from ilertd.actors.base import Tracked, TrackedActor, send
 from ilertd.actors.clock import TimerCallback
 from ilertd.actors.incident import IncidentActor, escalation_timer_key
-from ilertd.actors.level_marks import place_levels_after_sends
 from ilertd.actors.messages import (
     DueBox,
     EscalationDue,
@@ -73,9 +72,6 @@ class IncidentHost(TrackedActor):
         # and its writes, queued at its end (or before anyone waits for them) in one submit.
         self.timers: list[tuple[Hashable, datetime, TimerCallback]] | None = None
         self.writes: WriteQueue | None = None
-        # While a batch of escalations runs: the send order's last number at its start (see
-        # ilertd.actors.level_marks).
-        self.sent_mark: tuple[int | None] | None = None
 
     def on_stop(self) -> None:
         self.runtime.db.close()
@@ -242,8 +238,6 @@ class IncidentHost(TrackedActor):
                 runtime.schedules.on_call)
         ], reader)
         self.timers, self.writes = [], WriteQueue(runtime.committer)
-        start = last_sent_seq(reader)
-        self.sent_mark = (start,)
         try:
             for actor in actors:
                 self._hold(actor)
@@ -253,10 +247,7 @@ class IncidentHost(TrackedActor):
                     # One incident's failure must not hold back the batch; the sweep fires it again.
                     logger.exception("incident %s: escalation failed", actor.id,
                                      extra=ids(incident_id=actor.id))
-            place_levels_after_sends(actors, start, last_sent_seq(reader), now, runtime.statements,
-                                     self.submit)
         finally:
-            self.sent_mark = None
             self._end_batch()
 
     # --- what incident actors use --------------------------------------------------------------
@@ -267,11 +258,7 @@ class IncidentHost(TrackedActor):
         schedules = self.runtime.schedules
         return Paging(person=lambda user_id: people.get(user_id, reader), on_call=schedules.on_call,
                       schedule_name=schedules.name, on_call_changes=schedules.on_call_changes,
-                      channels=self.runtime.pages.channels, messages_sent=self._messages_sent)
-
-    def _messages_sent(self) -> int | None:
-        mark = self.sent_mark
-        return mark[0] if mark is not None else last_sent_seq(self.runtime.reader)
+                      channels=self.runtime.pages.channels, messages_sent=lambda: last_sent_seq(reader))
 
     def submit(self, unit: WriteUnit) -> None:
         """Queue an actor's write: at once, or with the running batch's (see WriteQueue)."""
