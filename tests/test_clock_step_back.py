@@ -54,9 +54,9 @@ def test_a_send_stamped_after_now_is_read_back_as_made_now(app: InProcessDaemon)
         "SMS": {"+4915100000001": now, "+4915100000002": now - timedelta(seconds=20)}}
 
 
-def test_a_bare_letter_after_a_step_back_answers_the_page_just_received(app_paging: Paging) -> None:
-    """Ann was texted #1, the clock stepped back an hour, then she was texted #2 and replied "A":
-    #1, stamped later, was taken for her latest page and accepted, #2 escalating on."""
+
+def texted_across_a_step_back(app_paging: Paging) -> tuple[int, int, str]:
+    """ann texted #1, the wall clock stepped back an hour, then texted #2: (#1, #2, her phone)."""
     ann = app_paging.user("ann", [("SMS", 0, "HIGH_PRIORITY")], email=False)
     app_paging.policy([(30, [ann])])
     first = app_paging.alert("first")
@@ -68,6 +68,12 @@ def test_a_bare_letter_after_a_step_back_answers_the_page_just_received(app_pagi
     second = app_paging.alert("second")
     app.advance("PT1M")
     assert len(sms_to(app_paging, phone)) == 2
+    return first, second, phone
+
+def test_a_bare_letter_after_a_step_back_answers_the_page_just_received(app_paging: Paging) -> None:
+    """Ann was texted #1, the clock stepped back an hour, then she was texted #2 and replied "A":
+    #1, stamped later, was taken for her latest page and accepted, #2 escalating on."""
+    first, second, phone = texted_across_a_step_back(app_paging)
     assert sms_reply(app_paging, phone, "A") == f"ilertd: Incident #{second} accepted."
     assert incident(app_paging, first)["status"] == "PENDING"
 
@@ -143,17 +149,7 @@ def test_the_help_text_after_a_step_back_names_the_code_of_the_page_just_receive
         app_paging: Paging) -> None:
     """Ann was texted #1 (code 1), the clock stepped back an hour, then she was texted #2 (code 2):
     her help text's example was code 1, stamped later, not the page she had just read."""
-    ann = app_paging.user("ann", [("SMS", 0, "HIGH_PRIORITY")], email=False)
-    app_paging.policy([(30, [ann])])
-    app_paging.alert("first")
-    app_paging.daemon.advance("PT0S")
-    phone = phone_of(app_paging, ann)
-    app = app_paging.daemon
-    assert isinstance(app, InProcessDaemon)
-    step_back(app, timedelta(hours=1))
-    second = app_paging.alert("second")
-    app.advance("PT1M")
-    assert len(sms_to(app_paging, phone)) == 2
+    _first, second, phone = texted_across_a_step_back(app_paging)
     assert f"#{second}" in sms_to(app_paging, phone)[-1] and "Reply 2a" in sms_to(app_paging, phone)[-1]
     helped = sms_reply(app_paging, phone, "what?")
     assert helped is not None and "reply 2a to accept" in helped, helped

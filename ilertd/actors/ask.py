@@ -19,6 +19,32 @@ TIMED_OUT = ApiError(503, "TIMEOUT", "the change was not confirmed in time; retr
 TIMED_OUT_OUTCOME = Outcome(error=TIMED_OUT)
 
 
+class Replies:
+    """The outcomes of `count` asks, each by its index, from whichever threads reply; `last()`
+    once the last of them is in."""
+
+    def __init__(self, count: int, last: Callable[[], Any]) -> None:
+        self._outcomes: list[Outcome | None] = [None] * count
+        self._waiting = count
+        self._last = last
+        self._lock = threading.Lock()
+
+    def reply_to(self, index: int) -> Reply:
+        def reply(outcome: Outcome) -> None:
+            with self._lock:
+                self._outcomes[index] = outcome
+                self._waiting -= 1
+                done = self._waiting == 0
+            if done:
+                self._last()
+        return reply
+
+    def collected(self) -> list[Outcome]:
+        """Each outcome in order; TIMED_OUT for one not in (its deadline passed first)."""
+        with self._lock:
+            return [TIMED_OUT_OUTCOME if outcome is None else outcome for outcome in self._outcomes]
+
+
 class TurnGather:
     """Every ask made in one turn of the event loop crosses to the supervisor as one message.
 
@@ -45,21 +71,9 @@ class TurnGather:
             return []
         loop = asyncio.get_running_loop()
         everything: asyncio.Future[None] = loop.create_future()
-        outcomes: list[Outcome | None] = [None] * len(builds)
-        waiting = [len(builds)]
-        lock = threading.Lock()
+        replies = Replies(len(builds), lambda: loop.call_soon_threadsafe(_settle, everything, None))
 
-        def reply_to(index: int) -> Reply:
-            def reply(outcome: Outcome) -> None:
-                with lock:
-                    outcomes[index] = outcome
-                    waiting[0] -= 1
-                    last = waiting[0] == 0
-                if last:
-                    loop.call_soon_threadsafe(_settle, everything, None)
-            return reply
-
-        messages = [build(reply_to(i)) for i, build in enumerate(builds)]
+        messages = [build(replies.reply_to(i)) for i, build in enumerate(builds)]
         if self._held and self._to is not None and self._to[0] is not supervisor:
             self._send()  # leadership moved within the turn: what is held goes where it was meant
         if not self._held:
@@ -76,8 +90,7 @@ class TurnGather:
             await everything
         finally:
             deadline.cancel()
-        with lock:
-            return [TIMED_OUT_OUTCOME if outcome is None else outcome for outcome in outcomes]
+        return replies.collected()
 
     def _send(self) -> None:
         held, waiting, self._held, self._waiting = self._held, self._waiting, [], []
@@ -117,23 +130,10 @@ def ask_all_blocking(supervisor: pykka.ActorRef[Any], tracker: WorkTracker,
     if not builds:
         return []  # nothing to wait for: no reply would ever come
     everything = threading.Event()
-    outcomes: list[Outcome | None] = [None] * len(builds)
-    waiting = [len(builds)]
-    lock = threading.Lock()
-
-    def reply_to(index: int) -> Reply:
-        def reply(outcome: Outcome) -> None:
-            with lock:
-                outcomes[index] = outcome
-                waiting[0] -= 1
-                if waiting[0] == 0:
-                    everything.set()
-        return reply
-
-    send(supervisor, together(tuple(build(reply_to(i)) for i, build in enumerate(builds))), tracker)
+    replies = Replies(len(builds), everything.set)
+    send(supervisor, together(tuple(build(replies.reply_to(i)) for i, build in enumerate(builds))), tracker)
     everything.wait(REPLY_TIMEOUT)
-    with lock:
-        return [TIMED_OUT_OUTCOME if outcome is None else outcome for outcome in outcomes]
+    return replies.collected()
 
 
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
